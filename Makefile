@@ -1,0 +1,30 @@
+# canarykit — developer commands. `make test` is the one CI runs (through .ci/run).
+GO          ?= go
+GOTESTFLAGS ?= -race
+PKGS        ?= ./...
+
+.PHONY: test testenv unit quickstart bench fmt-check vet
+
+# Every tier: installs/builds the test bed (idempotent, cached), then runs all tests.
+test: testenv
+	$(GO) test $(GOTESTFLAGS) -count=1 $(PKGS)
+
+# Unit and simulation tiers only; integration tests skip (and say how to get the bed) unless CI=true.
+unit:
+	$(GO) test $(GOTESTFLAGS) $(PKGS)
+
+# Installs etcd + Prometheus (Debian) and builds kube-apiserver + kube-controller-manager (Go proxy).
+testenv:
+	./hack/testenv.sh
+
+quickstart:
+	$(GO) run ./examples/quickstart
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)

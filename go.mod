@@ -1,0 +1,3 @@
+module github.com/canarykit/canarykit
+
+go 1.24.0
