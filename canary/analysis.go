@@ -1,0 +1,336 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// analyse is one Progressing/WaitingPromotion tick: restart on a new revision, wait for the
+// canary, honour rollback requests and the threshold, run hooks and checks, then advance.
+func (u *run) analyse(ctx context.Context) (next, error) {
+	t := u.r.target
+	ws, err := u.r.workload.Observe(ctx, t)
+	if err != nil {
+		return waitTick, wrapOp("observe workload", err)
+	}
+	if ws.Revision != u.st.LastAppliedSpec {
+		if ws.Revision == u.st.LastPromotedSpec {
+			return u.rollback(ctx, "target reverted to the promoted revision "+ws.Revision)
+		}
+		return u.restart(ctx, ws.Revision)
+	}
+	ctl := u.r.ctl.get()
+	if ctl.abort {
+		u.r.ctl.take(false, true)
+		return u.rollback(ctx, "aborted")
+	}
+	if ctl.paused {
+		if !u.pausedSeen {
+			u.pausedSeen = true
+			u.emit(EventNormal, ReasonPaused, fmt.Sprintf("Analysis of %s paused", t))
+		}
+		return waitTick, nil
+	}
+	if u.pausedSeen {
+		u.pausedSeen = false
+		u.emit(EventNormal, ReasonUnpaused, fmt.Sprintf("Analysis of %s resumed", t))
+	}
+	if !ws.Canary.Ready {
+		if u.deadlinePassed(ws.Canary) {
+			return u.rollback(ctx, "progress deadline exceeded: canary "+ws.Canary.Message)
+		}
+		u.waitEvent("canary", ws.Canary)
+		return waitTick, nil
+	}
+	u.notReadySince, u.lastWait = time.Time{}, ""
+
+	if u.r.spec.SkipAnalysis {
+		return u.promoteSkipped(ctx)
+	}
+	if name, yes := u.rollbackRequested(ctx); yes {
+		return u.rollback(ctx, "manual webhook invoked "+name)
+	}
+	if u.st.FailedChecks >= u.r.spec.Threshold {
+		return u.rollback(ctx, fmt.Sprintf("failed checks threshold reached %d", u.st.FailedChecks))
+	}
+	if ctl.promote {
+		u.r.ctl.take(true, false)
+		return u.promote(ctx, true)
+	}
+
+	var checks []CheckResult
+	if u.st.CanaryWeight == 0 && u.st.Iterations == 0 {
+		u.emit(EventNormal, ReasonStarted, fmt.Sprintf("Starting canary analysis for %s", t))
+		if ok, name, herr := u.runHooks(ctx, HookPreRollout); !ok {
+			return u.failCheck(ctx, "pre-rollout check "+name+" failed", fmt.Sprintf("Halt %s advancement pre-rollout check %s failed %v", t, name, herr), name, nil)
+		}
+	} else {
+		if ok, name, herr := u.runHooks(ctx, HookRollout); !ok {
+			return u.failCheck(ctx, "external check "+name+" failed", fmt.Sprintf("Halt %s advancement external check %s failed %v", t, name, herr), name, nil)
+		}
+		var v verdict
+		checks, v = u.runChecks(ctx)
+		switch v {
+		case verdictFail:
+			return u.failCheck(ctx, "metric check failed", "", "", checks)
+		case verdictHold:
+			return waitTick, nil
+		}
+	}
+	return u.advance(ctx, checks)
+}
+
+// restart routes all traffic back to the primary and starts the analysis over for rev.
+func (u *run) restart(ctx context.Context, rev string) (next, error) {
+	u.emit(EventNormal, ReasonRestarted, fmt.Sprintf("New revision detected! Restarting analysis for %s", u.r.target))
+	if err := u.setWeights(ctx, AllPrimary); err != nil {
+		return waitTick, err
+	}
+	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec, Version: u.st.Version}
+	u.res.Revision = rev
+	u.notReadySince = u.r.clock.Now()
+	if err := u.save(ctx, "new revision during analysis"); err != nil {
+		return waitTick, err
+	}
+	return waitTick, nil
+}
+
+// failCheck counts a failed check and saves it; the next tick tries again.
+func (u *run) failCheck(ctx context.Context, why, msg, hook string, checks []CheckResult) (next, error) {
+	u.st.FailedChecks++
+	if err := u.save(ctx, why); err != nil {
+		return waitTick, err
+	}
+	if msg != "" {
+		u.emitEvent(Event{Type: EventWarning, Reason: ReasonHalted, Message: msg, Hook: hook, Checks: checks})
+	}
+	for _, c := range checks {
+		if !c.Passed(u.policy(c.Name)) {
+			u.emitEvent(Event{Type: EventWarning, Reason: ReasonHalted, Message: u.haltMessage(c), Checks: checks})
+		}
+	}
+	return waitTick, nil
+}
+
+// advance takes the next step of the strategy, or starts the promotion at the end.
+func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
+	t, spec := u.r.target, u.r.spec
+	switch spec.Strategy() {
+	case StrategyCanary:
+		if u.st.CanaryWeight >= spec.maxWeight() {
+			return u.promote(ctx, false)
+		}
+		if open, name := u.gatesOpen(ctx, HookConfirmTrafficIncrease, "Confirm-traffic-increase"); !open {
+			u.emitHook(EventWarning, ReasonWaiting, name, fmt.Sprintf("Halt %s advancement waiting for traffic increase approval %s", t, name))
+			return waitTick, nil
+		}
+		w := spec.nextWeight(u.st.CanaryWeight)
+		if err := u.setWeights(ctx, CanaryWeight(w)); err != nil {
+			return waitTick, err
+		}
+		u.st.CanaryWeight = w
+		if err := u.save(ctx, fmt.Sprintf("canary weight %d", w)); err != nil {
+			return waitTick, err
+		}
+		u.emitEvent(Event{Type: EventNormal, Reason: ReasonAdvanced, Checks: checks,
+			Message: fmt.Sprintf("Advance %s canary weight %d", t, w)})
+		return waitTick, nil
+
+	case StrategyABTesting, StrategyBlueGreen:
+		if u.st.Iterations >= spec.Iterations {
+			return u.promote(ctx, false)
+		}
+		if spec.Strategy() == StrategyABTesting {
+			// matching requests go to the canary for the whole test
+			if err := u.setWeights(ctx, AllCanary); err != nil {
+				return waitTick, err
+			}
+		}
+		u.st.Iterations++
+		if err := u.save(ctx, fmt.Sprintf("iteration %d/%d", u.st.Iterations, spec.Iterations)); err != nil {
+			return waitTick, err
+		}
+		u.emitEvent(Event{Type: EventNormal, Reason: ReasonAdvanced, Checks: checks,
+			Message: fmt.Sprintf("Advance %s canary iteration %d/%d", t, u.st.Iterations, spec.Iterations)})
+		return waitTick, nil
+	}
+	return waitTick, fmt.Errorf("unknown strategy %q", spec.Strategy())
+}
+
+// promote passes the confirm-promotion gates (unless manual), then copies the canary's spec to
+// the primary (Promoting). Blue/green first routes all traffic to the canary for one tick.
+func (u *run) promote(ctx context.Context, manual bool) (next, error) {
+	t := u.r.target
+	if !manual {
+		if open, name := u.gatesOpen(ctx, HookConfirmPromotion, "Confirm-promotion"); !open {
+			if u.st.Phase != PhaseWaitingPromotion {
+				u.st.Phase = PhaseWaitingPromotion
+				if err := u.save(ctx, "waiting for promotion approval "+name); err != nil {
+					return waitTick, err
+				}
+				u.emitHook(EventWarning, ReasonWaiting, name, fmt.Sprintf("Halt %s advancement waiting for promotion approval %s", t, name))
+			}
+			return waitTick, nil
+		}
+		if u.r.spec.Strategy() == StrategyBlueGreen && u.st.Iterations == u.r.spec.Iterations {
+			u.emit(EventNormal, ReasonAdvanced, "Routing all traffic to canary")
+			if err := u.setWeights(ctx, AllCanary); err != nil {
+				return waitTick, err
+			}
+			u.st.CanaryWeight = 100
+			u.st.Iterations++
+			u.st.Phase = PhaseProgressing
+			return waitTick, u.save(ctx, "all traffic on the canary")
+		}
+	}
+	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace))
+	if err := u.r.workload.Promote(ctx, t); err != nil {
+		return waitTick, wrapOp("promote", err)
+	}
+	u.st.Phase = PhasePromoting
+	u.st.CanaryWeight = u.weights.Canary
+	u.notReadySince = u.r.clock.Now()
+	if err := u.save(ctx, "promoting"); err != nil {
+		return waitTick, err
+	}
+	return waitTick, nil
+}
+
+// promoting waits for the primary to roll out the promoted revision, then shifts traffic back
+// to it, all at once or by StepWeightPromotion per tick (Flagger: Promoting → Finalising).
+func (u *run) promoting(ctx context.Context) (next, error) {
+	t := u.r.target
+	ws, err := u.r.workload.Observe(ctx, t)
+	if err != nil {
+		return waitTick, wrapOp("observe workload", err)
+	}
+	if u.r.ctl.get().abort {
+		u.r.ctl.take(false, true)
+		u.emit(EventWarning, ReasonPromoting, fmt.Sprintf("Abort of %s ignored: the primary already runs the promoted revision", t))
+	}
+	if u.r.ctl.get().paused {
+		return waitTick, nil
+	}
+	if !ws.Primary.Ready {
+		if u.deadlinePassed(ws.Primary) {
+			return u.promotionFailed(ctx, ws.Primary.Message)
+		}
+		u.waitEvent("primary", ws.Primary)
+		return waitTick, nil
+	}
+	u.notReadySince, u.lastWait = time.Time{}, ""
+	step := u.r.spec.StepWeightPromotion
+	c := 0
+	if step > 0 {
+		c = max(0, u.weights.Canary-step)
+	}
+	if c == 0 {
+		u.emit(EventNormal, ReasonShifted, "Routing all traffic to primary")
+	}
+	if err := u.setWeights(ctx, CanaryWeight(c)); err != nil {
+		return waitTick, err
+	}
+	u.st.CanaryWeight = c
+	if c > 0 {
+		u.emit(EventNormal, ReasonShifted, fmt.Sprintf("Advance %s primary weight %d", t, 100-c))
+		return waitTick, u.save(ctx, fmt.Sprintf("primary weight %d", 100-c))
+	}
+	u.st.Phase = PhaseFinalising
+	if err := u.save(ctx, "finalising"); err != nil {
+		return waitTick, err
+	}
+	return tickNow, nil
+}
+
+// promotionFailed handles a primary that does not become ready with the promoted revision: the
+// canary is the only healthy copy of it, so traffic goes there and the release fails.
+func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
+	t := u.r.target
+	if err := u.setWeights(ctx, AllCanary); err != nil {
+		return waitTick, err
+	}
+	u.st.Phase = PhaseFailed
+	u.st.CanaryWeight = 100
+	reason := "promotion failed, primary not ready: " + why
+	if err := u.save(ctx, reason); err != nil {
+		return waitTick, err
+	}
+	u.emit(EventWarning, ReasonFailed, fmt.Sprintf("Promotion of %s failed, primary not ready: %s", t, why))
+	u.res.Reason = reason
+	u.postRollout(ctx)
+	return finished, nil
+}
+
+// finalise scales the canary to zero and marks the release Succeeded.
+func (u *run) finalise(ctx context.Context) (next, error) {
+	t := u.r.target
+	if err := u.r.workload.ScaleDown(ctx, t); err != nil {
+		return waitTick, wrapOp("scale down canary", err)
+	}
+	u.st.Phase = PhaseSucceeded
+	u.st.CanaryWeight = 0
+	u.st.LastPromotedSpec = u.st.LastAppliedSpec
+	if err := u.save(ctx, "promotion completed"); err != nil {
+		return waitTick, err
+	}
+	u.emit(EventNormal, ReasonSucceeded, fmt.Sprintf("Promotion completed! Scaling down %s", t))
+	u.res.Reason = "promotion completed"
+	u.postRollout(ctx)
+	return finished, nil
+}
+
+// promoteSkipped promotes without analysis (skipAnalysis): traffic stays on the primary.
+func (u *run) promoteSkipped(ctx context.Context) (next, error) {
+	t := u.r.target
+	if err := u.setWeights(ctx, AllPrimary); err != nil {
+		return waitTick, err
+	}
+	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace))
+	if err := u.r.workload.Promote(ctx, t); err != nil {
+		return waitTick, wrapOp("promote", err)
+	}
+	if err := u.r.workload.ScaleDown(ctx, t); err != nil {
+		return waitTick, wrapOp("scale down canary", err)
+	}
+	u.st.Phase = PhaseSucceeded
+	u.st.CanaryWeight = 0
+	u.st.LastPromotedSpec = u.st.LastAppliedSpec
+	if err := u.save(ctx, "promotion completed, analysis skipped"); err != nil {
+		return waitTick, err
+	}
+	u.emit(EventNormal, ReasonSucceeded, fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
+	u.res.Reason = "promotion completed, analysis skipped"
+	u.postRollout(ctx)
+	return finished, nil
+}
+
+// rollback routes all traffic to the primary, scales the canary to zero and fails the release.
+// The intent is saved first, so a Rollout that resumes after a crash finishes the rollback.
+func (u *run) rollback(ctx context.Context, reason string) (next, error) {
+	t := u.r.target
+	if !u.st.RollingBack {
+		u.st.RollingBack = true
+		if err := u.save(ctx, reason); err != nil {
+			return waitTick, err
+		}
+		u.emit(EventWarning, ReasonRollingBack, fmt.Sprintf("Rolling back %s %s", t, reason))
+	}
+	if err := u.setWeights(ctx, AllPrimary); err != nil {
+		return waitTick, err
+	}
+	if err := u.r.workload.ScaleDown(ctx, t); err != nil {
+		return waitTick, wrapOp("scale down canary", err)
+	}
+	u.st.RollingBack = false
+	u.st.Phase = PhaseFailed
+	u.st.CanaryWeight = 0
+	if err := u.save(ctx, reason); err != nil {
+		return waitTick, err
+	}
+	u.emit(EventWarning, ReasonFailed, fmt.Sprintf("Canary failed! Scaling down %s", t))
+	u.res.Released = true
+	u.res.Reason = reason
+	u.postRollout(ctx)
+	return finished, nil
+}

@@ -1,0 +1,112 @@
+package canarytest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// Router is an in-memory canary.MeshRouter that records every weight it is given. The zero
+// value is ready to use; safe for concurrent use.
+type Router struct {
+	// NoMatch makes Reconcile refuse targets with match conditions, like a route kind that
+	// cannot match requests (SMI TrafficSplit v1alpha1/v1alpha2).
+	NoMatch bool
+	// Calls counts Reconcile, SetWeights and Weights calls.
+	Calls Calls
+
+	mu      sync.Mutex
+	routes  map[string]canary.Weights
+	history map[string][]canary.Weights
+}
+
+var _ canary.MeshRouter = (*Router)(nil)
+
+func key(t canary.Target) string { return t.Namespace + "/" + t.Name }
+
+// Reconcile creates the route at 100 % primary, or keeps the existing one.
+func (r *Router) Reconcile(_ context.Context, t canary.Target) error {
+	if err := r.Calls.record("Reconcile"); err != nil {
+		return err
+	}
+	if r.NoMatch && len(t.Match) > 0 {
+		return fmt.Errorf("canarytest router: %w", canary.ErrMatchUnsupported)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.routes == nil {
+		r.routes = map[string]canary.Weights{}
+		r.history = map[string][]canary.Weights{}
+	}
+	if _, ok := r.routes[key(t)]; !ok {
+		r.routes[key(t)] = canary.AllPrimary
+	}
+	return nil
+}
+
+// SetWeights records w as the route's weights.
+func (r *Router) SetWeights(_ context.Context, t canary.Target, w canary.Weights) error {
+	if err := r.Calls.record("SetWeights"); err != nil {
+		return err
+	}
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.routes[key(t)]; !ok {
+		return fmt.Errorf("canarytest router: route for %s not reconciled", t)
+	}
+	r.routes[key(t)] = w
+	r.history[key(t)] = append(r.history[key(t)], w)
+	return nil
+}
+
+// Weights returns the route's weights.
+func (r *Router) Weights(_ context.Context, t canary.Target) (canary.Weights, error) {
+	if err := r.Calls.record("Weights"); err != nil {
+		return canary.Weights{}, err
+	}
+	return r.Current(t)
+}
+
+// Current returns the route's weights without counting a call.
+func (r *Router) Current(t canary.Target) (canary.Weights, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w, ok := r.routes[key(t)]
+	if !ok {
+		return canary.Weights{}, fmt.Errorf("canarytest router: no route for %s", t)
+	}
+	return w, nil
+}
+
+// History returns every weight set on t's route, in order.
+func (r *Router) History(t canary.Target) []canary.Weights {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.history[key(t)])
+}
+
+// CanaryHistory returns the canary weight of every change on t's route, in order.
+func (r *Router) CanaryHistory(t canary.Target) []int {
+	var out []int
+	for _, w := range r.History(t) {
+		out = append(out, w.Canary)
+	}
+	return out
+}
+
+// Set puts t's route at w, as if changed outside the Rollout (or left by a crashed one).
+func (r *Router) Set(t canary.Target, w canary.Weights) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.routes == nil {
+		r.routes = map[string]canary.Weights{}
+		r.history = map[string][]canary.Weights{}
+	}
+	r.routes[key(t)] = w
+}

@@ -1,0 +1,48 @@
+package canary
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrInvalidSpec: New refused the configuration (see ValidationError for every problem).
+	ErrInvalidSpec = errors.New("invalid spec")
+	// ErrNoData: a query returned no value (empty result or NaN), e.g. no traffic.
+	ErrNoData = errors.New("no values found")
+	// ErrConflict: the StatusStore holds a newer status than the one being saved.
+	ErrConflict = errors.New("status conflict")
+	// ErrInvalidWeights: weights outside 0..100 or not summing to 100.
+	ErrInvalidWeights = errors.New("invalid weights")
+	// ErrMatchUnsupported: the route kind cannot route by request match (A/B testing).
+	ErrMatchUnsupported = errors.New("route cannot match requests")
+	// ErrAlreadyRunning: Run was called while another Run of the same Rollout is in progress.
+	ErrAlreadyRunning = errors.New("rollout already running")
+)
+
+// RolloutError is the error Run returns: where the rollout was when it stopped, and why.
+type RolloutError struct {
+	Target Target
+	Phase  Phase
+	// CanaryWeight and Iteration locate the step.
+	CanaryWeight int
+	Iteration    int
+	// Op names what failed ("load status", "set weights", ...).
+	Op  string
+	Err error
+}
+
+func (e *RolloutError) Error() string {
+	return fmt.Sprintf("rollout %s: %s (phase %s, canary weight %d): %v", e.Target, e.Op, phaseOrNew(e.Phase), e.CanaryWeight, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RolloutError) Unwrap() error { return e.Err }
+
+func phaseOrNew(p Phase) string {
+	if p == "" {
+		return "new"
+	}
+	return string(p)
+}

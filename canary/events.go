@@ -1,0 +1,97 @@
+package canary
+
+import (
+	"time"
+)
+
+// EventType is Kubernetes' event type: Normal or Warning.
+type EventType string
+
+// Event types.
+const (
+	EventNormal  EventType = "Normal"
+	EventWarning EventType = "Warning"
+)
+
+// Reason is a short, stable, greppable word for what happened.
+type Reason string
+
+// Event reasons.
+const (
+	ReasonInitializing Reason = "Initializing" // bootstrap started, waiting for the primary
+	ReasonInitialized  Reason = "Initialized"  // "Initialization done! podinfo.test"
+	ReasonNewRevision  Reason = "NewRevision"  // "New revision detected! Scaling up podinfo.test"
+	ReasonRestarted    Reason = "Restarted"    // new revision during analysis
+	ReasonResumed      Reason = "Resumed"      // a Rollout picked up a saved release
+	ReasonWaiting      Reason = "Waiting"      // a confirm gate is closed
+	ReasonNotReady     Reason = "NotReady"     // canary or primary not ready yet
+	ReasonStarted      Reason = "Started"      // "Starting canary analysis for podinfo.test"
+	ReasonHookPassed   Reason = "HookPassed"   // a hook answered yes
+	ReasonHookFailed   Reason = "HookFailed"   // a pre-rollout/rollout/post-rollout hook failed
+	ReasonHalted       Reason = "Halted"       // a check failed: "Halt podinfo.test advancement ..."
+	ReasonNoData       Reason = "NoData"       // a check had no data and its policy held the step
+	ReasonAdvanced     Reason = "Advanced"     // "Advance podinfo.test canary weight 10"
+	ReasonPromoting    Reason = "Promoting"    // "Copying podinfo.test template spec to podinfo-primary.test"
+	ReasonShifted      Reason = "Shifted"      // traffic moved back to the promoted primary
+	ReasonSucceeded    Reason = "Succeeded"    // "Promotion completed! Scaling down podinfo.test"
+	ReasonRollingBack  Reason = "RollingBack"  // "Rolling back podinfo.test failed checks threshold reached 5"
+	ReasonFailed       Reason = "Failed"       // "Canary failed! Scaling down podinfo.test"
+	ReasonPaused       Reason = "Paused"
+	ReasonUnpaused     Reason = "Unpaused"
+	ReasonError        Reason = "Error" // an adapter failed; the tick is retried
+)
+
+// Event is one decision or transition of a Rollout, emitted through Config.OnEvent (and to the
+// release's event webhooks). Messages follow Flagger's wording so users recognise them.
+type Event struct {
+	Time    time.Time
+	Target  Target
+	Type    EventType
+	Reason  Reason
+	Message string
+	Phase   Phase
+	// Weights is the route's weights as the Rollout last set or read them.
+	Weights      Weights
+	Iteration    int
+	FailedChecks int
+	// Checks holds every check result of an analysis tick (on Halted, NoData and Advanced).
+	Checks []CheckResult
+	// Hook names the hook an event is about.
+	Hook string
+}
+
+// Verdict is the outcome of one check.
+type Verdict string
+
+// Verdicts.
+const (
+	VerdictPass   Verdict = "Pass"
+	VerdictFail   Verdict = "Fail"
+	VerdictNoData Verdict = "NoData"
+	VerdictError  Verdict = "Error"
+)
+
+// CheckResult is the full account of one check: what ran, what came back, against what.
+type CheckResult struct {
+	Name string
+	// Query is the resolved query (templates rendered), when the check ran one.
+	Query     string
+	Value     float64
+	Threshold Range
+	Verdict   Verdict
+	// Message explains a non-passing verdict.
+	Message string
+	// Err is the provider's error for NoData and Error verdicts.
+	Err error
+}
+
+// Passed reports whether the check passed under policy p (NoData counts per the policy).
+func (c CheckResult) Passed(p NoDataPolicy) bool {
+	switch c.Verdict {
+	case VerdictPass:
+		return true
+	case VerdictNoData:
+		return p == NoDataIgnore
+	}
+	return false
+}

@@ -1,0 +1,100 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+)
+
+// callHook asks one hook's gate, bounded by the hook's timeout.
+func (u *run) callHook(ctx context.Context, bh boundHook, phase Phase, ev *Event) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook))
+	defer cancel()
+	return bh.gate.Allow(ctx, GateRequest{
+		Hook:     bh.hook,
+		Target:   u.r.target,
+		Phase:    phase,
+		Checksum: u.st.LastAppliedSpec,
+		Event:    ev,
+	})
+}
+
+// gatesOpen asks the confirm gates of typ in order; the first closed one keeps the release
+// waiting (no failed check) and is named in the result.
+func (u *run) gatesOpen(ctx context.Context, typ HookType, label string) (bool, string) {
+	phase := u.st.Phase
+	if typ != HookConfirmRollout {
+		phase = PhaseProgressing // what Flagger sends for in-analysis gates
+	}
+	for _, bh := range u.r.hooks[typ] {
+		ok, err := u.callHook(ctx, bh, phase, nil)
+		if err != nil {
+			u.r.log.Info("gate closed by error", "hook", bh.hook.Name, "type", typ, "error", err.Error())
+		}
+		if !ok {
+			return false, bh.hook.Name
+		}
+		u.emitHook(EventNormal, ReasonHookPassed, bh.hook.Name, fmt.Sprintf("%s check %s passed", label, bh.hook.Name))
+	}
+	return true, ""
+}
+
+// runHooks runs the pre-rollout or rollout hooks in order and stops at the first failure.
+func (u *run) runHooks(ctx context.Context, typ HookType) (bool, string, error) {
+	for _, bh := range u.r.hooks[typ] {
+		ok, err := u.callHook(ctx, bh, PhaseProgressing, nil)
+		if !ok {
+			if err == nil {
+				err = fmt.Errorf("hook answered no")
+			}
+			return false, bh.hook.Name, err
+		}
+		if typ == HookPreRollout {
+			u.emitHook(EventNormal, ReasonHookPassed, bh.hook.Name, fmt.Sprintf("Pre-rollout check %s passed", bh.hook.Name))
+		}
+	}
+	return true, "", nil
+}
+
+// rollbackRequested asks the rollback hooks; the first that answers yes names the rollback.
+func (u *run) rollbackRequested(ctx context.Context) (string, bool) {
+	for _, bh := range u.r.hooks[HookRollback] {
+		yes, err := u.callHook(ctx, bh, u.st.Phase, nil)
+		if err != nil {
+			u.r.log.V(1).Info("rollback hook not signalling a rollback", "hook", bh.hook.Name, "error", err.Error())
+		}
+		if yes {
+			u.emitHook(EventWarning, ReasonHookPassed, bh.hook.Name, fmt.Sprintf("Rollback check %s passed", bh.hook.Name))
+			return bh.hook.Name, true
+		}
+	}
+	return "", false
+}
+
+// postRollout runs the post-rollout hooks with the final phase; failures are reported only.
+func (u *run) postRollout(ctx context.Context) {
+	for _, bh := range u.r.hooks[HookPostRollout] {
+		ok, err := u.callHook(ctx, bh, u.st.Phase, nil)
+		switch {
+		case ok:
+			u.emitHook(EventNormal, ReasonHookPassed, bh.hook.Name, fmt.Sprintf("Post-rollout check %s passed", bh.hook.Name))
+		default:
+			if err == nil {
+				err = fmt.Errorf("hook answered no")
+			}
+			u.emitHook(EventWarning, ReasonHookFailed, bh.hook.Name, fmt.Sprintf("Post-rollout hook %s failed %v", bh.hook.Name, err))
+		}
+	}
+}
+
+// eventHooks forwards an event to the event hooks; failures are logged only.
+func (u *run) eventHooks(e Event) {
+	hooks := u.r.hooks[HookEvent]
+	if len(hooks) == 0 || u.ctx == nil {
+		return
+	}
+	for _, bh := range hooks {
+		if ok, err := u.callHook(u.ctx, bh, e.Phase, &e); !ok {
+			u.r.log.Info("event hook failed", "hook", bh.hook.Name, "error", fmt.Sprint(err))
+		}
+	}
+}

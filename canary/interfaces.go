@@ -1,0 +1,161 @@
+package canary
+
+import (
+	"context"
+	"time"
+)
+
+// MeshRouter shapes the route objects that divide a target's traffic between primary and
+// canary (an SMI TrafficSplit, a Gateway API HTTPRoute, ...).
+//
+// Calls block until the change is accepted by the system that stores the route (not until the
+// data plane applies it). Implementations must be safe for concurrent use across targets; the
+// Rollout never calls one target concurrently.
+type MeshRouter interface {
+	// Reconcile creates the route objects for t, or adopts those it created earlier. It is
+	// idempotent and never changes the weights of an existing route; a new route starts with
+	// all traffic on the primary. It reports ErrMatchUnsupported (wrapped) when t.Match is set
+	// and the route kind cannot match requests.
+	Reconcile(ctx context.Context, t Target) error
+	// SetWeights routes w; w is valid (see Weights.Validate). With t.Match set, w applies to
+	// matching requests and the rest go to the primary.
+	SetWeights(ctx context.Context, t Target, w Weights) error
+	// Weights reads the weights back from the system of record. A Rollout calls it only when it
+	// resumes, to see the truth rather than what it last wrote.
+	Weights(ctx context.Context, t Target) (Weights, error)
+}
+
+// MetricProvider runs a query against a metrics backend and returns one value.
+//
+// Query blocks for at most its context's deadline. An empty result or NaN is reported as an
+// error wrapping ErrNoData; transient failures may be retried inside Query within ctx. Safe for
+// concurrent use.
+type MetricProvider interface {
+	Query(ctx context.Context, query string) (float64, error)
+}
+
+// MetricProviderFunc adapts a function to MetricProvider.
+type MetricProviderFunc func(ctx context.Context, query string) (float64, error)
+
+// Query calls f.
+func (f MetricProviderFunc) Query(ctx context.Context, query string) (float64, error) {
+	return f(ctx, query)
+}
+
+var _ MetricProvider = MetricProviderFunc(nil)
+
+// GateRequest is what a Gate is asked: which hook, for which release, in which phase.
+type GateRequest struct {
+	// Hook is the hook being run: a Spec webhook (with its URL and metadata) or a Config gate.
+	Hook   Webhook
+	Target Target
+	Phase  Phase
+	// Checksum identifies the revision under release (Flagger's payload "checksum").
+	Checksum string
+	// Event is set for HookEvent calls.
+	Event *Event
+}
+
+// Gate answers a hook. The meaning of true depends on the hook type: open (confirm-*), passed
+// (pre-rollout, rollout, post-rollout, event), or "roll back now" (rollback, whose 2xx answer
+// triggers a rollback in Flagger). An error counts as false and is reported in events.
+//
+// Allow blocks until answered or ctx ends; the Rollout bounds each call by the hook's Timeout.
+// Safe for concurrent use.
+type Gate interface {
+	Allow(ctx context.Context, req GateRequest) (bool, error)
+}
+
+// GateFunc adapts a function to Gate.
+type GateFunc func(ctx context.Context, req GateRequest) (bool, error)
+
+// Allow calls f.
+func (f GateFunc) Allow(ctx context.Context, req GateRequest) (bool, error) { return f(ctx, req) }
+
+var _ Gate = GateFunc(nil)
+
+// Hook binds a Gate written in Go to a hook point, beside the Spec's webhooks.
+type Hook struct {
+	Name string
+	Type HookType
+	Gate Gate
+	// Timeout bounds each call. Default 10s.
+	Timeout time.Duration
+}
+
+// Checker is an analysis check computed in code rather than by one query and a threshold, e.g.
+// a statistical comparison of canary and primary. It is bound to a Spec metric by name
+// (Config.Checkers) and runs at every analysis tick with the metric's settings.
+type Checker interface {
+	Check(ctx context.Context, req CheckRequest) (CheckResult, error)
+}
+
+// CheckerFunc adapts a function to Checker.
+type CheckerFunc func(ctx context.Context, req CheckRequest) (CheckResult, error)
+
+// Check calls f.
+func (f CheckerFunc) Check(ctx context.Context, req CheckRequest) (CheckResult, error) {
+	return f(ctx, req)
+}
+
+var _ Checker = CheckerFunc(nil)
+
+// CheckRequest gives a Checker the context of the tick.
+type CheckRequest struct {
+	Metric       Metric
+	Target       Target
+	Revision     string
+	CanaryWeight int
+	Iteration    int
+}
+
+// Readiness is one workload's health as the Workload sees it.
+type Readiness struct {
+	Ready bool
+	// Failed means the workload will not become ready without a new revision (for a Deployment:
+	// condition Progressing=False with reason ProgressDeadlineExceeded). The Rollout fails the
+	// release at once instead of waiting out ProgressDeadline.
+	Failed bool
+	// Message says why it is not ready.
+	Message string
+}
+
+// WorkloadState is what the Rollout observes of the target at every tick.
+type WorkloadState struct {
+	// Revision identifies the target's desired state (pod template and the configuration it
+	// references); equal revisions mean nothing to release.
+	Revision string
+	Canary   Readiness
+	// Primary readiness must reflect the primary's latest spec: after Promote, the primary is
+	// not ready until it has rolled out the promoted revision.
+	Primary Readiness
+}
+
+// Workload drives the target and its primary (for Kubernetes: Deployments, services, HPA).
+//
+// Observe is called at every tick and must be cheap (served from a cache); the other methods
+// are called on transitions and must be idempotent, so a resumed Rollout can call them again.
+// The Rollout never calls one target concurrently.
+type Workload interface {
+	// Bootstrap creates or adopts the primary and whatever else the target needs, from the
+	// target's current spec when the primary does not exist yet. It never changes an existing
+	// primary's spec and does not wait for readiness.
+	Bootstrap(ctx context.Context, t Target) error
+	// Observe reports the target's revision and the readiness of canary and primary.
+	Observe(ctx context.Context, t Target) (WorkloadState, error)
+	// ScaleUp scales the canary from zero to its desired size.
+	ScaleUp(ctx context.Context, t Target) error
+	// ScaleDown scales the canary to zero.
+	ScaleDown(ctx context.Context, t Target) error
+	// Promote copies the canary's spec (and the configuration it references) to the primary.
+	Promote(ctx context.Context, t Target) error
+}
+
+// StatusStore persists a target's Status with optimistic concurrency.
+type StatusStore interface {
+	// Load returns the saved status, or the zero Status (Phase "") when none was saved.
+	Load(ctx context.Context, t Target) (Status, error)
+	// Save stores s if s.Version is the stored version ("" when none was saved) and returns s
+	// with its new Version; otherwise it returns an error wrapping ErrConflict.
+	Save(ctx context.Context, t Target, s Status) (Status, error)
+}

@@ -1,0 +1,90 @@
+package canary
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// QueryVars are the variables of a metric query template, as Flagger's MetricTemplate defines
+// them: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ interval }} and
+// {{ variables.<key> }}.
+type QueryVars struct {
+	Name      string
+	Namespace string
+	Target    string
+	Service   string
+	Interval  string
+	Variables map[string]string
+}
+
+// VarsFor returns the variables of metric m for target t.
+func VarsFor(t Target, m Metric) QueryVars {
+	interval := m.Interval
+	if interval == 0 {
+		interval = DefaultMetricInterval
+	}
+	return QueryVars{
+		Name:      t.Name,
+		Namespace: t.Namespace,
+		Target:    t.Name,
+		Service:   t.ApexService(),
+		Interval:  PromDuration(interval),
+		Variables: m.Variables,
+	}
+}
+
+// placeholderFuncs lets a template parse before its variables are known.
+var placeholderFuncs = (&QueryVars{}).funcs()
+
+func (v *QueryVars) funcs() template.FuncMap {
+	return template.FuncMap{
+		"name":      func() string { return v.Name },
+		"namespace": func() string { return v.Namespace },
+		"target":    func() string { return v.Target },
+		"service":   func() string { return v.Service },
+		"interval":  func() string { return v.Interval },
+		"variables": func() map[string]string { return v.Variables },
+	}
+}
+
+func parseQuery(name, text string) (*template.Template, error) {
+	return template.New(name).Option("missingkey=error").Funcs(placeholderFuncs).Parse(text)
+}
+
+// RenderQuery renders a query template with vars. A missing variables key is an error.
+func RenderQuery(text string, vars QueryVars) (string, error) {
+	t, err := parseQuery("query", text)
+	if err != nil {
+		return "", fmt.Errorf("parse query template: %w", err)
+	}
+	var b strings.Builder
+	if err := t.Funcs(vars.funcs()).Execute(&b, nil); err != nil {
+		return "", fmt.Errorf("render query template: %w", err)
+	}
+	return b.String(), nil
+}
+
+// PromDuration formats d the way Prometheus writes durations: "1m", "30s", "1h30m", "500ms".
+func PromDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	if d%time.Second != 0 {
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		d      time.Duration
+		suffix string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := d / u.d; n > 0 {
+			b.WriteString(strconv.FormatInt(int64(n), 10))
+			b.WriteString(u.suffix)
+			d -= n * u.d
+		}
+	}
+	return b.String()
+}

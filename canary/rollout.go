@@ -1,0 +1,228 @@
+package canary
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+)
+
+// Config wires a Rollout: what to release, how, and through which adapters. Zero fields mean
+// "default"; New validates everything and reports all problems at once.
+type Config struct {
+	// Target is the workload to release. Required.
+	Target Target
+	// Spec is the release's analysis (Flagger's `analysis`).
+	Spec Spec
+
+	// Workload drives the target and its primary. Required.
+	Workload Workload
+	// Router shapes the traffic split. Required.
+	Router MeshRouter
+	// Metrics runs the Spec's metric queries. Required when a metric queries.
+	Metrics MetricProvider
+	// Store persists the status. Default: in memory (a new process cannot resume).
+	Store StatusStore
+	// Webhooks runs the Spec's webhooks (e.g. an HTTP client that speaks Flagger's payload).
+	// Required when the Spec has webhooks.
+	Webhooks Gate
+	// Gates are hooks written in Go, run beside the Spec's webhooks of the same type.
+	Gates []Hook
+	// Builtins maps built-in metric names to query templates, used for metrics without a query
+	// (Flagger's built-in checks; the metrics package has Linkerd's).
+	Builtins map[string]string
+	// Checkers binds metrics by name to code-defined checks.
+	Checkers map[string]Checker
+
+	// OnEvent receives every event, synchronously, from the Rollout's goroutine; it must not
+	// block for long.
+	OnEvent func(Event)
+	// Logger receives structured logs. Default: discard.
+	Logger logr.Logger
+	// Clock drives the analysis interval. Default: the real clock.
+	Clock clock.Clock
+}
+
+// Rollout drives releases of one target: each Run takes the target's current revision through
+// Flagger's canary analysis to Succeeded or Failed. It is safe to call Promote, Abort, Pause
+// and Resume from any goroutine while Run is in progress.
+type Rollout struct {
+	target   Target
+	spec     Spec
+	workload Workload
+	router   MeshRouter
+	metrics  MetricProvider
+	store    StatusStore
+	checks   []check
+	hooks    map[HookType][]boundHook
+	onEvent  func(Event)
+	log      logr.Logger
+	clock    clock.Clock
+
+	running atomic.Bool
+	ctl     control
+}
+
+// check is a metric ready to run: its resolved query, or its Checker.
+type check struct {
+	metric  Metric
+	query   string
+	checker Checker
+}
+
+// boundHook is a hook with the Gate that answers it.
+type boundHook struct {
+	hook Webhook
+	gate Gate
+}
+
+// New validates cfg and returns a Rollout. It touches nothing: all I/O happens in Run. An
+// invalid cfg yields a *ValidationError listing every problem (errors.Is(err, ErrInvalidSpec)).
+func New(cfg Config) (*Rollout, error) {
+	var p problems
+	validateTarget(&p, cfg.Target)
+	cfg.Spec.validate(&p)
+	validateConfig(&p, &cfg)
+	if len(p) > 0 {
+		return nil, p.err()
+	}
+
+	spec := cfg.Spec.withDefaults()
+	target := cfg.Target
+	target.Match = cloneMatches(spec.Match)
+	r := &Rollout{
+		target:   target,
+		spec:     spec,
+		workload: cfg.Workload,
+		router:   cfg.Router,
+		metrics:  cfg.Metrics,
+		store:    cfg.Store,
+		onEvent:  cfg.OnEvent,
+		log:      cfg.Logger.WithValues("target", target.String()),
+		clock:    cfg.Clock,
+		hooks:    map[HookType][]boundHook{},
+	}
+	if r.store == nil {
+		r.store = NewMemoryStore()
+	}
+	if r.clock == nil {
+		r.clock = clock.RealClock{}
+	}
+	if r.log.GetSink() == nil {
+		r.log = logr.Discard()
+	}
+
+	for i, m := range spec.Metrics {
+		if ch, ok := cfg.Checkers[m.Name]; ok {
+			r.checks = append(r.checks, check{metric: m, checker: ch})
+			continue
+		}
+		text := m.Query
+		if text == "" {
+			text = cfg.Builtins[m.Name]
+		}
+		q, err := RenderQuery(text, VarsFor(target, m))
+		if err != nil {
+			p.add(fmt.Sprintf("analysis.metrics[%d].query", i), "%v", err)
+			continue
+		}
+		r.checks = append(r.checks, check{metric: m, query: q})
+	}
+	for _, h := range spec.Webhooks {
+		r.hooks[h.Type] = append(r.hooks[h.Type], boundHook{hook: h, gate: cfg.Webhooks})
+	}
+	for _, g := range cfg.Gates {
+		h := Webhook{Name: g.Name, Type: g.Type, Timeout: g.Timeout}
+		if h.Timeout == 0 {
+			h.Timeout = DefaultHookTimeout
+		}
+		r.hooks[g.Type] = append(r.hooks[g.Type], boundHook{hook: h, gate: g.Gate})
+	}
+	if len(p) > 0 {
+		return nil, p.err()
+	}
+	return r, nil
+}
+
+// Target returns the target, with its match conditions filled from the spec.
+func (r *Rollout) Target() Target { return r.target }
+
+// Spec returns the spec with defaults applied.
+func (r *Rollout) Spec() Spec { return r.spec }
+
+// Promote skips the remaining analysis steps: at the next tick a ready canary is promoted,
+// without waiting for confirm-promotion gates. It has effect during a release only.
+func (r *Rollout) Promote() { r.ctl.set(func(c *controlState) { c.promote = true }) }
+
+// Abort rolls the release back at once: traffic to the primary, canary scaled to zero, phase
+// Failed. It has effect until the primary starts taking the promoted revision (Promoting).
+func (r *Rollout) Abort() { r.ctl.set(func(c *controlState) { c.abort = true }) }
+
+// Pause stops the analysis: no checks, no weight changes, no failed checks counted, until
+// Resume. Abort and context cancellation still work while paused.
+func (r *Rollout) Pause() { r.ctl.set(func(c *controlState) { c.paused = true }) }
+
+// Resume continues a paused analysis at the next tick.
+func (r *Rollout) Resume() { r.ctl.set(func(c *controlState) { c.paused = false }) }
+
+// Paused reports whether the rollout is paused.
+func (r *Rollout) Paused() bool { return r.ctl.get().paused }
+
+// control carries requests from other goroutines to Run.
+type control struct {
+	mu    sync.Mutex
+	state controlState
+	wake  chan struct{}
+	once  sync.Once
+}
+
+type controlState struct {
+	promote, abort, paused bool
+}
+
+func (c *control) init() { c.once.Do(func() { c.wake = make(chan struct{}, 1) }) }
+
+func (c *control) set(f func(*controlState)) {
+	c.init()
+	c.mu.Lock()
+	f(&c.state)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *control) get() controlState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// take returns and clears the one-shot requests.
+func (c *control) take(promote, abort bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if promote {
+		c.state.promote = false
+	}
+	if abort {
+		c.state.abort = false
+	}
+}
+
+func (c *control) wakeC() <-chan struct{} {
+	c.init()
+	return c.wake
+}
+
+// hookTimeout bounds a hook call.
+func hookTimeout(h Webhook) time.Duration {
+	if h.Timeout > 0 {
+		return h.Timeout
+	}
+	return DefaultHookTimeout
+}

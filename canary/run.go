@@ -1,0 +1,399 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// next says what the loop does after a tick.
+type next int
+
+const (
+	waitTick next = iota // wait one interval (or a control request), then tick again
+	tickNow              // tick again at once: the transition needs no wait
+	finished             // Run returns
+)
+
+// run is the state of one Run: the status as the Rollout knows it, and what it has done.
+type run struct {
+	r       *Rollout
+	ctx     context.Context // Run's context, for event hooks called from emit
+	st      Status
+	weights Weights // the route's weights as last set or read
+	res     Result
+
+	bootstrapped bool // Workload.Bootstrap succeeded in this Run
+	reconciled   bool // Router.Reconcile succeeded (and weights were read) in this Run
+	dirty        bool // st has changes the store has not accepted yet
+
+	notReadySince time.Time // when the workload being waited for was first seen not ready
+	lastWait      string    // message of the last wait event, to emit each once
+	pausedSeen    bool
+}
+
+// Run drives the target's current revision to Succeeded or Failed and returns the outcome. A
+// status saved by an earlier Run in mid-release is resumed where it stopped. With nothing to
+// release, Run bootstraps the target if needed and returns at once (Result.Released false).
+//
+// Run blocks until the release ends, ctx ends, or a permanent error occurs. Transient adapter
+// errors are reported as Error events and retried at the next tick. On error the Result holds
+// the phase reached; the saved status stays consistent, and a later Run continues from it.
+func (r *Rollout) Run(ctx context.Context) (Result, error) {
+	if !r.running.CompareAndSwap(false, true) {
+		return Result{Target: r.target}, ErrAlreadyRunning
+	}
+	defer r.running.Store(false)
+	defer r.ctl.take(true, true)
+
+	u := &run{r: r, res: Result{Target: r.target, Started: r.clock.Now()}}
+	err := u.loop(ctx)
+	u.res.Phase = u.st.Phase
+	u.res.FailedChecks = u.st.FailedChecks
+	u.res.Iterations = u.st.Iterations
+	if u.res.Revision == "" {
+		u.res.Revision = u.st.LastAppliedSpec
+	}
+	u.res.Finished = r.clock.Now()
+	return u.res, err
+}
+
+func (u *run) loop(ctx context.Context) error {
+	u.ctx = ctx
+	st, err := u.r.store.Load(ctx, u.r.target)
+	if err != nil {
+		return u.fail("load status", err)
+	}
+	u.st = st
+	for {
+		n, err := u.tick(ctx)
+		if err != nil {
+			if fatal(ctx, err) {
+				return u.fail(u.op(err), err)
+			}
+			u.emit(EventWarning, ReasonError, err.Error())
+			u.r.log.Error(err, "tick failed; retrying at the next interval", "phase", u.st.Phase)
+			n = waitTick
+		}
+		switch n {
+		case finished:
+			return nil
+		case tickNow:
+			continue
+		}
+		if err := u.wait(ctx); err != nil {
+			return u.fail("wait", err)
+		}
+	}
+}
+
+// opError names the operation an adapter error came from.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *opError) Unwrap() error { return e.err }
+
+func wrapOp(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &opError{op: op, err: err}
+}
+
+func (u *run) op(err error) string {
+	var oe *opError
+	if errors.As(err, &oe) {
+		return oe.op
+	}
+	return "tick"
+}
+
+// fatal reports whether err ends Run instead of being retried at the next tick.
+func fatal(ctx context.Context, err error) bool {
+	var perm *backoff.PermanentError
+	return ctx.Err() != nil || errors.As(err, &perm) || errors.Is(err, ErrConflict) ||
+		errors.Is(err, ErrMatchUnsupported) || errors.Is(err, ErrInvalidWeights) ||
+		errors.Is(err, ErrInvalidSpec)
+}
+
+func (u *run) fail(op string, err error) error {
+	var oe *opError
+	if errors.As(err, &oe) {
+		err = oe.err
+	}
+	return &RolloutError{Target: u.r.target, Phase: u.st.Phase, CanaryWeight: u.st.CanaryWeight,
+		Iteration: u.st.Iterations, Op: op, Err: err}
+}
+
+// wait blocks for one interval, a control request, or the end of ctx. While paused it waits
+// for a control request only.
+func (u *run) wait(ctx context.Context) error {
+	var tc <-chan time.Time
+	if !u.r.ctl.get().paused {
+		t := u.r.clock.NewTimer(u.r.spec.Interval)
+		defer t.Stop()
+		tc = t.C()
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-tc:
+	case <-u.r.ctl.wakeC():
+	}
+	return nil
+}
+
+// tick advances the release by one step of Flagger's analysis (REFERENCE §2).
+func (u *run) tick(ctx context.Context) (next, error) {
+	if u.dirty {
+		if err := u.flush(ctx); err != nil {
+			return waitTick, err
+		}
+	}
+	if !u.bootstrapped {
+		if err := u.r.workload.Bootstrap(ctx, u.r.target); err != nil {
+			return waitTick, wrapOp("bootstrap", err)
+		}
+		u.bootstrapped = true
+	}
+	if u.st.Phase == "" || u.st.Phase == PhaseInitializing {
+		return u.initialize(ctx)
+	}
+	if !u.reconciled {
+		if err := u.reconcile(ctx); err != nil {
+			return waitTick, err
+		}
+	}
+	if u.st.RollingBack {
+		return u.rollback(ctx, u.st.Message)
+	}
+	switch u.st.Phase {
+	case PhaseProgressing, PhaseWaitingPromotion:
+		return u.analyse(ctx)
+	case PhasePromoting:
+		return u.promoting(ctx)
+	case PhaseFinalising:
+		return u.finalise(ctx)
+	default: // Initialized, Waiting, Succeeded, Failed
+		return u.detect(ctx)
+	}
+}
+
+// reconcile adopts the route and reads its weights back: the truth a resumed release continues
+// from (the route may be ahead of the status if the last process stopped between the two).
+func (u *run) reconcile(ctx context.Context) error {
+	if err := u.r.router.Reconcile(ctx, u.r.target); err != nil {
+		return wrapOp("reconcile route", err)
+	}
+	w, err := u.r.router.Weights(ctx, u.r.target)
+	if err != nil {
+		return wrapOp("read weights", err)
+	}
+	u.weights = w
+	u.reconciled = true
+	if !u.st.Phase.InRelease() {
+		return nil
+	}
+	u.res.Released = true
+	u.res.Revision = u.st.LastAppliedSpec
+	if u.st.Phase == PhaseProgressing || u.st.Phase == PhaseWaitingPromotion || u.st.Phase == PhasePromoting {
+		if w.Canary != u.st.CanaryWeight && u.r.spec.Strategy() == StrategyCanary {
+			u.r.log.Info("route weight differs from the saved status; continuing from the route",
+				"route", w.Canary, "status", u.st.CanaryWeight)
+			u.st.CanaryWeight = w.Canary
+		}
+	}
+	u.emit(EventNormal, ReasonResumed, fmt.Sprintf("Resuming %s release of %s at phase %s, canary weight %d, iteration %d, failed checks %d",
+		u.r.target, u.st.LastAppliedSpec, u.st.Phase, u.st.CanaryWeight, u.st.Iterations, u.st.FailedChecks))
+	return nil
+}
+
+// initialize waits for the primary, points the route at it, scales the canary to zero and
+// records the current revision as promoted (Flagger's Initializing → Initialized).
+func (u *run) initialize(ctx context.Context) (next, error) {
+	if u.st.Phase == "" {
+		u.st.Phase = PhaseInitializing
+		if err := u.save(ctx, "waiting for the primary"); err != nil {
+			return waitTick, err
+		}
+		u.emit(EventNormal, ReasonInitializing, fmt.Sprintf("Initializing %s: waiting for %s.%s to become ready",
+			u.r.target, u.r.target.PrimaryName(), u.r.target.Namespace))
+	}
+	ws, err := u.r.workload.Observe(ctx, u.r.target)
+	if err != nil {
+		return waitTick, wrapOp("observe workload", err)
+	}
+	if !ws.Primary.Ready {
+		if u.deadlinePassed(ws.Primary) {
+			return finished, &opError{op: "bootstrap", err: backoff.Permanent(fmt.Errorf("primary %s.%s not ready: %s",
+				u.r.target.PrimaryName(), u.r.target.Namespace, ws.Primary.Message))}
+		}
+		u.waitEvent("primary", ws.Primary)
+		return waitTick, nil
+	}
+	u.notReadySince = time.Time{}
+	if err := u.r.router.Reconcile(ctx, u.r.target); err != nil {
+		return waitTick, wrapOp("reconcile route", err)
+	}
+	if err := u.setWeights(ctx, AllPrimary); err != nil {
+		return waitTick, err
+	}
+	u.reconciled = true
+	if err := u.r.workload.ScaleDown(ctx, u.r.target); err != nil {
+		return waitTick, wrapOp("scale down canary", err)
+	}
+	u.st = Status{Phase: PhaseInitialized, LastAppliedSpec: ws.Revision, LastPromotedSpec: ws.Revision, Version: u.st.Version}
+	if err := u.save(ctx, "initialization done"); err != nil {
+		return waitTick, err
+	}
+	u.emit(EventNormal, ReasonInitialized, fmt.Sprintf("Initialization done! %s", u.r.target))
+	return tickNow, nil
+}
+
+// detect looks for a new revision while no analysis runs, and starts a release once the
+// confirm-rollout gates open (Flagger: Initialized/Succeeded/Failed → Waiting → Progressing).
+func (u *run) detect(ctx context.Context) (next, error) {
+	ws, err := u.r.workload.Observe(ctx, u.r.target)
+	if err != nil {
+		return waitTick, wrapOp("observe workload", err)
+	}
+	rev := ws.Revision
+	if rev == "" {
+		return waitTick, wrapOp("observe workload", errors.New("workload reported an empty revision"))
+	}
+	if rev == u.st.LastAppliedSpec || rev == u.st.LastPromotedSpec {
+		if u.st.Phase == PhaseWaiting {
+			u.st.Phase = PhaseInitialized
+			if err := u.save(ctx, "revision reverted before the release started"); err != nil {
+				return waitTick, err
+			}
+		}
+		if !u.res.Released {
+			u.res.Revision = rev
+			u.res.Reason = "no new revision"
+		}
+		return finished, nil
+	}
+	u.res.Released = true
+	u.res.Revision = rev
+	ctl := u.r.ctl.get()
+	if u.st.Phase == PhaseWaiting {
+		if ctl.abort {
+			u.r.ctl.take(false, true)
+			return u.rollback(ctx, "aborted")
+		}
+		if name, yes := u.rollbackRequested(ctx); yes {
+			return u.rollback(ctx, "manual webhook invoked "+name)
+		}
+	}
+	if !ctl.promote {
+		if open, name := u.gatesOpen(ctx, HookConfirmRollout, "Confirm-rollout"); !open {
+			if u.st.Phase != PhaseWaiting {
+				u.st.Phase = PhaseWaiting
+				if err := u.save(ctx, "waiting for approval "+name); err != nil {
+					return waitTick, err
+				}
+				u.emitHook(EventWarning, ReasonWaiting, name, fmt.Sprintf("Halt %s advancement waiting for approval %s", u.r.target, name))
+			}
+			return waitTick, nil
+		}
+	}
+	if err := u.r.workload.ScaleUp(ctx, u.r.target); err != nil {
+		return waitTick, wrapOp("scale up canary", err)
+	}
+	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec, Version: u.st.Version}
+	u.notReadySince = u.r.clock.Now()
+	if err := u.save(ctx, "new revision detected"); err != nil {
+		return waitTick, err
+	}
+	u.emit(EventNormal, ReasonNewRevision, fmt.Sprintf("New revision detected! Scaling up %s", u.r.target))
+	return waitTick, nil
+}
+
+// deadlinePassed tracks how long a workload has been not ready and reports whether it failed
+// for good: marked Failed, or not ready for longer than the progress deadline.
+func (u *run) deadlinePassed(rd Readiness) bool {
+	if rd.Failed {
+		return true
+	}
+	now := u.r.clock.Now()
+	if u.notReadySince.IsZero() {
+		u.notReadySince = now
+	}
+	return now.Sub(u.notReadySince) >= u.r.spec.ProgressDeadline
+}
+
+// waitEvent emits a NotReady event once per distinct message.
+func (u *run) waitEvent(what string, rd Readiness) {
+	msg := fmt.Sprintf("%s not ready: %s", what, rd.Message)
+	if msg == u.lastWait {
+		return
+	}
+	u.lastWait = msg
+	u.emit(EventNormal, ReasonNotReady, fmt.Sprintf("Waiting for %s %s", u.r.target, msg))
+}
+
+// save stores the status with msg as its message. On failure the change stays pending and is
+// retried (flush) before anything else happens.
+func (u *run) save(ctx context.Context, msg string) error {
+	u.st.Message = msg
+	u.st.LastTransitionTime = u.r.clock.Now()
+	u.dirty = true
+	return u.flush(ctx)
+}
+
+func (u *run) flush(ctx context.Context) error {
+	s, err := u.r.store.Save(ctx, u.r.target, u.st)
+	if err != nil {
+		return wrapOp("save status", err)
+	}
+	u.st.Version = s.Version
+	u.dirty = false
+	return nil
+}
+
+// setWeights routes w unless the route is known to have it already, and records the step.
+func (u *run) setWeights(ctx context.Context, w Weights) error {
+	if u.reconciled && w == u.weights {
+		return nil
+	}
+	if err := u.r.router.SetWeights(ctx, u.r.target, w); err != nil {
+		return wrapOp("set weights", err)
+	}
+	u.weights = w
+	u.res.Weights = append(u.res.Weights, w.Canary)
+	return nil
+}
+
+func (u *run) emit(typ EventType, reason Reason, msg string) {
+	u.emitEvent(Event{Type: typ, Reason: reason, Message: msg})
+}
+
+func (u *run) emitHook(typ EventType, reason Reason, hook, msg string) {
+	u.emitEvent(Event{Type: typ, Reason: reason, Message: msg, Hook: hook})
+}
+
+func (u *run) emitEvent(e Event) {
+	e.Time = u.r.clock.Now()
+	e.Target = u.r.target
+	e.Phase = u.st.Phase
+	e.Weights = u.weights
+	e.Iteration = u.st.Iterations
+	e.FailedChecks = u.st.FailedChecks
+	log := u.r.log.WithValues("reason", e.Reason, "phase", e.Phase, "canaryWeight", e.Weights.Canary)
+	if e.Type == EventWarning {
+		log.Info(e.Message, "warning", true)
+	} else {
+		log.Info(e.Message)
+	}
+	if u.r.onEvent != nil {
+		u.r.onEvent(e)
+	}
+	u.eventHooks(e)
+}

@@ -1,0 +1,274 @@
+package canary
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Spec is a release's analysis, field for field Flagger's Canary `analysis` section, so a Flagger
+// manifest converts 1:1. Zero fields mean "default"; Validate reports every problem at once.
+type Spec struct {
+	// Interval between analysis ticks. Default 60s.
+	Interval time.Duration
+	// Threshold is the number of failed checks that triggers a rollback. Default 1.
+	Threshold int
+	// MaxWeight is the canary weight at which promotion starts, 1..100. Default 100. Not used
+	// with StepWeights (their last entry is the maximum).
+	MaxWeight int
+	// StepWeight is the canary weight increment per tick, 1..100. Required for a weighted
+	// canary unless StepWeights is set.
+	StepWeight int
+	// StepWeights lists the canary weights to go through, strictly increasing.
+	StepWeights []int
+	// StepWeightPromotion shifts traffic back to the promoted primary by this much per tick;
+	// 0 shifts all at once.
+	StepWeightPromotion int
+	// Iterations selects blue/green (alone) or A/B testing (with Match): the number of analysis
+	// iterations before promotion.
+	Iterations int
+	// Match routes only matching requests to the canary (A/B testing). Requires Iterations.
+	Match []Match
+	// Metrics are checked at every analysis tick.
+	Metrics []Metric
+	// Webhooks are the release's hooks and gates.
+	Webhooks []Webhook
+	// ProgressDeadline bounds how long the canary (or, while promoting, the primary) may stay
+	// not ready before the release fails. Default 600s (Flagger's progressDeadlineSeconds).
+	ProgressDeadline time.Duration
+	// SkipAnalysis promotes as soon as the canary is ready.
+	SkipAnalysis bool
+}
+
+// Defaults Flagger users expect.
+const (
+	DefaultInterval         = 60 * time.Second
+	DefaultThreshold        = 1
+	DefaultMaxWeight        = 100
+	DefaultProgressDeadline = 600 * time.Second
+	DefaultMetricInterval   = time.Minute
+	DefaultHookTimeout      = 10 * time.Second
+)
+
+// Strategy is how a release shifts traffic, derived from the Spec as Flagger derives it.
+type Strategy string
+
+// Strategies.
+const (
+	StrategyCanary    Strategy = "Canary"    // progressive weights
+	StrategyABTesting Strategy = "ABTesting" // iterations + match
+	StrategyBlueGreen Strategy = "BlueGreen" // iterations alone
+)
+
+// Strategy returns the release strategy: A/B with Iterations and Match, blue/green with
+// Iterations alone, otherwise a weighted canary.
+func (s Spec) Strategy() Strategy {
+	switch {
+	case s.Iterations > 0 && len(s.Match) > 0:
+		return StrategyABTesting
+	case s.Iterations > 0:
+		return StrategyBlueGreen
+	}
+	return StrategyCanary
+}
+
+// withDefaults returns s with zero fields set to their defaults.
+func (s Spec) withDefaults() Spec {
+	if s.Interval == 0 {
+		s.Interval = DefaultInterval
+	}
+	if s.Threshold == 0 {
+		s.Threshold = DefaultThreshold
+	}
+	if s.MaxWeight == 0 {
+		s.MaxWeight = DefaultMaxWeight
+	}
+	if s.ProgressDeadline == 0 {
+		s.ProgressDeadline = DefaultProgressDeadline
+	}
+	ms := make([]Metric, len(s.Metrics))
+	for i, m := range s.Metrics {
+		if m.Interval == 0 {
+			m.Interval = DefaultMetricInterval
+		}
+		ms[i] = m
+	}
+	s.Metrics = ms
+	hs := make([]Webhook, len(s.Webhooks))
+	for i, h := range s.Webhooks {
+		if h.Type == "" {
+			h.Type = HookRollout
+		}
+		if h.Timeout == 0 {
+			h.Timeout = DefaultHookTimeout
+		}
+		hs[i] = h
+	}
+	s.Webhooks = hs
+	s.Match = cloneMatches(s.Match)
+	return s
+}
+
+// maxWeight is the weight at which promotion starts.
+func (s Spec) maxWeight() int {
+	if n := len(s.StepWeights); n > 0 {
+		return min(100, s.StepWeights[n-1])
+	}
+	return s.MaxWeight
+}
+
+// nextWeight returns the canary weight after current, capped at the maximum.
+func (s Spec) nextWeight(current int) int {
+	if len(s.StepWeights) == 0 {
+		return min(current+s.StepWeight, s.maxWeight())
+	}
+	for _, w := range s.StepWeights {
+		if w > current {
+			return min(w, 100)
+		}
+	}
+	return s.maxWeight()
+}
+
+// Metric is one analysis check (Flagger's analysis.metrics entry): a query whose value must lie
+// within ThresholdRange, or a Checker bound to the metric's name in Config.Checkers.
+type Metric struct {
+	// Name identifies the check; with no Query, it names a built-in (Config.Builtins) or a Checker.
+	Name string
+	// Interval is the query's look-back window, the {{ interval }} variable. Default 1m.
+	Interval time.Duration
+	// ThresholdRange is the accepted range of values.
+	ThresholdRange Range
+	// Query is a Go text/template with Flagger's variables: {{ name }}, {{ namespace }},
+	// {{ target }}, {{ service }}, {{ interval }}, {{ variables.<key> }}.
+	Query string
+	// Variables fill {{ variables.<key> }} (Flagger's templateVariables); a missing key is an error.
+	Variables map[string]string
+	// OnNoData says what an empty or NaN result does. Default NoDataFail (Flagger's behaviour).
+	OnNoData NoDataPolicy
+}
+
+// NoDataPolicy is what a check without data does to the analysis.
+type NoDataPolicy string
+
+// No-data policies.
+const (
+	// NoDataFail counts a failed check (Flagger's behaviour; the zero value).
+	NoDataFail NoDataPolicy = "fail"
+	// NoDataHold neither advances nor counts a failed check: the tick is repeated.
+	NoDataHold NoDataPolicy = "hold"
+	// NoDataIgnore treats the check as passed.
+	NoDataIgnore NoDataPolicy = "ignore"
+)
+
+func (p NoDataPolicy) valid() bool {
+	switch p {
+	case "", NoDataFail, NoDataHold, NoDataIgnore:
+		return true
+	}
+	return false
+}
+
+// Range bounds a metric's accepted values; a nil bound is open.
+type Range struct {
+	Min *float64 `json:"min,omitempty"`
+	Max *float64 `json:"max,omitempty"`
+}
+
+// AtLeast returns the range [min, +inf).
+func AtLeast(min float64) Range { return Range{Min: &min} }
+
+// AtMost returns the range (-inf, max].
+func AtMost(max float64) Range { return Range{Max: &max} }
+
+// Between returns the range [min, max].
+func Between(min, max float64) Range { return Range{Min: &min, Max: &max} }
+
+// Contains reports whether v lies within the range.
+func (r Range) Contains(v float64) bool {
+	if r.Min != nil && v < *r.Min {
+		return false
+	}
+	if r.Max != nil && v > *r.Max {
+		return false
+	}
+	return true
+}
+
+// IsZero reports whether neither bound is set.
+func (r Range) IsZero() bool { return r.Min == nil && r.Max == nil }
+
+// Violation describes how v falls outside the range, as Flagger's events put it ("90.00 < 99"),
+// or returns "" when v is within it.
+func (r Range) Violation(v float64) string {
+	if r.Min != nil && v < *r.Min {
+		return fmt.Sprintf("%.2f < %s", v, fmtValue(*r.Min))
+	}
+	if r.Max != nil && v > *r.Max {
+		return fmt.Sprintf("%.2f > %s", v, fmtValue(*r.Max))
+	}
+	return ""
+}
+
+func (r Range) String() string {
+	switch {
+	case r.Min != nil && r.Max != nil:
+		return fmt.Sprintf("[%s, %s]", fmtValue(*r.Min), fmtValue(*r.Max))
+	case r.Min != nil:
+		return ">= " + fmtValue(*r.Min)
+	case r.Max != nil:
+		return "<= " + fmtValue(*r.Max)
+	}
+	return "any"
+}
+
+func fmtValue(v float64) string {
+	if v == float64(int64(v)) {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// HookType is a webhook's kind, as Flagger names it.
+type HookType string
+
+// Hook types (REFERENCE: webhooks).
+const (
+	HookConfirmRollout         HookType = "confirm-rollout"
+	HookPreRollout             HookType = "pre-rollout"
+	HookRollout                HookType = "rollout"
+	HookConfirmTrafficIncrease HookType = "confirm-traffic-increase"
+	HookConfirmPromotion       HookType = "confirm-promotion"
+	HookPostRollout            HookType = "post-rollout"
+	HookRollback               HookType = "rollback"
+	HookEvent                  HookType = "event"
+)
+
+// HookTypes lists every hook type.
+var HookTypes = []HookType{HookConfirmRollout, HookPreRollout, HookRollout, HookConfirmTrafficIncrease,
+	HookConfirmPromotion, HookPostRollout, HookRollback, HookEvent}
+
+func (t HookType) valid() bool {
+	for _, k := range HookTypes {
+		if t == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Webhook is a hook or gate the release calls (Flagger's analysis.webhooks entry). The Rollout
+// runs it through Config.Webhooks.
+type Webhook struct {
+	Name string
+	// Type defaults to HookRollout, as in Flagger.
+	Type HookType
+	URL  string
+	// Timeout per call. Default 10s.
+	Timeout time.Duration
+	// Retries on connection errors and 5xx responses.
+	Retries int
+	// Metadata is sent in the payload's "metadata" field.
+	Metadata  map[string]string
+	MuteAlert bool
+}

@@ -1,0 +1,169 @@
+package canary
+
+import (
+	"fmt"
+	"time"
+)
+
+// Target identifies the workload a Rollout releases and the names derived from it, following
+// Flagger's conventions: the target Deployment is the canary, "<name>-primary" is the primary,
+// and the apex service (default: the target's name) fronts both through "<apex>-primary" and
+// "<apex>-canary".
+type Target struct {
+	// Namespace of the target. Required.
+	Namespace string
+	// Name of the target workload (the canary). Required.
+	Name string
+	// Service is the apex service name; empty means Name.
+	Service string
+	// Match holds the A/B match conditions routers shape their route objects with. The Rollout
+	// fills it from Spec.Match before calling a MeshRouter; leave it empty in Config.Target.
+	Match []Match
+}
+
+// String returns "name.namespace", the form Flagger's events use.
+func (t Target) String() string { return t.Name + "." + t.Namespace }
+
+// ApexService returns the apex service name.
+func (t Target) ApexService() string {
+	if t.Service != "" {
+		return t.Service
+	}
+	return t.Name
+}
+
+// PrimaryName returns the primary workload's name: "<name>-primary".
+func (t Target) PrimaryName() string { return t.Name + "-primary" }
+
+// PrimaryService returns the service that selects the primary's pods: "<apex>-primary".
+func (t Target) PrimaryService() string { return t.ApexService() + "-primary" }
+
+// CanaryService returns the service that selects the canary's pods: "<apex>-canary".
+func (t Target) CanaryService() string { return t.ApexService() + "-canary" }
+
+// Weights is how a route divides traffic between primary and canary, in percent. Valid weights
+// are each 0..100 and sum to 100. With Target.Match set, the weights apply to requests that
+// match; other requests go to the primary.
+type Weights struct {
+	Primary int `json:"primary"`
+	Canary  int `json:"canary"`
+}
+
+// AllPrimary routes every request to the primary.
+var AllPrimary = Weights{Primary: 100}
+
+// AllCanary routes every (matching) request to the canary.
+var AllCanary = Weights{Canary: 100}
+
+// CanaryWeight returns weights that send c percent to the canary and the rest to the primary.
+func CanaryWeight(c int) Weights { return Weights{Primary: 100 - c, Canary: c} }
+
+// Validate reports whether w is routable: both in 0..100 and summing to 100.
+func (w Weights) Validate() error {
+	if w.Primary < 0 || w.Primary > 100 || w.Canary < 0 || w.Canary > 100 || w.Primary+w.Canary != 100 {
+		return fmt.Errorf("%w: primary %d + canary %d must be 0..100 each and sum to 100", ErrInvalidWeights, w.Primary, w.Canary)
+	}
+	return nil
+}
+
+func (w Weights) String() string { return fmt.Sprintf("primary=%d canary=%d", w.Primary, w.Canary) }
+
+// Match is one A/B condition (Flagger's analysis.match entry): a request matches when every
+// header condition holds. Conditions of different Match entries are alternatives.
+type Match struct {
+	Headers map[string]StringMatch `json:"headers,omitempty"`
+}
+
+// StringMatch matches a header value; exactly one field is set.
+type StringMatch struct {
+	Exact  string `json:"exact,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Suffix string `json:"suffix,omitempty"`
+	Regex  string `json:"regex,omitempty"`
+}
+
+// Phase is a rollout phase, named as Flagger names it.
+type Phase string
+
+// The phases of a release (Flagger's CanaryPhase values).
+const (
+	PhaseInitializing     Phase = "Initializing"
+	PhaseInitialized      Phase = "Initialized"
+	PhaseWaiting          Phase = "Waiting"
+	PhaseProgressing      Phase = "Progressing"
+	PhaseWaitingPromotion Phase = "WaitingPromotion"
+	PhasePromoting        Phase = "Promoting"
+	PhaseFinalising       Phase = "Finalising"
+	PhaseSucceeded        Phase = "Succeeded"
+	PhaseFailed           Phase = "Failed"
+)
+
+// InRelease reports whether p is a phase in which a release is under way: a Rollout started
+// over a status in such a phase resumes the release.
+func (p Phase) InRelease() bool {
+	switch p {
+	case PhaseWaiting, PhaseProgressing, PhaseWaitingPromotion, PhasePromoting, PhaseFinalising:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether p ends a release.
+func (p Phase) Terminal() bool { return p == PhaseSucceeded || p == PhaseFailed }
+
+// Status is the persisted state of a target's rollout (Flagger's CanaryStatus). The Rollout
+// saves it through the StatusStore at every transition, so a new Rollout resumes from it.
+type Status struct {
+	Phase        Phase `json:"phase,omitempty"`
+	CanaryWeight int   `json:"canaryWeight"`
+	Iterations   int   `json:"iterations"`
+	FailedChecks int   `json:"failedChecks"`
+	// LastAppliedSpec is the revision under release (or last released).
+	LastAppliedSpec string `json:"lastAppliedSpec,omitempty"`
+	// LastPromotedSpec is the revision the primary runs.
+	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
+	// RollingBack is set while a rollback is in flight, so a resumed Rollout finishes it.
+	RollingBack        bool      `json:"rollingBack,omitempty"`
+	LastTransitionTime time.Time `json:"lastTransitionTime,omitempty"`
+	// Message says why the last transition happened.
+	Message string `json:"message,omitempty"`
+	// Version is the StatusStore's optimistic-concurrency token; it is not part of the state.
+	Version string `json:"-"`
+}
+
+// Result is what Run returns: the outcome of one release, or a note that nothing was released.
+type Result struct {
+	Target Target
+	// Phase is the phase Run ended in: Succeeded or Failed after a release; Initialized (or the
+	// previous terminal phase) when there was nothing to release; the current phase on error.
+	Phase Phase
+	// Released is true when this Run drove (or resumed) a release.
+	Released bool
+	// Revision is the revision released, or the current one when nothing was released.
+	Revision string
+	// Weights lists every canary weight this Run set on the route, in order.
+	Weights      []int
+	Iterations   int
+	FailedChecks int
+	// Reason explains the outcome ("promotion completed", "failed checks threshold reached 5", ...).
+	Reason   string
+	Started  time.Time
+	Finished time.Time
+}
+
+// Duration is how long Run took, in the Rollout's clock.
+func (r Result) Duration() time.Duration { return r.Finished.Sub(r.Started) }
+
+func cloneMatches(in []Match) []Match {
+	if in == nil {
+		return nil
+	}
+	out := make([]Match, len(in))
+	for i, m := range in {
+		out[i].Headers = make(map[string]StringMatch, len(m.Headers))
+		for k, v := range m.Headers {
+			out[i].Headers[k] = v
+		}
+	}
+	return out
+}

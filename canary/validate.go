@@ -1,0 +1,299 @@
+package canary
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// FieldError is one problem with one field, named by its path in Flagger's manifest terms
+// (e.g. "analysis.stepWeight") or, for wiring, in Config terms (e.g. "config.Router").
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// ValidationError lists every problem found; errors.Is(err, ErrInvalidSpec) holds.
+type ValidationError struct {
+	Problems []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Error()
+	}
+	return "invalid rollout: " + strings.Join(msgs, "; ")
+}
+
+// Is makes errors.Is(err, ErrInvalidSpec) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidSpec }
+
+// problems accumulates FieldErrors.
+type problems []FieldError
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: p}
+}
+
+// Validate checks the spec on its own and reports all problems at once. Checks that depend on
+// the wiring (built-in queries, checkers, the webhook runner) are made by New.
+func (s Spec) Validate() error {
+	var p problems
+	s.validate(&p)
+	return p.err()
+}
+
+func (s Spec) validate(p *problems) {
+	const a = "analysis."
+	if s.Interval < 0 {
+		p.add(a+"interval", "must be positive, got %s", s.Interval)
+	}
+	if s.Threshold < 0 {
+		p.add(a+"threshold", "must be at least 1, got %d", s.Threshold)
+	}
+	if s.ProgressDeadline < 0 {
+		p.add("progressDeadlineSeconds", "must be positive, got %s", s.ProgressDeadline)
+	}
+	if s.Iterations < 0 {
+		p.add(a+"iterations", "must not be negative, got %d", s.Iterations)
+	}
+	if s.StepWeightPromotion < 0 || s.StepWeightPromotion > 100 {
+		p.add(a+"stepWeightPromotion", "must be 0..100, got %d", s.StepWeightPromotion)
+	}
+	if s.MaxWeight < 0 || s.MaxWeight > 100 {
+		p.add(a+"maxWeight", "must be 1..100, got %d", s.MaxWeight)
+	}
+	s.validateWeights(p)
+	if len(s.Match) > 0 && s.Iterations == 0 {
+		p.add(a+"match", "A/B testing needs analysis.iterations (the number of iterations before promotion)")
+	}
+	for i, m := range s.Match {
+		validateMatch(p, fmt.Sprintf("%smatch[%d]", a, i), m)
+	}
+	s.validateMetrics(p)
+	s.validateWebhooks(p)
+}
+
+func (s Spec) validateWeights(p *problems) {
+	const a = "analysis."
+	if s.Iterations > 0 {
+		if s.StepWeight != 0 {
+			p.add(a+"stepWeight", "not used with analysis.iterations (blue/green or A/B testing); set one of them")
+		}
+		if len(s.StepWeights) > 0 {
+			p.add(a+"stepWeights", "not used with analysis.iterations (blue/green or A/B testing); set one of them")
+		}
+		return
+	}
+	if len(s.StepWeights) > 0 {
+		if s.StepWeight != 0 {
+			p.add(a+"stepWeight", "set together with analysis.stepWeights; set one of them")
+		}
+		if s.MaxWeight != 0 {
+			p.add(a+"maxWeight", "not used with analysis.stepWeights (the last step is the maximum); remove it")
+		}
+		prev := 0
+		for i, w := range s.StepWeights {
+			switch {
+			case w < 1 || w > 100:
+				p.add(fmt.Sprintf("%sstepWeights[%d]", a, i), "must be 1..100, got %d", w)
+			case w <= prev:
+				p.add(fmt.Sprintf("%sstepWeights[%d]", a, i), "must be greater than the previous step %d, got %d", prev, w)
+			}
+			prev = max(prev, w)
+		}
+		return
+	}
+	if s.StepWeight < 1 || s.StepWeight > 100 {
+		p.add(a+"stepWeight", "must be 1..100, got %d", s.StepWeight)
+		return
+	}
+	if mw := s.MaxWeight; mw > 0 && mw <= 100 && s.StepWeight > mw {
+		p.add(a+"stepWeight", "%d exceeds analysis.maxWeight %d", s.StepWeight, mw)
+	}
+}
+
+func validateMatch(p *problems, field string, m Match) {
+	if len(m.Headers) == 0 {
+		p.add(field+".headers", "must have at least one header condition")
+	}
+	for name, sm := range m.Headers {
+		f := fmt.Sprintf("%s.headers[%s]", field, name)
+		if name == "" {
+			p.add(f, "header name must not be empty")
+		}
+		set := 0
+		for _, v := range []string{sm.Exact, sm.Prefix, sm.Suffix, sm.Regex} {
+			if v != "" {
+				set++
+			}
+		}
+		if set != 1 {
+			p.add(f, "must set exactly one of exact, prefix, suffix, regex (got %d)", set)
+		}
+		if sm.Regex != "" {
+			if _, err := regexp.Compile(sm.Regex); err != nil {
+				p.add(f+".regex", "does not compile: %v", err)
+			}
+		}
+	}
+}
+
+func (s Spec) validateMetrics(p *problems) {
+	seen := map[string]bool{}
+	for i, m := range s.Metrics {
+		f := fmt.Sprintf("analysis.metrics[%d]", i)
+		switch {
+		case m.Name == "":
+			p.add(f+".name", "required")
+		case seen[m.Name]:
+			p.add(f+".name", "duplicate metric %q", m.Name)
+		}
+		seen[m.Name] = true
+		if m.Interval < 0 {
+			p.add(f+".interval", "must be positive, got %s", m.Interval)
+		}
+		if r := m.ThresholdRange; r.Min != nil && r.Max != nil && *r.Min > *r.Max {
+			p.add(f+".thresholdRange", "min %s is greater than max %s", fmtValue(*r.Min), fmtValue(*r.Max))
+		}
+		if m.Query != "" {
+			if _, err := parseQuery(m.Name, m.Query); err != nil {
+				p.add(f+".query", "does not parse: %v", err)
+			}
+		}
+		if !m.OnNoData.valid() {
+			p.add(f+".onNoData", "must be one of fail, hold, ignore; got %q", m.OnNoData)
+		}
+	}
+}
+
+func (s Spec) validateWebhooks(p *problems) {
+	type key struct {
+		t    HookType
+		name string
+	}
+	seen := map[key]bool{}
+	for i, h := range s.Webhooks {
+		f := fmt.Sprintf("analysis.webhooks[%d]", i)
+		typ := h.Type
+		if typ == "" {
+			typ = HookRollout
+		}
+		if !typ.valid() {
+			p.add(f+".type", "unknown hook type %q (want one of %s)", h.Type, hookTypeList())
+		}
+		switch k := (key{typ, h.Name}); {
+		case h.Name == "":
+			p.add(f+".name", "required")
+		case seen[k]:
+			p.add(f+".name", "duplicate %s webhook %q", typ, h.Name)
+		default:
+			seen[k] = true
+		}
+		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add(f+".url", "must be an absolute http(s) URL, got %q", h.URL)
+		}
+		if h.Timeout < 0 {
+			p.add(f+".timeout", "must be positive, got %s", h.Timeout)
+		}
+		if h.Retries < 0 {
+			p.add(f+".retries", "must not be negative, got %d", h.Retries)
+		}
+	}
+}
+
+func hookTypeList() string {
+	s := make([]string, len(HookTypes))
+	for i, t := range HookTypes {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// dns1123 is a lowercase RFC 1123 subdomain, the rule for Kubernetes object names.
+var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+func validateTarget(p *problems, t Target) {
+	for _, f := range []struct{ name, v string }{{"targetRef.namespace", t.Namespace}, {"targetRef.name", t.Name}} {
+		switch {
+		case f.v == "":
+			p.add(f.name, "required")
+		case len(f.v) > 253 || !dns1123.MatchString(f.v):
+			p.add(f.name, "%q is not a valid Kubernetes name (lowercase RFC 1123)", f.v)
+		}
+	}
+	// "-primary" and "-canary" are appended to the names: keep them within a DNS label.
+	if t.Name != "" && len(t.PrimaryName()) > 63 {
+		p.add("targetRef.name", "%q is too long: %q must fit in 63 characters", t.Name, t.PrimaryName())
+	}
+	if t.Service != "" && (!dns1123.MatchString(t.Service) || len(t.CanaryService()) > 63) {
+		p.add("service.name", "%q is not a valid service name (lowercase RFC 1123, at most 56 characters)", t.Service)
+	}
+	if len(t.Match) > 0 {
+		p.add("target.match", "set analysis.match instead; the Rollout fills the target's match from the spec")
+	}
+}
+
+// validateConfig checks the wiring: every interface the spec needs is present.
+func validateConfig(p *problems, c *Config) {
+	if c.Workload == nil {
+		p.add("config.Workload", "required")
+	}
+	if c.Router == nil {
+		p.add("config.Router", "required")
+	}
+	for i, m := range c.Spec.Metrics {
+		f := fmt.Sprintf("analysis.metrics[%d]", i)
+		_, isChecker := c.Checkers[m.Name]
+		query := m.Query
+		if query == "" && !isChecker {
+			b, ok := c.Builtins[m.Name]
+			if !ok {
+				p.add(f+".query", "required: %q is not a built-in check (config.Builtins) or a checker (config.Checkers)", m.Name)
+				continue
+			}
+			if _, err := parseQuery(m.Name, b); err != nil {
+				p.add(fmt.Sprintf("config.Builtins[%s]", m.Name), "does not parse: %v", err)
+			}
+		}
+		if !isChecker {
+			if c.Metrics == nil {
+				p.add("config.Metrics", "required: analysis.metrics[%d] (%s) queries a metric provider", i, m.Name)
+			}
+			if m.ThresholdRange.IsZero() {
+				p.add(f+".thresholdRange", "must set min or max")
+			}
+		}
+	}
+	if len(c.Spec.Webhooks) > 0 && c.Webhooks == nil {
+		p.add("config.Webhooks", "required: analysis.webhooks has %d webhooks and nothing runs them", len(c.Spec.Webhooks))
+	}
+	for i, g := range c.Gates {
+		f := fmt.Sprintf("config.Gates[%d]", i)
+		if g.Name == "" {
+			p.add(f+".Name", "required")
+		}
+		if !g.Type.valid() {
+			p.add(f+".Type", "unknown hook type %q (want one of %s)", g.Type, hookTypeList())
+		}
+		if g.Gate == nil {
+			p.add(f+".Gate", "required")
+		}
+	}
+	for name, ch := range c.Checkers {
+		if ch == nil {
+			p.add(fmt.Sprintf("config.Checkers[%s]", name), "must not be nil")
+		}
+	}
+}
