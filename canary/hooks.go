@@ -13,7 +13,7 @@ func (u *run) callHook(ctx context.Context, bh boundHook, phase Phase, ev *Event
 		Hook:     bh.hook,
 		Target:   u.r.target,
 		Phase:    phase,
-		Checksum: u.st.LastAppliedSpec,
+		Checksum: u.res.Revision,
 		Event:    ev,
 	})
 }

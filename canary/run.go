@@ -202,16 +202,33 @@ func (u *run) reconcile(ctx context.Context) error {
 	}
 	u.res.Released = true
 	u.res.Revision = u.st.LastAppliedSpec
-	if u.st.Phase == PhaseProgressing || u.st.Phase == PhaseWaitingPromotion || u.st.Phase == PhasePromoting {
-		if w.Canary != u.st.CanaryWeight && u.r.spec.Strategy() == StrategyCanary {
-			u.r.log.Info("route weight differs from the saved status; continuing from the route",
-				"route", w.Canary, "status", u.st.CanaryWeight)
-			u.st.CanaryWeight = w.Canary
-		}
-	}
+	u.adoptRoute(w)
 	u.emit(EventNormal, ReasonResumed, fmt.Sprintf("Resuming %s release of %s at phase %s, canary weight %d, iteration %d, failed checks %d",
 		u.r.target, u.st.LastAppliedSpec, u.st.Phase, u.st.CanaryWeight, u.st.Iterations, u.st.FailedChecks))
 	return nil
+}
+
+// adoptRoute brings a resumed status level with the route when the last process changed the
+// route and stopped before saving: the step was taken, so it is not taken (or analysed) again.
+func (u *run) adoptRoute(w Weights) {
+	st, spec := &u.st, u.r.spec
+	before := *st
+	switch {
+	case st.Phase == PhasePromoting:
+		st.CanaryWeight = w.Canary
+	case st.Phase != PhaseProgressing && st.Phase != PhaseWaitingPromotion:
+		return
+	case spec.Strategy() == StrategyCanary:
+		st.CanaryWeight = w.Canary
+	case spec.Strategy() == StrategyBlueGreen && w == AllCanary && st.Iterations == spec.Iterations:
+		// the switch of all traffic to the canary happened
+		st.CanaryWeight, st.Iterations = 100, spec.Iterations+1
+	}
+	if *st != before {
+		u.r.log.Info("route is ahead of the saved status; continuing from the route",
+			"routeCanaryWeight", w.Canary, "statusCanaryWeight", before.CanaryWeight)
+		u.dirty = true
+	}
 }
 
 // initialize waits for the primary, points the route at it, scales the canary to zero and
@@ -229,6 +246,7 @@ func (u *run) initialize(ctx context.Context) (next, error) {
 	if err != nil {
 		return waitTick, wrapOp("observe workload", err)
 	}
+	u.res.Revision = ws.Revision
 	if !ws.Primary.Ready {
 		if u.deadlinePassed(ws.Primary) {
 			return finished, &opError{op: "bootstrap", err: backoff.Permanent(fmt.Errorf("primary %s.%s not ready: %s",

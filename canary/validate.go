@@ -2,8 +2,10 @@ package canary
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -128,7 +130,8 @@ func validateMatch(p *problems, field string, m Match) {
 	if len(m.Headers) == 0 {
 		p.add(field+".headers", "must have at least one header condition")
 	}
-	for name, sm := range m.Headers {
+	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
+		sm := m.Headers[name]
 		f := fmt.Sprintf("%s.headers[%s]", field, name)
 		if name == "" {
 			p.add(f, "header name must not be empty")
@@ -291,8 +294,8 @@ func validateConfig(p *problems, c *Config) {
 			p.add(f+".Gate", "required")
 		}
 	}
-	for name, ch := range c.Checkers {
-		if ch == nil {
+	for _, name := range slices.Sorted(maps.Keys(c.Checkers)) {
+		if c.Checkers[name] == nil {
 			p.add(fmt.Sprintf("config.Checkers[%s]", name), "must not be nil")
 		}
 	}

@@ -1,6 +1,7 @@
 package canarytest
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"sync"
@@ -9,6 +10,11 @@ import (
 // Calls counts the calls a double received, per method, and injects failures. The zero value
 // is ready to use; safe for concurrent use.
 type Calls struct {
+	// OnCall, if set, is called at the start of every call, before the call checks its context:
+	// a test that cancels the context there simulates a process dying just before that call.
+	// Set it before the calls start.
+	OnCall func(method string)
+
 	mu     sync.Mutex
 	counts map[string]int
 	faults map[string][]error
@@ -58,8 +64,14 @@ func (c *Calls) FailNext(method string, n int, err error) {
 	}
 }
 
-// record counts a call of method and returns the failure injected for it, if any.
-func (c *Calls) record(method string) error {
+// record counts a call of method and returns ctx's error, or the failure injected for it.
+func (c *Calls) record(ctx context.Context, method string) error {
+	if c.OnCall != nil {
+		c.OnCall(method)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.counts == nil {

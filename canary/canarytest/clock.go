@@ -23,7 +23,7 @@ type Clock struct {
 	now time.Time
 }
 
-var _ clock.WithTicker = (*Clock)(nil)
+var _ clock.Clock = (*Clock)(nil)
 
 // NewClock returns a Clock at start.
 func NewClock(start time.Time) *Clock { return &Clock{now: start} }
@@ -67,22 +67,10 @@ func (c *Clock) NewTimer(d time.Duration) clock.Timer {
 // Sleep advances the clock by d.
 func (c *Clock) Sleep(d time.Duration) { c.Advance(d) }
 
-// Tick returns a channel that delivers a tick each time it is read, d apart.
-func (c *Clock) Tick(d time.Duration) <-chan time.Time { return c.NewTicker(d).C() }
-
-// NewTicker returns a ticker whose every delivery advances the clock by d.
-func (c *Clock) NewTicker(d time.Duration) clock.Ticker {
-	t := &ticker{c: make(chan time.Time), stop: make(chan struct{})}
-	go func() {
-		for {
-			select {
-			case t.c <- c.Advance(d):
-			case <-t.stop:
-				return
-			}
-		}
-	}()
-	return t
+// Tick is not supported: a ticker in virtual time would run ahead of its reader. It panics;
+// wait with a timer per interval instead (as canary.Rollout does).
+func (c *Clock) Tick(time.Duration) <-chan time.Time {
+	panic("canarytest.Clock: tickers are not supported in virtual time; use NewTimer per wait")
 }
 
 type firedTimer struct {
@@ -102,12 +90,3 @@ func (t *firedTimer) Reset(d time.Duration) bool {
 	t.c <- t.clock.Advance(d)
 	return false
 }
-
-type ticker struct {
-	c    chan time.Time
-	stop chan struct{}
-	once sync.Once
-}
-
-func (t *ticker) C() <-chan time.Time { return t.c }
-func (t *ticker) Stop()               { t.once.Do(func() { close(t.stop) }) }

@@ -65,3 +65,41 @@ func (e *Env) Config(spec canary.Spec) canary.Config {
 
 // New returns a Rollout for spec wired to the Env's doubles.
 func (e *Env) New(spec canary.Spec) (*canary.Rollout, error) { return canary.New(e.Config(spec)) }
+
+// doubles names each double's Calls.
+func (e *Env) doubles() map[string]*Calls {
+	return map[string]*Calls{
+		"Workload": &e.Workload.Calls,
+		"Router":   &e.Router.Calls,
+		"Metrics":  &e.Metrics.Calls,
+		"Store":    &e.Store.Calls,
+		"Gates":    &e.Gates.Calls,
+	}
+}
+
+// Calls returns every double's call counts keyed "Double.Method" (e.g. "Router.SetWeights").
+func (e *Env) Calls() map[string]int {
+	out := map[string]int{}
+	for name, c := range e.doubles() {
+		for m, n := range c.Counts() {
+			out[name+"."+m] = n
+		}
+	}
+	return out
+}
+
+// ResetCalls zeroes every double's call counts.
+func (e *Env) ResetCalls() {
+	for _, c := range e.doubles() {
+		c.Reset()
+	}
+}
+
+// OnCall sets f as every double's Calls.OnCall hook, receiving "Double.Method". Set it before
+// the Rollout runs.
+func (e *Env) OnCall(f func(call string)) {
+	for name, c := range e.doubles() {
+		name := name
+		c.OnCall = func(method string) { f(name + "." + method) }
+	}
+}

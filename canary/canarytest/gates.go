@@ -38,8 +38,8 @@ func (g *Gates) Set(name string, s Script) {
 }
 
 // Allow answers req from its hook's script.
-func (g *Gates) Allow(_ context.Context, req canary.GateRequest) (bool, error) {
-	if err := g.Calls.record("Allow"); err != nil {
+func (g *Gates) Allow(ctx context.Context, req canary.GateRequest) (bool, error) {
+	if err := g.Calls.record(ctx, "Allow"); err != nil {
 		return false, err
 	}
 	g.mu.Lock()

@@ -60,8 +60,8 @@ func (m *Metrics) Set(query string, s Signal) {
 }
 
 // Query evaluates the query's signal.
-func (m *Metrics) Query(_ context.Context, query string) (float64, error) {
-	if err := m.Calls.record("Query"); err != nil {
+func (m *Metrics) Query(ctx context.Context, query string) (float64, error) {
+	if err := m.Calls.record(ctx, "Query"); err != nil {
 		return 0, err
 	}
 	m.mu.Lock()
@@ -107,7 +107,9 @@ func Normal(mean, stddev, lo, hi float64) Signal {
 }
 
 // ByWeight computes the value from the canary weight.
-func ByWeight(f func(weight int) float64) Signal { return func(s Sample) float64 { return f(s.Weight) } }
+func ByWeight(f func(weight int) float64) Signal {
+	return func(s Sample) float64 { return f(s.Weight) }
+}
 
 // Sequence returns the values in query order, repeating the last one.
 func Sequence(vals ...float64) Signal {

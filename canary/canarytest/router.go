@@ -28,8 +28,8 @@ var _ canary.MeshRouter = (*Router)(nil)
 func key(t canary.Target) string { return t.Namespace + "/" + t.Name }
 
 // Reconcile creates the route at 100 % primary, or keeps the existing one.
-func (r *Router) Reconcile(_ context.Context, t canary.Target) error {
-	if err := r.Calls.record("Reconcile"); err != nil {
+func (r *Router) Reconcile(ctx context.Context, t canary.Target) error {
+	if err := r.Calls.record(ctx, "Reconcile"); err != nil {
 		return err
 	}
 	if r.NoMatch && len(t.Match) > 0 {
@@ -48,8 +48,8 @@ func (r *Router) Reconcile(_ context.Context, t canary.Target) error {
 }
 
 // SetWeights records w as the route's weights.
-func (r *Router) SetWeights(_ context.Context, t canary.Target, w canary.Weights) error {
-	if err := r.Calls.record("SetWeights"); err != nil {
+func (r *Router) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
+	if err := r.Calls.record(ctx, "SetWeights"); err != nil {
 		return err
 	}
 	if err := w.Validate(); err != nil {
@@ -66,8 +66,8 @@ func (r *Router) SetWeights(_ context.Context, t canary.Target, w canary.Weights
 }
 
 // Weights returns the route's weights.
-func (r *Router) Weights(_ context.Context, t canary.Target) (canary.Weights, error) {
-	if err := r.Calls.record("Weights"); err != nil {
+func (r *Router) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	if err := r.Calls.record(ctx, "Weights"); err != nil {
 		return canary.Weights{}, err
 	}
 	return r.Current(t)

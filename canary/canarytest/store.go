@@ -23,7 +23,7 @@ var _ canary.StatusStore = (*Store)(nil)
 
 // Load returns the saved status.
 func (s *Store) Load(ctx context.Context, t canary.Target) (canary.Status, error) {
-	if err := s.Calls.record("Load"); err != nil {
+	if err := s.Calls.record(ctx, "Load"); err != nil {
 		return canary.Status{}, err
 	}
 	return s.mem.Load(ctx, t)
@@ -31,7 +31,7 @@ func (s *Store) Load(ctx context.Context, t canary.Target) (canary.Status, error
 
 // Save stores st with optimistic concurrency (canary.ErrConflict on a stale Version).
 func (s *Store) Save(ctx context.Context, t canary.Target, st canary.Status) (canary.Status, error) {
-	if err := s.Calls.record("Save"); err != nil {
+	if err := s.Calls.record(ctx, "Save"); err != nil {
 		return canary.Status{}, err
 	}
 	out, err := s.mem.Save(ctx, t, st)

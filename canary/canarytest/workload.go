@@ -102,8 +102,8 @@ func (w *Workload) now() time.Time {
 }
 
 // Bootstrap creates the primary from the target's revision the first time.
-func (w *Workload) Bootstrap(_ context.Context, _ canary.Target) error {
-	if err := w.Calls.record("Bootstrap"); err != nil {
+func (w *Workload) Bootstrap(ctx context.Context, _ canary.Target) error {
+	if err := w.Calls.record(ctx, "Bootstrap"); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -118,8 +118,8 @@ func (w *Workload) Bootstrap(_ context.Context, _ canary.Target) error {
 }
 
 // Observe reports the target's revision and both workloads' readiness.
-func (w *Workload) Observe(_ context.Context, _ canary.Target) (canary.WorkloadState, error) {
-	if err := w.Calls.record("Observe"); err != nil {
+func (w *Workload) Observe(ctx context.Context, _ canary.Target) (canary.WorkloadState, error) {
+	if err := w.Calls.record(ctx, "Observe"); err != nil {
 		return canary.WorkloadState{}, err
 	}
 	w.mu.Lock()
@@ -151,8 +151,8 @@ func (w *Workload) readiness(h Health, since time.Time) canary.Readiness {
 }
 
 // ScaleUp starts the canary.
-func (w *Workload) ScaleUp(_ context.Context, _ canary.Target) error {
-	if err := w.Calls.record("ScaleUp"); err != nil {
+func (w *Workload) ScaleUp(ctx context.Context, _ canary.Target) error {
+	if err := w.Calls.record(ctx, "ScaleUp"); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -165,8 +165,8 @@ func (w *Workload) ScaleUp(_ context.Context, _ canary.Target) error {
 }
 
 // ScaleDown stops the canary.
-func (w *Workload) ScaleDown(_ context.Context, _ canary.Target) error {
-	if err := w.Calls.record("ScaleDown"); err != nil {
+func (w *Workload) ScaleDown(ctx context.Context, _ canary.Target) error {
+	if err := w.Calls.record(ctx, "ScaleDown"); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -176,8 +176,8 @@ func (w *Workload) ScaleDown(_ context.Context, _ canary.Target) error {
 }
 
 // Promote gives the primary the target's revision; it becomes ready per the primary's Health.
-func (w *Workload) Promote(_ context.Context, _ canary.Target) error {
-	if err := w.Calls.record("Promote"); err != nil {
+func (w *Workload) Promote(ctx context.Context, _ canary.Target) error {
+	if err := w.Calls.record(ctx, "Promote"); err != nil {
 		return err
 	}
 	w.mu.Lock()

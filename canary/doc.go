@@ -1,0 +1,61 @@
+// Package canary is canarykit's engine: a Rollout drives one release of a target through
+// Flagger's canary analysis, deciding everything and doing nothing itself. Every side effect
+// goes through a small interface the caller supplies:
+//
+//   - Workload: the target and its primary (kube.Workload for Deployments);
+//   - MeshRouter: the traffic split (mesh routers for SMI TrafficSplit and Gateway API HTTPRoute);
+//   - MetricProvider: metric queries (metrics.Prometheus), with Builtins for Flagger's
+//     built-in checks and Checkers for checks computed in code (metrics' statistical judge);
+//   - Gate: webhooks and gates (webhook's HTTP client speaks Flagger's payload);
+//   - StatusStore: the persisted Status (kube's store; MemoryStore by default).
+//
+// The package imports no Kubernetes, HTTP or Prometheus client.
+//
+// # A release
+//
+// New validates a Config (target, Spec, adapters) and reports every problem at once, with the
+// field paths of Flagger's manifest, before anything is touched. Run then takes the target's
+// current revision through the phases Flagger users know (Initializing, Initialized, Waiting,
+// Progressing, WaitingPromotion, Promoting, Finalising, Succeeded, Failed), one tick per
+// Spec.Interval, with Flagger's semantics:
+//
+//   - the strategy follows the Spec: weighted canary (StepWeight/StepWeights up to MaxWeight),
+//     A/B testing (Iterations with Match) or blue/green (Iterations alone);
+//   - each analysis tick runs the rollout hooks and every metric check; a failure counts a
+//     failed check and holds the weight; Threshold failed checks roll back;
+//   - confirm-rollout, confirm-traffic-increase and confirm-promotion gates wait without
+//     failing; a rollback hook answering yes rolls back; pre-rollout hooks run once before the
+//     first step, post-rollout hooks after the end, event hooks on every event;
+//   - a canary that is not ready is waited for up to ProgressDeadline (or fails at once when the
+//     Workload reports it failed); a new revision during the analysis restarts it; a revert to
+//     the promoted revision abandons it; SkipAnalysis promotes a ready canary at once;
+//   - promotion copies the canary's spec to the primary, waits for it, shifts traffic back (all
+//     at once or by StepWeightPromotion per tick) and scales the canary to zero.
+//
+// With no new revision, Run bootstraps the target if needed and returns at once: a long-lived
+// embedder calls Run again when the target changes. Promote, Abort, Pause and Resume steer a
+// running release from other goroutines.
+//
+// # Resuming and economy
+//
+// The Status is saved through the StatusStore at every transition (optimistic concurrency:
+// ErrConflict stops a Run that lost a race). A new Rollout over the same store and route
+// continues where the last one stopped, at the same weight, iteration and failed-check count;
+// a rollback in flight is finished. Cancelling Run's context leaves a consistent saved state.
+//
+// The engine keeps what it knows in memory and reads state back (Store.Load, Router.Weights)
+// only when a Run starts. One analysis step costs one Workload.Observe (served from a cache by
+// real adapters), the rollout hooks, the metric queries, one Router.SetWeights and one
+// Store.Save. Flagger re-reads every object on every tick (19 API requests per step).
+//
+// # Observing
+//
+// Config.OnEvent receives every decision as an Event whose Message follows Flagger's wording
+// ("Advance podinfo.test canary weight 10", "Halt podinfo.test advancement request-success-rate
+// 90.00 < 99", "Rolling back podinfo.test failed checks threshold reached 5") and whose Checks
+// carry each metric's resolved query, value, threshold and verdict. Metrics without data are a
+// failed check by default (Flagger's behaviour), or hold the step, or are ignored
+// (Metric.OnNoData). Logs go to Config.Logger (logr).
+//
+// Time is injected (Config.Clock); the canarytest package runs whole releases in virtual time.
+package canary
