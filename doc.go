@@ -6,15 +6,15 @@
 //
 // The engine sits in the middle and the adapters around it:
 //
-//	            examples/ (quickstart, ...)          wiring only
-//	                 │
-//	   ┌─────────────┼──────────────┬──────────────┬─────────────────────┐
-//	   mesh/         metrics/       webhook/       kube/                 canary/canarytest/
-//	   routers       Prometheus,    gates, hooks,  Deployments,          in-memory doubles +
-//	                 judge          notifiers      status, lease         virtual time
-//	   └─────────────┴──────────────┴───────┬──────┴─────────────────────┘
-//	                                        ▼
-//	                                     canary/   the engine and the interfaces it consumes
+//	         examples/ (quickstart, ...)          wiring only
+//	              │
+//	┌─────────────┼──────────────┬──────────────┬─────────────────────┐
+//	mesh/         metrics/       webhook/       kube/                 canary/canarytest/
+//	routers       Prometheus,    gates, hooks,  Deployments,          in-memory doubles +
+//	              judge          notifiers      status, lease         virtual time
+//	└─────────────┴──────────────┴───────┬──────┴─────────────────────┘
+//	                                     ▼
+//	                                  canary/   the engine and the interfaces it consumes
 //
 // Package canary holds the state machine (Rollout, Run, phases, events) and the small
 // interfaces it consumes — MeshRouter, MetricProvider, Gate, Checker, Workload, StatusStore —
