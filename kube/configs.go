@@ -1,0 +1,245 @@
+package kube
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Config tracking: the ConfigMaps and Secrets a pod template references are part of the
+// target's revision (a change to them starts a release) and are copied for the primary with a
+// "-primary" suffix, so the primary keeps running on the promoted configuration.
+const (
+	// AnnotationConfigTracking set to "disabled" on a ConfigMap or Secret leaves it out of
+	// tracking: it is shared by primary and canary as is. Flagger's "flagger.app/config-tracking"
+	// is honoured too.
+	AnnotationConfigTracking        = "canarykit.dev/config-tracking"
+	flaggerAnnotationConfigTracking = "flagger.app/config-tracking"
+)
+
+type configKind string
+
+const (
+	kindConfigMap configKind = "ConfigMap"
+	kindSecret    configKind = "Secret"
+)
+
+// configRef is one ConfigMap or Secret a pod template references.
+type configRef struct {
+	kind     configKind
+	name     string
+	required bool // referenced at least once without optional: true
+}
+
+func (r configRef) String() string { return string(r.kind) + "/" + r.name }
+
+// configRefs lists the ConfigMaps and Secrets referenced by spec (volumes, projected volumes,
+// env valueFrom, envFrom, in containers and init containers), sorted, each once.
+func configRefs(spec *corev1.PodSpec) []configRef {
+	refs := map[configRef]bool{} // keyed without required; value: required
+	add := func(kind configKind, name string, optional *bool) {
+		if name == "" {
+			return
+		}
+		k := configRef{kind: kind, name: name}
+		refs[k] = refs[k] || optional == nil || !*optional
+	}
+	for _, v := range spec.Volumes {
+		if v.ConfigMap != nil {
+			add(kindConfigMap, v.ConfigMap.Name, v.ConfigMap.Optional)
+		}
+		if v.Secret != nil {
+			add(kindSecret, v.Secret.SecretName, v.Secret.Optional)
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.ConfigMap != nil {
+					add(kindConfigMap, s.ConfigMap.Name, s.ConfigMap.Optional)
+				}
+				if s.Secret != nil {
+					add(kindSecret, s.Secret.Name, s.Secret.Optional)
+				}
+			}
+		}
+	}
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+				add(kindConfigMap, r.Name, r.Optional)
+			}
+			if r := e.ValueFrom.SecretKeyRef; r != nil {
+				add(kindSecret, r.Name, r.Optional)
+			}
+		}
+		for _, e := range c.EnvFrom {
+			if r := e.ConfigMapRef; r != nil {
+				add(kindConfigMap, r.Name, r.Optional)
+			}
+			if r := e.SecretRef; r != nil {
+				add(kindSecret, r.Name, r.Optional)
+			}
+		}
+	}
+	out := make([]configRef, 0, len(refs))
+	for k, req := range refs {
+		k.required = req
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b configRef) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// trackedConfig is a referenced config as found in the cache.
+type trackedConfig struct {
+	ref       configRef
+	configMap *corev1.ConfigMap // set for a present ConfigMap
+	secret    *corev1.Secret    // set for a present Secret
+	checksum  string            // "missing" when absent
+}
+
+// trackingDisabled reports whether a config opted out of tracking.
+func trackingDisabled(annotations map[string]string) bool {
+	return strings.HasPrefix(annotations[AnnotationConfigTracking], "disable") ||
+		strings.HasPrefix(annotations[flaggerAnnotationConfigTracking], "disable")
+}
+
+// trackedSecretType reports whether secrets of type t are tracked (as Flagger: opaque, basic
+// auth, SSH auth, TLS; not service-account tokens or registry credentials).
+func trackedSecretType(t corev1.SecretType) bool {
+	switch t {
+	case corev1.SecretTypeOpaque, "", corev1.SecretTypeBasicAuth, corev1.SecretTypeSSHAuth, corev1.SecretTypeTLS:
+		return true
+	}
+	return false
+}
+
+// trackedConfigs resolves spec's references in the cache, leaving out configs that opted out
+// or are of an untracked type. A missing config is tracked as "missing", so its creation
+// changes the revision.
+func (nc *nsCache) trackedConfigs(ns string, spec *corev1.PodSpec) ([]trackedConfig, error) {
+	var out []trackedConfig
+	for _, ref := range configRefs(spec) {
+		tc := trackedConfig{ref: ref, checksum: "missing"}
+		switch ref.kind {
+		case kindConfigMap:
+			cm, err := nc.configMaps.ConfigMaps(ns).Get(ref.name)
+			switch {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				return nil, err
+			case trackingDisabled(cm.Annotations):
+				continue
+			default:
+				tc.configMap = cm
+				tc.checksum = checksum(cm.Data, cm.BinaryData)
+			}
+		case kindSecret:
+			s, err := nc.secrets.Secrets(ns).Get(ref.name)
+			switch {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				return nil, err
+			case trackingDisabled(s.Annotations) || !trackedSecretType(s.Type):
+				continue
+			default:
+				tc.secret = s
+				tc.checksum = checksum(s.Data, s.Type)
+			}
+		}
+		out = append(out, tc)
+	}
+	return out, nil
+}
+
+// checksum hashes values' JSON encodings (maps encode with sorted keys).
+func checksum(values ...any) string {
+	h := fnv.New64a()
+	for _, v := range values {
+		b, _ := json.Marshal(v)
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// primaryConfigName is the name of a config's copy for the primary.
+func primaryConfigName(name string) string { return name + "-primary" }
+
+// rewriteConfigRefs points spec's references to tracked configs at their primary copies.
+func rewriteConfigRefs(spec *corev1.PodSpec, tracked []trackedConfig) {
+	names := map[configRef]string{}
+	for _, tc := range tracked {
+		if tc.configMap != nil || tc.secret != nil {
+			names[configRef{kind: tc.ref.kind, name: tc.ref.name}] = primaryConfigName(tc.ref.name)
+		}
+	}
+	rename := func(kind configKind, name *string) {
+		if n, ok := names[configRef{kind: kind, name: *name}]; ok {
+			*name = n
+		}
+	}
+	for i := range spec.Volumes {
+		v := &spec.Volumes[i]
+		if v.ConfigMap != nil {
+			rename(kindConfigMap, &v.ConfigMap.Name)
+		}
+		if v.Secret != nil {
+			rename(kindSecret, &v.Secret.SecretName)
+		}
+		if v.Projected != nil {
+			for j := range v.Projected.Sources {
+				s := &v.Projected.Sources[j]
+				if s.ConfigMap != nil {
+					rename(kindConfigMap, &s.ConfigMap.Name)
+				}
+				if s.Secret != nil {
+					rename(kindSecret, &s.Secret.Name)
+				}
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			c := &cs[i]
+			for j := range c.Env {
+				if vf := c.Env[j].ValueFrom; vf != nil {
+					if vf.ConfigMapKeyRef != nil {
+						rename(kindConfigMap, &vf.ConfigMapKeyRef.Name)
+					}
+					if vf.SecretKeyRef != nil {
+						rename(kindSecret, &vf.SecretKeyRef.Name)
+					}
+				}
+			}
+			for j := range c.EnvFrom {
+				if r := c.EnvFrom[j].ConfigMapRef; r != nil {
+					rename(kindConfigMap, &r.Name)
+				}
+				if r := c.EnvFrom[j].SecretRef; r != nil {
+					rename(kindSecret, &r.Name)
+				}
+			}
+		}
+	}
+}
+
+// revision identifies a pod template together with the configuration it references.
+func revision(tmpl *corev1.PodTemplateSpec, tracked []trackedConfig) string {
+	parts := []any{tmpl}
+	for _, tc := range tracked {
+		parts = append(parts, tc.ref.String()+"="+tc.checksum)
+	}
+	return checksum(parts...)
+}
+
+// copyStringMap returns a copy of m (nil stays nil).
+func copyStringMap(m map[string]string) map[string]string { return maps.Clone(m) }

@@ -1,0 +1,69 @@
+package kube
+
+import (
+	"github.com/canarykit/canarykit/canary"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+)
+
+// EventsOptions configures Events. Zero fields mean "default".
+type EventsOptions struct {
+	// Component is the events' source. Default "canarykit".
+	Component string
+	// BurstSize is how many events per target pass client-go's spam filter at once; a release
+	// emits about twenty. Default 200.
+	BurstSize int
+}
+
+// Events records a Rollout's events as Kubernetes Events on the target Deployment, through
+// client-go's EventRecorder: `kubectl describe deployment podinfo` and `kubectl get events`
+// show "Advance podinfo.test canary weight 10", with the engine's Reason ("Advanced", "Halted",
+// "RollingBack", ...). Recording is asynchronous: one API request per event.
+type Events struct {
+	c           *Cluster
+	broadcaster record.EventBroadcaster
+	recorder    record.EventRecorder
+}
+
+// Events starts an event broadcaster writing to the API server. Call Shutdown when done.
+func (c *Cluster) Events(opts EventsOptions) *Events {
+	if opts.Component == "" {
+		opts.Component = "canarykit"
+	}
+	if opts.BurstSize <= 0 {
+		opts.BurstSize = 200
+	}
+	b := record.NewBroadcaster(record.WithCorrelatorOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize}))
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	return &Events{c: c, broadcaster: b, recorder: b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: opts.Component})}
+}
+
+// For returns the handler for t's events, for canary.Config.OnEvent.
+func (e *Events) For(t canary.Target) func(canary.Event) {
+	return func(ev canary.Event) {
+		typ := corev1.EventTypeNormal
+		if ev.Type == canary.EventWarning {
+			typ = corev1.EventTypeWarning
+		}
+		e.recorder.Event(e.involved(t), typ, string(ev.Reason), ev.Message)
+	}
+}
+
+// involved refers to the target Deployment, with its UID when the cache has it.
+func (e *Events) involved(t canary.Target) *corev1.ObjectReference {
+	ref := &corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: t.Namespace, Name: t.Name}
+	e.c.mu.Lock()
+	nc := e.c.caches[t.Namespace]
+	e.c.mu.Unlock()
+	if nc != nil {
+		if d, err := nc.deployment(t.Namespace, t.Name); err == nil {
+			ref.UID, ref.ResourceVersion = d.UID, ""
+		}
+	}
+	return ref
+}
+
+// Shutdown stops recording; events still queued may be dropped.
+func (e *Events) Shutdown() { e.broadcaster.Shutdown() }

@@ -1,0 +1,297 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/cenkalti/backoff/v4"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+)
+
+// selectorLabels are the label keys whose value names an app, in Flagger's order of preference.
+var selectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
+
+// selectorLabel returns the target's app label key and value: the first of app, name,
+// app.kubernetes.io/name in its selector.
+func selectorLabel(d *appsv1.Deployment) (string, string, error) {
+	if d.Spec.Selector != nil {
+		for _, k := range selectorLabels {
+			if v, ok := d.Spec.Selector.MatchLabels[k]; ok && v != "" {
+				return k, v, nil
+			}
+		}
+	}
+	return "", "", backoff.Permanent(fmt.Errorf(
+		"deployment %s/%s: its selector has none of the labels app, name, app.kubernetes.io/name", d.Namespace, d.Name))
+}
+
+// ownerRef makes the target Deployment the owner of what canarykit creates for it, so deleting
+// the target deletes them.
+func ownerRef(d *appsv1.Deployment) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}
+}
+
+// managedMeta returns metadata for an object canarykit manages for target d.
+func managedMeta(d *appsv1.Deployment, name string, labels map[string]string) metav1.ObjectMeta {
+	l := copyStringMap(labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[LabelManagedBy] = managedBy
+	return metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: l, OwnerReferences: []metav1.OwnerReference{ownerRef(d)}}
+}
+
+// checkOwned refuses to touch an object canarykit did not create for target d.
+func checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
+	if obj.GetLabels()[LabelManagedBy] == managedBy {
+		for _, o := range obj.GetOwnerReferences() {
+			if o.Kind == "Deployment" && o.Name == d.Name {
+				return nil
+			}
+		}
+	}
+	owner := "no owner"
+	if refs := obj.GetOwnerReferences(); len(refs) > 0 {
+		owner = "owner " + refs[0].Kind + "/" + refs[0].Name
+	}
+	return backoff.Permanent(fmt.Errorf("%s %s/%s exists and is not managed by canarykit for %s (%s, %s=%q); rename or delete it",
+		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, LabelManagedBy, obj.GetLabels()[LabelManagedBy]))
+}
+
+// Bootstrap creates what the target needs, or adopts what canarykit created for it earlier:
+// the primary Deployment (from the target's current spec), primary copies of tracked configs,
+// the apex, primary and canary Services, and the primary autoscaler. Existing objects are not
+// changed, except Services whose selector or ports drifted.
+func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
+	if err := w.check(t); err != nil {
+		return err
+	}
+	nc, err := w.c.namespace(ctx, t.Namespace)
+	if err != nil {
+		return err
+	}
+	d, err := w.target(ctx, nc)
+	if err != nil {
+		return err
+	}
+	key, value, err := selectorLabel(d)
+	if err != nil {
+		return err
+	}
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
+	if err != nil {
+		return err
+	}
+	if err := w.syncConfigs(ctx, nc, d, tracked, false); err != nil {
+		return err
+	}
+	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := w.createPrimary(ctx, d, key, value, tracked); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := checkOwned(p, "deployment", d); err != nil {
+			return err
+		}
+	}
+	for _, s := range []struct{ name, selects string }{
+		{t.ApexService(), value + "-primary"},
+		{t.PrimaryService(), value + "-primary"},
+		{t.CanaryService(), value},
+	} {
+		if err := w.syncService(ctx, nc, d, s.name, key, s.selects); err != nil {
+			return err
+		}
+	}
+	if w.opts.Autoscaler != "" {
+		return w.syncAutoscaler(ctx, nc, d, false)
+	}
+	return nil
+}
+
+// primarySpec is the primary's DeploymentSpec for the target d: d's template with the primary
+// label value and config references, and d's rollout settings.
+func (w *Workload) primarySpec(d *appsv1.Deployment, key, value string, tracked []trackedConfig) appsv1.DeploymentSpec {
+	tmpl := d.Spec.Template.DeepCopy()
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	tmpl.Labels[key] = value + "-primary"
+	rewriteConfigRefs(&tmpl.Spec, tracked)
+	return appsv1.DeploymentSpec{
+		Replicas:                d.Spec.Replicas,
+		Selector:                &metav1.LabelSelector{MatchLabels: map[string]string{key: value + "-primary"}},
+		Template:                *tmpl,
+		Strategy:                d.Spec.Strategy,
+		MinReadySeconds:         d.Spec.MinReadySeconds,
+		RevisionHistoryLimit:    d.Spec.RevisionHistoryLimit,
+		ProgressDeadlineSeconds: d.Spec.ProgressDeadlineSeconds,
+	}
+}
+
+func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key, value string, tracked []trackedConfig) error {
+	labels := copyStringMap(d.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[key] = value + "-primary"
+	p := &appsv1.Deployment{ObjectMeta: managedMeta(d, d.Name+"-primary", labels), Spec: w.primarySpec(d, key, value, tracked)}
+	if p.Spec.Replicas == nil || *p.Spec.Replicas == 0 {
+		p.Spec.Replicas = ptr.To(int32(1))
+	}
+	created, err := w.c.client.AppsV1().Deployments(d.Namespace).Create(ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create deployment %s/%s: %w", d.Namespace, p.Name, err)
+	}
+	w.setPrimaryGen(created.Generation)
+	w.log.Info("created primary deployment", "name", p.Name)
+	return nil
+}
+
+func (w *Workload) setPrimaryGen(g int64) {
+	w.mu.Lock()
+	w.primaryGen = g
+	w.mu.Unlock()
+}
+
+// Promote copies the target's pod template (with primary config references), strategy,
+// minReadySeconds, progress deadline and revision history limit to the primary, the tracked
+// configs to their primary copies, and — without an autoscaler — the replicas; with one, it
+// re-syncs the primary's autoscaler. Nothing is written when the primary is already promoted.
+func (w *Workload) Promote(ctx context.Context, t canary.Target) error {
+	if err := w.check(t); err != nil {
+		return err
+	}
+	nc, err := w.c.namespace(ctx, t.Namespace)
+	if err != nil {
+		return err
+	}
+	d, err := w.target(ctx, nc)
+	if err != nil {
+		return err
+	}
+	key, value, err := selectorLabel(d)
+	if err != nil {
+		return err
+	}
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
+	if err != nil {
+		return err
+	}
+	if err := w.syncConfigs(ctx, nc, d, tracked, true); err != nil {
+		return err
+	}
+	want := w.primarySpec(d, key, value, tracked)
+	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	if err != nil {
+		return fmt.Errorf("get primary deployment %s/%s: %w", t.Namespace, t.PrimaryName(), err)
+	}
+	if err := checkOwned(p, "deployment", d); err != nil {
+		return err
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if promoted(p, want, w.opts.Autoscaler != "") {
+			return nil
+		}
+		u := p.DeepCopy()
+		u.Spec.Template = want.Template
+		u.Spec.Strategy = want.Strategy
+		u.Spec.MinReadySeconds = want.MinReadySeconds
+		u.Spec.RevisionHistoryLimit = want.RevisionHistoryLimit
+		u.Spec.ProgressDeadlineSeconds = want.ProgressDeadlineSeconds
+		if w.opts.Autoscaler == "" && want.Replicas != nil && *want.Replicas > 0 {
+			u.Spec.Replicas = want.Replicas
+		}
+		updated, err := w.c.client.AppsV1().Deployments(t.Namespace).Update(ctx, u, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			if fresh, gerr := w.c.client.AppsV1().Deployments(t.Namespace).Get(ctx, t.PrimaryName(), metav1.GetOptions{}); gerr == nil {
+				p = fresh
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		w.setPrimaryGen(updated.Generation)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update primary deployment %s/%s: %w", t.Namespace, t.PrimaryName(), err)
+	}
+	if w.opts.Autoscaler != "" {
+		return w.syncAutoscaler(ctx, nc, d, true)
+	}
+	return nil
+}
+
+// promoted reports whether p already runs want.
+func promoted(p *appsv1.Deployment, want appsv1.DeploymentSpec, hasAutoscaler bool) bool {
+	s := p.Spec
+	same := equality.Semantic.DeepEqual(s.Template, want.Template) &&
+		equality.Semantic.DeepEqual(s.Strategy, want.Strategy) &&
+		s.MinReadySeconds == want.MinReadySeconds &&
+		equality.Semantic.DeepEqual(s.RevisionHistoryLimit, want.RevisionHistoryLimit) &&
+		equality.Semantic.DeepEqual(s.ProgressDeadlineSeconds, want.ProgressDeadlineSeconds)
+	if !hasAutoscaler && want.Replicas != nil && *want.Replicas > 0 {
+		same = same && s.Replicas != nil && *s.Replicas == *want.Replicas
+	}
+	return same
+}
+
+// syncConfigs creates the primary copies of tracked configs, and with update, brings existing
+// copies level with the originals.
+func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d *appsv1.Deployment, tracked []trackedConfig, update bool) error {
+	ns := d.Namespace
+	for _, tc := range tracked {
+		name := primaryConfigName(tc.ref.name)
+		switch {
+		case tc.configMap != nil:
+			want := &corev1.ConfigMap{ObjectMeta: managedMeta(d, name, tc.configMap.Labels),
+				Data: tc.configMap.Data, BinaryData: tc.configMap.BinaryData, Immutable: tc.configMap.Immutable}
+			cur, err := nc.configMaps.ConfigMaps(ns).Get(name)
+			switch {
+			case apierrors.IsNotFound(err):
+				_, err = w.c.client.CoreV1().ConfigMaps(ns).Create(ctx, want, metav1.CreateOptions{})
+			case err != nil:
+			case checkOwned(cur, "configmap", d) != nil:
+				err = checkOwned(cur, "configmap", d)
+			case update && (!equality.Semantic.DeepEqual(cur.Data, want.Data) || !equality.Semantic.DeepEqual(cur.BinaryData, want.BinaryData)):
+				u := cur.DeepCopy()
+				u.Data, u.BinaryData = want.Data, want.BinaryData
+				_, err = w.c.client.CoreV1().ConfigMaps(ns).Update(ctx, u, metav1.UpdateOptions{})
+			}
+			if err != nil {
+				return fmt.Errorf("sync configmap %s/%s: %w", ns, name, err)
+			}
+		case tc.secret != nil:
+			want := &corev1.Secret{ObjectMeta: managedMeta(d, name, tc.secret.Labels), Data: tc.secret.Data, Type: tc.secret.Type}
+			cur, err := nc.secrets.Secrets(ns).Get(name)
+			switch {
+			case apierrors.IsNotFound(err):
+				_, err = w.c.client.CoreV1().Secrets(ns).Create(ctx, want, metav1.CreateOptions{})
+			case err != nil:
+			case checkOwned(cur, "secret", d) != nil:
+				err = checkOwned(cur, "secret", d)
+			case update && !equality.Semantic.DeepEqual(cur.Data, want.Data):
+				u := cur.DeepCopy()
+				u.Data = want.Data
+				_, err = w.c.client.CoreV1().Secrets(ns).Update(ctx, u, metav1.UpdateOptions{})
+			}
+			if err != nil {
+				return fmt.Errorf("sync secret %s/%s: %w", ns, name, err)
+			}
+		}
+	}
+	return nil
+}

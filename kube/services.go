@@ -1,0 +1,97 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cenkalti/backoff/v4"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// syncService makes the ClusterIP service name select pods labelled key=selects on the
+// options' port, creating it or correcting a drifted selector or port list.
+func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deployment, name, key, selects string) error {
+	ns := d.Namespace
+	port := corev1.ServicePort{Name: w.opts.PortName, Protocol: corev1.ProtocolTCP, Port: w.opts.Port, TargetPort: w.opts.TargetPort}
+	if w.opts.AppProtocol != "" {
+		port.AppProtocol = &w.opts.AppProtocol
+	}
+	selector := map[string]string{key: selects}
+	cur, err := nc.service(ns, name)
+	switch {
+	case apierrors.IsNotFound(err):
+		svc := &corev1.Service{
+			ObjectMeta: managedMeta(d, name, map[string]string{key: name}),
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selector, Ports: []corev1.ServicePort{port}},
+		}
+		if _, err := w.c.client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create service %s/%s: %w", ns, name, err)
+		}
+		w.log.Info("created service", "name", name, "selector", selects)
+		return nil
+	case err != nil:
+		return err
+	}
+	if err := checkOwned(cur, "service", d); err != nil {
+		return err
+	}
+	if len(cur.Spec.Ports) == 1 && cur.Spec.Ports[0].NodePort != 0 {
+		port.NodePort = cur.Spec.Ports[0].NodePort
+	}
+	if equality.Semantic.DeepEqual(cur.Spec.Selector, selector) && equality.Semantic.DeepEqual(cur.Spec.Ports, []corev1.ServicePort{port}) {
+		return nil
+	}
+	u := cur.DeepCopy()
+	u.Spec.Selector = selector
+	u.Spec.Ports = []corev1.ServicePort{port}
+	if _, err := w.c.client.CoreV1().Services(ns).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update service %s/%s: %w", ns, name, err)
+	}
+	w.log.Info("updated service", "name", name, "selector", selects)
+	return nil
+}
+
+// syncAutoscaler makes "<autoscaler>-primary" a copy of the target's autoscaler that scales the
+// primary; with update, an existing copy is brought level (at promotion).
+func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d *appsv1.Deployment, update bool) error {
+	ns, name := d.Namespace, w.opts.Autoscaler
+	src, err := nc.hpa(ns, name)
+	if apierrors.IsNotFound(err) {
+		return backoff.Permanent(fmt.Errorf("autoscaler %s/%s (autoscalerRef) not found", ns, name))
+	}
+	if err != nil {
+		return err
+	}
+	spec := *src.Spec.DeepCopy()
+	spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name + "-primary"}
+	pname := name + "-primary"
+	cur, err := nc.hpa(ns, pname)
+	switch {
+	case apierrors.IsNotFound(err):
+		h := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: managedMeta(d, pname, src.Labels), Spec: spec}
+		if _, err := w.c.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, h, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create autoscaler %s/%s: %w", ns, pname, err)
+		}
+		w.log.Info("created primary autoscaler", "name", pname)
+		return nil
+	case err != nil:
+		return err
+	}
+	if err := checkOwned(cur, "horizontalpodautoscaler", d); err != nil {
+		return err
+	}
+	if !update || equality.Semantic.DeepEqual(cur.Spec, spec) {
+		return nil
+	}
+	u := cur.DeepCopy()
+	u.Spec = spec
+	if _, err := w.c.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update autoscaler %s/%s: %w", ns, pname, err)
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// WorkloadOptions describes one target: Flagger's targetRef, service and autoscalerRef.
+type WorkloadOptions struct {
+	// Target is the Deployment to release. Required.
+	Target canary.Target
+	// Port is the port of the ClusterIP services (Flagger's service.port). Required.
+	Port int32
+	// TargetPort is the container port or name the services send to. Default: Port.
+	TargetPort intstr.IntOrString
+	// PortName names the service port. Default "http".
+	PortName string
+	// AppProtocol is the service port's appProtocol, if any.
+	AppProtocol string
+	// Autoscaler names the target's HorizontalPodAutoscaler (autoscaling/v2), if it has one;
+	// the primary gets a copy, "<name>-primary", re-synced at every promotion.
+	Autoscaler string
+}
+
+// Workload drives an apps/v1 Deployment target and its primary for a canary.Rollout: it creates
+// the primary Deployment, copies of the referenced ConfigMaps and Secrets, the apex, primary and
+// canary Services, and the primary's autoscaler; it detects revisions and readiness from the
+// informer caches and promotes by copying the target's spec to the primary.
+//
+// Reads are served from the Cluster's caches: Observe makes no API request, and neither do
+// Bootstrap, ScaleDown or Promote when there is nothing to change. Writes use optimistic
+// concurrency. Objects it creates carry the label app.kubernetes.io/managed-by=canarykit and an
+// owner reference to the target Deployment; an object of the same name that is not managed by
+// canarykit is never overwritten (a permanent error names it).
+type Workload struct {
+	c    *Cluster
+	opts WorkloadOptions
+	log  logr.Logger
+
+	mu sync.Mutex
+	// generations written by this Workload: readiness waits until the cache has seen them,
+	// so a read right after a write never reports the previous rollout as ready.
+	canaryGen, primaryGen int64
+}
+
+var _ canary.Workload = (*Workload)(nil)
+
+// Managed-object conventions.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	managedBy      = "canarykit"
+)
+
+// Workload returns the Workload for one target. It validates opts and touches nothing.
+func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
+	var errs []error
+	t := opts.Target
+	if t.Namespace == "" || t.Name == "" {
+		errs = append(errs, errors.New("targetRef: namespace and name are required"))
+	}
+	if opts.Port < 1 || opts.Port > 65535 {
+		errs = append(errs, fmt.Errorf("service.port: must be 1..65535, got %d", opts.Port))
+	}
+	if opts.TargetPort.Type == intstr.Int && opts.TargetPort.IntVal == 0 && opts.TargetPort.StrVal == "" {
+		opts.TargetPort = intstr.FromInt32(opts.Port)
+	}
+	if opts.PortName == "" {
+		opts.PortName = "http"
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("kube: invalid workload options: %w", err)
+	}
+	return &Workload{c: c, opts: opts, log: c.log.WithValues("target", t.String())}, nil
+}
+
+// check refuses a target other than the Workload's.
+func (w *Workload) check(t canary.Target) error {
+	if t.Namespace != w.opts.Target.Namespace || t.Name != w.opts.Target.Name {
+		return backoff.Permanent(fmt.Errorf("kube: workload for %s called for %s", w.opts.Target, t))
+	}
+	return nil
+}
+
+// target returns the target Deployment from the cache, confirming a cache miss with the API
+// server (a target created a moment ago).
+func (w *Workload) target(ctx context.Context, nc *nsCache) (*appsv1.Deployment, error) {
+	t := w.opts.Target
+	d, err := nc.deployment(t.Namespace, t.Name)
+	if apierrors.IsNotFound(err) {
+		d, err = w.c.client.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, backoff.Permanent(fmt.Errorf("target deployment %s/%s not found", t.Namespace, t.Name))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get target deployment %s/%s: %w", t.Namespace, t.Name, err)
+	}
+	return d, nil
+}
+
+// Observe reports the target's revision (pod template and tracked configs) and the readiness
+// of canary and primary, from the caches.
+func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.WorkloadState, error) {
+	if err := w.check(t); err != nil {
+		return canary.WorkloadState{}, err
+	}
+	nc, err := w.c.namespace(ctx, t.Namespace)
+	if err != nil {
+		return canary.WorkloadState{}, err
+	}
+	d, err := w.target(ctx, nc)
+	if err != nil {
+		return canary.WorkloadState{}, err
+	}
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
+	if err != nil {
+		return canary.WorkloadState{}, err
+	}
+	w.mu.Lock()
+	canaryGen, primaryGen := w.canaryGen, w.primaryGen
+	w.mu.Unlock()
+	st := canary.WorkloadState{Revision: revision(&d.Spec.Template, tracked), Canary: readiness(d, canaryGen)}
+	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	switch {
+	case apierrors.IsNotFound(err):
+		st.Primary = canary.Readiness{Message: fmt.Sprintf("deployment %q does not exist", t.PrimaryName())}
+	case err != nil:
+		return canary.WorkloadState{}, err
+	default:
+		st.Primary = readiness(p, primaryGen)
+	}
+	return st, nil
+}
+
+// readiness judges a Deployment from its status as the deployment controller reports it
+// (Flagger's rules): rolled out, available, or stuck past its progress deadline.
+func readiness(d *appsv1.Deployment, minGeneration int64) canary.Readiness {
+	notReady := func(format string, args ...any) canary.Readiness {
+		return canary.Readiness{Message: fmt.Sprintf(format, args...)}
+	}
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	s := d.Status
+	switch {
+	case replicas == 0:
+		return notReady("deployment %q is scaled to zero", d.Name)
+	case d.Generation < minGeneration || s.ObservedGeneration < d.Generation:
+		return notReady("waiting for rollout to finish: observed deployment generation less than desired generation")
+	}
+	for _, c := range s.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			return canary.Readiness{Failed: true, Message: fmt.Sprintf("deployment %q exceeded its progress deadline", d.Name)}
+		}
+	}
+	switch {
+	case s.UpdatedReplicas < replicas:
+		return notReady("waiting for rollout to finish: %d out of %d new replicas have been updated", s.UpdatedReplicas, replicas)
+	case s.Replicas > s.UpdatedReplicas:
+		return notReady("waiting for rollout to finish: %d old replicas are pending termination", s.Replicas-s.UpdatedReplicas)
+	case s.AvailableReplicas < s.UpdatedReplicas:
+		return notReady("waiting for rollout to finish: %d of %d updated replicas are available", s.AvailableReplicas, s.UpdatedReplicas)
+	}
+	return canary.Readiness{Ready: true}
+}
+
+// ScaleUp scales the target from zero: to its own replicas if someone set them, else the
+// autoscaler's minimum, else the primary's replicas, else 1 (Flagger's rule).
+func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
+	if err := w.check(t); err != nil {
+		return err
+	}
+	nc, err := w.c.namespace(ctx, t.Namespace)
+	if err != nil {
+		return err
+	}
+	d, err := w.target(ctx, nc)
+	if err != nil {
+		return err
+	}
+	if d.Spec.Replicas != nil && *d.Spec.Replicas > 0 {
+		return nil // already running (scaled by its owner, or by an earlier call)
+	}
+	n := int32(1)
+	if w.opts.Autoscaler != "" {
+		if h, err := nc.hpa(t.Namespace, w.opts.Autoscaler); err == nil && h.Spec.MinReplicas != nil && *h.Spec.MinReplicas > 1 {
+			n = *h.Spec.MinReplicas
+		}
+	} else if p, err := nc.deployment(t.Namespace, t.PrimaryName()); err == nil && p.Spec.Replicas != nil && *p.Spec.Replicas > 0 {
+		n = *p.Spec.Replicas
+	}
+	return w.scale(ctx, n)
+}
+
+// ScaleDown scales the target to zero.
+func (w *Workload) ScaleDown(ctx context.Context, t canary.Target) error {
+	if err := w.check(t); err != nil {
+		return err
+	}
+	nc, err := w.c.namespace(ctx, t.Namespace)
+	if err != nil {
+		return err
+	}
+	d, err := w.target(ctx, nc)
+	if err != nil {
+		return err
+	}
+	if d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
+		return nil
+	}
+	return w.scale(ctx, 0)
+}
+
+func (w *Workload) scale(ctx context.Context, n int32) error {
+	t := w.opts.Target
+	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
+	d, err := w.c.client.AppsV1().Deployments(t.Namespace).Patch(ctx, t.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("scale deployment %s/%s to %d: %w", t.Namespace, t.Name, n, err)
+	}
+	w.mu.Lock()
+	w.canaryGen = d.Generation
+	w.mu.Unlock()
+	w.log.V(1).Info("scaled target", "replicas", n)
+	return nil
+}
