@@ -1,0 +1,151 @@
+package kube_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// The seeds' manifests are kept verbatim in testdata; when the project's shared seeds are
+// beside the checkout, the copies must not have drifted.
+func TestSeedCopiesAreVerbatim(t *testing.T) {
+	shared, _ := filepath.Glob("../../shared/seeds/manifests/*.yaml")
+	if len(shared) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("../shared/seeds/manifests is missing")
+		}
+		t.Skip("../shared/seeds/manifests is not beside this checkout")
+	}
+	for _, p := range shared {
+		want, err := os.ReadFile(p)
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join("testdata", filepath.Base(p)))
+		require.NoError(t, err, "copy of %s", p)
+		assert.Equal(t, string(want), string(got), filepath.Base(p))
+	}
+}
+
+func load(t *testing.T, name string) *kube.CanaryManifest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	m, err := kube.LoadCanary(data)
+	require.NoError(t, err)
+	return m
+}
+
+func TestLoadSeedManifests(t *testing.T) {
+	want := canary.Spec{
+		Interval: 30 * time.Second, Threshold: 5, MaxWeight: 50, StepWeight: 5, ProgressDeadline: 60 * time.Second,
+		Metrics: []canary.Metric{
+			{Name: "request-success-rate", ThresholdRange: canary.AtLeast(99), Interval: time.Minute},
+			{Name: "request-duration", ThresholdRange: canary.AtMost(500), Interval: 30 * time.Second},
+		},
+		Webhooks: []canary.Webhook{
+			{Name: "acceptance-test", Type: canary.HookPreRollout, URL: "http://flagger-loadtester.test/", Timeout: 30 * time.Second,
+				Metadata: map[string]string{"type": "bash", "cmd": "curl -sd 'test' http://podinfo-canary.test:9898/token | grep token"}},
+			{Name: "load-test", Type: canary.HookRollout, URL: "http://flagger-loadtester.test/",
+				Metadata: map[string]string{"cmd": "hey -z 2m -q 10 -c 2 http://podinfo-canary.test:9898/"}},
+		},
+	}
+	for _, name := range []string{"canary-000-flagger-linkerd.yaml", "canary-002-linkerd-canary.yaml", "canary-004-v1alpha3-canaryAnalysis.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			m := load(t, name)
+			assert.Equal(t, canary.Target{Namespace: "test", Name: "podinfo"}, m.Target)
+			assert.Equal(t, want, m.Spec)
+			assert.Equal(t, kube.WorkloadOptions{Target: m.Target, Port: 9898, TargetPort: intstr.FromInt32(9898), Autoscaler: "podinfo"}, m.Workload)
+			assert.Contains(t, m.Notes[0], "spec.autoscalerRef.apiVersion autoscaling/v2beta")
+		})
+	}
+	legacy := load(t, "canary-004-v1alpha3-canaryAnalysis.yaml")
+	assert.Contains(t, legacy.Notes, "spec.canaryAnalysis.metrics[0]: legacy threshold 99 read as thresholdRange >= 99")
+	assert.Contains(t, legacy.Notes, "spec.canaryAnalysis.metrics[1]: legacy threshold 500 read as thresholdRange <= 500")
+
+	ab := load(t, "canary-003-ab-testing.yaml")
+	assert.Equal(t, canary.StrategyABTesting, ab.Spec.Strategy())
+	assert.Equal(t, 12, ab.Spec.Iterations)
+	assert.Equal(t, []canary.Match{
+		{Headers: map[string]canary.StringMatch{"user-agent": {Regex: ".*Firefox.*"}}},
+		{Headers: map[string]canary.StringMatch{"cookie": {Regex: "^(.*?;)?(type=insider)(;.*)?$"}}},
+	}, ab.Spec.Match)
+}
+
+func TestLoadReportsEveryUnsupportedField(t *testing.T) {
+	_, err := kube.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: DaemonSet, name: podinfo}
+  ingressRef: {name: podinfo}
+  service: {port: 9898, gateways: [public], portDiscovery: true}
+  analysis:
+    interval: 1 minute
+    stepWeight: 10
+    mirror: true
+    alerts: [{name: slack}]
+    metrics:
+      - name: errors
+        templateRef: {name: errors}
+        thresholdRange: {max: 1}
+        threshold: 2
+      - name: latency
+        query: histogram_quantile(0.99, x)
+        thresholdRange: {max: 500}
+        colour: blue
+    match:
+      - uri: {prefix: /api}
+        headers: {x-canary: {exact: "yes"}}
+  analisys: {}
+`))
+	require.ErrorIs(t, err, canary.ErrInvalidSpec)
+	var ve *canary.ValidationError
+	require.True(t, errors.As(err, &ve))
+	var got []string
+	for _, p := range ve.Problems {
+		got = append(got, p.Error())
+	}
+	assert.ElementsMatch(t, []string{
+		`spec.targetRef.kind: canarykit drives Deployments; got "DaemonSet"`,
+		"spec.service.portDiscovery: not supported by canarykit yet",
+		"spec.service.gateways: not supported by canarykit yet",
+		`spec.analysis.interval: must be a duration like 30s or 1m, got "1 minute"`,
+		"spec.analysis.match[0].uri: not supported by canarykit yet",
+		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
+		"spec.analysis.metrics[0].templateRef: not supported by canarykit yet",
+		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
+		"spec.analysis.alerts: not supported by canarykit yet",
+		"spec.analysis.mirror: not supported by canarykit yet",
+		"spec.ingressRef: not supported by canarykit yet",
+		"spec.analisys: unknown field (not a Flagger Canary field canarykit knows)",
+	}, got)
+}
+
+func TestLoadValidatesTheSpec(t *testing.T) {
+	_, err := kube.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis: {interval: 30s, stepWeight: 0, maxWeight: 120}
+`))
+	require.ErrorIs(t, err, canary.ErrInvalidSpec)
+	assert.ErrorContains(t, err, "analysis.stepWeight: must be 1..100, got 0")
+	assert.ErrorContains(t, err, "analysis.maxWeight: must be 1..100, got 120")
+
+	_, err = kube.LoadCanary([]byte("apiVersion: v1\nkind: Pod\n"))
+	assert.ErrorContains(t, err, `kind: must be Canary, got "Pod"`)
+	assert.ErrorContains(t, err, `apiVersion: must be flagger.app/v1beta1 (or the legacy v1alpha3), got "v1"`)
+	_, err = kube.LoadCanary([]byte(":"))
+	assert.ErrorContains(t, err, "not valid YAML")
+}
