@@ -116,11 +116,11 @@ func start(ctx context.Context, opts Options, log logr.Logger, paths map[string]
 			env.Stop()
 		}
 	}()
-	if env.dir, err = os.MkdirTemp("", "canarykit-testenv-"); err != nil {
-		return nil, fmt.Errorf("create temp dir: %w", err)
+	if env.dir, err = tempDir(os.TempDir(), "testenv"); err != nil {
+		return nil, err
 	}
-	if env.etcdDir, err = os.MkdirTemp(fastTempRoot(), "canarykit-etcd-"); err != nil {
-		return nil, fmt.Errorf("create etcd dir: %w", err)
+	if env.etcdDir, err = tempDir(fastTempRoot(), "etcd"); err != nil {
+		return nil, err
 	}
 	if env.pki, err = newPKI(env.dir); err != nil {
 		return nil, err

@@ -7,8 +7,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -138,6 +141,51 @@ func freePorts(n int) ([]int, error) {
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// tempDir creates a directory for one server under root, named after kind and this process,
+// so that reapStaleDirs can remove it if this process dies without cleaning up.
+func tempDir(root, kind string) (string, error) {
+	reapOnce.Do(reapStaleDirs)
+	d, err := os.MkdirTemp(root, fmt.Sprintf("canarykit-%s-%d-", kind, os.Getpid()))
+	if err != nil {
+		return "", fmt.Errorf("create %s dir: %w", kind, err)
+	}
+	return d, nil
+}
+
+var reapOnce sync.Once
+
+// reapStaleDirs removes the directories of test binaries that were killed (SIGKILL leaves no
+// chance to clean up; etcd's data may be in tmpfs, i.e. memory).
+func reapStaleDirs() {
+	for _, root := range []string{os.TempDir(), "/dev/shm"} {
+		matches, _ := filepath.Glob(filepath.Join(root, "canarykit-*-*-*"))
+		for _, m := range matches {
+			parts := strings.Split(filepath.Base(m), "-")
+			if len(parts) < 4 {
+				continue
+			}
+			pid, err := strconv.Atoi(parts[2])
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			if !alive(pid) {
+				_ = os.RemoveAll(m)
+			}
+		}
+	}
+}
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+}
 
 // errStopped is returned by waits that end because the server process died.
 var errStopped = errors.New("server process exited")

@@ -76,8 +76,8 @@ func NewPrometheus(ctx context.Context, opts PrometheusOptions) (*Prometheus, er
 	if p.log.GetSink() == nil {
 		p.log = logr.Discard()
 	}
-	if p.dir, err = os.MkdirTemp("", "canarykit-prometheus-"); err != nil {
-		return nil, fmt.Errorf("create Prometheus dir: %w", err)
+	if p.dir, err = tempDir(os.TempDir(), "prometheus"); err != nil {
+		return nil, err
 	}
 	if opts.QueryLog {
 		p.queryLog = filepath.Join(p.dir, "query.log")

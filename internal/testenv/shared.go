@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"sync"
@@ -12,7 +13,9 @@ import (
 
 // shared is the bed of one test binary: started by the first test that asks, stopped by Main
 // after the last test.
-var shared struct {
+var shared sharedState
+
+type sharedState struct {
 	mu     sync.Mutex
 	inMain bool
 	opts   Options
@@ -35,13 +38,20 @@ func Main(m *testing.M, opts Options) {
 	shared.inMain, shared.opts = true, opts
 	shared.mu.Unlock()
 	code := m.Run()
-	stopShared()
+	stopShared(code != 0)
 	os.Exit(code)
 }
 
-func stopShared() {
+// stopShared stops the shared servers; after failed tests it first prints the tail of each
+// server's log, since the files go with the bed.
+func stopShared(failed bool) {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
+	if failed {
+		for _, p := range shared.processes() {
+			fmt.Fprintf(os.Stderr, "--- last lines of %s (%s)\n%s\n", p.name, p.logPath, p.logTail(20))
+		}
+	}
 	if shared.prom != nil {
 		shared.prom.Stop()
 	}
@@ -51,6 +61,22 @@ func stopShared() {
 	if shared.env != nil {
 		shared.env.Stop()
 	}
+}
+
+// processes lists the shared servers that are running; shared.mu must be held.
+func (s *sharedState) processes() []*process {
+	var out []*process
+	if s.env != nil {
+		out = append(out, s.env.etcd, s.env.apiserver, s.env.controllerManager)
+	}
+	if s.prom != nil {
+		s.prom.mu.Lock()
+		if s.prom.proc != nil {
+			out = append(out, s.prom.proc)
+		}
+		s.prom.mu.Unlock()
+	}
+	return out
 }
 
 // Shared returns the test binary's bed, starting it on first use with the Options given to
