@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -53,6 +54,17 @@ func waitForDeployment(t *testing.T, c kubernetes.Interface, ns, name string, co
 	}
 }
 
+// rollOut creates d in a new namespace whose pods a kubelet stand-in treats as b.
+func rollOut(t *testing.T, d *appsv1.Deployment, b testenv.Behavior) (kubernetes.Interface, string) {
+	t.Helper()
+	env := testenv.Shared(t)
+	ns := env.Namespace(t)
+	env.Kubelet(t, ns, "app="+d.Name, b)
+	_, err := env.Client().AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	return env.Client(), ns
+}
+
 func condition(d *appsv1.Deployment, typ appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
 	for i := range d.Status.Conditions {
 		if d.Status.Conditions[i].Type == typ {
@@ -63,14 +75,8 @@ func condition(d *appsv1.Deployment, typ appsv1.DeploymentConditionType) *appsv1
 }
 
 func TestDeploymentBecomesAvailableWhenPodsAreReady(t *testing.T) {
-	env := testenv.Shared(t)
-	t.Logf("bed started: %+v", env.Timings())
-	ns := env.Namespace(t)
-	c := env.Client()
-	env.Kubelet(t, ns, "app=podinfo", testenv.ReadyNow)
-
-	_, err := c.AppsV1().Deployments(ns).Create(context.Background(), deployment("podinfo", 2, 600), metav1.CreateOptions{})
-	require.NoError(t, err)
+	c, ns := rollOut(t, deployment("podinfo", 2, 600), testenv.ReadyNow)
+	t.Logf("bed started: %+v", testenv.Shared(t).Timings())
 
 	d := waitForDeployment(t, c, ns, "podinfo", func(d *appsv1.Deployment) bool {
 		a := condition(d, appsv1.DeploymentAvailable)
@@ -94,13 +100,7 @@ func TestDeploymentBecomesAvailableWhenPodsAreReady(t *testing.T) {
 }
 
 func TestDeploymentExceedsProgressDeadlineWhenPodsNeverReady(t *testing.T) {
-	env := testenv.Shared(t)
-	ns := env.Namespace(t)
-	c := env.Client()
-	env.Kubelet(t, ns, "app=stuck", testenv.NeverReady)
-
-	_, err := c.AppsV1().Deployments(ns).Create(context.Background(), deployment("stuck", 1, 1), metav1.CreateOptions{})
-	require.NoError(t, err)
+	c, ns := rollOut(t, deployment("stuck", 1, 1), testenv.NeverReady)
 
 	d := waitForDeployment(t, c, ns, "stuck", func(d *appsv1.Deployment) bool {
 		p := condition(d, appsv1.DeploymentProgressing)
@@ -114,13 +114,7 @@ func TestDeploymentExceedsProgressDeadlineWhenPodsNeverReady(t *testing.T) {
 }
 
 func TestKubeletCrashLoopCountsRestartsAndNeverReadies(t *testing.T) {
-	env := testenv.Shared(t)
-	ns := env.Namespace(t)
-	c := env.Client()
-	env.Kubelet(t, ns, "app=crashy", testenv.CrashLoop(200*time.Millisecond))
-
-	_, err := c.AppsV1().Deployments(ns).Create(context.Background(), deployment("crashy", 1, 600), metav1.CreateOptions{})
-	require.NoError(t, err)
+	c, ns := rollOut(t, deployment("crashy", 1, 600), testenv.CrashLoop(200*time.Millisecond))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -144,4 +138,46 @@ func TestKubeletCrashLoopCountsRestartsAndNeverReadies(t *testing.T) {
 	d, err := c.AppsV1().Deployments(ns).Get(ctx, "crashy", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Zero(t, d.Status.AvailableReplicas)
+}
+
+// complete is `kubectl rollout status`'s notion of done.
+func complete(d *appsv1.Deployment) bool {
+	return d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
+		d.Status.Replicas == *d.Spec.Replicas && d.Status.AvailableReplicas == *d.Spec.Replicas
+}
+
+func TestRolloutOfANewTemplateCompletesWithDelayedReadiness(t *testing.T) {
+	c, ns := rollOut(t, deployment("podinfo", 2, 600), testenv.ReadyAfter(300*time.Millisecond))
+	ctx := context.Background()
+	first := waitForDeployment(t, c, ns, "podinfo", complete)
+
+	first.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.0.1"
+	_, err := c.AppsV1().Deployments(ns).Update(ctx, first, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	d := waitForDeployment(t, c, ns, "podinfo", complete)
+	assert.Equal(t, "NewReplicaSetAvailable", condition(d, appsv1.DeploymentProgressing).Reason)
+
+	rss, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=podinfo"})
+	require.NoError(t, err)
+	require.Len(t, rss.Items, 2)
+	for _, rs := range rss.Items {
+		want := int32(0)
+		if rs.Spec.Template.Spec.Containers[0].Image == "ghcr.io/stefanprodan/podinfo:6.0.1" {
+			want = 2
+		}
+		assert.Equal(t, want, *rs.Spec.Replicas, rs.Name)
+	}
+}
+
+func TestKubeletBehaviorCanChangeMidTest(t *testing.T) {
+	env := testenv.Shared(t)
+	ns := env.Namespace(t)
+	k := env.Kubelet(t, ns, "app=late", testenv.NeverReady)
+	_, err := env.Client().AppsV1().Deployments(ns).Create(context.Background(), deployment("late", 1, 600), metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitForDeployment(t, env.Client(), ns, "late", func(d *appsv1.Deployment) bool { return d.Status.Replicas == 1 })
+
+	k.SetBehavior(testenv.ReadyNow)
+	d := waitForDeployment(t, env.Client(), ns, "late", complete)
+	assert.Equal(t, int32(1), d.Status.ReadyReplicas)
 }
