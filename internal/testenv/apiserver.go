@@ -102,6 +102,8 @@ func startAPIServer(ctx context.Context, c apiServerConfig, adminToken string) (
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--shutdown-delay-duration=0s",
 		"--profiling=false",
+		// The endpoints of the kubernetes Service would be 127.0.0.1, which validation refuses.
+		"--endpoint-reconciler-type=none",
 	}
 	if c.auditLog != "" {
 		policy := filepath.Join(c.dir, "audit-policy.yaml")

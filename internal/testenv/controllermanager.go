@@ -52,6 +52,9 @@ func startControllerManager(ctx context.Context, path, dir, server string, caPEM
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
 		"--controller-start-interval=0s",
+		// The default 20 QPS throttles the controllers when tests create many objects at once.
+		"--kube-api-qps=200",
+		"--kube-api-burst=400",
 	}
 	args = append(args, extraArgs...)
 	p, err := startProcess(binControllerManager, filepath.Join(dir, "kube-controller-manager.log"), path, args...)
