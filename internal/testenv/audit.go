@@ -111,12 +111,30 @@ func (e *Env) AuditSince(t testing.TB, mark AuditMark) AuditEvents {
 }
 
 // AuditBetween returns the requests received between two marks, one event per audit ID, with
-// response codes where the request has completed. Marks themselves are left out.
+// their response codes (0 for a request still running, such as a watch). Marks themselves are
+// left out.
 func (e *Env) AuditBetween(t testing.TB, from, to AuditMark) AuditEvents {
 	t.Helper()
-	events, err := e.readAudit(from.offset, to.offset)
-	if err != nil {
-		t.Fatalf("read audit log: %v", err)
+	// A request's ResponseComplete line is written just after its answer has been sent, so
+	// the last codes may lag a little: re-read briefly until they are all there.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var events AuditEvents
+	var readErr error
+	_ = poll(ctx, func(context.Context) (bool, error) {
+		events, readErr = e.readAudit(from.offset, to.offset)
+		if readErr != nil {
+			return false, readErr
+		}
+		for _, ev := range events {
+			if ev.Code == 0 && ev.Verb != "watch" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if readErr != nil {
+		t.Fatalf("read audit log: %v", readErr)
 	}
 	return events
 }
