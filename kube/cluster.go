@@ -16,6 +16,7 @@ import (
 	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 )
 
 // Options configures a Cluster. Zero fields mean "default".
@@ -26,6 +27,8 @@ type Options struct {
 	Resync time.Duration
 	// Logger receives structured logs. Default: discard.
 	Logger logr.Logger
+	// Clock judges how long a Deployment has been unavailable. Default: the real clock.
+	Clock clock.PassiveClock
 }
 
 // Cluster holds what every target in a cluster shares: the client and, per namespace, the
@@ -35,6 +38,7 @@ type Cluster struct {
 	client kubernetes.Interface
 	resync time.Duration
 	log    logr.Logger
+	clock  clock.PassiveClock
 
 	mu     sync.Mutex
 	caches map[string]*nsCache
@@ -62,7 +66,11 @@ func New(opts Options) (*Cluster, error) {
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
-	return &Cluster{client: opts.Client, resync: opts.Resync, log: log,
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	return &Cluster{client: opts.Client, resync: opts.Resync, log: log, clock: clk,
 		caches: map[string]*nsCache{}, stop: make(chan struct{})}, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
@@ -85,14 +86,19 @@ func (b *bed) setImage(t *testing.T, image string) {
 	b.updateTarget(t, func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image })
 }
 
+// updateTarget edits the target as a user would, retrying when the controllers wrote first.
 func (b *bed) updateTarget(t *testing.T, edit func(*appsv1.Deployment)) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := b.admin.AppsV1().Deployments(b.ns).Get(ctx, "podinfo", metav1.GetOptions{})
-	require.NoError(t, err)
-	edit(d)
-	_, err = b.admin.AppsV1().Deployments(b.ns).Update(ctx, d, metav1.UpdateOptions{})
-	require.NoError(t, err)
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := b.admin.AppsV1().Deployments(b.ns).Get(ctx, "podinfo", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		edit(d)
+		_, err = b.admin.AppsV1().Deployments(b.ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	}))
 }
 
 func (b *bed) deployment(t *testing.T, name string) *appsv1.Deployment {
@@ -270,7 +276,9 @@ func TestProgressDeadlineExceededRollsBack(t *testing.T) {
 	})
 	res := d.mustRun(t)
 	require.Equal(t, canary.PhaseFailed, res.Phase)
-	assert.Contains(t, res.Reason, `deployment "podinfo" exceeded its progress deadline`)
+	// a scale-up from zero is not a rollout to the deployment controller: canarykit times out
+	// the unavailable canary itself, with the deployment's own deadline (Flagger's rule)
+	assert.Contains(t, res.Reason, `deployment "podinfo" has been unavailable for longer than its progress deadline (2s)`)
 	assert.Empty(t, res.Weights, "no traffic reached the canary")
 	assert.Equal(t, "podinfo:1", image(b.deployment(t, "podinfo-primary")))
 }

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -121,6 +122,11 @@ func TestReadiness(t *testing.T) {
 			Status: appsv1.DeploymentStatus{ObservedGeneration: observed, UpdatedReplicas: updated, Replicas: total, AvailableReplicas: available, Conditions: conds}}
 	}
 	deadline := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded"}
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	unavailableSince := func(ts time.Time) appsv1.DeploymentCondition {
+		return appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse,
+			Reason: "MinimumReplicasUnavailable", LastUpdateTime: metav1.NewTime(ts)}
+	}
 	for _, c := range []struct {
 		name   string
 		d      *appsv1.Deployment
@@ -137,9 +143,12 @@ func TestReadiness(t *testing.T) {
 		{"old pods terminating", dep(2, 3, 3, 2, 3, 2), 0, false, false, "1 old replicas are pending termination"},
 		{"not available", dep(2, 3, 3, 2, 2, 1), 0, false, false, "1 of 2 updated replicas are available"},
 		{"stuck", dep(2, 3, 3, 1, 2, 1, deadline), 0, false, true, `deployment "podinfo" exceeded its progress deadline`},
+		{"unavailable within the deadline", dep(2, 3, 3, 2, 2, 0, unavailableSince(now.Add(-599*time.Second))), 0, false, false, "0 of 2 updated replicas are available"},
+		{"unavailable past the deadline (a scale-up the controller does not time out)", dep(2, 3, 3, 2, 2, 0, unavailableSince(now.Add(-601*time.Second))), 0, false, true,
+			`deployment "podinfo" has been unavailable for longer than its progress deadline (10m0s): waiting for rollout to finish: 0 of 2 updated replicas are available`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := readiness(c.d, c.minGen)
+			r := readiness(c.d, c.minGen, now)
 			assert.Equal(t, c.ready, r.Ready)
 			assert.Equal(t, c.failed, r.Failed)
 			assert.Contains(t, r.Message, c.msg)

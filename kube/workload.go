@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -130,7 +132,8 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	w.mu.Lock()
 	canaryGen, primaryGen := w.canaryGen, w.primaryGen
 	w.mu.Unlock()
-	st := canary.WorkloadState{Revision: revision(&d.Spec.Template, tracked), Canary: readiness(d, canaryGen)}
+	now := w.c.clock.Now()
+	st := canary.WorkloadState{Revision: revision(&d.Spec.Template, tracked), Canary: readiness(d, canaryGen, now)}
 	p, err := nc.deployment(t.Namespace, t.PrimaryName())
 	switch {
 	case apierrors.IsNotFound(err):
@@ -138,14 +141,16 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	case err != nil:
 		return canary.WorkloadState{}, err
 	default:
-		st.Primary = readiness(p, primaryGen)
+		st.Primary = readiness(p, primaryGen, now)
 	}
 	return st, nil
 }
 
 // readiness judges a Deployment from its status as the deployment controller reports it
-// (Flagger's rules): rolled out, available, or stuck past its progress deadline.
-func readiness(d *appsv1.Deployment, minGeneration int64) canary.Readiness {
+// (Flagger's rules): rolled out, available, or stuck past its progress deadline — either as
+// the controller says (ProgressDeadlineExceeded, for rollouts of a new template) or, since the
+// controller does not time scale-ups out, unavailable for longer than the deadline.
+func readiness(d *appsv1.Deployment, minGeneration int64, now time.Time) canary.Readiness {
 	notReady := func(format string, args ...any) canary.Readiness {
 		return canary.Readiness{Message: fmt.Sprintf(format, args...)}
 	}
@@ -165,15 +170,29 @@ func readiness(d *appsv1.Deployment, minGeneration int64) canary.Readiness {
 			return canary.Readiness{Failed: true, Message: fmt.Sprintf("deployment %q exceeded its progress deadline", d.Name)}
 		}
 	}
+	var r canary.Readiness
 	switch {
 	case s.UpdatedReplicas < replicas:
-		return notReady("waiting for rollout to finish: %d out of %d new replicas have been updated", s.UpdatedReplicas, replicas)
+		r = notReady("waiting for rollout to finish: %d out of %d new replicas have been updated", s.UpdatedReplicas, replicas)
 	case s.Replicas > s.UpdatedReplicas:
-		return notReady("waiting for rollout to finish: %d old replicas are pending termination", s.Replicas-s.UpdatedReplicas)
+		r = notReady("waiting for rollout to finish: %d old replicas are pending termination", s.Replicas-s.UpdatedReplicas)
 	case s.AvailableReplicas < s.UpdatedReplicas:
-		return notReady("waiting for rollout to finish: %d of %d updated replicas are available", s.AvailableReplicas, s.UpdatedReplicas)
+		r = notReady("waiting for rollout to finish: %d of %d updated replicas are available", s.AvailableReplicas, s.UpdatedReplicas)
+	default:
+		return canary.Readiness{Ready: true}
 	}
-	return canary.Readiness{Ready: true}
+	deadline := 600 * time.Second
+	if d.Spec.ProgressDeadlineSeconds != nil {
+		deadline = time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second
+	}
+	for _, c := range s.Conditions {
+		if c.Type == appsv1.DeploymentAvailable && c.Status == corev1.ConditionFalse && c.Reason == "MinimumReplicasUnavailable" &&
+			now.Sub(c.LastUpdateTime.Time) > deadline {
+			r.Failed = true
+			r.Message = fmt.Sprintf("deployment %q has been unavailable for longer than its progress deadline (%s): %s", d.Name, deadline, r.Message)
+		}
+	}
+	return r
 }
 
 // ScaleUp scales the target from zero: to its own replicas if someone set them, else the
