@@ -1,0 +1,68 @@
+// Package httpx holds the HTTP plumbing the webhook packages share: bounded reads of response
+// bodies, excerpts for error messages, and URLs safe to print.
+package httpx
+
+import (
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// ExcerptLimit is how many bytes of a response body an error message quotes.
+const ExcerptLimit = 512
+
+// drainLimit bounds how much of a body is read (and discarded) after the excerpt, so the
+// connection can be reused without reading an unbounded stream.
+const drainLimit = 64 << 10
+
+// ReadExcerpt reads the start of r for an error message and drains a bounded rest. It never
+// fails: a read error ends the excerpt.
+func ReadExcerpt(r io.Reader) string {
+	buf, _ := io.ReadAll(io.LimitReader(r, ExcerptLimit+1))
+	rest, _ := io.Copy(io.Discard, io.LimitReader(r, drainLimit))
+	return Excerpt(buf, int(rest))
+}
+
+// Excerpt returns b trimmed of surrounding space and cut to ExcerptLimit bytes (at a rune
+// boundary), saying how much was cut. more counts bytes known to follow b.
+func Excerpt(b []byte, more int) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) <= ExcerptLimit && more == 0 {
+		return s
+	}
+	cut := min(len(s), ExcerptLimit)
+	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (truncated)"
+}
+
+// Quote quotes an excerpt for a one-line message, or says the body was empty.
+func Quote(excerpt string) string {
+	if excerpt == "" {
+		return "empty body"
+	}
+	return "body " + strconv.Quote(excerpt)
+}
+
+// SafeURL returns u without its password and query values, for messages and logs: query
+// strings often carry tokens.
+func SafeURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		c.User = url.User(c.User.Username())
+	}
+	if c.RawQuery != "" {
+		c.RawQuery = "…"
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.String()
+}
+
+// HostOnly returns scheme://host of u: for services such as Slack and Discord whose webhook
+// URLs are secrets in their path.
+func HostOnly(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + "/…"
+}
