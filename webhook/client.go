@@ -211,31 +211,19 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout time.Duration) (int, string, error) {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return 0, "", err
+	h := c.header.Clone()
+	if h == nil {
+		h = http.Header{}
 	}
-	for k, vs := range c.header {
-		req.Header[k] = append([]string(nil), vs...)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
+	h.Set("User-Agent", c.userAgent)
 	if len(c.key) > 0 {
-		setSignature(req.Header, c.key, c.clock.Now(), body)
+		SignHeaders(h, c.key, c.clock.Now(), body)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // its message repeats the URL, query included
-		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no response within the hook timeout %s: %w", timeout, err)
-		}
-		return 0, "", err
+	status, excerpt, err := httpx.PostJSON(actx, c.http, u, h, body)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no response within the hook timeout %s: %w", timeout, err)
 	}
-	defer resp.Body.Close()
-	return resp.StatusCode, httpx.ReadExcerpt(resp.Body), nil
+	return status, excerpt, err
 }
 
 // retriable reports whether a transport error may go away on its own: not a certificate the

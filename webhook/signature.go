@@ -50,8 +50,9 @@ func mac(key []byte, ts string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// setSignature signs a request's body.
-func setSignature(h http.Header, key []byte, now time.Time, body []byte) {
+// SignHeaders sets the timestamp and signature headers of a request whose body is sent at
+// now, for senders other than the Client.
+func SignHeaders(h http.Header, key []byte, now time.Time, body []byte) {
 	ts := now.Unix()
 	h.Set(TimestampHeader, strconv.FormatInt(ts, 10))
 	h.Set(SignatureHeader, Sign(key, ts, body))

@@ -3,7 +3,11 @@
 package httpx
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -65,4 +69,28 @@ func SafeURL(u *url.URL) string {
 // URLs are secrets in their path.
 func HostOnly(u *url.URL) string {
 	return u.Scheme + "://" + u.Host + "/…"
+}
+
+// PostJSON POSTs body as JSON with header h (Content-Type is set) and returns the status and
+// an excerpt of the response body. A transport error comes without url.Error's wrapper, whose
+// message repeats the URL (and the secrets some URLs hold).
+func PostJSON(ctx context.Context, c *http.Client, u string, h http.Header, body []byte) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	for k, vs := range h {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, ReadExcerpt(resp.Body), nil
 }
