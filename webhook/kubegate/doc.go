@@ -20,8 +20,8 @@
 // Approve, Halt, RequestRollback and CancelRollback write with optimistic concurrency (a
 // conflicting write is re-read and retried) and create the ConfigMap when needed. Reading a
 // gate costs one GET per call: a gate is asked once per hook per analysis tick, far below the
-// requests a tick already makes, so no informer is kept. RBAC: get, create and update on
-// configmaps in the target's namespace.
+// requests a tick already makes, so no informer is kept. RBAC (Rules): get, create and update
+// on configmaps in the target's namespace; a process that only reads gates needs get.
 //
 // # When approvals end
 //

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -56,6 +57,12 @@ func checkType(typ canary.HookType) error {
 		}
 	}
 	return fmt.Errorf("%w: %q (want confirm-rollout, confirm-traffic-increase, confirm-promotion or rollback)", ErrGateType, typ)
+}
+
+// Rules are the RBAC rules Gates need in the target's namespace: get, create and update on
+// ConfigMaps. (A reader that only calls Allow and State needs get alone.)
+func Rules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "create", "update"}}}
 }
 
 // ConfigMapName returns the name of t's gate ConfigMap: "<name>-canarykit-gates".
