@@ -122,7 +122,7 @@ func New(opts Options) (*Client, error) {
 	}
 	rt := opts.Transport
 	if rt == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr := httpx.NewTransport()
 		tr.TLSClientConfig = tlsCfg
 		rt = tr
 	}

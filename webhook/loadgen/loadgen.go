@@ -148,7 +148,7 @@ func New(cfg Config) (*Generator, error) {
 		cfg.MinRequests = DefaultMinRequests
 	}
 	if cfg.Client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr := httpx.NewTransport()
 		tr.MaxIdleConnsPerHost = cfg.Concurrency
 		cfg.Client = &http.Client{Transport: tr}
 	}

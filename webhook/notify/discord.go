@@ -74,7 +74,7 @@ type discordEmbed struct {
 	Color       int            `json:"color"`
 	Fields      []discordField `json:"fields,omitempty"`
 	Footer      *discordFooter `json:"footer,omitempty"`
-	Timestamp   string         `json:"timestamp"`
+	Timestamp   string         `json:"timestamp,omitempty"`
 }
 
 type discordField struct {
@@ -94,7 +94,9 @@ func (d *Discord) payload(n Notification) discordMessage {
 		Description: truncate(n.Message, discordDescription),
 		Color:       int(color),
 		Footer:      &discordFooter{Text: contextLine(n)},
-		Timestamp:   n.Time().UTC().Format(time.RFC3339),
+	}
+	if at := n.Time(); !at.IsZero() {
+		e.Timestamp = at.UTC().Format(time.RFC3339)
 	}
 	for _, f := range n.Fields[:min(len(n.Fields), discordFields)] {
 		name, value := f.Name, f.Value

@@ -44,7 +44,7 @@ type JSONPayload struct {
 	Iteration    int              `json:"iteration"`
 	Hook         string           `json:"hook,omitempty"`
 	Checks       []JSONCheck      `json:"checks,omitempty"`
-	Timestamp    time.Time        `json:"timestamp"`
+	Timestamp    time.Time        `json:"timestamp,omitzero"`
 }
 
 // JSONCheck is one check result of the event's analysis tick.
@@ -95,7 +95,10 @@ func NewJSONPayload(n Notification) JSONPayload {
 	p := JSONPayload{
 		Severity: n.Severity, Name: n.Target.Name, Namespace: n.Target.Namespace, Message: n.Message, Fields: n.Fields,
 		Reason: e.Reason, EventType: e.Type, EventMessage: e.Message, Phase: e.Phase, CanaryWeight: e.Weights.Canary,
-		FailedChecks: e.FailedChecks, Iteration: e.Iteration, Hook: e.Hook, Timestamp: n.Time().UTC(),
+		FailedChecks: e.FailedChecks, Iteration: e.Iteration, Hook: e.Hook,
+	}
+	if !e.Time.IsZero() {
+		p.Timestamp = e.Time.UTC()
 	}
 	for _, c := range e.Checks {
 		p.Checks = append(p.Checks, JSONCheck{Name: c.Name, Query: c.Query, Value: c.Value, Verdict: c.Verdict, Message: c.Message})

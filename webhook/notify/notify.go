@@ -77,13 +77,8 @@ type Notification struct {
 // Title is what a notification is about: "name.namespace".
 func (n Notification) Title() string { return n.Target.String() }
 
-// Time is when the event happened (now when it has no time).
-func (n Notification) Time() time.Time {
-	if n.Event.Time.IsZero() {
-		return time.Now()
-	}
-	return n.Event.Time
-}
+// Time is when the event happened (zero when the notification has no event time).
+func (n Notification) Time() time.Time { return n.Event.Time }
 
 // Notifier delivers notifications to one destination. Notify blocks until the destination
 // accepted the message or ctx ends. Safe for concurrent use.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Severity colours, Slack's good/warning/danger palette.
@@ -135,9 +136,16 @@ func legacySlack(n Notification, username, iconURL string) slackMessage {
 		Attachments: []slackAttachment{{
 			Color: severityColor[n.Severity], Fallback: n.Title() + ": " + n.Message,
 			AuthorName: n.Title(), Text: n.Message, MrkdwnIn: []string{"text"}, Fields: fs,
-			Footer: "canarykit · " + n.Severity.String(), Ts: n.Time().Unix(),
+			Footer: "canarykit · " + n.Severity.String(), Ts: unixOrZero(n.Time()),
 		}},
 	}
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 func mrkdwn(s string) *slackText { return &slackText{Type: "mrkdwn", Text: s} }

@@ -1,5 +1,3 @@
-// Package httpx holds the HTTP plumbing the webhook packages share: bounded reads of response
-// bodies, excerpts for error messages, and URLs safe to print.
 package httpx
 
 import (
@@ -69,6 +67,15 @@ func SafeURL(u *url.URL) string {
 // URLs are secrets in their path.
 func HostOnly(u *url.URL) string {
 	return u.Scheme + "://" + u.Host + "/…"
+}
+
+// NewTransport returns a clone of http.DefaultTransport (proxy from the environment, HTTP/2,
+// sane timeouts), or a transport with the same proxy setting if DefaultTransport was replaced.
+func NewTransport() *http.Transport {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 }
 
 // PostJSON POSTs body as JSON with header h (Content-Type is set) and returns the status and
