@@ -202,6 +202,8 @@ func TestInvalidHook(t *testing.T) {
 		assert.ErrorIs(t, err, webhook.ErrInvalidHook, url)
 		assert.Contains(t, err.Error(), `webhook "h" (rollout)`)
 	}
+	_, err := c.Allow(context.Background(), gateReq("h", canary.HookRollout, ""))
+	assert.EqualError(t, err, `webhook "h" (rollout): invalid webhook: no URL`)
 }
 
 func TestNewReportsEveryProblem(t *testing.T) {

@@ -45,7 +45,10 @@ func (e *Error) Error() string {
 	if e.Type != "" {
 		fmt.Fprintf(&b, " (%s)", e.Type)
 	}
-	fmt.Fprintf(&b, " POST %s: ", e.URL)
+	if e.URL != "" {
+		fmt.Fprintf(&b, " POST %s", e.URL)
+	}
+	b.WriteString(": ")
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, "status %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 	} else if e.Err != nil {

@@ -43,7 +43,8 @@ var blockingTypes = map[string]bool{"bash": true, "helm": true, "helmv3": true, 
 //	/rollback/open|close   202
 //	/healthz               200
 //
-// A malformed payload gets 400. Commands are recorded, never executed. The zero value is
+// A malformed payload gets 400, as do the loadtester's concord and ngrinder tasks, which are
+// not emulated. Commands are recorded, never executed. The zero value is
 // ready to use; safe for concurrent use.
 type LoadTester struct {
 	// Run decides how a blocking command ends: nil error → 200 (with output when the hook asks
