@@ -1,0 +1,262 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/webhook/internal/httpx"
+)
+
+// Defaults of Options.
+const (
+	DefaultRetryInitialInterval = time.Second
+	DefaultRetryMaxInterval     = 10 * time.Second
+	DefaultUserAgent            = "canarykit-webhook"
+)
+
+// Options configure a Client. Zero fields mean "default"; New reports every problem at once.
+type Options struct {
+	// TLS configures https hooks. Not used with Transport.
+	TLS TLSOptions
+	// Transport sends the requests. Default: a clone of http.DefaultTransport (proxy from the
+	// environment) with TLS applied. Set it for a custom proxy or instrumentation, and then
+	// configure its TLS yourself.
+	Transport http.RoundTripper
+	// SigningKey, when set, signs every request body (see Sign); at least MinKeyLength bytes.
+	SigningKey []byte
+	// Header is added to every request (e.g. Authorization for a receiver behind a gateway).
+	Header http.Header
+	// RetryInitialInterval is the first wait before a retry; waits grow exponentially with
+	// jitter up to RetryMaxInterval. Defaults 1s and 10s.
+	RetryInitialInterval time.Duration
+	RetryMaxInterval     time.Duration
+	// UserAgent names the client. Default "canarykit-webhook".
+	UserAgent string
+	// Logger receives retries at V(1). Default: discard.
+	Logger logr.Logger
+	// Clock stamps signatures and events without a time. Default: the real clock.
+	Clock clock.PassiveClock
+}
+
+// Client runs hooks over HTTP the way Flagger does: POST the Payload as JSON, success is a
+// status 200–202, each attempt bounded by the hook's Timeout (default 10s), up to the hook's
+// Retries more attempts on connection errors, 429 and 5xx (4xx and TLS verification failures
+// are final). As a canary.Gate (Config.Webhooks) it answers true exactly when the call
+// succeeded: open (confirm-*), passed (pre-rollout, rollout, post-rollout, event), or "roll
+// back now" (rollback). Safe for concurrent use.
+type Client struct {
+	http        *http.Client
+	key         []byte
+	header      http.Header
+	initial     time.Duration
+	maxInterval time.Duration
+	userAgent   string
+	log         logr.Logger
+	clock       clock.PassiveClock
+}
+
+var _ canary.Gate = (*Client)(nil)
+
+// New validates opts and returns a Client. Errors wrap ErrInvalidOptions.
+func New(opts Options) (*Client, error) {
+	var p problems
+	if opts.Transport != nil && !opts.TLS.IsZero() {
+		p.add("TLS: not used with Transport; configure the transport's TLS instead")
+	}
+	tlsCfg, err := opts.TLS.Config()
+	if err != nil {
+		p.add("%v", err)
+	}
+	if n := len(opts.SigningKey); n > 0 && n < MinKeyLength {
+		p.add("SigningKey: must be at least %d bytes, got %d", MinKeyLength, n)
+	}
+	if opts.RetryInitialInterval < 0 {
+		p.add("RetryInitialInterval: must not be negative, got %s", opts.RetryInitialInterval)
+	}
+	if opts.RetryMaxInterval < 0 {
+		p.add("RetryMaxInterval: must not be negative, got %s", opts.RetryMaxInterval)
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		key:         bytes.Clone(opts.SigningKey),
+		header:      opts.Header.Clone(),
+		initial:     opts.RetryInitialInterval,
+		maxInterval: opts.RetryMaxInterval,
+		userAgent:   opts.UserAgent,
+		log:         opts.Logger,
+		clock:       opts.Clock,
+	}
+	if c.initial == 0 {
+		c.initial = DefaultRetryInitialInterval
+	}
+	if c.maxInterval == 0 {
+		c.maxInterval = max(DefaultRetryMaxInterval, c.initial)
+	}
+	if c.maxInterval < c.initial {
+		return nil, fmt.Errorf("%w: RetryMaxInterval %s is shorter than RetryInitialInterval %s", ErrInvalidOptions, c.maxInterval, c.initial)
+	}
+	if c.userAgent == "" {
+		c.userAgent = DefaultUserAgent
+	}
+	if c.log.GetSink() == nil {
+		c.log = logr.Discard()
+	}
+	if c.clock == nil {
+		c.clock = clock.RealClock{}
+	}
+	rt := opts.Transport
+	if rt == nil {
+		tr := httpx.NewTransport()
+		tr.TLSClientConfig = tlsCfg
+		rt = tr
+	}
+	c.http = &http.Client{Transport: rt}
+	return c, nil
+}
+
+// Allow runs req's hook with the payload NewPayload builds and reports whether it succeeded.
+// A failure comes with an *Error saying why.
+func (c *Client) Allow(ctx context.Context, req canary.GateRequest) (bool, error) {
+	if _, err := c.Post(ctx, req.Hook, NewPayload(req, c.clock.Now())); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Result describes the last attempt of a hook call.
+type Result struct {
+	StatusCode int
+	// Body is an excerpt of the response body (at most 512 bytes).
+	Body     string
+	Attempts int
+}
+
+// Post sends p to hook.URL with hook's Timeout (per attempt) and Retries, for callers that
+// need the response, e.g. to open a flagger-loadtester gate at "<url>/gate/open". ctx bounds
+// the whole call. A status outside 200–202 or a transport failure yields an *Error.
+func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Result, error) {
+	var res Result
+	where := hook.URL
+	fail := func(err error) error {
+		e := &Error{Hook: hook.Name, Type: hook.Type, URL: where, Attempts: res.Attempts, Err: err}
+		if errors.Is(err, ErrStatus) {
+			e.StatusCode, e.Body = res.StatusCode, res.Body
+		}
+		return e
+	}
+	u, err := hookURL(hook.URL)
+	if err != nil {
+		return res, fail(err)
+	}
+	where = httpx.SafeURL(u)
+	body, err := json.Marshal(p)
+	if err != nil {
+		return res, fail(fmt.Errorf("encode payload: %w", err))
+	}
+	timeout := hook.Timeout
+	if timeout <= 0 {
+		timeout = canary.DefaultHookTimeout
+	}
+
+	var last error
+	op := func() error {
+		res.Attempts++
+		res.StatusCode, res.Body, last = c.attempt(ctx, u.String(), body, timeout)
+		switch {
+		case last != nil:
+			if ctx.Err() != nil || !retriable(last) {
+				return backoff.Permanent(last)
+			}
+			return last
+		case res.StatusCode >= 200 && res.StatusCode <= 202:
+			return nil
+		}
+		last = ErrStatus
+		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+			return last
+		}
+		return backoff.Permanent(last)
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = c.initial, c.maxInterval, 0
+	retries := uint64(max(hook.Retries, 0))
+	notify := func(err error, wait time.Duration) {
+		c.log.V(1).Info("webhook attempt failed; retrying", "hook", hook.Name, "url", where,
+			"attempt", res.Attempts, "status", res.StatusCode, "wait", wait, "error", err.Error())
+	}
+	_ = backoff.RetryNotify(op, backoff.WithContext(backoff.WithMaxRetries(b, retries), ctx), notify)
+	if last == nil {
+		return res, nil
+	}
+	return res, fail(last)
+}
+
+// attempt makes one request; it returns the status and a body excerpt, or a transport error.
+func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout time.Duration) (int, string, error) {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	h := c.header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("User-Agent", c.userAgent)
+	if len(c.key) > 0 {
+		SignHeaders(h, c.key, c.clock.Now(), body)
+	}
+	status, excerpt, err := httpx.PostJSON(actx, c.http, u, h, body)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no response within the hook timeout %s: %w", timeout, err)
+	}
+	return status, excerpt, err
+}
+
+// retriable reports whether a transport error may go away on its own: not a certificate the
+// client refuses.
+func retriable(err error) bool {
+	var (
+		verr *tls.CertificateVerificationError
+		uerr x509.UnknownAuthorityError
+		herr x509.HostnameError
+		cerr x509.CertificateInvalidError
+	)
+	return !errors.As(err, &verr) && !errors.As(err, &uerr) && !errors.As(err, &herr) && !errors.As(err, &cerr)
+}
+
+func hookURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: no URL", ErrInvalidHook)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: URL must be an absolute http(s) URL", ErrInvalidHook)
+	}
+	return u, nil
+}
+
+// problems collects configuration problems to report at once.
+type problems []string
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrInvalidOptions, strings.Join(p, "; "))
+}

@@ -1,0 +1,103 @@
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// ExcerptLimit is how many bytes of a response body an error message quotes.
+const ExcerptLimit = 512
+
+// drainLimit bounds how much of a body is read (and discarded) after the excerpt, so the
+// connection can be reused without reading an unbounded stream.
+const drainLimit = 64 << 10
+
+// ReadExcerpt reads the start of r for an error message and drains a bounded rest. It never
+// fails: a read error ends the excerpt.
+func ReadExcerpt(r io.Reader) string {
+	buf, _ := io.ReadAll(io.LimitReader(r, ExcerptLimit+1))
+	rest, _ := io.Copy(io.Discard, io.LimitReader(r, drainLimit))
+	return Excerpt(buf, int(rest))
+}
+
+// Excerpt returns b trimmed of surrounding space and cut to ExcerptLimit bytes (at a rune
+// boundary), saying how much was cut. more counts bytes known to follow b.
+func Excerpt(b []byte, more int) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) <= ExcerptLimit && more == 0 {
+		return s
+	}
+	cut := min(len(s), ExcerptLimit)
+	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (truncated)"
+}
+
+// Quote quotes an excerpt for a one-line message, or says the body was empty.
+func Quote(excerpt string) string {
+	if excerpt == "" {
+		return "empty body"
+	}
+	return "body " + strconv.Quote(excerpt)
+}
+
+// SafeURL returns u without its password and query values, for messages and logs: query
+// strings often carry tokens.
+func SafeURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		c.User = url.User(c.User.Username())
+	}
+	if c.RawQuery != "" {
+		c.RawQuery = "…"
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.String()
+}
+
+// HostOnly returns scheme://host of u: for services such as Slack and Discord whose webhook
+// URLs are secrets in their path.
+func HostOnly(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + "/…"
+}
+
+// NewTransport returns a clone of http.DefaultTransport (proxy from the environment, HTTP/2,
+// sane timeouts), or a transport with the same proxy setting if DefaultTransport was replaced.
+func NewTransport() *http.Transport {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+}
+
+// PostJSON POSTs body as JSON with header h (Content-Type is set) and returns the status and
+// an excerpt of the response body. A transport error comes without url.Error's wrapper, whose
+// message repeats the URL (and the secrets some URLs hold).
+func PostJSON(ctx context.Context, c *http.Client, u string, h http.Header, body []byte) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	for k, vs := range h {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, ReadExcerpt(resp.Body), nil
+}

@@ -1,0 +1,16 @@
+// Package loadgen generates bounded HTTP load against a canary from inside the process, for
+// CLI and CI runs where no flagger-loadtester pod runs the seeds' `hey -z 2m -q 10 -c 2`.
+//
+// A Generator is a canary.Gate for canary.Config.Gates (Hooks gives the hooks). Each call
+// starts a run in the background unless one is under way, and returns at once, so the tick is
+// not held up: like the loadtester, which starts the command and answers 202, and skips a
+// command that is still running. A run sends requests at Rate per second from Concurrency
+// workers, and stops after Duration or MaxRequests requests, whichever comes first; each
+// request is bounded by RequestTimeout. Runs use the real clock whatever clock the Rollout
+// uses: the load is real.
+//
+// With MaxErrorRatio set, a call also judges the requests completed since the previous call:
+// when at least MinRequests completed and more than MaxErrorRatio of them failed (a transport
+// error or a 5xx answer, Linkerd's notion of a failure), it answers false with an error that
+// says how many failed and why, a failed check for the Rollout.
+package loadgen

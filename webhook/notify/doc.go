@@ -1,0 +1,41 @@
+// Package notify tells people what a Rollout does: it turns the Rollout's events into alerts
+// with Flagger's severities (info, warn, error) and delivers them to Slack, Microsoft Teams,
+// Discord or any JSON endpoint, routed by minimum severity like Flagger's alert providers.
+//
+// # Wiring
+//
+//	d, _ := notify.New(notify.Config{Routes: []notify.Route{
+//		{Notifier: slack},                                  // everything
+//		{Notifier: pager, MinSeverity: notify.SeverityError}, // rollbacks only
+//	}})
+//	go d.Run(ctx)
+//	cfg.OnEvent = d.OnEvent(cfg.Spec)
+//
+// The Rollout calls OnEvent handlers synchronously from its own goroutine, so a handler
+// must not wait for a chat service (Flagger waits up to 5 s per alert, inside its tick). The
+// Dispatcher's handler only queues the alert; Run delivers from a bounded queue (default 100),
+// each delivery bounded by Timeout (default 5 s), and a full queue drops the alert, counting
+// it in Stats and logging it. A release emits a handful of alerts, so the queue fills only
+// when deliveries hang for long; losing an alert then is better than stalling the release.
+//
+// # Alerts
+//
+// By default an alert is sent where Flagger sends one: initialization, a new revision, a
+// closed confirm gate (once per gate, muted by the hook's MuteAlert), promotion, rollback and
+// a failed promotion. Config.Classify replaces that choice (EveryEvent notifies every event).
+//
+// # Formats
+//
+//	Slack     text (the notification fallback) + one attachment coloured by severity holding
+//	          Block Kit blocks: a mrkdwn section (title, message), sections of up to 10 fields,
+//	          a context line. Channel/username/icon overrides as Slack documents them.
+//	Teams     {"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive",
+//	          "content":{AdaptiveCard 1.4: Container(title, message), FactSet(fields), TextBlock}}]},
+//	          the shape a Teams Workflows webhook accepts (Microsoft's replacement for Office 365
+//	          connectors, which Flagger's MessageCard targets; TeamsMessageCard still sends that).
+//	Discord   native {"embeds":[{title, description, color, fields (inline, ≤25), footer,
+//	          timestamp}]}; a URL ending in /slack gets Flagger's Slack attachment format.
+//	JSON      JSONPayload: severity, name, namespace, message, fields and the event (reason,
+//	          type, message, phase, weight, failed checks, checks), optionally signed like
+//	          webhook requests.
+package notify

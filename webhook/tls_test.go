@@ -1,0 +1,141 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/webhook"
+)
+
+// testCA issues certificates for the TLS tests.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue returns a client certificate and key, PEM-encoded.
+func (ca *testCA) issue(t *testing.T, cn string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+func serverCA(srv *httptest.Server) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
+
+// quiet silences a TLS test server's handshake-failure logs, which the tests provoke.
+func quiet(srv *httptest.Server) *httptest.Server {
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	return srv
+}
+
+func ok200(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
+
+func TestTLS(t *testing.T) {
+	srv := quiet(httptest.NewUnstartedServer(http.HandlerFunc(ok200)))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	req := gateReq("secure", canary.HookPreRollout, srv.URL)
+	req.Hook.Retries = 3
+
+	t.Run("unknown CA fails without retries", func(t *testing.T) {
+		ok, err := newClient(t, fastRetries).Allow(context.Background(), req)
+		assert.False(t, ok)
+		assert.ErrorContains(t, err, "certificate")
+		var werr *webhook.Error
+		require.ErrorAs(t, err, &werr)
+		assert.Equal(t, 1, werr.Attempts)
+	})
+	t.Run("CA bundle", func(t *testing.T) {
+		ok, err := newClient(t, webhook.Options{TLS: webhook.TLSOptions{CA: serverCA(srv)}}).Allow(context.Background(), req)
+		require.NoError(t, err)
+		assert.True(t, ok)
+	})
+	t.Run("insecureSkipVerify", func(t *testing.T) {
+		ok, err := newClient(t, webhook.Options{TLS: webhook.TLSOptions{InsecureSkipVerify: true}}).Allow(context.Background(), req)
+		require.NoError(t, err)
+		assert.True(t, ok)
+	})
+	t.Run("server name", func(t *testing.T) {
+		// httptest's certificate is issued for example.com and 127.0.0.1.
+		ok, err := newClient(t, webhook.Options{TLS: webhook.TLSOptions{CA: serverCA(srv), ServerName: "example.com"}}).
+			Allow(context.Background(), req)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		ok, err = newClient(t, webhook.Options{TLS: webhook.TLSOptions{CA: serverCA(srv), ServerName: "other.test"}}).
+			Allow(context.Background(), req)
+		assert.False(t, ok)
+		assert.ErrorContains(t, err, "other.test")
+	})
+}
+
+func TestMutualTLS(t *testing.T) {
+	ca := newCA(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	srv := quiet(httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(r.TLS.PeerCertificates[0].Subject.CommonName))
+	})))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	req := gateReq("mtls", canary.HookRollout, srv.URL)
+
+	_, err := newClient(t, webhook.Options{TLS: webhook.TLSOptions{CA: serverCA(srv)}}).Allow(context.Background(), req)
+	require.Error(t, err, "the server requires a client certificate")
+
+	cert, key := ca.issue(t, "canarykit")
+	c := newClient(t, webhook.Options{TLS: webhook.TLSOptions{CA: serverCA(srv), Cert: cert, Key: key}})
+	res, err := c.Post(context.Background(), req.Hook, webhook.Payload{})
+	require.NoError(t, err)
+	assert.Equal(t, "canarykit", res.Body)
+
+	_, err = webhook.New(webhook.Options{TLS: webhook.TLSOptions{Cert: cert, Key: []byte("junk")}})
+	assert.ErrorContains(t, err, "TLS.Cert/Key")
+}
