@@ -16,14 +16,14 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 	}
 	if ws.Revision != u.st.LastAppliedSpec {
 		if ws.Revision == u.st.LastPromotedSpec {
-			return u.rollback(ctx, "target reverted to the promoted revision "+ws.Revision)
+			return u.rollback(ctx, CauseReverted, "", "target reverted to the promoted revision "+ws.Revision)
 		}
 		return u.restart(ctx, ws.Revision)
 	}
 	ctl := u.r.ctl.get()
 	if ctl.abort {
 		u.r.ctl.take(false, true)
-		return u.rollback(ctx, "aborted")
+		return u.rollback(ctx, CauseAborted, "", "aborted")
 	}
 	if ctl.paused {
 		if !u.pausedSeen {
@@ -38,7 +38,7 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 	}
 	if !ws.Canary.Ready {
 		if u.deadlinePassed(ws.Canary) {
-			return u.rollback(ctx, "progress deadline exceeded: canary "+ws.Canary.Message)
+			return u.rollback(ctx, CauseProgressDeadline, "", "progress deadline exceeded: canary "+ws.Canary.Message)
 		}
 		u.waitEvent("canary", ws.Canary)
 		return waitTick, nil
@@ -49,10 +49,10 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 		return u.promoteSkipped(ctx)
 	}
 	if name, yes := u.rollbackRequested(ctx); yes {
-		return u.rollback(ctx, "manual webhook invoked "+name)
+		return u.rollback(ctx, CauseRollbackHook, name, "manual webhook invoked "+name)
 	}
 	if u.st.FailedChecks >= u.r.spec.Threshold {
-		return u.rollback(ctx, fmt.Sprintf("failed checks threshold reached %d", u.st.FailedChecks))
+		return u.rollback(ctx, CauseThreshold, "", fmt.Sprintf("failed checks threshold reached %d", u.st.FailedChecks))
 	}
 	if ctl.promote {
 		u.r.ctl.take(true, false)
@@ -256,7 +256,8 @@ func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
 	if err := u.save(ctx, reason); err != nil {
 		return waitTick, err
 	}
-	u.emit(EventWarning, ReasonFailed, fmt.Sprintf("Promotion of %s failed, primary not ready: %s", t, why))
+	u.emitEvent(Event{Type: EventWarning, Reason: ReasonFailed, Cause: CausePromotionFailed,
+		Message: fmt.Sprintf("Promotion of %s failed, primary not ready: %s", t, why)})
 	u.res.Reason = reason
 	u.postRollout(ctx)
 	return finished, nil
@@ -306,15 +307,17 @@ func (u *run) promoteSkipped(ctx context.Context) (next, error) {
 }
 
 // rollback routes all traffic to the primary, scales the canary to zero and fails the release.
-// The intent is saved first, so a Rollout that resumes after a crash finishes the rollback.
-func (u *run) rollback(ctx context.Context, reason string) (next, error) {
+// The intent is saved first, so a Rollout that resumes after a crash finishes the rollback
+// (cause and hook are then unknown: "").
+func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (next, error) {
 	t := u.r.target
 	if !u.st.RollingBack {
 		u.st.RollingBack = true
 		if err := u.save(ctx, reason); err != nil {
 			return waitTick, err
 		}
-		u.emit(EventWarning, ReasonRollingBack, fmt.Sprintf("Rolling back %s %s", t, reason))
+		u.emitEvent(Event{Type: EventWarning, Reason: ReasonRollingBack, Cause: cause, Hook: hook,
+			Message: fmt.Sprintf("Rolling back %s %s", t, reason)})
 	}
 	if err := u.setWeights(ctx, AllPrimary); err != nil {
 		return waitTick, err
@@ -328,7 +331,8 @@ func (u *run) rollback(ctx context.Context, reason string) (next, error) {
 	if err := u.save(ctx, reason); err != nil {
 		return waitTick, err
 	}
-	u.emit(EventWarning, ReasonFailed, fmt.Sprintf("Canary failed! Scaling down %s", t))
+	u.emitEvent(Event{Type: EventWarning, Reason: ReasonFailed, Cause: cause, Hook: hook,
+		Message: fmt.Sprintf("Canary failed! Scaling down %s", t)})
 	u.res.Released = true
 	u.res.Reason = reason
 	u.postRollout(ctx)

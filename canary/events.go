@@ -58,7 +58,23 @@ type Event struct {
 	Checks []CheckResult
 	// Hook names the hook an event is about.
 	Hook string
+	// Cause says why a release is rolled back or failed (RollingBack and Failed events).
+	Cause Cause
 }
+
+// Cause is why a release was rolled back or failed, for routing alerts without parsing
+// messages.
+type Cause string
+
+// Causes.
+const (
+	CauseThreshold        Cause = "threshold"        // failed checks reached the threshold
+	CauseRollbackHook     Cause = "hook"             // a rollback hook asked for it
+	CauseAborted          Cause = "abort"            // Rollout.Abort
+	CauseProgressDeadline Cause = "deadline"         // the canary did not become ready in time
+	CauseReverted         Cause = "reverted"         // the target went back to the promoted revision
+	CausePromotionFailed  Cause = "promotion-failed" // the primary did not become ready with the promoted revision
+)
 
 // Verdict is the outcome of one check.
 type Verdict string

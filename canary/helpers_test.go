@@ -124,3 +124,20 @@ func savedPhases(env *canarytest.Env) []canary.Phase {
 	}
 	return out
 }
+
+// rollbackCause returns the cause and hook of the RollingBack event (and checks the Failed
+// event that follows says the same).
+func rollbackCause(t *testing.T, env *canarytest.Env) (canary.Cause, string) {
+	t.Helper()
+	var cause canary.Cause
+	var hook string
+	for _, e := range env.Events.Events() {
+		switch e.Reason {
+		case canary.ReasonRollingBack:
+			cause, hook = e.Cause, e.Hook
+		case canary.ReasonFailed:
+			require.Equal(t, cause, e.Cause, "Failed carries the RollingBack cause")
+		}
+	}
+	return cause, hook
+}

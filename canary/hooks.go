@@ -3,11 +3,18 @@ package canary
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
-// callHook asks one hook's gate, bounded by the hook's timeout.
+// maxRetryPause bounds the pause a Gate may take between retries of a hook.
+const maxRetryPause = 10 * time.Second
+
+// callHook asks one hook's gate. As in Flagger, Timeout bounds each attempt and Retries adds
+// attempts: the whole call is bounded by every attempt's timeout plus a pause of up to
+// maxRetryPause between attempts.
 func (u *run) callHook(ctx context.Context, bh boundHook, phase Phase, ev *Event) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook))
+	n := time.Duration(max(bh.hook.Retries, 0))
+	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook)*(n+1)+maxRetryPause*n)
 	defer cancel()
 	return bh.gate.Allow(ctx, GateRequest{
 		Hook:     bh.hook,

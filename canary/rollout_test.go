@@ -134,6 +134,8 @@ func TestThresholdRollsBack(t *testing.T) {
 	requireRolledBack(t, env, res, "v0")
 	assert.Equal(t, 5, res.FailedChecks)
 	assert.Equal(t, "failed checks threshold reached 5", res.Reason)
+	cause, _ := rollbackCause(t, env)
+	assert.Equal(t, canary.CauseThreshold, cause)
 	assert.Equal(t, []int{5, 10, 0}, res.Weights, "first check passes at 5, the rest fail at 10")
 	assert.Equal(t, 5, env.Events.Count(canary.ReasonHalted))
 	requireOrder(t, env.Events.Messages(),
@@ -221,6 +223,9 @@ func TestHooks(t *testing.T) {
 			script: canarytest.Answers(false, false, false, true), phase: canary.PhaseFailed,
 			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
 				assert.Equal(t, "manual webhook invoked abort", res.Reason)
+				cause, hook := rollbackCause(t, env)
+				assert.Equal(t, canary.CauseRollbackHook, cause)
+				assert.Equal(t, "abort", hook)
 				requireOrder(t, env.Events.Messages(), "Rollback check abort passed",
 					"Rolling back podinfo.test manual webhook invoked abort", "Canary failed! Scaling down podinfo.test")
 			},
@@ -293,6 +298,8 @@ func TestCanaryReadiness(t *testing.T) {
 		res := run(t, r)
 		requireRolledBack(t, env, res, "v0")
 		assert.Contains(t, res.Reason, "progress deadline exceeded")
+		cause, _ := rollbackCause(t, env)
+		assert.Equal(t, canary.CauseProgressDeadline, cause)
 		assert.Empty(t, res.Weights)
 		// scaled up at t0, deadline 60s, ticks every 30s: rolled back on the tick at 60s
 		assert.Equal(t, 60*time.Second, res.Duration())
@@ -356,6 +363,8 @@ func TestRevisionChanges(t *testing.T) {
 		res := run(t, r)
 		requireRolledBack(t, env, res, "v0")
 		assert.Equal(t, "target reverted to the promoted revision v0", res.Reason)
+		cause, _ := rollbackCause(t, env)
+		assert.Equal(t, canary.CauseReverted, cause)
 		// and the revert does not start a release
 		res = run(t, r)
 		assert.False(t, res.Released)
@@ -429,6 +438,8 @@ func TestPromotionFailure(t *testing.T) {
 	assert.Equal(t, canary.AllCanary, w, "the canary is the only healthy copy of the new revision")
 	assert.True(t, env.Workload.CanaryScaledUp())
 	assert.Contains(t, res.Reason, "promotion failed, primary not ready")
+	failed := env.Events.Events()[len(env.Events.Events())-1]
+	assert.Equal(t, canary.CausePromotionFailed, failed.Cause)
 }
 
 func TestCheckersAndTemplates(t *testing.T) {
@@ -488,6 +499,8 @@ func TestControl(t *testing.T) {
 		res := run(t, r)
 		requireRolledBack(t, env, res, "v0")
 		assert.Equal(t, "aborted", res.Reason)
+		cause, _ := rollbackCause(t, env)
+		assert.Equal(t, canary.CauseAborted, cause)
 		assert.Equal(t, []int{5, 10, 15, 0}, res.Weights)
 	})
 	t.Run("Pause holds the analysis until Resume", func(t *testing.T) {

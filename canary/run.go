@@ -171,7 +171,7 @@ func (u *run) tick(ctx context.Context) (next, error) {
 		}
 	}
 	if u.st.RollingBack {
-		return u.rollback(ctx, u.st.Message)
+		return u.rollback(ctx, "", "", u.st.Message)
 	}
 	switch u.st.Phase {
 	case PhaseProgressing, PhaseWaitingPromotion:
@@ -304,10 +304,10 @@ func (u *run) detect(ctx context.Context) (next, error) {
 	if u.st.Phase == PhaseWaiting {
 		if ctl.abort {
 			u.r.ctl.take(false, true)
-			return u.rollback(ctx, "aborted")
+			return u.rollback(ctx, CauseAborted, "", "aborted")
 		}
 		if name, yes := u.rollbackRequested(ctx); yes {
-			return u.rollback(ctx, "manual webhook invoked "+name)
+			return u.rollback(ctx, CauseRollbackHook, name, "manual webhook invoked "+name)
 		}
 	}
 	if !ctl.promote {

@@ -271,4 +271,6 @@ type Webhook struct {
 	// Metadata is sent in the payload's "metadata" field.
 	Metadata  map[string]string
 	MuteAlert bool
+	// DisableTLS skips verification of the hook's TLS certificate (Flagger's disableTLS).
+	DisableTLS bool
 }

@@ -186,6 +186,7 @@ func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
 		s.Webhooks = append(s.Webhooks, canary.Webhook{
 			Name: wo.str("name"), Type: canary.HookType(wo.str("type")), URL: wo.str("url"), Timeout: wo.duration("timeout"),
 			Retries: wo.int("retries"), Metadata: wo.strMap("metadata"), MuteAlert: wo.bool("muteAlert"),
+			DisableTLS: wo.bool("disableTLS"),
 		})
 		wo.done()
 	}

@@ -149,3 +149,21 @@ spec:
 	_, err = kube.LoadCanary([]byte(":"))
 	assert.ErrorContains(t, err, "not valid YAML")
 }
+
+func TestLoadWebhookOptions(t *testing.T) {
+	m, err := kube.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis:
+    stepWeight: 10
+    webhooks:
+      - {name: gate, type: confirm-promotion, url: "https://gate.test/approve", disableTLS: true, retries: 3, muteAlert: true, timeout: 5s}
+`))
+	require.NoError(t, err)
+	assert.Equal(t, []canary.Webhook{{Name: "gate", Type: canary.HookConfirmPromotion, URL: "https://gate.test/approve",
+		DisableTLS: true, Retries: 3, MuteAlert: true, Timeout: 5 * time.Second}}, m.Spec.Webhooks)
+}

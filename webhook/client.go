@@ -34,7 +34,7 @@ type Options struct {
 	TLS TLSOptions
 	// Transport sends the requests. Default: a clone of http.DefaultTransport (proxy from the
 	// environment) with TLS applied. Set it for a custom proxy or instrumentation, and then
-	// configure its TLS yourself.
+	// configure its TLS yourself (a hook's DisableTLS then has no effect).
 	Transport http.RoundTripper
 	// SigningKey, when set, signs every request body (see Sign); at least MinKeyLength bytes.
 	SigningKey []byte
@@ -60,6 +60,7 @@ type Options struct {
 // back now" (rollback). Safe for concurrent use.
 type Client struct {
 	http        *http.Client
+	insecure    *http.Client // for hooks with DisableTLS
 	key         []byte
 	header      http.Header
 	initial     time.Duration
@@ -121,10 +122,18 @@ func New(opts Options) (*Client, error) {
 		c.clock = clock.RealClock{}
 	}
 	rt := opts.Transport
+	c.insecure = &http.Client{Transport: rt}
 	if rt == nil {
 		tr := httpx.NewTransport()
 		tr.TLSClientConfig = tlsCfg
 		rt = tr
+		// for hooks with disableTLS: the same settings without certificate verification
+		itr := tr.Clone()
+		if itr.TLSClientConfig == nil {
+			itr.TLSClientConfig = &tls.Config{}
+		}
+		itr.TLSClientConfig.InsecureSkipVerify = true
+		c.insecure = &http.Client{Transport: itr}
 	}
 	c.http = &http.Client{Transport: rt}
 	return c, nil
@@ -177,7 +186,7 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 	var last error
 	op := func() error {
 		res.Attempts++
-		res.StatusCode, res.Body, last = c.attempt(ctx, u.String(), body, timeout)
+		res.StatusCode, res.Body, last = c.attempt(ctx, u.String(), body, timeout, hook.DisableTLS)
 		switch {
 		case last != nil:
 			if ctx.Err() != nil || !retriable(last) {
@@ -208,7 +217,8 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 }
 
 // attempt makes one request; it returns the status and a body excerpt, or a transport error.
-func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout time.Duration) (int, string, error) {
+// With insecure (the hook's disableTLS), the server's certificate is not verified.
+func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout time.Duration, insecure bool) (int, string, error) {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	h := c.header.Clone()
@@ -219,7 +229,11 @@ func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout tim
 	if len(c.key) > 0 {
 		SignHeaders(h, c.key, c.clock.Now(), body)
 	}
-	status, excerpt, err := httpx.PostJSON(actx, c.http, u, h, body)
+	hc := c.http
+	if insecure {
+		hc = c.insecure
+	}
+	status, excerpt, err := httpx.PostJSON(actx, hc, u, h, body)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no response within the hook timeout %s: %w", timeout, err)
 	}

@@ -102,6 +102,17 @@ func TestTLS(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, ok)
 	})
+	t.Run("a hook's disableTLS skips verification for that hook only", func(t *testing.T) {
+		c := newClient(t, fastRetries)
+		insecure := req
+		insecure.Hook.DisableTLS = true
+		ok, err := c.Allow(context.Background(), insecure)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		ok, err = c.Allow(context.Background(), req)
+		assert.False(t, ok, "other hooks still verify")
+		assert.ErrorContains(t, err, "certificate")
+	})
 	t.Run("server name", func(t *testing.T) {
 		// httptest's certificate is issued for example.com and 127.0.0.1.
 		ok, err := newClient(t, webhook.Options{TLS: webhook.TLSOptions{CA: serverCA(srv), ServerName: "example.com"}}).

@@ -37,7 +37,7 @@ type Metrics struct {
 	Weight func() int
 	// Seed seeds Sample.Rand; the same seed replays the same noise.
 	Seed uint64
-	// Calls counts Query calls (under "Query" and under the query text).
+	// Calls counts Query calls (under "Query").
 	Calls Calls
 
 	mu      sync.Mutex

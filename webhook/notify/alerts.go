@@ -86,8 +86,8 @@ func (a *alerter) alert(e canary.Event) (Notification, bool) {
 		a.rollingBack = true
 		cause := strings.TrimPrefix(e.Message, "Rolling back "+e.Target.String()+" ")
 		n.Severity = SeverityError
-		if strings.HasPrefix(cause, "manual webhook invoked") || cause == "aborted" {
-			n.Severity = SeverityWarn
+		if e.Cause == canary.CauseRollbackHook || e.Cause == canary.CauseAborted {
+			n.Severity = SeverityWarn // asked for, not a failure
 		}
 		n.Message = capitalize(cause)
 		n.Fields = progressFields(e)

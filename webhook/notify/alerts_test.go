@@ -110,14 +110,18 @@ func TestFlaggerAlertPoints(t *testing.T) {
 func TestRollbackSeverities(t *testing.T) {
 	for _, tc := range []struct {
 		msg, want string
+		cause     canary.Cause
 		sev       notify.Severity
 	}{
-		{"Rolling back podinfo.test manual webhook invoked rollback", "Manual webhook invoked rollback", notify.SeverityWarn},
-		{"Rolling back podinfo.test aborted", "Aborted", notify.SeverityWarn},
+		{"Rolling back podinfo.test manual webhook invoked rollback", "Manual webhook invoked rollback", canary.CauseRollbackHook, notify.SeverityWarn},
+		{"Rolling back podinfo.test aborted", "Aborted", canary.CauseAborted, notify.SeverityWarn},
 		{"Rolling back podinfo.test progress deadline exceeded: canary 0 of 1 updated replicas are available",
-			"Progress deadline exceeded: canary 0 of 1 updated replicas are available", notify.SeverityError},
+			"Progress deadline exceeded: canary 0 of 1 updated replicas are available", canary.CauseProgressDeadline, notify.SeverityError},
+		{"Rolling back podinfo.test failed checks threshold reached 5", "Failed checks threshold reached 5", canary.CauseThreshold, notify.SeverityError},
 	} {
-		c := alertsOf(t, notify.Config{}, canary.Spec{}, ev(canary.ReasonRollingBack, canary.PhaseProgressing, tc.msg))
+		e := ev(canary.ReasonRollingBack, canary.PhaseProgressing, tc.msg)
+		e.Cause = tc.cause
+		c := alertsOf(t, notify.Config{}, canary.Spec{}, e)
 		got := c.all()
 		require.Len(t, got, 1)
 		assert.Equal(t, tc.sev, got[0].Severity, tc.msg)
