@@ -23,3 +23,27 @@ var Linkerd = map[string]string{
 		` / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100`,
 	RequestDuration: `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))`,
 }
+
+// LinkerdJudgeMetrics returns judge metrics over the same Linkerd series as Flagger's built-in
+// checks, for a Judge with a PrometheusSamples source: the inbound error ratio in percent and
+// the p99 latency in milliseconds, both bad when they increase. {{ target }} is rendered once
+// for the canary and once for the primary (the baseline); {{ interval }} is the rate window,
+// which should equal the source's step so that samples do not overlap.
+func LinkerdJudgeMetrics() []JudgeMetric {
+	return []JudgeMetric{
+		{
+			Name: "error-ratio",
+			// 100 − the success rate: a failure series exists only once a request failed, so the
+			// ratio is taken over the non-failures, as Flagger's success rate does.
+			Query: `100 - sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}]))` +
+				` / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100`,
+			Direction: DirectionIncrease,
+			Critical:  true,
+		},
+		{
+			Name:      "latency-p99",
+			Query:     `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))`,
+			Direction: DirectionIncrease,
+		},
+	}
+}

@@ -81,3 +81,14 @@ func TestLinkerdBuiltinsDriveARollout(t *testing.T) {
 	require.NotEmpty(t, queries)
 	assert.Contains(t, queries, `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="test",deployment=~"podinfo",direction="inbound"}[30s])) by (le))`)
 }
+
+func TestLinkerdJudgeMetrics(t *testing.T) {
+	src := &fixedSamples{}
+	_, err := NewJudge(JudgeOptions{Source: src, Metrics: LinkerdJudgeMetrics()})
+	require.NoError(t, err)
+	sr, err := sampleRequest(LinkerdJudgeMetrics()[0].withDefaults(), checkReq(canary.Metric{Interval: 30 * time.Second}))
+	require.NoError(t, err)
+	assert.Equal(t, `100 - sum(rate(response_total{namespace="test",deployment=~"podinfo",classification!="failure",direction="inbound"}[30s]))`+
+		` / sum(rate(response_total{namespace="test",deployment=~"podinfo",direction="inbound"}[30s])) * 100`, sr.CanaryQuery)
+	assert.Contains(t, sr.BaselineQuery, `deployment=~"podinfo-primary"`)
+}
