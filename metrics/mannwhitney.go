@@ -102,10 +102,9 @@ func mannWhitney(x, y []float64, confidence float64, allowExact bool) (MannWhitn
 		qu = int(math.Ceil(m - 0.5 + normalQuantile(alpha/2)*sigma))
 	}
 	diffs := pairwiseDiffs(x, y)
-	r.Estimate = median(diffs)
 	k := len(diffs)
 	qu = max(1, min(qu, (k+1)/2))
-	r.Lower, r.Upper = diffs[qu-1], diffs[k-qu]
+	r.Lower, r.Estimate, r.Upper = orderStats(diffs, qu-1, k-qu)
 	return r, nil
 }
 
@@ -151,7 +150,7 @@ func rankX(x, y []float64) (rankSum, tieSum float64) {
 	return rankSum, tieSum
 }
 
-// pairwiseDiffs returns every xᵢ − yⱼ, sorted. The difference of two equal infinities is 0.
+// pairwiseDiffs returns every xᵢ − yⱼ. The difference of two equal infinities is 0.
 func pairwiseDiffs(x, y []float64) []float64 {
 	out := make([]float64, 0, len(x)*len(y))
 	for _, a := range x {
@@ -163,8 +162,71 @@ func pairwiseDiffs(x, y []float64) []float64 {
 			out = append(out, d)
 		}
 	}
-	slices.Sort(out)
 	return out
+}
+
+// orderStats returns the values of ranks lo and hi (0-based) of d and its median, for
+// lo ≤ (len(d)−1)/2 ≤ len(d)/2 ≤ hi, by selection in linear time rather than sorting the
+// N1·N2 differences. d is reordered.
+func orderStats(d []float64, lo, hi int) (lower, med, upper float64) {
+	selectKth(d, lo)
+	if hi > lo {
+		selectKth(d[lo+1:], hi-lo-1)
+	}
+	lower, upper = d[lo], d[hi]
+	// d[lo+1:hi] now holds ranks lo+1 .. hi−1 in some order.
+	m1, m2 := (len(d)-1)/2, len(d)/2
+	switch {
+	case m1 == lo:
+	case m1 == hi:
+	default:
+		selectKth(d[lo+1:hi], m1-lo-1)
+	}
+	v1, v2 := d[m1], d[m1]
+	if m2 > m1 {
+		if m2 == hi {
+			v2 = d[hi]
+		} else {
+			v2 = slices.Min(d[m1+1 : hi])
+		}
+	}
+	return lower, (v1 + v2) / 2, upper
+}
+
+// selectKth reorders a so that a[k] holds the value of rank k (0-based), with no larger value
+// before it and no smaller one after (quickselect with three-way partitions, so ties cost
+// nothing, and pivots from a fixed-seed generator, so runs are reproducible).
+func selectKth(a []float64, k int) {
+	lo, hi := 0, len(a)-1
+	seed := uint64(0x9e3779b97f4a7c15)
+	for lo < hi {
+		seed ^= seed << 13
+		seed ^= seed >> 7
+		seed ^= seed << 17
+		p := a[lo+int(seed%uint64(hi-lo+1))]
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch {
+			case a[i] < p:
+				a[lt], a[i] = a[i], a[lt]
+				lt++
+				i++
+			case a[i] > p:
+				a[i], a[gt] = a[gt], a[i]
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return
+		}
+	}
 }
 
 // median of sorted values.

@@ -3,6 +3,7 @@ package metrics
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -248,6 +249,33 @@ func TestMannWhitneyCalibration(t *testing.T) {
 			assert.LessOrEqual(t, float64(miss)/runs, 0.075, "%s: interval miss rate", tc.name)
 		} else {
 			assert.InDelta(t, 0.05, float64(miss)/runs, 0.025, "%s: interval miss rate", tc.name)
+		}
+	}
+}
+
+// TestOrderStats checks the selection against a full sort, with and without ties.
+func TestOrderStats(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 5))
+	for _, n := range []int{1, 2, 3, 4, 7, 10, 101, 1000} {
+		for _, ties := range []bool{false, true} {
+			d := make([]float64, n)
+			for i := range d {
+				d[i] = rnd.NormFloat64()
+				if ties {
+					d[i] = math.Round(d[i])
+				}
+			}
+			sorted := slices.Clone(d)
+			slices.Sort(sorted)
+			for range 5 {
+				lo := rnd.IntN((n-1)/2 + 1)
+				hi := n - 1 - rnd.IntN((n-1)/2+1)
+				hi = max(hi, n/2)
+				lower, med, upper := orderStats(slices.Clone(d), lo, hi)
+				assert.Equal(t, sorted[lo], lower, "n=%d lo=%d", n, lo)
+				assert.Equal(t, sorted[hi], upper, "n=%d hi=%d", n, hi)
+				assert.Equal(t, median(sorted), med, "n=%d median", n)
+			}
 		}
 	}
 }
