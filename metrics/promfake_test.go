@@ -36,10 +36,12 @@ type request struct {
 func newPromFake(t *testing.T, answer func(n int, r request) (int, string)) *promFake {
 	t.Helper()
 	f := &promFake{answer: answer}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.Server = newServer(f)
 	t.Cleanup(f.Close)
 	return f
 }
+
+func newServer(f *promFake) *httptest.Server { return httptest.NewServer(http.HandlerFunc(f.serve)) }
 
 func (f *promFake) serve(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
