@@ -347,24 +347,22 @@ func TestJudgeWithRealPrometheus(t *testing.T) {
 	require.NoError(t, err)
 	req := canary.CheckRequest{Metric: canary.Metric{Name: "canary-judge", Interval: 2 * time.Second}, Target: target}
 
-	var res canary.CheckResult
-	waitFor(t, "a verdict on the failing canary", func() error {
-		res, err = j.Check(context.Background(), req)
-		if err == nil && res.Verdict != canary.VerdictFail {
-			err = errors.New(res.Message)
-		}
-		return err
-	})
+	verdict := func(what string, want canary.Verdict) canary.CheckResult {
+		var res canary.CheckResult
+		waitFor(t, what, func() error {
+			res, err = j.Check(context.Background(), req)
+			if err == nil && res.Verdict != want {
+				err = errors.New(res.Message)
+			}
+			return err
+		})
+		return res
+	}
+	res := verdict("a verdict on the failing canary", canary.VerdictFail)
 	assert.Contains(t, res.Message, "error-ratio High (critical)")
 	assert.Contains(t, res.Query, `deployment=~"podinfo-primary"`)
 
 	exp.SetTraffic(canaryW, healthy)
-	waitFor(t, "a pass once the canary is healthy over the whole window", func() error {
-		res, err = j.Check(context.Background(), req)
-		if err == nil && res.Verdict != canary.VerdictPass {
-			err = errors.New(res.Message)
-		}
-		return err
-	})
+	res = verdict("a pass once the canary is healthy over the whole window", canary.VerdictPass)
 	assert.Equal(t, 100.0, res.Value)
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -174,11 +175,7 @@ func TestJudgeInARollout(t *testing.T) {
 			cfg.Checkers = map[string]canary.Checker{"canary-judge": j}
 			r, err := canary.New(cfg)
 			require.NoError(t, err)
-			ctx := ctxFor(t, time.Minute)
-			_, err = r.Run(ctx)
-			require.NoError(t, err)
-			env.Workload.SetRevision("v2")
-			res, err := r.Run(ctx)
+			res, err := releaseV2(ctxFor(t, time.Minute), r, env)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, res.Phase, res.Reason)
 			if tc.want == canary.PhaseFailed {
@@ -194,4 +191,14 @@ func TestJudgeInARollout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// releaseV2 bootstraps r's target, then releases revision v2 of env's workload and returns
+// the result.
+func releaseV2(ctx context.Context, r *canary.Rollout, env *canarytest.Env) (canary.Result, error) {
+	if _, err := r.Run(ctx); err != nil {
+		return canary.Result{}, fmt.Errorf("bootstrap: %w", err)
+	}
+	env.Workload.SetRevision("v2")
+	return r.Run(ctx)
 }

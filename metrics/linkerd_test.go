@@ -71,11 +71,7 @@ func TestLinkerdBuiltinsDriveARollout(t *testing.T) {
 	cfg.Builtins, cfg.Metrics = Linkerd, provider
 	r, err := canary.New(cfg)
 	require.NoError(t, err)
-	ctx := ctxFor(t, time.Minute)
-	_, err = r.Run(ctx) // bootstrap
-	require.NoError(t, err)
-	env.Workload.SetRevision("v2")
-	res, err := r.Run(ctx)
+	res, err := releaseV2(ctxFor(t, time.Minute), r, env)
 	require.NoError(t, err)
 	assert.Equal(t, canary.PhaseSucceeded, res.Phase)
 	require.NotEmpty(t, queries)

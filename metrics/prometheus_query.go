@@ -37,9 +37,7 @@ type rangeQuerier interface {
 // one space before sending, as Flagger does. Every error is a *QueryError.
 func (p *Prometheus) Query(ctx context.Context, query string) (float64, error) {
 	q := compactQuery(query)
-	v, err := p.retry(ctx, q, func(ctx context.Context) (model.Value, v1.Warnings, error) {
-		return p.q.Query(ctx, q, time.Time{}, v1.WithTimeout(p.timeout))
-	})
+	v, err := p.instant(ctx, q)
 	if err != nil {
 		return 0, err
 	}
@@ -48,6 +46,13 @@ func (p *Prometheus) Query(ctx context.Context, query string) (float64, error) {
 		return 0, &QueryError{Query: q, Err: err}
 	}
 	return f, nil
+}
+
+// instant runs an instant query at the server's time, with retries.
+func (p *Prometheus) instant(ctx context.Context, q string) (model.Value, error) {
+	return p.retry(ctx, q, func(ctx context.Context) (model.Value, v1.Warnings, error) {
+		return p.q.Query(ctx, q, time.Time{}, v1.WithTimeout(p.timeout))
+	})
 }
 
 // retry runs one request per attempt, each bounded by the query timeout, retrying transient

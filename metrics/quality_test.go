@@ -129,7 +129,11 @@ func release(ctx context.Context, c class, m method, seed uint64) (outcome, erro
 		cfg.Spec.Metrics = []canary.Metric{{Name: "canary-judge", OnNoData: canary.NoDataHold}}
 		cfg.Checkers = map[string]canary.Checker{"canary-judge": j}
 	}
-	var r *canary.Rollout
+	r, err := canary.New(cfg)
+	if err != nil {
+		return outcome{}, err
+	}
+	// A judge that held for ever would spin through virtual time: abort after maxRelease.
 	start := env.Clock.Now()
 	aborted := false
 	env.Events.Then = func(canary.Event) {
@@ -138,20 +142,11 @@ func release(ctx context.Context, c class, m method, seed uint64) (outcome, erro
 			r.Abort()
 		}
 	}
-	r, err := canary.New(cfg)
+	res, err := releaseV2(ctx, r, env)
 	if err != nil {
 		return outcome{}, err
 	}
-	if _, err := r.Run(ctx); err != nil { // bootstrap
-		return outcome{}, err
-	}
-	env.Workload.SetRevision("v2")
-	begin := env.Clock.Now()
-	res, err := r.Run(ctx)
-	if err != nil {
-		return outcome{}, err
-	}
-	o := outcome{rolledBack: res.Phase == canary.PhaseFailed && !aborted, undecided: aborted, duration: env.Clock.Since(begin)}
+	o := outcome{rolledBack: res.Phase == canary.PhaseFailed && !aborted, undecided: aborted, duration: res.Duration()}
 	for _, wt := range res.Weights {
 		o.maxWeight = max(o.maxWeight, wt)
 	}

@@ -124,9 +124,7 @@ func (s *PrometheusSamples) values(ctx context.Context, query string) ([]float64
 	var v model.Value
 	var err error
 	if s.step == 0 {
-		v, err = p.retry(ctx, q, func(ctx context.Context) (model.Value, v1.Warnings, error) {
-			return p.q.Query(ctx, q, time.Time{}, v1.WithTimeout(p.timeout))
-		})
+		v, err = p.instant(ctx, q)
 	} else {
 		end := s.clock.Now().Truncate(s.step)
 		r := v1.Range{Start: end.Add(-s.window), End: end, Step: s.step}
