@@ -149,6 +149,9 @@ func clean(values []float64, factor float64) []float64 {
 	iqr := q3 - q1
 	lo := math.Min(percentile(out, 0.01), q1-factor*iqr)
 	hi := math.Max(percentile(out, 0.99), q3+factor*iqr)
+	if math.IsNaN(lo) || math.IsNaN(hi) { // quartiles at ±Inf: keep everything
+		return out
+	}
 	kept := out[:0]
 	for _, v := range out {
 		if v >= lo && v <= hi {

@@ -95,6 +95,8 @@ func TestClassifyOutliers(t *testing.T) {
 	assert.Equal(t, 200, mr.Baseline.N)
 
 	assert.Equal(t, []float64{1, 2, 3}, clean([]float64{3, math.NaN(), 1, 2}, 0))
+	inf := math.Inf(1)
+	assert.Equal(t, []float64{1, inf, inf, inf}, clean([]float64{inf, 1, inf, inf}, 3), "quartiles at +Inf keep everything")
 	assert.InDelta(t, 2.5, percentile([]float64{1, 2, 3, 4}, 0.5), 1e-12)
 	assert.InDelta(t, 1.75, percentile([]float64{1, 2, 3, 4}, 0.25), 1e-12, "R type 7")
 }

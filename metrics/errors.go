@@ -10,6 +10,8 @@ import (
 
 // Sentinel errors; test with errors.Is. A query without data wraps canary.ErrNoData.
 var (
+	// ErrInvalidOptions: a constructor refused its options; the message lists every problem.
+	ErrInvalidOptions = errors.New("invalid options")
 	// ErrMultipleSeries: an instant query returned several series where one value was expected.
 	// Aggregate them (sum, max, ...) or narrow the selector.
 	ErrMultipleSeries = errors.New("query returned several series")

@@ -309,7 +309,7 @@ func contains(s []string, v string) bool {
 // A marginal score is VerdictNoData with ErrInconclusive, so the Spec metric's OnNoData policy
 // decides it; too little data is VerdictNoData too. A failure to fetch samples is an error.
 func (j *Judge) Check(ctx context.Context, req canary.CheckRequest) (canary.CheckResult, error) {
-	rep, err := j.Judge(ctx, req)
+	rep, err := j.Evaluate(ctx, req)
 	if err != nil {
 		return canary.CheckResult{}, err
 	}
@@ -323,8 +323,9 @@ func (j *Judge) threshold(m canary.Metric) canary.Range {
 	return canary.AtLeast(j.pass)
 }
 
-// Judge fetches every metric's samples, classifies them and scores the canary.
-func (j *Judge) Judge(ctx context.Context, req canary.CheckRequest) (Report, error) {
+// Evaluate fetches every metric's samples, classifies them and scores the canary: the full
+// report behind Check's result.
+func (j *Judge) Evaluate(ctx context.Context, req canary.CheckRequest) (Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
 	pass := *j.threshold(req.Metric).Min

@@ -186,9 +186,6 @@ func (o *PrometheusOptions) validate() error {
 	return fmt.Errorf("%w: prometheus: %s", ErrInvalidOptions, strings.Join(problems, "; "))
 }
 
-// ErrInvalidOptions: a constructor refused its options; the message lists every problem.
-var ErrInvalidOptions = errors.New("invalid options")
-
 // authTransport adds headers and credentials to every request.
 type authTransport struct {
 	next    http.RoundTripper
