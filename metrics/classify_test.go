@@ -154,6 +154,9 @@ func TestGroupWeightsLikeKayenta(t *testing.T) {
 	assert.Empty(t, problems)
 	groupWeights(add, []string{"errors", "latency"}, map[string]float64{"errors": 120, "typo": -1})
 	assert.Len(t, problems, 3)
+	problems = nil
+	groupWeights(add, []string{"errors"}, map[string]float64{"errors": 0})
+	assert.Equal(t, []string{"GroupWeights: every group weighs 0"}, problems)
 }
 
 func TestReportCheckResult(t *testing.T) {

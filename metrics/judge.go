@@ -285,12 +285,17 @@ func groupWeights(add func(string, ...any), groups []string, given map[string]fl
 	if unlisted > 0 && sum > 100 {
 		add("GroupWeights: listed weights sum to %v, leaving nothing for %d unlisted groups", sum, unlisted)
 	}
+	total := 0.0
 	for _, g := range groups {
 		w, ok := given[g]
 		if !ok {
 			w = (100 - sum) / float64(unlisted)
 		}
 		out[g] = w
+		total += w
+	}
+	if total <= 0 && len(groups) > 0 {
+		add("GroupWeights: every group weighs 0")
 	}
 	return out
 }

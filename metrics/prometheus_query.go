@@ -93,18 +93,20 @@ func (p *Prometheus) retry(ctx context.Context, q string, do func(context.Contex
 	if err == nil {
 		return v, nil
 	}
-	if last == nil { // the context ended before the first attempt
-		return nil, &QueryError{Query: q, Err: err}
+	if last == nil { // not reached: the first attempt always runs
+		return nil, &QueryError{Query: q, Err: err, Attempts: attempts}
 	}
 	last.Attempts = attempts
-	if !permanent(last.Err) {
+	cause, cerr := last.Err, ctx.Err()
+	switch {
+	case permanent(cause):
+	case attempts == 1 && cerr != nil && errors.Is(cause, cerr):
+		// The caller's context ended the only attempt: nothing is known of the server.
+	case cerr != nil && !errors.Is(cause, cerr):
 		// Every attempt failed transiently: say so, keeping the last cause, and why we stopped.
-		cause := last.Err
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(cause, cerr) {
-			last.Err = fmt.Errorf("%w: %w (gave up: %w)", ErrUnavailable, cause, cerr)
-		} else {
-			last.Err = fmt.Errorf("%w: %w", ErrUnavailable, cause)
-		}
+		last.Err = fmt.Errorf("%w: %w (gave up: %w)", ErrUnavailable, cause, cerr)
+	default:
+		last.Err = fmt.Errorf("%w: %w", ErrUnavailable, cause)
 	}
 	return nil, last
 }

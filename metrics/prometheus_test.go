@@ -176,6 +176,7 @@ func TestPrometheusCanceledContext(t *testing.T) {
 	cancel()
 	_, err := p.Query(ctx, "sum(x)")
 	require.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ErrUnavailable, "the caller gave up, not the server")
 	assert.Contains(t, err.Error(), "query sum(x)")
 }
 
