@@ -1,0 +1,118 @@
+// Package metrics gives the canary engine its metric checks: a Prometheus provider, Flagger's
+// built-in Linkerd queries, and a statistical judge that compares the canary with its primary.
+//
+// # Prometheus
+//
+// Prometheus implements canary.MetricProvider with instant queries over Prometheus' HTTP API
+// (client_golang, through a one-method seam). NewPrometheus takes what a Flagger
+// MetricTemplate's provider and secret carry — address, bearer token or basic auth
+// (SecretCredentials reads Flagger's secret keys), headers, insecureSkipVerify — plus a CA
+// bundle and timeouts:
+//
+//	prom, err := metrics.NewPrometheus(metrics.PrometheusOptions{
+//		Address:     "http://prometheus.linkerd-viz:9090",
+//		Credentials: metrics.Credentials{BearerToken: token},
+//	})
+//
+// Each attempt is bounded by Timeout (default 5 s, Flagger's), which is also sent to
+// Prometheus as the evaluation timeout. Connection errors, 5xx answers, 408/429 and attempt
+// timeouts are retried with exponential backoff (cenkalti/backoff) within the query's context —
+// a Rollout gives each query the analysis interval — and stop before a wait would outlast it.
+// Bad queries (bad_data, execution), other 4xx, answers that are not Prometheus' API and TLS
+// verification failures fail at once. Every error is a *QueryError carrying the query as sent,
+// Prometheus' own error type and message, and the number of attempts:
+//
+//	bad_data: invalid parameter "query": 1:52: parse error: unclosed left parenthesis: query sum(rate(...
+//	prometheus unavailable: Post "http://127.0.0.1:9090/api/v1/query": dial tcp ...: connection refused (14 attempts): query ...
+//
+// A scalar or a vector with one sample is the value. An empty vector, or NaN (the 0/0 of a
+// success rate without traffic), is an error wrapping canary.ErrNoData, so the metric's
+// OnNoData policy applies and the event names the query (fluxcd/flagger#732). Several series
+// wrap ErrMultipleSeries and name the first label sets; a range vector or a string wraps
+// ErrUnexpectedResult. Runs of whitespace outside string literals are folded before sending,
+// as Flagger does, so multi-line templates read well in events and Prometheus' query log.
+//
+// # Flagger's checks
+//
+// Linkerd maps "request-success-rate" and "request-duration" to Flagger's Linkerd queries,
+// token for token. Wire it as canary.Config.Builtins and a Flagger Canary's analysis converts
+// as is: a metric named without a query uses the built-in, with thresholdRange min (success
+// rate, percent) or max (p99, milliseconds). Custom queries are Go templates with Flagger's
+// variables — {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ interval }},
+// {{ variables.key }} — rendered by the engine once, at canary.New, where a missing key is an
+// error. The engine builds each check's CheckResult (resolved query, value, threshold,
+// verdict) for its events.
+//
+// # The judge
+//
+// Judge is a canary.Checker that follows Kayenta's NetflixACAJudge. At every analysis tick,
+// for each JudgeMetric it renders the metric's query twice — {{ target }} as the canary and as
+// the primary, the baseline — and asks a SampleSource for both sides' samples: per pod (the
+// series of an instant query) or per step (a range query), as PrometheusSamples does, or from
+// anywhere else (SamplesFunc). Then per metric:
+//
+//   - NaN values are dropped; with OutlierFactor, values beyond Kayenta's IQR fences too.
+//   - Fewer than MinSamples values on a side (default 5) is NoData.
+//   - A two-sided Mann-Whitney U test (MannWhitney) of canary against baseline estimates the
+//     shift (Hodges–Lehmann: the median of pairwise differences) with a confidence interval at
+//     Confidence (default 0.98). Ties get average ranks and a corrected variance; the p-value
+//     and interval are exact for samples under ExactLimit without ties, normal approximations
+//     with continuity correction otherwise.
+//   - High when the interval's lower bound exceeds Tolerance × |estimate| (default 0.25), Low
+//     when its upper bound is below −Tolerance × |estimate|, for the Direction of concern
+//     (increase, decrease, either); an optional effect-size gate (AllowedIncrease and
+//     AllowedDecrease on the mean ratio or CLES) must agree. Otherwise Pass.
+//
+// A group's score is Pass / (Pass + High + Low) × 100; the score weighs the groups
+// (GroupWeights, Kayenta's semantics) over those with data. A Critical metric that is High or
+// Low scores 0. The outcome is Pass at PassScore (default 95; a Spec metric's
+// thresholdRange.min overrides it), Marginal at MarginalScore (default 75), Fail below. The
+// check result has the score as its value, the pass score as its threshold, every rendered
+// query, and a message with each metric's classification and evidence:
+//
+//	canary-judge score 0 < 75 (critical metric error-ratio is High): error-ratio High (critical): canary median 1.005
+//	vs baseline 0.5, shift +0.5 [+0.47, +0.54] at 98%, p=3.6e-05, mean ratio 2.01, n=12/12
+//
+// Marginal scores and missing data (half the metrics or more, or a critical one) are
+// VerdictNoData — marginal wraps ErrInconclusive — so the Spec metric's OnNoData policy
+// decides: fail counts a failed check (Flagger's default; Kayenta's verdict at the end of an
+// analysis), hold keeps the weight and looks again (Kayenta between intervals), ignore passes.
+// With hold and a MinSamples, the canary stays at its first weight until the judge has
+// enough evidence. Where this differs from Kayenta: groups without data are left out rather
+// than counted as 100, missing data goes to the policy rather than failing outright, two
+// constant samples are tested as they are rather than with added noise, and one Critical flag
+// replaces Kayenta's separate critical effect sizes.
+//
+// LinkerdJudgeMetrics compares the Linkerd error ratio and p99 latency of canary and primary.
+//
+// # Decision quality
+//
+// BenchmarkDecisionQuality runs a seeded corpus of synthetic releases through whole Rollouts
+// in virtual time (canary/canarytest) and reports how often each analysis rolls back. The
+// service takes 200 req/s with 0.5 % errors and a p99 of 350 ms; traffic splits by the route's
+// weight; Prometheus' view is simulated in 30 s buckets (counts drawn per bucket, p99 as a
+// histogram estimate from the bucket's requests). Every release steps 5 % a minute to 50 %
+// and rolls back at 5 failed checks (the seeds' analysis). Threshold-only is Flagger's:
+// request-success-rate ≥ 99 and request-duration ≤ 500 over 1 m. The judge compares per-bucket
+// error ratio (critical) and p99 of canary and primary, both bad when they rise, over the last
+// 20 minutes, holding (OnNoData hold) until each side has 20 or 60 buckets:
+//
+//	go test ./metrics -run '^$' -bench DecisionQuality -benchtime 1x   # -quality.n=1000 per class
+//
+//	| release class                | a rollback is a | threshold-only (Flagger) | judge, 20 samples                | judge, 60 samples                |
+//	|------------------------------|-----------------|--------------------------|----------------------------------|----------------------------------|
+//	| good                         | false rollback  | 0.0 %, 12 min            | 0.2 %, 21 min                    | 0.1 %, 41 min                    |
+//	| 2× error rate                | detection       | 89.2 %, 12 min           | 100.0 % (62.2 % at 5 %), 16 min  | 100.0 % (99.5 % at 5 %), 36 min  |
+//	| +50 % latency                | detection       | 100.0 %, 8 min           | 100.0 % (100.0 % at 5 %), 16 min | 100.0 % (100.0 % at 5 %), 36 min |
+//	| noisy (good)                 | false rollback  | 0.2 %, 13 min            | 0.1 %, 21 min                    | 0.0 %, 41 min                    |
+//	| low traffic (good, 20 req/s) | false rollback  | 2.9 %, 13 min            | 0.0 %, 21 min                    | 0.0 %, 41 min                    |
+//
+// Cells are the rollback rate over 1000 releases and the median release duration in virtual
+// minutes; "at 5 %" counts rollbacks before the canary got more than 5 % of the traffic. The
+// absolute thresholds miss a tenth of the doubled error rates (0.5 % → 1 % sits on the 99 %
+// line) and roll back 3 % of good low-traffic canaries (one failed request in a minute is
+// below 99 %); the judge detects every regression with at most 0.2 % false rollbacks, and
+// catches 99.5 % of doubled error rates while still at 5 % when it holds for 60 samples (30
+// minutes); with 20 samples it catches 62 % there and the rest between 10 and 45 % (three in
+// four by 20 %). The price is time: the judge holds the first step until it has its samples.
+package metrics

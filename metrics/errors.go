@@ -1,0 +1,65 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// Sentinel errors; test with errors.Is. A query without data wraps canary.ErrNoData.
+var (
+	// ErrInvalidOptions: a constructor refused its options; the message lists every problem.
+	ErrInvalidOptions = errors.New("invalid options")
+	// ErrMultipleSeries: an instant query returned several series where one value was expected.
+	// Aggregate them (sum, max, ...) or narrow the selector.
+	ErrMultipleSeries = errors.New("query returned several series")
+	// ErrUnexpectedResult: a query returned a range vector (matrix), a string or a native
+	// histogram where a number was expected.
+	ErrUnexpectedResult = errors.New("unexpected query result")
+	// ErrUnavailable: Prometheus could not be reached or answered with a server error, on every
+	// attempt within the query's time budget.
+	ErrUnavailable = errors.New("prometheus unavailable")
+	// ErrInconclusive: the judge's score is marginal, between the marginal and pass scores. It
+	// wraps canary.ErrNoData, so the metric's OnNoData policy decides what a marginal score
+	// does: fail (Flagger's default, Kayenta's verdict at the end of an analysis), hold (keep
+	// the weight and look again, Kayenta's verdict between intervals) or ignore.
+	ErrInconclusive = fmt.Errorf("inconclusive: %w", canary.ErrNoData)
+)
+
+// QueryError is the error a Prometheus query fails with: the query as sent, Prometheus' own
+// error type and message when it answered, and how many requests were made.
+type QueryError struct {
+	// Query is the resolved query, as sent to Prometheus.
+	Query string
+	// Type is Prometheus' error type (bad_data, execution, timeout, server_error, ...), or ""
+	// when the failure was not an error answer from Prometheus (no data, a connection error).
+	Type string
+	// Attempts is the number of requests made (more than one when transient failures were
+	// retried).
+	Attempts int
+	// Err is the cause: Prometheus' error, a connection error, or a result error wrapping
+	// canary.ErrNoData, ErrMultipleSeries or ErrUnexpectedResult.
+	Err error
+}
+
+func (e *QueryError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Err.Error())
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (%d attempts)", e.Attempts)
+	}
+	b.WriteString(": query ")
+	b.WriteString(e.Query)
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *QueryError) Unwrap() error { return e.Err }
+
+// noDataError is a result without a value; errors.Is(err, canary.ErrNoData) holds.
+type noDataError struct{ why string }
+
+func (e noDataError) Error() string        { return e.why }
+func (e noDataError) Is(target error) bool { return target == canary.ErrNoData }

@@ -1,0 +1,49 @@
+package metrics
+
+// Names of Flagger's built-in checks.
+const (
+	// RequestSuccessRate is the percentage of inbound requests to the canary that did not fail;
+	// Flagger fails it when the value is below thresholdRange.min.
+	RequestSuccessRate = "request-success-rate"
+	// RequestDuration is the canary's p99 inbound latency in milliseconds; Flagger fails it
+	// when the value is above thresholdRange.max.
+	RequestDuration = "request-duration"
+)
+
+// Linkerd holds Flagger's built-in Linkerd queries, token for token (Flagger indents them over
+// many lines; the whitespace differs, nothing else). Wire it as canary.Config.Builtins so that a
+// Spec metric named RequestSuccessRate or RequestDuration without a query uses them, exactly as
+// a Flagger Canary with meshProvider linkerd does. The engine renders the Flagger variables:
+// {{ target }} is the canary Deployment and {{ interval }} the metric's interval.
+//
+// The series are the Linkerd proxy's response_total and response_latency_ms_bucket, with the
+// namespace and deployment labels Linkerd's Prometheus configuration adds.
+var Linkerd = map[string]string{
+	RequestSuccessRate: `sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}]))` +
+		` / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100`,
+	RequestDuration: `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))`,
+}
+
+// LinkerdJudgeMetrics returns judge metrics over the same Linkerd series as Flagger's built-in
+// checks, for a Judge with a PrometheusSamples source: the inbound error ratio in percent and
+// the p99 latency in milliseconds, both bad when they increase. {{ target }} is rendered once
+// for the canary and once for the primary (the baseline); {{ interval }} is the rate window,
+// which should equal the source's step so that samples do not overlap.
+func LinkerdJudgeMetrics() []JudgeMetric {
+	return []JudgeMetric{
+		{
+			Name: "error-ratio",
+			// 100 − the success rate: a failure series exists only once a request failed, so the
+			// ratio is taken over the non-failures, as Flagger's success rate does.
+			Query: `100 - sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}]))` +
+				` / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100`,
+			Direction: DirectionIncrease,
+			Critical:  true,
+		},
+		{
+			Name:      "latency-p99",
+			Query:     `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))`,
+			Direction: DirectionIncrease,
+		},
+	}
+}

@@ -1,0 +1,211 @@
+package metrics
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// Defaults of PrometheusOptions.
+const (
+	// DefaultQueryTimeout bounds one query attempt, as Flagger's 5 s.
+	DefaultQueryTimeout = 5 * time.Second
+	// DefaultRetryTimeout bounds the retries of one Query whose context has no earlier deadline.
+	DefaultRetryTimeout = 30 * time.Second
+)
+
+// PrometheusOptions configure NewPrometheus: the settings a Flagger MetricTemplate's provider
+// and its secret carry, plus TLS and timeouts. Zero fields mean the default.
+type PrometheusOptions struct {
+	// Address is the base URL of the Prometheus HTTP API, e.g. "http://prometheus.monitoring:9090"
+	// (a path prefix, as behind a proxy, is kept). Required.
+	Address string
+	// Credentials authenticate every request (Flagger's secretRef: token, or username and
+	// password). See SecretCredentials.
+	Credentials Credentials
+	// Headers are added to every request (Flagger's provider.headers).
+	Headers http.Header
+	// CA is a PEM bundle of certificate authorities to trust instead of the system pool.
+	CA []byte
+	// InsecureSkipVerify disables certificate verification (Flagger's insecureSkipVerify).
+	InsecureSkipVerify bool
+	// Timeout bounds each query attempt and is passed to Prometheus as the query's evaluation
+	// timeout. Default DefaultQueryTimeout.
+	Timeout time.Duration
+	// RetryTimeout bounds how long one Query retries transient failures (connection errors, 5xx,
+	// timeouts) when its context has no earlier deadline; a Rollout gives every query the
+	// analysis interval. Default DefaultRetryTimeout.
+	RetryTimeout time.Duration
+	// Transport sends the requests. Default: a clone of http.DefaultTransport with the CA and
+	// InsecureSkipVerify settings. Set it for anything else (client certificates, a proxy);
+	// it cannot be combined with CA or InsecureSkipVerify.
+	Transport http.RoundTripper
+	// Logger receives retries (V(1)) and Prometheus' warnings (V(1)). Default: discard.
+	Logger logr.Logger
+}
+
+// Credentials authenticate requests with a bearer token or with basic auth; set one of them.
+type Credentials struct {
+	BearerToken string
+	Username    string
+	Password    string
+}
+
+// SecretCredentials reads credentials from a Kubernetes secret's data the way Flagger reads a
+// MetricTemplate's secretRef: the key "token" is a bearer token; otherwise "username" and
+// "password" are both required.
+func SecretCredentials(data map[string][]byte) (Credentials, error) {
+	if tok, ok := data["token"]; ok {
+		return Credentials{BearerToken: string(tok)}, nil
+	}
+	user, okU := data["username"]
+	pass, okP := data["password"]
+	switch {
+	case !okU && !okP:
+		return Credentials{}, errors.New(`secret has neither "token" nor "username" and "password"`)
+	case !okU:
+		return Credentials{}, errors.New(`secret has "password" but no "username"`)
+	case !okP:
+		return Credentials{}, errors.New(`secret has "username" but no "password"`)
+	}
+	return Credentials{Username: string(user), Password: string(pass)}, nil
+}
+
+// Prometheus runs instant queries against a Prometheus server: it implements
+// canary.MetricProvider. Transient failures are retried with exponential backoff within the
+// query's context; bad queries fail at once with Prometheus' own error. Safe for concurrent use.
+type Prometheus struct {
+	address      string
+	q            querier
+	rq           rangeQuerier
+	timeout      time.Duration
+	retryTimeout time.Duration
+	log          logr.Logger
+	// newBackOff returns the retry schedule of one query (replaced by tests).
+	newBackOff func() backoff.BackOff
+}
+
+var _ canary.MetricProvider = (*Prometheus)(nil)
+
+// NewPrometheus validates opts, reporting every problem at once, and returns a provider. It
+// does not contact the server.
+func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	rt := opts.Transport
+	if rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if len(opts.CA) > 0 || opts.InsecureSkipVerify {
+			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify} //nolint:gosec // the user's choice, as in Flagger
+			if len(opts.CA) > 0 {
+				pool := x509.NewCertPool()
+				pool.AppendCertsFromPEM(opts.CA)
+				t.TLSClientConfig.RootCAs = pool
+			}
+		}
+		rt = t
+	}
+	if opts.Credentials != (Credentials{}) || len(opts.Headers) > 0 {
+		rt = &authTransport{next: rt, creds: opts.Credentials, headers: opts.Headers.Clone()}
+	}
+	client, err := api.NewClient(api.Config{Address: strings.TrimRight(opts.Address, "/"), RoundTripper: rt})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus client: %w", err)
+	}
+	promAPI := v1.NewAPI(client)
+	p := &Prometheus{
+		address:      opts.Address,
+		q:            promAPI,
+		rq:           promAPI,
+		timeout:      opts.Timeout,
+		retryTimeout: opts.RetryTimeout,
+		log:          opts.Logger,
+	}
+	if p.timeout == 0 {
+		p.timeout = DefaultQueryTimeout
+	}
+	if p.retryTimeout == 0 {
+		p.retryTimeout = DefaultRetryTimeout
+	}
+	if p.log.GetSink() == nil {
+		p.log = logr.Discard()
+	}
+	p.newBackOff = p.defaultBackOff
+	return p, nil
+}
+
+// Address returns the server's base URL.
+func (p *Prometheus) Address() string { return p.address }
+
+func (o *PrometheusOptions) validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if o.Address == "" {
+		add("Address: required")
+	} else if u, err := url.Parse(o.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("Address: must be an absolute http(s) URL, got %q", o.Address)
+	}
+	c := o.Credentials
+	if c.BearerToken != "" && (c.Username != "" || c.Password != "") {
+		add("Credentials: set a bearer token or a username and password, not both")
+	}
+	if (c.Username == "") != (c.Password == "") {
+		add("Credentials: basic auth needs both a username and a password")
+	}
+	if (c != Credentials{}) && o.Headers.Get("Authorization") != "" {
+		add("Headers: an Authorization header conflicts with Credentials; set one of them")
+	}
+	if len(o.CA) > 0 && !x509.NewCertPool().AppendCertsFromPEM(o.CA) {
+		add("CA: no PEM certificate found")
+	}
+	if o.Transport != nil && (len(o.CA) > 0 || o.InsecureSkipVerify) {
+		add("Transport: cannot be combined with CA or InsecureSkipVerify; configure TLS on the transport")
+	}
+	if o.Timeout < 0 {
+		add("Timeout: must not be negative, got %s", o.Timeout)
+	}
+	if o.RetryTimeout < 0 {
+		add("RetryTimeout: must not be negative, got %s", o.RetryTimeout)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: prometheus: %s", ErrInvalidOptions, strings.Join(problems, "; "))
+}
+
+// authTransport adds headers and credentials to every request.
+type authTransport struct {
+	next    http.RoundTripper
+	creds   Credentials
+	headers http.Header
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	for k, vs := range t.headers {
+		r.Header.Del(k)
+		for _, v := range vs {
+			r.Header.Add(k, v)
+		}
+	}
+	switch {
+	case t.creds.BearerToken != "":
+		r.Header.Set("Authorization", "Bearer "+t.creds.BearerToken)
+	case t.creds.Username != "":
+		r.SetBasicAuth(t.creds.Username, t.creds.Password)
+	}
+	return t.next.RoundTrip(r)
+}

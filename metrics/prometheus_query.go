@@ -1,0 +1,278 @@
+package metrics
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+)
+
+// querier runs an instant query: the one method of client_golang's v1.API the provider uses,
+// so that a change of that interface touches this file only and test doubles implement one
+// method.
+type querier interface {
+	Query(ctx context.Context, query string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, error)
+}
+
+// rangeQuerier runs a range query, for PrometheusSamples.
+type rangeQuerier interface {
+	QueryRange(ctx context.Context, query string, r v1.Range, opts ...v1.Option) (model.Value, v1.Warnings, error)
+}
+
+// Query runs an instant query at the server's current time and returns its value: a scalar or
+// a vector with exactly one sample. An empty vector or NaN (a ratio of rates without traffic)
+// is an error wrapping canary.ErrNoData; several series wrap ErrMultipleSeries; a range vector
+// or a string wraps ErrUnexpectedResult. Whitespace runs outside string literals are folded to
+// one space before sending, as Flagger does. Every error is a *QueryError.
+func (p *Prometheus) Query(ctx context.Context, query string) (float64, error) {
+	q := compactQuery(query)
+	v, err := p.instant(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	f, err := singleValue(v)
+	if err != nil {
+		return 0, &QueryError{Query: q, Err: err}
+	}
+	return f, nil
+}
+
+// instant runs an instant query at the server's time, with retries.
+func (p *Prometheus) instant(ctx context.Context, q string) (model.Value, error) {
+	return p.retry(ctx, q, func(ctx context.Context) (model.Value, v1.Warnings, error) {
+		return p.q.Query(ctx, q, time.Time{}, v1.WithTimeout(p.timeout))
+	})
+}
+
+// retry runs one request per attempt, each bounded by the query timeout, retrying transient
+// failures with exponential backoff until the context's deadline (or RetryTimeout) would pass.
+func (p *Prometheus) retry(ctx context.Context, q string, do func(context.Context) (model.Value, v1.Warnings, error)) (model.Value, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.retryTimeout)
+		defer cancel()
+	}
+	attempts := 0
+	var last *QueryError
+	op := func() (model.Value, error) {
+		attempts++
+		actx, cancel := context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+		v, warnings, err := do(actx)
+		if len(warnings) > 0 {
+			p.log.V(1).Info("prometheus query warnings", "query", q, "warnings", []string(warnings))
+		}
+		if err == nil {
+			return v, nil
+		}
+		if ctx.Err() != nil && last != nil {
+			// The budget ran out during this attempt: the previous failure says more.
+			return nil, backoff.Permanent(last)
+		}
+		last = queryError(q, err)
+		if permanent(err) || ctx.Err() != nil {
+			return nil, backoff.Permanent(last)
+		}
+		return nil, last
+	}
+	notify := func(err error, wait time.Duration) {
+		p.log.V(1).Info("retrying prometheus query", "query", q, "attempt", attempts, "wait", wait, "error", err.Error())
+	}
+	v, err := backoff.RetryNotifyWithData(op, backoff.WithContext(&deadlineBackOff{ctx: ctx, next: p.newBackOff()}, ctx), notify)
+	if err == nil {
+		return v, nil
+	}
+	if last == nil { // not reached: the first attempt always runs
+		return nil, &QueryError{Query: q, Err: err, Attempts: attempts}
+	}
+	last.Attempts = attempts
+	cause, cerr := last.Err, ctx.Err()
+	switch {
+	case permanent(cause):
+	case attempts == 1 && cerr != nil && errors.Is(cause, cerr):
+		// The caller's context ended the only attempt: nothing is known of the server.
+	case cerr != nil && !errors.Is(cause, cerr):
+		// Every attempt failed transiently: say so, keeping the last cause, and why we stopped.
+		last.Err = fmt.Errorf("%w: %w (gave up: %w)", ErrUnavailable, cause, cerr)
+	default:
+		last.Err = fmt.Errorf("%w: %w", ErrUnavailable, cause)
+	}
+	return nil, last
+}
+
+// defaultBackOff is the retry schedule: 100 ms doubling to 2 s, with jitter.
+func (p *Prometheus) defaultBackOff() backoff.BackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(100*time.Millisecond),
+		backoff.WithMaxInterval(2*time.Second),
+		backoff.WithMaxElapsedTime(0), // bounded by the context
+	)
+}
+
+// deadlineBackOff stops retrying when the next attempt would start after ctx's deadline, so
+// the last real error is reported rather than the context's.
+type deadlineBackOff struct {
+	ctx  context.Context
+	next backoff.BackOff
+}
+
+func (b *deadlineBackOff) Reset() { b.next.Reset() }
+
+func (b *deadlineBackOff) NextBackOff() time.Duration {
+	d := b.next.NextBackOff()
+	if dl, ok := b.ctx.Deadline(); ok && d != backoff.Stop && time.Until(dl) <= d {
+		return backoff.Stop
+	}
+	return d
+}
+
+// queryError wraps err as a QueryError with Prometheus' error type and text. client_golang
+// reports 5xx answers as server_error with the body as detail: the body's own error type and
+// message are recovered from it. An answer that does not decode is ErrUnexpectedResult.
+func queryError(q string, err error) *QueryError {
+	qe := &QueryError{Query: q, Err: err}
+	var apiErr *v1.Error
+	switch {
+	case errors.As(err, &apiErr):
+		qe.Type = string(apiErr.Type)
+		var body struct {
+			ErrorType string `json:"errorType"`
+			Error     string `json:"error"`
+		}
+		if apiErr.Detail != "" && json.Unmarshal([]byte(apiErr.Detail), &body) == nil && body.Error != "" {
+			qe.Type = body.ErrorType
+			qe.Err = &v1.Error{Type: v1.ErrorType(body.ErrorType), Msg: body.Error + " (" + apiErr.Msg + ")", Detail: apiErr.Detail}
+		}
+		if apiErr.Type == v1.ErrBadResponse { // not Prometheus' API answering (a login page...)
+			qe.Err = fmt.Errorf("%w: %w", ErrUnexpectedResult, err)
+		}
+	case !transport(err):
+		// client_golang's Query fails otherwise only when the result does not decode.
+		qe.Err = fmt.Errorf("%w: %w", ErrUnexpectedResult, err)
+	}
+	return qe
+}
+
+// transport reports whether err happened on the way to or from the server (connection,
+// timeout, cancellation) rather than in Prometheus' answer.
+func transport(err error) bool {
+	var urlErr *url.Error
+	var netErr net.Error
+	return errors.As(err, &urlErr) || errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// permanent reports whether retrying err cannot help: Prometheus refused the query (bad_data,
+// execution), a 4xx other than 408 and 429, an answer that is not Prometheus' API, a TLS
+// verification failure.
+func permanent(err error) bool {
+	var apiErr *v1.Error
+	if errors.As(err, &apiErr) {
+		switch apiErr.Type {
+		case v1.ErrBadData, v1.ErrExec, v1.ErrBadResponse:
+			return true
+		case v1.ErrClient:
+			return !strings.HasSuffix(apiErr.Msg, ": 408") && !strings.HasSuffix(apiErr.Msg, ": 429")
+		}
+		return false
+	}
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) {
+		return true
+	}
+	return !transport(err)
+}
+
+// singleValue returns the one number of an instant query's result.
+func singleValue(v model.Value) (float64, error) {
+	var f float64
+	switch r := v.(type) {
+	case *model.Scalar:
+		f = float64(r.Value)
+	case model.Vector:
+		switch len(r) {
+		case 0:
+			return 0, noDataError{"empty result"}
+		case 1:
+		default:
+			return 0, fmt.Errorf("%w: %d series, want 1 (aggregate them, e.g. with sum): %s", ErrMultipleSeries, len(r), labelSets(r))
+		}
+		if r[0].Histogram != nil {
+			return 0, fmt.Errorf("%w: a native histogram sample; use histogram_quantile or histogram_count", ErrUnexpectedResult)
+		}
+		f = float64(r[0].Value)
+	case model.Matrix:
+		return 0, fmt.Errorf("%w: a range vector (%d series); use an instant vector, e.g. rate(x[1m]) rather than x[1m]", ErrUnexpectedResult, len(r))
+	case *model.String:
+		return 0, fmt.Errorf("%w: a string %q", ErrUnexpectedResult, r.Value)
+	default:
+		return 0, fmt.Errorf("%w: result type %T", ErrUnexpectedResult, v)
+	}
+	if math.IsNaN(f) {
+		return 0, noDataError{"result is NaN (a ratio without traffic?)"}
+	}
+	return f, nil
+}
+
+// labelSets lists the first label sets of a vector, for error messages.
+func labelSets(vec model.Vector) string {
+	const show = 3
+	var parts []string
+	for i, s := range vec {
+		if i == show {
+			parts = append(parts, fmt.Sprintf("and %d more", len(vec)-show))
+			break
+		}
+		parts = append(parts, s.Metric.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// compactQuery folds every run of whitespace outside string literals into one space and trims
+// the ends, so multi-line templates read well in logs and errors.
+func compactQuery(q string) string {
+	var b strings.Builder
+	b.Grow(len(q))
+	var quote rune
+	escaped, space := false, false
+	for _, r := range q {
+		if quote != 0 {
+			b.WriteRune(r)
+			switch {
+			case escaped:
+				escaped = false
+			case r == '\\' && quote != '`':
+				escaped = true
+			case r == quote:
+				quote = 0
+			}
+			continue
+		}
+		if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		if r == '"' || r == '\'' || r == '`' {
+			quote = r
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

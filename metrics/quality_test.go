@@ -1,0 +1,306 @@
+package metrics
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/canarytest"
+)
+
+// The decision-quality benchmark runs a seeded corpus of synthetic canary releases through
+// whole Rollouts in virtual time, once with Flagger's threshold-only Linkerd checks and once
+// with the judge, and reports how often each rolls back:
+//
+//	go test -run '^$' -bench DecisionQuality -benchtime 1x ./metrics
+var qualityN = flag.Int("quality.n", 1000, "synthetic canaries per class in BenchmarkDecisionQuality")
+
+// class is one kind of release in the corpus.
+type class struct {
+	name string
+	bad  bool // a regression: rolling back is right
+	t    traffic
+}
+
+// qualityClasses: a service at 200 req/s with 0.5 % errors and a p99 of 350 ms, and the
+// releases the issue lists.
+func qualityClasses() []class {
+	base := traffic{RPS: 200, ErrorRate: 0.005, P99: 350, Sigma: 0.55, ErrorFactor: 1, LatencyFactor: 1}
+	with := func(f func(*traffic)) traffic { t := base; f(&t); return t }
+	return []class{
+		{"good", false, base},
+		{"2× error rate", true, with(func(t *traffic) { t.ErrorFactor = 2 })},
+		{"+50 % latency", true, with(func(t *traffic) { t.LatencyFactor = 1.5 })},
+		{"noisy (good)", false, with(func(t *traffic) { t.Noise, t.Spikes = 0.5, 0.02 })},
+		{"low traffic (good, 20 req/s)", false, with(func(t *traffic) { t.RPS = 20 })},
+	}
+}
+
+// method is how a release is analysed: Flagger's threshold-only checks (success rate ≥ 99 %,
+// p99 ≤ 500 ms over 1 m), or the judge holding at a weight until each side has minSamples
+// buckets of 30 s.
+type method struct {
+	name       string
+	minSamples int // 0: threshold-only
+}
+
+var (
+	thresholdOnly = method{name: "threshold-only (Flagger)"}
+	judge20       = method{name: "judge, 20 samples", minSamples: 20}
+	judge60       = method{name: "judge, 60 samples", minSamples: 60}
+)
+
+// judgeWindow is how many 30 s buckets the judge compares at least (20 minutes).
+const judgeWindow = 40
+
+// benchJudgeMetrics is the judge's configuration in the benchmark: both metrics bad when
+// they rise, errors critical, minSamples buckets per side before a verdict (10 minutes of
+// canary traffic for 20).
+func benchJudgeMetrics(minSamples int) []JudgeMetric {
+	return []JudgeMetric{
+		{Name: "error-ratio", Direction: DirectionIncrease, Critical: true, MinSamples: minSamples},
+		{Name: "latency-p99", Direction: DirectionIncrease, MinSamples: minSamples},
+	}
+}
+
+// qualitySpec is the analysis both methods run: Flagger's seeds' 5 % steps to 50 %, one tick a
+// minute, rollback at 5 failed checks.
+func qualitySpec() canary.Spec {
+	return canary.Spec{Interval: time.Minute, StepWeight: 5, MaxWeight: 50, Threshold: 5}
+}
+
+// outcome is what one release did.
+type outcome struct {
+	rolledBack bool
+	undecided  bool // still analysing after maxRelease: aborted
+	maxWeight  int
+	duration   time.Duration
+}
+
+// maxRelease bounds a release in virtual time (a judge that holds forever would spin).
+const maxRelease = 6 * time.Hour
+
+// tracking routes through the Env's router and brings the world up to date before each
+// weight change, so every bucket is generated at the weight it had.
+type tracking struct {
+	canary.MeshRouter
+	w *world
+}
+
+func (r tracking) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
+	r.w.mu.Lock()
+	r.w.advance()
+	r.w.mu.Unlock()
+	return r.MeshRouter.SetWeights(ctx, t, w)
+}
+
+// release runs one synthetic release to its end.
+func release(ctx context.Context, c class, m method, seed uint64) (outcome, error) {
+	env := canarytest.NewEnv(canary.Target{})
+	w := newWorld(c.t, seed, env.Clock, func() int {
+		wt, _ := env.Router.Current(env.Target)
+		return wt.Canary
+	})
+	spec := qualitySpec()
+	cfg := env.Config(spec)
+	cfg.Router = tracking{env.Router, w}
+	if m.minSamples == 0 {
+		cfg.Spec.Metrics = []canary.Metric{
+			{Name: RequestSuccessRate, ThresholdRange: canary.AtLeast(99), Interval: time.Minute},
+			{Name: RequestDuration, ThresholdRange: canary.AtMost(500), Interval: time.Minute},
+		}
+		cfg.Metrics = w.provider()
+	} else {
+		j, err := NewJudge(JudgeOptions{Source: w.samples(max(judgeWindow, m.minSamples)), Metrics: benchJudgeMetrics(m.minSamples)})
+		if err != nil {
+			return outcome{}, err
+		}
+		cfg.Spec.Metrics = []canary.Metric{{Name: "canary-judge", OnNoData: canary.NoDataHold}}
+		cfg.Checkers = map[string]canary.Checker{"canary-judge": j}
+	}
+	r, err := canary.New(cfg)
+	if err != nil {
+		return outcome{}, err
+	}
+	// A judge that held for ever would spin through virtual time: abort after maxRelease.
+	start := env.Clock.Now()
+	aborted := false
+	env.Events.Then = func(canary.Event) {
+		if !aborted && env.Clock.Since(start) > maxRelease {
+			aborted = true
+			r.Abort()
+		}
+	}
+	res, err := releaseV2(ctx, r, env)
+	if err != nil {
+		return outcome{}, err
+	}
+	o := outcome{rolledBack: res.Phase == canary.PhaseFailed && !aborted, undecided: aborted, duration: res.Duration()}
+	for _, wt := range res.Weights {
+		o.maxWeight = max(o.maxWeight, wt)
+	}
+	return o, nil
+}
+
+// tally is one (class, method) cell of the table.
+type tally struct {
+	n, rolledBack, at5, undecided int
+	durations                     []time.Duration
+}
+
+func (t *tally) rate() float64 { return pct(t.rolledBack, t.n) }
+
+func pct(k, n int) float64 { return float64(k) / float64(max(n, 1)) * 100 }
+
+func (t *tally) medianMinutes() float64 {
+	d := slices.Clone(t.durations)
+	slices.Sort(d)
+	if len(d) == 0 {
+		return 0
+	}
+	return d[len(d)/2].Minutes()
+}
+
+// seedFor derives a release's seed from its class and index; both methods see the same world.
+func seedFor(c class, i int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", c.name, i)
+	return h.Sum64()
+}
+
+// evaluate runs n releases per class and method, in parallel.
+func evaluate(ctx context.Context, classes []class, methods []method, n int) (map[string]map[method]*tally, error) {
+	type job struct {
+		c class
+		m method
+		i int
+	}
+	jobs := make(chan job)
+	out := map[string]map[method]*tally{}
+	for _, c := range classes {
+		out[c.name] = map[method]*tally{}
+		for _, m := range methods {
+			out[c.name][m] = &tally{}
+		}
+	}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				o, err := release(ctx, j.c, j.m, seedFor(j.c, j.i))
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("%s, %s, release %d: %w", j.c.name, j.m.name, j.i, err)
+				}
+				t := out[j.c.name][j.m]
+				t.n++
+				t.durations = append(t.durations, o.duration)
+				if o.rolledBack {
+					t.rolledBack++
+					if o.maxWeight <= 5 {
+						t.at5++
+					}
+				}
+				if o.undecided {
+					t.undecided++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, c := range classes {
+		for _, m := range methods {
+			for i := range n {
+				jobs <- job{c, m, i}
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return out, firstErr
+}
+
+// qualityTable renders the results as markdown: the rollback rate per class and method (a
+// detection for a regression, a false rollback for a good release), for the judges the share
+// rolled back while still at 5 %, and the median release duration in virtual minutes.
+func qualityTable(classes []class, methods []method, res map[string]map[method]*tally) string {
+	var b strings.Builder
+	b.WriteString("| release class | a rollback is a |")
+	for _, m := range methods {
+		fmt.Fprintf(&b, " %s |", m.name)
+	}
+	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(methods)) + "\n")
+	for _, c := range classes {
+		kind := "false rollback"
+		if c.bad {
+			kind = "detection"
+		}
+		fmt.Fprintf(&b, "| %s | %s |", c.name, kind)
+		for _, m := range methods {
+			t := res[c.name][m]
+			fmt.Fprintf(&b, " %.1f %%", t.rate())
+			if m.minSamples > 0 && c.bad {
+				fmt.Fprintf(&b, " (%.1f %% at 5 %%)", pct(t.at5, t.n))
+			}
+			fmt.Fprintf(&b, ", %.0f min", t.medianMinutes())
+			if t.undecided > 0 {
+				fmt.Fprintf(&b, ", %d undecided", t.undecided)
+			}
+			b.WriteString(" |")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func BenchmarkDecisionQuality(b *testing.B) {
+	classes := qualityClasses()
+	methods := []method{thresholdOnly, judge20, judge60}
+	for range b.N {
+		res, err := evaluate(context.Background(), classes, methods, *qualityN)
+		require.NoError(b, err)
+		b.Logf("%d synthetic canaries per class (seeded); cells: rollback rate, median release duration\n\n%s",
+			*qualityN, qualityTable(classes, methods, res))
+		b.ReportMetric(res["2× error rate"][judge20].rate(), "judge-detect-2x-err-%")
+		b.ReportMetric(res["good"][judge20].rate(), "judge-false-good-%")
+		b.ReportMetric(res["2× error rate"][thresholdOnly].rate(), "threshold-detect-2x-err-%")
+		b.ReportMetric(res["low traffic (good, 20 req/s)"][thresholdOnly].rate(), "threshold-false-low-%")
+	}
+}
+
+// TestJudgeDecisionQuality runs a small seeded corpus so CI checks the judge's logic: it
+// rolls back clear regressions and promotes good canaries.
+func TestJudgeDecisionQuality(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 300 releases")
+	}
+	all := qualityClasses()
+	classes := []class{all[0], all[1], all[2]}
+	const n = 100
+	res, err := evaluate(ctxFor(t, 5*time.Minute), classes, []method{judge20}, n)
+	require.NoError(t, err)
+	for _, c := range classes {
+		tl := res[c.name][judge20]
+		if c.bad {
+			assert.GreaterOrEqual(t, tl.rolledBack, n-1, "%s: detections out of %d", c.name, n)
+		} else {
+			assert.LessOrEqual(t, tl.rolledBack, 1, "%s: false rollbacks out of %d", c.name, n)
+		}
+		assert.Zero(t, tl.undecided, c.name)
+	}
+}
