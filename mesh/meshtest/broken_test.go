@@ -2,12 +2,10 @@ package meshtest_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -71,28 +69,18 @@ func TestBrokenRouter(t *testing.T) {
 		t.Skip("run by TestSuiteCatchesBrokenRouters")
 	}
 	store := &canarytest.Router{}
-	var n atomic.Int32
-	meshtest.Run(t, meshtest.Harness{
-		NewRouter: func(*testing.T) canary.MeshRouter {
-			switch kind {
-			case "resetting":
-				return resetting{store}
-			case "unchecked":
-				return unchecked{store}
-			default:
-				return &caching{Router: store, last: map[string]canary.Weights{}}
-			}
-		},
-		NewTarget: func(*testing.T) canary.Target {
-			return canary.Target{Namespace: "test", Name: fmt.Sprintf("app%d", n.Add(1))}
-		},
-		Inspect: func(t *testing.T, tg canary.Target) canary.Weights {
-			w, err := store.Current(tg)
-			require.NoError(t, err)
-			return w
-		},
-		Match: []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "1"}}}},
+	h := memHarness(store, func() canary.MeshRouter {
+		switch kind {
+		case "resetting":
+			return resetting{store}
+		case "unchecked":
+			return unchecked{store}
+		default:
+			return &caching{Router: store, last: map[string]canary.Weights{}}
+		}
 	})
+	h.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "1"}}}}
+	meshtest.Run(t, h)
 }
 
 // The suite fails a router that breaks each contract, naming the check.

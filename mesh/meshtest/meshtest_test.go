@@ -12,24 +12,30 @@ import (
 	"github.com/canarykit/canarykit/mesh/meshtest"
 )
 
-// The suite passes against the simulation kit's in-memory router, which keeps its routes in
-// memory (so NewRouter returns the same instance), with and without match support.
+// memHarness runs the suite on routes kept in store: routers that keep their routes in memory
+// return the same instance from NewRouter.
+func memHarness(store *canarytest.Router, newRouter func() canary.MeshRouter) meshtest.Harness {
+	var n atomic.Int32
+	return meshtest.Harness{
+		NewRouter: func(*testing.T) canary.MeshRouter { return newRouter() },
+		NewTarget: func(*testing.T) canary.Target {
+			return canary.Target{Namespace: "test", Name: fmt.Sprintf("app%d", n.Add(1))}
+		},
+		Inspect: func(t *testing.T, tg canary.Target) canary.Weights {
+			w, err := store.Current(tg)
+			require.NoError(t, err)
+			return w
+		},
+	}
+}
+
+// The suite passes against the simulation kit's in-memory router, with and without match
+// support.
 func TestRunOnCanarytestRouter(t *testing.T) {
 	for _, noMatch := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NoMatch=%v", noMatch), func(t *testing.T) {
 			router := &canarytest.Router{NoMatch: noMatch}
-			var n atomic.Int32
-			h := meshtest.Harness{
-				NewRouter: func(*testing.T) canary.MeshRouter { return router },
-				NewTarget: func(*testing.T) canary.Target {
-					return canary.Target{Namespace: "test", Name: fmt.Sprintf("app%d", n.Add(1))}
-				},
-				Inspect: func(t *testing.T, tg canary.Target) canary.Weights {
-					w, err := router.Current(tg)
-					require.NoError(t, err)
-					return w
-				},
-			}
+			h := memHarness(router, func() canary.MeshRouter { return router })
 			if !noMatch {
 				h.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"cookie": {Regex: "^(.*?;)?(type=insider)(;.*)?$"}}}}
 			}
@@ -41,17 +47,7 @@ func TestRunOnCanarytestRouter(t *testing.T) {
 // A blue/green-only spread runs too.
 func TestRunAllOrNothing(t *testing.T) {
 	router := &canarytest.Router{NoMatch: true}
-	var n atomic.Int32
-	meshtest.Run(t, meshtest.Harness{
-		NewRouter: func(*testing.T) canary.MeshRouter { return router },
-		NewTarget: func(*testing.T) canary.Target {
-			return canary.Target{Namespace: "test", Name: fmt.Sprintf("bg%d", n.Add(1))}
-		},
-		Inspect: func(t *testing.T, tg canary.Target) canary.Weights {
-			w, err := router.Current(tg)
-			require.NoError(t, err)
-			return w
-		},
-		Weights: []canary.Weights{canary.AllPrimary, canary.AllCanary},
-	})
+	h := memHarness(router, func() canary.MeshRouter { return router })
+	h.Weights = []canary.Weights{canary.AllPrimary, canary.AllCanary}
+	meshtest.Run(t, h)
 }
