@@ -1,0 +1,149 @@
+package testenv
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Identities the bed's token file defines.
+const (
+	// AdminUser is the identity of Env.Config: a member of system:masters.
+	AdminUser = "canarykit-admin"
+	// ControllerManagerUser is the identity kube-controller-manager uses (system:masters), so
+	// audit counts can tell its requests from the tests'.
+	ControllerManagerUser = "canarykit-controller-manager"
+	// KubeletUser is the identity of the kubelet stand-in (system:masters).
+	KubeletUser = "canarykit-kubelet"
+	// UsersGroup is the group of every unprivileged user (see Env.NewUser). RBAC grants
+	// nothing to it: each user can do only what a test binds to it.
+	UsersGroup = "canarykit:users"
+	// userCount is how many unprivileged users the token file predefines.
+	userCount = 64
+)
+
+// unprivilegedUser names the i-th predefined unprivileged user.
+func unprivilegedUser(i int) string { return fmt.Sprintf("canarykit-user-%02d", i) }
+
+// auditPolicy records every request once per stage at level Metadata: who did what to which
+// resource, without bodies.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: Metadata
+`
+
+// writeTokenFile writes the apiserver's static token file (admin, controller-manager and the
+// unprivileged users) and returns the user → token map.
+func writeTokenFile(path string) (map[string]string, error) {
+	tokens := map[string]string{}
+	var b strings.Builder
+	add := func(user, groups string) error {
+		tok, err := randomToken()
+		if err != nil {
+			return err
+		}
+		tokens[user] = tok
+		fmt.Fprintf(&b, "%s,%s,%s,%q\n", tok, user, user, groups)
+		return nil
+	}
+	if err := add(AdminUser, "system:masters"); err != nil {
+		return nil, err
+	}
+	for _, u := range []string{ControllerManagerUser, KubeletUser} {
+		if err := add(u, "system:masters"); err != nil {
+			return nil, err
+		}
+	}
+	for i := range userCount {
+		if err := add(unprivilegedUser(i), UsersGroup); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return nil, fmt.Errorf("write token file: %w", err)
+	}
+	return tokens, nil
+}
+
+// apiServerConfig is what startAPIServer needs.
+type apiServerConfig struct {
+	path      string
+	dir       string // scratch and log directory
+	etcdURL   string
+	port      int
+	pki       *pki
+	tokenFile string
+	auditLog  string // empty: no audit log
+	extraArgs []string
+}
+
+// startAPIServer runs kube-apiserver and waits until /readyz answers for the admin.
+func startAPIServer(ctx context.Context, c apiServerConfig, adminToken string) (*process, error) {
+	args := []string{
+		"--etcd-servers=" + c.etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", c.port),
+		"--cert-dir=" + filepath.Join(c.dir, "certs"),
+		"--tls-cert-file=" + c.pki.certFile,
+		"--tls-private-key-file=" + c.pki.keyFile,
+		"--token-auth-file=" + c.tokenFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + c.pki.saPublicKey,
+		"--service-account-signing-key-file=" + c.pki.saPrivateKey,
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--shutdown-delay-duration=0s",
+		"--profiling=false",
+	}
+	if c.auditLog != "" {
+		policy := filepath.Join(c.dir, "audit-policy.yaml")
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return nil, fmt.Errorf("write audit policy: %w", err)
+		}
+		args = append(args,
+			"--audit-policy-file="+policy,
+			"--audit-log-path="+c.auditLog,
+			"--audit-log-mode=blocking",
+			"--audit-log-maxsize=0",
+		)
+	}
+	args = append(args, c.extraArgs...)
+	p, err := startProcess(binAPIServer, filepath.Join(c.dir, "kube-apiserver.log"), c.path, args...)
+	if err != nil {
+		return nil, err
+	}
+	client, err := caClient(c.pki.caPEM)
+	if err != nil {
+		p.stop(0)
+		return nil, err
+	}
+	url := fmt.Sprintf("https://%s/readyz", hostPort(c.port))
+	err = waitUntil(ctx, p, "wait for kube-apiserver", func(ctx context.Context) error {
+		return httpGetOK(ctx, client, url, adminToken, "ok")
+	})
+	if err != nil {
+		p.stop(0)
+		return nil, err
+	}
+	return p, nil
+}
+
+// caClient is an HTTP client trusting only the bed's CA.
+func caClient(caPEM []byte) (*http.Client, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("parse the bed's CA certificate")
+	}
+	return &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+	}, nil
+}

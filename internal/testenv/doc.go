@@ -1,0 +1,91 @@
+// Package testenv is canarykit's integration test bed: a real Kubernetes control plane (etcd,
+// kube-apiserver, kube-controller-manager) and a real Prometheus, run as processes on free
+// loopback ports, so that "works with Kubernetes" and "works with Prometheus" are proven
+// against the servers themselves.
+//
+// # Binaries
+//
+// `make testenv` (hack/testenv.sh) installs etcd and Prometheus from Debian's packages and
+// builds kube-apiserver and kube-controller-manager KubernetesVersion from the k8s.io/kubernetes
+// module (the separate module in tools/ pins it, so canarykit's go.mod never requires it),
+// caching them in os.UserCacheDir()/canarykit/testenv/k8s-<version>/ (override the root with
+// CANARYKIT_TESTENV_DIR). The package finds them there and on PATH, with no environment
+// variable. When one is missing, tests skip with the command to run, except with CI=true,
+// where they fail: CI must run them.
+//
+// # One bed per test binary
+//
+// Starting the control plane takes a few seconds, so a test binary starts it once:
+//
+//	func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Audit: true}) }
+//
+//	func TestSomething(t *testing.T) {
+//		env := testenv.Shared(t)      // started by the first test that asks
+//		ns := env.Namespace(t)        // unique namespace, deleted when the test ends
+//		client := env.Client()        // admin (system:masters); env.Config() for a rest.Config
+//		...
+//	}
+//
+// Main stops everything after the last test; the servers also die with the test binary if it
+// is killed (own process group, Pdeathsig). Start(t, opts) gives a test a bed of its own.
+//
+// # Identities
+//
+// The apiserver authorizes with RBAC and authenticates static tokens: AdminUser (the identity
+// of Config and Client), ControllerManagerUser, KubeletUser, and 64 unprivileged users in group
+// UsersGroup that may do nothing until granted. env.NewUser(t) hands out an unused one with its
+// rest.Config; env.Grant(t, user, namespace, rules...) binds a Role (or, with namespace "", a
+// ClusterRole) and returns once the authorizer allows it.
+//
+// # The kubelet stand-in
+//
+// No scheduler or kubelet runs, and no container. env.Kubelet(t, namespace, selector, behavior)
+// watches pods and writes the status a kubelet would (status subresource): Running with the
+// Ready condition true at once (ReadyNow), after a delay (ReadyAfter), never (NeverReady), or
+// crash-looping (CrashLoop: not ready, CrashLoopBackOff, restart count growing); SetBehavior
+// changes it mid-test. The real ReplicaSet and Deployment controllers then compute
+// availability, rollout status and ProgressDeadlineExceeded. What they need, found by reading
+// them: a pod is available when its Ready condition is true (for minReadySeconds, measured from
+// the condition's lastTransitionTime); phase, node and container statuses do not matter to
+// them. Pods stay unbound (no nodeName, no Node object): the apiserver deletes unbound pods at
+// once, whereas a bound pod waits for its kubelet to confirm, so scale-downs and namespace
+// deletion work without one. Note that the Deployment controller keeps condition times in
+// whole seconds, so a progressDeadlineSeconds of 1 may expire in well under a second.
+//
+// # CRDs
+//
+// InstallCRDs(t, cfg, crds...) creates or updates CRDs and waits until every served version
+// answers. TrafficSplitCRD() is the SMI TrafficSplit CRD as linkerd-smi ships it (v1alpha1
+// stored, v1alpha2 served, no conversion); TrafficSplitCRD("v1alpha3", "v1alpha4") and
+// HTTPRouteGroupCRD() serve other versions. GatewayAPICRDs(t) reads the standard-channel
+// Gateway API CRDs of GatewayAPIVersion from the module cache. CRDs are cluster-wide and stay
+// installed: tests that need different served versions of one CRD run one after the other.
+//
+// # Prometheus and the Linkerd-shaped exporter
+//
+// SharedPrometheus(t) returns the binary's Prometheus (scrape interval 1 s, query log on) and
+// the linkerdexp.Exporter it scrapes. Each test writes series under its own namespace label:
+//
+//	prom, exp := testenv.SharedPrometheus(t)
+//	exp.SetTraffic(linkerdexp.Workload{Namespace: ns, Deployment: "podinfo"},
+//		linkerdexp.Traffic{RPS: 100, FailureRatio: 0.1})
+//	v := prom.WaitForValue(t, query) // polls until the query yields a number
+//
+// Prometheus is ready in well under a second but scrapes first about 5 s after it starts (its
+// discovery update interval is fixed), hence one per test binary, and polling instead of
+// sleeping. rate() reads low until its window has filled; ratios of rates and
+// histogram_quantile are right at once (the latter interpolates inside a bucket: assert a
+// range). A target without traffic gives NaN, which QueryValue reports as ErrNoData.
+// StartPrometheus(t, targets...) starts one for a single test; Kill and Restart make
+// Prometheus unavailable for a while.
+//
+// # Counting requests and queries
+//
+// With Options.Audit the apiserver writes an audit log (every request, level Metadata).
+// env.AuditMark(t) makes a marker request and waits until the log has it; requests made after
+// it are counted by env.AuditSince(t, mark).ForUser(user).Counts(), per (user, verb,
+// resource), one per audit ID. env.AuditLog(t).Window(from, to) selects by time instead.
+// Likewise prom.QueryMark(t) and prom.QueriesSince(t, mark, filter) count Prometheus queries.
+// Give the client under test its own identity (NewUser) so the bed's own requests
+// (controller-manager, kubelet stand-in, waits) do not count.
+package testenv

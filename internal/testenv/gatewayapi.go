@@ -1,0 +1,108 @@
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// GatewayAPIVersion is the sigs.k8s.io/gateway-api release whose standard-channel CRDs
+// GatewayAPICRDs installs (the one that goes with client-go v0.34). hack/testenv.sh puts it in
+// the module cache.
+const GatewayAPIVersion = "v1.4.1"
+
+var gatewayAPI struct {
+	once sync.Once
+	crds []*apiextensionsv1.CustomResourceDefinition
+	err  error
+}
+
+// GatewayAPICRDs returns the standard-channel Gateway API CRDs (GatewayClass, Gateway,
+// HTTPRoute, GRPCRoute, ReferenceGrant, BackendTLSPolicy), read from config/crd/standard of
+// the sigs.k8s.io/gateway-api module (fetched into the module cache by `go mod download`).
+// Install them with InstallCRDs. It skips the test when the module cannot be had (fails it
+// when CI=true).
+func GatewayAPICRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	gatewayAPI.once.Do(func() {
+		gatewayAPI.crds, gatewayAPI.err = loadGatewayAPICRDs()
+	})
+	if gatewayAPI.err != nil {
+		msg := fmt.Sprintf("Gateway API CRDs: %v; run `%s`", gatewayAPI.err, InstallCommand)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	out := make([]*apiextensionsv1.CustomResourceDefinition, len(gatewayAPI.crds))
+	for i, c := range gatewayAPI.crds {
+		out[i] = c.DeepCopy()
+	}
+	return out
+}
+
+func loadGatewayAPICRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	var stderr bytes.Buffer
+	cmd := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/gateway-api@"+GatewayAPIVersion)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var info struct{ Dir, Error string }
+	if jerr := json.Unmarshal(out, &info); jerr != nil && err == nil {
+		err = jerr
+	}
+	if err != nil || info.Error != "" || info.Dir == "" {
+		return nil, fmt.Errorf("go mod download sigs.k8s.io/gateway-api@%s: %v %s %s", GatewayAPIVersion, err, info.Error, stderr.String())
+	}
+	files, err := filepath.Glob(filepath.Join(info.Dir, "config", "crd", "standard", "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no CRDs in %s/config/crd/standard", info.Dir)
+	}
+	sort.Strings(files)
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range files {
+		got, err := readCRDs(f)
+		if err != nil {
+			return nil, err
+		}
+		crds = append(crds, got...)
+	}
+	return crds, nil
+}
+
+// readCRDs decodes the CRDs of a (multi-document) YAML file.
+func readCRDs(path string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := utilyaml.NewYAMLOrJSONDecoder(f, 64*1024)
+	var out []*apiextensionsv1.CustomResourceDefinition
+	for {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		err := dec.Decode(crd)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", filepath.Base(path), err)
+		}
+		if crd.Kind == "CustomResourceDefinition" {
+			out = append(out, crd)
+		}
+	}
+}

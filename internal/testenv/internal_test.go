@@ -1,0 +1,144 @@
+package testenv
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestKubernetesVersionMatchesToolsModule(t *testing.T) {
+	data, err := os.ReadFile("tools/go.mod")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^\s*(?:require\s+)?k8s\.io/kubernetes (v\S+)`).FindSubmatch(data)
+	require.NotNil(t, m, "tools/go.mod requires no k8s.io/kubernetes")
+	assert.Equal(t, KubernetesVersion, string(m[1]))
+	staging := regexp.MustCompile(`(?m)^\s*k8s\.io/\S+ => k8s\.io/\S+ v0\.(\d+)\.(\d+)$`).FindAllSubmatch(data, -1)
+	require.NotEmpty(t, staging)
+	for _, s := range staging {
+		assert.Equal(t, "v1."+string(s[1])+"."+string(s[2]), KubernetesVersion, "staging replace %s", s[0])
+	}
+}
+
+func TestBinDirHonoursOverride(t *testing.T) {
+	t.Setenv(DirEnv, "/opt/bed")
+	dir, err := BinDir()
+	require.NoError(t, err)
+	assert.Equal(t, "/opt/bed/k8s-"+KubernetesVersion, dir)
+}
+
+func TestNamespaceName(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	for _, name := range []string{"TestX", "TestA/sub_case#01", "Test" + strings.Repeat("Long", 30), "/"} {
+		got := namespaceName(name)
+		assert.Regexp(t, re, got, name)
+		assert.LessOrEqual(t, len(got), 63, name)
+	}
+	assert.True(t, strings.HasPrefix(namespaceName("TestA/sub_case"), "testa-sub-case-"))
+	assert.NotEqual(t, namespaceName("TestX"), namespaceName("TestX"))
+}
+
+func pod(containers ...string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}}
+	for _, c := range containers {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c, Image: "img"})
+	}
+	return p
+}
+
+func readyCondition(st corev1.PodStatus) corev1.PodCondition {
+	for _, c := range st.Conditions {
+		if c.Type == corev1.PodReady {
+			return c
+		}
+	}
+	return corev1.PodCondition{}
+}
+
+func TestDesiredStatus(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	st, next := desiredStatus(pod("app", "sidecar"), ReadyNow, t0, t0, t0)
+	assert.Equal(t, corev1.PodRunning, st.Phase)
+	assert.Equal(t, corev1.ConditionTrue, readyCondition(st).Status)
+	assert.Zero(t, next)
+	require.Len(t, st.ContainerStatuses, 2)
+	assert.True(t, st.ContainerStatuses[1].Ready)
+	assert.NotNil(t, st.ContainerStatuses[1].State.Running)
+
+	p := pod("app")
+	st, next = desiredStatus(p, ReadyAfter(3*time.Second), t0, t0, t0.Add(time.Second))
+	assert.Equal(t, corev1.ConditionFalse, readyCondition(st).Status)
+	assert.Equal(t, 2*time.Second, next)
+	p.Status = st
+	st, next = desiredStatus(p, ReadyAfter(3*time.Second), t0, t0, t0.Add(3*time.Second))
+	assert.Equal(t, corev1.ConditionTrue, readyCondition(st).Status)
+	assert.Equal(t, t0.Add(3*time.Second), readyCondition(st).LastTransitionTime.Time)
+	assert.Zero(t, next)
+	// A status that is already right is reproduced as it is.
+	p.Status = st
+	again, _ := desiredStatus(p, ReadyAfter(3*time.Second), t0, t0, t0.Add(time.Minute))
+	assert.Equal(t, st, again)
+
+	st, next = desiredStatus(pod("app"), NeverReady, t0, t0, t0.Add(time.Hour))
+	assert.Equal(t, corev1.ConditionFalse, readyCondition(st).Status)
+	assert.Zero(t, next)
+
+	st, next = desiredStatus(pod("app"), CrashLoop(time.Second), t0, t0, t0.Add(2500*time.Millisecond))
+	assert.Equal(t, corev1.ConditionFalse, readyCondition(st).Status)
+	assert.Equal(t, 500*time.Millisecond, next)
+	require.Len(t, st.ContainerStatuses, 1)
+	cs := st.ContainerStatuses[0]
+	assert.Equal(t, int32(3), cs.RestartCount)
+	require.NotNil(t, cs.State.Waiting)
+	assert.Equal(t, "CrashLoopBackOff", cs.State.Waiting.Reason)
+	require.NotNil(t, cs.LastTerminationState.Terminated)
+	assert.Equal(t, int32(1), cs.LastTerminationState.Terminated.ExitCode)
+}
+
+func TestPrometheusConfig(t *testing.T) {
+	cfg, err := prometheusConfig([]string{"127.0.0.1:9000", "http://127.0.0.1:9001/stats"}, time.Second, "/tmp/q.log")
+	require.NoError(t, err)
+	assert.Contains(t, cfg, "scrape_interval: 1s\n")
+	assert.Contains(t, cfg, `query_log_file: "/tmp/q.log"`)
+	assert.Contains(t, cfg, "metrics_path: \"/metrics\"\n  static_configs:\n  - targets: [\"127.0.0.1:9000\"]")
+	assert.Contains(t, cfg, "metrics_path: \"/stats\"\n  static_configs:\n  - targets: [\"127.0.0.1:9001\"]")
+
+	_, err = prometheusConfig([]string{"https://127.0.0.1:9000"}, time.Second, "")
+	assert.Error(t, err)
+}
+
+func TestDecodeResultTreatsNaNAsANumber(t *testing.T) {
+	samples, err := decodeResult("vector", []byte(`[{"metric":{"a":"b"},"value":[1700000000.5,"NaN"]},{"metric":{},"value":[1700000000,"12.5"]}]`))
+	require.NoError(t, err)
+	require.Len(t, samples, 2)
+	assert.True(t, samples[0].IsNaN())
+	assert.Equal(t, map[string]string{"a": "b"}, samples[0].Labels)
+	assert.Equal(t, 12.5, samples[1].Value)
+	assert.Equal(t, int64(1700000000), samples[1].Time.Unix())
+
+	samples, err = decodeResult("scalar", []byte(`[1700000000,"+Inf"]`))
+	require.NoError(t, err)
+	require.Len(t, samples, 1)
+
+	_, err = decodeResult("matrix", []byte(`[]`))
+	assert.Error(t, err)
+}
+
+func TestParseQueryLog(t *testing.T) {
+	log := `{"httpRequest":{"clientIP":"127.0.0.1","method":"POST","path":"/api/v1/query"},"params":{"end":"2026-01-01T00:00:00.000Z","query":"up","start":"2026-01-01T00:00:00.000Z","step":0},"stats":{"timings":{"evalTotalTime":0.0001}},"ts":"2026-01-01T00:00:00.001Z"}
+
+{"params":{"query":"sum(x)"},"ts":"2026-01-01T00:00:01Z"}
+`
+	got, err := parseQueryLog(strings.NewReader(log))
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.Equal(t, LoggedQuery{Query: "up", Path: "/api/v1/query", Time: time.Date(2026, 1, 1, 0, 0, 0, 1e6, time.UTC)}, got[0])
+	assert.Equal(t, "sum(x)", got[1].Query)
+}
