@@ -25,12 +25,21 @@ type rolloutCase struct {
 	success canarytest.Signal
 	phase   canary.Phase
 	weights []int // canary weight of every route version stored, creation included
+	spec    func(*canary.Spec)
 }
 
 var rolloutCases = []rolloutCase{
-	{"Promote", canarytest.Constant(99.9), canary.PhaseSucceeded, []int{0, 10, 20, 30, 40, 50, 0}},
-	{"Rollback", canarytest.Sequence(99.9, 99.9, 90), canary.PhaseFailed, []int{0, 10, 20, 30, 0}},
+	{name: "Promote", success: canarytest.Constant(99.9), phase: canary.PhaseSucceeded, weights: []int{0, 10, 20, 30, 40, 50, 0}},
+	{name: "Rollback", success: canarytest.Sequence(99.9, 99.9, 90), phase: canary.PhaseFailed, weights: []int{0, 10, 20, 30, 0}},
 }
+
+// abTesting sends matching requests to the canary for 3 iterations, then promotes.
+var abTesting = rolloutCase{name: "ABTesting", success: canarytest.Constant(99.9), phase: canary.PhaseSucceeded,
+	weights: []int{0, 100, 0}, spec: func(s *canary.Spec) { s.Iterations, s.Match = 3, abMatch }}
+
+// blueGreen switches all traffic to the canary after 3 iterations, then promotes.
+var blueGreen = rolloutCase{name: "BlueGreen", success: canarytest.Constant(99.9), phase: canary.PhaseSucceeded,
+	weights: []int{0, 100, 0}, spec: func(s *canary.Spec) { s.Iterations = 3 }}
 
 // release runs a bootstrap and one release of a new revision with router, the rest of the
 // world simulated in virtual time, and returns the route's history as the API server stored it.
@@ -38,10 +47,15 @@ func release(t *testing.T, tc rolloutCase, tg canary.Target, router canary.MeshR
 	currentRV func() string) canary.Result {
 	env := canarytest.NewEnv(tg)
 	env.Metrics.Set("request-success-rate", tc.success)
-	cfg := env.Config(canary.Spec{
+	spec := canary.Spec{
 		Interval: 30 * time.Second, Threshold: 2, MaxWeight: 50, StepWeight: 10,
 		Metrics: []canary.Metric{{Name: "request-success-rate", ThresholdRange: canary.AtLeast(99)}},
-	})
+	}
+	if tc.spec != nil {
+		spec.MaxWeight, spec.StepWeight = 0, 0
+		tc.spec(&spec)
+	}
+	cfg := env.Config(spec)
 	cfg.Router = router
 	r, err := canary.New(cfg)
 	require.NoError(t, err)
@@ -54,7 +68,8 @@ func release(t *testing.T, tc rolloutCase, tg canary.Target, router canary.MeshR
 	require.NoError(t, err)
 	assert.Equal(t, tc.phase, res.Phase)
 	assert.Equal(t, tc.weights, rec.upTo(t, currentRV()), "every weight the API server stored, in order")
-	assert.Equal(t, tc.weights[1:], res.Weights, "the steps the Rollout took")
+	require.NotEmpty(t, res.Weights)
+	assert.Equal(t, tc.weights[len(tc.weights)-len(res.Weights):], res.Weights, "the release's steps end the route's history")
 	return res
 }
 
@@ -80,10 +95,23 @@ func TestIntegrationRollout(t *testing.T) {
 				release(t, tc, tg, router, rec, b.rv(t, gvr, tg))
 			})
 		}
+		t.Run("ABTestingUnsupported", func(t *testing.T) {
+			disc, err := discovery.NewDiscoveryClientForConfig(b.cfg)
+			require.NoError(t, err)
+			router, err := mesh.NewTrafficSplit(mesh.TrafficSplitOptions{Client: split, Discovery: disc})
+			require.NoError(t, err)
+			env := canarytest.NewEnv(b.target(t))
+			cfg := env.Config(canary.Spec{Interval: 30 * time.Second, Iterations: 3, Match: abMatch})
+			cfg.Router = router
+			r, err := canary.New(cfg)
+			require.NoError(t, err)
+			_, err = r.Run(bg(t))
+			assert.ErrorIs(t, err, canary.ErrMatchUnsupported, "linkerd-smi's versions cannot match: the Rollout stops")
+		})
 	})
 	t.Run("HTTPRoute", func(t *testing.T) {
 		b := newRouteBed(t)
-		for _, tc := range rolloutCases {
+		for _, tc := range append(rolloutCases, abTesting) {
 			t.Run(tc.name, func(t *testing.T) {
 				router := b.router(t, mesh.HTTPRouteOptions{Port: 9898})
 				tg := b.target(t)
@@ -92,6 +120,27 @@ func TestIntegrationRollout(t *testing.T) {
 			})
 		}
 	})
+}
+
+// A blue/green release without a mesh: the apex Service's selector switches to the canary and
+// back, as a watch on the Service records.
+func TestIntegrationRolloutKubernetes(t *testing.T) {
+	b := newBed(t, kubernetesRBAC...)
+	kube, err := newKube(b.cfg)
+	require.NoError(t, err)
+	router, err := mesh.NewKubernetes(mesh.KubernetesOptions{Client: kube.CoreV1()})
+	require.NoError(t, err)
+	tg := b.target(t)
+	services := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	rec := b.record(t, services, tg, func(t *testing.T, obj *unstructured.Unstructured, tg canary.Target) canary.Weights {
+		app, _, _ := unstructured.NestedString(obj.Object, "spec", "selector", "app")
+		if app == tg.Name+"-primary" {
+			return canary.AllPrimary
+		}
+		return canary.AllCanary
+	})
+	// adopted (pointed at the primary), switched to the canary, back to the promoted primary
+	release(t, blueGreen, tg, router, rec, b.rv(t, services, tg))
 }
 
 // rv returns a function reading the route's current resourceVersion.
