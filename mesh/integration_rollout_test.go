@@ -43,8 +43,11 @@ var blueGreen = rolloutCase{name: "BlueGreen", success: canarytest.Constant(99.9
 
 // release runs a bootstrap and one release of a new revision with router, the rest of the
 // world simulated in virtual time, and returns the route's history as the API server stored it.
-func release(t *testing.T, tc rolloutCase, tg canary.Target, router canary.MeshRouter, rec *recorder,
-	currentRV func() string) canary.Result {
+//
+// The router's requests during the release are counted too: reads only when the Run starts
+// (wantReads: Reconcile and Weights, as a resumed Run does) and one request per weight step.
+func release(t *testing.T, b *bed, tc rolloutCase, tg canary.Target, router canary.MeshRouter, rec *recorder,
+	currentRV func() string, resource string, wantReads int) canary.Result {
 	env := canarytest.NewEnv(tg)
 	env.Metrics.Set("request-success-rate", tc.success)
 	spec := canary.Spec{
@@ -64,8 +67,15 @@ func release(t *testing.T, tc rolloutCase, tg canary.Target, router canary.MeshR
 	_, err = r.Run(ctx) // bootstrap: route created at 100 % primary
 	require.NoError(t, err)
 	env.Workload.SetRevision("6.0.1")
-	res, err := r.Run(ctx)
-	require.NoError(t, err)
+	var res canary.Result
+	counts := b.audit(t, func() {
+		res, err = r.Run(ctx)
+		require.NoError(t, err)
+	})
+	want := testenv.AuditCounts{{User: b.user, Verb: "get", Resource: resource}: wantReads}
+	want[testenv.AuditKey{User: b.user, Verb: "patch", Resource: resource}] = len(res.Weights)
+	assert.Equal(t, want, counts, "the router's requests during the release")
+	t.Logf("release %v: %d requests by the router", res.Weights, counts.Total())
 	assert.Equal(t, tc.phase, res.Phase)
 	assert.Equal(t, tc.weights, rec.upTo(t, currentRV()), "every weight the API server stored, in order")
 	require.NotEmpty(t, res.Weights)
@@ -92,7 +102,7 @@ func TestIntegrationRollout(t *testing.T) {
 				gvr := trafficSplits
 				gvr.Version = "v1alpha2"
 				rec := b.record(t, gvr, tg, backendWeights)
-				release(t, tc, tg, router, rec, b.rv(t, gvr, tg))
+				release(t, b, tc, tg, router, rec, b.rv(t, gvr, tg), "trafficsplits", 2)
 			})
 		}
 		t.Run("ABTestingUnsupported", func(t *testing.T) {
@@ -116,7 +126,7 @@ func TestIntegrationRollout(t *testing.T) {
 				router := b.router(t, mesh.HTTPRouteOptions{Port: 9898})
 				tg := b.target(t)
 				rec := b.record(t, httpRoutes, tg, routeWeights)
-				release(t, tc, tg, router, rec, b.rv(t, httpRoutes, tg))
+				release(t, b.bed, tc, tg, router, rec, b.rv(t, httpRoutes, tg), "httproutes", 2)
 			})
 		}
 	})
@@ -140,7 +150,7 @@ func TestIntegrationRolloutKubernetes(t *testing.T) {
 		return canary.AllCanary
 	})
 	// adopted (pointed at the primary), switched to the canary, back to the promoted primary
-	release(t, blueGreen, tg, router, rec, b.rv(t, services, tg))
+	release(t, b, blueGreen, tg, router, rec, b.rv(t, services, tg), "services", 4)
 }
 
 // rv returns a function reading the route's current resourceVersion.
