@@ -1,0 +1,84 @@
+// Package mesh holds canarykit's traffic routers: implementations of canary.MeshRouter that
+// shape the route objects dividing a target's traffic between "<apex>-primary" and
+// "<apex>-canary", the way Flagger names them (REFERENCE §1).
+//
+// # Which router
+//
+//	Linkerd 2.14 and later   HTTPRoute      gateway.networking.k8s.io HTTPRoute, parentRef the apex
+//	                                        Service (GAMMA); weights, and header/cookie A/B
+//	Linkerd 2.12 and 2.13    TrafficSplit   split.smi-spec.io through the linkerd-smi extension
+//	                                        (v1alpha1 stored, v1alpha2 served): weights only
+//	Linkerd 2.11 and older   TrafficSplit   v1alpha1 built in: weights only
+//	other SMI meshes         TrafficSplit   v1alpha3/v1alpha4: weights, and A/B via HTTPRouteGroup
+//	no mesh                  Kubernetes     switches the apex Service's selector: blue/green only
+//
+// A/B testing (canary.Spec.Match) needs a route that can match requests: HTTPRoute, or
+// TrafficSplit v1alpha3/v1alpha4 with the SMI HTTPRouteGroup CRD. The other routers refuse a
+// target with match conditions with canary.ErrMatchUnsupported, which ends the Rollout.
+//
+// # TrafficSplit versions
+//
+// Unless TrafficSplitOptions.Version pins one, the router asks API discovery once which
+// split.smi-spec.io versions the server serves and picks, for every target alike:
+// v1alpha4, else v1alpha3 (they can match; reading every route through them keeps matches
+// visible), else v1alpha2, else v1alpha1 (what linkerd-smi serves). With linkerd-smi's pair
+// (v1alpha1 and v1alpha2) it writes v1alpha2's integer weights, which clients of both versions
+// decode, and reads through v1alpha1, whose quantity weights also decode what a v1alpha1 client
+// may have stored ("500m"): without a conversion webhook the server returns stored weights as
+// they are. HTTPRouteGroups use the TrafficSplit's version when served, else the other of
+// v1alpha3/v1alpha4. A server without the group answers with ErrCRDMissing naming
+// trafficsplits.split.smi-spec.io and the linkerd-smi extension (fluxcd/flagger#1214).
+//
+// # Weights read back
+//
+// Weights are relative in SMI and Gateway API. Weights reads the primary's and the canary's
+// weights and returns their shares of the two's sum in percent: weights summing to 100 come
+// back as they are; others are scaled, the canary's share rounded to the nearest percent (a
+// tie goes to the primary) and the primary taking the rest. So v1alpha1 quantities "500m" and
+// "500m" read as 50/50, and "1" and "3" as 25/75. A route without weight on either is an
+// error.
+//
+// # Match conditions
+//
+// Header conditions (cookies are the "cookie" header, e.g. regex
+// "^(.*?;)?(type=insider)(;.*)?$" as in Flagger) translate as follows. HTTPRoute: exact →
+// Exact, regex → RegularExpression, and prefix/suffix, which Gateway API lacks, → a
+// RegularExpression of the escaped literal: "^p.*" and ".*s$". SMI HTTPRouteGroup header
+// values are regular expressions: exact "v" → "^v$", prefix and suffix as above. The anchored
+// forms mean the same whether the data plane matches the whole value or searches it. With
+// match conditions, HTTPRoute has two rules: the conditions with the weighted backends, then
+// everything else to the primary; TrafficSplit lists the HTTPRouteGroup in its matches, and
+// requests that do not match go to the apex service, which selects the primary.
+//
+// # Ownership
+//
+// A router changes only objects labelled app.kubernetes.io/managed-by with its ManagedBy value
+// (default "canarykit"), which it sets on every object it creates. An object of the route's
+// name without it (Flagger's, a hand-written one) is never changed: the router returns a
+// permanent error wrapping ErrNotOwned that names its manager. Options.Owner adds an owner
+// reference to created objects; DeploymentOwner makes the target Deployment their controller
+// (one GET per object created), without blockOwnerDeletion.
+//
+// # Cost and errors
+//
+// Discovery runs once per router. Reconcile reads the route (one GET; more only to create or
+// reshape it). SetWeights is one request: a JSON patch whose test operations let the API server
+// check, atomically, that the object is still the router's and still in shape, so there is no
+// read before the write and no resourceVersion conflict with other writers of the object.
+// Errors the engine must not retry (missing CRD, someone else's object, forbidden, invalid)
+// are wrapped with backoff.Permanent; conflicts, timeouts and server errors are not, and the
+// Rollout retries them at the next tick.
+//
+// # RBAC
+//
+//	TrafficSplit  split.smi-spec.io trafficsplits: get, create, update, patch
+//	              specs.smi-spec.io httproutegroups: get, create, update (A/B only)
+//	HTTPRoute     gateway.networking.k8s.io httproutes: get, create, update, patch
+//	              "" services: get (only when HTTPRouteOptions.Port is 0)
+//	Kubernetes    "" services: get, patch
+//	DeploymentOwner  apps deployments: get
+//
+// Discovery reads /api and /apis, which the default system:discovery role grants.
+//
+// The conformance suite in mesh/meshtest checks any MeshRouter implementation.
+package mesh

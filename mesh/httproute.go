@@ -1,0 +1,396 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-logr/logr"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// GatewayGroup is Gateway API's group; HTTPRouteCRD names its HTTPRoute CRD.
+const (
+	GatewayGroup = "gateway.networking.k8s.io"
+	HTTPRouteCRD = "httproutes." + GatewayGroup
+)
+
+// HTTPRouteOptions configure an HTTPRoute router. Zero fields mean "default".
+type HTTPRouteOptions struct {
+	// Client reaches gateway.networking.k8s.io. Required.
+	Client gatewayclient.Interface
+	// Discovery, when set, lets the router use v1beta1 where the server does not serve v1
+	// (Gateway API before v1.0, as bundled with Linkerd 2.14). The router asks once and caches
+	// the answer. Default: v1.
+	Discovery discovery.DiscoveryInterface
+	// Port is the service port of the backendRefs and of the parentRef. Default: the apex
+	// Service's first port, read through Services whenever the route's shape is checked
+	// (Reconcile) or created.
+	Port int32
+	// Services reads the apex Service's port. Required when Port is 0.
+	Services corev1client.ServicesGetter
+	// ManagedBy is the value of the app.kubernetes.io/managed-by label that marks the routes
+	// this router manages. Default DefaultManagedBy.
+	ManagedBy string
+	// Owner gives the routes the router creates an owner reference (e.g. DeploymentOwner).
+	// Default: none.
+	Owner OwnerFunc
+	// Logger receives a line per route created or reshaped. Default: discard.
+	Logger logr.Logger
+}
+
+// HTTPRoute routes with a Gateway API HTTPRoute named after the apex service whose parent is
+// the apex Service (GAMMA: group "core", kind Service), the way Linkerd ≥ 2.14 prefers:
+// one rule with weighted backendRefs "<apex>-primary" and "<apex>-canary". With match
+// conditions, the first rule holds them and the weighted backends, and a second rule sends
+// every other request to the primary. Safe for concurrent use.
+type HTTPRoute struct {
+	versions map[string]versionClient[gwv1.HTTPRoute]
+	served   *servedVersions
+	port     int32
+	services corev1client.ServicesGetter
+	own      owners
+	log      logr.Logger
+}
+
+var _ canary.MeshRouter = (*HTTPRoute)(nil)
+
+// NewHTTPRoute validates o and returns a router. It makes no request.
+func NewHTTPRoute(o HTTPRouteOptions) (*HTTPRoute, error) {
+	var errs []error
+	if o.Client == nil {
+		errs = append(errs, errors.New("Client is required"))
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("Port %d is not a port number", o.Port))
+	}
+	if o.Port == 0 && o.Services == nil {
+		errs = append(errs, errors.New("Services is required when Port is 0"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("mesh: invalid HTTPRouteOptions: %w", errors.Join(errs...))
+	}
+	r := &HTTPRoute{
+		versions: map[string]versionClient[gwv1.HTTPRoute]{
+			"v1": typedClient[*gwv1.HTTPRoute, gwv1.HTTPRoute]{
+				api:  func(ns string) typedAPI[*gwv1.HTTPRoute] { return o.Client.GatewayV1().HTTPRoutes(ns) },
+				to:   func(o *gwv1.HTTPRoute) *gwv1.HTTPRoute { return o },
+				from: func(o *gwv1.HTTPRoute) *gwv1.HTTPRoute { return o },
+			},
+			"v1beta1": typedClient[*gwv1beta1.HTTPRoute, gwv1.HTTPRoute]{
+				api:  func(ns string) typedAPI[*gwv1beta1.HTTPRoute] { return o.Client.GatewayV1beta1().HTTPRoutes(ns) },
+				to:   func(o *gwv1beta1.HTTPRoute) *gwv1.HTTPRoute { return (*gwv1.HTTPRoute)(o) },
+				from: func(o *gwv1.HTTPRoute) *gwv1beta1.HTTPRoute { return (*gwv1beta1.HTTPRoute)(o) },
+			},
+		},
+		port:     o.Port,
+		services: o.Services,
+		own:      newOwners(o.ManagedBy, o.Owner),
+		log:      o.Logger,
+	}
+	if o.Discovery != nil {
+		r.served = &servedVersions{disc: o.Discovery}
+	}
+	if r.log.GetSink() == nil {
+		r.log = logr.Discard()
+	}
+	return r, nil
+}
+
+// APIVersion returns the HTTPRoute version the router uses ("gateway.networking.k8s.io/v1"
+// or ".../v1beta1"), detecting it on first use when the router has Discovery.
+func (r *HTTPRoute) APIVersion(ctx context.Context) (string, error) {
+	v, _, err := r.client(ctx)
+	return GatewayGroup + "/" + v, err
+}
+
+func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRoute], error) {
+	if r.served == nil {
+		return "v1", r.versions["v1"], nil
+	}
+	served, err := r.served.of(GatewayGroup)
+	if err != nil {
+		return "", nil, err
+	}
+	v := firstServed(served, "v1", "v1beta1")
+	if v == "" {
+		return "", nil, crdError(fmt.Sprintf("%s v1 or v1beta1 is not served by the API server (served: %s)", HTTPRouteCRD, listOrNone(served)),
+			"install Gateway API's standard CRDs")
+	}
+	return v, r.versions[v], nil
+}
+
+// Reconcile creates t's HTTPRoute at 100 % primary, or adopts the one the router created
+// earlier: it fixes its parent, rules and backends if they drifted, keeping the weights. A
+// route of the same name managed by someone else is left alone (ErrNotOwned). It costs one GET
+// when nothing needs changing (plus one for the apex Service when Port is 0).
+func (r *HTTPRoute) Reconcile(ctx context.Context, t canary.Target) error {
+	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
+		return err
+	}
+	_, c, err := r.client(ctx)
+	if err != nil {
+		return err
+	}
+	port, err := r.portFor(ctx, t)
+	if err != nil {
+		return err
+	}
+	cur, err := c.get(ctx, t.Namespace, t.ApexService())
+	if objectMissing(err) {
+		return r.create(ctx, t, c, port, canary.AllPrimary)
+	}
+	if err != nil {
+		return r.apiError(err, "get", t)
+	}
+	if err := r.own.check("HTTPRoute", &cur.ObjectMeta); err != nil {
+		return err
+	}
+	return r.reshape(ctx, t, c, cur, port, nil)
+}
+
+// reshape updates cur to t's shape unless it has it, routing w, or keeping cur's weights when
+// w is nil.
+func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], cur *gwv1.HTTPRoute,
+	port int32, w *canary.Weights) error {
+	keep, err := routeWeights(cur, t)
+	if err != nil {
+		keep = canary.AllPrimary
+	}
+	if w == nil {
+		w = &keep
+	}
+	want := routeSpec(t, port, *w)
+	if sameShape(cur.Spec, want) && keep == *w {
+		return nil
+	}
+	cur.Spec = want
+	if _, err := c.update(ctx, t.Namespace, cur); err != nil {
+		return r.apiError(err, "update", t)
+	}
+	r.log.Info("HTTPRoute reshaped", "target", t.String(), "weights", w.String())
+	return nil
+}
+
+// SetWeights routes w with one request: a JSON patch of the first rule's two backend weights,
+// which the API server applies only if the route is still labelled as managed by the router
+// and the rule still lists primary then canary (checked in the same request). Otherwise the
+// router reads the route and, if it is its own, puts it back in shape with w; a deleted route
+// is created again with w.
+func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	if err := validTarget(t); err != nil {
+		return err
+	}
+	_, c, err := r.client(ctx)
+	if err != nil {
+		return err
+	}
+	const rule = "/spec/rules/0/backendRefs/"
+	err = c.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(
+		r.own.testOwner(),
+		patchOp{Op: "test", Path: rule + "0/name", Value: t.PrimaryService()},
+		patchOp{Op: "test", Path: rule + "1/name", Value: t.CanaryService()},
+		patchOp{Op: "replace", Path: rule + "0/weight", Value: w.Primary},
+		patchOp{Op: "replace", Path: rule + "1/weight", Value: w.Canary},
+	))
+	switch {
+	case err == nil:
+		return nil
+	case objectMissing(err):
+		port, perr := r.portFor(ctx, t)
+		if perr != nil {
+			return perr
+		}
+		r.log.Info("HTTPRoute missing; creating it again", "target", t.String())
+		return r.create(ctx, t, c, port, w)
+	case !patchRejected(err):
+		return r.apiError(err, "patch", t)
+	}
+	cur, err := c.get(ctx, t.Namespace, t.ApexService())
+	if err != nil {
+		return r.apiError(err, "get", t)
+	}
+	if err := r.own.check("HTTPRoute", &cur.ObjectMeta); err != nil {
+		return err
+	}
+	port, err := r.portFor(ctx, t)
+	if err != nil {
+		return err
+	}
+	return r.reshape(ctx, t, c, cur, port, &w)
+}
+
+// Weights reads t's HTTPRoute and returns the primary's and the canary's share of the weighted
+// rule's backend weights in percent (a backendRef without weight weighs 1, as in Gateway API).
+func (r *HTTPRoute) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	if err := validTarget(t); err != nil {
+		return canary.Weights{}, err
+	}
+	_, c, err := r.client(ctx)
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	cur, err := c.get(ctx, t.Namespace, t.ApexService())
+	if err != nil {
+		return canary.Weights{}, r.apiError(err, "get", t)
+	}
+	w, err := routeWeights(cur, t)
+	if err != nil {
+		return canary.Weights{}, fmt.Errorf("HTTPRoute %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	return w, nil
+}
+
+func (r *HTTPRoute) create(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], port int32, w canary.Weights) error {
+	route := &gwv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace},
+		Spec:       routeSpec(t, port, w),
+	}
+	if err := r.own.stamp(ctx, t, &route.ObjectMeta); err != nil {
+		return err
+	}
+	if _, err := c.create(ctx, t.Namespace, route); err != nil {
+		return r.apiError(err, "create", t)
+	}
+	r.log.Info("HTTPRoute created", "target", t.String(), "weights", w.String())
+	return nil
+}
+
+// portFor returns the router's Port, or the apex Service's first port.
+func (r *HTTPRoute) portFor(ctx context.Context, t canary.Target) (int32, error) {
+	if r.port != 0 {
+		return r.port, nil
+	}
+	svc, err := r.services.Services(t.Namespace).Get(ctx, t.ApexService(), metav1.GetOptions{})
+	if err != nil {
+		return 0, classify(err, fmt.Sprintf("get apex service %s/%s for its port", t.Namespace, t.ApexService()))
+	}
+	if len(svc.Spec.Ports) == 0 {
+		return 0, backoff.Permanent(fmt.Errorf("apex service %s/%s has no port; set HTTPRouteOptions.Port", t.Namespace, t.ApexService()))
+	}
+	return svc.Spec.Ports[0].Port, nil
+}
+
+func (r *HTTPRoute) apiError(err error, verb string, t canary.Target) error {
+	if crdMissing(err) {
+		return crdError(HTTPRouteCRD+" is not served by the API server", "install Gateway API's standard CRDs (Linkerd ≥ 2.14 routes with them)")
+	}
+	if apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("%s HTTPRoute %s/%s: created concurrently, adopting at the next attempt: %w", verb, t.Namespace, t.ApexService(), err)
+	}
+	return classify(err, fmt.Sprintf("%s HTTPRoute %s/%s", verb, t.Namespace, t.ApexService()))
+}
+
+// routeSpec is t's HTTPRoute spec routing w, with every field the API server would default set
+// explicitly, so a stored route compares equal to it.
+func routeSpec(t canary.Target, port int32, w canary.Weights) gwv1.HTTPRouteSpec {
+	backend := func(name string, weight int) gwv1.HTTPBackendRef {
+		return gwv1.HTTPBackendRef{BackendRef: gwv1.BackendRef{
+			BackendObjectReference: gwv1.BackendObjectReference{
+				Group: ptrTo(gwv1.Group("")), Kind: ptrTo(gwv1.Kind("Service")),
+				Name: gwv1.ObjectName(name), Port: ptrTo(gwv1.PortNumber(port)),
+			},
+			Weight: ptrTo(int32(weight)),
+		}}
+	}
+	all := []gwv1.HTTPRouteMatch{{Path: pathPrefix("/")}}
+	weighted := gwv1.HTTPRouteRule{
+		Matches:     all,
+		BackendRefs: []gwv1.HTTPBackendRef{backend(t.PrimaryService(), w.Primary), backend(t.CanaryService(), w.Canary)},
+	}
+	spec := gwv1.HTTPRouteSpec{
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{
+			Group: ptrTo(gwv1.Group("core")), Kind: ptrTo(gwv1.Kind("Service")),
+			Name: gwv1.ObjectName(t.ApexService()), Port: ptrTo(gwv1.PortNumber(port)),
+		}}},
+		Rules: []gwv1.HTTPRouteRule{weighted},
+	}
+	if len(t.Match) == 0 {
+		return spec
+	}
+	spec.Rules[0].Matches = routeMatches(t.Match)
+	spec.Rules = append(spec.Rules, gwv1.HTTPRouteRule{
+		Matches:     all,
+		BackendRefs: []gwv1.HTTPBackendRef{backend(t.PrimaryService(), 100)},
+	})
+	return spec
+}
+
+// routeMatches translates match conditions: exact and regex map to Gateway API's Exact and
+// RegularExpression header matches; prefix and suffix, which Gateway API lacks, become
+// anchored regular expressions of the escaped literal (see headerRegex). Headers are sorted by
+// name so the route compares equal from one call to the next.
+func routeMatches(ms []canary.Match) []gwv1.HTTPRouteMatch {
+	var out []gwv1.HTTPRouteMatch
+	for _, m := range ms {
+		rm := gwv1.HTTPRouteMatch{Path: pathPrefix("/")}
+		for name, sm := range m.Headers {
+			hm := gwv1.HTTPHeaderMatch{Name: gwv1.HTTPHeaderName(name), Type: ptrTo(gwv1.HeaderMatchExact), Value: sm.Exact}
+			if sm.Exact == "" {
+				hm.Type, hm.Value = ptrTo(gwv1.HeaderMatchRegularExpression), headerRegex(sm)
+			}
+			rm.Headers = append(rm.Headers, hm)
+		}
+		slices.SortFunc(rm.Headers, func(a, b gwv1.HTTPHeaderMatch) int { return strings.Compare(string(a.Name), string(b.Name)) })
+		out = append(out, rm)
+	}
+	return out
+}
+
+func pathPrefix(p string) *gwv1.HTTPPathMatch {
+	return &gwv1.HTTPPathMatch{Type: ptrTo(gwv1.PathMatchPathPrefix), Value: ptrTo(p)}
+}
+
+// sameShape reports whether cur equals want apart from backend weights.
+func sameShape(cur, want gwv1.HTTPRouteSpec) bool {
+	strip := func(s gwv1.HTTPRouteSpec) gwv1.HTTPRouteSpec {
+		s = *s.DeepCopy()
+		for i := range s.Rules {
+			for j := range s.Rules[i].BackendRefs {
+				s.Rules[i].BackendRefs[j].Weight = nil
+			}
+		}
+		return s
+	}
+	return apiequality.Semantic.DeepEqual(strip(cur), strip(want))
+}
+
+// routeWeights finds the first rule with backendRefs to both primary and canary and returns
+// their shares in percent.
+func routeWeights(route *gwv1.HTTPRoute, t canary.Target) (canary.Weights, error) {
+	for _, rule := range route.Spec.Rules {
+		var primary, canaryW *big.Int
+		for _, b := range rule.BackendRefs {
+			weight := int64(1)
+			if b.Weight != nil {
+				weight = int64(*b.Weight)
+			}
+			switch string(b.Name) {
+			case t.PrimaryService():
+				primary = big.NewInt(weight)
+			case t.CanaryService():
+				canaryW = big.NewInt(weight)
+			}
+		}
+		if primary != nil && canaryW != nil {
+			return percentages(primary, canaryW)
+		}
+	}
+	return canary.Weights{}, fmt.Errorf("no rule with backendRefs %s and %s", t.PrimaryService(), t.CanaryService())
+}

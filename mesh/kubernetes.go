@@ -1,0 +1,201 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// KubernetesOptions configure a Kubernetes router. Zero fields mean "default".
+type KubernetesOptions struct {
+	// Client reaches the target's Services. Required.
+	Client corev1client.ServicesGetter
+	// Logger receives a line per selector switch made by Reconcile. Default: discard.
+	Logger logr.Logger
+}
+
+// Kubernetes routes without a mesh, for blue/green releases: it points the apex Service's
+// selector at the primary's pods (the selector of "<apex>-primary", weights 100/0) or at the
+// canary's (the selector of "<apex>-canary", weights 0/100). It cannot split traffic or match
+// requests: other weights are refused with ErrInvalidWeights, match conditions with
+// ErrMatchUnsupported. The Services themselves belong to the workload (Flagger's apex, primary
+// and canary services); the router only switches the apex's selector, so the workload must
+// create the apex without resetting its selector afterwards. Safe for concurrent use.
+type Kubernetes struct {
+	services corev1client.ServicesGetter
+	log      logr.Logger
+
+	mu        sync.Mutex
+	selectors map[string]selectorPair // by namespace/apex: read at Reconcile, static afterwards
+}
+
+type selectorPair struct{ primary, canary map[string]string }
+
+var _ canary.MeshRouter = (*Kubernetes)(nil)
+
+// NewKubernetes validates o and returns a router. It makes no request.
+func NewKubernetes(o KubernetesOptions) (*Kubernetes, error) {
+	if o.Client == nil {
+		return nil, errors.New("mesh: invalid KubernetesOptions: Client is required")
+	}
+	r := &Kubernetes{services: o.Client, log: o.Logger, selectors: map[string]selectorPair{}}
+	if r.log.GetSink() == nil {
+		r.log = logr.Discard()
+	}
+	return r, nil
+}
+
+// RoutedToAnnotation marks an apex Service whose selector the Kubernetes router switches, with
+// the side it selects ("primary" or "canary"). An apex without it is a new route: before the
+// router adopts it, the apex typically selects the target's own pods, which are the canary's.
+const RoutedToAnnotation = "canarykit.io/routed-to"
+
+// Reconcile reads the primary's and the canary's selectors and the apex (three GETs); an apex
+// the router has not adopted yet (no RoutedToAnnotation) is pointed at the primary.
+func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
+	if err := validTarget(t); err != nil {
+		return err
+	}
+	if len(t.Match) > 0 {
+		return backoff.Permanent(fmt.Errorf("%w: the Kubernetes router switches whole services; A/B testing needs a mesh router",
+			canary.ErrMatchUnsupported))
+	}
+	sel, err := r.readSelectors(ctx, t)
+	if err != nil {
+		return err
+	}
+	apex, err := r.services.Services(t.Namespace).Get(ctx, t.ApexService(), metav1.GetOptions{})
+	if err != nil {
+		return classify(err, fmt.Sprintf("get apex service %s/%s", t.Namespace, t.ApexService()))
+	}
+	if _, adopted := apex.Annotations[RoutedToAnnotation]; adopted {
+		return nil
+	}
+	r.log.Info("pointing the apex service at the primary", "target", t.String(), "selector", sel.primary)
+	return r.switchTo(ctx, t, sel, canary.AllPrimary, apex.Spec.Selector)
+}
+
+// SetWeights switches the apex selector with one request (a merge patch of the selector and
+// RoutedToAnnotation) for 100/0 or 0/100; other weights are refused.
+func (r *Kubernetes) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	if w != canary.AllPrimary && w != canary.AllCanary {
+		return fmt.Errorf("%w: the Kubernetes router switches all traffic at once, so weights must be 100/0 or 0/100, not %s",
+			canary.ErrInvalidWeights, w)
+	}
+	if err := validTarget(t); err != nil {
+		return err
+	}
+	sel, err := r.cachedSelectors(ctx, t)
+	if err != nil {
+		return err
+	}
+	return r.switchTo(ctx, t, sel, w, nil)
+}
+
+// Weights reads the apex Service and reports which of the two it selects.
+func (r *Kubernetes) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	if err := validTarget(t); err != nil {
+		return canary.Weights{}, err
+	}
+	sel, err := r.cachedSelectors(ctx, t)
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	apex, err := r.services.Services(t.Namespace).Get(ctx, t.ApexService(), metav1.GetOptions{})
+	if err != nil {
+		return canary.Weights{}, classify(err, fmt.Sprintf("get apex service %s/%s", t.Namespace, t.ApexService()))
+	}
+	w, err := sel.weights(apex.Spec.Selector)
+	if err != nil {
+		return canary.Weights{}, fmt.Errorf("apex service %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	return w, nil
+}
+
+// switchTo points the apex at the primary (w 100/0) or the canary (0/100): a merge patch that
+// sets the selector's keys, removes the keys of the other side (and of current, the apex's
+// selector when known) it does not have, and records the side.
+func (r *Kubernetes) switchTo(ctx context.Context, t canary.Target, sel selectorPair, w canary.Weights, current map[string]string) error {
+	to, other, side := sel.primary, sel.canary, "primary"
+	if w == canary.AllCanary {
+		to, other, side = sel.canary, sel.primary, "canary"
+	}
+	selector := map[string]any{}
+	for _, m := range []map[string]string{other, current} {
+		for k := range m {
+			selector[k] = nil
+		}
+	}
+	for k, v := range to {
+		selector[k] = v
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{RoutedToAnnotation: side}},
+		"spec":     map[string]any{"selector": selector},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = r.services.Services(t.Namespace).Patch(ctx, t.ApexService(), types.MergePatchType, patch, metav1.PatchOptions{})
+	return classify(err, fmt.Sprintf("switch apex service %s/%s to the %s", t.Namespace, t.ApexService(), side))
+}
+
+func (r *Kubernetes) cachedSelectors(ctx context.Context, t canary.Target) (selectorPair, error) {
+	r.mu.Lock()
+	sel, ok := r.selectors[t.Namespace+"/"+t.ApexService()]
+	r.mu.Unlock()
+	if ok {
+		return sel, nil
+	}
+	return r.readSelectors(ctx, t)
+}
+
+// readSelectors reads the primary's and the canary's selectors and caches them.
+func (r *Kubernetes) readSelectors(ctx context.Context, t canary.Target) (selectorPair, error) {
+	var sel selectorPair
+	for _, s := range []struct {
+		name string
+		into *map[string]string
+	}{{t.PrimaryService(), &sel.primary}, {t.CanaryService(), &sel.canary}} {
+		svc, err := r.services.Services(t.Namespace).Get(ctx, s.name, metav1.GetOptions{})
+		if err != nil {
+			return selectorPair{}, classify(err, fmt.Sprintf("get service %s/%s", t.Namespace, s.name))
+		}
+		if len(svc.Spec.Selector) == 0 {
+			return selectorPair{}, backoff.Permanent(fmt.Errorf("service %s/%s has no selector", t.Namespace, s.name))
+		}
+		*s.into = svc.Spec.Selector
+	}
+	if maps.Equal(sel.primary, sel.canary) {
+		return selectorPair{}, backoff.Permanent(fmt.Errorf("services %s and %s in %s select the same pods (%v)",
+			t.PrimaryService(), t.CanaryService(), t.Namespace, sel.primary))
+	}
+	r.mu.Lock()
+	r.selectors[t.Namespace+"/"+t.ApexService()] = sel
+	r.mu.Unlock()
+	return sel, nil
+}
+
+func (s selectorPair) weights(apex map[string]string) (canary.Weights, error) {
+	switch {
+	case maps.Equal(apex, s.primary):
+		return canary.AllPrimary, nil
+	case maps.Equal(apex, s.canary):
+		return canary.AllCanary, nil
+	}
+	return canary.Weights{}, fmt.Errorf("selector %v is neither the primary's %v nor the canary's %v", apex, s.primary, s.canary)
+}

@@ -1,0 +1,20 @@
+// Package meshtest is a conformance suite for canary.MeshRouter implementations, in the
+// spirit of testing/slogtest: a third-party router passes when Run passes against it.
+//
+// A test gives Run a Harness: how to make a router (every call a fresh instance over the same
+// system of record, as after a restart), how to make a target nobody else uses, and how to read
+// a route's weights without the router. Run then checks, each in a subtest, that a new route
+// starts at 100 % primary, that weights round-trip, that Reconcile is idempotent and keeps an
+// existing route's weights, that invalid weights are refused with canary.ErrInvalidWeights,
+// that a new router instance reads the real state (resume), that concurrent targets do not
+// interfere, and that match conditions round-trip or are refused with
+// canary.ErrMatchUnsupported.
+//
+//	func TestConformance(t *testing.T) {
+//		meshtest.Run(t, meshtest.Harness{
+//			NewRouter: func(t *testing.T) canary.MeshRouter { return newMyRouter(t) },
+//			NewTarget: func(t *testing.T) canary.Target { return createServices(t) },
+//			Inspect:   func(t *testing.T, tg canary.Target) canary.Weights { return readRoute(t, tg) },
+//		})
+//	}
+package meshtest

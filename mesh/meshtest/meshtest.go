@@ -1,0 +1,241 @@
+package meshtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// Harness tells the suite how to exercise one canary.MeshRouter implementation.
+type Harness struct {
+	// NewRouter returns a router. Every call must return an instance that shares nothing with
+	// the earlier ones but the system of record (the cluster), like a restarted process; a
+	// router that keeps its routes in memory returns the same instance every time. Required.
+	NewRouter func(t *testing.T) canary.MeshRouter
+	// NewTarget returns a target no other test uses, with whatever the router needs already in
+	// place (a namespace, the apex, primary and canary Services, ...). Its Match is ignored.
+	// Required.
+	NewTarget func(t *testing.T) canary.Target
+	// Inspect reads target's route from the system of record without any router under test
+	// (e.g. a GET through another client) and returns its weights. Required.
+	Inspect func(t *testing.T, target canary.Target) canary.Weights
+	// Weights are the weights the router can route, in the order the suite sets them. Default:
+	// a spread from 100/0 to 0/100. A router that only switches all traffic (blue/green)
+	// lists canary.AllPrimary and canary.AllCanary.
+	Weights []canary.Weights
+	// Match, when set, is a match condition the router supports: the suite runs its checks on
+	// a target with it as well. When nil, the suite expects Reconcile to refuse a target with
+	// match conditions with an error wrapping canary.ErrMatchUnsupported.
+	Match []canary.Match
+	// Timeout bounds each router call. Default 30s.
+	Timeout time.Duration
+}
+
+// DefaultWeights is the spread of weights the suite sets when Harness.Weights is empty.
+var DefaultWeights = []canary.Weights{
+	canary.CanaryWeight(0), canary.CanaryWeight(1), canary.CanaryWeight(5), canary.CanaryWeight(10),
+	canary.CanaryWeight(33), canary.CanaryWeight(50), canary.CanaryWeight(67), canary.CanaryWeight(99),
+	canary.CanaryWeight(100), canary.CanaryWeight(20), canary.CanaryWeight(0),
+}
+
+// a match condition for routers that cannot match
+var probeMatch = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "insider"}}}}
+
+// Run runs the conformance suite against the routers h makes, each check in a subtest:
+//
+//   - NewRoute: Reconcile creates a route that sends everything to the primary, and a second
+//     Reconcile changes nothing;
+//   - RoundTrip: every weight in h.Weights reads back, through the router and through
+//     Inspect, as set, and sums to 100;
+//   - ReconcileKeepsWeights: Reconcile on an existing route keeps its weights;
+//   - InvalidWeights: weights out of range or not summing to 100 are refused with
+//     canary.ErrInvalidWeights, and the route stays as it was;
+//   - Resume: a new router instance reads the weights an earlier one set, and the earlier
+//     instance still sets weights correctly after the new one changed them;
+//   - ConcurrentTargets: routers set weights of several targets at once without interference;
+//   - Match: the checks above on a target with match conditions, or the refusal with
+//     canary.ErrMatchUnsupported.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	require.NotNil(t, h.NewRouter, "Harness.NewRouter")
+	require.NotNil(t, h.NewTarget, "Harness.NewTarget")
+	require.NotNil(t, h.Inspect, "Harness.Inspect")
+	s := &suite{h: h}
+	if len(s.h.Weights) == 0 {
+		s.h.Weights = DefaultWeights
+	}
+	if s.h.Timeout == 0 {
+		s.h.Timeout = 30 * time.Second
+	}
+	t.Run("NewRoute", func(t *testing.T) { s.newRoute(t, nil) })
+	t.Run("RoundTrip", func(t *testing.T) { s.roundTrip(t, nil) })
+	t.Run("ReconcileKeepsWeights", func(t *testing.T) { s.reconcileKeeps(t, nil) })
+	t.Run("InvalidWeights", s.invalidWeights)
+	t.Run("Resume", s.resume)
+	t.Run("ConcurrentTargets", s.concurrentTargets)
+	t.Run("Match", func(t *testing.T) {
+		if h.Match == nil {
+			s.matchRefused(t)
+			return
+		}
+		t.Run("NewRoute", func(t *testing.T) { s.newRoute(t, h.Match) })
+		t.Run("RoundTrip", func(t *testing.T) { s.roundTrip(t, h.Match) })
+		t.Run("ReconcileKeepsWeights", func(t *testing.T) { s.reconcileKeeps(t, h.Match) })
+	})
+}
+
+type suite struct{ h Harness }
+
+func (s *suite) ctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (s *suite) target(t *testing.T, match []canary.Match) canary.Target {
+	tg := s.h.NewTarget(t)
+	tg.Match = match
+	return tg
+}
+
+// mid is a weight from the middle of the spread (a split if the router can split).
+func (s *suite) mid(i int) canary.Weights {
+	var inner []canary.Weights
+	for _, w := range s.h.Weights {
+		if w != canary.AllPrimary {
+			inner = append(inner, w)
+		}
+	}
+	if len(inner) == 0 {
+		return canary.AllPrimary
+	}
+	return inner[(len(inner)/2+i)%len(inner)]
+}
+
+// expect checks target's weights through r and through Inspect.
+func (s *suite) expect(t *testing.T, r canary.MeshRouter, target canary.Target, want canary.Weights, msg string) {
+	t.Helper()
+	got, err := r.Weights(s.ctx(t), target)
+	require.NoError(t, err, "%s: Weights", msg)
+	assert.NoError(t, got.Validate(), "%s: Weights must sum to 100", msg)
+	assert.Equal(t, want, got, "%s: Weights", msg)
+	assert.Equal(t, want, s.h.Inspect(t, target), "%s: the route in the system of record", msg)
+}
+
+func (s *suite) newRoute(t *testing.T, match []canary.Match) {
+	r, target := s.h.NewRouter(t), s.target(t, match)
+	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
+	s.expect(t, r, target, canary.AllPrimary, "new route")
+	require.NoError(t, r.Reconcile(s.ctx(t), target), "second Reconcile")
+	s.expect(t, r, target, canary.AllPrimary, "after a second Reconcile")
+}
+
+func (s *suite) roundTrip(t *testing.T, match []canary.Match) {
+	r, target := s.h.NewRouter(t), s.target(t, match)
+	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
+	for _, w := range s.h.Weights {
+		require.NoError(t, r.SetWeights(s.ctx(t), target, w), "SetWeights(%s)", w)
+		s.expect(t, r, target, w, "after SetWeights("+w.String()+")")
+	}
+}
+
+func (s *suite) reconcileKeeps(t *testing.T, match []canary.Match) {
+	r, target := s.h.NewRouter(t), s.target(t, match)
+	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
+	w := s.mid(0)
+	require.NoError(t, r.SetWeights(s.ctx(t), target, w), "SetWeights(%s)", w)
+	for i := range 2 {
+		require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile #%d on an existing route", i+1)
+		s.expect(t, r, target, w, "after Reconcile on a route at "+w.String())
+	}
+}
+
+// other is the first weight of the spread that differs from w.
+func (s *suite) other(w canary.Weights) canary.Weights {
+	for _, o := range s.h.Weights {
+		if o != w {
+			return o
+		}
+	}
+	return w
+}
+
+func (s *suite) invalidWeights(t *testing.T) {
+	r, target := s.h.NewRouter(t), s.target(t, nil)
+	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
+	w := s.mid(0)
+	require.NoError(t, r.SetWeights(s.ctx(t), target, w), "SetWeights(%s)", w)
+	for _, bad := range []canary.Weights{{Primary: 60, Canary: 50}, {Primary: -10, Canary: 110},
+		{Primary: 110, Canary: -10}, {}, {Primary: 50, Canary: 49}} {
+		err := r.SetWeights(s.ctx(t), target, bad)
+		assert.ErrorIs(t, err, canary.ErrInvalidWeights, "SetWeights(%s)", bad)
+	}
+	s.expect(t, r, target, w, "after refused weights")
+}
+
+func (s *suite) resume(t *testing.T) {
+	first, target := s.h.NewRouter(t), s.target(t, nil)
+	require.NoError(t, first.Reconcile(s.ctx(t), target), "Reconcile")
+	w1 := s.mid(0)
+	w2, w3 := s.other(w1), w1
+	require.NoError(t, first.SetWeights(s.ctx(t), target, w1), "SetWeights(%s)", w1)
+
+	second := s.h.NewRouter(t)
+	require.NoError(t, second.Reconcile(s.ctx(t), target), "Reconcile by a new router instance")
+	s.expect(t, second, target, w1, "a new router instance reads the route")
+	require.NoError(t, second.SetWeights(s.ctx(t), target, w2), "SetWeights(%s) by the new instance", w2)
+	s.expect(t, first, target, w2, "the first instance reads what the second set")
+	require.NoError(t, first.SetWeights(s.ctx(t), target, w3), "SetWeights(%s) by the first instance after the second wrote", w3)
+	s.expect(t, second, target, w3, "the second instance reads what the first set")
+}
+
+func (s *suite) concurrentTargets(t *testing.T) {
+	const n = 4
+	r := s.h.NewRouter(t)
+	targets := make([]canary.Target, n)
+	for i := range targets {
+		targets[i] = s.target(t, nil)
+	}
+	final := make([]canary.Weights, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, target := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
+			defer cancel()
+			if err := r.Reconcile(ctx, target); err != nil {
+				errs[i] = fmt.Errorf("Reconcile %s: %w", target, err)
+				return
+			}
+			for j := range len(s.h.Weights) {
+				w := s.h.Weights[(i+j)%len(s.h.Weights)]
+				if err := r.SetWeights(ctx, target, w); err != nil {
+					errs[i] = fmt.Errorf("SetWeights %s %s: %w", target, w, err)
+					return
+				}
+				final[i] = w
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	for i, target := range targets {
+		s.expect(t, r, target, final[i], "target "+target.String())
+	}
+}
+
+func (s *suite) matchRefused(t *testing.T) {
+	r, target := s.h.NewRouter(t), s.target(t, probeMatch)
+	err := r.Reconcile(s.ctx(t), target)
+	assert.ErrorIs(t, err, canary.ErrMatchUnsupported, "Reconcile of a target with match conditions")
+}

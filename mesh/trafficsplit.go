@@ -1,0 +1,422 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/go-logr/logr"
+	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
+	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// SMI API groups and the names of the CRDs serving them.
+const (
+	SplitGroup        = "split.smi-spec.io"
+	SpecsGroup        = "specs.smi-spec.io"
+	TrafficSplitCRD   = "trafficsplits." + SplitGroup
+	HTTPRouteGroupCRD = "httproutegroups." + SpecsGroup
+)
+
+const linkerdSMIHint = "Linkerd ≥ 2.12 serves TrafficSplit only with the linkerd-smi extension (fluxcd/flagger#1214)"
+
+// TrafficSplitOptions configure a TrafficSplit router. Zero fields mean "default".
+type TrafficSplitOptions struct {
+	// Client reaches split.smi-spec.io. Required.
+	Client splitclient.Interface
+	// Specs reaches specs.smi-spec.io, where targets with match conditions (A/B) get their
+	// HTTPRouteGroup. Required for such targets only.
+	Specs specsclient.Interface
+	// Discovery tells which versions the API server serves. Required unless Version is set.
+	// The router asks once and caches the answer.
+	Discovery discovery.DiscoveryInterface
+	// Version pins the TrafficSplit version: v1alpha1, v1alpha2, v1alpha3 or v1alpha4 (then
+	// HTTPRouteGroups use the same version). Empty: detect (see the package doc).
+	Version string
+	// ManagedBy is the value of the app.kubernetes.io/managed-by label that marks the objects
+	// this router manages. Default DefaultManagedBy.
+	ManagedBy string
+	// Owner gives the objects the router creates an owner reference (e.g. DeploymentOwner).
+	// Default: none.
+	Owner OwnerFunc
+	// Logger receives a line per object created or reshaped. Default: discard.
+	Logger logr.Logger
+}
+
+// TrafficSplit routes with an SMI TrafficSplit named after the apex service: backends
+// "<apex>-canary" and "<apex>-primary", weights in percent. Targets with match conditions
+// get an HTTPRouteGroup of the same name that the TrafficSplit's matches refer to (v1alpha3
+// and later); requests that do not match go to the apex service, which selects the primary.
+// Safe for concurrent use.
+type TrafficSplit struct {
+	versions map[string]splitVersion
+	groups   map[string]versionClient[routeGroup]
+	pinned   string
+	served   *servedVersions
+	own      owners
+	log      logr.Logger
+}
+
+var _ canary.MeshRouter = (*TrafficSplit)(nil)
+
+// NewTrafficSplit validates o and returns a router. It makes no request.
+func NewTrafficSplit(o TrafficSplitOptions) (*TrafficSplit, error) {
+	var errs []error
+	if o.Client == nil {
+		errs = append(errs, errors.New("Client is required"))
+	}
+	if o.Version == "" && o.Discovery == nil {
+		errs = append(errs, errors.New("Discovery is required unless Version is set"))
+	}
+	if o.Version != "" && !slices.Contains([]string{"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"}, o.Version) {
+		errs = append(errs, fmt.Errorf("Version %q is not one of v1alpha1, v1alpha2, v1alpha3, v1alpha4", o.Version))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("mesh: invalid TrafficSplitOptions: %w", errors.Join(errs...))
+	}
+	r := &TrafficSplit{
+		versions: splitVersions(o.Client),
+		pinned:   o.Version,
+		own:      newOwners(o.ManagedBy, o.Owner),
+		log:      o.Logger,
+	}
+	if o.Specs != nil {
+		r.groups = groupVersions(o.Specs)
+	}
+	if o.Discovery != nil {
+		r.served = &servedVersions{disc: o.Discovery}
+	}
+	if r.log.GetSink() == nil {
+		r.log = logr.Discard()
+	}
+	return r, nil
+}
+
+// smiPlan is the versions used for one target.
+type smiPlan struct {
+	write splitVersion // creates, updates and weight patches
+	read  splitVersion // reads; differs from write only for linkerd-smi (see choose)
+	group versionClient[routeGroup]
+}
+
+// APIVersion returns the TrafficSplit version ("split.smi-spec.io/v1alpha2", ...) the router
+// writes t's route with, detecting it on first use.
+func (r *TrafficSplit) APIVersion(ctx context.Context, t canary.Target) (string, error) {
+	p, err := r.plan(ctx, len(t.Match) > 0)
+	if err != nil {
+		return "", err
+	}
+	return SplitGroup + "/" + p.write.name, nil
+}
+
+// plan picks the versions for a target with (match) or without match conditions.
+func (r *TrafficSplit) plan(_ context.Context, match bool) (smiPlan, error) {
+	var (
+		write, read, group string
+		specs              []string
+	)
+	if r.pinned != "" {
+		write, read, group = r.pinned, r.pinned, r.pinned
+	} else {
+		served, err := r.served.of(SplitGroup)
+		if err != nil {
+			return smiPlan{}, err
+		}
+		if write, read = chooseSplitVersion(served); write == "" {
+			return smiPlan{}, crdError(TrafficSplitCRD+" is not served by the API server (no version of "+SplitGroup+")", linkerdSMIHint)
+		}
+		if match {
+			if specs, err = r.served.of(SpecsGroup); err != nil {
+				return smiPlan{}, err
+			}
+			group = firstServed(specs, write, "v1alpha4", "v1alpha3")
+		}
+		if match && r.versions[write].matches && group == "" {
+			return smiPlan{}, crdError(fmt.Sprintf("%s v1alpha3 or v1alpha4 is not served (served: %s), and A/B routing with TrafficSplit needs it",
+				HTTPRouteGroupCRD, listOrNone(specs)), "install the SMI HTTPRouteGroup CRD, or route with HTTPRoute")
+		}
+		if match && !r.versions[write].matches {
+			return smiPlan{}, backoff.Permanent(fmt.Errorf("%w: the API server serves %s %s, which cannot match requests; A/B testing needs v1alpha3 or v1alpha4 (with %s), or the HTTPRoute router",
+				canary.ErrMatchUnsupported, TrafficSplitCRD, strings.Join(served, ", "), HTTPRouteGroupCRD))
+		}
+	}
+	p := smiPlan{write: r.versions[write], read: r.versions[read]}
+	if !match {
+		return p, nil
+	}
+	if !p.write.matches {
+		return smiPlan{}, backoff.Permanent(fmt.Errorf("%w: TrafficSplit %s cannot match requests; A/B testing needs v1alpha3 or v1alpha4",
+			canary.ErrMatchUnsupported, write))
+	}
+	if r.groups == nil {
+		return smiPlan{}, backoff.Permanent(fmt.Errorf("%w: TrafficSplitOptions.Specs is required for targets with match conditions",
+			canary.ErrMatchUnsupported))
+	}
+	p.group = r.groups[group]
+	return p, nil
+}
+
+// chooseSplitVersion picks, from the served TrafficSplit versions, the one to write with and
+// the one to read with:
+//   - v1alpha4 or else v1alpha3 when served: they route by match and integer weights, and
+//     reading every route through them keeps matches visible;
+//   - else v1alpha2 (integer weights), else v1alpha1 — what linkerd-smi serves.
+//
+// Reads use v1alpha1 when writes use v1alpha2 and v1alpha1 is served too (linkerd-smi: v1alpha1
+// is the storage version and there is no conversion, so a weight a v1alpha1 client stored as a
+// quantity like "500m" is returned as is, which v1alpha2's integers cannot decode).
+func chooseSplitVersion(served []string) (write, read string) {
+	write = firstServed(served, "v1alpha4", "v1alpha3", "v1alpha2", "v1alpha1")
+	read = write
+	if write == "v1alpha2" && slices.Contains(served, "v1alpha1") {
+		read = "v1alpha1"
+	}
+	return write, read
+}
+
+// Reconcile creates t's TrafficSplit at 100 % primary (and its HTTPRouteGroup with match
+// conditions), or adopts the one the router created earlier: it fixes its service, backends
+// and matches if they drifted, keeping its weights. An object of the same name managed by
+// someone else is left alone (ErrNotOwned). It costs one GET when nothing needs changing
+// (two with match conditions).
+func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
+	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
+		return err
+	}
+	p, err := r.plan(ctx, len(t.Match) > 0)
+	if err != nil {
+		return err
+	}
+	if len(t.Match) > 0 {
+		if err := r.reconcileGroup(ctx, t, p.group); err != nil {
+			return err
+		}
+	}
+	cur, err := p.read.get(ctx, t.Namespace, t.ApexService())
+	if objectMissing(err) {
+		return r.create(ctx, t, p, canary.AllPrimary)
+	}
+	if err != nil {
+		return r.apiError(err, "get TrafficSplit", t)
+	}
+	if err := r.own.check("TrafficSplit", &cur.meta); err != nil {
+		return err
+	}
+	want := r.desired(t, canary.AllPrimary)
+	if sameSplit(cur, want) {
+		return nil
+	}
+	w, werr := splitWeights(cur, t)
+	if werr != nil {
+		w = canary.AllPrimary
+	}
+	want = r.desired(t, w)
+	want.meta = cur.meta
+	if _, err := p.write.update(ctx, t.Namespace, want); err != nil {
+		return r.apiError(err, "update TrafficSplit", t)
+	}
+	r.log.Info("TrafficSplit reshaped, weights kept", "target", t.String(), "version", p.write.name, "weights", w.String())
+	return nil
+}
+
+// SetWeights routes w with one request: a JSON patch that replaces the backends if, and only
+// if, the TrafficSplit is still labelled as managed by the router (checked by the API server in
+// the same request). A deleted TrafficSplit is created again with w.
+func (r *TrafficSplit) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	if err := validTarget(t); err != nil {
+		return err
+	}
+	p, err := r.plan(ctx, len(t.Match) > 0)
+	if err != nil {
+		return err
+	}
+	patch := marshalPatch(r.own.testOwner(), patchOp{Op: "replace", Path: "/spec/backends", Value: []map[string]any{
+		{"service": t.CanaryService(), "weight": p.write.weightValue(w.Canary)},
+		{"service": t.PrimaryService(), "weight": p.write.weightValue(w.Primary)},
+	}})
+	err = p.write.patch(ctx, t.Namespace, t.ApexService(), patch)
+	switch {
+	case err == nil:
+		return nil
+	case objectMissing(err):
+		r.log.Info("TrafficSplit missing; creating it again", "target", t.String())
+		return r.create(ctx, t, p, w)
+	case patchRejected(err):
+		cur, gerr := p.read.get(ctx, t.Namespace, t.ApexService())
+		if gerr != nil {
+			return r.apiError(gerr, "get TrafficSplit", t)
+		}
+		if oerr := r.own.check("TrafficSplit", &cur.meta); oerr != nil {
+			return oerr
+		}
+		return fmt.Errorf("patch TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	return r.apiError(err, "patch TrafficSplit", t)
+}
+
+// Weights reads t's TrafficSplit and returns the canary's and the primary's share of their
+// summed weights in percent (see percentages).
+func (r *TrafficSplit) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	if err := validTarget(t); err != nil {
+		return canary.Weights{}, err
+	}
+	p, err := r.plan(ctx, len(t.Match) > 0)
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	cur, err := p.read.get(ctx, t.Namespace, t.ApexService())
+	if err != nil {
+		return canary.Weights{}, r.apiError(err, "get TrafficSplit", t)
+	}
+	w, err := splitWeights(cur, t)
+	if err != nil {
+		return canary.Weights{}, fmt.Errorf("TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	return w, nil
+}
+
+// desired is t's TrafficSplit routing w.
+func (r *TrafficSplit) desired(t canary.Target, w canary.Weights) *split {
+	s := &split{
+		meta:    metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace},
+		service: t.ApexService(),
+		backends: []splitBackend{
+			{service: t.CanaryService(), weight: intWeight(w.Canary)},
+			{service: t.PrimaryService(), weight: intWeight(w.Primary)},
+		},
+	}
+	if len(t.Match) > 0 {
+		s.matches = []corev1.TypedLocalObjectReference{{APIGroup: ptrTo(SpecsGroup), Kind: "HTTPRouteGroup", Name: t.ApexService()}}
+	}
+	return s
+}
+
+func (r *TrafficSplit) create(ctx context.Context, t canary.Target, p smiPlan, w canary.Weights) error {
+	s := r.desired(t, w)
+	if err := r.own.stamp(ctx, t, &s.meta); err != nil {
+		return err
+	}
+	if _, err := p.write.create(ctx, t.Namespace, s); err != nil {
+		return r.apiError(err, "create TrafficSplit", t)
+	}
+	r.log.Info("TrafficSplit created", "target", t.String(), "version", p.write.name, "weights", w.String())
+	return nil
+}
+
+// reconcileGroup creates or updates the HTTPRouteGroup with t's match conditions.
+func (r *TrafficSplit) reconcileGroup(ctx context.Context, t canary.Target, c versionClient[routeGroup]) error {
+	want := &routeGroup{meta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace}}
+	for i, m := range t.Match {
+		gm := groupMatch{name: "canary-match-" + strconv.Itoa(i), headers: map[string]string{}}
+		for name, sm := range m.Headers {
+			gm.headers[name] = headerRegex(sm)
+		}
+		want.matches = append(want.matches, gm)
+	}
+	cur, err := c.get(ctx, t.Namespace, t.ApexService())
+	if objectMissing(err) {
+		if err := r.own.stamp(ctx, t, &want.meta); err != nil {
+			return err
+		}
+		if _, err := c.create(ctx, t.Namespace, want); err != nil {
+			return r.groupError(err, "create", t)
+		}
+		return nil
+	}
+	if err != nil {
+		return r.groupError(err, "get", t)
+	}
+	if err := r.own.check("HTTPRouteGroup", &cur.meta); err != nil {
+		return err
+	}
+	if slices.EqualFunc(cur.matches, want.matches, func(a, b groupMatch) bool {
+		return a.name == b.name && maps.Equal(a.headers, b.headers)
+	}) {
+		return nil
+	}
+	want.meta = cur.meta
+	if _, err := c.update(ctx, t.Namespace, want); err != nil {
+		return r.groupError(err, "update", t)
+	}
+	return nil
+}
+
+func (r *TrafficSplit) groupError(err error, verb string, t canary.Target) error {
+	if crdMissing(err) {
+		return crdError(HTTPRouteGroupCRD+" is not served by the API server", "A/B routing with TrafficSplit needs the SMI HTTPRouteGroup CRD")
+	}
+	return classify(err, fmt.Sprintf("%s HTTPRouteGroup %s/%s", verb, t.Namespace, t.ApexService()))
+}
+
+// apiError names the CRD when the server does not serve TrafficSplit, and classifies the rest.
+func (r *TrafficSplit) apiError(err error, op string, t canary.Target) error {
+	if crdMissing(err) {
+		return crdError(TrafficSplitCRD+" is not served by the API server at the version used", linkerdSMIHint)
+	}
+	if apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("%s %s/%s: created concurrently, adopting at the next attempt: %w", op, t.Namespace, t.ApexService(), err)
+	}
+	return classify(err, fmt.Sprintf("%s %s/%s", op, t.Namespace, t.ApexService()))
+}
+
+// sameSplit reports whether cur has want's service, backends (in any order, weights aside) and
+// matches.
+func sameSplit(cur, want *split) bool {
+	names := func(s *split) []string {
+		var out []string
+		for _, b := range s.backends {
+			out = append(out, b.service)
+		}
+		slices.Sort(out)
+		return out
+	}
+	return cur.service == want.service && slices.Equal(names(cur), names(want)) &&
+		slices.EqualFunc(cur.matches, want.matches, func(a, b corev1.TypedLocalObjectReference) bool {
+			return a.Kind == b.Kind && a.Name == b.Name && (a.APIGroup == nil) == (b.APIGroup == nil) &&
+				(a.APIGroup == nil || *a.APIGroup == *b.APIGroup)
+		})
+}
+
+// splitWeights returns the primary's and the canary's share of their summed weights; other
+// backends are ignored, a missing one weighs zero.
+func splitWeights(s *split, t canary.Target) (canary.Weights, error) {
+	primary, canaryW := new(big.Int), new(big.Int)
+	found := false
+	for _, b := range s.backends {
+		switch b.service {
+		case t.PrimaryService():
+			primary.Add(primary, big.NewInt(b.weight.MilliValue()))
+		case t.CanaryService():
+			canaryW.Add(canaryW, big.NewInt(b.weight.MilliValue()))
+		default:
+			continue
+		}
+		found = true
+	}
+	if !found {
+		return canary.Weights{}, fmt.Errorf("no backend %s or %s", t.PrimaryService(), t.CanaryService())
+	}
+	return percentages(primary, canaryW)
+}
+
+func listOrNone(vs []string) string {
+	if len(vs) == 0 {
+		return "none"
+	}
+	return strings.Join(vs, ", ")
+}

@@ -1,0 +1,105 @@
+package mesh
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+)
+
+// typedAPI is the part of a generated typed client (any API version of any kind) a router uses.
+type typedAPI[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+}
+
+// versionClient reads and writes one kind at one API version in the version-neutral form N
+// a router works with, so one router serves every version of its kind.
+type versionClient[N any] interface {
+	get(ctx context.Context, namespace, name string) (*N, error)
+	create(ctx context.Context, namespace string, obj *N) (*N, error)
+	update(ctx context.Context, namespace string, obj *N) (*N, error)
+	patch(ctx context.Context, namespace, name string, data []byte) error
+}
+
+// typedClient is the versionClient over a generated typed client of one API version (T).
+type typedClient[T, N any] struct {
+	api  func(namespace string) typedAPI[T]
+	to   func(T) *N
+	from func(*N) T
+}
+
+func (c typedClient[T, N]) get(ctx context.Context, namespace, name string) (*N, error) {
+	o, err := c.api(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return c.to(o), nil
+}
+
+func (c typedClient[T, N]) create(ctx context.Context, namespace string, obj *N) (*N, error) {
+	o, err := c.api(namespace).Create(ctx, c.from(obj), metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return c.to(o), nil
+}
+
+func (c typedClient[T, N]) update(ctx context.Context, namespace string, obj *N) (*N, error) {
+	o, err := c.api(namespace).Update(ctx, c.from(obj), metav1.UpdateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return c.to(o), nil
+}
+
+// patch applies an RFC 6902 JSON patch: one request, atomic with its test operations.
+func (c typedClient[T, N]) patch(ctx context.Context, namespace, name string, data []byte) error {
+	_, err := c.api(namespace).Patch(ctx, name, types.JSONPatchType, data, metav1.PatchOptions{})
+	return err
+}
+
+// servedVersions caches, per router, the versions the API server serves of the groups the
+// router uses: discovery runs once (two requests, /api and /apis) on first use, and again
+// only after a failed attempt.
+type servedVersions struct {
+	disc discovery.DiscoveryInterface
+
+	mu     sync.Mutex
+	groups map[string][]string
+}
+
+// of returns the versions of group the server serves, in the server's preference order.
+func (s *servedVersions) of(group string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.groups == nil {
+		list, err := s.disc.ServerGroups()
+		if err != nil {
+			return nil, classify(err, "discover API groups")
+		}
+		groups := map[string][]string{}
+		for _, g := range list.Groups {
+			for _, v := range g.Versions {
+				groups[g.Name] = append(groups[g.Name], v.Version)
+			}
+		}
+		s.groups = groups
+	}
+	return slices.Clone(s.groups[group]), nil
+}
+
+// firstServed returns the first of preferred that served holds, or "".
+func firstServed(served []string, preferred ...string) string {
+	for _, v := range preferred {
+		if slices.Contains(served, v) {
+			return v
+		}
+	}
+	return ""
+}
