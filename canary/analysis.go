@@ -65,6 +65,9 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 		if ok, name, herr := u.runHooks(ctx, HookPreRollout); !ok {
 			return u.failCheck(ctx, "pre-rollout check "+name+" failed", fmt.Sprintf("Halt %s advancement pre-rollout check %s failed %v", t, name, herr), name, nil)
 		}
+		if u.st.StartedAt.IsZero() {
+			u.st.StartedAt = u.r.clock.Now() // saved with the first step
+		}
 	} else {
 		if ok, name, herr := u.runHooks(ctx, HookRollout); !ok {
 			return u.failCheck(ctx, "external check "+name+" failed", fmt.Sprintf("Halt %s advancement external check %s failed %v", t, name, herr), name, nil)

@@ -26,7 +26,7 @@ func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
 		results = append(results, res)
 		switch {
 		case res.Passed(c.metric.OnNoData):
-		case res.Verdict == VerdictNoData && c.metric.OnNoData == NoDataHold:
+		case (res.Verdict == VerdictNoData || res.Verdict == VerdictInconclusive) && c.metric.OnNoData == NoDataHold:
 			out = max(out, verdictHold)
 		default:
 			out = verdictFail
@@ -34,7 +34,7 @@ func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
 	}
 	if out == verdictHold {
 		for _, r := range results {
-			if r.Verdict == VerdictNoData {
+			if r.Verdict == VerdictNoData || r.Verdict == VerdictInconclusive {
 				u.emitEvent(Event{Type: EventWarning, Reason: ReasonNoData, Checks: results, Message: u.haltMessage(r) + " (holding)"})
 			}
 		}
@@ -42,12 +42,15 @@ func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
 	return results, out
 }
 
-// runCheck runs one check: its Checker, or its query against the provider and threshold.
+// runCheck runs one check, its Checker or its query against the provider and threshold, bounded
+// by the analysis interval.
 func (u *run) runCheck(ctx context.Context, c check) CheckResult {
 	m := c.metric
+	ctx, cancel := context.WithTimeout(ctx, u.r.spec.Interval)
+	defer cancel()
 	if c.checker != nil {
 		res, err := c.checker.Check(ctx, CheckRequest{Metric: m, Target: u.r.target, Revision: u.st.LastAppliedSpec,
-			CanaryWeight: u.st.CanaryWeight, Iteration: u.st.Iterations})
+			CanaryWeight: u.st.CanaryWeight, Iteration: u.st.Iterations, Started: u.st.StartedAt, Interval: u.r.spec.Interval})
 		if res.Name == "" {
 			res.Name = m.Name
 		}
@@ -68,9 +71,7 @@ func (u *run) runCheck(ctx context.Context, c check) CheckResult {
 		return res
 	}
 	res := CheckResult{Name: m.Name, Query: c.query, Threshold: m.ThresholdRange}
-	qctx, cancel := context.WithTimeout(ctx, u.r.spec.Interval)
-	defer cancel()
-	v, err := u.r.metrics.Query(qctx, c.query)
+	v, err := u.r.metrics.Query(ctx, c.query)
 	switch {
 	case err == nil && math.IsNaN(v):
 		err = fmt.Errorf("%w: result is NaN", ErrNoData)
@@ -98,6 +99,8 @@ func (u *run) haltMessage(c CheckResult) string {
 	t := u.r.target
 	switch c.Verdict {
 	case VerdictFail:
+		return fmt.Sprintf("Halt %s advancement %s", t, c.Message)
+	case VerdictInconclusive:
 		return fmt.Sprintf("Halt %s advancement %s", t, c.Message)
 	case VerdictNoData:
 		msg := fmt.Sprintf("Halt advancement no values found for metric %s probably %s is not receiving traffic", c.Name, t)

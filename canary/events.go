@@ -85,6 +85,9 @@ const (
 	VerdictFail   Verdict = "Fail"
 	VerdictNoData Verdict = "NoData"
 	VerdictError  Verdict = "Error"
+	// VerdictInconclusive: the check ran but cannot decide (e.g. a marginal statistical score).
+	// Like NoData, the metric's OnNoData policy decides what it does to the analysis.
+	VerdictInconclusive Verdict = "Inconclusive"
 )
 
 // CheckResult is the full account of one check: what ran, what came back, against what.
@@ -101,12 +104,13 @@ type CheckResult struct {
 	Err error
 }
 
-// Passed reports whether the check passed under policy p (NoData counts per the policy).
+// Passed reports whether the check passed under policy p (NoData and Inconclusive count per
+// the policy).
 func (c CheckResult) Passed(p NoDataPolicy) bool {
 	switch c.Verdict {
 	case VerdictPass:
 		return true
-	case VerdictNoData:
+	case VerdictNoData, VerdictInconclusive:
 		return p == NoDataIgnore
 	}
 	return false

@@ -107,6 +107,11 @@ type CheckRequest struct {
 	Revision     string
 	CanaryWeight int
 	Iteration    int
+	// Started is when the release's analysis began (its first step); a checker can look at the
+	// canary's whole life since then.
+	Started time.Time
+	// Interval is the analysis interval (Spec.Interval), which also bounds each check.
+	Interval time.Duration
 }
 
 // Readiness is one workload's health as the Workload sees it.

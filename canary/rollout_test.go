@@ -453,7 +453,9 @@ func TestCheckersAndTemplates(t *testing.T) {
 	env.Metrics.Set(`sum(rate(errors{ns="test",app="podinfo",svc="podinfo",n="podinfo",dir="inbound"}[2m]))`, canarytest.Constant(0.5))
 	var seen []canary.CheckRequest
 	cfg := env.Config(spec)
-	cfg.Checkers = map[string]canary.Checker{"judge": canary.CheckerFunc(func(_ context.Context, req canary.CheckRequest) (canary.CheckResult, error) {
+	cfg.Checkers = map[string]canary.Checker{"judge": canary.CheckerFunc(func(ctx context.Context, req canary.CheckRequest) (canary.CheckResult, error) {
+		_, bounded := ctx.Deadline()
+		require.True(t, bounded, "checkers are bounded by the interval")
 		seen = append(seen, req)
 		return canary.CheckResult{Value: 95, Verdict: canary.VerdictPass, Threshold: req.Metric.ThresholdRange}, nil
 	})}
@@ -466,6 +468,11 @@ func TestCheckersAndTemplates(t *testing.T) {
 	require.NotEmpty(t, seen)
 	assert.Equal(t, "judge", seen[0].Metric.Name)
 	assert.Equal(t, "v1", seen[0].Revision)
+	assert.Equal(t, 30*time.Second, seen[0].Interval)
+	started := env.Events.Events()[slicesIndexReason(env.Events.Events(), canary.ReasonStarted)].Time
+	for _, req := range seen {
+		assert.Equal(t, started, req.Started, "the release's analysis start, on every tick")
+	}
 	last := env.Events.Events()[slicesIndexReason(env.Events.Events(), canary.ReasonAdvanced)+1]
 	require.Len(t, last.Checks, 4)
 	assert.Equal(t, "judge", last.Checks[3].Name)
@@ -605,4 +612,38 @@ func TestAdapterErrors(t *testing.T) {
 		w, _ := env.Router.Current(env.Target)
 		assert.Equal(t, 25, w.Canary)
 	})
+}
+
+func TestInconclusiveChecksFollowTheNoDataPolicy(t *testing.T) {
+	for _, c := range []struct {
+		policy canary.NoDataPolicy
+		phase  canary.Phase
+	}{{canary.NoDataFail, canary.PhaseFailed}, {canary.NoDataHold, canary.PhaseSucceeded}, {canary.NoDataIgnore, canary.PhaseSucceeded}} {
+		t.Run(string(c.policy), func(t *testing.T) {
+			env := healthyEnv()
+			spec := seedSpec()
+			spec.Metrics = []canary.Metric{{Name: "judge", OnNoData: c.policy}}
+			calls := 0
+			cfg := env.Config(spec)
+			cfg.Checkers = map[string]canary.Checker{"judge": canary.CheckerFunc(func(context.Context, canary.CheckRequest) (canary.CheckResult, error) {
+				calls++
+				if calls <= 6 { // marginal for a while, then clear
+					return canary.CheckResult{Verdict: canary.VerdictInconclusive, Message: "judge score 60 is marginal"}, nil
+				}
+				return canary.CheckResult{Verdict: canary.VerdictPass}, nil
+			})}
+			r, err := canary.New(cfg)
+			require.NoError(t, err)
+			run(t, r)
+			env.Workload.SetRevision("v1")
+			res := run(t, r)
+			assert.Equal(t, c.phase, res.Phase, res.Reason)
+			for _, m := range env.Events.Messages() {
+				assert.NotContains(t, m, "not receiving traffic", "an inconclusive check is not worded as missing data")
+			}
+			if c.policy == canary.NoDataFail {
+				assert.True(t, has(env.Events.Messages(), "Halt podinfo.test advancement judge score 60 is marginal"))
+			}
+		})
+	}
 }

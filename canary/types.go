@@ -122,6 +122,8 @@ type Status struct {
 	LastAppliedSpec string `json:"lastAppliedSpec,omitempty"`
 	// LastPromotedSpec is the revision the primary runs.
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
+	// StartedAt is when the release's analysis began: its first step.
+	StartedAt time.Time `json:"startedAt,omitempty"`
 	// RollingBack is set while a rollback is in flight, so a resumed Rollout finishes it.
 	RollingBack        bool      `json:"rollingBack,omitempty"`
 	LastTransitionTime time.Time `json:"lastTransitionTime,omitempty"`

@@ -19,6 +19,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -434,4 +435,33 @@ func TestNotFoundTargetIsAClearError(t *testing.T) {
 	require.ErrorContains(t, err, "target deployment "+b.ns+"/podinfo not found")
 	_, err = b.admin.AppsV1().Deployments(b.ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "nothing created")
+}
+
+// The apex Service's selector belongs to the router once the Service exists (a mesh-less
+// router switches it); the primary and canary Services are corrected when they drift.
+func TestBootstrapLeavesTheApexSelectorToTheRouter(t *testing.T) {
+	b := newBed(t)
+	b.createTarget(t, "podinfo:1")
+	d := b.driver(t, driverOptions{})
+	d.mustRun(t)
+	ctx := context.Background()
+	for name, sel := range map[string]string{"podinfo": "podinfo", "podinfo-canary": "someone-else"} {
+		patch := fmt.Appendf(nil, `{"spec":{"selector":{"app":%q}}}`, sel)
+		_, err := b.admin.CoreV1().Services(b.ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		d2 := b.driver(t, driverOptions{})
+		d2.mustRun(t) // bootstraps again; retried until its cache has seen the patches
+		apex, err := b.admin.CoreV1().Services(b.ns).Get(ctx, "podinfo", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		canarySvc, err := b.admin.CoreV1().Services(b.ns).Get(ctx, "podinfo-canary", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		require.Equal(t, "podinfo", apex.Spec.Selector["app"], "the router's choice is kept")
+		return canarySvc.Spec.Selector["app"] == "podinfo", nil
+	}), "the canary service's selector is corrected")
 }

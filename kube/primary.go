@@ -105,12 +105,15 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 			return err
 		}
 	}
-	for _, s := range []struct{ name, selects string }{
-		{t.ApexService(), value + "-primary"},
-		{t.PrimaryService(), value + "-primary"},
-		{t.CanaryService(), value},
+	for _, s := range []struct {
+		name, selects string
+		keepSelector  bool
+	}{
+		{t.ApexService(), value + "-primary", true},
+		{t.PrimaryService(), value + "-primary", false},
+		{t.CanaryService(), value, false},
 	} {
-		if err := w.syncService(ctx, nc, d, s.name, key, s.selects); err != nil {
+		if err := w.syncService(ctx, nc, d, s.name, key, s.selects, s.keepSelector); err != nil {
 			return err
 		}
 	}

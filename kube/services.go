@@ -14,8 +14,10 @@ import (
 )
 
 // syncService makes the ClusterIP service name select pods labelled key=selects on the
-// options' port, creating it or correcting a drifted selector or port list.
-func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deployment, name, key, selects string) error {
+// options' port, creating it or correcting a drifted port list and, unless keepSelector, a
+// drifted selector. The apex service's selector belongs to the router once the service
+// exists (a mesh-less router switches it between primary and canary).
+func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deployment, name, key, selects string, keepSelector bool) error {
 	ns := d.Namespace
 	port := corev1.ServicePort{Name: w.opts.PortName, Protocol: corev1.ProtocolTCP, Port: w.opts.Port, TargetPort: w.opts.TargetPort}
 	if w.opts.AppProtocol != "" {
@@ -42,6 +44,9 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	}
 	if len(cur.Spec.Ports) == 1 && cur.Spec.Ports[0].NodePort != 0 {
 		port.NodePort = cur.Spec.Ports[0].NodePort
+	}
+	if keepSelector {
+		selector = cur.Spec.Selector
 	}
 	if equality.Semantic.DeepEqual(cur.Spec.Selector, selector) && equality.Semantic.DeepEqual(cur.Spec.Ports, []corev1.ServicePort{port}) {
 		return nil

@@ -59,7 +59,7 @@ func NewKubernetes(o KubernetesOptions) (*Kubernetes, error) {
 // RoutedToAnnotation marks an apex Service whose selector the Kubernetes router switches, with
 // the side it selects ("primary" or "canary"). An apex without it is a new route: before the
 // router adopts it, the apex typically selects the target's own pods, which are the canary's.
-const RoutedToAnnotation = "canarykit.io/routed-to"
+const RoutedToAnnotation = "canarykit.dev/routed-to"
 
 // Reconcile reads the primary's and the canary's selectors and the apex (three GETs); an apex
 // the router has not adopted yet (no RoutedToAnnotation) is pointed at the primary.

@@ -268,7 +268,7 @@ func (r Report) checkResult(name string, threshold canary.Range) canary.CheckRes
 	case OutcomeFail:
 		res.Verdict = canary.VerdictFail
 	case OutcomeMarginal:
-		res.Verdict = canary.VerdictNoData
+		res.Verdict = canary.VerdictInconclusive
 		res.Err = fmt.Errorf("%w: score %s is between the marginal %s and the pass score %s", ErrInconclusive,
 			fmtNum(r.Score), fmtNum(r.MarginalScore), fmtNum(r.PassScore))
 	default:

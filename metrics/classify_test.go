@@ -181,9 +181,10 @@ func TestReportCheckResult(t *testing.T) {
 		mr("d", "g", ClassPass, false), mr("e", "g", ClassHigh, false))
 	marginal.score(map[string]float64{"g": 1})
 	res = marginal.checkResult("judge", canary.AtLeast(95))
-	assert.Equal(t, canary.VerdictNoData, res.Verdict)
+	assert.Equal(t, canary.VerdictInconclusive, res.Verdict, "the metric's OnNoData policy decides a marginal score")
 	require.ErrorIs(t, res.Err, ErrInconclusive)
-	require.ErrorIs(t, res.Err, canary.ErrNoData, "the metric's OnNoData policy decides a marginal score")
+	assert.False(t, res.Passed(canary.NoDataFail))
+	assert.True(t, res.Passed(canary.NoDataIgnore))
 	assert.Contains(t, res.Err.Error(), "score 80 is between the marginal 75 and the pass score 95")
 
 	nodata := report(mr("a", "g", ClassNoData, false))

@@ -73,8 +73,8 @@
 //	canary-judge score 0 < 75 (critical metric error-ratio is High): error-ratio High (critical): canary median 1.005
 //	vs baseline 0.5, shift +0.5 [+0.47, +0.54] at 98%, p=3.6e-05, mean ratio 2.01, n=12/12
 //
-// Marginal scores and missing data (half the metrics or more, or a critical one) are
-// VerdictNoData — marginal wraps ErrInconclusive — so the Spec metric's OnNoData policy
+// Marginal scores (VerdictInconclusive, with ErrInconclusive) and missing data (VerdictNoData:
+// half the metrics or more, or a critical one) go to the Spec metric's OnNoData policy, which
 // decides: fail counts a failed check (Flagger's default; Kayenta's verdict at the end of an
 // analysis), hold keeps the weight and looks again (Kayenta between intervals), ignore passes.
 // With hold and a MinSamples, the canary stays at its first weight until the judge has

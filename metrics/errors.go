@@ -21,11 +21,12 @@ var (
 	// ErrUnavailable: Prometheus could not be reached or answered with a server error, on every
 	// attempt within the query's time budget.
 	ErrUnavailable = errors.New("prometheus unavailable")
-	// ErrInconclusive: the judge's score is marginal, between the marginal and pass scores. It
-	// wraps canary.ErrNoData, so the metric's OnNoData policy decides what a marginal score
-	// does: fail (Flagger's default, Kayenta's verdict at the end of an analysis), hold (keep
-	// the weight and look again, Kayenta's verdict between intervals) or ignore.
-	ErrInconclusive = fmt.Errorf("inconclusive: %w", canary.ErrNoData)
+	// ErrInconclusive: the judge's score is marginal, between the marginal and pass scores. The
+	// check's verdict is canary.VerdictInconclusive, so the metric's OnNoData policy decides
+	// what a marginal score does: fail (Flagger's default, Kayenta's verdict at the end of an
+	// analysis), hold (keep the weight and look again, Kayenta's verdict between intervals) or
+	// ignore.
+	ErrInconclusive = errors.New("inconclusive")
 )
 
 // QueryError is the error a Prometheus query fails with: the query as sent, Prometheus' own

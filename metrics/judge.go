@@ -311,8 +311,9 @@ func contains(s []string, v string) bool {
 
 // Check judges the canary at one analysis tick and returns the full account: the score as
 // the value, the pass score as the threshold, every metric's classification in the message.
-// A marginal score is VerdictNoData with ErrInconclusive, so the Spec metric's OnNoData policy
-// decides it; too little data is VerdictNoData too. A failure to fetch samples is an error.
+// A marginal score is VerdictInconclusive (with ErrInconclusive) and too little data is
+// VerdictNoData: the Spec metric's OnNoData policy decides both. A failure to fetch samples is
+// an error.
 func (j *Judge) Check(ctx context.Context, req canary.CheckRequest) (canary.CheckResult, error) {
 	rep, err := j.Evaluate(ctx, req)
 	if err != nil {
@@ -360,7 +361,7 @@ func (j *Judge) Evaluate(ctx context.Context, req canary.CheckRequest) (Report, 
 
 // sampleRequest renders a metric's queries for the canary and the baseline.
 func sampleRequest(m JudgeMetric, req canary.CheckRequest) (SampleRequest, error) {
-	sr := SampleRequest{Metric: m.Name, Target: req.Target, Interval: req.Metric.Interval}
+	sr := SampleRequest{Metric: m.Name, Target: req.Target, Interval: req.Metric.Interval, Started: req.Started}
 	if sr.Interval == 0 {
 		sr.Interval = canary.DefaultMetricInterval
 	}

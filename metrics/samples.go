@@ -41,6 +41,8 @@ type SampleRequest struct {
 	Target canary.Target
 	// Interval is the Spec metric's interval (the {{ interval }} variable).
 	Interval time.Duration
+	// Started is when the release's analysis began (zero if unknown).
+	Started time.Time
 }
 
 // Samples are one metric's values for the canary and the baseline. NaN values are dropped by
@@ -56,7 +58,8 @@ type PrometheusSamplesOptions struct {
 	// rate window ({{ interval }}) so that samples do not overlap. Zero runs instant queries
 	// and takes every series' value as a sample (e.g. per-pod values of `sum by (pod) (...)`).
 	Step time.Duration
-	// Window is how far back a range query looks. Default 10 steps.
+	// Window is how far back a range query looks. Default: since the release's analysis
+	// started (its whole life, as Kayenta looks), at least one step; 10 steps when unknown.
 	Window time.Duration
 	// Clock gives the end of the window. Default: the real clock.
 	Clock clock.PassiveClock
@@ -92,9 +95,6 @@ func NewPrometheusSamples(p *Prometheus, opts PrometheusSamplesOptions) (*Promet
 		return nil, fmt.Errorf("%w: prometheus samples: %s", ErrInvalidOptions, strings.Join(problems, "; "))
 	}
 	s := &PrometheusSamples{p: p, step: opts.Step, window: opts.Window, clock: opts.Clock}
-	if s.window == 0 {
-		s.window = 10 * s.step
-	}
 	if s.clock == nil {
 		s.clock = clock.RealClock{}
 	}
@@ -108,17 +108,30 @@ func (s *PrometheusSamples) Samples(ctx context.Context, req SampleRequest) (Sam
 	}
 	var out Samples
 	var err error
-	if out.Canary, err = s.values(ctx, req.CanaryQuery); err != nil {
+	window := s.windowFor(req.Started)
+	if out.Canary, err = s.values(ctx, req.CanaryQuery, window); err != nil {
 		return Samples{}, err
 	}
-	if out.Baseline, err = s.values(ctx, req.BaselineQuery); err != nil {
+	if out.Baseline, err = s.values(ctx, req.BaselineQuery, window); err != nil {
 		return Samples{}, err
 	}
 	return out, nil
 }
 
-// values runs one query and returns every value of its result.
-func (s *PrometheusSamples) values(ctx context.Context, query string) ([]float64, error) {
+// windowFor is the range queries' look-back: the configured Window, else the release's life so
+// far (at least one step), else 10 steps.
+func (s *PrometheusSamples) windowFor(started time.Time) time.Duration {
+	switch {
+	case s.window > 0:
+		return s.window
+	case !started.IsZero():
+		return max(s.clock.Since(started), s.step)
+	}
+	return 10 * s.step
+}
+
+// values runs one query over window and returns every value of its result.
+func (s *PrometheusSamples) values(ctx context.Context, query string, window time.Duration) ([]float64, error) {
 	q := compactQuery(query)
 	p := s.p
 	var v model.Value
@@ -127,7 +140,7 @@ func (s *PrometheusSamples) values(ctx context.Context, query string) ([]float64
 		v, err = p.instant(ctx, q)
 	} else {
 		end := s.clock.Now().Truncate(s.step)
-		r := v1.Range{Start: end.Add(-s.window), End: end, Step: s.step}
+		r := v1.Range{Start: end.Add(-window), End: end, Step: s.step}
 		v, err = p.retry(ctx, q, func(ctx context.Context) (model.Value, v1.Warnings, error) {
 			return p.rq.QueryRange(ctx, q, r, v1.WithTimeout(p.timeout))
 		})

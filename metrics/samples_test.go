@@ -46,6 +46,27 @@ func TestPrometheusSamplesRange(t *testing.T) {
 	assert.Equal(t, "30", r.Form["step"])
 }
 
+func TestPrometheusSamplesLookBackToTheReleaseStart(t *testing.T) {
+	f := newPromFake(t, always(200, matrixJSON("1")))
+	now := time.Date(2026, 1, 1, 12, 0, 47, 0, time.UTC)
+	clk := clocktesting.NewFakePassiveClock(now)
+	s, err := NewPrometheusSamples(newTestProm(t, f.URL, PrometheusOptions{}), PrometheusSamplesOptions{Step: 30 * time.Second, Clock: clk})
+	require.NoError(t, err)
+	end := time.Date(2026, 1, 1, 12, 0, 30, 0, time.UTC)
+	for _, c := range []struct {
+		started time.Time
+		window  time.Duration
+	}{
+		{now.Add(-7 * time.Minute), 7 * time.Minute},   // the canary's whole life
+		{now.Add(-10 * time.Second), 30 * time.Second}, // at least one step
+	} {
+		_, err := s.Samples(ctxFor(t, time.Minute), SampleRequest{Metric: "m", CanaryQuery: "a", BaselineQuery: "b", Started: c.started})
+		require.NoError(t, err)
+		r := f.requests()[len(f.requests())-1]
+		assert.Equal(t, strconv.FormatInt(end.Add(-c.window).Unix(), 10), r.Form["start"], "started %s ago", now.Sub(c.started))
+	}
+}
+
 func TestPrometheusSamplesErrors(t *testing.T) {
 	f := newPromFake(t, always(400, errorJSON("bad_data", "parse error")))
 	s, err := NewPrometheusSamples(newTestProm(t, f.URL, PrometheusOptions{}), PrometheusSamplesOptions{})

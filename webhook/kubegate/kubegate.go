@@ -29,7 +29,7 @@ const (
 // Labels of the gate ConfigMap.
 const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
-	LabelTarget    = "canarykit.io/target"
+	LabelTarget    = "canarykit.dev/target"
 	managedBy      = "canarykit"
 	fieldManager   = "canarykit-kubegate"
 )

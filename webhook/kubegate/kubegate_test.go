@@ -56,7 +56,7 @@ func TestApproveHaltAndRollback(t *testing.T) {
 	cm, err := cs.CoreV1().ConfigMaps("test").Get(ctx, "podinfo-canarykit-gates", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"confirm-promotion": "open"}, cm.Data)
-	assert.Equal(t, map[string]string{"app.kubernetes.io/managed-by": "canarykit", "canarykit.io/target": "podinfo"}, cm.Labels)
+	assert.Equal(t, map[string]string{"app.kubernetes.io/managed-by": "canarykit", "canarykit.dev/target": "podinfo"}, cm.Labels)
 	assert.True(t, ask(t, g, canary.HookConfirmPromotion))
 	assert.False(t, ask(t, g, canary.HookConfirmRollout), "gates are per type")
 
