@@ -179,10 +179,13 @@ func (b *bed) driver(t *testing.T, o driverOptions) *driver {
 	return &driver{cluster: cluster, lease: lease, events: events, rollout: r, rec: rec}
 }
 
-// run drives one Run under the lease.
+// run drives one Run under the lease, applying control requests from other processes.
 func (d *driver) run(ctx context.Context) (canary.Result, error) {
 	var res canary.Result
 	err := d.lease.Hold(ctx, func(ctx context.Context) error {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go d.lease.Controls(cctx, func(c kube.Control) { _ = c.Apply(d.rollout) })
 		var err error
 		res, err = d.rollout.Run(ctx)
 		return err

@@ -85,6 +85,7 @@ type Lease struct {
 	obj       *coordinationv1.Lease // as last read or written
 	held      bool
 	lastWrite time.Time
+	handled   string // the last Control request applied; cleared by the next write
 }
 
 var _ canary.StatusStore = (*Lease)(nil)
@@ -112,6 +113,22 @@ func NewLease(opts LeaseOptions) (*Lease, error) {
 	}
 	name := opts.Target.Name + "-canarykit"
 	return &Lease{opts: opts, name: name, log: log.WithValues("lease", opts.Target.Namespace+"/"+name)}, nil
+}
+
+// Holder reads who holds the lease and until when; "" when it is free, expired or absent.
+func (l *Lease) Holder(ctx context.Context) (string, time.Time, error) {
+	cur, err := l.leases().Get(ctx, l.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("get lease %s: %w", l.name, err)
+	}
+	holder, until := ptr.Deref(cur.Spec.HolderIdentity, ""), expiry(cur)
+	if holder == "" || l.opts.Clock.Now().After(until) {
+		return "", time.Time{}, nil
+	}
+	return holder, until, nil
 }
 
 // Name returns the Lease object's name.
@@ -292,29 +309,40 @@ func (l *Lease) renew(ctx context.Context) error {
 	return err
 }
 
-// write updates the held lease with edit and a new renewal time. A conflict means another
-// writer: if it took the lease, the claim is lost.
+// write updates the held lease with edit and a new renewal time, clearing a Control request
+// already applied. A conflict means another writer: if it took the lease, the claim is lost;
+// if it only left a Control request (canaryctl), the write is made again on the fresh lease.
 func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now time.Time) (*coordinationv1.Lease, error) {
-	u := l.obj.DeepCopy()
-	edit(u)
-	u.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
-	updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
-	if apierrors.IsConflict(err) {
-		fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{})
-		if gerr == nil && ptr.Deref(fresh.Spec.HolderIdentity, "") != l.opts.Identity {
-			l.held = false
-			return nil, fmt.Errorf("%w: lease %s is now held by %q", ErrLeaseLost, l.name, ptr.Deref(fresh.Spec.HolderIdentity, ""))
+	for attempt := 0; ; attempt++ {
+		u := l.obj.DeepCopy()
+		edit(u)
+		if req := u.Annotations[AnnotationControl]; req != "" && req == l.handled {
+			delete(u.Annotations, AnnotationControl)
 		}
-		if gerr == nil {
+		u.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
+		updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{})
+			if gerr != nil {
+				return nil, fmt.Errorf("update lease %s: %w", l.name, err)
+			}
+			if holder := ptr.Deref(fresh.Spec.HolderIdentity, ""); holder != l.opts.Identity {
+				l.held = false
+				return nil, fmt.Errorf("%w: lease %s is now held by %q", ErrLeaseLost, l.name, holder)
+			}
+			statusChanged := fresh.Annotations[AnnotationStatusVersion] != l.obj.Annotations[AnnotationStatusVersion]
 			l.obj = fresh
+			if attempt == 0 && !statusChanged {
+				continue // someone left a request on our lease
+			}
+			return nil, fmt.Errorf("update lease %s: %w", l.name, err)
 		}
-		return nil, fmt.Errorf("update lease %s: %w", l.name, err)
+		if err != nil {
+			return nil, fmt.Errorf("update lease %s: %w", l.name, err)
+		}
+		l.obj, l.lastWrite = updated, now
+		return updated, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("update lease %s: %w", l.name, err)
-	}
-	l.obj, l.lastWrite = updated, now
-	return updated, nil
 }
 
 // Load returns the status stored in the lease (the zero Status when none). It reads the

@@ -14,11 +14,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
+	"github.com/canarykit/canarykit/internal/progress"
 	"k8s.io/utils/clock"
 )
 
@@ -59,7 +59,7 @@ func run(out io.Writer, pace time.Duration) error {
 	env.Metrics.Seed = 2
 	env.Metrics.Set("request-success-rate", canarytest.Normal(99.9, 0.05, 0, 100))
 	env.Metrics.Set("request-duration", canarytest.Normal(120, 15, 1, 10000))
-	env.Events.Then = func(e canary.Event) { fmt.Fprintln(out, describe(env.Clock, e)) }
+	env.Events.Then = func(e canary.Event) { fmt.Fprintln(out, progress.Line(env.Clock.Since(canarytest.Epoch), e)) }
 
 	cfg := env.Config(seedSpec())
 	cfg.Clock = pacedClock{Clock: env.Clock, pace: pace}
@@ -98,31 +98,6 @@ func run(out io.Writer, pace time.Duration) error {
 	}
 	fmt.Fprintln(out, "\nprimary runs 3.1.1; 3.1.2 was rolled back and got no more than 5 % of the traffic")
 	return nil
-}
-
-// describe formats an event like a line of `kubectl describe canary`, with the virtual time,
-// a weight bar on weight changes, and the checks' values against their thresholds.
-func describe(clk clock.PassiveClock, e canary.Event) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-7s  %s", fmtElapsed(clk.Since(canarytest.Epoch)), e.Type, e.Message)
-	if e.Reason == canary.ReasonAdvanced || e.Reason == canary.ReasonRollingBack {
-		fmt.Fprintf(&b, "  %s", bar(e.Weights.Canary))
-	}
-	if e.Reason == canary.ReasonAdvanced {
-		for _, c := range e.Checks {
-			fmt.Fprintf(&b, "  %s %.2f %s", c.Name, c.Value, c.Threshold)
-		}
-	}
-	return b.String()
-}
-
-func bar(weight int) string {
-	n := weight / 5
-	return "[" + strings.Repeat("#", n) + strings.Repeat(".", 20-n) + "]"
-}
-
-func fmtElapsed(d time.Duration) string {
-	return fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
 }
 
 // pacedClock is the virtual clock slowed down for people: each analysis interval also takes

@@ -1,0 +1,199 @@
+// Package stack wires canarykit's packages into what a Flagger + Linkerd + Prometheus user
+// runs: a Deployment workload with the status in a Lease (kube), an SMI TrafficSplit or
+// Gateway API HTTPRoute router (mesh), Prometheus with Linkerd's built-in checks (metrics),
+// and Flagger-compatible HTTP webhooks (webhook), for a Flagger Canary manifest. canaryctl,
+// the operator example and the end-to-end tests share it; it is the reference wiring for
+// embedders to copy.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/metrics"
+	"github.com/canarykit/canarykit/webhook"
+	"github.com/go-logr/logr"
+	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
+	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+)
+
+// Router kinds.
+const (
+	RouterSMI        = "smi"        // SMI TrafficSplit (linkerd-smi), version discovered
+	RouterHTTPRoute  = "httproute"  // Gateway API HTTPRoute with the apex Service as parent (Linkerd >= 2.14)
+	RouterKubernetes = "kubernetes" // no mesh: blue/green by switching the apex Service's selector
+)
+
+// Options configure a Stack. Zero fields mean "default".
+type Options struct {
+	// Config reaches the cluster. Required.
+	Config *rest.Config
+	// Router is the route kind: RouterSMI (default), RouterHTTPRoute or RouterKubernetes.
+	Router string
+	// Prometheus is the Prometheus API address; a manifest's spec.metricsServer overrides it.
+	// Required when a manifest has metrics.
+	Prometheus string
+	// Identity names this driver in the targets' Leases. Default: host name and a random suffix.
+	Identity string
+	// LeaseDuration is the drivers' claim without renewal. Default kube.DefaultLeaseDuration.
+	LeaseDuration time.Duration
+	// WaitForLease makes a Release wait for a target driven by someone else instead of failing.
+	WaitForLease bool
+	// Logger receives every package's logs. Default: discard.
+	Logger logr.Logger
+	// Clock drives the analysis. Default: the real clock.
+	Clock clock.Clock
+}
+
+// Stack is the shared part: clients, informer caches, the router, event recording.
+type Stack struct {
+	opts    Options
+	client  kubernetes.Interface
+	cluster *kube.Cluster
+	router  canary.MeshRouter
+	events  *kube.Events
+	hooks   *webhook.Client
+}
+
+// New connects to the cluster. Close releases the informers and the event recorder.
+func New(opts Options) (*Stack, error) {
+	if opts.Config == nil {
+		return nil, errors.New("stack: Options.Config is required")
+	}
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = logr.Discard()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	client, err := kubernetes.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, err
+	}
+	router, err := newRouter(opts, client)
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := kube.New(kube.Options{Client: client, Logger: opts.Logger, Clock: opts.Clock})
+	if err != nil {
+		return nil, err
+	}
+	hooks, err := webhook.New(webhook.Options{Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Stack{opts: opts, client: client, cluster: cluster, router: router, events: cluster.Events(kube.EventsOptions{}), hooks: hooks}, nil
+}
+
+func newRouter(opts Options, client kubernetes.Interface) (canary.MeshRouter, error) {
+	log := opts.Logger.WithName("mesh")
+	owner := mesh.DeploymentOwner(client.AppsV1())
+	switch opts.Router {
+	case "", RouterSMI:
+		split, err := splitclient.NewForConfig(opts.Config)
+		if err != nil {
+			return nil, err
+		}
+		specs, err := specsclient.NewForConfig(opts.Config)
+		if err != nil {
+			return nil, err
+		}
+		return mesh.NewTrafficSplit(mesh.TrafficSplitOptions{Client: split, Specs: specs, Discovery: client.Discovery(), Owner: owner, Logger: log})
+	case RouterHTTPRoute:
+		gw, err := gatewayclient.NewForConfig(opts.Config)
+		if err != nil {
+			return nil, err
+		}
+		return mesh.NewHTTPRoute(mesh.HTTPRouteOptions{Client: gw, Discovery: client.Discovery(), Services: client.CoreV1(), Owner: owner, Logger: log})
+	case RouterKubernetes:
+		return mesh.NewKubernetes(mesh.KubernetesOptions{Client: client.CoreV1(), Logger: log})
+	}
+	return nil, fmt.Errorf("stack: unknown router %q (want %s, %s or %s)", opts.Router, RouterSMI, RouterHTTPRoute, RouterKubernetes)
+}
+
+// Client returns the stack's Kubernetes client.
+func (s *Stack) Client() kubernetes.Interface { return s.client }
+
+// Close stops the informers and the event recorder.
+func (s *Stack) Close() {
+	s.events.Shutdown()
+	s.cluster.Close()
+}
+
+// Release is one target's releases: its Rollout and Lease.
+type Release struct {
+	Manifest *kube.CanaryManifest
+	Rollout  *canary.Rollout
+	Lease    *kube.Lease
+}
+
+// Release builds the Rollout for a Flagger Canary manifest. onEvent, if set, receives every
+// event besides the Kubernetes Events recorded on the target. Nothing is touched until Run.
+func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Release, error) {
+	workload, err := s.cluster.Workload(m.Workload)
+	if err != nil {
+		return nil, err
+	}
+	lease, err := kube.NewLease(kube.LeaseOptions{Client: s.client, Target: m.Target, Identity: s.opts.Identity,
+		Duration: s.opts.LeaseDuration, Wait: s.opts.WaitForLease, Logger: s.opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	var provider canary.MetricProvider
+	if len(m.Spec.Metrics) > 0 {
+		addr := s.opts.Prometheus
+		if m.MetricsServer != "" {
+			addr = m.MetricsServer
+		}
+		if provider, err = metrics.NewPrometheus(metrics.PrometheusOptions{Address: addr, Logger: s.opts.Logger}); err != nil {
+			return nil, err
+		}
+	}
+	record := s.events.For(m.Target)
+	r, err := canary.New(canary.Config{
+		Target:   m.Target,
+		Spec:     m.Spec,
+		Workload: workload,
+		Router:   s.router,
+		Metrics:  provider,
+		Store:    lease,
+		Webhooks: s.hooks,
+		Builtins: metrics.Linkerd,
+		OnEvent: func(e canary.Event) {
+			record(e)
+			if onEvent != nil {
+				onEvent(e)
+			}
+		},
+		Logger: s.opts.Logger.WithName("rollout"),
+		Clock:  s.opts.Clock,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Release{Manifest: m, Rollout: r, Lease: lease}, nil
+}
+
+// Run drives the target's current revision while holding its lease, applying control
+// requests (kube.RequestControl) from other processes, and releases the lease at the end.
+func (r *Release) Run(ctx context.Context) (canary.Result, error) {
+	var res canary.Result
+	err := r.Lease.Hold(ctx, func(ctx context.Context) error {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go r.Lease.Controls(cctx, func(c kube.Control) { _ = c.Apply(r.Rollout) })
+		var err error
+		res, err = r.Rollout.Run(ctx)
+		return err
+	})
+	return res, err
+}
