@@ -134,6 +134,10 @@ type WorkloadState struct {
 	// Primary readiness must reflect the primary's latest spec: after Promote, the primary is
 	// not ready until it has rolled out the promoted revision.
 	Primary Readiness
+	// PrimaryRevision is the revision the primary was bootstrapped or promoted with ("" when
+	// unknown). Initialization records it as promoted, so a target changed while its primary
+	// was being created is still released.
+	PrimaryRevision string
 }
 
 // Workload drives the target and its primary (for Kubernetes: Deployments, services, HPA).

@@ -647,3 +647,23 @@ func TestInconclusiveChecksFollowTheNoDataPolicy(t *testing.T) {
 		})
 	}
 }
+
+// A target changed while its primary is being created is released: initialization records the
+// primary's revision, not the target's new one.
+func TestTargetChangedDuringBootstrapIsReleased(t *testing.T) {
+	env := healthyEnv()
+	env.Workload.SetPrimaryHealth(canarytest.Health{ReadyAfter: time.Minute})
+	env.Events.Then = func(e canary.Event) {
+		if e.Reason == canary.ReasonInitializing {
+			env.Workload.SetRevision("v1") // kubectl set image, while the primary starts
+		}
+	}
+	r, err := env.New(seedSpec())
+	require.NoError(t, err)
+	res := run(t, r) // bootstraps, then finds v1 and releases it
+	requirePromoted(t, env, res, "v1")
+	assert.Equal(t, "v1", res.Revision)
+	saved := env.Store.Saved()
+	require.Equal(t, canary.PhaseInitialized, saved[1].Phase)
+	assert.Equal(t, "v0", saved[1].LastPromotedSpec, "initialization records what the primary runs")
+}

@@ -266,7 +266,11 @@ func (u *run) initialize(ctx context.Context) (next, error) {
 	if err := u.r.workload.ScaleDown(ctx, u.r.target); err != nil {
 		return waitTick, wrapOp("scale down canary", err)
 	}
-	u.st = Status{Phase: PhaseInitialized, LastAppliedSpec: ws.Revision, LastPromotedSpec: ws.Revision, Version: u.st.Version}
+	promoted := ws.PrimaryRevision
+	if promoted == "" {
+		promoted = ws.Revision
+	}
+	u.st = Status{Phase: PhaseInitialized, LastAppliedSpec: promoted, LastPromotedSpec: promoted, Version: u.st.Version}
 	if err := u.save(ctx, "initialization done"); err != nil {
 		return waitTick, err
 	}

@@ -233,12 +233,14 @@ func TestLifecycleOnARealCluster(t *testing.T) {
 	res = d.mustRun(t)
 	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
 	assert.Equal(t, []int{10, 20, 30, 0}, res.Weights)
-	assert.Equal(t, "stefanprodan/podinfo:3.1.1", image(b.deployment(t, "podinfo-primary")), "the primary runs the new image")
+	promotedPrimary := b.deployment(t, "podinfo-primary")
+	assert.Equal(t, "stefanprodan/podinfo:3.1.1", image(promotedPrimary), "the primary runs the new image")
 	assert.Equal(t, int32(0), *b.deployment(t, "podinfo").Spec.Replicas, "canary scaled down")
 	st, err := d.lease.Load(context.Background(), b.target)
 	require.NoError(t, err)
 	assert.Equal(t, canary.PhaseSucceeded, st.Phase)
 	assert.Equal(t, st.LastAppliedSpec, st.LastPromotedSpec)
+	assert.Equal(t, st.LastPromotedSpec, promotedPrimary.Annotations[kube.AnnotationRevision], "the primary carries its revision")
 
 	// the decisions are Kubernetes Events on the target
 	require.NoError(t, wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {

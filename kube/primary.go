@@ -32,6 +32,9 @@ func selectorLabel(d *appsv1.Deployment) (string, string, error) {
 		"deployment %s/%s: its selector has none of the labels app, name, app.kubernetes.io/name", d.Namespace, d.Name))
 }
 
+// AnnotationRevision on the primary Deployment is the revision it was created or promoted with.
+const AnnotationRevision = "canarykit.dev/revision"
+
 // ownerRef makes the target Deployment the owner of what canarykit creates for it, so deleting
 // the target deletes them.
 func ownerRef(d *appsv1.Deployment) metav1.OwnerReference {
@@ -150,6 +153,7 @@ func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key,
 	}
 	labels[key] = value + "-primary"
 	p := &appsv1.Deployment{ObjectMeta: managedMeta(d, d.Name+"-primary", labels), Spec: w.primarySpec(d, key, value, tracked)}
+	p.Annotations = map[string]string{AnnotationRevision: revision(&d.Spec.Template, tracked)}
 	if p.Spec.Replicas == nil || *p.Spec.Replicas == 0 {
 		p.Spec.Replicas = ptr.To(int32(1))
 	}
@@ -196,6 +200,7 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target) error {
 		return err
 	}
 	want := w.primarySpec(d, key, value, tracked)
+	rev := revision(&d.Spec.Template, tracked)
 	p, err := nc.deployment(t.Namespace, t.PrimaryName())
 	if err != nil {
 		return fmt.Errorf("get primary deployment %s/%s: %w", t.Namespace, t.PrimaryName(), err)
@@ -204,10 +209,14 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target) error {
 		return err
 	}
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if promoted(p, want, w.opts.Autoscaler != "") {
+		if promoted(p, want, w.opts.Autoscaler != "") && p.Annotations[AnnotationRevision] == rev {
 			return nil
 		}
 		u := p.DeepCopy()
+		if u.Annotations == nil {
+			u.Annotations = map[string]string{}
+		}
+		u.Annotations[AnnotationRevision] = rev
 		u.Spec.Template = want.Template
 		u.Spec.Strategy = want.Strategy
 		u.Spec.MinReadySeconds = want.MinReadySeconds

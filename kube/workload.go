@@ -142,6 +142,7 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 		return canary.WorkloadState{}, err
 	default:
 		st.Primary = readiness(p, primaryGen, now)
+		st.PrimaryRevision = p.Annotations[AnnotationRevision]
 	}
 	return st, nil
 }

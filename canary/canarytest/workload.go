@@ -131,6 +131,7 @@ func (w *Workload) Observe(ctx context.Context, _ canary.Target) (canary.Workloa
 		st.Canary = canary.Readiness{Message: "scaled to zero"}
 	}
 	if w.bootstrapped {
+		st.PrimaryRevision = w.primaryRevision
 		st.Primary = w.readiness(w.primaryHealth, w.primaryChanged)
 	} else {
 		st.Primary = canary.Readiness{Message: "primary does not exist"}
