@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
@@ -48,6 +49,8 @@ type Options struct {
 	LeaseDuration time.Duration
 	// WaitForLease makes a Release wait for a target driven by someone else instead of failing.
 	WaitForLease bool
+	// HookTransport sends the webhooks' requests. Default: the webhook package's.
+	HookTransport http.RoundTripper
 	// Logger receives every package's logs. Default: discard.
 	Logger logr.Logger
 	// Clock drives the analysis. Default: the real clock.
@@ -87,7 +90,7 @@ func New(opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	hooks, err := webhook.New(webhook.Options{Logger: opts.Logger})
+	hooks, err := webhook.New(webhook.Options{Transport: opts.HookTransport, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

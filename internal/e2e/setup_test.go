@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/meshsim"
+	"github.com/canarykit/canarykit/internal/progress"
+	"github.com/canarykit/canarykit/internal/stack"
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/webhook/loadgen"
+	"github.com/canarykit/canarykit/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{}) }
+
+// timeScale compresses a manifest's times for the default run: analysis intervals by 15
+// (30s → 2s), metric windows likewise but never under 4s (Prometheus scrapes every second and
+// rate() needs samples in its window). Run with -e2e.realtime to keep the manifest's times.
+const timeScale = 15
+
+func compress(t *testing.T, s *canary.Spec) {
+	if realtime {
+		return
+	}
+	s.Interval /= timeScale
+	for i := range s.Metrics {
+		s.Metrics[i].Interval = max(s.Metrics[i].Interval/timeScale, 4*time.Second)
+	}
+	t.Logf("times compressed %d×: interval %s, metric windows %v", timeScale, s.Interval, windows(s))
+}
+
+func windows(s *canary.Spec) []string {
+	var out []string
+	for _, m := range s.Metrics {
+		out = append(out, m.Name+"="+canary.PromDuration(m.Interval))
+	}
+	return out
+}
+
+// world is a namespace of the test bed with the seeds' podinfo (Deployment and HPA), a
+// simulated Linkerd data plane in front of it, Prometheus scraping the data plane's metrics,
+// and flagger-loadtester's stand-in.
+type world struct {
+	t      *testing.T
+	env    *testenv.Env
+	ns     string
+	mesh   *meshsim.Mesh
+	prom   *testenv.Prometheus
+	lt     *webhooktest.LoadTester
+	router string
+}
+
+func newWorld(t *testing.T, router string, versions map[string]meshsim.Behavior) *world {
+	env := testenv.Shared(t)
+	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) // as linkerd-smi ships it
+	testenv.InstallCRDs(t, env.Config(), testenv.GatewayAPICRDs(t)...)
+	ns := env.Namespace(t)
+	env.Kubelet(t, ns, "", testenv.ReadyNow)
+	prom, exp := testenv.SharedPrometheus(t)
+	m := meshsim.Start(t, meshsim.Options{Config: env.Config(), Namespace: ns, Aliases: []string{"test"}, Exporter: exp, Versions: versions})
+	lt := &webhooktest.LoadTester{}
+	require.NoError(t, m.ServeLoadTester("flagger-loadtester", lt))
+	return &world{t: t, env: env, ns: ns, mesh: m, prom: prom, lt: lt, router: router}
+}
+
+// createApp creates what the seeds' kustomize/podinfo creates: the Deployment and its HPA.
+func (w *world) createApp(name, image string) {
+	ctx := context.Background()
+	labels := map[string]string{"app": name}
+	_, err := w.env.Client().AppsV1().Deployments(w.ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "podinfod", Image: image,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}}}}}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(w.t, err)
+	_, err = w.env.Client().AutoscalingV2().HorizontalPodAutoscalers(w.ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			MinReplicas:    ptr.To(int32(2)), MaxReplicas: 4,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(w.t, err)
+}
+
+func (w *world) setImage(name, image string) {
+	ctx := context.Background()
+	require.NoError(w.t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := w.env.Client().AppsV1().Deployments(w.ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = image
+		_, err = w.env.Client().AppsV1().Deployments(w.ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	}))
+}
+
+func (w *world) image(name string) string {
+	d, err := w.env.Client().AppsV1().Deployments(w.ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(w.t, err)
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// manifest loads a seed manifest unchanged, places it in the world's namespace (as
+// `kubectl apply -n` would) and compresses its times.
+func (w *world) manifest(file string) *kube.CanaryManifest {
+	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "testdata", file))
+	require.NoError(w.t, err)
+	m, err := kube.LoadCanary(data)
+	require.NoError(w.t, err)
+	m.Namespace, m.Target.Namespace, m.Workload.Target.Namespace = w.ns, w.ns, w.ns
+	compress(w.t, &m.Spec)
+	return m
+}
+
+// timeline records a release's events with their real times.
+type timeline struct {
+	mu     sync.Mutex
+	start  time.Time
+	events []stamped
+	then   func(canary.Event)
+	t      *testing.T
+}
+
+type stamped struct {
+	at time.Time
+	e  canary.Event
+}
+
+func (tl *timeline) handle(e canary.Event) {
+	tl.mu.Lock()
+	if tl.start.IsZero() {
+		tl.start = time.Now()
+	}
+	tl.events = append(tl.events, stamped{time.Now(), e})
+	tl.mu.Unlock()
+	tl.t.Log(progress.Line(time.Since(tl.start), e))
+	if tl.then != nil {
+		tl.then(e)
+	}
+}
+
+func (tl *timeline) messages() []string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var out []string
+	for _, s := range tl.events {
+		out = append(out, s.e.Message)
+	}
+	return out
+}
+
+// steps reports the time between consecutive weight steps.
+func (tl *timeline) steps() string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var b strings.Builder
+	var prev time.Time
+	for _, s := range tl.events {
+		if s.e.Reason != canary.ReasonAdvanced && s.e.Reason != canary.ReasonShifted && s.e.Reason != canary.ReasonSucceeded && s.e.Reason != canary.ReasonFailed {
+			continue
+		}
+		gap := time.Duration(0)
+		if !prev.IsZero() {
+			gap = s.at.Sub(prev)
+		}
+		prev = s.at
+		fmt.Fprintf(&b, "  +%-6s %s\n", gap.Round(10*time.Millisecond), s.e.Message)
+	}
+	return b.String()
+}
+
+// drive runs one release of m as one driver process (its own stack), until it ends or ctx ends.
+func (w *world) drive(ctx context.Context, m *kube.CanaryManifest, identity string, tl *timeline) (canary.Result, error) {
+	s, err := stack.New(stack.Options{Config: w.env.Config(), Router: w.router, Prometheus: w.prom.URL,
+		Identity: identity, HookTransport: w.mesh, WaitForLease: true})
+	require.NoError(w.t, err)
+	defer s.Close()
+	rel, err := s.Release(m, tl.handle)
+	require.NoError(w.t, err)
+	return rel.Run(ctx)
+}
+
+// load drives apex traffic through the mesh until the test ends.
+func (w *world) load(cfg loadgen.Config) *meshsim.Load {
+	if cfg.Duration == 0 {
+		cfg.Duration = 10 * time.Minute
+	}
+	l, err := w.mesh.StartLoad(cfg)
+	require.NoError(w.t, err)
+	w.t.Cleanup(func() { l.Stop() })
+	return l
+}
