@@ -63,4 +63,3 @@ func TestABTestingWithHTTPRoute(t *testing.T) {
 	t.Logf("A/B: %d matching requests, %d of them served by the canary while it was tested", matched, matchedToCanary)
 	assert.NotZero(t, during.ByDeployment("frontend")["frontend-primary"].Requests)
 }
-
