@@ -1,0 +1,189 @@
+package canary_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/canarytest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHooks(t *testing.T) {
+	hook := func(name string, typ canary.HookType) canary.Webhook {
+		return canary.Webhook{Name: name, Type: typ, URL: "http://gate.test/" + name}
+	}
+	cases := []struct {
+		name   string
+		hook   canary.Webhook
+		script canarytest.Script
+		phase  canary.Phase
+		check  func(t *testing.T, env *canarytest.Env, res canary.Result)
+	}{
+		{
+			name: "confirm-rollout closed waits in Waiting without failing", hook: hook("approve", canary.HookConfirmRollout),
+			script: canarytest.OpenAfter(3), phase: canary.PhaseSucceeded,
+			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
+				assert.Zero(t, res.FailedChecks)
+				assert.Equal(t, 4, env.Gates.CallsOf("approve"))
+				requireOrder(t, env.Events.Messages(), "Halt podinfo.test advancement waiting for approval approve",
+					"Confirm-rollout check approve passed", "New revision detected! Scaling up podinfo.test")
+				assert.Contains(t, savedPhases(env), canary.PhaseWaiting)
+			},
+		},
+		{
+			name: "pre-rollout failure counts failed checks until rollback", hook: hook("smoke", canary.HookPreRollout),
+			script: canarytest.Fail(errors.New("exit status 1")), phase: canary.PhaseFailed,
+			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
+				assert.Equal(t, 5, res.FailedChecks)
+				assert.Empty(t, res.Weights, "no traffic ever reached the canary")
+				assert.True(t, has(env.Events.Messages(), "Halt podinfo.test advancement pre-rollout check smoke failed exit status 1"))
+			},
+		},
+		{
+			name: "rollout hook failure counts a failed check and holds the weight", hook: hook("probe", canary.HookRollout),
+			script: canarytest.Answers(true, false, true), phase: canary.PhaseSucceeded,
+			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
+				assert.Equal(t, 1, res.FailedChecks)
+				assert.True(t, has(env.Events.Messages(), "Halt podinfo.test advancement external check probe failed hook answered no"))
+			},
+		},
+		{
+			name: "confirm-traffic-increase closed holds the weight", hook: hook("more", canary.HookConfirmTrafficIncrease),
+			script: canarytest.Answers(true, false, false, true), phase: canary.PhaseSucceeded,
+			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
+				assert.Zero(t, res.FailedChecks)
+				assert.Equal(t, 2, env.Events.Count(canary.ReasonWaiting))
+				assert.Equal(t, []int{5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 0}, res.Weights)
+			},
+		},
+		{
+			name: "confirm-promotion closed waits in WaitingPromotion with analysis running", hook: hook("promote", canary.HookConfirmPromotion),
+			script: canarytest.OpenAfter(2), phase: canary.PhaseSucceeded,
+			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
+				assert.Zero(t, res.FailedChecks)
+				assert.Contains(t, savedPhases(env), canary.PhaseWaitingPromotion)
+				assert.Equal(t, 1, env.Events.Count(canary.ReasonWaiting), "the wait is announced once")
+				// analysis ticks at weights 10..50 (9), then at 50 while the gate is closed twice and open once (3)
+				assert.Equal(t, 12, env.Metrics.Calls.Count("Query")/2, "metrics checked on every tick, waiting included")
+			},
+		},
+		{
+			name: "rollback hook answering yes rolls back", hook: hook("abort", canary.HookRollback),
+			script: canarytest.Answers(false, false, false, true), phase: canary.PhaseFailed,
+			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
+				assert.Equal(t, "manual webhook invoked abort", res.Reason)
+				cause, hook := rollbackCause(t, env)
+				assert.Equal(t, canary.CauseRollbackHook, cause)
+				assert.Equal(t, "abort", hook)
+				requireOrder(t, env.Events.Messages(), "Rollback check abort passed",
+					"Rolling back podinfo.test manual webhook invoked abort", "Canary failed! Scaling down podinfo.test")
+			},
+		},
+		{
+			name: "post-rollout failure is reported only", hook: hook("notify", canary.HookPostRollout),
+			script: canarytest.Fail(errors.New("503")), phase: canary.PhaseSucceeded,
+			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
+				assert.True(t, has(env.Events.Messages(), "Post-rollout hook notify failed 503"))
+				req := env.Gates.Requests()
+				assert.Equal(t, canary.PhaseSucceeded, req[len(req)-1].Phase)
+			},
+		},
+		{
+			name: "event hooks receive every event", hook: hook("audit", canary.HookEvent),
+			script: canarytest.Open(), phase: canary.PhaseSucceeded,
+			check: func(t *testing.T, env *canarytest.Env, res canary.Result) {
+				var got []string
+				for _, req := range env.Gates.Requests() {
+					if req.Hook.Name == "audit" {
+						require.NotNil(t, req.Event)
+						got = append(got, req.Event.Message)
+					}
+				}
+				assert.Equal(t, env.Events.Messages(), got, "every event, bootstrap included, in order")
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := healthyEnv()
+			spec := seedSpec()
+			spec.Webhooks = []canary.Webhook{c.hook}
+			env.Gates.Set(c.hook.Name, c.script)
+			r := bootstrapped(t, env, spec, "v1")
+			res := run(t, r)
+			require.Equal(t, c.phase, res.Phase, "reason: %s\n%s", res.Reason, joinLines(env.Events.Messages()))
+			if c.phase == canary.PhaseSucceeded {
+				requirePromoted(t, env, res, "v1")
+			} else {
+				requireRolledBack(t, env, res, "v0")
+			}
+			for _, req := range env.Gates.Requests() {
+				if e := req.Event; e != nil && (e.Phase == canary.PhaseInitializing || e.Phase == canary.PhaseInitialized) {
+					continue // bootstrap events precede the release
+				}
+				assert.Equal(t, "v1", req.Checksum)
+				assert.Equal(t, env.Target.Name, req.Target.Name)
+				assert.Equal(t, c.hook.URL, req.Hook.URL)
+			}
+			c.check(t, env, res)
+		})
+	}
+}
+
+func TestControl(t *testing.T) {
+	t.Run("Promote skips the remaining steps and the promotion gate", func(t *testing.T) {
+		env := healthyEnv()
+		spec := seedSpec()
+		spec.Webhooks = append(spec.Webhooks, canary.Webhook{Name: "gate", Type: canary.HookConfirmPromotion, URL: "http://gate.test/"})
+		env.Gates.Set("gate", canarytest.Closed())
+		r := bootstrapped(t, env, spec, "v1")
+		env.Events.Then = func(e canary.Event) {
+			if e.Message == "Advance podinfo.test canary weight 15" {
+				r.Promote()
+			}
+		}
+		res := run(t, r)
+		requirePromoted(t, env, res, "v1")
+		assert.Equal(t, []int{5, 10, 15, 0}, res.Weights)
+	})
+	t.Run("Abort rolls back at once", func(t *testing.T) {
+		env := healthyEnv()
+		r := bootstrapped(t, env, seedSpec(), "v1")
+		env.Events.Then = func(e canary.Event) {
+			if e.Message == "Advance podinfo.test canary weight 15" {
+				r.Abort()
+			}
+		}
+		res := run(t, r)
+		requireRolledBack(t, env, res, "v0")
+		assert.Equal(t, "aborted", res.Reason)
+		cause, _ := rollbackCause(t, env)
+		assert.Equal(t, canary.CauseAborted, cause)
+		assert.Equal(t, []int{5, 10, 15, 0}, res.Weights)
+	})
+	t.Run("Pause holds the analysis until Resume", func(t *testing.T) {
+		env := healthyEnv()
+		r := bootstrapped(t, env, seedSpec(), "v1")
+		resumed := make(chan struct{})
+		env.Events.Then = func(e canary.Event) {
+			switch e.Message {
+			case "Advance podinfo.test canary weight 10":
+				r.Pause()
+			case "Analysis of podinfo.test paused":
+				go func() {
+					assert.True(t, r.Paused())
+					r.Resume()
+					close(resumed)
+				}()
+			}
+		}
+		res := run(t, r)
+		<-resumed
+		requirePromoted(t, env, res, "v1")
+		assert.Equal(t, 1, env.Events.Count(canary.ReasonPaused))
+		assert.Equal(t, 1, env.Events.Count(canary.ReasonUnpaused))
+		assert.Zero(t, res.FailedChecks)
+	})
+}
