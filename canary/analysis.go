@@ -268,20 +268,7 @@ func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
 
 // finalise scales the canary to zero and marks the release Succeeded.
 func (u *run) finalise(ctx context.Context) (next, error) {
-	t := u.r.target
-	if err := u.r.workload.ScaleDown(ctx, t); err != nil {
-		return waitTick, wrapOp("scale down canary", err)
-	}
-	u.st.Phase = PhaseSucceeded
-	u.st.CanaryWeight = 0
-	u.st.LastPromotedSpec = u.st.LastAppliedSpec
-	if err := u.save(ctx, "promotion completed"); err != nil {
-		return waitTick, err
-	}
-	u.emit(EventNormal, ReasonSucceeded, fmt.Sprintf("Promotion completed! Scaling down %s", t))
-	u.res.Reason = "promotion completed"
-	u.postRollout(ctx)
-	return finished, nil
+	return u.succeed(ctx, "promotion completed", fmt.Sprintf("Promotion completed! Scaling down %s", u.r.target))
 }
 
 // promoteSkipped promotes without analysis (skipAnalysis): traffic stays on the primary.
@@ -294,17 +281,23 @@ func (u *run) promoteSkipped(ctx context.Context) (next, error) {
 	if err := u.r.workload.Promote(ctx, t); err != nil {
 		return waitTick, wrapOp("promote", err)
 	}
-	if err := u.r.workload.ScaleDown(ctx, t); err != nil {
+	return u.succeed(ctx, "promotion completed, analysis skipped", fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
+}
+
+// succeed scales the canary to zero and ends the release Succeeded: the applied revision is
+// now the promoted one.
+func (u *run) succeed(ctx context.Context, reason, msg string) (next, error) {
+	if err := u.r.workload.ScaleDown(ctx, u.r.target); err != nil {
 		return waitTick, wrapOp("scale down canary", err)
 	}
 	u.st.Phase = PhaseSucceeded
 	u.st.CanaryWeight = 0
 	u.st.LastPromotedSpec = u.st.LastAppliedSpec
-	if err := u.save(ctx, "promotion completed, analysis skipped"); err != nil {
+	if err := u.save(ctx, reason); err != nil {
 		return waitTick, err
 	}
-	u.emit(EventNormal, ReasonSucceeded, fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
-	u.res.Reason = "promotion completed, analysis skipped"
+	u.emit(EventNormal, ReasonSucceeded, msg)
+	u.res.Reason = reason
 	u.postRollout(ctx)
 	return finished, nil
 }

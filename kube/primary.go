@@ -68,30 +68,38 @@ func checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
 		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, LabelManagedBy, obj.GetLabels()[LabelManagedBy]))
 }
 
+// template is the target as Bootstrap and Promote need it: its app label and the configs its
+// pod template references.
+type template struct {
+	nc         *nsCache
+	d          *appsv1.Deployment
+	key, value string
+	tracked    []trackedConfig
+}
+
+func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (template, error) {
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return template{}, err
+	}
+	key, value, err := selectorLabel(d)
+	if err != nil {
+		return template{}, err
+	}
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
+	return template{nc: nc, d: d, key: key, value: value, tracked: tracked}, err
+}
+
 // Bootstrap creates what the target needs, or adopts what canarykit created for it earlier:
 // the primary Deployment (from the target's current spec), primary copies of tracked configs,
 // the apex, primary and canary Services, and the primary autoscaler. Existing objects are not
 // changed, except Services whose selector or ports drifted.
 func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
-	if err := w.check(t); err != nil {
-		return err
-	}
-	nc, err := w.c.namespace(ctx, t.Namespace)
+	tg, err := w.lookupTemplate(ctx, t)
 	if err != nil {
 		return err
 	}
-	d, err := w.target(ctx, nc)
-	if err != nil {
-		return err
-	}
-	key, value, err := selectorLabel(d)
-	if err != nil {
-		return err
-	}
-	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
-	if err != nil {
-		return err
-	}
+	nc, d, key, value, tracked := tg.nc, tg.d, tg.key, tg.value, tg.tracked
 	if err := w.syncConfigs(ctx, nc, d, tracked, false); err != nil {
 		return err
 	}
@@ -177,25 +185,11 @@ func (w *Workload) setPrimaryGen(g int64) {
 // configs to their primary copies, and — without an autoscaler — the replicas; with one, it
 // re-syncs the primary's autoscaler. Nothing is written when the primary is already promoted.
 func (w *Workload) Promote(ctx context.Context, t canary.Target) error {
-	if err := w.check(t); err != nil {
-		return err
-	}
-	nc, err := w.c.namespace(ctx, t.Namespace)
+	tg, err := w.lookupTemplate(ctx, t)
 	if err != nil {
 		return err
 	}
-	d, err := w.target(ctx, nc)
-	if err != nil {
-		return err
-	}
-	key, value, err := selectorLabel(d)
-	if err != nil {
-		return err
-	}
-	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
-	if err != nil {
-		return err
-	}
+	nc, d, key, value, tracked := tg.nc, tg.d, tg.key, tg.value, tg.tracked
 	if err := w.syncConfigs(ctx, nc, d, tracked, true); err != nil {
 		return err
 	}

@@ -111,17 +111,23 @@ func (w *Workload) target(ctx context.Context, nc *nsCache) (*appsv1.Deployment,
 	return d, nil
 }
 
-// Observe reports the target's revision (pod template and tracked configs) and the readiness
-// of canary and primary, from the caches.
-func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.WorkloadState, error) {
+// lookup checks t and returns its namespace's caches and the target Deployment.
+func (w *Workload) lookup(ctx context.Context, t canary.Target) (*nsCache, *appsv1.Deployment, error) {
 	if err := w.check(t); err != nil {
-		return canary.WorkloadState{}, err
+		return nil, nil, err
 	}
 	nc, err := w.c.namespace(ctx, t.Namespace)
 	if err != nil {
-		return canary.WorkloadState{}, err
+		return nil, nil, err
 	}
 	d, err := w.target(ctx, nc)
+	return nc, d, err
+}
+
+// Observe reports the target's revision (pod template and tracked configs) and the readiness
+// of canary and primary, from the caches.
+func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.WorkloadState, error) {
+	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
 		return canary.WorkloadState{}, err
 	}
@@ -199,14 +205,7 @@ func readiness(d *appsv1.Deployment, minGeneration int64, now time.Time) canary.
 // ScaleUp scales the target from zero: to its own replicas if someone set them, else the
 // autoscaler's minimum, else the primary's replicas, else 1 (Flagger's rule).
 func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
-	if err := w.check(t); err != nil {
-		return err
-	}
-	nc, err := w.c.namespace(ctx, t.Namespace)
-	if err != nil {
-		return err
-	}
-	d, err := w.target(ctx, nc)
+	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -226,14 +225,7 @@ func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
 
 // ScaleDown scales the target to zero.
 func (w *Workload) ScaleDown(ctx context.Context, t canary.Target) error {
-	if err := w.check(t); err != nil {
-		return err
-	}
-	nc, err := w.c.namespace(ctx, t.Namespace)
-	if err != nil {
-		return err
-	}
-	d, err := w.target(ctx, nc)
+	_, d, err := w.lookup(ctx, t)
 	if err != nil {
 		return err
 	}

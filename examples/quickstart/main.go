@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
 	"github.com/canarykit/canarykit/internal/progress"
+	"github.com/canarykit/canarykit/kube"
 	"k8s.io/utils/clock"
 )
 
@@ -23,29 +25,17 @@ func main() {
 	}
 }
 
-// seedSpec is the analysis of the seed manifest canary-002-linkerd-canary.yaml.
-func seedSpec() canary.Spec {
-	return canary.Spec{
-		Interval:   30 * time.Second,
-		Threshold:  5,
-		MaxWeight:  50,
-		StepWeight: 5,
-		Metrics: []canary.Metric{
-			{Name: "request-success-rate", ThresholdRange: canary.AtLeast(99), Interval: time.Minute},
-			{Name: "request-duration", ThresholdRange: canary.AtMost(500), Interval: 30 * time.Second},
-		},
-		Webhooks: []canary.Webhook{
-			{Name: "acceptance-test", Type: canary.HookPreRollout, URL: "http://flagger-loadtester.test/", Timeout: 30 * time.Second,
-				Metadata: map[string]string{"type": "bash", "cmd": "curl -sd 'test' http://podinfo-canary.test:9898/token | grep token"}},
-			{Name: "load-test", Type: canary.HookRollout, URL: "http://flagger-loadtester.test/",
-				Metadata: map[string]string{"cmd": "hey -z 2m -q 10 -c 2 http://podinfo-canary.test:9898/"}},
-		},
-		ProgressDeadline: 60 * time.Second,
-	}
-}
+// canaryYAML is the seeds' Canary manifest (seed 002, verbatim): what a Flagger user hands over.
+//
+//go:embed canary.yaml
+var canaryYAML []byte
 
 func run(out io.Writer, pace time.Duration) error {
-	env := canarytest.NewEnv(canary.Target{Namespace: "test", Name: "podinfo"})
+	m, err := kube.LoadCanary(canaryYAML)
+	if err != nil {
+		return err
+	}
+	env := canarytest.NewEnv(m.Target)
 	env.Workload.SetRevision("3.1.0")
 	env.Workload.SetCanaryHealth(canarytest.Health{ReadyAfter: 20 * time.Second})
 	env.Metrics.Seed = 2
@@ -53,14 +43,15 @@ func run(out io.Writer, pace time.Duration) error {
 	env.Metrics.Set("request-duration", canarytest.Normal(120, 15, 1, 10000))
 	env.Events.Then = func(e canary.Event) { fmt.Fprintln(out, progress.Line(env.Clock.Since(canarytest.Epoch), e)) }
 
-	cfg := env.Config(seedSpec())
+	cfg := env.Config(m.Spec) // the seed's acceptance and load tests are answered by env.Gates
 	cfg.Clock = pacedClock{Clock: env.Clock, pace: pace}
 	r, err := canary.New(cfg)
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
-	fmt.Fprintln(out, "canarykit quickstart: podinfo.test with the seed's analysis (interval 30s, threshold 5, maxWeight 50, stepWeight 5)")
+	fmt.Fprintf(out, "canarykit quickstart: %s with the seed's Canary (interval %s, threshold %d, maxWeight %d, stepWeight %d)\n",
+		m.Target, m.Spec.Interval, m.Spec.Threshold, m.Spec.MaxWeight, m.Spec.StepWeight)
 	if _, err := r.Run(ctx); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -23,4 +24,10 @@ func TestQuickstartPromotesThenRollsBack(t *testing.T) {
 		assert.Contains(t, s, want)
 	}
 	assert.Less(t, strings.Index(s, "=> 3.1.1 Succeeded"), strings.Index(s, "=> 3.1.2 Failed"))
+}
+
+func TestTheManifestIsTheSeeds(t *testing.T) {
+	seed, err := os.ReadFile("../../kube/testdata/canary-002-linkerd-canary.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, string(seed), string(canaryYAML))
 }
