@@ -6,12 +6,13 @@
 //
 // The engine sits in the middle and the adapters around it:
 //
-//	         examples/ (quickstart, ...)          wiring only
+//	         examples/ (quickstart, canaryctl, operator, integration)      wiring only
 //	              │
 //	┌─────────────┼──────────────┬──────────────┬─────────────────────┐
 //	mesh/         metrics/       webhook/       kube/                 canary/canarytest/
-//	routers       Prometheus,    gates, hooks,  Deployments,          in-memory doubles +
-//	              judge          notifiers      status, lease         virtual time
+//	TrafficSplit, Prometheus,    hooks, gates,  Deployments, status   in-memory doubles +
+//	HTTPRoute,    Linkerd        persisted      in a Lease, events,   virtual time
+//	services      checks, judge  gates, alerts  manifest loader
 //	└─────────────┴──────────────┴───────┬──────┴─────────────────────┘
 //	                                     ▼
 //	                                  canary/   the engine and the interfaces it consumes
@@ -23,5 +24,9 @@
 // shared types; canary never imports them. Package canary/canarytest implements all of them in
 // memory with a virtual clock, so a whole release runs in milliseconds.
 //
-// Start with the canary package, then examples/quickstart.
+// Under internal/: testenv (real etcd, kube-apiserver, kube-controller-manager and Prometheus
+// for the tests), meshsim (a simulated Linkerd data plane), e2e (the seeds' manifests released
+// end to end), and stack (the wiring canaryctl, the operator and the e2e tests share).
+//
+// Start with the canary package, then examples/quickstart and examples/canaryctl.
 package canarykit
