@@ -26,15 +26,25 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 		return u.rollback(ctx, CauseAborted, "", "aborted")
 	}
 	if ctl.paused {
-		if !u.pausedSeen {
-			u.pausedSeen = true
+		if !u.st.Paused { // saved, so a driver that restarts stays paused
+			u.st.Paused = true
+			if err := u.save(ctx, "paused"); err != nil {
+				return waitTick, err
+			}
 			u.emit(EventNormal, ReasonPaused, fmt.Sprintf("Analysis of %s paused", t))
 		}
 		return waitTick, nil
 	}
-	if u.pausedSeen {
-		u.pausedSeen = false
+	if u.st.Paused {
+		u.st.Paused = false
+		if err := u.save(ctx, "resumed"); err != nil {
+			return waitTick, err
+		}
 		u.emit(EventNormal, ReasonUnpaused, fmt.Sprintf("Analysis of %s resumed", t))
+	}
+	if now := u.r.clock.Now(); now.Before(u.resumeAt) {
+		u.nextWait = u.resumeAt.Sub(now)
+		return waitTick, nil
 	}
 	if !ws.Canary.Ready {
 		if u.deadlinePassed(ws.Canary) {
@@ -188,8 +198,8 @@ func (u *run) promote(ctx context.Context, manual bool) (next, error) {
 		}
 	}
 	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace))
-	if err := u.r.workload.Promote(ctx, t); err != nil {
-		return waitTick, wrapOp("promote", err)
+	if err := u.r.workload.Promote(ctx, t, u.st.LastAppliedSpec); err != nil {
+		return waitTick, wrapOp("promote", err) // a revision changed meanwhile restarts at the next tick
 	}
 	u.st.Phase = PhasePromoting
 	u.st.CanaryWeight = u.weights.Canary
@@ -278,7 +288,7 @@ func (u *run) promoteSkipped(ctx context.Context) (next, error) {
 		return waitTick, err
 	}
 	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace))
-	if err := u.r.workload.Promote(ctx, t); err != nil {
+	if err := u.r.workload.Promote(ctx, t, u.st.LastAppliedSpec); err != nil {
 		return waitTick, wrapOp("promote", err)
 	}
 	return u.succeed(ctx, "promotion completed, analysis skipped", fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
@@ -309,13 +319,20 @@ func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (n
 	t := u.r.target
 	if !u.st.RollingBack {
 		u.st.RollingBack = true
+		if u.res.Revision != "" {
+			u.st.LastAppliedSpec = u.res.Revision // the failed revision is not released again
+		}
 		if err := u.save(ctx, reason); err != nil {
 			return waitTick, err
 		}
+	}
+	err := u.setWeights(ctx, AllPrimary) // traffic first, then the news
+	if !u.announced {
+		u.announced = true
 		u.emitEvent(Event{Type: EventWarning, Reason: ReasonRollingBack, Cause: cause, Hook: hook,
 			Message: fmt.Sprintf("Rolling back %s %s", t, reason)})
 	}
-	if err := u.setWeights(ctx, AllPrimary); err != nil {
+	if err != nil {
 		return waitTick, err
 	}
 	if err := u.r.workload.ScaleDown(ctx, t); err != nil {

@@ -40,8 +40,12 @@
 //
 // The Status is saved through the StatusStore at every transition (optimistic concurrency:
 // ErrConflict stops a Run that lost a race). A new Rollout over the same store and route
-// continues where the last one stopped, at the same weight, iteration and failed-check count;
-// a rollback in flight is finished. Cancelling Run's context leaves a consistent saved state.
+// continues where the last one stopped, at the same weight, iteration and failed-check count,
+// after the rest of the interval it was in (every weight gets a whole interval of traffic,
+// however often the driver restarts); a rollback in flight is finished, and a pause stays.
+// Cancelling Run's context leaves a consistent saved state. The primary only ever receives the
+// analysed revision (Workload.Promote refuses another; the analysis restarts). A permanent
+// adapter error mid-analysis stops Run and routes all traffic back to the primary.
 //
 // The engine keeps what it knows in memory and reads state back (Store.Load, Router.Weights)
 // only when a Run starts. One analysis step costs one Workload.Observe (served from a cache by
@@ -53,9 +57,10 @@
 // Config.OnEvent receives every decision as an Event whose Message follows Flagger's wording
 // ("Advance podinfo.test canary weight 10", "Halt podinfo.test advancement request-success-rate
 // 90.00 < 99", "Rolling back podinfo.test failed checks threshold reached 5") and whose Checks
-// carry each metric's resolved query, value, threshold and verdict. Metrics without data are a
-// failed check by default (Flagger's behaviour), or hold the step, or are ignored
-// (Metric.OnNoData). Logs go to Config.Logger (logr).
+// carry each metric's resolved query, value, threshold and verdict. Metrics without data (and
+// inconclusive checks) are a failed check by default (Flagger's behaviour), or hold the step,
+// or are ignored (Metric.OnNoData). Event webhooks receive the events off the Rollout's path:
+// a slow receiver never delays a decision. Logs go to Config.Logger (logr).
 //
 // Time is injected (Config.Clock); the canarytest package runs whole releases in virtual time.
 package canary

@@ -50,6 +50,8 @@ type Event struct {
 	Reason  Reason
 	Message string
 	Phase   Phase
+	// Revision is the revision under release (or observed) when the event happened.
+	Revision string
 	// Weights is the route's weights as the Rollout last set or read them.
 	Weights      Weights
 	Iteration    int

@@ -93,15 +93,33 @@ func (u *run) postRollout(ctx context.Context) {
 	}
 }
 
-// eventHooks forwards an event to the event hooks; failures are logged only.
-func (u *run) eventHooks(e Event) {
-	hooks := u.r.hooks[HookEvent]
-	if len(hooks) == 0 || u.ctx == nil {
-		return
-	}
-	for _, bh := range hooks {
-		if ok, err := u.callHook(u.ctx, bh, e.Phase, &e); !ok {
-			u.r.log.Info("event hook failed", "hook", bh.hook.Name, "error", fmt.Sprint(err))
+// eventHookQueue bounds the events waiting for the event hooks; eventHookGrace is how long Run,
+// when it ends, lets them deliver what is queued (real time: hooks are I/O).
+const (
+	eventHookQueue = 256
+	eventHookGrace = 5 * time.Second
+)
+
+// deliverEventHooks forwards queued events to the event hooks, in order, off the Rollout's
+// path: a slow or unreachable event hook never delays a decision. Failures are logged only.
+// The Checksum of each call is the revision at the time of the event.
+func (u *run) deliverEventHooks(ctx context.Context) {
+	defer close(u.hooksDone)
+	for e := range u.hookQ {
+		for _, bh := range u.r.hooks[HookEvent] {
+			if ctx.Err() != nil {
+				break
+			}
+			if ok, err := u.callEventHook(ctx, bh, e); !ok {
+				u.r.log.Info("event hook failed", "hook", bh.hook.Name, "error", fmt.Sprint(err))
+			}
 		}
 	}
+}
+
+func (u *run) callEventHook(ctx context.Context, bh boundHook, e Event) (bool, error) {
+	n := time.Duration(max(bh.hook.Retries, 0))
+	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook)*(n+1)+maxRetryPause*n)
+	defer cancel()
+	return bh.gate.Allow(ctx, GateRequest{Hook: bh.hook, Target: u.r.target, Phase: e.Phase, Checksum: e.Revision, Event: &e})
 }

@@ -156,8 +156,19 @@ type Workload interface {
 	ScaleUp(ctx context.Context, t Target) error
 	// ScaleDown scales the canary to zero.
 	ScaleDown(ctx context.Context, t Target) error
-	// Promote copies the canary's spec (and the configuration it references) to the primary.
-	Promote(ctx context.Context, t Target) error
+	// Promote copies the canary's spec (and the configuration it references) to the primary,
+	// provided the target is still at revision (the one analysed); otherwise it changes nothing
+	// and returns an error wrapping ErrRevisionChanged (the Rollout then restarts the analysis).
+	Promote(ctx context.Context, t Target, revision string) error
+}
+
+// SwitchingRouter is an optional MeshRouter extension for routers that can only send all of a
+// target's traffic to one side (no weighted split), like switching a Service's selector. New
+// refuses specs that need a split with such a router: only blue/green without
+// stepWeightPromotion works.
+type SwitchingRouter interface {
+	MeshRouter
+	SwitchesOnly() bool
 }
 
 // StatusStore persists a target's Status with optimistic concurrency.

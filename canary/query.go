@@ -27,7 +27,7 @@ func VarsFor(t Target, m Metric) QueryVars {
 		interval = DefaultMetricInterval
 	}
 	return QueryVars{
-		Name:      t.Name,
+		Name:      t.CanaryName(),
 		Namespace: t.Namespace,
 		Target:    t.Name,
 		Service:   t.ApexService(),

@@ -21,7 +21,6 @@ const (
 // run is the state of one Run: the status as the Rollout knows it, and what it has done.
 type run struct {
 	r       *Rollout
-	ctx     context.Context // Run's context, for event hooks called from emit
 	st      Status
 	weights Weights // the route's weights as last set or read
 	res     Result
@@ -32,7 +31,11 @@ type run struct {
 
 	notReadySince time.Time // when the workload being waited for was first seen not ready
 	lastWait      string    // message of the last wait event, to emit each once
-	pausedSeen    bool
+	resumeAt      time.Time // a resumed analysis waits until its interval is up
+	announced     bool      // the rollback's RollingBack event was emitted
+	nextWait      time.Duration
+	hookQ         chan Event    // events for the event hooks
+	hooksDone     chan struct{} // closed when the event hooks' goroutine has finished
 }
 
 // Run drives the target's current revision to Succeeded or Failed and returns the outcome. A
@@ -50,6 +53,20 @@ func (r *Rollout) Run(ctx context.Context) (Result, error) {
 	defer r.ctl.take(true, true)
 
 	u := &run{r: r, res: Result{Target: r.target, Started: r.clock.Now()}}
+	if len(r.hooks[HookEvent]) > 0 {
+		hctx, cancel := context.WithCancel(ctx)
+		u.hookQ, u.hooksDone = make(chan Event, eventHookQueue), make(chan struct{})
+		go u.deliverEventHooks(hctx)
+		defer func() { // deliver what is queued, within a grace period; then cancel the rest
+			close(u.hookQ)
+			select {
+			case <-u.hooksDone:
+			case <-time.After(eventHookGrace):
+				r.log.Info("event hooks still busy when the run ended; cancelling them")
+			}
+			cancel()
+		}()
+	}
 	err := u.loop(ctx)
 	u.res.Phase = u.st.Phase
 	u.res.FailedChecks = u.st.FailedChecks
@@ -62,16 +79,19 @@ func (r *Rollout) Run(ctx context.Context) (Result, error) {
 }
 
 func (u *run) loop(ctx context.Context) error {
-	u.ctx = ctx
 	st, err := u.r.store.Load(ctx, u.r.target)
 	if err != nil {
 		return u.fail("load status", err)
 	}
 	u.st = st
+	if st.Paused {
+		u.r.ctl.set(func(c *controlState) { c.paused = true }) // paused by an earlier process
+	}
 	for {
 		n, err := u.tick(ctx)
 		if err != nil {
 			if fatal(ctx, err) {
+				u.safeRoute(ctx, err)
 				return u.fail(u.op(err), err)
 			}
 			u.emit(EventWarning, ReasonError, err.Error())
@@ -88,6 +108,24 @@ func (u *run) loop(ctx context.Context) error {
 			return u.fail("wait", err)
 		}
 	}
+}
+
+// safeRoute makes a best-effort switch of all traffic to the primary when the analysis stops on a
+// permanent error (not a stop of the process, and not a lost race: another driver owns the
+// release then), so the route does not keep sending traffic to a canary nobody watches. The
+// status is left as it is; a later Run resumes from the route.
+func (u *run) safeRoute(ctx context.Context, cause error) {
+	if ctx.Err() != nil || errors.Is(cause, ErrConflict) || !u.reconciled || u.weights == AllPrimary ||
+		(u.st.Phase != PhaseProgressing && u.st.Phase != PhaseWaitingPromotion) {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := u.setWeights(sctx, AllPrimary); err != nil {
+		u.r.log.Error(err, "could not route all traffic to the primary after a permanent error", "cause", cause.Error())
+		return
+	}
+	u.emit(EventWarning, ReasonError, fmt.Sprintf("Routing all traffic to the primary of %s: the analysis stopped: %v", u.r.target, cause))
 }
 
 // opError names the operation an adapter error came from.
@@ -134,9 +172,16 @@ func (u *run) fail(op string, err error) error {
 // wait blocks for one interval, a control request, or the end of ctx. While paused it waits
 // for a control request only.
 func (u *run) wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var tc <-chan time.Time
 	if !u.r.ctl.get().paused {
-		t := u.r.clock.NewTimer(u.r.spec.Interval)
+		d := u.r.spec.Interval
+		if u.nextWait > 0 {
+			d, u.nextWait = u.nextWait, 0
+		}
+		t := u.r.clock.NewTimer(d)
 		defer t.Stop()
 		tc = t.C()
 	}
@@ -203,6 +248,11 @@ func (u *run) reconcile(ctx context.Context) error {
 	u.res.Released = true
 	u.res.Revision = u.st.LastAppliedSpec
 	u.adoptRoute(w)
+	if u.st.Phase == PhaseProgressing || u.st.Phase == PhaseWaitingPromotion {
+		// the last process analysed at this weight when it saved: wait out the rest of that
+		// interval, so every weight gets a whole interval of traffic however often drivers restart
+		u.resumeAt = u.st.LastTransitionTime.Add(u.r.spec.Interval)
+	}
 	u.emit(EventNormal, ReasonResumed, fmt.Sprintf("Resuming %s release of %s at phase %s, canary weight %d, iteration %d, failed checks %d",
 		u.r.target, u.st.LastAppliedSpec, u.st.Phase, u.st.CanaryWeight, u.st.Iterations, u.st.FailedChecks))
 	return nil
@@ -314,7 +364,10 @@ func (u *run) detect(ctx context.Context) (next, error) {
 			return u.rollback(ctx, CauseRollbackHook, name, "manual webhook invoked "+name)
 		}
 	}
-	if !ctl.promote {
+	if ctl.promote {
+		// during Waiting, Promote approves the rollout; the analysis still runs
+		u.r.ctl.take(true, false)
+	} else {
 		if open, name := u.gatesOpen(ctx, HookConfirmRollout, "Confirm-rollout"); !open {
 			if u.st.Phase != PhaseWaiting {
 				u.st.Phase = PhaseWaiting
@@ -405,6 +458,7 @@ func (u *run) emitEvent(e Event) {
 	e.Time = u.r.clock.Now()
 	e.Target = u.r.target
 	e.Phase = u.st.Phase
+	e.Revision = u.res.Revision
 	e.Weights = u.weights
 	e.Iteration = u.st.Iterations
 	e.FailedChecks = u.st.FailedChecks
@@ -417,5 +471,11 @@ func (u *run) emitEvent(e Event) {
 	if u.r.onEvent != nil {
 		u.r.onEvent(e)
 	}
-	u.eventHooks(e)
+	if u.hookQ != nil {
+		select {
+		case u.hookQ <- e:
+		default:
+			u.r.log.Info("event hooks are behind; event not delivered to them", "event", e.Message)
+		}
+	}
 }

@@ -16,13 +16,25 @@ type Target struct {
 	Name string
 	// Service is the apex service name; empty means Name.
 	Service string
+	// Canary is the name the release goes by (a Flagger Canary's metadata.name): the
+	// {{ name }} of queries, the "name" of webhook payloads (and so of flagger-loadtester's
+	// gates), and the name in event messages. Empty means Name.
+	Canary string
 	// Match holds the A/B match conditions routers shape their route objects with. The Rollout
 	// fills it from Spec.Match before calling a MeshRouter; leave it empty in Config.Target.
 	Match []Match
 }
 
-// String returns "name.namespace", the form Flagger's events use.
-func (t Target) String() string { return t.Name + "." + t.Namespace }
+// String returns "<canary name>.<namespace>", the form Flagger's events use.
+func (t Target) String() string { return t.CanaryName() + "." + t.Namespace }
+
+// CanaryName returns the release's name: Canary, or Name.
+func (t Target) CanaryName() string {
+	if t.Canary != "" {
+		return t.Canary
+	}
+	return t.Name
+}
 
 // ApexService returns the apex service name.
 func (t Target) ApexService() string {
@@ -124,6 +136,9 @@ type Status struct {
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
 	// StartedAt is when the release's analysis began: its first step.
 	StartedAt time.Time `json:"startedAt,omitempty"`
+	// Paused is set while the analysis is paused (Rollout.Pause), so a restarted driver stays
+	// paused until Resume.
+	Paused bool `json:"paused,omitempty"`
 	// RollingBack is set while a rollback is in flight, so a resumed Rollout finishes it.
 	RollingBack        bool      `json:"rollingBack,omitempty"`
 	LastTransitionTime time.Time `json:"lastTransitionTime,omitempty"`

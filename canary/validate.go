@@ -240,6 +240,9 @@ func validateTarget(p *problems, t Target) {
 	if t.Name != "" && len(t.PrimaryName()) > 63 {
 		p.add("targetRef.name", "%q is too long: %q must fit in 63 characters", t.Name, t.PrimaryName())
 	}
+	if t.Canary != "" && (len(t.Canary) > 253 || !dns1123.MatchString(t.Canary)) {
+		p.add("metadata.name", "%q is not a valid Kubernetes name (lowercase RFC 1123)", t.Canary)
+	}
 	if t.Service != "" && (!dns1123.MatchString(t.Service) || len(t.CanaryService()) > 63) {
 		p.add("service.name", "%q is not a valid service name (lowercase RFC 1123, at most 56 characters)", t.Service)
 	}
@@ -278,6 +281,10 @@ func validateConfig(p *problems, c *Config) {
 				p.add(f+".thresholdRange", "must set min or max")
 			}
 		}
+	}
+	if sr, ok := c.Router.(SwitchingRouter); ok && sr.SwitchesOnly() &&
+		(c.Spec.Strategy() != StrategyBlueGreen || c.Spec.StepWeightPromotion != 0) {
+		p.add("config.Router", "switches all traffic at once (no weighted split): use analysis.iterations without match (blue/green) and no stepWeightPromotion")
 	}
 	if len(c.Spec.Webhooks) > 0 && c.Webhooks == nil {
 		p.add("config.Webhooks", "required: analysis.webhooks has %d webhooks and nothing runs them", len(c.Spec.Webhooks))

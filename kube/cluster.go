@@ -3,6 +3,9 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,16 +32,19 @@ type Options struct {
 	Logger logr.Logger
 	// Clock judges how long a Deployment has been unavailable. Default: the real clock.
 	Clock clock.PassiveClock
+	// SyncTimeout bounds the first sync of a namespace's caches. Default 1m.
+	SyncTimeout time.Duration
 }
 
 // Cluster holds what every target in a cluster shares: the client and, per namespace, the
 // informer caches that serve the reads made on every tick (deployments, services, configmaps,
 // secrets, autoscalers). Caches for a namespace start on first use and stop with Close.
 type Cluster struct {
-	client kubernetes.Interface
-	resync time.Duration
-	log    logr.Logger
-	clock  clock.PassiveClock
+	client      kubernetes.Interface
+	resync      time.Duration
+	log         logr.Logger
+	clock       clock.PassiveClock
+	syncTimeout time.Duration
 
 	mu     sync.Mutex
 	caches map[string]*nsCache
@@ -53,8 +59,11 @@ type nsCache struct {
 	services    corelisters.ServiceLister
 	configMaps  corelisters.ConfigMapLister
 	secrets     corelisters.SecretLister
-	hpas        autoscalinglisters.HorizontalPodAutoscalerLister
+	hpas        autoscalinglisters.HorizontalPodAutoscalerLister // nil until a target has an autoscaler
 	synced      []cache.InformerSynced
+
+	mu        sync.Mutex
+	watchErrs map[string]string // resource → last list/watch error
 }
 
 // New returns a Cluster over opts.Client. It makes no API request until a namespace is used.
@@ -70,7 +79,10 @@ func New(opts Options) (*Cluster, error) {
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	return &Cluster{client: opts.Client, resync: opts.Resync, log: log, clock: clk,
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = time.Minute
+	}
+	return &Cluster{client: opts.Client, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
 		caches: map[string]*nsCache{}, stop: make(chan struct{})}, nil
 }
 
@@ -87,8 +99,10 @@ func (c *Cluster) Close() {
 	}
 }
 
-// namespace returns ns's caches, starting them and waiting for their first sync.
-func (c *Cluster) namespace(ctx context.Context, ns string) (*nsCache, error) {
+// namespace returns ns's caches (with the autoscaler informer when withHPA), starting them and
+// waiting for their first sync, for at most the Cluster's SyncTimeout: an identity that may not
+// list or watch one of them gets an error naming it, not a silent wait.
+func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCache, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -103,26 +117,54 @@ func (c *Cluster) namespace(ctx context.Context, ns string) (*nsCache, error) {
 			services:    f.Core().V1().Services().Lister(),
 			configMaps:  f.Core().V1().ConfigMaps().Lister(),
 			secrets:     f.Core().V1().Secrets().Lister(),
-			hpas:        f.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
+			watchErrs:   map[string]string{},
 		}
-		for _, inf := range []cache.SharedIndexInformer{
-			f.Apps().V1().Deployments().Informer(), f.Core().V1().Services().Informer(),
-			f.Core().V1().ConfigMaps().Informer(), f.Core().V1().Secrets().Informer(),
-			f.Autoscaling().V2().HorizontalPodAutoscalers().Informer(),
-		} {
-			nc.synced = append(nc.synced, inf.HasSynced)
-		}
-		f.Start(c.stop)
+		nc.watch("deployments", f.Apps().V1().Deployments().Informer())
+		nc.watch("services", f.Core().V1().Services().Informer())
+		nc.watch("configmaps", f.Core().V1().ConfigMaps().Informer())
+		nc.watch("secrets", f.Core().V1().Secrets().Informer())
 		c.caches[ns] = nc
 	}
+	if withHPA && nc.hpas == nil {
+		nc.hpas = nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister()
+		nc.watch("horizontalpodautoscalers", nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer())
+	}
+	nc.factory.Start(c.stop) // starts the informers not started yet
+	synced := append([]cache.InformerSynced(nil), nc.synced...)
 	c.mu.Unlock()
-	if !waitSynced(ctx, c.stop, nc.synced...) {
+	sctx, cancel := context.WithTimeout(ctx, c.syncTimeout)
+	defer cancel()
+	if !waitSynced(sctx, c.stop, synced...) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("kube: caches of namespace %s did not sync", ns)
+		return nil, fmt.Errorf("kube: caches of namespace %s did not sync within %s%s", ns, c.syncTimeout, nc.errors())
 	}
 	return nc, nil
+}
+
+// watch registers an informer's sync and records its list/watch failures.
+func (nc *nsCache) watch(resource string, inf cache.SharedIndexInformer) {
+	nc.synced = append(nc.synced, inf.HasSynced)
+	_ = inf.SetWatchErrorHandler(func(r *cache.Reflector, err error) {
+		nc.mu.Lock()
+		nc.watchErrs[resource] = err.Error()
+		nc.mu.Unlock()
+		cache.DefaultWatchErrorHandler(context.Background(), r, err)
+	})
+}
+
+func (nc *nsCache) errors() string {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(nc.watchErrs)) {
+		parts = append(parts, r+": "+nc.watchErrs[r])
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // waitSynced waits for the informers' first sync, or for ctx or stop to end the wait.

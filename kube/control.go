@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
@@ -96,8 +98,18 @@ func RequestControl(ctx context.Context, client kubernetes.Interface, t canary.T
 // ends. The request is cleared by this driver's next write of the lease (a status save or a
 // renewal). It costs one watch connection and no request per tick.
 func (l *Lease) Controls(ctx context.Context, apply func(Control)) {
-	lw := cache.NewListWatchFromClient(l.opts.Client.CoordinationV1().RESTClient(), "leases", l.opts.Target.Namespace,
-		fields.OneTermEqualSelector("metadata.name", l.name))
+	leases := l.opts.Client.CoordinationV1().Leases(l.opts.Target.Namespace)
+	sel := fields.OneTermEqualSelector("metadata.name", l.name).String()
+	lw := &cache.ListWatch{
+		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return leases.List(ctx, o)
+		},
+		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return leases.Watch(ctx, o)
+		},
+	}
 	inf := cache.NewSharedInformer(lw, &coordinationv1.Lease{}, 0)
 	seen := func(obj any) {
 		lease, ok := obj.(*coordinationv1.Lease)

@@ -23,11 +23,15 @@
 //     selecting the target's;
 //   - with WorkloadOptions.Autoscaler, a copy "<hpa>-primary" of the target's
 //     HorizontalPodAutoscaler scaling the primary, re-synced at every promotion;
-//   - the Lease podinfo-canarykit, holding the driver's claim and the status.
+//   - the Lease podinfo-canarykit, holding the driver's claim, the status and control requests
+//     from other processes (RequestControl, watched by Lease.Controls).
 //
-// Each carries the label app.kubernetes.io/managed-by=canarykit and an owner reference to the
-// target, so deleting the target deletes them. An object of the same name that canarykit did
-// not create is never overwritten: Bootstrap fails with an error naming it.
+// Each carries the label app.kubernetes.io/managed-by=canarykit and the annotation
+// canarykit.dev/target naming the target; an object of the same name that canarykit did not
+// create for this target is never overwritten: Bootstrap fails with an error naming it. Owner
+// references (deleting the target deletes them) are opt-in, WorkloadOptions.OwnerReferences:
+// the primary and the apex Service serve production traffic, and recreating the target
+// (kubectl replace --force) must not take them down. The Lease has no owner.
 //
 // # Revisions and readiness
 //

@@ -35,7 +35,9 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 	if opts.BurstSize <= 0 {
 		opts.BurstSize = 200
 	}
-	b := record.NewBroadcaster(record.WithCorrelatorOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize}))
+	// client-go's spam filter refills one event per 5 minutes by default; a long-lived driver
+	// must keep recording: refill one per second per target and reason.
+	b := record.NewBroadcaster(record.WithCorrelatorOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize, QPS: 1}))
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	return &Events{c: c, broadcaster: b, recorder: b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: opts.Component})}
 }

@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 )
@@ -227,7 +228,8 @@ func expiry(obj *coordinationv1.Lease) time.Time {
 	return obj.Spec.RenewTime.Add(time.Duration(ptr.Deref(obj.Spec.LeaseDurationSeconds, 0)) * time.Second)
 }
 
-// Release gives the lease up, keeping the status; the next driver takes it at once.
+// Release gives the lease up, keeping the status; the next driver takes it at once. A Control
+// request this driver applied is cleared; one it did not see stays for the next driver.
 func (l *Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -235,14 +237,34 @@ func (l *Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	l.held = false
-	u := l.obj.DeepCopy()
-	u.Spec.HolderIdentity = nil
-	u.Spec.RenewTime = nil
-	updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u := l.obj.DeepCopy()
+		if ptr.Deref(u.Spec.HolderIdentity, "") != l.opts.Identity {
+			return nil // taken over meanwhile: nothing to release
+		}
+		u.Spec.HolderIdentity = nil
+		u.Spec.RenewTime = nil
+		if req := u.Annotations[AnnotationControl]; req != "" && req == l.handled {
+			delete(u.Annotations, AnnotationControl)
+		}
+		updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			if fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{}); gerr == nil {
+				l.obj = fresh
+			}
+			return err
+		}
+		if err == nil {
+			l.obj = updated
+		}
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("release lease %s: %w", l.name, err)
 	}
-	l.obj = updated
 	return nil
 }
 
@@ -273,27 +295,39 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 	return err
 }
 
-// renewLoop renews the claim whenever nothing was written for half its duration.
+// renewLoop renews the claim whenever nothing was written for half its duration. Failed
+// renewals are retried every Duration/8; once the claim has expired without a successful write,
+// another driver may hold it, so the claim counts as lost.
 func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
+	retry := time.Duration(0)
 	for {
 		l.mu.Lock()
 		due := l.lastWrite.Add(l.opts.Duration / 2)
+		expired := l.lastWrite.Add(l.opts.Duration)
 		l.mu.Unlock()
-		t := l.opts.Clock.NewTimer(max(due.Sub(l.opts.Clock.Now()), 0))
+		wait := max(due.Sub(l.opts.Clock.Now()), retry)
+		t := l.opts.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C():
 		}
-		if err := l.renew(ctx); err != nil {
-			if errors.Is(err, ErrLeaseLost) {
-				l.log.Error(err, "lease lost; stopping")
-				lost(err)
-				return
-			}
-			l.log.Error(err, "lease renewal failed; retrying")
+		err := l.renew(ctx)
+		if err == nil {
+			retry = 0
+			continue
 		}
+		if !errors.Is(err, ErrLeaseLost) && l.opts.Clock.Now().After(expired) {
+			err = fmt.Errorf("%w: no renewal succeeded within %s: %v", ErrLeaseLost, l.opts.Duration, err)
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			l.log.Error(err, "lease lost; stopping")
+			lost(err)
+			return
+		}
+		retry = l.opts.Duration / 8
+		l.log.Error(err, "lease renewal failed; retrying", "in", retry)
 	}
 }
 
@@ -321,6 +355,10 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 		}
 		u.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
 		updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
+		if apierrors.IsNotFound(err) {
+			l.held = false
+			return nil, fmt.Errorf("%w: lease %s was deleted", ErrLeaseLost, l.name)
+		}
 		if apierrors.IsConflict(err) {
 			fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{})
 			if gerr != nil {

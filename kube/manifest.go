@@ -68,6 +68,9 @@ func LoadCanary(data []byte) (*CanaryManifest, error) {
 		d.fail(ref.at("apiVersion"), "must be apps/v1, got %q", v)
 	}
 	m.Target = canary.Target{Namespace: m.Namespace, Name: ref.str("name")}
+	if m.Name != m.Target.Name {
+		m.Target.Canary = m.Name // Flagger names the release after the Canary object
+	}
 	ref.done()
 	if spec.has("autoscalerRef") {
 		as := spec.obj("autoscalerRef")

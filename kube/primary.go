@@ -35,25 +35,36 @@ func selectorLabel(d *appsv1.Deployment) (string, string, error) {
 // AnnotationRevision on the primary Deployment is the revision it was created or promoted with.
 const AnnotationRevision = "canarykit.dev/revision"
 
-// ownerRef makes the target Deployment the owner of what canarykit creates for it, so deleting
-// the target deletes them.
+// AnnotationTarget on an object canarykit manages names the target it was created for.
+const AnnotationTarget = "canarykit.dev/target"
+
+// ownerRef makes the target Deployment the owner of what canarykit creates for it (with
+// WorkloadOptions.OwnerReferences), so deleting the target deletes them.
 func ownerRef(d *appsv1.Deployment) metav1.OwnerReference {
 	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}
 }
 
 // managedMeta returns metadata for an object canarykit manages for target d.
-func managedMeta(d *appsv1.Deployment, name string, labels map[string]string) metav1.ObjectMeta {
+func (w *Workload) managedMeta(d *appsv1.Deployment, name string, labels map[string]string) metav1.ObjectMeta {
 	l := copyStringMap(labels)
 	if l == nil {
 		l = map[string]string{}
 	}
 	l[LabelManagedBy] = managedBy
-	return metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: l, OwnerReferences: []metav1.OwnerReference{ownerRef(d)}}
+	m := metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: l, Annotations: map[string]string{AnnotationTarget: d.Name}}
+	if w.opts.OwnerReferences {
+		m.OwnerReferences = []metav1.OwnerReference{ownerRef(d)}
+	}
+	return m
 }
 
-// checkOwned refuses to touch an object canarykit did not create for target d.
+// checkOwned refuses to touch an object canarykit did not create for target d: one without
+// the managed-by label, or made for another target.
 func checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
 	if obj.GetLabels()[LabelManagedBy] == managedBy {
+		if obj.GetAnnotations()[AnnotationTarget] == d.Name {
+			return nil
+		}
 		for _, o := range obj.GetOwnerReferences() {
 			if o.Kind == "Deployment" && o.Name == d.Name {
 				return nil
@@ -63,6 +74,8 @@ func checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
 	owner := "no owner"
 	if refs := obj.GetOwnerReferences(); len(refs) > 0 {
 		owner = "owner " + refs[0].Kind + "/" + refs[0].Name
+	} else if tg := obj.GetAnnotations()[AnnotationTarget]; tg != "" {
+		owner = "made for " + tg
 	}
 	return backoff.Permanent(fmt.Errorf("%s %s/%s exists and is not managed by canarykit for %s (%s, %s=%q); rename or delete it",
 		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, LabelManagedBy, obj.GetLabels()[LabelManagedBy]))
@@ -160,8 +173,8 @@ func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key,
 		labels = map[string]string{}
 	}
 	labels[key] = value + "-primary"
-	p := &appsv1.Deployment{ObjectMeta: managedMeta(d, d.Name+"-primary", labels), Spec: w.primarySpec(d, key, value, tracked)}
-	p.Annotations = map[string]string{AnnotationRevision: revision(&d.Spec.Template, tracked)}
+	p := &appsv1.Deployment{ObjectMeta: w.managedMeta(d, d.Name+"-primary", labels), Spec: w.primarySpec(d, key, value, tracked)}
+	p.Annotations[AnnotationRevision] = revision(&d.Spec.Template, tracked)
 	if p.Spec.Replicas == nil || *p.Spec.Replicas == 0 {
 		p.Spec.Replicas = ptr.To(int32(1))
 	}
@@ -183,18 +196,22 @@ func (w *Workload) setPrimaryGen(g int64) {
 // Promote copies the target's pod template (with primary config references), strategy,
 // minReadySeconds, progress deadline and revision history limit to the primary, the tracked
 // configs to their primary copies, and — without an autoscaler — the replicas; with one, it
-// re-syncs the primary's autoscaler. Nothing is written when the primary is already promoted.
-func (w *Workload) Promote(ctx context.Context, t canary.Target) error {
+// re-syncs the primary's autoscaler. It refuses (canary.ErrRevisionChanged) when the target is
+// no longer at the analysed revision. Nothing is written when the primary is already promoted.
+func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string) error {
 	tg, err := w.lookupTemplate(ctx, t)
 	if err != nil {
 		return err
 	}
 	nc, d, key, value, tracked := tg.nc, tg.d, tg.key, tg.value, tg.tracked
+	if rev := revision(&d.Spec.Template, tracked); rev != analysed {
+		return fmt.Errorf("%w: %s was analysed at revision %s and is now at %s", canary.ErrRevisionChanged, t, analysed, rev)
+	}
 	if err := w.syncConfigs(ctx, nc, d, tracked, true); err != nil {
 		return err
 	}
 	want := w.primarySpec(d, key, value, tracked)
-	rev := revision(&d.Spec.Template, tracked)
+	rev := analysed
 	p, err := nc.deployment(t.Namespace, t.PrimaryName())
 	if err != nil {
 		return fmt.Errorf("get primary deployment %s/%s: %w", t.Namespace, t.PrimaryName(), err)
@@ -263,7 +280,7 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 		name := primaryConfigName(tc.ref.name)
 		switch {
 		case tc.configMap != nil:
-			want := &corev1.ConfigMap{ObjectMeta: managedMeta(d, name, tc.configMap.Labels),
+			want := &corev1.ConfigMap{ObjectMeta: w.managedMeta(d, name, tc.configMap.Labels),
 				Data: tc.configMap.Data, BinaryData: tc.configMap.BinaryData, Immutable: tc.configMap.Immutable}
 			cur, err := nc.configMaps.ConfigMaps(ns).Get(name)
 			switch {
@@ -281,7 +298,7 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 				return fmt.Errorf("sync configmap %s/%s: %w", ns, name, err)
 			}
 		case tc.secret != nil:
-			want := &corev1.Secret{ObjectMeta: managedMeta(d, name, tc.secret.Labels), Data: tc.secret.Data, Type: tc.secret.Type}
+			want := &corev1.Secret{ObjectMeta: w.managedMeta(d, name, tc.secret.Labels), Data: tc.secret.Data, Type: tc.secret.Type}
 			cur, err := nc.secrets.Secrets(ns).Get(name)
 			switch {
 			case apierrors.IsNotFound(err):

@@ -124,10 +124,13 @@ func TestAPIRequestsPerStep(t *testing.T) {
 	}
 	target := "podinfo." + b.ns
 
-	// idle: ten ticks waiting for approval, after the Waiting transition's own writes
-	idle := log.Window(at("Halt "+target+" advancement waiting for approval approve").Add(200*time.Millisecond),
-		at("Confirm-rollout check approve passed"))
-	assert.Zero(t, idle.Counts().Total(), "requests during idle ticks:\n%s", idle.Counts())
+	// idle: ten ticks waiting for approval. The Waiting transition's own Event is recorded
+	// asynchronously and may land inside the window; the ten ticks themselves cost nothing.
+	idle := log.Window(at("Halt "+target+" advancement waiting for approval approve"), at("Confirm-rollout check approve passed")).Counts()
+	assert.LessOrEqual(t, idle.Total(), 1, "requests during ten idle ticks:\n%s", idle)
+	for k := range idle {
+		assert.Equal(t, "create events", k.Verb+" "+k.Resource, "only the Waiting transition's event: %s", k)
+	}
 
 	// steps: from weight 20 to weight 90, seven steps
 	steps := log.Window(at("Advance "+target+" canary weight 20").Add(50*time.Millisecond),

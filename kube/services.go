@@ -28,7 +28,7 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	switch {
 	case apierrors.IsNotFound(err):
 		svc := &corev1.Service{
-			ObjectMeta: managedMeta(d, name, map[string]string{key: name}),
+			ObjectMeta: w.managedMeta(d, name, map[string]string{key: name}),
 			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selector, Ports: []corev1.ServicePort{port}},
 		}
 		if _, err := w.c.client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -78,7 +78,7 @@ func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d *appsv1.De
 	cur, err := nc.hpa(ns, pname)
 	switch {
 	case apierrors.IsNotFound(err):
-		h := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: managedMeta(d, pname, src.Labels), Spec: spec}
+		h := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: w.managedMeta(d, pname, src.Labels), Spec: spec}
 		if _, err := w.c.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, h, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create autoscaler %s/%s: %w", ns, pname, err)
 		}

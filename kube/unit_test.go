@@ -1,9 +1,11 @@
 package kube
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/canarykit/canarykit/canary"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -167,8 +169,37 @@ func TestSelectorLabelAndOwnership(t *testing.T) {
 	_, _, err = selectorLabel(d)
 	require.ErrorContains(t, err, "none of the labels app, name, app.kubernetes.io/name")
 
-	mine := &corev1.Service{ObjectMeta: managedMeta(d, "podinfo", nil)}
+	w := &Workload{}
+	mine := &corev1.Service{ObjectMeta: w.managedMeta(d, "podinfo", nil)}
 	require.NoError(t, checkOwned(mine, "service", d))
+	assert.Empty(t, mine.OwnerReferences, "no cascading deletion unless asked")
+	w.opts.OwnerReferences = true
+	owned := &corev1.Service{ObjectMeta: w.managedMeta(d, "podinfo", nil)}
+	require.Len(t, owned.OwnerReferences, 1)
+	assert.Equal(t, "podinfo", owned.OwnerReferences[0].Name)
+	other := *d
+	other.Name = "checkout"
+	require.ErrorContains(t, checkOwned(mine, "service", &other), "made for podinfo", "another target's object is not adopted")
 	theirs := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"}}
 	require.ErrorContains(t, checkOwned(theirs, "service", d), "service ns/podinfo exists and is not managed by canarykit")
+}
+
+// Control requests reach a driver through the Lease, with any client (the fake one included).
+func TestControlsWithAFakeClient(t *testing.T) {
+	client := fake.NewClientset()
+	tg := canary.Target{Namespace: "ns", Name: "app"}
+	l, err := NewLease(LeaseOptions{Client: client, Target: tg, Identity: "me"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	require.NoError(t, l.Acquire(ctx))
+	got := make(chan Control, 1)
+	go l.Controls(ctx, func(c Control) { got <- c })
+	require.NoError(t, RequestControl(ctx, client, tg, ControlAbort))
+	select {
+	case c := <-got:
+		assert.Equal(t, ControlAbort, c)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never reached the driver")
+	}
 }

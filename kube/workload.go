@@ -33,6 +33,12 @@ type WorkloadOptions struct {
 	// Autoscaler names the target's HorizontalPodAutoscaler (autoscaling/v2), if it has one;
 	// the primary gets a copy, "<name>-primary", re-synced at every promotion.
 	Autoscaler string
+	// OwnerReferences makes the target Deployment the owner of everything created for it, so
+	// deleting the target deletes them. Off by default: the primary Deployment and the apex
+	// Service serve production traffic, and recreating the target (kubectl replace --force, some
+	// Helm or GitOps upgrades) would delete them. Created objects are always labelled
+	// app.kubernetes.io/managed-by=canarykit and annotated canarykit.dev/target=<target>.
+	OwnerReferences bool
 }
 
 // Workload drives an apps/v1 Deployment target and its primary for a canary.Rollout: it creates
@@ -42,9 +48,10 @@ type WorkloadOptions struct {
 //
 // Reads are served from the Cluster's caches: Observe makes no API request, and neither do
 // Bootstrap, ScaleDown or Promote when there is nothing to change. Writes use optimistic
-// concurrency. Objects it creates carry the label app.kubernetes.io/managed-by=canarykit and an
-// owner reference to the target Deployment; an object of the same name that is not managed by
-// canarykit is never overwritten (a permanent error names it).
+// concurrency. Objects it creates carry the label app.kubernetes.io/managed-by=canarykit and the
+// annotation canarykit.dev/target=<target> (and, with OwnerReferences, an owner reference to the
+// target); an object of the same name that is not managed by canarykit for this target is never
+// overwritten (a permanent error names it).
 type Workload struct {
 	c    *Cluster
 	opts WorkloadOptions
@@ -116,7 +123,7 @@ func (w *Workload) lookup(ctx context.Context, t canary.Target) (*nsCache, *apps
 	if err := w.check(t); err != nil {
 		return nil, nil, err
 	}
-	nc, err := w.c.namespace(ctx, t.Namespace)
+	nc, err := w.c.namespace(ctx, t.Namespace, w.opts.Autoscaler != "")
 	if err != nil {
 		return nil, nil, err
 	}

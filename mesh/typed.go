@@ -66,7 +66,8 @@ func (c typedClient[T, N]) patch(ctx context.Context, namespace, name string, da
 
 // servedVersions caches, per router, the versions the API server serves of the groups the
 // router uses: discovery runs once (two requests, /api and /apis) on first use, and again
-// only after a failed attempt.
+// after a failed attempt or when a group was missing (a CRD installed since, e.g. linkerd-smi,
+// is then found without restarting the process).
 type servedVersions struct {
 	disc discovery.DiscoveryInterface
 
@@ -91,7 +92,11 @@ func (s *servedVersions) of(group string) ([]string, error) {
 		}
 		s.groups = groups
 	}
-	return slices.Clone(s.groups[group]), nil
+	served := slices.Clone(s.groups[group])
+	if len(served) == 0 {
+		s.groups = nil // ask again next time
+	}
+	return served, nil
 }
 
 // firstServed returns the first of preferred that served holds, or "".

@@ -59,7 +59,8 @@ type PrometheusSamplesOptions struct {
 	// and takes every series' value as a sample (e.g. per-pod values of `sum by (pod) (...)`).
 	Step time.Duration
 	// Window is how far back a range query looks. Default: since the release's analysis
-	// started (its whole life, as Kayenta looks), at least one step; 10 steps when unknown.
+	// started (its whole life, as Kayenta looks; at least one step, at most 1000), 10 steps when
+	// unknown.
 	Window time.Duration
 	// Clock gives the end of the window. Default: the real clock.
 	Clock clock.PassiveClock
@@ -118,14 +119,18 @@ func (s *PrometheusSamples) Samples(ctx context.Context, req SampleRequest) (Sam
 	return out, nil
 }
 
+// maxWindowSteps caps a look-back at the release's life, far below Prometheus' limit of 11,000
+// points per series, so a release parked for days at a gate keeps being judged.
+const maxWindowSteps = 1000
+
 // windowFor is the range queries' look-back: the configured Window, else the release's life so
-// far (at least one step), else 10 steps.
+// far (at least one step, at most maxWindowSteps), else 10 steps.
 func (s *PrometheusSamples) windowFor(started time.Time) time.Duration {
 	switch {
 	case s.window > 0:
 		return s.window
 	case !started.IsZero():
-		return max(s.clock.Since(started), s.step)
+		return min(max(s.clock.Since(started), s.step), maxWindowSteps*s.step)
 	}
 	return 10 * s.step
 }

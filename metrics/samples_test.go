@@ -57,8 +57,9 @@ func TestPrometheusSamplesLookBackToTheReleaseStart(t *testing.T) {
 		started time.Time
 		window  time.Duration
 	}{
-		{now.Add(-7 * time.Minute), 7 * time.Minute},   // the canary's whole life
-		{now.Add(-10 * time.Second), 30 * time.Second}, // at least one step
+		{now.Add(-7 * time.Minute), 7 * time.Minute},             // the canary's whole life
+		{now.Add(-10 * time.Second), 30 * time.Second},           // at least one step
+		{now.Add(-30 * 24 * time.Hour), 1000 * 30 * time.Second}, // parked for a month: capped
 	} {
 		_, err := s.Samples(ctxFor(t, time.Minute), SampleRequest{Metric: "m", CanaryQuery: "a", BaselineQuery: "b", Started: c.started})
 		require.NoError(t, err)

@@ -43,7 +43,7 @@ const maxPayloadBytes = 1 << 20
 // or now when the event has none.
 func NewPayload(req canary.GateRequest, now time.Time) Payload {
 	p := Payload{
-		Name:      req.Target.Name,
+		Name:      req.Target.CanaryName(),
 		Namespace: req.Target.Namespace,
 		Phase:     req.Phase,
 		Checksum:  req.Checksum,

@@ -128,7 +128,7 @@ func TestWorkloadHealth(t *testing.T) {
 	assert.True(t, st.Canary.Ready)
 
 	w.SetPrimaryHealth(canarytest.Health{Fail: true})
-	require.NoError(t, w.Promote(ctx, tg))
+	require.NoError(t, w.Promote(ctx, tg, "v1"))
 	st, _ = w.Observe(ctx, tg)
 	assert.True(t, st.Primary.Failed)
 	assert.Equal(t, "v1", w.PrimaryRevision())

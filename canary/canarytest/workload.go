@@ -176,13 +176,17 @@ func (w *Workload) ScaleDown(ctx context.Context, _ canary.Target) error {
 	return nil
 }
 
-// Promote gives the primary the target's revision; it becomes ready per the primary's Health.
-func (w *Workload) Promote(ctx context.Context, _ canary.Target) error {
+// Promote gives the primary the target's revision, if it is still rev; the primary becomes
+// ready per its Health.
+func (w *Workload) Promote(ctx context.Context, _ canary.Target, rev string) error {
 	if err := w.Calls.record(ctx, "Promote"); err != nil {
 		return err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.rev() != rev {
+		return fmt.Errorf("canarytest workload: %w: analysed %s, target at %s", canary.ErrRevisionChanged, rev, w.rev())
+	}
 	if w.primaryRevision != w.rev() {
 		w.primaryRevision = w.rev()
 		w.primaryChanged = w.now()

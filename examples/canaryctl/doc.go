@@ -6,7 +6,8 @@
 //	canaryctl promote|abort|pause|resume -f canary.yaml
 //
 // run drives the target's current revision to its end: exit 0 when it is promoted (or there is
-// nothing to release), 1 when it is rolled back, 2 on any other error. The release can be
+// nothing to release), 1 when it is rolled back (also when run again on a revision that was
+// rolled back), 2 on any other error. The release can be
 // stopped (Ctrl-C) and resumed by running again. promote, abort, pause and resume steer the
 // canaryctl run (or any canarykit driver) that holds the target's lease, from anywhere.
 package main

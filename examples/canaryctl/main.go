@@ -160,6 +160,10 @@ func (c *cli) run(ctx context.Context, m *kube.CanaryManifest, opts stack.Option
 		return c.fail(err)
 	}
 	switch {
+	case !res.Released && res.Phase == canary.PhaseFailed:
+		// a CI job that retries must not report a rolled-back revision as a success
+		fmt.Fprintf(c.stdout, "canaryctl: %s revision %s was rolled back; push a new revision to release again\n", m.Target, res.Revision)
+		return exitRolledBack
 	case !res.Released:
 		fmt.Fprintf(c.stdout, "canaryctl: %s is at revision %s: nothing to release\n", m.Target, res.Revision)
 		return exitPromoted

@@ -105,6 +105,9 @@ func TestCanaryctlOnARealCluster(t *testing.T) {
 	assert.Equal(t, exitRolledBack, code, out)
 	assert.Contains(t, out, "Rolling back podinfo."+ns+" manual webhook invoked stop")
 	assert.Contains(t, out, "rolled back after")
+	code, out = cmd("run", "-f", file, "--router", "kubernetes")
+	assert.Equal(t, exitRolledBack, code, "a retried job does not turn a rollback into a success: %s", out)
+	assert.Contains(t, out, "was rolled back; push a new revision")
 
 	code, out = cmd("promote", ns+"/podinfo")
 	assert.Equal(t, exitError, code)

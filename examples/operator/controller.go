@@ -65,8 +65,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		AddFunc:    func(obj any) { c.sync(ctx, obj) },
 		UpdateFunc: func(_, obj any) { c.sync(ctx, obj) },
 		DeleteFunc: func(obj any) {
-			if d, ok := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); ok == nil {
-				c.stop(d)
+			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+				c.retire(key)
 			}
 		},
 	})
@@ -83,7 +83,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	for _, k := range keys {
-		c.stop(k)
+		if d := c.retire(k); d != nil {
+			<-d.done // its lease is released
+		}
 	}
 	return nil
 }
@@ -96,7 +98,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	}
 	key := d.Namespace + "/" + d.Name
 	if strings.HasSuffix(d.Name, "-primary") || d.Annotations[AnnotationAnalysis] == "" {
-		c.stop(key)
+		c.retire(key)
 		return
 	}
 	spec := specHash(d)
@@ -110,7 +112,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 		}
 		return
 	}
-	c.stop(key)
+	prev := c.retire(key) // the annotations changed: a new driver takes over when it has stopped
 	m, err := kube.LoadCanary([]byte(manifestFor(d)))
 	if err != nil {
 		c.Log.Error(err, "invalid canary annotations; not released", "deployment", key)
@@ -128,6 +130,9 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	c.mu.Unlock()
 	go func() {
 		defer close(drv.done)
+		if prev != nil {
+			<-prev.done // the old driver releases the target's lease first
+		}
 		c.drive(dctx, key, rel, drv.kick)
 	}()
 }
@@ -164,15 +169,17 @@ func (c *Controller) drive(ctx context.Context, key string, rel *stack.Release, 
 	}
 }
 
-func (c *Controller) stop(key string) {
+// retire stops key's driver without waiting (the informer's handler must not block) and
+// returns it, so whoever needs to can wait for it.
+func (c *Controller) retire(key string) *driver {
 	c.mu.Lock()
 	drv := c.drivers[key]
 	delete(c.drivers, key)
 	c.mu.Unlock()
 	if drv != nil {
 		drv.cancel()
-		<-drv.done
 	}
+	return drv
 }
 
 // Drivers returns the keys of the targets being driven.

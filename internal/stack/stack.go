@@ -45,6 +45,10 @@ type Options struct {
 	WaitForLease bool
 	// HookTransport sends the webhooks' requests. Default: the webhook package's.
 	HookTransport http.RoundTripper
+	// OwnerReferences makes each target the owner of everything created for it (primary,
+	// services, route objects), so deleting the target deletes them. Off by default (see
+	// kube.WorkloadOptions.OwnerReferences).
+	OwnerReferences bool
 	// Logger receives every package's logs. Default: discard.
 	Logger logr.Logger
 	// Clock drives the analysis. Default: the real clock.
@@ -93,7 +97,10 @@ func New(opts Options) (*Stack, error) {
 
 func newRouter(opts Options, client kubernetes.Interface) (canary.MeshRouter, error) {
 	log := opts.Logger.WithName("mesh")
-	owner := mesh.DeploymentOwner(client.AppsV1())
+	var owner mesh.OwnerFunc
+	if opts.OwnerReferences {
+		owner = mesh.DeploymentOwner(client.AppsV1())
+	}
 	switch opts.Router {
 	case "", RouterSMI:
 		split, err := splitclient.NewForConfig(opts.Config)
@@ -136,7 +143,9 @@ type Release struct {
 // Release builds the Rollout for a Flagger Canary manifest. onEvent, if set, receives every
 // event besides the Kubernetes Events recorded on the target. Nothing is touched until Run.
 func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Release, error) {
-	workload, err := s.cluster.Workload(m.Workload)
+	wo := m.Workload
+	wo.OwnerReferences = wo.OwnerReferences || s.opts.OwnerReferences
+	workload, err := s.cluster.Workload(wo)
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func (j *JSON) Notify(ctx context.Context, n Notification) error {
 func NewJSONPayload(n Notification) JSONPayload {
 	e := n.Event
 	p := JSONPayload{
-		Severity: n.Severity, Name: n.Target.Name, Namespace: n.Target.Namespace, Message: n.Message, Fields: n.Fields,
+		Severity: n.Severity, Name: n.Target.CanaryName(), Namespace: n.Target.Namespace, Message: n.Message, Fields: n.Fields,
 		Reason: e.Reason, EventType: e.Type, EventMessage: e.Message, Phase: e.Phase, CanaryWeight: e.Weights.Canary,
 		FailedChecks: e.FailedChecks, Iteration: e.Iteration, Hook: e.Hook,
 	}

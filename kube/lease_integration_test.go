@@ -1,0 +1,99 @@
+package kube_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+)
+
+// A driver whose Lease is deleted under it stops with ErrLeaseLost instead of writing on.
+func TestDeletedLeaseIsLost(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	l, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "one", Duration: 4 * time.Second})
+	require.NoError(t, err)
+	err = l.Hold(ctx, func(ctx context.Context) error {
+		require.NoError(t, b.admin.CoordinationV1().Leases(b.ns).Delete(ctx, l.Name(), metav1.DeleteOptions{}))
+		<-ctx.Done() // cancelled by the renewal that finds the lease gone
+		return ctx.Err()
+	})
+	require.ErrorIs(t, err, kube.ErrLeaseLost)
+}
+
+// Releasing works when a control request arrived after the driver's last write, and leaves
+// the lease free at once for the next driver.
+func TestReleaseWithAPendingRequest(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	l, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "one"})
+	require.NoError(t, err)
+	require.NoError(t, l.Acquire(ctx))
+	require.NoError(t, kube.RequestControl(ctx, b.client, b.target, kube.ControlPause))
+	require.NoError(t, l.Release(ctx))
+	next, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "two"})
+	require.NoError(t, err)
+	require.NoError(t, next.Acquire(ctx), "free at once")
+	lease, err := b.admin.CoordinationV1().Leases(b.ns).Get(ctx, l.Name(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Contains(t, lease.Annotations[kube.AnnotationControl], "pause", "a request nobody applied stays for the next driver")
+}
+
+// An identity without a permission the caches need gets an error naming it, not a silent wait.
+func TestMissingPermissionIsAClearError(t *testing.T) {
+	b := newBed(t)
+	b.createTarget(t, "podinfo:1")
+	var role rbacv1.ClusterRole
+	require.NoError(t, yaml.Unmarshal(kube.RBAC, &role))
+	var rules []rbacv1.PolicyRule
+	for _, r := range role.Rules {
+		if r.Resources[0] != "configmaps" { // drop configmaps and secrets
+			rules = append(rules, r)
+		}
+	}
+	user, cfg := b.env.NewUser(t)
+	b.env.Grant(t, user, b.ns, rules...)
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	cluster, err := kube.New(kube.Options{Client: client, SyncTimeout: 3 * time.Second})
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	w, err := cluster.Workload(kube.WorkloadOptions{Target: b.target, Port: 9898})
+	require.NoError(t, err)
+	err = w.Bootstrap(context.Background(), b.target)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "did not sync within 3s")
+	assert.ErrorContains(t, err, "configmaps")
+	assert.ErrorContains(t, err, "forbidden")
+}
+
+// Promote copies only the analysed revision.
+func TestPromoteRefusesAnUnanalysedRevision(t *testing.T) {
+	b := newBed(t)
+	b.createTarget(t, "podinfo:1")
+	d := b.driver(t, driverOptions{})
+	d.mustRun(t)
+	cluster, err := kube.New(kube.Options{Client: b.client})
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	w, err := cluster.Workload(kube.WorkloadOptions{Target: b.target, Port: 9898})
+	require.NoError(t, err)
+	st, err := w.Observe(context.Background(), b.target)
+	require.NoError(t, err)
+	b.setImage(t, "podinfo:2")
+	require.Eventually(t, func() bool {
+		now, err := w.Observe(context.Background(), b.target)
+		return err == nil && now.Revision != st.Revision
+	}, 30*time.Second, 50*time.Millisecond)
+	err = w.Promote(context.Background(), b.target, st.Revision)
+	require.ErrorIs(t, err, canary.ErrRevisionChanged)
+	assert.Equal(t, "podinfo:1", image(b.deployment(t, "podinfo-primary")), "nothing copied")
+}
