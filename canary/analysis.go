@@ -326,10 +326,11 @@ func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (n
 			return waitTick, err
 		}
 	}
+	failedAt := u.weights
 	err := u.setWeights(ctx, AllPrimary) // traffic first, then the news
 	if !u.announced {
 		u.announced = true
-		u.emitEvent(Event{Type: EventWarning, Reason: ReasonRollingBack, Cause: cause, Hook: hook,
+		u.emitEvent(Event{Type: EventWarning, Reason: ReasonRollingBack, Cause: cause, Hook: hook, Weights: failedAt,
 			Message: fmt.Sprintf("Rolling back %s %s", t, reason)})
 	}
 	if err != nil {

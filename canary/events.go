@@ -52,7 +52,8 @@ type Event struct {
 	Phase   Phase
 	// Revision is the revision under release (or observed) when the event happened.
 	Revision string
-	// Weights is the route's weights as the Rollout last set or read them.
+	// Weights is the route's weights as the Rollout last set or read them; on RollingBack, the
+	// weights the canary had when it failed (the route is switched to the primary first).
 	Weights      Weights
 	Iteration    int
 	FailedChecks int

@@ -137,6 +137,11 @@ func TestThresholdRollsBack(t *testing.T) {
 	cause, _ := rollbackCause(t, env)
 	assert.Equal(t, canary.CauseThreshold, cause)
 	assert.Equal(t, []int{5, 10, 0}, res.Weights, "first check passes at 5, the rest fail at 10")
+	for _, e := range env.Events.Events() {
+		if e.Reason == canary.ReasonRollingBack {
+			assert.Equal(t, 10, e.Weights.Canary, "the rollback event tells the weight the canary failed at")
+		}
+	}
 	assert.Equal(t, 5, env.Events.Count(canary.ReasonHalted))
 	requireOrder(t, env.Events.Messages(),
 		"Advance podinfo.test canary weight 10",

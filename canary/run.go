@@ -459,7 +459,9 @@ func (u *run) emitEvent(e Event) {
 	e.Target = u.r.target
 	e.Phase = u.st.Phase
 	e.Revision = u.res.Revision
-	e.Weights = u.weights
+	if e.Weights == (Weights{}) {
+		e.Weights = u.weights
+	}
 	e.Iteration = u.st.Iterations
 	e.FailedChecks = u.st.FailedChecks
 	log := u.r.log.WithValues("reason", e.Reason, "phase", e.Phase, "canaryWeight", e.Weights.Canary)
