@@ -254,9 +254,6 @@ func sign(v float64) float64 {
 // normalQuantile is the standard normal quantile function Φ⁻¹(p).
 func normalQuantile(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
 
-// normalCDF is Φ(z).
-func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
-
 // uDist is the exact null distribution of U for samples of sizes n1 and n2 without ties:
 // freq[u] arrangements of the pooled ranks give U = u, out of C(n1+n2, n1).
 type uDist struct {
