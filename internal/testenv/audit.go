@@ -235,6 +235,17 @@ func (ev AuditEvents) Window(from, to time.Time) AuditEvents {
 	return ev.filter(func(e AuditEvent) bool { return !e.Received.Before(from) && e.Received.Before(to) })
 }
 
+// Calls drops watches: a watch is a stream an informer opens once and keeps, not a request
+// made per operation, so per-step and per-tick budgets count the rest.
+func (ev AuditEvents) Calls() AuditEvents {
+	return ev.filter(func(e AuditEvent) bool { return e.Verb != "watch" })
+}
+
+// Watches keeps only the watches.
+func (ev AuditEvents) Watches() AuditEvents {
+	return ev.filter(func(e AuditEvent) bool { return e.Verb == "watch" })
+}
+
 func (ev AuditEvents) filter(keep func(AuditEvent) bool) AuditEvents {
 	var out AuditEvents
 	for _, e := range ev {
