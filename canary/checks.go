@@ -71,7 +71,7 @@ func (u *run) runCheck(ctx context.Context, c check) CheckResult {
 		return res
 	}
 	res := CheckResult{Name: m.Name, Query: c.query, Threshold: m.ThresholdRange}
-	v, err := u.r.metrics.Query(ctx, c.query)
+	v, err := c.provider.Query(ctx, c.query)
 	switch {
 	case err == nil && math.IsNaN(v):
 		err = fmt.Errorf("%w: result is NaN", ErrNoData)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	"unicode"
 )
 
 // QueryVars are the variables of a metric query template, as Flagger's MetricTemplate defines
@@ -64,7 +65,53 @@ func RenderQuery(text string, vars QueryVars) (string, error) {
 	if err := t.Funcs(vars.funcs()).Execute(&b, nil); err != nil {
 		return "", fmt.Errorf("render query template: %w", err)
 	}
-	return b.String(), nil
+	return CompactQuery(b.String()), nil
+}
+
+// CompactQuery turns each run of whitespace outside string literals into one space and drops
+// PromQL comments (# to the end of the line), so a template written over many lines, as
+// Flagger's MetricTemplates often are, is one readable line in events. RenderQuery applies it.
+// Flagger collapses whitespace too, but also inside quotes and without regard to comments.
+func CompactQuery(q string) string {
+	var b strings.Builder
+	b.Grow(len(q))
+	var quote rune // the open string literal's delimiter, or 0
+	escaped, space, comment := false, false, false
+	for _, r := range q {
+		switch {
+		case comment:
+			if r == '\n' {
+				comment, space = false, true
+			}
+			continue
+		case quote != 0:
+			b.WriteRune(r)
+			switch {
+			case escaped:
+				escaped = false
+			case r == '\\' && quote != '`':
+				escaped = true
+			case r == quote:
+				quote = 0
+			}
+			continue
+		case r == '#':
+			comment = true
+			continue
+		case unicode.IsSpace(r):
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		if r == '"' || r == '\'' || r == '`' {
+			quote = r
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // PromDuration formats d the way Prometheus writes durations: "1m", "30s", "1h30m", "500ms".

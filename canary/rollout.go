@@ -22,7 +22,8 @@ type Config struct {
 	Workload Workload
 	// Router shapes the traffic split. Required.
 	Router MeshRouter
-	// Metrics runs the Spec's metric queries. Required when a metric queries.
+	// Metrics runs the Spec's metric queries. Required when a metric queries and has no
+	// Metric.Provider of its own.
 	Metrics MetricProvider
 	// Store persists the status. Default: in memory (a new process cannot resume).
 	Store StatusStore
@@ -54,7 +55,6 @@ type Rollout struct {
 	spec     Spec
 	workload Workload
 	router   MeshRouter
-	metrics  MetricProvider
 	store    StatusStore
 	checks   []check
 	hooks    map[HookType][]boundHook
@@ -68,9 +68,10 @@ type Rollout struct {
 
 // check is a metric ready to run: its resolved query, or its Checker.
 type check struct {
-	metric  Metric
-	query   string
-	checker Checker
+	metric   Metric
+	query    string
+	provider MetricProvider
+	checker  Checker
 }
 
 // boundHook is a hook with the Gate that answers it.
@@ -98,7 +99,6 @@ func New(cfg Config) (*Rollout, error) {
 		spec:     spec,
 		workload: cfg.Workload,
 		router:   cfg.Router,
-		metrics:  cfg.Metrics,
 		store:    cfg.Store,
 		onEvent:  cfg.OnEvent,
 		log:      cfg.Logger.WithValues("target", target.String()),
@@ -129,7 +129,11 @@ func New(cfg Config) (*Rollout, error) {
 			p.add(fmt.Sprintf("analysis.metrics[%d].query", i), "%v", err)
 			continue
 		}
-		r.checks = append(r.checks, check{metric: m, query: q})
+		provider := m.Provider
+		if provider == nil {
+			provider = cfg.Metrics
+		}
+		r.checks = append(r.checks, check{metric: m, query: q, provider: provider})
 	}
 	for _, h := range spec.Webhooks {
 		r.hooks[h.Type] = append(r.hooks[h.Type], boundHook{hook: h, gate: cfg.Webhooks})

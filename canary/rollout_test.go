@@ -362,6 +362,39 @@ func TestCheckersAndTemplates(t *testing.T) {
 	assert.Equal(t, 0.5, last.Checks[2].Value)
 }
 
+func TestMetricWithItsOwnProvider(t *testing.T) {
+	env := healthyEnv()
+	spec := seedSpec()
+	other := &canarytest.Metrics{}
+	other.Set(`errors{app="podinfo"}`, canarytest.Constant(3))
+	spec.Metrics = append(spec.Metrics, canary.Metric{Name: "errors", Query: `errors{app="{{ target }}"}`,
+		ThresholdRange: canary.AtMost(1), Provider: other})
+	r := bootstrapped(t, env, spec, "v1")
+	res := run(t, r)
+	require.Equal(t, canary.PhaseFailed, res.Phase)
+	assert.Positive(t, other.Calls.Count("Query"), "the metric's own provider answered")
+	var failed canary.CheckResult
+	for _, e := range env.Events.Events() {
+		for _, c := range e.Checks {
+			if c.Name == "errors" {
+				failed = c
+			}
+		}
+	}
+	assert.Equal(t, 3.0, failed.Value, "only the metric's own provider knows this query")
+	assert.Equal(t, canary.VerdictFail, failed.Verdict)
+
+	// a provider on every querying metric makes Config.Metrics optional
+	cfg := env.Config(canary.Spec{StepWeight: 10, MaxWeight: 50,
+		Metrics: []canary.Metric{{Name: "errors", Query: "errors", ThresholdRange: canary.AtMost(1), Provider: other}}})
+	cfg.Metrics = nil
+	_, err := canary.New(cfg)
+	require.NoError(t, err)
+	cfg.Spec.Metrics[0].Provider = nil
+	_, err = canary.New(cfg)
+	require.ErrorContains(t, err, "config.Metrics: required: analysis.metrics[0] (errors) queries a metric provider")
+}
+
 func TestAdapterErrors(t *testing.T) {
 	t.Run("transient errors are retried at the next tick", func(t *testing.T) {
 		env := healthyEnv()

@@ -146,6 +146,9 @@ type Metric struct {
 	Variables map[string]string
 	// OnNoData says what an empty or NaN result does. Default NoDataFail (Flagger's behaviour).
 	OnNoData NoDataPolicy
+	// Provider runs this metric's query instead of Config.Metrics: a metric read from another
+	// server, as a Flagger MetricTemplate names its own provider. Default: Config.Metrics.
+	Provider MetricProvider
 }
 
 // NoDataPolicy is what a check without data does to the analysis.

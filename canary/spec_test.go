@@ -174,6 +174,19 @@ func TestRangeAndWeights(t *testing.T) {
 	assert.Equal(t, "web", tg.ApexService())
 }
 
+func TestCompactQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"\n\tsum(\n\t\trate(x[1m])\n\t)\n":            "sum( rate(x[1m]) )",
+		`x{a="two  spaces\n",b='  '} /   y`:           `x{a="two  spaces\n",b='  '} / y`,
+		`x{a="esc \"  q\"  "}   +  1`:                 `x{a="esc \"  q\"  "} + 1`,
+		"label_replace(x, `a  b`,  \"\", \"\", \"\")": "label_replace(x, `a  b`, \"\", \"\", \"\")",
+		"up # is it?\n  or vector(0)":                 "up or vector(0)",
+		"":                                            "",
+	} {
+		assert.Equal(t, want, canary.CompactQuery(in), in)
+	}
+}
+
 func TestQueryTemplates(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		time.Minute: "1m", 30 * time.Second: "30s", 90 * time.Minute: "1h30m", 1500 * time.Millisecond: "1500ms", 0: "0s",
@@ -190,4 +203,11 @@ func TestQueryTemplates(t *testing.T) {
 	require.ErrorContains(t, err, `map has no entry for key "nope"`)
 	_, err = canary.RenderQuery(`{{ unknown }}`, vars)
 	require.ErrorContains(t, err, `function "unknown" not defined`)
+
+	// a template over many lines becomes one line; string literals and their escapes are kept,
+	// comments dropped
+	q, err = canary.RenderQuery("  # errors of {{ target }}\n100 - sum(\n\trate(\n    http{app=\"{{ target }}\",\n"+
+		"      msg=~\"a  b\\\"  # c\",  x='it''s  # d'}[{{ interval }}]  # window\n  )\n) / `raw  \\` \n", vars)
+	require.NoError(t, err)
+	assert.Equal(t, "100 - sum( rate( http{app=\"podinfo\", msg=~\"a  b\\\"  # c\", x='it''s  # d'}[30s] ) ) / `raw  \\`", q)
 }

@@ -274,7 +274,7 @@ func validateConfig(p *problems, c *Config) {
 			}
 		}
 		if !isChecker {
-			if c.Metrics == nil {
+			if c.Metrics == nil && m.Provider == nil {
 				p.add("config.Metrics", "required: analysis.metrics[%d] (%s) queries a metric provider", i, m.Name)
 			}
 			if m.ThresholdRange.IsZero() {

@@ -50,8 +50,19 @@
 // only after half its Duration without a write. Flagger makes 19 requests per step and 12 per
 // idle tick.
 //
+// # Flagger manifests and MetricTemplates
+//
+// LoadCanary converts a Flagger Canary; each metric's templateRef is listed in
+// CanaryManifest.TemplateRefs and filled in by ResolveTemplates from a MetricTemplateSource:
+// templates read from YAML (LoadMetricTemplates), from the cluster (ClusterMetricTemplates), or
+// both in order (MetricTemplateSources). A resolved template brings its query and its
+// provider; build a metrics.Prometheus from the provider (MetricTemplate.Credentials reads its
+// secretRef, metrics.SecretCredentials interprets it) and set it as the metric's
+// canary.Metric.Provider.
+//
 // # Permissions
 //
 // RBAC (rbac.yaml) is the ClusterRole with every permission this package needs and no more;
-// the integration tests run under an identity bound to exactly it.
+// the integration tests run under an identity bound to exactly it. MetricTemplateRBAC
+// (rbac-metric-templates.yaml) adds reading MetricTemplates and their Secrets.
 package kube

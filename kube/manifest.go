@@ -24,6 +24,9 @@ type CanaryManifest struct {
 	// spec.metricsServer (empty: the caller's Prometheus).
 	Provider      string
 	MetricsServer string
+	// TemplateRefs are the metrics that name a Flagger MetricTemplate; their queries are empty
+	// until ResolveTemplates fills them in.
+	TemplateRefs []MetricTemplateRef
 	// Notes are conversions worth knowing (e.g. a deprecated autoscaler apiVersion read as
 	// autoscaling/v2, legacy scalar thresholds turned into ranges).
 	Notes []string
@@ -181,7 +184,21 @@ func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
 		if mo.has("templateVariables") {
 			met.Variables = mo.strMap("templateVariables")
 		}
-		mo.unsupported("templateRef")
+		if mo.has("templateRef") {
+			ref := mo.obj("templateRef")
+			r := MetricTemplateRef{Metric: len(s.Metrics), Name: ref.str("name"), Namespace: ref.str("namespace"), Path: ref.path}
+			if r.Namespace == "" {
+				r.Namespace = m.Namespace // Flagger's default: the Canary's namespace
+			}
+			if r.Name == "" {
+				d.fail(ref.at("name"), "required")
+			}
+			if met.Query != "" {
+				d.fail(mo.at("templateRef"), "set query or templateRef, not both")
+			}
+			ref.done()
+			m.TemplateRefs = append(m.TemplateRefs, r)
+		}
 		mo.done()
 		s.Metrics = append(s.Metrics, met)
 	}
@@ -199,7 +216,10 @@ func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
 
 // decoder walks a manifest's generic tree, converting known fields and collecting a problem for
 // every unsupported or mistyped one, with its path.
-type decoder struct{ problems []canary.FieldError }
+type decoder struct {
+	kind     string // the document's kind, for messages; default Canary
+	problems []canary.FieldError
+}
 
 func (d *decoder) fail(path, format string, args ...any) {
 	d.problems = append(d.problems, canary.FieldError{Field: path, Message: fmt.Sprintf(format, args...)})
@@ -405,6 +425,10 @@ func (o *object) done() {
 	}
 	slices.Sort(rest)
 	for _, k := range rest {
-		o.d.fail(o.at(k), "unknown field (not a Flagger Canary field canarykit knows)")
+		kind := o.d.kind
+		if kind == "" {
+			kind = "Canary"
+		}
+		o.d.fail(o.at(k), "unknown field (not a Flagger %s field canarykit knows)", kind)
 	}
 }

@@ -118,7 +118,6 @@ spec:
 		`spec.analysis.interval: must be a duration like 30s or 1m, got "1 minute"`,
 		"spec.analysis.match[0].uri: not supported by canarykit yet",
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
-		"spec.analysis.metrics[0].templateRef: not supported by canarykit yet",
 		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
 		"spec.analysis.alerts: not supported by canarykit yet",
 		"spec.analysis.mirror: not supported by canarykit yet",

@@ -7,3 +7,10 @@ import _ "embed"
 //
 //go:embed rbac.yaml
 var RBAC []byte
+
+// MetricTemplateRBAC is the ClusterRole "canarykit-metric-templates"
+// (rbac-metric-templates.yaml in this package): reading Flagger MetricTemplates and the Secrets
+// their providers name. Bind it in each namespace that holds templates a Canary refers to.
+//
+//go:embed rbac-metric-templates.yaml
+var MetricTemplateRBAC []byte

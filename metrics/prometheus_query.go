@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canarykit/canarykit/canary"
 	"github.com/cenkalti/backoff/v4"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -33,10 +34,10 @@ type rangeQuerier interface {
 // Query runs an instant query at the server's current time and returns its value: a scalar or
 // a vector with exactly one sample. An empty vector or NaN (a ratio of rates without traffic)
 // is an error wrapping canary.ErrNoData; several series wrap ErrMultipleSeries; a range vector
-// or a string wraps ErrUnexpectedResult. Whitespace runs outside string literals are folded to
-// one space before sending, as Flagger does. Every error is a *QueryError.
+// or a string wraps ErrUnexpectedResult. The query is compacted before sending
+// (canary.CompactQuery: whitespace runs folded, as Flagger does, comments dropped). Every error is a *QueryError.
 func (p *Prometheus) Query(ctx context.Context, query string) (float64, error) {
-	q := compactQuery(query)
+	q := canary.CompactQuery(query)
 	v, err := p.instant(ctx, q)
 	if err != nil {
 		return 0, err
@@ -239,40 +240,4 @@ func labelSets(vec model.Vector) string {
 		parts = append(parts, s.Metric.String())
 	}
 	return strings.Join(parts, ", ")
-}
-
-// compactQuery folds every run of whitespace outside string literals into one space and trims
-// the ends, so multi-line templates read well in logs and errors.
-func compactQuery(q string) string {
-	var b strings.Builder
-	b.Grow(len(q))
-	var quote rune
-	escaped, space := false, false
-	for _, r := range q {
-		if quote != 0 {
-			b.WriteRune(r)
-			switch {
-			case escaped:
-				escaped = false
-			case r == '\\' && quote != '`':
-				escaped = true
-			case r == quote:
-				quote = 0
-			}
-			continue
-		}
-		if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		if r == '"' || r == '\'' || r == '`' {
-			quote = r
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -298,18 +298,6 @@ func TestSecretCredentials(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestCompactQuery(t *testing.T) {
-	for in, want := range map[string]string{
-		"\n\tsum(\n\t\trate(x[1m])\n\t)\n":            "sum( rate(x[1m]) )",
-		`x{a="two  spaces\n",b='  '} /   y`:           `x{a="two  spaces\n",b='  '} / y`,
-		`x{a="esc \"  q\"  "}   +  1`:                 `x{a="esc \"  q\"  "} + 1`,
-		"label_replace(x, `a  b`,  \"\", \"\", \"\")": "label_replace(x, `a  b`, \"\", \"\", \"\")",
-		"": "",
-	} {
-		assert.Equal(t, want, compactQuery(in), in)
-	}
-}
-
 func TestQueryErrorWording(t *testing.T) {
 	err := &QueryError{Query: "up", Attempts: 3, Err: errors.New("prometheus unavailable: connection refused")}
 	assert.Equal(t, "prometheus unavailable: connection refused (3 attempts): query up", err.Error())

@@ -137,7 +137,7 @@ func (s *PrometheusSamples) windowFor(started time.Time) time.Duration {
 
 // values runs one query over window and returns every value of its result.
 func (s *PrometheusSamples) values(ctx context.Context, query string, window time.Duration) ([]float64, error) {
-	q := compactQuery(query)
+	q := canary.CompactQuery(query)
 	p := s.p
 	var v model.Value
 	var err error

@@ -16,6 +16,7 @@ import (
 	"github.com/canarykit/canarykit/internal/progress"
 	"github.com/canarykit/canarykit/internal/stack"
 	"github.com/canarykit/canarykit/kube"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -51,6 +52,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 	router := fs.String("router", stack.RouterSMI, "route kind: smi, httproute or kubernetes")
 	identity := fs.String("identity", "", "driver identity in the target's lease (default: host name and a random suffix)")
 	wait := fs.Bool("wait", false, "wait for a target driven by another process instead of failing")
+	var templateFiles []string
+	fs.Func("t", "Flagger MetricTemplates (YAML, repeatable); templateRefs not found in them are read from the cluster",
+		func(f string) error { templateFiles = append(templateFiles, f); return nil })
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -71,7 +75,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 		if err != nil {
 			return c.fail(err)
 		}
-		return c.run(ctx, m, stack.Options{Config: cfg, Router: *router, Prometheus: *prom, Identity: *identity, WaitForLease: *wait})
+		templates, err := c.templates(templateFiles)
+		if err != nil {
+			return c.fail(err)
+		}
+		return c.run(ctx, m, stack.Options{Config: cfg, Router: *router, Prometheus: *prom, Identity: *identity, WaitForLease: *wait,
+			Templates: templates})
 	case "status":
 		t, err := c.target(*file, fs.Args())
 		if err != nil {
@@ -90,7 +99,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 }
 
 const usage = `usage:
-  canaryctl run -f canary.yaml [--prometheus URL] [--router smi|httproute|kubernetes] [--identity ID] [--wait]
+  canaryctl run -f canary.yaml [-t templates.yaml ...] [--prometheus URL] [--router smi|httproute|kubernetes] [--identity ID] [--wait]
   canaryctl status (-f canary.yaml | NAMESPACE/NAME)
   canaryctl promote|abort|pause|resume (-f canary.yaml | NAMESPACE/NAME)`
 
@@ -117,6 +126,31 @@ func (c *cli) manifest(file string) (*kube.CanaryManifest, error) {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return m, nil
+}
+
+// templates reads MetricTemplate files; references they do not hold are read from the cluster.
+// Nil without files: the stack reads every template from the cluster.
+func (c *cli) templates(files []string) (kube.MetricTemplateSource, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	var all kube.MetricTemplates
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		ts, err := kube.LoadMetricTemplates(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		all = append(all, ts...)
+	}
+	dyn, err := dynamic.NewForConfig(c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return kube.MetricTemplateSources{all, kube.ClusterMetricTemplates(dyn)}, nil
 }
 
 // target is the manifest's target, or NAMESPACE/NAME.

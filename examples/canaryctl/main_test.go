@@ -118,7 +118,47 @@ func TestCanaryctlOnARealCluster(t *testing.T) {
 	code, out = cmd("run", "-f", bad)
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, out, "spec.analysis.mirror: not supported by canarykit yet")
+	// a templateRef that neither the files nor the cluster hold: a clear error before anything
+	// in the cluster is touched
+	templated := filepath.Join(t.TempDir(), "templated.yaml")
+	require.NoError(t, os.WriteFile(templated, fmt.Appendf(nil, `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: %s}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis:
+    interval: 1s
+    iterations: 2
+    metrics:
+      - {name: errors, templateRef: {name: errors, namespace: ops}, thresholdRange: {max: 1}}
+`, ns), 0o600))
+	templates := filepath.Join(t.TempDir(), "templates.yaml")
+	require.NoError(t, os.WriteFile(templates, []byte(`apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: latency, namespace: ops}
+spec:
+  provider: {type: prometheus, address: "http://prometheus.ops:9090"}
+  query: histogram_quantile(0.99, x)
+`), 0o600))
+	setImage("podinfo:4")
+	code, out = cmd("run", "-f", templated, "-t", templates, "--router", "kubernetes")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, out, "spec.analysis.metrics[0].templateRef: metric template not found: MetricTemplate ops/errors is not among the 1 given; MetricTemplate ops/errors is not in the cluster")
+	assert.Equal(t, "podinfo:2", primaryImage(t, env, ns), "nothing was released: the primary still runs the last promoted image")
+	require.NoError(t, os.WriteFile(templates, []byte("apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: ops}\nspec: {provider: {type: datadog}, query: x}\n"), 0o600))
+	code, out = cmd("run", "-f", templated, "-t", templates, "--router", "kubernetes")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, out, "spec.provider.type: datadog is not supported by canarykit yet")
+
 	code, out = cmd("frobnicate")
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, out, "unknown command")
+}
+
+func primaryImage(t *testing.T, env *testenv.Env, ns string) string {
+	t.Helper()
+	d, err := env.Client().AppsV1().Deployments(ns).Get(context.Background(), "podinfo-primary", metav1.GetOptions{})
+	require.NoError(t, err)
+	return d.Spec.Template.Spec.Containers[0].Image
 }

@@ -14,9 +14,12 @@ import (
 
 // TestABTestingWithHTTPRoute releases frontend with seed 003's A/B analysis (12 iterations;
 // Firefox users and the insider cookie) through a Gateway API HTTPRoute, as Linkerd >= 2.14
-// routes: while the test runs, only matching requests reach the canary.
+// routes: while the test runs, only matching requests reach the canary. Its metrics are the
+// seed's templateRefs, read from Flagger MetricTemplates in the cluster (istio-system), one of
+// them with a secretRef.
 func TestABTestingWithHTTPRoute(t *testing.T) {
 	w := newWorld(t, stack.RouterHTTPRoute, nil)
+	w.installTemplates("metric-templates-003.yaml")
 	w.createApp("frontend", "stefanprodan/podinfo:3.1.0")
 	firefox := http.Header{"User-Agent": {"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"}}
 	insider := http.Header{"Cookie": {"theme=dark; type=insider; lang=en"}}
@@ -26,6 +29,12 @@ func TestABTestingWithHTTPRoute(t *testing.T) {
 	}
 	ctx := context.Background()
 	m := w.manifest("canary-003-ab-testing.yaml")
+	// At compressed time the first ticks after the scale-up come before Prometheus has scraped
+	// the canary twice (fluxcd/flagger#732); holding on no data keeps them from counting
+	// against the seed's threshold on a slow machine.
+	for i := range m.Spec.Metrics {
+		m.Spec.Metrics[i].OnNoData = canary.NoDataHold
+	}
 	tl := &timeline{t: t}
 	res, err := w.drive(ctx, m, "driver-a", tl)
 	require.NoError(t, err)
@@ -39,6 +48,17 @@ func TestABTestingWithHTTPRoute(t *testing.T) {
 	t.Logf("step timings:\n%s", tl.steps())
 	assert.Contains(t, tl.messages(), "Advance frontend."+w.ns+" canary iteration 12/12")
 	assert.Equal(t, "stefanprodan/podinfo:3.1.1", w.image("frontend-primary"))
+	checked := map[string]int{}
+	for _, e := range tl.events {
+		for _, c := range e.e.Checks {
+			if c.Verdict == canary.VerdictPass {
+				checked[c.Name]++
+				assert.Contains(t, c.Query, `namespace="`+w.ns+`"`, "the template rendered with the Canary's variables")
+			}
+		}
+	}
+	assert.Positive(t, checked["error-rate"], "the error-rate template passed checks: %v", checked)
+	assert.Positive(t, checked["latency"], "the latency template passed checks: %v", checked)
 
 	// During the test the HTTPRoute's first rule (the matches) sent everything to the canary
 	// and the default rule everything to the primary: no request that did not match reached

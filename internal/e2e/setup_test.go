@@ -22,7 +22,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
@@ -134,6 +137,50 @@ func (w *world) manifest(file string) *kube.CanaryManifest {
 	m.Namespace, m.Target.Namespace, m.Workload.Target.Namespace = w.ns, w.ns, w.ns
 	compress(w.t, &m.Spec)
 	return m
+}
+
+// installTemplates creates a file's Flagger MetricTemplates in the cluster (in their own
+// namespaces, created if missing), pointed at the test bed's Prometheus, with the Secrets their
+// secretRefs name (a bearer token).
+func (w *world) installTemplates(file string) {
+	testenv.InstallCRDs(w.t, w.env.Config(), testenv.MetricTemplateCRD())
+	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "testdata", file))
+	require.NoError(w.t, err)
+	templates, err := kube.LoadMetricTemplates(data)
+	require.NoError(w.t, err)
+	ctx := context.Background()
+	dyn, err := dynamic.NewForConfig(w.env.Config())
+	require.NoError(w.t, err)
+	for _, tpl := range templates {
+		_, err := w.env.Client().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tpl.Namespace}}, metav1.CreateOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			require.NoError(w.t, err)
+		}
+		provider := map[string]any{"type": tpl.Provider.Type, "address": w.prom.URL}
+		if tpl.Provider.SecretRef != "" {
+			provider["secretRef"] = map[string]any{"name": tpl.Provider.SecretRef}
+			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: tpl.Provider.SecretRef}, Data: map[string][]byte{"token": []byte("e2e")}}
+			_, err := w.env.Client().CoreV1().Secrets(tpl.Namespace).Create(ctx, secret, metav1.CreateOptions{})
+			if !apierrors.IsAlreadyExists(err) {
+				require.NoError(w.t, err)
+			}
+		}
+		obj := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
+			"metadata": map[string]any{"name": tpl.Name, "namespace": tpl.Namespace},
+			"spec":     map[string]any{"query": tpl.Query, "provider": provider},
+		}}
+		res := dyn.Resource(kube.MetricTemplateResource).Namespace(tpl.Namespace)
+		if _, err := res.Create(ctx, obj, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+			cur, err := res.Get(ctx, tpl.Name, metav1.GetOptions{})
+			require.NoError(w.t, err)
+			obj.SetResourceVersion(cur.GetResourceVersion())
+			_, err = res.Update(ctx, obj, metav1.UpdateOptions{})
+			require.NoError(w.t, err)
+		} else {
+			require.NoError(w.t, err)
+		}
+	}
 }
 
 // timeline records a release's events with their real times.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -37,6 +39,9 @@ type Options struct {
 	// Prometheus is the Prometheus API address; a manifest's spec.metricsServer overrides it.
 	// Required when a manifest has metrics.
 	Prometheus string
+	// Templates is where a manifest's metric templateRefs are looked up. Default: the
+	// cluster's Flagger MetricTemplates (kube.ClusterMetricTemplates).
+	Templates kube.MetricTemplateSource
 	// Identity names this driver in the targets' Leases. Default: host name and a random suffix.
 	Identity string
 	// LeaseDuration is the drivers' claim without renewal. Default kube.DefaultLeaseDuration.
@@ -154,8 +159,12 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 	if err != nil {
 		return nil, err
 	}
+	spec, err := s.templated(m)
+	if err != nil {
+		return nil, err
+	}
 	var provider canary.MetricProvider
-	if len(m.Spec.Metrics) > 0 {
+	if slices.ContainsFunc(spec.Metrics, func(met canary.Metric) bool { return met.Provider == nil }) {
 		addr := s.opts.Prometheus
 		if m.MetricsServer != "" {
 			addr = m.MetricsServer
@@ -167,7 +176,7 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 	record := s.events.For(m.Target)
 	r, err := canary.New(canary.Config{
 		Target:   m.Target,
-		Spec:     m.Spec,
+		Spec:     spec,
 		Workload: workload,
 		Router:   s.router,
 		Metrics:  provider,
@@ -187,6 +196,66 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 		return nil, err
 	}
 	return &Release{Manifest: m, Rollout: r, Lease: lease}, nil
+}
+
+// templated resolves the manifest's templateRefs (Options.Templates, or the cluster's) and
+// returns its spec with each templated metric bound to its template's own Prometheus.
+func (s *Stack) templated(m *kube.CanaryManifest) (canary.Spec, error) {
+	if len(m.TemplateRefs) == 0 {
+		return m.Spec, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(m.Unresolved()) > 0 {
+		src := s.opts.Templates
+		if src == nil {
+			dyn, err := dynamic.NewForConfig(s.opts.Config)
+			if err != nil {
+				return canary.Spec{}, err
+			}
+			src = kube.ClusterMetricTemplates(dyn)
+		}
+		if err := m.ResolveTemplates(ctx, src); err != nil {
+			return canary.Spec{}, err
+		}
+	}
+	spec := m.Spec
+	spec.Metrics = slices.Clone(m.Spec.Metrics)
+	providers := map[string]canary.MetricProvider{}
+	for _, ref := range m.TemplateRefs {
+		t := ref.Template
+		p, ok := providers[t.Key()]
+		if !ok {
+			var err error
+			if p, err = s.templateProvider(ctx, t); err != nil {
+				return canary.Spec{}, err
+			}
+			providers[t.Key()] = p
+		}
+		spec.Metrics[ref.Metric].Provider = p
+	}
+	return spec, nil
+}
+
+// templateProvider is a Prometheus client for a MetricTemplate's provider, with the
+// credentials of its secretRef read as Flagger reads them.
+func (s *Stack) templateProvider(ctx context.Context, t *kube.MetricTemplate) (canary.MetricProvider, error) {
+	o := metrics.PrometheusOptions{Address: t.Provider.Address, Headers: http.Header(t.Provider.Headers),
+		InsecureSkipVerify: t.Provider.InsecureSkipVerify, Logger: s.opts.Logger}
+	data, err := t.Credentials(ctx, s.client)
+	if err != nil {
+		return nil, err
+	}
+	if data != nil {
+		if o.Credentials, err = metrics.SecretCredentials(data); err != nil {
+			return nil, fmt.Errorf("MetricTemplate %s: secret %s/%s: %w", t.Key(), t.Namespace, t.Provider.SecretRef, err)
+		}
+	}
+	p, err := metrics.NewPrometheus(o)
+	if err != nil {
+		return nil, fmt.Errorf("MetricTemplate %s: %w", t.Key(), err)
+	}
+	return p, nil
 }
 
 // Run drives the target's current revision while holding its lease, applying control

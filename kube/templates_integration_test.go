@@ -1,0 +1,90 @@
+package kube_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+)
+
+// TestClusterMetricTemplates reads Flagger MetricTemplates and their providers' Secrets from
+// a real apiserver with Flagger's CRD, under an identity bound to exactly
+// kube.MetricTemplateRBAC in the templates' namespace.
+func TestClusterMetricTemplates(t *testing.T) {
+	env := testenv.Shared(t)
+	testenv.InstallCRDs(t, env.Config(), testenv.MetricTemplateCRD())
+	ns := env.Namespace(t)
+	var role rbacv1.ClusterRole
+	require.NoError(t, yaml.Unmarshal(kube.MetricTemplateRBAC, &role))
+	user, cfg := env.NewUser(t)
+	env.Grant(t, user, ns, role.Rules...)
+	ctx := context.Background()
+
+	admin, err := dynamic.NewForConfig(env.Config())
+	require.NoError(t, err)
+	for _, tpl := range loadTemplates(t, "metric-templates-003.yaml") {
+		obj := map[string]any{
+			"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
+			"metadata": map[string]any{"name": tpl.Name, "namespace": ns},
+			"spec": map[string]any{"query": tpl.Query, "provider": map[string]any{
+				"type": tpl.Provider.Type, "address": tpl.Provider.Address, "insecureSkipVerify": true,
+				"headers": map[string]any{"X-Scope-OrgID": []any{"tenant-a"}},
+			}},
+		}
+		if tpl.Provider.SecretRef != "" {
+			obj["spec"].(map[string]any)["provider"].(map[string]any)["secretRef"] = map[string]any{"name": tpl.Provider.SecretRef}
+		}
+		_, err := admin.Resource(kube.MetricTemplateResource).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	_, err = env.Client().CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "prom-auth"},
+		Data: map[string][]byte{"token": []byte("s3cret")}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	dyn, err := dynamic.NewForConfig(cfg)
+	require.NoError(t, err)
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	src := kube.ClusterMetricTemplates(dyn)
+
+	got, err := src.MetricTemplate(ctx, ns, "latency")
+	require.NoError(t, err)
+	assert.Equal(t, kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prometheus.istio-system:9090", SecretRef: "prom-auth",
+		InsecureSkipVerify: true, Headers: map[string][]string{"X-Scope-OrgID": {"tenant-a"}}}, got.Provider)
+	assert.Equal(t, ns+"/latency", got.Key())
+	assert.Contains(t, got.Query, "histogram_quantile(")
+	data, err := got.Credentials(ctx, client)
+	require.NoError(t, err)
+	assert.Equal(t, map[string][]byte{"token": []byte("s3cret")}, data)
+
+	_, err = src.MetricTemplate(ctx, ns, "missing")
+	require.ErrorIs(t, err, kube.ErrTemplateNotFound)
+	assert.Contains(t, err.Error(), "MetricTemplate "+ns+"/missing is not in the cluster")
+
+	// a Canary's templateRefs resolved from the cluster, the file as a fallback for the rest
+	m := load(t, "canary-003-ab-testing.yaml")
+	for i := range m.TemplateRefs {
+		m.TemplateRefs[i].Namespace = ns
+	}
+	files := kube.MetricTemplates{{Name: "error-rate", Namespace: ns, Query: "from a file",
+		Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://file:9090"}}}
+	require.NoError(t, m.ResolveTemplates(ctx, kube.MetricTemplateSources{src, files}))
+	assert.Contains(t, m.Spec.Metrics[0].Query, `classification!="failure"`, "the cluster's template comes first")
+	assert.Equal(t, got.Query, m.Spec.Metrics[1].Query)
+
+	// outside the granted namespace the identity is refused, and the error says so
+	_, err = src.MetricTemplate(ctx, "kube-system", "error-rate")
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, kube.ErrTemplateNotFound)
+	assert.Contains(t, err.Error(), "forbidden")
+}
