@@ -50,19 +50,21 @@
 // only after half its Duration without a write. Flagger makes 19 requests per step and 12 per
 // idle tick.
 //
-// # Flagger manifests and MetricTemplates
+// # Flagger manifests and the objects they refer to
 //
-// LoadCanary converts a Flagger Canary; each metric's templateRef is listed in
-// CanaryManifest.TemplateRefs and filled in by ResolveTemplates from a MetricTemplateSource:
-// templates read from YAML (LoadMetricTemplates), from the cluster (ClusterMetricTemplates), or
-// both in order (MetricTemplateSources). A resolved template brings its query and its
-// provider; build a metrics.Prometheus from the provider (MetricTemplate.Credentials reads its
-// secretRef, metrics.SecretCredentials interprets it) and set it as the metric's
-// canary.Metric.Provider.
+// LoadCanary converts a Flagger Canary. The Flagger objects it refers to are listed in
+// CanaryManifest.TemplateRefs (metric templateRefs) and CanaryManifest.Alerts (alert
+// providerRefs) and filled in by Resolve from a Source: objects read from YAML
+// (LoadResources), from the cluster (ClusterResources), or both in order (Sources). A resolved
+// MetricTemplate brings its query and its provider: build a metrics.Prometheus from it
+// (MetricTemplate.Credentials reads its secretRef, metrics.SecretCredentials interprets it) and
+// set it as the metric's canary.Metric.Provider. A resolved AlertProvider
+// (AlertProvider.WithSecret applies its secretRef) maps to a webhook/notify notifier, routed
+// from the alert's severity on.
 //
 // # Permissions
 //
 // RBAC (rbac.yaml) is the ClusterRole with every permission this package needs and no more;
-// the integration tests run under an identity bound to exactly it. MetricTemplateRBAC
-// (rbac-metric-templates.yaml) adds reading MetricTemplates and their Secrets.
+// the integration tests run under an identity bound to exactly it. FlaggerRBAC
+// (rbac-flagger.yaml) adds reading MetricTemplates, AlertProviders and their Secrets.
 package kube

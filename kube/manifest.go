@@ -25,8 +25,11 @@ type CanaryManifest struct {
 	Provider      string
 	MetricsServer string
 	// TemplateRefs are the metrics that name a Flagger MetricTemplate; their queries are empty
-	// until ResolveTemplates fills them in.
+	// until Resolve fills them in.
 	TemplateRefs []MetricTemplateRef
+	// Alerts are analysis.alerts: AlertProviders to notify, each from a severity on; their
+	// providers are nil until Resolve fills them in.
+	Alerts []AlertRef
 	// Notes are conversions worth knowing (e.g. a deprecated autoscaler apiVersion read as
 	// autoscaling/v2, legacy scalar thresholds turned into ranges).
 	Notes []string
@@ -210,7 +213,8 @@ func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
 		})
 		wo.done()
 	}
-	a.unsupported("alerts", "mirror", "mirrorWeight", "primaryReadyThreshold", "canaryReadyThreshold", "sessionAffinity")
+	decodeAlerts(d, a, m)
+	a.unsupported("mirror", "mirrorWeight", "primaryReadyThreshold", "canaryReadyThreshold", "sessionAffinity")
 	a.done()
 }
 

@@ -119,7 +119,7 @@ spec:
 		"spec.analysis.match[0].uri: not supported by canarykit yet",
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
 		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
-		"spec.analysis.alerts: not supported by canarykit yet",
+		"spec.analysis.alerts[0].providerRef.name: required",
 		"spec.analysis.mirror: not supported by canarykit yet",
 		"spec.ingressRef: not supported by canarykit yet",
 		"spec.analisys: unknown field (not a Flagger Canary field canarykit knows)",

@@ -8,9 +8,9 @@ import _ "embed"
 //go:embed rbac.yaml
 var RBAC []byte
 
-// MetricTemplateRBAC is the ClusterRole "canarykit-metric-templates"
-// (rbac-metric-templates.yaml in this package): reading Flagger MetricTemplates and the Secrets
-// their providers name. Bind it in each namespace that holds templates a Canary refers to.
+// FlaggerRBAC is the ClusterRole "canarykit-flagger-objects" (rbac-flagger.yaml in this
+// package): reading the Flagger MetricTemplates and AlertProviders a Canary refers to, and the
+// Secrets they name. Bind it in each namespace that holds them.
 //
-//go:embed rbac-metric-templates.yaml
-var MetricTemplateRBAC []byte
+//go:embed rbac-flagger.yaml
+var FlaggerRBAC []byte

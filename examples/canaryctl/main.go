@@ -53,7 +53,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 	identity := fs.String("identity", "", "driver identity in the target's lease (default: host name and a random suffix)")
 	wait := fs.Bool("wait", false, "wait for a target driven by another process instead of failing")
 	var templateFiles []string
-	fs.Func("t", "Flagger MetricTemplates (YAML, repeatable); templateRefs not found in them are read from the cluster",
+	fs.Func("t", "Flagger MetricTemplates and AlertProviders (YAML, repeatable); what the Canary refers to and they lack is read from the cluster",
 		func(f string) error { templateFiles = append(templateFiles, f); return nil })
 	if err := fs.Parse(args); err != nil {
 		return exitError
@@ -75,12 +75,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 		if err != nil {
 			return c.fail(err)
 		}
-		templates, err := c.templates(templateFiles)
+		resources, err := c.resources(templateFiles)
 		if err != nil {
 			return c.fail(err)
 		}
 		return c.run(ctx, m, stack.Options{Config: cfg, Router: *router, Prometheus: *prom, Identity: *identity, WaitForLease: *wait,
-			Templates: templates})
+			Resources: resources})
 	case "status":
 		t, err := c.target(*file, fs.Args())
 		if err != nil {
@@ -99,7 +99,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 }
 
 const usage = `usage:
-  canaryctl run -f canary.yaml [-t templates.yaml ...] [--prometheus URL] [--router smi|httproute|kubernetes] [--identity ID] [--wait]
+  canaryctl run -f canary.yaml [-t flagger-objects.yaml ...] [--prometheus URL] [--router smi|httproute|kubernetes] [--identity ID] [--wait]
   canaryctl status (-f canary.yaml | NAMESPACE/NAME)
   canaryctl promote|abort|pause|resume (-f canary.yaml | NAMESPACE/NAME)`
 
@@ -128,29 +128,31 @@ func (c *cli) manifest(file string) (*kube.CanaryManifest, error) {
 	return m, nil
 }
 
-// templates reads MetricTemplate files; references they do not hold are read from the cluster.
-// Nil without files: the stack reads every template from the cluster.
-func (c *cli) templates(files []string) (kube.MetricTemplateSource, error) {
+// resources reads the -t files of Flagger MetricTemplates and AlertProviders; references they
+// do not hold are read from the cluster. Nil without files: the stack reads every reference
+// from the cluster.
+func (c *cli) resources(files []string) (kube.Source, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
-	var all kube.MetricTemplates
+	all := &kube.Resources{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		ts, err := kube.LoadMetricTemplates(data)
+		rs, err := kube.LoadResources(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		all = append(all, ts...)
+		all.MetricTemplates = append(all.MetricTemplates, rs.MetricTemplates...)
+		all.AlertProviders = append(all.AlertProviders, rs.AlertProviders...)
 	}
 	dyn, err := dynamic.NewForConfig(c.cfg)
 	if err != nil {
 		return nil, err
 	}
-	return kube.MetricTemplateSources{all, kube.ClusterMetricTemplates(dyn)}, nil
+	return kube.Sources{all, kube.ClusterResources(dyn)}, nil
 }
 
 // target is the manifest's target, or NAMESPACE/NAME.

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/canarykit/canarykit/internal/testenv"
@@ -23,7 +26,8 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{}) }
 
 // manifest is a blue/green Canary for the Kubernetes router (no mesh, no Prometheus): two
-// iterations of one second, and a rollback hook at hookURL.
+// iterations of one second, a rollback hook at hookURL, and an alert from warnings on to the
+// AlertProvider on-call (alertProvider).
 const manifest = `apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata:
@@ -39,6 +43,14 @@ spec:
     iterations: 2
     webhooks:
       - {name: stop, type: rollback, url: %q}
+    alerts:
+      - {name: on-call, severity: warn, providerRef: {name: on-call}}
+`
+
+const alertProvider = `apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: on-call, namespace: %s}
+spec: {type: slack, channel: on-call, address: %q}
 `
 
 func TestCanaryctlOnARealCluster(t *testing.T) {
@@ -59,6 +71,22 @@ func TestCanaryctlOnARealCluster(t *testing.T) {
 	t.Cleanup(hook.Close)
 	file := filepath.Join(t.TempDir(), "canary.yaml")
 	require.NoError(t, os.WriteFile(file, fmt.Appendf(nil, manifest, ns, hook.URL), 0o600))
+	var mu sync.Mutex
+	var slack []string // what the on-call Slack channel received
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		slack = append(slack, string(body))
+		mu.Unlock()
+	}))
+	t.Cleanup(receiver.Close)
+	providers := filepath.Join(t.TempDir(), "alerts.yaml")
+	require.NoError(t, os.WriteFile(providers, fmt.Appendf(nil, alertProvider, ns, receiver.URL), 0o600))
+	received := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(slack)
+	}
 
 	cmd := func(args ...string) (int, string) {
 		var out, errs bytes.Buffer
@@ -81,13 +109,13 @@ func TestCanaryctlOnARealCluster(t *testing.T) {
 	assert.Equal(t, exitPromoted, code)
 	assert.Contains(t, out, "no release has run")
 
-	code, out = cmd("run", "-f", file, "--router", "kubernetes")
+	code, out = cmd("run", "-f", file, "-t", providers, "--router", "kubernetes")
 	require.Equal(t, exitPromoted, code, out)
 	assert.Contains(t, out, "Initialization done! podinfo."+ns)
 	assert.Contains(t, out, "nothing to release")
 
 	setImage("podinfo:2")
-	code, out = cmd("run", "-f", file, "--router", "kubernetes")
+	code, out = cmd("run", "-f", file, "-t", providers, "--router", "kubernetes")
 	require.Equal(t, exitPromoted, code, out)
 	for _, want := range []string{"New revision detected! Scaling up podinfo." + ns, "Advance podinfo." + ns + " canary iteration 2/2",
 		"Routing all traffic to canary", "Promotion completed!", "promoted in"} {
@@ -99,13 +127,25 @@ func TestCanaryctlOnARealCluster(t *testing.T) {
 	assert.Contains(t, out, "phase:          Succeeded")
 	assert.Contains(t, out, "driven by:      nobody")
 
+	assert.Empty(t, received(), "initialization and promotion are info: below the alert's severity")
+
 	rollback = http.StatusOK // now the hook asks for a rollback
 	setImage("podinfo:3")
-	code, out = cmd("run", "-f", file, "--router", "kubernetes")
+	code, out = cmd("run", "-f", file, "-t", providers, "--router", "kubernetes")
 	assert.Equal(t, exitRolledBack, code, out)
 	assert.Contains(t, out, "Rolling back podinfo."+ns+" manual webhook invoked stop")
 	assert.Contains(t, out, "rolled back after")
+	alerts := received()
+	require.Len(t, alerts, 1, "the rollback (a warning: asked for by the hook) reached the on-call channel before run returned")
+	assert.Contains(t, alerts[0], "Manual webhook invoked stop")
+	assert.Contains(t, alerts[0], `"channel":"on-call"`)
+
+	// without the provider file, the AlertProvider is looked up in the cluster, which lacks
+	// it (and Flagger's CRD): a clear error naming the alert, before anything is touched
 	code, out = cmd("run", "-f", file, "--router", "kubernetes")
+	assert.Equal(t, exitError, code, out)
+	assert.Contains(t, out, "spec.analysis.alerts[0].providerRef: not found: AlertProvider "+ns+"/on-call is not in the cluster")
+	code, out = cmd("run", "-f", file, "-t", providers, "--router", "kubernetes")
 	assert.Equal(t, exitRolledBack, code, "a retried job does not turn a rollback into a success: %s", out)
 	assert.Contains(t, out, "was rolled back; push a new revision")
 
@@ -144,7 +184,7 @@ spec:
 	setImage("podinfo:4")
 	code, out = cmd("run", "-f", templated, "-t", templates, "--router", "kubernetes")
 	assert.Equal(t, exitError, code)
-	assert.Contains(t, out, "spec.analysis.metrics[0].templateRef: metric template not found: MetricTemplate ops/errors is not among the 1 given; MetricTemplate ops/errors is not in the cluster")
+	assert.Contains(t, out, "spec.analysis.metrics[0].templateRef: not found: MetricTemplate ops/errors is not among the 1 given; MetricTemplate ops/errors is not in the cluster")
 	assert.Equal(t, "podinfo:2", primaryImage(t, env, ns), "nothing was released: the primary still runs the last promoted image")
 	require.NoError(t, os.WriteFile(templates, []byte("apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: ops}\nspec: {provider: {type: datadog}, query: x}\n"), 0o600))
 	code, out = cmd("run", "-f", templated, "-t", templates, "--router", "kubernetes")

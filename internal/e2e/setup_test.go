@@ -146,8 +146,9 @@ func (w *world) installTemplates(file string) {
 	testenv.InstallCRDs(w.t, w.env.Config(), testenv.MetricTemplateCRD())
 	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "testdata", file))
 	require.NoError(w.t, err)
-	templates, err := kube.LoadMetricTemplates(data)
+	rs, err := kube.LoadResources(data)
 	require.NoError(w.t, err)
+	templates := rs.MetricTemplates
 	ctx := context.Background()
 	dyn, err := dynamic.NewForConfig(w.env.Config())
 	require.NoError(w.t, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/canarykit/canarykit/mesh"
 	"github.com/canarykit/canarykit/metrics"
 	"github.com/canarykit/canarykit/webhook"
+	"github.com/canarykit/canarykit/webhook/notify"
 	"github.com/go-logr/logr"
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
@@ -39,9 +41,10 @@ type Options struct {
 	// Prometheus is the Prometheus API address; a manifest's spec.metricsServer overrides it.
 	// Required when a manifest has metrics.
 	Prometheus string
-	// Templates is where a manifest's metric templateRefs are looked up. Default: the
-	// cluster's Flagger MetricTemplates (kube.ClusterMetricTemplates).
-	Templates kube.MetricTemplateSource
+	// Resources is where a manifest's metric templateRefs and alert providerRefs are looked
+	// up. Default: the cluster's Flagger MetricTemplates and AlertProviders
+	// (kube.ClusterResources).
+	Resources kube.Source
 	// Identity names this driver in the targets' Leases. Default: host name and a random suffix.
 	Identity string
 	// LeaseDuration is the drivers' claim without renewal. Default kube.DefaultLeaseDuration.
@@ -143,6 +146,7 @@ type Release struct {
 	Manifest *kube.CanaryManifest
 	Rollout  *canary.Rollout
 	Lease    *kube.Lease
+	alerts   *notify.Dispatcher // the manifest's alerts, delivered while Run runs
 }
 
 // Release builds the Rollout for a Flagger Canary manifest. onEvent, if set, receives every
@@ -159,9 +163,20 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 	if err != nil {
 		return nil, err
 	}
+	if err := s.resolve(m); err != nil {
+		return nil, err
+	}
 	spec, err := s.templated(m)
 	if err != nil {
 		return nil, err
+	}
+	alerts, err := s.alerts(m)
+	if err != nil {
+		return nil, err
+	}
+	var notifyEvent func(canary.Event)
+	if alerts != nil {
+		notifyEvent = alerts.OnEvent(spec)
 	}
 	var provider canary.MetricProvider
 	if slices.ContainsFunc(spec.Metrics, func(met canary.Metric) bool { return met.Provider == nil }) {
@@ -185,6 +200,9 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 		Builtins: metrics.Linkerd,
 		OnEvent: func(e canary.Event) {
 			record(e)
+			if notifyEvent != nil {
+				notifyEvent(e)
+			}
 			if onEvent != nil {
 				onEvent(e)
 			}
@@ -195,30 +213,36 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return &Release{Manifest: m, Rollout: r, Lease: lease}, nil
+	return &Release{Manifest: m, Rollout: r, Lease: lease, alerts: alerts}, nil
 }
 
-// templated resolves the manifest's templateRefs (Options.Templates, or the cluster's) and
-// returns its spec with each templated metric bound to its template's own Prometheus.
+// resolve looks up the manifest's templateRefs and alert providerRefs (Options.Resources, or
+// the cluster's).
+func (s *Stack) resolve(m *kube.CanaryManifest) error {
+	if len(m.Unresolved()) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src := s.opts.Resources
+	if src == nil {
+		dyn, err := dynamic.NewForConfig(s.opts.Config)
+		if err != nil {
+			return err
+		}
+		src = kube.ClusterResources(dyn)
+	}
+	return m.Resolve(ctx, src)
+}
+
+// templated returns the manifest's spec with each templated metric bound to its template's
+// own Prometheus.
 func (s *Stack) templated(m *kube.CanaryManifest) (canary.Spec, error) {
 	if len(m.TemplateRefs) == 0 {
 		return m.Spec, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if len(m.Unresolved()) > 0 {
-		src := s.opts.Templates
-		if src == nil {
-			dyn, err := dynamic.NewForConfig(s.opts.Config)
-			if err != nil {
-				return canary.Spec{}, err
-			}
-			src = kube.ClusterMetricTemplates(dyn)
-		}
-		if err := m.ResolveTemplates(ctx, src); err != nil {
-			return canary.Spec{}, err
-		}
-	}
 	spec := m.Spec
 	spec.Metrics = slices.Clone(m.Spec.Metrics)
 	providers := map[string]canary.MetricProvider{}
@@ -235,6 +259,56 @@ func (s *Stack) templated(m *kube.CanaryManifest) (canary.Spec, error) {
 		spec.Metrics[ref.Metric].Provider = p
 	}
 	return spec, nil
+}
+
+// alerts builds the notifications of the manifest's alerts: one route per alert, to its
+// provider, from its severity on. Nil without alerts.
+func (s *Stack) alerts(m *kube.CanaryManifest) (*notify.Dispatcher, error) {
+	if len(m.Alerts) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var routes []notify.Route
+	for _, a := range m.Alerts {
+		n, err := s.notifier(ctx, *a.Provider)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Path, err)
+		}
+		sev, err := notify.ParseSeverity(a.Severity)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Path, err)
+		}
+		routes = append(routes, notify.Route{Name: a.Name, Notifier: n, MinSeverity: sev})
+	}
+	return notify.New(notify.Config{Routes: routes, Logger: s.opts.Logger.WithName("alerts")})
+}
+
+// notifier is the webhook/notify notifier for an AlertProvider, with its secretRef applied.
+func (s *Stack) notifier(ctx context.Context, p kube.AlertProvider) (notify.Notifier, error) {
+	p, token, err := p.WithSecret(ctx, s.client)
+	if err != nil {
+		return nil, err
+	}
+	client := http.DefaultClient
+	if p.Proxy != "" {
+		u, err := url.Parse(p.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("AlertProvider %s: proxy: %w", p.Key(), err)
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = http.ProxyURL(u)
+		client = &http.Client{Transport: t}
+	}
+	switch p.Type {
+	case "slack", "rocket": // Rocket.Chat's incoming webhooks take Slack's format
+		return notify.NewSlack(notify.SlackConfig{URL: p.Address, Token: token, Channel: p.Channel, Username: p.Username, Client: client})
+	case "msteams":
+		return notify.NewTeams(notify.TeamsConfig{URL: p.Address, Client: client})
+	case "discord":
+		return notify.NewDiscord(notify.DiscordConfig{URL: p.Address, Username: p.Username, Client: client})
+	}
+	return nil, fmt.Errorf("AlertProvider %s: type %q is not supported (%v)", p.Key(), p.Type, kube.AlertProviderTypes)
 }
 
 // templateProvider is a Prometheus client for a MetricTemplate's provider, with the
@@ -261,6 +335,13 @@ func (s *Stack) templateProvider(ctx context.Context, t *kube.MetricTemplate) (c
 // Run drives the target's current revision while holding its lease, applying control
 // requests (kube.RequestControl) from other processes, and releases the lease at the end.
 func (r *Release) Run(ctx context.Context) (canary.Result, error) {
+	if r.alerts != nil {
+		// delivered from their own goroutine; what is queued when Run ends gets one timeout
+		actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { _ = r.alerts.Run(actx); close(done) }()
+		defer func() { cancel(); <-done }()
+	}
 	var res canary.Result
 	err := r.Lease.Hold(ctx, func(ctx context.Context) error {
 		cctx, cancel := context.WithCancel(ctx)

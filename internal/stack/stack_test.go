@@ -7,7 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/webhook/notify"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,4 +63,48 @@ func TestTemplateProviderUsesTheSecretAndHeaders(t *testing.T) {
 	_, err = s.templateProvider(ctx, tpl("missing"))
 	require.ErrorContains(t, err, "MetricTemplate ops/errors: spec.provider.secretRef:")
 	assert.Contains(t, err.Error(), `"missing" not found`)
+}
+
+// An AlertProvider becomes the notifier of its type, with the webhook URL and token of its
+// secretRef and through its proxy.
+func TestAlertProviderNotifiers(t *testing.T) {
+	var mu sync.Mutex
+	var got []*http.Request
+	record := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Clone(context.Background()))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}
+	hooks := httptest.NewServer(http.HandlerFunc(record))
+	t.Cleanup(hooks.Close)
+	proxy := httptest.NewServer(http.HandlerFunc(record)) // an HTTP proxy sees the absolute URL
+	t.Cleanup(proxy.Close)
+	client := fake.NewClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "url", Namespace: "flagger"},
+		Data: map[string][]byte{"address": []byte(hooks.URL + "/from-secret"), "token": []byte("xoxb-1")}})
+	s := &Stack{opts: Options{Logger: logr.Discard()}, client: client}
+	ctx := context.Background()
+	n := notify.Notification{Severity: notify.SeverityError, Target: canary.Target{Namespace: "test", Name: "podinfo"}, Message: "Failed checks threshold reached 5"}
+
+	for _, p := range []kube.AlertProvider{
+		{Name: "slack", Namespace: "flagger", Type: "slack", SecretRef: "url"},
+		{Name: "teams", Namespace: "flagger", Type: "msteams", Address: hooks.URL + "/teams"},
+		{Name: "discord", Namespace: "flagger", Type: "discord", Address: hooks.URL + "/discord"},
+		{Name: "rocket", Namespace: "flagger", Type: "rocket", Address: "http://rocket.invalid/hooks/x", Proxy: proxy.URL},
+	} {
+		nt, err := s.notifier(ctx, p)
+		require.NoError(t, err, p.Name)
+		require.NoError(t, nt.Notify(ctx, n), p.Name)
+	}
+	require.Len(t, got, 4)
+	assert.Equal(t, "/from-secret", got[0].URL.Path)
+	assert.Equal(t, "Bearer xoxb-1", got[0].Header.Get("Authorization"))
+	assert.Equal(t, "/teams", got[1].URL.Path)
+	assert.Equal(t, "/discord", got[2].URL.Path)
+	assert.Equal(t, "rocket.invalid", got[3].Host, "delivered through the proxy")
+
+	_, err := s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "missing"})
+	require.ErrorContains(t, err, "AlertProvider flagger/x: spec.secretRef:")
+	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "gchat", Address: hooks.URL})
+	require.ErrorContains(t, err, `AlertProvider flagger/x: type "gchat" is not supported`)
 }

@@ -22,13 +22,32 @@ func MetricTemplateCRD() *apiextensionsv1.CustomResourceDefinition {
 		"provider": provider,
 		"query":    stringProp("query template"),
 	}, "provider", "query")
+	return flaggerCRD("MetricTemplate", "metrictemplates", "metrictemplate", topLevel(spec))
+}
+
+// AlertProviderCRD returns Flagger's AlertProvider CRD (flagger.app/v1beta1, namespaced) with
+// the spec fields Flagger's own CRD declares for it.
+func AlertProviderCRD() *apiextensionsv1.CustomResourceDefinition {
+	ref := object(map[string]apiextensionsv1.JSONSchemaProps{"name": stringProp("Secret in the provider's namespace")}, "name")
+	spec := object(map[string]apiextensionsv1.JSONSchemaProps{
+		"type":          {Type: "string", Enum: enum("slack", "msteams", "discord", "rocket", "gchat")},
+		"channel":       stringProp("alert channel"),
+		"username":      stringProp("bot user name"),
+		"address":       stringProp("webhook address"),
+		"proxy":         stringProp("HTTP(S) proxy"),
+		"secretRef":     ref,
+		"certSecretRef": ref,
+	}, "type")
 	schema := topLevel(spec)
+	return flaggerCRD("AlertProvider", "alertproviders", "alertprovider", schema)
+}
+
+func flaggerCRD(kind, plural, singular string, schema apiextensionsv1.JSONSchemaProps) *apiextensionsv1.CustomResourceDefinition {
 	return &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "metrictemplates.flagger.app"},
+		ObjectMeta: metav1.ObjectMeta{Name: plural + ".flagger.app"},
 		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
 			Group: "flagger.app",
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: "MetricTemplate", ListKind: "MetricTemplateList",
-				Plural: "metrictemplates", Singular: "metrictemplate", ShortNames: []string{"mt"}},
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: kind, ListKind: kind + "List", Plural: plural, Singular: singular},
 			Scope: apiextensionsv1.NamespaceScoped,
 			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1beta1", Served: true, Storage: true,
 				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &schema}}},

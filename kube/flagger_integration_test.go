@@ -17,22 +17,22 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestClusterMetricTemplates reads Flagger MetricTemplates and their providers' Secrets from
-// a real apiserver with Flagger's CRD, under an identity bound to exactly
-// kube.MetricTemplateRBAC in the templates' namespace.
-func TestClusterMetricTemplates(t *testing.T) {
+// TestClusterResources reads Flagger MetricTemplates, AlertProviders and their Secrets from a
+// real apiserver with Flagger's CRDs, under an identity bound to exactly kube.FlaggerRBAC in
+// their namespace.
+func TestClusterResources(t *testing.T) {
 	env := testenv.Shared(t)
-	testenv.InstallCRDs(t, env.Config(), testenv.MetricTemplateCRD())
+	testenv.InstallCRDs(t, env.Config(), testenv.MetricTemplateCRD(), testenv.AlertProviderCRD())
 	ns := env.Namespace(t)
 	var role rbacv1.ClusterRole
-	require.NoError(t, yaml.Unmarshal(kube.MetricTemplateRBAC, &role))
+	require.NoError(t, yaml.Unmarshal(kube.FlaggerRBAC, &role))
 	user, cfg := env.NewUser(t)
 	env.Grant(t, user, ns, role.Rules...)
 	ctx := context.Background()
 
 	admin, err := dynamic.NewForConfig(env.Config())
 	require.NoError(t, err)
-	for _, tpl := range loadTemplates(t, "metric-templates-003.yaml") {
+	for _, tpl := range loadResources(t, "metric-templates-003.yaml").MetricTemplates {
 		obj := map[string]any{
 			"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
 			"metadata": map[string]any{"name": tpl.Name, "namespace": ns},
@@ -55,7 +55,7 @@ func TestClusterMetricTemplates(t *testing.T) {
 	require.NoError(t, err)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	src := kube.ClusterMetricTemplates(dyn)
+	src := kube.ClusterResources(dyn)
 
 	got, err := src.MetricTemplate(ctx, ns, "latency")
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func TestClusterMetricTemplates(t *testing.T) {
 	assert.Equal(t, map[string][]byte{"token": []byte("s3cret")}, data)
 
 	_, err = src.MetricTemplate(ctx, ns, "missing")
-	require.ErrorIs(t, err, kube.ErrTemplateNotFound)
+	require.ErrorIs(t, err, kube.ErrNotFound)
 	assert.Contains(t, err.Error(), "MetricTemplate "+ns+"/missing is not in the cluster")
 
 	// a Canary's templateRefs resolved from the cluster, the file as a fallback for the rest
@@ -76,15 +76,37 @@ func TestClusterMetricTemplates(t *testing.T) {
 	for i := range m.TemplateRefs {
 		m.TemplateRefs[i].Namespace = ns
 	}
-	files := kube.MetricTemplates{{Name: "error-rate", Namespace: ns, Query: "from a file",
-		Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://file:9090"}}}
-	require.NoError(t, m.ResolveTemplates(ctx, kube.MetricTemplateSources{src, files}))
+	m.Alerts = nil
+	files := &kube.Resources{MetricTemplates: []kube.MetricTemplate{{Name: "error-rate", Namespace: ns, Query: "from a file",
+		Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://file:9090"}}}}
+	require.NoError(t, m.Resolve(ctx, kube.Sources{src, files}))
 	assert.Contains(t, m.Spec.Metrics[0].Query, `classification!="failure"`, "the cluster's template comes first")
 	assert.Equal(t, got.Query, m.Spec.Metrics[1].Query)
+
+	// an AlertProvider whose Secret holds the webhook URL and a token
+	_, err = admin.Resource(kube.AlertProviderResource).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "flagger.app/v1beta1", "kind": "AlertProvider",
+		"metadata": map[string]any{"name": "on-call", "namespace": ns},
+		"spec":     map[string]any{"type": "slack", "channel": "on-call-alerts", "username": "canarykit", "secretRef": map[string]any{"name": "on-call-url"}},
+	}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = env.Client().CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "on-call-url"},
+		Data: map[string][]byte{"address": []byte("https://hooks.slack.com/services/T/B/X"), "token": []byte("xoxb")}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	ap, err := src.AlertProvider(ctx, ns, "on-call")
+	require.NoError(t, err)
+	assert.Equal(t, kube.AlertProvider{Name: "on-call", Namespace: ns, Type: "slack", Channel: "on-call-alerts", Username: "canarykit",
+		SecretRef: "on-call-url"}, *ap)
+	withSecret, token, err := ap.WithSecret(ctx, client)
+	require.NoError(t, err)
+	assert.Equal(t, "https://hooks.slack.com/services/T/B/X", withSecret.Address)
+	assert.Equal(t, "xoxb", token)
+	_, err = src.AlertProvider(ctx, ns, "missing")
+	require.ErrorIs(t, err, kube.ErrNotFound)
 
 	// outside the granted namespace the identity is refused, and the error says so
 	_, err = src.MetricTemplate(ctx, "kube-system", "error-rate")
 	require.Error(t, err)
-	assert.NotErrorIs(t, err, kube.ErrTemplateNotFound)
+	assert.NotErrorIs(t, err, kube.ErrNotFound)
 	assert.Contains(t, err.Error(), "forbidden")
 }

@@ -1,0 +1,411 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+)
+
+// Flagger's custom resources a Canary refers to.
+var (
+	MetricTemplateResource = schema.GroupVersionResource{Group: "flagger.app", Version: "v1beta1", Resource: "metrictemplates"}
+	AlertProviderResource  = schema.GroupVersionResource{Group: "flagger.app", Version: "v1beta1", Resource: "alertproviders"}
+)
+
+// ErrNotFound is wrapped by a Source that has no such MetricTemplate or AlertProvider.
+var ErrNotFound = errors.New("not found")
+
+// MetricTemplate is a Flagger MetricTemplate (flagger.app/v1beta1): a query template and the
+// metrics server that answers it. A Canary metric with a templateRef uses the template's query
+// (rendered with the Canary's variables and templateVariables) against the template's provider.
+type MetricTemplate struct {
+	Name, Namespace string
+	Provider        MetricTemplateProvider
+	// Query is a Go text/template with Flagger's variables, as canary.Metric.Query.
+	Query string
+}
+
+// MetricTemplateProvider is a MetricTemplate's spec.provider. canarykit queries Prometheus (and
+// servers that speak its API, such as Thanos or Mimir); other provider types are refused by path.
+type MetricTemplateProvider struct {
+	// Type is "prometheus".
+	Type string
+	// Address is the Prometheus API's base URL. Required.
+	Address string
+	// SecretRef names a Secret in the template's namespace holding the credentials: key
+	// "token" (a bearer token), or "username" and "password" (basic auth), as Flagger reads it.
+	SecretRef string
+	// InsecureSkipVerify disables the server certificate check.
+	InsecureSkipVerify bool
+	// Headers are sent with every query.
+	Headers map[string][]string
+}
+
+// Credentials reads the provider's Secret (spec.provider.secretRef, in the template's
+// namespace): its data, for metrics.SecretCredentials. Nil without a secretRef.
+func (t MetricTemplate) Credentials(ctx context.Context, client kubernetes.Interface) (map[string][]byte, error) {
+	if t.Provider.SecretRef == "" {
+		return nil, nil
+	}
+	s, err := client.CoreV1().Secrets(t.Namespace).Get(ctx, t.Provider.SecretRef, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("MetricTemplate %s: spec.provider.secretRef: %w", t.Key(), err)
+	}
+	return s.Data, nil
+}
+
+// Key is "namespace/name".
+func (t MetricTemplate) Key() string { return t.Namespace + "/" + t.Name }
+
+// MetricTemplateRef is a Canary metric's templateRef, found by LoadCanary and filled in by
+// CanaryManifest.Resolve.
+type MetricTemplateRef struct {
+	// Metric is the index of the metric in Spec.Metrics.
+	Metric int
+	// Name and Namespace of the template (Namespace defaults to the Canary's, as in Flagger).
+	Name, Namespace string
+	// Template is the resolved template; nil until Resolve.
+	Template *MetricTemplate
+	// Path is the manifest field, e.g. spec.analysis.metrics[0].templateRef.
+	Path string
+}
+
+// Source finds the Flagger objects a Canary refers to, by namespace and name: the Resources
+// read from files (LoadResources), the cluster's (ClusterResources), or several in order
+// (Sources).
+type Source interface {
+	// MetricTemplate returns the template, or an error wrapping ErrNotFound.
+	MetricTemplate(ctx context.Context, namespace, name string) (*MetricTemplate, error)
+	// AlertProvider returns the provider, or an error wrapping ErrNotFound.
+	AlertProvider(ctx context.Context, namespace, name string) (*AlertProvider, error)
+}
+
+// Resources are Flagger MetricTemplates and AlertProviders read from files.
+type Resources struct {
+	MetricTemplates []MetricTemplate
+	AlertProviders  []AlertProvider
+}
+
+var _ Source = (*Resources)(nil)
+
+// MetricTemplate finds a template by namespace and name.
+func (r *Resources) MetricTemplate(_ context.Context, namespace, name string) (*MetricTemplate, error) {
+	return find(r.MetricTemplates, "MetricTemplate", namespace, name, func(t MetricTemplate) string { return t.Key() })
+}
+
+// AlertProvider finds a provider by namespace and name.
+func (r *Resources) AlertProvider(_ context.Context, namespace, name string) (*AlertProvider, error) {
+	return find(r.AlertProviders, "AlertProvider", namespace, name, func(p AlertProvider) string { return p.Key() })
+}
+
+func find[T any](items []T, kind, namespace, name string, key func(T) string) (*T, error) {
+	for i := range items {
+		if key(items[i]) == namespace+"/"+name {
+			v := items[i]
+			return &v, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s %s/%s is not among the %d given", ErrNotFound, kind, namespace, name, len(items))
+}
+
+// Sources asks each source in turn; the first that has the object wins.
+type Sources []Source
+
+var _ Source = Sources(nil)
+
+// MetricTemplate asks each source in turn. Errors other than "not found" stop the search.
+func (ss Sources) MetricTemplate(ctx context.Context, namespace, name string) (*MetricTemplate, error) {
+	return firstFound(ss, "MetricTemplate", namespace, name, func(s Source) (*MetricTemplate, error) {
+		return s.MetricTemplate(ctx, namespace, name)
+	})
+}
+
+// AlertProvider asks each source in turn. Errors other than "not found" stop the search.
+func (ss Sources) AlertProvider(ctx context.Context, namespace, name string) (*AlertProvider, error) {
+	return firstFound(ss, "AlertProvider", namespace, name, func(s Source) (*AlertProvider, error) {
+		return s.AlertProvider(ctx, namespace, name)
+	})
+}
+
+func firstFound[T any](ss Sources, kind, namespace, name string, get func(Source) (*T, error)) (*T, error) {
+	var missing []string
+	for _, s := range ss {
+		v, err := get(s)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		missing = append(missing, strings.TrimPrefix(err.Error(), ErrNotFound.Error()+": "))
+	}
+	if len(missing) == 0 {
+		return nil, fmt.Errorf("%w: %s %s/%s: no source", ErrNotFound, kind, namespace, name)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, strings.Join(missing, "; "))
+}
+
+// ClusterResources reads MetricTemplates and AlertProviders from the cluster (Flagger's CRDs,
+// which a cluster that ran Flagger has). It needs "get" on them in their namespaces
+// (FlaggerRBAC).
+func ClusterResources(client dynamic.Interface) Source {
+	return clusterResources{client: client}
+}
+
+type clusterResources struct{ client dynamic.Interface }
+
+func (c clusterResources) MetricTemplate(ctx context.Context, namespace, name string) (*MetricTemplate, error) {
+	return getDecoded(ctx, c.client, MetricTemplateResource, "MetricTemplate", namespace, name, decodeMetricTemplate)
+}
+
+func (c clusterResources) AlertProvider(ctx context.Context, namespace, name string) (*AlertProvider, error) {
+	return getDecoded(ctx, c.client, AlertProviderResource, "AlertProvider", namespace, name, decodeAlertProvider)
+}
+
+func getDecoded[T any](ctx context.Context, client dynamic.Interface, gvr schema.GroupVersionResource, kind, namespace, name string,
+	decode func(*decoder, *object) T) (*T, error) {
+	u, err := client.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("%w: %s %s/%s is not in the cluster (or the %s.%s CRD is not installed): %v",
+			ErrNotFound, kind, namespace, name, gvr.Resource, gvr.Group, err)
+	case err != nil:
+		return nil, fmt.Errorf("get %s %s/%s: %w", kind, namespace, name, err)
+	}
+	d := &decoder{kind: kind}
+	v := decode(d, d.object(u.Object, ""))
+	if err := d.err(); err != nil {
+		return nil, fmt.Errorf("%s %s/%s: %w", kind, namespace, name, err)
+	}
+	return &v, nil
+}
+
+// LoadResources reads Flagger MetricTemplates and AlertProviders (flagger.app/v1beta1) from
+// YAML, one or more documents separated by "---". Every problem is reported with its document
+// and field path: other kinds, unknown fields, and the providers canarykit cannot use
+// (MetricTemplates: prometheus only; AlertProviders: slack, msteams, discord, rocket). Errors
+// wrap canary.ErrInvalidSpec.
+func LoadResources(data []byte) (*Resources, error) {
+	d := &decoder{}
+	out := &Resources{}
+	seen := map[string]int{} // kind/namespace/name → document
+	parts := splitYAML(data)
+	for i, doc := range parts {
+		var root map[string]any
+		if err := yaml.Unmarshal(doc, &root); err != nil {
+			d.fail(fmt.Sprintf("document %d", i+1), "not valid YAML: %v", err)
+			continue
+		}
+		if root == nil {
+			continue // empty document
+		}
+		kind, _ := root["kind"].(string)
+		sub := &decoder{kind: kind}
+		obj := sub.object(root, "")
+		var key string
+		switch kind {
+		case "MetricTemplate":
+			t := decodeMetricTemplate(sub, obj)
+			out.MetricTemplates = append(out.MetricTemplates, t)
+			key = kind + " " + t.Key()
+		case "AlertProvider":
+			p := decodeAlertProvider(sub, obj)
+			out.AlertProviders = append(out.AlertProviders, p)
+			key = kind + " " + p.Key()
+		default:
+			sub.fail("kind", "must be MetricTemplate or AlertProvider, got %q", kind)
+		}
+		if j, dup := seen[key]; dup && key != "" {
+			sub.fail("metadata.name", "%s is also document %d", key, j)
+		} else if key != "" {
+			seen[key] = i + 1
+		}
+		for _, p := range sub.problems {
+			if len(parts) > 1 {
+				p.Field = fmt.Sprintf("document %d: %s", i+1, p.Field)
+			}
+			d.problems = append(d.problems, p)
+		}
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// splitYAML splits a multi-document stream on "---" lines.
+func splitYAML(data []byte) [][]byte {
+	var docs [][]byte
+	var cur bytes.Buffer
+	for line := range bytes.Lines(data) {
+		if t := bytes.TrimRight(line, " \t\r\n"); bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
+			docs = append(docs, bytes.Clone(cur.Bytes()))
+			cur.Reset()
+			continue
+		}
+		cur.Write(line)
+	}
+	return append(docs, cur.Bytes())
+}
+
+// decodeHeader reads a Flagger object's apiVersion, kind and metadata: its namespace and name.
+func decodeHeader(d *decoder, doc *object, kind string) (namespace, name string) {
+	if k := doc.str("kind"); k != kind {
+		d.fail(doc.at("kind"), "must be %s, got %q", kind, k)
+	}
+	if v := doc.str("apiVersion"); v != "flagger.app/v1beta1" {
+		d.fail(doc.at("apiVersion"), "must be flagger.app/v1beta1, got %q", v)
+	}
+	meta := doc.obj("metadata")
+	name, namespace = meta.str("name"), meta.str("namespace")
+	if name == "" {
+		d.fail(meta.at("name"), "required")
+	}
+	if namespace == "" {
+		d.fail(meta.at("namespace"), "required: a Canary refers to it by namespace (or its own)")
+	}
+	meta.ignore("labels", "annotations", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "finalizers", "ownerReferences")
+	meta.done()
+	doc.ignore("status")
+	return namespace, name
+}
+
+func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
+	var t MetricTemplate
+	t.Namespace, t.Name = decodeHeader(d, doc, "MetricTemplate")
+	spec := doc.obj("spec")
+	t.Query = spec.str("query")
+	if strings.TrimSpace(t.Query) == "" {
+		d.fail(spec.at("query"), "required")
+	}
+	p := spec.obj("provider")
+	t.Provider = MetricTemplateProvider{Type: p.str("type"), Address: p.str("address"), InsecureSkipVerify: p.bool("insecureSkipVerify")}
+	switch t.Provider.Type {
+	case "prometheus":
+	case "":
+		d.fail(p.at("type"), "required: prometheus")
+	default:
+		d.fail(p.at("type"), "%s is not supported by canarykit yet (prometheus, or a server with its API)", t.Provider.Type)
+	}
+	if t.Provider.Address == "" {
+		d.fail(p.at("address"), "required: the Prometheus API's base URL")
+	} else if u, err := url.Parse(t.Provider.Address); err != nil || u.Scheme == "" || u.Host == "" {
+		d.fail(p.at("address"), "must be an absolute http(s) URL, got %q", t.Provider.Address)
+	}
+	if p.has("secretRef") {
+		ref := p.obj("secretRef")
+		if t.Provider.SecretRef = ref.str("name"); t.Provider.SecretRef == "" {
+			d.fail(ref.at("name"), "required")
+		}
+		ref.done()
+	}
+	if p.has("headers") {
+		t.Provider.Headers = p.headers("headers")
+	}
+	p.unsupported("region")
+	p.done()
+	spec.done()
+	doc.done()
+	return t
+}
+
+// headers reads an http.Header-shaped mapping: each name to a list of strings (or one string).
+func (o *object) headers(key string) map[string][]string {
+	v, _ := o.get(key)
+	m, isMap := v.(map[string]any)
+	if !isMap {
+		o.d.fail(o.at(key), "must be a mapping of header names to lists of values")
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for name, val := range m {
+		switch x := val.(type) {
+		case string:
+			out[name] = []string{x}
+		case []any:
+			for i, it := range x {
+				s, ok := it.(string)
+				if !ok {
+					o.d.fail(fmt.Sprintf("%s.%s[%d]", o.at(key), name, i), "must be a string")
+				}
+				out[name] = append(out[name], s)
+			}
+		default:
+			o.d.fail(o.at(key)+"."+name, "must be a list of strings")
+		}
+	}
+	return out
+}
+
+// Resolve fills in every templateRef and alert providerRef of the manifest from src: a
+// templated metric gets the template's query, and each reference its object (for the wiring to
+// build the template's metrics provider and the alert's notifier). Every unresolved reference
+// is reported by its path. Nothing in the cluster is touched besides src's reads. Errors wrap
+// canary.ErrInvalidSpec.
+func (m *CanaryManifest) Resolve(ctx context.Context, src Source) error {
+	d := &decoder{}
+	noSource := "%s %s/%s: no source (give the Flagger objects as files, or read them from the cluster)"
+	for i := range m.TemplateRefs {
+		ref := &m.TemplateRefs[i]
+		if ref.Template != nil {
+			continue
+		}
+		if src == nil {
+			d.fail(ref.Path, noSource, "MetricTemplate", ref.Namespace, ref.Name)
+			continue
+		}
+		t, err := src.MetricTemplate(ctx, ref.Namespace, ref.Name)
+		if err != nil {
+			d.fail(ref.Path, "%v", err)
+			continue
+		}
+		ref.Template = t
+		m.Spec.Metrics[ref.Metric].Query = t.Query
+	}
+	for i := range m.Alerts {
+		a := &m.Alerts[i]
+		if a.Provider != nil {
+			continue
+		}
+		if src == nil {
+			d.fail(a.Path, noSource, "AlertProvider", a.ProviderNamespace, a.ProviderName)
+			continue
+		}
+		p, err := src.AlertProvider(ctx, a.ProviderNamespace, a.ProviderName)
+		if err != nil {
+			d.fail(a.Path, "%v", err)
+			continue
+		}
+		a.Provider = p
+	}
+	if err := d.err(); err != nil {
+		return err
+	}
+	return m.Spec.Validate()
+}
+
+// Unresolved lists the references not yet resolved, as "Kind namespace/name".
+func (m *CanaryManifest) Unresolved() []string {
+	var out []string
+	for _, r := range m.TemplateRefs {
+		if r.Template == nil {
+			out = append(out, "MetricTemplate "+r.Namespace+"/"+r.Name)
+		}
+	}
+	for _, a := range m.Alerts {
+		if a.Provider == nil {
+			out = append(out, "AlertProvider "+a.ProviderNamespace+"/"+a.ProviderName)
+		}
+	}
+	return out
+}

@@ -1,0 +1,279 @@
+package kube_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func loadResources(t *testing.T, name string) *kube.Resources {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	rs, err := kube.LoadResources(data)
+	require.NoError(t, err)
+	return rs
+}
+
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	require.ErrorIs(t, err, canary.ErrInvalidSpec)
+	var ve *canary.ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	var got []string
+	for _, p := range ve.Problems {
+		got = append(got, p.Error())
+	}
+	return got
+}
+
+func TestLoadResources(t *testing.T) {
+	ts := loadResources(t, "metric-templates-003.yaml").MetricTemplates
+	require.Len(t, ts, 2)
+	assert.Equal(t, "istio-system/error-rate", ts[0].Key())
+	assert.Equal(t, kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prometheus.istio-system:9090"}, ts[0].Provider)
+	assert.Contains(t, ts[0].Query, `classification!="failure"`)
+	assert.Equal(t, "prom-auth", ts[1].Provider.SecretRef)
+	assert.Contains(t, ts[1].Query, "histogram_quantile(")
+
+	_, err := kube.LoadResources([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: errors, namespace: ops}
+spec:
+  provider: {type: prometheus, address: "http://prom:9090", headers: {X-Scope-OrgID: [tenant-a]}, insecureSkipVerify: true}
+  query: x
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: dd, namespace: ops}
+spec:
+  provider: {type: datadog, address: "prom:9090", region: eu-west-1}
+  query: ""
+  colour: blue
+---
+apiVersion: flagger.app/v1alpha1
+kind: Canary
+metadata: {name: errors}
+spec:
+  provider: {secretRef: {}}
+  query: q
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: errors, namespace: ops}
+spec:
+  provider: {type: prometheus, address: "https://prom.example.com/api/prom"}
+  query: z
+`))
+	assert.ElementsMatch(t, []string{
+		"document 2: spec.provider.type: datadog is not supported by canarykit yet (prometheus, or a server with its API)",
+		`document 2: spec.provider.address: must be an absolute http(s) URL, got "prom:9090"`,
+		"document 2: spec.provider.region: not supported by canarykit yet",
+		"document 2: spec.query: required",
+		"document 2: spec.colour: unknown field (not a Flagger MetricTemplate field canarykit knows)",
+		`document 3: kind: must be MetricTemplate or AlertProvider, got "Canary"`,
+		"document 4: metadata.name: MetricTemplate ops/errors is also document 1",
+	}, problems(t, err))
+
+	one, err := kube.LoadResources([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: errors, namespace: ops}
+spec:
+  provider: {type: prometheus, address: "http://prom:9090", headers: {X-Scope-OrgID: [tenant-a]}, insecureSkipVerify: true}
+  query: x
+`))
+	require.NoError(t, err)
+	assert.Equal(t, kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090",
+		InsecureSkipVerify: true, Headers: map[string][]string{"X-Scope-OrgID": {"tenant-a"}}}, one.MetricTemplates[0].Provider)
+
+	_, err = kube.LoadResources([]byte(`
+apiVersion: flagger.app/v1alpha1
+kind: MetricTemplate
+metadata: {name: errors}
+spec:
+  provider: {secretRef: {}}
+  query: q
+`))
+	assert.ElementsMatch(t, []string{
+		`apiVersion: must be flagger.app/v1beta1, got "flagger.app/v1alpha1"`,
+		"metadata.namespace: required: a Canary refers to it by namespace (or its own)",
+		"spec.provider.type: required: prometheus",
+		"spec.provider.address: required: the Prometheus API's base URL",
+		"spec.provider.secretRef.name: required",
+	}, problems(t, err))
+}
+
+func TestTemplateRefsAreResolved(t *testing.T) {
+	m := load(t, "canary-003-ab-testing.yaml")
+	require.Equal(t, []kube.MetricTemplateRef{
+		{Metric: 0, Name: "error-rate", Namespace: "istio-system", Path: "spec.analysis.metrics[0].templateRef"},
+		{Metric: 1, Name: "latency", Namespace: "istio-system", Path: "spec.analysis.metrics[1].templateRef"},
+	}, m.TemplateRefs)
+	assert.Equal(t, []string{"MetricTemplate istio-system/error-rate", "MetricTemplate istio-system/latency"}, m.Unresolved())
+	assert.Empty(t, m.Spec.Metrics[0].Query, "no query until the template is known")
+
+	// a source without the templates: every reference reported by path, nothing filled in
+	err := m.Resolve(context.Background(), &kube.Resources{})
+	assert.ElementsMatch(t, []string{
+		"spec.analysis.metrics[0].templateRef: not found: MetricTemplate istio-system/error-rate is not among the 0 given",
+		"spec.analysis.metrics[1].templateRef: not found: MetricTemplate istio-system/latency is not among the 0 given",
+	}, problems(t, err))
+	assert.Len(t, m.Unresolved(), 2)
+
+	rs := loadResources(t, "metric-templates-003.yaml")
+	ts := rs.MetricTemplates
+	other := &kube.Resources{MetricTemplates: []kube.MetricTemplate{{Name: "latency", Namespace: "istio-system", Query: "from the first source",
+		Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://other:9090"}}}}
+	require.NoError(t, m.Resolve(context.Background(), kube.Sources{other, rs}))
+	assert.Empty(t, m.Unresolved())
+	assert.Equal(t, ts[0].Query, m.Spec.Metrics[0].Query)
+	assert.Equal(t, "from the first source", m.Spec.Metrics[1].Query, "the first source that has a template wins")
+	assert.Equal(t, "http://other:9090", m.TemplateRefs[1].Template.Provider.Address)
+	assert.Equal(t, canary.AtMost(1), m.Spec.Metrics[0].ThresholdRange, "the Canary's threshold, not the template's")
+
+	// a template whose query does not parse is reported at the metric
+	m = load(t, "canary-003-ab-testing.yaml")
+	bad := &kube.Resources{MetricTemplates: []kube.MetricTemplate{
+		{Name: "error-rate", Namespace: "istio-system", Query: "x{{ oops"},
+		{Name: "latency", Namespace: "istio-system", Query: "y"},
+	}}
+	err = m.Resolve(context.Background(), bad)
+	require.ErrorIs(t, err, canary.ErrInvalidSpec)
+	assert.Contains(t, err.Error(), "analysis.metrics[0].query: does not parse")
+}
+
+func TestTemplateRefProblems(t *testing.T) {
+	m, err := kube.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    maxWeight: 50
+    metrics:
+      - name: errors
+        templateRef: {name: errors}
+        thresholdRange: {max: 1}
+`))
+	require.NoError(t, err)
+	assert.Equal(t, []kube.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "test", Path: "spec.analysis.metrics[0].templateRef"}}, m.TemplateRefs,
+		"the Canary's namespace, as in Flagger")
+	err = m.Resolve(context.Background(), nil)
+	assert.Equal(t, []string{"spec.analysis.metrics[0].templateRef: MetricTemplate test/errors: no source (give the Flagger objects as files, or read them from the cluster)"},
+		problems(t, err))
+
+	_, err = kube.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    metrics:
+      - name: errors
+        query: up
+        templateRef: {namespace: ops, kind: MetricTemplate}
+        thresholdRange: {max: 1}
+`))
+	assert.ElementsMatch(t, []string{
+		"spec.analysis.metrics[0].templateRef.name: required",
+		"spec.analysis.metrics[0].templateRef: set query or templateRef, not both",
+		"spec.analysis.metrics[0].templateRef.kind: unknown field (not a Flagger Canary field canarykit knows)",
+	}, problems(t, err))
+}
+
+func TestAlerts(t *testing.T) {
+	m, err := kube.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    maxWeight: 50
+    alerts:
+      - name: "on-call Slack"
+        severity: error
+        providerRef: {name: on-call, namespace: flagger}
+      - name: "dev team Discord"
+        providerRef: {name: dev-discord}
+`))
+	require.NoError(t, err)
+	assert.Equal(t, []kube.AlertRef{
+		{Name: "on-call Slack", Severity: "error", ProviderName: "on-call", ProviderNamespace: "flagger", Path: "spec.analysis.alerts[0].providerRef"},
+		{Name: "dev team Discord", Severity: "info", ProviderName: "dev-discord", ProviderNamespace: "test", Path: "spec.analysis.alerts[1].providerRef"},
+	}, m.Alerts, "severity info and the Canary's namespace by default, as in Flagger")
+
+	rs, err := kube.LoadResources([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: on-call, namespace: flagger}
+spec:
+  type: slack
+  channel: on-call-alerts
+  username: flagger
+  secretRef: {name: on-call-url}
+---
+apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: dev-discord, namespace: test}
+spec:
+  type: discord
+  address: https://discord.com/api/webhooks/1/abc
+  proxy: http://squid:3128
+`))
+	require.NoError(t, err)
+	require.Len(t, rs.AlertProviders, 2)
+	assert.Equal(t, kube.AlertProvider{Name: "on-call", Namespace: "flagger", Type: "slack", Channel: "on-call-alerts", Username: "flagger",
+		SecretRef: "on-call-url"}, rs.AlertProviders[0])
+	require.NoError(t, m.Resolve(context.Background(), rs))
+	assert.Empty(t, m.Unresolved())
+	assert.Equal(t, "https://discord.com/api/webhooks/1/abc", m.Alerts[1].Provider.Address)
+	assert.Equal(t, "http://squid:3128", m.Alerts[1].Provider.Proxy)
+
+	m.Alerts[0].Provider = nil
+	err = m.Resolve(context.Background(), &kube.Resources{})
+	assert.Equal(t, []string{"spec.analysis.alerts[0].providerRef: not found: AlertProvider flagger/on-call is not among the 0 given"}, problems(t, err))
+
+	_, err = kube.LoadResources([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: chat, namespace: test}
+spec:
+  type: gchat
+  address: "chat.googleapis.com/v1/spaces"
+  certSecretRef: {name: ca}
+---
+apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: nowhere, namespace: test}
+spec:
+  type: slack
+`))
+	assert.ElementsMatch(t, []string{
+		"document 1: spec.type: gchat is not supported by canarykit yet ([slack msteams discord rocket])",
+		`document 1: spec.address: must be an absolute URL, got "chat.googleapis.com/v1/spaces"`,
+		"document 1: spec.certSecretRef: not supported by canarykit yet",
+		`document 2: spec.address: required: the webhook URL (or a secretRef whose "address" key holds it)`,
+	}, problems(t, err))
+
+	_, err = kube.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    alerts:
+      - {name: a, severity: critical, providerRef: {name: p}}
+      - {name: a, providerRef: {namespace: x}}
+`))
+	assert.ElementsMatch(t, []string{
+		`spec.analysis.alerts[0].severity: must be one of info, warn, error; got "critical"`,
+		`spec.analysis.alerts[1].name: duplicate alert "a"`,
+		"spec.analysis.alerts[1].providerRef.name: required",
+	}, problems(t, err))
+}
+
+// podinfoCanary is a Canary for test/podinfo whose analysis (interval 30s) continues with the
+// given lines, indented four spaces.
+func podinfoCanary(analysis string) []byte {
+	return []byte(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis:
+    interval: 30s` + analysis)
+}
