@@ -65,8 +65,14 @@
 // reshape it). SetWeights is one request: a JSON patch whose test operations let the API server
 // check, atomically, that the object is still the router's and still in shape, so there is no
 // read before the write and no resourceVersion conflict with other writers of the object.
-// Errors the engine must not retry (missing CRD, someone else's object, forbidden, invalid)
-// are wrapped with backoff.Permanent; conflicts, timeouts and server errors are not, and the
+// Weights, which the engine calls when a Run starts, also reads an HTTPRoute's status: when a
+// controller reports Accepted=False or ResolvedRefs=False for the route's current generation
+// and the apex Service parent (Linkerd's policy controller writes these), the route is not in
+// effect and Weights returns ErrRouteRejected with the controller's reason, instead of letting
+// an analysis watch traffic that never shifts. Nothing is read per step, so a rejection that
+// comes mid-release is seen by the next Run.
+// Errors the engine must not retry (missing CRD, someone else's object, a rejected route,
+// forbidden, invalid) are wrapped with backoff.Permanent; conflicts, timeouts and server errors are not, and the
 // Rollout retries them at the next tick.
 //
 // # RBAC

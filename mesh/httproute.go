@@ -250,11 +250,36 @@ func (r *HTTPRoute) Weights(ctx context.Context, t canary.Target) (canary.Weight
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", t)
 	}
+	if err := routeRejected(cur, t); err != nil {
+		return canary.Weights{}, err
+	}
 	w, err := routeWeights(cur, t)
 	if err != nil {
 		return canary.Weights{}, fmt.Errorf("HTTPRoute %s/%s: %w", t.Namespace, t.ApexService(), err)
 	}
 	return w, nil
+}
+
+// routeRejected returns a permanent error wrapping ErrRouteRejected when a controller reports,
+// for the route's current generation and the apex Service parent, that it does not accept the
+// route or cannot resolve its backends: the weights would not be applied, and an analysis of
+// traffic that never shifts means nothing. A route without status (no controller has looked at
+// it yet, or none writes status) passes.
+func routeRejected(route *gwv1.HTTPRoute, t canary.Target) error {
+	for _, p := range route.Status.Parents {
+		if string(p.ParentRef.Name) != t.ApexService() || p.ParentRef.Kind == nil || *p.ParentRef.Kind != "Service" {
+			continue
+		}
+		for _, c := range p.Conditions {
+			if c.Status != metav1.ConditionFalse || c.ObservedGeneration != route.Generation ||
+				(c.Type != string(gwv1.RouteConditionAccepted) && c.Type != string(gwv1.RouteConditionResolvedRefs)) {
+				continue
+			}
+			return backoff.Permanent(fmt.Errorf("%w: HTTPRoute %s/%s: %s reports %s=False for parent Service %s (%s: %s)",
+				ErrRouteRejected, route.Namespace, route.Name, p.ControllerName, c.Type, t.ApexService(), c.Reason, c.Message))
+		}
+	}
+	return nil
 }
 
 func (r *HTTPRoute) create(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], port int32, w canary.Weights) error {

@@ -201,3 +201,36 @@ func TestNewHTTPRouteReportsEveryProblem(t *testing.T) {
 	_, err = NewHTTPRoute(HTTPRouteOptions{Client: gatewayfake.NewSimpleClientset()})
 	assert.ErrorContains(t, err, "Services is required when Port is 0")
 }
+
+func TestRouteRejected(t *testing.T) {
+	tg := newTarget()
+	route := func(parent string, kind gwv1.Kind, typ string, status metav1.ConditionStatus, gen int64) *gwv1.HTTPRoute {
+		return &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace, Generation: 3},
+			Status: gwv1.HTTPRouteStatus{RouteStatus: gwv1.RouteStatus{Parents: []gwv1.RouteParentStatus{{
+				ParentRef:      gwv1.ParentReference{Kind: &kind, Name: gwv1.ObjectName(parent)},
+				ControllerName: "linkerd.io/policy-controller",
+				Conditions:     []metav1.Condition{{Type: typ, Status: status, ObservedGeneration: gen, Reason: "R", Message: "m"}},
+			}}}}}
+	}
+	for name, c := range map[string]struct {
+		route    *gwv1.HTTPRoute
+		rejected bool
+	}{
+		"accepted":               {route(tg.ApexService(), "Service", "Accepted", metav1.ConditionTrue, 3), false},
+		"not accepted":           {route(tg.ApexService(), "Service", "Accepted", metav1.ConditionFalse, 3), true},
+		"backends not resolved":  {route(tg.ApexService(), "Service", "ResolvedRefs", metav1.ConditionFalse, 3), true},
+		"older generation":       {route(tg.ApexService(), "Service", "Accepted", metav1.ConditionFalse, 2), false},
+		"another parent":         {route("other", "Service", "Accepted", metav1.ConditionFalse, 3), false},
+		"a Gateway parent":       {route(tg.ApexService(), "Gateway", "Accepted", metav1.ConditionFalse, 3), false},
+		"another condition type": {route(tg.ApexService(), "Service", "PartiallyInvalid", metav1.ConditionFalse, 3), false},
+		"no status":              {&gwv1.HTTPRoute{}, false},
+	} {
+		err := routeRejected(c.route, tg)
+		if !c.rejected {
+			assert.NoError(t, err, name)
+			continue
+		}
+		assert.ErrorIs(t, err, ErrRouteRejected, name)
+		assert.True(t, isPermanent(err), "%s: a rejected route stops the release", name)
+	}
+}

@@ -111,6 +111,37 @@ func TestIntegrationHTTPRoute(t *testing.T) {
 		assert.Equal(t, gwv1.ObjectName(tg.PrimaryService()), hr.Spec.Rules[1].BackendRefs[0].Name)
 	})
 
+	t.Run("Rejected", func(t *testing.T) {
+		r, tg := b.router(t, mesh.HTTPRouteOptions{Port: 9898}), b.target(t)
+		require.NoError(t, r.Reconcile(bg(t), tg))
+		// the mesh's controller (here the test, as Linkerd's policy controller would) reports
+		// that it does not accept the route for the apex Service
+		admin, err := gatewayclient.NewForConfig(b.admin)
+		require.NoError(t, err)
+		hr, err := admin.GatewayV1().HTTPRoutes(b.ns).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
+		require.NoError(t, err)
+		status := func(generation int64) {
+			hr.Status.Parents = []gwv1.RouteParentStatus{{
+				ParentRef:      hr.Spec.ParentRefs[0],
+				ControllerName: "linkerd.io/policy-controller",
+				Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionFalse, Reason: "NoMatchingParent",
+					Message: "no port 9898 on the parent", ObservedGeneration: generation, LastTransitionTime: metav1.Now()}},
+			}}
+			hr, err = admin.GatewayV1().HTTPRoutes(b.ns).UpdateStatus(bg(t), hr, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		}
+		status(hr.Generation)
+		_, err = r.Weights(bg(t), tg)
+		require.ErrorIs(t, err, mesh.ErrRouteRejected)
+		assert.ErrorContains(t, err, "linkerd.io/policy-controller reports Accepted=False for parent Service "+tg.ApexService()+
+			" (NoMatchingParent: no port 9898 on the parent)")
+
+		// a verdict on an older generation of the route says nothing about this one
+		require.NoError(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(10)))
+		_, err = r.Weights(bg(t), tg)
+		require.NoError(t, err)
+	})
+
 	t.Run("NotOwned", func(t *testing.T) {
 		tg := b.target(t)
 		theirs := &unstructured.Unstructured{Object: map[string]any{

@@ -27,7 +27,7 @@ const ManagedByLabel = "app.kubernetes.io/managed-by"
 // DefaultManagedBy is the ManagedByLabel value routers use when their options leave it empty.
 const DefaultManagedBy = "canarykit"
 
-// Sentinel errors; test with errors.Is. Both are returned wrapped in backoff.Permanent, so a
+// Sentinel errors; test with errors.Is. All are returned wrapped in backoff.Permanent, so a
 // canary.Rollout stops instead of retrying.
 var (
 	// ErrCRDMissing: the API server does not serve the route kind (its CRD is not installed, or
@@ -36,6 +36,9 @@ var (
 	// ErrNotOwned: a route object with the router's name exists but another controller manages
 	// it; the router leaves it alone.
 	ErrNotOwned = errors.New("route object is managed by someone else")
+	// ErrRouteRejected: the mesh reports, in the route's status, that it does not apply the
+	// route (Gateway API's Accepted or ResolvedRefs condition is False for its parent).
+	ErrRouteRejected = errors.New("route rejected by the mesh")
 )
 
 // OwnerFunc returns the owner reference route objects for t get when a router creates them, or
