@@ -78,7 +78,8 @@
 // # RBAC
 //
 //	TrafficSplit  split.smi-spec.io trafficsplits: get, create, update, patch
-//	              specs.smi-spec.io httproutegroups: get, create, update (A/B only)
+//	              specs.smi-spec.io httproutegroups: get, create, update, delete (A/B only;
+//	              delete when a target stops using A/B)
 //	HTTPRoute     gateway.networking.k8s.io httproutes: get, create, update, patch
 //	              "" services: get (only when HTTPRouteOptions.Port is 0)
 //	Kubernetes    "" services: get, patch

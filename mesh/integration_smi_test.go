@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 
 	"github.com/canarykit/canarykit/canary"
@@ -28,7 +29,7 @@ import (
 // splitRBAC is what package doc says the TrafficSplit router needs, with DeploymentOwner.
 var splitRBAC = []rbacv1.PolicyRule{
 	{APIGroups: []string{"split.smi-spec.io"}, Resources: []string{"trafficsplits"}, Verbs: []string{"get", "create", "update", "patch"}},
-	{APIGroups: []string{"specs.smi-spec.io"}, Resources: []string{"httproutegroups"}, Verbs: []string{"get", "create", "update"}},
+	{APIGroups: []string{"specs.smi-spec.io"}, Resources: []string{"httproutegroups"}, Verbs: []string{"get", "create", "update", "delete"}},
 	{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get"}},
 }
 
@@ -274,6 +275,21 @@ func TestIntegrationTrafficSplit(t *testing.T) {
 					}
 					meshtest.Run(t, h)
 				})
+			}
+
+			if matches {
+				// a target that stops using A/B loses its HTTPRouteGroup with the matches
+				tg := b.target(t)
+				tg.Match = abMatch
+				r := b.router(t, "")
+				require.NoError(t, r.Reconcile(bg(t), tg))
+				groups := b.dyn.Resource(schema.GroupVersionResource{Group: mesh.SpecsGroup, Version: "v1alpha4", Resource: "httproutegroups"}).Namespace(tg.Namespace)
+				_, err := groups.Get(bg(t), tg.ApexService(), metav1.GetOptions{})
+				require.NoError(t, err)
+				tg.Match = nil
+				require.NoError(t, r.Reconcile(bg(t), tg))
+				_, err = groups.Get(bg(t), tg.ApexService(), metav1.GetOptions{})
+				assert.True(t, apierrors.IsNotFound(err), "HTTPRouteGroup deleted: %v", err)
 			}
 		})
 	}

@@ -190,7 +190,9 @@ func chooseSplitVersion(served []string) (write, read string) {
 // conditions), or adopts the one the router created earlier: it fixes its service, backends
 // and matches if they drifted, keeping its weights. An object of the same name managed by
 // someone else is left alone (ErrNotOwned). It costs one GET when nothing needs changing
-// (two with match conditions).
+// (two with match conditions). When the target no longer has match conditions but its
+// TrafficSplit still refers to the HTTPRouteGroup, the matches are dropped and the group, if
+// the router made it, deleted.
 func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
 	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
 		return err
@@ -218,6 +220,7 @@ func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
 	if sameSplit(cur, want) {
 		return nil
 	}
+	dropGroup := len(t.Match) == 0 && len(cur.matches) > 0 // the target no longer uses A/B
 	w, werr := splitWeights(cur, t)
 	if werr != nil {
 		w = canary.AllPrimary
@@ -228,6 +231,34 @@ func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
 		return r.apiError(err, "update TrafficSplit", t)
 	}
 	r.log.Info("TrafficSplit reshaped, weights kept", "target", t.String(), "version", p.write.name, "weights", w.String())
+	if dropGroup {
+		return r.deleteGroup(ctx, t)
+	}
+	return nil
+}
+
+// deleteGroup deletes t's HTTPRouteGroup, if the router made it, once the TrafficSplit no
+// longer refers to it (the target stopped using A/B testing).
+func (r *TrafficSplit) deleteGroup(ctx context.Context, t canary.Target) error {
+	p, err := r.plan(ctx, true)
+	if err != nil {
+		r.log.Info("HTTPRouteGroup left behind: its API is not usable", "target", t.String(), "error", err.Error())
+		return nil
+	}
+	cur, err := p.group.get(ctx, t.Namespace, t.ApexService())
+	if objectMissing(err) {
+		return nil
+	}
+	if err != nil {
+		return r.groupError(err, "get", t)
+	}
+	if r.own.check("HTTPRouteGroup", &cur.meta) != nil {
+		return nil // someone else's: not ours to delete
+	}
+	if err := p.group.delete(ctx, t.Namespace, t.ApexService(), cur.meta.ResourceVersion); err != nil && !objectMissing(err) {
+		return r.groupError(err, "delete", t)
+	}
+	r.log.Info("HTTPRouteGroup deleted: the target no longer matches requests", "target", t.String())
 	return nil
 }
 

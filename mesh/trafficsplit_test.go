@@ -346,6 +346,21 @@ func TestTrafficSplitMatchShapesRouteGroup(t *testing.T) {
 	ts, err = cs.SplitV1alpha4().TrafficSplits(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, ts.Spec.Matches)
+	_, err = specs.SpecsV1alpha4().HTTPRouteGroups(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the router's HTTPRouteGroup goes with the matches: %v", err)
+
+	// someone else's HTTPRouteGroup of that name is never deleted
+	tg.Match = abMatch
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	g, err = specs.SpecsV1alpha4().HTTPRouteGroups(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	g.Labels[ManagedByLabel] = "someone-else"
+	_, err = specs.SpecsV1alpha4().HTTPRouteGroups(tg.Namespace).Update(ctx(t), g, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	tg.Match = nil
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	_, err = specs.SpecsV1alpha4().HTTPRouteGroups(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+	assert.NoError(t, err, "left alone")
 }
 
 func TestTrafficSplitOwnerReference(t *testing.T) {

@@ -16,6 +16,7 @@ type typedAPI[T any] interface {
 	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 }
 
 // versionClient reads and writes one kind at one API version in the version-neutral form N
@@ -25,6 +26,9 @@ type versionClient[N any] interface {
 	create(ctx context.Context, namespace string, obj *N) (*N, error)
 	update(ctx context.Context, namespace string, obj *N) (*N, error)
 	patch(ctx context.Context, namespace, name string, data []byte) error
+	// delete removes the object if its resourceVersion is still rv (nothing changed it since
+	// it was read).
+	delete(ctx context.Context, namespace, name, rv string) error
 }
 
 // typedClient is the versionClient over a generated typed client of one API version (T).
@@ -62,6 +66,10 @@ func (c typedClient[T, N]) update(ctx context.Context, namespace string, obj *N)
 func (c typedClient[T, N]) patch(ctx context.Context, namespace, name string, data []byte) error {
 	_, err := c.api(namespace).Patch(ctx, name, types.JSONPatchType, data, metav1.PatchOptions{})
 	return err
+}
+
+func (c typedClient[T, N]) delete(ctx context.Context, namespace, name, rv string) error {
+	return c.api(namespace).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
 }
 
 // servedVersions caches, per router, the versions the API server serves of the groups the
