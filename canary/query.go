@@ -65,13 +65,15 @@ func RenderQuery(text string, vars QueryVars) (string, error) {
 	if err := t.Funcs(vars.funcs()).Execute(&b, nil); err != nil {
 		return "", fmt.Errorf("render query template: %w", err)
 	}
-	return CompactQuery(b.String()), nil
+	return b.String(), nil
 }
 
 // CompactQuery turns each run of whitespace outside string literals into one space and drops
 // PromQL comments (# to the end of the line), so a template written over many lines, as
-// Flagger's MetricTemplates often are, is one readable line in events. RenderQuery applies it.
-// Flagger collapses whitespace too, but also inside quotes and without regard to comments.
+// Flagger's MetricTemplates often are, is one readable line in events. It is PromQL's
+// lexical structure: the engine, which knows no query language, leaves queries as written;
+// the kube manifest loader and the Prometheus provider apply it. Flagger collapses whitespace
+// too, but also inside quotes and without regard to comments.
 func CompactQuery(q string) string {
 	var b strings.Builder
 	b.Grow(len(q))

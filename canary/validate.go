@@ -21,6 +21,9 @@ func (e FieldError) Error() string { return e.Field + ": " + e.Message }
 // ValidationError lists every problem found; errors.Is(err, ErrInvalidSpec) holds.
 type ValidationError struct {
 	Problems []FieldError
+	// Subject names what is invalid in the message ("invalid <Subject>: ..."). Default
+	// "rollout".
+	Subject string
 }
 
 func (e *ValidationError) Error() string {
@@ -28,7 +31,11 @@ func (e *ValidationError) Error() string {
 	for i, p := range e.Problems {
 		msgs[i] = p.Error()
 	}
-	return "invalid rollout: " + strings.Join(msgs, "; ")
+	subject := e.Subject
+	if subject == "" {
+		subject = "rollout"
+	}
+	return "invalid " + subject + ": " + strings.Join(msgs, "; ")
 }
 
 // Is makes errors.Is(err, ErrInvalidSpec) true.

@@ -36,7 +36,8 @@ type AlertProvider struct {
 func (p AlertProvider) Key() string { return p.Namespace + "/" + p.Name }
 
 // WithSecret returns the provider with its secretRef applied (Address, Proxy) and the token
-// the Secret holds, if any. Without a secretRef it returns p unchanged.
+// the Secret holds, if any. Without a secretRef it returns p unchanged. A Slack provider with a
+// token and no address posts with chat.postMessage, as in Flagger.
 func (p AlertProvider) WithSecret(ctx context.Context, client kubernetes.Interface) (AlertProvider, string, error) {
 	if p.SecretRef == "" {
 		return p, "", nil
@@ -50,10 +51,6 @@ func (p AlertProvider) WithSecret(ctx context.Context, client kubernetes.Interfa
 	}
 	if v, ok := s.Data["proxy"]; ok {
 		p.Proxy = string(v)
-	}
-	if p.Address == "" {
-		return p, "", fmt.Errorf(`AlertProvider %s: neither spec.address nor the "address" key of secret %s/%s gives the webhook URL`,
-			p.Key(), p.Namespace, p.SecretRef)
 	}
 	return p, string(s.Data["token"]), nil
 }

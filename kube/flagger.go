@@ -1,16 +1,22 @@
 package kube
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"slices"
 	"strings"
+
+	"github.com/canarykit/canarykit/canary"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -191,71 +197,103 @@ func getDecoded[T any](ctx context.Context, client dynamic.Interface, gvr schema
 }
 
 // LoadResources reads Flagger MetricTemplates and AlertProviders (flagger.app/v1beta1) from
-// YAML, one or more documents separated by "---". Every problem is reported with its document
-// and field path: other kinds, unknown fields, and the providers canarykit cannot use
-// (MetricTemplates: prometheus only; AlertProviders: slack, msteams, discord, rocket). Errors
-// wrap canary.ErrInvalidSpec.
+// YAML: one or more documents separated by "---", each an object or a List of them (what
+// `kubectl get metrictemplates,alertproviders -o yaml` writes). Every problem is reported with
+// its document and field path: other kinds, unknown fields, duplicates, and the providers
+// canarykit cannot use (MetricTemplates: prometheus only; AlertProviders: slack, msteams,
+// discord, rocket). Errors wrap canary.ErrInvalidSpec.
 func LoadResources(data []byte) (*Resources, error) {
-	d := &decoder{}
-	out := &Resources{}
-	seen := map[string]int{} // kind/namespace/name → document
-	parts := splitYAML(data)
-	for i, doc := range parts {
-		var root map[string]any
-		if err := yaml.Unmarshal(doc, &root); err != nil {
-			d.fail(fmt.Sprintf("document %d", i+1), "not valid YAML: %v", err)
-			continue
+	var docs []map[string]any
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		if root == nil {
-			continue // empty document
-		}
-		kind, _ := root["kind"].(string)
-		sub := &decoder{kind: kind}
-		obj := sub.object(root, "")
-		var key string
-		switch kind {
-		case "MetricTemplate":
-			t := decodeMetricTemplate(sub, obj)
-			out.MetricTemplates = append(out.MetricTemplates, t)
-			key = kind + " " + t.Key()
-		case "AlertProvider":
-			p := decodeAlertProvider(sub, obj)
-			out.AlertProviders = append(out.AlertProviders, p)
-			key = kind + " " + p.Key()
-		default:
-			sub.fail("kind", "must be MetricTemplate or AlertProvider, got %q", kind)
-		}
-		if j, dup := seen[key]; dup && key != "" {
-			sub.fail("metadata.name", "%s is also document %d", key, j)
-		} else if key != "" {
-			seen[key] = i + 1
-		}
-		for _, p := range sub.problems {
-			if len(parts) > 1 {
-				p.Field = fmt.Sprintf("document %d: %s", i+1, p.Field)
+		if err == nil {
+			var root map[string]any
+			if err = yaml.Unmarshal(doc, &root); err == nil && root != nil {
+				docs = append(docs, root) // an empty document (a comment, a leading "---") is not counted
 			}
-			d.problems = append(d.problems, p)
+		}
+		if err != nil {
+			return nil, &canary.ValidationError{Subject: "Flagger objects", Problems: []canary.FieldError{{
+				Field: fmt.Sprintf("document %d", len(docs)+1), Message: "not valid YAML: " + err.Error()}}}
 		}
 	}
-	if err := d.err(); err != nil {
-		return nil, err
+	d := &decoder{}
+	out := &Resources{}
+	seen := map[string]string{} // "Kind namespace/name" → where it was read
+	for i, root := range docs {
+		where := ""
+		if len(docs) > 1 {
+			where = fmt.Sprintf("document %d: ", i+1)
+		}
+		if root["kind"] == "List" {
+			items, _ := root["items"].([]any)
+			for j, it := range items {
+				item, _ := it.(map[string]any)
+				out.add(d, item, fmt.Sprintf("%sitems[%d].", where, j), seen)
+			}
+			continue
+		}
+		out.add(d, root, where, seen)
+	}
+	if len(d.problems) > 0 {
+		return nil, &canary.ValidationError{Subject: "Flagger objects", Problems: d.problems}
 	}
 	return out, nil
 }
 
-// splitYAML splits a multi-document stream on "---" lines.
-func splitYAML(data []byte) [][]byte {
-	var docs [][]byte
-	var cur bytes.Buffer
-	for line := range bytes.Lines(data) {
-		if t := bytes.TrimRight(line, " \t\r\n"); bytes.Equal(t, []byte("---")) || bytes.HasPrefix(t, []byte("--- ")) {
-			docs = append(docs, bytes.Clone(cur.Bytes()))
-			cur.Reset()
-			continue
-		}
-		cur.Write(line)
+// add decodes one object into r, reporting its problems prefixed with where it is.
+func (r *Resources) add(d *decoder, root map[string]any, where string, seen map[string]string) {
+	kind, _ := root["kind"].(string)
+	sub := &decoder{kind: kind}
+	obj := sub.object(root, "")
+	var key string
+	switch kind {
+	case "MetricTemplate":
+		t := decodeMetricTemplate(sub, obj)
+		r.MetricTemplates = append(r.MetricTemplates, t)
+		key = kind + " " + t.Key()
+	case "AlertProvider":
+		p := decodeAlertProvider(sub, obj)
+		r.AlertProviders = append(r.AlertProviders, p)
+		key = kind + " " + p.Key()
+	default:
+		sub.fail("kind", "must be MetricTemplate or AlertProvider, got %q", kind)
 	}
-	return append(docs, cur.Bytes())
+	if at, dup := seen[key]; dup {
+		sub.fail("metadata.name", "%s is also at %s", key, strings.TrimSuffix(at, ": "))
+	} else if key != "" {
+		seen[key] = where
+	}
+	for _, p := range sub.problems {
+		p.Field = where + p.Field
+		d.problems = append(d.problems, p)
+	}
+}
+
+// Merge adds o's objects to r; an object both hold (same kind, namespace and name) is an
+// error naming it, and nothing is added.
+func (r *Resources) Merge(o *Resources) error {
+	var dups []string
+	for _, t := range o.MetricTemplates {
+		if _, err := r.MetricTemplate(context.Background(), t.Namespace, t.Name); err == nil {
+			dups = append(dups, "MetricTemplate "+t.Key())
+		}
+	}
+	for _, p := range o.AlertProviders {
+		if _, err := r.AlertProvider(context.Background(), p.Namespace, p.Name); err == nil {
+			dups = append(dups, "AlertProvider "+p.Key())
+		}
+	}
+	if len(dups) > 0 {
+		return fmt.Errorf("given twice: %s", strings.Join(dups, ", "))
+	}
+	r.MetricTemplates = append(r.MetricTemplates, o.MetricTemplates...)
+	r.AlertProviders = append(r.AlertProviders, o.AlertProviders...)
+	return nil
 }
 
 // decodeHeader reads a Flagger object's apiVersion, kind and metadata: its namespace and name.
@@ -274,7 +312,7 @@ func decodeHeader(d *decoder, doc *object, kind string) (namespace, name string)
 	if namespace == "" {
 		d.fail(meta.at("namespace"), "required: a Canary refers to it by namespace (or its own)")
 	}
-	meta.ignore("labels", "annotations", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "finalizers", "ownerReferences")
+	meta.ignore(objectMetaFields...)
 	meta.done()
 	doc.ignore("status")
 	return namespace, name
@@ -347,20 +385,25 @@ func (o *object) headers(key string) map[string][]string {
 	return out
 }
 
-// Resolve fills in every templateRef and alert providerRef of the manifest from src: a
-// templated metric gets the template's query, and each reference its object (for the wiring to
-// build the template's metrics provider and the alert's notifier). Every unresolved reference
-// is reported by its path. Nothing in the cluster is touched besides src's reads. Errors wrap
-// canary.ErrInvalidSpec.
+// Resolve looks up every templateRef and alert providerRef of the manifest in src, again
+// each time (objects in the cluster may have changed): a templated metric gets the template's
+// query (compacted: canary.CompactQuery), and each reference its object, for the wiring to
+// build the template's metrics provider and the alert's notifier. Every problem is reported by
+// the reference's path (a template whose query does not render with the Canary's variables
+// too), and on error the manifest is left as it was. Nothing in the cluster is touched besides
+// src's reads. Errors wrap canary.ErrInvalidSpec.
 func (m *CanaryManifest) Resolve(ctx context.Context, src Source) error {
 	d := &decoder{}
 	noSource := "%s %s/%s: no source (give the Flagger objects as files, or read them from the cluster)"
-	for i := range m.TemplateRefs {
-		ref := &m.TemplateRefs[i]
-		if ref.Template != nil {
+	refs := slices.Clone(m.TemplateRefs)
+	metrics := slices.Clone(m.Spec.Metrics)
+	for i := range refs {
+		ref := &refs[i]
+		switch {
+		case ref.Metric < 0 || ref.Metric >= len(metrics):
+			d.fail(ref.Path, "refers to metric %d; the spec has %d", ref.Metric, len(metrics))
 			continue
-		}
-		if src == nil {
+		case src == nil:
 			d.fail(ref.Path, noSource, "MetricTemplate", ref.Namespace, ref.Name)
 			continue
 		}
@@ -369,14 +412,17 @@ func (m *CanaryManifest) Resolve(ctx context.Context, src Source) error {
 			d.fail(ref.Path, "%v", err)
 			continue
 		}
-		ref.Template = t
-		m.Spec.Metrics[ref.Metric].Query = t.Query
-	}
-	for i := range m.Alerts {
-		a := &m.Alerts[i]
-		if a.Provider != nil {
+		met := metrics[ref.Metric]
+		met.Query = canary.CompactQuery(t.Query)
+		if _, err := canary.RenderQuery(met.Query, canary.VarsFor(m.Target, met)); err != nil {
+			d.fail(ref.Path, "MetricTemplate %s spec.query: %v", t.Key(), err)
 			continue
 		}
+		ref.Template, metrics[ref.Metric] = t, met
+	}
+	alerts := slices.Clone(m.Alerts)
+	for i := range alerts {
+		a := &alerts[i]
 		if src == nil {
 			d.fail(a.Path, noSource, "AlertProvider", a.ProviderNamespace, a.ProviderName)
 			continue
@@ -391,7 +437,13 @@ func (m *CanaryManifest) Resolve(ctx context.Context, src Source) error {
 	if err := d.err(); err != nil {
 		return err
 	}
-	return m.Spec.Validate()
+	spec := m.Spec
+	spec.Metrics = metrics
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	m.TemplateRefs, m.Alerts, m.Spec = refs, alerts, spec
+	return nil
 }
 
 // Unresolved lists the references not yet resolved, as "Kind namespace/name".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/kube"
 	"github.com/stretchr/testify/assert"
@@ -81,7 +82,7 @@ func TestClusterResources(t *testing.T) {
 		Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://file:9090"}}}}
 	require.NoError(t, m.Resolve(ctx, kube.Sources{src, files}))
 	assert.Contains(t, m.Spec.Metrics[0].Query, `classification!="failure"`, "the cluster's template comes first")
-	assert.Equal(t, got.Query, m.Spec.Metrics[1].Query)
+	assert.Equal(t, canary.CompactQuery(got.Query), m.Spec.Metrics[1].Query)
 
 	// an AlertProvider whose Secret holds the webhook URL and a token
 	_, err = admin.Resource(kube.AlertProviderResource).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: map[string]any{

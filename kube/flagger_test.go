@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/canarykit/canarykit/canary"
@@ -80,7 +81,7 @@ spec:
 		"document 2: spec.query: required",
 		"document 2: spec.colour: unknown field (not a Flagger MetricTemplate field canarykit knows)",
 		`document 3: kind: must be MetricTemplate or AlertProvider, got "Canary"`,
-		"document 4: metadata.name: MetricTemplate ops/errors is also document 1",
+		"document 4: metadata.name: MetricTemplate ops/errors is also at document 1",
 	}, problems(t, err))
 
 	one, err := kube.LoadResources([]byte(`
@@ -135,7 +136,8 @@ func TestTemplateRefsAreResolved(t *testing.T) {
 		Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://other:9090"}}}}
 	require.NoError(t, m.Resolve(context.Background(), kube.Sources{other, rs}))
 	assert.Empty(t, m.Unresolved())
-	assert.Equal(t, ts[0].Query, m.Spec.Metrics[0].Query)
+	assert.Equal(t, canary.CompactQuery(ts[0].Query), m.Spec.Metrics[0].Query, "the template's query, on one line")
+	assert.NotContains(t, m.Spec.Metrics[0].Query, "\n")
 	assert.Equal(t, "from the first source", m.Spec.Metrics[1].Query, "the first source that has a template wins")
 	assert.Equal(t, "http://other:9090", m.TemplateRefs[1].Template.Provider.Address)
 	assert.Equal(t, canary.AtMost(1), m.Spec.Metrics[0].ThresholdRange, "the Canary's threshold, not the template's")
@@ -147,8 +149,73 @@ func TestTemplateRefsAreResolved(t *testing.T) {
 		{Name: "latency", Namespace: "istio-system", Query: "y"},
 	}}
 	err = m.Resolve(context.Background(), bad)
-	require.ErrorIs(t, err, canary.ErrInvalidSpec)
-	assert.Contains(t, err.Error(), "analysis.metrics[0].query: does not parse")
+	assert.Equal(t, []string{`spec.analysis.metrics[0].templateRef: MetricTemplate istio-system/error-rate spec.query: parse query template: template: query:1: function "oops" not defined`},
+		problems(t, err), "reported at the reference, naming the template")
+	assert.Len(t, m.Unresolved(), 2, "a failed Resolve leaves the manifest as it was")
+	assert.Empty(t, m.Spec.Metrics[1].Query)
+
+	// resolving again (a Release does it every time) sees the objects as they are now
+	require.NoError(t, m.Resolve(context.Background(), rs))
+	fixed := *rs
+	fixed.MetricTemplates = slices.Clone(rs.MetricTemplates)
+	fixed.MetricTemplates[1].Query = "histogram_quantile(0.5, x)"
+	require.NoError(t, m.Resolve(context.Background(), &fixed))
+	assert.Equal(t, "histogram_quantile(0.5, x)", m.Spec.Metrics[1].Query)
+
+	// a reference to a metric the spec does not have is an error, not a panic
+	m.TemplateRefs[1].Metric = 7
+	err = m.Resolve(context.Background(), rs)
+	assert.Equal(t, []string{"spec.analysis.metrics[1].templateRef: refers to metric 7; the spec has 2"}, problems(t, err))
+}
+
+func TestLoadResourcesDocuments(t *testing.T) {
+	// a leading "---" and comments are not documents; a List is what kubectl get -o yaml writes
+	rs, err := kube.LoadResources([]byte(`---
+# the templates of team ops
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: flagger.app/v1beta1
+    kind: MetricTemplate
+    metadata: {name: errors, namespace: ops, generateName: x-, uid: "1", deletionTimestamp: "2026-01-01T00:00:00Z"}
+    spec: {provider: {type: prometheus, address: "http://prom:9090"}, query: up}
+  - apiVersion: flagger.app/v1beta1
+    kind: AlertProvider
+    metadata: {name: on-call, namespace: ops}
+    spec: {type: msteams, address: "https://example.webhook.office.com/x"}
+...
+`))
+	require.NoError(t, err)
+	require.Len(t, rs.MetricTemplates, 1)
+	require.Len(t, rs.AlertProviders, 1)
+
+	_, err = kube.LoadResources([]byte("---\napiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: e, namespace: ops}\nspec: {bogus: 1}\n"))
+	assert.Contains(t, problems(t, err), "spec.bogus: unknown field (not a Flagger MetricTemplate field canarykit knows)",
+		"one document: no document number, whatever precedes it")
+
+	_, err = kube.LoadResources([]byte(`apiVersion: v1
+kind: List
+items:
+  - {apiVersion: flagger.app/v1beta1, kind: AlertProvider, metadata: {name: a, namespace: ops}, spec: {type: slack, address: "http://x"}}
+  - {apiVersion: flagger.app/v1beta1, kind: AlertProvider, metadata: {name: a, namespace: ops}, spec: {type: slack}}
+---
+kind: Secret
+`))
+	assert.ElementsMatch(t, []string{
+		`document 1: items[1].spec.address: required: the webhook URL (or a secretRef whose "address" key holds it)`,
+		"document 1: items[1].metadata.name: AlertProvider ops/a is also at document 1: items[0].",
+		`document 2: kind: must be MetricTemplate or AlertProvider, got "Secret"`,
+	}, problems(t, err))
+
+	_, err = kube.LoadResources([]byte("apiVersion: v1\nkind: [\n"))
+	assert.ErrorIs(t, err, canary.ErrInvalidSpec)
+	assert.ErrorContains(t, err, "document 1: not valid YAML")
+
+	// files merged: an object given twice is an error naming it
+	other := &kube.Resources{MetricTemplates: []kube.MetricTemplate{{Name: "errors", Namespace: "ops"}}}
+	assert.EqualError(t, rs.Merge(other), "given twice: MetricTemplate ops/errors")
+	require.NoError(t, rs.Merge(&kube.Resources{AlertProviders: []kube.AlertProvider{{Name: "pager", Namespace: "ops"}}}))
+	assert.Len(t, rs.AlertProviders, 2)
 }
 
 func TestTemplateRefProblems(t *testing.T) {
@@ -226,9 +293,8 @@ spec:
 	assert.Equal(t, "https://discord.com/api/webhooks/1/abc", m.Alerts[1].Provider.Address)
 	assert.Equal(t, "http://squid:3128", m.Alerts[1].Provider.Proxy)
 
-	m.Alerts[0].Provider = nil
-	err = m.Resolve(context.Background(), &kube.Resources{})
-	assert.Equal(t, []string{"spec.analysis.alerts[0].providerRef: not found: AlertProvider flagger/on-call is not among the 0 given"}, problems(t, err))
+	err = m.Resolve(context.Background(), &kube.Resources{AlertProviders: rs.AlertProviders[1:]})
+	assert.Equal(t, []string{"spec.analysis.alerts[0].providerRef: not found: AlertProvider flagger/on-call is not among the 1 given"}, problems(t, err))
 
 	_, err = kube.LoadResources([]byte(`
 apiVersion: flagger.app/v1beta1

@@ -61,7 +61,7 @@ func LoadCanary(data []byte) (*CanaryManifest, error) {
 	}
 	meta := doc.obj("metadata")
 	m.Name, m.Namespace = meta.str("name"), meta.str("namespace")
-	meta.ignore("labels", "annotations", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "finalizers", "ownerReferences")
+	meta.ignore(objectMetaFields...)
 	meta.done()
 	doc.ignore("status")
 
@@ -158,7 +158,9 @@ func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
 		s.Match = append(s.Match, mt)
 	}
 	for _, mo := range a.list("metrics") {
-		met := canary.Metric{Name: mo.str("name"), Interval: mo.duration("interval"), Query: mo.str("query")}
+		// Flagger queries Prometheus with the whitespace collapsed; a query written over many
+		// lines is one line in canarykit's events too
+		met := canary.Metric{Name: mo.str("name"), Interval: mo.duration("interval"), Query: canary.CompactQuery(mo.str("query"))}
 		if mo.has("thresholdRange") {
 			tr := mo.obj("thresholdRange")
 			if tr.has("min") {
@@ -217,6 +219,11 @@ func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
 	a.unsupported("mirror", "mirrorWeight", "primaryReadyThreshold", "canaryReadyThreshold", "sessionAffinity")
 	a.done()
 }
+
+// objectMetaFields are metadata's fields besides name and namespace: they mean nothing to
+// canarykit's reading of a manifest.
+var objectMetaFields = []string{"generateName", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
+	"deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers", "managedFields"}
 
 // decoder walks a manifest's generic tree, converting known fields and collecting a problem for
 // every unsupported or mistyped one, with its path.

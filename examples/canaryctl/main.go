@@ -145,8 +145,9 @@ func (c *cli) resources(files []string) (kube.Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		all.MetricTemplates = append(all.MetricTemplates, rs.MetricTemplates...)
-		all.AlertProviders = append(all.AlertProviders, rs.AlertProviders...)
+		if err := all.Merge(rs); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
 	}
 	dyn, err := dynamic.NewForConfig(c.cfg)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
@@ -147,6 +148,7 @@ type Release struct {
 	Rollout  *canary.Rollout
 	Lease    *kube.Lease
 	alerts   *notify.Dispatcher // the manifest's alerts, delivered while Run runs
+	running  atomic.Bool
 }
 
 // Release builds the Rollout for a Flagger Canary manifest. onEvent, if set, receives every
@@ -217,9 +219,9 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 }
 
 // resolve looks up the manifest's templateRefs and alert providerRefs (Options.Resources, or
-// the cluster's).
+// the cluster's), at every Release: the objects may have changed since the last.
 func (s *Stack) resolve(m *kube.CanaryManifest) error {
-	if len(m.Unresolved()) == 0 {
+	if len(m.TemplateRefs) == 0 && len(m.Alerts) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -252,7 +254,7 @@ func (s *Stack) templated(m *kube.CanaryManifest) (canary.Spec, error) {
 		if !ok {
 			var err error
 			if p, err = s.templateProvider(ctx, t); err != nil {
-				return canary.Spec{}, err
+				return canary.Spec{}, fmt.Errorf("%s: %w", ref.Path, err)
 			}
 			providers[t.Key()] = p
 		}
@@ -284,6 +286,10 @@ func (s *Stack) alerts(m *kube.CanaryManifest) (*notify.Dispatcher, error) {
 	return notify.New(notify.Config{Routes: routes, Logger: s.opts.Logger.WithName("alerts")})
 }
 
+// slackPostMessage is where a Slack AlertProvider with a token and no address posts, as in
+// Flagger.
+const slackPostMessage = "https://slack.com/api/chat.postMessage"
+
 // notifier is the webhook/notify notifier for an AlertProvider, with its secretRef applied.
 func (s *Stack) notifier(ctx context.Context, p kube.AlertProvider) (notify.Notifier, error) {
 	p, token, err := p.WithSecret(ctx, s.client)
@@ -299,6 +305,15 @@ func (s *Stack) notifier(ctx context.Context, p kube.AlertProvider) (notify.Noti
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.Proxy = http.ProxyURL(u)
 		client = &http.Client{Transport: t}
+	}
+	if p.Type == "slack" && p.Address == "" && token != "" {
+		if p.Channel == "" {
+			return nil, fmt.Errorf("AlertProvider %s: spec.channel: required to post with a token (Slack's chat.postMessage)", p.Key())
+		}
+		p.Address = slackPostMessage
+	}
+	if p.Address == "" {
+		return nil, fmt.Errorf(`AlertProvider %s: neither spec.address nor the "address" key of its secretRef gives the webhook URL`, p.Key())
 	}
 	switch p.Type {
 	case "slack", "rocket": // Rocket.Chat's incoming webhooks take Slack's format
@@ -335,6 +350,10 @@ func (s *Stack) templateProvider(ctx context.Context, t *kube.MetricTemplate) (c
 // Run drives the target's current revision while holding its lease, applying control
 // requests (kube.RequestControl) from other processes, and releases the lease at the end.
 func (r *Release) Run(ctx context.Context) (canary.Result, error) {
+	if !r.running.CompareAndSwap(false, true) {
+		return canary.Result{}, fmt.Errorf("%w: release of %s", canary.ErrAlreadyRunning, r.Manifest.Target)
+	}
+	defer r.running.Store(false)
 	if r.alerts != nil {
 		// delivered from their own goroutine; what is queued when Run ends gets one timeout
 		actx, cancel := context.WithCancel(context.WithoutCancel(ctx))

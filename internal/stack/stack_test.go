@@ -107,4 +107,37 @@ func TestAlertProviderNotifiers(t *testing.T) {
 	require.ErrorContains(t, err, "AlertProvider flagger/x: spec.secretRef:")
 	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "gchat", Address: hooks.URL})
 	require.ErrorContains(t, err, `AlertProvider flagger/x: type "gchat" is not supported`)
+
+	// a Slack token without an address posts with chat.postMessage, which needs a channel
+	_, err = client.CoreV1().Secrets("flagger").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "token-only", Namespace: "flagger"},
+		Data: map[string][]byte{"token": []byte("xoxb-2")}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "token-only"})
+	require.ErrorContains(t, err, "AlertProvider flagger/x: spec.channel: required to post with a token")
+	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "token-only", Channel: "general"})
+	require.NoError(t, err)
+	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "discord", SecretRef: "token-only"})
+	require.ErrorContains(t, err, `AlertProvider flagger/x: neither spec.address nor the "address" key of its secretRef gives the webhook URL`)
+}
+
+// A templated metric's provider that cannot be built is reported at the Canary's field.
+func TestTemplatedErrorsNameTheField(t *testing.T) {
+	s := &Stack{opts: Options{Logger: logr.Discard()}, client: fake.NewClientset()}
+	m := &kube.CanaryManifest{
+		Spec: canary.Spec{Metrics: []canary.Metric{{Name: "errors", Query: "up", ThresholdRange: canary.AtMost(1)}}},
+		TemplateRefs: []kube.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "ops", Path: "spec.analysis.metrics[0].templateRef",
+			Template: &kube.MetricTemplate{Name: "errors", Namespace: "ops", Query: "up",
+				Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090", SecretRef: "missing"}}}},
+	}
+	_, err := s.templated(m)
+	require.ErrorContains(t, err, "spec.analysis.metrics[0].templateRef: MetricTemplate ops/errors: spec.provider.secretRef:")
+}
+
+// One Release drives one Run at a time: a second, concurrent Run is refused at once.
+func TestReleaseRunsOnce(t *testing.T) {
+	r := &Release{Manifest: &kube.CanaryManifest{Target: canary.Target{Namespace: "test", Name: "podinfo"}}}
+	r.running.Store(true)
+	_, err := r.Run(context.Background())
+	require.ErrorIs(t, err, canary.ErrAlreadyRunning)
+	assert.True(t, r.running.Load(), "the Run in progress is still marked")
 }
