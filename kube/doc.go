@@ -38,8 +38,10 @@
 // A revision is a hash of the target's pod template and of the data of every ConfigMap and
 // Secret it references (volumes, projected volumes, env valueFrom, envFrom, init containers),
 // so changing a tracked config starts a release and reverting the template to the promoted one
-// does not. Readiness follows the deployment controller's status: rolled out and available, or
-// failed for good when the Progressing condition says ProgressDeadlineExceeded.
+// does not. Readiness follows the deployment controller's status: rolled out and available (all
+// updated replicas, or the share WorkloadOptions.PrimaryReadyThreshold and CanaryReadyThreshold
+// give, Flagger's readyThresholds), or failed for good when the Progressing condition says
+// ProgressDeadlineExceeded.
 //
 // # Cost
 //

@@ -343,3 +343,24 @@ spec:
   analysis:
     interval: 30s` + analysis)
 }
+
+func TestReadyThresholds(t *testing.T) {
+	m, err := kube.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    maxWeight: 50
+    primaryReadyThreshold: 50
+    canaryReadyThreshold: 80
+`))
+	require.NoError(t, err)
+	assert.Equal(t, 50, m.Workload.PrimaryReadyThreshold)
+	assert.Equal(t, 80, m.Workload.CanaryReadyThreshold)
+	_, err = kube.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    primaryReadyThreshold: 0
+    canaryReadyThreshold: 101
+`))
+	assert.ElementsMatch(t, []string{
+		"spec.analysis.primaryReadyThreshold: must be 1..100 (percent of the updated replicas), got 0",
+		"spec.analysis.canaryReadyThreshold: must be 1..100 (percent of the updated replicas), got 101",
+	}, problems(t, err))
+}

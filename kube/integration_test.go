@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,6 +128,7 @@ type driverOptions struct {
 	router     *canarytest.Router
 	gates      *canarytest.Gates
 	then       func(canary.Event)
+	workload   func(*kube.WorkloadOptions)
 }
 
 func testSpec() canary.Spec {
@@ -145,7 +147,11 @@ func (b *bed) driver(t *testing.T, o driverOptions) *driver {
 	cluster, err := kube.New(kube.Options{Client: b.client})
 	require.NoError(t, err)
 	t.Cleanup(cluster.Close)
-	w, err := cluster.Workload(kube.WorkloadOptions{Target: b.target, Port: 9898, Autoscaler: o.autoscaler})
+	wo := kube.WorkloadOptions{Target: b.target, Port: 9898, Autoscaler: o.autoscaler}
+	if o.workload != nil {
+		o.workload(&wo)
+	}
+	w, err := cluster.Workload(wo)
 	require.NoError(t, err)
 	if o.identity == "" {
 		o.identity = "driver-1"
@@ -265,6 +271,41 @@ func TestLifecycleOnARealCluster(t *testing.T) {
 	assert.Equal(t, "failed checks threshold reached 3", res.Reason)
 	assert.Equal(t, "stefanprodan/podinfo:3.1.1", image(b.deployment(t, "podinfo-primary")), "primary untouched")
 	assert.Equal(t, int32(0), *b.deployment(t, "podinfo").Spec.Replicas, "canary scaled down")
+}
+
+// Flagger's canaryReadyThreshold: at 50 %, a canary with one of its two pods available is
+// ready, and the release goes on (at the default 100 % it would wait, then roll back).
+func TestCanaryReadyThreshold(t *testing.T) {
+	b := newBed(t)
+	b.createTarget(t, "podinfo:1")
+	var mu sync.Mutex
+	var available, replicas int32 = -1, -1
+	d := b.driver(t, driverOptions{
+		workload: func(o *kube.WorkloadOptions) { o.CanaryReadyThreshold = 50 },
+		then: func(e canary.Event) {
+			if e.Reason != canary.ReasonAdvanced {
+				return
+			}
+			dep := b.deployment(t, "podinfo")
+			mu.Lock()
+			defer mu.Unlock()
+			if available < 0 {
+				available, replicas = dep.Status.AvailableReplicas, *dep.Spec.Replicas
+			}
+		},
+	})
+	d.mustRun(t)
+	b.kubelet.Stop()
+	b.env.Kubelet(t, b.ns, "app=podinfo", testenv.Behavior{ReadyPods: 1})
+	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow)
+	b.updateTarget(t, func(dep *appsv1.Deployment) { dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2" })
+	res := d.mustRun(t)
+	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, int32(2), replicas)
+	assert.Equal(t, int32(1), available, "the analysis ran with half the canary available")
+	assert.Equal(t, "podinfo:2", image(b.deployment(t, "podinfo-primary")))
 }
 
 func TestProgressDeadlineExceededRollsBack(t *testing.T) {

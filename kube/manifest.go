@@ -216,7 +216,14 @@ func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
 		wo.done()
 	}
 	decodeAlerts(d, a, m)
-	a.unsupported("mirror", "mirrorWeight", "primaryReadyThreshold", "canaryReadyThreshold", "sessionAffinity")
+	for key, v := range map[string]*int{"primaryReadyThreshold": &m.Workload.PrimaryReadyThreshold, "canaryReadyThreshold": &m.Workload.CanaryReadyThreshold} {
+		if a.has(key) {
+			if *v = a.int(key); *v < 1 || *v > 100 {
+				d.fail(a.at(key), "must be 1..100 (percent of the updated replicas), got %d", *v)
+			}
+		}
+	}
+	a.unsupported("mirror", "mirrorWeight", "sessionAffinity")
 	a.done()
 }
 

@@ -130,27 +130,35 @@ func TestReadiness(t *testing.T) {
 			Reason: "MinimumReplicasUnavailable", LastUpdateTime: metav1.NewTime(ts)}
 	}
 	for _, c := range []struct {
-		name   string
-		d      *appsv1.Deployment
-		minGen int64
-		ready  bool
-		failed bool
-		msg    string
+		name      string
+		d         *appsv1.Deployment
+		minGen    int64
+		ready     bool
+		failed    bool
+		msg       string
+		threshold int
 	}{
-		{"ready", dep(2, 3, 3, 2, 2, 2), 0, true, false, ""},
-		{"scaled to zero", dep(0, 3, 3, 0, 0, 0), 0, false, false, `deployment "podinfo" is scaled to zero`},
-		{"controller has not seen the spec", dep(2, 4, 3, 2, 2, 2), 0, false, false, "observed deployment generation less than desired generation"},
-		{"cache older than our write", dep(2, 3, 3, 2, 2, 2), 4, false, false, "observed deployment generation less than desired generation"},
-		{"rolling", dep(3, 3, 3, 1, 3, 1), 0, false, false, "1 out of 3 new replicas have been updated"},
-		{"old pods terminating", dep(2, 3, 3, 2, 3, 2), 0, false, false, "1 old replicas are pending termination"},
-		{"not available", dep(2, 3, 3, 2, 2, 1), 0, false, false, "1 of 2 updated replicas are available"},
-		{"stuck", dep(2, 3, 3, 1, 2, 1, deadline), 0, false, true, `deployment "podinfo" exceeded its progress deadline`},
-		{"unavailable within the deadline", dep(2, 3, 3, 2, 2, 0, unavailableSince(now.Add(-599*time.Second))), 0, false, false, "0 of 2 updated replicas are available"},
+		{"ready", dep(2, 3, 3, 2, 2, 2), 0, true, false, "", 0},
+		{"scaled to zero", dep(0, 3, 3, 0, 0, 0), 0, false, false, `deployment "podinfo" is scaled to zero`, 0},
+		{"controller has not seen the spec", dep(2, 4, 3, 2, 2, 2), 0, false, false, "observed deployment generation less than desired generation", 0},
+		{"cache older than our write", dep(2, 3, 3, 2, 2, 2), 4, false, false, "observed deployment generation less than desired generation", 0},
+		{"rolling", dep(3, 3, 3, 1, 3, 1), 0, false, false, "1 out of 3 new replicas have been updated", 0},
+		{"old pods terminating", dep(2, 3, 3, 2, 3, 2), 0, false, false, "1 old replicas are pending termination", 0},
+		{"not available", dep(2, 3, 3, 2, 2, 1), 0, false, false, "1 of 2 updated replicas are available", 0},
+		{"stuck", dep(2, 3, 3, 1, 2, 1, deadline), 0, false, true, `deployment "podinfo" exceeded its progress deadline`, 0},
+		{"unavailable within the deadline", dep(2, 3, 3, 2, 2, 0, unavailableSince(now.Add(-599*time.Second))), 0, false, false, "0 of 2 updated replicas are available", 0},
 		{"unavailable past the deadline (a scale-up the controller does not time out)", dep(2, 3, 3, 2, 2, 0, unavailableSince(now.Add(-601*time.Second))), 0, false, true,
-			`deployment "podinfo" has been unavailable for longer than its progress deadline (10m0s): waiting for rollout to finish: 0 of 2 updated replicas are available`},
+			`deployment "podinfo" has been unavailable for longer than its progress deadline (10m0s): waiting for rollout to finish: 0 of 2 updated replicas are available`, 0},
+		{"ready threshold met", dep(10, 3, 3, 10, 10, 8), 0, true, false, "", 80},
+		{"ready threshold not met", dep(10, 3, 3, 10, 10, 7), 0, false, false, "7 of 8 (readyThreshold 80%) updated replicas are available", 80},
+		{"ready threshold rounds down", dep(3, 3, 3, 3, 3, 1), 0, true, false, "", 50},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := readiness(c.d, c.minGen, now)
+			threshold := c.threshold
+			if threshold == 0 {
+				threshold = 100
+			}
+			r := readiness(c.d, c.minGen, now, threshold)
 			assert.Equal(t, c.ready, r.Ready)
 			assert.Equal(t, c.failed, r.Failed)
 			assert.Contains(t, r.Message, c.msg)

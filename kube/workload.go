@@ -39,6 +39,10 @@ type WorkloadOptions struct {
 	// Helm or GitOps upgrades) would delete them. Created objects are always labelled
 	// app.kubernetes.io/managed-by=canarykit and annotated canarykit.dev/target=<target>.
 	OwnerReferences bool
+	// PrimaryReadyThreshold and CanaryReadyThreshold are the percentages of the updated
+	// replicas that must be available for the primary or the canary to count as ready
+	// (Flagger's analysis.primaryReadyThreshold and canaryReadyThreshold). Default 100.
+	PrimaryReadyThreshold, CanaryReadyThreshold int
 }
 
 // Workload drives an apps/v1 Deployment target and its primary for a canary.Rollout: it creates
@@ -86,6 +90,14 @@ func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 	}
 	if opts.PortName == "" {
 		opts.PortName = "http"
+	}
+	for name, v := range map[string]*int{"analysis.primaryReadyThreshold": &opts.PrimaryReadyThreshold, "analysis.canaryReadyThreshold": &opts.CanaryReadyThreshold} {
+		switch {
+		case *v == 0:
+			*v = 100
+		case *v < 1 || *v > 100:
+			errs = append(errs, fmt.Errorf("%s: must be 1..100, got %d", name, *v))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("kube: invalid workload options: %w", err)
@@ -146,7 +158,7 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	canaryGen, primaryGen := w.canaryGen, w.primaryGen
 	w.mu.Unlock()
 	now := w.c.clock.Now()
-	st := canary.WorkloadState{Revision: revision(&d.Spec.Template, tracked), Canary: readiness(d, canaryGen, now)}
+	st := canary.WorkloadState{Revision: revision(&d.Spec.Template, tracked), Canary: readiness(d, canaryGen, now, w.opts.CanaryReadyThreshold)}
 	p, err := nc.deployment(t.Namespace, t.PrimaryName())
 	switch {
 	case apierrors.IsNotFound(err):
@@ -154,7 +166,7 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	case err != nil:
 		return canary.WorkloadState{}, err
 	default:
-		st.Primary = readiness(p, primaryGen, now)
+		st.Primary = readiness(p, primaryGen, now, w.opts.PrimaryReadyThreshold)
 		st.PrimaryRevision = p.Annotations[AnnotationRevision]
 	}
 	return st, nil
@@ -163,8 +175,9 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 // readiness judges a Deployment from its status as the deployment controller reports it
 // (Flagger's rules): rolled out, available, or stuck past its progress deadline — either as
 // the controller says (ProgressDeadlineExceeded, for rollouts of a new template) or, since the
-// controller does not time scale-ups out, unavailable for longer than the deadline.
-func readiness(d *appsv1.Deployment, minGeneration int64, now time.Time) canary.Readiness {
+// controller does not time scale-ups out, unavailable for longer than the deadline. Available
+// means threshold percent of the updated replicas (rounded down, as Flagger does).
+func readiness(d *appsv1.Deployment, minGeneration int64, now time.Time, threshold int) canary.Readiness {
 	notReady := func(format string, args ...any) canary.Readiness {
 		return canary.Readiness{Message: fmt.Sprintf(format, args...)}
 	}
@@ -190,8 +203,11 @@ func readiness(d *appsv1.Deployment, minGeneration int64, now time.Time) canary.
 		r = notReady("waiting for rollout to finish: %d out of %d new replicas have been updated", s.UpdatedReplicas, replicas)
 	case s.Replicas > s.UpdatedReplicas:
 		r = notReady("waiting for rollout to finish: %d old replicas are pending termination", s.Replicas-s.UpdatedReplicas)
-	case s.AvailableReplicas < s.UpdatedReplicas:
+	case threshold >= 100 && s.AvailableReplicas < s.UpdatedReplicas:
 		r = notReady("waiting for rollout to finish: %d of %d updated replicas are available", s.AvailableReplicas, s.UpdatedReplicas)
+	case threshold < 100 && s.AvailableReplicas < s.UpdatedReplicas*int32(threshold)/100:
+		r = notReady("waiting for rollout to finish: %d of %d (readyThreshold %d%%) updated replicas are available",
+			s.AvailableReplicas, s.UpdatedReplicas*int32(threshold)/100, threshold)
 	default:
 		return canary.Readiness{Ready: true}
 	}

@@ -42,6 +42,9 @@ type Behavior struct {
 	Delay time.Duration
 	// RestartEvery (ModeCrashLoop) is the period between restarts; 0 means 1 s.
 	RestartEvery time.Duration
+	// ReadyPods (ModeReady), if set, lets only the first that many pods the stand-in sees
+	// become Ready; the others stay Running and unready, as when some nodes cannot run them.
+	ReadyPods int
 }
 
 // Behaviors for the common cases.
@@ -76,6 +79,7 @@ type Kubelet struct {
 	behavior  Behavior
 	since     time.Time               // when behavior was set
 	firstSeen map[types.UID]time.Time // when each pod was first seen
+	order     map[types.UID]int       // in which order pods were first seen, from 0
 }
 
 // Kubelet starts a kubelet stand-in for the pods in namespace that match selector (a label
@@ -116,6 +120,7 @@ func startKubelet(client kubernetes.Interface, namespace string, sel labels.Sele
 		behavior:  b,
 		since:     time.Now(),
 		firstSeen: map[types.UID]time.Time{},
+		order:     map[types.UID]int{},
 	}
 	enqueue := func(obj any) {
 		if p, ok := obj.(*corev1.Pod); ok {
@@ -204,8 +209,12 @@ func (k *Kubelet) sync(ctx context.Context, key types.NamespacedName) (time.Dura
 	if !ok {
 		first = now
 		k.firstSeen[pod.UID] = first
+		k.order[pod.UID] = len(k.order)
 	}
 	b, since := k.behavior, k.since
+	if b.Mode == ModeReady && b.ReadyPods > 0 && k.order[pod.UID] >= b.ReadyPods {
+		b = NeverReady
+	}
 	k.mu.Unlock()
 
 	status, requeue := desiredStatus(pod, b, first, since, now)
