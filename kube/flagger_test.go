@@ -12,6 +12,7 @@ import (
 	"github.com/canarykit/canarykit/kube"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 func loadResources(t *testing.T, name string) *kube.Resources {
@@ -363,4 +364,46 @@ func TestReadyThresholds(t *testing.T) {
 		"spec.analysis.primaryReadyThreshold: must be 1..100 (percent of the updated replicas), got 0",
 		"spec.analysis.canaryReadyThreshold: must be 1..100 (percent of the updated replicas), got 101",
 	}, problems(t, err))
+}
+
+func TestWorkloadOptionsFromTheManifest(t *testing.T) {
+	m, err := kube.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  autoscalerRef:
+    apiVersion: autoscaling/v2
+    kind: HorizontalPodAutoscaler
+    name: podinfo
+    primaryScalerReplicas: {minReplicas: 2, maxReplicas: 5}
+  service: {port: 9898}
+  analysis: {interval: 30s, stepWeight: 10}
+`))
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), m.Workload.PrimaryMinReplicas)
+	assert.Equal(t, int32(5), m.Workload.PrimaryMaxReplicas)
+
+	_, err = kube.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo, primaryScalerReplicas: {minReplicas: 6, maxReplicas: 5}}
+  service: {port: 9898}
+  analysis: {interval: 30s, stepWeight: 10}
+`))
+	assert.Equal(t, []string{"spec.autoscalerRef.primaryScalerReplicas: want 0 <= minReplicas <= maxReplicas, got 6 and 5"}, problems(t, err))
+
+	// the same rules hold for options given in code, before anything is touched
+	cluster, err := kube.New(kube.Options{Client: fake.NewClientset()})
+	require.NoError(t, err)
+	defer cluster.Close()
+	_, err = cluster.Workload(kube.WorkloadOptions{Target: canary.Target{Namespace: "test", Name: "podinfo"}, Port: 9898,
+		PrimaryMinReplicas: 2, CanaryReadyThreshold: 120})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "autoscalerRef.primaryScalerReplicas: needs an autoscalerRef")
+	assert.ErrorContains(t, err, "analysis.canaryReadyThreshold: must be 1..100, got 120")
 }

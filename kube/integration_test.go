@@ -370,11 +370,13 @@ func TestAutoscalerIsClonedAndResynced(t *testing.T) {
 	}
 	_, err := b.admin.AutoscalingV2().HorizontalPodAutoscalers(b.ns).Create(ctx, hpa, metav1.CreateOptions{})
 	require.NoError(t, err)
-	d := b.driver(t, driverOptions{autoscaler: "podinfo"})
+	// primaryScalerReplicas: the primary's copy scales between 3 and its source's maximum
+	d := b.driver(t, driverOptions{autoscaler: "podinfo", workload: func(o *kube.WorkloadOptions) { o.PrimaryMinReplicas = 3 }})
 	d.mustRun(t)
 	p, err := b.admin.AutoscalingV2().HorizontalPodAutoscalers(b.ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "podinfo-primary", p.Spec.ScaleTargetRef.Name)
+	assert.Equal(t, int32(3), *p.Spec.MinReplicas)
 	assert.Equal(t, int32(4), p.Spec.MaxReplicas)
 	assert.Equal(t, int32(99), *p.Spec.Metrics[0].Resource.Target.AverageUtilization)
 

@@ -87,7 +87,15 @@ func LoadCanary(data []byte) (*CanaryManifest, error) {
 			m.Notes = append(m.Notes, fmt.Sprintf("spec.autoscalerRef.apiVersion %s is read as autoscaling/v2", v))
 		}
 		m.Workload.Autoscaler = as.str("name")
-		as.unsupported("primaryScalerQueries", "primaryScalerReplicas")
+		if as.has("primaryScalerReplicas") {
+			psr := as.obj("primaryScalerReplicas")
+			m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas = int32(psr.int("minReplicas")), int32(psr.int("maxReplicas"))
+			if mn, mx := m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas; mn < 0 || mx < 0 || (mx > 0 && mn > mx) {
+				d.fail(psr.path, "want 0 <= minReplicas <= maxReplicas, got %d and %d", mn, mx)
+			}
+			psr.done()
+		}
+		as.unsupported("primaryScalerQueries")
 		as.done()
 	}
 	m.Spec.ProgressDeadline = time.Duration(spec.int("progressDeadlineSeconds")) * time.Second

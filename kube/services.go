@@ -62,7 +62,8 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 }
 
 // syncAutoscaler makes "<autoscaler>-primary" a copy of the target's autoscaler that scales the
-// primary; with update, an existing copy is brought level (at promotion).
+// primary, with the options' replica bounds if set; with update, an existing copy is brought
+// level (at promotion).
 func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d *appsv1.Deployment, update bool) error {
 	ns, name := d.Namespace, w.opts.Autoscaler
 	src, err := nc.hpa(ns, name)
@@ -74,6 +75,12 @@ func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d *appsv1.De
 	}
 	spec := *src.Spec.DeepCopy()
 	spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name + "-primary"}
+	if n := w.opts.PrimaryMinReplicas; n > 0 {
+		spec.MinReplicas = &n
+	}
+	if n := w.opts.PrimaryMaxReplicas; n > 0 {
+		spec.MaxReplicas = n
+	}
 	pname := name + "-primary"
 	cur, err := nc.hpa(ns, pname)
 	switch {

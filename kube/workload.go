@@ -33,6 +33,9 @@ type WorkloadOptions struct {
 	// Autoscaler names the target's HorizontalPodAutoscaler (autoscaling/v2), if it has one;
 	// the primary gets a copy, "<name>-primary", re-synced at every promotion.
 	Autoscaler string
+	// PrimaryMinReplicas and PrimaryMaxReplicas, if set, override the replica bounds of the
+	// primary's autoscaler copy (Flagger's autoscalerRef.primaryScalerReplicas).
+	PrimaryMinReplicas, PrimaryMaxReplicas int32
 	// OwnerReferences makes the target Deployment the owner of everything created for it, so
 	// deleting the target deletes them. Off by default: the primary Deployment and the apex
 	// Service serve production traffic, and recreating the target (kubectl replace --force, some
@@ -90,6 +93,14 @@ func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 	}
 	if opts.PortName == "" {
 		opts.PortName = "http"
+	}
+	if opts.PrimaryMinReplicas < 0 || opts.PrimaryMaxReplicas < 0 ||
+		(opts.PrimaryMaxReplicas > 0 && opts.PrimaryMinReplicas > opts.PrimaryMaxReplicas) {
+		errs = append(errs, fmt.Errorf("autoscalerRef.primaryScalerReplicas: want 0 <= minReplicas <= maxReplicas, got %d and %d",
+			opts.PrimaryMinReplicas, opts.PrimaryMaxReplicas))
+	}
+	if opts.Autoscaler == "" && (opts.PrimaryMinReplicas != 0 || opts.PrimaryMaxReplicas != 0) {
+		errs = append(errs, errors.New("autoscalerRef.primaryScalerReplicas: needs an autoscalerRef"))
 	}
 	for name, v := range map[string]*int{"analysis.primaryReadyThreshold": &opts.PrimaryReadyThreshold, "analysis.canaryReadyThreshold": &opts.CanaryReadyThreshold} {
 		switch {
