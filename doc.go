@@ -12,7 +12,9 @@
 //	mesh/         metrics/       webhook/       kube/                 canary/canarytest/
 //	TrafficSplit, Prometheus,    hooks, gates,  Deployments, status   in-memory doubles +
 //	HTTPRoute,    Linkerd        persisted      in a Lease, events,   virtual time
-//	services      checks, judge  gates, alerts  manifest loader
+//	services      checks, judge  gates, alerts  Flagger manifests,
+//	                                            MetricTemplates,
+//	                                            AlertProviders
 //	└─────────────┴──────────────┴───────┬──────┴─────────────────────┘
 //	                                     ▼
 //	                                  canary/   the engine and the interfaces it consumes
