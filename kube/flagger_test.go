@@ -3,8 +3,6 @@ package kube_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -17,11 +15,7 @@ import (
 
 func loadResources(t *testing.T, name string) *kube.Resources {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	rs, err := kube.LoadResources(data)
-	require.NoError(t, err)
-	return rs
+	return loadTestdata(t, name, kube.LoadResources)
 }
 
 func problems(t *testing.T, err error) []string {

@@ -33,11 +33,17 @@ func TestSeedCopiesAreVerbatim(t *testing.T) {
 
 func load(t *testing.T, name string) *kube.CanaryManifest {
 	t.Helper()
+	return loadTestdata(t, name, kube.LoadCanary)
+}
+
+// loadTestdata reads testdata/name with a loader that must accept it.
+func loadTestdata[T any](t *testing.T, name string, loader func([]byte) (T, error)) T {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
-	m, err := kube.LoadCanary(data)
-	require.NoError(t, err)
-	return m
+	v, err := loader(data)
+	require.NoError(t, err, name)
+	return v
 }
 
 func TestLoadSeedManifests(t *testing.T) {

@@ -165,14 +165,17 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 	if err != nil {
 		return nil, err
 	}
-	if err := s.resolve(m); err != nil {
+	// the Flagger objects the manifest refers to, and what they need from the cluster
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.resolve(ctx, m); err != nil {
 		return nil, err
 	}
-	spec, err := s.templated(m)
+	spec, err := s.templated(ctx, m)
 	if err != nil {
 		return nil, err
 	}
-	alerts, err := s.alerts(m)
+	alerts, err := s.alerts(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -220,12 +223,10 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 
 // resolve looks up the manifest's templateRefs and alert providerRefs (Options.Resources, or
 // the cluster's), at every Release: the objects may have changed since the last.
-func (s *Stack) resolve(m *kube.CanaryManifest) error {
+func (s *Stack) resolve(ctx context.Context, m *kube.CanaryManifest) error {
 	if len(m.TemplateRefs) == 0 && len(m.Alerts) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	src := s.opts.Resources
 	if src == nil {
 		dyn, err := dynamic.NewForConfig(s.opts.Config)
@@ -239,12 +240,10 @@ func (s *Stack) resolve(m *kube.CanaryManifest) error {
 
 // templated returns the manifest's spec with each templated metric bound to its template's
 // own Prometheus.
-func (s *Stack) templated(m *kube.CanaryManifest) (canary.Spec, error) {
+func (s *Stack) templated(ctx context.Context, m *kube.CanaryManifest) (canary.Spec, error) {
 	if len(m.TemplateRefs) == 0 {
 		return m.Spec, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	spec := m.Spec
 	spec.Metrics = slices.Clone(m.Spec.Metrics)
 	providers := map[string]canary.MetricProvider{}
@@ -265,12 +264,10 @@ func (s *Stack) templated(m *kube.CanaryManifest) (canary.Spec, error) {
 
 // alerts builds the notifications of the manifest's alerts: one route per alert, to its
 // provider, from its severity on. Nil without alerts.
-func (s *Stack) alerts(m *kube.CanaryManifest) (*notify.Dispatcher, error) {
+func (s *Stack) alerts(ctx context.Context, m *kube.CanaryManifest) (*notify.Dispatcher, error) {
 	if len(m.Alerts) == 0 {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var routes []notify.Route
 	for _, a := range m.Alerts {
 		n, err := s.notifier(ctx, *a.Provider)

@@ -129,7 +129,7 @@ func TestTemplatedErrorsNameTheField(t *testing.T) {
 			Template: &kube.MetricTemplate{Name: "errors", Namespace: "ops", Query: "up",
 				Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090", SecretRef: "missing"}}}},
 	}
-	_, err := s.templated(m)
+	_, err := s.templated(context.Background(), m)
 	require.ErrorContains(t, err, "spec.analysis.metrics[0].templateRef: MetricTemplate ops/errors: spec.provider.secretRef:")
 }
 
