@@ -52,17 +52,11 @@
 // only after half its Duration without a write. Flagger makes 19 requests per step and 12 per
 // idle tick.
 //
-// # Flagger manifests and the objects they refer to
+// # Flagger objects
 //
-// LoadCanary converts a Flagger Canary. The Flagger objects it refers to are listed in
-// CanaryManifest.TemplateRefs (metric templateRefs) and CanaryManifest.Alerts (alert
-// providerRefs) and filled in by Resolve from a Source: objects read from YAML
-// (LoadResources), from the cluster (ClusterResources), or both in order (Sources). A resolved
-// MetricTemplate brings its query and its provider: build a metrics.Prometheus from it
-// (MetricTemplate.Credentials reads its secretRef, metrics.SecretCredentials interprets it) and
-// set it as the metric's canary.Metric.Provider. A resolved AlertProvider
-// (AlertProvider.WithSecret applies its secretRef) maps to a webhook/notify notifier, routed
-// from the alert's severity on.
+// Flagger's Canary, MetricTemplate and AlertProvider live in kube/flagger (loading and
+// converting, no cluster client); kube/driver wires a loaded Canary to this package, the
+// router and Prometheus, and runs its releases.
 //
 // # Permissions
 //

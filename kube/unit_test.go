@@ -211,3 +211,15 @@ func TestControlsWithAFakeClient(t *testing.T) {
 		t.Fatal("the request never reached the driver")
 	}
 }
+
+// The workload options' rules hold for options given in code, before anything is touched.
+func TestWorkloadOptionsAreValidated(t *testing.T) {
+	cluster, err := New(Options{Client: fake.NewClientset()})
+	require.NoError(t, err)
+	defer cluster.Close()
+	_, err = cluster.Workload(WorkloadOptions{Target: canary.Target{Namespace: "test", Name: "podinfo"}, Port: 9898,
+		PrimaryMinReplicas: 2, CanaryReadyThreshold: 120})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "autoscalerRef.primaryScalerReplicas: needs an autoscalerRef")
+	assert.ErrorContains(t, err, "analysis.canaryReadyThreshold: must be 1..100, got 120")
+}

@@ -14,8 +14,9 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/progress"
-	"github.com/canarykit/canarykit/internal/stack"
 	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/driver"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -49,7 +50,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	kubeContext := fs.String("context", "", "kubeconfig context")
 	prom := fs.String("prometheus", "http://localhost:9090", "Prometheus address (a manifest's spec.metricsServer wins)")
-	router := fs.String("router", stack.RouterSMI, "route kind: smi, httproute or kubernetes")
+	router := fs.String("router", driver.RouterSMI, "route kind: smi, httproute or kubernetes")
 	identity := fs.String("identity", "", "driver identity in the target's lease (default: host name and a random suffix)")
 	wait := fs.Bool("wait", false, "wait for a target driven by another process instead of failing")
 	var templateFiles []string
@@ -79,7 +80,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 		if err != nil {
 			return c.fail(err)
 		}
-		return c.run(ctx, m, stack.Options{Config: cfg, Router: *router, Prometheus: *prom, Identity: *identity, WaitForLease: *wait,
+		return c.run(ctx, m, driver.Options{Config: cfg, Router: *router, Prometheus: *prom, Identity: *identity, WaitForLease: *wait,
 			Resources: resources})
 	case "status":
 		t, err := c.target(*file, fs.Args())
@@ -113,7 +114,7 @@ func (c *cli) fail(err error) int {
 	return exitError
 }
 
-func (c *cli) manifest(file string) (*kube.CanaryManifest, error) {
+func (c *cli) manifest(file string) (*flagger.Canary, error) {
 	if file == "" {
 		return nil, errors.New("-f canary.yaml is required")
 	}
@@ -121,7 +122,7 @@ func (c *cli) manifest(file string) (*kube.CanaryManifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := kube.LoadCanary(data)
+	m, err := flagger.LoadCanary(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -131,17 +132,17 @@ func (c *cli) manifest(file string) (*kube.CanaryManifest, error) {
 // resources reads the -t files of Flagger MetricTemplates and AlertProviders; references they
 // do not hold are read from the cluster. Nil without files: the stack reads every reference
 // from the cluster.
-func (c *cli) resources(files []string) (kube.Source, error) {
+func (c *cli) resources(files []string) (flagger.Source, error) {
 	if len(files) == 0 {
 		return nil, nil
 	}
-	all := &kube.Resources{}
+	all := &flagger.Objects{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		rs, err := kube.LoadResources(data)
+		rs, err := flagger.LoadObjects(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
@@ -153,7 +154,7 @@ func (c *cli) resources(files []string) (kube.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kube.Sources{all, kube.ClusterResources(dyn)}, nil
+	return flagger.Sources{all, driver.ClusterObjects(dyn)}, nil
 }
 
 // target is the manifest's target, or NAMESPACE/NAME.
@@ -173,11 +174,11 @@ func (c *cli) target(file string, args []string) (canary.Target, error) {
 	return canary.Target{}, errors.New("give -f canary.yaml or NAMESPACE/NAME")
 }
 
-func (c *cli) run(ctx context.Context, m *kube.CanaryManifest, opts stack.Options) int {
+func (c *cli) run(ctx context.Context, m *flagger.Canary, opts driver.Options) int {
 	for _, n := range m.Notes {
 		fmt.Fprintln(c.stdout, "note:", n)
 	}
-	s, err := stack.New(opts)
+	s, err := driver.New(opts)
 	if err != nil {
 		return c.fail(err)
 	}

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/internal/stack"
 	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/driver"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/client-go/informers"
@@ -32,7 +33,7 @@ const (
 // calls Run whenever the Deployment (or the periodic recheck) may carry a new revision. Run
 // returns at once when there is nothing to release, reading only informer caches.
 type Controller struct {
-	Stack     *stack.Stack
+	Stack     *driver.Stack
 	Namespace string // "" watches every namespace
 	// Recheck is how often drivers look for changes the Deployment watch cannot see
 	// (ConfigMaps and Secrets it references). Default 30s.
@@ -42,11 +43,11 @@ type Controller struct {
 	OnEvent func(canary.Event)
 
 	mu      sync.Mutex
-	drivers map[string]*driver
+	drivers map[string]*worker
 }
 
-// driver runs the releases of one target.
-type driver struct {
+// worker runs the releases of one target.
+type worker struct {
 	spec   string // hash of the annotations it was built from
 	kick   chan struct{}
 	cancel context.CancelFunc
@@ -58,7 +59,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.Recheck == 0 {
 		c.Recheck = 30 * time.Second
 	}
-	c.drivers = map[string]*driver{}
+	c.drivers = map[string]*worker{}
 	f := informers.NewSharedInformerFactoryWithOptions(c.Stack.Client(), 0, informers.WithNamespace(c.Namespace))
 	inf := f.Apps().V1().Deployments().Informer()
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -113,7 +114,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 		return
 	}
 	prev := c.retire(key) // the annotations changed: a new driver takes over when it has stopped
-	m, err := kube.LoadCanary([]byte(manifestFor(d)))
+	m, err := flagger.LoadCanary([]byte(manifestFor(d)))
 	if err != nil {
 		c.Log.Error(err, "invalid canary annotations; not released", "deployment", key)
 		return
@@ -124,7 +125,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 		return
 	}
 	dctx, cancel := context.WithCancel(ctx)
-	drv := &driver{spec: spec, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	drv := &worker{spec: spec, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	c.mu.Lock()
 	c.drivers[key] = drv
 	c.mu.Unlock()
@@ -138,7 +139,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 }
 
 // drive holds the target's lease and runs releases when kicked or rechecking, until ctx ends.
-func (c *Controller) drive(ctx context.Context, key string, rel *stack.Release, kick <-chan struct{}) {
+func (c *Controller) drive(ctx context.Context, key string, rel *driver.Release, kick <-chan struct{}) {
 	log := c.Log.WithValues("target", key)
 	for ctx.Err() == nil {
 		err := rel.Lease.Hold(ctx, func(ctx context.Context) error {
@@ -171,7 +172,7 @@ func (c *Controller) drive(ctx context.Context, key string, rel *stack.Release, 
 
 // retire stops key's driver without waiting (the informer's handler must not block) and
 // returns it, so whoever needs to can wait for it.
-func (c *Controller) retire(key string) *driver {
+func (c *Controller) retire(key string) *worker {
 	c.mu.Lock()
 	drv := c.drivers[key]
 	delete(c.drivers, key)

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/canarykit/canarykit/internal/stack"
+	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -36,7 +36,7 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
 	flag.StringVar(&o.Namespace, "namespace", "", "namespace to watch (default: all)")
 	flag.StringVar(&o.Prometheus, "prometheus", "http://prometheus.linkerd-viz:9090", "Prometheus address")
-	flag.StringVar(&o.Router, "router", stack.RouterSMI, "route kind: smi, httproute or kubernetes")
+	flag.StringVar(&o.Router, "router", driver.RouterSMI, "route kind: smi, httproute or kubernetes")
 	flag.StringVar(&o.Identity, "identity", os.Getenv("POD_NAME"), "this replica's identity (default $POD_NAME, else the host name)")
 	flag.StringVar(&o.LeaseNamespace, "lease-namespace", "default", "namespace of the leader-election Lease")
 	flag.DurationVar(&o.Recheck, "recheck", 30*time.Second, "how often idle targets are checked for new revisions")
@@ -67,7 +67,7 @@ func main() {
 // Run runs the operator until ctx ends: it campaigns for leadership and, while leading, drives
 // every annotated Deployment.
 func Run(ctx context.Context, o Options) error {
-	s, err := stack.New(stack.Options{Config: o.Config, Router: o.Router, Prometheus: o.Prometheus, Identity: o.Identity,
+	s, err := driver.New(driver.Options{Config: o.Config, Router: o.Router, Prometheus: o.Prometheus, Identity: o.Identity,
 		WaitForLease: true, Logger: o.Logger})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,7 +107,7 @@ func TestManifestFromAnnotations(t *testing.T) {
 	d := deployment("alpha", true)
 	d.Namespace = "shop"
 	d.Annotations[AnnotationAutoscaler] = "alpha"
-	m, err := kube.LoadCanary([]byte(manifestFor(d)))
+	m, err := flagger.LoadCanary([]byte(manifestFor(d)))
 	require.NoError(t, err)
 	assert.Equal(t, canary.Target{Namespace: "shop", Name: "alpha"}, m.Target)
 	assert.Equal(t, 2, m.Spec.Iterations)
@@ -115,6 +116,6 @@ func TestManifestFromAnnotations(t *testing.T) {
 	assert.Equal(t, "alpha", m.Workload.Autoscaler)
 
 	d.Annotations[AnnotationAnalysis] = "stepWeight: 0\n"
-	_, err = kube.LoadCanary([]byte(manifestFor(d)))
+	_, err = flagger.LoadCanary([]byte(manifestFor(d)))
 	assert.ErrorContains(t, err, "analysis.stepWeight: must be 1..100, got 0")
 }

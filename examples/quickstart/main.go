@@ -12,7 +12,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
 	"github.com/canarykit/canarykit/internal/progress"
-	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"k8s.io/utils/clock"
 )
 
@@ -31,7 +31,7 @@ func main() {
 var canaryYAML []byte
 
 func run(out io.Writer, pace time.Duration) error {
-	m, err := kube.LoadCanary(canaryYAML)
+	m, err := flagger.LoadCanary(canaryYAML)
 	if err != nil {
 		return err
 	}

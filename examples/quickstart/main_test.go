@@ -27,7 +27,7 @@ func TestQuickstartPromotesThenRollsBack(t *testing.T) {
 }
 
 func TestTheManifestIsTheSeeds(t *testing.T) {
-	seed, err := os.ReadFile("../../kube/testdata/canary-002-linkerd-canary.yaml")
+	seed, err := os.ReadFile("../../kube/flagger/testdata/canary-002-linkerd-canary.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, string(seed), string(canaryYAML))
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/meshsim"
 	"github.com/canarykit/canarykit/internal/progress"
-	"github.com/canarykit/canarykit/internal/stack"
 	"github.com/canarykit/canarykit/internal/testenv"
-	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/driver"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/webhook/loadgen"
 	"github.com/canarykit/canarykit/webhook/webhooktest"
 	"github.com/stretchr/testify/require"
@@ -129,12 +129,12 @@ func (w *world) image(name string) string {
 
 // manifest loads a seed manifest unchanged, places it in the world's namespace (as
 // `kubectl apply -n` would) and compresses its times.
-func (w *world) manifest(file string) *kube.CanaryManifest {
-	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "testdata", file))
+func (w *world) manifest(file string) *flagger.Canary {
+	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "flagger", "testdata", file))
 	require.NoError(w.t, err)
-	m, err := kube.LoadCanary(data)
+	m, err := flagger.LoadCanary(data)
 	require.NoError(w.t, err)
-	m.Namespace, m.Target.Namespace, m.Workload.Target.Namespace = w.ns, w.ns, w.ns
+	m.Namespace, m.Target.Namespace = w.ns, w.ns
 	compress(w.t, &m.Spec)
 	return m
 }
@@ -144,9 +144,9 @@ func (w *world) manifest(file string) *kube.CanaryManifest {
 // secretRefs name (a bearer token).
 func (w *world) installTemplates(file string) {
 	testenv.InstallCRDs(w.t, w.env.Config(), testenv.MetricTemplateCRD())
-	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "testdata", file))
+	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "flagger", "testdata", file))
 	require.NoError(w.t, err)
-	rs, err := kube.LoadResources(data)
+	rs, err := flagger.LoadObjects(data)
 	require.NoError(w.t, err)
 	templates := rs.MetricTemplates
 	ctx := context.Background()
@@ -171,7 +171,7 @@ func (w *world) installTemplates(file string) {
 			"metadata": map[string]any{"name": tpl.Name, "namespace": tpl.Namespace},
 			"spec":     map[string]any{"query": tpl.Query, "provider": provider},
 		}}
-		res := dyn.Resource(kube.MetricTemplateResource).Namespace(tpl.Namespace)
+		res := dyn.Resource(driver.MetricTemplates()).Namespace(tpl.Namespace)
 		if _, err := res.Create(ctx, obj, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
 			cur, err := res.Get(ctx, tpl.Name, metav1.GetOptions{})
 			require.NoError(w.t, err)
@@ -242,8 +242,8 @@ func (tl *timeline) steps() string {
 }
 
 // drive runs one release of m as one driver process (its own stack), until it ends or ctx ends.
-func (w *world) drive(ctx context.Context, m *kube.CanaryManifest, identity string, tl *timeline) (canary.Result, error) {
-	s, err := stack.New(stack.Options{Config: w.env.Config(), Router: w.router, Prometheus: w.prom.URL,
+func (w *world) drive(ctx context.Context, m *flagger.Canary, identity string, tl *timeline) (canary.Result, error) {
+	s, err := driver.New(driver.Options{Config: w.env.Config(), Router: w.router, Prometheus: w.prom.URL,
 		Identity: identity, HookTransport: w.mesh, WaitForLease: true})
 	require.NoError(w.t, err)
 	defer s.Close()

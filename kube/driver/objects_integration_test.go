@@ -1,12 +1,15 @@
-package kube_test
+package driver
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -18,10 +21,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestClusterResources reads Flagger MetricTemplates, AlertProviders and their Secrets from a
+// TestClusterObjects reads Flagger MetricTemplates, AlertProviders and their Secrets from a
 // real apiserver with Flagger's CRDs, under an identity bound to exactly kube.FlaggerRBAC in
 // their namespace.
-func TestClusterResources(t *testing.T) {
+func TestClusterObjects(t *testing.T) {
 	env := testenv.Shared(t)
 	testenv.InstallCRDs(t, env.Config(), testenv.MetricTemplateCRD(), testenv.AlertProviderCRD())
 	ns := env.Namespace(t)
@@ -33,7 +36,7 @@ func TestClusterResources(t *testing.T) {
 
 	admin, err := dynamic.NewForConfig(env.Config())
 	require.NoError(t, err)
-	for _, tpl := range loadResources(t, "metric-templates-003.yaml").MetricTemplates {
+	for _, tpl := range loadTestdata(t, "metric-templates-003.yaml", flagger.LoadObjects).MetricTemplates {
 		obj := map[string]any{
 			"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
 			"metadata": map[string]any{"name": tpl.Name, "namespace": ns},
@@ -45,7 +48,7 @@ func TestClusterResources(t *testing.T) {
 		if tpl.Provider.SecretRef != "" {
 			obj["spec"].(map[string]any)["provider"].(map[string]any)["secretRef"] = map[string]any{"name": tpl.Provider.SecretRef}
 		}
-		_, err := admin.Resource(kube.MetricTemplateResource).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{})
+		_, err := admin.Resource(MetricTemplates()).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{})
 		require.NoError(t, err)
 	}
 	_, err = env.Client().CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "prom-auth"},
@@ -56,36 +59,36 @@ func TestClusterResources(t *testing.T) {
 	require.NoError(t, err)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	src := kube.ClusterResources(dyn)
+	src := ClusterObjects(dyn)
 
 	got, err := src.MetricTemplate(ctx, ns, "latency")
 	require.NoError(t, err)
-	assert.Equal(t, kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prometheus.istio-system:9090", SecretRef: "prom-auth",
+	assert.Equal(t, flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://prometheus.istio-system:9090", SecretRef: "prom-auth",
 		InsecureSkipVerify: true, Headers: map[string][]string{"X-Scope-OrgID": {"tenant-a"}}}, got.Provider)
 	assert.Equal(t, ns+"/latency", got.Key())
 	assert.Contains(t, got.Query, "histogram_quantile(")
-	data, err := got.Credentials(ctx, client)
+	data, err := secretData(ctx, client, "MetricTemplate", got.Namespace, got.Name, "spec.provider.secretRef", got.Provider.SecretRef)
 	require.NoError(t, err)
 	assert.Equal(t, map[string][]byte{"token": []byte("s3cret")}, data)
 
 	_, err = src.MetricTemplate(ctx, ns, "missing")
-	require.ErrorIs(t, err, kube.ErrNotFound)
+	require.ErrorIs(t, err, flagger.ErrNotFound)
 	assert.Contains(t, err.Error(), "MetricTemplate "+ns+"/missing is not in the cluster")
 
 	// a Canary's templateRefs resolved from the cluster, the file as a fallback for the rest
-	m := load(t, "canary-003-ab-testing.yaml")
+	m := loadTestdata(t, "canary-003-ab-testing.yaml", flagger.LoadCanary)
 	for i := range m.TemplateRefs {
 		m.TemplateRefs[i].Namespace = ns
 	}
 	m.Alerts = nil
-	files := &kube.Resources{MetricTemplates: []kube.MetricTemplate{{Name: "error-rate", Namespace: ns, Query: "from a file",
-		Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://file:9090"}}}}
-	require.NoError(t, m.Resolve(ctx, kube.Sources{src, files}))
+	files := &flagger.Objects{MetricTemplates: []flagger.MetricTemplate{{Name: "error-rate", Namespace: ns, Query: "from a file",
+		Provider: flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://file:9090"}}}}
+	require.NoError(t, m.Resolve(ctx, flagger.Sources{src, files}))
 	assert.Contains(t, m.Spec.Metrics[0].Query, `classification!="failure"`, "the cluster's template comes first")
 	assert.Equal(t, canary.CompactQuery(got.Query), m.Spec.Metrics[1].Query)
 
 	// an AlertProvider whose Secret holds the webhook URL and a token
-	_, err = admin.Resource(kube.AlertProviderResource).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+	_, err = admin.Resource(AlertProviders()).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "flagger.app/v1beta1", "kind": "AlertProvider",
 		"metadata": map[string]any{"name": "on-call", "namespace": ns},
 		"spec":     map[string]any{"type": "slack", "channel": "on-call-alerts", "username": "canarykit", "secretRef": map[string]any{"name": "on-call-url"}},
@@ -96,18 +99,28 @@ func TestClusterResources(t *testing.T) {
 	require.NoError(t, err)
 	ap, err := src.AlertProvider(ctx, ns, "on-call")
 	require.NoError(t, err)
-	assert.Equal(t, kube.AlertProvider{Name: "on-call", Namespace: ns, Type: "slack", Channel: "on-call-alerts", Username: "canarykit",
+	assert.Equal(t, flagger.AlertProvider{Name: "on-call", Namespace: ns, Type: "slack", Channel: "on-call-alerts", Username: "canarykit",
 		SecretRef: "on-call-url"}, *ap)
-	withSecret, token, err := ap.WithSecret(ctx, client)
+	applied, token, err := withSecret(ctx, client, *ap)
 	require.NoError(t, err)
-	assert.Equal(t, "https://hooks.slack.com/services/T/B/X", withSecret.Address)
+	assert.Equal(t, "https://hooks.slack.com/services/T/B/X", applied.Address)
 	assert.Equal(t, "xoxb", token)
 	_, err = src.AlertProvider(ctx, ns, "missing")
-	require.ErrorIs(t, err, kube.ErrNotFound)
+	require.ErrorIs(t, err, flagger.ErrNotFound)
 
 	// outside the granted namespace the identity is refused, and the error says so
 	_, err = src.MetricTemplate(ctx, "kube-system", "error-rate")
 	require.Error(t, err)
-	assert.NotErrorIs(t, err, kube.ErrNotFound)
+	assert.NotErrorIs(t, err, flagger.ErrNotFound)
 	assert.Contains(t, err.Error(), "forbidden")
+}
+
+// loadTestdata reads one of kube/flagger's test manifests with a loader that must accept it.
+func loadTestdata[T any](t *testing.T, name string, loader func([]byte) (T, error)) T {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "flagger", "testdata", name))
+	require.NoError(t, err)
+	v, err := loader(data)
+	require.NoError(t, err, name)
+	return v
 }

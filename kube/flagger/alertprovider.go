@@ -1,23 +1,22 @@
-package kube
+package flagger
 
 import (
-	"context"
-	"fmt"
 	"net/url"
 	"slices"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
-// AlertProvider types canarykit can notify (webhook/notify has their formats).
-var AlertProviderTypes = []string{"slack", "msteams", "discord", "rocket"}
+// alertProviderTypes are the AlertProvider types canarykit can notify (webhook/notify has
+// their formats).
+var alertProviderTypes = []string{"slack", "msteams", "discord", "rocket"}
+
+// AlertProviderTypes returns the AlertProvider types canarykit can notify.
+func AlertProviderTypes() []string { return slices.Clone(alertProviderTypes) }
 
 // AlertProvider is a Flagger AlertProvider (flagger.app/v1beta1): a chat service's incoming
 // webhook that a Canary's alerts go to.
 type AlertProvider struct {
 	Name, Namespace string
-	// Type is one of AlertProviderTypes: slack, msteams, discord, rocket (Rocket.Chat, which
+	// Type is one of AlertProviderTypes(): slack, msteams, discord, rocket (Rocket.Chat, which
 	// takes Slack's format).
 	Type string
 	// Channel and Username override the webhook's defaults where the service honours them.
@@ -35,26 +34,6 @@ type AlertProvider struct {
 // Key is "namespace/name".
 func (p AlertProvider) Key() string { return p.Namespace + "/" + p.Name }
 
-// WithSecret returns the provider with its secretRef applied (Address, Proxy) and the token
-// the Secret holds, if any. Without a secretRef it returns p unchanged. A Slack provider with a
-// token and no address posts with chat.postMessage, as in Flagger.
-func (p AlertProvider) WithSecret(ctx context.Context, client kubernetes.Interface) (AlertProvider, string, error) {
-	if p.SecretRef == "" {
-		return p, "", nil
-	}
-	s, err := client.CoreV1().Secrets(p.Namespace).Get(ctx, p.SecretRef, metav1.GetOptions{})
-	if err != nil {
-		return p, "", fmt.Errorf("AlertProvider %s: spec.secretRef: %w", p.Key(), err)
-	}
-	if v, ok := s.Data["address"]; ok {
-		p.Address = string(v)
-	}
-	if v, ok := s.Data["proxy"]; ok {
-		p.Proxy = string(v)
-	}
-	return p, string(s.Data["token"]), nil
-}
-
 // AlertRef is one of a Canary's analysis.alerts: a provider and the lowest severity it gets.
 type AlertRef struct {
 	// Name identifies the alert.
@@ -64,13 +43,13 @@ type AlertRef struct {
 	// ProviderName and ProviderNamespace name the AlertProvider (namespace defaults to the
 	// Canary's, as in Flagger).
 	ProviderName, ProviderNamespace string
-	// Provider is the resolved provider; nil until CanaryManifest.Resolve.
+	// Provider is the resolved provider; nil until Canary.Resolve.
 	Provider *AlertProvider
 	// Path is the manifest field, e.g. spec.analysis.alerts[0].providerRef.
 	Path string
 }
 
-func decodeAlerts(d *decoder, a *object, m *CanaryManifest) {
+func decodeAlerts(d *decoder, a *object, m *Canary) {
 	for _, ao := range a.list("alerts") {
 		ref := AlertRef{Name: ao.str("name"), Severity: ao.str("severity")}
 		if ref.Name == "" {
@@ -108,9 +87,9 @@ func decodeAlertProvider(d *decoder, doc *object) AlertProvider {
 	p.Type = spec.str("type")
 	switch {
 	case p.Type == "":
-		d.fail(spec.at("type"), "required: one of %v", AlertProviderTypes)
-	case !slices.Contains(AlertProviderTypes, p.Type):
-		d.fail(spec.at("type"), "%s is not supported by canarykit yet (%v)", p.Type, AlertProviderTypes)
+		d.fail(spec.at("type"), "required: one of %v", alertProviderTypes)
+	case !slices.Contains(alertProviderTypes, p.Type):
+		d.fail(spec.at("type"), "%s is not supported by canarykit yet (%v)", p.Type, alertProviderTypes)
 	}
 	p.Channel, p.Username = spec.str("channel"), spec.str("username")
 	p.Address, p.Proxy = spec.str("address"), spec.str("proxy")

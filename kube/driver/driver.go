@@ -1,4 +1,4 @@
-package stack
+package driver
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
 	"github.com/canarykit/canarykit/metrics"
 	"github.com/canarykit/canarykit/webhook"
@@ -19,6 +20,7 @@ import (
 	"github.com/go-logr/logr"
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -44,8 +46,8 @@ type Options struct {
 	Prometheus string
 	// Resources is where a manifest's metric templateRefs and alert providerRefs are looked
 	// up. Default: the cluster's Flagger MetricTemplates and AlertProviders
-	// (kube.ClusterResources).
-	Resources kube.Source
+	// (ClusterObjects).
+	Resources flagger.Source
 	// Identity names this driver in the targets' Leases. Default: host name and a random suffix.
 	Identity string
 	// LeaseDuration is the drivers' claim without renewal. Default kube.DefaultLeaseDuration.
@@ -144,7 +146,7 @@ func (s *Stack) Close() {
 
 // Release is one target's releases: its Rollout and Lease.
 type Release struct {
-	Manifest *kube.CanaryManifest
+	Manifest *flagger.Canary
 	Rollout  *canary.Rollout
 	Lease    *kube.Lease
 	alerts   *notify.Dispatcher // the manifest's alerts, delivered while Run runs
@@ -153,9 +155,8 @@ type Release struct {
 
 // Release builds the Rollout for a Flagger Canary manifest. onEvent, if set, receives every
 // event besides the Kubernetes Events recorded on the target. Nothing is touched until Run.
-func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Release, error) {
-	wo := m.Workload
-	wo.OwnerReferences = wo.OwnerReferences || s.opts.OwnerReferences
+func (s *Stack) Release(m *flagger.Canary, onEvent func(canary.Event)) (*Release, error) {
+	wo := workloadOptions(m, s.opts.OwnerReferences)
 	workload, err := s.cluster.Workload(wo)
 	if err != nil {
 		return nil, err
@@ -223,7 +224,7 @@ func (s *Stack) Release(m *kube.CanaryManifest, onEvent func(canary.Event)) (*Re
 
 // resolve looks up the manifest's templateRefs and alert providerRefs (Options.Resources, or
 // the cluster's), at every Release: the objects may have changed since the last.
-func (s *Stack) resolve(ctx context.Context, m *kube.CanaryManifest) error {
+func (s *Stack) resolve(ctx context.Context, m *flagger.Canary) error {
 	if len(m.TemplateRefs) == 0 && len(m.Alerts) == 0 {
 		return nil
 	}
@@ -233,14 +234,14 @@ func (s *Stack) resolve(ctx context.Context, m *kube.CanaryManifest) error {
 		if err != nil {
 			return err
 		}
-		src = kube.ClusterResources(dyn)
+		src = ClusterObjects(dyn)
 	}
 	return m.Resolve(ctx, src)
 }
 
 // templated returns the manifest's spec with each templated metric bound to its template's
 // own Prometheus.
-func (s *Stack) templated(ctx context.Context, m *kube.CanaryManifest) (canary.Spec, error) {
+func (s *Stack) templated(ctx context.Context, m *flagger.Canary) (canary.Spec, error) {
 	if len(m.TemplateRefs) == 0 {
 		return m.Spec, nil
 	}
@@ -264,7 +265,7 @@ func (s *Stack) templated(ctx context.Context, m *kube.CanaryManifest) (canary.S
 
 // alerts builds the notifications of the manifest's alerts: one route per alert, to its
 // provider, from its severity on. Nil without alerts.
-func (s *Stack) alerts(ctx context.Context, m *kube.CanaryManifest) (*notify.Dispatcher, error) {
+func (s *Stack) alerts(ctx context.Context, m *flagger.Canary) (*notify.Dispatcher, error) {
 	if len(m.Alerts) == 0 {
 		return nil, nil
 	}
@@ -288,8 +289,8 @@ func (s *Stack) alerts(ctx context.Context, m *kube.CanaryManifest) (*notify.Dis
 const slackPostMessage = "https://slack.com/api/chat.postMessage"
 
 // notifier is the webhook/notify notifier for an AlertProvider, with its secretRef applied.
-func (s *Stack) notifier(ctx context.Context, p kube.AlertProvider) (notify.Notifier, error) {
-	p, token, err := p.WithSecret(ctx, s.client)
+func (s *Stack) notifier(ctx context.Context, p flagger.AlertProvider) (notify.Notifier, error) {
+	p, token, err := withSecret(ctx, s.client, p)
 	if err != nil {
 		return nil, err
 	}
@@ -320,19 +321,19 @@ func (s *Stack) notifier(ctx context.Context, p kube.AlertProvider) (notify.Noti
 	case "discord":
 		return notify.NewDiscord(notify.DiscordConfig{URL: p.Address, Username: p.Username, Client: client})
 	}
-	return nil, fmt.Errorf("AlertProvider %s: type %q is not supported (%v)", p.Key(), p.Type, kube.AlertProviderTypes)
+	return nil, fmt.Errorf("AlertProvider %s: type %q is not supported (%v)", p.Key(), p.Type, flagger.AlertProviderTypes())
 }
 
 // templateProvider is a Prometheus client for a MetricTemplate's provider, with the
 // credentials of its secretRef read as Flagger reads them.
-func (s *Stack) templateProvider(ctx context.Context, t *kube.MetricTemplate) (canary.MetricProvider, error) {
+func (s *Stack) templateProvider(ctx context.Context, t *flagger.MetricTemplate) (canary.MetricProvider, error) {
 	o := metrics.PrometheusOptions{Address: t.Provider.Address, Headers: http.Header(t.Provider.Headers),
 		InsecureSkipVerify: t.Provider.InsecureSkipVerify, Logger: s.opts.Logger}
-	data, err := t.Credentials(ctx, s.client)
-	if err != nil {
-		return nil, err
-	}
-	if data != nil {
+	if t.Provider.SecretRef != "" {
+		data, err := secretData(ctx, s.client, "MetricTemplate", t.Namespace, t.Name, "spec.provider.secretRef", t.Provider.SecretRef)
+		if err != nil {
+			return nil, err
+		}
 		if o.Credentials, err = metrics.SecretCredentials(data); err != nil {
 			return nil, fmt.Errorf("MetricTemplate %s: secret %s/%s: %w", t.Key(), t.Namespace, t.Provider.SecretRef, err)
 		}
@@ -368,4 +369,16 @@ func (r *Release) Run(ctx context.Context) (canary.Result, error) {
 		return err
 	})
 	return res, err
+}
+
+// workloadOptions are the kube options for a Canary's target.
+func workloadOptions(c *flagger.Canary, ownerReferences bool) kube.WorkloadOptions {
+	w := c.Workload
+	o := kube.WorkloadOptions{Target: c.Target, Port: w.Port, PortName: w.PortName, AppProtocol: w.AppProtocol,
+		Autoscaler: w.Autoscaler, PrimaryMinReplicas: w.PrimaryMinReplicas, PrimaryMaxReplicas: w.PrimaryMaxReplicas,
+		OwnerReferences: ownerReferences, PrimaryReadyThreshold: w.PrimaryReadyThreshold, CanaryReadyThreshold: w.CanaryReadyThreshold}
+	if w.TargetPort != "" {
+		o.TargetPort = intstr.Parse(w.TargetPort)
+	}
+	return o
 }

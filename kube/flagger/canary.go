@@ -1,28 +1,27 @@
-package kube
+package flagger
 
 import (
 	"fmt"
-	"math"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
 
-// CanaryManifest is a Flagger Canary in canarykit's terms: what to release (Target), how to
-// analyse it (Spec) and how to drive the Deployment (Workload).
-type CanaryManifest struct {
+// Canary is a Flagger Canary in canarykit's terms: what to release (Target), how to analyse it
+// (Spec) and how to drive the Deployment (Workload).
+type Canary struct {
 	// Name and Namespace of the Canary object.
 	Name, Namespace string
 	Target          canary.Target
 	Spec            canary.Spec
-	Workload        WorkloadOptions
-	// Provider is spec.provider (empty: the mesh the caller wires), MetricsServer
-	// spec.metricsServer (empty: the caller's Prometheus).
-	Provider      string
+	Workload        Workload
+	// Router is the router spec.provider (and spec.service.gatewayRefs) chooses.
+	Router Router
+	// GatewayRefs are spec.service.gatewayRefs: the HTTPRoute's parents.
+	GatewayRefs []ParentRef
+	// MetricsServer is spec.metricsServer (empty: the driver's Prometheus).
 	MetricsServer string
 	// TemplateRefs are the metrics that name a Flagger MetricTemplate; their queries are empty
 	// until Resolve fills them in.
@@ -35,17 +34,35 @@ type CanaryManifest struct {
 	Notes []string
 }
 
+// Workload is how a Canary's target Deployment is driven: the services' ports, the
+// autoscaler and the readiness thresholds (the driver turns it into kube.WorkloadOptions).
+type Workload struct {
+	// Port is spec.service.port.
+	Port int32
+	// TargetPort is spec.service.targetPort: a port number or name; "" means Port.
+	TargetPort string
+	// PortName and AppProtocol are spec.service.portName and appProtocol.
+	PortName, AppProtocol string
+	// Autoscaler is spec.autoscalerRef.name (an autoscaling/v2 HorizontalPodAutoscaler), if any.
+	Autoscaler string
+	// PrimaryMinReplicas and PrimaryMaxReplicas are spec.autoscalerRef.primaryScalerReplicas.
+	PrimaryMinReplicas, PrimaryMaxReplicas int32
+	// PrimaryReadyThreshold and CanaryReadyThreshold are the analysis' percentages of updated
+	// replicas that must be available (0: 100).
+	PrimaryReadyThreshold, CanaryReadyThreshold int
+}
+
 // LoadCanary converts a Flagger Canary manifest (flagger.app/v1beta1 with `analysis`, or the
-// legacy v1alpha3 with `canaryAnalysis` and scalar metric thresholds) into a CanaryManifest.
+// legacy v1alpha3 with `canaryAnalysis` and scalar metric thresholds) into a Canary.
 // Fields canarykit does not support are reported by path, every one of them, never dropped;
 // the result is validated as canary.New would validate it. Errors wrap canary.ErrInvalidSpec.
-func LoadCanary(data []byte) (*CanaryManifest, error) {
+func LoadCanary(data []byte) (*Canary, error) {
 	var root map[string]any
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%w: canary manifest is not valid YAML: %v", canary.ErrInvalidSpec, err)
 	}
 	d := &decoder{}
-	m := &CanaryManifest{}
+	m := &Canary{}
 	doc := d.object(root, "")
 	apiVersion := doc.str("apiVersion")
 	if kind := doc.str("kind"); kind != "Canary" {
@@ -100,7 +117,8 @@ func LoadCanary(data []byte) (*CanaryManifest, error) {
 	}
 	m.Spec.ProgressDeadline = time.Duration(spec.int("progressDeadlineSeconds")) * time.Second
 	m.Spec.SkipAnalysis = spec.bool("skipAnalysis")
-	m.Provider, m.MetricsServer = spec.str("provider"), spec.str("metricsServer")
+	m.MetricsServer = spec.str("metricsServer")
+	provider := spec.str("provider")
 	decodeService(d, spec.obj("service"), m)
 	key := "analysis"
 	if legacy && spec.has("canaryAnalysis") {
@@ -110,8 +128,11 @@ func LoadCanary(data []byte) (*CanaryManifest, error) {
 	spec.unsupported("ingressRef", "upstreamRef", "routeRef", "revertOnDeletion", "suspend")
 	spec.done()
 	doc.done()
+	var why string
+	if m.Router, why = parseProvider(provider, len(m.GatewayRefs) > 0); why != "" {
+		d.fail("spec.provider", "%s", why)
+	}
 
-	m.Workload.Target = m.Target
 	if err := d.err(); err != nil {
 		return nil, err
 	}
@@ -121,15 +142,15 @@ func LoadCanary(data []byte) (*CanaryManifest, error) {
 	return m, nil
 }
 
-func decodeService(d *decoder, svc *object, m *CanaryManifest) {
+func decodeService(d *decoder, svc *object, m *Canary) {
 	m.Target.Service = svc.str("name")
 	m.Workload.Port = int32(svc.int("port"))
 	if svc.has("targetPort") {
 		switch v := svc.m["targetPort"].(type) {
 		case float64:
-			m.Workload.TargetPort = intstr.FromInt32(int32(v))
+			m.Workload.TargetPort = strconv.FormatFloat(v, 'f', -1, 64)
 		case string:
-			m.Workload.TargetPort = intstr.Parse(v)
+			m.Workload.TargetPort = v
 		default:
 			d.fail(svc.at("targetPort"), "must be a port number or name")
 		}
@@ -143,7 +164,7 @@ func decodeService(d *decoder, svc *object, m *CanaryManifest) {
 	svc.done()
 }
 
-func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
+func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	s := &m.Spec
 	s.Interval = a.duration("interval")
 	s.Threshold = a.int("threshold")
@@ -235,226 +256,3 @@ func decodeAnalysis(d *decoder, a *object, m *CanaryManifest, legacy bool) {
 	a.done()
 }
 
-// objectMetaFields are metadata's fields besides name and namespace: they mean nothing to
-// canarykit's reading of a manifest.
-var objectMetaFields = []string{"generateName", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
-	"deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers", "managedFields"}
-
-// decoder walks a manifest's generic tree, converting known fields and collecting a problem for
-// every unsupported or mistyped one, with its path.
-type decoder struct {
-	kind     string // the document's kind, for messages; default Canary
-	problems []canary.FieldError
-}
-
-func (d *decoder) fail(path, format string, args ...any) {
-	d.problems = append(d.problems, canary.FieldError{Field: path, Message: fmt.Sprintf(format, args...)})
-}
-
-func (d *decoder) err() error {
-	if len(d.problems) == 0 {
-		return nil
-	}
-	return &canary.ValidationError{Problems: d.problems}
-}
-
-// object is one mapping of the tree and the keys read from it so far.
-type object struct {
-	d    *decoder
-	m    map[string]any
-	path string
-	seen map[string]bool
-}
-
-func (d *decoder) object(v any, path string) *object {
-	m, ok := v.(map[string]any)
-	if !ok && v != nil {
-		d.fail(path, "must be a mapping")
-	}
-	return &object{d: d, m: m, path: path, seen: map[string]bool{}}
-}
-
-func (o *object) at(key string) string {
-	if o.path == "" {
-		return key
-	}
-	return o.path + "." + key
-}
-
-func (o *object) has(key string) bool { _, ok := o.m[key]; return ok }
-
-func (o *object) get(key string) (any, bool) {
-	o.seen[key] = true
-	v, ok := o.m[key]
-	return v, ok && v != nil
-}
-
-func (o *object) keys() []string {
-	var ks []string
-	for k := range o.m {
-		ks = append(ks, k)
-		o.seen[k] = true
-	}
-	slices.Sort(ks)
-	return ks
-}
-
-func (o *object) obj(key string) *object { v, _ := o.get(key); return o.d.object(v, o.at(key)) }
-
-func (o *object) str(key string) string {
-	v, ok := o.get(key)
-	if !ok {
-		return ""
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		o.d.fail(o.at(key), "must be a string")
-	}
-	return s
-}
-
-func (o *object) float(key string) float64 {
-	v, ok := o.get(key)
-	if !ok {
-		return 0
-	}
-	switch n := v.(type) {
-	case float64:
-		return n
-	case string:
-		if f, err := strconv.ParseFloat(n, 64); err == nil {
-			return f
-		}
-	}
-	o.d.fail(o.at(key), "must be a number")
-	return 0
-}
-
-func (o *object) int(key string) int {
-	f := o.float(key)
-	if f != math.Trunc(f) {
-		o.d.fail(o.at(key), "must be a whole number, got %v", f)
-	}
-	return int(f)
-}
-
-func (o *object) bool(key string) bool {
-	v, ok := o.get(key)
-	if !ok {
-		return false
-	}
-	b, isBool := v.(bool)
-	if !isBool {
-		o.d.fail(o.at(key), "must be true or false")
-	}
-	return b
-}
-
-func (o *object) duration(key string) time.Duration {
-	s := o.str(key)
-	if s == "" {
-		return 0
-	}
-	dur, err := time.ParseDuration(s)
-	if err != nil {
-		o.d.fail(o.at(key), "must be a duration like 30s or 1m, got %q", s)
-	}
-	return dur
-}
-
-func (o *object) ints(key string) []int {
-	v, ok := o.get(key)
-	if !ok {
-		return nil
-	}
-	items, isList := v.([]any)
-	if !isList {
-		o.d.fail(o.at(key), "must be a list of numbers")
-		return nil
-	}
-	out := make([]int, len(items))
-	for i, it := range items {
-		f, isNum := it.(float64)
-		if !isNum || f != math.Trunc(f) {
-			o.d.fail(fmt.Sprintf("%s[%d]", o.at(key), i), "must be a whole number")
-		}
-		out[i] = int(f)
-	}
-	return out
-}
-
-func (o *object) list(key string) []*object {
-	v, ok := o.get(key)
-	if !ok {
-		return nil
-	}
-	items, isList := v.([]any)
-	if !isList {
-		o.d.fail(o.at(key), "must be a list")
-		return nil
-	}
-	out := make([]*object, len(items))
-	for i, it := range items {
-		out[i] = o.d.object(it, fmt.Sprintf("%s[%d]", o.at(key), i))
-	}
-	return out
-}
-
-func (o *object) strMap(key string) map[string]string {
-	v, ok := o.get(key)
-	if !ok {
-		return nil
-	}
-	m, isMap := v.(map[string]any)
-	if !isMap {
-		o.d.fail(o.at(key), "must be a mapping of strings")
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, val := range m {
-		switch x := val.(type) {
-		case string:
-			out[k] = x
-		case float64, bool:
-			out[k] = fmt.Sprint(x)
-		default:
-			o.d.fail(o.at(key)+"."+k, "must be a string")
-		}
-	}
-	return out
-}
-
-// ignore marks keys as read without using them (they mean nothing to canarykit).
-func (o *object) ignore(keys ...string) {
-	for _, k := range keys {
-		o.seen[k] = true
-	}
-}
-
-// unsupported reports each present key as a Flagger field canarykit does not support yet.
-func (o *object) unsupported(keys ...string) {
-	for _, k := range keys {
-		if o.has(k) && !o.seen[k] {
-			o.seen[k] = true
-			o.d.fail(o.at(k), "not supported by canarykit yet")
-		}
-	}
-}
-
-// done reports every key nobody read as unknown.
-func (o *object) done() {
-	var rest []string
-	for k := range o.m {
-		if !o.seen[k] {
-			rest = append(rest, k)
-		}
-	}
-	slices.Sort(rest)
-	for _, k := range rest {
-		kind := o.d.kind
-		if kind == "" {
-			kind = "Canary"
-		}
-		o.d.fail(o.at(k), "unknown field (not a Flagger %s field canarykit knows)", kind)
-	}
-}

@@ -1,4 +1,4 @@
-package kube
+package flagger
 
 import (
 	"bufio"
@@ -12,20 +12,8 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
-)
-
-// Flagger's custom resources a Canary refers to.
-var (
-	MetricTemplateResource = schema.GroupVersionResource{Group: "flagger.app", Version: "v1beta1", Resource: "metrictemplates"}
-	AlertProviderResource  = schema.GroupVersionResource{Group: "flagger.app", Version: "v1beta1", Resource: "alertproviders"}
 )
 
 // ErrNotFound is wrapped by a Source that has no such MetricTemplate or AlertProvider.
@@ -57,24 +45,11 @@ type MetricTemplateProvider struct {
 	Headers map[string][]string
 }
 
-// Credentials reads the provider's Secret (spec.provider.secretRef, in the template's
-// namespace): its data, for metrics.SecretCredentials. Nil without a secretRef.
-func (t MetricTemplate) Credentials(ctx context.Context, client kubernetes.Interface) (map[string][]byte, error) {
-	if t.Provider.SecretRef == "" {
-		return nil, nil
-	}
-	s, err := client.CoreV1().Secrets(t.Namespace).Get(ctx, t.Provider.SecretRef, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("MetricTemplate %s: spec.provider.secretRef: %w", t.Key(), err)
-	}
-	return s.Data, nil
-}
-
 // Key is "namespace/name".
 func (t MetricTemplate) Key() string { return t.Namespace + "/" + t.Name }
 
 // MetricTemplateRef is a Canary metric's templateRef, found by LoadCanary and filled in by
-// CanaryManifest.Resolve.
+// Canary.Resolve.
 type MetricTemplateRef struct {
 	// Metric is the index of the metric in Spec.Metrics.
 	Metric int
@@ -87,7 +62,7 @@ type MetricTemplateRef struct {
 }
 
 // Source finds the Flagger objects a Canary refers to, by namespace and name: the Resources
-// read from files (LoadResources), the cluster's (ClusterResources), or several in order
+// read from files (LoadObjects), the cluster's (ClusterObjects), or several in order
 // (Sources).
 type Source interface {
 	// MetricTemplate returns the template, or an error wrapping ErrNotFound.
@@ -96,21 +71,21 @@ type Source interface {
 	AlertProvider(ctx context.Context, namespace, name string) (*AlertProvider, error)
 }
 
-// Resources are Flagger MetricTemplates and AlertProviders read from files.
-type Resources struct {
+// Objects are Flagger MetricTemplates and AlertProviders read from files.
+type Objects struct {
 	MetricTemplates []MetricTemplate
 	AlertProviders  []AlertProvider
 }
 
-var _ Source = (*Resources)(nil)
+var _ Source = (*Objects)(nil)
 
 // MetricTemplate finds a template by namespace and name.
-func (r *Resources) MetricTemplate(_ context.Context, namespace, name string) (*MetricTemplate, error) {
+func (r *Objects) MetricTemplate(_ context.Context, namespace, name string) (*MetricTemplate, error) {
 	return find(r.MetricTemplates, "MetricTemplate", namespace, name, func(t MetricTemplate) string { return t.Key() })
 }
 
 // AlertProvider finds a provider by namespace and name.
-func (r *Resources) AlertProvider(_ context.Context, namespace, name string) (*AlertProvider, error) {
+func (r *Objects) AlertProvider(_ context.Context, namespace, name string) (*AlertProvider, error) {
 	return find(r.AlertProviders, "AlertProvider", namespace, name, func(p AlertProvider) string { return p.Key() })
 }
 
@@ -161,48 +136,34 @@ func firstFound[T any](ss Sources, kind, namespace, name string, get func(Source
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, strings.Join(missing, "; "))
 }
 
-// ClusterResources reads MetricTemplates and AlertProviders from the cluster (Flagger's CRDs,
-// which a cluster that ran Flagger has). It needs "get" on them in their namespaces
-// (FlaggerRBAC).
-func ClusterResources(client dynamic.Interface) Source {
-	return clusterResources{client: client}
+// MetricTemplateFromObject decodes a MetricTemplate from its generic form (what a dynamic
+// client returns), reporting every problem by field path.
+func MetricTemplateFromObject(obj map[string]any) (*MetricTemplate, error) {
+	return fromObject(obj, "MetricTemplate", decodeMetricTemplate)
 }
 
-type clusterResources struct{ client dynamic.Interface }
-
-func (c clusterResources) MetricTemplate(ctx context.Context, namespace, name string) (*MetricTemplate, error) {
-	return getDecoded(ctx, c.client, MetricTemplateResource, "MetricTemplate", namespace, name, decodeMetricTemplate)
+// AlertProviderFromObject decodes an AlertProvider from its generic form (what a dynamic
+// client returns), reporting every problem by field path.
+func AlertProviderFromObject(obj map[string]any) (*AlertProvider, error) {
+	return fromObject(obj, "AlertProvider", decodeAlertProvider)
 }
 
-func (c clusterResources) AlertProvider(ctx context.Context, namespace, name string) (*AlertProvider, error) {
-	return getDecoded(ctx, c.client, AlertProviderResource, "AlertProvider", namespace, name, decodeAlertProvider)
-}
-
-func getDecoded[T any](ctx context.Context, client dynamic.Interface, gvr schema.GroupVersionResource, kind, namespace, name string,
-	decode func(*decoder, *object) T) (*T, error) {
-	u, err := client.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("%w: %s %s/%s is not in the cluster (or the %s.%s CRD is not installed): %v",
-			ErrNotFound, kind, namespace, name, gvr.Resource, gvr.Group, err)
-	case err != nil:
-		return nil, fmt.Errorf("get %s %s/%s: %w", kind, namespace, name, err)
-	}
+func fromObject[T any](obj map[string]any, kind string, decode func(*decoder, *object) T) (*T, error) {
 	d := &decoder{kind: kind}
-	v := decode(d, d.object(u.Object, ""))
+	v := decode(d, d.object(obj, ""))
 	if err := d.err(); err != nil {
-		return nil, fmt.Errorf("%s %s/%s: %w", kind, namespace, name, err)
+		return nil, err
 	}
 	return &v, nil
 }
 
-// LoadResources reads Flagger MetricTemplates and AlertProviders (flagger.app/v1beta1) from
+// LoadObjects reads Flagger MetricTemplates and AlertProviders (flagger.app/v1beta1) from
 // YAML: one or more documents separated by "---", each an object or a List of them (what
 // `kubectl get metrictemplates,alertproviders -o yaml` writes). Every problem is reported with
 // its document and field path: other kinds, unknown fields, duplicates, and the providers
 // canarykit cannot use (MetricTemplates: prometheus only; AlertProviders: slack, msteams,
 // discord, rocket). Errors wrap canary.ErrInvalidSpec.
-func LoadResources(data []byte) (*Resources, error) {
+func LoadObjects(data []byte) (*Objects, error) {
 	var docs []map[string]any
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for {
@@ -222,7 +183,7 @@ func LoadResources(data []byte) (*Resources, error) {
 		}
 	}
 	d := &decoder{}
-	out := &Resources{}
+	out := &Objects{}
 	seen := map[string]string{} // "Kind namespace/name" → where it was read
 	for i, root := range docs {
 		where := ""
@@ -246,7 +207,7 @@ func LoadResources(data []byte) (*Resources, error) {
 }
 
 // add decodes one object into r, reporting its problems prefixed with where it is.
-func (r *Resources) add(d *decoder, root map[string]any, where string, seen map[string]string) {
+func (r *Objects) add(d *decoder, root map[string]any, where string, seen map[string]string) {
 	kind, _ := root["kind"].(string)
 	sub := &decoder{kind: kind}
 	obj := sub.object(root, "")
@@ -276,15 +237,15 @@ func (r *Resources) add(d *decoder, root map[string]any, where string, seen map[
 
 // Merge adds o's objects to r; an object both hold (same kind, namespace and name) is an
 // error naming it, and nothing is added.
-func (r *Resources) Merge(o *Resources) error {
+func (r *Objects) Merge(o *Objects) error {
 	var dups []string
 	for _, t := range o.MetricTemplates {
-		if _, err := r.MetricTemplate(context.Background(), t.Namespace, t.Name); err == nil {
+		if _, err := find(r.MetricTemplates, "MetricTemplate", t.Namespace, t.Name, MetricTemplate.Key); err == nil {
 			dups = append(dups, "MetricTemplate "+t.Key())
 		}
 	}
 	for _, p := range o.AlertProviders {
-		if _, err := r.AlertProvider(context.Background(), p.Namespace, p.Name); err == nil {
+		if _, err := find(r.AlertProviders, "AlertProvider", p.Namespace, p.Name, AlertProvider.Key); err == nil {
 			dups = append(dups, "AlertProvider "+p.Key())
 		}
 	}
@@ -392,7 +353,7 @@ func (o *object) headers(key string) map[string][]string {
 // the reference's path (a template whose query does not render with the Canary's variables
 // too), and on error the manifest is left as it was. Nothing in the cluster is touched besides
 // src's reads. Errors wrap canary.ErrInvalidSpec.
-func (m *CanaryManifest) Resolve(ctx context.Context, src Source) error {
+func (m *Canary) Resolve(ctx context.Context, src Source) error {
 	d := &decoder{}
 	noSource := "%s %s/%s: no source (give the Flagger objects as files, or read them from the cluster)"
 	refs := slices.Clone(m.TemplateRefs)
@@ -447,7 +408,7 @@ func (m *CanaryManifest) Resolve(ctx context.Context, src Source) error {
 }
 
 // Unresolved lists the references not yet resolved, as "Kind namespace/name".
-func (m *CanaryManifest) Unresolved() []string {
+func (m *Canary) Unresolved() []string {
 	var out []string
 	for _, r := range m.TemplateRefs {
 		if r.Template == nil {

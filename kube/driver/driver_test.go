@@ -1,4 +1,4 @@
-package stack
+package driver
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/webhook/notify"
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
@@ -38,8 +38,8 @@ func TestTemplateProviderUsesTheSecretAndHeaders(t *testing.T) {
 	)
 	s := &Stack{opts: Options{Logger: logr.Discard()}, client: client}
 	ctx := context.Background()
-	tpl := func(secret string) *kube.MetricTemplate {
-		return &kube.MetricTemplate{Name: "errors", Namespace: "ops", Query: "x", Provider: kube.MetricTemplateProvider{
+	tpl := func(secret string) *flagger.MetricTemplate {
+		return &flagger.MetricTemplate{Name: "errors", Namespace: "ops", Query: "x", Provider: flagger.MetricTemplateProvider{
 			Type: "prometheus", Address: prom.URL, SecretRef: secret, Headers: map[string][]string{"X-Scope-OrgID": {"tenant-a"}}}}
 	}
 
@@ -86,7 +86,7 @@ func TestAlertProviderNotifiers(t *testing.T) {
 	ctx := context.Background()
 	n := notify.Notification{Severity: notify.SeverityError, Target: canary.Target{Namespace: "test", Name: "podinfo"}, Message: "Failed checks threshold reached 5"}
 
-	for _, p := range []kube.AlertProvider{
+	for _, p := range []flagger.AlertProvider{
 		{Name: "slack", Namespace: "flagger", Type: "slack", SecretRef: "url"},
 		{Name: "teams", Namespace: "flagger", Type: "msteams", Address: hooks.URL + "/teams"},
 		{Name: "discord", Namespace: "flagger", Type: "discord", Address: hooks.URL + "/discord"},
@@ -103,31 +103,31 @@ func TestAlertProviderNotifiers(t *testing.T) {
 	assert.Equal(t, "/discord", got[2].URL.Path)
 	assert.Equal(t, "rocket.invalid", got[3].Host, "delivered through the proxy")
 
-	_, err := s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "missing"})
+	_, err := s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "missing"})
 	require.ErrorContains(t, err, "AlertProvider flagger/x: spec.secretRef:")
-	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "gchat", Address: hooks.URL})
+	_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "gchat", Address: hooks.URL})
 	require.ErrorContains(t, err, `AlertProvider flagger/x: type "gchat" is not supported`)
 
 	// a Slack token without an address posts with chat.postMessage, which needs a channel
 	_, err = client.CoreV1().Secrets("flagger").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "token-only", Namespace: "flagger"},
 		Data: map[string][]byte{"token": []byte("xoxb-2")}}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "token-only"})
+	_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "token-only"})
 	require.ErrorContains(t, err, "AlertProvider flagger/x: spec.channel: required to post with a token")
-	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "token-only", Channel: "general"})
+	_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "token-only", Channel: "general"})
 	require.NoError(t, err)
-	_, err = s.notifier(ctx, kube.AlertProvider{Name: "x", Namespace: "flagger", Type: "discord", SecretRef: "token-only"})
+	_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "discord", SecretRef: "token-only"})
 	require.ErrorContains(t, err, `AlertProvider flagger/x: neither spec.address nor the "address" key of its secretRef gives the webhook URL`)
 }
 
 // A templated metric's provider that cannot be built is reported at the Canary's field.
 func TestTemplatedErrorsNameTheField(t *testing.T) {
 	s := &Stack{opts: Options{Logger: logr.Discard()}, client: fake.NewClientset()}
-	m := &kube.CanaryManifest{
+	m := &flagger.Canary{
 		Spec: canary.Spec{Metrics: []canary.Metric{{Name: "errors", Query: "up", ThresholdRange: canary.AtMost(1)}}},
-		TemplateRefs: []kube.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "ops", Path: "spec.analysis.metrics[0].templateRef",
-			Template: &kube.MetricTemplate{Name: "errors", Namespace: "ops", Query: "up",
-				Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090", SecretRef: "missing"}}}},
+		TemplateRefs: []flagger.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "ops", Path: "spec.analysis.metrics[0].templateRef",
+			Template: &flagger.MetricTemplate{Name: "errors", Namespace: "ops", Query: "up",
+				Provider: flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090", SecretRef: "missing"}}}},
 	}
 	_, err := s.templated(context.Background(), m)
 	require.ErrorContains(t, err, "spec.analysis.metrics[0].templateRef: MetricTemplate ops/errors: spec.provider.secretRef:")
@@ -135,7 +135,7 @@ func TestTemplatedErrorsNameTheField(t *testing.T) {
 
 // One Release drives one Run at a time: a second, concurrent Run is refused at once.
 func TestReleaseRunsOnce(t *testing.T) {
-	r := &Release{Manifest: &kube.CanaryManifest{Target: canary.Target{Namespace: "test", Name: "podinfo"}}}
+	r := &Release{Manifest: &flagger.Canary{Target: canary.Target{Namespace: "test", Name: "podinfo"}}}
 	r.running.Store(true)
 	_, err := r.Run(context.Background())
 	require.ErrorIs(t, err, canary.ErrAlreadyRunning)

@@ -1,4 +1,4 @@
-package kube_test
+package flagger_test
 
 import (
 	"context"
@@ -7,15 +7,14 @@ import (
 	"testing"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/client-go/kubernetes/fake"
 )
 
-func loadResources(t *testing.T, name string) *kube.Resources {
+func loadResources(t *testing.T, name string) *flagger.Objects {
 	t.Helper()
-	return loadTestdata(t, name, kube.LoadResources)
+	return loadTestdata(t, name, flagger.LoadObjects)
 }
 
 func problems(t *testing.T, err error) []string {
@@ -30,16 +29,16 @@ func problems(t *testing.T, err error) []string {
 	return got
 }
 
-func TestLoadResources(t *testing.T) {
+func TestLoadObjects(t *testing.T) {
 	ts := loadResources(t, "metric-templates-003.yaml").MetricTemplates
 	require.Len(t, ts, 2)
 	assert.Equal(t, "istio-system/error-rate", ts[0].Key())
-	assert.Equal(t, kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prometheus.istio-system:9090"}, ts[0].Provider)
+	assert.Equal(t, flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://prometheus.istio-system:9090"}, ts[0].Provider)
 	assert.Contains(t, ts[0].Query, `classification!="failure"`)
 	assert.Equal(t, "prom-auth", ts[1].Provider.SecretRef)
 	assert.Contains(t, ts[1].Query, "histogram_quantile(")
 
-	_, err := kube.LoadResources([]byte(`
+	_, err := flagger.LoadObjects([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {name: errors, namespace: ops}
@@ -79,7 +78,7 @@ spec:
 		"document 4: metadata.name: MetricTemplate ops/errors is also at document 1",
 	}, problems(t, err))
 
-	one, err := kube.LoadResources([]byte(`
+	one, err := flagger.LoadObjects([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {name: errors, namespace: ops}
@@ -88,10 +87,10 @@ spec:
   query: x
 `))
 	require.NoError(t, err)
-	assert.Equal(t, kube.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090",
+	assert.Equal(t, flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090",
 		InsecureSkipVerify: true, Headers: map[string][]string{"X-Scope-OrgID": {"tenant-a"}}}, one.MetricTemplates[0].Provider)
 
-	_, err = kube.LoadResources([]byte(`
+	_, err = flagger.LoadObjects([]byte(`
 apiVersion: flagger.app/v1alpha1
 kind: MetricTemplate
 metadata: {name: errors}
@@ -110,7 +109,7 @@ spec:
 
 func TestTemplateRefsAreResolved(t *testing.T) {
 	m := load(t, "canary-003-ab-testing.yaml")
-	require.Equal(t, []kube.MetricTemplateRef{
+	require.Equal(t, []flagger.MetricTemplateRef{
 		{Metric: 0, Name: "error-rate", Namespace: "istio-system", Path: "spec.analysis.metrics[0].templateRef"},
 		{Metric: 1, Name: "latency", Namespace: "istio-system", Path: "spec.analysis.metrics[1].templateRef"},
 	}, m.TemplateRefs)
@@ -118,7 +117,7 @@ func TestTemplateRefsAreResolved(t *testing.T) {
 	assert.Empty(t, m.Spec.Metrics[0].Query, "no query until the template is known")
 
 	// a source without the templates: every reference reported by path, nothing filled in
-	err := m.Resolve(context.Background(), &kube.Resources{})
+	err := m.Resolve(context.Background(), &flagger.Objects{})
 	assert.ElementsMatch(t, []string{
 		"spec.analysis.metrics[0].templateRef: not found: MetricTemplate istio-system/error-rate is not among the 0 given",
 		"spec.analysis.metrics[1].templateRef: not found: MetricTemplate istio-system/latency is not among the 0 given",
@@ -127,9 +126,9 @@ func TestTemplateRefsAreResolved(t *testing.T) {
 
 	rs := loadResources(t, "metric-templates-003.yaml")
 	ts := rs.MetricTemplates
-	other := &kube.Resources{MetricTemplates: []kube.MetricTemplate{{Name: "latency", Namespace: "istio-system", Query: "from the first source",
-		Provider: kube.MetricTemplateProvider{Type: "prometheus", Address: "http://other:9090"}}}}
-	require.NoError(t, m.Resolve(context.Background(), kube.Sources{other, rs}))
+	other := &flagger.Objects{MetricTemplates: []flagger.MetricTemplate{{Name: "latency", Namespace: "istio-system", Query: "from the first source",
+		Provider: flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://other:9090"}}}}
+	require.NoError(t, m.Resolve(context.Background(), flagger.Sources{other, rs}))
 	assert.Empty(t, m.Unresolved())
 	assert.Equal(t, canary.CompactQuery(ts[0].Query), m.Spec.Metrics[0].Query, "the template's query, on one line")
 	assert.NotContains(t, m.Spec.Metrics[0].Query, "\n")
@@ -139,7 +138,7 @@ func TestTemplateRefsAreResolved(t *testing.T) {
 
 	// a template whose query does not parse is reported at the metric
 	m = load(t, "canary-003-ab-testing.yaml")
-	bad := &kube.Resources{MetricTemplates: []kube.MetricTemplate{
+	bad := &flagger.Objects{MetricTemplates: []flagger.MetricTemplate{
 		{Name: "error-rate", Namespace: "istio-system", Query: "x{{ oops"},
 		{Name: "latency", Namespace: "istio-system", Query: "y"},
 	}}
@@ -163,9 +162,9 @@ func TestTemplateRefsAreResolved(t *testing.T) {
 	assert.Equal(t, []string{"spec.analysis.metrics[1].templateRef: refers to metric 7; the spec has 2"}, problems(t, err))
 }
 
-func TestLoadResourcesDocuments(t *testing.T) {
+func TestLoadObjectsDocuments(t *testing.T) {
 	// a leading "---" and comments are not documents; a List is what kubectl get -o yaml writes
-	rs, err := kube.LoadResources([]byte(`---
+	rs, err := flagger.LoadObjects([]byte(`---
 # the templates of team ops
 apiVersion: v1
 kind: List
@@ -184,11 +183,11 @@ items:
 	require.Len(t, rs.MetricTemplates, 1)
 	require.Len(t, rs.AlertProviders, 1)
 
-	_, err = kube.LoadResources([]byte("---\napiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: e, namespace: ops}\nspec: {bogus: 1}\n"))
+	_, err = flagger.LoadObjects([]byte("---\napiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: e, namespace: ops}\nspec: {bogus: 1}\n"))
 	assert.Contains(t, problems(t, err), "spec.bogus: unknown field (not a Flagger MetricTemplate field canarykit knows)",
 		"one document: no document number, whatever precedes it")
 
-	_, err = kube.LoadResources([]byte(`apiVersion: v1
+	_, err = flagger.LoadObjects([]byte(`apiVersion: v1
 kind: List
 items:
   - {apiVersion: flagger.app/v1beta1, kind: AlertProvider, metadata: {name: a, namespace: ops}, spec: {type: slack, address: "http://x"}}
@@ -202,19 +201,19 @@ kind: Secret
 		`document 2: kind: must be MetricTemplate or AlertProvider, got "Secret"`,
 	}, problems(t, err))
 
-	_, err = kube.LoadResources([]byte("apiVersion: v1\nkind: [\n"))
+	_, err = flagger.LoadObjects([]byte("apiVersion: v1\nkind: [\n"))
 	assert.ErrorIs(t, err, canary.ErrInvalidSpec)
 	assert.ErrorContains(t, err, "document 1: not valid YAML")
 
 	// files merged: an object given twice is an error naming it
-	other := &kube.Resources{MetricTemplates: []kube.MetricTemplate{{Name: "errors", Namespace: "ops"}}}
+	other := &flagger.Objects{MetricTemplates: []flagger.MetricTemplate{{Name: "errors", Namespace: "ops"}}}
 	assert.EqualError(t, rs.Merge(other), "given twice: MetricTemplate ops/errors")
-	require.NoError(t, rs.Merge(&kube.Resources{AlertProviders: []kube.AlertProvider{{Name: "pager", Namespace: "ops"}}}))
+	require.NoError(t, rs.Merge(&flagger.Objects{AlertProviders: []flagger.AlertProvider{{Name: "pager", Namespace: "ops"}}}))
 	assert.Len(t, rs.AlertProviders, 2)
 }
 
 func TestTemplateRefProblems(t *testing.T) {
-	m, err := kube.LoadCanary(podinfoCanary(`
+	m, err := flagger.LoadCanary(podinfoCanary(`
     stepWeight: 10
     maxWeight: 50
     metrics:
@@ -223,13 +222,13 @@ func TestTemplateRefProblems(t *testing.T) {
         thresholdRange: {max: 1}
 `))
 	require.NoError(t, err)
-	assert.Equal(t, []kube.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "test", Path: "spec.analysis.metrics[0].templateRef"}}, m.TemplateRefs,
+	assert.Equal(t, []flagger.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "test", Path: "spec.analysis.metrics[0].templateRef"}}, m.TemplateRefs,
 		"the Canary's namespace, as in Flagger")
 	err = m.Resolve(context.Background(), nil)
 	assert.Equal(t, []string{"spec.analysis.metrics[0].templateRef: MetricTemplate test/errors: no source (give the Flagger objects as files, or read them from the cluster)"},
 		problems(t, err))
 
-	_, err = kube.LoadCanary(podinfoCanary(`
+	_, err = flagger.LoadCanary(podinfoCanary(`
     stepWeight: 10
     metrics:
       - name: errors
@@ -245,7 +244,7 @@ func TestTemplateRefProblems(t *testing.T) {
 }
 
 func TestAlerts(t *testing.T) {
-	m, err := kube.LoadCanary(podinfoCanary(`
+	m, err := flagger.LoadCanary(podinfoCanary(`
     stepWeight: 10
     maxWeight: 50
     alerts:
@@ -256,12 +255,12 @@ func TestAlerts(t *testing.T) {
         providerRef: {name: dev-discord}
 `))
 	require.NoError(t, err)
-	assert.Equal(t, []kube.AlertRef{
+	assert.Equal(t, []flagger.AlertRef{
 		{Name: "on-call Slack", Severity: "error", ProviderName: "on-call", ProviderNamespace: "flagger", Path: "spec.analysis.alerts[0].providerRef"},
 		{Name: "dev team Discord", Severity: "info", ProviderName: "dev-discord", ProviderNamespace: "test", Path: "spec.analysis.alerts[1].providerRef"},
 	}, m.Alerts, "severity info and the Canary's namespace by default, as in Flagger")
 
-	rs, err := kube.LoadResources([]byte(`
+	rs, err := flagger.LoadObjects([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: AlertProvider
 metadata: {name: on-call, namespace: flagger}
@@ -281,17 +280,17 @@ spec:
 `))
 	require.NoError(t, err)
 	require.Len(t, rs.AlertProviders, 2)
-	assert.Equal(t, kube.AlertProvider{Name: "on-call", Namespace: "flagger", Type: "slack", Channel: "on-call-alerts", Username: "flagger",
+	assert.Equal(t, flagger.AlertProvider{Name: "on-call", Namespace: "flagger", Type: "slack", Channel: "on-call-alerts", Username: "flagger",
 		SecretRef: "on-call-url"}, rs.AlertProviders[0])
 	require.NoError(t, m.Resolve(context.Background(), rs))
 	assert.Empty(t, m.Unresolved())
 	assert.Equal(t, "https://discord.com/api/webhooks/1/abc", m.Alerts[1].Provider.Address)
 	assert.Equal(t, "http://squid:3128", m.Alerts[1].Provider.Proxy)
 
-	err = m.Resolve(context.Background(), &kube.Resources{AlertProviders: rs.AlertProviders[1:]})
+	err = m.Resolve(context.Background(), &flagger.Objects{AlertProviders: rs.AlertProviders[1:]})
 	assert.Equal(t, []string{"spec.analysis.alerts[0].providerRef: not found: AlertProvider flagger/on-call is not among the 1 given"}, problems(t, err))
 
-	_, err = kube.LoadResources([]byte(`
+	_, err = flagger.LoadObjects([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: AlertProvider
 metadata: {name: chat, namespace: test}
@@ -313,7 +312,7 @@ spec:
 		`document 2: spec.address: required: the webhook URL (or a secretRef whose "address" key holds it)`,
 	}, problems(t, err))
 
-	_, err = kube.LoadCanary(podinfoCanary(`
+	_, err = flagger.LoadCanary(podinfoCanary(`
     stepWeight: 10
     alerts:
       - {name: a, severity: critical, providerRef: {name: p}}
@@ -340,7 +339,7 @@ spec:
 }
 
 func TestReadyThresholds(t *testing.T) {
-	m, err := kube.LoadCanary(podinfoCanary(`
+	m, err := flagger.LoadCanary(podinfoCanary(`
     stepWeight: 10
     maxWeight: 50
     primaryReadyThreshold: 50
@@ -349,7 +348,7 @@ func TestReadyThresholds(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 50, m.Workload.PrimaryReadyThreshold)
 	assert.Equal(t, 80, m.Workload.CanaryReadyThreshold)
-	_, err = kube.LoadCanary(podinfoCanary(`
+	_, err = flagger.LoadCanary(podinfoCanary(`
     stepWeight: 10
     primaryReadyThreshold: 0
     canaryReadyThreshold: 101
@@ -361,7 +360,7 @@ func TestReadyThresholds(t *testing.T) {
 }
 
 func TestWorkloadOptionsFromTheManifest(t *testing.T) {
-	m, err := kube.LoadCanary([]byte(`
+	m, err := flagger.LoadCanary([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: podinfo, namespace: test}
@@ -379,7 +378,7 @@ spec:
 	assert.Equal(t, int32(2), m.Workload.PrimaryMinReplicas)
 	assert.Equal(t, int32(5), m.Workload.PrimaryMaxReplicas)
 
-	_, err = kube.LoadCanary([]byte(`
+	_, err = flagger.LoadCanary([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: podinfo, namespace: test}
@@ -391,13 +390,4 @@ spec:
 `))
 	assert.Equal(t, []string{"spec.autoscalerRef.primaryScalerReplicas: want 0 <= minReplicas <= maxReplicas, got 6 and 5"}, problems(t, err))
 
-	// the same rules hold for options given in code, before anything is touched
-	cluster, err := kube.New(kube.Options{Client: fake.NewClientset()})
-	require.NoError(t, err)
-	defer cluster.Close()
-	_, err = cluster.Workload(kube.WorkloadOptions{Target: canary.Target{Namespace: "test", Name: "podinfo"}, Port: 9898,
-		PrimaryMinReplicas: 2, CanaryReadyThreshold: 120})
-	require.Error(t, err)
-	assert.ErrorContains(t, err, "autoscalerRef.primaryScalerReplicas: needs an autoscalerRef")
-	assert.ErrorContains(t, err, "analysis.canaryReadyThreshold: must be 1..100, got 120")
 }

@@ -1,4 +1,4 @@
-package kube_test
+package flagger_test
 
 import (
 	"errors"
@@ -8,10 +8,9 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // The seeds' manifests are kept verbatim in testdata; when the project's shared seeds are
@@ -31,9 +30,9 @@ func TestSeedCopiesAreVerbatim(t *testing.T) {
 	}
 }
 
-func load(t *testing.T, name string) *kube.CanaryManifest {
+func load(t *testing.T, name string) *flagger.Canary {
 	t.Helper()
-	return loadTestdata(t, name, kube.LoadCanary)
+	return loadTestdata(t, name, flagger.LoadCanary)
 }
 
 // loadTestdata reads testdata/name with a loader that must accept it.
@@ -65,7 +64,7 @@ func TestLoadSeedManifests(t *testing.T) {
 			m := load(t, name)
 			assert.Equal(t, canary.Target{Namespace: "test", Name: "podinfo"}, m.Target)
 			assert.Equal(t, want, m.Spec)
-			assert.Equal(t, kube.WorkloadOptions{Target: m.Target, Port: 9898, TargetPort: intstr.FromInt32(9898), Autoscaler: "podinfo"}, m.Workload)
+			assert.Equal(t, flagger.Workload{Port: 9898, TargetPort: "9898", Autoscaler: "podinfo"}, m.Workload)
 			assert.Contains(t, m.Notes[0], "spec.autoscalerRef.apiVersion autoscaling/v2beta")
 		})
 	}
@@ -83,7 +82,7 @@ func TestLoadSeedManifests(t *testing.T) {
 }
 
 func TestLoadReportsEveryUnsupportedField(t *testing.T) {
-	_, err := kube.LoadCanary([]byte(`
+	_, err := flagger.LoadCanary([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: podinfo, namespace: test}
@@ -133,7 +132,7 @@ spec:
 }
 
 func TestLoadValidatesTheSpec(t *testing.T) {
-	_, err := kube.LoadCanary([]byte(`
+	_, err := flagger.LoadCanary([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: podinfo, namespace: test}
@@ -146,15 +145,15 @@ spec:
 	assert.ErrorContains(t, err, "analysis.stepWeight: must be 1..100, got 0")
 	assert.ErrorContains(t, err, "analysis.maxWeight: must be 1..100, got 120")
 
-	_, err = kube.LoadCanary([]byte("apiVersion: v1\nkind: Pod\n"))
+	_, err = flagger.LoadCanary([]byte("apiVersion: v1\nkind: Pod\n"))
 	assert.ErrorContains(t, err, `kind: must be Canary, got "Pod"`)
 	assert.ErrorContains(t, err, `apiVersion: must be flagger.app/v1beta1 (or the legacy v1alpha3), got "v1"`)
-	_, err = kube.LoadCanary([]byte(":"))
+	_, err = flagger.LoadCanary([]byte(":"))
 	assert.ErrorContains(t, err, "not valid YAML")
 }
 
 func TestLoadWebhookOptions(t *testing.T) {
-	m, err := kube.LoadCanary([]byte(`
+	m, err := flagger.LoadCanary([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: podinfo, namespace: test}
