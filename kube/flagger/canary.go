@@ -255,4 +255,3 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	a.unsupported("mirror", "mirrorWeight", "sessionAffinity")
 	a.done()
 }
-
