@@ -10,13 +10,16 @@ import (
 )
 
 // QueryVars are the variables of a metric query template, as Flagger's MetricTemplate defines
-// them: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ interval }} and
-// {{ variables.<key> }}.
+// them: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }},
+// {{ interval }} and {{ variables.<key> }}.
 type QueryVars struct {
 	Name      string
 	Namespace string
 	Target    string
 	Service   string
+	// Ingress is Flagger's spec.ingressRef name, which defaults to the target's name; no
+	// router of canarykit's names an Ingress, so it is always the target's name.
+	Ingress   string
 	Interval  string
 	Variables map[string]string
 }
@@ -32,6 +35,7 @@ func VarsFor(t Target, m Metric) QueryVars {
 		Namespace: t.Namespace,
 		Target:    t.Name,
 		Service:   t.ApexService(),
+		Ingress:   t.Name,
 		Interval:  PromDuration(interval),
 		Variables: m.Variables,
 	}
@@ -46,6 +50,7 @@ func (v *QueryVars) funcs() template.FuncMap {
 		"namespace": func() string { return v.Namespace },
 		"target":    func() string { return v.Target },
 		"service":   func() string { return v.Service },
+		"ingress":   func() string { return v.Ingress },
 		"interval":  func() string { return v.Interval },
 		"variables": func() map[string]string { return v.Variables },
 	}

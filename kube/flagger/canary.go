@@ -1,13 +1,17 @@
 package flagger
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"sigs.k8s.io/yaml"
 )
+
+// kindCanary is a Flagger Canary's kind.
+const kindCanary = "Canary"
 
 // Canary is a Flagger Canary in canarykit's terms: what to release (Target), how to analyse it
 // (Spec) and how to drive the Deployment (Workload).
@@ -34,6 +38,9 @@ type Canary struct {
 	Notes []string
 }
 
+// key is "namespace/name".
+func (m *Canary) key() string { return m.Namespace + "/" + m.Name }
+
 // Workload is how a Canary's target Deployment is driven: the services' ports, the
 // autoscaler and the readiness thresholds (the driver turns it into kube.WorkloadOptions).
 type Workload struct {
@@ -52,21 +59,30 @@ type Workload struct {
 	PrimaryReadyThreshold, CanaryReadyThreshold int
 }
 
-// LoadCanary converts a Flagger Canary manifest (flagger.app/v1beta1 with `analysis`, or the
-// legacy v1alpha3 with `canaryAnalysis` and scalar metric thresholds) into a Canary.
-// Fields canarykit does not support are reported by path, every one of them, never dropped;
-// the result is validated as canary.New would validate it. Errors wrap canary.ErrInvalidSpec.
+// LoadCanary converts one Flagger Canary (flagger.app/v1beta1 with `analysis`, or the legacy
+// v1alpha3 with `canaryAnalysis` and scalar metric thresholds) into a Canary: a YAML
+// document, or a List holding it. Anything else in the data is an error (LoadObjects reads a
+// Canary with the objects it refers to). Fields canarykit does not support are reported by
+// path, every one of them, never dropped; the spec is validated as canary.New would validate
+// it. Errors wrap canary.ErrInvalidSpec.
 func LoadCanary(data []byte) (*Canary, error) {
-	var root map[string]any
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%w: canary manifest is not valid YAML: %v", canary.ErrInvalidSpec, err)
+	objs, err := load(data, "Flagger Canary", kindCanary)
+	if err != nil {
+		return nil, err
 	}
-	d := &decoder{}
+	if n := len(objs.Canaries); n != 1 {
+		return nil, &canary.ValidationError{Subject: "Flagger Canary", Problems: []canary.FieldError{{
+			Field: "kind", Message: fmt.Sprintf("want one Canary, the data holds %d (LoadObjects reads several)", n)}}}
+	}
+	return objs.Canaries[0], nil
+}
+
+// decodeCanary converts a Canary document; problems go to d.
+func decodeCanary(d *decoder, doc *object) *Canary {
 	m := &Canary{}
-	doc := d.object(root, "")
 	apiVersion := doc.str("apiVersion")
-	if kind := doc.str("kind"); kind != "Canary" {
-		d.fail("kind", "must be Canary, got %q", kind)
+	if kind := doc.str("kind"); kind != kindCanary {
+		d.fail(doc.at("kind"), "must be Canary, got %s", shown(kind))
 	}
 	legacy := false
 	switch apiVersion {
@@ -74,7 +90,7 @@ func LoadCanary(data []byte) (*Canary, error) {
 	case "flagger.app/v1alpha3", "flagger.app/v1alpha2", "flagger.app/v1alpha1":
 		legacy = true
 	default:
-		d.fail("apiVersion", "must be flagger.app/v1beta1 (or the legacy v1alpha3), got %q", apiVersion)
+		d.fail(doc.at("apiVersion"), "must be flagger.app/v1beta1 (or the legacy v1alpha3), got %s", shown(apiVersion))
 	}
 	meta := doc.obj("metadata")
 	m.Name, m.Namespace = meta.str("name"), meta.str("namespace")
@@ -85,10 +101,10 @@ func LoadCanary(data []byte) (*Canary, error) {
 	spec := doc.obj("spec")
 	ref := spec.obj("targetRef")
 	if k := ref.str("kind"); k != "Deployment" {
-		d.fail(ref.at("kind"), "canarykit drives Deployments; got %q", k)
+		d.fail(ref.at("kind"), "canarykit drives Deployments; got %s", shown(k))
 	}
 	if v := ref.str("apiVersion"); v != "" && v != "apps/v1" {
-		d.fail(ref.at("apiVersion"), "must be apps/v1, got %q", v)
+		d.fail(ref.at("apiVersion"), "must be apps/v1, got %s", shown(v))
 	}
 	m.Target = canary.Target{Namespace: m.Namespace, Name: ref.str("name")}
 	if m.Name != m.Target.Name {
@@ -96,24 +112,7 @@ func LoadCanary(data []byte) (*Canary, error) {
 	}
 	ref.done()
 	if spec.has("autoscalerRef") {
-		as := spec.obj("autoscalerRef")
-		if k := as.str("kind"); k != "HorizontalPodAutoscaler" {
-			d.fail(as.at("kind"), "canarykit supports HorizontalPodAutoscaler; got %q", k)
-		}
-		if v := as.str("apiVersion"); v != "autoscaling/v2" {
-			m.Notes = append(m.Notes, fmt.Sprintf("spec.autoscalerRef.apiVersion %s is read as autoscaling/v2", v))
-		}
-		m.Workload.Autoscaler = as.str("name")
-		if as.has("primaryScalerReplicas") {
-			psr := as.obj("primaryScalerReplicas")
-			m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas = int32(psr.int("minReplicas")), int32(psr.int("maxReplicas"))
-			if mn, mx := m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas; mn < 0 || mx < 0 || (mx > 0 && mn > mx) {
-				d.fail(psr.path, "want 0 <= minReplicas <= maxReplicas, got %d and %d", mn, mx)
-			}
-			psr.done()
-		}
-		as.unsupported("primaryScalerQueries")
-		as.done()
+		decodeAutoscaler(d, spec.obj("autoscalerRef"), m)
 	}
 	m.Spec.ProgressDeadline = time.Duration(spec.int("progressDeadlineSeconds")) * time.Second
 	m.Spec.SkipAnalysis = spec.bool("skipAnalysis")
@@ -125,21 +124,55 @@ func LoadCanary(data []byte) (*Canary, error) {
 		key = "canaryAnalysis"
 	}
 	decodeAnalysis(d, spec.obj(key), m, legacy)
-	spec.unsupported("ingressRef", "upstreamRef", "routeRef", "revertOnDeletion", "suspend")
+	if spec.has("ingressRef") {
+		spec.ignore("ingressRef")
+		d.fail(spec.at("ingressRef"), "not supported by canarykit yet: it names the Ingress of provider nginx, and canarykit has no NGINX router ({{ ingress }} in queries is the target's name)")
+	}
+	spec.unsupported("upstreamRef", "routeRef", "revertOnDeletion", "suspend")
 	spec.done()
 	doc.done()
 	var why string
 	if m.Router, why = parseProvider(provider, len(m.GatewayRefs) > 0); why != "" {
-		d.fail("spec.provider", "%s", why)
+		d.fail(spec.at("provider"), "%s", why)
+	} else if len(m.GatewayRefs) > 0 && m.Router.Kind != RouterHTTPRoute {
+		d.fail(spec.at("service.gatewayRefs"), "provider %s writes no HTTPRoute for them to attach to; use linkerd or gatewayapi:<version>", shown(provider))
 	}
+	if len(d.problems) == 0 {
+		// the engine's checks, at the manifest's paths
+		var ve *canary.ValidationError
+		if err := m.Spec.Validate(); errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				field := p.Field
+				if rest, ok := strings.CutPrefix(field, "analysis."); ok {
+					field = key + "." + rest
+				}
+				d.fail(spec.at(field), "%s", p.Message)
+			}
+		} else if err != nil {
+			d.fail(spec.path, "%v", err)
+		}
+	}
+	return m
+}
 
-	if err := d.err(); err != nil {
-		return nil, err
+func decodeAutoscaler(d *decoder, as *object, m *Canary) {
+	if k := as.str("kind"); k != "HorizontalPodAutoscaler" {
+		d.fail(as.at("kind"), "canarykit supports HorizontalPodAutoscaler; got %s", shown(k))
 	}
-	if err := m.Spec.Validate(); err != nil {
-		return nil, err
+	if v := as.str("apiVersion"); v != "autoscaling/v2" {
+		m.Notes = append(m.Notes, fmt.Sprintf("spec.autoscalerRef.apiVersion %s is read as autoscaling/v2", v))
 	}
-	return m, nil
+	m.Workload.Autoscaler = as.str("name")
+	if as.has("primaryScalerReplicas") {
+		psr := as.obj("primaryScalerReplicas")
+		m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas = int32(psr.int("minReplicas")), int32(psr.int("maxReplicas"))
+		if mn, mx := m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas; mn < 0 || mx < 0 || (mx > 0 && mn > mx) {
+			d.fail(psr.path, "want 0 <= minReplicas <= maxReplicas, got %d and %d", mn, mx)
+		}
+		psr.done()
+	}
+	as.unsupported("primaryScalerQueries")
+	as.done()
 }
 
 func decodeService(d *decoder, svc *object, m *Canary) {
@@ -158,8 +191,9 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	}
 	m.Workload.PortName = svc.str("portName")
 	m.Workload.AppProtocol = svc.str("appProtocol")
+	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
 	svc.ignore("meshName") // Linkerd needs none
-	svc.unsupported("portDiscovery", "headless", "hosts", "gateways", "trafficPolicy", "match", "rewrite", "retries",
+	svc.unsupported("portDiscovery", "headless", "hosts", "gateways", "backendTimeout", "unmanagedMetadata", "trafficPolicy", "match", "rewrite", "retries",
 		"headers", "corsPolicy", "timeout", "mirror", "apex", "primary", "canary", "backends", "delegation", "trafficDistribution")
 	svc.done()
 }

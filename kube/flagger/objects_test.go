@@ -54,8 +54,8 @@ spec:
   query: ""
   colour: blue
 ---
-apiVersion: flagger.app/v1alpha1
-kind: Canary
+apiVersion: apps/v1
+kind: Deployment
 metadata: {name: errors}
 spec:
   provider: {secretRef: {}}
@@ -74,7 +74,7 @@ spec:
 		"document 2: spec.provider.region: not supported by canarykit yet",
 		"document 2: spec.query: required",
 		"document 2: spec.colour: unknown field (not a Flagger MetricTemplate field canarykit knows)",
-		`document 3: kind: must be MetricTemplate or AlertProvider, got "Canary"`,
+		`document 3: kind: must be Canary, MetricTemplate or AlertProvider, got "Deployment"`,
 		"document 4: metadata.name: MetricTemplate ops/errors is also at document 1",
 	}, problems(t, err))
 
@@ -198,7 +198,7 @@ kind: Secret
 	assert.ElementsMatch(t, []string{
 		`document 1: items[1].spec.address: required: the webhook URL (or a secretRef whose "address" key holds it)`,
 		"document 1: items[1].metadata.name: AlertProvider ops/a is also at document 1: items[0].",
-		`document 2: kind: must be MetricTemplate or AlertProvider, got "Secret"`,
+		`document 2: kind: must be Canary, MetricTemplate or AlertProvider, got "Secret"`,
 	}, problems(t, err))
 
 	_, err = flagger.LoadObjects([]byte("apiVersion: v1\nkind: [\n"))

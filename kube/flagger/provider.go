@@ -1,6 +1,8 @@
 package flagger
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -10,7 +12,8 @@ type RouterKind string
 
 // The router kinds canarykit drives.
 const (
-	// RouterDefault: spec.provider is empty; the driver's default applies.
+	// RouterDefault: spec.provider is empty and there are no gatewayRefs; the driver's
+	// default applies.
 	RouterDefault RouterKind = ""
 	// RouterSMI is an SMI TrafficSplit (linkerd-smi; the served version discovered, or the
 	// one spec.provider names as smi:<version>).
@@ -33,38 +36,76 @@ type Router struct {
 	Provider string
 }
 
-// ParentRef is one of spec.service.gatewayRefs: a Gateway (north-south) or a Service
-// (GAMMA, east-west) the HTTPRoute attaches to.
-type ParentRef struct {
-	// Group and Kind default to gateway.networking.k8s.io and Gateway, as in Gateway API.
-	Group, Kind string
-	// Name is required; Namespace defaults to the Canary's.
-	Name, Namespace string
-	// SectionName and Port select a listener (Gateway) or port (Service), if set.
-	SectionName string
-	Port        int32
+// The route API versions spec.provider may pin.
+var (
+	smiVersions     = []string{"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"}
+	gatewayVersions = []string{"v1", "v1beta1"}
+	// flaggerProviders are the providers Flagger drives and canarykit does not (yet).
+	flaggerProviders = []string{"istio", "appmesh", "nginx", "contour", "gloo", "skipper", "traefik", "osm", "kuma", "apisix", "knative"}
+)
+
+// SupportedProviders lists the spec.provider values canarykit drives ("" aside: the driver's
+// default router).
+func SupportedProviders() []string {
+	out := []string{"linkerd", "kubernetes"}
+	for _, v := range gatewayVersions {
+		out = append(out, "gatewayapi:"+v)
+	}
+	for _, v := range smiVersions {
+		out = append(out, "smi:"+v)
+	}
+	return out
 }
 
-// parseProvider maps spec.provider to a router, or reports why canarykit cannot drive it.
+// parseProvider maps spec.provider to a router as Flagger does, or says why canarykit cannot
+// drive it. gatewayRefs tells whether spec.service.gatewayRefs are given: with them, linkerd
+// and an empty provider mean an HTTPRoute (Linkerd >= 2.14), the only route they attach.
 func parseProvider(provider string, gatewayRefs bool) (Router, string) {
 	r := Router{Provider: provider}
+	supported := "; supported: " + strings.Join(SupportedProviders(), ", ")
 	name, version, _ := strings.Cut(provider, ":")
-	switch name {
-	case "":
-		r.Kind = RouterDefault
-	case "linkerd":
+	switch {
+	case provider == "" || provider == "linkerd":
 		r.Kind = RouterSMI
+		if provider == "" {
+			r.Kind = RouterDefault
+		}
 		if gatewayRefs {
 			r.Kind = RouterHTTPRoute
 		}
-	case "smi":
-		r.Kind, r.APIVersion = RouterSMI, version
-	case "gatewayapi":
-		r.Kind, r.APIVersion = RouterHTTPRoute, version
-	case "kubernetes":
+	case provider == "kubernetes":
 		r.Kind = RouterKubernetes
+	case name == "gatewayapi":
+		if !slices.Contains(gatewayVersions, version) {
+			return r, fmt.Sprintf("%s: Gateway API HTTPRoute version must be one of %s%s",
+				shown(provider), strings.Join(gatewayVersions, ", "), supported)
+		}
+		r.Kind, r.APIVersion = RouterHTTPRoute, version
+	case name == "smi":
+		// Flagger writes smi:<version>:<mesh>; canarykit's data plane is Linkerd's
+		v, mesh, hasMesh := strings.Cut(version, ":")
+		switch {
+		case !slices.Contains(smiVersions, v):
+			return r, fmt.Sprintf("%s: SMI TrafficSplit version must be one of %s%s",
+				shown(provider), strings.Join(smiVersions, ", "), supported)
+		case hasMesh && mesh != "linkerd":
+			return r, fmt.Sprintf("canarykit drives SMI TrafficSplits for linkerd only, got mesh %s in %s%s",
+				shown(mesh), shown(provider), supported)
+		}
+		r.Kind, r.APIVersion = RouterSMI, v
+	case slices.Contains(flaggerProviders, name):
+		return r, fmt.Sprintf("canarykit cannot drive provider %s yet%s", shown(provider), supported)
 	default:
-		return r, "canarykit cannot drive provider " + provider
+		return r, fmt.Sprintf("unknown provider %s%s", shown(provider), supported)
 	}
 	return r, ""
+}
+
+// shown quotes a value read from a manifest for a message, cut to 64 bytes.
+func shown(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		return fmt.Sprintf("%q…", s[:limit])
+	}
+	return fmt.Sprintf("%q", s)
 }

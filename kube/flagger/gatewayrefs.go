@@ -1,0 +1,149 @@
+package flagger
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// GatewayGroup is the Gateway API group, a ParentRef's default Group.
+const GatewayGroup = "gateway.networking.k8s.io"
+
+// maxGatewayRefs is Gateway API's limit on an HTTPRoute's parentRefs.
+const maxGatewayRefs = 32
+
+// ParentRef is one of spec.service.gatewayRefs: a Gateway (north-south) or a Service
+// (GAMMA, east-west) the HTTPRoute attaches to, as Gateway API's ParentReference has it.
+type ParentRef struct {
+	// Group and Kind default to gateway.networking.k8s.io and Gateway, as in Gateway API. A
+	// Service parent is in the core group: "" (Gateway API's spelling) or "core" (Linkerd's),
+	// kept as written.
+	Group, Kind string
+	// Name is required; Namespace defaults to the Canary's.
+	Name, Namespace string
+	// SectionName and Port select a listener (Gateway) or port (Service), if set (0: none).
+	SectionName string
+	Port        int32
+}
+
+// IsService tells whether the parent is a Service (GAMMA: east-west traffic in the mesh)
+// rather than a Gateway.
+func (p ParentRef) IsService() bool { return p.Kind == "Service" }
+
+// String returns "Kind namespace/name", with ":sectionName" and ":port" if set.
+func (p ParentRef) String() string {
+	s := p.Kind + " " + p.Namespace + "/" + p.Name
+	if p.SectionName != "" {
+		s += ":" + p.SectionName
+	}
+	if p.Port != 0 {
+		s += fmt.Sprintf(":%d", p.Port)
+	}
+	return s
+}
+
+// decodeGatewayRefs reads spec.service.gatewayRefs, defaulting and validating each entry by
+// path; namespace is the Canary's.
+func decodeGatewayRefs(d *decoder, svc *object, namespace string) []ParentRef {
+	items := svc.list("gatewayRefs")
+	if len(items) > maxGatewayRefs {
+		d.fail(svc.at("gatewayRefs"), "at most %d parents (Gateway API's limit), got %d", maxGatewayRefs, len(items))
+		return nil
+	}
+	var refs []ParentRef
+	var at []int // each ref's index in the list
+	for i, o := range items {
+		before := len(d.problems)
+		p := ParentRef{
+			Group:       o.strOr("group", GatewayGroup),
+			Kind:        o.strOr("kind", "Gateway"),
+			Name:        o.str("name"),
+			Namespace:   o.strOr("namespace", namespace),
+			SectionName: o.str("sectionName"),
+		}
+		switch p.Kind {
+		case "Gateway":
+			if p.Group != GatewayGroup {
+				d.fail(o.at("group"), "a Gateway is in group %s, got %s", GatewayGroup, shown(p.Group))
+			}
+		case "Service":
+			if p.Group != "" && p.Group != "core" {
+				d.fail(o.at("group"), `a Service is in the core group ("" or core), got %s`, shown(p.Group))
+			}
+		default:
+			d.fail(o.at("kind"), "must be Gateway (north-south) or Service (GAMMA, east-west), got %s", shown(p.Kind))
+		}
+		switch {
+		case p.Name == "":
+			d.fail(o.at("name"), "required")
+		case !isDNSSubdomain(p.Name):
+			d.fail(o.at("name"), "%s is not a valid Kubernetes name (lowercase RFC 1123)", shown(p.Name))
+		}
+		if p.Namespace != "" && !isDNSLabel(p.Namespace) {
+			d.fail(o.at("namespace"), "%s is not a valid namespace (lowercase RFC 1123 label)", shown(p.Namespace))
+		}
+		if p.SectionName != "" && !isDNSSubdomain(p.SectionName) {
+			d.fail(o.at("sectionName"), "%s is not a valid section name (lowercase RFC 1123)", shown(p.SectionName))
+		}
+		if v, ok := o.get("port"); ok {
+			port, isNum := v.(float64)
+			switch {
+			case !isNum:
+				d.fail(o.at("port"), "must be a port number 1..65535")
+			case port < 1 || port > 65535 || port != math.Trunc(port):
+				d.fail(o.at("port"), "must be a port number 1..65535, got %v", port)
+			default:
+				p.Port = int32(port)
+			}
+		}
+		o.done()
+		if len(d.problems) > before {
+			continue // reported; not compared with the others
+		}
+		for j, q := range refs {
+			if q == p {
+				d.fail(fmt.Sprintf("%s[%d]", svc.at("gatewayRefs"), i), "the same parent as gatewayRefs[%d] (%s)", at[j], p)
+			}
+		}
+		refs, at = append(refs, p), append(at, i)
+	}
+	return refs
+}
+
+// strOr returns the string at key, or def when the key is absent or null. Unlike str, an
+// explicit empty string is kept (Gateway API's core group is "").
+func (o *object) strOr(key, def string) string {
+	if v, ok := o.m[key]; !ok || v == nil {
+		o.seen[key] = true
+		return def
+	}
+	return o.str(key)
+}
+
+// isDNSLabel tells whether s is a lowercase RFC 1123 label (a namespace): at most 63
+// characters of a-z, 0-9 and '-', starting and ending with a letter or digit.
+func isDNSLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isDNSSubdomain tells whether s is a lowercase RFC 1123 subdomain (an object name): at most
+// 253 characters, labels separated by dots.
+func isDNSSubdomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if !isDNSLabel(label) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,116 @@
+package flagger
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// MetricTemplate is a Flagger MetricTemplate (flagger.app/v1beta1): a query template and the
+// metrics server that answers it. A Canary metric with a templateRef uses the template's query
+// (rendered with the Canary's variables and templateVariables) against the template's provider.
+type MetricTemplate struct {
+	Name, Namespace string
+	Provider        MetricTemplateProvider
+	// Query is a Go text/template with Flagger's variables, as canary.Metric.Query.
+	Query string
+}
+
+// MetricTemplateProvider is a MetricTemplate's spec.provider. canarykit queries Prometheus (and
+// servers that speak its API, such as Thanos or Mimir); other provider types are refused by path.
+type MetricTemplateProvider struct {
+	// Type is "prometheus".
+	Type string
+	// Address is the Prometheus API's base URL. Required.
+	Address string
+	// SecretRef names a Secret in the template's namespace holding the credentials: key
+	// "token" (a bearer token), or "username" and "password" (basic auth), as Flagger reads it.
+	SecretRef string
+	// InsecureSkipVerify disables the server certificate check.
+	InsecureSkipVerify bool
+	// Headers are sent with every query.
+	Headers map[string][]string
+}
+
+// Key is "namespace/name".
+func (t MetricTemplate) Key() string { return t.Namespace + "/" + t.Name }
+
+// MetricTemplateRef is a Canary metric's templateRef, found by LoadCanary and filled in by
+// Canary.Resolve.
+type MetricTemplateRef struct {
+	// Metric is the index of the metric in Spec.Metrics.
+	Metric int
+	// Name and Namespace of the template (Namespace defaults to the Canary's, as in Flagger).
+	Name, Namespace string
+	// Template is the resolved template; nil until Resolve.
+	Template *MetricTemplate
+	// Path is the manifest field, e.g. spec.analysis.metrics[0].templateRef.
+	Path string
+}
+
+func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
+	var t MetricTemplate
+	t.Namespace, t.Name = decodeHeader(d, doc, "MetricTemplate")
+	spec := doc.obj("spec")
+	t.Query = spec.str("query")
+	if strings.TrimSpace(t.Query) == "" {
+		d.fail(spec.at("query"), "required")
+	}
+	p := spec.obj("provider")
+	t.Provider = MetricTemplateProvider{Type: p.str("type"), Address: p.str("address"), InsecureSkipVerify: p.bool("insecureSkipVerify")}
+	switch t.Provider.Type {
+	case "prometheus":
+	case "":
+		d.fail(p.at("type"), "required: prometheus")
+	default:
+		d.fail(p.at("type"), "%s is not supported by canarykit yet (prometheus, or a server with its API)", t.Provider.Type)
+	}
+	if t.Provider.Address == "" {
+		d.fail(p.at("address"), "required: the Prometheus API's base URL")
+	} else if u, err := url.Parse(t.Provider.Address); err != nil || u.Scheme == "" || u.Host == "" {
+		d.fail(p.at("address"), "must be an absolute http(s) URL, got %q", t.Provider.Address)
+	}
+	if p.has("secretRef") {
+		ref := p.obj("secretRef")
+		if t.Provider.SecretRef = ref.str("name"); t.Provider.SecretRef == "" {
+			d.fail(ref.at("name"), "required")
+		}
+		ref.done()
+	}
+	if p.has("headers") {
+		t.Provider.Headers = p.headers("headers")
+	}
+	p.unsupported("region")
+	p.done()
+	spec.done()
+	doc.done()
+	return t
+}
+
+// headers reads an http.Header-shaped mapping: each name to a list of strings (or one string).
+func (o *object) headers(key string) map[string][]string {
+	v, _ := o.get(key)
+	m, isMap := v.(map[string]any)
+	if !isMap {
+		o.d.fail(o.at(key), "must be a mapping of header names to lists of values")
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for name, val := range m {
+		switch x := val.(type) {
+		case string:
+			out[name] = []string{x}
+		case []any:
+			for i, it := range x {
+				s, ok := it.(string)
+				if !ok {
+					o.d.fail(fmt.Sprintf("%s.%s[%d]", o.at(key), name, i), "must be a string")
+				}
+				out[name] = append(out[name], s)
+			}
+		default:
+			o.d.fail(o.at(key)+"."+name, "must be a list of strings")
+		}
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+package flagger
+
+import (
+	"context"
+	"slices"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// Resolve looks up every templateRef and alert providerRef of the manifest in src, again
+// each time (objects in the cluster may have changed): a templated metric gets the template's
+// query (compacted: canary.CompactQuery), and each reference its object, for the wiring to
+// build the template's metrics provider and the alert's notifier. Every problem is reported by
+// the reference's path (a template whose query does not render with the Canary's variables
+// too), and on error the manifest is left as it was. Nothing in the cluster is touched besides
+// src's reads. Errors wrap canary.ErrInvalidSpec.
+func (m *Canary) Resolve(ctx context.Context, src Source) error {
+	d := &decoder{}
+	noSource := "%s %s/%s: no source (give the Flagger objects as files, or read them from the cluster)"
+	refs := slices.Clone(m.TemplateRefs)
+	metrics := slices.Clone(m.Spec.Metrics)
+	for i := range refs {
+		ref := &refs[i]
+		switch {
+		case ref.Metric < 0 || ref.Metric >= len(metrics):
+			d.fail(ref.Path, "refers to metric %d; the spec has %d", ref.Metric, len(metrics))
+			continue
+		case src == nil:
+			d.fail(ref.Path, noSource, "MetricTemplate", ref.Namespace, ref.Name)
+			continue
+		}
+		t, err := src.MetricTemplate(ctx, ref.Namespace, ref.Name)
+		if err != nil {
+			d.fail(ref.Path, "%v", err)
+			continue
+		}
+		met := metrics[ref.Metric]
+		met.Query = canary.CompactQuery(t.Query)
+		if _, err := canary.RenderQuery(met.Query, canary.VarsFor(m.Target, met)); err != nil {
+			d.fail(ref.Path, "MetricTemplate %s spec.query: %v", t.Key(), err)
+			continue
+		}
+		ref.Template, metrics[ref.Metric] = t, met
+	}
+	alerts := slices.Clone(m.Alerts)
+	for i := range alerts {
+		a := &alerts[i]
+		if src == nil {
+			d.fail(a.Path, noSource, "AlertProvider", a.ProviderNamespace, a.ProviderName)
+			continue
+		}
+		p, err := src.AlertProvider(ctx, a.ProviderNamespace, a.ProviderName)
+		if err != nil {
+			d.fail(a.Path, "%v", err)
+			continue
+		}
+		a.Provider = p
+	}
+	if err := d.err(); err != nil {
+		return err
+	}
+	spec := m.Spec
+	spec.Metrics = metrics
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	m.TemplateRefs, m.Alerts, m.Spec = refs, alerts, spec
+	return nil
+}
+
+// Unresolved lists the references not yet resolved, as "Kind namespace/name".
+func (m *Canary) Unresolved() []string {
+	var out []string
+	for _, r := range m.TemplateRefs {
+		if r.Template == nil {
+			out = append(out, "MetricTemplate "+r.Namespace+"/"+r.Name)
+		}
+	}
+	for _, a := range m.Alerts {
+		if a.Provider == nil {
+			out = append(out, "AlertProvider "+a.ProviderNamespace+"/"+a.ProviderName)
+		}
+	}
+	return out
+}
