@@ -67,13 +67,8 @@ func decodeAlerts(d *decoder, a *object, m *Canary) {
 		}
 		pr := ao.obj("providerRef")
 		ref.Path = pr.path
-		ref.ProviderName, ref.ProviderNamespace = pr.str("name"), pr.str("namespace")
-		if ref.ProviderName == "" {
-			d.fail(pr.at("name"), "required")
-		}
-		if ref.ProviderNamespace == "" {
-			ref.ProviderNamespace = m.Namespace
-		}
+		// the namespace defaults to the Canary's, as in Flagger
+		ref.ProviderName, ref.ProviderNamespace = pr.name("name", true), pr.namespace("namespace", m.Namespace)
 		pr.done()
 		ao.done()
 		m.Alerts = append(m.Alerts, ref)
@@ -89,7 +84,7 @@ func decodeAlertProvider(d *decoder, doc *object) AlertProvider {
 	case p.Type == "":
 		d.fail(spec.at("type"), "required: one of %v", alertProviderTypes)
 	case !slices.Contains(alertProviderTypes, p.Type):
-		d.fail(spec.at("type"), "%s is not supported by canarykit yet (%v)", p.Type, alertProviderTypes)
+		d.fail(spec.at("type"), "%s is not supported by canarykit yet (%v)", word(p.Type), alertProviderTypes)
 	}
 	p.Channel, p.Username = spec.str("channel"), spec.str("username")
 	p.Address, p.Proxy = spec.str("address"), spec.str("proxy")

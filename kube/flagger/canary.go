@@ -93,7 +93,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		d.fail(doc.at("apiVersion"), "must be flagger.app/v1beta1 (or the legacy v1alpha3), got %s", shown(apiVersion))
 	}
 	meta := doc.obj("metadata")
-	m.Name, m.Namespace = meta.str("name"), meta.str("namespace")
+	m.Name, m.Namespace = meta.name("name", false), meta.namespace("namespace", "")
 	meta.ignore(objectMetaFields...)
 	meta.done()
 	doc.ignore("status")
@@ -106,7 +106,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if v := ref.str("apiVersion"); v != "" && v != "apps/v1" {
 		d.fail(ref.at("apiVersion"), "must be apps/v1, got %s", shown(v))
 	}
-	m.Target = canary.Target{Namespace: m.Namespace, Name: ref.str("name")}
+	m.Target = canary.Target{Namespace: m.Namespace, Name: ref.name("name", true)}
 	if m.Name != m.Target.Name {
 		m.Target.Canary = m.Name // Flagger names the release after the Canary object
 	}
@@ -160,7 +160,7 @@ func decodeAutoscaler(d *decoder, as *object, m *Canary) {
 		d.fail(as.at("kind"), "canarykit supports HorizontalPodAutoscaler; got %s", shown(k))
 	}
 	if v := as.str("apiVersion"); v != "autoscaling/v2" {
-		m.Notes = append(m.Notes, fmt.Sprintf("spec.autoscalerRef.apiVersion %s is read as autoscaling/v2", v))
+		m.Notes = append(m.Notes, fmt.Sprintf("spec.autoscalerRef.apiVersion %s is read as autoscaling/v2", shown(v)))
 	}
 	m.Workload.Autoscaler = as.str("name")
 	if as.has("primaryScalerReplicas") {
@@ -254,13 +254,8 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 		}
 		if mo.has("templateRef") {
 			ref := mo.obj("templateRef")
-			r := MetricTemplateRef{Metric: len(s.Metrics), Name: ref.str("name"), Namespace: ref.str("namespace"), Path: ref.path}
-			if r.Namespace == "" {
-				r.Namespace = m.Namespace // Flagger's default: the Canary's namespace
-			}
-			if r.Name == "" {
-				d.fail(ref.at("name"), "required")
-			}
+			// the namespace defaults to the Canary's, as in Flagger
+			r := MetricTemplateRef{Metric: len(s.Metrics), Name: ref.name("name", true), Namespace: ref.namespace("namespace", m.Namespace), Path: ref.path}
 			if met.Query != "" {
 				d.fail(mo.at("templateRef"), "set query or templateRef, not both")
 			}

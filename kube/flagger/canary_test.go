@@ -70,7 +70,7 @@ func TestLoadSeedManifests(t *testing.T) {
 			assert.Equal(t, canary.Target{Namespace: "test", Name: "podinfo"}, m.Target)
 			assert.Equal(t, want, m.Spec)
 			assert.Equal(t, flagger.Workload{Port: 9898, TargetPort: "9898", Autoscaler: "podinfo"}, m.Workload)
-			assert.Contains(t, m.Notes[0], "spec.autoscalerRef.apiVersion autoscaling/v2beta")
+			assert.Contains(t, m.Notes[0], `spec.autoscalerRef.apiVersion "autoscaling/v2beta`)
 		})
 	}
 	legacy := load(t, "canary-004-v1alpha3-canaryAnalysis.yaml")

@@ -3,7 +3,6 @@ package flagger
 import (
 	"fmt"
 	"math"
-	"strings"
 )
 
 // GatewayGroup is the Gateway API group, a ParentRef's default Group.
@@ -57,8 +56,8 @@ func decodeGatewayRefs(d *decoder, svc *object, namespace string) []ParentRef {
 		p := ParentRef{
 			Group:       o.strOr("group", GatewayGroup),
 			Kind:        o.strOr("kind", "Gateway"),
-			Name:        o.str("name"),
-			Namespace:   o.strOr("namespace", namespace),
+			Name:        o.name("name", true),
+			Namespace:   o.namespace("namespace", namespace),
 			SectionName: o.str("sectionName"),
 		}
 		switch p.Kind {
@@ -72,15 +71,6 @@ func decodeGatewayRefs(d *decoder, svc *object, namespace string) []ParentRef {
 			}
 		default:
 			d.fail(o.at("kind"), "must be Gateway (north-south) or Service (GAMMA, east-west), got %s", shown(p.Kind))
-		}
-		switch {
-		case p.Name == "":
-			d.fail(o.at("name"), "required")
-		case !isDNSSubdomain(p.Name):
-			d.fail(o.at("name"), "%s is not a valid Kubernetes name (lowercase RFC 1123)", shown(p.Name))
-		}
-		if p.Namespace != "" && !isDNSLabel(p.Namespace) {
-			d.fail(o.at("namespace"), "%s is not a valid namespace (lowercase RFC 1123 label)", shown(p.Namespace))
 		}
 		if p.SectionName != "" && !isDNSSubdomain(p.SectionName) {
 			d.fail(o.at("sectionName"), "%s is not a valid section name (lowercase RFC 1123)", shown(p.SectionName))
@@ -108,42 +98,4 @@ func decodeGatewayRefs(d *decoder, svc *object, namespace string) []ParentRef {
 		refs, at = append(refs, p), append(at, i)
 	}
 	return refs
-}
-
-// strOr returns the string at key, or def when the key is absent or null. Unlike str, an
-// explicit empty string is kept (Gateway API's core group is "").
-func (o *object) strOr(key, def string) string {
-	if v, ok := o.m[key]; !ok || v == nil {
-		o.seen[key] = true
-		return def
-	}
-	return o.str(key)
-}
-
-// isDNSLabel tells whether s is a lowercase RFC 1123 label (a namespace): at most 63
-// characters of a-z, 0-9 and '-', starting and ending with a letter or digit.
-func isDNSLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// isDNSSubdomain tells whether s is a lowercase RFC 1123 subdomain (an object name): at most
-// 253 characters, labels separated by dots.
-func isDNSSubdomain(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if !isDNSLabel(label) {
-			return false
-		}
-	}
-	return true
 }

@@ -184,10 +184,7 @@ func decodeHeader(d *decoder, doc *object, kind string) (namespace, name string)
 		d.fail(doc.at("apiVersion"), "must be flagger.app/v1beta1, got %s", shown(v))
 	}
 	meta := doc.obj("metadata")
-	name, namespace = meta.str("name"), meta.str("namespace")
-	if name == "" {
-		d.fail(meta.at("name"), "required")
-	}
+	name, namespace = meta.name("name", true), meta.namespace("namespace", "")
 	if namespace == "" {
 		d.fail(meta.at("namespace"), "required: a Canary refers to it by namespace (or its own)")
 	}

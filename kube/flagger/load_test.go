@@ -114,3 +114,45 @@ func TestObjectsGivenTwice(t *testing.T) {
 	assert.EqualError(t, a.Merge(b), "given twice: Canary test/podinfo")
 	assert.Len(t, a.Canaries, 1, "nothing added")
 }
+
+// Names and keys come from the manifest: names are checked as Kubernetes names before they
+// reach a lookup or a message, and keys are quoted in field paths.
+func TestUntrustedNamesAndKeys(t *testing.T) {
+	_, err := flagger.LoadCanary([]byte(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: "podinfo\nINFO promoted", namespace: Test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment}
+  service: {port: 9898}
+  analysis:
+    interval: 30s
+    iterations: 5
+    match: [{headers: {"x-a\nb": {exact: a, colour: red}}}]
+    metrics:
+      - {name: errors, templateRef: {name: "../secrets", namespace: "kube system"}, thresholdRange: {max: 1}, templateVariables: {"k\"ey": [1]}}
+    alerts:
+      - {name: pager, providerRef: {name: "On-Call"}}
+`))
+	assert.ElementsMatch(t, []string{
+		`metadata.name: "podinfo\nINFO promoted" is not a valid Kubernetes name (lowercase RFC 1123)`,
+		`metadata.namespace: "Test" is not a valid namespace (lowercase RFC 1123 label)`,
+		"spec.targetRef.name: required",
+		`spec.analysis.match[0].headers["x-a\nb"].colour: unknown field (not a Flagger Canary field canarykit knows)`,
+		`spec.analysis.metrics[0].templateRef.name: "../secrets" is not a valid Kubernetes name (lowercase RFC 1123)`,
+		`spec.analysis.metrics[0].templateRef.namespace: "kube system" is not a valid namespace (lowercase RFC 1123 label)`,
+		`spec.analysis.metrics[0].templateVariables["k\"ey"]: must be a string`,
+		`spec.analysis.alerts[0].providerRef.name: "On-Call" is not a valid Kubernetes name (lowercase RFC 1123)`,
+	}, problems(t, err))
+
+	_, err = flagger.LoadObjects([]byte(`apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: errors, namespace: ""}
+spec:
+  provider: {type: prometheus, address: "http://prom:9090", headers: {"X-Org\r\nEvil": [1]}}
+  query: up
+`))
+	assert.ElementsMatch(t, []string{
+		"metadata.namespace: required: a Canary refers to it by namespace (or its own)",
+		`spec.provider.headers["X-Org\r\nEvil"][0]: must be a string`,
+	}, problems(t, err))
+}

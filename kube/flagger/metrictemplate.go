@@ -63,7 +63,7 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 	case "":
 		d.fail(p.at("type"), "required: prometheus")
 	default:
-		d.fail(p.at("type"), "%s is not supported by canarykit yet (prometheus, or a server with its API)", t.Provider.Type)
+		d.fail(p.at("type"), "%s is not supported by canarykit yet (prometheus, or a server with its API)", word(t.Provider.Type))
 	}
 	if t.Provider.Address == "" {
 		d.fail(p.at("address"), "required: the Prometheus API's base URL")
@@ -104,12 +104,12 @@ func (o *object) headers(key string) map[string][]string {
 			for i, it := range x {
 				s, ok := it.(string)
 				if !ok {
-					o.d.fail(fmt.Sprintf("%s.%s[%d]", o.at(key), name, i), "must be a string")
+					o.d.fail(fmt.Sprintf("%s[%d]", joinPath(o.at(key), name), i), "must be a string")
 				}
 				out[name] = append(out[name], s)
 			}
 		default:
-			o.d.fail(o.at(key)+"."+name, "must be a list of strings")
+			o.d.fail(joinPath(o.at(key), name), "must be a list of strings")
 		}
 	}
 	return out

@@ -48,6 +48,13 @@ spec:
 ---
 apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
+metadata: {name: odd, namespace: ops}
+spec:
+  provider: {type: "Prom\nINFO ok", address: "http://prom:9090"}
+  query: x
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
 metadata: {name: dd, namespace: ops}
 spec:
   provider: {type: datadog, address: "prom:9090", region: eu-west-1}
@@ -69,13 +76,14 @@ spec:
   query: z
 `))
 	assert.ElementsMatch(t, []string{
-		"document 2: spec.provider.type: datadog is not supported by canarykit yet (prometheus, or a server with its API)",
-		`document 2: spec.provider.address: must be an absolute http(s) URL, got "prom:9090"`,
-		"document 2: spec.provider.region: not supported by canarykit yet",
-		"document 2: spec.query: required",
-		"document 2: spec.colour: unknown field (not a Flagger MetricTemplate field canarykit knows)",
-		`document 3: kind: must be Canary, MetricTemplate or AlertProvider, got "Deployment"`,
-		"document 4: metadata.name: MetricTemplate ops/errors is also at document 1",
+		`document 2: spec.provider.type: "Prom\nINFO ok" is not supported by canarykit yet (prometheus, or a server with its API)`,
+		`document 3: spec.provider.type: datadog is not supported by canarykit yet (prometheus, or a server with its API)`,
+		`document 3: spec.provider.address: must be an absolute http(s) URL, got "prom:9090"`,
+		"document 3: spec.provider.region: not supported by canarykit yet",
+		"document 3: spec.query: required",
+		"document 3: spec.colour: unknown field (not a Flagger MetricTemplate field canarykit knows)",
+		`document 4: kind: must be Canary, MetricTemplate or AlertProvider, got "Deployment"`,
+		"document 5: metadata.name: MetricTemplate ops/errors is also at document 1",
 	}, problems(t, err))
 
 	one, err := flagger.LoadObjects([]byte(`
@@ -306,7 +314,7 @@ spec:
   type: slack
 `))
 	assert.ElementsMatch(t, []string{
-		"document 1: spec.type: gchat is not supported by canarykit yet ([slack msteams discord rocket])",
+		`document 1: spec.type: gchat is not supported by canarykit yet ([slack msteams discord rocket])`,
 		`document 1: spec.address: must be an absolute URL, got "chat.googleapis.com/v1/spaces"`,
 		"document 1: spec.certSecretRef: not supported by canarykit yet",
 		`document 2: spec.address: required: the webhook URL (or a secretRef whose "address" key holds it)`,

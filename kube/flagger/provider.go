@@ -101,6 +101,15 @@ func parseProvider(provider string, gatewayRefs bool) (Router, string) {
 	return r, ""
 }
 
+// word writes a value read from a manifest as it is when it is a plain lowercase word (a type
+// name such as datadog), else as shown does.
+func word(s string) string {
+	if isDNSLabel(s) {
+		return s
+	}
+	return shown(s)
+}
+
 // shown quotes a value read from a manifest for a message, cut to 64 bytes.
 func shown(s string) string {
 	const limit = 64

@@ -1,0 +1,61 @@
+// Package flagger reads Flagger's API objects (flagger.app) in canarykit's terms: a Canary
+// becomes the release's canary.Target, its canary.Spec, the Workload options of its
+// Deployment and the Router its spec.provider chooses; MetricTemplates and AlertProviders
+// are the objects a Canary's metrics and alerts refer to. It has no cluster client and imports
+// neither client-go nor net/http, so a program that only loads and simulates stays small;
+// kube/driver reads the same objects from a cluster and runs the release.
+//
+//	objs, err := flagger.LoadObjects(data) // Canaries, MetricTemplates, AlertProviders
+//	c, err := objs.Canary("test", "podinfo")
+//	err = c.Resolve(ctx, objs)             // templateRefs and providerRefs, by path
+//
+// # What it reads
+//
+// LoadObjects reads a YAML stream: files, documents separated by "---", each an object or a
+// List of them (what kubectl get canaries,metrictemplates,alertproviders -o yaml writes;
+// status and server-set metadata are ignored). LoadCanary reads exactly one Canary;
+// CanaryFromObject, MetricTemplateFromObject and AlertProviderFromObject decode the generic
+// form a dynamic client returns. One file per kind converts it: canary.go, metrictemplate.go,
+// alertprovider.go.
+//
+// A Canary is flagger.app/v1beta1 with spec.analysis, or the legacy v1alpha3 with
+// spec.canaryAnalysis and scalar metric thresholds (read as ranges, with a Note). The spec is
+// validated as canary.New validates it, each problem at its manifest path
+// (spec.analysis.stepWeight). Metric queries and MetricTemplates may use Flagger's template
+// variables: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }} (the
+// target's name: without spec.ingressRef, Flagger's value too), {{ interval }} and
+// {{ variables.<key> }} (templateVariables).
+//
+// # What it refuses
+//
+// Every problem is reported at once, each with its document (in a stream of several) and field
+// path, and nothing is dropped: a field canarykit does not support yet
+// (spec.analysis.mirror, spec.service.hosts, spec.ingressRef: canarykit has no NGINX router),
+// an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
+// than prometheus, an AlertProvider type canarykit cannot notify. Errors are
+// *canary.ValidationError and wrap canary.ErrInvalidSpec. Values read from a manifest are
+// quoted and cut short in messages.
+//
+// # spec.provider and the router
+//
+// As in Flagger, spec.provider chooses the route object:
+//
+//	linkerd                  SMI TrafficSplit (served version discovered), or a Gateway API
+//	                         HTTPRoute when spec.service.gatewayRefs are given (Linkerd >= 2.14)
+//	gatewayapi:v1            HTTPRoute, version pinned
+//	gatewayapi:v1beta1
+//	smi:v1alpha1 … v1alpha4  TrafficSplit, version pinned (Flagger's smi:<version>:linkerd too)
+//	kubernetes               the apex Service's selector switched (blue/green, no mesh)
+//	(none)                   the driver's default; an HTTPRoute with gatewayRefs
+//
+// Any other value is an error at spec.provider naming it: a provider Flagger drives and
+// canarykit does not (istio, nginx, contour, appmesh, gloo, traefik, kuma, apisix, skipper,
+// osm, knative), an unknown Gateway API or SMI version, or an unknown name. So is gatewayRefs
+// with a provider that writes no HTTPRoute (kubernetes, smi). An embedder may still drive a
+// loaded Canary through another router.
+//
+// spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
+// Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services
+// (GAMMA, east-west, the core group written "" or core), namespace defaulting to the
+// Canary's, with sectionName and port (1..65535); at most 32, none twice.
+package flagger

@@ -1,0 +1,67 @@
+package flagger
+
+import "strings"
+
+// name reads an object name (a lowercase RFC 1123 subdomain) at key, reporting a malformed
+// one, or a missing one when required.
+func (o *object) name(key string, required bool) string {
+	s := o.str(key)
+	switch {
+	case s == "" && required:
+		o.d.fail(o.at(key), "required")
+	case s != "" && !isDNSSubdomain(s):
+		o.d.fail(o.at(key), "%s is not a valid Kubernetes name (lowercase RFC 1123)", shown(s))
+	}
+	return s
+}
+
+// namespace reads a namespace (a lowercase RFC 1123 label) at key, reporting a malformed
+// one; def (checked where it was read) when the key is absent, null or empty.
+func (o *object) namespace(key, def string) string {
+	s := o.str(key)
+	switch {
+	case s == "":
+		return def
+	case !isDNSLabel(s):
+		o.d.fail(o.at(key), "%s is not a valid namespace (lowercase RFC 1123 label)", shown(s))
+	}
+	return s
+}
+
+// strOr returns the string at key, or def when the key is absent or null. Unlike str, an
+// explicit empty string is kept (Gateway API's core group is "").
+func (o *object) strOr(key, def string) string {
+	if v, ok := o.m[key]; !ok || v == nil {
+		o.seen[key] = true
+		return def
+	}
+	return o.str(key)
+}
+
+// isDNSLabel tells whether s is a lowercase RFC 1123 label (a namespace): at most 63
+// characters of a-z, 0-9 and '-', starting and ending with a letter or digit.
+func isDNSLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isDNSSubdomain tells whether s is a lowercase RFC 1123 subdomain (an object name): at most
+// 253 characters, labels separated by dots.
+func isDNSSubdomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if !isDNSLabel(label) {
+			return false
+		}
+	}
+	return true
+}
