@@ -136,6 +136,8 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		d.fail(spec.at("provider"), "%s", why)
 	} else if len(m.GatewayRefs) > 0 && m.Router.Kind != RouterHTTPRoute {
 		d.fail(spec.at("service.gatewayRefs"), "provider %s writes no HTTPRoute for them to attach to; use linkerd or gatewayapi:<version>", shown(provider))
+	} else if len(m.GatewayRefs) > 0 && provider == "" {
+		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.gatewayRefs choose a Gateway API HTTPRoute (its served version)")
 	}
 	if len(d.problems) == 0 {
 		// the engine's checks, at the manifest's paths

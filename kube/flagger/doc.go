@@ -33,8 +33,10 @@
 // (spec.analysis.mirror, spec.service.hosts, spec.ingressRef: canarykit has no NGINX router),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
 // than prometheus, an AlertProvider type canarykit cannot notify. Errors are
-// *canary.ValidationError and wrap canary.ErrInvalidSpec. Values read from a manifest are
-// quoted and cut short in messages.
+// *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
+// names before they reach a lookup; text read from a manifest appears in messages quoted and
+// cut short (a plain lowercase word as it is), and a mapping key that is not a plain word is
+// quoted in the field path (spec.analysis.match[0].headers["x y"]).
 //
 // # spec.provider and the router
 //

@@ -24,6 +24,7 @@ func TestLoadLinkerdGatewayAPITutorial(t *testing.T) {
 	assert.Equal(t, canary.Target{Namespace: "test", Name: "podinfo"}, m.Target)
 	assert.Equal(t, []flagger.ParentRef{{Group: "core", Kind: "Service", Name: "podinfo", Namespace: "test", Port: 9898}}, m.GatewayRefs)
 	assert.Equal(t, flagger.Router{Kind: flagger.RouterHTTPRoute}, m.Router, "no spec.provider: gatewayRefs choose the HTTPRoute")
+	assert.Contains(t, m.Notes, "spec.provider is not set: spec.service.gatewayRefs choose a Gateway API HTTPRoute (its served version)")
 	assert.Equal(t, canary.StrategyABTesting, m.Spec.Strategy())
 	assert.Equal(t, []canary.Match{
 		{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "insider"}}},
@@ -155,4 +156,22 @@ spec:
 		"metadata.namespace: required: a Canary refers to it by namespace (or its own)",
 		`spec.provider.headers["X-Org\r\nEvil"][0]: must be a string`,
 	}, problems(t, err))
+}
+
+// A MetricTemplate written for Flagger's NGINX checks uses {{ ingress }}: it resolves, and
+// renders with the target's name (Flagger's value without spec.ingressRef).
+func TestTemplateWithIngressVariable(t *testing.T) {
+	m, err := flagger.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    metrics:
+      - {name: nginx-errors, templateRef: {name: nginx-errors}, thresholdRange: {max: 1}, interval: 1m}
+`))
+	require.NoError(t, err)
+	src := &flagger.Objects{MetricTemplates: []flagger.MetricTemplate{{Name: "nginx-errors", Namespace: "test",
+		Provider: flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090"},
+		Query:    `sum(rate(nginx_ingress_controller_requests{namespace="{{ namespace }}", ingress="{{ ingress }}", status=~"5.*"}[{{ interval }}]))`}}}
+	require.NoError(t, m.Resolve(context.Background(), src))
+	q, err := canary.RenderQuery(m.Spec.Metrics[0].Query, canary.VarsFor(m.Target, m.Spec.Metrics[0]))
+	require.NoError(t, err)
+	assert.Equal(t, `sum(rate(nginx_ingress_controller_requests{namespace="test", ingress="podinfo", status=~"5.*"}[1m]))`, q)
 }
