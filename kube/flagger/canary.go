@@ -154,6 +154,10 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 			d.fail(spec.path, "%v", err)
 		}
 	}
+	if len(d.problems) == 0 && m.Router.Kind == RouterKubernetes &&
+		(m.Spec.Strategy() != canary.StrategyBlueGreen || m.Spec.StepWeightPromotion != 0) {
+		d.fail(spec.at("provider"), "kubernetes switches all traffic at once (blue/green): use %s.iterations without match, and no stepWeight, stepWeights or stepWeightPromotion", key)
+	}
 	return m
 }
 

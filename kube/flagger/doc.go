@@ -53,8 +53,8 @@
 // Any other value is an error at spec.provider naming it: a provider Flagger drives and
 // canarykit does not (istio, nginx, contour, appmesh, gloo, traefik, kuma, apisix, skipper,
 // osm, knative), an unknown Gateway API or SMI version, or an unknown name. So is gatewayRefs
-// with a provider that writes no HTTPRoute (kubernetes, smi). An embedder may still drive a
-// loaded Canary through another router.
+// with a provider that writes no HTTPRoute (kubernetes, smi), and kubernetes with an analysis
+// that is not blue/green. An embedder may still drive a loaded Canary through another router.
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

@@ -42,7 +42,7 @@ func (r *Objects) AlertProvider(_ context.Context, namespace, name string) (*Ale
 	return find(r.AlertProviders, "AlertProvider", namespace, name, func(p AlertProvider) string { return p.Key() })
 }
 
-// Canary finds a Canary by namespace and name.
+// Canary finds a Canary by namespace and name: the one held, not a copy (Resolve fills it in).
 func (r *Objects) Canary(namespace, name string) (*Canary, error) {
 	c, err := find(r.Canaries, kindCanary, namespace, name, (*Canary).key)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -152,4 +153,23 @@ func TestGatewayRefsNeedAnHTTPRoute(t *testing.T) {
 	// with a provider canarykit cannot drive, that is the one problem
 	_, err := flagger.LoadCanary(canaryWith("istio", "gatewayRefs: [{name: public}]"))
 	assert.Equal(t, []string{`spec.provider: canarykit cannot drive provider "istio" yet` + supported}, problems(t, err))
+}
+
+// The kubernetes provider switches the apex Service's selector: blue/green only, refused at
+// spec.provider for a weighted or A/B analysis before the engine sees it.
+func TestKubernetesProviderIsBlueGreen(t *testing.T) {
+	m, err := flagger.LoadCanary(canaryWith("kubernetes", ""))
+	require.NoError(t, err)
+	assert.Equal(t, canary.StrategyBlueGreen, m.Spec.Strategy())
+
+	want := "spec.provider: kubernetes switches all traffic at once (blue/green): use analysis.iterations without match, and no stepWeight, stepWeights or stepWeightPromotion"
+	for _, analysis := range []string{
+		"{interval: 30s, stepWeight: 10, maxWeight: 50}",
+		"{interval: 30s, iterations: 5, match: [{headers: {x-canary: {exact: insider}}}]}",
+		"{interval: 30s, iterations: 5, stepWeightPromotion: 50}",
+	} {
+		data := strings.Replace(string(canaryWith("kubernetes", "")), "{interval: 30s, iterations: 5}", analysis, 1)
+		_, err := flagger.LoadCanary([]byte(data))
+		assert.Equal(t, []string{want}, problems(t, err), analysis)
+	}
 }
