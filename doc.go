@@ -24,7 +24,9 @@
 // and imports no Kubernetes, HTTP or Prometheus client: every side effect is a call through one
 // of them. The adapter packages implement them against real systems and import canary for its
 // shared types; canary never imports them. Package canary/canarytest implements all of them in
-// memory with a virtual clock, so a whole release runs in milliseconds.
+// memory with a virtual clock, so a whole release runs in milliseconds. Package canary/progress
+// shows a Rollout's events to people: lines with every check's verdict, or on a terminal one
+// status line per target redrawn in place.
 //
 // Under internal/: testenv (real etcd, kube-apiserver, kube-controller-manager and Prometheus
 // for the tests), meshsim (a simulated Linkerd data plane), e2e (the seeds' manifests released

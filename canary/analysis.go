@@ -120,7 +120,7 @@ func (u *run) failCheck(ctx context.Context, why, msg, hook string, checks []Che
 	}
 	for _, c := range checks {
 		if !c.Passed(u.policy(c.Name)) {
-			u.emitEvent(Event{Type: EventWarning, Reason: ReasonHalted, Message: u.haltMessage(c), Checks: checks})
+			u.emitEvent(Event{Type: EventWarning, Reason: ReasonHalted, Message: u.haltMessage(c), Check: c.Name, Checks: checks})
 		}
 	}
 	return waitTick, nil
@@ -238,8 +238,8 @@ func (u *run) promoting(ctx context.Context) (next, error) {
 	if step > 0 {
 		c = max(0, u.weights.Canary-step)
 	}
-	if c == 0 {
-		u.emit(EventNormal, ReasonShifted, "Routing all traffic to primary")
+	if c == 0 { // the event carries the weights it announces
+		u.emitEvent(Event{Type: EventNormal, Reason: ReasonShifted, Message: "Routing all traffic to primary", Weights: AllPrimary})
 	}
 	if err := u.setWeights(ctx, CanaryWeight(c)); err != nil {
 		return waitTick, err

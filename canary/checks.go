@@ -35,7 +35,7 @@ func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
 	if out == verdictHold {
 		for _, r := range results {
 			if r.Verdict == VerdictNoData || r.Verdict == VerdictInconclusive {
-				u.emitEvent(Event{Type: EventWarning, Reason: ReasonNoData, Checks: results, Message: u.haltMessage(r) + " (holding)"})
+				u.emitEvent(Event{Type: EventWarning, Reason: ReasonNoData, Check: r.Name, Checks: results, Message: u.haltMessage(r) + " (holding)"})
 			}
 		}
 	}

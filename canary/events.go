@@ -53,7 +53,8 @@ type Event struct {
 	// Revision is the revision under release (or observed) when the event happened.
 	Revision string
 	// Weights is the route's weights as the Rollout last set or read them; on RollingBack, the
-	// weights the canary had when it failed (the route is switched to the primary first).
+	// weights the canary had when it failed (the route is switched to the primary first); on
+	// Shifted, the weights being set.
 	Weights      Weights
 	Iteration    int
 	FailedChecks int
@@ -61,6 +62,9 @@ type Event struct {
 	Checks []CheckResult
 	// Hook names the hook an event is about.
 	Hook string
+	// Check names the check a Halted or NoData event is about (one event per such check; its
+	// result is in Checks).
+	Check string
 	// Cause says why a release is rolled back or failed (RollingBack and Failed events).
 	Cause Cause
 }

@@ -154,6 +154,7 @@ func TestThresholdRollsBack(t *testing.T) {
 			continue
 		}
 		require.Len(t, e.Checks, 2)
+		assert.Equal(t, "request-success-rate", e.Check, "the event names the check it is about")
 		c := e.Checks[0]
 		assert.Equal(t, "request-success-rate", c.Name)
 		assert.Equal(t, "request-success-rate", c.Query)
@@ -292,7 +293,9 @@ func TestNoDataPolicies(t *testing.T) {
 		requirePromoted(t, env, res, "v1")
 		assert.Zero(t, res.FailedChecks)
 		assert.Equal(t, 4, env.Events.Count(canary.ReasonNoData))
-		msg := env.Events.Events()[slicesIndexReason(env.Events.Events(), canary.ReasonNoData)].Message
+		held := env.Events.Events()[slicesIndexReason(env.Events.Events(), canary.ReasonNoData)]
+		assert.Equal(t, "request-success-rate", held.Check, "the event names the check it is about")
+		msg := held.Message
 		assert.Contains(t, msg, "no values found for metric request-success-rate")
 		assert.Contains(t, msg, "query request-success-rate", "the resolved query is in the message")
 	})

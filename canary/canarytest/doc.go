@@ -12,7 +12,8 @@
 //   - Gates: hooks answered by Scripts — Open, Closed, OpenAfter, Answers, Fail — and every
 //     request recorded.
 //   - Store: a StatusStore that counts calls; a new Rollout over it resumes, as after a restart.
-//   - Recorder: collects events (Then reacts to them from the Rollout's goroutine).
+//   - Recorder: collects events (Then reacts to them from the Rollout's goroutine; Print shows
+//     them as canary/progress lines).
 //   - Env: all of the above wired to one Clock; Env.Config turns a Spec into a canary.Config.
 //
 // Every double counts its calls (Calls) and fails on demand (Calls.FailNext); Env.OnCall lets a

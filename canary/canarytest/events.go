@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/progress"
 )
 
 // Recorder collects a Rollout's events (pass its Handle as Config.OnEvent), like client-go's
@@ -14,20 +16,29 @@ type Recorder struct {
 	// Then, if set, is called with each event after it is recorded (from the Rollout's
 	// goroutine): the place to script reactions such as a new revision at a given step.
 	Then func(canary.Event)
-	// Print, if set, receives one line per event as it happens.
+	// Print, if set, receives one progress.Line per event as it happens, its elapsed time
+	// measured from the first event printed.
 	Print io.Writer
 
-	mu     sync.Mutex
-	events []canary.Event
+	mu      sync.Mutex
+	events  []canary.Event
+	printed time.Time // the first printed event's time
 }
 
 // Handle records e.
 func (r *Recorder) Handle(e canary.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, e)
-	r.mu.Unlock()
+	line := ""
 	if r.Print != nil {
-		fmt.Fprintln(r.Print, Line(e))
+		if r.printed.IsZero() {
+			r.printed = e.Time
+		}
+		line = progress.Line(e.Time.Sub(r.printed), e)
+	}
+	r.mu.Unlock()
+	if line != "" {
+		fmt.Fprintln(r.Print, line)
 	}
 	if r.Then != nil {
 		r.Then(e)
@@ -68,9 +79,4 @@ func (r *Recorder) Count(reason canary.Reason) int {
 		}
 	}
 	return n
-}
-
-// Line formats an event the way `kubectl describe` lists one: type, reason, message.
-func Line(e canary.Event) string {
-	return fmt.Sprintf("%-7s  %-12s  %s", e.Type, e.Reason, e.Message)
 }

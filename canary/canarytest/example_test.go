@@ -3,6 +3,7 @@ package canarytest_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
@@ -39,7 +40,8 @@ func ExampleEnv() {
 	// [0 5 10 15 20 25 30 35 40 45 50 0]
 }
 
-// A canary whose success rate drops is rolled back once the failed checks reach the threshold.
+// A canary whose success rate drops is rolled back once the failed checks reach the threshold;
+// Print shows each event as it happens, with every check's verdict.
 func ExampleRecorder() {
 	env := canarytest.NewEnv(canary.Target{Namespace: "test", Name: "podinfo"})
 	env.Metrics.Set("request-success-rate", canarytest.Sequence(99.9, 99.9, 90))
@@ -53,23 +55,21 @@ func ExampleRecorder() {
 		panic(err)
 	}
 	ctx := context.Background()
-	_, _ = r.Run(ctx)
+	_, _ = r.Run(ctx) // bootstrap
+	env.Events.Print = os.Stdout
 	env.Workload.SetRevision("3.1.2")
 	res, _ := r.Run(ctx)
-	for _, e := range env.Events.Events()[2:] { // skip the bootstrap events
-		fmt.Println(canarytest.Line(e))
-	}
 	fmt.Println(res.Phase, "-", res.Reason)
 	// Output:
-	// Normal   NewRevision   New revision detected! Scaling up podinfo.test
-	// Normal   Started       Starting canary analysis for podinfo.test
-	// Normal   Advanced      Advance podinfo.test canary weight 10
-	// Normal   Advanced      Advance podinfo.test canary weight 20
-	// Normal   Advanced      Advance podinfo.test canary weight 30
-	// Warning  Halted        Halt podinfo.test advancement request-success-rate 90.00 < 99
-	// Warning  Halted        Halt podinfo.test advancement request-success-rate 90.00 < 99
-	// Warning  RollingBack   Rolling back podinfo.test failed checks threshold reached 2
-	// Warning  Failed        Canary failed! Scaling down podinfo.test
+	// 00:00:00  Normal   New revision detected! Scaling up podinfo.test
+	// 00:00:30  Normal   Starting canary analysis for podinfo.test
+	// 00:00:30  Normal   Advance podinfo.test canary weight 10  [##..................]
+	// 00:01:00  Normal   Advance podinfo.test canary weight 20  [####................]  ✔ request-success-rate 99.90 >= 99
+	// 00:01:30  Normal   Advance podinfo.test canary weight 30  [######..............]  ✔ request-success-rate 99.90 >= 99
+	// 00:02:00  Warning  Halt podinfo.test advancement request-success-rate 90.00 < 99
+	// 00:02:30  Warning  Halt podinfo.test advancement request-success-rate 90.00 < 99
+	// 00:03:00  Warning  Rolling back podinfo.test failed checks threshold reached 2  [######..............]
+	// 00:03:00  Warning  Canary failed! Scaling down podinfo.test
 	// Failed - failed checks threshold reached 2
 }
 

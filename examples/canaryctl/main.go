@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/internal/progress"
+	"github.com/canarykit/canarykit/canary/progress"
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"
@@ -183,8 +183,9 @@ func (c *cli) run(ctx context.Context, m *flagger.Canary, opts driver.Options) i
 		return c.fail(err)
 	}
 	defer s.Close()
-	start := time.Now()
-	rel, err := s.Release(m, func(e canary.Event) { fmt.Fprintln(c.stdout, progress.Line(time.Since(start), e)) })
+	live := progress.NewLive(c.stdout, progress.Options{}) // one redrawn status line on a terminal, plain lines elsewhere
+	defer live.Close()
+	rel, err := s.Release(m, live.Handle)
 	if err != nil {
 		return c.fail(err)
 	}

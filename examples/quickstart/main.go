@@ -11,7 +11,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
-	"github.com/canarykit/canarykit/internal/progress"
+	"github.com/canarykit/canarykit/canary/progress"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"k8s.io/utils/clock"
 )
@@ -30,7 +30,11 @@ func main() {
 //go:embed canary.yaml
 var canaryYAML []byte
 
-func run(out io.Writer, pace time.Duration) error {
+func run(w io.Writer, pace time.Duration) error {
+	// the events as they happen: on a terminal, one status line redrawn in place under the
+	// events worth keeping; elsewhere, one line per event
+	out := progress.NewLive(w, progress.Options{})
+	defer out.Close()
 	m, err := flagger.LoadCanary(canaryYAML)
 	if err != nil {
 		return err
@@ -41,7 +45,7 @@ func run(out io.Writer, pace time.Duration) error {
 	env.Metrics.Seed = 2
 	env.Metrics.Set("request-success-rate", canarytest.Normal(99.9, 0.05, 0, 100))
 	env.Metrics.Set("request-duration", canarytest.Normal(120, 15, 1, 10000))
-	env.Events.Then = func(e canary.Event) { fmt.Fprintln(out, progress.Line(env.Clock.Since(canarytest.Epoch), e)) }
+	env.Events.Then = out.Handle
 
 	cfg := env.Config(m.Spec) // the seed's acceptance and load tests are answered by env.Gates
 	cfg.Clock = pacedClock{Clock: env.Clock, pace: pace}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/progress"
 	"github.com/canarykit/canarykit/internal/meshsim"
-	"github.com/canarykit/canarykit/internal/progress"
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"

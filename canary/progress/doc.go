@@ -1,0 +1,26 @@
+// Package progress shows a Rollout's events to people: in a terminal, in a CI log, or in an
+// embedder's own CLI. It depends on the engine's types only.
+//
+// Line formats one event as a line, like one of `kubectl describe canary`, with a weight bar when
+// traffic moves and the verdict of each check in words, not only in colour:
+//
+//	00:01:00  Normal   Advance podinfo.test canary weight 10  [##..................]  ✔ request-success-rate 99.95 >= 99  ✔ request-duration 130.71 <= 500
+//	00:07:00  Warning  Halt podinfo.test advancement request-success-rate 90.69 < 99  ✔ request-duration 111.88 <= 500
+//	00:07:30  Warning  Halt advancement no values found for metric request-duration probably podinfo.test is not receiving traffic: query ... (holding)  ✔ request-success-rate 99.90 >= 99
+//
+// A failed check reads "✘ request-success-rate 90.69 (want >= 99)", a check without data
+// "? request-duration no data", an undecided one "? judge inconclusive". A Halted or NoData
+// event's message already names its check (canary.Event.Check), so the list that follows leaves
+// it out. Style.Verbose adds the resolved queries and the providers' errors on indented lines.
+//
+// Live shows the events as they come: on a terminal, one status line per target redrawn in
+// place (weight bar, phase, checks) under the events worth keeping; elsewhere, plain lines.
+//
+//	live := progress.NewLive(os.Stdout, progress.Options{})
+//	defer live.Close()
+//	cfg.OnEvent = live.Handle
+//
+// Everything an event carries that came from a manifest or a provider (names, messages,
+// queries, errors) is cut to a bounded length and stripped of control characters before it is
+// printed, so it cannot move the cursor or recolour a terminal.
+package progress
