@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -73,7 +72,7 @@ func RequestControl(ctx context.Context, client kubernetes.Interface, t canary.T
 	}
 	leases := client.CoordinationV1().Leases(t.Namespace)
 	name := t.Name + "-canarykit"
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	return retryOnConflict(func() error {
 		l, err := leases.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("%w: lease %s/%s does not exist (no release of %s has run)", ErrNoDriver, t.Namespace, name, t)

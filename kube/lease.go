@@ -18,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 )
@@ -237,7 +236,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	l.held = false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retryOnConflict(func() error {
 		u := l.obj.DeepCopy()
 		if ptr.Deref(u.Spec.HolderIdentity, "") != l.opts.Identity {
 			return nil // taken over meanwhile: nothing to release

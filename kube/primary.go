@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -219,7 +218,7 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 	if err := checkOwned(p, "deployment", d); err != nil {
 		return err
 	}
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retryOnConflict(func() error {
 		if promoted(p, want, w.opts.Autoscaler != "") && p.Annotations[AnnotationRevision] == rev {
 			return nil
 		}

@@ -2,6 +2,7 @@
 // kubeconfig's cluster, in the foreground, with live progress — no operator to install.
 //
 //	canaryctl run -f canary.yaml [-t flagger-objects.yaml ...] [--prometheus URL] [--router smi|httproute|kubernetes]
+//	canaryctl validate -f canary.yaml [-t flagger-objects.yaml ...]
 //	canaryctl status -f canary.yaml            (or: canaryctl status NAMESPACE/NAME)
 //	canaryctl promote|abort|pause|resume -f canary.yaml
 //
@@ -12,4 +13,17 @@
 // then in the cluster; the alerts are delivered while run runs. The release can be
 // stopped (Ctrl-C) and resumed by running again. promote, abort, pause and resume steer the
 // canaryctl run (or any canarykit driver) that holds the target's lease, from anywhere.
+//
+// validate checks a manifest without a cluster (no kubeconfig is read): what the Canary and the
+// -t files hold is loaded, the references the files hold are resolved, and the release is
+// built as run builds it, with stand-ins for the cluster. Every problem is printed as
+// "FILE: FIELD: MESSAGE"; references the files do not hold are listed as read from the cluster
+// at run time, not guessed. Exit 0 when the manifest would run, 1 when it has problems, 2 on
+// usage errors (a file that cannot be read included): what a GitOps pipeline runs before a
+// manifest reaches the cluster.
+//
+// Flags may come before or after NAMESPACE/NAME. -h or --help prints the usage and exits 0.
+// --request-timeout (default 30s) bounds the wait for each answer of the API server, so that a
+// server that accepts connections and never answers is an error, not a hang; watches are not
+// bounded.
 package main

@@ -13,21 +13,15 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/canary/progress"
-	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/driver"
-	"github.com/canarykit/canarykit/kube/flagger"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Exit codes.
 const (
-	exitPromoted   = 0
-	exitRolledBack = 1
-	exitError      = 2
+	exitPromoted   = 0 // run: promoted or nothing to release; validate: it would run; other commands: done
+	exitRolledBack = 1 // run: rolled back; validate: the manifest has problems
+	exitError      = 2 // usage errors and any other error
 )
 
 func main() {
@@ -36,76 +30,147 @@ func main() {
 	os.Exit(Main(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
 }
 
-// Main runs one canaryctl command and returns its exit code. cfg, if set, replaces the
-// kubeconfig (tests pass the test bed's).
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *rest.Config) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, usage)
-		return exitError
-	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("canaryctl "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("f", "", "Flagger Canary manifest (YAML)")
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	kubeContext := fs.String("context", "", "kubeconfig context")
-	prom := fs.String("prometheus", "http://localhost:9090", "Prometheus address (a manifest's spec.metricsServer wins)")
-	router := fs.String("router", driver.RouterSMI, "route kind: smi, httproute or kubernetes")
-	identity := fs.String("identity", "", "driver identity in the target's lease (default: host name and a random suffix)")
-	wait := fs.Bool("wait", false, "wait for a target driven by another process instead of failing")
-	var templateFiles []string
-	fs.Func("t", "Flagger MetricTemplates and AlertProviders (YAML, repeatable); what the Canary refers to and they lack is read from the cluster",
-		func(f string) error { templateFiles = append(templateFiles, f); return nil })
-	if err := fs.Parse(args); err != nil {
-		return exitError
-	}
-	if cfg == nil {
-		rules := clientcmd.NewDefaultClientConfigLoadingRules()
-		rules.ExplicitPath = *kubeconfig
-		var err error
-		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: *kubeContext}).ClientConfig()
-		if err != nil {
-			fmt.Fprintln(stderr, "canaryctl: kubeconfig:", err)
-			return exitError
-		}
-	}
-	c := &cli{cfg: cfg, stdout: stdout, stderr: stderr}
-	switch cmd {
-	case "run":
-		m, err := c.manifest(*file)
-		if err != nil {
-			return c.fail(err)
-		}
-		resources, err := c.resources(templateFiles)
-		if err != nil {
-			return c.fail(err)
-		}
-		return c.run(ctx, m, driver.Options{Config: cfg, Router: *router, Prometheus: *prom, Identity: *identity, WaitForLease: *wait,
-			Resources: resources})
-	case "status":
-		t, err := c.target(*file, fs.Args())
-		if err != nil {
-			return c.fail(err)
-		}
-		return c.status(ctx, t)
-	case "promote", "abort", "pause", "resume":
-		t, err := c.target(*file, fs.Args())
-		if err != nil {
-			return c.fail(err)
-		}
-		return c.control(ctx, t, kube.Control(cmd))
-	}
-	fmt.Fprintf(stderr, "canaryctl: unknown command %q\n%s\n", cmd, usage)
-	return exitError
+// options are the flags of every command; each command registers the ones it takes.
+type options struct {
+	file           string
+	objectFiles    []string
+	kubeconfig     string
+	kubeContext    string
+	requestTimeout time.Duration
+	prometheus     string
+	router         string
+	identity       string
+	wait           bool
 }
 
-const usage = `usage:
-  canaryctl run -f canary.yaml [-t flagger-objects.yaml ...] [--prometheus URL] [--router smi|httproute|kubernetes] [--identity ID] [--wait]
-  canaryctl status (-f canary.yaml | NAMESPACE/NAME)
-  canaryctl promote|abort|pause|resume (-f canary.yaml | NAMESPACE/NAME)`
+// command is one canaryctl command: its synopsis, the flags it takes and what it does with
+// them and its arguments (already parsed; args are the positional ones).
+type command struct {
+	synopsis string
+	flags    func(fs *flag.FlagSet, o *options)
+	run      func(c *cli, ctx context.Context, o *options, args []string) int
+}
+
+func commands() map[string]command {
+	control := func(ctl string) command {
+		return command{synopsis: ctl + " (-f canary.yaml | NAMESPACE/NAME)", flags: clusterFlags,
+			run: func(c *cli, ctx context.Context, o *options, args []string) int { return c.control(ctx, o, args, ctl) }}
+	}
+	return map[string]command{
+		"run": {synopsis: "run -f canary.yaml [-t flagger-objects.yaml ...] [--prometheus URL] [--router smi|httproute|kubernetes] [--identity ID] [--wait]",
+			flags: runFlags, run: (*cli).run},
+		"status": {synopsis: "status (-f canary.yaml | NAMESPACE/NAME)", flags: clusterFlags, run: (*cli).status},
+		"validate": {synopsis: "validate -f canary.yaml [-t flagger-objects.yaml ...]      (no cluster needed)",
+			flags: validateFlags, run: (*cli).validate},
+		"promote": control("promote"), "abort": control("abort"), "pause": control("pause"), "resume": control("resume"),
+	}
+}
+
+// commandOrder is the order of the commands in the usage text.
+var commandOrder = []string{"run", "validate", "status", "promote", "abort", "pause", "resume"}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	cmds := commands()
+	for _, name := range commandOrder {
+		fmt.Fprintf(&b, "  canaryctl %s\n", cmds[name].synopsis)
+	}
+	b.WriteString("Flags may come before or after NAMESPACE/NAME; \"canaryctl COMMAND -h\" lists a command's flags.")
+	return b.String()
+}
+
+func manifestFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.file, "f", "", "Flagger Canary manifest (YAML)")
+}
+
+func objectFlags(fs *flag.FlagSet, o *options, where string) {
+	fs.Func("t", "Flagger MetricTemplates and AlertProviders (YAML, repeatable); "+where,
+		func(f string) error { o.objectFiles = append(o.objectFiles, f); return nil })
+}
+
+func clusterFlags(fs *flag.FlagSet, o *options) {
+	manifestFlags(fs, o)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&o.kubeContext, "context", "", "kubeconfig context")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 30*time.Second,
+		"how long to wait for each answer of the API server (watches excepted); 0 waits forever")
+}
+
+func runFlags(fs *flag.FlagSet, o *options) {
+	clusterFlags(fs, o)
+	objectFlags(fs, o, "what the Canary refers to and they lack is read from the cluster")
+	fs.StringVar(&o.prometheus, "prometheus", "http://localhost:9090", "Prometheus address (a manifest's spec.metricsServer wins)")
+	fs.StringVar(&o.router, "router", driver.RouterSMI, "route kind: smi, httproute or kubernetes")
+	fs.StringVar(&o.identity, "identity", "", "driver identity in the target's lease (default: host name and a random suffix)")
+	fs.BoolVar(&o.wait, "wait", false, "wait for a target driven by another process instead of failing")
+}
+
+func validateFlags(fs *flag.FlagSet, o *options) {
+	manifestFlags(fs, o)
+	objectFlags(fs, o, "what the Canary refers to and they lack is listed as read from the cluster at run time")
+}
+
+// Main runs one canaryctl command and returns its exit code. cfg, if set, replaces the
+// kubeconfig (tests pass the test bed's); --request-timeout still applies to it.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *rest.Config) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage())
+		return exitError
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage())
+		return exitPromoted
+	}
+	name := args[0]
+	cmd, ok := commands()[name]
+	if !ok {
+		fmt.Fprintf(stderr, "canaryctl: unknown command %q\n%s\n", name, usage())
+		return exitError
+	}
+	var o options
+	fs := flag.NewFlagSet("canaryctl "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr) // parse errors; the usage is printed below
+	fs.Usage = func() {}
+	cmd.flags(fs, &o)
+	positional, err := parseInterspersed(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fmt.Fprintf(stdout, "usage: canaryctl %s\n", cmd.synopsis)
+		fs.PrintDefaults()
+		return exitPromoted
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "usage: canaryctl %s\n", cmd.synopsis)
+		return exitError
+	}
+	c := &cli{cfg: cfg, stdout: stdout, stderr: stderr}
+	return cmd.run(c, ctx, &o, positional)
+}
+
+// parseInterspersed parses fs's flags wherever they are among args and returns the other
+// arguments in order. Everything after "--" is an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
 
 type cli struct {
-	cfg            *rest.Config
+	cfg            *rest.Config // the tests' cluster; nil: the kubeconfig's
 	stdout, stderr io.Writer
 }
 
@@ -114,146 +179,32 @@ func (c *cli) fail(err error) int {
 	return exitError
 }
 
-func (c *cli) manifest(file string) (*flagger.Canary, error) {
-	if file == "" {
-		return nil, errors.New("-f canary.yaml is required")
+// noArgs is a usage error for commands that take no positional argument.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only)", args[0])
 	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	m, err := flagger.LoadCanary(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	return m, nil
-}
-
-// resources reads the -t files of Flagger MetricTemplates and AlertProviders; references they
-// do not hold are read from the cluster. Nil without files: the stack reads every reference
-// from the cluster.
-func (c *cli) resources(files []string) (flagger.Source, error) {
-	if len(files) == 0 {
-		return nil, nil
-	}
-	all := &flagger.Objects{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		rs, err := flagger.LoadObjects(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		if err := all.Merge(rs); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-	}
-	dyn, err := dynamic.NewForConfig(c.cfg)
-	if err != nil {
-		return nil, err
-	}
-	return flagger.Sources{all, driver.ClusterObjects(dyn)}, nil
+	return nil
 }
 
 // target is the manifest's target, or NAMESPACE/NAME.
-func (c *cli) target(file string, args []string) (canary.Target, error) {
-	if file != "" {
-		m, err := c.manifest(file)
+func target(file string, args []string) (canary.Target, error) {
+	switch {
+	case file != "" && len(args) > 0:
+		return canary.Target{}, fmt.Errorf("give -f canary.yaml or NAMESPACE/NAME, not both (got %q)", args[0])
+	case file != "":
+		m, err := loadCanary(file)
 		if err != nil {
 			return canary.Target{}, err
 		}
 		return m.Target, nil
-	}
-	if len(args) == 1 {
-		if ns, name, ok := strings.Cut(args[0], "/"); ok && ns != "" && name != "" {
+	case len(args) == 1:
+		if ns, name, ok := strings.Cut(args[0], "/"); ok && ns != "" && name != "" && !strings.Contains(name, "/") {
 			return canary.Target{Namespace: ns, Name: name}, nil
 		}
+		return canary.Target{}, fmt.Errorf("want NAMESPACE/NAME, got %q", args[0])
+	case len(args) > 1:
+		return canary.Target{}, fmt.Errorf("one NAMESPACE/NAME, got %d arguments", len(args))
 	}
 	return canary.Target{}, errors.New("give -f canary.yaml or NAMESPACE/NAME")
-}
-
-func (c *cli) run(ctx context.Context, m *flagger.Canary, opts driver.Options) int {
-	for _, n := range m.Notes {
-		fmt.Fprintln(c.stdout, "note:", n)
-	}
-	s, err := driver.New(opts)
-	if err != nil {
-		return c.fail(err)
-	}
-	defer s.Close()
-	live := progress.NewLive(c.stdout, progress.Options{}) // one redrawn status line on a terminal, plain lines elsewhere
-	defer live.Close()
-	rel, err := s.Release(m, live.Handle)
-	if err != nil {
-		return c.fail(err)
-	}
-	fmt.Fprintf(c.stdout, "canaryctl: driving %s (%s strategy, interval %s) as %s\n", m.Target, rel.Rollout.Spec().Strategy(),
-		rel.Rollout.Spec().Interval, rel.Lease.Identity())
-	res, err := rel.Run(ctx)
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(c.stdout, "canaryctl: stopped at phase %s; run again to resume\n", res.Phase)
-		}
-		return c.fail(err)
-	}
-	switch {
-	case !res.Released && res.Phase == canary.PhaseFailed:
-		// a CI job that retries must not report a rolled-back revision as a success
-		fmt.Fprintf(c.stdout, "canaryctl: %s revision %s was rolled back; push a new revision to release again\n", m.Target, res.Revision)
-		return exitRolledBack
-	case !res.Released:
-		fmt.Fprintf(c.stdout, "canaryctl: %s is at revision %s: nothing to release\n", m.Target, res.Revision)
-		return exitPromoted
-	case res.Phase == canary.PhaseSucceeded:
-		fmt.Fprintf(c.stdout, "canaryctl: %s promoted in %s: %s\n", m.Target, res.Duration().Round(time.Second), res.Reason)
-		return exitPromoted
-	}
-	fmt.Fprintf(c.stdout, "canaryctl: %s rolled back after %s: %s\n", m.Target, res.Duration().Round(time.Second), res.Reason)
-	return exitRolledBack
-}
-
-func (c *cli) status(ctx context.Context, t canary.Target) int {
-	client, err := kubernetes.NewForConfig(c.cfg)
-	if err != nil {
-		return c.fail(err)
-	}
-	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: t})
-	if err != nil {
-		return c.fail(err)
-	}
-	st, err := l.Load(ctx, t)
-	if err != nil {
-		return c.fail(err)
-	}
-	if st.Phase == "" {
-		fmt.Fprintf(c.stdout, "%s: no release has run\n", t)
-		return exitPromoted
-	}
-	holder, until, err := l.Holder(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	fmt.Fprintf(c.stdout, "%s\n  phase:          %s\n  canary weight:  %d %s\n  iterations:     %d\n  failed checks:  %d\n  revision:       %s (promoted: %s)\n  last change:    %s, %s\n",
-		t, st.Phase, st.CanaryWeight, progress.Bar(st.CanaryWeight), st.Iterations, st.FailedChecks,
-		st.LastAppliedSpec, st.LastPromotedSpec, st.LastTransitionTime.Format(time.RFC3339), st.Message)
-	if holder != "" {
-		fmt.Fprintf(c.stdout, "  driven by:      %s (until %s)\n", holder, until.Format(time.RFC3339))
-	} else {
-		fmt.Fprintln(c.stdout, "  driven by:      nobody")
-	}
-	return exitPromoted
-}
-
-func (c *cli) control(ctx context.Context, t canary.Target, ctl kube.Control) int {
-	client, err := kubernetes.NewForConfig(c.cfg)
-	if err != nil {
-		return c.fail(err)
-	}
-	if err := kube.RequestControl(ctx, client, t, ctl); err != nil {
-		return c.fail(err)
-	}
-	fmt.Fprintf(c.stdout, "canaryctl: %s requested for %s\n", ctl, t)
-	return exitPromoted
 }
