@@ -97,7 +97,7 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 // restart routes all traffic back to the primary and starts the analysis over for rev.
 func (u *run) restart(ctx context.Context, rev string) (next, error) {
 	u.emit(EventNormal, ReasonRestarted, fmt.Sprintf("New revision detected! Restarting analysis for %s", u.r.target))
-	if err := u.setWeights(ctx, AllPrimary); err != nil {
+	if err := u.setWeights(ctx, AllPrimary()); err != nil {
 		return waitTick, err
 	}
 	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec, Version: u.st.Version}
@@ -156,7 +156,7 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 		}
 		if spec.Strategy() == StrategyABTesting {
 			// matching requests go to the canary for the whole test
-			if err := u.setWeights(ctx, AllCanary); err != nil {
+			if err := u.setWeights(ctx, AllCanary()); err != nil {
 				return waitTick, err
 			}
 		}
@@ -188,7 +188,7 @@ func (u *run) promote(ctx context.Context, manual bool) (next, error) {
 		}
 		if u.r.spec.Strategy() == StrategyBlueGreen && u.st.Iterations == u.r.spec.Iterations {
 			u.emit(EventNormal, ReasonAdvanced, "Routing all traffic to canary")
-			if err := u.setWeights(ctx, AllCanary); err != nil {
+			if err := u.setWeights(ctx, AllCanary()); err != nil {
 				return waitTick, err
 			}
 			u.st.CanaryWeight = 100
@@ -260,7 +260,7 @@ func (u *run) promoting(ctx context.Context) (next, error) {
 // canary is the only healthy copy of it, so traffic goes there and the release fails.
 func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
 	t := u.r.target
-	if err := u.setWeights(ctx, AllCanary); err != nil {
+	if err := u.setWeights(ctx, AllCanary()); err != nil {
 		return waitTick, err
 	}
 	u.st.Phase = PhaseFailed
@@ -284,7 +284,7 @@ func (u *run) finalise(ctx context.Context) (next, error) {
 // promoteSkipped promotes without analysis (skipAnalysis): traffic stays on the primary.
 func (u *run) promoteSkipped(ctx context.Context) (next, error) {
 	t := u.r.target
-	if err := u.setWeights(ctx, AllPrimary); err != nil {
+	if err := u.setWeights(ctx, AllPrimary()); err != nil {
 		return waitTick, err
 	}
 	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace))
@@ -327,7 +327,7 @@ func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (n
 		}
 	}
 	failedAt := u.weights
-	err := u.setWeights(ctx, AllPrimary) // traffic first, then the news
+	err := u.setWeights(ctx, AllPrimary()) // traffic first, then the news
 	if !u.announced {
 		u.announced = true
 		u.emitEvent(Event{Type: EventWarning, Reason: ReasonRollingBack, Cause: cause, Hook: hook, Weights: failedAt,

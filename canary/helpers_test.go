@@ -97,7 +97,7 @@ func requirePromoted(t *testing.T, env *canarytest.Env, res canary.Result, rev s
 	require.False(t, env.Workload.CanaryScaledUp())
 	w, err := env.Router.Current(env.Target)
 	require.NoError(t, err)
-	require.Equal(t, canary.AllPrimary, w)
+	require.Equal(t, canary.AllPrimary(), w)
 	st := env.Store.Current(env.Target)
 	require.Equal(t, canary.PhaseSucceeded, st.Phase)
 	require.Equal(t, rev, st.LastPromotedSpec)
@@ -112,7 +112,7 @@ func requireRolledBack(t *testing.T, env *canarytest.Env, res canary.Result, old
 	require.False(t, env.Workload.CanaryScaledUp())
 	w, err := env.Router.Current(env.Target)
 	require.NoError(t, err)
-	require.Equal(t, canary.AllPrimary, w)
+	require.Equal(t, canary.AllPrimary(), w)
 	require.Equal(t, canary.PhaseFailed, env.Store.Current(env.Target).Phase)
 }
 

@@ -198,6 +198,6 @@ func TestPermanentErrorRoutesTrafficToThePrimary(t *testing.T) {
 	_, err := r.Run(context.Background())
 	require.ErrorContains(t, err, "route owned by someone else")
 	w, _ := env.Router.Current(env.Target)
-	assert.Equal(t, canary.AllPrimary, w)
+	assert.Equal(t, canary.AllPrimary(), w)
 	assert.True(t, errors.Is(err, err))
 }

@@ -28,7 +28,7 @@ func TestNothingToReleaseBootstrapsAndReturns(t *testing.T) {
 	assert.Equal(t, time.Minute, res.Duration())
 	assert.False(t, env.Workload.CanaryScaledUp(), "target scaled to zero once the primary is ready")
 	w, _ := env.Router.Current(env.Target)
-	assert.Equal(t, canary.AllPrimary, w)
+	assert.Equal(t, canary.AllPrimary(), w)
 	st := env.Store.Current(env.Target)
 	assert.Equal(t, "v0", st.LastPromotedSpec)
 	assert.Equal(t, "v0", st.LastAppliedSpec)
@@ -318,7 +318,7 @@ func TestPromotionFailure(t *testing.T) {
 	res := run(t, r)
 	assert.Equal(t, canary.PhaseFailed, res.Phase)
 	w, _ := env.Router.Current(env.Target)
-	assert.Equal(t, canary.AllCanary, w, "the canary is the only healthy copy of the new revision")
+	assert.Equal(t, canary.AllCanary(), w, "the canary is the only healthy copy of the new revision")
 	assert.True(t, env.Workload.CanaryScaledUp())
 	assert.Contains(t, res.Reason, "promotion failed, primary not ready")
 	failed := env.Events.Events()[len(env.Events.Events())-1]

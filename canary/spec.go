@@ -247,12 +247,14 @@ const (
 	HookEvent                  HookType = "event"
 )
 
-// HookTypes lists every hook type.
-var HookTypes = []HookType{HookConfirmRollout, HookPreRollout, HookRollout, HookConfirmTrafficIncrease,
-	HookConfirmPromotion, HookPostRollout, HookRollback, HookEvent}
+// HookTypes returns every hook type, in the order of a release; the slice is the caller's.
+func HookTypes() []HookType {
+	return []HookType{HookConfirmRollout, HookPreRollout, HookRollout, HookConfirmTrafficIncrease,
+		HookConfirmPromotion, HookPostRollout, HookRollback, HookEvent}
+}
 
 func (t HookType) valid() bool {
-	for _, k := range HookTypes {
+	for _, k := range HookTypes() {
 		if t == k {
 			return true
 		}

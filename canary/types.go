@@ -61,11 +61,11 @@ type Weights struct {
 	Canary  int `json:"canary"`
 }
 
-// AllPrimary routes every request to the primary.
-var AllPrimary = Weights{Primary: 100}
+// AllPrimary returns the weights that route every request to the primary.
+func AllPrimary() Weights { return Weights{Primary: 100} }
 
-// AllCanary routes every (matching) request to the canary.
-var AllCanary = Weights{Canary: 100}
+// AllCanary returns the weights that route every (matching) request to the canary.
+func AllCanary() Weights { return Weights{Canary: 100} }
 
 // CanaryWeight returns weights that send c percent to the canary and the rest to the primary.
 func CanaryWeight(c int) Weights { return Weights{Primary: 100 - c, Canary: c} }

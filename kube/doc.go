@@ -9,7 +9,7 @@
 //	events := cluster.Events(kube.EventsOptions{})
 //	defer events.Shutdown()
 //	r, _ := canary.New(canary.Config{Target: target, Spec: spec, Workload: workload, Store: lease,
-//		OnEvent: events.For(target), Router: router, Metrics: prom, Builtins: metrics.Linkerd})
+//		OnEvent: events.For(target), Router: router, Metrics: prom, Builtins: metrics.Linkerd()})
 //	err := lease.Hold(ctx, func(ctx context.Context) error { _, err := r.Run(ctx); return err })
 //
 // # What it creates (Flagger's model)

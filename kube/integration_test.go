@@ -31,7 +31,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Audit: true}) }
 
 // bed is one test's slice of the shared control plane: a namespace, a least-privilege identity
-// bound to exactly kube.RBAC, and a kubelet stand-in that readies the namespace's pods.
+// bound to exactly kube.RBAC(), and a kubelet stand-in that readies the namespace's pods.
 type bed struct {
 	env     *testenv.Env
 	ns      string
@@ -47,7 +47,7 @@ func newBed(t *testing.T) *bed {
 	env := testenv.Shared(t)
 	ns := env.Namespace(t)
 	var role rbacv1.ClusterRole
-	require.NoError(t, yaml.Unmarshal(kube.RBAC, &role))
+	require.NoError(t, yaml.Unmarshal(kube.RBAC(), &role))
 	user, cfg := env.NewUser(t)
 	env.Grant(t, user, ns, role.Rules...)
 	client, err := kubernetes.NewForConfig(cfg)
@@ -178,7 +178,7 @@ func (b *bed) driver(t *testing.T, o driverOptions) *driver {
 	onEvent := events.For(b.target)
 	r, err := canary.New(canary.Config{
 		Target: b.target, Spec: spec, Workload: w, Router: o.router, Metrics: o.metrics, Store: lease,
-		Webhooks: o.gates, Builtins: canarytest.Builtins,
+		Webhooks: o.gates, Builtins: canarytest.Builtins(),
 		OnEvent: func(e canary.Event) { onEvent(e); rec.Handle(e) },
 	})
 	require.NoError(t, err)

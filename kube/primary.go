@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/cenkalti/backoff/v4"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -28,7 +27,7 @@ func selectorLabel(d *appsv1.Deployment) (string, string, error) {
 			}
 		}
 	}
-	return "", "", backoff.Permanent(fmt.Errorf(
+	return "", "", canary.Permanent(fmt.Errorf(
 		"deployment %s/%s: its selector has none of the labels app, name, app.kubernetes.io/name", d.Namespace, d.Name))
 }
 
@@ -77,7 +76,7 @@ func checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
 	} else if tg := obj.GetAnnotations()[AnnotationTarget]; tg != "" {
 		owner = "made for " + tg
 	}
-	return backoff.Permanent(fmt.Errorf("%s %s/%s exists and is not managed by canarykit for %s (%s, %s=%q); rename or delete it",
+	return canary.Permanent(fmt.Errorf("%s %s/%s exists and is not managed by canarykit for %s (%s, %s=%q); rename or delete it",
 		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, LabelManagedBy, obj.GetLabels()[LabelManagedBy]))
 }
 

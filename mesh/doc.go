@@ -72,8 +72,8 @@
 // an analysis watch traffic that never shifts. Nothing is read per step, so a rejection that
 // comes mid-release is seen by the next Run.
 // Errors the engine must not retry (missing CRD, someone else's object, a rejected route,
-// forbidden, invalid) are wrapped with backoff.Permanent; conflicts, timeouts and server errors are not, and the
-// Rollout retries them at the next tick.
+// forbidden, invalid) are marked with canary.Permanent (canary.IsPermanent reports them);
+// conflicts, timeouts and server errors are not, and the Rollout retries them at the next tick.
 //
 // # RBAC
 //

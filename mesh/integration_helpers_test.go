@@ -2,7 +2,6 @@ package mesh_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -244,7 +242,4 @@ func (b *bed) served(t *testing.T, group string, versions ...string) discovery.D
 
 func newKube(cfg *rest.Config) (kubernetes.Interface, error) { return kubernetes.NewForConfig(cfg) }
 
-func permanent(err error) bool {
-	var perm *backoff.PermanentError
-	return errors.As(err, &perm)
-}
+func permanent(err error) bool { return canary.IsPermanent(err) }

@@ -179,10 +179,10 @@ func TestIntegrationKubernetes(t *testing.T) {
 			apex, err := b.kube.CoreV1().Services(b.ns).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
 			require.NoError(t, err)
 			if apex.Spec.Selector["app"] == tg.Name+"-primary" {
-				return canary.AllPrimary
+				return canary.AllPrimary()
 			}
-			return canary.AllCanary
+			return canary.AllCanary()
 		},
-		Weights: []canary.Weights{canary.AllPrimary, canary.AllCanary, canary.AllPrimary},
+		Weights: []canary.Weights{canary.AllPrimary(), canary.AllCanary(), canary.AllPrimary()},
 	})
 }

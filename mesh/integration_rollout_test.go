@@ -145,9 +145,9 @@ func TestIntegrationRolloutKubernetes(t *testing.T) {
 	rec := b.record(t, services, tg, func(t *testing.T, obj *unstructured.Unstructured, tg canary.Target) canary.Weights {
 		app, _, _ := unstructured.NestedString(obj.Object, "spec", "selector", "app")
 		if app == tg.Name+"-primary" {
-			return canary.AllPrimary
+			return canary.AllPrimary()
 		}
-		return canary.AllCanary
+		return canary.AllCanary()
 	})
 	// adopted (pointed at the primary), switched to the canary, back to the promoted primary
 	release(t, b, blueGreen, tg, router, rec, b.rv(t, services, tg), "services", 4)

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cenkalti/backoff/v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
@@ -27,7 +26,7 @@ const ManagedByLabel = "app.kubernetes.io/managed-by"
 // DefaultManagedBy is the ManagedByLabel value routers use when their options leave it empty.
 const DefaultManagedBy = "canarykit"
 
-// Sentinel errors; test with errors.Is. All are returned wrapped in backoff.Permanent, so a
+// Sentinel errors; test with errors.Is. All are returned marked with canary.Permanent, so a
 // canary.Rollout stops instead of retrying.
 var (
 	// ErrCRDMissing: the API server does not serve the route kind (its CRD is not installed, or
@@ -116,7 +115,7 @@ func (o owners) check(kind string, meta *metav1.ObjectMeta) error {
 	if len(who) == 0 {
 		who = append(who, "no "+ManagedByLabel+" label")
 	}
-	return backoff.Permanent(fmt.Errorf("%w: %s %s/%s has %s, not %s=%s; delete it, or label it to hand it over",
+	return canary.Permanent(fmt.Errorf("%w: %s %s/%s has %s, not %s=%s; delete it, or label it to hand it over",
 		ErrNotOwned, kind, meta.Namespace, meta.Name, strings.Join(who, ", "), ManagedByLabel, o.managedBy))
 }
 
@@ -194,7 +193,7 @@ func classify(err error, what string) error {
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsInvalid(err),
 		apierrors.IsBadRequest(err), apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
 		apierrors.IsUnsupportedMediaType(err):
-		return backoff.Permanent(err)
+		return canary.Permanent(err)
 	}
 	return err
 }
@@ -206,7 +205,7 @@ func crdError(what, hint string) error {
 	if hint != "" {
 		msg += "; " + hint
 	}
-	return backoff.Permanent(fmt.Errorf("%w: %s", ErrCRDMissing, msg))
+	return canary.Permanent(fmt.Errorf("%w: %s", ErrCRDMissing, msg))
 }
 
 // percentages turns the relative weights of the primary and canary backends (any unit: SMI
@@ -231,7 +230,7 @@ func percentages(primary, canaryW *big.Int) (canary.Weights, error) {
 
 func validTarget(t canary.Target) error {
 	if t.Namespace == "" || t.Name == "" {
-		return backoff.Permanent(fmt.Errorf("mesh: target needs a namespace and a name, got %q/%q", t.Namespace, t.Name))
+		return canary.Permanent(fmt.Errorf("mesh: target needs a namespace and a name, got %q/%q", t.Namespace, t.Name))
 	}
 	return nil
 }
@@ -279,12 +278,9 @@ func validMatches(ms []canary.Match) error {
 		}
 	}
 	if len(errs) > 0 {
-		return backoff.Permanent(fmt.Errorf("mesh: invalid match: %w", errors.Join(errs...)))
+		return canary.Permanent(fmt.Errorf("mesh: invalid match: %w", errors.Join(errs...)))
 	}
 	return nil
 }
 
-func isPermanent(err error) bool {
-	var perm *backoff.PermanentError
-	return errors.As(err, &perm)
-}
+func isPermanent(err error) bool { return canary.IsPermanent(err) }

@@ -266,10 +266,10 @@ func TestTrafficSplitQuantityWeights(t *testing.T) {
 		{"90", "10", canary.CanaryWeight(10), false},
 		{"500m", "500m", canary.CanaryWeight(50), false},
 		{"3", "1", canary.CanaryWeight(25), false},
-		{"1", "0", canary.AllPrimary, false},
-		{"0", "1k", canary.AllCanary, false},
-		{"999m", "1m", canary.AllPrimary, false},    // 0.1 % rounds to 0
-		{"199", "1", canary.AllPrimary, false},      // 0.5 %: a tie goes to the primary
+		{"1", "0", canary.AllPrimary(), false},
+		{"0", "1k", canary.AllCanary(), false},
+		{"999m", "1m", canary.AllPrimary(), false},  // 0.1 % rounds to 0
+		{"199", "1", canary.AllPrimary(), false},    // 0.5 %: a tie goes to the primary
 		{"197", "3", canary.CanaryWeight(1), false}, // 1.5 %: tie
 		{"193", "7", canary.CanaryWeight(3), false}, // 3.5 %: tie
 		{"0", "0", canary.Weights{}, true},

@@ -41,7 +41,7 @@ func run(out io.Writer, pace time.Duration) error {
 	env.Metrics.Seed = 2
 	env.Metrics.Set("request-success-rate", canarytest.Normal(99.9, 0.05, 0, 100))
 	env.Metrics.Set("request-duration", canarytest.Normal(120, 15, 1, 10000))
-	env.Events.Then = func(e canary.Event) { fmt.Fprintln(out, progress.Line(env.Clock.Since(canarytest.Epoch), e)) }
+	env.Events.Then = func(e canary.Event) { fmt.Fprintln(out, progress.Line(env.Clock.Since(canarytest.Epoch()), e)) }
 
 	cfg := env.Config(m.Spec) // the seed's acceptance and load tests are answered by env.Gates
 	cfg.Clock = pacedClock{Clock: env.Clock, pace: pace}
