@@ -272,13 +272,14 @@ func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
 	u.emitEvent(Event{Type: EventWarning, Reason: ReasonFailed, Cause: CausePromotionFailed,
 		Message: fmt.Sprintf("Promotion of %s failed, primary not ready: %s", t, why)})
 	u.res.Reason = reason
+	u.res.Cause = CausePromotionFailed
 	u.postRollout(ctx)
 	return finished, nil
 }
 
 // finalise scales the canary to zero and marks the release Succeeded.
 func (u *run) finalise(ctx context.Context) (next, error) {
-	return u.succeed(ctx, "promotion completed", fmt.Sprintf("Promotion completed! Scaling down %s", u.r.target))
+	return u.succeed(ctx, CausePromoted, "promotion completed", fmt.Sprintf("Promotion completed! Scaling down %s", u.r.target))
 }
 
 // promoteSkipped promotes without analysis (skipAnalysis): traffic stays on the primary.
@@ -291,12 +292,12 @@ func (u *run) promoteSkipped(ctx context.Context) (next, error) {
 	if err := u.r.workload.Promote(ctx, t, u.st.LastAppliedSpec); err != nil {
 		return waitTick, wrapOp("promote", err)
 	}
-	return u.succeed(ctx, "promotion completed, analysis skipped", fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
+	return u.succeed(ctx, CauseAnalysisSkipped, "promotion completed, analysis skipped", fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
 }
 
 // succeed scales the canary to zero and ends the release Succeeded: the applied revision is
 // now the promoted one.
-func (u *run) succeed(ctx context.Context, reason, msg string) (next, error) {
+func (u *run) succeed(ctx context.Context, cause Cause, reason, msg string) (next, error) {
 	if err := u.r.workload.ScaleDown(ctx, u.r.target); err != nil {
 		return waitTick, wrapOp("scale down canary", err)
 	}
@@ -308,17 +309,22 @@ func (u *run) succeed(ctx context.Context, reason, msg string) (next, error) {
 	}
 	u.emit(EventNormal, ReasonSucceeded, msg)
 	u.res.Reason = reason
+	u.res.Cause = cause
 	u.postRollout(ctx)
 	return finished, nil
 }
 
 // rollback routes all traffic to the primary, scales the canary to zero and fails the release.
-// The intent is saved first, so a Rollout that resumes after a crash finishes the rollback
-// (cause and hook are then unknown: "").
+// The intent is saved first, with its cause, so a Rollout that resumes after a crash finishes
+// the rollback (called with cause "": the saved one is used; the hook is then unknown: "").
 func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (next, error) {
 	t := u.r.target
+	if cause == "" {
+		cause = u.st.Cause
+	}
 	if !u.st.RollingBack {
 		u.st.RollingBack = true
+		u.st.Cause = cause
 		if u.res.Revision != "" {
 			u.st.LastAppliedSpec = u.res.Revision // the failed revision is not released again
 		}
@@ -349,6 +355,7 @@ func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (n
 		Message: fmt.Sprintf("Canary failed! Scaling down %s", t)})
 	u.res.Released = true
 	u.res.Reason = reason
+	u.res.Cause = cause
 	u.postRollout(ctx)
 	return finished, nil
 }

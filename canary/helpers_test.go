@@ -63,6 +63,23 @@ func run(t *testing.T, r *canary.Rollout) canary.Result {
 	return res
 }
 
+// outcome is what Run returned, handed over by the goroutine that ran it.
+type outcome struct {
+	res canary.Result
+	err error
+}
+
+// start runs r in a new goroutine and returns the channel its outcome arrives on; the test
+// goroutine checks it (no assertion runs on the Run goroutine).
+func start(ctx context.Context, r *canary.Rollout) <-chan outcome {
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := r.Run(ctx)
+		done <- outcome{res: res, err: err}
+	}()
+	return done
+}
+
 // has reports whether msgs contains want.
 func has(msgs []string, want string) bool { return slices.Contains(msgs, want) }
 

@@ -66,6 +66,9 @@ func (r *Rollout) Run(ctx context.Context) (Result, error) {
 		}()
 	}
 	err := u.loop(ctx)
+	if err != nil {
+		u.res.Cause = ""
+	}
 	u.res.Phase = u.st.Phase
 	u.res.FailedChecks = u.st.FailedChecks
 	u.res.Iterations = u.st.Iterations
@@ -337,7 +340,9 @@ func (u *run) detect(ctx context.Context) (next, error) {
 		return waitTick, wrapOp("observe workload", errors.New("workload reported an empty revision"))
 	}
 	if rev == u.st.LastAppliedSpec || rev == u.st.LastPromotedSpec {
+		u.res.Cause = CauseNothingToRelease
 		if u.st.Phase == PhaseWaiting {
+			u.res.Cause = CauseReverted
 			u.st.Phase = PhaseInitialized
 			if err := u.save(ctx, "revision reverted before the release started"); err != nil {
 				return waitTick, err
