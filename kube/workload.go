@@ -71,12 +71,6 @@ type Workload struct {
 
 var _ canary.Workload = (*Workload)(nil)
 
-// Managed-object conventions.
-const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	managedBy      = "canarykit"
-)
-
 // Workload returns the Workload for one target. It validates opts and touches nothing.
 func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 	var errs []error

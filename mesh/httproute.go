@@ -42,7 +42,7 @@ type HTTPRouteOptions struct {
 	// Services reads the apex Service's port. Required when Port is 0.
 	Services corev1client.ServicesGetter
 	// ManagedBy is the value of the app.kubernetes.io/managed-by label that marks the routes
-	// this router manages. Default DefaultManagedBy.
+	// this router manages. Default canary.ManagedBy.
 	ManagedBy string
 	// Owner gives the routes the router creates an owner reference (e.g. DeploymentOwner).
 	// Default: none.

@@ -157,7 +157,7 @@ func TestIntegrationHTTPRoute(t *testing.T) {
 		r := b.router(t, mesh.HTTPRouteOptions{Port: 9898})
 		err = r.Reconcile(bg(t), tg)
 		assert.ErrorIs(t, err, mesh.ErrNotOwned)
-		assert.ErrorContains(t, err, "no "+mesh.ManagedByLabel+" label")
+		assert.ErrorContains(t, err, "no "+canary.LabelManagedBy+" label")
 		assert.ErrorIs(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(50)), mesh.ErrNotOwned)
 		assert.Equal(t, canary.CanaryWeight(30), b.inspect(t, tg), "left alone")
 	})

@@ -19,13 +19,6 @@ import (
 	"github.com/canarykit/canarykit/canary"
 )
 
-// ManagedByLabel marks the route objects a router created; a router changes only objects whose
-// label has its ManagedBy value.
-const ManagedByLabel = "app.kubernetes.io/managed-by"
-
-// DefaultManagedBy is the ManagedByLabel value routers use when their options leave it empty.
-const DefaultManagedBy = "canarykit"
-
 // Sentinel errors; test with errors.Is. All are returned marked with canary.Permanent, so a
 // canary.Rollout stops instead of retrying.
 var (
@@ -74,7 +67,7 @@ type owners struct {
 
 func newOwners(managedBy string, owner OwnerFunc) owners {
 	if managedBy == "" {
-		managedBy = DefaultManagedBy
+		managedBy = canary.ManagedBy
 	}
 	return owners{managedBy: managedBy, owner: owner}
 }
@@ -84,7 +77,7 @@ func (o owners) stamp(ctx context.Context, t canary.Target, meta *metav1.ObjectM
 	if meta.Labels == nil {
 		meta.Labels = map[string]string{}
 	}
-	meta.Labels[ManagedByLabel] = o.managedBy
+	meta.Labels[canary.LabelManagedBy] = o.managedBy
 	if o.owner == nil {
 		return nil
 	}
@@ -101,28 +94,28 @@ func (o owners) stamp(ctx context.Context, t canary.Target, meta *metav1.ObjectM
 // check returns nil when meta is managed by the router, else a permanent error wrapping
 // ErrNotOwned that names who manages it.
 func (o owners) check(kind string, meta *metav1.ObjectMeta) error {
-	got := meta.Labels[ManagedByLabel]
+	got := meta.Labels[canary.LabelManagedBy]
 	if got == o.managedBy {
 		return nil
 	}
 	var who []string
 	if got != "" {
-		who = append(who, fmt.Sprintf("%s=%s", ManagedByLabel, got))
+		who = append(who, fmt.Sprintf("%s=%s", canary.LabelManagedBy, got))
 	}
 	if ref := metav1.GetControllerOfNoCopy(meta); ref != nil {
 		who = append(who, fmt.Sprintf("controller %s %s", ref.Kind, ref.Name))
 	}
 	if len(who) == 0 {
-		who = append(who, "no "+ManagedByLabel+" label")
+		who = append(who, "no "+canary.LabelManagedBy+" label")
 	}
 	return canary.Permanent(fmt.Errorf("%w: %s %s/%s has %s, not %s=%s; delete it, or label it to hand it over",
-		ErrNotOwned, kind, meta.Namespace, meta.Name, strings.Join(who, ", "), ManagedByLabel, o.managedBy))
+		ErrNotOwned, kind, meta.Namespace, meta.Name, strings.Join(who, ", "), canary.LabelManagedBy, o.managedBy))
 }
 
 // testOwner is the JSON patch operation that makes a patch fail unless the object is managed
 // by the router: the server checks ownership and applies the change atomically.
 func (o owners) testOwner() patchOp {
-	return patchOp{Op: "test", Path: "/metadata/labels/" + escapePointer(ManagedByLabel), Value: o.managedBy}
+	return patchOp{Op: "test", Path: "/metadata/labels/" + escapePointer(canary.LabelManagedBy), Value: o.managedBy}
 }
 
 // patchOp is one RFC 6902 JSON patch operation.

@@ -45,7 +45,7 @@ type TrafficSplitOptions struct {
 	// HTTPRouteGroups use the same version). Empty: detect (see the package doc).
 	Version string
 	// ManagedBy is the value of the app.kubernetes.io/managed-by label that marks the objects
-	// this router manages. Default DefaultManagedBy.
+	// this router manages. Default canary.ManagedBy.
 	ManagedBy string
 	// Owner gives the objects the router creates an owner reference (e.g. DeploymentOwner).
 	// Default: none.

@@ -35,8 +35,16 @@ func stripSpace(s string) string {
 	}, s)
 }
 
+func TestLinkerdReturnsTheCallersMap(t *testing.T) {
+	m := Linkerd()
+	m[RequestSuccessRate] = "vector(0)"
+	delete(m, RequestDuration)
+	assert.Equal(t, stripSpace(flaggerSuccessRate), stripSpace(Linkerd()[RequestSuccessRate]), "a change to one map is not seen by the next caller")
+	assert.Contains(t, Linkerd(), RequestDuration)
+}
+
 func TestLinkerdQueriesAreFlaggers(t *testing.T) {
-	assert.Len(t, Linkerd, 2)
+	assert.Len(t, Linkerd(), 2)
 	assert.Equal(t, stripSpace(flaggerSuccessRate), stripSpace(Linkerd()[RequestSuccessRate]))
 	assert.Equal(t, stripSpace(flaggerDuration), stripSpace(Linkerd()[RequestDuration]))
 }
