@@ -464,16 +464,31 @@ func TestTwoRolloutsOnOneTarget(t *testing.T) {
 			close(started)
 		}
 	}})
-	done := make(chan canary.Result, 1)
-	go func() { done <- one2.mustRun(t) }()
-	<-started
+	type outcome struct {
+		res canary.Result
+		err error
+	}
+	done := make(chan outcome, 1) // checked here: no assertion runs on the driver's goroutine
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res, err := one2.run(ctx)
+		done <- outcome{res: res, err: err}
+	}()
+	select {
+	case <-started:
+	case o := <-done:
+		require.Failf(t, "the first driver ended before its first step", "phase %s, error %v; events:\n%s",
+			o.res.Phase, o.err, strings.Join(one2.rec.Messages(), "\n"))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err := two.run(ctx)
 	require.ErrorIs(t, err, kube.ErrLeaseHeld)
 	assert.Empty(t, two.rec.Events(), "the refused driver did nothing")
-	res := <-done
-	assert.Equal(t, canary.PhaseSucceeded, res.Phase)
+	o := <-done
+	require.NoError(t, o.err, "events:\n%s", strings.Join(one2.rec.Messages(), "\n"))
+	assert.Equal(t, canary.PhaseSucceeded, o.res.Phase)
 }
 
 func TestNotFoundTargetIsAClearError(t *testing.T) {

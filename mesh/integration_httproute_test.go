@@ -53,7 +53,9 @@ func (b *routeBed) router(t *testing.T, o mesh.HTTPRouteOptions) *mesh.HTTPRoute
 func (b *routeBed) inspect(t *testing.T, tg canary.Target) canary.Weights {
 	obj, err := b.dyn.Resource(httpRoutes).Namespace(tg.Namespace).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
-	return routeWeights(t, obj, tg)
+	w, err := routeWeights(obj, tg)
+	require.NoError(t, err)
+	return w
 }
 
 // The HTTPRoute router on a real API server with Gateway API's standard CRDs (their CEL
