@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// seedSpec is the analysis of the seeds' Canary manifests (002_…): 30s interval, threshold 5,
+// seedSpec is the analysis of the podinfo demo Canary (kube/flagger/testdata/canary-002-…): 30s interval, threshold 5,
 // max weight 50 by steps of 5, Linkerd's two built-in checks, an acceptance test and a load test.
 func seedSpec() canary.Spec {
 	return canary.Spec{

@@ -194,7 +194,8 @@ func (u *run) wait(ctx context.Context) error {
 	return nil
 }
 
-// tick advances the release by one step of Flagger's analysis (REFERENCE §2).
+// tick advances the release by one step of Flagger's analysis: initialize, detect a new
+// revision, analyse, promote, finalise, or finish a rollback in flight.
 func (u *run) tick(ctx context.Context) (next, error) {
 	if u.dirty {
 		if err := u.flush(ctx); err != nil {

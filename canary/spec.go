@@ -235,7 +235,7 @@ func fmtValue(v float64) string {
 // HookType is a webhook's kind, as Flagger names it.
 type HookType string
 
-// Hook types (REFERENCE: webhooks).
+// Hook types, Flagger's webhook types (see Gate for what an answer means for each).
 const (
 	HookConfirmRollout         HookType = "confirm-rollout"
 	HookPreRollout             HookType = "pre-rollout"

@@ -1,6 +1,6 @@
 // Package mesh holds canarykit's traffic routers: implementations of canary.MeshRouter that
 // shape the route objects dividing a target's traffic between "<apex>-primary" and
-// "<apex>-canary", the way Flagger names them (REFERENCE §1).
+// "<apex>-canary", the way Flagger names them (canary.Target derives the names).
 //
 // # Which router
 //
@@ -27,7 +27,8 @@
 // may have stored ("500m"): without a conversion webhook the server returns stored weights as
 // they are. HTTPRouteGroups use the TrafficSplit's version when served, else the other of
 // v1alpha3/v1alpha4. A server without the group answers with ErrCRDMissing naming
-// trafficsplits.split.smi-spec.io and the linkerd-smi extension (fluxcd/flagger#1214).
+// trafficsplits.split.smi-spec.io and the linkerd-smi extension (Linkerd ≥ 2.12 serves
+// TrafficSplit only with it).
 //
 // # Weights read back
 //

@@ -43,13 +43,13 @@ type selectorPair struct{ primary, canary map[string]string }
 
 var _ canary.MeshRouter = (*Kubernetes)(nil)
 
-// NewKubernetes validates o and returns a router. It makes no request.
 // SwitchesOnly reports that this router sends all traffic to one side at a time (blue/green):
 // canary.New refuses specs that need a weighted split with it.
 func (*Kubernetes) SwitchesOnly() bool { return true }
 
 var _ canary.SwitchingRouter = (*Kubernetes)(nil)
 
+// NewKubernetes validates o and returns a router. It makes no request.
 func NewKubernetes(o KubernetesOptions) (*Kubernetes, error) {
 	if o.Client == nil {
 		return nil, errors.New("mesh: invalid KubernetesOptions: Client is required")

@@ -140,7 +140,7 @@ func escapePointer(s string) string {
 
 // crdMissing reports whether err says the API server does not serve the resource at all, as
 // opposed to the object not existing: "the server could not find the requested resource"
-// (fluxcd/flagger#1214).
+// (what Linkerd ≥ 2.12 without the linkerd-smi extension answers for TrafficSplits).
 func crdMissing(err error) bool {
 	if !apierrors.IsNotFound(err) {
 		return false

@@ -29,7 +29,7 @@ const (
 	HTTPRouteGroupCRD = "httproutegroups." + SpecsGroup
 )
 
-const linkerdSMIHint = "Linkerd ≥ 2.12 serves TrafficSplit only with the linkerd-smi extension (fluxcd/flagger#1214)"
+const linkerdSMIHint = "Linkerd ≥ 2.12 serves TrafficSplit only with the linkerd-smi extension installed"
 
 // TrafficSplitOptions configure a TrafficSplit router. Zero fields mean "default".
 type TrafficSplitOptions struct {

@@ -14,8 +14,8 @@ import (
 	"github.com/canarykit/canarykit/canary/canarytest"
 )
 
-// Flagger's built-in Linkerd queries as REFERENCE.md §3 quotes them (pkg/metrics/observers/
-// linkerd.go in fluxcd/flagger): the built-ins must equal them but for whitespace.
+// Flagger's built-in Linkerd queries as Flagger v1.44 writes them (pkg/metrics/observers/
+// linkerd.go): the built-ins must equal them but for whitespace.
 const (
 	flaggerSuccessRate = `
       sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}]))

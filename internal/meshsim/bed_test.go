@@ -27,7 +27,7 @@ import (
 )
 
 // bed is one test's namespace on a test bed, with a kubelet stand-in readying every pod and a
-// mesh serving the namespace (with alias "test", the seeds' namespace).
+// mesh serving the namespace (with alias "test", the demo manifests' namespace).
 type bed struct {
 	env    *testenv.Env
 	ns     string

@@ -1,6 +1,6 @@
 // Package kubegate keeps manual gates in the cluster, so an approval given before a restart
-// is still there after it (flagger-loadtester keeps its gates in memory and loses them:
-// fluxcd/flagger#445).
+// is still there after it (flagger-loadtester keeps its gates in memory and loses them when
+// its pod restarts).
 //
 // # Storage
 //
