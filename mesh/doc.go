@@ -53,8 +53,8 @@
 //
 // # Ownership
 //
-// A router changes only objects labelled app.kubernetes.io/managed-by with its ManagedBy value
-// (default "canarykit"), which it sets on every object it creates. An object of the route's
+// A router changes only objects labelled app.kubernetes.io/managed-by (canary.LabelManagedBy)
+// with its ManagedBy value (default canary.ManagedBy, "canarykit"), which it sets on every object it creates. An object of the route's
 // name without it (Flagger's, a hand-written one) is never changed: the router returns a
 // permanent error wrapping ErrNotOwned that names its manager. Options.Owner adds an owner
 // reference to created objects; DeploymentOwner makes the target Deployment their controller

@@ -6,7 +6,7 @@
 //
 // A target's gates live in one ConfigMap in the target's namespace, named
 // "<target>-canarykit-gates" (ConfigMapName), labelled app.kubernetes.io/managed-by=canarykit
-// and canarykit.dev/target=<target>. Its data holds one key per gate, the hook type, with the
+// (canary.LabelManagedBy, canary.ManagedBy) and canarykit.dev/target=<target>. Its data holds one key per gate, the hook type, with the
 // value "open" or "closed":
 //
 //	confirm-rollout, confirm-traffic-increase, confirm-promotion   "open" lets the release on
