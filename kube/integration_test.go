@@ -53,7 +53,7 @@ func newBed(t *testing.T) *bed {
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	return &bed{env: env, ns: ns, admin: env.Client(), client: client, user: user,
-		kubelet: env.Kubelet(t, ns, "app", testenv.ReadyNow),
+		kubelet: env.Kubelet(t, ns, "app", testenv.ReadyNow()),
 		target:  canary.Target{Namespace: ns, Name: "podinfo"}}
 }
 
@@ -297,7 +297,7 @@ func TestCanaryReadyThreshold(t *testing.T) {
 	d.mustRun(t)
 	b.kubelet.Stop()
 	b.env.Kubelet(t, b.ns, "app=podinfo", testenv.Behavior{ReadyPods: 1})
-	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow)
+	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow())
 	b.updateTarget(t, func(dep *appsv1.Deployment) { dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2" })
 	res := d.mustRun(t)
 	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
@@ -315,8 +315,8 @@ func TestProgressDeadlineExceededRollsBack(t *testing.T) {
 	d.mustRun(t)
 	// canary pods never become ready; the deployment controller marks the rollout stuck
 	b.kubelet.Stop()
-	b.env.Kubelet(t, b.ns, "app=podinfo", testenv.NeverReady)
-	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow)
+	b.env.Kubelet(t, b.ns, "app=podinfo", testenv.NeverReady())
+	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow())
 	b.updateTarget(t, func(dep *appsv1.Deployment) {
 		dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
 		dep.Spec.ProgressDeadlineSeconds = ptr.To(int32(2))

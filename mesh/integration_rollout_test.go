@@ -89,7 +89,7 @@ func TestIntegrationRollout(t *testing.T) {
 	t.Run("TrafficSplit", func(t *testing.T) {
 		b := newBed(t, splitRBAC...)
 		installSplitCRD(t, b, testenv.TrafficSplitCRD()) // as linkerd-smi ships it
-		b.served(t, mesh.SplitGroup, testenv.LinkerdSMIVersions...)
+		b.served(t, mesh.SplitGroup, testenv.LinkerdSMIVersions()...)
 		split, err := splitclient.NewForConfig(b.cfg)
 		require.NoError(t, err)
 		for _, tc := range rolloutCases {

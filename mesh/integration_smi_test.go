@@ -105,7 +105,7 @@ func TestIntegrationTrafficSplitLinkerdSMI(t *testing.T) {
 	b.split, err = splitclient.NewForConfig(b.cfg)
 	require.NoError(t, err)
 	installSplitCRD(t, b.bed, testenv.TrafficSplitCRD())
-	b.served(t, mesh.SplitGroup, testenv.LinkerdSMIVersions...)
+	b.served(t, mesh.SplitGroup, testenv.LinkerdSMIVersions()...)
 
 	t.Run("RequestsPerCall", func(t *testing.T) {
 		tg := b.target(t)
@@ -225,7 +225,7 @@ func TestIntegrationTrafficSplit(t *testing.T) {
 		served []string
 		write  string
 	}{
-		{"LinkerdSMI", testenv.TrafficSplitCRD(), testenv.LinkerdSMIVersions, "v1alpha2"},
+		{"LinkerdSMI", testenv.TrafficSplitCRD(), testenv.LinkerdSMIVersions(), "v1alpha2"},
 		{"OnlyV1alpha1", splitCRD("v1alpha1"), []string{"v1alpha1"}, "v1alpha1"},
 		{"OnlyV1alpha2", splitCRD("v1alpha2"), []string{"v1alpha2"}, "v1alpha2"},
 		{"AllFour", splitCRD("v1alpha4", "v1alpha3", "v1alpha2", "v1alpha1"), []string{"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"}, "v1alpha4"},

@@ -43,7 +43,7 @@ func newBed(t testing.TB, env *testenv.Env, opts meshsim.Options) *bed {
 		env = testenv.Shared(t)
 	}
 	b := &bed{env: env, ns: env.Namespace(t), client: env.Client()}
-	env.Kubelet(t, b.ns, "", testenv.ReadyNow)
+	env.Kubelet(t, b.ns, "", testenv.ReadyNow())
 	var err error
 	b.dyn, err = dynamic.NewForConfig(env.Config())
 	require.NoError(t, err)

@@ -9,7 +9,7 @@
 //	env := testenv.Shared(t)
 //	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) // before the mesh starts
 //	ns := env.Namespace(t)
-//	env.Kubelet(t, ns, "", testenv.ReadyNow)      // pods become Ready, hence endpoints
+//	env.Kubelet(t, ns, "", testenv.ReadyNow())      // pods become Ready, hence endpoints
 //	prom, exp := testenv.SharedPrometheus(t)      // Prometheus scrapes exp
 //	mesh := meshsim.Start(t, meshsim.Options{
 //		Config: env.Config(), Namespace: ns,
