@@ -29,7 +29,7 @@
 // status line per target redrawn in place.
 //
 // Under internal/: testenv (real etcd, kube-apiserver, kube-controller-manager and Prometheus
-// for the tests), meshsim (a simulated Linkerd data plane), e2e (the seeds' manifests released
+// for the tests), meshsim (a simulated Linkerd data plane), e2e (the demo Canary manifests of kube/flagger/testdata released
 // end to end), and stack (the wiring canaryctl, the operator and the e2e tests share).
 //
 // Start with the canary package, then examples/quickstart and examples/canaryctl.

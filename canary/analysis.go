@@ -97,7 +97,7 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 // restart routes all traffic back to the primary and starts the analysis over for rev.
 func (u *run) restart(ctx context.Context, rev string) (next, error) {
 	u.emit(EventNormal, ReasonRestarted, fmt.Sprintf("New revision detected! Restarting analysis for %s", u.r.target))
-	if err := u.setWeights(ctx, AllPrimary); err != nil {
+	if err := u.setWeights(ctx, AllPrimary()); err != nil {
 		return waitTick, err
 	}
 	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec, Version: u.st.Version}
@@ -156,7 +156,7 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 		}
 		if spec.Strategy() == StrategyABTesting {
 			// matching requests go to the canary for the whole test
-			if err := u.setWeights(ctx, AllCanary); err != nil {
+			if err := u.setWeights(ctx, AllCanary()); err != nil {
 				return waitTick, err
 			}
 		}
@@ -188,7 +188,7 @@ func (u *run) promote(ctx context.Context, manual bool) (next, error) {
 		}
 		if u.r.spec.Strategy() == StrategyBlueGreen && u.st.Iterations == u.r.spec.Iterations {
 			u.emit(EventNormal, ReasonAdvanced, "Routing all traffic to canary")
-			if err := u.setWeights(ctx, AllCanary); err != nil {
+			if err := u.setWeights(ctx, AllCanary()); err != nil {
 				return waitTick, err
 			}
 			u.st.CanaryWeight = 100
@@ -239,7 +239,7 @@ func (u *run) promoting(ctx context.Context) (next, error) {
 		c = max(0, u.weights.Canary-step)
 	}
 	if c == 0 { // the event carries the weights it announces
-		u.emitEvent(Event{Type: EventNormal, Reason: ReasonShifted, Message: "Routing all traffic to primary", Weights: AllPrimary})
+		u.emitEvent(Event{Type: EventNormal, Reason: ReasonShifted, Message: "Routing all traffic to primary", Weights: AllPrimary()})
 	}
 	if err := u.setWeights(ctx, CanaryWeight(c)); err != nil {
 		return waitTick, err
@@ -260,7 +260,7 @@ func (u *run) promoting(ctx context.Context) (next, error) {
 // canary is the only healthy copy of it, so traffic goes there and the release fails.
 func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
 	t := u.r.target
-	if err := u.setWeights(ctx, AllCanary); err != nil {
+	if err := u.setWeights(ctx, AllCanary()); err != nil {
 		return waitTick, err
 	}
 	u.st.Phase = PhaseFailed
@@ -272,31 +272,32 @@ func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
 	u.emitEvent(Event{Type: EventWarning, Reason: ReasonFailed, Cause: CausePromotionFailed,
 		Message: fmt.Sprintf("Promotion of %s failed, primary not ready: %s", t, why)})
 	u.res.Reason = reason
+	u.res.Cause = CausePromotionFailed
 	u.postRollout(ctx)
 	return finished, nil
 }
 
 // finalise scales the canary to zero and marks the release Succeeded.
 func (u *run) finalise(ctx context.Context) (next, error) {
-	return u.succeed(ctx, "promotion completed", fmt.Sprintf("Promotion completed! Scaling down %s", u.r.target))
+	return u.succeed(ctx, CausePromoted, "promotion completed", fmt.Sprintf("Promotion completed! Scaling down %s", u.r.target))
 }
 
 // promoteSkipped promotes without analysis (skipAnalysis): traffic stays on the primary.
 func (u *run) promoteSkipped(ctx context.Context) (next, error) {
 	t := u.r.target
-	if err := u.setWeights(ctx, AllPrimary); err != nil {
+	if err := u.setWeights(ctx, AllPrimary()); err != nil {
 		return waitTick, err
 	}
 	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace))
 	if err := u.r.workload.Promote(ctx, t, u.st.LastAppliedSpec); err != nil {
 		return waitTick, wrapOp("promote", err)
 	}
-	return u.succeed(ctx, "promotion completed, analysis skipped", fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
+	return u.succeed(ctx, CauseAnalysisSkipped, "promotion completed, analysis skipped", fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
 }
 
 // succeed scales the canary to zero and ends the release Succeeded: the applied revision is
 // now the promoted one.
-func (u *run) succeed(ctx context.Context, reason, msg string) (next, error) {
+func (u *run) succeed(ctx context.Context, cause Cause, reason, msg string) (next, error) {
 	if err := u.r.workload.ScaleDown(ctx, u.r.target); err != nil {
 		return waitTick, wrapOp("scale down canary", err)
 	}
@@ -308,17 +309,22 @@ func (u *run) succeed(ctx context.Context, reason, msg string) (next, error) {
 	}
 	u.emit(EventNormal, ReasonSucceeded, msg)
 	u.res.Reason = reason
+	u.res.Cause = cause
 	u.postRollout(ctx)
 	return finished, nil
 }
 
 // rollback routes all traffic to the primary, scales the canary to zero and fails the release.
-// The intent is saved first, so a Rollout that resumes after a crash finishes the rollback
-// (cause and hook are then unknown: "").
+// The intent is saved first, with its cause, so a Rollout that resumes after a crash finishes
+// the rollback (called with cause "": the saved one is used; the hook is then unknown: "").
 func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (next, error) {
 	t := u.r.target
+	if cause == "" {
+		cause = u.st.Cause
+	}
 	if !u.st.RollingBack {
 		u.st.RollingBack = true
+		u.st.Cause = cause
 		if u.res.Revision != "" {
 			u.st.LastAppliedSpec = u.res.Revision // the failed revision is not released again
 		}
@@ -327,7 +333,7 @@ func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (n
 		}
 	}
 	failedAt := u.weights
-	err := u.setWeights(ctx, AllPrimary) // traffic first, then the news
+	err := u.setWeights(ctx, AllPrimary()) // traffic first, then the news
 	if !u.announced {
 		u.announced = true
 		u.emitEvent(Event{Type: EventWarning, Reason: ReasonRollingBack, Cause: cause, Hook: hook, Weights: failedAt,
@@ -349,6 +355,7 @@ func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (n
 		Message: fmt.Sprintf("Canary failed! Scaling down %s", t)})
 	u.res.Released = true
 	u.res.Reason = reason
+	u.res.Cause = cause
 	u.postRollout(ctx)
 	return finished, nil
 }

@@ -47,6 +47,22 @@
 // analysed revision (Workload.Promote refuses another; the analysis restarts). A permanent
 // adapter error mid-analysis stops Run and routes all traffic back to the primary.
 //
+// # Errors and outcomes
+//
+// Adapters mark the errors that retrying cannot fix with Permanent (IsPermanent also accepts
+// errors marked by backoff v4's backoff.Permanent). Each interface's documentation says what
+// such an error does to that call: for the Workload, MeshRouter and StatusStore it stops Run
+// with a *RolloutError; for a MetricProvider, Checker or Gate it is a failed check or a closed
+// gate, like any other error. Other adapter errors are reported as Error events and retried at
+// the next tick.
+//
+// Run returns a Result: the phase reached, the weights set, and why it ended as a typed Cause
+// (CausePromoted, CauseThreshold, CauseRollbackHook, CauseAborted, CauseProgressDeadline,
+// CauseNothingToRelease, ...), the same Cause the RollingBack and Failed events carry.
+//
+// Objects the adapters create in Kubernetes carry LabelManagedBy=ManagedBy, and adapters
+// change only objects that do.
+//
 // The engine keeps what it knows in memory and reads state back (Store.Load, Router.Weights)
 // only when a Run starts. One analysis step costs one Workload.Observe (served from a cache by
 // real adapters), the rollout hooks, the metric queries, one Router.SetWeights and one

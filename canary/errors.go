@@ -3,6 +3,8 @@ package canary
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -47,4 +49,46 @@ func phaseOrNew(p Phase) string {
 		return "new"
 	}
 	return string(p)
+}
+
+// Permanent marks err as not worth retrying: the call that returned it will fail the same way
+// until someone changes the cluster or the configuration. What the Rollout does with such an
+// error depends on the call (see each interface); for the adapters that drive a release it stops
+// Run with a *RolloutError instead of retrying at the next tick. Permanent(nil) is nil.
+//
+// The result unwraps to err, so errors.Is and errors.As see through it. It is also seen as a
+// *backoff.PermanentError of github.com/cenkalti/backoff/v4, so an adapter may return it from
+// inside a backoff retry loop to stop that loop.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or any error it wraps, was marked by Permanent or by
+// backoff v4's backoff.Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	if errors.As(err, &p) {
+		return true
+	}
+	var bp *backoff.PermanentError
+	return errors.As(err, &bp)
+}
+
+// permanentError is what Permanent returns.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// As lets errors.As find a *backoff.PermanentError in a permanent error, so retry loops built
+// on backoff v4 stop on it as they stop on their own.
+func (e *permanentError) As(target any) bool {
+	if bp, ok := target.(**backoff.PermanentError); ok {
+		*bp = &backoff.PermanentError{Err: e.err}
+		return true
+	}
+	return false
 }

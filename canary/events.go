@@ -65,16 +65,21 @@ type Event struct {
 	// Check names the check a Halted or NoData event is about (one event per such check; its
 	// result is in Checks).
 	Check string
-	// Cause says why a release is rolled back or failed (RollingBack and Failed events).
+	// Cause says why a release is rolled back or failed (RollingBack and Failed events). A
+	// rollback resumed by a new Rollout carries the cause saved when it started.
 	Cause Cause
 }
 
-// Cause is why a release was rolled back or failed, for routing alerts without parsing
-// messages.
+// Cause is why a release ended the way it did, for routing alerts and reports without parsing
+// messages: on events, why a release is rolled back or failed; on a Result, why Run ended.
 type Cause string
 
 // Causes.
 const (
+	CausePromoted         Cause = "promoted"           // the analysis passed and the canary was promoted
+	CauseAnalysisSkipped  Cause = "analysis-skipped"   // promoted without analysis (Spec.SkipAnalysis)
+	CauseNothingToRelease Cause = "nothing-to-release" // the target's revision is the released one
+
 	CauseThreshold        Cause = "threshold"        // failed checks reached the threshold
 	CauseRollbackHook     Cause = "hook"             // a rollback hook asked for it
 	CauseAborted          Cause = "abort"            // Rollout.Abort

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// seedSpec is the analysis of the seeds' Canary manifests (002_…): 30s interval, threshold 5,
+// seedSpec is the analysis of the podinfo demo Canary (kube/flagger/testdata/canary-002-…): 30s interval, threshold 5,
 // max weight 50 by steps of 5, Linkerd's two built-in checks, an acceptance test and a load test.
 func seedSpec() canary.Spec {
 	return canary.Spec{
@@ -63,6 +63,23 @@ func run(t *testing.T, r *canary.Rollout) canary.Result {
 	return res
 }
 
+// outcome is what Run returned, handed over by the goroutine that ran it.
+type outcome struct {
+	res canary.Result
+	err error
+}
+
+// start runs r in a new goroutine and returns the channel its outcome arrives on; the test
+// goroutine checks it (no assertion runs on the Run goroutine).
+func start(ctx context.Context, r *canary.Rollout) <-chan outcome {
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := r.Run(ctx)
+		done <- outcome{res: res, err: err}
+	}()
+	return done
+}
+
 // has reports whether msgs contains want.
 func has(msgs []string, want string) bool { return slices.Contains(msgs, want) }
 
@@ -97,7 +114,7 @@ func requirePromoted(t *testing.T, env *canarytest.Env, res canary.Result, rev s
 	require.False(t, env.Workload.CanaryScaledUp())
 	w, err := env.Router.Current(env.Target)
 	require.NoError(t, err)
-	require.Equal(t, canary.AllPrimary, w)
+	require.Equal(t, canary.AllPrimary(), w)
 	st := env.Store.Current(env.Target)
 	require.Equal(t, canary.PhaseSucceeded, st.Phase)
 	require.Equal(t, rev, st.LastPromotedSpec)
@@ -112,7 +129,7 @@ func requireRolledBack(t *testing.T, env *canarytest.Env, res canary.Result, old
 	require.False(t, env.Workload.CanaryScaledUp())
 	w, err := env.Router.Current(env.Target)
 	require.NoError(t, err)
-	require.Equal(t, canary.AllPrimary, w)
+	require.Equal(t, canary.AllPrimary(), w)
 	require.Equal(t, canary.PhaseFailed, env.Store.Current(env.Target).Phase)
 }
 

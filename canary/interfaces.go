@@ -11,6 +11,13 @@ import (
 // Calls block until the change is accepted by the system that stores the route (not until the
 // data plane applies it). Implementations must be safe for concurrent use across targets; the
 // Rollout never calls one target concurrently.
+//
+// Errors: a transient error (a conflict, a timeout, a server error) is reported as an Error
+// event and the call is retried at the next tick. A permanent error (see Permanent: the route
+// kind is not served, the route object belongs to someone else, the request is forbidden or
+// invalid) stops Run with a *RolloutError; if the analysis had moved traffic to the canary, the
+// Rollout first makes one best-effort SetWeights(AllPrimary()). ErrMatchUnsupported and
+// ErrInvalidWeights stop Run in the same way, marked or not.
 type MeshRouter interface {
 	// Reconcile creates the route objects for t, or adopts those it created earlier. It is
 	// idempotent and never changes the weights of an existing route; a new route starts with
@@ -30,6 +37,11 @@ type MeshRouter interface {
 // Query blocks for at most its context's deadline. An empty result or NaN is reported as an
 // error wrapping ErrNoData; transient failures may be retried inside Query within ctx. Safe for
 // concurrent use.
+//
+// Errors never stop Run: an error wrapping ErrNoData makes the check's verdict NoData (handled by
+// the metric's OnNoData policy), any other error makes it Error, a failed check. A permanent
+// error (see Permanent) is a hint to the provider's own retries only: it is not retried inside
+// Query, and the Rollout asks again at the next analysis tick like after any failed check.
 type MetricProvider interface {
 	Query(ctx context.Context, query string) (float64, error)
 }
@@ -62,6 +74,9 @@ type GateRequest struct {
 //
 // Allow blocks until answered or ctx ends; the Rollout bounds each call by the hook's Timeout.
 // Safe for concurrent use.
+//
+// Errors never stop Run: an error, permanent (see Permanent) or not, counts as the answer false
+// for this call, and the hook is asked again when its hook point comes round.
 type Gate interface {
 	Allow(ctx context.Context, req GateRequest) (bool, error)
 }
@@ -86,6 +101,9 @@ type Hook struct {
 // Checker is an analysis check computed in code rather than by one query and a threshold, e.g.
 // a statistical comparison of canary and primary. It is bound to a Spec metric by name
 // (Config.Checkers) and runs at every analysis tick with the metric's settings.
+//
+// Errors never stop Run: as for a MetricProvider, an error wrapping ErrNoData gives the verdict
+// NoData and any other error, permanent (see Permanent) or not, the verdict Error.
 type Checker interface {
 	Check(ctx context.Context, req CheckRequest) (CheckResult, error)
 }
@@ -145,6 +163,13 @@ type WorkloadState struct {
 // Observe is called at every tick and must be cheap (served from a cache); the other methods
 // are called on transitions and must be idempotent, so a resumed Rollout can call them again.
 // The Rollout never calls one target concurrently.
+//
+// Errors: a transient error is reported as an Error event and the step is retried at the next
+// tick (ErrRevisionChanged from Promote restarts the analysis). A permanent error (see
+// Permanent: the target does not exist, an object of a derived name belongs to someone else, a
+// call for another target) stops Run with a *RolloutError naming the call; if the analysis had
+// moved traffic to the canary, the Rollout first makes one best-effort switch of all traffic
+// back to the primary.
 type Workload interface {
 	// Bootstrap creates or adopts the primary and whatever else the target needs, from the
 	// target's current spec when the primary does not exist yet. It never changes an existing
@@ -165,13 +190,19 @@ type Workload interface {
 // SwitchingRouter is an optional MeshRouter extension for routers that can only send all of a
 // target's traffic to one side (no weighted split), like switching a Service's selector. New
 // refuses specs that need a split with such a router: only blue/green without
-// stepWeightPromotion works.
+// stepWeightPromotion works. Its errors mean what a MeshRouter's do.
 type SwitchingRouter interface {
 	MeshRouter
 	SwitchesOnly() bool
 }
 
 // StatusStore persists a target's Status with optimistic concurrency.
+//
+// Errors: any error from Load stops Run at once (nothing is known to resume from). From Save, a
+// transient error is reported as an Error event and the unsaved change is retried before
+// anything else at the next tick. ErrConflict (another driver saved first) stops Run with a
+// *RolloutError and leaves the route to that driver; a permanent error (see Permanent) stops Run
+// as a Workload's does.
 type StatusStore interface {
 	// Load returns the saved status, or the zero Status (Phase "") when none was saved.
 	Load(ctx context.Context, t Target) (Status, error)

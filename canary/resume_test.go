@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
@@ -195,4 +196,38 @@ func TestCallsPerStep(t *testing.T) {
 	assert.Equal(t, 1, all["Router.Weights"], "weights read once, at start")
 	assert.Equal(t, 1, all["Router.Reconcile"])
 	assert.Equal(t, 1, all["Workload.Bootstrap"])
+}
+
+func eventTime(t *testing.T, env *canarytest.Env, msg string) time.Time {
+	t.Helper()
+	var at time.Time
+	for _, e := range env.Events.Events() {
+		if e.Message == msg {
+			at = e.Time
+		}
+	}
+	require.False(t, at.IsZero(), "no event %q", msg)
+	return at
+}
+
+// A resumed analysis waits out the rest of the interval it was in: every weight gets a whole
+// interval of traffic however often the driver restarts.
+func TestResumedAnalysisWaitsOutItsInterval(t *testing.T) {
+	env := healthyEnv()
+	r := bootstrapped(t, env, seedSpec(), "v1")
+	ctx, cancel := context.WithCancel(context.Background())
+	env.Events.Then = func(e canary.Event) {
+		if e.Message == "Advance podinfo.test canary weight 15" {
+			cancel()
+		}
+	}
+	_, err := r.Run(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	env.Clock.Advance(10 * time.Second) // the new process starts 10 s later
+	env.Events.Then = nil
+	r2, err := env.New(seedSpec())
+	require.NoError(t, err)
+	requirePromoted(t, env, run(t, r2), "v1")
+	assert.Equal(t, 30*time.Second, eventTime(t, env, "Advance podinfo.test canary weight 20").
+		Sub(eventTime(t, env, "Advance podinfo.test canary weight 15")), "one interval at weight 15, restart included")
 }

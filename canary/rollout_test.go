@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func TestNothingToReleaseBootstrapsAndReturns(t *testing.T) {
 	assert.Equal(t, time.Minute, res.Duration())
 	assert.False(t, env.Workload.CanaryScaledUp(), "target scaled to zero once the primary is ready")
 	w, _ := env.Router.Current(env.Target)
-	assert.Equal(t, canary.AllPrimary, w)
+	assert.Equal(t, canary.AllPrimary(), w)
 	st := env.Store.Current(env.Target)
 	assert.Equal(t, "v0", st.LastPromotedSpec)
 	assert.Equal(t, "v0", st.LastAppliedSpec)
@@ -321,7 +322,7 @@ func TestPromotionFailure(t *testing.T) {
 	res := run(t, r)
 	assert.Equal(t, canary.PhaseFailed, res.Phase)
 	w, _ := env.Router.Current(env.Target)
-	assert.Equal(t, canary.AllCanary, w, "the canary is the only healthy copy of the new revision")
+	assert.Equal(t, canary.AllCanary(), w, "the canary is the only healthy copy of the new revision")
 	assert.True(t, env.Workload.CanaryScaledUp())
 	assert.Contains(t, res.Reason, "promotion failed, primary not ready")
 	failed := env.Events.Events()[len(env.Events.Events())-1]
@@ -529,4 +530,29 @@ func TestTargetChangedDuringBootstrapIsReleased(t *testing.T) {
 	saved := env.Store.Saved()
 	require.Equal(t, canary.PhaseInitialized, saved[1].Phase)
 	assert.Equal(t, "v0", saved[1].LastPromotedSpec, "initialization records what the primary runs")
+}
+
+// The primary only ever gets the revision that was analysed: a target changed just before the
+// copy restarts the analysis instead.
+func TestPromoteCopiesOnlyTheAnalysedRevision(t *testing.T) {
+	env := healthyEnv()
+	r := bootstrapped(t, env, seedSpec(), "v1")
+	var copies []string
+	env.Events.Then = func(e canary.Event) {
+		if e.Reason == canary.ReasonPromoting {
+			copies = append(copies, e.Revision)
+			if len(copies) == 1 {
+				env.Workload.SetRevision("v2") // kubectl set image, at the worst moment
+			}
+		}
+	}
+	res := run(t, r)
+	requirePromoted(t, env, res, "v2")
+	assert.Equal(t, []string{"v1", "v2"}, copies)
+	assert.True(t, has(env.Events.Messages(), "New revision detected! Restarting analysis for podinfo.test"))
+	var changed bool
+	for _, e := range env.Events.Events() {
+		changed = changed || (e.Reason == canary.ReasonError && strings.Contains(e.Message, canary.ErrRevisionChanged.Error()))
+	}
+	assert.True(t, changed, "the refused copy is reported")
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 )
 
 // next says what the loop does after a tick.
@@ -68,6 +66,9 @@ func (r *Rollout) Run(ctx context.Context) (Result, error) {
 		}()
 	}
 	err := u.loop(ctx)
+	if err != nil {
+		u.res.Cause = ""
+	}
 	u.res.Phase = u.st.Phase
 	u.res.FailedChecks = u.st.FailedChecks
 	u.res.Iterations = u.st.Iterations
@@ -115,13 +116,13 @@ func (u *run) loop(ctx context.Context) error {
 // release then), so the route does not keep sending traffic to a canary nobody watches. The
 // status is left as it is; a later Run resumes from the route.
 func (u *run) safeRoute(ctx context.Context, cause error) {
-	if ctx.Err() != nil || errors.Is(cause, ErrConflict) || !u.reconciled || u.weights == AllPrimary ||
+	if ctx.Err() != nil || errors.Is(cause, ErrConflict) || !u.reconciled || u.weights == AllPrimary() ||
 		(u.st.Phase != PhaseProgressing && u.st.Phase != PhaseWaitingPromotion) {
 		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := u.setWeights(sctx, AllPrimary); err != nil {
+	if err := u.setWeights(sctx, AllPrimary()); err != nil {
 		u.r.log.Error(err, "could not route all traffic to the primary after a permanent error", "cause", cause.Error())
 		return
 	}
@@ -154,8 +155,7 @@ func (u *run) op(err error) string {
 
 // fatal reports whether err ends Run instead of being retried at the next tick.
 func fatal(ctx context.Context, err error) bool {
-	var perm *backoff.PermanentError
-	return ctx.Err() != nil || errors.As(err, &perm) || errors.Is(err, ErrConflict) ||
+	return ctx.Err() != nil || IsPermanent(err) || errors.Is(err, ErrConflict) ||
 		errors.Is(err, ErrMatchUnsupported) || errors.Is(err, ErrInvalidWeights) ||
 		errors.Is(err, ErrInvalidSpec)
 }
@@ -194,7 +194,8 @@ func (u *run) wait(ctx context.Context) error {
 	return nil
 }
 
-// tick advances the release by one step of Flagger's analysis (REFERENCE §2).
+// tick advances the release by one step of Flagger's analysis: initialize, detect a new
+// revision, analyse, promote, finalise, or finish a rollback in flight.
 func (u *run) tick(ctx context.Context) (next, error) {
 	if u.dirty {
 		if err := u.flush(ctx); err != nil {
@@ -270,7 +271,7 @@ func (u *run) adoptRoute(w Weights) {
 		return
 	case spec.Strategy() == StrategyCanary:
 		st.CanaryWeight = w.Canary
-	case spec.Strategy() == StrategyBlueGreen && w == AllCanary && st.Iterations == spec.Iterations:
+	case spec.Strategy() == StrategyBlueGreen && w == AllCanary() && st.Iterations == spec.Iterations:
 		// the switch of all traffic to the canary happened
 		st.CanaryWeight, st.Iterations = 100, spec.Iterations+1
 	}
@@ -299,7 +300,7 @@ func (u *run) initialize(ctx context.Context) (next, error) {
 	u.res.Revision = ws.Revision
 	if !ws.Primary.Ready {
 		if u.deadlinePassed(ws.Primary) {
-			return finished, &opError{op: "bootstrap", err: backoff.Permanent(fmt.Errorf("primary %s.%s not ready: %s",
+			return finished, &opError{op: "bootstrap", err: Permanent(fmt.Errorf("primary %s.%s not ready: %s",
 				u.r.target.PrimaryName(), u.r.target.Namespace, ws.Primary.Message))}
 		}
 		u.waitEvent("primary", ws.Primary)
@@ -309,7 +310,7 @@ func (u *run) initialize(ctx context.Context) (next, error) {
 	if err := u.r.router.Reconcile(ctx, u.r.target); err != nil {
 		return waitTick, wrapOp("reconcile route", err)
 	}
-	if err := u.setWeights(ctx, AllPrimary); err != nil {
+	if err := u.setWeights(ctx, AllPrimary()); err != nil {
 		return waitTick, err
 	}
 	u.reconciled = true
@@ -340,7 +341,9 @@ func (u *run) detect(ctx context.Context) (next, error) {
 		return waitTick, wrapOp("observe workload", errors.New("workload reported an empty revision"))
 	}
 	if rev == u.st.LastAppliedSpec || rev == u.st.LastPromotedSpec {
+		u.res.Cause = CauseNothingToRelease
 		if u.st.Phase == PhaseWaiting {
+			u.res.Cause = CauseReverted
 			u.st.Phase = PhaseInitialized
 			if err := u.save(ctx, "revision reverted before the release started"); err != nil {
 				return waitTick, err

@@ -235,7 +235,7 @@ func fmtValue(v float64) string {
 // HookType is a webhook's kind, as Flagger names it.
 type HookType string
 
-// Hook types (REFERENCE: webhooks).
+// Hook types, Flagger's webhook types (see Gate for what an answer means for each).
 const (
 	HookConfirmRollout         HookType = "confirm-rollout"
 	HookPreRollout             HookType = "pre-rollout"
@@ -247,12 +247,14 @@ const (
 	HookEvent                  HookType = "event"
 )
 
-// HookTypes lists every hook type.
-var HookTypes = []HookType{HookConfirmRollout, HookPreRollout, HookRollout, HookConfirmTrafficIncrease,
-	HookConfirmPromotion, HookPostRollout, HookRollback, HookEvent}
+// HookTypes returns every hook type, in the order of a release; the slice is the caller's.
+func HookTypes() []HookType {
+	return []HookType{HookConfirmRollout, HookPreRollout, HookRollout, HookConfirmTrafficIncrease,
+		HookConfirmPromotion, HookPostRollout, HookRollback, HookEvent}
+}
 
 func (t HookType) valid() bool {
-	for _, k := range HookTypes {
+	for _, k := range HookTypes() {
 		if t == k {
 			return true
 		}

@@ -209,3 +209,23 @@ func TestQueryTemplates(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "sum(\n  rate(x{app=\"podinfo\"}[30s])  # per second\n)", q)
 }
+
+// switchingRouter can only send all traffic to one side.
+type switchingRouter struct{ *canarytest.Router }
+
+func (switchingRouter) SwitchesOnly() bool { return true }
+
+func TestSwitchingRouterNeedsBlueGreen(t *testing.T) {
+	env := healthyEnv()
+	cfg := env.Config(seedSpec())
+	cfg.Router = switchingRouter{env.Router}
+	_, err := canary.New(cfg)
+	require.ErrorIs(t, err, canary.ErrInvalidSpec)
+	assert.ErrorContains(t, err, "config.Router: switches all traffic at once (no weighted split)")
+	spec := seedSpec()
+	spec.StepWeight, spec.MaxWeight, spec.Iterations = 0, 0, 3
+	cfg = env.Config(spec)
+	cfg.Router = switchingRouter{env.Router}
+	_, err = canary.New(cfg)
+	require.NoError(t, err)
+}

@@ -61,11 +61,11 @@ type Weights struct {
 	Canary  int `json:"canary"`
 }
 
-// AllPrimary routes every request to the primary.
-var AllPrimary = Weights{Primary: 100}
+// AllPrimary returns the weights that route every request to the primary.
+func AllPrimary() Weights { return Weights{Primary: 100} }
 
-// AllCanary routes every (matching) request to the canary.
-var AllCanary = Weights{Canary: 100}
+// AllCanary returns the weights that route every (matching) request to the canary.
+func AllCanary() Weights { return Weights{Canary: 100} }
 
 // CanaryWeight returns weights that send c percent to the canary and the rest to the primary.
 func CanaryWeight(c int) Weights { return Weights{Primary: 100 - c, Canary: c} }
@@ -140,7 +140,10 @@ type Status struct {
 	// paused until Resume.
 	Paused bool `json:"paused,omitempty"`
 	// RollingBack is set while a rollback is in flight, so a resumed Rollout finishes it.
-	RollingBack        bool      `json:"rollingBack,omitempty"`
+	RollingBack bool `json:"rollingBack,omitempty"`
+	// Cause is why the last rollback started: saved with RollingBack, so a resumed Rollout
+	// reports it, and kept with the Failed phase that follows. A new release clears it.
+	Cause              Cause     `json:"cause,omitempty"`
 	LastTransitionTime time.Time `json:"lastTransitionTime,omitempty"`
 	// Message says why the last transition happened.
 	Message string `json:"message,omitempty"`
@@ -163,7 +166,15 @@ type Result struct {
 	Iterations   int
 	FailedChecks int
 	// Reason explains the outcome ("promotion completed", "failed checks threshold reached 5", ...).
-	Reason   string
+	Reason string
+	// Cause is the outcome's typed cause, set whenever Run returns without error:
+	// CausePromoted or CauseAnalysisSkipped with PhaseSucceeded; CauseThreshold,
+	// CauseRollbackHook, CauseAborted, CauseProgressDeadline, CauseReverted or
+	// CausePromotionFailed with PhaseFailed (the cause of the Failed event); and
+	// CauseNothingToRelease when there was nothing to release (CauseReverted if the target went
+	// back to the promoted revision while the release waited for approval). It is empty when Run
+	// returns an error: the error says why.
+	Cause    Cause
 	Started  time.Time
 	Finished time.Time
 }

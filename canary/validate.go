@@ -224,8 +224,9 @@ func (s Spec) validateWebhooks(p *problems) {
 }
 
 func hookTypeList() string {
-	s := make([]string, len(HookTypes))
-	for i, t := range HookTypes {
+	types := HookTypes()
+	s := make([]string, len(types))
+	for i, t := range types {
 		s[i] = string(t)
 	}
 	return strings.Join(s, ", ")

@@ -117,7 +117,7 @@ func TestEmbedProgramBuildsInItsOwnModule(t *testing.T) {
 }
 
 // trafficSplits is the SMI TrafficSplit resource, at the version linkerd-smi stores.
-var trafficSplits = schema.GroupVersionResource{Group: testenv.SMISplitGroup, Version: testenv.LinkerdSMIVersions[0], Resource: "trafficsplits"}
+var trafficSplits = schema.GroupVersionResource{Group: testenv.SMISplitGroup, Version: testenv.LinkerdSMIVersions()[0], Resource: "trafficsplits"}
 
 // TestEmbedProgramReleasesTheSeed runs the program of examples/embed, built in its own module,
 // on the test bed: the seed's podinfo (Deployment and HPA) in a fresh namespace, linkerd-smi's
@@ -135,7 +135,7 @@ func TestEmbedProgramReleasesTheSeed(t *testing.T) {
 	bin := buildEmbed(t)
 	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) // as linkerd-smi ships it
 	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "", testenv.ReadyNow)
+	env.Kubelet(t, ns, "", testenv.ReadyNow())
 	createPodinfo(t, env, ns, "ghcr.io/stefanprodan/podinfo:6.0.0")
 	exporter.SetTraffic(linkerdexp.Workload{Namespace: ns, Deployment: "podinfo"},
 		linkerdexp.Traffic{RPS: 20, LatencyMin: 5 * time.Millisecond, LatencyMax: 50 * time.Millisecond})

@@ -9,7 +9,7 @@
 //	events := cluster.Events(kube.EventsOptions{})
 //	defer events.Shutdown()
 //	r, _ := canary.New(canary.Config{Target: target, Spec: spec, Workload: workload, Store: lease,
-//		OnEvent: events.For(target), Router: router, Metrics: prom, Builtins: metrics.Linkerd})
+//		OnEvent: events.For(target), Router: router, Metrics: prom, Builtins: metrics.Linkerd()})
 //	err := lease.Hold(ctx, func(ctx context.Context) error { _, err := r.Run(ctx); return err })
 //
 // # What it creates (Flagger's model)
@@ -26,7 +26,8 @@
 //   - the Lease podinfo-canarykit, holding the driver's claim, the status and control requests
 //     from other processes (RequestControl, watched by Lease.Controls).
 //
-// Each carries the label app.kubernetes.io/managed-by=canarykit and the annotation
+// Each carries the label app.kubernetes.io/managed-by=canarykit (canary.LabelManagedBy and
+// canary.ManagedBy, shared by every package of this module) and the annotation
 // canarykit.dev/target naming the target; an object of the same name that canarykit did not
 // create for this target is never overwritten: Bootstrap fails with an error naming it. Owner
 // references (deleting the target deletes them) are opt-in, WorkloadOptions.OwnerReferences:
@@ -60,7 +61,7 @@
 //
 // # Permissions
 //
-// RBAC (rbac.yaml) is the ClusterRole with every permission this package needs and no more;
-// the integration tests run under an identity bound to exactly it. FlaggerRBAC
+// RBAC() returns the ClusterRole (rbac.yaml) with every permission this package needs and no
+// more; the integration tests run under an identity bound to exactly it. FlaggerRBAC()
 // (rbac-flagger.yaml) adds reading MetricTemplates, AlertProviders and their Secrets.
 package kube

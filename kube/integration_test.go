@@ -31,7 +31,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Audit: true}) }
 
 // bed is one test's slice of the shared control plane: a namespace, a least-privilege identity
-// bound to exactly kube.RBAC, and a kubelet stand-in that readies the namespace's pods.
+// bound to exactly kube.RBAC(), and a kubelet stand-in that readies the namespace's pods.
 type bed struct {
 	env     *testenv.Env
 	ns      string
@@ -47,13 +47,13 @@ func newBed(t *testing.T) *bed {
 	env := testenv.Shared(t)
 	ns := env.Namespace(t)
 	var role rbacv1.ClusterRole
-	require.NoError(t, yaml.Unmarshal(kube.RBAC, &role))
+	require.NoError(t, yaml.Unmarshal(kube.RBAC(), &role))
 	user, cfg := env.NewUser(t)
 	env.Grant(t, user, ns, role.Rules...)
 	client, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
 	return &bed{env: env, ns: ns, admin: env.Client(), client: client, user: user,
-		kubelet: env.Kubelet(t, ns, "app", testenv.ReadyNow),
+		kubelet: env.Kubelet(t, ns, "app", testenv.ReadyNow()),
 		target:  canary.Target{Namespace: ns, Name: "podinfo"}}
 }
 
@@ -178,7 +178,7 @@ func (b *bed) driver(t *testing.T, o driverOptions) *driver {
 	onEvent := events.For(b.target)
 	r, err := canary.New(canary.Config{
 		Target: b.target, Spec: spec, Workload: w, Router: o.router, Metrics: o.metrics, Store: lease,
-		Webhooks: o.gates, Builtins: canarytest.Builtins,
+		Webhooks: o.gates, Builtins: canarytest.Builtins(),
 		OnEvent: func(e canary.Event) { onEvent(e); rec.Handle(e) },
 	})
 	require.NoError(t, err)
@@ -297,7 +297,7 @@ func TestCanaryReadyThreshold(t *testing.T) {
 	d.mustRun(t)
 	b.kubelet.Stop()
 	b.env.Kubelet(t, b.ns, "app=podinfo", testenv.Behavior{ReadyPods: 1})
-	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow)
+	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow())
 	b.updateTarget(t, func(dep *appsv1.Deployment) { dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2" })
 	res := d.mustRun(t)
 	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
@@ -315,8 +315,8 @@ func TestProgressDeadlineExceededRollsBack(t *testing.T) {
 	d.mustRun(t)
 	// canary pods never become ready; the deployment controller marks the rollout stuck
 	b.kubelet.Stop()
-	b.env.Kubelet(t, b.ns, "app=podinfo", testenv.NeverReady)
-	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow)
+	b.env.Kubelet(t, b.ns, "app=podinfo", testenv.NeverReady())
+	b.env.Kubelet(t, b.ns, "app=podinfo-primary", testenv.ReadyNow())
 	b.updateTarget(t, func(dep *appsv1.Deployment) {
 		dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
 		dep.Spec.ProgressDeadlineSeconds = ptr.To(int32(2))
@@ -464,16 +464,31 @@ func TestTwoRolloutsOnOneTarget(t *testing.T) {
 			close(started)
 		}
 	}})
-	done := make(chan canary.Result, 1)
-	go func() { done <- one2.mustRun(t) }()
-	<-started
+	type outcome struct {
+		res canary.Result
+		err error
+	}
+	done := make(chan outcome, 1) // checked here: no assertion runs on the driver's goroutine
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res, err := one2.run(ctx)
+		done <- outcome{res: res, err: err}
+	}()
+	select {
+	case <-started:
+	case o := <-done:
+		require.Failf(t, "the first driver ended before its first step", "phase %s, error %v; events:\n%s",
+			o.res.Phase, o.err, strings.Join(one2.rec.Messages(), "\n"))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, err := two.run(ctx)
 	require.ErrorIs(t, err, kube.ErrLeaseHeld)
 	assert.Empty(t, two.rec.Events(), "the refused driver did nothing")
-	res := <-done
-	assert.Equal(t, canary.PhaseSucceeded, res.Phase)
+	o := <-done
+	require.NoError(t, o.err, "events:\n%s", strings.Join(one2.rec.Messages(), "\n"))
+	assert.Equal(t, canary.PhaseSucceeded, o.res.Phase)
 }
 
 func TestNotFoundTargetIsAClearError(t *testing.T) {

@@ -175,7 +175,7 @@ func (l *Lease) tryAcquire(ctx context.Context) error {
 	if apierrors.IsNotFound(err) {
 		obj := &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: l.name, Namespace: l.opts.Target.Namespace,
-				Labels: map[string]string{LabelManagedBy: managedBy}},
+				Labels: map[string]string{canary.LabelManagedBy: canary.ManagedBy}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: &l.opts.Identity, LeaseDurationSeconds: ptr.To(int32(l.opts.Duration.Seconds())),
 				AcquireTime: ptr.To(metav1.NewMicroTime(now)), RenewTime: ptr.To(metav1.NewMicroTime(now))},
 		}

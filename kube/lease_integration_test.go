@@ -52,7 +52,7 @@ func TestMissingPermissionIsAClearError(t *testing.T) {
 	b := newBed(t)
 	b.createTarget(t, "podinfo:1")
 	var role rbacv1.ClusterRole
-	require.NoError(t, yaml.Unmarshal(kube.RBAC, &role))
+	require.NoError(t, yaml.Unmarshal(kube.RBAC(), &role))
 	var rules []rbacv1.PolicyRule
 	for _, r := range role.Rules {
 		if r.Resources[0] != "configmaps" { // drop configmaps and secrets

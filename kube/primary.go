@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/cenkalti/backoff/v4"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -27,7 +26,7 @@ func selectorLabel(d *appsv1.Deployment) (string, string, error) {
 			}
 		}
 	}
-	return "", "", backoff.Permanent(fmt.Errorf(
+	return "", "", canary.Permanent(fmt.Errorf(
 		"deployment %s/%s: its selector has none of the labels app, name, app.kubernetes.io/name", d.Namespace, d.Name))
 }
 
@@ -49,7 +48,7 @@ func (w *Workload) managedMeta(d *appsv1.Deployment, name string, labels map[str
 	if l == nil {
 		l = map[string]string{}
 	}
-	l[LabelManagedBy] = managedBy
+	l[canary.LabelManagedBy] = canary.ManagedBy
 	m := metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: l, Annotations: map[string]string{AnnotationTarget: d.Name}}
 	if w.opts.OwnerReferences {
 		m.OwnerReferences = []metav1.OwnerReference{ownerRef(d)}
@@ -60,7 +59,7 @@ func (w *Workload) managedMeta(d *appsv1.Deployment, name string, labels map[str
 // checkOwned refuses to touch an object canarykit did not create for target d: one without
 // the managed-by label, or made for another target.
 func checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
-	if obj.GetLabels()[LabelManagedBy] == managedBy {
+	if obj.GetLabels()[canary.LabelManagedBy] == canary.ManagedBy {
 		if obj.GetAnnotations()[AnnotationTarget] == d.Name {
 			return nil
 		}
@@ -76,8 +75,8 @@ func checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
 	} else if tg := obj.GetAnnotations()[AnnotationTarget]; tg != "" {
 		owner = "made for " + tg
 	}
-	return backoff.Permanent(fmt.Errorf("%s %s/%s exists and is not managed by canarykit for %s (%s, %s=%q); rename or delete it",
-		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, LabelManagedBy, obj.GetLabels()[LabelManagedBy]))
+	return canary.Permanent(fmt.Errorf("%s %s/%s exists and is not managed by canarykit for %s (%s, %s=%q); rename or delete it",
+		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, canary.LabelManagedBy, obj.GetLabels()[canary.LabelManagedBy]))
 }
 
 // template is the target as Bootstrap and Promote need it: its app label and the configs its

@@ -70,7 +70,7 @@ func TestKillAndResumeAtEachPhase(t *testing.T) {
 			assert.True(t, res.Released)
 			w, err := router.Current(b.target)
 			require.NoError(t, err)
-			assert.Equal(t, canary.AllPrimary, w)
+			assert.Equal(t, canary.AllPrimary(), w)
 			assert.Equal(t, int32(0), *b.deployment(t, "podinfo").Spec.Replicas, "canary scaled down")
 			want := "podinfo:2"
 			if c.bad {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/canarykit/canarykit/canary"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -68,7 +68,7 @@ func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d *appsv1.De
 	ns, name := d.Namespace, w.opts.Autoscaler
 	src, err := nc.hpa(ns, name)
 	if apierrors.IsNotFound(err) {
-		return backoff.Permanent(fmt.Errorf("autoscaler %s/%s (autoscalerRef) not found", ns, name))
+		return canary.Permanent(fmt.Errorf("autoscaler %s/%s (autoscalerRef) not found", ns, name))
 	}
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -72,12 +71,6 @@ type Workload struct {
 
 var _ canary.Workload = (*Workload)(nil)
 
-// Managed-object conventions.
-const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	managedBy      = "canarykit"
-)
-
 // Workload returns the Workload for one target. It validates opts and touches nothing.
 func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 	var errs []error
@@ -119,7 +112,7 @@ func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 // check refuses a target other than the Workload's.
 func (w *Workload) check(t canary.Target) error {
 	if t.Namespace != w.opts.Target.Namespace || t.Name != w.opts.Target.Name {
-		return backoff.Permanent(fmt.Errorf("kube: workload for %s called for %s", w.opts.Target, t))
+		return canary.Permanent(fmt.Errorf("kube: workload for %s called for %s", w.opts.Target, t))
 	}
 	return nil
 }
@@ -132,7 +125,7 @@ func (w *Workload) target(ctx context.Context, nc *nsCache) (*appsv1.Deployment,
 	if apierrors.IsNotFound(err) {
 		d, err = w.c.client.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return nil, backoff.Permanent(fmt.Errorf("target deployment %s/%s not found", t.Namespace, t.Name))
+			return nil, canary.Permanent(fmt.Errorf("target deployment %s/%s not found", t.Namespace, t.Name))
 		}
 	}
 	if err != nil {

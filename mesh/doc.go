@@ -1,6 +1,6 @@
 // Package mesh holds canarykit's traffic routers: implementations of canary.MeshRouter that
 // shape the route objects dividing a target's traffic between "<apex>-primary" and
-// "<apex>-canary", the way Flagger names them (REFERENCE §1).
+// "<apex>-canary", the way Flagger names them (canary.Target derives the names).
 //
 // # Which router
 //
@@ -27,7 +27,8 @@
 // may have stored ("500m"): without a conversion webhook the server returns stored weights as
 // they are. HTTPRouteGroups use the TrafficSplit's version when served, else the other of
 // v1alpha3/v1alpha4. A server without the group answers with ErrCRDMissing naming
-// trafficsplits.split.smi-spec.io and the linkerd-smi extension (fluxcd/flagger#1214).
+// trafficsplits.split.smi-spec.io and the linkerd-smi extension (Linkerd ≥ 2.12 serves
+// TrafficSplit only with it).
 //
 // # Weights read back
 //
@@ -52,8 +53,8 @@
 //
 // # Ownership
 //
-// A router changes only objects labelled app.kubernetes.io/managed-by with its ManagedBy value
-// (default "canarykit"), which it sets on every object it creates. An object of the route's
+// A router changes only objects labelled app.kubernetes.io/managed-by (canary.LabelManagedBy)
+// with its ManagedBy value (default canary.ManagedBy, "canarykit"), which it sets on every object it creates. An object of the route's
 // name without it (Flagger's, a hand-written one) is never changed: the router returns a
 // permanent error wrapping ErrNotOwned that names its manager. Options.Owner adds an owner
 // reference to created objects; DeploymentOwner makes the target Deployment their controller
@@ -72,8 +73,8 @@
 // an analysis watch traffic that never shifts. Nothing is read per step, so a rejection that
 // comes mid-release is seen by the next Run.
 // Errors the engine must not retry (missing CRD, someone else's object, a rejected route,
-// forbidden, invalid) are wrapped with backoff.Permanent; conflicts, timeouts and server errors are not, and the
-// Rollout retries them at the next tick.
+// forbidden, invalid) are marked with canary.Permanent (canary.IsPermanent reports them);
+// conflicts, timeouts and server errors are not, and the Rollout retries them at the next tick.
 //
 // # RBAC
 //

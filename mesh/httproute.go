@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-logr/logr"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,7 +42,7 @@ type HTTPRouteOptions struct {
 	// Services reads the apex Service's port. Required when Port is 0.
 	Services corev1client.ServicesGetter
 	// ManagedBy is the value of the app.kubernetes.io/managed-by label that marks the routes
-	// this router manages. Default DefaultManagedBy.
+	// this router manages. Default canary.ManagedBy.
 	ManagedBy string
 	// Owner gives the routes the router creates an owner reference (e.g. DeploymentOwner).
 	// Default: none.
@@ -151,7 +150,7 @@ func (r *HTTPRoute) Reconcile(ctx context.Context, t canary.Target) error {
 	}
 	cur, err := c.get(ctx, t.Namespace, t.ApexService())
 	if objectMissing(err) {
-		return r.create(ctx, t, c, port, canary.AllPrimary)
+		return r.create(ctx, t, c, port, canary.AllPrimary())
 	}
 	if err != nil {
 		return r.apiError(err, "get", t)
@@ -168,7 +167,7 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 	port int32, w *canary.Weights) error {
 	keep, err := routeWeights(cur, t)
 	if err != nil {
-		keep = canary.AllPrimary
+		keep = canary.AllPrimary()
 	}
 	if w == nil {
 		w = &keep
@@ -275,7 +274,7 @@ func routeRejected(route *gwv1.HTTPRoute, t canary.Target) error {
 				(c.Type != string(gwv1.RouteConditionAccepted) && c.Type != string(gwv1.RouteConditionResolvedRefs)) {
 				continue
 			}
-			return backoff.Permanent(fmt.Errorf("%w: HTTPRoute %s/%s: %s reports %s=False for parent Service %s (%s: %s)",
+			return canary.Permanent(fmt.Errorf("%w: HTTPRoute %s/%s: %s reports %s=False for parent Service %s (%s: %s)",
 				ErrRouteRejected, route.Namespace, route.Name, p.ControllerName, c.Type, t.ApexService(), c.Reason, c.Message))
 		}
 	}
@@ -307,7 +306,7 @@ func (r *HTTPRoute) portFor(ctx context.Context, t canary.Target) (int32, error)
 		return 0, classify(err, fmt.Sprintf("get apex service %s/%s for its port", t.Namespace, t.ApexService()))
 	}
 	if len(svc.Spec.Ports) == 0 {
-		return 0, backoff.Permanent(fmt.Errorf("apex service %s/%s has no port; set HTTPRouteOptions.Port", t.Namespace, t.ApexService()))
+		return 0, canary.Permanent(fmt.Errorf("apex service %s/%s has no port; set HTTPRouteOptions.Port", t.Namespace, t.ApexService()))
 	}
 	return svc.Spec.Ports[0].Port, nil
 }

@@ -57,7 +57,7 @@ func TestHTTPRouteShape(t *testing.T) {
 
 	hr, err := cs.GatewayV1().HTTPRoutes(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, "canarykit", hr.Labels[ManagedByLabel])
+	assert.Equal(t, "canarykit", hr.Labels[canary.LabelManagedBy])
 	require.Len(t, hr.Spec.ParentRefs, 1)
 	parent := hr.Spec.ParentRefs[0]
 	assert.Equal(t, gwv1.Group("core"), *parent.Group)
@@ -94,14 +94,14 @@ func TestHTTPRouteShape(t *testing.T) {
 func TestHTTPRouteNotOwned(t *testing.T) {
 	tg := newTarget()
 	theirs := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace,
-		Labels: map[string]string{ManagedByLabel: "flagger"}}}
+		Labels: map[string]string{canary.LabelManagedBy: "flagger"}}}
 	cs := gatewayfake.NewSimpleClientset(theirs)
 	r, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 80})
 	require.NoError(t, err)
 	err = r.Reconcile(ctx(t), tg)
 	requirePermanent(t, err)
 	assert.ErrorIs(t, err, ErrNotOwned)
-	assert.ErrorContains(t, err, ManagedByLabel+"=flagger")
+	assert.ErrorContains(t, err, canary.LabelManagedBy+"=flagger")
 	err = r.SetWeights(ctx(t), tg, canary.CanaryWeight(10))
 	requirePermanent(t, err)
 	assert.ErrorIs(t, err, ErrNotOwned)

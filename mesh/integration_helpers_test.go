@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -100,29 +99,40 @@ func (b *bed) splitWeights(t *testing.T, version string, tg canary.Target) canar
 	gvr.Version = version
 	obj, err := b.dyn.Resource(gvr).Namespace(tg.Namespace).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
-	return backendWeights(t, obj, tg)
+	w, err := backendWeights(obj, tg)
+	require.NoError(t, err)
+	return w
 }
 
-func backendWeights(t *testing.T, obj *unstructured.Unstructured, tg canary.Target) canary.Weights {
-	t.Helper()
+// backendWeights reads a TrafficSplit's backend weights (integers, or SMI v1alpha1 quantities).
+// It returns errors rather than failing a test, as the recorder's goroutine calls it too.
+func backendWeights(obj *unstructured.Unstructured, tg canary.Target) (canary.Weights, error) {
 	backends, _, err := unstructured.NestedSlice(obj.Object, "spec", "backends")
-	require.NoError(t, err)
+	if err != nil {
+		return canary.Weights{}, err
+	}
 	var w canary.Weights
-	for _, raw := range backends {
-		be := raw.(map[string]any)
+	for i, raw := range backends {
+		be, ok := raw.(map[string]any)
+		if !ok {
+			return canary.Weights{}, fmt.Errorf("spec.backends[%d] is a %T", i, raw)
+		}
 		var n int
 		switch v := be["weight"].(type) {
 		case int64:
 			n = int(v)
 		case string:
-			q := resource.MustParse(v)
+			q, err := resource.ParseQuantity(v)
+			if err != nil {
+				return canary.Weights{}, fmt.Errorf("spec.backends[%d].weight: %w", i, err)
+			}
 			n = int(q.Value())
 		default:
-			t.Fatalf("weight %v of type %T", v, v)
+			return canary.Weights{}, fmt.Errorf("spec.backends[%d].weight: %v of type %T", i, v, v)
 		}
 		w = weigh(w, tg, be["service"], n)
 	}
-	return w
+	return w, nil
 }
 
 // weigh records n as the weight of the backend named name, if it is the primary or the canary.
@@ -136,20 +146,37 @@ func weigh(w canary.Weights, tg canary.Target, name any, n int) canary.Weights {
 	return w
 }
 
-// routeWeights reads an HTTPRoute's first rule's backend weights through the dynamic client.
-func routeWeights(t *testing.T, obj *unstructured.Unstructured, tg canary.Target) canary.Weights {
-	t.Helper()
+// routeWeights reads an HTTPRoute's first rule's backend weights. It returns errors rather
+// than failing a test, as the recorder's goroutine calls it too.
+func routeWeights(obj *unstructured.Unstructured, tg canary.Target) (canary.Weights, error) {
 	rules, _, err := unstructured.NestedSlice(obj.Object, "spec", "rules")
-	require.NoError(t, err)
-	require.NotEmpty(t, rules)
-	refs, _, err := unstructured.NestedSlice(rules[0].(map[string]any), "backendRefs")
-	require.NoError(t, err)
-	var w canary.Weights
-	for _, raw := range refs {
-		ref := raw.(map[string]any)
-		w = weigh(w, tg, ref["name"], int(ref["weight"].(int64)))
+	if err != nil {
+		return canary.Weights{}, err
 	}
-	return w
+	if len(rules) == 0 {
+		return canary.Weights{}, errors.New("spec.rules is empty")
+	}
+	rule, ok := rules[0].(map[string]any)
+	if !ok {
+		return canary.Weights{}, fmt.Errorf("spec.rules[0] is a %T", rules[0])
+	}
+	refs, _, err := unstructured.NestedSlice(rule, "backendRefs")
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	var w canary.Weights
+	for i, raw := range refs {
+		ref, ok := raw.(map[string]any)
+		if !ok {
+			return canary.Weights{}, fmt.Errorf("spec.rules[0].backendRefs[%d] is a %T", i, raw)
+		}
+		n, ok := ref["weight"].(int64)
+		if !ok {
+			return canary.Weights{}, fmt.Errorf("spec.rules[0].backendRefs[%d].weight: %v of type %T", i, ref["weight"], ref["weight"])
+		}
+		w = weigh(w, tg, ref["name"], int(n))
+	}
+	return w, nil
 }
 
 // recorder watches one route object and records the canary weight of every version the API
@@ -158,10 +185,11 @@ type recorder struct {
 	mu      sync.Mutex
 	weights []int
 	rv      string
+	err     error // the first object the recorder could not read; upTo fails the test with it
 }
 
 func (b *bed) record(t *testing.T, gvr schema.GroupVersionResource, tg canary.Target,
-	read func(*testing.T, *unstructured.Unstructured, canary.Target) canary.Weights) *recorder {
+	read func(*unstructured.Unstructured, canary.Target) (canary.Weights, error)) *recorder {
 	api := b.dyn.Resource(gvr).Namespace(tg.Namespace)
 	list, err := api.List(bg(t), metav1.ListOptions{})
 	require.NoError(t, err)
@@ -182,9 +210,12 @@ func (b *bed) record(t *testing.T, gvr schema.GroupVersionResource, tg canary.Ta
 				if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
 					continue // an error (e.g. a watch cache still catching up): watch again from the last version
 				}
-				weights := read(t, obj, tg)
+				weights, err := read(obj, tg)
 				from = obj.GetResourceVersion()
 				r.mu.Lock()
+				if err != nil && r.err == nil {
+					r.err = fmt.Errorf("resourceVersion %s: %w", from, err)
+				}
 				r.weights = append(r.weights, weights.Canary)
 				r.rv = from
 				r.mu.Unlock()
@@ -203,8 +234,9 @@ func (r *recorder) upTo(t *testing.T, rv string) []int {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r.mu.Lock()
-		got, seen := slices.Clone(r.weights), r.rv == rv
+		got, seen, err := slices.Clone(r.weights), r.rv == rv, r.err
 		r.mu.Unlock()
+		require.NoError(t, err, "the recorder could not read a version of the route")
 		if seen {
 			return got
 		}
@@ -244,7 +276,4 @@ func (b *bed) served(t *testing.T, group string, versions ...string) discovery.D
 
 func newKube(cfg *rest.Config) (kubernetes.Interface, error) { return kubernetes.NewForConfig(cfg) }
 
-func permanent(err error) bool {
-	var perm *backoff.PermanentError
-	return errors.As(err, &perm)
-}
+func permanent(err error) bool { return canary.IsPermanent(err) }

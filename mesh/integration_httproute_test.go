@@ -53,7 +53,9 @@ func (b *routeBed) router(t *testing.T, o mesh.HTTPRouteOptions) *mesh.HTTPRoute
 func (b *routeBed) inspect(t *testing.T, tg canary.Target) canary.Weights {
 	obj, err := b.dyn.Resource(httpRoutes).Namespace(tg.Namespace).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
-	return routeWeights(t, obj, tg)
+	w, err := routeWeights(obj, tg)
+	require.NoError(t, err)
+	return w
 }
 
 // The HTTPRoute router on a real API server with Gateway API's standard CRDs (their CEL
@@ -157,7 +159,7 @@ func TestIntegrationHTTPRoute(t *testing.T) {
 		r := b.router(t, mesh.HTTPRouteOptions{Port: 9898})
 		err = r.Reconcile(bg(t), tg)
 		assert.ErrorIs(t, err, mesh.ErrNotOwned)
-		assert.ErrorContains(t, err, "no "+mesh.ManagedByLabel+" label")
+		assert.ErrorContains(t, err, "no "+canary.LabelManagedBy+" label")
 		assert.ErrorIs(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(50)), mesh.ErrNotOwned)
 		assert.Equal(t, canary.CanaryWeight(30), b.inspect(t, tg), "left alone")
 	})
@@ -179,10 +181,10 @@ func TestIntegrationKubernetes(t *testing.T) {
 			apex, err := b.kube.CoreV1().Services(b.ns).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
 			require.NoError(t, err)
 			if apex.Spec.Selector["app"] == tg.Name+"-primary" {
-				return canary.AllPrimary
+				return canary.AllPrimary()
 			}
-			return canary.AllCanary
+			return canary.AllCanary()
 		},
-		Weights: []canary.Weights{canary.AllPrimary, canary.AllCanary, canary.AllPrimary},
+		Weights: []canary.Weights{canary.AllPrimary(), canary.AllCanary(), canary.AllPrimary()},
 	})
 }

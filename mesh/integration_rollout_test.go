@@ -89,7 +89,7 @@ func TestIntegrationRollout(t *testing.T) {
 	t.Run("TrafficSplit", func(t *testing.T) {
 		b := newBed(t, splitRBAC...)
 		installSplitCRD(t, b, testenv.TrafficSplitCRD()) // as linkerd-smi ships it
-		b.served(t, mesh.SplitGroup, testenv.LinkerdSMIVersions...)
+		b.served(t, mesh.SplitGroup, testenv.LinkerdSMIVersions()...)
 		split, err := splitclient.NewForConfig(b.cfg)
 		require.NoError(t, err)
 		for _, tc := range rolloutCases {
@@ -142,12 +142,12 @@ func TestIntegrationRolloutKubernetes(t *testing.T) {
 	require.NoError(t, err)
 	tg := b.target(t)
 	services := schema.GroupVersionResource{Version: "v1", Resource: "services"}
-	rec := b.record(t, services, tg, func(t *testing.T, obj *unstructured.Unstructured, tg canary.Target) canary.Weights {
+	rec := b.record(t, services, tg, func(obj *unstructured.Unstructured, tg canary.Target) (canary.Weights, error) {
 		app, _, _ := unstructured.NestedString(obj.Object, "spec", "selector", "app")
 		if app == tg.Name+"-primary" {
-			return canary.AllPrimary
+			return canary.AllPrimary(), nil
 		}
-		return canary.AllCanary
+		return canary.AllCanary(), nil
 	})
 	// adopted (pointed at the primary), switched to the canary, back to the promoted primary
 	release(t, b, blueGreen, tg, router, rec, b.rv(t, services, tg), "services", 4)

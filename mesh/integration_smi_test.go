@@ -105,7 +105,7 @@ func TestIntegrationTrafficSplitLinkerdSMI(t *testing.T) {
 	b.split, err = splitclient.NewForConfig(b.cfg)
 	require.NoError(t, err)
 	installSplitCRD(t, b.bed, testenv.TrafficSplitCRD())
-	b.served(t, mesh.SplitGroup, testenv.LinkerdSMIVersions...)
+	b.served(t, mesh.SplitGroup, testenv.LinkerdSMIVersions()...)
 
 	t.Run("RequestsPerCall", func(t *testing.T) {
 		tg := b.target(t)
@@ -137,7 +137,7 @@ func TestIntegrationTrafficSplitLinkerdSMI(t *testing.T) {
 		tg := b.target(t)
 		ts := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
-			"metadata": map[string]any{"name": tg.ApexService(), "labels": map[string]any{mesh.ManagedByLabel: mesh.DefaultManagedBy}},
+			"metadata": map[string]any{"name": tg.ApexService(), "labels": map[string]any{canary.LabelManagedBy: canary.ManagedBy}},
 			"spec": map[string]any{"service": tg.ApexService(), "backends": []any{
 				map[string]any{"service": tg.CanaryService(), "weight": "1500m"},
 				map[string]any{"service": tg.PrimaryService(), "weight": "500m"},
@@ -162,7 +162,7 @@ func TestIntegrationTrafficSplitLinkerdSMI(t *testing.T) {
 		tg := b.target(t)
 		theirs := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
-			"metadata": map[string]any{"name": tg.ApexService(), "labels": map[string]any{mesh.ManagedByLabel: "flagger"}},
+			"metadata": map[string]any{"name": tg.ApexService(), "labels": map[string]any{canary.LabelManagedBy: "flagger"}},
 			"spec": map[string]any{"service": tg.ApexService(), "backends": []any{
 				map[string]any{"service": tg.CanaryService(), "weight": int64(20)},
 				map[string]any{"service": tg.PrimaryService(), "weight": int64(80)},
@@ -175,7 +175,7 @@ func TestIntegrationTrafficSplitLinkerdSMI(t *testing.T) {
 		r := b.router(t, "")
 		err = r.Reconcile(bg(t), tg)
 		assert.ErrorIs(t, err, mesh.ErrNotOwned)
-		assert.ErrorContains(t, err, mesh.ManagedByLabel+"=flagger")
+		assert.ErrorContains(t, err, canary.LabelManagedBy+"=flagger")
 		err = r.SetWeights(bg(t), tg, canary.CanaryWeight(50))
 		assert.ErrorIs(t, err, mesh.ErrNotOwned, "the guarded patch is refused by the server")
 		assert.Equal(t, canary.CanaryWeight(20), b.splitWeights(t, "v1alpha2", tg), "left alone")
@@ -225,7 +225,7 @@ func TestIntegrationTrafficSplit(t *testing.T) {
 		served []string
 		write  string
 	}{
-		{"LinkerdSMI", testenv.TrafficSplitCRD(), testenv.LinkerdSMIVersions, "v1alpha2"},
+		{"LinkerdSMI", testenv.TrafficSplitCRD(), testenv.LinkerdSMIVersions(), "v1alpha2"},
 		{"OnlyV1alpha1", splitCRD("v1alpha1"), []string{"v1alpha1"}, "v1alpha1"},
 		{"OnlyV1alpha2", splitCRD("v1alpha2"), []string{"v1alpha2"}, "v1alpha2"},
 		{"AllFour", splitCRD("v1alpha4", "v1alpha3", "v1alpha2", "v1alpha1"), []string{"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"}, "v1alpha4"},

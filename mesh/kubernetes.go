@@ -8,7 +8,6 @@ import (
 	"maps"
 	"sync"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,13 +43,13 @@ type selectorPair struct{ primary, canary map[string]string }
 
 var _ canary.MeshRouter = (*Kubernetes)(nil)
 
-// NewKubernetes validates o and returns a router. It makes no request.
 // SwitchesOnly reports that this router sends all traffic to one side at a time (blue/green):
 // canary.New refuses specs that need a weighted split with it.
 func (*Kubernetes) SwitchesOnly() bool { return true }
 
 var _ canary.SwitchingRouter = (*Kubernetes)(nil)
 
+// NewKubernetes validates o and returns a router. It makes no request.
 func NewKubernetes(o KubernetesOptions) (*Kubernetes, error) {
 	if o.Client == nil {
 		return nil, errors.New("mesh: invalid KubernetesOptions: Client is required")
@@ -74,7 +73,7 @@ func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
 		return err
 	}
 	if len(t.Match) > 0 {
-		return backoff.Permanent(fmt.Errorf("%w: the Kubernetes router switches whole services; A/B testing needs a mesh router",
+		return canary.Permanent(fmt.Errorf("%w: the Kubernetes router switches whole services; A/B testing needs a mesh router",
 			canary.ErrMatchUnsupported))
 	}
 	sel, err := r.readSelectors(ctx, t)
@@ -89,7 +88,7 @@ func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
 		return nil
 	}
 	r.log.Info("pointing the apex service at the primary", "target", t.String(), "selector", sel.primary)
-	return r.switchTo(ctx, t, sel, canary.AllPrimary, apex.Spec.Selector)
+	return r.switchTo(ctx, t, sel, canary.AllPrimary(), apex.Spec.Selector)
 }
 
 // SetWeights switches the apex selector with one request (a merge patch of the selector and
@@ -98,7 +97,7 @@ func (r *Kubernetes) SetWeights(ctx context.Context, t canary.Target, w canary.W
 	if err := w.Validate(); err != nil {
 		return err
 	}
-	if w != canary.AllPrimary && w != canary.AllCanary {
+	if w != canary.AllPrimary() && w != canary.AllCanary() {
 		return fmt.Errorf("%w: the Kubernetes router switches all traffic at once, so weights must be 100/0 or 0/100, not %s",
 			canary.ErrInvalidWeights, w)
 	}
@@ -137,7 +136,7 @@ func (r *Kubernetes) Weights(ctx context.Context, t canary.Target) (canary.Weigh
 // selector when known) it does not have, and records the side.
 func (r *Kubernetes) switchTo(ctx context.Context, t canary.Target, sel selectorPair, w canary.Weights, current map[string]string) error {
 	to, other, side := sel.primary, sel.canary, "primary"
-	if w == canary.AllCanary {
+	if w == canary.AllCanary() {
 		to, other, side = sel.canary, sel.primary, "canary"
 	}
 	selector := map[string]any{}
@@ -182,12 +181,12 @@ func (r *Kubernetes) readSelectors(ctx context.Context, t canary.Target) (select
 			return selectorPair{}, classify(err, fmt.Sprintf("get service %s/%s", t.Namespace, s.name))
 		}
 		if len(svc.Spec.Selector) == 0 {
-			return selectorPair{}, backoff.Permanent(fmt.Errorf("service %s/%s has no selector", t.Namespace, s.name))
+			return selectorPair{}, canary.Permanent(fmt.Errorf("service %s/%s has no selector", t.Namespace, s.name))
 		}
 		*s.into = svc.Spec.Selector
 	}
 	if maps.Equal(sel.primary, sel.canary) {
-		return selectorPair{}, backoff.Permanent(fmt.Errorf("services %s and %s in %s select the same pods (%v)",
+		return selectorPair{}, canary.Permanent(fmt.Errorf("services %s and %s in %s select the same pods (%v)",
 			t.PrimaryService(), t.CanaryService(), t.Namespace, sel.primary))
 	}
 	r.mu.Lock()
@@ -199,9 +198,9 @@ func (r *Kubernetes) readSelectors(ctx context.Context, t canary.Target) (select
 func (s selectorPair) weights(apex map[string]string) (canary.Weights, error) {
 	switch {
 	case maps.Equal(apex, s.primary):
-		return canary.AllPrimary, nil
+		return canary.AllPrimary(), nil
 	case maps.Equal(apex, s.canary):
-		return canary.AllCanary, nil
+		return canary.AllCanary(), nil
 	}
 	return canary.Weights{}, fmt.Errorf("selector %v is neither the primary's %v nor the canary's %v", apex, s.primary, s.canary)
 }

@@ -43,10 +43,10 @@ func TestKubernetesAdoptsApex(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"app": tg.Name + "-primary"}, apex.Spec.Selector)
 	assert.Equal(t, "primary", apex.Annotations[RoutedToAnnotation])
-	require.NoError(t, r.SetWeights(ctx(t), tg, canary.AllCanary))
+	require.NoError(t, r.SetWeights(ctx(t), tg, canary.AllCanary()))
 	w, err := r.Weights(ctx(t), tg)
 	require.NoError(t, err)
-	assert.Equal(t, canary.AllCanary, w)
+	assert.Equal(t, canary.AllCanary(), w)
 }
 
 func TestKubernetesConformanceOnFakes(t *testing.T) {
@@ -67,14 +67,14 @@ func TestKubernetesConformanceOnFakes(t *testing.T) {
 			require.NoError(t, err)
 			switch apex.Spec.Selector["app"] {
 			case tg.Name + "-primary":
-				return canary.AllPrimary
+				return canary.AllPrimary()
 			case tg.Name:
-				return canary.AllCanary
+				return canary.AllCanary()
 			}
 			t.Fatalf("apex selector %v", apex.Spec.Selector)
 			return canary.Weights{}
 		},
-		Weights: []canary.Weights{canary.AllPrimary, canary.AllCanary, canary.AllPrimary},
+		Weights: []canary.Weights{canary.AllPrimary(), canary.AllCanary(), canary.AllPrimary()},
 	})
 }
 
@@ -90,14 +90,14 @@ func TestKubernetesRefusesSplits(t *testing.T) {
 	assert.ErrorContains(t, err, "100/0 or 0/100")
 
 	n := len(kube.Actions())
-	require.NoError(t, r.SetWeights(ctx(t), tg, canary.AllCanary))
+	require.NoError(t, r.SetWeights(ctx(t), tg, canary.AllCanary()))
 	assert.Equal(t, []string{"patch"}, verbs(&kube.Fake, n), "one request per switch")
 
 	fresh, err := NewKubernetes(KubernetesOptions{Client: kube.CoreV1()})
 	require.NoError(t, err)
 	w, err := fresh.Weights(ctx(t), tg)
 	require.NoError(t, err)
-	assert.Equal(t, canary.AllCanary, w)
+	assert.Equal(t, canary.AllCanary(), w)
 }
 
 func TestKubernetesMisconfiguredServices(t *testing.T) {

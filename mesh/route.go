@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cenkalti/backoff/v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
@@ -20,14 +19,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 )
 
-// ManagedByLabel marks the route objects a router created; a router changes only objects whose
-// label has its ManagedBy value.
-const ManagedByLabel = "app.kubernetes.io/managed-by"
-
-// DefaultManagedBy is the ManagedByLabel value routers use when their options leave it empty.
-const DefaultManagedBy = "canarykit"
-
-// Sentinel errors; test with errors.Is. All are returned wrapped in backoff.Permanent, so a
+// Sentinel errors; test with errors.Is. All are returned marked with canary.Permanent, so a
 // canary.Rollout stops instead of retrying.
 var (
 	// ErrCRDMissing: the API server does not serve the route kind (its CRD is not installed, or
@@ -75,7 +67,7 @@ type owners struct {
 
 func newOwners(managedBy string, owner OwnerFunc) owners {
 	if managedBy == "" {
-		managedBy = DefaultManagedBy
+		managedBy = canary.ManagedBy
 	}
 	return owners{managedBy: managedBy, owner: owner}
 }
@@ -85,7 +77,7 @@ func (o owners) stamp(ctx context.Context, t canary.Target, meta *metav1.ObjectM
 	if meta.Labels == nil {
 		meta.Labels = map[string]string{}
 	}
-	meta.Labels[ManagedByLabel] = o.managedBy
+	meta.Labels[canary.LabelManagedBy] = o.managedBy
 	if o.owner == nil {
 		return nil
 	}
@@ -102,28 +94,28 @@ func (o owners) stamp(ctx context.Context, t canary.Target, meta *metav1.ObjectM
 // check returns nil when meta is managed by the router, else a permanent error wrapping
 // ErrNotOwned that names who manages it.
 func (o owners) check(kind string, meta *metav1.ObjectMeta) error {
-	got := meta.Labels[ManagedByLabel]
+	got := meta.Labels[canary.LabelManagedBy]
 	if got == o.managedBy {
 		return nil
 	}
 	var who []string
 	if got != "" {
-		who = append(who, fmt.Sprintf("%s=%s", ManagedByLabel, got))
+		who = append(who, fmt.Sprintf("%s=%s", canary.LabelManagedBy, got))
 	}
 	if ref := metav1.GetControllerOfNoCopy(meta); ref != nil {
 		who = append(who, fmt.Sprintf("controller %s %s", ref.Kind, ref.Name))
 	}
 	if len(who) == 0 {
-		who = append(who, "no "+ManagedByLabel+" label")
+		who = append(who, "no "+canary.LabelManagedBy+" label")
 	}
-	return backoff.Permanent(fmt.Errorf("%w: %s %s/%s has %s, not %s=%s; delete it, or label it to hand it over",
-		ErrNotOwned, kind, meta.Namespace, meta.Name, strings.Join(who, ", "), ManagedByLabel, o.managedBy))
+	return canary.Permanent(fmt.Errorf("%w: %s %s/%s has %s, not %s=%s; delete it, or label it to hand it over",
+		ErrNotOwned, kind, meta.Namespace, meta.Name, strings.Join(who, ", "), canary.LabelManagedBy, o.managedBy))
 }
 
 // testOwner is the JSON patch operation that makes a patch fail unless the object is managed
 // by the router: the server checks ownership and applies the change atomically.
 func (o owners) testOwner() patchOp {
-	return patchOp{Op: "test", Path: "/metadata/labels/" + escapePointer(ManagedByLabel), Value: o.managedBy}
+	return patchOp{Op: "test", Path: "/metadata/labels/" + escapePointer(canary.LabelManagedBy), Value: o.managedBy}
 }
 
 // patchOp is one RFC 6902 JSON patch operation.
@@ -148,7 +140,7 @@ func escapePointer(s string) string {
 
 // crdMissing reports whether err says the API server does not serve the resource at all, as
 // opposed to the object not existing: "the server could not find the requested resource"
-// (fluxcd/flagger#1214).
+// (what Linkerd ≥ 2.12 without the linkerd-smi extension answers for TrafficSplits).
 func crdMissing(err error) bool {
 	if !apierrors.IsNotFound(err) {
 		return false
@@ -194,7 +186,7 @@ func classify(err error, what string) error {
 	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err), apierrors.IsInvalid(err),
 		apierrors.IsBadRequest(err), apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err),
 		apierrors.IsUnsupportedMediaType(err):
-		return backoff.Permanent(err)
+		return canary.Permanent(err)
 	}
 	return err
 }
@@ -206,7 +198,7 @@ func crdError(what, hint string) error {
 	if hint != "" {
 		msg += "; " + hint
 	}
-	return backoff.Permanent(fmt.Errorf("%w: %s", ErrCRDMissing, msg))
+	return canary.Permanent(fmt.Errorf("%w: %s", ErrCRDMissing, msg))
 }
 
 // percentages turns the relative weights of the primary and canary backends (any unit: SMI
@@ -231,7 +223,7 @@ func percentages(primary, canaryW *big.Int) (canary.Weights, error) {
 
 func validTarget(t canary.Target) error {
 	if t.Namespace == "" || t.Name == "" {
-		return backoff.Permanent(fmt.Errorf("mesh: target needs a namespace and a name, got %q/%q", t.Namespace, t.Name))
+		return canary.Permanent(fmt.Errorf("mesh: target needs a namespace and a name, got %q/%q", t.Namespace, t.Name))
 	}
 	return nil
 }
@@ -279,12 +271,9 @@ func validMatches(ms []canary.Match) error {
 		}
 	}
 	if len(errs) > 0 {
-		return backoff.Permanent(fmt.Errorf("mesh: invalid match: %w", errors.Join(errs...)))
+		return canary.Permanent(fmt.Errorf("mesh: invalid match: %w", errors.Join(errs...)))
 	}
 	return nil
 }
 
-func isPermanent(err error) bool {
-	var perm *backoff.PermanentError
-	return errors.As(err, &perm)
-}
+func isPermanent(err error) bool { return canary.IsPermanent(err) }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-logr/logr"
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
@@ -30,7 +29,7 @@ const (
 	HTTPRouteGroupCRD = "httproutegroups." + SpecsGroup
 )
 
-const linkerdSMIHint = "Linkerd ≥ 2.12 serves TrafficSplit only with the linkerd-smi extension (fluxcd/flagger#1214)"
+const linkerdSMIHint = "Linkerd ≥ 2.12 serves TrafficSplit only with the linkerd-smi extension installed"
 
 // TrafficSplitOptions configure a TrafficSplit router. Zero fields mean "default".
 type TrafficSplitOptions struct {
@@ -46,7 +45,7 @@ type TrafficSplitOptions struct {
 	// HTTPRouteGroups use the same version). Empty: detect (see the package doc).
 	Version string
 	// ManagedBy is the value of the app.kubernetes.io/managed-by label that marks the objects
-	// this router manages. Default DefaultManagedBy.
+	// this router manages. Default canary.ManagedBy.
 	ManagedBy string
 	// Owner gives the objects the router creates an owner reference (e.g. DeploymentOwner).
 	// Default: none.
@@ -148,7 +147,7 @@ func (r *TrafficSplit) plan(_ context.Context, match bool) (smiPlan, error) {
 				HTTPRouteGroupCRD, listOrNone(specs)), "install the SMI HTTPRouteGroup CRD, or route with HTTPRoute")
 		}
 		if match && !r.versions[write].matches {
-			return smiPlan{}, backoff.Permanent(fmt.Errorf("%w: the API server serves %s %s, which cannot match requests; A/B testing needs v1alpha3 or v1alpha4 (with %s), or the HTTPRoute router",
+			return smiPlan{}, canary.Permanent(fmt.Errorf("%w: the API server serves %s %s, which cannot match requests; A/B testing needs v1alpha3 or v1alpha4 (with %s), or the HTTPRoute router",
 				canary.ErrMatchUnsupported, TrafficSplitCRD, strings.Join(served, ", "), HTTPRouteGroupCRD))
 		}
 	}
@@ -157,11 +156,11 @@ func (r *TrafficSplit) plan(_ context.Context, match bool) (smiPlan, error) {
 		return p, nil
 	}
 	if !p.write.matches {
-		return smiPlan{}, backoff.Permanent(fmt.Errorf("%w: TrafficSplit %s cannot match requests; A/B testing needs v1alpha3 or v1alpha4",
+		return smiPlan{}, canary.Permanent(fmt.Errorf("%w: TrafficSplit %s cannot match requests; A/B testing needs v1alpha3 or v1alpha4",
 			canary.ErrMatchUnsupported, write))
 	}
 	if r.groups == nil {
-		return smiPlan{}, backoff.Permanent(fmt.Errorf("%w: TrafficSplitOptions.Specs is required for targets with match conditions",
+		return smiPlan{}, canary.Permanent(fmt.Errorf("%w: TrafficSplitOptions.Specs is required for targets with match conditions",
 			canary.ErrMatchUnsupported))
 	}
 	p.group = r.groups[group]
@@ -208,7 +207,7 @@ func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
 	}
 	cur, err := p.read.get(ctx, t.Namespace, t.ApexService())
 	if objectMissing(err) {
-		return r.create(ctx, t, p, canary.AllPrimary)
+		return r.create(ctx, t, p, canary.AllPrimary())
 	}
 	if err != nil {
 		return r.apiError(err, "get TrafficSplit", t)
@@ -216,14 +215,14 @@ func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
 	if err := r.own.check("TrafficSplit", &cur.meta); err != nil {
 		return err
 	}
-	want := r.desired(t, canary.AllPrimary)
+	want := r.desired(t, canary.AllPrimary())
 	if sameSplit(cur, want) {
 		return nil
 	}
 	dropGroup := len(t.Match) == 0 && len(cur.matches) > 0 // the target no longer uses A/B
 	w, werr := splitWeights(cur, t)
 	if werr != nil {
-		w = canary.AllPrimary
+		w = canary.AllPrimary()
 	}
 	want = r.desired(t, w)
 	want.meta = cur.meta

@@ -242,7 +242,7 @@ func TestTrafficSplitRecreatesDeletedRoute(t *testing.T) {
 func TestTrafficSplitReconcileReshapesKeepingWeights(t *testing.T) {
 	tg := newTarget()
 	drifted := &splitv1alpha2.TrafficSplit{
-		ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace, Labels: map[string]string{ManagedByLabel: "canarykit"}},
+		ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace, Labels: map[string]string{canary.LabelManagedBy: "canarykit"}},
 		Spec: splitv1alpha2.TrafficSplitSpec{Service: "elsewhere", Backends: []splitv1alpha2.TrafficSplitBackend{
 			{Service: tg.PrimaryService(), Weight: 70}, {Service: tg.CanaryService(), Weight: 30}, {Service: "stray", Weight: 5}}},
 	}
@@ -266,17 +266,17 @@ func TestTrafficSplitQuantityWeights(t *testing.T) {
 		{"90", "10", canary.CanaryWeight(10), false},
 		{"500m", "500m", canary.CanaryWeight(50), false},
 		{"3", "1", canary.CanaryWeight(25), false},
-		{"1", "0", canary.AllPrimary, false},
-		{"0", "1k", canary.AllCanary, false},
-		{"999m", "1m", canary.AllPrimary, false},    // 0.1 % rounds to 0
-		{"199", "1", canary.AllPrimary, false},      // 0.5 %: a tie goes to the primary
+		{"1", "0", canary.AllPrimary(), false},
+		{"0", "1k", canary.AllCanary(), false},
+		{"999m", "1m", canary.AllPrimary(), false},  // 0.1 % rounds to 0
+		{"199", "1", canary.AllPrimary(), false},    // 0.5 %: a tie goes to the primary
 		{"197", "3", canary.CanaryWeight(1), false}, // 1.5 %: tie
 		{"193", "7", canary.CanaryWeight(3), false}, // 3.5 %: tie
 		{"0", "0", canary.Weights{}, true},
 	} {
 		tg := newTarget()
 		obj := &splitv1alpha1.TrafficSplit{
-			ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace, Labels: map[string]string{ManagedByLabel: "canarykit"}},
+			ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace, Labels: map[string]string{canary.LabelManagedBy: "canarykit"}},
 			Spec: splitv1alpha1.TrafficSplitSpec{Service: tg.ApexService(), Backends: []splitv1alpha1.TrafficSplitBackend{
 				{Service: tg.CanaryService(), Weight: ptrTo(resource.MustParse(tc.canary))},
 				{Service: tg.PrimaryService(), Weight: ptrTo(resource.MustParse(tc.primary))}}},
@@ -326,7 +326,7 @@ func TestTrafficSplitMatchShapesRouteGroup(t *testing.T) {
 	assert.Equal(t, "canary-match-0", g.Spec.Matches[0].Name)
 	assert.Equal(t, map[string]string{"x-canary": `^in\.sider$`, "user-agent": `^Mozilla/5\.0 \(X11.*`}, map[string]string(g.Spec.Matches[0].Headers))
 	assert.Equal(t, map[string]string{"cookie": "^(.*?;)?(type=insider)(;.*)?$", "x-tier": `.*\+gold$`}, map[string]string(g.Spec.Matches[1].Headers))
-	assert.Equal(t, "canarykit", g.Labels[ManagedByLabel])
+	assert.Equal(t, "canarykit", g.Labels[canary.LabelManagedBy])
 
 	ts, err := cs.SplitV1alpha4().TrafficSplits(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
@@ -354,7 +354,7 @@ func TestTrafficSplitMatchShapesRouteGroup(t *testing.T) {
 	require.NoError(t, r.Reconcile(ctx(t), tg))
 	g, err = specs.SpecsV1alpha4().HTTPRouteGroups(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
-	g.Labels[ManagedByLabel] = "someone-else"
+	g.Labels[canary.LabelManagedBy] = "someone-else"
 	_, err = specs.SpecsV1alpha4().HTTPRouteGroups(tg.Namespace).Update(ctx(t), g, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	tg.Match = nil
@@ -374,7 +374,7 @@ func TestTrafficSplitOwnerReference(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: tg.Name, UID: "d-uid", Controller: ptrTo(true)}},
 		ts.OwnerReferences)
-	assert.Equal(t, "team-a", ts.Labels[ManagedByLabel])
+	assert.Equal(t, "team-a", ts.Labels[canary.LabelManagedBy])
 
 	missing := newTarget()
 	err = r.Reconcile(ctx(t), missing)

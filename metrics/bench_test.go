@@ -20,7 +20,7 @@ func BenchmarkPrometheusQuery(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	q := Linkerd[RequestSuccessRate]
+	q := Linkerd()[RequestSuccessRate]
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := p.Query(ctx, q); err != nil {

@@ -27,15 +27,15 @@
 //
 // A scalar or a vector with one sample is the value. An empty vector, or NaN (the 0/0 of a
 // success rate without traffic), is an error wrapping canary.ErrNoData, so the metric's
-// OnNoData policy applies and the event names the query (fluxcd/flagger#732). Several series
+// OnNoData policy applies and the event names the query. Several series
 // wrap ErrMultipleSeries and name the first label sets; a range vector or a string wraps
 // ErrUnexpectedResult. Runs of whitespace outside string literals are folded before sending,
 // as Flagger does, so multi-line templates read well in events and Prometheus' query log.
 //
 // # Flagger's checks
 //
-// Linkerd maps "request-success-rate" and "request-duration" to Flagger's Linkerd queries,
-// token for token. Wire it as canary.Config.Builtins and a Flagger Canary's analysis converts
+// Linkerd() maps "request-success-rate" and "request-duration" to Flagger's Linkerd queries,
+// token for token (a new map per call). Wire it as canary.Config.Builtins and a Flagger Canary's analysis converts
 // as is: a metric named without a query uses the built-in, with thresholdRange min (success
 // rate, percent) or max (p99, milliseconds). Custom queries are Go templates with Flagger's
 // variables — {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ interval }},
@@ -92,7 +92,7 @@
 // service takes 200 req/s with 0.5 % errors and a p99 of 350 ms; traffic splits by the route's
 // weight; Prometheus' view is simulated in 30 s buckets (counts drawn per bucket, p99 as a
 // histogram estimate from the bucket's requests). Every release steps 5 % a minute to 50 %
-// and rolls back at 5 failed checks (the seeds' analysis). Threshold-only is Flagger's:
+// and rolls back at 5 failed checks (the podinfo demo Canary's analysis). Threshold-only is Flagger's:
 // request-success-rate ≥ 99 and request-duration ≤ 500 over 1 m. The judge compares per-bucket
 // error ratio (critical) and p99 of canary and primary, both bad when they rise, over the last
 // 20 minutes, holding (OnNoData hold) until each side has 20 or 60 buckets:

@@ -38,7 +38,7 @@ func ExampleNewPrometheus() {
 		panic(err)
 	}
 	target := canary.Target{Namespace: "test", Name: "podinfo"}
-	q, err := canary.RenderQuery(metrics.Linkerd[metrics.RequestSuccessRate], canary.VarsFor(target, canary.Metric{}))
+	q, err := canary.RenderQuery(metrics.Linkerd()[metrics.RequestSuccessRate], canary.VarsFor(target, canary.Metric{}))
 	if err != nil {
 		panic(err)
 	}
@@ -81,7 +81,7 @@ func Example_linkerdBuiltins() {
 			{Name: metrics.RequestDuration, ThresholdRange: canary.AtMost(500), Interval: 30 * time.Second},
 		},
 	})
-	cfg.Builtins = metrics.Linkerd
+	cfg.Builtins = metrics.Linkerd()
 	cfg.Metrics = prom
 	r, err := canary.New(cfg)
 	if err != nil {

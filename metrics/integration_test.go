@@ -50,7 +50,7 @@ func waitFor(t *testing.T, what string, f func() error) {
 // render renders a built-in query for target as the engine would, with a 10 s interval.
 func render(t *testing.T, name string, target canary.Target) string {
 	t.Helper()
-	q, err := canary.RenderQuery(metrics.Linkerd[name], canary.VarsFor(target, canary.Metric{Interval: 10 * time.Second}))
+	q, err := canary.RenderQuery(metrics.Linkerd()[name], canary.VarsFor(target, canary.Metric{Interval: 10 * time.Second}))
 	require.NoError(t, err)
 	return q
 }
@@ -278,7 +278,7 @@ func TestRolloutWithRealPrometheus(t *testing.T) {
 					{Name: metrics.RequestDuration, ThresholdRange: canary.AtMost(500), Interval: 10 * time.Second},
 				},
 			})
-			cfg.Builtins, cfg.Metrics, cfg.Clock = metrics.Linkerd, p, clock.RealClock{}
+			cfg.Builtins, cfg.Metrics, cfg.Clock = metrics.Linkerd(), p, clock.RealClock{}
 			switched := false
 			env.Events.Then = func(e canary.Event) {
 				if tc.bad && !switched && e.Reason == canary.ReasonAdvanced {

@@ -10,19 +10,27 @@ const (
 	RequestDuration = "request-duration"
 )
 
-// Linkerd holds Flagger's built-in Linkerd queries, token for token (Flagger indents them over
+// Linkerd returns Flagger's built-in Linkerd queries, token for token (Flagger indents them over
 // many lines; the whitespace differs, nothing else). Wire it as canary.Config.Builtins so that a
 // Spec metric named RequestSuccessRate or RequestDuration without a query uses them, exactly as
-// a Flagger Canary with meshProvider linkerd does. The engine renders the Flagger variables:
+// a Flagger Canary with meshProvider linkerd does. Each call returns a new map, the caller's to
+// change. The engine renders the Flagger variables:
 // {{ target }} is the canary Deployment and {{ interval }} the metric's interval.
 //
 // The series are the Linkerd proxy's response_total and response_latency_ms_bucket, with the
 // namespace and deployment labels Linkerd's Prometheus configuration adds.
-var Linkerd = map[string]string{
-	RequestSuccessRate: `sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}]))` +
-		` / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100`,
-	RequestDuration: `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))`,
+func Linkerd() map[string]string {
+	return map[string]string{
+		RequestSuccessRate: linkerdSuccessRate,
+		RequestDuration:    linkerdDuration,
+	}
 }
+
+const (
+	linkerdSuccessRate = `sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}]))` +
+		` / sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) * 100`
+	linkerdDuration = `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))`
+)
 
 // LinkerdJudgeMetrics returns judge metrics over the same Linkerd series as Flagger's built-in
 // checks, for a Judge with a PrometheusSamples source: the inbound error ratio in percent and

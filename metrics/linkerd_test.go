@@ -14,8 +14,8 @@ import (
 	"github.com/canarykit/canarykit/canary/canarytest"
 )
 
-// Flagger's built-in Linkerd queries as REFERENCE.md §3 quotes them (pkg/metrics/observers/
-// linkerd.go in fluxcd/flagger): the built-ins must equal them but for whitespace.
+// Flagger's built-in Linkerd queries as Flagger v1.44 writes them (pkg/metrics/observers/
+// linkerd.go): the built-ins must equal them but for whitespace.
 const (
 	flaggerSuccessRate = `
       sum(rate(response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",classification!="failure",direction="inbound"}[{{ interval }}]))
@@ -35,19 +35,27 @@ func stripSpace(s string) string {
 	}, s)
 }
 
+func TestLinkerdReturnsTheCallersMap(t *testing.T) {
+	m := Linkerd()
+	m[RequestSuccessRate] = "vector(0)"
+	delete(m, RequestDuration)
+	assert.Equal(t, stripSpace(flaggerSuccessRate), stripSpace(Linkerd()[RequestSuccessRate]), "a change to one map is not seen by the next caller")
+	assert.Contains(t, Linkerd(), RequestDuration)
+}
+
 func TestLinkerdQueriesAreFlaggers(t *testing.T) {
-	assert.Len(t, Linkerd, 2)
-	assert.Equal(t, stripSpace(flaggerSuccessRate), stripSpace(Linkerd[RequestSuccessRate]))
-	assert.Equal(t, stripSpace(flaggerDuration), stripSpace(Linkerd[RequestDuration]))
+	assert.Len(t, Linkerd(), 2)
+	assert.Equal(t, stripSpace(flaggerSuccessRate), stripSpace(Linkerd()[RequestSuccessRate]))
+	assert.Equal(t, stripSpace(flaggerDuration), stripSpace(Linkerd()[RequestDuration]))
 }
 
 func TestLinkerdQueriesRender(t *testing.T) {
 	tgt := canary.Target{Namespace: "test", Name: "podinfo"}
-	q, err := canary.RenderQuery(Linkerd[RequestSuccessRate], canary.VarsFor(tgt, canary.Metric{Interval: 30 * time.Second}))
+	q, err := canary.RenderQuery(Linkerd()[RequestSuccessRate], canary.VarsFor(tgt, canary.Metric{Interval: 30 * time.Second}))
 	require.NoError(t, err)
 	assert.Equal(t, `sum(rate(response_total{namespace="test",deployment=~"podinfo",classification!="failure",direction="inbound"}[30s]))`+
 		` / sum(rate(response_total{namespace="test",deployment=~"podinfo",direction="inbound"}[30s])) * 100`, q)
-	q, err = canary.RenderQuery(Linkerd[RequestDuration], canary.VarsFor(tgt, canary.Metric{}))
+	q, err = canary.RenderQuery(Linkerd()[RequestDuration], canary.VarsFor(tgt, canary.Metric{}))
 	require.NoError(t, err)
 	assert.Equal(t, `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="test",deployment=~"podinfo",direction="inbound"}[1m])) by (le))`, q)
 }
@@ -68,7 +76,7 @@ func TestLinkerdBuiltinsDriveARollout(t *testing.T) {
 		{Name: RequestSuccessRate, ThresholdRange: canary.AtLeast(99), Interval: time.Minute},
 		{Name: RequestDuration, ThresholdRange: canary.AtMost(500), Interval: 30 * time.Second},
 	}})
-	cfg.Builtins, cfg.Metrics = Linkerd, provider
+	cfg.Builtins, cfg.Metrics = Linkerd(), provider
 	r, err := canary.New(cfg)
 	require.NoError(t, err)
 	res, err := releaseV2(ctxFor(t, time.Minute), r, env)

@@ -79,11 +79,11 @@ func (p *Prometheus) retry(ctx context.Context, q string, do func(context.Contex
 		}
 		if ctx.Err() != nil && last != nil {
 			// The budget ran out during this attempt: the previous failure says more.
-			return nil, backoff.Permanent(last)
+			return nil, canary.Permanent(last)
 		}
 		last = queryError(q, err)
 		if permanent(err) || ctx.Err() != nil {
-			return nil, backoff.Permanent(last)
+			return nil, canary.Permanent(last)
 		}
 		return nil, last
 	}

@@ -65,11 +65,11 @@ func TestPrometheusQueryResults(t *testing.T) {
 func TestPrometheusSendsCompactQueryWithTimeout(t *testing.T) {
 	f := newPromFake(t, always(200, scalarJSON("1")))
 	p := newTestProm(t, f.URL, PrometheusOptions{Timeout: 3 * time.Second})
-	_, err := p.Query(ctxFor(t, time.Minute), Linkerd[RequestSuccessRate]+"\n\t ")
+	_, err := p.Query(ctxFor(t, time.Minute), Linkerd()[RequestSuccessRate]+"\n\t ")
 	require.NoError(t, err)
 	r := f.requests()[0]
 	assert.Equal(t, "/api/v1/query", r.Path)
-	assert.Equal(t, Linkerd[RequestSuccessRate], r.Form["query"])
+	assert.Equal(t, Linkerd()[RequestSuccessRate], r.Form["query"])
 	assert.Equal(t, "3s", r.Form["timeout"], "the attempt timeout bounds Prometheus' evaluation too")
 }
 

@@ -74,7 +74,7 @@ func benchJudgeMetrics(minSamples int) []JudgeMetric {
 	}
 }
 
-// qualitySpec is the analysis both methods run: Flagger's seeds' 5 % steps to 50 %, one tick a
+// qualitySpec is the analysis both methods run: the podinfo demo Canary's 5 % steps to 50 %, one tick a
 // minute, rollback at 5 failed checks.
 func qualitySpec() canary.Spec {
 	return canary.Spec{Interval: time.Minute, StepWeight: 5, MaxWeight: 50, Threshold: 5}

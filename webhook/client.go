@@ -190,7 +190,7 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 		switch {
 		case last != nil:
 			if ctx.Err() != nil || !retriable(last) {
-				return backoff.Permanent(last)
+				return canary.Permanent(last)
 			}
 			return last
 		case res.StatusCode >= 200 && res.StatusCode <= 202:
@@ -200,7 +200,7 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
 			return last
 		}
-		return backoff.Permanent(last)
+		return canary.Permanent(last)
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = c.initial, c.maxInterval, 0

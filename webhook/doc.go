@@ -11,7 +11,7 @@
 //
 // Event hooks add "eventMessage", "eventType" and "timestamp" (unix milliseconds) to the
 // metadata. A status of 200–202 is success, anything else a failure, so the answer means, per
-// hook type (REFERENCE §4):
+// hook type:
 //
 //	confirm-rollout            2xx opens; otherwise the release waits (phase Waiting)
 //	pre-rollout, rollout       2xx passes; otherwise a failed check

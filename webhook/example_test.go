@@ -13,7 +13,7 @@ import (
 	"github.com/canarykit/canarykit/webhook/webhooktest"
 )
 
-// The seeds' hooks, run by the webhook Client against a flagger-loadtester stand-in, through
+// The podinfo demo's hooks, run by the webhook Client against a flagger-loadtester stand-in, through
 // a whole simulated release.
 func Example() {
 	lt := &webhooktest.LoadTester{}

@@ -39,7 +39,7 @@ func loadTest(url string) canary.Webhook {
 		Metadata: map[string]string{"cmd": loadCmd}}
 }
 
-// seedSpec is the seeds' analysis: 30s interval, threshold 5, steps of 10 up to 50, Linkerd's
+// seedSpec is the podinfo demo Canary's analysis (kube/flagger/testdata): 30s interval, threshold 5, steps of 10 up to 50, Linkerd's
 // built-in checks.
 func seedSpec(hooks ...canary.Webhook) canary.Spec {
 	return canary.Spec{

@@ -7,8 +7,8 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Epoch is where a zero Clock starts.
-var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// Epoch returns where a zero Clock (and NewEnv's) starts: 2026-01-01 00:00:00 UTC.
+func Epoch() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 
 // Clock is virtual time for whole rollouts in milliseconds: every wait completes at once and
 // moves the clock forward by its duration. A Rollout waits only between ticks, so a 10-step,
@@ -33,7 +33,7 @@ func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.now.IsZero() {
-		c.now = Epoch
+		c.now = Epoch()
 	}
 	return c.now
 }
@@ -46,7 +46,7 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.now.IsZero() {
-		c.now = Epoch
+		c.now = Epoch()
 	}
 	if d > 0 {
 		c.now = c.now.Add(d)

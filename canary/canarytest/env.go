@@ -4,11 +4,14 @@ import (
 	"github.com/canarykit/canarykit/canary"
 )
 
-// Builtins maps the names of Flagger's built-in Linkerd checks to themselves, so a Spec that
-// uses them (without a query) is driven by Metrics.Set("request-success-rate", ...).
-var Builtins = map[string]string{
-	"request-success-rate": "request-success-rate",
-	"request-duration":     "request-duration",
+// Builtins returns a map of the names of Flagger's built-in Linkerd checks to themselves, so a
+// Spec that uses them (without a query) is driven by Metrics.Set("request-success-rate", ...).
+// Each call returns a new map.
+func Builtins() map[string]string {
+	return map[string]string{
+		"request-success-rate": "request-success-rate",
+		"request-duration":     "request-duration",
+	}
 }
 
 // Env is a whole simulated world for one target, every double sharing one virtual Clock.
@@ -30,7 +33,7 @@ func NewEnv(t canary.Target) *Env {
 	if t.Name == "" && t.Namespace == "" {
 		t = canary.Target{Namespace: "test", Name: "podinfo"}
 	}
-	clk := NewClock(Epoch)
+	clk := NewClock(Epoch())
 	e := &Env{
 		Target:   t,
 		Clock:    clk,
@@ -57,7 +60,7 @@ func (e *Env) Config(spec canary.Spec) canary.Config {
 		Metrics:  e.Metrics,
 		Store:    e.Store,
 		Webhooks: e.Gates,
-		Builtins: Builtins,
+		Builtins: Builtins(),
 		OnEvent:  e.Events.Handle,
 		Clock:    e.Clock,
 	}

@@ -15,21 +15,21 @@ import (
 
 func TestClockAdvancesOnEveryWait(t *testing.T) {
 	var c canarytest.Clock
-	assert.Equal(t, canarytest.Epoch, c.Now())
+	assert.Equal(t, canarytest.Epoch(), c.Now())
 	<-c.After(time.Minute)
-	assert.Equal(t, time.Minute, c.Since(canarytest.Epoch))
+	assert.Equal(t, time.Minute, c.Since(canarytest.Epoch()))
 	tm := c.NewTimer(30 * time.Second)
-	assert.Equal(t, canarytest.Epoch.Add(90*time.Second), <-tm.C())
+	assert.Equal(t, canarytest.Epoch().Add(90*time.Second), <-tm.C())
 	tm.Reset(10 * time.Second)
 	<-tm.C()
 	c.Sleep(time.Second)
-	assert.Equal(t, 101*time.Second, c.Since(canarytest.Epoch))
+	assert.Equal(t, 101*time.Second, c.Since(canarytest.Epoch()))
 	assert.Panics(t, func() { c.Tick(time.Second) })
 }
 
 func TestSignals(t *testing.T) {
 	ctx := context.Background()
-	clk := canarytest.NewClock(canarytest.Epoch)
+	clk := canarytest.NewClock(canarytest.Epoch())
 	weight := 0
 	m := &canarytest.Metrics{Clock: clk, Weight: func() int { return weight }, Seed: 7}
 	m.Set("seq", canarytest.Sequence(1, 2))
@@ -75,7 +75,7 @@ func TestDoublesFailOnDemandAndHonourCancellation(t *testing.T) {
 	ctx := context.Background()
 	tg := canary.Target{Namespace: "ns", Name: "app"}
 	r := &canarytest.Router{}
-	require.Error(t, r.SetWeights(ctx, tg, canary.AllCanary), "no route before Reconcile")
+	require.Error(t, r.SetWeights(ctx, tg, canary.AllCanary()), "no route before Reconcile")
 	require.NoError(t, r.Reconcile(ctx, tg))
 	boom := errors.New("boom")
 	r.Calls.FailNext("SetWeights", 1, boom)
@@ -106,7 +106,7 @@ func TestDoublesFailOnDemandAndHonourCancellation(t *testing.T) {
 
 func TestWorkloadHealth(t *testing.T) {
 	ctx := context.Background()
-	clk := canarytest.NewClock(canarytest.Epoch)
+	clk := canarytest.NewClock(canarytest.Epoch())
 	w := &canarytest.Workload{Clock: clk}
 	tg := canary.Target{Namespace: "ns", Name: "app"}
 	st, _ := w.Observe(ctx, tg)

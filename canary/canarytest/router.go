@@ -42,7 +42,7 @@ func (r *Router) Reconcile(ctx context.Context, t canary.Target) error {
 		r.history = map[string][]canary.Weights{}
 	}
 	if _, ok := r.routes[key(t)]; !ok {
-		r.routes[key(t)] = canary.AllPrimary
+		r.routes[key(t)] = canary.AllPrimary()
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func TestLineDrawsTheBarWhenTrafficMoves(t *testing.T) {
 	assert.Equal(t, "00:01:30  Normal   Advance podinfo.test canary weight 15  [###.................]  ? request-duration no data",
 		progress.Line(90*time.Second, adv))
 	ab := canary.Event{Type: canary.EventNormal, Reason: canary.ReasonAdvanced, Message: "Advance podinfo.test canary iteration 2/10",
-		Weights: canary.AllCanary, Target: canary.Target{Match: []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "1"}}}}}}
+		Weights: canary.AllCanary(), Target: canary.Target{Match: []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "1"}}}}}}
 	assert.Equal(t, "01:00:05  Normal   Advance podinfo.test canary iteration 2/10", progress.Line(time.Hour+5*time.Second, ab),
 		"an A/B test routes matching requests only: a full bar would mislead")
 }

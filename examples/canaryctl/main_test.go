@@ -56,7 +56,7 @@ spec: {type: slack, channel: on-call, address: %q}
 func TestCanaryctlOnARealCluster(t *testing.T) {
 	env := testenv.Shared(t)
 	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow)
+	env.Kubelet(t, ns, "app", testenv.ReadyNow())
 	ctx := context.Background()
 	_, err := env.Client().AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"},

@@ -174,7 +174,7 @@ func (r *report) check(ctx context.Context, file string, m *flagger.Canary, give
 		spec.Metrics[ref.Metric].Query = "template " + ref.Namespace + "/" + ref.Name
 	}
 	cfg := canary.Config{Target: c.Target, Spec: spec, Workload: standInWorkload{}, Router: standInRouter{},
-		Metrics: standInMetrics{}, Webhooks: standInGate{}, Builtins: metrics.Linkerd}
+		Metrics: standInMetrics{}, Webhooks: standInGate{}, Builtins: metrics.Linkerd()}
 	if c.Router.Kind == flagger.RouterKubernetes {
 		cfg.Router = switchingStandIn{}
 	}

@@ -43,7 +43,7 @@ func deployment(name string, annotated bool) *appsv1.Deployment {
 func TestOperatorReleasesAnnotatedDeployments(t *testing.T) {
 	env := testenv.Shared(t)
 	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow)
+	env.Kubelet(t, ns, "app", testenv.ReadyNow())
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancel below: deferred calls run last first

@@ -74,7 +74,7 @@ func newWorld(t *testing.T, router string, versions map[string]meshsim.Behavior)
 	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) // as linkerd-smi ships it
 	testenv.InstallCRDs(t, env.Config(), testenv.GatewayAPICRDs(t)...)
 	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "", testenv.ReadyNow)
+	env.Kubelet(t, ns, "", testenv.ReadyNow())
 	prom, exp := testenv.SharedPrometheus(t)
 	m := meshsim.Start(t, meshsim.Options{Config: env.Config(), Namespace: ns, Aliases: []string{"test"}, Exporter: exp, Versions: versions})
 	lt := &webhooktest.LoadTester{}

@@ -27,7 +27,7 @@ import (
 )
 
 // bed is one test's namespace on a test bed, with a kubelet stand-in readying every pod and a
-// mesh serving the namespace (with alias "test", the seeds' namespace).
+// mesh serving the namespace (with alias "test", the demo manifests' namespace).
 type bed struct {
 	env    *testenv.Env
 	ns     string
@@ -43,7 +43,7 @@ func newBed(t testing.TB, env *testenv.Env, opts meshsim.Options) *bed {
 		env = testenv.Shared(t)
 	}
 	b := &bed{env: env, ns: env.Namespace(t), client: env.Client()}
-	env.Kubelet(t, b.ns, "", testenv.ReadyNow)
+	env.Kubelet(t, b.ns, "", testenv.ReadyNow())
 	var err error
 	b.dyn, err = dynamic.NewForConfig(env.Config())
 	require.NoError(t, err)

@@ -41,7 +41,7 @@ func (e *ExitError) Error() string {
 type stage func(ctx context.Context, args []string, stdin string) (stdout string, status int, stderr string)
 
 // Run runs a command line the way flagger-loadtester's shell would, against the mesh: a
-// pipeline of curl, grep and hey commands, such as the seeds'
+// pipeline of curl, grep and hey commands, such as the demo manifests'
 //
 //	curl -sd 'test' http://podinfo-canary.test:9898/token | grep token
 //	hey -z 2m -q 10 -c 2 http://podinfo-canary.test:9898/
@@ -88,10 +88,10 @@ func (m *Mesh) RunCommand(c webhooktest.Command) (string, error) {
 	return m.Run(m.bg, c.Cmd)
 }
 
-// ServeLoadTester serves lt inside the mesh as the Service name (the seeds'
+// ServeLoadTester serves lt inside the mesh as the Service name (the demo manifests'
 // "flagger-loadtester": http://flagger-loadtester.test/), executing the commands it is sent
 // the way flagger-loadtester does: blocking ones (type bash, ...) through lt.Run, which is set
-// to RunCommand when nil; background ones (type cmd, the default: the seeds' hey load test)
+// to RunCommand when nil; background ones (type cmd, the default: the demo manifests' hey load test)
 // started with Run when lt accepts them, unless the same command for the same canary is still
 // running. Background commands stop when the mesh closes.
 func (m *Mesh) ServeLoadTester(name string, lt *webhooktest.LoadTester) error {

@@ -12,7 +12,7 @@ import (
 	"github.com/canarykit/canarykit/webhook/loadgen"
 )
 
-// The seeds' commands, verbatim (seeds 000, 002, 004).
+// The demo Canary manifests' commands, verbatim (kube/flagger/testdata canary-000, -002, -004).
 const (
 	seedAcceptance = "curl -sd 'test' http://podinfo-canary.test:9898/token | grep token"
 	seedLoad       = "hey -z 2m -q 10 -c 2 http://podinfo-canary.test:9898/"

@@ -9,18 +9,18 @@
 //	env := testenv.Shared(t)
 //	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) // before the mesh starts
 //	ns := env.Namespace(t)
-//	env.Kubelet(t, ns, "", testenv.ReadyNow)      // pods become Ready, hence endpoints
+//	env.Kubelet(t, ns, "", testenv.ReadyNow())      // pods become Ready, hence endpoints
 //	prom, exp := testenv.SharedPrometheus(t)      // Prometheus scrapes exp
 //	mesh := meshsim.Start(t, meshsim.Options{
 //		Config: env.Config(), Namespace: ns,
-//		Aliases:  []string{"test"},              // the seeds' URLs name namespace "test"
+//		Aliases:  []string{"test"},              // the demo manifests' URLs name namespace "test"
 //		Exporter: exp,                           // the pods' proxies record here
 //		Versions: map[string]meshsim.Behavior{   // by image tag (or whole image)
 //			"3.1.1": {ErrorRate: 0.1},           // the release under test fails 10 %
 //		},
 //	})
 //	lt := &webhooktest.LoadTester{}
-//	mesh.ServeLoadTester("flagger-loadtester", lt) // the seeds' http://flagger-loadtester.test/
+//	mesh.ServeLoadTester("flagger-loadtester", lt) // the demo manifests' http://flagger-loadtester.test/
 //	// webhook.Options{Transport: mesh}: hook calls reach it by the manifest's URL, and its
 //	// commands (curl … | grep token, hey -z 2m -q 10 -c 2 …) run against the mesh.
 //	load, _ := mesh.StartLoad(loadgen.Config{URL: "http://podinfo.test:9898/", Rate: 50})
@@ -114,7 +114,7 @@
 //
 // StartLoad runs webhook/loadgen's bounded generator through the mesh (rate, concurrency,
 // duration, request budget; stoppable), counting answers by status. ParseHey reads a hey
-// command line into its configuration; Run executes the seeds' command lines (curl, grep and
+// command line into its configuration; Run executes the demo manifests' command lines (curl, grep and
 // hey pipelines) against the mesh, and ServeLoadTester serves a webhooktest.LoadTester that
 // runs them as flagger-loadtester would: blocking types through its Run, background ones
 // (type cmd) in the background, once at a time per canary and command.

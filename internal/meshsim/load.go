@@ -104,7 +104,7 @@ func (s *statusCounter) snapshot() map[int]uint64 {
 // in time.
 const heyNoDuration = 10 * time.Minute
 
-// ParseHey reads a hey command line, such as the seeds'
+// ParseHey reads a hey command line, such as the demo manifests'
 // "hey -z 2m -q 10 -c 2 http://podinfo-canary.test:9898/", into a load configuration with
 // hey's meaning and defaults: -c workers (50); -q requests per second per worker (0: as fast
 // as possible, i.e. loadgen.MaxRate), so Rate = q × c; -z duration, or else -n requests in

@@ -79,7 +79,7 @@ func TestTheSeedsLoadTesterHooksRunAgainstTheMesh(t *testing.T) {
 	b.flagger(t, "ghcr.io/stefanprodan/podinfo:3.1.1", "ghcr.io/stefanprodan/podinfo:3.1.0")
 	lt := &webhooktest.LoadTester{}
 	require.NoError(t, b.mesh.ServeLoadTester("flagger-loadtester", lt))
-	const loadtester = "http://flagger-loadtester.test/" // the seeds' webhook URL
+	const loadtester = "http://flagger-loadtester.test/" // the demo manifests' webhook URL
 
 	// acceptance-test: pre-rollout, type bash, blocking.
 	acceptance := map[string]string{"type": "bash", "cmd": "curl -sd 'test' http://podinfo-canary.test:9898/token | grep token"}

@@ -52,7 +52,7 @@ type Options struct {
 	// Namespace is the namespace the mesh serves: requests to <service>.<Namespace> are routed.
 	Namespace string
 	// Aliases are other names requests may use for Namespace: with Aliases ["test"], the
-	// seeds' http://podinfo-canary.test:9898/ reaches the test's own namespace.
+	// demo manifests' http://podinfo-canary.test:9898/ reaches the test's own namespace.
 	Aliases []string
 	// Versions gives the Behavior of app versions, keyed by image tag ("3.1.1") or whole image
 	// reference; SetVersion changes them later. Versions not listed are healthy.

@@ -13,7 +13,7 @@ import (
 	"github.com/canarykit/canarykit/webhook/loadgen"
 )
 
-// Flagger's built-in Linkerd checks (REFERENCE.md §3), {{ interval }} = 1m.
+// Flagger's built-in Linkerd checks (metrics.Linkerd), {{ interval }} = 1m.
 const (
 	successRateQuery = `sum(rate(response_total{namespace="%[1]s",deployment=~"%[2]s",classification!="failure",direction="inbound"}[1m]))
 /
@@ -29,7 +29,7 @@ func TestPrometheusAnswersFlaggersChecksAboutTheSimulatedPods(t *testing.T) {
 	}})
 	b.flagger(t, "ghcr.io/stefanprodan/podinfo:3.1.1", "ghcr.io/stefanprodan/podinfo:3.1.0")
 
-	// The seeds' load test shape, faster: 100 requests per second at the canary.
+	// The demo manifests' load test shape, faster: 100 requests per second at the canary.
 	l, err := b.mesh.StartLoad(loadgen.Config{URL: "http://podinfo-canary.test:9898/", Rate: 100, Concurrency: 20, Duration: 2 * time.Minute})
 	require.NoError(t, err)
 	defer l.Stop()

@@ -180,7 +180,7 @@ func closeBody(req *http.Request) {
 }
 
 // ServeService makes h reachable inside the mesh as http://<name>.<namespace>/ (any port),
-// served on loopback: a stand-in for an unmeshed in-cluster service such as the seeds'
+// served on loopback: a stand-in for an unmeshed in-cluster service such as the demo manifests'
 // flagger-loadtester. It takes precedence over a Service of the same name. Its requests are
 // neither routed nor recorded.
 func (m *Mesh) ServeService(name string, h http.Handler) error {

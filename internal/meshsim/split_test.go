@@ -101,7 +101,7 @@ func TestTrafficSplitAsLinkerdSMIServesIt(t *testing.T) {
 	assertMix(t, drive(t, b, "http://podinfo.test:9898/", 100), "podinfo", next,
 		map[string]float64{"podinfo-canary": 0.45, "podinfo-primary": 0.55})
 
-	// The canary and primary Services are not split: the seeds' load test hits the canary.
+	// The canary and primary Services are not split: the demo manifests' load test hits the canary.
 	tr = drive(t, b, "http://podinfo-canary.test:9898/", 10)
 	assert.Equal(t, map[string]meshsim.Tally{"podinfo": {Requests: 10}}, tr.ByDeployment("podinfo-canary"))
 	assert.Empty(t, tr.Mix("podinfo-canary"))

@@ -76,8 +76,12 @@ var (
 
 // requireBinaries returns the paths of the named binaries. When one is missing the test is
 // skipped with the command that installs it, or fails when CI=true: CI must run these tests.
+// Under -short the test is skipped before anything is looked up: -short starts no server.
 func requireBinaries(t testing.TB, names ...string) map[string]string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short, which starts no test bed")
+	}
 	lookMu.Lock()
 	defer lookMu.Unlock()
 	paths := map[string]string{}

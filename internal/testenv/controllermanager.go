@@ -12,16 +12,18 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// Controllers is what kube-controller-manager runs in the bed: enough for Deployments to roll
-// out and report availability and progress, HPAs to be reconciled, owners to cascade and
+// Controllers returns what kube-controller-manager runs in the bed: enough for Deployments to
+// roll out and report availability and progress, HPAs to be reconciled, owners to cascade and
 // namespaces to be deleted. (No scheduler, kubelet or node lifecycle: see Kubelet.)
-var Controllers = []string{
-	"deployment",
-	"replicaset",
-	"horizontalpodautoscaling",
-	"garbagecollector",
-	"namespace",
-	"serviceaccount",
+func Controllers() []string {
+	return []string{
+		"deployment",
+		"replicaset",
+		"horizontalpodautoscaling",
+		"garbagecollector",
+		"namespace",
+		"serviceaccount",
+	}
 }
 
 // writeKubeconfig writes a kubeconfig for server with the given CA and bearer token.
@@ -47,7 +49,7 @@ func startControllerManager(ctx context.Context, path, dir, server string, caPEM
 	}
 	args := []string{
 		"--kubeconfig=" + kubeconfig,
-		"--controllers=" + strings.Join(Controllers, ","),
+		"--controllers=" + strings.Join(Controllers(), ","),
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",

@@ -75,7 +75,7 @@ func condition(d *appsv1.Deployment, typ appsv1.DeploymentConditionType) *appsv1
 }
 
 func TestDeploymentBecomesAvailableWhenPodsAreReady(t *testing.T) {
-	c, ns := rollOut(t, deployment("podinfo", 2, 600), testenv.ReadyNow)
+	c, ns := rollOut(t, deployment("podinfo", 2, 600), testenv.ReadyNow())
 	t.Logf("bed started: %+v", testenv.Shared(t).Timings())
 
 	d := waitForDeployment(t, c, ns, "podinfo", func(d *appsv1.Deployment) bool {
@@ -100,7 +100,7 @@ func TestDeploymentBecomesAvailableWhenPodsAreReady(t *testing.T) {
 }
 
 func TestDeploymentExceedsProgressDeadlineWhenPodsNeverReady(t *testing.T) {
-	c, ns := rollOut(t, deployment("stuck", 1, 1), testenv.NeverReady)
+	c, ns := rollOut(t, deployment("stuck", 1, 1), testenv.NeverReady())
 
 	d := waitForDeployment(t, c, ns, "stuck", func(d *appsv1.Deployment) bool {
 		p := condition(d, appsv1.DeploymentProgressing)
@@ -172,12 +172,12 @@ func TestRolloutOfANewTemplateCompletesWithDelayedReadiness(t *testing.T) {
 func TestKubeletBehaviorCanChangeMidTest(t *testing.T) {
 	env := testenv.Shared(t)
 	ns := env.Namespace(t)
-	k := env.Kubelet(t, ns, "app=late", testenv.NeverReady)
+	k := env.Kubelet(t, ns, "app=late", testenv.NeverReady())
 	_, err := env.Client().AppsV1().Deployments(ns).Create(context.Background(), deployment("late", 1, 600), metav1.CreateOptions{})
 	require.NoError(t, err)
 	waitForDeployment(t, env.Client(), ns, "late", func(d *appsv1.Deployment) bool { return d.Status.Replicas == 1 })
 
-	k.SetBehavior(testenv.ReadyNow)
+	k.SetBehavior(testenv.ReadyNow())
 	d := waitForDeployment(t, env.Client(), ns, "late", complete)
 	assert.Equal(t, int32(1), d.Status.ReadyReplicas)
 }

@@ -11,7 +11,8 @@
 // caching them in os.UserCacheDir()/canarykit/testenv/k8s-<version>/ (override the root with
 // CANARYKIT_TESTENV_DIR). The package finds them there and on PATH, with no environment
 // variable. When one is missing, tests skip with the command to run, except with CI=true,
-// where they fail: CI must run them.
+// where they fail: CI must run them. Under -short every test that asks for the bed skips, CI or
+// not, and nothing is started.
 //
 // # One bed per test binary
 //

@@ -64,7 +64,7 @@ func readyCondition(st corev1.PodStatus) corev1.PodCondition {
 func TestDesiredStatus(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-	st, next := desiredStatus(pod("app", "sidecar"), ReadyNow, t0, t0, t0)
+	st, next := desiredStatus(pod("app", "sidecar"), ReadyNow(), t0, t0, t0)
 	assert.Equal(t, corev1.PodRunning, st.Phase)
 	assert.Equal(t, corev1.ConditionTrue, readyCondition(st).Status)
 	assert.Zero(t, next)
@@ -86,7 +86,7 @@ func TestDesiredStatus(t *testing.T) {
 	again, _ := desiredStatus(p, ReadyAfter(3*time.Second), t0, t0, t0.Add(time.Minute))
 	assert.Equal(t, st, again)
 
-	st, next = desiredStatus(pod("app"), NeverReady, t0, t0, t0.Add(time.Hour))
+	st, next = desiredStatus(pod("app"), NeverReady(), t0, t0, t0.Add(time.Hour))
 	assert.Equal(t, corev1.ConditionFalse, readyCondition(st).Status)
 	assert.Zero(t, next)
 

@@ -47,11 +47,11 @@ type Behavior struct {
 	ReadyPods int
 }
 
-// Behaviors for the common cases.
-var (
-	ReadyNow   = Behavior{}
-	NeverReady = Behavior{Mode: ModeNeverReady}
-)
+// ReadyNow returns the behavior that makes pods Ready at once.
+func ReadyNow() Behavior { return Behavior{} }
+
+// NeverReady returns the behavior that leaves pods Running but never Ready.
+func NeverReady() Behavior { return Behavior{Mode: ModeNeverReady} }
 
 // ReadyAfter makes pods Ready d after they appear.
 func ReadyAfter(d time.Duration) Behavior { return Behavior{Mode: ModeReady, Delay: d} }
@@ -213,7 +213,7 @@ func (k *Kubelet) sync(ctx context.Context, key types.NamespacedName) (time.Dura
 	}
 	b, since := k.behavior, k.since
 	if b.Mode == ModeReady && b.ReadyPods > 0 && k.order[pod.UID] >= b.ReadyPods {
-		b = NeverReady
+		b = NeverReady()
 	}
 	k.mu.Unlock()
 

@@ -14,7 +14,7 @@ import (
 	"github.com/canarykit/canarykit/internal/testenv/linkerdexp"
 )
 
-// Flagger's built-in Linkerd checks (REFERENCE.md §3) with interval 1m.
+// Flagger's built-in Linkerd checks (metrics.Linkerd) with interval 1m.
 const (
 	successRateQuery = `sum(rate(response_total{namespace="%[1]s",deployment=~"%[2]s",classification!="failure",direction="inbound"}[1m]))
 /

@@ -16,9 +16,9 @@ const (
 	SMISpecsGroup = "specs.smi-spec.io"
 )
 
-// LinkerdSMIVersions are the TrafficSplit versions the linkerd-smi extension serves; the first
-// is the storage version.
-var LinkerdSMIVersions = []string{"v1alpha1", "v1alpha2"}
+// LinkerdSMIVersions returns the TrafficSplit versions the linkerd-smi extension serves; the
+// first is the storage version.
+func LinkerdSMIVersions() []string { return []string{"v1alpha1", "v1alpha2"} }
 
 // TrafficSplitCRD returns the SMI TrafficSplit CRD serving versions, the first of them being
 // the storage version; with no versions it is the CRD as linkerd-smi ships it (v1alpha1 stored,
@@ -31,7 +31,7 @@ var LinkerdSMIVersions = []string{"v1alpha1", "v1alpha2"}
 // It panics on a version SMI does not define.
 func TrafficSplitCRD(versions ...string) *apiextensionsv1.CustomResourceDefinition {
 	if len(versions) == 0 {
-		versions = LinkerdSMIVersions
+		versions = LinkerdSMIVersions()
 	}
 	return smiCRD(SMISplitGroup, "TrafficSplit", "trafficsplits", []string{"ts"}, versions, trafficSplitSchema,
 		[]apiextensionsv1.CustomResourceColumnDefinition{{Name: "Service", Type: "string", JSONPath: ".spec.service"}})

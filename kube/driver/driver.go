@@ -203,7 +203,7 @@ func (s *Stack) Release(m *flagger.Canary, onEvent func(canary.Event)) (*Release
 		Metrics:  provider,
 		Store:    lease,
 		Webhooks: s.hooks,
-		Builtins: metrics.Linkerd,
+		Builtins: metrics.Linkerd(),
 		OnEvent: func(e canary.Event) {
 			record(e)
 			if notifyEvent != nil {

@@ -31,7 +31,7 @@ func AlertProviders() schema.GroupVersionResource {
 
 // ClusterObjects reads MetricTemplates and AlertProviders from the cluster (Flagger's CRDs,
 // which a cluster that ran Flagger has). It needs "get" on them in their namespaces
-// (kube.FlaggerRBAC).
+// (kube.FlaggerRBAC()).
 func ClusterObjects(client dynamic.Interface) flagger.Source {
 	return clusterObjects{client: client}
 }

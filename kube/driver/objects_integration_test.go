@@ -22,14 +22,14 @@ import (
 )
 
 // TestClusterObjects reads Flagger MetricTemplates, AlertProviders and their Secrets from a
-// real apiserver with Flagger's CRDs, under an identity bound to exactly kube.FlaggerRBAC in
+// real apiserver with Flagger's CRDs, under an identity bound to exactly kube.FlaggerRBAC() in
 // their namespace.
 func TestClusterObjects(t *testing.T) {
 	env := testenv.Shared(t)
 	testenv.InstallCRDs(t, env.Config(), testenv.MetricTemplateCRD(), testenv.AlertProviderCRD())
 	ns := env.Namespace(t)
 	var role rbacv1.ClusterRole
-	require.NoError(t, yaml.Unmarshal(kube.FlaggerRBAC, &role))
+	require.NoError(t, yaml.Unmarshal(kube.FlaggerRBAC(), &role))
 	user, cfg := env.NewUser(t)
 	env.Grant(t, user, ns, role.Rules...)
 	ctx := context.Background()

@@ -23,7 +23,7 @@ func (r resetting) Reconcile(ctx context.Context, t canary.Target) error {
 	if err := r.Router.Reconcile(ctx, t); err != nil {
 		return err
 	}
-	r.Set(t, canary.AllPrimary)
+	r.Set(t, canary.AllPrimary())
 	return nil
 }
 

@@ -29,7 +29,7 @@ type Harness struct {
 	Inspect func(t *testing.T, target canary.Target) canary.Weights
 	// Weights are the weights the router can route, in the order the suite sets them. Default:
 	// a spread from 100/0 to 0/100. A router that only switches all traffic (blue/green)
-	// lists canary.AllPrimary and canary.AllCanary.
+	// lists canary.AllPrimary() and canary.AllCanary().
 	Weights []canary.Weights
 	// Match, when set, is a match condition the router supports: the suite runs its checks on
 	// a target with it as well. When nil, the suite expects Reconcile to refuse a target with
@@ -39,11 +39,14 @@ type Harness struct {
 	Timeout time.Duration
 }
 
-// DefaultWeights is the spread of weights the suite sets when Harness.Weights is empty.
-var DefaultWeights = []canary.Weights{
-	canary.CanaryWeight(0), canary.CanaryWeight(1), canary.CanaryWeight(5), canary.CanaryWeight(10),
-	canary.CanaryWeight(33), canary.CanaryWeight(50), canary.CanaryWeight(67), canary.CanaryWeight(99),
-	canary.CanaryWeight(100), canary.CanaryWeight(20), canary.CanaryWeight(0),
+// DefaultWeights returns the spread of weights the suite sets when Harness.Weights is empty; the
+// slice is the caller's.
+func DefaultWeights() []canary.Weights {
+	return []canary.Weights{
+		canary.CanaryWeight(0), canary.CanaryWeight(1), canary.CanaryWeight(5), canary.CanaryWeight(10),
+		canary.CanaryWeight(33), canary.CanaryWeight(50), canary.CanaryWeight(67), canary.CanaryWeight(99),
+		canary.CanaryWeight(100), canary.CanaryWeight(20), canary.CanaryWeight(0),
+	}
 }
 
 // a match condition for routers that cannot match
@@ -70,7 +73,7 @@ func Run(t *testing.T, h Harness) {
 	require.NotNil(t, h.Inspect, "Harness.Inspect")
 	s := &suite{h: h}
 	if len(s.h.Weights) == 0 {
-		s.h.Weights = DefaultWeights
+		s.h.Weights = DefaultWeights()
 	}
 	if s.h.Timeout == 0 {
 		s.h.Timeout = 30 * time.Second
@@ -110,12 +113,12 @@ func (s *suite) target(t *testing.T, match []canary.Match) canary.Target {
 func (s *suite) mid(i int) canary.Weights {
 	var inner []canary.Weights
 	for _, w := range s.h.Weights {
-		if w != canary.AllPrimary {
+		if w != canary.AllPrimary() {
 			inner = append(inner, w)
 		}
 	}
 	if len(inner) == 0 {
-		return canary.AllPrimary
+		return canary.AllPrimary()
 	}
 	return inner[(len(inner)/2+i)%len(inner)]
 }
@@ -133,9 +136,9 @@ func (s *suite) expect(t *testing.T, r canary.MeshRouter, target canary.Target, 
 func (s *suite) newRoute(t *testing.T, match []canary.Match) {
 	r, target := s.h.NewRouter(t), s.target(t, match)
 	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
-	s.expect(t, r, target, canary.AllPrimary, "new route")
+	s.expect(t, r, target, canary.AllPrimary(), "new route")
 	require.NoError(t, r.Reconcile(s.ctx(t), target), "second Reconcile")
-	s.expect(t, r, target, canary.AllPrimary, "after a second Reconcile")
+	s.expect(t, r, target, canary.AllPrimary(), "after a second Reconcile")
 }
 
 func (s *suite) roundTrip(t *testing.T, match []canary.Match) {

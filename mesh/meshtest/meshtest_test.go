@@ -48,6 +48,6 @@ func TestRunOnCanarytestRouter(t *testing.T) {
 func TestRunAllOrNothing(t *testing.T) {
 	router := &canarytest.Router{NoMatch: true}
 	h := memHarness(router, func() canary.MeshRouter { return router })
-	h.Weights = []canary.Weights{canary.AllPrimary, canary.AllCanary}
+	h.Weights = []canary.Weights{canary.AllPrimary(), canary.AllCanary()}
 	meshtest.Run(t, h)
 }

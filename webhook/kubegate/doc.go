@@ -1,12 +1,12 @@
 // Package kubegate keeps manual gates in the cluster, so an approval given before a restart
-// is still there after it (flagger-loadtester keeps its gates in memory and loses them:
-// fluxcd/flagger#445).
+// is still there after it (flagger-loadtester keeps its gates in memory and loses them when
+// its pod restarts).
 //
 // # Storage
 //
 // A target's gates live in one ConfigMap in the target's namespace, named
 // "<target>-canarykit-gates" (ConfigMapName), labelled app.kubernetes.io/managed-by=canarykit
-// and canarykit.dev/target=<target>. Its data holds one key per gate, the hook type, with the
+// (canary.LabelManagedBy, canary.ManagedBy) and canarykit.dev/target=<target>. Its data holds one key per gate, the hook type, with the
 // value "open" or "closed":
 //
 //	confirm-rollout, confirm-traffic-increase, confirm-promotion   "open" lets the release on

@@ -28,10 +28,8 @@ const (
 
 // Labels of the gate ConfigMap.
 const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	LabelTarget    = "canarykit.dev/target"
-	managedBy      = "canarykit"
-	fieldManager   = "canarykit-kubegate"
+	LabelTarget  = "canarykit.dev/target"
+	fieldManager = "canarykit-kubegate"
 )
 
 // ResetHookName names the post-rollout hook that closes the gates when a release ends.
@@ -265,7 +263,7 @@ func (g *Gates) newConfigMap(data map[string]string) *corev1.ConfigMap {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      g.name,
 			Namespace: g.target.Namespace,
-			Labels:    map[string]string{LabelManagedBy: managedBy, LabelTarget: g.target.Name},
+			Labels:    map[string]string{canary.LabelManagedBy: canary.ManagedBy, LabelTarget: g.target.Name},
 		},
 		Data: maps.Clone(data),
 	}

@@ -1,5 +1,5 @@
 // Package loadgen generates bounded HTTP load against a canary from inside the process, for
-// CLI and CI runs where no flagger-loadtester pod runs the seeds' `hey -z 2m -q 10 -c 2`.
+// CLI and CI runs where no flagger-loadtester pod runs the podinfo demo's `hey -z 2m -q 10 -c 2`.
 //
 // A Generator is a canary.Gate for canary.Config.Gates (Hooks gives the hooks). Each call
 // starts a run in the background unless one is under way, and returns at once, so the tick is

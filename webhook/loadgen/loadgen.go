@@ -20,7 +20,7 @@ import (
 	"github.com/canarykit/canarykit/webhook/internal/httpx"
 )
 
-// Defaults of Config, the seeds' `hey -q 10 -c 2` at its total rate.
+// Defaults of Config: the podinfo demo's load test, `hey -q 10 -c 2`, at its total rate.
 const (
 	DefaultRate           = 20 // requests per second, all workers together
 	DefaultConcurrency    = 2

@@ -1,5 +1,5 @@
 // Package webhooktest provides HTTP receivers for tests of hooks and notifications: a
-// LoadTester that answers requests the way flagger-loadtester does (so the seeds' hooks run
+// LoadTester that answers requests the way flagger-loadtester does (so the podinfo demo's hooks run
 // unchanged against it), and a Receiver that records every request and answers with a
 // scripted status.
 //

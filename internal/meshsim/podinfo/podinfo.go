@@ -99,7 +99,7 @@ func delay(w http.ResponseWriter, r *http.Request, arg string) {
 }
 
 // token answers as podinfo's /token: a token derived from the body and the pod (podinfo signs
-// a JWT; the seeds only check that the answer contains "token").
+// a JWT; the demo manifests only check that the answer contains "token").
 func token(w http.ResponseWriter, r *http.Request, inst Instance) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxEcho))
 	sum := sha256.Sum256(append([]byte(inst.Hostname+"/"), body...))

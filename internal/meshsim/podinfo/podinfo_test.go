@@ -35,7 +35,7 @@ func TestPodinfoAPI(t *testing.T) {
 	rec, v = do(t, h, "POST", "/token", "test")
 	assert.Equal(t, 200, rec.Code)
 	assert.NotEmpty(t, v["token"])
-	assert.Contains(t, rec.Body.String(), "token") // the seeds' `| grep token`
+	assert.Contains(t, rec.Body.String(), "token") // the demo manifests' `| grep token`
 
 	rec, v = do(t, h, "GET", "/status/503", "")
 	assert.Equal(t, 503, rec.Code)

@@ -15,9 +15,12 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// BucketsMs are the upper bounds, in milliseconds, of Linkerd's response_latency_ms buckets
-// (a +Inf bucket follows).
-var BucketsMs = []float64{
+// BucketsMs returns the upper bounds, in milliseconds, of Linkerd's response_latency_ms
+// buckets (a +Inf bucket follows); the slice is the caller's.
+func BucketsMs() []float64 { return append([]float64(nil), bucketsMs...) }
+
+// bucketsMs is what BucketsMs returns; never changed.
+var bucketsMs = []float64{
 	1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
 	1000, 2000, 3000, 4000, 5000, 10000, 20000, 30000, 40000, 50000,
 }
@@ -64,7 +67,7 @@ type seriesKey struct {
 
 type series struct {
 	count   uint64
-	buckets []uint64 // cumulative, one per BucketsMs bound
+	buckets []uint64 // cumulative, one per bucketsMs bound
 	sumMs   float64
 }
 
@@ -104,7 +107,7 @@ func (e *Exporter) record(w Workload, pod string, statusCode int, latency time.D
 	ms := float64(latency) / float64(time.Millisecond)
 	s.count++
 	s.sumMs += ms
-	for i, bound := range BucketsMs {
+	for i, bound := range bucketsMs {
 		if ms <= bound {
 			s.buckets[i]++
 		}
@@ -114,7 +117,7 @@ func (e *Exporter) record(w Workload, pod string, statusCode int, latency time.D
 func (e *Exporter) seriesFor(k seriesKey) *series {
 	s, ok := e.series[k]
 	if !ok {
-		s = &series{buckets: make([]uint64, len(BucketsMs))}
+		s = &series{buckets: make([]uint64, len(bucketsMs))}
 		e.series[k] = s
 	}
 	return s
@@ -185,7 +188,7 @@ func (e *Exporter) WriteTo(out io.Writer) (int64, error) {
 	cw.printf("# TYPE response_latency_ms histogram\n")
 	for i, k := range keys {
 		l, s := labels(k), snapshot[i]
-		for j, bound := range BucketsMs {
+		for j, bound := range bucketsMs {
 			cw.printf("response_latency_ms_bucket{%s,le=%q} %d\n", l, strconv.FormatFloat(bound, 'f', -1, 64), s.buckets[j])
 		}
 		cw.printf("response_latency_ms_bucket{%s,le=\"+Inf\"} %d\n", l, s.count)

@@ -1,8 +1,11 @@
 package canary_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
@@ -132,58 +135,51 @@ func TestHooks(t *testing.T) {
 	}
 }
 
-func TestControl(t *testing.T) {
-	t.Run("Promote skips the remaining steps and the promotion gate", func(t *testing.T) {
+// A hook's Timeout bounds each attempt (as in Flagger): the engine gives the whole call room
+// for every retry and the pauses between them.
+func TestHookCallIsBoundedPerAttempt(t *testing.T) {
+	env := healthyEnv()
+	spec := seedSpec()
+	spec.Webhooks = []canary.Webhook{
+		{Name: "once", Type: canary.HookPreRollout, URL: "http://h/", Timeout: 2 * time.Second},
+		{Name: "thrice", Type: canary.HookRollout, URL: "http://h/", Timeout: 2 * time.Second, Retries: 2},
+	}
+	budgets := map[string]time.Duration{}
+	cfg := env.Config(spec)
+	cfg.Webhooks = canary.GateFunc(func(ctx context.Context, req canary.GateRequest) (bool, error) {
+		dl, ok := ctx.Deadline()
+		require.True(t, ok, "every hook call has a deadline")
+		budgets[req.Hook.Name] = time.Until(dl).Round(time.Second)
+		return true, nil
+	})
+	r, err := canary.New(cfg)
+	require.NoError(t, err)
+	run(t, r)
+	env.Workload.SetRevision("v1")
+	requirePromoted(t, env, run(t, r), "v1")
+	assert.Equal(t, 2*time.Second, budgets["once"])
+	assert.Equal(t, 3*2*time.Second+2*10*time.Second, budgets["thrice"], "three attempts and two pauses")
+}
+
+// A blocked event hook does not hold the release: event hooks are delivered off its path.
+func TestEventHooksDoNotHoldTheRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
 		env := healthyEnv()
 		spec := seedSpec()
-		spec.Webhooks = append(spec.Webhooks, canary.Webhook{Name: "gate", Type: canary.HookConfirmPromotion, URL: "http://gate.test/"})
-		env.Gates.Set("gate", canarytest.Closed())
+		spec.Webhooks = append(spec.Webhooks, canary.Webhook{Name: "audit", Type: canary.HookEvent, URL: "http://audit.test/"})
+		unblock := make(chan struct{})
 		r := bootstrapped(t, env, spec, "v1")
-		env.Events.Then = func(e canary.Event) {
-			if e.Message == "Advance podinfo.test canary weight 15" {
-				r.Promote()
-			}
-		}
-		res := run(t, r)
-		requirePromoted(t, env, res, "v1")
-		assert.Equal(t, []int{5, 10, 15, 0}, res.Weights)
-	})
-	t.Run("Abort rolls back at once", func(t *testing.T) {
-		env := healthyEnv()
-		r := bootstrapped(t, env, seedSpec(), "v1")
-		env.Events.Then = func(e canary.Event) {
-			if e.Message == "Advance podinfo.test canary weight 15" {
-				r.Abort()
-			}
-		}
-		res := run(t, r)
-		requireRolledBack(t, env, res, "v0")
-		assert.Equal(t, "aborted", res.Reason)
-		cause, _ := rollbackCause(t, env)
-		assert.Equal(t, canary.CauseAborted, cause)
-		assert.Equal(t, []int{5, 10, 15, 0}, res.Weights)
-	})
-	t.Run("Pause holds the analysis until Resume", func(t *testing.T) {
-		env := healthyEnv()
-		r := bootstrapped(t, env, seedSpec(), "v1")
-		resumed := make(chan struct{})
-		env.Events.Then = func(e canary.Event) {
-			switch e.Message {
-			case "Advance podinfo.test canary weight 10":
-				r.Pause()
-			case "Analysis of podinfo.test paused":
-				go func() {
-					assert.True(t, r.Paused())
-					r.Resume()
-					close(resumed)
-				}()
-			}
-		}
-		res := run(t, r)
-		<-resumed
-		requirePromoted(t, env, res, "v1")
-		assert.Equal(t, 1, env.Events.Count(canary.ReasonPaused))
-		assert.Equal(t, 1, env.Events.Count(canary.ReasonUnpaused))
-		assert.Zero(t, res.FailedChecks)
+		env.Gates.Set("audit", func(int, canary.GateRequest) (bool, error) { <-unblock; return true, nil })
+		asked := env.Gates.CallsOf("audit") // by the bootstrap's events
+		done := start(context.Background(), r)
+		synctest.Wait() // everything that can happen while the hook is blocked has happened
+		assert.Equal(t, canary.PhaseSucceeded, env.Store.Current(env.Target).Phase,
+			"the release ends while its event hook is blocked")
+		assert.Equal(t, asked+1, env.Gates.CallsOf("audit"), "the hook is still on its first event")
+		close(unblock)
+		o := <-done
+		require.NoError(t, o.err)
+		requirePromoted(t, env, o.res, "v1")
+		assert.Greater(t, env.Gates.CallsOf("audit"), asked+1, "the queued events reach the hook once it answers")
 	})
 }
