@@ -30,6 +30,9 @@ type run struct {
 	dirty        bool // st has changes the store has not accepted yet
 
 	notReadySince time.Time // when the workload being waited for was first seen not ready
+	// unavailableSince is when a metric provider was first found unavailable in a row of
+	// analysis ticks (zero: it answered at the last tick).
+	unavailableSince time.Time
 	lastWait      string    // message of the last wait event, to emit each once
 	resumeAt      time.Time // a resumed analysis waits until its interval is up
 	announced     bool      // the rollback's RollingBack event was emitted
