@@ -62,7 +62,7 @@ func eventsOf(env *canarytest.Env, reason canary.Reason) []canary.Event {
 // release goes on when it answers again.
 func TestUnavailableProviderHoldsTheStep(t *testing.T) {
 	env := healthyEnv()
-	spec := seedSpec() // interval 30s, progress deadline 60s, two checks per tick
+	spec := seedSpec()                                                      // interval 30s, progress deadline 60s, two checks per tick
 	r := withOutage(t, env, spec, func(call int) bool { return call <= 4 }) // two ticks
 	res := run(t, r)
 	requirePromoted(t, env, res, "v1")
