@@ -30,15 +30,16 @@ type run struct {
 	dirty        bool // st has changes the store has not accepted yet
 
 	notReadySince time.Time // when the workload being waited for was first seen not ready
+	lastWait      string    // message of the last wait event, to emit each once
+	resumeAt      time.Time // a resumed analysis waits until its interval is up
+	announced     bool      // the rollback's RollingBack event was emitted
+	nextWait      time.Duration
+	hookQ         chan Event    // events for the event hooks
+	hooksDone     chan struct{} // closed when the event hooks' goroutine has finished
+
 	// unavailableSince is when a metric provider was first found unavailable in a row of
 	// analysis ticks (zero: it answered at the last tick).
 	unavailableSince time.Time
-	lastWait         string    // message of the last wait event, to emit each once
-	resumeAt         time.Time // a resumed analysis waits until its interval is up
-	announced        bool      // the rollback's RollingBack event was emitted
-	nextWait         time.Duration
-	hookQ            chan Event    // events for the event hooks
-	hooksDone        chan struct{} // closed when the event hooks' goroutine has finished
 }
 
 // Run drives the target's current revision to Succeeded or Failed and returns the outcome. A
