@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // verdict is the outcome of one analysis tick's checks.
@@ -12,30 +13,46 @@ type verdict int
 
 const (
 	verdictPass verdict = iota
-	verdictHold         // a NoDataHold check had no data: neither advance nor count
+	verdictHold         // a NoDataHold check had no data, or a provider was unavailable: neither advance nor count
 	verdictFail
 )
 
 // runChecks runs every metric check (all of them, so every result is reported) and combines
-// their verdicts under each metric's no-data policy.
+// their verdicts under each metric's no-data policy. A check whose provider was unavailable
+// holds the step until providers have been unavailable for the progress deadline (counted
+// from the first of consecutive ticks with an unavailable check); from then on it fails.
 func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
 	results := make([]CheckResult, 0, len(u.r.checks))
 	out := verdictPass
+	unavailable := false
 	for _, c := range u.r.checks {
 		res := u.runCheck(ctx, c)
 		results = append(results, res)
 		switch {
 		case res.Passed(c.metric.OnNoData):
+		case res.Verdict == VerdictUnavailable:
+			unavailable = true
+			out = max(out, verdictHold)
 		case (res.Verdict == VerdictNoData || res.Verdict == VerdictInconclusive) && c.metric.OnNoData == NoDataHold:
 			out = max(out, verdictHold)
 		default:
 			out = verdictFail
 		}
 	}
+	if !unavailable {
+		u.unavailableSince = time.Time{}
+	} else if now := u.r.clock.Now(); u.unavailableSince.IsZero() {
+		u.unavailableSince = now
+	} else if now.Sub(u.unavailableSince) >= u.r.spec.ProgressDeadline {
+		out = verdictFail // held long enough: count it
+	}
 	if out == verdictHold {
 		for _, r := range results {
-			if r.Verdict == VerdictNoData || r.Verdict == VerdictInconclusive {
+			switch r.Verdict {
+			case VerdictNoData, VerdictInconclusive:
 				u.emitEvent(Event{Type: EventWarning, Reason: ReasonNoData, Check: r.Name, Checks: results, Message: u.haltMessage(r) + " (holding)"})
+			case VerdictUnavailable:
+				u.emitEvent(Event{Type: EventWarning, Reason: ReasonUnavailable, Check: r.Name, Checks: results, Message: u.haltMessage(r) + " (holding)"})
 			}
 		}
 	}
@@ -57,8 +74,11 @@ func (u *run) runCheck(ctx context.Context, c check) CheckResult {
 		if err != nil {
 			res.Err = err
 			res.Verdict = VerdictError
-			if errors.Is(err, ErrNoData) {
+			switch {
+			case errors.Is(err, ErrNoData):
 				res.Verdict = VerdictNoData
+			case errors.Is(err, ErrUnavailable):
+				res.Verdict = VerdictUnavailable
 			}
 			if res.Message == "" {
 				res.Message = err.Error()
@@ -79,6 +99,9 @@ func (u *run) runCheck(ctx context.Context, c check) CheckResult {
 	case errors.Is(err, ErrNoData):
 		res.Verdict, res.Err = VerdictNoData, err
 		res.Message = fmt.Sprintf("no values found for metric %s: %v", m.Name, err)
+	case errors.Is(err, ErrUnavailable):
+		res.Verdict, res.Err = VerdictUnavailable, err
+		res.Message = fmt.Sprintf("metric %s not measured: %v", m.Name, err)
 	case err != nil:
 		res.Verdict, res.Err = VerdictError, err
 		res.Message = fmt.Sprintf("metric query failed for %s: %v", m.Name, err)
@@ -106,6 +129,14 @@ func (u *run) haltMessage(c CheckResult) string {
 		msg := fmt.Sprintf("Halt advancement no values found for metric %s probably %s is not receiving traffic", c.Name, t)
 		if c.Query != "" {
 			msg += ": query " + c.Query
+		}
+		return msg
+	case VerdictUnavailable:
+		msg := fmt.Sprintf("Halt %s advancement %s", t, c.Message)
+		if !u.unavailableSince.IsZero() {
+			if d := u.r.clock.Since(u.unavailableSince); d >= u.r.spec.ProgressDeadline {
+				msg += fmt.Sprintf(" (unavailable for %s, past the progress deadline: counted as a failed check)", d)
+			}
 		}
 		return msg
 	}

@@ -23,6 +23,10 @@
 //     A/B testing (Iterations with Match) or blue/green (Iterations alone);
 //   - each analysis tick runs the rollout hooks and every metric check; a failure counts a
 //     failed check and holds the weight; Threshold failed checks roll back;
+//   - a check whose provider could not be reached (an error wrapping ErrUnavailable) measured
+//     nothing: it holds the step without counting (an Unavailable event), until providers
+//     have been unavailable for ProgressDeadline in a row of ticks; from then on it counts as
+//     a failed check, so an outage rolls back after ProgressDeadline plus Threshold ticks;
 //   - confirm-rollout, confirm-traffic-increase and confirm-promotion gates wait without
 //     failing; a rollback hook answering yes rolls back; pre-rollout hooks run once before the
 //     first step, post-rollout hooks after the end, event hooks on every event;

@@ -13,6 +13,11 @@ var (
 	ErrInvalidSpec = errors.New("invalid spec")
 	// ErrNoData: a query returned no value (empty result or NaN), e.g. no traffic.
 	ErrNoData = errors.New("no values found")
+	// ErrUnavailable: a metric provider could not reach its backend (connection refused, no
+	// answer in time, server errors on every attempt), so nothing was measured. A check that
+	// fails with it has the verdict VerdictUnavailable: it holds the step instead of counting
+	// a failed check, until the provider has been unavailable for the progress deadline.
+	ErrUnavailable = errors.New("metric provider unavailable")
 	// ErrConflict: the StatusStore holds a newer status than the one being saved.
 	ErrConflict = errors.New("status conflict")
 	// ErrInvalidWeights: weights outside 0..100 or not summing to 100.

@@ -30,6 +30,7 @@ const (
 	ReasonHookFailed   Reason = "HookFailed"   // a pre-rollout/rollout/post-rollout hook failed
 	ReasonHalted       Reason = "Halted"       // a check failed: "Halt podinfo.test advancement ..."
 	ReasonNoData       Reason = "NoData"       // a check had no data and its policy held the step
+	ReasonUnavailable  Reason = "Unavailable"  // a metric provider could not be reached: the step is held
 	ReasonAdvanced     Reason = "Advanced"     // "Advance podinfo.test canary weight 10"
 	ReasonPromoting    Reason = "Promoting"    // "Copying podinfo.test template spec to podinfo-primary.test"
 	ReasonShifted      Reason = "Shifted"      // traffic moved back to the promoted primary
@@ -100,6 +101,11 @@ const (
 	// VerdictInconclusive: the check ran but cannot decide (e.g. a marginal statistical score).
 	// Like NoData, the metric's OnNoData policy decides what it does to the analysis.
 	VerdictInconclusive Verdict = "Inconclusive"
+	// VerdictUnavailable: the provider could not be reached (an error wrapping ErrUnavailable):
+	// nothing was measured. The step is held (neither advanced nor counted as a failed check)
+	// until the provider has been unavailable for Spec.ProgressDeadline; from then on each
+	// such check counts as failed.
+	VerdictUnavailable Verdict = "Unavailable"
 )
 
 // CheckResult is the full account of one check: what ran, what came back, against what.
@@ -112,7 +118,7 @@ type CheckResult struct {
 	Verdict   Verdict
 	// Message explains a non-passing verdict.
 	Message string
-	// Err is the provider's error for NoData and Error verdicts.
+	// Err is the provider's error for NoData, Unavailable and Error verdicts.
 	Err error
 }
 

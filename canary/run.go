@@ -34,6 +34,10 @@ type run struct {
 	nextWait      time.Duration
 	hookQ         chan Event    // events for the event hooks
 	hooksDone     chan struct{} // closed when the event hooks' goroutine has finished
+
+	// unavailableSince is when a metric provider was first found unavailable in a row of
+	// analysis ticks (zero: it answered at the last tick).
+	unavailableSince time.Time
 }
 
 // Run drives the target's current revision to Succeeded or Failed and returns the outcome. A

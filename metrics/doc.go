@@ -23,7 +23,24 @@
 // Prometheus' own error type and message, and the number of attempts:
 //
 //	bad_data: invalid parameter "query": 1:52: parse error: unclosed left parenthesis: query sum(rate(...
-//	prometheus unavailable: Post "http://127.0.0.1:9090/api/v1/query": dial tcp ...: connection refused (14 attempts): query ...
+//	could not reach Prometheus at http://127.0.0.1:9090: Post "http://127.0.0.1:9090/api/v1/query": dial tcp ...: connection refused (14 attempts): query ...
+//
+// A query that could not reach Prometheus (connection errors, no answer before the context's
+// deadline, 5xx on every attempt) wraps ErrUnavailable, which also matches
+// canary.ErrUnavailable: nothing was measured, so a Rollout holds the step instead of counting
+// a failed check (see canary.VerdictUnavailable). Prometheus' error text is cut at
+// MaxErrorTextBytes in errors and events, and an answer larger than MaxResponseBytes fails
+// the query (ErrUnexpectedResult) rather than being read whole.
+//
+// # Connections and credentials
+//
+// Providers for the same server (scheme, host and TLS settings) share one transport from a
+// Pool, with at most MaxConnsPerServer connections (default 32, reused between ticks; the
+// numbers and why are at DefaultMaxConnsPerServer). An operator with a provider per target
+// creates one Pool and passes it in PrometheusOptions.Pool; providers without one share a
+// process-wide pool. Credentials and headers stay per provider, and are added only to
+// requests for the configured server's scheme and host: a redirect to another host does not
+// receive them.
 //
 // A scalar or a vector with one sample is the value. An empty vector, or NaN (the 0/0 of a
 // success rate without traffic), is an error wrapping canary.ErrNoData, so the metric's

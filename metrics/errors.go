@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
 	"github.com/canarykit/canarykit/canary"
 )
 
@@ -18,9 +20,11 @@ var (
 	// ErrUnexpectedResult: a query returned a range vector (matrix), a string or a native
 	// histogram where a number was expected.
 	ErrUnexpectedResult = errors.New("unexpected query result")
-	// ErrUnavailable: Prometheus could not be reached or answered with a server error, on every
-	// attempt within the query's time budget.
-	ErrUnavailable = errors.New("prometheus unavailable")
+	// ErrUnavailable: Prometheus could not be reached, did not answer in time or answered with
+	// a server error, on every attempt within the query's time budget: nothing was measured.
+	// errors.Is(err, canary.ErrUnavailable) holds too, so a Rollout holds the step rather than
+	// counting a failed check (see canary.ErrUnavailable).
+	ErrUnavailable error = unavailable{}
 	// ErrInconclusive: the judge's score is marginal, between the marginal and pass scores. The
 	// check's verdict is canary.VerdictInconclusive, so the metric's OnNoData policy decides
 	// what a marginal score does: fail (Flagger's default, Kayenta's verdict at the end of an
@@ -64,3 +68,39 @@ type noDataError struct{ why string }
 
 func (e noDataError) Error() string        { return e.why }
 func (e noDataError) Is(target error) bool { return target == canary.ErrNoData }
+
+// unavailable is ErrUnavailable: it matches canary.ErrUnavailable as well.
+type unavailable struct{}
+
+func (unavailable) Error() string        { return "prometheus unavailable" }
+func (unavailable) Is(target error) bool { return target == canary.ErrUnavailable }
+
+// unavailableError says which server could not be reached (or failed) and why; it wraps
+// ErrUnavailable, the last cause and, when the time budget ran out, the context's error.
+type unavailableError struct {
+	address string
+	cause   error
+	gaveUp  error
+}
+
+func (e *unavailableError) Error() string {
+	var b strings.Builder
+	var apiErr *v1.Error
+	if errors.As(e.cause, &apiErr) {
+		fmt.Fprintf(&b, "Prometheus at %s failed: %v", e.address, e.cause)
+	} else {
+		fmt.Fprintf(&b, "could not reach Prometheus at %s: %v", e.address, e.cause)
+	}
+	if e.gaveUp != nil {
+		fmt.Fprintf(&b, " (gave up: %v)", e.gaveUp)
+	}
+	return b.String()
+}
+
+func (e *unavailableError) Unwrap() []error {
+	errs := []error{ErrUnavailable, e.cause}
+	if e.gaveUp != nil {
+		errs = append(errs, e.gaveUp)
+	}
+	return errs
+}

@@ -3,10 +3,12 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,9 +182,11 @@ func TestPrometheusStoppedMidTest(t *testing.T) {
 	defer cancel()
 	_, err = p.Query(ctx, "vector(1)")
 	require.ErrorIs(t, err, metrics.ErrUnavailable)
+	require.ErrorIs(t, err, canary.ErrUnavailable, "the engine holds the step rather than counting a failed check")
 	var qe *metrics.QueryError
 	require.ErrorAs(t, err, &qe)
 	assert.Greater(t, qe.Attempts, 1, "retried")
+	assert.Contains(t, err.Error(), "could not reach Prometheus at "+prom.URL)
 	assert.Contains(t, err.Error(), "connection refused")
 	assert.Contains(t, err.Error(), "query vector(1)")
 	assert.Positive(t, logs.count("retrying prometheus query"))
@@ -365,4 +369,55 @@ func TestJudgeWithRealPrometheus(t *testing.T) {
 	exp.SetTraffic(canaryW, healthy)
 	res = verdict("a pass once the canary is healthy over the whole window", canary.VerdictPass)
 	assert.Equal(t, 100.0, res.Value)
+}
+
+// TestPrometheusProvidersShareConnections: forty providers of one Pool querying a real
+// Prometheus at once open at most the pool's bound of connections, counted by Prometheus
+// itself (net_conntrack_listener_conn_accepted_total on its /metrics).
+func TestPrometheusProvidersShareConnections(t *testing.T) {
+	t.Parallel()
+	prom := testenv.StartPrometheus(t) // its own: connections from other tests would count
+	accepted := func() float64 {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, prom.URL+"/metrics", nil)
+		require.NoError(t, err)
+		res, err := c.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, `net_conntrack_listener_conn_accepted_total{listener_name="http"}`) {
+				v, err := strconv.ParseFloat(strings.TrimSpace(line[strings.LastIndex(line, " "):]), 64)
+				require.NoError(t, err, line)
+				return v
+			}
+		}
+		t.Fatalf("no net_conntrack_listener_conn_accepted_total in Prometheus' /metrics")
+		return 0
+	}
+	const bound = 4
+	pool := metrics.NewPool(metrics.PoolOptions{MaxConnsPerServer: bound})
+	ps := make([]*metrics.Prometheus, 40)
+	for i := range ps {
+		ps[i] = newProvider(t, metrics.PrometheusOptions{Address: prom.URL, Pool: pool})
+	}
+	before := accepted()
+	for range 3 {
+		errs := make(chan error, len(ps))
+		for _, p := range ps {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				_, err := p.Query(ctx, "vector(1)")
+				errs <- err
+			}()
+		}
+		for range ps {
+			assert.NoError(t, <-errs)
+		}
+	}
+	// The second reading's own connection is counted too.
+	assert.LessOrEqual(t, accepted()-before, float64(bound+1))
 }

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -32,10 +31,12 @@ type PrometheusOptions struct {
 	// Address is the base URL of the Prometheus HTTP API, e.g. "http://prometheus.monitoring:9090"
 	// (a path prefix, as behind a proxy, is kept). Required.
 	Address string
-	// Credentials authenticate every request (Flagger's secretRef: token, or username and
-	// password). See SecretCredentials.
+	// Credentials authenticate every request to Address's scheme and host (Flagger's
+	// secretRef: token, or username and password); a redirect to another server does not
+	// receive them. See SecretCredentials.
 	Credentials Credentials
-	// Headers are added to every request (Flagger's provider.headers).
+	// Headers are added to every request to Address's scheme and host, as Credentials
+	// (Flagger's provider.headers).
 	Headers http.Header
 	// CA is a PEM bundle of certificate authorities to trust instead of the system pool.
 	CA []byte
@@ -48,9 +49,14 @@ type PrometheusOptions struct {
 	// timeouts) when its context has no earlier deadline; a Rollout gives every query the
 	// analysis interval. Default DefaultRetryTimeout.
 	RetryTimeout time.Duration
-	// Transport sends the requests. Default: a clone of http.DefaultTransport with the CA and
-	// InsecureSkipVerify settings. Set it for anything else (client certificates, a proxy);
-	// it cannot be combined with CA or InsecureSkipVerify.
+	// Pool shares connections with the other providers for the same server: the requests go
+	// through its transport for this Address, CA and InsecureSkipVerify (see Pool for the
+	// bounds). Default: a pool shared by every provider of the process that names none.
+	Pool *Pool
+	// Transport sends the requests instead of a Pool's transport. Set it for anything else
+	// (client certificates, a proxy); it cannot be combined with CA or InsecureSkipVerify.
+	// Credentials and Headers are still added, and only to requests for Address's scheme
+	// and host.
 	Transport http.RoundTripper
 	// Logger receives retries (V(1)) and Prometheus' warnings (V(1)). Default: discard.
 	Logger logr.Logger
@@ -88,6 +94,7 @@ func SecretCredentials(data map[string][]byte) (Credentials, error) {
 // query's context; bad queries fail at once with Prometheus' own error. Safe for concurrent use.
 type Prometheus struct {
 	address      string
+	redacted     string // address without a password, for messages
 	q            querier
 	rq           rangeQuerier
 	timeout      time.Duration
@@ -107,27 +114,21 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 	}
 	rt := opts.Transport
 	if rt == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		if len(opts.CA) > 0 || opts.InsecureSkipVerify {
-			t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify} //nolint:gosec // the user's choice, as in Flagger
-			if len(opts.CA) > 0 {
-				pool := x509.NewCertPool()
-				pool.AppendCertsFromPEM(opts.CA)
-				t.TLSClientConfig.RootCAs = pool
-			}
+		pool := opts.Pool
+		if pool == nil {
+			pool = defaultPool
 		}
-		rt = t
+		rt = pool.transport(opts.Address, opts.CA, opts.InsecureSkipVerify)
 	}
-	if opts.Credentials != (Credentials{}) || len(opts.Headers) > 0 {
-		rt = &authTransport{next: rt, creds: opts.Credentials, headers: opts.Headers.Clone()}
-	}
-	client, err := api.NewClient(api.Config{Address: strings.TrimRight(opts.Address, "/"), RoundTripper: rt})
+	rt = newServerTransport(rt, opts.Address, opts.Credentials, opts.Headers)
+	client, err := api.NewClient(api.Config{Address: strings.TrimRight(opts.Address, "/"), Client: &http.Client{Transport: rt}})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client: %w", err)
 	}
 	promAPI := v1.NewAPI(client)
 	p := &Prometheus{
 		address:      opts.Address,
+		redacted:     redactURL(opts.Address),
 		q:            promAPI,
 		rq:           promAPI,
 		timeout:      opts.Timeout,
@@ -149,6 +150,15 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 
 // Address returns the server's base URL.
 func (p *Prometheus) Address() string { return p.address }
+
+// redactURL hides a password in a URL's user information.
+func redactURL(address string) string {
+	u, err := url.Parse(address)
+	if err != nil {
+		return address
+	}
+	return u.Redacted()
+}
 
 func (o *PrometheusOptions) validate() error {
 	var problems []string
@@ -174,6 +184,9 @@ func (o *PrometheusOptions) validate() error {
 	if o.Transport != nil && (len(o.CA) > 0 || o.InsecureSkipVerify) {
 		add("Transport: cannot be combined with CA or InsecureSkipVerify; configure TLS on the transport")
 	}
+	if o.Transport != nil && o.Pool != nil {
+		add("Transport: cannot be combined with Pool; set one of them")
+	}
 	if o.Timeout < 0 {
 		add("Timeout: must not be negative, got %s", o.Timeout)
 	}
@@ -184,28 +197,4 @@ func (o *PrometheusOptions) validate() error {
 		return nil
 	}
 	return fmt.Errorf("%w: prometheus: %s", ErrInvalidOptions, strings.Join(problems, "; "))
-}
-
-// authTransport adds headers and credentials to every request.
-type authTransport struct {
-	next    http.RoundTripper
-	creds   Credentials
-	headers http.Header
-}
-
-func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := req.Clone(req.Context())
-	for k, vs := range t.headers {
-		r.Header.Del(k)
-		for _, v := range vs {
-			r.Header.Add(k, v)
-		}
-	}
-	switch {
-	case t.creds.BearerToken != "":
-		r.Header.Set("Authorization", "Bearer "+t.creds.BearerToken)
-	case t.creds.Username != "":
-		r.SetBasicAuth(t.creds.Username, t.creds.Password)
-	}
-	return t.next.RoundTrip(r)
 }

@@ -101,13 +101,14 @@ func (p *Prometheus) retry(ctx context.Context, q string, do func(context.Contex
 	cause, cerr := last.Err, ctx.Err()
 	switch {
 	case permanent(cause):
-	case attempts == 1 && cerr != nil && errors.Is(cause, cerr):
-		// The caller's context ended the only attempt: nothing is known of the server.
+	case attempts == 1 && errors.Is(cerr, context.Canceled) && errors.Is(cause, cerr):
+		// The caller cancelled the only attempt: nothing is known of the server. (A deadline
+		// that ends it is the server not answering in time: unavailable.)
 	case cerr != nil && !errors.Is(cause, cerr):
 		// Every attempt failed transiently: say so, keeping the last cause, and why we stopped.
-		last.Err = fmt.Errorf("%w: %w (gave up: %w)", ErrUnavailable, cause, cerr)
+		last.Err = &unavailableError{address: p.redacted, cause: cause, gaveUp: cerr}
 	default:
-		last.Err = fmt.Errorf("%w: %w", ErrUnavailable, cause)
+		last.Err = &unavailableError{address: p.redacted, cause: cause}
 	}
 	return nil, last
 }
@@ -151,12 +152,14 @@ func queryError(q string, err error) *QueryError {
 			ErrorType string `json:"errorType"`
 			Error     string `json:"error"`
 		}
+		bounded := &v1.Error{Type: apiErr.Type, Msg: boundText(apiErr.Msg), Detail: boundText(apiErr.Detail)}
+		qe.Err = bounded
 		if apiErr.Detail != "" && json.Unmarshal([]byte(apiErr.Detail), &body) == nil && body.Error != "" {
 			qe.Type = body.ErrorType
-			qe.Err = &v1.Error{Type: v1.ErrorType(body.ErrorType), Msg: body.Error + " (" + apiErr.Msg + ")", Detail: apiErr.Detail}
+			qe.Err = &v1.Error{Type: v1.ErrorType(body.ErrorType), Msg: boundText(body.Error) + " (" + bounded.Msg + ")", Detail: bounded.Detail}
 		}
 		if apiErr.Type == v1.ErrBadResponse { // not Prometheus' API answering (a login page...)
-			qe.Err = fmt.Errorf("%w: %w", ErrUnexpectedResult, err)
+			qe.Err = fmt.Errorf("%w: %w", ErrUnexpectedResult, qe.Err)
 		}
 	case !transport(err):
 		// client_golang's Query fails otherwise only when the result does not decode.

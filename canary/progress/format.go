@@ -120,6 +120,8 @@ func verdictText(c canary.CheckResult) (mark, sgr, text string) {
 		return markUnknown, sgrYellow, name + " no data"
 	case canary.VerdictInconclusive:
 		return markUnknown, sgrYellow, name + " inconclusive"
+	case canary.VerdictUnavailable:
+		return markUnknown, sgrYellow, name + " unavailable"
 	}
 	return markUnknown, sgrYellow, name + " " + strings.ToLower(clean(string(c.Verdict), 20))
 }

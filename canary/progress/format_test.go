@@ -24,6 +24,7 @@ func TestCheckSaysTheVerdictInWords(t *testing.T) {
 		{canary.CheckResult{Name: "judge", Value: 20, Verdict: canary.VerdictFail}, "✘ judge 20.00 (failed)"},
 		{canary.CheckResult{Name: "request-duration", Verdict: canary.VerdictNoData}, "? request-duration no data"},
 		{canary.CheckResult{Name: "judge", Value: 62, Verdict: canary.VerdictInconclusive}, "? judge inconclusive"},
+		{canary.CheckResult{Name: "request-success-rate", Verdict: canary.VerdictUnavailable}, "? request-success-rate unavailable"},
 		{canary.CheckResult{Name: "errors", Verdict: canary.VerdictError, Err: errors.New("connection refused")}, "✘ errors error"},
 		{canary.CheckResult{Name: "odd", Verdict: "Sideways\x1b[2J"}, "? odd sideways�[2j"},
 	} {

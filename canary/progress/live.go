@@ -151,7 +151,7 @@ func (l *Live) Handle(e canary.Event) {
 // status line.
 func kept(r canary.Reason) bool {
 	switch r {
-	case canary.ReasonAdvanced, canary.ReasonNoData, canary.ReasonWaiting:
+	case canary.ReasonAdvanced, canary.ReasonNoData, canary.ReasonUnavailable, canary.ReasonWaiting:
 		return false
 	}
 	return true
@@ -269,6 +269,8 @@ func (l *Live) line(st *status) string {
 		spans = append(spans, span{"  " + clean(e.Message, maxMessage), ""})
 	case canary.ReasonNoData:
 		spans = append(spans, span{"  holding: no data", sgrYellow})
+	case canary.ReasonUnavailable:
+		spans = append(spans, span{"  holding: metrics unavailable", sgrYellow})
 	}
 	return l.render(spans)
 }

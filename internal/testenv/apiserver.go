@@ -31,6 +31,18 @@ const (
 // unprivilegedUser names the i-th predefined unprivileged user.
 func unprivilegedUser(i int) string { return fmt.Sprintf("canarykit-user-%02d", i) }
 
+// ServiceCIDR is the bed's Service ClusterIP range: 65,534 addresses, room for 1,000 targets
+// with three Services each many times over (a /24 held 84 such targets). The bed's serving
+// certificate names its first address, the kubernetes Service's.
+const ServiceCIDR = "10.0.0.0/16"
+
+// auditLogMaxSizeMB is --audit-log-maxsize. The audit log is written through lumberjack, which
+// rotates the file at this many megabytes and reads 0 as its default, 100 MB: a heavy run
+// would then continue in a new file and offsets into the old one (AuditMark) would count the
+// wrong lines. 2^30 MB (1 PiB) is never reached, so the bed's log is one file at any size and
+// counts are exact. (--audit-log-maxbackup and --audit-log-maxage stay 0: keep every file.)
+const auditLogMaxSizeMB = 1 << 30
+
 // auditPolicy records every request once per stage at level Metadata: who did what to which
 // resource, without bodies.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
@@ -99,7 +111,7 @@ func startAPIServer(ctx context.Context, c apiServerConfig, adminToken string) (
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + c.pki.saPublicKey,
 		"--service-account-signing-key-file=" + c.pki.saPrivateKey,
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=" + ServiceCIDR,
 		"--shutdown-delay-duration=0s",
 		"--profiling=false",
 		// The endpoints of the kubernetes Service would be 127.0.0.1, which validation refuses.
@@ -114,7 +126,7 @@ func startAPIServer(ctx context.Context, c apiServerConfig, adminToken string) (
 			"--audit-policy-file="+policy,
 			"--audit-log-path="+c.auditLog,
 			"--audit-log-mode=blocking",
-			"--audit-log-maxsize=0",
+			fmt.Sprintf("--audit-log-maxsize=%d", auditLogMaxSizeMB),
 		)
 	}
 	args = append(args, c.extraArgs...)

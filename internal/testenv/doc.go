@@ -86,6 +86,12 @@
 // env.AuditMark(t) makes a marker request and waits until the log has it; requests made after
 // it are counted by env.AuditSince(t, mark).ForUser(user).Counts(), per (user, verb,
 // resource), one per audit ID. env.AuditLog(t).Window(from, to) selects by time instead.
+// The log is never rotated (see auditLogMaxSizeMB), so counts are exact at any size.
+//
+// # Size
+//
+// Services get ClusterIPs from ServiceCIDR (10.0.0.0/16): room for the three Services of
+// thousands of targets.
 // Likewise prom.QueryMark(t) and prom.QueriesSince(t, mark, filter) count Prometheus queries.
 // Give the client under test its own identity (NewUser) so the bed's own requests
 // (controller-manager, kubelet stand-in, waits) do not count.
