@@ -50,7 +50,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	kubeContext := fs.String("context", "", "kubeconfig context")
 	prom := fs.String("prometheus", "http://localhost:9090", "Prometheus address (a manifest's spec.metricsServer wins)")
-	router := fs.String("router", driver.RouterSMI, "route kind: smi, httproute or kubernetes")
+	router := fs.String("router", "", "route kind of a Canary without spec.provider: smi, httproute or kubernetes (default: Linkerd's, smi, or httproute with gatewayRefs)")
 	identity := fs.String("identity", "", "driver identity in the target's lease (default: host name and a random suffix)")
 	wait := fs.Bool("wait", false, "wait for a target driven by another process instead of failing")
 	var templateFiles []string
@@ -80,8 +80,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg *res
 		if err != nil {
 			return c.fail(err)
 		}
-		return c.run(ctx, m, driver.Options{Config: cfg, Router: *router, Prometheus: *prom, Identity: *identity, WaitForLease: *wait,
-			Resources: resources})
+		return c.run(ctx, m, driver.Options{Config: cfg, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(*router)}, Prometheus: *prom,
+			Identity: *identity, WaitForLease: *wait, Objects: resources})
 	case "status":
 		t, err := c.target(*file, fs.Args())
 		if err != nil {
@@ -130,7 +130,7 @@ func (c *cli) manifest(file string) (*flagger.Canary, error) {
 }
 
 // resources reads the -t files of Flagger MetricTemplates and AlertProviders; references they
-// do not hold are read from the cluster. Nil without files: the stack reads every reference
+// do not hold are read from the cluster. Nil without files: the driver reads every reference
 // from the cluster.
 func (c *cli) resources(files []string) (flagger.Source, error) {
 	if len(files) == 0 {
@@ -184,7 +184,7 @@ func (c *cli) run(ctx context.Context, m *flagger.Canary, opts driver.Options) i
 	}
 	defer s.Close()
 	start := time.Now()
-	rel, err := s.Release(m, func(e canary.Event) { fmt.Fprintln(c.stdout, progress.Line(time.Since(start), e)) })
+	rel, err := s.Release(ctx, m, func(e canary.Event) { fmt.Fprintln(c.stdout, progress.Line(time.Since(start), e)) })
 	if err != nil {
 		return c.fail(err)
 	}
