@@ -72,7 +72,7 @@ type HTTPRoute struct {
 	log      logr.Logger
 }
 
-var _ canary.MeshRouter = (*HTTPRoute)(nil)
+var _ canary.WeightsReconciler = (*HTTPRoute)(nil)
 
 // NewHTTPRoute validates o and returns a router. It makes no request.
 func NewHTTPRoute(o HTTPRouteOptions) (*HTTPRoute, error) {
@@ -195,34 +195,59 @@ func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRo
 // route of the same name managed by someone else is left alone (ErrNotOwned). It costs one GET
 // when nothing needs changing (plus one for the apex Service when Port is 0).
 func (r *HTTPRoute) Reconcile(ctx context.Context, t canary.Target) error {
+	_, err := r.reconcile(ctx, t, false)
+	return err
+}
+
+// ReconcileWeights is Reconcile returning the route's weights as it found (or made) them,
+// with Weights' check that no parent rejects the route: adopting a route costs one read of it,
+// not two (canary.WeightsReconciler).
+func (r *HTTPRoute) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	return r.reconcile(ctx, t, true)
+}
+
+func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus bool) (canary.Weights, error) {
 	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	_, c, err := r.client(ctx)
 	if err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	port, err := r.portFor(ctx, t)
 	if err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	cur, err := c.get(ctx, t.Namespace, t.ApexService())
 	if objectMissing(err) {
-		return r.create(ctx, t, c, port, canary.AllPrimary)
+		return canary.AllPrimary, r.create(ctx, t, c, port, canary.AllPrimary)
 	}
 	if err != nil {
-		return r.apiError(err, "get", t)
+		return canary.Weights{}, r.apiError(err, "get", t)
 	}
 	if err := r.own.check("HTTPRoute", &cur.ObjectMeta); err != nil {
-		return err
+		return canary.Weights{}, err
 	}
-	return r.reshape(ctx, t, c, cur, port, nil)
+	reshaped, err := r.reshape(ctx, t, c, cur, port, nil)
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	if checkStatus && !reshaped { // its status speaks of this spec
+		if err := routeRejected(cur, t, r.parents); err != nil {
+			return canary.Weights{}, err
+		}
+	}
+	w, err := routeWeights(cur, t)
+	if err != nil {
+		return canary.Weights{}, fmt.Errorf("HTTPRoute %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	return w, nil
 }
 
 // reshape updates cur to t's shape unless it has it, routing w, or keeping cur's weights when
-// w is nil.
+// w is nil. It reports whether it updated the route.
 func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], cur *gwv1.HTTPRoute,
-	port int32, w *canary.Weights) error {
+	port int32, w *canary.Weights) (bool, error) {
 	keep, err := routeWeights(cur, t)
 	if err != nil {
 		keep = canary.AllPrimary
@@ -232,14 +257,14 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 	}
 	want := routeSpec(t, r.parents, port, *w)
 	if sameShape(cur.Spec, want) && keep == *w {
-		return nil
+		return false, nil
 	}
 	cur.Spec = want
 	if _, err := c.update(ctx, t.Namespace, cur); err != nil {
-		return r.apiError(err, "update", t)
+		return false, r.apiError(err, "update", t)
 	}
 	r.log.Info("HTTPRoute reshaped", "target", t.String(), "weights", w.String())
-	return nil
+	return true, nil
 }
 
 // SetWeights routes w with one request: a JSON patch of the first rule's two backend weights,
@@ -290,7 +315,8 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 	if err != nil {
 		return err
 	}
-	return r.reshape(ctx, t, c, cur, port, &w)
+	_, err = r.reshape(ctx, t, c, cur, port, &w)
+	return err
 }
 
 // Weights reads t's HTTPRoute and returns the primary's and the canary's share of the weighted

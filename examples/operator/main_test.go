@@ -158,14 +158,16 @@ func TestOperatorReleasesAnnotatedDeployments(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, []string{"replica-1", "replica-2"}, ptr.Deref(leader.Spec.HolderIdentity, ""))
 
-	poll("alpha's promotion alert delivered", func() bool {
+	promoted := func() bool {
 		for _, text := range slack.received() {
-			if strings.Contains(text, "alpha") && strings.Contains(text, "Promotion completed") {
+			if strings.Contains(text, "alpha") && strings.Contains(text, "promotion finished") {
 				return true
 			}
 		}
 		return false
-	})
+	}
+	poll("alpha's promotion alert delivered", promoted)
+	t.Logf("alerts received: %q", slack.received())
 	for _, text := range slack.received() {
 		assert.NotContains(t, text, "beta", "beta has no alerts")
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/canarykit/canarykit/mesh"
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
+	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
@@ -89,24 +90,22 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 func parentRef(g flagger.ParentRef) gwv1.ParentReference {
 	p := gwv1.ParentReference{Name: gwv1.ObjectName(g.Name)}
 	if g.Group != "" {
-		p.Group = ptr(gwv1.Group(g.Group))
+		p.Group = ptr.To(gwv1.Group(g.Group))
 	}
 	if g.Kind != "" {
-		p.Kind = ptr(gwv1.Kind(g.Kind))
+		p.Kind = ptr.To(gwv1.Kind(g.Kind))
 	}
 	if g.Namespace != "" {
-		p.Namespace = ptr(gwv1.Namespace(g.Namespace))
+		p.Namespace = ptr.To(gwv1.Namespace(g.Namespace))
 	}
 	if g.SectionName != "" {
-		p.SectionName = ptr(gwv1.SectionName(g.SectionName))
+		p.SectionName = ptr.To(gwv1.SectionName(g.SectionName))
 	}
 	if g.Port != 0 {
-		p.Port = ptr(gwv1.PortNumber(g.Port))
+		p.Port = ptr.To(gwv1.PortNumber(g.Port))
 	}
 	return p
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // shared returns the router of a kind and version, building it on first use. It makes no
 // request (versions are discovered on first use by the router).

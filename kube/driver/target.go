@@ -35,7 +35,8 @@ type Target struct {
 
 	mu      sync.Mutex
 	running *canary.Rollout // the Rollout being run, if any
-	pending []kube.Control  // control requests that arrived between runs
+	pending []kube.Control  // control requests that arrived between releases, kept until one starts
+	fresh   bool            // a control request arrived since the last run
 	last    canary.Result
 }
 
@@ -132,15 +133,17 @@ func (t *Target) release(ctx context.Context) error {
 		return err
 	}
 	t.mu.Lock()
-	t.running = rel.Rollout
+	t.running, t.fresh = rel.Rollout, false
 	for _, c := range t.pending {
 		_ = c.Apply(rel.Rollout)
 	}
-	t.pending = nil
 	t.mu.Unlock()
 	res, err := rel.run(ctx)
 	t.mu.Lock()
 	t.running, t.last = nil, res
+	if res.Released {
+		t.pending = nil // a release started: it took them
+	}
 	t.mu.Unlock()
 	if err != nil {
 		return err
@@ -151,7 +154,8 @@ func (t *Target) release(ctx context.Context) error {
 	return nil
 }
 
-// control applies a control request to the running release, or keeps it for the next.
+// control applies a control request to the running release, or keeps it for the next one to
+// start (a run that finds no new revision applies it and keeps it too).
 func (t *Target) control(c kube.Control) {
 	t.mu.Lock()
 	if t.running != nil {
@@ -159,7 +163,7 @@ func (t *Target) control(c kube.Control) {
 			t.log.Error(err, "control request not applied", "control", c)
 		}
 	} else {
-		t.pending = append(t.pending, c)
+		t.pending, t.fresh = append(t.pending, c), true
 	}
 	t.mu.Unlock()
 	t.Kick()
@@ -171,9 +175,9 @@ func (t *Target) control(c kube.Control) {
 func (t *Target) due(ctx context.Context) bool {
 	t.checks.Add(1)
 	t.mu.Lock()
-	pending := len(t.pending) > 0
+	fresh := t.fresh
 	t.mu.Unlock()
-	if pending {
+	if fresh {
 		return true
 	}
 	st, err := t.lease.Load(ctx, t.c.Target) // held: no request
