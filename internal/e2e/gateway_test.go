@@ -43,7 +43,7 @@ func TestGatewayAPICanary(t *testing.T) {
 	m.Router = flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1", Provider: "gatewayapi:v1"}
 	m.GatewayRefs = []flagger.ParentRef{
 		{Group: "core", Kind: "Service", Name: "frontend", Namespace: w.ns, Port: 9898}, // GAMMA, east-west
-		{Name: "public", Namespace: w.ns}, // a Gateway, north-south (no controller on the bed)
+		{Name: "public", Namespace: w.ns},                                               // a Gateway, north-south (no controller on the bed)
 	}
 	for i := range m.Spec.Metrics {
 		m.Spec.Metrics[i].OnNoData = canary.NoDataHold // see TestABTestingWithHTTPRoute
