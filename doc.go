@@ -8,13 +8,13 @@
 //
 //	         examples/ (quickstart, canaryctl, operator, integration)      wiring only
 //	              │
+//	         kube/driver (a Canary to a release on a cluster), kube/flagger (Flagger's objects)
+//	              │
 //	┌─────────────┼──────────────┬──────────────┬─────────────────────┐
 //	mesh/         metrics/       webhook/       kube/                 canary/canarytest/
 //	TrafficSplit, Prometheus,    hooks, gates,  Deployments, status   in-memory doubles +
 //	HTTPRoute,    Linkerd        persisted      in a Lease, events,   virtual time
-//	services      checks, judge  gates, alerts  Flagger manifests,
-//	                                            MetricTemplates,
-//	                                            AlertProviders
+//	services      checks, judge  gates, alerts  control requests
 //	└─────────────┴──────────────┴───────┬──────┴─────────────────────┘
 //	                                     ▼
 //	                                  canary/   the engine and the interfaces it consumes
@@ -28,9 +28,17 @@
 // shows a Rollout's events to people: lines with every check's verdict, or on a terminal one
 // status line per target redrawn in place.
 //
+// Above the adapters, in public: kube/flagger is Flagger compatibility (the Canary,
+// MetricTemplate and AlertProvider objects: loading, references, conversion to canary.Spec,
+// without a cluster client), and kube/driver the assembled path from a loaded Canary to a
+// release on a cluster (clients, caches, the router spec.provider chooses, Prometheus per
+// metric, hooks, alerts, events, the Lease), for one release (Release.Run) or for a target's
+// releases as long as a context lives (Target.Start). canaryctl, the operator and the
+// end-to-end tests are built on them.
+//
 // Under internal/: testenv (real etcd, kube-apiserver, kube-controller-manager and Prometheus
-// for the tests), meshsim (a simulated Linkerd data plane), e2e (the demo Canary manifests of kube/flagger/testdata released
-// end to end), and stack (the wiring canaryctl, the operator and the e2e tests share).
+// for the tests), meshsim (a simulated Linkerd data plane) and e2e (the Canary manifests of
+// kube/flagger/testdata released end to end).
 //
 // Start with the canary package, then examples/quickstart and examples/canaryctl.
 package canarykit

@@ -32,6 +32,14 @@ type MeshRouter interface {
 	Weights(ctx context.Context, t Target) (Weights, error)
 }
 
+// WeightsReconciler is an optional MeshRouter extension for routers that read the route while
+// reconciling it: ReconcileWeights does what Reconcile does and returns the route's weights as
+// Weights would read them right after, so a Rollout that adopts a route reads it once.
+type WeightsReconciler interface {
+	MeshRouter
+	ReconcileWeights(ctx context.Context, t Target) (Weights, error)
+}
+
 // MetricProvider runs a query against a metrics backend and returns one value.
 //
 // Query blocks for at most its context's deadline. An empty result or NaN is reported as an

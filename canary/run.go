@@ -238,12 +238,20 @@ func (u *run) tick(ctx context.Context) (next, error) {
 // reconcile adopts the route and reads its weights back: the truth a resumed release continues
 // from (the route may be ahead of the status if the last process stopped between the two).
 func (u *run) reconcile(ctx context.Context) error {
-	if err := u.r.router.Reconcile(ctx, u.r.target); err != nil {
-		return wrapOp("reconcile route", err)
-	}
-	w, err := u.r.router.Weights(ctx, u.r.target)
-	if err != nil {
-		return wrapOp("read weights", err)
+	var w Weights
+	if wr, ok := u.r.router.(WeightsReconciler); ok {
+		var err error
+		if w, err = wr.ReconcileWeights(ctx, u.r.target); err != nil {
+			return wrapOp("reconcile route", err)
+		}
+	} else {
+		if err := u.r.router.Reconcile(ctx, u.r.target); err != nil {
+			return wrapOp("reconcile route", err)
+		}
+		var err error
+		if w, err = u.r.router.Weights(ctx, u.r.target); err != nil {
+			return wrapOp("read weights", err)
+		}
 	}
 	u.weights = w
 	u.reconciled = true

@@ -5,7 +5,9 @@
 // # Which router
 //
 //	Linkerd 2.14 and later   HTTPRoute      gateway.networking.k8s.io HTTPRoute, parentRef the apex
-//	                                        Service (GAMMA); weights, and header/cookie A/B
+//	                                        Service (GAMMA), or per target the Gateways and
+//	                                        Services given to WithParents; weights, and
+//	                                        header/cookie A/B
 //	Linkerd 2.12 and 2.13    TrafficSplit   split.smi-spec.io through the linkerd-smi extension
 //	                                        (v1alpha1 stored, v1alpha2 served): weights only
 //	Linkerd 2.11 and older   TrafficSplit   v1alpha1 built in: weights only
@@ -63,13 +65,15 @@
 // # Cost and errors
 //
 // Discovery runs once per router. Reconcile reads the route (one GET; more only to create or
-// reshape it). SetWeights is one request: a JSON patch whose test operations let the API server
+// reshape it); ReconcileWeights (canary.WeightsReconciler, which the engine prefers when a Run
+// starts) returns the weights from that same read. SetWeights is one request: a JSON patch whose test operations let the API server
 // check, atomically, that the object is still the router's and still in shape, so there is no
 // read before the write and no resourceVersion conflict with other writers of the object.
-// Weights, which the engine calls when a Run starts, also reads an HTTPRoute's status: when a
-// controller reports Accepted=False or ResolvedRefs=False for the route's current generation
-// and the apex Service parent (Linkerd's policy controller writes these), the route is not in
-// effect and Weights returns ErrRouteRejected with the controller's reason, instead of letting
+// Weights and ReconcileWeights, which the engine calls when a Run starts, also read an
+// HTTPRoute's status: when a controller reports Accepted=False or ResolvedRefs=False for the
+// route's current generation and one of the router's parents (Linkerd's policy controller
+// writes these for the apex Service), the route is not in
+// effect and they return ErrRouteRejected with the controller's reason, instead of letting
 // an analysis watch traffic that never shifts. Nothing is read per step, so a rejection that
 // comes mid-release is seen by the next Run.
 // Errors the engine must not retry (missing CRD, someone else's object, a rejected route,

@@ -35,8 +35,11 @@ type HTTPRouteOptions struct {
 	// (Gateway API before v1.0, as bundled with Linkerd 2.14). The router asks once and caches
 	// the answer. Default: v1.
 	Discovery discovery.DiscoveryInterface
-	// Port is the service port of the backendRefs and of the parentRef. Default: the apex
-	// Service's first port, read through Services whenever the route's shape is checked
+	// Version pins the HTTPRoute version: "v1" or "v1beta1". Empty: v1, or with Discovery
+	// the first of v1 and v1beta1 the server serves.
+	Version string
+	// Port is the service port of the backendRefs and of the apex Service parent. Default: the
+	// apex Service's first port, read through Services whenever the route's shape is checked
 	// (Reconcile) or created.
 	Port int32
 	// Services reads the apex Service's port. Required when Port is 0.
@@ -52,20 +55,23 @@ type HTTPRouteOptions struct {
 }
 
 // HTTPRoute routes with a Gateway API HTTPRoute named after the apex service whose parent is
-// the apex Service (GAMMA: group "core", kind Service), the way Linkerd ≥ 2.14 prefers:
+// the apex Service (GAMMA: group "core", kind Service), the way Linkerd ≥ 2.14 prefers, or
+// the parents given with WithParents (Gateways for north-south traffic, Services):
 // one rule with weighted backendRefs "<apex>-primary" and "<apex>-canary". With match
 // conditions, the first rule holds them and the weighted backends, and a second rule sends
 // every other request to the primary. Safe for concurrent use.
 type HTTPRoute struct {
 	versions map[string]versionClient[gwv1.HTTPRoute]
 	served   *servedVersions
+	pinned   string
 	port     int32
+	parents  []gwv1.ParentReference // nil: the apex Service
 	services corev1client.ServicesGetter
 	own      owners
 	log      logr.Logger
 }
 
-var _ canary.MeshRouter = (*HTTPRoute)(nil)
+var _ canary.WeightsReconciler = (*HTTPRoute)(nil)
 
 // NewHTTPRoute validates o and returns a router. It makes no request.
 func NewHTTPRoute(o HTTPRouteOptions) (*HTTPRoute, error) {
@@ -78,6 +84,9 @@ func NewHTTPRoute(o HTTPRouteOptions) (*HTTPRoute, error) {
 	}
 	if o.Port == 0 && o.Services == nil {
 		errs = append(errs, errors.New("Services is required when Port is 0"))
+	}
+	if o.Version != "" && o.Version != "v1" && o.Version != "v1beta1" {
+		errs = append(errs, fmt.Errorf("Version %q is not v1 or v1beta1", o.Version))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("mesh: invalid HTTPRouteOptions: %w", errors.Join(errs...))
@@ -95,6 +104,7 @@ func NewHTTPRoute(o HTTPRouteOptions) (*HTTPRoute, error) {
 				from: func(o *gwv1.HTTPRoute) *gwv1beta1.HTTPRoute { return (*gwv1beta1.HTTPRoute)(o) },
 			},
 		},
+		pinned:   o.Version,
 		port:     o.Port,
 		services: o.Services,
 		own:      newOwners(o.ManagedBy, o.Owner),
@@ -116,7 +126,54 @@ func (r *HTTPRoute) APIVersion(ctx context.Context) (string, error) {
 	return GatewayGroup + "/" + v, err
 }
 
+// WithParents returns a router that shares r's clients and discovery but gives the routes
+// it makes these parents instead of the apex Service, and port as the backends' service port
+// (0: r's). It is how one router serves targets attached to different Gateways: parents
+// are per target, clients are not. Each parent needs a name; Group, Kind and Namespace are
+// set as the API server would default them (gateway.networking.k8s.io, Gateway, the route's
+// namespace is left implicit when empty), so a stored route compares equal.
+func (r *HTTPRoute) WithParents(port int32, parents ...gwv1.ParentReference) (*HTTPRoute, error) {
+	var errs []error
+	if port < 0 || port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d is not a port number", port))
+	}
+	if port == 0 && r.port == 0 && r.services == nil {
+		errs = append(errs, errors.New("port is required: the router has no Services to read it from"))
+	}
+	out := make([]gwv1.ParentReference, 0, len(parents))
+	for i, p := range parents {
+		if p.Name == "" {
+			errs = append(errs, fmt.Errorf("parents[%d].name is required", i))
+		}
+		if p.Port != nil && (*p.Port < 1 || *p.Port > 65535) {
+			errs = append(errs, fmt.Errorf("parents[%d].port %d is not a port number", i, *p.Port))
+		}
+		p = *p.DeepCopy()
+		if p.Group == nil {
+			p.Group = ptrTo(gwv1.Group(GatewayGroup))
+		}
+		if p.Kind == nil {
+			p.Kind = ptrTo(gwv1.Kind("Gateway"))
+		}
+		out = append(out, p)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("mesh: invalid HTTPRoute parents: %w", errors.Join(errs...))
+	}
+	c := *r
+	if port != 0 {
+		c.port = port
+	}
+	if len(out) > 0 {
+		c.parents = out
+	}
+	return &c, nil
+}
+
 func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRoute], error) {
+	if r.pinned != "" {
+		return r.pinned, r.versions[r.pinned], nil
+	}
 	if r.served == nil {
 		return "v1", r.versions["v1"], nil
 	}
@@ -137,34 +194,59 @@ func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRo
 // route of the same name managed by someone else is left alone (ErrNotOwned). It costs one GET
 // when nothing needs changing (plus one for the apex Service when Port is 0).
 func (r *HTTPRoute) Reconcile(ctx context.Context, t canary.Target) error {
+	_, err := r.reconcile(ctx, t, false)
+	return err
+}
+
+// ReconcileWeights is Reconcile returning the route's weights as it found (or made) them,
+// with Weights' check that no parent rejects the route: adopting a route costs one read of it,
+// not two (canary.WeightsReconciler).
+func (r *HTTPRoute) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	return r.reconcile(ctx, t, true)
+}
+
+func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus bool) (canary.Weights, error) {
 	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	_, c, err := r.client(ctx)
 	if err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	port, err := r.portFor(ctx, t)
 	if err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	cur, err := c.get(ctx, t.Namespace, t.ApexService())
 	if objectMissing(err) {
-		return r.create(ctx, t, c, port, canary.AllPrimary())
+		return canary.AllPrimary(), r.create(ctx, t, c, port, canary.AllPrimary())
 	}
 	if err != nil {
-		return r.apiError(err, "get", t)
+		return canary.Weights{}, r.apiError(err, "get", t)
 	}
 	if err := r.own.check("HTTPRoute", &cur.ObjectMeta); err != nil {
-		return err
+		return canary.Weights{}, err
 	}
-	return r.reshape(ctx, t, c, cur, port, nil)
+	reshaped, err := r.reshape(ctx, t, c, cur, port, nil)
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	if checkStatus && !reshaped { // its status speaks of this spec
+		if err := routeRejected(cur, t, r.parents); err != nil {
+			return canary.Weights{}, err
+		}
+	}
+	w, err := routeWeights(cur, t)
+	if err != nil {
+		return canary.Weights{}, fmt.Errorf("HTTPRoute %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	return w, nil
 }
 
 // reshape updates cur to t's shape unless it has it, routing w, or keeping cur's weights when
-// w is nil.
+// w is nil. It reports whether it updated the route.
 func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], cur *gwv1.HTTPRoute,
-	port int32, w *canary.Weights) error {
+	port int32, w *canary.Weights) (bool, error) {
 	keep, err := routeWeights(cur, t)
 	if err != nil {
 		keep = canary.AllPrimary()
@@ -172,16 +254,16 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 	if w == nil {
 		w = &keep
 	}
-	want := routeSpec(t, port, *w)
+	want := routeSpec(t, r.parents, port, *w)
 	if sameShape(cur.Spec, want) && keep == *w {
-		return nil
+		return false, nil
 	}
 	cur.Spec = want
 	if _, err := c.update(ctx, t.Namespace, cur); err != nil {
-		return r.apiError(err, "update", t)
+		return false, r.apiError(err, "update", t)
 	}
 	r.log.Info("HTTPRoute reshaped", "target", t.String(), "weights", w.String())
-	return nil
+	return true, nil
 }
 
 // SetWeights routes w with one request: a JSON patch of the first rule's two backend weights,
@@ -232,7 +314,8 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 	if err != nil {
 		return err
 	}
-	return r.reshape(ctx, t, c, cur, port, &w)
+	_, err = r.reshape(ctx, t, c, cur, port, &w)
+	return err
 }
 
 // Weights reads t's HTTPRoute and returns the primary's and the canary's share of the weighted
@@ -249,7 +332,7 @@ func (r *HTTPRoute) Weights(ctx context.Context, t canary.Target) (canary.Weight
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", t)
 	}
-	if err := routeRejected(cur, t); err != nil {
+	if err := routeRejected(cur, t, r.parents); err != nil {
 		return canary.Weights{}, err
 	}
 	w, err := routeWeights(cur, t)
@@ -260,13 +343,13 @@ func (r *HTTPRoute) Weights(ctx context.Context, t canary.Target) (canary.Weight
 }
 
 // routeRejected returns a permanent error wrapping ErrRouteRejected when a controller reports,
-// for the route's current generation and the apex Service parent, that it does not accept the
-// route or cannot resolve its backends: the weights would not be applied, and an analysis of
-// traffic that never shifts means nothing. A route without status (no controller has looked at
-// it yet, or none writes status) passes.
-func routeRejected(route *gwv1.HTTPRoute, t canary.Target) error {
+// for the route's current generation and one of the router's parents (the apex Service by
+// default), that it does not accept the route or cannot resolve its backends: the weights
+// would not be applied, and an analysis of traffic that never shifts means nothing. A route
+// without status (no controller has looked at it yet, or none writes status) passes.
+func routeRejected(route *gwv1.HTTPRoute, t canary.Target, parents []gwv1.ParentReference) error {
 	for _, p := range route.Status.Parents {
-		if string(p.ParentRef.Name) != t.ApexService() || p.ParentRef.Kind == nil || *p.ParentRef.Kind != "Service" {
+		if !ourParent(p.ParentRef, t, parents) {
 			continue
 		}
 		for _, c := range p.Conditions {
@@ -274,17 +357,42 @@ func routeRejected(route *gwv1.HTTPRoute, t canary.Target) error {
 				(c.Type != string(gwv1.RouteConditionAccepted) && c.Type != string(gwv1.RouteConditionResolvedRefs)) {
 				continue
 			}
-			return canary.Permanent(fmt.Errorf("%w: HTTPRoute %s/%s: %s reports %s=False for parent Service %s (%s: %s)",
-				ErrRouteRejected, route.Namespace, route.Name, p.ControllerName, c.Type, t.ApexService(), c.Reason, c.Message))
+			return canary.Permanent(fmt.Errorf("%w: HTTPRoute %s/%s: %s reports %s=False for parent %s %s (%s: %s)",
+				ErrRouteRejected, route.Namespace, route.Name, p.ControllerName, c.Type, kindOf(p.ParentRef), p.ParentRef.Name, c.Reason, c.Message))
 		}
 	}
 	return nil
 }
 
+// ourParent reports whether a route status' parent is one of the router's parents (the apex
+// Service when it has none).
+func ourParent(ref gwv1.ParentReference, t canary.Target, parents []gwv1.ParentReference) bool {
+	if len(parents) == 0 {
+		return string(ref.Name) == t.ApexService() && kindOf(ref) == "Service"
+	}
+	for _, p := range parents {
+		if p.Name == ref.Name && kindOf(p) == kindOf(ref) &&
+			ptrValue(p.Namespace, gwv1.Namespace(t.Namespace)) == ptrValue(ref.Namespace, gwv1.Namespace(t.Namespace)) {
+			return true
+		}
+	}
+	return false
+}
+
+// kindOf is a parent's kind, Gateway when unset (Gateway API's default).
+func kindOf(ref gwv1.ParentReference) gwv1.Kind { return ptrValue(ref.Kind, "Gateway") }
+
+func ptrValue[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
 func (r *HTTPRoute) create(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], port int32, w canary.Weights) error {
 	route := &gwv1.HTTPRoute{
 		ObjectMeta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace},
-		Spec:       routeSpec(t, port, w),
+		Spec:       routeSpec(t, r.parents, port, w),
 	}
 	if err := r.own.stamp(ctx, t, &route.ObjectMeta); err != nil {
 		return err
@@ -323,7 +431,7 @@ func (r *HTTPRoute) apiError(err error, verb string, t canary.Target) error {
 
 // routeSpec is t's HTTPRoute spec routing w, with every field the API server would default set
 // explicitly, so a stored route compares equal to it.
-func routeSpec(t canary.Target, port int32, w canary.Weights) gwv1.HTTPRouteSpec {
+func routeSpec(t canary.Target, parents []gwv1.ParentReference, port int32, w canary.Weights) gwv1.HTTPRouteSpec {
 	backend := func(name string, weight int) gwv1.HTTPBackendRef {
 		return gwv1.HTTPBackendRef{BackendRef: gwv1.BackendRef{
 			BackendObjectReference: gwv1.BackendObjectReference{
@@ -333,17 +441,17 @@ func routeSpec(t canary.Target, port int32, w canary.Weights) gwv1.HTTPRouteSpec
 			Weight: ptrTo(int32(weight)),
 		}}
 	}
+	if len(parents) == 0 {
+		parents = []gwv1.ParentReference{apexParent(t, port)}
+	}
 	all := []gwv1.HTTPRouteMatch{{Path: pathPrefix("/")}}
 	weighted := gwv1.HTTPRouteRule{
 		Matches:     all,
 		BackendRefs: []gwv1.HTTPBackendRef{backend(t.PrimaryService(), w.Primary), backend(t.CanaryService(), w.Canary)},
 	}
 	spec := gwv1.HTTPRouteSpec{
-		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{
-			Group: ptrTo(gwv1.Group("core")), Kind: ptrTo(gwv1.Kind("Service")),
-			Name: gwv1.ObjectName(t.ApexService()), Port: ptrTo(gwv1.PortNumber(port)),
-		}}},
-		Rules: []gwv1.HTTPRouteRule{weighted},
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: parents},
+		Rules:           []gwv1.HTTPRouteRule{weighted},
 	}
 	if len(t.Match) == 0 {
 		return spec
@@ -354,6 +462,12 @@ func routeSpec(t canary.Target, port int32, w canary.Weights) gwv1.HTTPRouteSpec
 		BackendRefs: []gwv1.HTTPBackendRef{backend(t.PrimaryService(), 100)},
 	})
 	return spec
+}
+
+// apexParent is the default parent: the apex Service (GAMMA).
+func apexParent(t canary.Target, port int32) gwv1.ParentReference {
+	return gwv1.ParentReference{Group: ptrTo(gwv1.Group("core")), Kind: ptrTo(gwv1.Kind("Service")),
+		Name: gwv1.ObjectName(t.ApexService()), Port: ptrTo(gwv1.PortNumber(port))}
 }
 
 // routeMatches translates match conditions: exact and regex map to Gateway API's Exact and

@@ -225,7 +225,7 @@ func TestRouteRejected(t *testing.T) {
 		"another condition type": {route(tg.ApexService(), "Service", "PartiallyInvalid", metav1.ConditionFalse, 3), false},
 		"no status":              {&gwv1.HTTPRoute{}, false},
 	} {
-		err := routeRejected(c.route, tg)
+		err := routeRejected(c.route, tg, nil)
 		if !c.rejected {
 			assert.NoError(t, err, name)
 			continue

@@ -68,7 +68,7 @@ type TrafficSplit struct {
 	log      logr.Logger
 }
 
-var _ canary.MeshRouter = (*TrafficSplit)(nil)
+var _ canary.WeightsReconciler = (*TrafficSplit)(nil)
 
 // NewTrafficSplit validates o and returns a router. It makes no request.
 func NewTrafficSplit(o TrafficSplitOptions) (*TrafficSplit, error) {
@@ -193,47 +193,63 @@ func chooseSplitVersion(served []string) (write, read string) {
 // TrafficSplit still refers to the HTTPRouteGroup, the matches are dropped and the group, if
 // the router made it, deleted.
 func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
+	_, err := r.reconcile(ctx, t, false)
+	return err
+}
+
+// ReconcileWeights is Reconcile returning the TrafficSplit's weights as it found (or made)
+// them: adopting a route costs one read of it, not two (canary.WeightsReconciler).
+func (r *TrafficSplit) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	return r.reconcile(ctx, t, true)
+}
+
+// reconcile reconciles t's TrafficSplit; with weights, weights that cannot be read are an
+// error, as they are for Weights.
+func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights bool) (canary.Weights, error) {
 	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	p, err := r.plan(ctx, len(t.Match) > 0)
 	if err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	if len(t.Match) > 0 {
 		if err := r.reconcileGroup(ctx, t, p.group); err != nil {
-			return err
+			return canary.Weights{}, err
 		}
 	}
 	cur, err := p.read.get(ctx, t.Namespace, t.ApexService())
 	if objectMissing(err) {
-		return r.create(ctx, t, p, canary.AllPrimary())
+		return canary.AllPrimary(), r.create(ctx, t, p, canary.AllPrimary())
 	}
 	if err != nil {
-		return r.apiError(err, "get TrafficSplit", t)
+		return canary.Weights{}, r.apiError(err, "get TrafficSplit", t)
 	}
 	if err := r.own.check("TrafficSplit", &cur.meta); err != nil {
-		return err
+		return canary.Weights{}, err
 	}
 	want := r.desired(t, canary.AllPrimary())
+	w, werr := splitWeights(cur, t)
 	if sameSplit(cur, want) {
-		return nil
+		if werr != nil && weights {
+			return canary.Weights{}, fmt.Errorf("TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), werr)
+		}
+		return w, nil
 	}
 	dropGroup := len(t.Match) == 0 && len(cur.matches) > 0 // the target no longer uses A/B
-	w, werr := splitWeights(cur, t)
 	if werr != nil {
 		w = canary.AllPrimary()
 	}
 	want = r.desired(t, w)
 	want.meta = cur.meta
 	if _, err := p.write.update(ctx, t.Namespace, want); err != nil {
-		return r.apiError(err, "update TrafficSplit", t)
+		return canary.Weights{}, r.apiError(err, "update TrafficSplit", t)
 	}
 	r.log.Info("TrafficSplit reshaped, weights kept", "target", t.String(), "version", p.write.name, "weights", w.String())
 	if dropGroup {
-		return r.deleteGroup(ctx, t)
+		return w, r.deleteGroup(ctx, t)
 	}
-	return nil
+	return w, nil
 }
 
 // deleteGroup deletes t's HTTPRouteGroup, if the router made it, once the TrafficSplit no

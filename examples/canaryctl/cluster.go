@@ -152,8 +152,8 @@ func (c *cli) run(ctx context.Context, o *options, args []string) int {
 	for _, n := range m.Notes {
 		fmt.Fprintln(c.stdout, "note:", n)
 	}
-	res, err := c.release(ctx, m, driver.Options{Config: cfg, Router: o.router, Prometheus: o.prometheus, Identity: o.identity,
-		WaitForLease: o.wait, Resources: resources})
+	res, err := c.release(ctx, m, driver.Options{Config: cfg, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(o.router)}, Prometheus: o.prometheus, Identity: o.identity,
+		WaitForLease: o.wait, Objects: resources})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(c.stdout, "canaryctl: stopped at phase %s; run again to resume\n", res.Phase)
@@ -186,7 +186,7 @@ func (c *cli) release(ctx context.Context, m *flagger.Canary, opts driver.Option
 	defer s.Close()
 	live := progress.NewLive(c.stdout, progress.Options{}) // one redrawn status line on a terminal, plain lines elsewhere
 	defer live.Close()
-	rel, err := s.Release(m, live.Handle)
+	rel, err := s.Release(ctx, m, live.Handle)
 	if err != nil {
 		return canary.Result{}, err
 	}

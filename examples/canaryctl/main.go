@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube/driver"
 	"k8s.io/client-go/rest"
 )
 
@@ -101,7 +100,7 @@ func runFlags(fs *flag.FlagSet, o *options) {
 	clusterFlags(fs, o)
 	objectFlags(fs, o, "what the Canary refers to and they lack is read from the cluster")
 	fs.StringVar(&o.prometheus, "prometheus", "http://localhost:9090", "Prometheus address (a manifest's spec.metricsServer wins)")
-	fs.StringVar(&o.router, "router", driver.RouterSMI, "route kind: smi, httproute or kubernetes")
+	fs.StringVar(&o.router, "router", "", "route kind of a Canary without spec.provider: smi, httproute or kubernetes (default: Linkerd's, smi, or httproute with gatewayRefs)")
 	fs.StringVar(&o.identity, "identity", "", "driver identity in the target's lease (default: host name and a random suffix)")
 	fs.BoolVar(&o.wait, "wait", false, "wait for a target driven by another process instead of failing")
 }

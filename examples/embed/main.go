@@ -24,7 +24,7 @@ func main() {
 	cfg := must(clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG")))
 	d := must(driver.New(driver.Options{Config: cfg, Prometheus: os.Getenv("PROMETHEUS_URL")}))
 	defer d.Close()
-	res := must(must(d.Release(c, func(e canary.Event) { log.Print(e.Message) })).Run(ctx))
+	res := must(must(d.Release(ctx, c, func(e canary.Event) { log.Print(e.Message) })).Run(ctx))
 	if res.Phase == canary.PhaseFailed {
 		log.Fatalf("%s rolled back: %s", c.Target, res.Reason)
 	}

@@ -5,18 +5,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/yaml"
 )
 
 // The annotations that put a Deployment under canary delivery.
@@ -29,38 +30,37 @@ const (
 	AnnotationAutoscaler = "canarykit.dev/autoscaler"
 )
 
-// Controller runs one driver per annotated Deployment: the driver holds the target's lease and
-// calls Run whenever the Deployment (or the periodic recheck) may carry a new revision. Run
-// returns at once when there is nothing to release, reading only informer caches.
+// Controller runs a driver.Target per annotated Deployment and kicks it on every change of
+// the Deployment; the Target does the rest (lease, control requests, alerts, releases).
 type Controller struct {
-	Stack     *driver.Stack
+	Driver    *driver.Driver
 	Namespace string // "" watches every namespace
-	// Recheck is how often drivers look for changes the Deployment watch cannot see
-	// (ConfigMaps and Secrets it references). Default 30s.
-	Recheck time.Duration
-	Log     logr.Logger
+	Log       logr.Logger
 	// OnEvent, if set, receives every target's events.
 	OnEvent func(canary.Event)
+	// OnInvalid, if set, is told of every Deployment whose annotations do not make a Canary
+	// (they are logged either way).
+	OnInvalid func(deployment string, err error)
 
 	mu      sync.Mutex
-	drivers map[string]*worker
+	targets map[string]*running
 }
 
-// worker runs the releases of one target.
-type worker struct {
+// running is one Deployment's Target.
+type running struct {
 	spec   string // hash of the annotations it was built from
-	kick   chan struct{}
+	target *driver.Target
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// Run watches Deployments until ctx ends, then stops every driver (releasing their leases).
+// Run watches Deployments until ctx ends, then stops every Target (releasing their leases)
+// and returns.
 func (c *Controller) Run(ctx context.Context) error {
-	if c.Recheck == 0 {
-		c.Recheck = 30 * time.Second
-	}
-	c.drivers = map[string]*worker{}
-	f := informers.NewSharedInformerFactoryWithOptions(c.Stack.Client(), 0, informers.WithNamespace(c.Namespace))
+	c.mu.Lock()
+	c.targets = map[string]*running{}
+	c.mu.Unlock()
+	f := informers.NewSharedInformerFactoryWithOptions(c.Driver.Client(), 0, informers.WithNamespace(c.Namespace))
 	inf := f.Apps().V1().Deployments().Informer()
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.sync(ctx, obj) },
@@ -78,20 +78,20 @@ func (c *Controller) Run(ctx context.Context) error {
 	<-ctx.Done()
 	f.Shutdown()
 	c.mu.Lock()
-	keys := make([]string, 0, len(c.drivers))
-	for k := range c.drivers {
-		keys = append(keys, k)
+	all := make([]string, 0, len(c.targets))
+	for k := range c.targets {
+		all = append(all, k)
 	}
 	c.mu.Unlock()
-	for _, k := range keys {
-		if d := c.retire(k); d != nil {
-			<-d.done // its lease is released
+	for _, k := range all {
+		if r := c.retire(k); r != nil {
+			<-r.done // its lease is released
 		}
 	}
 	return nil
 }
 
-// sync starts, restarts (annotations changed), kicks or stops the driver of a Deployment.
+// sync starts, restarts (annotations changed), kicks or stops the Target of a Deployment.
 func (c *Controller) sync(ctx context.Context, obj any) {
 	d, ok := obj.(*appsv1.Deployment)
 	if !ok {
@@ -104,91 +104,62 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	}
 	spec := specHash(d)
 	c.mu.Lock()
-	cur := c.drivers[key]
+	cur := c.targets[key]
 	c.mu.Unlock()
 	if cur != nil && cur.spec == spec {
-		select {
-		case cur.kick <- struct{}{}:
-		default:
+		cur.target.Kick()
+		return
+	}
+	prev := c.retire(key) // the annotations changed: a new Target takes over when the old one has stopped
+	tg, err := c.target(d)
+	if err != nil {
+		c.Log.Error(err, "not released", "deployment", key)
+		if c.OnInvalid != nil {
+			c.OnInvalid(key, err)
 		}
 		return
 	}
-	prev := c.retire(key) // the annotations changed: a new driver takes over when it has stopped
-	m, err := flagger.LoadCanary([]byte(manifestFor(d)))
-	if err != nil {
-		c.Log.Error(err, "invalid canary annotations; not released", "deployment", key)
-		return
-	}
-	rel, err := c.Stack.Release(m, c.OnEvent)
-	if err != nil {
-		c.Log.Error(err, "cannot release", "deployment", key)
-		return
-	}
-	dctx, cancel := context.WithCancel(ctx)
-	drv := &worker{spec: spec, kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	tctx, cancel := context.WithCancel(ctx)
+	r := &running{spec: spec, target: tg, cancel: cancel, done: make(chan struct{})}
 	c.mu.Lock()
-	c.drivers[key] = drv
+	c.targets[key] = r
 	c.mu.Unlock()
 	go func() {
-		defer close(drv.done)
+		defer close(r.done)
 		if prev != nil {
-			<-prev.done // the old driver releases the target's lease first
+			<-prev.done // the old Target releases the lease first
 		}
-		c.drive(dctx, key, rel, drv.kick)
+		_ = tg.Start(tctx) // returns nil when tctx ends; errors are the Target's to log and retry
 	}()
 }
 
-// drive holds the target's lease and runs releases when kicked or rechecking, until ctx ends.
-func (c *Controller) drive(ctx context.Context, key string, rel *driver.Release, kick <-chan struct{}) {
-	log := c.Log.WithValues("target", key)
-	for ctx.Err() == nil {
-		err := rel.Lease.Hold(ctx, func(ctx context.Context) error {
-			go rel.Lease.Controls(ctx, func(ctl kube.Control) { _ = ctl.Apply(rel.Rollout) })
-			for {
-				res, err := rel.Rollout.Run(ctx)
-				if err != nil {
-					return err
-				}
-				if res.Released {
-					log.Info("release ended", "revision", res.Revision, "phase", res.Phase, "reason", res.Reason)
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-kick:
-				case <-time.After(c.Recheck):
-				}
-			}
-		})
-		if err != nil && ctx.Err() == nil {
-			log.Error(err, "driver stopped; retrying")
-			select {
-			case <-ctx.Done():
-			case <-time.After(c.Recheck):
-			}
-		}
+func (c *Controller) target(d *appsv1.Deployment) (*driver.Target, error) {
+	m, err := canaryFor(d)
+	if err != nil {
+		return nil, err
 	}
+	return c.Driver.Target(m, c.OnEvent)
 }
 
-// retire stops key's driver without waiting (the informer's handler must not block) and
+// retire stops key's Target without waiting (the informer's handler must not block) and
 // returns it, so whoever needs to can wait for it.
-func (c *Controller) retire(key string) *worker {
+func (c *Controller) retire(key string) *running {
 	c.mu.Lock()
-	drv := c.drivers[key]
-	delete(c.drivers, key)
+	r := c.targets[key]
+	delete(c.targets, key)
 	c.mu.Unlock()
-	if drv != nil {
-		drv.cancel()
+	if r != nil {
+		r.cancel()
 	}
-	return drv
+	return r
 }
 
-// Drivers returns the keys of the targets being driven.
-func (c *Controller) Drivers() []string {
+// Targets returns the keys of the Deployments being driven.
+func (c *Controller) Targets() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.drivers))
-	for k := range c.drivers {
+	out := make([]string, 0, len(c.targets))
+	for k := range c.targets {
 		out = append(out, k)
 	}
 	return out
@@ -199,21 +170,51 @@ func specHash(d *appsv1.Deployment) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// manifestFor writes the Flagger Canary manifest a Deployment's annotations describe.
-func manifestFor(d *appsv1.Deployment) string {
-	port := d.Annotations[AnnotationPort]
-	if port == "" {
-		port = "80"
+// canaryFor builds the Flagger Canary a Deployment's annotations describe. The annotations
+// are values, never text of the manifest: the analysis is parsed on its own into a mapping,
+// the port into a number, and the Canary is assembled as data around them, so no annotation
+// can change the target, the namespace or anything outside spec.analysis. Errors name the
+// annotation.
+func canaryFor(d *appsv1.Deployment) (*flagger.Canary, error) {
+	var analysis map[string]any
+	if err := yaml.Unmarshal([]byte(d.Annotations[AnnotationAnalysis]), &analysis); err != nil {
+		return nil, fmt.Errorf("annotation %s: not a YAML mapping: %w", AnnotationAnalysis, err)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: %q, namespace: %q}\nspec:\n", d.Name, d.Namespace)
-	fmt.Fprintf(&b, "  targetRef: {apiVersion: apps/v1, kind: Deployment, name: %q}\n  service: {port: %s}\n", d.Name, port)
-	if hpa := d.Annotations[AnnotationAutoscaler]; hpa != "" {
-		fmt.Fprintf(&b, "  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: %q}\n", hpa)
+	if analysis == nil {
+		return nil, fmt.Errorf("annotation %s: empty", AnnotationAnalysis)
 	}
-	b.WriteString("  analysis:\n")
-	for _, line := range strings.Split(strings.TrimRight(d.Annotations[AnnotationAnalysis], "\n"), "\n") {
-		b.WriteString("    " + line + "\n")
+	port := 80
+	if s, ok := d.Annotations[AnnotationPort]; ok {
+		p, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || p < 1 || p > 65535 {
+			return nil, fmt.Errorf("annotation %s: want a port number 1..65535, got %q", AnnotationPort, s)
+		}
+		port = p
 	}
-	return b.String()
+	spec := map[string]any{
+		"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": d.Name},
+		"service":   map[string]any{"port": port},
+		"analysis":  analysis,
+	}
+	if hpa, ok := d.Annotations[AnnotationAutoscaler]; ok {
+		if errs := validation.IsDNS1123Subdomain(hpa); len(errs) > 0 {
+			return nil, fmt.Errorf("annotation %s: not an object name: %s", AnnotationAutoscaler, strings.Join(errs, "; "))
+		}
+		spec["autoscalerRef"] = map[string]any{"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": hpa}
+	}
+	data, err := yaml.Marshal(map[string]any{
+		"apiVersion": "flagger.app/v1beta1",
+		"kind":       "Canary",
+		"metadata":   map[string]any{"name": d.Name, "namespace": d.Namespace},
+		"spec":       spec,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m, err := flagger.LoadCanary(data)
+	if err != nil {
+		// the paths name the Canary's fields: spec.analysis.* is the analysis annotation
+		return nil, fmt.Errorf("annotations %s: %w", AnnotationAnalysis, err)
+	}
+	return m, nil
 }

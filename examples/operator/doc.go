@@ -13,6 +13,10 @@
 //	)"
 //	operator --prometheus http://prometheus.linkerd-viz:9090 --identity $POD_NAME
 //
-// Each target keeps its own Lease (one driver per target, status, resumption), so a new leader
-// continues the releases a previous one left mid-way.
+// Each annotated Deployment gets a kube/driver Target, kicked on every change of the
+// Deployment; the Target holds the target's Lease (status, resumption), applies control
+// requests, delivers the analysis' alerts and releases every new revision, so a new leader
+// continues the releases a previous one left mid-way. The annotations are values, never
+// manifest text: the Canary is assembled around them as data. The leader lock has its own
+// client; a replica that loses the lead stops every target and exits with status 1.
 package main

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube/driver"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/webhook/loadgen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,7 +18,7 @@ import (
 // seed's templateRefs, read from Flagger MetricTemplates in the cluster (istio-system), one of
 // them with a secretRef.
 func TestABTestingWithHTTPRoute(t *testing.T) {
-	w := newWorld(t, driver.RouterHTTPRoute, nil)
+	w := newWorld(t, flagger.RouterHTTPRoute, nil)
 	w.installTemplates("metric-templates-003.yaml")
 	w.createApp("frontend", "stefanprodan/podinfo:3.1.0")
 	firefox := http.Header{"User-Agent": {"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"}}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/meshsim"
-	"github.com/canarykit/canarykit/kube/driver"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/webhook/loadgen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,7 +83,7 @@ func canarySteps(t *testing.T, shares []meshsim.Share, canarySvc string) []float
 // answered by the real Prometheus, and the seeds' acceptance and load tests run by the
 // loadtester's stand-in.
 func TestSeedReleases(t *testing.T) {
-	w := newWorld(t, driver.RouterSMI, map[string]meshsim.Behavior{
+	w := newWorld(t, flagger.RouterSMI, map[string]meshsim.Behavior{
 		"3.1.2": {ErrorRate: 0.5},       // returns 500s
 		"3.1.3": {Latency: time.Second}, // answers in one second
 	})

@@ -66,10 +66,10 @@ type world struct {
 	mesh   *meshsim.Mesh
 	prom   *testenv.Prometheus
 	lt     *webhooktest.LoadTester
-	router string
+	router flagger.RouterKind // for Canaries without spec.provider
 }
 
-func newWorld(t *testing.T, router string, versions map[string]meshsim.Behavior) *world {
+func newWorld(t *testing.T, router flagger.RouterKind, versions map[string]meshsim.Behavior) *world {
 	env := testenv.Shared(t)
 	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) // as linkerd-smi ships it
 	testenv.InstallCRDs(t, env.Config(), testenv.GatewayAPICRDs(t)...)
@@ -241,15 +241,21 @@ func (tl *timeline) steps() string {
 	return b.String()
 }
 
-// drive runs one release of m as one driver process (its own stack), until it ends or ctx ends.
+// drive runs one release of m as one driver process (its own Driver), until it ends or ctx ends.
 func (w *world) drive(ctx context.Context, m *flagger.Canary, identity string, tl *timeline) (canary.Result, error) {
-	s, err := driver.New(driver.Options{Config: w.env.Config(), Router: w.router, Prometheus: w.prom.URL,
-		Identity: identity, HookTransport: w.mesh, WaitForLease: true})
-	require.NoError(w.t, err)
-	defer s.Close()
-	rel, err := s.Release(m, tl.handle)
+	d := w.driver(identity)
+	defer d.Close()
+	rel, err := d.Release(ctx, m, tl.handle)
 	require.NoError(w.t, err)
 	return rel.Run(ctx)
+}
+
+// driver is a Driver on the world: its Prometheus, its mesh's webhooks (the load tester).
+func (w *world) driver(identity string) *driver.Driver {
+	d, err := driver.New(driver.Options{Config: w.env.Config(), DefaultRouter: flagger.Router{Kind: w.router}, Prometheus: w.prom.URL,
+		Identity: identity, HookTransport: w.mesh, WaitForLease: true})
+	require.NoError(w.t, err)
+	return d
 }
 
 // load drives apex traffic through the mesh until the test ends.

@@ -1,6 +1,37 @@
 // Package driver turns Flagger objects loaded by kube/flagger into releases running on a
-// cluster: clients, informer caches, the router spec.provider chooses (mesh), Prometheus per
-// metric (a MetricTemplate's own server and credentials), webhooks, alerts, Kubernetes Events
-// and the target's Lease (kube). canaryctl, the operator example and the end-to-end tests are
-// built on it.
+// cluster: the clients and informer caches (kube), the router the Canary's spec.provider
+// chooses (mesh: SMI TrafficSplit, Gateway API HTTPRoute with the Canary's gatewayRefs as
+// parents, or the Kubernetes Service switch), Prometheus per metric (a MetricTemplate's own
+// server and credentials), webhooks, alerts (webhook/notify), Kubernetes Events and the
+// target's Lease. canaryctl, the operator example and the end-to-end tests are built on it.
+//
+// A Driver is shared by every target of a process: routers are built once per kind and
+// version, Prometheus clients once per server and credentials. There are two ways to run:
+//
+//   - Release and Release.Run: one release of the target's current revision, for a CLI or a
+//     CI job. Run holds the target's lease, applies control requests (kube.RequestControl),
+//     delivers the alerts and returns the result.
+//   - Target and Target.Start: a target's releases for as long as ctx lives, for an operator.
+//     Start holds the lease, applies control requests, delivers alerts and releases every new
+//     revision; Kick it from an informer's events. It has the shape of a controller-runtime
+//     Runnable. Between releases it reads only its caches: an idle target costs the lease's
+//     renewals.
+//
+// A Canary canarykit cannot drive (spec.provider istio, say) is an error naming the field
+// before anything in the cluster is touched.
+//
+//	d, err := driver.New(driver.Options{Config: cfg, Prometheus: "http://prometheus.linkerd-viz:9090"})
+//	if err != nil {
+//		return err
+//	}
+//	defer d.Close()
+//	c, err := flagger.LoadCanary(manifest)
+//	if err != nil {
+//		return err
+//	}
+//	rel, err := d.Release(ctx, c, nil)
+//	if err != nil {
+//		return err
+//	}
+//	res, err := rel.Run(ctx) // res.Phase: Succeeded, or Failed after a rollback
 package driver

@@ -36,7 +36,7 @@ func TestTemplateProviderUsesTheSecretAndHeaders(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "basic", Namespace: "ops"}, Data: map[string][]byte{"username": []byte("u"), "password": []byte("p")}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "empty", Namespace: "ops"}, Data: map[string][]byte{"user": []byte("u")}},
 	)
-	s := &Stack{opts: Options{Logger: logr.Discard()}, client: client}
+	s := testDriver(client)
 	ctx := context.Background()
 	tpl := func(secret string) *flagger.MetricTemplate {
 		return &flagger.MetricTemplate{Name: "errors", Namespace: "ops", Query: "x", Provider: flagger.MetricTemplateProvider{
@@ -82,7 +82,7 @@ func TestAlertProviderNotifiers(t *testing.T) {
 	t.Cleanup(proxy.Close)
 	client := fake.NewClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "url", Namespace: "flagger"},
 		Data: map[string][]byte{"address": []byte(hooks.URL + "/from-secret"), "token": []byte("xoxb-1")}})
-	s := &Stack{opts: Options{Logger: logr.Discard()}, client: client}
+	s := testDriver(client)
 	ctx := context.Background()
 	n := notify.Notification{Severity: notify.SeverityError, Target: canary.Target{Namespace: "test", Name: "podinfo"}, Message: "Failed checks threshold reached 5"}
 
@@ -122,22 +122,27 @@ func TestAlertProviderNotifiers(t *testing.T) {
 
 // A templated metric's provider that cannot be built is reported at the Canary's field.
 func TestTemplatedErrorsNameTheField(t *testing.T) {
-	s := &Stack{opts: Options{Logger: logr.Discard()}, client: fake.NewClientset()}
+	s := testDriver(fake.NewClientset())
 	m := &flagger.Canary{
 		Spec: canary.Spec{Metrics: []canary.Metric{{Name: "errors", Query: "up", ThresholdRange: canary.AtMost(1)}}},
 		TemplateRefs: []flagger.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "ops", Path: "spec.analysis.metrics[0].templateRef",
 			Template: &flagger.MetricTemplate{Name: "errors", Namespace: "ops", Query: "up",
 				Provider: flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://prom:9090", SecretRef: "missing"}}}},
 	}
-	_, err := s.templated(context.Background(), m)
+	_, _, err := s.templated(context.Background(), m)
 	require.ErrorContains(t, err, "spec.analysis.metrics[0].templateRef: MetricTemplate ops/errors: spec.provider.secretRef:")
 }
 
 // One Release drives one Run at a time: a second, concurrent Run is refused at once.
 func TestReleaseRunsOnce(t *testing.T) {
-	r := &Release{Manifest: &flagger.Canary{Target: canary.Target{Namespace: "test", Name: "podinfo"}}}
+	r := &Release{Canary: &flagger.Canary{Target: canary.Target{Namespace: "test", Name: "podinfo"}}}
 	r.running.Store(true)
 	_, err := r.Run(context.Background())
 	require.ErrorIs(t, err, canary.ErrAlreadyRunning)
 	assert.True(t, r.running.Load(), "the Run in progress is still marked")
+}
+
+// testDriver is a Driver over a fake client, enough for what builds providers and notifiers.
+func testDriver(client *fake.Clientset) *Driver {
+	return &Driver{opts: Options{Logger: logr.Discard()}, client: client, proms: map[string]canary.MetricProvider{}}
 }

@@ -1,0 +1,167 @@
+package driver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/metrics"
+	"github.com/canarykit/canarykit/webhook/notify"
+)
+
+// prometheus returns the Driver's client for o's server and credentials, building it on first
+// use: releases of many targets against one Prometheus share one client (and its
+// connections).
+func (d *Driver) prometheus(o metrics.PrometheusOptions) (canary.MetricProvider, error) {
+	key := promKey(o)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.proms[key]; ok {
+		return p, nil
+	}
+	o.Logger = d.opts.Logger
+	p, err := metrics.NewPrometheus(o)
+	if err != nil {
+		return nil, err
+	}
+	d.proms[key] = p
+	return p, nil
+}
+
+// promKey identifies the settings that make two Prometheus clients different; credentials
+// enter hashed.
+func promKey(o metrics.PrometheusOptions) string {
+	b, _ := json.Marshal(struct {
+		Address  string
+		Creds    metrics.Credentials
+		Headers  http.Header
+		Insecure bool
+	}{o.Address, o.Credentials, o.Headers, o.InsecureSkipVerify})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// templated returns the Canary's spec with each templated metric bound to its template's own
+// Prometheus, and the others to the Canary's (nil when no metric needs it).
+func (d *Driver) templated(ctx context.Context, c *flagger.Canary) (canary.Spec, canary.MetricProvider, error) {
+	spec := c.Spec
+	spec.Metrics = slices.Clone(c.Spec.Metrics)
+	for _, ref := range c.TemplateRefs {
+		p, err := d.templateProvider(ctx, ref.Template)
+		if err != nil {
+			return canary.Spec{}, nil, fmt.Errorf("%s: %w", ref.Path, err)
+		}
+		spec.Metrics[ref.Metric].Provider = p
+	}
+	if !slices.ContainsFunc(spec.Metrics, func(m canary.Metric) bool { return m.Provider == nil }) {
+		return spec, nil, nil
+	}
+	addr, field := d.opts.Prometheus, "Options.Prometheus"
+	if c.MetricsServer != "" {
+		addr, field = c.MetricsServer, "spec.metricsServer"
+	}
+	if addr == "" {
+		return canary.Spec{}, nil, fmt.Errorf("spec.analysis.metrics: a Prometheus address is required (spec.metricsServer or Options.Prometheus)")
+	}
+	p, err := d.prometheus(metrics.PrometheusOptions{Address: addr})
+	if err != nil {
+		return canary.Spec{}, nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return spec, p, nil
+}
+
+// templateProvider is the Prometheus client of a MetricTemplate's provider, with the
+// credentials of its secretRef read as Flagger reads them (at every release: they may have
+// been rotated).
+func (d *Driver) templateProvider(ctx context.Context, t *flagger.MetricTemplate) (canary.MetricProvider, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: template not resolved", flagger.ErrNotFound)
+	}
+	o := metrics.PrometheusOptions{Address: t.Provider.Address, Headers: http.Header(t.Provider.Headers),
+		InsecureSkipVerify: t.Provider.InsecureSkipVerify}
+	if t.Provider.SecretRef != "" {
+		data, err := secretData(ctx, d.client, "MetricTemplate", t.Namespace, t.Name, "spec.provider.secretRef", t.Provider.SecretRef)
+		if err != nil {
+			return nil, err
+		}
+		if o.Credentials, err = metrics.SecretCredentials(data); err != nil {
+			return nil, fmt.Errorf("MetricTemplate %s: secret %s/%s: %w", t.Key(), t.Namespace, t.Provider.SecretRef, err)
+		}
+	}
+	p, err := d.prometheus(o)
+	if err != nil {
+		return nil, fmt.Errorf("MetricTemplate %s: %w", t.Key(), err)
+	}
+	return p, nil
+}
+
+// alerts builds the notifications of the Canary's alerts: one route per alert, to its
+// provider, from its severity on. Nil without alerts.
+func (d *Driver) alerts(ctx context.Context, c *flagger.Canary) (*notify.Dispatcher, error) {
+	if len(c.Alerts) == 0 {
+		return nil, nil
+	}
+	var routes []notify.Route
+	for _, a := range c.Alerts {
+		if a.Provider == nil {
+			return nil, fmt.Errorf("%s: %w: provider not resolved", a.Path, flagger.ErrNotFound)
+		}
+		n, err := d.notifier(ctx, *a.Provider)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Path, err)
+		}
+		sev, err := notify.ParseSeverity(a.Severity)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Path, err)
+		}
+		routes = append(routes, notify.Route{Name: a.Name, Notifier: n, MinSeverity: sev})
+	}
+	return notify.New(notify.Config{Routes: routes, Logger: d.opts.Logger.WithName("alerts")})
+}
+
+// slackPostMessage is where a Slack AlertProvider with a token and no address posts, as in
+// Flagger.
+const slackPostMessage = "https://slack.com/api/chat.postMessage"
+
+// notifier is the webhook/notify notifier for an AlertProvider, with its secretRef applied.
+func (d *Driver) notifier(ctx context.Context, p flagger.AlertProvider) (notify.Notifier, error) {
+	p, token, err := withSecret(ctx, d.client, p)
+	if err != nil {
+		return nil, err
+	}
+	client := http.DefaultClient
+	if p.Proxy != "" {
+		u, err := url.Parse(p.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("AlertProvider %s: proxy: %w", p.Key(), err)
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = http.ProxyURL(u)
+		client = &http.Client{Transport: t}
+	}
+	if p.Type == "slack" && p.Address == "" && token != "" {
+		if p.Channel == "" {
+			return nil, fmt.Errorf("AlertProvider %s: spec.channel: required to post with a token (Slack's chat.postMessage)", p.Key())
+		}
+		p.Address = slackPostMessage
+	}
+	if p.Address == "" {
+		return nil, fmt.Errorf(`AlertProvider %s: neither spec.address nor the "address" key of its secretRef gives the webhook URL`, p.Key())
+	}
+	switch p.Type {
+	case "slack", "rocket": // Rocket.Chat's incoming webhooks take Slack's format
+		return notify.NewSlack(notify.SlackConfig{URL: p.Address, Token: token, Channel: p.Channel, Username: p.Username, Client: client})
+	case "msteams":
+		return notify.NewTeams(notify.TeamsConfig{URL: p.Address, Client: client})
+	case "discord":
+		return notify.NewDiscord(notify.DiscordConfig{URL: p.Address, Username: p.Username, Client: client})
+	}
+	return nil, fmt.Errorf("AlertProvider %s: type %q is not supported (%v)", p.Key(), p.Type, flagger.AlertProviderTypes())
+}

@@ -1,0 +1,156 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/metrics"
+	"github.com/canarykit/canarykit/webhook/notify"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Release is one release of a target: its Rollout, built from a Canary, and the target's Lease.
+type Release struct {
+	// Canary is what the release was built from (its references resolved).
+	Canary *flagger.Canary
+	// Rollout drives the release.
+	Rollout *canary.Rollout
+	// Lease is the target's lease: who drives it, and its saved status.
+	Lease *kube.Lease
+
+	alerts  *notify.Dispatcher // the Canary's alerts, delivered while Run runs
+	running atomic.Bool
+}
+
+// Release builds the Rollout of a Flagger Canary: it chooses the router (spec.provider, or the
+// Driver's default), resolves the Canary's metric templates and alert providers (ctx bounds the
+// reads) and binds each metric to its Prometheus. onEvent, if set, receives every event besides
+// the Kubernetes Events recorded on the target and the alerts. Nothing in the cluster is
+// changed until Run; a Canary that cannot be driven is an error naming its field.
+func (d *Driver) Release(ctx context.Context, c *flagger.Canary, onEvent func(canary.Event)) (*Release, error) {
+	router, err := d.routers.forCanary(c)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	workload, err := d.cluster.Workload(workloadOptions(c, d.opts.OwnerReferences))
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	lease, err := d.lease(c.Target, d.opts.WaitForLease)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	return d.build(ctx, c, router, workload, lease, onEvent)
+}
+
+// canaryError names the Canary an error is about.
+func canaryError(c *flagger.Canary, err error) error {
+	name := c.Name
+	if name == "" {
+		name = c.Target.Name
+	}
+	return fmt.Errorf("canary %s/%s: %w", c.Namespace, name, err)
+}
+
+func (d *Driver) lease(t canary.Target, wait bool) (*kube.Lease, error) {
+	return kube.NewLease(kube.LeaseOptions{Client: d.client, Target: t, Identity: d.opts.Identity,
+		Duration: d.opts.LeaseDuration, Wait: wait, Logger: d.opts.Logger})
+}
+
+// build resolves c's references and assembles its Rollout over the given router, workload and
+// lease. It only reads from the cluster.
+func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.MeshRouter, workload canary.Workload, lease *kube.Lease,
+	onEvent func(canary.Event)) (*Release, error) {
+	if len(c.TemplateRefs) > 0 || len(c.Alerts) > 0 {
+		// the objects may have changed since the last release: resolved every time
+		if err := c.Resolve(ctx, d.objects); err != nil {
+			return nil, canaryError(c, err)
+		}
+	}
+	spec, provider, err := d.templated(ctx, c)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	alerts, err := d.alerts(ctx, c)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	var notifyEvent func(canary.Event)
+	if alerts != nil {
+		notifyEvent = alerts.OnEvent(spec)
+	}
+	record := d.events.For(c.Target)
+	r, err := canary.New(canary.Config{
+		Target:   c.Target,
+		Spec:     spec,
+		Workload: workload,
+		Router:   router,
+		Metrics:  provider,
+		Store:    lease,
+		Webhooks: d.hooks,
+		Builtins: metrics.Linkerd(),
+		OnEvent: func(e canary.Event) {
+			record(e)
+			if notifyEvent != nil {
+				notifyEvent(e)
+			}
+			if onEvent != nil {
+				onEvent(e)
+			}
+		},
+		Logger: d.opts.Logger.WithName("rollout"),
+		Clock:  d.opts.Clock,
+	})
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	return &Release{Canary: c, Rollout: r, Lease: lease, alerts: alerts}, nil
+}
+
+// Run drives the target's current revision while holding its lease, applying control
+// requests (kube.RequestControl) from other processes, and releases the lease at the end. The
+// alerts the release raised are delivered before Run returns (each within the alert timeout).
+func (r *Release) Run(ctx context.Context) (canary.Result, error) {
+	if !r.running.CompareAndSwap(false, true) {
+		return canary.Result{}, fmt.Errorf("%w: release of %s", canary.ErrAlreadyRunning, r.Canary.Target)
+	}
+	defer r.running.Store(false)
+	var res canary.Result
+	err := r.Lease.Hold(ctx, func(ctx context.Context) error {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go r.Lease.Controls(cctx, func(c kube.Control) { _ = c.Apply(r.Rollout) })
+		var err error
+		res, err = r.run(ctx)
+		return err
+	})
+	return res, err
+}
+
+// run runs the Rollout with the alerts delivered from their own goroutine; what is queued when
+// the Rollout returns gets one alert timeout.
+func (r *Release) run(ctx context.Context) (canary.Result, error) {
+	if r.alerts != nil {
+		actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { _ = r.alerts.Run(actx); close(done) }()
+		defer func() { cancel(); <-done }()
+	}
+	return r.Rollout.Run(ctx)
+}
+
+// workloadOptions are the kube options for a Canary's target.
+func workloadOptions(c *flagger.Canary, ownerReferences bool) kube.WorkloadOptions {
+	w := c.Workload
+	o := kube.WorkloadOptions{Target: c.Target, Port: w.Port, PortName: w.PortName, AppProtocol: w.AppProtocol,
+		Autoscaler: w.Autoscaler, PrimaryMinReplicas: w.PrimaryMinReplicas, PrimaryMaxReplicas: w.PrimaryMaxReplicas,
+		OwnerReferences: ownerReferences, PrimaryReadyThreshold: w.PrimaryReadyThreshold, CanaryReadyThreshold: w.CanaryReadyThreshold}
+	if w.TargetPort != "" {
+		o.TargetPort = intstr.Parse(w.TargetPort)
+	}
+	return o
+}

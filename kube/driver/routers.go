@@ -1,0 +1,161 @@
+package driver
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh"
+	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
+	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
+	"k8s.io/utils/ptr"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+)
+
+// knownKind reports whether the driver can build a router of kind k.
+func knownKind(k flagger.RouterKind) bool {
+	switch k {
+	case flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterKubernetes:
+		return true
+	}
+	return false
+}
+
+// routers builds routers on first use and shares them: one per kind and pinned version. Per
+// target settings (an HTTPRoute's parents and port) are views of the shared router.
+type routers struct {
+	d  *Driver
+	mu sync.Mutex
+	by map[string]canary.MeshRouter // by kind/version
+}
+
+func newRouters(d *Driver) *routers { return &routers{d: d, by: map[string]canary.MeshRouter{}} }
+
+// choice is the router a Canary gets: its spec.provider's, else the Driver's default, else
+// Linkerd's (SMI, or HTTPRoute with gatewayRefs).
+func (rs *routers) choice(c *flagger.Canary) flagger.Router {
+	r := c.Router
+	if r.Kind == flagger.RouterDefault {
+		r = rs.d.opts.DefaultRouter
+	}
+	if r.Kind == flagger.RouterDefault {
+		r.Kind = flagger.RouterSMI
+		if len(c.GatewayRefs) > 0 {
+			r.Kind = flagger.RouterHTTPRoute
+		}
+	}
+	return r
+}
+
+// forCanary returns the router of c (Options.Router if set). Errors name the Canary field.
+func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
+	if k := c.Router.Kind; k != flagger.RouterDefault && !knownKind(k) {
+		return nil, fmt.Errorf("spec.provider: canarykit cannot drive provider %q", c.Router.Provider)
+	}
+	if rs.d.opts.Router != nil {
+		return rs.d.opts.Router, nil
+	}
+	choice := rs.choice(c)
+	if len(c.GatewayRefs) > 0 && choice.Kind != flagger.RouterHTTPRoute {
+		return nil, fmt.Errorf("spec.service.gatewayRefs: only a Gateway API router (HTTPRoute) attaches to them; spec.provider %q routes with %s",
+			choice.Provider, choice.Kind)
+	}
+	base, err := rs.shared(choice)
+	if err != nil {
+		field := "spec.provider"
+		if c.Router.Kind == flagger.RouterDefault {
+			field = "Options.DefaultRouter"
+		}
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	hr, ok := base.(*mesh.HTTPRoute)
+	if !ok {
+		return base, nil
+	}
+	parents := make([]gwv1.ParentReference, 0, len(c.GatewayRefs))
+	for _, g := range c.GatewayRefs {
+		parents = append(parents, parentRef(g))
+	}
+	r, err := hr.WithParents(c.Workload.Port, parents...)
+	if err != nil {
+		return nil, fmt.Errorf("spec.service.gatewayRefs: %w", err)
+	}
+	return r, nil
+}
+
+// parentRef is a Gateway API parent reference for one of a Canary's gatewayRefs; empty fields
+// are left for the router's defaults.
+func parentRef(g flagger.ParentRef) gwv1.ParentReference {
+	p := gwv1.ParentReference{Name: gwv1.ObjectName(g.Name)}
+	if g.Group != "" {
+		p.Group = ptr.To(gwv1.Group(g.Group))
+	}
+	if g.Kind != "" {
+		p.Kind = ptr.To(gwv1.Kind(g.Kind))
+	}
+	if g.Namespace != "" {
+		p.Namespace = ptr.To(gwv1.Namespace(g.Namespace))
+	}
+	if g.SectionName != "" {
+		p.SectionName = ptr.To(gwv1.SectionName(g.SectionName))
+	}
+	if g.Port != 0 {
+		p.Port = ptr.To(gwv1.PortNumber(g.Port))
+	}
+	return p
+}
+
+// shared returns the router of a kind and version, building it on first use. It makes no
+// request (versions are discovered on first use by the router).
+func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
+	key := string(r.Kind) + "/" + r.APIVersion
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if got, ok := rs.by[key]; ok {
+		return got, nil
+	}
+	d := rs.d
+	log := d.opts.Logger.WithName("mesh")
+	var owner mesh.OwnerFunc
+	if d.opts.OwnerReferences {
+		owner = mesh.DeploymentOwner(d.client.AppsV1())
+	}
+	var (
+		router canary.MeshRouter
+		err    error
+	)
+	switch r.Kind {
+	case flagger.RouterSMI:
+		var split *splitclient.Clientset
+		var specs *specsclient.Clientset
+		if split, err = splitclient.NewForConfig(d.config); err != nil {
+			return nil, err
+		}
+		if specs, err = specsclient.NewForConfig(d.config); err != nil {
+			return nil, err
+		}
+		router, err = mesh.NewTrafficSplit(mesh.TrafficSplitOptions{Client: split, Specs: specs, Discovery: d.client.Discovery(),
+			Version: r.APIVersion, Owner: owner, Logger: log})
+	case flagger.RouterHTTPRoute:
+		var gw *gatewayclient.Clientset
+		if gw, err = gatewayclient.NewForConfig(d.config); err != nil {
+			return nil, err
+		}
+		router, err = mesh.NewHTTPRoute(mesh.HTTPRouteOptions{Client: gw, Discovery: d.client.Discovery(), Version: r.APIVersion,
+			Services: d.client.CoreV1(), Owner: owner, Logger: log})
+	case flagger.RouterKubernetes:
+		if r.APIVersion != "" {
+			return nil, fmt.Errorf("the kubernetes router has no version, got %q", r.APIVersion)
+		}
+		router, err = mesh.NewKubernetes(mesh.KubernetesOptions{Client: d.client.CoreV1(), Logger: log})
+	default:
+		return nil, fmt.Errorf("canarykit cannot drive provider %q", r.Provider)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rs.by[key] = router
+	return router, nil
+}

@@ -1,0 +1,137 @@
+package driver
+
+import (
+	"context"
+	"testing"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/canarytest"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
+)
+
+// offline is a Driver whose clients point nowhere: building routers and providers makes no
+// request, so nothing here needs a server.
+func offline(t *testing.T, o Options) *Driver {
+	t.Helper()
+	o.Config = &rest.Config{Host: "http://127.0.0.1:1"}
+	d, err := New(o)
+	require.NoError(t, err)
+	t.Cleanup(d.Close)
+	return d
+}
+
+func testCanary(r flagger.Router, gateways ...flagger.ParentRef) *flagger.Canary {
+	return &flagger.Canary{Name: "podinfo", Namespace: "test", Target: canary.Target{Namespace: "test", Name: "podinfo"},
+		Spec: canary.Spec{Interval: 1, Threshold: 1, Iterations: 1}, Workload: flagger.Workload{Port: 9898}, Router: r, GatewayRefs: gateways}
+}
+
+// Each Canary gets the router its spec.provider names (the Driver's default, then Linkerd's,
+// without one); routers of one kind and version are shared.
+func TestRouterPerCanary(t *testing.T) {
+	d := offline(t, Options{})
+	gw := flagger.ParentRef{Name: "public", Namespace: "gateways"}
+	for name, c := range map[string]struct {
+		canary *flagger.Canary
+		want   any
+	}{
+		"no provider":           {testCanary(flagger.Router{}), &mesh.TrafficSplit{}},
+		"no provider, gateways": {testCanary(flagger.Router{}, gw), &mesh.HTTPRoute{}},
+		"linkerd":               {testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}), &mesh.TrafficSplit{}},
+		"smi:v1alpha2":          {testCanary(flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v1alpha2", Provider: "smi:v1alpha2"}), &mesh.TrafficSplit{}},
+		"gatewayapi:v1beta1":    {testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1beta1", Provider: "gatewayapi:v1beta1"}), &mesh.HTTPRoute{}},
+		"kubernetes":            {testCanary(flagger.Router{Kind: flagger.RouterKubernetes, Provider: "kubernetes"}), &mesh.Kubernetes{}},
+	} {
+		r, err := d.routers.forCanary(c.canary)
+		require.NoError(t, err, name)
+		assert.IsType(t, c.want, r, name)
+	}
+	a, err := d.routers.forCanary(testCanary(flagger.Router{}))
+	require.NoError(t, err)
+	b, err := d.routers.forCanary(testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}))
+	require.NoError(t, err)
+	assert.Same(t, a, b, "one SMI router for every Canary that discovers its version")
+	pinned, err := d.routers.forCanary(testCanary(flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v1alpha2"}))
+	require.NoError(t, err)
+	assert.NotSame(t, a, pinned, "a pinned version is another router")
+	assert.Len(t, d.routers.by, 5, "smi, smi/v1alpha2, httproute, httproute/v1beta1, kubernetes")
+
+	// the Driver's default applies to Canaries without spec.provider only
+	k := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterKubernetes}})
+	r, err := k.routers.forCanary(testCanary(flagger.Router{}))
+	require.NoError(t, err)
+	assert.IsType(t, &mesh.Kubernetes{}, r)
+	r, err = k.routers.forCanary(testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}))
+	require.NoError(t, err)
+	assert.IsType(t, &mesh.TrafficSplit{}, r)
+
+	// an embedder's router routes every Canary
+	own := &canarytest.Router{}
+	e := offline(t, Options{Router: own})
+	r, err = e.routers.forCanary(testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1"}, gw))
+	require.NoError(t, err)
+	assert.Same(t, own, r)
+}
+
+// A Canary canarykit cannot route is refused by field, before any request: a provider it does
+// not drive (even with an embedder's router: the Canary asks for a data plane canarykit would
+// not reach), gatewayRefs with a router that cannot attach to them, a version that does not
+// exist.
+func TestRouterRefusals(t *testing.T) {
+	d := offline(t, Options{})
+	ctx := context.Background()
+	istio := testCanary(flagger.Router{Kind: "istio", Provider: "istio"})
+	_, err := d.Release(ctx, istio, nil)
+	require.ErrorContains(t, err, `canary test/podinfo: spec.provider: canarykit cannot drive provider "istio"`)
+	_, err = d.Target(istio, nil)
+	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "istio"`)
+	_, err = offline(t, Options{Router: &canarytest.Router{}}).Release(ctx, istio, nil)
+	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "istio"`)
+
+	_, err = d.Release(ctx, testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}, flagger.ParentRef{Name: "public"}), nil)
+	require.ErrorContains(t, err, "spec.service.gatewayRefs: only a Gateway API router (HTTPRoute) attaches to them")
+	_, err = d.Release(ctx, testCanary(flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v9", Provider: "smi:v9"}), nil)
+	require.ErrorContains(t, err, `spec.provider: mesh: invalid TrafficSplitOptions: Version "v9"`)
+	_, err = d.Release(ctx, testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1"}, flagger.ParentRef{Namespace: "x"}), nil)
+	require.ErrorContains(t, err, "spec.service.gatewayRefs: mesh: invalid HTTPRoute parents: parents[0].name is required")
+
+	_, err = New(Options{Config: &rest.Config{}, DefaultRouter: flagger.Router{Kind: "nginx"}, Recheck: -1})
+	require.ErrorContains(t, err, `Options.DefaultRouter: kind "nginx" is not one canarykit drives`)
+	require.ErrorContains(t, err, "Options.Recheck -1ns is negative")
+	_, err = New(Options{})
+	require.ErrorContains(t, err, "Options.Config is required")
+}
+
+// Releases against one Prometheus share one client; another server or other credentials get
+// their own.
+func TestPrometheusPerServer(t *testing.T) {
+	d := offline(t, Options{Prometheus: "http://prometheus:9090"})
+	ctx := context.Background()
+	c := testCanary(flagger.Router{})
+	c.Spec.Metrics = []canary.Metric{{Name: "request-success-rate", ThresholdRange: canary.AtLeast(99)}}
+	_, p1, err := d.templated(ctx, c)
+	require.NoError(t, err)
+	other := testCanary(flagger.Router{})
+	other.Target.Name = "other"
+	other.Spec.Metrics = c.Spec.Metrics
+	_, p2, err := d.templated(ctx, other)
+	require.NoError(t, err)
+	require.NotNil(t, p1)
+	assert.Same(t, p1, p2)
+	other.MetricsServer = "http://thanos:9090"
+	_, p3, err := d.templated(ctx, other)
+	require.NoError(t, err)
+	assert.NotSame(t, p1, p3, "spec.metricsServer is another server")
+	assert.Len(t, d.proms, 2)
+
+	none := offline(t, Options{})
+	_, _, err = none.templated(ctx, c)
+	require.ErrorContains(t, err, "spec.analysis.metrics: a Prometheus address is required")
+	c.Spec.Metrics = nil
+	_, p, err := none.templated(ctx, c)
+	require.NoError(t, err)
+	assert.Nil(t, p, "no metrics, no Prometheus")
+}

@@ -1,0 +1,198 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/go-logr/logr"
+)
+
+// Target drives one target for as long as its Start runs: it holds the target's lease, applies
+// control requests, delivers alerts, and releases every new revision. Between releases it costs
+// the lease's renewals only: whether a new revision exists is read from the informer caches
+// (the target's Deployment and the configuration it refers to) and the status the held lease
+// already has, so an idle target makes no other API request.
+//
+// Start has the shape of a controller-runtime Runnable (Start(ctx) error), so a Target can be
+// added to a manager as it is.
+type Target struct {
+	d        *Driver
+	c        *flagger.Canary
+	onEvent  func(canary.Event)
+	router   canary.MeshRouter
+	workload *kube.Workload
+	lease    *kube.Lease
+	log      logr.Logger
+	kick     chan struct{}
+	started  atomic.Bool
+	checks   atomic.Int64 // idle checks made, for tests
+
+	mu      sync.Mutex
+	running *canary.Rollout // the Rollout being run, if any
+	pending []kube.Control  // control requests that arrived between releases, kept until one starts
+	fresh   bool            // a control request arrived since the last run
+	last    canary.Result
+}
+
+// Target prepares the long-running driver of c's target. It chooses the router (an error
+// naming spec.provider if canarykit cannot drive it) and touches nothing in the cluster;
+// Start does the work. onEvent, if set, receives every release's events.
+func (d *Driver) Target(c *flagger.Canary, onEvent func(canary.Event)) (*Target, error) {
+	router, err := d.routers.forCanary(c)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	workload, err := d.cluster.Workload(workloadOptions(c, d.opts.OwnerReferences))
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	lease, err := d.lease(c.Target, true)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
+	return &Target{d: d, c: c, onEvent: onEvent, router: router, workload: workload, lease: lease,
+		log: d.opts.Logger.WithValues("target", c.Target.String()), kick: make(chan struct{}, 1)}, nil
+}
+
+// Kick asks the Target to look for a new revision now (e.g. from an informer's event for the
+// target's Deployment). It never blocks; kicks coalesce.
+func (t *Target) Kick() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Last returns the result of the Target's last release run (zero before the first).
+func (t *Target) Last() canary.Result {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last
+}
+
+// Start drives the target until ctx ends, then releases its lease and returns nil. It waits
+// for the lease while another driver holds it. A release that stops on an error is logged,
+// and resumed after Options.Recheck. Start runs once
+// per Target.
+func (t *Target) Start(ctx context.Context) error {
+	if !t.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: target %s already started", canary.ErrAlreadyRunning, t.c.Target)
+	}
+	for {
+		err := t.lease.Hold(ctx, t.drive)
+		if ctx.Err() != nil {
+			return nil
+		}
+		t.log.Error(err, "driving stopped; resuming after the recheck interval", "recheck", t.d.opts.Recheck)
+		timer := t.d.opts.Clock.NewTimer(t.d.opts.Recheck)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C():
+		}
+	}
+}
+
+// drive runs while the lease is held: a release whenever one is due, then an idle wait for a
+// kick, a control request or the recheck.
+func (t *Target) drive(ctx context.Context) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go t.lease.Controls(cctx, t.control)
+	first := true
+	for {
+		if first || t.due(ctx) {
+			first = false
+			if err := t.release(ctx); err != nil {
+				return err
+			}
+		}
+		timer := t.d.opts.Clock.NewTimer(t.d.opts.Recheck)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-t.kick:
+			timer.Stop()
+		case <-timer.C():
+		}
+	}
+}
+
+// release builds a Release (the Canary's references resolved again) and runs it.
+func (t *Target) release(ctx context.Context) error {
+	rel, err := t.d.build(ctx, t.c, t.router, t.workload, t.lease, t.onEvent)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.running, t.fresh = rel.Rollout, false
+	for _, c := range t.pending {
+		_ = c.Apply(rel.Rollout)
+	}
+	t.mu.Unlock()
+	res, err := rel.run(ctx)
+	t.mu.Lock()
+	t.running, t.last = nil, res
+	if res.Released {
+		t.pending = nil // a release started: it took them
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if res.Released {
+		t.log.Info("release ended", "revision", res.Revision, "phase", res.Phase, "reason", res.Reason)
+	}
+	return nil
+}
+
+// control applies a control request to the running release, or keeps it for the next one to
+// start (a run that finds no new revision applies it and keeps it too).
+func (t *Target) control(c kube.Control) {
+	t.mu.Lock()
+	if t.running != nil {
+		if err := c.Apply(t.running); err != nil {
+			t.log.Error(err, "control request not applied", "control", c)
+		}
+	} else {
+		t.pending, t.fresh = append(t.pending, c), true
+	}
+	t.mu.Unlock()
+	t.Kick()
+}
+
+// due reports whether a release run is needed, from what is already in memory: the status in
+// the held lease and the informer caches. Anything it cannot tell makes it true (the run finds
+// out).
+func (t *Target) due(ctx context.Context) bool {
+	t.checks.Add(1)
+	t.mu.Lock()
+	fresh := t.fresh
+	t.mu.Unlock()
+	if fresh {
+		return true
+	}
+	st, err := t.lease.Load(ctx, t.c.Target) // held: no request
+	if err != nil || st.Phase == "" || st.Phase == canary.PhaseInitializing || st.Phase.InRelease() || st.RollingBack {
+		return true
+	}
+	ws, err := t.workload.Observe(ctx, t.c.Target) // informer caches
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			t.log.V(1).Info("cannot observe the target; running a release to find out", "error", err.Error())
+		}
+		return true
+	}
+	if ws.PrimaryRevision == "" {
+		return true // no primary (deleted?): the run bootstraps it again
+	}
+	return ws.Revision != st.LastAppliedSpec && ws.Revision != st.LastPromotedSpec
+}

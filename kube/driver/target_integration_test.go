@@ -1,0 +1,136 @@
+package driver
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/go-logr/logr/testr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+)
+
+// An idle Target costs its lease's renewals only: however often it is kicked or rechecks, it
+// finds out from its caches and the held lease that there is no new revision, and reads no
+// route, Deployment or Lease. A new revision is still released, and a control request sent
+// while it is idle is applied to the next release.
+func TestTargetIdleCostsOnlyRenewals(t *testing.T) {
+	env := testenv.Shared(t)
+	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD())
+	ns := env.Namespace(t)
+	env.Kubelet(t, ns, "app", testenv.ReadyNow())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	labels := map[string]string{"app": "podinfo"}
+	_, err := env.Client().AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	const agent = "canarykit-idle-target-test"
+	cfg := rest.CopyConfig(env.Config())
+	cfg.UserAgent = agent
+	d, err := New(Options{Config: cfg, Identity: "driver-a", LeaseDuration: 4 * time.Second, Recheck: 50 * time.Millisecond, Logger: testr.New(t)})
+	require.NoError(t, err)
+	defer d.Close()
+	c := &flagger.Canary{Name: "podinfo", Namespace: ns, Target: canary.Target{Namespace: ns, Name: "podinfo"},
+		Spec:     canary.Spec{Interval: time.Second, Threshold: 1, MaxWeight: 50, StepWeight: 50},
+		Workload: flagger.Workload{Port: 9898}, Router: flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}}
+	var mu sync.Mutex
+	var reasons []canary.Reason
+	tg, err := d.Target(c, func(e canary.Event) {
+		mu.Lock()
+		reasons = append(reasons, e.Reason)
+		mu.Unlock()
+	})
+	require.NoError(t, err)
+	started := make(chan error, 1)
+	go func() { started <- tg.Start(ctx) }()
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true,
+			func(context.Context) (bool, error) { return cond(), nil }), what)
+	}
+	poll("initialized", func() bool { return tg.Last().Phase == canary.PhaseInitialized })
+
+	// idle: kicked and rechecking for two renewal periods
+	from := env.AuditMark(t)
+	checks := tg.checks.Load()
+	for i := 0; i < 20; i++ {
+		tg.Kick()
+	}
+	lease, err := env.Client().CoordinationV1().Leases(ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+	require.NoError(t, err)
+	renewed := lease.Spec.RenewTime.Time
+	poll("two renewals", func() bool {
+		l, err := env.Client().CoordinationV1().Leases(ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime.Sub(renewed) >= 3*time.Second
+	})
+	idle := byAgent(env.AuditSince(t, from).Calls(), agent).Counts()
+	made := tg.checks.Load() - checks
+	t.Logf("idle: %d checks for a new revision; requests:\n%s", made, idle)
+	assert.GreaterOrEqual(t, made, int64(20), "the target looked for new revisions")
+	require.NotZero(t, idle.Total(), "the lease was renewed")
+	for k := range idle {
+		assert.Equal(t, "update leases", k.Verb+" "+k.Resource, "an idle target only renews its lease")
+	}
+	assert.Equal(t, canary.PhaseInitialized, tg.Last().Phase, "no release ran while idle")
+
+	// a control request while idle is kept for the next release: paused, the analysis waits
+	require.NoError(t, kube.RequestControl(ctx, env.Client(), c.Target, kube.ControlPause))
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
+		_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
+		return err
+	}))
+	tg.Kick()
+	status := func() canary.Status {
+		l, err := kube.NewLease(kube.LeaseOptions{Client: env.Client(), Target: c.Target})
+		require.NoError(t, err)
+		st, err := l.Load(ctx, c.Target)
+		require.NoError(t, err)
+		return st
+	}
+	poll("paused in the release", func() bool { st := status(); return st.Paused && st.Phase == canary.PhaseProgressing })
+	require.NoError(t, kube.RequestControl(ctx, env.Client(), c.Target, kube.ControlResume))
+	poll("the new revision released", func() bool { return tg.Last().Released && tg.Last().Phase == canary.PhaseSucceeded })
+	mu.Lock()
+	assert.Contains(t, reasons, canary.ReasonNewRevision)
+	assert.Contains(t, reasons, canary.ReasonSucceeded)
+	mu.Unlock()
+
+	cancel()
+	require.NoError(t, <-started)
+	l, err := env.Client().CoordinationV1().Leases(ns).Get(context.Background(), "podinfo-canarykit", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, ptr.Deref(l.Spec.HolderIdentity, ""), "Start released the lease")
+}
+
+func byAgent(ev testenv.AuditEvents, agent string) testenv.AuditEvents {
+	var out testenv.AuditEvents
+	for _, e := range ev {
+		if e.UserAgent == agent {
+			out = append(out, e)
+		}
+	}
+	return out
+}
