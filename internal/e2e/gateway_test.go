@@ -39,12 +39,9 @@ func TestGatewayAPICanary(t *testing.T) {
 		w.load(loadgen.Config{URL: "http://frontend.test:9898/", Header: h, Rate: 15, Concurrency: 4})
 	}
 	ctx := context.Background()
-	m := w.manifest("canary-003-ab-testing.yaml")
-	m.Router = flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1", Provider: "gatewayapi:v1"}
-	m.GatewayRefs = []flagger.ParentRef{
-		{Group: "core", Kind: "Service", Name: "frontend", Namespace: w.ns, Port: 9898}, // GAMMA, east-west
-		{Name: "public", Namespace: w.ns},                                               // a Gateway, north-south (no controller on the bed)
-	}
+	m := w.manifest("canary-003-gatewayapi.yaml") // gatewayRefs: the apex Service (GAMMA) and a Gateway (no controller on the bed)
+	require.Equal(t, flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1", Provider: "gatewayapi:v1"}, m.Router)
+	require.Len(t, m.GatewayRefs, 2)
 	for i := range m.Spec.Metrics {
 		m.Spec.Metrics[i].OnNoData = canary.NoDataHold // see TestABTestingWithHTTPRoute
 	}

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{}) }
@@ -132,9 +133,14 @@ func (w *world) image(name string) string {
 func (w *world) manifest(file string) *flagger.Canary {
 	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "flagger", "testdata", file))
 	require.NoError(w.t, err)
+	// as `kubectl apply -n` does: the object's namespace is set before anything defaults to it
+	var obj map[string]any
+	require.NoError(w.t, yaml.Unmarshal(data, &obj))
+	obj["metadata"].(map[string]any)["namespace"] = w.ns
+	data, err = yaml.Marshal(obj)
+	require.NoError(w.t, err)
 	m, err := flagger.LoadCanary(data)
 	require.NoError(w.t, err)
-	m.Namespace, m.Target.Namespace = w.ns, w.ns
 	compress(w.t, &m.Spec)
 	return m
 }
