@@ -155,12 +155,12 @@ func (d *Driver) notifier(ctx context.Context, p flagger.AlertProvider) (notify.
 	if p.Address == "" {
 		return nil, fmt.Errorf(`AlertProvider %s: neither spec.address nor the "address" key of its secretRef gives the webhook URL`, p.Key())
 	}
-	switch p.Type {
-	case "slack", "rocket": // Rocket.Chat's incoming webhooks take Slack's format
+	switch p.Format() {
+	case flagger.AlertFormatSlack:
 		return notify.NewSlack(notify.SlackConfig{URL: p.Address, Token: token, Channel: p.Channel, Username: p.Username, Client: client})
-	case "msteams":
+	case flagger.AlertFormatTeams:
 		return notify.NewTeams(notify.TeamsConfig{URL: p.Address, Client: client})
-	case "discord":
+	case flagger.AlertFormatDiscord:
 		return notify.NewDiscord(notify.DiscordConfig{URL: p.Address, Username: p.Username, Client: client})
 	}
 	return nil, fmt.Errorf("AlertProvider %s: type %q is not supported (%v)", p.Key(), p.Type, flagger.AlertProviderTypes())

@@ -1,16 +1,40 @@
 package flagger
 
 import (
+	"maps"
 	"net/url"
 	"slices"
 )
 
-// alertProviderTypes are the AlertProvider types canarykit can notify (webhook/notify has
-// their formats).
-var alertProviderTypes = []string{"slack", "msteams", "discord", "rocket"}
+// AlertFormat is the payload format an AlertProvider's service takes; webhook/notify has a
+// notifier for each.
+type AlertFormat string
+
+// The alert formats canarykit sends.
+const (
+	AlertFormatSlack   AlertFormat = "slack"   // Slack's incoming webhooks and chat.postMessage
+	AlertFormatTeams   AlertFormat = "teams"   // Microsoft Teams (an Adaptive Card)
+	AlertFormatDiscord AlertFormat = "discord" // Discord's webhooks
+)
+
+// alertProviderFormats are the AlertProvider types canarykit can notify, each with the format
+// its service takes: a type whose service takes a format canarykit has is one line here.
+var alertProviderFormats = map[string]AlertFormat{
+	"slack":   AlertFormatSlack,
+	"rocket":  AlertFormatSlack, // Rocket.Chat's incoming webhooks take Slack's format
+	"msteams": AlertFormatTeams,
+	"discord": AlertFormatDiscord,
+}
+
+// alertProviderTypes are alertProviderFormats' keys, sorted.
+var alertProviderTypes = slices.Sorted(maps.Keys(alertProviderFormats))
 
 // AlertProviderTypes returns the AlertProvider types canarykit can notify.
 func AlertProviderTypes() []string { return slices.Clone(alertProviderTypes) }
+
+// Format is the payload format of the provider's type ("" for a type canarykit cannot notify,
+// which loading refuses).
+func (p AlertProvider) Format() AlertFormat { return alertProviderFormats[p.Type] }
 
 // AlertProvider is a Flagger AlertProvider (flagger.app/v1beta1): a chat service's incoming
 // webhook that a Canary's alerts go to.

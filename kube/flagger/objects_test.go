@@ -314,7 +314,7 @@ spec:
   type: slack
 `))
 	assert.ElementsMatch(t, []string{
-		`document 1: spec.type: gchat is not supported by canarykit yet ([slack msteams discord rocket])`,
+		`document 1: spec.type: gchat is not supported by canarykit yet ([discord msteams rocket slack])`,
 		`document 1: spec.address: must be an absolute URL, got "chat.googleapis.com/v1/spaces"`,
 		"document 1: spec.certSecretRef: not supported by canarykit yet",
 		`document 2: spec.address: required: the webhook URL (or a secretRef whose "address" key holds it)`,
@@ -398,4 +398,15 @@ spec:
 `))
 	assert.Equal(t, []string{"spec.autoscalerRef.primaryScalerReplicas: want 0 <= minReplicas <= maxReplicas, got 6 and 5"}, problems(t, err))
 
+}
+
+// Each AlertProvider type canarykit notifies has the payload format of its service.
+func TestAlertProviderFormats(t *testing.T) {
+	want := map[string]flagger.AlertFormat{"slack": flagger.AlertFormatSlack, "rocket": flagger.AlertFormatSlack,
+		"msteams": flagger.AlertFormatTeams, "discord": flagger.AlertFormatDiscord}
+	assert.ElementsMatch(t, []string{"discord", "msteams", "rocket", "slack"}, flagger.AlertProviderTypes())
+	for typ, format := range want {
+		assert.Equal(t, format, flagger.AlertProvider{Type: typ}.Format(), typ)
+	}
+	assert.Empty(t, flagger.AlertProvider{Type: "gchat"}.Format())
 }
