@@ -116,7 +116,10 @@ type JudgeOptions struct {
 // Judge is a canary.Checker that compares canary and baseline samples of several metrics with
 // Kayenta's model: a Mann-Whitney U test and Hodges–Lehmann shift per metric, classified High,
 // Low, Pass or NoData, and a weighted score over groups. Bind it by name in
-// canary.Config.Checkers. Safe for concurrent use.
+// canary.Config.Checkers. Samples at ±Inf (histogram_quantile's answer when the values fall in
+// the last bucket) are ranked as the worst values for the metric's Direction, and a canary whose
+// every value is infinite is High (or Low). Any sample sizes are compared without allocating
+// their N1·N2 pairwise differences. Safe for concurrent use.
 type Judge struct {
 	metrics  []JudgeMetric
 	source   SampleSource
