@@ -121,8 +121,10 @@ func TestRedactURL(t *testing.T) {
 		"https://hooks.slack.com/services/T/B/X":        "https://hooks.slack.com/services/T/B/X",
 		"https://user:pass@h/p?token=abc#frag":          "https://redacted@h/p?redacted",
 		"https://tok@h/":                                "https://redacted@h/",
-		"http://us er:pa ss@h:99999999999/%zz?token=ab": "http://redacted@h:99999999999/%zz?redacted",
-		"::user:pass@host?x=y":                          "redacted@host?redacted",
+		"http://us er:pa ss@h:99999999999/%zz?token=ab": "http://redacted",
+		"::user:pass@host?x=y":                          "redacted",
+		"prom:9090@user:hunter2":                        "redacted",
+		"hooks.slack.com/services/T/B/X?token=s3cret":   "hooks.slack.com/services/T/B/X?redacted",
 	} {
 		assert.Equal(t, want, canary.RedactURL(raw), raw)
 	}

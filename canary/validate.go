@@ -335,11 +335,11 @@ func validateConfig(p *problems, c *Config) {
 	}
 }
 
-// RedactURL returns raw without the secrets URLs carry, for messages: the password (or token) of
-// its userinfo and its query values. It works on malformed addresses too, so an address that
-// fails to parse is never echoed with its credentials.
+// RedactURL returns raw without the secrets URLs carry, for messages: its userinfo (a user,
+// password or token) and its query values. An address that does not parse as an absolute URL
+// is cut to its scheme when it holds an "@", since which part is secret cannot be told.
 func RedactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" && u.Opaque == "" {
 		if u.User != nil {
 			u.User = url.User("redacted")
 		}
@@ -353,12 +353,11 @@ func RedactURL(raw string) string {
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i] + "?redacted"
 	}
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		start := strings.Index(s, "//") + 2 // 1 when there is no "//"
-		if start < 2 || start > i {
-			start = 0
+	if strings.Contains(s, "@") {
+		if i := strings.Index(s, "://"); i > 0 && !strings.ContainsAny(s[:i], "@/?") {
+			return s[:i] + "://redacted"
 		}
-		s = s[:start] + "redacted" + s[i:]
+		return "redacted"
 	}
 	return s
 }

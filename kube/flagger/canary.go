@@ -2,11 +2,8 @@ package flagger
 
 import (
 	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/canarykit/canarykit/canary"
-	"sigs.k8s.io/yaml"
 )
 
 // Canary is a Flagger Canary in canarykit's terms: what to release (Target), how to analyse it
@@ -57,8 +54,8 @@ type Workload struct {
 // Fields canarykit does not support are reported by path, every one of them, never dropped;
 // the result is validated as canary.New would validate it. Errors wrap canary.ErrInvalidSpec.
 func LoadCanary(data []byte) (*Canary, error) {
-	var root map[string]any
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	root, err := parseYAML(data)
+	if err != nil {
 		return nil, fmt.Errorf("%w: canary manifest is not valid YAML: %v", canary.ErrInvalidSpec, err)
 	}
 	d := &decoder{}
@@ -115,7 +112,7 @@ func LoadCanary(data []byte) (*Canary, error) {
 		as.unsupported("primaryScalerQueries")
 		as.done()
 	}
-	m.Spec.ProgressDeadline = time.Duration(spec.int("progressDeadlineSeconds")) * time.Second
+	m.Spec.ProgressDeadline = spec.seconds("progressDeadlineSeconds")
 	m.Spec.SkipAnalysis = spec.bool("skipAnalysis")
 	m.MetricsServer = spec.str("metricsServer")
 	provider := spec.str("provider")
@@ -144,18 +141,8 @@ func LoadCanary(data []byte) (*Canary, error) {
 
 func decodeService(d *decoder, svc *object, m *Canary) {
 	m.Target.Service = svc.str("name")
-	m.Workload.Port = int32(svc.int("port"))
-	if svc.has("targetPort") {
-		switch v := svc.m["targetPort"].(type) {
-		case float64:
-			m.Workload.TargetPort = strconv.FormatFloat(v, 'f', -1, 64)
-		case string:
-			m.Workload.TargetPort = v
-		default:
-			d.fail(svc.at("targetPort"), "must be a port number or name")
-		}
-		svc.seen["targetPort"] = true
-	}
+	m.Workload.Port = svc.port("port")
+	m.Workload.TargetPort = svc.portOrName("targetPort")
 	m.Workload.PortName = svc.str("portName")
 	m.Workload.AppProtocol = svc.str("appProtocol")
 	svc.ignore("meshName") // Linkerd needs none
@@ -166,7 +153,7 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 
 func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	s := &m.Spec
-	s.Interval = a.duration("interval")
+	s.Interval = a.interval("interval")
 	s.Threshold = a.int("threshold")
 	s.MaxWeight = a.int("maxWeight")
 	s.StepWeight = a.int("stepWeight")
@@ -189,7 +176,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	for _, mo := range a.list("metrics") {
 		// Flagger queries Prometheus with the whitespace collapsed; a query written over many
 		// lines is one line in canarykit's events too
-		met := canary.Metric{Name: mo.str("name"), Interval: mo.duration("interval"), Query: canary.CompactQuery(mo.str("query"))}
+		met := canary.Metric{Name: mo.str("name"), Interval: mo.interval("interval"), Query: canary.CompactQuery(mo.str("query"))}
 		if mo.has("thresholdRange") {
 			tr := mo.obj("thresholdRange")
 			if tr.has("min") {
@@ -238,7 +225,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	}
 	for _, wo := range a.list("webhooks") {
 		s.Webhooks = append(s.Webhooks, canary.Webhook{
-			Name: wo.str("name"), Type: canary.HookType(wo.str("type")), URL: wo.str("url"), Timeout: wo.duration("timeout"),
+			Name: wo.str("name"), Type: canary.HookType(wo.str("type")), URL: wo.httpURL("url"), Timeout: wo.duration("timeout"),
 			Retries: wo.int("retries"), Metadata: wo.strMap("metadata"), MuteAlert: wo.bool("muteAlert"),
 			DisableTLS: wo.bool("disableTLS"),
 		})

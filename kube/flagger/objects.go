@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // ErrNotFound is wrapped by a Source that has no such MetricTemplate or AlertProvider.
@@ -172,9 +170,13 @@ func LoadObjects(data []byte) (*Objects, error) {
 			break
 		}
 		if err == nil {
-			var root map[string]any
-			if err = yaml.Unmarshal(doc, &root); err == nil && root != nil {
-				docs = append(docs, root) // an empty document (a comment, a leading "---") is not counted
+			var tree any
+			if tree, err = parseYAML(doc); err == nil && tree != nil {
+				if root, isMap := tree.(map[string]any); isMap {
+					docs = append(docs, root) // an empty document (a comment, a leading "---") is not counted
+				} else {
+					err = errors.New("must be a mapping (an object)")
+				}
 			}
 		}
 		if err != nil {
@@ -191,9 +193,16 @@ func LoadObjects(data []byte) (*Objects, error) {
 			where = fmt.Sprintf("document %d: ", i+1)
 		}
 		if root["kind"] == "List" {
-			items, _ := root["items"].([]any)
+			items, isList := root["items"].([]any)
+			if !isList && root["items"] != nil {
+				d.fail(where+"items", "must be a list")
+			}
 			for j, it := range items {
-				item, _ := it.(map[string]any)
+				item, isMap := it.(map[string]any)
+				if !isMap {
+					d.fail(fmt.Sprintf("%sitems[%d]", where, j), "must be a mapping (an object)")
+					continue
+				}
 				out.add(d, item, fmt.Sprintf("%sitems[%d].", where, j), seen)
 			}
 			continue
@@ -288,7 +297,7 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 		d.fail(spec.at("query"), "required")
 	}
 	p := spec.obj("provider")
-	t.Provider = MetricTemplateProvider{Type: p.str("type"), Address: p.str("address"), InsecureSkipVerify: p.bool("insecureSkipVerify")}
+	t.Provider = MetricTemplateProvider{Type: p.str("type"), Address: p.httpURL("address"), InsecureSkipVerify: p.bool("insecureSkipVerify")}
 	switch t.Provider.Type {
 	case "prometheus":
 	case "":
@@ -298,8 +307,6 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 	}
 	if t.Provider.Address == "" {
 		d.fail(p.at("address"), "required: the Prometheus API's base URL")
-	} else if u, err := url.Parse(t.Provider.Address); err != nil || u.Scheme == "" || u.Host == "" {
-		d.fail(p.at("address"), "must be an absolute http(s) URL, got %q", t.Provider.Address)
 	}
 	if p.has("secretRef") {
 		ref := p.obj("secretRef")
