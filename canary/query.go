@@ -9,6 +9,7 @@ import (
 	"text/template/parse"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // QueryVars are the variables of a metric query template, as Flagger's MetricTemplate defines
@@ -249,7 +250,16 @@ func CompactQuery(q string) string {
 	b.Grow(len(q))
 	var quote rune // the open string literal's delimiter, or 0
 	escaped, space, comment := false, false, false
-	for _, r := range q {
+	// write copies q's rune at i as it is: an invalid byte stays that byte (not U+FFFD)
+	write := func(i int, r rune) {
+		if r == utf8.RuneError {
+			_, n := utf8.DecodeRuneInString(q[i:])
+			b.WriteString(q[i : i+n])
+			return
+		}
+		b.WriteRune(r)
+	}
+	for i, r := range q {
 		switch {
 		case comment:
 			if r == '\n' {
@@ -257,7 +267,7 @@ func CompactQuery(q string) string {
 			}
 			continue
 		case quote != 0:
-			b.WriteRune(r)
+			write(i, r)
 			switch {
 			case escaped:
 				escaped = false
@@ -281,7 +291,7 @@ func CompactQuery(q string) string {
 		if r == '"' || r == '\'' || r == '`' {
 			quote = r
 		}
-		b.WriteRune(r)
+		write(i, r)
 	}
 	return b.String()
 }

@@ -142,7 +142,7 @@ func implicitOrderStats(x, y []float64, lo, hi int) (lower, med, upper float64) 
 	if m2 > m1 {
 		v2 = kthDiff(xs, ys, m2)
 	}
-	return lower, (v1 + v2) / 2, upper
+	return lower, midpoint(v1, v2), upper
 }
 
 // kthDiff returns the difference of rank k (0-based) among every diff(xᵢ, yⱼ), x and y sorted.
@@ -274,7 +274,15 @@ func orderStats(d []float64, lo, hi int) (lower, med, upper float64) {
 			v2 = slices.Min(d[m1+1 : hi])
 		}
 	}
-	return lower, (v1 + v2) / 2, upper
+	return lower, midpoint(v1, v2), upper
+}
+
+// midpoint is (a + b) / 2 without overflowing for large finite values of the same sign.
+func midpoint(a, b float64) float64 {
+	if m := (a + b) / 2; !math.IsInf(m, 0) || math.IsInf(a, 0) || math.IsInf(b, 0) {
+		return m
+	}
+	return a/2 + b/2
 }
 
 // selectKth reorders a so that a[k] holds the value of rank k (0-based), with no larger value
@@ -322,7 +330,7 @@ func median(sorted []float64) float64 {
 	if n%2 == 1 {
 		return sorted[n/2]
 	}
-	return (sorted[n/2-1] + sorted[n/2]) / 2
+	return midpoint(sorted[n/2-1], sorted[n/2])
 }
 
 func sign(v float64) float64 {

@@ -295,6 +295,8 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 	t.Query = spec.str("query")
 	if strings.TrimSpace(t.Query) == "" {
 		d.fail(spec.at("query"), "required")
+	} else if err := canary.CheckQuery(t.Query); err != nil {
+		d.fail(spec.at("query"), "%v", err)
 	}
 	p := spec.obj("provider")
 	t.Provider = MetricTemplateProvider{Type: p.str("type"), Address: p.httpURL("address"), InsecureSkipVerify: p.bool("insecureSkipVerify")}
