@@ -25,7 +25,7 @@ func addTestdata(f *testing.F, pattern string) {
 }
 
 // FuzzLoadCanary: a manifest LoadCanary accepts is one the engine's validation accepts, with
-// finite thresholds, ports within 1..65535, whole-second deadlines and intervals of at least a
+// finite thresholds, ports within 1..65535 (or absent), whole-second deadlines and intervals of at least a
 // second, and query templates that render within bounds. Anything else is an ErrInvalidSpec.
 func FuzzLoadCanary(f *testing.F) {
 	addTestdata(f, "canary-*.yaml")
@@ -38,7 +38,7 @@ func FuzzLoadCanary(f *testing.F) {
 			return
 		}
 		require.NoError(t, m.Spec.Validate(), "accepted by the loader, refused by the engine")
-		assert.True(t, m.Workload.Port >= 1 && m.Workload.Port <= 65535, "port %d", m.Workload.Port)
+		assert.True(t, m.Workload.Port >= 0 && m.Workload.Port <= 65535, "port %d (0: not given)", m.Workload.Port)
 		assert.Zero(t, m.Spec.ProgressDeadline%time.Second, "deadline %s", m.Spec.ProgressDeadline)
 		assert.GreaterOrEqual(t, m.Spec.ProgressDeadline, time.Duration(0))
 		if m.Spec.Interval != 0 {
