@@ -3,7 +3,7 @@ GO          ?= go
 GOTESTFLAGS ?= -race
 PKGS        ?= ./...
 
-.PHONY: test testenv unit quickstart bench fmt-check vet
+.PHONY: test testenv unit quickstart bench fmt-check vet fuzz
 
 # Every tier: installs/builds the test bed (idempotent, cached), then runs all tests.
 test: testenv
@@ -16,6 +16,12 @@ unit:
 # Installs etcd + Prometheus (Debian) and builds kube-apiserver + kube-controller-manager (Go proxy).
 testenv:
 	./hack/testenv.sh
+
+# Native Go fuzzing: each target for FUZZTIME (e.g. make fuzz FUZZTIME=10m). Their seed corpora
+# (testdata/fuzz/ and f.Add) also run as plain tests in every `go test`.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./hack/fuzz.sh
 
 quickstart:
 	$(GO) run ./examples/quickstart

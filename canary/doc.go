@@ -83,4 +83,12 @@
 // a slow receiver never delays a decision. Logs go to Config.Logger (logr).
 //
 // Time is injected (Config.Clock); the canarytest package runs whole releases in virtual time.
+//
+// # Bounds
+//
+// A Spec often comes from a manifest, so Validate bounds what it may ask for: finite threshold
+// bounds, an interval of at least MinInterval (a metric's of at least MinMetricInterval), at
+// most MaxHookRetries retries per webhook, and query templates that do not loop or call other
+// templates (CheckQuery), within MaxQueryLength before and after rendering. Abort cuts short a
+// hook call in progress, whatever its retries.
 package canary

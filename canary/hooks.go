@@ -2,6 +2,7 @@ package canary
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -11,11 +12,32 @@ const maxRetryPause = 10 * time.Second
 
 // callHook asks one hook's gate. As in Flagger, Timeout bounds each attempt and Retries adds
 // attempts: the whole call is bounded by every attempt's timeout plus a pause of up to
-// maxRetryPause between attempts.
+// maxRetryPause between attempts. Abort cuts short every call but a post-rollout hook's (the
+// release is already decided then): its retries do not delay the rollback.
 func (u *run) callHook(ctx context.Context, bh boundHook, phase Phase, ev *Event) (bool, error) {
-	n := time.Duration(max(bh.hook.Retries, 0))
+	n := time.Duration(min(max(bh.hook.Retries, 0), MaxHookRetries))
 	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook)*(n+1)+maxRetryPause*n)
 	defer cancel()
+	if bh.hook.Type != HookPostRollout {
+		ctx, cancelOnAbort := context.WithCancelCause(ctx)
+		defer cancelOnAbort(nil)
+		aborted := u.r.ctl.abortC()
+		go func() {
+			select {
+			case <-aborted:
+				cancelOnAbort(errAbortRequested)
+			case <-ctx.Done():
+			}
+		}()
+		return u.askGate(ctx, bh, phase, ev)
+	}
+	return u.askGate(ctx, bh, phase, ev)
+}
+
+// errAbortRequested cancels a hook call when Abort is called.
+var errAbortRequested = errors.New("abort requested")
+
+func (u *run) askGate(ctx context.Context, bh boundHook, phase Phase, ev *Event) (bool, error) {
 	return bh.gate.Allow(ctx, GateRequest{
 		Hook:     bh.hook,
 		Target:   u.r.target,
@@ -118,7 +140,7 @@ func (u *run) deliverEventHooks(ctx context.Context) {
 }
 
 func (u *run) callEventHook(ctx context.Context, bh boundHook, e Event) (bool, error) {
-	n := time.Duration(max(bh.hook.Retries, 0))
+	n := time.Duration(min(max(bh.hook.Retries, 0), MaxHookRetries))
 	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook)*(n+1)+maxRetryPause*n)
 	defer cancel()
 	return bh.gate.Allow(ctx, GateRequest{Hook: bh.hook, Target: u.r.target, Phase: e.Phase, Checksum: e.Revision, Event: &e})

@@ -181,6 +181,8 @@ type control struct {
 	state controlState
 	wake  chan struct{}
 	once  sync.Once
+	// aborted is closed while an abort is pending, to cut short hook calls in progress.
+	aborted chan struct{}
 }
 
 type controlState struct {
@@ -193,6 +195,14 @@ func (c *control) set(f func(*controlState)) {
 	c.init()
 	c.mu.Lock()
 	f(&c.state)
+	if c.state.abort {
+		c.abortedLocked()
+		select {
+		case <-c.aborted:
+		default:
+			close(c.aborted)
+		}
+	}
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -215,7 +225,23 @@ func (c *control) take(promote, abort bool) {
 	}
 	if abort {
 		c.state.abort = false
+		c.aborted = nil
 	}
+}
+
+// abortedLocked returns the channel closed while an abort is pending; c.mu is held.
+func (c *control) abortedLocked() chan struct{} {
+	if c.aborted == nil {
+		c.aborted = make(chan struct{})
+	}
+	return c.aborted
+}
+
+// abortC returns a channel closed once an abort is requested.
+func (c *control) abortC() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.abortedLocked()
 }
 
 func (c *control) wakeC() <-chan struct{} {

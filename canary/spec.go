@@ -50,6 +50,20 @@ const (
 	DefaultHookTimeout      = 10 * time.Second
 )
 
+// Bounds on what a Spec may ask for: below or above them a value is a mistake or an attack
+// (an interval of 1ns, a hook retried for years), and Validate refuses it by field path.
+const (
+	// MinInterval is the shortest analysis interval: a tick reads and writes the cluster and
+	// cannot usefully run more often. Flagger's manifests are held to a second by the loader.
+	MinInterval = 100 * time.Millisecond
+	// MinMetricInterval is the shortest metric look-back window ({{ interval }}); a PromQL
+	// range below a second selects nothing useful.
+	MinMetricInterval = time.Second
+	// MaxHookRetries bounds a webhook's retries: with the default 10s timeout and the pause
+	// between attempts, 20 retries already allow about 7 minutes for one call.
+	MaxHookRetries = 20
+)
+
 // Strategy is how a release shifts traffic, derived from the Spec as Flagger derives it.
 type Strategy string
 
@@ -271,7 +285,7 @@ type Webhook struct {
 	URL  string
 	// Timeout per call. Default 10s.
 	Timeout time.Duration
-	// Retries on connection errors and 5xx responses.
+	// Retries on connection errors and 5xx responses; at most MaxHookRetries.
 	Retries int
 	// Metadata is sent in the payload's "metadata" field.
 	Metadata  map[string]string

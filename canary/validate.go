@@ -3,6 +3,7 @@ package canary
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net/url"
 	"regexp"
 	"slices"
@@ -65,8 +66,11 @@ func (s Spec) Validate() error {
 
 func (s Spec) validate(p *problems) {
 	const a = "analysis."
-	if s.Interval < 0 {
+	switch {
+	case s.Interval < 0:
 		p.add(a+"interval", "must be positive, got %s", s.Interval)
+	case s.Interval > 0 && s.Interval < MinInterval:
+		p.add(a+"interval", "must be at least %s, got %s", MinInterval, s.Interval)
 	}
 	if s.Threshold < 0 {
 		p.add(a+"threshold", "must be at least 1, got %d", s.Threshold)
@@ -171,15 +175,28 @@ func (s Spec) validateMetrics(p *problems) {
 			p.add(f+".name", "duplicate metric %q", m.Name)
 		}
 		seen[m.Name] = true
-		if m.Interval < 0 {
+		switch {
+		case m.Interval < 0:
 			p.add(f+".interval", "must be positive, got %s", m.Interval)
+		case m.Interval > 0 && m.Interval < MinMetricInterval:
+			p.add(f+".interval", "must be at least %s, got %s", MinMetricInterval, m.Interval)
 		}
-		if r := m.ThresholdRange; r.Min != nil && r.Max != nil && *r.Min > *r.Max {
+		finite := true
+		for _, b := range []struct {
+			name string
+			v    *float64
+		}{{"min", m.ThresholdRange.Min}, {"max", m.ThresholdRange.Max}} {
+			if b.v != nil && (math.IsNaN(*b.v) || math.IsInf(*b.v, 0)) {
+				p.add(f+".thresholdRange."+b.name, "must be a finite number, got %v", *b.v)
+				finite = false
+			}
+		}
+		if r := m.ThresholdRange; finite && r.Min != nil && r.Max != nil && *r.Min > *r.Max {
 			p.add(f+".thresholdRange", "min %s is greater than max %s", fmtValue(*r.Min), fmtValue(*r.Max))
 		}
 		if m.Query != "" {
 			if _, err := parseQuery(m.Name, m.Query); err != nil {
-				p.add(f+".query", "does not parse: %v", err)
+				p.add(f+".query", "%v", err)
 			}
 		}
 		if !m.OnNoData.valid() {
@@ -212,13 +229,16 @@ func (s Spec) validateWebhooks(p *problems) {
 			seen[k] = true
 		}
 		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.add(f+".url", "must be an absolute http(s) URL, got %q", h.URL)
+			p.add(f+".url", "must be an absolute http(s) URL, got %q", RedactURL(h.URL))
 		}
 		if h.Timeout < 0 {
 			p.add(f+".timeout", "must be positive, got %s", h.Timeout)
 		}
-		if h.Retries < 0 {
+		switch {
+		case h.Retries < 0:
 			p.add(f+".retries", "must not be negative, got %d", h.Retries)
+		case h.Retries > MaxHookRetries:
+			p.add(f+".retries", "must be at most %d, got %d", MaxHookRetries, h.Retries)
 		}
 	}
 }
@@ -278,7 +298,7 @@ func validateConfig(p *problems, c *Config) {
 				continue
 			}
 			if _, err := parseQuery(m.Name, b); err != nil {
-				p.add(fmt.Sprintf("config.Builtins[%s]", m.Name), "does not parse: %v", err)
+				p.add(fmt.Sprintf("config.Builtins[%s]", m.Name), "%v", err)
 			}
 		}
 		if !isChecker {
@@ -314,4 +334,31 @@ func validateConfig(p *problems, c *Config) {
 			p.add(fmt.Sprintf("config.Checkers[%s]", name), "must not be nil")
 		}
 	}
+}
+
+// RedactURL returns raw without the secrets URLs carry, for messages: its userinfo (a user,
+// password or token) and its query values. An address that does not parse as an absolute URL
+// is cut to its scheme when it holds an "@", since which part is secret cannot be told.
+func RedactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" && u.Opaque == "" {
+		if u.User != nil {
+			u.User = url.User("redacted")
+		}
+		if u.RawQuery != "" || u.ForceQuery {
+			u.RawQuery, u.ForceQuery = "redacted", false
+		}
+		u.Fragment, u.RawFragment = "", ""
+		return u.String()
+	}
+	s := raw
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?redacted"
+	}
+	if strings.Contains(s, "@") {
+		if i := strings.Index(s, "://"); i > 0 && !strings.ContainsAny(s[:i], "@/?") {
+			return s[:i] + "://redacted"
+		}
+		return "redacted"
+	}
+	return s
 }

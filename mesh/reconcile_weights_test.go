@@ -43,7 +43,7 @@ func TestReconcileWeightsReadsTheRouteOnce(t *testing.T) {
 		tg := newTarget()
 		w, err := c.router.ReconcileWeights(ctx(t), tg)
 		require.NoError(t, err, name)
-		assert.Equal(t, canary.AllPrimary, w, "%s: a new route routes to the primary", name)
+		assert.Equal(t, canary.AllPrimary(), w, "%s: a new route routes to the primary", name)
 		require.NoError(t, c.router.SetWeights(ctx(t), tg, canary.CanaryWeight(30)), name)
 
 		c.clear()

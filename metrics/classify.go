@@ -99,6 +99,12 @@ func classify(m JudgeMetric, canaryValues, baselineValues []float64, confidence 
 		mr.Classification = ClassNoData
 		mr.Reason = fmt.Sprintf("canary has %d values, baseline %d; %d needed on each side", len(c), len(b), m.MinSamples)
 		return mr
+	case !slices.ContainsFunc(c, isFinite):
+		// a histogram quantile is +Inf when the values fall in the last bucket: nothing is
+		// known but that the canary is at the worst end
+		mr.Classification = worstClass(c, m.Direction)
+		mr.Reason = "every canary value is infinite (" + fmtNum(c[0]) + ", e.g. beyond a histogram's last bucket)"
+		return mr
 	case slices.Equal(c, b):
 		mr.Classification = ClassPass
 		mr.Reason = "canary and baseline values are identical"
@@ -108,7 +114,8 @@ func classify(m JudgeMetric, canaryValues, baselineValues []float64, confidence 
 		mr.Reason = "every value is " + fmtNum(c[0])
 		return mr
 	}
-	r, err := MannWhitney(c, b, confidence)
+	cs, bs := standIns(c, b, m.Direction)
+	r, err := MannWhitney(cs, bs, confidence)
 	if err != nil { // cannot happen: both sides are non-empty and NaN-free
 		mr.Classification = ClassNoData
 		mr.Reason = err.Error()
@@ -117,8 +124,8 @@ func classify(m JudgeMetric, canaryValues, baselineValues []float64, confidence 
 	mr.Test = &r
 	if m.EffectSize == EffectCLES {
 		mr.EffectSize = r.CLES()
-	} else if mr.Canary.Mean != 0 && mr.Baseline.Mean != 0 {
-		mr.EffectSize = mr.Canary.Mean / mr.Baseline.Mean
+	} else if cm, bm := summarize(cs).Mean, summarize(bs).Mean; cm != 0 && bm != 0 {
+		mr.EffectSize = cm / bm // with infinities stood in for, as the test saw them
 	}
 	bound := m.Tolerance * math.Abs(r.Estimate)
 	gate := func(ok bool) bool { return math.IsNaN(mr.EffectSize) || ok }
@@ -133,32 +140,90 @@ func classify(m JudgeMetric, canaryValues, baselineValues []float64, confidence 
 	return mr
 }
 
+func isFinite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }
+
+// worstClass classifies a canary whose every value is infinite: a regression in the metric's
+// direction (High for DirectionIncrease, Low for DirectionDecrease, the infinity's side for
+// DirectionEither).
+func worstClass(c []float64, dir Direction) Classification {
+	switch {
+	case dir == DirectionIncrease:
+		return ClassHigh
+	case dir == DirectionDecrease:
+		return ClassLow
+	case slices.Contains(c, math.Inf(1)):
+		return ClassHigh
+	}
+	return ClassLow
+}
+
+// standIns returns c and b with every infinity replaced by a finite value beyond all finite
+// values of both sides, at the worst end for the metric's direction (above them for
+// DirectionIncrease, below for DirectionDecrease, on the infinity's side for DirectionEither),
+// so that the test ranks them as the worst values and the shift stays finite.
+func standIns(c, b []float64, dir Direction) ([]float64, []float64) {
+	lo, hi, any := math.Inf(1), math.Inf(-1), false
+	for _, v := range slices.Concat(c, b) {
+		if isFinite(v) {
+			lo, hi, any = min(lo, v), max(hi, v), true
+		}
+	}
+	if !any {
+		lo, hi = 0, 0
+	}
+	gap := max(hi-lo, 1)
+	high, low := hi+gap, lo-gap
+	replace := func(s []float64) []float64 {
+		if !slices.ContainsFunc(s, func(v float64) bool { return math.IsInf(v, 0) }) {
+			return s
+		}
+		out := make([]float64, len(s))
+		for i, v := range s {
+			switch {
+			case !math.IsInf(v, 0):
+				out[i] = v
+			case dir == DirectionIncrease || (dir == DirectionEither && v > 0):
+				out[i] = high
+			default:
+				out[i] = low
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	return replace(c), replace(b)
+}
+
 // clean returns the values without NaN and, with factor > 0, without outliers, sorted.
+// Infinities are never outliers: they are kept for standIns to rank as the worst values.
 func clean(values []float64, factor float64) []float64 {
 	out := make([]float64, 0, len(values))
+	var inf []float64
 	for _, v := range values {
-		if !math.IsNaN(v) {
+		switch {
+		case math.IsInf(v, 0):
+			inf = append(inf, v)
+		case !math.IsNaN(v):
 			out = append(out, v)
 		}
 	}
 	slices.Sort(out)
-	if factor <= 0 || len(out) == 0 {
-		return out
-	}
-	q1, q3 := percentile(out, 0.25), percentile(out, 0.75)
-	iqr := q3 - q1
-	lo := math.Min(percentile(out, 0.01), q1-factor*iqr)
-	hi := math.Max(percentile(out, 0.99), q3+factor*iqr)
-	if math.IsNaN(lo) || math.IsNaN(hi) { // quartiles at ±Inf: keep everything
-		return out
-	}
-	kept := out[:0]
-	for _, v := range out {
-		if v >= lo && v <= hi {
-			kept = append(kept, v)
+	if factor > 0 && len(out) > 0 {
+		q1, q3 := percentile(out, 0.25), percentile(out, 0.75)
+		iqr := q3 - q1
+		lo := math.Min(percentile(out, 0.01), q1-factor*iqr)
+		hi := math.Max(percentile(out, 0.99), q3+factor*iqr)
+		kept := out[:0]
+		for _, v := range out {
+			if v >= lo && v <= hi {
+				kept = append(kept, v)
+			}
 		}
+		out = kept
 	}
-	return kept
+	out = append(out, inf...)
+	slices.Sort(out)
+	return out
 }
 
 // percentile is the p-quantile of sorted values by linear interpolation (R's type 7).

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -116,7 +116,10 @@ type JudgeOptions struct {
 // Judge is a canary.Checker that compares canary and baseline samples of several metrics with
 // Kayenta's model: a Mann-Whitney U test and Hodges–Lehmann shift per metric, classified High,
 // Low, Pass or NoData, and a weighted score over groups. Bind it by name in
-// canary.Config.Checkers. Safe for concurrent use.
+// canary.Config.Checkers. Samples at ±Inf (histogram_quantile's answer when the values fall in
+// the last bucket) are ranked as the worst values for the metric's Direction, and a canary whose
+// every value is infinite is High (or Low). Any sample sizes are compared without allocating
+// their N1·N2 pairwise differences. Safe for concurrent use.
 type Judge struct {
 	metrics  []JudgeMetric
 	source   SampleSource
@@ -159,7 +162,7 @@ func NewJudge(opts JudgeOptions) (*Judge, error) {
 	if j.marginal == 0 {
 		j.marginal = min(DefaultMarginalScore, j.pass)
 	}
-	if j.pass < 0 || j.pass > 100 || j.marginal < 0 || j.marginal > j.pass {
+	if !(j.pass >= 0 && j.pass <= 100 && j.marginal >= 0 && j.marginal <= j.pass) { // NaN fails too
 		add("PassScore, MarginalScore: want 0 ≤ marginal ≤ pass ≤ 100, got pass %v, marginal %v", j.pass, j.marginal)
 	}
 	if j.conf == 0 {
@@ -230,6 +233,14 @@ func validateMetric(add func(string, ...any), f string, m JudgeMetric, seen map[
 	default:
 		add("%s.EffectSize: want meanRatio or cles, got %q", f, m.EffectSize)
 	}
+	for _, o := range []struct {
+		field string
+		v     float64
+	}{{"Tolerance", m.Tolerance}, {"AllowedIncrease", m.AllowedIncrease}, {"AllowedDecrease", m.AllowedDecrease}, {"OutlierFactor", m.OutlierFactor}} {
+		if math.IsNaN(o.v) || math.IsInf(o.v, 0) {
+			add("%s.%s: must be a finite number, got %v", f, o.field, o.v)
+		}
+	}
 	if m.Tolerance < 0 {
 		add("%s.Tolerance: must not be negative, got %v", f, m.Tolerance)
 	}
@@ -243,19 +254,10 @@ func validateMetric(add func(string, ...any), f string, m JudgeMetric, seen map[
 		add("%s.BaselineQuery: set without Query", f)
 	}
 	for _, q := range []struct{ field, text string }{{"Query", m.Query}, {"BaselineQuery", m.BaselineQuery}} {
-		if _, err := parseTemplate(q.text); err != nil {
-			add("%s.%s: does not parse: %v", f, q.field, err)
+		if err := canary.CheckQuery(q.text); err != nil {
+			add("%s.%s: %v", f, q.field, err)
 		}
 	}
-}
-
-// parseTemplate checks a query template's syntax with Flagger's variables.
-func parseTemplate(q string) (*template.Template, error) {
-	stub := func() string { return "" }
-	return template.New("query").Option("missingkey=error").Funcs(template.FuncMap{
-		"name": stub, "namespace": stub, "target": stub, "service": stub, "interval": stub,
-		"variables": func() map[string]string { return nil },
-	}).Parse(q)
 }
 
 // groupWeights gives every group its weight, as Kayenta: unlisted groups share the rest of 100.
@@ -272,8 +274,8 @@ func groupWeights(add func(string, ...any), groups []string, given map[string]fl
 		if !contains(groups, g) {
 			add("GroupWeights[%s]: no metric is in group %q", g, g)
 		}
-		if w < 0 {
-			add("GroupWeights[%s]: must not be negative, got %v", g, w)
+		if !(w >= 0) || math.IsInf(w, 1) { // NaN fails too
+			add("GroupWeights[%s]: must be a finite number, not negative, got %v", g, w)
 		}
 		sum += w
 	}

@@ -101,11 +101,95 @@ func mannWhitney(x, y []float64, confidence float64, allowExact bool) (MannWhitn
 		// continuity correction: the smallest u with P(U ≤ u) ≥ α/2.
 		qu = int(math.Ceil(m - 0.5 + normalQuantile(alpha/2)*sigma))
 	}
-	diffs := pairwiseDiffs(x, y)
-	k := len(diffs)
+	k := n1 * n2
 	qu = max(1, min(qu, (k+1)/2))
-	r.Lower, r.Estimate, r.Upper = orderStats(diffs, qu-1, k-qu)
+	if k <= materializeLimit {
+		r.Lower, r.Estimate, r.Upper = orderStats(pairwiseDiffs(x, y), qu-1, k-qu)
+		return r, nil
+	}
+	r.Lower, r.Estimate, r.Upper = implicitOrderStats(x, y, qu-1, k-qu)
 	return r, nil
+}
+
+// materializeLimit is the number of pairwise differences up to which they are computed and
+// selected in memory (512 KiB); above it, order statistics are found by counting, in
+// O((N1+N2)·log) memory-free passes, so 10,000 × 10,000 samples need no 763 MB array.
+const materializeLimit = 1 << 16
+
+// diff is xᵢ − yⱼ with the difference of two equal infinities taken as 0.
+func diff(a, b float64) float64 {
+	d := a - b
+	if math.IsNaN(d) {
+		return 0
+	}
+	return d
+}
+
+// implicitOrderStats is orderStats over the pairwise differences of x and y without
+// materializing them. With x and y sorted, diff(xᵢ, yⱼ) is nondecreasing in i and
+// nonincreasing in j (infinities included), so the number of differences ≤ t is counted in one
+// pass per row, and the k-th smallest difference is the smallest float64 t whose count exceeds
+// k: a bisection over the 64-bit ordered representation of float64, exact in 64 steps.
+func implicitOrderStats(x, y []float64, lo, hi int) (lower, med, upper float64) {
+	xs, ys := slices.Clone(x), slices.Clone(y)
+	slices.Sort(xs)
+	slices.Sort(ys)
+	k := len(xs) * len(ys)
+	m1, m2 := (k-1)/2, k/2
+	lower, upper = kthDiff(xs, ys, lo), kthDiff(xs, ys, hi)
+	v1 := kthDiff(xs, ys, m1)
+	v2 := v1
+	if m2 > m1 {
+		v2 = kthDiff(xs, ys, m2)
+	}
+	return lower, midpoint(v1, v2), upper
+}
+
+// kthDiff returns the difference of rank k (0-based) among every diff(xᵢ, yⱼ), x and y sorted.
+func kthDiff(xs, ys []float64, k int) float64 {
+	lo := orderedKey(diff(xs[0], ys[len(ys)-1]))
+	hi := orderedKey(diff(xs[len(xs)-1], ys[0]))
+	for lo < hi { // smallest key whose value has more than k differences at or below it
+		mid := lo + (hi-lo)/2
+		if countAtMost(xs, ys, fromOrderedKey(mid)) > k {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return fromOrderedKey(lo) + 0 // −0 becomes +0
+}
+
+// countAtMost counts the pairs with diff(xᵢ, yⱼ) ≤ t. In row i the pairs that qualify are a
+// suffix of ys, starting no later than row i−1's: one pointer walks down as i grows.
+func countAtMost(xs, ys []float64, t float64) int {
+	n := 0
+	j := len(ys) // first index of the qualifying suffix for the current row
+	for i := len(xs) - 1; i >= 0; i-- {
+		// a smaller x has smaller differences: the suffix only grows
+		for j > 0 && diff(xs[i], ys[j-1]) <= t {
+			j--
+		}
+		n += len(ys) - j
+	}
+	return n
+}
+
+// orderedKey maps float64 to uint64 so that the order of keys is the numeric order of values
+// (−0 just below +0); fromOrderedKey inverts it.
+func orderedKey(f float64) uint64 {
+	b := math.Float64bits(f)
+	if b>>63 == 1 {
+		return ^b
+	}
+	return b | 1<<63
+}
+
+func fromOrderedKey(k uint64) float64 {
+	if k>>63 == 1 {
+		return math.Float64frombits(k &^ (1 << 63))
+	}
+	return math.Float64frombits(^k)
 }
 
 // rankX ranks the pooled sample (average ranks for ties) and returns the rank sum of x and the
@@ -190,7 +274,15 @@ func orderStats(d []float64, lo, hi int) (lower, med, upper float64) {
 			v2 = slices.Min(d[m1+1 : hi])
 		}
 	}
-	return lower, (v1 + v2) / 2, upper
+	return lower, midpoint(v1, v2), upper
+}
+
+// midpoint is (a + b) / 2 without overflowing for large finite values of the same sign.
+func midpoint(a, b float64) float64 {
+	if m := (a + b) / 2; !math.IsInf(m, 0) || math.IsInf(a, 0) || math.IsInf(b, 0) {
+		return m
+	}
+	return a/2 + b/2
 }
 
 // selectKth reorders a so that a[k] holds the value of rank k (0-based), with no larger value
@@ -238,7 +330,7 @@ func median(sorted []float64) float64 {
 	if n%2 == 1 {
 		return sorted[n/2]
 	}
-	return (sorted[n/2-1] + sorted[n/2]) / 2
+	return midpoint(sorted[n/2-1], sorted[n/2])
 }
 
 func sign(v float64) float64 {

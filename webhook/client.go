@@ -54,8 +54,9 @@ type Options struct {
 
 // Client runs hooks over HTTP the way Flagger does: POST the Payload as JSON, success is a
 // status 200–202, each attempt bounded by the hook's Timeout (default 10s), up to the hook's
-// Retries more attempts on connection errors, 429 and 5xx (4xx and TLS verification failures
-// are final). As a canary.Gate (Config.Webhooks) it answers true exactly when the call
+// Retries more attempts (at most canary.MaxHookRetries) on connection errors, 429 and 5xx (4xx,
+// TLS verification failures and redirects to another host are final: a redirect is followed
+// only to the same scheme and host, since it would re-send the body and its signature). As a canary.Gate (Config.Webhooks) it answers true exactly when the call
 // succeeded: open (confirm-*), passed (pre-rollout, rollout, post-rollout, event), or "roll
 // back now" (rollback). Safe for concurrent use.
 type Client struct {
@@ -122,7 +123,7 @@ func New(opts Options) (*Client, error) {
 		c.clock = clock.RealClock{}
 	}
 	rt := opts.Transport
-	c.insecure = &http.Client{Transport: rt}
+	c.insecure = &http.Client{Transport: rt, CheckRedirect: httpx.SameHostRedirects}
 	if rt == nil {
 		tr := httpx.NewTransport()
 		tr.TLSClientConfig = tlsCfg
@@ -133,9 +134,9 @@ func New(opts Options) (*Client, error) {
 			itr.TLSClientConfig = &tls.Config{}
 		}
 		itr.TLSClientConfig.InsecureSkipVerify = true
-		c.insecure = &http.Client{Transport: itr}
+		c.insecure = &http.Client{Transport: itr, CheckRedirect: httpx.SameHostRedirects}
 	}
-	c.http = &http.Client{Transport: rt}
+	c.http = &http.Client{Transport: rt, CheckRedirect: httpx.SameHostRedirects}
 	return c, nil
 }
 
@@ -204,7 +205,7 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = c.initial, c.maxInterval, 0
-	retries := uint64(max(hook.Retries, 0))
+	retries := uint64(min(max(hook.Retries, 0), canary.MaxHookRetries))
 	notify := func(err error, wait time.Duration) {
 		c.log.V(1).Info("webhook attempt failed; retrying", "hook", hook.Name, "url", where,
 			"attempt", res.Attempts, "status", res.StatusCode, "wait", wait, "error", err.Error())
@@ -241,7 +242,7 @@ func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout tim
 }
 
 // retriable reports whether a transport error may go away on its own: not a certificate the
-// client refuses.
+// client refuses, nor a redirect it refuses.
 func retriable(err error) bool {
 	var (
 		verr *tls.CertificateVerificationError
@@ -249,7 +250,8 @@ func retriable(err error) bool {
 		herr x509.HostnameError
 		cerr x509.CertificateInvalidError
 	)
-	return !errors.As(err, &verr) && !errors.As(err, &uerr) && !errors.As(err, &herr) && !errors.As(err, &cerr)
+	return !errors.As(err, &verr) && !errors.As(err, &uerr) && !errors.As(err, &herr) && !errors.As(err, &cerr) &&
+		!errors.Is(err, ErrRedirect)
 }
 
 func hookURL(raw string) (*url.URL, error) {

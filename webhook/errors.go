@@ -20,6 +20,9 @@ var (
 	ErrInvalidOptions = errors.New("invalid webhook options")
 	// ErrSignature: a request's signature is missing, malformed, expired or wrong.
 	ErrSignature = errors.New("invalid webhook signature")
+	// ErrRedirect: the hook redirected to another host or scheme; the client does not follow,
+	// so neither the payload nor its signature reach a host the hook's URL does not name.
+	ErrRedirect = httpx.ErrRedirectRefused
 )
 
 // Error is a failed hook call: which hook, where, what came back. Its message is never empty:

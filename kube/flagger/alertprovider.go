@@ -2,7 +2,6 @@ package flagger
 
 import (
 	"maps"
-	"net/url"
 	"slices"
 )
 
@@ -111,15 +110,7 @@ func decodeAlertProvider(d *decoder, doc *object) AlertProvider {
 		d.fail(spec.at("type"), "%s is not supported by canarykit yet (%v)", word(p.Type), alertProviderTypes)
 	}
 	p.Channel, p.Username = spec.str("channel"), spec.str("username")
-	p.Address, p.Proxy = spec.str("address"), spec.str("proxy")
-	for field, v := range map[string]string{"address": p.Address, "proxy": p.Proxy} {
-		if v == "" {
-			continue
-		}
-		if u, err := url.Parse(v); err != nil || u.Scheme == "" || u.Host == "" {
-			d.fail(spec.at(field), "must be an absolute URL, got %q", v)
-		}
-	}
+	p.Address, p.Proxy = spec.httpURL("address"), spec.httpURL("proxy", true)
 	if spec.has("secretRef") {
 		ref := spec.obj("secretRef")
 		if p.SecretRef = ref.str("name"); p.SecretRef == "" {

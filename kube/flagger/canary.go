@@ -3,9 +3,7 @@ package flagger
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/canarykit/canarykit/canary"
 )
@@ -114,7 +112,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if spec.has("autoscalerRef") {
 		decodeAutoscaler(d, spec.obj("autoscalerRef"), m)
 	}
-	m.Spec.ProgressDeadline = time.Duration(spec.int("progressDeadlineSeconds")) * time.Second
+	m.Spec.ProgressDeadline = spec.seconds("progressDeadlineSeconds")
 	m.Spec.SkipAnalysis = spec.bool("skipAnalysis")
 	m.MetricsServer = spec.str("metricsServer")
 	provider := spec.str("provider")
@@ -148,7 +146,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 				if rest, ok := strings.CutPrefix(field, "analysis."); ok {
 					field = key + "." + rest
 				}
-				d.fail(spec.at(field), "%s", p.Message)
+				d.fail("spec."+field, "%s", p.Message) // the engine's path, already quoted where it must be
 			}
 		} else if err != nil {
 			d.fail(spec.path, "%v", err)
@@ -183,18 +181,8 @@ func decodeAutoscaler(d *decoder, as *object, m *Canary) {
 
 func decodeService(d *decoder, svc *object, m *Canary) {
 	m.Target.Service = svc.str("name")
-	m.Workload.Port = int32(svc.int("port"))
-	if svc.has("targetPort") {
-		switch v := svc.m["targetPort"].(type) {
-		case float64:
-			m.Workload.TargetPort = strconv.FormatFloat(v, 'f', -1, 64)
-		case string:
-			m.Workload.TargetPort = v
-		default:
-			d.fail(svc.at("targetPort"), "must be a port number or name")
-		}
-		svc.seen["targetPort"] = true
-	}
+	m.Workload.Port = svc.port("port")
+	m.Workload.TargetPort = svc.portOrName("targetPort")
 	m.Workload.PortName = svc.str("portName")
 	m.Workload.AppProtocol = svc.str("appProtocol")
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
@@ -206,7 +194,7 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 
 func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	s := &m.Spec
-	s.Interval = a.duration("interval")
+	s.Interval = a.interval("interval")
 	s.Threshold = a.int("threshold")
 	s.MaxWeight = a.int("maxWeight")
 	s.StepWeight = a.int("stepWeight")
@@ -229,7 +217,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	for _, mo := range a.list("metrics") {
 		// Flagger queries Prometheus with the whitespace collapsed; a query written over many
 		// lines is one line in canarykit's events too
-		met := canary.Metric{Name: mo.str("name"), Interval: mo.duration("interval"), Query: canary.CompactQuery(mo.str("query"))}
+		met := canary.Metric{Name: mo.str("name"), Interval: mo.interval("interval"), Query: canary.CompactQuery(mo.str("query"))}
 		if mo.has("thresholdRange") {
 			tr := mo.obj("thresholdRange")
 			if tr.has("min") {
@@ -273,7 +261,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	}
 	for _, wo := range a.list("webhooks") {
 		s.Webhooks = append(s.Webhooks, canary.Webhook{
-			Name: wo.str("name"), Type: canary.HookType(wo.str("type")), URL: wo.str("url"), Timeout: wo.duration("timeout"),
+			Name: wo.str("name"), Type: canary.HookType(wo.str("type")), URL: wo.httpURL("url"), Timeout: wo.duration("timeout"),
 			Retries: wo.int("retries"), Metadata: wo.strMap("metadata"), MuteAlert: wo.bool("muteAlert"),
 			DisableTLS: wo.bool("disableTLS"),
 		})

@@ -158,11 +158,9 @@ metadata: {name: podinfo, namespace: test}
 spec:
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
   service: {port: 9898}
-  progressDeadlineSeconds: -5
   canaryAnalysis: {interval: 30s, stepWeight: 10, iterations: 3}
 `))
 	assert.ElementsMatch(t, []string{
-		"spec.progressDeadlineSeconds: must be positive, got -5s",
 		"spec.canaryAnalysis.stepWeight: not used with analysis.iterations (blue/green or A/B testing); set one of them",
 	}, problems(t, err))
 

@@ -3,6 +3,8 @@ package flagger
 import (
 	"fmt"
 	"math"
+	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -108,24 +110,118 @@ func (o *object) float(key string) float64 {
 	if !ok {
 		return 0
 	}
+	f, isNum := 0.0, true
 	switch n := v.(type) {
 	case float64:
-		return n
+		f = n
+	case int64:
+		f = float64(n)
+	case int:
+		f = float64(n)
 	case string:
-		if f, err := strconv.ParseFloat(n, 64); err == nil {
-			return f
+		var err error
+		if f, err = strconv.ParseFloat(n, 64); err != nil {
+			isNum = false
 		}
+	default:
+		isNum = false
 	}
-	o.d.fail(o.at(key), "must be a number")
-	return 0
+	switch {
+	case !isNum:
+		o.d.fail(o.at(key), "must be a number")
+		return 0
+	case math.IsNaN(f) || math.IsInf(f, 0):
+		o.d.fail(o.at(key), "must be a finite number, got %v", f)
+		return 0
+	}
+	return f
 }
 
+// int reads a whole number that fits in an int32 (the range of Flagger's integer fields).
 func (o *object) int(key string) int {
-	f := o.float(key)
-	if f != math.Trunc(f) {
-		o.d.fail(o.at(key), "must be a whole number, got %v", f)
+	return int(o.intIn(key, math.MinInt32, math.MaxInt32))
+}
+
+// intIn reads a whole number within lo..hi, exactly: never rounded, truncated or wrapped.
+func (o *object) intIn(key string, lo, hi int64) int64 {
+	v, ok := o.get(key)
+	if !ok {
+		return 0
 	}
-	return int(f)
+	if s, isStr := v.(string); isStr { // a quoted number, as Flagger's string-typed fields allow
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			v = n
+		}
+	}
+	n, exact := exactInt(v)
+	switch {
+	case !exact:
+		o.d.fail(o.at(key), "must be a whole number, got %v", v)
+		return 0
+	case n < lo || n > hi:
+		o.d.fail(o.at(key), "must be %d..%d, got %d", lo, hi, n)
+		return 0
+	}
+	return n
+}
+
+// seconds reads a whole number of seconds, 0..MaxInt32 (at most 68 years, as in Flagger's int32
+// fields), as a duration.
+func (o *object) seconds(key string) time.Duration {
+	return time.Duration(o.intIn(key, 0, math.MaxInt32)) * time.Second
+}
+
+// port reads a port number, 1..65535.
+func (o *object) port(key string) int32 {
+	return int32(o.intIn(key, 1, 65535))
+}
+
+// portOrName reads a port number (1..65535) or an IANA service name (what a Service's
+// targetPort may name), as a string.
+func (o *object) portOrName(key string) string {
+	v, ok := o.get(key)
+	if !ok {
+		return ""
+	}
+	if s, isStr := v.(string); isStr {
+		if !portName.MatchString(s) || len(s) > 15 {
+			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name (at most 15 lowercase letters, digits and '-'), got %q", s)
+		}
+		return s
+	}
+	return strconv.FormatInt(o.intIn(key, 1, 65535), 10)
+}
+
+// portName is an IANA service name, as Kubernetes names container ports.
+var portName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// minManifestInterval is the shortest analysis or metric interval a manifest may give.
+const minManifestInterval = time.Second
+
+// interval reads a duration of at least minManifestInterval.
+func (o *object) interval(key string) time.Duration {
+	d := o.duration(key)
+	if d != 0 && d < minManifestInterval {
+		o.d.fail(o.at(key), "must be at least %s, got %s", minManifestInterval, d)
+	}
+	return d
+}
+
+// httpURL reads an absolute http(s) URL (or, with socks, a SOCKS5 proxy's); a bad one is
+// quoted without its credentials or query.
+func (o *object) httpURL(key string, socks ...bool) string {
+	s := o.str(key)
+	if s == "" {
+		return ""
+	}
+	schemes, want := []string{"http", "https"}, "http(s)"
+	if len(socks) > 0 && socks[0] {
+		schemes, want = append(schemes, "socks5"), "http(s) or socks5"
+	}
+	if u, err := url.Parse(s); err != nil || !slices.Contains(schemes, u.Scheme) || u.Host == "" {
+		o.d.fail(o.at(key), "must be an absolute %s URL, got %q", want, canary.RedactURL(s))
+	}
+	return s
 }
 
 func (o *object) bool(key string) bool {
@@ -146,8 +242,11 @@ func (o *object) duration(key string) time.Duration {
 		return 0
 	}
 	dur, err := time.ParseDuration(s)
-	if err != nil {
+	switch {
+	case err != nil:
 		o.d.fail(o.at(key), "must be a duration like 30s or 1m, got %q", s)
+	case dur < 0:
+		o.d.fail(o.at(key), "must not be negative, got %s", s)
 	}
 	return dur
 }
@@ -164,11 +263,12 @@ func (o *object) ints(key string) []int {
 	}
 	out := make([]int, len(items))
 	for i, it := range items {
-		f, isNum := it.(float64)
-		if !isNum || f != math.Trunc(f) {
+		n, exact := exactInt(it)
+		if !exact || n < math.MinInt32 || n > math.MaxInt32 {
 			o.d.fail(fmt.Sprintf("%s[%d]", o.at(key), i), "must be a whole number")
+			continue
 		}
-		out[i] = int(f)
+		out[i] = int(n)
 	}
 	return out
 }
@@ -205,8 +305,10 @@ func (o *object) strMap(key string) map[string]string {
 		switch x := val.(type) {
 		case string:
 			out[k] = x
-		case float64, bool:
+		case int64, float64:
 			out[k] = fmt.Sprint(x)
+		case bool:
+			o.d.fail(o.at(key)+"."+k, "must be a string, got the boolean %v (quote it)", x)
 		default:
 			o.d.fail(joinPath(o.at(key), k), "must be a string")
 		}

@@ -2,7 +2,6 @@ package flagger
 
 import (
 	"fmt"
-	"math"
 )
 
 // GatewayGroup is the Gateway API group, a ParentRef's default Group.
@@ -75,16 +74,8 @@ func decodeGatewayRefs(d *decoder, svc *object, namespace string) []ParentRef {
 		if p.SectionName != "" && !isDNSSubdomain(p.SectionName) {
 			d.fail(o.at("sectionName"), "%s is not a valid section name (lowercase RFC 1123)", shown(p.SectionName))
 		}
-		if v, ok := o.get("port"); ok {
-			port, isNum := v.(float64)
-			switch {
-			case !isNum:
-				d.fail(o.at("port"), "must be a port number 1..65535")
-			case port < 1 || port > 65535 || port != math.Trunc(port):
-				d.fail(o.at("port"), "must be a port number 1..65535, got %v", port)
-			default:
-				p.Port = int32(port)
-			}
+		if o.has("port") {
+			p.Port = o.port("port")
 		}
 		o.done()
 		if len(d.problems) > before {

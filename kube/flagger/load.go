@@ -11,7 +11,6 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // The kinds LoadObjects reads, one decoder each.
@@ -74,7 +73,7 @@ func readDocuments(data []byte) ([]any, *canary.FieldError) {
 		}
 		var root any
 		if err == nil {
-			err = yaml.Unmarshal(doc, &root)
+			root, err = parseYAML(doc)
 		}
 		if err != nil {
 			return nil, &canary.FieldError{Field: fmt.Sprintf("document %d", len(docs)+1), Message: "not valid YAML: " + err.Error()}

@@ -2,8 +2,9 @@ package flagger
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // MetricTemplate is a Flagger MetricTemplate (flagger.app/v1beta1): a query template and the
@@ -55,9 +56,11 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 	t.Query = spec.str("query")
 	if strings.TrimSpace(t.Query) == "" {
 		d.fail(spec.at("query"), "required")
+	} else if err := canary.CheckQuery(t.Query); err != nil {
+		d.fail(spec.at("query"), "%v", err)
 	}
 	p := spec.obj("provider")
-	t.Provider = MetricTemplateProvider{Type: p.str("type"), Address: p.str("address"), InsecureSkipVerify: p.bool("insecureSkipVerify")}
+	t.Provider = MetricTemplateProvider{Type: p.str("type"), Address: p.httpURL("address"), InsecureSkipVerify: p.bool("insecureSkipVerify")}
 	switch t.Provider.Type {
 	case "prometheus":
 	case "":
@@ -67,8 +70,6 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 	}
 	if t.Provider.Address == "" {
 		d.fail(p.at("address"), "required: the Prometheus API's base URL")
-	} else if u, err := url.Parse(t.Provider.Address); err != nil || u.Scheme == "" || u.Host == "" {
-		d.fail(p.at("address"), "must be an absolute http(s) URL, got %q", t.Provider.Address)
 	}
 	if p.has("secretRef") {
 		ref := p.obj("secretRef")

@@ -315,7 +315,7 @@ spec:
 `))
 	assert.ElementsMatch(t, []string{
 		`document 1: spec.type: gchat is not supported by canarykit yet ([discord msteams rocket slack])`,
-		`document 1: spec.address: must be an absolute URL, got "chat.googleapis.com/v1/spaces"`,
+		`document 1: spec.address: must be an absolute http(s) URL, got "chat.googleapis.com/v1/spaces"`,
 		"document 1: spec.certSecretRef: not supported by canarykit yet",
 		`document 2: spec.address: required: the webhook URL (or a secretRef whose "address" key holds it)`,
 	}, problems(t, err))

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Discord's limits (Execute Webhook and Embed reference).
@@ -57,9 +58,11 @@ func NewDiscord(cfg DiscordConfig) (*Discord, error) {
 // Notify posts n.
 func (d *Discord) Notify(ctx context.Context, n Notification) error {
 	if d.slack {
-		return d.p.post(ctx, legacySlack(n, d.cfg.Username, d.cfg.AvatarURL))
+		return d.p.post(ctx, fit(n, DiscordPayloadLimit, func(n Notification) slackMessage {
+			return legacySlack(n, d.cfg.Username, d.cfg.AvatarURL)
+		}))
 	}
-	return d.p.post(ctx, d.payload(n))
+	return d.p.post(ctx, fit(n, DiscordPayloadLimit, d.payload))
 }
 
 type discordMessage struct {
@@ -108,5 +111,32 @@ func (d *Discord) payload(n Notification) discordMessage {
 		}
 		e.Fields = append(e.Fields, discordField{Name: truncate(name, discordFieldName), Value: truncate(value, discordFieldValue), Inline: true})
 	}
+	fitEmbed(&e)
 	return discordMessage{Username: d.cfg.Username, AvatarURL: d.cfg.AvatarURL, Embeds: []discordEmbed{e}}
+}
+
+// discordEmbedTotal is Discord's limit on the characters of an embed's title, description,
+// fields and footer together.
+const discordEmbedTotal = 6000
+
+// fitEmbed drops fields from the end, then cuts the description, until e is within
+// discordEmbedTotal.
+func fitEmbed(e *discordEmbed) {
+	n := utf8.RuneCountInString
+	total := func() int {
+		t := n(e.Title) + n(e.Description) + n(e.Footer.Text)
+		for _, f := range e.Fields {
+			t += n(f.Name) + n(f.Value)
+		}
+		return t
+	}
+	for total() > discordEmbedTotal && len(e.Fields) > 0 {
+		e.Fields = e.Fields[:len(e.Fields)-1]
+	}
+	if over := total() - discordEmbedTotal; over > 0 {
+		e.Description = truncate(e.Description, max(1, n(e.Description)-over))
+	}
+	if over := total() - discordEmbedTotal; over > 0 {
+		e.Footer.Text = truncate(e.Footer.Text, max(1, n(e.Footer.Text)-over))
+	}
 }

@@ -37,5 +37,14 @@
 //	          timestamp}]}; a URL ending in /slack gets Flagger's Slack attachment format.
 //	JSON      JSONPayload: severity, name, namespace, message, fields and the event (reason,
 //	          type, message, phase, weight, failed checks, checks), optionally signed like
-//	          webhook requests.
+//	          webhook requests; a check value that is not a finite number is null.
+//
+// # Limits
+//
+// Texts come from events, and events from untrusted places (queries, hook answers): Slack's
+// texts are escaped everywhere (&, <, >, so <!channel> is text, not a mention), and every
+// payload is bounded in JSON bytes (TeamsPayloadLimit under Teams' 28 KB, SlackPayloadLimit,
+// DiscordPayloadLimit, JSONPayloadLimit) by cutting the message, field values and check texts,
+// then dropping fields and checks, each cut marked "…". Discord embeds stay within Discord's
+// 6,000 characters. Deliveries follow redirects only to the same host.
 package notify

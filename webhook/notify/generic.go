@@ -3,6 +3,8 @@ package notify
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"math"
 	"net/http"
 	"time"
 
@@ -56,6 +58,20 @@ type JSONCheck struct {
 	Message string         `json:"message,omitempty"`
 }
 
+// MarshalJSON writes a value that is not a finite number (NaN when a check had no data) as null:
+// JSON has no NaN or infinities.
+func (c JSONCheck) MarshalJSON() ([]byte, error) {
+	type plain JSONCheck
+	out := struct {
+		plain
+		Value *float64 `json:"value"`
+	}{plain: plain(c)}
+	if !math.IsNaN(c.Value) && !math.IsInf(c.Value, 0) {
+		out.Value = &c.Value
+	}
+	return json.Marshal(out)
+}
+
 // JSON posts notifications as JSONPayload to any endpoint.
 type JSON struct {
 	p poster
@@ -86,7 +102,7 @@ func NewJSON(cfg JSONConfig) (*JSON, error) {
 
 // Notify posts n.
 func (j *JSON) Notify(ctx context.Context, n Notification) error {
-	return j.p.post(ctx, NewJSONPayload(n))
+	return j.p.post(ctx, fit(n, JSONPayloadLimit, NewJSONPayload))
 }
 
 // NewJSONPayload builds the JSON notifier's payload for n.

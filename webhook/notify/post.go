@@ -34,6 +34,10 @@ func newPoster(kind, raw string, client *http.Client, showPath bool, p *problems
 	if client == nil {
 		client = http.DefaultClient
 	}
+	// a copy that follows redirects only to the same host: the payload stays where it was sent
+	cc := *client
+	cc.CheckRedirect = httpx.SameHostRedirects
+	client = &cc
 	where := httpx.HostOnly(u)
 	if showPath {
 		where = httpx.SafeURL(u)

@@ -122,7 +122,7 @@ func TestSlackMessage(t *testing.T) {
 	require.NoError(t, s.Notify(context.Background(), sample(notify.SeverityError, 12)))
 
 	m := checkSlack(t, rc.Requests()[0].Body)
-	assert.Equal(t, "podinfo.test: Failed checks threshold reached 5 <&>", m["text"])
+	assert.Equal(t, "podinfo.test: Failed checks threshold reached 5 &lt;&amp;&gt;", m["text"], "the top-level text is escaped too")
 	assert.Equal(t, "canarykit", m["username"])
 	assert.Equal(t, ":rocket:", m["icon_emoji"])
 	assert.Equal(t, "#deploys", m["channel"])

@@ -63,7 +63,7 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 
 // Notify posts n.
 func (s *Slack) Notify(ctx context.Context, n Notification) error {
-	return s.p.post(ctx, s.payload(n))
+	return s.p.post(ctx, fit(n, SlackPayloadLimit, s.payload))
 }
 
 type slackMessage struct {
@@ -107,7 +107,7 @@ type slackField struct {
 }
 
 func (s *Slack) payload(n Notification) slackMessage {
-	fallback := n.Title() + ": " + n.Message
+	fallback := truncate(escape(n.Title()+": "+n.Message), slackSectionText)
 	blocks := []slackBlock{{Type: "section", Text: mrkdwn(truncate("*"+escape(n.Title())+"*\n"+escape(n.Message), slackSectionText))}}
 	for start := 0; start < len(n.Fields); start += slackFields {
 		var fs []slackText
@@ -116,7 +116,7 @@ func (s *Slack) payload(n Notification) slackMessage {
 		}
 		blocks = append(blocks, slackBlock{Type: "section", Fields: fs})
 	}
-	blocks = append(blocks, slackBlock{Type: "context", Elements: []slackText{*mrkdwn(contextLine(n))}})
+	blocks = append(blocks, slackBlock{Type: "context", Elements: []slackText{*mrkdwn(escape(contextLine(n)))}})
 	return slackMessage{
 		Channel: s.cfg.Channel, Username: s.cfg.Username, IconEmoji: s.cfg.IconEmoji, IconURL: s.cfg.IconURL,
 		Text:        fallback,

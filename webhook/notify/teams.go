@@ -57,9 +57,9 @@ func NewTeams(cfg TeamsConfig) (*Teams, error) {
 // Notify posts n.
 func (t *Teams) Notify(ctx context.Context, n Notification) error {
 	if t.format == TeamsMessageCard {
-		return t.p.post(ctx, messageCard(n))
+		return t.p.post(ctx, fit(n, TeamsPayloadLimit, messageCard))
 	}
-	return t.p.post(ctx, adaptiveMessage(n))
+	return t.p.post(ctx, fit(n, TeamsPayloadLimit, adaptiveMessage))
 }
 
 // Adaptive Card colours and container styles by severity.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -76,6 +77,27 @@ func NewTransport() *http.Transport {
 		return t.Clone()
 	}
 	return &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+}
+
+// ErrRedirectRefused: a redirect to another host (or scheme) was not followed.
+var ErrRedirectRefused = errors.New("redirect to another host refused")
+
+// maxRedirects is how many same-host redirects a request follows.
+const maxRedirects = 5
+
+// SameHostRedirects is an http.Client CheckRedirect that follows a redirect only to the same
+// scheme and host: a 307 or 308 re-sends the body and every header, signatures included, and
+// must not carry them to a host the caller did not choose. The refused location is named by its
+// host only.
+func SameHostRedirects(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		return fmt.Errorf("%w: %s", ErrRedirectRefused, HostOnly(req.URL))
+	}
+	if len(via) > maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	return nil
 }
 
 // PostJSON POSTs body as JSON with header h (Content-Type is set) and returns the status and

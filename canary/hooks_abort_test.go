@@ -1,0 +1,55 @@
+package canary_test
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Abort acts during a hook call, whatever its retries: the call's context is cancelled at once
+// instead of running to the hook's budget (21 attempts and 20 pauses here).
+func TestAbortCutsShortAHookCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := healthyEnv()
+		spec := seedSpec()
+		spec.Webhooks = []canary.Webhook{{Name: "slow", Type: canary.HookPreRollout, URL: "http://h/", Retries: canary.MaxHookRetries}}
+		started := make(chan struct{}, 1)
+		ended := make(chan error, 1)
+		cfg := env.Config(spec)
+		cfg.Webhooks = canary.GateFunc(func(ctx context.Context, req canary.GateRequest) (bool, error) {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			<-ctx.Done()
+			select {
+			case ended <- ctx.Err():
+			default:
+			}
+			return false, ctx.Err()
+		})
+		r, err := canary.New(cfg)
+		require.NoError(t, err)
+		run(t, r) // initialized at v0
+		env.Workload.SetRevision("v1")
+		done := make(chan canary.Result, 1)
+		go func() {
+			res, err := r.Run(context.Background())
+			assert.NoError(t, err)
+			done <- res
+		}()
+		<-started
+		at := time.Now()
+		r.Abort()
+		cause := <-ended
+		assert.ErrorIs(t, cause, context.Canceled, "the hook's context is cancelled by Abort, not by its deadline")
+		assert.Zero(t, time.Since(at), "no (virtual) time passes between Abort and the hook's end")
+		res := <-done
+		assert.Equal(t, canary.PhaseFailed, res.Phase)
+	})
+}
