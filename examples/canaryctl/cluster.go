@@ -152,7 +152,7 @@ func (c *cli) run(ctx context.Context, o *options, args []string) int {
 	for _, n := range m.Notes {
 		fmt.Fprintln(c.stdout, "note:", n)
 	}
-	res, err := c.release(ctx, m, driver.Options{Config: cfg, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(o.router)}, Prometheus: o.prometheus, Identity: o.identity,
+	res, err := c.release(ctx, m, o.verbose, driver.Options{Config: cfg, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(o.router)}, Prometheus: o.prometheus, Identity: o.identity,
 		WaitForLease: o.wait, Objects: resources})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -178,13 +178,13 @@ func (c *cli) run(ctx context.Context, o *options, args []string) int {
 
 // release runs one release of m with kube/driver, printing its progress. It is all of
 // canaryctl that calls the driver.
-func (c *cli) release(ctx context.Context, m *flagger.Canary, opts driver.Options) (canary.Result, error) {
+func (c *cli) release(ctx context.Context, m *flagger.Canary, verbose bool, opts driver.Options) (canary.Result, error) {
 	s, err := driver.New(opts)
 	if err != nil {
 		return canary.Result{}, err
 	}
 	defer s.Close()
-	live := progress.NewLive(c.stdout, progress.Options{}) // one redrawn status line on a terminal, plain lines elsewhere
+	live := progress.NewLive(c.stdout, progress.Options{Verbose: verbose}) // one redrawn status line on a terminal, plain lines elsewhere
 	defer live.Close()
 	rel, err := s.Release(ctx, m, live.Handle)
 	if err != nil {

@@ -58,7 +58,7 @@ func TestHelpPrintsUsageAndExitsZero(t *testing.T) {
 		{[]string{"-h"}, []string{"usage:", "canaryctl run -f canary.yaml", "canaryctl validate -f canary.yaml", "canaryctl status"}},
 		{[]string{"--help"}, []string{"usage:", "canaryctl promote (-f canary.yaml | NAMESPACE/NAME)"}},
 		{[]string{"help"}, []string{"usage:", "canaryctl resume"}},
-		{[]string{"run", "-h"}, []string{"usage: canaryctl run", "-prometheus", "-request-timeout", "-router"}},
+		{[]string{"run", "-h"}, []string{"usage: canaryctl run", "-prometheus", "-request-timeout", "-router", "-v\tverbose"}},
 		{[]string{"status", "test/podinfo", "--help"}, []string{"usage: canaryctl status", "-kubeconfig", "-request-timeout"}},
 		{[]string{"validate", "--help"}, []string{"usage: canaryctl validate", "-t value"}},
 	} {

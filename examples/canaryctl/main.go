@@ -40,6 +40,7 @@ type options struct {
 	router         string
 	identity       string
 	wait           bool
+	verbose        bool
 }
 
 // command is one canaryctl command: its synopsis, the flags it takes and what it does with
@@ -56,7 +57,7 @@ func commands() map[string]command {
 			run: func(c *cli, ctx context.Context, o *options, args []string) int { return c.control(ctx, o, args, ctl) }}
 	}
 	return map[string]command{
-		"run": {synopsis: "run -f canary.yaml [-t flagger-objects.yaml ...] [--prometheus URL] [--router smi|httproute|kubernetes] [--identity ID] [--wait]",
+		"run": {synopsis: "run -f canary.yaml [-t flagger-objects.yaml ...] [--prometheus URL] [--router smi|httproute|kubernetes] [--identity ID] [--wait] [-v]",
 			flags: runFlags, run: (*cli).run},
 		"status": {synopsis: "status (-f canary.yaml | NAMESPACE/NAME)", flags: clusterFlags, run: (*cli).status},
 		"validate": {synopsis: "validate -f canary.yaml [-t flagger-objects.yaml ...]      (no cluster needed)",
@@ -103,6 +104,7 @@ func runFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.router, "router", "", "route kind of a Canary without spec.provider: smi, httproute or kubernetes (default: Linkerd's, smi, or httproute with gatewayRefs)")
 	fs.StringVar(&o.identity, "identity", "", "driver identity in the target's lease (default: host name and a random suffix)")
 	fs.BoolVar(&o.wait, "wait", false, "wait for a target driven by another process instead of failing")
+	fs.BoolVar(&o.verbose, "v", false, "verbose: each check's resolved query, and why a check did not pass")
 }
 
 func validateFlags(fs *flag.FlagSet, o *options) {
