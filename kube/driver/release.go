@@ -32,19 +32,29 @@ type Release struct {
 // the Kubernetes Events recorded on the target and the alerts. Nothing in the cluster is
 // changed until Run; a Canary that cannot be driven is an error naming its field.
 func (d *Driver) Release(ctx context.Context, c *flagger.Canary, onEvent func(canary.Event)) (*Release, error) {
+	router, workload, lease, err := d.adapters(c, d.opts.WaitForLease)
+	if err != nil {
+		return nil, err
+	}
+	return d.build(ctx, c, router, workload, lease, onEvent)
+}
+
+// adapters are what drives c's target: the router its provider chooses, its workload and its
+// lease (waiting for another holder when wait is set). Nothing in the cluster is touched.
+func (d *Driver) adapters(c *flagger.Canary, wait bool) (canary.MeshRouter, *kube.Workload, *kube.Lease, error) {
 	router, err := d.routers.forCanary(c)
 	if err != nil {
-		return nil, canaryError(c, err)
+		return nil, nil, nil, canaryError(c, err)
 	}
 	workload, err := d.cluster.Workload(workloadOptions(c, d.opts.OwnerReferences))
 	if err != nil {
-		return nil, canaryError(c, err)
+		return nil, nil, nil, canaryError(c, err)
 	}
-	lease, err := d.lease(c.Target, d.opts.WaitForLease)
+	lease, err := d.lease(c.Target, wait)
 	if err != nil {
-		return nil, canaryError(c, err)
+		return nil, nil, nil, canaryError(c, err)
 	}
-	return d.build(ctx, c, router, workload, lease, onEvent)
+	return router, workload, lease, nil
 }
 
 // canaryError names the Canary an error is about.

@@ -44,17 +44,9 @@ type Target struct {
 // naming spec.provider if canarykit cannot drive it) and touches nothing in the cluster;
 // Start does the work. onEvent, if set, receives every release's events.
 func (d *Driver) Target(c *flagger.Canary, onEvent func(canary.Event)) (*Target, error) {
-	router, err := d.routers.forCanary(c)
+	router, workload, lease, err := d.adapters(c, true)
 	if err != nil {
-		return nil, canaryError(c, err)
-	}
-	workload, err := d.cluster.Workload(workloadOptions(c, d.opts.OwnerReferences))
-	if err != nil {
-		return nil, canaryError(c, err)
-	}
-	lease, err := d.lease(c.Target, true)
-	if err != nil {
-		return nil, canaryError(c, err)
+		return nil, err
 	}
 	return &Target{d: d, c: c, onEvent: onEvent, router: router, workload: workload, lease: lease,
 		log: d.opts.Logger.WithValues("target", c.Target.String()), kick: make(chan struct{}, 1)}, nil
