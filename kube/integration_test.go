@@ -355,6 +355,45 @@ func TestConfigMapChangeStartsARelease(t *testing.T) {
 	assert.Equal(t, "podinfo:1", image(b.deployment(t, "podinfo-primary")))
 }
 
+// A tracked Secret is a part of the revision like a ConfigMap: changing its data releases the
+// target, and the primary's copy gets the new data only at promotion.
+func TestSecretChangeStartsARelease(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	_, err := b.admin.CoreV1().Secrets(b.ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-token"},
+		Data: map[string][]byte{"token": []byte("one")}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	b.createTarget(t, "podinfo:1")
+	b.updateTarget(t, func(d *appsv1.Deployment) {
+		c := &d.Spec.Template.Spec.Containers[0]
+		c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "podinfo-token"}}})
+	})
+	d := b.driver(t, driverOptions{})
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := b.admin.CoreV1().Secrets(b.ns).Get(ctx, "podinfo-token-primary", metav1.GetOptions{})
+		d.mustRun(t) // bootstraps; the Secret's copy appears once the cache has seen the edited target
+		return err == nil, nil
+	}))
+	res := d.mustRun(t)
+	require.False(t, res.Released, "nothing changed since the bootstrap")
+
+	sec, err := b.admin.CoreV1().Secrets(b.ns).Get(ctx, "podinfo-token", metav1.GetOptions{})
+	require.NoError(t, err)
+	sec.Data["token"] = []byte("two")
+	_, err = b.admin.CoreV1().Secrets(b.ns).Update(ctx, sec, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		res = d.mustRun(t) // returns at once until the cache has seen the change
+		return res.Released, nil
+	}))
+	require.Equal(t, canary.PhaseSucceeded, res.Phase)
+	copied, err := b.admin.CoreV1().Secrets(b.ns).Get(ctx, "podinfo-token-primary", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "two", string(copied.Data["token"]), "the primary's copy is promoted")
+	primary := b.deployment(t, "podinfo-primary")
+	assert.Equal(t, "podinfo-token-primary", primary.Spec.Template.Spec.Containers[0].EnvFrom[1].SecretRef.Name)
+}
+
 func TestAutoscalerIsClonedAndResynced(t *testing.T) {
 	b := newBed(t)
 	b.createTarget(t, "podinfo:1")
