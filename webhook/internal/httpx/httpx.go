@@ -23,9 +23,16 @@ const drainLimit = 64 << 10
 // ReadExcerpt reads the start of r for an error message and drains a bounded rest. It never
 // fails: a read error ends the excerpt.
 func ReadExcerpt(r io.Reader) string {
-	buf, _ := io.ReadAll(io.LimitReader(r, ExcerptLimit+1))
-	rest, _ := io.Copy(io.Discard, io.LimitReader(r, drainLimit))
-	return Excerpt(buf, int(rest))
+	s, _ := readExcerpt(r)
+	return s
+}
+
+// readExcerpt is ReadExcerpt that also returns the read error that ended the excerpt or the
+// drain, if any (reaching the drain limit is not an error).
+func readExcerpt(r io.Reader) (string, error) {
+	buf, err := io.ReadAll(io.LimitReader(r, ExcerptLimit+1))
+	rest, derr := io.Copy(io.Discard, io.LimitReader(r, drainLimit))
+	return Excerpt(buf, int(rest)), errors.Join(err, derr)
 }
 
 // Excerpt returns b trimmed of surrounding space and cut to ExcerptLimit bytes (at a rune
@@ -102,7 +109,8 @@ func SameHostRedirects(req *http.Request, via []*http.Request) error {
 
 // PostJSON POSTs body as JSON with header h (Content-Type is set) and returns the status and
 // an excerpt of the response body. A transport error comes without url.Error's wrapper, whose
-// message repeats the URL (and the secrets some URLs hold).
+// message repeats the URL (and the secrets some URLs hold). A body that does not arrive whole
+// (cut short, or stalled until ctx ends) is an error, whatever the status said.
 func PostJSON(ctx context.Context, c *http.Client, u string, h http.Header, body []byte) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
@@ -121,5 +129,10 @@ func PostJSON(ctx context.Context, c *http.Client, u string, h http.Header, body
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	return resp.StatusCode, ReadExcerpt(resp.Body), nil
+	excerpt, err := readExcerpt(resp.Body)
+	if err != nil {
+		// the answer did not arrive whole (cut short, or stalled past ctx): not an answer
+		return 0, "", fmt.Errorf("reading the response body (status %d): %w", resp.StatusCode, err)
+	}
+	return resp.StatusCode, excerpt, nil
 }
