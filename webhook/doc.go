@@ -10,7 +10,8 @@
 //	 "metadata": {...the hook's metadata...}}
 //
 // Event hooks add "eventMessage", "eventType" and "timestamp" (unix milliseconds) to the
-// metadata. A status of 200–202 is success, anything else a failure, so the answer means, per
+// metadata. A status of 200–202 with its body received whole is success, anything else a
+// failure (a body cut short or stalled past the timeout too), so the answer means, per
 // hook type:
 //
 //	confirm-rollout            2xx opens; otherwise the release waits (phase Waiting)
