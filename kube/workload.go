@@ -64,7 +64,8 @@ type WorkloadOptions struct {
 // concurrency. Objects it creates carry the label app.kubernetes.io/managed-by=canarykit and the
 // annotation canarykit.dev/target=<target> (and, with OwnerReferences, an owner reference to the
 // target); an object of the same name that is not managed by canarykit for this target is never
-// overwritten (a permanent error names it).
+// overwritten (a permanent error names it), except an apex Service without any managed-by label,
+// which is adopted (see the package documentation).
 type Workload struct {
 	c    *Cluster
 	opts WorkloadOptions
