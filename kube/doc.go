@@ -50,8 +50,9 @@
 // their own route object; kube/driver sets it for TrafficSplit and HTTPRoute) the apex Service
 // always selects the primary: Bootstrap corrects a drifted selector, and ScaleDown does before
 // it scales the target to zero, so the apex is not left selecting a side with no pods: one
-// write at each of those moments at most, none between releases; a copy in Git whose selector
-// is "<app>-primary" costs none.
+// write at each of those moments at most, none between releases (a selector re-applied
+// between releases stays until the next one); a copy in Git whose selector is "<app>-primary"
+// costs none.
 //
 // # Revisions and readiness
 //
