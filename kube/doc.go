@@ -29,10 +29,30 @@
 // Each carries the label app.kubernetes.io/managed-by=canarykit (canary.LabelManagedBy and
 // canary.ManagedBy, shared by every package of this module) and the annotation
 // canarykit.dev/target naming the target; an object of the same name that canarykit did not
-// create for this target is never overwritten: Bootstrap fails with an error naming it. Owner
+// create for this target is never overwritten: Bootstrap fails with an error naming it. One
+// exception, as in Flagger: an apex Service of the target's service name without any
+// app.kubernetes.io/managed-by label (one a user keeps in Git) is adopted — it gets the label
+// and the annotation, the primary's selector and canarykit's port; its other labels and
+// annotations are kept and no owner reference is added. An apex Service another tool labels as
+// its own, and any other object (the primary Deployment included), is still refused. Owner
 // references (deleting the target deletes them) are opt-in, WorkloadOptions.OwnerReferences:
 // the primary and the apex Service serve production traffic, and recreating the target
 // (kubectl replace --force) must not take them down. The Lease has no owner.
+//
+// # GitOps writers
+//
+// A GitOps tool may re-apply the target, the route and the apex Service from its own copy at
+// any time. canarykit does not fight it: the target's replicas are its owner's during the
+// analysis (ScaleUp only scales a target at zero, ScaleDown runs once when a release ends), and
+// an idle target makes no write whatever is re-applied, so a target whose replicas come back
+// from Git after a release keeps running the promoted revision until the next release (leave
+// replicas out of Git, as with Flagger). With WorkloadOptions.ApexSelectsPrimary (routers with
+// their own route object; kube/driver sets it for TrafficSplit and HTTPRoute) the apex Service
+// always selects the primary: Bootstrap corrects a drifted selector, and ScaleDown does before
+// it scales the target to zero, so the apex is not left selecting a side with no pods: one
+// write at each of those moments at most, none between releases (a selector re-applied
+// between releases stays until the next one); a copy in Git whose selector is "<app>-primary"
+// costs none.
 //
 // # Revisions and readiness
 //

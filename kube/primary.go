@@ -104,7 +104,9 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 // Bootstrap creates what the target needs, or adopts what canarykit created for it earlier:
 // the primary Deployment (from the target's current spec), primary copies of tracked configs,
 // the apex, primary and canary Services, and the primary autoscaler. Existing objects are not
-// changed, except Services whose selector or ports drifted.
+// changed, except Services whose selector or ports drifted (the apex's selector only with
+// ApexSelectsPrimary). An apex Service without the managed-by label (one a user keeps in Git)
+// is adopted: see syncService.
 func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	tg, err := w.lookupTemplate(ctx, t)
 	if err != nil {
@@ -131,7 +133,7 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 		name, selects string
 		keepSelector  bool
 	}{
-		{t.ApexService(), value + "-primary", true},
+		{t.ApexService(), value + "-primary", !w.opts.ApexSelectsPrimary},
 		{t.PrimaryService(), value + "-primary", false},
 		{t.CanaryService(), value, false},
 	} {

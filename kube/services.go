@@ -16,7 +16,14 @@ import (
 // syncService makes the ClusterIP service name select pods labelled key=selects on the
 // options' port, creating it or correcting a drifted port list and, unless keepSelector, a
 // drifted selector. The apex service's selector belongs to the router once the service
-// exists (a mesh-less router switches it between primary and canary).
+// exists (a mesh-less router switches it between primary and canary), unless the options say
+// ApexSelectsPrimary.
+//
+// The apex Service (and only it, by the target's service name) is adopted when it exists
+// without the managed-by label, as Flagger does with a Service a user keeps in Git: it gets
+// the label and the target annotation (no owner reference: its source is the user's), its selector is pointed at the primary and its ports
+// replaced; its other labels and annotations are kept. Any other Service of these names that
+// canarykit did not create for this target is refused.
 func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deployment, name, key, selects string, keepSelector bool) error {
 	ns := d.Namespace
 	port := corev1.ServicePort{Name: w.opts.PortName, Protocol: corev1.ProtocolTCP, Port: w.opts.Port, TargetPort: w.opts.TargetPort}
@@ -39,7 +46,10 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	case err != nil:
 		return err
 	}
-	if err := checkOwned(cur, "service", d); err != nil {
+	adopt := name == w.opts.Target.ApexService() && unlabelled(cur)
+	if adopt {
+		keepSelector = false
+	} else if err := checkOwned(cur, "service", d); err != nil {
 		return err
 	}
 	if len(cur.Spec.Ports) == 1 && cur.Spec.Ports[0].NodePort != 0 {
@@ -48,17 +58,34 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	if keepSelector {
 		selector = cur.Spec.Selector
 	}
-	if equality.Semantic.DeepEqual(cur.Spec.Selector, selector) && equality.Semantic.DeepEqual(cur.Spec.Ports, []corev1.ServicePort{port}) {
+	if !adopt && equality.Semantic.DeepEqual(cur.Spec.Selector, selector) && equality.Semantic.DeepEqual(cur.Spec.Ports, []corev1.ServicePort{port}) {
 		return nil
 	}
 	u := cur.DeepCopy()
+	if adopt {
+		if u.Labels == nil {
+			u.Labels = map[string]string{}
+		}
+		if u.Annotations == nil {
+			u.Annotations = map[string]string{}
+		}
+		u.Labels[canary.LabelManagedBy] = canary.ManagedBy
+		u.Annotations[AnnotationTarget] = d.Name
+	}
 	u.Spec.Selector = selector
 	u.Spec.Ports = []corev1.ServicePort{port}
 	if _, err := w.c.client.CoreV1().Services(ns).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update service %s/%s: %w", ns, name, err)
 	}
-	w.log.Info("updated service", "name", name, "selector", selects)
+	w.log.Info("updated service", "name", name, "selector", selects, "adopted", adopt)
 	return nil
+}
+
+// unlabelled reports whether obj has no managed-by label at all: made by hand or kept in Git,
+// not by another tool that labels what it manages.
+func unlabelled(obj metav1.Object) bool {
+	_, ok := obj.GetLabels()[canary.LabelManagedBy]
+	return !ok
 }
 
 // syncAutoscaler makes "<autoscaler>-primary" a copy of the target's autoscaler that scales the

@@ -45,6 +45,13 @@ type WorkloadOptions struct {
 	// replicas that must be available for the primary or the canary to count as ready
 	// (Flagger's analysis.primaryReadyThreshold and canaryReadyThreshold). Default 100.
 	PrimaryReadyThreshold, CanaryReadyThreshold int
+	// ApexSelectsPrimary says the router routes through its own object (TrafficSplit,
+	// HTTPRoute) and never switches the apex Service's selector: the apex then always selects
+	// the primary. Bootstrap corrects a drifted apex selector (an outside writer re-applying
+	// its copy), and so does ScaleDown before scaling the target to zero, so clients outside
+	// the mesh are never left on a side with no pods. Leave it off with a router that switches
+	// the apex selector (mesh.Kubernetes).
+	ApexSelectsPrimary bool
 }
 
 // Workload drives an apps/v1 Deployment target and its primary for a canary.Rollout: it creates
@@ -57,7 +64,8 @@ type WorkloadOptions struct {
 // concurrency. Objects it creates carry the label app.kubernetes.io/managed-by=canarykit and the
 // annotation canarykit.dev/target=<target> (and, with OwnerReferences, an owner reference to the
 // target); an object of the same name that is not managed by canarykit for this target is never
-// overwritten (a permanent error names it).
+// overwritten (a permanent error names it), except an apex Service without any managed-by label,
+// which is adopted (see the package documentation).
 type Workload struct {
 	c    *Cluster
 	opts WorkloadOptions
@@ -250,11 +258,21 @@ func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
 	return w.scale(ctx, n)
 }
 
-// ScaleDown scales the target to zero.
+// ScaleDown scales the target to zero. With ApexSelectsPrimary it first points a drifted apex
+// Service back at the primary: the target it may select is about to have no pods.
 func (w *Workload) ScaleDown(ctx context.Context, t canary.Target) error {
-	_, d, err := w.lookup(ctx, t)
+	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
 		return err
+	}
+	if w.opts.ApexSelectsPrimary {
+		key, value, err := selectorLabel(d)
+		if err != nil {
+			return err
+		}
+		if err := w.syncService(ctx, nc, d, t.ApexService(), key, value+"-primary", false); err != nil {
+			return err
+		}
 	}
 	if d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
 		return nil

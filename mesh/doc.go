@@ -62,6 +62,15 @@
 // reference to created objects; DeploymentOwner makes the target Deployment their controller
 // (one GET per object created), without blockOwnerDeletion.
 //
+// # Other writers of the route
+//
+// A GitOps tool re-applying its copy of the route (e.g. all traffic on the primary, by
+// server-side apply) is not fought: SetWeights writes the step's weights at the next step
+// without reading first, so the route is written once per step whatever happens between steps,
+// and never on an idle tick. The writer's weights hold
+// until the next step; a copy that sends traffic to the canary outside a release is the
+// writer's to fix, since nothing is written between releases.
+//
 // # Cost and errors
 //
 // Discovery runs once per router. Reconcile reads the route (one GET; more only to create or

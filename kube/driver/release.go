@@ -162,5 +162,7 @@ func workloadOptions(c *flagger.Canary, ownerReferences bool) kube.WorkloadOptio
 	if w.TargetPort != "" {
 		o.TargetPort = intstr.Parse(w.TargetPort)
 	}
+	// only the mesh-less router switches the apex selector; the others route through their own object
+	o.ApexSelectsPrimary = c.Router.Kind != flagger.RouterKubernetes
 	return o
 }

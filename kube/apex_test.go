@@ -1,0 +1,60 @@
+package kube
+
+import (
+	"context"
+	"testing"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+)
+
+// apexBed is a fake cluster with the target podinfo and an apex Service as written in Git.
+func apexBed(t *testing.T, apexLabels map[string]string, apexSelectsPrimary bool) (*fake.Clientset, *Workload, canary.Target) {
+	t.Helper()
+	labels := map[string]string{"app": "podinfo"}
+	client := fake.NewClientset(
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns", Labels: apexLabels, Annotations: map[string]string{"note": "git"}},
+			Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "web", Port: 80}}}},
+	)
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	tg := canary.Target{Namespace: "ns", Name: "podinfo"}
+	w, err := c.Workload(WorkloadOptions{Target: tg, Port: 9898, ApexSelectsPrimary: apexSelectsPrimary})
+	require.NoError(t, err)
+	return client, w, tg
+}
+
+func TestBootstrapAdoptsAnUnlabelledApexService(t *testing.T) {
+	client, w, tg := apexBed(t, map[string]string{"team": "a"}, false)
+	ctx := context.Background()
+	require.NoError(t, w.Bootstrap(ctx, tg))
+	apex, err := client.CoreV1().Services("ns").Get(ctx, "podinfo", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"team": "a", canary.LabelManagedBy: canary.ManagedBy}, apex.Labels)
+	assert.Equal(t, map[string]string{"note": "git", AnnotationTarget: "podinfo"}, apex.Annotations)
+	assert.Equal(t, map[string]string{"app": "podinfo-primary"}, apex.Spec.Selector, "adoption sets the selector even when the router owns it afterwards")
+	require.Len(t, apex.Spec.Ports, 1)
+	assert.Equal(t, int32(9898), apex.Spec.Ports[0].Port)
+}
+
+func TestBootstrapRefusesAnApexServiceOfAnotherManager(t *testing.T) {
+	client, w, tg := apexBed(t, map[string]string{canary.LabelManagedBy: "Helm"}, false)
+	ctx := context.Background()
+	err := w.Bootstrap(ctx, tg)
+	require.ErrorContains(t, err, "service ns/podinfo exists and is not managed by canarykit")
+	assert.True(t, canary.IsPermanent(err))
+	apex, err := client.CoreV1().Services("ns").Get(ctx, "podinfo", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"app": "podinfo"}, apex.Spec.Selector)
+}
