@@ -19,9 +19,11 @@ testenv:
 
 # Native Go fuzzing: each target for FUZZTIME (e.g. make fuzz FUZZTIME=10m). Their seed corpora
 # (testdata/fuzz/ and f.Add) also run as plain tests in every `go test`.
+# FUZZMINIMIZETIME bounds the minimization of each new input (see hack/fuzz.sh).
 FUZZTIME ?= 30s
+FUZZMINIMIZETIME ?= 1s
 fuzz:
-	FUZZTIME=$(FUZZTIME) GO=$(GO) ./hack/fuzz.sh
+	FUZZTIME=$(FUZZTIME) FUZZMINIMIZETIME=$(FUZZMINIMIZETIME) GO=$(GO) ./hack/fuzz.sh
 
 quickstart:
 	$(GO) run ./examples/quickstart

@@ -94,6 +94,7 @@ type apiServerConfig struct {
 	tokenFile string
 	auditLog  string // empty: no audit log
 	extraArgs []string
+	logPath   string // the server's output
 }
 
 // startAPIServer runs kube-apiserver and waits until /readyz answers for the admin.
@@ -130,7 +131,7 @@ func startAPIServer(ctx context.Context, c apiServerConfig, adminToken string) (
 		)
 	}
 	args = append(args, c.extraArgs...)
-	p, err := startProcess(binAPIServer, filepath.Join(c.dir, "kube-apiserver.log"), c.path, args...)
+	p, err := startProcess(binAPIServer, c.logPath, c.path, args...)
 	if err != nil {
 		return nil, err
 	}

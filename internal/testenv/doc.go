@@ -80,6 +80,14 @@
 // StartPrometheus(t, targets...) starts one for a single test; Kill and Restart make
 // Prometheus unavailable for a while.
 //
+// # Restarting kube-apiserver
+//
+// On a bed of the test's own (Start, not Shared), env.RestartAPIServer(t) stops kube-apiserver
+// and starts it again on the same port with the same certificates and tokens while etcd and
+// kube-controller-manager keep running: clients made before reconnect by themselves and find
+// the cluster's state as it was. StopAPIServer and StartAPIServer do the two halves, to hold
+// the apiserver down while something happens.
+//
 // # Counting requests and queries
 //
 // With Options.Audit the apiserver writes an audit log (every request, level Metadata).

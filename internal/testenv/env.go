@@ -51,8 +51,13 @@ type Env struct {
 
 	timings Timings
 
-	etcd, apiserver, controllerManager *process
-	stopOnce                           sync.Once
+	etcd, controllerManager *process
+	stopOnce                sync.Once
+
+	apiMu     sync.Mutex // guards apiserver and restarts, which replace it
+	apiserver *process
+	apiConfig apiServerConfig // how apiserver was started, for RestartAPIServer
+	restarts  int
 }
 
 // Timings says how long each server took to become ready, for benchmarks and reports.
@@ -146,10 +151,12 @@ func start(ctx context.Context, opts Options, log logr.Logger, paths map[string]
 		env.auditLog = filepath.Join(env.dir, "audit.log")
 	}
 	env.host = "https://" + hostPort(ports[2])
-	env.apiserver, err = startAPIServer(ctx, apiServerConfig{
+	env.apiConfig = apiServerConfig{
 		path: paths[binAPIServer], dir: env.dir, etcdURL: etcdURL, port: ports[2], pki: env.pki,
 		tokenFile: tokenFile, auditLog: env.auditLog, extraArgs: opts.APIServerArgs,
-	}, env.tokens[AdminUser])
+		logPath: filepath.Join(env.dir, "kube-apiserver.log"),
+	}
+	env.apiserver, err = startAPIServer(ctx, env.apiConfig, env.tokens[AdminUser])
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +195,9 @@ func fastTempRoot() string {
 func (e *Env) Stop() {
 	e.stopOnce.Do(func() {
 		e.controllerManager.stop(stopGrace)
-		e.apiserver.stop(stopGrace) // before etcd: without etcd it takes long to exit
+		e.apiMu.Lock()
+		e.apiserver.stop(stopGrace) // before etcd: without etcd it takes long to exit (nil: stopped)
+		e.apiMu.Unlock()
 		e.etcd.stop(stopGrace)
 		for _, d := range []string{e.dir, e.etcdDir} {
 			if d != "" {
@@ -255,4 +264,11 @@ func (e *Env) NewUser(t testing.TB) (name string, cfg *rest.Config) {
 func (e *Env) ControllerManagerLog() string { return e.controllerManager.logPath }
 
 // APIServerLog is the path of kube-apiserver's log.
-func (e *Env) APIServerLog() string { return e.apiserver.logPath }
+func (e *Env) APIServerLog() string {
+	e.apiMu.Lock()
+	defer e.apiMu.Unlock()
+	if e.apiserver == nil {
+		return e.apiConfig.logPath
+	}
+	return e.apiserver.logPath
+}
