@@ -61,8 +61,10 @@ type Workload struct {
 // v1alpha3 with `canaryAnalysis` and scalar metric thresholds) into a Canary: a YAML
 // document, or a List holding it. Anything else in the data is an error (LoadObjects reads a
 // Canary with the objects it refers to). Fields canarykit does not support are reported by
-// path, every one of them, never dropped; the spec is validated as canary.New would validate
-// it. Errors wrap canary.ErrInvalidSpec.
+// path, every one of them, never dropped. The target's names and the spec are validated as
+// canary.New validates them, except what depends on the wiring: a metric without a query must
+// name a built-in check or a checker of the Rollout it runs in (the driver's are Linkerd's;
+// canaryctl validate checks that too). Errors wrap canary.ErrInvalidSpec.
 func LoadCanary(data []byte) (*Canary, error) {
 	objs, err := load(data, "Flagger Canary", kindCanary)
 	if err != nil {
@@ -181,6 +183,9 @@ func decodeAutoscaler(d *decoder, as *object, m *Canary) {
 
 func decodeService(d *decoder, svc *object, m *Canary) {
 	m.Target.Service = svc.str("name")
+	if !svc.has("port") {
+		d.fail(svc.at("port"), "required: the port of the Services canarykit creates for the target")
+	}
 	m.Workload.Port = svc.port("port")
 	m.Workload.TargetPort = svc.portOrName("targetPort")
 	m.Workload.PortName = svc.str("portName")

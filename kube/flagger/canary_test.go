@@ -167,7 +167,7 @@ spec:
 	// another kind is refused as a whole, not field by field
 	_, err = flagger.LoadCanary([]byte("apiVersion: v1\nkind: Pod\nspec: {containers: []}\n"))
 	assert.Equal(t, []string{`kind: must be Canary, got "Pod"`}, problems(t, err))
-	_, err = flagger.LoadCanary([]byte("apiVersion: flagger.app/v1\nkind: Canary\nmetadata: {name: podinfo}\nspec: {targetRef: {kind: Deployment, name: podinfo}, analysis: {iterations: 2}}\n"))
+	_, err = flagger.LoadCanary([]byte("apiVersion: flagger.app/v1\nkind: Canary\nmetadata: {name: podinfo}\nspec: {targetRef: {kind: Deployment, name: podinfo}, service: {port: 80}, analysis: {iterations: 2}}\n"))
 	assert.Equal(t, []string{`apiVersion: must be flagger.app/v1beta1 (or the legacy v1alpha3), got "flagger.app/v1"`}, problems(t, err))
 	_, err = flagger.LoadCanary([]byte(":"))
 	assert.ErrorContains(t, err, "not valid YAML")

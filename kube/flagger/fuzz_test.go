@@ -38,7 +38,7 @@ func FuzzLoadCanary(f *testing.F) {
 			return
 		}
 		require.NoError(t, m.Spec.Validate(), "accepted by the loader, refused by the engine")
-		assert.True(t, m.Workload.Port >= 0 && m.Workload.Port <= 65535, "port %d (0: not given)", m.Workload.Port)
+		assert.True(t, m.Workload.Port >= 1 && m.Workload.Port <= 65535, "port %d", m.Workload.Port)
 		assert.Zero(t, m.Spec.ProgressDeadline%time.Second, "deadline %s", m.Spec.ProgressDeadline)
 		assert.GreaterOrEqual(t, m.Spec.ProgressDeadline, time.Duration(0))
 		if m.Spec.Interval != 0 {

@@ -63,6 +63,7 @@ func TestLoadCanaryRefusesHostileValues(t *testing.T) {
 			"spec.progressDeadlineSeconds: must be a whole number, got 1e+30"},
 		{"port that wrapped to 80", "port: 9898", "port: 4294967376", "spec.service.port: must be 1..65535, got 4294967376"},
 		{"port zero", "port: 9898", "port: 0", "spec.service.port: must be 1..65535, got 0"},
+		{"port missing", "port: 9898", "portName: http", "spec.service.port: required"},
 		{"negative targetPort", "targetPort: 9898", "targetPort: -5", "spec.service.targetPort: must be 1..65535, got -5"},
 		{"fractional targetPort", "targetPort: 9898", "targetPort: 80.5", "spec.service.targetPort: must be a whole number, got 80.5"},
 		{"targetPort name too long", "targetPort: 9898", "targetPort: a-very-long-port-name",
