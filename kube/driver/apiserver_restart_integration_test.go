@@ -15,8 +15,6 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
@@ -47,14 +45,7 @@ func restartMidRelease(t *testing.T, env *testenv.Env, leaseDuration time.Durati
 	env.Kubelet(t, ns, "app", testenv.ReadyNow())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	labels := map[string]string{"app": "podinfo"}
-	_, err := env.Client().AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	createPodinfo(ctx, t, env, ns)
 
 	c := &flagger.Canary{Name: "podinfo", Namespace: ns, Target: canary.Target{Namespace: ns, Name: "podinfo"},
 		Spec:     canary.Spec{Interval: time.Second, Threshold: 2, MaxWeight: 50, StepWeight: 10},
