@@ -231,31 +231,44 @@ var writeBackoff = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Fact
 // re-read and retried.
 func (g *Gates) write(ctx context.Context, set map[string]string, what string) error {
 	retriable := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+	// client-go's OnError returns nil for an error that wraps context.Canceled or
+	// DeadlineExceeded (a request timeout, a cancelled ctx), taking it for the end of its own
+	// backoff: the last error is kept here instead.
+	var last error
 	err := retry.OnError(writeBackoff, retriable, func() error {
-		cm, err := g.cms.Get(ctx, g.name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			_, err = g.cms.Create(ctx, g.newConfigMap(set), metav1.CreateOptions{FieldManager: fieldManager})
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if hasAll(cm.Data, set) {
-			return nil
-		}
-		cm = cm.DeepCopy()
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		maps.Copy(cm.Data, set)
-		_, err = g.cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: fieldManager})
-		return err
+		last = g.writeOnce(ctx, set)
+		return last
 	})
+	if err == nil {
+		err = last
+	}
 	if err != nil {
 		return fmt.Errorf("write gates of %s to configmap %s: %w", g.target, g.name, err)
 	}
 	g.log.Info(what, "set", set)
 	return nil
+}
+
+// writeOnce reads the ConfigMap and writes set into it (creating it when absent).
+func (g *Gates) writeOnce(ctx context.Context, set map[string]string) error {
+	cm, err := g.cms.Get(ctx, g.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = g.cms.Create(ctx, g.newConfigMap(set), metav1.CreateOptions{FieldManager: fieldManager})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if hasAll(cm.Data, set) {
+		return nil
+	}
+	cm = cm.DeepCopy()
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	maps.Copy(cm.Data, set)
+	_, err = g.cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: fieldManager})
+	return err
 }
 
 func (g *Gates) newConfigMap(data map[string]string) *corev1.ConfigMap {

@@ -3,6 +3,7 @@ package kubegate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -231,4 +232,18 @@ func TestApprovalSurvivesARestart(t *testing.T) {
 	state, err := operator.State(ctx)
 	require.NoError(t, err)
 	assert.False(t, state[canary.HookConfirmPromotion], "the approval ended with the release")
+}
+
+// A write whose request times out is an error, not a success: client-go's retry helper reads an
+// error wrapping context.DeadlineExceeded as the end of its own backoff and returns nil.
+func TestATimedOutWriteIsAnError(t *testing.T) {
+	cs := fake.NewClientset()
+	g := newGates(t, cs, false)
+	cs.PrependReactor("get", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, fmt.Errorf("client rate limiter Wait returned an error: %w", context.DeadlineExceeded)
+	})
+	err := g.Approve(context.Background(), canary.HookConfirmPromotion)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "write gates of podinfo.test to configmap podinfo-canarykit-gates")
 }
