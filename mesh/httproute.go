@@ -231,7 +231,13 @@ func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus 
 	if err != nil {
 		return canary.Weights{}, err
 	}
-	if checkStatus && !reshaped { // its status speaks of this spec
+	return r.accepted(cur, t, checkStatus && !reshaped) // a reshaped route's status speaks of its old spec
+}
+
+// accepted returns cur's weights, after checking, when checkStatus is set, that no controller
+// rejects it for one of its parents.
+func (r *HTTPRoute) accepted(cur *gwv1.HTTPRoute, t canary.Target, checkStatus bool) (canary.Weights, error) {
+	if checkStatus {
 		if err := routeRejected(cur, t, r.parents); err != nil {
 			return canary.Weights{}, err
 		}
@@ -332,14 +338,7 @@ func (r *HTTPRoute) Weights(ctx context.Context, t canary.Target) (canary.Weight
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", t)
 	}
-	if err := routeRejected(cur, t, r.parents); err != nil {
-		return canary.Weights{}, err
-	}
-	w, err := routeWeights(cur, t)
-	if err != nil {
-		return canary.Weights{}, fmt.Errorf("HTTPRoute %s/%s: %w", t.Namespace, t.ApexService(), err)
-	}
-	return w, nil
+	return r.accepted(cur, t, true)
 }
 
 // routeRejected returns a permanent error wrapping ErrRouteRejected when a controller reports,
