@@ -58,6 +58,20 @@ func TestTargetIdleCostsOnlyRenewals(t *testing.T) {
 			func(context.Context) (bool, error) { return cond(), nil }), what)
 	}
 	poll("initialized", func() bool { return tg.Last().Phase == canary.PhaseInitialized })
+	// The recorder writes Events asynchronously: wait for the last one of the initialisation
+	// so that it is not counted in the idle window.
+	poll("the Initialized event written", func() bool {
+		evs, err := env.Client().CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range evs.Items {
+			if e.Reason == string(canary.ReasonInitialized) {
+				return true
+			}
+		}
+		return false
+	})
 
 	// idle: kicked and rechecking for two renewal periods
 	from := env.AuditMark(t)
