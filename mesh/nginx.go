@@ -383,7 +383,7 @@ func (r *NGINX) weights(ing *networkingv1.Ingress, t canary.Target) (canary.Weig
 	}
 	a := ing.Annotations
 	if a[r.key(nginxCanary)] != "true" {
-		return fail("annotation %s is %q, not \"true\": ingress-nginx does not treat it as a canary", r.key(nginxCanary), a[r.key(nginxCanary)])
+		return fail("annotation %s is %s, not \"true\": ingress-nginx does not treat it as a canary", r.key(nginxCanary), quoteCut(a[r.key(nginxCanary)]))
 	}
 	if len(t.Match) > 0 && (a[r.key(nginxByHeader)] != "" || a[r.key(nginxByCookie)] != "") {
 		return canary.AllCanary(), nil
@@ -395,7 +395,7 @@ func (r *NGINX) weights(ing *networkingv1.Ingress, t canary.Target) (canary.Weig
 		}
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 0 {
-			return 0, fmt.Errorf("annotation %s: %q is not a non-negative integer", r.key(k), v)
+			return 0, fmt.Errorf("annotation %s: %s is not a non-negative integer", r.key(k), quoteCut(v))
 		}
 		return n, nil
 	}
@@ -411,6 +411,16 @@ func (r *NGINX) weights(ing *networkingv1.Ingress, t canary.Target) (canary.Weig
 		return fail("canary weight %d out of a total of %d", weight, total)
 	}
 	return percentages(big.NewInt(total-weight), big.NewInt(weight))
+}
+
+// quoteCut quotes an annotation's value for a message, cut to 64 bytes: annotations are
+// anyone's to write.
+func quoteCut(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		return strconv.Quote(s[:limit]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 func (r *NGINX) apiError(err error, verb, name string, t canary.Target) error {

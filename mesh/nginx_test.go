@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -341,7 +342,8 @@ func TestNGINXWeightsRead(t *testing.T) {
 		"missing weight": {map[string]string{"canary": "true"}, canary.AllPrimary(), ""},
 		"total":          {map[string]string{"canary": "true", "canary-weight": "250", "canary-weight-total": "1000"}, canary.CanaryWeight(25), ""},
 		"not a canary":   {map[string]string{"canary-weight": "10"}, canary.Weights{}, "not \"true\""},
-		"bad weight":     {map[string]string{"canary": "true", "canary-weight": "ten"}, canary.Weights{}, "not a non-negative integer"},
+		"bad weight":     {map[string]string{"canary": "true", "canary-weight": "ten"}, canary.Weights{}, `"ten" is not a non-negative integer`},
+		"long value":     {map[string]string{"canary": strings.Repeat("x", 10000)}, canary.Weights{}, `is "` + strings.Repeat("x", 64) + `"…, not`},
 		"over total":     {map[string]string{"canary": "true", "canary-weight": "120"}, canary.Weights{}, "out of a total of 100"},
 	} {
 		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "test", Annotations: map[string]string{}}}
