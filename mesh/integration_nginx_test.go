@@ -194,6 +194,50 @@ func TestIntegrationNGINX(t *testing.T) {
 			"a stored canary Ingress equals the router's, defaults included: Reconcile reads it and the user's")
 	})
 
+	// A GitOps tool re-applying the user's Ingress with a change (a new host, another class)
+	// changes no weight; the next Reconcile carries the change to the canary Ingress.
+	t.Run("FollowsTheUserIngress", func(t *testing.T) {
+		r, tg := b.router(t), b.target(t)
+		require.NoError(t, r.Reconcile(bg(t), tg))
+		require.NoError(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(30)))
+		user, err := b.kube.NetworkingV1().Ingresses(b.ns).Get(bg(t), tg.Ingress, metav1.GetOptions{})
+		require.NoError(t, err)
+		user.Annotations["kubernetes.io/ingress.class"] = "public"
+		user.Spec.Rules = append(user.Spec.Rules, networkingv1.IngressRule{Host: "beta.example.com", IngressRuleValue: user.Spec.Rules[0].IngressRuleValue})
+		_, err = b.kube.NetworkingV1().Ingresses(b.ns).Update(bg(t), user, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, canary.CanaryWeight(30), b.inspect(t, tg))
+
+		w, err := r.ReconcileWeights(bg(t), tg)
+		require.NoError(t, err)
+		assert.Equal(t, canary.CanaryWeight(30), w)
+		got, err := b.kube.NetworkingV1().Ingresses(b.ns).Get(bg(t), mesh.CanaryIngressName(tg), metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, "public", got.Annotations["kubernetes.io/ingress.class"])
+		require.Len(t, got.Spec.Rules, 3)
+		assert.Equal(t, "beta.example.com", got.Spec.Rules[2].Host)
+		assert.Equal(t, tg.CanaryService(), got.Spec.Rules[2].HTTP.Paths[0].Backend.Service.Name)
+		assert.Equal(t, canary.CanaryWeight(30), b.inspect(t, tg), "the weights are kept")
+	})
+
+	// Without patch, a step is forbidden: a permanent error, the canary Ingress as it was.
+	t.Run("Forbidden", func(t *testing.T) {
+		tg := b.target(t)
+		require.NoError(t, b.router(t).Reconcile(bg(t), tg))
+		name, cfg := b.env.NewUser(t)
+		b.env.Grant(t, name, b.ns, rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"},
+			Verbs: []string{"get", "create", "update"}})
+		client, err := kubernetes.NewForConfig(cfg)
+		require.NoError(t, err)
+		r, err := mesh.NewNGINX(mesh.NGINXOptions{Client: client.NetworkingV1()})
+		require.NoError(t, err)
+		err = r.SetWeights(bg(t), tg, canary.CanaryWeight(10))
+		require.Error(t, err)
+		assert.True(t, permanent(err), "forbidden is permanent: %v", err)
+		assert.Contains(t, err.Error(), "patch Ingress "+b.ns+"/"+mesh.CanaryIngressName(tg))
+		assert.Equal(t, canary.AllPrimary(), b.inspect(t, tg))
+	})
+
 	t.Run("NotOwned", func(t *testing.T) {
 		r, tg := b.router(t), b.target(t)
 		user, err := b.kube.NetworkingV1().Ingresses(b.ns).Get(bg(t), tg.Ingress, metav1.GetOptions{})
