@@ -179,10 +179,14 @@ func TestNGINXReleases(t *testing.T) {
 	assert.Equal(t, []string{atRest}, seen(0, atRest), "created at 100% primary")
 
 	t.Run("Weighted", func(t *testing.T) {
-		from := len(log.snapshot())
+		from, mark := len(log.snapshot()), env.AuditMark(t)
 		res := release("podinfo:2", "\n    maxWeight: 50\n    stepWeight: 25")
 		assert.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
 		assert.Equal(t, []int{25, 50, 0}, res.Weights)
+		counts := env.AuditSince(t, mark).ForUser(name).Calls().Counts()
+		t.Logf("requests of the weighted release:\n%s", counts)
+		assert.Equal(t, 2, counts[testenv.AuditKey{User: name, Verb: "get", Resource: "ingresses"}], "the canary Ingress and the user's, read once")
+		assert.Equal(t, len(res.Weights), counts[testenv.AuditKey{User: name, Verb: "patch", Resource: "ingresses"}], "one patch per weight")
 		assert.Equal(t, []string{"canary-weight=25", "canary-weight=50", atRest}, seen(from, atRest))
 	})
 	t.Run("ABTesting", func(t *testing.T) {
