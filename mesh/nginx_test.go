@@ -360,3 +360,38 @@ func TestNGINXWeightsRead(t *testing.T) {
 		assert.Equal(t, c.want, w, name)
 	}
 }
+
+// Reconcile brings the A/B annotations in line with the target's match conditions: new
+// conditions replace the old ones while matching requests go to the canary, and a target that
+// no longer tests A/B loses them.
+func TestNGINXReconcileFollowsTheMatch(t *testing.T) {
+	tg := newTarget()
+	tg.Match = nginxAB
+	cs := fake.NewClientset(userIngress(tg))
+	r := newNGINX(t, NGINXOptions{Client: cs.NetworkingV1()})
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	require.NoError(t, r.SetWeights(ctx(t), tg, canary.AllCanary()))
+	annotations := func() map[string]string {
+		ing, err := cs.NetworkingV1().Ingresses(tg.Namespace).Get(ctx(t), CanaryIngressName(tg), metav1.GetOptions{})
+		require.NoError(t, err)
+		return ing.Annotations
+	}
+
+	tg.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "beta"}}}}
+	w, err := r.ReconcileWeights(ctx(t), tg)
+	require.NoError(t, err)
+	assert.Equal(t, canary.AllCanary(), w)
+	a := annotations()
+	assert.Equal(t, "beta", a[ann+"canary-by-header-value"])
+	assert.NotContains(t, a, ann+"canary-by-cookie", "the cookie condition is gone")
+
+	tg.Match = nil
+	w, err = r.ReconcileWeights(ctx(t), tg)
+	require.NoError(t, err)
+	assert.Equal(t, canary.AllPrimary(), w, "canary-weight stayed 0 during the A/B test")
+	a = annotations()
+	for _, k := range []string{"canary-by-header", "canary-by-header-value", "canary-by-cookie"} {
+		assert.NotContains(t, a, ann+k)
+	}
+	assert.Equal(t, "true", a[ann+"canary"])
+}
