@@ -159,7 +159,7 @@ func (r *NGINX) desired(ctx context.Context, t canary.Target, w canary.Weights) 
 	if err != nil {
 		return nil, r.apiError(err, "get", t.IngressName(), t)
 	}
-	if v, ok := apex.Annotations[r.key(nginxCanary)]; ok && v == "true" {
+	if apex.Annotations[r.key(nginxCanary)] == "true" {
 		return nil, canary.Permanent(fmt.Errorf("Ingress %s/%s is itself a canary Ingress (%s: \"true\"); name the Ingress that routes to service %s",
 			t.Namespace, apex.Name, r.key(nginxCanary), t.ApexService()))
 	}

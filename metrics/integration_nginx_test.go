@@ -49,6 +49,9 @@ func (e *nginxExporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // Flagger's NGINX built-in checks on a real Prometheus scraping ingress-nginx's series: the
 // canary's success rate and mean response time on the Canary's ingressRef, nothing else.
 func TestPrometheusNGINXBuiltinChecks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short, which starts no server")
+	}
 	srv := httptest.NewServer(&nginxExporter{})
 	defer srv.Close()
 	prom := testenv.StartPrometheus(t, strings.TrimPrefix(srv.URL, "http://"))
