@@ -3,11 +3,11 @@
 // with canarykit, plus canarykit's own under canarykit_*. A Collector is fed from Rollouts'
 // events and registered with prometheus/client_golang on the caller's Registerer:
 //
-//	c := selfmetrics.New(selfmetrics.Options{MeshProvider: "linkerd"})
-//	reg.MustRegister(c) // then serve reg with promhttp on /metrics
-//	tg, err := d.Target(canary, c.For(canary.Target, canary.Spec)) // kube/driver
+//	m := selfmetrics.New(selfmetrics.Options{MeshProvider: "linkerd"})
+//	reg.MustRegister(m) // then serve reg with promhttp on /metrics
+//	tg, err := d.Target(c, m.For(c.Target, c.Spec)) // c: a kube/flagger Canary, d: a kube/driver Driver
 //	...
-//	c.Forget(canary.Target) // the Canary was deleted: its series go
+//	m.Forget(c.Target) // the Canary was deleted: its series go
 //
 // For returns the callback a target's events go to (canary.Config.OnEvent, or the onEvent of
 // kube/driver's Release and Target); several callbacks can be chained in one func. The
