@@ -293,3 +293,27 @@ func TestConcurrentTargets(t *testing.T) {
 		}
 	}
 }
+
+// A process that starts over a target whose last release failed shows it at once from the
+// saved status, before any event; an undeclared target's status records nothing.
+func TestRestore(t *testing.T) {
+	c := selfmetrics.New(selfmetrics.Options{})
+	reg := registry(t, c)
+	c.Restore(podinfo, canary.Status{Phase: canary.PhaseFailed})
+	_, ok := value(t, reg, "flagger_canary_status", lbl("name", "podinfo"))
+	assert.False(t, ok, "not declared yet")
+
+	c.For(podinfo, spec())
+	c.Restore(podinfo, canary.Status{Phase: canary.PhaseFailed, FailedChecks: 5})
+	assert.Equal(t, 2.0, mustValue(t, reg, "flagger_canary_status", lbl("name", "podinfo")))
+	assert.Equal(t, 1.0, mustValue(t, reg, "canarykit_canary_phase", lbl("name", "podinfo", "phase", "Failed")))
+	assert.Equal(t, 5.0, mustValue(t, reg, "canarykit_canary_failed_checks", lbl("name", "podinfo")))
+	assert.Equal(t, 100.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo-primary")))
+	assert.Equal(t, 0.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo")))
+
+	c.Restore(podinfo, canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 40})
+	assert.Equal(t, 0.0, mustValue(t, reg, "flagger_canary_status", lbl("name", "podinfo")))
+	assert.Equal(t, 40.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo")))
+	c.Restore(podinfo, canary.Status{})
+	assert.Equal(t, 0.0, mustValue(t, reg, "flagger_canary_status", lbl("name", "podinfo")), "no phase: nothing recorded")
+}

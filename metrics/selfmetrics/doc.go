@@ -10,7 +10,9 @@
 //	m.Forget(c.Target) // the Canary was deleted: its series go
 //
 // For returns the callback a target's events go to (canary.Config.OnEvent, or the onEvent of
-// kube/driver's Release and Target); several callbacks can be chained in one func. The
+// kube/driver's Release and Target); several callbacks can be chained in one func. A process
+// that starts over targets whose releases are over seeds their state from the saved status
+// with Restore: a Rollout with nothing to release emits no event. The
 // Collector is safe for concurrent use by any number of targets. Label values come only from
 // the targets given to For (namespace, workload name) and the metric names of their Specs, so
 // the series are bounded by what the caller declares.
