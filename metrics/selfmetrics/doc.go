@@ -15,7 +15,8 @@
 // with Restore: a Rollout with nothing to release emits no event. The
 // Collector is safe for concurrent use by any number of targets. Label values come only from
 // the targets given to For (namespace, workload name) and the metric names of their Specs, so
-// the series are bounded by what the caller declares.
+// the series are bounded by what the caller declares; names that cannot be label values (empty,
+// not UTF-8, longer than MaxLabelLength) are left out.
 //
 // # Flagger's metrics
 //
