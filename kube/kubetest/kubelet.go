@@ -1,4 +1,4 @@
-package testenv
+package kubetest
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -62,10 +63,10 @@ func CrashLoop(every time.Duration) Behavior {
 }
 
 // Kubelet plays the kubelet for pods in one namespace: no containers run here, so it writes
-// the pod status (through the status subresource) that a kubelet would, and the real
-// ReplicaSet and Deployment controllers compute availability, rollout progress and
-// ProgressDeadlineExceeded from it. Pods are never bound to a node: unbound pods are deleted
-// at once, without a kubelet to confirm, and nothing else in the controllers needs a node.
+// the pod status (through the status subresource) that a kubelet would, and a deployment
+// controller (the real one, or the stand-in of StartDeployments) computes availability, rollout
+// progress and ProgressDeadlineExceeded from it. Pods are never bound to a node: unbound pods are
+// deleted at once, without a kubelet to confirm, and nothing else in the controllers needs a node.
 type Kubelet struct {
 	client    kubernetes.Interface
 	namespace string
@@ -82,29 +83,36 @@ type Kubelet struct {
 	order     map[types.UID]int       // in which order pods were first seen, from 0
 }
 
-// Kubelet starts a kubelet stand-in for the pods in namespace that match selector (a label
-// selector such as "app=podinfo"; "" for all) and stops it when the test ends. Run one per
-// set of pods: two stand-ins on the same pods fight.
-func (e *Env) Kubelet(t testing.TB, namespace, selector string, b Behavior) *Kubelet {
+// RunKubelet starts a kubelet stand-in (see StartKubelet) for the test and stops it when the
+// test ends; it fails the test if the stand-in cannot start.
+func RunKubelet(t testing.TB, cfg *rest.Config, namespace, selector string, b Behavior) *Kubelet {
 	t.Helper()
-	sel, err := labels.Parse(selector)
+	k, err := StartKubelet(context.WithoutCancel(t.Context()), cfg, namespace, selector, b)
 	if err != nil {
-		t.Fatalf("kubelet selector %q: %v", selector, err)
-	}
-	client, err := kubernetes.NewForConfig(e.configFor(KubeletUser))
-	if err != nil {
-		t.Fatalf("kubelet client: %v", err)
-	}
-	k, err := startKubelet(client, namespace, sel, b)
-	if err != nil {
-		t.Fatalf("start kubelet stand-in: %v", err)
+		t.Fatalf("kubetest: %v", err)
 	}
 	t.Cleanup(k.Stop)
 	return k
 }
 
-func startKubelet(client kubernetes.Interface, namespace string, sel labels.Selector, b Behavior) (*Kubelet, error) {
-	ctx, cancel := context.WithCancel(context.Background())
+// StartKubelet starts a kubelet stand-in for the pods in namespace that match selector (a label
+// selector such as "app=podinfo"; "" for all) on the cluster cfg reaches. It runs until ctx
+// ends or Stop is called. Run one per set of pods: two stand-ins on the same pods fight. The
+// identity of cfg must be allowed to list, watch and update the status of pods.
+func StartKubelet(ctx context.Context, cfg *rest.Config, namespace, selector string, b Behavior) (*Kubelet, error) {
+	sel, err := labels.Parse(selector)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet selector %q: %w", selector, err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client: %w", err)
+	}
+	return startKubelet(ctx, client, namespace, sel, b)
+}
+
+func startKubelet(parent context.Context, client kubernetes.Interface, namespace string, sel labels.Selector, b Behavior) (*Kubelet, error) {
+	ctx, cancel := context.WithCancel(parent)
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
@@ -132,7 +140,7 @@ func startKubelet(client kubernetes.Interface, namespace string, sel labels.Sele
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 	}); err != nil {
 		cancel()
-		return nil, fmt.Errorf("watch pods: %w", err)
+		return nil, fmt.Errorf("kubelet: watch pods: %w", err)
 	}
 	factory.Start(ctx.Done())
 	k.done.Add(1)
