@@ -67,4 +67,3 @@ func TestDesiredStatus(t *testing.T) {
 	require.NotNil(t, cs.LastTerminationState.Terminated)
 	assert.Equal(t, int32(1), cs.LastTerminationState.Terminated.ExitCode)
 }
-
