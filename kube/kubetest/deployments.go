@@ -62,8 +62,20 @@ type Deployments struct {
 	done   sync.WaitGroup
 
 	mu        sync.Mutex
-	expecting map[types.NamespacedName]map[string]bool // per Deployment: pods created or deleted, not yet seen so
+	expecting map[types.NamespacedName]*expectations
 }
+
+// expectations are the pod creations (true) and deletions (false) of one Deployment that the
+// cache has not shown yet, and since when the oldest has been waited for.
+type expectations struct {
+	pods  map[string]bool
+	since time.Time
+}
+
+// expectationTimeout is how long the stand-in waits for the cache to show its own writes
+// before it counts the pods as they are (a pod deleted by someone else right after its
+// creation never shows up).
+const expectationTimeout = 30 * time.Second
 
 // RunDeployments starts the deployment controller stand-in (StartDeployments) on namespace for
 // the test and stops it when the test ends; it fails the test if the stand-in cannot start.
@@ -100,7 +112,7 @@ func StartDeployments(ctx context.Context, cfg *rest.Config, opts DeploymentsOpt
 		queue: workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](
 			10*time.Millisecond, time.Second)),
 		cancel:    cancel,
-		expecting: map[types.NamespacedName]map[string]bool{},
+		expecting: map[types.NamespacedName]*expectations{},
 	}
 	onDeployment := func(obj any) {
 		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -184,28 +196,34 @@ func (c *Deployments) settled(key types.NamespacedName, owned []*corev1.Pod) boo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	exp := c.expecting[key]
-	if len(exp) == 0 {
+	if exp == nil {
 		return true
 	}
 	present := map[string]bool{}
 	for _, p := range owned {
 		present[p.Name] = true
 	}
-	for name, created := range exp {
+	for name, created := range exp.pods {
 		if present[name] == created {
-			delete(exp, name)
+			delete(exp.pods, name)
 		}
 	}
-	return len(exp) == 0
+	if len(exp.pods) == 0 || c.clock.Since(exp.since) > expectationTimeout {
+		delete(c.expecting, key)
+		return true
+	}
+	return false
 }
 
 func (c *Deployments) expect(key types.NamespacedName, name string, created bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.expecting[key] == nil {
-		c.expecting[key] = map[string]bool{}
+	exp := c.expecting[key]
+	if exp == nil {
+		exp = &expectations{pods: map[string]bool{}, since: c.clock.Now()}
+		c.expecting[key] = exp
 	}
-	c.expecting[key][name] = created
+	exp.pods[name] = created
 }
 
 // sync creates and deletes the Deployment's pods and writes its status; it returns when to look

@@ -10,7 +10,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -182,4 +184,25 @@ func TestJudgePodHonoursMinReadySeconds(t *testing.T) {
 	p.Status.Conditions[0].Status = corev1.ConditionFalse
 	ready, available, _ = judgePod(p, 0, t0)
 	assert.False(t, ready || available)
+}
+
+// The stand-in waits for the cache to show its own writes, but not for ever: a pod deleted by
+// someone else right after its creation never shows up.
+func TestExpectationsSettleOrExpire(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := &Deployments{clock: clk, expecting: map[types.NamespacedName]*expectations{}}
+	key := types.NamespacedName{Namespace: "ns", Name: "web"}
+	assert.True(t, c.settled(key, nil), "nothing expected")
+
+	c.expect(key, "web-a", true)
+	c.expect(key, "web-old", false)
+	seen := []*corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "web-a"}}, {ObjectMeta: metav1.ObjectMeta{Name: "web-old"}}}
+	assert.False(t, c.settled(key, seen), "web-old is still in the cache")
+	assert.True(t, c.settled(key, seen[:1]), "web-a created and web-old deleted, as the cache shows")
+
+	c.expect(key, "web-b", true)
+	assert.False(t, c.settled(key, nil))
+	clk.Step(expectationTimeout + time.Second)
+	assert.True(t, c.settled(key, nil), "given up after the timeout")
+	assert.Empty(t, c.expecting)
 }
