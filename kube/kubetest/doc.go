@@ -61,5 +61,9 @@
 // each query from the weights the route has at that moment: a canary that fails from half the
 // traffic on, or at once, without any traffic. For releases that read a real Prometheus, the
 // linkerdexp subpackage serves Linkerd-proxy-shaped series (response_total and
-// response_latency_ms) for a test Prometheus to scrape.
+// response_latency_ms) for a test Prometheus to scrape. Where a test wants real HTTP traffic
+// through the routes a release writes, the meshsim subpackage is a simulated Linkerd data plane
+// on loopback: it plays the Deployments' pods (podinfo's API, a failure rate per image tag),
+// takes endpoints from the pods' Ready condition and routes by the TrafficSplits and
+// HTTPRoutes it watches; on the envtest shape it runs on the two stand-ins.
 package kubetest
