@@ -63,6 +63,9 @@ func (d *Driver) templated(ctx context.Context, c *flagger.Canary) (canary.Spec,
 	if !slices.ContainsFunc(spec.Metrics, func(m canary.Metric) bool { return m.Provider == nil }) {
 		return spec, nil, nil
 	}
+	if d.opts.Metrics != nil {
+		return spec, d.opts.Metrics, nil
+	}
 	addr, field := d.opts.Prometheus, "Options.Prometheus"
 	if c.MetricsServer != "" {
 		addr, field = c.MetricsServer, "spec.metricsServer"
