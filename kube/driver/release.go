@@ -85,6 +85,10 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 	if err != nil {
 		return nil, canaryError(c, err)
 	}
+	checkers, err := d.checkers(c, provider)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
 	alerts, err := d.alerts(ctx, c)
 	if err != nil {
 		return nil, canaryError(c, err)
@@ -103,6 +107,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 		Store:    lease,
 		Webhooks: d.hooks,
 		Builtins: metrics.Linkerd(),
+		Checkers: checkers,
 		OnEvent: func(e canary.Event) {
 			record(e)
 			if notifyEvent != nil {
