@@ -116,7 +116,7 @@ func decodeSequential(d *decoder, value, path string, m *Canary) {
 		return
 	}
 	sc := &SequentialCheck{Path: path, Metric: len(m.Spec.Metrics)}
-	met := canary.Metric{Name: o.str("name"), Interval: o.interval("interval"), OnNoData: canary.NoDataHold}
+	met := canary.Metric{Name: o.name("name", false), Interval: o.interval("interval"), OnNoData: canary.NoDataHold}
 	if met.Name == "" {
 		met.Name = DefaultSequentialCheckName
 	}

@@ -102,6 +102,7 @@ func TestAnnotationProblemsByPath(t *testing.T) {
 		"not a mapping":     {`    canarykit.dev/sequential-check: "[1, 2]"`, []string{seq + ": must be a mapping"}},
 		"not YAML":          {`    canarykit.dev/sequential-check: "{a: [}"`, []string{seq + ": must be a YAML mapping"}},
 		"name taken":        {`    canarykit.dev/sequential-check: "{name: request-success-rate}"`, []string{seq + `.name: "request-success-rate" is already a metric`}},
+		"bad name":          {`    canarykit.dev/sequential-check: "{name: \"Errors Seq\"}"`, []string{seq + `.name: "Errors Seq" is not a valid Kubernetes name`}},
 		"one query":         {`    canarykit.dev/sequential-check: "{requestsQuery: sum(x)}"`, []string{seq + ": set both requestsQuery and errorsQuery"}},
 		"too long":          {`    canarykit.dev/sequential-check: "` + strings.Repeat("x", 5000) + `"`, []string{seq + ": must be at most 4096 bytes, got 5000"}},
 		"unknown dry-run":   {`    canarykit.dev/dry-run-metrics: "error-ratio-v2,nope,,error-ratio-v2"`, []string{dry + `[1]: no metric "nope"`, dry + "[2]: empty metric name", dry + `[3]: metric "error-ratio-v2" listed twice`}},
