@@ -170,3 +170,23 @@ spec:
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "missing.yaml: no such file or directory")
 }
+
+// A Canary with canarykit's sequential check (an annotation Flagger ignores) would run: the
+// check the annotation adds is bound by the driver, not a missing built-in.
+func TestValidateSequentialCheckAnnotation(t *testing.T) {
+	brokenKubeconfig(t)
+	annotated := strings.Replace(broken, "metadata: {name: podinfo, namespace: test}",
+		"metadata: {name: podinfo, namespace: test, annotations: {canarykit.dev/sequential-check: \"{alpha: 0.005}\", canarykit.dev/dry-run-metrics: request-success-rate}}", 1)
+	annotated = strings.NewReplacer("      - {name: errors, templateRef: {name: errors, namespace: ops}, thresholdRange: {max: 1}}\n", "",
+		"      - {name: latency, templateRef: {name: latency, namespace: ops}}\n", "", "request-succes-rate", "request-success-rate",
+		"    alerts:\n      - {name: on-call, severity: warn, providerRef: {name: on-call}}\n", "").Replace(annotated)
+	file := writeFile(t, "canary.yaml", annotated)
+	code, stdout, stderr := canaryctl(t, "validate", "-f", file)
+	assert.Equal(t, exitPromoted, code, stdout+stderr)
+	assert.Equal(t, []string{"canaryctl: " + file + ": Canary test/podinfo would run (Canary strategy)"}, lines(stdout))
+
+	bad := writeFile(t, "bad.yaml", strings.Replace(annotated, "{alpha: 0.005}", "{alpha: 2}", 1))
+	code, stdout, _ = canaryctl(t, "validate", "-f", bad)
+	assert.Equal(t, exitRolledBack, code)
+	assert.Contains(t, stdout, bad+": metadata.annotations.canarykit.dev/sequential-check.alpha: must be in (0, 0.5], got 2")
+}

@@ -18,6 +18,10 @@
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
 //     renewals.
 //
+// A Canary annotated canarykit.dev/sequential-check (kube/flagger) gets the sequential test of
+// its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)
+// as the check the annotation adds; canarykit.dev/dry-run-metrics runs the metrics it lists dry.
+//
 // A Canary canarykit cannot drive (spec.provider istio, say) is an error naming the field
 // before anything in the cluster is touched.
 //

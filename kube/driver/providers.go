@@ -80,6 +80,29 @@ func (d *Driver) templated(ctx context.Context, c *flagger.Canary) (canary.Spec,
 	return spec, p, nil
 }
 
+// checkers binds the checks canarykit's annotations add to c's analysis: the sequential test
+// reads its counts from the Canary's Prometheus. Nil without such checks.
+func (d *Driver) checkers(c *flagger.Canary, provider canary.MetricProvider) (map[string]canary.Checker, error) {
+	sc := c.Sequential
+	if sc == nil {
+		return nil, nil
+	}
+	prom, ok := provider.(*metrics.Prometheus)
+	if !ok {
+		return nil, fmt.Errorf("%s: the sequential check needs the Canary's Prometheus", sc.Path)
+	}
+	src, err := metrics.NewPrometheusCounts(prom, metrics.PrometheusCountsOptions{RequestsQuery: sc.RequestsQuery, ErrorsQuery: sc.ErrorsQuery, Clock: d.opts.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sc.Path, err)
+	}
+	s, err := metrics.NewSequential(metrics.SequentialOptions{Source: src, Alpha: sc.Alpha, Beta: sc.Beta, Regression: sc.Regression,
+		Tolerance: sc.Tolerance, LearningRate: sc.LearningRate, MinSamples: sc.MinSamples, Logger: d.opts.Logger.WithName("sequential")})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sc.Path, err)
+	}
+	return map[string]canary.Checker{c.Spec.Metrics[sc.Metric].Name: s}, nil
+}
+
 // templateProvider is the Prometheus client of a MetricTemplate's provider, with the
 // credentials of its secretRef read as Flagger reads them (at every release: they may have
 // been rotated).

@@ -84,6 +84,10 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 	if err != nil {
 		return nil, canaryError(c, err)
 	}
+	checkers, err := d.checkers(c, provider)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
 	alerts, err := d.alerts(ctx, c)
 	if err != nil {
 		return nil, canaryError(c, err)
@@ -102,6 +106,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 		Store:    lease,
 		Webhooks: d.hooks,
 		Builtins: builtinChecks(d.routers.choice(c).Kind),
+		Checkers: checkers,
 		OnEvent: func(e canary.Event) {
 			record(e)
 			if notifyEvent != nil {

@@ -31,6 +31,9 @@ type Canary struct {
 	// Alerts are analysis.alerts: AlertProviders to notify, each from a severity on; their
 	// providers are nil until Resolve fills them in.
 	Alerts []AlertRef
+	// Sequential is the sequential check AnnotationSequentialCheck adds to the analysis (nil
+	// without it); the driver binds it to a checker.
+	Sequential *SequentialCheck
 	// Notes are conversions worth knowing (e.g. a deprecated autoscaler apiVersion read as
 	// autoscaling/v2, legacy scalar thresholds turned into ranges).
 	Notes []string
@@ -94,6 +97,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	}
 	meta := doc.obj("metadata")
 	m.Name, m.Namespace = meta.name("name", false), meta.namespace("namespace", "")
+	annotations := meta.strMap("annotations")
 	meta.ignore(objectMetaFields...)
 	meta.done()
 	doc.ignore("status")
@@ -124,6 +128,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		key = "canaryAnalysis"
 	}
 	decodeAnalysis(d, spec.obj(key), m, legacy)
+	decodeAnnotations(d, annotations, meta.at("annotations"), m)
 	if spec.has("ingressRef") {
 		m.Target.Ingress = decodeIngressRef(d, spec.obj("ingressRef"))
 	}

@@ -38,6 +38,27 @@
 // cut short (a plain lowercase word as it is), and a mapping key that is not a plain word is
 // quoted in the field path (spec.analysis.match[0].headers["x y"]).
 //
+// # canarykit's annotations
+//
+// A Canary stays a valid Flagger object; what Flagger's schema has no field for is read from
+// two annotations Flagger ignores (a Flagger running the same Canary would run its analysis
+// without them):
+//
+//	metadata:
+//	  annotations:
+//	    canarykit.dev/sequential-check: |   # add a sequential test of the error rate
+//	      alpha: 0.01                       #   every field optional (AnnotationSequentialCheck)
+//	    canarykit.dev/dry-run-metrics: error-budget-v2, sequential-error-rate
+//
+// AnnotationSequentialCheck is a YAML mapping (at most 4 KiB): it appends a metric named
+// sequential-error-rate (or its name) with OnNoData hold to the analysis and sets
+// Canary.Sequential, which kube/driver binds to metrics.Sequential. AnnotationDryRunMetrics
+// lists the metrics — of the analysis, or the sequential check — that run dry (canary.Metric.DryRun).
+// Every bad value is refused at its path, e.g.
+// metadata.annotations.canarykit.dev/sequential-check.alpha or
+// metadata.annotations.canarykit.dev/dry-run-metrics[1] for a name no metric has. Other
+// annotations are ignored.
+//
 // # spec.provider and the router
 //
 // As in Flagger, spec.provider chooses the route object:
