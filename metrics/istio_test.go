@@ -32,7 +32,9 @@ func promTokens(t *testing.T, q string) []string {
 	t.Helper()
 	var out []string
 	rs := []rune(q)
-	word := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '.' || r == ':' }
+	word := func(r rune) bool {
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '.' || r == ':'
+	}
 	for i := 0; i < len(rs); {
 		r := rs[i]
 		switch {
