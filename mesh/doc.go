@@ -44,8 +44,8 @@
 // IstioOptions.Version pins one, it asks API discovery once which networking.istio.io
 // versions are served and uses v1 (Istio ≥ 1.22), else v1beta1; Istio's CRDs store one
 // schema under every version, so a route written through one reads the same through the
-// other. A destination without weight weighs 100 when it is its route's only one and 0
-// otherwise, as Istio reads it; weights are written explicitly, zero included. Reconcile
+// other. A destination without weight in the weighted route weighs 0, as Istio reads it;
+// weights are written explicitly, zero included. Reconcile
 // reads three objects (the VirtualService and both DestinationRules); fields of theirs the
 // router does not write (retries, timeouts, a mirror, a traffic policy) are drift it removes.
 //
