@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"regexp"
 	"testing"
 	"time"
 
@@ -58,17 +57,6 @@ const (
 	) 
 	* 1000`
 )
-
-// promToken is one token of a PromQL query template: a template action, a string literal, a
-// name, a number, a two-character operator, or any other single character.
-var promToken = regexp.MustCompile(`\{\{.*?\}\}|"(?:[^"\\]|\\.)*"|[A-Za-z_:][A-Za-z0-9_:]*|[0-9]+(?:\.[0-9]+)?|!=|!~|=~|==|>=|<=|\S`)
-
-func tokens(q string) []string { return promToken.FindAllString(q, -1) }
-
-func TestPromTokens(t *testing.T) {
-	assert.Equal(t, []string{"sum", "(", "x", "{", "a", "!~", `"5.*"`, "}", "[", "{{ interval }}", "]", ")", "*", "100"},
-		tokens("sum(x{a!~\"5.*\"}[{{ interval }}]) *\n 100"))
-}
 
 func TestNGINXQueriesAreFlaggers(t *testing.T) {
 	assert.Len(t, NGINX(), 2)
