@@ -141,6 +141,9 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 	if err := s.check(t); err != nil {
 		return canary.Status{}, err
 	}
+	if !s.lease.Held() {
+		return canary.Status{}, fmt.Errorf("%w: lease %s is not held by %q; acquire it before saving", canary.ErrConflict, s.lease.Name(), s.lease.Identity())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.obj == nil {
