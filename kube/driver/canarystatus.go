@@ -202,7 +202,11 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 // wrap names the Canary in an API error; a deleted Canary, or a request the driver may not
 // make, is permanent.
 func (s *CanaryStore) wrap(verb string, err error) error {
-	err = fmt.Errorf("%s canary %s: %w", verb, s.Name(), err)
+	if apierrors.IsNotFound(err) {
+		err = fmt.Errorf("%s canary %s: %w (Options.CanaryStatus keeps the status on the Canary object: it must exist)", verb, s.Name(), err)
+	} else {
+		err = fmt.Errorf("%s canary %s: %w", verb, s.Name(), err)
+	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) && (apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) {
 		return canary.Permanent(err)

@@ -2,11 +2,13 @@ package driver
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/webhook/webhooktest"
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
@@ -346,4 +348,69 @@ func TestTargetCanaryStatus(t *testing.T) {
 	assert.Equal(t, "True", promotedOf(final).Status)
 	cancel()
 	require.NoError(t, <-started)
+}
+
+// A pause outlives the process: the new driver loads it (from the lease, Flagger's status
+// having no place for it) and continues the release only when resumed.
+func TestCanaryStatusResumePaused(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newStatusBed(ctx, t)
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	d1 := b.driver(t, "driver-a")
+	rel, err := d1.Release(ctx, c, nil)
+	require.NoError(t, err)
+	_, err = rel.Run(ctx)
+	require.NoError(t, err)
+
+	b.newRevision(ctx, t, "podinfo:2")
+	rctx, stop := context.WithCancel(ctx)
+	rel, err = d1.Release(rctx, c, nil)
+	require.NoError(t, err)
+	done := runAsync(rctx, rel)
+	pollCanary(ctx, t, b.env, b.ns, "the first step", func(o *unstructured.Unstructured) bool {
+		return phaseOf(o) == "Progressing" && weightOf(o) > 0
+	})
+	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlPause))
+	lease, err := kube.NewLease(kube.LeaseOptions{Client: b.env.Client(), Target: c.Target})
+	require.NoError(t, err)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		st, err := lease.Load(ctx, c.Target)
+		return err == nil && st.Paused, nil
+	}), "the pause saved")
+	stop()
+	first := <-done
+	require.ErrorIs(t, first.err, context.Canceled)
+	d1.Close()
+	paused := getCanary(ctx, t, b.env, b.ns)
+	require.Equal(t, "Progressing", phaseOf(paused))
+
+	d2 := b.driver(t, "driver-b")
+	var mu sync.Mutex
+	var reasons []canary.Reason
+	rel, err = d2.Release(ctx, c, func(e canary.Event) {
+		mu.Lock()
+		reasons = append(reasons, e.Reason)
+		mu.Unlock()
+	})
+	require.NoError(t, err)
+	second := runAsync(ctx, rel)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		holder, _, err := lease.Holder(ctx)
+		return err == nil && holder == "driver-b", nil
+	}), "the new driver holds the lease")
+	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlResume))
+	var rr runResult
+	select {
+	case rr = <-second:
+	case <-ctx.Done():
+	}
+	require.NoError(t, rr.err)
+	require.Equal(t, canary.PhaseSucceeded, rr.res.Phase, rr.res.Reason)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, reasons, canary.ReasonUnpaused, "the new driver started paused and was resumed")
+	assert.NotContains(t, reasons, canary.ReasonNewRevision, "the release was not started over")
+	want := []int{40, 60, 0}[(weightOf(paused)/20)-1:]
+	assert.Equal(t, want, rr.res.Weights, "from the step after the paused one")
 }

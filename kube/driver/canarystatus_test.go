@@ -294,6 +294,7 @@ func TestCanaryStoreConflicts(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, canary.IsPermanent(err), "a deleted Canary: %v", err)
 	assert.Contains(t, err.Error(), "canary ns/podinfo")
+	assert.Contains(t, err.Error(), "must exist")
 }
 
 // A new process resumes a rollback from the Canary's status and the lease's extras; a store
