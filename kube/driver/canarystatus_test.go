@@ -352,3 +352,23 @@ func TestCanaryStoreTakesOverLeaseStatus(t *testing.T) {
 	assert.Equal(t, "rev-1", fs.LastPromotedSpec)
 	assert.Equal(t, canary.PhaseProgressing, fs.Phase)
 }
+
+// A Canary created again (its status empty) starts afresh even when the lease still holds the
+// extras of the previous object's release, a pause say.
+func TestCanaryStoreIgnoresExtrasOfAnEmptyStatus(t *testing.T) {
+	b := newStoreBed()
+	ctx := context.Background()
+	s, lease := b.store(t, "a")
+	st, err := s.Load(ctx, b.target)
+	require.NoError(t, err)
+	st = canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 20, Paused: true, StartedAt: b.clock.Now(), Version: st.Version}
+	_, err = s.Save(ctx, b.target, st)
+	require.NoError(t, err)
+	require.NoError(t, lease.Release(ctx))
+	b.canaries.edit(func(obj map[string]any) { delete(obj, "status") }) // deleted and created again
+
+	s2, _ := b.store(t, "b")
+	got, err := s2.Load(ctx, b.target)
+	require.NoError(t, err)
+	assert.Equal(t, canary.Status{Version: b.canaries.obj.GetResourceVersion()}, got)
+}
