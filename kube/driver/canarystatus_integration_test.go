@@ -192,7 +192,7 @@ func TestCanaryStatusRollback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b := newStatusBed(ctx, t)
-	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
 	d := b.driver(t, "driver-a")
 	rel, err := d.Release(ctx, c, nil)
 	require.NoError(t, err)
@@ -362,7 +362,7 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b := newStatusBed(ctx, t)
-	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
 	d1 := b.driver(t, "driver-a")
 	rel, err := d1.Release(ctx, c, nil)
 	require.NoError(t, err)
