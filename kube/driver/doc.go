@@ -24,6 +24,13 @@
 // its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)
 // as the check the annotation adds; canarykit.dev/dry-run-metrics runs the metrics it lists dry.
 //
+// A release's status is kept in the target's Lease annotation, or, with Options.CanaryStatus,
+// on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,
+// failedChecks, iterations, lastAppliedSpec, lastPromotedSpec, trackedConfigs,
+// lastTransitionTime and the Promoted condition, plus kstatus' Reconciling and Stalled
+// conditions): `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the
+// release, and a new process resumes it from there (see CanaryStore). The Lease stays the lock.
+//
 // A Canary canarykit cannot drive (spec.provider appmesh, say) is an error naming the field
 // before anything in the cluster is touched.
 //

@@ -17,7 +17,8 @@ import (
 // control requests, delivers alerts, and releases every new revision. Between releases it costs
 // the lease's renewals only: whether a new revision exists is read from the informer caches
 // (the target's Deployment and the configuration it refers to) and the status the held lease
-// already has, so an idle target makes no other API request.
+// already has (with Options.CanaryStatus: the Canary's status as last read or written), so an
+// idle target makes no other API request.
 //
 // Start has the shape of a controller-runtime Runnable (Start(ctx) error), so a Target can be
 // added to a manager as it is.
@@ -28,6 +29,7 @@ type Target struct {
 	router   canary.MeshRouter
 	workload *kube.Workload
 	lease    *kube.Lease
+	store    canary.StatusStore
 	log      logr.Logger
 	kick     chan struct{}
 	started  atomic.Bool
@@ -48,7 +50,7 @@ func (d *Driver) Target(c *flagger.Canary, onEvent func(canary.Event)) (*Target,
 	if err != nil {
 		return nil, err
 	}
-	return &Target{d: d, c: c, onEvent: onEvent, router: router, workload: workload, lease: lease,
+	return &Target{d: d, c: c, onEvent: onEvent, router: router, workload: workload, lease: lease, store: d.store(c, workload, lease),
 		log: d.opts.Logger.WithValues("target", c.Target.String()), kick: make(chan struct{}, 1)}, nil
 }
 
@@ -120,7 +122,7 @@ func (t *Target) drive(ctx context.Context) error {
 
 // release builds a Release (the Canary's references resolved again) and runs it.
 func (t *Target) release(ctx context.Context) error {
-	rel, err := t.d.build(ctx, t.c, t.router, t.workload, t.lease, t.onEvent)
+	rel, err := t.d.build(ctx, t.c, t.router, t.workload, t.lease, t.store, t.onEvent)
 	if err != nil {
 		return err
 	}
@@ -172,7 +174,13 @@ func (t *Target) due(ctx context.Context) bool {
 	if fresh {
 		return true
 	}
-	st, err := t.lease.Load(ctx, t.c.Target) // held: no request
+	var st canary.Status
+	var err error
+	if cs, ok := t.store.(*CanaryStore); ok {
+		st, err = cs.peek(ctx) // as last written, and the held lease: no request
+	} else {
+		st, err = t.lease.Load(ctx, t.c.Target) // held: no request
+	}
 	if err != nil || st.Phase == "" || st.Phase == canary.PhaseInitializing || st.Phase.InRelease() || st.RollingBack {
 		return true
 	}
