@@ -90,6 +90,9 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 		case verdictHold:
 			return waitTick, nil
 		}
+		if ok, n, err := u.splitFollowed(ctx); !ok {
+			return n, err
+		}
 	}
 	return u.advance(ctx, checks)
 }

@@ -40,6 +40,8 @@ const (
 	ReasonPaused       Reason = "Paused"
 	ReasonUnpaused     Reason = "Unpaused"
 	ReasonError        Reason = "Error" // an adapter failed; the tick is retried
+	// ReasonTrafficNotSplit: the canary gets far less traffic than its weight (see SplitQueries).
+	ReasonTrafficNotSplit Reason = "TrafficNotSplit"
 )
 
 // Event is one decision or transition of a Rollout, emitted through Config.OnEvent (and to the
@@ -69,6 +71,8 @@ type Event struct {
 	// Cause says why a release is rolled back or failed (RollingBack and Failed events). A
 	// rollback resumed by a new Rollout carries the cause saved when it started.
 	Cause Cause
+	// Split is what the split check measured (on TrafficNotSplit events).
+	Split *SplitMeasure
 }
 
 // Cause is why a release ended the way it did, for routing alerts and reports without parsing
@@ -87,6 +91,7 @@ const (
 	CauseProgressDeadline Cause = "deadline"         // the canary did not become ready in time
 	CauseReverted         Cause = "reverted"         // the target went back to the promoted revision
 	CausePromotionFailed  Cause = "promotion-failed" // the primary did not become ready with the promoted revision
+	CauseSplitNotFollowed Cause = "split"            // the traffic did not follow the weights (SplitFail)
 )
 
 // Verdict is the outcome of one check.
