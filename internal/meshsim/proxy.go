@@ -89,7 +89,7 @@ func (m *Mesh) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return m.proxyAnswer(req, d, key, http.StatusBadGateway, err.Error()), nil
 	}
-	m.exporter.Record(linkerdexp.Workload{Namespace: m.ns, Deployment: ep.Deployment}, ep.Pod, resp.StatusCode, latency)
+	m.exporter.RecordAddressed(linkerdexp.Workload{Namespace: m.ns, Deployment: ep.Deployment}, ep.Pod, req.URL.Host, resp.StatusCode, latency)
 	key.Deployment = ep.Deployment
 	m.meter.add(key, resp.StatusCode, d.declared)
 	return resp, nil

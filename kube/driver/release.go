@@ -103,6 +103,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 		Store:    lease,
 		Webhooks: d.hooks,
 		Builtins: metrics.Linkerd(),
+		Split:    d.splitQueries(c, spec, provider),
 		OnEvent: func(e canary.Event) {
 			record(e)
 			if notifyEvent != nil {

@@ -94,6 +94,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	}
 	meta := doc.obj("metadata")
 	m.Name, m.Namespace = meta.name("name", false), meta.namespace("namespace", "")
+	m.Spec.SplitCheck = decodeSplitCheck(d, meta)
 	meta.ignore(objectMetaFields...)
 	meta.done()
 	doc.ignore("status")

@@ -2,6 +2,7 @@ package linkerdexp
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"math/rand"
@@ -63,6 +64,8 @@ type seriesKey struct {
 	Workload
 	pod    string
 	status int
+	// authority is the host the request was addressed to; "" means Workload.Authority().
+	authority string
 }
 
 type series struct {
@@ -96,14 +99,20 @@ func (e *Exporter) lazyInit() {
 
 // Record counts one request answered by pod of w with statusCode after latency.
 func (e *Exporter) Record(w Workload, pod string, statusCode int, latency time.Duration) {
+	e.RecordAddressed(w, pod, "", statusCode, latency)
+}
+
+// RecordAddressed is Record for a request addressed to authority (its Host, as the proxy's
+// authority label shows it; "" means w.Authority()).
+func (e *Exporter) RecordAddressed(w Workload, pod, authority string, statusCode int, latency time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lazyInit()
-	e.record(w, pod, statusCode, latency)
+	e.record(seriesKey{Workload: w, pod: pod, status: statusCode, authority: authority}, latency)
 }
 
-func (e *Exporter) record(w Workload, pod string, statusCode int, latency time.Duration) {
-	s := e.seriesFor(seriesKey{Workload: w, pod: pod, status: statusCode})
+func (e *Exporter) record(k seriesKey, latency time.Duration) {
+	s := e.seriesFor(k)
 	ms := float64(latency) / float64(time.Millisecond)
 	s.count++
 	s.sumMs += ms
@@ -170,6 +179,9 @@ func (e *Exporter) WriteTo(out io.Writer) (int64, error) {
 		if c := strings.Compare(a.pod, b.pod); c != 0 {
 			return c
 		}
+		if c := strings.Compare(a.authority, b.authority); c != 0 {
+			return c
+		}
 		return a.status - b.status
 	})
 	snapshot := make([]series, len(keys))
@@ -205,7 +217,7 @@ func (e *Exporter) WriteTo(out io.Writer) (int64, error) {
 func labels(k seriesKey) string {
 	pairs := [][2]string{
 		{"direction", "inbound"},
-		{"authority", k.Authority()},
+		{"authority", cmp.Or(k.authority, k.Authority())},
 		{"tls", "true"},
 		{"status_code", strconv.Itoa(k.status)},
 		{"namespace", k.Namespace},
