@@ -102,9 +102,18 @@ fetch_gateway_api() {
 	log "gateway-api CRDs:        sigs.k8s.io/gateway-api@$version in the module cache"
 }
 
+# Istio's CRDs are read from this module at test time (internal/testenv/istio.go).
+fetch_istio_api() {
+	local version
+	version="$(sed -n 's/^const IstioAPIVersion = "\(.*\)"$/\1/p' "$root/internal/testenv/istio.go")"
+	(cd "$root" && go mod download "istio.io/api@$version")
+	log "Istio CRDs:              istio.io/api@$version in the module cache"
+}
+
 install_debian_packages
 build_kubernetes
 fetch_gateway_api
+fetch_istio_api
 log "etcd:                    $(command -v etcd || echo /usr/bin/etcd) ($(etcd --version 2>/dev/null | head -1))"
 log "prometheus:              $(command -v prometheus || echo /usr/bin/prometheus)"
 log "ready in $((SECONDS - start)) s"

@@ -52,7 +52,9 @@
 // # Flagger's checks
 //
 // Linkerd() maps "request-success-rate" and "request-duration" to Flagger's Linkerd queries,
-// token for token (a new map per call). Wire it as canary.Config.Builtins and a Flagger Canary's analysis converts
+// token for token (a new map per call); Istio() does the same with Flagger's Istio queries
+// (istio_requests_total and istio_request_duration_milliseconds_bucket, reporter
+// "destination"), for targets routed through Istio. Wire it as canary.Config.Builtins and a Flagger Canary's analysis converts
 // as is: a metric named without a query uses the built-in, with thresholdRange min (success
 // rate, percent) or max (p99, milliseconds). Custom queries are Go templates with Flagger's
 // variables — {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ interval }},

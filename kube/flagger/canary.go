@@ -23,6 +23,9 @@ type Canary struct {
 	Router Router
 	// GatewayRefs are spec.service.gatewayRefs: the HTTPRoute's parents.
 	GatewayRefs []ParentRef
+	// Hosts and Gateways are spec.service.hosts and spec.service.gateways (provider istio):
+	// the VirtualService's hosts besides the apex service, and the Istio Gateways it binds to.
+	Hosts, Gateways []string
 	// MetricsServer is spec.metricsServer (empty: the driver's Prometheus).
 	MetricsServer string
 	// TemplateRefs are the metrics that name a Flagger MetricTemplate; their queries are empty
@@ -140,6 +143,9 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	} else if len(m.GatewayRefs) > 0 && provider == "" {
 		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.gatewayRefs choose a Gateway API HTTPRoute (its served version)")
 	}
+	if why == "" {
+		checkIstio(d, spec, m)
+	}
 	if len(d.problems) == 0 {
 		// the engine's checks, at the manifest's paths
 		var ve *canary.ValidationError
@@ -192,8 +198,9 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	m.Workload.PortName = svc.str("portName")
 	m.Workload.AppProtocol = svc.str("appProtocol")
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
+	decodeIstioService(d, svc, m)
 	svc.ignore("meshName") // Linkerd needs none
-	svc.unsupported("portDiscovery", "headless", "hosts", "gateways", "backendTimeout", "unmanagedMetadata", "trafficPolicy", "match", "rewrite", "retries",
+	svc.unsupported("portDiscovery", "headless", "backendTimeout", "unmanagedMetadata", "trafficPolicy", "match", "rewrite", "retries",
 		"headers", "corsPolicy", "timeout", "mirror", "apex", "primary", "canary", "backends", "delegation", "trafficDistribution")
 	svc.done()
 }
