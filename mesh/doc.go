@@ -16,8 +16,11 @@
 //	Istio                    Istio          networking.istio.io VirtualService (v1, or v1beta1)
 //	                                        and the primary's and canary's DestinationRules:
 //	                                        weights, and header/cookie A/B
+//	ingress-nginx            NGINX          a canary Ingress "<ingress>-canary" copied from the
+//	                                        user's Ingress, with canary annotations: weights,
+//	                                        and one header and one cookie for A/B
 //
-// A/B testing (canary.Spec.Match) needs a route that can match requests: HTTPRoute, Istio, or
+// A/B testing (canary.Spec.Match) needs a route that can match requests: HTTPRoute, Istio, NGINX, or
 // TrafficSplit v1alpha3/v1alpha4 with the SMI HTTPRouteGroup CRD. The other routers refuse a
 // target with match conditions with canary.ErrMatchUnsupported, which ends the Rollout.
 //
@@ -73,6 +76,32 @@
 // TrafficSplit lists the HTTPRouteGroup in its matches, and
 // requests that do not match go to the apex service, which selects the primary.
 //
+// # NGINX ingress
+//
+// The NGINX router does what Flagger's ingress router does. The user's Ingress
+// (canary.Target.IngressName: a Flagger Canary's spec.ingressRef) is read, never written; the
+// router keeps a copy named "<ingress>-canary" whose backends naming the apex Service (rules'
+// paths and the default backend) name "<apex>-canary" instead, with the user's labels and
+// annotations (not kubectl's last-applied-configuration, nor canary annotations) and
+// ingress-nginx's canary annotations (prefix NGINXOptions.AnnotationPrefix, default
+// nginx.ingress.kubernetes.io):
+//
+//	weighted      canary: "true", canary-weight: "<canary percent>"
+//	A/B, weight > 0
+//	              canary: "true", canary-weight: "0",
+//	              canary-by-header: <name> with canary-by-header-value: <exact> or
+//	              canary-by-header-pattern: <prefix, suffix or regex as a regex>,
+//	              canary-by-cookie: <name> (requests whose cookie <name> is "always")
+//	A/B, weight 0 canary: "true", canary-weight: "0"
+//
+// ingress-nginx tries the header, then the cookie, then the weight, so in A/B tests requests
+// that do not match stay on the primary. It matches one header and one cookie: each match
+// entry holds one condition, a "cookie" condition's exact value names the cookie (as in
+// Flagger), and anything else is refused with canary.ErrMatchUnsupported. After promotion or
+// rollback the canary Ingress stays, at canary-weight "0", as Flagger leaves it. Reconcile
+// (two GETs) brings the copy back in line with the user's Ingress, keeping the weights; weights
+// are read back from canary-weight (out of canary-weight-total when someone set it).
+//
 // # Ownership
 //
 // A router changes only objects labelled app.kubernetes.io/managed-by (canary.LabelManagedBy)
@@ -119,6 +148,7 @@
 //	Kubernetes    "" services: get, patch
 //	Istio         networking.istio.io virtualservices: get, create, update, patch
 //	              networking.istio.io destinationrules: get, create, update
+//	NGINX         networking.k8s.io ingresses: get, create, update, patch
 //	DeploymentOwner  apps deployments: get
 //
 // Discovery reads /api and /apis, which the default system:discovery role grants.

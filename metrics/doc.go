@@ -62,6 +62,11 @@
 // error. The engine builds each check's CheckResult (resolved query, value, threshold,
 // verdict) for its events.
 //
+// NGINX() does the same with Flagger's NGINX ingress queries over ingress-nginx's
+// nginx_ingress_controller_requests and nginx_ingress_controller_response_duration_seconds
+// (the mean, in milliseconds, as Flagger computes it), for Canaries with provider nginx;
+// {{ ingress }} is the Canary's ingressRef name.
+//
 // # The judge
 //
 // Judge is a canary.Checker that follows Kayenta's NetflixACAJudge. At every analysis tick,

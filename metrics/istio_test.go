@@ -70,7 +70,7 @@ func promTokens(t *testing.T, q string) []string {
 	return out
 }
 
-func TestPromTokens(t *testing.T) {
+func TestIstioPromTokens(t *testing.T) {
 	assert.Equal(t, []string{"sum", "(", "a", "{", "b", "!~", `"5.*"`, ",", "c", "=~", `"x y"`, "}", "[", "30s", "]", ")", "*", "100"},
 		promTokens(t, `sum(a{b!~"5.*",c=~"x y"}[30s]) * 100`))
 	assert.NotEqual(t, promTokens(t, `a{b="x y"}`), promTokens(t, `a{b="xy"}`), "spaces inside strings count")

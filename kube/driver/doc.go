@@ -1,7 +1,8 @@
 // Package driver turns Flagger objects loaded by kube/flagger into releases running on a
 // cluster: the clients and informer caches (kube), the router the Canary's spec.provider
 // chooses (mesh: SMI TrafficSplit, Gateway API HTTPRoute with the Canary's gatewayRefs as
-// parents, or the Kubernetes Service switch), Prometheus per metric (a MetricTemplate's own
+// parents, the Kubernetes Service switch, or the NGINX canary Ingress copied from the Canary's
+// ingressRef, whose releases get Flagger's NGINX built-in checks), Prometheus per metric (a MetricTemplate's own
 // server and credentials), webhooks, alerts (webhook/notify), Kubernetes Events and the
 // target's Lease. canaryctl, the operator example and the end-to-end tests are built on it.
 //

@@ -8,7 +8,6 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
-	"github.com/canarykit/canarykit/metrics"
 	"github.com/canarykit/canarykit/webhook/notify"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -102,7 +101,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 		Metrics:  provider,
 		Store:    lease,
 		Webhooks: d.hooks,
-		Builtins: metrics.Linkerd(),
+		Builtins: builtinChecks(d.routers.choice(c).Kind),
 		Split:    d.splitQueries(c, spec, provider),
 		OnEvent: func(e canary.Event) {
 			record(e)

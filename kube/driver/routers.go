@@ -7,6 +7,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/metrics"
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
 	"k8s.io/utils/ptr"
@@ -17,10 +18,19 @@ import (
 // knownKind reports whether the driver can build a router of kind k.
 func knownKind(k flagger.RouterKind) bool {
 	switch k {
-	case flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterKubernetes:
+	case flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterKubernetes, flagger.RouterNGINX:
 		return true
 	}
 	return false
+}
+
+// builtinChecks are the queries of Flagger's built-in checks for a router kind: NGINX's for
+// nginx, Linkerd's otherwise.
+func builtinChecks(k flagger.RouterKind) map[string]string {
+	if k == flagger.RouterNGINX {
+		return metrics.NGINX()
+	}
+	return metrics.Linkerd()
 }
 
 // routers builds routers on first use and shares them: one per kind and pinned version. Per
@@ -150,6 +160,11 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 			return nil, fmt.Errorf("the kubernetes router has no version, got %q", r.APIVersion)
 		}
 		router, err = mesh.NewKubernetes(mesh.KubernetesOptions{Client: d.client.CoreV1(), Logger: log})
+	case flagger.RouterNGINX:
+		if r.APIVersion != "" {
+			return nil, fmt.Errorf("the nginx router has no version, got %q", r.APIVersion)
+		}
+		router, err = mesh.NewNGINX(mesh.NGINXOptions{Client: d.client.NetworkingV1(), Owner: owner, Logger: log})
 	default:
 		return nil, fmt.Errorf("canarykit cannot drive provider %q", r.Provider)
 	}

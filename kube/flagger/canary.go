@@ -129,8 +129,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	}
 	decodeAnalysis(d, spec.obj(key), m, legacy)
 	if spec.has("ingressRef") {
-		spec.ignore("ingressRef")
-		d.fail(spec.at("ingressRef"), "not supported by canarykit yet: it names the Ingress of provider nginx, and canarykit has no NGINX router ({{ ingress }} in queries is the target's name)")
+		m.Target.Ingress = decodeIngressRef(d, spec.obj("ingressRef"))
 	}
 	spec.unsupported("upstreamRef", "routeRef", "revertOnDeletion", "suspend")
 	spec.done()
@@ -160,6 +159,9 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		} else if err != nil {
 			d.fail(spec.path, "%v", err)
 		}
+	}
+	if m.Router.Kind == RouterNGINX {
+		checkNGINX(d, spec, key, m)
 	}
 	if len(d.problems) == 0 && m.Router.Kind == RouterKubernetes &&
 		(m.Spec.Strategy() != canary.StrategyBlueGreen || m.Spec.StepWeightPromotion != 0) {

@@ -93,7 +93,7 @@ kind: Canary
 metadata: {name: podinfo, namespace: test}
 spec:
   targetRef: {apiVersion: apps/v1, kind: DaemonSet, name: podinfo}
-  ingressRef: {name: podinfo}
+  ingressRef: {name: Podinfo}
   service: {port: 9898, gateways: [public], portDiscovery: true}
   analysis:
     interval: 1 minute
@@ -131,7 +131,7 @@ spec:
 		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
 		"spec.analysis.alerts[0].providerRef.name: required",
 		"spec.analysis.mirror: not supported by canarykit yet",
-		"spec.ingressRef: not supported by canarykit yet: it names the Ingress of provider nginx, and canarykit has no NGINX router ({{ ingress }} in queries is the target's name)",
+		`spec.ingressRef.name: "Podinfo" is not a valid Kubernetes name (lowercase RFC 1123)`,
 		"spec.analisys: unknown field (not a Flagger Canary field canarykit knows)",
 	}, got)
 }

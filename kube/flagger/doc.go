@@ -22,15 +22,15 @@
 // spec.canaryAnalysis and scalar metric thresholds (read as ranges, with a Note). The spec is
 // validated as canary.New validates it, each problem at its manifest path
 // (spec.analysis.stepWeight). Metric queries and MetricTemplates may use Flagger's template
-// variables: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }} (the
-// target's name: without spec.ingressRef, Flagger's value too), {{ interval }} and
+// variables: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }}
+// (spec.ingressRef's name, else the target's name, as in Flagger), {{ interval }} and
 // {{ variables.<key> }} (templateVariables).
 //
 // # What it refuses
 //
 // Every problem is reported at once, each with its document (in a stream of several) and field
 // path, and nothing is dropped: a field canarykit does not support yet
-// (spec.analysis.mirror, spec.service.hosts, spec.ingressRef: canarykit has no NGINX router),
+// (spec.analysis.mirror, spec.service.hosts),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
 // than prometheus, an AlertProvider type canarykit cannot notify. Errors are
 // *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
@@ -48,13 +48,18 @@
 //	gatewayapi:v1beta1
 //	smi:v1alpha1 … v1alpha4  TrafficSplit, version pinned (Flagger's smi:<version>:linkerd too)
 //	kubernetes               the apex Service's selector switched (blue/green, no mesh)
+//	nginx                    an ingress-nginx canary Ingress copied from spec.ingressRef
 //	(none)                   the driver's default; an HTTPRoute with gatewayRefs
 //
 // Any other value is an error at spec.provider naming it: a provider Flagger drives and
-// canarykit does not (istio, nginx, contour, appmesh, gloo, traefik, kuma, apisix, skipper,
+// canarykit does not (istio, contour, appmesh, gloo, traefik, kuma, apisix, skipper,
 // osm, knative), an unknown Gateway API or SMI version, or an unknown name. So is gatewayRefs
 // with a provider that writes no HTTPRoute (kubernetes, smi), and kubernetes with an analysis
-// that is not blue/green. An embedder may still drive a loaded Canary through another router.
+// that is not blue/green. With nginx, spec.ingressRef (a networking.k8s.io/v1 Ingress in the
+// Canary's namespace) is required, and an A/B test may match one header (exact, prefix,
+// suffix or regex) and one cookie by name (cookie: exact: <name>), each in its own match
+// entry: anything else is an error at the match's path, as ingress-nginx could not route it.
+// An embedder may still drive a loaded Canary through another router.
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

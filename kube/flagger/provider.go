@@ -26,6 +26,8 @@ const (
 	// RouterIstio is an Istio VirtualService and DestinationRules (provider istio; the served
 	// networking.istio.io version discovered), with the Canary's Hosts and Gateways.
 	RouterIstio RouterKind = "istio"
+	// RouterNGINX is an ingress-nginx canary Ingress copied from spec.ingressRef.
+	RouterNGINX RouterKind = "nginx"
 )
 
 // Router is the router a Canary's spec.provider chooses.
@@ -44,13 +46,13 @@ var (
 	smiVersions     = []string{"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"}
 	gatewayVersions = []string{"v1", "v1beta1"}
 	// flaggerProviders are the providers Flagger drives and canarykit does not (yet).
-	flaggerProviders = []string{"appmesh", "nginx", "contour", "gloo", "skipper", "traefik", "osm", "kuma", "apisix", "knative"}
+	flaggerProviders = []string{"appmesh", "contour", "gloo", "skipper", "traefik", "osm", "kuma", "apisix", "knative"}
 )
 
 // SupportedProviders lists the spec.provider values canarykit drives ("" aside: the driver's
 // default router).
 func SupportedProviders() []string {
-	out := []string{"linkerd", "kubernetes", "istio"}
+	out := []string{"linkerd", "kubernetes", "istio", "nginx"}
 	for _, v := range gatewayVersions {
 		out = append(out, "gatewayapi:"+v)
 	}
@@ -80,6 +82,8 @@ func parseProvider(provider string, gatewayRefs bool) (Router, string) {
 		r.Kind = RouterKubernetes
 	case provider == "istio":
 		r.Kind = RouterIstio
+	case provider == "nginx":
+		r.Kind = RouterNGINX
 	case name == "gatewayapi":
 		if !slices.Contains(gatewayVersions, version) {
 			return r, fmt.Sprintf("%s: Gateway API HTTPRoute version must be one of %s%s",

@@ -27,7 +27,7 @@ func canaryWith(provider, service string) []byte {
 	return []byte(b.String())
 }
 
-const supported = "; supported: linkerd, kubernetes, istio, gatewayapi:v1, gatewayapi:v1beta1, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3, smi:v1alpha4"
+const supported = "; supported: linkerd, kubernetes, istio, nginx, gatewayapi:v1, gatewayapi:v1beta1, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3, smi:v1alpha4"
 
 func TestProviderChoosesTheRouter(t *testing.T) {
 	serviceParent := "gatewayRefs: [{name: podinfo, group: core, kind: Service, port: 9898}]"
@@ -61,7 +61,7 @@ func TestProviderChoosesTheRouter(t *testing.T) {
 // the value, before anything in the cluster is touched (it used to load and be driven
 // through SMI, a split the data plane never saw).
 func TestProviderCanarykitCannotDrive(t *testing.T) {
-	for _, p := range []string{"nginx", "contour", "appmesh", "appmesh:v1beta2", "gloo", "gloo:v1", "traefik", "kuma", "apisix",
+	for _, p := range []string{"contour", "appmesh", "appmesh:v1beta2", "gloo", "gloo:v1", "traefik", "kuma", "apisix",
 		"skipper", "osm", "knative"} {
 		t.Run(p, func(t *testing.T) {
 			_, err := flagger.LoadCanary(canaryWith(p, ""))
@@ -78,6 +78,7 @@ func TestProviderCanarykitCannotDrive(t *testing.T) {
 		"Linkerd":               `unknown provider "Linkerd"`,
 		"linkerd:v2":            `unknown provider "linkerd:v2"`,
 		"kubernetes ":           `unknown provider "kubernetes "`,
+		"nginx:v1":              `unknown provider "nginx:v1"`,
 		strings.Repeat("x", 99): fmt.Sprintf("unknown provider %q…", strings.Repeat("x", 64)),
 	} {
 		_, err := flagger.LoadCanary(canaryWith(p, ""))
