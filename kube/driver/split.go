@@ -12,6 +12,10 @@ func splitMesh(k flagger.RouterKind) (metrics.Mesh, bool) {
 	switch k {
 	case flagger.RouterSMI, flagger.RouterHTTPRoute:
 		return metrics.MeshLinkerd, true
+	case flagger.RouterIstio:
+		return metrics.MeshIstio, true
+	case flagger.RouterNGINX:
+		return metrics.MeshNGINX, true
 	}
 	return "", false
 }
