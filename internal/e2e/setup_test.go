@@ -197,6 +197,9 @@ type timeline struct {
 	events []stamped
 	then   func(canary.Event)
 	t      *testing.T
+	// splitWarnings are expected: without it a TrafficNotSplit event fails the test (no
+	// release whose traffic follows its route may trigger the split check)
+	splitWarnings bool
 }
 
 type stamped struct {
@@ -212,6 +215,9 @@ func (tl *timeline) handle(e canary.Event) {
 	tl.events = append(tl.events, stamped{time.Now(), e})
 	tl.mu.Unlock()
 	tl.t.Log(progress.Line(time.Since(tl.start), e))
+	if e.Reason == canary.ReasonTrafficNotSplit && !tl.splitWarnings {
+		tl.t.Errorf("unexpected split warning: %s", e.Message)
+	}
 	if tl.then != nil {
 		tl.then(e)
 	}

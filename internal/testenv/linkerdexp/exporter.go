@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand"
 	"net/http"
 	"slices"
@@ -55,6 +56,28 @@ type Exporter struct {
 	rng     *rand.Rand
 	series  map[seriesKey]*series
 	traffic map[Workload]*generator
+	// attached write more series after the exporter's own (Attach), by attachment
+	attached map[int]io.WriterTo
+	nextID   int
+}
+
+// Attach makes every exposition end with what src writes (other data planes' series, in the
+// text format, without TYPE lines: two sources may write the same family) until the returned
+// function detaches it. src is called without the exporter's lock held.
+func (e *Exporter) Attach(src io.WriterTo) (detach func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.attached == nil {
+		e.attached = map[int]io.WriterTo{}
+	}
+	id := e.nextID
+	e.nextID++
+	e.attached[id] = src
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		delete(e.attached, id)
+	}
 }
 
 var _ http.Handler = (*Exporter)(nil)
@@ -189,6 +212,10 @@ func (e *Exporter) WriteTo(out io.Writer) (int64, error) {
 		s := e.series[k]
 		snapshot[i] = series{count: s.count, sumMs: s.sumMs, buckets: append([]uint64(nil), s.buckets...)}
 	}
+	attached := make([]io.WriterTo, 0, len(e.attached))
+	for _, id := range slices.Sorted(maps.Keys(e.attached)) {
+		attached = append(attached, e.attached[id])
+	}
 	e.mu.Unlock()
 
 	cw := &countingWriter{w: bufio.NewWriter(out)}
@@ -206,6 +233,15 @@ func (e *Exporter) WriteTo(out io.Writer) (int64, error) {
 		cw.printf("response_latency_ms_bucket{%s,le=\"+Inf\"} %d\n", l, s.count)
 		cw.printf("response_latency_ms_sum{%s} %s\n", l, strconv.FormatFloat(s.sumMs, 'f', -1, 64))
 		cw.printf("response_latency_ms_count{%s} %d\n", l, s.count)
+	}
+	for _, src := range attached {
+		if cw.err == nil {
+			cw.err = cw.w.Flush()
+		}
+		if cw.err == nil {
+			n, err := src.WriteTo(out)
+			cw.n, cw.err = cw.n+n, err
+		}
 	}
 	if cw.err == nil {
 		cw.err = cw.w.Flush()
