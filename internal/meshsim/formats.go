@@ -125,6 +125,8 @@ func (f *formats) WriteTo(out io.Writer) (int64, error) {
 		l := fmt.Sprintf(`namespace=%q,ingress=%q,service=%q,canary=%q,status="%d"`, f.ns, k.ingress, k.service, k.canary, k.status)
 		w.printf("nginx_ingress_controller_requests{%s} %d\n", l, ns[i].count)
 		writeHisto(w, "nginx_ingress_controller_request_duration_seconds", l, ns[i], nginxBucketsS)
+		// ingress-nginx times the upstream's answer separately; here both are the same
+		writeHisto(w, "nginx_ingress_controller_response_duration_seconds", l, ns[i], nginxBucketsS)
 	}
 	if w.err == nil {
 		w.err = w.w.Flush()
