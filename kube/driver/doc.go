@@ -1,8 +1,10 @@
 // Package driver turns Flagger objects loaded by kube/flagger into releases running on a
 // cluster: the clients and informer caches (kube), the router the Canary's spec.provider
 // chooses (mesh: SMI TrafficSplit, Gateway API HTTPRoute with the Canary's gatewayRefs as
-// parents, the Kubernetes Service switch, or the NGINX canary Ingress copied from the Canary's
-// ingressRef, whose releases get Flagger's NGINX built-in checks), Prometheus per metric (a MetricTemplate's own
+// parents, an Istio VirtualService with the Canary's hosts and gateways, the Kubernetes Service
+// switch, or the NGINX canary Ingress copied from the Canary's ingressRef), Flagger's built-in
+// checks of the data plane (metrics.Istio for provider istio, metrics.NGINX for nginx,
+// metrics.Linkerd otherwise), Prometheus per metric (a MetricTemplate's own
 // server and credentials), webhooks, alerts (webhook/notify), Kubernetes Events and the
 // target's Lease. canaryctl, the operator example and the end-to-end tests are built on it.
 //
@@ -18,7 +20,7 @@
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
 //     renewals.
 //
-// A Canary canarykit cannot drive (spec.provider istio, say) is an error naming the field
+// A Canary canarykit cannot drive (spec.provider appmesh, say) is an error naming the field
 // before anything in the cluster is touched.
 //
 //	d, err := driver.New(driver.Options{Config: cfg, Prometheus: "http://prometheus.linkerd-viz:9090"})

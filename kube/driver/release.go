@@ -101,7 +101,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 		Metrics:  provider,
 		Store:    lease,
 		Webhooks: d.hooks,
-		Builtins: builtinChecks(d.routers.choice(c).Kind),
+		Builtins: d.routers.builtins(c),
 		Split:    d.splitQueries(c, spec, provider),
 		OnEvent: func(e canary.Event) {
 			record(e)

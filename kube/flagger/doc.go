@@ -49,10 +49,12 @@
 //	smi:v1alpha1 … v1alpha4  TrafficSplit, version pinned (Flagger's smi:<version>:linkerd too)
 //	kubernetes               the apex Service's selector switched (blue/green, no mesh)
 //	nginx                    an ingress-nginx canary Ingress copied from spec.ingressRef
+//	istio                    an Istio VirtualService and DestinationRules (served version
+//	                         discovered), with spec.service.hosts and spec.service.gateways
 //	(none)                   the driver's default; an HTTPRoute with gatewayRefs
 //
 // Any other value is an error at spec.provider naming it: a provider Flagger drives and
-// canarykit does not (istio, contour, appmesh, gloo, traefik, kuma, apisix, skipper,
+// canarykit does not (contour, appmesh, gloo, traefik, kuma, apisix, skipper,
 // osm, knative), an unknown Gateway API or SMI version, or an unknown name. So is gatewayRefs
 // with a provider that writes no HTTPRoute (kubernetes, smi), and kubernetes with an analysis
 // that is not blue/green. With nginx, spec.ingressRef (a networking.k8s.io/v1 Ingress in the
@@ -60,6 +62,12 @@
 // suffix or regex) and one cookie by name (cookie: exact: <name>), each in its own match
 // entry: anything else is an error at the match's path, as ingress-nginx could not route it.
 // An embedder may still drive a loaded Canary through another router.
+//
+// spec.service.hosts (DNS names, "*." wildcards, "*") and spec.service.gateways ("mesh",
+// <name> or <namespace>/<name>) are the VirtualService's, for provider istio only; at most 64
+// each, none twice. What Flagger's Istio router writes and canarykit's does not is refused by
+// path: spec.service trafficPolicy, retries, timeout, corsPolicy, headers, rewrite, match,
+// mirror, delegation, portDiscovery, and appProtocol tcp (canarykit writes HTTP routes only).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services
