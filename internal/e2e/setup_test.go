@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,10 +71,13 @@ type world struct {
 	router flagger.RouterKind // for Canaries without spec.provider
 }
 
-func newWorld(t *testing.T, router flagger.RouterKind, versions map[string]meshsim.Behavior) *world {
+func newWorld(t *testing.T, router flagger.RouterKind, versions map[string]meshsim.Behavior, crds ...*apiextensionsv1.CustomResourceDefinition) *world {
 	env := testenv.Shared(t)
 	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) // as linkerd-smi ships it
 	testenv.InstallCRDs(t, env.Config(), testenv.GatewayAPICRDs(t)...)
+	if len(crds) > 0 { // before the mesh starts, so that it watches their objects
+		testenv.InstallCRDs(t, env.Config(), crds...)
+	}
 	ns := env.Namespace(t)
 	env.Kubelet(t, ns, "", testenv.ReadyNow())
 	prom, exp := testenv.SharedPrometheus(t)

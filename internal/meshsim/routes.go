@@ -21,14 +21,16 @@ const (
 // The zero Route means no route object applied: the request went to the pods the addressed
 // Service selects.
 type Route struct {
-	// Kind is KindTrafficSplit or KindHTTPRoute.
+	// Kind is KindTrafficSplit, KindHTTPRoute, KindVirtualService or KindIngress.
 	Kind string
 	// Name is the route object's name.
 	Name string
 	// Generation is the object's metadata.generation when it decided: every change of its
 	// spec (a weight step) is a new generation.
 	Generation int64
-	// Rule is the index of the HTTPRoute rule whose match won (0 for a TrafficSplit).
+	// Rule is the index of the HTTPRoute rule or VirtualService HTTP route whose match won (0
+	// for a TrafficSplit or an Ingress). For an Ingress, Generation is its resourceVersion: the
+	// annotations that carry its weight do not change its generation.
 	Rule int
 }
 
@@ -38,7 +40,7 @@ func (r Route) String() string {
 		return "service"
 	}
 	s := fmt.Sprintf("%s/%s@%d", r.Kind, r.Name, r.Generation)
-	if r.Kind == KindHTTPRoute {
+	if r.Kind == KindHTTPRoute || r.Kind == KindVirtualService {
 		s += fmt.Sprintf("#%d", r.Rule)
 	}
 	return s
