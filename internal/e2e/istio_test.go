@@ -31,10 +31,6 @@ func TestSeed003ABTestingWithIstio(t *testing.T) {
 		"insider": {"Cookie": {"type=insider; lang=en"}},
 		"chrome":  {"User-Agent": {"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"}, "Cookie": {"type=outsider"}},
 	}
-	loads := map[string]*meshsim.Load{}
-	for name, h := range segments {
-		loads[name] = w.load(loadgen.Config{URL: "http://frontend.test:9898/", Header: h, Rate: 15, Concurrency: 4})
-	}
 	ctx := context.Background()
 	m := w.manifestWith("canary-003-ab-testing.yaml", istio)
 	for i := range m.Spec.Metrics { // as in TestABTestingWithHTTPRoute: no data at compressed time holds
@@ -43,6 +39,10 @@ func TestSeed003ABTestingWithIstio(t *testing.T) {
 	res, err := w.drive(ctx, m, "driver-a", &timeline{t: t})
 	require.NoError(t, err)
 	require.False(t, res.Released)
+	loads := map[string]*meshsim.Load{} // once the apex Service exists
+	for name, h := range segments {
+		loads[name] = w.load(loadgen.Config{URL: "http://frontend.test:9898/", Header: h, Rate: 15, Concurrency: 4})
+	}
 
 	before := w.mesh.Traffic()
 	w.setImage("frontend", "stefanprodan/podinfo:3.1.1")
