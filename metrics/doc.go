@@ -71,7 +71,7 @@
 //
 // SplitQueries(mesh) returns the split check's queries (canary.Config.Split) for MeshLinkerd,
 // MeshIstio or MeshNGINX: the requests the canary answered and those both sides answered over
-// the analysis interval, from the data plane's own series, in one table (see splitShares for
+// the analysis interval, from the data plane's own series, in one table (SplitQueries says
 // what each counts and cannot tell apart).
 //
 // # The judge

@@ -12,19 +12,7 @@ const (
 	MeshNGINX   Mesh = "nginx" // ingress-nginx canary Ingresses
 )
 
-// splitShares is the one table of the split check's queries: per data plane, the requests the
-// canary answered and those both sides answered, over {{ interval }}.
-//
-//   - Linkerd: the inbound response_total of the two Deployments. Requests addressed to
-//     <service>-canary or <service>-primary themselves (a load test's, an acceptance test's)
-//     are left out by their authority, since no split routes them; requests from outside the
-//     mesh to the apex Service's pods (seed 000's ingress) count, which is what reveals them.
-//   - Istio: istio_requests_total as the destination's sidecar reports it, by
-//     destination_workload. Istio's standard labels cannot tell direct requests to the canary
-//     Service from split ones: a load test on the canary raises its share (it can hide a
-//     bypass, never invent one).
-//   - NGINX: nginx_ingress_controller_requests of the ingress ({{ ingress }}), the canary's
-//     being those with a canary label. Only the ingress's own traffic is seen.
+// splitShares is the one table of the split check's queries (see SplitQueries).
 var splitShares = map[Mesh][2]string{
 	MeshLinkerd: {
 		`sum(increase(response_total{namespace="{{ namespace }}",deployment="{{ target }}",direction="inbound",authority!~"{{ service }}-(canary|primary)([.:].*)?"}[{{ interval }}]))`,
@@ -43,6 +31,20 @@ var splitShares = map[Mesh][2]string{
 // SplitQueries returns the split check's queries for a data plane (canary.Config.Split), and
 // false for a data plane it cannot measure. Provider is left nil: the Rollout's metric
 // provider runs them.
+//
+// Per data plane, the requests the canary answered and those both sides answered, over
+// {{ interval }}:
+//
+//   - Linkerd: the inbound response_total of the two Deployments. Requests addressed to
+//     <service>-canary or <service>-primary themselves (a load test's, an acceptance test's)
+//     are left out by their authority, since no split routes them; requests from outside the
+//     mesh to the apex Service's pods (seed 000's ingress) count, which is what reveals them.
+//   - Istio: istio_requests_total as the destination's sidecar reports it, by
+//     destination_workload. Istio's standard labels cannot tell direct requests to the canary
+//     Service from split ones: a load test on the canary raises its share (it can hide a
+//     bypass, never invent one).
+//   - NGINX: nginx_ingress_controller_requests of the ingress ({{ ingress }}), the canary's
+//     being those with a canary label. Only the ingress's own traffic is seen.
 func SplitQueries(m Mesh) (*canary.SplitQueries, bool) {
 	q, ok := splitShares[m]
 	if !ok {
