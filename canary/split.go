@@ -204,12 +204,21 @@ func (u *run) measureSplit(ctx context.Context, q *splitQueries, weight int) (Sp
 	ctx, cancel := context.WithTimeout(ctx, u.r.spec.Interval)
 	defer cancel()
 	m := SplitMeasure{Weight: weight, Window: u.r.spec.Interval}
-	var err error
-	if m.Total, err = q.provider.Query(ctx, q.total); err == nil {
-		m.Canary, err = q.provider.Query(ctx, q.canary)
-	}
-	if errors.Is(err, ErrNoData) && m.Total > 0 {
-		m.Canary, err = 0, nil // no canary series yet: the canary answered nothing
+	var cerr error
+	done := make(chan struct{})
+	go func() { // both in one round trip's time
+		defer close(done)
+		m.Canary, cerr = q.provider.Query(ctx, q.canary)
+	}()
+	total, err := q.provider.Query(ctx, q.total)
+	<-done
+	m.Total = total
+	switch {
+	case err != nil:
+	case errors.Is(cerr, ErrNoData) && m.Total > 0:
+		m.Canary = 0 // no canary series: the canary answered nothing
+	default:
+		err = cerr
 	}
 	if err != nil || math.IsNaN(m.Total) || math.IsNaN(m.Canary) || m.Total <= 0 || m.Canary < 0 {
 		if err != nil {

@@ -108,23 +108,23 @@ func TestUnknownProviderIsRefusedBeforeTheCluster(t *testing.T) {
 	ctx := context.Background()
 	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "flagger", "testdata", "canary-003-ab-testing.yaml"))
 	require.NoError(t, err)
-	istio := strings.Replace(string(data), "\n  service:\n", "\n  provider: istio\n  service:\n", 1)
-	require.NotEqual(t, string(data), istio)
-	_, err = flagger.LoadCanary([]byte(istio))
+	contour := strings.Replace(string(data), "\n  service:\n", "\n  provider: contour\n  service:\n", 1)
+	require.NotEqual(t, string(data), contour)
+	_, err = flagger.LoadCanary([]byte(contour))
 	require.ErrorContains(t, err, "spec.provider")
-	assert.ErrorContains(t, err, "istio")
+	assert.ErrorContains(t, err, "contour")
 
 	m, err := flagger.LoadCanary(data)
 	require.NoError(t, err)
 	m.Namespace, m.Target.Namespace = ns, ns
-	m.Router = flagger.Router{Kind: "istio", Provider: "istio"}
+	m.Router = flagger.Router{Kind: "contour", Provider: "contour"}
 	d, err := driver.New(driver.Options{Config: env.Config(), Prometheus: "http://prometheus.invalid:9090"})
 	require.NoError(t, err)
 	defer d.Close()
 	_, err = d.Release(ctx, m, nil)
-	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "istio"`)
+	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "contour"`)
 	_, err = d.Target(m, nil)
-	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "istio"`)
+	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "contour"`)
 
 	c := env.Client()
 	deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
