@@ -58,7 +58,9 @@ const (
 //
 // The rule: at an analysis tick of a weighted canary, once the weight has been in place for a
 // whole interval, a window is conclusive when Total × weight ≥ SplitMinExpected, and short
-// when Canary/Total < weight/2. After SplitShortTicks conclusive short windows in a row the
+// when Canary/Total < weight/2 (the window is one analysis interval: it needs at least two
+// scrapes of the mesh's metrics to hold data; a window without data concludes nothing). After
+// SplitShortTicks conclusive short windows in a row the
 // Rollout emits a TrafficNotSplit warning (the weight set, the share measured, the likely
 // causes) and applies the Spec's SplitPolicy, at every tick for as long as the canary stays
 // short; under SplitHold and SplitFail, a first short window already holds the weight for one
