@@ -157,30 +157,42 @@ func validateSplit(p *problems, c *Config) {
 	}
 }
 
-// splitFollowed runs the split check at a tick whose checks passed and reports whether the
-// release may advance. It measures only a weighted canary whose weight has been in place for
-// a whole interval.
-func (u *run) splitFollowed(ctx context.Context) (bool, next, error) {
+// splitVerdict is what the split check makes of a tick.
+type splitVerdict int
+
+const (
+	splitAdvance splitVerdict = iota // nothing against advancing
+	splitHold                        // do not advance this tick
+	splitEnded                       // the release was rolled back (SplitFail)
+)
+
+// splitCheck runs the split check at an analysis tick, whatever the metric checks found (the
+// traffic's mix does not depend on them). It measures only a weighted canary whose weight has
+// been in place for a whole interval.
+func (u *run) splitCheck(ctx context.Context) (splitVerdict, next, error) {
 	q, spec := u.r.split, u.r.spec
 	w := u.weights.Canary
 	if q == nil || spec.Strategy() != StrategyCanary || w <= 0 || w >= 100 {
-		return true, waitTick, nil
+		return splitAdvance, waitTick, nil
 	}
 	if !u.split.setAt.IsZero() && u.r.clock.Since(u.split.setAt) < spec.Interval {
-		return true, waitTick, nil // the window would hold requests routed at the last weight
+		return splitAdvance, waitTick, nil // the window would hold requests routed at the last weight
 	}
 	m, ok := u.measureSplit(ctx, q, w)
 	if !ok || !m.conclusive() {
-		return true, waitTick, nil
+		return splitAdvance, waitTick, nil
 	}
 	if !m.Short {
 		u.split.short = 0
-		return true, waitTick, nil
+		return splitAdvance, waitTick, nil
 	}
 	u.split.short++
 	if u.split.short < SplitShortTicks {
 		// not confirmed yet: hold and fail wait a tick before stepping on (warn never waits)
-		return spec.SplitCheck == SplitWarn, waitTick, nil
+		if spec.SplitCheck == SplitWarn {
+			return splitAdvance, waitTick, nil
+		}
+		return splitHold, waitTick, nil
 	}
 	msg := u.splitMessage(m)
 	switch spec.SplitCheck {
@@ -189,16 +201,16 @@ func (u *run) splitFollowed(ctx context.Context) (bool, next, error) {
 			u.split.warnedAt = w
 			u.emitEvent(Event{Type: EventWarning, Reason: ReasonTrafficNotSplit, Split: &m, Message: msg + " Advancing anyway (split check: warn)."})
 		}
-		return true, waitTick, nil
+		return splitAdvance, waitTick, nil
 	case SplitFail:
 		u.emitEvent(Event{Type: EventWarning, Reason: ReasonTrafficNotSplit, Split: &m, Message: msg + " Rolling back (split check: fail)."})
 		n, err := u.rollback(ctx, CauseSplitNotFollowed, "",
 			fmt.Sprintf("traffic not split as set: canary weight %d, measured %.1f%%", w, m.Share()))
-		return false, n, err
+		return splitEnded, n, err
 	}
 	u.emitEvent(Event{Type: EventWarning, Reason: ReasonTrafficNotSplit, Split: &m,
 		Message: fmt.Sprintf("%s Holding the canary weight at %d (split check: hold).", msg, w)})
-	return false, waitTick, nil
+	return splitHold, waitTick, nil
 }
 
 // measureSplit runs the split queries over the last interval.

@@ -253,3 +253,25 @@ func TestSplitConfigValidated(t *testing.T) {
 	require.ErrorIs(t, err, canary.ErrInvalidSpec)
 	assert.Contains(t, err.Error(), "config.Split.Canary:")
 }
+
+func TestSplitMeasuredWhileMetricChecksFail(t *testing.T) {
+	// the canary's checks have no data at the first tick after the step (its load test has
+	// not started yet), as in seed 000: the split is measured all the same
+	env := splitEnv(400, bypassed)
+	env.Metrics.Set("request-success-rate", canarytest.FromCall(2, canarytest.NoData(), canarytest.Constant(99.9)))
+	var stepAt, firstAt time.Time
+	abort := abortAfter(1)
+	r := splitRollout(t, env, canary.SplitHold, func(r *canary.Rollout, e canary.Event) {
+		if e.Reason == canary.ReasonAdvanced && stepAt.IsZero() {
+			stepAt = e.Time
+		}
+		if e.Reason == canary.ReasonTrafficNotSplit && firstAt.IsZero() {
+			firstAt = e.Time
+		}
+		abort(r, e)
+	})
+	res := run(t, r)
+	assert.Equal(t, []int{5, 0}, res.Weights)
+	assert.Equal(t, 1, res.FailedChecks, "the tick without data counted")
+	assert.Equal(t, 2*seedSpec().Interval, firstAt.Sub(stepAt), "detected at the second tick after the first step")
+}
