@@ -44,7 +44,8 @@ type istioStringMatch struct {
 }
 
 // istioDestination is an HTTPRouteDestination. A nil Weight is an absent field: Istio sends
-// all traffic to a route's only destination, and none to an unweighted one among several.
+// all traffic to a route's only destination, and none to an unweighted one among several (the
+// router reads weights from routes with both the primary and the canary).
 type istioDestination struct {
 	Destination istioHost `json:"destination"`
 	Weight      *int32    `json:"weight,omitempty"`
@@ -206,17 +207,15 @@ func istioMatches(ms []canary.Match) []istioMatch {
 }
 
 // virtualServiceWeights finds the first HTTP route with destinations to both the primary and
-// the canary and returns their shares in percent. An unweighted destination weighs 100 when it
-// is its route's only one, else 0, as Istio reads it.
+// the canary and returns their shares in percent. An unweighted destination weighs 0, as Istio
+// reads it in a route of several.
 func virtualServiceWeights(spec virtualServiceSpec, t canary.Target) (canary.Weights, error) {
 	for _, r := range spec.HTTP {
 		var primary, canaryW *big.Int
 		for _, d := range r.Route {
-			weight := int64(0)
+			weight := int64(0) // Istio's own clients leave a zero weight out
 			if d.Weight != nil {
 				weight = int64(*d.Weight)
-			} else if len(r.Route) == 1 {
-				weight = 100
 			}
 			switch d.Destination.Host {
 			case t.PrimaryService():

@@ -131,7 +131,7 @@ func TestValidateReportsTheManifestAndTheObjectFiles(t *testing.T) {
 kind: Canary
 metadata: {name: podinfo, namespace: test}
 spec:
-  provider: istio
+  provider: appmesh
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
   service: {port: 9898}
   analysis: {interval: 1m, stepWeight: 10, maxWeight: 50, mirror: true}
@@ -154,7 +154,7 @@ spec:
 	for i, w := range want {
 		assert.True(t, strings.HasPrefix(out[i], w), "line %d: want %q..., got %q", i, w, out[i])
 	}
-	assert.Contains(t, out[1], "istio")
+	assert.Contains(t, out[1], "appmesh")
 	assert.Contains(t, out[2], "datadog")
 
 	// an object given twice, and a manifest fine on its own: its references are not checked
