@@ -84,10 +84,17 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 		}
 		var v verdict
 		checks, v = u.runChecks(ctx)
+		sv, n, err := u.splitCheck(ctx)
+		if sv == splitEnded {
+			return n, err
+		}
 		switch v {
 		case verdictFail:
 			return u.failCheck(ctx, "metric check failed", "", "", checks)
 		case verdictHold:
+			return waitTick, nil
+		}
+		if sv == splitHold {
 			return waitTick, nil
 		}
 	}

@@ -27,6 +27,12 @@
 //     nothing: it holds the step without counting (an Unavailable event), until providers
 //     have been unavailable for ProgressDeadline in a row of ticks; from then on it counts as
 //     a failed check, so an outage rolls back after ProgressDeadline plus Threshold ticks;
+//   - with Config.Split, a weighted canary's traffic is measured from the mesh's own metrics
+//     once each weight has been in place for an interval: when the canary answers less than
+//     half its weight of the requests in SplitShortTicks windows in a row (each with enough
+//     requests: SplitMinExpected owed to the canary), a TrafficNotSplit event gives the weight,
+//     the share and the likely causes, and Spec.SplitCheck applies: hold (the default: no
+//     advance until the traffic follows), warn, fail (roll back) or off;
 //   - confirm-rollout, confirm-traffic-increase and confirm-promotion gates wait without
 //     failing; a rollback hook answering yes rolls back; pre-rollout hooks run once before the
 //     first step, post-rollout hooks after the end, event hooks on every event;

@@ -41,6 +41,8 @@ const (
 	ReasonUnpaused     Reason = "Unpaused"
 	ReasonError        Reason = "Error"  // an adapter failed; the tick is retried
 	ReasonDryRun       Reason = "DryRun" // a dry-run metric did not pass; nothing was counted
+	// ReasonTrafficNotSplit: the canary gets far less traffic than its weight (see SplitQueries).
+	ReasonTrafficNotSplit Reason = "TrafficNotSplit"
 )
 
 // Event is one decision or transition of a Rollout, emitted through Config.OnEvent (and to the
@@ -73,6 +75,8 @@ type Event struct {
 	// Cause says why a release is rolled back or failed (RollingBack and Failed events). A
 	// rollback resumed by a new Rollout carries the cause saved when it started.
 	Cause Cause
+	// Split is what the split check measured (on TrafficNotSplit events).
+	Split *SplitMeasure
 }
 
 // Cause is why a release ended the way it did, for routing alerts and reports without parsing
@@ -91,6 +95,7 @@ const (
 	CauseProgressDeadline Cause = "deadline"         // the canary did not become ready in time
 	CauseReverted         Cause = "reverted"         // the target went back to the promoted revision
 	CausePromotionFailed  Cause = "promotion-failed" // the primary did not become ready with the promoted revision
+	CauseSplitNotFollowed Cause = "split"            // the traffic did not follow the weights (SplitFail)
 )
 
 // Verdict is the outcome of one check.

@@ -37,6 +37,9 @@ type Config struct {
 	Builtins map[string]string
 	// Checkers binds metrics by name to code-defined checks.
 	Checkers map[string]Checker
+	// Split measures how the requests are divided between primary and canary, for the split
+	// check (Spec.SplitCheck says what it does). nil: the split is not checked.
+	Split *SplitQueries
 
 	// OnEvent receives every event, synchronously, from the Rollout's goroutine; it must not
 	// block for long.
@@ -57,6 +60,7 @@ type Rollout struct {
 	router   MeshRouter
 	store    StatusStore
 	checks   []check
+	split    *splitQueries // nil: no split check
 	hooks    map[HookType][]boundHook
 	onEvent  func(Event)
 	log      logr.Logger
@@ -135,6 +139,7 @@ func New(cfg Config) (*Rollout, error) {
 		}
 		r.checks = append(r.checks, check{metric: m, query: q, provider: provider})
 	}
+	r.split = compileSplit(&p, &cfg, spec)
 	for _, h := range spec.Webhooks {
 		r.hooks[h.Type] = append(r.hooks[h.Type], boundHook{hook: h, gate: cfg.Webhooks})
 	}

@@ -39,6 +39,7 @@ type run struct {
 	// unavailableSince is when a metric provider was first found unavailable in a row of
 	// analysis ticks (zero: it answered at the last tick).
 	unavailableSince time.Time
+	split            splitState // the split check's memory
 }
 
 // Run drives the target's current revision to Succeeded or Failed and returns the outcome. A
@@ -457,6 +458,12 @@ func (u *run) setWeights(ctx context.Context, w Weights) error {
 	}
 	if err := u.r.router.SetWeights(ctx, u.r.target, w); err != nil {
 		return wrapOp("set weights", err)
+	}
+	if w.Canary != u.weights.Canary {
+		u.split.setAt = u.r.clock.Now()
+	}
+	if w.Canary == 0 {
+		u.split.short = 0 // a new start: the split is judged afresh
 	}
 	u.weights = w
 	u.res.Weights = append(u.res.Weights, w.Canary)

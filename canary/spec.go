@@ -38,6 +38,10 @@ type Spec struct {
 	ProgressDeadline time.Duration
 	// SkipAnalysis promotes as soon as the canary is ready.
 	SkipAnalysis bool
+	// SplitCheck is what a weighted release does when the canary gets far less traffic than
+	// its weight (see SplitQueries): SplitHold (the default), SplitWarn, SplitFail or SplitOff.
+	// Not a Flagger field: a Flagger Canary sets it with the canarykit.dev/split-check annotation.
+	SplitCheck SplitPolicy
 }
 
 // Defaults Flagger users expect.

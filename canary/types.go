@@ -182,7 +182,7 @@ type Result struct {
 	// Cause is the outcome's typed cause, set whenever Run returns without error:
 	// CausePromoted or CauseAnalysisSkipped with PhaseSucceeded; CauseThreshold,
 	// CauseRollbackHook, CauseAborted, CauseProgressDeadline, CauseReverted or
-	// CausePromotionFailed with PhaseFailed (the cause of the Failed event); and
+	// CausePromotionFailed or CauseSplitNotFollowed with PhaseFailed (the cause of the Failed event); and
 	// CauseNothingToRelease when there was nothing to release (CauseReverted if the target went
 	// back to the promoted revision while the release waited for approval). It is empty when Run
 	// returns an error: the error says why.

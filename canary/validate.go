@@ -75,6 +75,9 @@ func (s Spec) validate(p *problems) {
 	if s.Threshold < 0 {
 		p.add(a+"threshold", "must be at least 1, got %d", s.Threshold)
 	}
+	if !s.SplitCheck.valid() {
+		p.add("splitCheck", "must be one of warn, hold, fail, off (default hold), got %q", s.SplitCheck)
+	}
 	if s.ProgressDeadline < 0 {
 		p.add("progressDeadlineSeconds", "must be positive, got %s", s.ProgressDeadline)
 	}
@@ -317,6 +320,7 @@ func validateConfig(p *problems, c *Config) {
 		(c.Spec.Strategy() != StrategyBlueGreen || c.Spec.StepWeightPromotion != 0) {
 		p.add("config.Router", "switches all traffic at once (no weighted split): use analysis.iterations without match (blue/green) and no stepWeightPromotion")
 	}
+	validateSplit(p, c)
 	if len(c.Spec.Webhooks) > 0 && c.Webhooks == nil {
 		p.add("config.Webhooks", "required: analysis.webhooks has %d webhooks and nothing runs them", len(c.Spec.Webhooks))
 	}

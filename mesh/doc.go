@@ -147,6 +147,7 @@
 //	              "" services: get (only when HTTPRouteOptions.Port is 0)
 //	Kubernetes    "" services: get, patch
 //	Istio         networking.istio.io virtualservices: get, create, update, patch
+//	              networking.istio.io destinationrules: get, create, update
 //	NGINX         networking.k8s.io ingresses: get, create, update, patch
 //	DeploymentOwner  apps deployments: get
 //

@@ -68,6 +68,13 @@
 // (the mean, in milliseconds, as Flagger computes it), for Canaries with provider nginx;
 // {{ ingress }} is the Canary's ingressRef name.
 //
+// # Does the split reach the traffic?
+//
+// SplitQueries(mesh) returns the split check's queries (canary.Config.Split) for MeshLinkerd,
+// MeshIstio or MeshNGINX: the requests the canary answered and those both sides answered over
+// the analysis interval, from the data plane's own series, in one table (SplitQueries says
+// what each counts and cannot tell apart).
+//
 // # The judge
 //
 // Judge is a canary.Checker that follows Kayenta's NetflixACAJudge. At every analysis tick,

@@ -22,6 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -70,10 +71,13 @@ type world struct {
 	router flagger.RouterKind // for Canaries without spec.provider
 }
 
-func newWorld(t *testing.T, router flagger.RouterKind, versions map[string]meshsim.Behavior) *world {
+func newWorld(t *testing.T, router flagger.RouterKind, versions map[string]meshsim.Behavior, crds ...*apiextensionsv1.CustomResourceDefinition) *world {
 	env := testenv.Shared(t)
 	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) // as linkerd-smi ships it
 	testenv.InstallCRDs(t, env.Config(), testenv.GatewayAPICRDs(t)...)
+	if len(crds) > 0 { // before the mesh starts, so that it watches their objects
+		testenv.InstallCRDs(t, env.Config(), crds...)
+	}
 	ns := env.Namespace(t)
 	env.Kubelet(t, ns, "", testenv.ReadyNow())
 	prom, exp := testenv.SharedPrometheus(t)
@@ -197,6 +201,9 @@ type timeline struct {
 	events []stamped
 	then   func(canary.Event)
 	t      *testing.T
+	// splitWarnings are expected: without it a TrafficNotSplit event fails the test (no
+	// release whose traffic follows its route may trigger the split check)
+	splitWarnings bool
 }
 
 type stamped struct {
@@ -212,6 +219,9 @@ func (tl *timeline) handle(e canary.Event) {
 	tl.events = append(tl.events, stamped{time.Now(), e})
 	tl.mu.Unlock()
 	tl.t.Log(progress.Line(time.Since(tl.start), e))
+	if e.Reason == canary.ReasonTrafficNotSplit && !tl.splitWarnings {
+		tl.t.Errorf("unexpected split warning: %s", e.Message)
+	}
 	if tl.then != nil {
 		tl.then(e)
 	}

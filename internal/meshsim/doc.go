@@ -1,4 +1,5 @@
-// Package meshsim is a simulated Linkerd data plane for end-to-end tests on the test bed
+// Package meshsim is a simulated data plane (Linkerd's, Istio's sidecars, an ingress-nginx
+// controller) for end-to-end tests on the test bed
 // (internal/testenv): no containers and no Linkerd run here, so this package plays the pods
 // of a namespace's Deployments and the proxies between them, on loopback, and routes real
 // HTTP requests by the route objects canarykit's routers write, watched through the API
@@ -80,6 +81,14 @@
 //     first match the request meets picks its rule; a rule without matches matches all, a
 //     rule without backendRefs sends to the parent Service (as Linkerd does). No match: 404.
 //     Filters and hostnames are ignored.
+//   - Istio VirtualService (networking.istio.io, any served version) whose hosts name the
+//     Service (short name, <svc>.<ns>, <svc>.<ns>.svc[.cluster.local]) and that applies to the
+//     sidecars (no gateways, or "mesh" among them): its http[] routes in order, the first whose
+//     match[] the request meets (any of them; headers and uri exact, prefix or regex, a regex
+//     matching the whole value as in Envoy; method) chooses among its weighted
+//     route[].destination hosts; a route without match meets every request; none: 404. With
+//     Flagger's A/B VirtualService, matching requests go to the canary and the default route
+//     to the primary.
 //   - A Service with both: the TrafficSplit wins, as in Linkerd, where linkerd-smi makes a
 //     ServiceProfile of it and a ServiceProfile takes precedence over HTTPRoutes. A Service
 //     with neither: its own pods. Requests to podinfo-canary and podinfo-primary are
@@ -95,13 +104,32 @@
 // as Linkerd does; a Service the namespace lacks (ErrUnknownService) or a port it lacks
 // (ErrNoPort) fails the request as DNS or the connection would.
 //
+// # The ingress
+//
+// Ingress returns a simulated ingress-nginx controller for requests from outside the cluster
+// (any host): it routes by the namespace's networking.k8s.io/v1 Ingresses, and by a canary
+// Ingress's annotations (canary, canary-weight[-total], canary-by-header with -value or
+// -pattern, canary-by-cookie; header, then cookie, then weight) as ingress-nginx does. Unmeshed
+// (the default, seed 000's setup) it sends each request straight to a ready pod of the
+// backend Service, so no TrafficSplit, HTTPRoute or VirtualService sees it; Meshed, it sends
+// through the mesh, whose route objects then apply. Ingress.StartLoad is a browser's load.
+//
 // # Metrics and the measured mix
 //
 // Every answer a pod gives is recorded in the linkerdexp.Exporter as that pod's inbound proxy
 // would record it (namespace, deployment, pod, status code, latency from sending the request
 // to the end of the response), so Prometheus scraping the exporter answers Flagger's
 // request-success-rate and request-duration queries about podinfo and podinfo-primary.
-// Answers the proxy makes itself are not recorded there, as in Linkerd.
+// Answers the proxy makes itself are not recorded there, as in Linkerd. The series' authority is
+// the host the request was addressed to (podinfo.test:9898, or the ingress's host), as a
+// Linkerd proxy's inbound authority label shows it. The same answers are recorded in Istio's
+// format (istio_requests_total and istio_request_duration_milliseconds as the destination's
+// sidecar reports them: reporter="destination", destination_workload,
+// destination_workload_namespace, destination_service_name, response_code) and every request
+// the ingress routes in ingress-nginx's (nginx_ingress_controller_requests and
+// nginx_ingress_controller_request_duration_seconds / response_duration_seconds with namespace,
+// ingress, service, canary, status); those series are attached to the exporter
+// (linkerdexp.Exporter.Attach), so one scrape carries every format.
 //
 // Traffic counts every request by Key: Service addressed, route object version (kind, name,
 // generation, rule) that decided, backend Service chosen with its weight, and the Deployment

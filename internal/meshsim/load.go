@@ -38,8 +38,14 @@ type LoadResult struct {
 // the mesh sends them): Rate requests per second from Concurrency workers until Duration has
 // passed or MaxRequests were sent (see loadgen.Config for the defaults). It returns at once;
 // Wait or Stop end it, and so does Close.
-func (m *Mesh) StartLoad(cfg loadgen.Config) (*Load, error) {
-	sc := &statusCounter{next: m, counts: map[int]uint64{}}
+func (m *Mesh) StartLoad(cfg loadgen.Config) (*Load, error) { return m.startLoad(cfg, m) }
+
+// StartLoad is Mesh.StartLoad through the ingress: requests to the ingress's hosts, as a
+// browser outside the cluster sends them.
+func (in *Ingress) StartLoad(cfg loadgen.Config) (*Load, error) { return in.m.startLoad(cfg, in) }
+
+func (m *Mesh) startLoad(cfg loadgen.Config, next http.RoundTripper) (*Load, error) {
+	sc := &statusCounter{next: next, counts: map[int]uint64{}}
 	cfg.Client = &http.Client{Transport: sc}
 	gen, err := loadgen.New(cfg)
 	if err != nil {

@@ -35,9 +35,11 @@ type pathMatch struct {
 
 // valueMatch matches a header or query parameter: exactly, or by a regular expression.
 type valueMatch struct {
-	name  string
-	exact string
-	re    *regexp.Regexp
+	name      string
+	exact     string
+	re        *regexp.Regexp
+	prefix    string // with hasPrefix: Istio's prefix match
+	hasPrefix bool
 }
 
 // anchored compiles a regular expression that must match the whole value, as Envoy-based
@@ -105,6 +107,9 @@ func (v valueMatch) matches(values []string) bool {
 	}
 	if v.re != nil {
 		return v.re.MatchString(values[0])
+	}
+	if v.hasPrefix {
+		return strings.HasPrefix(values[0], v.prefix)
 	}
 	return values[0] == v.exact
 }

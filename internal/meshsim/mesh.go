@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -70,6 +71,8 @@ type Mesh struct {
 	aliases  map[string]bool
 	log      logr.Logger
 	exporter *linkerdexp.Exporter
+	formats  *formats // Istio's and ingress-nginx's series
+	detach   func()   // from the exporter
 	versions versions
 	meter    meter
 
@@ -80,6 +83,8 @@ type Mesh struct {
 	pods         corelisters.PodNamespaceLister
 	deployments  appslisters.DeploymentNamespaceLister
 	routeListers map[string]cache.GenericNamespaceLister // by resource
+	ingresses    networkinglisters.IngressNamespaceLister
+	ingressPick  sync.Map // pickerKey → *picker, per canary Ingress version
 	eps          endpointCache
 
 	tableMu sync.Mutex // serializes rebuilds
@@ -156,6 +161,8 @@ func New(ctx context.Context, opts Options) (*Mesh, error) {
 	if m.exporter == nil {
 		m.exporter = linkerdexp.New(linkerdexp.Options{})
 	}
+	m.formats = newFormats(m.ns)
+	m.detach = m.exporter.Attach(m.formats)
 	m.upstream = &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}
 	m.passthrough = http.DefaultTransport.(*http.Transport).Clone()
 	m.table.Store(&routeTable{})
@@ -191,6 +198,7 @@ func (m *Mesh) watch(ctx context.Context, cfg *rest.Config) error {
 		DeleteFunc: func(any) { m.eps.changes.Add(1) },
 	}
 	svcs, pods, deps := m.factory.Core().V1().Services(), m.factory.Core().V1().Pods(), m.factory.Apps().V1().Deployments()
+	m.ingresses = m.factory.Networking().V1().Ingresses().Lister().Ingresses(m.ns)
 	m.services, m.pods, m.deployments = svcs.Lister().Services(m.ns), pods.Lister().Pods(m.ns), deps.Lister().Deployments(m.ns)
 	for _, inf := range []cache.SharedIndexInformer{svcs.Informer(), pods.Informer()} {
 		if _, err := inf.AddEventHandler(changed); err != nil {
@@ -208,7 +216,7 @@ func (m *Mesh) watch(ctx context.Context, cfg *rest.Config) error {
 		UpdateFunc: func(any, any) { m.rebuild() },
 		DeleteFunc: func(any) { m.rebuild() },
 	}
-	for _, r := range []struct{ group, resource string }{{splitGroup, trafficSplits}, {specsGroup, routeGroups}, {gatewayGroup, httpRoutes}} {
+	for _, r := range []struct{ group, resource string }{{splitGroup, trafficSplits}, {specsGroup, routeGroups}, {gatewayGroup, httpRoutes}, {istioGroup, virtualServices}} {
 		version, err := servedVersion(disc, r.group, r.resource)
 		if err != nil {
 			return err
@@ -288,7 +296,7 @@ func (m *Mesh) rebuild() {
 		}
 		return out
 	}
-	t := compileTable(m.ns, list(trafficSplits), list(routeGroups), list(httpRoutes), m.table.Load(),
+	t := compileTable(m.ns, list(trafficSplits), list(routeGroups), list(httpRoutes), list(virtualServices), m.table.Load(),
 		func(obj *unstructured.Unstructured, err error) {
 			m.log.Error(err, "route object ignored in part or whole", "kind", obj.GetKind(), "name", obj.GetName())
 		})
@@ -320,6 +328,9 @@ func (m *Mesh) Close() {
 		m.serversMu.Unlock()
 		for _, s := range servers {
 			s.close()
+		}
+		if m.detach != nil {
+			m.detach()
 		}
 		m.upstream.CloseIdleConnections()
 		m.passthrough.CloseIdleConnections()

@@ -89,7 +89,7 @@ func (m *Mesh) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return m.proxyAnswer(req, d, key, http.StatusBadGateway, err.Error()), nil
 	}
-	m.exporter.Record(linkerdexp.Workload{Namespace: m.ns, Deployment: ep.Deployment}, ep.Pod, resp.StatusCode, latency)
+	m.recordPod(ep, d.backend, req.URL.Host, resp.StatusCode, latency)
 	key.Deployment = ep.Deployment
 	m.meter.add(key, resp.StatusCode, d.declared)
 	return resp, nil
@@ -154,11 +154,23 @@ func (m *Mesh) forward(req *http.Request, addr string, headers map[string]string
 	return resp, latency, nil
 }
 
+// recordPod records an answer of ep's pod, reached through service by a request addressed to
+// authority, as its proxy (Linkerd's, or Istio's sidecar) reports it.
+func (m *Mesh) recordPod(ep Endpoint, service, authority string, status int, latency time.Duration) {
+	m.exporter.RecordAddressed(linkerdexp.Workload{Namespace: m.ns, Deployment: ep.Deployment}, ep.Pod, authority, status, latency)
+	m.formats.pod(ep.Deployment, service, status, latency)
+}
+
 // proxyAnswer is an answer the proxy makes itself to a request decided as d, counted in
 // Traffic under key.
 func (m *Mesh) proxyAnswer(req *http.Request, d decision, key Key, status int, reason string) *http.Response {
-	closeBody(req)
 	m.meter.add(key, status, d.declared)
+	return m.answer(req, status, reason)
+}
+
+// answer is an answer a proxy or controller makes itself.
+func (m *Mesh) answer(req *http.Request, status int, reason string) *http.Response {
+	closeBody(req)
 	body := reason + "\n"
 	return &http.Response{
 		Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),

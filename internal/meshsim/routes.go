@@ -21,14 +21,16 @@ const (
 // The zero Route means no route object applied: the request went to the pods the addressed
 // Service selects.
 type Route struct {
-	// Kind is KindTrafficSplit or KindHTTPRoute.
+	// Kind is KindTrafficSplit, KindHTTPRoute, KindVirtualService or KindIngress.
 	Kind string
 	// Name is the route object's name.
 	Name string
 	// Generation is the object's metadata.generation when it decided: every change of its
 	// spec (a weight step) is a new generation.
 	Generation int64
-	// Rule is the index of the HTTPRoute rule whose match won (0 for a TrafficSplit).
+	// Rule is the index of the HTTPRoute rule or VirtualService HTTP route whose match won (0
+	// for a TrafficSplit or an Ingress). For an Ingress, Generation is its resourceVersion: the
+	// annotations that carry its weight do not change its generation.
 	Rule int
 }
 
@@ -38,7 +40,7 @@ func (r Route) String() string {
 		return "service"
 	}
 	s := fmt.Sprintf("%s/%s@%d", r.Kind, r.Name, r.Generation)
-	if r.Kind == KindHTTPRoute {
+	if r.Kind == KindHTTPRoute || r.Kind == KindVirtualService {
 		s += fmt.Sprintf("#%d", r.Rule)
 	}
 	return s
@@ -56,6 +58,7 @@ type pickerKey struct {
 type routeTable struct {
 	splits  map[string][]*compiledSplit // by apex service, in order of precedence
 	http    map[string][]*httpEntry     // by parent service, in order of precedence
+	vs      map[string][]*vsEntry       // by host service: VirtualServices' HTTP routes, in order
 	pickers map[pickerKey]*picker
 }
 
@@ -123,6 +126,9 @@ func (t *routeTable) lookup(service string, port int64, r *http.Request) routing
 		}
 		return routing{}
 	}
+	if entries := t.vs[service]; len(entries) > 0 {
+		return lookupVS(entries, r)
+	}
 	attached := false
 	for _, e := range t.http[service] {
 		if e.port != 0 && port != 0 && e.port != port {
@@ -183,9 +189,10 @@ func (s *compiledSplit) applies(r *http.Request) bool {
 // compileTable builds the table from the namespace's route objects, keeping prev's picker
 // state for route versions that did not change. Objects that cannot be understood are
 // skipped, with the reason passed to warn.
-func compileTable(namespace string, splits, groups, routes []*unstructured.Unstructured, prev *routeTable,
+func compileTable(namespace string, splits, groups, routes, vss []*unstructured.Unstructured, prev *routeTable,
 	warn func(obj *unstructured.Unstructured, err error)) *routeTable {
-	t := &routeTable{splits: map[string][]*compiledSplit{}, http: map[string][]*httpEntry{}, pickers: map[pickerKey]*picker{}}
+	t := &routeTable{splits: map[string][]*compiledSplit{}, http: map[string][]*httpEntry{}, vs: map[string][]*vsEntry{},
+		pickers: map[pickerKey]*picker{}}
 	reuse := func(obj *unstructured.Unstructured, r Route, backends []backendWeight) *picker {
 		k := pickerKey{uid: obj.GetUID(), Route: r}
 		p := prev.pickerFor(k)
@@ -213,6 +220,14 @@ func compileTable(namespace string, splits, groups, routes []*unstructured.Unstr
 	}
 	for _, obj := range routes {
 		if err := compileHTTPRoute(t, namespace, obj, reuse); err != nil {
+			warn(obj, err)
+		}
+	}
+	slices.SortFunc(vss, func(a, b *unstructured.Unstructured) int {
+		return compareAge(a.GetCreationTimestamp().Time, b.GetCreationTimestamp().Time, a.GetName(), b.GetName())
+	})
+	for _, obj := range vss {
+		if err := compileVirtualService(t, namespace, obj, reuse); err != nil {
 			warn(obj, err)
 		}
 	}

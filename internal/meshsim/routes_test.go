@@ -33,11 +33,11 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-type tableInput struct{ splits, groups, routes []*unstructured.Unstructured }
+type tableInput struct{ splits, groups, routes, vss []*unstructured.Unstructured }
 
 func compile(t *testing.T, in tableInput, prev *routeTable) *routeTable {
 	t.Helper()
-	return compileTable("test", in.splits, in.groups, in.routes, prev, func(obj *unstructured.Unstructured, err error) {
+	return compileTable("test", in.splits, in.groups, in.routes, in.vss, prev, func(obj *unstructured.Unstructured, err error) {
 		t.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
 	})
 }
@@ -256,7 +256,7 @@ kind: HTTPRoute
 metadata: {name: bad-match}
 spec:
   parentRefs: [{kind: Service, name: podinfo}]
-  rules: [{matches: [{path: {type: Weird, value: /}}], backendRefs: [{name: a}]}]`), nil,
+  rules: [{matches: [{path: {type: Weird, value: /}}], backendRefs: [{name: a}]}]`), nil, nil,
 		func(obj *unstructured.Unstructured, err error) {
 			warned = append(warned, obj.GetName()+": "+err.Error())
 		})

@@ -124,6 +124,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 		Webhooks: d.hooks,
 		Builtins: d.routers.builtins(c),
 		Checkers: checkers,
+		Split:    d.splitQueries(c, spec, provider),
 		OnEvent: func(e canary.Event) {
 			record(e)
 			if notifyEvent != nil {

@@ -29,10 +29,10 @@ func knownKind(k flagger.RouterKind) bool {
 // istio, NGINX's for nginx, Linkerd's otherwise.
 func builtinChecks(k flagger.RouterKind) map[string]string {
 	switch k {
-	case flagger.RouterIstio:
-		return metrics.Istio()
 	case flagger.RouterNGINX:
 		return metrics.NGINX()
+	case flagger.RouterIstio:
+		return metrics.Istio()
 	}
 	return metrics.Linkerd()
 }

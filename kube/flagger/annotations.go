@@ -33,6 +33,9 @@ const (
 	// check's name) to run dry (canary.Metric.DryRun): evaluated and reported every tick, never
 	// counted.
 	AnnotationDryRunMetrics = "canarykit.dev/dry-run-metrics"
+	// AnnotationSplitCheck sets what a weighted release does when the canary gets far less
+	// traffic than its weight (canary.Spec.SplitCheck): warn, hold, fail or off. Absent: hold.
+	AnnotationSplitCheck = "canarykit.dev/split-check"
 )
 
 // maxAnnotationBytes bounds the annotations canarykit parses.
@@ -61,11 +64,14 @@ type SequentialCheck struct {
 
 // decodeAnnotations applies canarykit's annotations to a decoded Canary; problems go to d.
 func decodeAnnotations(d *decoder, ann map[string]string, path string, m *Canary) {
-	for _, key := range []string{AnnotationSequentialCheck, AnnotationDryRunMetrics} {
+	for _, key := range []string{AnnotationSequentialCheck, AnnotationDryRunMetrics, AnnotationSplitCheck} {
 		if v, ok := ann[key]; ok && len(v) > maxAnnotationBytes {
 			d.fail(joinPath(path, key), "must be at most %d bytes, got %d", maxAnnotationBytes, len(v))
 			delete(ann, key)
 		}
+	}
+	if v, ok := ann[AnnotationSplitCheck]; ok {
+		m.Spec.SplitCheck = decodeSplitCheck(d, v, joinPath(path, AnnotationSplitCheck))
 	}
 	if v, ok := ann[AnnotationSequentialCheck]; ok {
 		decodeSequential(d, v, joinPath(path, AnnotationSequentialCheck), m)
@@ -171,4 +177,18 @@ func decodeSequential(d *decoder, value, path string, m *Canary) {
 	}
 	m.Spec.Metrics = append(m.Spec.Metrics, met)
 	m.Sequential = sc
+}
+
+// decodeSplitCheck reads AnnotationSplitCheck's value.
+func decodeSplitCheck(d *decoder, value, path string) canary.SplitPolicy {
+	policies := canary.SplitPolicies()
+	if slices.Contains(policies, canary.SplitPolicy(value)) {
+		return canary.SplitPolicy(value)
+	}
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = string(p)
+	}
+	d.fail(path, "must be one of %s, got %s", strings.Join(names, ", "), shown(value))
+	return ""
 }

@@ -26,6 +26,11 @@
 // (spec.ingressRef's name, else the target's name, as in Flagger), {{ interval }} and
 // {{ variables.<key> }} (templateVariables).
 //
+// One annotation of the Canary is read: canarykit.dev/split-check (AnnotationSplitCheck:
+// warn, hold, fail or off) sets canary.Spec.SplitCheck, what a weighted release does when
+// the canary gets far less traffic than its weight; any other value is refused at
+// metadata.annotations["canarykit.dev/split-check"]. Other annotations are left alone.
+//
 // # What it refuses
 //
 // Every problem is reported at once, each with its document (in a stream of several) and field

@@ -2,8 +2,9 @@
 // scrapes it, and canarykit's Linkerd checks (Flagger's request-success-rate and
 // request-duration queries) read the result as they would in a meshed cluster.
 //
-// Series, per (namespace, deployment, pod, status code), all with direction="inbound",
-// tls="true" and an authority label:
+// Series, per (namespace, deployment, pod, status code, authority), all with
+// direction="inbound" and tls="true"; the authority is the host a request was addressed to
+// (RecordAddressed), by default the workload's own service name:
 //
 //	response_total{...,classification="success"|"failure"}   counter (5xx fail)
 //	response_latency_ms_bucket{...,le="1"..."50000","+Inf"}    histogram, Linkerd's bounds

@@ -2,8 +2,10 @@ package linkerdexp
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand"
 	"net/http"
 	"slices"
@@ -54,6 +56,28 @@ type Exporter struct {
 	rng     *rand.Rand
 	series  map[seriesKey]*series
 	traffic map[Workload]*generator
+	// attached write more series after the exporter's own (Attach), by attachment
+	attached map[int]io.WriterTo
+	nextID   int
+}
+
+// Attach makes every exposition end with what src writes (other data planes' series, in the
+// text format, without TYPE lines: two sources may write the same family) until the returned
+// function detaches it. src is called without the exporter's lock held.
+func (e *Exporter) Attach(src io.WriterTo) (detach func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.attached == nil {
+		e.attached = map[int]io.WriterTo{}
+	}
+	id := e.nextID
+	e.nextID++
+	e.attached[id] = src
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		delete(e.attached, id)
+	}
 }
 
 var _ http.Handler = (*Exporter)(nil)
@@ -63,6 +87,8 @@ type seriesKey struct {
 	Workload
 	pod    string
 	status int
+	// authority is the host the request was addressed to; "" means Workload.Authority().
+	authority string
 }
 
 type series struct {
@@ -96,14 +122,20 @@ func (e *Exporter) lazyInit() {
 
 // Record counts one request answered by pod of w with statusCode after latency.
 func (e *Exporter) Record(w Workload, pod string, statusCode int, latency time.Duration) {
+	e.RecordAddressed(w, pod, "", statusCode, latency)
+}
+
+// RecordAddressed is Record for a request addressed to authority (its Host, as the proxy's
+// authority label shows it; "" means w.Authority()).
+func (e *Exporter) RecordAddressed(w Workload, pod, authority string, statusCode int, latency time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lazyInit()
-	e.record(w, pod, statusCode, latency)
+	e.record(seriesKey{Workload: w, pod: pod, status: statusCode, authority: authority}, latency)
 }
 
-func (e *Exporter) record(w Workload, pod string, statusCode int, latency time.Duration) {
-	s := e.seriesFor(seriesKey{Workload: w, pod: pod, status: statusCode})
+func (e *Exporter) record(k seriesKey, latency time.Duration) {
+	s := e.seriesFor(k)
 	ms := float64(latency) / float64(time.Millisecond)
 	s.count++
 	s.sumMs += ms
@@ -170,12 +202,19 @@ func (e *Exporter) WriteTo(out io.Writer) (int64, error) {
 		if c := strings.Compare(a.pod, b.pod); c != 0 {
 			return c
 		}
+		if c := strings.Compare(a.authority, b.authority); c != 0 {
+			return c
+		}
 		return a.status - b.status
 	})
 	snapshot := make([]series, len(keys))
 	for i, k := range keys {
 		s := e.series[k]
 		snapshot[i] = series{count: s.count, sumMs: s.sumMs, buckets: append([]uint64(nil), s.buckets...)}
+	}
+	attached := make([]io.WriterTo, 0, len(e.attached))
+	for _, id := range slices.Sorted(maps.Keys(e.attached)) {
+		attached = append(attached, e.attached[id])
 	}
 	e.mu.Unlock()
 
@@ -195,6 +234,15 @@ func (e *Exporter) WriteTo(out io.Writer) (int64, error) {
 		cw.printf("response_latency_ms_sum{%s} %s\n", l, strconv.FormatFloat(s.sumMs, 'f', -1, 64))
 		cw.printf("response_latency_ms_count{%s} %d\n", l, s.count)
 	}
+	for _, src := range attached {
+		if cw.err == nil {
+			cw.err = cw.w.Flush()
+		}
+		if cw.err == nil {
+			n, err := src.WriteTo(out)
+			cw.n, cw.err = cw.n+n, err
+		}
+	}
 	if cw.err == nil {
 		cw.err = cw.w.Flush()
 	}
@@ -205,7 +253,7 @@ func (e *Exporter) WriteTo(out io.Writer) (int64, error) {
 func labels(k seriesKey) string {
 	pairs := [][2]string{
 		{"direction", "inbound"},
-		{"authority", k.Authority()},
+		{"authority", cmp.Or(k.authority, k.Authority())},
 		{"tls", "true"},
 		{"status_code", strconv.Itoa(k.status)},
 		{"namespace", k.Namespace},

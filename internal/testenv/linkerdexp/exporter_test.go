@@ -1,6 +1,7 @@
 package linkerdexp_test
 
 import (
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -110,4 +111,33 @@ func TestSyntheticTrafficIsReproducible(t *testing.T) {
 	first := run()
 	assert.True(t, first == run(), "two runs with one seed differ")
 	assert.True(t, strings.Contains(first, `deployment="canary",pod="canary-0",classification="failure"} 50`+"\n"), "want 50 failed canary requests of 500")
+}
+
+func TestRecordAddressedKeepsTheAuthority(t *testing.T) {
+	e := linkerdexp.New(linkerdexp.Options{})
+	w := linkerdexp.Workload{Namespace: "test", Deployment: "podinfo-primary"}
+	e.RecordAddressed(w, "a", "podinfo.test:9898", 200, time.Millisecond)
+	e.RecordAddressed(w, "a", "podinfo.test:9898", 200, time.Millisecond)
+	e.Record(w, "a", 200, time.Millisecond)
+	out := exposition(t, e)
+	assert.Contains(t, out, `response_total{direction="inbound",authority="podinfo.test:9898",tls="true",status_code="200",namespace="test",deployment="podinfo-primary",pod="a",classification="success"} 2`)
+	assert.Contains(t, out, `response_total{direction="inbound",authority="podinfo-primary.test.svc.cluster.local:8080",tls="true",status_code="200",namespace="test",deployment="podinfo-primary",pod="a",classification="success"} 1`)
+}
+
+type fixedSource string
+
+func (f fixedSource) WriteTo(w io.Writer) (int64, error) {
+	n, err := io.WriteString(w, string(f))
+	return int64(n), err
+}
+
+func TestAttachedSourcesFollowTheExporterSeries(t *testing.T) {
+	e := linkerdexp.New(linkerdexp.Options{})
+	e.Record(linkerdexp.Workload{Namespace: "test", Deployment: "podinfo"}, "a", 200, time.Millisecond)
+	detach := e.Attach(fixedSource("istio_requests_total{reporter=\"destination\"} 3\n"))
+	out := exposition(t, e)
+	assert.Contains(t, out, "response_total{")
+	assert.True(t, strings.HasSuffix(out, "istio_requests_total{reporter=\"destination\"} 3\n"), out)
+	detach()
+	assert.NotContains(t, exposition(t, e), "istio_requests_total")
 }

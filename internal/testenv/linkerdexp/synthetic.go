@@ -109,7 +109,7 @@ func (e *Exporter) emit(g *generator) {
 		latency += time.Duration(e.rng.Int63n(int64(t.LatencyMax - t.LatencyMin)))
 	}
 	pod := t.Pods[(g.requests-1)%uint64(len(t.Pods))]
-	e.record(g.w, pod, status, latency)
+	e.record(seriesKey{Workload: g.w, pod: pod, status: status}, latency)
 }
 
 // compareWorkloads orders workloads by namespace, then deployment.
