@@ -31,6 +31,11 @@ type Canary struct {
 	// Alerts are analysis.alerts: AlertProviders to notify, each from a severity on; their
 	// providers are nil until Resolve fills them in.
 	Alerts []AlertRef
+	// RevertOnDeletion is spec.revertOnDeletion: deleting the Canary hands the target back
+	// (scaled up, the apex Service selecting its pods, the generated objects removed) instead
+	// of leaving the traffic on the primary. Acting on it is a controller's work (the driver's
+	// Retire); loading only reads it.
+	RevertOnDeletion bool
 	// Notes are conversions worth knowing (e.g. a deprecated autoscaler apiVersion read as
 	// autoscaling/v2, legacy scalar thresholds turned into ranges).
 	Notes []string
@@ -128,7 +133,8 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		spec.ignore("ingressRef")
 		d.fail(spec.at("ingressRef"), "not supported by canarykit yet: it names the Ingress of provider nginx, and canarykit has no NGINX router ({{ ingress }} in queries is the target's name)")
 	}
-	spec.unsupported("upstreamRef", "routeRef", "revertOnDeletion", "suspend")
+	m.RevertOnDeletion = spec.bool("revertOnDeletion")
+	spec.unsupported("upstreamRef", "routeRef", "suspend")
 	spec.done()
 	doc.done()
 	var why string
