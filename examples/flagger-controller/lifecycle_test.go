@@ -117,7 +117,9 @@ func TestControllerReleasesAndTakesEditsFromTheNextRelease(t *testing.T) {
 	b.start("controller-1", Options{OnEvent: rec.add})
 	b.app("web")
 	b.apply(canaryYAML("web", steps20))
-	b.poll("web bootstrapped", func() bool { return b.image("web-primary") == "web:1" && b.status("web").Phase == canary.PhaseInitialized })
+	b.poll("web bootstrapped", func() bool {
+		return b.image("web-primary") == "web:1" && b.status("web").Phase == canary.PhaseInitialized
+	})
 
 	mark := rec.mark()
 	b.setImage("web", "web:2")
@@ -161,7 +163,9 @@ func TestControllerDeletion(t *testing.T) {
 	b.apply(canaryYAML("keep", slow))
 	b.apply(canaryYAML("revert", slow) + "  revertOnDeletion: true\n")
 	for _, name := range []string{"keep", "revert"} {
-		b.poll(name+" bootstrapped", func() bool { return b.image(name+"-primary") == name+":1" && b.status(name).Phase == canary.PhaseInitialized })
+		b.poll(name+" bootstrapped", func() bool {
+			return b.image(name+"-primary") == name+":1" && b.status(name).Phase == canary.PhaseInitialized
+		})
 	}
 	cn, err := b.dyn.Resource(Canaries).Namespace(b.ns).Get(context.Background(), "revert", metav1.GetOptions{})
 	require.NoError(t, err)
