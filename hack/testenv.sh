@@ -102,9 +102,19 @@ fetch_gateway_api() {
 	log "gateway-api CRDs:        sigs.k8s.io/gateway-api@$version in the module cache"
 }
 
+# Flagger's CRDs (Canary, MetricTemplate, AlertProvider) are read from this module at test time
+# (internal/testenv/flaggercrd.go).
+fetch_flagger() {
+	local version
+	version="$(sed -n 's/^const FlaggerVersion = "\(.*\)"$/\1/p' "$root/internal/testenv/flaggercrd.go")"
+	(cd "$root" && go mod download "github.com/fluxcd/flagger@$version")
+	log "flagger CRDs:            github.com/fluxcd/flagger@$version in the module cache"
+}
+
 install_debian_packages
 build_kubernetes
 fetch_gateway_api
+fetch_flagger
 log "etcd:                    $(command -v etcd || echo /usr/bin/etcd) ($(etcd --version 2>/dev/null | head -1))"
 log "prometheus:              $(command -v prometheus || echo /usr/bin/prometheus)"
 log "ready in $((SECONDS - start)) s"

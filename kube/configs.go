@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/canarykit/canarykit/canary"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -243,3 +245,30 @@ func revision(tmpl *corev1.PodTemplateSpec, tracked []trackedConfig) string {
 
 // copyStringMap returns a copy of m (nil stays nil).
 func copyStringMap(m map[string]string) map[string]string { return maps.Clone(m) }
+
+// TrackedConfigs returns the ConfigMaps and Secrets the target's pod template references and
+// canarykit tracks, read from the caches, in the form of a Flagger Canary's
+// status.trackedConfigs: "configmap/<name>" or "secret/<name>" to a checksum of the data
+// (canarykit's own checksum, not Flagger's). Missing configs are left out; nil when there are
+// none.
+func (w *Workload) TrackedConfigs(ctx context.Context, t canary.Target) (map[string]string, error) {
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]string
+	for _, tc := range tracked {
+		if tc.configMap == nil && tc.secret == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[strings.ToLower(string(tc.ref.kind))+"/"+tc.ref.name] = tc.checksum
+	}
+	return out, nil
+}

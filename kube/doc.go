@@ -83,5 +83,6 @@
 //
 // RBAC() returns the ClusterRole (rbac.yaml) with every permission this package needs and no
 // more; the integration tests run under an identity bound to exactly it. FlaggerRBAC()
-// (rbac-flagger.yaml) adds reading MetricTemplates, AlertProviders and their Secrets.
+// (rbac-flagger.yaml) adds reading MetricTemplates, AlertProviders and their Secrets, and
+// reading Canaries and writing their status (kube/driver's Options.CanaryStatus).
 package kube

@@ -17,6 +17,13 @@
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
 //     renewals.
 //
+// A release's status is kept in the target's Lease annotation, or, with Options.CanaryStatus,
+// on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,
+// failedChecks, iterations, lastAppliedSpec, lastPromotedSpec, trackedConfigs,
+// lastTransitionTime and the Promoted condition, plus kstatus' Reconciling and Stalled
+// conditions): `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the
+// release, and a new process resumes it from there (see CanaryStore). The Lease stays the lock.
+//
 // A Canary canarykit cannot drive (spec.provider istio, say) is an error naming the field
 // before anything in the cluster is touched.
 //

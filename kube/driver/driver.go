@@ -64,6 +64,13 @@ type Options struct {
 	// services, route objects), so deleting the target deletes them. Off by default (see
 	// kube.WorkloadOptions.OwnerReferences).
 	OwnerReferences bool
+	// CanaryStatus keeps each target's status on its Flagger Canary object (c.Namespace/c.Name)
+	// through the status subresource, as Flagger does, so `kubectl get canaries`, `kubectl wait
+	// --for=condition=promoted` and kstatus-based health checks (Flux) see the releases, and a
+	// new process resumes a release from there (see CanaryStore). The target's Lease stays the
+	// lock. The Canary object must exist; a Canary loaded from a file has none: leave it off,
+	// and the status is kept in the Lease.
+	CanaryStatus bool
 	// Logger receives every package's logs. Default: discard.
 	Logger logr.Logger
 	// Clock drives the analyses and the rechecks. Default: the real clock.
@@ -82,6 +89,7 @@ type Driver struct {
 	hooks   *webhook.Client
 	routers *routers
 	objects flagger.Source
+	dyn     dynamic.Interface
 
 	mu    sync.Mutex
 	proms map[string]canary.MetricProvider // by promKey
@@ -135,16 +143,16 @@ func New(opts Options) (*Driver, error) {
 		cluster.Close()
 		return nil, err
 	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("driver: %w", err)
+	}
 	objects := opts.Objects
 	if objects == nil {
-		dyn, err := dynamic.NewForConfig(cfg)
-		if err != nil {
-			cluster.Close()
-			return nil, fmt.Errorf("driver: %w", err)
-		}
 		objects = ClusterObjects(dyn)
 	}
-	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects,
+	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn,
 		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}}
 	d.routers = newRouters(d)
 	return d, nil

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -19,8 +20,12 @@ type Release struct {
 	Canary *flagger.Canary
 	// Rollout drives the release.
 	Rollout *canary.Rollout
-	// Lease is the target's lease: who drives it, and its saved status.
+	// Lease is the target's lease: who drives it, and its saved status (without
+	// Options.CanaryStatus).
 	Lease *kube.Lease
+	// Store is where the release's status is kept: Lease, or with Options.CanaryStatus a
+	// *CanaryStore on the Canary object.
+	Store canary.StatusStore
 
 	alerts  *notify.Dispatcher // the Canary's alerts, delivered while Run runs
 	running atomic.Bool
@@ -36,7 +41,16 @@ func (d *Driver) Release(ctx context.Context, c *flagger.Canary, onEvent func(ca
 	if err != nil {
 		return nil, err
 	}
-	return d.build(ctx, c, router, workload, lease, onEvent)
+	return d.build(ctx, c, router, workload, lease, d.store(c, workload, lease), onEvent)
+}
+
+// store is where c's status is kept: on the Canary object with Options.CanaryStatus, else in
+// the lease.
+func (d *Driver) store(c *flagger.Canary, workload *kube.Workload, lease *kube.Lease) canary.StatusStore {
+	if !d.opts.CanaryStatus {
+		return lease
+	}
+	return newCanaryStore(d.dyn, c.Namespace, c.Name, c.Target, lease, workload.TrackedConfigs, d.opts.Clock)
 }
 
 // adapters are what drives c's target: the router its provider chooses, its workload and its
@@ -49,6 +63,9 @@ func (d *Driver) adapters(c *flagger.Canary, wait bool) (canary.MeshRouter, *kub
 	workload, err := d.cluster.Workload(workloadOptions(c, d.opts.OwnerReferences))
 	if err != nil {
 		return nil, nil, nil, canaryError(c, err)
+	}
+	if d.opts.CanaryStatus && (c.Namespace == "" || c.Name == "") {
+		return nil, nil, nil, canaryError(c, errors.New("Options.CanaryStatus needs the Canary object's namespace and name"))
 	}
 	lease, err := d.lease(c.Target, wait)
 	if err != nil {
@@ -74,7 +91,7 @@ func (d *Driver) lease(t canary.Target, wait bool) (*kube.Lease, error) {
 // build resolves c's references and assembles its Rollout over the given router, workload and
 // lease. It only reads from the cluster.
 func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.MeshRouter, workload canary.Workload, lease *kube.Lease,
-	onEvent func(canary.Event)) (*Release, error) {
+	store canary.StatusStore, onEvent func(canary.Event)) (*Release, error) {
 	if len(c.TemplateRefs) > 0 || len(c.Alerts) > 0 {
 		// the objects may have changed since the last release: resolved every time
 		if err := c.Resolve(ctx, d.objects); err != nil {
@@ -100,7 +117,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 		Workload: workload,
 		Router:   router,
 		Metrics:  provider,
-		Store:    lease,
+		Store:    store,
 		Webhooks: d.hooks,
 		Builtins: metrics.Linkerd(),
 		OnEvent: func(e canary.Event) {
@@ -118,7 +135,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 	if err != nil {
 		return nil, canaryError(c, err)
 	}
-	return &Release{Canary: c, Rollout: r, Lease: lease, alerts: alerts}, nil
+	return &Release{Canary: c, Rollout: r, Lease: lease, Store: store, alerts: alerts}, nil
 }
 
 // Run drives the target's current revision while holding its lease, applying control

@@ -29,6 +29,7 @@ type Target struct {
 	router   canary.MeshRouter
 	workload *kube.Workload
 	lease    *kube.Lease
+	store    canary.StatusStore
 	log      logr.Logger
 	kick     chan struct{}
 	started  atomic.Bool
@@ -49,7 +50,7 @@ func (d *Driver) Target(c *flagger.Canary, onEvent func(canary.Event)) (*Target,
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{d: d, target: c.Target, onEvent: onEvent, router: router, workload: workload, lease: lease,
+	t := &Target{d: d, target: c.Target, onEvent: onEvent, router: router, workload: workload, lease: lease, store: d.store(c, workload, lease),
 		log: d.opts.Logger.WithValues("target", c.Target.String()), kick: make(chan struct{}, 1)}
 	t.c.Store(c)
 	return t, nil
@@ -124,7 +125,7 @@ func (t *Target) drive(ctx context.Context) error {
 // release builds a Release (the Canary's references resolved again) and runs it.
 func (t *Target) release(ctx context.Context) error {
 	c := *t.c.Load() // a copy: resolving the references fills it in
-	rel, err := t.d.build(ctx, &c, t.router, t.workload, t.lease, t.onEvent)
+	rel, err := t.d.build(ctx, &c, t.router, t.workload, t.lease, t.store, t.onEvent)
 	if err != nil {
 		return err
 	}
@@ -176,7 +177,13 @@ func (t *Target) due(ctx context.Context) bool {
 	if fresh {
 		return true
 	}
-	st, err := t.lease.Load(ctx, t.target) // held: no request
+	var st canary.Status
+	var err error
+	if cs, ok := t.store.(*CanaryStore); ok {
+		st, err = cs.peek(ctx) // as last written, and the held lease: no request
+	} else {
+		st, err = t.lease.Load(ctx, t.target) // held: no request
+	}
 	if err != nil || st.Phase == "" || st.Phase == canary.PhaseInitializing || st.Phase.InRelease() || st.RollingBack {
 		return true
 	}

@@ -1,0 +1,215 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/clock"
+)
+
+// CanaryGVR is the resource of Flagger's Canary objects, whose status subresource a Driver
+// with Options.CanaryStatus writes.
+var CanaryGVR = schema.GroupVersionResource{Group: "flagger.app", Version: "v1beta1", Resource: "canaries"}
+
+// conflictRetries bounds the status writes retried after a conflict caused by a change to the
+// Canary that left its status alone (an edit of its spec or metadata).
+const conflictRetries = 5
+
+// CanaryStore is the canary.StatusStore of a target driven from a Flagger Canary object: the
+// status Flagger keeps (phase, canaryWeight, failedChecks, iterations, lastAppliedSpec,
+// lastPromotedSpec, trackedConfigs, lastTransitionTime and the Promoted condition) is written
+// to the Canary's status subresource, one request per step. Flagger's schema prunes what it does
+// not declare, so the little canarykit keeps besides (when the analysis started, a pause, a
+// rollback under way and its cause) stays in the target's Lease annotation, written only when it
+// changes and before the Canary's status, so a process that resumes never misses an intent. The
+// Lease remains the lock: Save requires holding it.
+//
+// Besides the Promoted condition, the store sets the two conditions kstatus reads (and so Flux's
+// health checks): Reconciling=True while a release is under way and Stalled=True after a
+// rollback; neither is present otherwise.
+//
+// Status.Version is the Canary's resourceVersion. A write that conflicts because the Canary was
+// edited (its spec, labels...) is made again on the fresh object; a conflict over the status
+// itself (another writer) is canary.ErrConflict.
+type CanaryStore struct {
+	res     dynamic.ResourceInterface
+	name    string
+	target  canary.Target
+	lease   *kube.Lease
+	tracked func(context.Context, canary.Target) (map[string]string, error)
+	clock   clock.Clock
+
+	mu     sync.Mutex
+	obj    *unstructured.Unstructured // the Canary as last read or written; nil before
+	extras canary.Status              // what the lease holds, with the lease's Version
+}
+
+var _ canary.StatusStore = (*CanaryStore)(nil)
+
+// newCanaryStore keeps t's status on the Canary namespace/name.
+func newCanaryStore(dyn dynamic.Interface, namespace, name string, t canary.Target, lease *kube.Lease,
+	tracked func(context.Context, canary.Target) (map[string]string, error), clk clock.Clock) *CanaryStore {
+	return &CanaryStore{res: dyn.Resource(CanaryGVR).Namespace(namespace), name: name, target: t, lease: lease,
+		tracked: tracked, clock: clk}
+}
+
+// Name returns the Canary object's "namespace/name".
+func (s *CanaryStore) Name() string { return s.target.Namespace + "/" + s.name }
+
+// Load reads the Canary (one request) and the extras in the lease (none while held), and
+// returns the status they make up; the zero Status when the Canary has none. A Canary without
+// a status whose lease holds a whole status saved by the Lease store (an earlier driver without
+// Options.CanaryStatus) continues from the lease's.
+func (s *CanaryStore) Load(ctx context.Context, t canary.Target) (canary.Status, error) {
+	if err := s.check(t); err != nil {
+		return canary.Status{}, err
+	}
+	obj, err := s.res.Get(ctx, s.name, metav1.GetOptions{})
+	if err != nil {
+		return canary.Status{}, s.wrap("get", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.obj = obj
+	return s.status(ctx)
+}
+
+// peek returns the status from what the store last read or wrote, and the lease's extras (no
+// request while the lease is held); it loads the Canary when the store has not seen it yet.
+func (s *CanaryStore) peek(ctx context.Context) (canary.Status, error) {
+	s.mu.Lock()
+	if s.obj != nil {
+		defer s.mu.Unlock()
+		return s.status(ctx)
+	}
+	s.mu.Unlock()
+	return s.Load(ctx, s.target)
+}
+
+// status combines s.obj's status and the lease's extras; s.mu is held.
+func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
+	fs, err := decodeStatus(s.obj.Object)
+	if err != nil {
+		return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
+	}
+	ls, err := s.lease.Load(ctx, s.target)
+	if err != nil {
+		return canary.Status{}, err
+	}
+	s.extras = ls
+	var st canary.Status
+	if fs.Phase == "" && ls.Phase != "" {
+		st = ls // saved by the Lease store: continued from there
+	} else {
+		st = fs.canaryStatus()
+		st.StartedAt, st.Paused, st.RollingBack, st.Cause = ls.StartedAt, ls.Paused, ls.RollingBack, ls.Cause
+		if ls.RollingBack {
+			st.Message = ls.Message
+		}
+	}
+	st.Version = s.obj.GetResourceVersion()
+	return st, nil
+}
+
+// extrasOf is the part of st the lease keeps.
+func extrasOf(st canary.Status) canary.Status {
+	e := canary.Status{StartedAt: st.StartedAt, Paused: st.Paused, RollingBack: st.RollingBack, Cause: st.Cause}
+	if st.RollingBack {
+		e.Message = st.Message // the rollback's reason, reported by a Rollout that finishes it
+	}
+	return e
+}
+
+func sameExtras(a, b canary.Status) bool {
+	return a.StartedAt.Equal(b.StartedAt) && a.Paused == b.Paused && a.RollingBack == b.RollingBack &&
+		a.Cause == b.Cause && a.Message == b.Message && a.Phase == "" && b.Phase == ""
+}
+
+// Save writes st to the Canary's status subresource if st.Version is the resourceVersion the
+// store last saw: one request, plus one to the lease first when the extras changed. It
+// requires holding the lease.
+func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Status) (canary.Status, error) {
+	if err := s.check(t); err != nil {
+		return canary.Status{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.obj == nil {
+		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved before it was loaded", canary.ErrConflict, s.Name())
+	}
+	if cur := s.obj.GetResourceVersion(); st.Version != cur {
+		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved at version %q, stored version is %q",
+			canary.ErrConflict, s.Name(), st.Version, cur)
+	}
+	if e := extrasOf(st); !sameExtras(e, s.extras) {
+		e.Version = s.extras.Version
+		saved, err := s.lease.Save(ctx, t, e)
+		if err != nil {
+			return canary.Status{}, err
+		}
+		s.extras = saved
+	}
+	old, err := decodeStatus(s.obj.Object)
+	if err != nil {
+		old = flaggerStatus{} // written over with a valid status
+	}
+	var tracked map[string]string
+	if s.tracked != nil && (st.LastAppliedSpec != old.LastAppliedSpec || old.TrackedConfigs == nil) {
+		// the configuration of the revision now applied, from the caches
+		if tracked, err = s.tracked(ctx, t); err != nil {
+			tracked = nil // kept as it was; the next revision records them
+		}
+	}
+	now := s.clock.Now()
+	for attempt := 0; ; attempt++ {
+		u := s.obj.DeepCopy()
+		if err := setStatus(u.Object, st, tracked, now); err != nil {
+			return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
+		}
+		updated, err := s.res.UpdateStatus(ctx, u, metav1.UpdateOptions{})
+		if err == nil {
+			s.obj = updated
+			st.Version = updated.GetResourceVersion()
+			return st, nil
+		}
+		if !apierrors.IsConflict(err) || attempt >= conflictRetries {
+			return canary.Status{}, s.wrap("update status of", err)
+		}
+		fresh, gerr := s.res.Get(ctx, s.name, metav1.GetOptions{})
+		if gerr != nil {
+			return canary.Status{}, s.wrap("get", gerr)
+		}
+		if !sameStatus(fresh.Object, s.obj.Object) {
+			s.obj = fresh
+			return canary.Status{}, fmt.Errorf("%w: the status of canary %s was changed by another writer", canary.ErrConflict, s.Name())
+		}
+		s.obj = fresh // the spec or metadata changed: written again on the fresh object
+	}
+}
+
+// wrap names the Canary in an API error; a deleted Canary, or a request the driver may not
+// make, is permanent.
+func (s *CanaryStore) wrap(verb string, err error) error {
+	err = fmt.Errorf("%s canary %s: %w", verb, s.Name(), err)
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && (apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) {
+		return canary.Permanent(err)
+	}
+	return err
+}
+
+func (s *CanaryStore) check(t canary.Target) error {
+	if t.Namespace != s.target.Namespace || t.Name != s.target.Name {
+		return fmt.Errorf("driver: status store of canary %s used for %s", s.Name(), t)
+	}
+	return nil
+}

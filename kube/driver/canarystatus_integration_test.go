@@ -1,0 +1,295 @@
+package driver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/webhook/webhooktest"
+	"github.com/go-logr/logr/testr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+)
+
+// statusBed is a namespace with podinfo, Flagger's Canary CRD, a loadtester and a driver
+// identity bound to exactly the documented RBAC.
+type statusBed struct {
+	env   *testenv.Env
+	ns    string
+	user  string
+	lt    *webhooktest.LoadTester
+	ltURL string
+}
+
+func newStatusBed(ctx context.Context, t *testing.T) *statusBed {
+	env := testenv.Shared(t)
+	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD(), testenv.CanaryCRD(t))
+	ns := env.Namespace(t)
+	env.Kubelet(t, ns, "app", testenv.ReadyNow())
+	createPodinfo(ctx, t, env, ns)
+	b := &statusBed{env: env, ns: ns, lt: &webhooktest.LoadTester{}}
+	b.ltURL = b.lt.Start(t)
+	return b
+}
+
+func (b *statusBed) driver(t *testing.T, identity string) *Driver {
+	t.Helper()
+	user, cfg := driverUser(t, b.env, b.ns)
+	b.user = user
+	d, err := New(Options{Config: cfg, Identity: identity, CanaryStatus: true, Logger: testr.New(t)})
+	require.NoError(t, err)
+	t.Cleanup(d.Close)
+	return d
+}
+
+// newRevision changes podinfo's image, and has it read a ConfigMap, so the next run releases.
+func (b *statusBed) newRevision(ctx context.Context, t *testing.T, image string) {
+	t.Helper()
+	cms := b.env.Client().CoreV1().ConfigMaps(b.ns)
+	if _, err := cms.Get(ctx, "podinfo-config", metav1.GetOptions{}); err != nil {
+		_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-config"},
+			Data: map[string]string{"color": "blue"}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, "podinfo", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		c := &dep.Spec.Template.Spec.Containers[0]
+		c.Image = image
+		c.EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "podinfo-config"}}}}
+		_, err = b.env.Client().AppsV1().Deployments(b.ns).Update(ctx, dep, metav1.UpdateOptions{})
+		return err
+	}))
+}
+
+// A release of a Canary object applied as Flagger's YAML, with its status on the object: the
+// printer columns of `kubectl get canaries`, a `kubectl wait --for=condition=promoted` client,
+// kstatus (Flux's health checks) and Flagger's fields follow it, and each step's status write
+// is one request, made under exactly the documented RBAC.
+func TestCanaryStatusPromotion(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newStatusBed(ctx, t)
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	d := b.driver(t, "driver-a")
+
+	// initialisation
+	rel, err := d.Release(ctx, c, nil)
+	require.NoError(t, err)
+	res, err := rel.Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, canary.PhaseInitialized, res.Phase)
+	obj := getCanary(ctx, t, b.env, b.ns)
+	assert.Equal(t, flaggerCondition{Type: "Promoted", Status: "True", Reason: "Initialized", Message: "Deployment initialization completed."},
+		dropTimes(promotedOf(obj)))
+	assert.Equal(t, status.CurrentStatus, kstatusOf(t, obj), "an initialised Canary is Current")
+	row := canaryRow(ctx, t, b.env.Config(), b.ns)
+	assert.Equal(t, "Initialized", row["Status"])
+	assert.Equal(t, "0", row["Weight"])
+
+	// the release
+	b.newRevision(ctx, t, "podinfo:2")
+	from := b.env.AuditMark(t)
+	rel, store := countedRelease(ctx, t, d, c)
+	done := runAsync(ctx, rel)
+
+	mid := pollCanary(ctx, t, b.env, b.ns, "a step of the analysis", func(o *unstructured.Unstructured) bool {
+		return phaseOf(o) == "Progressing" && weightOf(o) > 0
+	})
+	waiter := waitPromoted(ctx, b.env.Config(), b.ns)
+	row = canaryRow(ctx, t, b.env.Config(), b.ns)
+	t.Logf("mid-release row: %v", row)
+	assert.Equal(t, "Progressing", row["Status"])
+	assert.Contains(t, []string{"20", "40", "60"}, row["Weight"])
+	assert.Equal(t, status.InProgressStatus, kstatusOf(t, mid), "a Canary in release is InProgress")
+	assert.Equal(t, flaggerCondition{Type: "Promoted", Status: "Unknown", Reason: "Progressing",
+		Message: "New revision detected, progressing canary analysis."}, dropTimes(promotedOf(mid)))
+
+	var rr runResult
+	select {
+	case rr = <-done:
+	case <-ctx.Done():
+	}
+	require.NoError(t, rr.err)
+	require.Equal(t, canary.PhaseSucceeded, rr.res.Phase, rr.res.Reason)
+	assert.Equal(t, []int{20, 40, 60, 0}, rr.res.Weights)
+
+	// kubectl wait returned on the Succeeded status, and not before
+	select {
+	case met := <-waiter.done:
+		assert.Equal(t, "Succeeded", phaseOf(met))
+	case err := <-waiter.errs:
+		t.Fatalf("waiting for condition=Promoted: %v", err)
+	case <-ctx.Done():
+	}
+	close(waiter.seen)
+	for j := range waiter.seen {
+		if j.phase == "Succeeded" {
+			continue
+		}
+		assert.NotEqual(t, "Initialized", j.phase, "the waiter started mid-release")
+	}
+
+	final := getCanary(ctx, t, b.env, b.ns)
+	fs, err := decodeStatus(final.Object)
+	require.NoError(t, err)
+	assert.Equal(t, canary.PhaseSucceeded, fs.Phase)
+	assert.Equal(t, rr.res.Revision, fs.LastAppliedSpec)
+	assert.Equal(t, rr.res.Revision, fs.LastPromotedSpec)
+	assert.Zero(t, fs.CanaryWeight)
+	require.Len(t, fs.TrackedConfigs, 1, "the ConfigMap podinfo reads is tracked")
+	assert.NotEmpty(t, fs.TrackedConfigs["configmap/podinfo-config"])
+	assert.Equal(t, flaggerCondition{Type: "Promoted", Status: "True", Reason: "Succeeded",
+		Message: "Canary analysis completed successfully, promotion finished."}, dropTimes(promotedOf(final)))
+	assert.Equal(t, status.CurrentStatus, kstatusOf(t, final), "a promoted Canary is Current")
+	row = canaryRow(ctx, t, b.env.Config(), b.ns)
+	assert.Equal(t, "Succeeded", row["Status"])
+	assert.Equal(t, "0", row["Weight"])
+	ltt, err := time.Parse(time.RFC3339, row["LastTransitionTime"])
+	require.NoError(t, err, "LastTransitionTime cell %q", row["LastTransitionTime"])
+	assert.True(t, ltt.Equal(fs.LastTransitionTime), "the column shows .status.lastTransitionTime")
+	assert.False(t, ltt.Before(mustTime(t, promotedOf(mid).LastTransitionTime)), "the release's last transition is after its start")
+
+	// one request per status write, none repeated after a conflict; the lease is written when
+	// acquired, when the analysis starts (the extras) and when released
+	saves := store.saved()
+	calls := b.env.AuditSince(t, from).ForUser(b.user).Calls()
+	counts := calls.Counts()
+	t.Logf("%d status saves; requests:\n%s", len(saves), counts)
+	key := func(verb, res string) testenv.AuditKey {
+		return testenv.AuditKey{User: b.user, Verb: verb, Resource: res}
+	}
+	assert.Equal(t, len(saves), counts[key("update", "canaries/status")], "one request per status write")
+	assert.GreaterOrEqual(t, len(saves), 6, "new revision, three steps, promotion, success")
+	assert.Equal(t, 1, counts[key("get", "canaries")], "the status is read once, when the release starts")
+	assert.Equal(t, 3, counts[key("update", "leases")], "lease: acquired, the analysis' start, released")
+	for _, e := range calls {
+		assert.Less(t, e.Code, 300, "%s %s/%s answered %d", e.Verb, e.Resource, e.Subresource, e.Code)
+	}
+}
+
+// A rollback: the Canary reads Failed with Flagger's Promoted=False condition, kstatus says
+// Failed (Stalled), and a client waiting for condition=Promoted keeps waiting.
+func TestCanaryStatusRollback(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newStatusBed(ctx, t)
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	d := b.driver(t, "driver-a")
+	rel, err := d.Release(ctx, c, nil)
+	require.NoError(t, err)
+	_, err = rel.Run(ctx)
+	require.NoError(t, err)
+
+	b.newRevision(ctx, t, "podinfo:bad")
+	rel, err = d.Release(ctx, c, nil)
+	require.NoError(t, err)
+	done := runAsync(ctx, rel)
+	pollCanary(ctx, t, b.env, b.ns, "a step of the analysis", func(o *unstructured.Unstructured) bool {
+		return phaseOf(o) == "Progressing" && weightOf(o) > 0
+	})
+	waiter := waitPromoted(ctx, b.env.Config(), b.ns)
+	b.lt.RequestRollback("podinfo", b.ns)
+
+	var rr runResult
+	select {
+	case rr = <-done:
+	case <-ctx.Done():
+	}
+	require.NoError(t, rr.err)
+	require.Equal(t, canary.PhaseFailed, rr.res.Phase)
+	require.Equal(t, canary.CauseRollbackHook, rr.res.Cause)
+
+	final := getCanary(ctx, t, b.env, b.ns)
+	assert.Equal(t, flaggerCondition{Type: "Promoted", Status: "False", Reason: "Failed",
+		Message: "Canary analysis failed, Deployment scaled to zero."}, dropTimes(promotedOf(final)))
+	assert.Equal(t, status.FailedStatus, kstatusOf(t, final), "a rolled back Canary is Failed for kstatus")
+	row := canaryRow(ctx, t, b.env.Config(), b.ns)
+	assert.Equal(t, "Failed", row["Status"])
+	assert.Equal(t, "0", row["Weight"])
+
+	// the waiter judged the Failed version and is still waiting
+	for seenFailed := false; !seenFailed; {
+		select {
+		case j := <-waiter.seen:
+			seenFailed = j.phase == "Failed" && j.resourceVersion == final.GetResourceVersion()
+		case met := <-waiter.done:
+			t.Fatalf("condition=Promoted met by a rolled back Canary: %v", met.Object["status"])
+		case err := <-waiter.errs:
+			t.Fatalf("waiting for condition=Promoted: %v", err)
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	select {
+	case met := <-waiter.done:
+		t.Fatalf("condition=Promoted met by a rolled back Canary: %v", met.Object["status"])
+	default:
+	}
+}
+
+// A driver stopped mid-release and a new Driver (another process) that continues from the
+// Canary's status: no step repeated, none skipped, and the release not started over.
+func TestCanaryStatusResume(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newStatusBed(ctx, t)
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
+	d1 := b.driver(t, "driver-a")
+	rel, err := d1.Release(ctx, c, nil)
+	require.NoError(t, err)
+	_, err = rel.Run(ctx)
+	require.NoError(t, err)
+
+	b.newRevision(ctx, t, "podinfo:2")
+	rctx, stop := context.WithCancel(ctx)
+	rel, err = d1.Release(rctx, c, nil)
+	require.NoError(t, err)
+	done := runAsync(rctx, rel)
+	pollCanary(ctx, t, b.env, b.ns, "the first step", func(o *unstructured.Unstructured) bool {
+		return phaseOf(o) == "Progressing" && weightOf(o) == 20
+	})
+	stop() // the process dies
+	first := <-done
+	require.ErrorIs(t, first.err, context.Canceled)
+	assert.Equal(t, []int{20}, first.res.Weights)
+	d1.Close()
+
+	// what the new process finds: Flagger's fields on the Canary, the lease without them
+	st, err := b.env.Client().CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.NotContains(t, st.Annotations["canarykit.dev/status"], `"phase"`, "the lease keeps only canarykit's extras")
+
+	d2 := b.driver(t, "driver-b")
+	var reasons []canary.Reason
+	rel, err = d2.Release(ctx, c, func(e canary.Event) { reasons = append(reasons, e.Reason) })
+	require.NoError(t, err)
+	second, err := rel.Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, canary.PhaseSucceeded, second.Phase, second.Reason)
+	assert.Equal(t, []int{40, 60, 0}, second.Weights, "the next step, then the rest")
+	assert.NotContains(t, reasons, canary.ReasonNewRevision, "the release was not started over")
+	assert.Equal(t, first.res.Revision, second.Revision)
+}
+
+func dropTimes(c flaggerCondition) flaggerCondition {
+	c.LastUpdateTime, c.LastTransitionTime = "", ""
+	return c
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	require.NoError(t, err, "time %q", s)
+	return v
+}
