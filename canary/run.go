@@ -32,6 +32,7 @@ type run struct {
 	resumeAt      time.Time // a resumed analysis waits until its interval is up
 	announced     bool      // the rollback's RollingBack event was emitted
 	nextWait      time.Duration
+	tickStarted   time.Time     // when the current tick began (Event.TickStarted)
 	hookQ         chan Event    // events for the event hooks
 	hooksDone     chan struct{} // closed when the event hooks' goroutine has finished
 
@@ -93,6 +94,7 @@ func (u *run) loop(ctx context.Context) error {
 		u.r.ctl.set(func(c *controlState) { c.paused = true }) // paused by an earlier process
 	}
 	for {
+		u.tickStarted = u.r.clock.Now()
 		n, err := u.tick(ctx)
 		if err != nil {
 			if fatal(ctx, err) {
@@ -471,6 +473,7 @@ func (u *run) emitHook(typ EventType, reason Reason, hook, msg string) {
 
 func (u *run) emitEvent(e Event) {
 	e.Time = u.r.clock.Now()
+	e.TickStarted = u.tickStarted
 	e.Target = u.r.target
 	e.Phase = u.st.Phase
 	e.Revision = u.res.Revision
