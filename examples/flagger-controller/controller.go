@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -32,7 +31,7 @@ import (
 const Finalizer = "finalizer.flagger.app"
 
 // Canaries is the resource of Flagger's Canary kind.
-var Canaries = schema.GroupVersionResource{Group: "flagger.app", Version: "v1beta1", Resource: "canaries"}
+var Canaries = driver.CanaryGVR
 
 // Controller drives every Flagger Canary of a namespace (or all) with one driver.Target per
 // Canary. Replicas of it share the work with no leader: each runs the informer and a Target
@@ -48,8 +47,10 @@ type Controller struct {
 	Log       logr.Logger
 	// Recorder records the Events on Canary objects. Required.
 	Recorder record.EventRecorder
-	// OnEvent, if set, receives every release's events.
-	OnEvent func(canary.Event)
+	// OnEvent, if set, gives each Canary's event handler (called again for an edited Canary).
+	OnEvent func(*flagger.Canary) func(canary.Event)
+	// Forget, if set, is told of every Canary deleted (its self-metrics go).
+	Forget func(canary.Target)
 	// Adjust, if set, edits every Canary after it is loaded (before it is driven).
 	Adjust func(*flagger.Canary)
 	// RetryAfter is how long a failed deletion waits before it is tried again. Default 5s.
@@ -150,6 +151,9 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	}
 	if moved != nil {
 		// the Canary now targets another Deployment: the old one is left on its primary
+		if c.Forget != nil {
+			c.Forget(moved.Target)
+		}
 		c.async(ctx, "retire "+moved.Target.String(), func(ctx context.Context) error {
 			return c.Driver.Retire(ctx, moved, driver.Retirement{})
 		})
@@ -209,6 +213,9 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 	if running == nil || cn == nil {
 		return // not driven here, or its deletion was handled with the finalizer
 	}
+	if c.Forget != nil {
+		c.Forget(cn.Target)
+	}
 	uid := u.GetUID()
 	c.async(ctx, "retire "+key, func(ctx context.Context) error {
 		<-done // this replica's Target released the lease
@@ -244,6 +251,9 @@ func (c *Controller) finalize(ctx context.Context, key string, u *unstructured.U
 		cn = loaded
 	}
 	_, done := c.targets.Stop(key)
+	if cn != nil && c.Forget != nil {
+		c.Forget(cn.Target)
+	}
 	ns, name, uid := u.GetNamespace(), u.GetName(), u.GetUID()
 	c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, "Terminating", "Terminating canary %s.%s", name, ns)
 	c.async(ctx, "finalize "+key, func(ctx context.Context) error {

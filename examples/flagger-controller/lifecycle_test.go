@@ -128,6 +128,11 @@ func TestControllerReleasesAndTakesEditsFromTheNextRelease(t *testing.T) {
 	b.poll("web:2 promoted", func() bool { return rec.has("web", canary.ReasonSucceeded, mark) })
 	assert.Equal(t, []int{20, 40}, rec.weights("web", mark), "the running release kept its analysis")
 	assert.Equal(t, "web:2", b.image("web-primary"))
+	b.poll("the Canary's status says Succeeded, Promoted", func() bool {
+		st := b.status("web")
+		status, reason := st.promoted()
+		return st.Phase == canary.PhaseSucceeded && status == "True" && reason == "Succeeded"
+	})
 
 	mark = rec.mark()
 	b.setImage("web", "web:3")
@@ -135,9 +140,9 @@ func TestControllerReleasesAndTakesEditsFromTheNextRelease(t *testing.T) {
 	assert.Equal(t, []int{10, 20, 30, 40, 50}, rec.weights("web", mark), "the next release has the edited analysis")
 
 	b.app("bad")
-	b.apply(canaryYAML("bad", "    interval: 1s\n    stepWeight: 0\n"))
+	b.apply(canaryYAML("bad", "    interval: 1s\n    threshold: 1\n    stepWeight: 10\n    maxWeight: 500\n"))
 	b.poll("a Warning Event on the invalid Canary", func() bool { return len(b.warnings("bad")) > 0 })
-	assert.Contains(t, b.warnings("bad")[0], "spec.analysis.stepWeight")
+	assert.Contains(t, b.warnings("bad")[0], "spec.analysis.maxWeight: must be 1..100, got 500")
 	b.apply(strings.Replace(canaryYAML("bad", steps20), "port: 8080", "port: 8080, gateways: [public]", 1))
 	b.poll("a Warning Event naming the unsupported field", func() bool {
 		return slices.ContainsFunc(b.warnings("bad"), func(m string) bool { return strings.Contains(m, "spec.service.gateways") })

@@ -17,6 +17,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/metrics/selfmetrics"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -68,7 +69,7 @@ type Options struct {
 	Registry *prometheus.Registry
 	// HookTransport sends the webhooks' requests. Default: the webhook package's.
 	HookTransport http.RoundTripper
-	// OnEvent, if set, receives every release's events.
+	// OnEvent, if set, receives every release's events (besides the self-metrics).
 	OnEvent func(canary.Event)
 	// Adjust, if set, edits every Canary after it is loaded, before it is driven.
 	Adjust func(*flagger.Canary)
@@ -130,7 +131,7 @@ func Run(ctx context.Context, o Options) error {
 	log := o.Logger.WithValues("identity", o.Identity)
 	d, err := driver.New(driver.Options{Config: o.Config, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(o.Router)},
 		Prometheus: o.Prometheus, Identity: o.Identity, LeaseDuration: o.LeaseDuration, Recheck: o.Recheck,
-		HookTransport: o.HookTransport, Logger: log})
+		HookTransport: o.HookTransport, CanaryStatus: true, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -153,6 +154,26 @@ func Run(ctx context.Context, o Options) error {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
+	mesh := selfmetrics.DefaultMeshProvider
+	if o.Router == string(flagger.RouterKubernetes) {
+		mesh = "kubernetes"
+	} else if o.Router == string(flagger.RouterHTTPRoute) {
+		mesh = "gatewayapi"
+	}
+	self := selfmetrics.New(selfmetrics.Options{MeshProvider: mesh})
+	if err := reg.Register(self); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	defer reg.Unregister(self)
+	onEvent := func(cn *flagger.Canary) func(canary.Event) {
+		record := self.For(cn.Target, cn.Spec)
+		return func(e canary.Event) {
+			record(e)
+			if o.OnEvent != nil {
+				o.OnEvent(e)
+			}
+		}
+	}
 	if o.MetricsAddr != "" {
 		stopMetrics, err := serveMetrics(o.MetricsAddr, reg, log)
 		if err != nil {
@@ -162,7 +183,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	c := &Controller{Driver: d, Dynamic: dyn, Client: client, Namespace: o.Namespace, Log: log,
 		Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canarykit-flagger-controller"}),
-		OnEvent:  o.OnEvent, Adjust: o.Adjust}
+		OnEvent:  onEvent, Forget: self.Forget, Adjust: o.Adjust}
 	log.Info("watching Canaries", "namespace", o.Namespace)
 	return c.Run(ctx)
 }

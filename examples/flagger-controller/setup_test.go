@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -13,13 +14,11 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
-	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -33,27 +32,7 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Audit: true}) }
 
-// canaryCRD is Flagger's Canary CRD as far as these tests need it: flagger.app/v1beta1,
-// namespaced, with the status subresource; spec and status are kept as given.
-func canaryCRD() *apiextensionsv1.CustomResourceDefinition {
-	open := apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptr.To(true)}
-	schema := apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
-		"apiVersion": {Type: "string"}, "kind": {Type: "string"}, "metadata": {Type: "object"}, "spec": open, "status": open,
-	}}
-	return &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "canaries.flagger.app"},
-		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: "flagger.app",
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: "Canary", ListKind: "CanaryList", Plural: "canaries", Singular: "canary"},
-			Scope: apiextensionsv1.NamespaceScoped,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1beta1", Served: true, Storage: true,
-				Schema:       &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &schema},
-				Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}}}},
-		},
-	}
-}
-
-// bed is a namespace of the test bed with Flagger's CRDs and the SMI TrafficSplit CRD.
+// bed is a namespace of the test bed with Flagger's own CRDs and the SMI TrafficSplit CRD.
 type bed struct {
 	t   *testing.T
 	env *testenv.Env
@@ -63,7 +42,7 @@ type bed struct {
 
 func newBed(t *testing.T) *bed {
 	env := testenv.Shared(t)
-	testenv.InstallCRDs(t, env.Config(), canaryCRD(), testenv.MetricTemplateCRD(), testenv.AlertProviderCRD(), testenv.TrafficSplitCRD())
+	testenv.InstallCRDs(t, env.Config(), append(testenv.FlaggerCRDs(t), testenv.TrafficSplitCRD())...)
 	dyn, err := dynamic.NewForConfig(env.Config())
 	require.NoError(t, err)
 	return &bed{t: t, env: env, ns: env.Namespace(t), dyn: dyn}
@@ -212,14 +191,38 @@ func seed(t *testing.T, file string) string {
 	return string(data)
 }
 
-// status is the release status of a target, from its Lease.
-func (b *bed) status(name string) canary.Status {
-	l, err := kube.NewLease(kube.LeaseOptions{Client: b.env.Client(), Target: canary.Target{Namespace: b.ns, Name: name}})
-	require.NoError(b.t, err)
-	st, err := l.Load(context.Background(), canary.Target{Namespace: b.ns, Name: name})
-	if err != nil {
-		return canary.Status{}
+// canaryStatus is the status of Canary name as the API server has it (Flagger's fields).
+type canaryStatus struct {
+	Phase        canary.Phase `json:"phase"`
+	CanaryWeight int          `json:"canaryWeight"`
+	FailedChecks int          `json:"failedChecks"`
+	Conditions   []struct {
+		Type    string `json:"type"`
+		Status  string `json:"status"`
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+	} `json:"conditions"`
+}
+
+// promoted is the Promoted condition's status and reason ("" when absent).
+func (s canaryStatus) promoted() (status, reason string) {
+	for _, c := range s.Conditions {
+		if c.Type == "Promoted" {
+			return c.Status, c.Reason
+		}
 	}
+	return "", ""
+}
+
+func (b *bed) status(name string) canaryStatus {
+	u, err := b.dyn.Resource(Canaries).Namespace(b.ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return canaryStatus{}
+	}
+	var st canaryStatus
+	raw, err := json.Marshal(u.Object["status"])
+	require.NoError(b.t, err)
+	require.NoError(b.t, json.Unmarshal(raw, &st))
 	return st
 }
 

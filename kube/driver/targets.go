@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
@@ -51,7 +52,7 @@ func binding(c *flagger.Canary) string {
 // it. Its methods never block on a Target, so they can be called from informer handlers.
 type Targets struct {
 	d       *Driver
-	onEvent func(canary.Event)
+	onEvent func(*flagger.Canary) func(canary.Event)
 
 	mu  sync.Mutex
 	by  map[string]*runningTarget
@@ -60,16 +61,32 @@ type Targets struct {
 
 // runningTarget is one key's Target and how to stop it.
 type runningTarget struct {
-	target *Target
-	canary *flagger.Canary
-	cancel context.CancelFunc
-	done   chan struct{} // closed when Start has returned (the lease released)
+	target  *Target
+	canary  *flagger.Canary
+	handler atomic.Pointer[func(canary.Event)] // the current Canary's event handler
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when Start has returned (the lease released)
 }
 
-// Targets returns an empty set of Targets on d; onEvent, if set, receives every release's
-// events.
-func (d *Driver) Targets(onEvent func(canary.Event)) *Targets {
+func (r *runningTarget) onEvent(e canary.Event) {
+	if h := r.handler.Load(); h != nil && *h != nil {
+		(*h)(e)
+	}
+}
+
+// Targets returns an empty set of Targets on d. onEvent, if set, is asked for the event
+// handler of each Canary given to Apply (a new Target, or an edit of a running one: the
+// events go to the handler of the latest version).
+func (d *Driver) Targets(onEvent func(*flagger.Canary) func(canary.Event)) *Targets {
 	return &Targets{d: d, onEvent: onEvent, by: map[string]*runningTarget{}}
+}
+
+func (ts *Targets) handler(c *flagger.Canary) *func(canary.Event) {
+	var h func(canary.Event)
+	if ts.onEvent != nil {
+		h = ts.onEvent(c)
+	}
+	return &h
 }
 
 // Applied says what Apply did.
@@ -104,14 +121,18 @@ func (ts *Targets) Apply(ctx context.Context, key string, c *flagger.Canary) (Ap
 			ts.mu.Lock()
 			cur.canary = c
 			ts.mu.Unlock()
+			cur.handler.Store(ts.handler(c))
 			cur.target.Kick()
 			return Updated, nil, nil
 		}
 	}
-	tg, err := ts.d.Target(c, ts.onEvent)
+	r := &runningTarget{canary: c, done: make(chan struct{})}
+	tg, err := ts.d.Target(c, r.onEvent)
 	if err != nil {
 		return "", nil, err
 	}
+	r.target = tg
+	r.handler.Store(ts.handler(c))
 	var prev *runningTarget
 	ts.mu.Lock()
 	if cur = ts.by[key]; cur != nil {
@@ -119,7 +140,7 @@ func (ts *Targets) Apply(ctx context.Context, key string, c *flagger.Canary) (Ap
 		cur.cancel()
 	}
 	tctx, cancel := context.WithCancel(ctx)
-	r := &runningTarget{target: tg, canary: c, cancel: cancel, done: make(chan struct{})}
+	r.cancel = cancel
 	ts.by[key] = r
 	ts.all.Add(1)
 	ts.mu.Unlock()
