@@ -132,9 +132,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 		c.Adjust(cn)
 	}
 	if cn.RevertOnDeletion && !slices.Contains(u.GetFinalizers(), Finalizer) {
-		if err := c.addFinalizer(ctx, u); err != nil {
-			c.Log.Error(err, "finalizer not added; the next event of the Canary retries", "canary", key)
-		}
+		c.async(ctx, "add the finalizer to "+key, func(ctx context.Context) error { return c.addFinalizer(ctx, u) })
 	}
 	applied, moved, err := c.targets.Apply(ctx, key, cn)
 	if err != nil {
@@ -302,14 +300,27 @@ func (c *Controller) async(ctx context.Context, what string, fn func(context.Con
 	}()
 }
 
+// addFinalizer puts the finalizer on the Canary of u's uid, unless it has it, is being
+// deleted or is gone.
 func (c *Controller) addFinalizer(ctx context.Context, u *unstructured.Unstructured) error {
-	cp := u.DeepCopy()
-	cp.SetFinalizers(append(cp.GetFinalizers(), Finalizer))
-	_, err := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace()).Update(ctx, cp, metav1.UpdateOptions{})
-	if apierrors.IsConflict(err) {
-		return nil // a newer version is on its way to the informer
+	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
+	for {
+		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.GetUID() != u.GetUID() || cur.GetDeletionTimestamp() != nil || slices.Contains(cur.GetFinalizers(), Finalizer) {
+			return nil
+		}
+		cur.SetFinalizers(append(cur.GetFinalizers(), Finalizer))
+		_, err = res.Update(ctx, cur, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err
+		}
 	}
-	return err
 }
 
 // removeFinalizer removes the finalizer from the Canary of that uid, if it still has it.

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
@@ -33,11 +36,14 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Audit: true}) }
 
 // bed is a namespace of the test bed with Flagger's own CRDs and the SMI TrafficSplit CRD.
+// Controllers run as an identity bound in the namespace to exactly the ClusterRole of
+// rbac.yaml.
 type bed struct {
-	t   *testing.T
-	env *testenv.Env
-	ns  string
-	dyn dynamic.Interface
+	t          *testing.T
+	env        *testenv.Env
+	ns         string
+	dyn        dynamic.Interface // the test's own (admin)
+	controller *rest.Config      // the controllers'
 }
 
 func newBed(t *testing.T) *bed {
@@ -45,7 +51,27 @@ func newBed(t *testing.T) *bed {
 	testenv.InstallCRDs(t, env.Config(), append(testenv.FlaggerCRDs(t), testenv.TrafficSplitCRD())...)
 	dyn, err := dynamic.NewForConfig(env.Config())
 	require.NoError(t, err)
-	return &bed{t: t, env: env, ns: env.Namespace(t), dyn: dyn}
+	b := &bed{t: t, env: env, ns: env.Namespace(t), dyn: dyn}
+	user, cfg := env.NewUser(t)
+	env.Grant(t, user, b.ns, controllerRules(t)...)
+	b.controller = cfg
+	return b
+}
+
+// controllerRules are the rules of rbac.yaml's ClusterRole.
+func controllerRules(t *testing.T) []rbacv1.PolicyRule {
+	data, err := os.ReadFile("rbac.yaml")
+	require.NoError(t, err)
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var role rbacv1.ClusterRole
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &role))
+		if role.Kind == "ClusterRole" {
+			require.NotEmpty(t, role.Rules)
+			return role.Rules
+		}
+	}
+	t.Fatal("rbac.yaml has no ClusterRole")
+	return nil
 }
 
 // replica is one controller process of a test: its own clients (user agent "<identity>"),
@@ -78,7 +104,7 @@ func (c cutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // and Logger are filled in.
 func (b *bed) start(id string, o Options) *replica {
 	r := &replica{id: id, done: make(chan error, 1)}
-	cfg := rest.CopyConfig(b.env.Config())
+	cfg := rest.CopyConfig(b.controller)
 	cfg.UserAgent = id
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return cutTransport{r: r, next: rt} })
 	o.Config, o.Namespace, o.Identity = cfg, b.ns, id
