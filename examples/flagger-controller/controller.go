@@ -53,16 +53,17 @@ type Controller struct {
 	Forget func(canary.Target)
 	// Adjust, if set, edits every Canary after it is loaded (before it is driven).
 	Adjust func(*flagger.Canary)
-	// RetryAfter is how long a failed deletion waits before it is tried again. Default 5s.
+	// RetryAfter is how long a failed deletion (or move) waits before it is tried again. Default 5s.
 	RetryAfter time.Duration
 
 	targets *driver.Targets
 	mu      sync.Mutex
-	warned  map[string]string          // key → the problem last reported (uid/generation/message)
-	byApp   map[string][]string        // target Deployment "ns/name" → Canary keys
-	ending  map[string]bool            // keys whose deletion is being handled
-	work    sync.WaitGroup             // deletions in flight
-	last    map[string]*flagger.Canary // key → the last Canary loaded, for deletions
+	warned  map[string]string                     // key → the problem last reported (uid/generation/message)
+	byApp   map[string][]string                   // target Deployment "ns/name" → Canary keys
+	ending  map[string]bool                       // keys whose deletion is being handled
+	work    sync.WaitGroup                        // deletions in flight
+	last    map[string]*flagger.Canary            // key → the last Canary loaded, for deletions
+	moving  map[string]*unstructured.Unstructured // keys moving to another target → the latest version
 }
 
 // Run watches Canaries until ctx ends, then stops every Target (releasing their leases) and
@@ -76,6 +77,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.targets = c.Driver.Targets(c.OnEvent)
 	c.warned, c.byApp, c.ending, c.last = map[string]string{}, map[string][]string{}, map[string]bool{}, map[string]*flagger.Canary{}
+	c.moving = map[string]*unstructured.Unstructured{}
 
 	cf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, 0, c.Namespace, nil)
 	canaries := cf.ForResource(Canaries).Informer()
@@ -134,6 +136,17 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	if cn.RevertOnDeletion && !slices.Contains(u.GetFinalizers(), Finalizer) {
 		c.async(ctx, "add the finalizer to "+key, func(ctx context.Context) error { return c.addFinalizer(ctx, u) })
 	}
+	c.mu.Lock()
+	if _, moving := c.moving[key]; moving {
+		c.moving[key] = u // applied once the move is done
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	if prev := c.targets.Canary(key); prev != nil && prev.Target.Name != cn.Target.Name {
+		c.move(ctx, key, u, prev)
+		return
+	}
 	applied, moved, err := c.targets.Apply(ctx, key, cn)
 	if err != nil {
 		c.warn(u, "not driven: "+err.Error())
@@ -155,6 +168,57 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 		c.async(ctx, "retire "+moved.Target.String(), func(ctx context.Context) error {
 			return c.Driver.Retire(ctx, moved, driver.Retirement{})
 		})
+	}
+}
+
+// move handles a Canary whose targetRef changed: its Target stops, the old target is left on
+// its primary, the Canary's status (the old target's release) is cleared, and a Target for
+// the new target starts from the latest version of the Canary, as for a new Canary.
+func (c *Controller) move(ctx context.Context, key string, u *unstructured.Unstructured, prev *flagger.Canary) {
+	c.mu.Lock()
+	c.moving[key] = u
+	c.mu.Unlock()
+	_, done := c.targets.Stop(key)
+	if c.Forget != nil {
+		c.Forget(prev.Target)
+	}
+	c.Log.Info("canary moved to another target; the old one is left on its primary", "canary", key, "from", prev.Target.String())
+	c.async(ctx, "move "+key, func(ctx context.Context) error {
+		<-done
+		if err := c.Driver.Retire(ctx, prev, driver.Retirement{}); err != nil {
+			return err
+		}
+		if err := c.clearStatus(ctx, u); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		latest := c.moving[key]
+		delete(c.moving, key)
+		c.mu.Unlock()
+		c.sync(ctx, latest)
+		return nil
+	})
+}
+
+// clearStatus empties the status of the Canary of u's uid, if it still exists.
+func (c *Controller) clearStatus(ctx context.Context, u *unstructured.Unstructured) error {
+	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
+	for {
+		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.GetUID() != u.GetUID() {
+			return nil
+		}
+		cur.Object["status"] = map[string]any{}
+		_, err = res.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -218,4 +219,61 @@ func TestControllerDeletion(t *testing.T) {
 	w, _ := b.trafficSplit("keep")
 	assert.Equal(t, canary.AllPrimary(), w)
 	assert.Empty(t, rec.since("keep", stopped), "no release after the deletion")
+}
+
+// A Canary edited to another port mid-release restarts its Target, which resumes the release
+// from its step; edited to another targetRef mid-release, the old target is left on its
+// primary and the new one starts from scratch (bootstrapped, its own status).
+func TestControllerRestartsOnAnEditedTargetOrService(t *testing.T) {
+	b := newBed(t)
+	b.env.Kubelet(t, b.ns, "", testenv.ReadyNow())
+	rec := &recorder{}
+	b.start("controller-1", Options{OnEvent: rec.add})
+	b.app("one")
+	b.app("two")
+	manifest := func(target string, port int) string {
+		return fmt.Sprintf(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: web}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: %s}
+  service: {port: %d}
+  analysis: {interval: 1s, threshold: 1, stepWeight: 10, maxWeight: 50}
+`, target, port)
+	}
+	b.apply(manifest("one", 8080))
+	b.poll("one bootstrapped", func() bool {
+		return b.image("one-primary") == "one:1" && b.status("web").Phase == canary.PhaseInitialized
+	})
+
+	mark := rec.mark()
+	b.setImage("one", "one:2")
+	b.poll("one advanced to 20", func() bool { return slices.Contains(rec.weights("one", mark), 20) })
+	b.apply(manifest("one", 9090))
+	b.poll("one:2 promoted", func() bool { return rec.has("one", canary.ReasonSucceeded, mark) })
+	assert.True(t, rec.has("one", canary.ReasonResumed, mark), "the new Target resumed the release")
+	assert.Equal(t, []int{10, 20, 30, 40, 50}, rec.weights("one", mark), "no step repeated or skipped")
+	apex, err := b.env.Client().CoreV1().Services(b.ns).Get(context.Background(), "one", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(9090), apex.Spec.Ports[0].Port, "the edited port applies")
+
+	mark = rec.mark()
+	b.setImage("one", "one:3")
+	b.poll("one:3 advanced to 20", func() bool { return slices.Contains(rec.weights("one", mark), 20) })
+	b.apply(manifest("two", 9090))
+	b.poll("two bootstrapped under the Canary", func() bool {
+		return b.image("two-primary") == "two:1" && b.status("web").Phase == canary.PhaseInitialized
+	})
+	b.poll("one left on its primary, scaled down, its lease released", func() bool {
+		w, ok := b.trafficSplit("one")
+		return ok && w == canary.AllPrimary() && b.replicas("one") == 0 && b.holder("one") == ""
+	})
+	assert.Equal(t, "one:2", b.image("one-primary"), "one:3 was not promoted")
+	assert.False(t, rec.has("one", canary.ReasonSucceeded, mark))
+
+	mark = rec.mark()
+	b.setImage("two", "two:2")
+	b.poll("two:2 promoted", func() bool { return rec.has("two", canary.ReasonSucceeded, mark) })
+	assert.Equal(t, "two:2", b.image("two-primary"))
+	assert.Equal(t, canary.PhaseSucceeded, b.status("web").Phase)
 }
