@@ -131,6 +131,14 @@ func (l *Lease) Holder(ctx context.Context) (string, time.Time, error) {
 	return holder, until, nil
 }
 
+// Held reports whether this driver holds the lease, as far as it knows (the claim may have
+// lapsed since its last write; the renewals find out).
+func (l *Lease) Held() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held
+}
+
 // Name returns the Lease object's name.
 func (l *Lease) Name() string { return l.name }
 

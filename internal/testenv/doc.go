@@ -59,7 +59,9 @@
 // answers. TrafficSplitCRD() is the SMI TrafficSplit CRD as linkerd-smi ships it (v1alpha1
 // stored, v1alpha2 served, no conversion); TrafficSplitCRD("v1alpha3", "v1alpha4") and
 // HTTPRouteGroupCRD() serve other versions. GatewayAPICRDs(t) reads the standard-channel
-// Gateway API CRDs of GatewayAPIVersion from the module cache. CRDs are cluster-wide and stay
+// Gateway API CRDs of GatewayAPIVersion from the module cache. FlaggerCRDs(t) reads Flagger's
+// own CRDs (Canary with its status subresource and printer columns, MetricTemplate,
+// AlertProvider) of FlaggerVersion from the module cache; CanaryCRD(t) is its Canary CRD. CRDs are cluster-wide and stay
 // installed: tests that need different served versions of one CRD run one after the other.
 //
 // # Prometheus and the Linkerd-shaped exporter

@@ -66,9 +66,9 @@ func newCanaryStore(dyn dynamic.Interface, namespace, name string, t canary.Targ
 func (s *CanaryStore) Name() string { return s.target.Namespace + "/" + s.name }
 
 // Load reads the Canary (one request) and the extras in the lease (none while held), and
-// returns the status they make up; the zero Status when the Canary has none. A Canary without
-// a status whose lease holds a whole status saved by the Lease store (an earlier driver without
-// Options.CanaryStatus) continues from the lease's.
+// returns the status they make up; the zero Status when the Canary has none (the extras are
+// then ignored). A Canary without a status whose lease holds a whole status saved by the Lease
+// store (an earlier driver without Options.CanaryStatus) continues from the lease's.
 func (s *CanaryStore) Load(ctx context.Context, t canary.Target) (canary.Status, error) {
 	if err := s.check(t); err != nil {
 		return canary.Status{}, err
@@ -107,9 +107,13 @@ func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 	}
 	s.extras = ls
 	var st canary.Status
-	if fs.Phase == "" && ls.Phase != "" {
+	switch {
+	case fs.Phase == "" && ls.Phase != "":
 		st = ls // saved by the Lease store: continued from there
-	} else {
+	case fs.Phase == "":
+		// a Canary never driven, or created again: extras left in the lease belong to
+		// another object's release
+	default:
 		st = fs.canaryStatus()
 		st.StartedAt, st.Paused, st.RollingBack, st.Cause = ls.StartedAt, ls.Paused, ls.RollingBack, ls.Cause
 		if ls.RollingBack {
@@ -140,6 +144,9 @@ func sameExtras(a, b canary.Status) bool {
 func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Status) (canary.Status, error) {
 	if err := s.check(t); err != nil {
 		return canary.Status{}, err
+	}
+	if !s.lease.Held() {
+		return canary.Status{}, fmt.Errorf("%w: lease %s is not held by %q; acquire it before saving", canary.ErrConflict, s.lease.Name(), s.lease.Identity())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -199,7 +206,11 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 // wrap names the Canary in an API error; a deleted Canary, or a request the driver may not
 // make, is permanent.
 func (s *CanaryStore) wrap(verb string, err error) error {
-	err = fmt.Errorf("%s canary %s: %w", verb, s.Name(), err)
+	if apierrors.IsNotFound(err) {
+		err = fmt.Errorf("%s canary %s: %w (Options.CanaryStatus keeps the status on the Canary object: it must exist)", verb, s.Name(), err)
+	} else {
+		err = fmt.Errorf("%s canary %s: %w", verb, s.Name(), err)
+	}
 	var status apierrors.APIStatus
 	if errors.As(err, &status) && (apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) {
 		return canary.Permanent(err)

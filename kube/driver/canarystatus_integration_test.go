@@ -2,11 +2,13 @@ package driver
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/webhook/webhooktest"
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
@@ -14,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
@@ -292,4 +295,122 @@ func mustTime(t *testing.T, s string) time.Time {
 	v, err := time.Parse(time.RFC3339, s)
 	require.NoError(t, err, "time %q", s)
 	return v
+}
+
+// A Target with its status on the Canary: idle, it reads neither the Canary nor anything but
+// its caches (it renews its lease); a new revision is released, and the Canary says so.
+func TestTargetCanaryStatus(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newStatusBed(ctx, t)
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	user, cfg := driverUser(t, b.env, b.ns)
+	d, err := New(Options{Config: cfg, Identity: "driver-a", CanaryStatus: true, LeaseDuration: 4 * time.Second,
+		Recheck: 50 * time.Millisecond, Logger: testr.New(t)})
+	require.NoError(t, err)
+	defer d.Close()
+	tg, err := d.Target(c, nil)
+	require.NoError(t, err)
+	started := make(chan error, 1)
+	go func() { started <- tg.Start(ctx) }()
+	pollCanary(ctx, t, b.env, b.ns, "initialised", func(o *unstructured.Unstructured) bool { return phaseOf(o) == "Initialized" })
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true,
+		func(context.Context) (bool, error) { return tg.Last().Phase == canary.PhaseInitialized, nil }))
+
+	from := b.env.AuditMark(t)
+	checks := tg.checks.Load()
+	lease, err := b.env.Client().CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+	require.NoError(t, err)
+	renewed := lease.Spec.RenewTime.Time
+	for i := 0; i < 20; i++ {
+		tg.Kick()
+	}
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		l, err := b.env.Client().CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime.Sub(renewed) >= 3*time.Second, nil
+	}), "two renewals")
+	idle := b.env.AuditSince(t, from).ForUser(user).Calls().Counts()
+	t.Logf("idle: %d checks; requests:\n%s", tg.checks.Load()-checks, idle)
+	assert.GreaterOrEqual(t, tg.checks.Load()-checks, int64(20))
+	require.NotZero(t, idle.Total())
+	for k := range idle {
+		if k.Resource == "events" {
+			continue // the initialisation's Events, written asynchronously
+		}
+		assert.Equal(t, "update leases", k.Verb+" "+k.Resource, "an idle target only renews its lease")
+	}
+
+	b.newRevision(ctx, t, "podinfo:2")
+	tg.Kick()
+	final := pollCanary(ctx, t, b.env, b.ns, "released", func(o *unstructured.Unstructured) bool {
+		return phaseOf(o) == "Succeeded"
+	})
+	assert.Equal(t, "True", promotedOf(final).Status)
+	cancel()
+	require.NoError(t, <-started)
+}
+
+// A pause outlives the process: the new driver loads it (from the lease, Flagger's status
+// having no place for it) and continues the release only when resumed.
+func TestCanaryStatusResumePaused(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := newStatusBed(ctx, t)
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	d1 := b.driver(t, "driver-a")
+	rel, err := d1.Release(ctx, c, nil)
+	require.NoError(t, err)
+	_, err = rel.Run(ctx)
+	require.NoError(t, err)
+
+	b.newRevision(ctx, t, "podinfo:2")
+	rctx, stop := context.WithCancel(ctx)
+	rel, err = d1.Release(rctx, c, nil)
+	require.NoError(t, err)
+	done := runAsync(rctx, rel)
+	pollCanary(ctx, t, b.env, b.ns, "the first step", func(o *unstructured.Unstructured) bool {
+		return phaseOf(o) == "Progressing" && weightOf(o) > 0
+	})
+	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlPause))
+	lease, err := kube.NewLease(kube.LeaseOptions{Client: b.env.Client(), Target: c.Target})
+	require.NoError(t, err)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		st, err := lease.Load(ctx, c.Target)
+		return err == nil && st.Paused, nil
+	}), "the pause saved")
+	stop()
+	first := <-done
+	require.ErrorIs(t, first.err, context.Canceled)
+	d1.Close()
+	paused := getCanary(ctx, t, b.env, b.ns)
+	require.Equal(t, "Progressing", phaseOf(paused))
+
+	d2 := b.driver(t, "driver-b")
+	var mu sync.Mutex
+	var reasons []canary.Reason
+	rel, err = d2.Release(ctx, c, func(e canary.Event) {
+		mu.Lock()
+		reasons = append(reasons, e.Reason)
+		mu.Unlock()
+	})
+	require.NoError(t, err)
+	second := runAsync(ctx, rel)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		holder, _, err := lease.Holder(ctx)
+		return err == nil && holder == "driver-b", nil
+	}), "the new driver holds the lease")
+	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlResume))
+	var rr runResult
+	select {
+	case rr = <-second:
+	case <-ctx.Done():
+	}
+	require.NoError(t, rr.err)
+	require.Equal(t, canary.PhaseSucceeded, rr.res.Phase, rr.res.Reason)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, reasons, canary.ReasonUnpaused, "the new driver started paused and was resumed")
+	assert.NotContains(t, reasons, canary.ReasonNewRevision, "the release was not started over")
+	want := []int{40, 60, 0}[(weightOf(paused)/20)-1:]
+	assert.Equal(t, want, rr.res.Weights, "from the step after the paused one")
 }

@@ -17,7 +17,8 @@ import (
 // control requests, delivers alerts, and releases every new revision. Between releases it costs
 // the lease's renewals only: whether a new revision exists is read from the informer caches
 // (the target's Deployment and the configuration it refers to) and the status the held lease
-// already has, so an idle target makes no other API request.
+// already has (with Options.CanaryStatus: the Canary's status as last read or written), so an
+// idle target makes no other API request.
 //
 // Start has the shape of a controller-runtime Runnable (Start(ctx) error), so a Target can be
 // added to a manager as it is.
