@@ -26,7 +26,8 @@
 // shared types; canary never imports them. Package canary/canarytest implements all of them in
 // memory with a virtual clock, so a whole release runs in milliseconds. Package canary/progress
 // shows a Rollout's events to people: lines with every check's verdict, or on a terminal one
-// status line per target redrawn in place.
+// status line per target redrawn in place; metrics/selfmetrics shows them to Prometheus, with
+// Flagger's self-metrics, and dashboards holds a Grafana dashboard on those.
 //
 // Above the adapters, in public: kube/flagger is Flagger compatibility (the Canary,
 // MetricTemplate and AlertProvider objects: loading, references, conversion to canary.Spec,

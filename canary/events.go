@@ -53,6 +53,9 @@ type Event struct {
 	Phase   Phase
 	// Revision is the revision under release (or observed) when the event happened.
 	Revision string
+	// TickStarted is when the tick that emitted the event began, in the Rollout's clock: the
+	// events of one tick share it, and Time minus TickStarted is how long the tick had run.
+	TickStarted time.Time
 	// Weights is the route's weights as the Rollout last set or read them; on RollingBack, the
 	// weights the canary had when it failed (the route is switched to the primary first); on
 	// Shifted, the weights being set.
@@ -69,9 +72,6 @@ type Event struct {
 	// Cause says why a release is rolled back or failed (RollingBack and Failed events). A
 	// rollback resumed by a new Rollout carries the cause saved when it started.
 	Cause Cause
-	// TickStarted is when the tick that emitted the event began, in the Rollout's clock: the
-	// events of one tick share it, and Time minus TickStarted is how long the tick had run.
-	TickStarted time.Time
 }
 
 // Cause is why a release ended the way it did, for routing alerts and reports without parsing

@@ -2,8 +2,10 @@ package selfmetrics
 
 import (
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +75,7 @@ func New(opts Options) *Collector {
 	if opts.MeshProvider == "" {
 		opts.MeshProvider = DefaultMeshProvider
 	}
+	opts.Version, opts.MeshProvider = labelValue(opts.Version), labelValue(opts.MeshProvider)
 	byTarget := []string{"name", "namespace"}
 	c := &Collector{
 		targets: map[key]*target{},
@@ -155,14 +158,37 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// MaxLabelLength bounds the label values taken from targets and Specs (Kubernetes' longest
+// object name): a target whose namespace or name is longer, empty or not UTF-8 is not
+// exported, nor is a metric whose name is.
+const MaxLabelLength = 253
+
+// labelOK reports whether s may be a label value taken from a target or a Spec.
+func labelOK(s string) bool { return s != "" && len(s) <= MaxLabelLength && utf8.ValidString(s) }
+
+// labelValue makes s a valid label value of at most MaxLabelLength bytes.
+func labelValue(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	for len(s) > MaxLabelLength {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
+}
+
 // For declares a target (a Flagger Canary: counted in flagger_canary_total from now on) and
 // returns the callback its Rollouts' events go to (canary.Config.OnEvent, or the onEvent of
 // the driver's Release and Target). spec is the target's analysis: it gives the deployment
 // strategy of the success and failure counters, the thresholds, and the metric names
 // accepted as label values (check results of other names are not exported). Calling For again
 // for the same target (its Canary edited) updates them and returns another callback for the
-// same series; series of metrics no longer in the spec are removed.
+// same series; series of metrics no longer in the spec are removed. A target whose
+// namespace or name cannot be a label value (see MaxLabelLength) gets a callback that records
+// nothing.
 func (c *Collector) For(t canary.Target, spec canary.Spec) func(canary.Event) {
+	if !labelOK(t.Namespace) || !labelOK(t.Name) {
+		return func(canary.Event) {}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := key{namespace: t.Namespace, name: t.Name}
@@ -178,7 +204,9 @@ func (c *Collector) For(t canary.Target, spec canary.Spec) func(canary.Event) {
 	old := tg.metrics
 	tg.metrics = make(map[string]metricUnit, len(spec.Metrics))
 	for _, m := range spec.Metrics {
-		tg.metrics[m.Name] = metricUnit{seconds: m.Name == builtinDuration && m.Query == ""}
+		if labelOK(m.Name) {
+			tg.metrics[m.Name] = metricUnit{seconds: m.Name == builtinDuration && m.Query == ""}
+		}
 	}
 	for name := range old {
 		if _, kept := tg.metrics[name]; !kept {
@@ -234,7 +262,10 @@ func (c *Collector) deleteMetric(k key, metric string) {
 func (c *Collector) setThresholds(tg *target, spec canary.Spec) {
 	c.threshold.DeletePartialMatch(prometheus.Labels{"name": tg.key.name, "namespace": tg.key.namespace})
 	for _, m := range spec.Metrics {
-		u := tg.metrics[m.Name]
+		u, ok := tg.metrics[m.Name]
+		if !ok {
+			continue
+		}
 		if m.ThresholdRange.Min != nil {
 			c.threshold.WithLabelValues(tg.key.name, tg.key.namespace, m.Name, "min").Set(u.value(*m.ThresholdRange.Min))
 		}

@@ -293,3 +293,59 @@ func TestConcurrentTargets(t *testing.T) {
 		}
 	}
 }
+
+// A process that starts over a target whose last release failed shows it at once from the
+// saved status, before any event; an undeclared target's status records nothing.
+func TestRestore(t *testing.T) {
+	c := selfmetrics.New(selfmetrics.Options{})
+	reg := registry(t, c)
+	c.Restore(podinfo, canary.Status{Phase: canary.PhaseFailed})
+	_, ok := value(t, reg, "flagger_canary_status", lbl("name", "podinfo"))
+	assert.False(t, ok, "not declared yet")
+
+	c.For(podinfo, spec())
+	c.Restore(podinfo, canary.Status{Phase: canary.PhaseFailed, FailedChecks: 5})
+	assert.Equal(t, 2.0, mustValue(t, reg, "flagger_canary_status", lbl("name", "podinfo")))
+	assert.Equal(t, 1.0, mustValue(t, reg, "canarykit_canary_phase", lbl("name", "podinfo", "phase", "Failed")))
+	assert.Equal(t, 5.0, mustValue(t, reg, "canarykit_canary_failed_checks", lbl("name", "podinfo")))
+	assert.Equal(t, 100.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo-primary")))
+	assert.Equal(t, 0.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo")))
+
+	c.Restore(podinfo, canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 40})
+	assert.Equal(t, 0.0, mustValue(t, reg, "flagger_canary_status", lbl("name", "podinfo")))
+	assert.Equal(t, 40.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo")))
+	c.Restore(podinfo, canary.Status{})
+	assert.Equal(t, 0.0, mustValue(t, reg, "flagger_canary_status", lbl("name", "podinfo")), "no phase: nothing recorded")
+}
+
+// Names that cannot be label values — not UTF-8, too long, empty — are not exported, and
+// nothing panics (client_golang panics on an invalid label value).
+func TestUnfitNamesAreNotExported(t *testing.T) {
+	c := selfmetrics.New(selfmetrics.Options{Version: "v\xff1", MeshProvider: strings.Repeat("m", 300)})
+	reg := registry(t, c)
+	info := gather(t, reg, "flagger_info")
+	require.Len(t, info, 1)
+	assert.Equal(t, "v?1", info[0].labels["version"])
+	assert.Len(t, info[0].labels["mesh_provider"], selfmetrics.MaxLabelLength)
+
+	for _, tg := range []canary.Target{{Namespace: "test", Name: "bad\xffname"}, {Namespace: strings.Repeat("n", 254), Name: "podinfo"},
+		{Namespace: "test"}} {
+		observe := c.For(tg, spec())
+		assert.NotPanics(t, func() {
+			observe(canary.Event{Target: tg, Reason: canary.ReasonSucceeded, Phase: canary.PhaseSucceeded, Weights: canary.AllPrimary()})
+		})
+	}
+	assert.Equal(t, []string{"flagger_info"}, names(t, reg), "no series of unfit targets")
+
+	s := spec()
+	s.Metrics = append(s.Metrics, canary.Metric{Name: "latency\xff", ThresholdRange: canary.AtMost(1)},
+		canary.Metric{Name: strings.Repeat("x", 254), ThresholdRange: canary.AtMost(1)})
+	observe := c.For(podinfo, s)
+	assert.NotPanics(t, func() {
+		observe(canary.Event{Target: podinfo, Reason: canary.ReasonAdvanced, Phase: canary.PhaseProgressing, Checks: []canary.CheckResult{
+			{Name: "latency\xff", Value: 1, Verdict: canary.VerdictPass}, {Name: strings.Repeat("x", 254), Value: 1, Verdict: canary.VerdictPass},
+			{Name: "request-success-rate", Value: 99.5, Verdict: canary.VerdictPass}}})
+	})
+	assert.Equal(t, 1, testutil.CollectAndCount(c, "flagger_canary_metric_analysis"))
+	assert.Equal(t, 2, testutil.CollectAndCount(c, "canarykit_canary_metric_threshold"), "the spec's two fit metrics")
+}

@@ -3,17 +3,20 @@
 // with canarykit, plus canarykit's own under canarykit_*. A Collector is fed from Rollouts'
 // events and registered with prometheus/client_golang on the caller's Registerer:
 //
-//	c := selfmetrics.New(selfmetrics.Options{MeshProvider: "linkerd"})
-//	reg.MustRegister(c) // then serve reg with promhttp on /metrics
-//	tg, err := d.Target(canary, c.For(canary.Target, canary.Spec)) // kube/driver
+//	m := selfmetrics.New(selfmetrics.Options{MeshProvider: "linkerd"})
+//	reg.MustRegister(m) // then serve reg with promhttp on /metrics
+//	tg, err := d.Target(c, m.For(c.Target, c.Spec)) // c: a kube/flagger Canary, d: a kube/driver Driver
 //	...
-//	c.Forget(canary.Target) // the Canary was deleted: its series go
+//	m.Forget(c.Target) // the Canary was deleted: its series go
 //
 // For returns the callback a target's events go to (canary.Config.OnEvent, or the onEvent of
-// kube/driver's Release and Target); several callbacks can be chained in one func. The
+// kube/driver's Release and Target); several callbacks can be chained in one func. A process
+// that starts over targets whose releases are over seeds their state from the saved status
+// with Restore: a Rollout with nothing to release emits no event. The
 // Collector is safe for concurrent use by any number of targets. Label values come only from
 // the targets given to For (namespace, workload name) and the metric names of their Specs, so
-// the series are bounded by what the caller declares.
+// the series are bounded by what the caller declares; names that cannot be label values (empty,
+// not UTF-8, longer than MaxLabelLength) are left out.
 //
 // # Flagger's metrics
 //

@@ -84,6 +84,43 @@ func analysisDecision(e canary.Event) bool {
 	return false
 }
 
+// Restore records a saved status (the Lease's, or a Flagger Canary's) as the current state of
+// a declared target: its phase, status, failed checks and weights. A process that starts over
+// targets whose releases are over calls it after For, since their Rollouts emit no event until
+// the next release (Flagger sets the status of every Canary at each of its ticks). A target
+// not declared, or a status without a phase, records nothing.
+func (c *Collector) Restore(t canary.Target, st canary.Status) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tg, ok := c.targets[key{namespace: t.Namespace, name: t.Name}]
+	if !ok || st.Phase == "" {
+		return
+	}
+	w := canary.CanaryWeight(st.CanaryWeight)
+	if w.Validate() != nil {
+		w = canary.Weights{}
+	}
+	c.state(tg, st.Phase, st.FailedChecks, w)
+}
+
+// state records a target's phase, failed checks and, when valid, weights.
+func (c *Collector) state(tg *target, p canary.Phase, failedChecks int, w canary.Weights) {
+	k := tg.key
+	c.status.WithLabelValues(k.name, k.namespace).Set(statusValue(p))
+	for _, q := range phases {
+		v := 0.0
+		if q == p {
+			v = 1
+		}
+		c.phase.WithLabelValues(k.name, k.namespace, string(q)).Set(v)
+	}
+	c.failedChecks.WithLabelValues(k.name, k.namespace).Set(float64(failedChecks))
+	if w.Validate() == nil {
+		c.weight.WithLabelValues(primaryWorkload(k.name), k.namespace).Set(float64(w.Primary))
+		c.weight.WithLabelValues(k.name, k.namespace).Set(float64(w.Canary))
+	}
+}
+
 // observe records one event of tg's Rollouts.
 func (c *Collector) observe(tg *target, e canary.Event) {
 	c.mu.Lock()
@@ -92,20 +129,11 @@ func (c *Collector) observe(tg *target, e canary.Event) {
 		return
 	}
 	k := tg.key
-	c.status.WithLabelValues(k.name, k.namespace).Set(statusValue(e.Phase))
-	for _, p := range phases {
-		v := 0.0
-		if p == e.Phase {
-			v = 1
-		}
-		c.phase.WithLabelValues(k.name, k.namespace, string(p)).Set(v)
+	w := e.Weights
+	if e.Reason == canary.ReasonRollingBack {
+		w = canary.Weights{} // the weights the canary failed at, not the route's
 	}
-	c.failedChecks.WithLabelValues(k.name, k.namespace).Set(float64(e.FailedChecks))
-	// RollingBack carries the weights the canary failed at, not the route's
-	if e.Reason != canary.ReasonRollingBack && e.Weights.Validate() == nil {
-		c.weight.WithLabelValues(primaryWorkload(k.name), k.namespace).Set(float64(e.Weights.Primary))
-		c.weight.WithLabelValues(k.name, k.namespace).Set(float64(e.Weights.Canary))
-	}
+	c.state(tg, e.Phase, e.FailedChecks, w)
 	if analysisDecision(e) && (e.TickStarted.IsZero() || !e.TickStarted.Equal(tg.lastTick)) {
 		tg.lastTick = e.TickStarted
 		if !e.TickStarted.IsZero() {
