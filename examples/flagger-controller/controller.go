@@ -51,6 +51,9 @@ type Controller struct {
 	OnEvent func(*flagger.Canary) func(canary.Event)
 	// Forget, if set, is told of every Canary deleted (its self-metrics go).
 	Forget func(canary.Target)
+	// Restore, if set, is given the status of every Canary version seen (the Canary's status
+	// subresource, whichever replica wrote it): the self-metrics of every replica follow it.
+	Restore func(canary.Target, canary.Status)
 	// Adjust, if set, edits every Canary after it is loaded (before it is driven).
 	Adjust func(*flagger.Canary)
 	// RetryAfter is how long a failed deletion (or move) waits before it is tried again. Default 5s.
@@ -159,6 +162,9 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	c.mu.Unlock()
 	if applied != driver.Unchanged {
 		c.Log.Info("canary "+string(applied), "canary", key, "target", cn.Target.String())
+	}
+	if st, ok := savedStatus(u); ok && c.Restore != nil {
+		c.Restore(cn.Target, st)
 	}
 	if moved != nil {
 		// the Canary now targets another Deployment: the old one is left on its primary
@@ -431,4 +437,20 @@ func (c *Controller) warn(u *unstructured.Unstructured, msg string) {
 func canaryRef(u *unstructured.Unstructured) *corev1.ObjectReference {
 	return &corev1.ObjectReference{APIVersion: "flagger.app/v1beta1", Kind: "Canary", Namespace: u.GetNamespace(), Name: u.GetName(),
 		UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()}
+}
+
+// savedStatus reads the fields of a Canary's status the self-metrics show: the phase, the
+// canary weight and the failed checks. Values out of range are not a status.
+func savedStatus(u *unstructured.Unstructured) (canary.Status, bool) {
+	raw, ok := u.Object["status"].(map[string]any)
+	if !ok {
+		return canary.Status{}, false
+	}
+	phase, _ := raw["phase"].(string)
+	weight, _ := raw["canaryWeight"].(int64)
+	failed, _ := raw["failedChecks"].(int64)
+	if phase == "" || len(phase) > 32 || weight < 0 || weight > 100 || failed < 0 || failed > 1<<20 {
+		return canary.Status{}, false
+	}
+	return canary.Status{Phase: canary.Phase(phase), CanaryWeight: int(weight), FailedChecks: int(failed)}, true
 }
