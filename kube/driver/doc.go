@@ -24,6 +24,14 @@
 // conditions): `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the
 // release, and a new process resumes it from there (see CanaryStore). The Lease stays the lock.
 //
+// A controller keeps one Target per object in a Targets set: Apply starts a key's Target,
+// hands it an edited analysis for its next release (Target.Update), or replaces it when the
+// edit binds the target differently (Bound); Stop ends it. Retire ends a target's canary
+// delivery when its Canary is deleted, holding the target's lease: all traffic to the primary
+// and the target scaled to zero, or with Retirement.Revert the target handed back as
+// Flagger's spec.revertOnDeletion does (scaled up, the apex Service selecting its pods, the
+// route objects and what canarykit generated deleted).
+//
 // A Canary canarykit cannot drive (spec.provider istio, say) is an error naming the field
 // before anything in the cluster is touched.
 //
