@@ -152,6 +152,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	}
 	applied, moved, err := c.targets.Apply(ctx, key, cn)
 	if err != nil {
+		c.targets.Stop(key) // as for a Canary that does not load
 		c.warn(u, "not driven: "+err.Error())
 		return
 	}

@@ -12,11 +12,14 @@ import (
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 )
 
 // recorder keeps the release events of every target, in order.
@@ -167,7 +170,8 @@ func TestControllerDeletion(t *testing.T) {
 		b.app(name)
 	}
 	b.apply(canaryYAML("keep", slow))
-	b.apply(canaryYAML("revert", slow) + "  revertOnDeletion: true\n")
+	b.configAndAutoscaler("revert")
+	b.apply(canaryYAML("revert", slow) + "  revertOnDeletion: true\n  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: revert}\n")
 	for _, name := range []string{"keep", "revert"} {
 		b.poll(name+" bootstrapped", func() bool {
 			return b.image(name+"-primary") == name+":1" && b.status(name).Phase == canary.PhaseInitialized
@@ -176,6 +180,12 @@ func TestControllerDeletion(t *testing.T) {
 	cn, err := b.dyn.Resource(Canaries).Namespace(b.ns).Get(context.Background(), "revert", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Contains(t, cn.GetFinalizers(), Finalizer)
+	for _, name := range []string{"revert-config-primary"} {
+		_, err := b.env.Client().CoreV1().ConfigMaps(b.ns).Get(context.Background(), name, metav1.GetOptions{})
+		require.NoError(t, err, "the primary's copy of the tracked config exists before the deletion")
+	}
+	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Get(context.Background(), "revert-primary", metav1.GetOptions{})
+	require.NoError(t, err, "the primary's autoscaler exists before the deletion")
 
 	mark := rec.mark()
 	b.setImage("keep", "keep:2")
@@ -213,6 +223,14 @@ func TestControllerDeletion(t *testing.T) {
 	assert.NotContains(t, apex.Labels, canary.LabelManagedBy, "the apex Service is the user's again")
 	_, err = b.env.Client().CoordinationV1().Leases(b.ns).Get(context.Background(), "revert-canarykit", metav1.GetOptions{})
 	assert.True(t, apierrors.IsNotFound(err), "the target's Lease is removed")
+	_, err = b.env.Client().CoreV1().ConfigMaps(b.ns).Get(context.Background(), "revert-config-primary", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the primary's config copy is removed")
+	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Get(context.Background(), "revert-primary", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the primary's autoscaler is removed")
+	_, err = b.env.Client().CoreV1().ConfigMaps(b.ns).Get(context.Background(), "revert-config", metav1.GetOptions{})
+	assert.NoError(t, err, "the target's own config stays")
+	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Get(context.Background(), "revert", metav1.GetOptions{})
+	assert.NoError(t, err, "the target's own autoscaler stays")
 
 	// neither target is driven any more
 	b.setImage("keep", "keep:3")
@@ -276,4 +294,33 @@ spec:
 	b.poll("two:2 promoted", func() bool { return rec.has("two", canary.ReasonSucceeded, mark) })
 	assert.Equal(t, "two:2", b.image("two-primary"))
 	assert.Equal(t, canary.PhaseSucceeded, b.status("web").Phase)
+}
+
+// configAndAutoscaler gives the Deployment name a tracked ConfigMap "<name>-config" (envFrom)
+// and an autoscaler "<name>".
+func (b *bed) configAndAutoscaler(name string) {
+	ctx := context.Background()
+	_, err := b.env.Client().CoreV1().ConfigMaps(b.ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name + "-config"},
+		Data: map[string]string{"GREETING": "hello"}}, metav1.CreateOptions{})
+	require.NoError(b.t, err)
+	require.NoError(b.t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: name + "-config"}}}}
+		_, err = b.env.Client().AppsV1().Deployments(b.ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	}))
+	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			MinReplicas:    ptr.To(int32(1)), MaxReplicas: 2,
+			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(b.t, err)
 }

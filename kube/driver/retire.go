@@ -23,8 +23,8 @@ type Retirement struct {
 	// deleted. Without Revert the traffic is left on the primary: the route sends everything
 	// to it and the target is scaled to zero, as after a rollback; the Lease keeps the status.
 	Revert bool
-	// Due, if set, is asked once the lease is held; false skips the work (another process has
-	// done it, or the Canary was created again meanwhile).
+	// Due, if set, is asked before the lease is taken and again once it is held; false skips
+	// the work (another process has done it, or the Canary was created again meanwhile).
 	Due func(ctx context.Context) (bool, error)
 }
 
@@ -44,6 +44,13 @@ type RouteRemover interface {
 // driver holds it; a Target of the same process must have stopped). Every step is
 // idempotent: a Retire interrupted half-way is finished by running it again.
 func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) error {
+	if r.Due != nil {
+		// asked before the lease too: a process that finds the work done does not wait for
+		// (or create) the lease
+		if due, err := r.Due(ctx); err != nil || !due {
+			return err
+		}
+	}
 	router, workload, lease, err := d.adapters(c, true)
 	if err != nil {
 		return err
