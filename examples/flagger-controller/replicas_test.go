@@ -104,7 +104,7 @@ func TestReplicasShareTheWorkAndSurviveACrash(t *testing.T) {
 	defer cancel()
 	names := []string{"alpha", "beta", "gamma"}
 	ids := []string{"replica-1", "replica-2", "replica-3"}
-	const lease = 4 * time.Second
+	const lease = 8 * time.Second // renewed every 4 s; short enough for the test, long enough for a loaded machine
 	events := &byReplica{}
 	replicas := map[string]*replica{}
 	for _, id := range ids {
@@ -148,6 +148,13 @@ func TestReplicasShareTheWorkAndSurviveACrash(t *testing.T) {
 		assert.Equal(t, name+":2", b.image(name+"-primary"))
 	}
 	audit := b.env.AuditSince(t, mark)
+	calls := 0
+	for _, e := range audit.Calls() {
+		if strings.HasPrefix(e.UserAgent, "replica-") {
+			calls++
+		}
+	}
+	t.Logf("the replicas' requests while releasing %d Canaries (5 steps each, one crash): %d", len(names), calls)
 
 	for _, name := range names {
 		weights, who := events.advanced(name)
