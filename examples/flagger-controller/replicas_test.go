@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/stretchr/testify/assert"
@@ -107,8 +109,10 @@ func TestReplicasShareTheWorkAndSurviveACrash(t *testing.T) {
 	const lease = 8 * time.Second // renewed every 4 s; short enough for the test, long enough for a loaded machine
 	events := &byReplica{}
 	replicas := map[string]*replica{}
+	registries := map[string]*prometheus.Registry{}
 	for _, id := range ids {
-		replicas[id] = b.start(id, Options{LeaseDuration: lease, OnEvent: events.recorder(id)})
+		registries[id] = prometheus.NewRegistry()
+		replicas[id] = b.start(id, Options{LeaseDuration: lease, OnEvent: events.recorder(id), Registry: registries[id]})
 	}
 	analysis := "    interval: 2s\n    threshold: 1\n    stepWeight: 10\n    maxWeight: 50\n"
 	for _, name := range names {
@@ -189,6 +193,16 @@ func TestReplicasShareTheWorkAndSurviveACrash(t *testing.T) {
 		}
 	}
 	assert.NotEmpty(t, drove, "the victim was driving alpha")
+
+	// every surviving replica exports every Canary's status, driven there or not
+	for _, id := range ids {
+		if id == victim {
+			continue
+		}
+		for _, name := range names {
+			b.poll(id+" exports "+name+" succeeded", func() bool { return gauge(t, registries[id], "flagger_canary_status", name) == 1 })
+		}
+	}
 	users := map[string]bool{}
 	for _, e := range audit {
 		if strings.HasPrefix(e.UserAgent, "replica-") {
@@ -217,4 +231,23 @@ func firstWrite(audit testenv.AuditEvents, who, name string) time.Time {
 		}
 	}
 	panic(fmt.Sprintf("no write of %s by %s", name, who))
+}
+
+// gauge is the value of a per-Canary gauge in reg (-1 when absent).
+func gauge(t *testing.T, reg *prometheus.Registry, metric, name string) float64 {
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != metric {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "name" && l.GetValue() == name {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }
