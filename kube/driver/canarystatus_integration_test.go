@@ -21,6 +21,9 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
+// testBound bounds each test so that a release that hangs fails it instead of the binary.
+const testBound = 4 * time.Minute
+
 // statusBed is a namespace with podinfo, Flagger's Canary CRD, a loadtester and a driver
 // identity bound to exactly the documented RBAC.
 type statusBed struct {
@@ -80,7 +83,7 @@ func (b *statusBed) newRevision(ctx context.Context, t *testing.T, image string)
 // kstatus (Flux's health checks) and Flagger's fields follow it, and each step's status write
 // is one request, made under exactly the documented RBAC.
 func TestCanaryStatusPromotion(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b := newStatusBed(ctx, t)
 	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
@@ -122,6 +125,7 @@ func TestCanaryStatusPromotion(t *testing.T) {
 	select {
 	case rr = <-done:
 	case <-ctx.Done():
+		t.Fatalf("the release did not end: %v", ctx.Err())
 	}
 	require.NoError(t, rr.err)
 	require.Equal(t, canary.PhaseSucceeded, rr.res.Phase, rr.res.Reason)
@@ -134,6 +138,7 @@ func TestCanaryStatusPromotion(t *testing.T) {
 	case err := <-waiter.errs:
 		t.Fatalf("waiting for condition=Promoted: %v", err)
 	case <-ctx.Done():
+		t.Fatalf("the waiter did not return: %v", ctx.Err())
 	}
 	close(waiter.seen)
 	for j := range waiter.seen {
@@ -184,10 +189,10 @@ func TestCanaryStatusPromotion(t *testing.T) {
 // A rollback: the Canary reads Failed with Flagger's Promoted=False condition, kstatus says
 // Failed (Stalled), and a client waiting for condition=Promoted keeps waiting.
 func TestCanaryStatusRollback(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b := newStatusBed(ctx, t)
-	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
 	d := b.driver(t, "driver-a")
 	rel, err := d.Release(ctx, c, nil)
 	require.NoError(t, err)
@@ -208,6 +213,7 @@ func TestCanaryStatusRollback(t *testing.T) {
 	select {
 	case rr = <-done:
 	case <-ctx.Done():
+		t.Fatalf("the release did not end: %v", ctx.Err())
 	}
 	require.NoError(t, rr.err)
 	require.Equal(t, canary.PhaseFailed, rr.res.Phase)
@@ -244,7 +250,7 @@ func TestCanaryStatusRollback(t *testing.T) {
 // A driver stopped mid-release and a new Driver (another process) that continues from the
 // Canary's status: no step repeated, none skipped, and the release not started over.
 func TestCanaryStatusResume(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b := newStatusBed(ctx, t)
 	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
@@ -300,7 +306,7 @@ func mustTime(t *testing.T, s string) time.Time {
 // A Target with its status on the Canary: idle, it reads neither the Canary nor anything but
 // its caches (it renews its lease); a new revision is released, and the Canary says so.
 func TestTargetCanaryStatus(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b := newStatusBed(ctx, t)
 	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
@@ -353,10 +359,10 @@ func TestTargetCanaryStatus(t *testing.T) {
 // A pause outlives the process: the new driver loads it (from the lease, Flagger's status
 // having no place for it) and continues the release only when resumed.
 func TestCanaryStatusResumePaused(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b := newStatusBed(ctx, t)
-	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
 	d1 := b.driver(t, "driver-a")
 	rel, err := d1.Release(ctx, c, nil)
 	require.NoError(t, err)
@@ -404,6 +410,7 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 	select {
 	case rr = <-second:
 	case <-ctx.Done():
+		t.Fatalf("the release did not end: %v", ctx.Err())
 	}
 	require.NoError(t, rr.err)
 	require.Equal(t, canary.PhaseSucceeded, rr.res.Phase, rr.res.Reason)
