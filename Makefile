@@ -13,7 +13,8 @@ test: testenv
 unit:
 	$(GO) test $(GOTESTFLAGS) $(PKGS)
 
-# Installs etcd + Prometheus (Debian) and builds kube-apiserver + kube-controller-manager (Go proxy).
+# Installs etcd + Prometheus (Debian) and builds kube-apiserver + kube-controller-manager (Go proxy);
+# a KUBEBUILDER_ASSETS of the bed's minor version saves building kube-apiserver.
 testenv:
 	./hack/testenv.sh
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -27,8 +28,10 @@ func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
 	unavailable := false
 	for _, c := range u.r.checks {
 		res := u.runCheck(ctx, c)
+		res.DryRun = c.metric.DryRun
 		results = append(results, res)
 		switch {
+		case res.DryRun: // reported below, never counted
 		case res.Passed(c.metric.OnNoData):
 		case res.Verdict == VerdictUnavailable:
 			unavailable = true
@@ -46,8 +49,12 @@ func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
 	} else if now.Sub(u.unavailableSince) >= u.r.spec.ProgressDeadline {
 		out = verdictFail // held long enough: count it
 	}
+	u.reportDryRuns(results)
 	if out == verdictHold {
 		for _, r := range results {
+			if r.DryRun {
+				continue
+			}
 			switch r.Verdict {
 			case VerdictNoData, VerdictInconclusive:
 				u.emitEvent(Event{Type: EventWarning, Reason: ReasonNoData, Check: r.Name, Checks: results, Message: u.haltMessage(r) + " (holding)"})
@@ -57,6 +64,17 @@ func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
 		}
 	}
 	return results, out
+}
+
+// reportDryRuns emits a DryRun event for each dry-run result that did not pass: its verdict
+// in Flagger's words, marked as not counted.
+func (u *run) reportDryRuns(results []CheckResult) {
+	for _, r := range results {
+		if r.DryRun && r.Verdict != VerdictPass {
+			u.emitEvent(Event{Type: EventNormal, Reason: ReasonDryRun, Check: r.Name, Checks: results,
+				Message: fmt.Sprintf("Dry-run metric %s of %s: %s (%s, not counted)", r.Name, u.r.target, r.Message, strings.ToLower(string(r.Verdict)))})
+		}
+	}
 }
 
 // runCheck runs one check, its Checker or its query against the provider and threshold, bounded

@@ -79,7 +79,10 @@
 // 90.00 < 99", "Rolling back podinfo.test failed checks threshold reached 5") and whose Checks
 // carry each metric's resolved query, value, threshold and verdict. Metrics without data (and
 // inconclusive checks) are a failed check by default (Flagger's behaviour), or hold the step,
-// or are ignored (Metric.OnNoData). Event webhooks receive the events off the Rollout's path:
+// or are ignored (Metric.OnNoData). A dry-run metric (Metric.DryRun) is evaluated at every tick
+// and reported — its result marked CheckResult.DryRun in the tick's events, and a Normal DryRun
+// event for each tick it does not pass — but never counted: it neither fails, holds nor passes
+// a step, so a new query can be trialled on live releases. Event webhooks receive the events off the Rollout's path:
 // a slow receiver never delays a decision. Logs go to Config.Logger (logr).
 //
 // Time is injected (Config.Clock); the canarytest package runs whole releases in virtual time.

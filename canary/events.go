@@ -39,7 +39,8 @@ const (
 	ReasonFailed       Reason = "Failed"       // "Canary failed! Scaling down podinfo.test"
 	ReasonPaused       Reason = "Paused"
 	ReasonUnpaused     Reason = "Unpaused"
-	ReasonError        Reason = "Error" // an adapter failed; the tick is retried
+	ReasonError        Reason = "Error"  // an adapter failed; the tick is retried
+	ReasonDryRun       Reason = "DryRun" // a dry-run metric did not pass; nothing was counted
 )
 
 // Event is one decision or transition of a Rollout, emitted through Config.OnEvent (and to the
@@ -123,6 +124,8 @@ type CheckResult struct {
 	Message string
 	// Err is the provider's error for NoData, Unavailable and Error verdicts.
 	Err error
+	// DryRun marks the result of a dry-run metric (Metric.DryRun): reported, never counted.
+	DryRun bool
 }
 
 // Passed reports whether the check passed under policy p (NoData and Inconclusive count per

@@ -20,8 +20,8 @@ type QueryVars struct {
 	Namespace string
 	Target    string
 	Service   string
-	// Ingress is Flagger's spec.ingressRef name, which defaults to the target's name; no
-	// router of canarykit's names an Ingress, so it is always the target's name.
+	// Ingress is Flagger's spec.ingressRef name (Target.Ingress), which defaults to the
+	// target's name.
 	Ingress   string
 	Interval  string
 	Variables map[string]string
@@ -38,7 +38,7 @@ func VarsFor(t Target, m Metric) QueryVars {
 		Namespace: t.Namespace,
 		Target:    t.Name,
 		Service:   t.ApexService(),
-		Ingress:   t.Name,
+		Ingress:   t.IngressName(),
 		Interval:  PromDuration(interval),
 		Variables: m.Variables,
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Flagger's {{ ingress }} is the Canary's ingressRef name, the target's name without one; no
-// router of canarykit's names an Ingress, so it is the target's name.
+// Flagger's {{ ingress }} is the Canary's ingressRef name (Target.Ingress), the target's name
+// without one.
 func TestQueryIngressVariable(t *testing.T) {
 	target := canary.Target{Namespace: "test", Name: "podinfo", Service: "web", Canary: "frontend"}
 	m := canary.Metric{Name: "nginx-errors", Interval: time.Minute, ThresholdRange: canary.AtMost(1),
@@ -18,6 +18,10 @@ func TestQueryIngressVariable(t *testing.T) {
 	q, err := canary.RenderQuery(m.Query, canary.VarsFor(target, m))
 	require.NoError(t, err)
 	assert.Equal(t, `sum(rate(nginx_ingress_controller_requests{namespace="test",ingress="podinfo",status=~"5.*"}[1m]))`, q)
+	target.Ingress = "public"
+	q, err = canary.RenderQuery(m.Query, canary.VarsFor(target, m))
+	require.NoError(t, err)
+	assert.Equal(t, `sum(rate(nginx_ingress_controller_requests{namespace="test",ingress="public",status=~"5.*"}[1m]))`, q)
 
 	spec := canary.Spec{Interval: 30 * time.Second, Threshold: 2, MaxWeight: 50, StepWeight: 10, Metrics: []canary.Metric{m}}
 	assert.NoError(t, spec.Validate(), "a query using {{ ingress }} parses")

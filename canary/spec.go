@@ -163,6 +163,11 @@ type Metric struct {
 	// Provider runs this metric's query instead of Config.Metrics: a metric read from another
 	// server, as a Flagger MetricTemplate names its own provider. Default: Config.Metrics.
 	Provider MetricProvider
+	// DryRun evaluates the metric at every tick and reports its result (CheckResult.DryRun, in
+	// the tick's events, and a DryRun event when it does not pass) without letting it decide
+	// anything: it never counts as a failed check, never holds a step and never passes one. A
+	// way to trial a new query on live releases before trusting it.
+	DryRun bool
 }
 
 // NoDataPolicy is what a check without data does to the analysis.

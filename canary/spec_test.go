@@ -99,7 +99,7 @@ func TestNewValidatesTargetAndWiring(t *testing.T) {
 		canary.Metric{Name: "custom", Query: "up"},
 		canary.Metric{Name: "vars", ThresholdRange: canary.AtMost(1), Query: "x{d={{ variables.missing }}}"})
 	cfg := env.Config(spec)
-	cfg.Target = canary.Target{Namespace: "Test", Name: "", Match: []canary.Match{{}}}
+	cfg.Target = canary.Target{Namespace: "Test", Name: "", Ingress: "Public_Ingress", Match: []canary.Match{{}}}
 	cfg.Router = nil
 	cfg.Webhooks = nil
 	cfg.Gates = []canary.Hook{{Type: "nope"}}
@@ -109,6 +109,7 @@ func TestNewValidatesTargetAndWiring(t *testing.T) {
 		`targetRef.namespace: "Test" is not a valid Kubernetes name (lowercase RFC 1123)`,
 		"targetRef.name: required",
 		"target.match: set analysis.match instead",
+		`ingressRef.name: "Public_Ingress" is not a valid Ingress name`,
 		"config.Router: required",
 		`analysis.metrics[2].query: required: "error-rate" is not a built-in check (config.Builtins) or a checker (config.Checkers)`,
 		"analysis.metrics[3].thresholdRange: must set min or max",

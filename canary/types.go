@@ -20,6 +20,10 @@ type Target struct {
 	// {{ name }} of queries, the "name" of webhook payloads (and so of flagger-loadtester's
 	// gates), and the name in event messages. Empty means Name.
 	Canary string
+	// Ingress is the name of the Ingress in front of the target (a Flagger Canary's
+	// spec.ingressRef): the NGINX ingress router copies it, and queries render it as
+	// {{ ingress }}. Empty means Name, as in Flagger.
+	Ingress string
 	// Match holds the A/B match conditions routers shape their route objects with. The Rollout
 	// fills it from Spec.Match before calling a MeshRouter; leave it empty in Config.Target.
 	Match []Match
@@ -40,6 +44,14 @@ func (t Target) CanaryName() string {
 func (t Target) ApexService() string {
 	if t.Service != "" {
 		return t.Service
+	}
+	return t.Name
+}
+
+// IngressName returns the Ingress in front of the target: Ingress, or Name.
+func (t Target) IngressName() string {
+	if t.Ingress != "" {
+		return t.Ingress
 	}
 	return t.Name
 }

@@ -274,6 +274,9 @@ func validateTarget(p *problems, t Target) {
 	if t.Service != "" && (!dns1123.MatchString(t.Service) || len(t.CanaryService()) > 63) {
 		p.add("service.name", "%q is not a valid service name (lowercase RFC 1123, at most 56 characters)", t.Service)
 	}
+	if t.Ingress != "" && (!dns1123.MatchString(t.Ingress) || len(t.Ingress+"-canary") > 253) {
+		p.add("ingressRef.name", "%q is not a valid Ingress name (lowercase RFC 1123, at most 246 characters)", t.Ingress)
+	}
 	if len(t.Match) > 0 {
 		p.add("target.match", "set analysis.match instead; the Rollout fills the target's match from the spec")
 	}

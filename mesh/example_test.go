@@ -5,8 +5,11 @@ import (
 	"fmt"
 
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
@@ -69,4 +72,38 @@ func Example_linkerd() {
 		panic(err)
 	}
 	_ = canary.Config{Router: router /* , Target, Spec, Workload, Metrics, Store ... */}
+}
+
+// Routing a target through ingress-nginx: the user's Ingress "podinfo-public" is copied to
+// "podinfo-public-canary", whose canary-weight annotation carries the canary's share.
+func ExampleNewNGINX() {
+	ctx := context.Background()
+	pathType := networkingv1.PathTypePrefix
+	client := kubefake.NewClientset(&networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo-public", Namespace: "test"},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "app.example.com", IngressRuleValue: networkingv1.IngressRuleValue{
+			HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: &pathType,
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "podinfo",
+					Port: networkingv1.ServiceBackendPort{Number: 9898}}}}}}}}}},
+	})
+	router, err := mesh.NewNGINX(mesh.NGINXOptions{Client: client.NetworkingV1()})
+	if err != nil {
+		panic(err)
+	}
+	target := canary.Target{Namespace: "test", Name: "podinfo", Ingress: "podinfo-public"}
+	if err := router.Reconcile(ctx, target); err != nil {
+		panic(err)
+	}
+	if err := router.SetWeights(ctx, target, canary.CanaryWeight(20)); err != nil {
+		panic(err)
+	}
+	ing, _ := client.NetworkingV1().Ingresses("test").Get(ctx, mesh.CanaryIngressName(target), metav1.GetOptions{})
+	fmt.Println(ing.Name, "->", ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name)
+	fmt.Println(ing.Annotations["nginx.ingress.kubernetes.io/canary-weight"])
+	w, _ := router.Weights(ctx, target)
+	fmt.Println(w)
+	// Output:
+	// podinfo-public-canary -> podinfo-canary
+	// 20
+	// primary=80 canary=20
 }

@@ -169,7 +169,7 @@ func patchRejected(err error) bool {
 	}
 	// client-go's fake clientsets return the JSON patch library's error as is
 	msg := err.Error()
-	return apierrors.IsInvalid(err) || strings.Contains(msg, "testing value") || strings.Contains(msg, "test operation does not apply")
+	return apierrors.IsInvalid(err) || strings.Contains(msg, "testing value") || strings.Contains(msg, "operation does not apply")
 }
 
 // classify wraps err with what failed, marking what retrying cannot fix as permanent: requests

@@ -421,3 +421,44 @@ func TestPrometheusProvidersShareConnections(t *testing.T) {
 	// The second reading's own connection is counted too.
 	assert.LessOrEqual(t, accepted()-before, float64(bound+1))
 }
+
+// TestSequentialWithRealPrometheus: PrometheusCounts' range queries over the Linkerd-format
+// exporter give the sequential test its counts per 2 s step: a canary failing twice as often as
+// its primary is a regression; the same canary, healthy, counted from a new release start (a
+// new revision), is passed on the new evidence alone.
+func TestSequentialWithRealPrometheus(t *testing.T) {
+	t.Parallel()
+	prom, exp := testenv.SharedPrometheus(t)
+	target := canary.Target{Namespace: "it-sequential", Name: "podinfo"}
+	canaryW := linkerdexp.Workload{Namespace: target.Namespace, Deployment: target.Name}
+	primaryW := linkerdexp.Workload{Namespace: target.Namespace, Deployment: target.PrimaryName()}
+	healthy := linkerdexp.Traffic{RPS: 100, FailureRatio: 0.1, LatencyMin: 5 * time.Millisecond}
+	exp.SetTraffic(primaryW, linkerdexp.Traffic{RPS: 400, FailureRatio: 0.1, LatencyMin: 5 * time.Millisecond})
+	exp.SetTraffic(canaryW, linkerdexp.Traffic{RPS: 100, FailureRatio: 0.2, LatencyMin: 5 * time.Millisecond})
+
+	p := newProvider(t, metrics.PrometheusOptions{Address: prom.URL})
+	src, err := metrics.NewPrometheusCounts(p, metrics.PrometheusCountsOptions{})
+	require.NoError(t, err)
+	s, err := metrics.NewSequential(metrics.SequentialOptions{Source: src})
+	require.NoError(t, err)
+	req := canary.CheckRequest{Metric: canary.Metric{Name: "sequential", Interval: 2 * time.Second}, Target: target, Started: time.Now()}
+
+	verdict := func(what string, want canary.Verdict) canary.CheckResult {
+		var res canary.CheckResult
+		waitFor(t, what, func() error {
+			res, err = s.Check(context.Background(), req)
+			if err == nil && res.Verdict != want {
+				err = errors.New(res.Message)
+			}
+			return err
+		})
+		return res
+	}
+	res := verdict("a regression", canary.VerdictFail)
+	assert.InDelta(t, 2, res.Value, 0.5, res.Message)
+
+	exp.SetTraffic(canaryW, healthy)
+	req.Started = time.Now().Add(4 * time.Second) // a new revision: its own evidence only
+	res = verdict("no regression, from the new start", canary.VerdictPass)
+	assert.InDelta(t, 1, res.Value, 0.3, res.Message)
+}

@@ -215,3 +215,37 @@ func ratio(s side) float64 {
 	}
 	return float64(s.errors) / float64(s.requests) * 100
 }
+
+// counts is the sequential test's CountSource: the per-bucket requests and errors of the
+// canary and the primary since the canary first had traffic (range queries at a 30 s step).
+func (w *world) counts() CountSource {
+	return CountsFunc(func(context.Context, CountRequest) ([]StepCounts, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.advance()
+		if w.first < 0 {
+			return nil, nil
+		}
+		out := make([]StepCounts, 0, len(w.buckets)-w.first)
+		for i, b := range w.buckets[w.first:] {
+			out = append(out, StepCounts{
+				Time:    w.start.Add(time.Duration(w.first+i+1) * bucketLen),
+				Canary:  Counts{Requests: float64(b.canary.requests), Errors: float64(b.canary.errors)},
+				Primary: Counts{Requests: float64(b.primary.requests), Errors: float64(b.primary.errors)},
+			})
+		}
+		return out, nil
+	})
+}
+
+// canaryRequests is how many requests the canary has served so far.
+func (w *world) canaryRequests() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.advance()
+	n := 0
+	for _, b := range w.buckets {
+		n += b.canary.requests
+	}
+	return n
+}

@@ -9,7 +9,9 @@
 //	00:07:30  Warning  Halt advancement no values found for metric request-duration probably podinfo.test is not receiving traffic: query ... (holding)  ✔ request-success-rate 99.90 >= 99
 //
 // A failed check reads "✘ request-success-rate 90.69 (want >= 99)", a check without data
-// "? request-duration no data", an undecided one "? judge inconclusive". A Halted or NoData
+// "? request-duration no data", an undecided one "? judge inconclusive"; a dry-run metric's
+// result (canary.Metric.DryRun) ends in "(dry-run)": "✘ error-budget-v2 9.43 (want <= 1)
+// (dry-run)", reported, never counted. A Halted or NoData
 // event's message already names its check (canary.Event.Check), so the list that follows leaves
 // it out. Style.Verbose adds the resolved queries and the providers' errors on indented lines.
 //

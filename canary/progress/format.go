@@ -94,6 +94,9 @@ func showsBar(e canary.Event) bool {
 // words.
 func (s Style) Check(c canary.CheckResult) string {
 	mark, sgr, text := verdictText(c)
+	if c.DryRun {
+		text += " (dry-run)"
+	}
 	if s.Color {
 		mark = sgr + mark + sgrReset
 	}

@@ -131,7 +131,7 @@ func TestValidateReportsTheManifestAndTheObjectFiles(t *testing.T) {
 kind: Canary
 metadata: {name: podinfo, namespace: test}
 spec:
-  provider: istio
+  provider: appmesh
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
   service: {port: 9898}
   analysis: {interval: 1m, stepWeight: 10, maxWeight: 50, mirror: true}
@@ -154,7 +154,7 @@ spec:
 	for i, w := range want {
 		assert.True(t, strings.HasPrefix(out[i], w), "line %d: want %q..., got %q", i, w, out[i])
 	}
-	assert.Contains(t, out[1], "istio")
+	assert.Contains(t, out[1], "appmesh")
 	assert.Contains(t, out[2], "datadog")
 
 	// an object given twice, and a manifest fine on its own: its references are not checked
@@ -169,4 +169,24 @@ spec:
 	assert.Equal(t, exitError, code)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "missing.yaml: no such file or directory")
+}
+
+// A Canary with canarykit's sequential check (an annotation Flagger ignores) would run: the
+// check the annotation adds is bound by the driver, not a missing built-in.
+func TestValidateSequentialCheckAnnotation(t *testing.T) {
+	brokenKubeconfig(t)
+	annotated := strings.Replace(broken, "metadata: {name: podinfo, namespace: test}",
+		"metadata: {name: podinfo, namespace: test, annotations: {canarykit.dev/sequential-check: \"{alpha: 0.005}\", canarykit.dev/dry-run-metrics: request-success-rate}}", 1)
+	annotated = strings.NewReplacer("      - {name: errors, templateRef: {name: errors, namespace: ops}, thresholdRange: {max: 1}}\n", "",
+		"      - {name: latency, templateRef: {name: latency, namespace: ops}}\n", "", "request-succes-rate", "request-success-rate",
+		"    alerts:\n      - {name: on-call, severity: warn, providerRef: {name: on-call}}\n", "").Replace(annotated)
+	file := writeFile(t, "canary.yaml", annotated)
+	code, stdout, stderr := canaryctl(t, "validate", "-f", file)
+	assert.Equal(t, exitPromoted, code, stdout+stderr)
+	assert.Equal(t, []string{"canaryctl: " + file + ": Canary test/podinfo would run (Canary strategy)"}, lines(stdout))
+
+	bad := writeFile(t, "bad.yaml", strings.Replace(annotated, "{alpha: 0.005}", "{alpha: 2}", 1))
+	code, stdout, _ = canaryctl(t, "validate", "-f", bad)
+	assert.Equal(t, exitRolledBack, code)
+	assert.Contains(t, stdout, bad+": metadata.annotations.canarykit.dev/sequential-check.alpha: must be in (0, 0.5], got 2")
 }

@@ -108,23 +108,23 @@ func TestUnknownProviderIsRefusedBeforeTheCluster(t *testing.T) {
 	ctx := context.Background()
 	data, err := os.ReadFile(filepath.Join("..", "..", "kube", "flagger", "testdata", "canary-003-ab-testing.yaml"))
 	require.NoError(t, err)
-	istio := strings.Replace(string(data), "\n  service:\n", "\n  provider: istio\n  service:\n", 1)
-	require.NotEqual(t, string(data), istio)
-	_, err = flagger.LoadCanary([]byte(istio))
+	appmesh := strings.Replace(string(data), "\n  service:\n", "\n  provider: appmesh\n  service:\n", 1)
+	require.NotEqual(t, string(data), appmesh)
+	_, err = flagger.LoadCanary([]byte(appmesh))
 	require.ErrorContains(t, err, "spec.provider")
-	assert.ErrorContains(t, err, "istio")
+	assert.ErrorContains(t, err, "appmesh")
 
 	m, err := flagger.LoadCanary(data)
 	require.NoError(t, err)
 	m.Namespace, m.Target.Namespace = ns, ns
-	m.Router = flagger.Router{Kind: "istio", Provider: "istio"}
+	m.Router = flagger.Router{Kind: "appmesh", Provider: "appmesh"}
 	d, err := driver.New(driver.Options{Config: env.Config(), Prometheus: "http://prometheus.invalid:9090"})
 	require.NoError(t, err)
 	defer d.Close()
 	_, err = d.Release(ctx, m, nil)
-	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "istio"`)
+	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "appmesh"`)
 	_, err = d.Target(m, nil)
-	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "istio"`)
+	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "appmesh"`)
 
 	c := env.Client()
 	deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})

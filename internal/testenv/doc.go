@@ -10,7 +10,8 @@
 // module (the separate module in tools/ pins it, so canarykit's go.mod never requires it),
 // caching them in os.UserCacheDir()/canarykit/testenv/k8s-<version>/ (override the root with
 // CANARYKIT_TESTENV_DIR). The package finds them there and on PATH, with no environment
-// variable. When one is missing, tests skip with the command to run, except with CI=true,
+// variable; when KUBEBUILDER_ASSETS names a setup-envtest directory whose kube-apiserver is of
+// KubernetesVersion's minor (AssetsFit), its etcd and kube-apiserver come first. When one is missing, tests skip with the command to run, except with CI=true,
 // where they fail: CI must run them. Under -short every test that asks for the bed skips, CI or
 // not, and nothing is started.
 //
@@ -41,17 +42,21 @@
 // # The kubelet stand-in
 //
 // No scheduler or kubelet runs, and no container. env.Kubelet(t, namespace, selector, behavior)
-// watches pods and writes the status a kubelet would (status subresource): Running with the
-// Ready condition true at once (ReadyNow), after a delay (ReadyAfter), never (NeverReady), or
-// crash-looping (CrashLoop: not ready, CrashLoopBackOff, restart count growing); SetBehavior
-// changes it mid-test. The real ReplicaSet and Deployment controllers then compute
-// availability, rollout status and ProgressDeadlineExceeded. What they need, found by reading
-// them: a pod is available when its Ready condition is true (for minReadySeconds, measured from
-// the condition's lastTransitionTime); phase, node and container statuses do not matter to
-// them. Pods stay unbound (no nodeName, no Node object): the apiserver deletes unbound pods at
-// once, whereas a bound pod waits for its kubelet to confirm, so scale-downs and namespace
-// deletion work without one. Note that the Deployment controller keeps condition times in
-// whole seconds, so a progressDeadlineSeconds of 1 may expire in well under a second.
+// runs kube/kubetest's kubelet stand-in as KubeletUser: it writes the status a kubelet would,
+// Ready at once (ReadyNow), after a delay (ReadyAfter), never (NeverReady), crash-looping
+// (CrashLoop) or for only the first N pods (Behavior.ReadyPods), and the real ReplicaSet and
+// Deployment controllers compute availability, rollout status and ProgressDeadlineExceeded from
+// it (see kube/kubetest for what they read). The names here (Behavior, ReadyNow, ...) are the
+// kit's. Note that the Deployment controller keeps condition times in whole seconds, so a
+// progressDeadlineSeconds of 1 may expire in well under a second.
+//
+// # The envtest shape
+//
+// Options.WithoutControllerManager starts etcd and kube-apiserver only, as controller-runtime's
+// envtest does (its apiserver flags included: the ServiceAccount admission plugin is off, since
+// no controller creates ServiceAccounts). Tests of kube/kubetest's deployment controller stand-in
+// run the same scenarios on such a bed and on the full one. EnvtestAssets(t) gives envtest
+// itself a KUBEBUILDER_ASSETS directory of the bed's etcd and kube-apiserver.
 //
 // # CRDs
 //
@@ -59,7 +64,9 @@
 // answers. TrafficSplitCRD() is the SMI TrafficSplit CRD as linkerd-smi ships it (v1alpha1
 // stored, v1alpha2 served, no conversion); TrafficSplitCRD("v1alpha3", "v1alpha4") and
 // HTTPRouteGroupCRD() serve other versions. GatewayAPICRDs(t) reads the standard-channel
-// Gateway API CRDs of GatewayAPIVersion from the module cache. FlaggerCRDs(t) reads Flagger's
+// Gateway API CRDs of GatewayAPIVersion from the module cache, IstioCRDs(t) Istio's
+// VirtualService, DestinationRule and Gateway CRDs of istio.io/api IstioAPIVersion
+// (IstioCRDServing narrows their served versions). FlaggerCRDs(t) reads Flagger's
 // own CRDs (Canary with its status subresource and printer columns, MetricTemplate,
 // AlertProvider) of FlaggerVersion from the module cache; CanaryCRD(t) is its Canary CRD. CRDs are cluster-wide and stay
 // installed: tests that need different served versions of one CRD run one after the other.

@@ -30,6 +30,12 @@ type Options struct {
 	APIServerArgs []string
 	// ControllerManagerArgs are extra kube-controller-manager flags, appended after the bed's own.
 	ControllerManagerArgs []string
+	// WithoutControllerManager starts etcd and kube-apiserver only: the shape of
+	// controller-runtime's envtest. No controller runs, so Deployments get no ReplicaSets, pods
+	// or status (kube/kubetest's StartDeployments stands in), no ServiceAccount is created (the
+	// apiserver runs, as envtest's does, with the ServiceAccount admission plugin disabled, and
+	// Namespace does not wait for one) and deleted namespaces stay Terminating.
+	WithoutControllerManager bool
 	// Logger receives progress messages. Start defaults it to the test's log; New and Main
 	// discard them when it is zero.
 	Logger logr.Logger
@@ -58,6 +64,16 @@ type Env struct {
 	apiserver *process
 	apiConfig apiServerConfig // how apiserver was started, for RestartAPIServer
 	restarts  int
+
+	withoutControllerManager bool
+}
+
+// binaries are the servers a bed of these options runs.
+func (o Options) binaries() []string {
+	if o.WithoutControllerManager {
+		return []string{binEtcd, binAPIServer}
+	}
+	return []string{binEtcd, binAPIServer, binControllerManager}
 }
 
 // Timings says how long each server took to become ready, for benchmarks and reports.
@@ -69,7 +85,7 @@ type Timings struct {
 // binary is missing (fails it when CI=true). Prefer Shared: one bed per test binary.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
-	requireBinaries(t, binEtcd, binAPIServer, binControllerManager)
+	requireBinaries(t, opts.binaries()...)
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = testr.NewWithInterface(t, testr.Options{})
 	}
@@ -87,7 +103,7 @@ func Start(t testing.TB, opts Options) *Env {
 // installed.
 func New(ctx context.Context, opts Options) (*Env, error) {
 	paths := map[string]string{}
-	for _, n := range []string{binEtcd, binAPIServer, binControllerManager} {
+	for _, n := range opts.binaries() {
 		p, err := lookPath(n)
 		if err != nil {
 			return nil, fmt.Errorf("%w; run `%s`", err, InstallCommand)
@@ -115,7 +131,7 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 
 func start(ctx context.Context, opts Options, log logr.Logger, paths map[string]string) (_ *Env, err error) {
 	began := time.Now()
-	env := &Env{log: log}
+	env := &Env{log: log, withoutControllerManager: opts.WithoutControllerManager}
 	defer func() {
 		if err != nil {
 			env.Stop()
@@ -151,9 +167,14 @@ func start(ctx context.Context, opts Options, log logr.Logger, paths map[string]
 		env.auditLog = filepath.Join(env.dir, "audit.log")
 	}
 	env.host = "https://" + hostPort(ports[2])
+	apiArgs := opts.APIServerArgs
+	if opts.WithoutControllerManager {
+		// as envtest runs it: no controller would create the ServiceAccounts pods refer to
+		apiArgs = append([]string{"--disable-admission-plugins=ServiceAccount"}, apiArgs...)
+	}
 	env.apiConfig = apiServerConfig{
 		path: paths[binAPIServer], dir: env.dir, etcdURL: etcdURL, port: ports[2], pki: env.pki,
-		tokenFile: tokenFile, auditLog: env.auditLog, extraArgs: opts.APIServerArgs,
+		tokenFile: tokenFile, auditLog: env.auditLog, extraArgs: apiArgs,
 		logPath: filepath.Join(env.dir, "kube-apiserver.log"),
 	}
 	env.apiserver, err = startAPIServer(ctx, env.apiConfig, env.tokens[AdminUser])
@@ -165,6 +186,11 @@ func start(ctx context.Context, opts Options, log logr.Logger, paths map[string]
 
 	if env.client, err = kubernetes.NewForConfig(env.Config()); err != nil {
 		return nil, fmt.Errorf("admin client: %w", err)
+	}
+	if opts.WithoutControllerManager {
+		env.timings.Total = time.Since(began)
+		log.Info("test bed ready (no kube-controller-manager)", "host", env.host, "dir", env.dir, "timings", env.timings)
+		return env, nil
 	}
 	kcmStart := time.Now()
 	env.controllerManager, err = startControllerManager(ctx, paths[binControllerManager], env.dir, env.host,
@@ -259,9 +285,18 @@ func (e *Env) NewUser(t testing.TB) (name string, cfg *rest.Config) {
 	return name, e.configFor(name)
 }
 
-// ControllerManagerLog is the path of kube-controller-manager's log; APIServerLog and EtcdLog
-// likewise. Useful when a test fails.
-func (e *Env) ControllerManagerLog() string { return e.controllerManager.logPath }
+// ControllerManagerLog is the path of kube-controller-manager's log ("" on a bed without one);
+// APIServerLog and EtcdLog likewise. Useful when a test fails.
+func (e *Env) ControllerManagerLog() string {
+	if e.controllerManager == nil {
+		return ""
+	}
+	return e.controllerManager.logPath
+}
+
+// HasControllerManager reports whether kube-controller-manager runs in the bed (see
+// Options.WithoutControllerManager).
+func (e *Env) HasControllerManager() bool { return !e.withoutControllerManager }
 
 // APIServerLog is the path of kube-apiserver's log.
 func (e *Env) APIServerLog() string {

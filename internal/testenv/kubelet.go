@@ -1,233 +1,45 @@
 package testenv
 
 import (
-	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
+	"github.com/canarykit/canarykit/kube/kubetest"
 )
 
-// Mode is how the kubelet stand-in treats the pods it watches.
-type Mode int
+// The kubelet stand-in lives in kube/kubetest; these names keep the bed's tests as they were.
+type (
+	// Mode is kubetest.Mode.
+	Mode = kubetest.Mode
+	// Behavior is kubetest.Behavior.
+	Behavior = kubetest.Behavior
+	// Kubelet is kubetest.Kubelet.
+	Kubelet = kubetest.Kubelet
+)
 
+// Modes of the kubelet stand-in (see kubetest.Mode).
 const (
-	// ModeReady makes pods Running, then Ready once Behavior.Delay has passed.
-	ModeReady Mode = iota
-	// ModeNeverReady makes pods Running but never Ready (a readiness probe that never passes).
-	ModeNeverReady
-	// ModeCrashLoop makes pods Running, never Ready, their containers waiting in
-	// CrashLoopBackOff with a restart count that grows every Behavior.RestartEvery.
-	ModeCrashLoop
+	ModeReady      = kubetest.ModeReady
+	ModeNeverReady = kubetest.ModeNeverReady
+	ModeCrashLoop  = kubetest.ModeCrashLoop
 )
 
-// Behavior says what the kubelet stand-in does with a pod. The zero value makes pods Ready
-// at once.
-type Behavior struct {
-	Mode Mode
-	// Delay (ModeReady) is how long after the stand-in first sees a pod, or after the behavior
-	// is set if later, the pod becomes Ready.
-	Delay time.Duration
-	// RestartEvery (ModeCrashLoop) is the period between restarts; 0 means 1 s.
-	RestartEvery time.Duration
-	// ReadyPods (ModeReady), if set, lets only the first that many pods the stand-in sees
-	// become Ready; the others stay Running and unready, as when some nodes cannot run them.
-	ReadyPods int
-}
+// ReadyNow is kubetest.ReadyNow.
+func ReadyNow() Behavior { return kubetest.ReadyNow() }
 
-// ReadyNow returns the behavior that makes pods Ready at once.
-func ReadyNow() Behavior { return Behavior{} }
+// NeverReady is kubetest.NeverReady.
+func NeverReady() Behavior { return kubetest.NeverReady() }
 
-// NeverReady returns the behavior that leaves pods Running but never Ready.
-func NeverReady() Behavior { return Behavior{Mode: ModeNeverReady} }
+// ReadyAfter is kubetest.ReadyAfter.
+func ReadyAfter(d time.Duration) Behavior { return kubetest.ReadyAfter(d) }
 
-// ReadyAfter makes pods Ready d after they appear.
-func ReadyAfter(d time.Duration) Behavior { return Behavior{Mode: ModeReady, Delay: d} }
+// CrashLoop is kubetest.CrashLoop.
+func CrashLoop(every time.Duration) Behavior { return kubetest.CrashLoop(every) }
 
-// CrashLoop makes pods crash-loop, restarting every period.
-func CrashLoop(every time.Duration) Behavior {
-	return Behavior{Mode: ModeCrashLoop, RestartEvery: every}
-}
-
-// Kubelet plays the kubelet for pods in one namespace: no containers run here, so it writes
-// the pod status (through the status subresource) that a kubelet would, and the real
-// ReplicaSet and Deployment controllers compute availability, rollout progress and
-// ProgressDeadlineExceeded from it. Pods are never bound to a node: unbound pods are deleted
-// at once, without a kubelet to confirm, and nothing else in the controllers needs a node.
-type Kubelet struct {
-	client    kubernetes.Interface
-	namespace string
-	lister    corelisters.PodLister
-	queue     workqueue.TypedRateLimitingInterface[types.NamespacedName]
-	cancel    context.CancelFunc
-	done      sync.WaitGroup
-	now       func() time.Time
-
-	mu        sync.Mutex
-	behavior  Behavior
-	since     time.Time               // when behavior was set
-	firstSeen map[types.UID]time.Time // when each pod was first seen
-	order     map[types.UID]int       // in which order pods were first seen, from 0
-}
-
-// Kubelet starts a kubelet stand-in for the pods in namespace that match selector (a label
-// selector such as "app=podinfo"; "" for all) and stops it when the test ends. Run one per
-// set of pods: two stand-ins on the same pods fight.
+// Kubelet starts a kubelet stand-in (kubetest.RunKubelet) for the pods in namespace that match
+// selector ("app=podinfo"; "" for all), as KubeletUser, and stops it when the test ends. Run
+// one per set of pods: two stand-ins on the same pods fight.
 func (e *Env) Kubelet(t testing.TB, namespace, selector string, b Behavior) *Kubelet {
 	t.Helper()
-	sel, err := labels.Parse(selector)
-	if err != nil {
-		t.Fatalf("kubelet selector %q: %v", selector, err)
-	}
-	client, err := kubernetes.NewForConfig(e.configFor(KubeletUser))
-	if err != nil {
-		t.Fatalf("kubelet client: %v", err)
-	}
-	k, err := startKubelet(client, namespace, sel, b)
-	if err != nil {
-		t.Fatalf("start kubelet stand-in: %v", err)
-	}
-	t.Cleanup(k.Stop)
-	return k
-}
-
-func startKubelet(client kubernetes.Interface, namespace string, sel labels.Selector, b Behavior) (*Kubelet, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
-	pods := factory.Core().V1().Pods()
-	k := &Kubelet{
-		client:    client,
-		namespace: namespace,
-		lister:    pods.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](
-			10*time.Millisecond, time.Second)),
-		cancel:    cancel,
-		now:       time.Now,
-		behavior:  b,
-		since:     time.Now(),
-		firstSeen: map[types.UID]time.Time{},
-		order:     map[types.UID]int{},
-	}
-	enqueue := func(obj any) {
-		if p, ok := obj.(*corev1.Pod); ok {
-			k.queue.Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
-		}
-	}
-	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
-	}); err != nil {
-		cancel()
-		return nil, fmt.Errorf("watch pods: %w", err)
-	}
-	factory.Start(ctx.Done())
-	k.done.Add(1)
-	go func() {
-		defer k.done.Done()
-		defer factory.Shutdown()
-		if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced) {
-			return
-		}
-		for k.processNext(ctx) {
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		k.queue.ShutDown()
-	}()
-	return k, nil
-}
-
-// SetBehavior changes what the stand-in does from now on, for existing and new pods.
-func (k *Kubelet) SetBehavior(b Behavior) {
-	k.mu.Lock()
-	k.behavior, k.since = b, k.now()
-	k.mu.Unlock()
-	pods, err := k.lister.List(labels.Everything())
-	if err != nil {
-		return
-	}
-	for _, p := range pods {
-		k.queue.Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
-	}
-}
-
-// Stop stops the stand-in; pods keep their last status.
-func (k *Kubelet) Stop() {
-	k.cancel()
-	k.done.Wait()
-}
-
-func (k *Kubelet) processNext(ctx context.Context) bool {
-	key, quit := k.queue.Get()
-	if quit {
-		return false
-	}
-	defer k.queue.Done(key)
-	requeue, err := k.sync(ctx, key)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		k.queue.AddRateLimited(key)
-	case err == nil:
-		k.queue.Forget(key)
-		if requeue > 0 {
-			k.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
-}
-
-// sync writes the status the behavior calls for, and says when to look at the pod again.
-func (k *Kubelet) sync(ctx context.Context, key types.NamespacedName) (time.Duration, error) {
-	pod, err := k.lister.Pods(key.Namespace).Get(key.Name)
-	if apierrors.IsNotFound(err) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	if pod.DeletionTimestamp != nil {
-		return 0, nil
-	}
-	now := k.now()
-	k.mu.Lock()
-	first, ok := k.firstSeen[pod.UID]
-	if !ok {
-		first = now
-		k.firstSeen[pod.UID] = first
-		k.order[pod.UID] = len(k.order)
-	}
-	b, since := k.behavior, k.since
-	if b.Mode == ModeReady && b.ReadyPods > 0 && k.order[pod.UID] >= b.ReadyPods {
-		b = NeverReady()
-	}
-	k.mu.Unlock()
-
-	status, requeue := desiredStatus(pod, b, first, since, now)
-	if equality.Semantic.DeepEqual(status, pod.Status) {
-		return requeue, nil
-	}
-	update := pod.DeepCopy()
-	update.Status = status
-	if _, err := k.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, update, metav1.UpdateOptions{}); err != nil {
-		if apierrors.IsNotFound(err) {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("update status of pod %s: %w", key, err)
-	}
-	return requeue, nil
+	return kubetest.RunKubelet(t, e.configFor(KubeletUser), namespace, selector, b)
 }

@@ -21,7 +21,8 @@ import (
 const waitTimeout = time.Minute
 
 // Namespace creates a namespace with a unique name derived from the test's name, waits until
-// its default ServiceAccount exists (pods can be admitted), and deletes it when the test ends.
+// its default ServiceAccount exists (pods can be admitted; not on a bed without
+// kube-controller-manager, which admits pods without one), and deletes it when the test ends.
 func (e *Env) Namespace(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -41,6 +42,9 @@ func (e *Env) Namespace(t testing.TB) string {
 			t.Errorf("delete namespace %s: %v", ns.Name, err)
 		}
 	})
+	if e.withoutControllerManager {
+		return ns.Name
+	}
 	err := poll(ctx, func(ctx context.Context) (bool, error) {
 		_, err := e.client.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {

@@ -67,7 +67,11 @@ func stopShared(failed bool) {
 func (s *sharedState) processes() []*process {
 	var out []*process
 	if s.env != nil {
-		out = append(out, s.env.etcd, s.env.apiserver, s.env.controllerManager)
+		for _, p := range []*process{s.env.etcd, s.env.apiserver, s.env.controllerManager} {
+			if p != nil {
+				out = append(out, p)
+			}
+		}
 	}
 	if s.prom != nil {
 		s.prom.mu.Lock()
@@ -85,7 +89,10 @@ func (s *sharedState) processes() []*process {
 // TestMain does not call Main or the bed did not start.
 func Shared(t testing.TB) *Env {
 	t.Helper()
-	requireBinaries(t, binEtcd, binAPIServer, binControllerManager)
+	shared.mu.Lock()
+	opts := shared.opts
+	shared.mu.Unlock()
+	requireBinaries(t, opts.binaries()...)
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if !shared.inMain {

@@ -1,7 +1,10 @@
 // Package driver turns Flagger objects loaded by kube/flagger into releases running on a
 // cluster: the clients and informer caches (kube), the router the Canary's spec.provider
 // chooses (mesh: SMI TrafficSplit, Gateway API HTTPRoute with the Canary's gatewayRefs as
-// parents, or the Kubernetes Service switch), Prometheus per metric (a MetricTemplate's own
+// parents, an Istio VirtualService with the Canary's hosts and gateways, the Kubernetes
+// Service switch, or the NGINX canary Ingress copied from the Canary's ingressRef),
+// Flagger's built-in checks of the data plane (metrics.Istio for provider istio,
+// metrics.NGINX for nginx, metrics.Linkerd otherwise), Prometheus per metric (a MetricTemplate's own
 // server and credentials), webhooks, alerts (webhook/notify), Kubernetes Events and the
 // target's Lease. canaryctl, the operator example and the end-to-end tests are built on it.
 //
@@ -32,7 +35,11 @@
 // Flagger's spec.revertOnDeletion does (scaled up, the apex Service selecting its pods, the
 // route objects and what canarykit generated deleted).
 //
-// A Canary canarykit cannot drive (spec.provider istio, say) is an error naming the field
+// A Canary annotated canarykit.dev/sequential-check (kube/flagger) gets the sequential test of
+// its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)
+// as the check the annotation adds; canarykit.dev/dry-run-metrics runs the metrics it lists dry.
+//
+// A Canary canarykit cannot drive (spec.provider appmesh, say) is an error naming the field
 // before anything in the cluster is touched.
 //
 //	d, err := driver.New(driver.Options{Config: cfg, Prometheus: "http://prometheus.linkerd-viz:9090"})

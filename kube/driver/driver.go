@@ -43,6 +43,10 @@ type Options struct {
 	// Prometheus is the Prometheus API address of metrics without a MetricTemplate; a Canary's
 	// spec.metricsServer overrides it. Required when such a Canary has metrics.
 	Prometheus string
+	// Metrics, when set, answers the metrics without a MetricTemplate instead of Prometheus
+	// (Prometheus and spec.metricsServer are then not used): for embedders with a metrics
+	// backend of their own, and for tests (kube/kubetest's WeightMetrics).
+	Metrics canary.MetricProvider
 	// Objects is where a Canary's metric templateRefs and alert providerRefs are looked up.
 	// Default: the cluster's Flagger MetricTemplates and AlertProviders (ClusterObjects).
 	Objects flagger.Source

@@ -146,3 +146,20 @@ func TestReleaseRunsOnce(t *testing.T) {
 func testDriver(client *fake.Clientset) *Driver {
 	return &Driver{opts: Options{Logger: logr.Discard()}, client: client, proms: map[string]canary.MetricProvider{}}
 }
+
+// Options.Metrics answers the metrics without a template in place of Prometheus: no address is
+// needed, and the Canary's metrics are read from it.
+func TestOptionsMetricsReplacesPrometheus(t *testing.T) {
+	c := &flagger.Canary{Spec: canary.Spec{Metrics: []canary.Metric{{Name: "errors", Query: "x"}}}}
+	s := testDriver(fake.NewClientset())
+	_, _, err := s.templated(context.Background(), c)
+	require.ErrorContains(t, err, "a Prometheus address is required", "without Options.Metrics a Prometheus is needed")
+
+	s.opts.Metrics = canary.MetricProviderFunc(func(context.Context, string) (float64, error) { return 42, nil })
+	spec, p, err := s.templated(context.Background(), c)
+	require.NoError(t, err)
+	require.NotNil(t, p)
+	v, err := p.Query(context.Background(), spec.Metrics[0].Query)
+	require.NoError(t, err)
+	assert.Equal(t, 42.0, v)
+}

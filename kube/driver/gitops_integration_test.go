@@ -44,6 +44,9 @@ var routeKinds = []routeKind{
 			testenv.InstallCRDs(t, env.Config(), testenv.GatewayAPICRDs(t)...)
 		},
 		flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1", APIVersion: "v1"}},
+	{"VirtualService", schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
+		func(t *testing.T, env *testenv.Env) { testenv.InstallCRDs(t, env.Config(), testenv.IstioCRDs(t)...) },
+		flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}},
 }
 
 // gitops is an outside writer with its own identity that server-side applies its copies of
@@ -270,6 +273,9 @@ func canaryWeight(u *unstructured.Unstructured) int64 {
 	var lists [][]any
 	if b, ok, _ := unstructured.NestedSlice(u.Object, "spec", "backends"); ok {
 		lists = append(lists, b)
+	}
+	if w, _ := vsCanaryWeight(u); w >= 0 { // an Istio VirtualService
+		return w
 	}
 	rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
 	for _, r := range rules {

@@ -63,6 +63,9 @@ func (d *Driver) templated(ctx context.Context, c *flagger.Canary) (canary.Spec,
 	if !slices.ContainsFunc(spec.Metrics, func(m canary.Metric) bool { return m.Provider == nil }) {
 		return spec, nil, nil
 	}
+	if d.opts.Metrics != nil {
+		return spec, d.opts.Metrics, nil
+	}
 	addr, field := d.opts.Prometheus, "Options.Prometheus"
 	if c.MetricsServer != "" {
 		addr, field = c.MetricsServer, "spec.metricsServer"
@@ -75,6 +78,29 @@ func (d *Driver) templated(ctx context.Context, c *flagger.Canary) (canary.Spec,
 		return canary.Spec{}, nil, fmt.Errorf("%s: %w", field, err)
 	}
 	return spec, p, nil
+}
+
+// checkers binds the checks canarykit's annotations add to c's analysis: the sequential test
+// reads its counts from the Canary's Prometheus. Nil without such checks.
+func (d *Driver) checkers(c *flagger.Canary, provider canary.MetricProvider) (map[string]canary.Checker, error) {
+	sc := c.Sequential
+	if sc == nil {
+		return nil, nil
+	}
+	prom, ok := provider.(*metrics.Prometheus)
+	if !ok {
+		return nil, fmt.Errorf("%s: the sequential check needs the Canary's Prometheus", sc.Path)
+	}
+	src, err := metrics.NewPrometheusCounts(prom, metrics.PrometheusCountsOptions{RequestsQuery: sc.RequestsQuery, ErrorsQuery: sc.ErrorsQuery, Clock: d.opts.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sc.Path, err)
+	}
+	s, err := metrics.NewSequential(metrics.SequentialOptions{Source: src, Alpha: sc.Alpha, Beta: sc.Beta, Regression: sc.Regression,
+		Tolerance: sc.Tolerance, LearningRate: sc.LearningRate, MinSamples: sc.MinSamples, Logger: d.opts.Logger.WithName("sequential")})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sc.Path, err)
+	}
+	return map[string]canary.Checker{c.Spec.Metrics[sc.Metric].Name: s}, nil
 }
 
 // templateProvider is the Prometheus client of a MetricTemplate's provider, with the

@@ -9,7 +9,6 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
-	"github.com/canarykit/canarykit/metrics"
 	"github.com/canarykit/canarykit/webhook/notify"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -102,6 +101,10 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 	if err != nil {
 		return nil, canaryError(c, err)
 	}
+	checkers, err := d.checkers(c, provider)
+	if err != nil {
+		return nil, canaryError(c, err)
+	}
 	alerts, err := d.alerts(ctx, c)
 	if err != nil {
 		return nil, canaryError(c, err)
@@ -119,7 +122,8 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 		Metrics:  provider,
 		Store:    store,
 		Webhooks: d.hooks,
-		Builtins: metrics.Linkerd(),
+		Builtins: d.routers.builtins(c),
+		Checkers: checkers,
 		OnEvent: func(e canary.Event) {
 			record(e)
 			if notifyEvent != nil {

@@ -7,8 +7,10 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/metrics"
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
@@ -17,10 +19,22 @@ import (
 // knownKind reports whether the driver can build a router of kind k.
 func knownKind(k flagger.RouterKind) bool {
 	switch k {
-	case flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterKubernetes:
+	case flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterKubernetes, flagger.RouterNGINX, flagger.RouterIstio:
 		return true
 	}
 	return false
+}
+
+// builtinChecks are the queries of Flagger's built-in checks for a router kind: Istio's for
+// istio, NGINX's for nginx, Linkerd's otherwise.
+func builtinChecks(k flagger.RouterKind) map[string]string {
+	switch k {
+	case flagger.RouterIstio:
+		return metrics.Istio()
+	case flagger.RouterNGINX:
+		return metrics.NGINX()
+	}
+	return metrics.Linkerd()
 }
 
 // routers builds routers on first use and shares them: one per kind and pinned version. Per
@@ -70,6 +84,13 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
+	if ir, ok := base.(*mesh.Istio); ok {
+		r, err := ir.WithHosts(c.Hosts, c.Gateways)
+		if err != nil {
+			return nil, fmt.Errorf("spec.service.hosts or gateways: %w", err)
+		}
+		return r, nil
+	}
 	hr, ok := base.(*mesh.HTTPRoute)
 	if !ok {
 		return base, nil
@@ -83,6 +104,11 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.gatewayRefs: %w", err)
 	}
 	return r, nil
+}
+
+// builtins returns Flagger's built-in checks for the data plane c is routed through.
+func (rs *routers) builtins(c *flagger.Canary) map[string]string {
+	return builtinChecks(rs.choice(c).Kind)
 }
 
 // parentRef is a Gateway API parent reference for one of a Canary's gatewayRefs; empty fields
@@ -145,11 +171,23 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 		}
 		router, err = mesh.NewHTTPRoute(mesh.HTTPRouteOptions{Client: gw, Discovery: d.client.Discovery(), Version: r.APIVersion,
 			Services: d.client.CoreV1(), Owner: owner, Logger: log})
+	case flagger.RouterIstio:
+		var dyn *dynamic.DynamicClient
+		if dyn, err = dynamic.NewForConfig(d.config); err != nil {
+			return nil, err
+		}
+		router, err = mesh.NewIstio(mesh.IstioOptions{Client: dyn, Discovery: d.client.Discovery(), Version: r.APIVersion,
+			Owner: owner, Logger: log})
 	case flagger.RouterKubernetes:
 		if r.APIVersion != "" {
 			return nil, fmt.Errorf("the kubernetes router has no version, got %q", r.APIVersion)
 		}
 		router, err = mesh.NewKubernetes(mesh.KubernetesOptions{Client: d.client.CoreV1(), Logger: log})
+	case flagger.RouterNGINX:
+		if r.APIVersion != "" {
+			return nil, fmt.Errorf("the nginx router has no version, got %q", r.APIVersion)
+		}
+		router, err = mesh.NewNGINX(mesh.NGINXOptions{Client: d.client.NetworkingV1(), Owner: owner, Logger: log})
 	default:
 		return nil, fmt.Errorf("canarykit cannot drive provider %q", r.Provider)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/canarykit/canarykit/canary/canarytest"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/metrics"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
@@ -44,6 +45,7 @@ func TestRouterPerCanary(t *testing.T) {
 		"smi:v1alpha2":          {testCanary(flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v1alpha2", Provider: "smi:v1alpha2"}), &mesh.TrafficSplit{}},
 		"gatewayapi:v1beta1":    {testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1beta1", Provider: "gatewayapi:v1beta1"}), &mesh.HTTPRoute{}},
 		"kubernetes":            {testCanary(flagger.Router{Kind: flagger.RouterKubernetes, Provider: "kubernetes"}), &mesh.Kubernetes{}},
+		"nginx":                 {testCanary(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"}), &mesh.NGINX{}},
 	} {
 		r, err := d.routers.forCanary(c.canary)
 		require.NoError(t, err, name)
@@ -57,7 +59,7 @@ func TestRouterPerCanary(t *testing.T) {
 	pinned, err := d.routers.forCanary(testCanary(flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v1alpha2"}))
 	require.NoError(t, err)
 	assert.NotSame(t, a, pinned, "a pinned version is another router")
-	assert.Len(t, d.routers.by, 5, "smi, smi/v1alpha2, httproute, httproute/v1beta1, kubernetes")
+	assert.Len(t, d.routers.by, 6, "smi, smi/v1alpha2, httproute, httproute/v1beta1, kubernetes, nginx")
 
 	// the Driver's default applies to Canaries without spec.provider only
 	k := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterKubernetes}})
@@ -83,13 +85,13 @@ func TestRouterPerCanary(t *testing.T) {
 func TestRouterRefusals(t *testing.T) {
 	d := offline(t, Options{})
 	ctx := context.Background()
-	istio := testCanary(flagger.Router{Kind: "istio", Provider: "istio"})
-	_, err := d.Release(ctx, istio, nil)
-	require.ErrorContains(t, err, `canary test/podinfo: spec.provider: canarykit cannot drive provider "istio"`)
-	_, err = d.Target(istio, nil)
-	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "istio"`)
-	_, err = offline(t, Options{Router: &canarytest.Router{}}).Release(ctx, istio, nil)
-	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "istio"`)
+	appmesh := testCanary(flagger.Router{Kind: "appmesh", Provider: "appmesh"})
+	_, err := d.Release(ctx, appmesh, nil)
+	require.ErrorContains(t, err, `canary test/podinfo: spec.provider: canarykit cannot drive provider "appmesh"`)
+	_, err = d.Target(appmesh, nil)
+	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "appmesh"`)
+	_, err = offline(t, Options{Router: &canarytest.Router{}}).Release(ctx, appmesh, nil)
+	require.ErrorContains(t, err, `spec.provider: canarykit cannot drive provider "appmesh"`)
 
 	_, err = d.Release(ctx, testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}, flagger.ParentRef{Name: "public"}), nil)
 	require.ErrorContains(t, err, "spec.service.gatewayRefs: only a Gateway API router (HTTPRoute) attaches to them")
@@ -98,11 +100,23 @@ func TestRouterRefusals(t *testing.T) {
 	_, err = d.Release(ctx, testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1"}, flagger.ParentRef{Namespace: "x"}), nil)
 	require.ErrorContains(t, err, "spec.service.gatewayRefs: mesh: invalid HTTPRoute parents: parents[0].name is required")
 
-	_, err = New(Options{Config: &rest.Config{}, DefaultRouter: flagger.Router{Kind: "nginx"}, Recheck: -1})
-	require.ErrorContains(t, err, `Options.DefaultRouter: kind "nginx" is not one canarykit drives`)
+	_, err = New(Options{Config: &rest.Config{}, DefaultRouter: flagger.Router{Kind: "contour"}, Recheck: -1})
+	require.ErrorContains(t, err, `Options.DefaultRouter: kind "contour" is not one canarykit drives`)
 	require.ErrorContains(t, err, "Options.Recheck -1ns is negative")
 	_, err = New(Options{})
 	require.ErrorContains(t, err, "Options.Config is required")
+}
+
+// A Canary routed by NGINX gets Flagger's NGINX built-in checks, any other Linkerd's.
+func TestBuiltinChecksPerRouter(t *testing.T) {
+	d := offline(t, Options{})
+	assert.Equal(t, metrics.NGINX(), builtinChecks(d.routers.choice(testCanary(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"})).Kind))
+	assert.Equal(t, metrics.Linkerd(), builtinChecks(d.routers.choice(testCanary(flagger.Router{})).Kind))
+	n := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterNGINX}})
+	assert.Equal(t, metrics.NGINX(), builtinChecks(n.routers.choice(testCanary(flagger.Router{})).Kind), "the Driver's default router")
+	assert.Equal(t, metrics.Linkerd(), builtinChecks(n.routers.choice(testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"})).Kind))
+	_, err := n.routers.shared(flagger.Router{Kind: flagger.RouterNGINX, APIVersion: "v1", Provider: "nginx"})
+	require.ErrorContains(t, err, `the nginx router has no version, got "v1"`)
 }
 
 // Releases against one Prometheus share one client; another server or other credentials get

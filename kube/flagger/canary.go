@@ -23,6 +23,9 @@ type Canary struct {
 	Router Router
 	// GatewayRefs are spec.service.gatewayRefs: the HTTPRoute's parents.
 	GatewayRefs []ParentRef
+	// Hosts and Gateways are spec.service.hosts and spec.service.gateways (provider istio):
+	// the VirtualService's hosts besides the apex service, and the Istio Gateways it binds to.
+	Hosts, Gateways []string
 	// MetricsServer is spec.metricsServer (empty: the driver's Prometheus).
 	MetricsServer string
 	// TemplateRefs are the metrics that name a Flagger MetricTemplate; their queries are empty
@@ -31,6 +34,9 @@ type Canary struct {
 	// Alerts are analysis.alerts: AlertProviders to notify, each from a severity on; their
 	// providers are nil until Resolve fills them in.
 	Alerts []AlertRef
+	// Sequential is the sequential check AnnotationSequentialCheck adds to the analysis (nil
+	// without it); the driver binds it to a checker.
+	Sequential *SequentialCheck
 	// RevertOnDeletion is spec.revertOnDeletion: deleting the Canary hands the target back
 	// (scaled up, the apex Service selecting its pods, the generated objects removed) instead
 	// of leaving the traffic on the primary. Acting on it is a controller's work (the driver's
@@ -99,6 +105,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	}
 	meta := doc.obj("metadata")
 	m.Name, m.Namespace = meta.name("name", false), meta.namespace("namespace", "")
+	annotations := meta.strMap("annotations")
 	meta.ignore(objectMetaFields...)
 	meta.done()
 	doc.ignore("status")
@@ -129,9 +136,9 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		key = "canaryAnalysis"
 	}
 	decodeAnalysis(d, spec.obj(key), m, legacy)
+	decodeAnnotations(d, annotations, meta.at("annotations"), m)
 	if spec.has("ingressRef") {
-		spec.ignore("ingressRef")
-		d.fail(spec.at("ingressRef"), "not supported by canarykit yet: it names the Ingress of provider nginx, and canarykit has no NGINX router ({{ ingress }} in queries is the target's name)")
+		m.Target.Ingress = decodeIngressRef(d, spec.obj("ingressRef"))
 	}
 	m.RevertOnDeletion = spec.bool("revertOnDeletion")
 	spec.unsupported("upstreamRef", "routeRef", "suspend")
@@ -144,6 +151,9 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		d.fail(spec.at("service.gatewayRefs"), "provider %s writes no HTTPRoute for them to attach to; use linkerd or gatewayapi:<version>", shown(provider))
 	} else if len(m.GatewayRefs) > 0 && provider == "" {
 		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.gatewayRefs choose a Gateway API HTTPRoute (its served version)")
+	}
+	if why == "" {
+		checkIstio(d, spec, m)
 	}
 	if len(d.problems) == 0 {
 		// the engine's checks, at the manifest's paths
@@ -159,6 +169,9 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		} else if err != nil {
 			d.fail(spec.path, "%v", err)
 		}
+	}
+	if m.Router.Kind == RouterNGINX {
+		checkNGINX(d, spec, key, m)
 	}
 	if len(d.problems) == 0 && m.Router.Kind == RouterKubernetes &&
 		(m.Spec.Strategy() != canary.StrategyBlueGreen || m.Spec.StepWeightPromotion != 0) {
@@ -197,8 +210,9 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	m.Workload.PortName = svc.str("portName")
 	m.Workload.AppProtocol = svc.str("appProtocol")
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
+	decodeIstioService(d, svc, m)
 	svc.ignore("meshName") // Linkerd needs none
-	svc.unsupported("portDiscovery", "headless", "hosts", "gateways", "backendTimeout", "unmanagedMetadata", "trafficPolicy", "match", "rewrite", "retries",
+	svc.unsupported("portDiscovery", "headless", "backendTimeout", "unmanagedMetadata", "trafficPolicy", "match", "rewrite", "retries",
 		"headers", "corsPolicy", "timeout", "mirror", "apex", "primary", "canary", "backends", "delegation", "trafficDistribution")
 	svc.done()
 }

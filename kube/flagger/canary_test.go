@@ -93,7 +93,7 @@ kind: Canary
 metadata: {name: podinfo, namespace: test}
 spec:
   targetRef: {apiVersion: apps/v1, kind: DaemonSet, name: podinfo}
-  ingressRef: {name: podinfo}
+  ingressRef: {name: Podinfo}
   service: {port: 9898, gateways: [public], portDiscovery: true}
   analysis:
     interval: 1 minute
@@ -124,14 +124,14 @@ spec:
 	assert.ElementsMatch(t, []string{
 		`spec.targetRef.kind: canarykit drives Deployments; got "DaemonSet"`,
 		"spec.service.portDiscovery: not supported by canarykit yet",
-		"spec.service.gateways: not supported by canarykit yet",
+		`spec.service.gateways: only provider istio writes a VirtualService for them (spec.provider is "")`,
 		`spec.analysis.interval: must be a duration like 30s or 1m, got "1 minute"`,
 		"spec.analysis.match[0].uri: not supported by canarykit yet",
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
 		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
 		"spec.analysis.alerts[0].providerRef.name: required",
 		"spec.analysis.mirror: not supported by canarykit yet",
-		"spec.ingressRef: not supported by canarykit yet: it names the Ingress of provider nginx, and canarykit has no NGINX router ({{ ingress }} in queries is the target's name)",
+		`spec.ingressRef.name: "Podinfo" is not a valid Kubernetes name (lowercase RFC 1123)`,
 		"spec.analisys: unknown field (not a Flagger Canary field canarykit knows)",
 	}, got)
 }

@@ -22,21 +22,42 @@
 // spec.canaryAnalysis and scalar metric thresholds (read as ranges, with a Note). The spec is
 // validated as canary.New validates it, each problem at its manifest path
 // (spec.analysis.stepWeight). Metric queries and MetricTemplates may use Flagger's template
-// variables: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }} (the
-// target's name: without spec.ingressRef, Flagger's value too), {{ interval }} and
+// variables: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }}
+// (spec.ingressRef's name, else the target's name, as in Flagger), {{ interval }} and
 // {{ variables.<key> }} (templateVariables).
 //
 // # What it refuses
 //
 // Every problem is reported at once, each with its document (in a stream of several) and field
 // path, and nothing is dropped: a field canarykit does not support yet
-// (spec.analysis.mirror, spec.service.hosts, spec.ingressRef: canarykit has no NGINX router),
+// (spec.analysis.mirror, spec.service.hosts),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
 // than prometheus, an AlertProvider type canarykit cannot notify. Errors are
 // *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
 // names before they reach a lookup; text read from a manifest appears in messages quoted and
 // cut short (a plain lowercase word as it is), and a mapping key that is not a plain word is
 // quoted in the field path (spec.analysis.match[0].headers["x y"]).
+//
+// # canarykit's annotations
+//
+// A Canary stays a valid Flagger object; what Flagger's schema has no field for is read from
+// two annotations Flagger ignores (a Flagger running the same Canary would run its analysis
+// without them):
+//
+//	metadata:
+//	  annotations:
+//	    canarykit.dev/sequential-check: |   # add a sequential test of the error rate
+//	      alpha: 0.01                       #   every field optional (AnnotationSequentialCheck)
+//	    canarykit.dev/dry-run-metrics: error-budget-v2, sequential-error-rate
+//
+// AnnotationSequentialCheck is a YAML mapping (at most 4 KiB): it appends a metric named
+// sequential-error-rate (or its name) with OnNoData hold to the analysis and sets
+// Canary.Sequential, which kube/driver binds to metrics.Sequential. AnnotationDryRunMetrics
+// lists the metrics — of the analysis, or the sequential check — that run dry (canary.Metric.DryRun).
+// Every bad value is refused at its path, e.g.
+// metadata.annotations.canarykit.dev/sequential-check.alpha or
+// metadata.annotations.canarykit.dev/dry-run-metrics[1] for a name no metric has. Other
+// annotations are ignored.
 //
 // # spec.provider and the router
 //
@@ -48,13 +69,26 @@
 //	gatewayapi:v1beta1
 //	smi:v1alpha1 … v1alpha4  TrafficSplit, version pinned (Flagger's smi:<version>:linkerd too)
 //	kubernetes               the apex Service's selector switched (blue/green, no mesh)
+//	istio                    an Istio VirtualService and DestinationRules (served version
+//	                         discovered), with spec.service.hosts and spec.service.gateways
+//	nginx                    an ingress-nginx canary Ingress copied from spec.ingressRef
 //	(none)                   the driver's default; an HTTPRoute with gatewayRefs
 //
 // Any other value is an error at spec.provider naming it: a provider Flagger drives and
-// canarykit does not (istio, nginx, contour, appmesh, gloo, traefik, kuma, apisix, skipper,
+// canarykit does not (contour, appmesh, gloo, traefik, kuma, apisix, skipper,
 // osm, knative), an unknown Gateway API or SMI version, or an unknown name. So is gatewayRefs
 // with a provider that writes no HTTPRoute (kubernetes, smi), and kubernetes with an analysis
-// that is not blue/green. An embedder may still drive a loaded Canary through another router.
+// that is not blue/green. With nginx, spec.ingressRef (a networking.k8s.io/v1 Ingress in the
+// Canary's namespace) is required, and an A/B test may match one header (exact, prefix,
+// suffix or regex) and one cookie by name (cookie: exact: <name>), each in its own match
+// entry: anything else is an error at the match's path, as ingress-nginx could not route it.
+// An embedder may still drive a loaded Canary through another router.
+//
+// spec.service.hosts (DNS names, "*." wildcards, "*") and spec.service.gateways ("mesh",
+// <name> or <namespace>/<name>) are the VirtualService's, for provider istio only; at most 64
+// each, none twice. What Flagger's Istio router writes and canarykit's does not is refused by
+// path: spec.service trafficPolicy, retries, timeout, corsPolicy, headers, rewrite, match,
+// mirror, delegation, portDiscovery, and appProtocol tcp (canarykit writes HTTP routes only).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

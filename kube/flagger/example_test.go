@@ -45,9 +45,9 @@ apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: podinfo, namespace: test}
 spec:
-  provider: istio
+  provider: appmesh
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  service: {port: 9898, gateways: [public-gateway]}
+  service: {port: 9898, retries: {attempts: 3}}
   analysis: {interval: 30s, iterations: 10}
 `))
 	var ve *canary.ValidationError
@@ -61,7 +61,7 @@ spec:
 	// router: httproute attached to Service test/podinfo:9898
 	// strategy: Canary step: 10 max: 50
 	// check: request-success-rate >= 99
-	// spec.service.gateways
+	// spec.service.retries
 	// spec.provider
 }
 

@@ -23,6 +23,11 @@ const (
 	RouterHTTPRoute RouterKind = "httproute"
 	// RouterKubernetes switches the apex Service's selector (blue/green only, no mesh).
 	RouterKubernetes RouterKind = "kubernetes"
+	// RouterNGINX is an ingress-nginx canary Ingress copied from spec.ingressRef.
+	RouterNGINX RouterKind = "nginx"
+	// RouterIstio is an Istio VirtualService and DestinationRules (provider istio; the served
+	// networking.istio.io version discovered), with the Canary's Hosts and Gateways.
+	RouterIstio RouterKind = "istio"
 )
 
 // Router is the router a Canary's spec.provider chooses.
@@ -41,13 +46,13 @@ var (
 	smiVersions     = []string{"v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"}
 	gatewayVersions = []string{"v1", "v1beta1"}
 	// flaggerProviders are the providers Flagger drives and canarykit does not (yet).
-	flaggerProviders = []string{"istio", "appmesh", "nginx", "contour", "gloo", "skipper", "traefik", "osm", "kuma", "apisix", "knative"}
+	flaggerProviders = []string{"appmesh", "contour", "gloo", "skipper", "traefik", "osm", "kuma", "apisix", "knative"}
 )
 
 // SupportedProviders lists the spec.provider values canarykit drives ("" aside: the driver's
 // default router).
 func SupportedProviders() []string {
-	out := []string{"linkerd", "kubernetes"}
+	out := []string{"linkerd", "kubernetes", "istio", "nginx"}
 	for _, v := range gatewayVersions {
 		out = append(out, "gatewayapi:"+v)
 	}
@@ -75,6 +80,10 @@ func parseProvider(provider string, gatewayRefs bool) (Router, string) {
 		}
 	case provider == "kubernetes":
 		r.Kind = RouterKubernetes
+	case provider == "nginx":
+		r.Kind = RouterNGINX
+	case provider == "istio":
+		r.Kind = RouterIstio
 	case name == "gatewayapi":
 		if !slices.Contains(gatewayVersions, version) {
 			return r, fmt.Sprintf("%s: Gateway API HTTPRoute version must be one of %s%s",

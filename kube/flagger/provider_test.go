@@ -27,7 +27,7 @@ func canaryWith(provider, service string) []byte {
 	return []byte(b.String())
 }
 
-const supported = "; supported: linkerd, kubernetes, gatewayapi:v1, gatewayapi:v1beta1, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3, smi:v1alpha4"
+const supported = "; supported: linkerd, kubernetes, istio, nginx, gatewayapi:v1, gatewayapi:v1beta1, smi:v1alpha1, smi:v1alpha2, smi:v1alpha3, smi:v1alpha4"
 
 func TestProviderChoosesTheRouter(t *testing.T) {
 	serviceParent := "gatewayRefs: [{name: podinfo, group: core, kind: Service, port: 9898}]"
@@ -42,6 +42,7 @@ func TestProviderChoosesTheRouter(t *testing.T) {
 		{"gatewayapi:v1", "", flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1", Provider: "gatewayapi:v1"}},
 		{"gatewayapi:v1beta1", serviceParent, flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1beta1", Provider: "gatewayapi:v1beta1"}},
 		{"kubernetes", "", flagger.Router{Kind: flagger.RouterKubernetes, Provider: "kubernetes"}},
+		{"istio", "", flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}},
 		{"smi:v1alpha1", "", flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v1alpha1", Provider: "smi:v1alpha1"}},
 		{"smi:v1alpha2", "", flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v1alpha2", Provider: "smi:v1alpha2"}},
 		{"smi:v1alpha3:linkerd", "", flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v1alpha3", Provider: "smi:v1alpha3:linkerd"}},
@@ -60,7 +61,7 @@ func TestProviderChoosesTheRouter(t *testing.T) {
 // the value, before anything in the cluster is touched (it used to load and be driven
 // through SMI, a split the data plane never saw).
 func TestProviderCanarykitCannotDrive(t *testing.T) {
-	for _, p := range []string{"istio", "nginx", "contour", "appmesh", "appmesh:v1beta2", "gloo", "gloo:v1", "traefik", "kuma", "apisix",
+	for _, p := range []string{"contour", "appmesh", "appmesh:v1beta2", "gloo", "gloo:v1", "traefik", "kuma", "apisix",
 		"skipper", "osm", "knative"} {
 		t.Run(p, func(t *testing.T) {
 			_, err := flagger.LoadCanary(canaryWith(p, ""))
@@ -77,6 +78,7 @@ func TestProviderCanarykitCannotDrive(t *testing.T) {
 		"Linkerd":               `unknown provider "Linkerd"`,
 		"linkerd:v2":            `unknown provider "linkerd:v2"`,
 		"kubernetes ":           `unknown provider "kubernetes "`,
+		"nginx:v1":              `unknown provider "nginx:v1"`,
 		strings.Repeat("x", 99): fmt.Sprintf("unknown provider %q…", strings.Repeat("x", 64)),
 	} {
 		_, err := flagger.LoadCanary(canaryWith(p, ""))
@@ -145,14 +147,14 @@ func TestGatewayRefs(t *testing.T) {
 
 // gatewayRefs attach an HTTPRoute: with a provider that writes none they would be ignored.
 func TestGatewayRefsNeedAnHTTPRoute(t *testing.T) {
-	for _, p := range []string{"kubernetes", "smi:v1alpha2"} {
+	for _, p := range []string{"kubernetes", "smi:v1alpha2", "istio"} {
 		_, err := flagger.LoadCanary(canaryWith(p, "gatewayRefs: [{name: public}]"))
 		assert.Equal(t, []string{fmt.Sprintf("spec.service.gatewayRefs: provider %q writes no HTTPRoute for them to attach to; use linkerd or gatewayapi:<version>", p)},
 			problems(t, err))
 	}
 	// with a provider canarykit cannot drive, that is the one problem
-	_, err := flagger.LoadCanary(canaryWith("istio", "gatewayRefs: [{name: public}]"))
-	assert.Equal(t, []string{`spec.provider: canarykit cannot drive provider "istio" yet` + supported}, problems(t, err))
+	_, err := flagger.LoadCanary(canaryWith("contour", "gatewayRefs: [{name: public}]"))
+	assert.Equal(t, []string{`spec.provider: canarykit cannot drive provider "contour" yet` + supported}, problems(t, err))
 }
 
 // The kubernetes provider switches the apex Service's selector: blue/green only, refused at

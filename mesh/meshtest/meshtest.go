@@ -35,6 +35,10 @@ type Harness struct {
 	// a target with it as well. When nil, the suite expects Reconcile to refuse a target with
 	// match conditions with an error wrapping canary.ErrMatchUnsupported.
 	Match []canary.Match
+	// MatchWeights are the weights the suite sets on a target with Match, for a router that
+	// sends matching requests all to one side (ingress-nginx): canary.AllPrimary() and
+	// canary.AllCanary(). Default: Weights.
+	MatchWeights []canary.Weights
 	// Timeout bounds each router call. Default 30s.
 	Timeout time.Duration
 }
@@ -64,8 +68,8 @@ var probeMatch = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canar
 //   - Resume: a new router instance reads the weights an earlier one set, and the earlier
 //     instance still sets weights correctly after the new one changed them;
 //   - ConcurrentTargets: routers set weights of several targets at once without interference;
-//   - Match: the checks above on a target with match conditions, or the refusal with
-//     canary.ErrMatchUnsupported.
+//   - Match: the checks above on a target with match conditions (setting h.MatchWeights), or
+//     the refusal with canary.ErrMatchUnsupported.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	require.NotNil(t, h.NewRouter, "Harness.NewRouter")
@@ -74,6 +78,9 @@ func Run(t *testing.T, h Harness) {
 	s := &suite{h: h}
 	if len(s.h.Weights) == 0 {
 		s.h.Weights = DefaultWeights()
+	}
+	if len(s.h.MatchWeights) == 0 {
+		s.h.MatchWeights = s.h.Weights
 	}
 	if s.h.Timeout == 0 {
 		s.h.Timeout = 30 * time.Second
@@ -109,10 +116,21 @@ func (s *suite) target(t *testing.T, match []canary.Match) canary.Target {
 	return tg
 }
 
+// weights are the weights the suite sets on a target with match (none: without).
+func (s *suite) weights(match []canary.Match) []canary.Weights {
+	if len(match) > 0 {
+		return s.h.MatchWeights
+	}
+	return s.h.Weights
+}
+
 // mid is a weight from the middle of the spread (a split if the router can split).
-func (s *suite) mid(i int) canary.Weights {
+func (s *suite) mid(i int) canary.Weights { return s.midOf(s.h.Weights, i) }
+
+// midOf is mid over ws.
+func (s *suite) midOf(ws []canary.Weights, i int) canary.Weights {
 	var inner []canary.Weights
-	for _, w := range s.h.Weights {
+	for _, w := range ws {
 		if w != canary.AllPrimary() {
 			inner = append(inner, w)
 		}
@@ -144,7 +162,7 @@ func (s *suite) newRoute(t *testing.T, match []canary.Match) {
 func (s *suite) roundTrip(t *testing.T, match []canary.Match) {
 	r, target := s.h.NewRouter(t), s.target(t, match)
 	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
-	for _, w := range s.h.Weights {
+	for _, w := range s.weights(match) {
 		require.NoError(t, r.SetWeights(s.ctx(t), target, w), "SetWeights(%s)", w)
 		s.expect(t, r, target, w, "after SetWeights("+w.String()+")")
 	}
@@ -153,7 +171,7 @@ func (s *suite) roundTrip(t *testing.T, match []canary.Match) {
 func (s *suite) reconcileKeeps(t *testing.T, match []canary.Match) {
 	r, target := s.h.NewRouter(t), s.target(t, match)
 	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
-	w := s.mid(0)
+	w := s.midOf(s.weights(match), 0)
 	require.NoError(t, r.SetWeights(s.ctx(t), target, w), "SetWeights(%s)", w)
 	for i := range 2 {
 		require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile #%d on an existing route", i+1)

@@ -56,6 +56,8 @@ type JSONCheck struct {
 	Value   float64        `json:"value"`
 	Verdict canary.Verdict `json:"verdict"`
 	Message string         `json:"message,omitempty"`
+	// DryRun marks a dry-run metric's result: reported, never counted.
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // MarshalJSON writes a value that is not a finite number (NaN when a check had no data) as null:
@@ -117,7 +119,7 @@ func NewJSONPayload(n Notification) JSONPayload {
 		p.Timestamp = e.Time.UTC()
 	}
 	for _, c := range e.Checks {
-		p.Checks = append(p.Checks, JSONCheck{Name: c.Name, Query: c.Query, Value: c.Value, Verdict: c.Verdict, Message: c.Message})
+		p.Checks = append(p.Checks, JSONCheck{Name: c.Name, Query: c.Query, Value: c.Value, Verdict: c.Verdict, Message: c.Message, DryRun: c.DryRun})
 	}
 	return p
 }

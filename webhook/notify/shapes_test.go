@@ -308,7 +308,8 @@ func TestJSONNotifier(t *testing.T) {
 	j, err := notify.NewJSON(notify.JSONConfig{URL: url, SigningKey: key, Header: http.Header{"X-Team": {"web"}}})
 	require.NoError(t, err)
 	n := sample(notify.SeverityError, 1)
-	n.Event.Checks = []canary.CheckResult{{Name: "request-success-rate", Query: "sum(...)", Value: 91.5, Verdict: canary.VerdictFail, Message: "request-success-rate 91.50 < 99"}}
+	n.Event.Checks = []canary.CheckResult{{Name: "request-success-rate", Query: "sum(...)", Value: 91.5, Verdict: canary.VerdictFail, Message: "request-success-rate 91.50 < 99"},
+		{Name: "error-budget-v2", Value: 3, Verdict: canary.VerdictFail, DryRun: true}}
 	require.NoError(t, j.Notify(context.Background(), n))
 
 	got := rc.Requests()[0]
@@ -322,7 +323,8 @@ func TestJSONNotifier(t *testing.T) {
 		"eventMessage": "Rolling back podinfo.test failed checks threshold reached 5",
 		"phase": "Progressing", "canaryWeight": 20, "failedChecks": 5, "iteration": 0,
 		"checks": [{"name": "request-success-rate", "query": "sum(...)", "value": 91.5, "verdict": "Fail",
-			"message": "request-success-rate 91.50 < 99"}],
+			"message": "request-success-rate 91.50 < 99"},
+			{"name": "error-budget-v2", "value": 3, "verdict": "Fail", "dryRun": true}],
 		"timestamp": "2026-01-01T00:05:00Z"}`, string(got.Body))
 }
 

@@ -1,4 +1,4 @@
-package testenv
+package kubetest
 
 import (
 	"fmt"
@@ -106,8 +106,8 @@ func containerStatuses(pod *corev1.Pod, now time.Time, mode Mode, ready bool, re
 		cs := corev1.ContainerStatus{
 			Name:        c.Name,
 			Image:       c.Image,
-			ImageID:     "canarykit-testenv://" + c.Image,
-			ContainerID: fmt.Sprintf("canarykit-testenv://%s/%s/%s", pod.Namespace, pod.Name, c.Name),
+			ImageID:     "canarykit-kubetest://" + c.Image,
+			ContainerID: fmt.Sprintf("canarykit-kubetest://%s/%s/%s", pod.Namespace, pod.Name, c.Name),
 			Ready:       ready,
 		}
 		if mode == ModeCrashLoop {

@@ -1,0 +1,36 @@
+package driver
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/metrics"
+)
+
+// Provider istio gets the Istio router (one per version, shared), viewed per Canary with its
+// hosts and gateways, and Flagger's Istio built-in checks; the others keep Linkerd's.
+func TestIstioRouterAndBuiltins(t *testing.T) {
+	d := offline(t, Options{})
+	c := testCanary(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"})
+	c.Hosts, c.Gateways = []string{"app.example.com"}, []string{"istio-system/public-gateway"}
+	r, err := d.routers.forCanary(c)
+	require.NoError(t, err)
+	assert.IsType(t, &mesh.Istio{}, r)
+	plain, err := d.routers.forCanary(testCanary(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}))
+	require.NoError(t, err)
+	assert.NotSame(t, r, plain, "hosts and gateways are per Canary")
+	assert.Len(t, d.routers.by, 1, "one shared Istio router")
+
+	assert.Equal(t, metrics.Istio(), d.routers.builtins(c))
+	assert.Equal(t, metrics.Linkerd(), d.routers.builtins(testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"})))
+	istioDefault := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterIstio}})
+	assert.Equal(t, metrics.Istio(), istioDefault.routers.builtins(testCanary(flagger.Router{})), "the Driver's default router counts")
+
+	c.Gateways = []string{"gw", "gw"}
+	_, err = d.routers.forCanary(c)
+	require.ErrorContains(t, err, `spec.service.hosts or gateways: mesh: invalid Istio hosts or gateways: gateways[1]: "gw" is listed twice`)
+}

@@ -1,0 +1,219 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh"
+	"github.com/go-logr/logr/testr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/yaml"
+)
+
+// nginxRBAC is the rule the README adds to kube.RBAC() for provider nginx.
+var nginxRBAC = rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"},
+	Verbs: []string{"get", "create", "update", "patch"}}
+
+// nginxManifest is a Canary with provider nginx for podinfo behind Ingress podinfo-public.
+func nginxManifest(ns, analysis string) []byte {
+	return []byte(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: ` + ns + `}
+spec:
+  provider: nginx
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo-public}
+  service: {port: 9898}
+  analysis:
+    interval: 1s
+    threshold: 1` + analysis)
+}
+
+// hookAnswers answers every webhook: 500 for the URL path /fail, 200 otherwise.
+type hookAnswers struct{}
+
+func (hookAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
+	code := http.StatusOK
+	if r.URL.Path == "/fail" {
+		code = http.StatusInternalServerError
+	}
+	return &http.Response{StatusCode: code, Body: io.NopCloser(strings.NewReader("")), Request: r, Header: http.Header{}}, nil
+}
+
+// annotationLog records the canary annotations of every version of one Ingress the API
+// server stores, as "canary-weight=N" plus the A/B annotations present ("+by-header").
+type annotationLog struct {
+	mu       sync.Mutex
+	versions []string
+}
+
+func (l *annotationLog) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.versions)
+}
+
+func recordIngress(t *testing.T, env *testenv.Env, ns, name string) *annotationLog {
+	l := &annotationLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		from := ""
+		for ctx.Err() == nil {
+			w, err := env.Client().NetworkingV1().Ingresses(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: from})
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			for ev := range w.ResultChan() {
+				ing, ok := ev.Object.(*networkingv1.Ingress)
+				if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
+					continue
+				}
+				from = ing.ResourceVersion
+				a := ing.Annotations
+				entry := "canary-weight=" + a[mesh.NGINXAnnotationPrefix+"/canary-weight"]
+				for _, k := range []string{"canary-by-header", "canary-by-header-value", "canary-by-header-pattern", "canary-by-cookie"} {
+					if v, ok := a[mesh.NGINXAnnotationPrefix+"/"+k]; ok {
+						entry += fmt.Sprintf(" %s=%s", k, v)
+					}
+				}
+				l.mu.Lock()
+				if n := len(l.versions); n == 0 || l.versions[n-1] != entry {
+					l.versions = append(l.versions, entry)
+				}
+				l.mu.Unlock()
+			}
+			w.Stop()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return l
+}
+
+// Releases of a Canary with provider nginx on the real API server, under exactly kube.RBAC()
+// and the Ingress rule the README documents: a weighted promotion, an A/B test by header and
+// cookie, and a rollback, with the canary Ingress's annotations at each step and the user's
+// Ingress never written.
+func TestNGINXReleases(t *testing.T) {
+	env := testenv.Shared(t)
+	ns := env.Namespace(t)
+	env.Kubelet(t, ns, "app", testenv.ReadyNow())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	createPodinfo(ctx, t, env, ns)
+	prefix := networkingv1.PathTypePrefix
+	user, err := env.Client().NetworkingV1().Ingresses(ns).Create(ctx, &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo-public", Annotations: map[string]string{"kubernetes.io/ingress.class": "nginx"}},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "app.example.com", IngressRuleValue: networkingv1.IngressRuleValue{
+			HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: &prefix,
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "podinfo", Port: networkingv1.ServiceBackendPort{Number: 9898}}}}}}}}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	var role rbacv1.ClusterRole
+	require.NoError(t, yaml.Unmarshal(kube.RBAC(), &role))
+	name, cfg := env.NewUser(t)
+	env.Grant(t, name, ns, append(role.Rules, nginxRBAC)...)
+	d, err := New(Options{Config: cfg, HookTransport: hookAnswers{}, Logger: testr.New(t)})
+	require.NoError(t, err)
+	defer d.Close()
+	log := recordIngress(t, env, ns, "podinfo-public-canary")
+
+	release := func(image, analysis string) canary.Result {
+		t.Helper()
+		if image != "" {
+			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				dep.Spec.Template.Spec.Containers[0].Image = image
+				_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
+				return err
+			}))
+		}
+		c, err := flagger.LoadCanary(nginxManifest(ns, analysis))
+		require.NoError(t, err)
+		rel, err := d.Release(ctx, c, nil)
+		require.NoError(t, err)
+		res, err := rel.Run(ctx)
+		require.NoError(t, err)
+		return res
+	}
+	// seen waits until the log's last entry is want and returns the entries since from.
+	seen := func(from int, want string) []string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := log.snapshot()
+			if len(got) > from && got[len(got)-1] == want {
+				return got[from:]
+			}
+			require.True(t, time.Now().Before(deadline), "the canary Ingress did not reach %q: %v", want, got)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	const atRest = "canary-weight=0"
+
+	res := release("", "\n    maxWeight: 50\n    stepWeight: 25")
+	assert.Equal(t, canary.PhaseInitialized, res.Phase)
+	assert.Equal(t, []string{atRest}, seen(0, atRest), "created at 100% primary")
+
+	t.Run("Weighted", func(t *testing.T) {
+		from, mark := len(log.snapshot()), env.AuditMark(t)
+		res := release("podinfo:2", "\n    maxWeight: 50\n    stepWeight: 25")
+		assert.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
+		assert.Equal(t, []int{25, 50, 0}, res.Weights)
+		counts := env.AuditSince(t, mark).ForUser(name).Calls().Counts()
+		t.Logf("requests of the weighted release:\n%s", counts)
+		assert.Equal(t, 2, counts[testenv.AuditKey{User: name, Verb: "get", Resource: "ingresses"}], "the canary Ingress and the user's, read once")
+		assert.Equal(t, len(res.Weights), counts[testenv.AuditKey{User: name, Verb: "patch", Resource: "ingresses"}], "one patch per weight")
+		assert.Equal(t, []string{"canary-weight=25", "canary-weight=50", atRest}, seen(from, atRest))
+	})
+	t.Run("ABTesting", func(t *testing.T) {
+		from := len(log.snapshot())
+		res := release("podinfo:3", `
+    iterations: 2
+    match:
+      - headers: {x-canary: {exact: insider}}
+      - headers: {cookie: {exact: canary}}`)
+		assert.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
+		assert.Equal(t, []string{
+			"canary-weight=0 canary-by-header=x-canary canary-by-header-value=insider canary-by-cookie=canary",
+			atRest,
+		}, seen(from, atRest))
+	})
+	t.Run("Rollback", func(t *testing.T) {
+		from := len(log.snapshot())
+		res := release("podinfo:4", `
+    maxWeight: 50
+    stepWeight: 10
+    webhooks:
+      - {name: load-test, type: rollout, url: "http://loadtester.test/fail"}`)
+		assert.Equal(t, canary.PhaseFailed, res.Phase, res.Reason)
+		assert.Equal(t, []string{"canary-weight=10", atRest}, seen(from, atRest))
+	})
+
+	after, err := env.Client().NetworkingV1().Ingresses(ns).Get(ctx, "podinfo-public", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, user.ResourceVersion, after.ResourceVersion, "the user's Ingress is never written")
+}

@@ -1,0 +1,112 @@
+package flagger_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/flagger"
+)
+
+func TestIstioProviderWithHostsAndGateways(t *testing.T) {
+	m, err := flagger.LoadCanary(canaryWith("istio", `hosts: [app.example.com, "*.example.org", "*"],
+      gateways: [istio-system/public-gateway, mesh, public-gateway.istio-system.svc.cluster.local]`))
+	require.NoError(t, err)
+	assert.Equal(t, flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}, m.Router)
+	assert.Equal(t, []string{"app.example.com", "*.example.org", "*"}, m.Hosts)
+	assert.Equal(t, []string{"istio-system/public-gateway", "mesh", "public-gateway.istio-system.svc.cluster.local"}, m.Gateways)
+
+	m, err = flagger.LoadCanary(canaryWith("istio", ""))
+	require.NoError(t, err)
+	assert.Empty(t, m.Hosts)
+	assert.Empty(t, m.Gateways)
+}
+
+// Seed 003's frontend Canary (A/B by user-agent and the insider cookie) with provider istio.
+func TestIstioSeed003ABTesting(t *testing.T) {
+	data, err := os.ReadFile("testdata/canary-003-ab-testing.yaml")
+	require.NoError(t, err)
+	withIstio := strings.Replace(string(data), "spec:\n", "spec:\n  provider: istio\n", 1)
+	require.NotEqual(t, string(data), withIstio)
+	m, err := flagger.LoadCanary([]byte(withIstio))
+	require.NoError(t, err)
+	assert.Equal(t, flagger.RouterIstio, m.Router.Kind)
+	assert.Equal(t, canary.StrategyABTesting, m.Spec.Strategy())
+	assert.Equal(t, []canary.Match{
+		{Headers: map[string]canary.StringMatch{"user-agent": {Regex: ".*Firefox.*"}}},
+		{Headers: map[string]canary.StringMatch{"cookie": {Regex: "^(.*?;)?(type=insider)(;.*)?$"}}},
+	}, m.Spec.Match)
+}
+
+// What Flagger's Istio router writes and canarykit's does not is refused by path, never
+// dropped.
+func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
+	for field, service := range map[string]string{
+		"spec.service.trafficPolicy": "trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}",
+		"spec.service.retries":       "retries: {attempts: 3, perTryTimeout: 1s}",
+		"spec.service.corsPolicy":    "corsPolicy: {allowOrigins: [{exact: example.com}]}",
+		"spec.service.headers":       "headers: {request: {add: {x-envoy-upstream-rq-timeout-ms: '15000'}}}",
+		"spec.service.match":         "match: [{uri: {prefix: /}}]",
+		"spec.service.rewrite":       "rewrite: {uri: /}",
+		"spec.service.timeout":       "timeout: 30s",
+		"spec.service.delegation":    "delegation: true",
+		"spec.service.portDiscovery": "portDiscovery: true",
+		"spec.service.mirror":        "mirror: [{destination: {host: x}}]",
+		"spec.service.apex":          "apex: {labels: {a: b}}",
+	} {
+		_, err := flagger.LoadCanary(canaryWith("istio", service))
+		assert.Equal(t, []string{field + ": not supported by canarykit yet"}, problems(t, err), service)
+	}
+	for field, analysis := range map[string]string{
+		"spec.analysis.mirror":                "mirror: true, mirrorWeight: 10",
+		"spec.analysis.sessionAffinity":       "sessionAffinity: {cookieName: flagger-cookie}",
+		"spec.analysis.match[0].sourceLabels": "match: [{sourceLabels: {app: frontend}, headers: {x-canary: {exact: insider}}}]",
+		"spec.analysis.match[0].uri":          "match: [{uri: {prefix: /api}, headers: {x-canary: {exact: insider}}}]",
+	} {
+		data := strings.Replace(string(canaryWith("istio", "")), "{interval: 30s, iterations: 5}", "{interval: 30s, iterations: 5, "+analysis+"}", 1)
+		_, err := flagger.LoadCanary([]byte(data))
+		got := problems(t, err)
+		require.NotEmpty(t, got, analysis)
+		assert.Contains(t, got[0], field+": not supported by canarykit yet", analysis)
+	}
+	_, err := flagger.LoadCanary(canaryWith("istio", "appProtocol: tcp"))
+	assert.Equal(t, []string{"spec.service.appProtocol: canarykit's Istio router writes HTTP routes only; a TCP service is not supported yet"},
+		problems(t, err))
+}
+
+func TestIstioHostsAndGatewaysAreChecked(t *testing.T) {
+	_, err := flagger.LoadCanary(canaryWith("istio", `hosts: [App.Example.com, "", 3, a.example.com, a.example.com, "*.*.x"],
+      gateways: ["ns/", "-x/gw", "a/b/c", gw, gw]`))
+	host := `must be a DNS name (lowercase RFC 1123), optionally after "*.", or "*", got `
+	gateway := "must be mesh, or a Gateway as <name> or <namespace>/<name> (lowercase RFC 1123), got "
+	assert.ElementsMatch(t, []string{
+		"spec.service.hosts[0]: " + host + `"App.Example.com"`,
+		"spec.service.hosts[1]: " + host + `""`,
+		"spec.service.hosts[2]: must be a string",
+		`spec.service.hosts[4]: "a.example.com" is listed twice`,
+		"spec.service.hosts[5]: " + host + `"*.*.x"`,
+		"spec.service.gateways[0]: " + gateway + `"ns/"`,
+		"spec.service.gateways[1]: " + gateway + `"-x/gw"`,
+		"spec.service.gateways[2]: " + gateway + `"a/b/c"`,
+		`spec.service.gateways[4]: "gw" is listed twice`,
+	}, problems(t, err))
+
+	_, err = flagger.LoadCanary(canaryWith("istio", "hosts: app.example.com"))
+	assert.Equal(t, []string{"spec.service.hosts: must be a list of strings"}, problems(t, err))
+	_, err = flagger.LoadCanary(canaryWith("istio", "gateways: ["+strings.Repeat("g, ", 65)+"]"))
+	assert.Equal(t, []string{"spec.service.gateways: at most 64, got 65"}, problems(t, err))
+}
+
+// hosts and gateways belong to the VirtualService: with another router they would be ignored.
+func TestIstioHostsNeedProviderIstio(t *testing.T) {
+	for _, p := range []string{"", "linkerd", "gatewayapi:v1", "kubernetes"} {
+		_, err := flagger.LoadCanary(canaryWith(p, "hosts: [app.example.com], gateways: [public]"))
+		want := fmt.Sprintf("only provider istio writes a VirtualService for them (spec.provider is %q)", p)
+		assert.ElementsMatch(t, []string{"spec.service.hosts: " + want, "spec.service.gateways: " + want}, problems(t, err), p)
+	}
+}

@@ -1,0 +1,61 @@
+package flagger
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// decodeIngressRef reads spec.ingressRef: a networking.k8s.io/v1 Ingress in the Canary's
+// namespace, by name.
+func decodeIngressRef(d *decoder, ref *object) string {
+	if v := ref.str("apiVersion"); v != "" && v != "networking.k8s.io/v1" {
+		d.fail(ref.at("apiVersion"), "must be networking.k8s.io/v1, got %s", shown(v))
+	}
+	if k := ref.str("kind"); k != "" && k != "Ingress" {
+		d.fail(ref.at("kind"), "must be Ingress, got %s", shown(k))
+	}
+	name := ref.name("name", true)
+	if len(name) > 253-len("-canary") {
+		d.fail(ref.at("name"), "too long: the canary Ingress %s-canary must fit in 253 characters", shown(name))
+	}
+	ref.done()
+	return name
+}
+
+// checkNGINX reports what provider nginx needs and cannot do: spec.ingressRef is required, and
+// ingress-nginx matches one header (canary-by-header, with an exact value or a pattern) and one
+// cookie by name (canary-by-cookie), each its own match entry.
+func checkNGINX(d *decoder, spec *object, key string, m *Canary) {
+	if m.Target.Ingress == "" {
+		d.fail(spec.at("ingressRef"), "required with provider nginx: the Ingress in front of service %s, which canarykit copies to <name>-canary",
+			m.Target.ApexService())
+	}
+	var header, cookie string
+	for i, mt := range m.Spec.Match {
+		path := fmt.Sprintf("spec.%s.match[%d]", key, i)
+		if len(mt.Headers) != 1 {
+			d.fail(path+".headers", "provider nginx matches one header or one cookie per match entry, got %d conditions", len(mt.Headers))
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(mt.Headers)) {
+			hp, sm := joinPath(path+".headers", name), mt.Headers[name]
+			switch {
+			case strings.EqualFold(name, "cookie"):
+				switch {
+				case sm.Exact == "":
+					d.fail(hp, "provider nginx matches a cookie by name: write exact: <cookie name> (requests whose cookie of that name is \"always\" go to the canary)")
+				case cookie != "":
+					d.fail(hp, "provider nginx matches one cookie; %s is matched already", shown(cookie))
+				default:
+					cookie = sm.Exact
+				}
+			case header != "":
+				d.fail(hp, "provider nginx matches one header; %s is matched already", shown(header))
+			default:
+				header = name
+			}
+		}
+	}
+}

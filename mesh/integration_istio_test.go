@@ -1,0 +1,188 @@
+package mesh_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/mesh/meshtest"
+)
+
+// istioRBAC is what the package doc says the Istio router needs.
+var istioRBAC = []rbacv1.PolicyRule{
+	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices"}, Verbs: []string{"get", "create", "update", "patch"}},
+	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"destinationrules"}, Verbs: []string{"get", "create", "update"}},
+}
+
+func istioResource(version, resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: mesh.IstioGroup, Version: version, Resource: resource}
+}
+
+type istioBed struct {
+	*bed
+	userDyn dynamic.Interface
+}
+
+func (b *istioBed) router(t *testing.T, o mesh.IstioOptions) *mesh.Istio {
+	o.Client = b.userDyn
+	if o.Version == "" && o.Discovery == nil {
+		disc, err := discovery.NewDiscoveryClientForConfig(b.cfg)
+		require.NoError(t, err)
+		o.Discovery = disc
+	}
+	r, err := mesh.NewIstio(o)
+	require.NoError(t, err)
+	return r
+}
+
+// vs reads t's VirtualService at version as an administrator.
+func (b *istioBed) vs(t *testing.T, version string, tg canary.Target) *unstructured.Unstructured {
+	t.Helper()
+	obj, err := b.dyn.Resource(istioResource(version, "virtualservices")).Namespace(tg.Namespace).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	return obj
+}
+
+// inspect reads the first HTTP route's destination weights by host, at version.
+func (b *istioBed) inspect(version string) func(t *testing.T, tg canary.Target) canary.Weights {
+	return func(t *testing.T, tg canary.Target) canary.Weights {
+		t.Helper()
+		http, _, err := unstructured.NestedSlice(b.vs(t, version, tg).Object, "spec", "http")
+		require.NoError(t, err)
+		require.NotEmpty(t, http)
+		route, ok := http[0].(map[string]any)
+		require.True(t, ok)
+		dests, _, err := unstructured.NestedSlice(route, "route")
+		require.NoError(t, err)
+		var w canary.Weights
+		for _, d := range dests {
+			dm, ok := d.(map[string]any)
+			require.True(t, ok)
+			host, _, _ := unstructured.NestedString(dm, "destination", "host")
+			n, _, _ := unstructured.NestedInt64(dm, "weight")
+			w = weigh(w, tg, host, int(n))
+		}
+		return w
+	}
+}
+
+// The Istio router on a real API server with Istio's own CRDs (their schemas and CEL rules),
+// under exactly the RBAC the package doc lists: the conformance suite with the version
+// discovered and pinned, the cost of a step, the objects' shape, and each of v1 and v1beta1
+// served alone. The tests change the CRDs' served versions, so they run one after the other.
+func TestIntegrationIstio(t *testing.T) {
+	b := &istioBed{bed: newBed(t, istioRBAC...)}
+	crds := testenv.IstioCRDs(t)
+	testenv.InstallCRDs(t, b.admin, crds...)
+	b.served(t, mesh.IstioGroup, "v1", "v1alpha3", "v1beta1")
+	var err error
+	b.userDyn, err = dynamic.NewForConfig(b.cfg)
+	require.NoError(t, err)
+
+	for name, o := range map[string]mesh.IstioOptions{
+		"Discovered":    {},
+		"PinnedV1beta1": {Version: "v1beta1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			meshtest.Run(t, meshtest.Harness{
+				NewRouter: func(t *testing.T) canary.MeshRouter { return b.router(t, o) },
+				NewTarget: b.target,
+				Inspect:   b.inspect("v1"), // one stored object, served at every version
+				Match:     abMatch,
+			})
+		})
+	}
+
+	t.Run("RequestsPerCall", func(t *testing.T) {
+		r, tg := b.router(t, mesh.IstioOptions{Version: "v1"}), b.target(t)
+		tg.Match = abMatch
+		require.NoError(t, r.Reconcile(bg(t), tg))
+		for _, w := range []int{10, 20, 30} {
+			counts := b.audit(t, func() { require.NoError(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(w))) })
+			assert.Equal(t, testenv.AuditCounts{{User: b.user, Verb: "patch", Resource: "virtualservices"}: 1}, counts,
+				"SetWeights(%d) costs one request", w)
+		}
+		counts := b.audit(t, func() { require.NoError(t, r.Reconcile(bg(t), tg)) })
+		assert.Equal(t, testenv.AuditCounts{
+			{User: b.user, Verb: "get", Resource: "virtualservices"}:  1,
+			{User: b.user, Verb: "get", Resource: "destinationrules"}: 2,
+		}, counts, "stored objects equal the router's: Reconcile only reads them")
+	})
+
+	t.Run("Shape", func(t *testing.T) {
+		base := b.router(t, mesh.IstioOptions{Version: "v1"})
+		r, err := base.WithHosts([]string{"app.example.com"}, []string{"istio-system/public-gateway", "mesh"})
+		require.NoError(t, err)
+		tg := b.target(t)
+		tg.Match = abMatch
+		require.NoError(t, r.Reconcile(bg(t), tg))
+		require.NoError(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(100)))
+		vs := b.vs(t, "v1beta1", tg)
+		hosts, _, _ := unstructured.NestedStringSlice(vs.Object, "spec", "hosts")
+		assert.Equal(t, []string{"app.example.com", tg.ApexService()}, hosts)
+		gateways, _, _ := unstructured.NestedStringSlice(vs.Object, "spec", "gateways")
+		assert.Equal(t, []string{"istio-system/public-gateway", "mesh"}, gateways)
+		http, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+		require.Len(t, http, 2, "the matched route, then everything else")
+		matches, _, _ := unstructured.NestedSlice(http[0].(map[string]any), "match")
+		require.Len(t, matches, 2)
+		cookie, _, _ := unstructured.NestedString(matches[1].(map[string]any), "headers", "cookie", "regex")
+		assert.Equal(t, "^(.*?;)?(type=insider)(;.*)?$", cookie)
+		prefix, _, _ := unstructured.NestedString(matches[0].(map[string]any), "headers", "user-agent", "prefix")
+		assert.Equal(t, "Mozilla/5.0 (X11", prefix)
+		assert.Equal(t, canary.AllCanary(), b.inspect("v1")(t, tg))
+		rest, _, _ := unstructured.NestedSlice(http[1].(map[string]any), "route")
+		require.Len(t, rest, 1)
+		host, _, _ := unstructured.NestedString(rest[0].(map[string]any), "destination", "host")
+		assert.Equal(t, tg.PrimaryService(), host)
+		for _, name := range []string{tg.PrimaryService(), tg.CanaryService()} {
+			dr, err := b.dyn.Resource(istioResource("v1", "destinationrules")).Namespace(b.ns).Get(bg(t), name, metav1.GetOptions{})
+			require.NoError(t, err)
+			h, _, _ := unstructured.NestedString(dr.Object, "spec", "host")
+			assert.Equal(t, name, h)
+			assert.Equal(t, canary.ManagedBy, dr.GetLabels()[canary.LabelManagedBy])
+		}
+	})
+
+	t.Run("ServedAlone", func(t *testing.T) {
+		t.Cleanup(func() {
+			testenv.InstallCRDs(t, b.admin, crds...)
+			b.served(t, mesh.IstioGroup, "v1", "v1alpha3", "v1beta1")
+		})
+		for _, tc := range []struct{ served, other string }{{"v1beta1", "v1"}, {"v1", "v1beta1"}} {
+			t.Run(tc.served, func(t *testing.T) {
+				for _, crd := range crds {
+					testenv.InstallCRDs(t, b.admin, testenv.IstioCRDServing(crd, tc.served))
+				}
+				disc := b.served(t, mesh.IstioGroup, tc.served)
+				r := b.router(t, mesh.IstioOptions{Discovery: disc})
+				v, err := r.APIVersion(bg(t))
+				require.NoError(t, err)
+				assert.Equal(t, "networking.istio.io/"+tc.served, v)
+				tg := b.target(t)
+				tg.Match = abMatch
+				require.NoError(t, r.Reconcile(bg(t), tg))
+				require.NoError(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(35)))
+				assert.Equal(t, canary.CanaryWeight(35), b.inspect(tc.served)(t, tg))
+				got, err := r.Weights(bg(t), tg)
+				require.NoError(t, err)
+				assert.Equal(t, canary.CanaryWeight(35), got)
+
+				pinned := b.router(t, mesh.IstioOptions{Version: tc.other})
+				err = pinned.SetWeights(bg(t), tg, canary.CanaryWeight(40))
+				assert.ErrorIs(t, err, mesh.ErrCRDMissing, "the version not served")
+				assert.True(t, permanent(err), "permanent: %v", err)
+			})
+		}
+	})
+}

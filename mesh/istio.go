@@ -1,0 +1,399 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// Istio's networking group and the CRDs the Istio router uses.
+const (
+	IstioGroup         = "networking.istio.io"
+	VirtualServiceCRD  = "virtualservices." + IstioGroup
+	DestinationRuleCRD = "destinationrules." + IstioGroup
+)
+
+const istioHint = "install Istio's CRDs (istioctl install, or the base Helm chart)"
+
+// limits on the per-target hosts and gateways (WithHosts)
+const (
+	maxIstioNames   = 64
+	maxIstioNameLen = 253
+)
+
+// IstioOptions configure an Istio router. Zero fields mean "default".
+type IstioOptions struct {
+	// Client reaches networking.istio.io through the dynamic client. Required.
+	Client dynamic.Interface
+	// Discovery tells which versions of networking.istio.io the API server serves. Required
+	// unless Version is set. The router asks once and caches the answer.
+	Discovery discovery.DiscoveryInterface
+	// Version pins the version: "v1" or "v1beta1". Empty: the first of v1 and v1beta1 the
+	// server serves.
+	Version string
+	// ManagedBy is the value of the app.kubernetes.io/managed-by label that marks the objects
+	// this router manages. Default canary.ManagedBy.
+	ManagedBy string
+	// Owner gives the objects the router creates an owner reference (e.g. DeploymentOwner).
+	// Default: none.
+	Owner OwnerFunc
+	// Logger receives a line per object created or reshaped. Default: discard.
+	Logger logr.Logger
+}
+
+// Istio routes with an Istio VirtualService named after the apex service, as Flagger's Istio
+// router shapes it: hosts the apex service (and the hosts given to WithHosts), gateways
+// "mesh" (or the ones given), one HTTP route with weighted destinations "<apex>-primary" and
+// "<apex>-canary". With match conditions, the first route holds them and the weighted
+// destinations and a second route sends every other request to the primary. Each of the
+// primary and canary Services gets a DestinationRule of its name whose host is the Service.
+// Safe for concurrent use.
+type Istio struct {
+	dyn      dynamic.Interface
+	served   *servedVersions
+	pinned   string
+	hosts    []string
+	gateways []string
+	own      owners
+	log      logr.Logger
+}
+
+var _ canary.WeightsReconciler = (*Istio)(nil)
+
+// NewIstio validates o and returns a router. It makes no request.
+func NewIstio(o IstioOptions) (*Istio, error) {
+	var errs []error
+	if o.Client == nil {
+		errs = append(errs, errors.New("Client is required"))
+	}
+	if o.Version == "" && o.Discovery == nil {
+		errs = append(errs, errors.New("Discovery is required unless Version is set"))
+	}
+	if o.Version != "" && o.Version != "v1" && o.Version != "v1beta1" {
+		errs = append(errs, fmt.Errorf("Version %q is not v1 or v1beta1", o.Version))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("mesh: invalid IstioOptions: %w", errors.Join(errs...))
+	}
+	r := &Istio{dyn: o.Client, pinned: o.Version, own: newOwners(o.ManagedBy, o.Owner), log: o.Logger}
+	if o.Discovery != nil {
+		r.served = &servedVersions{disc: o.Discovery}
+	}
+	if r.log.GetSink() == nil {
+		r.log = logr.Discard()
+	}
+	return r, nil
+}
+
+// WithHosts returns a router that shares r's client and discovery but gives the
+// VirtualServices it makes these hosts (the apex service is added unless listed or "*" is)
+// and gateways (empty: "mesh", the sidecars; list "mesh" with Gateways to serve both), as
+// Flagger's spec.service.hosts and spec.service.gateways do. Hosts and gateways are per
+// target, clients are not.
+func (r *Istio) WithHosts(hosts, gateways []string) (*Istio, error) {
+	var errs []error
+	for field, list := range map[string][]string{"hosts": hosts, "gateways": gateways} {
+		if len(list) > maxIstioNames {
+			errs = append(errs, fmt.Errorf("%s: at most %d, got %d", field, maxIstioNames, len(list)))
+			continue
+		}
+		for i, s := range list {
+			if s == "" || len(s) > maxIstioNameLen {
+				errs = append(errs, fmt.Errorf("%s[%d]: want 1 to %d characters, got %d", field, i, maxIstioNameLen, len(s)))
+			}
+			if slices.Contains(list[:i], s) {
+				errs = append(errs, fmt.Errorf("%s[%d]: %q is listed twice", field, i, s))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("mesh: invalid Istio hosts or gateways: %w", errors.Join(errs...))
+	}
+	c := *r
+	c.hosts, c.gateways = slices.Clone(hosts), slices.Clone(gateways)
+	return &c, nil
+}
+
+// APIVersion returns the networking.istio.io version the router uses ("networking.istio.io/v1"
+// or ".../v1beta1"), detecting it on first use.
+func (r *Istio) APIVersion(ctx context.Context) (string, error) {
+	v, err := r.version(ctx)
+	return IstioGroup + "/" + v, err
+}
+
+func (r *Istio) version(_ context.Context) (string, error) {
+	if r.pinned != "" {
+		return r.pinned, nil
+	}
+	served, err := r.served.of(IstioGroup)
+	if err != nil {
+		return "", err
+	}
+	v := firstServed(served, "v1", "v1beta1")
+	if v == "" {
+		return "", crdError(fmt.Sprintf("%s v1 or v1beta1 is not served by the API server (served: %s)", VirtualServiceCRD, listOrNone(served)), istioHint)
+	}
+	return v, nil
+}
+
+// istioAPI is one kind at the version in use, in a namespace.
+type istioAPI struct {
+	res     dynamic.ResourceInterface
+	version string
+	kind    string
+}
+
+func (r *Istio) api(ctx context.Context, kind, namespace string) (istioAPI, error) {
+	v, err := r.version(ctx)
+	if err != nil {
+		return istioAPI{}, err
+	}
+	resource := "virtualservices"
+	if kind == "DestinationRule" {
+		resource = "destinationrules"
+	}
+	gvr := schema.GroupVersionResource{Group: IstioGroup, Version: v, Resource: resource}
+	return istioAPI{res: r.dyn.Resource(gvr).Namespace(namespace), version: v, kind: kind}, nil
+}
+
+// Reconcile creates t's DestinationRules and VirtualService (at 100 % primary), or adopts the
+// ones the router created earlier: it fixes what drifted, keeping the VirtualService's weights.
+// An object of the same name managed by someone else is left alone (ErrNotOwned). It costs
+// three GETs when nothing needs changing.
+func (r *Istio) Reconcile(ctx context.Context, t canary.Target) error {
+	_, err := r.ReconcileWeights(ctx, t)
+	return err
+}
+
+// ReconcileWeights is Reconcile returning the VirtualService's weights as it found (or made)
+// them: adopting a route costs one read of it, not two (canary.WeightsReconciler).
+func (r *Istio) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
+		return canary.Weights{}, err
+	}
+	if err := r.reconcileRules(ctx, t); err != nil {
+		return canary.Weights{}, err
+	}
+	vs, err := r.api(ctx, "VirtualService", t.Namespace)
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	cur, err := vs.res.Get(ctx, t.ApexService(), metav1.GetOptions{})
+	if objectMissing(err) {
+		return canary.AllPrimary(), r.createVirtualService(ctx, t, vs, canary.AllPrimary())
+	}
+	if err != nil {
+		return canary.Weights{}, r.apiError(err, "get", vs.kind, t.Namespace, t.ApexService())
+	}
+	if err := r.own.check("VirtualService", objectMeta(cur)); err != nil {
+		return canary.Weights{}, err
+	}
+	w, err := r.reshape(ctx, t, vs, cur, nil)
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	return w, nil
+}
+
+// reconcileRules creates or fixes the primary's and the canary's DestinationRules.
+func (r *Istio) reconcileRules(ctx context.Context, t canary.Target) error {
+	dr, err := r.api(ctx, "DestinationRule", t.Namespace)
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{t.PrimaryService(), t.CanaryService()} {
+		want := destinationRuleSpec{Host: name}
+		cur, err := dr.res.Get(ctx, name, metav1.GetOptions{})
+		if objectMissing(err) {
+			if err := r.create(ctx, t, dr, name, want); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return r.apiError(err, "get", dr.kind, t.Namespace, name)
+		}
+		if err := r.own.check("DestinationRule", objectMeta(cur)); err != nil {
+			return err
+		}
+		if sameIstioSpec(cur, want) {
+			continue
+		}
+		if err := r.update(ctx, dr, cur, want); err != nil {
+			return r.apiError(err, "update", dr.kind, t.Namespace, name)
+		}
+		r.log.Info("DestinationRule reshaped", "target", t.String(), "name", name)
+	}
+	return nil
+}
+
+// reshape puts cur in t's shape with w, or with cur's weights when w is nil (weights that
+// cannot be read: all on the primary), and returns the weights the route has.
+func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *unstructured.Unstructured, w *canary.Weights) (canary.Weights, error) {
+	var spec virtualServiceSpec
+	keep, err := canary.Weights{}, decodeSpec(cur, &spec)
+	if err == nil {
+		keep, err = virtualServiceWeights(spec, t)
+	}
+	broken := err != nil // no weights to keep: the route is rewritten all on the primary
+	if broken {
+		keep = canary.AllPrimary()
+	}
+	if w == nil {
+		w = &keep
+	}
+	want := virtualService(t, r.hosts, r.gateways, *w)
+	if !broken && sameIstioSpec(cur, want) && keep == *w {
+		return keep, nil
+	}
+	if err := r.update(ctx, vs, cur, want); err != nil {
+		return canary.Weights{}, r.apiError(err, "update", vs.kind, t.Namespace, t.ApexService())
+	}
+	r.log.Info("VirtualService reshaped", "target", t.String(), "weights", w.String())
+	return *w, nil
+}
+
+// SetWeights routes w with one request: a JSON patch of the first HTTP route's two
+// destination weights, which the API server applies only if the VirtualService is still
+// labelled as managed by the router and the route still lists primary then canary (checked in
+// the same request). Otherwise the router reads the VirtualService and, if it is its own, puts
+// it back in shape with w; a deleted one is created again with w (and its DestinationRules
+// with it, if they went too).
+func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	if err := validTarget(t); err != nil {
+		return err
+	}
+	vs, err := r.api(ctx, "VirtualService", t.Namespace)
+	if err != nil {
+		return err
+	}
+	const route = "/spec/http/0/route/"
+	_, err = vs.res.Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(
+		r.own.testOwner(),
+		patchOp{Op: "test", Path: route + "0/destination/host", Value: t.PrimaryService()},
+		patchOp{Op: "test", Path: route + "1/destination/host", Value: t.CanaryService()},
+		// add, not replace: Istio's own clients leave a zero weight out
+		patchOp{Op: "add", Path: route + "0/weight", Value: w.Primary},
+		patchOp{Op: "add", Path: route + "1/weight", Value: w.Canary},
+	), metav1.PatchOptions{})
+	switch {
+	case err == nil:
+		return nil
+	case objectMissing(err):
+		r.log.Info("VirtualService missing; creating it again", "target", t.String())
+		if err := r.reconcileRules(ctx, t); err != nil {
+			return err
+		}
+		return r.createVirtualService(ctx, t, vs, w)
+	case !patchRejected(err):
+		return r.apiError(err, "patch", vs.kind, t.Namespace, t.ApexService())
+	}
+	cur, err := vs.res.Get(ctx, t.ApexService(), metav1.GetOptions{})
+	if err != nil {
+		return r.apiError(err, "get", vs.kind, t.Namespace, t.ApexService())
+	}
+	if err := r.own.check("VirtualService", objectMeta(cur)); err != nil {
+		return err
+	}
+	_, err = r.reshape(ctx, t, vs, cur, &w)
+	return err
+}
+
+// Weights reads t's VirtualService and returns the primary's and the canary's share of the
+// weighted route's destination weights in percent.
+func (r *Istio) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	if err := validTarget(t); err != nil {
+		return canary.Weights{}, err
+	}
+	vs, err := r.api(ctx, "VirtualService", t.Namespace)
+	if err != nil {
+		return canary.Weights{}, err
+	}
+	cur, err := vs.res.Get(ctx, t.ApexService(), metav1.GetOptions{})
+	if err != nil {
+		return canary.Weights{}, r.apiError(err, "get", vs.kind, t.Namespace, t.ApexService())
+	}
+	var spec virtualServiceSpec
+	if err := decodeSpec(cur, &spec); err != nil {
+		return canary.Weights{}, fmt.Errorf("VirtualService %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	w, err := virtualServiceWeights(spec, t)
+	if err != nil {
+		return canary.Weights{}, fmt.Errorf("VirtualService %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	return w, nil
+}
+
+func (r *Istio) createVirtualService(ctx context.Context, t canary.Target, vs istioAPI, w canary.Weights) error {
+	if err := r.create(ctx, t, vs, t.ApexService(), virtualService(t, r.hosts, r.gateways, w)); err != nil {
+		return err
+	}
+	r.log.Info("VirtualService created", "target", t.String(), "weights", w.String())
+	return nil
+}
+
+// create creates the object name of api's kind with spec, labelled as the router's.
+func (r *Istio) create(ctx context.Context, t canary.Target, api istioAPI, name string, spec any) error {
+	meta := metav1.ObjectMeta{Name: name, Namespace: t.Namespace}
+	if err := r.own.stamp(ctx, t, &meta); err != nil {
+		return err
+	}
+	obj, err := toUnstructured(istioObject{APIVersion: IstioGroup + "/" + api.version, Kind: api.kind, Metadata: meta, Spec: spec})
+	if err != nil {
+		return canary.Permanent(fmt.Errorf("encode %s %s/%s: %w", api.kind, t.Namespace, name, err))
+	}
+	if _, err := api.res.Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+		return r.apiError(err, "create", api.kind, t.Namespace, name)
+	}
+	if api.kind == "DestinationRule" {
+		r.log.Info("DestinationRule created", "target", t.String(), "name", name)
+	}
+	return nil
+}
+
+// update replaces cur's spec with spec; cur's resourceVersion makes it fail on a concurrent
+// change.
+func (r *Istio) update(ctx context.Context, api istioAPI, cur *unstructured.Unstructured, spec any) error {
+	m, err := specMap(spec)
+	if err != nil {
+		return canary.Permanent(fmt.Errorf("encode %s spec: %w", api.kind, err))
+	}
+	obj := cur.DeepCopy()
+	obj.Object["spec"] = m
+	_, err = api.res.Update(ctx, obj, metav1.UpdateOptions{})
+	return err
+}
+
+func (r *Istio) apiError(err error, verb, kind, namespace, name string) error {
+	if crdMissing(err) {
+		crd := VirtualServiceCRD
+		if kind == "DestinationRule" {
+			crd = DestinationRuleCRD
+		}
+		return crdError(crd+" is not served by the API server at the version used", istioHint)
+	}
+	if apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("%s %s %s/%s: created concurrently, adopting at the next attempt: %w", verb, kind, namespace, name, err)
+	}
+	return classify(err, fmt.Sprintf("%s %s %s/%s", verb, kind, namespace, name))
+}
+
+// objectMeta is the part of an unstructured object's metadata the ownership check reads.
+func objectMeta(u *unstructured.Unstructured) *metav1.ObjectMeta {
+	return &metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), Labels: u.GetLabels(), OwnerReferences: u.GetOwnerReferences()}
+}

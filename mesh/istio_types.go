@@ -1,0 +1,232 @@
+package mesh
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/big"
+	"reflect"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
+// The parts of networking.istio.io's VirtualService and DestinationRule the Istio router
+// writes and reads: v1 and v1beta1 share them field for field. Fields the router does not
+// write are not declared; a stored object that has some is reshaped (see sameIstioSpec).
+
+// virtualServiceSpec is a VirtualService's spec as the router writes it.
+type virtualServiceSpec struct {
+	Hosts    []string     `json:"hosts,omitempty"`
+	Gateways []string     `json:"gateways,omitempty"`
+	HTTP     []istioRoute `json:"http,omitempty"`
+}
+
+// istioRoute is one of a VirtualService's HTTP routes.
+type istioRoute struct {
+	Match []istioMatch       `json:"match,omitempty"`
+	Route []istioDestination `json:"route,omitempty"`
+}
+
+// istioMatch is an HTTPMatchRequest with header conditions only.
+type istioMatch struct {
+	Headers map[string]istioStringMatch `json:"headers,omitempty"`
+}
+
+// istioStringMatch is Istio's StringMatch: one of exact, prefix, regex (RE2, whole value).
+type istioStringMatch struct {
+	Exact  string `json:"exact,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Regex  string `json:"regex,omitempty"`
+}
+
+// istioDestination is an HTTPRouteDestination. A nil Weight is an absent field: Istio sends
+// all traffic to a route's only destination, and none to an unweighted one among several (the
+// router reads weights from routes with both the primary and the canary).
+type istioDestination struct {
+	Destination istioHost `json:"destination"`
+	Weight      *int32    `json:"weight,omitempty"`
+}
+
+type istioHost struct {
+	Host string `json:"host"`
+}
+
+// destinationRuleSpec is the DestinationRule spec Flagger creates for each of the primary and
+// canary Services: the host alone (no traffic policy).
+type destinationRuleSpec struct {
+	Host string `json:"host"`
+}
+
+// istioObject is a VirtualService or DestinationRule to create.
+type istioObject struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   any    `json:"metadata"`
+	Spec       any    `json:"spec"`
+}
+
+// toUnstructured turns an object made of plain values into the dynamic client's form.
+func toUnstructured(obj any) (*unstructured.Unstructured, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(b); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// specMap is a spec as the unstructured map the dynamic client sends (integers as int64).
+func specMap(spec any) (map[string]any, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	err = utiljson.Unmarshal(b, &m)
+	return m, err
+}
+
+// decodeSpec reads the spec of a stored object into out; fields out does not declare are
+// ignored, a field of the wrong type is an error.
+func decodeSpec(u *unstructured.Unstructured, out any) error {
+	spec, _, err := unstructured.NestedMap(u.Object, "spec")
+	if err != nil {
+		return fmt.Errorf("spec: %w", err)
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("spec: %w", err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("spec: %w", err)
+	}
+	return nil
+}
+
+// canonical is v as encoding/json decodes it into an any (numbers as float64), so that a spec
+// read from the server and one built by the router compare with reflect.DeepEqual.
+func canonical(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	err = json.Unmarshal(b, &out)
+	return out, err
+}
+
+// sameIstioSpec reports whether the stored object's spec is want in every field, the HTTP
+// route destinations' weights aside: an extra field (a retry policy, a timeout, a mirror
+// someone added) is drift the router removes, as it would any other change of its route.
+func sameIstioSpec(cur *unstructured.Unstructured, want any) bool {
+	got, _, err := unstructured.NestedFieldNoCopy(cur.Object, "spec")
+	if err != nil {
+		return false
+	}
+	a, aerr := canonical(got)
+	b, berr := canonical(want)
+	if aerr != nil || berr != nil {
+		return false
+	}
+	stripWeights(a)
+	stripWeights(b)
+	return reflect.DeepEqual(a, b)
+}
+
+// stripWeights deletes spec.http[*].route[*].weight from a canonical spec.
+func stripWeights(spec any) {
+	m, _ := spec.(map[string]any)
+	routes, _ := m["http"].([]any)
+	for _, r := range routes {
+		rm, _ := r.(map[string]any)
+		dests, _ := rm["route"].([]any)
+		for _, d := range dests {
+			if dm, ok := d.(map[string]any); ok {
+				delete(dm, "weight")
+			}
+		}
+	}
+}
+
+// virtualService is t's VirtualService spec routing w: the hosts (the apex service added
+// unless listed or "*"), the gateways ("mesh" when none is given), one route with the
+// weighted destinations, or with match conditions the matched route with them and then a
+// route sending everything else to the primary, as Flagger shapes it.
+func virtualService(t canary.Target, hosts, gateways []string, w canary.Weights) virtualServiceSpec {
+	hosts = slices.Clone(hosts)
+	if !slices.Contains(hosts, t.ApexService()) && !slices.Contains(hosts, "*") {
+		hosts = append(hosts, t.ApexService())
+	}
+	gateways = slices.Clone(gateways)
+	if len(gateways) == 0 {
+		gateways = []string{"mesh"}
+	}
+	weighted := istioRoute{Route: []istioDestination{
+		{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(w.Primary))},
+		{Destination: istioHost{Host: t.CanaryService()}, Weight: ptrTo(int32(w.Canary))},
+	}}
+	spec := virtualServiceSpec{Hosts: hosts, Gateways: gateways, HTTP: []istioRoute{weighted}}
+	if len(t.Match) == 0 {
+		return spec
+	}
+	spec.HTTP[0].Match = istioMatches(t.Match)
+	spec.HTTP = append(spec.HTTP, istioRoute{Route: []istioDestination{
+		{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(100))},
+	}})
+	return spec
+}
+
+// istioMatches translates match conditions: exact, prefix and regex map to Istio's own;
+// suffix, which Istio lacks, becomes the regular expression ".*<escaped suffix>$" (Istio
+// matches regular expressions against the whole value, which the anchors make explicit).
+func istioMatches(ms []canary.Match) []istioMatch {
+	out := make([]istioMatch, 0, len(ms))
+	for _, m := range ms {
+		im := istioMatch{Headers: make(map[string]istioStringMatch, len(m.Headers))}
+		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
+			sm := m.Headers[name]
+			switch {
+			case sm.Exact != "":
+				im.Headers[name] = istioStringMatch{Exact: sm.Exact}
+			case sm.Prefix != "":
+				im.Headers[name] = istioStringMatch{Prefix: sm.Prefix}
+			default:
+				im.Headers[name] = istioStringMatch{Regex: headerRegex(sm)}
+			}
+		}
+		out = append(out, im)
+	}
+	return out
+}
+
+// virtualServiceWeights finds the first HTTP route with destinations to both the primary and
+// the canary and returns their shares in percent. An unweighted destination weighs 0, as Istio
+// reads it in a route of several.
+func virtualServiceWeights(spec virtualServiceSpec, t canary.Target) (canary.Weights, error) {
+	for _, r := range spec.HTTP {
+		var primary, canaryW *big.Int
+		for _, d := range r.Route {
+			weight := int64(0) // Istio's own clients leave a zero weight out
+			if d.Weight != nil {
+				weight = int64(*d.Weight)
+			}
+			switch d.Destination.Host {
+			case t.PrimaryService():
+				primary = big.NewInt(weight)
+			case t.CanaryService():
+				canaryW = big.NewInt(weight)
+			}
+		}
+		if primary != nil && canaryW != nil {
+			return percentages(primary, canaryW)
+		}
+	}
+	return canary.Weights{}, fmt.Errorf("no http route with destinations %s and %s", t.PrimaryService(), t.CanaryService())
+}
