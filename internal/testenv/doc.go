@@ -66,9 +66,9 @@
 // HTTPRouteGroupCRD() serve other versions. GatewayAPICRDs(t) reads the standard-channel
 // Gateway API CRDs of GatewayAPIVersion from the module cache, IstioCRDs(t) Istio's
 // VirtualService, DestinationRule and Gateway CRDs of istio.io/api IstioAPIVersion
-// (IstioCRDServing narrows their served versions). FlaggerCRDs(t) reads Flagger's
-// own CRDs (Canary with its status subresource and printer columns, MetricTemplate,
-// AlertProvider) of FlaggerVersion from the module cache; CanaryCRD(t) is its Canary CRD. CRDs are cluster-wide and stay
+// (IstioCRDServing narrows their served versions). FlaggerCRDs(t) reads Flagger's own CRDs
+// (Canary with its status subresource and printer columns, MetricTemplate, AlertProvider) of
+// FlaggerVersion from the module cache; CanaryCRD(t) is its Canary CRD. CRDs are cluster-wide and stay
 // installed: tests that need different served versions of one CRD run one after the other.
 //
 // # Prometheus and the Linkerd-shaped exporter
