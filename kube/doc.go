@@ -39,6 +39,13 @@
 // the primary and the apex Service serve production traffic, and recreating the target
 // (kubectl replace --force) must not take them down. The Lease has no owner.
 //
+// Handing a target back (what Flagger's spec.revertOnDeletion does when its Canary is
+// deleted; kube/driver's Retire runs it): Workload.RestoreTarget scales the target up to the
+// primary's replicas, Workload.HandBackApex points the apex Service at the target's pods and
+// drops canarykit's label and annotation from it, and Workload.RemoveGenerated deletes the
+// primary and canary Services, the primary Deployment, its autoscaler and the primary config
+// copies, each only if canarykit manages it for this target.
+//
 // # GitOps writers
 //
 // A GitOps tool may re-apply the target, the route and the apex Service from its own copy at

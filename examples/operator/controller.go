@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,8 +28,10 @@ const (
 	AnnotationAutoscaler = "canarykit.dev/autoscaler"
 )
 
-// Controller runs a driver.Target per annotated Deployment and kicks it on every change of
-// the Deployment; the Target does the rest (lease, control requests, alerts, releases).
+// Controller runs a driver.Target per annotated Deployment (driver.Targets) and kicks it on
+// every change of the Deployment; the Target does the rest (lease, control requests, alerts,
+// releases). An edit of the analysis annotation applies from the next release; an edit of the
+// port or autoscaler restarts the Target.
 type Controller struct {
 	Driver    *driver.Driver
 	Namespace string // "" watches every namespace
@@ -43,31 +43,24 @@ type Controller struct {
 	OnInvalid func(deployment string, err error)
 
 	mu      sync.Mutex
-	targets map[string]*running
-}
-
-// running is one Deployment's Target.
-type running struct {
-	spec   string // hash of the annotations it was built from
-	target *driver.Target
-	cancel context.CancelFunc
-	done   chan struct{}
+	targets *driver.Targets
 }
 
 // Run watches Deployments until ctx ends, then stops every Target (releasing their leases)
 // and returns.
 func (c *Controller) Run(ctx context.Context) error {
+	targets := c.Driver.Targets(func(*flagger.Canary) func(canary.Event) { return c.OnEvent })
 	c.mu.Lock()
-	c.targets = map[string]*running{}
+	c.targets = targets
 	c.mu.Unlock()
 	f := informers.NewSharedInformerFactoryWithOptions(c.Driver.Client(), 0, informers.WithNamespace(c.Namespace))
 	inf := f.Apps().V1().Deployments().Informer()
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.sync(ctx, obj) },
-		UpdateFunc: func(_, obj any) { c.sync(ctx, obj) },
+		AddFunc:    func(obj any) { c.sync(ctx, targets, obj) },
+		UpdateFunc: func(_, obj any) { c.sync(ctx, targets, obj) },
 		DeleteFunc: func(obj any) {
 			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-				c.retire(key)
+				targets.Stop(key)
 			}
 		},
 	})
@@ -77,97 +70,43 @@ func (c *Controller) Run(ctx context.Context) error {
 	f.Start(ctx.Done())
 	<-ctx.Done()
 	f.Shutdown()
-	c.mu.Lock()
-	all := make([]string, 0, len(c.targets))
-	for k := range c.targets {
-		all = append(all, k)
-	}
-	c.mu.Unlock()
-	for _, k := range all {
-		if r := c.retire(k); r != nil {
-			<-r.done // its lease is released
-		}
-	}
+	targets.StopAll() // their leases released
 	return nil
 }
 
-// sync starts, restarts (annotations changed), kicks or stops the Target of a Deployment.
-func (c *Controller) sync(ctx context.Context, obj any) {
+// sync starts, updates, restarts, kicks or stops the Target of a Deployment.
+func (c *Controller) sync(ctx context.Context, targets *driver.Targets, obj any) {
 	d, ok := obj.(*appsv1.Deployment)
 	if !ok {
 		return
 	}
 	key := d.Namespace + "/" + d.Name
 	if strings.HasSuffix(d.Name, "-primary") || d.Annotations[AnnotationAnalysis] == "" {
-		c.retire(key)
+		targets.Stop(key)
 		return
 	}
-	spec := specHash(d)
-	c.mu.Lock()
-	cur := c.targets[key]
-	c.mu.Unlock()
-	if cur != nil && cur.spec == spec {
-		cur.target.Kick()
-		return
+	m, err := canaryFor(d)
+	if err == nil {
+		_, _, err = targets.Apply(ctx, key, m)
 	}
-	prev := c.retire(key) // the annotations changed: a new Target takes over when the old one has stopped
-	tg, err := c.target(d)
 	if err != nil {
+		targets.Stop(key) // an earlier version's Target stops: the Deployment is not released
 		c.Log.Error(err, "not released", "deployment", key)
 		if c.OnInvalid != nil {
 			c.OnInvalid(key, err)
 		}
-		return
 	}
-	tctx, cancel := context.WithCancel(ctx)
-	r := &running{spec: spec, target: tg, cancel: cancel, done: make(chan struct{})}
-	c.mu.Lock()
-	c.targets[key] = r
-	c.mu.Unlock()
-	go func() {
-		defer close(r.done)
-		if prev != nil {
-			<-prev.done // the old Target releases the lease first
-		}
-		_ = tg.Start(tctx) // returns nil when tctx ends; errors are the Target's to log and retry
-	}()
-}
-
-func (c *Controller) target(d *appsv1.Deployment) (*driver.Target, error) {
-	m, err := canaryFor(d)
-	if err != nil {
-		return nil, err
-	}
-	return c.Driver.Target(m, c.OnEvent)
-}
-
-// retire stops key's Target without waiting (the informer's handler must not block) and
-// returns it, so whoever needs to can wait for it.
-func (c *Controller) retire(key string) *running {
-	c.mu.Lock()
-	r := c.targets[key]
-	delete(c.targets, key)
-	c.mu.Unlock()
-	if r != nil {
-		r.cancel()
-	}
-	return r
 }
 
 // Targets returns the keys of the Deployments being driven.
 func (c *Controller) Targets() []string {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, 0, len(c.targets))
-	for k := range c.targets {
-		out = append(out, k)
+	targets := c.targets
+	c.mu.Unlock()
+	if targets == nil {
+		return nil
 	}
-	return out
-}
-
-func specHash(d *appsv1.Deployment) string {
-	h := sha256.Sum256([]byte(d.Annotations[AnnotationAnalysis] + "\x00" + d.Annotations[AnnotationPort] + "\x00" + d.Annotations[AnnotationAutoscaler]))
-	return hex.EncodeToString(h[:8])
+	return targets.Keys()
 }
 
 // canaryFor builds the Flagger Canary a Deployment's annotations describe. The annotations

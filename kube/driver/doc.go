@@ -20,16 +20,24 @@
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
 //     renewals.
 //
-// A Canary annotated canarykit.dev/sequential-check (kube/flagger) gets the sequential test of
-// its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)
-// as the check the annotation adds; canarykit.dev/dry-run-metrics runs the metrics it lists dry.
-//
 // A release's status is kept in the target's Lease annotation, or, with Options.CanaryStatus,
 // on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,
 // failedChecks, iterations, lastAppliedSpec, lastPromotedSpec, trackedConfigs,
 // lastTransitionTime and the Promoted condition, plus kstatus' Reconciling and Stalled
 // conditions): `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the
 // release, and a new process resumes it from there (see CanaryStore). The Lease stays the lock.
+//
+// A controller keeps one Target per object in a Targets set: Apply starts a key's Target,
+// hands it an edited analysis for its next release (Target.Update), or replaces it when the
+// edit binds the target differently (Bound); Stop ends it. Retire ends a target's canary
+// delivery when its Canary is deleted, holding the target's lease: all traffic to the primary
+// and the target scaled to zero, or with Retirement.Revert the target handed back as
+// Flagger's spec.revertOnDeletion does (scaled up, the apex Service selecting its pods, the
+// route objects and what canarykit generated deleted).
+//
+// A Canary annotated canarykit.dev/sequential-check (kube/flagger) gets the sequential test of
+// its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)
+// as the check the annotation adds; canarykit.dev/dry-run-metrics runs the metrics it lists dry.
 //
 // A Canary canarykit cannot drive (spec.provider appmesh, say) is an error naming the field
 // before anything in the cluster is touched.

@@ -24,7 +24,8 @@ import (
 // added to a manager as it is.
 type Target struct {
 	d        *Driver
-	c        *flagger.Canary
+	c        atomic.Pointer[flagger.Canary] // what the next release is built from (Update)
+	target   canary.Target
 	onEvent  func(canary.Event)
 	router   canary.MeshRouter
 	workload *kube.Workload
@@ -50,8 +51,10 @@ func (d *Driver) Target(c *flagger.Canary, onEvent func(canary.Event)) (*Target,
 	if err != nil {
 		return nil, err
 	}
-	return &Target{d: d, c: c, onEvent: onEvent, router: router, workload: workload, lease: lease, store: d.store(c, workload, lease),
-		log: d.opts.Logger.WithValues("target", c.Target.String()), kick: make(chan struct{}, 1)}, nil
+	t := &Target{d: d, target: c.Target, onEvent: onEvent, router: router, workload: workload, lease: lease, store: d.store(c, workload, lease),
+		log: d.opts.Logger.WithValues("target", c.Target.String()), kick: make(chan struct{}, 1)}
+	t.c.Store(c)
+	return t, nil
 }
 
 // Kick asks the Target to look for a new revision now (e.g. from an informer's event for the
@@ -76,7 +79,7 @@ func (t *Target) Last() canary.Result {
 // per Target.
 func (t *Target) Start(ctx context.Context) error {
 	if !t.started.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: target %s already started", canary.ErrAlreadyRunning, t.c.Target)
+		return fmt.Errorf("%w: target %s already started", canary.ErrAlreadyRunning, t.target)
 	}
 	for {
 		err := t.lease.Hold(ctx, t.drive)
@@ -122,7 +125,8 @@ func (t *Target) drive(ctx context.Context) error {
 
 // release builds a Release (the Canary's references resolved again) and runs it.
 func (t *Target) release(ctx context.Context) error {
-	rel, err := t.d.build(ctx, t.c, t.router, t.workload, t.lease, t.store, t.onEvent)
+	c := *t.c.Load() // a copy: resolving the references fills it in
+	rel, err := t.d.build(ctx, &c, t.router, t.workload, t.lease, t.store, t.onEvent)
 	if err != nil {
 		return err
 	}
@@ -179,12 +183,12 @@ func (t *Target) due(ctx context.Context) bool {
 	if cs, ok := t.store.(*CanaryStore); ok {
 		st, err = cs.peek(ctx) // as last written, and the held lease: no request
 	} else {
-		st, err = t.lease.Load(ctx, t.c.Target) // held: no request
+		st, err = t.lease.Load(ctx, t.target) // held: no request
 	}
 	if err != nil || st.Phase == "" || st.Phase == canary.PhaseInitializing || st.Phase.InRelease() || st.RollingBack {
 		return true
 	}
-	ws, err := t.workload.Observe(ctx, t.c.Target) // informer caches
+	ws, err := t.workload.Observe(ctx, t.target) // informer caches
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			t.log.V(1).Info("cannot observe the target; running a release to find out", "error", err.Error())

@@ -37,6 +37,11 @@ type Canary struct {
 	// Sequential is the sequential check AnnotationSequentialCheck adds to the analysis (nil
 	// without it); the driver binds it to a checker.
 	Sequential *SequentialCheck
+	// RevertOnDeletion is spec.revertOnDeletion: deleting the Canary hands the target back
+	// (scaled up, the apex Service selecting its pods, the generated objects removed) instead
+	// of leaving the traffic on the primary. Acting on it is a controller's work (the driver's
+	// Retire); loading only reads it.
+	RevertOnDeletion bool
 	// Notes are conversions worth knowing (e.g. a deprecated autoscaler apiVersion read as
 	// autoscaling/v2, legacy scalar thresholds turned into ranges).
 	Notes []string
@@ -135,7 +140,8 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if spec.has("ingressRef") {
 		m.Target.Ingress = decodeIngressRef(d, spec.obj("ingressRef"))
 	}
-	spec.unsupported("upstreamRef", "routeRef", "revertOnDeletion", "suspend")
+	m.RevertOnDeletion = spec.bool("revertOnDeletion")
+	spec.unsupported("upstreamRef", "routeRef", "suspend")
 	spec.done()
 	doc.done()
 	var why string

@@ -190,3 +190,27 @@ spec:
 	assert.Equal(t, []canary.Webhook{{Name: "gate", Type: canary.HookConfirmPromotion, URL: "https://gate.test/approve",
 		DisableTLS: true, Retries: 3, MuteAlert: true, Timeout: 5 * time.Second}}, m.Spec.Webhooks)
 }
+
+// spec.revertOnDeletion is read (a controller acts on it at deletion), never dropped; a value
+// that is not a boolean is an error naming the field.
+func TestLoadRevertOnDeletion(t *testing.T) {
+	const base = `
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis: {interval: 1m, threshold: 5, iterations: 3}
+`
+	c, err := flagger.LoadCanary([]byte(base))
+	require.NoError(t, err)
+	assert.False(t, c.RevertOnDeletion, "off unless set")
+
+	c, err = flagger.LoadCanary([]byte(base + "  revertOnDeletion: true\n"))
+	require.NoError(t, err)
+	assert.True(t, c.RevertOnDeletion)
+
+	_, err = flagger.LoadCanary([]byte(base + "  revertOnDeletion: \"yes please\"\n"))
+	assert.ErrorContains(t, err, "spec.revertOnDeletion")
+}

@@ -1,0 +1,457 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/driver"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+)
+
+// Finalizer is the finalizer Flagger puts on Canaries with spec.revertOnDeletion; this
+// controller uses the same, so either can finish a deletion the other started.
+const Finalizer = "finalizer.flagger.app"
+
+// Canaries is the resource of Flagger's Canary kind.
+var Canaries = driver.CanaryGVR
+
+// Controller drives every Flagger Canary of a namespace (or all) with one driver.Target per
+// Canary. Replicas of it share the work with no leader: each runs the informer and a Target
+// per Canary, and the target's Lease lets one replica at a time drive it.
+type Controller struct {
+	Driver *driver.Driver
+	// Dynamic reads and writes the Canary objects (informer, finalizer).
+	Dynamic dynamic.Interface
+	// Client watches the target Deployments (to kick their Targets) and records Events on
+	// the Canaries.
+	Client    kubernetes.Interface
+	Namespace string // "" watches every namespace
+	Log       logr.Logger
+	// Recorder records the Events on Canary objects. Required.
+	Recorder record.EventRecorder
+	// OnEvent, if set, gives each Canary's event handler (called again for an edited Canary).
+	OnEvent func(*flagger.Canary) func(canary.Event)
+	// Forget, if set, is told of every Canary deleted (its self-metrics go).
+	Forget func(canary.Target)
+	// Restore, if set, is given the status of every Canary version seen (the Canary's status
+	// subresource, whichever replica wrote it): the self-metrics of every replica follow it.
+	Restore func(canary.Target, canary.Status)
+	// Adjust, if set, edits every Canary after it is loaded (before it is driven).
+	Adjust func(*flagger.Canary)
+	// RetryAfter is how long a failed deletion (or move) waits before it is tried again. Default 5s.
+	RetryAfter time.Duration
+
+	targets *driver.Targets
+	mu      sync.Mutex
+	warned  map[string]string                     // key → the problem last reported (uid/generation/message)
+	byApp   map[string][]string                   // target Deployment "ns/name" → Canary keys
+	ending  map[string]bool                       // keys whose deletion is being handled
+	work    sync.WaitGroup                        // deletions in flight
+	last    map[string]*flagger.Canary            // key → the last Canary loaded, for deletions
+	moving  map[string]*unstructured.Unstructured // keys moving to another target → the latest version
+}
+
+// Run watches Canaries until ctx ends, then stops every Target (releasing their leases) and
+// returns.
+func (c *Controller) Run(ctx context.Context) error {
+	if c.Driver == nil || c.Dynamic == nil || c.Client == nil || c.Recorder == nil {
+		return errors.New("controller: Driver, Dynamic, Client and Recorder are required")
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = 5 * time.Second
+	}
+	c.targets = c.Driver.Targets(c.OnEvent)
+	c.warned, c.byApp, c.ending, c.last = map[string]string{}, map[string][]string{}, map[string]bool{}, map[string]*flagger.Canary{}
+	c.moving = map[string]*unstructured.Unstructured{}
+
+	cf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, 0, c.Namespace, nil)
+	canaries := cf.ForResource(Canaries).Informer()
+	if _, err := canaries.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.sync(ctx, obj) },
+		UpdateFunc: func(_, obj any) { c.sync(ctx, obj) },
+		DeleteFunc: func(obj any) { c.deleted(ctx, obj) },
+	}); err != nil {
+		return err
+	}
+	df := informers.NewSharedInformerFactoryWithOptions(c.Client, 0, informers.WithNamespace(c.Namespace))
+	deployments := df.Apps().V1().Deployments().Informer()
+	if _, err := deployments.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.kick(obj) },
+		UpdateFunc: func(_, obj any) { c.kick(obj) },
+	}); err != nil {
+		return err
+	}
+	cf.Start(ctx.Done())
+	df.Start(ctx.Done())
+	<-ctx.Done()
+	cf.Shutdown()
+	df.Shutdown()
+	c.targets.StopAll()
+	c.work.Wait()
+	return nil
+}
+
+// Keys returns the keys of the Canaries this replica runs a Target for (driving it, or
+// waiting for its lease).
+func (c *Controller) Keys() []string { return c.targets.Keys() }
+
+// sync starts, updates or restarts a Canary's Target, or handles its deletion.
+func (c *Controller) sync(ctx context.Context, obj any) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	key := u.GetNamespace() + "/" + u.GetName()
+	if u.GetDeletionTimestamp() != nil {
+		if slices.Contains(u.GetFinalizers(), Finalizer) {
+			c.finalize(ctx, key, u)
+		}
+		return
+	}
+	cn, err := flagger.CanaryFromObject(u.Object)
+	if err != nil {
+		// not driven: the Target of an earlier version stops, leaving the target as it is
+		c.targets.Stop(key)
+		c.warn(u, "not driven: "+err.Error())
+		return
+	}
+	if c.Adjust != nil {
+		c.Adjust(cn)
+	}
+	if cn.RevertOnDeletion && !slices.Contains(u.GetFinalizers(), Finalizer) {
+		c.async(ctx, "add the finalizer to "+key, func(ctx context.Context) error { return c.addFinalizer(ctx, u) })
+	}
+	c.mu.Lock()
+	if _, moving := c.moving[key]; moving {
+		c.moving[key] = u // applied once the move is done
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	if prev := c.targets.Canary(key); prev != nil && prev.Target.Name != cn.Target.Name {
+		c.move(ctx, key, u, prev)
+		return
+	}
+	applied, moved, err := c.targets.Apply(ctx, key, cn)
+	if err != nil {
+		c.targets.Stop(key) // as for a Canary that does not load
+		c.warn(u, "not driven: "+err.Error())
+		return
+	}
+	c.mu.Lock()
+	delete(c.warned, key)
+	c.last[key] = cn
+	c.index(key, cn)
+	c.mu.Unlock()
+	if applied != driver.Unchanged {
+		c.Log.Info("canary "+string(applied), "canary", key, "target", cn.Target.String())
+	}
+	if st, ok := savedStatus(u); ok && c.Restore != nil {
+		c.Restore(cn.Target, st)
+	}
+	if moved != nil {
+		// the Canary now targets another Deployment: the old one is left on its primary
+		if c.Forget != nil {
+			c.Forget(moved.Target)
+		}
+		c.async(ctx, "retire "+moved.Target.String(), func(ctx context.Context) error {
+			return c.Driver.Retire(ctx, moved, driver.Retirement{})
+		})
+	}
+}
+
+// move handles a Canary whose targetRef changed: its Target stops, the old target is left on
+// its primary, the Canary's status (the old target's release) is cleared, and a Target for
+// the new target starts from the latest version of the Canary, as for a new Canary.
+func (c *Controller) move(ctx context.Context, key string, u *unstructured.Unstructured, prev *flagger.Canary) {
+	c.mu.Lock()
+	c.moving[key] = u
+	c.mu.Unlock()
+	_, done := c.targets.Stop(key)
+	if c.Forget != nil {
+		c.Forget(prev.Target)
+	}
+	c.Log.Info("canary moved to another target; the old one is left on its primary", "canary", key, "from", prev.Target.String())
+	c.async(ctx, "move "+key, func(ctx context.Context) error {
+		<-done
+		if err := c.Driver.Retire(ctx, prev, driver.Retirement{}); err != nil {
+			return err
+		}
+		if err := c.clearStatus(ctx, u); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		latest := c.moving[key]
+		delete(c.moving, key)
+		c.mu.Unlock()
+		c.sync(ctx, latest)
+		return nil
+	})
+}
+
+// clearStatus empties the status of the Canary of u's uid, if it still exists.
+func (c *Controller) clearStatus(ctx context.Context, u *unstructured.Unstructured) error {
+	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
+	for {
+		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.GetUID() != u.GetUID() {
+			return nil
+		}
+		cur.Object["status"] = map[string]any{}
+		_, err = res.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+}
+
+// index records which Canary key targets which Deployment; c.mu must be held.
+func (c *Controller) index(key string, cn *flagger.Canary) {
+	for app, keys := range c.byApp {
+		if i := slices.Index(keys, key); i >= 0 {
+			keys = slices.Delete(keys, i, i+1)
+			if len(keys) == 0 {
+				delete(c.byApp, app)
+			} else {
+				c.byApp[app] = keys
+			}
+		}
+	}
+	if cn != nil {
+		app := cn.Target.Namespace + "/" + cn.Target.Name
+		c.byApp[app] = append(c.byApp[app], key)
+	}
+}
+
+// kick tells the Targets of a changed Deployment to look at it now.
+func (c *Controller) kick(obj any) {
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	keys := slices.Clone(c.byApp[d.Namespace+"/"+d.Name])
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.targets.Kick(k)
+	}
+}
+
+// deleted handles a Canary gone from the API server (without finalizer, or after it): its
+// Target stops and the traffic is left on the primary.
+func (c *Controller) deleted(ctx context.Context, obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	key := u.GetNamespace() + "/" + u.GetName()
+	c.mu.Lock()
+	cn := c.last[key]
+	delete(c.last, key)
+	delete(c.warned, key)
+	c.index(key, nil)
+	c.mu.Unlock()
+	running, done := c.targets.Stop(key)
+	if running == nil || cn == nil {
+		return // not driven here, or its deletion was handled with the finalizer
+	}
+	if c.Forget != nil {
+		c.Forget(cn.Target)
+	}
+	uid := u.GetUID()
+	c.async(ctx, "retire "+key, func(ctx context.Context) error {
+		<-done // this replica's Target released the lease
+		return c.Driver.Retire(ctx, cn, driver.Retirement{Due: func(ctx context.Context) (bool, error) {
+			// not when the Canary was created again meanwhile: its Target drives the target
+			cur, err := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace()).Get(ctx, u.GetName(), metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return err == nil && cur.GetUID() == uid, err
+		}})
+	})
+}
+
+// finalize handles the deletion of a Canary that holds the finalizer: the Target stops, the
+// target is handed back (spec.revertOnDeletion) or left on the primary, and the finalizer is
+// removed. Every replica does this; the target's Lease makes one of them do the work, and
+// the others find the finalizer gone.
+func (c *Controller) finalize(ctx context.Context, key string, u *unstructured.Unstructured) {
+	c.mu.Lock()
+	if c.ending[key] {
+		c.mu.Unlock()
+		return
+	}
+	c.ending[key] = true
+	cn := c.last[key]
+	c.index(key, nil)
+	c.mu.Unlock()
+	if loaded, err := flagger.CanaryFromObject(u.Object); err == nil {
+		if c.Adjust != nil {
+			c.Adjust(loaded)
+		}
+		cn = loaded
+	}
+	_, done := c.targets.Stop(key)
+	if cn != nil && c.Forget != nil {
+		c.Forget(cn.Target)
+	}
+	ns, name, uid := u.GetNamespace(), u.GetName(), u.GetUID()
+	c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, "Terminating", "Terminating canary %s.%s", name, ns)
+	c.async(ctx, "finalize "+key, func(ctx context.Context) error {
+		<-done
+		if cn != nil {
+			revert := cn.RevertOnDeletion
+			err := c.Driver.Retire(ctx, cn, driver.Retirement{Revert: revert, Due: func(ctx context.Context) (bool, error) {
+				cur, err := c.Dynamic.Resource(Canaries).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) {
+					return false, nil
+				}
+				return err == nil && cur.GetUID() == uid && slices.Contains(cur.GetFinalizers(), Finalizer), err
+			}})
+			if err != nil {
+				return err
+			}
+		}
+		if err := c.removeFinalizer(ctx, ns, name, uid); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		delete(c.ending, key)
+		delete(c.last, key)
+		c.mu.Unlock()
+		return nil
+	})
+}
+
+// async runs fn in the background until it succeeds or ctx ends, retrying after RetryAfter.
+func (c *Controller) async(ctx context.Context, what string, fn func(context.Context) error) {
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		for {
+			err := fn(ctx)
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			c.Log.Error(err, "failed; retrying", "work", what, "in", c.RetryAfter)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(c.RetryAfter):
+			}
+		}
+	}()
+}
+
+// addFinalizer puts the finalizer on the Canary of u's uid, unless it has it, is being
+// deleted or is gone.
+func (c *Controller) addFinalizer(ctx context.Context, u *unstructured.Unstructured) error {
+	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
+	for {
+		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.GetUID() != u.GetUID() || cur.GetDeletionTimestamp() != nil || slices.Contains(cur.GetFinalizers(), Finalizer) {
+			return nil
+		}
+		cur.SetFinalizers(append(cur.GetFinalizers(), Finalizer))
+		_, err = res.Update(ctx, cur, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+}
+
+// removeFinalizer removes the finalizer from the Canary of that uid, if it still has it.
+func (c *Controller) removeFinalizer(ctx context.Context, ns, name string, uid types.UID) error {
+	res := c.Dynamic.Resource(Canaries).Namespace(ns)
+	for {
+		cur, err := res.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.GetUID() != uid || !slices.Contains(cur.GetFinalizers(), Finalizer) {
+			return nil
+		}
+		cur.SetFinalizers(slices.DeleteFunc(cur.GetFinalizers(), func(f string) bool { return f == Finalizer }))
+		_, err = res.Update(ctx, cur, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+}
+
+// warn records a Warning Event on the Canary, once per problem and version of its spec.
+func (c *Controller) warn(u *unstructured.Unstructured, msg string) {
+	key := u.GetNamespace() + "/" + u.GetName()
+	seen := fmt.Sprintf("%s/%d/%s", u.GetUID(), u.GetGeneration(), msg)
+	c.mu.Lock()
+	dup := c.warned[key] == seen
+	c.warned[key] = seen
+	c.mu.Unlock()
+	c.Log.Info("canary not driven", "canary", key, "problem", msg)
+	if !dup {
+		c.Recorder.Event(canaryRef(u), corev1.EventTypeWarning, "Invalid", msg)
+	}
+}
+
+// canaryRef is the Event's involved object: the Canary.
+func canaryRef(u *unstructured.Unstructured) *corev1.ObjectReference {
+	return &corev1.ObjectReference{APIVersion: "flagger.app/v1beta1", Kind: "Canary", Namespace: u.GetNamespace(), Name: u.GetName(),
+		UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()}
+}
+
+// savedStatus reads the fields of a Canary's status the self-metrics show: the phase, the
+// canary weight and the failed checks. Values out of range are not a status.
+func savedStatus(u *unstructured.Unstructured) (canary.Status, bool) {
+	raw, ok := u.Object["status"].(map[string]any)
+	if !ok {
+		return canary.Status{}, false
+	}
+	phase, _ := raw["phase"].(string)
+	weight, _ := raw["canaryWeight"].(int64)
+	failed, _ := raw["failedChecks"].(int64)
+	if phase == "" || len(phase) > 32 || weight < 0 || weight > 100 || failed < 0 || failed > 1<<20 {
+		return canary.Status{}, false
+	}
+	return canary.Status{Phase: canary.Phase(phase), CanaryWeight: int(weight), FailedChecks: int(failed)}, true
+}

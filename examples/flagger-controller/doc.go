@@ -1,0 +1,30 @@
+// Command flagger-controller drives Flagger's Canary objects (flagger.app/v1beta1) with
+// canarykit, in place of Flagger: a Flagger user keeps their Canaries, MetricTemplates and
+// AlertProviders and runs this controller instead.
+//
+//	flagger-controller --namespace test --prometheus http://prometheus.linkerd-viz:9090
+//
+// It watches the Canaries of one namespace (--namespace) or all, decodes each with kube/flagger
+// and drives it with a kube/driver Target: the Target holds the target's Lease, releases
+// every new revision of the target Deployment, resolves the Canary's MetricTemplates and
+// AlertProviders from the cluster at each release start (driver.ClusterObjects), and records
+// the release's Events. A Canary that does not load, or that canarykit cannot drive, gets a
+// Warning Event naming the field and is not driven.
+//
+// Edits and deletion follow Flagger. A changed analysis applies from the next release (a
+// release running keeps the spec it started with); a changed targetRef or service restarts
+// the Target (a Canary moved to another Deployment leaves the old one on its primary).
+// Deleting a Canary stops its Target and leaves the traffic on the primary (route all to the
+// primary, target scaled to zero), releasing the Lease. With spec.revertOnDeletion the
+// controller puts Flagger's finalizer (finalizer.flagger.app) on the Canary and, on
+// deletion, hands the target back: scaled up, the apex Service selecting its pods, the route
+// objects, the primary and the generated Services removed; then it removes the finalizer.
+//
+// Replicas share the work with no leader: every replica runs the informers and a Target per
+// Canary, and the target's Lease lets one replica at a time drive it. When a replica dies,
+// its Canaries continue on the others within one lease duration (--lease-duration), each
+// from its saved step. Give each replica its own --identity (default: host name and pid).
+//
+// rbac.yaml beside this file holds the permissions it needs; the README shows how to run it
+// in and out of the cluster.
+package main

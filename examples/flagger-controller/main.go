@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/driver"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/metrics/selfmetrics"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+)
+
+// Client rate limits. The drivers' client makes a release's writes and the reads its caches
+// miss: driver.DefaultQPS (50/s, burst 100) keeps a release step to a few milliseconds with
+// dozens of Canaries starting at once. The watch client (Canary and Deployment informers,
+// finalizers, Events on Canaries) makes a few requests per Canary change: 5/s, burst 10, on
+// its own limiter so that it never waits behind the releases.
+const (
+	watchQPS   = 5
+	watchBurst = 10
+)
+
+// Options configure the controller. Zero fields mean "default".
+type Options struct {
+	// Config reaches the cluster. Required. Its QPS and Burst (0: driver.DefaultQPS and
+	// driver.DefaultBurst) limit the drivers' requests.
+	Config *rest.Config
+	// Namespace is the namespace watched; "" watches every namespace.
+	Namespace string
+	// Prometheus is the address of metrics without a MetricTemplate or spec.metricsServer.
+	Prometheus string
+	// Router is the route kind of Canaries without spec.provider: smi, httproute or
+	// kubernetes ("": Linkerd's, smi).
+	Router string
+	// Identity names this replica in the targets' Leases. Default: the host name and the
+	// process id.
+	Identity string
+	// LeaseDuration is a replica's claim on a Canary's target without renewal: when a replica
+	// dies, its Canaries continue on the others within it. Default kube.DefaultLeaseDuration.
+	LeaseDuration time.Duration
+	// Recheck is how often idle targets look at their caches for a new revision.
+	Recheck time.Duration
+	// MetricsAddr, if set, is where /metrics is served (e.g. ":8080").
+	MetricsAddr string
+	// Registry is where the controller's metrics are registered and served from. Default: a
+	// new registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// HookTransport sends the webhooks' requests. Default: the webhook package's.
+	HookTransport http.RoundTripper
+	// OnEvent, if set, receives every release's events (besides the self-metrics).
+	OnEvent func(canary.Event)
+	// Adjust, if set, edits every Canary after it is loaded, before it is driven.
+	Adjust func(*flagger.Canary)
+	Logger logr.Logger
+}
+
+func main() {
+	var o Options
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
+	flag.StringVar(&o.Namespace, "namespace", "", "namespace to watch (default: all)")
+	flag.StringVar(&o.Prometheus, "prometheus", "http://prometheus.linkerd-viz:9090", "Prometheus address of metrics without a MetricTemplate")
+	flag.StringVar(&o.Router, "router", "", "route kind of Canaries without spec.provider: smi, httproute or kubernetes (default: Linkerd's, smi)")
+	flag.StringVar(&o.Identity, "identity", "", "this replica's identity in the Leases (default: host name and process id)")
+	flag.DurationVar(&o.LeaseDuration, "lease-duration", 0, "a replica's claim on a Canary without renewal (default 2m)")
+	flag.DurationVar(&o.Recheck, "recheck", driver.DefaultRecheck, "how often idle targets look at their caches for new revisions")
+	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "address of the /metrics endpoint (empty: none)")
+	qps := flag.Float64("kube-api-qps", driver.DefaultQPS, "requests per second of the drivers' client")
+	burst := flag.Int("kube-api-burst", driver.DefaultBurst, "burst of the drivers' client")
+	flag.Parse()
+	o.Logger = logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		rules.ExplicitPath = *kubeconfig
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flagger-controller:", err)
+		os.Exit(2)
+	}
+	cfg.QPS, cfg.Burst = float32(*qps), *burst
+	o.Config = cfg
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "flagger-controller:", err)
+		os.Exit(1)
+	}
+}
+
+// DefaultIdentity is the host name and the process id: distinct for replicas on one host.
+func DefaultIdentity() string {
+	host, _ := os.Hostname()
+	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// Run runs the controller until ctx ends, then stops every Target (releasing their leases)
+// and returns nil.
+func Run(ctx context.Context, o Options) error {
+	if o.Config == nil {
+		return errors.New("Options.Config is required")
+	}
+	if o.Identity == "" {
+		o.Identity = DefaultIdentity()
+	}
+	if o.Logger.GetSink() == nil {
+		o.Logger = logr.Discard()
+	}
+	log := o.Logger.WithValues("identity", o.Identity)
+	d, err := driver.New(driver.Options{Config: o.Config, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(o.Router)},
+		Prometheus: o.Prometheus, Identity: o.Identity, LeaseDuration: o.LeaseDuration, Recheck: o.Recheck,
+		HookTransport: o.HookTransport, CanaryStatus: true, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	watchConfig := rest.CopyConfig(o.Config)
+	watchConfig.RateLimiter, watchConfig.QPS, watchConfig.Burst = nil, watchQPS, watchBurst
+	dyn, err := dynamic.NewForConfig(watchConfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(watchConfig)
+	if err != nil {
+		return err
+	}
+	events := record.NewBroadcaster()
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer events.Shutdown()
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	mesh := selfmetrics.DefaultMeshProvider
+	if o.Router == string(flagger.RouterKubernetes) {
+		mesh = "kubernetes"
+	} else if o.Router == string(flagger.RouterHTTPRoute) {
+		mesh = "gatewayapi"
+	}
+	self := selfmetrics.New(selfmetrics.Options{MeshProvider: mesh})
+	if err := reg.Register(self); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	defer reg.Unregister(self)
+	onEvent := func(cn *flagger.Canary) func(canary.Event) {
+		record := self.For(cn.Target, cn.Spec)
+		return func(e canary.Event) {
+			record(e)
+			if o.OnEvent != nil {
+				o.OnEvent(e)
+			}
+		}
+	}
+	if o.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(o.MetricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	c := &Controller{Driver: d, Dynamic: dyn, Client: client, Namespace: o.Namespace, Log: log,
+		Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canarykit-flagger-controller"}),
+		OnEvent:  onEvent, Forget: self.Forget, Restore: self.Restore, Adjust: o.Adjust}
+	log.Info("watching Canaries", "namespace", o.Namespace)
+	return c.Run(ctx)
+}
+
+// serveMetrics serves reg on addr's /metrics until the returned func is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log logr.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(err, "metrics server stopped")
+		}
+	}()
+	log.Info("serving metrics", "address", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
+}

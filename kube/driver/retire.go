@@ -1,0 +1,235 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+)
+
+// Retirement says how Retire ends the canary delivery of a target.
+type Retirement struct {
+	// Revert hands the target back as Flagger's spec.revertOnDeletion does: the target scaled
+	// up to the primary's replicas, the apex Service selecting the target's pods once they are
+	// ready, the route objects removed, the primary Deployment, its autoscaler, config copies
+	// and the primary and canary Services deleted, and the target's Lease (its saved status)
+	// deleted. Without Revert the traffic is left on the primary: the route sends everything
+	// to it and the target is scaled to zero, as after a rollback; the Lease keeps the status.
+	Revert bool
+	// Due, if set, is asked before the lease is taken and again once it is held; false skips
+	// the work (another process has done it, or the Canary was created again meanwhile).
+	Due func(ctx context.Context) (bool, error)
+}
+
+// ReadyPoll is how often Retire with Revert looks at its caches for the target to be ready
+// before it points the apex Service at it.
+const ReadyPoll = time.Second
+
+// RouteRemover is a router that can delete its route objects for a target. Retire with Revert
+// uses it when Options.Router has it; the SMI and Gateway API routers' objects are deleted by
+// the driver itself. A router without it gets its weights reset to the primary and the
+// primary is kept.
+type RouteRemover interface {
+	Remove(ctx context.Context, t canary.Target) error
+}
+
+// Retire ends the canary delivery of c's target, holding its lease (it waits while another
+// driver holds it; a Target of the same process must have stopped). Every step is
+// idempotent: a Retire interrupted half-way is finished by running it again.
+func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) error {
+	if r.Due != nil {
+		// asked before the lease too: a process that finds the work done does not wait for
+		// (or create) the lease
+		if due, err := r.Due(ctx); err != nil || !due {
+			return err
+		}
+	}
+	router, workload, lease, err := d.adapters(c, true)
+	if err != nil {
+		return err
+	}
+	log := d.opts.Logger.WithValues("target", c.Target.String(), "revert", r.Revert)
+	err = lease.Hold(ctx, func(ctx context.Context) error {
+		if r.Due != nil {
+			due, err := r.Due(ctx)
+			if err != nil || !due {
+				return err
+			}
+		}
+		if r.Revert {
+			return d.revert(ctx, c, router, workload, lease)
+		}
+		return leaveOnPrimary(ctx, c.Target, router, workload)
+	})
+	if err != nil {
+		return canaryError(c, err)
+	}
+	log.Info("canary delivery ended")
+	return nil
+}
+
+// leaveOnPrimary routes everything to the primary and scales the target to zero. A target
+// never bootstrapped (no primary) is left as it is.
+func leaveOnPrimary(ctx context.Context, t canary.Target, router canary.MeshRouter, workload *kube.Workload) error {
+	ws, err := workload.Observe(ctx, t)
+	if err != nil {
+		if canary.IsPermanent(err) {
+			return nil // the target is gone: nothing to scale, nothing routed to it
+		}
+		return err
+	}
+	if ws.PrimaryRevision == "" {
+		return nil
+	}
+	w, err := router.Weights(ctx, t)
+	if err != nil && !canary.IsPermanent(err) {
+		return err
+	}
+	if err == nil && w != canary.AllPrimary() {
+		if err := router.SetWeights(ctx, t, canary.AllPrimary()); err != nil {
+			return err
+		}
+	}
+	return workload.ScaleDown(ctx, t)
+}
+
+// revert hands the target back (see Retirement.Revert).
+func (d *Driver) revert(ctx context.Context, c *flagger.Canary, router canary.MeshRouter, workload *kube.Workload, lease *kube.Lease) error {
+	t := c.Target
+	if _, err := workload.RestoreTarget(ctx, t); err != nil {
+		if canary.IsPermanent(err) {
+			return nil // the target is gone: nothing to hand back to
+		}
+		return err
+	}
+	if err := d.waitReady(ctx, t, workload); err != nil {
+		return err
+	}
+	if err := workload.HandBackApex(ctx, t); err != nil {
+		return err
+	}
+	removed, err := d.removeRoute(ctx, c, router)
+	if err != nil {
+		return err
+	}
+	if removed {
+		if err := workload.RemoveGenerated(ctx, t); err != nil {
+			return err
+		}
+	}
+	err = d.client.CoordinationV1().Leases(t.Namespace).Delete(ctx, lease.Name(), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete lease %s/%s: %w", t.Namespace, lease.Name(), err)
+	}
+	return nil
+}
+
+// waitReady waits until the target's pods are ready, from the caches.
+func (d *Driver) waitReady(ctx context.Context, t canary.Target, workload *kube.Workload) error {
+	for {
+		ws, err := workload.Observe(ctx, t)
+		if err != nil {
+			return err
+		}
+		if ws.Canary.Ready {
+			return nil
+		}
+		if ws.Canary.Failed {
+			return fmt.Errorf("target %s not ready to take the traffic back: %s", t, ws.Canary.Message)
+		}
+		timer := d.opts.Clock.NewTimer(ReadyPoll)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C():
+		}
+	}
+}
+
+// removeRoute deletes the route objects canarykit made for c's target (those labelled as
+// managed by it). It returns false when it could not, having reset the weights to the
+// primary instead (a router it cannot remove the objects of).
+func (d *Driver) removeRoute(ctx context.Context, c *flagger.Canary, router canary.MeshRouter) (bool, error) {
+	t := c.Target
+	if d.opts.Router != nil {
+		if rr, ok := d.opts.Router.(RouteRemover); ok {
+			return true, rr.Remove(ctx, t)
+		}
+		return false, resetWeights(ctx, t, router)
+	}
+	var kinds []schema.GroupResource
+	switch d.routers.choice(c).Kind {
+	case flagger.RouterKubernetes:
+		return true, nil // the apex Service was the route, handed back already
+	case flagger.RouterSMI:
+		kinds = []schema.GroupResource{{Group: "split.smi-spec.io", Resource: "trafficsplits"}, {Group: "specs.smi-spec.io", Resource: "httproutegroups"}}
+	case flagger.RouterHTTPRoute:
+		kinds = []schema.GroupResource{{Group: "gateway.networking.k8s.io", Resource: "httproutes"}}
+	default:
+		if rr, ok := router.(RouteRemover); ok {
+			return true, rr.Remove(ctx, t)
+		}
+		return false, resetWeights(ctx, t, router)
+	}
+	dyn, err := dynamic.NewForConfig(d.config)
+	if err != nil {
+		return false, err
+	}
+	for _, gr := range kinds {
+		if err := d.deleteManaged(ctx, dyn, gr, t.Namespace, t.ApexService()); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func resetWeights(ctx context.Context, t canary.Target, router canary.MeshRouter) error {
+	if err := router.SetWeights(ctx, t, canary.AllPrimary()); err != nil && !canary.IsPermanent(err) {
+		return err
+	}
+	return nil
+}
+
+// deleteManaged deletes the object of the group's preferred version if canarykit manages it;
+// a group the API server does not serve, or an absent object, is nothing to do.
+func (d *Driver) deleteManaged(ctx context.Context, dyn dynamic.Interface, gr schema.GroupResource, namespace, name string) error {
+	groups, err := d.client.Discovery().ServerGroups()
+	if err != nil {
+		return fmt.Errorf("discover %s: %w", gr.Group, err)
+	}
+	version := ""
+	for _, g := range groups.Groups {
+		if g.Name == gr.Group {
+			version = g.PreferredVersion.Version
+		}
+	}
+	if version == "" {
+		return nil
+	}
+	res := dyn.Resource(gr.WithVersion(version)).Namespace(namespace)
+	obj, err := res.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get %s %s/%s: %w", gr, namespace, name, err)
+	}
+	if obj.GetLabels()[canary.LabelManagedBy] != canary.ManagedBy {
+		d.opts.Logger.Info("route object not managed by canarykit; left alone", "resource", gr.String(), "name", namespace+"/"+name)
+		return nil
+	}
+	uid := obj.GetUID()
+	err = res.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %s %s/%s: %w", gr, namespace, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package driver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/flagger"
+)
+
+// ErrRebind: a Canary given to Target.Update drives something else than the Target was built
+// for (another target Deployment, Service, router or workload setting); it needs a new Target.
+var ErrRebind = errors.New("canary binds the target differently")
+
+// Update gives the Target a new version of its Canary (an edit of the object): the analysis,
+// metrics, webhooks and alerts apply from the next release, as in Flagger; a release running
+// keeps the spec it started with. A Canary that binds the target differently (Bound is false)
+// is refused with ErrRebind.
+func (t *Target) Update(c *flagger.Canary) error {
+	if !Bound(t.c.Load(), c) {
+		return fmt.Errorf("%w: %s", ErrRebind, c.Target)
+	}
+	t.c.Store(c)
+	return nil
+}
+
+// Bound reports whether two versions of a Canary drive the same thing the same way: the same
+// target and Services, router, gateway parents and workload settings. Only their analysis may
+// differ: a Target takes such an edit with Update; any other edit needs a new Target.
+func Bound(a, b *flagger.Canary) bool {
+	return binding(a) == binding(b)
+}
+
+func binding(c *flagger.Canary) string {
+	b, _ := json.Marshal(struct {
+		Target      canary.Target
+		Workload    flagger.Workload
+		Router      flagger.Router
+		GatewayRefs []flagger.ParentRef
+	}{c.Target, c.Workload, c.Router, c.GatewayRefs})
+	return string(b)
+}
+
+// Targets runs one Target per key (a Canary object, an annotated Deployment) for a controller:
+// Apply starts a key's Target, hands an edit to it, or replaces it when the edit binds the
+// target differently (the old Target releases the lease before the new one starts); Stop ends
+// it. Its methods never block on a Target, so they can be called from informer handlers.
+type Targets struct {
+	d       *Driver
+	onEvent func(*flagger.Canary) func(canary.Event)
+
+	mu  sync.Mutex
+	by  map[string]*runningTarget
+	all sync.WaitGroup
+}
+
+// runningTarget is one key's Target and how to stop it.
+type runningTarget struct {
+	target  *Target
+	canary  *flagger.Canary
+	handler atomic.Pointer[func(canary.Event)] // the current Canary's event handler
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when Start has returned (the lease released)
+}
+
+func (r *runningTarget) onEvent(e canary.Event) {
+	if h := r.handler.Load(); h != nil && *h != nil {
+		(*h)(e)
+	}
+}
+
+// Targets returns an empty set of Targets on d. onEvent, if set, is asked for the event
+// handler of each Canary given to Apply (a new Target, or an edit of a running one: the
+// events go to the handler of the latest version).
+func (d *Driver) Targets(onEvent func(*flagger.Canary) func(canary.Event)) *Targets {
+	return &Targets{d: d, onEvent: onEvent, by: map[string]*runningTarget{}}
+}
+
+func (ts *Targets) handler(c *flagger.Canary) *func(canary.Event) {
+	var h func(canary.Event)
+	if ts.onEvent != nil {
+		h = ts.onEvent(c)
+	}
+	return &h
+}
+
+// Applied says what Apply did.
+type Applied string
+
+const (
+	Started   Applied = "started"   // a new Target
+	Updated   Applied = "updated"   // the running Target takes the edit from its next release
+	Restarted Applied = "restarted" // the old Target stops; a new one starts once it has
+	Unchanged Applied = "unchanged" // the same Canary again: the Target was kicked
+)
+
+// Apply drives c under key until ctx ends or Stop(key). With a Target already running for key,
+// an edit of the analysis goes to it (Target.Update), an edit that binds the target
+// differently restarts it. The previous Canary is returned when the edit moved the Target to
+// another target Deployment: that one is no longer driven, and the caller decides what to do
+// with it (Driver.Retire). A Canary the driver cannot drive is an error naming its field, and
+// the key's running Target, if any, is left as it is.
+func (ts *Targets) Apply(ctx context.Context, key string, c *flagger.Canary) (Applied, *flagger.Canary, error) {
+	ts.mu.Lock()
+	cur := ts.by[key]
+	ts.mu.Unlock()
+	if cur != nil {
+		if binding(cur.canary) == binding(c) {
+			if same(cur.canary, c) {
+				cur.target.Kick()
+				return Unchanged, nil, nil
+			}
+			if err := cur.target.Update(c); err != nil {
+				return "", nil, err
+			}
+			ts.mu.Lock()
+			cur.canary = c
+			ts.mu.Unlock()
+			cur.handler.Store(ts.handler(c))
+			cur.target.Kick()
+			return Updated, nil, nil
+		}
+	}
+	r := &runningTarget{canary: c, done: make(chan struct{})}
+	tg, err := ts.d.Target(c, r.onEvent)
+	if err != nil {
+		return "", nil, err
+	}
+	r.target = tg
+	r.handler.Store(ts.handler(c))
+	var prev *runningTarget
+	ts.mu.Lock()
+	if cur = ts.by[key]; cur != nil {
+		prev = cur
+		cur.cancel()
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	ts.by[key] = r
+	ts.all.Add(1)
+	ts.mu.Unlock()
+	go func() {
+		defer ts.all.Done()
+		defer close(r.done)
+		if prev != nil {
+			<-prev.done // the old Target releases the lease first
+		}
+		_ = tg.Start(tctx) // nil when tctx ends; release errors are the Target's to log and retry
+	}()
+	if prev == nil {
+		return Started, nil, nil
+	}
+	var moved *flagger.Canary
+	if prev.canary.Target.Namespace != c.Target.Namespace || prev.canary.Target.Name != c.Target.Name {
+		moved = prev.canary
+	}
+	return Restarted, moved, nil
+}
+
+// same reports whether two versions of a Canary are the same in every field the driver uses.
+func same(a, b *flagger.Canary) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+// Kick asks key's Target, if any, to look for a new revision now.
+func (ts *Targets) Kick(key string) {
+	ts.mu.Lock()
+	r := ts.by[key]
+	ts.mu.Unlock()
+	if r != nil {
+		r.target.Kick()
+	}
+}
+
+// Stop stops key's Target without waiting and returns the Canary it drove (nil when none) and
+// a channel closed once the Target has stopped and released the target's lease.
+func (ts *Targets) Stop(key string) (*flagger.Canary, <-chan struct{}) {
+	ts.mu.Lock()
+	r := ts.by[key]
+	delete(ts.by, key)
+	ts.mu.Unlock()
+	if r == nil {
+		done := make(chan struct{})
+		close(done)
+		return nil, done
+	}
+	r.cancel()
+	return r.canary, r.done
+}
+
+// Canary returns the Canary key's Target drives, or nil.
+func (ts *Targets) Canary(key string) *flagger.Canary {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if r := ts.by[key]; r != nil {
+		return r.canary
+	}
+	return nil
+}
+
+// Target returns key's Target, or nil.
+func (ts *Targets) Target(key string) *Target {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if r := ts.by[key]; r != nil {
+		return r.target
+	}
+	return nil
+}
+
+// Keys returns the keys of the Targets running, sorted.
+func (ts *Targets) Keys() []string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out := make([]string, 0, len(ts.by))
+	for k := range ts.by {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// StopAll stops every Target and waits until all have returned (their leases released).
+func (ts *Targets) StopAll() {
+	for _, k := range ts.Keys() {
+		ts.Stop(k)
+	}
+	ts.all.Wait()
+}

@@ -1,0 +1,67 @@
+package driver
+
+import (
+	"context"
+	"testing"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// An edit of the analysis keeps a Canary bound to its Target; an edit of what the Target drives
+// (the target, its Service, router or workload settings) does not.
+func TestBound(t *testing.T) {
+	base := testCanary(flagger.Router{})
+	edit := func(f func(c *flagger.Canary)) *flagger.Canary {
+		c := *base
+		f(&c)
+		return &c
+	}
+	assert.True(t, Bound(base, edit(func(c *flagger.Canary) { c.Spec.StepWeight, c.Spec.Threshold = 10, 5 })), "analysis")
+	assert.True(t, Bound(base, edit(func(c *flagger.Canary) { c.MetricsServer = "http://other:9090" })), "metrics server")
+	for name, f := range map[string]func(c *flagger.Canary){
+		"targetRef":  func(c *flagger.Canary) { c.Target.Name = "other" },
+		"service":    func(c *flagger.Canary) { c.Target.Service = "apex" },
+		"port":       func(c *flagger.Canary) { c.Workload.Port = 8080 },
+		"autoscaler": func(c *flagger.Canary) { c.Workload.Autoscaler = "podinfo" },
+		"provider":   func(c *flagger.Canary) { c.Router = flagger.Router{Kind: flagger.RouterKubernetes} },
+		"gateways":   func(c *flagger.Canary) { c.GatewayRefs = []flagger.ParentRef{{Name: "public"}} },
+	} {
+		assert.False(t, Bound(base, edit(f)), name)
+	}
+}
+
+// A Target takes an edited analysis for its next release, and refuses a Canary bound
+// differently.
+func TestTargetUpdate(t *testing.T) {
+	d := offline(t, Options{})
+	c := testCanary(flagger.Router{Kind: flagger.RouterKubernetes})
+	tg, err := d.Target(c, nil)
+	require.NoError(t, err)
+
+	edited := *c
+	edited.Spec.Iterations = 7
+	require.NoError(t, tg.Update(&edited))
+	assert.Equal(t, 7, tg.c.Load().Spec.Iterations, "the next release is built from the edit")
+
+	moved := edited
+	moved.Target = canary.Target{Namespace: "test", Name: "other"}
+	assert.ErrorIs(t, tg.Update(&moved), ErrRebind)
+	assert.Equal(t, "podinfo", tg.c.Load().Target.Name)
+}
+
+// Stopping a key nothing runs for is done at once; Apply refuses a Canary the driver cannot
+// drive and starts nothing for it.
+func TestTargetsStopAndRefuse(t *testing.T) {
+	d := offline(t, Options{})
+	ts := d.Targets(nil)
+	c, done := ts.Stop("test/none")
+	assert.Nil(t, c)
+	<-done
+	bad := testCanary(flagger.Router{Kind: "appmesh", Provider: "appmesh"})
+	_, _, err := ts.Apply(context.Background(), "test/podinfo", bad)
+	assert.ErrorContains(t, err, "spec.provider")
+	assert.Empty(t, ts.Keys())
+}

@@ -1,0 +1,183 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/canarykit/canarykit/canary"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// The hand-back of a target, in the order a controller runs it when a Flagger Canary with
+// spec.revertOnDeletion is deleted: RestoreTarget, wait until Observe reports the target
+// ready, HandBackApex, remove the route objects (the router's), then RemoveGenerated. Each
+// step is idempotent, so a hand-back interrupted half-way is finished by running it again.
+
+// RestoreTarget scales the target back up to serve on its own: to the primary's replicas when
+// the primary exists (Flagger's finalizer does the same), else by ScaleUp's rule. It returns
+// the replicas asked for.
+func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, error) {
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := w.ScaleUp(ctx, t); err != nil {
+			return 0, err
+		}
+		d, err = w.target(ctx, nc)
+		if err != nil {
+			return 0, err
+		}
+		return replicasOf(d), nil
+	case err != nil:
+		return 0, err
+	}
+	n := replicasOf(p)
+	if n < 1 {
+		n = 1
+	}
+	if replicasOf(d) == n {
+		return n, nil
+	}
+	return n, w.scale(ctx, n)
+}
+
+func replicasOf(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+// HandBackApex points the apex Service at the target's own pods and removes canarykit's label
+// and target annotation from it, so it is the user's again (a later Canary adopts it as it
+// adopts any unlabelled apex). An apex Service that does not exist, or that canarykit does not
+// manage for this target, is left alone.
+func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return err
+	}
+	key, value, err := selectorLabel(d)
+	if err != nil {
+		return err
+	}
+	name := t.ApexService()
+	cur, err := nc.service(t.Namespace, name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if unlabelled(cur) && cur.Spec.Selector[key] == value && len(cur.Spec.Selector) == 1 {
+		return nil // already handed back
+	}
+	if err := checkOwned(cur, "service", d); err != nil {
+		w.log.Info("apex service not managed by canarykit for the target; left alone", "service", name, "reason", err.Error())
+		return nil
+	}
+	u := cur.DeepCopy()
+	u.Spec.Selector = map[string]string{key: value}
+	delete(u.Labels, canary.LabelManagedBy)
+	delete(u.Annotations, AnnotationTarget)
+	u.OwnerReferences = withoutOwner(u.OwnerReferences, d.Name)
+	if _, err := w.c.client.CoreV1().Services(t.Namespace).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("hand back service %s/%s: %w", t.Namespace, name, err)
+	}
+	w.log.Info("apex service handed back to the target's pods", "service", name, "selector", key+"="+value)
+	return nil
+}
+
+func withoutOwner(refs []metav1.OwnerReference, deployment string) []metav1.OwnerReference {
+	out := refs[:0:0]
+	for _, r := range refs {
+		if r.Kind != "Deployment" || r.Name != deployment {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// RemoveGenerated deletes what canarykit created for the target besides the route objects:
+// the primary and canary Services, the primary Deployment, the primary's autoscaler and the
+// primary copies of tracked configs. Only objects canarykit manages for this target are
+// deleted (each delete is conditioned on the object's UID); absent ones are skipped.
+func (w *Workload) RemoveGenerated(ctx context.Context, t canary.Target) error {
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return err
+	}
+	ns := t.Namespace
+	core := w.c.client.CoreV1()
+	var errs []string
+	del := func(kind, name string, obj metav1.Object, getErr error, remove func(metav1.DeleteOptions) error) {
+		if apierrors.IsNotFound(getErr) {
+			return
+		}
+		if getErr == nil {
+			if err := checkOwned(obj, kind, d); err != nil {
+				w.log.Info("not removed: not managed by canarykit for the target", "kind", kind, "name", name)
+				return
+			}
+			uid := obj.GetUID()
+			getErr = remove(metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			if getErr == nil {
+				w.log.Info("removed", "kind", kind, "name", name)
+			}
+		}
+		if getErr != nil && !apierrors.IsNotFound(getErr) {
+			errs = append(errs, fmt.Sprintf("%s %s/%s: %v", kind, ns, name, getErr))
+		}
+	}
+	for _, name := range []string{t.PrimaryService(), t.CanaryService()} {
+		svc, err := nc.service(ns, name)
+		del("service", name, svc, err, func(o metav1.DeleteOptions) error { return core.Services(ns).Delete(ctx, name, o) })
+	}
+	primary, err := nc.deployment(ns, t.PrimaryName())
+	del("deployment", t.PrimaryName(), primary, err, func(o metav1.DeleteOptions) error {
+		return w.c.client.AppsV1().Deployments(ns).Delete(ctx, t.PrimaryName(), o)
+	})
+	if w.opts.Autoscaler != "" {
+		name := w.opts.Autoscaler + "-primary"
+		h, err := nc.hpa(ns, name)
+		del("horizontalpodautoscaler", name, h, err, func(o metav1.DeleteOptions) error {
+			return w.c.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(ctx, name, o)
+		})
+	}
+	managed := labels.SelectorFromSet(labels.Set{canary.LabelManagedBy: canary.ManagedBy})
+	cms, err := nc.configMaps.ConfigMaps(ns).List(managed)
+	if err != nil {
+		return err
+	}
+	for _, cm := range cms {
+		if isPrimaryCopy(cm.ObjectMeta, d.Name) {
+			del("configmap", cm.Name, cm, nil, func(o metav1.DeleteOptions) error { return core.ConfigMaps(ns).Delete(ctx, cm.Name, o) })
+		}
+	}
+	secrets, err := nc.secrets.Secrets(ns).List(managed)
+	if err != nil {
+		return err
+	}
+	for _, s := range secrets {
+		if isPrimaryCopy(s.ObjectMeta, d.Name) {
+			del("secret", s.Name, s, nil, func(o metav1.DeleteOptions) error { return core.Secrets(ns).Delete(ctx, s.Name, o) })
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove generated objects of %s: %s", t, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// isPrimaryCopy reports whether a config is the primary copy canarykit made for target.
+func isPrimaryCopy(m metav1.ObjectMeta, target string) bool {
+	return strings.HasSuffix(m.Name, "-primary") && m.Annotations[AnnotationTarget] == target
+}
