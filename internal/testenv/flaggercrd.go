@@ -1,13 +1,8 @@
 package testenv
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -17,11 +12,7 @@ import (
 // hack/testenv.sh puts it in the module cache.
 const FlaggerVersion = "v1.44.0"
 
-var flaggerModule struct {
-	once sync.Once
-	crds []*apiextensionsv1.CustomResourceDefinition
-	err  error
-}
+var flaggerModule = &moduleCRDs{what: "Flagger CRDs", module: "github.com/fluxcd/flagger", version: FlaggerVersion, load: loadFlaggerCRDs}
 
 // FlaggerCRDs returns Flagger's own CRDs (Canary, MetricTemplate, AlertProvider, all
 // flagger.app/v1beta1), read from artifacts/flagger/crd.yaml of the github.com/fluxcd/flagger
@@ -29,22 +20,7 @@ var flaggerModule struct {
 // subresource and the printer columns `kubectl get canaries` shows. Install them with
 // InstallCRDs. It skips the test when the module cannot be had (fails it when CI=true).
 func FlaggerCRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
-	t.Helper()
-	flaggerModule.once.Do(func() {
-		flaggerModule.crds, flaggerModule.err = loadFlaggerCRDs()
-	})
-	if flaggerModule.err != nil {
-		msg := fmt.Sprintf("Flagger CRDs: %v; run `%s`", flaggerModule.err, InstallCommand)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	out := make([]*apiextensionsv1.CustomResourceDefinition, len(flaggerModule.crds))
-	for i, c := range flaggerModule.crds {
-		out[i] = c.DeepCopy()
-	}
-	return out
+	return flaggerModule.get(t)
 }
 
 // CanaryCRD returns Flagger's Canary CRD (canaries.flagger.app) from FlaggerCRDs.
@@ -59,19 +35,8 @@ func CanaryCRD(t testing.TB) *apiextensionsv1.CustomResourceDefinition {
 	return nil
 }
 
-func loadFlaggerCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	var stderr bytes.Buffer
-	cmd := exec.Command("go", "mod", "download", "-json", "github.com/fluxcd/flagger@"+FlaggerVersion)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var info struct{ Dir, Error string }
-	if jerr := json.Unmarshal(out, &info); jerr != nil && err == nil {
-		err = jerr
-	}
-	if err != nil || info.Error != "" || info.Dir == "" {
-		return nil, fmt.Errorf("go mod download github.com/fluxcd/flagger@%s: %v %s %s", FlaggerVersion, err, info.Error, stderr.String())
-	}
-	crds, err := readCRDs(filepath.Join(info.Dir, "artifacts", "flagger", "crd.yaml"))
+func loadFlaggerCRDs(dir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	crds, err := readCRDs(filepath.Join(dir, "artifacts", "flagger", "crd.yaml"))
 	if err != nil {
 		return nil, err
 	}

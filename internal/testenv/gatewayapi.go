@@ -1,16 +1,12 @@
 package testenv
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"sync"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -22,11 +18,7 @@ import (
 // the module cache.
 const GatewayAPIVersion = "v1.4.1"
 
-var gatewayAPI struct {
-	once sync.Once
-	crds []*apiextensionsv1.CustomResourceDefinition
-	err  error
-}
+var gatewayAPI = &moduleCRDs{what: "Gateway API CRDs", module: "sigs.k8s.io/gateway-api", version: GatewayAPIVersion, load: loadGatewayAPICRDs}
 
 // GatewayAPICRDs returns the standard-channel Gateway API CRDs (GatewayClass, Gateway,
 // HTTPRoute, GRPCRoute, ReferenceGrant, BackendTLSPolicy), read from config/crd/standard of
@@ -34,42 +26,16 @@ var gatewayAPI struct {
 // Install them with InstallCRDs. It skips the test when the module cannot be had (fails it
 // when CI=true).
 func GatewayAPICRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
-	t.Helper()
-	gatewayAPI.once.Do(func() {
-		gatewayAPI.crds, gatewayAPI.err = loadGatewayAPICRDs()
-	})
-	if gatewayAPI.err != nil {
-		msg := fmt.Sprintf("Gateway API CRDs: %v; run `%s`", gatewayAPI.err, InstallCommand)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	out := make([]*apiextensionsv1.CustomResourceDefinition, len(gatewayAPI.crds))
-	for i, c := range gatewayAPI.crds {
-		out[i] = c.DeepCopy()
-	}
-	return out
+	return gatewayAPI.get(t)
 }
 
-func loadGatewayAPICRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	var stderr bytes.Buffer
-	cmd := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/gateway-api@"+GatewayAPIVersion)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var info struct{ Dir, Error string }
-	if jerr := json.Unmarshal(out, &info); jerr != nil && err == nil {
-		err = jerr
-	}
-	if err != nil || info.Error != "" || info.Dir == "" {
-		return nil, fmt.Errorf("go mod download sigs.k8s.io/gateway-api@%s: %v %s %s", GatewayAPIVersion, err, info.Error, stderr.String())
-	}
-	files, err := filepath.Glob(filepath.Join(info.Dir, "config", "crd", "standard", "*.yaml"))
+func loadGatewayAPICRDs(dir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "config", "crd", "standard", "*.yaml"))
 	if err != nil {
 		return nil, err
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no CRDs in %s/config/crd/standard", info.Dir)
+		return nil, fmt.Errorf("no CRDs in %s/config/crd/standard", dir)
 	}
 	sort.Strings(files)
 	var crds []*apiextensionsv1.CustomResourceDefinition

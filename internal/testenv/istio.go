@@ -1,14 +1,9 @@
 package testenv
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -26,11 +21,7 @@ var IstioNetworkingCRDs = []string{
 	"gateways.networking.istio.io",
 }
 
-var istioAPI struct {
-	once sync.Once
-	crds []*apiextensionsv1.CustomResourceDefinition
-	err  error
-}
+var istioAPI = &moduleCRDs{what: "Istio CRDs", module: "istio.io/api", version: IstioAPIVersion, load: loadIstioCRDs}
 
 // IstioCRDs returns Istio's VirtualService, DestinationRule and Gateway CRDs as Istio
 // IstioAPIVersion ships them (networking.istio.io v1 stored; v1, v1beta1 and v1alpha3
@@ -38,22 +29,7 @@ var istioAPI struct {
 // (fetched into the module cache by `go mod download`). Install them with InstallCRDs. It
 // skips the test when the module cannot be had (fails it when CI=true).
 func IstioCRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
-	t.Helper()
-	istioAPI.once.Do(func() {
-		istioAPI.crds, istioAPI.err = loadIstioCRDs()
-	})
-	if istioAPI.err != nil {
-		msg := fmt.Sprintf("Istio CRDs: %v; run `%s`", istioAPI.err, InstallCommand)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	out := make([]*apiextensionsv1.CustomResourceDefinition, len(istioAPI.crds))
-	for i, c := range istioAPI.crds {
-		out[i] = c.DeepCopy()
-	}
-	return out
+	return istioAPI.get(t)
 }
 
 // IstioCRDServing returns crd (one of IstioCRDs) serving only the given versions, the first
@@ -69,19 +45,8 @@ func IstioCRDServing(crd *apiextensionsv1.CustomResourceDefinition, versions ...
 	return crd
 }
 
-func loadIstioCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	var stderr bytes.Buffer
-	cmd := exec.Command("go", "mod", "download", "-json", "istio.io/api@"+IstioAPIVersion)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var info struct{ Dir, Error string }
-	if jerr := json.Unmarshal(out, &info); jerr != nil && err == nil {
-		err = jerr
-	}
-	if err != nil || info.Error != "" || info.Dir == "" {
-		return nil, fmt.Errorf("go mod download istio.io/api@%s: %v %s %s", IstioAPIVersion, err, info.Error, stderr.String())
-	}
-	all, err := readCRDs(filepath.Join(info.Dir, "kubernetes", "customresourcedefinitions.gen.yaml"))
+func loadIstioCRDs(dir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	all, err := readCRDs(filepath.Join(dir, "kubernetes", "customresourcedefinitions.gen.yaml"))
 	if err != nil {
 		return nil, err
 	}
