@@ -138,6 +138,10 @@
 // forbidden, invalid) are marked with canary.Permanent (canary.IsPermanent reports them);
 // conflicts, timeouts and server errors are not, and the Rollout retries them at the next tick.
 //
+// Istio and NGINX have Remove, which deletes the route objects they made for a target (the
+// VirtualService and the two DestinationRules; the canary Ingress), only those labelled as
+// theirs, never the user's Ingress: kube/driver's Retire uses it to hand a target back.
+//
 // # RBAC
 //
 //	TrafficSplit  split.smi-spec.io trafficsplits: get, create, update, patch
@@ -146,9 +150,9 @@
 //	HTTPRoute     gateway.networking.k8s.io httproutes: get, create, update, patch
 //	              "" services: get (only when HTTPRouteOptions.Port is 0)
 //	Kubernetes    "" services: get, patch
-//	Istio         networking.istio.io virtualservices: get, create, update, patch
-//	              networking.istio.io destinationrules: get, create, update
-//	NGINX         networking.k8s.io ingresses: get, create, update, patch
+//	Istio         networking.istio.io virtualservices: get, create, update, patch (delete: Remove)
+//	              networking.istio.io destinationrules: get, create, update (delete: Remove)
+//	NGINX         networking.k8s.io ingresses: get, create, update, patch (delete: Remove)
 //	DeploymentOwner  apps deployments: get
 //
 // Discovery reads /api and /apis, which the default system:discovery role grants.

@@ -14,6 +14,7 @@ import (
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -223,6 +224,13 @@ func (c *cli) status(ctx context.Context, o *options, args []string) int {
 		return c.fail(err)
 	}
 	if st.Phase == "" {
+		// a release driven with its status on the Canary object (the Flagger-compatible
+		// controller) keeps only extras in the Lease
+		if st, err = c.canaryStatus(ctx, o, l, t, st); err != nil {
+			return c.fail(err)
+		}
+	}
+	if st.Phase == "" {
 		fmt.Fprintf(c.stdout, "%s: no release has run\n", t)
 		return exitPromoted
 	}
@@ -239,6 +247,24 @@ func (c *cli) status(ctx context.Context, o *options, args []string) int {
 		fmt.Fprintln(c.stdout, "  driven by:      nobody")
 	}
 	return exitPromoted
+}
+
+// canaryStatus is t's status as kept on its Canary object (driver.LoadCanaryStatus); a
+// missing Canary, or one the user may not read, leaves the lease's answer leased.
+func (c *cli) canaryStatus(ctx context.Context, o *options, l *kube.Lease, t canary.Target, leased canary.Status) (canary.Status, error) {
+	cfg, err := c.config(o)
+	if err != nil {
+		return canary.Status{}, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return canary.Status{}, err
+	}
+	st, err := driver.LoadCanaryStatus(ctx, dyn, l, t)
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+		return leased, nil
+	}
+	return st, err
 }
 
 func (c *cli) control(ctx context.Context, o *options, args []string, ctl string) int {

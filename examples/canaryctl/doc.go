@@ -22,6 +22,10 @@
 // usage errors (a file that cannot be read included): what a GitOps pipeline runs before a
 // manifest reaches the cluster.
 //
+// status prints the phase, weight, checks and revisions of the target's last release from its
+// Lease or, for a release driven with its status on the Canary object (the Flagger-compatible
+// controller), from the Canary named by the manifest (with NAMESPACE/NAME: the Canary NAME).
+//
 // Flags may come before or after NAMESPACE/NAME. -h or --help prints the usage and exits 0.
 // --request-timeout (default 30s) bounds the wait for each answer of the API server, so that a
 // server that accepts connections and never answers is an error, not a hang; watches are not

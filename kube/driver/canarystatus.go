@@ -62,6 +62,20 @@ func newCanaryStore(dyn dynamic.Interface, namespace, name string, t canary.Targ
 		tracked: tracked, clock: clk}
 }
 
+// LoadCanaryStatus reads the status a Driver with Options.CanaryStatus keeps for t, as its
+// CanaryStore loads it: the status of the Canary t.Namespace/t.CanaryName() with the extras kept
+// in t's lease (which need not be held), two requests. It is how a reader such as a status
+// command sees a release whose Lease holds no phase. A Canary without a status gives the
+// lease's whole status when one is there (saved without Options.CanaryStatus), else the zero
+// Status. A missing Canary (or Canary resource) and a read the caller may not make are
+// permanent errors for which apierrors.IsNotFound and apierrors.IsForbidden hold.
+func LoadCanaryStatus(ctx context.Context, dyn dynamic.Interface, lease *kube.Lease, t canary.Target) (canary.Status, error) {
+	if dyn == nil || lease == nil {
+		return canary.Status{}, errors.New("driver: LoadCanaryStatus needs a dynamic client and the target's lease")
+	}
+	return newCanaryStore(dyn, t.Namespace, t.CanaryName(), t, lease, nil, clock.RealClock{}).Load(ctx, t)
+}
+
 // Name returns the Canary object's "namespace/name".
 func (s *CanaryStore) Name() string { return s.target.Namespace + "/" + s.name }
 

@@ -26,6 +26,7 @@
 // lastTransitionTime and the Promoted condition, plus kstatus' Reconciling and Stalled
 // conditions): `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the
 // release, and a new process resumes it from there (see CanaryStore). The Lease stays the lock.
+// LoadCanaryStatus reads that status from outside the driver (a status command).
 //
 // A controller keeps one Target per object in a Targets set: Apply starts a key's Target,
 // hands it an edited analysis for its next release (Target.Update), or replaces it when the

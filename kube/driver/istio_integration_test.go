@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -29,8 +30,18 @@ import (
 
 // istioRules are the Istio router's rules as mesh's package doc and the README list them.
 var istioRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices"}, Verbs: []string{"get", "create", "update", "patch"}},
-	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"destinationrules"}, Verbs: []string{"get", "create", "update"}},
+	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices"}, Verbs: []string{"get", "create", "update", "patch", "delete"}},
+	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"destinationrules"}, Verbs: []string{"get", "create", "update", "delete"}},
+}
+
+// revertRules add what Retire with Revert deletes besides the route (kube.RBAC() has no
+// delete): the primary, the generated Services, config copies, autoscaler and the Lease, as
+// examples/flagger-controller/rbac.yaml grants them.
+var revertRules = []rbacv1.PolicyRule{
+	{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"delete"}},
+	{APIGroups: []string{""}, Resources: []string{"services", "configmaps", "secrets"}, Verbs: []string{"delete"}},
+	{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"delete"}},
+	{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"delete"}},
 }
 
 // istioCanary is seed 003's frontend Canary (A/B by user-agent and the insider cookie) with
@@ -124,14 +135,15 @@ func TestIstioRelease(t *testing.T) {
 			defer cancel()
 			createPodinfo(ctx, t, env, ns)
 			user, cfg := env.NewUser(t)
-			env.Grant(t, user, ns, append(slices.Clone(role.Rules), istioRules...)...)
+			env.Grant(t, user, ns, slices.Concat(role.Rules, istioRules, revertRules)...)
 			admin, err := dynamic.NewForConfig(env.Config())
 			require.NoError(t, err)
 
 			d, err := New(Options{Config: cfg, Identity: "canarykit", Recheck: 50 * time.Millisecond, Logger: testr.New(t)})
 			require.NoError(t, err)
 			defer d.Close()
-			tg, err := d.Target(istioCanary(t, ns, tc.ab), nil)
+			c := istioCanary(t, ns, tc.ab)
+			tg, err := d.Target(c, nil)
 			require.NoError(t, err)
 			started := make(chan error, 1)
 			go func() { started <- tg.Start(ctx) }()
@@ -202,6 +214,20 @@ func TestIstioRelease(t *testing.T) {
 			primary, err := env.Client().AppsV1().Deployments(ns).Get(context.Background(), "podinfo-primary", metav1.GetOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, "podinfo:2", primary.Spec.Template.Spec.Containers[0].Image, "promoted")
+
+			// spec.revertOnDeletion: the VirtualService and the DestinationRules go with the primary
+			rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+			defer rcancel()
+			require.NoError(t, d.Retire(rctx, c, Retirement{Revert: true}))
+			for _, o := range []struct{ resource, name string }{
+				{"virtualservices", "podinfo"}, {"destinationrules", "podinfo-primary"}, {"destinationrules", "podinfo-canary"},
+			} {
+				_, err := admin.Resource(schema.GroupVersionResource{Group: "networking.istio.io", Version: version, Resource: o.resource}).
+					Namespace(ns).Get(rctx, o.name, metav1.GetOptions{})
+				assert.True(t, apierrors.IsNotFound(err), "%s %s is deleted: %v", o.resource, o.name, err)
+			}
+			_, err = env.Client().AppsV1().Deployments(ns).Get(rctx, "podinfo-primary", metav1.GetOptions{})
+			assert.True(t, apierrors.IsNotFound(err), "the primary is removed once the route is: %v", err)
 		})
 	}
 }

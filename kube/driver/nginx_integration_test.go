@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/util/retry"
@@ -29,7 +30,7 @@ import (
 
 // nginxRBAC is the rule the README adds to kube.RBAC() for provider nginx.
 var nginxRBAC = rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"},
-	Verbs: []string{"get", "create", "update", "patch"}}
+	Verbs: []string{"get", "create", "update", "patch", "delete"}}
 
 // nginxManifest is a Canary with provider nginx for podinfo behind Ingress podinfo-public.
 func nginxManifest(ns, analysis string) []byte {
@@ -132,7 +133,7 @@ func TestNGINXReleases(t *testing.T) {
 	var role rbacv1.ClusterRole
 	require.NoError(t, yaml.Unmarshal(kube.RBAC(), &role))
 	name, cfg := env.NewUser(t)
-	env.Grant(t, name, ns, append(role.Rules, nginxRBAC)...)
+	env.Grant(t, name, ns, slices.Concat(role.Rules, []rbacv1.PolicyRule{nginxRBAC}, revertRules)...)
 	d, err := New(Options{Config: cfg, HookTransport: hookAnswers{}, Logger: testr.New(t)})
 	require.NoError(t, err)
 	defer d.Close()
@@ -216,4 +217,16 @@ func TestNGINXReleases(t *testing.T) {
 	after, err := env.Client().NetworkingV1().Ingresses(ns).Get(ctx, "podinfo-public", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, user.ResourceVersion, after.ResourceVersion, "the user's Ingress is never written")
+
+	// spec.revertOnDeletion: the canary Ingress goes, the user's stays as it is
+	c, err := flagger.LoadCanary(nginxManifest(ns, "\n    maxWeight: 50\n    stepWeight: 25"))
+	require.NoError(t, err)
+	require.NoError(t, d.Retire(ctx, c, Retirement{Revert: true}))
+	_, err = env.Client().NetworkingV1().Ingresses(ns).Get(ctx, "podinfo-public-canary", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the canary Ingress is deleted: %v", err)
+	after, err = env.Client().NetworkingV1().Ingresses(ns).Get(ctx, "podinfo-public", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, user.ResourceVersion, after.ResourceVersion, "the user's Ingress is kept as it is")
+	_, err = env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "the primary is removed once the route is: %v", err)
 }

@@ -34,8 +34,9 @@ const ReadyPoll = time.Second
 
 // RouteRemover is a router that can delete its route objects for a target. Retire with Revert
 // uses it when Options.Router has it; the SMI and Gateway API routers' objects are deleted by
-// the driver itself. A router without it gets its weights reset to the primary and the
-// primary is kept.
+// the driver itself, and mesh.Istio (VirtualService, DestinationRules) and mesh.NGINX (the
+// canary Ingress) implement it. A router without it gets its weights reset to the primary and
+// the primary is kept.
 type RouteRemover interface {
 	Remove(ctx context.Context, t canary.Target) error
 }

@@ -41,7 +41,7 @@ type Collector struct {
 	successes, failures                   *prometheus.CounterVec
 
 	phase, failedChecks, threshold *prometheus.GaugeVec
-	checks, causes                 *prometheus.CounterVec
+	checks, dryRunChecks, causes   *prometheus.CounterVec
 	release                        *prometheus.HistogramVec
 }
 
@@ -107,6 +107,9 @@ func New(opts Options) *Collector {
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canarykit_canary_checks_total",
 			Help: "Metric checks run in analysis ticks, by verdict (Pass, Fail, NoData, Inconclusive, Unavailable, Error)"},
 			[]string{"name", "namespace", "metric", "verdict"}),
+		dryRunChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canarykit_canary_dry_run_checks_total",
+			Help: "Checks of dry-run metrics (reported, never counted against the release) run in analysis ticks, by verdict"},
+			[]string{"name", "namespace", "metric", "verdict"}),
 		causes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canarykit_canary_failure_causes_total",
 			Help: "Failed releases by cause (threshold, hook, abort, deadline, reverted, promotion-failed)"},
 			[]string{"name", "namespace", "cause"}),
@@ -141,7 +144,7 @@ func moduleVersion() string {
 
 func (c *Collector) vecs() []prometheus.Collector {
 	return []prometheus.Collector{c.info, c.total, c.status, c.weight, c.analysis, c.duration, c.successes, c.failures,
-		c.phase, c.failedChecks, c.threshold, c.checks, c.causes, c.release}
+		c.phase, c.failedChecks, c.threshold, c.checks, c.dryRunChecks, c.causes, c.release}
 }
 
 // Describe implements prometheus.Collector.
@@ -245,7 +248,7 @@ func (c *Collector) Forget(t canary.Target) {
 	byTarget := prometheus.Labels{"name": k.name, "namespace": k.namespace}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{c.status, c.analysis, c.duration, c.successes, c.failures, c.phase, c.failedChecks, c.threshold, c.checks, c.causes, c.release} {
+	}{c.status, c.analysis, c.duration, c.successes, c.failures, c.phase, c.failedChecks, c.threshold, c.checks, c.dryRunChecks, c.causes, c.release} {
 		v.DeletePartialMatch(byTarget)
 	}
 }
@@ -256,6 +259,7 @@ func (c *Collector) deleteMetric(k key, metric string) {
 	c.analysis.DeletePartialMatch(l)
 	c.threshold.DeletePartialMatch(l)
 	c.checks.DeletePartialMatch(l)
+	c.dryRunChecks.DeletePartialMatch(l)
 }
 
 // setThresholds exports the spec's threshold ranges, replacing the previous ones.

@@ -349,3 +349,33 @@ func TestUnfitNamesAreNotExported(t *testing.T) {
 	assert.Equal(t, 1, testutil.CollectAndCount(c, "flagger_canary_metric_analysis"))
 	assert.Equal(t, 2, testutil.CollectAndCount(c, "canarykit_canary_metric_threshold"), "the spec's two fit metrics")
 }
+
+// A dry-run metric's checks are counted apart: its failures do not look like failed checks in
+// canarykit_canary_checks_total, and the release that it would have failed is promoted.
+func TestDryRunChecksAreCountedApart(t *testing.T) {
+	c := selfmetrics.New(selfmetrics.Options{})
+	reg := registry(t, c)
+	s := spec()
+	s.Metrics[1].DryRun = true
+	env := canarytest.NewEnv(podinfo)
+	env.Metrics.Set("request-success-rate", canarytest.Constant(99.9))
+	env.Metrics.Set("request-duration", canarytest.Constant(900)) // over its 500 ms: fails, dry
+	bootstrap(t, env, s, "v1")
+
+	res, _ := release(t, env, s, reg, c.For(podinfo, s))
+	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
+
+	_, failed := value(t, reg, "canarykit_canary_checks_total", lbl("metric", "request-duration", "verdict", "Fail"))
+	assert.False(t, failed, "no failed check of the dry-run metric among the real ones")
+	assert.Equal(t, 1, testutil.CollectAndCount(c, "canarykit_canary_checks_total"), "only request-success-rate's Pass")
+	assert.Equal(t, 2.0, mustValue(t, reg, "canarykit_canary_checks_total", lbl("metric", "request-success-rate", "verdict", "Pass")))
+	assert.Equal(t, 2.0, mustValue(t, reg, "canarykit_canary_dry_run_checks_total", lbl("metric", "request-duration", "verdict", "Fail")),
+		"the dry-run verdicts, two ticks' worth")
+	assert.Equal(t, 1, testutil.CollectAndCount(c, "canarykit_canary_dry_run_checks_total"))
+	assert.Equal(t, 0.0, mustValue(t, reg, "canarykit_canary_failed_checks", lbl("name", "podinfo")))
+	assert.Equal(t, 0.9, mustValue(t, reg, "flagger_canary_metric_analysis", lbl("metric", "request-duration")),
+		"the value measured is exported as for any metric")
+
+	c.Forget(podinfo)
+	assert.Equal(t, 0, testutil.CollectAndCount(c, "canarykit_canary_dry_run_checks_total"), "forgotten with the target")
+}

@@ -51,7 +51,11 @@
 //   - canarykit_canary_metric_threshold{name,namespace,metric,bound} gauge: the Spec's threshold
 //     range, bound "min" or "max", in the unit of flagger_canary_metric_analysis.
 //   - canarykit_canary_checks_total{name,namespace,metric,verdict} counter: the checks of analysis
-//     ticks by verdict: Pass, Fail, NoData, Inconclusive, Unavailable, Error.
+//     ticks by verdict: Pass, Fail, NoData, Inconclusive, Unavailable, Error. Dry-run metrics
+//     (canary.Metric.DryRun) are not among them, so an alert on its Fail verdicts sees only
+//     checks that count against the release.
+//   - canarykit_canary_dry_run_checks_total{name,namespace,metric,verdict} counter: the checks
+//     of dry-run metrics, by the same verdicts (reported, never counted as failed checks).
 //   - canarykit_canary_failure_causes_total{name,namespace,cause} counter: failed releases by
 //     cause (threshold, hook, abort, deadline, reverted, promotion-failed).
 //   - canarykit_canary_release_duration_seconds{name,namespace,phase} histogram (ReleaseBuckets):

@@ -155,8 +155,9 @@ func (c *Collector) observe(tg *target, e canary.Event) {
 	}
 }
 
-// recordChecks exports one tick's check results: every verdict counted, and the value of
-// those that measured one (as Flagger, which sets the gauge whenever a query answered).
+// recordChecks exports one tick's check results: every verdict counted (a dry-run metric's
+// apart, so its failures never read as failed checks), and the value of those that measured
+// one (as Flagger, which sets the gauge whenever a query answered).
 func (c *Collector) recordChecks(tg *target, checks []canary.CheckResult) {
 	k := tg.key
 	for _, r := range checks {
@@ -164,7 +165,11 @@ func (c *Collector) recordChecks(tg *target, checks []canary.CheckResult) {
 		if !ok {
 			continue // not the spec's: no label value from elsewhere
 		}
-		c.checks.WithLabelValues(k.name, k.namespace, r.Name, verdictLabel(r.Verdict)).Inc()
+		counted := c.checks
+		if r.DryRun {
+			counted = c.dryRunChecks
+		}
+		counted.WithLabelValues(k.name, k.namespace, r.Name, verdictLabel(r.Verdict)).Inc()
 		switch r.Verdict {
 		case canary.VerdictPass, canary.VerdictFail, canary.VerdictInconclusive:
 			c.analysis.WithLabelValues(k.name, k.namespace, r.Name).Set(u.value(r.Value))
