@@ -35,13 +35,17 @@ func (p *inProcess) throttled() int64 { return p.limiter.Waited() }
 func (r *run) canarykit() releaser {
 	cfg := rest.CopyConfig(r.env.Config())
 	cfg.UserAgent = canarykitAgent
-	q, burst := float32(driver.DefaultQPS), driver.DefaultBurst
+	q, burst := driver.RateLimit(*rollouts, interval) // the driver sized for the run
+	if *defaultQPS {
+		q, burst = driver.DefaultQPS, driver.DefaultBurst
+	}
 	if *qps > 0 {
 		q, burst = float32(*qps), int(2**qps)
 	}
 	p := &inProcess{limiter: NewCountingLimiter(q, burst)}
 	cfg.RateLimiter = p.limiter
-	d, err := driver.New(driver.Options{Config: cfg, Prometheus: r.prom.URL, CanaryStatus: true, Identity: "scale"})
+	d, err := driver.New(driver.Options{Config: cfg, Prometheus: r.prom.URL, CanaryStatus: true, Identity: "scale",
+		Targets: *rollouts, Interval: interval})
 	require.NoError(r.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	targets := d.Targets(nil)

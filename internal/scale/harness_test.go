@@ -32,7 +32,8 @@ var (
 	rollouts   = flag.Int("rollouts", 20, "targets released at once")
 	tool       = flag.String("tool", "canarykit", "who releases: canarykit or flagger")
 	cpuProfile = flag.String("window-cpuprofile", "", "write a CPU profile of the measured window here")
-	qps        = flag.Float64("qps", 0, "canarykit: the driver's client QPS (0: the driver's choice)")
+	qps        = flag.Float64("qps", 0, "canarykit: the driver's client QPS, burst twice that (0: driver.RateLimit for -rollouts)")
+	defaultQPS = flag.Bool("default-qps", false, "canarykit: the driver's unsized defaults (DefaultQPS, DefaultBurst)")
 )
 
 // interval is the Canaries' analysis interval.

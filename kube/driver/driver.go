@@ -103,7 +103,7 @@ type Driver struct {
 	objects flagger.Source
 	dyn     dynamic.Interface
 
-	rate    *rateWatch
+	rate *rateWatch
 
 	mu    sync.Mutex
 	proms map[string]canary.MetricProvider // by promKey
