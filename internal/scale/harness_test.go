@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -91,13 +92,15 @@ func TestScale(t *testing.T) {
 		defer f.Close()
 	}
 	r.forEach(func(name string) error {
-		d, err := env.Client().AppsV1().Deployments(r.ns).Get(context.Background(), name, metav1.GetOptions{})
-		if err != nil {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tool writes the Deployments too
+			d, err := env.Client().AppsV1().Deployments(r.ns).Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			d.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
+			_, err = env.Client().AppsV1().Deployments(r.ns).Update(context.Background(), d, metav1.UpdateOptions{})
 			return err
-		}
-		d.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
-		_, err = env.Client().AppsV1().Deployments(r.ns).Update(context.Background(), d, metav1.UpdateOptions{})
-		return err
+		})
 	})
 	conns := 0
 	var own time.Duration // the polling's CPU, when it runs in the tool's process
