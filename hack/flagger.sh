@@ -12,7 +12,7 @@ if [ -x "$bin" ]; then
 	exit 0
 fi
 mkdir -p "$cache"
-dir=$(cd "$cache" && GOFLAGS=-mod=mod "$GO" mod download -json "github.com/fluxcd/flagger@$FLAGGER_VERSION" |
+dir=$(cd "$cache" && "$GO" mod download -json "github.com/fluxcd/flagger@$FLAGGER_VERSION" |
 	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 if [ -z "$dir" ]; then
 	echo "flagger.sh: the Go proxy gave no directory for github.com/fluxcd/flagger@$FLAGGER_VERSION" >&2
