@@ -6,7 +6,7 @@ PKGS        ?= ./...
 # under -race on 2 cores; a hung test still ends the run.
 GOTESTTIMEOUT ?= 40m
 
-.PHONY: test testenv unit quickstart bench fmt-check vet fuzz
+.PHONY: test testenv unit quickstart bench bench-scale bench-compare fmt-check vet fuzz
 
 # Every tier: installs/builds the test bed (idempotent, cached), then runs all tests.
 test: testenv
@@ -34,6 +34,20 @@ quickstart:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The scale harness (internal/scale, build tag "scale"): N targets released at once on the test
+# bed; prints one "scale tool=… rollouts=N …" line (figures defined in internal/scale/measure.go).
+# SCALEFLAGS adds harness flags, e.g. SCALEFLAGS='-window-cpuprofile=/tmp/cpu.out -qps=400'.
+N ?= 20
+SCALEFLAGS ?=
+bench-scale: testenv
+	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
+
+# The same run for canarykit, then for Flagger (built from its Go module by hack/flagger.sh).
+bench-compare: testenv
+	./hack/flagger.sh
+	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
+	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=flagger $(SCALEFLAGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

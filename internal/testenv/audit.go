@@ -39,7 +39,10 @@ type AuditEvent struct {
 	Name        string
 	RequestURI  string
 	Code        int // response code; 0 while the request has not completed
-	Received    time.Time
+	// Complete: the log has the request's ResponseComplete (or Panic) stage. A watch has a
+	// code once its response starts, and is complete only when it ends.
+	Complete bool
+	Received time.Time
 }
 
 // auditLine is the part of an audit.k8s.io/v1 Event the bed reads.
@@ -164,6 +167,9 @@ func (e *Env) readAudit(from, to int64) (AuditEvents, error) {
 		if i, ok := index[l.AuditID]; ok {
 			if l.ResponseStatus != nil && events[i].Code == 0 {
 				events[i].Code = l.ResponseStatus.Code
+			}
+			if l.Stage == "ResponseComplete" || l.Stage == "Panic" {
+				events[i].Complete = true
 			}
 			return true
 		}

@@ -82,3 +82,28 @@ func TestParseQueryLog(t *testing.T) {
 	assert.Equal(t, LoggedQuery{Query: "up", Path: "/api/v1/query", Time: time.Date(2026, 1, 1, 0, 0, 0, 1e6, time.UTC)}, got[0])
 	assert.Equal(t, "sum(x)", got[1].Query)
 }
+
+// A watch has a response code once its response starts and is complete only when it ends.
+func TestAuditEventsTellOpenWatchesFromEndedOnes(t *testing.T) {
+	log := t.TempDir() + "/audit.log"
+	lines := []string{
+		`{"auditID":"a","stage":"RequestReceived","verb":"watch","requestReceivedTimestamp":"2026-01-01T00:00:00Z"}`,
+		`{"auditID":"b","stage":"RequestReceived","verb":"watch","requestReceivedTimestamp":"2026-01-01T00:00:01Z"}`,
+		`{"auditID":"c","stage":"RequestReceived","verb":"get","requestReceivedTimestamp":"2026-01-01T00:00:02Z"}`,
+		`{"auditID":"a","stage":"ResponseStarted","responseStatus":{"code":200}}`,
+		`{"auditID":"b","stage":"ResponseStarted","responseStatus":{"code":200}}`,
+		`{"auditID":"c","stage":"ResponseComplete","responseStatus":{"code":404}}`,
+		`{"auditID":"b","stage":"ResponseComplete","responseStatus":{"code":200}}`,
+	}
+	require.NoError(t, os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	e := &Env{auditLog: log}
+	events, err := e.readAudit(0, -1)
+	require.NoError(t, err)
+	require.Len(t, events, 3)
+	complete := map[string]bool{}
+	for _, ev := range events {
+		complete[ev.AuditID] = ev.Complete
+		assert.NotZero(t, ev.Code, ev.AuditID)
+	}
+	assert.Equal(t, map[string]bool{"a": false, "b": true, "c": true}, complete)
+}

@@ -40,6 +40,10 @@
 // its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)
 // as the check the annotation adds; canarykit.dev/dry-run-metrics runs the metrics it lists dry.
 //
+// The client's rate limit is a setting: Options.Targets and Options.Interval size it
+// (RateLimit) when Config sets none, and the driver logs a warning when the running targets'
+// expected load nears it.
+//
 // A Canary canarykit cannot drive (spec.provider appmesh, say) is an error naming the field
 // before anything in the cluster is touched.
 //

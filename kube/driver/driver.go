@@ -18,8 +18,9 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Client rate limits used when Options.Config sets none (client-go's own default, 5 QPS with a
-// burst of 10, throttles a driver of a few dozen targets at every release start).
+// Client rate limits used when Options.Config sets none and Options.Targets is 0 (client-go's
+// own default, 5 QPS with a burst of 10, throttles a driver of a few dozen targets at every
+// release start). RateLimit sizes them for a number of targets.
 const (
 	DefaultQPS   = 50
 	DefaultBurst = 100
@@ -31,9 +32,16 @@ const DefaultRecheck = 10 * time.Second
 
 // Options configure a Driver. Zero fields mean "default".
 type Options struct {
-	// Config reaches the cluster. Required. Its QPS and Burst, when 0, become DefaultQPS and
-	// DefaultBurst (the Driver works on a copy).
+	// Config reaches the cluster. Required. Its QPS and Burst, when 0, become
+	// RateLimit(Targets, Interval): DefaultQPS and DefaultBurst for a driver not sized (the
+	// Driver works on a copy). The driver warns in its log when the running targets' expected
+	// load nears the QPS.
 	Config *rest.Config
+	// Targets is how many targets the driver is sized for, and Interval their shortest
+	// analysis interval (default 10 s): the client rate limit when Config sets none (see
+	// RateLimit). 0: DefaultQPS and DefaultBurst.
+	Targets  int
+	Interval time.Duration
 	// DefaultRouter is the router of Canaries without spec.provider. Default: Linkerd's, an SMI
 	// TrafficSplit (an HTTPRoute when the Canary has gatewayRefs).
 	DefaultRouter flagger.Router
@@ -95,6 +103,8 @@ type Driver struct {
 	objects flagger.Source
 	dyn     dynamic.Interface
 
+	rate *rateWatch
+
 	mu    sync.Mutex
 	proms map[string]canary.MetricProvider // by promKey
 }
@@ -108,6 +118,12 @@ func New(opts Options) (*Driver, error) {
 	var errs []error
 	if opts.LeaseDuration < 0 {
 		errs = append(errs, fmt.Errorf("Options.LeaseDuration %s is negative", opts.LeaseDuration))
+	}
+	if opts.Targets < 0 {
+		errs = append(errs, fmt.Errorf("Options.Targets %d is negative", opts.Targets))
+	}
+	if opts.Interval < 0 {
+		errs = append(errs, fmt.Errorf("Options.Interval %s is negative", opts.Interval))
 	}
 	if opts.Recheck < 0 {
 		errs = append(errs, fmt.Errorf("Options.Recheck %s is negative", opts.Recheck))
@@ -128,12 +144,10 @@ func New(opts Options) (*Driver, error) {
 		opts.Recheck = DefaultRecheck
 	}
 	cfg := rest.CopyConfig(opts.Config)
-	if cfg.QPS == 0 && cfg.RateLimiter == nil {
-		cfg.QPS = DefaultQPS
+	if opts.Interval == 0 {
+		opts.Interval = 10 * time.Second
 	}
-	if cfg.Burst == 0 && cfg.RateLimiter == nil {
-		cfg.Burst = DefaultBurst
-	}
+	rateLimits(cfg, opts)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
@@ -159,6 +173,11 @@ func New(opts Options) (*Driver, error) {
 	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn,
 		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}}
 	d.routers = newRouters(d)
+	qps := cfg.QPS
+	if cfg.RateLimiter != nil {
+		qps = cfg.RateLimiter.QPS()
+	}
+	d.rate = &rateWatch{qps: qps, log: opts.Logger}
 	return d, nil
 }
 

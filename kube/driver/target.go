@@ -81,6 +81,9 @@ func (t *Target) Start(ctx context.Context) error {
 	if !t.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("%w: target %s already started", canary.ErrAlreadyRunning, t.target)
 	}
+	interval := t.c.Load().Spec.Interval
+	t.d.rate.add(interval, 1)
+	defer t.d.rate.add(interval, -1)
 	for {
 		err := t.lease.Hold(ctx, t.drive)
 		if ctx.Err() != nil {

@@ -1,0 +1,281 @@
+//go:build scale
+
+package scale
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/internal/testenv/linkerdexp"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+)
+
+var (
+	rollouts   = flag.Int("rollouts", 20, "targets released at once")
+	tool       = flag.String("tool", "canarykit", "who releases: canarykit or flagger")
+	cpuProfile = flag.String("window-cpuprofile", "", "write a CPU profile of the measured window here")
+	qps        = flag.Float64("qps", 0, "canarykit: the driver's client QPS, burst twice that (0: driver.RateLimit for -rollouts)")
+	defaultQPS = flag.Bool("default-qps", false, "canarykit: the driver's unsized defaults (DefaultQPS, DefaultBurst)")
+)
+
+// interval is the Canaries' analysis interval.
+const interval = 10 * time.Second
+
+var canaries = schema.GroupVersionResource{Group: "flagger.app", Version: "v1beta1", Resource: "canaries"}
+
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Audit: true}) }
+
+// run is one harness run on the bed.
+type run struct {
+	t    *testing.T
+	env  *testenv.Env
+	ns   string
+	dyn  dynamic.Interface
+	prom *testenv.Prometheus
+	exp  *linkerdexp.Exporter
+}
+
+// TestScale releases -rollouts targets with -tool and prints the figures' line.
+func TestScale(t *testing.T) {
+	env := testenv.Shared(t)
+	testenv.InstallCRDs(t, env.Config(), append(testenv.FlaggerCRDs(t), testenv.TrafficSplitCRD())...)
+	dyn, err := dynamic.NewForConfig(env.Config())
+	require.NoError(t, err)
+	prom, exp := testenv.SharedPrometheus(t)
+	r := &run{t: t, env: env, ns: env.Namespace(t), dyn: dyn, prom: prom, exp: exp}
+	env.Kubelet(t, r.ns, "", testenv.ReadyNow())
+	r.targets()
+
+	var rel releaser
+	switch *tool {
+	case "canarykit":
+		rel = r.canarykit()
+	case "flagger":
+		rel = r.flagger()
+	default:
+		t.Fatalf("-tool %q: canarykit or flagger", *tool)
+	}
+	r.waitPhase("Initialized", nil)
+
+	u, err := url.Parse(prom.URL)
+	require.NoError(t, err)
+	promPort, err := strconv.Atoi(u.Port())
+	require.NoError(t, err)
+
+	mark := env.AuditMark(t)
+	start := time.Now()
+	cpu0, err := ProcCPU(rel.pid())
+	require.NoError(t, err)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		require.NoError(t, err)
+		require.NoError(t, pprof.StartCPUProfile(f))
+		defer f.Close()
+	}
+	r.forEach(func(name string) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tool writes the Deployments too
+			d, err := env.Client().AppsV1().Deployments(r.ns).Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			d.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
+			_, err = env.Client().AppsV1().Deployments(r.ns).Update(context.Background(), d, metav1.UpdateOptions{})
+			return err
+		})
+	})
+	conns := 0
+	var own time.Duration // the polling's CPU, when it runs in the tool's process
+	runtime.LockOSThread()
+	r.waitPhase("Succeeded", &own, func() {
+		if n, err := ConnsTo(rel.pid(), promPort); err == nil {
+			conns = max(conns, n)
+		}
+	})
+	runtime.UnlockOSThread()
+	if rel.pid() != os.Getpid() {
+		own = 0
+	}
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	cpu1, err := ProcCPU(rel.pid())
+	require.NoError(t, err)
+	rss, err := ProcRSS(rel.pid())
+	require.NoError(t, err)
+	elapsed := time.Since(start)
+
+	events := env.AuditSince(t, mark)
+	writes := map[string][]time.Time{}
+	calls, steps := 0, 0
+	for _, e := range events {
+		if !rel.mine(e) || e.Verb == "watch" {
+			continue
+		}
+		calls++
+		if e.Resource == "trafficsplits" && (e.Verb == "update" || e.Verb == "patch") {
+			steps++
+			writes[e.Name] = append(writes[e.Name], e.Received)
+		}
+	}
+	open := 0
+	for _, e := range env.AuditLog(t).Watches() {
+		if rel.mine(e) && !e.Complete {
+			open++
+		}
+	}
+	require.Positive(t, steps, "route writes by %s in the window", *tool)
+	f := Figures{Tool: *tool, Rollouts: *rollouts, P99Lateness: Percentile(Lateness(writes, interval), 99),
+		CPUPerStep: (cpu1 - cpu0 - own) / time.Duration(steps), RSSMiB: rss, ReqPerStep: float64(calls) / float64(steps),
+		Watches: open, PromConns: conns, Throttled: rel.throttled()}
+	t.Logf("window %s, %d steps, %d requests, CPU %s of which the harness' polling %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0, own)
+	fmt.Println(f.Line())
+}
+
+// releaser is the tool under measure.
+type releaser interface {
+	pid() int
+	mine(testenv.AuditEvent) bool // a request the tool made
+	throttled() int64
+}
+
+// targets creates N podinfo-like Deployments app-NNNN (one replica, port 9898) with HPAs,
+// synthetic Linkerd traffic for each (all successes, 2–20 ms) and a Canary for each.
+func (r *run) targets() {
+	ctx := context.Background()
+	r.forEach(func(name string) error {
+		labels := map[string]string{"app": name}
+		_, err := r.env.Client().AppsV1().Deployments(r.ns).Create(ctx, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "podinfod", Image: "podinfo:1",
+						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}}}}}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		_, err = r.env.Client().AutoscalingV2().HorizontalPodAutoscalers(r.ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+				MinReplicas:    ptr.To(int32(1)), MaxReplicas: 2,
+				Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+					Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		r.exp.SetTraffic(linkerdexp.Workload{Namespace: r.ns, Deployment: name},
+			linkerdexp.Traffic{RPS: 5, LatencyMin: 2 * time.Millisecond, LatencyMax: 20 * time.Millisecond})
+		_, err = r.dyn.Resource(canaries).Namespace(r.ns).Create(ctx, canaryObject(name), metav1.CreateOptions{})
+		return err
+	})
+}
+
+// canaryObject is a Linkerd Canary of the Deployment name: interval 10 s, stepWeight 10 to
+// 50, the two built-in checks over 1 m.
+func canaryObject(name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"provider":  "linkerd",
+			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+			"autoscalerRef": map[string]any{"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+				"name": name},
+			"service": map[string]any{"port": int64(9898)},
+			"analysis": map[string]any{"interval": "10s", "threshold": int64(5), "stepWeight": int64(10), "maxWeight": int64(50),
+				"metrics": []any{
+					map[string]any{"name": "request-success-rate", "interval": "1m",
+						"thresholdRange": map[string]any{"min": int64(99)}},
+					map[string]any{"name": "request-duration", "interval": "1m",
+						"thresholdRange": map[string]any{"max": int64(500)}},
+				}},
+		},
+	}}
+}
+
+// names are the targets' names.
+func names(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("app-%04d", i)
+	}
+	return out
+}
+
+// forEach runs fn for every target on 8 workers and fails the run on the first error.
+func (r *run) forEach(fn func(name string) error) {
+	work := make(chan string)
+	errs := make(chan error, *rollouts)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range work {
+				if err := fn(name); err != nil {
+					errs <- fmt.Errorf("%s: %w", name, err)
+				}
+			}
+		}()
+	}
+	for _, n := range names(*rollouts) {
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(r.t, err)
+	}
+}
+
+// waitPhase polls the Canaries every 2 s until every one is in phase (calling each after
+// every poll); a Canary that fails stops the run. The CPU the calling thread spends polling
+// is added to own, if set.
+func (r *run) waitPhase(phase string, own *time.Duration, each ...func()) {
+	for {
+		before := ThreadCPU()
+		list, err := r.dyn.Resource(canaries).Namespace(r.ns).List(context.Background(), metav1.ListOptions{})
+		require.NoError(r.t, err)
+		done := 0
+		for _, u := range list.Items {
+			p, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+			require.NotEqual(r.t, "Failed", p, "Canary %s failed", u.GetName())
+			if p == phase {
+				done++
+			}
+		}
+		for _, fn := range each {
+			fn()
+		}
+		if own != nil {
+			*own += ThreadCPU() - before
+		}
+		if done == *rollouts {
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}

@@ -1,0 +1,245 @@
+package scale
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/util/flowcontrol"
+)
+
+// Figures is one run's result. Each figure is measured over the window that starts when the
+// N target Deployments get a new image and ends when every Canary has succeeded.
+type Figures struct {
+	Tool     string
+	Rollouts int
+	// P99Lateness is the 99th percentile of the steps' lateness. A step is a route write
+	// (update or patch of the target's TrafficSplit, from the API server's audit log); a
+	// weight step is due one analysis interval after the previous weight step's write, so its
+	// lateness is (write time − previous write time − interval). The first four writes of a
+	// release are the weight steps 10→50; the first has no due time and is not counted.
+	P99Lateness time.Duration
+	// CPUPerStep is the process CPU (user + system) over the window divided by the steps
+	// taken (route writes of the tool in the window, all of them). For canarykit, whose driver
+	// runs in the harness' process, the CPU of the harness' own polling (a goroutine locked
+	// to its thread, measured with RUSAGE_THREAD) is taken off; the bed's in-process stand-ins
+	// (kubelet, Linkerd-format exporter) stay in.
+	CPUPerStep time.Duration
+	// RSSMiB is the tool's resident set (VmRSS) at the end of the window, in MiB.
+	RSSMiB float64
+	// ReqPerStep is the tool's API requests in the window (audit log, by its user agent;
+	// watches excluded) divided by the steps taken.
+	ReqPerStep float64
+	// Watches is the number of the tool's watches open at the end of the window (audit log:
+	// watch requests without a ResponseComplete stage yet).
+	Watches int
+	// PromConns is the most TCP connections from the tool's process to Prometheus' port seen
+	// at once (its sockets in /proc/<pid>/fd matched against /proc/<pid>/net/tcp), sampled
+	// every poll of the window.
+	PromConns int
+	// Throttled counts the requests client-go's rate limiter made wait (a CountingLimiter);
+	// -1 when it cannot be read (Flagger's process).
+	Throttled int64
+}
+
+// Line is the one line the harness prints.
+func (f Figures) Line() string {
+	throttled := strconv.FormatInt(f.Throttled, 10)
+	if f.Throttled < 0 {
+		throttled = "n/a"
+	}
+	return fmt.Sprintf("scale tool=%s rollouts=%d p99_lateness_s=%.2f cpu_ms_per_step=%.2f rss_mib=%.0f req_per_step=%.2f watches=%d prom_conns=%d throttled=%s",
+		f.Tool, f.Rollouts, f.P99Lateness.Seconds(), float64(f.CPUPerStep)/float64(time.Millisecond), f.RSSMiB, f.ReqPerStep,
+		f.Watches, f.PromConns, throttled)
+}
+
+// WeightSteps is how many route writes of a release are weight steps (10, 20, … 50).
+const WeightSteps = 5
+
+// Lateness returns the lateness of every weight step that has a due time: writes are each
+// target's route write times in the window, in any order; only the first WeightSteps count.
+func Lateness(writes map[string][]time.Time, interval time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, ts := range writes {
+		ts = slices.Clone(ts)
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+		if len(ts) > WeightSteps {
+			ts = ts[:WeightSteps]
+		}
+		for i := 1; i < len(ts); i++ {
+			out = append(out, ts[i].Sub(ts[i-1])-interval)
+		}
+	}
+	return out
+}
+
+// Percentile is the nearest-rank p-th percentile (0 < p ≤ 100) of ds; 0 for none.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := int(math.Ceil(p / 100 * float64(len(s))))
+	rank = max(1, min(rank, len(s)))
+	return s[rank-1]
+}
+
+// CountingLimiter is client-go's token bucket that counts the requests it made wait.
+type CountingLimiter struct {
+	flowcontrol.RateLimiter
+	waited atomic.Int64
+}
+
+// NewCountingLimiter returns a token bucket of qps and burst that counts its waits.
+func NewCountingLimiter(qps float32, burst int) *CountingLimiter {
+	return &CountingLimiter{RateLimiter: flowcontrol.NewTokenBucketRateLimiter(qps, burst)}
+}
+
+// Wait takes a token at once when one is there, else counts a wait and waits for one.
+func (l *CountingLimiter) Wait(ctx context.Context) error {
+	if l.RateLimiter.TryAccept() {
+		return nil
+	}
+	l.waited.Add(1)
+	return l.RateLimiter.Wait(ctx)
+}
+
+// Accept is Wait without a context.
+func (l *CountingLimiter) Accept() {
+	if l.RateLimiter.TryAccept() {
+		return
+	}
+	l.waited.Add(1)
+	l.RateLimiter.Accept()
+}
+
+// Waited is how many requests have waited so far.
+func (l *CountingLimiter) Waited() int64 { return l.waited.Load() }
+
+// ThreadCPU is the user + system CPU time the calling OS thread has used; the caller locks
+// its goroutine to the thread (runtime.LockOSThread) for the figure to mean anything.
+func ThreadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rusageThread is Linux's RUSAGE_THREAD.
+const rusageThread = 1
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on Linux).
+const clockTicks = 100
+
+// ProcCPU is the user + system CPU time process pid has used (/proc/<pid>/stat).
+func ProcCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(string(data))
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) after the command's closing ")".
+func parseStatCPU(stat string) (time.Duration, error) {
+	end := strings.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("stat: no command field")
+	}
+	fields := strings.Fields(stat[end+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("stat: %d fields after the command", len(fields))
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // fields 14 and 15 of the whole line
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// ProcRSS is process pid's VmRSS in MiB (/proc/<pid>/status).
+func ProcRSS(pid int) (float64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				return 0, fmt.Errorf("status VmRSS: %w", err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("status: no VmRSS")
+}
+
+// ConnsTo counts process pid's established TCP (IPv4 and IPv6) connections whose remote port
+// is port.
+func ConnsTo(pid, port int) (int, error) {
+	inodes := map[string]bool{}
+	fds, err := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(fd)
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if inode, ok := strings.CutPrefix(link, "socket:["); ok {
+			inodes[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	n := 0
+	for _, table := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		n += countConns(string(data), port, inodes)
+	}
+	return n, nil
+}
+
+// tcpEstablished is the st column of an established connection in /proc/net/tcp.
+const tcpEstablished = "01"
+
+// countConns counts the lines of a /proc/net/tcp table that are established connections to
+// remote port port whose inode is in inodes.
+func countConns(table string, port int, inodes map[string]bool) int {
+	n := 0
+	for _, line := range strings.Split(table, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != tcpEstablished || !inodes[f[9]] {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[2], ":")
+		if !ok {
+			continue
+		}
+		p, err := strconv.ParseInt(hexPort, 16, 32)
+		if err == nil && int(p) == port {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,89 @@
+package scale
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLatenessCountsTheWeightStepsAfterTheFirst(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	writes := map[string][]time.Time{
+		// out of order; the sixth write (the promotion) is not a weight step
+		"a": {at(20.5), at(0), at(10), at(30.5), at(41), at(70)},
+		"b": {at(3), at(12)},
+	}
+	got := Lateness(writes, 10*time.Second)
+	assert.ElementsMatch(t, []time.Duration{0, 500 * time.Millisecond, 0, 500 * time.Millisecond, -time.Second}, got)
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 200; i++ {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	assert.Equal(t, 198*time.Millisecond, Percentile(ds, 99))
+	assert.Equal(t, 100*time.Millisecond, Percentile(ds, 50))
+	assert.Equal(t, 3*time.Second, Percentile([]time.Duration{3 * time.Second, time.Second}, 99))
+	assert.Equal(t, time.Duration(0), Percentile(nil, 99))
+}
+
+func TestLineHasEveryFigure(t *testing.T) {
+	f := Figures{Tool: "canarykit", Rollouts: 20, P99Lateness: 80 * time.Millisecond, CPUPerStep: 4600 * time.Microsecond,
+		RSSMiB: 53.4, ReqPerStep: 2.9, Watches: 26, PromConns: 20, Throttled: 0}
+	assert.Equal(t, "scale tool=canarykit rollouts=20 p99_lateness_s=0.08 cpu_ms_per_step=4.60 rss_mib=53 req_per_step=2.90 watches=26 prom_conns=20 throttled=0", f.Line())
+	f.Throttled = -1
+	assert.Contains(t, f.Line(), "throttled=n/a")
+}
+
+func TestParseStatCPUSkipsTheCommand(t *testing.T) {
+	// pid (comm with ") x" in it) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+	stat := "42 (a) b (c) d) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 1000 100000 200"
+	got, err := parseStatCPU(stat)
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Second, got)
+	_, err = parseStatCPU("42 (a) S 1")
+	assert.Error(t, err)
+}
+
+func TestProcFiguresOfThisProcess(t *testing.T) {
+	cpu, err := ProcCPU(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, cpu, time.Duration(0))
+	rss, err := ProcRSS(os.Getpid())
+	require.NoError(t, err)
+	assert.Greater(t, rss, 1.0, "a Go test binary holds more than 1 MiB")
+}
+
+func TestCountConnsMatchesEstablishedConnectionsOfTheProcess(t *testing.T) {
+	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:A2C4 0100007F:2382 01 00000000:00000000 00:00000000 00000000     0        0 111 1 0000000000000000 20 4 30 10 -1
+   1: 0100007F:A2C6 0100007F:2382 01 00000000:00000000 00:00000000 00000000     0        0 222 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:A2C8 0100007F:2382 06 00000000:00000000 00:00000000 00000000     0        0 333 1 0000000000000000 20 4 30 10 -1
+   3: 0100007F:2382 0100007F:A2CA 01 00000000:00000000 00:00000000 00000000     0        0 444 1 0000000000000000 20 4 30 10 -1
+   4: 0100007F:A2CC 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 20 4 30 10 -1
+`
+	mine := map[string]bool{"111": true, "333": true, "444": true, "555": true}
+	// 111: ours, established, to 0x2382 (9090); 222: not ours; 333: TIME_WAIT; 444: 9090 is
+	// its local port; 555: another port
+	assert.Equal(t, 1, countConns(table, 9090, mine))
+	assert.Equal(t, 1, countConns(table, 8080, mine))
+	assert.Equal(t, 0, countConns(table, 9091, mine))
+}
+
+func TestCountingLimiterCountsOnlyTheRequestsThatWait(t *testing.T) {
+	l := NewCountingLimiter(0.001, 2)
+	ctx := context.Background()
+	require.NoError(t, l.Wait(ctx))
+	l.Accept()
+	assert.Equal(t, int64(0), l.Waited(), "the burst passes at once")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.Error(t, l.Wait(cancelled), "no token for ~17 minutes")
+	assert.Equal(t, int64(1), l.Waited())
+}
