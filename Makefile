@@ -41,13 +41,13 @@ bench:
 N ?= 20
 SCALEFLAGS ?=
 bench-scale: testenv
-	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
+	$(GO) test -tags scale -count=1 -timeout 0 -v -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
 
 # The same run for canarykit, then for Flagger (built from its Go module by hack/flagger.sh).
 bench-compare: testenv
 	./hack/flagger.sh
-	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
-	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=flagger $(SCALEFLAGS)
+	$(GO) test -tags scale -count=1 -timeout 0 -v -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
+	$(GO) test -tags scale -count=1 -timeout 0 -v -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=flagger $(SCALEFLAGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

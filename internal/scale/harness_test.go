@@ -10,7 +10,9 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -126,11 +128,13 @@ func TestScale(t *testing.T) {
 	events := env.AuditSince(t, mark)
 	writes := map[string][]time.Time{}
 	calls, steps := 0, 0
+	byKind := map[string]int{} // "verb resource[/subresource]"
 	for _, e := range events {
 		if !rel.mine(e) || e.Verb == "watch" {
 			continue
 		}
 		calls++
+		byKind[e.Verb+" "+strings.TrimSuffix(e.Resource+"/"+e.Subresource, "/")]++
 		if e.Resource == "trafficsplits" && (e.Verb == "update" || e.Verb == "patch") {
 			steps++
 			writes[e.Name] = append(writes[e.Name], e.Received)
@@ -146,6 +150,7 @@ func TestScale(t *testing.T) {
 	f := Figures{Tool: *tool, Rollouts: *rollouts, P99Lateness: Percentile(Lateness(writes, interval), 99),
 		CPUPerStep: (cpu1 - cpu0 - own) / time.Duration(steps), RSSMiB: rss, ReqPerStep: float64(calls) / float64(steps),
 		Watches: open, PromConns: conns, Throttled: rel.throttled()}
+	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
 	t.Logf("window %s, %d steps, %d requests, CPU %s of which the harness' polling %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0, own)
 	fmt.Println(f.Line())
 }
@@ -278,4 +283,23 @@ func (r *run) waitPhase(phase string, own *time.Duration, each ...func()) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// breakdown lists the request kinds by count, most first, each with its count per step.
+func breakdown(byKind map[string]int, steps int) string {
+	kinds := make([]string, 0, len(byKind))
+	for k := range byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool {
+		if byKind[kinds[i]] != byKind[kinds[j]] {
+			return byKind[kinds[i]] > byKind[kinds[j]]
+		}
+		return kinds[i] < kinds[j]
+	})
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %d (%.2f/step)", k, byKind[k], float64(byKind[k])/float64(max(steps, 1)))
+	}
+	return strings.Join(parts, ", ")
 }
