@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"sort"
@@ -151,6 +152,7 @@ func TestScale(t *testing.T) {
 		CPUPerStep: (cpu1 - cpu0 - own) / time.Duration(steps), RSSMiB: rss, ReqPerStep: float64(calls) / float64(steps),
 		Watches: open, PromConns: conns, Throttled: rel.throttled()}
 	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
+	r.logEvents(start)
 	t.Logf("window %s, %d steps, %d requests, CPU %s of which the harness' polling %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0, own)
 	fmt.Println(f.Line())
 }
@@ -285,7 +287,7 @@ func (r *run) waitPhase(phase string, own *time.Duration, each ...func()) {
 	}
 }
 
-// breakdown lists the request kinds by count, most first, each with its count per step.
+// breakdown lists the kinds by count, most first, each with its count per step when steps > 0.
 func breakdown(byKind map[string]int, steps int) string {
 	kinds := make([]string, 0, len(byKind))
 	for k := range byKind {
@@ -299,7 +301,37 @@ func breakdown(byKind map[string]int, steps int) string {
 	})
 	parts := make([]string, len(kinds))
 	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%s %d (%.2f/step)", k, byKind[k], float64(byKind[k])/float64(max(steps, 1)))
+		parts[i] = fmt.Sprintf("%s %d", k, byKind[k])
+		if steps > 0 {
+			parts[i] += fmt.Sprintf(" (%.2f/step)", float64(byKind[k])/float64(steps))
+		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// digits are the numbers in an Event's message, so that the messages of N targets group.
+var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
+
+// logEvents logs the Events written since start by kind (type, reason, message with its
+// numbers and the target's name masked), most frequent first: why a step came late shows there
+// (a halted advancement, a canary not ready).
+func (r *run) logEvents(since time.Time) {
+	list, err := r.env.Client().CoreV1().Events(r.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		r.t.Logf("events: %v", err)
+		return
+	}
+	kinds := map[string]int{}
+	for _, e := range list.Items {
+		last := e.LastTimestamp.Time
+		if last.IsZero() {
+			last = e.EventTime.Time
+		}
+		if last.Before(since.Truncate(time.Second)) {
+			continue
+		}
+		msg := strings.ReplaceAll(e.Message, e.InvolvedObject.Name, "<target>")
+		kinds[e.Type+" "+e.Reason+": "+digits.ReplaceAllString(msg, "#")] += int(max(e.Count, 1))
+	}
+	r.t.Logf("events since the new images by kind: %s", breakdown(kinds, 0))
 }
