@@ -283,7 +283,7 @@ func (r *run) waitPhase(phase string, own *time.Duration, each ...func()) {
 		if done == *rollouts {
 			return
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(max(2*time.Second, time.Duration(*rollouts)*5*time.Millisecond)) // 5 s at 1,000: the List is the server's work too
 	}
 }
 
