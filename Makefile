@@ -6,7 +6,7 @@ PKGS        ?= ./...
 # under -race on 2 cores; a hung test still ends the run.
 GOTESTTIMEOUT ?= 40m
 
-.PHONY: test testenv unit quickstart bench bench-scale bench-compare fmt-check vet fuzz
+.PHONY: test testenv unit quickstart bench bench-scale bench-compare size-check fmt-check vet fuzz
 
 # Every tier: installs/builds the test bed (idempotent, cached), then runs all tests.
 test: testenv
@@ -48,6 +48,11 @@ bench-compare: testenv
 	./hack/flagger.sh
 	$(GO) test -tags scale -count=1 -timeout 0 -v -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
 	$(GO) test -tags scale -count=1 -timeout 0 -v -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=flagger $(SCALEFLAGS)
+
+# Fails when a tracked file passes 1 MiB (a built binary committed by mistake, say).
+size-check:
+	@big=$$(git ls-files -z | xargs -0 -r du -k --apparent-size 2>/dev/null | awk '$$1 > 1024 {print}'); \
+	if [ -n "$$big" ]; then echo "tracked files over 1 MiB (KiB, path):"; echo "$$big"; exit 1; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
