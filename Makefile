@@ -36,18 +36,20 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 # The scale harness (internal/scale, build tag "scale"): N targets released at once on the test
-# bed; prints one "scale tool=… rollouts=N …" line (figures defined in internal/scale/measure.go).
-# SCALEFLAGS adds harness flags, e.g. SCALEFLAGS='-window-cpuprofile=/tmp/cpu.out -qps=400'.
+# bed by examples/flagger-controller run as its own process; prints one "scale tool=… rollouts=N …"
+# line (figures defined in internal/scale/measure.go; -v: go test shows a passing test's output).
+# SCALEFLAGS adds harness flags, e.g. SCALEFLAGS='-window-cpuprofile=/tmp/cpu -qps=400' (the
+# window's CPU profile in 5 s slices: go tool pprof -top /tmp/cpu/*.pb.gz).
 N ?= 20
 SCALEFLAGS ?=
 bench-scale: testenv
-	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
+	$(GO) test -tags scale -v -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
 
 # The same run for canarykit, then for Flagger (built from its Go module by hack/flagger.sh).
 bench-compare: testenv
 	./hack/flagger.sh
-	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
-	$(GO) test -tags scale -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=flagger $(SCALEFLAGS)
+	$(GO) test -tags scale -v -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
+	$(GO) test -tags scale -v -count=1 -timeout 0 -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=flagger $(SCALEFLAGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
