@@ -86,6 +86,9 @@ func TestScale(t *testing.T) {
 	throttled0, err := rel.throttled(context.Background())
 	require.NoError(t, err)
 	stopProfile, profiled := make(chan struct{}), make(chan error, 1)
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopProfile) }) }
+	t.Cleanup(stop) // a run that fails in the window stops the profiling too
 	if *cpuProfile != "" {
 		go func() { profiled <- rel.profileWindow(*cpuProfile, profileSlice, stopProfile) }()
 	} else {
@@ -115,7 +118,7 @@ func TestScale(t *testing.T) {
 	throttled1, err := rel.throttled(context.Background())
 	require.NoError(t, err)
 	elapsed := time.Since(start)
-	close(stopProfile)
+	stop()
 	require.NoError(t, <-profiled, "the window's CPU profile")
 
 	events := env.AuditSince(t, mark)
