@@ -36,8 +36,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 # The scale harness (internal/scale, build tag "scale"): N targets released at once on the test
-# bed; prints one "scale tool=… rollouts=N …" line (figures defined in internal/scale/measure.go).
-# SCALEFLAGS adds harness flags, e.g. SCALEFLAGS='-window-cpuprofile=/tmp/cpu.out -qps=400'.
+# bed by examples/flagger-controller run as its own process; prints one "scale tool=… rollouts=N …"
+# line (figures defined in internal/scale/measure.go; -v: go test shows a passing test's output).
+# SCALEFLAGS adds harness flags, e.g. SCALEFLAGS='-window-cpuprofile=/tmp/cpu -qps=400' (the
+# window's CPU profile in 5 s slices: go tool pprof -top /tmp/cpu/*.pb.gz).
 N ?= 20
 SCALEFLAGS ?=
 bench-scale: testenv

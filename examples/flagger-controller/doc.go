@@ -25,6 +25,11 @@
 // its Canaries continue on the others within one lease duration (--lease-duration), each
 // from its saved step. Give each replica its own --identity (default: host name and pid).
 //
+// --metrics-addr serves Flagger's self-metrics, the Go and process metrics and
+// rest_client_rate_limiter_duration_seconds (how long the clients' requests waited for their
+// rate limit, by verb); --pprof-addr serves net/http/pprof's /debug/pprof/ on a listener of its
+// own (off by default). internal/scale measures this controller, run as its own process.
+//
 // rbac.yaml beside this file holds the permissions it needs; the README shows how to run it
 // in and out of the cluster.
 package main

@@ -65,7 +65,8 @@ type Options struct {
 	// MetricsAddr, if set, is where /metrics is served (e.g. ":8080").
 	MetricsAddr string
 	// Registry is where the controller's metrics are registered and served from. Default: a
-	// new registry with the Go and process collectors.
+	// new registry with the Go and process collectors and the client's rate-limiter wait
+	// (rest_client_rate_limiter_duration_seconds).
 	Registry *prometheus.Registry
 	// HookTransport sends the webhooks' requests. Default: the webhook package's.
 	HookTransport http.RoundTripper
@@ -88,8 +89,17 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "address of the /metrics endpoint (empty: none)")
 	qps := flag.Float64("kube-api-qps", driver.DefaultQPS, "requests per second of the drivers' client")
 	burst := flag.Int("kube-api-burst", driver.DefaultBurst, "burst of the drivers' client")
+	pprofAddr := flag.String("pprof-addr", "", "address of net/http/pprof's /debug/pprof/ on a listener of its own (empty: none)")
 	flag.Parse()
 	o.Logger = logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil))
+	if *pprofAddr != "" {
+		stopPprof, err := servePprof(*pprofAddr, o.Logger)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "flagger-controller:", err)
+			os.Exit(2)
+		}
+		defer stopPprof()
+	}
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
 		rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -152,7 +162,7 @@ func Run(ctx context.Context, o Options) error {
 	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), clientMetrics())
 	}
 	mesh := selfmetrics.DefaultMeshProvider
 	if o.Router == string(flagger.RouterKubernetes) {

@@ -3,64 +3,55 @@
 package scale
 
 import (
-	"context"
-	"os"
-	"strings"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 
-	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/kube/driver"
-	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/stretchr/testify/require"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 )
 
-// canarykitAgent is the user agent of the driver's requests.
-const canarykitAgent = "canarykit-scale"
+// controllerPackage is canarykit's Flagger-compatible Canary controller, the process the
+// harness measures for canarykit.
+const controllerPackage = "github.com/canarykit/canarykit/examples/flagger-controller"
 
-// inProcess is canarykit's driver in the harness' own process: its CPU and RSS figures
-// include the bed's in-process stand-ins (kubelet, Linkerd-format exporter).
-type inProcess struct{ limiter *CountingLimiter }
-
-func (p *inProcess) pid() int { return os.Getpid() }
-
-func (p *inProcess) mine(e testenv.AuditEvent) bool {
-	return strings.HasPrefix(e.UserAgent, canarykitAgent)
+// buildController builds examples/flagger-controller into dir (the harness runs from the
+// repository; go's build cache makes the build after the first a link). The binary's name
+// is client-go's default user agent ("flagger-controller/…").
+func (r *run) buildController(dir string) string {
+	bin := filepath.Join(dir, "flagger-controller")
+	out, err := exec.Command("go", "build", "-o", bin, controllerPackage).CombinedOutput()
+	require.NoError(r.t, err, "go build %s:\n%s", controllerPackage, out)
+	return bin
 }
 
-func (p *inProcess) throttled() int64 { return p.limiter.Waited() }
-
-// canarykit drives every Canary of the namespace with one driver's Targets, as
-// examples/flagger-controller does (status kept on the Canary objects).
-func (r *run) canarykit() releaser {
-	cfg := rest.CopyConfig(r.env.Config())
-	cfg.UserAgent = canarykitAgent
-	q, burst := driver.RateLimit(*rollouts, interval) // the driver sized for the run
+// canarykit starts examples/flagger-controller on the namespace, as its own process: the
+// bed's Prometheus, /metrics on a loopback port (the client's rate-limiter wait is read
+// there), the drivers' client sized for the run (driver.RateLimit for -rollouts at the
+// Canaries' interval, unless -qps or -default-qps), /debug/pprof when -window-cpuprofile.
+func (r *run) canarykit() *subprocess {
+	dir := r.t.TempDir()
+	bin := r.buildController(dir)
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	require.NoError(r.t, writeKubeconfig(kubeconfig, r.env))
+	q, burst := driver.RateLimit(*rollouts, interval)
 	if *defaultQPS {
 		q, burst = driver.DefaultQPS, driver.DefaultBurst
 	}
 	if *qps > 0 {
 		q, burst = float32(*qps), int(2**qps)
 	}
-	p := &inProcess{limiter: NewCountingLimiter(q, burst)}
-	cfg.RateLimiter = p.limiter
-	d, err := driver.New(driver.Options{Config: cfg, Prometheus: r.prom.URL, CanaryStatus: true, Identity: "scale",
-		Targets: *rollouts, Interval: interval})
-	require.NoError(r.t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	targets := d.Targets(nil)
-	r.t.Cleanup(func() {
-		cancel()
-		targets.StopAll()
-		d.Close()
-	})
-	list, err := r.dyn.Resource(canaries).Namespace(r.ns).List(ctx, metav1.ListOptions{})
-	require.NoError(r.t, err)
-	for _, u := range list.Items {
-		cn, err := flagger.CanaryFromObject(u.Object)
-		require.NoError(r.t, err, u.GetName())
-		_, _, err = targets.Apply(ctx, u.GetNamespace()+"/"+u.GetName(), cn)
-		require.NoError(r.t, err, u.GetName())
+	metrics := "127.0.0.1:" + strconv.Itoa(r.freePort())
+	args := []string{"--kubeconfig", kubeconfig, "--namespace", r.ns, "--prometheus", r.prom.URL, "--identity", "scale",
+		"--metrics-addr", metrics, "--kube-api-qps", strconv.FormatFloat(float64(q), 'f', -1, 32),
+		"--kube-api-burst", strconv.Itoa(burst)}
+	p := &subprocess{agent: "flagger-controller/", metrics: "http://" + metrics + "/metrics"}
+	if *cpuProfile != "" {
+		addr := "127.0.0.1:" + strconv.Itoa(r.freePort())
+		args = append(args, "--pprof-addr", addr)
+		p.pprof = "http://" + addr
 	}
+	r.t.Logf("flagger-controller: client limits QPS %g, burst %d", q, burst)
+	p.cmd = r.start("flagger-controller", bin, args...)
 	return p
 }

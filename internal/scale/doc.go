@@ -1,10 +1,15 @@
 // Package scale is the scale harness: N podinfo-like Deployments with HPAs released at once
-// on the test bed (internal/testenv), by canarykit's public driver or by Flagger built from its
-// Go module, measured from the outside the same way for both, and summed up in one line:
+// on the test bed (internal/testenv), by canarykit's Flagger-compatible Canary controller
+// (examples/flagger-controller, built by the harness) or by Flagger built from its Go module,
+// each run as its own process, measured from the outside the same way for both, and summed up
+// in one line:
 //
 //	scale tool=canarykit rollouts=N p99_lateness_s=… cpu_ms_per_step=… rss_mib=… req_per_step=… watches=… prom_conns=… throttled=…
 //
 // The harness is a benchmark, not a test: it lives behind the build tag "scale" and runs with
 // `make bench-scale N=…` (canarykit) and `make bench-compare N=…` (canarykit, then Flagger).
 // The figures are defined in measure.go; the package's plain tests check those definitions.
+// -window-cpuprofile=DIR fetches the controller's CPU profile over the window from its
+// --pprof-addr in consecutive 5 s slices (DIR/cpu-NNN.pb.gz; go tool pprof -top DIR/*.pb.gz
+// merges them).
 package scale

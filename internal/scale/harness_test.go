@@ -7,10 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"os"
+	"path/filepath"
 	"regexp"
-	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,9 +33,9 @@ import (
 var (
 	rollouts   = flag.Int("rollouts", 20, "targets released at once")
 	tool       = flag.String("tool", "canarykit", "who releases: canarykit or flagger")
-	cpuProfile = flag.String("window-cpuprofile", "", "write a CPU profile of the measured window here")
-	qps        = flag.Float64("qps", 0, "canarykit: the driver's client QPS, burst twice that (0: driver.RateLimit for -rollouts)")
-	defaultQPS = flag.Bool("default-qps", false, "canarykit: the driver's unsized defaults (DefaultQPS, DefaultBurst)")
+	cpuProfile = flag.String("window-cpuprofile", "", "canarykit: fetch the controller's CPU profile of the window into this directory, in 5 s slices")
+	qps        = flag.Float64("qps", 0, "canarykit: the controller's client QPS, burst twice that (0: driver.RateLimit for -rollouts)")
+	defaultQPS = flag.Bool("default-qps", false, "canarykit: the controller's client at the driver's unsized defaults (DefaultQPS, DefaultBurst)")
 )
 
 // interval is the Canaries' analysis interval.
@@ -68,7 +66,7 @@ func TestScale(t *testing.T) {
 	env.Kubelet(t, r.ns, "", testenv.ReadyNow())
 	r.targets()
 
-	var rel releaser
+	var rel *subprocess
 	switch *tool {
 	case "canarykit":
 		rel = r.canarykit()
@@ -77,7 +75,7 @@ func TestScale(t *testing.T) {
 	default:
 		t.Fatalf("-tool %q: canarykit or flagger", *tool)
 	}
-	r.waitPhase("Initialized", nil)
+	r.waitPhase("Initialized")
 
 	u, err := url.Parse(prom.URL)
 	require.NoError(t, err)
@@ -88,11 +86,16 @@ func TestScale(t *testing.T) {
 	start := time.Now()
 	cpu0, err := ProcCPU(rel.pid())
 	require.NoError(t, err)
+	throttled0, err := rel.throttled(context.Background())
+	require.NoError(t, err)
+	stopProfile, profiled := make(chan struct{}), make(chan error, 1)
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopProfile) }) }
+	t.Cleanup(stop) // a run that fails in the window stops the profiling too
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		require.NoError(t, err)
-		require.NoError(t, pprof.StartCPUProfile(f))
-		defer f.Close()
+		go func() { profiled <- rel.profileWindow(*cpuProfile, profileSlice, stopProfile) }()
+	} else {
+		profiled <- nil
 	}
 	r.forEach(func(name string) error {
 		return retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tool writes the Deployments too
@@ -106,25 +109,20 @@ func TestScale(t *testing.T) {
 		})
 	})
 	conns := 0
-	var own time.Duration // the polling's CPU, when it runs in the tool's process
-	runtime.LockOSThread()
-	r.waitPhase("Succeeded", &own, func() {
+	r.waitPhase("Succeeded", func() {
 		if n, err := ConnsTo(rel.pid(), promPort); err == nil {
 			conns = max(conns, n)
 		}
 	})
-	runtime.UnlockOSThread()
-	if rel.pid() != os.Getpid() {
-		own = 0
-	}
-	if *cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
 	cpu1, err := ProcCPU(rel.pid())
 	require.NoError(t, err)
 	rss, err := ProcRSS(rel.pid())
 	require.NoError(t, err)
+	throttled1, err := rel.throttled(context.Background())
+	require.NoError(t, err)
 	elapsed := time.Since(start)
+	stop()
+	require.NoError(t, <-profiled, "the window's CPU profile")
 
 	events := env.AuditSince(t, mark)
 	writes := map[string][]time.Time{}
@@ -148,21 +146,24 @@ func TestScale(t *testing.T) {
 		}
 	}
 	require.Positive(t, steps, "route writes by %s in the window", *tool)
+	throttled := int64(-1)
+	if throttled0 >= 0 {
+		throttled = throttled1 - throttled0
+	}
 	f := Figures{Tool: *tool, Rollouts: *rollouts, P99Lateness: Percentile(Lateness(writes, interval), 99),
-		CPUPerStep: (cpu1 - cpu0 - own) / time.Duration(steps), RSSMiB: rss, ReqPerStep: float64(calls) / float64(steps),
-		Watches: open, PromConns: conns, Throttled: rel.throttled()}
+		CPUPerStep: (cpu1 - cpu0) / time.Duration(steps), RSSMiB: rss, ReqPerStep: float64(calls) / float64(steps),
+		Watches: open, PromConns: conns, Throttled: throttled}
 	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
 	r.logEvents(start)
-	t.Logf("window %s, %d steps, %d requests, CPU %s of which the harness' polling %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0, own)
+	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
+	if *cpuProfile != "" {
+		t.Logf("CPU profile of the window: go tool pprof -top %s", filepath.Join(*cpuProfile, "*.pb.gz"))
+	}
 	fmt.Println(f.Line())
 }
 
-// releaser is the tool under measure.
-type releaser interface {
-	pid() int
-	mine(testenv.AuditEvent) bool // a request the tool made
-	throttled() int64
-}
+// profileSlice is the length of each CPU profile -window-cpuprofile fetches (seconds).
+const profileSlice = 5
 
 // targets creates N podinfo-like Deployments app-NNNN (one replica, port 9898) with HPAs,
 // synthetic Linkerd traffic for each (all successes, 2–20 ms) and a Canary for each.
@@ -259,12 +260,10 @@ func (r *run) forEach(fn func(name string) error) {
 }
 
 // waitPhase polls the Canaries every 2 s until every one is in phase (calling each after
-// every poll); a Canary that fails stops the run. The CPU the calling thread spends polling
-// is added to own, if set.
-func (r *run) waitPhase(phase string, own *time.Duration, each ...func()) {
+// every poll); a Canary that fails stops the run.
+func (r *run) waitPhase(phase string, each ...func()) {
 	failed := 0
 	for {
-		before := ThreadCPU()
 		list, err := r.dyn.Resource(canaries).Namespace(r.ns).List(context.Background(), metav1.ListOptions{})
 		if err != nil { // an overloaded server times a List out: the run goes on, a dead one fails
 			failed++
@@ -284,9 +283,6 @@ func (r *run) waitPhase(phase string, own *time.Duration, each ...func()) {
 		}
 		for _, fn := range each {
 			fn()
-		}
-		if own != nil {
-			*own += ThreadCPU() - before
 		}
 		if done == *rollouts {
 			return

@@ -2,19 +2,18 @@ package scale
 
 import (
 	"bufio"
-	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 
-	"k8s.io/client-go/util/flowcontrol"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Figures is one run's result. Each figure is measured over the window that starts when the
@@ -28,11 +27,11 @@ type Figures struct {
 	// lateness is (write time − previous write time − interval). The first four writes of a
 	// release are the weight steps 10→50; the first has no due time and is not counted.
 	P99Lateness time.Duration
-	// CPUPerStep is the process CPU (user + system) over the window divided by the steps
-	// taken (route writes of the tool in the window, all of them). For canarykit, whose driver
-	// runs in the harness' process, the CPU of the harness' own polling (a goroutine locked
-	// to its thread, measured with RUSAGE_THREAD) is taken off; the bed's in-process stand-ins
-	// (kubelet, Linkerd-format exporter) stay in.
+	// CPUPerStep is the tool's process CPU (user + system, /proc/<pid>/stat) over the window
+	// divided by the steps taken (route writes of the tool in the window, all of them). Both
+	// tools run as their own process (canarykit as examples/flagger-controller), so the
+	// figure holds all of the tool's work (its informers, leases, self-metrics) and nothing of
+	// the harness' or the bed's.
 	CPUPerStep time.Duration
 	// RSSMiB is the tool's resident set (VmRSS) at the end of the window, in MiB.
 	RSSMiB float64
@@ -46,8 +45,9 @@ type Figures struct {
 	// at once (its sockets in /proc/<pid>/fd matched against /proc/<pid>/net/tcp), sampled
 	// every poll of the window.
 	PromConns int
-	// Throttled counts the requests client-go's rate limiter made wait (a CountingLimiter);
-	// -1 when it cannot be read (Flagger's process).
+	// Throttled counts the tool's requests that client-go's rate limiter made wait more than
+	// ThrottleWait in the window (ThrottledRequests of its /metrics at the window's end minus
+	// at its start); -1 when it cannot be read (Flagger serves no such metric).
 	Throttled int64
 }
 
@@ -93,51 +93,6 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	rank = max(1, min(rank, len(s)))
 	return s[rank-1]
 }
-
-// CountingLimiter is client-go's token bucket that counts the requests it made wait.
-type CountingLimiter struct {
-	flowcontrol.RateLimiter
-	waited atomic.Int64
-}
-
-// NewCountingLimiter returns a token bucket of qps and burst that counts its waits.
-func NewCountingLimiter(qps float32, burst int) *CountingLimiter {
-	return &CountingLimiter{RateLimiter: flowcontrol.NewTokenBucketRateLimiter(qps, burst)}
-}
-
-// Wait takes a token at once when one is there, else counts a wait and waits for one.
-func (l *CountingLimiter) Wait(ctx context.Context) error {
-	if l.RateLimiter.TryAccept() {
-		return nil
-	}
-	l.waited.Add(1)
-	return l.RateLimiter.Wait(ctx)
-}
-
-// Accept is Wait without a context.
-func (l *CountingLimiter) Accept() {
-	if l.RateLimiter.TryAccept() {
-		return
-	}
-	l.waited.Add(1)
-	l.RateLimiter.Accept()
-}
-
-// Waited is how many requests have waited so far.
-func (l *CountingLimiter) Waited() int64 { return l.waited.Load() }
-
-// ThreadCPU is the user + system CPU time the calling OS thread has used; the caller locks
-// its goroutine to the thread (runtime.LockOSThread) for the figure to mean anything.
-func ThreadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// rusageThread is Linux's RUSAGE_THREAD.
-const rusageThread = 1
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on Linux).
 const clockTicks = 100
@@ -242,4 +197,47 @@ func countConns(table string, port int, inodes map[string]bool) int {
 		}
 	}
 	return n
+}
+
+// RateLimiterMetric is the histogram of client-go's rate-limiter wait that
+// examples/flagger-controller serves on its /metrics (seconds, by verb).
+const RateLimiterMetric = "rest_client_rate_limiter_duration_seconds"
+
+// ThrottleWait is the wait that counts a request as throttled: the first bucket of
+// RateLimiterMetric. A request that finds a token waits microseconds.
+const ThrottleWait = time.Millisecond
+
+// ThrottledRequests reads a /metrics answer (Prometheus text format) and counts the requests
+// of RateLimiterMetric, all verbs, that waited more than ThrottleWait (the observations above
+// the bucket whose upper bound is ThrottleWait). It fails if the metric is missing or has no
+// such bucket.
+func ThrottledRequests(metrics io.Reader) (int64, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(metrics)
+	if err != nil {
+		return 0, fmt.Errorf("metrics: %w", err)
+	}
+	f, ok := families[RateLimiterMetric]
+	if !ok {
+		return 0, fmt.Errorf("metrics: no %s", RateLimiterMetric)
+	}
+	var n int64
+	for _, m := range f.GetMetric() {
+		h := m.GetHistogram()
+		if h == nil {
+			return 0, fmt.Errorf("metrics: %s is not a histogram", RateLimiterMetric)
+		}
+		found := false
+		for _, b := range h.GetBucket() {
+			if b.GetUpperBound() == ThrottleWait.Seconds() {
+				n += int64(h.GetSampleCount() - b.GetCumulativeCount())
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("metrics: %s has no bucket le=%g", RateLimiterMetric, ThrottleWait.Seconds())
+		}
+	}
+	return n, nil
 }

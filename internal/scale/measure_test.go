@@ -1,8 +1,8 @@
 package scale
 
 import (
-	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,14 +76,34 @@ func TestCountConnsMatchesEstablishedConnectionsOfTheProcess(t *testing.T) {
 	assert.Equal(t, 0, countConns(table, 9091, mine))
 }
 
-func TestCountingLimiterCountsOnlyTheRequestsThatWait(t *testing.T) {
-	l := NewCountingLimiter(0.001, 2)
-	ctx := context.Background()
-	require.NoError(t, l.Wait(ctx))
-	l.Accept()
-	assert.Equal(t, int64(0), l.Waited(), "the burst passes at once")
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	assert.Error(t, l.Wait(cancelled), "no token for ~17 minutes")
-	assert.Equal(t, int64(1), l.Waited())
+func TestThrottledRequestsCountsTheWaitsAboveTheFirstBucket(t *testing.T) {
+	metrics := `# HELP go_goroutines Number of goroutines that currently exist.
+# TYPE go_goroutines gauge
+go_goroutines 42
+# HELP rest_client_rate_limiter_duration_seconds Time the requests waited.
+# TYPE rest_client_rate_limiter_duration_seconds histogram
+rest_client_rate_limiter_duration_seconds_bucket{verb="GET",le="0.001"} 90
+rest_client_rate_limiter_duration_seconds_bucket{verb="GET",le="0.005"} 95
+rest_client_rate_limiter_duration_seconds_bucket{verb="GET",le="+Inf"} 97
+rest_client_rate_limiter_duration_seconds_sum{verb="GET"} 0.3
+rest_client_rate_limiter_duration_seconds_count{verb="GET"} 97
+rest_client_rate_limiter_duration_seconds_bucket{verb="PATCH",le="0.001"} 10
+rest_client_rate_limiter_duration_seconds_bucket{verb="PATCH",le="0.005"} 10
+rest_client_rate_limiter_duration_seconds_bucket{verb="PATCH",le="+Inf"} 12
+rest_client_rate_limiter_duration_seconds_sum{verb="PATCH"} 2.1
+rest_client_rate_limiter_duration_seconds_count{verb="PATCH"} 12
+`
+	n, err := ThrottledRequests(strings.NewReader(metrics))
+	require.NoError(t, err)
+	assert.Equal(t, int64(7+2), n)
+
+	_, err = ThrottledRequests(strings.NewReader("# TYPE go_goroutines gauge\ngo_goroutines 42\n"))
+	assert.ErrorContains(t, err, "no rest_client_rate_limiter_duration_seconds", "a process that does not serve it")
+	_, err = ThrottledRequests(strings.NewReader(`# TYPE rest_client_rate_limiter_duration_seconds histogram
+rest_client_rate_limiter_duration_seconds_bucket{verb="GET",le="0.005"} 95
+rest_client_rate_limiter_duration_seconds_bucket{verb="GET",le="+Inf"} 97
+rest_client_rate_limiter_duration_seconds_sum{verb="GET"} 0.3
+rest_client_rate_limiter_duration_seconds_count{verb="GET"} 97
+`))
+	assert.ErrorContains(t, err, "no bucket le=0.001")
 }

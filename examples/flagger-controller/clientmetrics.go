@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientmetrics "k8s.io/client-go/tools/metrics"
+)
+
+// RateLimiterWaitBuckets are the buckets (seconds) of the client's rate-limiter wait: a request
+// that finds a token waits microseconds and lands in the first bucket; any bucket above it
+// counts a request that the client's rate limit delayed.
+var RateLimiterWaitBuckets = []float64{0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60}
+
+// rateLimiterWait is client-go's rate-limiter latency (every request of every client of this
+// process, by verb), under the name Kubernetes components use for it.
+var rateLimiterWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "rest_client_rate_limiter_duration_seconds",
+	Help:    "Time the Kubernetes API client's requests waited for its rate limiter, by verb.",
+	Buckets: RateLimiterWaitBuckets,
+}, []string{"verb"})
+
+var registerClientMetrics sync.Once
+
+// clientMetrics hands client-go's rate-limiter latency to rateLimiterWait (once per process:
+// client-go takes its metrics once) and returns the histogram to register.
+func clientMetrics() prometheus.Collector {
+	registerClientMetrics.Do(func() {
+		clientmetrics.Register(clientmetrics.RegisterOpts{RateLimiterLatency: latencyAdapter{rateLimiterWait}})
+	})
+	return rateLimiterWait
+}
+
+// latencyAdapter observes client-go's latencies (seconds) by verb; the URL is left out (one
+// series per object would grow without bound).
+type latencyAdapter struct{ h *prometheus.HistogramVec }
+
+func (a latencyAdapter) Observe(_ context.Context, verb string, _ url.URL, latency time.Duration) {
+	a.h.WithLabelValues(verb).Observe(latency.Seconds())
+}

@@ -1,0 +1,140 @@
+//go:build scale
+
+package scale
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// subprocess is the tool under measure, running as its own process.
+type subprocess struct {
+	cmd     *exec.Cmd
+	agent   string // the start of its requests' user agent
+	metrics string // its /metrics URL, if it serves the client's rate-limiter wait
+	pprof   string // its /debug/pprof server's URL, if any
+}
+
+func (p *subprocess) pid() int { return p.cmd.Process.Pid }
+
+func (p *subprocess) mine(e testenv.AuditEvent) bool { return strings.HasPrefix(e.UserAgent, p.agent) }
+
+// throttled is ThrottledRequests of the process' /metrics so far; -1 when it serves none.
+func (p *subprocess) throttled(ctx context.Context) (int64, error) {
+	if p.metrics == "" {
+		return -1, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metrics, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", p.metrics, resp.Status)
+	}
+	return ThrottledRequests(io.LimitReader(resp.Body, 16<<20))
+}
+
+// profileWindow fetches consecutive CPU profiles of seconds each from the process'
+// /debug/pprof into dir (cpu-000.pb.gz, cpu-001.pb.gz, …) until stop is closed; the slice
+// running then is finished. It returns when the last slice is written, with the first error.
+func (p *subprocess) profileWindow(dir string, seconds int, stop <-chan struct{}) error {
+	if p.pprof == "" {
+		return fmt.Errorf("the tool serves no /debug/pprof")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.pprof, seconds)
+		if err := fetchTo(url, filepath.Join(dir, fmt.Sprintf("cpu-%03d.pb.gz", i))); err != nil {
+			return err
+		}
+	}
+}
+
+// fetchTo writes url's answer to path.
+func fetchTo(url, path string) error {
+	resp, err := http.Get(url) //nolint:noctx // ends with the profile's seconds
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// start runs bin with args, its output in a log file of the run's temporary directory
+// (printed if the run fails), and kills it when the run ends.
+func (r *run) start(name, bin string, args ...string) *exec.Cmd {
+	logPath := filepath.Join(r.t.TempDir(), name+".log")
+	log, err := os.Create(logPath)
+	require.NoError(r.t, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	require.NoError(r.t, cmd.Start())
+	r.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = log.Close()
+		if r.t.Failed() {
+			if data, err := os.ReadFile(logPath); err == nil {
+				r.t.Logf("%s log:\n%s", name, data)
+			}
+		}
+	})
+	return cmd
+}
+
+// freePort is a loopback TCP port free at the time of the call.
+func (r *run) freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(r.t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(r.t, ln.Close())
+	return port
+}
+
+// writeKubeconfig writes a kubeconfig of the bed's admin credentials.
+func writeKubeconfig(path string, env *testenv.Env) error {
+	cfg := env.Config()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["bed"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken,
+		ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
+	kc.Contexts["bed"] = &clientcmdapi.Context{Cluster: "bed", AuthInfo: "admin"}
+	kc.CurrentContext = "bed"
+	return clientcmd.WriteToFile(*kc, path)
+}
