@@ -36,8 +36,8 @@ func newWorker(parent context.Context) (*worker, context.Context) {
 	}, ctx
 }
 
-// start starts factory's informers and the loop, which waits for synced first; the informers
-// shut down and the queue drains shut when ctx ends.
+// start starts factory's informers and the loop, which waits for synced first; when ctx ends
+// the queue shuts down, the loop returns and the informers stop.
 func (w *worker) start(ctx context.Context, factory informers.SharedInformerFactory, synced ...cache.InformerSynced) {
 	factory.Start(ctx.Done())
 	w.done.Add(1)
