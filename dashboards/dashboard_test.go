@@ -114,7 +114,8 @@ func TestDashboardReadsTheCollectorsMetrics(t *testing.T) {
 		assert.Contains(t, q.expr, `namespace=~"$namespace"`, "%s/%s", q.panel, q.refID)
 	}
 	for _, want := range []string{"flagger_canary_status", "flagger_canary_weight", "flagger_canary_metric_analysis",
-		"flagger_canary_duration_seconds", "canarykit_canary_metric_threshold"} {
+		"flagger_canary_duration_seconds", "canarykit_canary_metric_threshold", "canarykit_canary_checks_total",
+		"canarykit_canary_dry_run_checks_total"} {
 		assert.True(t, read[want], "no panel shows %s", want)
 	}
 }
@@ -143,14 +144,15 @@ func collectorMetrics(t *testing.T) map[string]string {
 	for _, mf := range mfs {
 		out[mf.GetName()] = strings.ToLower(mf.GetType().String())
 	}
-	require.Len(t, out, 14, "the Collector's metrics: %v", out)
+	require.Len(t, out, 15, "the Collector's metrics: %v", out)
 	return out
 }
 
 // observeAll feeds c a short release and a failed one, touching every metric.
 func observeAll(c *selfmetrics.Collector) {
 	tg := canary.Target{Namespace: "test", Name: "podinfo"}
-	spec := canary.Spec{Metrics: []canary.Metric{{Name: "request-success-rate", ThresholdRange: canary.AtLeast(99)}}}
+	spec := canary.Spec{Metrics: []canary.Metric{{Name: "request-success-rate", ThresholdRange: canary.AtLeast(99)},
+		{Name: "latency-p99", ThresholdRange: canary.AtMost(100), DryRun: true}}}
 	observe := c.For(tg, spec)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ev := func(reason canary.Reason, phase canary.Phase, w int, checks ...canary.CheckResult) {
@@ -160,7 +162,8 @@ func observeAll(c *selfmetrics.Collector) {
 	}
 	ev(canary.ReasonNewRevision, canary.PhaseProgressing, 0)
 	ev(canary.ReasonAdvanced, canary.PhaseProgressing, 10,
-		canary.CheckResult{Name: "request-success-rate", Value: 99.5, Verdict: canary.VerdictPass})
+		canary.CheckResult{Name: "request-success-rate", Value: 99.5, Verdict: canary.VerdictPass},
+		canary.CheckResult{Name: "latency-p99", Value: 150, Verdict: canary.VerdictFail, DryRun: true})
 	ev(canary.ReasonSucceeded, canary.PhaseSucceeded, 0)
 	ev(canary.ReasonFailed, canary.PhaseFailed, 0)
 }

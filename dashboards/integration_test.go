@@ -37,7 +37,8 @@ const window = "15m"
 // synthetic proxy metrics), with the Collector attached to the releases' events and served on
 // loopback, the same Prometheus scraping it. Prometheus then shows Flagger's meanings —
 // status 0 during the releases, 1 after the promotion, 2 after the rollback; the canary
-// weight through 10, 20, 30 — and every query of the dashboard, its variables substituted,
+// weight through 10, 20, 30; a dry-run metric that fails at every tick, counted apart and
+// never as a failed check — and every query of the dashboard, its variables substituted,
 // parses and returns series, as do the variables' own queries.
 func TestDashboardOnARealRelease(t *testing.T) {
 	env := testenv.Shared(t)
@@ -71,6 +72,8 @@ func TestDashboardOnARealRelease(t *testing.T) {
 			Metrics: []canary.Metric{
 				{Name: "request-success-rate", ThresholdRange: canary.AtLeast(99), Interval: 5 * time.Second},
 				{Name: "request-duration", ThresholdRange: canary.AtMost(500), Interval: 5 * time.Second},
+				// a stricter latency trialled dry: the p99 (about 50 ms) is above it at every tick
+				{Name: dryRunMetric, ThresholdRange: canary.AtMost(1), Interval: 5 * time.Second, DryRun: true, Query: dryRunQuery},
 			}},
 		Workload: flagger.Workload{Port: 9898}, Router: flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}}
 	onEvent := collector.For(c.Target, c.Spec)
@@ -100,6 +103,11 @@ func TestDashboardOnARealRelease(t *testing.T) {
 	}
 	assert.Equal(t, 1.0, everWas(t, prom, "flagger_canary_status{"+sel+"}", 0), "Progressing was seen")
 	assert.Equal(t, 0.0, scrapedAfter(t, prom, "flagger_canary_weight{"+weightSel+"}", res.Finished), "back to the primary")
+	dryFails := scrapedAfter(t, prom, `canarykit_canary_dry_run_checks_total{`+sel+`,metric="`+dryRunMetric+`",verdict="Fail"}`, res.Finished)
+	assert.Positive(t, dryFails, "the dry-run metric failed, and the release was promoted all the same")
+	counted, err := prom.QueryValue(ctx, `count(canarykit_canary_checks_total{`+sel+`,metric="`+dryRunMetric+`"}) or vector(0)`)
+	require.NoError(t, err)
+	assert.Zero(t, counted, "a dry-run metric's checks are not among the counted ones")
 
 	exporter.SetTraffic(workload, linkerdexp.Traffic{RPS: 20, FailureRatio: 0.5, LatencyMin: 5 * time.Millisecond, LatencyMax: 50 * time.Millisecond})
 	res = release("podinfo:3")
@@ -131,6 +139,12 @@ func TestDashboardOnARealRelease(t *testing.T) {
 		}
 	}
 }
+
+// dryRunMetric is the test's dry-run metric: the p99 latency of podinfo's inbound traffic.
+const (
+	dryRunMetric = "latency-p99-strict"
+	dryRunQuery  = `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))`
+)
 
 // checkVariables runs each query variable's label_values selector and checks the value the
 // test selects is among the answers.

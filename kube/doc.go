@@ -91,5 +91,9 @@
 // RBAC() returns the ClusterRole (rbac.yaml) with every permission this package needs and no
 // more; the integration tests run under an identity bound to exactly it. FlaggerRBAC()
 // (rbac-flagger.yaml) adds reading MetricTemplates, AlertProviders and their Secrets, and
-// reading Canaries and writing their status (kube/driver's Options.CanaryStatus).
+// reading Canaries and writing their status (kube/driver's Options.CanaryStatus). RBAC() has
+// no delete verb: RevertRBAC() (rbac-revert.yaml) adds delete on what handing a target back
+// removes (kube/driver's Retire with Revert: the primary Deployment, its autoscaler, config
+// copies, the primary and canary Services, the Lease), to be bound only where targets may be
+// reverted; the route objects' delete rules are the router's (mesh).
 package kube

@@ -14,8 +14,19 @@ func RBAC() []byte { return append([]byte(nil), rbacYAML...) }
 // Each call returns a new copy.
 func FlaggerRBAC() []byte { return append([]byte(nil), flaggerRBACYAML...) }
 
+// RevertRBAC returns the ClusterRole "canarykit-revert" (rbac-revert.yaml in this package) as
+// YAML: delete on what kube/driver's Retire with Revert removes besides the route (the primary
+// Deployment, its autoscaler, config copies, the primary and canary Services, the target's
+// Lease). RBAC() has no delete verb: bind this one too, only in the namespaces whose targets
+// may be reverted. The route objects' delete rules are the router's. Each call returns a new
+// copy.
+func RevertRBAC() []byte { return append([]byte(nil), revertRBACYAML...) }
+
 //go:embed rbac.yaml
 var rbacYAML []byte
 
 //go:embed rbac-flagger.yaml
 var flaggerRBACYAML []byte
+
+//go:embed rbac-revert.yaml
+var revertRBACYAML []byte

@@ -144,10 +144,10 @@
 //
 // # RBAC
 //
-//	TrafficSplit  split.smi-spec.io trafficsplits: get, create, update, patch
+//	TrafficSplit  split.smi-spec.io trafficsplits: get, create, update, patch (delete: revert)
 //	              specs.smi-spec.io httproutegroups: get, create, update, delete (A/B only;
 //	              delete when a target stops using A/B)
-//	HTTPRoute     gateway.networking.k8s.io httproutes: get, create, update, patch
+//	HTTPRoute     gateway.networking.k8s.io httproutes: get, create, update, patch (delete: revert)
 //	              "" services: get (only when HTTPRouteOptions.Port is 0)
 //	Kubernetes    "" services: get, patch
 //	Istio         networking.istio.io virtualservices: get, create, update, patch (delete: Remove)
@@ -155,7 +155,10 @@
 //	NGINX         networking.k8s.io ingresses: get, create, update, patch (delete: Remove)
 //	DeploymentOwner  apps deployments: get
 //
-// Discovery reads /api and /apis, which the default system:discovery role grants.
+// The delete rules are needed only to hand a target back (kube/driver's Retire with Revert,
+// which also needs kube.RevertRBAC()): Remove for Istio and NGINX, the driver itself for the
+// TrafficSplit, HTTPRouteGroup and HTTPRoute. Discovery reads /api and /apis, which the default
+// system:discovery role grants.
 //
 // # The Istio router's client
 //

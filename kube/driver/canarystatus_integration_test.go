@@ -9,6 +9,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/webhook/webhooktest"
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
@@ -55,6 +56,46 @@ func (b *statusBed) driver(t *testing.T, identity string) *Driver {
 	return d
 }
 
+// initialisedBed is what each release test here starts from: a status bed whose Canary
+// (analysis interval as given) driver-a has initialised, and that driver.
+func initialisedBed(ctx context.Context, t *testing.T, interval string) (*statusBed, *flagger.Canary, *Driver) {
+	t.Helper()
+	b := newStatusBed(ctx, t)
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, interval, b.ltURL))
+	d := b.driver(t, "driver-a")
+	rel, err := d.Release(ctx, c, nil)
+	require.NoError(t, err)
+	res, err := rel.Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, canary.PhaseInitialized, res.Phase, res.Reason)
+	return b, c, d
+}
+
+// underWay runs rel in the background until the Canary shows a step of the analysis with
+// traffic; it returns the run's outcome, the Canary at that step and a
+// `kubectl wait --for=condition=promoted` client started then.
+func (b *statusBed) underWay(ctx context.Context, t *testing.T, rel *Release) (<-chan runResult, *unstructured.Unstructured, *promotedWaiter) {
+	t.Helper()
+	done := runAsync(ctx, rel)
+	mid := pollCanary(ctx, t, b.env, b.ns, "a step of the analysis", func(o *unstructured.Unstructured) bool {
+		return phaseOf(o) == "Progressing" && weightOf(o) > 0
+	})
+	return done, mid, waitPromoted(ctx, b.env.Config(), b.ns)
+}
+
+// awaitRun waits for the outcome of a run, which must end without an error before ctx does.
+func awaitRun(ctx context.Context, t *testing.T, done <-chan runResult) runResult {
+	t.Helper()
+	select {
+	case rr := <-done:
+		require.NoError(t, rr.err)
+		return rr
+	case <-ctx.Done():
+		t.Fatalf("the release did not end: %v", ctx.Err())
+		return runResult{}
+	}
+}
+
 // newRevision changes podinfo's image, and has it read a ConfigMap, so the next run releases.
 func (b *statusBed) newRevision(ctx context.Context, t *testing.T, image string) {
 	t.Helper()
@@ -85,16 +126,7 @@ func (b *statusBed) newRevision(ctx context.Context, t *testing.T, image string)
 func TestCanaryStatusPromotion(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
-	b := newStatusBed(ctx, t)
-	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
-	d := b.driver(t, "driver-a")
-
-	// initialisation
-	rel, err := d.Release(ctx, c, nil)
-	require.NoError(t, err)
-	res, err := rel.Run(ctx)
-	require.NoError(t, err)
-	require.Equal(t, canary.PhaseInitialized, res.Phase)
+	b, c, d := initialisedBed(ctx, t, "1s")
 	obj := getCanary(ctx, t, b.env, b.ns)
 	assert.Equal(t, flaggerCondition{Type: "Promoted", Status: "True", Reason: "Initialized", Message: "Deployment initialization completed."},
 		dropTimes(promotedOf(obj)))
@@ -107,12 +139,7 @@ func TestCanaryStatusPromotion(t *testing.T) {
 	b.newRevision(ctx, t, "podinfo:2")
 	from := b.env.AuditMark(t)
 	rel, store := countedRelease(ctx, t, d, c)
-	done := runAsync(ctx, rel)
-
-	mid := pollCanary(ctx, t, b.env, b.ns, "a step of the analysis", func(o *unstructured.Unstructured) bool {
-		return phaseOf(o) == "Progressing" && weightOf(o) > 0
-	})
-	waiter := waitPromoted(ctx, b.env.Config(), b.ns)
+	done, mid, waiter := b.underWay(ctx, t, rel)
 	row = canaryRow(ctx, t, b.env.Config(), b.ns)
 	t.Logf("mid-release row: %v", row)
 	assert.Equal(t, "Progressing", row["Status"])
@@ -121,13 +148,7 @@ func TestCanaryStatusPromotion(t *testing.T) {
 	assert.Equal(t, flaggerCondition{Type: "Promoted", Status: "Unknown", Reason: "Progressing",
 		Message: "New revision detected, progressing canary analysis."}, dropTimes(promotedOf(mid)))
 
-	var rr runResult
-	select {
-	case rr = <-done:
-	case <-ctx.Done():
-		t.Fatalf("the release did not end: %v", ctx.Err())
-	}
-	require.NoError(t, rr.err)
+	rr := awaitRun(ctx, t, done)
 	require.Equal(t, canary.PhaseSucceeded, rr.res.Phase, rr.res.Reason)
 	assert.Equal(t, []int{20, 40, 60, 0}, rr.res.Weights)
 
@@ -191,31 +212,14 @@ func TestCanaryStatusPromotion(t *testing.T) {
 func TestCanaryStatusRollback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
-	b := newStatusBed(ctx, t)
-	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
-	d := b.driver(t, "driver-a")
+	b, c, d := initialisedBed(ctx, t, "2s")
+	b.newRevision(ctx, t, "podinfo:bad")
 	rel, err := d.Release(ctx, c, nil)
 	require.NoError(t, err)
-	_, err = rel.Run(ctx)
-	require.NoError(t, err)
-
-	b.newRevision(ctx, t, "podinfo:bad")
-	rel, err = d.Release(ctx, c, nil)
-	require.NoError(t, err)
-	done := runAsync(ctx, rel)
-	pollCanary(ctx, t, b.env, b.ns, "a step of the analysis", func(o *unstructured.Unstructured) bool {
-		return phaseOf(o) == "Progressing" && weightOf(o) > 0
-	})
-	waiter := waitPromoted(ctx, b.env.Config(), b.ns)
+	done, _, waiter := b.underWay(ctx, t, rel)
 	b.lt.RequestRollback("podinfo", b.ns)
 
-	var rr runResult
-	select {
-	case rr = <-done:
-	case <-ctx.Done():
-		t.Fatalf("the release did not end: %v", ctx.Err())
-	}
-	require.NoError(t, rr.err)
+	rr := awaitRun(ctx, t, done)
 	require.Equal(t, canary.PhaseFailed, rr.res.Phase)
 	require.Equal(t, canary.CauseRollbackHook, rr.res.Cause)
 
@@ -252,17 +256,10 @@ func TestCanaryStatusRollback(t *testing.T) {
 func TestCanaryStatusResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
-	b := newStatusBed(ctx, t)
-	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
-	d1 := b.driver(t, "driver-a")
-	rel, err := d1.Release(ctx, c, nil)
-	require.NoError(t, err)
-	_, err = rel.Run(ctx)
-	require.NoError(t, err)
-
+	b, c, d1 := initialisedBed(ctx, t, "2s")
 	b.newRevision(ctx, t, "podinfo:2")
 	rctx, stop := context.WithCancel(ctx)
-	rel, err = d1.Release(rctx, c, nil)
+	rel, err := d1.Release(rctx, c, nil)
 	require.NoError(t, err)
 	done := runAsync(rctx, rel)
 	pollCanary(ctx, t, b.env, b.ns, "the first step", func(o *unstructured.Unstructured) bool {
@@ -361,17 +358,10 @@ func TestTargetCanaryStatus(t *testing.T) {
 func TestCanaryStatusResumePaused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
-	b := newStatusBed(ctx, t)
-	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "2s", b.ltURL))
-	d1 := b.driver(t, "driver-a")
-	rel, err := d1.Release(ctx, c, nil)
-	require.NoError(t, err)
-	_, err = rel.Run(ctx)
-	require.NoError(t, err)
-
+	b, c, d1 := initialisedBed(ctx, t, "2s")
 	b.newRevision(ctx, t, "podinfo:2")
 	rctx, stop := context.WithCancel(ctx)
-	rel, err = d1.Release(rctx, c, nil)
+	rel, err := d1.Release(rctx, c, nil)
 	require.NoError(t, err)
 	done := runAsync(rctx, rel)
 	pollCanary(ctx, t, b.env, b.ns, "the first step", func(o *unstructured.Unstructured) bool {
@@ -406,13 +396,7 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 		return err == nil && holder == "driver-b", nil
 	}), "the new driver holds the lease")
 	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlResume))
-	var rr runResult
-	select {
-	case rr = <-second:
-	case <-ctx.Done():
-		t.Fatalf("the release did not end: %v", ctx.Err())
-	}
-	require.NoError(t, rr.err)
+	rr := awaitRun(ctx, t, second)
 	require.Equal(t, canary.PhaseSucceeded, rr.res.Phase, rr.res.Reason)
 	mu.Lock()
 	defer mu.Unlock()

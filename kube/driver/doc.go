@@ -34,7 +34,8 @@
 // delivery when its Canary is deleted, holding the target's lease: all traffic to the primary
 // and the target scaled to zero, or with Retirement.Revert the target handed back as
 // Flagger's spec.revertOnDeletion does (scaled up, the apex Service selecting its pods, the
-// route objects and what canarykit generated deleted).
+// route objects and what canarykit generated deleted; this needs kube.RevertRBAC() and the
+// router's delete rule on top of kube.RBAC()).
 //
 // A Canary annotated canarykit.dev/sequential-check (kube/flagger) gets the sequential test of
 // its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)

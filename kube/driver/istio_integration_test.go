@@ -34,14 +34,16 @@ var istioRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"destinationrules"}, Verbs: []string{"get", "create", "update", "delete"}},
 }
 
-// revertRules add what Retire with Revert deletes besides the route (kube.RBAC() has no
-// delete): the primary, the generated Services, config copies, autoscaler and the Lease, as
-// examples/flagger-controller/rbac.yaml grants them.
-var revertRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"delete"}},
-	{APIGroups: []string{""}, Resources: []string{"services", "configmaps", "secrets"}, Verbs: []string{"delete"}},
-	{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"delete"}},
-	{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"delete"}},
+// embeddedRules are the rules of the embedded ClusterRoles docs (kube.RBAC() and the like).
+func embeddedRules(t *testing.T, docs ...[]byte) []rbacv1.PolicyRule {
+	t.Helper()
+	var rules []rbacv1.PolicyRule
+	for _, doc := range docs {
+		var role rbacv1.ClusterRole
+		require.NoError(t, yaml.UnmarshalStrict(doc, &role))
+		rules = append(rules, role.Rules...)
+	}
+	return rules
 }
 
 // istioCanary is seed 003's frontend Canary (A/B by user-agent and the insider cookie) with
@@ -100,7 +102,8 @@ func vsCanaryWeight(u *unstructured.Unstructured) (int64, bool) {
 }
 
 // TestIstioRelease drives seed 003's frontend release through Istio on the real API server,
-// under exactly kube.RBAC() and the Istio router's rules: A/B testing with Istio's CRDs as
+// under exactly kube.RBAC(), kube.RevertRBAC() (the revert at the end) and the Istio router's
+// rules: A/B testing with Istio's CRDs as
 // shipped (v1 used), and a weighted release with only v1beta1 served. A watcher records every
 // canary weight the VirtualService held.
 func TestIstioRelease(t *testing.T) {
@@ -108,8 +111,7 @@ func TestIstioRelease(t *testing.T) {
 	crds := testenv.IstioCRDs(t)
 	testenv.InstallCRDs(t, env.Config(), crds...)
 	t.Cleanup(func() { testenv.InstallCRDs(t, env.Config(), crds...) })
-	var role rbacv1.ClusterRole
-	require.NoError(t, yaml.Unmarshal(kube.RBAC(), &role))
+	base := embeddedRules(t, kube.RBAC(), kube.RevertRBAC())
 
 	for _, tc := range []struct {
 		name    string
@@ -135,7 +137,7 @@ func TestIstioRelease(t *testing.T) {
 			defer cancel()
 			createPodinfo(ctx, t, env, ns)
 			user, cfg := env.NewUser(t)
-			env.Grant(t, user, ns, slices.Concat(role.Rules, istioRules, revertRules)...)
+			env.Grant(t, user, ns, slices.Concat(base, istioRules)...)
 			admin, err := dynamic.NewForConfig(env.Config())
 			require.NoError(t, err)
 

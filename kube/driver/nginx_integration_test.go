@@ -25,7 +25,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/yaml"
 )
 
 // nginxRBAC is the rule the README adds to kube.RBAC() for provider nginx.
@@ -110,10 +109,10 @@ func recordIngress(t *testing.T, env *testenv.Env, ns, name string) *annotationL
 	return l
 }
 
-// Releases of a Canary with provider nginx on the real API server, under exactly kube.RBAC()
-// and the Ingress rule the README documents: a weighted promotion, an A/B test by header and
-// cookie, and a rollback, with the canary Ingress's annotations at each step and the user's
-// Ingress never written.
+// Releases of a Canary with provider nginx on the real API server, under exactly kube.RBAC(),
+// kube.RevertRBAC() (the revert at the end) and the Ingress rule the README documents: a
+// weighted promotion, an A/B test by header and cookie, and a rollback, with the canary
+// Ingress's annotations at each step and the user's Ingress never written.
 func TestNGINXReleases(t *testing.T) {
 	env := testenv.Shared(t)
 	ns := env.Namespace(t)
@@ -130,10 +129,8 @@ func TestNGINXReleases(t *testing.T) {
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	var role rbacv1.ClusterRole
-	require.NoError(t, yaml.Unmarshal(kube.RBAC(), &role))
 	name, cfg := env.NewUser(t)
-	env.Grant(t, name, ns, slices.Concat(role.Rules, []rbacv1.PolicyRule{nginxRBAC}, revertRules)...)
+	env.Grant(t, name, ns, append(embeddedRules(t, kube.RBAC(), kube.RevertRBAC()), nginxRBAC)...)
 	d, err := New(Options{Config: cfg, HookTransport: hookAnswers{}, Logger: testr.New(t)})
 	require.NoError(t, err)
 	defer d.Close()

@@ -22,6 +22,8 @@ type Retirement struct {
 	// and the primary and canary Services deleted, and the target's Lease (its saved status)
 	// deleted. Without Revert the traffic is left on the primary: the route sends everything
 	// to it and the target is scaled to zero, as after a rollback; the Lease keeps the status.
+	// Revert needs delete permissions kube.RBAC() lacks: kube.RevertRBAC() and the router's
+	// delete rule.
 	Revert bool
 	// Due, if set, is asked before the lease is taken and again once it is held; false skips
 	// the work (another process has done it, or the Canary was created again meanwhile).

@@ -22,7 +22,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 )
 
@@ -57,9 +56,7 @@ type Deployments struct {
 	log    logr.Logger
 	deps   appslisters.DeploymentLister
 	pods   corelisters.PodLister
-	queue  workqueue.TypedRateLimitingInterface[types.NamespacedName]
-	cancel context.CancelFunc
-	done   sync.WaitGroup
+	work   *worker // the loop that runs sync
 
 	mu        sync.Mutex
 	expecting map[types.NamespacedName]*expectations
@@ -103,23 +100,23 @@ func StartDeployments(ctx context.Context, cfg *rest.Config, opts DeploymentsOpt
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	w, ctx := newWorker(ctx)
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(opts.Namespace))
 	deps, pods := factory.Apps().V1().Deployments(), factory.Core().V1().Pods()
 	c := &Deployments{
 		client: client, clock: opts.Clock, log: opts.Logger.WithName("deployments"),
 		deps: deps.Lister(), pods: pods.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](
-			10*time.Millisecond, time.Second)),
-		cancel:    cancel,
+		work:      w,
 		expecting: map[types.NamespacedName]*expectations{},
 	}
+	w.sync = c.sync
+	w.failed = func(key types.NamespacedName, err error) { c.log.Error(err, "sync", "deployment", key) }
 	onDeployment := func(obj any) {
 		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = tomb.Obj
 		}
 		if d, ok := obj.(*appsv1.Deployment); ok {
-			c.queue.Add(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
+			c.work.queue.Add(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
 		}
 	}
 	onPod := func(obj any) {
@@ -131,7 +128,7 @@ func StartDeployments(ctx context.Context, cfg *rest.Config, opts DeploymentsOpt
 			return
 		}
 		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "Deployment" && ref.APIVersion == "apps/v1" {
-			c.queue.Add(types.NamespacedName{Namespace: p.Namespace, Name: ref.Name})
+			c.work.queue.Add(types.NamespacedName{Namespace: p.Namespace, Name: ref.Name})
 		}
 	}
 	for _, reg := range []struct {
@@ -142,53 +139,16 @@ func StartDeployments(ctx context.Context, cfg *rest.Config, opts DeploymentsOpt
 		if _, err := reg.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: fn, UpdateFunc: func(_, obj any) { fn(obj) }, DeleteFunc: fn,
 		}); err != nil {
-			cancel()
+			w.cancel()
 			return nil, fmt.Errorf("deployments stand-in: watch: %w", err)
 		}
 	}
-	factory.Start(ctx.Done())
-	c.done.Add(1)
-	go func() {
-		defer c.done.Done()
-		defer factory.Shutdown()
-		if !cache.WaitForCacheSync(ctx.Done(), deps.Informer().HasSynced, pods.Informer().HasSynced) {
-			return
-		}
-		for c.processNext(ctx) {
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		c.queue.ShutDown()
-	}()
+	w.start(ctx, factory, deps.Informer().HasSynced, pods.Informer().HasSynced)
 	return c, nil
 }
 
 // Stop stops the stand-in; pods and Deployments keep what it last wrote.
-func (c *Deployments) Stop() {
-	c.cancel()
-	c.done.Wait()
-}
-
-func (c *Deployments) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	requeue, err := c.sync(ctx, key)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		c.log.Error(err, "sync", "deployment", key)
-		c.queue.AddRateLimited(key)
-	case err == nil:
-		c.queue.Forget(key)
-		if requeue > 0 {
-			c.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
-}
+func (c *Deployments) Stop() { c.work.stop() }
 
 // settled reports whether the cache has seen every pod creation and deletion the stand-in made
 // for key; until then it would count pods wrong.
@@ -282,7 +242,7 @@ func (c *Deployments) sync(ctx context.Context, key types.NamespacedName) (time.
 	}
 	if create > 0 || len(remove) > 0 {
 		// the status is written from the pods as the cache sees them, next time round
-		c.queue.Add(key)
+		c.work.queue.Add(key)
 		return 0, nil
 	}
 

@@ -18,7 +18,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 )
 
 // Mode is how the kubelet stand-in treats the pods it watches.
@@ -71,9 +70,7 @@ type Kubelet struct {
 	client    kubernetes.Interface
 	namespace string
 	lister    corelisters.PodLister
-	queue     workqueue.TypedRateLimitingInterface[types.NamespacedName]
-	cancel    context.CancelFunc
-	done      sync.WaitGroup
+	work      *worker // the loop that runs sync
 	now       func() time.Time
 
 	mu        sync.Mutex
@@ -112,7 +109,7 @@ func StartKubelet(ctx context.Context, cfg *rest.Config, namespace, selector str
 }
 
 func startKubelet(parent context.Context, client kubernetes.Interface, namespace string, sel labels.Selector, b Behavior) (*Kubelet, error) {
-	ctx, cancel := context.WithCancel(parent)
+	w, ctx := newWorker(parent)
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
@@ -121,42 +118,27 @@ func startKubelet(parent context.Context, client kubernetes.Interface, namespace
 		client:    client,
 		namespace: namespace,
 		lister:    pods.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](
-			10*time.Millisecond, time.Second)),
-		cancel:    cancel,
+		work:      w,
 		now:       time.Now,
 		behavior:  b,
 		since:     time.Now(),
 		firstSeen: map[types.UID]time.Time{},
 		order:     map[types.UID]int{},
 	}
+	w.sync = k.sync
 	enqueue := func(obj any) {
 		if p, ok := obj.(*corev1.Pod); ok {
-			k.queue.Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+			k.work.queue.Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
 		}
 	}
 	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 	}); err != nil {
-		cancel()
+		w.cancel()
 		return nil, fmt.Errorf("kubelet: watch pods: %w", err)
 	}
-	factory.Start(ctx.Done())
-	k.done.Add(1)
-	go func() {
-		defer k.done.Done()
-		defer factory.Shutdown()
-		if !cache.WaitForCacheSync(ctx.Done(), pods.Informer().HasSynced) {
-			return
-		}
-		for k.processNext(ctx) {
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		k.queue.ShutDown()
-	}()
+	w.start(ctx, factory, pods.Informer().HasSynced)
 	return k, nil
 }
 
@@ -170,34 +152,12 @@ func (k *Kubelet) SetBehavior(b Behavior) {
 		return
 	}
 	for _, p := range pods {
-		k.queue.Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+		k.work.queue.Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
 	}
 }
 
 // Stop stops the stand-in; pods keep their last status.
-func (k *Kubelet) Stop() {
-	k.cancel()
-	k.done.Wait()
-}
-
-func (k *Kubelet) processNext(ctx context.Context) bool {
-	key, quit := k.queue.Get()
-	if quit {
-		return false
-	}
-	defer k.queue.Done(key)
-	requeue, err := k.sync(ctx, key)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		k.queue.AddRateLimited(key)
-	case err == nil:
-		k.queue.Forget(key)
-		if requeue > 0 {
-			k.queue.AddAfter(key, requeue)
-		}
-	}
-	return true
-}
+func (k *Kubelet) Stop() { k.work.stop() }
 
 // sync writes the status the behavior calls for, and says when to look at the pod again.
 func (k *Kubelet) sync(ctx context.Context, key types.NamespacedName) (time.Duration, error) {
