@@ -66,7 +66,7 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 	}
 	if ctl.promote {
 		u.r.ctl.take(true, false)
-		return u.promote(ctx, true)
+		return u.promote(ctx, true, nil)
 	}
 
 	var checks []CheckResult
@@ -139,10 +139,11 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 	switch spec.Strategy() {
 	case StrategyCanary:
 		if u.st.CanaryWeight >= spec.maxWeight() {
-			return u.promote(ctx, false)
+			return u.promote(ctx, false, checks)
 		}
 		if open, name := u.gatesOpen(ctx, HookConfirmTrafficIncrease, "Confirm-traffic-increase"); !open {
-			u.emitHook(EventWarning, ReasonWaiting, name, fmt.Sprintf("Halt %s advancement waiting for traffic increase approval %s", t, name))
+			u.emitEvent(Event{Type: EventWarning, Reason: ReasonWaiting, Hook: name, Checks: checks,
+				Message: fmt.Sprintf("Halt %s advancement waiting for traffic increase approval %s", t, name)})
 			return waitTick, nil
 		}
 		w := spec.nextWeight(u.st.CanaryWeight)
@@ -159,7 +160,7 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 
 	case StrategyABTesting, StrategyBlueGreen:
 		if u.st.Iterations >= spec.Iterations {
-			return u.promote(ctx, false)
+			return u.promote(ctx, false, checks)
 		}
 		if spec.Strategy() == StrategyABTesting {
 			// matching requests go to the canary for the whole test
@@ -180,7 +181,8 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 
 // promote passes the confirm-promotion gates (unless manual), then copies the canary's spec to
 // the primary (Promoting). Blue/green first routes all traffic to the canary for one tick.
-func (u *run) promote(ctx context.Context, manual bool) (next, error) {
+// checks are the tick's results: its event carries them, as an advance's does.
+func (u *run) promote(ctx context.Context, manual bool, checks []CheckResult) (next, error) {
 	t := u.r.target
 	if !manual {
 		if open, name := u.gatesOpen(ctx, HookConfirmPromotion, "Confirm-promotion"); !open {
@@ -189,7 +191,8 @@ func (u *run) promote(ctx context.Context, manual bool) (next, error) {
 				if err := u.save(ctx, "waiting for promotion approval "+name); err != nil {
 					return waitTick, err
 				}
-				u.emitHook(EventWarning, ReasonWaiting, name, fmt.Sprintf("Halt %s advancement waiting for promotion approval %s", t, name))
+				u.emitEvent(Event{Type: EventWarning, Reason: ReasonWaiting, Hook: name, Checks: checks,
+					Message: fmt.Sprintf("Halt %s advancement waiting for promotion approval %s", t, name)})
 			}
 			return waitTick, nil
 		}
@@ -204,7 +207,8 @@ func (u *run) promote(ctx context.Context, manual bool) (next, error) {
 			return waitTick, u.save(ctx, "all traffic on the canary")
 		}
 	}
-	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace))
+	u.emitEvent(Event{Type: EventNormal, Reason: ReasonPromoting, Checks: checks,
+		Message: fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace)})
 	if err := u.r.workload.Promote(ctx, t, u.st.LastAppliedSpec); err != nil {
 		return waitTick, wrapOp("promote", err) // a revision changed meanwhile restarts at the next tick
 	}

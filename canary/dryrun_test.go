@@ -40,12 +40,19 @@ func TestDryRunMetricsNeverDecide(t *testing.T) {
 	assert.Equal(t, []int{5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 0}, res.Weights, "no step held")
 	assert.Zero(t, res.FailedChecks)
 	var dry, advanced []canary.Event
+	withChecks := 0 // the analysis ticks' decisions that carry the tick's results
 	for _, e := range env.Events.Events() {
+		if len(e.Checks) > 0 && e.Reason != canary.ReasonDryRun {
+			withChecks++
+			assert.Len(t, e.Checks, 5, "%s: every result of the tick", e.Reason)
+		}
 		switch e.Reason {
 		case canary.ReasonDryRun:
 			dry = append(dry, e)
 		case canary.ReasonAdvanced:
 			advanced = append(advanced, e)
+		case canary.ReasonPromoting:
+			assert.Len(t, e.Checks, 5, "the last tick's results go with its decision, the promotion")
 		case canary.ReasonHalted, canary.ReasonNoData:
 			assert.Failf(t, "a dry-run metric decided", "%s: %s", e.Reason, e.Message)
 		}
@@ -53,6 +60,7 @@ func TestDryRunMetricsNeverDecide(t *testing.T) {
 	// the analysis ticks, one at each weight from 5 to 50, each report the three dry-run results
 	ticks := len(res.Weights) - 1
 	require.Equal(t, 3*ticks, len(dry))
+	assert.Equal(t, ticks, withChecks, "one decision with its results per analysis tick (the last tick's is the promotion)")
 	byCheck := map[string]int{}
 	for _, e := range dry {
 		byCheck[e.Check]++

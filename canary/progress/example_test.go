@@ -45,7 +45,7 @@ func ExampleNewLive() {
 	// 00:01:00  Normal   Advance podinfo.test canary weight 25  [#####...............]
 	// 00:02:00  Normal   Advance podinfo.test canary weight 50  [##########..........]  ✔ request-success-rate 99.90 >= 99  ✔ request-duration 120.00 <= 500
 	// 00:03:00  Warning  Halt podinfo.test advancement request-success-rate 97.50 < 99  ✔ request-duration 120.00 <= 500
-	// 00:04:00  Normal   Copying podinfo.test template spec to podinfo-primary.test
+	// 00:04:00  Normal   Copying podinfo.test template spec to podinfo-primary.test  ✔ request-success-rate 99.90 >= 99  ✔ request-duration 120.00 <= 500
 	// 00:05:00  Normal   Routing all traffic to primary  [....................]
 	// 00:05:00  Normal   Promotion completed! Scaling down podinfo.test
 	// Succeeded

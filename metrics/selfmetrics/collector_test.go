@@ -50,8 +50,8 @@ func TestPromotion(t *testing.T) {
 		"Flagger's request-duration in seconds")
 	assert.Equal(t, 99.0, mustValue(t, reg, "canarykit_canary_metric_threshold", lbl("metric", "request-success-rate", "bound", "min")))
 	assert.Equal(t, 0.5, mustValue(t, reg, "canarykit_canary_metric_threshold", lbl("metric", "request-duration", "bound", "max")))
-	// the promotion tick's checks reach no event: two ticks' worth
-	assert.Equal(t, 2.0, mustValue(t, reg, "canarykit_canary_checks_total", lbl("metric", "request-success-rate", "verdict", "Pass")))
+	// the ticks at 20 and 30 %, and the promotion's (its results go with the Promoting event)
+	assert.Equal(t, 3.0, mustValue(t, reg, "canarykit_canary_checks_total", lbl("metric", "request-success-rate", "verdict", "Pass")))
 	assert.Equal(t, 1.0, mustValue(t, reg, "canarykit_canary_phase", lbl("phase", "Succeeded")))
 	assert.Equal(t, 0.0, mustValue(t, reg, "canarykit_canary_phase", lbl("phase", "Progressing")))
 	assert.Equal(t, 0.0, mustValue(t, reg, "canarykit_canary_failed_checks", lbl("name", "podinfo")))
@@ -368,9 +368,10 @@ func TestDryRunChecksAreCountedApart(t *testing.T) {
 	_, failed := value(t, reg, "canarykit_canary_checks_total", lbl("metric", "request-duration", "verdict", "Fail"))
 	assert.False(t, failed, "no failed check of the dry-run metric among the real ones")
 	assert.Equal(t, 1, testutil.CollectAndCount(c, "canarykit_canary_checks_total"), "only request-success-rate's Pass")
-	assert.Equal(t, 2.0, mustValue(t, reg, "canarykit_canary_checks_total", lbl("metric", "request-success-rate", "verdict", "Pass")))
-	assert.Equal(t, 2.0, mustValue(t, reg, "canarykit_canary_dry_run_checks_total", lbl("metric", "request-duration", "verdict", "Fail")),
-		"the dry-run verdicts, two ticks' worth")
+	// the ticks at 10, 20 and 30 %: the last one's results go with its promotion
+	assert.Equal(t, 3.0, mustValue(t, reg, "canarykit_canary_checks_total", lbl("metric", "request-success-rate", "verdict", "Pass")))
+	assert.Equal(t, 3.0, mustValue(t, reg, "canarykit_canary_dry_run_checks_total", lbl("metric", "request-duration", "verdict", "Fail")),
+		"the dry-run verdicts, three ticks' worth")
 	assert.Equal(t, 1, testutil.CollectAndCount(c, "canarykit_canary_dry_run_checks_total"))
 	assert.Equal(t, 0.0, mustValue(t, reg, "canarykit_canary_failed_checks", lbl("name", "podinfo")))
 	assert.Equal(t, 0.9, mustValue(t, reg, "flagger_canary_metric_analysis", lbl("metric", "request-duration")),
