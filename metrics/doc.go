@@ -146,7 +146,10 @@
 // What is accumulated: for every step of the Spec metric's interval (default 1m) since the
 // release's analysis started, the canary's and the primary's requests and failed requests
 // (CountSource; PrometheusCounts runs four range queries at that step, by default Linkerd's
-// response_total, LinkerdRequestsQuery and LinkerdErrorsQuery). Counts are rounded to whole
+// response_total, LinkerdRequestsQuery and LinkerdErrorsQuery). Steps are counted from the
+// release's start, the first ending one interval after it, so that no step counts requests
+// answered before it: the last requests of a canary rolled back, or of a revision replaced,
+// moments earlier carry the same deployment label as the new canary's. Counts are rounded to whole
 // numbers; a step without canary requests, or without errors on either side, carries no
 // evidence. Nothing is kept in memory or in canary.Status: every check recomputes the test from
 // Prometheus over the release's window, from canary.Status.StartedAt (saved with the release)

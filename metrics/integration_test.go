@@ -458,7 +458,7 @@ func TestSequentialWithRealPrometheus(t *testing.T) {
 	assert.InDelta(t, 2, res.Value, 0.5, res.Message)
 
 	exp.SetTraffic(canaryW, healthy)
-	req.Started = time.Now().Add(4 * time.Second) // a new revision: its own evidence only
+	req.Started = time.Now() // a new revision: its own evidence only, from its start
 	res = verdict("no regression, from the new start", canary.VerdictPass)
 	assert.InDelta(t, 1, res.Value, 0.3, res.Message)
 }

@@ -86,9 +86,13 @@ type PrometheusCountsOptions struct {
 
 // PrometheusCounts is a CountSource that runs range queries over the release's life at a step
 // of the Spec metric's interval (default 1m), which is also their {{ interval }}, so steps do
-// not overlap: four queries per check (requests and errors, canary and primary). A step
-// without requests is a step without traffic; a step without an errors value had no errors
-// (a failure series appears with the first failure). The window is capped at 1000 steps.
+// not overlap: four queries per check (requests and errors, canary and primary). Steps are
+// counted from the release's start (CountRequest.Started): the first ends one interval after
+// it, and none counts requests answered before it, such as the last ones of a canary rolled
+// back moments earlier, whose pods' series carry the same deployment label. Until the first
+// whole step there are no counts (and no query). A step without requests is a step without
+// traffic; a step without an errors value had no errors (a failure series appears with the
+// first failure). The window is capped at 1000 steps.
 type PrometheusCounts struct {
 	p                  *Prometheus
 	requests, failures string
@@ -128,13 +132,9 @@ func (c *PrometheusCounts) Counts(ctx context.Context, req CountRequest) ([]Step
 	if step <= 0 {
 		step = canary.DefaultMetricInterval
 	}
-	end := c.clock.Now().Truncate(step)
-	start := end.Add(-10 * step)
-	if !req.Started.IsZero() {
-		start = req.Started.Truncate(step)
-		if oldest := end.Add(-maxWindowSteps * step); start.Before(oldest) {
-			start = oldest
-		}
+	start, end, ok := stepRange(req.Started, c.clock.Now(), step)
+	if !ok {
+		return nil, nil // the release has no whole step yet: nothing to ask
 	}
 	r := v1.Range{Start: start, End: end, Step: step}
 	var series [4]map[int64]float64 // canary requests, canary errors, primary requests, primary errors
@@ -167,6 +167,35 @@ func (c *PrometheusCounts) Counts(ctx context.Context, req CountRequest) ([]Step
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// stepRange gives the first and last steps' times of the range queries: each step's value
+// counts the window (t-step, t]. From the release's start, steps are the release's own:
+// started+step, started+2·step, …, up to now, so no window reaches before it started. A window
+// that did would count the requests the canary's Deployment answered just before (the pods of
+// a revision rolled back or replaced moments earlier carry the same deployment label) as the
+// new release's. ok is false while the release has no whole step. Without a start, the last 10
+// steps on the step's grid.
+func stepRange(started, now time.Time, step time.Duration) (start, end time.Time, ok bool) {
+	if started.IsZero() {
+		end = now.Truncate(step)
+		return end.Add(-10 * step), end, true
+	}
+	// Prometheus' timestamps are milliseconds: the origin rounded up keeps windows after it
+	origin := started.Truncate(time.Millisecond)
+	if origin.Before(started) {
+		origin = origin.Add(time.Millisecond)
+	}
+	n := now.Sub(origin) / step
+	if n < 1 {
+		return time.Time{}, time.Time{}, false
+	}
+	end = origin.Add(n * step)
+	start = origin.Add(step)
+	if oldest := end.Add(-(maxWindowSteps - 1) * step); start.Before(oldest) {
+		start = oldest
+	}
+	return start, end, true
 }
 
 // rangeSums runs a range query and sums its series per timestamp (milliseconds).

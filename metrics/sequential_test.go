@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -171,8 +172,8 @@ func TestSequentialCheckVerdicts(t *testing.T) {
 	assert.ErrorContains(t, err, "sequential seq: counts: prometheus down")
 }
 
-// PrometheusCounts renders both queries for canary and primary, looks back to the release's
-// start at the metric's interval, and aligns the steps: a missing errors value is 0, a step
+// PrometheusCounts renders both queries for canary and primary, counts steps of the metric's
+// interval from the release's start, and aligns the steps: a missing errors value is 0, a step
 // without canary requests has none, extrapolated counts are rounded by the test.
 func TestPrometheusCountsAlignsSteps(t *testing.T) {
 	f := newPromFake(t, func(_ int, r request) (int, string) {
@@ -206,8 +207,8 @@ func TestPrometheusCountsAlignsSteps(t *testing.T) {
 	assert.Equal(t, `sum(increase(response_total{namespace="test",deployment="podinfo",direction="inbound"}[30s]))`, reqs[0].Form["query"])
 	assert.Equal(t, `sum(increase(response_total{namespace="test",deployment="podinfo-primary",direction="inbound",classification="failure"}[30s]))`, reqs[3].Form["query"])
 	assert.Equal(t, "30", reqs[0].Form["step"])
-	assert.Equal(t, strconv.FormatInt(time.Date(2026, 1, 1, 11, 58, 30, 0, time.UTC).Unix(), 10), reqs[0].Form["start"], "from the release's start, on the step")
-	assert.Equal(t, strconv.FormatInt(time.Date(2026, 1, 1, 12, 0, 30, 0, time.UTC).Unix(), 10), reqs[0].Form["end"])
+	assert.Equal(t, strconv.FormatInt(time.Date(2026, 1, 1, 11, 59, 17, 0, time.UTC).Unix(), 10), reqs[0].Form["start"], "one step after the release's start")
+	assert.Equal(t, strconv.FormatInt(time.Date(2026, 1, 1, 12, 0, 47, 0, time.UTC).Unix(), 10), reqs[0].Form["end"], "a whole number of steps after it")
 
 	_, err = NewPrometheusCounts(nil, PrometheusCountsOptions{RequestsQuery: "x{"})
 	require.ErrorIs(t, err, ErrInvalidOptions)
@@ -250,4 +251,103 @@ func TestSequentialRecomputedFromTheReleaseStart(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 10, fresh.Steps)
 	assert.Equal(t, SequentialNoRegression, fresh.Decision, "the new revision's evidence only")
+}
+
+// workloadTraffic is a fake Prometheus' traffic of one set of pods: rps requests per second,
+// a share of them failed, from one time to another.
+type workloadTraffic struct {
+	from, to    time.Time
+	rps, failed float64
+}
+
+// served counts the requests (or failures) the pods answered in (a, b].
+func (w workloadTraffic) served(a, b time.Time, failures bool) float64 {
+	lo, hi := maxTime(a, w.from), minTime(b, w.to)
+	if !hi.After(lo) {
+		return 0
+	}
+	n := hi.Sub(lo).Seconds() * w.rps
+	if failures {
+		n *= w.failed
+	}
+	return n
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// A release that starts seconds after the previous one was rolled back: the rolled-back
+// canary's pods (the same Deployment, so the same series' labels) answered 2× the primary's
+// errors until just before the new start. Every step PrometheusCounts returns covers the
+// new release's time only, so their errors are not the new canary's and the test sees a canary
+// failing exactly like its primary: no evidence of a regression at any step.
+func TestPrometheusCountsOnlyCountTheReleasesOwnTime(t *testing.T) {
+	started := time.Date(2026, 1, 1, 12, 0, 10, 0, time.UTC) // off the 30 s grid
+	now := started.Add(5*time.Minute + 7*time.Second)
+	traffic := map[string][]workloadTraffic{
+		"podinfo": {
+			{from: started.Add(-10 * time.Minute), to: started.Add(-2 * time.Second), rps: 10, failed: 0.2}, // rolled back
+			{from: started, to: now, rps: 10, failed: 0.1},                                                  // the new revision
+		},
+		"podinfo-primary": {{from: started.Add(-time.Hour), to: now, rps: 90, failed: 0.1}},
+	}
+	f := newPromFake(t, func(_ int, r request) (int, string) {
+		deployment := "podinfo"
+		if strings.Contains(r.Form["query"], `deployment="podinfo-primary"`) {
+			deployment = "podinfo-primary"
+		}
+		failures := strings.Contains(r.Form["query"], `classification="failure"`)
+		start, err1 := strconv.ParseFloat(r.Form["start"], 64)
+		end, err2 := strconv.ParseFloat(r.Form["end"], 64)
+		step, err3 := strconv.ParseFloat(r.Form["step"], 64)
+		if err := errors.Join(err1, err2, err3); err != nil || step <= 0 {
+			return 400, errorJSON("bad_data", fmt.Sprint("range: ", err))
+		}
+		var result []map[string]any
+		for i, w := range traffic[deployment] { // one series per pod set, as increase() per pod
+			var pts [][]any
+			for ts := start; ts <= end; ts += step {
+				t1 := time.UnixMilli(int64(math.Round(ts * 1000)))
+				v := w.served(t1.Add(-time.Duration(step*float64(time.Second))), t1, failures)
+				pts = append(pts, []any{ts, strconv.FormatFloat(v, 'f', -1, 64)})
+			}
+			result = append(result, map[string]any{"metric": map[string]string{"pod": strconv.Itoa(i)}, "values": pts})
+		}
+		return 200, successJSON("matrix", result)
+	})
+	src, err := NewPrometheusCounts(newTestProm(t, f.URL, PrometheusOptions{}), PrometheusCountsOptions{Clock: clocktesting.NewFakePassiveClock(now)})
+	require.NoError(t, err)
+	req := CountRequest{Target: canary.Target{Namespace: "test", Name: "podinfo"}, Metric: canary.Metric{Interval: 30 * time.Second}, Started: started}
+	steps, err := src.Counts(ctxFor(t, time.Minute), req)
+	require.NoError(t, err)
+	require.Len(t, steps, 10, "ten whole steps in 5m7s")
+	for i, s := range steps {
+		assert.False(t, s.Time.Add(-30*time.Second).Before(started), "step %d at %s begins before the release", i, s.Time)
+		assert.Equal(t, Counts{Requests: 300, Errors: 30}, s.Canary, "step %d at %s: the new revision's traffic only", i, s.Time)
+		assert.Equal(t, Counts{Requests: 2700, Errors: 270}, s.Primary, "step %d", i)
+	}
+	rep := newSeq(t, SequentialOptions{Source: src, Tolerance: 1, LearningRate: 1}).Test(steps)
+	assert.LessOrEqual(t, rep.MaxLogLR, 0.0, "no step is evidence of a regression")
+	assert.Equal(t, SequentialNoRegression, rep.Decision)
+	assert.InDelta(t, 1, rep.Ratio(), 1e-9)
+
+	// before the release's first whole step there is nothing to count, and nothing is asked
+	before := len(f.requests())
+	early, err := NewPrometheusCounts(newTestProm(t, f.URL, PrometheusOptions{}), PrometheusCountsOptions{Clock: clocktesting.NewFakePassiveClock(started.Add(29 * time.Second))})
+	require.NoError(t, err)
+	steps, err = early.Counts(ctxFor(t, time.Minute), req)
+	require.NoError(t, err)
+	assert.Empty(t, steps)
+	assert.Equal(t, before, len(f.requests()))
 }

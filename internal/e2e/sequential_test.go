@@ -54,9 +54,10 @@ spec:
 // the real Prometheus, the simulated Linkerd data plane serving 10 % failures on the primary:
 // a canary failing 20 % of its requests (a 2× regression, which the success-rate threshold
 // lets through) is rolled back by the sequential test before it gets more than 10 % of the
-// traffic. The dry-run error budget fails at every tick and decides nothing. (That a canary
-// failing like the primary passes the sequential test on the real Prometheus is
-// metrics.TestSequentialWithRealPrometheus.)
+// traffic; the next revision, failing 10 % like the primary and released seconds after that
+// rollback, is promoted: its evidence counts from its own start, not the last requests of the
+// rolled-back pods (the same Deployment's, so the same series labels). The dry-run error
+// budget fails at every tick of both releases and decides nothing.
 func TestSequentialCheckFromAManifest(t *testing.T) {
 	w := newWorld(t, flagger.RouterSMI, map[string]meshsim.Behavior{
 		"1.0.0": {ErrorRate: 0.10},
@@ -126,5 +127,21 @@ func TestSequentialCheckFromAManifest(t *testing.T) {
 		assert.Positive(t, a.dryRuns)
 		assert.Equal(t, "stefanprodan/podinfo:1.0.0", w.image("podinfo-primary"))
 		requireAllToPrimary(t, w, "podinfo")
+	})
+
+	t.Run("the same error rate as the primary, right after the rollback, is promoted", func(t *testing.T) {
+		w.setImage("podinfo", "stefanprodan/podinfo:1.0.2")
+		tl := &timeline{t: t}
+		res, err := w.drive(ctx, manifest(), "driver-a", tl)
+		require.NoError(t, err)
+		require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
+		t.Logf("step timings:\n%s", tl.steps())
+		assert.Equal(t, []int{5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 0}, res.Weights)
+		a := tally(tl)
+		assert.Empty(t, a.halted, "no failed check: the failing dry-run metric is not counted")
+		assert.Contains(t, a.sequential, canary.VerdictPass)
+		assert.NotContains(t, a.sequential, canary.VerdictFail)
+		assert.GreaterOrEqual(t, a.dryRuns, 10, "the dry-run metric failed at every weight, and said so")
+		assert.Equal(t, "stefanprodan/podinfo:1.0.2", w.image("podinfo-primary"))
 	})
 }
