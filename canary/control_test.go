@@ -151,3 +151,42 @@ func TestPauseSurvivesARestart(t *testing.T) {
 		assert.False(t, env.Store.Current(env.Target).Paused)
 	})
 }
+
+// A Resume that reaches the Rollout before Run has loaded the status (a control request the new
+// driver received as it took the lease) is newer than the saved pause: the release continues.
+func TestResumeBeforeRunOverridesASavedPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := healthyEnv()
+		r := bootstrapped(t, env, seedSpec(), "v1")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		env.Events.Then = func(e canary.Event) {
+			switch e.Message {
+			case "Advance podinfo.test canary weight 10":
+				r.Pause()
+			case "Analysis of podinfo.test paused":
+				cancel()
+			}
+		}
+		_, err := r.Run(ctx)
+		require.ErrorIs(t, err, context.Canceled)
+		require.True(t, env.Store.Current(env.Target).Paused)
+
+		env.Events.Then = nil
+		r2, err := env.New(seedSpec())
+		require.NoError(t, err)
+		r2.Resume()
+		ctx2, cancel2 := context.WithCancel(context.Background())
+		defer cancel2()
+		done := start(ctx2, r2)
+		synctest.Wait()
+		paused := r2.Paused()
+		cancel2() // ends a release left paused, so the bubble does not hang
+		o := <-done
+		require.False(t, paused, "the Resume was undone by the saved pause")
+		require.NoError(t, o.err)
+		requirePromoted(t, env, o.res, "v1")
+		assert.Equal(t, 1, env.Events.Count(canary.ReasonUnpaused))
+		assert.False(t, env.Store.Current(env.Target).Paused)
+	})
+}

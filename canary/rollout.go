@@ -172,10 +172,11 @@ func (r *Rollout) Abort() { r.ctl.set(func(c *controlState) { c.abort = true }) 
 
 // Pause stops the analysis: no checks, no weight changes, no failed checks counted, until
 // Resume. Abort and context cancellation still work while paused.
-func (r *Rollout) Pause() { r.ctl.set(func(c *controlState) { c.paused = true }) }
+func (r *Rollout) Pause() { r.ctl.set(func(c *controlState) { c.paused, c.pauseSet = true, true }) }
 
-// Resume continues a paused analysis at the next tick.
-func (r *Rollout) Resume() { r.ctl.set(func(c *controlState) { c.paused = false }) }
+// Resume continues a paused analysis at the next tick. Called before Run, it also resumes a
+// release that an earlier process paused (a Resume is newer than the saved status).
+func (r *Rollout) Resume() { r.ctl.set(func(c *controlState) { c.paused, c.pauseSet = false, true }) }
 
 // Paused reports whether the rollout is paused.
 func (r *Rollout) Paused() bool { return r.ctl.get().paused }
@@ -192,6 +193,7 @@ type control struct {
 
 type controlState struct {
 	promote, abort, paused bool
+	pauseSet               bool // Pause or Resume was called: it overrides the saved Paused
 }
 
 func (c *control) init() { c.once.Do(func() { c.wake = make(chan struct{}, 1) }) }

@@ -92,7 +92,11 @@ func (u *run) loop(ctx context.Context) error {
 	}
 	u.st = st
 	if st.Paused {
-		u.r.ctl.set(func(c *controlState) { c.paused = true }) // paused by an earlier process
+		u.r.ctl.set(func(c *controlState) { // paused by an earlier process, unless resumed since
+			if !c.pauseSet {
+				c.paused = true
+			}
+		})
 	}
 	for {
 		u.tickStarted = u.r.clock.Now()

@@ -38,7 +38,8 @@ type Options struct {
 
 // Cluster holds what every target in a cluster shares: the client and, per namespace, the
 // informer caches that serve the reads made on every tick (deployments, services, configmaps,
-// secrets, autoscalers). Caches for a namespace start on first use and stop with Close.
+// secrets, autoscalers), and the watch of control requests (Controls). Caches for a namespace
+// start on first use and stop with Close.
 type Cluster struct {
 	client      kubernetes.Interface
 	resync      time.Duration
@@ -46,10 +47,11 @@ type Cluster struct {
 	clock       clock.PassiveClock
 	syncTimeout time.Duration
 
-	mu     sync.Mutex
-	caches map[string]*nsCache
-	stop   chan struct{}
-	closed bool
+	mu       sync.Mutex
+	caches   map[string]*nsCache
+	controls map[string]*controlWatch // per namespace, see Controls
+	stop     chan struct{}
+	closed   bool
 }
 
 // nsCache is one namespace's informers and listers.
@@ -83,7 +85,7 @@ func New(opts Options) (*Cluster, error) {
 		opts.SyncTimeout = time.Minute
 	}
 	return &Cluster{client: opts.Client, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
-		caches: map[string]*nsCache{}, stop: make(chan struct{})}, nil
+		caches: map[string]*nsCache{}, controls: map[string]*controlWatch{}, stop: make(chan struct{})}, nil
 }
 
 // Client returns the Cluster's client.

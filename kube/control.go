@@ -12,11 +12,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 )
 
@@ -34,6 +30,12 @@ const (
 
 // AnnotationControl on a target's Lease carries a pending Control request ("<control>@<id>").
 const AnnotationControl = "canarykit.dev/control"
+
+// LabelControlRequested ("true") marks a Lease that carries a pending Control request: the
+// drivers' shared watch of control requests (Cluster.Controls) selects on it, so the renewals
+// and status saves of the other leases reach no driver. The holder's next write of the lease
+// removes it with the request it applied.
+const LabelControlRequested = "canarykit.dev/control-requested"
 
 // ErrNoDriver: no process holds the target's lease, so nobody would act on a request.
 var ErrNoDriver = errors.New("no driver holds the lease")
@@ -64,8 +66,10 @@ func (c Control) Apply(r *canary.Rollout) error {
 }
 
 // RequestControl asks the process driving t's release to apply c: it writes the request on
-// t's Lease, where the driver's Lease.Controls sees it. It fails with ErrNoDriver when the
-// lease is free or expired.
+// t's Lease (AnnotationControl, and LabelControlRequested for the drivers' shared watch, see
+// Cluster.Controls). It fails with ErrNoDriver when the lease is free or expired. The request
+// is applied once, by the driver holding the lease, or by the next one to take it if the
+// holder stops first.
 func RequestControl(ctx context.Context, client kubernetes.Interface, t canary.Target, c Control) error {
 	if !c.valid() {
 		return fmt.Errorf("unknown control %q (want promote, abort, pause or resume)", c)
@@ -87,50 +91,68 @@ func RequestControl(ctx context.Context, client kubernetes.Interface, t canary.T
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}
 		}
+		if l.Labels == nil {
+			l.Labels = map[string]string{}
+		}
 		l.Annotations[AnnotationControl] = string(c) + "@" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		l.Labels[LabelControlRequested] = "true"
 		_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
 		return err
 	})
 }
 
-// Controls watches the lease for Control requests and calls apply once for each, until ctx
-// ends. The request is cleared by this driver's next write of the lease (a status save or a
-// renewal). It costs one watch connection and no request per tick.
-func (l *Lease) Controls(ctx context.Context, apply func(Control)) {
-	leases := l.opts.Client.CoordinationV1().Leases(l.opts.Target.Namespace)
-	sel := fields.OneTermEqualSelector("metadata.name", l.name).String()
-	lw := &cache.ListWatch{
-		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return leases.List(ctx, o)
-		},
-		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return leases.Watch(ctx, o)
-		},
+// requested is obj's pending Control request, "" if none, and whether it carries
+// LabelControlRequested (a request without it was written by an older canaryctl).
+func requested(obj *coordinationv1.Lease) (req string, labelled bool) {
+	if obj == nil {
+		return "", false
 	}
-	inf := cache.NewSharedInformer(lw, &coordinationv1.Lease{}, 0)
-	seen := func(obj any) {
-		lease, ok := obj.(*coordinationv1.Lease)
-		if !ok {
-			return
-		}
-		req := lease.Annotations[AnnotationControl]
-		l.mu.Lock()
-		fresh := req != "" && req != l.handled
-		if fresh {
-			l.handled = req
-		}
-		l.mu.Unlock()
-		if fresh {
-			c := Control(strings.SplitN(req, "@", 2)[0])
-			l.log.Info("control requested", "control", c)
+	return obj.Annotations[AnnotationControl], obj.Labels[LabelControlRequested] == "true"
+}
+
+// clearHandled removes from u the request this driver applied, and the label once no request
+// is left: the lease then leaves the shared watch's selection.
+func clearHandled(u *coordinationv1.Lease, handled string) {
+	if req := u.Annotations[AnnotationControl]; req != "" && req == handled {
+		delete(u.Annotations, AnnotationControl)
+	}
+	if u.Annotations[AnnotationControl] == "" {
+		delete(u.Labels, LabelControlRequested)
+	}
+}
+
+// take marks req handled and returns its Control if it is a request this lease has not applied
+// and a driver registered for it (Cluster.Controls). l.mu must be held.
+func (l *Lease) take(req string) (Control, func(Control), bool) {
+	if req == "" || req == l.handled || l.apply == nil {
+		return "", nil, false
+	}
+	l.handled = req
+	c := Control(strings.SplitN(req, "@", 2)[0])
+	l.log.Info("control requested", "control", c)
+	return c, l.apply, true
+}
+
+// notice applies obj's request if it is new to this lease.
+func (l *Lease) notice(obj *coordinationv1.Lease) {
+	req, _ := requested(obj)
+	l.mu.Lock()
+	c, apply, ok := l.take(req)
+	l.mu.Unlock()
+	if ok {
+		apply(c)
+	}
+}
+
+// deliver applies the requests found while writing (l.mu held then); l.mu must not be held.
+func (l *Lease) deliver() {
+	l.mu.Lock()
+	queued, apply := l.queued, l.apply
+	l.queued = nil
+	l.mu.Unlock()
+	for _, c := range queued {
+		if apply != nil {
 			apply(c)
 		}
 	}
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    seen,
-		UpdateFunc: func(_, obj any) { seen(obj) },
-	})
-	inf.Run(ctx.Done())
 }

@@ -46,3 +46,66 @@ func TestControlRequestsFromAnotherProcess(t *testing.T) {
 		})
 	}
 }
+
+// A request written without LabelControlRequested (by a canaryctl older than the label) is
+// not seen by the shared watch, but the holder applies it when it next reads the lease: at its
+// next write, which the request's write makes conflict, or when it takes the lease.
+func TestControlRequestWithoutTheLabel(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	cluster, err := kube.New(kube.Options{Client: b.client})
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	legacy := func(c kube.Control, id string) {
+		t.Helper()
+		l, err := b.admin.CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+		require.NoError(t, err)
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		l.Annotations[kube.AnnotationControl] = string(c) + "@" + id
+		_, err = b.admin.CoordinationV1().Leases(b.ns).Update(ctx, l, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	pending := func() string {
+		t.Helper()
+		l, err := b.admin.CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+		require.NoError(t, err)
+		return l.Annotations[kube.AnnotationControl]
+	}
+
+	// held: applied at the next write, and cleared by it
+	one, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "one"})
+	require.NoError(t, err)
+	require.NoError(t, one.Acquire(ctx))
+	var got []kube.Control
+	stop, err := cluster.Controls(ctx, one, func(c kube.Control) { got = append(got, c) })
+	require.NoError(t, err)
+	legacy(kube.ControlPause, "1")
+	st, err := one.Save(ctx, b.target, canary.Status{Phase: canary.PhaseInitialized})
+	require.NoError(t, err)
+	assert.Equal(t, []kube.Control{kube.ControlPause}, got, "applied by the write that met it")
+	assert.Empty(t, pending(), "and cleared by it")
+	_, err = one.Save(ctx, b.target, st)
+	require.NoError(t, err)
+	assert.Len(t, got, 1, "once")
+
+	// left while the holder stops: applied by the next holder when it registers
+	legacy(kube.ControlAbort, "2")
+	stop()
+	require.NoError(t, one.Release(ctx))
+	assert.Equal(t, "abort@2", pending(), "a request the holder did not apply stays")
+	two, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "two"})
+	require.NoError(t, err)
+	require.NoError(t, two.Acquire(ctx))
+	var next []kube.Control
+	stop, err = cluster.Controls(ctx, two, func(c kube.Control) { next = append(next, c) })
+	require.NoError(t, err)
+	defer stop()
+	assert.Equal(t, []kube.Control{kube.ControlAbort}, next, "applied when the lease was taken")
+	cur, err := two.Load(ctx, b.target)
+	require.NoError(t, err)
+	_, err = two.Save(ctx, b.target, cur)
+	require.NoError(t, err)
+	assert.Empty(t, pending(), "cleared by the new holder's write")
+}

@@ -24,7 +24,7 @@
 //   - with WorkloadOptions.Autoscaler, a copy "<hpa>-primary" of the target's
 //     HorizontalPodAutoscaler scaling the primary, re-synced at every promotion;
 //   - the Lease podinfo-canarykit, holding the driver's claim, the status and control requests
-//     from other processes (RequestControl, watched by Lease.Controls).
+//     from other processes (RequestControl).
 //
 // Each carries the label app.kubernetes.io/managed-by=canarykit (canary.LabelManagedBy and
 // canary.ManagedBy, shared by every package of this module) and the annotation
@@ -71,12 +71,30 @@
 // give, Flagger's readyThresholds), or failed for good when the Progressing condition says
 // ProgressDeadlineExceeded.
 //
+// # Control requests
+//
+// RequestControl (canaryctl promote, abort, pause, resume) writes the request on the target's
+// Lease, annotation AnnotationControl, with the label LabelControlRequested. A driver registers
+// the lease it holds with Cluster.Controls: the Cluster keeps one watch per namespace, selected
+// on that label and shared by every registered lease, and hands each request to the lease it was
+// made on only. The holder applies a request once, and its next write of the lease (a status
+// save or a renewal) removes the annotation and the label, so the lease leaves the watch again.
+// A request no driver applied (the holder stopped first) stays, and the next driver to take the
+// lease applies it when it registers. A request without the label (from a canaryctl older than
+// it) is not seen by the watch: the holder applies it when it next reads the lease, on taking it
+// or at its next write, which the request's write makes conflict.
+//
+// A namespace, not the cluster, is the watch's scope, as for the informer caches: the
+// permissions are granted per namespace (RoleBindings of RBAC()), and the watches number one per
+// namespace and resource whatever the number of targets.
+//
 // # Cost
 //
 // Everything read on a tick comes from shared informer caches (deployments, services,
 // configmaps, secrets, autoscalers of the target's namespace). A weight step costs the engine
 // one status write (the Lease update, which also renews the claim) and one Event, besides the
-// route write of the mesh router; an idle tick costs nothing. The Lease is renewed on its own
+// route write of the mesh router; an idle tick costs nothing, and control requests cost one
+// label-selected Lease watch per namespace, not one per target. The Lease is renewed on its own
 // only after half its Duration without a write. Flagger makes 19 requests per step and 12 per
 // idle tick.
 //

@@ -189,10 +189,11 @@ func (b *bed) driver(t *testing.T, o driverOptions) *driver {
 func (d *driver) run(ctx context.Context) (canary.Result, error) {
 	var res canary.Result
 	err := d.lease.Hold(ctx, func(ctx context.Context) error {
-		cctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go d.lease.Controls(cctx, func(c kube.Control) { _ = c.Apply(d.rollout) })
-		var err error
+		stop, err := d.cluster.Controls(ctx, d.lease, func(c kube.Control) { _ = c.Apply(d.rollout) })
+		if err != nil {
+			return err
+		}
+		defer stop()
 		res, err = d.rollout.Run(ctx)
 		return err
 	})

@@ -85,7 +85,9 @@ type Lease struct {
 	obj       *coordinationv1.Lease // as last read or written
 	held      bool
 	lastWrite time.Time
-	handled   string // the last Control request applied; cleared by the next write
+	handled   string        // the last Control request applied; cleared by the next write
+	apply     func(Control) // set while registered for control requests (Cluster.Controls)
+	queued    []Control     // requests found while writing, applied once l.mu is released
 }
 
 var _ canary.StatusStore = (*Lease)(nil)
@@ -251,9 +253,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		}
 		u.Spec.HolderIdentity = nil
 		u.Spec.RenewTime = nil
-		if req := u.Annotations[AnnotationControl]; req != "" && req == l.handled {
-			delete(u.Annotations, AnnotationControl)
-		}
+		clearHandled(u, l.handled)
 		updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			if fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{}); gerr == nil {
@@ -340,6 +340,7 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 
 // renew writes a new renewal time if the claim is due.
 func (l *Lease) renew(ctx context.Context) error {
+	defer l.deliver()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.opts.Clock.Now()
@@ -352,14 +353,13 @@ func (l *Lease) renew(ctx context.Context) error {
 
 // write updates the held lease with edit and a new renewal time, clearing a Control request
 // already applied. A conflict means another writer: if it took the lease, the claim is lost;
-// if it only left a Control request (canaryctl), the write is made again on the fresh lease.
+// if it only left a Control request (canaryctl), the write is made again on the fresh lease (a
+// request without LabelControlRequested is queued for deliver then).
 func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now time.Time) (*coordinationv1.Lease, error) {
 	for attempt := 0; ; attempt++ {
 		u := l.obj.DeepCopy()
 		edit(u)
-		if req := u.Annotations[AnnotationControl]; req != "" && req == l.handled {
-			delete(u.Annotations, AnnotationControl)
-		}
+		clearHandled(u, l.handled)
 		u.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
 		updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
 		if apierrors.IsNotFound(err) {
@@ -377,6 +377,12 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 			}
 			statusChanged := fresh.Annotations[AnnotationStatusVersion] != l.obj.Annotations[AnnotationStatusVersion]
 			l.obj = fresh
+			if req, labelled := requested(fresh); !labelled {
+				// left by a canaryctl older than the label: the shared watch does not see it
+				if c, _, ok := l.take(req); ok {
+					l.queued = append(l.queued, c)
+				}
+			}
 			if attempt == 0 && !statusChanged {
 				continue // someone left a request on our lease
 			}
@@ -426,6 +432,7 @@ func statusOf(obj *coordinationv1.Lease) (canary.Status, error) {
 // Save stores s in the lease if s.Version is the stored version, renewing the claim in the
 // same write. It fails unless this driver holds the lease.
 func (l *Lease) Save(ctx context.Context, t canary.Target, s canary.Status) (canary.Status, error) {
+	defer l.deliver()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.check(t); err != nil {

@@ -134,7 +134,7 @@ func TestAPIRequestsPerStep(t *testing.T) {
 
 	// Watches are streams opened once per informer (the control watch may connect late, inside
 	// a window); they are bounded here over the whole test and left out of the budgets below.
-	// Two runs: each opens its own control watch on the lease.
+	// The two runs share the Cluster's watch of control requests.
 	for k, n := range log.Watches().Counts() {
 		assert.LessOrEqual(t, n, 4, "watch re-opened again and again: %s", k)
 	}

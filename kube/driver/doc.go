@@ -20,6 +20,11 @@
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
 //     renewals.
 //
+// Control requests reach Releases and Targets through the Driver's one watch per namespace
+// (kube.Cluster.Controls), label-selected on the leases that carry a request: however many
+// targets a namespace holds, the Driver keeps one Lease watch there, and an idle target
+// receives nothing.
+//
 // A release's status is kept in the target's Lease annotation, or, with Options.CanaryStatus,
 // on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,
 // failedChecks, iterations, lastAppliedSpec, lastPromotedSpec, trackedConfigs,

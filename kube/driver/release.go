@@ -27,6 +27,7 @@ type Release struct {
 	Store canary.StatusStore
 
 	alerts  *notify.Dispatcher // the Canary's alerts, delivered while Run runs
+	cluster *kube.Cluster      // its watch of control requests, shared by the Driver's targets
 	running atomic.Bool
 }
 
@@ -140,11 +141,12 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 	if err != nil {
 		return nil, canaryError(c, err)
 	}
-	return &Release{Canary: c, Rollout: r, Lease: lease, Store: store, alerts: alerts}, nil
+	return &Release{Canary: c, Rollout: r, Lease: lease, Store: store, alerts: alerts, cluster: d.cluster}, nil
 }
 
 // Run drives the target's current revision while holding its lease, applying control
-// requests (kube.RequestControl) from other processes, and releases the lease at the end. The
+// requests (kube.RequestControl) from other processes, seen through the Driver's one watch per
+// namespace (kube.Cluster.Controls), and releases the lease at the end. The
 // alerts the release raised are delivered before Run returns (each within the alert timeout).
 func (r *Release) Run(ctx context.Context) (canary.Result, error) {
 	if !r.running.CompareAndSwap(false, true) {
@@ -153,10 +155,11 @@ func (r *Release) Run(ctx context.Context) (canary.Result, error) {
 	defer r.running.Store(false)
 	var res canary.Result
 	err := r.Lease.Hold(ctx, func(ctx context.Context) error {
-		cctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go r.Lease.Controls(cctx, func(c kube.Control) { _ = c.Apply(r.Rollout) })
-		var err error
+		stop, err := r.cluster.Controls(ctx, r.Lease, func(c kube.Control) { _ = c.Apply(r.Rollout) })
+		if err != nil {
+			return err
+		}
+		defer stop()
 		res, err = r.run(ctx)
 		return err
 	})

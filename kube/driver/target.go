@@ -35,6 +35,7 @@ type Target struct {
 	kick     chan struct{}
 	started  atomic.Bool
 	checks   atomic.Int64 // idle checks made, for tests
+	controls atomic.Int64 // control requests received, for tests
 
 	mu      sync.Mutex
 	running *canary.Rollout // the Rollout being run, if any
@@ -100,12 +101,15 @@ func (t *Target) Start(ctx context.Context) error {
 	}
 }
 
-// drive runs while the lease is held: a release whenever one is due, then an idle wait for a
-// kick, a control request or the recheck.
+// drive runs while the lease is held, registered for its control requests on the Driver's
+// shared watch: a release whenever one is due, then an idle wait for a kick, a control request
+// or the recheck.
 func (t *Target) drive(ctx context.Context) error {
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go t.lease.Controls(cctx, t.control)
+	stop, err := t.d.cluster.Controls(ctx, t.lease, t.control)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	first := true
 	for {
 		if first || t.due(ctx) {
@@ -158,6 +162,7 @@ func (t *Target) release(ctx context.Context) error {
 // control applies a control request to the running release, or keeps it for the next one to
 // start (a run that finds no new revision applies it and keeps it too).
 func (t *Target) control(c kube.Control) {
+	t.controls.Add(1)
 	t.mu.Lock()
 	if t.running != nil {
 		if err := c.Apply(t.running); err != nil {

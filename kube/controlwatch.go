@@ -1,0 +1,153 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	coordinationinformers "k8s.io/client-go/informers/coordination/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// controlWatch is one namespace's watch of the leases that carry a Control request
+// (LabelControlRequested), shared by every lease of the namespace registered with
+// Cluster.Controls.
+type controlWatch struct {
+	inf    cache.SharedIndexInformer
+	errs   *nsCache // records the watch's list/watch failures, for the sync error
+	mu     sync.Mutex
+	leases map[string][]*Lease // lease name → the leases registered for its requests
+	// seen is, per lease name, the resourceVersion of the last object the handler was given:
+	// a registration delivers the stored object itself only when the handler has nothing newer
+	// queued for it, so requests are applied in the order they were made.
+	seen map[string]string
+}
+
+// Controls registers l for the Control requests made on its target (RequestControl): apply is
+// called once for each new request while the registration lasts, from the watch's goroutine.
+// Call it while holding the lease; the request is cleared by the lease's next write (a status
+// save or a renewal), so it is applied once even across drivers. A request already pending
+// (left while no driver applied it) is applied at once.
+//
+// Every lease of a namespace shares one watch, label-selected on LabelControlRequested: it
+// receives the leases that carry a request and no renewal or status save, so a registered lease
+// costs nothing while no request is made, and the watches number one per namespace whatever
+// the number of targets. A request without the label (written by a canaryctl older than the
+// label) is applied when the lease is next read by its holder: at Acquire, and at the holder's
+// next write, which its change makes conflict.
+//
+// The first registration of a namespace starts the watch and waits for its first sync, within
+// Options.SyncTimeout (an identity that may not list or watch leases gets an error saying so).
+// The returned stop ends the registration; the watch itself runs until Close.
+func (c *Cluster) Controls(ctx context.Context, l *Lease, apply func(Control)) (stop func(), err error) {
+	if apply == nil {
+		return nil, fmt.Errorf("kube: Controls of lease %s: apply is nil", l.name)
+	}
+	l.mu.Lock()
+	if l.apply != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("kube: lease %s is already registered for control requests", l.name)
+	}
+	l.apply = apply
+	pending := l.obj // as read when acquired
+	l.mu.Unlock()
+	unset := func() {
+		l.mu.Lock()
+		l.apply, l.queued = nil, nil
+		l.mu.Unlock()
+	}
+	ns := l.opts.Target.Namespace
+	cw, err := c.controlWatch(ctx, ns)
+	if err != nil {
+		unset()
+		return nil, err
+	}
+	cw.mu.Lock()
+	cw.leases[l.name] = append(cw.leases[l.name], l)
+	if obj, ok, _ := cw.inf.GetStore().GetByKey(ns + "/" + l.name); ok {
+		if lease, ok := obj.(*coordinationv1.Lease); ok && cw.seen[l.name] == lease.ResourceVersion {
+			l.notice(lease) // the handler is done with it: nothing newer is on its way
+		}
+	}
+	cw.mu.Unlock()
+	if req, labelled := requested(pending); req != "" && !labelled {
+		l.notice(pending)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cw.mu.Lock()
+			cw.leases[l.name] = slices.DeleteFunc(cw.leases[l.name], func(x *Lease) bool { return x == l })
+			if len(cw.leases[l.name]) == 0 {
+				delete(cw.leases, l.name)
+			}
+			cw.mu.Unlock()
+			unset()
+		})
+	}, nil
+}
+
+// controlWatch returns ns's watch of requested leases, started and synced.
+func (c *Cluster) controlWatch(ctx context.Context, ns string) (*controlWatch, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("kube: cluster closed")
+	}
+	cw, ok := c.controls[ns]
+	if !ok {
+		inf := coordinationinformers.NewFilteredLeaseInformer(c.client, ns, c.resync, cache.Indexers{},
+			func(o *metav1.ListOptions) { o.LabelSelector = LabelControlRequested + "=true" })
+		cw = &controlWatch{inf: inf, errs: &nsCache{watchErrs: map[string]string{}},
+			leases: map[string][]*Lease{}, seen: map[string]string{}}
+		cw.errs.watch("leases", inf)
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    cw.handle,
+			UpdateFunc: func(_, obj any) { cw.handle(obj) },
+			DeleteFunc: cw.forget,
+		})
+		c.controls[ns] = cw
+		go inf.Run(c.stop)
+	}
+	c.mu.Unlock()
+	sctx, cancel := context.WithTimeout(ctx, c.syncTimeout)
+	defer cancel()
+	if !waitSynced(sctx, c.stop, cw.inf.HasSynced) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("kube: the watch of control requests in namespace %s did not sync within %s%s", ns, c.syncTimeout, cw.errs.errors())
+	}
+	return cw, nil
+}
+
+// handle gives a lease carrying a request to the leases registered for it.
+func (cw *controlWatch) handle(obj any) {
+	lease, ok := obj.(*coordinationv1.Lease)
+	if !ok {
+		return
+	}
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	cw.seen[lease.Name] = lease.ResourceVersion
+	for _, l := range cw.leases[lease.Name] {
+		l.notice(lease)
+	}
+}
+
+// forget drops a lease that left the selection (its request cleared, or deleted).
+func (cw *controlWatch) forget(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	lease, ok := obj.(*coordinationv1.Lease)
+	if !ok {
+		return
+	}
+	cw.mu.Lock()
+	delete(cw.seen, lease.Name)
+	cw.mu.Unlock()
+}
