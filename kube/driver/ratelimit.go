@@ -153,6 +153,17 @@ func (w *rateWatch) add(interval time.Duration, n int) bool {
 	return false
 }
 
+// targets is how many targets run.
+func (w *rateWatch) targets() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.running {
+		n += c
+	}
+	return n
+}
+
 // adapt sets the adaptive limit for the running targets and logs it when it moved by RateLog
 // or more since last logged, or came back to the floor. w.mu is held.
 func (w *rateWatch) adapt() {

@@ -7,10 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/canarytest"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -297,4 +302,30 @@ func ctx2(t *testing.T) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
+}
+
+// A Release counts as a running target while its Run runs, and no longer once it returned.
+func TestReleaseCountsAsATargetWhileItRuns(t *testing.T) {
+	d, err := New(Options{Config: &rest.Config{Host: "https://127.0.0.1:1"}})
+	require.NoError(t, err)
+	defer d.Close()
+	target := canary.Target{Namespace: "test", Name: "podinfo"}
+	lease, err := kube.NewLease(kube.LeaseOptions{Client: fake.NewClientset(), Target: target, Identity: "a"})
+	require.NoError(t, err)
+	env := canarytest.NewEnv(target)
+	spec := canary.Spec{Interval: 10 * time.Second, Threshold: 1, MaxWeight: 50, StepWeight: 50}
+	r, err := env.New(spec)
+	require.NoError(t, err)
+	var during []int
+	env.OnCall(func(string) { during = append(during, d.rate.targets()) })
+	rel := &Release{Canary: &flagger.Canary{Target: target, Spec: spec}, Rollout: r, Lease: lease, Store: env.Store, rate: d.rate}
+	assert.Zero(t, d.rate.targets())
+	res, err := rel.Run(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, canary.PhaseInitialized, res.Phase)
+	require.NotEmpty(t, during)
+	for _, n := range during {
+		assert.Equal(t, 1, n, "one target while the release runs")
+	}
+	assert.Zero(t, d.rate.targets(), "none once it returned")
 }
