@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	clientmetrics "k8s.io/client-go/tools/metrics"
 )
@@ -40,4 +41,20 @@ type latencyAdapter struct{ h *prometheus.HistogramVec }
 
 func (a latencyAdapter) Observe(_ context.Context, verb string, _ url.URL, latency time.Duration) {
 	a.h.WithLabelValues(verb).Observe(latency.Seconds())
+}
+
+// rateLimitMetrics are the driver's client rate limit and the requests that waited for it
+// (the driver's own count; rest_client_rate_limiter_duration_seconds has every client's waits).
+func rateLimitMetrics(d *driver.Driver) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "canarykit_client_rate_limit_qps",
+			Help: "The driver's client rate limit, requests per second (it follows the running Canaries unless set)."},
+			func() float64 { qps, _ := d.RateLimit(); return float64(qps) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "canarykit_client_rate_limit_burst",
+			Help: "The driver's client rate limit burst."},
+			func() float64 { _, burst := d.RateLimit(); return float64(burst) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "canarykit_client_throttled_requests_total",
+			Help: "Requests of the driver that waited for its client rate limit."},
+			func() float64 { return float64(d.Throttled()) }),
+	}
 }

@@ -25,6 +25,13 @@
 // its Canaries continue on the others within one lease duration (--lease-duration), each
 // from its saved step. Give each replica its own --identity (default: host name and pid).
 //
+// The driver's client rate limit follows the running Canaries (driver.RateLimit of them,
+// never below 50 requests per second, burst 100); --kube-api-qps and --kube-api-burst set a
+// fixed one instead, and the driver logs a warning when the Canaries' expected load nears it.
+// /metrics shows the limit (canarykit_client_rate_limit_qps, canarykit_client_rate_limit_burst)
+// and the requests that waited for it (canarykit_client_throttled_requests_total). The watch
+// client has its own small limit.
+//
 // --metrics-addr serves Flagger's self-metrics, the Go and process metrics and
 // rest_client_rate_limiter_duration_seconds (how long the clients' requests waited for their
 // rate limit, by verb); --pprof-addr serves net/http/pprof's /debug/pprof/ on a listener of its

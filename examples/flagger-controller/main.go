@@ -32,11 +32,13 @@ import (
 	"k8s.io/client-go/tools/record"
 )
 
-// Client rate limits. The drivers' client makes a release's writes and the reads its caches
-// miss: driver.DefaultQPS (50/s, burst 100) keeps a release step to a few milliseconds with
-// dozens of Canaries starting at once. The watch client (Canary and Deployment informers,
-// finalizers, Events on Canaries) makes a few requests per Canary change: 5/s, burst 10, on
-// its own limiter so that it never waits behind the releases.
+// Client rate limits. The driver's client makes a release's writes and the reads its caches
+// miss: with --kube-api-qps and --kube-api-burst at 0 its limit follows the running Canaries
+// (driver.RateLimit of them, never below driver.DefaultQPS, 50/s, burst 100), so that a
+// controller of a thousand Canaries does not throttle itself; a value is a fixed limit. The
+// watch client (Canary and Deployment informers, finalizers, Events on Canaries) makes a few
+// requests per Canary change: 5/s, burst 10, on its own limiter so that it never waits behind
+// the releases.
 const (
 	watchQPS   = 5
 	watchBurst = 10
@@ -44,8 +46,9 @@ const (
 
 // Options configure the controller. Zero fields mean "default".
 type Options struct {
-	// Config reaches the cluster. Required. Its QPS and Burst (0: driver.DefaultQPS and
-	// driver.DefaultBurst) limit the drivers' requests.
+	// Config reaches the cluster. Required. Its QPS, Burst and RateLimiter limit the driver's
+	// requests as driver.Options.Config's do: all unset, the limit follows the running
+	// Canaries.
 	Config *rest.Config
 	// Namespace is the namespace watched; "" watches every namespace.
 	Namespace string
@@ -87,8 +90,8 @@ func main() {
 	flag.DurationVar(&o.LeaseDuration, "lease-duration", 0, "a replica's claim on a Canary without renewal (default 2m)")
 	flag.DurationVar(&o.Recheck, "recheck", driver.DefaultRecheck, "how often idle targets look at their caches for new revisions")
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "address of the /metrics endpoint (empty: none)")
-	qps := flag.Float64("kube-api-qps", driver.DefaultQPS, "requests per second of the drivers' client")
-	burst := flag.Int("kube-api-burst", driver.DefaultBurst, "burst of the drivers' client")
+	qps := flag.Float64("kube-api-qps", 0, "requests per second of the driver's client: 0 follows the running Canaries (driver.RateLimit, at least 50), a value is a fixed limit, below 0 none")
+	burst := flag.Int("kube-api-burst", 0, "burst of the driver's client: 0 follows the running Canaries (or, with --kube-api-qps, driver.RateLimit's), a value is a fixed burst")
 	pprofAddr := flag.String("pprof-addr", "", "address of net/http/pprof's /debug/pprof/ on a listener of its own (empty: none)")
 	flag.Parse()
 	o.Logger = logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil))
@@ -110,7 +113,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "flagger-controller:", err)
 		os.Exit(2)
 	}
-	cfg.QPS, cfg.Burst = float32(*qps), *burst
+	cfg.QPS, cfg.Burst, cfg.RateLimiter = float32(*qps), *burst, nil
 	o.Config = cfg
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -175,6 +178,12 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	defer reg.Unregister(self)
+	for _, m := range rateLimitMetrics(d) {
+		if err := reg.Register(m); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer reg.Unregister(m)
+	}
 	onEvent := func(cn *flagger.Canary) func(canary.Event) {
 		record := self.For(cn.Target, cn.Spec)
 		return func(e canary.Event) {

@@ -3,6 +3,7 @@
 package scale
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -27,31 +28,36 @@ func (r *run) buildController(dir string) string {
 
 // canarykit starts examples/flagger-controller on the namespace, as its own process: the
 // bed's Prometheus, /metrics on a loopback port (the client's rate-limiter wait is read
-// there), the drivers' client sized for the run (driver.RateLimit for -rollouts at the
-// Canaries' interval, unless -qps or -default-qps), /debug/pprof when -window-cpuprofile.
+// there), the driver's client limit as the controller sets it by default (it follows the
+// running Canaries: driver.RateLimit of them) unless -qps or -default-qps fix one,
+// /debug/pprof when -window-cpuprofile.
 func (r *run) canarykit() *subprocess {
 	dir := r.t.TempDir()
 	bin := r.buildController(dir)
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	require.NoError(r.t, writeKubeconfig(kubeconfig, r.env))
-	q, burst := driver.RateLimit(*rollouts, interval)
+	metrics := "127.0.0.1:" + strconv.Itoa(r.freePort())
+	args := []string{"--kubeconfig", kubeconfig, "--namespace", r.ns, "--prometheus", r.prom.URL, "--identity", "scale",
+		"--metrics-addr", metrics}
+	limit := "adaptive (driver.RateLimit of the running Canaries)"
+	q, burst := float32(0), 0
 	if *defaultQPS {
 		q, burst = driver.DefaultQPS, driver.DefaultBurst
 	}
 	if *qps > 0 {
 		q, burst = float32(*qps), int(2**qps)
 	}
-	metrics := "127.0.0.1:" + strconv.Itoa(r.freePort())
-	args := []string{"--kubeconfig", kubeconfig, "--namespace", r.ns, "--prometheus", r.prom.URL, "--identity", "scale",
-		"--metrics-addr", metrics, "--kube-api-qps", strconv.FormatFloat(float64(q), 'f', -1, 32),
-		"--kube-api-burst", strconv.Itoa(burst)}
+	if q > 0 {
+		args = append(args, "--kube-api-qps", strconv.FormatFloat(float64(q), 'f', -1, 32), "--kube-api-burst", strconv.Itoa(burst))
+		limit = fmt.Sprintf("fixed: QPS %g, burst %d", q, burst)
+	}
 	p := &subprocess{agent: "flagger-controller/", metrics: "http://" + metrics + "/metrics"}
 	if *cpuProfile != "" {
 		addr := "127.0.0.1:" + strconv.Itoa(r.freePort())
 		args = append(args, "--pprof-addr", addr)
 		p.pprof = "http://" + addr
 	}
-	r.t.Logf("flagger-controller: client limits QPS %g, burst %d", q, burst)
+	r.t.Logf("flagger-controller: client limit %s", limit)
 	p.cmd = r.start("flagger-controller", bin, args...)
 	return p
 }

@@ -34,8 +34,8 @@ var (
 	rollouts   = flag.Int("rollouts", 20, "targets released at once")
 	tool       = flag.String("tool", "canarykit", "who releases: canarykit or flagger")
 	cpuProfile = flag.String("window-cpuprofile", "", "canarykit: fetch the controller's CPU profile of the window into this directory, in 5 s slices")
-	qps        = flag.Float64("qps", 0, "canarykit: the controller's client QPS, burst twice that (0: driver.RateLimit for -rollouts)")
-	defaultQPS = flag.Bool("default-qps", false, "canarykit: the controller's client at the driver's unsized defaults (DefaultQPS, DefaultBurst)")
+	qps        = flag.Float64("qps", 0, "canarykit: a fixed client QPS for the controller, burst twice that (0: the controller's default, which follows the running Canaries)")
+	defaultQPS = flag.Bool("default-qps", false, "canarykit: a fixed client limit for the controller at the driver's floor (DefaultQPS, DefaultBurst)")
 )
 
 // interval is the Canaries' analysis interval.

@@ -46,9 +46,14 @@
 // its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)
 // as the check the annotation adds; canarykit.dev/dry-run-metrics runs the metrics it lists dry.
 //
-// The client's rate limit is a setting: Options.Targets and Options.Interval size it
-// (RateLimit) when Config sets none, and the driver logs a warning when the running targets'
-// expected load nears it.
+// The client's rate limit is one budget shared by every client the driver builds. When
+// Options.Config sets none it follows the running targets (Targets started and Releases
+// running): RateLimit of them (12 requests per target and analysis interval, a burst of 16 per
+// target so that all may start at once), never below DefaultQPS and DefaultBurst or the size
+// Options.Targets and Options.Interval give in advance; the driver logs the limit when it moves
+// by a quarter. An embedder's own Config.QPS and Burst, or RateLimiter, are kept as a fixed
+// limit, and the driver logs a warning when the running targets' expected load passes 80 % of
+// it. (*Driver).RateLimit reads the limit, (*Driver).Throttled counts the requests that waited.
 //
 // A Canary canarykit cannot drive (spec.provider appmesh, say) is an error naming the field
 // before anything in the cluster is touched.

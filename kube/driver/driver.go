@@ -18,9 +18,9 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Client rate limits used when Options.Config sets none and Options.Targets is 0 (client-go's
-// own default, 5 QPS with a burst of 10, throttles a driver of a few dozen targets at every
-// release start). RateLimit sizes them for a number of targets.
+// The least client rate limit of a driver whose Options.Config sets none (client-go's own
+// default, 5 QPS with a burst of 10, throttles a driver of a few dozen targets at every release
+// start): the limit follows the running targets (RateLimit) from there.
 const (
 	DefaultQPS   = 50
 	DefaultBurst = 100
@@ -32,14 +32,18 @@ const DefaultRecheck = 10 * time.Second
 
 // Options configure a Driver. Zero fields mean "default".
 type Options struct {
-	// Config reaches the cluster. Required. Its QPS and Burst, when 0, become
-	// RateLimit(Targets, Interval): DefaultQPS and DefaultBurst for a driver not sized (the
-	// Driver works on a copy). The driver warns in its log when the running targets' expected
-	// load nears the QPS.
+	// Config reaches the cluster. Required. The Driver works on a copy, whose rate limit is one
+	// budget shared by every client the driver builds from it. With QPS, Burst and RateLimiter
+	// unset the limit follows the running targets (Targets started and Releases running):
+	// RateLimit of them, never below RateLimit(Targets, Interval), logged when it moves by a
+	// quarter (RateLog). A QPS or Burst set is a fixed limit (the other one, if 0, from
+	// RateLimit(Targets, Interval)); a RateLimiter is kept as it is; a QPS below 0 is no limit.
+	// With a fixed limit the driver warns in its log when the running targets' expected load
+	// passes RateWarning of its QPS. (*Driver).RateLimit reads the limit.
 	Config *rest.Config
-	// Targets is how many targets the driver is sized for, and Interval their shortest
-	// analysis interval (default 10 s): the client rate limit when Config sets none (see
-	// RateLimit). 0: DefaultQPS and DefaultBurst.
+	// Targets is how many targets the driver is sized for in advance, and Interval their
+	// shortest analysis interval (default 10 s): the least client rate limit when Config sets
+	// none (see RateLimit). 0: DefaultQPS and DefaultBurst.
 	Targets  int
 	Interval time.Duration
 	// DefaultRouter is the router of Canaries without spec.provider. Default: Linkerd's, an SMI
@@ -103,7 +107,8 @@ type Driver struct {
 	objects flagger.Source
 	dyn     dynamic.Interface
 
-	rate *rateWatch
+	rate    *rateWatch
+	limiter *clientLimiter // the clients' rate limit; nil: the embedder's, or none
 
 	mu    sync.Mutex
 	proms map[string]canary.MetricProvider // by promKey
@@ -147,7 +152,7 @@ func New(opts Options) (*Driver, error) {
 	if opts.Interval == 0 {
 		opts.Interval = 10 * time.Second
 	}
-	rateLimits(cfg, opts)
+	limiter, rate := rateLimits(cfg, opts)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
@@ -171,14 +176,32 @@ func New(opts Options) (*Driver, error) {
 		objects = ClusterObjects(dyn)
 	}
 	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn,
-		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}}
+		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
 	d.routers = newRouters(d)
-	qps := cfg.QPS
-	if cfg.RateLimiter != nil {
-		qps = cfg.RateLimiter.QPS()
-	}
-	d.rate = &rateWatch{qps: qps, log: opts.Logger}
 	return d, nil
+}
+
+// RateLimit returns the client rate limit now: with Options.Config setting none, the one that
+// follows the running targets. With Config.RateLimiter of the embedder's: its QPS and
+// Config.Burst; with no limit (QPS below 0): Config.QPS and Burst.
+func (d *Driver) RateLimit() (qps float32, burst int) {
+	if d.limiter != nil {
+		return d.limiter.limits()
+	}
+	if d.config.RateLimiter != nil {
+		return d.config.RateLimiter.QPS(), d.config.Burst
+	}
+	return d.config.QPS, d.config.Burst
+}
+
+// Throttled returns how many of the driver's requests have waited for the client rate limit
+// (client-side throttling). 0 with Config.RateLimiter of the embedder's, which the driver does
+// not see, and with no limit.
+func (d *Driver) Throttled() int64 {
+	if d.limiter == nil {
+		return 0
+	}
+	return d.limiter.Waited()
 }
 
 // Client returns the Driver's Kubernetes client.

@@ -6,19 +6,16 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/webhook/notify"
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/rest"
 )
 
 // A MetricTemplate's provider is queried with the credentials of its secretRef (as Flagger
@@ -165,55 +162,4 @@ func TestOptionsMetricsReplacesPrometheus(t *testing.T) {
 	v, err := p.Query(context.Background(), spec.Metrics[0].Query)
 	require.NoError(t, err)
 	assert.Equal(t, 42.0, v)
-}
-
-// The client rate limit follows the number of targets and their interval: 6 requests per
-// target and interval, twice over; never below the defaults.
-func TestRateLimitIsSizedForTheTargets(t *testing.T) {
-	qps, burst := RateLimit(1000, 10*time.Second)
-	assert.Equal(t, float32(1200), qps)
-	assert.Equal(t, 2400, burst)
-	qps, burst = RateLimit(20, 10*time.Second)
-	assert.Equal(t, float32(DefaultQPS), qps)
-	assert.Equal(t, DefaultBurst, burst)
-	qps, burst = RateLimit(0, 0)
-	assert.Equal(t, float32(DefaultQPS), qps)
-	assert.Equal(t, DefaultBurst, burst)
-
-	d, err := New(Options{Config: &rest.Config{Host: "https://127.0.0.1:1"}, Targets: 500, Interval: 5 * time.Second})
-	require.NoError(t, err)
-	defer d.Close()
-	assert.Equal(t, float32(1200), d.config.QPS)
-	assert.Equal(t, 2400, d.config.Burst)
-	d, err = New(Options{Config: &rest.Config{Host: "https://127.0.0.1:1", QPS: 7, Burst: 9}, Targets: 500})
-	require.NoError(t, err)
-	defer d.Close()
-	assert.Equal(t, float32(7), d.config.QPS, "the embedder's own limit is kept")
-	assert.Equal(t, 9, d.config.Burst)
-	_, err = New(Options{Config: &rest.Config{Host: "https://127.0.0.1:1"}, Targets: -1})
-	assert.ErrorContains(t, err, "Options.Targets")
-}
-
-// The driver warns once when the running targets' expected load passes 80% of the QPS, and
-// again only after it fell back below.
-func TestRateWatchWarnsBeforeTheLimitIsReached(t *testing.T) {
-	var logs []string
-	w := &rateWatch{qps: 50, log: funcr.New(func(_, args string) { logs = append(logs, args) }, funcr.Options{})}
-	// 6 requests per 10 s each: 66 targets expect 39.6/s (below 40), the 67th 40.2/s
-	for range 66 {
-		assert.False(t, w.add(10*time.Second, 1))
-	}
-	assert.Empty(t, logs)
-	assert.True(t, w.add(10*time.Second, 1), "67 targets: 40.2 requests/s > 80% of 50")
-	assert.False(t, w.add(10*time.Second, 1), "warned once")
-	require.Len(t, logs, 1)
-	assert.Contains(t, logs[0], `"qps"=50`)
-	w.add(10*time.Second, -1)
-	w.add(10*time.Second, -1)
-	assert.True(t, w.add(10*time.Second, 1), "warns again after the load fell below")
-
-	unlimited := &rateWatch{qps: -1, log: funcr.New(func(_, args string) { logs = append(logs, args) }, funcr.Options{})}
-	for range 1000 {
-		assert.False(t, unlimited.add(time.Second, 1))
-	}
 }

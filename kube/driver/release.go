@@ -28,6 +28,7 @@ type Release struct {
 
 	alerts  *notify.Dispatcher // the Canary's alerts, delivered while Run runs
 	cluster *kube.Cluster      // its watch of control requests, shared by the Driver's targets
+	rate    *rateWatch         // counts the release as a target while Run runs
 	running atomic.Bool
 }
 
@@ -141,7 +142,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 	if err != nil {
 		return nil, canaryError(c, err)
 	}
-	return &Release{Canary: c, Rollout: r, Lease: lease, Store: store, alerts: alerts, cluster: d.cluster}, nil
+	return &Release{Canary: c, Rollout: r, Lease: lease, Store: store, alerts: alerts, cluster: d.cluster, rate: d.rate}, nil
 }
 
 // Run drives the target's current revision while holding its lease, applying control
@@ -153,6 +154,8 @@ func (r *Release) Run(ctx context.Context) (canary.Result, error) {
 		return canary.Result{}, fmt.Errorf("%w: release of %s", canary.ErrAlreadyRunning, r.Canary.Target)
 	}
 	defer r.running.Store(false)
+	r.rate.add(r.Canary.Spec.Interval, 1)
+	defer r.rate.add(r.Canary.Spec.Interval, -1)
 	var res canary.Result
 	err := r.Lease.Hold(ctx, func(ctx context.Context) error {
 		stop, err := r.cluster.Controls(ctx, r.Lease, func(c kube.Control) { _ = c.Apply(r.Rollout) })

@@ -1,0 +1,113 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/go-logr/logr/testr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+)
+
+// A driver with no limit in its Config, 60 Targets started at once and then given a new
+// revision at once: its client rate limit is sized for 60 targets while they run, none of the
+// requests of their bootstraps (primary, Services, route, status, Events, leases) and of their
+// releases waited for it, and it falls back to the defaults once they stop. The fixed defaults
+// (50 QPS, burst 100) make the releases' start wait.
+func TestAdaptiveRateLimitDoesNotThrottleSixtyTargets(t *testing.T) {
+	env := testenv.Shared(t)
+	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD())
+	ns := env.Namespace(t)
+	env.Kubelet(t, ns, "app", testenv.ReadyNow())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 60
+	const interval = 5 * time.Second
+	for i := range n {
+		name := fmt.Sprintf("podinfo-%d", i)
+		labels := map[string]string{"app": name}
+		_, err := env.Client().AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+
+	const agent = "canarykit-adaptive-rate-test"
+	cfg := rest.CopyConfig(env.Config())
+	cfg.UserAgent = agent
+	cfg.QPS, cfg.Burst, cfg.RateLimiter = 0, 0, nil
+	d, err := New(Options{Config: cfg, Identity: "driver-rate", Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})})
+	require.NoError(t, err)
+	defer d.Close()
+	from := env.AuditMark(t)
+	targets := make([]*Target, n)
+	started := make(chan error, n)
+	for i := range n {
+		name := fmt.Sprintf("podinfo-%d", i)
+		c := &flagger.Canary{Name: name, Namespace: ns, Target: canary.Target{Namespace: ns, Name: name},
+			Spec:     canary.Spec{Interval: interval, Threshold: 1, MaxWeight: 50, StepWeight: 50},
+			Workload: flagger.Workload{Port: 9898}, Router: flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}}
+		targets[i], err = d.Target(c, nil)
+		require.NoError(t, err)
+		go func() { started <- targets[i].Start(ctx) }()
+	}
+	all := func(what string, phase canary.Phase) {
+		t.Helper()
+		require.NoError(t, wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
+			for _, tg := range targets {
+				if tg.Last().Phase != phase {
+					return false, nil
+				}
+			}
+			return true, nil
+		}), what)
+	}
+	all("every target initialized", canary.PhaseInitialized)
+	initialized := d.Throttled()
+	for i := range n { // every target's new revision at once
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, fmt.Sprintf("podinfo-%d", i), metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
+			_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
+			return err
+		}))
+	}
+	all("every release succeeded", canary.PhaseSucceeded)
+
+	qps, burst := d.RateLimit()
+	wantQPS, wantBurst := RateLimit(n, interval)
+	assert.Equal(t, wantQPS, qps, "sized for the 60 running targets")
+	assert.Equal(t, wantBurst, burst)
+	assert.Greater(t, qps, float32(DefaultQPS))
+	made := len(byAgent(env.AuditSince(t, from).Calls(), agent))
+	t.Logf("60 targets initialized and released with %d requests; limit %v QPS, burst %d; %d waited (%d in the bootstrap)",
+		made, qps, burst, d.Throttled(), initialized)
+	assert.Greater(t, made, DefaultBurst, "more requests than the default burst")
+	assert.Zero(t, d.Throttled(), "no request waited for the client rate limit")
+
+	cancel()
+	for range n {
+		require.NoError(t, <-started)
+	}
+	qps, burst = d.RateLimit()
+	assert.Equal(t, float32(DefaultQPS), qps, "back to the defaults once the targets stopped")
+	assert.Equal(t, DefaultBurst, burst)
+}
