@@ -331,7 +331,7 @@ func (r *run) logEvents(since time.Time) {
 		if last.IsZero() {
 			last = e.EventTime.Time
 		}
-		if last.Before(since.Truncate(time.Second)) {
+		if last.Before(since.Truncate(time.Second)) || e.InvolvedObject.Kind != "Canary" { // the tool's, not the HPAs'
 			continue
 		}
 		msg := strings.ReplaceAll(e.Message, e.InvolvedObject.Name, "<target>")
