@@ -316,7 +316,7 @@ func breakdown(byKind map[string]int, steps int) string {
 // digits are the numbers in an Event's message, so that the messages of N targets group.
 var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
 
-// logEvents logs the Events written since start by kind (type, reason, message with its
+// logEvents logs the Events on the Canaries written since start by kind (type, reason, message with its
 // numbers and the target's name masked), most frequent first: why a step came late shows there
 // (a halted advancement, a canary not ready).
 func (r *run) logEvents(since time.Time) {
