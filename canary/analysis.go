@@ -256,11 +256,13 @@ func (u *run) promoting(ctx context.Context) (next, error) {
 		u.emit(EventNormal, ReasonShifted, fmt.Sprintf("Advance %s primary weight %d", t, 100-c))
 		return waitTick, u.save(ctx, fmt.Sprintf("primary weight %d", 100-c))
 	}
+	// Finalising is saved with the outcome, in one write: the route already tells a resumed
+	// release that the traffic is back on the primary. Should the scale-down fail, the next
+	// tick saves Finalising before it tries again.
 	u.st.Phase = PhaseFinalising
-	if err := u.save(ctx, "finalising"); err != nil {
-		return waitTick, err
-	}
-	return tickNow, nil
+	u.st.Message, u.st.LastTransitionTime = "finalising", u.r.clock.Now()
+	u.dirty = true
+	return u.finalise(ctx)
 }
 
 // promotionFailed handles a primary that does not become ready with the promoted revision: the
