@@ -18,7 +18,8 @@
 //     Start holds the lease, applies control requests, delivers alerts and releases every new
 //     revision; Kick it from an informer's events. It has the shape of a controller-runtime
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
-//     renewals.
+//     renewals. With Options.CanaryStatus, the releases after the first of one hold of the
+//     lease take the status from what the store last wrote, without reading the Canary.
 //
 // A release's status is kept in the target's Lease annotation, or, with Options.CanaryStatus,
 // on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,
