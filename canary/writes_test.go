@@ -1,8 +1,10 @@
 package canary_test
 
 import (
+	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,4 +65,61 @@ func TestFinalisingSavedWhenScaleDownFails(t *testing.T) {
 	assert.Equal(t, 2, env.Workload.Calls.Count("ScaleDown"), "the failed scale-down, then the one that worked")
 	assert.Equal(t, 1, env.Events.Count(canary.ReasonError))
 	assert.Equal(t, 1, env.Events.Count(canary.ReasonShifted), "the traffic is shifted once")
+}
+
+// A new release keeps the last release's StartedAt until its own first step replaces it: the
+// release's start does not change the part of the status a store may keep apart, and the
+// checks of the new release see its own start, never the last one's.
+func TestStartedAtReplacedAtTheFirstStep(t *testing.T) {
+	env := healthyEnv()
+	spec := writesSpec()
+	spec.Metrics = append(spec.Metrics, canary.Metric{Name: "judge", ThresholdRange: canary.AtLeast(90)})
+	var mu sync.Mutex
+	seen := map[string][]time.Time{} // revision → the Started of each check request
+	cfg := env.Config(spec)
+	cfg.Checkers = map[string]canary.Checker{"judge": canary.CheckerFunc(func(_ context.Context, req canary.CheckRequest) (canary.CheckResult, error) {
+		mu.Lock()
+		seen[req.Revision] = append(seen[req.Revision], req.Started)
+		mu.Unlock()
+		return canary.CheckResult{Value: 95, Verdict: canary.VerdictPass, Threshold: req.Metric.ThresholdRange}, nil
+	})}
+	r, err := canary.New(cfg)
+	require.NoError(t, err)
+	run(t, r) // initialisation
+
+	startOf := func() time.Time {
+		es := env.Events.Events()
+		var last time.Time
+		for _, e := range es {
+			if e.Reason == canary.ReasonStarted {
+				last = e.Time
+			}
+		}
+		return last
+	}
+	env.Workload.SetRevision("v2")
+	require.Equal(t, canary.PhaseSucceeded, run(t, r).Phase)
+	first := startOf()
+	require.False(t, first.IsZero())
+
+	env.Clock.Advance(time.Hour)
+	env.Workload.SetRevision("v3")
+	before := len(env.Store.Saved())
+	require.Equal(t, canary.PhaseSucceeded, run(t, r).Phase)
+	second := startOf()
+	require.True(t, second.After(first))
+	saved := env.Store.Saved()[before:]
+	require.GreaterOrEqual(t, len(saved), 2)
+	assert.Equal(t, canary.PhaseProgressing, saved[0].Phase)
+	assert.Zero(t, saved[0].CanaryWeight)
+	assert.True(t, saved[0].StartedAt.Equal(first), "the new revision's save keeps the last release's start")
+	for _, st := range saved[1:] {
+		assert.True(t, st.StartedAt.Equal(second), "%s %d: saved with the release's own start", st.Phase, st.CanaryWeight)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, seen["v3"])
+	for _, s := range seen["v3"] {
+		assert.True(t, s.Equal(second), "a check of v3 saw the start %s, not v3's %s", s, second)
+	}
 }

@@ -94,8 +94,12 @@ func (b *releaseBed) release(ctx context.Context, t *testing.T, image string) (t
 		_, err = b.env.Client().AppsV1().Deployments(b.ns).Update(ctx, dep, metav1.UpdateOptions{})
 		return err
 	}))
+	prev := b.tg.Last()
 	b.tg.Kick()
-	b.poll(ctx, t, "released", func() bool { return b.tg.Last().Released && b.tg.Last().Phase == canary.PhaseSucceeded })
+	b.poll(ctx, t, "released", func() bool {
+		l := b.tg.Last()
+		return l.Released && l.Phase == canary.PhaseSucceeded && l.Revision != prev.Revision
+	})
 	b.poll(ctx, t, "the Succeeded event written", b.written(ctx, canary.ReasonSucceeded))
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -113,41 +117,46 @@ func (b *releaseBed) key(verb, res string) testenv.AuditKey {
 // three times (canary scale-up, primary copy, canary scale-down), the route is read once when
 // adopted, and the lease once, for the analysis' start; the status is not read again: the
 // Target holds the lease since the release before, so the status it last wrote is the stored
-// one.
+// one. Two releases in a row cost the same.
 func TestTargetReleaseRequests(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b := newReleaseBed(ctx, t)
-	calls, events := b.release(ctx, t, "podinfo:2")
-	res := b.tg.Last()
-	assert.Equal(t, []int{20, 40, 60, 0}, res.Weights)
+	// the second release costs the same: nothing of the first is cleared up at its start
+	for _, image := range []string{"podinfo:2", "podinfo:3"} {
+		calls, events := b.release(ctx, t, image)
+		res := b.tg.Last()
+		assert.Equal(t, []int{20, 40, 60, 0}, res.Weights, image)
 
-	var reasons []canary.Reason
-	for _, e := range events {
-		if e.Reason != canary.ReasonNotReady { // the canary may not be ready at the first look
-			reasons = append(reasons, e.Reason)
+		var reasons []canary.Reason
+		for _, e := range events {
+			if e.Reason != canary.ReasonNotReady { // the canary may not be ready at the first look
+				reasons = append(reasons, e.Reason)
+			}
 		}
-	}
-	// Flagger's events for this release: New revision detected, Starting canary analysis,
-	// Advance canary weight (each step), Copying template spec, Routing all traffic to
-	// primary, Promotion completed
-	assert.Equal(t, []canary.Reason{canary.ReasonNewRevision, canary.ReasonStarted, canary.ReasonAdvanced,
-		canary.ReasonAdvanced, canary.ReasonAdvanced, canary.ReasonPromoting, canary.ReasonShifted, canary.ReasonSucceeded}, reasons)
+		// Flagger's events for this release: New revision detected, Starting canary analysis,
+		// Advance canary weight (each step), Copying template spec, Routing all traffic to
+		// primary, Promotion completed
+		assert.Equal(t, []canary.Reason{canary.ReasonNewRevision, canary.ReasonStarted, canary.ReasonAdvanced,
+			canary.ReasonAdvanced, canary.ReasonAdvanced, canary.ReasonPromoting, canary.ReasonShifted, canary.ReasonSucceeded}, reasons, image)
 
-	counts := calls.Counts()
-	t.Logf("one release, %d route writes, %d requests:\n%s", len(res.Weights), counts.Total(), counts)
-	assert.Equal(t, len(events), counts[b.key("create", "events")], "one request per event")
-	delete(counts, b.key("create", "events"))
-	assert.Equal(t, testenv.AuditCounts{
-		b.key("patch", "trafficsplits"):    4, // 20, 40, 60, then all traffic to the primary
-		b.key("get", "trafficsplits"):      1, // the route adopted at the release's start
-		b.key("update", "canaries/status"): 6, // new revision, three steps, Promoting, Succeeded
-		b.key("patch", "deployments"):      2, // canary scaled up, then down
-		b.key("update", "deployments"):     1, // the canary's spec copied to the primary
-		b.key("update", "leases"):          1, // the analysis' start (canarykit's own status)
-	}, counts)
-	for _, e := range calls {
-		assert.Less(t, e.Code, 300, "%s %s/%s answered %d", e.Verb, e.Resource, e.Subresource, e.Code)
+		counts := calls.Counts()
+		t.Logf("release of %s, %d route writes, %d requests:\n%s", image, len(res.Weights), counts.Total(), counts)
+		// an Event repeating one of the last release's is a patch of its count, as with Flagger
+		assert.Equal(t, len(events), counts[b.key("create", "events")]+counts[b.key("patch", "events")], "%s: one request per event", image)
+		delete(counts, b.key("create", "events"))
+		delete(counts, b.key("patch", "events"))
+		assert.Equal(t, testenv.AuditCounts{
+			b.key("patch", "trafficsplits"):    4, // 20, 40, 60, then all traffic to the primary
+			b.key("get", "trafficsplits"):      1, // the route adopted at the release's start
+			b.key("update", "canaries/status"): 6, // new revision, three steps, Promoting, Succeeded
+			b.key("patch", "deployments"):      2, // canary scaled up, then down
+			b.key("update", "deployments"):     1, // the canary's spec copied to the primary
+			b.key("update", "leases"):          1, // the analysis' start (canarykit's own status)
+		}, counts, image)
+		for _, e := range calls {
+			assert.Less(t, e.Code, 300, "%s %s/%s answered %d", e.Verb, e.Resource, e.Subresource, e.Code)
+		}
 	}
 }
 
