@@ -75,8 +75,11 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 		if ok, name, herr := u.runHooks(ctx, HookPreRollout); !ok {
 			return u.failCheck(ctx, "pre-rollout check "+name+" failed", fmt.Sprintf("Halt %s advancement pre-rollout check %s failed %v", t, name, herr), name, nil)
 		}
-		if u.st.StartedAt.IsZero() {
-			u.st.StartedAt = u.r.clock.Now() // saved with the first step
+		if u.st.FailedChecks == 0 || u.st.StartedAt.IsZero() {
+			// saved with the first step; until then the status keeps the last release's, so
+			// a store that keeps it apart (the Canary store's lease) writes it once a release.
+			// A failed pre-rollout hook keeps the first try's.
+			u.st.StartedAt = u.r.clock.Now()
 		}
 	} else {
 		if ok, name, herr := u.runHooks(ctx, HookRollout); !ok {
@@ -107,7 +110,8 @@ func (u *run) restart(ctx context.Context, rev string) (next, error) {
 	if err := u.setWeights(ctx, AllPrimary()); err != nil {
 		return waitTick, err
 	}
-	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec, Version: u.st.Version}
+	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec,
+		StartedAt: u.st.StartedAt, Version: u.st.Version} // StartedAt: replaced at the first step
 	u.res.Revision = rev
 	u.notReadySince = u.r.clock.Now()
 	if err := u.save(ctx, "new revision during analysis"); err != nil {
@@ -260,11 +264,13 @@ func (u *run) promoting(ctx context.Context) (next, error) {
 		u.emit(EventNormal, ReasonShifted, fmt.Sprintf("Advance %s primary weight %d", t, 100-c))
 		return waitTick, u.save(ctx, fmt.Sprintf("primary weight %d", 100-c))
 	}
+	// Finalising is saved with the outcome, in one write: the route already tells a resumed
+	// release that the traffic is back on the primary. Should the scale-down fail, the next
+	// tick saves Finalising before it tries again.
 	u.st.Phase = PhaseFinalising
-	if err := u.save(ctx, "finalising"); err != nil {
-		return waitTick, err
-	}
-	return tickNow, nil
+	u.st.Message, u.st.LastTransitionTime = "finalising", u.r.clock.Now()
+	u.dirty = true
+	return u.finalise(ctx)
 }
 
 // promotionFailed handles a primary that does not become ready with the promoted revision: the

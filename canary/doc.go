@@ -76,7 +76,10 @@
 // The engine keeps what it knows in memory and reads state back (Store.Load, Router.Weights)
 // only when a Run starts. One analysis step costs one Workload.Observe (served from a cache by
 // real adapters), the rollout hooks, the metric queries, one Router.SetWeights and one
-// Store.Save. Flagger re-reads every object on every tick (19 API requests per step).
+// Store.Save. A tick saves the status once at most, as Flagger writes it once per tick: the
+// tick that shifts the traffic back to the primary and scales the canary down ends the release
+// with one save (Finalising is saved on its own only when the scale-down has to be tried again).
+// Flagger re-reads every object on every tick (19 API requests per step).
 //
 // # Observing
 //

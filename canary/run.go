@@ -404,7 +404,8 @@ func (u *run) detect(ctx context.Context) (next, error) {
 	if err := u.r.workload.ScaleUp(ctx, u.r.target); err != nil {
 		return waitTick, wrapOp("scale up canary", err)
 	}
-	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec, Version: u.st.Version}
+	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec,
+		StartedAt: u.st.StartedAt, Version: u.st.Version} // StartedAt: replaced at the first step
 	u.notReadySince = u.r.clock.Now()
 	if err := u.save(ctx, "new revision detected"); err != nil {
 		return waitTick, err

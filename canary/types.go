@@ -146,7 +146,8 @@ type Status struct {
 	LastAppliedSpec string `json:"lastAppliedSpec,omitempty"`
 	// LastPromotedSpec is the revision the primary runs.
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
-	// StartedAt is when the release's analysis began: its first step.
+	// StartedAt is when the release's analysis began: its first step. Before that step a new
+	// release's status still holds the last release's.
 	StartedAt time.Time `json:"startedAt,omitempty"`
 	// Paused is set while the analysis is paused (Rollout.Pause), so a restarted driver stays
 	// paused until Resume.

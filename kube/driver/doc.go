@@ -18,7 +18,8 @@
 //     Start holds the lease, applies control requests, delivers alerts and releases every new
 //     revision; Kick it from an informer's events. It has the shape of a controller-runtime
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
-//     renewals.
+//     renewals. With Options.CanaryStatus, the releases after the first of one hold of the
+//     lease take the status from what the store last wrote, without reading the Canary.
 //
 // Control requests reach Releases and Targets through the Driver's one watch per namespace
 // (kube.Cluster.Controls), label-selected on the leases that carry a request: however many

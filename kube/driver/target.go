@@ -110,13 +110,14 @@ func (t *Target) drive(ctx context.Context) error {
 		return err
 	}
 	defer stop()
-	first := true
+	first, held := true, false // held: a release of this hold ended; the store's copy is current
 	for {
 		if first || t.due(ctx) {
 			first = false
-			if err := t.release(ctx); err != nil {
+			if err := t.release(ctx, held); err != nil {
 				return err
 			}
+			held = true
 		}
 		timer := t.d.opts.Clock.NewTimer(t.d.opts.Recheck)
 		select {
@@ -130,10 +131,11 @@ func (t *Target) drive(ctx context.Context) error {
 	}
 }
 
-// release builds a Release (the Canary's references resolved again) and runs it.
-func (t *Target) release(ctx context.Context) error {
+// release builds a Release (the Canary's references resolved again) and runs it; held says a
+// release of the same hold of the lease ended before it, so the status is known.
+func (t *Target) release(ctx context.Context, held bool) error {
 	c := *t.c.Load() // a copy: resolving the references fills it in
-	rel, err := t.d.build(ctx, &c, t.router, t.workload, t.lease, t.store, t.onEvent)
+	rel, err := t.d.build(ctx, &c, t.router, t.workload, t.lease, releaseStore(t.store, held), t.onEvent)
 	if err != nil {
 		return err
 	}

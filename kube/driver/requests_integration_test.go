@@ -1,0 +1,207 @@
+package driver
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/go-logr/logr/testr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+)
+
+// releaseBed is a Target with its status on the Canary, initialised, with the identity it
+// runs as.
+type releaseBed struct {
+	*statusBed
+	user string
+	tg   *Target
+
+	mu     sync.Mutex
+	events []canary.Event
+}
+
+func newReleaseBed(ctx context.Context, t *testing.T) *releaseBed {
+	b := &releaseBed{statusBed: newStatusBed(ctx, t)}
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	var cfg *rest.Config
+	b.user, cfg = driverUser(t, b.env, b.ns)
+	d, err := New(Options{Config: cfg, Identity: "driver-a", CanaryStatus: true, Logger: testr.New(t)})
+	require.NoError(t, err)
+	t.Cleanup(d.Close)
+	b.tg, err = d.Target(c, func(e canary.Event) {
+		b.mu.Lock()
+		b.events = append(b.events, e)
+		b.mu.Unlock()
+	})
+	require.NoError(t, err)
+	tctx, stop := context.WithCancel(ctx)
+	started := make(chan error, 1)
+	go func() { started <- b.tg.Start(tctx) }()
+	t.Cleanup(func() {
+		stop()
+		assert.NoError(t, <-started)
+	})
+	b.poll(ctx, t, "initialized", func() bool { return b.tg.Last().Phase == canary.PhaseInitialized })
+	b.poll(ctx, t, "the Initialized event written", b.written(ctx, canary.ReasonInitialized))
+	return b
+}
+
+func (b *releaseBed) poll(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	require.NoError(t, wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true,
+		func(context.Context) (bool, error) { return cond(), nil }), what)
+}
+
+// written reports whether an Event with reason is stored (the recorder writes asynchronously).
+func (b *releaseBed) written(ctx context.Context, reason canary.Reason) func() bool {
+	return func() bool {
+		evs, err := b.env.Client().CoreV1().Events(b.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range evs.Items {
+			if e.Reason == string(reason) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// release sets a new image, kicks the Target and waits for the release's end and its last
+// Event; it returns the release's API requests by kind and the events it emitted.
+func (b *releaseBed) release(ctx context.Context, t *testing.T, image string) (testenv.AuditEvents, []canary.Event) {
+	t.Helper()
+	from := b.env.AuditMark(t)
+	b.mu.Lock()
+	b.events = nil
+	b.mu.Unlock()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, "podinfo", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		dep.Spec.Template.Spec.Containers[0].Image = image
+		_, err = b.env.Client().AppsV1().Deployments(b.ns).Update(ctx, dep, metav1.UpdateOptions{})
+		return err
+	}))
+	prev := b.tg.Last()
+	b.tg.Kick()
+	b.poll(ctx, t, "released", func() bool {
+		l := b.tg.Last()
+		return l.Released && l.Phase == canary.PhaseSucceeded && l.Revision != prev.Revision
+	})
+	b.poll(ctx, t, "the Succeeded event written", b.written(ctx, canary.ReasonSucceeded))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.env.AuditSince(t, from).ForUser(b.user).Calls(), append([]canary.Event(nil), b.events...)
+}
+
+func (b *releaseBed) key(verb, res string) testenv.AuditKey {
+	return testenv.AuditKey{User: b.user, Verb: verb, Resource: res}
+}
+
+// The API requests of one release by a Target with its status on the Canary object (as
+// examples/flagger-controller runs), counted by kind on the real API server. The release has
+// three weight steps and the promotion: four route writes. Each tick writes its status once,
+// each event once (Flagger's set of events for such a release), the Deployments are written
+// three times (canary scale-up, primary copy, canary scale-down), the route is read once when
+// adopted, and the lease once, for the analysis' start; the status is not read again: the
+// Target holds the lease since the release before, so the status it last wrote is the stored
+// one. Two releases in a row cost the same.
+func TestTargetReleaseRequests(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
+	defer cancel()
+	b := newReleaseBed(ctx, t)
+	// the second release costs the same: nothing of the first is cleared up at its start
+	for _, image := range []string{"podinfo:2", "podinfo:3"} {
+		calls, events := b.release(ctx, t, image)
+		res := b.tg.Last()
+		assert.Equal(t, []int{20, 40, 60, 0}, res.Weights, image)
+
+		var reasons []canary.Reason
+		for _, e := range events {
+			if e.Reason != canary.ReasonNotReady { // the canary may not be ready at the first look
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		// Flagger's events for this release: New revision detected, Starting canary analysis,
+		// Advance canary weight (each step), Copying template spec, Routing all traffic to
+		// primary, Promotion completed
+		assert.Equal(t, []canary.Reason{canary.ReasonNewRevision, canary.ReasonStarted, canary.ReasonAdvanced,
+			canary.ReasonAdvanced, canary.ReasonAdvanced, canary.ReasonPromoting, canary.ReasonShifted, canary.ReasonSucceeded}, reasons, image)
+
+		counts := calls.Counts()
+		t.Logf("release of %s, %d route writes, %d requests:\n%s", image, len(res.Weights), counts.Total(), counts)
+		// an Event repeating one of the last release's is a patch of its count, as with Flagger
+		assert.Equal(t, len(events), counts[b.key("create", "events")]+counts[b.key("patch", "events")], "%s: one request per event", image)
+		delete(counts, b.key("create", "events"))
+		delete(counts, b.key("patch", "events"))
+		assert.Equal(t, testenv.AuditCounts{
+			b.key("patch", "trafficsplits"):    4, // 20, 40, 60, then all traffic to the primary
+			b.key("get", "trafficsplits"):      1, // the route adopted at the release's start
+			b.key("update", "canaries/status"): 6, // new revision, three steps, Promoting, Succeeded
+			b.key("patch", "deployments"):      2, // canary scaled up, then down
+			b.key("update", "deployments"):     1, // the canary's spec copied to the primary
+			b.key("update", "leases"):          1, // the analysis' start (canarykit's own status)
+		}, counts, image)
+		for _, e := range calls {
+			assert.Less(t, e.Code, 300, "%s %s/%s answered %d", e.Verb, e.Resource, e.Subresource, e.Code)
+		}
+	}
+}
+
+// A Canary edited between two releases (here its labels, as a GitOps tool or kubectl label
+// does) has a newer resourceVersion than the status the Target last wrote: the next release's
+// first status write conflicts, reads the Canary once and is made again on the fresh object;
+// the edit is kept and the release goes on as usual.
+func TestTargetReleaseAfterCanaryEdit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
+	defer cancel()
+	b := newReleaseBed(ctx, t)
+	admin, err := dynamic.NewForConfig(b.env.Config())
+	require.NoError(t, err)
+	canaries := admin.Resource(CanaryGVR).Namespace(b.ns)
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj, err := canaries.Get(ctx, "podinfo", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		labels := obj.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels["team"] = "checkout"
+		obj.SetLabels(labels)
+		_, err = canaries.Update(ctx, obj, metav1.UpdateOptions{})
+		return err
+	}))
+
+	calls, _ := b.release(ctx, t, "podinfo:2")
+	assert.Equal(t, []int{20, 40, 60, 0}, b.tg.Last().Weights)
+	counts := calls.Counts()
+	t.Logf("release after an edit: %d requests:\n%s", counts.Total(), counts)
+	assert.Equal(t, 1, counts[b.key("get", "canaries")], "the Canary read once, after the conflict")
+	assert.Equal(t, 6+1, counts[b.key("update", "canaries/status")], "the conflicting write made again")
+	conflicts := 0
+	for _, e := range calls {
+		if e.Code == 409 {
+			conflicts++
+			assert.Equal(t, "canaries", e.Resource)
+		}
+	}
+	assert.Equal(t, 1, conflicts)
+	final, err := canaries.Get(ctx, "podinfo", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "checkout", final.GetLabels()["team"])
+	assert.Equal(t, "Succeeded", phaseOf(final))
+}
