@@ -102,6 +102,8 @@ type Driver struct {
 	routers *routers
 	objects flagger.Source
 	dyn     dynamic.Interface
+	// canaries reads Canaries and writes their status as JSON (CanaryStore)
+	canaries rest.Interface
 
 	rate *rateWatch
 
@@ -166,11 +168,16 @@ func New(opts Options) (*Driver, error) {
 		cluster.Close()
 		return nil, fmt.Errorf("driver: %w", err)
 	}
+	canaries, err := canaryClient(cfg)
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("driver: %w", err)
+	}
 	objects := opts.Objects
 	if objects == nil {
 		objects = ClusterObjects(dyn)
 	}
-	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn,
+	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
 		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}}
 	d.routers = newRouters(d)
 	qps := cfg.QPS
