@@ -127,6 +127,10 @@ func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCa
 		nc.watch("secrets", f.Core().V1().Secrets().Informer())
 		c.caches[ns] = nc
 	}
+	if ok && (!withHPA || nc.hpas != nil) && nc.allSynced() {
+		c.mu.Unlock() // the common case, on every read: started and synced
+		return nc, nil
+	}
 	if withHPA && nc.hpas == nil {
 		nc.hpas = nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister()
 		nc.watch("horizontalpodautoscalers", nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer())
@@ -153,6 +157,16 @@ func stripManagedFields(obj any) (any, error) {
 		m.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+// allSynced reports whether every informer of nc has synced; the Cluster's mu is held.
+func (nc *nsCache) allSynced() bool {
+	for _, synced := range nc.synced {
+		if !synced() {
+			return false
+		}
+	}
+	return true
 }
 
 // watch registers an informer's sync and records its list/watch failures.
