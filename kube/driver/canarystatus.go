@@ -35,6 +35,10 @@ const conflictRetries = 5
 // health checks): Reconciling=True while a release is under way and Stalled=True after a
 // rollback; neither is present otherwise.
 //
+// The store keeps the Canary as the API server sent it, decoding only its resourceVersion
+// and status; a save sends it back (without managedFields, which the API server then keeps)
+// with the new status.
+//
 // Status.Version is the Canary's resourceVersion. A write that conflicts because the Canary was
 // edited (its spec, labels...) is made again on the fresh object; a conflict over the status
 // itself (another writer) is canary.ErrConflict.
