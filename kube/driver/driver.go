@@ -150,7 +150,7 @@ func New(opts Options) (*Driver, error) {
 		opts.Interval = 10 * time.Second
 	}
 	rateLimits(cfg, opts)
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubernetes.NewForConfig(builtinConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
