@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -112,7 +113,8 @@ func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCa
 	}
 	nc, ok := c.caches[ns]
 	if !ok {
-		f := informers.NewSharedInformerFactoryWithOptions(c.client, c.resync, informers.WithNamespace(ns))
+		f := informers.NewSharedInformerFactoryWithOptions(c.client, c.resync, informers.WithNamespace(ns),
+			informers.WithTransform(stripManagedFields))
 		nc = &nsCache{
 			factory:     f,
 			deployments: f.Apps().V1().Deployments().Lister(),
@@ -126,6 +128,10 @@ func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCa
 		nc.watch("configmaps", f.Core().V1().ConfigMaps().Informer())
 		nc.watch("secrets", f.Core().V1().Secrets().Informer())
 		c.caches[ns] = nc
+	}
+	if ok && (!withHPA || nc.hpas != nil) && nc.allSynced() {
+		c.mu.Unlock() // the common case, on every read: started and synced
+		return nc, nil
 	}
 	if withHPA && nc.hpas == nil {
 		nc.hpas = nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister()
@@ -143,6 +149,26 @@ func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCa
 		return nil, fmt.Errorf("kube: caches of namespace %s did not sync within %s%s", ns, c.syncTimeout, nc.errors())
 	}
 	return nc, nil
+}
+
+// stripManagedFields drops an object's managedFields before it is cached: no reader uses
+// them, and they are a large share of what the caches would hold. An update of a cached object
+// carries none, and the API server keeps the live object's.
+func stripManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// allSynced reports whether every informer of nc has synced; the Cluster's mu is held.
+func (nc *nsCache) allSynced() bool {
+	for _, synced := range nc.synced {
+		if !synced() {
+			return false
+		}
+	}
+	return true
 }
 
 // watch registers an informer's sync and records its list/watch failures.

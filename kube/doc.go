@@ -91,10 +91,11 @@
 // # Cost
 //
 // Everything read on a tick comes from shared informer caches (deployments, services,
-// configmaps, secrets, autoscalers of the target's namespace). A weight step costs the engine
-// one status write (the Lease update, which also renews the claim) and one Event, besides the
-// route write of the mesh router; an idle tick costs nothing, and control requests cost one
-// label-selected Lease watch per namespace, not one per target. The Lease is renewed on its own
+// configmaps, secrets, autoscalers of the target's namespace), which keep objects without
+// their managedFields. A weight step costs the engine one status write (the Lease update,
+// which also renews the claim) and one Event, besides the route write of the mesh router; an
+// idle tick costs nothing, and control requests cost one label-selected Lease watch per
+// namespace, not one per target. The Lease is renewed on its own
 // only after half its Duration without a write. Flagger makes 19 requests per step and 12 per
 // idle tick.
 //

@@ -59,7 +59,7 @@ func TestStatusFallsBackToTheLease(t *testing.T) {
 
 	// any other failure is reported
 	kubeconfig := writeKubeconfig(t, canaryAPIServer(t, http.StatusOK, `{"apiVersion":"flagger.app/v1beta1","kind":"Canary",
-"metadata":{"name":"podinfo","namespace":"test"},"status":{"phase":"Progressing","canaryWeight":400}}`))
+"metadata":{"name":"podinfo","namespace":"test","resourceVersion":"7"},"status":{"phase":"Progressing","canaryWeight":400}}`))
 	code, _, stderr := canaryctl(t, "status", "test/podinfo", "--kubeconfig", kubeconfig)
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, stderr, ".status.canaryWeight")

@@ -84,14 +84,22 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	cf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, 0, c.Namespace, nil)
 	canaries := cf.ForResource(Canaries).Informer()
+	if err := canaries.SetTransform(dropManagedFields); err != nil {
+		return err
+	}
 	if _, err := canaries.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.sync(ctx, obj) },
-		UpdateFunc: func(_, obj any) { c.sync(ctx, obj) },
+		AddFunc: func(obj any) { c.sync(ctx, obj) },
+		UpdateFunc: func(old, obj any) {
+			if !c.restored(old, obj) {
+				c.sync(ctx, obj)
+			}
+		},
 		DeleteFunc: func(obj any) { c.deleted(ctx, obj) },
 	}); err != nil {
 		return err
 	}
-	df := informers.NewSharedInformerFactoryWithOptions(c.Client, 0, informers.WithNamespace(c.Namespace))
+	df := informers.NewSharedInformerFactoryWithOptions(c.Client, 0, informers.WithNamespace(c.Namespace),
+		informers.WithTransform(dropManagedFields))
 	deployments := df.Apps().V1().Deployments().Informer()
 	if _, err := deployments.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.kick(obj) },

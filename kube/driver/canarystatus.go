@@ -9,8 +9,6 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
@@ -37,11 +35,15 @@ const conflictRetries = 5
 // health checks): Reconciling=True while a release is under way and Stalled=True after a
 // rollback; neither is present otherwise.
 //
+// The store keeps the Canary as the API server sent it, decoding only its resourceVersion
+// and status; a save sends it back (without managedFields, which the API server then keeps)
+// with the new status.
+//
 // Status.Version is the Canary's resourceVersion. A write that conflicts because the Canary was
 // edited (its spec, labels...) is made again on the fresh object; a conflict over the status
 // itself (another writer) is canary.ErrConflict.
 type CanaryStore struct {
-	res     dynamic.ResourceInterface
+	api     canaryAPI
 	name    string
 	target  canary.Target
 	lease   *kube.Lease
@@ -49,17 +51,16 @@ type CanaryStore struct {
 	clock   clock.Clock
 
 	mu     sync.Mutex
-	obj    *unstructured.Unstructured // the Canary as last read or written; nil before
-	extras canary.Status              // what the lease holds, with the lease's Version
+	obj    *canaryState  // the Canary as last read or written; nil before
+	extras canary.Status // what the lease holds, with the lease's Version
 }
 
 var _ canary.StatusStore = (*CanaryStore)(nil)
 
-// newCanaryStore keeps t's status on the Canary namespace/name.
-func newCanaryStore(dyn dynamic.Interface, namespace, name string, t canary.Target, lease *kube.Lease,
+// newCanaryStore keeps t's status on the Canary name of api's namespace.
+func newCanaryStore(api canaryAPI, name string, t canary.Target, lease *kube.Lease,
 	tracked func(context.Context, canary.Target) (map[string]string, error), clk clock.Clock) *CanaryStore {
-	return &CanaryStore{res: dyn.Resource(CanaryGVR).Namespace(namespace), name: name, target: t, lease: lease,
-		tracked: tracked, clock: clk}
+	return &CanaryStore{api: api, name: name, target: t, lease: lease, tracked: tracked, clock: clk}
 }
 
 // LoadCanaryStatus reads the status a Driver with Options.CanaryStatus keeps for t, as its
@@ -73,7 +74,8 @@ func LoadCanaryStatus(ctx context.Context, dyn dynamic.Interface, lease *kube.Le
 	if dyn == nil || lease == nil {
 		return canary.Status{}, errors.New("driver: LoadCanaryStatus needs a dynamic client and the target's lease")
 	}
-	return newCanaryStore(dyn, t.Namespace, t.CanaryName(), t, lease, nil, clock.RealClock{}).Load(ctx, t)
+	api := dynCanaries{res: dyn.Resource(CanaryGVR).Namespace(t.Namespace)}
+	return newCanaryStore(api, t.CanaryName(), t, lease, nil, clock.RealClock{}).Load(ctx, t)
 }
 
 // Name returns the Canary object's "namespace/name".
@@ -87,9 +89,9 @@ func (s *CanaryStore) Load(ctx context.Context, t canary.Target) (canary.Status,
 	if err := s.check(t); err != nil {
 		return canary.Status{}, err
 	}
-	obj, err := s.res.Get(ctx, s.name, metav1.GetOptions{})
+	obj, err := s.get(ctx)
 	if err != nil {
-		return canary.Status{}, s.wrap("get", err)
+		return canary.Status{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,7 +113,7 @@ func (s *CanaryStore) peek(ctx context.Context) (canary.Status, error) {
 
 // status combines s.obj's status and the lease's extras; s.mu is held.
 func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
-	fs, err := decodeStatus(s.obj.Object)
+	fs, err := decodeStatusValue(s.obj.status)
 	if err != nil {
 		return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
 	}
@@ -134,7 +136,7 @@ func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 			st.Message = ls.Message
 		}
 	}
-	st.Version = s.obj.GetResourceVersion()
+	st.Version = s.obj.version
 	return st, nil
 }
 
@@ -167,7 +169,7 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 	if s.obj == nil {
 		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved before it was loaded", canary.ErrConflict, s.Name())
 	}
-	if cur := s.obj.GetResourceVersion(); st.Version != cur {
+	if cur := s.obj.version; st.Version != cur {
 		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved at version %q, stored version is %q",
 			canary.ErrConflict, s.Name(), st.Version, cur)
 	}
@@ -179,7 +181,7 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 		}
 		s.extras = saved
 	}
-	old, err := decodeStatus(s.obj.Object)
+	old, err := decodeStatusValue(s.obj.status)
 	if err != nil {
 		old = flaggerStatus{} // written over with a valid status
 	}
@@ -192,29 +194,51 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 	}
 	now := s.clock.Now()
 	for attempt := 0; ; attempt++ {
-		u := s.obj.DeepCopy()
-		if err := setStatus(u.Object, st, tracked, now); err != nil {
+		u := map[string]any{"status": s.obj.statusCopy()}
+		if err := setStatus(u, st, tracked, now); err != nil {
 			return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
 		}
-		updated, err := s.res.UpdateStatus(ctx, u, metav1.UpdateOptions{})
+		body, err := s.obj.body(u["status"])
+		if err != nil {
+			return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
+		}
+		raw, err := s.api.putStatus(ctx, s.name, body)
 		if err == nil {
+			updated, perr := parseCanary(raw)
+			if perr != nil {
+				s.obj = nil // written, but unreadable: the next save loads it again
+				return canary.Status{}, fmt.Errorf("update status of canary %s: the answer: %w", s.Name(), perr)
+			}
 			s.obj = updated
-			st.Version = updated.GetResourceVersion()
+			st.Version = updated.version
 			return st, nil
 		}
 		if !apierrors.IsConflict(err) || attempt >= conflictRetries {
 			return canary.Status{}, s.wrap("update status of", err)
 		}
-		fresh, gerr := s.res.Get(ctx, s.name, metav1.GetOptions{})
+		fresh, gerr := s.get(ctx)
 		if gerr != nil {
-			return canary.Status{}, s.wrap("get", gerr)
+			return canary.Status{}, gerr
 		}
-		if !sameStatus(fresh.Object, s.obj.Object) {
+		if !sameStatus(fresh.status, s.obj.status) {
 			s.obj = fresh
 			return canary.Status{}, fmt.Errorf("%w: the status of canary %s was changed by another writer", canary.ErrConflict, s.Name())
 		}
 		s.obj = fresh // the spec or metadata changed: written again on the fresh object
 	}
+}
+
+// get reads the Canary.
+func (s *CanaryStore) get(ctx context.Context) (*canaryState, error) {
+	raw, err := s.api.get(ctx, s.name)
+	if err != nil {
+		return nil, s.wrap("get", err)
+	}
+	obj, err := parseCanary(raw)
+	if err != nil {
+		return nil, fmt.Errorf("get canary %s: %w", s.Name(), err)
+	}
+	return obj, nil
 }
 
 // wrap names the Canary in an API error; a deleted Canary, or a request the driver may not

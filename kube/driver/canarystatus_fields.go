@@ -2,6 +2,7 @@ package driver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -56,9 +57,13 @@ func (f flaggerStatus) canaryStatus() canary.Status {
 
 // decodeStatus reads obj's .status; errors name the field.
 func decodeStatus(obj map[string]any) (flaggerStatus, error) {
+	return decodeStatusValue(obj["status"])
+}
+
+// decodeStatusValue reads a Canary's .status (nil when it has none); errors name the field.
+func decodeStatusValue(raw any) (flaggerStatus, error) {
 	var f flaggerStatus
-	raw, ok := obj["status"]
-	if !ok || raw == nil {
+	if raw == nil {
 		return f, nil
 	}
 	m, ok := raw.(map[string]any)
@@ -153,19 +158,54 @@ func decodeStatus(obj map[string]any) (flaggerStatus, error) {
 		if !ok || len(list) > maxConditions {
 			return f, fmt.Errorf(".status.conditions: not a list of at most %d conditions", maxConditions)
 		}
+		f.Conditions = make([]flaggerCondition, 0, len(list))
 		for i, x := range list {
-			b, err := json.Marshal(x)
+			c, err := decodeCondition(x)
 			if err != nil {
-				return f, fmt.Errorf(".status.conditions[%d]: %w", i, err)
-			}
-			var c flaggerCondition
-			if err := json.Unmarshal(b, &c); err != nil {
-				return f, fmt.Errorf(".status.conditions[%d]: %w", i, err)
+				return f, fmt.Errorf(".status.conditions[%d]%w", i, err)
 			}
 			f.Conditions = append(f.Conditions, c)
 		}
 	}
 	return f, nil
+}
+
+// decodeCondition reads one of .status.conditions; errors start with the field's path
+// below the condition.
+func decodeCondition(x any) (flaggerCondition, error) {
+	var c flaggerCondition
+	m, ok := x.(map[string]any)
+	if !ok {
+		return c, errors.New(": not an object")
+	}
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"type", &c.Type}, {"status", &c.Status}, {"reason", &c.Reason}, {"message", &c.Message},
+		{"lastUpdateTime", &c.LastUpdateTime}, {"lastTransitionTime", &c.LastTransitionTime}} {
+		v, ok := m[f.name]
+		if !ok || v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return c, fmt.Errorf(".%s: not a string", f.name)
+		}
+		*f.to = s
+	}
+	return c, nil
+}
+
+// conditionValue is c as a JSON value of .status.conditions, the fields omitted when empty as
+// its JSON encoding does.
+func conditionValue(c flaggerCondition) map[string]any {
+	m := make(map[string]any, 6)
+	m["type"], m["status"] = c.Type, c.Status
+	setString(m, "reason", c.Reason)
+	setString(m, "message", c.Message)
+	setString(m, "lastUpdateTime", c.LastUpdateTime)
+	setString(m, "lastTransitionTime", c.LastTransitionTime)
+	return m
 }
 
 // truncate shortens an untrusted key for an error message.
@@ -274,15 +314,7 @@ func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, 
 	conds := conditions(old.Conditions, st, now)
 	list := make([]any, 0, len(conds))
 	for _, c := range conds {
-		b, err := json.Marshal(c)
-		if err != nil {
-			return err
-		}
-		var x map[string]any
-		if err := json.Unmarshal(b, &x); err != nil {
-			return err
-		}
-		list = append(list, x)
+		list = append(list, conditionValue(c))
 	}
 	m["conditions"] = list
 	obj["status"] = m
@@ -299,9 +331,9 @@ func setString(m map[string]any, k, v string) {
 
 // sameStatus reports whether two versions of a Canary carry the same status fields a
 // CanaryStore writes.
-func sameStatus(a, b map[string]any) bool {
-	x, errA := decodeStatus(a)
-	y, errB := decodeStatus(b)
+func sameStatus(a, b any) bool {
+	x, errA := decodeStatusValue(a)
+	y, errB := decodeStatusValue(b)
 	if errA != nil || errB != nil {
 		return false
 	}

@@ -101,7 +101,7 @@ func (b *storeBed) store(t *testing.T, id string) (*CanaryStore, *kube.Lease) {
 	tracked := func(context.Context, canary.Target) (map[string]string, error) {
 		return map[string]string{"configmap/podinfo-config": "0123"}, nil
 	}
-	return &CanaryStore{res: b.canaries, name: "podinfo", target: b.target, lease: lease, tracked: tracked, clock: b.clock}, lease
+	return &CanaryStore{api: dynCanaries{res: b.canaries}, name: "podinfo", target: b.target, lease: lease, tracked: tracked, clock: b.clock}, lease
 }
 
 func (b *storeBed) leaseUpdates() int {

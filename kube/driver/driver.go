@@ -106,6 +106,8 @@ type Driver struct {
 	routers *routers
 	objects flagger.Source
 	dyn     dynamic.Interface
+	// canaries reads Canaries and writes their status as JSON (CanaryStore)
+	canaries rest.Interface
 
 	rate    *rateWatch
 	limiter *clientLimiter // the clients' rate limit; nil: the embedder's, or none
@@ -153,7 +155,7 @@ func New(opts Options) (*Driver, error) {
 		opts.Interval = 10 * time.Second
 	}
 	limiter, rate := rateLimits(cfg, opts)
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubernetes.NewForConfig(builtinConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
@@ -171,11 +173,16 @@ func New(opts Options) (*Driver, error) {
 		cluster.Close()
 		return nil, fmt.Errorf("driver: %w", err)
 	}
+	canaries, err := canaryClient(cfg)
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("driver: %w", err)
+	}
 	objects := opts.Objects
 	if objects == nil {
 		objects = ClusterObjects(dyn)
 	}
-	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn,
+	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
 		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
 	d.routers = newRouters(d)
 	return d, nil

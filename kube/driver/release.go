@@ -51,7 +51,7 @@ func (d *Driver) store(c *flagger.Canary, workload *kube.Workload, lease *kube.L
 	if !d.opts.CanaryStatus {
 		return lease
 	}
-	return newCanaryStore(d.dyn, c.Namespace, c.Name, c.Target, lease, workload.TrackedConfigs, d.opts.Clock)
+	return newCanaryStore(restCanaries{client: d.canaries, namespace: c.Namespace}, c.Name, c.Target, lease, workload.TrackedConfigs, d.opts.Clock)
 }
 
 // adapters are what drives c's target: the router its provider chooses, its workload and its
