@@ -316,7 +316,7 @@ func breakdown(byKind map[string]int, steps int) string {
 // digits are the numbers in an Event's message, so that the messages of N targets group.
 var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
 
-// logEvents logs the Events on the Canaries written since start by kind (type, reason, message with its
+// logEvents logs the tool's Events (canarykit's or Flagger's source) written since start by kind (type, reason, message with its
 // numbers and the target's name masked), most frequent first: why a step came late shows there
 // (a halted advancement, a canary not ready).
 func (r *run) logEvents(since time.Time) {
@@ -331,8 +331,9 @@ func (r *run) logEvents(since time.Time) {
 		if last.IsZero() {
 			last = e.EventTime.Time
 		}
-		if last.Before(since.Truncate(time.Second)) || e.InvolvedObject.Kind != "Canary" { // the tool's, not the HPAs'
-			continue
+		src := e.Source.Component + e.ReportingController
+		if last.Before(since.Truncate(time.Second)) || !strings.Contains(src, "canarykit") && !strings.Contains(src, "flagger") {
+			continue // not the tool's (the HPAs' and the controllers' of the bed)
 		}
 		msg := strings.ReplaceAll(e.Message, e.InvolvedObject.Name, "<target>")
 		kinds[e.Type+" "+e.Reason+": "+digits.ReplaceAllString(msg, "#")] += int(max(e.Count, 1))
