@@ -107,6 +107,26 @@ func TestPromoteWhileWaitingApprovesOnly(t *testing.T) {
 	assert.NotZero(t, env.Metrics.Calls.Count("Query"))
 }
 
+// pauseAtWeight10 runs r until it is paused at weight 10, and stops it there: the pause is
+// saved.
+func pauseAtWeight10(t *testing.T, env *canarytest.Env, r *canary.Rollout) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	env.Events.Then = func(e canary.Event) {
+		switch e.Message {
+		case "Advance podinfo.test canary weight 10":
+			r.Pause()
+		case "Analysis of podinfo.test paused":
+			cancel()
+		}
+	}
+	defer func() { env.Events.Then = nil }()
+	_, err := r.Run(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.True(t, env.Store.Current(env.Target).Paused)
+}
+
 // A pause survives a restart of the driver: the new Rollout waits for Resume.
 func TestPauseSurvivesARestart(t *testing.T) {
 	// In a bubble, synctest.Wait returns once every goroutine of the test is blocked for good:
@@ -114,21 +134,7 @@ func TestPauseSurvivesARestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := healthyEnv()
 		r := bootstrapped(t, env, seedSpec(), "v1")
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		env.Events.Then = func(e canary.Event) {
-			switch e.Message {
-			case "Advance podinfo.test canary weight 10":
-				r.Pause()
-			case "Analysis of podinfo.test paused":
-				cancel()
-			}
-		}
-		_, err := r.Run(ctx)
-		require.ErrorIs(t, err, context.Canceled)
-		require.True(t, env.Store.Current(env.Target).Paused)
-
-		env.Events.Then = nil
+		pauseAtWeight10(t, env, r)
 		r2, err := env.New(seedSpec())
 		require.NoError(t, err)
 		before, advanced := env.Router.History(env.Target), env.Events.Count(canary.ReasonAdvanced)
@@ -158,21 +164,7 @@ func TestResumeBeforeRunOverridesASavedPause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := healthyEnv()
 		r := bootstrapped(t, env, seedSpec(), "v1")
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		env.Events.Then = func(e canary.Event) {
-			switch e.Message {
-			case "Advance podinfo.test canary weight 10":
-				r.Pause()
-			case "Analysis of podinfo.test paused":
-				cancel()
-			}
-		}
-		_, err := r.Run(ctx)
-		require.ErrorIs(t, err, context.Canceled)
-		require.True(t, env.Store.Current(env.Target).Paused)
-
-		env.Events.Then = nil
+		pauseAtWeight10(t, env, r)
 		r2, err := env.New(seedSpec())
 		require.NoError(t, err)
 		r2.Resume()
