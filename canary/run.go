@@ -180,8 +180,8 @@ func (u *run) fail(op string, err error) error {
 		Iteration: u.st.Iterations, Op: op, Err: err}
 }
 
-// wait blocks for one interval, a control request, or the end of ctx. While paused it waits
-// for a control request only.
+// wait blocks until the next tick is due (one interval after the last tick began), a control
+// request, or the end of ctx. While paused it waits for a control request only.
 func (u *run) wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -191,6 +191,11 @@ func (u *run) wait(ctx context.Context) error {
 		d := u.r.spec.Interval
 		if u.nextWait > 0 {
 			d, u.nextWait = u.nextWait, 0
+		} else {
+			// ticks are due at a fixed rate, as with a ticker: the time a tick spends (its
+			// queries, hooks and writes) does not push the next one back; one that overran
+			// the interval is followed by the next at once
+			d = max(d-u.r.clock.Since(u.tickStarted), 0)
 		}
 		t := u.r.clock.NewTimer(d)
 		defer t.Stop()

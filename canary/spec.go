@@ -9,7 +9,9 @@ import (
 // Spec is a release's analysis, field for field Flagger's Canary `analysis` section, so a Flagger
 // manifest converts 1:1. Zero fields mean "default"; Validate reports every problem at once.
 type Spec struct {
-	// Interval between analysis ticks. Default 60s.
+	// Interval between the starts of analysis ticks. Default 60s. Ticks run at a fixed rate,
+	// as Flagger's ticker does: the time a tick spends does not delay the next one, and a tick
+	// that takes longer than Interval is followed by the next at once.
 	Interval time.Duration
 	// Threshold is the number of failed checks that triggers a rollback. Default 1.
 	Threshold int

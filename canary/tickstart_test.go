@@ -42,3 +42,43 @@ func TestEventsCarryTheirTicksStart(t *testing.T) {
 	}
 	assert.Greater(t, len(started), 10, "ticks have distinct starts")
 }
+
+// Ticks are due at a fixed rate, as Flagger's ticker runs them: the 6 s a tick spends in its
+// queries (virtual time) does not push the next step back, so consecutive steps begin one
+// interval apart; a tick slower than the interval is followed by the next at once.
+func TestTicksRunAtAFixedRate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		query time.Duration // virtual time per metric query
+		want  time.Duration // between the starts of two consecutive steps
+	}{
+		{name: "ticks shorter than the interval", query: 3 * time.Second, want: 30 * time.Second},
+		{name: "ticks longer than the interval", query: 20 * time.Second, want: 40 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := healthyEnv()
+			spec := seedSpec() // interval 30 s, two metrics per tick
+			spec.Webhooks = nil
+			r := bootstrapped(t, env, spec, "v1")
+			env.OnCall(func(call string) {
+				if call == "Metrics.Query" {
+					env.Clock.Advance(tc.query)
+				}
+			})
+			res := run(t, r)
+			require.Equal(t, canary.PhaseSucceeded, res.Phase)
+			var starts []time.Time
+			for _, e := range env.Events.Events() {
+				if e.Reason == canary.ReasonAdvanced {
+					starts = append(starts, e.TickStarted)
+				}
+			}
+			require.Len(t, starts, 10)
+			// the first step runs no checks, so the second begins one interval after it
+			assert.Equal(t, spec.Interval, starts[1].Sub(starts[0]))
+			for i := 2; i < len(starts); i++ {
+				assert.Equal(t, tc.want, starts[i].Sub(starts[i-1]), "step %d", i+1)
+			}
+		})
+	}
+}
