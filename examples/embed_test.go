@@ -19,9 +19,6 @@ import (
 	"github.com/canarykit/canarykit/internal/testenv/linkerdexp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -30,7 +27,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -234,28 +230,7 @@ func writeKubeconfig(t *testing.T, env *testenv.Env) string {
 
 // createPodinfo creates what the seeds' kustomize/podinfo creates: the Deployment and its HPA.
 func createPodinfo(t *testing.T, env *testenv.Env, ns, img string) {
-	ctx := context.Background()
-	labels := map[string]string{"app": "podinfo"}
-	_, err := env.Client().AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "podinfod", Image: img,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}}}}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	_, err = env.Client().AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
-			MinReplicas:    ptr.To(int32(2)), MaxReplicas: 4,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	require.NoError(t, testenv.CreatePodinfo(context.Background(), env.Client(), ns, "podinfo", img, 2))
 }
 
 func setImage(t *testing.T, env *testenv.Env, ns, img string) {

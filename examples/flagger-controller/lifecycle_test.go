@@ -12,14 +12,12 @@ import (
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 )
 
 // recorder keeps the release events of every target, in order.
@@ -70,6 +68,16 @@ func (r *recorder) weights(target string, mark int) []int {
 	return out
 }
 
+// controllerBed is where each test here starts: a bed whose pods are Ready at once and one
+// controller, controller-1, whose release events the recorder keeps.
+func controllerBed(t *testing.T) (*bed, *recorder) {
+	b := newBed(t)
+	b.env.Kubelet(t, b.ns, "", testenv.ReadyNow())
+	rec := &recorder{}
+	b.start("controller-1", Options{OnEvent: rec.add})
+	return b, rec
+}
+
 // trafficSplit returns the weights of the apex TrafficSplit of name, and whether it exists.
 func (b *bed) trafficSplit(name string) (canary.Weights, bool) {
 	u, err := b.dyn.Resource(schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha2", Resource: "trafficsplits"}).
@@ -115,10 +123,7 @@ const steps20 = "    interval: 1s\n    threshold: 1\n    stepWeight: 20\n    max
 // applies from the next release; a Canary that does not load gets a Warning Event naming the
 // field and is not driven.
 func TestControllerReleasesAndTakesEditsFromTheNextRelease(t *testing.T) {
-	b := newBed(t)
-	b.env.Kubelet(t, b.ns, "", testenv.ReadyNow())
-	rec := &recorder{}
-	b.start("controller-1", Options{OnEvent: rec.add})
+	b, rec := controllerBed(t)
 	b.app("web")
 	b.apply(canaryYAML("web", steps20))
 	b.poll("web bootstrapped", func() bool {
@@ -161,10 +166,7 @@ func TestControllerReleasesAndTakesEditsFromTheNextRelease(t *testing.T) {
 // the apex Service selecting its pods, the TrafficSplit, the primary and the generated
 // Services removed; then the Canary is gone.
 func TestControllerDeletion(t *testing.T) {
-	b := newBed(t)
-	b.env.Kubelet(t, b.ns, "", testenv.ReadyNow())
-	rec := &recorder{}
-	b.start("controller-1", Options{OnEvent: rec.add})
+	b, rec := controllerBed(t)
 	slow := "    interval: 1s\n    threshold: 1\n    stepWeight: 10\n    maxWeight: 90\n"
 	for _, name := range []string{"keep", "revert"} {
 		b.app(name)
@@ -243,10 +245,7 @@ func TestControllerDeletion(t *testing.T) {
 // from its step; edited to another targetRef mid-release, the old target is left on its
 // primary and the new one starts from scratch (bootstrapped, its own status).
 func TestControllerRestartsOnAnEditedTargetOrService(t *testing.T) {
-	b := newBed(t)
-	b.env.Kubelet(t, b.ns, "", testenv.ReadyNow())
-	rec := &recorder{}
-	b.start("controller-1", Options{OnEvent: rec.add})
+	b, rec := controllerBed(t)
 	b.app("one")
 	b.app("two")
 	manifest := func(target string, port int) string {
@@ -313,14 +312,6 @@ func (b *bed) configAndAutoscaler(name string) {
 		_, err = b.env.Client().AppsV1().Deployments(b.ns).Update(ctx, d, metav1.UpdateOptions{})
 		return err
 	}))
-	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
-			MinReplicas:    ptr.To(int32(1)), MaxReplicas: 2,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
-		},
-	}, metav1.CreateOptions{})
+	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Create(ctx, testenv.CPUAutoscaler(name, 1, 2), metav1.CreateOptions{})
 	require.NoError(b.t, err)
 }

@@ -14,37 +14,11 @@ import (
 	"github.com/canarykit/canarykit/webhook/webhooktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 )
 
 // podinfo creates what the seeds' kustomize/podinfo creates: the Deployment and its HPA.
 func (b *bed) podinfo(image string) {
-	ctx := context.Background()
-	labels := map[string]string{"app": "podinfo"}
-	_, err := b.env.Client().AppsV1().Deployments(b.ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "podinfod", Image: image,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}}}}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(b.t, err)
-	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
-			MinReplicas:    ptr.To(int32(2)), MaxReplicas: 4,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(b.t, err)
+	require.NoError(b.t, testenv.CreatePodinfo(context.Background(), b.env.Client(), b.ns, "podinfo", image, 2))
 }
 
 // freeAddr is a loopback address nobody listens on (for the controller's /metrics).

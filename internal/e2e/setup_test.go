@@ -19,8 +19,6 @@ import (
 	"github.com/canarykit/canarykit/webhook/loadgen"
 	"github.com/canarykit/canarykit/webhook/webhooktest"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,7 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -89,28 +86,7 @@ func newWorld(t *testing.T, router flagger.RouterKind, versions map[string]meshs
 
 // createApp creates what the seeds' kustomize/podinfo creates: the Deployment and its HPA.
 func (w *world) createApp(name, image string) {
-	ctx := context.Background()
-	labels := map[string]string{"app": name}
-	_, err := w.env.Client().AppsV1().Deployments(w.ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "podinfod", Image: image,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}}}}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(w.t, err)
-	_, err = w.env.Client().AutoscalingV2().HorizontalPodAutoscalers(w.ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
-			MinReplicas:    ptr.To(int32(2)), MaxReplicas: 4,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
-		},
-	}, metav1.CreateOptions{})
-	require.NoError(w.t, err)
+	require.NoError(w.t, testenv.CreatePodinfo(context.Background(), w.env.Client(), w.ns, name, image, 2))
 }
 
 func (w *world) setImage(name, image string) {

@@ -19,15 +19,11 @@ import (
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/internal/testenv/linkerdexp"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 )
 
 var (
@@ -174,37 +170,17 @@ func TestScale(t *testing.T) {
 // profileSlice is the length of each CPU profile -window-cpuprofile fetches (seconds).
 const profileSlice = 5
 
-// targets creates N podinfo-like Deployments app-NNNN (one replica, port 9898) with HPAs,
+// targets creates N podinfo targets app-NNNN (testenv.CreatePodinfo: one replica, an HPA of 1 to 2),
 // synthetic Linkerd traffic for each (all successes, 2–20 ms) and a Canary for each.
 func (r *run) targets() {
 	ctx := context.Background()
 	r.forEach(func(name string) error {
-		labels := map[string]string{"app": name}
-		_, err := r.env.Client().AppsV1().Deployments(r.ns).Create(ctx, &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-			Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "podinfod", Image: "podinfo:1",
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}}}}}}},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			return err
-		}
-		_, err = r.env.Client().AutoscalingV2().HorizontalPodAutoscalers(r.ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
-				MinReplicas:    ptr.To(int32(1)), MaxReplicas: 2,
-				Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-					Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
-			},
-		}, metav1.CreateOptions{})
-		if err != nil {
+		if err := testenv.CreatePodinfo(ctx, r.env.Client(), r.ns, name, "podinfo:1", 1); err != nil {
 			return err
 		}
 		r.exp.SetTraffic(linkerdexp.Workload{Namespace: r.ns, Deployment: name},
 			linkerdexp.Traffic{RPS: 5, LatencyMin: 2 * time.Millisecond, LatencyMax: 20 * time.Millisecond})
-		_, err = r.dyn.Resource(canaries).Namespace(r.ns).Create(ctx, canaryObject(name), metav1.CreateOptions{})
+		_, err := r.dyn.Resource(canaries).Namespace(r.ns).Create(ctx, canaryObject(name), metav1.CreateOptions{})
 		return err
 	})
 }

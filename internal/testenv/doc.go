@@ -58,6 +58,14 @@
 // run the same scenarios on such a bed and on the full one. EnvtestAssets(t) gives envtest
 // itself a KUBEBUILDER_ASSETS directory of the bed's etcd and kube-apiserver.
 //
+// # Targets
+//
+// CreatePodinfo(ctx, client, ns, name, image, replicas) creates a target as the seeds'
+// kustomize/podinfo ships it: PodinfoDeployment (app=name, container podinfod, port 9898) and
+// its CPUAutoscaler, from replicas to twice as many at 99% CPU. The bed serves no metrics API,
+// so the HPA controller finds the scale target but never scales. It returns its error rather
+// than failing a test, so that workers creating many targets at once can call it.
+//
 // # CRDs
 //
 // InstallCRDs(t, cfg, crds...) creates or updates CRDs and waits until every served version

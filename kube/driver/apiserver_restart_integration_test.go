@@ -41,10 +41,7 @@ func TestAPIServerRestartMidRelease(t *testing.T) {
 // restartMidRelease runs one release through an apiserver restart; lapses says whether the
 // outage outlasts leaseDuration.
 func restartMidRelease(t *testing.T, env *testenv.Env, leaseDuration time.Duration, lapses bool) {
-	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, cancel, ns := bedNamespace(t, env)
 	createPodinfo(ctx, t, env, ns)
 
 	c := &flagger.Canary{Name: "podinfo", Namespace: ns, Target: canary.Target{Namespace: ns, Name: "podinfo"},

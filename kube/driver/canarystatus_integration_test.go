@@ -37,9 +37,7 @@ type statusBed struct {
 
 func newStatusBed(ctx context.Context, t *testing.T) *statusBed {
 	env := testenv.Shared(t)
-	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD(), testenv.CanaryCRD(t))
-	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow())
+	_, _, ns := bedNamespace(t, env, testenv.TrafficSplitCRD(), testenv.CanaryCRD(t))
 	createPodinfo(ctx, t, env, ns)
 	b := &statusBed{env: env, ns: ns, lt: &webhooktest.LoadTester{}}
 	b.ltURL = b.lt.Start(t)
@@ -69,6 +67,28 @@ func initialisedBed(ctx context.Context, t *testing.T, interval string) (*status
 	require.NoError(t, err)
 	require.Equal(t, canary.PhaseInitialized, res.Phase, res.Reason)
 	return b, c, d
+}
+
+// releaseUntil has d release a new revision of c (podinfo:2) in the background until the
+// Canary shows the first step, as cond tells it; die then ends that run as the death of the
+// process would, closes d and returns the run's outcome, which must be context.Canceled.
+func (b *statusBed) releaseUntil(ctx context.Context, t *testing.T, c *flagger.Canary, d *Driver, cond func(*unstructured.Unstructured) bool) (die func() runResult) {
+	t.Helper()
+	b.newRevision(ctx, t, "podinfo:2")
+	rctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	rel, err := d.Release(rctx, c, nil)
+	require.NoError(t, err)
+	done := runAsync(rctx, rel)
+	pollCanary(ctx, t, b.env, b.ns, "the first step", cond)
+	return func() runResult {
+		t.Helper()
+		stop()
+		rr := <-done
+		require.ErrorIs(t, rr.err, context.Canceled)
+		d.Close()
+		return rr
+	}
 }
 
 // underWay runs rel in the background until the Canary shows a step of the analysis with
@@ -257,19 +277,11 @@ func TestCanaryStatusResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b, c, d1 := initialisedBed(ctx, t, "2s")
-	b.newRevision(ctx, t, "podinfo:2")
-	rctx, stop := context.WithCancel(ctx)
-	rel, err := d1.Release(rctx, c, nil)
-	require.NoError(t, err)
-	done := runAsync(rctx, rel)
-	pollCanary(ctx, t, b.env, b.ns, "the first step", func(o *unstructured.Unstructured) bool {
+	die := b.releaseUntil(ctx, t, c, d1, func(o *unstructured.Unstructured) bool {
 		return phaseOf(o) == "Progressing" && weightOf(o) == 20
 	})
-	stop() // the process dies
-	first := <-done
-	require.ErrorIs(t, first.err, context.Canceled)
+	first := die()
 	assert.Equal(t, []int{20}, first.res.Weights)
-	d1.Close()
 
 	// what the new process finds: Flagger's fields on the Canary, the lease without them
 	st, err := b.env.Client().CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
@@ -278,7 +290,7 @@ func TestCanaryStatusResume(t *testing.T) {
 
 	d2 := b.driver(t, "driver-b")
 	var reasons []canary.Reason
-	rel, err = d2.Release(ctx, c, func(e canary.Event) { reasons = append(reasons, e.Reason) })
+	rel, err := d2.Release(ctx, c, func(e canary.Event) { reasons = append(reasons, e.Reason) })
 	require.NoError(t, err)
 	second, err := rel.Run(ctx)
 	require.NoError(t, err)
@@ -359,12 +371,7 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
 	b, c, d1 := initialisedBed(ctx, t, "2s")
-	b.newRevision(ctx, t, "podinfo:2")
-	rctx, stop := context.WithCancel(ctx)
-	rel, err := d1.Release(rctx, c, nil)
-	require.NoError(t, err)
-	done := runAsync(rctx, rel)
-	pollCanary(ctx, t, b.env, b.ns, "the first step", func(o *unstructured.Unstructured) bool {
+	die := b.releaseUntil(ctx, t, c, d1, func(o *unstructured.Unstructured) bool {
 		return phaseOf(o) == "Progressing" && weightOf(o) > 0
 	})
 	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlPause))
@@ -374,17 +381,14 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 		st, err := lease.Load(ctx, c.Target)
 		return err == nil && st.Paused, nil
 	}), "the pause saved")
-	stop()
-	first := <-done
-	require.ErrorIs(t, first.err, context.Canceled)
-	d1.Close()
+	die()
 	paused := getCanary(ctx, t, b.env, b.ns)
 	require.Equal(t, "Progressing", phaseOf(paused))
 
 	d2 := b.driver(t, "driver-b")
 	var mu sync.Mutex
 	var reasons []canary.Reason
-	rel, err = d2.Release(ctx, c, func(e canary.Event) {
+	rel, err := d2.Release(ctx, c, func(e canary.Event) {
 		mu.Lock()
 		reasons = append(reasons, e.Reason)
 		mu.Unlock()

@@ -14,12 +14,9 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 )
 
 // controlBed is a namespace of podinfo-like targets, SMI-routed, and a driver identity bound to
@@ -31,32 +28,24 @@ type controlBed struct {
 	d    *Driver
 }
 
-func newControlBed(t *testing.T) *controlBed {
+// newControlBed returns the bed and the test's context (see bedNamespace).
+func newControlBed(t *testing.T) (*controlBed, context.Context, context.CancelFunc) {
 	t.Helper()
 	env := testenv.Shared(t)
-	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD())
-	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow())
+	ctx, cancel, ns := bedNamespace(t, env, testenv.TrafficSplitCRD())
 	user, cfg := driverUser(t, env, ns)
 	d, err := New(Options{Config: cfg, Identity: "driver-a", LeaseDuration: 30 * time.Second, Recheck: 200 * time.Millisecond,
 		Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})})
 	require.NoError(t, err)
 	t.Cleanup(d.Close)
-	return &controlBed{env: env, ns: ns, user: user, d: d}
+	return &controlBed{env: env, ns: ns, user: user, d: d}, ctx, cancel
 }
 
 // target creates Deployment name (app: name, image podinfo:1) and returns its Canary: an
 // analysis of nine 10% steps, one a second.
 func (b *controlBed) target(ctx context.Context, t *testing.T, name string) *flagger.Canary {
 	t.Helper()
-	labels := map[string]string{"app": name}
-	_, err := b.env.Client().AppsV1().Deployments(b.ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	createTarget(ctx, t, b.env, b.ns, name)
 	return &flagger.Canary{Name: name, Namespace: b.ns, Target: canary.Target{Namespace: b.ns, Name: name},
 		Spec:     canary.Spec{Interval: time.Second, Threshold: 1, MaxWeight: 90, StepWeight: 10},
 		Workload: flagger.Workload{Port: 9898}, Router: flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}}
@@ -104,9 +93,7 @@ func poll(ctx context.Context, t *testing.T, what string, cond func() bool) {
 // request made on one of them reaches that one only, once: a pause and a resume of one running
 // release, a promotion of another, an abort of a third; the seven others receive nothing.
 func TestControlWatchIsSharedByTheNamespace(t *testing.T) {
-	b := newControlBed(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	b, ctx, cancel := newControlBed(t)
 	from := b.env.AuditMark(t)
 
 	const n = 10
@@ -194,9 +181,7 @@ func TestControlWatchIsSharedByTheNamespace(t *testing.T) {
 // A request left on a lease while no driver applied it (its holder stopped first) is applied by
 // the next driver to take the lease, once, and cleared by it.
 func TestControlRequestWaitsForTheNextDriver(t *testing.T) {
-	b := newControlBed(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	b, ctx, _ := newControlBed(t)
 	c := b.target(ctx, t, "podinfo")
 	rel, err := b.d.Release(ctx, c, nil)
 	require.NoError(t, err)

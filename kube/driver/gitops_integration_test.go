@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -27,25 +28,25 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// routeKind is one router under test: its route resource and how the bed serves it.
+// routeKind is one router under test: its route resource and the CRDs that serve it.
 type routeKind struct {
-	name    string
-	gvr     schema.GroupVersionResource
-	install func(t *testing.T, env *testenv.Env)
-	router  flagger.Router
+	name   string
+	gvr    schema.GroupVersionResource
+	crds   func(t testing.TB) []*apiextensionsv1.CustomResourceDefinition // the route CRDs the bed serves
+	router flagger.Router
 }
 
 var routeKinds = []routeKind{
 	{"TrafficSplit", schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha2", Resource: "trafficsplits"},
-		func(t *testing.T, env *testenv.Env) { testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD()) },
+		func(testing.TB) []*apiextensionsv1.CustomResourceDefinition {
+			return []*apiextensionsv1.CustomResourceDefinition{testenv.TrafficSplitCRD()}
+		},
 		flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}},
 	{"HTTPRoute", schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"},
-		func(t *testing.T, env *testenv.Env) {
-			testenv.InstallCRDs(t, env.Config(), testenv.GatewayAPICRDs(t)...)
-		},
+		testenv.GatewayAPICRDs,
 		flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1", APIVersion: "v1"}},
 	{"VirtualService", schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
-		func(t *testing.T, env *testenv.Env) { testenv.InstallCRDs(t, env.Config(), testenv.IstioCRDs(t)...) },
+		testenv.IstioCRDs,
 		flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}},
 }
 
@@ -118,11 +119,7 @@ func TestGitOpsActorDuringARelease(t *testing.T) {
 
 func testGitOpsActor(t *testing.T, rk routeKind) {
 	env := testenv.Shared(t)
-	rk.install(t, env)
-	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, cancel, ns := bedNamespace(t, env, rk.crds(t)...)
 
 	fluxUser, fluxCfg := env.NewUser(t)
 	env.Grant(t, fluxUser, ns,

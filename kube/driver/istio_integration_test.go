@@ -131,9 +131,8 @@ func TestIstioRelease(t *testing.T) {
 				}
 			}
 			vsGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: version, Resource: "virtualservices"}
-			ns := env.Namespace(t)
-			env.Kubelet(t, ns, "app", testenv.ReadyNow())
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			ctx, _, ns := bedNamespace(t, env)
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 			defer cancel()
 			createPodinfo(ctx, t, env, ns)
 			user, cfg := env.NewUser(t)

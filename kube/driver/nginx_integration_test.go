@@ -115,9 +115,8 @@ func recordIngress(t *testing.T, env *testenv.Env, ns, name string) *annotationL
 // Ingress's annotations at each step and the user's Ingress never written.
 func TestNGINXReleases(t *testing.T) {
 	env := testenv.Shared(t)
-	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow())
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, _, ns := bedNamespace(t, env)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	createPodinfo(ctx, t, env, ns)
 	prefix := networkingv1.PathTypePrefix

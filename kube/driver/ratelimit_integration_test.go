@@ -12,13 +12,10 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 )
 
 // A driver with no limit in its Config, 60 Targets started at once and then given a new
@@ -28,23 +25,11 @@ import (
 // (50 QPS, burst 100) make the releases' start wait.
 func TestAdaptiveRateLimitDoesNotThrottleSixtyTargets(t *testing.T) {
 	env := testenv.Shared(t)
-	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD())
-	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, cancel, ns := bedNamespace(t, env, testenv.TrafficSplitCRD())
 	const n = 60
 	const interval = 5 * time.Second
 	for i := range n {
-		name := fmt.Sprintf("podinfo-%d", i)
-		labels := map[string]string{"app": name}
-		_, err := env.Client().AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}},
-		}, metav1.CreateOptions{})
-		require.NoError(t, err)
+		createTarget(ctx, t, env, ns, fmt.Sprintf("podinfo-%d", i))
 	}
 
 	const agent = "canarykit-adaptive-rate-test"

@@ -26,11 +26,7 @@ import (
 // while it is idle is applied to the next release.
 func TestTargetIdleCostsOnlyRenewals(t *testing.T) {
 	env := testenv.Shared(t)
-	testenv.InstallCRDs(t, env.Config(), testenv.TrafficSplitCRD())
-	ns := env.Namespace(t)
-	env.Kubelet(t, ns, "app", testenv.ReadyNow())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, cancel, ns := bedNamespace(t, env, testenv.TrafficSplitCRD())
 	createPodinfo(ctx, t, env, ns)
 
 	const agent = "canarykit-idle-target-test"
