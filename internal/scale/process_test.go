@@ -74,6 +74,18 @@ func (p *subprocess) profileWindow(dir string, seconds int, stop <-chan struct{}
 	}
 }
 
+// heapProfile writes the process' heap profile, taken after a garbage collection, to path
+// (its directory is created).
+func (p *subprocess) heapProfile(path string) error {
+	if p.pprof == "" {
+		return fmt.Errorf("the tool serves no /debug/pprof")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return fetchTo(p.pprof+"/debug/pprof/heap?gc=1", path)
+}
+
 // fetchTo writes url's answer to path.
 func fetchTo(url, path string) error {
 	resp, err := http.Get(url) //nolint:noctx // ends with the profile's seconds
