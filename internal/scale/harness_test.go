@@ -173,7 +173,9 @@ func TestScale(t *testing.T) {
 		t.Logf("CPU profile of the window: go tool pprof -top %s", filepath.Join(*cpuProfile, "*.pb.gz"))
 	}
 	if *heapProfile != "" {
-		t.Logf("heap profile at the end of the window: go tool pprof -sample_index=inuse_space -top %s", *heapProfile)
+		stats, err := memStats(*heapProfile + ".txt")
+		require.NoError(t, err)
+		t.Logf("heap profile at the end of the window: go tool pprof -sample_index=inuse_space -top %s (%s)", *heapProfile, stats)
 	}
 	fmt.Println(f.Line())
 }
