@@ -43,3 +43,47 @@ func TestCachesDropManagedFields(t *testing.T) {
 	assert.Nil(t, cm.ManagedFields)
 	assert.Equal(t, map[string]string{"a": "b"}, cm.Data)
 }
+
+// The caches keep no data of the configs tracking leaves out (opted out, or a Secret type it
+// does not track), and all of the others'; tracked configs still make the revision.
+func TestCachesDropUntrackedConfigData(t *testing.T) {
+	disabled := map[string]string{AnnotationConfigTracking: "disabled"}
+	secret := func(name string, typ corev1.SecretType, annotations map[string]string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: annotations}, Type: typ,
+			Data: map[string][]byte{"k": []byte(name)}}
+	}
+	client := fake.NewClientset(
+		secret("opaque", corev1.SecretTypeOpaque, nil),
+		secret("tls", corev1.SecretTypeTLS, nil),
+		secret("opted-out", corev1.SecretTypeOpaque, disabled),
+		secret("token", corev1.SecretTypeServiceAccountToken, nil),
+		secret("registry", corev1.SecretTypeDockerConfigJson, nil),
+		secret("release-record", "helm.sh/release.v1", nil),
+		cm("tracked", "1", nil),
+		cm("cm-opted-out", "1", disabled),
+	)
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer c.Close()
+	nc, err := c.namespace(context.Background(), "ns", false)
+	require.NoError(t, err)
+
+	for name, kept := range map[string]bool{"opaque": true, "tls": true, "opted-out": false, "token": false, "registry": false, "release-record": false} {
+		s, err := nc.secrets.Secrets("ns").Get(name)
+		require.NoError(t, err, name)
+		if kept {
+			assert.Equal(t, map[string][]byte{"k": []byte(name)}, s.Data, name)
+		} else {
+			assert.Nil(t, s.Data, name)
+			assert.NotEmpty(t, s.Type, "%s: the rest is kept", name)
+		}
+	}
+	tracked, err := nc.configMaps.ConfigMaps("ns").Get("tracked")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"k": "1"}, tracked.Data)
+	optedOut, err := nc.configMaps.ConfigMaps("ns").Get("cm-opted-out")
+	require.NoError(t, err)
+	assert.Nil(t, optedOut.Data)
+	assert.Equal(t, disabled, optedOut.Annotations)
+
+}
