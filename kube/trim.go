@@ -1,6 +1,9 @@
 package kube
 
-import corev1 "k8s.io/api/core/v1"
+import (
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+)
 
 // trimCached is the caches' transform: it drops what no reader of a cached object uses, before
 // the object is stored. That is every object's managedFields (stripManagedFields), and the data
@@ -10,7 +13,9 @@ import corev1 "k8s.io/api/core/v1"
 // Their data is never read from the caches: trackedConfigs skips them, syncConfigs copies only
 // tracked configs and writes a primary copy's data from its original, and RemoveGenerated reads
 // only metadata. A Secret's type cannot change, and a config that opts back in arrives as an
-// update, which is transformed again, with its data.
+// update, which is transformed again, with its data. An autoscaler's status is dropped too:
+// only its spec is read (the primary's copy, the target's minimum replicas), and the updates of
+// a primary's autoscaler leave the status, a subresource, as the API server has it.
 func trimCached(obj any) (any, error) {
 	obj, err := stripManagedFields(obj)
 	if err != nil {
@@ -25,6 +30,8 @@ func trimCached(obj any) (any, error) {
 		if trackingDisabled(o.Annotations) {
 			o.Data, o.BinaryData = nil, nil
 		}
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
 	}
 	return obj, nil
 }
