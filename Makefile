@@ -39,7 +39,8 @@ bench:
 # bed by examples/flagger-controller run as its own process; prints one "scale tool=… rollouts=N …"
 # line (figures defined in internal/scale/measure.go; -v: go test shows a passing test's output).
 # SCALEFLAGS adds harness flags, e.g. SCALEFLAGS='-window-cpuprofile=/tmp/cpu -qps=400' (the
-# window's CPU profile in 5 s slices: go tool pprof -top /tmp/cpu/*.pb.gz).
+# window's CPU profile in 5 s slices: go tool pprof -top /tmp/cpu/*.pb.gz; -heapprofile=FILE: the
+# controller's heap profile once every release has succeeded).
 N ?= 20
 SCALEFLAGS ?=
 bench-scale: testenv

@@ -114,7 +114,7 @@ func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCa
 	nc, ok := c.caches[ns]
 	if !ok {
 		f := informers.NewSharedInformerFactoryWithOptions(c.client, c.resync, informers.WithNamespace(ns),
-			informers.WithTransform(stripManagedFields))
+			informers.WithTransform(trimCached))
 		nc = &nsCache{
 			factory:     f,
 			deployments: f.Apps().V1().Deployments().Lister(),

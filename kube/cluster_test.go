@@ -7,9 +7,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 )
 
 // The caches keep objects without their managedFields, and the rest as it is.
@@ -42,4 +44,55 @@ func TestCachesDropManagedFields(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, cm.ManagedFields)
 	assert.Equal(t, map[string]string{"a": "b"}, cm.Data)
+}
+
+// The caches keep no data of the configs tracking leaves out (opted out, or a Secret type it
+// does not track), and all of the others', and autoscalers without their status.
+func TestCachesDropUnreadData(t *testing.T) {
+	disabled := map[string]string{AnnotationConfigTracking: "disabled"}
+	secret := func(name string, typ corev1.SecretType, annotations map[string]string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: annotations}, Type: typ,
+			Data: map[string][]byte{"k": []byte(name)}}
+	}
+	client := fake.NewClientset(
+		secret("opaque", corev1.SecretTypeOpaque, nil),
+		secret("tls", corev1.SecretTypeTLS, nil),
+		secret("opted-out", corev1.SecretTypeOpaque, disabled),
+		secret("token", corev1.SecretTypeServiceAccountToken, nil),
+		secret("registry", corev1.SecretTypeDockerConfigJson, nil),
+		secret("release-record", "helm.sh/release.v1", nil),
+		cm("tracked", "1", nil),
+		cm("cm-opted-out", "1", disabled),
+		&autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"},
+			Spec:   autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(int32(2)), MaxReplicas: 4},
+			Status: autoscalingv2.HorizontalPodAutoscalerStatus{CurrentReplicas: 2, Conditions: []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingActive}}}},
+	)
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer c.Close()
+	nc, err := c.namespace(context.Background(), "ns", true)
+	require.NoError(t, err)
+
+	for name, kept := range map[string]bool{"opaque": true, "tls": true, "opted-out": false, "token": false, "registry": false, "release-record": false} {
+		s, err := nc.secrets.Secrets("ns").Get(name)
+		require.NoError(t, err, name)
+		if kept {
+			assert.Equal(t, map[string][]byte{"k": []byte(name)}, s.Data, name)
+		} else {
+			assert.Nil(t, s.Data, name)
+			assert.NotEmpty(t, s.Type, "%s: the rest is kept", name)
+		}
+	}
+	tracked, err := nc.configMaps.ConfigMaps("ns").Get("tracked")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"k": "1"}, tracked.Data)
+	optedOut, err := nc.configMaps.ConfigMaps("ns").Get("cm-opted-out")
+	require.NoError(t, err)
+	assert.Nil(t, optedOut.Data)
+	assert.Equal(t, disabled, optedOut.Annotations)
+
+	h, err := nc.hpa("ns", "podinfo")
+	require.NoError(t, err)
+	assert.Equal(t, autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(int32(2)), MaxReplicas: 4}, h.Spec)
+	assert.Zero(t, h.Status)
 }

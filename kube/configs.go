@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -70,7 +71,7 @@ func configRefs(spec *corev1.PodSpec) []configRef {
 			}
 		}
 	}
-	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+	for c := range containers(spec) {
 		for _, e := range c.Env {
 			if e.ValueFrom == nil {
 				continue
@@ -100,6 +101,19 @@ func configRefs(spec *corev1.PodSpec) []configRef {
 	return out
 }
 
+// containers iterates over spec's init containers, then its containers, without copying them.
+func containers(spec *corev1.PodSpec) iter.Seq[*corev1.Container] {
+	return func(yield func(*corev1.Container) bool) {
+		for _, cs := range [2][]corev1.Container{spec.InitContainers, spec.Containers} {
+			for i := range cs {
+				if !yield(&cs[i]) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // trackedConfig is a referenced config as found in the cache.
 type trackedConfig struct {
 	ref       configRef
@@ -126,9 +140,11 @@ func trackedSecretType(t corev1.SecretType) bool {
 
 // trackedConfigs resolves spec's references in the cache, leaving out configs that opted out
 // or are of an untracked type. A missing config is tracked as "missing", so its creation
-// changes the revision.
-func (nc *nsCache) trackedConfigs(ns string, spec *corev1.PodSpec) ([]trackedConfig, error) {
+// changes the revision. Checksums of objects memo saw on its last read are reused (memo may be
+// nil).
+func (nc *nsCache) trackedConfigs(ns string, spec *corev1.PodSpec, memo *revisionMemo) ([]trackedConfig, error) {
 	var out []trackedConfig
+	var seen []any
 	for _, ref := range configRefs(spec) {
 		tc := trackedConfig{ref: ref, checksum: "missing"}
 		switch ref.kind {
@@ -142,7 +158,8 @@ func (nc *nsCache) trackedConfigs(ns string, spec *corev1.PodSpec) ([]trackedCon
 				continue
 			default:
 				tc.configMap = cm
-				tc.checksum = checksum(cm.Data, cm.BinaryData)
+				tc.checksum = memo.checksum(cm, func() string { return checksum(cm.Data, cm.BinaryData) })
+				seen = append(seen, cm)
 			}
 		case kindSecret:
 			s, err := nc.secrets.Secrets(ns).Get(ref.name)
@@ -154,11 +171,13 @@ func (nc *nsCache) trackedConfigs(ns string, spec *corev1.PodSpec) ([]trackedCon
 				continue
 			default:
 				tc.secret = s
-				tc.checksum = checksum(s.Data, s.Type)
+				tc.checksum = memo.checksum(s, func() string { return checksum(s.Data, s.Type) })
+				seen = append(seen, s)
 			}
 		}
 		out = append(out, tc)
 	}
+	memo.keepChecksums(seen)
 	return out, nil
 }
 
@@ -236,9 +255,19 @@ func rewriteConfigRefs(spec *corev1.PodSpec, tracked []trackedConfig) {
 
 // revision identifies a pod template together with the configuration it references.
 func revision(tmpl *corev1.PodTemplateSpec, tracked []trackedConfig) string {
-	parts := []any{tmpl}
-	for _, tc := range tracked {
-		parts = append(parts, tc.ref.String()+"="+tc.checksum)
+	configs := make([]string, len(tracked))
+	for i, tc := range tracked {
+		configs[i] = tc.ref.String() + "=" + tc.checksum
+	}
+	return revisionOfParts(tmpl, configs)
+}
+
+// revisionOfParts is revision with the tracked configs as "Kind/name=checksum".
+func revisionOfParts(tmpl *corev1.PodTemplateSpec, configs []string) string {
+	parts := make([]any, 0, 1+len(configs))
+	parts = append(parts, tmpl)
+	for _, c := range configs {
+		parts = append(parts, c)
 	}
 	return checksum(parts...)
 }
@@ -256,7 +285,7 @@ func (w *Workload) TrackedConfigs(ctx context.Context, t canary.Target) (map[str
 	if err != nil {
 		return nil, err
 	}
-	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec, &w.memo)
 	if err != nil {
 		return nil, err
 	}

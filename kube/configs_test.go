@@ -71,7 +71,7 @@ func TestRevisionFollowsTemplateAndTrackedConfigs(t *testing.T) {
 	tmpl := corev1.PodTemplateSpec{Spec: podSpec()}
 	tmpl.Spec.Containers[0].Image = "podinfo:3.1.0"
 	rev := func(nc *nsCache, tmpl corev1.PodTemplateSpec) string {
-		tr, err := nc.trackedConfigs("ns", &tmpl.Spec)
+		tr, err := nc.trackedConfigs("ns", &tmpl.Spec, nil)
 		require.NoError(t, err)
 		return revision(&tmpl, tr)
 	}
@@ -103,7 +103,7 @@ func TestRewriteConfigRefsPointsAtPrimaryCopies(t *testing.T) {
 	spec := podSpec()
 	nc := cacheWith(t, cm("cm-vol", "1", nil), cm("cm-init", "1", nil),
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sec-from", Namespace: "ns"}, Type: corev1.SecretTypeOpaque})
-	tracked, err := nc.trackedConfigs("ns", &spec)
+	tracked, err := nc.trackedConfigs("ns", &spec, nil)
 	require.NoError(t, err)
 	rewriteConfigRefs(&spec, tracked)
 	assert.Equal(t, "cm-vol-primary", spec.Volumes[0].ConfigMap.Name)

@@ -92,7 +92,9 @@
 //
 // Everything read on a tick comes from shared informer caches (deployments, services,
 // configmaps, secrets, autoscalers of the target's namespace), which keep objects without
-// their managedFields. A weight step costs the engine one status write (the Lease update,
+// their managedFields, and ConfigMaps and Secrets that config tracking leaves out (opted out,
+// or a Secret type it does not track) without their data, and autoscalers without their status. A target's revision is encoded again
+// only when its Deployment's generation or a tracked config changes. A weight step costs the engine one status write (the Lease update,
 // which also renews the claim) and one Event, besides the route write of the mesh router; an
 // idle tick costs nothing, and control requests cost one label-selected Lease watch per
 // namespace, not one per target. The Lease is renewed on its own

@@ -97,7 +97,7 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 	if err != nil {
 		return template{}, err
 	}
-	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec, &w.memo)
 	return template{nc: nc, d: d, key: key, value: value, tracked: tracked}, err
 }
 
@@ -174,7 +174,7 @@ func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key,
 	}
 	labels[key] = value + "-primary"
 	p := &appsv1.Deployment{ObjectMeta: w.managedMeta(d, d.Name+"-primary", labels), Spec: w.primarySpec(d, key, value, tracked)}
-	p.Annotations[AnnotationRevision] = revision(&d.Spec.Template, tracked)
+	p.Annotations[AnnotationRevision] = w.memo.revisionOf(d, tracked)
 	if p.Spec.Replicas == nil || *p.Spec.Replicas == 0 {
 		p.Spec.Replicas = ptr.To(int32(1))
 	}
@@ -204,7 +204,7 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 		return err
 	}
 	nc, d, key, value, tracked := tg.nc, tg.d, tg.key, tg.value, tg.tracked
-	if rev := revision(&d.Spec.Template, tracked); rev != analysed {
+	if rev := w.memo.revisionOf(d, tracked); rev != analysed {
 		return fmt.Errorf("%w: %s was analysed at revision %s and is now at %s", canary.ErrRevisionChanged, t, analysed, rev)
 	}
 	if err := w.syncConfigs(ctx, nc, d, tracked, true); err != nil {

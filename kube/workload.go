@@ -75,6 +75,9 @@ type Workload struct {
 	// generations written by this Workload: readiness waits until the cache has seen them,
 	// so a read right after a write never reports the previous rollout as ready.
 	canaryGen, primaryGen int64
+
+	memo        revisionMemo // the last revision and config checksums
+	primaryName string       // opts.Target.PrimaryName(), read on every Observe
 }
 
 var _ canary.Workload = (*Workload)(nil)
@@ -114,7 +117,7 @@ func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("kube: invalid workload options: %w", err)
 	}
-	return &Workload{c: c, opts: opts, log: c.log.WithValues("target", t.String())}, nil
+	return &Workload{c: c, opts: opts, log: c.log.WithValues("target", t.String()), primaryName: t.PrimaryName()}, nil
 }
 
 // check refuses a target other than the Workload's.
@@ -130,7 +133,7 @@ func (w *Workload) check(t canary.Target) error {
 func (w *Workload) target(ctx context.Context, nc *nsCache) (*appsv1.Deployment, error) {
 	t := w.opts.Target
 	d, err := nc.deployment(t.Namespace, t.Name)
-	if apierrors.IsNotFound(err) {
+	if err != nil && apierrors.IsNotFound(err) { // IsNotFound allocates, even for nil
 		d, err = w.c.client.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil, canary.Permanent(fmt.Errorf("target deployment %s/%s not found", t.Namespace, t.Name))
@@ -162,7 +165,7 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	if err != nil {
 		return canary.WorkloadState{}, err
 	}
-	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec)
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec, &w.memo)
 	if err != nil {
 		return canary.WorkloadState{}, err
 	}
@@ -170,16 +173,16 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	canaryGen, primaryGen := w.canaryGen, w.primaryGen
 	w.mu.Unlock()
 	now := w.c.clock.Now()
-	st := canary.WorkloadState{Revision: revision(&d.Spec.Template, tracked), Canary: readiness(d, canaryGen, now, w.opts.CanaryReadyThreshold)}
-	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	st := canary.WorkloadState{Revision: w.memo.revisionOf(d, tracked), Canary: readiness(d, canaryGen, now, w.opts.CanaryReadyThreshold)}
+	p, err := nc.deployment(t.Namespace, w.primaryName)
 	switch {
-	case apierrors.IsNotFound(err):
-		st.Primary = canary.Readiness{Message: fmt.Sprintf("deployment %q does not exist", t.PrimaryName())}
-	case err != nil:
-		return canary.WorkloadState{}, err
-	default:
+	case err == nil:
 		st.Primary = readiness(p, primaryGen, now, w.opts.PrimaryReadyThreshold)
 		st.PrimaryRevision = p.Annotations[AnnotationRevision]
+	case apierrors.IsNotFound(err):
+		st.Primary = canary.Readiness{Message: fmt.Sprintf("deployment %q does not exist", t.PrimaryName())}
+	default:
+		return canary.WorkloadState{}, err
 	}
 	return st, nil
 }

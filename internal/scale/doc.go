@@ -11,5 +11,8 @@
 // The figures are defined in measure.go; the package's plain tests check those definitions.
 // -window-cpuprofile=DIR fetches the controller's CPU profile over the window from its
 // --pprof-addr in consecutive 5 s slices (DIR/cpu-NNN.pb.gz; go tool pprof -top DIR/*.pb.gz
-// merges them).
+// merges them). -heapprofile=FILE fetches its heap profile (after a garbage collection) from
+// the same server once every release has succeeded (go tool pprof -sample_index=inuse_space
+// -top FILE), and its text with the runtime's memory statistics to FILE.txt (the run logs
+// heap in use, stacks, memory obtained from the OS and the next collection's goal).
 package scale

@@ -27,11 +27,12 @@ import (
 )
 
 var (
-	rollouts   = flag.Int("rollouts", 20, "targets released at once")
-	tool       = flag.String("tool", "canarykit", "who releases: canarykit or flagger")
-	cpuProfile = flag.String("window-cpuprofile", "", "canarykit: fetch the controller's CPU profile of the window into this directory, in 5 s slices")
-	qps        = flag.Float64("qps", 0, "canarykit: a fixed client QPS for the controller, burst twice that (0: the controller's default, which follows the running Canaries)")
-	defaultQPS = flag.Bool("default-qps", false, "canarykit: a fixed client limit for the controller at the driver's floor (DefaultQPS, DefaultBurst)")
+	rollouts    = flag.Int("rollouts", 20, "targets released at once")
+	tool        = flag.String("tool", "canarykit", "who releases: canarykit or flagger")
+	cpuProfile  = flag.String("window-cpuprofile", "", "canarykit: fetch the controller's CPU profile of the window into this directory, in 5 s slices")
+	heapProfile = flag.String("heapprofile", "", "canarykit: fetch the controller's heap profile at the end of the window into this file")
+	qps         = flag.Float64("qps", 0, "canarykit: a fixed client QPS for the controller, burst twice that (0: the controller's default, which follows the running Canaries)")
+	defaultQPS  = flag.Bool("default-qps", false, "canarykit: a fixed client limit for the controller at the driver's floor (DefaultQPS, DefaultBurst)")
 )
 
 // interval is the Canaries' analysis interval.
@@ -125,6 +126,9 @@ func TestScale(t *testing.T) {
 	require.NoError(t, err)
 	throttled1, err := rel.throttled(context.Background())
 	require.NoError(t, err)
+	if *heapProfile != "" { // with every release done and before the Canaries are deleted
+		require.NoError(t, rel.heapProfile(*heapProfile), "the heap profile")
+	}
 	elapsed := time.Since(start)
 	stop()
 	require.NoError(t, <-profiled, "the window's CPU profile")
@@ -163,6 +167,11 @@ func TestScale(t *testing.T) {
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
 	if *cpuProfile != "" {
 		t.Logf("CPU profile of the window: go tool pprof -top %s", filepath.Join(*cpuProfile, "*.pb.gz"))
+	}
+	if *heapProfile != "" {
+		stats, err := memStats(*heapProfile + ".txt")
+		require.NoError(t, err)
+		t.Logf("heap profile at the end of the window: go tool pprof -sample_index=inuse_space -top %s (%s)", *heapProfile, stats)
 	}
 	fmt.Println(f.Line())
 }

@@ -74,6 +74,41 @@ func (p *subprocess) profileWindow(dir string, seconds int, stop <-chan struct{}
 	}
 }
 
+// heapProfile writes the process' heap profile, taken after a garbage collection, to path
+// (its directory is created), and the same profile as text, which ends with the runtime's
+// memory statistics, to path + ".txt".
+func (p *subprocess) heapProfile(path string) error {
+	if p.pprof == "" {
+		return fmt.Errorf("the tool serves no /debug/pprof")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := fetchTo(p.pprof+"/debug/pprof/heap?gc=1", path); err != nil {
+		return err
+	}
+	return fetchTo(p.pprof+"/debug/pprof/heap?debug=1", path+".txt")
+}
+
+// memStats are the lines of a heap profile's text (heapProfile's path + ".txt") that say
+// where the process' memory is: heap in use, goroutine stacks, obtained from the OS, and the
+// next collection's goal.
+func memStats(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		for _, name := range []string{"# HeapInuse = ", "# HeapIdle = ", "# HeapReleased = ", "# Stack = ", "# Sys = ", "# NextGC = "} {
+			if strings.HasPrefix(line, name) {
+				out = append(out, strings.TrimPrefix(line, "# "))
+			}
+		}
+	}
+	return strings.Join(out, ", "), nil
+}
+
 // fetchTo writes url's answer to path.
 func fetchTo(url, path string) error {
 	resp, err := http.Get(url) //nolint:noctx // ends with the profile's seconds
