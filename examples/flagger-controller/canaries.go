@@ -68,8 +68,8 @@ func (l *canaryList) DeepCopyObject() runtime.Object {
 }
 
 // object is the Canary as JSON values (maps, lists, strings, int64, float64, bools), for
-// flagger.CanaryFromObject; without its status, which loading does not read. (The decoder
-// leaves the TypeMeta of typed objects empty: the kind is the informer's.)
+// flagger.CanaryFromObject; without its status, which loading does not read. The apiVersion
+// and kind are Flagger's Canary's (the informer holds no other).
 func (o *canaryObject) object() (map[string]any, error) {
 	raw, err := json.Marshal(struct {
 		metav1.TypeMeta   `json:",inline"`
