@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -47,6 +48,8 @@ type Cluster struct {
 	log         logr.Logger
 	clock       clock.PassiveClock
 	syncTimeout time.Duration
+
+	onDeploy atomic.Pointer[[]*deploymentHandler] // OnDeployment's, copied on write
 
 	mu       sync.Mutex
 	caches   map[string]*nsCache
@@ -92,6 +95,50 @@ func New(opts Options) (*Cluster, error) {
 // Client returns the Cluster's client.
 func (c *Cluster) Client() kubernetes.Interface { return c.client }
 
+// deploymentHandler is one function given to OnDeployment.
+type deploymentHandler struct{ fn func(namespace, name string) }
+
+// OnDeployment calls fn with the namespace and name of every Deployment added or updated in
+// a namespace whose caches run (they start with the first target of the namespace, and a
+// namespace started later is included), until remove is called. The calls come from the
+// caches' own watches, one goroutine per namespace: fn must not block. It makes no request.
+func (c *Cluster) OnDeployment(fn func(namespace, name string)) (remove func()) {
+	h := &deploymentHandler{fn: fn}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var list []*deploymentHandler
+	if cur := c.onDeploy.Load(); cur != nil {
+		list = slices.Clone(*cur)
+	}
+	list = append(list, h)
+	c.onDeploy.Store(&list)
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		cur := c.onDeploy.Load()
+		if cur == nil {
+			return
+		}
+		list := slices.DeleteFunc(slices.Clone(*cur), func(x *deploymentHandler) bool { return x == h })
+		c.onDeploy.Store(&list)
+	}
+}
+
+// deploymentChanged gives a Deployment event of the caches to the OnDeployment functions.
+func (c *Cluster) deploymentChanged(obj any) {
+	list := c.onDeploy.Load()
+	if list == nil {
+		return
+	}
+	d, ok := obj.(*appsv1.Deployment)
+	if !ok {
+		return
+	}
+	for _, h := range *list {
+		h.fn(d.Namespace, d.Name)
+	}
+}
+
 // Close stops every informer.
 func (c *Cluster) Close() {
 	c.mu.Lock()
@@ -124,6 +171,10 @@ func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCa
 			watchErrs:   map[string]string{},
 		}
 		nc.watch("deployments", f.Apps().V1().Deployments().Informer())
+		_, _ = f.Apps().V1().Deployments().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.deploymentChanged,
+			UpdateFunc: func(_, obj any) { c.deploymentChanged(obj) },
+		})
 		nc.watch("services", f.Core().V1().Services().Informer())
 		nc.watch("configmaps", f.Core().V1().ConfigMaps().Informer())
 		nc.watch("secrets", f.Core().V1().Secrets().Informer())

@@ -96,3 +96,44 @@ func TestCachesDropUnreadData(t *testing.T) {
 	assert.Equal(t, autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(int32(2)), MaxReplicas: 4}, h.Spec)
 	assert.Zero(t, h.Status)
 }
+
+// OnDeployment's functions hear every Deployment added or updated in the namespaces whose
+// caches run, started before or after them, until they are removed.
+func TestOnDeploymentHearsTheCachesDeployments(t *testing.T) {
+	client := fake.NewClientset()
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := t.Context()
+	_, err = c.namespace(ctx, "early", false)
+	require.NoError(t, err)
+
+	first, second := make(chan string, 10), make(chan string, 10)
+	removeFirst := c.OnDeployment(func(ns, name string) { first <- ns + "/" + name })
+	defer c.OnDeployment(func(ns, name string) { second <- ns + "/" + name })()
+	_, err = c.namespace(ctx, "late", false)
+	require.NoError(t, err)
+
+	create := func(ns, name string) {
+		_, err := client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	create("early", "a")
+	assert.Equal(t, "early/a", <-first)
+	assert.Equal(t, "early/a", <-second)
+	create("late", "b")
+	assert.Equal(t, "late/b", <-first)
+	assert.Equal(t, "late/b", <-second)
+	d, err := client.AppsV1().Deployments("late").Get(ctx, "b", metav1.GetOptions{})
+	require.NoError(t, err)
+	d.Spec.Replicas = new(int32)
+	_, err = client.AppsV1().Deployments("late").Update(ctx, d, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "late/b", <-first, "an update")
+	assert.Equal(t, "late/b", <-second)
+
+	removeFirst()
+	create("late", "c")
+	assert.Equal(t, "late/c", <-second)
+	assert.Empty(t, first, "a removed function is not called (it would have been before the second)")
+}

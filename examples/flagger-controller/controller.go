@@ -12,16 +12,12 @@ import (
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/go-logr/logr"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 )
@@ -38,11 +34,10 @@ var Canaries = driver.CanaryGVR
 // per Canary, and the target's Lease lets one replica at a time drive it.
 type Controller struct {
 	Driver *driver.Driver
-	// Dynamic reads and writes the Canary objects (informer, finalizer).
-	Dynamic dynamic.Interface
-	// Client watches the target Deployments (to kick their Targets) and records Events on
-	// the Canaries.
-	Client    kubernetes.Interface
+	// Canaries lists and watches the Canary objects (a CanaryClient).
+	Canaries rest.Interface
+	// Dynamic reads and writes the Canary objects (finalizer, status of a moved Canary).
+	Dynamic   dynamic.Interface
 	Namespace string // "" watches every namespace
 	Log       logr.Logger
 	// Recorder records the Events on Canary objects. Required.
@@ -61,30 +56,29 @@ type Controller struct {
 
 	targets *driver.Targets
 	mu      sync.Mutex
-	warned  map[string]string                     // key → the problem last reported (uid/generation/message)
-	byApp   map[string][]string                   // target Deployment "ns/name" → Canary keys
-	ending  map[string]bool                       // keys whose deletion is being handled
-	work    sync.WaitGroup                        // deletions in flight
-	last    map[string]*flagger.Canary            // key → the last Canary loaded, for deletions
-	moving  map[string]*unstructured.Unstructured // keys moving to another target → the latest version
+	warned  map[string]string          // key → the problem last reported (uid/generation/message)
+	byApp   map[string][]string        // target Deployment "ns/name" → Canary keys
+	ending  map[string]bool            // keys whose deletion is being handled
+	work    sync.WaitGroup             // deletions in flight
+	last    map[string]*flagger.Canary // key → the last Canary loaded, for deletions
+	moving  map[string]*canaryObject   // keys moving to another target → the latest version
 }
 
 // Run watches Canaries until ctx ends, then stops every Target (releasing their leases) and
 // returns.
 func (c *Controller) Run(ctx context.Context) error {
-	if c.Driver == nil || c.Dynamic == nil || c.Client == nil || c.Recorder == nil {
-		return errors.New("controller: Driver, Dynamic, Client and Recorder are required")
+	if c.Driver == nil || c.Canaries == nil || c.Dynamic == nil || c.Recorder == nil {
+		return errors.New("controller: Driver, Canaries, Dynamic and Recorder are required")
 	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = 5 * time.Second
 	}
 	c.targets = c.Driver.Targets(c.OnEvent)
 	c.warned, c.byApp, c.ending, c.last = map[string]string{}, map[string][]string{}, map[string]bool{}, map[string]*flagger.Canary{}
-	c.moving = map[string]*unstructured.Unstructured{}
+	c.moving = map[string]*canaryObject{}
 
-	cf := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.Dynamic, 0, c.Namespace, nil)
-	canaries := cf.ForResource(Canaries).Informer()
-	if err := canaries.SetTransform(dropManagedFields); err != nil {
+	canaries, err := canaryInformer(c.Canaries, c.Namespace)
+	if err != nil {
 		return err
 	}
 	if _, err := canaries.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -98,20 +92,16 @@ func (c *Controller) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	df := informers.NewSharedInformerFactoryWithOptions(c.Client, 0, informers.WithNamespace(c.Namespace),
-		informers.WithTransform(dropManagedFields))
-	deployments := df.Apps().V1().Deployments().Informer()
-	if _, err := deployments.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.kick(obj) },
-		UpdateFunc: func(_, obj any) { c.kick(obj) },
-	}); err != nil {
-		return err
-	}
-	cf.Start(ctx.Done())
-	df.Start(ctx.Done())
+	// the target Deployments' events come from the driver's caches (its Targets read them),
+	// so that each is decoded and cached once
+	defer c.Driver.OnDeployment(c.kick)()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		canaries.RunWithContext(ctx)
+	}()
 	<-ctx.Done()
-	cf.Shutdown()
-	df.Shutdown()
+	<-stopped
 	c.targets.StopAll()
 	c.work.Wait()
 	return nil
@@ -123,7 +113,7 @@ func (c *Controller) Keys() []string { return c.targets.Keys() }
 
 // sync starts, updates or restarts a Canary's Target, or handles its deletion.
 func (c *Controller) sync(ctx context.Context, obj any) {
-	u, ok := obj.(*unstructured.Unstructured)
+	u, ok := obj.(*canaryObject)
 	if !ok {
 		return
 	}
@@ -134,7 +124,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 		}
 		return
 	}
-	cn, err := flagger.CanaryFromObject(u.Object)
+	cn, err := loadCanary(u)
 	if err != nil {
 		// not driven: the Target of an earlier version stops, leaving the target as it is
 		c.targets.Stop(key)
@@ -172,8 +162,8 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	if applied != driver.Unchanged {
 		c.Log.Info("canary "+string(applied), "canary", key, "target", cn.Target.String())
 	}
-	if st, ok := savedStatus(u); ok && c.Restore != nil {
-		c.Restore(cn.Target, st)
+	if u.Status.ok && c.Restore != nil {
+		c.Restore(cn.Target, u.Status.st)
 	}
 	if moved != nil {
 		// the Canary now targets another Deployment: the old one is left on its primary
@@ -189,7 +179,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 // move handles a Canary whose targetRef changed: its Target stops, the old target is left on
 // its primary, the Canary's status (the old target's release) is cleared, and a Target for
 // the new target starts from the latest version of the Canary, as for a new Canary.
-func (c *Controller) move(ctx context.Context, key string, u *unstructured.Unstructured, prev *flagger.Canary) {
+func (c *Controller) move(ctx context.Context, key string, u *canaryObject, prev *flagger.Canary) {
 	c.mu.Lock()
 	c.moving[key] = u
 	c.mu.Unlock()
@@ -216,7 +206,7 @@ func (c *Controller) move(ctx context.Context, key string, u *unstructured.Unstr
 }
 
 // clearStatus empties the status of the Canary of u's uid, if it still exists.
-func (c *Controller) clearStatus(ctx context.Context, u *unstructured.Unstructured) error {
+func (c *Controller) clearStatus(ctx context.Context, u *canaryObject) error {
 	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
 	for {
 		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
@@ -256,13 +246,9 @@ func (c *Controller) index(key string, cn *flagger.Canary) {
 }
 
 // kick tells the Targets of a changed Deployment to look at it now.
-func (c *Controller) kick(obj any) {
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok {
-		return
-	}
+func (c *Controller) kick(namespace, name string) {
 	c.mu.Lock()
-	keys := slices.Clone(c.byApp[d.Namespace+"/"+d.Name])
+	keys := slices.Clone(c.byApp[namespace+"/"+name])
 	c.mu.Unlock()
 	for _, k := range keys {
 		c.targets.Kick(k)
@@ -275,7 +261,7 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
 	}
-	u, ok := obj.(*unstructured.Unstructured)
+	u, ok := obj.(*canaryObject)
 	if !ok {
 		return
 	}
@@ -311,7 +297,7 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 // target is handed back (spec.revertOnDeletion) or left on the primary, and the finalizer is
 // removed. Every replica does this; the target's Lease makes one of them do the work, and
 // the others find the finalizer gone.
-func (c *Controller) finalize(ctx context.Context, key string, u *unstructured.Unstructured) {
+func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) {
 	c.mu.Lock()
 	if c.ending[key] {
 		c.mu.Unlock()
@@ -321,7 +307,7 @@ func (c *Controller) finalize(ctx context.Context, key string, u *unstructured.U
 	cn := c.last[key]
 	c.index(key, nil)
 	c.mu.Unlock()
-	if loaded, err := flagger.CanaryFromObject(u.Object); err == nil {
+	if loaded, err := loadCanary(u); err == nil {
 		if c.Adjust != nil {
 			c.Adjust(loaded)
 		}
@@ -381,7 +367,7 @@ func (c *Controller) async(ctx context.Context, what string, fn func(context.Con
 
 // addFinalizer puts the finalizer on the Canary of u's uid, unless it has it, is being
 // deleted or is gone.
-func (c *Controller) addFinalizer(ctx context.Context, u *unstructured.Unstructured) error {
+func (c *Controller) addFinalizer(ctx context.Context, u *canaryObject) error {
 	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
 	for {
 		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
@@ -429,7 +415,7 @@ func (c *Controller) removeFinalizer(ctx context.Context, ns, name string, uid t
 }
 
 // warn records a Warning Event on the Canary, once per problem and version of its spec.
-func (c *Controller) warn(u *unstructured.Unstructured, msg string) {
+func (c *Controller) warn(u *canaryObject, msg string) {
 	key := u.GetNamespace() + "/" + u.GetName()
 	seen := fmt.Sprintf("%s/%d/%s", u.GetUID(), u.GetGeneration(), msg)
 	c.mu.Lock()
@@ -443,23 +429,16 @@ func (c *Controller) warn(u *unstructured.Unstructured, msg string) {
 }
 
 // canaryRef is the Event's involved object: the Canary.
-func canaryRef(u *unstructured.Unstructured) *corev1.ObjectReference {
+func canaryRef(u *canaryObject) *corev1.ObjectReference {
 	return &corev1.ObjectReference{APIVersion: "flagger.app/v1beta1", Kind: "Canary", Namespace: u.GetNamespace(), Name: u.GetName(),
 		UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()}
 }
 
-// savedStatus reads the fields of a Canary's status the self-metrics show: the phase, the
-// canary weight and the failed checks. Values out of range are not a status.
-func savedStatus(u *unstructured.Unstructured) (canary.Status, bool) {
-	raw, ok := u.Object["status"].(map[string]any)
-	if !ok {
-		return canary.Status{}, false
+// loadCanary decodes a Canary with kube/flagger.
+func loadCanary(u *canaryObject) (*flagger.Canary, error) {
+	obj, err := u.object()
+	if err != nil {
+		return nil, err
 	}
-	phase, _ := raw["phase"].(string)
-	weight, _ := raw["canaryWeight"].(int64)
-	failed, _ := raw["failedChecks"].(int64)
-	if phase == "" || len(phase) > 32 || weight < 0 || weight > 100 || failed < 0 || failed > 1<<20 {
-		return canary.Status{}, false
-	}
-	return canary.Status{Phase: canary.Phase(phase), CanaryWeight: int(weight), FailedChecks: int(failed)}, true
+	return flagger.CanaryFromObject(obj)
 }

@@ -11,6 +11,13 @@
 // the release's Events. A Canary that does not load, or that canarykit cannot drive, gets a
 // Warning Event naming the field and is not driven.
 //
+// The Canary informer decodes each Canary once, into its typed metadata, its spec as the JSON
+// it came in and the three fields of its status the self-metrics show (CanaryClient): the echo
+// of every status write the driver makes is told from an edit without decoding the spec, and
+// the spec is decoded by kube/flagger only when a Target starts or changes. The Targets are
+// kicked by their Deployment's events from the driver's own informer caches
+// (driver.Driver.OnDeployment), so that each Deployment event is decoded and cached once.
+//
 // Edits and deletion follow Flagger. A changed analysis applies from the next release (a
 // release running keeps the spec it started with); a changed targetRef or service restarts
 // the Target (a Canary moved to another Deployment leaves the old one on its primary).

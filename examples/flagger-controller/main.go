@@ -33,10 +33,11 @@ import (
 )
 
 // Client rate limits. The driver's client makes a release's writes and the reads its caches
-// miss: with --kube-api-qps and --kube-api-burst at 0 its limit follows the running Canaries
-// (driver.RateLimit of them, never below driver.DefaultQPS, 50/s, burst 100), so that a
-// controller of a thousand Canaries does not throttle itself; a value is a fixed limit. The
-// watch client (Canary and Deployment informers, finalizers, Events on Canaries) makes a few
+// miss, and runs the informer caches of the targets' namespaces (whose Deployment events also
+// kick the Targets): with --kube-api-qps and --kube-api-burst at 0 its limit follows the
+// running Canaries (driver.RateLimit of them, never below driver.DefaultQPS, 50/s, burst 100),
+// so that a controller of a thousand Canaries does not throttle itself; a value is a fixed
+// limit. The watch client (the Canary informer, finalizers, Events on Canaries) makes a few
 // requests per Canary change: 5/s, burst 10, on its own limiter so that it never waits behind
 // the releases.
 const (
@@ -159,6 +160,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	canaries, err := CanaryClient(watchConfig)
+	if err != nil {
+		return err
+	}
 	events := record.NewBroadcaster()
 	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer events.Shutdown()
@@ -200,7 +205,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer stopMetrics()
 	}
-	c := &Controller{Driver: d, Dynamic: dyn, Client: client, Namespace: o.Namespace, Log: log,
+	c := &Controller{Driver: d, Canaries: canaries, Dynamic: dyn, Namespace: o.Namespace, Log: log,
 		Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canarykit-flagger-controller"}),
 		OnEvent:  onEvent, Forget: self.Forget, Restore: self.Restore, Adjust: o.Adjust}
 	log.Info("watching Canaries", "namespace", o.Namespace)

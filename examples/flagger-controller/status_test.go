@@ -5,27 +5,30 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/stretchr/testify/assert"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// The self-metrics of every replica follow the Canary's status; a status that is absent or out
-// of range is not taken.
+// The self-metrics of every replica follow the Canary's status; a status that is absent, out
+// of range or of another type is not taken.
 func TestSavedStatus(t *testing.T) {
-	with := func(status any) *unstructured.Unstructured {
-		return &unstructured.Unstructured{Object: map[string]any{"status": status}}
-	}
-	st, ok := savedStatus(with(map[string]any{"phase": "Progressing", "canaryWeight": int64(30), "failedChecks": int64(2)}))
+	st, ok := savedStatus([]byte(`{"phase":"Progressing","canaryWeight":30,"failedChecks":2,"conditions":[]}`))
 	assert.True(t, ok)
 	assert.Equal(t, canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 30, FailedChecks: 2}, st)
-	for name, status := range map[string]any{
-		"none":       nil,
-		"no phase":   map[string]any{"canaryWeight": int64(30)},
-		"weight 101": map[string]any{"phase": "Progressing", "canaryWeight": int64(101)},
-		"negative":   map[string]any{"phase": "Progressing", "failedChecks": int64(-1)},
-		"long phase": map[string]any{"phase": "Progressing-Progressing-Progressing-Progressing"},
-		"not a map":  "Succeeded",
+	st, ok = savedStatus([]byte(`{"phase":"Initialized","canaryWeight":null}`))
+	assert.True(t, ok, "weight and failed checks may be absent")
+	assert.Equal(t, canary.Status{Phase: canary.PhaseInitialized}, st)
+	for name, status := range map[string]string{
+		"none":         ``,
+		"null":         `null`,
+		"no phase":     `{"canaryWeight":30}`,
+		"weight 101":   `{"phase":"Progressing","canaryWeight":101}`,
+		"negative":     `{"phase":"Progressing","failedChecks":-1}`,
+		"long phase":   `{"phase":"Progressing-Progressing-Progressing-Progressing"}`,
+		"not a map":    `"Succeeded"`,
+		"phase number": `{"phase":3}`,
+		"weight text":  `{"phase":"Progressing","canaryWeight":"30"}`,
+		"weight float": `{"phase":"Progressing","canaryWeight":30.5}`,
 	} {
-		_, ok := savedStatus(with(status))
+		_, ok := savedStatus([]byte(status))
 		assert.False(t, ok, name)
 	}
 }

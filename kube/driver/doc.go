@@ -16,7 +16,8 @@
 //     delivers the alerts and returns the result.
 //   - Target and Target.Start: a target's releases for as long as ctx lives, for an operator.
 //     Start holds the lease, applies control requests, delivers alerts and releases every new
-//     revision; Kick it from an informer's events. It has the shape of a controller-runtime
+//     revision; Kick it from an informer's events (Driver.OnDeployment gives the events of the
+//     Deployments in the caches the targets read). It has the shape of a controller-runtime
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
 //     renewals. With Options.CanaryStatus, the releases after the first of one hold of the
 //     lease take the status from what the store last wrote, without reading the Canary.

@@ -214,6 +214,14 @@ func (d *Driver) Throttled() int64 {
 // Client returns the Driver's Kubernetes client.
 func (d *Driver) Client() kubernetes.Interface { return d.client }
 
+// OnDeployment calls fn with the namespace and name of every Deployment added or updated in
+// the namespaces of the Driver's targets, from the informer caches the targets read (no watch
+// or decoding of its own), until remove is called: a controller kicks its Targets with it.
+// fn must not block. See kube.Cluster.OnDeployment.
+func (d *Driver) OnDeployment(fn func(namespace, name string)) (remove func()) {
+	return d.cluster.OnDeployment(fn)
+}
+
 // Close stops the informers and the event recorder. Releases and Targets must have returned.
 func (d *Driver) Close() {
 	d.events.Shutdown()
