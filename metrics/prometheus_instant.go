@@ -48,7 +48,12 @@ func newInstantEndpoint(address string, client *http.Client, timeout string) (*i
 // form encodes the query's parameters as url.Values.Encode would: sorted by name.
 func (e *instantEndpoint) form(q string) string {
 	if len(e.base) == 0 {
-		return "query=" + url.QueryEscape(q) + e.timeoutParam
+		var b strings.Builder
+		b.Grow(len("query=") + escapedLen(q) + len(e.timeoutParam))
+		b.WriteString("query=")
+		writeEscaped(&b, q)
+		b.WriteString(e.timeoutParam)
+		return b.String()
 	}
 	v := make(url.Values, len(e.base)+2)
 	for k, vs := range e.base {
@@ -57,6 +62,39 @@ func (e *instantEndpoint) form(q string) string {
 	v.Set("query", q)
 	v.Set("timeout", e.timeout)
 	return v.Encode()
+}
+
+// unreservedInQuery reports whether url.QueryEscape keeps c as it is.
+func unreservedInQuery(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
+}
+
+// escapedLen is len(url.QueryEscape(s)).
+func escapedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != ' ' && !unreservedInQuery(c) {
+			n += 2
+		}
+	}
+	return n
+}
+
+// writeEscaped writes url.QueryEscape(s) to b without building it first.
+func writeEscaped(b *strings.Builder, s string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case unreservedInQuery(c):
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -104,6 +105,33 @@ func TestPrometheusInstantQueryKeepsAddressParameters(t *testing.T) {
 	r := f.requests()[0]
 	assert.Equal(t, "/prom/api/v1/query", r.Path)
 	assert.Equal(t, map[string]string{"tenant": "a b", "query": "up", "timeout": "5s"}, r.Form)
+}
+
+// The form is url.Values' encoding of the query and timeout, as client_golang sends it.
+func TestInstantFormIsURLValuesEncoding(t *testing.T) {
+	e, err := newInstantEndpoint("http://prometheus:9090", nil, "5s")
+	require.NoError(t, err)
+	for _, q := range []string{
+		"up",
+		Linkerd()[RequestSuccessRate],
+		`sum(rate(x{a=~"b|c", d!="e f"}[1m])) / 2 + 3 * -4 % 5 ^ 6 # ~_.-`,
+		"é\x00\n\t\xff+&=?#%",
+		"",
+	} {
+		want := url.Values{"query": {q}, "timeout": {"5s"}}.Encode()
+		assert.Equal(t, want, e.form(q), q)
+	}
+}
+
+// FuzzInstantForm: the form is url.Values' encoding for any query.
+func FuzzInstantForm(f *testing.F) {
+	f.Add(`sum(rate(x{a="b"}[1m]))`)
+	f.Add("é \x00\xff+&")
+	e, err := newInstantEndpoint("http://prometheus:9090", nil, "5s")
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, q string) {
+		assert.Equal(t, url.Values{"query": {q}, "timeout": {"5s"}}.Encode(), e.form(q))
+	})
 }
 
 // The usual answer decodes without allocating.
