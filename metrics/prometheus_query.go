@@ -82,6 +82,7 @@ func retryQuery[T any](ctx context.Context, p *Prometheus, q string, do func(con
 			timer.Stop()
 		}
 	}()
+retries:
 	for {
 		attempts++
 		v, qe, stop := attempt(ctx, p, q, do, last)
@@ -90,7 +91,7 @@ func retryQuery[T any](ctx context.Context, p *Prometheus, q string, do func(con
 		}
 		last = qe
 		if stop || ctx.Err() != nil {
-			break
+			break retries
 		}
 		if schedule == nil {
 			schedule = &deadlineBackOff{ctx: ctx, next: p.newBackOff()}
@@ -98,7 +99,7 @@ func retryQuery[T any](ctx context.Context, p *Prometheus, q string, do func(con
 		}
 		wait := schedule.NextBackOff()
 		if wait == backoff.Stop {
-			break
+			break retries
 		}
 		p.log.V(1).Info("retrying prometheus query", "query", q, "attempt", attempts, "wait", wait, "error", last.Error())
 		if timer == nil {
@@ -108,10 +109,9 @@ func retryQuery[T any](ctx context.Context, p *Prometheus, q string, do func(con
 		}
 		select {
 		case <-ctx.Done():
+			break retries
 		case <-timer.C:
-			continue
 		}
-		break
 	}
 	last.Attempts = attempts
 	cause, cerr := last.Err, ctx.Err()
