@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -236,4 +237,25 @@ func FuzzFastInstant(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkAgainstGeneral(t, body)
 	})
+}
+
+// An answer with warnings still gives its value; the warnings are logged.
+func TestPrometheusInstantQueryLogsWarnings(t *testing.T) {
+	body := `{"status":"success","warnings":["results may be partial"],"data":{"resultType":"scalar","result":[1796049712.625,"3"]}}`
+	f := newPromFake(t, always(200, body))
+	var mu sync.Mutex
+	var logged []string
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logged = append(logged, args)
+	}, funcr.Options{Verbosity: 1})
+	p := newTestProm(t, f.URL, PrometheusOptions{Logger: log})
+	v, err := p.Query(ctxFor(t, time.Minute), "up")
+	require.NoError(t, err)
+	assert.Equal(t, 3.0, v)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, logged, 1)
+	assert.Contains(t, logged[0], "results may be partial")
 }
