@@ -4,8 +4,14 @@
 //
 // # Prometheus
 //
-// Prometheus implements canary.MetricProvider with instant queries over Prometheus' HTTP API
-// (client_golang, through a one-method seam). NewPrometheus takes what a Flagger
+// Prometheus implements canary.MetricProvider with instant queries over Prometheus' HTTP API.
+// An instant query is the hot path of a process with many rollouts, so the provider sends it
+// itself, the way client_golang does (a form-encoded POST to /api/v1/query with the query and
+// the evaluation timeout, again as a GET when the server answers 405 or 501), asks for the
+// answer uncompressed (a few hundred bytes), and decodes the usual answer (a scalar, or a
+// vector of one sample) in one pass without allocating; any other answer goes through the
+// general decoder of client_golang's types, which writes the errors. Range queries
+// (PrometheusSamples, PrometheusCounts) use client_golang's API client. NewPrometheus takes what a Flagger
 // MetricTemplate's provider and secret carry — address, bearer token or basic auth
 // (SecretCredentials reads Flagger's secret keys), headers, insecureSkipVerify — plus a CA
 // bundle and timeouts:
@@ -17,7 +23,8 @@
 //
 // Each attempt is bounded by Timeout (default 5 s, Flagger's), which is also sent to
 // Prometheus as the evaluation timeout. Connection errors, 5xx answers, 408/429 and attempt
-// timeouts are retried with exponential backoff (cenkalti/backoff) within the query's context —
+// timeouts are retried with exponential backoff (a cenkalti/backoff schedule, made only once an
+// attempt has failed) within the query's context —
 // a Rollout gives each query the analysis interval — and stop before a wait would outlast it.
 // Bad queries (bad_data, execution), other 4xx, answers that are not Prometheus' API and TLS
 // verification failures fail at once. Every error is a *QueryError carrying the query as sent,

@@ -95,7 +95,7 @@ func SecretCredentials(data map[string][]byte) (Credentials, error) {
 type Prometheus struct {
 	address      string
 	redacted     string // address without a password, for messages
-	q            querier
+	endpoint     *instantEndpoint
 	rq           rangeQuerier
 	timeout      time.Duration
 	retryTimeout time.Duration
@@ -121,22 +121,24 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 		rt = pool.transport(opts.Address, opts.CA, opts.InsecureSkipVerify)
 	}
 	rt = newServerTransport(rt, opts.Address, opts.Credentials, opts.Headers)
-	client, err := api.NewClient(api.Config{Address: strings.TrimRight(opts.Address, "/"), Client: &http.Client{Transport: rt}})
+	httpClient := &http.Client{Transport: rt}
+	client, err := api.NewClient(api.Config{Address: strings.TrimRight(opts.Address, "/"), Client: httpClient})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client: %w", err)
 	}
-	promAPI := v1.NewAPI(client)
 	p := &Prometheus{
 		address:      opts.Address,
 		redacted:     redactURL(opts.Address),
-		q:            promAPI,
-		rq:           promAPI,
+		rq:           v1.NewAPI(client),
 		timeout:      opts.Timeout,
 		retryTimeout: opts.RetryTimeout,
 		log:          opts.Logger,
 	}
 	if p.timeout == 0 {
 		p.timeout = DefaultQueryTimeout
+	}
+	if p.endpoint, err = newInstantEndpoint(opts.Address, httpClient, p.timeout.String()); err != nil {
+		return nil, fmt.Errorf("prometheus client: %w", err)
 	}
 	if p.retryTimeout == 0 {
 		p.retryTimeout = DefaultRetryTimeout

@@ -19,14 +19,8 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// querier runs an instant query: the one method of client_golang's v1.API the provider uses,
-// so that a change of that interface touches this file only and test doubles implement one
-// method.
-type querier interface {
-	Query(ctx context.Context, query string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, error)
-}
-
-// rangeQuerier runs a range query, for PrometheusSamples.
+// rangeQuerier runs a range query, for PrometheusSamples: the one method of client_golang's
+// v1.API the provider uses, so that test doubles implement one method.
 type rangeQuerier interface {
 	QueryRange(ctx context.Context, query string, r v1.Range, opts ...v1.Option) (model.Value, v1.Warnings, error)
 }
@@ -38,27 +32,42 @@ type rangeQuerier interface {
 // (canary.CompactQuery: whitespace runs folded, as Flagger does, comments dropped). Every error is a *QueryError.
 func (p *Prometheus) Query(ctx context.Context, query string) (float64, error) {
 	q := canary.CompactQuery(query)
-	v, err := p.instant(ctx, q)
+	r, err := retryQuery(ctx, p, q, func(ctx context.Context) (instantValue, v1.Warnings, error) {
+		return p.endpoint.query(ctx, q, true)
+	})
 	if err != nil {
 		return 0, err
 	}
-	f, err := singleValue(v)
+	f := r.f
+	if r.v != nil {
+		f, err = singleValue(r.v)
+	} else {
+		err = checkNaN(f)
+	}
 	if err != nil {
 		return 0, &QueryError{Query: q, Err: err}
 	}
 	return f, nil
 }
 
-// instant runs an instant query at the server's time, with retries.
+// instant runs an instant query at the server's time, with retries, and returns its whole
+// value.
 func (p *Prometheus) instant(ctx context.Context, q string) (model.Value, error) {
-	return p.retry(ctx, q, func(ctx context.Context) (model.Value, v1.Warnings, error) {
-		return p.q.Query(ctx, q, time.Time{}, v1.WithTimeout(p.timeout))
+	r, err := retryQuery(ctx, p, q, func(ctx context.Context) (instantValue, v1.Warnings, error) {
+		return p.endpoint.query(ctx, q, false)
 	})
+	return r.v, err
 }
 
-// retry runs one request per attempt, each bounded by the query timeout, retrying transient
-// failures with exponential backoff until the context's deadline (or RetryTimeout) would pass.
+// retry runs a range query with retries (see retryQuery).
 func (p *Prometheus) retry(ctx context.Context, q string, do func(context.Context) (model.Value, v1.Warnings, error)) (model.Value, error) {
+	return retryQuery(ctx, p, q, do)
+}
+
+// retryQuery runs one request per attempt, each bounded by the query timeout, retrying
+// transient failures with exponential backoff until the context's deadline (or RetryTimeout)
+// would pass. The retry schedule is made only when a first attempt fails.
+func retryQuery[T any](ctx context.Context, p *Prometheus, q string, do func(context.Context) (T, v1.Warnings, error)) (T, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.retryTimeout)
@@ -66,36 +75,43 @@ func (p *Prometheus) retry(ctx context.Context, q string, do func(context.Contex
 	}
 	attempts := 0
 	var last *QueryError
-	op := func() (model.Value, error) {
-		attempts++
-		actx, cancel := context.WithTimeout(ctx, p.timeout)
-		defer cancel()
-		v, warnings, err := do(actx)
-		if len(warnings) > 0 {
-			p.log.V(1).Info("prometheus query warnings", "query", q, "warnings", []string(warnings))
+	var schedule backoff.BackOff
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
 		}
-		if err == nil {
+	}()
+retries:
+	for {
+		attempts++
+		v, qe, stop := attempt(ctx, p, q, do, last)
+		if qe == nil {
 			return v, nil
 		}
-		if ctx.Err() != nil && last != nil {
-			// The budget ran out during this attempt: the previous failure says more.
-			return nil, canary.Permanent(last)
+		last = qe
+		if stop || ctx.Err() != nil {
+			break retries
 		}
-		last = queryError(q, err)
-		if permanent(err) || ctx.Err() != nil {
-			return nil, canary.Permanent(last)
+		if schedule == nil {
+			schedule = &deadlineBackOff{ctx: ctx, next: p.newBackOff()}
+			schedule.Reset()
 		}
-		return nil, last
-	}
-	notify := func(err error, wait time.Duration) {
-		p.log.V(1).Info("retrying prometheus query", "query", q, "attempt", attempts, "wait", wait, "error", err.Error())
-	}
-	v, err := backoff.RetryNotifyWithData(op, backoff.WithContext(&deadlineBackOff{ctx: ctx, next: p.newBackOff()}, ctx), notify)
-	if err == nil {
-		return v, nil
-	}
-	if last == nil { // not reached: the first attempt always runs
-		return nil, &QueryError{Query: q, Err: err, Attempts: attempts}
+		wait := schedule.NextBackOff()
+		if wait == backoff.Stop {
+			break retries
+		}
+		p.log.V(1).Info("retrying prometheus query", "query", q, "attempt", attempts, "wait", wait, "error", last.Error())
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			break retries
+		case <-timer.C:
+		}
 	}
 	last.Attempts = attempts
 	cause, cerr := last.Err, ctx.Err()
@@ -110,7 +126,28 @@ func (p *Prometheus) retry(ctx context.Context, q string, do func(context.Contex
 	default:
 		last.Err = &unavailableError{address: p.redacted, cause: cause}
 	}
-	return nil, last
+	var zero T
+	return zero, last
+}
+
+// attempt runs one request bounded by the query timeout. It returns the failure as a
+// QueryError, and whether retrying cannot help: Prometheus refused the query, or the time
+// budget ran out (then the previous failure, if any, is returned: it says more).
+func attempt[T any](ctx context.Context, p *Prometheus, q string, do func(context.Context) (T, v1.Warnings, error), prev *QueryError) (T, *QueryError, bool) {
+	actx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	v, warnings, err := do(actx)
+	if len(warnings) > 0 {
+		p.log.V(1).Info("prometheus query warnings", "query", q, "warnings", []string(warnings))
+	}
+	if err == nil {
+		return v, nil, false
+	}
+	if ctx.Err() != nil && prev != nil {
+		return v, prev, true
+	}
+	qe := queryError(q, err)
+	return v, qe, permanent(err) || ctx.Err() != nil
 }
 
 // defaultBackOff is the retry schedule: 100 ms doubling to 2 s, with jitter.
@@ -225,10 +262,15 @@ func singleValue(v model.Value) (float64, error) {
 	default:
 		return 0, fmt.Errorf("%w: result type %T", ErrUnexpectedResult, v)
 	}
+	return f, checkNaN(f)
+}
+
+// checkNaN is the error of a NaN result: no data.
+func checkNaN(f float64) error {
 	if math.IsNaN(f) {
-		return 0, noDataError{"result is NaN (a ratio without traffic?)"}
+		return noDataError{"result is NaN (a ratio without traffic?)"}
 	}
-	return f, nil
+	return nil
 }
 
 // labelSets lists the first label sets of a vector, for error messages.

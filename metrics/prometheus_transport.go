@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -33,30 +34,44 @@ type serverTransport struct {
 	next    http.RoundTripper
 	scheme  string
 	host    string
-	creds   Credentials
-	headers http.Header
+	headers http.Header // the provider's headers and its Authorization, canonical keys
 }
 
 func newServerTransport(next http.RoundTripper, address string, creds Credentials, headers http.Header) *serverTransport {
 	u, _ := url.Parse(address) // validated by PrometheusOptions.validate
-	return &serverTransport{next: next, scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Host), creds: creds, headers: headers.Clone()}
+	h := make(http.Header, len(headers)+1)
+	for k, vs := range headers {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	switch {
+	case creds.BearerToken != "":
+		h.Set("Authorization", "Bearer "+creds.BearerToken)
+	case creds.Username != "":
+		r := http.Request{Header: http.Header{}}
+		r.SetBasicAuth(creds.Username, creds.Password)
+		h["Authorization"] = r.Header["Authorization"]
+	}
+	for k, vs := range h {
+		h[k] = slices.Clip(vs) // shared by every request: an append must copy
+	}
+	return &serverTransport{next: next, scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Host), headers: h}
 }
 
 func (t *serverTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req
-	if t.sameServer(req.URL) && (t.creds != (Credentials{}) || len(t.headers) > 0) {
-		r = req.Clone(req.Context())
-		for k, vs := range t.headers {
-			r.Header.Del(k)
-			for _, v := range vs {
-				r.Header.Add(k, v)
-			}
+	if len(t.headers) > 0 && t.sameServer(req.URL) {
+		// A shallow copy with its own header map: the request itself is not modified, and
+		// the values (never modified) are shared.
+		r = new(http.Request)
+		*r = *req
+		r.Header = make(http.Header, len(req.Header)+len(t.headers))
+		for k, vs := range req.Header {
+			r.Header[k] = vs
 		}
-		switch {
-		case t.creds.BearerToken != "":
-			r.Header.Set("Authorization", "Bearer "+t.creds.BearerToken)
-		case t.creds.Username != "":
-			r.SetBasicAuth(t.creds.Username, t.creds.Password)
+		for k, vs := range t.headers {
+			r.Header[k] = vs
 		}
 	}
 	res, err := t.next.RoundTrip(r)
