@@ -21,6 +21,7 @@ targets=(
   "./webhook/notify FuzzPayloads"
   "./metrics FuzzMannWhitney"
   "./metrics FuzzClassify"
+  "./metrics FuzzFastInstant"
 )
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
