@@ -134,6 +134,17 @@
 // effect and they return ErrRouteRejected with the controller's reason, instead of letting
 // an analysis watch traffic that never shifts. Nothing is read per step, so a rejection that
 // comes mid-release is seen by the next Run.
+// The TrafficSplit router is also a GenerationRouter: ReconcileGeneration returns the route's
+// metadata.generation with its weights, and SetWeightsAt makes the weight patch test that
+// generation too (ErrRouteChanged when the spec was edited since, nothing written). A caller
+// that alone writes the route, holding the target's lease, can so keep the route's state from
+// its own writes and skip the read when the next Run starts (kube/driver's Target does).
+// Routes of two objects (a TrafficSplit with its HTTPRouteGroup) have no single generation and
+// are always read. The other routers do not implement it: an HTTPRoute's adoption also reads
+// the acceptance its controllers report in its status, Istio's route has DestinationRules
+// besides its VirtualService, the NGINX canary Ingress is copied from the apex Ingress at each
+// adoption and routes by annotations (which do not move the generation), and the Kubernetes
+// router's state is the apex Service's selector.
 // Errors the engine must not retry (missing CRD, someone else's object, a rejected route,
 // forbidden, invalid) are marked with canary.Permanent (canary.IsPermanent reports them);
 // conflicts, timeouts and server errors are not, and the Rollout retries them at the next tick.

@@ -289,7 +289,7 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		return err
 	}
 	const rule = "/spec/rules/0/backendRefs/"
-	err = c.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(
+	_, err = c.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(
 		r.own.testOwner(),
 		patchOp{Op: "test", Path: rule + "0/name", Value: t.PrimaryService()},
 		patchOp{Op: "test", Path: rule + "1/name", Value: t.CanaryService()},

@@ -193,48 +193,50 @@ func chooseSplitVersion(served []string) (write, read string) {
 // TrafficSplit still refers to the HTTPRouteGroup, the matches are dropped and the group, if
 // the router made it, deleted.
 func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
-	_, err := r.reconcile(ctx, t, false)
+	_, _, err := r.reconcile(ctx, t, false)
 	return err
 }
 
 // ReconcileWeights is Reconcile returning the TrafficSplit's weights as it found (or made)
 // them: adopting a route costs one read of it, not two (canary.WeightsReconciler).
 func (r *TrafficSplit) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
-	return r.reconcile(ctx, t, true)
+	w, _, err := r.reconcile(ctx, t, true)
+	return w, err
 }
 
-// reconcile reconciles t's TrafficSplit; with weights, weights that cannot be read are an
-// error, as they are for Weights.
-func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights bool) (canary.Weights, error) {
+// reconcile reconciles t's TrafficSplit and returns its weights and its generation as it left
+// it; with weights, weights that cannot be read are an error, as they are for Weights.
+func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights bool) (canary.Weights, int64, error) {
 	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
-		return canary.Weights{}, err
+		return canary.Weights{}, 0, err
 	}
 	p, err := r.plan(ctx, len(t.Match) > 0)
 	if err != nil {
-		return canary.Weights{}, err
+		return canary.Weights{}, 0, err
 	}
 	if len(t.Match) > 0 {
 		if err := r.reconcileGroup(ctx, t, p.group); err != nil {
-			return canary.Weights{}, err
+			return canary.Weights{}, 0, err
 		}
 	}
 	cur, err := p.read.get(ctx, t.Namespace, t.ApexService())
 	if objectMissing(err) {
-		return canary.AllPrimary(), r.create(ctx, t, p, canary.AllPrimary())
+		gen, err := r.create(ctx, t, p, canary.AllPrimary())
+		return canary.AllPrimary(), gen, err
 	}
 	if err != nil {
-		return canary.Weights{}, r.apiError(err, "get TrafficSplit", t)
+		return canary.Weights{}, 0, r.apiError(err, "get TrafficSplit", t)
 	}
 	if err := r.own.check("TrafficSplit", &cur.meta); err != nil {
-		return canary.Weights{}, err
+		return canary.Weights{}, 0, err
 	}
 	want := r.desired(t, canary.AllPrimary())
 	w, werr := splitWeights(cur, t)
 	if sameSplit(cur, want) {
 		if werr != nil && weights {
-			return canary.Weights{}, fmt.Errorf("TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), werr)
+			return canary.Weights{}, 0, fmt.Errorf("TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), werr)
 		}
-		return w, nil
+		return w, cur.meta.Generation, nil
 	}
 	dropGroup := len(t.Match) == 0 && len(cur.matches) > 0 // the target no longer uses A/B
 	if werr != nil {
@@ -242,14 +244,15 @@ func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights b
 	}
 	want = r.desired(t, w)
 	want.meta = cur.meta
-	if _, err := p.write.update(ctx, t.Namespace, want); err != nil {
-		return canary.Weights{}, r.apiError(err, "update TrafficSplit", t)
+	updated, err := p.write.update(ctx, t.Namespace, want)
+	if err != nil {
+		return canary.Weights{}, 0, r.apiError(err, "update TrafficSplit", t)
 	}
 	r.log.Info("TrafficSplit reshaped, weights kept", "target", t.String(), "version", p.write.name, "weights", w.String())
 	if dropGroup {
-		return w, r.deleteGroup(ctx, t)
+		return w, updated.meta.Generation, r.deleteGroup(ctx, t)
 	}
-	return w, nil
+	return w, updated.meta.Generation, nil
 }
 
 // deleteGroup deletes t's HTTPRouteGroup, if the router made it, once the TrafficSplit no
@@ -281,38 +284,53 @@ func (r *TrafficSplit) deleteGroup(ctx context.Context, t canary.Target) error {
 // if, the TrafficSplit is still labelled as managed by the router (checked by the API server in
 // the same request). A deleted TrafficSplit is created again with w.
 func (r *TrafficSplit) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
+	_, err := r.setWeights(ctx, t, w, 0)
+	return err
+}
+
+// setWeights is SetWeights; with gen > 0 the patch also tests that the TrafficSplit's
+// generation is still gen, and a patch the server rejects is ErrRouteChanged without a read.
+// It returns the generation the TrafficSplit has after the write.
+func (r *TrafficSplit) setWeights(ctx context.Context, t canary.Target, w canary.Weights, gen int64) (int64, error) {
 	if err := w.Validate(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := validTarget(t); err != nil {
-		return err
+		return 0, err
 	}
 	p, err := r.plan(ctx, len(t.Match) > 0)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	patch := marshalPatch(r.own.testOwner(), patchOp{Op: "replace", Path: "/spec/backends", Value: []map[string]any{
+	ops := []patchOp{r.own.testOwner()}
+	if gen > 0 {
+		ops = append(ops, patchOp{Op: "test", Path: "/metadata/generation", Value: gen})
+	}
+	ops = append(ops, patchOp{Op: "replace", Path: "/spec/backends", Value: []map[string]any{
 		{"service": t.CanaryService(), "weight": p.write.weightValue(w.Canary)},
 		{"service": t.PrimaryService(), "weight": p.write.weightValue(w.Primary)},
 	}})
-	err = p.write.patch(ctx, t.Namespace, t.ApexService(), patch)
+	got, err := p.write.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(ops...))
 	switch {
 	case err == nil:
-		return nil
+		return got.meta.Generation, nil
 	case objectMissing(err):
 		r.log.Info("TrafficSplit missing; creating it again", "target", t.String())
 		return r.create(ctx, t, p, w)
+	case patchRejected(err) && gen > 0:
+		return 0, fmt.Errorf("%w: TrafficSplit %s/%s is no longer at generation %d or no longer labelled %s=%s: %v",
+			ErrRouteChanged, t.Namespace, t.ApexService(), gen, canary.LabelManagedBy, r.own.managedBy, err)
 	case patchRejected(err):
 		cur, gerr := p.read.get(ctx, t.Namespace, t.ApexService())
 		if gerr != nil {
-			return r.apiError(gerr, "get TrafficSplit", t)
+			return 0, r.apiError(gerr, "get TrafficSplit", t)
 		}
 		if oerr := r.own.check("TrafficSplit", &cur.meta); oerr != nil {
-			return oerr
+			return 0, oerr
 		}
-		return fmt.Errorf("patch TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), err)
+		return 0, fmt.Errorf("patch TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), err)
 	}
-	return r.apiError(err, "patch TrafficSplit", t)
+	return 0, r.apiError(err, "patch TrafficSplit", t)
 }
 
 // Weights reads t's TrafficSplit and returns the canary's and the primary's share of their
@@ -352,16 +370,18 @@ func (r *TrafficSplit) desired(t canary.Target, w canary.Weights) *split {
 	return s
 }
 
-func (r *TrafficSplit) create(ctx context.Context, t canary.Target, p smiPlan, w canary.Weights) error {
+// create creates t's TrafficSplit routing w and returns its generation.
+func (r *TrafficSplit) create(ctx context.Context, t canary.Target, p smiPlan, w canary.Weights) (int64, error) {
 	s := r.desired(t, w)
 	if err := r.own.stamp(ctx, t, &s.meta); err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := p.write.create(ctx, t.Namespace, s); err != nil {
-		return r.apiError(err, "create TrafficSplit", t)
+	made, err := p.write.create(ctx, t.Namespace, s)
+	if err != nil {
+		return 0, r.apiError(err, "create TrafficSplit", t)
 	}
 	r.log.Info("TrafficSplit created", "target", t.String(), "version", p.write.name, "weights", w.String())
-	return nil
+	return made.meta.Generation, nil
 }
 
 // reconcileGroup creates or updates the HTTPRouteGroup with t's match conditions.

@@ -25,7 +25,8 @@ type versionClient[N any] interface {
 	get(ctx context.Context, namespace, name string) (*N, error)
 	create(ctx context.Context, namespace string, obj *N) (*N, error)
 	update(ctx context.Context, namespace string, obj *N) (*N, error)
-	patch(ctx context.Context, namespace, name string, data []byte) error
+	// patch applies an RFC 6902 JSON patch and returns the object as written.
+	patch(ctx context.Context, namespace, name string, data []byte) (*N, error)
 	// delete removes the object if its resourceVersion is still rv (nothing changed it since
 	// it was read).
 	delete(ctx context.Context, namespace, name, rv string) error
@@ -63,9 +64,12 @@ func (c typedClient[T, N]) update(ctx context.Context, namespace string, obj *N)
 }
 
 // patch applies an RFC 6902 JSON patch: one request, atomic with its test operations.
-func (c typedClient[T, N]) patch(ctx context.Context, namespace, name string, data []byte) error {
-	_, err := c.api(namespace).Patch(ctx, name, types.JSONPatchType, data, metav1.PatchOptions{})
-	return err
+func (c typedClient[T, N]) patch(ctx context.Context, namespace, name string, data []byte) (*N, error) {
+	o, err := c.api(namespace).Patch(ctx, name, types.JSONPatchType, data, metav1.PatchOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return c.to(o), nil
 }
 
 func (c typedClient[T, N]) delete(ctx context.Context, namespace, name, rv string) error {

@@ -20,7 +20,10 @@
 //     Deployments in the caches the targets read). It has the shape of a controller-runtime
 //     Runnable. Between releases it reads only its caches: an idle target costs the lease's
 //     renewals. With Options.CanaryStatus, the releases after the first of one hold of the
-//     lease take the status from what the store last wrote, without reading the Canary.
+//     lease take the status from what the store last wrote, without reading the Canary; with
+//     a router that writes conditionally on the route's generation (mesh.GenerationRouter:
+//     the SMI TrafficSplit) they take the route from their last write, without reading it,
+//     and a route edited meanwhile fails the next write and is read and adopted again.
 //
 // Control requests reach Releases and Targets through the Driver's one watch per namespace
 // (kube.Cluster.Controls), label-selected on the leases that carry a request: however many

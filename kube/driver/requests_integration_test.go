@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -114,10 +117,11 @@ func (b *releaseBed) key(verb, res string) testenv.AuditKey {
 // examples/flagger-controller runs), counted by kind on the real API server. The release has
 // three weight steps and the promotion: four route writes. Each tick writes its status once,
 // each event once (Flagger's set of events for such a release), the Deployments are written
-// three times (canary scale-up, primary copy, canary scale-down), the route is read once when
-// adopted, and the lease once, for the analysis' start; the status is not read again: the
-// Target holds the lease since the release before, so the status it last wrote is the stored
-// one. Two releases in a row cost the same.
+// three times (canary scale-up, primary copy, canary scale-down), and the lease once, for the
+// analysis' start. Neither the status nor the route is read: the Target holds the lease since
+// the release before, so the status it last wrote is the stored one, and the route is at the
+// generation of its last write (each write is conditional on it). Two releases in a row cost
+// the same.
 func TestTargetReleaseRequests(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
@@ -148,7 +152,6 @@ func TestTargetReleaseRequests(t *testing.T) {
 		delete(counts, b.key("patch", "events"))
 		assert.Equal(t, testenv.AuditCounts{
 			b.key("patch", "trafficsplits"):    4, // 20, 40, 60, then all traffic to the primary
-			b.key("get", "trafficsplits"):      1, // the route adopted at the release's start
 			b.key("update", "canaries/status"): 6, // new revision, three steps, Promoting, Succeeded
 			b.key("patch", "deployments"):      2, // canary scaled up, then down
 			b.key("update", "deployments"):     1, // the canary's spec copied to the primary
@@ -204,4 +207,63 @@ func TestTargetReleaseAfterCanaryEdit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "checkout", final.GetLabels()["team"])
 	assert.Equal(t, "Succeeded", phaseOf(final))
+}
+
+// A TrafficSplit edited between two releases (kubectl edit: a backend added and the traffic
+// shifted by hand) is not written over blindly: the next release's first route write, made
+// conditional on the generation the Target last wrote, is refused; the route is then read
+// and adopted as at a hold's first release (put back in shape, weights kept) and the write made
+// on it. The release goes on as usual, and the one after, with the route unedited, reads it no
+// more.
+func TestTargetReleaseAfterRouteEdit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
+	defer cancel()
+	b := newReleaseBed(ctx, t)
+	admin, err := dynamic.NewForConfig(b.env.Config())
+	require.NoError(t, err)
+	splits := admin.Resource(schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha2", Resource: "trafficsplits"}).Namespace(b.ns)
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj, err := splits.Get(ctx, "podinfo", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		require.NoError(t, unstructured.SetNestedSlice(obj.Object, []any{
+			map[string]any{"service": "podinfo-canary", "weight": int64(10)},
+			map[string]any{"service": "podinfo-primary", "weight": int64(80)},
+			map[string]any{"service": "podinfo-mirror", "weight": int64(10)},
+		}, "spec", "backends"))
+		_, err = splits.Update(ctx, obj, metav1.UpdateOptions{})
+		return err
+	}))
+
+	calls, _ := b.release(ctx, t, "podinfo:2")
+	assert.Equal(t, []int{20, 40, 60, 0}, b.tg.Last().Weights)
+	counts := calls.Counts()
+	t.Logf("release after a route edit: %d requests:\n%s", counts.Total(), counts)
+	assert.Equal(t, 1, counts[b.key("get", "trafficsplits")], "the route read once, after the refused write")
+	assert.Equal(t, 1, counts[b.key("update", "trafficsplits")], "put back in shape")
+	assert.Equal(t, 4+1, counts[b.key("patch", "trafficsplits")], "the refused write made again")
+	refused := 0
+	for _, e := range calls {
+		if e.Code >= 300 {
+			refused++
+			assert.Equal(t, "trafficsplits", e.Resource)
+			assert.Equal(t, "patch", e.Verb)
+			assert.Equal(t, http.StatusUnprocessableEntity, e.Code)
+		}
+	}
+	assert.Equal(t, 1, refused)
+	obj, err := splits.Get(ctx, "podinfo", metav1.GetOptions{})
+	require.NoError(t, err)
+	backends, _, err := unstructured.NestedSlice(obj.Object, "spec", "backends")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []any{
+		map[string]any{"service": "podinfo-canary", "weight": int64(0)},
+		map[string]any{"service": "podinfo-primary", "weight": int64(100)},
+	}, backends, "in shape, all traffic on the primary")
+
+	calls, _ = b.release(ctx, t, "podinfo:3")
+	counts = calls.Counts()
+	assert.Zero(t, counts[b.key("get", "trafficsplits")], "unedited since: not read")
+	assert.Equal(t, 4, counts[b.key("patch", "trafficsplits")])
 }

@@ -18,7 +18,10 @@ import (
 // the lease's renewals only: whether a new revision exists is read from the informer caches
 // (the target's Deployment and the configuration it refers to) and the status the held lease
 // already has (with Options.CanaryStatus: the Canary's status as last read or written), so an
-// idle target makes no other API request.
+// idle target makes no other API request. A release after the first of one hold of the lease
+// also knows the route from its own last write when the router writes conditionally on the
+// route's generation (mesh.GenerationRouter: the SMI TrafficSplit): a route edited meanwhile
+// fails that write and is read and adopted again before the write is made.
 //
 // Start has the shape of a controller-runtime Runnable (Start(ctx) error), so a Target can be
 // added to a manager as it is.
@@ -52,8 +55,9 @@ func (d *Driver) Target(c *flagger.Canary, onEvent func(canary.Event)) (*Target,
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{d: d, target: c.Target, onEvent: onEvent, router: router, workload: workload, lease: lease, store: d.store(c, workload, lease),
-		log: d.opts.Logger.WithValues("target", c.Target.String()), kick: make(chan struct{}, 1)}
+	log := d.opts.Logger.WithValues("target", c.Target.String())
+	t := &Target{d: d, target: c.Target, onEvent: onEvent, router: newHeldRoute(router, log.WithName("route")), workload: workload,
+		lease: lease, store: d.store(c, workload, lease), log: log, kick: make(chan struct{}, 1)}
 	t.c.Store(c)
 	return t, nil
 }
@@ -132,10 +136,10 @@ func (t *Target) drive(ctx context.Context) error {
 }
 
 // release builds a Release (the Canary's references resolved again) and runs it; held says a
-// release of the same hold of the lease ended before it, so the status is known.
+// release of the same hold of the lease ended before it, so the status and the route are known.
 func (t *Target) release(ctx context.Context, held bool) error {
 	c := *t.c.Load() // a copy: resolving the references fills it in
-	rel, err := t.d.build(ctx, &c, t.router, t.workload, t.lease, releaseStore(t.store, held), t.onEvent)
+	rel, err := t.d.build(ctx, &c, forRelease(t.router, held), t.workload, t.lease, releaseStore(t.store, held), t.onEvent)
 	if err != nil {
 		return err
 	}
