@@ -331,6 +331,19 @@ func (u *run) succeed(ctx context.Context, cause Cause, reason, msg string) (nex
 	return finished, nil
 }
 
+// routeAllPrimary routes all traffic to the primary for a rollback. Before its first route write
+// a release knows the route only from its adoption, which a router may answer from its own
+// last write (kube/driver remembers a TrafficSplit it wrote while its lease is held): the write
+// is made even when the route is thought to be all on the primary already, so that a route
+// edited by hand since never keeps sending traffic to the failed canary. Such a write is not a
+// step of the release (Result.Weights).
+func (u *run) routeAllPrimary(ctx context.Context) error {
+	if len(u.res.Weights) > 0 || !u.reconciled || u.weights != AllPrimary() {
+		return u.setWeights(ctx, AllPrimary())
+	}
+	return wrapOp("set weights", u.r.router.SetWeights(ctx, u.r.target, AllPrimary()))
+}
+
 // rollback routes all traffic to the primary, scales the canary to zero and fails the release.
 // The intent is saved first, with its cause, so a Rollout that resumes after a crash finishes
 // the rollback (called with cause "": the saved one is used; the hook is then unknown: "").
@@ -350,7 +363,7 @@ func (u *run) rollback(ctx context.Context, cause Cause, hook, reason string) (n
 		}
 	}
 	failedAt := u.weights
-	err := u.setWeights(ctx, AllPrimary()) // traffic first, then the news
+	err := u.routeAllPrimary(ctx) // traffic first, then the news
 	if !u.announced {
 		u.announced = true
 		u.emitEvent(Event{Type: EventWarning, Reason: ReasonRollingBack, Cause: cause, Hook: hook, Weights: failedAt,

@@ -2,6 +2,7 @@ package canary_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,4 +51,37 @@ func TestRunAdoptsTheRouteWithReconcileWeights(t *testing.T) {
 	assert.Equal(t, canary.PhaseSucceeded, res.Phase)
 	assert.Equal(t, int32(1), router.reconcileWeights.Load(), "the second Run adopted the route with ReconcileWeights")
 	assert.Zero(t, router.weights.Load(), "and did not read the weights again")
+}
+
+// rememberingRouter answers the route's adoption from what it last wrote (as kube/driver does
+// for a TrafficSplit while its lease is held), not from the route itself.
+type rememberingRouter struct {
+	canary.MeshRouter
+}
+
+func (r *rememberingRouter) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
+	return canary.AllPrimary(), r.MeshRouter.Reconcile(ctx, t)
+}
+
+// A release that fails before its first route write still writes all traffic to the primary,
+// whatever its adoption answered: a route edited by hand between two releases (here 30 % to the
+// canary) never keeps sending traffic to the failed canary. The write is not a step.
+func TestRollbackBeforeTheFirstStepWritesTheRoute(t *testing.T) {
+	env := healthyEnv()
+	spec := seedSpec()
+	spec.Webhooks = []canary.Webhook{{Name: "smoke", Type: canary.HookPreRollout, URL: "http://gate.test/smoke"}}
+	env.Gates.Set("smoke", canarytest.Fail(errors.New("exit status 1")))
+	bootstrapped(t, env, spec, "v1")
+	cfg := env.Config(spec)
+	cfg.Router = &rememberingRouter{MeshRouter: env.Router}
+	r, err := canary.New(cfg)
+	require.NoError(t, err)
+	env.Router.Set(env.Target, canary.Weights{Primary: 70, Canary: 30})
+
+	res := run(t, r)
+	require.Equal(t, canary.PhaseFailed, res.Phase)
+	assert.Empty(t, res.Weights, "no step was taken")
+	w, err := env.Router.Current(env.Target)
+	require.NoError(t, err)
+	assert.Equal(t, canary.AllPrimary(), w)
 }

@@ -17,7 +17,9 @@ import (
 // after an adoption is conditional on the generation; a route edited meanwhile by someone else
 // (kubectl edit, a GitOps tool) fails the write without changing anything, and the route is
 // then adopted again as at a hold's first release (read, checked to be the router's, put back
-// in shape with its weights kept) before the write is made.
+// in shape with its weights kept) before the write is made. A release that rolls back before
+// its first step still writes all traffic to the primary (the engine does not trust an
+// adoption for that), so a hand edit never survives a failed release.
 type heldRoute struct {
 	mesh.GenerationRouter
 	log logr.Logger
