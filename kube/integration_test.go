@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -399,15 +398,7 @@ func TestAutoscalerIsClonedAndResynced(t *testing.T) {
 	b := newBed(t)
 	b.createTarget(t, "podinfo:1")
 	ctx := context.Background()
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
-			MinReplicas:    ptr.To(int32(2)), MaxReplicas: 4,
-			Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(99))}}}},
-		},
-	}
+	hpa := testenv.CPUAutoscaler("podinfo", 2, 4)
 	_, err := b.admin.AutoscalingV2().HorizontalPodAutoscalers(b.ns).Create(ctx, hpa, metav1.CreateOptions{})
 	require.NoError(t, err)
 	// primaryScalerReplicas: the primary's copy scales between 3 and its source's maximum
