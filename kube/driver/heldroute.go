@@ -19,7 +19,9 @@ import (
 // then adopted again as at a hold's first release (read, checked to be the router's, put back
 // in shape with its weights kept) before the write is made. A release that rolls back before
 // its first step still writes all traffic to the primary (the engine does not trust an
-// adoption for that), so a hand edit never survives a failed release.
+// adoption for that), so a hand edit never survives a failed release. What is remembered holds
+// for one shape of the target only (its namespace and apex service, without match
+// conditions): a Canary edited to another shape has its route adopted again.
 type heldRoute struct {
 	mesh.GenerationRouter
 	log logr.Logger
