@@ -190,10 +190,14 @@ func (u *run) wait(ctx context.Context) error {
 		return err
 	}
 	var tc <-chan time.Time
+	// the rest of a resumed interval is for this wait only: a pause that comes first makes it
+	// stale (the tick after Resume takes the step, and the next is due an interval later)
+	rest := u.nextWait
+	u.nextWait = 0
 	if !u.r.ctl.get().paused {
 		d := u.r.spec.Interval
-		if u.nextWait > 0 {
-			d, u.nextWait = u.nextWait, 0
+		if rest > 0 {
+			d = rest
 		} else {
 			// ticks are due at a fixed rate, as with a ticker: the time a tick spends (its
 			// queries, hooks and writes) does not push the next one back; one that overran
