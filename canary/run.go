@@ -125,15 +125,18 @@ func (u *run) loop(ctx context.Context) error {
 // safeRoute makes a best-effort switch of all traffic to the primary when the analysis stops on a
 // permanent error (not a stop of the process, and not a lost race: another driver owns the
 // release then), so the route does not keep sending traffic to a canary nobody watches. The
-// status is left as it is; a later Run resumes from the route.
+// status is left as it is; a later Run resumes from the route. Before the release's first route
+// write the route is known only from its adoption, which may be the router's memory of its last
+// write (see routeAllPrimary): the write is made then even if that says all-primary.
 func (u *run) safeRoute(ctx context.Context, cause error) {
-	if ctx.Err() != nil || errors.Is(cause, ErrConflict) || !u.reconciled || u.weights == AllPrimary() ||
+	if ctx.Err() != nil || errors.Is(cause, ErrConflict) || !u.reconciled ||
+		(u.weights == AllPrimary() && len(u.res.Weights) > 0) ||
 		(u.st.Phase != PhaseProgressing && u.st.Phase != PhaseWaitingPromotion) {
 		return
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := u.setWeights(sctx, AllPrimary()); err != nil {
+	if err := u.routeAllPrimary(sctx); err != nil {
 		u.r.log.Error(err, "could not route all traffic to the primary after a permanent error", "cause", cause.Error())
 		return
 	}
@@ -187,10 +190,14 @@ func (u *run) wait(ctx context.Context) error {
 		return err
 	}
 	var tc <-chan time.Time
+	// the rest of a resumed interval is for this wait only: a pause that comes first makes it
+	// stale (the tick after Resume takes the step, and the next is due an interval later)
+	rest := u.nextWait
+	u.nextWait = 0
 	if !u.r.ctl.get().paused {
 		d := u.r.spec.Interval
-		if u.nextWait > 0 {
-			d, u.nextWait = u.nextWait, 0
+		if rest > 0 {
+			d = rest
 		} else {
 			// ticks are due at a fixed rate, as with a ticker: the time a tick spends (its
 			// queries, hooks and writes) does not push the next one back; one that overran

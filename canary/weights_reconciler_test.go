@@ -85,3 +85,30 @@ func TestRollbackBeforeTheFirstStepWritesTheRoute(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, canary.AllPrimary(), w)
 }
+
+// A permanent error before the release's first route write still routes all traffic to the
+// primary, whatever the adoption answered: the route may have been edited by hand since the
+// router's last write (here 30 % to the canary), and nobody watches the canary once Run stops.
+func TestPermanentErrorBeforeTheFirstStepWritesTheRoute(t *testing.T) {
+	env := healthyEnv()
+	spec := seedSpec()
+	bootstrapped(t, env, spec, "v1")
+	cfg := env.Config(spec)
+	cfg.Router = &rememberingRouter{MeshRouter: env.Router}
+	r, err := canary.New(cfg)
+	require.NoError(t, err)
+	env.Router.Set(env.Target, canary.Weights{Primary: 70, Canary: 30})
+	env.Events.Then = func(e canary.Event) {
+		if e.Reason == canary.ReasonStarted {
+			env.Router.Calls.FailNext("SetWeights", 1, canary.Permanent(errors.New("forbidden")))
+		}
+	}
+
+	res, err := r.Run(context.Background())
+	require.Error(t, err)
+	assert.True(t, canary.IsPermanent(err))
+	assert.Equal(t, canary.PhaseProgressing, res.Phase)
+	w, err := env.Router.Current(env.Target)
+	require.NoError(t, err)
+	assert.Equal(t, canary.AllPrimary(), w, "the hand-edited route is not left sending traffic to the canary")
+}

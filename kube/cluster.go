@@ -96,12 +96,18 @@ func New(opts Options) (*Cluster, error) {
 func (c *Cluster) Client() kubernetes.Interface { return c.client }
 
 // deploymentHandler is one function given to OnDeployment.
-type deploymentHandler struct{ fn func(namespace, name string) }
+type deploymentHandler struct {
+	fn      func(namespace, name string)
+	removed atomic.Bool // set by remove: an event given out from an older list skips it
+}
 
 // OnDeployment calls fn with the namespace and name of every Deployment added or updated in
 // a namespace whose caches run (they start with the first target of the namespace, and a
 // namespace started later is included), until remove is called. The calls come from the
 // caches' own watches, one goroutine per namespace: fn must not block. It makes no request.
+// fn may call back into the Cluster (remove included: no lock is held while it runs); a call
+// already under way when remove is called may still end after remove returns, and none starts
+// after that.
 func (c *Cluster) OnDeployment(fn func(namespace, name string)) (remove func()) {
 	h := &deploymentHandler{fn: fn}
 	c.mu.Lock()
@@ -113,6 +119,7 @@ func (c *Cluster) OnDeployment(fn func(namespace, name string)) (remove func()) 
 	list = append(list, h)
 	c.onDeploy.Store(&list)
 	return func() {
+		h.removed.Store(true)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		cur := c.onDeploy.Load()
@@ -135,7 +142,9 @@ func (c *Cluster) deploymentChanged(obj any) {
 		return
 	}
 	for _, h := range *list {
-		h.fn(d.Namespace, d.Name)
+		if !h.removed.Load() {
+			h.fn(d.Namespace, d.Name)
+		}
 	}
 }
 

@@ -137,3 +137,23 @@ func TestOnDeploymentHearsTheCachesDeployments(t *testing.T) {
 	assert.Equal(t, "late/c", <-second)
 	assert.Empty(t, first, "a removed function is not called (it would have been before the second)")
 }
+
+// A function removed while an event is being given out (here by the function called before
+// it, as a controller stopping a watch from its own handler would) is not called for it: no
+// call starts after remove returns.
+func TestOnDeploymentRemovedDuringAnEvent(t *testing.T) {
+	c, err := New(Options{Client: fake.NewClientset()})
+	require.NoError(t, err)
+	defer c.Close()
+	var calls []string
+	var removeSecond func()
+	defer c.OnDeployment(func(_, name string) {
+		calls = append(calls, "first "+name)
+		removeSecond()
+	})()
+	removeSecond = c.OnDeployment(func(_, name string) { calls = append(calls, "second "+name) })
+
+	c.deploymentChanged(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns"}})
+	c.deploymentChanged(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}})
+	assert.Equal(t, []string{"first a", "first b"}, calls)
+}

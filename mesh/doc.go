@@ -136,7 +136,8 @@
 // comes mid-release is seen by the next Run.
 // The TrafficSplit router is also a GenerationRouter: ReconcileGeneration returns the route's
 // metadata.generation with its weights, and SetWeightsAt makes the weight patch test that
-// generation too (ErrRouteChanged when the spec was edited since, nothing written). A caller
+// generation too (ErrRouteChanged when the spec was edited since, nothing written; a 422 that
+// names invalid fields, such as an admission policy's refusal, is returned as it is). A caller
 // that alone writes the route, holding the target's lease, can so keep the route's state from
 // its own writes and skip the read when the next Run starts (kube/driver's Target does).
 // Routes of two objects (a TrafficSplit with its HTTPRouteGroup) have no single generation and

@@ -172,6 +172,21 @@ func patchRejected(err error) bool {
 	return apierrors.IsInvalid(err) || strings.Contains(msg, "testing value") || strings.Contains(msg, "operation does not apply")
 }
 
+// testFailed reports whether a JSON patch failed because one of its test operations did: the
+// API server answers that with a bare 422 (no kind, no field causes), where a patched object
+// that fails validation or an admission policy is a 422 naming the object and its invalid
+// fields, which says nothing about the values tested.
+func testFailed(err error) bool {
+	var st apierrors.APIStatus
+	if errors.As(err, &st) && st.Status().Code == http.StatusUnprocessableEntity {
+		d := st.Status().Details
+		return d == nil || (d.Kind == "" && len(d.Causes) == 0)
+	}
+	// client-go's fake clientsets return the JSON patch library's error as is
+	msg := err.Error()
+	return strings.Contains(msg, "testing value") || strings.Contains(msg, "test operation does not apply")
+}
+
 // classify wraps err with what failed, marking what retrying cannot fix as permanent: requests
 // the server refused (forbidden, unauthorized, invalid, bad request, method not supported).
 // Conflicts, timeouts, throttling and server errors stay transient.

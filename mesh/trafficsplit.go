@@ -317,7 +317,7 @@ func (r *TrafficSplit) setWeights(ctx context.Context, t canary.Target, w canary
 	case objectMissing(err):
 		r.log.Info("TrafficSplit missing; creating it again", "target", t.String())
 		return r.create(ctx, t, p, w)
-	case patchRejected(err) && gen > 0:
+	case gen > 0 && testFailed(err):
 		return 0, fmt.Errorf("%w: TrafficSplit %s/%s is no longer at generation %d or no longer labelled %s=%s: %v",
 			ErrRouteChanged, t.Namespace, t.ApexService(), gen, canary.LabelManagedBy, r.own.managedBy, err)
 	case patchRejected(err):

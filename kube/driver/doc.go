@@ -23,7 +23,8 @@
 //     lease take the status from what the store last wrote, without reading the Canary; with
 //     a router that writes conditionally on the route's generation (mesh.GenerationRouter:
 //     the SMI TrafficSplit) they take the route from their last write, without reading it,
-//     and a route edited meanwhile fails the next write and is read and adopted again.
+//     and a route edited meanwhile fails the next write and is read and adopted again (as
+//     is the route of a Canary edited to another apex service or to match conditions).
 //
 // Control requests reach Releases and Targets through the Driver's one watch per namespace
 // (kube.Cluster.Controls), label-selected on the leases that carry a request: however many

@@ -19,7 +19,9 @@ import (
 // then adopted again as at a hold's first release (read, checked to be the router's, put back
 // in shape with its weights kept) before the write is made. A release that rolls back before
 // its first step still writes all traffic to the primary (the engine does not trust an
-// adoption for that), so a hand edit never survives a failed release.
+// adoption for that), so a hand edit never survives a failed release. What is remembered holds
+// for one shape of the target only (its namespace and apex service, without match
+// conditions): a Canary edited to another shape has its route adopted again.
 type heldRoute struct {
 	mesh.GenerationRouter
 	log logr.Logger
@@ -28,6 +30,20 @@ type heldRoute struct {
 	trusted bool           // the current release may adopt from memory (a release of this hold ended)
 	gen     int64          // the route's generation as last read or written; 0: unknown
 	weights canary.Weights // its weights then
+	shape   routeShape     // the target the route was read or written for
+}
+
+// routeShape is what of a target the route's object is shaped by: a generation remembered for
+// one shape says nothing of the route another shape needs (another object and other backends
+// when the apex service changed; an HTTPRouteGroup to make and refer to when match conditions
+// were added), so such a route is adopted again.
+type routeShape struct {
+	namespace, apex string
+	matched         bool
+}
+
+func shapeOf(t canary.Target) routeShape {
+	return routeShape{namespace: t.Namespace, apex: t.ApexService(), matched: len(t.Match) > 0}
 }
 
 var _ canary.WeightsReconciler = (*heldRoute)(nil)
@@ -54,16 +70,22 @@ func forRelease(r canary.MeshRouter, held bool) canary.MeshRouter {
 	return r
 }
 
-func (h *heldRoute) known() (canary.Weights, int64, bool) {
+// known returns the weights and generation remembered for t's route (gen 0: none, the
+// route was last seen for another shape of target or not at all), and whether the current
+// release may adopt them without a read.
+func (h *heldRoute) known(t canary.Target) (canary.Weights, int64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.weights, h.gen, h.trusted && h.gen > 0
+	if h.gen == 0 || h.shape != shapeOf(t) || len(t.Match) > 0 {
+		return canary.Weights{}, 0, false
+	}
+	return h.weights, h.gen, h.trusted
 }
 
-// seen records the route's state after a read or write (gen 0: unknown, forgotten).
-func (h *heldRoute) seen(w canary.Weights, gen int64) {
+// seen records t's route's state after a read or write (gen 0: unknown, forgotten).
+func (h *heldRoute) seen(t canary.Target, w canary.Weights, gen int64) {
 	h.mu.Lock()
-	h.weights, h.gen = w, gen
+	h.weights, h.gen, h.shape = w, gen, shapeOf(t)
 	h.mu.Unlock()
 }
 
@@ -76,22 +98,22 @@ func (h *heldRoute) Reconcile(ctx context.Context, t canary.Target) error {
 // ReconcileWeights returns the weights last written, without a request, when the Target has
 // held its lease since it wrote them; else it adopts the route (one read).
 func (h *heldRoute) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
-	if w, _, ok := h.known(); ok {
+	if w, _, ok := h.known(t); ok {
 		return w, nil
 	}
 	w, gen, err := h.ReconcileGeneration(ctx, t)
 	if err != nil {
-		h.seen(canary.Weights{}, 0)
+		h.seen(t, canary.Weights{}, 0)
 		return canary.Weights{}, err
 	}
-	h.seen(w, gen)
+	h.seen(t, w, gen)
 	return w, nil
 }
 
 // SetWeights writes w if the route is still at the generation last seen; if it changed, the
 // route is adopted again and w written on what was read.
 func (h *heldRoute) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
-	_, gen, _ := h.known()
+	_, gen, _ := h.known(t)
 	next, err := h.SetWeightsAt(ctx, t, w, gen)
 	if errors.Is(err, mesh.ErrRouteChanged) {
 		h.log.Info("route changed since the last write; adopting it again", "generation", gen, "reason", err.Error())
@@ -102,9 +124,9 @@ func (h *heldRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		}
 	}
 	if err != nil {
-		h.seen(canary.Weights{}, 0)
+		h.seen(t, canary.Weights{}, 0)
 		return err
 	}
-	h.seen(w, next)
+	h.seen(t, w, next)
 	return nil
 }

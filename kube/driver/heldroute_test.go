@@ -138,3 +138,35 @@ func TestHeldRouteOnlyGenerationRouters(t *testing.T) {
 	assert.Equal(t, plain, newHeldRoute(plain, logr.Discard()))
 	assert.Equal(t, plain, forRelease(plain, true))
 }
+
+// A Canary edited between two releases of one hold so that its route has another shape (match
+// conditions added, another apex service) is adopted again, not known from the last write:
+// the router must make the HTTPRouteGroup, or find the other object, before it is written.
+func TestHeldRouteShapeChanged(t *testing.T) {
+	ctx := context.Background()
+	tg := canary.Target{Namespace: "ns", Name: "app"}
+	for name, next := range map[string]canary.Target{
+		"match added":     {Namespace: "ns", Name: "app", Match: []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "1"}}}}},
+		"service renamed": {Namespace: "ns", Name: "app", Service: "web"},
+		"namespace":       {Namespace: "other", Name: "app"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := &genRouter{gen: 3, weights: canary.AllPrimary()}
+			r := newHeldRoute(g, logr.Discard())
+			wr := r.(canary.WeightsReconciler)
+			forRelease(r, false)
+			_, err := wr.ReconcileWeights(ctx, tg)
+			require.NoError(t, err)
+			require.NoError(t, r.SetWeights(ctx, tg, canary.AllPrimary()))
+			g.reset()
+
+			forRelease(r, true)
+			_, err = wr.ReconcileWeights(ctx, tg)
+			require.NoError(t, err)
+			assert.Empty(t, g.reset(), "same shape: known")
+			_, err = wr.ReconcileWeights(ctx, next)
+			require.NoError(t, err)
+			assert.Equal(t, []string{"read"}, g.reset(), "another shape: adopted again")
+		})
+	}
+}
