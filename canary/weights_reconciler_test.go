@@ -63,6 +63,19 @@ func (r *rememberingRouter) ReconcileWeights(ctx context.Context, t canary.Targe
 	return canary.AllPrimary(), r.MeshRouter.Reconcile(ctx, t)
 }
 
+// editedRememberedRoute bootstraps spec's release of "v1" with a rememberingRouter, then edits
+// the route by hand to 30 % on the canary, which the router's memory does not know.
+func editedRememberedRoute(t *testing.T, env *canarytest.Env, spec canary.Spec) *canary.Rollout {
+	t.Helper()
+	bootstrapped(t, env, spec, "v1")
+	cfg := env.Config(spec)
+	cfg.Router = &rememberingRouter{MeshRouter: env.Router}
+	r, err := canary.New(cfg)
+	require.NoError(t, err)
+	env.Router.Set(env.Target, canary.Weights{Primary: 70, Canary: 30})
+	return r
+}
+
 // A release that fails before its first route write still writes all traffic to the primary,
 // whatever its adoption answered: a route edited by hand between two releases (here 30 % to the
 // canary) never keeps sending traffic to the failed canary. The write is not a step.
@@ -71,12 +84,7 @@ func TestRollbackBeforeTheFirstStepWritesTheRoute(t *testing.T) {
 	spec := seedSpec()
 	spec.Webhooks = []canary.Webhook{{Name: "smoke", Type: canary.HookPreRollout, URL: "http://gate.test/smoke"}}
 	env.Gates.Set("smoke", canarytest.Fail(errors.New("exit status 1")))
-	bootstrapped(t, env, spec, "v1")
-	cfg := env.Config(spec)
-	cfg.Router = &rememberingRouter{MeshRouter: env.Router}
-	r, err := canary.New(cfg)
-	require.NoError(t, err)
-	env.Router.Set(env.Target, canary.Weights{Primary: 70, Canary: 30})
+	r := editedRememberedRoute(t, env, spec)
 
 	res := run(t, r)
 	require.Equal(t, canary.PhaseFailed, res.Phase)
@@ -92,12 +100,7 @@ func TestRollbackBeforeTheFirstStepWritesTheRoute(t *testing.T) {
 func TestPermanentErrorBeforeTheFirstStepWritesTheRoute(t *testing.T) {
 	env := healthyEnv()
 	spec := seedSpec()
-	bootstrapped(t, env, spec, "v1")
-	cfg := env.Config(spec)
-	cfg.Router = &rememberingRouter{MeshRouter: env.Router}
-	r, err := canary.New(cfg)
-	require.NoError(t, err)
-	env.Router.Set(env.Target, canary.Weights{Primary: 70, Canary: 30})
+	r := editedRememberedRoute(t, env, spec)
 	env.Events.Then = func(e canary.Event) {
 		if e.Reason == canary.ReasonStarted {
 			env.Router.Calls.FailNext("SetWeights", 1, canary.Permanent(errors.New("forbidden")))

@@ -310,22 +310,8 @@ func (s *jscan) literal(lit string) bool {
 
 // number reads a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *jscan) number() bool {
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	if s.i >= len(s.b) || !isDigit(s.b[s.i]) {
+	if !s.decimal(-1) {
 		return false
-	}
-	if s.b[s.i] == '0' {
-		s.i++
-	} else {
-		s.digits()
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if s.digits() == 0 {
-			return false
-		}
 	}
 	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
 		s.i++
@@ -342,6 +328,15 @@ func (s *jscan) number() bool {
 // timestamp reads a sample's time as Prometheus writes it: seconds with an optional fraction,
 // -?(0|[1-9][0-9]{0,14})(\.[0-9]+)?, which the general decoder reads without error.
 func (s *jscan) timestamp() bool {
+	if !s.decimal(15) {
+		return false
+	}
+	// No exponent, and the number must end here.
+	return s.i < len(s.b) && !isDigit(s.b[s.i]) && s.b[s.i] != 'e' && s.b[s.i] != 'E' && s.b[s.i] != '.'
+}
+
+// decimal reads -?(0|[1-9][0-9]*)(\.[0-9]+)?, with at most maxInt integer digits (-1: any).
+func (s *jscan) decimal(maxInt int) bool {
 	if s.i < len(s.b) && s.b[s.i] == '-' {
 		s.i++
 	}
@@ -350,7 +345,7 @@ func (s *jscan) timestamp() bool {
 	}
 	if s.b[s.i] == '0' {
 		s.i++
-	} else if n := s.digits(); n > 15 {
+	} else if n := s.digits(); maxInt >= 0 && n > maxInt {
 		return false
 	}
 	if s.i < len(s.b) && s.b[s.i] == '.' {
@@ -359,8 +354,7 @@ func (s *jscan) timestamp() bool {
 			return false
 		}
 	}
-	// No exponent, and the number must end here.
-	return s.i < len(s.b) && !isDigit(s.b[s.i]) && s.b[s.i] != 'e' && s.b[s.i] != 'E' && s.b[s.i] != '.'
+	return true
 }
 
 // digits skips decimal digits and returns how many.
