@@ -19,9 +19,12 @@ type EventsOptions struct {
 	BurstSize int
 	// Writers is how many Events are written at once. The targets are spread over that many
 	// client-go broadcasters by name, each with its own queue (client-go's, 1,000 events,
-	// which drops what does not fit) and one writer: a thousand targets stepping in the same
-	// second emit a thousand Events, which one writer at a few milliseconds per request cannot
-	// write before the queue overflows. Default 16.
+	// which drops what does not fit) and one writer. Default 1, client-go's (and Flagger's)
+	// own: a thousand targets stepping in the same second emit a thousand Events, which one
+	// writer cannot write before its queue overflows, so part of a burst is lost; more writers
+	// keep the burst, but compete with the releases' own writes for the API server (at 1,000
+	// targets starting at once on a 2-core test bed, 16 writers and the targets' Service
+	// creations overloaded it).
 	Writers int
 }
 
@@ -50,7 +53,7 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 		opts.BurstSize = 200
 	}
 	if opts.Writers <= 0 {
-		opts.Writers = 16
+		opts.Writers = 1
 	}
 	e := &Events{c: c, shards: make([]eventShard, opts.Writers)}
 	sink := &typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")}
