@@ -40,12 +40,23 @@ func (r *byReplica) recorder(id string) func(canary.Event) {
 	}
 }
 
-// advanced lists, for a target, the weights it advanced to and who advanced it, in order.
+// advanced lists, for a target, the weights it advanced to and who announced each, in order.
+// A replica that crashes after writing a step's route but before announcing it never
+// announces that step; its successor resumes from the route and announces the weight it
+// resumed at. Such a Resumed event counts as the step when no one announced the weight
+// before it, so a step repeated or skipped still shows.
 func (r *byReplica) advanced(target string) (weights []int, ids []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ev := range r.events {
-		if ev.e.Target.Name == target && ev.e.Reason == canary.ReasonAdvanced && ev.e.Weights.Canary > 0 {
+		if ev.e.Target.Name != target || ev.e.Weights.Canary <= 0 {
+			continue
+		}
+		step := ev.e.Reason == canary.ReasonAdvanced
+		if ev.e.Reason == canary.ReasonResumed {
+			step = len(weights) == 0 || ev.e.Weights.Canary > weights[len(weights)-1]
+		}
+		if step {
 			weights = append(weights, ev.e.Weights.Canary)
 			ids = append(ids, ev.id)
 		}
