@@ -36,7 +36,17 @@ type Options struct {
 	Clock clock.PassiveClock
 	// SyncTimeout bounds the first sync of a namespace's caches. Default 1m.
 	SyncTimeout time.Duration
+	// MaxBootstraps is how many targets create their objects at once (Workload.Bootstrap: the
+	// primary, its configs, three Services, the autoscaler); the others wait their turn. A
+	// thousand targets starting together would otherwise send thousands of creations at once,
+	// and an API server that times them out (a Service's creation also allocates its cluster
+	// IP) is offered them again at every retry. Default DefaultMaxBootstraps; below 0, no
+	// limit.
+	MaxBootstraps int
 }
+
+// DefaultMaxBootstraps is Options.MaxBootstraps' default.
+const DefaultMaxBootstraps = 16
 
 // Cluster holds what every target in a cluster shares: the client and, per namespace, the
 // informer caches that serve the reads made on every tick (deployments, services, configmaps,
@@ -50,6 +60,8 @@ type Cluster struct {
 	syncTimeout time.Duration
 
 	onDeploy atomic.Pointer[[]*deploymentHandler] // OnDeployment's, copied on write
+
+	bootstraps chan struct{} // a token per Bootstrap running; nil: no limit
 
 	mu       sync.Mutex
 	caches   map[string]*nsCache
@@ -88,8 +100,29 @@ func New(opts Options) (*Cluster, error) {
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = time.Minute
 	}
-	return &Cluster{client: opts.Client, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
-		caches: map[string]*nsCache{}, controls: map[string]*controlWatch{}, stop: make(chan struct{})}, nil
+	c := &Cluster{client: opts.Client, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
+		caches: map[string]*nsCache{}, controls: map[string]*controlWatch{}, stop: make(chan struct{})}
+	if opts.MaxBootstraps == 0 {
+		opts.MaxBootstraps = DefaultMaxBootstraps
+	}
+	if opts.MaxBootstraps > 0 {
+		c.bootstraps = make(chan struct{}, opts.MaxBootstraps)
+	}
+	return c, nil
+}
+
+// bootstrapTurn waits until fewer than Options.MaxBootstraps bootstraps run, or ctx ends; done
+// gives the turn back.
+func (c *Cluster) bootstrapTurn(ctx context.Context) (done func(), err error) {
+	if c.bootstraps == nil {
+		return func() {}, nil
+	}
+	select {
+	case c.bootstraps <- struct{}{}:
+		return func() { <-c.bootstraps }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Client returns the Cluster's client.

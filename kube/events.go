@@ -1,50 +1,84 @@
 package kube
 
 import (
+	"context"
+	"errors"
 	"hash/fnv"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/record/util"
 )
 
 // EventsOptions configures Events. Zero fields mean "default".
 type EventsOptions struct {
 	// Component is the events' source. Default "canarykit".
 	Component string
-	// BurstSize is how many events per target pass client-go's spam filter at once; a release
-	// emits about twenty. Default 200.
+	// BurstSize is how many events per target pass the spam filter at once (client-go's
+	// correlator, refilled one per second per target and reason); a release emits about twenty.
+	// Default 200.
 	BurstSize int
-	// Writers is how many Events are written at once. The targets are spread over that many
-	// client-go broadcasters by name, each with its own queue (client-go's, 1,000 events,
-	// which drops what does not fit) and one writer. Default 1, client-go's (and Flagger's)
-	// own: a thousand targets stepping in the same second emit a thousand Events, which one
-	// writer cannot write before its queue overflows, so part of a burst is lost; more writers
-	// keep the burst, but compete with the releases' own writes for the API server (at 1,000
-	// targets starting at once on a 2-core test bed, 16 writers and the targets' Service
-	// creations overloaded it).
+	// Writers is how many Events are written at once. The targets are spread over the writers
+	// by name, so a target's Events are written in order. Default 4: a thousand targets
+	// stepping every 10 s emit a hundred Events a second.
 	Writers int
+	// Queue is how many Events wait for each writer. An Event that finds its writer's queue
+	// full is dropped, counted (Dropped) and logged. Default 10,000: a thousand targets'
+	// burst many times over.
+	Queue int
+	// Retry is the first wait before an Event is written again after the API server could not
+	// be reached or asked to wait; it doubles up to a minute, for eight tries in all. Default 1s.
+	Retry time.Duration
+	// Grace is how long Shutdown keeps writing the queued Events. Default 5s.
+	Grace time.Duration
 }
 
-// Events records a Rollout's events as Kubernetes Events on the target Deployment, through
-// client-go's EventRecorder: `kubectl describe deployment podinfo` and `kubectl get events`
-// show "Advance podinfo.test canary weight 10", with the engine's Reason ("Advanced", "Halted",
-// "RollingBack", ...). Recording is asynchronous: one API request per event; a target's events
-// are written in order by one of EventsOptions.Writers writers.
+// eventTries bounds the writes of one Event; eventMaxRetry its longest wait between two.
+const (
+	eventTries    = 8
+	eventMaxRetry = time.Minute
+)
+
+// Events records a Rollout's events as Kubernetes Events on the target Deployment:
+// `kubectl describe deployment podinfo` and `kubectl get events` show "Advance podinfo.test
+// canary weight 10", with the engine's Reason ("Advanced", "Halted", "RollingBack", ...).
+// Recording is asynchronous and never blocks a release: one API request per event, through
+// client-go's event correlator (a repeated event becomes a count on the first one; a flood
+// from one target is filtered). Each target's events go, in order, to one of
+// EventsOptions.Writers writers, each with a queue of its own; what does not fit is dropped and
+// counted, never silently (client-go's own recorder holds 1,000 events and drops the rest
+// unseen, which a thousand targets stepping together overflow).
 type Events struct {
-	c      *Cluster
-	shards []eventShard
+	c       *Cluster
+	opts    EventsOptions
+	writers []*eventWriter
+	dropped atomic.Int64
+	lastLog atomic.Int64 // unix nanoseconds of the last "dropped" log line
+	// stopping ends at Shutdown (no more waits between tries); sending at the end of its grace
+	// period (requests in flight are abandoned)
+	stopping, sending context.Context
+	stop, abandon     context.CancelFunc
+	wg                sync.WaitGroup
+
+	mu     sync.RWMutex // guards closed against sends on the queues
+	closed bool
 }
 
-// eventShard is one broadcaster and its recorder: the events of the targets hashed to it.
-type eventShard struct {
-	broadcaster record.EventBroadcaster
-	recorder    record.EventRecorder
+// eventWriter writes the Events of the targets hashed to it, in order.
+type eventWriter struct {
+	queue      chan *corev1.Event
+	correlator *record.EventCorrelator // used by the writer's goroutine only
 }
 
-// Events starts the event broadcasters writing to the API server. Call Shutdown when done.
+// Events starts the event writers. Call Shutdown when done.
 func (c *Cluster) Events(opts EventsOptions) *Events {
 	if opts.Component == "" {
 		opts.Component = "canarykit"
@@ -53,16 +87,28 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 		opts.BurstSize = 200
 	}
 	if opts.Writers <= 0 {
-		opts.Writers = 1
+		opts.Writers = 4
 	}
-	e := &Events{c: c, shards: make([]eventShard, opts.Writers)}
-	sink := &typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")}
-	for i := range e.shards {
-		// client-go's spam filter refills one event per 5 minutes by default; a long-lived
-		// driver must keep recording: refill one per second per target and reason.
-		b := record.NewBroadcaster(record.WithCorrelatorOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize, QPS: 1}))
-		b.StartRecordingToSink(sink)
-		e.shards[i] = eventShard{broadcaster: b, recorder: b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: opts.Component})}
+	if opts.Queue <= 0 {
+		opts.Queue = 10000
+	}
+	if opts.Retry <= 0 {
+		opts.Retry = time.Second
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 5 * time.Second
+	}
+	e := &Events{c: c, opts: opts, writers: make([]*eventWriter, opts.Writers)}
+	e.stopping, e.stop = context.WithCancel(context.Background())
+	e.sending, e.abandon = context.WithCancel(context.Background())
+	for i := range e.writers {
+		w := &eventWriter{queue: make(chan *corev1.Event, opts.Queue),
+			// the spam filter refills one event per second per target and reason (client-go's
+			// default, one per 5 minutes, would silence a long-lived driver)
+			correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize, QPS: 1})}
+		e.writers[i] = w
+		e.wg.Add(1)
+		go e.run(w)
 	}
 	return e
 }
@@ -71,13 +117,55 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 func (e *Events) For(t canary.Target) func(canary.Event) {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(t.Namespace + "/" + t.Name))
-	recorder := e.shards[h.Sum32()%uint32(len(e.shards))].recorder
+	w := e.writers[h.Sum32()%uint32(len(e.writers))]
 	return func(ev canary.Event) {
 		typ := corev1.EventTypeNormal
 		if ev.Type == canary.EventWarning {
 			typ = corev1.EventTypeWarning
 		}
-		recorder.Event(e.involved(t), typ, string(ev.Reason), ev.Message)
+		e.enqueue(w, e.event(t, typ, string(ev.Reason), ev.Message))
+	}
+}
+
+// Dropped returns how many events found their writer's queue full (or came after Shutdown)
+// and were not written.
+func (e *Events) Dropped() int64 { return e.dropped.Load() }
+
+// enqueue hands ev to w without waiting.
+func (e *Events) enqueue(w *eventWriter, ev *corev1.Event) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if !e.closed {
+		select {
+		case w.queue <- ev:
+			return
+		default:
+		}
+	}
+	n := e.dropped.Add(1)
+	// one log line per 10 s at most, with the running count
+	now := time.Now().UnixNano()
+	last := e.lastLog.Load()
+	if (last == 0 || now-last >= int64(10*time.Second)) && e.lastLog.CompareAndSwap(last, now) {
+		e.c.log.Info("events dropped: the writers' queues are full or shut down", "dropped", n,
+			"writers", len(e.writers), "queue", e.opts.Queue, "last", ev.Reason, "involvedObject", ev.InvolvedObject.Namespace+"/"+ev.InvolvedObject.Name)
+	}
+}
+
+// event builds the Event for t, as client-go's recorder does: named after the target and the
+// time, counted once, from the Component.
+func (e *Events) event(t canary.Target, typ, reason, message string) *corev1.Event {
+	now := metav1.Time{Time: e.c.clock.Now()}
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: util.GenerateEventName(t.Name, now.UnixNano()), Namespace: t.Namespace},
+		InvolvedObject: *e.involved(t),
+		Reason:         reason,
+		Message:        message,
+		FirstTimestamp: now,
+		LastTimestamp:  now,
+		Count:          1,
+		Type:           typ,
+		Source:         corev1.EventSource{Component: e.opts.Component},
 	}
 }
 
@@ -89,15 +177,114 @@ func (e *Events) involved(t canary.Target) *corev1.ObjectReference {
 	e.c.mu.Unlock()
 	if nc != nil {
 		if d, err := nc.deployment(t.Namespace, t.Name); err == nil {
-			ref.UID, ref.ResourceVersion = d.UID, ""
+			ref.UID = d.UID
 		}
 	}
 	return ref
 }
 
-// Shutdown stops recording; events still queued may be dropped.
-func (e *Events) Shutdown() {
-	for _, sh := range e.shards {
-		sh.broadcaster.Shutdown()
+// run writes w's queue until Shutdown closes it and it is empty, or its grace period ends.
+func (e *Events) run(w *eventWriter) {
+	defer e.wg.Done()
+	for ev := range w.queue {
+		if e.sending.Err() != nil {
+			e.dropped.Add(1)
+			continue
+		}
+		e.write(w, ev)
 	}
+}
+
+// write correlates ev and writes it (a new Event, or a count on an earlier one), trying again
+// while the API server cannot be reached or asks to wait, until Shutdown.
+func (e *Events) write(w *eventWriter, ev *corev1.Event) {
+	res, err := w.correlator.EventCorrelate(ev)
+	if err != nil {
+		e.c.log.V(1).Info("event correlation", "error", err.Error())
+	}
+	if res.Skip {
+		return
+	}
+	wait := e.opts.Retry
+	for try := 1; ; try++ {
+		err := e.send(w, res.Event, res.Patch)
+		if err == nil {
+			return
+		}
+		if !retryableEventError(err) {
+			if !apierrors.IsAlreadyExists(err) && !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+				e.c.log.Info("event refused by the API server; not written", "error", err.Error(),
+					"reason", ev.Reason, "involvedObject", ev.InvolvedObject.Namespace+"/"+ev.InvolvedObject.Name)
+			}
+			return
+		}
+		if try == eventTries || e.stopping.Err() != nil {
+			e.dropped.Add(1)
+			e.c.log.Info("event not written", "error", err.Error(), "tries", try,
+				"reason", ev.Reason, "involvedObject", ev.InvolvedObject.Namespace+"/"+ev.InvolvedObject.Name)
+			return
+		}
+		d := wait
+		if try == 1 { // writers that failed together do not come back together
+			d = time.Duration(rand.Int64N(int64(wait)) + 1)
+		}
+		select {
+		case <-e.stopping.Done():
+		case <-time.After(d):
+		}
+		wait = min(2*wait, eventMaxRetry)
+	}
+}
+
+// send writes ev: a patch of the earlier Event's count when the correlator made one (a create
+// when that Event is gone), else a new Event. The correlator learns the written Event.
+func (e *Events) send(w *eventWriter, ev *corev1.Event, patch []byte) error {
+	api := e.c.client.CoreV1().Events(ev.Namespace)
+	var out *corev1.Event
+	var err error
+	update := ev.Count > 1 && len(patch) > 0
+	if update {
+		out, err = api.Patch(e.sending, ev.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	}
+	if !update || apierrors.IsNotFound(err) {
+		ev.ResourceVersion = ""
+		out, err = api.Create(e.sending, ev, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return err
+	}
+	w.correlator.UpdateState(out)
+	return nil
+}
+
+// retryableEventError reports whether writing an Event again may succeed: the API server
+// could not be reached, timed out, or asked to wait. Any other answer is final.
+func retryableEventError(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true // transport errors
+	}
+	return apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsUnexpectedServerError(err)
+}
+
+// Shutdown stops recording: events given after it are dropped; those queued are written, once
+// each, for up to EventsOptions.Grace, and the rest dropped. It returns when the writers have
+// stopped.
+func (e *Events) Shutdown() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	for _, w := range e.writers {
+		close(w.queue)
+	}
+	e.mu.Unlock()
+	e.stop()
+	grace := time.AfterFunc(e.opts.Grace, e.abandon)
+	e.wg.Wait()
+	grace.Stop()
+	e.abandon()
 }

@@ -1,12 +1,20 @@
 package kube
 
 import (
+	"context"
 	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/canarykit/canarykit/canary"
@@ -15,68 +23,233 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 )
 
-// A burst of Events (every target stepping in the same second) is written whole, even while the
-// API server is slow, with several writers, each with its own queue. With one writer (the
-// default: client-go's single broadcaster), the burst overflows its queue and Events are lost.
+// A burst of Events (every target stepping in the same second) is written whole while the API
+// server is slow: it waits in the writers' queues. Before, client-go's recorder held 1,000 and
+// dropped the rest unseen.
 func TestEventBurstIsWrittenWhole(t *testing.T) {
-	const targets = 3000
+	synctest.Test(t, func(t *testing.T) {
+		const targets = 1500 // client-go's recorder held 1,000
+		api := newEventAPI()
+		events := api.events(t, EventsOptions{})
+		for i := range targets {
+			events.For(canary.Target{Namespace: "test", Name: fmt.Sprintf("app-%d", i)})(advanced(10))
+		}
+		synctest.Wait() // every writer is blocked on its first request
+		api.open()
+		synctest.Wait() // every queued Event is written
+		assert.Len(t, api.written(), targets)
+		assert.Zero(t, events.Dropped())
+	})
+}
+
+// What does not fit in a writer's queue is dropped and counted; the rest is written.
+func TestEventsOverflowingTheQueueAreCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const targets, queue = 500, 100
+		api := newEventAPI()
+		events := api.events(t, EventsOptions{Writers: 1, Queue: queue})
+		for i := range targets {
+			events.For(canary.Target{Namespace: "test", Name: fmt.Sprintf("app-%d", i)})(advanced(10))
+		}
+		synctest.Wait()
+		api.open()
+		synctest.Wait()
+		written := len(api.written())
+		// the queue, and the Event being written if the writer took it before the queue filled
+		assert.Contains(t, []int{queue, queue + 1}, written)
+		assert.EqualValues(t, targets-written, events.Dropped())
+	})
+}
+
+// A target's Events are written in the order given, whichever writer it is given to. (Nine
+// per target: from the eleventh similar Event in ten minutes, client-go's correlator combines
+// them into one, as Flagger's recorder does.)
+func TestEventsOfATargetAreWrittenInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := newEventAPI()
+		api.open()
+		events := api.events(t, EventsOptions{})
+		var handlers []func(canary.Event)
+		for i := range 16 {
+			handlers = append(handlers, events.For(canary.Target{Namespace: "test", Name: fmt.Sprintf("app-%d", i)}))
+		}
+		const steps = 9
+		for step := 1; step <= steps; step++ {
+			for _, h := range handlers {
+				h(advanced(step))
+			}
+		}
+		synctest.Wait()
+		written := map[string][]int{}
+		for _, ev := range api.written() {
+			w, err := strconv.Atoi(ev.Message[len("Advance canary weight "):])
+			require.NoError(t, err)
+			written[ev.InvolvedObject.Name] = append(written[ev.InvolvedObject.Name], w)
+		}
+		require.Len(t, written, 16)
+		for name, s := range written {
+			require.Len(t, s, steps, name)
+			for i, w := range s {
+				assert.Equal(t, i+1, w, "%s: Event %d", name, i)
+			}
+		}
+	})
+}
+
+// An Event the API server could not take (unreachable, overloaded) is written again after a
+// wait; one it refused is not.
+func TestEventsAreWrittenAgainOnlyAfterTransientErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := newEventAPI()
+		api.open()
+		api.fail = []error{
+			fmt.Errorf("dial tcp 127.0.0.1:6443: connect: connection refused"),
+			apierrors.NewTooManyRequests("slow down", 1),
+		}
+		events := api.events(t, EventsOptions{Retry: time.Second})
+		start := time.Now()
+		events.For(canary.Target{Namespace: "test", Name: "app"})(advanced(10))
+		time.Sleep(time.Minute) // the writer's waits pass
+		synctest.Wait()
+		require.Len(t, api.written(), 1)
+		assert.Equal(t, 3, api.tries())
+		assert.GreaterOrEqual(t, time.Since(start), 2*time.Second, "the second wait is the doubled one")
+
+		api.fail = []error{apierrors.NewInvalid(schema.GroupKind{Kind: "Event"}, "app.1", nil)}
+		events.For(canary.Target{Namespace: "test", Name: "app"})(advanced(20))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Len(t, api.written(), 1, "a refused Event is not written again")
+		assert.Equal(t, 4, api.tries())
+		assert.Zero(t, events.Dropped())
+	})
+}
+
+// An Event repeated is a count on the first one (client-go's correlator), not a new Event.
+func TestRepeatedEventsAreCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := newEventAPI()
+		api.open()
+		events := api.events(t, EventsOptions{})
+		h := events.For(canary.Target{Namespace: "test", Name: "app"})
+		for range 3 {
+			h(canary.Event{Type: canary.EventWarning, Reason: canary.ReasonHalted, Message: "Halt advancement podinfo.test waiting for rollout to finish"})
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		list, err := api.Clientset.CoreV1().Events("test").List(context.Background(), metav1.ListOptions{})
+		require.NoError(t, err)
+		require.Len(t, list.Items, 1)
+		assert.EqualValues(t, 3, list.Items[0].Count)
+		assert.Equal(t, corev1.EventTypeWarning, list.Items[0].Type)
+		assert.Equal(t, "canarykit", list.Items[0].Source.Component)
+	})
+}
+
+// Shutdown writes what is queued within its grace period, drops the rest (counted), and
+// drops what comes after it.
+func TestShutdownWritesTheQueueWithinItsGrace(t *testing.T) {
 	for _, tc := range []struct {
-		writers int
-		whole   bool
-	}{{writers: 16, whole: true}, {writers: 0 /* the default, 1 */, whole: false}} {
-		t.Run(fmt.Sprintf("writers=%d", tc.writers), func(t *testing.T) {
+		name    string
+		answer  time.Duration // how long the API server takes to answer after Shutdown
+		written int
+	}{{"in time", time.Second, 9}, {"too late", time.Minute, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				slow := make(chan struct{}) // the API server answers once the burst is queued
-				var created atomic.Int64
-				fc := fake.NewClientset()
-				client := slowClient{Clientset: fc, core: slowCore{CoreV1Interface: fc.CoreV1(),
-					events: slowEvents{EventInterface: fc.CoreV1().Events(""), slow: slow, created: &created}}}
-				c, err := New(Options{Client: client})
-				require.NoError(t, err)
-				defer c.Close()
-				events := c.Events(EventsOptions{Writers: tc.writers})
-				for i := range targets {
-					events.For(canary.Target{Namespace: "test", Name: fmt.Sprintf("app-%d", i)})(
-						canary.Event{Type: canary.EventNormal, Reason: canary.ReasonAdvanced, Message: "Advance canary weight 10"})
+				api := newEventAPI()
+				events := api.events(t, EventsOptions{Writers: 1, Grace: 5 * time.Second})
+				h := events.For(canary.Target{Namespace: "test", Name: "app"})
+				for step := range 9 { // fewer than the correlator combines
+					h(advanced(step + 1))
 				}
-				synctest.Wait() // every writer is blocked on its first request
-				close(slow)
-				synctest.Wait() // every queued Event is written
+				synctest.Wait()
+				go func() {
+					time.Sleep(tc.answer)
+					api.open()
+				}()
 				events.Shutdown()
-				if tc.whole {
-					assert.EqualValues(t, targets, created.Load())
-				} else {
-					assert.Less(t, created.Load(), int64(targets), "one writer's queue holds the whole burst: the test shows nothing")
-				}
+				h(advanced(30))
+				assert.Len(t, api.written(), tc.written)
+				assert.EqualValues(t, 10-tc.written, events.Dropped())
+				time.Sleep(tc.answer) // the API server answers, to no one
+				synctest.Wait()
 			})
 		})
 	}
 }
 
-// slowClient is a fake clientset whose Event creations wait for slow, then succeed, outside the
-// fake's lock (which would serialise the writers).
-type slowClient struct {
+func advanced(weight int) canary.Event {
+	return canary.Event{Type: canary.EventNormal, Reason: canary.ReasonAdvanced, Message: fmt.Sprintf("Advance canary weight %d", weight)}
+}
+
+// eventAPI is a fake clientset whose Event creations wait until open (or their context ends),
+// outside the fake's lock (which would serialise the writers), and fail with the errors in
+// fail first.
+type eventAPI struct {
 	*fake.Clientset
-	core slowCore
+	gate chan struct{}
+
+	mu    sync.Mutex
+	fail  []error
+	got   []*corev1.Event
+	count atomic.Int64
 }
 
-func (c slowClient) CoreV1() typedcorev1.CoreV1Interface { return c.core }
+func newEventAPI() *eventAPI {
+	return &eventAPI{Clientset: fake.NewClientset(), gate: make(chan struct{})}
+}
 
-type slowCore struct {
+// events is a Cluster's Events over the fake, shut down when the test ends.
+func (a *eventAPI) events(t *testing.T, opts EventsOptions) *Events {
+	c, err := New(Options{Client: a})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	e := c.Events(opts)
+	t.Cleanup(e.Shutdown)
+	return e
+}
+
+func (a *eventAPI) open() { close(a.gate) }
+
+func (a *eventAPI) written() []*corev1.Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*corev1.Event(nil), a.got...)
+}
+
+func (a *eventAPI) tries() int { return int(a.count.Load()) }
+
+func (a *eventAPI) CoreV1() typedcorev1.CoreV1Interface { return eventCore{a.Clientset.CoreV1(), a} }
+
+type eventCore struct {
 	typedcorev1.CoreV1Interface
-	events slowEvents
+	api *eventAPI
 }
 
-func (c slowCore) Events(string) typedcorev1.EventInterface { return c.events }
+func (c eventCore) Events(ns string) typedcorev1.EventInterface {
+	return eventClient{c.CoreV1Interface.Events(ns), c.api}
+}
 
-type slowEvents struct {
+type eventClient struct {
 	typedcorev1.EventInterface
-	slow    <-chan struct{}
-	created *atomic.Int64
+	api *eventAPI
 }
 
-func (e slowEvents) CreateWithEventNamespace(ev *corev1.Event) (*corev1.Event, error) {
-	<-e.slow
-	e.created.Add(1)
-	return ev, nil
+func (e eventClient) Create(ctx context.Context, ev *corev1.Event, opts metav1.CreateOptions) (*corev1.Event, error) {
+	select {
+	case <-e.api.gate:
+	case <-ctx.Done():
+		return nil, &apierrors.StatusError{ErrStatus: metav1.Status{Code: http.StatusGatewayTimeout, Reason: metav1.StatusReasonTimeout}}
+	}
+	e.api.count.Add(1)
+	e.api.mu.Lock()
+	if len(e.api.fail) > 0 {
+		err := e.api.fail[0]
+		e.api.fail = e.api.fail[1:]
+		e.api.mu.Unlock()
+		return nil, err
+	}
+	e.api.got = append(e.api.got, ev.DeepCopy())
+	e.api.mu.Unlock()
+	return e.EventInterface.Create(ctx, ev, opts)
 }

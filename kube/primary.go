@@ -106,8 +106,14 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 // the apex, primary and canary Services, and the primary autoscaler. Existing objects are not
 // changed, except Services whose selector or ports drifted (the apex's selector only with
 // ApexSelectsPrimary). An apex Service without the managed-by label (one a user keeps in Git)
-// is adopted: see syncService.
+// is adopted: see syncService. At most Options.MaxBootstraps targets of the Cluster bootstrap
+// at once.
 func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
+	done, err := w.c.bootstrapTurn(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	tg, err := w.lookupTemplate(ctx, t)
 	if err != nil {
 		return err

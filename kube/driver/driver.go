@@ -74,6 +74,10 @@ type Options struct {
 	// Recheck is how often an idle Target looks at its caches for a new revision besides its
 	// Kicks; it makes no API request. Default DefaultRecheck.
 	Recheck time.Duration
+	// MaxBootstraps is how many targets create their primary, Services and configs at once;
+	// the others wait their turn. Default kube.DefaultMaxBootstraps; below 0, no limit (see
+	// kube.Options.MaxBootstraps).
+	MaxBootstraps int
 	// HookTransport sends the webhooks' requests. Default: the webhook package's.
 	HookTransport http.RoundTripper
 	// OwnerReferences makes each target the owner of everything created for it (primary,
@@ -159,7 +163,7 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
-	cluster, err := kube.New(kube.Options{Client: client, Logger: opts.Logger, Clock: opts.Clock})
+	cluster, err := kube.New(kube.Options{Client: client, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
 	if err != nil {
 		return nil, err
 	}
