@@ -60,8 +60,11 @@ type Events struct {
 	c       *Cluster
 	opts    EventsOptions
 	writers []*eventWriter
-	dropped atomic.Int64
-	lastLog atomic.Int64 // unix nanoseconds of the last "dropped" log line
+	// correlator is shared by the writers (it locks its own state): a target's events all go
+	// to one writer, in order, and its caches hold each target once
+	correlator *record.EventCorrelator
+	dropped    atomic.Int64
+	lastLog    atomic.Int64 // unix nanoseconds of the last "dropped" log line
 	// stopping ends at Shutdown (no more waits between tries); sending at the end of its grace
 	// period (requests in flight are abandoned)
 	stopping, sending context.Context
@@ -74,8 +77,7 @@ type Events struct {
 
 // eventWriter writes the Events of the targets hashed to it, in order.
 type eventWriter struct {
-	queue      chan *corev1.Event
-	correlator *record.EventCorrelator // used by the writer's goroutine only
+	queue chan *corev1.Event
 }
 
 // Events starts the event writers. Call Shutdown when done.
@@ -98,14 +100,14 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 	if opts.Grace <= 0 {
 		opts.Grace = 5 * time.Second
 	}
-	e := &Events{c: c, opts: opts, writers: make([]*eventWriter, opts.Writers)}
+	e := &Events{c: c, opts: opts, writers: make([]*eventWriter, opts.Writers),
+		// the spam filter refills one event per second per target and reason (client-go's
+		// default, one per 5 minutes, would silence a long-lived driver)
+		correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize, QPS: 1})}
 	e.stopping, e.stop = context.WithCancel(context.Background())
 	e.sending, e.abandon = context.WithCancel(context.Background())
 	for i := range e.writers {
-		w := &eventWriter{queue: make(chan *corev1.Event, opts.Queue),
-			// the spam filter refills one event per second per target and reason (client-go's
-			// default, one per 5 minutes, would silence a long-lived driver)
-			correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize, QPS: 1})}
+		w := &eventWriter{queue: make(chan *corev1.Event, opts.Queue)}
 		e.writers[i] = w
 		e.wg.Add(1)
 		go e.run(w)
@@ -198,7 +200,7 @@ func (e *Events) run(w *eventWriter) {
 // write correlates ev and writes it (a new Event, or a count on an earlier one), trying again
 // while the API server cannot be reached or asks to wait, until Shutdown.
 func (e *Events) write(w *eventWriter, ev *corev1.Event) {
-	res, err := w.correlator.EventCorrelate(ev)
+	res, err := e.correlator.EventCorrelate(ev)
 	if err != nil {
 		e.c.log.V(1).Info("event correlation", "error", err.Error())
 	}
@@ -253,7 +255,7 @@ func (e *Events) send(w *eventWriter, ev *corev1.Event, patch []byte) error {
 	if err != nil {
 		return err
 	}
-	w.correlator.UpdateState(out)
+	e.correlator.UpdateState(out)
 	return nil
 }
 
