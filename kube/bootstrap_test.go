@@ -110,3 +110,21 @@ func (s gatedServices) Create(ctx context.Context, svc *corev1.Service, opts met
 	s.g.mu.Unlock()
 	return s.ServiceInterface.Create(ctx, svc, opts)
 }
+
+// A target waiting for its turn gives up when its context ends, and a turn given back goes to
+// the next one.
+func TestBootstrapTurnHonoursTheContext(t *testing.T) {
+	c, err := New(Options{Client: fake.NewClientset(), MaxBootstraps: 1})
+	require.NoError(t, err)
+	defer c.Close()
+	done, err := c.bootstrapTurn(context.Background())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = c.bootstrapTurn(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	done()
+	again, err := c.bootstrapTurn(context.Background())
+	require.NoError(t, err)
+	again()
+}

@@ -23,8 +23,8 @@ type EventsOptions struct {
 	// Component is the events' source. Default "canarykit".
 	Component string
 	// BurstSize is how many events per target pass the spam filter at once (client-go's
-	// correlator, refilled one per second per target and reason); a release emits about twenty.
-	// Default 200.
+	// correlator, refilled one per second per target and event type); a release emits about
+	// twenty. Default 200.
 	BurstSize int
 	// Writers is how many Events are written at once. The targets are spread over the writers
 	// by name, so a target's Events are written in order. Default 4: a thousand targets
@@ -35,7 +35,9 @@ type EventsOptions struct {
 	// burst many times over.
 	Queue int
 	// Retry is the first wait before an Event is written again after the API server could not
-	// be reached or asked to wait; it doubles up to a minute, for eight tries in all. Default 1s.
+	// be reached, asked to wait or failed (5xx); it doubles up to a minute, for eight tries in
+	// all (about two minutes, while the writer's other targets wait). Any other refusal is
+	// final. Default 1s.
 	Retry time.Duration
 	// Grace is how long Shutdown keeps writing the queued Events. Default 5s.
 	Grace time.Duration
@@ -55,16 +57,19 @@ const (
 // from one target is filtered). Each target's events go, in order, to one of
 // EventsOptions.Writers writers, each with a queue of its own; what does not fit is dropped and
 // counted, never silently (client-go's own recorder holds 1,000 events and drops the rest
-// unseen, which a thousand targets stepping together overflow).
+// unseen, which a thousand targets stepping together overflow: about 2,000, its incoming
+// queue and its writer's, each of 1,000).
 type Events struct {
 	c       *Cluster
 	opts    EventsOptions
 	writers []*eventWriter
-	// correlator is shared by the writers (it locks its own state): a target's events all go
-	// to one writer, in order, and its caches hold each target once
+	// correlator is shared by the writers (it locks its own state; a target's events all go to
+	// one writer, in order), as client-go's recorder has one: its caches (client-go's 4,096
+	// entries each) bound the memory of the whole driver, not of each writer
 	correlator *record.EventCorrelator
 	dropped    atomic.Int64
 	lastLog    atomic.Int64 // unix nanoseconds of the last "dropped" log line
+	lastStamp  atomic.Int64 // see stamp
 	// stopping ends at Shutdown (no more waits between tries); sending at the end of its grace
 	// period (requests in flight are abandoned)
 	stopping, sending context.Context
@@ -129,8 +134,9 @@ func (e *Events) For(t canary.Target) func(canary.Event) {
 	}
 }
 
-// Dropped returns how many events found their writer's queue full (or came after Shutdown)
-// and were not written.
+// Dropped returns how many events were not written: their writer's queue was full, they came
+// after Shutdown or were still queued when its grace period ended, or their tries ran out.
+// Events the API server refused (a 4xx answer) are logged, not counted.
 func (e *Events) Dropped() int64 { return e.dropped.Load() }
 
 // enqueue hands ev to w without waiting.
@@ -159,15 +165,30 @@ func (e *Events) enqueue(w *eventWriter, ev *corev1.Event) {
 func (e *Events) event(t canary.Target, typ, reason, message string) *corev1.Event {
 	now := metav1.Time{Time: e.c.clock.Now()}
 	return &corev1.Event{
-		ObjectMeta:     metav1.ObjectMeta{Name: util.GenerateEventName(t.Name, now.UnixNano()), Namespace: t.Namespace},
-		InvolvedObject: *e.involved(t),
-		Reason:         reason,
-		Message:        message,
-		FirstTimestamp: now,
-		LastTimestamp:  now,
-		Count:          1,
-		Type:           typ,
-		Source:         corev1.EventSource{Component: e.opts.Component},
+		ObjectMeta:          metav1.ObjectMeta{Name: util.GenerateEventName(t.Name, e.stamp()), Namespace: t.Namespace},
+		InvolvedObject:      *e.involved(t),
+		Reason:              reason,
+		Message:             message,
+		FirstTimestamp:      now,
+		LastTimestamp:       now,
+		Count:               1,
+		Type:                typ,
+		Source:              corev1.EventSource{Component: e.opts.Component},
+		ReportingController: e.opts.Component,
+	}
+}
+
+// stamp is the time in nanoseconds for an Event's name: the real time (whatever the Cluster's
+// clock says), moved on past the last stamp when it is not later, so that two Events of a
+// target never share a name (a clock that stands still, two Events in one tick of a coarse
+// clock).
+func (e *Events) stamp() int64 {
+	for {
+		last := e.lastStamp.Load()
+		now := max(time.Now().UnixNano(), last+1)
+		if e.lastStamp.CompareAndSwap(last, now) {
+			return now
+		}
 	}
 }
 
@@ -277,6 +298,7 @@ func (e *Events) Shutdown() {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
+		e.wg.Wait()
 		return
 	}
 	e.closed = true

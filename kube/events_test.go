@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -24,11 +23,11 @@ import (
 )
 
 // A burst of Events (every target stepping in the same second) is written whole while the API
-// server is slow: it waits in the writers' queues. Before, client-go's recorder held 1,000 and
-// dropped the rest unseen.
+// server is slow: it waits in the writers' queues. Before, client-go's recorder held about
+// 2,000 (its incoming queue and its writer's) and dropped the rest unseen.
 func TestEventBurstIsWrittenWhole(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const targets = 1500 // client-go's recorder held 1,000
+		const targets = 3000 // client-go's recorder held about 2,000
 		api := newEventAPI()
 		events := api.events(t, EventsOptions{})
 		for i := range targets {
@@ -86,6 +85,9 @@ func TestEventsOfATargetAreWrittenInOrder(t *testing.T) {
 			require.NoError(t, err)
 			written[ev.InvolvedObject.Name] = append(written[ev.InvolvedObject.Name], w)
 		}
+		list, err := api.Clientset.CoreV1().Events("test").List(context.Background(), metav1.ListOptions{})
+		require.NoError(t, err)
+		assert.Len(t, list.Items, 16*steps, "every Event has a name of its own, though the clock stood still")
 		require.Len(t, written, 16)
 		for name, s := range written {
 			require.Len(t, s, steps, name)
@@ -107,20 +109,21 @@ func TestEventsAreWrittenAgainOnlyAfterTransientErrors(t *testing.T) {
 			apierrors.NewTooManyRequests("slow down", 1),
 		}
 		events := api.events(t, EventsOptions{Retry: time.Second})
-		start := time.Now()
 		events.For(canary.Target{Namespace: "test", Name: "app"})(advanced(10))
 		time.Sleep(time.Minute) // the writer's waits pass
 		synctest.Wait()
 		require.Len(t, api.written(), 1)
-		assert.Equal(t, 3, api.tries())
-		assert.GreaterOrEqual(t, time.Since(start), 2*time.Second, "the second wait is the doubled one")
+		tries := api.triedAt()
+		require.Len(t, tries, 3)
+		assert.LessOrEqual(t, tries[1].Sub(tries[0]), time.Second, "the first wait, jittered")
+		assert.Equal(t, 2*time.Second, tries[2].Sub(tries[1]), "the second wait is the doubled one")
 
 		api.fail = []error{apierrors.NewInvalid(schema.GroupKind{Kind: "Event"}, "app.1", nil)}
 		events.For(canary.Target{Namespace: "test", Name: "app"})(advanced(20))
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		assert.Len(t, api.written(), 1, "a refused Event is not written again")
-		assert.Equal(t, 4, api.tries())
+		assert.Len(t, api.triedAt(), 4)
 		assert.Zero(t, events.Dropped())
 	})
 }
@@ -143,6 +146,7 @@ func TestRepeatedEventsAreCounted(t *testing.T) {
 		assert.EqualValues(t, 3, list.Items[0].Count)
 		assert.Equal(t, corev1.EventTypeWarning, list.Items[0].Type)
 		assert.Equal(t, "canarykit", list.Items[0].Source.Component)
+		assert.Equal(t, "canarykit", list.Items[0].ReportingController)
 	})
 }
 
@@ -192,7 +196,7 @@ type eventAPI struct {
 	mu    sync.Mutex
 	fail  []error
 	got   []*corev1.Event
-	count atomic.Int64
+	tries []time.Time
 }
 
 func newEventAPI() *eventAPI {
@@ -217,7 +221,12 @@ func (a *eventAPI) written() []*corev1.Event {
 	return append([]*corev1.Event(nil), a.got...)
 }
 
-func (a *eventAPI) tries() int { return int(a.count.Load()) }
+// triedAt is when each creation was tried.
+func (a *eventAPI) triedAt() []time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]time.Time(nil), a.tries...)
+}
 
 func (a *eventAPI) CoreV1() typedcorev1.CoreV1Interface { return eventCore{a.Clientset.CoreV1(), a} }
 
@@ -241,8 +250,8 @@ func (e eventClient) Create(ctx context.Context, ev *corev1.Event, opts metav1.C
 	case <-ctx.Done():
 		return nil, &apierrors.StatusError{ErrStatus: metav1.Status{Code: http.StatusGatewayTimeout, Reason: metav1.StatusReasonTimeout}}
 	}
-	e.api.count.Add(1)
 	e.api.mu.Lock()
+	e.api.tries = append(e.api.tries, time.Now())
 	if len(e.api.fail) > 0 {
 		err := e.api.fail[0]
 		e.api.fail = e.api.fail[1:]

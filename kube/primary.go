@@ -106,18 +106,19 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 // the apex, primary and canary Services, and the primary autoscaler. Existing objects are not
 // changed, except Services whose selector or ports drifted (the apex's selector only with
 // ApexSelectsPrimary). An apex Service without the managed-by label (one a user keeps in Git)
-// is adopted: see syncService. At most Options.MaxBootstraps targets of the Cluster bootstrap
-// at once.
+// is adopted: see syncService. At most Options.MaxBootstraps targets of the Cluster write
+// their objects at once (the reading of the caches, which may wait for their first sync, is not
+// counted).
 func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
+	tg, err := w.lookupTemplate(ctx, t)
+	if err != nil {
+		return err
+	}
 	done, err := w.c.bootstrapTurn(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	tg, err := w.lookupTemplate(ctx, t)
-	if err != nil {
-		return err
-	}
 	nc, d, key, value, tracked := tg.nc, tg.d, tg.key, tg.value, tg.tracked
 	if err := w.syncConfigs(ctx, nc, d, tracked, false); err != nil {
 		return err

@@ -43,9 +43,10 @@ func (a latencyAdapter) Observe(_ context.Context, verb string, _ url.URL, laten
 	a.h.WithLabelValues(verb).Observe(latency.Seconds())
 }
 
-// rateLimitMetrics are the driver's client rate limit and the requests that waited for it
-// (the driver's own count; rest_client_rate_limiter_duration_seconds has every client's waits).
-func rateLimitMetrics(d *driver.Driver) []prometheus.Collector {
+// driverMetrics are the driver's client rate limit, the requests that waited for it (the
+// driver's own count; rest_client_rate_limiter_duration_seconds has every client's waits), and
+// the Events it could not write.
+func driverMetrics(d *driver.Driver) []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "canarykit_client_rate_limit_qps",
 			Help: "The driver's client rate limit, requests per second (it follows the running Canaries unless set)."},
@@ -56,5 +57,8 @@ func rateLimitMetrics(d *driver.Driver) []prometheus.Collector {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "canarykit_client_throttled_requests_total",
 			Help: "Requests of the driver that waited for its client rate limit."},
 			func() float64 { return float64(d.Throttled()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "canarykit_events_dropped_total",
+			Help: "Kubernetes Events of the Canaries' targets that were not written (queue full, tries run out, or shut down)."},
+			func() float64 { return float64(d.EventsDropped()) }),
 	}
 }

@@ -36,7 +36,8 @@
 // never below 50 requests per second, burst 100); --kube-api-qps and --kube-api-burst set a
 // fixed one instead, and the driver logs a warning when the Canaries' expected load nears it.
 // /metrics shows the limit (canarykit_client_rate_limit_qps, canarykit_client_rate_limit_burst)
-// and the requests that waited for it (canarykit_client_throttled_requests_total). The watch
+// and the requests that waited for it (canarykit_client_throttled_requests_total), and the
+// targets' Events the driver could not write (canarykit_events_dropped_total). The watch
 // client has its own small limit.
 //
 // --metrics-addr serves Flagger's self-metrics, the Go and process metrics and

@@ -183,7 +183,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	defer reg.Unregister(self)
-	for _, m := range rateLimitMetrics(d) {
+	for _, m := range driverMetrics(d) {
 		if err := reg.Register(m); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}

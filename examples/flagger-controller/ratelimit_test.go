@@ -19,7 +19,7 @@ func TestClientMetricsShowTheDriversRateLimit(t *testing.T) {
 		require.NoError(t, err)
 		defer d.Close()
 		reg := prometheus.NewRegistry()
-		for _, m := range rateLimitMetrics(d) {
+		for _, m := range driverMetrics(d) {
 			require.NoError(t, reg.Register(m))
 		}
 		families, err := reg.Gather()
@@ -37,9 +37,11 @@ func TestClientMetricsShowTheDriversRateLimit(t *testing.T) {
 		return out
 	}
 	assert.Equal(t, map[string]float64{"canarykit_client_rate_limit_qps": driver.DefaultQPS,
-		"canarykit_client_rate_limit_burst": driver.DefaultBurst, "canarykit_client_throttled_requests_total": 0},
+		"canarykit_client_rate_limit_burst": driver.DefaultBurst, "canarykit_client_throttled_requests_total": 0,
+		"canarykit_events_dropped_total": 0},
 		values(&rest.Config{Host: "https://127.0.0.1:1"}))
 	assert.Equal(t, map[string]float64{"canarykit_client_rate_limit_qps": 7,
-		"canarykit_client_rate_limit_burst": 9, "canarykit_client_throttled_requests_total": 0},
+		"canarykit_client_rate_limit_burst": 9, "canarykit_client_throttled_requests_total": 0,
+		"canarykit_events_dropped_total": 0},
 		values(&rest.Config{Host: "https://127.0.0.1:1", QPS: 7, Burst: 9}))
 }

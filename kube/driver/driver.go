@@ -215,6 +215,10 @@ func (d *Driver) Throttled() int64 {
 	return d.limiter.Waited()
 }
 
+// EventsDropped returns how many of the targets' Kubernetes Events were not written (see
+// kube.Events.Dropped).
+func (d *Driver) EventsDropped() int64 { return d.events.Dropped() }
+
 // Client returns the Driver's Kubernetes client.
 func (d *Driver) Client() kubernetes.Interface { return d.client }
 
