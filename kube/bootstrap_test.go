@@ -35,7 +35,7 @@ func TestBootstrapsTakeTurns(t *testing.T) {
 				objs = append(objs, d)
 			}
 			api := &serviceGate{Clientset: fake.NewClientset(objs...), open: make(chan struct{})}
-			c, err := New(Options{Client: api, MaxBootstraps: tc.max})
+			c, err := New(Options{Client: api.client(), MaxBootstraps: tc.max})
 			require.NoError(t, err)
 			defer c.Close()
 			ctx := context.Background()
@@ -65,8 +65,8 @@ func TestBootstrapsTakeTurns(t *testing.T) {
 	}
 }
 
-// serviceGate is a fake clientset whose Service creations wait until open, outside the fake's
-// lock, counting how many wait at once.
+// serviceGate is a fake clientset (client) whose Service creations wait until open, counting
+// how many wait at once.
 type serviceGate struct {
 	*fake.Clientset
 	open chan struct{}
@@ -81,17 +81,10 @@ func (g *serviceGate) waiting() int {
 	return g.now
 }
 
-func (g *serviceGate) CoreV1() typedcorev1.CoreV1Interface {
-	return gatedCore{g.Clientset.CoreV1(), g}
-}
-
-type gatedCore struct {
-	typedcorev1.CoreV1Interface
-	g *serviceGate
-}
-
-func (c gatedCore) Services(ns string) typedcorev1.ServiceInterface {
-	return gatedServices{c.CoreV1Interface.Services(ns), c.g}
+func (g *serviceGate) client() coreWrap {
+	return coreWrap{Clientset: g.Clientset, services: func(s typedcorev1.ServiceInterface) typedcorev1.ServiceInterface {
+		return gatedServices{s, g}
+	}}
 }
 
 type gatedServices struct {

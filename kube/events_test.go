@@ -205,7 +205,9 @@ func newEventAPI() *eventAPI {
 
 // events is a Cluster's Events over the fake, shut down when the test ends.
 func (a *eventAPI) events(t *testing.T, opts EventsOptions) *Events {
-	c, err := New(Options{Client: a})
+	c, err := New(Options{Client: coreWrap{Clientset: a.Clientset, events: func(e typedcorev1.EventInterface) typedcorev1.EventInterface {
+		return eventClient{e, a}
+	}}})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	e := c.Events(opts)
@@ -226,17 +228,6 @@ func (a *eventAPI) triedAt() []time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]time.Time(nil), a.tries...)
-}
-
-func (a *eventAPI) CoreV1() typedcorev1.CoreV1Interface { return eventCore{a.Clientset.CoreV1(), a} }
-
-type eventCore struct {
-	typedcorev1.CoreV1Interface
-	api *eventAPI
-}
-
-func (c eventCore) Events(ns string) typedcorev1.EventInterface {
-	return eventClient{c.CoreV1Interface.Events(ns), c.api}
 }
 
 type eventClient struct {
