@@ -207,6 +207,26 @@ const RateLimiterMetric = "rest_client_rate_limiter_duration_seconds"
 // RateLimiterMetric. A request that finds a token waits microseconds.
 const ThrottleWait = time.Millisecond
 
+// TokenWaitsMetric is examples/flagger-controller's own count of the driver's requests that
+// waited for a token of its rate limiter (a wait the limiter imposed, not the time spent
+// reaching it).
+const TokenWaitsMetric = "canarykit_client_throttled_requests_total"
+
+// TokenWaits reads a /metrics answer (Prometheus text format) for TokenWaitsMetric; -1 when the
+// answer has none (Flagger).
+func TokenWaits(metrics io.Reader) (int64, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(metrics)
+	if err != nil {
+		return 0, fmt.Errorf("metrics: %w", err)
+	}
+	f, ok := families[TokenWaitsMetric]
+	if !ok || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetCounter() == nil {
+		return -1, nil
+	}
+	return int64(f.GetMetric()[0].GetCounter().GetValue()), nil
+}
+
 // ThrottledRequests reads a /metrics answer (Prometheus text format) and counts the requests
 // of RateLimiterMetric, all verbs, that waited more than ThrottleWait (the observations above
 // the bucket whose upper bound is ThrottleWait). It fails if the metric is missing or has no

@@ -107,3 +107,17 @@ rest_client_rate_limiter_duration_seconds_count{verb="GET"} 97
 `))
 	assert.ErrorContains(t, err, "no bucket le=0.001")
 }
+
+func TestTokenWaitsReadsTheDriversOwnCount(t *testing.T) {
+	n, err := TokenWaits(strings.NewReader(`# HELP canarykit_client_throttled_requests_total Requests of the driver that waited for its client rate limit.
+# TYPE canarykit_client_throttled_requests_total counter
+canarykit_client_throttled_requests_total 3
+# TYPE go_goroutines gauge
+go_goroutines 42
+`))
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), n)
+	n, err = TokenWaits(strings.NewReader("# TYPE go_goroutines gauge\ngo_goroutines 42\n"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(-1), n, "a process that does not serve it (Flagger)")
+}

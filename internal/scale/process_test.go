@@ -3,6 +3,7 @@
 package scale
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -31,24 +32,33 @@ func (p *subprocess) pid() int { return p.cmd.Process.Pid }
 
 func (p *subprocess) mine(e testenv.AuditEvent) bool { return strings.HasPrefix(e.UserAgent, p.agent) }
 
-// throttled is ThrottledRequests of the process' /metrics so far; -1 when it serves none.
-func (p *subprocess) throttled(ctx context.Context) (int64, error) {
+// throttled is ThrottledRequests and TokenWaits of the process' /metrics so far; -1 when it
+// serves none.
+func (p *subprocess) throttled(ctx context.Context) (throttled, tokenWaits int64, err error) {
 	if p.metrics == "" {
-		return -1, nil
+		return -1, -1, nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metrics, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s: %s", p.metrics, resp.Status)
+		return 0, 0, fmt.Errorf("%s: %s", p.metrics, resp.Status)
 	}
-	return ThrottledRequests(io.LimitReader(resp.Body, 16<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return 0, 0, err
+	}
+	if throttled, err = ThrottledRequests(bytes.NewReader(body)); err != nil {
+		return 0, 0, err
+	}
+	tokenWaits, err = TokenWaits(bytes.NewReader(body))
+	return throttled, tokenWaits, err
 }
 
 // profileWindow fetches consecutive CPU profiles of seconds each from the process'
