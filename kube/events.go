@@ -106,7 +106,7 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 		opts.Grace = 5 * time.Second
 	}
 	e := &Events{c: c, opts: opts, writers: make([]*eventWriter, opts.Writers),
-		// the spam filter refills one event per second per target and reason (client-go's
+		// the spam filter refills one event per second per target and event type (client-go's
 		// default, one per 5 minutes, would silence a long-lived driver)
 		correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize, QPS: 1})}
 	e.stopping, e.stop = context.WithCancel(context.Background())
