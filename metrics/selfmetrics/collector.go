@@ -1,7 +1,10 @@
 package selfmetrics
 
 import (
+	"maps"
 	"runtime/debug"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -31,35 +34,145 @@ const modulePath = "github.com/canarykit/canarykit"
 // the targets it is given, fed from their Rollouts' events. Register it on a
 // prometheus.Registerer; For returns a target's event callback and Forget removes the
 // target's series. It is safe for concurrent use by any number of targets.
+//
+// It keeps each target's state in one small struct (1.3 KB for a target with two metrics
+// after a release, BenchmarkFootprint; client_golang's metric vectors, a series object per
+// label set, took 15.5 KB) and builds the series at each scrape from a copy taken under its
+// lock, so a scrape of many targets does not hold up their events.
 type Collector struct {
 	mu      sync.Mutex
 	targets map[key]*target
 	perNS   map[string]int
 
-	info, total, status, weight, analysis *prometheus.GaugeVec
-	duration                              *prometheus.HistogramVec
-	successes, failures                   *prometheus.CounterVec
-
-	phase, failedChecks, threshold *prometheus.GaugeVec
-	checks, dryRunChecks, causes   *prometheus.CounterVec
-	release                        *prometheus.HistogramVec
+	info prometheus.Metric
+	d    descs
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
 
+// descs are the descriptions of the Collector's metrics.
+type descs struct {
+	info, total, status, weight, analysis, duration, successes, failures  *prometheus.Desc
+	phase, failedChecks, threshold, checks, dryRunChecks, causes, release *prometheus.Desc
+}
+
+func (d *descs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{d.info, d.total, d.status, d.weight, d.analysis, d.duration, d.successes, d.failures,
+		d.phase, d.failedChecks, d.threshold, d.checks, d.dryRunChecks, d.causes, d.release}
+}
+
+func newDescs() descs {
+	byTarget := []string{"name", "namespace"}
+	byMetric := []string{"name", "namespace", "metric"}
+	outcome := []string{"name", "namespace", "deployment_strategy", "analysis_status"}
+	desc := prometheus.NewDesc
+	return descs{
+		info:      desc("flagger_info", "Flagger version and mesh provider information", []string{"version", "mesh_provider"}, nil),
+		total:     desc("flagger_canary_total", "Total number of canary object", []string{"namespace"}, nil),
+		status:    desc("flagger_canary_status", "Last canary analysis result", byTarget, nil),
+		weight:    desc("flagger_canary_weight", "The virtual service destination weight current value", []string{"workload", "namespace"}, nil),
+		analysis:  desc("flagger_canary_metric_analysis", "Last canary analysis result per metric", byMetric, nil),
+		duration:  desc("flagger_canary_duration_seconds", "Seconds spent performing canary analysis.", byTarget, nil),
+		successes: desc("flagger_canary_successes_total", "Total number of canary successes", outcome, nil),
+		failures:  desc("flagger_canary_failures_total", "Total number of canary failures", outcome, nil),
+
+		phase: desc("canarykit_canary_phase", "The release's phase: 1 for the current phase, 0 for the others",
+			[]string{"name", "namespace", "phase"}, nil),
+		failedChecks: desc("canarykit_canary_failed_checks",
+			"Failed checks counted in the release under way (the rollback threshold applies to it)", byTarget, nil),
+		threshold: desc("canarykit_canary_metric_threshold",
+			"A metric's threshold range bound (min or max), in the unit of flagger_canary_metric_analysis",
+			[]string{"name", "namespace", "metric", "bound"}, nil),
+		checks: desc("canarykit_canary_checks_total",
+			"Metric checks run in analysis ticks, by verdict (Pass, Fail, NoData, Inconclusive, Unavailable, Error)",
+			[]string{"name", "namespace", "metric", "verdict"}, nil),
+		dryRunChecks: desc("canarykit_canary_dry_run_checks_total",
+			"Checks of dry-run metrics (reported, never counted against the release) run in analysis ticks, by verdict",
+			[]string{"name", "namespace", "metric", "verdict"}, nil),
+		causes: desc("canarykit_canary_failure_causes_total",
+			"Failed releases by cause (threshold, hook, abort, deadline, reverted, promotion-failed)",
+			[]string{"name", "namespace", "cause"}, nil),
+		release: desc("canarykit_canary_release_duration_seconds",
+			"Seconds from a new revision detected to its release's end (Succeeded or Failed)",
+			[]string{"name", "namespace", "phase"}, nil),
+	}
+}
+
 // key identifies a target as Flagger's series do: its namespace and workload name.
 type key struct{ namespace, name string }
 
-// target is what the Collector knows of one target.
+// target is what the Collector knows of one target: everything its series show.
 type target struct {
 	key      key
 	strategy string
-	skip     bool                  // the Spec skips the analysis: successes are "skipped"
-	metrics  map[string]metricUnit // the Spec's metrics: the only metric label values accepted
-	gone     bool                  // forgotten: its callbacks no longer record anything
+	skip     bool           // the Spec skips the analysis: successes are "skipped"
+	metrics  []*metricState // the Spec's metrics (fit names, each once): the only metric label values accepted
+	gone     bool           // forgotten: its callbacks no longer record anything
 
 	lastTick     time.Time // TickStarted of the last analysis tick recorded
 	releaseStart time.Time // when the release under way began (NewRevision, Restarted)
+
+	hasState     bool // status, phase and failed checks were recorded
+	phase        canary.Phase
+	failedChecks int
+	hasWeights   bool // the weights were recorded
+	weights      canary.Weights
+
+	duration *histogram // flagger_canary_duration_seconds, from the first analysis tick timed
+	outcomes []outcome  // flagger_canary_successes_total and _failures_total, by label set
+	causes   [len(causeLabels)]uint64
+	releases []phaseHistogram // canarykit_canary_release_duration_seconds, by phase
+}
+
+// metricState is what the Collector knows of one metric of a target's Spec.
+type metricState struct {
+	name     string
+	unit     metricUnit
+	value    float64 // flagger_canary_metric_analysis, when hasValue
+	hasValue bool
+	min, max float64 // canarykit_canary_metric_threshold, when hasMin, hasMax
+	hasMin   bool
+	hasMax   bool
+	checks   [len(verdictLabels)]uint64 // by verdict; a series shows once counted
+	dryRun   [len(verdictLabels)]uint64
+}
+
+// outcome is one series of flagger_canary_successes_total or flagger_canary_failures_total.
+type outcome struct {
+	failure          bool
+	strategy, status string
+	n                uint64
+}
+
+// phaseHistogram is one series of canarykit_canary_release_duration_seconds.
+type phaseHistogram struct {
+	phase canary.Phase
+	h     *histogram
+}
+
+// histogram counts observations in fixed buckets as client_golang's histograms do: an
+// observation goes to the first bucket whose upper bound it does not exceed.
+type histogram struct {
+	bounds []float64
+	counts []uint64 // per bucket, not cumulative; the last one counts what exceeds every bound
+	sum    float64
+	n      uint64
+}
+
+func newHistogram(bounds []float64) *histogram {
+	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+}
+
+func (h *histogram) observe(v float64) {
+	h.counts[sort.SearchFloat64s(h.bounds, v)]++
+	h.sum += v
+	h.n++
+}
+
+func (h *histogram) clone() *histogram {
+	c := *h
+	c.counts = slices.Clone(h.counts)
+	return &c
 }
 
 // metricUnit says how a metric's values are exported.
@@ -76,48 +189,8 @@ func New(opts Options) *Collector {
 		opts.MeshProvider = DefaultMeshProvider
 	}
 	opts.Version, opts.MeshProvider = labelValue(opts.Version), labelValue(opts.MeshProvider)
-	byTarget := []string{"name", "namespace"}
-	c := &Collector{
-		targets: map[key]*target{},
-		perNS:   map[string]int{},
-		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flagger_info",
-			Help: "Flagger version and mesh provider information"}, []string{"version", "mesh_provider"}),
-		total: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flagger_canary_total",
-			Help: "Total number of canary object"}, []string{"namespace"}),
-		status: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flagger_canary_status",
-			Help: "Last canary analysis result"}, byTarget),
-		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flagger_canary_weight",
-			Help: "The virtual service destination weight current value"}, []string{"workload", "namespace"}),
-		analysis: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flagger_canary_metric_analysis",
-			Help: "Last canary analysis result per metric"}, []string{"name", "namespace", "metric"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "flagger_canary_duration_seconds",
-			Help: "Seconds spent performing canary analysis.", Buckets: prometheus.DefBuckets}, byTarget),
-		successes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagger_canary_successes_total",
-			Help: "Total number of canary successes"}, []string{"name", "namespace", "deployment_strategy", "analysis_status"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagger_canary_failures_total",
-			Help: "Total number of canary failures"}, []string{"name", "namespace", "deployment_strategy", "analysis_status"}),
-
-		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "canarykit_canary_phase",
-			Help: "The release's phase: 1 for the current phase, 0 for the others"}, []string{"name", "namespace", "phase"}),
-		failedChecks: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "canarykit_canary_failed_checks",
-			Help: "Failed checks counted in the release under way (the rollback threshold applies to it)"}, byTarget),
-		threshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "canarykit_canary_metric_threshold",
-			Help: "A metric's threshold range bound (min or max), in the unit of flagger_canary_metric_analysis"},
-			[]string{"name", "namespace", "metric", "bound"}),
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canarykit_canary_checks_total",
-			Help: "Metric checks run in analysis ticks, by verdict (Pass, Fail, NoData, Inconclusive, Unavailable, Error)"},
-			[]string{"name", "namespace", "metric", "verdict"}),
-		dryRunChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canarykit_canary_dry_run_checks_total",
-			Help: "Checks of dry-run metrics (reported, never counted against the release) run in analysis ticks, by verdict"},
-			[]string{"name", "namespace", "metric", "verdict"}),
-		causes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "canarykit_canary_failure_causes_total",
-			Help: "Failed releases by cause (threshold, hook, abort, deadline, reverted, promotion-failed)"},
-			[]string{"name", "namespace", "cause"}),
-		release: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "canarykit_canary_release_duration_seconds",
-			Help:    "Seconds from a new revision detected to its release's end (Succeeded or Failed)",
-			Buckets: ReleaseBuckets}, []string{"name", "namespace", "phase"}),
-	}
-	c.info.WithLabelValues(opts.Version, opts.MeshProvider).Set(1)
+	c := &Collector{targets: map[key]*target{}, perNS: map[string]int{}, d: newDescs()}
+	c.info = prometheus.MustNewConstMetric(c.d.info, prometheus.GaugeValue, 1, opts.Version, opts.MeshProvider)
 	return c
 }
 
@@ -142,23 +215,125 @@ func moduleVersion() string {
 	return "devel"
 }
 
-func (c *Collector) vecs() []prometheus.Collector {
-	return []prometheus.Collector{c.info, c.total, c.status, c.weight, c.analysis, c.duration, c.successes, c.failures,
-		c.phase, c.failedChecks, c.threshold, c.checks, c.dryRunChecks, c.causes, c.release}
-}
-
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, v := range c.vecs() {
-		v.Describe(ch)
+	for _, d := range c.d.all() {
+		ch <- d
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector: the series of a copy of the targets' state, taken
+// under the lock and turned into metrics outside it.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, v := range c.vecs() {
-		v.Collect(ch)
+	c.mu.Lock()
+	snapshot := make([]target, 0, len(c.targets))
+	for _, tg := range c.targets {
+		snapshot = append(snapshot, tg.copy())
 	}
+	perNS := maps.Clone(c.perNS)
+	c.mu.Unlock()
+
+	ch <- c.info
+	for ns, n := range perNS {
+		ch <- prometheus.MustNewConstMetric(c.d.total, prometheus.GaugeValue, float64(n), ns)
+	}
+	for i := range snapshot {
+		c.collect(ch, &snapshot[i])
+	}
+}
+
+// copy returns a copy of tg that shares nothing it may change.
+func (tg *target) copy() target {
+	cp := *tg
+	cp.metrics = make([]*metricState, len(tg.metrics))
+	for i, m := range tg.metrics {
+		mc := *m
+		cp.metrics[i] = &mc
+	}
+	if tg.duration != nil {
+		cp.duration = tg.duration.clone()
+	}
+	cp.outcomes = slices.Clone(tg.outcomes)
+	cp.releases = slices.Clone(tg.releases)
+	for i, r := range cp.releases {
+		cp.releases[i].h = r.h.clone()
+	}
+	return cp
+}
+
+// collect sends the series of one target's state.
+func (c *Collector) collect(ch chan<- prometheus.Metric, tg *target) {
+	d := &c.d
+	name, ns := tg.key.name, tg.key.namespace
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	if tg.hasState {
+		gauge(d.status, statusValue(tg.phase), name, ns)
+		for _, q := range phases {
+			v := 0.0
+			if q == tg.phase {
+				v = 1
+			}
+			gauge(d.phase, v, name, ns, string(q))
+		}
+		gauge(d.failedChecks, float64(tg.failedChecks), name, ns)
+	}
+	if tg.hasWeights {
+		gauge(d.weight, float64(tg.weights.Primary), primaryWorkload(name), ns)
+		gauge(d.weight, float64(tg.weights.Canary), name, ns)
+	}
+	if tg.duration != nil {
+		ch <- tg.duration.metric(d.duration, name, ns)
+	}
+	for _, o := range tg.outcomes {
+		desc := d.successes
+		if o.failure {
+			desc = d.failures
+		}
+		counter(desc, o.n, name, ns, o.strategy, o.status)
+	}
+	for i, n := range tg.causes {
+		if n > 0 {
+			counter(d.causes, n, name, ns, causeLabels[i])
+		}
+	}
+	for _, r := range tg.releases {
+		ch <- r.h.metric(d.release, name, ns, string(r.phase))
+	}
+	for _, m := range tg.metrics {
+		if m.hasValue {
+			gauge(d.analysis, m.value, name, ns, m.name)
+		}
+		if m.hasMin {
+			gauge(d.threshold, m.min, name, ns, m.name, "min")
+		}
+		if m.hasMax {
+			gauge(d.threshold, m.max, name, ns, m.name, "max")
+		}
+		for i := range verdictLabels {
+			if m.checks[i] > 0 {
+				counter(d.checks, m.checks[i], name, ns, m.name, verdictLabels[i])
+			}
+			if m.dryRun[i] > 0 {
+				counter(d.dryRunChecks, m.dryRun[i], name, ns, m.name, verdictLabels[i])
+			}
+		}
+	}
+}
+
+// metric is h as a constant histogram series.
+func (h *histogram) metric(desc *prometheus.Desc, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.bounds))
+	var cumulative uint64
+	for i, b := range h.bounds {
+		cumulative += h.counts[i]
+		buckets[b] = cumulative
+	}
+	return prometheus.MustNewConstHistogram(desc, h.n, h.sum, buckets, labels...)
 }
 
 // MaxLabelLength bounds the label values taken from targets and Specs (Kubernetes' longest
@@ -200,27 +375,66 @@ func (c *Collector) For(t canary.Target, spec canary.Spec) func(canary.Event) {
 		tg = &target{key: k}
 		c.targets[k] = tg
 		c.perNS[k.namespace]++
-		c.total.WithLabelValues(k.namespace).Set(float64(c.perNS[k.namespace]))
 	}
 	tg.strategy = strategyLabel(spec.Strategy())
 	tg.skip = spec.SkipAnalysis
 	old := tg.metrics
-	tg.metrics = make(map[string]metricUnit, len(spec.Metrics))
+	tg.metrics = make([]*metricState, 0, len(spec.Metrics))
 	for _, m := range spec.Metrics {
-		if labelOK(m.Name) {
-			tg.metrics[m.Name] = metricUnit{seconds: m.Name == builtinDuration && m.Query == ""}
+		if !labelOK(m.Name) {
+			continue
+		}
+		ms := tg.metric(m.Name)
+		if ms == nil {
+			// a metric the spec had before keeps its series; thresholds come from the spec anew
+			if i := slices.IndexFunc(old, func(o *metricState) bool { return o.name == m.Name }); i >= 0 {
+				ms = old[i]
+				ms.hasMin, ms.hasMax = false, false
+			} else {
+				ms = &metricState{name: m.Name}
+			}
+			tg.metrics = append(tg.metrics, ms)
+		}
+		ms.unit = metricUnit{seconds: m.Name == builtinDuration && m.Query == ""}
+	}
+	for _, m := range spec.Metrics {
+		ms := tg.metric(m.Name)
+		if ms == nil {
+			continue
+		}
+		if m.ThresholdRange.Min != nil {
+			ms.min, ms.hasMin = ms.unit.value(*m.ThresholdRange.Min), true
+		}
+		if m.ThresholdRange.Max != nil {
+			ms.max, ms.hasMax = ms.unit.value(*m.ThresholdRange.Max), true
 		}
 	}
-	for name := range old {
-		if _, kept := tg.metrics[name]; !kept {
-			c.deleteMetric(k, name)
-		}
-	}
-	c.setThresholds(tg, spec)
 	// counters start at zero, so that increase() sees the first success or failure
-	c.successes.WithLabelValues(k.name, k.namespace, tg.strategy, tg.analysisStatus())
-	c.failures.WithLabelValues(k.name, k.namespace, tg.strategy, analysisCompleted)
+	tg.outcome(false, tg.analysisStatus())
+	tg.outcome(true, analysisCompleted)
 	return func(e canary.Event) { c.observe(tg, e) }
+}
+
+// metric returns the state of the Spec's metric of that name, nil if it has none.
+func (tg *target) metric(name string) *metricState {
+	for _, m := range tg.metrics {
+		if m.name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// outcome returns the success or failure counter of the target's strategy and the given
+// analysis status, created at zero if need be.
+func (tg *target) outcome(failure bool, status string) *outcome {
+	for i := range tg.outcomes {
+		if o := &tg.outcomes[i]; o.failure == failure && o.strategy == tg.strategy && o.status == status {
+			return o
+		}
+	}
+	tg.outcomes = append(tg.outcomes, outcome{failure: failure, strategy: tg.strategy, status: status})
+	return &tg.outcomes[len(tg.outcomes)-1]
 }
 
 // Forget removes every series of the target (the Canary was deleted) and stops its callbacks
@@ -239,43 +453,6 @@ func (c *Collector) Forget(t canary.Target) {
 	delete(c.targets, k)
 	if c.perNS[k.namespace]--; c.perNS[k.namespace] <= 0 {
 		delete(c.perNS, k.namespace)
-		c.total.DeleteLabelValues(k.namespace)
-	} else {
-		c.total.WithLabelValues(k.namespace).Set(float64(c.perNS[k.namespace]))
-	}
-	c.weight.DeleteLabelValues(k.name, k.namespace)
-	c.weight.DeleteLabelValues(primaryWorkload(k.name), k.namespace)
-	byTarget := prometheus.Labels{"name": k.name, "namespace": k.namespace}
-	for _, v := range []interface {
-		DeletePartialMatch(prometheus.Labels) int
-	}{c.status, c.analysis, c.duration, c.successes, c.failures, c.phase, c.failedChecks, c.threshold, c.checks, c.dryRunChecks, c.causes, c.release} {
-		v.DeletePartialMatch(byTarget)
-	}
-}
-
-// deleteMetric removes one metric's series of a target.
-func (c *Collector) deleteMetric(k key, metric string) {
-	l := prometheus.Labels{"name": k.name, "namespace": k.namespace, "metric": metric}
-	c.analysis.DeletePartialMatch(l)
-	c.threshold.DeletePartialMatch(l)
-	c.checks.DeletePartialMatch(l)
-	c.dryRunChecks.DeletePartialMatch(l)
-}
-
-// setThresholds exports the spec's threshold ranges, replacing the previous ones.
-func (c *Collector) setThresholds(tg *target, spec canary.Spec) {
-	c.threshold.DeletePartialMatch(prometheus.Labels{"name": tg.key.name, "namespace": tg.key.namespace})
-	for _, m := range spec.Metrics {
-		u, ok := tg.metrics[m.Name]
-		if !ok {
-			continue
-		}
-		if m.ThresholdRange.Min != nil {
-			c.threshold.WithLabelValues(tg.key.name, tg.key.namespace, m.Name, "min").Set(u.value(*m.ThresholdRange.Min))
-		}
-		if m.ThresholdRange.Max != nil {
-			c.threshold.WithLabelValues(tg.key.name, tg.key.namespace, m.Name, "max").Set(u.value(*m.ThresholdRange.Max))
-		}
 	}
 }
 

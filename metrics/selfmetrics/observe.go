@@ -1,9 +1,11 @@
 package selfmetrics
 
 import (
+	"slices"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Label values of Flagger's success and failure counters.
@@ -50,25 +52,23 @@ func strategyLabel(s canary.Strategy) string {
 	return "canary"
 }
 
-// verdictLabel bounds the verdict label to the engine's verdicts.
-func verdictLabel(v canary.Verdict) string {
-	switch v {
-	case canary.VerdictPass, canary.VerdictFail, canary.VerdictNoData, canary.VerdictError,
-		canary.VerdictInconclusive, canary.VerdictUnavailable:
-		return string(v)
+// verdictLabels are the verdict label's values: the engine's verdicts, and Other for any
+// other.
+var verdictLabels = [...]string{string(canary.VerdictPass), string(canary.VerdictFail), string(canary.VerdictNoData),
+	string(canary.VerdictError), string(canary.VerdictInconclusive), string(canary.VerdictUnavailable), "Other"}
+
+// labelIndex is v's index among labels, whose last value stands for any value not before it.
+func labelIndex(labels []string, v string) int {
+	if i := slices.Index(labels[:len(labels)-1], v); i >= 0 {
+		return i
 	}
-	return "Other"
+	return len(labels) - 1
 }
 
-// causeLabel bounds the cause label to the engine's causes of failure.
-func causeLabel(c canary.Cause) string {
-	switch c {
-	case canary.CauseThreshold, canary.CauseRollbackHook, canary.CauseAborted, canary.CauseProgressDeadline,
-		canary.CauseReverted, canary.CausePromotionFailed:
-		return string(c)
-	}
-	return "other"
-}
+// causeLabels are the cause label's values: the engine's causes of failure, and other for
+// any other.
+var causeLabels = [...]string{string(canary.CauseThreshold), string(canary.CauseRollbackHook), string(canary.CauseAborted),
+	string(canary.CauseProgressDeadline), string(canary.CauseReverted), string(canary.CausePromotionFailed), "other"}
 
 // analysisDecision reports whether e ends an analysis tick's work: the step advanced, was
 // halted or held, waits at a gate, or the promotion starts. Flagger times these ticks.
@@ -105,19 +105,9 @@ func (c *Collector) Restore(t canary.Target, st canary.Status) {
 
 // state records a target's phase, failed checks and, when valid, weights.
 func (c *Collector) state(tg *target, p canary.Phase, failedChecks int, w canary.Weights) {
-	k := tg.key
-	c.status.WithLabelValues(k.name, k.namespace).Set(statusValue(p))
-	for _, q := range phases {
-		v := 0.0
-		if q == p {
-			v = 1
-		}
-		c.phase.WithLabelValues(k.name, k.namespace, string(q)).Set(v)
-	}
-	c.failedChecks.WithLabelValues(k.name, k.namespace).Set(float64(failedChecks))
+	tg.hasState, tg.phase, tg.failedChecks = true, p, failedChecks
 	if w.Validate() == nil {
-		c.weight.WithLabelValues(primaryWorkload(k.name), k.namespace).Set(float64(w.Primary))
-		c.weight.WithLabelValues(k.name, k.namespace).Set(float64(w.Canary))
+		tg.hasWeights, tg.weights = true, w
 	}
 }
 
@@ -128,7 +118,6 @@ func (c *Collector) observe(tg *target, e canary.Event) {
 	if tg.gone || e.Phase == "" {
 		return
 	}
-	k := tg.key
 	w := e.Weights
 	if e.Reason == canary.ReasonRollingBack {
 		w = canary.Weights{} // the weights the canary failed at, not the route's
@@ -137,42 +126,44 @@ func (c *Collector) observe(tg *target, e canary.Event) {
 	if analysisDecision(e) && (e.TickStarted.IsZero() || !e.TickStarted.Equal(tg.lastTick)) {
 		tg.lastTick = e.TickStarted
 		if !e.TickStarted.IsZero() {
-			c.duration.WithLabelValues(k.name, k.namespace).Observe(e.Time.Sub(e.TickStarted).Seconds())
+			if tg.duration == nil {
+				tg.duration = newHistogram(prometheus.DefBuckets)
+			}
+			tg.duration.observe(e.Time.Sub(e.TickStarted).Seconds())
 		}
-		c.recordChecks(tg, e.Checks)
+		tg.recordChecks(e.Checks)
 	}
 
 	switch e.Reason {
 	case canary.ReasonNewRevision, canary.ReasonRestarted:
 		tg.releaseStart = e.Time
 	case canary.ReasonSucceeded:
-		c.successes.WithLabelValues(k.name, k.namespace, tg.strategy, tg.analysisStatus()).Inc()
-		c.ended(tg, e)
+		tg.outcome(false, tg.analysisStatus()).n++
+		tg.ended(e)
 	case canary.ReasonFailed:
-		c.failures.WithLabelValues(k.name, k.namespace, tg.strategy, analysisCompleted).Inc()
-		c.causes.WithLabelValues(k.name, k.namespace, causeLabel(e.Cause)).Inc()
-		c.ended(tg, e)
+		tg.outcome(true, analysisCompleted).n++
+		tg.causes[labelIndex(causeLabels[:], string(e.Cause))]++
+		tg.ended(e)
 	}
 }
 
-// recordChecks exports one tick's check results: every verdict counted (a dry-run metric's
+// recordChecks records one tick's check results: every verdict counted (a dry-run metric's
 // apart, so its failures never read as failed checks), and the value of those that measured
 // one (as Flagger, which sets the gauge whenever a query answered).
-func (c *Collector) recordChecks(tg *target, checks []canary.CheckResult) {
-	k := tg.key
+func (tg *target) recordChecks(checks []canary.CheckResult) {
 	for _, r := range checks {
-		u, ok := tg.metrics[r.Name]
-		if !ok {
+		m := tg.metric(r.Name)
+		if m == nil {
 			continue // not the spec's: no label value from elsewhere
 		}
-		counted := c.checks
+		counted := &m.checks
 		if r.DryRun {
-			counted = c.dryRunChecks
+			counted = &m.dryRun
 		}
-		counted.WithLabelValues(k.name, k.namespace, r.Name, verdictLabel(r.Verdict)).Inc()
+		counted[labelIndex(verdictLabels[:], string(r.Verdict))]++
 		switch r.Verdict {
 		case canary.VerdictPass, canary.VerdictFail, canary.VerdictInconclusive:
-			c.analysis.WithLabelValues(k.name, k.namespace, r.Name).Set(u.value(r.Value))
+			m.value, m.hasValue = m.unit.value(r.Value), true
 		}
 	}
 }
@@ -186,9 +177,14 @@ func (tg *target) analysisStatus() string {
 }
 
 // ended records the end of a release seen from its start.
-func (c *Collector) ended(tg *target, e canary.Event) {
+func (tg *target) ended(e canary.Event) {
 	if !tg.releaseStart.IsZero() {
-		c.release.WithLabelValues(tg.key.name, tg.key.namespace, string(e.Phase)).Observe(e.Time.Sub(tg.releaseStart).Seconds())
+		i := slices.IndexFunc(tg.releases, func(r phaseHistogram) bool { return r.phase == e.Phase })
+		if i < 0 {
+			tg.releases = append(tg.releases, phaseHistogram{phase: e.Phase, h: newHistogram(ReleaseBuckets)})
+			i = len(tg.releases) - 1
+		}
+		tg.releases[i].h.observe(e.Time.Sub(tg.releaseStart).Seconds())
 	}
 	tg.releaseStart = time.Time{}
 }
