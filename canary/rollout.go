@@ -2,6 +2,7 @@ package canary
 
 import (
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,16 @@ type Config struct {
 	Logger logr.Logger
 	// Clock drives the analysis interval. Default: the real clock.
 	Clock clock.Clock
+	// Stagger puts a release's ticks on the target's own grid: every Spec.Interval from an
+	// offset within the interval given by a hash of the target's namespace and name (from the
+	// Unix epoch). The tick after one that began at t is the grid's next time after
+	// t + Interval/2: one interval later when the ticks are on the grid, between half an
+	// interval and one and a half after a tick that was not (the release's detection, a
+	// control request). Targets released at once (a base image shared by all of them) then
+	// tick spread over the interval, as Flagger's per-Canary tickers do, instead of together:
+	// the API server and Prometheus see an even load, not a burst every interval. Off: each
+	// tick is due one interval after the one before, from the release's detection.
+	Stagger bool
 }
 
 // Rollout drives releases of one target: each Run takes the target's current revision through
@@ -65,6 +76,7 @@ type Rollout struct {
 	onEvent  func(Event)
 	log      logr.Logger
 	clock    clock.Clock
+	grid     time.Duration // Config.Stagger: the offset of the target's grid within the interval; -1 off
 
 	running atomic.Bool
 	ctl     control
@@ -108,6 +120,10 @@ func New(cfg Config) (*Rollout, error) {
 		log:      cfg.Logger.WithValues("target", target.String()),
 		clock:    cfg.Clock,
 		hooks:    map[HookType][]boundHook{},
+		grid:     -1,
+	}
+	if cfg.Stagger {
+		r.grid = gridOffset(target, spec.Interval)
 	}
 	if r.store == nil {
 		r.store = NewMemoryStore()
@@ -262,4 +278,29 @@ func hookTimeout(h Webhook) time.Duration {
 		return h.Timeout
 	}
 	return DefaultHookTimeout
+}
+
+// gridOffset is where target's ticks fall within every interval when staggered: a hash of its
+// namespace and name, the same in every process.
+func gridOffset(target Target, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(target.Namespace))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(target.Name))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// nextOnGrid is the first time of the grid (offset plus whole intervals from the Unix epoch)
+// after t + interval/2. Far from the epoch (a zero time), where durations saturate, it is t + interval.
+func nextOnGrid(t time.Time, offset, interval time.Duration) time.Time {
+	if y := t.Year(); y < 1700 || y > 2200 {
+		return t.Add(interval)
+	}
+	epoch := time.Unix(0, 0)
+	from := t.Add(interval / 2).Sub(epoch.Add(offset)) // saturates far from the epoch
+	n := from / interval
+	if from < 0 && from%interval != 0 {
+		n-- // floor
+	}
+	return epoch.Add(offset).Add((n + 1) * interval)
 }

@@ -183,8 +183,9 @@ func (u *run) fail(op string, err error) error {
 		Iteration: u.st.Iterations, Op: op, Err: err}
 }
 
-// wait blocks until the next tick is due (one interval after the last tick began), a control
-// request, or the end of ctx. While paused it waits for a control request only.
+// wait blocks until the next tick is due (one interval after the last tick began, or the
+// target's grid's next time after half an interval with Config.Stagger), a control request,
+// or the end of ctx. While paused it waits for a control request only.
 func (u *run) wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -202,7 +203,11 @@ func (u *run) wait(ctx context.Context) error {
 			// ticks are due at a fixed rate, as with a ticker: the time a tick spends (its
 			// queries, hooks and writes) does not push the next one back; one that overran
 			// the interval is followed by the next at once
-			d = max(d-u.r.clock.Since(u.tickStarted), 0)
+			due := u.tickStarted.Add(d)
+			if u.r.grid >= 0 {
+				due = nextOnGrid(u.tickStarted, u.r.grid, d)
+			}
+			d = max(due.Sub(u.r.clock.Now()), 0)
 		}
 		t := u.r.clock.NewTimer(d)
 		defer t.Stop()

@@ -11,7 +11,8 @@ import (
 type Spec struct {
 	// Interval between the starts of analysis ticks. Default 60s. Ticks run at a fixed rate,
 	// as Flagger's ticker does: the time a tick spends does not delay the next one, and a tick
-	// that takes longer than Interval is followed by the next at once.
+	// that takes longer than Interval is followed by the next at once. With Config.Stagger they
+	// fall on the target's own grid of Interval (kube/driver's default).
 	Interval time.Duration
 	// Threshold is the number of failed checks that triggers a rollback. Default 1.
 	Threshold int

@@ -91,6 +91,11 @@ type Options struct {
 	// lock. The Canary object must exist; a Canary loaded from a file has none: leave it off,
 	// and the status is kept in the Lease.
 	CanaryStatus bool
+	// Unstaggered makes every tick of a release due one interval after the one before, from
+	// the release's detection. By default the ticks fall on each target's own grid
+	// (canary.Config.Stagger): targets released at once (a base image shared by all of them)
+	// tick spread over the interval instead of together.
+	Unstaggered bool
 	// Logger receives every package's logs. Default: discard.
 	Logger logr.Logger
 	// Clock drives the analyses and the rechecks. Default: the real clock.

@@ -136,8 +136,9 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 				onEvent(e)
 			}
 		},
-		Logger: d.opts.Logger.WithName("rollout"),
-		Clock:  d.opts.Clock,
+		Logger:  d.opts.Logger.WithName("rollout"),
+		Clock:   d.opts.Clock,
+		Stagger: !d.opts.Unstaggered,
 	})
 	if err != nil {
 		return nil, canaryError(c, err)
