@@ -162,6 +162,7 @@ func TestScale(t *testing.T) {
 	f := Figures{Tool: *tool, Rollouts: *rollouts, P99Lateness: Percentile(Lateness(writes, interval), 99),
 		CPUPerStep: (cpu1 - cpu0) / time.Duration(steps), RSSMiB: rss, ReqPerStep: float64(calls) / float64(steps),
 		Watches: open, PromConns: conns, Throttled: throttled}
+	t.Logf("lateness in seconds by weight step: %s", LatenessByStep(writes, interval))
 	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
 	r.logEvents(start)
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)

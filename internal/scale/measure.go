@@ -69,6 +69,16 @@ const WeightSteps = 5
 // target's route write times in the window, in any order; only the first WeightSteps count.
 func Lateness(writes map[string][]time.Time, interval time.Duration) []time.Duration {
 	var out []time.Duration
+	for _, ds := range latenessByStep(writes, interval) {
+		out = append(out, ds...)
+	}
+	return out
+}
+
+// latenessByStep is Lateness by weight step: element i holds the lateness of every release's
+// step i+2 (the first step has no due time).
+func latenessByStep(writes map[string][]time.Time, interval time.Duration) [][]time.Duration {
+	out := make([][]time.Duration, WeightSteps-1)
 	for _, ts := range writes {
 		ts = slices.Clone(ts)
 		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
@@ -76,10 +86,22 @@ func Lateness(writes map[string][]time.Time, interval time.Duration) []time.Dura
 			ts = ts[:WeightSteps]
 		}
 		for i := 1; i < len(ts); i++ {
-			out = append(out, ts[i].Sub(ts[i-1])-interval)
+			out[i-1] = append(out[i-1], ts[i].Sub(ts[i-1])-interval)
 		}
 	}
 	return out
+}
+
+// LatenessByStep describes the lateness of each weight step with a due time: its 50th, 90th
+// and 99th percentiles and its maximum, in seconds, as "step 2: p50=0.01 p90=0.10 p99=0.50
+// max=0.80; step 3: …".
+func LatenessByStep(writes map[string][]time.Time, interval time.Duration) string {
+	var parts []string
+	for i, ds := range latenessByStep(writes, interval) {
+		parts = append(parts, fmt.Sprintf("step %d: p50=%.2f p90=%.2f p99=%.2f max=%.2f", i+2,
+			Percentile(ds, 50).Seconds(), Percentile(ds, 90).Seconds(), Percentile(ds, 99).Seconds(), Percentile(ds, 100).Seconds()))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Percentile is the nearest-rank p-th percentile (0 < p ≤ 100) of ds; 0 for none.

@@ -22,6 +22,17 @@ func TestLatenessCountsTheWeightStepsAfterTheFirst(t *testing.T) {
 	assert.ElementsMatch(t, []time.Duration{0, 500 * time.Millisecond, 0, 500 * time.Millisecond, -time.Second}, got)
 }
 
+func TestLatenessByStepSummarisesEachStep(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	writes := map[string][]time.Time{
+		"a": {at(0), at(10), at(20.5), at(30.5), at(41), at(70)},
+		"b": {at(3), at(12), at(22.25)},
+	}
+	assert.Equal(t, "step 2: p50=-1.00 p90=0.00 p99=0.00 max=0.00; step 3: p50=0.25 p90=0.50 p99=0.50 max=0.50; "+
+		"step 4: p50=0.00 p90=0.00 p99=0.00 max=0.00; step 5: p50=0.50 p90=0.50 p99=0.50 max=0.50", LatenessByStep(writes, 10*time.Second))
+}
+
 func TestPercentileIsNearestRank(t *testing.T) {
 	var ds []time.Duration
 	for i := 1; i <= 200; i++ {
