@@ -203,11 +203,13 @@ func (u *run) wait(ctx context.Context) error {
 			// ticks are due at a fixed rate, as with a ticker: the time a tick spends (its
 			// queries, hooks and writes) does not push the next one back; one that overran
 			// the interval is followed by the next at once
-			due := u.tickStarted.Add(d)
 			if u.r.grid >= 0 {
-				due = nextOnGrid(u.tickStarted, u.r.grid, d)
+				// the grid is on the wall clock; the time elapsed since the tick began is
+				// measured on the monotonic one, so that a step of the wall clock does not
+				// stretch the wait (it stays within one and a half intervals)
+				d = nextOnGrid(u.tickStarted, u.r.grid, d).Sub(u.tickStarted)
 			}
-			d = max(due.Sub(u.r.clock.Now()), 0)
+			d = max(d-u.r.clock.Since(u.tickStarted), 0)
 		}
 		t := u.r.clock.NewTimer(d)
 		defer t.Stop()

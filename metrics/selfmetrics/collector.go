@@ -43,6 +43,10 @@ type Collector struct {
 	mu      sync.Mutex
 	targets map[key]*target
 	perNS   map[string]int
+	// weights holds flagger_canary_weight by namespace and workload: the series of a target's
+	// primary ("<name>-primary") is also the canary series of a target of that name, if any,
+	// and the last value written wins, as in one vector
+	weights map[key]float64
 
 	info prometheus.Metric
 	d    descs
@@ -115,8 +119,6 @@ type target struct {
 	hasState     bool // status, phase and failed checks were recorded
 	phase        canary.Phase
 	failedChecks int
-	hasWeights   bool // the weights were recorded
-	weights      canary.Weights
 
 	duration *histogram // flagger_canary_duration_seconds, from the first analysis tick timed
 	outcomes []outcome  // flagger_canary_successes_total and _failures_total, by label set
@@ -189,7 +191,7 @@ func New(opts Options) *Collector {
 		opts.MeshProvider = DefaultMeshProvider
 	}
 	opts.Version, opts.MeshProvider = labelValue(opts.Version), labelValue(opts.MeshProvider)
-	c := &Collector{targets: map[key]*target{}, perNS: map[string]int{}, d: newDescs()}
+	c := &Collector{targets: map[key]*target{}, perNS: map[string]int{}, weights: map[key]float64{}, d: newDescs()}
 	c.info = prometheus.MustNewConstMetric(c.d.info, prometheus.GaugeValue, 1, opts.Version, opts.MeshProvider)
 	return c
 }
@@ -231,11 +233,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		snapshot = append(snapshot, tg.copy())
 	}
 	perNS := maps.Clone(c.perNS)
+	weights := maps.Clone(c.weights)
 	c.mu.Unlock()
 
 	ch <- c.info
 	for ns, n := range perNS {
 		ch <- prometheus.MustNewConstMetric(c.d.total, prometheus.GaugeValue, float64(n), ns)
+	}
+	for w, v := range weights {
+		ch <- prometheus.MustNewConstMetric(c.d.weight, prometheus.GaugeValue, v, w.name, w.namespace)
 	}
 	for i := range snapshot {
 		c.collect(ch, &snapshot[i])
@@ -281,10 +287,6 @@ func (c *Collector) collect(ch chan<- prometheus.Metric, tg *target) {
 			gauge(d.phase, v, name, ns, string(q))
 		}
 		gauge(d.failedChecks, float64(tg.failedChecks), name, ns)
-	}
-	if tg.hasWeights {
-		gauge(d.weight, float64(tg.weights.Primary), primaryWorkload(name), ns)
-		gauge(d.weight, float64(tg.weights.Canary), name, ns)
 	}
 	if tg.duration != nil {
 		ch <- tg.duration.metric(d.duration, name, ns)
@@ -454,6 +456,8 @@ func (c *Collector) Forget(t canary.Target) {
 	if c.perNS[k.namespace]--; c.perNS[k.namespace] <= 0 {
 		delete(c.perNS, k.namespace)
 	}
+	delete(c.weights, k)
+	delete(c.weights, key{namespace: k.namespace, name: primaryWorkload(k.name)})
 }
 
 // value converts a check's value (or threshold) to the exported unit.

@@ -380,3 +380,23 @@ func TestDryRunChecksAreCountedApart(t *testing.T) {
 	c.Forget(podinfo)
 	assert.Equal(t, 0, testutil.CollectAndCount(c, "canarykit_canary_dry_run_checks_total"), "forgotten with the target")
 }
+
+// A target named like another target's primary shares its weight series: the scrape holds
+// that series once, with the last value written, and forgetting either target removes it.
+func TestATargetNamedLikeAnotherTargetsPrimary(t *testing.T) {
+	c := selfmetrics.New(selfmetrics.Options{})
+	reg := registry(t, c)
+	primary := canary.Target{Namespace: "test", Name: "podinfo-primary"}
+	c.For(podinfo, spec())
+	c.For(primary, spec())
+	c.Restore(podinfo, canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 30}) // podinfo-primary 70
+	c.Restore(primary, canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 20}) // podinfo-primary 20
+	assert.Equal(t, 20.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo-primary")), "the last value written")
+	assert.Equal(t, 30.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo")))
+	assert.Equal(t, 80.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo-primary-primary")))
+
+	c.Forget(podinfo)
+	_, ok := value(t, reg, "flagger_canary_weight", lbl("workload", "podinfo-primary"))
+	assert.False(t, ok, "forgotten with podinfo's primary")
+	assert.Equal(t, 80.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo-primary-primary")))
+}

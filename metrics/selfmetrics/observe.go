@@ -107,7 +107,8 @@ func (c *Collector) Restore(t canary.Target, st canary.Status) {
 func (c *Collector) state(tg *target, p canary.Phase, failedChecks int, w canary.Weights) {
 	tg.hasState, tg.phase, tg.failedChecks = true, p, failedChecks
 	if w.Validate() == nil {
-		tg.hasWeights, tg.weights = true, w
+		c.weights[key{namespace: tg.key.namespace, name: primaryWorkload(tg.key.name)}] = float64(w.Primary)
+		c.weights[tg.key] = float64(w.Canary)
 	}
 }
 
