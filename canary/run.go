@@ -192,7 +192,8 @@ func (u *run) wait(ctx context.Context) error {
 	}
 	var tc <-chan time.Time
 	// the rest of a resumed interval is for this wait only: a pause that comes first makes it
-	// stale (the tick after Resume takes the step, and the next is due an interval later)
+	// stale (the tick after Resume takes the step, and the next is due an interval later, or
+	// with Config.Stagger at the grid's next time after half an interval)
 	rest := u.nextWait
 	u.nextWait = 0
 	if !u.r.ctl.get().paused {
