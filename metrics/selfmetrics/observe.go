@@ -103,9 +103,9 @@ func (c *Collector) Restore(t canary.Target, st canary.Status) {
 	c.state(tg, st.Phase, st.FailedChecks, w)
 }
 
-// state records a target's phase, failed checks and, when valid, weights.
+// state records a target's phase (never ""), failed checks and, when valid, weights.
 func (c *Collector) state(tg *target, p canary.Phase, failedChecks int, w canary.Weights) {
-	tg.hasState, tg.phase, tg.failedChecks = true, p, failedChecks
+	tg.phase, tg.failedChecks = p, failedChecks
 	if w.Validate() == nil {
 		c.weights[key{namespace: tg.key.namespace, name: primaryWorkload(tg.key.name)}] = float64(w.Primary)
 		c.weights[tg.key] = float64(w.Canary)
