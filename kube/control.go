@@ -84,12 +84,8 @@ func RequestControl(ctx context.Context, client kubernetes.Interface, t canary.T
 		if err != nil {
 			return err
 		}
-		now := time.Now()
-		until, err := claimUntil(ctx, leases.Get, l, now)
-		if err != nil {
-			return err
-		}
-		if ptr.Deref(l.Spec.HolderIdentity, "") == "" || now.After(until) {
+		holder := ptr.Deref(l.Spec.HolderIdentity, "")
+		if holder == "" || time.Now().After(expiry(l)) {
 			return fmt.Errorf("%w: lease %s/%s is free; start a driver (canaryctl run) first", ErrNoDriver, t.Namespace, name)
 		}
 		if l.Annotations == nil {
@@ -142,7 +138,6 @@ func (l *Lease) notice(obj *coordinationv1.Lease) {
 	req, _ := requested(obj)
 	l.mu.Lock()
 	c, apply, ok := l.take(req)
-	l.unclear = l.unclear || ok
 	l.mu.Unlock()
 	if ok {
 		apply(c)

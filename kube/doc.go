@@ -78,8 +78,7 @@
 // the lease it holds with Cluster.Controls: the Cluster keeps one watch per namespace, selected
 // on that label and shared by every registered lease, and hands each request to the lease it was
 // made on only. The holder applies a request once, and its next write of the lease (a status
-// save, a renewal, or its Rest or Wake) removes the annotation and the label, so the lease
-// leaves the watch again.
+// save or a renewal) removes the annotation and the label, so the lease leaves the watch again.
 // A request no driver applied (the holder stopped first) stays, and the next driver to take the
 // lease applies it when it registers. A request without the label (from a canaryctl older than
 // it) is not seen by the watch: the holder applies it when it next reads the lease, on taking it
@@ -101,18 +100,6 @@
 // namespace, not one per target. The Lease is renewed on its own
 // only after half its Duration without a write. Flagger makes 19 requests per step and 12 per
 // idle tick.
-//
-// # Holder leases
-//
-// A process that holds many targets for a long time (an operator) passes Holders to their
-// Leases (LeaseOptions.Holders): between releases a lease rests (Lease.Rest) and is not
-// renewed; the process's one holder lease in the namespace ("canarykit-holder-…", labelled
-// LabelHolder), which the target lease names in AnnotationHolder, is renewed instead and
-// vouches for all of them. A thousand idle targets in a namespace cost one renewal per half
-// lease duration, not a thousand; a process that dies loses them all when its holder lease
-// expires. Before a release the lease wakes (Lease.Wake) with one write of its own, which
-// finds out if another driver took it, and renews itself while the release runs, so a driver
-// unaware of holder leases never takes a target mid-release.
 //
 // # Flagger objects
 //

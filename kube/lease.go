@@ -30,9 +30,7 @@ const (
 
 // DefaultLeaseDuration is how long a driver's claim lasts without renewal. A driver renews
 // when it has written nothing for half of it; with an analysis interval up to half the
-// duration, every step's status save renews the lease and no extra request is made. A lease
-// that rests (Rest, with LeaseOptions.Holders) is not renewed: its namespace's holder lease
-// is, for all of them.
+// duration, every step's status save renews the lease and no extra request is made.
 const DefaultLeaseDuration = 2 * time.Minute
 
 // ErrLeaseHeld: another driver holds the target's lease (see HeldError).
@@ -68,11 +66,6 @@ type LeaseOptions struct {
 	Duration time.Duration
 	// Wait makes Acquire wait for the lease instead of returning a HeldError.
 	Wait bool
-	// Holders, when set, lets the lease rest between releases (Rest): its claim is then
-	// vouched for by the process's holder lease of the namespace, renewed once for all the
-	// targets, instead of renewed itself. Identity must be the Holders' or empty (it is then
-	// the Holders').
-	Holders *Holders
 	// Clock measures renewals and expiry. Default: the real clock.
 	Clock clock.Clock
 	// Logger receives structured logs. Default: discard.
@@ -95,11 +88,6 @@ type Lease struct {
 	handled   string        // the last Control request applied; cleared by the next write
 	apply     func(Control) // set while registered for control requests (Cluster.Controls)
 	queued    []Control     // requests found while writing, applied once l.mu is released
-	unclear   bool          // a request was applied since the last write, which clears it
-
-	vouch   *holder       // the holder lease joined (LeaseOptions.Holders); nil otherwise
-	resting bool          // not renewed: vouch vouches for the claim (Rest, Wake)
-	nudge   chan struct{} // wakes the renewals when resting changes
 }
 
 var _ canary.StatusStore = (*Lease)(nil)
@@ -109,14 +97,11 @@ func NewLease(opts LeaseOptions) (*Lease, error) {
 	if opts.Client == nil || opts.Target.Namespace == "" || opts.Target.Name == "" {
 		return nil, errors.New("kube: LeaseOptions.Client and Target (namespace, name) are required")
 	}
-	if hs := opts.Holders; hs != nil {
-		if opts.Identity != "" && opts.Identity != hs.Identity() {
-			return nil, fmt.Errorf("kube: LeaseOptions.Identity %q is not the Holders' identity %q", opts.Identity, hs.Identity())
-		}
-		opts.Identity = hs.Identity()
-	}
 	if opts.Identity == "" {
-		opts.Identity = NewIdentity()
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		opts.Identity = host + "_" + hex.EncodeToString(b)
 	}
 	if opts.Duration <= 0 {
 		opts.Duration = DefaultLeaseDuration
@@ -129,16 +114,7 @@ func NewLease(opts LeaseOptions) (*Lease, error) {
 		log = logr.Discard()
 	}
 	name := opts.Target.Name + "-canarykit"
-	return &Lease{opts: opts, name: name, log: log.WithValues("lease", opts.Target.Namespace+"/"+name),
-		nudge: make(chan struct{}, 1)}, nil
-}
-
-// NewIdentity returns an identity for a process: its host name and a random suffix.
-func NewIdentity() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return host + "_" + hex.EncodeToString(b)
+	return &Lease{opts: opts, name: name, log: log.WithValues("lease", opts.Target.Namespace+"/"+name)}, nil
 }
 
 // Holder reads who holds the lease and until when; "" when it is free, expired or absent.
@@ -150,13 +126,8 @@ func (l *Lease) Holder(ctx context.Context) (string, time.Time, error) {
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("get lease %s: %w", l.name, err)
 	}
-	now := l.opts.Clock.Now()
-	until, err := claimUntil(ctx, l.leases().Get, cur, now)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	holder := ptr.Deref(cur.Spec.HolderIdentity, "")
-	if holder == "" || now.After(until) {
+	holder, until := ptr.Deref(cur.Spec.HolderIdentity, ""), expiry(cur)
+	if holder == "" || l.opts.Clock.Now().After(until) {
 		return "", time.Time{}, nil
 	}
 	return holder, until, nil
@@ -186,29 +157,8 @@ func (l *Lease) leases() interface {
 
 // Acquire claims the lease: it creates it, takes over an expired claim, or renews this
 // driver's own. Another driver's live claim yields a *HeldError, or with Wait, a wait until
-// the claim is released or expires. With LeaseOptions.Holders it first joins the holder lease
-// of the namespace (claiming one if the process holds none there), which stays joined until
-// Release or a failed Acquire.
-func (l *Lease) Acquire(ctx context.Context) (err error) {
-	if hs := l.opts.Holders; hs != nil {
-		l.mu.Lock()
-		joined := l.vouch != nil
-		l.mu.Unlock()
-		if !joined {
-			h, err := hs.join(ctx, l)
-			if err != nil {
-				return fmt.Errorf("lease %s: %w", l.name, err)
-			}
-			l.mu.Lock()
-			l.vouch = h
-			l.mu.Unlock()
-			defer func() {
-				if err != nil {
-					l.leave()
-				}
-			}()
-		}
-	}
+// the claim is released or expires.
+func (l *Lease) Acquire(ctx context.Context) error {
 	for {
 		err := l.tryAcquire(ctx)
 		var held *HeldError
@@ -235,7 +185,7 @@ func (l *Lease) tryAcquire(ctx context.Context) error {
 	if apierrors.IsNotFound(err) {
 		obj := &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: l.name, Namespace: l.opts.Target.Namespace,
-				Labels: map[string]string{canary.LabelManagedBy: canary.ManagedBy}, Annotations: l.holderAnnotation(nil)},
+				Labels: map[string]string{canary.LabelManagedBy: canary.ManagedBy}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: &l.opts.Identity, LeaseDurationSeconds: ptr.To(int32(l.opts.Duration.Seconds())),
 				AcquireTime: ptr.To(metav1.NewMicroTime(now)), RenewTime: ptr.To(metav1.NewMicroTime(now))},
 		}
@@ -251,16 +201,11 @@ func (l *Lease) tryAcquire(ctx context.Context) error {
 	}
 	holder := ptr.Deref(cur.Spec.HolderIdentity, "")
 	if holder != "" && holder != l.opts.Identity {
-		until, err := claimUntil(ctx, l.leases().Get, cur, now)
-		if err != nil {
-			return err
-		}
-		if now.Before(until) {
+		if until := expiry(cur); now.Before(until) {
 			return &HeldError{Lease: cur.Namespace + "/" + cur.Name, Holder: holder, Until: until}
 		}
 	}
 	u := cur.DeepCopy()
-	u.Annotations = l.holderAnnotation(u.Annotations)
 	if holder != l.opts.Identity {
 		u.Spec.AcquireTime = ptr.To(metav1.NewMicroTime(now))
 		u.Spec.LeaseTransitions = ptr.To(ptr.Deref(u.Spec.LeaseTransitions, 0) + 1)
@@ -279,26 +224,8 @@ func (l *Lease) tryAcquire(ctx context.Context) error {
 	return nil
 }
 
-// holderAnnotation sets or removes AnnotationHolder in a (a copy's), as the joined holder
-// lease says; l.mu is held.
-func (l *Lease) holderAnnotation(a map[string]string) map[string]string {
-	name := ""
-	if l.vouch != nil {
-		name = l.vouch.leaseName()
-	}
-	if name == "" {
-		delete(a, AnnotationHolder)
-		return a
-	}
-	if a == nil {
-		a = map[string]string{}
-	}
-	a[AnnotationHolder] = name
-	return a
-}
-
 func (l *Lease) took(obj *coordinationv1.Lease, now time.Time) {
-	l.obj, l.held, l.lastWrite, l.resting = obj, true, now, false
+	l.obj, l.held, l.lastWrite = obj, true, now
 	l.log.Info("lease acquired", "identity", l.opts.Identity)
 }
 
@@ -313,13 +240,12 @@ func expiry(obj *coordinationv1.Lease) time.Time {
 // Release gives the lease up, keeping the status; the next driver takes it at once. A Control
 // request this driver applied is cleared; one it did not see stays for the next driver.
 func (l *Lease) Release(ctx context.Context) error {
-	defer l.leave()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.held {
 		return nil
 	}
-	l.held, l.resting = false, false
+	l.held = false
 	err := retryOnConflict(func() error {
 		u := l.obj.DeepCopy()
 		if ptr.Deref(u.Spec.HolderIdentity, "") != l.opts.Identity {
@@ -376,34 +302,22 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 	return err
 }
 
-// renewLoop renews the claim whenever nothing was written for half its duration, except while
-// it rests. Failed renewals are retried every Duration/8; once the claim has expired without a
-// successful write, another driver may hold it, so the claim counts as lost.
+// renewLoop renews the claim whenever nothing was written for half its duration. Failed
+// renewals are retried every Duration/8; once the claim has expired without a successful write,
+// another driver may hold it, so the claim counts as lost.
 func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 	retry := time.Duration(0)
 	for {
 		l.mu.Lock()
 		due := l.lastWrite.Add(l.opts.Duration / 2)
 		expired := l.lastWrite.Add(l.opts.Duration)
-		resting := l.resting
 		l.mu.Unlock()
-		if resting {
-			select {
-			case <-ctx.Done():
-				return
-			case <-l.nudge:
-				continue
-			}
-		}
 		wait := max(due.Sub(l.opts.Clock.Now()), retry)
 		t := l.opts.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-l.nudge:
-			t.Stop()
-			continue
 		case <-t.C():
 		}
 		err := l.renew(ctx)
@@ -424,13 +338,13 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 	}
 }
 
-// renew writes a new renewal time if the claim is due and not resting.
+// renew writes a new renewal time if the claim is due.
 func (l *Lease) renew(ctx context.Context) error {
 	defer l.deliver()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.opts.Clock.Now()
-	if !l.held || l.resting || now.Sub(l.lastWrite) < l.opts.Duration/2 {
+	if !l.held || now.Sub(l.lastWrite) < l.opts.Duration/2 {
 		return nil
 	}
 	_, err := l.write(ctx, func(u *coordinationv1.Lease) {}, now)
@@ -477,91 +391,8 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 		if err != nil {
 			return nil, fmt.Errorf("update lease %s: %w", l.name, err)
 		}
-		l.obj, l.lastWrite, l.unclear = updated, now, false
+		l.obj, l.lastWrite = updated, now
 		return updated, nil
-	}
-}
-
-// Rest stops renewing the held lease until Wake, when it uses Holders (otherwise Rest does
-// nothing): its claim is then vouched for by the process's holder lease of the namespace,
-// which the lease names, so an idle target costs no request of its own. A Control request
-// applied since the lease's last write is cleared first (one write), so a driver taking the
-// lease later does not apply it again. Call it between releases, while holding the lease.
-func (l *Lease) Rest(ctx context.Context) error {
-	defer l.deliver()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.held || l.resting || l.vouch == nil || !l.vouch.vouching() || l.obj.Annotations[AnnotationHolder] != l.vouch.leaseName() {
-		return nil
-	}
-	if l.unclear {
-		if _, err := l.write(ctx, func(*coordinationv1.Lease) {}, l.opts.Clock.Now()); err != nil {
-			return err
-		}
-	}
-	l.resting = true
-	l.poke()
-	return nil
-}
-
-// Wake ends a Rest: it renews the lease at once, which fails with ErrLeaseLost if another
-// driver took it meanwhile (the holder lease lapsed, or a driver that reads no holder leases
-// found the claim's own time passed), and the lease renews itself again from then on. A lease
-// that rested less than half its duration since its last write is not written: no driver
-// takes a claim before its own time has passed. Call it before a release's first write.
-// Without a Rest it does nothing.
-func (l *Lease) Wake(ctx context.Context) error {
-	defer l.deliver()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.resting {
-		return nil
-	}
-	l.resting = false
-	l.poke()
-	now := l.opts.Clock.Now()
-	if now.Sub(l.lastWrite) < l.opts.Duration/2 {
-		return nil
-	}
-	_, err := l.write(ctx, func(u *coordinationv1.Lease) { u.Annotations = l.holderAnnotation(u.Annotations) }, now)
-	return err
-}
-
-// Resting reports whether the lease rests (Rest).
-func (l *Lease) Resting() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.resting
-}
-
-// unvouched is called when h, the joined holder lease, is lost: a resting lease renews itself
-// at once (and is lost if that fails), and the lease rests no more in this hold.
-func (l *Lease) unvouched(h *holder) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.vouch != h {
-		return
-	}
-	l.resting = false
-	l.poke()
-}
-
-// poke wakes the renewals to look at resting again; l.mu is held.
-func (l *Lease) poke() {
-	select {
-	case l.nudge <- struct{}{}:
-	default:
-	}
-}
-
-// leave leaves the joined holder lease, if any.
-func (l *Lease) leave() {
-	l.mu.Lock()
-	h := l.vouch
-	l.vouch, l.resting = nil, false
-	l.mu.Unlock()
-	if h != nil {
-		l.opts.Holders.leave(h, l)
 	}
 }
 

@@ -242,7 +242,7 @@ func (s *countingStore) saved() []canary.Status {
 // countedRelease builds c's release as Driver.Release does, with its store counted.
 func countedRelease(ctx context.Context, t *testing.T, d *Driver, c *flagger.Canary) (*Release, *countingStore) {
 	t.Helper()
-	router, workload, lease, err := d.adapters(c, false, nil)
+	router, workload, lease, err := d.adapters(c, false)
 	require.NoError(t, err)
 	store := &countingStore{StatusStore: d.store(c, workload, lease)}
 	_, ok := store.StatusStore.(*CanaryStore)

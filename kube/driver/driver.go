@@ -62,8 +62,8 @@ type Options struct {
 	// Objects is where a Canary's metric templateRefs and alert providerRefs are looked up.
 	// Default: the cluster's Flagger MetricTemplates and AlertProviders (ClusterObjects).
 	Objects flagger.Source
-	// Identity names this driver in the targets' Leases and its holder leases. Default: the
-	// host name and a random suffix (kube.NewIdentity), chosen once per Driver.
+	// Identity names this driver in the targets' Leases. Default: the host name and a random
+	// suffix.
 	Identity string
 	// LeaseDuration is a driver's claim on a target without renewal. Default
 	// kube.DefaultLeaseDuration.
@@ -110,7 +110,6 @@ type Driver struct {
 	config  *rest.Config
 	client  kubernetes.Interface
 	cluster *kube.Cluster
-	holders *kube.Holders // the Targets' holder leases
 	events  *kube.Events
 	hooks   *webhook.Client
 	routers *routers
@@ -169,13 +168,6 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
-	if opts.Identity == "" {
-		opts.Identity = kube.NewIdentity()
-	}
-	holders, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: opts.Identity, Duration: opts.LeaseDuration, Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("driver: %w", err)
-	}
 	cluster, err := kube.New(kube.Options{Client: client, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
 	if err != nil {
 		return nil, err
@@ -199,7 +191,7 @@ func New(opts Options) (*Driver, error) {
 	if objects == nil {
 		objects = ClusterObjects(dyn)
 	}
-	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, holders: holders, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
+	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
 		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
 	d.routers = newRouters(d)
 	return d, nil

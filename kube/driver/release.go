@@ -38,7 +38,7 @@ type Release struct {
 // the Kubernetes Events recorded on the target and the alerts. Nothing in the cluster is
 // changed until Run; a Canary that cannot be driven is an error naming its field.
 func (d *Driver) Release(ctx context.Context, c *flagger.Canary, onEvent func(canary.Event)) (*Release, error) {
-	router, workload, lease, err := d.adapters(c, d.opts.WaitForLease, nil)
+	router, workload, lease, err := d.adapters(c, d.opts.WaitForLease)
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +56,7 @@ func (d *Driver) store(c *flagger.Canary, workload *kube.Workload, lease *kube.L
 
 // adapters are what drives c's target: the router its provider chooses, its workload and its
 // lease (waiting for another holder when wait is set). Nothing in the cluster is touched.
-// adapters builds c's router, workload and lease; holders, when set, lets the lease rest
-// between releases (Targets).
-func (d *Driver) adapters(c *flagger.Canary, wait bool, holders *kube.Holders) (canary.MeshRouter, *kube.Workload, *kube.Lease, error) {
+func (d *Driver) adapters(c *flagger.Canary, wait bool) (canary.MeshRouter, *kube.Workload, *kube.Lease, error) {
 	router, err := d.routers.forCanary(c)
 	if err != nil {
 		return nil, nil, nil, canaryError(c, err)
@@ -70,7 +68,7 @@ func (d *Driver) adapters(c *flagger.Canary, wait bool, holders *kube.Holders) (
 	if d.opts.CanaryStatus && (c.Namespace == "" || c.Name == "") {
 		return nil, nil, nil, canaryError(c, errors.New("Options.CanaryStatus needs the Canary object's namespace and name"))
 	}
-	lease, err := d.lease(c.Target, wait, holders)
+	lease, err := d.lease(c.Target, wait)
 	if err != nil {
 		return nil, nil, nil, canaryError(c, err)
 	}
@@ -86,9 +84,9 @@ func canaryError(c *flagger.Canary, err error) error {
 	return fmt.Errorf("canary %s/%s: %w", c.Namespace, name, err)
 }
 
-func (d *Driver) lease(t canary.Target, wait bool, holders *kube.Holders) (*kube.Lease, error) {
+func (d *Driver) lease(t canary.Target, wait bool) (*kube.Lease, error) {
 	return kube.NewLease(kube.LeaseOptions{Client: d.client, Target: t, Identity: d.opts.Identity,
-		Duration: d.opts.LeaseDuration, Wait: wait, Holders: holders, Logger: d.opts.Logger})
+		Duration: d.opts.LeaseDuration, Wait: wait, Logger: d.opts.Logger})
 }
 
 // build resolves c's references and assembles its Rollout over the given router, workload and

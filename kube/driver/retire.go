@@ -54,7 +54,7 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 			return err
 		}
 	}
-	router, workload, lease, err := d.adapters(c, true, nil)
+	router, workload, lease, err := d.adapters(c, true)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ type Target struct {
 // naming spec.provider if canarykit cannot drive it) and touches nothing in the cluster;
 // Start does the work. onEvent, if set, receives every release's events.
 func (d *Driver) Target(c *flagger.Canary, onEvent func(canary.Event)) (*Target, error) {
-	router, workload, lease, err := d.adapters(c, true, d.holders)
+	router, workload, lease, err := d.adapters(c, true)
 	if err != nil {
 		return nil, err
 	}
@@ -118,16 +118,10 @@ func (t *Target) drive(ctx context.Context) error {
 	for {
 		if first || t.due(ctx) {
 			first = false
-			if err := t.lease.Wake(ctx); err != nil {
-				return err
-			}
 			if err := t.release(ctx, held); err != nil {
 				return err
 			}
 			held = true
-		}
-		if err := t.lease.Rest(ctx); err != nil {
-			return err
 		}
 		timer := t.d.opts.Clock.NewTimer(t.d.opts.Recheck)
 		select {
