@@ -33,8 +33,8 @@ const AnnotationControl = "canarykit.dev/control"
 
 // LabelControlRequested ("true") marks a Lease that carries a pending Control request: the
 // drivers' shared watch of control requests (Cluster.Controls) selects on it, so the renewals
-// and status saves of the other leases reach no driver. The holder's next write of the lease
-// removes it with the request it applied.
+// and status saves of the other leases reach no driver. The holder removes it with the request
+// it applied: Hold writes the lease at once for that.
 const LabelControlRequested = "canarykit.dev/control-requested"
 
 // ErrNoDriver: no process holds the target's lease, so nobody would act on a request.
@@ -84,8 +84,14 @@ func RequestControl(ctx context.Context, client kubernetes.Interface, t canary.T
 		if err != nil {
 			return err
 		}
-		holder := ptr.Deref(l.Spec.HolderIdentity, "")
-		if holder == "" || time.Now().After(expiry(l)) {
+		if ptr.Deref(l.Spec.HolderIdentity, "") == "" {
+			return fmt.Errorf("%w: lease %s/%s is free; start a driver (canaryctl run) first", ErrNoDriver, t.Namespace, name)
+		}
+		until, err := claimUntil(ctx, leases.Get, l)
+		if err != nil {
+			return err
+		}
+		if !time.Now().Before(until) {
 			return fmt.Errorf("%w: lease %s/%s is free; start a driver (canaryctl run) first", ErrNoDriver, t.Namespace, name)
 		}
 		if l.Annotations == nil {
@@ -122,12 +128,17 @@ func clearHandled(u *coordinationv1.Lease, handled string) {
 }
 
 // take marks req handled and returns its Control if it is a request this lease has not applied
-// and a driver registered for it (Cluster.Controls). l.mu must be held.
+// and a driver registered for it (Cluster.Controls); Hold's renewals then clear it with a write
+// (a vouched lease makes no other). l.mu must be held.
 func (l *Lease) take(req string) (Control, func(Control), bool) {
 	if req == "" || req == l.handled || l.apply == nil {
 		return "", nil, false
 	}
 	l.handled = req
+	select {
+	case l.clear <- struct{}{}:
+	default:
+	}
 	c := Control(strings.SplitN(req, "@", 2)[0])
 	l.log.Info("control requested", "control", c)
 	return c, l.apply, true

@@ -28,8 +28,8 @@ type controlWatch struct {
 
 // Controls registers l for the Control requests made on its target (RequestControl): apply is
 // called once for each new request while the registration lasts, from the watch's goroutine.
-// Call it while holding the lease; the request is cleared by the lease's next write (a status
-// save or a renewal), so it is applied once even across drivers. A request already pending
+// Call it while holding the lease; the request is cleared by the lease's next write (during
+// Hold, one made at once for that), so it is applied once even across drivers. A request already pending
 // (left while no driver applied it) is applied at once.
 //
 // Every lease of a namespace shares one watch, label-selected on LabelControlRequested: it

@@ -77,8 +77,8 @@
 // Lease, annotation AnnotationControl, with the label LabelControlRequested. A driver registers
 // the lease it holds with Cluster.Controls: the Cluster keeps one watch per namespace, selected
 // on that label and shared by every registered lease, and hands each request to the lease it was
-// made on only. The holder applies a request once, and its next write of the lease (a status
-// save or a renewal) removes the annotation and the label, so the lease leaves the watch again.
+// made on only. The holder applies a request once, and a write of the lease made at once for it
+// (during Hold) removes the annotation and the label, so the lease leaves the watch again.
 // A request no driver applied (the holder stopped first) stays, and the next driver to take the
 // lease applies it when it registers. A request without the label (from a canaryctl older than
 // it) is not seen by the watch: the holder applies it when it next reads the lease, on taking it
@@ -100,6 +100,24 @@
 // namespace, not one per target. The Lease is renewed on its own
 // only after half its Duration without a write. Flagger makes 19 requests per step and 12 per
 // idle tick.
+//
+// # Holder leases
+//
+// A process driving many targets renews their claims together with Holders
+// (LeaseOptions.Holders; kube/driver uses one per Driver): one holder lease per namespace,
+// canarykit-holder-<random>, labelled LabelHolder, renewed every half of its duration. A target
+// Lease held with it names the holder lease and a claim token drawn when the holder lease was
+// claimed (AnnotationHolder, AnnotationHolderClaim) and declares VouchedLeaseDuration (an
+// hour), renewed every half hour only: another driver finds it held while that holder lease
+// carries the same token, is held and has not expired.
+// So the renewals of a thousand targets, idle or releasing, are one write per namespace every
+// half duration, and a process that dies frees all its targets when its holder lease expires.
+// A restart under the same identity draws a new token, so it does not inherit the old claims.
+// A holder lease lost (not renewed within its duration, even if a late renewal went through;
+// taken; deleted) makes each lease it vouched for renew itself at once, and a failure of that
+// write, or a conflict with another driver's claim, is ErrLeaseLost. A tool that knows nothing
+// of holder leases sees the hour the target Lease declares, so it never takes a target from a
+// live process (and takes a dead one's only after the hour).
 //
 // # Flagger objects
 //

@@ -59,11 +59,17 @@ type LeaseOptions struct {
 	Client kubernetes.Interface
 	// Target whose releases the lease guards. Required.
 	Target canary.Target
-	// Identity names this driver. Default: the host name and a random suffix. Give a stable
-	// identity (a pod name) to let a restarted process take its lease back at once.
+	// Identity names this driver. Default: NewIdentity(), the host name and a random suffix.
+	// Give a stable identity (a pod name) to let a restarted process take its lease back at
+	// once.
 	Identity string
 	// Duration of a claim without renewal. Default DefaultLeaseDuration.
 	Duration time.Duration
+	// Holders, when set, renews the claim while Hold runs: the lease is vouched for by the
+	// process's holder lease of the namespace and makes no renewal of its own (see Holders).
+	// Two Leases of one target that share Holders never hold it at once, whatever their
+	// identities: the second waits (or gets a HeldError) until the first releases it.
+	Holders *Holders
 	// Wait makes Acquire wait for the lease instead of returning a HeldError.
 	Wait bool
 	// Clock measures renewals and expiry. Default: the real clock.
@@ -85,9 +91,40 @@ type Lease struct {
 	obj       *coordinationv1.Lease // as last read or written
 	held      bool
 	lastWrite time.Time
-	handled   string        // the last Control request applied; cleared by the next write
-	apply     func(Control) // set while registered for control requests (Cluster.Controls)
-	queued    []Control     // requests found while writing, applied once l.mu is released
+	acquired  *metav1.MicroTime // the AcquireTime of this driver's claim
+	vouch     *holder           // the holder lease vouching for the claim; nil: it renews itself
+	givingUp  bool              // a vouched claim whose release failed is being given up (giveUpVouched)
+	tried     time.Time         // the AcquireTime of the last claim written, answered or not
+	handled   string            // the last Control request applied; cleared by the next write
+	apply     func(Control)     // set while registered for control requests (Cluster.Controls)
+	queued    []Control         // requests found while writing, applied once l.mu is released
+	clear     chan struct{}     // a Control request was applied: the renewals write to clear it
+}
+
+// claimDefaults fills in the defaults of a claim's identity, duration and clock, and returns
+// its logger (discarding when unset).
+func claimDefaults(identity *string, duration *time.Duration, clk *clock.Clock, log logr.Logger) logr.Logger {
+	if *identity == "" {
+		*identity = NewIdentity()
+	}
+	if *duration <= 0 {
+		*duration = DefaultLeaseDuration
+	}
+	if *clk == nil {
+		*clk = clock.RealClock{}
+	}
+	if log.GetSink() == nil {
+		return logr.Discard()
+	}
+	return log
+}
+
+// NewIdentity returns a driver identity: the host name and a random suffix.
+func NewIdentity() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return host + "_" + hex.EncodeToString(b)
 }
 
 var _ canary.StatusStore = (*Lease)(nil)
@@ -97,24 +134,9 @@ func NewLease(opts LeaseOptions) (*Lease, error) {
 	if opts.Client == nil || opts.Target.Namespace == "" || opts.Target.Name == "" {
 		return nil, errors.New("kube: LeaseOptions.Client and Target (namespace, name) are required")
 	}
-	if opts.Identity == "" {
-		host, _ := os.Hostname()
-		b := make([]byte, 4)
-		_, _ = rand.Read(b)
-		opts.Identity = host + "_" + hex.EncodeToString(b)
-	}
-	if opts.Duration <= 0 {
-		opts.Duration = DefaultLeaseDuration
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
-	log := opts.Logger
-	if log.GetSink() == nil {
-		log = logr.Discard()
-	}
+	log := claimDefaults(&opts.Identity, &opts.Duration, &opts.Clock, opts.Logger)
 	name := opts.Target.Name + "-canarykit"
-	return &Lease{opts: opts, name: name, log: log.WithValues("lease", opts.Target.Namespace+"/"+name)}, nil
+	return &Lease{opts: opts, name: name, log: log.WithValues("lease", opts.Target.Namespace+"/"+name), clear: make(chan struct{}, 1)}, nil
 }
 
 // Holder reads who holds the lease and until when; "" when it is free, expired or absent.
@@ -126,8 +148,15 @@ func (l *Lease) Holder(ctx context.Context) (string, time.Time, error) {
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("get lease %s: %w", l.name, err)
 	}
-	holder, until := ptr.Deref(cur.Spec.HolderIdentity, ""), expiry(cur)
-	if holder == "" || l.opts.Clock.Now().After(until) {
+	holder := ptr.Deref(cur.Spec.HolderIdentity, "")
+	if holder == "" {
+		return "", time.Time{}, nil
+	}
+	until, err := claimUntil(ctx, l.leases().Get, cur)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !l.opts.Clock.Now().Before(until) {
 		return "", time.Time{}, nil
 	}
 	return holder, until, nil
@@ -159,8 +188,13 @@ func (l *Lease) leases() interface {
 // driver's own. Another driver's live claim yields a *HeldError, or with Wait, a wait until
 // the claim is released or expires.
 func (l *Lease) Acquire(ctx context.Context) error {
+	return l.acquire(ctx, nil)
+}
+
+// acquire is Acquire, the claim vouched for by h when set.
+func (l *Lease) acquire(ctx context.Context, h *holder) error {
 	for {
-		err := l.tryAcquire(ctx)
+		err := l.tryAcquire(ctx, h)
 		var held *HeldError
 		if !errors.As(err, &held) || !l.opts.Wait {
 			return err
@@ -177,23 +211,57 @@ func (l *Lease) Acquire(ctx context.Context) error {
 	}
 }
 
-func (l *Lease) tryAcquire(ctx context.Context) error {
+func (l *Lease) key() string { return l.opts.Target.Namespace + "/" + l.name }
+
+// register makes l the Lease of its target among those sharing its Holders; it returns the
+// other one if there is one.
+func (l *Lease) register() *Lease {
+	if l.opts.Holders == nil {
+		return nil
+	}
+	if other, loaded := l.opts.Holders.claims.LoadOrStore(l.key(), l); loaded && other != l {
+		return other.(*Lease)
+	}
+	return nil
+}
+
+// unregister ends l's registration, if it has one.
+func (l *Lease) unregister() {
+	if l.opts.Holders != nil {
+		l.opts.Holders.claims.CompareAndDelete(l.key(), l)
+	}
+}
+
+func (l *Lease) tryAcquire(ctx context.Context, h *holder) (err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.opts.Clock.Now()
+	if other := l.register(); other != nil {
+		// nothing is read: the other Lease sharing the Holders releases it first
+		return &HeldError{Lease: l.key(), Holder: other.opts.Identity + " (another driver of this process)", Until: now.Add(time.Second)}
+	}
+	if l.givingUp {
+		return &HeldError{Lease: l.key(), Holder: l.opts.Identity + " (this driver's last claim, being released)", Until: now.Add(time.Second)}
+	}
+	defer func() {
+		if err != nil {
+			l.unregister()
+		}
+	}()
 	cur, err := l.leases().Get(ctx, l.name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		obj := &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: l.name, Namespace: l.opts.Target.Namespace,
 				Labels: map[string]string{canary.LabelManagedBy: canary.ManagedBy}},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: &l.opts.Identity, LeaseDurationSeconds: ptr.To(int32(l.opts.Duration.Seconds())),
-				AcquireTime: ptr.To(metav1.NewMicroTime(now)), RenewTime: ptr.To(metav1.NewMicroTime(now))},
+			Spec: coordinationv1.LeaseSpec{AcquireTime: ptr.To(metav1.NewMicroTime(now))},
 		}
+		l.tried = now
+		vouch := l.stamp(obj, h, now)
 		created, err := l.leases().Create(ctx, obj, metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create lease %s: %w", l.name, err)
 		}
-		l.took(created, now)
+		l.took(created, vouch, now)
 		return nil
 	}
 	if err != nil {
@@ -201,18 +269,21 @@ func (l *Lease) tryAcquire(ctx context.Context) error {
 	}
 	holder := ptr.Deref(cur.Spec.HolderIdentity, "")
 	if holder != "" && holder != l.opts.Identity {
-		if until := expiry(cur); now.Before(until) {
+		until, err := claimUntil(ctx, l.leases().Get, cur)
+		if err != nil {
+			return err
+		}
+		if now.Before(until) {
 			return &HeldError{Lease: cur.Namespace + "/" + cur.Name, Holder: holder, Until: until}
 		}
 	}
 	u := cur.DeepCopy()
+	u.Spec.AcquireTime = ptr.To(metav1.NewMicroTime(now)) // each claim its own: Release compares it
+	l.tried = now
 	if holder != l.opts.Identity {
-		u.Spec.AcquireTime = ptr.To(metav1.NewMicroTime(now))
 		u.Spec.LeaseTransitions = ptr.To(ptr.Deref(u.Spec.LeaseTransitions, 0) + 1)
 	}
-	u.Spec.HolderIdentity = &l.opts.Identity
-	u.Spec.LeaseDurationSeconds = ptr.To(int32(l.opts.Duration.Seconds()))
-	u.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
+	vouch := l.stamp(u, h, now)
 	updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {
 		return &HeldError{Lease: cur.Namespace + "/" + cur.Name, Holder: "a driver that just took it", Until: now.Add(l.opts.Duration)}
@@ -220,13 +291,39 @@ func (l *Lease) tryAcquire(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("take lease %s: %w", l.name, err)
 	}
-	l.took(updated, now)
+	l.took(updated, vouch, now)
 	return nil
 }
 
-func (l *Lease) took(obj *coordinationv1.Lease, now time.Time) {
-	l.obj, l.held, l.lastWrite = obj, true, now
-	l.log.Info("lease acquired", "identity", l.opts.Identity)
+// stamp sets u's holder and renewal time, and either the vouch of h's holder lease (while its
+// claim stands; that holder is returned) or the lease's own duration.
+func (l *Lease) stamp(u *coordinationv1.Lease, h *holder, now time.Time) *holder {
+	u.Spec.HolderIdentity = &l.opts.Identity
+	u.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
+	if h != nil {
+		if name, token, ok := h.vouch(); ok {
+			if u.Annotations == nil {
+				u.Annotations = map[string]string{}
+			}
+			u.Annotations[AnnotationHolder], u.Annotations[AnnotationHolderClaim] = name, token
+			u.Spec.LeaseDurationSeconds = ptr.To(int32(VouchedLeaseDuration.Seconds()))
+			return h
+		}
+	}
+	unvouch(u, l.opts.Duration)
+	return nil
+}
+
+// unvouch removes the vouch of a holder lease from u, giving it duration d.
+func unvouch(u *coordinationv1.Lease, d time.Duration) {
+	delete(u.Annotations, AnnotationHolder)
+	delete(u.Annotations, AnnotationHolderClaim)
+	u.Spec.LeaseDurationSeconds = ptr.To(int32(d.Seconds()))
+}
+
+func (l *Lease) took(obj *coordinationv1.Lease, vouch *holder, now time.Time) {
+	l.obj, l.held, l.lastWrite, l.vouch, l.acquired = obj, true, now, vouch, obj.Spec.AcquireTime
+	l.log.Info("lease acquired", "identity", l.opts.Identity, "vouched", vouch != nil)
 }
 
 // expiry is when a claim lapses: its renewal time plus its duration.
@@ -243,21 +340,37 @@ func (l *Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.held {
+		l.unregister()
 		return nil
 	}
 	l.held = false
+	err := l.giveUp(ctx)
+	if err == nil || l.vouch == nil {
+		// unvouched, a claim that could not be given up lapses on its own
+		l.unregister()
+	}
+	return err
+}
+
+// giveUp writes the lease free unless another claim replaced this driver's. l.mu must be held.
+func (l *Lease) giveUp(ctx context.Context) error {
 	err := retryOnConflict(func() error {
 		u := l.obj.DeepCopy()
-		if ptr.Deref(u.Spec.HolderIdentity, "") != l.opts.Identity {
+		if ptr.Deref(u.Spec.HolderIdentity, "") != l.opts.Identity || !u.Spec.AcquireTime.Equal(l.acquired) {
 			return nil // taken over meanwhile: nothing to release
 		}
 		u.Spec.HolderIdentity = nil
 		u.Spec.RenewTime = nil
+		unvouch(u, l.opts.Duration)
 		clearHandled(u, l.handled)
 		updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
-			if fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{}); gerr == nil {
+			fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{})
+			if gerr == nil {
 				l.obj = fresh
+			}
+			if apierrors.IsNotFound(gerr) {
+				return gerr // deleted (an update of a deleted object is a conflict on its UID)
 			}
 			return err
 		}
@@ -276,9 +389,30 @@ func (l *Lease) Release(ctx context.Context) error {
 }
 
 // Hold acquires the lease, runs fn while renewing it, and releases it when fn returns. If the
-// lease is lost meanwhile, fn's context is cancelled and Hold returns ErrLeaseLost.
+// lease is lost meanwhile, fn's context is cancelled and Hold returns ErrLeaseLost. With
+// LeaseOptions.Holders the claim is vouched for by the namespace's holder lease and renewed
+// with it (if no holder lease can be claimed, the error is logged and the lease renews
+// itself); a vouched claim that cannot be given up when fn returns is given up again, every
+// eighth of the duration, until that succeeds or the holder lease is lost: it must not stay
+// vouched for while the process lives.
 func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error {
-	if err := l.Acquire(ctx); err != nil {
+	var h *holder
+	if hs := l.opts.Holders; hs != nil {
+		var err error
+		if h, err = hs.join(ctx, l.opts.Target.Namespace); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			l.log.Error(err, "no holder lease; the lease renews itself")
+		}
+	}
+	if err := l.acquire(ctx, h); err != nil {
+		if h != nil {
+			if !errors.Is(err, ErrLeaseHeld) {
+				l.abandon() // a write that failed may have been made: it must not stay vouched for
+			}
+			h.hs.leave(h)
+		}
 		return err
 	}
 	hctx, cancel := context.WithCancelCause(ctx)
@@ -292,9 +426,21 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 	cancel(nil)
 	<-done
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer rcancel()
-	if rerr := l.Release(rctx); rerr != nil {
+	rerr := l.Release(rctx)
+	rcancel()
+	switch {
+	case rerr == nil:
+		if h != nil {
+			h.hs.leave(h)
+		}
+	case l.startGivingUp():
+		l.log.Error(rerr, "release failed; retrying while the holder lease vouches for the claim")
+		go l.giveUpVouched(h)
+	default:
 		l.log.Error(rerr, "release failed; the lease expires on its own")
+		if h != nil {
+			h.hs.leave(h)
+		}
 	}
 	if errors.Is(cause, ErrLeaseLost) {
 		return errors.Join(cause, err)
@@ -302,30 +448,129 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 	return err
 }
 
-// renewLoop renews the claim whenever nothing was written for half its duration. Failed
-// renewals are retried every Duration/8; once the claim has expired without a successful write,
-// another driver may hold it, so the claim counts as lost.
-func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
-	retry := time.Duration(0)
-	for {
+// startGivingUp reports whether a holder lease vouches for the claim just released in vain,
+// and if so marks it being given up: this Lease takes no new claim until giveUpVouched ends.
+func (l *Lease) startGivingUp() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.givingUp = l.vouch != nil
+	return l.givingUp
+}
+
+// abandon gives up, at once, a vouched claim whose acquiring write failed but may have been
+// made (a timeout): if the lease holds this driver's identity and the claim's AcquireTime, it
+// is written free.
+func (l *Lease) abandon() {
+	ctx, cancel := context.WithTimeout(context.Background(), max(l.opts.Duration/8, time.Second))
+	defer cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tried.IsZero() {
+		return
+	}
+	cur, err := l.leases().Get(ctx, l.name, metav1.GetOptions{})
+	if err != nil {
+		return // absent, or unreadable: nothing more can be done here
+	}
+	at := cur.Spec.AcquireTime
+	if ptr.Deref(cur.Spec.HolderIdentity, "") != l.opts.Identity || at == nil || at.Sub(l.tried).Abs() >= time.Microsecond {
+		return
+	}
+	l.obj, l.acquired = cur, at
+	if err := l.giveUp(ctx); err != nil {
+		l.log.Error(err, "giving up a claim whose acquiring write failed; it lasts while the holder lease does")
+	}
+}
+
+// giveUpVouched gives up a vouched claim whose release failed, retrying every eighth of the
+// duration until it succeeds or the holder lease is lost (which ends the vouch), then leaves
+// the holder lease.
+func (l *Lease) giveUpVouched(h *holder) {
+	defer h.hs.leave(h)
+	defer l.unregister()
+	defer func() {
 		l.mu.Lock()
-		due := l.lastWrite.Add(l.opts.Duration / 2)
-		expired := l.lastWrite.Add(l.opts.Duration)
+		l.givingUp, l.vouch = false, nil
 		l.mu.Unlock()
-		wait := max(due.Sub(l.opts.Clock.Now()), retry)
-		t := l.opts.Clock.NewTimer(wait)
+	}()
+	every := max(l.opts.Duration/8, time.Second)
+	for {
+		t := l.opts.Clock.NewTimer(every)
 		select {
-		case <-ctx.Done():
+		case <-h.lost:
 			t.Stop()
 			return
 		case <-t.C():
 		}
-		err := l.renew(ctx)
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		l.mu.Lock()
+		err := l.giveUp(ctx)
+		l.mu.Unlock()
+		cancel()
+		if err == nil {
+			return
+		}
+		l.log.Error(err, "release failed; retrying", "in", every)
+	}
+}
+
+// renewLoop renews the claim whenever nothing was written for half its duration. Failed
+// renewals are retried every Duration/8; once the claim has expired without a successful write,
+// another driver may hold it, so the claim counts as lost. A vouched claim is renewed every
+// half of VouchedLeaseDuration only (for the tools that know nothing of holder leases); when
+// its holder lease is lost, it is renewed at once without the vouch, and if that write fails
+// the claim counts as lost (others may see it free from the holder lease's expiry on). A
+// Control request applied is cleared by a write at once. Each write is bounded by a quarter
+// of the duration.
+func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
+	retry := time.Duration(0)
+	for {
+		l.mu.Lock()
+		vouch := l.vouch
+		period := l.opts.Duration / 2
+		if vouch != nil {
+			period = VouchedLeaseDuration / 2
+		}
+		wait := l.lastWrite.Add(period).Sub(l.opts.Clock.Now())
+		expired := l.lastWrite.Add(l.opts.Duration)
+		l.mu.Unlock()
+		if retry > 0 {
+			wait = retry
+		}
+		t := l.opts.Clock.NewTimer(wait)
+		var unvouched <-chan struct{}
+		if vouch != nil {
+			unvouched = vouch.lost
+		}
+		force, mustSucceed := retry > 0, false
+		select {
+		case <-ctx.Done():
+		case <-t.C():
+		case <-unvouched:
+			l.mu.Lock()
+			l.vouch = nil
+			l.mu.Unlock()
+			l.log.Info("the holder lease was lost; the lease renews itself")
+			force, mustSucceed, vouch = true, true, nil
+		case <-l.clear:
+			force = true
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			return
+		}
+		wctx, cancel := context.WithTimeout(ctx, max(l.opts.Duration/4, time.Second))
+		err := l.renew(wctx, force, period)
+		cancel()
 		if err == nil {
 			retry = 0
 			continue
 		}
-		if !errors.Is(err, ErrLeaseLost) && l.opts.Clock.Now().After(expired) {
+		switch {
+		case errors.Is(err, ErrLeaseLost):
+		case mustSucceed:
+			err = fmt.Errorf("%w: its holder lease was lost and the lease could not be renewed without it: %v", ErrLeaseLost, err)
+		case vouch == nil && l.opts.Clock.Now().After(expired):
 			err = fmt.Errorf("%w: no renewal succeeded within %s: %v", ErrLeaseLost, l.opts.Duration, err)
 		}
 		if errors.Is(err, ErrLeaseLost) {
@@ -333,21 +578,27 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 			lost(err)
 			return
 		}
-		retry = l.opts.Duration / 8
+		retry = max(l.opts.Duration/8, time.Second)
 		l.log.Error(err, "lease renewal failed; retrying", "in", retry)
 	}
 }
 
-// renew writes a new renewal time if the claim is due.
-func (l *Lease) renew(ctx context.Context) error {
+// renew writes a new renewal time if nothing was written for period, or at once with force;
+// the write drops the vouch of a holder lease that was lost.
+func (l *Lease) renew(ctx context.Context, force bool, period time.Duration) error {
 	defer l.deliver()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.opts.Clock.Now()
-	if !l.held || now.Sub(l.lastWrite) < l.opts.Duration/2 {
+	if !l.held || (!force && now.Sub(l.lastWrite) < period) {
 		return nil
 	}
-	_, err := l.write(ctx, func(u *coordinationv1.Lease) {}, now)
+	vouched := l.vouch != nil
+	_, err := l.write(ctx, func(u *coordinationv1.Lease) {
+		if !vouched {
+			unvouch(u, l.opts.Duration)
+		}
+	}, now)
 	return err
 }
 

@@ -210,7 +210,8 @@ func TestCanaryStatusPromotion(t *testing.T) {
 	assert.False(t, ltt.Before(mustTime(t, promotedOf(mid).LastTransitionTime)), "the release's last transition is after its start")
 
 	// one request per status write, none repeated after a conflict; the lease is written when
-	// acquired, when the analysis starts (the extras) and when released
+	// acquired, when the analysis starts (the extras) and when released, and the Driver's
+	// holder lease of the namespace is looked for, claimed and given up (it renews the claim)
 	saves := store.saved()
 	calls := b.env.AuditSince(t, from).ForUser(b.user).Calls()
 	counts := calls.Counts()
@@ -221,7 +222,8 @@ func TestCanaryStatusPromotion(t *testing.T) {
 	assert.Equal(t, len(saves), counts[key("update", "canaries/status")], "one request per status write")
 	assert.GreaterOrEqual(t, len(saves), 6, "new revision, three steps, promotion, success")
 	assert.Equal(t, 1, counts[key("get", "canaries")], "the status is read once, when the release starts")
-	assert.Equal(t, 3, counts[key("update", "leases")], "lease: acquired, the analysis' start, released")
+	assert.Equal(t, 5, counts[key("update", "leases")], "lease: acquired, the analysis' start, released; holder lease: claimed, given up")
+	assert.Equal(t, 1, counts[key("list", "leases")], "the holder leases, once")
 	for _, e := range calls {
 		assert.Less(t, e.Code, 300, "%s %s/%s answered %d", e.Verb, e.Resource, e.Subresource, e.Code)
 	}
@@ -313,7 +315,7 @@ func mustTime(t *testing.T, s string) time.Time {
 }
 
 // A Target with its status on the Canary: idle, it reads neither the Canary nor anything but
-// its caches (it renews its lease); a new revision is released, and the Canary says so.
+// its caches (its holder lease is renewed); a new revision is released, and the Canary says so.
 func TestTargetCanaryStatus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
@@ -334,16 +336,10 @@ func TestTargetCanaryStatus(t *testing.T) {
 
 	from := b.env.AuditMark(t)
 	checks := tg.checks.Load()
-	lease, err := b.env.Client().CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
-	require.NoError(t, err)
-	renewed := lease.Spec.RenewTime.Time
 	for i := 0; i < 20; i++ {
 		tg.Kick()
 	}
-	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		l, err := b.env.Client().CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
-		return err == nil && l.Spec.RenewTime.Sub(renewed) >= 3*time.Second, nil
-	}), "two renewals")
+	waitHolderRenewals(ctx, t, b.env.Client(), b.ns, "podinfo-canarykit")
 	idle := b.env.AuditSince(t, from).ForUser(user).Calls().Counts()
 	t.Logf("idle: %d checks; requests:\n%s", tg.checks.Load()-checks, idle)
 	assert.GreaterOrEqual(t, tg.checks.Load()-checks, int64(20))
@@ -352,7 +348,7 @@ func TestTargetCanaryStatus(t *testing.T) {
 		if k.Resource == "events" {
 			continue // the initialisation's Events, written asynchronously
 		}
-		assert.Equal(t, "update leases", k.Verb+" "+k.Resource, "an idle target only renews its lease")
+		assert.Equal(t, "update leases", k.Verb+" "+k.Resource, "an idle target only renews its holder lease")
 	}
 
 	b.newRevision(ctx, t, "podinfo:2")

@@ -18,8 +18,9 @@
 //     Start holds the lease, applies control requests, delivers alerts and releases every new
 //     revision; Kick it from an informer's events (Driver.OnDeployment gives the events of the
 //     Deployments in the caches the targets read). It has the shape of a controller-runtime
-//     Runnable. Between releases it reads only its caches: an idle target costs the lease's
-//     renewals. With Options.CanaryStatus, the releases after the first of one hold of the
+//     Runnable. Between releases it reads only its caches, and its lease is renewed
+//     with the Driver's holder lease of the namespace (kube.Holders: one write per half
+//     lease duration for all the namespace's targets, idle or releasing). With Options.CanaryStatus, the releases after the first of one hold of the
 //     lease take the status from what the store last wrote, without reading the Canary; with
 //     a router that writes conditionally on the route's generation (mesh.GenerationRouter:
 //     the SMI TrafficSplit) they take the route from their last write, without reading it,

@@ -62,8 +62,9 @@ type Options struct {
 	// Objects is where a Canary's metric templateRefs and alert providerRefs are looked up.
 	// Default: the cluster's Flagger MetricTemplates and AlertProviders (ClusterObjects).
 	Objects flagger.Source
-	// Identity names this driver in the targets' Leases. Default: the host name and a random
-	// suffix.
+	// Identity names this driver in the targets' Leases and in its holder leases (kube.Holders,
+	// which renew the claims of its Targets and Releases). Default: the host name and a random suffix
+	// (kube.NewIdentity), one per Lease and one for the holder leases.
 	Identity string
 	// LeaseDuration is a driver's claim on a target without renewal. Default
 	// kube.DefaultLeaseDuration.
@@ -110,6 +111,7 @@ type Driver struct {
 	config  *rest.Config
 	client  kubernetes.Interface
 	cluster *kube.Cluster
+	holders *kube.Holders // renew the claims of the Targets and Releases
 	events  *kube.Events
 	hooks   *webhook.Client
 	routers *routers
@@ -168,6 +170,10 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
+	holders, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: opts.Identity, Duration: opts.LeaseDuration, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("driver: %w", err)
+	}
 	cluster, err := kube.New(kube.Options{Client: client, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
 	if err != nil {
 		return nil, err
@@ -191,7 +197,7 @@ func New(opts Options) (*Driver, error) {
 	if objects == nil {
 		objects = ClusterObjects(dyn)
 	}
-	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
+	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, holders: holders, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
 		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
 	d.routers = newRouters(d)
 	return d, nil

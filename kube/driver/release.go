@@ -55,7 +55,8 @@ func (d *Driver) store(c *flagger.Canary, workload *kube.Workload, lease *kube.L
 }
 
 // adapters are what drives c's target: the router its provider chooses, its workload and its
-// lease (waiting for another holder when wait is set). Nothing in the cluster is touched.
+// lease (waiting for another holder when wait is set; renewed with the Driver's holder leases
+// while held). Nothing in the cluster is touched.
 func (d *Driver) adapters(c *flagger.Canary, wait bool) (canary.MeshRouter, *kube.Workload, *kube.Lease, error) {
 	router, err := d.routers.forCanary(c)
 	if err != nil {
@@ -86,7 +87,7 @@ func canaryError(c *flagger.Canary, err error) error {
 
 func (d *Driver) lease(t canary.Target, wait bool) (*kube.Lease, error) {
 	return kube.NewLease(kube.LeaseOptions{Client: d.client, Target: t, Identity: d.opts.Identity,
-		Duration: d.opts.LeaseDuration, Wait: wait, Logger: d.opts.Logger})
+		Duration: d.opts.LeaseDuration, Wait: wait, Holders: d.holders, Logger: d.opts.Logger})
 }
 
 // build resolves c's references and assembles its Rollout over the given router, workload and

@@ -15,7 +15,8 @@ import (
 
 // Target drives one target for as long as its Start runs: it holds the target's lease, applies
 // control requests, delivers alerts, and releases every new revision. Between releases it costs
-// the lease's renewals only: whether a new revision exists is read from the informer caches
+// nothing of its own (its lease is renewed with the Driver's holder lease of the namespace,
+// kube.Holders): whether a new revision exists is read from the informer caches
 // (the target's Deployment and the configuration it refers to) and the status the held lease
 // already has (with Options.CanaryStatus: the Canary's status as last read or written), so an
 // idle target makes no other API request. A release after the first of one hold of the lease

@@ -15,15 +15,17 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
-// An idle Target costs its lease's renewals only: however often it is kicked or rechecks, it
-// finds out from its caches and the held lease that there is no new revision, and reads no
-// route, Deployment or Lease. A new revision is still released, and a control request sent
-// while it is idle is applied to the next release.
+// An idle Target costs its share of its holder lease's renewals only: its own lease is not
+// renewed, vouched for by the driver's holder lease of the namespace, and however often it is kicked or
+// rechecks, it finds out from its caches and the held lease that there is no new revision,
+// and reads no route, Deployment or Lease. A new revision is still released, and a control
+// request sent while it is idle is applied to the next release.
 func TestTargetIdleCostsOnlyRenewals(t *testing.T) {
 	env := testenv.Shared(t)
 	ctx, cancel, ns := bedNamespace(t, env, testenv.TrafficSplitCRD())
@@ -75,20 +77,14 @@ func TestTargetIdleCostsOnlyRenewals(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		tg.Kick()
 	}
-	lease, err := env.Client().CoordinationV1().Leases(ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
-	require.NoError(t, err)
-	renewed := lease.Spec.RenewTime.Time
-	poll("two renewals", func() bool {
-		l, err := env.Client().CoordinationV1().Leases(ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
-		return err == nil && l.Spec.RenewTime.Sub(renewed) >= 3*time.Second
-	})
+	waitHolderRenewals(ctx, t, env.Client(), ns, "podinfo-canarykit")
 	idle := byAgent(env.AuditSince(t, from).Calls(), agent).Counts()
 	made := tg.checks.Load() - checks
 	t.Logf("idle: %d checks for a new revision; requests:\n%s", made, idle)
 	assert.GreaterOrEqual(t, made, int64(20), "the target looked for new revisions")
-	require.NotZero(t, idle.Total(), "the lease was renewed")
+	require.NotZero(t, idle.Total(), "the holder lease was renewed")
 	for k := range idle {
-		assert.Equal(t, "update leases", k.Verb+" "+k.Resource, "an idle target only renews its lease")
+		assert.Equal(t, "update leases", k.Verb+" "+k.Resource, "an idle target only renews its holder lease")
 	}
 	assert.Equal(t, canary.PhaseInitialized, tg.Last().Phase, "no release ran while idle")
 
@@ -134,4 +130,25 @@ func byAgent(ev testenv.AuditEvents, agent string) testenv.AuditEvents {
 		}
 	}
 	return out
+}
+
+// waitHolderRenewals waits for two renewals of the holder lease that vouches for the target
+// lease name, and checks that the target lease itself was not written meanwhile.
+func waitHolderRenewals(ctx context.Context, t *testing.T, client kubernetes.Interface, ns, name string) {
+	t.Helper()
+	leases := client.CoordinationV1().Leases(ns)
+	target, err := leases.Get(ctx, name, metav1.GetOptions{})
+	require.NoError(t, err)
+	holderName := target.Annotations[kube.AnnotationHolder]
+	require.NotEmpty(t, holderName, "a held target's lease names its holder lease")
+	holder, err := leases.Get(ctx, holderName, metav1.GetOptions{})
+	require.NoError(t, err)
+	renewed := holder.Spec.RenewTime.Time
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		l, err := leases.Get(ctx, holderName, metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime.Sub(renewed) >= 3*time.Second, nil
+	}), "two renewals of the holder lease")
+	after, err := leases.Get(ctx, name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, target.ResourceVersion, after.ResourceVersion, "the idle target's own lease is not renewed")
 }

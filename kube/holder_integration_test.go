@@ -1,0 +1,337 @@
+package kube_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// holderDuration is the holder and target leases' duration in these tests.
+const holderDuration = 2 * time.Second
+
+func (b *bed) get(t *testing.T, name string) *coordinationv1.Lease {
+	t.Helper()
+	obj, err := b.admin.CoordinationV1().Leases(b.ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(t, err)
+	return obj
+}
+
+func (b *bed) holders(t *testing.T, identity string) *kube.Holders {
+	t.Helper()
+	hs, err := kube.NewHolders(kube.HoldersOptions{Client: b.client, Identity: identity, Duration: holderDuration})
+	require.NoError(t, err)
+	return hs
+}
+
+func (b *bed) lease(t *testing.T, identity string, hs *kube.Holders, target canary.Target) *kube.Lease {
+	t.Helper()
+	l, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: target, Identity: identity, Holders: hs, Duration: holderDuration})
+	require.NoError(t, err)
+	return l
+}
+
+// holding is a Hold running in the background until stopped.
+type holding struct {
+	started chan context.Context // fn's context, once fn runs
+	stop    context.CancelFunc
+	done    chan error
+}
+
+func hold(l *kube.Lease) *holding {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &holding{started: make(chan context.Context, 1), stop: cancel, done: make(chan error, 1)}
+	go func() {
+		h.done <- l.Hold(ctx, func(ctx context.Context) error {
+			h.started <- ctx
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	return h
+}
+
+// wait waits for fn to start, or fails if Hold returns first.
+func (h *holding) wait(t *testing.T) context.Context {
+	t.Helper()
+	select {
+	case ctx := <-h.started:
+		return ctx
+	case err := <-h.done:
+		require.FailNow(t, "Hold returned before fn ran", "%v", err)
+		return nil
+	}
+}
+
+func (h *holding) end(t *testing.T) {
+	t.Helper()
+	h.stop()
+	require.NoError(t, <-h.done)
+}
+
+// waitPast waits until the real clock is past when, a lease time.
+func waitPast(when time.Time) {
+	time.Sleep(time.Until(when) + 200*time.Millisecond)
+}
+
+func expiryOf(l *coordinationv1.Lease) time.Time {
+	return l.Spec.RenewTime.Add(time.Duration(ptr.Deref(l.Spec.LeaseDurationSeconds, 0)) * time.Second)
+}
+
+// eventually polls cond every 50 ms until it holds, for at most 30 s.
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			require.FailNow(t, msg)
+		}
+	}
+}
+
+// A lease held with Holders is not renewed at all: the holder lease it names is, every half
+// of its duration, and keeps the target from any other driver past the target lease's own
+// renewal time plus duration. Releasing frees both at once.
+func TestHeldLeaseIsVouchedForByItsHolderLease(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	hs := b.holders(t, "process-one")
+	l := b.lease(t, "one", hs, b.target)
+	h := hold(l)
+	h.wait(t)
+
+	target := b.get(t, l.Name())
+	name := target.Annotations[kube.AnnotationHolder]
+	require.Equal(t, map[string]string{b.ns: name}, hs.Namespaces(), "the annotation names the namespace's holder lease")
+	holder := b.get(t, name)
+	assert.Equal(t, "true", holder.Labels[kube.LabelHolder])
+	assert.Equal(t, "process-one", ptr.Deref(holder.Spec.HolderIdentity, ""))
+	assert.Equal(t, holder.Annotations[kube.AnnotationHolderClaim], target.Annotations[kube.AnnotationHolderClaim], "the claim token")
+	assert.Len(t, target.Annotations[kube.AnnotationHolderClaim], 16)
+	assert.Equal(t, int32(kube.VouchedLeaseDuration.Seconds()), ptr.Deref(target.Spec.LeaseDurationSeconds, 0),
+		"an older driver sees the claim held for the vouched duration")
+
+	waitPast(target.Spec.RenewTime.Add(2 * holderDuration))
+	assert.Equal(t, target.ResourceVersion, b.get(t, l.Name()).ResourceVersion, "the target lease is not renewed")
+	renewed := b.get(t, name)
+	assert.True(t, renewed.Spec.RenewTime.After(holder.Spec.RenewTime.Time), "the holder lease is renewed")
+
+	two := b.lease(t, "two", nil, b.target)
+	err := two.Acquire(ctx)
+	var held *kube.HeldError
+	require.ErrorAs(t, err, &held, "vouched for past twice its duration")
+	assert.Equal(t, "one", held.Holder)
+	assert.True(t, held.Until.Before(time.Now().Add(holderDuration+time.Second)), "held until the holder lease's expiry, not the hour declared: %s", held.Until)
+	who, until, err := two.Holder(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "one", who)
+	assert.True(t, until.After(time.Now()))
+	require.NoError(t, kube.RequestControl(ctx, b.client, b.target, kube.ControlPause), "a vouched lease has a driver")
+
+	h.end(t)
+	freed := b.get(t, l.Name())
+	assert.Empty(t, ptr.Deref(freed.Spec.HolderIdentity, ""), "released")
+	assert.NotContains(t, freed.Annotations, kube.AnnotationHolder)
+	assert.Contains(t, freed.Annotations[kube.AnnotationControl], "pause", "a request nobody applied stays")
+	eventually(t, func() bool { return ptr.Deref(b.get(t, name).Spec.HolderIdentity, "") == "" }, "the holder lease is given up after its last member left")
+	require.NoError(t, two.Acquire(ctx), "free at once")
+	require.NoError(t, two.Release(ctx))
+}
+
+// One holder lease renews every target a process holds in a namespace.
+func TestOneHolderLeasePerNamespace(t *testing.T) {
+	b := newBed(t)
+	hs := b.holders(t, "process-one")
+	var hs3 []*holding
+	names := map[string]bool{}
+	for _, name := range []string{"a", "b", "c"} {
+		l := b.lease(t, "one", hs, canary.Target{Namespace: b.ns, Name: name})
+		h := hold(l)
+		h.wait(t)
+		hs3 = append(hs3, h)
+		names[b.get(t, l.Name()).Annotations[kube.AnnotationHolder]] = true
+	}
+	assert.Len(t, names, 1, "one holder lease: %v", names)
+	list, err := b.admin.CoordinationV1().Leases(b.ns).List(context.Background(), metav1.ListOptions{LabelSelector: kube.LabelHolder + "=true"})
+	require.NoError(t, err)
+	assert.Len(t, list.Items, 1)
+	for _, h := range hs3 {
+		h.end(t)
+	}
+}
+
+// A process that stops renewing its holder lease (it died) loses its targets once the holder
+// lease expires: another driver takes them though the target lease declares an hour.
+func TestLapsedHolderLeaseFreesItsTargets(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	hs := b.holders(t, "process-one")
+	l := b.lease(t, "one", hs, b.target)
+	h := hold(l)
+	h.wait(t)
+	name := b.get(t, l.Name()).Annotations[kube.AnnotationHolder]
+	hs.Halt()
+	waitPast(expiryOf(b.get(t, name)))
+
+	two := b.lease(t, "two", nil, b.target)
+	require.NoError(t, two.Acquire(ctx), "the holder lease has expired")
+	h.end(t) // its release finds the lease taken, and leaves it
+	assert.Equal(t, "two", ptr.Deref(b.get(t, l.Name()).Spec.HolderIdentity, ""))
+	require.NoError(t, two.Release(ctx))
+}
+
+// A process restarted under the same identity does not inherit its previous run's claims:
+// the holder lease it takes carries a new claim token, and the old claims are free.
+func TestRestartDoesNotInheritVouchedClaims(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	first := b.holders(t, "pod-0")
+	h := hold(b.lease(t, "pod-0", first, b.target))
+	h.wait(t)
+	name := b.get(t, "podinfo-canarykit").Annotations[kube.AnnotationHolder]
+	first.Halt() // the process died
+	waitPast(expiryOf(b.get(t, name)))
+
+	restarted := b.holders(t, "pod-0")
+	other := canary.Target{Namespace: b.ns, Name: "other"}
+	h2 := hold(b.lease(t, "pod-0", restarted, other))
+	h2.wait(t)
+	require.Equal(t, name, b.get(t, "other-canarykit").Annotations[kube.AnnotationHolder], "the expired holder lease is reused")
+	assert.Equal(t, "pod-0", ptr.Deref(b.get(t, name).Spec.HolderIdentity, ""))
+
+	two := b.lease(t, "two", nil, b.target)
+	require.NoError(t, two.Acquire(ctx), "the old claim's token is not the holder lease's any more")
+	require.NoError(t, two.Release(ctx))
+	h2.end(t)
+	h.stop()
+	<-h.done
+}
+
+// A holder lease another process took makes its leases renew themselves at once, without
+// the vouch, and their Hold goes on.
+func TestTakenHolderLeaseMakesTheLeaseRenewItself(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	hs := b.holders(t, "process-one")
+	l := b.lease(t, "one", hs, b.target)
+	h := hold(l)
+	fnCtx := h.wait(t)
+	name := b.get(t, l.Name()).Annotations[kube.AnnotationHolder]
+	stolen := b.get(t, name)
+	stolen.Annotations[kube.AnnotationHolderClaim] = "0123456789abcdef"
+	stolen.Spec.HolderIdentity = ptr.To("thief")
+	_, err := b.admin.CoordinationV1().Leases(b.ns).Update(ctx, stolen, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	eventually(t, func() bool { _, ok := b.get(t, l.Name()).Annotations[kube.AnnotationHolder]; return !ok },
+		"the target lease drops the vouch at the holder lease's next renewal")
+	own := b.get(t, l.Name())
+	assert.Equal(t, "one", ptr.Deref(own.Spec.HolderIdentity, ""))
+	assert.Equal(t, int32(holderDuration.Seconds()), ptr.Deref(own.Spec.LeaseDurationSeconds, 0))
+	eventually(t, func() bool { return b.get(t, l.Name()).ResourceVersion != own.ResourceVersion }, "it renews itself")
+	assert.NoError(t, fnCtx.Err(), "the hold goes on")
+	h.end(t)
+}
+
+// Two Leases of one target that share Holders never hold it at once, though they have the same
+// identity (a stable one, as a pod name): the second waits for the first to release it.
+func TestLeasesSharingHoldersTakeTurns(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	hs := b.holders(t, "pod-0")
+	first := hold(b.lease(t, "pod-0", hs, b.target))
+	first.wait(t)
+
+	now, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "pod-0", Holders: hs})
+	require.NoError(t, err)
+	var held *kube.HeldError
+	require.ErrorAs(t, now.Acquire(ctx), &held, "the same identity does not make it its own")
+	assert.Contains(t, held.Holder, "this process")
+
+	waiting, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "pod-0", Holders: hs, Duration: holderDuration, Wait: true})
+	require.NoError(t, err)
+	second := hold(waiting)
+	select {
+	case <-second.started:
+		require.FailNow(t, "the second Lease holds the target while the first does")
+	case <-time.After(3 * time.Second):
+	}
+	first.end(t)
+	second.wait(t)
+	assert.Equal(t, "pod-0", ptr.Deref(b.get(t, "podinfo-canarykit").Spec.HolderIdentity, ""))
+	second.end(t)
+}
+
+// A control request applied by a vouched lease is cleared by a write made at once (a vouched
+// lease makes no renewal that would clear it).
+func TestAppliedRequestIsClearedAtOnce(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	cluster, err := kube.New(kube.Options{Client: b.client})
+	require.NoError(t, err)
+	defer cluster.Close()
+	hs := b.holders(t, "process-one")
+	l := b.lease(t, "one", hs, b.target)
+	applied := make(chan kube.Control, 1)
+	done := make(chan error, 1)
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	registered := make(chan error, 1)
+	go func() {
+		done <- l.Hold(hctx, func(ctx context.Context) error {
+			stop, err := cluster.Controls(ctx, l, func(c kube.Control) { applied <- c })
+			registered <- err
+			if err != nil {
+				return err
+			}
+			defer stop()
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	require.NoError(t, <-registered)
+	require.NoError(t, kube.RequestControl(ctx, b.client, b.target, kube.ControlPause))
+	select {
+	case c := <-applied:
+		assert.Equal(t, kube.ControlPause, c)
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "the request was not applied")
+	}
+	eventually(t, func() bool {
+		cur := b.get(t, l.Name())
+		_, labelled := cur.Labels[kube.LabelControlRequested]
+		return cur.Annotations[kube.AnnotationControl] == "" && !labelled
+	}, "the applied request is cleared")
+	assert.NotEmpty(t, b.get(t, l.Name()).Annotations[kube.AnnotationHolder], "and the lease stays vouched for")
+	cancel()
+	require.NoError(t, <-done)
+	select {
+	case c := <-applied:
+		require.FailNow(t, "applied twice", "%s", c)
+	default:
+	}
+}
+
+// A lease deleted while held (Retire deletes it) is released at once: the API server answers
+// the release with a conflict on the object's UID, which is not retried, and the holder lease
+// is given up as its last member leaves.
+func TestDeletedLeaseLeavesItsHolderLease(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	hs := b.holders(t, "process-one")
+	l := b.lease(t, "one", hs, b.target)
+	var name string
+	require.NoError(t, l.Hold(ctx, func(ctx context.Context) error {
+		name = b.get(t, l.Name()).Annotations[kube.AnnotationHolder]
+		return b.admin.CoordinationV1().Leases(b.ns).Delete(ctx, l.Name(), metav1.DeleteOptions{})
+	}))
+	require.NotEmpty(t, name)
+	eventually(t, func() bool { return ptr.Deref(b.get(t, name).Spec.HolderIdentity, "") == "" }, "the holder lease is given up")
+	assert.Empty(t, hs.Namespaces())
+}

@@ -1,0 +1,282 @@
+package kube_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+)
+
+func leaseAt(name, holder string, renew time.Time, seconds int32, labels, annotations map[string]string) *coordinationv1.Lease {
+	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: annotations},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), RenewTime: ptr.To(metav1.NewMicroTime(renew)),
+			LeaseDurationSeconds: ptr.To(seconds)}}
+}
+
+// A vouched claim lasts while the holder lease its annotations name carries the same claim
+// token, is held and has not expired, whatever the target lease declares; anything else about
+// the annotations (they are untrusted) falls back to the target lease's own time, and names
+// nothing that is read.
+func TestClaimUntil(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	const token = "0123456789abcdef"
+	holderLabels := map[string]string{kube.LabelHolder: "true"}
+	holderAnn := map[string]string{kube.AnnotationHolderClaim: token}
+	vouched := map[string]string{kube.AnnotationHolder: "canarykit-holder-ab12", kube.AnnotationHolderClaim: token}
+	with := func(name, tok string) map[string]string {
+		return map[string]string{kube.AnnotationHolder: name, kube.AnnotationHolderClaim: tok}
+	}
+	own := now.Add(50 * time.Minute) // the hour a vouched target lease declares: not used
+	target := func(annotations map[string]string) *coordinationv1.Lease {
+		return leaseAt("podinfo-canarykit", "one", now.Add(-10*time.Minute), 3600, nil, annotations)
+	}
+	live := leaseAt("canarykit-holder-ab12", "process", now, 120, holderLabels, holderAnn)
+	for _, tc := range []struct {
+		name    string
+		target  *coordinationv1.Lease
+		holder  *coordinationv1.Lease // what the getter returns; nil: not found
+		getErr  error
+		want    time.Time
+		wantErr string
+		reads   int
+	}{
+		{name: "vouched", target: target(vouched), holder: live, want: now.Add(2 * time.Minute), reads: 1},
+		{name: "holder lease expired", target: target(vouched), holder: leaseAt("canarykit-holder-ab12", "process", now.Add(-3*time.Minute), 120, holderLabels, holderAnn),
+			want: now.Add(-time.Minute), reads: 1},
+		{name: "holder lease claimed again: another token", target: target(vouched),
+			holder: leaseAt("canarykit-holder-ab12", "process", now, 120, holderLabels, map[string]string{kube.AnnotationHolderClaim: "fedcba9876543210"}), reads: 1},
+		{name: "holder lease given up", target: target(vouched), holder: leaseAt("canarykit-holder-ab12", "", now, 120, holderLabels, holderAnn), reads: 1},
+		{name: "not a holder lease", target: target(vouched), holder: leaseAt("canarykit-holder-ab12", "process", now, 120, nil, holderAnn), reads: 1},
+		{name: "holder lease gone", target: target(vouched), reads: 1},
+		{name: "read fails", target: target(vouched), getErr: errors.New("connection refused"), wantErr: "connection refused", reads: 1},
+		{name: "no vouch: its own time", target: target(nil), want: own},
+		{name: "taken by an older driver: its own duration", target: leaseAt("t", "old", now, 120, nil, vouched), want: now.Add(2 * time.Minute)},
+		{name: "free target lease", target: leaseAt("t", "", now, 120, nil, vouched), want: now.Add(2 * time.Minute)},
+		{name: "token missing", target: target(with("canarykit-holder-ab12", "")), want: own},
+		{name: "token not hex", target: target(with("canarykit-holder-ab12", "0123456789abcdeg")), want: own},
+		{name: "token too long", target: target(with("canarykit-holder-ab12", token+"00")), want: own},
+		{name: "name without the prefix", target: target(with("kube-controller-manager", token)), want: own},
+		{name: "name with a path", target: target(with("canarykit-holder-x/../y", token)), want: own},
+		{name: "name with a dot", target: target(with("canarykit-holder-a.b", token)), want: own},
+		{name: "name too long", target: target(with("canarykit-holder-"+strings.Repeat("a", 60), token)), want: own},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reads := 0
+			get := func(_ context.Context, name string, _ metav1.GetOptions) (*coordinationv1.Lease, error) {
+				reads++
+				assert.Equal(t, tc.target.Annotations[kube.AnnotationHolder], name)
+				if tc.getErr != nil {
+					return nil, tc.getErr
+				}
+				if tc.holder == nil {
+					return nil, apierrors.NewNotFound(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, name)
+				}
+				return tc.holder, nil
+			}
+			got, err := kube.ClaimUntil(context.Background(), get, tc.target)
+			assert.Equal(t, tc.reads, reads, "holder lease reads")
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.True(t, tc.want.Equal(got), "want %s, got %s", tc.want, got)
+		})
+	}
+}
+
+// A vouched claim whose release fails is given up again until that succeeds, and its holder
+// lease is kept (renewed) until then: neither stays vouched for while the process lives.
+func TestFailedReleaseOfAVouchedClaimIsRetried(t *testing.T) {
+	client := fake.NewClientset()
+	failures := failReleases(client, 3)
+	const d = 8 * time.Second // retries every second
+	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d})
+	require.NoError(t, err)
+	target := canary.Target{Namespace: "ns", Name: "podinfo"}
+	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: target, Identity: "one", Holders: hs, Duration: d})
+	require.NoError(t, err)
+	require.NoError(t, l.Hold(context.Background(), func(context.Context) error { return nil }))
+
+	leases := client.CoordinationV1().Leases("ns")
+	cur, err := leases.Get(context.Background(), "podinfo-canarykit", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "one", ptr.Deref(cur.Spec.HolderIdentity, ""), "the first release failed")
+	name := cur.Annotations[kube.AnnotationHolder]
+	require.NotEmpty(t, name)
+	assert.Equal(t, map[string]string{"ns": name}, hs.Namespaces(), "the holder lease is kept meanwhile")
+
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		cur, err = leases.Get(context.Background(), "podinfo-canarykit", metav1.GetOptions{})
+		require.NoError(t, err)
+		if cur.Spec.HolderIdentity == nil {
+			break
+		}
+		require.False(t, time.Now().After(end), "the release is not retried")
+	}
+	assert.NotContains(t, cur.Annotations, kube.AnnotationHolder)
+	assert.LessOrEqual(t, failures.Load(), int32(-1), "three failures, then the release")
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		h, err := leases.Get(context.Background(), name, metav1.GetOptions{})
+		require.NoError(t, err)
+		if h.Spec.HolderIdentity == nil {
+			break
+		}
+		require.False(t, time.Now().After(end), "the holder lease is not given up after the release")
+	}
+}
+
+// failReleases makes the first n releases of the target lease (updates without a holder)
+// fail with a server error.
+func failReleases(client *fake.Clientset, n int32) *atomic.Int32 {
+	var failures atomic.Int32
+	failures.Store(n)
+	client.PrependReactor("update", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := a.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		if l.Name == "podinfo-canarykit" && l.Spec.HolderIdentity == nil && failures.Add(-1) >= 0 {
+			return true, nil, apierrors.NewInternalError(errors.New("etcd timeout"))
+		}
+		return false, nil, nil
+	})
+	return &failures
+}
+
+// A Lease whose vouched claim is still being given up takes no new claim meanwhile (Target
+// holds the same Lease again after a failed release): the background give-up would free it.
+func TestLeaseBeingGivenUpTakesNoNewClaim(t *testing.T) {
+	client := fake.NewClientset()
+	failReleases(client, 2)
+	const d = 8 * time.Second
+	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d})
+	require.NoError(t, err)
+	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one", Holders: hs, Duration: d})
+	require.NoError(t, err)
+	require.NoError(t, l.Hold(context.Background(), func(context.Context) error { return nil }))
+	var held *kube.HeldError
+	require.ErrorAs(t, l.Acquire(context.Background()), &held)
+	assert.Contains(t, held.Holder, "being released")
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := l.Acquire(context.Background())
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, kube.ErrLeaseHeld)
+		require.False(t, time.Now().After(end), "the give-up never ended")
+	}
+	cur, err := client.CoordinationV1().Leases("ns").Get(context.Background(), "podinfo-canarykit", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "one", ptr.Deref(cur.Spec.HolderIdentity, ""), "the new claim stands")
+	require.NoError(t, l.Release(context.Background()))
+}
+
+// A holder lease renewed only after it expired (the process froze, or the request took longer
+// than the claim) is lost, not renewed: other drivers may have taken its targets meanwhile
+// without touching it. The leases it vouched for renew themselves, which finds any takeover.
+func TestHolderLeaseRenewedTooLateIsLost(t *testing.T) {
+	const d = 8 * time.Second
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	client := fake.NewClientset()
+	var slow atomic.Bool
+	var late atomic.Int32
+	client.PrependReactor("update", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := a.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		if strings.HasPrefix(l.Name, "canarykit-holder-") && slow.Load() && late.Add(1) == 1 {
+			clk.Step(2 * d) // the renewal reaches the server after the claim expired
+		}
+		return false, nil, nil
+	})
+	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d, Clock: clk})
+	require.NoError(t, err)
+	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one",
+		Holders: hs, Duration: d, Clock: clk})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Hold(ctx, func(ctx context.Context) error { close(started); <-ctx.Done(); return nil })
+	}()
+	<-started
+	leases := client.CoordinationV1().Leases("ns")
+	cur, err := leases.Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, cur.Annotations[kube.AnnotationHolder], "vouched")
+	slow.Store(true)
+	for end := time.Now().Add(30 * time.Second); late.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		clk.Step(d / 8) // up to the holder lease's renewal
+		require.False(t, time.Now().After(end), "no renewal of the holder lease")
+	}
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		cur, err = leases.Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
+		require.NoError(t, err)
+		if _, vouched := cur.Annotations[kube.AnnotationHolder]; !vouched {
+			break
+		}
+		require.False(t, time.Now().After(end), "the lease still counts on the holder lease renewed too late")
+	}
+	assert.Equal(t, "one", ptr.Deref(cur.Spec.HolderIdentity, ""), "nobody took it: it renewed itself")
+	assert.Equal(t, int32(8), ptr.Deref(cur.Spec.LeaseDurationSeconds, 0))
+	assert.Empty(t, hs.Namespaces(), "the holder lease counts as lost")
+	cancel()
+	require.NoError(t, <-done)
+}
+
+// When its holder lease is lost, a lease that cannot renew itself at once counts as lost:
+// other drivers may already see it free (from the holder lease's expiry on), whatever its own
+// last write.
+func TestLeaseThatCannotRenewItselfAfterItsHolderIsLost(t *testing.T) {
+	const d = 8 * time.Second
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	client := fake.NewClientset()
+	var down atomic.Bool
+	client.PrependReactor("update", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if down.Load() && a.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease).Name == "podinfo-canarykit" {
+			return true, nil, apierrors.NewServiceUnavailable("etcd leader changed")
+		}
+		return false, nil, nil
+	})
+	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d, Clock: clk})
+	require.NoError(t, err)
+	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one",
+		Holders: hs, Duration: d, Clock: clk})
+	require.NoError(t, err)
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Hold(context.Background(), func(ctx context.Context) error { close(started); <-ctx.Done(); return ctx.Err() })
+	}()
+	<-started
+	acquired := clk.Now()
+	cur, err := client.CoordinationV1().Leases("ns").Get(context.Background(), "podinfo-canarykit", metav1.GetOptions{})
+	require.NoError(t, err)
+	down.Store(true)
+	require.NoError(t, client.CoordinationV1().Leases("ns").Delete(context.Background(), cur.Annotations[kube.AnnotationHolder], metav1.DeleteOptions{}))
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, kube.ErrLeaseLost)
+			assert.True(t, clk.Now().Before(acquired.Add(d)), "lost at once, not a duration after its last write: %s",
+				clk.Now().Sub(acquired))
+			return
+		default:
+		}
+		clk.Step(d / 8) // the holder lease's renewal finds it deleted
+		require.False(t, time.Now().After(end), "the lease goes on without its holder lease or a renewal of its own")
+	}
+}
