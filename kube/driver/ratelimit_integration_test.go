@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ import (
 // revision at once: its client rate limit is sized for 60 targets while they run, none of the
 // requests of their bootstraps (primary, Services, route, status, Events, leases) and of their
 // releases waited for it, and it falls back to the defaults once they stop. The fixed defaults
-// (50 QPS, burst 100) make the releases' start wait.
+// (50 QPS, burst 100) make the releases' start wait. Idle afterwards, the 60 targets' claims
+// cost their one holder lease's renewals, not 60 leases'.
 func TestAdaptiveRateLimitDoesNotThrottleSixtyTargets(t *testing.T) {
 	env := testenv.Shared(t)
 	ctx, cancel, ns := bedNamespace(t, env, testenv.TrafficSplitCRD())
@@ -36,7 +38,7 @@ func TestAdaptiveRateLimitDoesNotThrottleSixtyTargets(t *testing.T) {
 	cfg := rest.CopyConfig(env.Config())
 	cfg.UserAgent = agent
 	cfg.QPS, cfg.Burst, cfg.RateLimiter = 0, 0, nil
-	d, err := New(Options{Config: cfg, Identity: "driver-rate", Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})})
+	d, err := New(Options{Config: cfg, Identity: "driver-rate", LeaseDuration: 4 * time.Second, Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})})
 	require.NoError(t, err)
 	defer d.Close()
 	from := env.AuditMark(t)
@@ -87,6 +89,21 @@ func TestAdaptiveRateLimitDoesNotThrottleSixtyTargets(t *testing.T) {
 		made, qps, burst, d.Throttled(), initialized)
 	assert.Greater(t, made, DefaultBurst, "more requests than the default burst")
 	assert.Zero(t, d.Throttled(), "no request waited for the client rate limit")
+
+	idleFrom := env.AuditMark(t)
+	waitHolderRenewals(ctx, t, env.Client(), ns, "podinfo-0-canarykit")
+	var renewals int
+	for _, e := range byAgent(env.AuditSince(t, idleFrom).Calls(), agent) {
+		if e.Resource != "leases" {
+			continue
+		}
+		assert.Equal(t, "update", e.Verb)
+		assert.True(t, strings.HasPrefix(e.Name, "canarykit-holder-"), "idle, only the holder lease is written: %s", e.Name)
+		renewals++
+	}
+	t.Logf("idle: %d lease writes for %d targets in two holder renewal periods", renewals, n)
+	assert.GreaterOrEqual(t, renewals, 2)
+	assert.LessOrEqual(t, renewals, 4, "one holder lease renewed every 2 s")
 
 	cancel()
 	for range n {
