@@ -72,9 +72,13 @@ type HoldersOptions struct {
 // hold a target one at a time: a second Lease of a target waits until the first releases it.
 //
 // A process that stops renewing (it died) loses all its targets when its holder lease expires.
-// A holder lease that cannot be renewed within its duration, that another process took or that
-// was deleted, is lost: each target lease it vouched for renews itself at once (a write that
-// fails if another driver took it, ErrLeaseLost) and goes on as a lease without Holders.
+// A holder lease that is not renewed within its duration (even if a late renewal went through:
+// others may have taken its targets meanwhile without touching it), that another process took
+// or that was deleted, is lost: each target lease it vouched for renews itself at once, and if
+// that write fails, or finds another driver's claim, the lease is lost (ErrLeaseLost);
+// otherwise it goes on as a lease without Holders. Deleting a holder lease frees, for the
+// other drivers, every target it vouches for at once; its process finds out at its next
+// renewal, within half the duration.
 //
 // Holder leases are reused: a process takes a free or expired one before it creates one, so
 // their number is the most processes that held targets in the namespace at once. A holder

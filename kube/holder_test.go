@@ -280,3 +280,40 @@ func TestLeaseThatCannotRenewItselfAfterItsHolderIsLost(t *testing.T) {
 		require.False(t, time.Now().After(end), "the lease goes on without its holder lease or a renewal of its own")
 	}
 }
+
+// An acquiring write that failed but was made (a timeout after the server applied it) does not
+// leave a claim vouched for while the process lives: it is read back and given up.
+func TestAmbiguousAcquireIsGivenUp(t *testing.T) {
+	client := fake.NewClientset()
+	var once atomic.Bool
+	client.PrependReactor("create", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := a.(k8stesting.CreateAction).GetObject().(*coordinationv1.Lease)
+		if l.Name != "podinfo-canarykit" || !once.CompareAndSwap(false, true) {
+			return false, nil, nil
+		}
+		gvr := coordinationv1.SchemeGroupVersion.WithResource("leases")
+		if err := client.Tracker().Create(gvr, l, "ns"); err != nil {
+			return true, nil, err
+		}
+		return true, nil, context.DeadlineExceeded // made, but the answer was lost
+	})
+	const d = 8 * time.Second
+	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d})
+	require.NoError(t, err)
+	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one", Holders: hs, Duration: d})
+	require.NoError(t, err)
+	require.ErrorIs(t, l.Hold(context.Background(), func(context.Context) error { return nil }), context.DeadlineExceeded)
+	leases := client.CoordinationV1().Leases("ns")
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		cur, err := leases.Get(context.Background(), "podinfo-canarykit", metav1.GetOptions{})
+		require.NoError(t, err)
+		if cur.Spec.HolderIdentity == nil {
+			assert.NotContains(t, cur.Annotations, kube.AnnotationHolder)
+			break
+		}
+		require.False(t, time.Now().After(end), "the claim made by the failed write stays")
+	}
+	for end := time.Now().Add(30 * time.Second); len(hs.Namespaces()) > 0; time.Sleep(50 * time.Millisecond) {
+		require.False(t, time.Now().After(end), "the holder lease is kept")
+	}
+}

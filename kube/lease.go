@@ -240,6 +240,7 @@ func (l *Lease) tryAcquire(ctx context.Context, h *holder) (err error) {
 		// nothing is read: the other Lease sharing the Holders releases it first
 		return &HeldError{Lease: l.key(), Holder: other.opts.Identity + " (another driver of this process)", Until: now.Add(time.Second)}
 	}
+	l.tried = time.Time{}
 	if l.givingUp {
 		return &HeldError{Lease: l.key(), Holder: l.opts.Identity + " (this driver's last claim, being released)", Until: now.Add(time.Second)}
 	}
@@ -348,6 +349,8 @@ func (l *Lease) Release(ctx context.Context) error {
 	if err == nil || l.vouch == nil {
 		// unvouched, a claim that could not be given up lapses on its own
 		l.unregister()
+	} else {
+		l.givingUp = true // vouched: Hold gives it up again (giveUpVouched); no new claim meanwhile
 	}
 	return err
 }
@@ -356,7 +359,7 @@ func (l *Lease) Release(ctx context.Context) error {
 func (l *Lease) giveUp(ctx context.Context) error {
 	err := retryOnConflict(func() error {
 		u := l.obj.DeepCopy()
-		if ptr.Deref(u.Spec.HolderIdentity, "") != l.opts.Identity || !u.Spec.AcquireTime.Equal(l.acquired) {
+		if ptr.Deref(u.Spec.HolderIdentity, "") != l.opts.Identity || !sameInstant(u.Spec.AcquireTime, l.acquired) {
 			return nil // taken over meanwhile: nothing to release
 		}
 		u.Spec.HolderIdentity = nil
@@ -408,10 +411,11 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 	}
 	if err := l.acquire(ctx, h); err != nil {
 		if h != nil {
-			if !errors.Is(err, ErrLeaseHeld) {
-				l.abandon() // a write that failed may have been made: it must not stay vouched for
+			if !errors.Is(err, ErrLeaseHeld) && l.abandon(h) {
+				go l.giveUpVouched(h) // a write that failed may have been made: it must not stay vouched for
+			} else {
+				h.hs.leave(h)
 			}
-			h.hs.leave(h)
 		}
 		return err
 	}
@@ -433,7 +437,7 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 		if h != nil {
 			h.hs.leave(h)
 		}
-	case l.startGivingUp():
+	case l.beingGivenUp():
 		l.log.Error(rerr, "release failed; retrying while the holder lease vouches for the claim")
 		go l.giveUpVouched(h)
 	default:
@@ -448,53 +452,60 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 	return err
 }
 
-// startGivingUp reports whether a holder lease vouches for the claim just released in vain,
-// and if so marks it being given up: this Lease takes no new claim until giveUpVouched ends.
-func (l *Lease) startGivingUp() bool {
+// beingGivenUp reports whether Release left a vouched claim to give up again (giveUpVouched);
+// this Lease takes no new claim until that ends.
+func (l *Lease) beingGivenUp() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.givingUp = l.vouch != nil
 	return l.givingUp
 }
 
-// abandon gives up, at once, a vouched claim whose acquiring write failed but may have been
-// made (a timeout): if the lease holds this driver's identity and the claim's AcquireTime, it
-// is written free.
-func (l *Lease) abandon() {
-	ctx, cancel := context.WithTimeout(context.Background(), max(l.opts.Duration/8, time.Second))
-	defer cancel()
+// abandon prepares the give-up of a vouched claim whose acquiring write failed but may have
+// been made (a timeout): it reports whether a write was attempted, and if so marks the claim
+// being given up, as made at l.tried (giveUpVouched then frees it if the lease shows it).
+func (l *Lease) abandon(h *holder) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.tried.IsZero() {
-		return
+		return false
 	}
-	cur, err := l.leases().Get(ctx, l.name, metav1.GetOptions{})
-	if err != nil {
-		return // absent, or unreadable: nothing more can be done here
-	}
-	at := cur.Spec.AcquireTime
-	if ptr.Deref(cur.Spec.HolderIdentity, "") != l.opts.Identity || at == nil || at.Sub(l.tried).Abs() >= time.Microsecond {
-		return
-	}
-	l.obj, l.acquired = cur, at
-	if err := l.giveUp(ctx); err != nil {
-		l.log.Error(err, "giving up a claim whose acquiring write failed; it lasts while the holder lease does")
-	}
+	l.vouch, l.acquired, l.givingUp = h, ptr.To(metav1.NewMicroTime(l.tried)), true
+	return true
 }
 
-// giveUpVouched gives up a vouched claim whose release failed, retrying every eighth of the
-// duration until it succeeds or the holder lease is lost (which ends the vouch), then leaves
-// the holder lease.
+// sameInstant reports whether two AcquireTimes are one claim's: equal within the microsecond
+// the API server keeps.
+func sameInstant(a, b *metav1.MicroTime) bool {
+	return a != nil && b != nil && a.Sub(b.Time).Abs() < time.Microsecond
+}
+
+// giveUpVouched gives up a vouched claim whose release (or acquiring write) failed: it reads
+// the lease and frees it if it still shows this claim, again every eighth of the duration
+// until that succeeds or the holder lease is lost (which ends the vouch); then it leaves the
+// holder lease.
 func (l *Lease) giveUpVouched(h *holder) {
 	defer h.hs.leave(h)
-	defer l.unregister()
 	defer func() {
 		l.mu.Lock()
 		l.givingUp, l.vouch = false, nil
+		l.unregister() // with l.mu held: a new claim of l waits for this
 		l.mu.Unlock()
 	}()
 	every := max(l.opts.Duration/8, time.Second)
 	for {
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		l.mu.Lock()
+		cur, err := l.leases().Get(ctx, l.name, metav1.GetOptions{})
+		if err == nil {
+			l.obj = cur
+			err = l.giveUp(ctx)
+		}
+		l.mu.Unlock()
+		cancel()
+		if err == nil || apierrors.IsNotFound(err) {
+			return
+		}
+		l.log.Error(err, "release failed; retrying", "in", every)
 		t := l.opts.Clock.NewTimer(every)
 		select {
 		case <-h.lost:
@@ -502,15 +513,6 @@ func (l *Lease) giveUpVouched(h *holder) {
 			return
 		case <-t.C():
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		l.mu.Lock()
-		err := l.giveUp(ctx)
-		l.mu.Unlock()
-		cancel()
-		if err == nil {
-			return
-		}
-		l.log.Error(err, "release failed; retrying", "in", every)
 	}
 }
 
