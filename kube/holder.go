@@ -439,13 +439,15 @@ func (h *holder) fail(err error) {
 	h.log.Error(err, "holder lease lost; the target leases it vouched for renew themselves")
 }
 
-// release gives up the claim after the last member left, so that what it still vouches for is
-// free at once and the next process reuses the lease.
+// release gives up the claim after the last member left, or once it is lost, so that what it
+// still vouches for is free at once and the next process reuses the lease. The write is
+// conditional on the lease as this claim last wrote it: a lease taken or deleted meanwhile is
+// left alone; one renewed too late (which counts as lost) is cleared.
 func (h *holder) release() {
 	h.mu.Lock()
-	obj, lost := h.obj, h.lostErr
+	obj := h.obj
 	h.mu.Unlock()
-	if lost != nil || obj == nil {
+	if obj == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.attempt())

@@ -233,6 +233,16 @@ func TestHolderLeaseRenewedTooLateIsLost(t *testing.T) {
 	assert.Equal(t, "one", ptr.Deref(cur.Spec.HolderIdentity, ""), "nobody took it: it renewed itself")
 	assert.Equal(t, int32(8), ptr.Deref(cur.Spec.LeaseDurationSeconds, 0))
 	assert.Empty(t, hs.Namespaces(), "the holder lease counts as lost")
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		list, err := leases.List(ctx, metav1.ListOptions{LabelSelector: kube.LabelHolder + "=true"})
+		require.NoError(t, err)
+		require.Len(t, list.Items, 1)
+		if list.Items[0].Spec.HolderIdentity == nil {
+			assert.NotContains(t, list.Items[0].Annotations, kube.AnnotationHolderClaim, "its token is cleared")
+			break
+		}
+		require.False(t, time.Now().After(end), "the holder lease renewed too late still vouches")
+	}
 	cancel()
 	require.NoError(t, <-done)
 }
