@@ -64,8 +64,8 @@ type HoldersOptions struct {
 // labelled LabelHolder, renewed every half of its duration while a target lease of the
 // namespace that uses the Holders (LeaseOptions.Holders) is held. A target lease taken with
 // Holders names the holder lease and its claim token (AnnotationHolder, AnnotationHolderClaim)
-// and is not renewed itself: its claim lasts while the holder lease carries the same token, is
-// held, and has not expired. So a process holding a thousand targets in a namespace renews one
+// and renews itself only every half of VouchedLeaseDuration (for older tools): its claim lasts
+// while the holder lease carries the same token, is held, and has not expired. So a process holding a thousand targets in a namespace renews one
 // lease every half duration, not a thousand, whether the targets are idle or releasing. The
 // token is drawn anew each time a holder lease is claimed, so a process restarted under the
 // same identity does not inherit the claims of its previous run. The Leases that share Holders

@@ -66,7 +66,8 @@ type LeaseOptions struct {
 	// Duration of a claim without renewal. Default DefaultLeaseDuration.
 	Duration time.Duration
 	// Holders, when set, renews the claim while Hold runs: the lease is vouched for by the
-	// process's holder lease of the namespace and makes no renewal of its own (see Holders).
+	// process's holder lease of the namespace and renews itself only every half hour, for
+	// older tools (see Holders, VouchedLeaseDuration).
 	// Two Leases of one target that share Holders never hold it at once, whatever their
 	// identities: the second waits (or gets a HeldError) until the first releases it.
 	Holders *Holders
