@@ -41,8 +41,25 @@ func (b *bed) lease(t *testing.T, identity string, hs *kube.Holders, target cana
 // holding is a Hold running in the background until stopped.
 type holding struct {
 	started chan context.Context // fn's context, once fn runs
+	ctx     context.Context      // fn's context, once wait returned
 	stop    context.CancelFunc
 	done    chan error
+}
+
+// vouched is the bed's target lease of identity "one" with Holders of identity "process-one".
+func (b *bed) vouched(t *testing.T) (*kube.Holders, *kube.Lease) {
+	t.Helper()
+	hs := b.holders(t, "process-one")
+	return hs, b.lease(t, "one", hs, b.target)
+}
+
+// holding is vouched, held in the background until the test ends it.
+func (b *bed) holding(t *testing.T) (*kube.Holders, *kube.Lease, *holding) {
+	t.Helper()
+	hs, l := b.vouched(t)
+	h := hold(l)
+	h.wait(t)
+	return hs, l, h
 }
 
 func hold(l *kube.Lease) *holding {
@@ -63,6 +80,7 @@ func (h *holding) wait(t *testing.T) context.Context {
 	t.Helper()
 	select {
 	case ctx := <-h.started:
+		h.ctx = ctx
 		return ctx
 	case err := <-h.done:
 		require.FailNow(t, "Hold returned before fn ran", "%v", err)
@@ -101,10 +119,7 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 func TestHeldLeaseIsVouchedForByItsHolderLease(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
-	hs := b.holders(t, "process-one")
-	l := b.lease(t, "one", hs, b.target)
-	h := hold(l)
-	h.wait(t)
+	hs, l, h := b.holding(t)
 
 	target := b.get(t, l.Name())
 	name := target.Annotations[kube.AnnotationHolder]
@@ -171,10 +186,7 @@ func TestOneHolderLeasePerNamespace(t *testing.T) {
 func TestLapsedHolderLeaseFreesItsTargets(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
-	hs := b.holders(t, "process-one")
-	l := b.lease(t, "one", hs, b.target)
-	h := hold(l)
-	h.wait(t)
+	hs, l, h := b.holding(t)
 	name := b.get(t, l.Name()).Annotations[kube.AnnotationHolder]
 	hs.Halt()
 	waitPast(expiryOf(b.get(t, name)))
@@ -218,10 +230,8 @@ func TestRestartDoesNotInheritVouchedClaims(t *testing.T) {
 func TestTakenHolderLeaseMakesTheLeaseRenewItself(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
-	hs := b.holders(t, "process-one")
-	l := b.lease(t, "one", hs, b.target)
-	h := hold(l)
-	fnCtx := h.wait(t)
+	_, l, h := b.holding(t)
+	fnCtx := h.ctx
 	name := b.get(t, l.Name()).Annotations[kube.AnnotationHolder]
 	stolen := b.get(t, name)
 	stolen.Annotations[kube.AnnotationHolderClaim] = "0123456789abcdef"
@@ -276,8 +286,7 @@ func TestAppliedRequestIsClearedAtOnce(t *testing.T) {
 	cluster, err := kube.New(kube.Options{Client: b.client})
 	require.NoError(t, err)
 	defer cluster.Close()
-	hs := b.holders(t, "process-one")
-	l := b.lease(t, "one", hs, b.target)
+	_, l := b.vouched(t)
 	applied := make(chan kube.Control, 1)
 	done := make(chan error, 1)
 	hctx, cancel := context.WithCancel(ctx)
@@ -324,8 +333,7 @@ func TestAppliedRequestIsClearedAtOnce(t *testing.T) {
 func TestDeletedLeaseLeavesItsHolderLease(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
-	hs := b.holders(t, "process-one")
-	l := b.lease(t, "one", hs, b.target)
+	hs, l := b.vouched(t)
 	var name string
 	require.NoError(t, l.Hold(ctx, func(ctx context.Context) error {
 		name = b.get(t, l.Name()).Annotations[kube.AnnotationHolder]
