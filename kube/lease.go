@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -214,25 +212,6 @@ func (l *Lease) acquire(ctx context.Context, h *holder) error {
 
 func (l *Lease) key() string { return l.opts.Target.Namespace + "/" + l.name }
 
-// register makes l the Lease of its target among those sharing its Holders; it returns the
-// other one if there is one.
-func (l *Lease) register() *Lease {
-	if l.opts.Holders == nil {
-		return nil
-	}
-	if other, loaded := l.opts.Holders.claims.LoadOrStore(l.key(), l); loaded && other != l {
-		return other.(*Lease)
-	}
-	return nil
-}
-
-// unregister ends l's registration, if it has one.
-func (l *Lease) unregister() {
-	if l.opts.Holders != nil {
-		l.opts.Holders.claims.CompareAndDelete(l.key(), l)
-	}
-}
-
 func (l *Lease) tryAcquire(ctx context.Context, h *holder) (err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -295,32 +274,6 @@ func (l *Lease) tryAcquire(ctx context.Context, h *holder) (err error) {
 	}
 	l.took(updated, vouch, now)
 	return nil
-}
-
-// stamp sets u's holder and renewal time, and either the vouch of h's holder lease (while its
-// claim stands; that holder is returned) or the lease's own duration.
-func (l *Lease) stamp(u *coordinationv1.Lease, h *holder, now time.Time) *holder {
-	u.Spec.HolderIdentity = &l.opts.Identity
-	u.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
-	if h != nil {
-		if name, token, ok := h.vouch(); ok {
-			if u.Annotations == nil {
-				u.Annotations = map[string]string{}
-			}
-			u.Annotations[AnnotationHolder], u.Annotations[AnnotationHolderClaim] = name, token
-			u.Spec.LeaseDurationSeconds = ptr.To(int32(VouchedLeaseDuration.Seconds()))
-			return h
-		}
-	}
-	unvouch(u, l.opts.Duration)
-	return nil
-}
-
-// unvouch removes the vouch of a holder lease from u, giving it duration d.
-func unvouch(u *coordinationv1.Lease, d time.Duration) {
-	delete(u.Annotations, AnnotationHolder)
-	delete(u.Annotations, AnnotationHolderClaim)
-	u.Spec.LeaseDurationSeconds = ptr.To(int32(d.Seconds()))
 }
 
 func (l *Lease) took(obj *coordinationv1.Lease, vouch *holder, now time.Time) {
@@ -451,70 +404,6 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 		return errors.Join(cause, err)
 	}
 	return err
-}
-
-// beingGivenUp reports whether Release left a vouched claim to give up again (giveUpVouched);
-// this Lease takes no new claim until that ends.
-func (l *Lease) beingGivenUp() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.givingUp
-}
-
-// abandon prepares the give-up of a vouched claim whose acquiring write failed but may have
-// been made (a timeout): it reports whether a write was attempted, and if so marks the claim
-// being given up, as made at l.tried (giveUpVouched then frees it if the lease shows it).
-func (l *Lease) abandon(h *holder) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.tried.IsZero() {
-		return false
-	}
-	l.vouch, l.acquired, l.givingUp = h, ptr.To(metav1.NewMicroTime(l.tried)), true
-	return true
-}
-
-// sameInstant reports whether two AcquireTimes are one claim's: equal within the microsecond
-// the API server keeps.
-func sameInstant(a, b *metav1.MicroTime) bool {
-	return a != nil && b != nil && a.Sub(b.Time).Abs() < time.Microsecond
-}
-
-// giveUpVouched gives up a vouched claim whose release (or acquiring write) failed: it reads
-// the lease and frees it if it still shows this claim, again every eighth of the duration
-// until that succeeds or the holder lease is lost (which ends the vouch); then it leaves the
-// holder lease.
-func (l *Lease) giveUpVouched(h *holder) {
-	defer h.hs.leave(h)
-	defer func() {
-		l.mu.Lock()
-		l.givingUp, l.vouch = false, nil
-		l.unregister() // with l.mu held: a new claim of l waits for this
-		l.mu.Unlock()
-	}()
-	every := max(l.opts.Duration/8, time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		l.mu.Lock()
-		cur, err := l.leases().Get(ctx, l.name, metav1.GetOptions{})
-		if err == nil {
-			l.obj = cur
-			err = l.giveUp(ctx)
-		}
-		l.mu.Unlock()
-		cancel()
-		if err == nil || apierrors.IsNotFound(err) {
-			return
-		}
-		l.log.Error(err, "release failed; retrying", "in", every)
-		t := l.opts.Clock.NewTimer(every)
-		select {
-		case <-h.lost:
-			t.Stop()
-			return
-		case <-t.C():
-		}
-	}
 }
 
 // renewLoop renews the claim whenever nothing was written for half its duration. Failed
@@ -648,83 +537,4 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 		l.obj, l.lastWrite = updated, now
 		return updated, nil
 	}
-}
-
-// Load returns the status stored in the lease (the zero Status when none). It reads the
-// lease from the API server unless this driver holds it.
-func (l *Lease) Load(ctx context.Context, t canary.Target) (canary.Status, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.check(t); err != nil {
-		return canary.Status{}, err
-	}
-	obj := l.obj
-	if !l.held {
-		cur, err := l.leases().Get(ctx, l.name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return canary.Status{}, nil
-		}
-		if err != nil {
-			return canary.Status{}, fmt.Errorf("get lease %s: %w", l.name, err)
-		}
-		obj = cur
-	}
-	return statusOf(obj)
-}
-
-func statusOf(obj *coordinationv1.Lease) (canary.Status, error) {
-	var s canary.Status
-	if raw := obj.Annotations[AnnotationStatus]; raw != "" {
-		if err := json.Unmarshal([]byte(raw), &s); err != nil {
-			return canary.Status{}, fmt.Errorf("lease %s/%s: annotation %s: %w", obj.Namespace, obj.Name, AnnotationStatus, err)
-		}
-	}
-	s.Version = obj.Annotations[AnnotationStatusVersion]
-	return s, nil
-}
-
-// Save stores s in the lease if s.Version is the stored version, renewing the claim in the
-// same write. It fails unless this driver holds the lease.
-func (l *Lease) Save(ctx context.Context, t canary.Target, s canary.Status) (canary.Status, error) {
-	defer l.deliver()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.check(t); err != nil {
-		return canary.Status{}, err
-	}
-	if !l.held {
-		return canary.Status{}, fmt.Errorf("%w: lease %s is not held by %q; acquire it before saving", canary.ErrConflict, l.name, l.opts.Identity)
-	}
-	cur := l.obj.Annotations[AnnotationStatusVersion]
-	if s.Version != cur {
-		return canary.Status{}, fmt.Errorf("%w: status of %s saved at version %q, stored version is %q", canary.ErrConflict, t, s.Version, cur)
-	}
-	n, _ := strconv.Atoi(cur)
-	next := strconv.Itoa(n + 1)
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return canary.Status{}, err
-	}
-	_, err = l.write(ctx, func(u *coordinationv1.Lease) {
-		if u.Annotations == nil {
-			u.Annotations = map[string]string{}
-		}
-		u.Annotations[AnnotationStatus] = string(raw)
-		u.Annotations[AnnotationStatusVersion] = next
-	}, l.opts.Clock.Now())
-	if errors.Is(err, ErrLeaseLost) {
-		return canary.Status{}, fmt.Errorf("%w: %w", canary.ErrConflict, err)
-	}
-	if err != nil {
-		return canary.Status{}, err
-	}
-	s.Version = next
-	return s, nil
-}
-
-func (l *Lease) check(t canary.Target) error {
-	if t.Namespace != l.opts.Target.Namespace || t.Name != l.opts.Target.Name {
-		return fmt.Errorf("kube: lease for %s used for %s", l.opts.Target, t)
-	}
-	return nil
 }
