@@ -135,10 +135,7 @@ func (l *Lease) take(req string) (Control, func(Control), bool) {
 		return "", nil, false
 	}
 	l.handled = req
-	select {
-	case l.clear <- struct{}{}:
-	default:
-	}
+	l.nudge()
 	c := Control(strings.SplitN(req, "@", 2)[0])
 	l.log.Info("control requested", "control", c)
 	return c, l.apply, true

@@ -3,6 +3,7 @@ package kube_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -326,4 +327,29 @@ func TestAmbiguousAcquireIsGivenUp(t *testing.T) {
 	for end := time.Now().Add(30 * time.Second); len(hs.Namespaces()) > 0; time.Sleep(50 * time.Millisecond) {
 		require.False(t, time.Now().After(end), "the holder lease is kept")
 	}
+}
+
+// A status save that finds the lease deleted ends the hold: fn's context is cancelled with
+// ErrLeaseLost (the renewals used to spin on a lease no longer held, and fn went on).
+// The fake clock never moves, so only the save's nudge can end it.
+func TestSaveThatFindsTheLeaseGoneEndsTheHold(t *testing.T) {
+	client := fake.NewClientset()
+	target := canary.Target{Namespace: "ns", Name: "podinfo"}
+	clk := clocktesting.NewFakeClock(time.Now())
+	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: target, Identity: "one", Duration: 8 * time.Second, Clock: clk})
+	require.NoError(t, err)
+	err = l.Hold(context.Background(), func(ctx context.Context) error {
+		for !clk.HasWaiters() { // the renewals wait for their next turn
+			time.Sleep(time.Millisecond)
+		}
+		if err := client.CoordinationV1().Leases("ns").Delete(ctx, l.Name(), metav1.DeleteOptions{}); err != nil {
+			return err
+		}
+		if _, err := l.Save(ctx, target, canary.Status{Phase: canary.PhaseProgressing}); !errors.Is(err, kube.ErrLeaseLost) {
+			return fmt.Errorf("save: want ErrLeaseLost, got %v", err)
+		}
+		<-ctx.Done() // the hold ends at once, not at the next renewal
+		return nil
+	})
+	require.ErrorIs(t, err, kube.ErrLeaseLost)
 }

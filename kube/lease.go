@@ -97,7 +97,7 @@ type Lease struct {
 	handled   string            // the last Control request applied; cleared by the next write
 	apply     func(Control)     // set while registered for control requests (Cluster.Controls)
 	queued    []Control         // requests found while writing, applied once l.mu is released
-	clear     chan struct{}     // a Control request was applied: the renewals write to clear it
+	clear     chan struct{}     // nudge: a Control request to clear, or the claim found lost
 }
 
 // claimDefaults fills in the defaults of a claim's identity, duration and clock, and returns
@@ -418,6 +418,13 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 	retry := time.Duration(0)
 	for {
 		l.mu.Lock()
+		if !l.held { // a status save found the claim lost (or deleted)
+			l.mu.Unlock()
+			err := fmt.Errorf("%w: lease %s is no longer held by %q", ErrLeaseLost, l.name, l.opts.Identity)
+			l.log.Error(err, "lease lost; stopping")
+			lost(err)
+			return
+		}
 		vouch := l.vouch
 		period := l.opts.Duration / 2
 		if vouch != nil {
@@ -475,6 +482,15 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 	}
 }
 
+// nudge wakes the renewals at once: a Control request applied is to be cleared, or a write
+// found the claim lost (the renewals then end the hold).
+func (l *Lease) nudge() {
+	select {
+	case l.clear <- struct{}{}:
+	default:
+	}
+}
+
 // renew writes a new renewal time if nothing was written for period, or at once with force;
 // the write drops the vouch of a holder lease that was lost.
 func (l *Lease) renew(ctx context.Context, force bool, period time.Duration) error {
@@ -507,6 +523,7 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 		updated, err := l.leases().Update(ctx, u, metav1.UpdateOptions{})
 		if apierrors.IsNotFound(err) {
 			l.held = false
+			l.nudge()
 			return nil, fmt.Errorf("%w: lease %s was deleted", ErrLeaseLost, l.name)
 		}
 		if apierrors.IsConflict(err) {
@@ -516,6 +533,7 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 			}
 			if holder := ptr.Deref(fresh.Spec.HolderIdentity, ""); holder != l.opts.Identity {
 				l.held = false
+				l.nudge()
 				return nil, fmt.Errorf("%w: lease %s is now held by %q", ErrLeaseLost, l.name, holder)
 			}
 			statusChanged := fresh.Annotations[AnnotationStatusVersion] != l.obj.Annotations[AnnotationStatusVersion]
