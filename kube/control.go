@@ -31,10 +31,10 @@ const (
 // AnnotationControl on a target's Lease carries a pending Control request ("<control>@<id>").
 const AnnotationControl = "canarykit.dev/control"
 
-// LabelControlRequested ("true") marks a Lease that carries a pending Control request: the
-// drivers' shared watch of control requests (Cluster.Controls) selects on it, so the renewals
-// and status saves of the other leases reach no driver. The holder removes it with the request
-// it applied: Hold writes the lease at once for that.
+// LabelControlRequested ("true") marks a Lease that carries a pending Control request. The
+// shared watch of this version (Cluster.Controls) selects canarykit's leases whatever their
+// requests; earlier drivers select on this label, so RequestControl still sets it. The holder
+// removes it with the request it applied: Hold writes the lease at once for that.
 const LabelControlRequested = "canarykit.dev/control-requested"
 
 // ErrNoDriver: no process holds the target's lease, so nobody would act on a request.
@@ -149,6 +149,21 @@ func (l *Lease) notice(obj *coordinationv1.Lease) {
 	l.mu.Unlock()
 	if ok {
 		apply(c)
+	}
+}
+
+// observe checks the watch's copy of l's lease (gone: deleted, or out of the watch's
+// selection): while l holds its claim, a copy of this object whose holder or acquire time is
+// not this claim's, or its deletion, wakes the renewals at once, and their write finds the
+// loss. A copy older than the claim (the echo of an earlier write) costs one renewal write.
+func (l *Lease) observe(obj *coordinationv1.Lease, gone bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.held || l.obj == nil || obj.UID != l.obj.UID {
+		return // not held, or another object of the name (the watch lags behind a new one)
+	}
+	if gone || ptr.Deref(obj.Spec.HolderIdentity, "") != l.opts.Identity || !sameInstant(obj.Spec.AcquireTime, l.acquired) {
+		l.nudge()
 	}
 }
 

@@ -2,6 +2,8 @@ package kube_test
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,9 +49,23 @@ func TestControlRequestsFromAnotherProcess(t *testing.T) {
 	}
 }
 
-// A request written without LabelControlRequested (by a canaryctl older than the label) is
-// not seen by the shared watch, but the holder applies it when it next reads the lease: at its
-// next write, which the request's write makes conflict, or when it takes the lease.
+// appliedControls records the Controls applied, from any goroutine.
+type appliedControls struct {
+	mu sync.Mutex
+	cs []kube.Control
+}
+
+func (a *appliedControls) add(c kube.Control) { a.mu.Lock(); a.cs = append(a.cs, c); a.mu.Unlock() }
+
+func (a *appliedControls) list() []kube.Control {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.cs)
+}
+
+// A request written without LabelControlRequested (by a canaryctl older than the label)
+// reaches the shared watch too (it selects canarykit's leases), and the holder applies it
+// once; one left while nobody held the lease is applied when the next holder takes it.
 func TestControlRequestWithoutTheLabel(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
@@ -74,35 +90,36 @@ func TestControlRequestWithoutTheLabel(t *testing.T) {
 		return l.Annotations[kube.AnnotationControl]
 	}
 
-	// held: applied at the next write, and cleared by it
+	// held: applied from the watch, and cleared by the next write
 	one, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "one"})
 	require.NoError(t, err)
 	require.NoError(t, one.Acquire(ctx))
-	var got []kube.Control
-	stop, err := cluster.Controls(ctx, one, func(c kube.Control) { got = append(got, c) })
+	got := &appliedControls{}
+	stop, err := cluster.Controls(ctx, one, got.add)
 	require.NoError(t, err)
 	legacy(kube.ControlPause, "1")
+	eventually(t, func() bool { return len(got.list()) > 0 }, "the request without the label is not applied")
 	st, err := one.Save(ctx, b.target, canary.Status{Phase: canary.PhaseInitialized})
 	require.NoError(t, err)
-	assert.Equal(t, []kube.Control{kube.ControlPause}, got, "applied by the write that met it")
-	assert.Empty(t, pending(), "and cleared by it")
+	assert.Equal(t, []kube.Control{kube.ControlPause}, got.list(), "applied once")
+	assert.Empty(t, pending(), "and cleared by the write")
 	_, err = one.Save(ctx, b.target, st)
 	require.NoError(t, err)
-	assert.Len(t, got, 1, "once")
+	assert.Len(t, got.list(), 1, "once")
 
 	// left while the holder stops: applied by the next holder when it registers
-	legacy(kube.ControlAbort, "2")
 	stop()
+	legacy(kube.ControlAbort, "2")
 	require.NoError(t, one.Release(ctx))
 	assert.Equal(t, "abort@2", pending(), "a request the holder did not apply stays")
 	two, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "two"})
 	require.NoError(t, err)
 	require.NoError(t, two.Acquire(ctx))
-	var next []kube.Control
-	stop, err = cluster.Controls(ctx, two, func(c kube.Control) { next = append(next, c) })
+	next := &appliedControls{}
+	stop, err = cluster.Controls(ctx, two, next.add)
 	require.NoError(t, err)
 	defer stop()
-	assert.Equal(t, []kube.Control{kube.ControlAbort}, next, "applied when the lease was taken")
+	assert.Equal(t, []kube.Control{kube.ControlAbort}, next.list(), "applied when the lease was taken")
 	cur, err := two.Load(ctx, b.target)
 	require.NoError(t, err)
 	_, err = two.Save(ctx, b.target, cur)

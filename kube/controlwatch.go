@@ -6,15 +6,16 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/canarykit/canarykit/canary"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coordinationinformers "k8s.io/client-go/informers/coordination/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
-// controlWatch is one namespace's watch of the leases that carry a Control request
-// (LabelControlRequested), shared by every lease of the namespace registered with
-// Cluster.Controls.
+// controlWatch is one namespace's watch of canarykit's leases (canary.LabelManagedBy), shared
+// by every lease of the namespace registered with Cluster.Controls: it delivers their Control
+// requests and finds a held one taken or deleted.
 type controlWatch struct {
 	inf    cache.SharedIndexInformer
 	errs   *nsCache // records the watch's list/watch failures, for the sync error
@@ -32,12 +33,16 @@ type controlWatch struct {
 // Hold, one made at once for that), so it is applied once even across drivers. A request already pending
 // (left while no driver applied it) is applied at once.
 //
-// Every lease of a namespace shares one watch, label-selected on LabelControlRequested: it
-// receives the leases that carry a request and no renewal or status save, so a registered lease
-// costs nothing while no request is made, and the watches number one per namespace whatever
-// the number of targets. A request without the label (written by a canaryctl older than the
-// label) is applied when the lease is next read by its holder: at Acquire, and at the holder's
-// next write, which its change makes conflict.
+// Every lease of a namespace shares one watch, label-selected on canary.LabelManagedBy, so the
+// watches number one per namespace whatever the number of targets. It also guards the claim:
+// while the registered lease is held, a change of its holder or acquire time, or its deletion,
+// wakes the lease's renewals at once, and their write finds the loss (ErrLeaseLost) – a lease
+// vouched for by a holder lease writes only every half hour otherwise. Each write of a
+// canarykit lease of the namespace reaches the watch: with Holders those are the holder
+// lease's renewals and the rare writes of the target leases (a release's start, a status
+// save when the lease keeps the status). A request without LabelControlRequested (written by
+// a canaryctl older than the label) reaches the watch as well, and the holder's next write,
+// which its change makes conflict, finds it too.
 //
 // The first registration of a namespace starts the watch and waits for its first sync, within
 // Options.SyncTimeout (an identity that may not list or watch leases gets an error saying so).
@@ -100,7 +105,7 @@ func (c *Cluster) controlWatch(ctx context.Context, ns string) (*controlWatch, e
 	cw, ok := c.controls[ns]
 	if !ok {
 		inf := coordinationinformers.NewFilteredLeaseInformer(c.client, ns, c.resync, cache.Indexers{},
-			func(o *metav1.ListOptions) { o.LabelSelector = LabelControlRequested + "=true" })
+			func(o *metav1.ListOptions) { o.LabelSelector = canary.LabelManagedBy + "=" + canary.ManagedBy })
 		cw = &controlWatch{inf: inf, errs: &nsCache{watchErrs: map[string]string{}},
 			leases: map[string][]*Lease{}, seen: map[string]string{}}
 		cw.errs.watch("leases", inf)
@@ -124,7 +129,7 @@ func (c *Cluster) controlWatch(ctx context.Context, ns string) (*controlWatch, e
 	return cw, nil
 }
 
-// handle gives a lease carrying a request to the leases registered for it.
+// handle gives a lease to the leases registered for it: its request, and a check of the claim.
 func (cw *controlWatch) handle(obj any) {
 	lease, ok := obj.(*coordinationv1.Lease)
 	if !ok {
@@ -135,10 +140,12 @@ func (cw *controlWatch) handle(obj any) {
 	cw.seen[lease.Name] = lease.ResourceVersion
 	for _, l := range cw.leases[lease.Name] {
 		l.notice(lease)
+		l.observe(lease, false)
 	}
 }
 
-// forget drops a lease that left the selection (its request cleared, or deleted).
+// forget drops a lease that left the selection (deleted, or its label removed); a registered
+// lease holding it checks its claim.
 func (cw *controlWatch) forget(obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
@@ -148,6 +155,9 @@ func (cw *controlWatch) forget(obj any) {
 		return
 	}
 	cw.mu.Lock()
+	defer cw.mu.Unlock()
 	delete(cw.seen, lease.Name)
-	cw.mu.Unlock()
+	for _, l := range cw.leases[lease.Name] {
+		l.observe(lease, true)
+	}
 }

@@ -74,15 +74,17 @@
 // # Control requests
 //
 // RequestControl (canaryctl promote, abort, pause, resume) writes the request on the target's
-// Lease, annotation AnnotationControl, with the label LabelControlRequested. A driver registers
-// the lease it holds with Cluster.Controls: the Cluster keeps one watch per namespace, selected
-// on that label and shared by every registered lease, and hands each request to the lease it was
-// made on only. The holder applies a request once, and a write of the lease made at once for it
-// (during Hold) removes the annotation and the label, so the lease leaves the watch again.
-// A request no driver applied (the holder stopped first) stays, and the next driver to take the
-// lease applies it when it registers. A request without the label (from a canaryctl older than
-// it) is not seen by the watch: the holder applies it when it next reads the lease, on taking it
-// or at its next write, which the request's write makes conflict.
+// Lease, annotation AnnotationControl, with the label LabelControlRequested (for earlier
+// drivers, whose watch selects on it). A driver registers the lease it holds with
+// Cluster.Controls: the Cluster keeps one watch per namespace of canarykit's leases
+// (canary.LabelManagedBy), shared by every registered lease, and hands each request to the
+// lease it was made on only. The holder applies a request once, and a write of the lease made
+// at once for it (during Hold) removes the annotation and the label. A request no driver
+// applied (the holder stopped first) stays, and the next driver to take the lease applies it
+// when it registers. The same watch guards each registered claim: a held lease deleted, or
+// written with another holder or acquire time, wakes its renewals at once, and their write
+// ends the hold with ErrLeaseLost (a lease vouched for by a holder lease would otherwise find
+// out only at its next write, up to half an hour later).
 //
 // A namespace, not the cluster, is the watch's scope, as for the informer caches: the
 // permissions are granted per namespace (RoleBindings of RBAC()), and the watches number one per
@@ -96,8 +98,8 @@
 // or a Secret type it does not track) without their data, and autoscalers without their status. A target's revision is encoded again
 // only when its Deployment's generation or a tracked config changes. A weight step costs the engine one status write (the Lease update,
 // which also renews the claim) and one Event, besides the route write of the mesh router; an
-// idle tick costs nothing, and control requests cost one label-selected Lease watch per
-// namespace, not one per target. The Lease is renewed on its own
+// idle tick costs nothing, and control requests cost one Lease watch per namespace (of
+// canarykit's Leases), not one per target. The Lease is renewed on its own
 // only after half its Duration without a write. Flagger makes 19 requests per step and 12 per
 // idle tick.
 //
@@ -113,9 +115,15 @@
 // So the renewals of a thousand targets, idle or releasing, are one write per namespace every
 // half duration, and a process that dies frees all its targets when its holder lease expires.
 // A restart under the same identity draws a new token, so it does not inherit the old claims.
-// A holder lease lost (not renewed within its duration, even if a late renewal went through;
-// taken; deleted) makes each lease it vouched for renew itself at once, and a failure of that
-// write, or a conflict with another driver's claim, is ErrLeaseLost. A tool that knows nothing
+// A holder lease lost (not renewed within three quarters of its duration, so while it still
+// stands for the others; renewed only after it expired; taken; deleted) makes each lease it
+// vouched for renew itself at once, and a failure of that write, or a conflict with another
+// driver's claim, is ErrLeaseLost; the lost holder lease is left to expire. Any claim not
+// renewed within three quarters of its duration counts as lost, and Hold cancels its fn.
+// A vouched target Lease is written only every half hour (and by its status saves): one
+// registered with Cluster.Controls, as kube/driver registers its Targets' and Releases', is
+// guarded by that watch, which finds it deleted or taken at once; one that is not finds out
+// at its next write, and another driver may have taken the target meanwhile. A tool that knows nothing
 // of holder leases sees the hour the target Lease declares, so it never takes a target from a
 // live process (and takes a dead one's only after the hour).
 //

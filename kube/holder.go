@@ -50,8 +50,10 @@ type HoldersOptions struct {
 	Client kubernetes.Interface
 	// Identity names the process in its holder leases (HolderIdentity). Default: NewIdentity().
 	Identity string
-	// Duration of a holder lease's claim without renewal; it is renewed every half of it.
-	// Default DefaultLeaseDuration.
+	// Duration of a holder lease's claim without renewal; it is renewed every half of it, and
+	// counts as lost when no renewal succeeded within three quarters of it (its target leases
+	// then write their own claims while it still stands). Whole seconds, at least one and less
+	// than VouchedLeaseDuration. Default DefaultLeaseDuration.
 	Duration time.Duration
 	// Clock times the renewals. Default: the real clock.
 	Clock clock.Clock
@@ -72,13 +74,15 @@ type HoldersOptions struct {
 // hold a target one at a time: a second Lease of a target waits until the first releases it.
 //
 // A process that stops renewing (it died) loses all its targets when its holder lease expires.
-// A holder lease that is not renewed within its duration (even if a late renewal went through:
-// others may have taken its targets meanwhile without touching it), that another process took
-// or that was deleted, is lost: each target lease it vouched for renews itself at once, and if
-// that write fails, or finds another driver's claim, the lease is lost (ErrLeaseLost);
-// otherwise it goes on as a lease without Holders. Deleting a holder lease frees, for the
-// other drivers, every target it vouches for at once; its process finds out at its next
-// renewal, within half the duration.
+// A holder lease that is not renewed within three quarters of its duration (while it still
+// stands for the others), whose renewal reached the server only after it expired (others may
+// have taken its targets meanwhile without touching it), that another process took or that
+// was deleted, is lost: each target lease it vouched for renews itself at once, and if that
+// write fails, or finds another driver's claim, the lease is lost (ErrLeaseLost); otherwise it
+// goes on as a lease without Holders. A lost holder lease is not given up: it expires on its
+// own, so it keeps vouching for its targets while they write their own claims. Deleting a
+// holder lease frees, for the other drivers, every target it vouches for at once; its process
+// finds out at its next renewal, within half the duration.
 //
 // Holder leases are reused: a process takes a free or expired one before it creates one, so
 // their number is the most processes that held targets in the namespace at once. A holder
@@ -99,7 +103,10 @@ func NewHolders(opts HoldersOptions) (*Holders, error) {
 	if opts.Client == nil {
 		return nil, errors.New("kube: HoldersOptions.Client is required")
 	}
-	log := claimDefaults(&opts.Identity, &opts.Duration, &opts.Clock, opts.Logger)
+	log, err := claimDefaults("HoldersOptions", &opts.Identity, &opts.Duration, &opts.Clock, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	return &Holders{opts: opts, log: log, byNS: map[string]*holder{}}, nil
 }
 
@@ -155,12 +162,11 @@ func (h *holder) leases() interface {
 func (h *holder) attempt() time.Duration { return max(h.hs.opts.Duration/8, time.Second) }
 
 // vouch returns the holder lease's name and claim token while the claim stands with a margin:
-// a claim whose renewals have failed for three quarters of its duration vouches for no new
-// target lease.
+// a claim not renewed within its renewDeadline vouches for no new target lease.
 func (h *holder) vouch() (name, token string, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.obj == nil || h.lostErr != nil || h.left || h.hs.opts.Clock.Since(h.lastWrite) > h.hs.opts.Duration*3/4 {
+	if h.obj == nil || h.lostErr != nil || h.left || h.hs.opts.Clock.Since(h.lastWrite) >= renewDeadline(h.hs.opts.Duration) {
 		return "", "", false
 	}
 	return h.obj.Name, h.token, true
@@ -255,9 +261,9 @@ func (h *holder) run() {
 	close(h.ready)
 	h.renewals()
 	h.mu.Lock()
-	halted := h.halted
+	keep := h.halted || h.lostErr != nil
 	h.mu.Unlock()
-	if !halted {
+	if !keep {
 		h.release()
 	}
 }
@@ -338,59 +344,68 @@ func (h *holder) took(obj *coordinationv1.Lease, token string, now time.Time) {
 }
 
 // renewals renews the claim every half of its duration until the last member leaves, retrying
-// a failed renewal every eighth of it; a claim that expires without one is lost.
+// a failed renewal every retryPeriod; a claim not renewed within its renewDeadline is lost
+// while it still stands, so its members write their own claims before anyone may take them.
 func (h *holder) renewals() {
 	clk, d := h.hs.opts.Clock, h.hs.opts.Duration
 	retry := time.Duration(0)
+	var lastErr error
 	for {
 		h.mu.Lock()
-		due, expired := h.lastWrite.Add(d/2), h.lastWrite.Add(d)
+		last := h.lastWrite
 		h.mu.Unlock()
-		t := clk.NewTimer(max(due.Sub(clk.Now()), retry))
+		deadline := last.Add(renewDeadline(d))
+		wait := last.Add(d / 2).Sub(clk.Now())
+		if retry > 0 {
+			wait = min(retry, deadline.Sub(clk.Now()))
+		}
+		fired, stop := timerFor(clk, wait)
 		select {
 		case <-h.ctx.Done():
-			t.Stop()
+			stop()
 			return
-		case <-t.C():
+		case <-fired:
 		}
-		err := h.renew(expired)
+		err := h.renew(deadline, last.Add(d))
 		if err == nil {
-			retry = 0
+			retry, lastErr = 0, nil
 			continue
 		}
 		if h.ctx.Err() != nil {
 			return
 		}
-		if !errors.Is(err, ErrLeaseLost) && clk.Now().After(expired) {
-			err = fmt.Errorf("%w: no renewal of the holder lease succeeded within %s: %v", ErrLeaseLost, d, err)
-		}
 		if errors.Is(err, ErrLeaseLost) {
+			if lastErr != nil {
+				err = fmt.Errorf("%w (the last renewal failed: %v)", err, lastErr)
+			}
 			h.fail(err)
 			return
 		}
-		retry = d / 8
+		retry, lastErr = retryPeriod(d), err
 		h.log.Error(err, "holder lease renewal failed; retrying", "in", retry)
 	}
 }
 
-// renew writes a new renewal time, each request bounded by attempt(). A conflict is made again
-// on the fresh lease while it still carries this claim's token; another claim, or a deleted
-// lease, is ErrLeaseLost. So is a claim past its expiry, before or after the write: other
-// drivers may have taken its targets meanwhile without touching the holder lease, so it is
-// not renewed but lost, and its members write their own leases (which finds any takeover).
-// Only the renewals goroutine writes the lease, so h.mu is not held across the requests.
-func (h *holder) renew(expired time.Time) error {
+// renew writes a new renewal time, each request bounded by attempt() and by deadline. A
+// conflict is made again on the fresh lease while it still carries this claim's token; another
+// claim, or a deleted lease, is ErrLeaseLost. So is a claim not renewed by deadline, and one
+// whose write reached the server only after expired: other drivers may have taken its targets
+// meanwhile without touching the holder lease, so it is not renewed but lost, and its members
+// write their own leases (which finds any takeover). Only the renewals goroutine writes the
+// lease, so h.mu is not held across the requests.
+func (h *holder) renew(deadline, expired time.Time) error {
 	h.mu.Lock()
 	obj, token := h.obj, h.token
 	h.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		now := h.hs.opts.Clock.Now()
-		if now.After(expired) {
-			return fmt.Errorf("%w: holder lease %s expired at %s before it was renewed", ErrLeaseLost, obj.Name, expired.Format(time.RFC3339Nano))
+		if !now.Before(deadline) {
+			return fmt.Errorf("%w: holder lease %s was not renewed within %s of its last renewal", ErrLeaseLost, obj.Name,
+				renewDeadline(h.hs.opts.Duration))
 		}
 		u := obj.DeepCopy()
 		h.stamp(u, token, now)
-		ctx, cancel := context.WithTimeout(h.ctx, h.attempt())
+		ctx, cancel := context.WithTimeout(h.ctx, min(h.attempt(), deadline.Sub(now)))
 		updated, err := h.leases().Update(ctx, u, metav1.UpdateOptions{})
 		cancel()
 		if apierrors.IsNotFound(err) {
@@ -439,10 +454,10 @@ func (h *holder) fail(err error) {
 	h.log.Error(err, "holder lease lost; the target leases it vouched for renew themselves")
 }
 
-// release gives up the claim after the last member left, or once it is lost, so that what it
-// still vouches for is free at once and the next process reuses the lease. The write is
-// conditional on the lease as this claim last wrote it: a lease taken or deleted meanwhile is
-// left alone; one renewed too late (which counts as lost) is cleared.
+// release gives up the claim after the last member left, so that what it still vouches for
+// is free at once and the next process reuses the lease. The write is conditional on the lease
+// as this claim last wrote it: a lease taken or deleted meanwhile is left alone. A claim lost
+// is not given up (run): it expires on its own while its members write their own claims.
 func (h *holder) release() {
 	h.mu.Lock()
 	obj := h.obj

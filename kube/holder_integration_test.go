@@ -247,6 +247,9 @@ func TestTakenHolderLeaseMakesTheLeaseRenewItself(t *testing.T) {
 	eventually(t, func() bool { return b.get(t, l.Name()).ResourceVersion != own.ResourceVersion }, "it renews itself")
 	assert.NoError(t, fnCtx.Err(), "the hold goes on")
 	h.end(t)
+	kept := b.get(t, name) // the process's holder lease is over: the thief's claim stands
+	assert.Equal(t, "thief", ptr.Deref(kept.Spec.HolderIdentity, ""))
+	assert.Equal(t, "0123456789abcdef", kept.Annotations[kube.AnnotationHolderClaim])
 }
 
 // Two Leases of one target that share Holders never hold it at once, though they have the same
@@ -342,4 +345,61 @@ func TestDeletedLeaseLeavesItsHolderLease(t *testing.T) {
 	require.NotEmpty(t, name)
 	eventually(t, func() bool { return ptr.Deref(b.get(t, name).Spec.HolderIdentity, "") == "" }, "the holder lease is given up")
 	assert.Empty(t, hs.Namespaces())
+}
+
+// holdRegistered holds l in the background with l registered for control requests, as the
+// driver's Targets and Releases hold theirs.
+func holdRegistered(t *testing.T, cluster *kube.Cluster, l *kube.Lease) *holding {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &holding{started: make(chan context.Context, 1), stop: cancel, done: make(chan error, 1)}
+	go func() {
+		h.done <- l.Hold(ctx, func(ctx context.Context) error {
+			stop, err := cluster.Controls(ctx, l, func(kube.Control) {})
+			if err != nil {
+				return err
+			}
+			defer stop()
+			h.started <- ctx
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	h.wait(t)
+	return h
+}
+
+// A vouched lease writes only every half hour, but the shared lease watch finds it deleted or
+// taken at once: its hold ends with ErrLeaseLost, before another driver could drive the target
+// for long.
+func TestVouchedLeaseDeletedOrTakenEndsItsHoldAtOnce(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(b *bed, t *testing.T, name string)
+	}{
+		{"deleted", func(b *bed, t *testing.T, name string) {
+			require.NoError(t, b.admin.CoordinationV1().Leases(b.ns).Delete(context.Background(), name, metav1.DeleteOptions{}))
+		}},
+		{"taken", func(b *bed, t *testing.T, name string) {
+			cur := b.get(t, name)
+			cur.Spec.HolderIdentity = ptr.To("intruder")
+			cur.Spec.AcquireTime = ptr.To(metav1.NowMicro())
+			_, err := b.admin.CoordinationV1().Leases(b.ns).Update(context.Background(), cur, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBed(t)
+			cluster, err := kube.New(kube.Options{Client: b.client})
+			require.NoError(t, err)
+			defer cluster.Close()
+			_, l := b.vouched(t)
+			h := holdRegistered(t, cluster, l)
+			require.NotEmpty(t, b.get(t, l.Name()).Annotations[kube.AnnotationHolder], "vouched: no renewal of its own for half an hour")
+			c.change(b, t, l.Name())
+			err2 := returned(t, h.done, "the hold goes on after its lease was "+c.name)
+			require.ErrorIs(t, err2, kube.ErrLeaseLost)
+			require.Error(t, h.ctx.Err(), "fn's context was cancelled")
+		})
+	}
 }

@@ -61,7 +61,10 @@ type LeaseOptions struct {
 	// Give a stable identity (a pod name) to let a restarted process take its lease back at
 	// once.
 	Identity string
-	// Duration of a claim without renewal. Default DefaultLeaseDuration.
+	// Duration of a claim without renewal: whole seconds (a Lease declares seconds), at least
+	// one and less than VouchedLeaseDuration. Default DefaultLeaseDuration. A claim not
+	// renewed within three quarters of it counts as lost (fn's context is cancelled), so that
+	// the driver stops before another may take the target.
 	Duration time.Duration
 	// Holders, when set, renews the claim while Hold runs: the lease is vouched for by the
 	// process's holder lease of the namespace and renews itself only every half hour, for
@@ -102,21 +105,47 @@ type Lease struct {
 
 // claimDefaults fills in the defaults of a claim's identity, duration and clock, and returns
 // its logger (discarding when unset).
-func claimDefaults(identity *string, duration *time.Duration, clk *clock.Clock, log logr.Logger) logr.Logger {
+func claimDefaults(kind string, identity *string, duration *time.Duration, clk *clock.Clock, log logr.Logger) (logr.Logger, error) {
 	if *identity == "" {
 		*identity = NewIdentity()
 	}
-	if *duration <= 0 {
+	switch d := *duration; {
+	case d == 0:
 		*duration = DefaultLeaseDuration
+	case d < time.Second || d%time.Second != 0:
+		return logr.Logger{}, fmt.Errorf("kube: %s.Duration %s: want whole seconds, at least 1s (a Lease declares whole seconds)", kind, d)
+	case d >= VouchedLeaseDuration:
+		return logr.Logger{}, fmt.Errorf("kube: %s.Duration %s: want less than %s (the duration of a claim vouched for by a holder lease)", kind, d, VouchedLeaseDuration)
 	}
 	if *clk == nil {
 		*clk = clock.RealClock{}
 	}
 	if log.GetSink() == nil {
-		return logr.Discard()
+		return logr.Discard(), nil
 	}
-	return log
+	return log, nil
 }
+
+// timerFor is clk's timer for wait, one that has fired already when wait is not positive (a
+// deadline passed is due now; a fake clock fires its timers only when it is moved).
+func timerFor(clk clock.Clock, wait time.Duration) (<-chan time.Time, func() bool) {
+	if wait <= 0 {
+		c := make(chan time.Time, 1)
+		c <- clk.Now()
+		return c, func() bool { return false }
+	}
+	t := clk.NewTimer(wait)
+	return t.C(), t.Stop
+}
+
+// renewDeadline is how long after its last write a claim counts as lost if no renewal
+// succeeded: three quarters of its duration, so that its holder stops (and the leases a
+// holder lease vouched for write their own claims) before anyone else may take it.
+func renewDeadline(d time.Duration) time.Duration { return d * 3 / 4 }
+
+// retryPeriod is how soon a failed renewal is tried again: a sixteenth of the duration, at
+// least half a second (two or more tries before the renewal deadline).
+func retryPeriod(d time.Duration) time.Duration { return max(d/16, 500*time.Millisecond) }
 
 // NewIdentity returns a driver identity: the host name and a random suffix.
 func NewIdentity() string {
@@ -133,7 +162,10 @@ func NewLease(opts LeaseOptions) (*Lease, error) {
 	if opts.Client == nil || opts.Target.Namespace == "" || opts.Target.Name == "" {
 		return nil, errors.New("kube: LeaseOptions.Client and Target (namespace, name) are required")
 	}
-	log := claimDefaults(&opts.Identity, &opts.Duration, &opts.Clock, opts.Logger)
+	log, err := claimDefaults("LeaseOptions", &opts.Identity, &opts.Duration, &opts.Clock, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	name := opts.Target.Name + "-canarykit"
 	return &Lease{opts: opts, name: name, log: log.WithValues("lease", opts.Target.Namespace+"/"+name), clear: make(chan struct{}, 1)}, nil
 }
@@ -216,11 +248,11 @@ func (l *Lease) tryAcquire(ctx context.Context, h *holder) (err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.opts.Clock.Now()
+	l.tried = time.Time{}
 	if other := l.register(); other != nil {
 		// nothing is read: the other Lease sharing the Holders releases it first
 		return &HeldError{Lease: l.key(), Holder: other.opts.Identity + " (another driver of this process)", Until: now.Add(time.Second)}
 	}
-	l.tried = time.Time{}
 	if l.givingUp {
 		return &HeldError{Lease: l.key(), Holder: l.opts.Identity + " (this driver's last claim, being released)", Until: now.Add(time.Second)}
 	}
@@ -345,7 +377,8 @@ func (l *Lease) giveUp(ctx context.Context) error {
 	return nil
 }
 
-// Hold acquires the lease, runs fn while renewing it, and releases it when fn returns. If the
+// Hold acquires the lease, runs fn while renewing it, and releases it when fn returns (or
+// panics: the panic goes on once the claim is given up). If the
 // lease is lost meanwhile, fn's context is cancelled and Hold returns ErrLeaseLost. With
 // LeaseOptions.Holders the claim is vouched for by the namespace's holder lease and renewed
 // with it (if no holder lease can be claimed, the error is logged and the lease renews
@@ -379,10 +412,17 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 		defer close(done)
 		l.renewLoop(hctx, cancel)
 	}()
-	err := fn(hctx)
+	panicked, err := callHeld(hctx, fn)
 	cause := context.Cause(hctx)
 	cancel(nil)
 	<-done
+	l.mu.Lock()
+	if !l.held && !errors.Is(cause, ErrLeaseLost) {
+		// a write of fn's (Save) found the claim lost, and fn returned before the renewals
+		// ended the hold
+		cause = fmt.Errorf("%w: lease %s is no longer held by %q", ErrLeaseLost, l.name, l.opts.Identity)
+	}
+	l.mu.Unlock()
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	rerr := l.Release(rctx)
 	rcancel()
@@ -400,22 +440,39 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 			h.hs.leave(h)
 		}
 	}
+	if panicked != nil {
+		panic(panicked) // the claim is given up first
+	}
 	if errors.Is(cause, ErrLeaseLost) {
 		return errors.Join(cause, err)
 	}
 	return err
 }
 
+// callHeld runs fn, returning what it panicked with, if anything, so that Hold ends the
+// renewals and gives the claim up before the panic goes on.
+func callHeld(ctx context.Context, fn func(context.Context) error) (panicked any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked = p
+		}
+	}()
+	return nil, fn(ctx)
+}
+
 // renewLoop renews the claim whenever nothing was written for half its duration. Failed
-// renewals are retried every Duration/8; once the claim has expired without a successful write,
-// another driver may hold it, so the claim counts as lost. A vouched claim is renewed every
-// half of VouchedLeaseDuration only (for the tools that know nothing of holder leases); when
-// its holder lease is lost, it is renewed at once without the vouch, and if that write fails
-// the claim counts as lost (others may see it free from the holder lease's expiry on). A
+// renewals are retried every retryPeriod; a claim with no successful write within its
+// renewDeadline counts as lost, so the driver stops before another may take it (others see
+// it free only a quarter of the duration later). A vouched claim is renewed every half of
+// VouchedLeaseDuration only (for the tools that know nothing of holder leases); when its
+// holder lease is lost (renewDeadline of the holder lease, while it still stands), it is
+// renewed at once without the vouch, and if that write fails the claim counts as lost. A
 // Control request applied is cleared by a write at once. Each write is bounded by a quarter
-// of the duration.
+// of the duration, and by the renewal deadline.
 func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
+	d := l.opts.Duration
 	retry := time.Duration(0)
+	var lastErr error
 	for {
 		l.mu.Lock()
 		if !l.held { // a status save found the claim lost (or deleted)
@@ -426,17 +483,17 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 			return
 		}
 		vouch := l.vouch
-		period := l.opts.Duration / 2
+		period := d / 2
 		if vouch != nil {
 			period = VouchedLeaseDuration / 2
 		}
-		wait := l.lastWrite.Add(period).Sub(l.opts.Clock.Now())
-		expired := l.lastWrite.Add(l.opts.Duration)
-		l.mu.Unlock()
+		now := l.opts.Clock.Now()
+		wait := l.lastWrite.Add(period).Sub(now)
 		if retry > 0 {
-			wait = retry
+			wait = min(retry, l.lastWrite.Add(renewDeadline(d)).Sub(now))
 		}
-		t := l.opts.Clock.NewTimer(wait)
+		l.mu.Unlock()
+		fired, stop := timerFor(l.opts.Clock, wait)
 		var unvouched <-chan struct{}
 		if vouch != nil {
 			unvouched = vouch.lost
@@ -444,7 +501,7 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 		force, mustSucceed := retry > 0, false
 		select {
 		case <-ctx.Done():
-		case <-t.C():
+		case <-fired:
 		case <-unvouched:
 			l.mu.Lock()
 			l.vouch = nil
@@ -454,30 +511,39 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
 		case <-l.clear:
 			force = true
 		}
-		t.Stop()
+		stop()
 		if ctx.Err() != nil {
 			return
 		}
-		wctx, cancel := context.WithTimeout(ctx, max(l.opts.Duration/4, time.Second))
+		bound := max(d/4, time.Second)
+		if vouch == nil && !mustSucceed {
+			l.mu.Lock()
+			left := l.lastWrite.Add(renewDeadline(d)).Sub(l.opts.Clock.Now())
+			l.mu.Unlock()
+			if left <= 0 {
+				err := fmt.Errorf("%w: no renewal succeeded within %s of the last write: %v", ErrLeaseLost, renewDeadline(d), lastErr)
+				l.log.Error(err, "lease lost; stopping")
+				lost(err)
+				return
+			}
+			bound = min(bound, left)
+		}
+		wctx, cancel := context.WithTimeout(ctx, bound)
 		err := l.renew(wctx, force, period)
 		cancel()
 		if err == nil {
-			retry = 0
+			retry, lastErr = 0, nil
 			continue
 		}
-		switch {
-		case errors.Is(err, ErrLeaseLost):
-		case mustSucceed:
+		if mustSucceed && !errors.Is(err, ErrLeaseLost) {
 			err = fmt.Errorf("%w: its holder lease was lost and the lease could not be renewed without it: %v", ErrLeaseLost, err)
-		case vouch == nil && l.opts.Clock.Now().After(expired):
-			err = fmt.Errorf("%w: no renewal succeeded within %s: %v", ErrLeaseLost, l.opts.Duration, err)
 		}
 		if errors.Is(err, ErrLeaseLost) {
 			l.log.Error(err, "lease lost; stopping")
 			lost(err)
 			return
 		}
-		retry = max(l.opts.Duration/8, time.Second)
+		retry, lastErr = retryPeriod(d), err
 		l.log.Error(err, "lease renewal failed; retrying", "in", retry)
 	}
 }
@@ -528,6 +594,11 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 		}
 		if apierrors.IsConflict(err) {
 			fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{})
+			if apierrors.IsNotFound(gerr) { // an update of a deleted lease conflicts on its UID
+				l.held = false
+				l.nudge()
+				return nil, fmt.Errorf("%w: lease %s was deleted", ErrLeaseLost, l.name)
+			}
 			if gerr != nil {
 				return nil, fmt.Errorf("update lease %s: %w", l.name, err)
 			}

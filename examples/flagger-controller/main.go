@@ -88,7 +88,7 @@ func main() {
 	flag.StringVar(&o.Prometheus, "prometheus", "http://prometheus.linkerd-viz:9090", "Prometheus address of metrics without a MetricTemplate")
 	flag.StringVar(&o.Router, "router", "", "route kind of Canaries without spec.provider: smi, httproute or kubernetes (default: Linkerd's, smi)")
 	flag.StringVar(&o.Identity, "identity", "", "this replica's identity in the Leases (default: host name and process id)")
-	flag.DurationVar(&o.LeaseDuration, "lease-duration", 0, "a replica's claim on a Canary without renewal (default 2m)")
+	flag.DurationVar(&o.LeaseDuration, "lease-duration", 0, "a replica's claim on a Canary without renewal, whole seconds under 1h (default 2m)")
 	flag.DurationVar(&o.Recheck, "recheck", driver.DefaultRecheck, "how often idle targets look at their caches for new revisions")
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "address of the /metrics endpoint (empty: none)")
 	qps := flag.Float64("kube-api-qps", 0, "requests per second of the driver's client: 0 follows the running Canaries (driver.RateLimit, at least 50), a value is a fixed limit, below 0 none")

@@ -58,6 +58,6 @@ func (r *run) canarykit() *subprocess {
 		p.pprof = "http://" + addr
 	}
 	r.t.Logf("flagger-controller: client limit %s", limit)
-	p.cmd = r.start("flagger-controller", bin, args...)
+	p.cmd, p.log = r.start("flagger-controller", bin, args...)
 	return p
 }

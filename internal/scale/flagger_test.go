@@ -38,7 +38,7 @@ func (r *run) flagger() *subprocess {
 	require.Empty(r.t, *heapProfile, "-heapprofile: canarykit only (Flagger serves no /debug/pprof)")
 	kubeconfig := filepath.Join(r.t.TempDir(), "kubeconfig")
 	require.NoError(r.t, writeKubeconfig(kubeconfig, r.env))
-	cmd := r.start("flagger", bin, "-kubeconfig", kubeconfig, "-namespace", r.ns, "-mesh-provider", "linkerd",
+	cmd, log := r.start("flagger", bin, "-kubeconfig", kubeconfig, "-namespace", r.ns, "-mesh-provider", "linkerd",
 		"-metrics-server", r.prom.URL, "-port", strconv.Itoa(r.freePort()), "-log-level", "info", "-enable-config-tracking=false")
-	return &subprocess{cmd: cmd, agent: "flagger/"}
+	return &subprocess{cmd: cmd, agent: "flagger/", log: log}
 }

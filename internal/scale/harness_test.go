@@ -171,6 +171,12 @@ func TestScale(t *testing.T) {
 		// waiting to be scheduled; the driver's own count is of the waits its limiter imposed
 		t.Logf("requests that waited for a token of the driver's rate limiter (%s): %d", TokenWaitsMetric, tokenWaits1-tokenWaits0)
 	}
+	if *tool == "canarykit" {
+		// a claim lost stops its release ("lease lost; stopping", "holder lease lost; ...")
+		lost, err := logLines(rel.log, "lease lost")
+		require.NoError(t, err)
+		t.Logf("claims lost in the run (lines of the controller's log that say \"lease lost\"): %d", lost)
+	}
 	if *cpuProfile != "" {
 		t.Logf("CPU profile of the window: go tool pprof -top %s", filepath.Join(*cpuProfile, "*.pb.gz"))
 	}

@@ -26,6 +26,7 @@ type subprocess struct {
 	agent   string // the start of its requests' user agent
 	metrics string // its /metrics URL, if it serves the client's rate-limiter wait
 	pprof   string // its /debug/pprof server's URL, if any
+	log     string // its log file
 }
 
 func (p *subprocess) pid() int { return p.cmd.Process.Pid }
@@ -142,8 +143,8 @@ func fetchTo(url, path string) error {
 }
 
 // start runs bin with args, its output in a log file of the run's temporary directory
-// (printed if the run fails), and kills it when the run ends.
-func (r *run) start(name, bin string, args ...string) *exec.Cmd {
+// (printed if the run fails; its path is returned), and kills it when the run ends.
+func (r *run) start(name, bin string, args ...string) (*exec.Cmd, string) {
 	logPath := filepath.Join(r.t.TempDir(), name+".log")
 	log, err := os.Create(logPath)
 	require.NoError(r.t, err)
@@ -160,7 +161,22 @@ func (r *run) start(name, bin string, args ...string) *exec.Cmd {
 			}
 		}
 	})
-	return cmd
+	return cmd, logPath
+}
+
+// logLines counts the lines of the log file at path that contain s.
+func logLines(path, s string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // freePort is a loopback TCP port free at the time of the call.

@@ -172,7 +172,7 @@ func TestControlWatchIsSharedByTheNamespace(t *testing.T) {
 	for _, e := range log.Watches() {
 		if e.Resource == "leases" {
 			watches++
-			assert.Contains(t, e.RequestURI, "labelSelector=canarykit.dev%2Fcontrol-requested", "the watch selects requested leases only")
+			assert.Contains(t, e.RequestURI, "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dcanarykit", "the watch selects canarykit's leases")
 		}
 	}
 	assert.Equal(t, 1, watches, "one lease watch for the namespace's %d targets:\n%s", n, log.Watches().Counts())

@@ -28,9 +28,10 @@
 //     is the route of a Canary edited to another apex service or to match conditions).
 //
 // Control requests reach Releases and Targets through the Driver's one watch per namespace
-// (kube.Cluster.Controls), label-selected on the leases that carry a request: however many
-// targets a namespace holds, the Driver keeps one Lease watch there, and an idle target
-// receives nothing.
+// of canarykit's Leases (kube.Cluster.Controls): however many targets a namespace holds, the
+// Driver keeps one Lease watch there. An idle target's Lease, vouched for by the holder lease,
+// is not written, so it receives nothing; the same watch ends a target's hold at once when its
+// Lease is deleted or taken.
 //
 // A release's status is kept in the target's Lease annotation, or, with Options.CanaryStatus,
 // on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,

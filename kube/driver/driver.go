@@ -66,8 +66,9 @@ type Options struct {
 	// which renew the claims of its Targets and Releases). Default: the host name and a random suffix
 	// (kube.NewIdentity), one per Lease and one for the holder leases.
 	Identity string
-	// LeaseDuration is a driver's claim on a target without renewal. Default
-	// kube.DefaultLeaseDuration.
+	// LeaseDuration is a driver's claim on a target without renewal: whole seconds, from 1s
+	// to less than kube.VouchedLeaseDuration. A claim not renewed within three quarters of it
+	// counts as lost, and the target's release stops. Default kube.DefaultLeaseDuration.
 	LeaseDuration time.Duration
 	// WaitForLease makes a Release wait for a target driven by someone else instead of
 	// failing. Targets always wait.
@@ -134,8 +135,9 @@ func New(opts Options) (*Driver, error) {
 		return nil, errors.New("driver: Options.Config is required")
 	}
 	var errs []error
-	if opts.LeaseDuration < 0 {
-		errs = append(errs, fmt.Errorf("Options.LeaseDuration %s is negative", opts.LeaseDuration))
+	if d := opts.LeaseDuration; d != 0 && (d < time.Second || d%time.Second != 0 || d >= kube.VouchedLeaseDuration) {
+		errs = append(errs, fmt.Errorf("Options.LeaseDuration %s: want whole seconds, from 1s to less than %s (a Lease declares seconds)",
+			d, kube.VouchedLeaseDuration))
 	}
 	if opts.Targets < 0 {
 		errs = append(errs, fmt.Errorf("Options.Targets %d is negative", opts.Targets))

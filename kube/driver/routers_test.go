@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
@@ -103,6 +104,10 @@ func TestRouterRefusals(t *testing.T) {
 	_, err = New(Options{Config: &rest.Config{}, DefaultRouter: flagger.Router{Kind: "contour"}, Recheck: -1})
 	require.ErrorContains(t, err, `Options.DefaultRouter: kind "contour" is not one canarykit drives`)
 	require.ErrorContains(t, err, "Options.Recheck -1ns is negative")
+	for _, lease := range []time.Duration{-time.Second, 1500 * time.Millisecond, time.Hour} {
+		_, err = New(Options{Config: &rest.Config{}, LeaseDuration: lease})
+		require.ErrorContains(t, err, "Options.LeaseDuration "+lease.String()+": want whole seconds")
+	}
 	_, err = New(Options{})
 	require.ErrorContains(t, err, "Options.Config is required")
 }
