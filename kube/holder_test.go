@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 )
@@ -108,11 +109,7 @@ func TestFailedReleaseOfAVouchedClaimIsRetried(t *testing.T) {
 	client := fake.NewClientset()
 	failures := failReleases(client, 3)
 	const d = 8 * time.Second // retries every second
-	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d})
-	require.NoError(t, err)
-	target := canary.Target{Namespace: "ns", Name: "podinfo"}
-	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: target, Identity: "one", Holders: hs, Duration: d})
-	require.NoError(t, err)
+	hs, l := vouchedFake(t, client, d, nil)
 	require.NoError(t, l.Hold(context.Background(), func(context.Context) error { return nil }))
 
 	leases := client.CoordinationV1().Leases("ns")
@@ -164,10 +161,7 @@ func TestLeaseBeingGivenUpTakesNoNewClaim(t *testing.T) {
 	client := fake.NewClientset()
 	failReleases(client, 2)
 	const d = 8 * time.Second
-	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d})
-	require.NoError(t, err)
-	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one", Holders: hs, Duration: d})
-	require.NoError(t, err)
+	_, l := vouchedFake(t, client, d, nil)
 	require.NoError(t, l.Hold(context.Background(), func(context.Context) error { return nil }))
 	var held *kube.HeldError
 	require.ErrorAs(t, l.Acquire(context.Background()), &held)
@@ -203,11 +197,7 @@ func TestHolderLeaseRenewedTooLateIsLost(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d, Clock: clk})
-	require.NoError(t, err)
-	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one",
-		Holders: hs, Duration: d, Clock: clk})
-	require.NoError(t, err)
+	hs, l := vouchedFake(t, client, d, clk)
 	ctx, cancel, done := holdInBackground(l)
 	leases := client.CoordinationV1().Leases("ns")
 	cur, err := leases.Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
@@ -255,11 +245,7 @@ func TestLeaseThatCannotRenewItselfAfterItsHolderIsLost(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d, Clock: clk})
-	require.NoError(t, err)
-	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one",
-		Holders: hs, Duration: d, Clock: clk})
-	require.NoError(t, err)
+	_, l := vouchedFake(t, client, d, clk)
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -293,10 +279,7 @@ func TestAmbiguousAcquireIsGivenUp(t *testing.T) {
 		return true, nil, context.DeadlineExceeded // made, but the answer was lost
 	})
 	const d = 8 * time.Second
-	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d})
-	require.NoError(t, err)
-	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one", Holders: hs, Duration: d})
-	require.NoError(t, err)
+	_, l := vouchedFake(t, client, d, nil)
 	require.ErrorIs(t, l.Hold(context.Background(), func(context.Context) error { return nil }), context.DeadlineExceeded)
 	leases := client.CoordinationV1().Leases("ns")
 	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -339,6 +322,18 @@ func TestSaveThatFindsTheLeaseGoneEndsTheHold(t *testing.T) {
 		return nil
 	})
 	require.ErrorIs(t, err, kube.ErrLeaseLost)
+}
+
+// vouchedFake is a Lease of identity "one" on ns/podinfo with Holders of identity "process",
+// both of duration d, on client; clk nil is the real clock.
+func vouchedFake(t *testing.T, client *fake.Clientset, d time.Duration, clk clock.Clock) (*kube.Holders, *kube.Lease) {
+	t.Helper()
+	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d, Clock: clk})
+	require.NoError(t, err)
+	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"}, Identity: "one",
+		Holders: hs, Duration: d, Clock: clk})
+	require.NoError(t, err)
+	return hs, l
 }
 
 // holdInBackground holds l until cancel is called, with a fn that waits for its context; it
@@ -392,11 +387,8 @@ func TestOverdueHolderLeaseLetsItsTargetsClaimThemselvesInTime(t *testing.T) {
 	clk := clocktesting.NewFakeClock(t0)
 	client := fake.NewClientset()
 	down, failed := failingUpdates(client, func(name string) bool { return strings.HasPrefix(name, "canarykit-holder-") })
-	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: d, Clock: clk})
-	require.NoError(t, err)
 	target := canary.Target{Namespace: "ns", Name: "podinfo"}
-	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: target, Identity: "one", Holders: hs, Duration: d, Clock: clk})
-	require.NoError(t, err)
+	_, l := vouchedFake(t, client, d, clk)
 	ctx, cancel, done := holdInBackground(l)
 	leases := client.CoordinationV1().Leases("ns")
 	down.Store(true)
@@ -405,6 +397,7 @@ func TestOverdueHolderLeaseLetsItsTargetsClaimThemselvesInTime(t *testing.T) {
 	clk.SetTime(t0.Add(d * 3 / 4)) // its renewal deadline; the clock stays here
 	var cur *coordinationv1.Lease
 	eventually(t, func() bool {
+		var err error
 		cur, err = leases.Get(ctx, l.Name(), metav1.GetOptions{})
 		require.NoError(t, err)
 		return cur.Annotations[kube.AnnotationHolder] == ""
@@ -482,11 +475,7 @@ func TestLeaseDurationIsWholeSeconds(t *testing.T) {
 // goes on.
 func TestPanicInHeldFnGivesTheClaimUp(t *testing.T) {
 	client := fake.NewClientset()
-	hs, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: "process", Duration: 8 * time.Second})
-	require.NoError(t, err)
-	l, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: canary.Target{Namespace: "ns", Name: "podinfo"},
-		Identity: "one", Holders: hs, Duration: 8 * time.Second})
-	require.NoError(t, err)
+	hs, l := vouchedFake(t, client, 8*time.Second, nil)
 	var held context.Context
 	recovered := func() (p any) {
 		defer func() { p = recover() }()

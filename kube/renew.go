@@ -1,0 +1,148 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/utils/clock"
+)
+
+// timerFor is clk's timer for wait, one that has fired already when wait is not positive (a
+// deadline passed is due now; a fake clock fires its timers only when it is moved).
+func timerFor(clk clock.Clock, wait time.Duration) (<-chan time.Time, func() bool) {
+	if wait <= 0 {
+		c := make(chan time.Time, 1)
+		c <- clk.Now()
+		return c, func() bool { return false }
+	}
+	t := clk.NewTimer(wait)
+	return t.C(), t.Stop
+}
+
+// renewDeadline is how long after its last write a claim counts as lost if no renewal
+// succeeded: three quarters of its duration, so that its holder stops (and the leases a
+// holder lease vouched for write their own claims) before anyone else may take it.
+func renewDeadline(d time.Duration) time.Duration { return d * 3 / 4 }
+
+// retryPeriod is how soon a failed renewal is tried again: a sixteenth of the duration, at
+// least half a second (two or more tries before the renewal deadline).
+func retryPeriod(d time.Duration) time.Duration { return max(d/16, 500*time.Millisecond) }
+
+// renewLoop renews the claim whenever nothing was written for half its duration. Failed
+// renewals are retried every retryPeriod; a claim with no successful write within its
+// renewDeadline counts as lost, so the driver stops before another may take it (others see
+// it free only a quarter of the duration later). A vouched claim is renewed every half of
+// VouchedLeaseDuration only (for the tools that know nothing of holder leases); when its
+// holder lease is lost (renewDeadline of the holder lease, while it still stands), it is
+// renewed at once without the vouch, and if that write fails the claim counts as lost. A
+// Control request applied is cleared by a write at once. Each write is bounded by a quarter
+// of the duration, and by the renewal deadline.
+func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc) {
+	d := l.opts.Duration
+	retry := time.Duration(0)
+	var lastErr error
+	for {
+		l.mu.Lock()
+		if !l.held { // a status save found the claim lost (or deleted)
+			l.mu.Unlock()
+			err := fmt.Errorf("%w: lease %s is no longer held by %q", ErrLeaseLost, l.name, l.opts.Identity)
+			l.log.Error(err, "lease lost; stopping")
+			lost(err)
+			return
+		}
+		vouch := l.vouch
+		period := d / 2
+		if vouch != nil {
+			period = VouchedLeaseDuration / 2
+		}
+		now := l.opts.Clock.Now()
+		wait := l.lastWrite.Add(period).Sub(now)
+		if retry > 0 {
+			wait = min(retry, l.lastWrite.Add(renewDeadline(d)).Sub(now))
+		}
+		l.mu.Unlock()
+		fired, stop := timerFor(l.opts.Clock, wait)
+		var unvouched <-chan struct{}
+		if vouch != nil {
+			unvouched = vouch.lost
+		}
+		force, mustSucceed := retry > 0, false
+		select {
+		case <-ctx.Done():
+		case <-fired:
+		case <-unvouched:
+			l.mu.Lock()
+			l.vouch = nil
+			l.mu.Unlock()
+			l.log.Info("the holder lease was lost; the lease renews itself")
+			force, mustSucceed, vouch = true, true, nil
+		case <-l.clear:
+			force = true
+		}
+		stop()
+		if ctx.Err() != nil {
+			return
+		}
+		bound := max(d/4, time.Second)
+		if vouch == nil && !mustSucceed {
+			l.mu.Lock()
+			left := l.lastWrite.Add(renewDeadline(d)).Sub(l.opts.Clock.Now())
+			l.mu.Unlock()
+			if left <= 0 {
+				err := fmt.Errorf("%w: no renewal succeeded within %s of the last write: %v", ErrLeaseLost, renewDeadline(d), lastErr)
+				l.log.Error(err, "lease lost; stopping")
+				lost(err)
+				return
+			}
+			bound = min(bound, left)
+		}
+		wctx, cancel := context.WithTimeout(ctx, bound)
+		err := l.renew(wctx, force, period)
+		cancel()
+		if err == nil {
+			retry, lastErr = 0, nil
+			continue
+		}
+		if mustSucceed && !errors.Is(err, ErrLeaseLost) {
+			err = fmt.Errorf("%w: its holder lease was lost and the lease could not be renewed without it: %v", ErrLeaseLost, err)
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			l.log.Error(err, "lease lost; stopping")
+			lost(err)
+			return
+		}
+		retry, lastErr = retryPeriod(d), err
+		l.log.Error(err, "lease renewal failed; retrying", "in", retry)
+	}
+}
+
+// nudge wakes the renewals at once: a Control request applied is to be cleared, or a write
+// found the claim lost (the renewals then end the hold).
+func (l *Lease) nudge() {
+	select {
+	case l.clear <- struct{}{}:
+	default:
+	}
+}
+
+// renew writes a new renewal time if nothing was written for period, or at once with force;
+// the write drops the vouch of a holder lease that was lost.
+func (l *Lease) renew(ctx context.Context, force bool, period time.Duration) error {
+	defer l.deliver()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.opts.Clock.Now()
+	if !l.held || (!force && now.Sub(l.lastWrite) < period) {
+		return nil
+	}
+	vouched := l.vouch != nil
+	_, err := l.write(ctx, func(u *coordinationv1.Lease) {
+		if !vouched {
+			unvouch(u, l.opts.Duration)
+		}
+	}, now)
+	return err
+}
