@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/canarykit/canarykit/canary"
@@ -25,6 +26,9 @@ type controlWatch struct {
 	// a registration delivers the stored object itself only when the handler has nothing newer
 	// queued for it, so requests are applied in the order they were made.
 	seen map[string]string
+	// holders counts the registered leases by their Holders: the holder leases of the
+	// namespace are handed to each, which finds its own deleted or taken
+	holders map[*Holders]int
 }
 
 // Controls registers l for the Control requests made on its target (RequestControl): apply is
@@ -37,7 +41,9 @@ type controlWatch struct {
 // watches number one per namespace whatever the number of targets. It also guards the claim:
 // while the registered lease is held, a change of its holder or acquire time, or its deletion,
 // wakes the lease's renewals at once, and their write finds the loss (ErrLeaseLost) – a lease
-// vouched for by a holder lease writes only every half hour otherwise. Each write of a
+// vouched for by a holder lease writes only every half hour otherwise. Likewise the holder
+// lease of the registered lease's Holders: deleted or taken, its renewals write at once and
+// its target leases write their own claims (see Holders). Each write of a
 // canarykit lease of the namespace reaches the watch: with Holders those are the holder
 // lease's renewals and the rare writes of the target leases (a release's start, a status
 // save when the lease keeps the status). A request without LabelControlRequested (written by
@@ -72,6 +78,9 @@ func (c *Cluster) Controls(ctx context.Context, l *Lease, apply func(Control)) (
 	}
 	cw.mu.Lock()
 	cw.leases[l.name] = append(cw.leases[l.name], l)
+	if hs := l.opts.Holders; hs != nil {
+		cw.holders[hs]++
+	}
 	if obj, ok, _ := cw.inf.GetStore().GetByKey(ns + "/" + l.name); ok {
 		if lease, ok := obj.(*coordinationv1.Lease); ok && cw.seen[l.name] == lease.ResourceVersion {
 			l.notice(lease) // the handler is done with it: nothing newer is on its way
@@ -88,6 +97,11 @@ func (c *Cluster) Controls(ctx context.Context, l *Lease, apply func(Control)) (
 			cw.leases[l.name] = slices.DeleteFunc(cw.leases[l.name], func(x *Lease) bool { return x == l })
 			if len(cw.leases[l.name]) == 0 {
 				delete(cw.leases, l.name)
+			}
+			if hs := l.opts.Holders; hs != nil {
+				if cw.holders[hs]--; cw.holders[hs] <= 0 {
+					delete(cw.holders, hs)
+				}
 			}
 			cw.mu.Unlock()
 			unset()
@@ -107,7 +121,7 @@ func (c *Cluster) controlWatch(ctx context.Context, ns string) (*controlWatch, e
 		inf := coordinationinformers.NewFilteredLeaseInformer(c.client, ns, c.resync, cache.Indexers{},
 			func(o *metav1.ListOptions) { o.LabelSelector = canary.LabelManagedBy + "=" + canary.ManagedBy })
 		cw = &controlWatch{inf: inf, errs: &nsCache{watchErrs: map[string]string{}},
-			leases: map[string][]*Lease{}, seen: map[string]string{}}
+			leases: map[string][]*Lease{}, seen: map[string]string{}, holders: map[*Holders]int{}}
 		cw.errs.watch("leases", inf)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    cw.handle,
@@ -142,6 +156,17 @@ func (cw *controlWatch) handle(obj any) {
 		l.notice(lease)
 		l.observe(lease, false)
 	}
+	cw.toHolders(lease, false)
+}
+
+// toHolders hands a holder lease to the registered leases' Holders; cw.mu is held.
+func (cw *controlWatch) toHolders(lease *coordinationv1.Lease, gone bool) {
+	if !strings.HasPrefix(lease.Name, holderPrefix) {
+		return
+	}
+	for hs := range cw.holders {
+		hs.observe(lease, gone)
+	}
 }
 
 // forget drops a lease that left the selection (deleted, or its label removed); a registered
@@ -160,4 +185,5 @@ func (cw *controlWatch) forget(obj any) {
 	for _, l := range cw.leases[lease.Name] {
 		l.observe(lease, true)
 	}
+	cw.toHolders(lease, true)
 }

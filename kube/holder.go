@@ -81,8 +81,11 @@ type HoldersOptions struct {
 // write fails, or finds another driver's claim, the lease is lost (ErrLeaseLost); otherwise it
 // goes on as a lease without Holders. A lost holder lease is not given up: it expires on its
 // own, so it keeps vouching for its targets while they write their own claims. Deleting a
-// holder lease frees, for the other drivers, every target it vouches for at once; its process
-// finds out at its next renewal, within half the duration.
+// holder lease frees, for the other drivers, every target it vouches for at once. Its process
+// finds out from the namespace's Lease watch as soon as the watch delivers the change, while a
+// lease of the namespace that uses the Holders is registered with Cluster.Controls (the
+// driver registers every Target's and Release's), else at its next renewal, within half the
+// duration; the same holds for a holder lease another process took.
 //
 // Holder leases are reused: a process takes a free or expired one before it creates one, so
 // their number is the most processes that held targets in the namespace at once. A holder
@@ -136,6 +139,7 @@ type holder struct {
 	ready chan struct{}      // closed once the claim is made (err nil) or failed (err set)
 	err   error
 	lost  chan struct{} // closed when the claim is lost
+	wake  chan struct{} // the Lease watch saw the holder lease deleted or taken: renew at once
 	done  chan struct{} // closed when the renewals have ended and the claim is given up
 
 	mu        sync.Mutex
@@ -202,7 +206,7 @@ func (hs *Holders) join(ctx context.Context, ns string) (*holder, error) {
 		if !ok {
 			hctx, stop := context.WithCancel(context.Background())
 			h = &holder{hs: hs, ns: ns, log: hs.log.WithValues("namespace", ns), ctx: hctx, stop: stop, members: 1,
-				ready: make(chan struct{}), lost: make(chan struct{}), done: make(chan struct{})}
+				ready: make(chan struct{}), lost: make(chan struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
 			hs.byNS[ns] = h
 			go h.run()
 		}
@@ -331,6 +335,7 @@ func (h *holder) stamp(u *coordinationv1.Lease, token string, now time.Time) {
 		u.Labels = map[string]string{}
 	}
 	u.Labels[LabelHolder] = "true"
+	u.Labels[canary.LabelManagedBy] = canary.ManagedBy // in the Lease watch's selection
 	u.Spec.HolderIdentity = ptr.To(h.hs.opts.Identity)
 	u.Spec.LeaseDurationSeconds = ptr.To(int32(h.hs.opts.Duration.Seconds()))
 	u.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
@@ -365,6 +370,8 @@ func (h *holder) renewals() {
 			stop()
 			return
 		case <-fired:
+		case <-h.wake:
+			stop()
 		}
 		err := h.renew(deadline, last.Add(d))
 		if err == nil {
@@ -442,6 +449,31 @@ func (h *holder) renew(deadline, expired time.Time) error {
 		h.lastWrite = now
 		h.mu.Unlock()
 		return nil
+	}
+}
+
+// observe takes the Lease watch's copy of a holder lease of the namespace (gone: deleted, or
+// out of the watch's selection). When it is this claim's lease, deleted or held under another
+// claim, the renewals write at once, and their write finds the loss (or, for a copy older
+// than the claim, renews it needlessly once).
+func (hs *Holders) observe(obj *coordinationv1.Lease, gone bool) {
+	hs.mu.Lock()
+	h := hs.byNS[obj.Namespace]
+	hs.mu.Unlock()
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	cur, token := h.obj, h.token
+	h.mu.Unlock()
+	if cur == nil || obj.Name != cur.Name || obj.UID != cur.UID {
+		return
+	}
+	if gone || obj.Annotations[AnnotationHolderClaim] != token || ptr.Deref(obj.Spec.HolderIdentity, "") != hs.opts.Identity {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -400,6 +401,55 @@ func TestVouchedLeaseDeletedOrTakenEndsItsHoldAtOnce(t *testing.T) {
 			err2 := returned(t, h.done, "the hold goes on after its lease was "+c.name)
 			require.ErrorIs(t, err2, kube.ErrLeaseLost)
 			require.Error(t, h.ctx.Err(), "fn's context was cancelled")
+		})
+	}
+}
+
+// A holder lease deleted or taken is found by the shared Lease watch, not at its next renewal
+// (half its duration later): its target leases write their own claims at once and their holds
+// go on. Both clocks stand still here, so no renewal is ever due, and only the watch can tell.
+func TestHolderLeaseDeletedOrTakenIsFoundAtOnce(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(b *bed, t *testing.T, name string)
+	}{
+		{"deleted", func(b *bed, t *testing.T, name string) {
+			require.NoError(t, b.admin.CoordinationV1().Leases(b.ns).Delete(context.Background(), name, metav1.DeleteOptions{}))
+		}},
+		{"taken", func(b *bed, t *testing.T, name string) {
+			cur := b.get(t, name)
+			cur.Annotations[kube.AnnotationHolderClaim] = "0123456789abcdef"
+			cur.Spec.HolderIdentity = ptr.To("thief")
+			_, err := b.admin.CoordinationV1().Leases(b.ns).Update(context.Background(), cur, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBed(t)
+			cluster, err := kube.New(kube.Options{Client: b.client})
+			require.NoError(t, err)
+			defer cluster.Close()
+			clk := clocktesting.NewFakeClock(time.Now())
+			const d = time.Minute
+			hs, err := kube.NewHolders(kube.HoldersOptions{Client: b.client, Identity: "process-one", Duration: d, Clock: clk})
+			require.NoError(t, err)
+			l, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "one", Holders: hs, Duration: d, Clock: clk})
+			require.NoError(t, err)
+			h := holdRegistered(t, cluster, l)
+			vouched := b.get(t, l.Name())
+			holder := vouched.Annotations[kube.AnnotationHolder]
+			require.NotEmpty(t, holder)
+			require.Equal(t, int32(kube.VouchedLeaseDuration.Seconds()), ptr.Deref(vouched.Spec.LeaseDurationSeconds, 0))
+
+			c.change(b, t, holder)
+			eventually(t, func() bool { _, ok := b.get(t, l.Name()).Annotations[kube.AnnotationHolder]; return !ok },
+				"the target lease writes its own claim once the watch delivers its holder lease "+c.name)
+			own := b.get(t, l.Name())
+			assert.Equal(t, "one", ptr.Deref(own.Spec.HolderIdentity, ""))
+			assert.Equal(t, int32(d.Seconds()), ptr.Deref(own.Spec.LeaseDurationSeconds, 0))
+			assert.NoError(t, h.ctx.Err(), "the hold goes on")
+			assert.Empty(t, hs.Namespaces(), "the lost holder lease vouches for nothing more")
+			h.end(t)
 		})
 	}
 }
