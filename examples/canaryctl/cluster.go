@@ -225,7 +225,7 @@ func (c *cli) status(ctx context.Context, o *options, args []string) int {
 	}
 	if st.Phase == "" {
 		// a release driven with its status on the Canary object (the Flagger-compatible
-		// controller) keeps only extras in the Lease
+		// controller) keeps none of it in the Lease
 		if st, err = c.canaryStatus(ctx, o, l, t, st); err != nil {
 			return c.fail(err)
 		}

@@ -27,9 +27,11 @@ const conflictRetries = 5
 // lastPromotedSpec, trackedConfigs, lastTransitionTime and the Promoted condition) is written
 // to the Canary's status subresource, one request per step. Flagger's schema prunes what it does
 // not declare, so the little canarykit keeps besides (when the analysis started, a pause, a
-// rollback under way and its cause) stays in the target's Lease annotation, written only when it
-// changes and before the Canary's status, so a process that resumes never misses an intent. The
-// Lease remains the lock: Save requires holding it.
+// rollback under way and its cause) is a condition of its own, ConditionAnalysis, written in
+// the same request: a process that resumes finds the step and its intent together. The Lease
+// remains the lock: Save requires holding it. (A status written by a driver that kept
+// canarykit's part in the Lease annotation is read with the lease's; the next save moves it to
+// the condition.)
 //
 // Besides the Promoted condition, the store sets the two conditions kstatus reads (and so Flux's
 // health checks): Reconciling=True while a release is under way and Stalled=True after a
@@ -50,9 +52,8 @@ type CanaryStore struct {
 	tracked func(context.Context, canary.Target) (map[string]string, error)
 	clock   clock.Clock
 
-	mu     sync.Mutex
-	obj    *canaryState  // the Canary as last read or written; nil before
-	extras canary.Status // what the lease holds, with the lease's Version
+	mu  sync.Mutex
+	obj *canaryState // the Canary as last read or written; nil before
 }
 
 var _ canary.StatusStore = (*CanaryStore)(nil)
@@ -64,8 +65,9 @@ func newCanaryStore(api canaryAPI, name string, t canary.Target, lease *kube.Lea
 }
 
 // LoadCanaryStatus reads the status a Driver with Options.CanaryStatus keeps for t, as its
-// CanaryStore loads it: the status of the Canary t.Namespace/t.CanaryName() with the extras kept
-// in t's lease (which need not be held), two requests. It is how a reader such as a status
+// CanaryStore loads it: the status of the Canary t.Namespace/t.CanaryName(), one request, and
+// t's lease (which need not be held) when the Canary has no status, or one written before
+// canarykit kept its own part in ConditionAnalysis. It is how a reader such as a status
 // command sees a release whose Lease holds no phase. A Canary without a status gives the
 // lease's whole status when one is there (saved without Options.CanaryStatus), else the zero
 // Status. A missing Canary (or Canary resource) and a read the caller may not make are
@@ -81,10 +83,9 @@ func LoadCanaryStatus(ctx context.Context, dyn dynamic.Interface, lease *kube.Le
 // Name returns the Canary object's "namespace/name".
 func (s *CanaryStore) Name() string { return s.target.Namespace + "/" + s.name }
 
-// Load reads the Canary (one request) and the extras in the lease (none while held), and
-// returns the status they make up; the zero Status when the Canary has none (the extras are
-// then ignored). A Canary without a status whose lease holds a whole status saved by the Lease
-// store (an earlier driver without Options.CanaryStatus) continues from the lease's.
+// Load reads the Canary (one request) and returns its status; the zero Status when the
+// Canary has none. A Canary without a status whose lease holds a whole status saved by the
+// Lease store (an earlier driver without Options.CanaryStatus) continues from the lease's.
 func (s *CanaryStore) Load(ctx context.Context, t canary.Target) (canary.Status, error) {
 	if err := s.check(t); err != nil {
 		return canary.Status{}, err
@@ -99,8 +100,8 @@ func (s *CanaryStore) Load(ctx context.Context, t canary.Target) (canary.Status,
 	return s.status(ctx)
 }
 
-// peek returns the status from what the store last read or wrote, and the lease's extras (no
-// request while the lease is held); it loads the Canary when the store has not seen it yet.
+// peek returns the status from what the store last read or wrote (no request while the lease
+// is held); it loads the Canary when the store has not seen it yet.
 func (s *CanaryStore) peek(ctx context.Context) (canary.Status, error) {
 	s.mu.Lock()
 	if s.obj != nil {
@@ -111,26 +112,39 @@ func (s *CanaryStore) peek(ctx context.Context) (canary.Status, error) {
 	return s.Load(ctx, s.target)
 }
 
-// status combines s.obj's status and the lease's extras; s.mu is held.
+// status is s.obj's status, with canarykit's own part from its ConditionAnalysis; s.mu is
+// held. The lease is read (no request while it is held) for a Canary without a status, which
+// may continue a release the Lease store kept, and for one written by a driver that kept
+// canarykit's part in the lease.
 func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 	fs, err := decodeStatusValue(s.obj.status)
 	if err != nil {
 		return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
 	}
-	ls, err := s.lease.Load(ctx, s.target)
-	if err != nil {
-		return canary.Status{}, err
-	}
-	s.extras = ls
 	var st canary.Status
-	switch {
-	case fs.Phase == "" && ls.Phase != "":
-		st = ls // saved by the Lease store: continued from there
-	case fs.Phase == "":
-		// a Canary never driven, or created again: extras left in the lease belong to
+	if fs.Phase == "" {
+		ls, err := s.lease.Load(ctx, s.target)
+		if err != nil {
+			return canary.Status{}, err
+		}
+		if ls.Phase != "" {
+			st = ls // saved by the Lease store: continued from there
+		}
+		// else a Canary never driven, or created again: what the lease holds belongs to
 		// another object's release
-	default:
-		st = fs.canaryStatus()
+		st.Version = s.obj.version
+		return st, nil
+	}
+	st = fs.canaryStatus()
+	found, err := fs.analysis(&st)
+	if err != nil {
+		return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
+	}
+	if !found {
+		ls, err := s.lease.Load(ctx, s.target)
+		if err != nil {
+			return canary.Status{}, err
+		}
 		st.StartedAt, st.Paused, st.RollingBack, st.Cause = ls.StartedAt, ls.Paused, ls.RollingBack, ls.Cause
 		if ls.RollingBack {
 			st.Message = ls.Message
@@ -140,22 +154,8 @@ func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 	return st, nil
 }
 
-// extrasOf is the part of st the lease keeps.
-func extrasOf(st canary.Status) canary.Status {
-	e := canary.Status{StartedAt: st.StartedAt, Paused: st.Paused, RollingBack: st.RollingBack, Cause: st.Cause}
-	if st.RollingBack {
-		e.Message = st.Message // the rollback's reason, reported by a Rollout that finishes it
-	}
-	return e
-}
-
-func sameExtras(a, b canary.Status) bool {
-	return a.StartedAt.Equal(b.StartedAt) && a.Paused == b.Paused && a.RollingBack == b.RollingBack &&
-		a.Cause == b.Cause && a.Message == b.Message && a.Phase == "" && b.Phase == ""
-}
-
 // Save writes st to the Canary's status subresource if st.Version is the resourceVersion the
-// store last saw: one request, plus one to the lease first when the extras changed. It
+// store last saw: one request, canarykit's own part (ConditionAnalysis) with the rest. It
 // requires holding the lease.
 func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Status) (canary.Status, error) {
 	if err := s.check(t); err != nil {
@@ -172,14 +172,6 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 	if cur := s.obj.version; st.Version != cur {
 		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved at version %q, stored version is %q",
 			canary.ErrConflict, s.Name(), st.Version, cur)
-	}
-	if e := extrasOf(st); !sameExtras(e, s.extras) {
-		e.Version = s.extras.Version
-		saved, err := s.lease.Save(ctx, t, e)
-		if err != nil {
-			return canary.Status{}, err
-		}
-		s.extras = saved
 	}
 	old, err := decodeStatusValue(s.obj.status)
 	if err != nil {

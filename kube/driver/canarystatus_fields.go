@@ -5,18 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/canarykit/canarykit/canary"
 )
 
-// The condition types a CanaryStore writes: Flagger's Promoted, and kstatus' Reconciling and
-// Stalled.
+// The condition types a CanaryStore writes: Flagger's Promoted, kstatus' Reconciling and
+// Stalled, and canarykit's own Analysis.
 const (
 	ConditionPromoted    = "Promoted"
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
+	// ConditionAnalysis keeps what Flagger's schema has no field for: when the release's
+	// analysis started, a pause, a rollback under way and its cause, as JSON in its message
+	// ({"startedAt":…,"paused":true,"rollingBack":true,"cause":"threshold","message":…}, the
+	// fields omitted when unset). Its status is True once an analysis started, its reason the
+	// state: NotStarted, Started, Paused or RollingBack. A CanaryStore writes it with every
+	// status, so it is saved in the same request as the step it belongs to.
+	ConditionAnalysis = "canarykit.dev/Analysis"
 )
+
+// maxAnalysisMessage bounds the message of ConditionAnalysis read back (a rollback's reason
+// is cut to maxStatusString when written).
+const maxAnalysisMessage = 4 * maxStatusString
 
 // Bounds on what is read back from a Canary's status (the object may have been written by
 // anyone with access to it).
@@ -48,6 +61,98 @@ type flaggerCondition struct {
 	Message            string `json:"message,omitempty"`
 	LastUpdateTime     string `json:"lastUpdateTime,omitempty"`
 	LastTransitionTime string `json:"lastTransitionTime,omitempty"`
+}
+
+// analysisState is the JSON in ConditionAnalysis's message.
+type analysisState struct {
+	StartedAt   *time.Time   `json:"startedAt,omitempty"`
+	Paused      bool         `json:"paused,omitempty"`
+	RollingBack bool         `json:"rollingBack,omitempty"`
+	Cause       canary.Cause `json:"cause,omitempty"`
+	Message     string       `json:"message,omitempty"` // the rollback's reason, while it is under way
+}
+
+// analysisOf is the part of st that ConditionAnalysis keeps.
+func analysisOf(st canary.Status) analysisState {
+	a := analysisState{Paused: st.Paused, RollingBack: st.RollingBack, Cause: st.Cause}
+	if !st.StartedAt.IsZero() {
+		t := st.StartedAt.UTC()
+		a.StartedAt = &t
+	}
+	if st.RollingBack {
+		a.Message = cut(st.Message, maxStatusString)
+	}
+	return a
+}
+
+// cut shortens s to at most n bytes, on a rune boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// analysisCondition is ConditionAnalysis for st: status, reason and message.
+func analysisCondition(st canary.Status) (status, reason, message string) {
+	raw, _ := json.Marshal(analysisOf(st)) // cannot fail: times, bools and strings
+	status, reason = "False", "NotStarted"
+	if !st.StartedAt.IsZero() {
+		status, reason = "True", "Started"
+	}
+	switch {
+	case st.RollingBack:
+		reason = "RollingBack"
+	case st.Paused:
+		reason = "Paused"
+	}
+	return status, reason, string(raw)
+}
+
+// analysis reads ConditionAnalysis into st; found is false when f has none (a status written
+// before canarykit kept it there). Errors name the field.
+func (f flaggerStatus) analysis(st *canary.Status) (found bool, err error) {
+	i := slices.IndexFunc(f.Conditions, func(c flaggerCondition) bool { return c.Type == ConditionAnalysis })
+	if i < 0 {
+		return false, nil
+	}
+	msg := f.Conditions[i].Message
+	field := fmt.Sprintf(".status.conditions[%d].message", i)
+	if len(msg) > maxAnalysisMessage {
+		return true, fmt.Errorf("%s: longer than %d bytes", field, maxAnalysisMessage)
+	}
+	var a analysisState
+	if err := json.Unmarshal([]byte(msg), &a); err != nil {
+		return true, fmt.Errorf("%s: %w", field, err)
+	}
+	if !validCause(a.Cause) {
+		return true, fmt.Errorf("%s: cause %q is not one of canarykit's", field, truncate(string(a.Cause)))
+	}
+	if len(a.Message) > maxStatusString {
+		return true, fmt.Errorf("%s: the rollback's message is longer than %d bytes", field, maxStatusString)
+	}
+	st.StartedAt, st.Paused, st.RollingBack, st.Cause = time.Time{}, a.Paused, a.RollingBack, a.Cause
+	if a.StartedAt != nil {
+		st.StartedAt = *a.StartedAt
+	}
+	if a.RollingBack {
+		st.Message = a.Message
+	}
+	return true, nil
+}
+
+// validCause reports whether c is empty or one of canary's Causes.
+func validCause(c canary.Cause) bool {
+	switch c {
+	case "", canary.CausePromoted, canary.CauseAnalysisSkipped, canary.CauseNothingToRelease, canary.CauseThreshold,
+		canary.CauseRollbackHook, canary.CauseAborted, canary.CauseProgressDeadline, canary.CauseReverted,
+		canary.CausePromotionFailed, canary.CauseSplitNotFollowed:
+		return true
+	}
+	return false
 }
 
 func (f flaggerStatus) canaryStatus() canary.Status {
@@ -240,16 +345,17 @@ func promotedCondition(p canary.Phase) (status, message string) {
 	return "Unknown", "New Deployment detected, starting initialization."
 }
 
-// conditions returns old's conditions with Promoted, Reconciling and Stalled set for st, as
-// Flagger does for Promoted: a condition whose status and reason are unchanged is kept as it
-// is; one whose status is unchanged keeps its lastTransitionTime.
+// conditions returns old's conditions with Promoted, Reconciling, Stalled and Analysis set
+// for st, as Flagger does for Promoted: a condition whose status and reason (and, for
+// Analysis, message) are unchanged is kept as it is; one whose status is unchanged keeps its
+// lastTransitionTime.
 func conditions(old []flaggerCondition, st canary.Status, now time.Time) []flaggerCondition {
 	ts := now.UTC().Format(time.RFC3339)
 	var out []flaggerCondition
 	prev := map[string]flaggerCondition{}
 	for _, c := range old {
 		switch c.Type {
-		case ConditionPromoted, ConditionReconciling, ConditionStalled:
+		case ConditionPromoted, ConditionReconciling, ConditionStalled, ConditionAnalysis:
 			prev[c.Type] = c
 		default:
 			out = append(out, c) // someone else's
@@ -258,7 +364,7 @@ func conditions(old []flaggerCondition, st canary.Status, now time.Time) []flagg
 	set := func(typ, status, reason, message string) {
 		c := flaggerCondition{Type: typ, Status: status, Reason: reason, Message: message, LastUpdateTime: ts, LastTransitionTime: ts}
 		if p, ok := prev[typ]; ok && p.Status == status {
-			if p.Reason == reason {
+			if p.Reason == reason && (typ != ConditionAnalysis || p.Message == message) {
 				c = p
 			} else if p.LastTransitionTime != "" {
 				c.LastTransitionTime = p.LastTransitionTime
@@ -281,6 +387,8 @@ func conditions(old []flaggerCondition, st canary.Status, now time.Time) []flagg
 		}
 		set(ConditionStalled, "True", string(canary.PhaseFailed), msg)
 	}
+	as, ar, am := analysisCondition(st)
+	set(ConditionAnalysis, as, ar, am)
 	return out
 }
 

@@ -101,12 +101,17 @@ func getCanary(ctx context.Context, t *testing.T, env *testenv.Env, ns string) *
 
 // promotedOf returns the Promoted condition of a Canary object (zero when absent).
 func promotedOf(obj *unstructured.Unstructured) flaggerCondition {
+	return conditionOf(obj, ConditionPromoted)
+}
+
+// conditionOf is obj's condition of type typ; the zero condition when it has none.
+func conditionOf(obj *unstructured.Unstructured, typ string) flaggerCondition {
 	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
-		if m["type"] == ConditionPromoted {
+		if m["type"] == typ {
 			s := func(k string) string { v, _ := m[k].(string); return v }
-			return flaggerCondition{Type: ConditionPromoted, Status: s("status"), Reason: s("reason"), Message: s("message"),
+			return flaggerCondition{Type: typ, Status: s("status"), Reason: s("reason"), Message: s("message"),
 				LastUpdateTime: s("lastUpdateTime"), LastTransitionTime: s("lastTransitionTime")}
 		}
 	}

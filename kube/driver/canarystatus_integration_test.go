@@ -209,8 +209,8 @@ func TestCanaryStatusPromotion(t *testing.T) {
 	assert.True(t, ltt.Equal(fs.LastTransitionTime), "the column shows .status.lastTransitionTime")
 	assert.False(t, ltt.Before(mustTime(t, promotedOf(mid).LastTransitionTime)), "the release's last transition is after its start")
 
-	// one request per status write, none repeated after a conflict; the lease is written when
-	// acquired, when the analysis starts (the extras) and when released, and the Driver's
+	// one request per status write, none repeated after a conflict (the analysis' start is
+	// in the step's); the lease is written when acquired and when released, and the Driver's
 	// holder lease of the namespace is looked for, claimed and given up (it renews the claim)
 	saves := store.saved()
 	calls := b.env.AuditSince(t, from).ForUser(b.user).Calls()
@@ -222,7 +222,7 @@ func TestCanaryStatusPromotion(t *testing.T) {
 	assert.Equal(t, len(saves), counts[key("update", "canaries/status")], "one request per status write")
 	assert.GreaterOrEqual(t, len(saves), 6, "new revision, three steps, promotion, success")
 	assert.Equal(t, 1, counts[key("get", "canaries")], "the status is read once, when the release starts")
-	assert.Equal(t, 5, counts[key("update", "leases")], "lease: acquired, the analysis' start, released; holder lease: claimed, given up")
+	assert.Equal(t, 4, counts[key("update", "leases")], "lease: acquired, released; holder lease: claimed, given up")
 	assert.Equal(t, 1, counts[key("list", "leases")], "the holder leases, once")
 	for _, e := range calls {
 		assert.Less(t, e.Code, 300, "%s %s/%s answered %d", e.Verb, e.Resource, e.Subresource, e.Code)
@@ -285,10 +285,10 @@ func TestCanaryStatusResume(t *testing.T) {
 	first := die()
 	assert.Equal(t, []int{20}, first.res.Weights)
 
-	// what the new process finds: Flagger's fields on the Canary, the lease without them
+	// what the new process finds: all of the status on the Canary, nothing of it in the lease
 	st, err := b.env.Client().CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
 	require.NoError(t, err)
-	assert.NotContains(t, st.Annotations["canarykit.dev/status"], `"phase"`, "the lease keeps only canarykit's extras")
+	assert.NotContains(t, st.Annotations, kube.AnnotationStatus, "the lease keeps no status")
 
 	d2 := b.driver(t, "driver-b")
 	var reasons []canary.Reason
@@ -361,8 +361,9 @@ func TestTargetCanaryStatus(t *testing.T) {
 	require.NoError(t, <-started)
 }
 
-// A pause outlives the process: the new driver loads it (from the lease, Flagger's status
-// having no place for it) and continues the release only when resumed.
+// A pause outlives the process: the new driver loads it (from the Canary's
+// canarykit.dev/Analysis condition, Flagger's status having no field for it) and continues
+// the release only when resumed.
 func TestCanaryStatusResumePaused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
 	defer cancel()
@@ -373,13 +374,17 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlPause))
 	lease, err := kube.NewLease(kube.LeaseOptions{Client: b.env.Client(), Target: c.Target})
 	require.NoError(t, err)
-	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		st, err := lease.Load(ctx, c.Target)
-		return err == nil && st.Paused, nil
-	}), "the pause saved")
+	paused := pollCanary(ctx, t, b.env, b.ns, "the pause saved", func(o *unstructured.Unstructured) bool {
+		return conditionOf(o, ConditionAnalysis).Reason == "Paused"
+	})
 	die()
-	paused := getCanary(ctx, t, b.env, b.ns)
 	require.Equal(t, "Progressing", phaseOf(paused))
+	analysis := conditionOf(paused, ConditionAnalysis)
+	assert.Equal(t, "True", analysis.Status, "an analysis started")
+	assert.Contains(t, analysis.Message, `"paused":true`)
+	inLease, err := lease.Load(ctx, c.Target)
+	require.NoError(t, err)
+	assert.False(t, inLease.Paused, "nothing of it in the lease")
 
 	d2 := b.driver(t, "driver-b")
 	var mu sync.Mutex

@@ -44,17 +44,20 @@ func TestLoadCanaryStatusReadsTheCanary(t *testing.T) {
 	target := canary.Target{Namespace: "ns", Name: "podinfo", Canary: "web"}
 	client := fake.NewClientset()
 
-	// a driver holding the lease keeps the analysis' start there
+	// a driver of an earlier version kept the analysis' start in the lease; this one keeps it
+	// in the Analysis condition, which is read first
 	writer, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: target, Identity: "driver"})
 	require.NoError(t, err)
 	require.NoError(t, writer.Acquire(ctx))
-	_, err = writer.Save(ctx, target, canary.Status{StartedAt: started})
+	_, err = writer.Save(ctx, target, canary.Status{StartedAt: started.Add(-time.Hour), Paused: true})
 	require.NoError(t, err)
 
 	dyn := fakedynamic.NewSimpleDynamicClient(runtime.NewScheme(),
 		canaryObject("ns", "web", map[string]any{
 			"phase": "Progressing", "canaryWeight": int64(40), "failedChecks": int64(1), "iterations": int64(2),
 			"lastAppliedSpec": "rev-2", "lastPromotedSpec": "rev-1", "lastTransitionTime": "2026-01-02T03:05:00Z",
+			"conditions": []any{map[string]any{"type": ConditionAnalysis, "status": "True", "reason": "Started",
+				"message": `{"startedAt":"2026-01-02T03:04:05Z"}`}},
 		}),
 		canaryObject("ns", "podinfo", map[string]any{"phase": "Succeeded"})) // another Canary: not read
 
@@ -67,7 +70,8 @@ func TestLoadCanaryStatusReadsTheCanary(t *testing.T) {
 	assert.Equal(t, "rev-2", st.LastAppliedSpec)
 	assert.Equal(t, "rev-1", st.LastPromotedSpec)
 	assert.True(t, st.LastTransitionTime.Equal(time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC)))
-	assert.True(t, st.StartedAt.Equal(started), "the extras come from the lease")
+	assert.True(t, st.StartedAt.Equal(started), "the analysis' start comes from the condition: %s", st.StartedAt)
+	assert.False(t, st.Paused, "not from the lease an earlier driver wrote")
 	assert.Equal(t, "7", st.Version)
 }
 

@@ -2,7 +2,9 @@ package driver
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -219,8 +221,8 @@ func TestDecodeStatusBounds(t *testing.T) {
 		LastTransitionTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, fs)
 }
 
-// A step is one status request; the lease is written only when canarykit's extras change, and
-// before the Canary.
+// A step is one status request, canarykit's own part (the analysis' start) in it; saves never
+// write the lease.
 func TestCanaryStoreWrites(t *testing.T) {
 	b := newStoreBed()
 	s, _ := b.store(t, "a")
@@ -235,12 +237,19 @@ func TestCanaryStoreWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "2", st.Version, "the Canary's resourceVersion")
 	assert.Equal(t, 1, b.canaries.updates)
-	assert.Equal(t, leases, b.leaseUpdates(), "no extras changed: the lease is not written")
 
-	st.CanaryWeight, st.StartedAt = 20, b.clock.Now()
+	started := b.clock.Now().Add(123456789 * time.Nanosecond)
+	st.CanaryWeight, st.StartedAt = 20, started
 	st, err = s.Save(ctx, b.target, st)
 	require.NoError(t, err)
-	assert.Equal(t, leases+1, b.leaseUpdates(), "the analysis' start is kept in the lease")
+	assert.Equal(t, 2, b.canaries.updates, "the analysis' start is saved with its step")
+	fs, err := decodeStatus(b.canaries.obj.Object)
+	require.NoError(t, err)
+	var back canary.Status
+	found, err := fs.analysis(&back)
+	require.NoError(t, err)
+	require.True(t, found, "the Analysis condition")
+	assert.True(t, started.Equal(back.StartedAt), "to the nanosecond: %s", back.StartedAt)
 	for w := 40; w <= 60; w += 20 {
 		st.CanaryWeight = w
 		st, err = s.Save(ctx, b.target, st)
@@ -248,9 +257,9 @@ func TestCanaryStoreWrites(t *testing.T) {
 	}
 	assert.Equal(t, 4, b.canaries.updates, "one request per save")
 	assert.Equal(t, 1, b.canaries.gets, "no read before a write")
-	assert.Equal(t, leases+1, b.leaseUpdates(), "steps do not write the lease")
+	assert.Equal(t, leases, b.leaseUpdates(), "saves do not write the lease")
 
-	fs, err := decodeStatus(b.canaries.obj.Object)
+	fs, err = decodeStatus(b.canaries.obj.Object)
 	require.NoError(t, err)
 	assert.Equal(t, 60, fs.CanaryWeight)
 	assert.Equal(t, "rev-2", fs.LastAppliedSpec)
@@ -297,8 +306,8 @@ func TestCanaryStoreConflicts(t *testing.T) {
 	assert.Contains(t, err.Error(), "must exist")
 }
 
-// A new process resumes a rollback from the Canary's status and the lease's extras; a store
-// whose lease is not held does not write.
+// A new process resumes a rollback from the Canary's status alone (the lease holds none of
+// it); a store whose lease is not held does not write.
 func TestCanaryStoreResume(t *testing.T) {
 	b := newStoreBed()
 	ctx := context.Background()
@@ -315,7 +324,11 @@ func TestCanaryStoreResume(t *testing.T) {
 	_, err = s.Save(ctx, b.target, st)
 	require.ErrorIs(t, err, canary.ErrConflict, "the lease is not held")
 
-	s2, _ := b.store(t, "b")
+	s2, lease2 := b.store(t, "b")
+	inLease, err := lease2.Load(ctx, b.target)
+	require.NoError(t, err)
+	assert.Equal(t, canary.Status{}, canary.Status{Phase: inLease.Phase, StartedAt: inLease.StartedAt, RollingBack: inLease.RollingBack},
+		"nothing of the release in the lease")
 	got, err := s2.Load(ctx, b.target)
 	require.NoError(t, err)
 	st.Version = b.canaries.obj.GetResourceVersion()
@@ -323,7 +336,7 @@ func TestCanaryStoreResume(t *testing.T) {
 }
 
 // A Canary without a status, whose lease holds a status the Lease store saved, continues from
-// the lease's; the first save moves it to the Canary and leaves only the extras in the lease.
+// the lease's; the first save moves it to the Canary, and the lease is left as it was.
 func TestCanaryStoreTakesOverLeaseStatus(t *testing.T) {
 	b := newStoreBed()
 	ctx := context.Background()
@@ -346,29 +359,129 @@ func TestCanaryStoreTakesOverLeaseStatus(t *testing.T) {
 	require.NoError(t, err)
 	inLease, err := l.Load(ctx, b.target)
 	require.NoError(t, err)
-	assert.Equal(t, canary.Phase(""), inLease.Phase, "the lease keeps the extras only")
+	assert.Equal(t, canary.PhaseSucceeded, inLease.Phase, "the lease is not written")
+	again, err := s.Load(ctx, b.target)
+	require.NoError(t, err)
+	assert.Equal(t, canary.PhaseProgressing, again.Phase, "the Canary's status from now on")
 	fs, err := decodeStatus(b.canaries.obj.Object)
 	require.NoError(t, err)
 	assert.Equal(t, "rev-1", fs.LastPromotedSpec)
 	assert.Equal(t, canary.PhaseProgressing, fs.Phase)
 }
 
+// oldExtras leaves in the target's lease what a driver that kept canarykit's part of a
+// Canary's status there wrote: the analysis' start, a pause, a rollback.
+func (b *storeBed) oldExtras(t *testing.T, extras canary.Status) {
+	t.Helper()
+	ctx := context.Background()
+	lease, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "old", Clock: b.clock})
+	require.NoError(t, err)
+	require.NoError(t, lease.Acquire(ctx))
+	_, err = lease.Save(ctx, b.target, extras)
+	require.NoError(t, err)
+	require.NoError(t, lease.Release(ctx))
+}
+
 // A Canary created again (its status empty) starts afresh even when the lease still holds the
-// extras of the previous object's release, a pause say.
+// extras an earlier driver kept there for the previous object's release, a pause say.
 func TestCanaryStoreIgnoresExtrasOfAnEmptyStatus(t *testing.T) {
 	b := newStoreBed()
+	b.oldExtras(t, canary.Status{Paused: true, StartedAt: b.clock.Now()})
+
+	s2, _ := b.store(t, "b")
+	got, err := s2.Load(context.Background(), b.target)
+	require.NoError(t, err)
+	assert.Equal(t, canary.Status{Version: b.canaries.obj.GetResourceVersion()}, got)
+}
+
+// A status written by a driver that kept canarykit's part in the lease is read with the
+// lease's (a paused release stays paused across the upgrade); the first save moves it to the
+// Analysis condition, which is read from then on whatever the lease still says.
+func TestCanaryStoreReadsExtrasAnEarlierDriverLeftInTheLease(t *testing.T) {
+	b := newStoreBed()
 	ctx := context.Background()
-	s, lease := b.store(t, "a")
+	started := b.clock.Now().Add(-time.Minute)
+	b.oldExtras(t, canary.Status{Paused: true, StartedAt: started})
+	b.canaries.edit(func(obj map[string]any) {
+		obj["status"] = map[string]any{"phase": "Progressing", "canaryWeight": int64(20), "lastAppliedSpec": "rev-2"}
+	})
+	s, lease := b.store(t, "new")
 	st, err := s.Load(ctx, b.target)
 	require.NoError(t, err)
-	st = canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 20, Paused: true, StartedAt: b.clock.Now(), Version: st.Version}
+	assert.True(t, st.Paused, "the pause kept in the lease")
+	assert.True(t, started.Equal(st.StartedAt))
+	assert.Equal(t, 20, st.CanaryWeight)
+
+	st.Paused = false
 	_, err = s.Save(ctx, b.target, st)
 	require.NoError(t, err)
 	require.NoError(t, lease.Release(ctx))
-	b.canaries.edit(func(obj map[string]any) { delete(obj, "status") }) // deleted and created again
-
-	s2, _ := b.store(t, "b")
+	s2, _ := b.store(t, "newer")
 	got, err := s2.Load(ctx, b.target)
 	require.NoError(t, err)
-	assert.Equal(t, canary.Status{Version: b.canaries.obj.GetResourceVersion()}, got)
+	assert.False(t, got.Paused, "the condition's, not the lease's stale pause")
+	assert.True(t, started.Equal(got.StartedAt))
+}
+
+// The Analysis condition is untrusted input: a message that is not its JSON, a cause that is
+// not canarykit's or an overlong rollback reason fails the load with the field named.
+func TestCanaryStoreRefusesABadAnalysisCondition(t *testing.T) {
+	for name, msg := range map[string]string{
+		"not JSON":      "paused",
+		"wrong type":    `{"paused":"yes"}`,
+		"unknown cause": `{"rollingBack":true,"cause":"rm -rf"}`,
+		"long reason":   `{"rollingBack":true,"cause":"threshold","message":"` + strings.Repeat("x", maxStatusString+1) + `"}`,
+		"long message":  strings.Repeat(" ", maxAnalysisMessage+1) + "{}",
+		"bad time":      `{"startedAt":"yesterday"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := newStoreBed()
+			b.canaries.edit(func(obj map[string]any) {
+				obj["status"] = map[string]any{"phase": "Progressing", "conditions": []any{
+					map[string]any{"type": ConditionPromoted, "status": "Unknown"},
+					map[string]any{"type": ConditionAnalysis, "status": "True", "reason": "Started", "message": msg}}}
+			})
+			s, _ := b.store(t, "a")
+			_, err := s.Load(context.Background(), b.target)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "canary ns/podinfo: .status.conditions[1].message")
+		})
+	}
+}
+
+// The Analysis condition says the state in its status and reason, and keeps its
+// lastTransitionTime while its status stands.
+func TestAnalysisCondition(t *testing.T) {
+	started := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	for _, c := range []struct {
+		st                      canary.Status
+		status, reason, message string
+	}{
+		{canary.Status{}, "False", "NotStarted", `{}`},
+		{canary.Status{StartedAt: started}, "True", "Started", `{"startedAt":"2026-01-02T03:04:05.000000006Z"}`},
+		{canary.Status{StartedAt: started, Paused: true}, "True", "Paused", `{"startedAt":"2026-01-02T03:04:05.000000006Z","paused":true}`},
+		{canary.Status{RollingBack: true, Paused: true, Cause: canary.CauseAborted, Message: "aborted"}, "False", "RollingBack",
+			`{"paused":true,"rollingBack":true,"cause":"abort","message":"aborted"}`},
+		{canary.Status{Cause: canary.CauseThreshold, Message: "not kept once rolled back"}, "False", "NotStarted", `{"cause":"threshold"}`},
+	} {
+		status, reason, message := analysisCondition(c.st)
+		assert.Equal(t, []string{c.status, c.reason, c.message}, []string{status, reason, message}, "%+v", c.st)
+	}
+	long := canary.Status{RollingBack: true, Message: strings.Repeat("é", maxStatusString)}
+	_, _, message := analysisCondition(long)
+	var back canary.Status
+	found, err := flaggerStatus{Conditions: []flaggerCondition{{Type: ConditionAnalysis, Message: message}}}.analysis(&back)
+	require.NoError(t, err, "a long rollback reason is cut to what is read back")
+	assert.True(t, found)
+	assert.Equal(t, maxStatusString, len(back.Message))
+	assert.True(t, strings.HasPrefix(long.Message, back.Message))
+
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	first := conditions(nil, canary.Status{Phase: canary.PhaseProgressing, StartedAt: started}, now)
+	later := conditions(first, canary.Status{Phase: canary.PhaseProgressing, StartedAt: started, Paused: true}, now.Add(time.Minute))
+	i := slices.IndexFunc(later, func(c flaggerCondition) bool { return c.Type == ConditionAnalysis })
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, "Paused", later[i].Reason)
+	assert.Equal(t, "2026-01-02T03:04:05Z", later[i].LastTransitionTime, "the status stood")
+	assert.Equal(t, "2026-01-02T03:05:05Z", later[i].LastUpdateTime)
 }

@@ -37,8 +37,10 @@
 // on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,
 // failedChecks, iterations, lastAppliedSpec, lastPromotedSpec, trackedConfigs,
 // lastTransitionTime and the Promoted condition, plus kstatus' Reconciling and Stalled
-// conditions): `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the
-// release, and a new process resumes it from there (see CanaryStore). The Lease stays the lock.
+// conditions, and canarykit's own canarykit.dev/Analysis condition for what Flagger's schema has
+// no field for: the analysis' start, a pause, a rollback under way), one request per save:
+// `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the release, and a
+// new process resumes it from there (see CanaryStore). The Lease stays the lock.
 // LoadCanaryStatus reads that status from outside the driver (a status command).
 //
 // A controller keeps one Target per object in a Targets set: Apply starts a key's Target,
