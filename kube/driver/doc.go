@@ -31,7 +31,8 @@
 // of canarykit's Leases (kube.Cluster.Controls): however many targets a namespace holds, the
 // Driver keeps one Lease watch there. An idle target's Lease, vouched for by the holder lease,
 // is not written, so it receives nothing; the same watch ends a target's hold at once when its
-// Lease is deleted or taken.
+// Lease is deleted or taken, and finds the Driver's holder lease deleted or taken (its targets
+// then write their own claims at once).
 //
 // A release's status is kept in the target's Lease annotation, or, with Options.CanaryStatus,
 // on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,

@@ -176,7 +176,11 @@ func testGitOpsActor(t *testing.T, rk routeKind) {
 	require.Zero(t, canaryWeight(initial), "the route as created: all on the primary")
 	gitRoute := routeCopy(initial)
 
-	// a watcher of the route and the target: traffic never goes to a side scaled to zero
+	// a watcher of the route and the target: traffic never goes to a side scaled to zero. The
+	// route is read before and after the target: the promotion routes all traffic to the
+	// primary and scales the target down a moment later, so a route read just before it and a
+	// target read just after would seem to say otherwise; a route that sends traffic to the
+	// canary both before and after a read of the target at zero does.
 	var mu sync.Mutex
 	var bad []string
 	watchDone := make(chan struct{})
@@ -186,7 +190,9 @@ func testGitOpsActor(t *testing.T, rk routeKind) {
 		for wctx.Err() == nil {
 			ts, err1 := admin.Resource(rk.gvr).Namespace(ns).Get(wctx, "podinfo", metav1.GetOptions{})
 			dep, err2 := env.Client().AppsV1().Deployments(ns).Get(wctx, "podinfo", metav1.GetOptions{})
-			if err1 == nil && err2 == nil && canaryWeight(ts) > 0 && dep.Spec.Replicas != nil && *dep.Spec.Replicas == 0 {
+			after, err3 := admin.Resource(rk.gvr).Namespace(ns).Get(wctx, "podinfo", metav1.GetOptions{})
+			if err1 == nil && err2 == nil && err3 == nil && canaryWeight(ts) > 0 && canaryWeight(after) > 0 &&
+				dep.Spec.Replicas != nil && *dep.Spec.Replicas == 0 {
 				mu.Lock()
 				bad = append(bad, fmt.Sprintf("canary weight %d with the target at 0 replicas", canaryWeight(ts)))
 				mu.Unlock()
