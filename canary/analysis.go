@@ -76,9 +76,8 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 			return u.failCheck(ctx, "pre-rollout check "+name+" failed", fmt.Sprintf("Halt %s advancement pre-rollout check %s failed %v", t, name, herr), name, nil)
 		}
 		if u.st.FailedChecks == 0 || u.st.StartedAt.IsZero() {
-			// saved with the first step; until then the status keeps the last release's, so
-			// a store that keeps it apart (the Canary store's lease) writes it once a release.
-			// A failed pre-rollout hook keeps the first try's.
+			// saved with the first step; until then the status keeps the last release's. A
+			// failed pre-rollout hook keeps the first try's.
 			u.st.StartedAt = u.r.clock.Now()
 		}
 	} else {

@@ -83,7 +83,7 @@ type Event struct {
 // messages: on events, why a release is rolled back or failed; on a Result, why Run ended.
 type Cause string
 
-// Causes.
+// Causes. A new one is added to Valid too.
 const (
 	CausePromoted         Cause = "promoted"           // the analysis passed and the canary was promoted
 	CauseAnalysisSkipped  Cause = "analysis-skipped"   // promoted without analysis (Spec.SkipAnalysis)
@@ -97,6 +97,17 @@ const (
 	CausePromotionFailed  Cause = "promotion-failed" // the primary did not become ready with the promoted revision
 	CauseSplitNotFollowed Cause = "split"            // the traffic did not follow the weights (SplitFail)
 )
+
+// Valid reports whether c is one of the Causes above (a cause read back from storage is
+// checked with it).
+func (c Cause) Valid() bool {
+	switch c {
+	case CausePromoted, CauseAnalysisSkipped, CauseNothingToRelease, CauseThreshold, CauseRollbackHook, CauseAborted,
+		CauseProgressDeadline, CauseReverted, CausePromotionFailed, CauseSplitNotFollowed:
+		return true
+	}
+	return false
+}
 
 // Verdict is the outcome of one check.
 type Verdict string

@@ -68,8 +68,8 @@ func TestFinalisingSavedWhenScaleDownFails(t *testing.T) {
 }
 
 // A new release keeps the last release's StartedAt until its own first step replaces it: the
-// release's start does not change the part of the status a store may keep apart, and the
-// checks of the new release see its own start, never the last one's.
+// release's start does not change it, and the checks of the new release see its own start,
+// never the last one's.
 func TestStartedAtReplacedAtTheFirstStep(t *testing.T) {
 	env := healthyEnv()
 	spec := writesSpec()

@@ -45,8 +45,8 @@ type controlWatch struct {
 // lease of the registered lease's Holders: deleted or taken, its renewals write at once and
 // its target leases write their own claims (see Holders). Each write of a
 // canarykit lease of the namespace reaches the watch: with Holders those are the holder
-// lease's renewals and the rare writes of the target leases (a release's start, a status
-// save when the lease keeps the status). A request without LabelControlRequested (written by
+// lease's renewals and the rare writes of the target leases (a request cleared, a status save
+// when the lease keeps the status). A request without LabelControlRequested (written by
 // a canaryctl older than the label) reaches the watch as well, and the holder's next write,
 // which its change makes conflict, finds it too.
 //

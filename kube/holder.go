@@ -453,9 +453,10 @@ func (h *holder) renew(deadline, expired time.Time) error {
 }
 
 // observe takes the Lease watch's copy of a holder lease of the namespace (gone: deleted, or
-// out of the watch's selection). When it is this claim's lease, deleted or held under another
-// claim, the renewals write at once, and their write finds the loss (or, for a copy older
-// than the claim, renews it needlessly once).
+// out of the watch's selection). When it is this claim's lease, deleted, held under another
+// claim, or stripped of LabelHolder (which voids its vouch for the others), the renewals write
+// at once, and their write finds the loss (a copy older than the claim renews it needlessly
+// once).
 func (hs *Holders) observe(obj *coordinationv1.Lease, gone bool) {
 	hs.mu.Lock()
 	h := hs.byNS[obj.Namespace]
@@ -469,7 +470,8 @@ func (hs *Holders) observe(obj *coordinationv1.Lease, gone bool) {
 	if cur == nil || obj.Name != cur.Name || obj.UID != cur.UID {
 		return
 	}
-	if gone || obj.Annotations[AnnotationHolderClaim] != token || ptr.Deref(obj.Spec.HolderIdentity, "") != hs.opts.Identity {
+	if gone || obj.Annotations[AnnotationHolderClaim] != token || ptr.Deref(obj.Spec.HolderIdentity, "") != hs.opts.Identity ||
+		obj.Labels[LabelHolder] != "true" {
 		select {
 		case h.wake <- struct{}{}:
 		default:

@@ -349,14 +349,17 @@ func TestDeletedLeaseLeavesItsHolderLease(t *testing.T) {
 }
 
 // holdRegistered holds l in the background with l registered for control requests, as the
-// driver's Targets and Releases hold theirs.
-func holdRegistered(t *testing.T, cluster *kube.Cluster, l *kube.Lease) *holding {
+// driver's Targets and Releases hold theirs; apply (if not nil) is given the requests.
+func holdRegistered(t *testing.T, cluster *kube.Cluster, l *kube.Lease, apply func(kube.Control)) *holding {
 	t.Helper()
+	if apply == nil {
+		apply = func(kube.Control) {}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &holding{started: make(chan context.Context, 1), stop: cancel, done: make(chan error, 1)}
 	go func() {
 		h.done <- l.Hold(ctx, func(ctx context.Context) error {
-			stop, err := cluster.Controls(ctx, l, func(kube.Control) {})
+			stop, err := cluster.Controls(ctx, l, apply)
 			if err != nil {
 				return err
 			}
@@ -395,7 +398,7 @@ func TestVouchedLeaseDeletedOrTakenEndsItsHoldAtOnce(t *testing.T) {
 			require.NoError(t, err)
 			defer cluster.Close()
 			_, l := b.vouched(t)
-			h := holdRegistered(t, cluster, l)
+			h := holdRegistered(t, cluster, l, nil)
 			require.NotEmpty(t, b.get(t, l.Name()).Annotations[kube.AnnotationHolder], "vouched: no renewal of its own for half an hour")
 			c.change(b, t, l.Name())
 			err2 := returned(t, h.done, "the hold goes on after its lease was "+c.name)
@@ -423,9 +426,30 @@ func TestHolderLeaseDeletedOrTakenIsFoundAtOnce(t *testing.T) {
 			_, err := b.admin.CoordinationV1().Leases(b.ns).Update(context.Background(), cur, metav1.UpdateOptions{})
 			require.NoError(t, err)
 		}},
+		{"claimed again by a process of the same identity", func(b *bed, t *testing.T, name string) {
+			cur := b.get(t, name)
+			cur.Annotations[kube.AnnotationHolderClaim] = "0123456789abcdef" // only the token differs
+			_, err := b.admin.CoordinationV1().Leases(b.ns).Update(context.Background(), cur, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		}},
+		{"unlabelled", func(b *bed, t *testing.T, name string) {
+			cur := b.get(t, name)
+			delete(cur.Labels, kube.LabelHolder) // its vouch no longer counts for the others
+			_, err := b.admin.CoordinationV1().Leases(b.ns).Update(context.Background(), cur, metav1.UpdateOptions{})
+			require.NoError(t, err)
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBed(t)
+			// another process's holder lease in the namespace, written while ours is held:
+			// the watch hands it over too, and it must not cost ours a write
+			other, err := b.admin.CoordinationV1().Leases(b.ns).Create(context.Background(), &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: "canarykit-holder-0000000000",
+					Labels:      map[string]string{kube.LabelHolder: "true", canary.LabelManagedBy: canary.ManagedBy},
+					Annotations: map[string]string{kube.AnnotationHolderClaim: "fedcba9876543210"}},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("process-two"), LeaseDurationSeconds: ptr.To(int32(60)),
+					RenewTime: ptr.To(metav1.NowMicro())}}, metav1.CreateOptions{})
+			require.NoError(t, err)
 			cluster, err := kube.New(kube.Options{Client: b.client})
 			require.NoError(t, err)
 			defer cluster.Close()
@@ -435,11 +459,30 @@ func TestHolderLeaseDeletedOrTakenIsFoundAtOnce(t *testing.T) {
 			require.NoError(t, err)
 			l, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "one", Holders: hs, Duration: d, Clock: clk})
 			require.NoError(t, err)
-			h := holdRegistered(t, cluster, l)
+			applied := make(chan kube.Control, 1)
+			h := holdRegistered(t, cluster, l, func(c kube.Control) {
+				select {
+				case applied <- c:
+				default:
+				}
+			})
 			vouched := b.get(t, l.Name())
 			holder := vouched.Annotations[kube.AnnotationHolder]
 			require.NotEmpty(t, holder)
 			require.Equal(t, int32(kube.VouchedLeaseDuration.Seconds()), ptr.Deref(vouched.Spec.LeaseDurationSeconds, 0))
+			ours := b.get(t, holder).ResourceVersion
+			other.Spec.RenewTime = ptr.To(metav1.NowMicro())
+			other, err = b.admin.CoordinationV1().Leases(b.ns).Update(context.Background(), other, metav1.UpdateOptions{})
+			require.NoError(t, err)
+			// a request on the target's lease goes through the same watch after the other
+			// holder lease's write: once it is applied, that write was delivered too
+			require.NoError(t, kube.RequestControl(context.Background(), b.admin, b.target, kube.ControlPause))
+			select {
+			case <-applied:
+			case err := <-h.done:
+				require.FailNow(t, "the hold ended", "%v", err)
+			}
+			assert.Equal(t, ours, b.get(t, holder).ResourceVersion, "another process's holder lease wakes nothing of ours")
 
 			c.change(b, t, holder)
 			eventually(t, func() bool { _, ok := b.get(t, l.Name()).Annotations[kube.AnnotationHolder]; return !ok },

@@ -87,6 +87,30 @@ func (l *Lease) Save(ctx context.Context, t canary.Target, s canary.Status) (can
 	return s, nil
 }
 
+// ClearStatus removes the status stored in the lease, if any, renewing the claim in the same
+// write: a status store that keeps the status elsewhere calls it once it has written there
+// what it read from the lease, so nothing stale is read back later. It fails unless this
+// driver holds the lease.
+func (l *Lease) ClearStatus(ctx context.Context, t canary.Target) error {
+	defer l.deliver()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.check(t); err != nil {
+		return err
+	}
+	if !l.held {
+		return fmt.Errorf("%w: lease %s is not held by %q; acquire it before clearing its status", canary.ErrConflict, l.name, l.opts.Identity)
+	}
+	if _, ok := l.obj.Annotations[AnnotationStatus]; !ok {
+		return nil
+	}
+	_, err := l.write(ctx, func(u *coordinationv1.Lease) { delete(u.Annotations, AnnotationStatus) }, l.opts.Clock.Now())
+	if errors.Is(err, ErrLeaseLost) {
+		return fmt.Errorf("%w: %w", canary.ErrConflict, err)
+	}
+	return err
+}
+
 func (l *Lease) check(t canary.Target) error {
 	if t.Namespace != l.opts.Target.Namespace || t.Name != l.opts.Target.Name {
 		return fmt.Errorf("kube: lease for %s used for %s", l.opts.Target, t)

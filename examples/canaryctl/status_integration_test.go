@@ -21,7 +21,7 @@ import (
 )
 
 // A release driven with its status on the Canary object (the Flagger-compatible controller)
-// leaves no phase in the Lease: status reads the Canary's status subresource, as the API
+// leaves no status in the Lease: status reads the Canary's status subresource, as the API
 // server keeps it under Flagger's schema; a user who may not read Canaries gets the Lease's
 // answer.
 func TestStatusOfACanaryObjectOnARealCluster(t *testing.T) {

@@ -31,7 +31,8 @@ const conflictRetries = 5
 // the same request: a process that resumes finds the step and its intent together. The Lease
 // remains the lock: Save requires holding it. (A status written by a driver that kept
 // canarykit's part in the Lease annotation is read with the lease's; the next save moves it to
-// the condition.)
+// the condition and clears the lease's, one more write, once. A driver of that earlier
+// version, run again afterwards, no longer finds a pause or a rollback under way there.)
 //
 // Besides the Promoted condition, the store sets the two conditions kstatus reads (and so Flux's
 // health checks): Reconciling=True while a release is under way and Stalled=True after a
@@ -54,6 +55,9 @@ type CanaryStore struct {
 
 	mu  sync.Mutex
 	obj *canaryState // the Canary as last read or written; nil before
+	// leaseStatus is set when the status was read with what an earlier driver left in the
+	// lease: the next save clears it there once the Canary holds it
+	leaseStatus bool
 }
 
 var _ canary.StatusStore = (*CanaryStore)(nil)
@@ -127,6 +131,7 @@ func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 		if err != nil {
 			return canary.Status{}, err
 		}
+		s.leaseStatus = s.leaseStatus || inLease(ls)
 		if ls.Phase != "" {
 			st = ls // saved by the Lease store: continued from there
 		}
@@ -145,6 +150,7 @@ func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 		if err != nil {
 			return canary.Status{}, err
 		}
+		s.leaseStatus = s.leaseStatus || inLease(ls)
 		st.StartedAt, st.Paused, st.RollingBack, st.Cause = ls.StartedAt, ls.Paused, ls.RollingBack, ls.Cause
 		if ls.RollingBack {
 			st.Message = ls.Message
@@ -152,6 +158,11 @@ func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 	}
 	st.Version = s.obj.version
 	return st, nil
+}
+
+// inLease reports whether ls, read from the lease, holds a status or canarykit's part of one.
+func inLease(ls canary.Status) bool {
+	return ls.Phase != "" || !ls.StartedAt.IsZero() || ls.Paused || ls.RollingBack || ls.Cause != ""
 }
 
 // Save writes st to the Canary's status subresource if st.Version is the resourceVersion the
@@ -203,6 +214,12 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 			}
 			s.obj = updated
 			st.Version = updated.version
+			if s.leaseStatus && s.lease.ClearStatus(ctx, t) == nil {
+				// what the lease held is on the Canary now: cleared there, it cannot come
+				// back should the Analysis condition be dropped (Flagger's own status
+				// writes keep only Promoted). A failure is tried again at the next save.
+				s.leaseStatus = false
+			}
 			return st, nil
 		}
 		if !apierrors.IsConflict(err) || attempt >= conflictRetries {

@@ -1,15 +1,17 @@
 package driver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/canarykit/canarykit/canary"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // The condition types a CanaryStore writes: Flagger's Promoted, kstatus' Reconciling and
@@ -21,15 +23,17 @@ const (
 	// ConditionAnalysis keeps what Flagger's schema has no field for: when the release's
 	// analysis started, a pause, a rollback under way and its cause, as JSON in its message
 	// ({"startedAt":…,"paused":true,"rollingBack":true,"cause":"threshold","message":…}, the
-	// fields omitted when unset). Its status is True once an analysis started, its reason the
-	// state: NotStarted, Started, Paused or RollingBack. A CanaryStore writes it with every
-	// status, so it is saved in the same request as the step it belongs to.
+	// fields omitted when unset). Its status is True while an analysis is under way (started
+	// in a release not yet ended, or paused, or rolling back), its reason Started, Paused or
+	// RollingBack then, Idle otherwise. A CanaryStore writes it with every status, so it is
+	// saved in the same request as the step it belongs to.
 	ConditionAnalysis = "canarykit.dev/Analysis"
 )
 
-// maxAnalysisMessage bounds the message of ConditionAnalysis read back (a rollback's reason
-// is cut to maxStatusString when written).
-const maxAnalysisMessage = 4 * maxStatusString
+// maxAnalysisMessage bounds the message of ConditionAnalysis read back: the rollback's reason
+// (valid UTF-8, at most maxStatusString bytes when written) with every byte escaped, and the
+// rest.
+const maxAnalysisMessage = 8 * maxStatusString
 
 // Bounds on what is read back from a Canary's status (the object may have been written by
 // anyone with access to it).
@@ -75,15 +79,17 @@ type analysisState struct {
 // analysisOf is the part of st that ConditionAnalysis keeps.
 func analysisOf(st canary.Status) analysisState {
 	a := analysisState{Paused: st.Paused, RollingBack: st.RollingBack, Cause: st.Cause}
-	if !st.StartedAt.IsZero() {
-		t := st.StartedAt.UTC()
+	if t := st.StartedAt.UTC(); !st.StartedAt.IsZero() && validYear(t) {
 		a.StartedAt = &t
 	}
 	if st.RollingBack {
-		a.Message = cut(st.Message, maxStatusString)
+		a.Message = cut(strings.ToValidUTF8(st.Message, "\uFFFD"), maxStatusString)
 	}
 	return a
 }
+
+// validYear reports whether t's year can be written in RFC 3339 (JSON fails otherwise).
+func validYear(t time.Time) bool { return t.Year() >= 1 && t.Year() <= 9999 }
 
 // cut shortens s to at most n bytes, on a rune boundary.
 func cut(s string, n int) string {
@@ -98,24 +104,36 @@ func cut(s string, n int) string {
 
 // analysisCondition is ConditionAnalysis for st: status, reason and message.
 func analysisCondition(st canary.Status) (status, reason, message string) {
-	raw, _ := json.Marshal(analysisOf(st)) // cannot fail: times, bools and strings
-	status, reason = "False", "NotStarted"
-	if !st.StartedAt.IsZero() {
-		status, reason = "True", "Started"
-	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(analysisOf(st)) // cannot fail: a time of years 1..9999, bools and valid strings
+	status, reason = "False", "Idle"
 	switch {
 	case st.RollingBack:
-		reason = "RollingBack"
+		status, reason = "True", "RollingBack"
 	case st.Paused:
-		reason = "Paused"
+		status, reason = "True", "Paused"
+	case !st.StartedAt.IsZero() && st.Phase.InRelease():
+		status, reason = "True", "Started"
 	}
-	return status, reason, string(raw)
+	return status, reason, strings.TrimSuffix(buf.String(), "\n")
 }
 
 // analysis reads ConditionAnalysis into st; found is false when f has none (a status written
-// before canarykit kept it there). Errors name the field.
+// before canarykit kept it there). Its message is decoded strictly (keys as written, none
+// twice); a second Analysis condition is refused. Errors name the field.
 func (f flaggerStatus) analysis(st *canary.Status) (found bool, err error) {
-	i := slices.IndexFunc(f.Conditions, func(c flaggerCondition) bool { return c.Type == ConditionAnalysis })
+	i := -1
+	for j, c := range f.Conditions {
+		if c.Type != ConditionAnalysis {
+			continue
+		}
+		if i >= 0 {
+			return true, fmt.Errorf(".status.conditions[%d]: a second %s condition (the first is [%d])", j, ConditionAnalysis, i)
+		}
+		i = j
+	}
 	if i < 0 {
 		return false, nil
 	}
@@ -125,14 +143,21 @@ func (f flaggerStatus) analysis(st *canary.Status) (found bool, err error) {
 		return true, fmt.Errorf("%s: longer than %d bytes", field, maxAnalysisMessage)
 	}
 	var a analysisState
-	if err := json.Unmarshal([]byte(msg), &a); err != nil {
+	strict, err := sigsjson.UnmarshalStrict([]byte(msg), &a, sigsjson.DisallowDuplicateFields)
+	if err == nil && len(strict) > 0 {
+		err = strict[0]
+	}
+	if err != nil {
 		return true, fmt.Errorf("%s: %w", field, err)
 	}
-	if !validCause(a.Cause) {
+	if a.Cause != "" && !a.Cause.Valid() {
 		return true, fmt.Errorf("%s: cause %q is not one of canarykit's", field, truncate(string(a.Cause)))
 	}
 	if len(a.Message) > maxStatusString {
 		return true, fmt.Errorf("%s: the rollback's message is longer than %d bytes", field, maxStatusString)
+	}
+	if a.StartedAt != nil && !validYear(a.StartedAt.UTC()) {
+		return true, fmt.Errorf("%s: startedAt %s is not in the years 1 to 9999", field, a.StartedAt.UTC())
 	}
 	st.StartedAt, st.Paused, st.RollingBack, st.Cause = time.Time{}, a.Paused, a.RollingBack, a.Cause
 	if a.StartedAt != nil {
@@ -142,17 +167,6 @@ func (f flaggerStatus) analysis(st *canary.Status) (found bool, err error) {
 		st.Message = a.Message
 	}
 	return true, nil
-}
-
-// validCause reports whether c is empty or one of canary's Causes.
-func validCause(c canary.Cause) bool {
-	switch c {
-	case "", canary.CausePromoted, canary.CauseAnalysisSkipped, canary.CauseNothingToRelease, canary.CauseThreshold,
-		canary.CauseRollbackHook, canary.CauseAborted, canary.CauseProgressDeadline, canary.CauseReverted,
-		canary.CausePromotionFailed, canary.CauseSplitNotFollowed:
-		return true
-	}
-	return false
 }
 
 func (f flaggerStatus) canaryStatus() canary.Status {
@@ -445,7 +459,18 @@ func sameStatus(a, b any) bool {
 	if errA != nil || errB != nil {
 		return false
 	}
+	var ax, ay canary.Status
+	fx, errA := x.analysis(&ax)
+	fy, errB := y.analysis(&ay)
+	if errA != nil || errB != nil || fx != fy || !sameAnalysis(analysisOf(ax), analysisOf(ay)) {
+		return false // canarykit's own part changed: a pause, a rollback, by another writer
+	}
 	return x.Phase == y.Phase && x.CanaryWeight == y.CanaryWeight && x.FailedChecks == y.FailedChecks &&
 		x.Iterations == y.Iterations && x.LastAppliedSpec == y.LastAppliedSpec && x.LastPromotedSpec == y.LastPromotedSpec &&
 		x.LastTransitionTime.Equal(y.LastTransitionTime)
+}
+
+func sameAnalysis(a, b analysisState) bool {
+	return a.Paused == b.Paused && a.RollingBack == b.RollingBack && a.Cause == b.Cause && a.Message == b.Message &&
+		(a.StartedAt == nil) == (b.StartedAt == nil) && (a.StartedAt == nil || a.StartedAt.Equal(*b.StartedAt))
 }

@@ -336,7 +336,7 @@ func TestCanaryStoreResume(t *testing.T) {
 }
 
 // A Canary without a status, whose lease holds a status the Lease store saved, continues from
-// the lease's; the first save moves it to the Canary, and the lease is left as it was.
+// the lease's; the first save moves it to the Canary and clears it in the lease.
 func TestCanaryStoreTakesOverLeaseStatus(t *testing.T) {
 	b := newStoreBed()
 	ctx := context.Background()
@@ -359,7 +359,11 @@ func TestCanaryStoreTakesOverLeaseStatus(t *testing.T) {
 	require.NoError(t, err)
 	inLease, err := l.Load(ctx, b.target)
 	require.NoError(t, err)
-	assert.Equal(t, canary.PhaseSucceeded, inLease.Phase, "the lease is not written")
+	assert.Equal(t, canary.Phase(""), inLease.Phase, "cleared in the lease")
+	saves := b.leaseUpdates()
+	_, err = s.Save(ctx, b.target, again0(t, s, b))
+	require.NoError(t, err)
+	assert.Equal(t, saves, b.leaseUpdates(), "cleared once")
 	again, err := s.Load(ctx, b.target)
 	require.NoError(t, err)
 	assert.Equal(t, canary.PhaseProgressing, again.Phase, "the Canary's status from now on")
@@ -367,6 +371,14 @@ func TestCanaryStoreTakesOverLeaseStatus(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "rev-1", fs.LastPromotedSpec)
 	assert.Equal(t, canary.PhaseProgressing, fs.Phase)
+}
+
+// again0 is the status s last saved, to save again.
+func again0(t *testing.T, s *CanaryStore, b *storeBed) canary.Status {
+	t.Helper()
+	st, err := s.peek(context.Background())
+	require.NoError(t, err)
+	return st
 }
 
 // oldExtras leaves in the target's lease what a driver that kept canarykit's part of a
@@ -415,12 +427,52 @@ func TestCanaryStoreReadsExtrasAnEarlierDriverLeftInTheLease(t *testing.T) {
 	st.Paused = false
 	_, err = s.Save(ctx, b.target, st)
 	require.NoError(t, err)
+	inLease, err := lease.Load(ctx, b.target)
+	require.NoError(t, err)
+	assert.False(t, inLease.Paused, "the lease's copy is cleared once the Canary holds it")
 	require.NoError(t, lease.Release(ctx))
-	s2, _ := b.store(t, "newer")
+	s2, lease2 := b.store(t, "newer")
 	got, err := s2.Load(ctx, b.target)
 	require.NoError(t, err)
 	assert.False(t, got.Paused, "the condition's, not the lease's stale pause")
+	require.NoError(t, lease2.Release(ctx))
 	assert.True(t, started.Equal(got.StartedAt))
+
+	// Flagger's own status writes keep only its Promoted condition: the pause does not
+	// come back from the lease
+	b.canaries.edit(func(obj map[string]any) {
+		obj["status"].(map[string]any)["conditions"] = []any{map[string]any{"type": ConditionPromoted, "status": "Unknown", "reason": "Progressing"}}
+	})
+	s3, _ := b.store(t, "after-flagger")
+	got, err = s3.Load(ctx, b.target)
+	require.NoError(t, err)
+	assert.False(t, got.Paused)
+}
+
+// A change of canarykit's Analysis condition alone by another writer (a pause, a rollback) is
+// a conflict over the status, not an edit to write over.
+func TestCanaryStoreConflictOverTheAnalysisCondition(t *testing.T) {
+	b := newStoreBed()
+	ctx := context.Background()
+	s, _ := b.store(t, "a")
+	st, err := s.Load(ctx, b.target)
+	require.NoError(t, err)
+	st.Phase, st.StartedAt = canary.PhaseProgressing, b.clock.Now()
+	st, err = s.Save(ctx, b.target, st)
+	require.NoError(t, err)
+	b.canaries.edit(func(obj map[string]any) {
+		for _, c := range obj["status"].(map[string]any)["conditions"].([]any) {
+			if m := c.(map[string]any); m["type"] == ConditionAnalysis {
+				m["message"] = `{"startedAt":"2026-01-02T03:04:05Z","paused":true}`
+			}
+		}
+	})
+	st.CanaryWeight = 10
+	_, err = s.Save(ctx, b.target, st)
+	require.ErrorIs(t, err, canary.ErrConflict, "the pause another writer saved is not written over")
+	paused, err := s.peek(ctx)
+	require.NoError(t, err)
+	assert.True(t, paused.Paused, "the store holds the other writer's status now")
 }
 
 // The Analysis condition is untrusted input: a message that is not its JSON, a cause that is
@@ -430,6 +482,8 @@ func TestCanaryStoreRefusesABadAnalysisCondition(t *testing.T) {
 		"not JSON":      "paused",
 		"wrong type":    `{"paused":"yes"}`,
 		"unknown cause": `{"rollingBack":true,"cause":"rm -rf"}`,
+		"key twice":     `{"paused":false,"paused":true}`,
+		"year 0":        `{"startedAt":"0000-01-01T00:00:00+01:00"}`,
 		"long reason":   `{"rollingBack":true,"cause":"threshold","message":"` + strings.Repeat("x", maxStatusString+1) + `"}`,
 		"long message":  strings.Repeat(" ", maxAnalysisMessage+1) + "{}",
 		"bad time":      `{"startedAt":"yesterday"}`,
@@ -457,24 +511,34 @@ func TestAnalysisCondition(t *testing.T) {
 		st                      canary.Status
 		status, reason, message string
 	}{
-		{canary.Status{}, "False", "NotStarted", `{}`},
-		{canary.Status{StartedAt: started}, "True", "Started", `{"startedAt":"2026-01-02T03:04:05.000000006Z"}`},
-		{canary.Status{StartedAt: started, Paused: true}, "True", "Paused", `{"startedAt":"2026-01-02T03:04:05.000000006Z","paused":true}`},
-		{canary.Status{RollingBack: true, Paused: true, Cause: canary.CauseAborted, Message: "aborted"}, "False", "RollingBack",
-			`{"paused":true,"rollingBack":true,"cause":"abort","message":"aborted"}`},
-		{canary.Status{Cause: canary.CauseThreshold, Message: "not kept once rolled back"}, "False", "NotStarted", `{"cause":"threshold"}`},
+		{canary.Status{}, "False", "Idle", `{}`},
+		{canary.Status{Phase: canary.PhaseProgressing, StartedAt: started}, "True", "Started", `{"startedAt":"2026-01-02T03:04:05.000000006Z"}`},
+		{canary.Status{Phase: canary.PhaseSucceeded, StartedAt: started}, "False", "Idle", `{"startedAt":"2026-01-02T03:04:05.000000006Z"}`},
+		{canary.Status{Phase: canary.PhaseProgressing, StartedAt: started, Paused: true}, "True", "Paused",
+			`{"startedAt":"2026-01-02T03:04:05.000000006Z","paused":true}`},
+		{canary.Status{RollingBack: true, Paused: true, Cause: canary.CauseAborted, Message: "<aborted> & gone"}, "True", "RollingBack",
+			`{"paused":true,"rollingBack":true,"cause":"abort","message":"<aborted> & gone"}`},
+		{canary.Status{Phase: canary.PhaseFailed, Cause: canary.CauseThreshold, Message: "not kept once rolled back"}, "False", "Idle", `{"cause":"threshold"}`},
 	} {
 		status, reason, message := analysisCondition(c.st)
 		assert.Equal(t, []string{c.status, c.reason, c.message}, []string{status, reason, message}, "%+v", c.st)
 	}
-	long := canary.Status{RollingBack: true, Message: strings.Repeat("é", maxStatusString)}
-	_, _, message := analysisCondition(long)
+	// a long rollback reason, of characters JSON escapes or of bytes that are not UTF-8, is
+	// cut and cleaned to what is read back
+	for _, reason := range []string{strings.Repeat("é", maxStatusString), strings.Repeat("\x01", 2*maxStatusString),
+		"progress deadline exceeded: " + strings.Repeat("\xff", 400)} {
+		long := canary.Status{RollingBack: true, Message: reason}
+		_, _, message := analysisCondition(long)
+		var back canary.Status
+		found, err := flaggerStatus{Conditions: []flaggerCondition{{Type: ConditionAnalysis, Message: message}}}.analysis(&back)
+		require.NoError(t, err, "%.40q", reason)
+		assert.True(t, found)
+		assert.LessOrEqual(t, len(back.Message), maxStatusString)
+		assert.NotEmpty(t, back.Message)
+	}
 	var back canary.Status
-	found, err := flaggerStatus{Conditions: []flaggerCondition{{Type: ConditionAnalysis, Message: message}}}.analysis(&back)
-	require.NoError(t, err, "a long rollback reason is cut to what is read back")
-	assert.True(t, found)
-	assert.Equal(t, maxStatusString, len(back.Message))
-	assert.True(t, strings.HasPrefix(long.Message, back.Message))
+	_, err := flaggerStatus{Conditions: []flaggerCondition{{Type: ConditionAnalysis, Message: "{}"}, {Type: ConditionAnalysis, Message: "{}"}}}.analysis(&back)
+	require.ErrorContains(t, err, ".status.conditions[1]: a second canarykit.dev/Analysis condition (the first is [0])")
 
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	first := conditions(nil, canary.Status{Phase: canary.PhaseProgressing, StartedAt: started}, now)
@@ -482,6 +546,6 @@ func TestAnalysisCondition(t *testing.T) {
 	i := slices.IndexFunc(later, func(c flaggerCondition) bool { return c.Type == ConditionAnalysis })
 	require.GreaterOrEqual(t, i, 0)
 	assert.Equal(t, "Paused", later[i].Reason)
-	assert.Equal(t, "2026-01-02T03:04:05Z", later[i].LastTransitionTime, "the status stood")
+	assert.Equal(t, "2026-01-02T03:04:05Z", later[i].LastTransitionTime, "the status stood (True)")
 	assert.Equal(t, "2026-01-02T03:05:05Z", later[i].LastUpdateTime)
 }

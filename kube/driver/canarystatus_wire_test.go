@@ -169,7 +169,7 @@ func TestCanaryStoreRequests(t *testing.T) {
 	assert.EqualValues(t, 30, reqs[2].body["status"].(map[string]any)["canaryWeight"])
 	conds := reqs[2].body["status"].(map[string]any)["conditions"].([]any)
 	require.Len(t, conds, 3, "Promoted, Reconciling, canarykit's Analysis")
-	assert.Equal(t, map[string]any{"type": ConditionAnalysis, "status": "False", "reason": "NotStarted", "message": "{}",
+	assert.Equal(t, map[string]any{"type": ConditionAnalysis, "status": "False", "reason": "Idle", "message": "{}",
 		"lastUpdateTime": "2026-01-02T03:04:05Z", "lastTransitionTime": "2026-01-02T03:04:05Z"}, conds[2])
 	assert.Equal(t, map[string]any{"type": "Promoted", "status": "Unknown", "reason": "Progressing",
 		"message":        "New revision detected, progressing canary analysis.",
