@@ -141,6 +141,52 @@ func (l *Lease) take(req string) (Control, func(Control), bool) {
 	return c, l.apply, true
 }
 
+// watched is a copy of a lease from the namespace's Lease watch (Cluster.Controls): its
+// request to notice, and its claim to observe (gone: deleted, or out of the selection).
+type watched struct {
+	obj             *coordinationv1.Lease
+	notice, observe bool
+	gone            bool
+}
+
+// fromWatch hands w to l without waiting for l.mu, which a write of l holds across its
+// request (up to a quarter of the lease's duration on a slow API server): the namespace's
+// one watch goes on to the other leases, and holder leases, at once. The copies are applied
+// in the order given, by one goroutine at a time, started here when none is running; it ends
+// when none is left.
+func (l *Lease) fromWatch(w watched) {
+	l.inboxMu.Lock()
+	l.inbox = append(l.inbox, w)
+	start := !l.draining
+	l.draining = true
+	l.inboxMu.Unlock()
+	if start {
+		go l.drainWatch()
+	}
+}
+
+// drainWatch applies the watch's copies of l in order until none is left.
+func (l *Lease) drainWatch() {
+	for {
+		l.inboxMu.Lock()
+		if len(l.inbox) == 0 {
+			l.inbox, l.draining = nil, false
+			l.inboxMu.Unlock()
+			return
+		}
+		w := l.inbox[0]
+		l.inbox[0] = watched{}
+		l.inbox = l.inbox[1:]
+		l.inboxMu.Unlock()
+		if w.notice {
+			l.notice(w.obj)
+		}
+		if w.observe {
+			l.observe(w.obj, w.gone)
+		}
+	}
+}
+
 // notice applies obj's request if it is new to this lease.
 func (l *Lease) notice(obj *coordinationv1.Lease) {
 	req, _ := requested(obj)

@@ -2,7 +2,9 @@ package kube_test
 
 import (
 	"context"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // Promote and Abort requested from another process (canaryctl promote/abort) reach the driver
@@ -125,4 +128,110 @@ func TestControlRequestWithoutTheLabel(t *testing.T) {
 	_, err = two.Save(ctx, b.target, cur)
 	require.NoError(t, err)
 	assert.Empty(t, pending(), "cleared by the new holder's write")
+}
+
+// gatedLeaseWrites holds every PUT of one Lease while closed: a write in flight for as long
+// as the test wants, as on an API server that answers slowly.
+type gatedLeaseWrites struct {
+	name    string
+	mu      sync.Mutex
+	gate    chan struct{} // nil: open
+	arrived chan struct{} // a held write arrived (buffered 1)
+}
+
+func (g *gatedLeaseWrites) close() {
+	g.mu.Lock()
+	g.gate = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gatedLeaseWrites) open() {
+	g.mu.Lock()
+	if g.gate != nil {
+		close(g.gate)
+		g.gate = nil
+	}
+	g.mu.Unlock()
+}
+
+func (g *gatedLeaseWrites) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/leases/"+g.name) {
+			g.mu.Lock()
+			gate := g.gate
+			g.mu.Unlock()
+			if gate != nil {
+				select {
+				case g.arrived <- struct{}{}:
+				default:
+				}
+				select {
+				case <-gate:
+				case <-r.Context().Done():
+					return nil, r.Context().Err()
+				}
+			}
+		}
+		return rt.RoundTrip(r)
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The namespace's one Lease watch hands each lease its copies without waiting for it: a lease
+// whose write is in flight (it holds its lock across the request) does not hold up the
+// requests to the other leases of the namespace, and its own are applied, in order, once its
+// write is answered.
+func TestControlRequestsDoNotWaitForAnotherLeasesWrite(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	cluster, err := kube.New(kube.Options{Client: b.client})
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	hs := b.holders(t, "process-one")
+
+	gated := &gatedLeaseWrites{name: b.target.Name + "-canarykit", arrived: make(chan struct{}, 1)}
+	cfg := b.env.ConfigFor(t, b.user)
+	cfg.WrapTransport = gated.wrap
+	slow, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	// a write of a lease gives up after a quarter of its duration: a minute here
+	a, err := kube.NewLease(kube.LeaseOptions{Client: slow, Target: b.target, Identity: "one", Holders: hs, Duration: 4 * time.Minute})
+	require.NoError(t, err)
+	other := canary.Target{Namespace: b.ns, Name: "other"}
+	bl := b.lease(t, "one", hs, other)
+
+	var appliedA appliedControls
+	appliedB := make(chan kube.Control, 1)
+	holdA := holdRegistered(t, cluster, a, appliedA.add)
+	defer holdA.stop()
+	holdB := holdRegistered(t, cluster, bl, func(c kube.Control) { appliedB <- c })
+	defer holdB.end(t)
+
+	// a's write that clears its first request is held: a keeps its lock across it
+	gated.close()
+	defer gated.open()
+	require.NoError(t, kube.RequestControl(ctx, b.client, b.target, kube.ControlPause))
+	select {
+	case <-gated.arrived:
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "a did not write to clear its request")
+	}
+	// a second request to a reaches the watch while a's write is in flight
+	require.NoError(t, kube.RequestControl(ctx, b.client, b.target, kube.ControlResume))
+	require.NoError(t, kube.RequestControl(ctx, b.client, other, kube.ControlPromote))
+	select {
+	case c := <-appliedB:
+		assert.Equal(t, kube.ControlPromote, c)
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "the request to the other lease waited for a's write")
+	}
+	assert.Equal(t, []kube.Control{kube.ControlPause}, appliedA.list(), "a's second request waits for its write")
+
+	gated.open()
+	eventually(t, func() bool { return len(appliedA.list()) == 2 }, "a applies its second request once its write is answered")
+	assert.Equal(t, []kube.Control{kube.ControlPause, kube.ControlResume}, appliedA.list())
+	holdA.end(t)
 }

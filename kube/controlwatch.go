@@ -32,7 +32,9 @@ type controlWatch struct {
 }
 
 // Controls registers l for the Control requests made on its target (RequestControl): apply is
-// called once for each new request while the registration lasts, from the watch's goroutine.
+// called once for each new request while the registration lasts: from a goroutine that
+// applies the watch's copies of the lease in order (a lease busy writing never holds up the
+// watch's delivery to the others), or after the write of the lease that found the request.
 // Call it while holding the lease; the request is cleared by the lease's next write (during
 // Hold, one made at once for that), so it is applied once even across drivers. A request already pending
 // (left while no driver applied it) is applied at once.
@@ -83,7 +85,7 @@ func (c *Cluster) Controls(ctx context.Context, l *Lease, apply func(Control)) (
 	}
 	if obj, ok, _ := cw.inf.GetStore().GetByKey(ns + "/" + l.name); ok {
 		if lease, ok := obj.(*coordinationv1.Lease); ok && cw.seen[l.name] == lease.ResourceVersion {
-			l.notice(lease) // the handler is done with it: nothing newer is on its way
+			l.fromWatch(watched{obj: lease, notice: true}) // the handler is done with it: nothing newer is on its way
 		}
 	}
 	cw.mu.Unlock()
@@ -153,8 +155,7 @@ func (cw *controlWatch) handle(obj any) {
 	defer cw.mu.Unlock()
 	cw.seen[lease.Name] = lease.ResourceVersion
 	for _, l := range cw.leases[lease.Name] {
-		l.notice(lease)
-		l.observe(lease, false)
+		l.fromWatch(watched{obj: lease, notice: true, observe: true})
 	}
 	cw.toHolders(lease, false)
 }
@@ -183,7 +184,7 @@ func (cw *controlWatch) forget(obj any) {
 	defer cw.mu.Unlock()
 	delete(cw.seen, lease.Name)
 	for _, l := range cw.leases[lease.Name] {
-		l.observe(lease, true)
+		l.fromWatch(watched{obj: lease, observe: true, gone: true})
 	}
 	cw.toHolders(lease, true)
 }

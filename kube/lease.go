@@ -101,6 +101,11 @@ type Lease struct {
 	apply     func(Control)     // set while registered for control requests (Cluster.Controls)
 	queued    []Control         // requests found while writing, applied once l.mu is released
 	clear     chan struct{}     // nudge: a Control request to clear, or the claim found lost
+
+	// the Lease watch's copies of the lease, waiting for l.mu (see fromWatch)
+	inboxMu  sync.Mutex
+	inbox    []watched
+	draining bool // a goroutine is applying inbox
 }
 
 // claimDefaults fills in the defaults of a claim's identity, duration and clock, and returns

@@ -2,6 +2,8 @@ package driver
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
@@ -409,4 +412,81 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 	assert.NotContains(t, reasons, canary.ReasonNewRevision, "the release was not started over")
 	want := []int{40, 60, 0}[(weightOf(paused)/20)-1:]
 	assert.Equal(t, want, rr.res.Weights, "from the step after the paused one")
+}
+
+// A release paused by an earlier version, which kept canarykit's part of the status in the
+// target's Lease and wrote the Canary's status without the Analysis condition, stays paused
+// across the upgrade: the new driver reads the pause from the Lease, and its first save moves
+// it to the Canary and clears it in the Lease, on the API server.
+func TestCanaryStatusUpgradeFromTheLeasesStatus(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testBound) // a hung release fails the test
+	defer cancel()
+	b, c, d1 := initialisedBed(ctx, t, "2s")
+	die := b.releaseUntil(ctx, t, c, d1, func(o *unstructured.Unstructured) bool {
+		return phaseOf(o) == "Progressing" && weightOf(o) > 0
+	})
+	die()
+	// an analysis' start of its own, told apart from driver-a's
+	started := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+
+	// what the earlier version left: a status without the condition, the pause in the Lease
+	admin, err := dynamic.NewForConfig(b.env.Config())
+	require.NoError(t, err)
+	old := getCanary(ctx, t, b.env, b.ns)
+	conds, _, _ := unstructured.NestedSlice(old.Object, "status", "conditions")
+	conds = slices.DeleteFunc(conds, func(c any) bool { return c.(map[string]any)["type"] == ConditionAnalysis })
+	require.NoError(t, unstructured.SetNestedSlice(old.Object, conds, "status", "conditions"))
+	old, err = admin.Resource(CanaryGVR).Namespace(b.ns).UpdateStatus(ctx, old, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.Empty(t, conditionOf(old, ConditionAnalysis).Type)
+	earlier, err := kube.NewLease(kube.LeaseOptions{Client: b.env.Client(), Target: c.Target, Identity: "earlier-version"})
+	require.NoError(t, err)
+	require.NoError(t, earlier.Acquire(ctx))
+	_, err = earlier.Save(ctx, c.Target, canary.Status{Paused: true, StartedAt: started})
+	require.NoError(t, err)
+	require.NoError(t, earlier.Release(ctx))
+	leaseStatus := func() (string, bool) {
+		l, err := b.env.Client().CoordinationV1().Leases(b.ns).Get(ctx, c.Target.Name+"-canarykit", metav1.GetOptions{})
+		require.NoError(t, err)
+		s, ok := l.Annotations[kube.AnnotationStatus]
+		return s, ok
+	}
+	inLease, ok := leaseStatus()
+	require.True(t, ok)
+	require.Contains(t, inLease, `"paused":true`)
+
+	d2 := b.driver(t, "driver-b")
+	var mu sync.Mutex
+	var reasons []canary.Reason
+	rel, err := d2.Release(ctx, c, func(e canary.Event) {
+		mu.Lock()
+		reasons = append(reasons, e.Reason)
+		mu.Unlock()
+	})
+	require.NoError(t, err)
+	second := runAsync(ctx, rel)
+	lease, err := kube.NewLease(kube.LeaseOptions{Client: b.env.Client(), Target: c.Target})
+	require.NoError(t, err)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		holder, _, err := lease.Holder(ctx)
+		return err == nil && holder == "driver-b", nil
+	}), "the new driver holds the lease")
+	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlResume))
+	pollCanary(ctx, t, b.env, b.ns, "the Lease's start saved in the Canary, resumed", func(o *unstructured.Unstructured) bool {
+		m := conditionOf(o, ConditionAnalysis).Message
+		return strings.Contains(m, `"startedAt":"`+started.Format(time.RFC3339)+`"`) && !strings.Contains(m, `"paused"`)
+	})
+	res := awaitRun(ctx, t, second)
+	require.Equal(t, canary.PhaseSucceeded, res.res.Phase, res.res.Reason)
+	mu.Lock()
+	assert.Contains(t, reasons, canary.ReasonUnpaused, "the new driver started paused, from the Lease, and was resumed")
+	assert.NotContains(t, reasons, canary.ReasonNewRevision, "the release was not started over")
+	mu.Unlock()
+
+	_, ok = leaseStatus()
+	assert.False(t, ok, "the Lease's status is cleared once the Canary holds it")
+	final := getCanary(ctx, t, b.env, b.ns)
+	analysis := conditionOf(final, ConditionAnalysis)
+	assert.Equal(t, "Idle", analysis.Reason)
+	assert.NotContains(t, analysis.Message, `"paused":true`)
 }
