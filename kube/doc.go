@@ -84,7 +84,10 @@
 // when it registers. The same watch guards each registered claim: a held lease deleted, or
 // written with another holder or acquire time, wakes its renewals at once, and their write
 // ends the hold with ErrLeaseLost (a lease vouched for by a holder lease would otherwise find
-// out only at its next write, up to half an hour later).
+// out only at its next write, up to half an hour later). The watch hands each lease its copies
+// without waiting for the lease's lock, which a write of the lease holds across its request:
+// the lease applies them in order on a goroutine of its own, so one lease's slow write holds
+// up no other lease's requests.
 //
 // A namespace, not the cluster, is the watch's scope, as for the informer caches: the
 // permissions are granted per namespace (RoleBindings of RBAC()), and the watches number one per

@@ -88,7 +88,7 @@ func TestScale(t *testing.T) {
 	promPort, err := strconv.Atoi(u.Port())
 	require.NoError(t, err)
 
-	mark := env.AuditMark(t)
+	mark, qmark := env.AuditMark(t), prom.QueryMark(t)
 	start := time.Now()
 	cpu0, err := ProcCPU(rel.pid())
 	require.NoError(t, err)
@@ -163,6 +163,10 @@ func TestScale(t *testing.T) {
 		CPUPerStep: (cpu1 - cpu0) / time.Duration(steps), RSSMiB: rss, ReqPerStep: float64(calls) / float64(steps),
 		Watches: open, PromConns: conns, Throttled: throttled}
 	t.Logf("lateness in seconds by weight step: %s", LatenessByStep(writes, interval))
+	queries, exec := r.queriesByTarget(qmark)
+	t.Logf("lateness in seconds, split where the step's first query reached Prometheus: %s", SplitSummary(LatenessSplit(writes, queries, interval)))
+	t.Logf("Prometheus' time on each query (execTotalTime), seconds: p50=%.3f p90=%.3f p99=%.3f max=%.3f of %d",
+		Percentile(exec, 50).Seconds(), Percentile(exec, 90).Seconds(), Percentile(exec, 99).Seconds(), Percentile(exec, 100).Seconds(), len(exec))
 	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
 	r.logEvents(start)
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
@@ -186,6 +190,25 @@ func TestScale(t *testing.T) {
 		t.Logf("heap profile at the end of the window: go tool pprof -sample_index=inuse_space -top %s (%s)", *heapProfile, stats)
 	}
 	fmt.Println(f.Line())
+}
+
+// targetOfQuery finds the target a Linkerd built-in check's query is about.
+var targetOfQuery = regexp.MustCompile(`deployment=~"([^"]+)"`)
+
+// queriesByTarget returns the time each target's queries since mark reached Prometheus'
+// engine (logged time − time on it), by target, and Prometheus' time on each.
+func (r *run) queriesByTarget(mark testenv.QueryMark) (map[string][]time.Time, []time.Duration) {
+	byTarget := map[string][]time.Time{}
+	var exec []time.Duration
+	for _, q := range r.prom.QueriesSince(r.t, mark, `deployment=~"`) {
+		m := targetOfQuery.FindStringSubmatch(q.Query)
+		if m == nil {
+			continue
+		}
+		byTarget[m[1]] = append(byTarget[m[1]], q.Time.Add(-q.Exec))
+		exec = append(exec, q.Exec)
+	}
+	return byTarget, exec
 }
 
 // profileSlice is the length of each CPU profile -window-cpuprofile fetches (seconds).

@@ -2,12 +2,14 @@ package scale
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -102,6 +104,73 @@ func LatenessByStep(writes map[string][]time.Time, interval time.Duration) strin
 			Percentile(ds, 50).Seconds(), Percentile(ds, 90).Seconds(), Percentile(ds, 99).Seconds(), Percentile(ds, 100).Seconds()))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// Split is a weight step's lateness cut where its first and its last query reached
+// Prometheus: Before is the first query's lateness (the tick's timer, the work before the
+// query, its way to Prometheus), Between the time from the first query to the last (the
+// queries before the last, their answers' way back, the next one's way there), After the time
+// from the last query to the route write's arrival at the API server (that query and its
+// answer, the work up to the write, the write's way there). Before + Between + After =
+// Lateness.
+type Split struct{ Lateness, Before, Between, After time.Duration }
+
+// LatenessSplit splits the lateness of every weight step that ran a query: writes are each
+// target's route write times, queries the times its queries reached Prometheus, both in any
+// order. A step's first query is the first in the window that ends with its write and starts
+// with the previous one; a step with none there (a release's first, which checks no
+// metrics) is left out.
+func LatenessSplit(writes, queries map[string][]time.Time, interval time.Duration) []Split {
+	var out []Split
+	for name, ws := range writes {
+		ws = slices.Clone(ws)
+		slices.SortFunc(ws, func(a, b time.Time) int { return a.Compare(b) })
+		if len(ws) > WeightSteps {
+			ws = ws[:WeightSteps]
+		}
+		qs := slices.Clone(queries[name])
+		slices.SortFunc(qs, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 1; i < len(ws); i++ {
+			j := sort.Search(len(qs), func(k int) bool { return qs[k].After(ws[i-1]) })
+			k := sort.Search(len(qs), func(k int) bool { return qs[k].After(ws[i]) }) - 1
+			if j > k {
+				continue
+			}
+			out = append(out, Split{Lateness: ws[i].Sub(ws[i-1]) - interval,
+				Before: qs[j].Sub(ws[i-1]) - interval, Between: qs[k].Sub(qs[j]), After: ws[i].Sub(qs[k])})
+		}
+	}
+	return out
+}
+
+// SplitSummary describes splits: the percentiles of each part, and the median of each part
+// over the latest 1 % of the steps (at least one), in seconds.
+func SplitSummary(splits []Split) string {
+	if len(splits) == 0 {
+		return "no step ran a query"
+	}
+	part := func(f func(Split) time.Duration, in []Split) []time.Duration {
+		ds := make([]time.Duration, len(in))
+		for i, s := range in {
+			ds[i] = f(s)
+		}
+		return ds
+	}
+	before := func(s Split) time.Duration { return s.Before }
+	between := func(s Split) time.Duration { return s.Between }
+	after := func(s Split) time.Duration { return s.After }
+	sorted := slices.Clone(splits)
+	slices.SortFunc(sorted, func(a, b Split) int { return cmp.Compare(b.Lateness, a.Lateness) }) // latest first
+	tail := sorted[:max(1, len(sorted)/100)]
+	pcts := func(ds []time.Duration) string {
+		return fmt.Sprintf("p50=%.2f p90=%.2f p99=%.2f max=%.2f", Percentile(ds, 50).Seconds(), Percentile(ds, 90).Seconds(),
+			Percentile(ds, 99).Seconds(), Percentile(ds, 100).Seconds())
+	}
+	return fmt.Sprintf("%d steps; before the first query: %s; from it to the last: %s; from the last to the route write: %s; "+
+		"the latest %d (lateness from %.2f): before %.2f, between %.2f, after %.2f (medians)",
+		len(splits), pcts(part(before, splits)), pcts(part(between, splits)), pcts(part(after, splits)), len(tail),
+		tail[len(tail)-1].Lateness.Seconds(), Percentile(part(before, tail), 50).Seconds(),
+		Percentile(part(between, tail), 50).Seconds(), Percentile(part(after, tail), 50).Seconds())
 }
 
 // Percentile is the nearest-rank p-th percentile (0 < p ≤ 100) of ds; 0 for none.

@@ -132,3 +132,38 @@ go_goroutines 42
 	require.NoError(t, err)
 	assert.Equal(t, int64(-1), n, "a process that does not serve it (Flagger)")
 }
+
+func TestLatenessSplitCutsAtTheFirstQuery(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	at := func(n int) time.Time { return t0.Add(ms(n)) }
+	writes := map[string][]time.Time{
+		// out of order; the sixth write (the promotion) is not a weight step
+		"a": {at(20500), at(0), at(10000), at(30500), at(40900), at(70000)},
+		"b": {at(3000), at(12000)},
+		"c": {at(0), at(10000)}, // no query: left out
+	}
+	queries := map[string][]time.Time{
+		// the first query of each step counts; 50 s is no weight step's
+		"a": {at(9750), at(9500), at(20250), at(30100), at(40500), at(40600), at(50000)},
+		"b": {at(2000), at(11900)}, // 2 s: before the first write
+	}
+	got := LatenessSplit(writes, queries, 10*time.Second)
+	assert.ElementsMatch(t, []Split{
+		{Lateness: 0, Before: ms(-500), Between: ms(250), After: ms(250)},    // a, 0 → 10, from 9.5 to 9.75
+		{Lateness: ms(500), Before: ms(250), Between: 0, After: ms(250)},     // a, 10 → 20.5, at 20.25
+		{Lateness: 0, Before: ms(-400), Between: 0, After: ms(400)},          // a, 20.5 → 30.5, at 30.1
+		{Lateness: ms(400), Before: 0, Between: ms(100), After: ms(300)},     // a, 30.5 → 40.9, from 40.5 to 40.6
+		{Lateness: ms(-1000), Before: ms(-1100), Between: 0, After: ms(100)}, // b, 3 → 12, at 11.9
+	}, got)
+	for _, s := range got {
+		assert.Equal(t, s.Lateness, s.Before+s.Between+s.After)
+	}
+
+	sum := SplitSummary(got)
+	assert.Equal(t, "5 steps; before the first query: p50=-0.40 p90=0.25 p99=0.25 max=0.25; "+
+		"from it to the last: p50=0.00 p90=0.25 p99=0.25 max=0.25; "+
+		"from the last to the route write: p50=0.25 p90=0.40 p99=0.40 max=0.40; "+
+		"the latest 1 (lateness from 0.50): before 0.25, between 0.00, after 0.25 (medians)", sum)
+	assert.Equal(t, "no step ran a query", SplitSummary(nil))
+}

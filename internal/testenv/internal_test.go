@@ -72,15 +72,17 @@ func TestDecodeResultTreatsNaNAsANumber(t *testing.T) {
 }
 
 func TestParseQueryLog(t *testing.T) {
-	log := `{"httpRequest":{"clientIP":"127.0.0.1","method":"POST","path":"/api/v1/query"},"params":{"end":"2026-01-01T00:00:00.000Z","query":"up","start":"2026-01-01T00:00:00.000Z","step":0},"stats":{"timings":{"evalTotalTime":0.0001}},"ts":"2026-01-01T00:00:00.001Z"}
+	log := `{"httpRequest":{"clientIP":"127.0.0.1","method":"POST","path":"/api/v1/query"},"params":{"end":"2026-01-01T00:00:00.000Z","query":"up","start":"2026-01-01T00:00:00.000Z","step":0},"stats":{"timings":{"evalTotalTime":0.0001,"execQueueTime":0.0002,"execTotalTime":0.0005}},"ts":"2026-01-01T00:00:00.001Z"}
 
 {"params":{"query":"sum(x)"},"ts":"2026-01-01T00:00:01Z"}
 `
 	got, err := parseQueryLog(strings.NewReader(log))
 	require.NoError(t, err)
 	require.Len(t, got, 2)
-	assert.Equal(t, LoggedQuery{Query: "up", Path: "/api/v1/query", Time: time.Date(2026, 1, 1, 0, 0, 0, 1e6, time.UTC)}, got[0])
+	assert.Equal(t, LoggedQuery{Query: "up", Path: "/api/v1/query", Time: time.Date(2026, 1, 1, 0, 0, 0, 1e6, time.UTC),
+		Exec: 500 * time.Microsecond}, got[0])
 	assert.Equal(t, "sum(x)", got[1].Query)
+	assert.Zero(t, got[1].Exec)
 }
 
 // A watch has a response code once its response starts and is complete only when it ends.

@@ -125,7 +125,12 @@ type LoggedQuery struct {
 	Query string
 	// Path is the API path the query came through (/api/v1/query, /api/v1/query_range).
 	Path string
+	// Time is when Prometheus logged the query: once it was evaluated, before the answer.
 	Time time.Time
+	// Exec is Prometheus' time on the query (stats.timings.execTotalTime: the wait for a
+	// slot of its query concurrency, preparation and evaluation); Time − Exec is about when
+	// the query reached its engine.
+	Exec time.Duration
 }
 
 // QueryMark returns the current end of the query log. Queries are logged before Prometheus
@@ -192,12 +197,18 @@ func parseQueryLog(r io.Reader) ([]LoggedQuery, error) {
 			HTTPRequest struct {
 				Path string `json:"path"`
 			} `json:"httpRequest"`
+			Stats struct {
+				Timings struct {
+					ExecTotal float64 `json:"execTotalTime"` // seconds
+				} `json:"timings"`
+			} `json:"stats"`
 			TS time.Time `json:"ts"`
 		}
 		if err := json.Unmarshal(line, &entry); err != nil {
 			return nil, fmt.Errorf("decode query log line %q: %w", line, err)
 		}
-		out = append(out, LoggedQuery{Query: entry.Params.Query, Path: entry.HTTPRequest.Path, Time: entry.TS})
+		out = append(out, LoggedQuery{Query: entry.Params.Query, Path: entry.HTTPRequest.Path, Time: entry.TS,
+			Exec: time.Duration(entry.Stats.Timings.ExecTotal * float64(time.Second))})
 	}
 	return out, sc.Err()
 }
