@@ -28,6 +28,12 @@ import (
 type Options struct {
 	// Client talks to the API server. Required.
 	Client kubernetes.Interface
+	// WatchClient lists and watches for the informer caches and the Lease watch (Controls).
+	// Default: Client. client-go sends all the requests of clients with the same TLS
+	// settings over one HTTP/2 connection; a WatchClient over a connection of its own keeps
+	// the watches' stream of events (every status update of every Deployment of the
+	// namespaces) apart from the requests (kube/driver's Driver does this).
+	WatchClient kubernetes.Interface
 	// Resync is the informers' resync period. Default 0 (no resync: watches keep caches fresh).
 	Resync time.Duration
 	// Logger receives structured logs. Default: discard.
@@ -54,6 +60,7 @@ const DefaultMaxBootstraps = 16
 // start on first use and stop with Close.
 type Cluster struct {
 	client      kubernetes.Interface
+	watch       kubernetes.Interface // the informers' and the Lease watch's (Options.WatchClient)
 	resync      time.Duration
 	log         logr.Logger
 	clock       clock.PassiveClock
@@ -100,7 +107,10 @@ func New(opts Options) (*Cluster, error) {
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = time.Minute
 	}
-	c := &Cluster{client: opts.Client, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
+	if opts.WatchClient == nil {
+		opts.WatchClient = opts.Client
+	}
+	c := &Cluster{client: opts.Client, watch: opts.WatchClient, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
 		caches: map[string]*nsCache{}, controls: map[string]*controlWatch{}, stop: make(chan struct{})}
 	if opts.MaxBootstraps == 0 {
 		opts.MaxBootstraps = DefaultMaxBootstraps
@@ -202,7 +212,7 @@ func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCa
 	}
 	nc, ok := c.caches[ns]
 	if !ok {
-		f := informers.NewSharedInformerFactoryWithOptions(c.client, c.resync, informers.WithNamespace(ns),
+		f := informers.NewSharedInformerFactoryWithOptions(c.watch, c.resync, informers.WithNamespace(ns),
 			informers.WithTransform(trimCached))
 		nc = &nsCache{
 			factory:     f,

@@ -4,10 +4,12 @@ import (
 	"context"
 	"testing"
 
+	"github.com/canarykit/canarykit/canary"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -156,4 +158,42 @@ func TestOnDeploymentRemovedDuringAnEvent(t *testing.T) {
 	c.deploymentChanged(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns"}})
 	c.deploymentChanged(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}})
 	assert.Equal(t, []string{"first a", "first b"}, calls)
+}
+
+// With a WatchClient, the caches and the Lease watch list and watch through it only; the
+// Client is left to the writes.
+func TestWatchClientCarriesTheWatches(t *testing.T) {
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canarykit", Namespace: "ns",
+		Labels: map[string]string{canary.LabelManagedBy: canary.ManagedBy}}}
+	client := fake.NewClientset()
+	watch := fake.NewClientset(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"}}, lease)
+	c, err := New(Options{Client: client, WatchClient: watch})
+	require.NoError(t, err)
+	defer c.Close()
+	nc, err := c.namespace(context.Background(), "ns", true) // with the autoscalers' cache
+	require.NoError(t, err)
+	_, err = nc.deployment("ns", "podinfo")
+	require.NoError(t, err, "the cache was filled from the watch client")
+	_, err = c.controlWatch(context.Background(), "ns")
+	require.NoError(t, err)
+
+	verbs := func(cs *fake.Clientset) map[string]int {
+		out := map[string]int{}
+		for _, a := range cs.Actions() {
+			out[a.GetVerb()+" "+a.GetResource().Resource]++
+		}
+		return out
+	}
+	got := verbs(watch)
+	for _, r := range []string{"deployments", "services", "configmaps", "secrets", "horizontalpodautoscalers", "leases"} {
+		assert.Equal(t, 1, got["list "+r], r)
+		assert.Equal(t, 1, got["watch "+r], r)
+	}
+	assert.Empty(t, client.Actions(), "nothing listed or watched through the Client")
+
+	// without one, the Client carries them
+	c2, err := New(Options{Client: watch})
+	require.NoError(t, err)
+	defer c2.Close()
+	assert.Same(t, c2.watch, c2.client)
 }

@@ -120,7 +120,7 @@ func (c *Cluster) controlWatch(ctx context.Context, ns string) (*controlWatch, e
 	}
 	cw, ok := c.controls[ns]
 	if !ok {
-		inf := coordinationinformers.NewFilteredLeaseInformer(c.client, ns, c.resync, cache.Indexers{},
+		inf := coordinationinformers.NewFilteredLeaseInformer(c.watch, ns, c.resync, cache.Indexers{},
 			func(o *metav1.ListOptions) { o.LabelSelector = canary.LabelManagedBy + "=" + canary.ManagedBy })
 		cw = &controlWatch{inf: inf, errs: &nsCache{watchErrs: map[string]string{}},
 			leases: map[string][]*Lease{}, seen: map[string]string{}, holders: map[*Holders]int{}}

@@ -66,6 +66,13 @@
 // limit, and the driver logs a warning when the running targets' expected load passes 80 % of
 // it. (*Driver).RateLimit reads the limit, (*Driver).Throttled counts the requests that waited.
 //
+// The clients do not share one connection, as client-go's clients of the same TLS settings
+// otherwise do (one HTTP/2 connection for all their requests): the watches (the informer
+// caches, the Lease watch) have one of their own, and so does each client of custom resources
+// (each router's, the Canary status'); Events, Deployments, Services and Leases share another.
+// A step's route write then does not wait behind the rest on a busy machine (see the README's
+// performance section). A Config with its own Transport keeps it.
+//
 // A Canary canarykit cannot drive (spec.provider appmesh, say) is an error naming the field
 // before anything in the cluster is touched.
 //

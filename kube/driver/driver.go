@@ -176,7 +176,14 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
-	cluster, err := kube.New(kube.Options{Client: client, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
+	// the watches, and each client of custom resources made from here on (the routers', the
+	// Canary status'), on connections of their own; the rest shares client's
+	watch, err := kubernetes.NewForConfig(ownConnection(builtinConfig(cfg)))
+	if err != nil {
+		return nil, fmt.Errorf("driver: %w", err)
+	}
+	cfg = ownConnection(cfg)
+	cluster, err := kube.New(kube.Options{Client: client, WatchClient: watch, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,9 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -265,4 +267,97 @@ func TestTargetReleaseAfterRouteEdit(t *testing.T) {
 	counts = calls.Counts()
 	assert.Zero(t, counts[b.key("get", "trafficsplits")], "unedited since: not read")
 	assert.Equal(t, 4, counts[b.key("patch", "trafficsplits")])
+}
+
+// transportLog records which of client-go's transports (a *http.Transport: its own
+// connections) carried each request: "watch", or the resource written.
+type transportLog struct {
+	mu   sync.Mutex
+	uses map[string]map[string]int // transport → what → requests
+}
+
+func (l *transportLog) wrap(base http.RoundTripper) http.RoundTripper {
+	id := fmt.Sprintf("%p", base)
+	return roundTrip(func(r *http.Request) (*http.Response, error) {
+		what := ""
+		switch {
+		case r.URL.Query().Get("watch") == "true":
+			what = "watch"
+		case r.Method != http.MethodGet:
+			what = writtenResource(r.URL.Path)
+		}
+		if what != "" {
+			l.mu.Lock()
+			if l.uses[id] == nil {
+				l.uses[id] = map[string]int{}
+			}
+			l.uses[id][what]++
+			l.mu.Unlock()
+		}
+		return base.RoundTrip(r)
+	})
+}
+
+// writtenResource is the resource (and subresource) of a write's path: .../namespaces/<ns>/
+// <resource>[/<name>[/<subresource>]].
+func writtenResource(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for i, p := range parts {
+		if p == "namespaces" && i+2 < len(parts) {
+			rest := parts[i+2:]
+			if len(rest) >= 3 {
+				return rest[0] + "/" + rest[2]
+			}
+			return rest[0]
+		}
+	}
+	return path
+}
+
+// on returns the transports that carried what.
+func (l *transportLog) on(what string) []string {
+	var out []string
+	for id, uses := range l.uses {
+		if uses[what] > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The driver's watches (the informer caches, the Lease watch), its route writes and its Canary
+// status writes each go over connections of their own: no transport that carries one of them
+// carries anything else of a target's start.
+func TestStepWritesAndWatchesHaveConnectionsOfTheirOwn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testBound)
+	defer cancel()
+	b := newStatusBed(ctx, t)
+	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
+	_, cfg := driverUser(t, b.env, b.ns)
+	log := &transportLog{uses: map[string]map[string]int{}}
+	cfg.WrapTransport = log.wrap
+	d, err := New(Options{Config: cfg, Identity: "driver-a", CanaryStatus: true, Logger: testr.New(t)})
+	require.NoError(t, err)
+	defer d.Close()
+	rel, err := d.Release(ctx, c, nil)
+	require.NoError(t, err)
+	res, err := rel.Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, canary.PhaseInitialized, res.Phase, res.Reason)
+
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	t.Logf("requests by transport: %v", log.uses)
+	require.NotEmpty(t, log.on("deployments"), "the primary was created")
+	for _, what := range []string{"watch", "trafficsplits", "canaries/status"} {
+		ids := log.on(what)
+		require.NotEmpty(t, ids, what)
+		for _, id := range ids {
+			assert.Len(t, log.uses[id], 1, "the transport of %s carried %v", what, log.uses[id])
+		}
+	}
 }

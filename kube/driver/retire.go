@@ -182,12 +182,8 @@ func (d *Driver) removeRoute(ctx context.Context, c *flagger.Canary, router cana
 		}
 		return false, resetWeights(ctx, t, router)
 	}
-	dyn, err := dynamic.NewForConfig(d.config)
-	if err != nil {
-		return false, err
-	}
 	for _, gr := range kinds {
-		if err := d.deleteManaged(ctx, dyn, gr, t.Namespace, t.ApexService()); err != nil {
+		if err := d.deleteManaged(ctx, d.dyn, gr, t.Namespace, t.ApexService()); err != nil {
 			return false, err
 		}
 	}
