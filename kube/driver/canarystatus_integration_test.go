@@ -389,6 +389,17 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, inLease.Paused, "nothing of it in the lease")
 
+	rr := b.resumeElsewhere(ctx, t, c, func() {})
+	want := []int{40, 60, 0}[(weightOf(paused)/20)-1:]
+	assert.Equal(t, want, rr.res.Weights, "from the step after the paused one")
+}
+
+// resumeElsewhere has a new driver, driver-b, take c's release over once the earlier one
+// died; the release must start paused there. Once driver-b holds the lease it requests Resume,
+// calls then, and returns the run's outcome: succeeded, resumed (an Unpaused event) and not
+// started over.
+func (b *statusBed) resumeElsewhere(ctx context.Context, t *testing.T, c *flagger.Canary, then func()) runResult {
+	t.Helper()
 	d2 := b.driver(t, "driver-b")
 	var mu sync.Mutex
 	var reasons []canary.Reason
@@ -399,19 +410,21 @@ func TestCanaryStatusResumePaused(t *testing.T) {
 	})
 	require.NoError(t, err)
 	second := runAsync(ctx, rel)
+	lease, err := kube.NewLease(kube.LeaseOptions{Client: b.env.Client(), Target: c.Target})
+	require.NoError(t, err)
 	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		holder, _, err := lease.Holder(ctx)
 		return err == nil && holder == "driver-b", nil
 	}), "the new driver holds the lease")
 	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlResume))
+	then()
 	rr := awaitRun(ctx, t, second)
 	require.Equal(t, canary.PhaseSucceeded, rr.res.Phase, rr.res.Reason)
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Contains(t, reasons, canary.ReasonUnpaused, "the new driver started paused and was resumed")
 	assert.NotContains(t, reasons, canary.ReasonNewRevision, "the release was not started over")
-	want := []int{40, 60, 0}[(weightOf(paused)/20)-1:]
-	assert.Equal(t, want, rr.res.Weights, "from the step after the paused one")
+	return rr
 }
 
 // A release paused by an earlier version, which kept canarykit's part of the status in the
@@ -455,33 +468,12 @@ func TestCanaryStatusUpgradeFromTheLeasesStatus(t *testing.T) {
 	require.True(t, ok)
 	require.Contains(t, inLease, `"paused":true`)
 
-	d2 := b.driver(t, "driver-b")
-	var mu sync.Mutex
-	var reasons []canary.Reason
-	rel, err := d2.Release(ctx, c, func(e canary.Event) {
-		mu.Lock()
-		reasons = append(reasons, e.Reason)
-		mu.Unlock()
+	b.resumeElsewhere(ctx, t, c, func() { // the pause was read from the Lease
+		pollCanary(ctx, t, b.env, b.ns, "the Lease's start saved in the Canary, resumed", func(o *unstructured.Unstructured) bool {
+			m := conditionOf(o, ConditionAnalysis).Message
+			return strings.Contains(m, `"startedAt":"`+started.Format(time.RFC3339)+`"`) && !strings.Contains(m, `"paused"`)
+		})
 	})
-	require.NoError(t, err)
-	second := runAsync(ctx, rel)
-	lease, err := kube.NewLease(kube.LeaseOptions{Client: b.env.Client(), Target: c.Target})
-	require.NoError(t, err)
-	require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		holder, _, err := lease.Holder(ctx)
-		return err == nil && holder == "driver-b", nil
-	}), "the new driver holds the lease")
-	require.NoError(t, kube.RequestControl(ctx, b.env.Client(), c.Target, kube.ControlResume))
-	pollCanary(ctx, t, b.env, b.ns, "the Lease's start saved in the Canary, resumed", func(o *unstructured.Unstructured) bool {
-		m := conditionOf(o, ConditionAnalysis).Message
-		return strings.Contains(m, `"startedAt":"`+started.Format(time.RFC3339)+`"`) && !strings.Contains(m, `"paused"`)
-	})
-	res := awaitRun(ctx, t, second)
-	require.Equal(t, canary.PhaseSucceeded, res.res.Phase, res.res.Reason)
-	mu.Lock()
-	assert.Contains(t, reasons, canary.ReasonUnpaused, "the new driver started paused, from the Lease, and was resumed")
-	assert.NotContains(t, reasons, canary.ReasonNewRevision, "the release was not started over")
-	mu.Unlock()
 
 	_, ok = leaseStatus()
 	assert.False(t, ok, "the Lease's status is cleared once the Canary holds it")

@@ -31,7 +31,7 @@ func builtinConfig(cfg *rest.Config) *rest.Config {
 // kube.Options.WatchClient) and one to each client of custom resources (each router's, the
 // Canary status'): at 1,000 targets on two saturated cores, with every client on the one
 // connection, a step's route write reached the API server up to 1.6 s (p99) after the step's
-// last query reached Prometheus; with those on connections of their own, 0.8 s (the split the scale
+// last query reached Prometheus; with those on connections of their own, 0.8 to 1.0 s (the split the scale
 // harness logs; see the README). The rate limiter is cfg's: one budget still. A config with a
 // custom Transport keeps it, and its clients share its connections.
 func ownConnection(cfg *rest.Config) *rest.Config {
