@@ -190,6 +190,8 @@ func (l *Lease) drainWatch() {
 // notice applies obj's request if it is new to this lease.
 func (l *Lease) notice(obj *coordinationv1.Lease) {
 	req, _ := requested(obj)
+	l.applyMu.Lock()
+	defer l.applyMu.Unlock()
 	l.mu.Lock()
 	c, apply, ok := l.take(req)
 	l.mu.Unlock()
@@ -215,6 +217,8 @@ func (l *Lease) observe(obj *coordinationv1.Lease, gone bool) {
 
 // deliver applies the requests found while writing (l.mu held then); l.mu must not be held.
 func (l *Lease) deliver() {
+	l.applyMu.Lock()
+	defer l.applyMu.Unlock()
 	l.mu.Lock()
 	queued, apply := l.queued, l.apply
 	l.queued = nil

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,4 +89,44 @@ func beforeDeadline(t *testing.T) <-chan time.Time {
 		return nil
 	}
 	return time.After(time.Until(d) * 9 / 10)
+}
+
+// stop ends the registration only once a request being applied is done, so nothing is
+// applied after it returns (the watch hands each lease its copies on a goroutine of its own).
+func TestControlsStopWaitsForTheApplyUnderWay(t *testing.T) {
+	client := fake.NewClientset()
+	cluster, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer cluster.Close()
+	target := canary.Target{Namespace: "ns", Name: "app"}
+	l, err := NewLease(LeaseOptions{Client: client, Target: target, Identity: "me"})
+	require.NoError(t, err)
+	ctx := t.Context()
+	require.NoError(t, l.Acquire(ctx))
+	entered, release := make(chan struct{}), make(chan struct{})
+	var applying atomic.Bool
+	stop, err := cluster.Controls(ctx, l, func(Control) {
+		applying.Store(true)
+		close(entered)
+		<-release
+		applying.Store(false)
+	})
+	require.NoError(t, err)
+	require.NoError(t, RequestControl(ctx, client, target, ControlPause))
+	select {
+	case <-entered:
+	case <-beforeDeadline(t):
+		t.Fatal("the request never reached the driver")
+	}
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	go func() {
+		time.Sleep(200 * time.Millisecond) // time for a stop that does not wait to return
+		close(release)
+	}()
+	<-stopped
+	assert.False(t, applying.Load(), "stop returned while the request was being applied")
 }

@@ -54,7 +54,9 @@ type controlWatch struct {
 //
 // The first registration of a namespace starts the watch and waits for its first sync, within
 // Options.SyncTimeout (an identity that may not list or watch leases gets an error saying so).
-// The returned stop ends the registration; the watch itself runs until Close.
+// The returned stop ends the registration, once a request being applied is done: nothing is
+// applied after it returns. Requests are applied one at a time; apply must not call stop, nor
+// write the lease (Save) itself. The watch itself runs until Close.
 func (c *Cluster) Controls(ctx context.Context, l *Lease, apply func(Control)) (stop func(), err error) {
 	if apply == nil {
 		return nil, fmt.Errorf("kube: Controls of lease %s: apply is nil", l.name)
@@ -67,10 +69,12 @@ func (c *Cluster) Controls(ctx context.Context, l *Lease, apply func(Control)) (
 	l.apply = apply
 	pending := l.obj // as read when acquired
 	l.mu.Unlock()
-	unset := func() {
+	unset := func() { // waits for a request being applied
+		l.applyMu.Lock()
 		l.mu.Lock()
 		l.apply, l.queued = nil, nil
 		l.mu.Unlock()
+		l.applyMu.Unlock()
 	}
 	ns := l.opts.Target.Namespace
 	cw, err := c.controlWatch(ctx, ns)

@@ -106,6 +106,11 @@ type Lease struct {
 	inboxMu  sync.Mutex
 	inbox    []watched
 	draining bool // a goroutine is applying inbox
+
+	// held from taking a Control request to the end of its apply (notice, deliver), and by
+	// the end of a registration (Cluster.Controls' stop): requests are applied one at a time,
+	// and none is being applied, nor will be, once stop returns. Taken before l.mu.
+	applyMu sync.Mutex
 }
 
 // claimDefaults fills in the defaults of a claim's identity, duration and clock, and returns
@@ -445,9 +450,10 @@ func callHeld(ctx context.Context, fn func(context.Context) error) (panicked any
 }
 
 // write updates the held lease with edit and a new renewal time, clearing a Control request
-// already applied. A conflict means another writer: if it took the lease, the claim is lost;
-// if it only left a Control request (canaryctl), the write is made again on the fresh lease (a
-// request without LabelControlRequested is queued for deliver then).
+// already applied. A conflict means another writer: if it took the lease (another identity,
+// or a new claim under this one: another AcquireTime), the claim is lost; if it only left a
+// Control request (canaryctl), the write is made again on the fresh lease (a request without
+// LabelControlRequested is queued for deliver then).
 func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now time.Time) (*coordinationv1.Lease, error) {
 	for attempt := 0; ; attempt++ {
 		u := l.obj.DeepCopy()
@@ -474,6 +480,13 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 				l.held = false
 				l.nudge()
 				return nil, fmt.Errorf("%w: lease %s is now held by %q", ErrLeaseLost, l.name, holder)
+			}
+			if !sameInstant(fresh.Spec.AcquireTime, l.acquired) {
+				// claimed anew under this identity (a process restarted under it, or another
+				// Lease of this target in the process): that claim is the lease's now
+				l.held = false
+				l.nudge()
+				return nil, fmt.Errorf("%w: lease %s was claimed again under %q", ErrLeaseLost, l.name, l.opts.Identity)
 			}
 			statusChanged := fresh.Annotations[AnnotationStatusVersion] != l.obj.Annotations[AnnotationStatusVersion]
 			l.obj = fresh

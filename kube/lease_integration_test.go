@@ -29,6 +29,57 @@ func TestDeletedLeaseIsLost(t *testing.T) {
 	require.ErrorIs(t, err, kube.ErrLeaseLost)
 }
 
+// A second claim under the same identity (a process restarted under a stable identity takes
+// its lease back at once) is the lease's: the first claim finds itself lost at its next write
+// rather than writing over the new claim, whether that write is its own renewal or the one
+// the namespace's Lease watch wakes when it sees the new claim. It used to write again on the
+// fresh copy (the holder was its own name), and the watch, seeing an acquire time not its
+// own after each of those writes, woke it again: a write per round trip, and two holders.
+func TestSameIdentityClaimedAgainIsLost(t *testing.T) {
+	b := newBed(t)
+	ctx := t.Context()
+	cluster, err := kube.New(kube.Options{Client: b.client})
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	first, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "pod-a", Duration: 8 * time.Second})
+	require.NoError(t, err)
+	registered, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- first.Hold(ctx, func(ctx context.Context) error {
+			stop, err := cluster.Controls(ctx, first, func(kube.Control) {})
+			if err != nil {
+				close(registered)
+				return err
+			}
+			defer stop()
+			close(registered)
+			<-ctx.Done()
+			return ctx.Err()
+		})
+	}()
+	<-registered
+	again, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: "pod-a", Duration: 8 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, again.Acquire(ctx), "the restarted process takes its lease back at once")
+	claimed, err := b.admin.CoordinationV1().Leases(b.ns).Get(ctx, again.Name(), metav1.GetOptions{})
+	require.NoError(t, err)
+
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, kube.ErrLeaseLost)
+		assert.ErrorContains(t, err, "claimed again")
+	case <-time.After(time.Minute): // a renewal is due every few seconds
+		t.Fatalf("the first claim still holds the lease the second took (held: %v)", first.Held())
+	}
+	assert.False(t, first.Held())
+	assert.True(t, again.Held())
+	now, err := b.admin.CoordinationV1().Leases(b.ns).Get(ctx, again.Name(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.True(t, now.Spec.AcquireTime.Equal(claimed.Spec.AcquireTime), "the second claim stands: acquired %v, now %v",
+		claimed.Spec.AcquireTime, now.Spec.AcquireTime)
+	require.NoError(t, again.Release(ctx))
+}
+
 // Releasing works when a control request arrived after the driver's last write, and leaves
 // the lease free at once for the next driver.
 func TestReleaseWithAPendingRequest(t *testing.T) {
