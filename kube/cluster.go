@@ -75,6 +75,7 @@ type Cluster struct {
 	controls map[string]*controlWatch // per namespace, see Controls
 	stop     chan struct{}
 	closed   bool
+	running  sync.WaitGroup // the Lease watches' informers (the caches' are their factories')
 }
 
 // nsCache is one namespace's informers and listers.
@@ -191,14 +192,22 @@ func (c *Cluster) deploymentChanged(obj any) {
 	}
 }
 
-// Close stops every informer.
+// Close stops every informer and waits for them to end, their watches with them.
 func (c *Cluster) Close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.closed {
 		c.closed = true
 		close(c.stop)
 	}
+	factories := make([]informers.SharedInformerFactory, 0, len(c.caches))
+	for _, nc := range c.caches {
+		factories = append(factories, nc.factory)
+	}
+	c.mu.Unlock()
+	for _, f := range factories {
+		f.Shutdown()
+	}
+	c.running.Wait()
 }
 
 // namespace returns ns's caches (with the autoscaler informer when withHPA), starting them and

@@ -135,7 +135,7 @@ func (c *Cluster) controlWatch(ctx context.Context, ns string) (*controlWatch, e
 			DeleteFunc: cw.forget,
 		})
 		c.controls[ns] = cw
-		go inf.Run(c.stop)
+		c.running.Go(func() { inf.Run(c.stop) })
 	}
 	c.mu.Unlock()
 	sctx, cancel := context.WithTimeout(ctx, c.syncTimeout)

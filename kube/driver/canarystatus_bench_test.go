@@ -96,7 +96,7 @@ func BenchmarkCanaryStoreSave(b *testing.B) {
 }
 
 func benchStore(b *testing.B, cfg *rest.Config, t canary.Target, lease *kube.Lease, clk *clocktesting.FakeClock) *CanaryStore {
-	client, err := canaryClient(cfg)
+	client, err := canaryClient(cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

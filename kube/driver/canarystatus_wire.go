@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,14 +25,18 @@ type canaryAPI interface {
 
 const jsonType = "application/json"
 
-// canaryClient is a REST client for Flagger's Canaries on cfg, speaking JSON.
-func canaryClient(cfg *rest.Config) (rest.Interface, error) {
+// canaryClient is a REST client for Flagger's Canaries on cfg and hc (nil: client-go's own
+// for cfg), speaking JSON.
+func canaryClient(cfg *rest.Config, hc *http.Client) (rest.Interface, error) {
 	c := dynamic.ConfigFor(cfg) // the dynamic client's decoding of errors
 	c.ContentType, c.AcceptContentTypes = jsonType, jsonType
 	gv := CanaryGVR.GroupVersion()
 	c.GroupVersion = &gv
 	c.APIPath = "/apis"
-	return rest.RESTClientFor(c)
+	if hc == nil {
+		return rest.RESTClientFor(c)
+	}
+	return rest.RESTClientForConfigAndClient(c, hc)
 }
 
 // restCanaries is canaryAPI over a REST client: the bodies are read and written as they are.

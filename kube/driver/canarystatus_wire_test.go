@@ -116,7 +116,7 @@ func httpStore(t *testing.T, h *httpCanary) (*CanaryStore, canary.Target, *clock
 	lease, err := kube.NewLease(kube.LeaseOptions{Client: fake.NewClientset(), Target: target, Identity: "a", Clock: clk})
 	require.NoError(t, err)
 	require.NoError(t, lease.Acquire(context.Background()))
-	client, err := canaryClient(benchConfig(h))
+	client, err := canaryClient(benchConfig(h), nil)
 	require.NoError(t, err)
 	return newCanaryStore(restCanaries{client: client, namespace: "ns"}, "podinfo", target, lease, nil, clk), target, clk
 }

@@ -1,19 +1,19 @@
 package driver
 
 import (
-	"net"
-	"time"
+	"net/http"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
 )
 
 // builtinConfig is cfg for the client of Kubernetes' own resources (Deployments, Services,
 // Leases, Events and their informers): protobuf in every request, cheaper to encode and
 // decode than JSON, unless cfg names a content type. (client-go's generated requests prefer
-// protobuf already; its hand-written ones, such as the Events' sink, would speak JSON.) The clients of custom resources (Canaries, routes) keep
-// cfg's JSON: the API server serves custom resources without protobuf. The rate limiter is
-// cfg's.
+// protobuf already; its hand-written ones, such as the Events' sink, would speak JSON.) The
+// rate limiter is cfg's.
 func builtinConfig(cfg *rest.Config) *rest.Config {
 	if cfg.ContentType != "" {
 		return cfg
@@ -24,20 +24,75 @@ func builtinConfig(cfg *rest.Config) *rest.Config {
 	return c
 }
 
-// ownConnection is cfg for clients that each have a connection of their own to the API
-// server. client-go shares one transport, and so one HTTP/2 connection, among all clients of
-// the same TLS settings; a config with a dialer gets a new transport for every client made from
-// it. The driver gives one to its watches (the informer caches and the Lease watch,
-// kube.Options.WatchClient) and one to each client of custom resources (each router's, the
-// Canary status'): at 1,000 targets on two saturated cores, with every client on the one
-// connection, a step's route write reached the API server up to 1.6 s (p99) after the step's
-// last query reached Prometheus; with those on connections of their own, 0.8 to 1.0 s (the split the scale
-// harness logs; see the README). The rate limiter is cfg's: one budget still. A config with a
-// custom Transport keeps it, and its clients share its connections.
-func ownConnection(cfg *rest.Config) *rest.Config {
+// customConfig is cfg for the clients of custom resources (Canaries, routes): JSON whatever
+// cfg names, since the API server serves custom resources without protobuf and their typed
+// clients cannot encode it. The rate limiter is cfg's.
+func customConfig(cfg *rest.Config) *rest.Config {
 	c := rest.CopyConfig(cfg)
-	if c.Dial == nil {
-		c.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
+	c.ContentType = runtime.ContentTypeJSON
+	c.AcceptContentTypes = runtime.ContentTypeJSON
 	return c
+}
+
+// connections are the driver's pools of connections to the API server, each an http.Client
+// of its own transport from which clients are made (NewForConfigAndClient). client-go would
+// otherwise share one transport, and so one HTTP/2 connection, among all clients of the same
+// TLS settings. The driver gives one pool to the clients of Kubernetes' own resources, one to
+// its watches (the informer caches and the Lease watch, kube.Options.WatchClient), one to each
+// client of custom resources (each router's, the Canary status', the dynamic client): at
+// 1,000 targets on two saturated cores, with every client on the one connection, a step's
+// route write reached the API server up to 1.6 s (p99) after the step's last query reached
+// Prometheus; with those on connections of their own, 0.8 to 1.0 s (the split the scale
+// harness logs; see the README). The rate limiter is cfg's: one budget still.
+//
+// The transports are kept out of client-go's process-wide transport cache (which keeps
+// every entry for the life of the process, and would key each of these anew), so a process
+// that makes and closes drivers does not accumulate them, and Close closes their idle
+// connections. A config with a custom Transport keeps it: its clients share its connections,
+// and it is the embedder's to close.
+type connections struct {
+	mu     sync.Mutex
+	closes []func()
+}
+
+// open returns a new pool's http.Client for clients of cfg (whose rate limiter, credentials,
+// wrappers and user agent, by default client-go's, it keeps).
+func (cs *connections) open(cfg *rest.Config) (*http.Client, error) {
+	c := rest.CopyConfig(cfg)
+	if c.UserAgent == "" {
+		// set in the client's transport, as client-go's NewForConfig does
+		c.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	if c.Transport != nil {
+		return rest.HTTPClientFor(c)
+	}
+	if c.Proxy == nil {
+		// what client-go uses without one; a config with a Proxy is never cached
+		c.Proxy = http.ProxyFromEnvironment
+	}
+	var base *http.Transport
+	c.WrapTransport = transport.Wrappers(func(rt http.RoundTripper) http.RoundTripper {
+		base, _ = rt.(*http.Transport)
+		return rt
+	}, cfg.WrapTransport)
+	hc, err := rest.HTTPClientFor(c)
+	if err != nil {
+		return nil, err
+	}
+	if base != nil {
+		cs.mu.Lock()
+		cs.closes = append(cs.closes, base.CloseIdleConnections)
+		cs.mu.Unlock()
+	}
+	return hc, nil
+}
+
+// closeIdle closes the idle connections of every pool opened.
+func (cs *connections) closeIdle() {
+	cs.mu.Lock()
+	closes := cs.closes
+	cs.mu.Unlock()
+	for _, f := range closes {
+		f()
+	}
 }

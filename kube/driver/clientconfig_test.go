@@ -2,29 +2,39 @@ package driver
 
 import (
 	"context"
+	"encoding/pem"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/canarykit/canarykit/kube/flagger"
+	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/metrics"
 )
 
-// headerRecorder answers 404 to everything and records the Accept header of each request.
+// headerRecorder answers 404 to everything and records the Accept and Content-Type headers
+// of each request.
 type headerRecorder struct {
-	mu     sync.Mutex
-	accept []string
+	mu                  sync.Mutex
+	accept, contentType []string
 }
 
 func (h *headerRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	h.mu.Lock()
 	h.accept = append(h.accept, req.Header.Get("Accept"))
+	h.contentType = append(h.contentType, req.Header.Get("Content-Type"))
 	h.mu.Unlock()
 	return &http.Response{StatusCode: http.StatusNotFound, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 }
@@ -86,4 +96,138 @@ func BenchmarkEventDecode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// createCalls counts client-go's transport cache lookups by result: "hit", "miss" (a new
+// entry, kept for the life of the process) or "uncacheable".
+type createCalls struct {
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (c *createCalls) Increment(result string) {
+	c.mu.Lock()
+	c.count[result]++
+	c.mu.Unlock()
+}
+
+func (c *createCalls) get(result string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.count[result]
+}
+
+var (
+	registerCacheCalls sync.Once
+	cacheCalls         = &createCalls{count: map[string]int{}}
+)
+
+// tlsServer is an HTTPS server answering 404 to everything, with the config of a client that
+// trusts it, the number of its connections open and the user agents of its requests.
+func tlsServer(t *testing.T) (*rest.Config, func() int, func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	var agents []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		agents = append(agents, r.UserAgent())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open[c] = true
+		case http.StateClosed, http.StateHijacked:
+			delete(open, c)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	cfg := &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}, BearerToken: "token", QPS: -1}
+	return cfg, func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(open)
+		}, func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), agents...)
+		}
+}
+
+// A driver and its routers add nothing to client-go's transport cache, which keeps every entry
+// for the life of the process: each of its connections is a transport of its own, and a
+// process that makes and closes drivers would otherwise keep them all (15 a driver with the
+// SMI, Gateway API and Istio routers).
+func TestDriversLeaveNothingInClientGosTransportCache(t *testing.T) {
+	registerCacheCalls.Do(func() { metrics.Register(metrics.RegisterOpts{TransportCreateCalls: cacheCalls}) })
+	cfg, _, _ := tlsServer(t)
+	misses, uncached := cacheCalls.get("miss"), cacheCalls.get("uncacheable")
+	for range 3 {
+		d, err := New(Options{Config: cfg})
+		require.NoError(t, err)
+		for _, kind := range []flagger.RouterKind{flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterIstio} {
+			_, err := d.routers.shared(flagger.Router{Kind: kind})
+			require.NoError(t, err, kind)
+		}
+		d.Close()
+	}
+	assert.Equal(t, misses, cacheCalls.get("miss"), "new entries in client-go's transport cache")
+	assert.Greater(t, cacheCalls.get("uncacheable"), uncached, "the drivers' transports were made")
+}
+
+// Each of the driver's clients, on its connection, sends client-go's user agent (the one an
+// embedder's config names otherwise), and Close closes the connections they opened.
+func TestClientsOnTheirConnections(t *testing.T) {
+	cfg, open, agents := tlsServer(t)
+	d, err := New(Options{Config: cfg})
+	require.NoError(t, err)
+	ctx := t.Context()
+	_, err = d.Client().CoreV1().Services("ns").Get(ctx, "podinfo", metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "%v", err)
+	_, err = restCanaries{client: d.canaries, namespace: "ns"}.get(ctx, "podinfo")
+	require.True(t, apierrors.IsNotFound(err), "%v", err)
+	_, err = d.dyn.Resource(CanaryGVR).Namespace("ns").Get(ctx, "podinfo", metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "%v", err)
+	hc, err := d.conns.open(d.config)
+	require.NoError(t, err)
+	split, err := newSplitClients(d.config, hc, d.client.Discovery())
+	require.NoError(t, err)
+	_, err = split.SplitV1alpha2().TrafficSplits("ns").Get(ctx, "podinfo", metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "%v", err)
+	require.Equal(t, 4, open(), "a connection for each client")
+	got := agents()
+	require.Len(t, got, 4)
+	for _, a := range got {
+		assert.Equal(t, rest.DefaultKubernetesUserAgent(), a)
+	}
+	d.Close()
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true,
+		func(context.Context) (bool, error) { return open() == 0, nil }), "%d connections left open", open())
+}
+
+// The clients of custom resources speak JSON even when the embedder's config names protobuf
+// (which their typed clients cannot encode, and the API server does not serve for them).
+func TestCustomResourceClientsSpeakJSON(t *testing.T) {
+	rec := &headerRecorder{}
+	d, err := New(Options{Config: &rest.Config{Host: "https://apiserver.invalid", Transport: rec, QPS: -1,
+		ContentConfig: rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf}}})
+	require.NoError(t, err)
+	defer d.Close()
+	hc, err := d.conns.open(d.config)
+	require.NoError(t, err)
+	split, err := newSplitClients(d.config, hc, d.client.Discovery())
+	require.NoError(t, err)
+	_, err = split.SplitV1alpha2().TrafficSplits("ns").Create(t.Context(), &splitv1alpha2.TrafficSplit{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"}}, metav1.CreateOptions{})
+	require.True(t, apierrors.IsNotFound(err), "the request was sent: %v", err)
+	assert.Equal(t, []string{runtime.ContentTypeJSON}, rec.contentType)
 }

@@ -109,7 +109,8 @@ type Options struct {
 // client and event recording. Safe for concurrent use; Close it when done.
 type Driver struct {
 	opts    Options
-	config  *rest.Config
+	config  *rest.Config // of the clients of custom resources (customConfig)
+	conns   *connections // each client's (see connections)
 	client  kubernetes.Interface
 	cluster *kube.Cluster
 	holders *kube.Holders // renew the claims of the Targets and Releases
@@ -168,45 +169,64 @@ func New(opts Options) (*Driver, error) {
 		opts.Interval = 10 * time.Second
 	}
 	limiter, rate := rateLimits(cfg, opts)
-	client, err := kubernetes.NewForConfig(builtinConfig(cfg))
-	if err != nil {
+	conns := &connections{}
+	fail := func(err error) (*Driver, error) {
+		conns.closeIdle()
 		return nil, fmt.Errorf("driver: %w", err)
+	}
+	builtin := builtinConfig(cfg)
+	hc, err := conns.open(builtin)
+	if err != nil {
+		return fail(err)
+	}
+	client, err := kubernetes.NewForConfigAndClient(builtin, hc)
+	if err != nil {
+		return fail(err)
 	}
 	holders, err := kube.NewHolders(kube.HoldersOptions{Client: client, Identity: opts.Identity, Duration: opts.LeaseDuration, Logger: opts.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("driver: %w", err)
+		return fail(err)
 	}
-	// the watches, and each client of custom resources made from here on (the routers', the
-	// Canary status'), on connections of their own; the rest shares client's
-	watch, err := kubernetes.NewForConfig(ownConnection(builtinConfig(cfg)))
-	if err != nil {
-		return nil, fmt.Errorf("driver: %w", err)
+	// the watches on a connection of their own, and without an overall timeout, which would cut
+	// each watch short (Config.Timeout bounds every other request)
+	watchConfig := rest.CopyConfig(builtin)
+	watchConfig.Timeout = 0
+	if hc, err = conns.open(watchConfig); err != nil {
+		return fail(err)
 	}
-	cfg = ownConnection(cfg)
-	cluster, err := kube.New(kube.Options{Client: client, WatchClient: watch, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
+	watch, err := kubernetes.NewForConfigAndClient(watchConfig, hc)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	hooks, err := webhook.New(webhook.Options{Transport: opts.HookTransport, Logger: opts.Logger})
 	if err != nil {
-		cluster.Close()
-		return nil, err
+		return fail(err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		cluster.Close()
-		return nil, fmt.Errorf("driver: %w", err)
+	// each client of custom resources (these, and each router's) on a connection of its own
+	cfg = customConfig(cfg)
+	if hc, err = conns.open(cfg); err != nil {
+		return fail(err)
 	}
-	canaries, err := canaryClient(cfg)
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
 	if err != nil {
-		cluster.Close()
-		return nil, fmt.Errorf("driver: %w", err)
+		return fail(err)
+	}
+	if hc, err = conns.open(cfg); err != nil {
+		return fail(err)
+	}
+	canaries, err := canaryClient(cfg, hc)
+	if err != nil {
+		return fail(err)
+	}
+	cluster, err := kube.New(kube.Options{Client: client, WatchClient: watch, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
+	if err != nil {
+		return fail(err)
 	}
 	objects := opts.Objects
 	if objects == nil {
 		objects = ClusterObjects(dyn)
 	}
-	d := &Driver{opts: opts, config: cfg, client: client, cluster: cluster, holders: holders, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
+	d := &Driver{opts: opts, config: cfg, conns: conns, client: client, cluster: cluster, holders: holders, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
 		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
 	d.routers = newRouters(d)
 	return d, nil
@@ -250,8 +270,10 @@ func (d *Driver) OnDeployment(fn func(namespace, name string)) (remove func()) {
 	return d.cluster.OnDeployment(fn)
 }
 
-// Close stops the informers and the event recorder. Releases and Targets must have returned.
+// Close stops the informers and the event recorder, waits for the informers to end, and closes
+// the clients' idle connections. Releases and Targets must have returned.
 func (d *Driver) Close() {
 	d.events.Shutdown()
 	d.cluster.Close()
+	d.conns.closeIdle()
 }

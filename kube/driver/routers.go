@@ -2,14 +2,13 @@ package driver
 
 import (
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
 	"github.com/canarykit/canarykit/metrics"
-	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
-	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -154,26 +153,38 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 	)
 	switch r.Kind {
 	case flagger.RouterSMI:
-		var split *splitclient.Clientset
-		var specs *specsclient.Clientset
-		if split, err = splitclient.NewForConfig(d.config); err != nil {
+		var hc *http.Client
+		if hc, err = d.conns.open(d.config); err != nil {
 			return nil, err
 		}
-		if specs, err = specsclient.NewForConfig(d.config); err != nil {
+		var split *splitClients
+		var specs *specsClients
+		if split, err = newSplitClients(d.config, hc, d.client.Discovery()); err != nil {
+			return nil, err
+		}
+		if specs, err = newSpecsClients(d.config, hc, d.client.Discovery()); err != nil {
 			return nil, err
 		}
 		router, err = mesh.NewTrafficSplit(mesh.TrafficSplitOptions{Client: split, Specs: specs, Discovery: d.client.Discovery(),
 			Version: r.APIVersion, Owner: owner, Logger: log})
 	case flagger.RouterHTTPRoute:
+		var hc *http.Client
+		if hc, err = d.conns.open(d.config); err != nil {
+			return nil, err
+		}
 		var gw *gatewayclient.Clientset
-		if gw, err = gatewayclient.NewForConfig(d.config); err != nil {
+		if gw, err = gatewayclient.NewForConfigAndClient(d.config, hc); err != nil {
 			return nil, err
 		}
 		router, err = mesh.NewHTTPRoute(mesh.HTTPRouteOptions{Client: gw, Discovery: d.client.Discovery(), Version: r.APIVersion,
 			Services: d.client.CoreV1(), Owner: owner, Logger: log})
 	case flagger.RouterIstio:
+		var hc *http.Client
+		if hc, err = d.conns.open(d.config); err != nil {
+			return nil, err
+		}
 		var dyn *dynamic.DynamicClient
-		if dyn, err = dynamic.NewForConfig(d.config); err != nil {
+		if dyn, err = dynamic.NewForConfigAndClient(d.config, hc); err != nil {
 			return nil, err
 		}
 		router, err = mesh.NewIstio(mesh.IstioOptions{Client: dyn, Discovery: d.client.Discovery(), Version: r.APIVersion,
