@@ -192,7 +192,9 @@ func (c *Cluster) deploymentChanged(obj any) {
 	}
 }
 
-// Close stops every informer and waits for them to end, their watches with them.
+// Close stops every informer and waits for them to end, their watches with them: it must not
+// be called from an informer's handler (an OnDeployment callback, say), which it would wait
+// for.
 func (c *Cluster) Close() {
 	c.mu.Lock()
 	if !c.closed {

@@ -59,7 +59,8 @@ type LeaseOptions struct {
 	Target canary.Target
 	// Identity names this driver. Default: NewIdentity(), the host name and a random suffix.
 	// Give a stable identity (a pod name) to let a restarted process take its lease back at
-	// once.
+	// once; an earlier claim under the identity that still runs (the process it replaced,
+	// not yet stopped) finds it lost at its next write (ErrLeaseLost).
 	Identity string
 	// Duration of a claim without renewal: whole seconds (a Lease declares seconds), at least
 	// one and less than VouchedLeaseDuration. Default DefaultLeaseDuration. A claim not

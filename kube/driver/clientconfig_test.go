@@ -163,25 +163,28 @@ func tlsServer(t *testing.T) (*rest.Config, func() int, func() []string) {
 		}
 }
 
-// A driver and its routers add nothing to client-go's transport cache, which keeps every entry
-// for the life of the process: each of its connections is a transport of its own, and a
-// process that makes and closes drivers would otherwise keep them all (15 a driver with the
-// SMI, Gateway API and Istio routers).
-func TestDriversLeaveNothingInClientGosTransportCache(t *testing.T) {
+// A driver adds one entry to client-go's transport cache, which keeps every entry for the
+// life of the process, for each of its connection pools: four at New and one per router
+// built, made once. Clients made each from a config with a dialer of their own, as the
+// driver made them before (the SMI clientsets build one transport per version and group),
+// added 15 with the SMI, Gateway API and Istio routers.
+func TestDriversAddOneTransportPerPool(t *testing.T) {
 	registerCacheCalls.Do(func() { metrics.Register(metrics.RegisterOpts{TransportCreateCalls: cacheCalls}) })
 	cfg, _, _ := tlsServer(t)
-	misses, uncached := cacheCalls.get("miss"), cacheCalls.get("uncacheable")
 	for range 3 {
+		misses := cacheCalls.get("miss")
 		d, err := New(Options{Config: cfg})
 		require.NoError(t, err)
-		for _, kind := range []flagger.RouterKind{flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterIstio} {
-			_, err := d.routers.shared(flagger.Router{Kind: kind})
-			require.NoError(t, err, kind)
+		assert.Equal(t, 4, cacheCalls.get("miss")-misses, "transports made by New")
+		for range 2 {
+			for _, kind := range []flagger.RouterKind{flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterIstio} {
+				_, err := d.routers.shared(flagger.Router{Kind: kind})
+				require.NoError(t, err, kind)
+			}
 		}
+		assert.Equal(t, 7, cacheCalls.get("miss")-misses, "transports made with three routers, each built once")
 		d.Close()
 	}
-	assert.Equal(t, misses, cacheCalls.get("miss"), "new entries in client-go's transport cache")
-	assert.Greater(t, cacheCalls.get("uncacheable"), uncached, "the drivers' transports were made")
 }
 
 // Each of the driver's clients, on its connection, sends client-go's user agent (the one an
@@ -230,4 +233,26 @@ func TestCustomResourceClientsSpeakJSON(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "podinfo"}}, metav1.CreateOptions{})
 	require.True(t, apierrors.IsNotFound(err), "the request was sent: %v", err)
 	assert.Equal(t, []string{runtime.ContentTypeJSON}, rec.contentType)
+}
+
+// A router that cannot be built keeps no connection, and is not tried again: each try would
+// otherwise add a transport to client-go's cache.
+func TestFailedRouterKeepsNoConnection(t *testing.T) {
+	registerCacheCalls.Do(func() { metrics.Register(metrics.RegisterOpts{TransportCreateCalls: cacheCalls}) })
+	cfg, _, _ := tlsServer(t)
+	d, err := New(Options{Config: cfg})
+	require.NoError(t, err)
+	defer d.Close()
+	pools := func() int {
+		d.conns.mu.Lock()
+		defer d.conns.mu.Unlock()
+		return len(d.conns.closes)
+	}
+	before, misses := pools(), cacheCalls.get("miss")
+	for range 3 {
+		_, err := d.routers.shared(flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v9"})
+		require.ErrorContains(t, err, `Version "v9"`)
+	}
+	assert.Equal(t, before, pools())
+	assert.LessOrEqual(t, cacheCalls.get("miss")-misses, 1, "transports made for the router")
 }

@@ -271,7 +271,8 @@ func (d *Driver) OnDeployment(fn func(namespace, name string)) (remove func()) {
 }
 
 // Close stops the informers and the event recorder, waits for the informers to end, and closes
-// the clients' idle connections. Releases and Targets must have returned.
+// the clients' idle connections. Releases and Targets must have returned, and it must not be
+// called from an OnDeployment callback (an informer's, which it waits for).
 func (d *Driver) Close() {
 	d.events.Shutdown()
 	d.cluster.Close()

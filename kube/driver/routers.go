@@ -39,12 +39,15 @@ func builtinChecks(k flagger.RouterKind) map[string]string {
 // routers builds routers on first use and shares them: one per kind and pinned version. Per
 // target settings (an HTTPRoute's parents and port) are views of the shared router.
 type routers struct {
-	d  *Driver
-	mu sync.Mutex
-	by map[string]canary.MeshRouter // by kind/version
+	d      *Driver
+	mu     sync.Mutex
+	by     map[string]canary.MeshRouter // by kind/version
+	failed map[string]error             // the kinds/versions that cannot be built (no request is made)
 }
 
-func newRouters(d *Driver) *routers { return &routers{d: d, by: map[string]canary.MeshRouter{}} }
+func newRouters(d *Driver) *routers {
+	return &routers{d: d, by: map[string]canary.MeshRouter{}, failed: map[string]error{}}
+}
 
 // choice is the router a Canary gets: its spec.provider's, else the Driver's default, else
 // Linkerd's (SMI, or HTTPRoute with gatewayRefs).
@@ -141,6 +144,9 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 	if got, ok := rs.by[key]; ok {
 		return got, nil
 	}
+	if err, ok := rs.failed[key]; ok {
+		return nil, err
+	}
 	d := rs.d
 	log := d.opts.Logger.WithName("mesh")
 	var owner mesh.OwnerFunc
@@ -150,13 +156,16 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 	var (
 		router canary.MeshRouter
 		err    error
+		hc     *http.Client // a connection of its own for the router of custom resources
 	)
 	switch r.Kind {
-	case flagger.RouterSMI:
-		var hc *http.Client
+	case flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterIstio:
 		if hc, err = d.conns.open(d.config); err != nil {
 			return nil, err
 		}
+	}
+	switch r.Kind {
+	case flagger.RouterSMI:
 		var split *splitClients
 		var specs *specsClients
 		if split, err = newSplitClients(d.config, hc, d.client.Discovery()); err != nil {
@@ -168,10 +177,6 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 		router, err = mesh.NewTrafficSplit(mesh.TrafficSplitOptions{Client: split, Specs: specs, Discovery: d.client.Discovery(),
 			Version: r.APIVersion, Owner: owner, Logger: log})
 	case flagger.RouterHTTPRoute:
-		var hc *http.Client
-		if hc, err = d.conns.open(d.config); err != nil {
-			return nil, err
-		}
 		var gw *gatewayclient.Clientset
 		if gw, err = gatewayclient.NewForConfigAndClient(d.config, hc); err != nil {
 			return nil, err
@@ -179,10 +184,6 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 		router, err = mesh.NewHTTPRoute(mesh.HTTPRouteOptions{Client: gw, Discovery: d.client.Discovery(), Version: r.APIVersion,
 			Services: d.client.CoreV1(), Owner: owner, Logger: log})
 	case flagger.RouterIstio:
-		var hc *http.Client
-		if hc, err = d.conns.open(d.config); err != nil {
-			return nil, err
-		}
 		var dyn *dynamic.DynamicClient
 		if dyn, err = dynamic.NewForConfigAndClient(d.config, hc); err != nil {
 			return nil, err
@@ -203,6 +204,11 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("canarykit cannot drive provider %q", r.Provider)
 	}
 	if err != nil {
+		// the same next time: not tried again, so no try opens another connection
+		rs.failed[key] = err
+		if hc != nil {
+			d.conns.drop(hc)
+		}
 		return nil, err
 	}
 	rs.by[key] = router
