@@ -72,9 +72,7 @@ func (a *appliedControls) list() []kube.Control {
 func TestControlRequestWithoutTheLabel(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
-	cluster, err := kube.New(kube.Options{Client: b.client})
-	require.NoError(t, err)
-	t.Cleanup(cluster.Close)
+	cluster := b.cluster(t)
 	legacy := func(c kube.Control, id string) {
 		t.Helper()
 		l, err := b.admin.CoordinationV1().Leases(b.ns).Get(ctx, "podinfo-canarykit", metav1.GetOptions{})
@@ -187,9 +185,7 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 func TestControlRequestsDoNotWaitForAnotherLeasesWrite(t *testing.T) {
 	b := newBed(t)
 	ctx := context.Background()
-	cluster, err := kube.New(kube.Options{Client: b.client})
-	require.NoError(t, err)
-	t.Cleanup(cluster.Close)
+	cluster := b.cluster(t)
 	hs := b.holders(t, "process-one")
 
 	gated := &gatedLeaseWrites{name: b.target.Name + "-canarykit", arrived: make(chan struct{}, 1)}

@@ -56,6 +56,15 @@ func newBed(t *testing.T) *bed {
 		target:  canary.Target{Namespace: ns, Name: "podinfo"}}
 }
 
+// cluster is a Cluster over the bed's client, closed when the test ends.
+func (b *bed) cluster(t *testing.T) *kube.Cluster {
+	t.Helper()
+	c, err := kube.New(kube.Options{Client: b.client})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
 // createTarget creates the podinfo Deployment (two replicas, a tracked ConfigMap).
 func (b *bed) createTarget(t *testing.T, image string) {
 	t.Helper()
@@ -143,9 +152,7 @@ func testSpec() canary.Spec {
 
 func (b *bed) driver(t *testing.T, o driverOptions) *driver {
 	t.Helper()
-	cluster, err := kube.New(kube.Options{Client: b.client})
-	require.NoError(t, err)
-	t.Cleanup(cluster.Close)
+	cluster := b.cluster(t)
 	wo := kube.WorkloadOptions{Target: b.target, Port: 9898, Autoscaler: o.autoscaler}
 	if o.workload != nil {
 		o.workload(&wo)
