@@ -207,7 +207,7 @@ func (m *Mesh) podHandler(deployment string) http.Handler {
 	}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
-			delay, fail := m.versions.decide(deployment, r.Header.Get(headerImage))
+			delay, fail := m.versions.decide(deployment, r.Header.Get(headerImage), r.URL.Path)
 			if !sleep(r.Context(), delay) {
 				return
 			}

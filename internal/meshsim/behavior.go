@@ -13,9 +13,11 @@ import (
 // errors, no added latency.
 type Behavior struct {
 	// ErrorRate is the share of requests answered with 500, from 0 to 1. Without Seed the
-	// failures are spread evenly over each Deployment's requests (after n requests,
-	// floor(n × ErrorRate) have failed), so any window of traffic shows the configured rate to
-	// within one request.
+	// failures are spread evenly over each Deployment's requests to each path (after n
+	// requests to a path, floor(n × ErrorRate) have failed), so any
+	// window of a path's traffic shows the configured rate to within one request, and a probe
+	// of its own path (an acceptance test's POST /token) meets the rate too, whatever other
+	// traffic the Deployment gets at the same time.
 	ErrorRate float64
 	// Latency is added before every answer.
 	Latency time.Duration
@@ -61,11 +63,12 @@ type versions struct {
 	states map[stateKey]*versionState
 }
 
-// stateKey is one Deployment running one image: failures are spread over its requests.
+// stateKey is one Deployment running one image: failures are spread over its requests to
+// each path.
 type stateKey struct{ deployment, image string }
 
 type versionState struct {
-	requests uint64
+	requests map[string]uint64 // by path
 	rng      *rand.Rand
 	seed     int64
 }
@@ -107,9 +110,9 @@ func (v *versions) lookupLocked(image string) Behavior {
 	return Behavior{}
 }
 
-// decide says how the next request to deployment's pod running image is answered: after how
-// long, and whether it fails.
-func (v *versions) decide(deployment, image string) (time.Duration, bool) {
+// decide says how the next request for path to deployment's pod running image is answered:
+// after how long, and whether it fails.
+func (v *versions) decide(deployment, image, path string) (time.Duration, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	b := v.lookupLocked(image)
@@ -123,18 +126,18 @@ func (v *versions) decide(deployment, image string) (time.Duration, bool) {
 		seed = 1
 	}
 	if !ok || st.seed != seed {
-		st = &versionState{rng: rand.New(rand.NewSource(seed)), seed: seed}
+		st = &versionState{requests: map[string]uint64{}, rng: rand.New(rand.NewSource(seed)), seed: seed}
 		v.states[k] = st
 	}
 	var fail bool
 	if b.Seed != 0 {
 		fail = st.rng.Float64() < b.ErrorRate
 	} else {
-		// Even spread: request n+1 fails when it raises floor(n × rate).
-		n := float64(st.requests)
+		// Even spread: request n+1 to a path fails when it raises floor(n × rate).
+		n := float64(st.requests[path])
 		fail = math.Floor((n+1)*b.ErrorRate) > math.Floor(n*b.ErrorRate)
+		st.requests[path]++
 	}
-	st.requests++
 	d := b.Latency
 	if b.Jitter > 0 {
 		d += time.Duration(st.rng.Int63n(int64(b.Jitter)))

@@ -41,7 +41,7 @@ func TestFailuresAreSpreadEvenly(t *testing.T) {
 	require.NoError(t, v.set("bad", Behavior{ErrorRate: 0.1, Latency: 5 * time.Millisecond}))
 	failures := 0
 	for i := 1; i <= 1000; i++ {
-		d, fail := v.decide("podinfo", "podinfo:bad")
+		d, fail := v.decide("podinfo", "podinfo:bad", "/")
 		assert.Equal(t, 5*time.Millisecond, d)
 		if fail {
 			failures++
@@ -49,8 +49,24 @@ func TestFailuresAreSpreadEvenly(t *testing.T) {
 		assert.Equal(t, i/10, failures, "after %d requests", i)
 	}
 	// Another Deployment running the version counts on its own.
-	_, fail := v.decide("podinfo-primary", "podinfo:bad")
+	_, fail := v.decide("podinfo-primary", "podinfo:bad", "/")
 	assert.False(t, fail)
+}
+
+// A probe of a path of its own meets the rate whatever else the Deployment answers between
+// two probes: half of a version failing half its requests fails, every other one.
+func TestFailuresAreSpreadOverEachPath(t *testing.T) {
+	var v versions
+	require.NoError(t, v.set("bad", Behavior{ErrorRate: 0.5}))
+	var probes []bool
+	for i := range 8 {
+		for range i % 3 { // other traffic in between, an uneven number of requests
+			v.decide("podinfo", "podinfo:bad", "/")
+		}
+		_, fail := v.decide("podinfo", "podinfo:bad", "/token")
+		probes = append(probes, fail)
+	}
+	assert.Equal(t, []bool{false, true, false, true, false, true, false, true}, probes)
 }
 
 func TestSeededFailuresAndJitterAreReproducible(t *testing.T) {
@@ -59,7 +75,7 @@ func TestSeededFailuresAndJitterAreReproducible(t *testing.T) {
 		require.NoError(t, v.set("x", Behavior{ErrorRate: 0.3, Latency: time.Millisecond, Jitter: time.Millisecond, Seed: 42}))
 		failures, delays := 0, []time.Duration{}
 		for range 1000 {
-			d, fail := v.decide("podinfo", "p:x")
+			d, fail := v.decide("podinfo", "p:x", "/")
 			assert.GreaterOrEqual(t, d, time.Millisecond)
 			assert.Less(t, d, 2*time.Millisecond)
 			delays = append(delays, d)

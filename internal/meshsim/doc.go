@@ -38,8 +38,8 @@
 // name as its hostname and its image tag as its version. How a pod behaves follows the image
 // of its first container, looked up in Versions by whole image reference, then by tag
 // (default: healthy): ErrorRate of its answers are 500s (spread evenly over each Deployment's
-// requests, or drawn at random with Behavior.Seed), after Latency plus up to Jitter. Since
-// the image is the pod's, pods follow their Deployment the way real ones do: when canarykit
+// requests to each path, or drawn at random with Behavior.Seed), after Latency plus up to
+// Jitter. Since the image is the pod's, pods follow their Deployment the way real ones do: when canarykit
 // copies the canary's template into podinfo-primary, the primary's new pods behave as the new
 // version and its old ones as the old until the rollout replaces them. SetVersion changes a
 // version's Behavior at run time. Health probes (/healthz, /readyz) are never failed.
