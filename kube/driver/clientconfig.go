@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 )
@@ -47,22 +48,23 @@ func customConfig(cfg *rest.Config) *rest.Config {
 // Prometheus; with those on connections of their own, 0.8 to 1.0 s (the split the scale
 // harness logs; see the README). The rate limiter is cfg's: one budget still.
 //
-// Each pool is made once per driver (one for each router kind and version), from a config
-// with a dialer of its own, which client-go keys anew in its process-wide transport cache:
-// each pool is one entry there, kept for the life of the process (four at New and one per
-// router: a process that makes and closes drivers accumulates them, and Close closes their
-// idle connections). The clients made each from such a config, as the SMI clientsets do
-// (NewForConfig: one transport per version and group), made 15 a driver. Pools kept out of
-// the cache (a config with a Proxy is never cached) would leave nothing behind, but at 1,000
-// targets their steps' p99 lateness was 1.18 to 1.46 s in four runs, against 0.31 to 0.59 s
-// in three with these: why is not known (the transports client-go builds are the same). A config
-// with a custom Transport keeps it: its clients share its connections, and it is the
-// embedder's to close. A config that names its client certificate by file also leaves,
-// with each pool, a goroutine client-go starts to reread the files and never stops.
+// Each pool's transport is built here as client-go builds one (TLS settings, dialer, proxy,
+// HTTP/2 with its health check, then the credentials', user agent's and embedder's wrappers
+// around it), but outside client-go's process-wide transport cache: a process that makes and
+// closes drivers keeps nothing of them, and Close closes their idle connections. (A config
+// that client-go would not share, as the driver's are, is an entry of that cache for the life
+// of the process, and a client certificate named by file a goroutine client-go never stops.)
+// A certificate named by file is read again, when it changes, for each new connection; the
+// connections open keep the one they were made with. A config with a custom Transport keeps
+// it: its clients share its connections, and it is the embedder's to close.
 type connections struct {
 	mu     sync.Mutex
 	closes map[*http.Client]func() // each pool's CloseIdleConnections
 }
+
+// idleConnsPerHost is how many idle connections a pool keeps to the API server, as
+// client-go's transports do.
+const idleConnsPerHost = 25
 
 // open returns a new pool's http.Client for clients of cfg (whose rate limiter, credentials,
 // wrappers and user agent, by default client-go's, it keeps).
@@ -75,27 +77,42 @@ func (cs *connections) open(cfg *rest.Config) (*http.Client, error) {
 	if c.Transport != nil {
 		return rest.HTTPClientFor(c)
 	}
-	if c.Dial == nil {
-		// client-go's own dialer, but a transport of its own
-		c.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
-	var base *http.Transport
-	c.WrapTransport = transport.Wrappers(func(rt http.RoundTripper) http.RoundTripper {
-		base, _ = rt.(*http.Transport)
-		return rt
-	}, cfg.WrapTransport)
-	hc, err := rest.HTTPClientFor(c)
+	tc, err := c.TransportConfig() // credentials, an exec plugin's included
 	if err != nil {
 		return nil, err
 	}
-	if base != nil {
-		cs.mu.Lock()
-		if cs.closes == nil {
-			cs.closes = map[*http.Client]func(){}
-		}
-		cs.closes[hc] = base.CloseIdleConnections
-		cs.mu.Unlock()
+	tlsConfig, err := transport.TLSConfigFor(tc)
+	if err != nil {
+		return nil, err
 	}
+	dial := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	if tc.DialHolder != nil {
+		dial = tc.DialHolder.Dial
+	}
+	proxy := http.ProxyFromEnvironment
+	if tc.Proxy != nil {
+		proxy = tc.Proxy
+	}
+	base := utilnet.SetTransportDefaults(&http.Transport{
+		Proxy:               proxy,
+		TLSHandshakeTimeout: 10 * time.Second,
+		TLSClientConfig:     tlsConfig,
+		MaxIdleConnsPerHost: idleConnsPerHost,
+		DialContext:         dial,
+		DisableCompression:  tc.DisableCompression,
+	})
+	rt, err := transport.HTTPWrappersForConfig(tc, base)
+	if err != nil {
+		base.CloseIdleConnections()
+		return nil, err
+	}
+	hc := &http.Client{Transport: rt, Timeout: c.Timeout}
+	cs.mu.Lock()
+	if cs.closes == nil {
+		cs.closes = map[*http.Client]func(){}
+	}
+	cs.closes[hc] = base.CloseIdleConnections
+	cs.mu.Unlock()
 	return hc, nil
 }
 
@@ -108,6 +125,13 @@ func (cs *connections) drop(hc *http.Client) {
 	if f != nil {
 		f()
 	}
+}
+
+// pools is the number of pools open.
+func (cs *connections) pools() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.closes)
 }
 
 // closeIdle closes the idle connections of every pool opened.

@@ -2,14 +2,18 @@ package driver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/canarykit/canarykit/internal/testcerts"
 	"github.com/canarykit/canarykit/kube/flagger"
 	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 	"github.com/stretchr/testify/assert"
@@ -163,28 +167,84 @@ func tlsServer(t *testing.T) (*rest.Config, func() int, func() []string) {
 		}
 }
 
-// A driver adds one entry to client-go's transport cache, which keeps every entry for the
-// life of the process, for each of its connection pools: four at New and one per router
-// built, made once. Clients made each from a config with a dialer of their own, as the
-// driver made them before (the SMI clientsets build one transport per version and group),
-// added 15 with the SMI, Gateway API and Istio routers.
-func TestDriversAddOneTransportPerPool(t *testing.T) {
+// A driver's connection pools are its own: four at New and one per router built, made once,
+// and none of them an entry of client-go's transport cache, which keeps every entry for the
+// life of the process. Pools made by client-go from configs with a dialer of their own, as
+// the driver made them before, added one entry each; clients made each from such a config
+// (the SMI clientsets build one transport per version and group) 15 a driver.
+func TestDriversLeaveNothingInClientGosTransportCache(t *testing.T) {
 	registerCacheCalls.Do(func() { metrics.Register(metrics.RegisterOpts{TransportCreateCalls: cacheCalls}) })
 	cfg, _, _ := tlsServer(t)
+	made := func() int { return cacheCalls.get("miss") + cacheCalls.get("uncacheable") }
 	for range 3 {
-		misses := cacheCalls.get("miss")
+		before := made()
 		d, err := New(Options{Config: cfg})
 		require.NoError(t, err)
-		assert.Equal(t, 4, cacheCalls.get("miss")-misses, "transports made by New")
+		assert.Equal(t, 4, d.conns.pools(), "pools made by New")
 		for range 2 {
 			for _, kind := range []flagger.RouterKind{flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterIstio} {
 				_, err := d.routers.shared(flagger.Router{Kind: kind})
 				require.NoError(t, err, kind)
 			}
 		}
-		assert.Equal(t, 7, cacheCalls.get("miss")-misses, "transports made with three routers, each built once")
+		assert.Equal(t, 7, d.conns.pools(), "pools with three routers, each built once")
+		assert.Zero(t, made()-before, "transports client-go made, and kept")
 		d.Close()
 	}
+}
+
+// A client certificate named by file is read again when the file changes, for the next
+// connection: a certificate rotated on disk is the one new connections present.
+func TestClientCertificateFileReadForNewConnections(t *testing.T) {
+	ca := testcerts.NewCA(t)
+	var mu sync.Mutex
+	var names []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		names = append(names, r.TLS.PeerCertificates[0].Subject.CommonName)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	issue := func(cn string) {
+		cert, key := ca.IssueClient(t, cn)
+		require.NoError(t, os.WriteFile(certFile, cert, 0o600))
+		require.NoError(t, os.WriteFile(keyFile, key, 0o600))
+	}
+	issue("first")
+	d, err := New(Options{Config: &rest.Config{Host: srv.URL, QPS: -1, TLSClientConfig: rest.TLSClientConfig{
+		CAData:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}),
+		CertFile: certFile, KeyFile: keyFile}}})
+	require.NoError(t, err)
+	defer d.Close()
+	get := func() {
+		_, err := d.Client().CoreV1().Services("ns").Get(t.Context(), "podinfo", metav1.GetOptions{})
+		require.True(t, apierrors.IsNotFound(err), "%v", err)
+	}
+	last := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return names[len(names)-1]
+	}
+	get()
+	require.Equal(t, "first", last())
+	issue("second")
+	get()
+	require.Equal(t, "first", last(), "the connection open keeps its certificate")
+	// client-go reads the files again once its copy is a second old
+	require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true,
+		func(context.Context) (bool, error) {
+			d.conns.closeIdle()
+			get()
+			return last() == "second", nil
+		}), "a new connection presents the certificate rotated on disk")
 }
 
 // Each of the driver's clients, on its connection, sends client-go's user agent (the one an
@@ -236,23 +296,16 @@ func TestCustomResourceClientsSpeakJSON(t *testing.T) {
 }
 
 // A router that cannot be built keeps no connection, and is not tried again: each try would
-// otherwise add a transport to client-go's cache.
+// otherwise open a pool.
 func TestFailedRouterKeepsNoConnection(t *testing.T) {
-	registerCacheCalls.Do(func() { metrics.Register(metrics.RegisterOpts{TransportCreateCalls: cacheCalls}) })
 	cfg, _, _ := tlsServer(t)
 	d, err := New(Options{Config: cfg})
 	require.NoError(t, err)
 	defer d.Close()
-	pools := func() int {
-		d.conns.mu.Lock()
-		defer d.conns.mu.Unlock()
-		return len(d.conns.closes)
-	}
-	before, misses := pools(), cacheCalls.get("miss")
+	before := d.conns.pools()
 	for range 3 {
 		_, err := d.routers.shared(flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v9"})
 		require.ErrorContains(t, err, `Version "v9"`)
 	}
-	assert.Equal(t, before, pools())
-	assert.LessOrEqual(t, cacheCalls.get("miss")-misses, 1, "transports made for the router")
+	assert.Equal(t, before, d.conns.pools())
 }

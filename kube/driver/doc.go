@@ -71,10 +71,11 @@
 // caches, the Lease watch) have one of their own, and so does each client of custom resources
 // (each router's, the Canary status'); Events, Deployments, Services and Leases share another.
 // A step's route write then does not wait behind the rest on a busy machine (see the README's
-// performance section). Each pool is made once per driver (one per router kind and version),
-// and is one entry in client-go's process-wide transport cache, kept for the life of the
-// process: four a driver, and one per router (see the README on why they are not kept out
-// of it). Close waits for the informers to end and closes the idle connections. The
+// performance section). Each pool is made once per driver (four, and one per router kind and
+// version), its transport built as client-go builds one but kept out of client-go's
+// process-wide transport cache, so a process that makes and closes drivers keeps nothing of
+// them; a client certificate named by file is read again, when it changes, for each new
+// connection. Close waits for the informers to end and closes the idle connections. The
 // watches' client has no overall timeout (Config.Timeout would cut each watch short); the
 // clients of custom resources speak JSON whatever Config.ContentType says. A Config with its
 // own Transport keeps it (its clients share its connections, which the driver leaves open).
