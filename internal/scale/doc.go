@@ -15,4 +15,7 @@
 // the same server once every release has succeeded (go tool pprof -sample_index=inuse_space
 // -top FILE), and its text with the runtime's memory statistics to FILE.txt (the run logs
 // heap in use, stacks, memory obtained from the OS and the next collection's goal).
+// -idle=D (default 30s; 0 skips it) measures the tool for D once every target is initialized
+// and before the new images: its CPU and its requests by kind, with none releasing; the run
+// then also logs the window's CPU per step less that idle rate.
 package scale

@@ -33,6 +33,7 @@ var (
 	heapProfile = flag.String("heapprofile", "", "canarykit: fetch the controller's heap profile at the end of the window into this file")
 	qps         = flag.Float64("qps", 0, "canarykit: a fixed client QPS for the controller, burst twice that (0: the controller's default, which follows the running Canaries)")
 	defaultQPS  = flag.Bool("default-qps", false, "canarykit: a fixed client limit for the controller at the driver's floor (DefaultQPS, DefaultBurst)")
+	idle        = flag.Duration("idle", 30*time.Second, "how long to measure the tool's CPU and requests with every target initialized, before the window (0: not at all)")
 )
 
 // interval is the Canaries' analysis interval.
@@ -82,6 +83,7 @@ func TestScale(t *testing.T) {
 		t.Fatalf("-tool %q: canarykit or flagger", *tool)
 	}
 	r.waitPhase("Initialized")
+	idleRate := r.idleCost(rel, *idle)
 
 	u, err := url.Parse(prom.URL)
 	require.NoError(t, err)
@@ -136,13 +138,13 @@ func TestScale(t *testing.T) {
 	events := env.AuditSince(t, mark)
 	writes := map[string][]time.Time{}
 	calls, steps := 0, 0
-	byKind := map[string]int{} // "verb resource[/subresource]"
+	byKind := map[string]int{} // by requestKind
 	for _, e := range events {
 		if !rel.mine(e) || e.Verb == "watch" {
 			continue
 		}
 		calls++
-		byKind[e.Verb+" "+strings.TrimSuffix(e.Resource+"/"+e.Subresource, "/")]++
+		byKind[requestKind(e.Verb, e.Resource, e.Subresource)]++
 		if e.Resource == "trafficsplits" && (e.Verb == "update" || e.Verb == "patch") {
 			steps++
 			writes[e.Name] = append(writes[e.Name], e.Received)
@@ -170,6 +172,11 @@ func TestScale(t *testing.T) {
 	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
 	r.logEvents(start)
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
+	if *idle > 0 {
+		idleCPU := time.Duration(idleRate * float64(elapsed))
+		t.Logf("CPU per step less the idle rate (%s of the window's CPU at the idle rate): %.2f ms",
+			idleCPU.Round(10*time.Millisecond), ms(cpu1-cpu0-idleCPU)/float64(steps))
+	}
 	if tokenWaits0 >= 0 {
 		// throttled= is the rate limiter's latency over 1 ms, which on saturated cores includes
 		// waiting to be scheduled; the driver's own count is of the waits its limiter imposed
@@ -191,6 +198,44 @@ func TestScale(t *testing.T) {
 	}
 	fmt.Println(f.Line())
 }
+
+// idleCost measures the tool with every target initialized and none releasing, over d: its
+// CPU and its requests (audit log, watches excluded), which it logs, and returns its CPU rate
+// (CPU seconds a second); 0 for d = 0.
+func (r *run) idleCost(rel *subprocess, d time.Duration) float64 {
+	t := r.t
+	if d <= 0 {
+		return 0
+	}
+	mark := r.env.AuditMark(t)
+	cpu0, err := ProcCPU(rel.pid())
+	require.NoError(t, err)
+	start := time.Now()
+	time.Sleep(d)
+	cpu1, err := ProcCPU(rel.pid())
+	require.NoError(t, err)
+	elapsed := time.Since(start)
+	byKind, calls := map[string]int{}, 0
+	for _, e := range r.env.AuditSince(t, mark) {
+		if rel.mine(e) && e.Verb != "watch" {
+			calls++
+			byKind[requestKind(e.Verb, e.Resource, e.Subresource)]++
+		}
+	}
+	rate := (cpu1 - cpu0).Seconds() / elapsed.Seconds()
+	perTarget := rate * interval.Seconds() / float64(*rollouts) * 1000
+	t.Logf("idle, every target initialized, over %s: CPU %s (%.1f %% of a core, %.3f ms per target and interval), %d requests (%s)",
+		elapsed.Round(time.Second), (cpu1 - cpu0).Round(time.Millisecond), 100*rate, perTarget, calls, breakdown(byKind, 0))
+	return rate
+}
+
+// requestKind names a request's kind as the harness counts them: "verb resource[/subresource]".
+func requestKind(verb, resource, subresource string) string {
+	return verb + " " + strings.TrimSuffix(resource+"/"+subresource, "/")
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // targetOfQuery finds the target a Linkerd built-in check's query is about.
 var targetOfQuery = regexp.MustCompile(`deployment=~"([^"]+)"`)
