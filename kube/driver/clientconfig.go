@@ -1,8 +1,11 @@
 package driver
 
 import (
+	"bytes"
+	"crypto/tls"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
+	"k8s.io/client-go/util/connrotation"
 )
 
 // builtinConfig is cfg for the client of Kubernetes' own resources (Deployments, Services,
@@ -53,9 +57,10 @@ func customConfig(cfg *rest.Config) *rest.Config {
 // around it), but outside client-go's process-wide transport cache: a process that makes and
 // closes drivers keeps nothing of them, and Close closes their idle connections. (A config
 // that client-go would not share, as the driver's are, is an entry of that cache for the life
-// of the process, and a client certificate named by file a goroutine client-go never stops.)
-// A certificate named by file is read again, when it changes, for each new connection; the
-// connections open keep the one they were made with. A config with a custom Transport keeps
+// of the process.) A client certificate named by file is read again for each new connection,
+// and at most every certRecheck before a request, closing the connections made with the one
+// before when it changed (client-go does this from a goroutine it never stops). A config with
+// a custom Transport keeps
 // it: its clients share its connections, and it is the embedder's to close.
 type connections struct {
 	mu     sync.Mutex
@@ -89,6 +94,15 @@ func (cs *connections) open(cfg *rest.Config) (*http.Client, error) {
 	if tc.DialHolder != nil {
 		dial = tc.DialHolder.Dial
 	}
+	var rotation *certRotation
+	if tc.TLS.ReloadTLSFiles && tlsConfig != nil && tlsConfig.GetClientCertificate != nil {
+		d := connrotation.NewDialer(dial)
+		dial = d.DialContext
+		rotation = &certRotation{load: tlsConfig.GetClientCertificate, conns: d, checked: time.Now()}
+		if cert, err := rotation.load(nil); err == nil && cert != nil {
+			rotation.seen = cert.Certificate
+		}
+	}
 	proxy := http.ProxyFromEnvironment
 	if tc.Proxy != nil {
 		proxy = tc.Proxy
@@ -101,7 +115,12 @@ func (cs *connections) open(cfg *rest.Config) (*http.Client, error) {
 		DialContext:         dial,
 		DisableCompression:  tc.DisableCompression,
 	})
-	rt, err := transport.HTTPWrappersForConfig(tc, base)
+	var inner http.RoundTripper = base
+	if rotation != nil {
+		rotation.next = base
+		inner = rotation
+	}
+	rt, err := transport.HTTPWrappersForConfig(tc, inner)
 	if err != nil {
 		base.CloseIdleConnections()
 		return nil, err
@@ -114,6 +133,51 @@ func (cs *connections) open(cfg *rest.Config) (*http.Client, error) {
 	cs.closes[hc] = base.CloseIdleConnections
 	cs.mu.Unlock()
 	return hc, nil
+}
+
+// certRecheck is how often, at most, a pool whose client certificate is named by file reads
+// the files again, before a request, to close its connections if the certificate changed.
+var certRecheck = time.Minute
+
+// certRotation closes a pool's connections, made with a client certificate named by file,
+// once the files hold another certificate: the API server checks the certificate of a
+// connection at each request, so a connection made with the one replaced would fail once it
+// expires. The check runs before a request, at most every certRecheck, and reads the files
+// through client-go's loader (which reads them again once its copy is a second old); a new
+// connection presents what the files hold then.
+type certRotation struct {
+	next  http.RoundTripper
+	load  func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+	conns *connrotation.Dialer
+
+	mu      sync.Mutex
+	checked time.Time
+	seen    [][]byte // the certificate chain read last
+}
+
+func (r *certRotation) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.check()
+	return r.next.RoundTrip(req)
+}
+
+// WrappedRoundTripper lets client-go's helpers find the transport underneath.
+func (r *certRotation) WrappedRoundTripper() http.RoundTripper { return r.next }
+
+func (r *certRotation) check() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.checked) < certRecheck {
+		return
+	}
+	r.checked = time.Now()
+	cert, err := r.load(nil)
+	if err != nil || cert == nil {
+		return // the next handshake reports it
+	}
+	if r.seen != nil && !slices.EqualFunc(r.seen, cert.Certificate, bytes.Equal) {
+		r.conns.CloseAll()
+	}
+	r.seen = cert.Certificate
 }
 
 // drop closes the idle connections of hc's pool, no longer used, and forgets it.

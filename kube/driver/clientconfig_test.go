@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -193,12 +194,15 @@ func TestDriversLeaveNothingInClientGosTransportCache(t *testing.T) {
 	}
 }
 
-// A client certificate named by file is read again when the file changes, for the next
-// connection: a certificate rotated on disk is the one new connections present.
-func TestClientCertificateFileReadForNewConnections(t *testing.T) {
+// A client certificate named by file is read again when the files change: the connections
+// made with the one before are closed, and the next request presents the new one.
+func TestClientCertificateFileRotated(t *testing.T) {
+	defer func(d time.Duration) { certRecheck = d }(certRecheck)
+	certRecheck = 0 // before every request
 	ca := testcerts.NewCA(t)
 	var mu sync.Mutex
 	var names []string
+	conns := 0
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		names = append(names, r.TLS.PeerCertificates[0].Subject.CommonName)
@@ -209,6 +213,13 @@ func TestClientCertificateFileReadForNewConnections(t *testing.T) {
 	}))
 	srv.EnableHTTP2 = true
 	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
@@ -228,23 +239,30 @@ func TestClientCertificateFileReadForNewConnections(t *testing.T) {
 		_, err := d.Client().CoreV1().Services("ns").Get(t.Context(), "podinfo", metav1.GetOptions{})
 		require.True(t, apierrors.IsNotFound(err), "%v", err)
 	}
-	last := func() string {
+	state := func() ([]string, int) {
 		mu.Lock()
 		defer mu.Unlock()
-		return names[len(names)-1]
+		return slices.Clone(names), conns
 	}
-	get()
-	require.Equal(t, "first", last())
+	for range 3 {
+		get()
+	}
+	got, n := state()
+	require.Equal(t, []string{"first", "first", "first"}, got)
+	require.Equal(t, 1, n, "one connection while the certificate is the same")
+
 	issue("second")
-	get()
-	require.Equal(t, "first", last(), "the connection open keeps its certificate")
-	// client-go reads the files again once its copy is a second old
+	// client-go's loader reads the files again once its copy is a second old
 	require.NoError(t, wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true,
 		func(context.Context) (bool, error) {
-			d.conns.closeIdle()
 			get()
-			return last() == "second", nil
-		}), "a new connection presents the certificate rotated on disk")
+			got, _ := state()
+			return got[len(got)-1] == "second", nil
+		}), "the next request presents the certificate rotated on disk")
+	get()
+	got, n = state()
+	assert.Equal(t, "second", got[len(got)-1])
+	assert.Equal(t, 2, n, "the connection made with the first certificate closed, one made with the second")
 }
 
 // Each of the driver's clients, on its connection, sends client-go's user agent (the one an

@@ -74,8 +74,9 @@
 // performance section). Each pool is made once per driver (four, and one per router kind and
 // version), its transport built as client-go builds one but kept out of client-go's
 // process-wide transport cache, so a process that makes and closes drivers keeps nothing of
-// them; a client certificate named by file is read again, when it changes, for each new
-// connection. Close waits for the informers to end and closes the idle connections. The
+// them; a client certificate named by file is read again for each new connection and at most
+// once a minute before a request, and the connections made with the one before are closed
+// when it changed. Close waits for the informers to end and closes the idle connections. The
 // watches' client has no overall timeout (Config.Timeout would cut each watch short); the
 // clients of custom resources speak JSON whatever Config.ContentType says. A Config with its
 // own Transport keeps it (its clients share its connections, which the driver leaves open).
