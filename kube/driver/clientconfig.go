@@ -60,8 +60,8 @@ func customConfig(cfg *rest.Config) *rest.Config {
 // of the process.) A client certificate named by file is read again for each new connection,
 // and at most every certRecheck before a request, closing the connections made with the one
 // before when it changed (client-go does this from a goroutine it never stops). A config with
-// a custom Transport keeps
-// it: its clients share its connections, and it is the embedder's to close.
+// a custom Transport keeps it: its clients share its connections, and it is the embedder's to
+// close.
 type connections struct {
 	mu     sync.Mutex
 	closes map[*http.Client]func() // each pool's CloseIdleConnections
