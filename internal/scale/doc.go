@@ -17,5 +17,6 @@
 // heap in use, stacks, memory obtained from the OS and the next collection's goal).
 // -idle=D (default 30s; 0 skips it) measures the tool for D once every target is initialized
 // and before the new images: its CPU and its requests by kind, with none releasing; the run
-// then also logs the window's CPU per step less that idle rate.
+// then also logs the window's CPU per step less that idle rate, and after the window measures
+// the same again with every release succeeded.
 package scale

@@ -83,7 +83,7 @@ func TestScale(t *testing.T) {
 		t.Fatalf("-tool %q: canarykit or flagger", *tool)
 	}
 	r.waitPhase("Initialized")
-	idleRate := r.idleCost(rel, *idle)
+	idleRate := r.idleCost(rel, *idle, "every target initialized")
 
 	u, err := url.Parse(prom.URL)
 	require.NoError(t, err)
@@ -196,13 +196,16 @@ func TestScale(t *testing.T) {
 		require.NoError(t, err)
 		t.Logf("heap profile at the end of the window: go tool pprof -sample_index=inuse_space -top %s (%s)", *heapProfile, stats)
 	}
+	// what finished rollouts cost while they wait for the next revision, after the window's
+	// figures (its requests are those up to now since the mark)
+	r.idleCost(rel, *idle, "every release succeeded")
 	fmt.Println(f.Line())
 }
 
-// idleCost measures the tool with every target initialized and none releasing, over d: its
-// CPU and its requests (audit log, watches excluded), which it logs, and returns its CPU rate
-// (CPU seconds a second); 0 for d = 0.
-func (r *run) idleCost(rel *subprocess, d time.Duration) float64 {
+// idleCost measures the tool over d with none of its targets releasing (state says in what
+// state they are): its CPU and its requests (audit log, watches excluded), which it logs, and
+// returns its CPU rate (CPU seconds a second); 0 for d = 0.
+func (r *run) idleCost(rel *subprocess, d time.Duration, state string) float64 {
 	t := r.t
 	if d <= 0 {
 		return 0
@@ -224,8 +227,8 @@ func (r *run) idleCost(rel *subprocess, d time.Duration) float64 {
 	}
 	rate := (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	perTarget := rate * interval.Seconds() / float64(*rollouts) * 1000
-	t.Logf("idle, every target initialized, over %s: CPU %s (%.1f %% of a core, %.3f ms per target and interval), %d requests (%s)",
-		elapsed.Round(time.Second), (cpu1 - cpu0).Round(time.Millisecond), 100*rate, perTarget, calls, breakdown(byKind, 0))
+	t.Logf("idle, %s, over %s: CPU %s (%.1f %% of a core, %.3f ms per target and interval), %d requests (%s)",
+		state, elapsed.Round(time.Second), (cpu1 - cpu0).Round(time.Millisecond), 100*rate, perTarget, calls, breakdown(byKind, 0))
 	return rate
 }
 

@@ -30,7 +30,8 @@ func (t *Target) Update(c *flagger.Canary) error {
 }
 
 // Bound reports whether two versions of a Canary drive the same thing the same way: the same
-// target and Services, router, gateway parents and workload settings. Only their analysis may
+// target and Services, router, gateway parents, Istio hosts and gateways and workload
+// settings (what the Target's router and workload are built from). Only their analysis may
 // differ: a Target takes such an edit with Update; any other edit needs a new Target.
 func Bound(a, b *flagger.Canary) bool {
 	return binding(a) == binding(b)
@@ -42,7 +43,9 @@ func binding(c *flagger.Canary) string {
 		Workload    flagger.Workload
 		Router      flagger.Router
 		GatewayRefs []flagger.ParentRef
-	}{c.Target, c.Workload, c.Router, c.GatewayRefs})
+		Hosts       []string
+		Gateways    []string
+	}{c.Target, c.Workload, c.Router, c.GatewayRefs, c.Hosts, c.Gateways})
 	return string(b)
 }
 

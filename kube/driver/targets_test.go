@@ -28,6 +28,9 @@ func TestBound(t *testing.T) {
 		"autoscaler": func(c *flagger.Canary) { c.Workload.Autoscaler = "podinfo" },
 		"provider":   func(c *flagger.Canary) { c.Router = flagger.Router{Kind: flagger.RouterKubernetes} },
 		"gateways":   func(c *flagger.Canary) { c.GatewayRefs = []flagger.ParentRef{{Name: "public"}} },
+		// the Istio router is built with them: an edit needs a new Target
+		"istio hosts":    func(c *flagger.Canary) { c.Hosts = []string{"app.example.com"} },
+		"istio gateways": func(c *flagger.Canary) { c.Gateways = []string{"istio-system/public"} },
 	} {
 		assert.False(t, Bound(base, edit(f)), name)
 	}

@@ -127,6 +127,10 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		decodeAutoscaler(d, spec.obj("autoscalerRef"), m)
 	}
 	m.Spec.ProgressDeadline = spec.seconds("progressDeadlineSeconds")
+	if m.Spec.ProgressDeadline == 0 && spec.has("progressDeadlineSeconds") {
+		// Flagger would fail the release at its first wait; canarykit's 0 is the default
+		d.fail(spec.at("progressDeadlineSeconds"), "must be at least 1, got 0 (omit it for the default, 600)")
+	}
 	m.Spec.SkipAnalysis = spec.bool("skipAnalysis")
 	m.MetricsServer = spec.str("metricsServer")
 	provider := spec.str("provider")
@@ -187,7 +191,7 @@ func decodeAutoscaler(d *decoder, as *object, m *Canary) {
 	if v := as.str("apiVersion"); v != "autoscaling/v2" {
 		m.Notes = append(m.Notes, fmt.Sprintf("spec.autoscalerRef.apiVersion %s is read as autoscaling/v2", shown(v)))
 	}
-	m.Workload.Autoscaler = as.str("name")
+	m.Workload.Autoscaler = as.name("name", true)
 	if as.has("primaryScalerReplicas") {
 		psr := as.obj("primaryScalerReplicas")
 		m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas = int32(psr.int("minReplicas")), int32(psr.int("maxReplicas"))
@@ -245,7 +249,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 		met := canary.Metric{Name: mo.str("name"), Interval: mo.interval("interval"), Query: canary.CompactQuery(mo.str("query"))}
 		if mo.has("thresholdRange") {
 			tr := mo.obj("thresholdRange")
-			if tr.has("min") {
+			if tr.has("min") { // min: null is no bound, as in Flagger
 				v := tr.float("min")
 				met.ThresholdRange.Min = &v
 			}

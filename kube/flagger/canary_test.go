@@ -214,3 +214,66 @@ spec:
 	_, err = flagger.LoadCanary([]byte(base + "  revertOnDeletion: \"yes please\"\n"))
 	assert.ErrorContains(t, err, "spec.revertOnDeletion")
 }
+
+// A field given null is absent, as Flagger's decoding reads it, and a field canarykit does not
+// support yet is accepted at its zero value, which asks for what omitting it does.
+func TestLoadNullAndZeroValues(t *testing.T) {
+	c, err := flagger.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo, primaryScalerQueries: {}}
+  progressDeadlineSeconds: null
+  suspend: false
+  upstreamRef: null
+  service: {port: 9898, portDiscovery: false, headless: false, retries: null}
+  analysis:
+    interval: 30s
+    stepWeight: 10
+    mirror: false
+    mirrorWeight: 0
+    sessionAffinity: null
+    metrics:
+      - name: request-success-rate
+        interval: 1m
+        thresholdRange: {min: 99, max: null}
+      - name: request-duration
+        interval: 1m
+        thresholdRange: {min: null, max: 500}
+`))
+	require.NoError(t, err)
+	rs, rd := c.Spec.Metrics[0].ThresholdRange, c.Spec.Metrics[1].ThresholdRange
+	require.NotNil(t, rs.Min)
+	assert.Equal(t, 99.0, *rs.Min)
+	assert.Nil(t, rs.Max, "max: null is no bound, not 0")
+	assert.Nil(t, rd.Min, "min: null is no bound, not 0")
+	require.NotNil(t, rd.Max)
+	assert.Equal(t, 500.0, *rd.Max)
+	assert.Equal(t, "podinfo", c.Workload.Autoscaler)
+
+	// what canarykit does not support is refused at any other value, and a null needed
+	// field is missing
+	_, err = flagger.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, primaryScalerQueries: {podinfo: "x"}}
+  progressDeadlineSeconds: 0
+  suspend: true
+  service: {port: null, portDiscovery: true}
+  analysis: {interval: 30s, stepWeight: 10, mirrorWeight: 5}
+`))
+	assert.ElementsMatch(t, []string{
+		"spec.autoscalerRef.name: required",
+		"spec.autoscalerRef.primaryScalerQueries: not supported by canarykit yet",
+		"spec.progressDeadlineSeconds: must be at least 1, got 0 (omit it for the default, 600)",
+		"spec.suspend: not supported by canarykit yet",
+		"spec.service.port: required: the port of the Services canarykit creates for the target",
+		"spec.service.portDiscovery: not supported by canarykit yet",
+		"spec.analysis.mirrorWeight: not supported by canarykit yet",
+	}, problems(t, err))
+}

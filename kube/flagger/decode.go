@@ -73,7 +73,15 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-func (o *object) has(key string) bool { _, ok := o.m[key]; return ok }
+// has reports whether key is given a value. A key given null is absent, as Flagger's
+// decoding reads it (an omitted field, a nil pointer): has marks it read.
+func (o *object) has(key string) bool {
+	v, ok := o.m[key]
+	if ok && v == nil {
+		o.seen[key] = true
+	}
+	return ok && v != nil
+}
 
 func (o *object) get(key string) (any, bool) {
 	o.seen[key] = true
@@ -323,14 +331,42 @@ func (o *object) ignore(keys ...string) {
 	}
 }
 
-// unsupported reports each present key as a Flagger field canarykit does not support yet.
+// unsupported reports each key given a value other than its zero value as a Flagger field
+// canarykit does not support yet. A zero value (false, "", 0, {} or []) asks for what
+// Flagger does when the field is omitted, which is what canarykit does: GitOps manifests and
+// typed clients write such fields (suspend: false, portDiscovery: false) as a matter of course.
 func (o *object) unsupported(keys ...string) {
 	for _, k := range keys {
-		if o.has(k) && !o.seen[k] {
-			o.seen[k] = true
+		if !o.has(k) || o.seen[k] {
+			continue
+		}
+		o.seen[k] = true
+		if !zeroValue(o.m[k]) {
 			o.d.fail(o.at(k), "not supported by canarykit yet")
 		}
 	}
+}
+
+// zeroValue reports whether v, a decoded YAML value, is false, "", 0, an empty mapping or an
+// empty list.
+func zeroValue(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return !x
+	case string:
+		return x == ""
+	case int:
+		return x == 0
+	case int64:
+		return x == 0
+	case float64:
+		return x == 0
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // done reports every key nobody read as unknown.
