@@ -28,9 +28,9 @@ func phasesOf(saved []canary.Status) []string {
 	return out
 }
 
-// A release saves its status once per tick, as Flagger does: the tick that shifts the traffic
-// back to the primary ends the release with one write (Succeeded), not a Finalising write
-// followed by a Succeeded one.
+// A release saves its status once per tick: the tick that shifts the traffic back to the
+// primary ends the release with one write (Succeeded), where Flagger writes Finalising and, a
+// tick later, Succeeded.
 func TestReleaseSavesOncePerTick(t *testing.T) {
 	env := healthyEnv()
 	r := bootstrapped(t, env, writesSpec(), "v2")

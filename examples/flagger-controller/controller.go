@@ -161,6 +161,9 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	c.mu.Unlock()
 	if applied != driver.Unchanged {
 		c.Log.Info("canary "+string(applied), "canary", key, "target", cn.Target.String())
+		for _, n := range cn.Notes { // conversions worth knowing, once per version driven
+			c.Log.Info("canary note", "canary", key, "note", n)
+		}
 	}
 	if u.Status.ok && c.Restore != nil {
 		c.Restore(cn.Target, u.Status.st)

@@ -17,6 +17,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh"
 	"github.com/canarykit/canarykit/metrics/selfmetrics"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,10 @@ type Options struct {
 	// Router is the route kind of Canaries without spec.provider: smi, httproute or
 	// kubernetes ("": Linkerd's, smi).
 	Router string
+	// IngressAnnotationsPrefix is the prefix of the canary annotations of Canaries with
+	// provider nginx, as ingress-nginx's --annotations-prefix sets it (default
+	// nginx.ingress.kubernetes.io).
+	IngressAnnotationsPrefix string
 	// Identity names this replica in the targets' Leases. Default: the host name and the
 	// process id.
 	Identity string
@@ -87,6 +92,7 @@ func main() {
 	flag.StringVar(&o.Namespace, "namespace", "", "namespace to watch (default: all)")
 	flag.StringVar(&o.Prometheus, "prometheus", "http://prometheus.linkerd-viz:9090", "Prometheus address of metrics without a MetricTemplate")
 	flag.StringVar(&o.Router, "router", "", "route kind of Canaries without spec.provider: smi, httproute or kubernetes (default: Linkerd's, smi)")
+	flag.StringVar(&o.IngressAnnotationsPrefix, "ingress-annotations-prefix", mesh.NGINXAnnotationPrefix, "annotation prefix of ingress-nginx (its --annotations-prefix), for Canaries with provider nginx")
 	flag.StringVar(&o.Identity, "identity", "", "this replica's identity in the Leases (default: host name and process id)")
 	flag.DurationVar(&o.LeaseDuration, "lease-duration", 0, "a replica's claim on a Canary without renewal, whole seconds under 1h (default 2m)")
 	flag.DurationVar(&o.Recheck, "recheck", driver.DefaultRecheck, "how often idle targets look at their caches for new revisions")
@@ -145,7 +151,7 @@ func Run(ctx context.Context, o Options) error {
 	log := o.Logger.WithValues("identity", o.Identity)
 	d, err := driver.New(driver.Options{Config: o.Config, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(o.Router)},
 		Prometheus: o.Prometheus, Identity: o.Identity, LeaseDuration: o.LeaseDuration, Recheck: o.Recheck,
-		HookTransport: o.HookTransport, CanaryStatus: true, Logger: log})
+		NGINXAnnotationPrefix: o.IngressAnnotationsPrefix, HookTransport: o.HookTransport, CanaryStatus: true, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -172,13 +178,13 @@ func Run(ctx context.Context, o Options) error {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), clientMetrics())
 	}
-	mesh := selfmetrics.DefaultMeshProvider
+	meshProvider := selfmetrics.DefaultMeshProvider
 	if o.Router == string(flagger.RouterKubernetes) {
-		mesh = "kubernetes"
+		meshProvider = "kubernetes"
 	} else if o.Router == string(flagger.RouterHTTPRoute) {
-		mesh = "gatewayapi"
+		meshProvider = "gatewayapi"
 	}
-	self := selfmetrics.New(selfmetrics.Options{MeshProvider: mesh})
+	self := selfmetrics.New(selfmetrics.Options{MeshProvider: meshProvider})
 	if err := reg.Register(self); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/webhook"
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -52,6 +53,10 @@ type Options struct {
 	// Router, when set, routes every Canary whatever its spec.provider says: for embedders with
 	// a router of their own.
 	Router canary.MeshRouter
+	// NGINXAnnotationPrefix is the prefix of the canary annotations the NGINX router writes
+	// (provider nginx), as ingress-nginx's --annotations-prefix sets it. Default
+	// mesh.NGINXAnnotationPrefix, nginx.ingress.kubernetes.io.
+	NGINXAnnotationPrefix string
 	// Prometheus is the Prometheus API address of metrics without a MetricTemplate; a Canary's
 	// spec.metricsServer overrides it. Required when such a Canary has metrics.
 	Prometheus string
@@ -151,6 +156,9 @@ func New(opts Options) (*Driver, error) {
 	}
 	if k := opts.DefaultRouter.Kind; k != flagger.RouterDefault && !knownKind(k) {
 		errs = append(errs, fmt.Errorf("Options.DefaultRouter: kind %q is not one canarykit drives", k))
+	}
+	if p := opts.NGINXAnnotationPrefix; p != "" && len(validation.IsDNS1123Subdomain(p)) > 0 {
+		errs = append(errs, fmt.Errorf("Options.NGINXAnnotationPrefix %q is not a DNS subdomain", p))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("driver: %w", errors.Join(errs...))

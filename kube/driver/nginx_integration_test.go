@@ -15,7 +15,6 @@ import (
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
-	"github.com/canarykit/canarykit/mesh"
 	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,8 +56,13 @@ func (hookAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: code, Body: io.NopCloser(strings.NewReader("")), Request: r, Header: http.Header{}}, nil
 }
 
-// annotationLog records the canary annotations of every version of one Ingress the API
-// server stores, as "canary-weight=N" plus the A/B annotations present ("+by-header").
+// ingressPrefix is the annotation prefix of the ingress-nginx the releases below are for (one
+// started with --annotations-prefix=ingress.example.com), given to the driver.
+const ingressPrefix = "ingress.example.com"
+
+// annotationLog records the canary annotations (under ingressPrefix) of every version of one
+// Ingress the API server stores, as "canary-weight=N" plus the A/B annotations present
+// ("+by-header").
 type annotationLog struct {
 	mu       sync.Mutex
 	versions []string
@@ -90,9 +94,9 @@ func recordIngress(t *testing.T, env *testenv.Env, ns, name string) *annotationL
 				}
 				from = ing.ResourceVersion
 				a := ing.Annotations
-				entry := "canary-weight=" + a[mesh.NGINXAnnotationPrefix+"/canary-weight"]
+				entry := "canary-weight=" + a[ingressPrefix+"/canary-weight"]
 				for _, k := range []string{"canary-by-header", "canary-by-header-value", "canary-by-header-pattern", "canary-by-cookie"} {
-					if v, ok := a[mesh.NGINXAnnotationPrefix+"/"+k]; ok {
+					if v, ok := a[ingressPrefix+"/"+k]; ok {
 						entry += fmt.Sprintf(" %s=%s", k, v)
 					}
 				}
@@ -112,7 +116,8 @@ func recordIngress(t *testing.T, env *testenv.Env, ns, name string) *annotationL
 // Releases of a Canary with provider nginx on the real API server, under exactly kube.RBAC(),
 // kube.RevertRBAC() (the revert at the end) and the Ingress rule the README documents: a
 // weighted promotion, an A/B test by header and cookie, and a rollback, with the canary
-// Ingress's annotations at each step and the user's Ingress never written.
+// Ingress's annotations (under the driver's NGINXAnnotationPrefix) at each step and the
+// user's Ingress never written.
 func TestNGINXReleases(t *testing.T) {
 	env := testenv.Shared(t)
 	ctx, _, ns := bedNamespace(t, env)
@@ -130,7 +135,7 @@ func TestNGINXReleases(t *testing.T) {
 
 	name, cfg := env.NewUser(t)
 	env.Grant(t, name, ns, append(embeddedRules(t, kube.RBAC(), kube.RevertRBAC()), nginxRBAC)...)
-	d, err := New(Options{Config: cfg, HookTransport: hookAnswers{}, Logger: testr.New(t)})
+	d, err := New(Options{Config: cfg, HookTransport: hookAnswers{}, NGINXAnnotationPrefix: ingressPrefix, Logger: testr.New(t)})
 	require.NoError(t, err)
 	defer d.Close()
 	log := recordIngress(t, env, ns, "podinfo-public-canary")

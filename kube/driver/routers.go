@@ -199,7 +199,8 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 		if r.APIVersion != "" {
 			return nil, fmt.Errorf("the nginx router has no version, got %q", r.APIVersion)
 		}
-		router, err = mesh.NewNGINX(mesh.NGINXOptions{Client: d.client.NetworkingV1(), Owner: owner, Logger: log})
+		router, err = mesh.NewNGINX(mesh.NGINXOptions{Client: d.client.NetworkingV1(), AnnotationPrefix: d.opts.NGINXAnnotationPrefix,
+			Owner: owner, Logger: log})
 	default:
 		return nil, fmt.Errorf("canarykit cannot drive provider %q", r.Provider)
 	}

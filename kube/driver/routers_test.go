@@ -108,6 +108,8 @@ func TestRouterRefusals(t *testing.T) {
 		_, err = New(Options{Config: &rest.Config{}, LeaseDuration: lease})
 		require.ErrorContains(t, err, "Options.LeaseDuration "+lease.String()+": want whole seconds")
 	}
+	_, err = New(Options{Config: &rest.Config{}, NGINXAnnotationPrefix: "Ingress Prefix"})
+	require.ErrorContains(t, err, `Options.NGINXAnnotationPrefix "Ingress Prefix" is not a DNS subdomain`)
 	_, err = New(Options{})
 	require.ErrorContains(t, err, "Options.Config is required")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 )
@@ -46,6 +47,11 @@ type Canary struct {
 	// autoscaling/v2, legacy scalar thresholds turned into ranges).
 	Notes []string
 }
+
+// FlaggerMinInterval is the shortest analysis interval Flagger runs: it raises a shorter
+// spec.analysis.interval to it. canarykit runs intervals from 1s as written (tests, fast
+// pipelines), with a Note on the Canary.
+const FlaggerMinInterval = 10 * time.Second
 
 // key is "namespace/name".
 func (m *Canary) key() string { return m.Namespace + "/" + m.Name }
@@ -224,6 +230,9 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	s := &m.Spec
 	s.Interval = a.interval("interval")
+	if s.Interval > 0 && s.Interval < FlaggerMinInterval {
+		m.Notes = append(m.Notes, fmt.Sprintf("%s %s runs as written: Flagger would raise it to %s", a.at("interval"), s.Interval, FlaggerMinInterval))
+	}
 	s.Threshold = a.int("threshold")
 	s.MaxWeight = a.int("maxWeight")
 	s.StepWeight = a.int("stepWeight")

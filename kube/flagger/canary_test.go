@@ -277,3 +277,24 @@ spec:
 		"spec.analysis.mirrorWeight: not supported by canarykit yet",
 	}, problems(t, err))
 }
+
+// An interval Flagger would raise to its 10 s runs as written, with a note saying so.
+func TestLoadShortIntervalIsNoted(t *testing.T) {
+	load := func(interval string) *flagger.Canary {
+		c, err := flagger.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis: {interval: ` + interval + `, stepWeight: 10}
+`))
+		require.NoError(t, err)
+		return c
+	}
+	c := load("5s")
+	assert.Equal(t, 5*time.Second, c.Spec.Interval)
+	assert.Equal(t, []string{"spec.analysis.interval 5s runs as written: Flagger would raise it to 10s"}, c.Notes)
+	assert.Empty(t, load("10s").Notes)
+}
