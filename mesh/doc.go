@@ -6,7 +6,8 @@
 //
 //	Linkerd 2.14 and later   HTTPRoute      gateway.networking.k8s.io HTTPRoute, parentRef the apex
 //	                                        Service (GAMMA), or per target the Gateways and
-//	                                        Services given to WithParents; weights, and
+//	                                        Services given to WithParents, and the
+//	                                        hostnames given to WithHostnames; weights, and
 //	                                        header/cookie A/B
 //	Linkerd 2.12 and 2.13    TrafficSplit   split.smi-spec.io through the linkerd-smi extension
 //	                                        (v1alpha1 stored, v1alpha2 served): weights only

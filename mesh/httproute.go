@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"slices"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/discovery"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -66,6 +68,7 @@ type HTTPRoute struct {
 	pinned   string
 	port     int32
 	parents  []gwv1.ParentReference // nil: the apex Service
+	hosts    []gwv1.Hostname        // the route's hostnames (WithHostnames); nil: none
 	services corev1client.ServicesGetter
 	own      owners
 	log      logr.Logger
@@ -170,6 +173,36 @@ func (r *HTTPRoute) WithParents(port int32, parents ...gwv1.ParentReference) (*H
 	return &c, nil
 }
 
+// WithHostnames returns a copy of r whose routes carry these hostnames (Flagger writes a
+// Canary's spec.service.hosts there): the Gateways attach the route only for requests to
+// them. A hostname is a DNS name, optionally under a "*." wildcard (no IP address, no port, no
+// bare "*", as Gateway API's Hostname allows); none lets every hostname through.
+func (r *HTTPRoute) WithHostnames(hosts ...string) (*HTTPRoute, error) {
+	var errs []error
+	var out []gwv1.Hostname
+	for i, h := range hosts {
+		name := strings.TrimPrefix(h, "*.")
+		switch {
+		case h == "" || h == "*":
+			errs = append(errs, fmt.Errorf("hostnames[%d]: %q is not a hostname (a DNS name, or one under \"*.\")", i, h))
+		case net.ParseIP(name) != nil:
+			errs = append(errs, fmt.Errorf("hostnames[%d]: %q is an IP address; a route's hostnames are DNS names", i, h))
+		case len(validation.IsDNS1123Subdomain(name)) > 0:
+			errs = append(errs, fmt.Errorf("hostnames[%d]: %q is not a DNS name (lowercase RFC 1123, optionally under \"*.\")", i, h))
+		case slices.Contains(out, gwv1.Hostname(h)):
+			errs = append(errs, fmt.Errorf("hostnames[%d]: %q is listed twice", i, h))
+		default:
+			out = append(out, gwv1.Hostname(h))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("mesh: invalid HTTPRoute hostnames: %w", errors.Join(errs...))
+	}
+	c := *r
+	c.hosts = out
+	return &c, nil
+}
+
 func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRoute], error) {
 	if r.pinned != "" {
 		return r.pinned, r.versions[r.pinned], nil
@@ -260,7 +293,7 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 	if w == nil {
 		w = &keep
 	}
-	want := routeSpec(t, r.parents, port, *w)
+	want := routeSpec(t, r.parents, r.hosts, port, *w)
 	if sameShape(cur.Spec, want) && keep == *w {
 		return false, nil
 	}
@@ -391,7 +424,7 @@ func ptrValue[T any](p *T, def T) T {
 func (r *HTTPRoute) create(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], port int32, w canary.Weights) error {
 	route := &gwv1.HTTPRoute{
 		ObjectMeta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace},
-		Spec:       routeSpec(t, r.parents, port, w),
+		Spec:       routeSpec(t, r.parents, r.hosts, port, w),
 	}
 	if err := r.own.stamp(ctx, t, &route.ObjectMeta); err != nil {
 		return err
@@ -430,7 +463,7 @@ func (r *HTTPRoute) apiError(err error, verb string, t canary.Target) error {
 
 // routeSpec is t's HTTPRoute spec routing w, with every field the API server would default set
 // explicitly, so a stored route compares equal to it.
-func routeSpec(t canary.Target, parents []gwv1.ParentReference, port int32, w canary.Weights) gwv1.HTTPRouteSpec {
+func routeSpec(t canary.Target, parents []gwv1.ParentReference, hosts []gwv1.Hostname, port int32, w canary.Weights) gwv1.HTTPRouteSpec {
 	backend := func(name string, weight int) gwv1.HTTPBackendRef {
 		return gwv1.HTTPBackendRef{BackendRef: gwv1.BackendRef{
 			BackendObjectReference: gwv1.BackendObjectReference{
@@ -450,6 +483,7 @@ func routeSpec(t canary.Target, parents []gwv1.ParentReference, port int32, w ca
 	}
 	spec := gwv1.HTTPRouteSpec{
 		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: parents},
+		Hostnames:       slices.Clone(hosts),
 		Rules:           []gwv1.HTTPRouteRule{weighted},
 	}
 	if len(t.Match) == 0 {

@@ -95,3 +95,35 @@ func TestHTTPRoutePinnedVersion(t *testing.T) {
 	_, err = NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 80, Version: "v2"})
 	assert.ErrorContains(t, err, `Version "v2" is not v1 or v1beta1`)
 }
+
+// A router WithHostnames writes them on its targets' routes (a route made without them gets
+// them at the next Reconcile, weights kept); a hostname Gateway API would refuse is an error.
+func TestHTTPRouteWithHostnames(t *testing.T) {
+	cs := gatewayfake.NewSimpleClientset()
+	base, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 80})
+	require.NoError(t, err)
+	tg := newTarget()
+	require.NoError(t, base.Reconcile(ctx(t), tg))
+	require.NoError(t, base.SetWeights(ctx(t), tg, canary.CanaryWeight(30)))
+
+	r, err := base.WithHostnames("app.example.com", "*.example.org")
+	require.NoError(t, err)
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	hr, err := cs.GatewayV1().HTTPRoutes(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []gwv1.Hostname{"app.example.com", "*.example.org"}, hr.Spec.Hostnames)
+	assert.Equal(t, canary.CanaryWeight(30), routeInspect(cs)(t, tg), "the weights are kept")
+
+	// and without them again, the hostnames are removed
+	require.NoError(t, base.Reconcile(ctx(t), tg))
+	hr, err = cs.GatewayV1().HTTPRoutes(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, hr.Spec.Hostnames)
+
+	_, err = base.WithHostnames("*", "10.0.0.1", "Upper.example.com", "a.example.com", "a.example.com")
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `hostnames[0]: "*" is not a hostname`)
+	assert.ErrorContains(t, err, `hostnames[1]: "10.0.0.1" is an IP address`)
+	assert.ErrorContains(t, err, `hostnames[2]: "Upper.example.com" is not a DNS name`)
+	assert.ErrorContains(t, err, `hostnames[4]: "a.example.com" is listed twice`)
+}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
@@ -45,6 +46,7 @@ func TestGatewayAPICanary(t *testing.T) {
 	for i := range m.Spec.Metrics {
 		m.Spec.Metrics[i].OnNoData = canary.NoDataHold // see TestABTestingWithHTTPRoute
 	}
+	m.Hosts = []string{"app.example.com"} // spec.service.hosts, as Flagger's Gateway API tutorial sets them
 	tl := &timeline{t: t}
 	res, err := w.drive(ctx, m, "driver-a", tl)
 	require.NoError(t, err)
@@ -59,6 +61,7 @@ func TestGatewayAPICanary(t *testing.T) {
 	assert.Equal(t, "frontend", string(route.Spec.ParentRefs[0].Name))
 	assert.Equal(t, "Gateway", string(ptr.Deref(route.Spec.ParentRefs[1].Kind, "")))
 	assert.Equal(t, "public", string(route.Spec.ParentRefs[1].Name))
+	assert.Equal(t, []gwv1.Hostname{"app.example.com"}, route.Spec.Hostnames, "spec.service.hosts are the route's hostnames")
 	dyn, err := dynamic.NewForConfig(w.env.Config())
 	require.NoError(t, err)
 	splits, err := dyn.Resource(schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha2", Resource: "trafficsplits"}).

@@ -105,6 +105,9 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spec.service.gatewayRefs: %w", err)
 	}
+	if r, err = r.WithHostnames(c.Hosts...); err != nil {
+		return nil, fmt.Errorf("spec.service.hosts: %w", err)
+	}
 	return r, nil
 }
 

@@ -2,6 +2,7 @@ package flagger
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 )
@@ -66,14 +67,21 @@ func strList(d *decoder, o *object, key string, valid func(string) string) []str
 }
 
 // checkIstio refuses what the Istio router would not honour: hosts and gateways without it
-// (no VirtualService to hold them) and, with it, a TCP service (Flagger routes those with TCP
-// routes; canarykit's VirtualService has HTTP routes only).
+// (no VirtualService to hold them; hosts are also an HTTPRoute's hostnames, as in Flagger)
+// and, with it, a TCP service (Flagger routes those with TCP routes; canarykit's
+// VirtualService has HTTP routes only).
 func checkIstio(d *decoder, spec *object, m *Canary) {
 	if m.Router.Kind != RouterIstio {
-		for key, list := range map[string][]string{"hosts": m.Hosts, "gateways": m.Gateways} {
-			if len(list) > 0 {
-				d.fail(spec.at("service."+key), "only provider istio writes a VirtualService for them (spec.provider is %s)", shown(m.Router.Provider))
+		if len(m.Hosts) > 0 && m.Router.Kind != RouterHTTPRoute {
+			d.fail(spec.at("service.hosts"), "only provider istio (the VirtualService's hosts) or a Gateway API HTTPRoute (its hostnames) uses them (spec.provider is %s)", shown(m.Router.Provider))
+		}
+		for i, h := range m.Hosts {
+			if m.Router.Kind == RouterHTTPRoute && (h == "*" || net.ParseIP(strings.TrimPrefix(h, "*.")) != nil) {
+				d.fail(fmt.Sprintf("%s[%d]", spec.at("service.hosts"), i), "%s is not a Gateway API hostname (a DNS name, optionally after \"*.\"; omit hosts for every hostname)", shown(h))
 			}
+		}
+		if len(m.Gateways) > 0 {
+			d.fail(spec.at("service.gateways"), "only provider istio writes a VirtualService for them (spec.provider is %s)", shown(m.Router.Provider))
 		}
 		return
 	}

@@ -104,9 +104,26 @@ func TestIstioHostsAndGatewaysAreChecked(t *testing.T) {
 
 // hosts and gateways belong to the VirtualService: with another router they would be ignored.
 func TestIstioHostsNeedProviderIstio(t *testing.T) {
-	for _, p := range []string{"", "linkerd", "gatewayapi:v1", "kubernetes"} {
+	for _, p := range []string{"", "linkerd", "kubernetes"} {
 		_, err := flagger.LoadCanary(canaryWith(p, "hosts: [app.example.com], gateways: [public]"))
-		want := fmt.Sprintf("only provider istio writes a VirtualService for them (spec.provider is %q)", p)
-		assert.ElementsMatch(t, []string{"spec.service.hosts: " + want, "spec.service.gateways: " + want}, problems(t, err), p)
+		assert.ElementsMatch(t, []string{
+			fmt.Sprintf("spec.service.hosts: only provider istio (the VirtualService's hosts) or a Gateway API HTTPRoute (its hostnames) uses them (spec.provider is %q)", p),
+			fmt.Sprintf("spec.service.gateways: only provider istio writes a VirtualService for them (spec.provider is %q)", p),
+		}, problems(t, err), p)
 	}
+	_, err := flagger.LoadCanary(canaryWith("gatewayapi:v1", "hosts: [app.example.com], gateways: [public]"))
+	assert.Equal(t, []string{`spec.service.gateways: only provider istio writes a VirtualService for them (spec.provider is "gatewayapi:v1")`}, problems(t, err))
+}
+
+// A Gateway API HTTPRoute takes spec.service.hosts as its hostnames, as Flagger writes them:
+// DNS names, optionally under "*.", never a bare "*" or an IP address.
+func TestGatewayAPIHostsAreHostnames(t *testing.T) {
+	c, err := flagger.LoadCanary(canaryWith("gatewayapi:v1", "hosts: [app.example.com, \"*.example.org\"]"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"app.example.com", "*.example.org"}, c.Hosts)
+	_, err = flagger.LoadCanary(canaryWith("gatewayapi:v1", "hosts: [\"*\", 10.0.0.1]"))
+	assert.ElementsMatch(t, []string{
+		`spec.service.hosts[0]: "*" is not a Gateway API hostname (a DNS name, optionally after "*."; omit hosts for every hostname)`,
+		`spec.service.hosts[1]: "10.0.0.1" is not a Gateway API hostname (a DNS name, optionally after "*."; omit hosts for every hostname)`,
+	}, problems(t, err))
 }
