@@ -45,8 +45,9 @@
 // LoadCanaryStatus reads that status from outside the driver (a status command).
 //
 // A controller keeps one Target per object in a Targets set: Apply starts a key's Target,
-// hands it an edited analysis for its next release (Target.Update), or replaces it when the
-// edit binds the target differently (Bound); Stop ends it. Retire ends a target's canary
+// hands it an edited analysis for its next release (Target.Update; spec.suspend applies at
+// once: the running analysis paused, no release started until it is cleared), or replaces it
+// when the edit binds the target differently (Bound); Stop ends it. Retire ends a target's canary
 // delivery when its Canary is deleted, holding the target's lease: all traffic to the primary
 // and the target scaled to zero, or with Retirement.Revert the target handed back as
 // Flagger's spec.revertOnDeletion does (scaled up, the apex Service selecting its pods, the

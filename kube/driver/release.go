@@ -38,6 +38,9 @@ type Release struct {
 // the Kubernetes Events recorded on the target and the alerts. Nothing in the cluster is
 // changed until Run; a Canary that cannot be driven is an error naming its field.
 func (d *Driver) Release(ctx context.Context, c *flagger.Canary, onEvent func(canary.Event)) (*Release, error) {
+	if c.Suspend {
+		return nil, canaryError(c, fmt.Errorf("%w: spec.suspend is true: nothing is driven until it is false", canary.ErrInvalidSpec))
+	}
 	router, workload, lease, err := d.adapters(c, d.opts.WaitForLease)
 	if err != nil {
 		return nil, err

@@ -117,7 +117,9 @@ func (t *Target) drive(ctx context.Context) error {
 	defer stop()
 	first, held := true, false // held: a release of this hold ended; the store's copy is current
 	for {
-		if first || t.due(ctx) {
+		if t.c.Load().Suspend { // spec.suspend: no release starts; Update kicks when it is cleared
+			first = false
+		} else if first || t.due(ctx) {
 			first = false
 			if err := t.release(ctx, held); err != nil {
 				return err
@@ -148,6 +150,9 @@ func (t *Target) release(ctx context.Context, held bool) error {
 	t.running, t.fresh = rel.Rollout, false
 	for _, c := range t.pending {
 		_ = c.Apply(rel.Rollout)
+	}
+	if t.c.Load().Suspend { // suspended since the check: Update found no release to pause
+		suspend(rel.Rollout, true)
 	}
 	t.mu.Unlock()
 	res, err := rel.run(ctx)

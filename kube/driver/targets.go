@@ -19,14 +19,31 @@ var ErrRebind = errors.New("canary binds the target differently")
 
 // Update gives the Target a new version of its Canary (an edit of the object): the analysis,
 // metrics, webhooks and alerts apply from the next release, as in Flagger; a release running
-// keeps the spec it started with. A Canary that binds the target differently (Bound is false)
-// is refused with ErrRebind.
+// keeps the spec it started with. spec.suspend applies at once: set, the running release is
+// paused (as Pause does) and no release starts; cleared, the release is resumed. A Canary that
+// binds the target differently (Bound is false) is refused with ErrRebind.
 func (t *Target) Update(c *flagger.Canary) error {
 	if !Bound(t.c.Load(), c) {
 		return fmt.Errorf("%w: %s", ErrRebind, c.Target)
 	}
-	t.c.Store(c)
+	if prev := t.c.Swap(c); prev.Suspend != c.Suspend {
+		t.mu.Lock()
+		if r := t.running; r != nil {
+			suspend(r, c.Suspend)
+		}
+		t.mu.Unlock()
+		t.Kick()
+	}
 	return nil
+}
+
+// suspend pauses r for spec.suspend, or resumes it.
+func suspend(r *canary.Rollout, on bool) {
+	if on {
+		r.Pause()
+	} else {
+		r.Resume()
+	}
 }
 
 // Bound reports whether two versions of a Canary drive the same thing the same way: the same

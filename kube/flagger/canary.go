@@ -43,6 +43,10 @@ type Canary struct {
 	// of leaving the traffic on the primary. Acting on it is a controller's work (the driver's
 	// Retire); loading only reads it.
 	RevertOnDeletion bool
+	// Suspend is spec.suspend: nothing is driven while it is true. A Target pauses its running
+	// analysis (as Pause does) and starts no release until it is false again; a Release of a
+	// suspended Canary is refused.
+	Suspend bool
 	// Notes are conversions worth knowing (e.g. a deprecated autoscaler apiVersion read as
 	// autoscaling/v2, legacy scalar thresholds turned into ranges).
 	Notes []string
@@ -151,7 +155,8 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		m.Target.Ingress = decodeIngressRef(d, spec.obj("ingressRef"))
 	}
 	m.RevertOnDeletion = spec.bool("revertOnDeletion")
-	spec.unsupported("upstreamRef", "routeRef", "suspend")
+	m.Suspend = spec.bool("suspend")
+	spec.unsupported("upstreamRef", "routeRef")
 	spec.done()
 	doc.done()
 	var why string

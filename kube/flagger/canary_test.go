@@ -252,6 +252,7 @@ spec:
 	require.NotNil(t, rd.Max)
 	assert.Equal(t, 500.0, *rd.Max)
 	assert.Equal(t, "podinfo", c.Workload.Autoscaler)
+	assert.False(t, c.Suspend)
 
 	// what canarykit does not support is refused at any other value, and a null needed
 	// field is missing
@@ -263,7 +264,6 @@ spec:
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
   autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, primaryScalerQueries: {podinfo: "x"}}
   progressDeadlineSeconds: 0
-  suspend: true
   service: {port: null, portDiscovery: true}
   analysis: {interval: 30s, stepWeight: 10, mirrorWeight: 5}
 `))
@@ -271,7 +271,6 @@ spec:
 		"spec.autoscalerRef.name: required",
 		"spec.autoscalerRef.primaryScalerQueries: not supported by canarykit yet",
 		"spec.progressDeadlineSeconds: must be at least 1, got 0 (omit it for the default, 600)",
-		"spec.suspend: not supported by canarykit yet",
 		"spec.service.port: required: the port of the Services canarykit creates for the target",
 		"spec.service.portDiscovery: not supported by canarykit yet",
 		"spec.analysis.mirrorWeight: not supported by canarykit yet",
