@@ -56,8 +56,8 @@ type Options struct {
 	Namespace string
 	// Prometheus is the address of metrics without a MetricTemplate or spec.metricsServer.
 	Prometheus string
-	// Router is the route kind of Canaries without spec.provider: smi, httproute or
-	// kubernetes ("": Linkerd's, smi).
+	// Router is the route kind of Canaries without spec.provider, as Flagger's -mesh-provider
+	// sets it: smi, httproute, istio, nginx or kubernetes ("": Linkerd's, smi).
 	Router string
 	// IngressAnnotationsPrefix is the prefix of the canary annotations of Canaries with
 	// provider nginx, as ingress-nginx's --annotations-prefix sets it (default
@@ -91,7 +91,7 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
 	flag.StringVar(&o.Namespace, "namespace", "", "namespace to watch (default: all)")
 	flag.StringVar(&o.Prometheus, "prometheus", "http://prometheus.linkerd-viz:9090", "Prometheus address of metrics without a MetricTemplate")
-	flag.StringVar(&o.Router, "router", "", "route kind of Canaries without spec.provider: smi, httproute or kubernetes (default: Linkerd's, smi)")
+	flag.StringVar(&o.Router, "router", "", "route kind of Canaries without spec.provider: smi, httproute, istio, nginx or kubernetes (default: Linkerd's, smi)")
 	flag.StringVar(&o.IngressAnnotationsPrefix, "ingress-annotations-prefix", mesh.NGINXAnnotationPrefix, "annotation prefix of ingress-nginx (its --annotations-prefix), for Canaries with provider nginx")
 	flag.StringVar(&o.Identity, "identity", "", "this replica's identity in the Leases (default: host name and process id)")
 	flag.DurationVar(&o.LeaseDuration, "lease-duration", 0, "a replica's claim on a Canary without renewal, whole seconds under 1h (default 2m)")
@@ -179,9 +179,10 @@ func Run(ctx context.Context, o Options) error {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), clientMetrics())
 	}
 	meshProvider := selfmetrics.DefaultMeshProvider
-	if o.Router == string(flagger.RouterKubernetes) {
-		meshProvider = "kubernetes"
-	} else if o.Router == string(flagger.RouterHTTPRoute) {
+	switch flagger.RouterKind(o.Router) {
+	case flagger.RouterKubernetes, flagger.RouterIstio, flagger.RouterNGINX:
+		meshProvider = o.Router
+	case flagger.RouterHTTPRoute:
 		meshProvider = "gatewayapi"
 	}
 	self := selfmetrics.New(selfmetrics.Options{MeshProvider: meshProvider})

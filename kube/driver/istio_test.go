@@ -34,3 +34,27 @@ func TestIstioRouterAndBuiltins(t *testing.T) {
 	_, err = d.routers.forCanary(c)
 	require.ErrorContains(t, err, `spec.service.hosts or gateways: mesh: invalid Istio hosts or gateways: gateways[1]: "gw" is listed twice`)
 }
+
+// A Canary without spec.provider leaves its hosts and gateways to the Driver's default router:
+// Istio's takes both (Flagger's -mesh-provider is istio by default), an HTTPRoute the hosts
+// only, any other neither, refused by field before anything is touched.
+func TestHostsAndGatewaysWithTheDefaultRouter(t *testing.T) {
+	c := testCanary(flagger.Router{})
+	c.Hosts, c.Gateways = []string{"app.example.com"}, []string{"istio-system/public-gateway"}
+	istio := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterIstio}})
+	r, err := istio.routers.forCanary(c)
+	require.NoError(t, err)
+	assert.IsType(t, &mesh.Istio{}, r)
+
+	smi := offline(t, Options{})
+	_, err = smi.routers.forCanary(c)
+	require.ErrorContains(t, err, `spec.service.gateways: only the Istio router writes a VirtualService for them; spec.provider "" routes with smi`)
+	hosts := testCanary(flagger.Router{})
+	hosts.Hosts = c.Hosts
+	_, err = smi.routers.forCanary(hosts)
+	require.ErrorContains(t, err, `spec.service.hosts: only the Istio router (the VirtualService's hosts) or an HTTPRoute (its hostnames) uses them; spec.provider "" routes with smi`)
+	httproute := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterHTTPRoute}})
+	r, err = httproute.routers.forCanary(hosts)
+	require.NoError(t, err)
+	assert.IsType(t, &mesh.HTTPRoute{}, r)
+}

@@ -78,6 +78,15 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.gatewayRefs: only a Gateway API router (HTTPRoute) attaches to them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
+	// a Canary without spec.provider leaves its hosts and gateways to the default router
+	if len(c.Gateways) > 0 && choice.Kind != flagger.RouterIstio {
+		return nil, fmt.Errorf("spec.service.gateways: only the Istio router writes a VirtualService for them; spec.provider %q routes with %s",
+			choice.Provider, choice.Kind)
+	}
+	if len(c.Hosts) > 0 && choice.Kind != flagger.RouterIstio && choice.Kind != flagger.RouterHTTPRoute {
+		return nil, fmt.Errorf("spec.service.hosts: only the Istio router (the VirtualService's hosts) or an HTTPRoute (its hostnames) uses them; spec.provider %q routes with %s",
+			choice.Provider, choice.Kind)
+	}
 	base, err := rs.shared(choice)
 	if err != nil {
 		field := "spec.provider"

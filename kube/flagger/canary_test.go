@@ -124,7 +124,6 @@ spec:
 	assert.ElementsMatch(t, []string{
 		`spec.targetRef.kind: canarykit drives Deployments; got "DaemonSet"`,
 		"spec.service.portDiscovery: not supported by canarykit yet",
-		`spec.service.gateways: only provider istio writes a VirtualService for them (spec.provider is "")`,
 		`spec.analysis.interval: must be a duration like 30s or 1m, got "1 minute"`,
 		"spec.analysis.match[0].uri: not supported by canarykit yet",
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",

@@ -71,6 +71,12 @@ func strList(d *decoder, o *object, key string, valid func(string) string) []str
 // and, with it, a TCP service (Flagger routes those with TCP routes; canarykit's
 // VirtualService has HTTP routes only).
 func checkIstio(d *decoder, spec *object, m *Canary) {
+	if m.Router.Kind == RouterDefault && (len(m.Hosts) > 0 || len(m.Gateways) > 0) {
+		// the driver's default router decides, as Flagger's -mesh-provider (istio by default)
+		// does: the driver refuses them unless it is Istio's (or, for hosts, an HTTPRoute)
+		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.hosts and gateways are for the driver's default router, which must be istio (hosts: or a Gateway API HTTPRoute)")
+		return
+	}
 	if m.Router.Kind != RouterIstio {
 		if len(m.Hosts) > 0 && m.Router.Kind != RouterHTTPRoute {
 			d.fail(spec.at("service.hosts"), "only provider istio (the VirtualService's hosts) or a Gateway API HTTPRoute (its hostnames) uses them (spec.provider is %s)", shown(m.Router.Provider))

@@ -104,7 +104,7 @@ func TestIstioHostsAndGatewaysAreChecked(t *testing.T) {
 
 // hosts and gateways belong to the VirtualService: with another router they would be ignored.
 func TestIstioHostsNeedProviderIstio(t *testing.T) {
-	for _, p := range []string{"", "linkerd", "kubernetes"} {
+	for _, p := range []string{"linkerd", "kubernetes"} {
 		_, err := flagger.LoadCanary(canaryWith(p, "hosts: [app.example.com], gateways: [public]"))
 		assert.ElementsMatch(t, []string{
 			fmt.Sprintf("spec.service.hosts: only provider istio (the VirtualService's hosts) or a Gateway API HTTPRoute (its hostnames) uses them (spec.provider is %q)", p),
@@ -113,6 +113,13 @@ func TestIstioHostsNeedProviderIstio(t *testing.T) {
 	}
 	_, err := flagger.LoadCanary(canaryWith("gatewayapi:v1", "hosts: [app.example.com], gateways: [public]"))
 	assert.Equal(t, []string{`spec.service.gateways: only provider istio writes a VirtualService for them (spec.provider is "gatewayapi:v1")`}, problems(t, err))
+	// without spec.provider, the driver's default router decides (Flagger's -mesh-provider,
+	// istio unless set otherwise): loaded, with a note; the driver refuses them for another
+	c, err := flagger.LoadCanary(canaryWith("", "hosts: [app.example.com], gateways: [public]"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"app.example.com"}, c.Hosts)
+	assert.Equal(t, []string{"public"}, c.Gateways)
+	assert.Contains(t, c.Notes, "spec.provider is not set: spec.service.hosts and gateways are for the driver's default router, which must be istio (hosts: or a Gateway API HTTPRoute)")
 }
 
 // A Gateway API HTTPRoute takes spec.service.hosts as its hostnames, as Flagger writes them:
