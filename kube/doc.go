@@ -1,6 +1,7 @@
 // Package kube connects canarykit's engine to a Kubernetes cluster: apps/v1 Deployment targets
 // (canary.Workload), the rollout status with a one-driver-per-target lock
-// (canary.StatusStore), and Kubernetes Events for every decision.
+// (canary.StatusStore), and Kubernetes Events for every decision (on the target Deployment, or
+// with Events.ForObject on another object: a Flagger Canary, as Flagger records them).
 //
 //	cluster, _ := kube.New(kube.Options{Client: client})
 //	defer cluster.Close()

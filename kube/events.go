@@ -52,13 +52,24 @@ const (
 // Events records a Rollout's events as Kubernetes Events on the target Deployment:
 // `kubectl describe deployment podinfo` and `kubectl get events` show "Advance podinfo.test
 // canary weight 10", with the engine's Reason ("Advanced", "Halted", "RollingBack", ...).
+// ForObject records them on another object instead, under one reason: on a Flagger Canary,
+// reason "Synced", as Flagger does (`kubectl describe canary podinfo`). Every Event keeps the
+// engine's Reason in its action (`kubectl get events -o yaml`).
+//
 // Recording is asynchronous and never blocks a release: one API request per event, through
 // client-go's event correlator (a repeated event becomes a count on the first one; a flood
-// from one target is filtered). Each target's events go, in order, to one of
-// EventsOptions.Writers writers, each with a queue of its own; what does not fit is dropped and
-// counted, never silently (client-go's own recorder holds 1,000 events and drops the rest
-// unseen, which a thousand targets stepping together overflow: about 2,000, its incoming
-// queue and its writer's, each of 1,000).
+// from one target is filtered). The correlator combines similar events: from the tenth Event
+// of one object, type and engine Reason with distinct messages in ten minutes, they become one
+// Event, "(combined from similar events): " and the latest message, counted. The engine's
+// Reason, not the Event's, makes them similar, so that the Events of a release recorded under
+// one reason on a Canary are written whole. (Flagger's recorder groups them by its one reason:
+// from the tenth Event of a Canary and type in ten minutes, a release's later steps and its
+// promotion or rollback show as one Event, its message replaced at each.)
+//
+// Each target's events go, in order, to one of EventsOptions.Writers writers, each with a
+// queue of its own; what does not fit is dropped and counted, never silently (client-go's own
+// recorder holds 1,000 events and drops the rest unseen, which a thousand targets stepping
+// together overflow: about 2,000, its incoming queue and its writer's, each of 1,000).
 type Events struct {
 	c       *Cluster
 	opts    EventsOptions
@@ -108,7 +119,7 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 	e := &Events{c: c, opts: opts, writers: make([]*eventWriter, opts.Writers),
 		// the spam filter refills one event per second per target and event type (client-go's
 		// default, one per 5 minutes, would silence a long-lived driver)
-		correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize, QPS: 1})}
+		correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{BurstSize: opts.BurstSize, QPS: 1, KeyFunc: similar})}
 	e.stopping, e.stop = context.WithCancel(context.Background())
 	e.sending, e.abandon = context.WithCancel(context.Background())
 	for i := range e.writers {
@@ -120,8 +131,24 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 	return e
 }
 
-// For returns the handler for t's events, for canary.Config.OnEvent.
+// For returns the handler for t's events, for canary.Config.OnEvent: each is recorded on the
+// target Deployment under the engine's Reason.
 func (e *Events) For(t canary.Target) func(canary.Event) {
+	return e.handler(t, func() corev1.ObjectReference { return e.involved(t) }, "")
+}
+
+// ForObject returns the handler for t's events recorded on obj instead of the target
+// Deployment, each under reason (its type and message unchanged): with obj a Flagger Canary
+// and reason "Synced", as Flagger records a release's events. obj needs its apiVersion, kind,
+// namespace (the Event's) and name; with its UID, the Events refer to that object only, as
+// the API server's own do.
+func (e *Events) ForObject(t canary.Target, obj corev1.ObjectReference, reason string) func(canary.Event) {
+	return e.handler(t, func() corev1.ObjectReference { return obj }, reason)
+}
+
+// handler records t's events on the object involved returns, under reason ("" the engine's).
+// A target's events all go to one writer, in order.
+func (e *Events) handler(t canary.Target, involved func() corev1.ObjectReference, reason string) func(canary.Event) {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(t.Namespace + "/" + t.Name))
 	w := e.writers[h.Sum32()%uint32(len(e.writers))]
@@ -130,8 +157,19 @@ func (e *Events) For(t canary.Target) func(canary.Event) {
 		if ev.Type == canary.EventWarning {
 			typ = corev1.EventTypeWarning
 		}
-		e.enqueue(w, e.event(t, typ, string(ev.Reason), ev.Message))
+		r := reason
+		if r == "" {
+			r = string(ev.Reason)
+		}
+		e.enqueue(w, e.event(involved(), typ, r, string(ev.Reason), ev.Message))
 	}
+}
+
+// similar is the correlator's grouping of similar events: client-go's (source, involved
+// object, type, reason) and the engine's Reason, kept in the action.
+func similar(ev *corev1.Event) (key, message string) {
+	key, message = record.EventAggregatorByReasonFunc(ev)
+	return key + "\x00" + ev.Action, message
 }
 
 // Dropped returns how many events were not written: their writer's queue was full, they came
@@ -160,14 +198,15 @@ func (e *Events) enqueue(w *eventWriter, ev *corev1.Event) {
 	}
 }
 
-// event builds the Event for t, as client-go's recorder does: named after the target and the
-// time, counted once, from the Component.
-func (e *Events) event(t canary.Target, typ, reason, message string) *corev1.Event {
+// event builds the Event on obj, as client-go's recorder does: named after the object and the
+// time, counted once, from the Component; its action is the engine's Reason.
+func (e *Events) event(obj corev1.ObjectReference, typ, reason, action, message string) *corev1.Event {
 	now := metav1.Time{Time: e.c.clock.Now()}
 	return &corev1.Event{
-		ObjectMeta:          metav1.ObjectMeta{Name: util.GenerateEventName(t.Name, e.stamp()), Namespace: t.Namespace},
-		InvolvedObject:      *e.involved(t),
+		ObjectMeta:          metav1.ObjectMeta{Name: util.GenerateEventName(obj.Name, e.stamp()), Namespace: obj.Namespace},
+		InvolvedObject:      obj,
 		Reason:              reason,
+		Action:              action,
 		Message:             message,
 		FirstTimestamp:      now,
 		LastTimestamp:       now,
@@ -193,8 +232,8 @@ func (e *Events) stamp() int64 {
 }
 
 // involved refers to the target Deployment, with its UID when the cache has it.
-func (e *Events) involved(t canary.Target) *corev1.ObjectReference {
-	ref := &corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: t.Namespace, Name: t.Name}
+func (e *Events) involved(t canary.Target) corev1.ObjectReference {
+	ref := corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: t.Namespace, Name: t.Name}
 	e.c.mu.Lock()
 	nc := e.c.caches[t.Namespace]
 	e.c.mu.Unlock()
@@ -227,6 +266,11 @@ func (e *Events) write(w *eventWriter, ev *corev1.Event) {
 	}
 	if res.Skip {
 		return
+	}
+	if res.Event.Action == "" {
+		// the correlator's combined Event keeps neither: both are the same for the events it
+		// combines (similar keys on them)
+		res.Event.Action, res.Event.ReportingController = ev.Action, ev.ReportingController
 	}
 	wait := e.opts.Retry
 	for try := 1; ; try++ {

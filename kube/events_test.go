@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -61,8 +62,8 @@ func TestEventsOverflowingTheQueueAreCounted(t *testing.T) {
 }
 
 // A target's Events are written in the order given, whichever writer it is given to. (Nine
-// per target: from the eleventh similar Event in ten minutes, client-go's correlator combines
-// them into one, as Flagger's recorder does.)
+// per target: from the tenth similar Event in ten minutes, client-go's correlator combines
+// them into one; see TestSimilarEventsAreCombined.)
 func TestEventsOfATargetAreWrittenInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		api := newEventAPI()
@@ -177,6 +178,96 @@ func TestShutdownWritesTheQueueWithinItsGrace(t *testing.T) {
 				assert.EqualValues(t, 10-tc.written, events.Dropped())
 				time.Sleep(tc.answer) // the API server answers, to no one
 				synctest.Wait()
+			})
+		})
+	}
+}
+
+// canaryRef is a Flagger Canary as ForObject is given it.
+var canaryRef = corev1.ObjectReference{APIVersion: "flagger.app/v1beta1", Kind: "Canary", Namespace: "test", Name: "podinfo", UID: "c-uid"}
+
+// A release's events recorded on a Canary under one reason (Flagger's "Synced") are written
+// whole, each on the Canary with its type and message, the engine's reason as action: the
+// correlator groups them by the engine's reason, not by the one they share.
+func TestEventsOnAnObjectAreWrittenWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := newEventAPI()
+		api.open()
+		events := api.events(t, EventsOptions{})
+		h := events.ForObject(canary.Target{Namespace: "test", Name: "podinfo"}, canaryRef, "Synced")
+		release := []canary.Event{
+			{Type: canary.EventNormal, Reason: canary.ReasonNewRevision, Message: "New revision detected! Scaling up podinfo.test"},
+			{Type: canary.EventNormal, Reason: canary.ReasonStarted, Message: "Starting canary analysis for podinfo.test"},
+		}
+		for w := 5; w <= 45; w += 5 { // nine steps: as many as combine none
+			release = append(release, canary.Event{Type: canary.EventNormal, Reason: canary.ReasonAdvanced, Message: fmt.Sprintf("Advance podinfo.test canary weight %d", w)})
+		}
+		release = append(release,
+			canary.Event{Type: canary.EventWarning, Reason: canary.ReasonHalted, Message: "Halt podinfo.test advancement request-success-rate 90.00 < 99"},
+			canary.Event{Type: canary.EventNormal, Reason: canary.ReasonPromoting, Message: "Copying podinfo.test template spec to podinfo-primary.test"},
+			canary.Event{Type: canary.EventNormal, Reason: canary.ReasonShifted, Message: "Routing all traffic to primary"},
+			canary.Event{Type: canary.EventNormal, Reason: canary.ReasonSucceeded, Message: "Promotion completed! Scaling down podinfo.test"})
+		for _, e := range release {
+			h(e)
+			time.Sleep(10 * time.Second)
+		}
+		synctest.Wait()
+		written := api.written()
+		require.Len(t, written, len(release), "one Event each, none combined")
+		for i, ev := range written {
+			assert.Equal(t, canaryRef, ev.InvolvedObject)
+			assert.Equal(t, "Synced", ev.Reason)
+			assert.Equal(t, string(release[i].Reason), ev.Action)
+			assert.Equal(t, release[i].Message, ev.Message)
+			assert.Equal(t, map[canary.EventType]string{canary.EventNormal: corev1.EventTypeNormal, canary.EventWarning: corev1.EventTypeWarning}[release[i].Type], ev.Type)
+			assert.Equal(t, "test", ev.Namespace)
+			assert.Regexp(t, `^podinfo\.[0-9a-f]+$`, ev.Name)
+		}
+	})
+}
+
+// Similar events (one object, type and engine reason) with distinct messages are combined
+// from the tenth in ten minutes, on the Canary as on the Deployment: one Event,
+// "(combined from similar events): " and the latest message, counted; it keeps its action
+// and reporting controller. Ten minutes later they are written whole again.
+func TestSimilarEventsAreCombined(t *testing.T) {
+	for name, on := range map[string]func(*Events, canary.Target) func(canary.Event){
+		"canary":     func(e *Events, t canary.Target) func(canary.Event) { return e.ForObject(t, canaryRef, "Synced") },
+		"deployment": (*Events).For,
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := newEventAPI()
+				api.open()
+				events := api.events(t, EventsOptions{})
+				h := on(events, canary.Target{Namespace: "test", Name: "podinfo"})
+				for w := 1; w <= 12; w++ {
+					h(advanced(w))
+					time.Sleep(10 * time.Second)
+				}
+				synctest.Wait()
+				list, err := api.Clientset.CoreV1().Events("test").List(context.Background(), metav1.ListOptions{})
+				require.NoError(t, err)
+				require.Len(t, list.Items, 10, "nine Events whole, then one for the rest")
+				var combined []corev1.Event
+				for _, ev := range list.Items {
+					assert.Equal(t, "Advanced", ev.Action)
+					assert.Equal(t, "canarykit", ev.ReportingController)
+					if strings.HasPrefix(ev.Message, "(combined from similar events): ") {
+						combined = append(combined, ev)
+					} else {
+						assert.EqualValues(t, 1, ev.Count)
+					}
+				}
+				require.Len(t, combined, 1)
+				assert.Equal(t, "(combined from similar events): Advance canary weight 12", combined[0].Message)
+				assert.EqualValues(t, 3, combined[0].Count)
+
+				time.Sleep(11 * time.Minute)
+				h(advanced(13))
+				synctest.Wait()
+				last := api.written()[len(api.written())-1]
+				assert.Equal(t, "Advance canary weight 13", last.Message, "written whole again")
 			})
 		})
 	}

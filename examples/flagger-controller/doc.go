@@ -8,8 +8,9 @@
 // and drives it with a kube/driver Target: the Target holds the target's Lease, releases
 // every new revision of the target Deployment, resolves the Canary's MetricTemplates and
 // AlertProviders from the cluster at each release start (driver.ClusterObjects), and records
-// the release's Events. A Canary that does not load, or that canarykit cannot drive, gets a
-// Warning Event naming the field and is not driven.
+// the release's Events on the Canary as Flagger does (reason Synced, Flagger's messages), so
+// `kubectl describe canary podinfo` shows the release. A Canary that does not load, or that
+// canarykit cannot drive, gets a Warning Event naming the field and is not driven.
 //
 // The Canary informer decodes each Canary once, into its typed metadata, its spec as the JSON
 // it came in and the three fields of its status the self-metrics show (CanaryClient): the echo

@@ -10,6 +10,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -117,6 +118,58 @@ func (b *bed) warnings(name string) []string {
 	return out
 }
 
+// canaryEvents lists the Events of fields on Canary name (`kubectl describe canary name`).
+func (b *bed) canaryEvents(name string, fs fields.Set) []corev1.Event {
+	sel := fields.Set{"involvedObject.kind": "Canary", "involvedObject.name": name}
+	for k, v := range fs {
+		sel[k] = v
+	}
+	list, err := b.env.Client().CoreV1().Events(b.ns).List(context.Background(), metav1.ListOptions{FieldSelector: sel.String()})
+	require.NoError(b.t, err)
+	return list.Items
+}
+
+// releaseEventsOnTheCanary checks that every release event of name from mark on is an Event on
+// the Canary as Flagger records it: the Canary's apiVersion and UID, reason Synced, the
+// event's type and message (a repeated one counted), the engine's reason as action; and that
+// the controller recorded none on the target Deployment.
+func (b *bed) releaseEventsOnTheCanary(rec *recorder, name string, mark int) {
+	b.t.Helper()
+	want := map[string]int{}
+	for _, e := range rec.since(name, mark) {
+		typ := corev1.EventTypeNormal
+		if e.Type == canary.EventWarning {
+			typ = corev1.EventTypeWarning
+		}
+		want[typ+" "+string(e.Reason)+" "+e.Message]++
+	}
+	require.NotEmpty(b.t, want)
+	got := map[string]int{}
+	b.poll(name+"'s release events written on its Canary", func() bool {
+		clear(got)
+		for _, e := range b.canaryEvents(name, fields.Set{"reason": driver.CanaryEventReason, "source": "canarykit"}) {
+			got[e.Type+" "+e.Action+" "+e.Message] += int(e.Count)
+		}
+		for k, n := range want {
+			if got[k] < n {
+				return false
+			}
+		}
+		return true
+	})
+	cn, err := b.dyn.Resource(Canaries).Namespace(b.ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(b.t, err)
+	for _, e := range b.canaryEvents(name, fields.Set{"source": "canarykit"}) {
+		assert.Equal(b.t, cn.GetUID(), e.InvolvedObject.UID, e.Message)
+		assert.Equal(b.t, "flagger.app/v1beta1", e.InvolvedObject.APIVersion, e.Message)
+		assert.Equal(b.t, driver.CanaryEventReason, e.Reason, e.Message)
+	}
+	onDeployment, err := b.env.Client().CoreV1().Events(b.ns).List(context.Background(), metav1.ListOptions{
+		FieldSelector: fields.Set{"involvedObject.kind": "Deployment", "involvedObject.name": name, "source": "canarykit"}.String()})
+	require.NoError(b.t, err)
+	assert.Empty(b.t, onDeployment.Items, "no release Event on the target Deployment")
+}
+
 const steps20 = "    interval: 1s\n    threshold: 1\n    stepWeight: 20\n    maxWeight: 40\n"
 
 // One controller: a Canary is bootstrapped and released; an analysis edited mid-release
@@ -137,6 +190,8 @@ func TestControllerReleasesAndTakesEditsFromTheNextRelease(t *testing.T) {
 	b.poll("web:2 promoted", func() bool { return rec.has("web", canary.ReasonSucceeded, mark) })
 	assert.Equal(t, []int{20, 40}, rec.weights("web", mark), "the running release kept its analysis")
 	assert.Equal(t, "web:2", b.image("web-primary"))
+	// `kubectl describe canary web` shows the release, as with Flagger
+	b.releaseEventsOnTheCanary(rec, "web", 0)
 	b.poll("the Canary's status says Succeeded, Promoted", func() bool {
 		st := b.status("web")
 		status, reason := st.promoted()

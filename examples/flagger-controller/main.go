@@ -38,9 +38,10 @@ import (
 // kick the Targets): with --kube-api-qps and --kube-api-burst at 0 its limit follows the
 // running Canaries (driver.RateLimit of them, never below driver.DefaultQPS, 50/s, burst 100),
 // so that a controller of a thousand Canaries does not throttle itself; a value is a fixed
-// limit. The watch client (the Canary informer, finalizers, Events on Canaries) makes a few
-// requests per Canary change: 5/s, burst 10, on its own limiter so that it never waits behind
-// the releases.
+// limit. The watch client (the Canary informer, finalizers, the controller's own Events on
+// Canaries: Invalid, Terminating; the releases' Events are the driver's) makes a few requests
+// per Canary change: 5/s, burst 10, on its own limiter so that it never waits behind the
+// releases.
 const (
 	watchQPS   = 5
 	watchBurst = 10

@@ -42,6 +42,17 @@
 // no field for: the analysis' start, a pause, a rollback under way), one request per save:
 // `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the release, and a
 // new process resumes it from there (see CanaryStore). The Lease stays the lock.
+//
+// A release's Kubernetes Events (kube.Events) are on the target Deployment, with the engine's
+// reasons (Advanced, Halted, RollingBack, ...). With Options.CanaryStatus they are on the
+// Canary object instead, as Flagger records them: involvedObject the Canary (with its
+// metadata.uid, flagger.Canary.UID, when it was loaded from the cluster), reason Synced
+// (CanaryEventReason) whatever the engine's, the type and message unchanged, so `kubectl
+// describe canary podinfo` shows the release and what selects Events by
+// involvedObject.kind=Canary finds them. Either way the Event's action is the engine's reason,
+// and similar events are combined by it (from the tenth of one kind with distinct messages in
+// ten minutes), not by the reason they share: a release's Events are written whole. The source
+// stays canarykit's.
 // LoadCanaryStatus reads that status from outside the driver (a status command).
 //
 // A controller keeps one Target per object in a Targets set: Apply starts a key's Target,

@@ -95,8 +95,10 @@ type Options struct {
 	// through the status subresource, as Flagger does, so `kubectl get canaries`, `kubectl wait
 	// --for=condition=promoted` and kstatus-based health checks (Flux) see the releases, and a
 	// new process resumes a release from there (see CanaryStore). The target's Lease stays the
-	// lock. The Canary object must exist; a Canary loaded from a file has none: leave it off,
-	// and the status is kept in the Lease.
+	// lock. The releases' Kubernetes Events are recorded on the Canary object too, as Flagger
+	// records them (reason CanaryEventReason; see Release), instead of on the target
+	// Deployment. The Canary object must exist; a Canary loaded from a file has none: leave it
+	// off, and the status is kept in the Lease.
 	CanaryStatus bool
 	// Unstaggered makes every tick of a release due one interval after the one before, from
 	// the release's detection. By default the ticks fall on each target's own grid

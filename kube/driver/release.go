@@ -10,6 +10,8 @@ import (
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/webhook/notify"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -35,8 +37,9 @@ type Release struct {
 // Release builds the Rollout of a Flagger Canary: it chooses the router (spec.provider, or the
 // Driver's default), resolves the Canary's metric templates and alert providers (ctx bounds the
 // reads) and binds each metric to its Prometheus. onEvent, if set, receives every event besides
-// the Kubernetes Events recorded on the target and the alerts. Nothing in the cluster is
-// changed until Run; a Canary that cannot be driven is an error naming its field.
+// the Kubernetes Events recorded on the target (on the Canary with Options.CanaryStatus) and
+// the alerts. Nothing in the cluster is changed until Run; a Canary that cannot be driven is an
+// error naming its field.
 func (d *Driver) Release(ctx context.Context, c *flagger.Canary, onEvent func(canary.Event)) (*Release, error) {
 	if c.Suspend {
 		return nil, canaryError(c, fmt.Errorf("%w: spec.suspend is true: nothing is driven until it is false", canary.ErrInvalidSpec))
@@ -55,6 +58,24 @@ func (d *Driver) store(c *flagger.Canary, workload *kube.Workload, lease *kube.L
 		return lease
 	}
 	return newCanaryStore(restCanaries{client: d.canaries, namespace: c.Namespace}, c.Name, c.Target, lease, workload.TrackedConfigs, d.opts.Clock)
+}
+
+// CanaryEventReason is the reason of every Event the driver records on a Canary object
+// (Options.CanaryStatus), as Flagger's.
+const CanaryEventReason = "Synced"
+
+// recorder records c's events as Kubernetes Events. With Options.CanaryStatus they are on the
+// Canary object (with its UID when c has it), each with reason CanaryEventReason, as Flagger
+// records them: `kubectl describe canary` shows the release, and what selects Events by
+// involvedObject.kind=Canary finds them. Else they are on the target Deployment, under the
+// engine's reasons. Either way their action is the engine's reason (kube.Events).
+func (d *Driver) recorder(c *flagger.Canary) func(canary.Event) {
+	if !d.opts.CanaryStatus {
+		return d.events.For(c.Target)
+	}
+	obj := corev1.ObjectReference{APIVersion: CanaryGVR.GroupVersion().String(), Kind: "Canary",
+		Namespace: c.Namespace, Name: c.Name, UID: types.UID(c.UID)}
+	return d.events.ForObject(c.Target, obj, CanaryEventReason)
 }
 
 // adapters are what drives c's target: the router its provider chooses, its workload and its
@@ -119,7 +140,7 @@ func (d *Driver) build(ctx context.Context, c *flagger.Canary, router canary.Mes
 	if alerts != nil {
 		notifyEvent = alerts.OnEvent(spec)
 	}
-	record := d.events.For(c.Target)
+	record := d.recorder(c)
 	r, err := canary.New(canary.Config{
 		Target:   c.Target,
 		Spec:     spec,

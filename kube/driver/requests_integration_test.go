@@ -66,7 +66,8 @@ func (b *releaseBed) poll(ctx context.Context, t *testing.T, what string, cond f
 		func(context.Context) (bool, error) { return cond(), nil }), what)
 }
 
-// written reports whether an Event with reason is stored (the recorder writes asynchronously).
+// written reports whether an Event of the engine's reason (its action; the Event's reason is
+// Flagger's Synced) is stored (the recorder writes asynchronously).
 func (b *releaseBed) written(ctx context.Context, reason canary.Reason) func() bool {
 	return func() bool {
 		evs, err := b.env.Client().CoreV1().Events(b.ns).List(ctx, metav1.ListOptions{})
@@ -74,7 +75,7 @@ func (b *releaseBed) written(ctx context.Context, reason canary.Reason) func() b
 			return false
 		}
 		for _, e := range evs.Items {
-			if e.Reason == string(reason) {
+			if e.Action == string(reason) {
 				return true
 			}
 		}

@@ -17,9 +17,12 @@ const kindCanary = "Canary"
 type Canary struct {
 	// Name and Namespace of the Canary object.
 	Name, Namespace string
-	Target          canary.Target
-	Spec            canary.Spec
-	Workload        Workload
+	// UID is the Canary object's metadata.uid, as the API server gave it (a manifest has none):
+	// the Events the driver records on the Canary refer to the object by it.
+	UID      string
+	Target   canary.Target
+	Spec     canary.Spec
+	Workload Workload
 	// Router is the router spec.provider (and spec.service.gatewayRefs) chooses.
 	Router Router
 	// GatewayRefs are spec.service.gatewayRefs: the HTTPRoute's parents.
@@ -115,6 +118,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	}
 	meta := doc.obj("metadata")
 	m.Name, m.Namespace = meta.name("name", false), meta.namespace("namespace", "")
+	m.UID = meta.str("uid")
 	annotations := meta.strMap("annotations")
 	meta.ignore(objectMetaFields...)
 	meta.done()

@@ -295,4 +295,25 @@ spec:
 	assert.Equal(t, 5*time.Second, c.Spec.Interval)
 	assert.Equal(t, []string{"spec.analysis.interval 5s runs as written: Flagger would raise it to 10s"}, c.Notes)
 	assert.Empty(t, load("10s").Notes)
+
+// A Canary read from the cluster keeps its metadata.uid (the Events recorded on it name it);
+// a manifest has none, and a uid that is not a string is an error naming the field.
+func TestCanaryUID(t *testing.T) {
+	obj := func(uid any) map[string]any {
+		meta := map[string]any{"name": "podinfo", "namespace": "test"}
+		if uid != nil {
+			meta["uid"] = uid
+		}
+		return map[string]any{"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": meta,
+			"spec": map[string]any{"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+				"service": map[string]any{"port": int64(9898)}, "analysis": map[string]any{"interval": "1m", "threshold": int64(5), "maxWeight": int64(50), "stepWeight": int64(10)}}}
+	}
+	c, err := flagger.CanaryFromObject(obj("6a3c1d2e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"))
+	require.NoError(t, err)
+	assert.Equal(t, "6a3c1d2e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", c.UID)
+	c, err = flagger.CanaryFromObject(obj(nil))
+	require.NoError(t, err)
+	assert.Empty(t, c.UID)
+	_, err = flagger.CanaryFromObject(obj(int64(5)))
+	assert.ErrorContains(t, err, "metadata.uid: must be a string")
 }

@@ -13,7 +13,8 @@
 //
 // LoadObjects reads a YAML stream: files, documents separated by "---", each an object or a
 // List of them (what kubectl get canaries,metrictemplates,alertproviders -o yaml writes;
-// status and server-set metadata are ignored). LoadCanary reads exactly one Canary;
+// status and server-set metadata are ignored, but for a Canary's metadata.uid, kept in
+// Canary.UID for the Events recorded on it). LoadCanary reads exactly one Canary;
 // CanaryFromObject, MetricTemplateFromObject and AlertProviderFromObject decode the generic
 // form a dynamic client returns. One file per kind converts it: canary.go, metrictemplate.go,
 // alertprovider.go.
