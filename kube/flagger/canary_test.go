@@ -295,6 +295,7 @@ spec:
 	assert.Equal(t, 5*time.Second, c.Spec.Interval)
 	assert.Equal(t, []string{"spec.analysis.interval 5s runs as written: Flagger would raise it to 10s"}, c.Notes)
 	assert.Empty(t, load("10s").Notes)
+}
 
 // A Canary read from the cluster keeps its metadata.uid (the Events recorded on it name it);
 // a manifest has none, and a uid that is not a string is an error naming the field.
