@@ -2,6 +2,7 @@ package canary_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,6 +130,43 @@ func TestNewValidatesTargetAndWiring(t *testing.T) {
 	require.ErrorIs(t, err, canary.ErrInvalidSpec)
 	assert.Contains(t, err.Error(), `analysis.metrics[4].query: render query template: template: query:1:7: executing "query" at <variables>: map has no entry for key "missing"`)
 	assert.Zero(t, len(env.Calls()))
+}
+
+// The apex, primary and canary Services are named after service.name, or the target's name
+// without it: a name that cannot name a Service is refused at its field, before Run writes
+// anything.
+func TestNewRefusesNamesServicesCannotHave(t *testing.T) {
+	long := "a" + strings.Repeat("b", 55) // 56 characters: "-primary" takes it past 63
+	for _, tc := range []struct {
+		target canary.Target
+		want   string // "" for a valid target
+	}{
+		{canary.Target{Namespace: "test", Name: "podinfo", Service: "web.other"},
+			`service.name: "web.other" is not a valid Service name: want a DNS-1035 label`},
+		{canary.Target{Namespace: "test", Name: "podinfo", Service: "1web"}, `service.name: "1web" is not a valid Service name`},
+		{canary.Target{Namespace: "test", Name: "podinfo", Service: long}, `so that "` + long + `-primary" fits in 63`},
+		{canary.Target{Namespace: "test", Name: "web.v2"},
+			`targetRef.name: "web.v2" names the apex Service when service.name is not set, and is not a valid Service name`},
+		{canary.Target{Namespace: "test", Name: "1app"}, `targetRef.name: "1app" names the apex Service when service.name is not set`},
+		{canary.Target{Namespace: "test", Name: "web.v2", Service: "web"}, ""},
+		{canary.Target{Namespace: "test", Name: "1app", Service: "app"}, ""},
+		{canary.Target{Namespace: "test", Name: "podinfo", Service: long[:55]}, ""},
+	} {
+		t.Run(tc.target.Name+"/"+tc.target.Service, func(t *testing.T) {
+			cfg := healthyEnv().Config(seedSpec())
+			cfg.Target = tc.target
+			_, err := canary.New(cfg)
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, canary.ErrInvalidSpec)
+			assert.ErrorContains(t, err, tc.want)
+			var ve *canary.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Len(t, ve.Problems, 1, "one problem, at one field")
+		})
+	}
 }
 
 func TestSpecDefaultsAndSteps(t *testing.T) {

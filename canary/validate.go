@@ -258,6 +258,19 @@ func hookTypeList() string {
 // dns1123 is a lowercase RFC 1123 subdomain, the rule for Kubernetes object names.
 var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
+// dns1035 is a DNS-1035 label without its length limit, the rule for Service names.
+var dns1035 = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+
+// serviceNameProblem says why apex cannot name the apex Service, whose "-primary" and
+// "-canary" Services must be Service names too, or returns "".
+func serviceNameProblem(apex string) string {
+	if !dns1035.MatchString(apex) || len(apex+"-primary") > 63 {
+		return fmt.Sprintf("is not a valid Service name: want a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, no dots) of at most %d characters, so that %q fits in 63",
+			63-len("-primary"), apex+"-primary")
+	}
+	return ""
+}
+
 func validateTarget(p *problems, t Target) {
 	for _, f := range []struct{ name, v string }{{"targetRef.namespace", t.Namespace}, {"targetRef.name", t.Name}} {
 		switch {
@@ -274,8 +287,17 @@ func validateTarget(p *problems, t Target) {
 	if t.Canary != "" && (len(t.Canary) > 253 || !dns1123.MatchString(t.Canary)) {
 		p.add("metadata.name", "%q is not a valid Kubernetes name (lowercase RFC 1123)", t.Canary)
 	}
-	if t.Service != "" && (!dns1123.MatchString(t.Service) || len(t.CanaryService()) > 63) {
-		p.add("service.name", "%q is not a valid service name (lowercase RFC 1123, at most 56 characters)", t.Service)
+	// the apex Service is named service.name, or after the target without it; it and its
+	// "-primary" and "-canary" Services must have Service names (DNS-1035 labels)
+	switch {
+	case t.Service != "":
+		if why := serviceNameProblem(t.Service); why != "" {
+			p.add("service.name", "%q %s", t.Service, why)
+		}
+	case t.Name != "" && len(t.Name) <= 253 && dns1123.MatchString(t.Name) && len(t.PrimaryName()) <= 63:
+		if why := serviceNameProblem(t.Name); why != "" {
+			p.add("targetRef.name", "%q names the apex Service when service.name is not set, and %s; set service.name", t.Name, why)
+		}
 	}
 	if t.Ingress != "" && (!dns1123.MatchString(t.Ingress) || len(t.Ingress+"-canary") > 253) {
 		p.add("ingressRef.name", "%q is not a valid Ingress name (lowercase RFC 1123, at most 246 characters)", t.Ingress)

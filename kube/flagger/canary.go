@@ -149,6 +149,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	m.MetricsServer = spec.str("metricsServer")
 	provider := spec.str("provider")
 	decodeService(d, spec.obj("service"), m)
+	checkServiceNames(d, spec, m)
 	key := "analysis"
 	if legacy && spec.has("canaryAnalysis") {
 		key = "canaryAnalysis"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,6 +171,50 @@ spec:
 	assert.Equal(t, []string{`apiVersion: must be flagger.app/v1beta1 (or the legacy v1alpha3), got "flagger.app/v1"`}, problems(t, err))
 	_, err = flagger.LoadCanary([]byte(":"))
 	assert.ErrorContains(t, err, "not valid YAML")
+}
+
+// The Services canarykit creates are named after spec.service.name, or the target's name
+// without it: a name no Service can have is refused at load, at its field, so nothing reaches
+// the cluster.
+func TestLoadRefusesNamesServicesCannotHave(t *testing.T) {
+	load := func(target, service string) error {
+		svc := "{port: 9898}"
+		if service != "" {
+			svc = "{name: " + service + ", port: 9898}"
+		}
+		_, err := flagger.LoadCanary([]byte(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: web, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: "` + target + `"}
+  service: ` + svc + `
+  analysis: {interval: 30s, stepWeight: 10, maxWeight: 50}
+`))
+		return err
+	}
+	long := "a" + strings.Repeat("b", 55) // "-primary" takes it past 63 characters
+	for _, tc := range []struct{ target, service, want string }{
+		{"web", "web.other", `spec.service.name: "web.other" is not a valid Service name: want a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, no dots) of at most 55 characters, so that "web.other-primary" fits in 63`},
+		{"web", "1web", `spec.service.name: "1web" is not a valid Service name`},
+		{"web", "Web", `spec.service.name: "Web" is not a valid Service name`},
+		{"web", long, `spec.service.name: "` + long + `" is not a valid Service name`},
+		{"web.v2", "", `spec.targetRef.name: "web.v2" names the apex Service when spec.service.name is not set, and is not a valid Service name`},
+		{"1app", "", `spec.targetRef.name: "1app" names the apex Service when spec.service.name is not set`},
+		{long, "web", `spec.targetRef.name: "` + long + `" is too long: "` + long + `-primary" must fit in 63 characters`},
+	} {
+		assert.Equal(t, []string{tc.want}, shorten(problems(t, load(tc.target, tc.service)), len(tc.want)), "%s/%s", tc.target, tc.service)
+	}
+	require.NoError(t, load("web.v2", "web"), "a dotted Deployment name with a valid service.name")
+	require.NoError(t, load("1app", "app"))
+	require.NoError(t, load("web", long[:55]))
+}
+
+// shorten cuts each message to n bytes, so a test can compare the start of every problem.
+func shorten(msgs []string, n int) []string {
+	for i, m := range msgs {
+		msgs[i] = m[:min(n, len(m))]
+	}
+	return msgs
 }
 
 func TestLoadWebhookOptions(t *testing.T) {

@@ -22,7 +22,10 @@
 // A Canary is flagger.app/v1beta1 with spec.analysis, or the legacy v1alpha3 with
 // spec.canaryAnalysis and scalar metric thresholds (read as ranges, with a Note). The spec is
 // validated as canary.New validates it, each problem at its manifest path
-// (spec.analysis.stepWeight). Metric queries and MetricTemplates may use Flagger's template
+// (spec.analysis.stepWeight), and so are the names of the Services canarykit creates: the apex
+// (spec.service.name, else spec.targetRef.name) and its "-primary" and "-canary" Services must
+// be DNS-1035 labels (lowercase, starting with a letter, no dots, at most 63 characters with
+// the suffix), reported at the field that names them. Metric queries and MetricTemplates may use Flagger's template
 // variables: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }}
 // (spec.ingressRef's name, else the target's name, as in Flagger), {{ interval }} and
 // {{ variables.<key> }} (templateVariables).
