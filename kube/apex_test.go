@@ -42,7 +42,7 @@ func TestBootstrapAdoptsAnUnlabelledApexService(t *testing.T) {
 	apex, err := client.CoreV1().Services("ns").Get(ctx, "podinfo", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"team": "a", canary.LabelManagedBy: canary.ManagedBy}, apex.Labels)
-	assert.Equal(t, map[string]string{"note": "git", AnnotationTarget: "podinfo"}, apex.Annotations)
+	assert.Equal(t, map[string]string{"note": "git", AnnotationTarget: "podinfo", AnnotationCanary: "podinfo"}, apex.Annotations)
 	assert.Equal(t, map[string]string{"app": "podinfo-primary"}, apex.Spec.Selector, "adoption sets the selector even when the router owns it afterwards")
 	require.Len(t, apex.Spec.Ports, 1)
 	assert.Equal(t, int32(9898), apex.Spec.Ports[0].Port)
@@ -57,4 +57,56 @@ func TestBootstrapRefusesAnApexServiceOfAnotherManager(t *testing.T) {
 	apex, err := client.CoreV1().Services("ns").Get(ctx, "podinfo", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"app": "podinfo"}, apex.Spec.Selector)
+}
+
+// An unlabelled Service named as the apex is adopted only when it selects the target's pods
+// (or the primary's, as a copy in Git written for canarykit does): one without a selector, or
+// selecting another app's pods, serves something else, and taking it over would send its
+// clients to the target. It is refused, naming the Service and its selector, and left as it is.
+func TestApexAdoptionNeedsTheTargetsPods(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		selector map[string]string
+		kind     corev1.ServiceType
+		want     string // "" when adopted
+	}{
+		{"target's pods", map[string]string{"app": "podinfo"}, "", ""},
+		{"primary's pods", map[string]string{"app": "podinfo-primary"}, "", ""},
+		{"by two of the target's labels", map[string]string{"app": "podinfo", "tier": "web"}, "", ""},
+		{"another app", map[string]string{"app": "postgres"}, "",
+			"service ns/podinfo selects app=postgres, not the pods of target podinfo (app=podinfo) or of its primary"},
+		{"a label the target lacks", map[string]string{"app": "podinfo", "tier": "db"}, "", "selects app=podinfo,tier=db, not the pods"},
+		{"no selector", nil, "", "service ns/podinfo exists without a selector (its endpoints are not the pods of target podinfo)"},
+		{"external name", nil, corev1.ServiceTypeExternalName, "exists without a selector"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			labels := map[string]string{"app": "podinfo"}
+			apex := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"},
+				Spec: corev1.ServiceSpec{Type: tc.kind, Selector: tc.selector, Ports: []corev1.ServicePort{{Name: "pg", Port: 5432}}}}
+			client := fake.NewClientset(
+				&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"},
+					Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+						Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "podinfo", "tier": "web"}},
+							Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}}},
+				apex)
+			tg := canary.Target{Namespace: "ns", Name: "podinfo"}
+			w := workloadOn(t, client, tg)
+			client.ClearActions()
+			err := w.Bootstrap(ctx, tg)
+			got, gerr := client.CoreV1().Services("ns").Get(ctx, "podinfo", metav1.GetOptions{})
+			require.NoError(t, gerr)
+			if tc.want == "" {
+				require.NoError(t, err)
+				assert.Equal(t, canary.ManagedBy, got.Labels[canary.LabelManagedBy])
+				assert.Equal(t, map[string]string{"app": "podinfo-primary"}, got.Spec.Selector)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+			assert.True(t, canary.IsPermanent(err))
+			assert.Equal(t, apex.Spec, got.Spec, "the Service is left as it was")
+			assert.Empty(t, got.Labels)
+			assert.Empty(t, writes(client), "refused before anything is written")
+		})
+	}
 }

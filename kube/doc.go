@@ -28,24 +28,40 @@
 //     from other processes (RequestControl).
 //
 // Each carries the label app.kubernetes.io/managed-by=canarykit (canary.LabelManagedBy and
-// canary.ManagedBy, shared by every package of this module) and the annotation
-// canarykit.dev/target naming the target; an object of the same name that canarykit did not
-// create for this target is never overwritten: Bootstrap fails with an error naming it. One
-// exception, as in Flagger: an apex Service of the target's service name without any
-// app.kubernetes.io/managed-by label (one a user keeps in Git) is adopted — it gets the label
-// and the annotation, the primary's selector and canarykit's port; its other labels and
-// annotations are kept and no owner reference is added. An apex Service another tool labels as
-// its own, and any other object (the primary Deployment included), is still refused. Owner
+// canary.ManagedBy, shared by every package of this module), the annotation
+// canarykit.dev/target naming the target and the annotation canarykit.dev/canary naming the
+// Canary that made it (canary.Target.CanaryName); an object of the same name that canarykit
+// did not create for this target and Canary is never overwritten or deleted: Bootstrap fails
+// with a permanent error naming it, before it writes anything. So a target has one Canary: a
+// second Canary of the same Deployment finds the first one's primary, autoscaler and config
+// copies (named after the target) and is refused with an error naming the first; when two
+// bootstrap at once, the one whose create finds the other's object a moment old is refused
+// the same way. Objects an earlier canarykit made without the canarykit.dev/canary annotation
+// are taken as the target's and get it from the next Bootstrap (one write each, once). A
+// target that is itself one of canarykit's objects (another target's primary) is refused by
+// every call. One exception, as in Flagger: an apex Service of the target's service name
+// without any app.kubernetes.io/managed-by label (one a user keeps in Git) is adopted if it
+// selects the target's pods (or the primary's) — it gets the label and the annotations, the
+// primary's selector and canarykit's port; its other labels and annotations are kept and no
+// owner reference is added. An unlabelled Service without a selector or selecting other pods
+// serves something else and is refused, naming its selector; so are an apex Service another
+// tool labels as its own and any other object (the primary Deployment included). Owner
 // references (deleting the target deletes them) are opt-in, WorkloadOptions.OwnerReferences:
 // the primary and the apex Service serve production traffic, and recreating the target
 // (kubectl replace --force) must not take them down. The Lease has no owner.
 //
+// Bootstrap also refuses, before its first write, a target whose Services cannot be named as
+// it says (DNS-1035 labels: the apex, service.name or else the target's name, and its
+// "-primary" and "-canary" Services); canary.New and kube/flagger refuse such targets at
+// their fields already.
+//
 // Handing a target back (what Flagger's spec.revertOnDeletion does when its Canary is
 // deleted; kube/driver's Retire runs it): Workload.RestoreTarget scales the target up to the
 // primary's replicas, Workload.HandBackApex points the apex Service at the target's pods and
-// drops canarykit's label and annotation from it, and Workload.RemoveGenerated deletes the
+// drops canarykit's label and annotations from it, and Workload.RemoveGenerated deletes the
 // primary and canary Services, the primary Deployment, its autoscaler and the primary config
-// copies, each only if canarykit manages it for this target.
+// copies, each only if canarykit manages it for this target and Canary (RestoreTarget refuses a
+// primary made for another Canary).
 //
 // # GitOps writers
 //

@@ -19,7 +19,8 @@ import (
 
 // RestoreTarget scales the target back up to serve on its own: to the primary's replicas when
 // the primary exists (Flagger's finalizer does the same), else by ScaleUp's rule. It returns
-// the replicas asked for.
+// the replicas asked for. A primary canarykit made for another Canary of the target is refused
+// (a permanent error): the target is that Canary's.
 func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, error) {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
@@ -38,6 +39,9 @@ func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, e
 		return replicasOf(d), nil
 	case err != nil:
 		return 0, err
+	}
+	if err := w.checkOwned(p, "deployment", d); err != nil {
+		return 0, err // another Canary's primary: the target is not this Canary's to hand back
 	}
 	n := replicasOf(p)
 	if n < 1 {
@@ -80,7 +84,7 @@ func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
 	if unlabelled(cur) && cur.Spec.Selector[key] == value && len(cur.Spec.Selector) == 1 {
 		return nil // already handed back
 	}
-	if err := checkOwned(cur, "service", d); err != nil {
+	if err := w.checkOwned(cur, "service", d); err != nil {
 		w.log.Info("apex service not managed by canarykit for the target; left alone", "service", name, "reason", err.Error())
 		return nil
 	}
@@ -88,6 +92,7 @@ func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
 	u.Spec.Selector = map[string]string{key: value}
 	delete(u.Labels, canary.LabelManagedBy)
 	delete(u.Annotations, AnnotationTarget)
+	delete(u.Annotations, AnnotationCanary)
 	u.OwnerReferences = withoutOwner(u.OwnerReferences, d.Name)
 	if _, err := w.c.client.CoreV1().Services(t.Namespace).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("hand back service %s/%s: %w", t.Namespace, name, err)
@@ -123,7 +128,7 @@ func (w *Workload) RemoveGenerated(ctx context.Context, t canary.Target) error {
 			return
 		}
 		if getErr == nil {
-			if err := checkOwned(obj, kind, d); err != nil {
+			if err := w.checkOwned(obj, kind, d); err != nil {
 				w.log.Info("not removed: not managed by canarykit for the target", "kind", kind, "name", name)
 				return
 			}

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/canarykit/canarykit/canary"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -32,52 +34,6 @@ func selectorLabel(d *appsv1.Deployment) (string, string, error) {
 
 // AnnotationRevision on the primary Deployment is the revision it was created or promoted with.
 const AnnotationRevision = "canarykit.dev/revision"
-
-// AnnotationTarget on an object canarykit manages names the target it was created for.
-const AnnotationTarget = "canarykit.dev/target"
-
-// ownerRef makes the target Deployment the owner of what canarykit creates for it (with
-// WorkloadOptions.OwnerReferences), so deleting the target deletes them.
-func ownerRef(d *appsv1.Deployment) metav1.OwnerReference {
-	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}
-}
-
-// managedMeta returns metadata for an object canarykit manages for target d.
-func (w *Workload) managedMeta(d *appsv1.Deployment, name string, labels map[string]string) metav1.ObjectMeta {
-	l := copyStringMap(labels)
-	if l == nil {
-		l = map[string]string{}
-	}
-	l[canary.LabelManagedBy] = canary.ManagedBy
-	m := metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: l, Annotations: map[string]string{AnnotationTarget: d.Name}}
-	if w.opts.OwnerReferences {
-		m.OwnerReferences = []metav1.OwnerReference{ownerRef(d)}
-	}
-	return m
-}
-
-// checkOwned refuses to touch an object canarykit did not create for target d: one without
-// the managed-by label, or made for another target.
-func checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
-	if obj.GetLabels()[canary.LabelManagedBy] == canary.ManagedBy {
-		if obj.GetAnnotations()[AnnotationTarget] == d.Name {
-			return nil
-		}
-		for _, o := range obj.GetOwnerReferences() {
-			if o.Kind == "Deployment" && o.Name == d.Name {
-				return nil
-			}
-		}
-	}
-	owner := "no owner"
-	if refs := obj.GetOwnerReferences(); len(refs) > 0 {
-		owner = "owner " + refs[0].Kind + "/" + refs[0].Name
-	} else if tg := obj.GetAnnotations()[AnnotationTarget]; tg != "" {
-		owner = "made for " + tg
-	}
-	return canary.Permanent(fmt.Errorf("%s %s/%s exists and is not managed by canarykit for %s (%s, %s=%q); rename or delete it",
-		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, canary.LabelManagedBy, obj.GetLabels()[canary.LabelManagedBy]))
-}
 
 // template is the target as Bootstrap and Promote need it: its app label and the configs its
 // pod template references.
@@ -105,11 +61,16 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 // the primary Deployment (from the target's current spec), primary copies of tracked configs,
 // the apex, primary and canary Services, and the primary autoscaler. Existing objects are not
 // changed, except Services whose selector or ports drifted (the apex's selector only with
-// ApexSelectsPrimary). An apex Service without the managed-by label (one a user keeps in Git)
-// is adopted: see syncService. At most Options.MaxBootstraps targets of the Cluster write
+// ApexSelectsPrimary) and objects of an earlier canarykit, which get the Canary recorded. An
+// apex Service without the managed-by label (one a user keeps in Git) is adopted if it selects
+// the target's pods: see syncService. Before its first write it refuses Service names the API
+// server would refuse, and everything it would refuse on its way (see preflight). At most Options.MaxBootstraps targets of the Cluster write
 // their objects at once (the reading of the caches, which may wait for their first sync, is not
 // counted).
 func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
+	if err := serviceNames(t); err != nil {
+		return err
+	}
 	tg, err := w.lookupTemplate(ctx, t)
 	if err != nil {
 		return err
@@ -120,20 +81,27 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	}
 	defer done()
 	nc, d, key, value, tracked := tg.nc, tg.d, tg.key, tg.value, tg.tracked
+	if err := w.preflight(nc, d, t, tracked); err != nil {
+		return err
+	}
 	if err := w.syncConfigs(ctx, nc, d, tracked, false); err != nil {
 		return err
 	}
 	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	if apierrors.IsNotFound(err) {
+		p, err = w.createPrimary(ctx, d, key, value, tracked)
+	}
 	switch {
-	case apierrors.IsNotFound(err):
-		if err := w.createPrimary(ctx, d, key, value, tracked); err != nil {
-			return err
-		}
 	case err != nil:
 		return err
-	default:
-		if err := checkOwned(p, "deployment", d); err != nil {
+	case p != nil:
+		if err := w.checkOwned(p, "deployment", d); err != nil {
 			return err
+		}
+		if unclaimed(p) {
+			if err := w.claimPrimary(ctx, p); err != nil {
+				return err
+			}
 		}
 	}
 	for _, s := range []struct {
@@ -150,6 +118,49 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	}
 	if w.opts.Autoscaler != "" {
 		return w.syncAutoscaler(ctx, nc, d, false)
+	}
+	return nil
+}
+
+// preflight refuses, before Bootstrap writes anything, what it would refuse on its way (so a
+// refusal leaves nothing behind, races aside): a config copy, primary, Service or primary
+// autoscaler of the target's names that is not the Workload's, or an apex Service it may not
+// adopt. Objects missing from the caches are left to the writes that create them.
+func (w *Workload) preflight(nc *nsCache, d *appsv1.Deployment, t canary.Target, tracked []trackedConfig) error {
+	ns := t.Namespace
+	for _, tc := range tracked {
+		name := primaryConfigName(tc.ref.name)
+		switch {
+		case tc.configMap != nil:
+			if cm, err := nc.configMaps.ConfigMaps(ns).Get(name); err == nil {
+				if err := w.checkOwned(cm, "configmap", d); err != nil {
+					return err
+				}
+			}
+		case tc.secret != nil:
+			if s, err := nc.secrets.Secrets(ns).Get(name); err == nil {
+				if err := w.checkOwned(s, "secret", d); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if p, err := nc.deployment(ns, t.PrimaryName()); err == nil {
+		if err := w.checkOwned(p, "deployment", d); err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{t.ApexService(), t.PrimaryService(), t.CanaryService()} {
+		if s, err := nc.service(ns, name); err == nil {
+			if _, err := w.checkService(s, d); err != nil {
+				return err
+			}
+		}
+	}
+	if w.opts.Autoscaler != "" {
+		if h, err := nc.hpa(ns, w.opts.Autoscaler+"-primary"); err == nil {
+			return w.checkOwned(h, "horizontalpodautoscaler", d)
+		}
 	}
 	return nil
 }
@@ -174,7 +185,9 @@ func (w *Workload) primarySpec(d *appsv1.Deployment, key, value string, tracked 
 	}
 }
 
-func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key, value string, tracked []trackedConfig) error {
+// createPrimary creates the primary Deployment. One created meanwhile (by another Bootstrap of
+// this Canary or of another one) is returned for the caller to check; nil when created.
+func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key, value string, tracked []trackedConfig) (*appsv1.Deployment, error) {
 	labels := copyStringMap(d.Labels)
 	if labels == nil {
 		labels = map[string]string{}
@@ -186,11 +199,34 @@ func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key,
 		p.Spec.Replicas = ptr.To(int32(1))
 	}
 	created, err := w.c.client.AppsV1().Deployments(d.Namespace).Create(ctx, p, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		cur, err := w.c.client.AppsV1().Deployments(d.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get deployment %s/%s: %w", d.Namespace, p.Name, err)
+		}
+		return cur, nil
+	}
 	if err != nil {
-		return fmt.Errorf("create deployment %s/%s: %w", d.Namespace, p.Name, err)
+		return nil, fmt.Errorf("create deployment %s/%s: %w", d.Namespace, p.Name, err)
 	}
 	w.setPrimaryGen(created.Generation)
 	w.log.Info("created primary deployment", "name", p.Name)
+	return nil, nil
+}
+
+// claimPrimary records the Workload's Canary on a primary an earlier canarykit made, on the
+// version read (a conflict is retried by the caller, and finds the claim of a Canary that
+// came first).
+func (w *Workload) claimPrimary(ctx context.Context, p *appsv1.Deployment) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": p.ResourceVersion, "annotations": map[string]string{AnnotationCanary: w.canaryName()}}})
+	if err != nil {
+		return err
+	}
+	if _, err := w.c.client.AppsV1().Deployments(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("record canary %s on deployment %s/%s: %w", w.canaryName(), p.Namespace, p.Name, err)
+	}
+	w.log.Info("recorded the canary on the primary deployment", "name", p.Name)
 	return nil
 }
 
@@ -223,17 +259,15 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 	if err != nil {
 		return fmt.Errorf("get primary deployment %s/%s: %w", t.Namespace, t.PrimaryName(), err)
 	}
-	if err := checkOwned(p, "deployment", d); err != nil {
+	if err := w.checkOwned(p, "deployment", d); err != nil {
 		return err
 	}
 	err = retryOnConflict(func() error {
-		if promoted(p, want, w.opts.Autoscaler != "") && p.Annotations[AnnotationRevision] == rev {
+		if promoted(p, want, w.opts.Autoscaler != "") && p.Annotations[AnnotationRevision] == rev && !unclaimed(p) {
 			return nil
 		}
 		u := p.DeepCopy()
-		if u.Annotations == nil {
-			u.Annotations = map[string]string{}
-		}
+		w.claim(&u.ObjectMeta)
 		u.Annotations[AnnotationRevision] = rev
 		u.Spec.Template = want.Template
 		u.Spec.Strategy = want.Strategy
@@ -246,6 +280,9 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 		updated, err := w.c.client.AppsV1().Deployments(t.Namespace).Update(ctx, u, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			if fresh, gerr := w.c.client.AppsV1().Deployments(t.Namespace).Get(ctx, t.PrimaryName(), metav1.GetOptions{}); gerr == nil {
+				if oerr := w.checkOwned(fresh, "deployment", d); oerr != nil {
+					return oerr
+				}
 				p = fresh
 			}
 			return err
@@ -279,8 +316,9 @@ func promoted(p *appsv1.Deployment, want appsv1.DeploymentSpec, hasAutoscaler bo
 	return same
 }
 
-// syncConfigs creates the primary copies of tracked configs, and with update, brings existing
-// copies level with the originals.
+// syncConfigs creates the primary copies of tracked configs, records the Workload's Canary on
+// copies an earlier canarykit made, and with update, brings existing copies level with the
+// originals.
 func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d *appsv1.Deployment, tracked []trackedConfig, update bool) error {
 	ns := d.Namespace
 	for _, tc := range tracked {
@@ -289,34 +327,49 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 		case tc.configMap != nil:
 			want := &corev1.ConfigMap{ObjectMeta: w.managedMeta(d, name, tc.configMap.Labels),
 				Data: tc.configMap.Data, BinaryData: tc.configMap.BinaryData, Immutable: tc.configMap.Immutable}
+			api := w.c.client.CoreV1().ConfigMaps(ns)
 			cur, err := nc.configMaps.ConfigMaps(ns).Get(name)
-			switch {
-			case apierrors.IsNotFound(err):
-				_, err = w.c.client.CoreV1().ConfigMaps(ns).Create(ctx, want, metav1.CreateOptions{})
-			case err != nil:
-			case checkOwned(cur, "configmap", d) != nil:
-				err = checkOwned(cur, "configmap", d)
-			case update && (!equality.Semantic.DeepEqual(cur.Data, want.Data) || !equality.Semantic.DeepEqual(cur.BinaryData, want.BinaryData)):
+			if apierrors.IsNotFound(err) {
+				if _, err = api.Create(ctx, want, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+					cur, err = api.Get(ctx, name, metav1.GetOptions{}) // made meanwhile: checked below
+				}
+			}
+			if err == nil && cur != nil {
+				err = w.checkOwned(cur, "configmap", d)
+			}
+			stale := err == nil && cur != nil && update &&
+				(!equality.Semantic.DeepEqual(cur.Data, want.Data) || !equality.Semantic.DeepEqual(cur.BinaryData, want.BinaryData))
+			if err == nil && cur != nil && (stale || unclaimed(cur)) {
 				u := cur.DeepCopy()
-				u.Data, u.BinaryData = want.Data, want.BinaryData
-				_, err = w.c.client.CoreV1().ConfigMaps(ns).Update(ctx, u, metav1.UpdateOptions{})
+				w.claim(&u.ObjectMeta)
+				if stale {
+					u.Data, u.BinaryData = want.Data, want.BinaryData
+				}
+				_, err = api.Update(ctx, u, metav1.UpdateOptions{})
 			}
 			if err != nil {
 				return fmt.Errorf("sync configmap %s/%s: %w", ns, name, err)
 			}
 		case tc.secret != nil:
 			want := &corev1.Secret{ObjectMeta: w.managedMeta(d, name, tc.secret.Labels), Data: tc.secret.Data, Type: tc.secret.Type}
+			api := w.c.client.CoreV1().Secrets(ns)
 			cur, err := nc.secrets.Secrets(ns).Get(name)
-			switch {
-			case apierrors.IsNotFound(err):
-				_, err = w.c.client.CoreV1().Secrets(ns).Create(ctx, want, metav1.CreateOptions{})
-			case err != nil:
-			case checkOwned(cur, "secret", d) != nil:
-				err = checkOwned(cur, "secret", d)
-			case update && !equality.Semantic.DeepEqual(cur.Data, want.Data):
+			if apierrors.IsNotFound(err) {
+				if _, err = api.Create(ctx, want, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+					cur, err = api.Get(ctx, name, metav1.GetOptions{})
+				}
+			}
+			if err == nil && cur != nil {
+				err = w.checkOwned(cur, "secret", d)
+			}
+			stale := err == nil && cur != nil && update && !equality.Semantic.DeepEqual(cur.Data, want.Data)
+			if err == nil && cur != nil && (stale || unclaimed(cur)) {
 				u := cur.DeepCopy()
-				u.Data = want.Data
-				_, err = w.c.client.CoreV1().Secrets(ns).Update(ctx, u, metav1.UpdateOptions{})
+				w.claim(&u.ObjectMeta)
+				if stale {
+					u.Data = want.Data
+				}
+				_, err = api.Update(ctx, u, metav1.UpdateOptions{})
 			}
 			if err != nil {
 				return fmt.Errorf("sync secret %s/%s: %w", ns, name, err)

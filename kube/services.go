@@ -20,10 +20,14 @@ import (
 // ApexSelectsPrimary.
 //
 // The apex Service (and only it, by the target's service name) is adopted when it exists
-// without the managed-by label, as Flagger does with a Service a user keeps in Git: it gets
-// the label and the target annotation (no owner reference: its source is the user's), its selector is pointed at the primary and its ports
-// replaced; its other labels and annotations are kept. Any other Service of these names that
-// canarykit did not create for this target is refused.
+// without the managed-by label, as Flagger does with a Service a user keeps in Git, provided
+// it selects the target's pods (or the primary's): it gets the label and the target and Canary
+// annotations (no owner reference: its source is the user's), its selector is pointed at the
+// primary and its ports replaced; its other labels and annotations are kept. An unlabelled
+// Service without a selector, or selecting other pods, serves something else and is refused
+// (see adoptable), and so is any other Service of these names that canarykit did not create
+// for this target and Canary. A Service made meanwhile (the create finds it) is checked as one
+// found in the cache.
 func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deployment, name, key, selects string, keepSelector bool) error {
 	ns := d.Namespace
 	port := corev1.ServicePort{Name: w.opts.PortName, Protocol: corev1.ProtocolTCP, Port: w.opts.Port, TargetPort: w.opts.TargetPort}
@@ -32,25 +36,31 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	}
 	selector := map[string]string{key: selects}
 	cur, err := nc.service(ns, name)
-	switch {
-	case apierrors.IsNotFound(err):
+	if apierrors.IsNotFound(err) {
 		svc := &corev1.Service{
 			ObjectMeta: w.managedMeta(d, name, map[string]string{key: name}),
 			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selector, Ports: []corev1.ServicePort{port}},
 		}
-		if _, err := w.c.client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		_, err = w.c.client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+		if err == nil {
+			w.log.Info("created service", "name", name, "selector", selects)
+			return nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create service %s/%s: %w", ns, name, err)
 		}
-		w.log.Info("created service", "name", name, "selector", selects)
-		return nil
-	case err != nil:
+		// made meanwhile, by another Bootstrap of this Canary or of another one
+		cur, err = w.c.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	}
+	if err != nil {
 		return err
 	}
-	adopt := name == w.opts.Target.ApexService() && unlabelled(cur)
+	adopt, err := w.checkService(cur, d)
+	if err != nil {
+		return err
+	}
 	if adopt {
 		keepSelector = false
-	} else if err := checkOwned(cur, "service", d); err != nil {
-		return err
 	}
 	if len(cur.Spec.Ports) == 1 && cur.Spec.Ports[0].NodePort != 0 {
 		port.NodePort = cur.Spec.Ports[0].NodePort
@@ -58,7 +68,8 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	if keepSelector {
 		selector = cur.Spec.Selector
 	}
-	if !adopt && equality.Semantic.DeepEqual(cur.Spec.Selector, selector) && equality.Semantic.DeepEqual(cur.Spec.Ports, []corev1.ServicePort{port}) {
+	if !adopt && !unclaimed(cur) && equality.Semantic.DeepEqual(cur.Spec.Selector, selector) &&
+		equality.Semantic.DeepEqual(cur.Spec.Ports, []corev1.ServicePort{port}) {
 		return nil
 	}
 	u := cur.DeepCopy()
@@ -66,12 +77,10 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 		if u.Labels == nil {
 			u.Labels = map[string]string{}
 		}
-		if u.Annotations == nil {
-			u.Annotations = map[string]string{}
-		}
 		u.Labels[canary.LabelManagedBy] = canary.ManagedBy
-		u.Annotations[AnnotationTarget] = d.Name
 	}
+	w.claim(&u.ObjectMeta)
+	u.Annotations[AnnotationTarget] = d.Name
 	u.Spec.Selector = selector
 	u.Spec.Ports = []corev1.ServicePort{port}
 	if _, err := w.c.client.CoreV1().Services(ns).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
@@ -79,6 +88,15 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	}
 	w.log.Info("updated service", "name", name, "selector", selects, "adopted", adopt)
 	return nil
+}
+
+// checkService refuses a Service of the target's names that is not the Workload's to write,
+// and reports whether it is an apex Service to adopt.
+func (w *Workload) checkService(cur *corev1.Service, d *appsv1.Deployment) (adopt bool, err error) {
+	if cur.Name == w.opts.Target.ApexService() && unlabelled(cur) {
+		return true, adoptable(cur, d)
+	}
+	return false, w.checkOwned(cur, "service", d)
 }
 
 // unlabelled reports whether obj has no managed-by label at all: made by hand or kept in Git,
@@ -90,7 +108,7 @@ func unlabelled(obj metav1.Object) bool {
 
 // syncAutoscaler makes "<autoscaler>-primary" a copy of the target's autoscaler that scales the
 // primary, with the options' replica bounds if set; with update, an existing copy is brought
-// level (at promotion).
+// level (at promotion). A copy an earlier canarykit made gets the Workload's Canary recorded.
 func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d *appsv1.Deployment, update bool) error {
 	ns, name := d.Namespace, w.opts.Autoscaler
 	src, err := nc.hpa(ns, name)
@@ -109,27 +127,36 @@ func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d *appsv1.De
 		spec.MaxReplicas = n
 	}
 	pname := name + "-primary"
+	api := w.c.client.AutoscalingV2().HorizontalPodAutoscalers(ns)
 	cur, err := nc.hpa(ns, pname)
-	switch {
-	case apierrors.IsNotFound(err):
+	if apierrors.IsNotFound(err) {
 		h := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: w.managedMeta(d, pname, src.Labels), Spec: spec}
-		if _, err := w.c.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, h, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		_, err = api.Create(ctx, h, metav1.CreateOptions{})
+		if err == nil {
+			w.log.Info("created primary autoscaler", "name", pname)
+			return nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create autoscaler %s/%s: %w", ns, pname, err)
 		}
-		w.log.Info("created primary autoscaler", "name", pname)
-		return nil
-	case err != nil:
+		cur, err = api.Get(ctx, pname, metav1.GetOptions{}) // made meanwhile: whose is it?
+	}
+	if err != nil {
 		return err
 	}
-	if err := checkOwned(cur, "horizontalpodautoscaler", d); err != nil {
+	if err := w.checkOwned(cur, "horizontalpodautoscaler", d); err != nil {
 		return err
 	}
-	if !update || equality.Semantic.DeepEqual(cur.Spec, spec) {
+	stale := update && !equality.Semantic.DeepEqual(cur.Spec, spec)
+	if !stale && !unclaimed(cur) {
 		return nil
 	}
 	u := cur.DeepCopy()
-	u.Spec = spec
-	if _, err := w.c.client.AutoscalingV2().HorizontalPodAutoscalers(ns).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
+	w.claim(&u.ObjectMeta)
+	if stale {
+		u.Spec = spec
+	}
+	if _, err := api.Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update autoscaler %s/%s: %w", ns, pname, err)
 	}
 	return nil

@@ -39,7 +39,8 @@ type WorkloadOptions struct {
 	// deleting the target deletes them. Off by default: the primary Deployment and the apex
 	// Service serve production traffic, and recreating the target (kubectl replace --force, some
 	// Helm or GitOps upgrades) would delete them. Created objects are always labelled
-	// app.kubernetes.io/managed-by=canarykit and annotated canarykit.dev/target=<target>.
+	// app.kubernetes.io/managed-by=canarykit and annotated canarykit.dev/target=<target> and
+	// canarykit.dev/canary=<Target.CanaryName()>.
 	OwnerReferences bool
 	// PrimaryReadyThreshold and CanaryReadyThreshold are the percentages of the updated
 	// replicas that must be available for the primary or the canary to count as ready
@@ -62,10 +63,12 @@ type WorkloadOptions struct {
 // Reads are served from the Cluster's caches: Observe makes no API request, and neither do
 // Bootstrap, ScaleDown or Promote when there is nothing to change. Writes use optimistic
 // concurrency. Objects it creates carry the label app.kubernetes.io/managed-by=canarykit and the
-// annotation canarykit.dev/target=<target> (and, with OwnerReferences, an owner reference to the
-// target); an object of the same name that is not managed by canarykit for this target is never
-// overwritten (a permanent error names it), except an apex Service without any managed-by label,
-// which is adopted (see the package documentation).
+// annotations canarykit.dev/target=<target> and canarykit.dev/canary=<canary> (and, with
+// OwnerReferences, an owner reference to the target); an object of the same name that is not
+// managed by canarykit for this target and Canary is never overwritten (a permanent error names
+// it), except an apex Service without any managed-by label that selects the target's pods, which
+// is adopted (see the package documentation). A target Deployment canarykit made itself is
+// refused.
 type Workload struct {
 	c    *Cluster
 	opts WorkloadOptions
@@ -129,7 +132,8 @@ func (w *Workload) check(t canary.Target) error {
 }
 
 // target returns the target Deployment from the cache, confirming a cache miss with the API
-// server (a target created a moment ago).
+// server (a target created a moment ago). A Deployment canarykit made (another target's
+// primary) is refused: see generatedTarget.
 func (w *Workload) target(ctx context.Context, nc *nsCache) (*appsv1.Deployment, error) {
 	t := w.opts.Target
 	d, err := nc.deployment(t.Namespace, t.Name)
@@ -141,6 +145,9 @@ func (w *Workload) target(ctx context.Context, nc *nsCache) (*appsv1.Deployment,
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get target deployment %s/%s: %w", t.Namespace, t.Name, err)
+	}
+	if err := generatedTarget(d); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -72,9 +72,10 @@ func TestSelectorLabelAndOwnership(t *testing.T) {
 	_, _, err = selectorLabel(d)
 	require.ErrorContains(t, err, "none of the labels app, name, app.kubernetes.io/name")
 
-	w := &Workload{}
+	w := &Workload{opts: WorkloadOptions{Target: canary.Target{Namespace: "ns", Name: "podinfo"}}}
 	mine := &corev1.Service{ObjectMeta: w.managedMeta(d, "podinfo", nil)}
-	require.NoError(t, checkOwned(mine, "service", d))
+	require.NoError(t, w.checkOwned(mine, "service", d))
+	assert.Equal(t, map[string]string{AnnotationTarget: "podinfo", AnnotationCanary: "podinfo"}, mine.Annotations)
 	assert.Empty(t, mine.OwnerReferences, "no cascading deletion unless asked")
 	w.opts.OwnerReferences = true
 	owned := &corev1.Service{ObjectMeta: w.managedMeta(d, "podinfo", nil)}
@@ -82,9 +83,20 @@ func TestSelectorLabelAndOwnership(t *testing.T) {
 	assert.Equal(t, "podinfo", owned.OwnerReferences[0].Name)
 	other := *d
 	other.Name = "checkout"
-	require.ErrorContains(t, checkOwned(mine, "service", &other), "made for podinfo", "another target's object is not adopted")
+	require.ErrorContains(t, w.checkOwned(mine, "service", &other), "made for podinfo", "another target's object is not adopted")
 	theirs := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"}}
-	require.ErrorContains(t, checkOwned(theirs, "service", d), "service ns/podinfo exists and is not managed by canarykit")
+	require.ErrorContains(t, w.checkOwned(theirs, "service", d), "service ns/podinfo exists and is not managed by canarykit")
+
+	// another Canary of the same target: its objects are not this one's
+	second := &Workload{opts: WorkloadOptions{Target: canary.Target{Namespace: "ns", Name: "podinfo", Canary: "podinfo-b"}}}
+	err = second.checkOwned(mine, "service", d)
+	require.ErrorContains(t, err, "service ns/podinfo was made by canarykit for Canary podinfo of target podinfo, not for Canary podinfo-b")
+	assert.True(t, canary.IsPermanent(err))
+	// an earlier canarykit's object, without the Canary record, is the target's
+	legacy := mine.DeepCopy()
+	delete(legacy.Annotations, AnnotationCanary)
+	require.NoError(t, second.checkOwned(legacy, "service", d))
+	assert.True(t, unclaimed(legacy))
 }
 
 // The workload options' rules hold for options given in code, before anything is touched.
