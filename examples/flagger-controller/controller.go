@@ -321,7 +321,8 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 		c.Forget(cn.Target)
 	}
 	ns, name, uid := u.GetNamespace(), u.GetName(), u.GetUID()
-	c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, "Terminating", "Terminating canary %s.%s", name, ns)
+	// Flagger's Events on a Canary all have the reason Synced, the controller's as well
+	c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminating canary %s.%s", name, ns)
 	c.async(ctx, "finalize "+key, func(ctx context.Context) error {
 		<-done
 		if cn != nil {
@@ -336,6 +337,7 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 			if err != nil {
 				return err
 			}
+			c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminated canary %s.%s", name, ns)
 		}
 		if err := c.removeFinalizer(ctx, ns, name, uid); err != nil {
 			return err
@@ -427,7 +429,7 @@ func (c *Controller) warn(u *canaryObject, msg string) {
 	c.mu.Unlock()
 	c.Log.Info("canary not driven", "canary", key, "problem", msg)
 	if !dup {
-		c.Recorder.Event(canaryRef(u), corev1.EventTypeWarning, "Invalid", msg)
+		c.Recorder.Event(canaryRef(u), corev1.EventTypeWarning, driver.CanaryEventReason, msg)
 	}
 }
 

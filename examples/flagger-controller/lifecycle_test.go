@@ -109,7 +109,8 @@ func (b *bed) serviceExists(name string) bool {
 // warnings lists the messages of the Warning Events on Canary name.
 func (b *bed) warnings(name string) []string {
 	list, err := b.env.Client().CoreV1().Events(b.ns).List(context.Background(), metav1.ListOptions{
-		FieldSelector: fields.Set{"involvedObject.kind": "Canary", "involvedObject.name": name, "type": corev1.EventTypeWarning}.String()})
+		FieldSelector: fields.Set{"involvedObject.kind": "Canary", "involvedObject.name": name, "type": corev1.EventTypeWarning,
+			"reason": driver.CanaryEventReason}.String()})
 	require.NoError(b.t, err)
 	var out []string
 	for _, e := range list.Items {
@@ -288,6 +289,13 @@ func TestControllerDeletion(t *testing.T) {
 	assert.NoError(t, err, "the target's own config stays")
 	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Get(context.Background(), "revert", metav1.GetOptions{})
 	assert.NoError(t, err, "the target's own autoscaler stays")
+	b.poll("the Terminating and Terminated Events on the revert Canary, as Flagger records them", func() bool {
+		var msgs []string
+		for _, e := range b.canaryEvents("revert", fields.Set{"reason": driver.CanaryEventReason, "type": corev1.EventTypeNormal}) {
+			msgs = append(msgs, e.Message)
+		}
+		return slices.Contains(msgs, "Terminating canary revert."+b.ns) && slices.Contains(msgs, "Terminated canary revert."+b.ns)
+	})
 
 	// neither target is driven any more
 	b.setImage("keep", "keep:3")
