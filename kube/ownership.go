@@ -17,8 +17,9 @@ import (
 // and annotated with the target it was made for (AnnotationTarget) and the Canary that made it
 // (AnnotationCanary). A Workload writes and deletes only what carries its target and Canary.
 
-// AnnotationTarget on an object canarykit manages names the target it was created for.
-const AnnotationTarget = "canarykit.dev/target"
+// AnnotationTarget on an object canarykit manages names the target it was created for
+// (canary.AnnotationTarget, which the routers of mesh write on route objects too).
+const AnnotationTarget = canary.AnnotationTarget
 
 // AnnotationCanary on an object canarykit manages names the Canary it was created for
 // (canary.Target.CanaryName: Target.Canary, or the target's name). Two Canaries of one target

@@ -106,11 +106,27 @@
 // # Ownership
 //
 // A router changes only objects labelled app.kubernetes.io/managed-by (canary.LabelManagedBy)
-// with its ManagedBy value (default canary.ManagedBy, "canarykit"), which it sets on every object it creates. An object of the route's
-// name without it (Flagger's, a hand-written one) is never changed: the router returns a
-// permanent error wrapping ErrNotOwned that names its manager. Options.Owner adds an owner
-// reference to created objects; DeploymentOwner makes the target Deployment their controller
-// (one GET per object created), without blockOwnerDeletion.
+// with its ManagedBy value (default canary.ManagedBy, "canarykit"), which it sets on every
+// object it creates. An object of the route's name without it (Flagger's, a hand-written one)
+// is never changed: the router returns a permanent error wrapping ErrNotOwned that names its
+// manager.
+//
+// Route objects are named after the apex Service (the NGINX canary Ingress after the Ingress),
+// so two targets can name the same ones: two Canaries whose service name is the same, or
+// whose ingressRef names the same Ingress. Every object a router creates records the target it
+// was made for in the annotation canarykit.dev/target (canary.AnnotationTarget: the target
+// Deployment's name, as kube's generated objects record it), and the router changes only the
+// objects made for the target at hand: Reconcile and SetWeights refuse one made for another
+// target with a permanent error wrapping ErrNotOwned that names the object and its target, and
+// Remove leaves it. SetWeights' JSON patch tests the annotation along with the label, in the
+// same request. An object labelled as the router's that records no target was made before
+// routers recorded theirs: it is taken as the target's and claimed (annotated) at the router's
+// next write of it, Reconcile included, so a route made earlier is adopted as before. (An
+// NGINX canary Ingress recording no target is taken as the target's only if one of its
+// backends is the target's canary Service, which tells the targets sharing an Ingress apart.)
+//
+// Options.Owner adds an owner reference to created objects; DeploymentOwner makes the target
+// Deployment their controller (one GET per object created), without blockOwnerDeletion.
 //
 // # Other writers of the route
 //
@@ -153,7 +169,10 @@
 //
 // Istio and NGINX have Remove, which deletes the route objects they made for a target (the
 // VirtualService and the two DestinationRules; the canary Ingress), only those labelled as
-// theirs, never the user's Ingress: kube/driver's Retire uses it to hand a target back.
+// theirs and made for the target (or recording no target; see Ownership), never the user's
+// Ingress: kube/driver's Retire uses it to hand a target back. Each delete has preconditions on
+// the UID and resourceVersion read, so an object replaced or changed meanwhile is read and
+// judged again.
 //
 // # RBAC
 //

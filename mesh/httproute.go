@@ -223,9 +223,10 @@ func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRo
 }
 
 // Reconcile creates t's HTTPRoute at 100 % primary, or adopts the one the router created
-// earlier: it fixes its parent, rules and backends if they drifted, keeping the weights. A
-// route of the same name managed by someone else is left alone (ErrNotOwned). It costs one GET
-// when nothing needs changing (plus one for the apex Service when Port is 0).
+// earlier for t: it fixes its parent, rules and backends if they drifted, keeping the weights.
+// A route of the same name managed by someone else, or made for another target, is left alone
+// (ErrNotOwned). It costs one GET when nothing needs changing (plus one for the apex Service
+// when Port is 0).
 func (r *HTTPRoute) Reconcile(ctx context.Context, t canary.Target) error {
 	_, err := r.reconcile(ctx, t, false)
 	return err
@@ -257,7 +258,7 @@ func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus 
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", t)
 	}
-	if err := r.own.check("HTTPRoute", &cur.ObjectMeta); err != nil {
+	if err := r.own.check("HTTPRoute", &cur.ObjectMeta, t); err != nil {
 		return canary.Weights{}, err
 	}
 	reshaped, err := r.reshape(ctx, t, c, cur, port, nil)
@@ -283,7 +284,8 @@ func (r *HTTPRoute) accepted(cur *gwv1.HTTPRoute, t canary.Target, checkStatus b
 }
 
 // reshape updates cur to t's shape unless it has it, routing w, or keeping cur's weights when
-// w is nil. It reports whether it updated the route.
+// w is nil, and records t as its target if it does not yet. It reports whether it updated the
+// route.
 func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], cur *gwv1.HTTPRoute,
 	port int32, w *canary.Weights) (bool, error) {
 	keep, err := routeWeights(cur, t)
@@ -294,10 +296,11 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 		w = &keep
 	}
 	want := routeSpec(t, r.parents, r.hosts, port, *w)
-	if sameShape(cur.Spec, want) && keep == *w {
+	if sameShape(cur.Spec, want) && keep == *w && claimed(&cur.ObjectMeta, t) {
 		return false, nil
 	}
 	cur.Spec = want
+	claim(&cur.ObjectMeta, t)
 	if _, err := c.update(ctx, t.Namespace, cur); err != nil {
 		return false, r.apiError(err, "update", t)
 	}
@@ -307,9 +310,9 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 
 // SetWeights routes w with one request: a JSON patch of the first rule's two backend weights,
 // which the API server applies only if the route is still labelled as managed by the router
-// and the rule still lists primary then canary (checked in the same request). Otherwise the
-// router reads the route and, if it is its own, puts it back in shape with w; a deleted route
-// is created again with w.
+// for t and the rule still lists primary then canary (checked in the same request). Otherwise
+// the router reads the route and, if it is its own for t, puts it back in shape with w; a
+// deleted route is created again with w.
 func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
 	if err := w.Validate(); err != nil {
 		return err
@@ -322,13 +325,12 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		return err
 	}
 	const rule = "/spec/rules/0/backendRefs/"
-	_, err = c.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(
-		r.own.testOwner(),
+	_, err = c.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(append(r.own.testOwner(t),
 		patchOp{Op: "test", Path: rule + "0/name", Value: t.PrimaryService()},
 		patchOp{Op: "test", Path: rule + "1/name", Value: t.CanaryService()},
 		patchOp{Op: "replace", Path: rule + "0/weight", Value: w.Primary},
 		patchOp{Op: "replace", Path: rule + "1/weight", Value: w.Canary},
-	))
+	)...))
 	switch {
 	case err == nil:
 		return nil
@@ -346,7 +348,7 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 	if err != nil {
 		return r.apiError(err, "get", t)
 	}
-	if err := r.own.check("HTTPRoute", &cur.ObjectMeta); err != nil {
+	if err := r.own.check("HTTPRoute", &cur.ObjectMeta, t); err != nil {
 		return err
 	}
 	port, err := r.portFor(ctx, t)

@@ -169,9 +169,9 @@ func (r *Istio) api(ctx context.Context, kind, namespace string) (istioAPI, erro
 }
 
 // Reconcile creates t's DestinationRules and VirtualService (at 100 % primary), or adopts the
-// ones the router created earlier: it fixes what drifted, keeping the VirtualService's weights.
-// An object of the same name managed by someone else is left alone (ErrNotOwned). It costs
-// three GETs when nothing needs changing.
+// ones the router created earlier for t: it fixes what drifted, keeping the VirtualService's
+// weights. An object of the same name managed by someone else, or made for another target, is
+// left alone (ErrNotOwned). It costs three GETs when nothing needs changing.
 func (r *Istio) Reconcile(ctx context.Context, t canary.Target) error {
 	_, err := r.ReconcileWeights(ctx, t)
 	return err
@@ -197,7 +197,7 @@ func (r *Istio) ReconcileWeights(ctx context.Context, t canary.Target) (canary.W
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", vs.kind, t.Namespace, t.ApexService())
 	}
-	if err := r.own.check("VirtualService", objectMeta(cur)); err != nil {
+	if err := r.own.check("VirtualService", objectMeta(cur), t); err != nil {
 		return canary.Weights{}, err
 	}
 	w, err := r.reshape(ctx, t, vs, cur, nil)
@@ -225,13 +225,13 @@ func (r *Istio) reconcileRules(ctx context.Context, t canary.Target) error {
 		if err != nil {
 			return r.apiError(err, "get", dr.kind, t.Namespace, name)
 		}
-		if err := r.own.check("DestinationRule", objectMeta(cur)); err != nil {
+		if err := r.own.check("DestinationRule", objectMeta(cur), t); err != nil {
 			return err
 		}
-		if sameIstioSpec(cur, want) {
+		if sameIstioSpec(cur, want) && claimed(objectMeta(cur), t) {
 			continue
 		}
-		if err := r.update(ctx, dr, cur, want); err != nil {
+		if err := r.update(ctx, t, dr, cur, want); err != nil {
 			return r.apiError(err, "update", dr.kind, t.Namespace, name)
 		}
 		r.log.Info("DestinationRule reshaped", "target", t.String(), "name", name)
@@ -240,7 +240,8 @@ func (r *Istio) reconcileRules(ctx context.Context, t canary.Target) error {
 }
 
 // reshape puts cur in t's shape with w, or with cur's weights when w is nil (weights that
-// cannot be read: all on the primary), and returns the weights the route has.
+// cannot be read: all on the primary), recording t as its target if it does not yet, and
+// returns the weights the route has.
 func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *unstructured.Unstructured, w *canary.Weights) (canary.Weights, error) {
 	var spec virtualServiceSpec
 	keep, err := canary.Weights{}, decodeSpec(cur, &spec)
@@ -255,10 +256,10 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 		w = &keep
 	}
 	want := virtualService(t, r.hosts, r.gateways, *w)
-	if !broken && sameIstioSpec(cur, want) && keep == *w {
+	if !broken && sameIstioSpec(cur, want) && keep == *w && claimed(objectMeta(cur), t) {
 		return keep, nil
 	}
-	if err := r.update(ctx, vs, cur, want); err != nil {
+	if err := r.update(ctx, t, vs, cur, want); err != nil {
 		return canary.Weights{}, r.apiError(err, "update", vs.kind, t.Namespace, t.ApexService())
 	}
 	r.log.Info("VirtualService reshaped", "target", t.String(), "weights", w.String())
@@ -267,9 +268,9 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 
 // SetWeights routes w with one request: a JSON patch of the first HTTP route's two
 // destination weights, which the API server applies only if the VirtualService is still
-// labelled as managed by the router and the route still lists primary then canary (checked in
-// the same request). Otherwise the router reads the VirtualService and, if it is its own, puts
-// it back in shape with w; a deleted one is created again with w (and its DestinationRules
+// labelled as managed by the router for t and the route still lists primary then canary
+// (checked in the same request). Otherwise the router reads the VirtualService and, if it is
+// its own for t, puts it back in shape with w; a deleted one is created again with w (and its DestinationRules
 // with it, if they went too).
 func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
 	if err := w.Validate(); err != nil {
@@ -283,14 +284,13 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		return err
 	}
 	const route = "/spec/http/0/route/"
-	_, err = vs.res.Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(
-		r.own.testOwner(),
+	_, err = vs.res.Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(append(r.own.testOwner(t),
 		patchOp{Op: "test", Path: route + "0/destination/host", Value: t.PrimaryService()},
 		patchOp{Op: "test", Path: route + "1/destination/host", Value: t.CanaryService()},
 		// add, not replace: Istio's own clients leave a zero weight out
 		patchOp{Op: "add", Path: route + "0/weight", Value: w.Primary},
 		patchOp{Op: "add", Path: route + "1/weight", Value: w.Canary},
-	), metav1.PatchOptions{})
+	)...), metav1.PatchOptions{})
 	switch {
 	case err == nil:
 		return nil
@@ -307,7 +307,7 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 	if err != nil {
 		return r.apiError(err, "get", vs.kind, t.Namespace, t.ApexService())
 	}
-	if err := r.own.check("VirtualService", objectMeta(cur)); err != nil {
+	if err := r.own.check("VirtualService", objectMeta(cur), t); err != nil {
 		return err
 	}
 	_, err = r.reshape(ctx, t, vs, cur, &w)
@@ -347,7 +347,7 @@ func (r *Istio) createVirtualService(ctx context.Context, t canary.Target, vs is
 	return nil
 }
 
-// create creates the object name of api's kind with spec, labelled as the router's.
+// create creates the object name of api's kind with spec, labelled as the router's for t.
 func (r *Istio) create(ctx context.Context, t canary.Target, api istioAPI, name string, spec any) error {
 	meta := metav1.ObjectMeta{Name: name, Namespace: t.Namespace}
 	if err := r.own.stamp(ctx, t, &meta); err != nil {
@@ -366,15 +366,21 @@ func (r *Istio) create(ctx context.Context, t canary.Target, api istioAPI, name 
 	return nil
 }
 
-// update replaces cur's spec with spec; cur's resourceVersion makes it fail on a concurrent
-// change.
-func (r *Istio) update(ctx context.Context, api istioAPI, cur *unstructured.Unstructured, spec any) error {
+// update replaces cur's spec with spec and records t as its target; cur's resourceVersion
+// makes it fail on a concurrent change.
+func (r *Istio) update(ctx context.Context, t canary.Target, api istioAPI, cur *unstructured.Unstructured, spec any) error {
 	m, err := specMap(spec)
 	if err != nil {
 		return canary.Permanent(fmt.Errorf("encode %s spec: %w", api.kind, err))
 	}
 	obj := cur.DeepCopy()
 	obj.Object["spec"] = m
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[canary.AnnotationTarget] = t.Name
+	obj.SetAnnotations(annotations)
 	_, err = api.res.Update(ctx, obj, metav1.UpdateOptions{})
 	return err
 }
@@ -395,5 +401,6 @@ func (r *Istio) apiError(err error, verb, kind, namespace, name string) error {
 
 // objectMeta is the part of an unstructured object's metadata the ownership check reads.
 func objectMeta(u *unstructured.Unstructured) *metav1.ObjectMeta {
-	return &metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), Labels: u.GetLabels(), OwnerReferences: u.GetOwnerReferences()}
+	return &metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), Labels: u.GetLabels(),
+		Annotations: u.GetAnnotations(), OwnerReferences: u.GetOwnerReferences()}
 }

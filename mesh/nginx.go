@@ -103,8 +103,10 @@ func CanaryIngressName(t canary.Target) string { return t.IngressName() + "-cana
 func (r *NGINX) key(name string) string { return r.prefix + "/" + name }
 
 // Reconcile creates t's canary Ingress with all traffic on the primary, or adopts the one the
-// router created earlier, bringing it back in line with the user's Ingress (spec, labels and
-// annotations) and with t's match conditions, keeping its weights. It costs two GETs (the
+// router created earlier for t, bringing it back in line with the user's Ingress (spec, labels
+// and annotations) and with t's match conditions, keeping its weights. One managed by someone
+// else, or made for another target whose ingressRef names the same Ingress, is left alone
+// (ErrNotOwned). It costs two GETs (the
 // user's Ingress and the canary Ingress) when nothing needs changing.
 func (r *NGINX) Reconcile(ctx context.Context, t canary.Target) error {
 	_, err := r.reconcile(ctx, t)
@@ -128,7 +130,7 @@ func (r *NGINX) reconcile(ctx context.Context, t canary.Target) (canary.Weights,
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", CanaryIngressName(t), t)
 	}
-	if err := r.own.check("Ingress", &cur.ObjectMeta); err != nil {
+	if err := r.check(cur, t); err != nil {
 		return canary.Weights{}, err
 	}
 	w, err := r.weights(cur, t)
@@ -142,6 +144,43 @@ func (r *NGINX) reconcile(ctx context.Context, t canary.Target) (canary.Weights,
 		return canary.Weights{}, err
 	}
 	return w, nil
+}
+
+// check returns nil when the canary Ingress cur is the router's for t, else a permanent error
+// wrapping ErrNotOwned. Targets whose ingressRef names the same Ingress share the name of the
+// canary Ingress; one made before routers recorded their target is taken as t's only if one
+// of its backends is t's canary Service.
+func (r *NGINX) check(cur *networkingv1.Ingress, t canary.Target) error {
+	if err := r.own.check("Ingress", &cur.ObjectMeta, t); err != nil {
+		return err
+	}
+	if cur.Annotations[canary.AnnotationTarget] == "" && !routesTo(cur, t.CanaryService()) {
+		return canary.Permanent(fmt.Errorf("%w: Ingress %s/%s records no target (%s) and routes nothing to %s: it is another target's; targets with the same ingressRef cannot share it",
+			ErrNotOwned, cur.Namespace, cur.Name, canary.AnnotationTarget, t.CanaryService()))
+	}
+	return nil
+}
+
+// routesTo reports whether one of ing's backends (the default one, or a rule's path) names
+// service.
+func routesTo(ing *networkingv1.Ingress, service string) bool {
+	names := func(b *networkingv1.IngressBackend) bool {
+		return b != nil && b.Service != nil && b.Service.Name == service
+	}
+	if names(ing.Spec.DefaultBackend) {
+		return true
+	}
+	for _, rule := range ing.Spec.Rules {
+		if rule.HTTP == nil {
+			continue
+		}
+		for i := range rule.HTTP.Paths {
+			if names(&rule.HTTP.Paths[i].Backend) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // validate checks t and that its match conditions are ones ingress-nginx can express.
@@ -185,7 +224,7 @@ func (r *NGINX) desired(ctx context.Context, t canary.Target, w canary.Weights) 
 		Spec: spec,
 	}
 	for k, v := range apex.Annotations {
-		if !strings.HasPrefix(k, r.key(nginxCanary)) && k != lastAppliedConfiguration {
+		if !strings.HasPrefix(k, r.key(nginxCanary)) && k != lastAppliedConfiguration && k != canary.AnnotationTarget {
 			ing.Annotations[k] = v
 		}
 	}
@@ -282,8 +321,9 @@ func (r *NGINX) create(ctx context.Context, t canary.Target, w canary.Weights) e
 	return nil
 }
 
-// reshape updates cur to the user's Ingress and t's shape routing w, unless it has it. Labels
-// and annotations others added to the canary Ingress are kept; owner references too.
+// reshape updates cur to the user's Ingress and t's shape routing w, recording t as its
+// target, unless it has it. Labels and annotations others added to the canary Ingress are kept;
+// owner references too.
 func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.Ingress, w canary.Weights) error {
 	want, err := r.desired(ctx, t, w)
 	if err != nil {
@@ -304,6 +344,7 @@ func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.
 		}
 	}
 	maps.Copy(next.Annotations, want.Annotations)
+	claim(&next.ObjectMeta, t)
 	next.Spec = want.Spec
 	if apiequality.Semantic.DeepEqual(cur.Spec, next.Spec) && maps.Equal(cur.Labels, next.Labels) && maps.Equal(cur.Annotations, next.Annotations) {
 		return nil
@@ -317,9 +358,9 @@ func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.
 
 // SetWeights routes w with one request: a JSON patch of the canary Ingress's annotations,
 // which the API server applies only if the Ingress is still labelled as managed by the router
-// (checked in the same request). A/B annotations that w does not call for are removed (each
+// for t (checked in the same request). A/B annotations that w does not call for are removed (each
 // as an add then a remove, which applies whether or not it is there). If the patch cannot
-// apply, the router reads the canary Ingress and, if it is its own, reshapes it with w; a
+// apply, the router reads the canary Ingress and, if it is its own for t, reshapes it with w; a
 // deleted canary Ingress is created again with w.
 //
 // For an A/B target, ingress-nginx sends a matching request all to the canary or all to the
@@ -333,7 +374,7 @@ func (r *NGINX) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		return err
 	}
 	state := r.state(t, w)
-	ops := []patchOp{r.own.testOwner()}
+	ops := r.own.testOwner(t)
 	for _, k := range append([]string{nginxCanary, nginxWeight, nginxWeightTotal}, nginxMatchKeys...) {
 		path := "/metadata/annotations/" + escapePointer(r.key(k))
 		if v, ok := state[r.key(k)]; ok {
@@ -357,7 +398,7 @@ func (r *NGINX) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 	if err != nil {
 		return r.apiError(err, "get", name, t)
 	}
-	if err := r.own.check("Ingress", &cur.ObjectMeta); err != nil {
+	if err := r.check(cur, t); err != nil {
 		return err
 	}
 	return r.reshape(ctx, t, cur, w)

@@ -101,8 +101,8 @@ func TestNGINXConformanceOnFakes(t *testing.T) {
 }
 
 // The canary Ingress is the user's with the apex backends pointed at the canary Service, its
-// labels and annotations (not kubectl's last applied configuration), owned by the router; the
-// user's Ingress is only read.
+// labels and annotations (not kubectl's last applied configuration), owned by the router for
+// the target; the user's Ingress is only read.
 func TestNGINXCanaryIngressShape(t *testing.T) {
 	tg := newTarget()
 	tg.Ingress = "public"
@@ -116,6 +116,7 @@ func TestNGINXCanaryIngressShape(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"app": tg.Name, canary.LabelManagedBy: canary.ManagedBy}, got.Labels)
 	assert.Equal(t, map[string]string{
+		canary.AnnotationTarget:       tg.Name,
 		"kubernetes.io/ingress.class": "nginx",
 		ann + "configuration-snippet": user.Annotations[ann+"configuration-snippet"],
 		ann + "canary":                "true",

@@ -26,7 +26,8 @@ var (
 	// not at a version the router can use).
 	ErrCRDMissing = errors.New("route CRD not installed")
 	// ErrNotOwned: a route object with the router's name exists but another controller manages
-	// it; the router leaves it alone.
+	// it, or the router made it for another target (canary.AnnotationTarget); the router
+	// leaves it alone.
 	ErrNotOwned = errors.New("route object is managed by someone else")
 	// ErrRouteRejected: the mesh reports, in the route's status, that it does not apply the
 	// route (Gateway API's Accepted or ResolvedRefs condition is False for its parent).
@@ -72,12 +73,14 @@ func newOwners(managedBy string, owner OwnerFunc) owners {
 	return owners{managedBy: managedBy, owner: owner}
 }
 
-// stamp labels meta as managed by the router and sets its owner reference.
+// stamp labels meta as managed by the router, records t as the target it is made for and
+// sets its owner reference.
 func (o owners) stamp(ctx context.Context, t canary.Target, meta *metav1.ObjectMeta) error {
 	if meta.Labels == nil {
 		meta.Labels = map[string]string{}
 	}
 	meta.Labels[canary.LabelManagedBy] = o.managedBy
+	claim(meta, t)
 	if o.owner == nil {
 		return nil
 	}
@@ -91,12 +94,33 @@ func (o owners) stamp(ctx context.Context, t canary.Target, meta *metav1.ObjectM
 	return nil
 }
 
-// check returns nil when meta is managed by the router, else a permanent error wrapping
-// ErrNotOwned that names who manages it.
-func (o owners) check(kind string, meta *metav1.ObjectMeta) error {
+// claim records t in meta as the target the object is made for (canary.AnnotationTarget).
+func claim(meta *metav1.ObjectMeta, t canary.Target) {
+	if meta.Annotations == nil {
+		meta.Annotations = map[string]string{}
+	}
+	meta.Annotations[canary.AnnotationTarget] = t.Name
+}
+
+// claimed reports whether meta records t as the target the object is made for. An object the
+// router owns that records none was made before routers recorded their target: it is taken as
+// t's and claimed at the router's next write of it.
+func claimed(meta *metav1.ObjectMeta, t canary.Target) bool {
+	return meta.Annotations[canary.AnnotationTarget] == t.Name
+}
+
+// check returns nil when meta is managed by the router for t (or, recording no target, by the
+// router), else a permanent error wrapping ErrNotOwned that names who manages it: another
+// manager, or the router for another target.
+func (o owners) check(kind string, meta *metav1.ObjectMeta, t canary.Target) error {
 	got := meta.Labels[canary.LabelManagedBy]
 	if got == o.managedBy {
-		return nil
+		made := meta.Annotations[canary.AnnotationTarget]
+		if made == "" || made == t.Name {
+			return nil
+		}
+		return canary.Permanent(fmt.Errorf("%w: %s %s/%s is %s's for target %s (%s=%s), not for %s; two targets cannot share it: give one of them other route objects (another service name, or another Ingress)",
+			ErrNotOwned, kind, meta.Namespace, meta.Name, o.managedBy, made, canary.AnnotationTarget, made, t.Name))
 	}
 	var who []string
 	if got != "" {
@@ -112,10 +136,15 @@ func (o owners) check(kind string, meta *metav1.ObjectMeta) error {
 		ErrNotOwned, kind, meta.Namespace, meta.Name, strings.Join(who, ", "), canary.LabelManagedBy, o.managedBy))
 }
 
-// testOwner is the JSON patch operation that makes a patch fail unless the object is managed
-// by the router: the server checks ownership and applies the change atomically.
-func (o owners) testOwner() patchOp {
-	return patchOp{Op: "test", Path: "/metadata/labels/" + escapePointer(canary.LabelManagedBy), Value: o.managedBy}
+// testOwner is the JSON patch operations that make a patch fail unless the object is managed
+// by the router and records t as its target: the server checks ownership and applies the
+// change atomically. An object that records no target fails them too, and the router, having
+// read it, claims it (or refuses it) on the slower path.
+func (o owners) testOwner(t canary.Target) []patchOp {
+	return []patchOp{
+		{Op: "test", Path: "/metadata/labels/" + escapePointer(canary.LabelManagedBy), Value: o.managedBy},
+		{Op: "test", Path: "/metadata/annotations/" + escapePointer(canary.AnnotationTarget), Value: t.Name},
+	}
 }
 
 // patchOp is one RFC 6902 JSON patch operation.

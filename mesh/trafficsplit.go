@@ -186,12 +186,12 @@ func chooseSplitVersion(served []string) (write, read string) {
 }
 
 // Reconcile creates t's TrafficSplit at 100 % primary (and its HTTPRouteGroup with match
-// conditions), or adopts the one the router created earlier: it fixes its service, backends
-// and matches if they drifted, keeping its weights. An object of the same name managed by
-// someone else is left alone (ErrNotOwned). It costs one GET when nothing needs changing
-// (two with match conditions). When the target no longer has match conditions but its
-// TrafficSplit still refers to the HTTPRouteGroup, the matches are dropped and the group, if
-// the router made it, deleted.
+// conditions), or adopts the one the router created earlier for t: it fixes its service,
+// backends and matches if they drifted, keeping its weights. An object of the same name managed
+// by someone else, or made for another target, is left alone (ErrNotOwned). It costs one GET
+// when nothing needs changing (two with match conditions). When the target no longer has
+// match conditions but its TrafficSplit still refers to the HTTPRouteGroup, the matches are
+// dropped and the group, if the router made it, deleted.
 func (r *TrafficSplit) Reconcile(ctx context.Context, t canary.Target) error {
 	_, _, err := r.reconcile(ctx, t, false)
 	return err
@@ -227,7 +227,7 @@ func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights b
 	if err != nil {
 		return canary.Weights{}, 0, r.apiError(err, "get TrafficSplit", t)
 	}
-	if err := r.own.check("TrafficSplit", &cur.meta); err != nil {
+	if err := r.own.check("TrafficSplit", &cur.meta, t); err != nil {
 		return canary.Weights{}, 0, err
 	}
 	want := r.desired(t, canary.AllPrimary())
@@ -236,6 +236,10 @@ func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights b
 		if werr != nil && weights {
 			return canary.Weights{}, 0, fmt.Errorf("TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), werr)
 		}
+		if !claimed(&cur.meta, t) {
+			gen, err := r.claimSplit(ctx, t, p, cur)
+			return w, gen, err
+		}
 		return w, cur.meta.Generation, nil
 	}
 	dropGroup := len(t.Match) == 0 && len(cur.matches) > 0 // the target no longer uses A/B
@@ -243,7 +247,8 @@ func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights b
 		w = canary.AllPrimary()
 	}
 	want = r.desired(t, w)
-	want.meta = cur.meta
+	want.meta = *cur.meta.DeepCopy()
+	claim(&want.meta, t)
 	updated, err := p.write.update(ctx, t.Namespace, want)
 	if err != nil {
 		return canary.Weights{}, 0, r.apiError(err, "update TrafficSplit", t)
@@ -270,7 +275,7 @@ func (r *TrafficSplit) deleteGroup(ctx context.Context, t canary.Target) error {
 	if err != nil {
 		return r.groupError(err, "get", t)
 	}
-	if r.own.check("HTTPRouteGroup", &cur.meta) != nil {
+	if r.own.check("HTTPRouteGroup", &cur.meta, t) != nil {
 		return nil // someone else's: not ours to delete
 	}
 	if err := p.group.delete(ctx, t.Namespace, t.ApexService(), cur.meta.ResourceVersion); err != nil && !objectMissing(err) {
@@ -281,8 +286,9 @@ func (r *TrafficSplit) deleteGroup(ctx context.Context, t canary.Target) error {
 }
 
 // SetWeights routes w with one request: a JSON patch that replaces the backends if, and only
-// if, the TrafficSplit is still labelled as managed by the router (checked by the API server in
-// the same request). A deleted TrafficSplit is created again with w.
+// if, the TrafficSplit is still labelled as managed by the router for t (checked by the API
+// server in the same request). A deleted TrafficSplit is created again with w; one that
+// records no target is read and, being the router's, claimed for t in the write of w.
 func (r *TrafficSplit) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
 	_, err := r.setWeights(ctx, t, w, 0)
 	return err
@@ -302,15 +308,15 @@ func (r *TrafficSplit) setWeights(ctx context.Context, t canary.Target, w canary
 	if err != nil {
 		return 0, err
 	}
-	ops := []patchOp{r.own.testOwner()}
+	ops := r.own.testOwner(t)
 	if gen > 0 {
 		ops = append(ops, patchOp{Op: "test", Path: "/metadata/generation", Value: gen})
 	}
-	ops = append(ops, patchOp{Op: "replace", Path: "/spec/backends", Value: []map[string]any{
+	backends := patchOp{Op: "replace", Path: "/spec/backends", Value: []map[string]any{
 		{"service": t.CanaryService(), "weight": p.write.weightValue(w.Canary)},
 		{"service": t.PrimaryService(), "weight": p.write.weightValue(w.Primary)},
-	}})
-	got, err := p.write.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(ops...))
+	}}
+	got, err := p.write.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(append(ops, backends)...))
 	switch {
 	case err == nil:
 		return got.meta.Generation, nil
@@ -318,19 +324,50 @@ func (r *TrafficSplit) setWeights(ctx context.Context, t canary.Target, w canary
 		r.log.Info("TrafficSplit missing; creating it again", "target", t.String())
 		return r.create(ctx, t, p, w)
 	case gen > 0 && testFailed(err):
-		return 0, fmt.Errorf("%w: TrafficSplit %s/%s is no longer at generation %d or no longer labelled %s=%s: %v",
-			ErrRouteChanged, t.Namespace, t.ApexService(), gen, canary.LabelManagedBy, r.own.managedBy, err)
+		return 0, fmt.Errorf("%w: TrafficSplit %s/%s is no longer at generation %d, or no longer labelled %s=%s and annotated %s=%s: %v",
+			ErrRouteChanged, t.Namespace, t.ApexService(), gen, canary.LabelManagedBy, r.own.managedBy, canary.AnnotationTarget, t.Name, err)
 	case patchRejected(err):
 		cur, gerr := p.read.get(ctx, t.Namespace, t.ApexService())
 		if gerr != nil {
 			return 0, r.apiError(gerr, "get TrafficSplit", t)
 		}
-		if oerr := r.own.check("TrafficSplit", &cur.meta); oerr != nil {
+		if oerr := r.own.check("TrafficSplit", &cur.meta, t); oerr != nil {
 			return 0, oerr
+		}
+		if !claimed(&cur.meta, t) {
+			return r.claimSplit(ctx, t, p, cur, backends)
 		}
 		return 0, fmt.Errorf("patch TrafficSplit %s/%s: %w", t.Namespace, t.ApexService(), err)
 	}
 	return 0, r.apiError(err, "patch TrafficSplit", t)
+}
+
+// claimSplit records t as the target of cur, a TrafficSplit of the router's that records
+// none, with a JSON patch that applies only if cur is unchanged since it was read (its
+// resourceVersion) and applies ops too (a weight change, written at the version weights are
+// written with). Without ops the patch goes through the version reads use, which decodes
+// whatever weights are stored (linkerd-smi's v1alpha1 quantities). It returns the generation
+// after the write.
+func (r *TrafficSplit) claimSplit(ctx context.Context, t canary.Target, p smiPlan, cur *split, ops ...patchOp) (int64, error) {
+	var claim []patchOp
+	if cur.meta.ResourceVersion != "" { // the API server always sets it
+		claim = append(claim, patchOp{Op: "test", Path: "/metadata/resourceVersion", Value: cur.meta.ResourceVersion})
+	}
+	if cur.meta.Annotations == nil {
+		claim = append(claim, patchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{canary.AnnotationTarget: t.Name}})
+	} else {
+		claim = append(claim, patchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(canary.AnnotationTarget), Value: t.Name})
+	}
+	via := p.write
+	if len(ops) == 0 {
+		via = p.read
+	}
+	got, err := via.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(append(claim, ops...)...))
+	if err != nil {
+		return 0, r.apiError(err, "claim TrafficSplit", t)
+	}
+	r.log.Info("TrafficSplit claimed for the target", "target", t.String())
+	return got.meta.Generation, nil
 }
 
 // Weights reads t's TrafficSplit and returns the canary's and the primary's share of their
@@ -407,15 +444,16 @@ func (r *TrafficSplit) reconcileGroup(ctx context.Context, t canary.Target, c ve
 	if err != nil {
 		return r.groupError(err, "get", t)
 	}
-	if err := r.own.check("HTTPRouteGroup", &cur.meta); err != nil {
+	if err := r.own.check("HTTPRouteGroup", &cur.meta, t); err != nil {
 		return err
 	}
 	if slices.EqualFunc(cur.matches, want.matches, func(a, b groupMatch) bool {
 		return a.name == b.name && maps.Equal(a.headers, b.headers)
-	}) {
+	}) && claimed(&cur.meta, t) {
 		return nil
 	}
-	want.meta = cur.meta
+	want.meta = *cur.meta.DeepCopy()
+	claim(&want.meta, t)
 	if _, err := c.update(ctx, t.Namespace, want); err != nil {
 		return r.groupError(err, "update", t)
 	}

@@ -63,7 +63,11 @@
 // and the target scaled to zero, or with Retirement.Revert the target handed back as
 // Flagger's spec.revertOnDeletion does (scaled up, the apex Service selecting its pods, the
 // route objects and what canarykit generated deleted; this needs kube.RevertRBAC() and the
-// router's delete rule on top of kube.RBAC()).
+// router's delete rule on top of kube.RBAC()). Only route objects made for the target are
+// deleted (annotated canarykit.dev/target with its name, or with none when made before
+// canarykit recorded it), each with preconditions on the UID and resourceVersion read; a
+// Canary whose apex Service is canarykit's for another target (its bootstrap was refused)
+// removes no route object.
 //
 // A Canary annotated canarykit.dev/sequential-check (kube/flagger) gets the sequential test of
 // its error rate (metrics.Sequential over metrics.PrometheusCounts, on the Canary's Prometheus)

@@ -18,12 +18,12 @@ import (
 type Retirement struct {
 	// Revert hands the target back as Flagger's spec.revertOnDeletion does: the target scaled
 	// up to the primary's replicas, the apex Service selecting the target's pods once they are
-	// ready, the route objects removed, the primary Deployment, its autoscaler, config copies
-	// and the primary and canary Services deleted, and the target's Lease (its saved status)
-	// deleted. Without Revert the traffic is left on the primary: the route sends everything
-	// to it and the target is scaled to zero, as after a rollback; the Lease keeps the status.
-	// Revert needs delete permissions kube.RBAC() lacks: kube.RevertRBAC() and the router's
-	// delete rule.
+	// ready, the route objects made for the target removed, the primary Deployment, its
+	// autoscaler, config copies and the primary and canary Services deleted, and the target's
+	// Lease (its saved status) deleted. Without Revert the traffic is left on the primary: the
+	// route sends everything to it and the target is scaled to zero, as after a rollback; the
+	// Lease keeps the status. Revert needs delete permissions kube.RBAC() lacks:
+	// kube.RevertRBAC() and the router's delete rule.
 	Revert bool
 	// Due, if set, is asked before the lease is taken and again once it is held; false skips
 	// the work (another process has done it, or the Canary was created again meanwhile).
@@ -158,10 +158,24 @@ func (d *Driver) waitReady(ctx context.Context, t canary.Target, workload *kube.
 }
 
 // removeRoute deletes the route objects canarykit made for c's target (those labelled as
-// managed by it). It returns false when it could not, having reset the weights to the
-// primary instead (a router it cannot remove the objects of).
+// managed by it and annotated with the target, or with no target as objects made before
+// canarykit recorded theirs). It returns false when it could not, having reset the weights to
+// the primary instead (a router it cannot remove the objects of).
+//
+// Every route object of a target routes to its apex Service's primary and canary: when the
+// apex Service is canarykit's for another target (a Canary whose service name is another's,
+// whose bootstrap was refused), so are they, and none is removed.
 func (d *Driver) removeRoute(ctx context.Context, c *flagger.Canary, router canary.MeshRouter) (bool, error) {
 	t := c.Target
+	owner, err := d.apexOwner(ctx, t)
+	if err != nil {
+		return false, err
+	}
+	if owner != "" {
+		d.opts.Logger.Info("route objects left alone: the apex service is canarykit's for another target",
+			"target", t.String(), "service", t.Namespace+"/"+t.ApexService(), "owner", owner)
+		return true, nil
+	}
 	if d.opts.Router != nil {
 		if rr, ok := d.opts.Router.(RouteRemover); ok {
 			return true, rr.Remove(ctx, t)
@@ -183,11 +197,28 @@ func (d *Driver) removeRoute(ctx context.Context, c *flagger.Canary, router cana
 		return false, resetWeights(ctx, t, router)
 	}
 	for _, gr := range kinds {
-		if err := d.deleteManaged(ctx, d.dyn, gr, t.Namespace, t.ApexService()); err != nil {
+		if err := d.deleteManaged(ctx, d.dyn, gr, t); err != nil {
 			return false, err
 		}
 	}
 	return true, nil
+}
+
+// apexOwner returns the target t's apex Service is canarykit's for, when that is another
+// target; "" when it is t's, no one's (handed back already) or absent.
+func (d *Driver) apexOwner(ctx context.Context, t canary.Target) (string, error) {
+	svc, err := d.client.CoreV1().Services(t.Namespace).Get(ctx, t.ApexService(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("get apex service %s/%s: %w", t.Namespace, t.ApexService(), err)
+	}
+	owner := svc.Annotations[canary.AnnotationTarget]
+	if svc.Labels[canary.LabelManagedBy] != canary.ManagedBy || owner == t.Name {
+		return "", nil
+	}
+	return owner, nil
 }
 
 func resetWeights(ctx context.Context, t canary.Target, router canary.MeshRouter) error {
@@ -197,9 +228,16 @@ func resetWeights(ctx context.Context, t canary.Target, router canary.MeshRouter
 	return nil
 }
 
-// deleteManaged deletes the object of the group's preferred version if canarykit manages it;
-// a group the API server does not serve, or an absent object, is nothing to do.
-func (d *Driver) deleteManaged(ctx context.Context, dyn dynamic.Interface, gr schema.GroupResource, namespace, name string) error {
+// deleteAttempts bounds the reads of a route object that keeps changing while it is deleted.
+const deleteAttempts = 3
+
+// deleteManaged deletes t's route object of the group's preferred version, named after the
+// apex Service, if canarykit manages it for t: labelled as canarykit's and annotated with t's
+// name, or with none. The delete has preconditions on the UID and resourceVersion read, so an
+// object created again or changed meanwhile is read and judged again. A group the API server
+// does not serve, an absent object, or another's (another manager's, or canarykit's for
+// another target) is nothing to do.
+func (d *Driver) deleteManaged(ctx context.Context, dyn dynamic.Interface, gr schema.GroupResource, t canary.Target) error {
 	groups, err := d.client.Discovery().ServerGroups()
 	if err != nil {
 		return fmt.Errorf("discover %s: %w", gr.Group, err)
@@ -213,22 +251,37 @@ func (d *Driver) deleteManaged(ctx context.Context, dyn dynamic.Interface, gr sc
 	if version == "" {
 		return nil
 	}
+	namespace, name := t.Namespace, t.ApexService()
 	res := dyn.Resource(gr.WithVersion(version)).Namespace(namespace)
-	obj, err := res.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+	for range deleteAttempts {
+		obj, err := res.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get %s %s/%s: %w", gr, namespace, name, err)
+		}
+		if obj.GetLabels()[canary.LabelManagedBy] != canary.ManagedBy {
+			d.opts.Logger.Info("route object not managed by canarykit; left alone", "resource", gr.String(), "name", namespace+"/"+name)
+			return nil
+		}
+		if made := obj.GetAnnotations()[canary.AnnotationTarget]; made != "" && made != t.Name {
+			d.opts.Logger.Info("route object made for another target; left alone", "resource", gr.String(), "name", namespace+"/"+name,
+				"target", t.Name, "madeFor", made)
+			return nil
+		}
+		uid, rv := obj.GetUID(), obj.GetResourceVersion()
+		pre := &metav1.Preconditions{UID: &uid}
+		if rv != "" { // the API server always sets it
+			pre.ResourceVersion = &rv
+		}
+		err = res.Delete(ctx, name, metav1.DeleteOptions{Preconditions: pre})
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+			return nil
+		case !apierrors.IsConflict(err):
+			return fmt.Errorf("delete %s %s/%s: %w", gr, namespace, name, err)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("get %s %s/%s: %w", gr, namespace, name, err)
-	}
-	if obj.GetLabels()[canary.LabelManagedBy] != canary.ManagedBy {
-		d.opts.Logger.Info("route object not managed by canarykit; left alone", "resource", gr.String(), "name", namespace+"/"+name)
-		return nil
-	}
-	uid := obj.GetUID()
-	err = res.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete %s %s/%s: %w", gr, namespace, name, err)
-	}
-	return nil
+	return fmt.Errorf("delete %s %s/%s: it changed at each of %d attempts", gr, namespace, name, deleteAttempts)
 }
