@@ -12,7 +12,10 @@
 //	confirm-rollout, confirm-traffic-increase, confirm-promotion   "open" lets the release on
 //	rollback                                                       "open" rolls it back now
 //
-// A missing ConfigMap or key, or any other value, is closed, as in the loadtester. Anyone
+// A missing ConfigMap or key, or any other value, is closed, as in the loadtester. A ConfigMap
+// of that name without both labels (made by someone else, or for another target) holds no
+// gates: Allow and State do not read its keys, and nothing writes it; they return an error
+// wrapping ErrNotManaged that names it (a gate asked is then closed). Anyone
 // allowed to update the ConfigMap can operate the gates without canarykit:
 //
 //	kubectl -n test patch configmap podinfo-canarykit-gates --type merge -p '{"data":{"confirm-promotion":"open"}}'

@@ -42,6 +42,10 @@ var (
 	ErrGateType = errors.New("not a manual gate type")
 	// ErrInvalidConfig: New refused its Config.
 	ErrInvalidConfig = errors.New("invalid kubegate config")
+	// ErrNotManaged: a ConfigMap of the gates' name exists without kubegate's labels
+	// (app.kubernetes.io/managed-by=canarykit and canarykit.dev/target=<target>); kubegate
+	// neither reads its keys as gates nor writes it.
+	ErrNotManaged = errors.New("configmap not managed by kubegate")
 )
 
 // gateTypes are the hook types a manual gate answers.
@@ -218,10 +222,26 @@ func (g *Gates) read(ctx context.Context) (map[string]string, error) {
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, nil
-	case err != nil:
+	case err == nil:
+		err = g.check(cm)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read gates of %s from configmap %s: %w", g.target, g.name, err)
 	}
 	return cm.Data, nil
+}
+
+// check returns nil when cm carries the labels kubegate gives the target's gate ConfigMap,
+// else an error wrapping ErrNotManaged that names it: a ConfigMap someone else made under
+// that name holds no gates, and is not kubegate's to write.
+func (g *Gates) check(cm *corev1.ConfigMap) error {
+	by, target := cm.Labels[canary.LabelManagedBy], cm.Labels[LabelTarget]
+	if by == canary.ManagedBy && target == g.target.Name {
+		return nil
+	}
+	return fmt.Errorf("%w: configmap %s/%s has %s=%q and %s=%q, where the gates of %s are labelled %s=%s and %s=%s; delete or rename it, or label it so to hand it over",
+		ErrNotManaged, cm.Namespace, cm.Name, canary.LabelManagedBy, by, LabelTarget, target,
+		g.target, canary.LabelManagedBy, canary.ManagedBy, LabelTarget, g.target.Name)
 }
 
 // writeBackoff retries conflicting writes: several controllers and humans may race.
@@ -257,6 +277,9 @@ func (g *Gates) writeOnce(ctx context.Context, set map[string]string) error {
 		return err
 	}
 	if err != nil {
+		return err
+	}
+	if err := g.check(cm); err != nil {
 		return err
 	}
 	if hasAll(cm.Data, set) {

@@ -24,6 +24,9 @@ import (
 
 var podinfo = canary.Target{Namespace: "test", Name: "podinfo"}
 
+// gateLabels are the labels of podinfo's gate ConfigMap.
+var gateLabels = map[string]string{canary.LabelManagedBy: canary.ManagedBy, kubegate.LabelTarget: "podinfo"}
+
 func newGates(t *testing.T, cs *fake.Clientset, keep bool) *kubegate.Gates {
 	t.Helper()
 	g, err := kubegate.New(kubegate.Config{Client: cs.CoreV1(), Target: podinfo, KeepApprovals: keep})
@@ -80,7 +83,7 @@ func TestApproveHaltAndRollback(t *testing.T) {
 func TestOtherKeysAndValues(t *testing.T) {
 	ctx := context.Background()
 	cs := fake.NewClientset(&corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canarykit-gates", Namespace: "test"},
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canarykit-gates", Namespace: "test", Labels: gateLabels},
 		Data:       map[string]string{"confirm-rollout": "true", "note": "kept"},
 	})
 	g := newGates(t, cs, false)
@@ -129,7 +132,7 @@ func TestCreateRaceRetries(t *testing.T) {
 			return false, nil, nil
 		}
 		raced = true
-		other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canarykit-gates", Namespace: "test"},
+		other := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canarykit-gates", Namespace: "test", Labels: gateLabels},
 			Data: map[string]string{"rollback": "open"}}
 		require.NoError(t, cs.Tracker().Add(other))
 		return true, nil, apierrors.NewAlreadyExists(schema.GroupResource{Resource: "configmaps"}, other.Name)
@@ -246,4 +249,47 @@ func TestATimedOutWriteIsAnError(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "write gates of podinfo.test to configmap podinfo-canarykit-gates")
+}
+
+// A ConfigMap of the gates' name that kubegate did not make (without its labels, or labelled
+// for another target) holds no gates: its keys are not read as answers and nothing writes it.
+func TestForeignConfigMapIsNeitherReadNorWritten(t *testing.T) {
+	ctx := context.Background()
+	for name, labels := range map[string]map[string]string{
+		"unlabelled":      nil,
+		"another manager": {canary.LabelManagedBy: "helm", kubegate.LabelTarget: "podinfo"},
+		"another target":  {canary.LabelManagedBy: canary.ManagedBy, kubegate.LabelTarget: "frontend"},
+		"no target label": {canary.LabelManagedBy: canary.ManagedBy},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := map[string]string{"confirm-promotion": "open", "rollback": "open", "user": "data"}
+			cs := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canarykit-gates", Namespace: "test", Labels: labels},
+				Data: data})
+			g := newGates(t, cs, false)
+
+			open, err := g.Allow(ctx, canary.GateRequest{Hook: canary.Webhook{Type: canary.HookConfirmPromotion}})
+			require.ErrorIs(t, err, kubegate.ErrNotManaged)
+			assert.ErrorContains(t, err, "configmap test/podinfo-canarykit-gates")
+			assert.False(t, open, "a foreign key is no approval")
+			_, err = g.State(ctx)
+			require.ErrorIs(t, err, kubegate.ErrNotManaged)
+
+			for what, write := range map[string]func() error{
+				"Reset":   func() error { return g.Reset(ctx) },
+				"Approve": func() error { return g.Approve(ctx, canary.HookConfirmRollout) },
+				"Halt":    func() error { return g.Halt(ctx, canary.HookConfirmPromotion) },
+			} {
+				err := write()
+				require.ErrorIs(t, err, kubegate.ErrNotManaged, what)
+				assert.ErrorContains(t, err, "configmap test/podinfo-canarykit-gates", what)
+			}
+			for _, a := range cs.Actions() {
+				assert.Equal(t, "get", a.GetVerb(), "only read")
+			}
+			cm, err := cs.CoreV1().ConfigMaps("test").Get(ctx, "podinfo-canarykit-gates", metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, data, cm.Data)
+			assert.Equal(t, labels, cm.Labels)
+		})
+	}
 }
