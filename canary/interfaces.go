@@ -162,7 +162,9 @@ type WorkloadState struct {
 	Primary Readiness
 	// PrimaryRevision is the revision the primary was bootstrapped or promoted with ("" when
 	// unknown). Initialization records it as promoted, so a target changed while its primary
-	// was being created is still released.
+	// was being created is still released. A target at the primary's revision has nothing to
+	// release, whatever the status records (one another controller wrote, such as Flagger's
+	// hashes): the status is brought level with it.
 	PrimaryRevision string
 }
 

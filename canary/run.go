@@ -379,6 +379,18 @@ func (u *run) detect(ctx context.Context) (next, error) {
 	if rev == "" {
 		return waitTick, wrapOp("observe workload", errors.New("workload reported an empty revision"))
 	}
+	if rev == ws.PrimaryRevision && rev != u.st.LastPromotedSpec {
+		// the primary runs the target's revision, which the status does not record (a status
+		// Flagger wrote, whose revisions are its own hashes): nothing to release, and the
+		// status records it as promoted from now on
+		u.st.LastPromotedSpec = rev
+		if u.st.Phase != PhaseFailed {
+			u.st.LastAppliedSpec = rev
+		}
+		if err := u.save(ctx, "the primary runs the target's revision"); err != nil {
+			return waitTick, err
+		}
+	}
 	if rev == u.st.LastAppliedSpec || rev == u.st.LastPromotedSpec {
 		u.res.Cause = CauseNothingToRelease
 		if u.st.Phase == PhaseWaiting {

@@ -20,6 +20,12 @@ type Target struct {
 	// {{ name }} of queries, the "name" of webhook payloads (and so of flagger-loadtester's
 	// gates), and the name in event messages. Empty means Name.
 	Canary string
+	// CanaryUID is the metadata.uid of the Flagger Canary object named Canary (kube/flagger
+	// sets it for a Canary read from a cluster); empty when unknown. It only serves to
+	// recognise the objects Flagger generated for that Canary, which the adapters adopt (see
+	// FlaggerOwned): with it, objects Flagger made for an earlier Canary of the same name are
+	// not theirs.
+	CanaryUID string
 	// Ingress is the name of the Ingress in front of the target (a Flagger Canary's
 	// spec.ingressRef): the NGINX ingress router copies it, and queries render it as
 	// {{ ingress }}. Empty means Name, as in Flagger.

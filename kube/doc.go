@@ -37,8 +37,18 @@
 // copies (named after the target) and is refused with an error naming the first; when two
 // bootstrap at once, the one whose create finds the other's object a moment old is refused
 // the same way. Objects an earlier canarykit made without the canarykit.dev/canary annotation
-// are taken as the target's and get it from the next Bootstrap (one write each, once). A
-// target that is itself one of canarykit's objects (another target's primary) is refused by
+// are taken as the target's and get it from the next Bootstrap (one write each, once). So
+// are the objects Flagger generated for the target's Canary, when canarykit takes over a
+// Canary Flagger initialized: an object whose controller owner reference is the flagger.app
+// Canary named canary.Target.CanaryName (with canary.Target.CanaryUID when the Target records
+// it: kube/flagger sets it for a Canary read from the cluster) gets the label and both
+// annotations at the next write, and keeps that owner reference (deleting the Canary deletes
+// it, as under Flagger); objects of any other Canary are refused. Flagger's primary records
+// no canarykit revision: when its pod template is the target's (but for what Flagger writes
+// differently: its flagger-id annotation, Flux's keys, the primary suffix in anti-affinity and
+// topology spread selectors) and its config copies hold the originals' data, Observe reports
+// the target's revision as the primary's and Bootstrap records it there, so an unchanged
+// target is not released again. A target that is itself one of canarykit's objects (another target's primary) is refused by
 // every call. One exception, as in Flagger: an apex Service of the target's service name
 // without any app.kubernetes.io/managed-by label (one a user keeps in Git) is adopted if it
 // selects the target's pods (or the primary's) — it gets the label and the annotations, the

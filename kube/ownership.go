@@ -74,7 +74,12 @@ func madeForTarget(obj metav1.Object, d *appsv1.Deployment) bool {
 // Workload's Canary: one without the managed-by label, made for another target, or made for
 // another Canary of the same target. One without a Canary record (made by an earlier
 // canarykit) is the target's, so the Workload's: unclaimed reports it, and Bootstrap claims it.
+// So is one Flagger generated for the Workload's Canary (its controller owner reference is
+// that Canary, by name and, when the Target records it, UID): see takeover.go.
 func (w *Workload) checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
+	if w.flaggerOwned(obj) {
+		return nil // Flagger's for this Canary: see takeover.go
+	}
 	if madeForTarget(obj, d) {
 		other := obj.GetAnnotations()[AnnotationCanary]
 		if other == "" || other == w.canaryName() {
@@ -94,14 +99,22 @@ func (w *Workload) checkOwned(obj metav1.Object, kind string, d *appsv1.Deployme
 		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, canary.LabelManagedBy, obj.GetLabels()[canary.LabelManagedBy]))
 }
 
-// unclaimed reports whether an object checkOwned accepted lacks the Canary record.
+// unclaimed reports whether an object checkOwned accepted lacks the Canary record (or, made
+// by Flagger, canarykit's label and annotations altogether).
 func unclaimed(obj metav1.Object) bool { return obj.GetAnnotations()[AnnotationCanary] == "" }
 
-// claim records the Workload's Canary on m (a copy about to be written).
+// claim records the Workload's target and Canary on m (a copy about to be written), with the
+// managed-by label: what an object of an earlier canarykit lacks (the Canary), or one Flagger
+// made (all three). Owner references are kept.
 func (w *Workload) claim(m *metav1.ObjectMeta) {
+	if m.Labels == nil {
+		m.Labels = map[string]string{}
+	}
+	m.Labels[canary.LabelManagedBy] = canary.ManagedBy
 	if m.Annotations == nil {
 		m.Annotations = map[string]string{}
 	}
+	m.Annotations[AnnotationTarget] = w.opts.Target.Name
 	m.Annotations[AnnotationCanary] = w.canaryName()
 }
 

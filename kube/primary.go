@@ -99,7 +99,11 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 			return err
 		}
 		if unclaimed(p) {
-			if err := w.claimPrimary(ctx, p); err != nil {
+			var rev string
+			if p.Annotations[AnnotationRevision] == "" { // Flagger's: record what it runs, if the target's
+				rev = w.primaryRevision(nc, p, d, tracked, w.memo.revisionOf(d, tracked))
+			}
+			if err := w.claimPrimary(ctx, p, rev); err != nil {
 				return err
 			}
 		}
@@ -214,12 +218,18 @@ func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key,
 	return nil, nil
 }
 
-// claimPrimary records the Workload's Canary on a primary an earlier canarykit made, on the
+// claimPrimary records the Workload's target and Canary (and the managed-by label) on a
+// primary an earlier canarykit or Flagger made, and rev, if set, as its revision, on the
 // version read (a conflict is retried by the caller, and finds the claim of a Canary that
 // came first).
-func (w *Workload) claimPrimary(ctx context.Context, p *appsv1.Deployment) error {
+func (w *Workload) claimPrimary(ctx context.Context, p *appsv1.Deployment, rev string) error {
+	annotations := map[string]string{AnnotationTarget: w.opts.Target.Name, AnnotationCanary: w.canaryName()}
+	if rev != "" {
+		annotations[AnnotationRevision] = rev
+	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"resourceVersion": p.ResourceVersion, "annotations": map[string]string{AnnotationCanary: w.canaryName()}}})
+		"resourceVersion": p.ResourceVersion, "labels": map[string]string{canary.LabelManagedBy: canary.ManagedBy},
+		"annotations": annotations}})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/canarykit/canarykit/canary"
 	appsv1 "k8s.io/api/apps/v1"
@@ -25,9 +26,10 @@ import (
 // annotations (no owner reference: its source is the user's), its selector is pointed at the
 // primary and its ports replaced; its other labels and annotations are kept. An unlabelled
 // Service without a selector, or selecting other pods, serves something else and is refused
-// (see adoptable), and so is any other Service of these names that canarykit did not create
-// for this target and Canary. A Service made meanwhile (the create finds it) is checked as one
-// found in the cache.
+// (see adoptable), and so is one Flagger generated for another Canary, and any other Service
+// of these names that canarykit did not create for this target and Canary (but those Flagger
+// generated for this Canary: see takeover.go). A Service made meanwhile (the create finds it)
+// is checked as one found in the cache.
 func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deployment, name, key, selects string, keepSelector bool) error {
 	ns := d.Namespace
 	port := corev1.ServicePort{Name: w.opts.PortName, Protocol: corev1.ProtocolTCP, Port: w.opts.Port, TargetPort: w.opts.TargetPort}
@@ -93,10 +95,18 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 // checkService refuses a Service of the target's names that is not the Workload's to write,
 // and reports whether it is an apex Service to adopt.
 func (w *Workload) checkService(cur *corev1.Service, d *appsv1.Deployment) (adopt bool, err error) {
-	if cur.Name == w.opts.Target.ApexService() && unlabelled(cur) {
+	if cur.Name == w.opts.Target.ApexService() && unlabelled(cur) && !flaggerControlled(cur) {
 		return true, adoptable(cur, d)
 	}
 	return false, w.checkOwned(cur, "service", d)
+}
+
+// flaggerControlled reports whether obj's controller is a Flagger Canary: not a Service the
+// user keeps, but one Flagger generated (for the Workload's Canary, checkOwned accepts it; for
+// another Canary, it refuses it).
+func flaggerControlled(obj metav1.Object) bool {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	return ref != nil && ref.Kind == "Canary" && strings.HasPrefix(ref.APIVersion, "flagger.app/")
 }
 
 // unlabelled reports whether obj has no managed-by label at all: made by hand or kept in Git,

@@ -185,7 +185,7 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	switch {
 	case err == nil:
 		st.Primary = readiness(p, primaryGen, now, w.opts.PrimaryReadyThreshold)
-		st.PrimaryRevision = p.Annotations[AnnotationRevision]
+		st.PrimaryRevision = w.primaryRevision(nc, p, d, tracked, st.Revision)
 	case apierrors.IsNotFound(err):
 		st.Primary = canary.Readiness{Message: fmt.Sprintf("deployment %q does not exist", t.PrimaryName())}
 	default:

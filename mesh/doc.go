@@ -107,9 +107,14 @@
 //
 // A router changes only objects labelled app.kubernetes.io/managed-by (canary.LabelManagedBy)
 // with its ManagedBy value (default canary.ManagedBy, "canarykit"), which it sets on every
-// object it creates. An object of the route's name without it (Flagger's, a hand-written one)
-// is never changed: the router returns a permanent error wrapping ErrNotOwned that names its
-// manager.
+// object it creates. An object of the route's name without it (a hand-written one, another
+// controller's, Flagger's for another Canary) is never changed: the router returns a permanent
+// error wrapping ErrNotOwned that names its manager. The exception is the route Flagger
+// generated for the target's own Canary, when canarykit takes over a Canary Flagger
+// initialized: an object whose controller owner reference is the flagger.app Canary named
+// canary.Target.CanaryName (and, when the Target records it, of UID canary.Target.CanaryUID;
+// canary.FlaggerOwned) is the router's, labelled and claimed for the target at its next write
+// (as below), its weights and that owner reference kept.
 //
 // Route objects are named after the apex Service (the NGINX canary Ingress after the Ingress),
 // so two targets can name the same ones: two Canaries whose service name is the same, or

@@ -300,7 +300,7 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 		return false, nil
 	}
 	cur.Spec = want
-	claim(&cur.ObjectMeta, t)
+	r.own.claim(&cur.ObjectMeta, t)
 	if _, err := c.update(ctx, t.Namespace, cur); err != nil {
 		return false, r.apiError(err, "update", t)
 	}

@@ -381,6 +381,12 @@ func (r *Istio) update(ctx context.Context, t canary.Target, api istioAPI, cur *
 	}
 	annotations[canary.AnnotationTarget] = t.Name
 	obj.SetAnnotations(annotations)
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[canary.LabelManagedBy] = r.own.managedBy // an object Flagger made has no label yet
+	obj.SetLabels(labels)
 	_, err = api.res.Update(ctx, obj, metav1.UpdateOptions{})
 	return err
 }

@@ -344,7 +344,7 @@ func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.
 		}
 	}
 	maps.Copy(next.Annotations, want.Annotations)
-	claim(&next.ObjectMeta, t)
+	r.own.claim(&next.ObjectMeta, t)
 	next.Spec = want.Spec
 	if apiequality.Semantic.DeepEqual(cur.Spec, next.Spec) && maps.Equal(cur.Labels, next.Labels) && maps.Equal(cur.Annotations, next.Annotations) {
 		return nil

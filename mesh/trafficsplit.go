@@ -248,7 +248,7 @@ func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights b
 	}
 	want = r.desired(t, w)
 	want.meta = *cur.meta.DeepCopy()
-	claim(&want.meta, t)
+	r.own.claim(&want.meta, t)
 	updated, err := p.write.update(ctx, t.Namespace, want)
 	if err != nil {
 		return canary.Weights{}, 0, r.apiError(err, "update TrafficSplit", t)
@@ -343,7 +343,7 @@ func (r *TrafficSplit) setWeights(ctx context.Context, t canary.Target, w canary
 }
 
 // claimSplit records t as the target of cur, a TrafficSplit of the router's that records
-// none, with a JSON patch that applies only if cur is unchanged since it was read (its
+// none (or one Flagger made for t's Canary, which gets the router's label too), with a JSON patch that applies only if cur is unchanged since it was read (its
 // resourceVersion) and applies ops too (a weight change, written at the version weights are
 // written with). Without ops the patch goes through the version reads use, which decodes
 // whatever weights are stored (linkerd-smi's v1alpha1 quantities). It returns the generation
@@ -352,6 +352,11 @@ func (r *TrafficSplit) claimSplit(ctx context.Context, t canary.Target, p smiPla
 	var claim []patchOp
 	if cur.meta.ResourceVersion != "" { // the API server always sets it
 		claim = append(claim, patchOp{Op: "test", Path: "/metadata/resourceVersion", Value: cur.meta.ResourceVersion})
+	}
+	if cur.meta.Labels == nil { // made by Flagger: labelled as the router's with the claim
+		claim = append(claim, patchOp{Op: "add", Path: "/metadata/labels", Value: map[string]string{canary.LabelManagedBy: r.own.managedBy}})
+	} else if cur.meta.Labels[canary.LabelManagedBy] != r.own.managedBy {
+		claim = append(claim, patchOp{Op: "add", Path: "/metadata/labels/" + escapePointer(canary.LabelManagedBy), Value: r.own.managedBy})
 	}
 	if cur.meta.Annotations == nil {
 		claim = append(claim, patchOp{Op: "add", Path: "/metadata/annotations", Value: map[string]string{canary.AnnotationTarget: t.Name}})
@@ -453,7 +458,7 @@ func (r *TrafficSplit) reconcileGroup(ctx context.Context, t canary.Target, c ve
 		return nil
 	}
 	want.meta = *cur.meta.DeepCopy()
-	claim(&want.meta, t)
+	r.own.claim(&want.meta, t)
 	if _, err := c.update(ctx, t.Namespace, want); err != nil {
 		return r.groupError(err, "update", t)
 	}

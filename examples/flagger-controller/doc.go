@@ -12,6 +12,13 @@
 // `kubectl describe canary podinfo` shows the release. A Canary that does not load, or that
 // canarykit cannot drive, gets a Warning Event naming the field and is not driven.
 //
+// A Canary Flagger already initialized is taken over as it is: the objects Flagger generated
+// for it (primary Deployment, Services, TrafficSplit or other route, primary autoscaler and
+// config copies, whose controller is that Canary) are adopted and labelled as canarykit's at
+// the next write, keeping Flagger's owner reference, and a primary that runs the target's
+// template and configuration is taken as running its revision: the unchanged target is not
+// released again, the next change is.
+//
 // The Canary informer decodes each Canary once, into its typed metadata, its spec as the JSON
 // it came in and the three fields of its status the self-metrics show (CanaryClient): the echo
 // of every status write the driver makes is told from an edit without decoding the spec, and

@@ -218,5 +218,5 @@ func (t *Target) due(ctx context.Context) bool {
 	if ws.PrimaryRevision == "" {
 		return true // no primary (deleted?): the run bootstraps it again
 	}
-	return ws.Revision != st.LastAppliedSpec && ws.Revision != st.LastPromotedSpec
+	return ws.Revision != st.LastAppliedSpec && ws.Revision != st.LastPromotedSpec && ws.Revision != ws.PrimaryRevision
 }

@@ -18,7 +18,9 @@ type Canary struct {
 	// Name and Namespace of the Canary object.
 	Name, Namespace string
 	// UID is the Canary object's metadata.uid, as the API server gave it (a manifest has none):
-	// the Events the driver records on the Canary refer to the object by it.
+	// the Events the driver records on the Canary refer to the object by it, and it is
+	// Target.CanaryUID (the objects Flagger generated for this Canary are adopted, not those of
+	// an earlier Canary of the same name).
 	UID      string
 	Target   canary.Target
 	Spec     canary.Spec
@@ -132,7 +134,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if v := ref.str("apiVersion"); v != "" && v != "apps/v1" {
 		d.fail(ref.at("apiVersion"), "must be apps/v1, got %s", shown(v))
 	}
-	m.Target = canary.Target{Namespace: m.Namespace, Name: ref.name("name", true)}
+	m.Target = canary.Target{Namespace: m.Namespace, Name: ref.name("name", true), CanaryUID: m.UID}
 	if m.Name != m.Target.Name {
 		m.Target.Canary = m.Name // Flagger names the release after the Canary object
 	}

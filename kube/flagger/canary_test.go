@@ -342,8 +342,10 @@ spec:
 	assert.Empty(t, load("10s").Notes)
 }
 
-// A Canary read from the cluster keeps its metadata.uid (the Events recorded on it name it);
-// a manifest has none, and a uid that is not a string is an error naming the field.
+// A Canary read from the cluster keeps its metadata.uid (the Events recorded on it name it, and
+// the target records it: the objects Flagger generated for this Canary are adopted, not those
+// of another of the same name); a manifest has none, and a uid that is not a string is an
+// error naming the field.
 func TestCanaryUID(t *testing.T) {
 	obj := func(uid any) map[string]any {
 		meta := map[string]any{"name": "podinfo", "namespace": "test"}
@@ -357,9 +359,11 @@ func TestCanaryUID(t *testing.T) {
 	c, err := flagger.CanaryFromObject(obj("6a3c1d2e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"))
 	require.NoError(t, err)
 	assert.Equal(t, "6a3c1d2e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", c.UID)
+	assert.Equal(t, "6a3c1d2e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", c.Target.CanaryUID)
 	c, err = flagger.CanaryFromObject(obj(nil))
 	require.NoError(t, err)
 	assert.Empty(t, c.UID)
+	assert.Empty(t, c.Target.CanaryUID)
 	_, err = flagger.CanaryFromObject(obj(int64(5)))
 	assert.ErrorContains(t, err, "metadata.uid: must be a string")
 }
