@@ -15,7 +15,9 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 		return waitTick, wrapOp("observe workload", err)
 	}
 	if ws.Revision != u.st.LastAppliedSpec {
-		if ws.Revision == u.st.LastPromotedSpec {
+		// the primary's revision, too: a status written by another controller (Flagger's
+		// hashes) does not record it
+		if ws.Revision == u.st.LastPromotedSpec || ws.Revision == ws.PrimaryRevision {
 			return u.rollback(ctx, CauseReverted, "", "target reverted to the promoted revision "+ws.Revision)
 		}
 		return u.restart(ctx, ws.Revision)

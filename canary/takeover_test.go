@@ -50,3 +50,29 @@ func TestPrimaryRunningTheTargetIsNotReleasedAgain(t *testing.T) {
 		})
 	}
 }
+
+// Under a status of another controller, a target changed before the switch is released; set
+// back to the primary's revision during the analysis, it is rolled back as a revert, as it
+// would be to the promoted revision of canarykit's own status.
+func TestRevertToThePrimaryUnderAForeignStatus(t *testing.T) {
+	ctx := context.Background()
+	env := healthyEnv()
+	spec := seedSpec()
+	bootstrapped(t, env, spec, "v1")
+	st := env.Store.Current(env.Target)
+	st.Phase, st.LastAppliedSpec, st.LastPromotedSpec = canary.PhaseSucceeded, "5d8f7c9b4d", "5d8f7c9b4d"
+	_, err := env.Store.Save(ctx, env.Target, st)
+	require.NoError(t, err)
+	env.Events.Then = func(e canary.Event) {
+		if e.Reason == canary.ReasonAdvanced && e.Weights.Canary == 10 {
+			env.Workload.SetRevision("v0")
+		}
+	}
+	r, err := env.New(spec)
+	require.NoError(t, err)
+	res := run(t, r)
+	assert.True(t, res.Released)
+	assert.Equal(t, canary.PhaseFailed, res.Phase)
+	assert.Equal(t, canary.CauseReverted, res.Cause)
+	assert.Equal(t, "v0", env.Workload.PrimaryRevision())
+}
