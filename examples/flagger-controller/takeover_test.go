@@ -15,8 +15,10 @@ import (
 	"github.com/canarykit/canarykit/kube"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -239,5 +241,7 @@ func TestControllerTakesOverACanaryFlaggerInitialized(t *testing.T) {
 			assert.Equal(t, cn.GetUID(), ref.UID)
 		}
 	}
-	assert.Empty(t, b.warnings("podinfo"))
+	for _, e := range b.canaryEvents("podinfo", fields.Set{"type": corev1.EventTypeWarning, "source": "canarykit"}) {
+		assert.Fail(t, "a Warning Event from the controller", e.Message)
+	}
 }
