@@ -24,40 +24,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// flaggerVersion is the Flagger release hack/flagger.sh builds, and that the takeover test runs.
-const flaggerVersion = "v1.44.0"
-
-// flaggerBinary returns Flagger's binary: $FLAGGER_BIN, or the one hack/flagger.sh builds into
-// the user's cache, built now (once; minutes from a cold Go cache) if it is not there. A
-// binary that cannot be had skips the test, and fails it when CI=true.
-func flaggerBinary(t *testing.T) string {
-	if p := os.Getenv("FLAGGER_BIN"); p != "" {
-		return p
-	}
-	cache, err := os.UserCacheDir()
-	require.NoError(t, err)
-	bin := filepath.Join(cache, "canarykit", "flagger", flaggerVersion, "flagger")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join("..", "..", "hack", "flagger.sh"))
-	cmd.Env = append(os.Environ(), "FLAGGER_VERSION="+flaggerVersion)
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		if _, err = os.Stat(bin); err == nil {
-			return bin
-		}
-	}
-	msg := "Flagger " + flaggerVersion + " could not be built by hack/flagger.sh: " + err.Error() + "\n" + string(out)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // runFlagger starts Flagger on the bed's namespace as the bed's administrator (Linkerd, that is
 // SMI TrafficSplits; no metrics server: the Canaries here have no metrics) and returns its stop
 // function, which kills it and waits for it. Its log is printed if the test fails.
@@ -162,7 +128,7 @@ func (b *bed) lastSpecs(name string) (applied, promoted string) {
 // then released through every step and promoted.
 func TestControllerTakesOverACanaryFlaggerInitialized(t *testing.T) {
 	b := newBed(t)
-	bin := flaggerBinary(t)
+	bin := testenv.FlaggerBinary(t)
 	b.env.Kubelet(t, b.ns, "", testenv.ReadyNow())
 	b.app("podinfo")
 	b.apply(canaryYAML("podinfo", steps20))

@@ -7,30 +7,16 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
-
-// FlaggerVersion is the Flagger release hack/flagger.sh builds.
-const FlaggerVersion = "v1.44.0"
-
-// flaggerBinary is where hack/flagger.sh leaves the binary.
-func flaggerBinary() (string, error) {
-	if p := os.Getenv("FLAGGER_BIN"); p != "" {
-		return p, nil
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(cache, "canarykit", "flagger", FlaggerVersion, "flagger"), nil
-}
 
 // flagger starts Flagger on the namespace: Linkerd provider, the bed's Prometheus, its
 // default client limits (QPS 100, burst 250). Flagger sets no user agent: client-go's
 // default starts with the binary's name. It serves no rate-limiter metric (throttled n/a)
 // and no /debug/pprof (-window-cpuprofile and -heapprofile are for canarykit only).
 func (r *run) flagger() *subprocess {
-	bin, err := flaggerBinary()
+	bin, err := testenv.FlaggerBinaryPath()
 	require.NoError(r.t, err)
 	_, err = os.Stat(bin)
 	require.NoError(r.t, err, "Flagger's binary: make bench-compare builds it (hack/flagger.sh)")
