@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -81,7 +82,13 @@ func controllerBed(t *testing.T) (*bed, *recorder) {
 
 // trafficSplit returns the weights of the apex TrafficSplit of name, and whether it exists.
 func (b *bed) trafficSplit(name string) (canary.Weights, bool) {
-	u, err := b.dyn.Resource(schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha2", Resource: "trafficsplits"}).
+	return b.trafficSplitAt("v1alpha2", name)
+}
+
+// trafficSplitAt reads the TrafficSplit of name at an SMI version (v1alpha1 serves the weights
+// as quantities, as Flagger stores them) and returns its weights, and whether it exists.
+func (b *bed) trafficSplitAt(version, name string) (canary.Weights, bool) {
+	u, err := b.dyn.Resource(schema.GroupVersionResource{Group: "split.smi-spec.io", Version: version, Resource: "trafficsplits"}).
 		Namespace(b.ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		return canary.Weights{}, false
@@ -90,12 +97,22 @@ func (b *bed) trafficSplit(name string) (canary.Weights, bool) {
 	backends, _ := u.Object["spec"].(map[string]any)["backends"].([]any)
 	for _, be := range backends {
 		m := be.(map[string]any)
-		weight, _ := m["weight"].(int64)
+		var n int
+		switch v := m["weight"].(type) {
+		case int64:
+			n = int(v)
+		case float64:
+			n = int(v)
+		case string:
+			q, err := resource.ParseQuantity(v)
+			require.NoError(b.t, err)
+			n = int(q.Value())
+		}
 		switch m["service"] {
 		case name + "-primary":
-			w.Primary = int(weight)
+			w.Primary = n
 		case name + "-canary":
-			w.Canary = int(weight)
+			w.Canary = n
 		}
 	}
 	return w, true

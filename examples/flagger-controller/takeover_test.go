@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -70,39 +69,6 @@ func (b *bed) runFlagger(bin string) (stop func()) {
 	return stop
 }
 
-// splitWeights reads the TrafficSplit of name at v1alpha1 (Flagger's version, stored as
-// quantities) and returns its weights, and whether it exists.
-func (b *bed) splitWeights(name string) (canary.Weights, bool) {
-	u, err := b.dyn.Resource(schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha1", Resource: "trafficsplits"}).
-		Namespace(b.ns).Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		return canary.Weights{}, false
-	}
-	var w canary.Weights
-	backends, _ := u.Object["spec"].(map[string]any)["backends"].([]any)
-	for _, be := range backends {
-		m := be.(map[string]any)
-		var n int
-		switch v := m["weight"].(type) {
-		case int64:
-			n = int(v)
-		case float64:
-			n = int(v)
-		case string:
-			q, err := resource.ParseQuantity(v)
-			require.NoError(b.t, err)
-			n = int(q.Value())
-		}
-		switch m["service"] {
-		case name + "-primary":
-			w.Primary = n
-		case name + "-canary":
-			w.Canary = n
-		}
-	}
-	return w, true
-}
-
 // meta is the metadata of the object of resource name in the bed's namespace.
 func (b *bed) meta(gvr schema.GroupVersionResource, name string) metav1.Object {
 	u, err := b.dyn.Resource(gvr).Namespace(b.ns).Get(context.Background(), name, metav1.GetOptions{})
@@ -135,7 +101,7 @@ func TestControllerTakesOverACanaryFlaggerInitialized(t *testing.T) {
 
 	stopFlagger := b.runFlagger(bin)
 	b.poll("Flagger initialized the Canary", func() bool {
-		_, split := b.splitWeights("podinfo")
+		_, split := b.trafficSplitAt("v1alpha1", "podinfo")
 		return b.status("podinfo").Phase == canary.PhaseInitialized && b.image("podinfo-primary") == "podinfo:1" &&
 			split && b.serviceExists("podinfo-canary") && b.replicas("podinfo") == 0
 	})
@@ -174,7 +140,7 @@ func TestControllerTakesOverACanaryFlaggerInitialized(t *testing.T) {
 	}
 	assert.Empty(t, rec.weights("podinfo", 0))
 	assert.Equal(t, canary.PhaseInitialized, b.status("podinfo").Phase)
-	w, _ := b.splitWeights("podinfo")
+	w, _ := b.trafficSplitAt("v1alpha1", "podinfo")
 	assert.Equal(t, canary.AllPrimary(), w, "all traffic on the primary")
 	assert.Equal(t, int32(0), b.replicas("podinfo"), "the canary stays scaled to zero")
 	assert.Equal(t, "podinfo:1", b.image("podinfo-primary"))
@@ -192,7 +158,7 @@ func TestControllerTakesOverACanaryFlaggerInitialized(t *testing.T) {
 		status, reason := st.promoted()
 		return st.Phase == canary.PhaseSucceeded && status == "True" && reason == "Succeeded"
 	})
-	w, _ = b.splitWeights("podinfo")
+	w, _ = b.trafficSplitAt("v1alpha1", "podinfo")
 	assert.Equal(t, canary.AllPrimary(), w)
 
 	for _, o := range generated {
