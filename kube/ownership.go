@@ -85,9 +85,8 @@ func (w *Workload) checkOwned(obj metav1.Object, kind string, d *appsv1.Deployme
 		if other == "" || other == w.canaryName() {
 			return nil
 		}
-		return canary.Permanent(fmt.Errorf("%s %s/%s was made by canarykit for Canary %s of target %s, not for Canary %s: "+
-			"a target Deployment can have one Canary only; delete one of the two Canaries (and the objects of the other, if it is gone)",
-			kind, obj.GetNamespace(), obj.GetName(), other, d.Name, w.canaryName()))
+		return canary.Permanent(&CanaryConflictError{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(),
+			Target: d.Name, Canary: other, Refused: w.canaryName()})
 	}
 	owner := "no owner"
 	if refs := obj.GetOwnerReferences(); len(refs) > 0 {
@@ -97,6 +96,22 @@ func (w *Workload) checkOwned(obj metav1.Object, kind string, d *appsv1.Deployme
 	}
 	return canary.Permanent(fmt.Errorf("%s %s/%s exists and is not managed by canarykit for %s (%s, %s=%q); rename or delete it",
 		kind, obj.GetNamespace(), obj.GetName(), d.Name, owner, canary.LabelManagedBy, obj.GetLabels()[canary.LabelManagedBy]))
+}
+
+// CanaryConflictError is the refusal of a Workload whose target's objects were made for
+// another Canary of the same target (AnnotationCanary): a target Deployment has one Canary.
+// Bootstrap and every later write return it (marked canary.Permanent).
+type CanaryConflictError struct {
+	Kind, Namespace, Name string // the object that records the other Canary
+	Target                string // the target Deployment
+	Canary                string // the Canary the object was made for (same namespace)
+	Refused               string // the Workload's own Canary
+}
+
+func (e *CanaryConflictError) Error() string {
+	return fmt.Sprintf("%s %s/%s was made by canarykit for Canary %s of target %s, not for Canary %s: "+
+		"a target Deployment can have one Canary only; delete one of the two Canaries (and the objects of the other, if it is gone)",
+		e.Kind, e.Namespace, e.Name, e.Canary, e.Target, e.Refused)
 }
 
 // unclaimed reports whether an object checkOwned accepted lacks the Canary record (or, made

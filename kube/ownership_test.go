@@ -167,6 +167,9 @@ func TestRacingCanaryFindsTheOthersObject(t *testing.T) {
 	err := w.Bootstrap(ctx, second)
 	require.ErrorContains(t, err, "deployment test/podinfo-primary was made by canarykit for Canary podinfo of target podinfo, not for Canary podinfo-b")
 	assert.True(t, canary.IsPermanent(err))
+	var conflict *CanaryConflictError
+	require.ErrorAs(t, err, &conflict, "the refusal names the Canary the objects were made for")
+	assert.Equal(t, CanaryConflictError{Kind: "deployment", Namespace: "test", Name: "podinfo-primary", Target: "podinfo", Canary: "podinfo", Refused: "podinfo-b"}, *conflict)
 	assert.Equal(t, []string{"create deployments/podinfo-primary"}, writes(client), "no Service is made after the refusal")
 	p, err := client.AppsV1().Deployments("test").Get(ctx, "podinfo-primary", metav1.GetOptions{})
 	require.NoError(t, err)

@@ -81,6 +81,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// a second Canary of a target is refused (driver.ErrTargetTaken) until the first one's
+	// Target stops; it is synced again then, from its latest version
+	c.targets.Requeue = func(key string) {
+		if obj, ok, err := canaries.GetStore().GetByKey(key); err == nil && ok {
+			c.sync(ctx, obj)
+		}
+	}
 	if _, err := canaries.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.sync(ctx, obj) },
 		UpdateFunc: func(old, obj any) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -394,4 +395,32 @@ func (b *bed) configAndAutoscaler(name string) {
 	}))
 	_, err = b.env.Client().AutoscalingV2().HorizontalPodAutoscalers(b.ns).Create(ctx, testenv.CPUAutoscaler(name, 1, 2), metav1.CreateOptions{})
 	require.NoError(b.t, err)
+}
+
+// A second Canary of a Deployment another Canary drives is refused with a Warning naming the
+// first, touching nothing, and drives the Deployment once the first is deleted (reverted, so
+// its objects are gone).
+func TestControllerRefusesASecondCanaryOfATarget(t *testing.T) {
+	b, _ := controllerBed(t)
+	b.app("web")
+	slow := "    interval: 1s\n    threshold: 1\n    stepWeight: 10\n    maxWeight: 90\n"
+	b.apply(canaryYAML("web", slow) + "  revertOnDeletion: true\n")
+	b.poll("web initialized", func() bool { return b.status("web").Phase == canary.PhaseInitialized })
+	b.apply(strings.Replace(canaryYAML("web", slow), "metadata: {name: web}", "metadata: {name: web-b}", 1))
+	b.poll("a Warning on web-b naming web", func() bool {
+		for _, m := range b.warnings("web-b") {
+			if strings.Contains(m, "spec.targetRef") && strings.Contains(m, "Deployment "+b.ns+"/web is the target of "+b.ns+"/web ") {
+				return true
+			}
+		}
+		return false
+	})
+	assert.Empty(t, b.status("web-b").Phase, "web-b is not driven")
+	assert.Equal(t, canary.PhaseInitialized, b.status("web").Phase)
+
+	require.NoError(t, b.dyn.Resource(Canaries).Namespace(b.ns).Delete(context.Background(), "web", metav1.DeleteOptions{}))
+	b.poll("web-b drives the target once web is gone", func() bool { return b.status("web-b").Phase == canary.PhaseInitialized })
+	p, err := b.env.Client().AppsV1().Deployments(b.ns).Get(context.Background(), "web-primary", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "web-b", p.Annotations[kube.AnnotationCanary], "the primary is web-b's")
 }

@@ -58,7 +58,11 @@
 // A controller keeps one Target per object in a Targets set: Apply starts a key's Target,
 // hands it an edited analysis for its next release (Target.Update; spec.suspend applies at
 // once: the running analysis paused, no release started until it is cleared), or replaces it
-// when the edit binds the target differently (Bound); Stop ends it. Retire ends a target's canary
+// when the edit binds the target differently (Bound); Stop ends it. A target Deployment has one
+// Canary: Apply refuses a key whose target another key's Target drives (ErrTargetTaken, naming
+// it) and hands the key to Targets.Requeue once that Target stops; whatever the order of Apply,
+// the Canary the target's objects were made for keeps the target (a Target they refuse gives way
+// to it). Retire ends a target's canary
 // delivery when its Canary is deleted, holding the target's lease: all traffic to the primary
 // and the target scaled to zero, or with Retirement.Revert the target handed back as
 // Flagger's spec.revertOnDeletion does (scaled up, the apex Service selecting its pods, the

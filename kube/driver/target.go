@@ -38,6 +38,9 @@ type Target struct {
 	log      logr.Logger
 	kick     chan struct{}
 	started  atomic.Bool
+	// conflict, if set (by Targets, before Start), is told the name of the Canary the target's
+	// objects were made for when they refuse this Target's Canary (kube.CanaryConflictError)
+	conflict func(canaryName string)
 	checks   atomic.Int64 // idle checks made, for tests
 	controls atomic.Int64 // control requests received, for tests
 
@@ -94,6 +97,9 @@ func (t *Target) Start(ctx context.Context) error {
 		err := t.lease.Hold(ctx, t.drive)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if conflict := (*kube.CanaryConflictError)(nil); t.conflict != nil && errors.As(err, &conflict) {
+			t.conflict(conflict.Canary)
 		}
 		t.log.Error(err, "driving stopped; resuming after the recheck interval", "recheck", t.d.opts.Recheck)
 		timer := t.d.opts.Clock.NewTimer(t.d.opts.Recheck)

@@ -66,17 +66,32 @@ func binding(c *flagger.Canary) string {
 	return string(b)
 }
 
+// ErrTargetTaken: a Canary given to Targets.Apply targets a Deployment that another key's
+// Target drives. A target Deployment has one Canary.
+var ErrTargetTaken = errors.New("the target Deployment has another Canary")
+
 // Targets runs one Target per key (a Canary object, an annotated Deployment) for a controller:
 // Apply starts a key's Target, hands an edit to it, or replaces it when the edit binds the
 // target differently (the old Target releases the lease before the new one starts); Stop ends
 // it. Its methods never block on a Target, so they can be called from informer handlers.
+//
+// A target Deployment has one Canary: Apply refuses a key whose target another key's Target
+// drives (ErrTargetTaken), and Requeue is told of the key once that Target has stopped. The
+// Canary the target's objects were made for (kube.AnnotationCanary) keeps the target whatever
+// the order of Apply: a Target those objects refuse (kube.CanaryConflictError) gives way to
+// that Canary when it is applied, and Requeue is told of both.
 type Targets struct {
 	d       *Driver
 	onEvent func(*flagger.Canary) func(canary.Event)
+	// Requeue, if set (before the first Apply), is called on a goroutine of its own with a key
+	// whose Apply is to be made again with its latest Canary: a key refused with
+	// ErrTargetTaken whose target was freed, or one whose Target gave way.
+	Requeue func(key string)
 
-	mu  sync.Mutex
-	by  map[string]*runningTarget
-	all sync.WaitGroup
+	mu      sync.Mutex
+	by      map[string]*runningTarget
+	waiting map[string]map[string]string // target Deployment "ns/name" → refused keys → Canary name
+	all     sync.WaitGroup
 }
 
 // runningTarget is one key's Target and how to stop it.
@@ -85,8 +100,12 @@ type runningTarget struct {
 	canary  *flagger.Canary
 	handler atomic.Pointer[func(canary.Event)] // the current Canary's event handler
 	cancel  context.CancelFunc
-	done    chan struct{} // closed when Start has returned (the lease released)
+	done    chan struct{}          // closed when Start has returned (the lease released)
+	refused atomic.Pointer[string] // the Canary the target's objects were made for, once they refused this one
 }
+
+// deployment is the "namespace/name" of c's target Deployment.
+func deployment(c *flagger.Canary) string { return c.Target.Namespace + "/" + c.Target.Name }
 
 func (r *runningTarget) onEvent(e canary.Event) {
 	if h := r.handler.Load(); h != nil && *h != nil {
@@ -98,7 +117,81 @@ func (r *runningTarget) onEvent(e canary.Event) {
 // handler of each Canary given to Apply (a new Target, or an edit of a running one: the
 // events go to the handler of the latest version).
 func (d *Driver) Targets(onEvent func(*flagger.Canary) func(canary.Event)) *Targets {
-	return &Targets{d: d, onEvent: onEvent, by: map[string]*runningTarget{}}
+	return &Targets{d: d, onEvent: onEvent, by: map[string]*runningTarget{}, waiting: map[string]map[string]string{}}
+}
+
+// claim refuses c under key when another key's Target drives c's target, unless that Target
+// was refused by the objects made for c's Canary: it is stopped then, to be applied again once
+// it has (Requeue). ts.mu must be held.
+func (ts *Targets) claim(key string, c *flagger.Canary) error {
+	app := deployment(c)
+	for k, r := range ts.by {
+		if k == key || deployment(r.canary) != app {
+			continue
+		}
+		if by := r.refused.Load(); by == nil || *by != c.Target.CanaryName() {
+			ts.wait(app, key, c.Target.CanaryName())
+			return fmt.Errorf("spec.targetRef: %w: Deployment %s is the target of %s (a Deployment has one Canary)", ErrTargetTaken, app, k)
+		}
+		delete(ts.by, k) // it gives way to the Canary the target's objects were made for
+		r.cancel()
+		ts.d.opts.Logger.Info("target given to the Canary its objects were made for", "target", app, "from", k, "to", key)
+		ts.wait(app, k, r.canary.Target.CanaryName())
+		ts.requeue(r.done, app)
+	}
+	if w := ts.waiting[app]; w != nil {
+		delete(w, key)
+	}
+	return nil
+}
+
+// wait records key (Canary name) as refused for app. ts.mu must be held.
+func (ts *Targets) wait(app, key, name string) {
+	if ts.waiting[app] == nil {
+		ts.waiting[app] = map[string]string{}
+	}
+	ts.waiting[app][key] = name
+}
+
+// requeue tells Requeue of the keys waiting for app once done is closed (the Target that
+// drove app has stopped and released the lease).
+func (ts *Targets) requeue(done <-chan struct{}, app string) {
+	if ts.Requeue == nil {
+		return
+	}
+	go func() {
+		<-done
+		ts.mu.Lock()
+		keys := make([]string, 0, len(ts.waiting[app]))
+		for k := range ts.waiting[app] {
+			keys = append(keys, k)
+		}
+		delete(ts.waiting, app)
+		ts.mu.Unlock()
+		sort.Strings(keys)
+		for _, k := range keys {
+			ts.Requeue(k)
+		}
+	}()
+}
+
+// refusedBy records that the objects of r's target were made for Canary name, and has the key
+// waiting for the target under that name, if any, applied again: r gives way to it.
+func (ts *Targets) refusedBy(r *runningTarget, name string) {
+	if prev := r.refused.Swap(&name); prev != nil && *prev == name {
+		return // told already
+	}
+	ts.mu.Lock()
+	var key string
+	for k, n := range ts.waiting[deployment(r.canary)] {
+		if n == name {
+			key = k
+		}
+	}
+	ts.mu.Unlock()
+	if key != "" && ts.Requeue != nil {
+		go ts.Requeue(key)
+	}
 }
 
 func (ts *Targets) handler(c *flagger.Canary) *func(canary.Event) {
@@ -152,12 +245,20 @@ func (ts *Targets) Apply(ctx context.Context, key string, c *flagger.Canary) (Ap
 		return "", nil, err
 	}
 	r.target = tg
+	tg.conflict = func(name string) { ts.refusedBy(r, name) }
 	r.handler.Store(ts.handler(c))
 	var prev *runningTarget
 	ts.mu.Lock()
+	if err := ts.claim(key, c); err != nil {
+		ts.mu.Unlock()
+		return "", nil, err
+	}
 	if cur = ts.by[key]; cur != nil {
 		prev = cur
 		cur.cancel()
+		if deployment(cur.canary) != deployment(c) {
+			ts.requeue(cur.done, deployment(cur.canary)) // its old target is free
+		}
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
@@ -205,6 +306,9 @@ func (ts *Targets) Stop(key string) (*flagger.Canary, <-chan struct{}) {
 	ts.mu.Lock()
 	r := ts.by[key]
 	delete(ts.by, key)
+	if r != nil {
+		ts.requeue(r.done, deployment(r.canary))
+	}
 	ts.mu.Unlock()
 	if r == nil {
 		done := make(chan struct{})

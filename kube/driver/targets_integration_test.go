@@ -1,0 +1,76 @@
+package driver
+
+import (
+	"testing"
+	"time"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// A target Deployment has one Canary. A second Canary of it is refused while the first one's
+// Target runs (ErrTargetTaken, naming the first) and handed to Requeue once that Target has
+// stopped. And whatever the order of Apply (a controller restarted, its informer's order), the
+// Canary the target's objects were made for keeps the target: a Target those objects refuse
+// gives way to it, and both keys are requeued.
+func TestTargetsGiveATargetToOneCanary(t *testing.T) {
+	b, ctx, _ := newControlBed(t)
+	c := b.target(ctx, t, "podinfo")
+	first, second := *c, *c
+	first.Name, first.Target.Canary = "first", "first"
+	second.Name, second.Target.Canary = "second", "second"
+	k1, k2 := b.ns+"/first", b.ns+"/second"
+	requeued := make(chan string, 16)
+	recv := func(want string) {
+		t.Helper()
+		select {
+		case k := <-requeued:
+			require.Equal(t, want, k)
+		case <-time.After(2 * time.Minute): // a guard against a hang, not a timing claim
+			require.Fail(t, "no requeue of "+want)
+		}
+	}
+
+	ts := b.d.Targets(nil)
+	ts.Requeue = func(key string) { requeued <- key }
+	_, _, err := ts.Apply(ctx, k1, &first)
+	require.NoError(t, err)
+	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
+	_, _, err = ts.Apply(ctx, k2, &second)
+	require.ErrorIs(t, err, ErrTargetTaken)
+	assert.ErrorContains(t, err, "spec.targetRef: the target Deployment has another Canary: Deployment "+b.ns+"/podinfo is the target of "+k1)
+	assert.Equal(t, []string{k1}, ts.Keys(), "nothing runs for the second Canary")
+	ts.Stop(k1)
+	recv(k2)
+	ts.StopAll()
+
+	// a new set of Targets (a restarted controller) given the second Canary first
+	ts = b.d.Targets(nil)
+	defer ts.StopAll()
+	ts.Requeue = func(key string) { requeued <- key }
+	_, _, err = ts.Apply(ctx, k2, &second)
+	require.NoError(t, err, "nothing runs for the target yet")
+	if _, _, err = ts.Apply(ctx, k1, &first); err != nil {
+		require.ErrorIs(t, err, ErrTargetTaken, "the second Canary's Target was not refused yet")
+		recv(k1) // once the objects made for the first Canary refuse the second's Target
+		_, _, err = ts.Apply(ctx, k1, &first)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{k1}, ts.Keys(), "the second Canary's Target gave way")
+	recv(k2) // once it has stopped
+	_, _, err = ts.Apply(ctx, k2, &second)
+	require.ErrorIs(t, err, ErrTargetTaken)
+	assert.ErrorContains(t, err, "is the target of "+k1)
+
+	b.setImage(ctx, t, "podinfo", "podinfo:2")
+	poll(ctx, t, "the first Canary releases the new revision", func() bool {
+		return b.status(ctx, t, c.Target).Phase == canary.PhaseSucceeded
+	})
+	p, err := b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "first", p.Annotations[kube.AnnotationCanary])
+	assert.Equal(t, "podinfo:2", p.Spec.Template.Spec.Containers[0].Image)
+}
