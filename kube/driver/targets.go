@@ -91,6 +91,7 @@ type Targets struct {
 	mu      sync.Mutex
 	by      map[string]*runningTarget
 	waiting map[string]map[string]string // target Deployment "ns/name" → refused keys → Canary name
+	closed  bool                         // StopAll was called: nothing is requeued
 	all     sync.WaitGroup
 }
 
@@ -162,6 +163,10 @@ func (ts *Targets) requeue(done <-chan struct{}, app string) {
 	go func() {
 		<-done
 		ts.mu.Lock()
+		if ts.closed {
+			ts.mu.Unlock()
+			return
+		}
 		keys := make([]string, 0, len(ts.waiting[app]))
 		for k := range ts.waiting[app] {
 			keys = append(keys, k)
@@ -188,8 +193,9 @@ func (ts *Targets) refusedBy(r *runningTarget, name string) {
 			key = k
 		}
 	}
+	closed := ts.closed
 	ts.mu.Unlock()
-	if key != "" && ts.Requeue != nil {
+	if key != "" && ts.Requeue != nil && !closed {
 		go ts.Requeue(key)
 	}
 }
@@ -351,8 +357,12 @@ func (ts *Targets) Keys() []string {
 	return out
 }
 
-// StopAll stops every Target and waits until all have returned (their leases released).
+// StopAll stops every Target and waits until all have returned (their leases released); no key
+// is requeued after it.
 func (ts *Targets) StopAll() {
+	ts.mu.Lock()
+	ts.closed = true
+	ts.mu.Unlock()
 	for _, k := range ts.Keys() {
 		ts.Stop(k)
 	}
