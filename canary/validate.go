@@ -19,6 +19,31 @@ type FieldError struct {
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Message }
 
+// FieldPath appends a mapping key to a FieldError's path: path.key, or path["key"] (quoted,
+// cut short) for a key that is not plain letters, digits and -_./ (a key may come from a
+// manifest).
+func FieldPath(path, key string) string {
+	plain := key != "" && len(key) <= 128
+	for _, c := range key {
+		if !plain {
+			break
+		}
+		plain = c < 0x80 && (c == '-' || c == '_' || c == '.' || c == '/' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+	}
+	switch {
+	case !plain:
+		const limit = 64
+		if len(key) > limit {
+			return fmt.Sprintf("%s[%q…]", path, key[:limit])
+		}
+		return fmt.Sprintf("%s[%q]", path, key)
+	case path == "":
+		return key
+	}
+	return path + "." + key
+}
+
 // ValidationError lists every problem found; errors.Is(err, ErrInvalidSpec) holds.
 type ValidationError struct {
 	Problems []FieldError

@@ -66,18 +66,18 @@ type SequentialCheck struct {
 func decodeAnnotations(d *decoder, ann map[string]string, path string, m *Canary) {
 	for _, key := range []string{AnnotationSequentialCheck, AnnotationDryRunMetrics, AnnotationSplitCheck} {
 		if v, ok := ann[key]; ok && len(v) > maxAnnotationBytes {
-			d.fail(joinPath(path, key), "must be at most %d bytes, got %d", maxAnnotationBytes, len(v))
+			d.fail(canary.FieldPath(path, key), "must be at most %d bytes, got %d", maxAnnotationBytes, len(v))
 			delete(ann, key)
 		}
 	}
 	if v, ok := ann[AnnotationSplitCheck]; ok {
-		m.Spec.SplitCheck = decodeSplitCheck(d, v, joinPath(path, AnnotationSplitCheck))
+		m.Spec.SplitCheck = decodeSplitCheck(d, v, canary.FieldPath(path, AnnotationSplitCheck))
 	}
 	if v, ok := ann[AnnotationSequentialCheck]; ok {
-		decodeSequential(d, v, joinPath(path, AnnotationSequentialCheck), m)
+		decodeSequential(d, v, canary.FieldPath(path, AnnotationSequentialCheck), m)
 	}
 	if v, ok := ann[AnnotationDryRunMetrics]; ok {
-		p := joinPath(path, AnnotationDryRunMetrics)
+		p := canary.FieldPath(path, AnnotationDryRunMetrics)
 		seen := map[string]bool{}
 		for i, name := range strings.Split(v, ",") {
 			name = strings.TrimSpace(name)

@@ -51,27 +51,7 @@ func (d *decoder) object(v any, path string) *object {
 	return &object{d: d, m: m, path: path, seen: map[string]bool{}}
 }
 
-func (o *object) at(key string) string { return joinPath(o.path, key) }
-
-// joinPath appends a mapping key to a field path: path.key, or path["key"] (quoted, cut
-// short) for a key that is not plain letters, digits and -_./ (a key comes from the manifest).
-func joinPath(path, key string) string {
-	plain := key != "" && len(key) <= 128
-	for _, c := range key {
-		if !plain {
-			break
-		}
-		plain = c < 0x80 && (c == '-' || c == '_' || c == '.' || c == '/' ||
-			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-	}
-	switch {
-	case !plain:
-		return path + "[" + shown(key) + "]"
-	case path == "":
-		return key
-	}
-	return path + "." + key
-}
+func (o *object) at(key string) string { return canary.FieldPath(o.path, key) }
 
 // has reports whether key is given a value. A key given null is absent, as Flagger's
 // decoding reads it (an omitted field, a nil pointer): has marks it read.
@@ -318,7 +298,7 @@ func (o *object) strMap(key string) map[string]string {
 		case bool:
 			o.d.fail(o.at(key)+"."+k, "must be a string, got the boolean %v (quote it)", x)
 		default:
-			o.d.fail(joinPath(o.at(key), k), "must be a string")
+			o.d.fail(canary.FieldPath(o.at(key), k), "must be a string")
 		}
 	}
 	return out

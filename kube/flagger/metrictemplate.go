@@ -105,12 +105,12 @@ func (o *object) headers(key string) map[string][]string {
 			for i, it := range x {
 				s, ok := it.(string)
 				if !ok {
-					o.d.fail(fmt.Sprintf("%s[%d]", joinPath(o.at(key), name), i), "must be a string")
+					o.d.fail(fmt.Sprintf("%s[%d]", canary.FieldPath(o.at(key), name), i), "must be a string")
 				}
 				out[name] = append(out[name], s)
 			}
 		default:
-			o.d.fail(joinPath(o.at(key), name), "must be a list of strings")
+			o.d.fail(canary.FieldPath(o.at(key), name), "must be a list of strings")
 		}
 	}
 	return out

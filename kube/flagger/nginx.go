@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // decodeIngressRef reads spec.ingressRef: a networking.k8s.io/v1 Ingress in the Canary's
@@ -40,7 +42,7 @@ func checkNGINX(d *decoder, spec *object, key string, m *Canary) {
 			continue
 		}
 		for _, name := range slices.Sorted(maps.Keys(mt.Headers)) {
-			hp, sm := joinPath(path+".headers", name), mt.Headers[name]
+			hp, sm := canary.FieldPath(path+".headers", name), mt.Headers[name]
 			switch {
 			case strings.EqualFold(name, "cookie"):
 				switch {
