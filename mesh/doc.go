@@ -16,7 +16,8 @@
 //	no mesh                  Kubernetes     switches the apex Service's selector: blue/green only
 //	Istio                    Istio          networking.istio.io VirtualService (v1, or v1beta1)
 //	                                        and the primary's and canary's DestinationRules:
-//	                                        weights, and header/cookie A/B
+//	                                        weights, and header/cookie A/B; per target the
+//	                                        Istio service given to WithService
 //	ingress-nginx            NGINX          a canary Ingress "<ingress>-canary" copied from the
 //	                                        user's Ingress, with canary annotations: weights,
 //	                                        and one header and one cookie for A/B
@@ -42,16 +43,25 @@
 // # Istio
 //
 // The Istio router writes, as Flagger's does, a VirtualService named after the apex service
-// (hosts: the apex service, after the hosts given to WithHosts unless they list it or "*";
-// gateways: the ones given, else "mesh") and DestinationRules "<apex>-primary" and
-// "<apex>-canary" whose host is that Service and which carry no traffic policy. Unless
+// (hosts: the apex service, after the hosts of the service given to WithService unless they
+// list it or "*"; gateways: the ones given, else "mesh") and DestinationRules "<apex>-primary"
+// and "<apex>-canary" whose host is that Service, with the service's traffic policy if any.
+// Every HTTP route carries the service's rewrite, timeout, retries, CORS policy and header
+// operations; the weighted route matches the service's match conditions, or with A/B match
+// conditions each of them with its headers replaced by each A/B condition's (Flagger's merge),
+// and the second route sends what the service matches to the primary. The service's types and
+// checks are mesh/istioapi's (istioapi.Service; WithService refuses what Validate refuses,
+// before any request). Unless
 // IstioOptions.Version pins one, it asks API discovery once which networking.istio.io
 // versions are served and uses v1 (Istio ≥ 1.22), else v1beta1; Istio's CRDs store one
 // schema under every version, so a route written through one reads the same through the
 // other. A destination without weight in the weighted route weighs 0, as Istio reads it;
 // weights are written explicitly, zero included. Reconcile
 // reads three objects (the VirtualService and both DestinationRules); fields of theirs the
-// router does not write (retries, timeouts, a mirror, a traffic policy) are drift it removes.
+// target's service does not configure (retries or a traffic policy someone added, a mirror, a
+// fault) and other values of those it does are drift it removes. SetWeights' patch touches
+// only the first HTTP route's two weights, which is the weighted route with or without match
+// conditions.
 //
 // # Weights read back
 //
@@ -200,9 +210,9 @@
 // # The Istio router's client
 //
 // The Istio router reads and writes VirtualServices and DestinationRules through client-go's
-// dynamic client, with small types of its own for the fields it writes (hosts, gateways,
-// HTTP routes with header matches and weighted destinations; a DestinationRule's host), not
-// through Istio's generated clientset (istio.io/client-go). Measured with Go 1.26 against
+// dynamic client, with small types for the fields it writes (its own for hosts, gateways and
+// weighted destinations; mesh/istioapi's, a bounded subset of Istio's API, for what a target's
+// service configures), not through Istio's generated clientset (istio.io/client-go). Measured with Go 1.26 against
 // istio.io/client-go v1.32.0: the generated clientset requires k8s.io/client-go,
 // apimachinery and api v0.35, so taking it would move every canarykit user (and every module
 // embedding it) off the v0.34 libraries canarykit supports, and it needs a newer

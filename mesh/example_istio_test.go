@@ -3,6 +3,7 @@ package mesh_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -10,12 +11,14 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
 // Wiring the Istio router for a cluster: the served networking.istio.io version is
-// discovered, and each target gets its VirtualService's extra hosts and gateways, as a
-// Flagger Canary's spec.service.hosts and spec.service.gateways give them. Seed 003's frontend
-// A/B test sends Firefox users and the insider cookie to the canary.
+// discovered, and each target gets its service: the VirtualService's extra hosts and
+// gateways, its routes' match conditions, retries and timeout, the DestinationRules' traffic
+// policy, as a Flagger Canary's spec.service gives them. Seed 003's frontend A/B test sends
+// Firefox users and the insider cookie to the canary.
 func ExampleNewIstio() {
 	cfg, err := rest.InClusterConfig()
 	if err != nil {
@@ -28,7 +31,14 @@ func ExampleNewIstio() {
 	if err != nil {
 		panic(err)
 	}
-	router, err := base.WithHosts([]string{"app.example.com"}, []string{"istio-system/public-gateway"})
+	router, err := base.WithService(istioapi.Service{
+		Hosts:         []string{"app.example.com"},
+		Gateways:      []string{"istio-system/public-gateway"},
+		Match:         []istioapi.HTTPMatchRequest{{URI: &istioapi.StringMatch{Prefix: "/"}}},
+		Timeout:       istioapi.Duration(30 * time.Second),
+		Retries:       &istioapi.HTTPRetry{Attempts: 3, PerTryTimeout: istioapi.Duration(time.Second), RetryOn: "gateway-error,connect-failure,refused-stream"},
+		TrafficPolicy: &istioapi.TrafficPolicy{TLS: &istioapi.ClientTLSSettings{Mode: "ISTIO_MUTUAL"}},
+	})
 	if err != nil {
 		panic(err)
 	}

@@ -2,6 +2,7 @@ package mesh_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -11,10 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/ptr"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 	"github.com/canarykit/canarykit/mesh/meshtest"
 )
 
@@ -121,7 +124,7 @@ func TestIntegrationIstio(t *testing.T) {
 
 	t.Run("Shape", func(t *testing.T) {
 		base := b.router(t, mesh.IstioOptions{Version: "v1"})
-		r, err := base.WithHosts([]string{"app.example.com"}, []string{"istio-system/public-gateway", "mesh"})
+		r, err := base.WithService(istioapi.Service{Hosts: []string{"app.example.com"}, Gateways: []string{"istio-system/public-gateway", "mesh"}})
 		require.NoError(t, err)
 		tg := b.target(t)
 		tg.Match = abMatch
@@ -152,6 +155,98 @@ func TestIntegrationIstio(t *testing.T) {
 			assert.Equal(t, name, h)
 			assert.Equal(t, canary.ManagedBy, dr.GetLabels()[canary.LabelManagedBy])
 		}
+	})
+
+	// A target's Istio service (Flagger's spec.service fields) on the real CRDs: their schemas
+	// and CEL rules accept what the router writes, the objects read back hold every field, a
+	// step is still one patch of the weights, and Reconcile finds the stored objects equal to
+	// its own (the server keeps the fields as written), so it only reads.
+	t.Run("Service", func(t *testing.T) {
+		off := false
+		svc := istioapi.Service{
+			Hosts:    []string{"frontend.example.com"},
+			Gateways: []string{"istio-system/public-gateway", "mesh"},
+			Match: []istioapi.HTTPMatchRequest{{URI: &istioapi.StringMatch{Prefix: "/api"}, IgnoreURICase: true,
+				QueryParams: map[string]istioapi.StringMatch{"debug": {Exact: "1"}}}},
+			Rewrite: &istioapi.HTTPRewrite{URI: "/", Authority: "frontend.internal"},
+			Timeout: istioapi.Duration(30 * time.Second),
+			Retries: &istioapi.HTTPRetry{Attempts: 3, PerTryTimeout: istioapi.Duration(time.Second),
+				RetryOn: "gateway-error,connect-failure,refused-stream", RetryRemoteLocalities: true},
+			CorsPolicy: &istioapi.CorsPolicy{AllowOrigin: []string{"example.com"}, AllowOrigins: []istioapi.StringMatch{{Prefix: "https://"}},
+				AllowMethods: []string{"GET", "POST"}, AllowHeaders: []string{"x-some-header"}, MaxAge: istioapi.Duration(24 * time.Hour), AllowCredentials: true},
+			Headers: &istioapi.Headers{Request: &istioapi.HeaderOperations{Add: map[string]string{"x-some-header": "value"}},
+				Response: &istioapi.HeaderOperations{Remove: []string{"server"}}},
+			TrafficPolicy: &istioapi.TrafficPolicy{
+				LoadBalancer: &istioapi.LoadBalancerSettings{
+					ConsistentHash:    &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", TTL: istioapi.Duration(time.Hour)}},
+					LocalityLbSetting: &istioapi.LocalityLbSetting{Enabled: &off}, WarmupDurationSecs: istioapi.Duration(30 * time.Second)},
+				ConnectionPool: &istioapi.ConnectionPoolSettings{HTTP: &istioapi.HTTPSettings{HTTP1MaxPendingRequests: 100, MaxRetries: 3,
+					IdleTimeout: istioapi.Duration(time.Minute)}},
+				OutlierDetection: &istioapi.OutlierDetection{Consecutive5xxErrors: ptr.To(uint32(5)), Interval: istioapi.Duration(10 * time.Second),
+					BaseEjectionTime: istioapi.Duration(30 * time.Second), MaxEjectionPercent: 50},
+				TLS: &istioapi.ClientTLSSettings{Mode: "ISTIO_MUTUAL"},
+			},
+		}
+		base := b.router(t, mesh.IstioOptions{Version: "v1"})
+		r, err := base.WithService(svc)
+		require.NoError(t, err)
+		tg := b.target(t)
+		tg.Match = abMatch
+		require.NoError(t, r.Reconcile(bg(t), tg))
+		counts := b.audit(t, func() { require.NoError(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(35))) })
+		assert.Equal(t, testenv.AuditCounts{{User: b.user, Verb: "patch", Resource: "virtualservices"}: 1}, counts, "a step is one patch")
+		assert.Equal(t, canary.CanaryWeight(35), b.inspect("v1")(t, tg))
+
+		routeFields := map[string]any{
+			"rewrite": map[string]any{"uri": "/", "authority": "frontend.internal"},
+			"timeout": "30s",
+			"retries": map[string]any{"attempts": int64(3), "perTryTimeout": "1s", "retryOn": "gateway-error,connect-failure,refused-stream",
+				"retryRemoteLocalities": true},
+			"corsPolicy": map[string]any{"allowOrigin": []any{"example.com"}, "allowOrigins": []any{map[string]any{"prefix": "https://"}},
+				"allowMethods": []any{"GET", "POST"}, "allowHeaders": []any{"x-some-header"}, "maxAge": "24h", "allowCredentials": true},
+			"headers": map[string]any{"request": map[string]any{"add": map[string]any{"x-some-header": "value"}},
+				"response": map[string]any{"remove": []any{"server"}}},
+		}
+		serviceMatch := map[string]any{"uri": map[string]any{"prefix": "/api"}, "ignoreUriCase": true,
+			"queryParams": map[string]any{"debug": map[string]any{"exact": "1"}}}
+		vs := b.vs(t, "v1beta1", tg)
+		http, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
+		require.Len(t, http, 2, "the A/B route, then the primary's")
+		for i, route := range http {
+			rm := route.(map[string]any)
+			for k, v := range routeFields {
+				assert.Equal(t, v, rm[k], "http[%d].%s", i, k)
+			}
+			matches, _, _ := unstructured.NestedSlice(rm, "match")
+			for j, m := range matches {
+				mm := m.(map[string]any)
+				for k, v := range serviceMatch {
+					assert.Equal(t, v, mm[k], "http[%d].match[%d].%s", i, j, k)
+				}
+				assert.Equal(t, i == 0, mm["headers"] != nil, "http[%d].match[%d]: the A/B route's matches hold the A/B headers", i, j)
+			}
+			assert.Len(t, matches, []int{len(abMatch), 1}[i], "http[%d]: each A/B match within the service's", i)
+		}
+		for _, name := range []string{tg.PrimaryService(), tg.CanaryService()} {
+			dr, err := b.dyn.Resource(istioResource("v1beta1", "destinationrules")).Namespace(b.ns).Get(bg(t), name, metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, map[string]any{"host": name, "trafficPolicy": map[string]any{
+				"loadBalancer": map[string]any{"consistentHash": map[string]any{"httpCookie": map[string]any{"name": "user", "ttl": "1h"}},
+					"localityLbSetting": map[string]any{"enabled": false}, "warmupDurationSecs": "30s"},
+				"connectionPool":   map[string]any{"http": map[string]any{"http1MaxPendingRequests": int64(100), "maxRetries": int64(3), "idleTimeout": "1m"}},
+				"outlierDetection": map[string]any{"consecutive5xxErrors": int64(5), "interval": "10s", "baseEjectionTime": "30s", "maxEjectionPercent": int64(50)},
+				"tls":              map[string]any{"mode": "ISTIO_MUTUAL"},
+			}}, dr.Object["spec"], name)
+		}
+
+		counts = b.audit(t, func() { require.NoError(t, r.Reconcile(bg(t), tg)) })
+		assert.Equal(t, testenv.AuditCounts{
+			{User: b.user, Verb: "get", Resource: "virtualservices"}:  1,
+			{User: b.user, Verb: "get", Resource: "destinationrules"}: 2,
+		}, counts, "the stored objects equal the router's: Reconcile only reads them")
+		got, err := r.Weights(bg(t), tg)
+		require.NoError(t, err)
+		assert.Equal(t, canary.CanaryWeight(35), got)
 	})
 
 	t.Run("ServedAlone", func(t *testing.T) {

@@ -2,9 +2,9 @@ package mesh
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
 // Istio's networking group and the CRDs the Istio router uses.
@@ -26,12 +27,6 @@ const (
 )
 
 const istioHint = "install Istio's CRDs (istioctl install, or the base Helm chart)"
-
-// limits on the per-target hosts and gateways (WithHosts)
-const (
-	maxIstioNames   = 64
-	maxIstioNameLen = 253
-)
 
 // IstioOptions configure an Istio router. Zero fields mean "default".
 type IstioOptions struct {
@@ -54,20 +49,21 @@ type IstioOptions struct {
 }
 
 // Istio routes with an Istio VirtualService named after the apex service, as Flagger's Istio
-// router shapes it: hosts the apex service (and the hosts given to WithHosts), gateways
-// "mesh" (or the ones given), one HTTP route with weighted destinations "<apex>-primary" and
-// "<apex>-canary". With match conditions, the first route holds them and the weighted
-// destinations and a second route sends every other request to the primary. Each of the
-// primary and canary Services gets a DestinationRule of its name whose host is the Service.
-// Safe for concurrent use.
+// router shapes it: hosts the apex service (and the hosts of the service given to
+// WithService), gateways "mesh" (or the ones given), one HTTP route with weighted destinations
+// "<apex>-primary" and "<apex>-canary" and the service's match conditions, rewrite, timeout,
+// retries, CORS policy and header operations. With A/B match conditions, the first route
+// holds them (merged with the service's) and the weighted destinations, and a second route
+// sends every other request the service matches to the primary. Each of the primary and
+// canary Services gets a DestinationRule of its name whose host is the Service, with the
+// service's traffic policy. Safe for concurrent use.
 type Istio struct {
-	dyn      dynamic.Interface
-	served   *servedVersions
-	pinned   string
-	hosts    []string
-	gateways []string
-	own      owners
-	log      logr.Logger
+	dyn    dynamic.Interface
+	served *servedVersions
+	pinned string
+	svc    istioapi.Service
+	own    owners
+	log    logr.Logger
 }
 
 var _ canary.WeightsReconciler = (*Istio)(nil)
@@ -97,32 +93,22 @@ func NewIstio(o IstioOptions) (*Istio, error) {
 	return r, nil
 }
 
-// WithHosts returns a router that shares r's client and discovery but gives the
-// VirtualServices it makes these hosts (the apex service is added unless listed or "*" is)
-// and gateways (empty: "mesh", the sidecars; list "mesh" with Gateways to serve both), as
-// Flagger's spec.service.hosts and spec.service.gateways do. Hosts and gateways are per
-// target, clients are not.
-func (r *Istio) WithHosts(hosts, gateways []string) (*Istio, error) {
-	var errs []error
-	for field, list := range map[string][]string{"hosts": hosts, "gateways": gateways} {
-		if len(list) > maxIstioNames {
-			errs = append(errs, fmt.Errorf("%s: at most %d, got %d", field, maxIstioNames, len(list)))
-			continue
-		}
-		for i, s := range list {
-			if s == "" || len(s) > maxIstioNameLen {
-				errs = append(errs, fmt.Errorf("%s[%d]: want 1 to %d characters, got %d", field, i, maxIstioNameLen, len(s)))
-			}
-			if slices.Contains(list[:i], s) {
-				errs = append(errs, fmt.Errorf("%s[%d]: %q is listed twice", field, i, s))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("mesh: invalid Istio hosts or gateways: %w", errors.Join(errs...))
+// WithService returns a router that shares r's client and discovery but writes svc into the
+// objects it makes: the VirtualService's hosts (the apex service is added unless listed or
+// "*" is) and gateways (empty: "mesh", the sidecars; list "mesh" with Gateways to serve
+// both), its HTTP routes' match conditions, rewrite, timeout, retries, CORS policy and
+// header operations, and both DestinationRules' traffic policy, as Flagger's Istio router
+// writes a Canary's spec.service. The service is per target, clients are not. svc is
+// checked with its Validate (errors wrap canary.ErrInvalidSpec) and copied.
+func (r *Istio) WithService(svc istioapi.Service) (*Istio, error) {
+	if err := svc.Validate(); err != nil {
+		return nil, fmt.Errorf("mesh: %w", err)
 	}
 	c := *r
-	c.hosts, c.gateways = slices.Clone(hosts), slices.Clone(gateways)
+	var err error
+	if c.svc, err = cloneService(svc); err != nil {
+		return nil, fmt.Errorf("mesh: copy the Istio service: %w", err)
+	}
 	return &c, nil
 }
 
@@ -214,7 +200,7 @@ func (r *Istio) reconcileRules(ctx context.Context, t canary.Target) error {
 		return err
 	}
 	for _, name := range []string{t.PrimaryService(), t.CanaryService()} {
-		want := destinationRuleSpec{Host: name}
+		want := destinationRuleSpec{Host: name, TrafficPolicy: r.svc.TrafficPolicy}
 		cur, err := dr.res.Get(ctx, name, metav1.GetOptions{})
 		if objectMissing(err) {
 			if err := r.create(ctx, t, dr, name, want); err != nil {
@@ -243,7 +229,7 @@ func (r *Istio) reconcileRules(ctx context.Context, t canary.Target) error {
 // cannot be read: all on the primary), recording t as its target if it does not yet, and
 // returns the weights the route has.
 func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *unstructured.Unstructured, w *canary.Weights) (canary.Weights, error) {
-	var spec virtualServiceSpec
+	var spec storedRoutes
 	keep, err := canary.Weights{}, decodeSpec(cur, &spec)
 	if err == nil {
 		keep, err = virtualServiceWeights(spec, t)
@@ -255,7 +241,7 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 	if w == nil {
 		w = &keep
 	}
-	want := virtualService(t, r.hosts, r.gateways, *w)
+	want := virtualService(t, r.svc, *w)
 	if !broken && sameIstioSpec(cur, want) && keep == *w && claimed(objectMeta(cur), t) {
 		return keep, nil
 	}
@@ -328,7 +314,7 @@ func (r *Istio) Weights(ctx context.Context, t canary.Target) (canary.Weights, e
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", vs.kind, t.Namespace, t.ApexService())
 	}
-	var spec virtualServiceSpec
+	var spec storedRoutes
 	if err := decodeSpec(cur, &spec); err != nil {
 		return canary.Weights{}, fmt.Errorf("VirtualService %s/%s: %w", t.Namespace, t.ApexService(), err)
 	}
@@ -340,7 +326,7 @@ func (r *Istio) Weights(ctx context.Context, t canary.Target) (canary.Weights, e
 }
 
 func (r *Istio) createVirtualService(ctx context.Context, t canary.Target, vs istioAPI, w canary.Weights) error {
-	if err := r.create(ctx, t, vs, t.ApexService(), virtualService(t, r.hosts, r.gateways, w)); err != nil {
+	if err := r.create(ctx, t, vs, t.ApexService(), virtualService(t, r.svc, w)); err != nil {
 		return err
 	}
 	r.log.Info("VirtualService created", "target", t.String(), "weights", w.String())
@@ -409,4 +395,16 @@ func (r *Istio) apiError(err error, verb, kind, namespace, name string) error {
 func objectMeta(u *unstructured.Unstructured) *metav1.ObjectMeta {
 	return &metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), Labels: u.GetLabels(),
 		Annotations: u.GetAnnotations(), OwnerReferences: u.GetOwnerReferences()}
+}
+
+// cloneService is a deep copy of svc, so that the router's objects do not change with the
+// caller's values.
+func cloneService(svc istioapi.Service) (istioapi.Service, error) {
+	b, err := json.Marshal(svc)
+	if err != nil {
+		return istioapi.Service{}, err
+	}
+	var c istioapi.Service
+	err = json.Unmarshal(b, &c)
+	return c, err
 }

@@ -3,6 +3,7 @@ package mesh
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,6 +15,7 @@ import (
 	fakedynamic "k8s.io/client-go/dynamic/fake"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 	"github.com/canarykit/canarykit/mesh/meshtest"
 )
 
@@ -83,7 +85,7 @@ func TestIstioShape(t *testing.T) {
 	dyn := newIstioFake()
 	base, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
 	require.NoError(t, err)
-	r, err := base.WithHosts([]string{"app.example.com"}, []string{"istio-system/public-gateway"})
+	r, err := base.WithService(istioapi.Service{Hosts: []string{"app.example.com"}, Gateways: []string{"istio-system/public-gateway"}})
 	require.NoError(t, err)
 	require.NoError(t, r.Reconcile(ctx(t), tg))
 	require.NoError(t, r.SetWeights(ctx(t), tg, canary.CanaryWeight(25)))
@@ -142,7 +144,7 @@ func TestIstioDefaultHostsAndGateways(t *testing.T) {
 	assert.Len(t, http, 1, "without match conditions, one weighted route")
 
 	// "*" stands for the apex service, as in Flagger
-	wild, err := r.WithHosts([]string{"*"}, []string{"mesh", "public"})
+	wild, err := r.WithService(istioapi.Service{Hosts: []string{"*"}, Gateways: []string{"mesh", "public"}})
 	require.NoError(t, err)
 	tg2 := newTarget()
 	require.NoError(t, wild.Reconcile(ctx(t), tg2))
@@ -150,18 +152,20 @@ func TestIstioDefaultHostsAndGateways(t *testing.T) {
 	assert.Equal(t, []string{"*"}, hosts)
 }
 
-func TestIstioWithHostsValidates(t *testing.T) {
+func TestIstioWithServiceValidates(t *testing.T) {
 	r, err := NewIstio(IstioOptions{Client: newIstioFake(), Version: "v1"})
 	require.NoError(t, err)
-	_, err = r.WithHosts([]string{"a", ""}, []string{"g", "g"})
-	require.Error(t, err)
+	_, err = r.WithService(istioapi.Service{Hosts: []string{"a", ""}, Gateways: []string{"g", "g"},
+		Retries: &istioapi.HTTPRetry{Attempts: 3, PerTryTimeout: istioapi.Duration(time.Microsecond)}})
+	require.ErrorIs(t, err, canary.ErrInvalidSpec)
 	assert.ErrorContains(t, err, "hosts[1]")
 	assert.ErrorContains(t, err, `gateways[1]: "g" is listed twice`)
+	assert.ErrorContains(t, err, "retries.perTryTimeout: must be at least 1ms")
 }
 
 func TestIstioReadsAbsentWeightsAsIstioDoes(t *testing.T) {
 	tg := newTarget()
-	spec := virtualServiceSpec{HTTP: []istioRoute{{Route: []istioDestination{
+	spec := storedRoutes{HTTP: []storedRoute{{Route: []istioDestination{
 		{Destination: istioHost{Host: tg.PrimaryService()}, Weight: ptrTo(int32(100))},
 		{Destination: istioHost{Host: tg.CanaryService()}}, // Istio's clients omit a zero weight
 	}}}}
@@ -173,7 +177,7 @@ func TestIstioReadsAbsentWeightsAsIstioDoes(t *testing.T) {
 	_, err = virtualServiceWeights(spec, tg)
 	assert.Error(t, err, "two destinations without weight route nothing")
 
-	_, err = virtualServiceWeights(virtualServiceSpec{HTTP: []istioRoute{{Route: []istioDestination{
+	_, err = virtualServiceWeights(storedRoutes{HTTP: []storedRoute{{Route: []istioDestination{
 		{Destination: istioHost{Host: tg.PrimaryService()}}}}}}, tg)
 	assert.ErrorContains(t, err, "no http route with destinations")
 }

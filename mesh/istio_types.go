@@ -12,11 +12,13 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
 // The parts of networking.istio.io's VirtualService and DestinationRule the Istio router
-// writes and reads: v1 and v1beta1 share them field for field. Fields the router does not
-// write are not declared; a stored object that has some is reshaped (see sameIstioSpec).
+// writes and reads: v1 and v1beta1 share them field for field. The fields a target's service
+// configures are istioapi's types; fields the router does not write are not declared, and a
+// stored object that has some is reshaped (see sameIstioSpec).
 
 // virtualServiceSpec is a VirtualService's spec as the router writes it.
 type virtualServiceSpec struct {
@@ -27,20 +29,23 @@ type virtualServiceSpec struct {
 
 // istioRoute is one of a VirtualService's HTTP routes.
 type istioRoute struct {
-	Match []istioMatch       `json:"match,omitempty"`
+	Match      []istioapi.HTTPMatchRequest `json:"match,omitempty"`
+	Route      []istioDestination          `json:"route,omitempty"`
+	Rewrite    *istioapi.HTTPRewrite       `json:"rewrite,omitempty"`
+	Timeout    istioapi.Duration           `json:"timeout,omitempty"`
+	Retries    *istioapi.HTTPRetry         `json:"retries,omitempty"`
+	CorsPolicy *istioapi.CorsPolicy        `json:"corsPolicy,omitempty"`
+	Headers    *istioapi.Headers           `json:"headers,omitempty"`
+}
+
+// storedRoutes is what the router reads of a stored VirtualService: its HTTP routes'
+// destinations (the weights). Other fields, whatever their shape, are left to sameIstioSpec.
+type storedRoutes struct {
+	HTTP []storedRoute `json:"http,omitempty"`
+}
+
+type storedRoute struct {
 	Route []istioDestination `json:"route,omitempty"`
-}
-
-// istioMatch is an HTTPMatchRequest with header conditions only.
-type istioMatch struct {
-	Headers map[string]istioStringMatch `json:"headers,omitempty"`
-}
-
-// istioStringMatch is Istio's StringMatch: one of exact, prefix, regex (RE2, whole value).
-type istioStringMatch struct {
-	Exact  string `json:"exact,omitempty"`
-	Prefix string `json:"prefix,omitempty"`
-	Regex  string `json:"regex,omitempty"`
 }
 
 // istioDestination is an HTTPRouteDestination. A nil Weight is an absent field: Istio sends
@@ -56,9 +61,10 @@ type istioHost struct {
 }
 
 // destinationRuleSpec is the DestinationRule spec Flagger creates for each of the primary and
-// canary Services: the host alone (no traffic policy).
+// canary Services: the host, and the Canary's traffic policy if any.
 type destinationRuleSpec struct {
-	Host string `json:"host"`
+	Host          string                  `json:"host"`
+	TrafficPolicy *istioapi.TrafficPolicy `json:"trafficPolicy,omitempty"`
 }
 
 // istioObject is a VirtualService or DestinationRule to create.
@@ -123,8 +129,10 @@ func canonical(v any) (any, error) {
 }
 
 // sameIstioSpec reports whether the stored object's spec is want in every field, the HTTP
-// route destinations' weights aside: an extra field (a retry policy, a timeout, a mirror
-// someone added) is drift the router removes, as it would any other change of its route.
+// route destinations' weights aside: want holds the fields the target's service configures
+// (retries, a timeout, a traffic policy, ...); any other field (a mirror, a fault someone
+// added) or another value is drift the router removes, as it would any other change of its
+// route.
 func sameIstioSpec(cur *unstructured.Unstructured, want any) bool {
 	got, _, err := unstructured.NestedFieldNoCopy(cur.Object, "spec")
 	if err != nil {
@@ -155,50 +163,73 @@ func stripWeights(spec any) {
 	}
 }
 
-// virtualService is t's VirtualService spec routing w: the hosts (the apex service added
-// unless listed or "*"), the gateways ("mesh" when none is given), one route with the
-// weighted destinations, or with match conditions the matched route with them and then a
-// route sending everything else to the primary, as Flagger shapes it.
-func virtualService(t canary.Target, hosts, gateways []string, w canary.Weights) virtualServiceSpec {
-	hosts = slices.Clone(hosts)
+// virtualService is t's VirtualService spec routing w, as Flagger shapes it: the hosts (the
+// apex service added unless listed or "*"), the gateways ("mesh" when none is given), one
+// route with svc's match conditions and the weighted destinations; with A/B match conditions
+// the canary's route matches each of them merged with each of svc's (mergeMatches), and a
+// second route sends what svc matches to the primary. Every route carries svc's rewrite,
+// timeout, retries, CORS policy and header operations.
+func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) virtualServiceSpec {
+	hosts := slices.Clone(svc.Hosts)
 	if !slices.Contains(hosts, t.ApexService()) && !slices.Contains(hosts, "*") {
 		hosts = append(hosts, t.ApexService())
 	}
-	gateways = slices.Clone(gateways)
+	gateways := slices.Clone(svc.Gateways)
 	if len(gateways) == 0 {
 		gateways = []string{"mesh"}
 	}
-	weighted := istioRoute{Route: []istioDestination{
-		{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(w.Primary))},
-		{Destination: istioHost{Host: t.CanaryService()}, Weight: ptrTo(int32(w.Canary))},
-	}}
-	spec := virtualServiceSpec{Hosts: hosts, Gateways: gateways, HTTP: []istioRoute{weighted}}
+	route := func(match []istioapi.HTTPMatchRequest, dests ...istioDestination) istioRoute {
+		return istioRoute{Match: match, Route: dests, Rewrite: svc.Rewrite, Timeout: svc.Timeout, Retries: svc.Retries,
+			CorsPolicy: svc.CorsPolicy, Headers: svc.Headers}
+	}
+	primary := istioDestination{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(w.Primary))}
+	canaryDest := istioDestination{Destination: istioHost{Host: t.CanaryService()}, Weight: ptrTo(int32(w.Canary))}
+	spec := virtualServiceSpec{Hosts: hosts, Gateways: gateways}
 	if len(t.Match) == 0 {
+		spec.HTTP = []istioRoute{route(svc.Match, primary, canaryDest)}
 		return spec
 	}
-	spec.HTTP[0].Match = istioMatches(t.Match)
-	spec.HTTP = append(spec.HTTP, istioRoute{Route: []istioDestination{
-		{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(100))},
-	}})
+	spec.HTTP = []istioRoute{
+		route(mergeMatches(istioMatches(t.Match), svc.Match), primary, canaryDest),
+		route(svc.Match, istioDestination{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(100))}),
+	}
 	return spec
 }
 
-// istioMatches translates match conditions: exact, prefix and regex map to Istio's own;
+// mergeMatches is the canary route's match conditions, as Flagger merges them: with no
+// service conditions the A/B ones; otherwise, for each A/B condition and each service
+// condition, the service condition with its headers replaced by the A/B condition's (a
+// request must be one the service routes and one the A/B test selects).
+func mergeMatches(ab, service []istioapi.HTTPMatchRequest) []istioapi.HTTPMatchRequest {
+	if len(service) == 0 {
+		return ab
+	}
+	out := make([]istioapi.HTTPMatchRequest, 0, len(ab)*len(service))
+	for _, a := range ab {
+		for _, s := range service {
+			s.Headers = a.Headers // s is a copy; its maps are only read
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// istioMatches translates A/B match conditions: exact, prefix and regex map to Istio's own;
 // suffix, which Istio lacks, becomes the regular expression ".*<escaped suffix>$" (Istio
 // matches regular expressions against the whole value, which the anchors make explicit).
-func istioMatches(ms []canary.Match) []istioMatch {
-	out := make([]istioMatch, 0, len(ms))
+func istioMatches(ms []canary.Match) []istioapi.HTTPMatchRequest {
+	out := make([]istioapi.HTTPMatchRequest, 0, len(ms))
 	for _, m := range ms {
-		im := istioMatch{Headers: make(map[string]istioStringMatch, len(m.Headers))}
+		im := istioapi.HTTPMatchRequest{Headers: make(map[string]istioapi.StringMatch, len(m.Headers))}
 		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 			sm := m.Headers[name]
 			switch {
 			case sm.Exact != "":
-				im.Headers[name] = istioStringMatch{Exact: sm.Exact}
+				im.Headers[name] = istioapi.StringMatch{Exact: sm.Exact}
 			case sm.Prefix != "":
-				im.Headers[name] = istioStringMatch{Prefix: sm.Prefix}
+				im.Headers[name] = istioapi.StringMatch{Prefix: sm.Prefix}
 			default:
-				im.Headers[name] = istioStringMatch{Regex: headerRegex(sm)}
+				im.Headers[name] = istioapi.StringMatch{Regex: headerRegex(sm)}
 			}
 		}
 		out = append(out, im)
@@ -209,7 +240,7 @@ func istioMatches(ms []canary.Match) []istioMatch {
 // virtualServiceWeights finds the first HTTP route with destinations to both the primary and
 // the canary and returns their shares in percent. An unweighted destination weighs 0, as Istio
 // reads it in a route of several.
-func virtualServiceWeights(spec virtualServiceSpec, t canary.Target) (canary.Weights, error) {
+func virtualServiceWeights(spec storedRoutes, t canary.Target) (canary.Weights, error) {
 	for _, r := range spec.HTTP {
 		var primary, canaryW *big.Int
 		for _, d := range r.Route {

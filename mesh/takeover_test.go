@@ -13,6 +13,7 @@ import (
 	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
 // flaggerRef is the controller owner reference Flagger gives what it generates for Canary
@@ -31,7 +32,7 @@ func flaggerRoutes(t *testing.T, tg canary.Target, owner metav1.OwnerReference) 
 		Spec: splitv1alpha2.TrafficSplitSpec{Service: tg.ApexService(), Backends: []splitv1alpha2.TrafficSplitBackend{
 			{Service: tg.CanaryService(), Weight: 20}, {Service: tg.PrimaryService(), Weight: 80}}}}
 	route := &gwv1.HTTPRoute{ObjectMeta: *meta.DeepCopy(), Spec: routeSpec(tg, nil, nil, 80, canary.CanaryWeight(20))}
-	vsSpec, err := specMap(virtualService(tg, nil, nil, canary.CanaryWeight(20)))
+	vsSpec, err := specMap(virtualService(tg, istioapi.Service{}, canary.CanaryWeight(20)))
 	require.NoError(t, err)
 	vs := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",

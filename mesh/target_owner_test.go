@@ -21,6 +21,7 @@ import (
 	splitfake "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned/fake"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
 // routerBed is a router on fakes with what a test needs to look at its route object (named
@@ -115,7 +116,7 @@ func TestRoutersClaimRoutesRecordingNoTarget(t *testing.T) {
 			{Service: tg.CanaryService(), Weight: 20}, {Service: tg.PrimaryService(), Weight: 80}}}}
 	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace, Labels: managed},
 		Spec: routeSpec(tg, nil, nil, 80, canary.CanaryWeight(20))}
-	vsSpec, err := specMap(virtualService(tg, nil, nil, canary.CanaryWeight(20)))
+	vsSpec, err := specMap(virtualService(tg, istioapi.Service{}, canary.CanaryWeight(20)))
 	require.NoError(t, err)
 	vs := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",

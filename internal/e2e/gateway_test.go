@@ -46,7 +46,7 @@ func TestGatewayAPICanary(t *testing.T) {
 	for i := range m.Spec.Metrics {
 		m.Spec.Metrics[i].OnNoData = canary.NoDataHold // see TestABTestingWithHTTPRoute
 	}
-	m.Hosts = []string{"app.example.com"} // spec.service.hosts, as Flagger's Gateway API tutorial sets them
+	m.Service.Hosts = []string{"app.example.com"} // spec.service.hosts, as Flagger's Gateway API tutorial sets them
 	tl := &timeline{t: t}
 	res, err := w.drive(ctx, m, "driver-a", tl)
 	require.NoError(t, err)

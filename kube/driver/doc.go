@@ -1,8 +1,9 @@
 // Package driver turns Flagger objects loaded by kube/flagger into releases running on a
 // cluster: the clients and informer caches (kube), the router the Canary's spec.provider
 // chooses (mesh: SMI TrafficSplit, Gateway API HTTPRoute with the Canary's gatewayRefs as
-// parents, an Istio VirtualService with the Canary's hosts and gateways, the Kubernetes
-// Service switch, or the NGINX canary Ingress copied from the Canary's ingressRef),
+// parents, an Istio VirtualService and DestinationRules with the Canary's spec.service
+// (hosts, gateways and Istio fields, mesh.Istio.WithService), the Kubernetes Service switch,
+// or the NGINX canary Ingress copied from the Canary's ingressRef),
 // Flagger's built-in checks of the data plane (metrics.Istio for provider istio,
 // metrics.NGINX for nginx, metrics.Linkerd otherwise), Prometheus per metric (a MetricTemplate's own
 // server and credentials), webhooks, alerts (webhook/notify), Kubernetes Events and the

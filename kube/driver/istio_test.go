@@ -2,12 +2,14 @@ package driver
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 	"github.com/canarykit/canarykit/metrics"
 )
 
@@ -16,7 +18,7 @@ import (
 func TestIstioRouterAndBuiltins(t *testing.T) {
 	d := offline(t, Options{})
 	c := testCanary(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"})
-	c.Hosts, c.Gateways = []string{"app.example.com"}, []string{"istio-system/public-gateway"}
+	c.Service.Hosts, c.Service.Gateways = []string{"app.example.com"}, []string{"istio-system/public-gateway"}
 	r, err := d.routers.forCanary(c)
 	require.NoError(t, err)
 	assert.IsType(t, &mesh.Istio{}, r)
@@ -30,9 +32,28 @@ func TestIstioRouterAndBuiltins(t *testing.T) {
 	istioDefault := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterIstio}})
 	assert.Equal(t, metrics.Istio(), istioDefault.routers.builtins(testCanary(flagger.Router{})), "the Driver's default router counts")
 
-	c.Gateways = []string{"gw", "gw"}
+	c.Service.Gateways = []string{"gw", "gw"}
 	_, err = d.routers.forCanary(c)
-	require.ErrorContains(t, err, `spec.service.hosts or gateways: mesh: invalid Istio hosts or gateways: gateways[1]: "gw" is listed twice`)
+	require.ErrorContains(t, err, `spec.service: mesh: invalid Istio service: gateways[1]: "gw" is listed twice`)
+}
+
+// A Canary's Istio fields reach the router only if it is Istio's: with another they are
+// refused by field before anything is touched, not dropped.
+func TestIstioFieldsNeedTheIstioRouter(t *testing.T) {
+	c := testCanary(flagger.Router{})
+	c.Service.Timeout = istioapi.Duration(30 * time.Second)
+	c.Service.TrafficPolicy = &istioapi.TrafficPolicy{TLS: &istioapi.ClientTLSSettings{Mode: "ISTIO_MUTUAL"}}
+	istio := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterIstio}})
+	r, err := istio.routers.forCanary(c)
+	require.NoError(t, err)
+	assert.IsType(t, &mesh.Istio{}, r)
+	for _, o := range []Options{{}, {DefaultRouter: flagger.Router{Kind: flagger.RouterHTTPRoute}}} {
+		_, err = offline(t, o).routers.forCanary(c)
+		require.ErrorContains(t, err, `spec.service.trafficPolicy, timeout: only the Istio router writes them`)
+	}
+	c.Service.Retries = &istioapi.HTTPRetry{Attempts: -1}
+	_, err = istio.routers.forCanary(c)
+	require.ErrorContains(t, err, `spec.service: mesh: invalid Istio service: retries.attempts: must not be negative, got -1`)
 }
 
 // A Canary without spec.provider leaves its hosts and gateways to the Driver's default router:
@@ -40,7 +61,7 @@ func TestIstioRouterAndBuiltins(t *testing.T) {
 // only, any other neither, refused by field before anything is touched.
 func TestHostsAndGatewaysWithTheDefaultRouter(t *testing.T) {
 	c := testCanary(flagger.Router{})
-	c.Hosts, c.Gateways = []string{"app.example.com"}, []string{"istio-system/public-gateway"}
+	c.Service.Hosts, c.Service.Gateways = []string{"app.example.com"}, []string{"istio-system/public-gateway"}
 	istio := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterIstio}})
 	r, err := istio.routers.forCanary(c)
 	require.NoError(t, err)
@@ -50,7 +71,7 @@ func TestHostsAndGatewaysWithTheDefaultRouter(t *testing.T) {
 	_, err = smi.routers.forCanary(c)
 	require.ErrorContains(t, err, `spec.service.gateways: only the Istio router writes a VirtualService for them; spec.provider "" routes with smi`)
 	hosts := testCanary(flagger.Router{})
-	hosts.Hosts = c.Hosts
+	hosts.Service.Hosts = c.Service.Hosts
 	_, err = smi.routers.forCanary(hosts)
 	require.ErrorContains(t, err, `spec.service.hosts: only the Istio router (the VirtualService's hosts) or an HTTPRoute (its hostnames) uses them; spec.provider "" routes with smi`)
 	httproute := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterHTTPRoute}})

@@ -3,6 +3,7 @@ package driver
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/canarykit/canarykit/canary"
@@ -37,7 +38,8 @@ func builtinChecks(k flagger.RouterKind) map[string]string {
 }
 
 // routers builds routers on first use and shares them: one per kind and pinned version. Per
-// target settings (an HTTPRoute's parents and port) are views of the shared router.
+// target settings (an HTTPRoute's parents, port and hostnames; an Istio service) are views of
+// the shared router.
 type routers struct {
 	d      *Driver
 	mu     sync.Mutex
@@ -78,12 +80,18 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.gatewayRefs: only a Gateway API router (HTTPRoute) attaches to them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
-	// a Canary without spec.provider leaves its hosts and gateways to the default router
-	if len(c.Gateways) > 0 && choice.Kind != flagger.RouterIstio {
+	// a Canary without spec.provider leaves its hosts, gateways and Istio fields to the
+	// default router
+	svc := c.Service
+	if len(svc.Gateways) > 0 && choice.Kind != flagger.RouterIstio {
 		return nil, fmt.Errorf("spec.service.gateways: only the Istio router writes a VirtualService for them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
-	if len(c.Hosts) > 0 && choice.Kind != flagger.RouterIstio && choice.Kind != flagger.RouterHTTPRoute {
+	if fields := svc.IstioFields(); len(fields) > 0 && choice.Kind != flagger.RouterIstio {
+		return nil, fmt.Errorf("spec.service.%s: only the Istio router writes them into its VirtualService and DestinationRules; spec.provider %q routes with %s",
+			strings.Join(fields, ", "), choice.Provider, choice.Kind)
+	}
+	if len(svc.Hosts) > 0 && choice.Kind != flagger.RouterIstio && choice.Kind != flagger.RouterHTTPRoute {
 		return nil, fmt.Errorf("spec.service.hosts: only the Istio router (the VirtualService's hosts) or an HTTPRoute (its hostnames) uses them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
@@ -96,9 +104,9 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	if ir, ok := base.(*mesh.Istio); ok {
-		r, err := ir.WithHosts(c.Hosts, c.Gateways)
+		r, err := ir.WithService(svc)
 		if err != nil {
-			return nil, fmt.Errorf("spec.service.hosts or gateways: %w", err)
+			return nil, fmt.Errorf("spec.service: %w", err)
 		}
 		return r, nil
 	}
@@ -114,7 +122,7 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spec.service.gatewayRefs: %w", err)
 	}
-	if r, err = r.WithHostnames(c.Hosts...); err != nil {
+	if r, err = r.WithHostnames(svc.Hosts...); err != nil {
 		return nil, fmt.Errorf("spec.service.hosts: %w", err)
 	}
 	return r, nil

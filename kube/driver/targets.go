@@ -11,6 +11,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
 // ErrRebind: a Canary given to Target.Update drives something else than the Target was built
@@ -47,8 +48,9 @@ func suspend(r *canary.Rollout, on bool) {
 }
 
 // Bound reports whether two versions of a Canary drive the same thing the same way: the same
-// target and Services, router, gateway parents, Istio hosts and gateways and workload
-// settings (what the Target's router and workload are built from). Only their analysis may
+// target and Services, router, gateway parents, routing service (hosts, Istio gateways and
+// Istio fields: trafficPolicy, match, rewrite, timeout, retries, corsPolicy, headers) and
+// workload settings (what the Target's router and workload are built from). Only their analysis may
 // differ: a Target takes such an edit with Update; any other edit needs a new Target.
 func Bound(a, b *flagger.Canary) bool {
 	return binding(a) == binding(b)
@@ -60,9 +62,8 @@ func binding(c *flagger.Canary) string {
 		Workload    flagger.Workload
 		Router      flagger.Router
 		GatewayRefs []flagger.ParentRef
-		Hosts       []string
-		Gateways    []string
-	}{c.Target, c.Workload, c.Router, c.GatewayRefs, c.Hosts, c.Gateways})
+		Service     istioapi.Service
+	}{c.Target, c.Workload, c.Router, c.GatewayRefs, c.Service})
 	return string(b)
 }
 

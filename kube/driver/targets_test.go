@@ -3,9 +3,11 @@ package driver
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -29,8 +31,21 @@ func TestBound(t *testing.T) {
 		"provider":   func(c *flagger.Canary) { c.Router = flagger.Router{Kind: flagger.RouterKubernetes} },
 		"gateways":   func(c *flagger.Canary) { c.GatewayRefs = []flagger.ParentRef{{Name: "public"}} },
 		// the Istio router is built with them: an edit needs a new Target
-		"istio hosts":    func(c *flagger.Canary) { c.Hosts = []string{"app.example.com"} },
-		"istio gateways": func(c *flagger.Canary) { c.Gateways = []string{"istio-system/public"} },
+		"istio hosts":    func(c *flagger.Canary) { c.Service.Hosts = []string{"app.example.com"} },
+		"istio gateways": func(c *flagger.Canary) { c.Service.Gateways = []string{"istio-system/public"} },
+		"istio timeout":  func(c *flagger.Canary) { c.Service.Timeout = istioapi.Duration(30 * time.Second) },
+		"istio retries":  func(c *flagger.Canary) { c.Service.Retries = &istioapi.HTTPRetry{Attempts: 3} },
+		"istio match": func(c *flagger.Canary) {
+			c.Service.Match = []istioapi.HTTPMatchRequest{{URI: &istioapi.StringMatch{Prefix: "/"}}}
+		},
+		"istio rewrite": func(c *flagger.Canary) { c.Service.Rewrite = &istioapi.HTTPRewrite{URI: "/"} },
+		"istio cors":    func(c *flagger.Canary) { c.Service.CorsPolicy = &istioapi.CorsPolicy{AllowMethods: []string{"GET"}} },
+		"istio headers": func(c *flagger.Canary) {
+			c.Service.Headers = &istioapi.Headers{Request: &istioapi.HeaderOperations{Set: map[string]string{"x": "y"}}}
+		},
+		"istio trafficPolicy": func(c *flagger.Canary) {
+			c.Service.TrafficPolicy = &istioapi.TrafficPolicy{TLS: &istioapi.ClientTLSSettings{Mode: "ISTIO_MUTUAL"}}
+		},
 	} {
 		assert.False(t, Bound(base, edit(f)), name)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
 // kindCanary is a Flagger Canary's kind.
@@ -29,9 +30,12 @@ type Canary struct {
 	Router Router
 	// GatewayRefs are spec.service.gatewayRefs: the HTTPRoute's parents.
 	GatewayRefs []ParentRef
-	// Hosts and Gateways are spec.service.hosts and spec.service.gateways (provider istio):
-	// the VirtualService's hosts besides the apex service, and the Istio Gateways it binds to.
-	Hosts, Gateways []string
+	// Service holds spec.service's routing fields (its name, ports and gatewayRefs are in
+	// Target, Workload and GatewayRefs): hosts, the VirtualService's hosts besides the apex
+	// service (or an HTTPRoute's hostnames), and for provider istio the Istio Gateways it
+	// binds to, the HTTP routes' match, rewrite, timeout, retries, corsPolicy and headers, and
+	// the DestinationRules' trafficPolicy, as Flagger's Istio router writes them.
+	Service istioapi.Service
 	// MetricsServer is spec.metricsServer (empty: the driver's Prometheus).
 	MetricsServer string
 	// TemplateRefs are the metrics that name a Flagger MetricTemplate; their queries are empty
@@ -234,8 +238,8 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
 	decodeIstioService(d, svc, m)
 	svc.ignore("meshName") // Linkerd needs none
-	svc.unsupported("portDiscovery", "headless", "backendTimeout", "unmanagedMetadata", "trafficPolicy", "match", "rewrite", "retries",
-		"headers", "corsPolicy", "timeout", "mirror", "apex", "primary", "canary", "backends", "delegation", "trafficDistribution")
+	svc.unsupported("portDiscovery", "headless", "backendTimeout", "unmanagedMetadata", "mirror", "apex", "primary", "canary", "backends",
+		"delegation", "trafficDistribution")
 	svc.done()
 }
 

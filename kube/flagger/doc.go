@@ -39,7 +39,7 @@
 //
 // Every problem is reported at once, each with its document (in a stream of several) and field
 // path, and nothing is dropped: a field canarykit does not support yet
-// (spec.analysis.mirror, spec.service.hosts),
+// (spec.analysis.mirror, spec.service.delegation),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
 // than prometheus, an AlertProvider type canarykit cannot notify. Errors are
 // *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
@@ -79,7 +79,9 @@
 //	smi:v1alpha1 … v1alpha4  TrafficSplit, version pinned (Flagger's smi:<version>:linkerd too)
 //	kubernetes               the apex Service's selector switched (blue/green, no mesh)
 //	istio                    an Istio VirtualService and DestinationRules (served version
-//	                         discovered), with spec.service.hosts and spec.service.gateways
+//	                         discovered), with spec.service's hosts, gateways and Istio
+//	                         fields (trafficPolicy, match, rewrite, timeout, retries,
+//	                         corsPolicy, headers)
 //	nginx                    an ingress-nginx canary Ingress copied from spec.ingressRef
 //	(none)                   the driver's default; an HTTPRoute with gatewayRefs
 //
@@ -95,9 +97,20 @@
 //
 // spec.service.hosts (DNS names, "*." wildcards, "*") and spec.service.gateways ("mesh",
 // <name> or <namespace>/<name>) are the VirtualService's, for provider istio only; at most 64
-// each, none twice. What Flagger's Istio router writes and canarykit's does not is refused by
-// path: spec.service trafficPolicy, retries, timeout, corsPolicy, headers, rewrite, match,
-// mirror, delegation, portDiscovery, and appProtocol tcp (canarykit writes HTTP routes only).
+// each, none twice. So are, as Flagger's Istio router writes them, spec.service.match,
+// rewrite (uri, authority), timeout, retries, corsPolicy and headers, on the VirtualService's
+// HTTP routes (with an A/B analysis the canary's route matches each analysis match's headers
+// within each service match; the primary's route the service matches), and
+// spec.service.trafficPolicy, on both DestinationRules. They decode into mesh/istioapi's
+// types (Canary.Service): an unknown field, a wrong type or a value Istio would refuse (a
+// duration under 1ms, an unknown load balancer or TLS mode, a regular expression that is not
+// RE2, a header name Istio rejects, an unknown retry condition, a suffix match, which Istio
+// lacks) is an error at its path, e.g. spec.service.retries.perTryTimeout; lists and mappings
+// hold at most 64 entries. null is absent, and so is an empty trafficPolicy or rewrite
+// (which Istio would refuse); retries: {} turns retries off (attempts 0), as Flagger writes
+// it. What Flagger's Istio router writes and canarykit's does not is
+// refused by path: spec.service mirror, delegation, portDiscovery, spec.analysis
+// sessionAffinity and mirror, and appProtocol tcp (canarykit writes HTTP routes only).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

@@ -47,7 +47,7 @@ metadata: {name: podinfo, namespace: test}
 spec:
   provider: appmesh
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  service: {port: 9898, retries: {attempts: 3}}
+  service: {port: 9898, backends: [backend.test]}
   analysis: {interval: 30s, iterations: 10}
 `))
 	var ve *canary.ValidationError
@@ -61,7 +61,7 @@ spec:
 	// router: httproute attached to Service test/podinfo:9898
 	// strategy: Canary step: 10 max: 50
 	// check: request-success-rate >= 99
-	// spec.service.retries
+	// spec.service.backends
 	// spec.provider
 }
 

@@ -2,25 +2,29 @@ package flagger
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strings"
+
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
-// maxIstioNames bounds spec.service.hosts and spec.service.gateways (the Istio router's limit).
-const maxIstioNames = 64
-
-// decodeIstioService reads spec.service.hosts and spec.service.gateways: the VirtualService's
-// extra hosts (DNS names, optionally under a "*." wildcard, or "*") and the Istio Gateways it
-// binds to ("mesh", "<name>" or "<namespace>/<name>").
+// decodeIstioService reads spec.service's routing fields into m.Service: hosts (DNS names,
+// optionally under a "*." wildcard, or "*") and gateways ("mesh", "<name>" or
+// "<namespace>/<name>"), and the Istio fields trafficPolicy, match, rewrite, timeout,
+// retries, corsPolicy and headers, typed (istioapi) and checked as Istio checks them
+// (istioapi.Service.Problems) once they decode.
 func decodeIstioService(d *decoder, svc *object, m *Canary) {
-	m.Hosts = strList(d, svc, "hosts", func(s string) string {
+	before := len(d.problems)
+	s := &m.Service
+	s.Hosts = strList(d, svc, "hosts", func(s string) string {
 		if s == "*" || isDNSSubdomain(strings.TrimPrefix(s, "*.")) {
 			return ""
 		}
 		return "a DNS name (lowercase RFC 1123), optionally after \"*.\", or \"*\""
 	})
-	m.Gateways = strList(d, svc, "gateways", func(s string) string {
+	s.Gateways = strList(d, svc, "gateways", func(s string) string {
 		ns, name, qualified := strings.Cut(s, "/")
 		if !qualified {
 			name = ns
@@ -30,6 +34,289 @@ func decodeIstioService(d *decoder, svc *object, m *Canary) {
 		}
 		return ""
 	})
+	// an empty traffic policy or rewrite, which Istio would refuse, is Flagger's default, as
+	// the zero values of the fields canarykit does not support are
+	if present(svc, "trafficPolicy") {
+		s.TrafficPolicy = decodeTrafficPolicy(svc.obj("trafficPolicy"))
+	}
+	for _, mo := range boundedList(svc, "match") {
+		s.Match = append(s.Match, decodeHTTPMatch(mo))
+	}
+	if present(svc, "rewrite") {
+		ro := svc.obj("rewrite")
+		s.Rewrite = &istioapi.HTTPRewrite{URI: ro.str("uri"), Authority: ro.str("authority")}
+		if v := ro.str("type"); v != "" {
+			d.fail(ro.at("type"), "Istio's rewrite has no type (Flagger reads it for Gateway API only); leave it out")
+		}
+		ro.done()
+	}
+	s.Timeout = istioDuration(svc, "timeout")
+	if svc.has("retries") {
+		ro := svc.obj("retries")
+		s.Retries = &istioapi.HTTPRetry{Attempts: int32(ro.int("attempts")), PerTryTimeout: istioDuration(ro, "perTryTimeout"),
+			RetryOn: ro.str("retryOn"), RetryRemoteLocalities: ro.bool("retryRemoteLocalities")}
+		ro.done()
+	}
+	if svc.has("corsPolicy") {
+		s.CorsPolicy = decodeCorsPolicy(svc.obj("corsPolicy"))
+	}
+	if svc.has("headers") {
+		ho := svc.obj("headers")
+		s.Headers = &istioapi.Headers{Request: decodeHeaderOps(ho, "request"), Response: decodeHeaderOps(ho, "response")}
+		ho.done()
+	}
+	if len(d.problems) > before {
+		return // Istio's checks once the fields decode: a mistyped field would be reported twice
+	}
+	for _, p := range s.Problems() {
+		d.fail(svc.path+"."+p.Field, "%s", p.Message)
+	}
+}
+
+// present reports whether key is given a value other than null or a zero value ({}, "").
+func present(o *object, key string) bool {
+	if o.has(key) && !zeroValue(o.m[key]) {
+		return true
+	}
+	o.ignore(key)
+	return false
+}
+
+// boundedList reads a list of mappings of at most istioapi.MaxItems.
+func boundedList(o *object, key string) []*object {
+	if v, ok := o.m[key].([]any); ok && len(v) > istioapi.MaxItems {
+		o.seen[key] = true
+		o.d.fail(o.at(key), "at most %d, got %d", istioapi.MaxItems, len(v))
+		return nil
+	}
+	return o.list(key)
+}
+
+// boundedKeys reads a mapping's keys, at most istioapi.MaxItems of them.
+func boundedKeys(o *object) []string {
+	if len(o.m) > istioapi.MaxItems {
+		o.d.fail(o.path, "at most %d entries, got %d", istioapi.MaxItems, len(o.m))
+		o.ignore(o.keys()...)
+		return nil
+	}
+	return o.keys()
+}
+
+// strs reads a list of at most istioapi.MaxItems strings.
+func strs(o *object, key string) []string {
+	v, ok := o.get(key)
+	if !ok {
+		return nil
+	}
+	items, isList := v.([]any)
+	switch {
+	case !isList:
+		o.d.fail(o.at(key), "must be a list of strings")
+		return nil
+	case len(items) > istioapi.MaxItems:
+		o.d.fail(o.at(key), "at most %d, got %d", istioapi.MaxItems, len(items))
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for i, it := range items {
+		s, isStr := it.(string)
+		if !isStr {
+			o.d.fail(fmt.Sprintf("%s[%d]", o.at(key), i), "must be a string")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// boundedStrMap reads a mapping of strings of at most istioapi.MaxItems entries.
+func boundedStrMap(o *object, key string) map[string]string {
+	if v, ok := o.m[key].(map[string]any); ok && len(v) > istioapi.MaxItems {
+		o.seen[key] = true
+		o.d.fail(o.at(key), "at most %d entries, got %d", istioapi.MaxItems, len(v))
+		return nil
+	}
+	return o.strMap(key)
+}
+
+// istioDuration reads a duration in Go's syntax, as Istio reads it ("1s", "500ms", "24h").
+func istioDuration(o *object, key string) istioapi.Duration {
+	s := o.str(key)
+	if s == "" {
+		return 0
+	}
+	v, err := istioapi.ParseDuration(s)
+	switch {
+	case err != nil:
+		o.d.fail(o.at(key), "%v", err)
+	case v < 0:
+		o.d.fail(o.at(key), "must not be negative, got %s", shown(s))
+	}
+	return v
+}
+
+func uint32Field(o *object, key string) uint32 { return uint32(o.intIn(key, 0, math.MaxUint32)) }
+
+// stringMatch reads an Istio StringMatch.
+func stringMatch(o *object) istioapi.StringMatch {
+	m := istioapi.StringMatch{Exact: o.str("exact"), Prefix: o.str("prefix"), Regex: o.str("regex")}
+	if o.str("suffix") != "" {
+		o.d.fail(o.at("suffix"), "Istio's StringMatch has no suffix (the API server would drop it); use regex")
+	}
+	o.done()
+	return m
+}
+
+func optStringMatch(o *object, key string) *istioapi.StringMatch {
+	if !o.has(key) {
+		return nil
+	}
+	m := stringMatch(o.obj(key))
+	return &m
+}
+
+// matchMap reads a mapping of names to StringMatches (headers, queryParams, withoutHeaders).
+func matchMap(o *object, key string) map[string]istioapi.StringMatch {
+	if !o.has(key) {
+		return nil
+	}
+	mo := o.obj(key)
+	out := map[string]istioapi.StringMatch{}
+	for _, name := range boundedKeys(mo) {
+		out[name] = stringMatch(mo.obj(name))
+	}
+	mo.done()
+	return out
+}
+
+func decodeHTTPMatch(mo *object) istioapi.HTTPMatchRequest {
+	m := istioapi.HTTPMatchRequest{
+		Name: mo.str("name"), URI: optStringMatch(mo, "uri"), Scheme: optStringMatch(mo, "scheme"),
+		Method: optStringMatch(mo, "method"), Authority: optStringMatch(mo, "authority"),
+		Headers: matchMap(mo, "headers"), Port: uint32Field(mo, "port"), QueryParams: matchMap(mo, "queryParams"),
+		IgnoreURICase: mo.bool("ignoreUriCase"), WithoutHeaders: matchMap(mo, "withoutHeaders"),
+		SourceLabels: boundedStrMap(mo, "sourceLabels"), SourceNamespace: mo.str("sourceNamespace"),
+	}
+	mo.unsupported("gateways")
+	mo.done()
+	return m
+}
+
+func decodeCorsPolicy(o *object) *istioapi.CorsPolicy {
+	p := &istioapi.CorsPolicy{AllowOrigin: strs(o, "allowOrigin"), AllowMethods: strs(o, "allowMethods"),
+		AllowHeaders: strs(o, "allowHeaders"), ExposeHeaders: strs(o, "exposeHeaders"), MaxAge: istioDuration(o, "maxAge"),
+		AllowCredentials: o.bool("allowCredentials")}
+	for _, so := range boundedList(o, "allowOrigins") {
+		p.AllowOrigins = append(p.AllowOrigins, stringMatch(so))
+	}
+	o.done()
+	return p
+}
+
+func decodeHeaderOps(ho *object, key string) *istioapi.HeaderOperations {
+	if !ho.has(key) {
+		return nil
+	}
+	o := ho.obj(key)
+	ops := &istioapi.HeaderOperations{Set: boundedStrMap(o, "set"), Add: boundedStrMap(o, "add"), Remove: strs(o, "remove")}
+	o.done()
+	return ops
+}
+
+func decodeTrafficPolicy(o *object) *istioapi.TrafficPolicy {
+	p := &istioapi.TrafficPolicy{}
+	if o.has("loadBalancer") {
+		lo := o.obj("loadBalancer")
+		lb := &istioapi.LoadBalancerSettings{Simple: lo.str("simple"), WarmupDurationSecs: istioDuration(lo, "warmupDurationSecs")}
+		if lo.has("consistentHash") {
+			ho := lo.obj("consistentHash")
+			h := &istioapi.ConsistentHashLB{HTTPHeaderName: ho.str("httpHeaderName"), UseSourceIP: ho.bool("useSourceIp"),
+				HTTPQueryParameterName: ho.str("httpQueryParameterName"), MinimumRingSize: uint64(ho.intIn("minimumRingSize", 0, math.MaxInt64))}
+			if ho.has("httpCookie") {
+				co := ho.obj("httpCookie")
+				h.HTTPCookie = &istioapi.HTTPCookie{Name: co.str("name"), Path: co.str("path"), TTL: istioDuration(co, "ttl")}
+				co.done()
+			}
+			ho.done()
+			lb.ConsistentHash = h
+		}
+		if lo.has("localityLbSetting") {
+			lb.LocalityLbSetting = decodeLocality(lo.obj("localityLbSetting"))
+		}
+		lo.done()
+		p.LoadBalancer = lb
+	}
+	if o.has("connectionPool") {
+		co := o.obj("connectionPool")
+		p.ConnectionPool = &istioapi.ConnectionPoolSettings{}
+		if co.has("http") {
+			ho := co.obj("http")
+			p.ConnectionPool.HTTP = &istioapi.HTTPSettings{H2UpgradePolicy: ho.str("h2UpgradePolicy"),
+				HTTP1MaxPendingRequests: int32(ho.int("http1MaxPendingRequests")), HTTP2MaxRequests: int32(ho.int("http2MaxRequests")),
+				MaxRequestsPerConnection: int32(ho.int("maxRequestsPerConnection")), MaxRetries: int32(ho.int("maxRetries")),
+				IdleTimeout: istioDuration(ho, "idleTimeout")}
+			ho.done()
+		}
+		co.done()
+	}
+	if o.has("outlierDetection") {
+		oo := o.obj("outlierDetection")
+		od := &istioapi.OutlierDetection{SplitExternalLocalOriginErrors: oo.bool("splitExternalLocalOriginErrors"),
+			Interval: istioDuration(oo, "interval"), BaseEjectionTime: istioDuration(oo, "baseEjectionTime"),
+			MaxEjectionPercent: int32(oo.int("maxEjectionPercent")), MinHealthPercent: int32(oo.int("minHealthPercent"))}
+		for _, f := range []struct {
+			key string
+			to  **uint32
+		}{{"consecutive5xxErrors", &od.Consecutive5xxErrors}, {"consecutiveGatewayErrors", &od.ConsecutiveGatewayErrors},
+			{"consecutiveLocalOriginFailures", &od.ConsecutiveLocalOriginFailures}} {
+			if oo.has(f.key) {
+				v := uint32Field(oo, f.key)
+				*f.to = &v
+			}
+		}
+		if oo.has("consecutiveErrors") {
+			oo.ignore("consecutiveErrors")
+			oo.d.fail(oo.at("consecutiveErrors"), "Istio deprecated it: use consecutive5xxErrors or consecutiveGatewayErrors")
+		}
+		oo.done()
+		p.OutlierDetection = od
+	}
+	if o.has("tls") {
+		to := o.obj("tls")
+		p.TLS = &istioapi.ClientTLSSettings{Mode: to.str("mode"), ClientCertificate: to.str("clientCertificate"),
+			PrivateKey: to.str("privateKey"), CaCertificates: to.str("caCertificates"), SubjectAltNames: strs(to, "subjectAltNames"),
+			SNI: to.str("sni")}
+		to.done()
+	}
+	o.done()
+	return p
+}
+
+func decodeLocality(o *object) *istioapi.LocalityLbSetting {
+	l := &istioapi.LocalityLbSetting{}
+	if o.has("enabled") {
+		v := o.bool("enabled")
+		l.Enabled = &v
+	}
+	for _, do := range boundedList(o, "distribute") {
+		dist := istioapi.LocalityDistribute{From: do.str("from")}
+		if do.has("to") {
+			to := do.obj("to")
+			dist.To = map[string]uint32{}
+			for _, k := range boundedKeys(to) {
+				dist.To[k] = uint32Field(to, k)
+			}
+			to.done()
+		}
+		do.done()
+		l.Distribute = append(l.Distribute, dist)
+	}
+	for _, fo := range boundedList(o, "failover") {
+		l.Failover = append(l.Failover, istioapi.LocalityFailover{From: fo.str("from"), To: fo.str("to")})
+		fo.done()
+	}
+	o.done()
+	return l
 }
 
 // strList reads a list of distinct strings, each checked by valid (which returns what a value
@@ -44,8 +331,8 @@ func strList(d *decoder, o *object, key string, valid func(string) string) []str
 		d.fail(o.at(key), "must be a list of strings")
 		return nil
 	}
-	if len(items) > maxIstioNames {
-		d.fail(o.at(key), "at most %d, got %d", maxIstioNames, len(items))
+	if len(items) > istioapi.MaxItems {
+		d.fail(o.at(key), "at most %d, got %d", istioapi.MaxItems, len(items))
 		return nil
 	}
 	var out []string
@@ -66,28 +353,32 @@ func strList(d *decoder, o *object, key string, valid func(string) string) []str
 	return out
 }
 
-// checkIstio refuses what the Istio router would not honour: hosts and gateways without it
-// (no VirtualService to hold them; hosts are also an HTTPRoute's hostnames, as in Flagger)
-// and, with it, a TCP service (Flagger routes those with TCP routes; canarykit's
-// VirtualService has HTTP routes only).
+// checkIstio refuses what the Istio router would not honour: hosts, gateways and the Istio
+// fields without it (no VirtualService to hold them; hosts are also an HTTPRoute's hostnames,
+// as in Flagger) and, with it, a TCP service (Flagger routes those with TCP routes;
+// canarykit's VirtualService has HTTP routes only).
 func checkIstio(d *decoder, spec *object, m *Canary) {
-	if m.Router.Kind == RouterDefault && (len(m.Hosts) > 0 || len(m.Gateways) > 0) {
+	s := m.Service
+	if m.Router.Kind == RouterDefault && (len(s.Hosts) > 0 || len(s.Gateways) > 0 || len(s.IstioFields()) > 0) {
 		// the driver's default router decides, as Flagger's -mesh-provider (istio by default)
 		// does: the driver refuses them unless it is Istio's (or, for hosts, an HTTPRoute)
-		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.hosts and gateways are for the driver's default router, which must be istio (hosts: or a Gateway API HTTPRoute)")
+		m.Notes = append(m.Notes, "spec.provider is not set: spec.service's hosts, gateways and Istio fields are for the driver's default router, which must be istio (hosts: or a Gateway API HTTPRoute)")
 		return
 	}
 	if m.Router.Kind != RouterIstio {
-		if len(m.Hosts) > 0 && m.Router.Kind != RouterHTTPRoute {
+		if len(s.Hosts) > 0 && m.Router.Kind != RouterHTTPRoute {
 			d.fail(spec.at("service.hosts"), "only provider istio (the VirtualService's hosts) or a Gateway API HTTPRoute (its hostnames) uses them (spec.provider is %s)", shown(m.Router.Provider))
 		}
-		for i, h := range m.Hosts {
+		for i, h := range s.Hosts {
 			if m.Router.Kind == RouterHTTPRoute && (h == "*" || net.ParseIP(strings.TrimPrefix(h, "*.")) != nil) {
 				d.fail(fmt.Sprintf("%s[%d]", spec.at("service.hosts"), i), "%s is not a Gateway API hostname (a DNS name, optionally after \"*.\"; omit hosts for every hostname)", shown(h))
 			}
 		}
-		if len(m.Gateways) > 0 {
+		if len(s.Gateways) > 0 {
 			d.fail(spec.at("service.gateways"), "only provider istio writes a VirtualService for them (spec.provider is %s)", shown(m.Router.Provider))
+		}
+		for _, f := range s.IstioFields() {
+			d.fail(spec.at("service."+f), "only provider istio writes it, into the VirtualService or DestinationRules (spec.provider is %s)", shown(m.Router.Provider))
 		}
 		return
 	}

@@ -18,13 +18,13 @@ func TestIstioProviderWithHostsAndGateways(t *testing.T) {
       gateways: [istio-system/public-gateway, mesh, public-gateway.istio-system.svc.cluster.local]`))
 	require.NoError(t, err)
 	assert.Equal(t, flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}, m.Router)
-	assert.Equal(t, []string{"app.example.com", "*.example.org", "*"}, m.Hosts)
-	assert.Equal(t, []string{"istio-system/public-gateway", "mesh", "public-gateway.istio-system.svc.cluster.local"}, m.Gateways)
+	assert.Equal(t, []string{"app.example.com", "*.example.org", "*"}, m.Service.Hosts)
+	assert.Equal(t, []string{"istio-system/public-gateway", "mesh", "public-gateway.istio-system.svc.cluster.local"}, m.Service.Gateways)
 
 	m, err = flagger.LoadCanary(canaryWith("istio", ""))
 	require.NoError(t, err)
-	assert.Empty(t, m.Hosts)
-	assert.Empty(t, m.Gateways)
+	assert.Empty(t, m.Service.Hosts)
+	assert.Empty(t, m.Service.Gateways)
 }
 
 // Seed 003's frontend Canary (A/B by user-agent and the insider cookie) with provider istio.
@@ -43,17 +43,10 @@ func TestIstioSeed003ABTesting(t *testing.T) {
 	}, m.Spec.Match)
 }
 
-// What Flagger's Istio router writes and canarykit's does not is refused by path, never
-// dropped.
+// What Flagger's Istio router writes and canarykit's does not (delegation, port discovery,
+// mirroring, session affinity, ...) is refused by path, never dropped.
 func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 	for field, service := range map[string]string{
-		"spec.service.trafficPolicy": "trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}",
-		"spec.service.retries":       "retries: {attempts: 3, perTryTimeout: 1s}",
-		"spec.service.corsPolicy":    "corsPolicy: {allowOrigins: [{exact: example.com}]}",
-		"spec.service.headers":       "headers: {request: {add: {x-envoy-upstream-rq-timeout-ms: '15000'}}}",
-		"spec.service.match":         "match: [{uri: {prefix: /}}]",
-		"spec.service.rewrite":       "rewrite: {uri: /}",
-		"spec.service.timeout":       "timeout: 30s",
 		"spec.service.delegation":    "delegation: true",
 		"spec.service.portDiscovery": "portDiscovery: true",
 		"spec.service.mirror":        "mirror: [{destination: {host: x}}]",
@@ -117,9 +110,9 @@ func TestIstioHostsNeedProviderIstio(t *testing.T) {
 	// istio unless set otherwise): loaded, with a note; the driver refuses them for another
 	c, err := flagger.LoadCanary(canaryWith("", "hosts: [app.example.com], gateways: [public]"))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"app.example.com"}, c.Hosts)
-	assert.Equal(t, []string{"public"}, c.Gateways)
-	assert.Contains(t, c.Notes, "spec.provider is not set: spec.service.hosts and gateways are for the driver's default router, which must be istio (hosts: or a Gateway API HTTPRoute)")
+	assert.Equal(t, []string{"app.example.com"}, c.Service.Hosts)
+	assert.Equal(t, []string{"public"}, c.Service.Gateways)
+	assert.Contains(t, c.Notes, "spec.provider is not set: spec.service's hosts, gateways and Istio fields are for the driver's default router, which must be istio (hosts: or a Gateway API HTTPRoute)")
 }
 
 // A Gateway API HTTPRoute takes spec.service.hosts as its hostnames, as Flagger writes them:
@@ -127,7 +120,7 @@ func TestIstioHostsNeedProviderIstio(t *testing.T) {
 func TestGatewayAPIHostsAreHostnames(t *testing.T) {
 	c, err := flagger.LoadCanary(canaryWith("gatewayapi:v1", "hosts: [app.example.com, \"*.example.org\"]"))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"app.example.com", "*.example.org"}, c.Hosts)
+	assert.Equal(t, []string{"app.example.com", "*.example.org"}, c.Service.Hosts)
 	_, err = flagger.LoadCanary(canaryWith("gatewayapi:v1", "hosts: [\"*\", 10.0.0.1]"))
 	assert.ElementsMatch(t, []string{
 		`spec.service.hosts[0]: "*" is not a Gateway API hostname (a DNS name, optionally after "*."; omit hosts for every hostname)`,

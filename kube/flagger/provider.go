@@ -26,7 +26,8 @@ const (
 	// RouterNGINX is an ingress-nginx canary Ingress copied from spec.ingressRef.
 	RouterNGINX RouterKind = "nginx"
 	// RouterIstio is an Istio VirtualService and DestinationRules (provider istio; the served
-	// networking.istio.io version discovered), with the Canary's Hosts and Gateways.
+	// networking.istio.io version discovered), with the Canary's Service (hosts, gateways and
+	// Istio fields).
 	RouterIstio RouterKind = "istio"
 )
 
