@@ -47,7 +47,8 @@ func embeddedRules(t *testing.T, docs ...[]byte) []rbacv1.PolicyRule {
 }
 
 // istioCanary is seed 003's frontend Canary (A/B by user-agent and the insider cookie) with
-// provider istio, hosts and gateways, for podinfo in ns, without its metrics (no Prometheus
+// provider istio, hosts, gateways and Istio fields of Flagger's Istio tutorial (a match, a
+// timeout, retries, a traffic policy), for podinfo in ns, without its metrics (no Prometheus
 // here) and with a 400 ms interval; weighted instead of A/B when ab is false.
 func istioCanary(t *testing.T, ns string, ab bool) *flagger.Canary {
 	analysis := `interval: 1s
@@ -73,6 +74,10 @@ spec:
     port: 9898
     hosts: [app.example.com]
     gateways: [istio-system/public-gateway]
+    match: [{uri: {prefix: /}}]
+    timeout: 30s
+    retries: {attempts: 3, perTryTimeout: 1s, retryOn: "gateway-error,connect-failure,refused-stream"}
+    trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
   analysis:
     %s
 `, ns, analysis)))
@@ -205,12 +210,28 @@ func TestIstioRelease(t *testing.T) {
 			assert.Equal(t, []string{"app.example.com", "podinfo"}, hosts)
 			gateways, _, _ := unstructured.NestedStringSlice(cur.Object, "spec", "gateways")
 			assert.Equal(t, []string{"istio-system/public-gateway"}, gateways)
+			http, _, _ := unstructured.NestedSlice(cur.Object, "spec", "http")
+			require.NotEmpty(t, http)
+			for i, r := range http {
+				route := r.(map[string]any)
+				assert.Equal(t, "30s", route["timeout"], "http[%d]", i)
+				assert.Equal(t, map[string]any{"attempts": int64(3), "perTryTimeout": "1s", "retryOn": "gateway-error,connect-failure,refused-stream"},
+					route["retries"], "http[%d]", i)
+				matches, _, _ := unstructured.NestedSlice(route, "match")
+				require.NotEmpty(t, matches, "http[%d]: the service's match", i)
+				for j, m := range matches {
+					prefix, _, _ := unstructured.NestedString(m.(map[string]any), "uri", "prefix")
+					assert.Equal(t, "/", prefix, "http[%d].match[%d]", i, j)
+				}
+			}
 			for _, name := range []string{"podinfo-primary", "podinfo-canary"} {
 				dr, err := admin.Resource(schema.GroupVersionResource{Group: "networking.istio.io", Version: version, Resource: "destinationrules"}).
 					Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
 				require.NoError(t, err)
 				h, _, _ := unstructured.NestedString(dr.Object, "spec", "host")
 				assert.Equal(t, name, h)
+				mode, _, _ := unstructured.NestedString(dr.Object, "spec", "trafficPolicy", "tls", "mode")
+				assert.Equal(t, "ISTIO_MUTUAL", mode, name)
 			}
 			primary, err := env.Client().AppsV1().Deployments(ns).Get(context.Background(), "podinfo-primary", metav1.GetOptions{})
 			require.NoError(t, err)
