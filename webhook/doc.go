@@ -43,6 +43,6 @@
 //
 // webhooktest serves a flagger-loadtester stand-in and a recording receiver for tests;
 // kubegate keeps manual gates in the cluster so approvals survive restarts; notify sends the
-// Rollout's events to Slack, Microsoft Teams, Discord or any JSON endpoint; loadgen generates
-// load against the canary in-process when no loadtester runs.
+// Rollout's events to Slack, Microsoft Teams, Discord, Google Chat or any JSON endpoint;
+// loadgen generates load against the canary in-process when no loadtester runs.
 package webhook

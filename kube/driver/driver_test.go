@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -70,9 +71,12 @@ func TestTemplateProviderUsesTheSecretAndHeaders(t *testing.T) {
 func TestAlertProviderNotifiers(t *testing.T) {
 	var mu sync.Mutex
 	var got []*http.Request
+	var bodies []string
 	record := func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		got = append(got, r.Clone(context.Background()))
+		bodies = append(bodies, string(body))
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}
@@ -91,22 +95,34 @@ func TestAlertProviderNotifiers(t *testing.T) {
 		{Name: "teams", Namespace: "flagger", Type: "msteams", Address: hooks.URL + "/teams"},
 		{Name: "discord", Namespace: "flagger", Type: "discord", Address: hooks.URL + "/discord"},
 		{Name: "rocket", Namespace: "flagger", Type: "rocket", Address: "http://rocket.invalid/hooks/x", Proxy: proxy.URL},
+		{Name: "gchat", Namespace: "flagger", Type: "gchat", Address: hooks.URL + "/v1/spaces/AAA/messages?key=k&token=t"},
+		{Name: "gchat-proxied", Namespace: "flagger", Type: "gchat", Address: "http://chat.invalid/v1/spaces/BBB/messages?key=k2&token=t2", Proxy: proxy.URL},
 	} {
 		nt, err := s.notifier(ctx, p)
 		require.NoError(t, err, p.Name)
 		require.NoError(t, nt.Notify(ctx, n), p.Name)
 	}
-	require.Len(t, got, 4)
+	require.Len(t, got, 6)
 	assert.Equal(t, "/from-secret", got[0].URL.Path)
 	assert.Equal(t, "Bearer xoxb-1", got[0].Header.Get("Authorization"))
 	assert.Equal(t, "/teams", got[1].URL.Path)
 	assert.Equal(t, "/discord", got[2].URL.Path)
 	assert.Equal(t, "rocket.invalid", got[3].Host, "delivered through the proxy")
+	// Google Chat: Flagger's card, to the webhook with its key and token
+	assert.Equal(t, "/v1/spaces/AAA/messages", got[4].URL.Path)
+	assert.Equal(t, "key=k&token=t", got[4].URL.RawQuery)
+	assert.Empty(t, got[4].Header.Get("Authorization"), "the secret's token is Slack's")
+	assert.Contains(t, bodies[4], `{"cards":[{"header":{"title":"canarykit","subtitle":"podinfo.test"}`)
+	assert.Equal(t, "chat.invalid", got[5].Host, "delivered through the proxy")
+	assert.Equal(t, "key=k2&token=t2", got[5].URL.RawQuery)
 
 	_, err := s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "slack", SecretRef: "missing"})
 	require.ErrorContains(t, err, "AlertProvider flagger/x: spec.secretRef:")
-	_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "gchat", Address: hooks.URL})
-	require.ErrorContains(t, err, `AlertProvider flagger/x: type "gchat" is not supported`)
+	_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "opsgenie", Address: hooks.URL})
+	require.ErrorContains(t, err, `AlertProvider flagger/x: type "opsgenie" is not supported (`)
+	_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "gchat", Address: "chat.googleapis.com/v1/spaces/AAA/messages?key=k&token=t"})
+	require.ErrorIs(t, err, notify.ErrInvalidConfig)
+	assert.NotContains(t, err.Error(), "token=t", "the webhook's credentials stay out of errors")
 
 	// a Slack token without an address posts with chat.postMessage, which needs a channel
 	_, err = client.CoreV1().Secrets("flagger").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "token-only", Namespace: "flagger"},

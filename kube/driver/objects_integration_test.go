@@ -2,14 +2,22 @@ package driver
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/webhook/notify"
+	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -123,4 +131,59 @@ func loadTestdata[T any](t *testing.T, name string, loader func([]byte) (T, erro
 	v, err := loader(data)
 	require.NoError(t, err, name)
 	return v
+}
+
+// A Google Chat AlertProvider read from a real apiserver (Flagger's CRD), its webhook URL in
+// its Secret as Flagger's docs keep it, becomes the route of the Canary's alert: a warning
+// reaches the space's webhook with its key and token, as Flagger's gchat card.
+func TestGoogleChatAlertProviderFromCluster(t *testing.T) {
+	env := testenv.Shared(t)
+	testenv.InstallCRDs(t, env.Config(), testenv.AlertProviderCRD())
+	ns := env.Namespace(t)
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	var got []string
+	chat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.URL.Path+"?"+r.URL.RawQuery+" "+string(body))
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"name":"spaces/AAA/messages/1"}`)
+	}))
+	t.Cleanup(chat.Close)
+
+	admin, err := dynamic.NewForConfig(env.Config())
+	require.NoError(t, err)
+	_, err = admin.Resource(AlertProviders()).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "flagger.app/v1beta1", "kind": "AlertProvider",
+		"metadata": map[string]any{"name": "team-chat", "namespace": ns},
+		"spec":     map[string]any{"type": "gchat", "secretRef": map[string]any{"name": "team-chat-url"}},
+	}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = env.Client().CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "team-chat-url"},
+		Data: map[string][]byte{"address": []byte(chat.URL + "/v1/spaces/AAA/messages?key=k&token=t")}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	target := canary.Target{Namespace: ns, Name: "podinfo"}
+	c := &flagger.Canary{Target: target, Spec: canary.Spec{Interval: time.Minute, StepWeight: 10}, Alerts: []flagger.AlertRef{{Name: "team chat", Severity: "warn",
+		ProviderName: "team-chat", ProviderNamespace: ns, Path: "spec.analysis.alerts[0].providerRef"}}}
+	require.NoError(t, c.Resolve(ctx, ClusterObjects(admin)))
+	d := &Driver{opts: Options{Logger: logr.Discard()}, client: env.Client(), proms: map[string]canary.MetricProvider{}}
+	dispatcher, err := d.alerts(ctx, c)
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- dispatcher.Run(runCtx) }()
+	dispatcher.Send(notify.Notification{Severity: notify.SeverityInfo, Target: target, Message: "below the alert's severity"})
+	dispatcher.Send(notify.Notification{Severity: notify.SeverityWarn, Target: target, Message: "Canary is waiting for approval."})
+	require.NoError(t, dispatcher.Flush(ctx))
+	stop()
+	require.NoError(t, <-done)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, got, 1, "info is below the alert's severity")
+	assert.True(t, strings.HasPrefix(got[0], `/v1/spaces/AAA/messages?key=k&token=t {"cards":[{"header":{"title":"canarykit","subtitle":"podinfo.`+ns+`"}`), got[0])
+	assert.Contains(t, got[0], `Canary is waiting for approval.`)
 }

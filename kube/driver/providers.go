@@ -188,6 +188,8 @@ func (d *Driver) notifier(ctx context.Context, p flagger.AlertProvider) (notify.
 		return notify.NewTeams(notify.TeamsConfig{URL: p.Address, Client: client})
 	case flagger.AlertFormatDiscord:
 		return notify.NewDiscord(notify.DiscordConfig{URL: p.Address, Username: p.Username, Client: client})
+	case flagger.AlertFormatGoogleChat:
+		return notify.NewGoogleChat(notify.GoogleChatConfig{URL: p.Address, Client: client})
 	}
 	return nil, fmt.Errorf("AlertProvider %s: type %q is not supported (%v)", p.Key(), p.Type, flagger.AlertProviderTypes())
 }

@@ -11,9 +11,10 @@ type AlertFormat string
 
 // The alert formats canarykit sends.
 const (
-	AlertFormatSlack   AlertFormat = "slack"   // Slack's incoming webhooks and chat.postMessage
-	AlertFormatTeams   AlertFormat = "teams"   // Microsoft Teams (an Adaptive Card)
-	AlertFormatDiscord AlertFormat = "discord" // Discord's webhooks
+	AlertFormatSlack      AlertFormat = "slack"   // Slack's incoming webhooks and chat.postMessage
+	AlertFormatTeams      AlertFormat = "teams"   // Microsoft Teams (an Adaptive Card)
+	AlertFormatDiscord    AlertFormat = "discord" // Discord's webhooks
+	AlertFormatGoogleChat AlertFormat = "gchat"   // Google Chat's incoming webhooks (a card)
 )
 
 // alertProviderFormats are the AlertProvider types canarykit can notify, each with the format
@@ -23,6 +24,7 @@ var alertProviderFormats = map[string]AlertFormat{
 	"rocket":  AlertFormatSlack, // Rocket.Chat's incoming webhooks take Slack's format
 	"msteams": AlertFormatTeams,
 	"discord": AlertFormatDiscord,
+	"gchat":   AlertFormatGoogleChat,
 }
 
 // alertProviderTypes are alertProviderFormats' keys, sorted.
@@ -39,10 +41,11 @@ func (p AlertProvider) Format() AlertFormat { return alertProviderFormats[p.Type
 // webhook that a Canary's alerts go to.
 type AlertProvider struct {
 	Name, Namespace string
-	// Type is one of AlertProviderTypes(): slack, msteams, discord, rocket (Rocket.Chat, which
-	// takes Slack's format).
+	// Type is one of AlertProviderTypes(): slack, msteams, discord, gchat (Google Chat),
+	// rocket (Rocket.Chat, which takes Slack's format).
 	Type string
-	// Channel and Username override the webhook's defaults where the service honours them.
+	// Channel and Username override the webhook's defaults where the service honours them
+	// (Google Chat's webhooks, like Flagger's gchat, use neither).
 	Channel, Username string
 	// Address is the webhook URL. Required unless SecretRef holds it.
 	Address string

@@ -301,10 +301,10 @@ spec:
 	_, err = flagger.LoadObjects([]byte(`
 apiVersion: flagger.app/v1beta1
 kind: AlertProvider
-metadata: {name: chat, namespace: test}
+metadata: {name: pager, namespace: test}
 spec:
-  type: gchat
-  address: "chat.googleapis.com/v1/spaces"
+  type: opsgenie
+  address: "api.opsgenie.com/v2/alerts"
   certSecretRef: {name: ca}
 ---
 apiVersion: flagger.app/v1beta1
@@ -314,8 +314,8 @@ spec:
   type: slack
 `))
 	assert.ElementsMatch(t, []string{
-		`document 1: spec.type: gchat is not supported by canarykit yet ([discord msteams rocket slack])`,
-		`document 1: spec.address: must be an absolute http(s) URL, got "chat.googleapis.com/v1/spaces"`,
+		`document 1: spec.type: opsgenie is not supported by canarykit yet ([discord gchat msteams rocket slack])`,
+		`document 1: spec.address: must be an absolute http(s) URL, got "api.opsgenie.com/v2/alerts"`,
 		"document 1: spec.certSecretRef: not supported by canarykit yet",
 		`document 2: spec.address: required: the webhook URL (or a secretRef whose "address" key holds it)`,
 	}, problems(t, err))
@@ -331,6 +331,49 @@ spec:
 		`spec.analysis.alerts[1].name: duplicate alert "a"`,
 		"spec.analysis.alerts[1].providerRef.name: required",
 	}, problems(t, err))
+}
+
+// A Google Chat AlertProvider (Flagger's type gchat) loads as Flagger writes it, webhook URL
+// in spec.address (its key and token in the query) or in its Secret, and a Canary's alert
+// resolves to it.
+func TestGoogleChatAlertProvider(t *testing.T) {
+	objs, err := flagger.LoadObjects(append(podinfoCanary(`
+    stepWeight: 10
+    alerts:
+      - {name: team chat, severity: warn, providerRef: {name: team-chat}}
+      - {name: ops chat, providerRef: {name: ops-chat, namespace: flagger}}
+---
+apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: team-chat, namespace: test}
+spec:
+  type: gchat
+  address: https://chat.googleapis.com/v1/spaces/AAA/messages?key=k&token=t
+  proxy: http://squid:3128
+---
+apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: ops-chat, namespace: flagger}
+spec:
+  type: gchat
+  secretRef: {name: ops-chat-url}
+`), '\n'))
+	require.NoError(t, err)
+	require.Len(t, objs.AlertProviders, 2)
+	assert.Equal(t, flagger.AlertProvider{Name: "team-chat", Namespace: "test", Type: "gchat",
+		Address: "https://chat.googleapis.com/v1/spaces/AAA/messages?key=k&token=t", Proxy: "http://squid:3128"}, objs.AlertProviders[0])
+	assert.Equal(t, flagger.AlertProvider{Name: "ops-chat", Namespace: "flagger", Type: "gchat", SecretRef: "ops-chat-url"}, objs.AlertProviders[1])
+	for _, p := range objs.AlertProviders {
+		assert.Equal(t, flagger.AlertFormatGoogleChat, p.Format())
+	}
+
+	c, err := objs.Canary("test", "podinfo")
+	require.NoError(t, err)
+	require.NoError(t, c.Resolve(context.Background(), objs))
+	require.Len(t, c.Alerts, 2)
+	assert.Equal(t, "warn", c.Alerts[0].Severity)
+	assert.Equal(t, objs.AlertProviders[0], *c.Alerts[0].Provider)
+	assert.Equal(t, objs.AlertProviders[1], *c.Alerts[1].Provider)
 }
 
 // podinfoCanary is a Canary for test/podinfo whose analysis (interval 30s) continues with the
@@ -403,10 +446,10 @@ spec:
 // Each AlertProvider type canarykit notifies has the payload format of its service.
 func TestAlertProviderFormats(t *testing.T) {
 	want := map[string]flagger.AlertFormat{"slack": flagger.AlertFormatSlack, "rocket": flagger.AlertFormatSlack,
-		"msteams": flagger.AlertFormatTeams, "discord": flagger.AlertFormatDiscord}
-	assert.ElementsMatch(t, []string{"discord", "msteams", "rocket", "slack"}, flagger.AlertProviderTypes())
+		"msteams": flagger.AlertFormatTeams, "discord": flagger.AlertFormatDiscord, "gchat": flagger.AlertFormatGoogleChat}
+	assert.ElementsMatch(t, []string{"discord", "gchat", "msteams", "rocket", "slack"}, flagger.AlertProviderTypes())
 	for typ, format := range want {
 		assert.Equal(t, format, flagger.AlertProvider{Type: typ}.Format(), typ)
 	}
-	assert.Empty(t, flagger.AlertProvider{Type: "gchat"}.Format())
+	assert.Empty(t, flagger.AlertProvider{Type: "opsgenie"}.Format())
 }

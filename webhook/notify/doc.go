@@ -1,6 +1,7 @@
 // Package notify tells people what a Rollout does: it turns the Rollout's events into alerts
 // with Flagger's severities (info, warn, error) and delivers them to Slack, Microsoft Teams,
-// Discord or any JSON endpoint, routed by minimum severity like Flagger's alert providers.
+// Discord, Google Chat or any JSON endpoint, routed by minimum severity like Flagger's alert
+// providers.
 //
 // # Wiring
 //
@@ -35,6 +36,10 @@
 //	          connectors, which Flagger's MessageCard targets; TeamsMessageCard still sends that).
 //	Discord   native {"embeds":[{title, description, color, fields (inline, ≤25), footer,
 //	          timestamp}]}; a URL ending in /slack gets Flagger's Slack attachment format.
+//	GChat     Flagger's Google Chat card {"cards":[{header:{title, subtitle},
+//	          sections:[textParagraph per section: the message coloured by severity, each
+//	          field (≤98: a card shows 100 widgets), the context line]}]}; no header image
+//	          (Flagger's is a favicon on flagger.app, a third party to every reader).
 //	JSON      JSONPayload: severity, name, namespace, message, fields and the event (reason,
 //	          type, message, phase, weight, failed checks, checks), optionally signed like
 //	          webhook requests; a check value that is not a finite number is null.
@@ -42,9 +47,13 @@
 // # Limits
 //
 // Texts come from events, and events from untrusted places (queries, hook answers): Slack's
-// texts are escaped everywhere (&, <, >, so <!channel> is text, not a mention), and every
-// payload is bounded in JSON bytes (TeamsPayloadLimit under Teams' 28 KB, SlackPayloadLimit,
-// DiscordPayloadLimit, JSONPayloadLimit) by cutting the message, field values and check texts,
-// then dropping fields and checks, each cut marked "…". Discord embeds stay within Discord's
-// 6,000 characters. Deliveries follow redirects only to the same host.
+// texts are escaped everywhere (&, <, >, so <!channel> is text, not a mention), and so are
+// Google Chat's text paragraphs, which Chat reads as HTML (so </font> or <a href> is text, not
+// markup; Flagger splices them raw). Every payload is bounded in JSON bytes (TeamsPayloadLimit
+// under Teams' 28 KB, GoogleChatPayloadLimit under Google Chat's 32,000 bytes,
+// SlackPayloadLimit, DiscordPayloadLimit, JSONPayloadLimit) by cutting the message, field
+// values and check texts, then dropping fields and checks, each cut marked "…". Discord
+// embeds stay within Discord's 6,000 characters. Deliveries follow redirects only to the same
+// scheme and host, and errors name a webhook by its host only: its path (Slack, Discord) or
+// query (Google Chat's key and token) is a credential.
 package notify

@@ -3,6 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -13,7 +14,8 @@ import (
 )
 
 // FuzzPayloads: for any notification texts, every service's payload is valid JSON within its
-// limit, and no Slack text carries an unescaped < or >.
+// limit, and no Slack text, nor Google Chat paragraph outside canarykit's own tags, carries an
+// unescaped < or >.
 func FuzzPayloads(f *testing.F) {
 	f.Add("<!channel> & <@U1>", "field", "value", "q", 1.5, 3)
 	f.Add(strings.Repeat("é", 40000), "<!here>", strings.Repeat("v", 3000), strings.Repeat("q", 70000), math.NaN(), 200)
@@ -37,9 +39,20 @@ func FuzzPayloads(f *testing.F) {
 		check(t, "teams message card", fit(n, TeamsPayloadLimit, messageCard), TeamsPayloadLimit)
 		check(t, "discord", fit(n, DiscordPayloadLimit, (&Discord{}).payload), DiscordPayloadLimit)
 		check(t, "discord slack", fit(n, DiscordPayloadLimit, func(n Notification) slackMessage { return legacySlack(n, "", "") }), DiscordPayloadLimit)
+		chat := fit(n, GoogleChatPayloadLimit, googleChatMessage)
+		check(t, "gchat", chat, GoogleChatPayloadLimit)
+		assert.LessOrEqual(t, len(chat.Cards[0].Sections), googleChatWidgets, "gchat widgets")
+		for _, s := range chat.Cards[0].Sections {
+			text := ChatMarkup.ReplaceAllString(s.Widgets[0].TextParagraph.Text, "")
+			assert.False(t, strings.ContainsAny(text, "<>"), "unescaped Google Chat text %q", text)
+		}
 		check(t, "json", fit(n, JSONPayloadLimit, NewJSONPayload), JSONPayloadLimit)
 	})
 }
+
+// ChatMarkup matches the HTML canarykit writes into Google Chat's text paragraphs (exported to
+// the package's external tests).
+var ChatMarkup = regexp.MustCompile(`<font color="#[0-9a-f]{6}">|</font>|<b>|</b>|<br>`)
 
 func check(t *testing.T, service string, p any, limit int) {
 	t.Helper()

@@ -89,6 +89,9 @@ func TestPayloadsAreBounded(t *testing.T) {
 		{"discord slack endpoint", notify.DiscordPayloadLimit, func(u string) (notify.Notifier, error) {
 			return notify.NewDiscord(notify.DiscordConfig{URL: u + "/api/webhooks/1/x/slack"})
 		}},
+		{"google chat", notify.GoogleChatPayloadLimit, func(u string) (notify.Notifier, error) {
+			return notify.NewGoogleChat(notify.GoogleChatConfig{URL: u + "/v1/spaces/A/messages?key=k&token=t"})
+		}},
 		{"json", notify.JSONPayloadLimit, func(u string) (notify.Notifier, error) {
 			return notify.NewJSON(notify.JSONConfig{URL: u})
 		}},

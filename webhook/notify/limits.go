@@ -5,15 +5,17 @@ import (
 	"slices"
 )
 
-// Payload bounds per service, in bytes of JSON. Teams documents 28 KB per message; Slack,
+// Payload bounds per service, in bytes of JSON. Teams documents 28 KB per message and Google
+// Chat 32,000 bytes (JSON's escapes of <, > and & make the JSON the larger count); Slack,
 // Discord and the JSON receiver get bounds well above what a release's alert needs, so that
 // no event (a 64 KiB query, a long hook answer) can make a message that a service refuses or a
 // receiver has to read whole.
 const (
-	TeamsPayloadLimit   = 27 << 10 // under Teams' 28 KB with room for its envelope
-	SlackPayloadLimit   = 32 << 10
-	DiscordPayloadLimit = 16 << 10 // an embed holds at most 6,000 characters
-	JSONPayloadLimit    = 64 << 10
+	TeamsPayloadLimit      = 27 << 10 // under Teams' 28 KB with room for its envelope
+	GoogleChatPayloadLimit = 30 << 10 // under Google Chat's 32,000 bytes
+	SlackPayloadLimit      = 32 << 10
+	DiscordPayloadLimit    = 16 << 10 // an embed holds at most 6,000 characters
+	JSONPayloadLimit       = 64 << 10
 )
 
 // fit builds the payload of n with build, shrinking n's texts (message, field values, check

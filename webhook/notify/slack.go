@@ -150,7 +150,8 @@ func unixOrZero(t time.Time) int64 {
 
 func mrkdwn(s string) *slackText { return &slackText{Type: "mrkdwn", Text: s} }
 
-// escape applies Slack's text escaping (&, <, >).
+// escape applies Slack's text escaping (&, <, >), which is also HTML's for text (Google
+// Chat's cards).
 func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
