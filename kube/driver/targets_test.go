@@ -83,3 +83,50 @@ func TestTargetsStopAndRefuse(t *testing.T) {
 	assert.ErrorContains(t, err, "spec.provider")
 	assert.Empty(t, ts.Keys())
 }
+
+// A target has one Canary: Apply refuses a second one (ErrTargetTaken) and requeues it once
+// the first one's Target stops; but a running Target that the target's objects refused
+// (kube.CanaryConflictError, told through its conflict hook) gives way to the Canary they were
+// made for: that one is requeued at once, and the Target that gave way once it has stopped.
+func TestTargetsGiveWayToTheCanaryTheObjectsWereMadeFor(t *testing.T) {
+	d := offline(t, Options{Recheck: time.Hour})
+	ts := d.Targets(nil)
+	defer ts.StopAll()
+	requeued := make(chan string, 8)
+	ts.Requeue = func(key string) { requeued <- key }
+	recv := func(want string) {
+		t.Helper()
+		select {
+		case k := <-requeued:
+			assert.Equal(t, want, k)
+		case <-time.After(time.Minute): // a guard against a hang, not a timing claim
+			require.Fail(t, "no requeue of "+want)
+		}
+	}
+	first, second := testCanary(flagger.Router{Kind: flagger.RouterKubernetes}), testCanary(flagger.Router{Kind: flagger.RouterKubernetes})
+	first.Name, first.Target.Canary = "first", "first"
+	second.Name, second.Target.Canary = "second", "second"
+	ctx := context.Background()
+
+	_, _, err := ts.Apply(ctx, "test/second", second)
+	require.NoError(t, err)
+	_, _, err = ts.Apply(ctx, "test/first", first)
+	require.ErrorIs(t, err, ErrTargetTaken)
+	assert.ErrorContains(t, err, "spec.targetRef: the target Deployment has another Canary: Deployment test/podinfo is the target of test/second")
+
+	ts.Target("test/second").conflict("first") // the target's objects were made for the first Canary
+	recv("test/first")
+	_, _, err = ts.Apply(ctx, "test/first", first)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"test/first"}, ts.Keys(), "the second Canary's Target gave way")
+	recv("test/second")
+	_, _, err = ts.Apply(ctx, "test/second", second)
+	require.ErrorIs(t, err, ErrTargetTaken)
+	assert.ErrorContains(t, err, "is the target of test/first")
+
+	ts.Stop("test/first")
+	recv("test/second")
+	_, _, err = ts.Apply(ctx, "test/second", second)
+	require.NoError(t, err, "the target is free")
+	assert.Equal(t, []string{"test/second"}, ts.Keys())
+}
