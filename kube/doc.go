@@ -21,7 +21,8 @@
 //     app: podinfo-primary; its ConfigMap/Secret references point at "-primary" copies;
 //   - podinfo-primary copies of the tracked ConfigMaps and Secrets (see AnnotationConfigTracking);
 //   - Services podinfo (apex) and podinfo-primary selecting the primary's pods, podinfo-canary
-//     selecting the target's;
+//     selecting the target's, on WorkloadOptions.Port and, with WorkloadOptions.PortDiscovery
+//     (Flagger's service.portDiscovery), every port of the target's containers as well;
 //   - with WorkloadOptions.Autoscaler, a copy "<hpa>-primary" of the target's
 //     HorizontalPodAutoscaler scaling the primary, re-synced at every promotion;
 //   - the Lease podinfo-canarykit, holding the driver's claim, the status and control requests
@@ -52,7 +53,7 @@
 // every call. One exception, as in Flagger: an apex Service of the target's service name
 // without any app.kubernetes.io/managed-by label (one a user keeps in Git) is adopted if it
 // selects the target's pods (or the primary's) — it gets the label and the annotations, the
-// primary's selector and canarykit's port; its other labels and annotations are kept and no
+// primary's selector and canarykit's ports; its other labels and annotations are kept and no
 // owner reference is added. An unlabelled Service without a selector or selecting other pods
 // serves something else and is refused, naming its selector; so are an apex Service another
 // tool labels as its own and any other object (the primary Deployment included). Owner

@@ -108,6 +108,19 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 			}
 		}
 	}
+	if err := w.syncServices(ctx, nc, d, key, value); err != nil {
+		return err
+	}
+	if w.opts.Autoscaler != "" {
+		return w.syncAutoscaler(ctx, nc, d, false)
+	}
+	return nil
+}
+
+// syncServices creates or corrects the apex, primary and canary Services of d (see
+// syncService); the apex's selector is the router's unless ApexSelectsPrimary.
+func (w *Workload) syncServices(ctx context.Context, nc *nsCache, d *appsv1.Deployment, key, value string) error {
+	t := w.opts.Target
 	for _, s := range []struct {
 		name, selects string
 		keepSelector  bool
@@ -120,18 +133,19 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 			return err
 		}
 	}
-	if w.opts.Autoscaler != "" {
-		return w.syncAutoscaler(ctx, nc, d, false)
-	}
 	return nil
 }
 
 // preflight refuses, before Bootstrap writes anything, what it would refuse on its way (so a
 // refusal leaves nothing behind, races aside): a config copy, primary, Service or primary
-// autoscaler of the target's names that is not the Workload's, or an apex Service it may not
-// adopt. Objects missing from the caches are left to the writes that create them.
+// autoscaler of the target's names that is not the Workload's, an apex Service it may not
+// adopt, or container ports PortDiscovery cannot put on the Services. Objects missing from
+// the caches are left to the writes that create them.
 func (w *Workload) preflight(nc *nsCache, d *appsv1.Deployment, t canary.Target, tracked []trackedConfig) error {
 	ns := t.Namespace
+	if _, err := servicePorts(&w.opts, d); err != nil {
+		return err
+	}
 	for _, tc := range tracked {
 		name := primaryConfigName(tc.ref.name)
 		switch {
@@ -249,7 +263,8 @@ func (w *Workload) setPrimaryGen(g int64) {
 // Promote copies the target's pod template (with primary config references), strategy,
 // minReadySeconds, progress deadline and revision history limit to the primary, the tracked
 // configs to their primary copies, and — without an autoscaler — the replicas; with one, it
-// re-syncs the primary's autoscaler. It refuses (canary.ErrRevisionChanged) when the target is
+// re-syncs the primary's autoscaler; with PortDiscovery, the Services get the target's ports.
+// It refuses (canary.ErrRevisionChanged) when the target is
 // no longer at the analysed revision. Nothing is written when the primary is already promoted.
 func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string) error {
 	tg, err := w.lookupTemplate(ctx, t)
@@ -305,6 +320,11 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 	})
 	if err != nil {
 		return fmt.Errorf("update primary deployment %s/%s: %w", t.Namespace, t.PrimaryName(), err)
+	}
+	if w.opts.PortDiscovery { // the Services carry the promoted revision's ports
+		if err := w.syncServices(ctx, nc, d, key, value); err != nil {
+			return err
+		}
 	}
 	if w.opts.Autoscaler != "" {
 		return w.syncAutoscaler(ctx, nc, d, true)

@@ -15,7 +15,8 @@ import (
 )
 
 // syncService makes the ClusterIP service name select pods labelled key=selects on the
-// options' port, creating it or correcting a drifted port list and, unless keepSelector, a
+// options' port (and, with PortDiscovery, the ports of d's containers: see servicePorts),
+// creating it or correcting a drifted port list and, unless keepSelector, a
 // drifted selector. The apex service's selector belongs to the router once the service
 // exists (a mesh-less router switches it between primary and canary), unless the options say
 // ApexSelectsPrimary.
@@ -32,16 +33,16 @@ import (
 // is checked as one found in the cache.
 func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deployment, name, key, selects string, keepSelector bool) error {
 	ns := d.Namespace
-	port := corev1.ServicePort{Name: w.opts.PortName, Protocol: corev1.ProtocolTCP, Port: w.opts.Port, TargetPort: w.opts.TargetPort}
-	if w.opts.AppProtocol != "" {
-		port.AppProtocol = &w.opts.AppProtocol
+	ports, err := servicePorts(&w.opts, d)
+	if err != nil {
+		return err
 	}
 	selector := map[string]string{key: selects}
 	cur, err := nc.service(ns, name)
 	if apierrors.IsNotFound(err) {
 		svc := &corev1.Service{
 			ObjectMeta: w.managedMeta(d, name, map[string]string{key: name}),
-			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selector, Ports: []corev1.ServicePort{port}},
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selector, Ports: ports},
 		}
 		_, err = w.c.client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
 		if err == nil {
@@ -64,14 +65,12 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	if adopt {
 		keepSelector = false
 	}
-	if len(cur.Spec.Ports) == 1 && cur.Spec.Ports[0].NodePort != 0 {
-		port.NodePort = cur.Spec.Ports[0].NodePort
-	}
+	keepNodePorts(ports, cur.Spec.Ports)
 	if keepSelector {
 		selector = cur.Spec.Selector
 	}
 	if !adopt && !unclaimed(cur) && equality.Semantic.DeepEqual(cur.Spec.Selector, selector) &&
-		equality.Semantic.DeepEqual(cur.Spec.Ports, []corev1.ServicePort{port}) {
+		samePorts(cur.Spec.Ports, ports) {
 		return nil
 	}
 	u := cur.DeepCopy()
@@ -84,7 +83,7 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	w.claim(&u.ObjectMeta)
 	u.Annotations[AnnotationTarget] = d.Name
 	u.Spec.Selector = selector
-	u.Spec.Ports = []corev1.ServicePort{port}
+	u.Spec.Ports = ports
 	if _, err := w.c.client.CoreV1().Services(ns).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update service %s/%s: %w", ns, name, err)
 	}

@@ -29,6 +29,14 @@ type WorkloadOptions struct {
 	PortName string
 	// AppProtocol is the service port's appProtocol, if any.
 	AppProtocol string
+	// PortDiscovery adds every port the target's containers declare to the Services, as
+	// Flagger's service.portDiscovery does (see servicePorts): named as declared or
+	// "tcp-<container>-<index>", each sending to the container port of its number; the mesh
+	// proxies' (istio-proxy, envoy) and the one TargetPort names are left out. The Services
+	// follow the ports of each new revision (Bootstrap, Promote). Ports that are not valid, or
+	// clash with one another or with Port or PortName, are a permanent error naming them; so
+	// are more than MaxDiscoveredPorts.
+	PortDiscovery bool
 	// Autoscaler names the target's HorizontalPodAutoscaler (autoscaling/v2), if it has one;
 	// the primary gets a copy, "<name>-primary", re-synced at every promotion.
 	Autoscaler string

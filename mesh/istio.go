@@ -62,6 +62,7 @@ type Istio struct {
 	served *servedVersions
 	pinned string
 	svc    istioapi.Service
+	port   uint32 // the destinations' port (WithDestinationPort); 0: none
 	own    owners
 	log    logr.Logger
 }
@@ -110,6 +111,37 @@ func (r *Istio) WithService(svc istioapi.Service) (*Istio, error) {
 		return nil, fmt.Errorf("mesh: copy the Istio service: %w", err)
 	}
 	return &c, nil
+}
+
+// WithDestinationPort returns a router that shares r's clients and service and routes
+// the VirtualService's destinations to that port of the primary and canary Services, as
+// Flagger does with spec.service.portDiscovery and Istio gateways (the Services then have
+// several ports, and a gateway must be told which one serves the route). 0: no port (Istio
+// picks a Service's only port).
+func (r *Istio) WithDestinationPort(port int32) (*Istio, error) {
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("mesh: invalid Istio destination port %d: want 1..65535, or 0 for none", port)
+	}
+	c := *r
+	c.port = uint32(port)
+	return &c, nil
+}
+
+// DestinationPort returns the port the VirtualService's destinations name (0: none).
+func (r *Istio) DestinationPort() int32 { return int32(r.port) }
+
+// vsSpec is t's VirtualService spec routing w, with the router's service and destination
+// port.
+func (r *Istio) vsSpec(t canary.Target, w canary.Weights) virtualServiceSpec {
+	spec := virtualService(t, r.svc, w)
+	if r.port != 0 {
+		for i := range spec.HTTP {
+			for j := range spec.HTTP[i].Route {
+				spec.HTTP[i].Route[j].Destination.Port = &istioPort{Number: r.port}
+			}
+		}
+	}
+	return spec
 }
 
 // APIVersion returns the networking.istio.io version the router uses ("networking.istio.io/v1"
@@ -241,7 +273,7 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 	if w == nil {
 		w = &keep
 	}
-	want := virtualService(t, r.svc, *w)
+	want := r.vsSpec(t, *w)
 	if !broken && sameIstioSpec(cur, want) && keep == *w && claimed(objectMeta(cur), t) {
 		return keep, nil
 	}
@@ -326,7 +358,7 @@ func (r *Istio) Weights(ctx context.Context, t canary.Target) (canary.Weights, e
 }
 
 func (r *Istio) createVirtualService(ctx context.Context, t canary.Target, vs istioAPI, w canary.Weights) error {
-	if err := r.create(ctx, t, vs, t.ApexService(), virtualService(t, r.svc, w)); err != nil {
+	if err := r.create(ctx, t, vs, t.ApexService(), r.vsSpec(t, w)); err != nil {
 		return err
 	}
 	r.log.Info("VirtualService created", "target", t.String(), "weights", w.String())

@@ -212,13 +212,21 @@ func TestIstioSetWeightsIsOneRequestAndHeals(t *testing.T) {
 	assert.NoError(t, err, "the canary's DestinationRule is back")
 }
 
-func TestIstioReconcileReshapesKeepingWeights(t *testing.T) {
+// istioAt returns a target and an Istio router (v1, on a fake) whose VirtualService for it
+// routes w.
+func istioAt(t *testing.T, w canary.Weights) (canary.Target, *fakedynamic.FakeDynamicClient, *Istio) {
+	t.Helper()
 	tg := newTarget()
 	dyn := newIstioFake()
 	r, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
 	require.NoError(t, err)
 	require.NoError(t, r.Reconcile(ctx(t), tg))
-	require.NoError(t, r.SetWeights(ctx(t), tg, canary.CanaryWeight(20)))
+	require.NoError(t, r.SetWeights(ctx(t), tg, w))
+	return tg, dyn, r
+}
+
+func TestIstioReconcileReshapesKeepingWeights(t *testing.T) {
+	tg, dyn, r := istioAt(t, canary.CanaryWeight(20))
 
 	// drift: a retry policy and a changed host list, and a DestinationRule with a traffic policy
 	vs := getVS(t, dyn, "v1", tg)
@@ -226,7 +234,7 @@ func TestIstioReconcileReshapesKeepingWeights(t *testing.T) {
 	http, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
 	http[0].(map[string]any)["retries"] = map[string]any{"attempts": int64(3)}
 	require.NoError(t, unstructured.SetNestedSlice(vs.Object, http, "spec", "http"))
-	_, err = dyn.Resource(istioGVR("v1", "virtualservices")).Namespace(tg.Namespace).Update(ctx(t), vs, metav1.UpdateOptions{})
+	_, err := dyn.Resource(istioGVR("v1", "virtualservices")).Namespace(tg.Namespace).Update(ctx(t), vs, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	drs := dyn.Resource(istioGVR("v1", "destinationrules")).Namespace(tg.Namespace)
 	dr, err := drs.Get(ctx(t), tg.PrimaryService(), metav1.GetOptions{})
@@ -347,4 +355,43 @@ func TestNewIstioReportsEveryProblem(t *testing.T) {
 	assert.ErrorContains(t, err, `Version "v1alpha3"`)
 	_, err = NewIstio(IstioOptions{Client: newIstioFake()})
 	assert.ErrorContains(t, err, "Discovery is required")
+}
+
+// With a destination port (Flagger's portDiscovery behind Istio gateways), every destination
+// of the VirtualService names that port of its Service: a VirtualService written without it
+// is reshaped with its weights kept, and the weights are read and written as before.
+func TestIstioDestinationPort(t *testing.T) {
+	tg, dyn, r := istioAt(t, canary.CanaryWeight(20))
+	gw, err := r.WithService(istioapi.Service{Hosts: []string{"app.example.com"}, Gateways: []string{"istio-system/public"}})
+	require.NoError(t, err)
+	pr, err := gw.WithDestinationPort(9898)
+	require.NoError(t, err)
+	assert.Equal(t, int32(9898), pr.DestinationPort())
+	assert.Equal(t, int32(0), gw.DestinationPort())
+
+	ports := func() []any {
+		http, _, err := unstructured.NestedSlice(getVS(t, dyn, "v1", tg).Object, "spec", "http")
+		require.NoError(t, err)
+		require.NotEmpty(t, http)
+		var out []any
+		for _, d := range http[0].(map[string]any)["route"].([]any) {
+			out = append(out, d.(map[string]any)["destination"].(map[string]any)["port"])
+		}
+		return out
+	}
+	assert.Equal(t, []any{nil, nil}, ports())
+	require.NoError(t, pr.Reconcile(ctx(t), tg))
+	port := map[string]any{"number": int64(9898)}
+	assert.Equal(t, []any{port, port}, ports())
+	w, err := pr.Weights(ctx(t), tg)
+	require.NoError(t, err)
+	assert.Equal(t, canary.CanaryWeight(20), w, "the weights kept")
+	require.NoError(t, pr.SetWeights(ctx(t), tg, canary.CanaryWeight(40)))
+	w, err = pr.Weights(ctx(t), tg)
+	require.NoError(t, err)
+	assert.Equal(t, canary.CanaryWeight(40), w)
+	assert.Equal(t, []any{port, port}, ports())
+
+	_, err = r.WithDestinationPort(70000)
+	assert.ErrorContains(t, err, "want 1..65535, or 0 for none")
 }

@@ -57,7 +57,13 @@ type istioDestination struct {
 }
 
 type istioHost struct {
-	Host string `json:"host"`
+	Host string     `json:"host"`
+	Port *istioPort `json:"port,omitempty"`
+}
+
+// istioPort is a Destination's PortSelector: the port of the host's Service to send to.
+type istioPort struct {
+	Number uint32 `json:"number"`
 }
 
 // destinationRuleSpec is the DestinationRule spec Flagger creates for each of the primary and

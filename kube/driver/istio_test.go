@@ -79,3 +79,28 @@ func TestHostsAndGatewaysWithTheDefaultRouter(t *testing.T) {
 	require.NoError(t, err)
 	assert.IsType(t, &mesh.HTTPRoute{}, r)
 }
+
+// spec.service.portDiscovery behind Istio gateways: the VirtualService's destinations name
+// service.port, as Flagger's do; behind the sidecars ("mesh" first), or without discovery,
+// they name none.
+func TestIstioDestinationPortWithPortDiscovery(t *testing.T) {
+	d := offline(t, Options{})
+	for _, tc := range []struct {
+		discovery bool
+		gateways  []string
+		want      int32
+	}{
+		{true, []string{"istio-system/public"}, 9898},
+		{true, []string{"public", "mesh"}, 9898},
+		{true, []string{"mesh", "public"}, 0},
+		{true, nil, 0},
+		{false, []string{"istio-system/public"}, 0},
+	} {
+		c := testCanary(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"})
+		c.Workload.PortDiscovery, c.Service.Gateways = tc.discovery, tc.gateways
+		r, err := d.routers.forCanary(c)
+		require.NoError(t, err)
+		require.IsType(t, &mesh.Istio{}, r)
+		assert.Equal(t, tc.want, r.(*mesh.Istio).DestinationPort(), "%+v", tc)
+	}
+}

@@ -24,12 +24,14 @@ func TestBound(t *testing.T) {
 	assert.True(t, Bound(base, edit(func(c *flagger.Canary) { c.Spec.StepWeight, c.Spec.Threshold = 10, 5 })), "analysis")
 	assert.True(t, Bound(base, edit(func(c *flagger.Canary) { c.MetricsServer = "http://other:9090" })), "metrics server")
 	for name, f := range map[string]func(c *flagger.Canary){
-		"targetRef":  func(c *flagger.Canary) { c.Target.Name = "other" },
-		"service":    func(c *flagger.Canary) { c.Target.Service = "apex" },
-		"port":       func(c *flagger.Canary) { c.Workload.Port = 8080 },
-		"autoscaler": func(c *flagger.Canary) { c.Workload.Autoscaler = "podinfo" },
-		"provider":   func(c *flagger.Canary) { c.Router = flagger.Router{Kind: flagger.RouterKubernetes} },
-		"gateways":   func(c *flagger.Canary) { c.GatewayRefs = []flagger.ParentRef{{Name: "public"}} },
+		"targetRef": func(c *flagger.Canary) { c.Target.Name = "other" },
+		"service":   func(c *flagger.Canary) { c.Target.Service = "apex" },
+		"port":      func(c *flagger.Canary) { c.Workload.Port = 8080 },
+		// the Workload is built with it
+		"portDiscovery": func(c *flagger.Canary) { c.Workload.PortDiscovery = true },
+		"autoscaler":    func(c *flagger.Canary) { c.Workload.Autoscaler = "podinfo" },
+		"provider":      func(c *flagger.Canary) { c.Router = flagger.Router{Kind: flagger.RouterKubernetes} },
+		"gateways":      func(c *flagger.Canary) { c.GatewayRefs = []flagger.ParentRef{{Name: "public"}} },
 		// the Istio router is built with them: an edit needs a new Target
 		"istio hosts":    func(c *flagger.Canary) { c.Service.Hosts = []string{"app.example.com"} },
 		"istio gateways": func(c *flagger.Canary) { c.Service.Gateways = []string{"istio-system/public"} },
@@ -129,4 +131,12 @@ func TestTargetsGiveWayToTheCanaryTheObjectsWereMadeFor(t *testing.T) {
 	_, _, err = ts.Apply(ctx, "test/second", second)
 	require.NoError(t, err, "the target is free")
 	assert.Equal(t, []string{"test/second"}, ts.Keys())
+}
+
+// spec.service.portDiscovery reaches the Workload the driver builds.
+func TestWorkloadOptionsCarryPortDiscovery(t *testing.T) {
+	c := testCanary(flagger.Router{})
+	assert.False(t, workloadOptions(c, false).PortDiscovery)
+	c.Workload.PortDiscovery = true
+	assert.True(t, workloadOptions(c, false).PortDiscovery)
 }

@@ -78,6 +78,9 @@ type Workload struct {
 	TargetPort string
 	// PortName and AppProtocol are spec.service.portName and appProtocol.
 	PortName, AppProtocol string
+	// PortDiscovery is spec.service.portDiscovery: the Services also carry the ports of the
+	// target's containers (kube.WorkloadOptions.PortDiscovery).
+	PortDiscovery bool
 	// Autoscaler is spec.autoscalerRef.name (an autoscaling/v2 HorizontalPodAutoscaler), if any.
 	Autoscaler string
 	// PrimaryMinReplicas and PrimaryMaxReplicas are spec.autoscalerRef.primaryScalerReplicas.
@@ -235,10 +238,11 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	m.Workload.TargetPort = svc.portOrName("targetPort")
 	m.Workload.PortName = svc.str("portName")
 	m.Workload.AppProtocol = svc.str("appProtocol")
+	m.Workload.PortDiscovery = svc.bool("portDiscovery")
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
 	decodeIstioService(d, svc, m)
 	svc.ignore("meshName") // Linkerd needs none
-	svc.unsupported("portDiscovery", "headless", "backendTimeout", "unmanagedMetadata", "mirror", "apex", "primary", "canary", "backends",
+	svc.unsupported("headless", "backendTimeout", "unmanagedMetadata", "mirror", "apex", "primary", "canary", "backends",
 		"delegation", "trafficDistribution")
 	svc.done()
 }

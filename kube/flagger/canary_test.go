@@ -124,7 +124,6 @@ spec:
 	}
 	assert.ElementsMatch(t, []string{
 		`spec.targetRef.kind: canarykit drives Deployments; got "DaemonSet"`,
-		"spec.service.portDiscovery: not supported by canarykit yet",
 		`spec.analysis.interval: must be a duration like 30s or 1m, got "1 minute"`,
 		"spec.analysis.match[0].uri: not supported by canarykit yet",
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
@@ -316,7 +315,6 @@ spec:
 		"spec.autoscalerRef.primaryScalerQueries: not supported by canarykit yet",
 		"spec.progressDeadlineSeconds: must be at least 1, got 0 (omit it for the default, 600)",
 		"spec.service.port: required: the port of the Services canarykit creates for the target",
-		"spec.service.portDiscovery: not supported by canarykit yet",
 		"spec.analysis.mirrorWeight: not supported by canarykit yet",
 	}, problems(t, err))
 }

@@ -109,8 +109,17 @@
 // hold at most 64 entries. null is absent, and so is an empty trafficPolicy or rewrite
 // (which Istio would refuse); retries: {} turns retries off (attempts 0), as Flagger writes
 // it. What Flagger's Istio router writes and canarykit's does not is
-// refused by path: spec.service mirror, delegation, portDiscovery, spec.analysis
+// refused by path: spec.service mirror, delegation, spec.analysis
 // sessionAffinity and mirror, and appProtocol tcp (canarykit writes HTTP routes only).
+//
+// spec.service.portDiscovery is Workload.PortDiscovery: the apex, primary and canary Services
+// also carry the ports of the target's containers, as Flagger adds them
+// (kube.WorkloadOptions.PortDiscovery: the mesh proxies istio-proxy and envoy left out, and the
+// port service.targetPort names; "tcp-<container>-<index>" for an unnamed one). The ports are
+// the target's, read when the Services are written: ports that cannot be a Service's or clash
+// are refused then, naming the container port. With provider istio and gateways other than
+// "mesh" first, the VirtualService's destinations name service.port, as Flagger's do
+// (mesh.Istio.WithDestinationPort).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

@@ -47,10 +47,9 @@ func TestIstioSeed003ABTesting(t *testing.T) {
 // mirroring, session affinity, ...) is refused by path, never dropped.
 func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 	for field, service := range map[string]string{
-		"spec.service.delegation":    "delegation: true",
-		"spec.service.portDiscovery": "portDiscovery: true",
-		"spec.service.mirror":        "mirror: [{destination: {host: x}}]",
-		"spec.service.apex":          "apex: {labels: {a: b}}",
+		"spec.service.delegation": "delegation: true",
+		"spec.service.mirror":     "mirror: [{destination: {host: x}}]",
+		"spec.service.apex":       "apex: {labels: {a: b}}",
 	} {
 		_, err := flagger.LoadCanary(canaryWith("istio", service))
 		assert.Equal(t, []string{field + ": not supported by canarykit yet"}, problems(t, err), service)
@@ -126,4 +125,25 @@ func TestGatewayAPIHostsAreHostnames(t *testing.T) {
 		`spec.service.hosts[0]: "*" is not a Gateway API hostname (a DNS name, optionally after "*."; omit hosts for every hostname)`,
 		`spec.service.hosts[1]: "10.0.0.1" is not a Gateway API hostname (a DNS name, optionally after "*."; omit hosts for every hostname)`,
 	}, problems(t, err))
+}
+
+// spec.service.portDiscovery is read into the Workload, with every router.
+func TestPortDiscovery(t *testing.T) {
+	for _, tc := range []struct{ provider, service string }{
+		{"linkerd", "portDiscovery: true"},
+		{"kubernetes", "portDiscovery: true"},
+		{"istio", "portDiscovery: true"},
+		{"istio", "portDiscovery: true, gateways: [mesh, public]"},
+		{"istio", "portDiscovery: true, gateways: [public]"},
+	} {
+		c, err := flagger.LoadCanary(canaryWith(tc.provider, tc.service))
+		require.NoError(t, err, tc)
+		assert.True(t, c.Workload.PortDiscovery, tc)
+	}
+	c, err := flagger.LoadCanary(canaryWith("linkerd", ""))
+	require.NoError(t, err)
+	assert.False(t, c.Workload.PortDiscovery)
+
+	_, err = flagger.LoadCanary(canaryWith("linkerd", "portDiscovery: 1"))
+	assert.Equal(t, []string{"spec.service.portDiscovery: must be true or false"}, problems(t, err))
 }
