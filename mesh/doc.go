@@ -132,13 +132,16 @@
 // was made for in the annotation canarykit.dev/target (canary.AnnotationTarget: the target
 // Deployment's name, as kube's generated objects record it), and the router changes only the
 // objects made for the target at hand: Reconcile and SetWeights refuse one made for another
-// target with a permanent error wrapping ErrNotOwned that names the object and its target, and
+// target with a permanent error wrapping ErrNotOwned that names the object and its target,
+// Weights refuses to read it the same way (another target's weights are not this one's), and
 // Remove leaves it. SetWeights' JSON patch tests the annotation along with the label, in the
 // same request. An object labelled as the router's that records no target was made before
 // routers recorded theirs: it is taken as the target's and claimed (annotated) at the router's
 // next write of it, Reconcile included, so a route made earlier is adopted as before. (An
 // NGINX canary Ingress recording no target is taken as the target's only if one of its
 // backends is the target's canary Service, which tells the targets sharing an Ingress apart.)
+// The Kubernetes router owns no object: it refuses (Reconcile, Weights) an apex Service that
+// records another target in canarykit.dev/target, as kube's Workload writes it.
 //
 // Options.Owner adds an owner reference to created objects; DeploymentOwner makes the target
 // Deployment their controller (one GET per object created), without blockOwnerDeletion.

@@ -361,6 +361,7 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 
 // Weights reads t's HTTPRoute and returns the primary's and the canary's share of the weighted
 // rule's backend weights in percent (a backendRef without weight weighs 1, as in Gateway API).
+// An HTTPRoute that is not the router's for t is refused as Reconcile refuses it (ErrNotOwned).
 func (r *HTTPRoute) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
 	if err := validTarget(t); err != nil {
 		return canary.Weights{}, err
@@ -372,6 +373,9 @@ func (r *HTTPRoute) Weights(ctx context.Context, t canary.Target) (canary.Weight
 	cur, err := c.get(ctx, t.Namespace, t.ApexService())
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", t)
+	}
+	if err := r.own.check("HTTPRoute", &cur.ObjectMeta, t); err != nil {
+		return canary.Weights{}, err
 	}
 	return r.accepted(cur, t, true)
 }

@@ -333,7 +333,8 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 }
 
 // Weights reads t's VirtualService and returns the primary's and the canary's share of the
-// weighted route's destination weights in percent.
+// weighted route's destination weights in percent. A VirtualService that is not the router's
+// for t is refused as Reconcile refuses it (ErrNotOwned).
 func (r *Istio) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
 	if err := validTarget(t); err != nil {
 		return canary.Weights{}, err
@@ -345,6 +346,9 @@ func (r *Istio) Weights(ctx context.Context, t canary.Target) (canary.Weights, e
 	cur, err := vs.res.Get(ctx, t.ApexService(), metav1.GetOptions{})
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", vs.kind, t.Namespace, t.ApexService())
+	}
+	if err := r.own.check("VirtualService", objectMeta(cur), t); err != nil {
+		return canary.Weights{}, err
 	}
 	var spec storedRoutes
 	if err := decodeSpec(cur, &spec); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -67,7 +68,8 @@ func NewKubernetes(o KubernetesOptions) (*Kubernetes, error) {
 const RoutedToAnnotation = "canarykit.dev/routed-to"
 
 // Reconcile reads the primary's and the canary's selectors and the apex (three GETs); an apex
-// the router has not adopted yet (no RoutedToAnnotation) is pointed at the primary.
+// the router has not adopted yet (no RoutedToAnnotation) is pointed at the primary. An apex
+// recording another target is refused (see apexOwned).
 func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
 	if err := validTarget(t); err != nil {
 		return err
@@ -83,6 +85,9 @@ func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
 	apex, err := r.services.Services(t.Namespace).Get(ctx, t.ApexService(), metav1.GetOptions{})
 	if err != nil {
 		return classify(err, fmt.Sprintf("get apex service %s/%s", t.Namespace, t.ApexService()))
+	}
+	if err := apexOwned(apex, t); err != nil {
+		return err
 	}
 	if _, adopted := apex.Annotations[RoutedToAnnotation]; adopted {
 		return nil
@@ -111,7 +116,8 @@ func (r *Kubernetes) SetWeights(ctx context.Context, t canary.Target, w canary.W
 	return r.switchTo(ctx, t, sel, w, nil)
 }
 
-// Weights reads the apex Service and reports which of the two it selects.
+// Weights reads the apex Service and reports which of the two it selects. An apex that records
+// another target is refused as Reconcile refuses it (see apexOwned).
 func (r *Kubernetes) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
 	if err := validTarget(t); err != nil {
 		return canary.Weights{}, err
@@ -123,6 +129,9 @@ func (r *Kubernetes) Weights(ctx context.Context, t canary.Target) (canary.Weigh
 	apex, err := r.services.Services(t.Namespace).Get(ctx, t.ApexService(), metav1.GetOptions{})
 	if err != nil {
 		return canary.Weights{}, classify(err, fmt.Sprintf("get apex service %s/%s", t.Namespace, t.ApexService()))
+	}
+	if err := apexOwned(apex, t); err != nil {
+		return canary.Weights{}, err
 	}
 	w, err := sel.weights(apex.Spec.Selector)
 	if err != nil {
@@ -193,6 +202,19 @@ func (r *Kubernetes) readSelectors(ctx context.Context, t canary.Target) (select
 	r.selectors[t.Namespace+"/"+t.ApexService()] = sel
 	r.mu.Unlock()
 	return sel, nil
+}
+
+// apexOwned refuses, with a permanent error wrapping ErrNotOwned, an apex Service that records
+// another target (canary.AnnotationTarget, which kube's Workload writes on the Services it
+// makes or adopts): its selector is that target's to switch. An apex recording none (one
+// Flagger generated, or the user's before the workload adopts it) is taken as t's.
+func apexOwned(apex *corev1.Service, t canary.Target) error {
+	made := apex.Annotations[canary.AnnotationTarget]
+	if made == "" || made == t.Name {
+		return nil
+	}
+	return canary.Permanent(fmt.Errorf("%w: Service %s/%s is canarykit's for target %s (%s=%s), not for %s; two targets cannot share it: give one of them another service name",
+		ErrNotOwned, apex.Namespace, apex.Name, made, canary.AnnotationTarget, made, t.Name))
 }
 
 func (s selectorPair) weights(apex map[string]string) (canary.Weights, error) {

@@ -406,7 +406,9 @@ func (r *NGINX) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 
 // Weights reads t's canary Ingress: for an A/B target with canary-by-header or
 // canary-by-cookie, all matching requests go to the canary (100); otherwise the canary's
-// share is canary-weight out of canary-weight-total (default 100; a missing weight is 0).
+// share is canary-weight out of canary-weight-total (default 100; a missing weight is 0). A
+// canary Ingress that is not the router's for t is refused as Reconcile refuses it
+// (ErrNotOwned).
 func (r *NGINX) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
 	if err := validTarget(t); err != nil {
 		return canary.Weights{}, err
@@ -414,6 +416,9 @@ func (r *NGINX) Weights(ctx context.Context, t canary.Target) (canary.Weights, e
 	cur, err := r.client.Ingresses(t.Namespace).Get(ctx, CanaryIngressName(t), metav1.GetOptions{})
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get", CanaryIngressName(t), t)
+	}
+	if err := r.check(cur, t); err != nil {
+		return canary.Weights{}, err
 	}
 	return r.weights(cur, t)
 }

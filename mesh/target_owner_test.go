@@ -94,6 +94,10 @@ func TestRoutersRefuseAnotherTargetsRoute(t *testing.T) {
 			err = bed.router.SetWeights(ctx(t), b, canary.CanaryWeight(50))
 			requirePermanent(t, err)
 			assert.ErrorIs(t, err, ErrNotOwned)
+			_, err = bed.router.Weights(ctx(t), b)
+			requirePermanent(t, err)
+			assert.ErrorIs(t, err, ErrNotOwned, "Weights refuses it as Reconcile does")
+			assert.ErrorContains(t, err, "for target "+a.Name)
 			for _, verb := range verbs(bed.fake, from) {
 				assert.Contains(t, []string{"get", "patch"}, verb, "nothing but reads and refused patches")
 			}
@@ -102,6 +106,9 @@ func TestRoutersRefuseAnotherTargetsRoute(t *testing.T) {
 
 			require.NoError(t, bed.router.SetWeights(ctx(t), a, canary.CanaryWeight(40)), "its own target still writes it")
 			assert.Equal(t, canary.CanaryWeight(40), bed.weights(t, a))
+			w, err := bed.router.Weights(ctx(t), a)
+			require.NoError(t, err, "and reads it")
+			assert.Equal(t, canary.CanaryWeight(40), w)
 		})
 	}
 }
@@ -178,6 +185,10 @@ func TestNGINXTargetsSharingAnIngress(t *testing.T) {
 	err = r.SetWeights(ctx(t), b, canary.CanaryWeight(50))
 	requirePermanent(t, err)
 	assert.ErrorIs(t, err, ErrNotOwned)
+	_, err = r.Weights(ctx(t), b)
+	requirePermanent(t, err)
+	assert.ErrorIs(t, err, ErrNotOwned, "Weights refuses it as Reconcile does")
+	assert.ErrorContains(t, err, "for target "+a.Name)
 	require.NoError(t, r.Remove(ctx(t), b), "another target's canary Ingress is left alone")
 
 	after, err := fakeIngresses(cs)(a.Namespace, "web-canary")
@@ -210,6 +221,12 @@ func TestNGINXClaimsACanaryIngressRecordingNoTarget(t *testing.T) {
 	err = r.Reconcile(ctx(t), b)
 	assert.ErrorIs(t, err, ErrNotOwned, "it routes nothing to %s", b.CanaryService())
 	assert.ErrorContains(t, err, "routes nothing to "+b.CanaryService())
+	_, err = r.Weights(ctx(t), b)
+	assert.ErrorIs(t, err, ErrNotOwned, "Weights refuses it as Reconcile does")
+	assert.ErrorContains(t, err, "routes nothing to "+b.CanaryService())
+	w, err := r.Weights(ctx(t), a)
+	require.NoError(t, err, "its own target reads it")
+	assert.Equal(t, canary.CanaryWeight(30), w)
 	require.NoError(t, r.Remove(ctx(t), b))
 	_, err = fakeIngresses(cs)(a.Namespace, "web-canary")
 	require.NoError(t, err, "kept by the other target's Remove")

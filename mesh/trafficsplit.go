@@ -376,7 +376,8 @@ func (r *TrafficSplit) claimSplit(ctx context.Context, t canary.Target, p smiPla
 }
 
 // Weights reads t's TrafficSplit and returns the canary's and the primary's share of their
-// summed weights in percent (see percentages).
+// summed weights in percent (see percentages). A TrafficSplit that is not the router's for t
+// is refused as Reconcile refuses it (ErrNotOwned).
 func (r *TrafficSplit) Weights(ctx context.Context, t canary.Target) (canary.Weights, error) {
 	if err := validTarget(t); err != nil {
 		return canary.Weights{}, err
@@ -388,6 +389,9 @@ func (r *TrafficSplit) Weights(ctx context.Context, t canary.Target) (canary.Wei
 	cur, err := p.read.get(ctx, t.Namespace, t.ApexService())
 	if err != nil {
 		return canary.Weights{}, r.apiError(err, "get TrafficSplit", t)
+	}
+	if err := r.own.check("TrafficSplit", &cur.meta, t); err != nil {
+		return canary.Weights{}, err
 	}
 	w, err := splitWeights(cur, t)
 	if err != nil {
