@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -46,6 +47,11 @@ type Controller struct {
 	OnEvent func(*flagger.Canary) func(canary.Event)
 	// Forget, if set, is told of every Canary deleted (its self-metrics go).
 	Forget func(canary.Target)
+	// Refuse, if set, is told of every Canary not driven, because it does not load or the
+	// driver refuses it (its self-metrics count it, Failed, until it is fixed or deleted):
+	// t.CanaryName() is the Canary, t.Name its spec.targetRef.name ("" if it cannot be read).
+	// Forget is told when it is deleted.
+	Refuse func(canary.Target)
 	// Restore, if set, is given the status of every Canary version seen (the Canary's status
 	// subresource, whichever replica wrote it): the self-metrics of every replica follow it.
 	Restore func(canary.Target, canary.Status)
@@ -62,6 +68,7 @@ type Controller struct {
 	work    sync.WaitGroup             // deletions in flight
 	last    map[string]*flagger.Canary // key → the last Canary loaded, for deletions
 	moving  map[string]*canaryObject   // keys moving to another target → the latest version
+	refused map[string]canary.Target   // key → the Canary not driven, as given to Refuse
 }
 
 // Run watches Canaries until ctx ends, then stops every Target (releasing their leases) and
@@ -75,7 +82,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.targets = c.Driver.Targets(c.OnEvent)
 	c.warned, c.byApp, c.ending, c.last = map[string]string{}, map[string][]string{}, map[string]bool{}, map[string]*flagger.Canary{}
-	c.moving = map[string]*canaryObject{}
+	c.moving, c.refused = map[string]*canaryObject{}, map[string]canary.Target{}
 
 	canaries, err := canaryInformer(c.Canaries, c.Namespace)
 	if err != nil {
@@ -135,6 +142,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	if err != nil {
 		// not driven: the Target of an earlier version stops, leaving the target as it is
 		c.targets.Stop(key)
+		c.refuse(u)
 		c.warn(u, "not driven: "+err.Error())
 		return
 	}
@@ -158,11 +166,13 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	applied, moved, err := c.targets.Apply(ctx, key, cn)
 	if err != nil {
 		c.targets.Stop(key) // as for a Canary that does not load
+		c.refuse(u)
 		c.warn(u, "not driven: "+err.Error())
 		return
 	}
 	c.mu.Lock()
 	delete(c.warned, key)
+	delete(c.refused, key) // driven: its self-metrics follow it (OnEvent)
 	c.last[key] = cn
 	c.index(key, cn)
 	c.mu.Unlock()
@@ -282,6 +292,7 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 	delete(c.warned, key)
 	c.index(key, nil)
 	c.mu.Unlock()
+	c.forgetRefused(key)
 	running, done := c.targets.Stop(key)
 	if running == nil || cn == nil {
 		return // not driven here, or its deletion was handled with the finalizer
@@ -327,6 +338,7 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 	if cn != nil && c.Forget != nil {
 		c.Forget(cn.Target)
 	}
+	c.forgetRefused(key)
 	ns, name, uid := u.GetNamespace(), u.GetName(), u.GetUID()
 	// Flagger's Events on a Canary all have the reason Synced, the controller's as well
 	c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminating canary %s.%s", name, ns)
@@ -424,6 +436,48 @@ func (c *Controller) removeFinalizer(ctx context.Context, ns, name string, uid t
 		}
 		return err
 	}
+}
+
+// refuse tells Refuse of a Canary not driven, named after its object and the targetRef.name
+// its spec has, and remembers it for its deletion.
+func (c *Controller) refuse(u *canaryObject) {
+	if c.Refuse == nil {
+		return
+	}
+	t := canary.Target{Namespace: u.GetNamespace(), Name: targetName(u.Spec)}
+	if t.Name != u.GetName() {
+		t.Canary = u.GetName()
+	}
+	c.mu.Lock()
+	c.refused[u.GetNamespace()+"/"+u.GetName()] = t
+	c.mu.Unlock()
+	c.Refuse(t)
+}
+
+// forgetRefused tells Forget of a deleted Canary that was not driven.
+func (c *Controller) forgetRefused(key string) {
+	c.mu.Lock()
+	t, ok := c.refused[key]
+	delete(c.refused, key)
+	c.mu.Unlock()
+	if ok && c.Forget != nil {
+		c.Forget(t)
+	}
+}
+
+// targetName reads spec.targetRef.name from a Canary's spec as it came in: "" when it is not
+// a string (the Canary does not load).
+func targetName(spec json.RawMessage) string {
+	var s struct {
+		TargetRef struct {
+			Name any `json:"name"`
+		} `json:"targetRef"`
+	}
+	if json.Unmarshal(spec, &s) != nil {
+		return ""
+	}
+	name, _ := s.TargetRef.Name.(string)
+	return name
 }
 
 // warn records a Warning Event on the Canary, once per problem and version of its spec.

@@ -10,7 +10,9 @@
 // AlertProviders from the cluster at each release start (driver.ClusterObjects), and records
 // the release's Events on the Canary as Flagger does (reason Synced, Flagger's messages), so
 // `kubectl describe canary podinfo` shows the release. A Canary that does not load, or that
-// canarykit cannot drive, gets a Warning Event naming the field and is not driven.
+// canarykit cannot drive, gets a Warning Event naming the field and is not driven; the
+// self-metrics count it in flagger_canary_total, as Flagger counts every Canary, and give its
+// target's flagger_canary_status 2 (Failed) until it is fixed or deleted (selfmetrics' Refuse).
 //
 // A Canary Flagger already initialized is taken over as it is: the objects Flagger generated
 // for it (primary Deployment, Services, TrafficSplit or other route, primary autoscaler and

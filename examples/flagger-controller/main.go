@@ -215,7 +215,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	c := &Controller{Driver: d, Canaries: canaries, Dynamic: dyn, Namespace: o.Namespace, Log: log,
 		Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canarykit-flagger-controller"}),
-		OnEvent:  onEvent, Forget: self.Forget, Restore: self.Restore, Adjust: o.Adjust}
+		OnEvent:  onEvent, Forget: self.Forget, Refuse: self.Refuse, Restore: self.Restore, Adjust: o.Adjust}
 	log.Info("watching Canaries", "namespace", o.Namespace)
 	return c.Run(ctx)
 }

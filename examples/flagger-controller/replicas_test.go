@@ -246,6 +246,12 @@ func firstWrite(audit testenv.AuditEvents, who, name string) time.Time {
 
 // gauge is the value of a per-Canary gauge in reg (-1 when absent).
 func gauge(t *testing.T, reg *prometheus.Registry, metric, name string) float64 {
+	return gaugeWith(t, reg, metric, "name", name)
+}
+
+// gaugeWith is the value of the series of a gauge in reg whose label has that value (-1 when
+// absent).
+func gaugeWith(t *testing.T, reg *prometheus.Registry, metric, label, value string) float64 {
 	families, err := reg.Gather()
 	require.NoError(t, err)
 	for _, f := range families {
@@ -254,7 +260,7 @@ func gauge(t *testing.T, reg *prometheus.Registry, metric, name string) float64 
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "name" && l.GetValue() == name {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetGauge().GetValue()
 				}
 			}

@@ -42,7 +42,10 @@ const modulePath = "github.com/canarykit/canarykit"
 type Collector struct {
 	mu      sync.Mutex
 	targets map[key]*target
-	perNS   map[string]int
+	// canaries are the Canary objects declared (For, Refuse), by namespace and Canary name:
+	// flagger_canary_total counts them, as Flagger counts Canaries (two of one target twice)
+	canaries map[key]declared
+	perNS    map[string]int
 	// weights holds flagger_canary_weight by namespace and workload: the series of a target's
 	// primary ("<name>-primary") is also the canary series of a target of that name, if any,
 	// and the last value written wins, as in one vector
@@ -102,8 +105,16 @@ func newDescs() descs {
 	}
 }
 
-// key identifies a target as Flagger's series do: its namespace and workload name.
+// key identifies a target as Flagger's series do: its namespace and workload name (or a
+// Canary object, by its namespace and name).
 type key struct{ namespace, name string }
+
+// declared is one Canary object the Collector counts: the name of its target ("" when
+// unknown: counted, without series) and whether it is refused (not driven).
+type declared struct {
+	target  string
+	refused bool
+}
 
 // target is what the Collector knows of one target: everything its series show.
 type target struct {
@@ -190,7 +201,7 @@ func New(opts Options) *Collector {
 		opts.MeshProvider = DefaultMeshProvider
 	}
 	opts.Version, opts.MeshProvider = labelValue(opts.Version), labelValue(opts.MeshProvider)
-	c := &Collector{targets: map[key]*target{}, perNS: map[string]int{}, weights: map[key]float64{}, d: newDescs()}
+	c := &Collector{targets: map[key]*target{}, canaries: map[key]declared{}, perNS: map[string]int{}, weights: map[key]float64{}, d: newDescs()}
 	c.info = prometheus.MustNewConstMetric(c.d.info, prometheus.GaugeValue, 1, opts.Version, opts.MeshProvider)
 	return c
 }
@@ -233,6 +244,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	perNS := maps.Clone(c.perNS)
 	weights := maps.Clone(c.weights)
+	refused := c.refusedTargets()
 	c.mu.Unlock()
 
 	ch <- c.info
@@ -243,8 +255,39 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.d.weight, prometheus.GaugeValue, v, w.name, w.namespace)
 	}
 	for i := range snapshot {
-		c.collect(ch, &snapshot[i])
+		tg := &snapshot[i]
+		if refused[tg.key] {
+			tg.phase = "" // its last release's phase is no longer the news: see below
+		}
+		c.collect(ch, tg)
 	}
+	for k := range refused {
+		ch <- prometheus.MustNewConstMetric(c.d.status, prometheus.GaugeValue, statusValue(canary.PhaseFailed), k.name, k.namespace)
+	}
+}
+
+// refusedTargets are the targets only refused Canaries declare: their flagger_canary_status
+// is Failed's, and their phase series are not shown. c.mu must be held.
+func (c *Collector) refusedTargets() map[key]bool {
+	var out map[key]bool
+	driven := map[key]bool{}
+	for ck, dc := range c.canaries {
+		if dc.target == "" {
+			continue
+		}
+		k := key{namespace: ck.namespace, name: dc.target}
+		switch {
+		case !dc.refused:
+			driven[k] = true
+			delete(out, k)
+		case !driven[k]:
+			if out == nil {
+				out = map[key]bool{}
+			}
+			out[k] = true
+		}
+	}
+	return out
 }
 
 // copy returns a copy of tg that shares nothing it may change.
@@ -355,15 +398,16 @@ func labelValue(s string) string {
 	return s
 }
 
-// For declares a target (a Flagger Canary: counted in flagger_canary_total from now on) and
-// returns the callback its Rollouts' events go to (canary.Config.OnEvent, or the onEvent of
-// the driver's Release and Target). spec is the target's analysis: it gives the deployment
-// strategy of the success and failure counters, the thresholds, and the metric names
-// accepted as label values (check results of other names are not exported). Calling For again
-// for the same target (its Canary edited) updates them and returns another callback for the
-// same series; series of metrics no longer in the spec are removed. A target whose
-// namespace or name cannot be a label value (see MaxLabelLength) gets a callback that records
-// nothing.
+// For declares a target and its Canary, t.CanaryName() (counted in flagger_canary_total from
+// now on: two Canaries of one target count twice), and returns the callback its Rollouts'
+// events go to (canary.Config.OnEvent, or the onEvent of the driver's Release and Target).
+// spec is the target's analysis: it gives the deployment strategy of the success and failure
+// counters, the thresholds, and the metric names accepted as label values (check results of
+// other names are not exported). Calling For again for the same target (its Canary edited)
+// updates them and returns another callback for the same series; series of metrics no longer
+// in the spec are removed. A Canary declared with Refuse before is driven from now on. A
+// target whose namespace or name cannot be a label value (see MaxLabelLength) gets a callback
+// that records nothing.
 func (c *Collector) For(t canary.Target, spec canary.Spec) func(canary.Event) {
 	if !labelOK(t.Namespace) || !labelOK(t.Name) {
 		return func(canary.Event) {}
@@ -375,7 +419,9 @@ func (c *Collector) For(t canary.Target, spec canary.Spec) func(canary.Event) {
 	if !ok {
 		tg = &target{key: k}
 		c.targets[k] = tg
-		c.perNS[k.namespace]++
+	}
+	if labelOK(t.CanaryName()) {
+		c.declare(key{namespace: t.Namespace, name: t.CanaryName()}, declared{target: t.Name})
 	}
 	tg.strategy = strategyLabel(spec.Strategy())
 	tg.skip = spec.SkipAnalysis
@@ -438,23 +484,69 @@ func (tg *target) outcome(failure bool, status string) *outcome {
 	return &tg.outcomes[len(tg.outcomes)-1]
 }
 
-// Forget removes every series of the target (the Canary was deleted) and stops its callbacks
-// from recording: a late event of a Rollout still running does not bring them back. Flagger
-// keeps a deleted Canary's series until it restarts; canarykit drops them at once. Forgetting
-// a target the Collector does not know does nothing.
+// Refuse declares a Canary object that is not driven (it does not load, or cannot be driven):
+// t.CanaryName() names it and t.Name its target (spec.targetRef.name, "" when it cannot be
+// read). It is counted in flagger_canary_total, and while no Canary declared with For drives
+// its target, the target's flagger_canary_status is 2, as for a failed release (its phase
+// series are not shown). For (the Canary fixed and driven) or Forget (deleted) ends it. A
+// Canary whose namespace or name cannot be a label value is not counted; a target name that
+// cannot be one is taken as unknown.
+func (c *Collector) Refuse(t canary.Target) {
+	if !labelOK(t.Namespace) || !labelOK(t.CanaryName()) {
+		return
+	}
+	target := t.Name
+	if !labelOK(target) {
+		target = ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.declare(key{namespace: t.Namespace, name: t.CanaryName()}, declared{target: target, refused: true})
+}
+
+// declare records Canary ck as dc; the series of a target it declared before and no Canary
+// declares any more go. c.mu must be held.
+func (c *Collector) declare(ck key, dc declared) {
+	prev, ok := c.canaries[ck]
+	c.canaries[ck] = dc
+	if !ok {
+		c.perNS[ck.namespace]++
+	} else if prev.target != dc.target {
+		c.drop(key{namespace: ck.namespace, name: prev.target})
+	}
+}
+
+// Forget removes the Canary t.CanaryName() of target t.Name (it was deleted) from
+// flagger_canary_total and, unless another Canary declares the target, every series of the
+// target, and stops its callbacks from recording: a late event of a Rollout still running
+// does not bring them back. Flagger keeps a deleted Canary's series until it restarts;
+// canarykit drops them at once. Forgetting what the Collector does not know does nothing.
 func (c *Collector) Forget(t canary.Target) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := key{namespace: t.Namespace, name: t.Name}
+	ck := key{namespace: t.Namespace, name: t.CanaryName()}
+	if dc, ok := c.canaries[ck]; ok && dc.target == t.Name {
+		delete(c.canaries, ck)
+		if c.perNS[ck.namespace]--; c.perNS[ck.namespace] <= 0 {
+			delete(c.perNS, ck.namespace)
+		}
+	}
+	c.drop(key{namespace: t.Namespace, name: t.Name})
+}
+
+// drop removes target k's series unless a Canary still declares it. c.mu must be held.
+func (c *Collector) drop(k key) {
+	for ck, dc := range c.canaries {
+		if ck.namespace == k.namespace && dc.target == k.name {
+			return
+		}
+	}
 	tg, ok := c.targets[k]
 	if !ok {
 		return
 	}
 	tg.gone = true
 	delete(c.targets, k)
-	if c.perNS[k.namespace]--; c.perNS[k.namespace] <= 0 {
-		delete(c.perNS, k.namespace)
-	}
 	delete(c.weights, k)
 	delete(c.weights, key{namespace: k.namespace, name: primaryWorkload(k.name)})
 }

@@ -7,6 +7,7 @@
 //	reg.MustRegister(m) // then serve reg with promhttp on /metrics
 //	tg, err := d.Target(c, m.For(c.Target, c.Spec)) // c: a kube/flagger Canary, d: a kube/driver Driver
 //	...
+//	m.Refuse(c.Target) // a Canary not driven (it does not load, or cannot be driven)
 //	m.Forget(c.Target) // the Canary was deleted: its series go
 //
 // For returns the callback a target's events go to (canary.Config.OnEvent, or the onEvent of
@@ -24,9 +25,14 @@
 // spec.targetRef.name), not the Canary's:
 //
 //   - flagger_info{version,mesh_provider} gauge, 1.
-//   - flagger_canary_total{namespace} gauge: targets declared with For and not forgotten.
+//   - flagger_canary_total{namespace} gauge: Canaries declared with For or Refuse and not
+//     forgotten, as Flagger counts every Canary: two Canaries of one target count twice (their
+//     other series are the target's, shared, as in Flagger), and so does one the caller does
+//     not drive.
 //   - flagger_canary_status{name,namespace} gauge: 0 while Progressing, 2 when Failed, 1 in
-//     any other phase (Succeeded, Initialized, Waiting, WaitingPromotion, Promoting, ...).
+//     any other phase (Succeeded, Initialized, Waiting, WaitingPromotion, Promoting, ...); 2
+//     for a target that only Canaries declared with Refuse name (a Canary that does not load
+//     or cannot be driven delivers nothing), until one is driven (For) or forgotten.
 //   - flagger_canary_weight{workload,namespace} gauge: the route's weights, one series for
 //     "<name>-primary" and one for "<name>" (the canary), from every event that carries them.
 //   - flagger_canary_duration_seconds{name,namespace} histogram (Prometheus' default buckets):
@@ -69,6 +75,7 @@
 //
 // # Removal
 //
-// Forget removes a target's series, flagger_canary_total's count with them, and makes its
-// callbacks inert. Flagger keeps a deleted Canary's series until it restarts.
+// Forget removes a Canary from flagger_canary_total and, unless another Canary declares its
+// target, the target's series, and makes its callbacks inert. Flagger keeps a deleted
+// Canary's series until it restarts.
 package selfmetrics
