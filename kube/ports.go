@@ -20,8 +20,10 @@ import (
 // at every tick; canarykit at every Bootstrap (the start of each release run) and Promote, so
 // the Services follow a new revision's ports.
 
-// MaxDiscoveredPorts bounds the container ports port discovery adds to each Service; a target
-// declaring more is refused (its pod template is the user's, the Services are written from it).
+// MaxDiscoveredPorts bounds the container ports port discovery looks at (the mesh proxies' and
+// the main port's aside), and so the ports it adds to each Service and the problems it
+// reports: a target declaring more is refused (its pod template is the user's, the Services
+// are written from it).
 const MaxDiscoveredPorts = 100
 
 // discoverySidecars are the service-mesh proxies whose ports port discovery leaves out, by
@@ -49,6 +51,7 @@ func servicePorts(o *WorkloadOptions, d *appsv1.Deployment) ([]corev1.ServicePor
 		problems = append(problems, canary.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	fields := map[string]string{} // service port name → the field it was discovered at
+	seen := 0                     // container ports to discover, bounded (so are the problems)
 	for ci, c := range d.Spec.Template.Spec.Containers {
 		if slices.Contains(discoverySidecars, c.Name) {
 			continue
@@ -58,6 +61,10 @@ func servicePorts(o *WorkloadOptions, d *appsv1.Deployment) ([]corev1.ServicePor
 			if o.TargetPort.Type == intstr.String && p.Name == o.TargetPort.StrVal ||
 				o.TargetPort.Type == intstr.Int && p.ContainerPort == o.TargetPort.IntVal {
 				continue // the main port's
+			}
+			if seen++; seen > MaxDiscoveredPorts {
+				fail(field, "more than %d ports to discover", MaxDiscoveredPorts)
+				return nil, discoveryError(d, problems)
 			}
 			if msgs := validation.IsValidPortNum(int(p.ContainerPort)); len(msgs) > 0 {
 				fail(field+".containerPort", "%s", strings.Join(msgs, "; "))
@@ -87,10 +94,6 @@ func servicePorts(o *WorkloadOptions, d *appsv1.Deployment) ([]corev1.ServicePor
 			case i > 0:
 				fail(field+".containerPort", "%d is also port %q (%s)", p.ContainerPort, ports[i].Name, fields[ports[i].Name])
 			default:
-				if len(ports)-1 == MaxDiscoveredPorts {
-					fail(field, "more than %d ports to discover", MaxDiscoveredPorts)
-					return nil, discoveryError(d, problems)
-				}
 				fields[name] = field
 				ports = append(ports, corev1.ServicePort{Name: name, Protocol: corev1.ProtocolTCP, Port: p.ContainerPort,
 					TargetPort: intstr.FromInt32(p.ContainerPort)})

@@ -138,3 +138,16 @@ func TestSamePortsAndNodePorts(t *testing.T) {
 	keepNodePorts(want, one)
 	assert.Equal(t, int32(30080), want[0].NodePort, "a Service of one port keeps its node port under another name")
 }
+
+// Invalid ports are bounded too: the refusal names at most MaxDiscoveredPorts of them.
+func TestServicePortsBoundsTheProblems(t *testing.T) {
+	var bad []corev1.ContainerPort
+	for range 10 * MaxDiscoveredPorts {
+		bad = append(bad, corev1.ContainerPort{ContainerPort: 70000})
+	}
+	_, err := servicePorts(discoveryOptions(), withContainers(containerPorts("app", bad...)))
+	var ve *canary.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Len(t, ve.Problems, MaxDiscoveredPorts+1)
+	assert.Equal(t, fmt.Sprintf("more than %d ports to discover", MaxDiscoveredPorts), ve.Problems[MaxDiscoveredPorts].Message)
+}
