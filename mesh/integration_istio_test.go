@@ -178,7 +178,7 @@ func TestIntegrationIstio(t *testing.T) {
 				Response: &istioapi.HeaderOperations{Remove: []string{"server"}}},
 			TrafficPolicy: &istioapi.TrafficPolicy{
 				LoadBalancer: &istioapi.LoadBalancerSettings{
-					ConsistentHash:    &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", TTL: istioapi.Duration(time.Hour)}},
+					ConsistentHash:    &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", TTL: ptr.To(istioapi.Duration(time.Hour))}},
 					LocalityLbSetting: &istioapi.LocalityLbSetting{Enabled: &off}, WarmupDurationSecs: istioapi.Duration(30 * time.Second)},
 				ConnectionPool: &istioapi.ConnectionPoolSettings{HTTP: &istioapi.HTTPSettings{HTTP1MaxPendingRequests: 100, MaxRetries: 3,
 					IdleTimeout: istioapi.Duration(time.Minute)}},

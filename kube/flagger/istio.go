@@ -234,7 +234,11 @@ func decodeTrafficPolicy(o *object) *istioapi.TrafficPolicy {
 				HTTPQueryParameterName: ho.str("httpQueryParameterName"), MinimumRingSize: uint64(ho.intIn("minimumRingSize", 0, math.MaxInt64))}
 			if ho.has("httpCookie") {
 				co := ho.obj("httpCookie")
-				h.HTTPCookie = &istioapi.HTTPCookie{Name: co.str("name"), Path: co.str("path"), TTL: istioDuration(co, "ttl")}
+				h.HTTPCookie = &istioapi.HTTPCookie{Name: co.str("name"), Path: co.str("path")}
+				if present(co, "ttl") { // ttl: 0s is a session cookie; without a ttl, none is set
+					ttl := istioDuration(co, "ttl")
+					h.HTTPCookie.TTL = &ttl
+				}
 				co.done()
 			}
 			ho.done()

@@ -1,6 +1,7 @@
 package flagger_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -74,7 +75,7 @@ func TestIstioServiceDecodesEveryField(t *testing.T) {
 			Response: &istioapi.HeaderOperations{Remove: []string{"server"}}},
 		TrafficPolicy: &istioapi.TrafficPolicy{
 			LoadBalancer: &istioapi.LoadBalancerSettings{
-				ConsistentHash:     &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", Path: "/"}, MinimumRingSize: 1024},
+				ConsistentHash:     &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", Path: "/", TTL: ptr(dur(0))}, MinimumRingSize: 1024},
 				LocalityLbSetting:  &istioapi.LocalityLbSetting{Enabled: &off, Failover: []istioapi.LocalityFailover{{From: "eu", To: "us"}}},
 				WarmupDurationSecs: dur(30 * time.Second)},
 			ConnectionPool: &istioapi.ConnectionPoolSettings{HTTP: &istioapi.HTTPSettings{H2UpgradePolicy: "UPGRADE", HTTP1MaxPendingRequests: 10,
@@ -88,6 +89,21 @@ func TestIstioServiceDecodesEveryField(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A consistent hash cookie's ttl: 0s is Istio's session cookie, unlike no ttl (Envoy then
+// generates no cookie): the DestinationRules' traffic policy keeps it.
+func TestIstioCookieTTLZeroIsASessionCookie(t *testing.T) {
+	for ttl, want := range map[string]string{
+		", ttl: 0s": `{"name":"user","ttl":"0s"}`, ", ttl: 1h": `{"name":"user","ttl":"1h"}`,
+		"": `{"name":"user"}`, ", ttl: null": `{"name":"user"}`, `, ttl: ""`: `{"name":"user"}`,
+	} {
+		c, err := flagger.LoadCanary(canaryWith("istio", "trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: user"+ttl+"}}}}"))
+		require.NoError(t, err, ttl)
+		b, err := json.Marshal(c.Service.TrafficPolicy.LoadBalancer.ConsistentHash.HTTPCookie)
+		require.NoError(t, err)
+		assert.JSONEq(t, want, string(b), ttl)
+	}
+}
 
 // Unknown fields, wrong types and values Istio refuses are errors at their full paths.
 func TestIstioServiceErrorsNameTheirPath(t *testing.T) {

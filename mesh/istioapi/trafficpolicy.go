@@ -81,7 +81,9 @@ func (c *checker) loadBalancer(field string, lb LoadBalancerSettings) {
 			}
 			c.value(at+".httpCookie.name", ck.Name)
 			c.value(at+".httpCookie.path", ck.Path)
-			c.duration(at+".httpCookie.ttl", ck.TTL, time.Millisecond)
+			if ck.TTL != nil {
+				c.duration(at+".httpCookie.ttl", *ck.TTL, time.Millisecond)
+			}
 		}
 	}
 	if l := lb.LocalityLbSetting; l != nil {

@@ -139,10 +139,11 @@ type ConsistentHashLB struct {
 }
 
 // HTTPCookie is the cookie a consistent hash uses (and Envoy sets, with TTL, when missing).
+// TTL is a pointer: a zero TTL asks for a session cookie, nil for no cookie to be set.
 type HTTPCookie struct {
-	Name string   `json:"name"`
-	Path string   `json:"path,omitempty"`
-	TTL  Duration `json:"ttl,omitempty"`
+	Name string    `json:"name"`
+	Path string    `json:"path,omitempty"`
+	TTL  *Duration `json:"ttl,omitempty"`
 }
 
 // LocalityLbSetting is locality-weighted load balancing: Distribute or Failover, not both.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/ptr"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/mesh/istioapi"
@@ -25,7 +26,7 @@ func full() istioapi.Service {
 		Gateways: []string{"istio-system/public-gateway", "mesh"},
 		TrafficPolicy: &istioapi.TrafficPolicy{
 			LoadBalancer: &istioapi.LoadBalancerSettings{
-				ConsistentHash:     &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", TTL: ms(time.Hour)}, MinimumRingSize: 1024},
+				ConsistentHash:     &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", TTL: ptr.To(ms(time.Hour))}, MinimumRingSize: 1024},
 				LocalityLbSetting:  &istioapi.LocalityLbSetting{Enabled: &on, Distribute: []istioapi.LocalityDistribute{{From: "eu/*", To: map[string]uint32{"eu/*": 80, "us/*": 20}}}},
 				WarmupDurationSecs: ms(30 * time.Second),
 			},
