@@ -296,7 +296,7 @@ func (o *object) strMap(key string) map[string]string {
 		case int64, float64:
 			out[k] = fmt.Sprint(x)
 		case bool:
-			o.d.fail(o.at(key)+"."+k, "must be a string, got the boolean %v (quote it)", x)
+			o.d.fail(canary.FieldPath(o.at(key), k), "must be a string, got the boolean %v (quote it)", x)
 		default:
 			o.d.fail(canary.FieldPath(o.at(key), k), "must be a string")
 		}

@@ -131,6 +131,7 @@ func TestIstioServiceErrorsNameTheirPath(t *testing.T) {
 		"corsPolicy: {allowMethods: [get]}":                           {`spec.service.corsPolicy.allowMethods[0]: must be one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH, got "get"`},
 		"headers: {request: {add: {x-a: [1]}}}":                       {"spec.service.headers.request.add.x-a: must be a string"},
 		`headers: {request: {set: {"x a": "1"}}}`:                     {`spec.service.headers.request.set["x a"]: "x a" is not an HTTP header name (letters, digits, '-' and '_')`},
+		`headers: {request: {set: {"x\ny": true}}}`:                   {`spec.service.headers.request.set["x\ny"]: must be a string, got the boolean true (quote it)`},
 		"headers: {requests: {}}":                                     {"spec.service.headers.requests: unknown field (not a Flagger Canary field canarykit knows)"},
 		"trafficPolicy: {tls: null}":                                  {"spec.service.trafficPolicy: set at least one of loadBalancer, connectionPool, outlierDetection and tls, or leave it out (Istio refuses an empty traffic policy)"},
 		"trafficPolicy: {tls: {}}":                                    {"spec.service.trafficPolicy.tls.mode: required: one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL"},
