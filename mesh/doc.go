@@ -49,7 +49,9 @@
 // Every HTTP route carries the service's rewrite, timeout, retries, CORS policy and header
 // operations; the weighted route matches the service's match conditions, or with A/B match
 // conditions each of them with its headers replaced by each A/B condition's (Flagger's merge),
-// and the second route sends what the service matches to the primary. The service's types and
+// and the second route sends what the service matches to the primary; match conditions that
+// would take more than 1 MiB of the VirtualService (that product grows fast) are refused
+// (canary.Permanent) before anything is written. The service's types and
 // checks are mesh/istioapi's (istioapi.Service; WithService refuses what Validate refuses,
 // before any request). Unless
 // IstioOptions.Version pins one, it asks API discovery once which networking.istio.io

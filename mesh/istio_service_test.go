@@ -1,11 +1,14 @@
 package mesh
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -216,4 +219,32 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// With an A/B analysis the canary's route holds each A/B match within each service match: a
+// product the router bounds before building it (the API server would refuse the object), so
+// that a manifest within its own bounds cannot make a VirtualService of many megabytes.
+func TestIstioServiceMatchProductIsBounded(t *testing.T) {
+	svc := faqService()
+	svc.Match = nil
+	for i := range istioapi.MaxItems {
+		svc.Match = append(svc.Match, istioapi.HTTPMatchRequest{URI: &istioapi.StringMatch{Prefix: fmt.Sprintf("/%d/%s", i, strings.Repeat("p", 1000))}})
+	}
+	tg := canary.Target{Namespace: "test", Name: "frontend"}
+	for i := range istioapi.MaxItems {
+		tg.Match = append(tg.Match, canary.Match{Headers: map[string]canary.StringMatch{"x-user": {Exact: fmt.Sprint(i)}}})
+	}
+	dyn := newIstioFake()
+	r := istioWithService(t, dyn, svc)
+	err := r.Reconcile(ctx(t), tg)
+	require.Error(t, err)
+	assert.True(t, canary.IsPermanent(err), "%v", err)
+	assert.ErrorContains(t, err, "64 A/B matches within each of the 64 service matches")
+	assert.Error(t, r.SetWeights(ctx(t), tg, canary.CanaryWeight(10)))
+	_, err = dyn.Resource(istioGVR("v1", "virtualservices")).Namespace("test").Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "no VirtualService is written: %v", err)
+
+	// the same service matches without the A/B analysis, or a few A/B matches within them, fit
+	tg.Match = tg.Match[:2]
+	require.NoError(t, r.Reconcile(ctx(t), tg))
 }

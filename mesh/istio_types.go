@@ -202,6 +202,35 @@ func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) vir
 	return spec
 }
 
+// maxMatchBytes bounds the encoded match conditions of a VirtualService. With A/B match
+// conditions the canary's route holds each of them within each of the service's (their
+// product), which conditions within their own bounds would make hundreds of megabytes; the
+// API server stores no object over 1.5 MiB (etcd's default request size) anyway.
+const maxMatchBytes = 1 << 20
+
+// validMatchSize refuses t's match conditions with svc's when the VirtualService would hold
+// more than maxMatchBytes of them, reckoned without building them.
+func validMatchSize(t canary.Target, svc istioapi.Service) error {
+	size := func(ms []istioapi.HTTPMatchRequest) int {
+		n := 0
+		for _, m := range ms {
+			b, _ := json.Marshal(m)
+			n += len(b)
+		}
+		return n
+	}
+	ab, service := size(istioMatches(t.Match)), size(svc.Match)
+	total := ab + service // the canary's route and the primary's
+	if len(t.Match) > 0 && len(svc.Match) > 0 {
+		total = len(t.Match)*service + len(svc.Match)*ab + service
+	}
+	if total > maxMatchBytes {
+		return canary.Permanent(fmt.Errorf("mesh: the VirtualService's match conditions (each of the %d A/B matches within each of the %d service matches) would take %d bytes, more than %d",
+			len(t.Match), len(svc.Match), total, maxMatchBytes))
+	}
+	return nil
+}
+
 // mergeMatches is the canary route's match conditions, as Flagger merges them: with no
 // service conditions the A/B ones; otherwise, for each A/B condition and each service
 // condition, the service condition with its headers replaced by the A/B condition's (a
