@@ -164,6 +164,9 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 		return
 	}
 	applied, moved, err := c.targets.Apply(ctx, key, cn)
+	if errors.Is(err, driver.ErrStopped) {
+		return // the controller is stopping (a Requeue under way when it did)
+	}
 	if err != nil {
 		c.targets.Stop(key) // as for a Canary that does not load
 		c.refuse(u)

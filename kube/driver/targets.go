@@ -71,6 +71,10 @@ func binding(c *flagger.Canary) string {
 // Target drives. A target Deployment has one Canary.
 var ErrTargetTaken = errors.New("the target Deployment has another Canary")
 
+// ErrStopped: Apply was called after Targets.StopAll (a Requeue under way when it was called,
+// say). Nothing is started.
+var ErrStopped = errors.New("the Targets were stopped (StopAll)")
+
 // Targets runs one Target per key (a Canary object, an annotated Deployment) for a controller:
 // Apply starts a key's Target, hands an edit to it, or replaces it when the edit binds the
 // target differently (the old Target releases the lease before the new one starts); Stop ends
@@ -256,6 +260,10 @@ func (ts *Targets) Apply(ctx context.Context, key string, c *flagger.Canary) (Ap
 	r.handler.Store(ts.handler(c))
 	var prev *runningTarget
 	ts.mu.Lock()
+	if ts.closed {
+		ts.mu.Unlock()
+		return "", nil, ErrStopped
+	}
 	if err := ts.claim(key, c); err != nil {
 		ts.mu.Unlock()
 		return "", nil, err
@@ -359,7 +367,7 @@ func (ts *Targets) Keys() []string {
 }
 
 // StopAll stops every Target and waits until all have returned (their leases released); no key
-// is requeued after it.
+// is requeued after it, and Apply starts nothing (ErrStopped).
 func (ts *Targets) StopAll() {
 	ts.mu.Lock()
 	ts.closed = true

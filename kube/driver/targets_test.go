@@ -140,3 +140,32 @@ func TestWorkloadOptionsCarryPortDiscovery(t *testing.T) {
 	c.Workload.PortDiscovery = true
 	assert.True(t, workloadOptions(c, false).PortDiscovery)
 }
+
+// A key refused with ErrTargetTaken is requeued once the Target that drove its target has
+// stopped; a Requeue that was under way when StopAll was called starts nothing: Apply after
+// StopAll is refused (ErrStopped), so no Target outlives it.
+func TestTargetsRequeueRacingStopAll(t *testing.T) {
+	d := offline(t, Options{})
+	ts := d.Targets(nil)
+	requeued, release, applied := make(chan string, 1), make(chan struct{}), make(chan error, 1)
+	second := testCanary(flagger.Router{Kind: flagger.RouterKubernetes})
+	second.Name, second.Target.Canary = "second", "second"
+	ts.Requeue = func(key string) {
+		requeued <- key
+		<-release
+		_, _, err := ts.Apply(context.Background(), key, second)
+		applied <- err
+	}
+	_, _, err := ts.Apply(context.Background(), "test/first", testCanary(flagger.Router{Kind: flagger.RouterKubernetes}))
+	require.NoError(t, err)
+	_, _, err = ts.Apply(context.Background(), "test/second", second)
+	require.ErrorIs(t, err, ErrTargetTaken)
+
+	_, done := ts.Stop("test/first")
+	<-done
+	assert.Equal(t, "test/second", <-requeued)
+	ts.StopAll() // while the requeued key is on its way to Apply
+	close(release)
+	assert.ErrorIs(t, <-applied, ErrStopped)
+	assert.Empty(t, ts.Keys(), "no Target runs after StopAll")
+}
