@@ -158,7 +158,8 @@ func TestIntegrationIstio(t *testing.T) {
 	})
 
 	// A target's Istio service (Flagger's spec.service fields) on the real CRDs: their schemas
-	// and CEL rules accept what the router writes, the objects read back hold every field, a
+	// and CEL rules accept what the router writes (a cookie's zero ttl, a session cookie,
+	// included), the objects read back hold every field, a
 	// step is still one patch of the weights, and Reconcile finds the stored objects equal to
 	// its own (the server keeps the fields as written), so it only reads.
 	t.Run("Service", func(t *testing.T) {
@@ -178,7 +179,7 @@ func TestIntegrationIstio(t *testing.T) {
 				Response: &istioapi.HeaderOperations{Remove: []string{"server"}}},
 			TrafficPolicy: &istioapi.TrafficPolicy{
 				LoadBalancer: &istioapi.LoadBalancerSettings{
-					ConsistentHash:    &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", TTL: ptr.To(istioapi.Duration(time.Hour))}},
+					ConsistentHash:    &istioapi.ConsistentHashLB{HTTPCookie: &istioapi.HTTPCookie{Name: "user", TTL: ptr.To(istioapi.Duration(0))}},
 					LocalityLbSetting: &istioapi.LocalityLbSetting{Enabled: &off}, WarmupDurationSecs: istioapi.Duration(30 * time.Second)},
 				ConnectionPool: &istioapi.ConnectionPoolSettings{HTTP: &istioapi.HTTPSettings{HTTP1MaxPendingRequests: 100, MaxRetries: 3,
 					IdleTimeout: istioapi.Duration(time.Minute)}},
@@ -231,7 +232,7 @@ func TestIntegrationIstio(t *testing.T) {
 			dr, err := b.dyn.Resource(istioResource("v1beta1", "destinationrules")).Namespace(b.ns).Get(bg(t), name, metav1.GetOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, map[string]any{"host": name, "trafficPolicy": map[string]any{
-				"loadBalancer": map[string]any{"consistentHash": map[string]any{"httpCookie": map[string]any{"name": "user", "ttl": "1h"}},
+				"loadBalancer": map[string]any{"consistentHash": map[string]any{"httpCookie": map[string]any{"name": "user", "ttl": "0s"}},
 					"localityLbSetting": map[string]any{"enabled": false}, "warmupDurationSecs": "30s"},
 				"connectionPool":   map[string]any{"http": map[string]any{"http1MaxPendingRequests": int64(100), "maxRetries": int64(3), "idleTimeout": "1m"}},
 				"outlierDetection": map[string]any{"consecutive5xxErrors": int64(5), "interval": "10s", "baseEjectionTime": "30s", "maxEjectionPercent": int64(50)},

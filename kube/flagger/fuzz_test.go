@@ -38,6 +38,7 @@ func FuzzLoadCanary(f *testing.F) {
 			return
 		}
 		require.NoError(t, m.Spec.Validate(), "accepted by the loader, refused by the engine")
+		require.NoError(t, m.Service.Validate(), "accepted by the loader, refused by the Istio router")
 		assert.True(t, m.Workload.Port >= 1 && m.Workload.Port <= 65535, "port %d", m.Workload.Port)
 		assert.Zero(t, m.Spec.ProgressDeadline%time.Second, "deadline %s", m.Spec.ProgressDeadline)
 		assert.GreaterOrEqual(t, m.Spec.ProgressDeadline, time.Duration(0))
