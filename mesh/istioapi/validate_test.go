@@ -218,3 +218,22 @@ func TestDuration(t *testing.T) {
 	assert.Error(t, json.Unmarshal([]byte(`"soon"`), &d))
 	assert.Error(t, json.Unmarshal([]byte(`5`), &d))
 }
+
+// A regular expression is bounded by what it compiles to, not only by its length: 1 KiB of
+// \pL{999} compiles to over 100,000 instructions (100 ms each time it is checked; Envoy
+// refuses such a program).
+func TestRegexSizeBound(t *testing.T) {
+	huge := strings.Repeat(`\pL{999}`, 128)[:istioapi.MaxValueLen]
+	s := istioapi.Service{Match: []istioapi.HTTPMatchRequest{{URI: &istioapi.StringMatch{Regex: huge}}},
+		CorsPolicy: &istioapi.CorsPolicy{AllowOrigins: []istioapi.StringMatch{{Regex: `[a-z]{999}[a-z]{999}`}}}}
+	var got []string
+	for _, p := range s.Problems() {
+		got = append(got, p.Error())
+	}
+	assert.Equal(t, []string{
+		"match[0].uri.regex: too complex: compiles to more than 1000 instructions",
+		"corsPolicy.allowOrigins[0].regex: too complex: compiles to more than 1000 instructions",
+	}, got)
+	s = istioapi.Service{Match: []istioapi.HTTPMatchRequest{{URI: &istioapi.StringMatch{Regex: `^(.*?;)?(type=insider)(;.*)?$|[a-z]{1,64}\.example\.com`}}}}
+	assert.NoError(t, s.Validate())
+}
