@@ -61,14 +61,18 @@ type Controller struct {
 	RetryAfter time.Duration
 
 	targets *driver.Targets
-	mu      sync.Mutex
-	warned  map[string]string          // key → the problem last reported (uid/generation/message)
-	byApp   map[string][]string        // target Deployment "ns/name" → Canary keys
-	ending  map[string]bool            // keys whose deletion is being handled
-	work    sync.WaitGroup             // deletions in flight
-	last    map[string]*flagger.Canary // key → the last Canary loaded, for deletions
-	moving  map[string]*canaryObject   // keys moving to another target → the latest version
-	refused map[string]canary.Target   // key → the Canary not driven, as given to Refuse
+	// handling is held while a Canary is synced or its deletion handled: by the informer's
+	// handlers and by what syncs a Canary again from another goroutine (Targets.Requeue, the
+	// end of a move), so that a sync never runs beside another's, e.g. after its deletion
+	handling sync.Mutex
+	mu       sync.Mutex
+	warned   map[string]string          // key → the problem last reported (uid/generation/message)
+	byApp    map[string][]string        // target Deployment "ns/name" → Canary keys
+	ending   map[string]bool            // keys whose deletion is being handled
+	work     sync.WaitGroup             // deletions in flight
+	last     map[string]*flagger.Canary // key → the last Canary loaded, for deletions
+	moving   map[string]*canaryObject   // keys moving to another target → the latest version
+	refused  map[string]canary.Target   // key → the Canary not driven, as given to Refuse
 }
 
 // Run watches Canaries until ctx ends, then stops every Target (releasing their leases) and
@@ -91,18 +95,23 @@ func (c *Controller) Run(ctx context.Context) error {
 	// a second Canary of a target is refused (driver.ErrTargetTaken) until the first one's
 	// Target stops; it is synced again then, from its latest version
 	c.targets.Requeue = func(key string) {
+		c.handling.Lock() // after the handlers of the events before it, before those after it
+		defer c.handling.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
 		if obj, ok, err := canaries.GetStore().GetByKey(key); err == nil && ok {
 			c.sync(ctx, obj)
 		}
 	}
 	if _, err := canaries.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { c.sync(ctx, obj) },
+		AddFunc: func(obj any) { c.serially(func() { c.sync(ctx, obj) }) },
 		UpdateFunc: func(old, obj any) {
 			if !c.restored(old, obj) {
-				c.sync(ctx, obj)
+				c.serially(func() { c.sync(ctx, obj) })
 			}
 		},
-		DeleteFunc: func(obj any) { c.deleted(ctx, obj) },
+		DeleteFunc: func(obj any) { c.serially(func() { c.deleted(ctx, obj) }) },
 	}); err != nil {
 		return err
 	}
@@ -119,6 +128,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.targets.StopAll()
 	c.work.Wait()
 	return nil
+}
+
+// serially runs fn holding c.handling.
+func (c *Controller) serially(fn func()) {
+	c.handling.Lock()
+	defer c.handling.Unlock()
+	fn()
 }
 
 // Keys returns the keys of the Canaries this replica runs a Target for (driving it, or
@@ -223,7 +239,7 @@ func (c *Controller) move(ctx context.Context, key string, u *canaryObject, prev
 		latest := c.moving[key]
 		delete(c.moving, key)
 		c.mu.Unlock()
-		c.sync(ctx, latest)
+		c.serially(func() { c.sync(ctx, latest) })
 		return nil
 	})
 }
