@@ -63,7 +63,7 @@
 // Canary: Apply refuses a key whose target another key's Target drives (ErrTargetTaken, naming
 // it) and hands the key to Targets.Requeue once that Target stops; whatever the order of Apply,
 // the Canary the target's objects were made for keeps the target (a Target they refuse gives way
-// to it). Retire ends a target's canary
+// to it); after StopAll, Apply starts nothing (ErrStopped). Retire ends a target's canary
 // delivery when its Canary is deleted, holding the target's lease: all traffic to the primary
 // and the target scaled to zero, or with Retirement.Revert the target handed back as
 // Flagger's spec.revertOnDeletion does (scaled up, the apex Service selecting its pods, the
