@@ -41,8 +41,29 @@ func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
 			s.StepWeight, s.MaxWeight, s.Iterations = 0, 0, 3
 			s.Match = []canary.Match{{}, {Headers: map[string]canary.StringMatch{"a": {Exact: "x", Regex: "y"}, "b": {Regex: "(["}}}}
 		}, []string{"analysis.match[0].headers: must have at least one header condition",
-			"analysis.match[1].headers[a]: must set exactly one of exact, prefix, suffix, regex (got 2)",
-			"analysis.match[1].headers[b].regex: does not compile: error parsing regexp: missing closing ]: `[`"}},
+			"analysis.match[1].headers.a: must set exactly one of exact, prefix, suffix, regex (got 2)",
+			"analysis.match[1].headers.b.regex: not an RE2 regular expression: error parsing regexp: missing closing ]: `[`"}},
+		{"too many match conditions", func(s *canary.Spec) {
+			s.StepWeight, s.MaxWeight, s.Iterations = 0, 0, 3
+			for range canary.MaxMatches + 1 {
+				s.Match = append(s.Match, canary.Match{Headers: map[string]canary.StringMatch{"x": {Exact: "y"}}})
+			}
+		}, []string{"analysis.match: at most 64 match conditions, got 65"}},
+		{"match conditions beyond their bounds", func(s *canary.Spec) {
+			s.StepWeight, s.MaxWeight, s.Iterations = 0, 0, 3
+			many := map[string]canary.StringMatch{}
+			for i := range canary.MaxMatchHeaders + 1 {
+				many[strings.Repeat("h", i+1)] = canary.StringMatch{Exact: "y"}
+			}
+			s.Match = []canary.Match{{Headers: many}, {Headers: map[string]canary.StringMatch{
+				strings.Repeat("n", 254): {Exact: "y"},
+				"long":                   {Prefix: strings.Repeat("p", 1025)},
+				"complex":                {Regex: `\pL{999}`},
+			}}}
+		}, []string{"analysis.match[0].headers: at most 64 header conditions, got 65",
+			"analysis.match[1].headers.complex.regex: too complex: compiles to more than 1000 instructions",
+			"analysis.match[1].headers.long.prefix: at most 1024 bytes, got 1025",
+			`analysis.match[1].headers["` + strings.Repeat("n", 64) + `"…]: header name: at most 253 bytes, got 254`}},
 		{"metric problems", func(s *canary.Spec) {
 			s.Metrics = append(s.Metrics,
 				canary.Metric{ThresholdRange: canary.AtLeast(1), Query: "up"},

@@ -119,7 +119,10 @@ func (s Spec) validate(p *problems) {
 	if len(s.Match) > 0 && s.Iterations == 0 {
 		p.add(a+"match", "A/B testing needs analysis.iterations (the number of iterations before promotion)")
 	}
-	for i, m := range s.Match {
+	if len(s.Match) > MaxMatches {
+		p.add(a+"match", "at most %d match conditions, got %d", MaxMatches, len(s.Match))
+	}
+	for i, m := range s.Match[:min(len(s.Match), MaxMatches)] {
 		validateMatch(p, fmt.Sprintf("%smatch[%d]", a, i), m)
 	}
 	s.validateMetrics(p)
@@ -169,11 +172,23 @@ func validateMatch(p *problems, field string, m Match) {
 	if len(m.Headers) == 0 {
 		p.add(field+".headers", "must have at least one header condition")
 	}
+	if len(m.Headers) > MaxMatchHeaders {
+		p.add(field+".headers", "at most %d header conditions, got %d", MaxMatchHeaders, len(m.Headers))
+		return
+	}
 	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 		sm := m.Headers[name]
-		f := fmt.Sprintf("%s.headers[%s]", field, name)
-		if name == "" {
+		f := FieldPath(field+".headers", name)
+		switch {
+		case name == "":
 			p.add(f, "header name must not be empty")
+		case len(name) > MaxHeaderNameLen:
+			p.add(f, "header name: at most %d bytes, got %d", MaxHeaderNameLen, len(name))
+		}
+		for _, v := range []struct{ what, value string }{{"exact", sm.Exact}, {"prefix", sm.Prefix}, {"suffix", sm.Suffix}} {
+			if len(v.value) > MaxMatchValueLen {
+				p.add(f+"."+v.what, "at most %d bytes, got %d", MaxMatchValueLen, len(v.value))
+			}
 		}
 		set := 0
 		for _, v := range []string{sm.Exact, sm.Prefix, sm.Suffix, sm.Regex} {
@@ -185,8 +200,8 @@ func validateMatch(p *problems, field string, m Match) {
 			p.add(f, "must set exactly one of exact, prefix, suffix, regex (got %d)", set)
 		}
 		if sm.Regex != "" {
-			if _, err := regexp.Compile(sm.Regex); err != nil {
-				p.add(f+".regex", "does not compile: %v", err)
+			if err := CheckRegex(sm.Regex); err != nil {
+				p.add(f+".regex", "%v", err)
 			}
 		}
 	}

@@ -322,6 +322,9 @@ func headerRegex(m canary.StringMatch) string {
 // without a Rollout: at least one header per match, each with exactly one condition, regexes
 // that compile.
 func validMatches(ms []canary.Match) error {
+	if len(ms) > canary.MaxMatches {
+		return canary.Permanent(fmt.Errorf("mesh: invalid match: at most %d match conditions, got %d", canary.MaxMatches, len(ms)))
+	}
 	var errs []error
 	for i, m := range ms {
 		if len(m.Headers) == 0 {
@@ -337,8 +340,11 @@ func validMatches(ms []canary.Match) error {
 			if name == "" || set != 1 {
 				errs = append(errs, fmt.Errorf("match[%d] header %q must have a name and exactly one of exact, prefix, suffix, regex", i, name))
 			}
-			if _, err := regexp.Compile(sm.Regex); err != nil {
-				errs = append(errs, fmt.Errorf("match[%d] header %q: %w", i, name, err))
+			if sm.Regex == "" {
+				continue
+			}
+			if err := canary.CheckRegex(sm.Regex); err != nil {
+				errs = append(errs, fmt.Errorf("match[%d] header %q regex: %w", i, name, err))
 			}
 		}
 	}

@@ -11,7 +11,7 @@
 // RE2, a header name with other characters than letters, digits, '-' and '_', an unknown retry
 // condition, mode MUTUAL without a client certificate, an empty rewrite or traffic policy) is
 // refused with its path before anything reaches a cluster, and so is anything beyond the
-// bounds (MaxItems per list or mapping, MaxNameLen, MaxValueLen, MaxRegexInsts for what a
+// bounds (MaxItems per list or mapping, MaxNameLen, MaxValueLen, canary.MaxRegexInsts for what a
 // regular expression compiles to).
 //
 // The package has no client and imports neither client-go nor net/http: a program that only
