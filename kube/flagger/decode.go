@@ -294,7 +294,9 @@ func (o *object) strMap(key string) map[string]string {
 		case string:
 			out[k] = x
 		case int64, float64:
-			out[k] = fmt.Sprint(x)
+			// Refused as the API server's schema refuses it: the text as written is lost (1.10
+			// and 0x1F decode to 1.1 and 31), so no string made from it would be the user's.
+			o.d.fail(canary.FieldPath(o.at(key), k), "must be a string, got a number (quote it: YAML reads 1.10 as 1.1)")
 		case bool:
 			o.d.fail(canary.FieldPath(o.at(key), k), "must be a string, got the boolean %v (quote it)", x)
 		default:

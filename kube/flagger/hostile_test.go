@@ -83,6 +83,10 @@ func TestLoadCanaryRefusesHostileValues(t *testing.T) {
 			"spec.analysis.webhooks[0].muteAlert: must be true or false"},
 		{"boolean where a string is expected", `{cmd: "hey http://podinfo-canary.test/"}`, "{cmd: true}",
 			"spec.analysis.webhooks[0].metadata.cmd: must be a string, got the boolean true (quote it)"},
+		{"number where a string is expected", `{cmd: "hey http://podinfo-canary.test/"}`, "{cmd: \"x\", version: 1.10}",
+			"spec.analysis.webhooks[0].metadata.version: must be a string, got a number (quote it: YAML reads 1.10 as 1.1)"},
+		{"hexadecimal number where a string is expected", `{cmd: "hey http://podinfo-canary.test/"}`, "{cmd: \"x\", build: 0x1F}",
+			"spec.analysis.webhooks[0].metadata.build: must be a string, got a number (quote it: YAML reads 1.10 as 1.1)"},
 		{"ftp webhook", "url: http://loadtester.test/", "url: ftp://loadtester.test/",
 			`spec.analysis.webhooks[0].url: must be an absolute http(s) URL, got "ftp://loadtester.test/"`},
 		{"file webhook", "url: http://loadtester.test/", "url: file:///etc/passwd",
@@ -105,7 +109,7 @@ func TestLoadCanaryRefusesHostileValues(t *testing.T) {
 
 // YAML 1.1's booleans are strings where a string is expected, as YAML 1.2 reads them.
 func TestLoadCanaryReadsYAML11BooleansAsStrings(t *testing.T) {
-	m, err := flagger.LoadCanary(edited(t, `{cmd: "hey http://podinfo-canary.test/"}`, "{cmd: on, mode: n, n: 5}"))
+	m, err := flagger.LoadCanary(edited(t, `{cmd: "hey http://podinfo-canary.test/"}`, "{cmd: on, mode: n, n: '5'}"))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"cmd": "on", "mode": "n", "n": "5"}, m.Spec.Webhooks[0].Metadata)
 }
