@@ -38,6 +38,7 @@ type Kubernetes struct {
 
 	mu        sync.Mutex
 	selectors map[string]selectorPair // by namespace/apex: read at Reconcile, static afterwards
+	recorded  map[string]bool         // by namespace/apex: the apex recorded the target when last read
 }
 
 type selectorPair struct{ primary, canary map[string]string }
@@ -55,7 +56,7 @@ func NewKubernetes(o KubernetesOptions) (*Kubernetes, error) {
 	if o.Client == nil {
 		return nil, errors.New("mesh: invalid KubernetesOptions: Client is required")
 	}
-	r := &Kubernetes{services: o.Client, log: o.Logger, selectors: map[string]selectorPair{}}
+	r := &Kubernetes{services: o.Client, log: o.Logger, selectors: map[string]selectorPair{}, recorded: map[string]bool{}}
 	if r.log.GetSink() == nil {
 		r.log = logr.Discard()
 	}
@@ -86,7 +87,7 @@ func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
 	if err != nil {
 		return classify(err, fmt.Sprintf("get apex service %s/%s", t.Namespace, t.ApexService()))
 	}
-	if err := apexOwned(apex, t); err != nil {
+	if err := r.owned(apex, t); err != nil {
 		return err
 	}
 	if _, adopted := apex.Annotations[RoutedToAnnotation]; adopted {
@@ -96,8 +97,11 @@ func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
 	return r.switchTo(ctx, t, sel, canary.AllPrimary(), apex.Spec.Selector)
 }
 
-// SetWeights switches the apex selector with one request (a merge patch of the selector and
-// RoutedToAnnotation) for 100/0 or 0/100; other weights are refused.
+// SetWeights switches the apex selector with one request for 100/0 or 0/100; other weights are
+// refused. An apex that recorded the target when Reconcile or Weights last read it is switched
+// by a JSON patch that tests the record first, so an apex another target took since is refused
+// (ErrNotOwned) and left as it is; one recording no target, by a merge patch of the selector
+// and RoutedToAnnotation.
 func (r *Kubernetes) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
 	if err := w.Validate(); err != nil {
 		return err
@@ -113,7 +117,41 @@ func (r *Kubernetes) SetWeights(ctx context.Context, t canary.Target, w canary.W
 	if err != nil {
 		return err
 	}
-	return r.switchTo(ctx, t, sel, w, nil)
+	key := t.Namespace + "/" + t.ApexService()
+	r.mu.Lock()
+	recorded := r.recorded[key]
+	r.mu.Unlock()
+	if !recorded {
+		return r.switchTo(ctx, t, sel, w, nil)
+	}
+	to, side := sel.side(w)
+	_, err = r.services.Services(t.Namespace).Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(
+		patchOp{Op: "test", Path: "/metadata/annotations/" + escapePointer(canary.AnnotationTarget), Value: t.Name},
+		patchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(RoutedToAnnotation), Value: side},
+		patchOp{Op: "add", Path: "/spec/selector", Value: to},
+	), metav1.PatchOptions{})
+	if err == nil || !patchRejected(err) {
+		return classify(err, fmt.Sprintf("switch apex service %s/%s to the %s", t.Namespace, t.ApexService(), side))
+	}
+	apex, err := r.services.Services(t.Namespace).Get(ctx, t.ApexService(), metav1.GetOptions{})
+	if err != nil {
+		return classify(err, fmt.Sprintf("get apex service %s/%s", t.Namespace, t.ApexService()))
+	}
+	if err := r.owned(apex, t); err != nil {
+		return err
+	}
+	return r.switchTo(ctx, t, sel, w, apex.Spec.Selector)
+}
+
+// owned refuses an apex recording another target (apexOwned) and remembers whether it records t.
+func (r *Kubernetes) owned(apex *corev1.Service, t canary.Target) error {
+	if err := apexOwned(apex, t); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.recorded[t.Namespace+"/"+t.ApexService()] = apex.Annotations[canary.AnnotationTarget] == t.Name
+	r.mu.Unlock()
+	return nil
 }
 
 // Weights reads the apex Service and reports which of the two it selects. An apex that records
@@ -130,7 +168,7 @@ func (r *Kubernetes) Weights(ctx context.Context, t canary.Target) (canary.Weigh
 	if err != nil {
 		return canary.Weights{}, classify(err, fmt.Sprintf("get apex service %s/%s", t.Namespace, t.ApexService()))
 	}
-	if err := apexOwned(apex, t); err != nil {
+	if err := r.owned(apex, t); err != nil {
 		return canary.Weights{}, err
 	}
 	w, err := sel.weights(apex.Spec.Selector)
@@ -144,9 +182,10 @@ func (r *Kubernetes) Weights(ctx context.Context, t canary.Target) (canary.Weigh
 // sets the selector's keys, removes the keys of the other side (and of current, the apex's
 // selector when known) it does not have, and records the side.
 func (r *Kubernetes) switchTo(ctx context.Context, t canary.Target, sel selectorPair, w canary.Weights, current map[string]string) error {
-	to, other, side := sel.primary, sel.canary, "primary"
-	if w == canary.AllCanary() {
-		to, other, side = sel.canary, sel.primary, "canary"
+	to, side := sel.side(w)
+	other := sel.primary
+	if side == "primary" {
+		other = sel.canary
 	}
 	selector := map[string]any{}
 	for _, m := range []map[string]string{other, current} {
@@ -215,6 +254,14 @@ func apexOwned(apex *corev1.Service, t canary.Target) error {
 	}
 	return canary.Permanent(fmt.Errorf("%w: Service %s/%s is canarykit's for target %s (%s=%s), not for %s; two targets cannot share it: give one of them another service name",
 		ErrNotOwned, apex.Namespace, apex.Name, made, canary.AnnotationTarget, made, t.Name))
+}
+
+// side is the selector w (100/0 or 0/100) points the apex at, and its name.
+func (s selectorPair) side(w canary.Weights) (map[string]string, string) {
+	if w == canary.AllCanary() {
+		return s.canary, "canary"
+	}
+	return s.primary, "primary"
 }
 
 func (s selectorPair) weights(apex map[string]string) (canary.Weights, error) {

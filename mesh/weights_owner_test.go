@@ -89,3 +89,47 @@ func TestKubernetesRefusesAnotherTargetsApex(t *testing.T) {
 	assert.Equal(t, canary.AllPrimary(), w)
 	require.NoError(t, r.Reconcile(ctx(t), a))
 }
+
+// The Kubernetes router's switch is made only while the apex still records the target it
+// recorded at Reconcile: an apex another target took since is refused, its selector untouched.
+func TestKubernetesSetWeightsRefusesAnApexTakenSinceReconcile(t *testing.T) {
+	kube := fake.NewClientset()
+	a, b := newTarget(), newTarget()
+	a.Service, b.Service = "web", "web"
+	services(t, kube, a)
+	record := func(target string) {
+		t.Helper()
+		apex, err := kube.CoreV1().Services(a.Namespace).Get(ctx(t), a.ApexService(), metav1.GetOptions{})
+		require.NoError(t, err)
+		if apex.Annotations == nil {
+			apex.Annotations = map[string]string{}
+		}
+		apex.Annotations[canary.AnnotationTarget] = target
+		_, err = kube.CoreV1().Services(a.Namespace).Update(ctx(t), apex, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	record(a.Name)
+	r, err := NewKubernetes(KubernetesOptions{Client: kube.CoreV1()})
+	require.NoError(t, err)
+	require.NoError(t, r.Reconcile(ctx(t), a))
+	require.NoError(t, r.SetWeights(ctx(t), a, canary.AllCanary()), "its own apex")
+	w, err := r.Weights(ctx(t), a)
+	require.NoError(t, err)
+	assert.Equal(t, canary.AllCanary(), w)
+
+	record(b.Name)
+	err = r.SetWeights(ctx(t), a, canary.AllPrimary())
+	requirePermanent(t, err)
+	assert.ErrorIs(t, err, ErrNotOwned)
+	assert.ErrorContains(t, err, "for target "+b.Name)
+	apex, err := kube.CoreV1().Services(a.Namespace).Get(ctx(t), a.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"app": a.Name}, apex.Spec.Selector, "the selector is left as the other target has it")
+	assert.Equal(t, "canary", apex.Annotations[RoutedToAnnotation])
+
+	record(a.Name)
+	require.NoError(t, r.SetWeights(ctx(t), a, canary.AllPrimary()), "given back, it is switched again")
+	apex, err = kube.CoreV1().Services(a.Namespace).Get(ctx(t), a.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"app": a.Name + "-primary"}, apex.Spec.Selector)
+}
