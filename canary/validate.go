@@ -119,12 +119,7 @@ func (s Spec) validate(p *problems) {
 	if len(s.Match) > 0 && s.Iterations == 0 {
 		p.add(a+"match", "A/B testing needs analysis.iterations (the number of iterations before promotion)")
 	}
-	if len(s.Match) > MaxMatches {
-		p.add(a+"match", "at most %d match conditions, got %d", MaxMatches, len(s.Match))
-	}
-	for i, m := range s.Match[:min(len(s.Match), MaxMatches)] {
-		validateMatch(p, fmt.Sprintf("%smatch[%d]", a, i), m)
-	}
+	validateMatches(p, a+"match", s.Match)
 	s.validateMetrics(p)
 	s.validateWebhooks(p)
 }
@@ -165,6 +160,28 @@ func (s Spec) validateWeights(p *problems) {
 	}
 	if mw := s.MaxWeight; mw > 0 && mw <= 100 && s.StepWeight > mw {
 		p.add(a+"stepWeight", "%d exceeds analysis.maxWeight %d", s.StepWeight, mw)
+	}
+}
+
+// ValidateMatches checks A/B match conditions as Validate checks a Spec's analysis.match, each
+// problem at its path from "match" (match[0].headers["x-user"].regex): for MeshRouters, which
+// take them from a Target whoever built it. The error is a *ValidationError about "match".
+func ValidateMatches(ms []Match) error {
+	var p problems
+	validateMatches(&p, "match", ms)
+	if err := p.err(); err != nil {
+		err.(*ValidationError).Subject = "match"
+		return err
+	}
+	return nil
+}
+
+func validateMatches(p *problems, field string, ms []Match) {
+	if len(ms) > MaxMatches {
+		p.add(field, "at most %d match conditions, got %d", MaxMatches, len(ms))
+	}
+	for i, m := range ms[:min(len(ms), MaxMatches)] {
+		validateMatch(p, fmt.Sprintf("%s[%d]", field, i), m)
 	}
 }
 

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math/big"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -318,38 +316,11 @@ func headerRegex(m canary.StringMatch) string {
 	return m.Regex
 }
 
-// validMatches checks match conditions the way canary.Spec validation does, for routers used
-// without a Rollout: at least one header per match, each with exactly one condition, regexes
-// that compile.
+// validMatches checks match conditions as a Rollout's spec validation does (canary.ValidateMatches),
+// for routers used without one; a problem is permanent.
 func validMatches(ms []canary.Match) error {
-	if len(ms) > canary.MaxMatches {
-		return canary.Permanent(fmt.Errorf("mesh: invalid match: at most %d match conditions, got %d", canary.MaxMatches, len(ms)))
-	}
-	var errs []error
-	for i, m := range ms {
-		if len(m.Headers) == 0 {
-			errs = append(errs, fmt.Errorf("match[%d] has no header condition", i))
-		}
-		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
-			sm, set := m.Headers[name], 0
-			for _, v := range []string{sm.Exact, sm.Prefix, sm.Suffix, sm.Regex} {
-				if v != "" {
-					set++
-				}
-			}
-			if name == "" || set != 1 {
-				errs = append(errs, fmt.Errorf("match[%d] header %q must have a name and exactly one of exact, prefix, suffix, regex", i, name))
-			}
-			if sm.Regex == "" {
-				continue
-			}
-			if err := canary.CheckRegex(sm.Regex); err != nil {
-				errs = append(errs, fmt.Errorf("match[%d] header %q regex: %w", i, name, err))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return canary.Permanent(fmt.Errorf("mesh: invalid match: %w", errors.Join(errs...)))
+	if err := canary.ValidateMatches(ms); err != nil {
+		return canary.Permanent(fmt.Errorf("mesh: %w", err))
 	}
 	return nil
 }

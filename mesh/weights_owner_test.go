@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -132,4 +133,25 @@ func TestKubernetesSetWeightsRefusesAnApexTakenSinceReconcile(t *testing.T) {
 	apex, err = kube.CoreV1().Services(a.Namespace).Get(ctx(t), a.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"app": a.Name + "-primary"}, apex.Spec.Selector)
+}
+
+// Routers used without a Rollout check match conditions as a Rollout's spec does, bounds and
+// paths included: a header value beyond canary.MaxMatchValueLen is refused before any request.
+func TestRoutersRefuseMatchesASpecRefuses(t *testing.T) {
+	tg := newTarget()
+	tg.Match = []canary.Match{{Headers: map[string]canary.StringMatch{
+		"x-user": {Exact: strings.Repeat("a", canary.MaxMatchValueLen+1)},
+		"":       {Regex: "(("},
+	}}}
+	for name, bed := range routerBeds(t, nil, nil, nil) {
+		t.Run(name, func(t *testing.T) {
+			err := bed.router.Reconcile(ctx(t), tg)
+			assert.Empty(t, bed.fake.Actions(), "no request")
+			requirePermanent(t, err)
+			assert.ErrorIs(t, err, canary.ErrInvalidSpec)
+			assert.ErrorContains(t, err, `invalid match: match[0].headers[""]: header name must not be empty`)
+			assert.ErrorContains(t, err, `match[0].headers[""].regex: `)
+			assert.ErrorContains(t, err, `match[0].headers.x-user.exact: at most 1024 bytes, got 1025`)
+		})
+	}
 }
