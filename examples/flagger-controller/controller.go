@@ -295,7 +295,8 @@ func (c *Controller) kick(namespace, name string) {
 }
 
 // deleted handles a Canary gone from the API server (without finalizer, or after it): its
-// Target stops and the traffic is left on the primary.
+// Target stops and the traffic is left on the primary. So is the target of a Canary refused
+// since it was last driven (its Target stopped where it was), unless another Canary has it.
 func (c *Controller) deleted(ctx context.Context, obj any) {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tomb.Obj
@@ -307,14 +308,27 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 	key := u.GetNamespace() + "/" + u.GetName()
 	c.mu.Lock()
 	cn := c.last[key]
+	_, moving := c.moving[key]
+	handled := c.ending[key] || moving // the finalizer's or the move's work retires it
 	delete(c.last, key)
 	delete(c.warned, key)
 	c.index(key, nil)
+	shared := cn != nil && len(c.byApp[cn.Target.Namespace+"/"+cn.Target.Name]) > 0
 	c.mu.Unlock()
 	c.forgetRefused(key)
 	running, done := c.targets.Stop(key)
-	if running == nil || cn == nil {
-		return // not driven here, or its deletion was handled with the finalizer
+	switch {
+	case cn == nil || handled:
+		return // never driven, or its deletion was handled with the finalizer
+	case running == nil && shared:
+		return // refused since it drove its target, which another Canary has now
+	case running == nil:
+		// refused since it drove its target (edited to a spec not driven, which stopped its
+		// Target where it was): the target of the version last driven is retired as it would
+		// have been, its traffic back on the primary
+		closed := make(chan struct{})
+		close(closed)
+		done = closed
 	}
 	if c.Forget != nil {
 		c.Forget(cn.Target)

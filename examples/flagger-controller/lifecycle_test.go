@@ -322,6 +322,39 @@ func TestControllerDeletion(t *testing.T) {
 	assert.Empty(t, rec.since("keep", stopped), "no release after the deletion")
 }
 
+// A Canary refused mid-release (edited to a spec canarykit does not drive) leaves its target
+// as it is while it exists; deleted then, its target's traffic goes back to the primary, as for
+// a Canary driven to its deletion.
+func TestControllerDeletionOfACanaryRefusedMidRelease(t *testing.T) {
+	b, rec := controllerBed(t)
+	b.app("broken")
+	slow := "    interval: 1s\n    threshold: 1\n    stepWeight: 10\n    maxWeight: 90\n"
+	b.apply(canaryYAML("broken", slow))
+	b.poll("bootstrapped", func() bool { return b.status("broken").Phase == canary.PhaseInitialized })
+	mark := rec.mark()
+	b.setImage("broken", "broken:2")
+	b.poll("mid-release", func() bool { return slices.Contains(rec.weights("broken", mark), 20) })
+
+	b.apply(strings.Replace(canaryYAML("broken", slow), "service: {port: 8080}", "service: {port: 8080, delegation: true}", 1))
+	b.poll("a Warning: not driven", func() bool {
+		for _, m := range b.warnings("broken") {
+			if strings.Contains(m, "spec.service.delegation") {
+				return true
+			}
+		}
+		return false
+	})
+	stopped, _ := b.trafficSplit("broken")
+	require.NotEqual(t, canary.AllPrimary(), stopped, "refused mid-release, the target is left as it is")
+
+	require.NoError(t, b.dyn.Resource(Canaries).Namespace(b.ns).Delete(context.Background(), "broken", metav1.DeleteOptions{}))
+	b.poll("the traffic on the primary, the lease released", func() bool {
+		w, ok := b.trafficSplit("broken")
+		return ok && w == canary.AllPrimary() && b.holder("broken") == ""
+	})
+	assert.Equal(t, "broken:1", b.image("broken-primary"), "the primary stays")
+}
+
 // A Canary edited to another port mid-release restarts its Target, which resumes the release
 // from its step; edited to another targetRef mid-release, the old target is left on its
 // primary and the new one starts from scratch (bootstrapped, its own status).
