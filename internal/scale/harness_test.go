@@ -186,7 +186,10 @@ func TestScale(t *testing.T) {
 		// a claim lost stops its release ("lease lost; stopping", "holder lease lost; ...")
 		lost, err := logLines(rel.log, "lease lost")
 		require.NoError(t, err)
-		t.Logf("claims lost in the run (lines of the controller's log that say \"lease lost\"): %d", lost)
+		t.Logf("claims lost in the run (lines of the controller's log that say \"lease lost\"): %d", len(lost))
+		for _, line := range lost[:min(len(lost), 10)] { // what lost them, the first ten
+			t.Logf("  %s", line)
+		}
 	}
 	if *cpuProfile != "" {
 		t.Logf("CPU profile of the window: go tool pprof -top %s", filepath.Join(*cpuProfile, "*.pb.gz"))

@@ -164,19 +164,19 @@ func (r *run) start(name, bin string, args ...string) (*exec.Cmd, string) {
 	return cmd, logPath
 }
 
-// logLines counts the lines of the log file at path that contain s.
-func logLines(path, s string) (int, error) {
+// logLines returns the lines of the log file at path that contain s.
+func logLines(path, s string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var out []string
 	for line := range strings.Lines(string(data)) {
 		if strings.Contains(line, s) {
-			n++
+			out = append(out, strings.TrimSuffix(line, "\n"))
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 // freePort is a loopback TCP port free at the time of the call.
