@@ -316,20 +316,15 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 	shared := cn != nil && len(c.byApp[cn.Target.Namespace+"/"+cn.Target.Name]) > 0
 	c.mu.Unlock()
 	c.forgetRefused(key)
-	running, done := c.targets.Stop(key)
+	running, done := c.targets.Forget(key)
 	switch {
 	case cn == nil || handled:
 		return // never driven, or its deletion was handled with the finalizer
 	case running == nil && shared:
 		return // refused since it drove its target, which another Canary has now
-	case running == nil:
-		// refused since it drove its target (edited to a spec not driven, which stopped its
-		// Target where it was): the target of the version last driven is retired as it would
-		// have been, its traffic back on the primary
-		closed := make(chan struct{})
-		close(closed)
-		done = closed
 	}
+	// running, or refused since it drove its target (edited to a spec not driven, which
+	// stopped its Target where it was): the target of the version last driven is retired
 	if c.Forget != nil {
 		c.Forget(cn.Target)
 	}
@@ -367,7 +362,7 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 		}
 		cn = loaded
 	}
-	_, done := c.targets.Stop(key)
+	_, done := c.targets.Forget(key)
 	if cn != nil && c.Forget != nil {
 		c.Forget(cn.Target)
 	}

@@ -59,7 +59,8 @@
 // A controller keeps one Target per object in a Targets set: Apply starts a key's Target,
 // hands it an edited analysis for its next release (Target.Update; spec.suspend applies at
 // once: the running analysis paused, no release started until it is cleared), or replaces it
-// when the edit binds the target differently (Bound); Stop ends it. A target Deployment has one
+// when the edit binds the target differently (Bound); Stop ends it, and Forget, for a deleted
+// Canary, also drops the key from those waiting for a target. A target Deployment has one
 // Canary: Apply refuses a key whose target another key's Target drives (ErrTargetTaken, naming
 // it) and hands the key to Targets.Requeue once that Target stops; whatever the order of Apply,
 // the Canary the target's objects were made for keeps the target (a Target they refuse gives way

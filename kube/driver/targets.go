@@ -131,6 +131,7 @@ func (d *Driver) Targets(onEvent func(*flagger.Canary) func(canary.Event)) *Targ
 // it has (Requeue). ts.mu must be held.
 func (ts *Targets) claim(key string, c *flagger.Canary) error {
 	app := deployment(c)
+	ts.unwait(key, app) // an edited targetRef: it waits for this target only
 	for k, r := range ts.by {
 		if k == key || deployment(r.canary) != app {
 			continue
@@ -145,9 +146,7 @@ func (ts *Targets) claim(key string, c *flagger.Canary) error {
 		ts.wait(app, k, r.canary.Target.CanaryName())
 		ts.requeue(r.done, app)
 	}
-	if w := ts.waiting[app]; w != nil {
-		delete(w, key)
-	}
+	ts.unwait(key, "")
 	return nil
 }
 
@@ -332,6 +331,27 @@ func (ts *Targets) Stop(key string) (*flagger.Canary, <-chan struct{}) {
 	}
 	r.cancel()
 	return r.canary, r.done
+}
+
+// Forget is Stop for a Canary that is gone (deleted): key no longer waits for a target either,
+// so Requeue is not told of it when that target frees up.
+func (ts *Targets) Forget(key string) (*flagger.Canary, <-chan struct{}) {
+	ts.mu.Lock()
+	ts.unwait(key, "")
+	ts.mu.Unlock()
+	return ts.Stop(key)
+}
+
+// unwait removes key from the keys waiting for a target other than except. ts.mu must be held.
+func (ts *Targets) unwait(key, except string) {
+	for app, w := range ts.waiting {
+		if _, ok := w[key]; ok && app != except {
+			delete(w, key)
+			if len(w) == 0 {
+				delete(ts.waiting, app)
+			}
+		}
+	}
 }
 
 // Canary returns the Canary key's Target drives, or nil.

@@ -169,3 +169,29 @@ func TestTargetsRequeueRacingStopAll(t *testing.T) {
 	assert.ErrorIs(t, <-applied, ErrStopped)
 	assert.Empty(t, ts.Keys(), "no Target runs after StopAll")
 }
+
+// A key refused for a taken target and forgotten since (its Canary deleted) is not requeued
+// when the target frees up: it no longer waits for it.
+func TestTargetsForgetAStoppedWaitingKey(t *testing.T) {
+	d := offline(t, Options{})
+	ts := d.Targets(nil)
+	requeued := make(chan string, 2)
+	ts.Requeue = func(key string) { requeued <- key }
+	second := testCanary(flagger.Router{Kind: flagger.RouterKubernetes})
+	second.Name, second.Target.Canary = "second", "second"
+	third := testCanary(flagger.Router{Kind: flagger.RouterKubernetes})
+	third.Name, third.Target.Canary = "third", "third"
+	_, _, err := ts.Apply(context.Background(), "test/first", testCanary(flagger.Router{Kind: flagger.RouterKubernetes}))
+	require.NoError(t, err)
+	for key, c := range map[string]*flagger.Canary{"test/second": second, "test/third": third} {
+		_, _, err = ts.Apply(context.Background(), key, c)
+		require.ErrorIs(t, err, ErrTargetTaken)
+	}
+	_, stopped := ts.Forget("test/second")
+	<-stopped
+
+	_, done := ts.Stop("test/first")
+	<-done
+	// the waiting keys are requeued in order: test/second would come first
+	assert.Equal(t, "test/third", <-requeued, "the key still waiting, alone")
+}
