@@ -44,8 +44,10 @@
 //
 // The Istio router writes, as Flagger's does, a VirtualService named after the apex service
 // (hosts: the apex service, after the hosts of the service given to WithService unless they
-// list it or "*"; gateways: the ones given, else "mesh") and DestinationRules "<apex>-primary"
-// and "<apex>-canary" whose host is that Service, with the service's traffic policy if any.
+// list it or "*"; gateways: the ones given, else "mesh"; neither for a delegate VirtualService,
+// istioapi.Service.Delegation, which a root VirtualService delegates to) and DestinationRules
+// "<apex>-primary" and "<apex>-canary" whose host is that Service, with the service's traffic
+// policy if any.
 // Every HTTP route carries the service's rewrite, timeout, retries, CORS policy and header
 // operations; the weighted route matches the service's match conditions, or with A/B match
 // conditions each of them with its headers replaced by each A/B condition's (Flagger's merge),

@@ -157,6 +157,32 @@ func TestIntegrationIstio(t *testing.T) {
 		}
 	})
 
+	// A delegate VirtualService (spec.service.delegation) has no hosts and no gateways: the
+	// CRD takes it, a VirtualService made before without delegation loses them at the next
+	// Reconcile, and a step is one patch.
+	t.Run("Delegate", func(t *testing.T) {
+		base := b.router(t, mesh.IstioOptions{Version: "v1"})
+		tg := b.target(t)
+		require.NoError(t, base.Reconcile(bg(t), tg))
+		hosts, _, _ := unstructured.NestedStringSlice(b.vs(t, "v1", tg).Object, "spec", "hosts")
+		require.Equal(t, []string{tg.ApexService()}, hosts)
+
+		r, err := base.WithService(istioapi.Service{Delegation: true})
+		require.NoError(t, err)
+		require.NoError(t, r.Reconcile(bg(t), tg))
+		counts := b.audit(t, func() { require.NoError(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(20))) })
+		assert.Equal(t, testenv.AuditCounts{{User: b.user, Verb: "patch", Resource: "virtualservices"}: 1}, counts, "a step is one patch")
+		spec := b.vs(t, "v1", tg).Object["spec"].(map[string]any)
+		assert.NotContains(t, spec, "hosts")
+		assert.NotContains(t, spec, "gateways")
+		assert.Equal(t, canary.CanaryWeight(20), b.inspect("v1")(t, tg))
+		counts = b.audit(t, func() { require.NoError(t, r.Reconcile(bg(t), tg)) })
+		assert.Equal(t, testenv.AuditCounts{
+			{User: b.user, Verb: "get", Resource: "virtualservices"}:  1,
+			{User: b.user, Verb: "get", Resource: "destinationrules"}: 2,
+		}, counts, "the stored delegate equals the router's: Reconcile only reads it")
+	})
+
 	// A target's Istio service (Flagger's spec.service fields) on the real CRDs: their schemas
 	// and CEL rules accept what the router writes (a cookie's zero ttl, a session cookie,
 	// included), the objects read back hold every field, a

@@ -96,6 +96,24 @@ func TestIstioServiceShapeAsFlaggerWrites(t *testing.T) {
 	assert.Equal(t, want, getVS(t, dyn, "v1", tg).Object["spec"])
 }
 
+// A delegate VirtualService is Flagger's: no hosts and no gateways (Flagger writes them empty),
+// the routes as without delegation.
+func TestIstioDelegateAsFlaggerWrites(t *testing.T) {
+	tg := canary.Target{Namespace: "test", Name: "frontend"}
+	dyn := newIstioFake()
+	r := istioWithService(t, dyn, istioapi.Service{Delegation: true, Timeout: istioapi.Duration(5 * time.Second)})
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	assert.Equal(t, map[string]any{
+		"http": []any{map[string]any{"route": []any{dest("frontend-primary", 100), dest("frontend-canary", 0)}, "timeout": "5s"}},
+	}, getVS(t, dyn, "v1", tg).Object["spec"])
+
+	base, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
+	require.NoError(t, err)
+	_, err = base.WithService(istioapi.Service{Delegation: true, Hosts: []string{"frontend.example.com"}})
+	assert.ErrorIs(t, err, canary.ErrInvalidSpec)
+	assert.ErrorContains(t, err, "delegation: a delegate VirtualService has no hosts and no gateways")
+}
+
 // With an A/B analysis, Flagger merges the match conditions: the canary's route matches each
 // service condition with the headers of each A/B condition (replacing the service
 // condition's own headers), and the primary's route keeps the service's conditions.

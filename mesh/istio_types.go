@@ -170,7 +170,8 @@ func stripWeights(spec any) {
 }
 
 // virtualService is t's VirtualService spec routing w, as Flagger shapes it: the hosts (the
-// apex service added unless listed or "*"), the gateways ("mesh" when none is given), one
+// apex service added unless listed or "*"), the gateways ("mesh" when none is given), none
+// of either for a delegate (svc.Delegation), one
 // route with svc's match conditions and the weighted destinations; with A/B match conditions
 // the canary's route matches each of them merged with each of svc's (mergeMatches), and a
 // second route sends what svc matches to the primary. Every route carries svc's rewrite,
@@ -183,6 +184,9 @@ func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) vir
 	gateways := slices.Clone(svc.Gateways)
 	if len(gateways) == 0 {
 		gateways = []string{"mesh"}
+	}
+	if svc.Delegation { // a delegate: its root VirtualService has the hosts and gateways
+		hosts, gateways = nil, nil
 	}
 	route := func(match []istioapi.HTTPMatchRequest, dests ...istioDestination) istioRoute {
 		return istioRoute{Match: match, Route: dests, Rewrite: svc.Rewrite, Timeout: svc.Timeout, Retries: svc.Retries,

@@ -80,24 +80,27 @@ func TestHostsAndGatewaysWithTheDefaultRouter(t *testing.T) {
 	assert.IsType(t, &mesh.HTTPRoute{}, r)
 }
 
-// spec.service.portDiscovery behind Istio gateways: the VirtualService's destinations name
-// service.port, as Flagger's do; behind the sidecars ("mesh" first), or without discovery,
-// they name none.
+// spec.service.portDiscovery behind Istio gateways or in a delegate VirtualService: the
+// destinations name service.port, as Flagger's do; behind the sidecars ("mesh" first), or
+// without discovery, they name none.
 func TestIstioDestinationPortWithPortDiscovery(t *testing.T) {
 	d := offline(t, Options{})
 	for _, tc := range []struct {
 		discovery bool
 		gateways  []string
+		delegate  bool
 		want      int32
 	}{
-		{true, []string{"istio-system/public"}, 9898},
-		{true, []string{"public", "mesh"}, 9898},
-		{true, []string{"mesh", "public"}, 0},
-		{true, nil, 0},
-		{false, []string{"istio-system/public"}, 0},
+		{true, []string{"istio-system/public"}, false, 9898},
+		{true, []string{"public", "mesh"}, false, 9898},
+		{true, []string{"mesh", "public"}, false, 0},
+		{true, nil, false, 0},
+		{false, []string{"istio-system/public"}, false, 0},
+		{true, nil, true, 9898}, // a delegate: its root VirtualService may be a gateway's
+		{false, nil, true, 0},
 	} {
 		c := testCanary(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"})
-		c.Workload.PortDiscovery, c.Service.Gateways = tc.discovery, tc.gateways
+		c.Workload.PortDiscovery, c.Service.Gateways, c.Service.Delegation = tc.discovery, tc.gateways, tc.delegate
 		r, err := d.routers.forCanary(c)
 		require.NoError(t, err)
 		require.IsType(t, &mesh.Istio{}, r)

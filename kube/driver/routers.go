@@ -108,8 +108,9 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("spec.service: %w", err)
 		}
-		if c.Workload.PortDiscovery && len(c.Service.Gateways) > 0 && c.Service.Gateways[0] != "mesh" {
-			// Flagger tells the gateways which port of the multi-port Services serves the route
+		if c.Workload.PortDiscovery && (c.Service.Delegation || len(c.Service.Gateways) > 0 && c.Service.Gateways[0] != "mesh") {
+			// Flagger tells the gateways (or a delegate's root) which port of the multi-port
+			// Services serves the route
 			if r, err = r.WithDestinationPort(c.Workload.Port); err != nil {
 				return nil, fmt.Errorf("spec.service.port: %w", err)
 			}

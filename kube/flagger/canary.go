@@ -243,7 +243,7 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	decodeIstioService(d, svc, m)
 	svc.ignore("meshName") // Linkerd needs none
 	svc.unsupported("headless", "backendTimeout", "unmanagedMetadata", "mirror", "apex", "primary", "canary", "backends",
-		"delegation", "trafficDistribution")
+		"trafficDistribution")
 	svc.done()
 }
 

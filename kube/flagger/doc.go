@@ -39,7 +39,7 @@
 //
 // Every problem is reported at once, each with its document (in a stream of several) and field
 // path, and nothing is dropped: a field canarykit does not support yet
-// (spec.analysis.mirror, spec.service.delegation),
+// (spec.analysis.mirror, spec.service.mirror),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
 // than prometheus, an AlertProvider type canarykit cannot notify. Errors are
 // *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
@@ -97,8 +97,10 @@
 //
 // spec.service.hosts (DNS names, "*." wildcards, "*") and spec.service.gateways ("mesh",
 // <name> or <namespace>/<name>) are the VirtualService's, for provider istio only; at most 64
-// each, none twice. So are, as Flagger's Istio router writes them, spec.service.match,
-// rewrite (uri, authority), timeout, retries, corsPolicy and headers, on the VirtualService's
+// each, none twice. spec.service.delegation: true makes it a delegate, without hosts or
+// gateways (given beside it, they are refused), for a root VirtualService to delegate to. So
+// are, as Flagger's Istio router writes them, spec.service.match, rewrite (uri, authority),
+// timeout, retries, corsPolicy and headers, on the VirtualService's
 // HTTP routes (with an A/B analysis the canary's route matches each analysis match's headers
 // within each service match; the primary's route the service matches), and
 // spec.service.trafficPolicy, on both DestinationRules. They decode into mesh/istioapi's
@@ -109,7 +111,7 @@
 // hold at most 64 entries. null is absent, and so is an empty trafficPolicy or rewrite
 // (which Istio would refuse); retries: {} turns retries off (attempts 0), as Flagger writes
 // it. What Flagger's Istio router writes and canarykit's does not is
-// refused by path: spec.service mirror, delegation, spec.analysis
+// refused by path: spec.service mirror, spec.analysis
 // sessionAffinity and mirror, and appProtocol tcp (canarykit writes HTTP routes only).
 //
 // spec.service.portDiscovery is Workload.PortDiscovery: the apex, primary and canary Services
@@ -118,8 +120,8 @@
 // port service.targetPort names; "tcp-<container>-<index>" for an unnamed one). The ports are
 // the target's, read when the Services are written: ports that cannot be a Service's or clash
 // are refused then, naming the container port. With provider istio and gateways other than
-// "mesh" first, the VirtualService's destinations name service.port, as Flagger's do
-// (mesh.Istio.WithDestinationPort).
+// "mesh" first, or with spec.service.delegation, the VirtualService's destinations name
+// service.port, as Flagger's do (mesh.Istio.WithDestinationPort).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

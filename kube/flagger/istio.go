@@ -34,6 +34,7 @@ func decodeIstioService(d *decoder, svc *object, m *Canary) {
 		}
 		return ""
 	})
+	s.Delegation = svc.bool("delegation")
 	// an empty traffic policy or rewrite, which Istio would refuse, is Flagger's default, as
 	// the zero values of the fields canarykit does not support are
 	if present(svc, "trafficPolicy") {

@@ -43,13 +43,12 @@ func TestIstioSeed003ABTesting(t *testing.T) {
 	}, m.Spec.Match)
 }
 
-// What Flagger's Istio router writes and canarykit's does not (delegation, port discovery,
-// mirroring, session affinity, ...) is refused by path, never dropped.
+// What Flagger's Istio router writes and canarykit's does not (mirroring, session affinity,
+// ...) is refused by path, never dropped.
 func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 	for field, service := range map[string]string{
-		"spec.service.delegation": "delegation: true",
-		"spec.service.mirror":     "mirror: [{destination: {host: x}}]",
-		"spec.service.apex":       "apex: {labels: {a: b}}",
+		"spec.service.mirror": "mirror: [{destination: {host: x}}]",
+		"spec.service.apex":   "apex: {labels: {a: b}}",
 	} {
 		_, err := flagger.LoadCanary(canaryWith("istio", service))
 		assert.Equal(t, []string{field + ": not supported by canarykit yet"}, problems(t, err), service)

@@ -206,3 +206,23 @@ func TestIstioFieldsNeedProviderIstio(t *testing.T) {
 	assert.Equal(t, dur(10*time.Second), c.Service.Timeout)
 	assert.Contains(t, c.Notes, "spec.provider is not set: spec.service's hosts, gateways and Istio fields are for the driver's default router, which must be istio (hosts: or a Gateway API HTTPRoute)")
 }
+
+// spec.service.delegation makes the VirtualService a delegate (Flagger's Istio delegation):
+// without hosts or gateways, which are refused beside it, and for provider istio only.
+func TestIstioDelegation(t *testing.T) {
+	c, err := flagger.LoadCanary(canaryWith("istio", "delegation: true"))
+	require.NoError(t, err)
+	assert.True(t, c.Service.Delegation)
+	c, err = flagger.LoadCanary(canaryWith("istio", "delegation: false"))
+	require.NoError(t, err)
+	assert.False(t, c.Service.Delegation)
+
+	_, err = flagger.LoadCanary(canaryWith("istio", "delegation: true, hosts: [app.example.com]"))
+	assert.Equal(t, []string{"spec.service.delegation: a delegate VirtualService has no hosts and no gateways (its root VirtualService has them): remove hosts and gateways"},
+		problems(t, err))
+	_, err = flagger.LoadCanary(canaryWith("istio", "delegation: yes"))
+	assert.Equal(t, []string{"spec.service.delegation: must be true or false"}, problems(t, err))
+	_, err = flagger.LoadCanary(canaryWith("linkerd", "delegation: true"))
+	assert.Equal(t, []string{`spec.service.delegation: only provider istio writes it, into the VirtualService or DestinationRules (spec.provider is "linkerd")`},
+		problems(t, err))
+}

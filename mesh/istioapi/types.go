@@ -18,6 +18,10 @@ type Service struct {
 	// Gateways are the Istio Gateways the VirtualService binds to; none means "mesh" (the
 	// sidecars). List "mesh" with Gateways to serve both.
 	Gateways []string
+	// Delegation makes the VirtualService a delegate: no hosts and no gateways, for a root
+	// VirtualService (the user's) to delegate routes to (Istio's
+	// PILOT_ENABLE_VIRTUAL_SERVICE_DELEGATE). Hosts and Gateways must then be empty.
+	Delegation bool
 	// TrafficPolicy is both DestinationRules' (the primary's and the canary's).
 	TrafficPolicy *TrafficPolicy
 	// Match are the HTTP routes' match conditions. With an A/B analysis the canary's route
@@ -32,14 +36,14 @@ type Service struct {
 }
 
 // IstioFields names the fields s sets besides hosts and gateways, as a Flagger Canary's
-// spec.service names them (trafficPolicy, match, rewrite, timeout, retries, corsPolicy,
-// headers): what only an Istio router writes.
+// spec.service names them (delegation, trafficPolicy, match, rewrite, timeout, retries,
+// corsPolicy, headers): what only an Istio router writes.
 func (s Service) IstioFields() []string {
 	var out []string
 	for _, f := range []struct {
 		name string
 		set  bool
-	}{{"trafficPolicy", s.TrafficPolicy != nil}, {"match", len(s.Match) > 0}, {"rewrite", s.Rewrite != nil},
+	}{{"delegation", s.Delegation}, {"trafficPolicy", s.TrafficPolicy != nil}, {"match", len(s.Match) > 0}, {"rewrite", s.Rewrite != nil},
 		{"timeout", s.Timeout != 0}, {"retries", s.Retries != nil}, {"corsPolicy", s.CorsPolicy != nil}, {"headers", s.Headers != nil}} {
 		if f.set {
 			out = append(out, f.name)

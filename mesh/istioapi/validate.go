@@ -41,6 +41,9 @@ func (s Service) Problems() []canary.FieldError {
 	c := &checker{}
 	c.names("hosts", s.Hosts)
 	c.names("gateways", s.Gateways)
+	if s.Delegation && (len(s.Hosts) > 0 || len(s.Gateways) > 0) {
+		c.add("delegation", "a delegate VirtualService has no hosts and no gateways (its root VirtualService has them): remove hosts and gateways")
+	}
 	if s.TrafficPolicy != nil {
 		c.trafficPolicy("trafficPolicy", *s.TrafficPolicy)
 	}
