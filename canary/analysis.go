@@ -72,7 +72,9 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 	}
 
 	var checks []CheckResult
-	if u.st.CanaryWeight == 0 && u.st.Iterations == 0 {
+	// a release's first tick, unless the route already mirrors to the canary: its mirrored
+	// step is analysed like any other (Flagger's analysis skip condition)
+	if u.st.CanaryWeight == 0 && u.st.Iterations == 0 && !(u.r.spec.Mirror && u.weights.Mirrored) {
 		u.emit(EventNormal, ReasonStarted, fmt.Sprintf("Starting canary analysis for %s", t))
 		if ok, name, herr := u.runHooks(ctx, HookPreRollout); !ok {
 			return u.failCheck(ctx, "pre-rollout check "+name+" failed", fmt.Sprintf("Halt %s advancement pre-rollout check %s failed %v", t, name, herr), name, nil)
@@ -146,17 +148,27 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 		if u.st.CanaryWeight >= spec.maxWeight() {
 			return u.promote(ctx, false, checks)
 		}
-		if open, name := u.gatesOpen(ctx, HookConfirmTrafficIncrease, "Confirm-traffic-increase"); !open {
-			u.emitEvent(Event{Type: EventWarning, Reason: ReasonWaiting, Hook: name, Checks: checks,
-				Message: fmt.Sprintf("Halt %s advancement waiting for traffic increase approval %s", t, name)})
-			return waitTick, nil
+		// as in Flagger, the step that ends mirroring takes no confirm-traffic-increase gate:
+		// the one before the mirrored step has let traffic to the canary
+		if !u.weights.Mirrored {
+			if open, name := u.gatesOpen(ctx, HookConfirmTrafficIncrease, "Confirm-traffic-increase"); !open {
+				u.emitEvent(Event{Type: EventWarning, Reason: ReasonWaiting, Hook: name, Checks: checks,
+					Message: fmt.Sprintf("Halt %s advancement waiting for traffic increase approval %s", t, name)})
+				return waitTick, nil
+			}
 		}
-		w := spec.nextWeight(u.st.CanaryWeight)
-		if err := u.setWeights(ctx, CanaryWeight(w)); err != nil {
+		next, why := CanaryWeight(spec.nextWeight(u.st.CanaryWeight)), ""
+		if spec.Mirror && u.st.CanaryWeight == 0 && !u.weights.Mirrored {
+			// one step of mirroring before the canary gets any traffic: every request goes to
+			// the primary and is copied to the canary, whose responses are dropped
+			next, why = MirrorToCanary(), ", mirrored"
+		}
+		w := next.Canary
+		if err := u.setWeights(ctx, next); err != nil {
 			return waitTick, err
 		}
 		u.st.CanaryWeight = w
-		if err := u.save(ctx, fmt.Sprintf("canary weight %d", w)); err != nil {
+		if err := u.save(ctx, fmt.Sprintf("canary weight %d%s", w, why)); err != nil {
 			return waitTick, err
 		}
 		u.emitEvent(Event{Type: EventNormal, Reason: ReasonAdvanced, Checks: checks,
@@ -167,11 +179,18 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 		if u.st.Iterations >= spec.Iterations {
 			return u.promote(ctx, false, checks)
 		}
-		if spec.Strategy() == StrategyABTesting {
+		switch {
+		case spec.Strategy() == StrategyABTesting:
 			// matching requests go to the canary for the whole test
 			if err := u.setWeights(ctx, AllCanary()); err != nil {
 				return waitTick, err
 			}
+		case spec.Mirror && !u.weights.Mirrored:
+			// blue/green mirrors requests to the canary for the whole test
+			if err := u.setWeights(ctx, MirrorToCanary()); err != nil {
+				return waitTick, err
+			}
+			u.emit(EventNormal, ReasonAdvanced, "Start traffic mirroring")
 		}
 		u.st.Iterations++
 		if err := u.save(ctx, fmt.Sprintf("iteration %d/%d", u.st.Iterations, spec.Iterations)); err != nil {
@@ -202,7 +221,11 @@ func (u *run) promote(ctx context.Context, manual bool, checks []CheckResult) (n
 			return waitTick, nil
 		}
 		if u.r.spec.Strategy() == StrategyBlueGreen && u.st.Iterations == u.r.spec.Iterations {
-			u.emit(EventNormal, ReasonAdvanced, "Routing all traffic to canary")
+			msg := "Routing all traffic to canary"
+			if u.r.spec.Mirror {
+				msg = "Stop traffic mirroring and route all traffic to canary"
+			}
+			u.emit(EventNormal, ReasonAdvanced, msg)
 			if err := u.setWeights(ctx, AllCanary()); err != nil {
 				return waitTick, err
 			}

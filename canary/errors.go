@@ -24,6 +24,8 @@ var (
 	ErrInvalidWeights = errors.New("invalid weights")
 	// ErrMatchUnsupported: the route kind cannot route by request match (A/B testing).
 	ErrMatchUnsupported = errors.New("route cannot match requests")
+	// ErrMirrorUnsupported: the route kind cannot mirror requests to the canary (Spec.Mirror).
+	ErrMirrorUnsupported = errors.New("route cannot mirror requests")
 	// ErrRevisionChanged: the target moved to another revision than the one analysed.
 	ErrRevisionChanged = errors.New("target revision changed")
 	// ErrAlreadyRunning: Run was called while another Run of the same Rollout is in progress.

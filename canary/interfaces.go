@@ -16,19 +16,22 @@ import (
 // event and the call is retried at the next tick. A permanent error (see Permanent: the route
 // kind is not served, the route object belongs to someone else, the request is forbidden or
 // invalid) stops Run with a *RolloutError; if the analysis had moved traffic to the canary, the
-// Rollout first makes one best-effort SetWeights(AllPrimary()). ErrMatchUnsupported and
-// ErrInvalidWeights stop Run in the same way, marked or not.
+// Rollout first makes one best-effort SetWeights(AllPrimary()). ErrMatchUnsupported,
+// ErrMirrorUnsupported and ErrInvalidWeights stop Run in the same way, marked or not.
 type MeshRouter interface {
 	// Reconcile creates the route objects for t, or adopts those it created earlier. It is
 	// idempotent and never changes the weights of an existing route; a new route starts with
 	// all traffic on the primary. It reports ErrMatchUnsupported (wrapped) when t.Match is set
-	// and the route kind cannot match requests.
+	// and the route kind cannot match requests, and ErrMirrorUnsupported (wrapped) when
+	// t.Mirror is set and it cannot mirror them.
 	Reconcile(ctx context.Context, t Target) error
-	// SetWeights routes w; w is valid (see Weights.Validate). With t.Match set, w applies to
-	// matching requests and the rest go to the primary.
+	// SetWeights routes w; w is valid (see Weights.ValidateFor). With t.Match set, w applies to
+	// matching requests and the rest go to the primary. Mirrored weights also copy t.Mirror
+	// percent of the requests to the canary; unmirrored ones leave no mirror on the route.
 	SetWeights(ctx context.Context, t Target, w Weights) error
-	// Weights reads the weights back from the system of record. A Rollout calls it only when it
-	// resumes, to see the truth rather than what it last wrote.
+	// Weights reads the weights back from the system of record, whether the route mirrors to
+	// the canary included. A Rollout calls it only when it resumes, to see the truth rather
+	// than what it last wrote.
 	Weights(ctx context.Context, t Target) (Weights, error)
 }
 

@@ -80,7 +80,14 @@ func resumeScenarios() []resumeScenario {
 // same phase, same primary, same route history, canary scaled down, no step repeated.
 func TestResumeAfterCrashAtEveryCall(t *testing.T) {
 	for _, sc := range resumeScenarios() {
-		t.Run(sc.name, func(t *testing.T) {
+		t.Run(sc.name, func(t *testing.T) { resumeAfterCrashAtEveryCall(t, sc) })
+	}
+}
+
+// resumeAfterCrashAtEveryCall runs one scenario of TestResumeAfterCrashAtEveryCall.
+func resumeAfterCrashAtEveryCall(t *testing.T, sc resumeScenario) {
+	{
+		{
 			ref := healthyEnv()
 			sc.setup(ref)
 			refTicks := countTicks(ref, sc.successRate).perWeight
@@ -140,7 +147,7 @@ func TestResumeAfterCrashAtEveryCall(t *testing.T) {
 					assert.False(t, env.Store.Current(env.Target).RollingBack)
 				})
 			}
-		})
+		}
 	}
 }
 

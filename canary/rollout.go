@@ -110,6 +110,7 @@ func New(cfg Config) (*Rollout, error) {
 	spec := cfg.Spec.withDefaults()
 	target := cfg.Target
 	target.Match = cloneMatches(spec.Match)
+	target.Mirror = spec.mirrorPercent()
 	r := &Rollout{
 		target:   target,
 		spec:     spec,
@@ -172,7 +173,7 @@ func New(cfg Config) (*Rollout, error) {
 	return r, nil
 }
 
-// Target returns the target, with its match conditions filled from the spec.
+// Target returns the target, with its match conditions and mirror filled from the spec.
 func (r *Rollout) Target() Target { return r.target }
 
 // Spec returns the spec with defaults applied.

@@ -170,7 +170,7 @@ func (u *run) op(err error) string {
 // fatal reports whether err ends Run instead of being retried at the next tick.
 func fatal(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || IsPermanent(err) || errors.Is(err, ErrConflict) ||
-		errors.Is(err, ErrMatchUnsupported) || errors.Is(err, ErrInvalidWeights) ||
+		errors.Is(err, ErrMatchUnsupported) || errors.Is(err, ErrMirrorUnsupported) || errors.Is(err, ErrInvalidWeights) ||
 		errors.Is(err, ErrInvalidSpec)
 }
 
@@ -313,6 +313,9 @@ func (u *run) adoptRoute(w Weights) {
 	case spec.Strategy() == StrategyBlueGreen && w == AllCanary() && st.Iterations == spec.Iterations:
 		// the switch of all traffic to the canary happened
 		st.CanaryWeight, st.Iterations = 100, spec.Iterations+1
+	case spec.Strategy() == StrategyBlueGreen && spec.Mirror && w.Mirrored && st.Iterations == 0:
+		// the first iteration started the mirroring
+		st.Iterations = 1
 	}
 	if *st != before {
 		u.r.log.Info("route is ahead of the saved status; continuing from the route",

@@ -32,6 +32,15 @@ type Spec struct {
 	Iterations int
 	// Match routes only matching requests to the canary (A/B testing). Requires Iterations.
 	Match []Match
+	// Mirror copies requests to the canary, whose responses are dropped, before it gets any
+	// (Flagger's traffic mirroring): a weighted canary takes one mirrored step with all traffic
+	// on the primary before its first weight; blue/green mirrors during all its iterations,
+	// until all traffic goes to the canary. Not with A/B testing (Match). The router must be
+	// able to mirror (ErrMirrorUnsupported otherwise).
+	Mirror bool
+	// MirrorWeight is the share of requests mirrored, in percent, 0..100; 0: every request.
+	// Only with Mirror.
+	MirrorWeight int
 	// Metrics are checked at every analysis tick.
 	Metrics []Metric
 	// Webhooks are the release's hooks and gates.
@@ -128,6 +137,18 @@ func (s Spec) withDefaults() Spec {
 	s.Webhooks = hs
 	s.Match = cloneMatches(s.Match)
 	return s
+}
+
+// mirrorPercent is the share of requests a mirrored route copies to the canary (Target.Mirror):
+// 0 without Mirror.
+func (s Spec) mirrorPercent() int {
+	switch {
+	case !s.Mirror:
+		return 0
+	case s.MirrorWeight == 0:
+		return 100
+	}
+	return s.MirrorWeight
 }
 
 // maxWeight is the weight at which promotion starts.

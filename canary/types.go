@@ -33,6 +33,12 @@ type Target struct {
 	// Match holds the A/B match conditions routers shape their route objects with. The Rollout
 	// fills it from Spec.Match before calling a MeshRouter; leave it empty in Config.Target.
 	Match []Match
+	// Mirror is the share of requests, in percent (1..100), that a mirrored route
+	// (Weights.Mirrored) copies to the canary; 0: the release never mirrors. A router that
+	// cannot mirror refuses a target with it (ErrMirrorUnsupported). The Rollout fills it from
+	// Spec.Mirror and Spec.MirrorWeight (100 when MirrorWeight is 0: every request, as in
+	// Flagger); leave it 0 in Config.Target.
+	Mirror int
 }
 
 // String returns "<canary name>.<namespace>", the form Flagger's events use.
@@ -77,6 +83,10 @@ func (t Target) CanaryService() string { return t.ApexService() + "-canary" }
 type Weights struct {
 	Primary int `json:"primary"`
 	Canary  int `json:"canary"`
+	// Mirrored: the route also copies requests (Target.Mirror percent of them) to the canary,
+	// whose responses are dropped (Flagger's traffic mirroring). Only with all traffic on the
+	// primary.
+	Mirrored bool `json:"mirrored,omitempty"`
 }
 
 // AllPrimary returns the weights that route every request to the primary.
@@ -88,15 +98,40 @@ func AllCanary() Weights { return Weights{Canary: 100} }
 // CanaryWeight returns weights that send c percent to the canary and the rest to the primary.
 func CanaryWeight(c int) Weights { return Weights{Primary: 100 - c, Canary: c} }
 
-// Validate reports whether w is routable: both in 0..100 and summing to 100.
+// MirrorToCanary returns the weights that route every request to the primary and copy them
+// (Target.Mirror percent of them) to the canary.
+func MirrorToCanary() Weights { return Weights{Primary: 100, Mirrored: true} }
+
+// Validate reports whether w is routable: both in 0..100 and summing to 100, and mirrored only
+// with all traffic on the primary.
 func (w Weights) Validate() error {
 	if w.Primary < 0 || w.Primary > 100 || w.Canary < 0 || w.Canary > 100 || w.Primary+w.Canary != 100 {
 		return fmt.Errorf("%w: primary %d + canary %d must be 0..100 each and sum to 100", ErrInvalidWeights, w.Primary, w.Canary)
 	}
+	if w.Mirrored && w.Primary != 100 {
+		return fmt.Errorf("%w: a mirrored route sends every request to the primary, got primary %d + canary %d", ErrInvalidWeights, w.Primary, w.Canary)
+	}
 	return nil
 }
 
-func (w Weights) String() string { return fmt.Sprintf("primary=%d canary=%d", w.Primary, w.Canary) }
+// ValidateFor is Validate for t's route: mirrored weights also need a target that mirrors
+// (Target.Mirror 1..100).
+func (w Weights) ValidateFor(t Target) error {
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	if w.Mirrored && (t.Mirror < 1 || t.Mirror > 100) {
+		return fmt.Errorf("%w: mirrored weights for target %s, whose Mirror is %d (want 1..100)", ErrInvalidWeights, t, t.Mirror)
+	}
+	return nil
+}
+
+func (w Weights) String() string {
+	if w.Mirrored {
+		return fmt.Sprintf("primary=%d canary=%d mirrored", w.Primary, w.Canary)
+	}
+	return fmt.Sprintf("primary=%d canary=%d", w.Primary, w.Canary)
+}
 
 // Match is one A/B condition (Flagger's analysis.match entry): a request matches when every
 // header condition holds. Conditions of different Match entries are alternatives.
@@ -180,7 +215,8 @@ type Result struct {
 	Released bool
 	// Revision is the revision released, or the current one when nothing was released.
 	Revision string
-	// Weights lists every canary weight this Run set on the route, in order.
+	// Weights lists every canary weight this Run set on the route, in order (a mirrored step
+	// is a 0).
 	Weights      []int
 	Iterations   int
 	FailedChecks int

@@ -120,6 +120,15 @@ func (s Spec) validate(p *problems) {
 		p.add(a+"match", "A/B testing needs analysis.iterations (the number of iterations before promotion)")
 	}
 	validateMatches(p, a+"match", s.Match)
+	if s.Mirror && len(s.Match) > 0 {
+		p.add(a+"mirror", "not with A/B testing (analysis.match): matching requests go to the canary itself, and Flagger mirrors none")
+	}
+	switch {
+	case s.MirrorWeight < 0 || s.MirrorWeight > 100:
+		p.add(a+"mirrorWeight", "must be 0..100 (percent of the requests mirrored; 0: all), got %d", s.MirrorWeight)
+	case s.MirrorWeight != 0 && !s.Mirror:
+		p.add(a+"mirrorWeight", "only with analysis.mirror: true")
+	}
 	s.validateMetrics(p)
 	s.validateWebhooks(p)
 }
@@ -361,6 +370,9 @@ func validateTarget(p *problems, t Target) {
 	}
 	if len(t.Match) > 0 {
 		p.add("target.match", "set analysis.match instead; the Rollout fills the target's match from the spec")
+	}
+	if t.Mirror != 0 {
+		p.add("target.mirror", "set analysis.mirror instead; the Rollout fills the target's mirror from the spec")
 	}
 }
 

@@ -15,6 +15,9 @@ type Router struct {
 	// NoMatch makes Reconcile refuse targets with match conditions, like a route kind that
 	// cannot match requests (SMI TrafficSplit v1alpha1/v1alpha2).
 	NoMatch bool
+	// NoMirror makes Reconcile refuse targets that mirror (Target.Mirror), and SetWeights
+	// mirrored weights, like a route kind that cannot mirror requests (an SMI TrafficSplit).
+	NoMirror bool
 	// Calls counts Reconcile, SetWeights and Weights calls.
 	Calls Calls
 
@@ -35,6 +38,9 @@ func (r *Router) Reconcile(ctx context.Context, t canary.Target) error {
 	if r.NoMatch && len(t.Match) > 0 {
 		return fmt.Errorf("canarytest router: %w", canary.ErrMatchUnsupported)
 	}
+	if r.NoMirror && t.Mirror > 0 {
+		return fmt.Errorf("canarytest router: %w", canary.ErrMirrorUnsupported)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.routes == nil {
@@ -52,7 +58,10 @@ func (r *Router) SetWeights(ctx context.Context, t canary.Target, w canary.Weigh
 	if err := r.Calls.record(ctx, "SetWeights"); err != nil {
 		return err
 	}
-	if err := w.Validate(); err != nil {
+	if r.NoMirror && w.Mirrored {
+		return fmt.Errorf("canarytest router: %w", canary.ErrMirrorUnsupported)
+	}
+	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
 	r.mu.Lock()
