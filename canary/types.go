@@ -115,13 +115,17 @@ func (w Weights) Validate() error {
 }
 
 // ValidateFor is Validate for t's route: mirrored weights also need a target that mirrors
-// (Target.Mirror 1..100).
+// (Target.Mirror 1..100) and has no match conditions.
 func (w Weights) ValidateFor(t Target) error {
 	if err := w.Validate(); err != nil {
 		return err
 	}
-	if w.Mirrored && (t.Mirror < 1 || t.Mirror > 100) {
+	switch {
+	case !w.Mirrored:
+	case t.Mirror < 1 || t.Mirror > 100:
 		return fmt.Errorf("%w: mirrored weights for target %s, whose Mirror is %d (want 1..100)", ErrInvalidWeights, t, t.Mirror)
+	case len(t.Match) > 0:
+		return fmt.Errorf("%w: mirrored weights for target %s, which has match conditions (A/B testing mirrors nothing)", ErrInvalidWeights, t)
 	}
 	return nil
 }

@@ -292,6 +292,9 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 	if err != nil {
 		keep = canary.AllPrimary()
 	}
+	if t.Mirror == 0 || len(t.Match) > 0 {
+		keep.Mirrored = false // a mirror on the route of a target that does not mirror is drift
+	}
 	if w == nil {
 		w = &keep
 	}
@@ -314,7 +317,7 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 // the router reads the route and, if it is its own for t, puts it back in shape with w; a
 // deleted route is created again with w.
 func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
-	if err := w.Validate(); err != nil {
+	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
 	if err := validTarget(t); err != nil {
@@ -325,12 +328,27 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		return err
 	}
 	const rule = "/spec/rules/0/backendRefs/"
-	_, err = c.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(append(r.own.testOwner(t),
+	ops := append(r.own.testOwner(t),
 		patchOp{Op: "test", Path: rule + "0/name", Value: t.PrimaryService()},
 		patchOp{Op: "test", Path: rule + "1/name", Value: t.CanaryService()},
 		patchOp{Op: "replace", Path: rule + "0/weight", Value: w.Primary},
 		patchOp{Op: "replace", Path: rule + "1/weight", Value: w.Canary},
-	)...))
+	)
+	if t.Mirror > 0 && len(t.Match) == 0 {
+		// the rule's filters, which only a mirror uses: set, or removed (the add makes the
+		// remove apply whether they are there or not, so the patch stays one request)
+		const filters = "/spec/rules/0/filters"
+		if w.Mirrored {
+			port, perr := r.portFor(ctx, t) // a read of the apex Service only without Port
+			if perr != nil {
+				return perr
+			}
+			ops = append(ops, patchOp{Op: "add", Path: filters, Value: mirrorFilters(t, port)})
+		} else {
+			ops = append(ops, patchOp{Op: "add", Path: filters, Value: []any{}}, patchOp{Op: "remove", Path: filters})
+		}
+	}
+	_, err = c.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(ops...))
 	switch {
 	case err == nil:
 		return nil
@@ -487,6 +505,9 @@ func routeSpec(t canary.Target, parents []gwv1.ParentReference, hosts []gwv1.Hos
 		Matches:     all,
 		BackendRefs: []gwv1.HTTPBackendRef{backend(t.PrimaryService(), w.Primary), backend(t.CanaryService(), w.Canary)},
 	}
+	if w.Mirrored && len(t.Match) == 0 {
+		weighted.Filters = mirrorFilters(t, port)
+	}
 	spec := gwv1.HTTPRouteSpec{
 		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: parents},
 		Hostnames:       slices.Clone(hosts),
@@ -501,6 +522,40 @@ func routeSpec(t canary.Target, parents []gwv1.ParentReference, hosts []gwv1.Hos
 		BackendRefs: []gwv1.HTTPBackendRef{backend(t.PrimaryService(), 100)},
 	})
 	return spec
+}
+
+// mirrorFilters are the weighted rule's filters during a mirrored step, as Flagger writes them:
+// a RequestMirror to the canary Service, with the share of requests (percent, Gateway API
+// v1.2's field, in the standard channel since) unless it is all of them.
+func mirrorFilters(t canary.Target, port int32) []gwv1.HTTPRouteFilter {
+	m := &gwv1.HTTPRequestMirrorFilter{BackendRef: gwv1.BackendObjectReference{
+		Group: ptrTo(gwv1.Group("")), Kind: ptrTo(gwv1.Kind("Service")),
+		Name: gwv1.ObjectName(t.CanaryService()), Port: ptrTo(gwv1.PortNumber(port)),
+	}}
+	if t.Mirror < 100 {
+		m.Percent = ptrTo(int32(t.Mirror))
+	}
+	return []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestMirror, RequestMirror: m}}
+}
+
+// routeMirrored reports whether a rule copies requests to the canary: a RequestMirror filter
+// to the canary Service that mirrors more than none of them.
+func routeMirrored(rule gwv1.HTTPRouteRule, t canary.Target) bool {
+	for _, f := range rule.Filters {
+		m := f.RequestMirror
+		if f.Type != gwv1.HTTPRouteFilterRequestMirror || m == nil || string(m.BackendRef.Name) != t.CanaryService() ||
+			ptrValue(m.BackendRef.Kind, "Service") != "Service" || ptrValue(m.BackendRef.Group, "") != "" {
+			continue
+		}
+		switch {
+		case m.Percent != nil:
+			return *m.Percent > 0
+		case m.Fraction != nil:
+			return m.Fraction.Numerator > 0
+		}
+		return true
+	}
+	return false
 }
 
 // apexParent is the default parent: the apex Service (GAMMA).
@@ -566,7 +621,9 @@ func routeWeights(route *gwv1.HTTPRoute, t canary.Target) (canary.Weights, error
 			}
 		}
 		if primary != nil && canaryW != nil {
-			return percentages(primary, canaryW)
+			w, err := percentages(primary, canaryW)
+			w.Mirrored = err == nil && routeMirrored(rule, t)
+			return w, err
 		}
 	}
 	return canary.Weights{}, fmt.Errorf("no rule with backendRefs %s and %s", t.PrimaryService(), t.CanaryService())

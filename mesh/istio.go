@@ -139,9 +139,35 @@ func (r *Istio) vsSpec(t canary.Target, w canary.Weights) virtualServiceSpec {
 			for j := range spec.HTTP[i].Route {
 				spec.HTTP[i].Route[j].Destination.Port = &istioPort{Number: r.port}
 			}
+			if m := spec.HTTP[i].Mirror; m != nil {
+				m.Port = &istioPort{Number: r.port}
+			}
 		}
 	}
 	return spec
+}
+
+// mirrorPatch is the part of SetWeights' JSON patch that puts the weighted route's mirror in
+// w's state for t, a target that mirrors: set (with its share when not all requests), or
+// removed. An add before each remove makes the remove apply whether the field is there or not,
+// so the patch stays one request.
+func (r *Istio) mirrorPatch(t canary.Target, w canary.Weights) []patchOp {
+	const mirror, percentage = "/spec/http/0/mirror", "/spec/http/0/mirrorPercentage"
+	clear := func(path string) []patchOp {
+		return []patchOp{{Op: "add", Path: path, Value: map[string]any{}}, {Op: "remove", Path: path}}
+	}
+	if !w.Mirrored {
+		return append(clear(mirror), clear(percentage)...)
+	}
+	host, pct := istioMirror(t)
+	if r.port != 0 {
+		host.Port = &istioPort{Number: r.port}
+	}
+	ops := []patchOp{{Op: "add", Path: mirror, Value: host}}
+	if pct == nil {
+		return append(ops, clear(percentage)...)
+	}
+	return append(ops, patchOp{Op: "add", Path: percentage, Value: pct})
 }
 
 // APIVersion returns the networking.istio.io version the router uses ("networking.istio.io/v1"
@@ -273,6 +299,9 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 	if broken {
 		keep = canary.AllPrimary()
 	}
+	if t.Mirror == 0 || len(t.Match) > 0 {
+		keep.Mirrored = false // a mirror on the route of a target that does not mirror is drift
+	}
 	if w == nil {
 		w = &keep
 	}
@@ -294,7 +323,7 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 // its own for t, puts it back in shape with w; a deleted one is created again with w (and its DestinationRules
 // with it, if they went too).
 func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
-	if err := w.Validate(); err != nil {
+	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
 	if err := validTarget(t); err != nil {
@@ -305,13 +334,17 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		return err
 	}
 	const route = "/spec/http/0/route/"
-	_, err = vs.res.Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(append(r.own.testOwner(t),
+	ops := append(r.own.testOwner(t),
 		patchOp{Op: "test", Path: route + "0/destination/host", Value: t.PrimaryService()},
 		patchOp{Op: "test", Path: route + "1/destination/host", Value: t.CanaryService()},
 		// add, not replace: Istio's own clients leave a zero weight out
 		patchOp{Op: "add", Path: route + "0/weight", Value: w.Primary},
 		patchOp{Op: "add", Path: route + "1/weight", Value: w.Canary},
-	)...), metav1.PatchOptions{})
+	)
+	if t.Mirror > 0 && len(t.Match) == 0 {
+		ops = append(ops, r.mirrorPatch(t, w)...)
+	}
+	_, err = vs.res.Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(ops...), metav1.PatchOptions{})
 	switch {
 	case err == nil:
 		return nil

@@ -36,6 +36,15 @@ type istioRoute struct {
 	Retries    *istioapi.HTTPRetry         `json:"retries,omitempty"`
 	CorsPolicy *istioapi.CorsPolicy        `json:"corsPolicy,omitempty"`
 	Headers    *istioapi.Headers           `json:"headers,omitempty"`
+	// Mirror and MirrorPercentage copy requests to the canary during a mirrored step
+	// (canary.Weights.Mirrored), as Flagger writes them on the weighted route.
+	Mirror           *istioHost    `json:"mirror,omitempty"`
+	MirrorPercentage *istioPercent `json:"mirrorPercentage,omitempty"`
+}
+
+// istioPercent is Istio's Percent: a share of requests, 0..100.
+type istioPercent struct {
+	Value float64 `json:"value"`
 }
 
 // storedRoutes is what the router reads of a stored VirtualService: its HTTP routes'
@@ -45,7 +54,21 @@ type storedRoutes struct {
 }
 
 type storedRoute struct {
-	Route []istioDestination `json:"route,omitempty"`
+	Route            []istioDestination `json:"route,omitempty"`
+	Mirror           *istioHost         `json:"mirror,omitempty"`
+	MirrorPercentage *struct {
+		Value *float64 `json:"value,omitempty"`
+	} `json:"mirrorPercentage,omitempty"`
+}
+
+// mirrored reports whether the route copies requests to the canary: it mirrors to the canary
+// Service, and not 0 % of the requests.
+func (r storedRoute) mirrored(t canary.Target) bool {
+	if r.Mirror == nil || r.Mirror.Host != t.CanaryService() {
+		return false
+	}
+	p := r.MirrorPercentage
+	return p == nil || p.Value == nil || *p.Value > 0
 }
 
 // istioDestination is an HTTPRouteDestination. A nil Weight is an absent field: Istio sends
@@ -197,6 +220,9 @@ func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) vir
 	spec := virtualServiceSpec{Hosts: hosts, Gateways: gateways}
 	if len(t.Match) == 0 {
 		spec.HTTP = []istioRoute{route(svc.Match, primary, canaryDest)}
+		if w.Mirrored {
+			spec.HTTP[0].Mirror, spec.HTTP[0].MirrorPercentage = istioMirror(t)
+		}
 		return spec
 	}
 	spec.HTTP = []istioRoute{
@@ -204,6 +230,17 @@ func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) vir
 		route(svc.Match, istioDestination{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(100))}),
 	}
 	return spec
+}
+
+// istioMirror is the weighted route's mirror during a mirrored step: the canary Service, and
+// the share of requests copied unless it is all of them (Istio's default), as Flagger writes
+// them.
+func istioMirror(t canary.Target) (*istioHost, *istioPercent) {
+	host := &istioHost{Host: t.CanaryService()}
+	if t.Mirror >= 100 {
+		return host, nil
+	}
+	return host, &istioPercent{Value: float64(t.Mirror)}
 }
 
 // maxMatchBytes bounds the encoded match conditions of a VirtualService. With A/B match
@@ -295,7 +332,9 @@ func virtualServiceWeights(spec storedRoutes, t canary.Target) (canary.Weights, 
 			}
 		}
 		if primary != nil && canaryW != nil {
-			return percentages(primary, canaryW)
+			w, err := percentages(primary, canaryW)
+			w.Mirrored = err == nil && r.mirrored(t)
+			return w, err
 		}
 	}
 	return canary.Weights{}, fmt.Errorf("no http route with destinations %s and %s", t.PrimaryService(), t.CanaryService())

@@ -295,7 +295,20 @@ func validTarget(t canary.Target) error {
 	if t.Namespace == "" || t.Name == "" {
 		return canary.Permanent(fmt.Errorf("mesh: target needs a namespace and a name, got %q/%q", t.Namespace, t.Name))
 	}
+	if t.Mirror < 0 || t.Mirror > 100 {
+		return canary.Permanent(fmt.Errorf("mesh: target %s mirrors %d %% of the requests; want 0..100", t, t.Mirror))
+	}
 	return nil
+}
+
+// noMirror refuses, for a route kind that cannot copy requests to the canary, a target that
+// mirrors (Target.Mirror) and mirrored weights: an error wrapping canary.ErrMirrorUnsupported.
+func noMirror(kind string, t canary.Target, w canary.Weights) error {
+	if t.Mirror == 0 && !w.Mirrored {
+		return nil
+	}
+	return canary.Permanent(fmt.Errorf("%w: %s cannot copy requests to the canary; traffic mirroring needs the Istio or the Gateway API (HTTPRoute) router",
+		canary.ErrMirrorUnsupported, kind))
 }
 
 func ptrTo[T any](v T) *T { return &v }
