@@ -21,7 +21,7 @@ import (
 // its first step still writes all traffic to the primary (the engine does not trust an
 // adoption for that), so a hand edit never survives a failed release. What is remembered holds
 // for one shape of the target only (its namespace and apex service, without match
-// conditions): a Canary edited to another shape has its route adopted again.
+// conditions, and its mirror): a Canary edited to another shape has its route adopted again.
 type heldRoute struct {
 	mesh.GenerationRouter
 	log logr.Logger
@@ -40,10 +40,11 @@ type heldRoute struct {
 type routeShape struct {
 	namespace, apex string
 	matched         bool
+	mirror          int // Target.Mirror: the share a mirrored route copies
 }
 
 func shapeOf(t canary.Target) routeShape {
-	return routeShape{namespace: t.Namespace, apex: t.ApexService(), matched: len(t.Match) > 0}
+	return routeShape{namespace: t.Namespace, apex: t.ApexService(), matched: len(t.Match) > 0, mirror: t.Mirror}
 }
 
 var _ canary.WeightsReconciler = (*heldRoute)(nil)

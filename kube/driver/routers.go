@@ -91,6 +91,12 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.%s: only the Istio router writes them into its VirtualService and DestinationRules; spec.provider %q routes with %s",
 			strings.Join(fields, ", "), choice.Provider, choice.Kind)
 	}
+	if c.Spec.Mirror && choice.Kind != flagger.RouterIstio && choice.Kind != flagger.RouterHTTPRoute {
+		// refused here, before anything in the cluster is touched, rather than by the
+		// router's Reconcile once the target is bootstrapped
+		return nil, fmt.Errorf("spec.analysis.mirror: only the Istio and Gateway API (HTTPRoute) routers copy requests to the canary; spec.provider %q routes with %s: %w",
+			choice.Provider, choice.Kind, canary.ErrMirrorUnsupported)
+	}
 	if len(svc.Hosts) > 0 && choice.Kind != flagger.RouterIstio && choice.Kind != flagger.RouterHTTPRoute {
 		return nil, fmt.Errorf("spec.service.hosts: only the Istio router (the VirtualService's hosts) or an HTTPRoute (its hostnames) uses them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)

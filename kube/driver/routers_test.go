@@ -156,3 +156,36 @@ func TestPrometheusPerServer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, p, "no metrics, no Prometheus")
 }
+
+// A Canary that mirrors is refused, before any request, when the router chosen for it cannot
+// copy requests to the canary: its provider's, or the Driver's default for one without.
+func TestRouterRefusesMirrorItCannotDo(t *testing.T) {
+	ctx := context.Background()
+	mirrored := func(r flagger.Router, gateways ...flagger.ParentRef) *flagger.Canary {
+		c := testCanary(r, gateways...)
+		c.Spec.Mirror = true
+		return c
+	}
+	d := offline(t, Options{})
+	for _, c := range []*flagger.Canary{
+		mirrored(flagger.Router{}),
+		mirrored(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}),
+		mirrored(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"}),
+		mirrored(flagger.Router{Kind: flagger.RouterKubernetes, Provider: "kubernetes"}),
+	} {
+		_, err := d.Release(ctx, c, nil)
+		require.ErrorIs(t, err, canary.ErrMirrorUnsupported, c.Router.Provider)
+		require.ErrorContains(t, err, "canary test/podinfo: spec.analysis.mirror: only the Istio and Gateway API (HTTPRoute) routers copy requests to the canary")
+	}
+	for name, c := range map[string]*flagger.Canary{
+		"istio":                 mirrored(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}),
+		"gatewayapi:v1":         mirrored(flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1", Provider: "gatewayapi:v1"}),
+		"no provider, gateways": mirrored(flagger.Router{}, flagger.ParentRef{Name: "public"}),
+	} {
+		_, err := d.routers.forCanary(c)
+		require.NoError(t, err, name)
+	}
+	i := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterIstio}})
+	_, err := i.routers.forCanary(mirrored(flagger.Router{}))
+	require.NoError(t, err, "the default router mirrors")
+}

@@ -183,6 +183,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	}
 	if why == "" {
 		checkIstio(d, spec, m)
+		checkMirror(d, key, m)
 	}
 	if len(d.problems) == 0 {
 		// the engine's checks, at the manifest's paths
@@ -333,6 +334,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 			}
 		}
 	}
-	a.unsupported("mirror", "mirrorWeight", "sessionAffinity")
+	decodeMirror(a, s)
+	a.unsupported("sessionAffinity")
 	a.done()
 }

@@ -99,7 +99,7 @@ spec:
   analysis:
     interval: 1 minute
     stepWeight: 10
-    mirror: true
+    sessionAffinity: {cookieName: flagger-cookie}
     alerts: [{name: slack}]
     metrics:
       - name: errors
@@ -129,7 +129,7 @@ spec:
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
 		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
 		"spec.analysis.alerts[0].providerRef.name: required",
-		"spec.analysis.mirror: not supported by canarykit yet",
+		"spec.analysis.sessionAffinity: not supported by canarykit yet",
 		`spec.ingressRef.name: "Podinfo" is not a valid Kubernetes name (lowercase RFC 1123)`,
 		"spec.analisys: unknown field (not a Flagger Canary field canarykit knows)",
 	}, got)
@@ -308,14 +308,14 @@ spec:
   autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, primaryScalerQueries: {podinfo: "x"}}
   progressDeadlineSeconds: 0
   service: {port: null, portDiscovery: true}
-  analysis: {interval: 30s, stepWeight: 10, mirrorWeight: 5}
+  analysis: {interval: 30s, stepWeight: 10, sessionAffinity: {cookieName: x}}
 `))
 	assert.ElementsMatch(t, []string{
 		"spec.autoscalerRef.name: required",
 		"spec.autoscalerRef.primaryScalerQueries: not supported by canarykit yet",
 		"spec.progressDeadlineSeconds: must be at least 1, got 0 (omit it for the default, 600)",
 		"spec.service.port: required: the port of the Services canarykit creates for the target",
-		"spec.analysis.mirrorWeight: not supported by canarykit yet",
+		"spec.analysis.sessionAffinity: not supported by canarykit yet",
 	}, problems(t, err))
 }
 

@@ -39,7 +39,7 @@
 //
 // Every problem is reported at once, each with its document (in a stream of several) and field
 // path, and nothing is dropped: a field canarykit does not support yet
-// (spec.analysis.mirror, spec.service.mirror),
+// (spec.analysis.sessionAffinity, spec.service.mirror),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
 // than prometheus, an AlertProvider type canarykit cannot notify. Errors are
 // *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
@@ -112,7 +112,20 @@
 // (which Istio would refuse); retries: {} turns retries off (attempts 0), as Flagger writes
 // it. What Flagger's Istio router writes and canarykit's does not is
 // refused by path: spec.service mirror, spec.analysis
-// sessionAffinity and mirror, and appProtocol tcp (canarykit writes HTTP routes only).
+// sessionAffinity, and appProtocol tcp (canarykit writes HTTP routes only).
+//
+// # Traffic mirroring
+//
+// spec.analysis.mirror and mirrorWeight are canary.Spec.Mirror and MirrorWeight, run as Flagger
+// runs them: a weighted canary takes one mirrored step at weight 0 before its first weight,
+// blue/green mirrors during all its iterations. Providers istio (a mirror on the
+// VirtualService's weighted route, mirrorPercentage from mirrorWeight) and gatewayapi:<version>
+// (a RequestMirror filter on the HTTPRoute's weighted rule, percent from mirrorWeight) mirror;
+// linkerd (SMI), smi:<version>, nginx and kubernetes cannot, and mirror: true with them is
+// refused at spec.analysis.mirror (without spec.provider, the driver refuses a default router
+// that cannot). mirrorWeight is 0..100 (0: every request). Where Flagger ignores them,
+// canarykit does too, with a Note: mirrorWeight without mirror: true, and mirror with A/B
+// testing (match), which Flagger never mirrors.
 //
 // spec.service.portDiscovery is Workload.PortDiscovery: the apex, primary and canary Services
 // also carry the ports of the target's containers, as Flagger adds them

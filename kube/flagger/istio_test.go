@@ -43,8 +43,8 @@ func TestIstioSeed003ABTesting(t *testing.T) {
 	}, m.Spec.Match)
 }
 
-// What Flagger's Istio router writes and canarykit's does not (mirroring, session affinity,
-// ...) is refused by path, never dropped.
+// What Flagger's Istio router writes and canarykit's does not (a service's mirror filters,
+// session affinity, ...) is refused by path, never dropped.
 func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 	for field, service := range map[string]string{
 		"spec.service.mirror": "mirror: [{destination: {host: x}}]",
@@ -54,7 +54,6 @@ func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 		assert.Equal(t, []string{field + ": not supported by canarykit yet"}, problems(t, err), service)
 	}
 	for field, analysis := range map[string]string{
-		"spec.analysis.mirror":                "mirror: true, mirrorWeight: 10",
 		"spec.analysis.sessionAffinity":       "sessionAffinity: {cookieName: flagger-cookie}",
 		"spec.analysis.match[0].sourceLabels": "match: [{sourceLabels: {app: frontend}, headers: {x-canary: {exact: insider}}}]",
 		"spec.analysis.match[0].uri":          "match: [{uri: {prefix: /api}, headers: {x-canary: {exact: insider}}}]",
