@@ -21,6 +21,14 @@
 //
 //   - the strategy follows the Spec: weighted canary (StepWeight/StepWeights up to MaxWeight),
 //     A/B testing (Iterations with Match) or blue/green (Iterations alone);
+//   - with Mirror, requests are copied to the canary (Weights.Mirrored, Target.Mirror percent
+//     of them) before it gets any: a weighted canary takes one mirrored step at weight 0,
+//     analysed like any other, before its first weight (the step that ends the mirroring asks
+//     no confirm-traffic-increase gate, as in Flagger); blue/green mirrors for all its
+//     iterations ("Start traffic mirroring") until all traffic goes to the canary ("Stop
+//     traffic mirroring and route all traffic to canary"). Rollback, restart and promotion
+//     route without a mirror; a resumed release reads the mirror back from the route. A router
+//     that cannot mirror ends Run with ErrMirrorUnsupported;
 //   - each analysis tick runs the rollout hooks and every metric check; a failure counts a
 //     failed check and holds the weight; Threshold failed checks roll back;
 //   - a check whose provider could not be reached (an error wrapping ErrUnavailable) measured
@@ -50,7 +58,8 @@
 //
 // The Status is saved through the StatusStore at every transition (optimistic concurrency:
 // ErrConflict stops a Run that lost a race). A new Rollout over the same store and route
-// continues where the last one stopped, at the same weight, iteration and failed-check count,
+// continues where the last one stopped, at the same weight (mirrored or not: read from the
+// route), iteration and failed-check count,
 // after the rest of the interval it was in (every weight gets a whole interval of traffic,
 // however often the driver restarts); a rollback in flight is finished, and a pause stays.
 // Cancelling Run's context leaves a consistent saved state. The primary only ever receives the

@@ -26,6 +26,22 @@
 // TrafficSplit v1alpha3/v1alpha4 with the SMI HTTPRouteGroup CRD. The other routers refuse a
 // target with match conditions with canary.ErrMatchUnsupported, which ends the Rollout.
 //
+// # Traffic mirroring
+//
+// Traffic mirroring (canary.Spec.Mirror: canary.Weights.Mirrored routes every request to the
+// primary and copies canary.Target.Mirror percent of them to the canary, whose responses are
+// dropped) needs Istio or HTTPRoute, which write it as Flagger's routers do. Istio: on the
+// weighted route, mirror {host: "<apex>-canary"} (with the destination port when the router
+// has one) and mirrorPercentage {value: <Mirror>} unless every request is copied. HTTPRoute: on
+// the weighted rule, a RequestMirror filter to the "<apex>-canary" Service at the service port,
+// with percent unless every request is copied (Gateway API v1.2's field, standard since; an
+// older CRD prunes it, and the mirror then copies every request). Weights reads the mirror
+// back; a step stays one JSON patch (the mirror set, or added and removed in the same patch so
+// the removal applies whether it is there or not). Reconcile keeps a mirror to the canary only
+// for a target that mirrors, and puts its share right; any other mirror is drift it removes.
+// TrafficSplit, Kubernetes and NGINX refuse a target that mirrors, and mirrored weights, with
+// canary.ErrMirrorUnsupported.
+//
 // # TrafficSplit versions
 //
 // Unless TrafficSplitOptions.Version pins one, the router asks API discovery once which
@@ -62,10 +78,10 @@
 // other. A destination without weight in the weighted route weighs 0, as Istio reads it;
 // weights are written explicitly, zero included. Reconcile
 // reads three objects (the VirtualService and both DestinationRules); fields of theirs the
-// target's service does not configure (retries or a traffic policy someone added, a mirror, a
-// fault) and other values of those it does are drift it removes. SetWeights' patch touches
-// only the first HTTP route's two weights, which is the weighted route with or without match
-// conditions.
+// target's service does not configure (retries or a traffic policy someone added, a mirror
+// other than a mirrored step's, a fault) and other values of those it does are drift it
+// removes. SetWeights' patch touches only the first HTTP route's two weights, which is the
+// weighted route with or without match conditions, and for a target that mirrors its mirror.
 //
 // # Weights read back
 //
