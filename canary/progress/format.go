@@ -66,6 +66,9 @@ func (s Style) Line(elapsed time.Duration, e canary.Event) string {
 	fmt.Fprintf(&b, "%s  %-7s  %s", Elapsed(elapsed), clean(string(e.Type), 10), clean(e.Message, maxMessage))
 	if showsBar(e) {
 		b.WriteString("  " + Bar(e.Weights.Canary))
+		if e.Weights.Mirrored {
+			b.WriteString(" mirrored")
+		}
 	}
 	for _, c := range e.Checks {
 		if c.Name != e.Check {

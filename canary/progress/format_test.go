@@ -94,6 +94,15 @@ func TestLineCutsAndCleansWhatItQuotes(t *testing.T) {
 		"invalid UTF-8 and bidirectional overrides are replaced; elapsed never goes below zero")
 }
 
+// A mirrored step says so beside its bar: the canary gets copies of requests at weight 0.
+func TestLineSaysTheStepIsMirrored(t *testing.T) {
+	e := canary.Event{Type: canary.EventNormal, Reason: canary.ReasonAdvanced, Message: "Advance podinfo.test canary weight 0",
+		Weights: canary.MirrorToCanary()}
+	assert.Equal(t, "00:00:30  Normal   Advance podinfo.test canary weight 0  [....................] mirrored", progress.Line(30*time.Second, e))
+	e.Message, e.Weights = "Advance podinfo.test canary weight 10", canary.CanaryWeight(10)
+	assert.Equal(t, "00:00:30  Normal   Advance podinfo.test canary weight 10  [##..................]", progress.Line(30*time.Second, e))
+}
+
 func TestBarAndElapsed(t *testing.T) {
 	assert.Equal(t, "[####################]", progress.Bar(100))
 	assert.Equal(t, "[....................]", progress.Bar(-5))

@@ -253,6 +253,9 @@ func (l *Live) line(st *status) string {
 		spans = append(spans, span{fmt.Sprintf("  A/B iteration %d", e.Iteration), ""})
 	} else {
 		spans = append(spans, span{fmt.Sprintf("  %s %3d%%", Bar(e.Weights.Canary), e.Weights.Canary), ""})
+		if e.Weights.Mirrored {
+			spans = append(spans, span{" mirrored", ""})
+		}
 		if e.Iteration > 0 {
 			spans = append(spans, span{fmt.Sprintf("  iteration %d", e.Iteration), ""})
 		}

@@ -258,3 +258,15 @@ func TestLiveIsSafeForConcurrentRollouts(t *testing.T) {
 		assert.Regexp(t, `^00:00:19  app\d\.test  Progressing  \[#{20}\] 100%  ✔ sr 99.90 >= 99$`, r)
 	}
 }
+
+// A target's status line says its mirrored step is mirrored (the time counts from its first
+// event).
+func TestLiveTerminalShowsTheMirroredStep(t *testing.T) {
+	var tm term
+	live := progress.NewLive(&tm, progress.Options{Terminal: progress.TerminalAlways, Width: 120, NoColor: true})
+	e := event("test", "a", 30, canary.ReasonAdvanced, 0, "Advance a.test canary weight 0", pass("sr", 99.9))
+	e.Weights = canary.MirrorToCanary()
+	live.Handle(e)
+	require.NoError(t, tm.err)
+	assert.Equal(t, "00:00:00  a.test  Progressing  [....................]   0% mirrored  ✔ sr 99.90 >= 99", tm.sc.String())
+}
