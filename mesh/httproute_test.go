@@ -41,6 +41,7 @@ func TestHTTPRouteConformanceOnFakes(t *testing.T) {
 		NewTarget: func(*testing.T) canary.Target { return newTarget() },
 		Inspect:   routeInspect(cs),
 		Match:     abMatch,
+		Mirror:    true,
 	})
 }
 

@@ -78,6 +78,7 @@ func TestIntegrationHTTPRoute(t *testing.T) {
 				NewTarget: b.target,
 				Inspect:   b.inspect,
 				Match:     abMatch,
+				Mirror:    true,
 			})
 		})
 	}

@@ -102,6 +102,7 @@ func TestIntegrationIstio(t *testing.T) {
 				NewTarget: b.target,
 				Inspect:   b.inspect("v1"), // one stored object, served at every version
 				Match:     abMatch,
+				Mirror:    true,
 			})
 		})
 	}

@@ -31,6 +31,7 @@ func TestIntegrationHTTPRouteParents(t *testing.T) {
 		NewTarget: b.target,
 		Inspect:   b.inspect,
 		Match:     abMatch,
+		Mirror:    true,
 	})
 
 	tg := b.target(t)

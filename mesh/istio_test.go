@@ -74,6 +74,7 @@ func TestIstioConformanceOnFakes(t *testing.T) {
 				NewTarget: func(*testing.T) canary.Target { return newTarget() },
 				Inspect:   vsInspect(dyn, v),
 				Match:     abMatch,
+				Mirror:    true,
 			})
 		})
 	}

@@ -35,6 +35,14 @@ func (r unchecked) SetWeights(_ context.Context, t canary.Target, w canary.Weigh
 	return nil
 }
 
+// unmirrored routes mirrored weights without the mirror.
+type unmirrored struct{ *canarytest.Router }
+
+func (r unmirrored) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
+	w.Mirrored = false
+	return r.Router.SetWeights(ctx, t, w)
+}
+
 // caching answers Weights from what this instance last set, not from the system of record.
 type caching struct {
 	*canarytest.Router
@@ -75,20 +83,24 @@ func TestBrokenRouter(t *testing.T) {
 			return resetting{store}
 		case "unchecked":
 			return unchecked{store}
+		case "unmirrored":
+			return unmirrored{store}
 		default:
 			return &caching{Router: store, last: map[string]canary.Weights{}}
 		}
 	})
 	h.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "1"}}}}
+	h.Mirror = true
 	meshtest.Run(t, h)
 }
 
 // The suite fails a router that breaks each contract, naming the check.
 func TestSuiteCatchesBrokenRouters(t *testing.T) {
 	for kind, failing := range map[string]string{
-		"resetting": "ReconcileKeepsWeights",
-		"unchecked": "InvalidWeights",
-		"caching":   "Resume",
+		"resetting":  "ReconcileKeepsWeights",
+		"unchecked":  "InvalidWeights",
+		"caching":    "Resume",
+		"unmirrored": "Mirror",
 	} {
 		t.Run(kind, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenRouter$", "-test.v")

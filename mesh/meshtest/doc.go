@@ -7,8 +7,10 @@
 // starts at 100 % primary, that weights round-trip, that Reconcile is idempotent and keeps an
 // existing route's weights, that invalid weights are refused with canary.ErrInvalidWeights,
 // that a new router instance reads the real state (resume), that concurrent targets do not
-// interfere, and that match conditions round-trip or are refused with
-// canary.ErrMatchUnsupported.
+// interfere, that match conditions round-trip or are refused with
+// canary.ErrMatchUnsupported, and that a mirrored step (canary.Weights.Mirrored) round-trips
+// and is left by the next step, or a target that mirrors is refused with
+// canary.ErrMirrorUnsupported (Harness.Mirror says which).
 //
 //	func TestConformance(t *testing.T) {
 //		meshtest.Run(t, meshtest.Harness{

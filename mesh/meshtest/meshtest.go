@@ -39,6 +39,12 @@ type Harness struct {
 	// sends matching requests all to one side (ingress-nginx): canary.AllPrimary() and
 	// canary.AllCanary(). Default: Weights.
 	MatchWeights []canary.Weights
+	// Mirror says the router can mirror requests to the canary (canary.Weights.Mirrored): the
+	// suite sets mirrored weights on a target that mirrors and reads them back through the
+	// router (Inspect's weights are compared without the mirror). When false, the suite
+	// expects Reconcile to refuse a target that mirrors with an error wrapping
+	// canary.ErrMirrorUnsupported.
+	Mirror bool
 	// Timeout bounds each router call. Default 30s.
 	Timeout time.Duration
 }
@@ -69,7 +75,11 @@ var probeMatch = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canar
 //     instance still sets weights correctly after the new one changed them;
 //   - ConcurrentTargets: routers set weights of several targets at once without interference;
 //   - Match: the checks above on a target with match conditions (setting h.MatchWeights), or
-//     the refusal with canary.ErrMatchUnsupported.
+//     the refusal with canary.ErrMatchUnsupported;
+//   - Mirror: a mirrored step reads back mirrored, through the router and a new instance of
+//     it, and is kept by Reconcile; the steps after it (a weight, or all traffic to the
+//     primary) read back without the mirror. Or, without h.Mirror, the refusal with
+//     canary.ErrMirrorUnsupported.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	require.NotNil(t, h.NewRouter, "Harness.NewRouter")
@@ -99,6 +109,13 @@ func Run(t *testing.T, h Harness) {
 		t.Run("NewRoute", func(t *testing.T) { s.newRoute(t, h.Match) })
 		t.Run("RoundTrip", func(t *testing.T) { s.roundTrip(t, h.Match) })
 		t.Run("ReconcileKeepsWeights", func(t *testing.T) { s.reconcileKeeps(t, h.Match) })
+	})
+	t.Run("Mirror", func(t *testing.T) {
+		if !h.Mirror {
+			s.mirrorRefused(t)
+			return
+		}
+		s.mirror(t)
 	})
 }
 
@@ -253,6 +270,49 @@ func (s *suite) concurrentTargets(t *testing.T) {
 	for i, target := range targets {
 		s.expect(t, r, target, final[i], "target "+target.String())
 	}
+}
+
+// mirrorTarget is a target that mirrors half of the requests.
+func (s *suite) mirrorTarget(t *testing.T) canary.Target {
+	tg := s.target(t, nil)
+	tg.Mirror = 50
+	return tg
+}
+
+// expectMirror checks the weights a router and Inspect read: the router's exactly, Inspect's
+// without the mirror.
+func (s *suite) expectMirror(t *testing.T, r canary.MeshRouter, target canary.Target, want canary.Weights, msg string) {
+	t.Helper()
+	got, err := r.Weights(s.ctx(t), target)
+	require.NoError(t, err, "%s: Weights", msg)
+	assert.Equal(t, want, got, "%s: Weights", msg)
+	in := s.h.Inspect(t, target)
+	in.Mirrored = false
+	want.Mirrored = false
+	assert.Equal(t, want, in, "%s: the route in the system of record", msg)
+}
+
+func (s *suite) mirror(t *testing.T) {
+	r, target := s.h.NewRouter(t), s.mirrorTarget(t)
+	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
+	s.expectMirror(t, r, target, canary.AllPrimary(), "new route")
+	require.NoError(t, r.SetWeights(s.ctx(t), target, canary.MirrorToCanary()), "SetWeights(mirrored)")
+	s.expectMirror(t, r, target, canary.MirrorToCanary(), "mirrored step")
+	second := s.h.NewRouter(t)
+	require.NoError(t, second.Reconcile(s.ctx(t), target), "Reconcile by a new router instance")
+	s.expectMirror(t, second, target, canary.MirrorToCanary(), "a new router instance reads the mirror; Reconcile keeps it")
+	next := s.mid(0)
+	require.NoError(t, r.SetWeights(s.ctx(t), target, next), "SetWeights(%s) after the mirrored step", next)
+	s.expectMirror(t, r, target, next, "the step after the mirrored one")
+	require.NoError(t, r.SetWeights(s.ctx(t), target, canary.MirrorToCanary()), "SetWeights(mirrored) again")
+	require.NoError(t, second.SetWeights(s.ctx(t), target, canary.AllPrimary()), "SetWeights(all primary) by the new instance")
+	s.expectMirror(t, r, target, canary.AllPrimary(), "a rollback from the mirrored step leaves no mirror")
+}
+
+func (s *suite) mirrorRefused(t *testing.T) {
+	r, target := s.h.NewRouter(t), s.mirrorTarget(t)
+	err := r.Reconcile(s.ctx(t), target)
+	assert.ErrorIs(t, err, canary.ErrMirrorUnsupported, "Reconcile of a target that mirrors")
 }
 
 func (s *suite) matchRefused(t *testing.T) {

@@ -29,13 +29,14 @@ func memHarness(store *canarytest.Router, newRouter func() canary.MeshRouter) me
 	}
 }
 
-// The suite passes against the simulation kit's in-memory router, with and without match
-// support.
+// The suite passes against the simulation kit's in-memory router, with and without match and
+// mirror support.
 func TestRunOnCanarytestRouter(t *testing.T) {
 	for _, noMatch := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NoMatch=%v", noMatch), func(t *testing.T) {
-			router := &canarytest.Router{NoMatch: noMatch}
+			router := &canarytest.Router{NoMatch: noMatch, NoMirror: noMatch}
 			h := memHarness(router, func() canary.MeshRouter { return router })
+			h.Mirror = !noMatch
 			if !noMatch {
 				h.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"cookie": {Regex: "^(.*?;)?(type=insider)(;.*)?$"}}}}
 			}
@@ -46,7 +47,7 @@ func TestRunOnCanarytestRouter(t *testing.T) {
 
 // A blue/green-only spread runs too.
 func TestRunAllOrNothing(t *testing.T) {
-	router := &canarytest.Router{NoMatch: true}
+	router := &canarytest.Router{NoMatch: true, NoMirror: true}
 	h := memHarness(router, func() canary.MeshRouter { return router })
 	h.Weights = []canary.Weights{canary.AllPrimary(), canary.AllCanary()}
 	meshtest.Run(t, h)
