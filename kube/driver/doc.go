@@ -103,8 +103,10 @@
 // clients of custom resources speak JSON whatever Config.ContentType says. A Config with its
 // own Transport keeps it (its clients share its connections, which the driver leaves open).
 //
-// A Canary canarykit cannot drive (spec.provider appmesh, say) is an error naming the field
-// before anything in the cluster is touched.
+// A Canary canarykit cannot drive (spec.provider appmesh, say; or spec.analysis.mirror with a
+// router that cannot copy requests to the canary, such as the default router of a Canary
+// without spec.provider when it is not Istio's or an HTTPRoute: canary.ErrMirrorUnsupported)
+// is an error naming the field before anything in the cluster is touched.
 //
 //	d, err := driver.New(driver.Options{Config: cfg, Prometheus: "http://prometheus.linkerd-viz:9090"})
 //	if err != nil {
