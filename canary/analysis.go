@@ -148,8 +148,8 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 		if u.st.CanaryWeight >= spec.maxWeight() {
 			return u.promote(ctx, false, checks)
 		}
-		// as in Flagger, the step that ends mirroring takes no confirm-traffic-increase gate:
-		// the one before the mirrored step has let traffic to the canary
+		// as in Flagger, no confirm-traffic-increase gate is asked while the route mirrors: the
+		// one asked before the mirrored step stands for the step that ends it
 		if !u.weights.Mirrored {
 			if open, name := u.gatesOpen(ctx, HookConfirmTrafficIncrease, "Confirm-traffic-increase"); !open {
 				u.emitEvent(Event{Type: EventWarning, Reason: ReasonWaiting, Hook: name, Checks: checks,

@@ -311,3 +311,16 @@ func TestMirroredWeightsValidation(t *testing.T) {
 	assert.NoError(t, canary.AllPrimary().ValidateFor(tg))
 	assert.Equal(t, "primary=100 canary=0 mirrored", canary.MirrorToCanary().String())
 }
+
+// A router that only switches all traffic (the Kubernetes Services) cannot mirror: New refuses
+// the spec before anything is touched.
+func TestMirrorWithASwitchingRouter(t *testing.T) {
+	env := healthyEnv()
+	spec := seedSpec()
+	spec.StepWeight, spec.MaxWeight, spec.Iterations, spec.Mirror = 0, 0, 3, true
+	cfg := env.Config(spec)
+	cfg.Router = switchingRouter{env.Router}
+	_, err := canary.New(cfg)
+	require.ErrorIs(t, err, canary.ErrInvalidSpec)
+	assert.ErrorContains(t, err, "analysis.mirror: config.Router switches all traffic at once and cannot copy requests to the canary (route cannot mirror requests)")
+}

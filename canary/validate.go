@@ -411,6 +411,9 @@ func validateConfig(p *problems, c *Config) {
 		(c.Spec.Strategy() != StrategyBlueGreen || c.Spec.StepWeightPromotion != 0) {
 		p.add("config.Router", "switches all traffic at once (no weighted split): use analysis.iterations without match (blue/green) and no stepWeightPromotion")
 	}
+	if sr, ok := c.Router.(SwitchingRouter); ok && sr.SwitchesOnly() && c.Spec.Mirror {
+		p.add("analysis.mirror", "config.Router switches all traffic at once and cannot copy requests to the canary (%v)", ErrMirrorUnsupported)
+	}
 	validateSplit(p, c)
 	if len(c.Spec.Webhooks) > 0 && c.Webhooks == nil {
 		p.add("config.Webhooks", "required: analysis.webhooks has %d webhooks and nothing runs them", len(c.Spec.Webhooks))
