@@ -153,11 +153,11 @@ func (r *Istio) vsSpec(t canary.Target, w canary.Weights) virtualServiceSpec {
 // so the patch stays one request.
 func (r *Istio) mirrorPatch(t canary.Target, w canary.Weights) []patchOp {
 	const mirror, percentage = "/spec/http/0/mirror", "/spec/http/0/mirrorPercentage"
-	clear := func(path string) []patchOp {
+	drop := func(path string) []patchOp {
 		return []patchOp{{Op: "add", Path: path, Value: map[string]any{}}, {Op: "remove", Path: path}}
 	}
 	if !w.Mirrored {
-		return append(clear(mirror), clear(percentage)...)
+		return append(drop(mirror), drop(percentage)...)
 	}
 	host, pct := istioMirror(t)
 	if r.port != 0 {
@@ -165,7 +165,7 @@ func (r *Istio) mirrorPatch(t canary.Target, w canary.Weights) []patchOp {
 	}
 	ops := []patchOp{{Op: "add", Path: mirror, Value: host}}
 	if pct == nil {
-		return append(ops, clear(percentage)...)
+		return append(ops, drop(percentage)...)
 	}
 	return append(ops, patchOp{Op: "add", Path: percentage, Value: pct})
 }
