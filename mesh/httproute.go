@@ -622,7 +622,8 @@ func routeWeights(route *gwv1.HTTPRoute, t canary.Target) (canary.Weights, error
 		}
 		if primary != nil && canaryW != nil {
 			w, err := percentages(primary, canaryW)
-			w.Mirrored = err == nil && routeMirrored(rule, t)
+			// only a step with all traffic on the primary mirrors: any other mirror is drift
+			w.Mirrored = err == nil && w.Primary == 100 && routeMirrored(rule, t)
 			return w, err
 		}
 	}

@@ -333,7 +333,8 @@ func virtualServiceWeights(spec storedRoutes, t canary.Target) (canary.Weights, 
 		}
 		if primary != nil && canaryW != nil {
 			w, err := percentages(primary, canaryW)
-			w.Mirrored = err == nil && r.mirrored(t)
+			// only a step with all traffic on the primary mirrors: any other mirror is drift
+			w.Mirrored = err == nil && w.Primary == 100 && r.mirrored(t)
 			return w, err
 		}
 	}

@@ -149,6 +149,18 @@ func TestIstioMirrorDrift(t *testing.T) {
 		assert.Equal(t, map[string]any{"host": tg.CanaryService()}, get()["mirror"])
 		assert.Equal(t, map[string]any{"value": int64(40)}, get()["mirrorPercentage"])
 	})
+	t.Run("a mirror to the canary beside a weight is removed, the weight kept", func(t *testing.T) {
+		tg, r, get, edit := setup(t, 100)
+		require.NoError(t, r.SetWeights(ctx(t), tg, canary.CanaryWeight(20)))
+		edit(map[string]any{"host": tg.CanaryService()}, nil)
+		w, err := r.Weights(ctx(t), tg)
+		require.NoError(t, err)
+		assert.Equal(t, canary.CanaryWeight(20), w, "not a mirrored step")
+		w, err = r.ReconcileWeights(ctx(t), tg)
+		require.NoError(t, err)
+		assert.Equal(t, canary.CanaryWeight(20), w)
+		assert.NotContains(t, get(), "mirror")
+	})
 	t.Run("a mirror elsewhere is removed", func(t *testing.T) {
 		tg, r, get, edit := setup(t, 100)
 		edit(map[string]any{"host": "elsewhere"}, nil)
@@ -258,7 +270,8 @@ func TestHTTPRouteMirrorShape(t *testing.T) {
 	}
 }
 
-// Reconcile removes a mirror from the route of a target that does not mirror.
+// Reconcile removes a mirror from the route of a target that does not mirror, and one beside a
+// canary weight (a mirrored step has all traffic on the primary).
 func TestHTTPRouteMirrorDrift(t *testing.T) {
 	tg := mirroredTarget(100)
 	cs := gatewayfake.NewSimpleClientset()
@@ -270,6 +283,20 @@ func TestHTTPRouteMirrorDrift(t *testing.T) {
 	w, err := r.ReconcileWeights(ctx(t), tg)
 	require.NoError(t, err)
 	assert.Equal(t, canary.AllPrimary(), w)
+	assert.Empty(t, getRoute(t, cs, tg).Spec.Rules[0].Filters)
+
+	tg.Mirror = 100
+	require.NoError(t, r.SetWeights(ctx(t), tg, canary.CanaryWeight(20)))
+	hr := getRoute(t, cs, tg)
+	hr.Spec.Rules[0].Filters = mirrorFilters(tg, 9898)
+	_, err = cs.GatewayV1().HTTPRoutes(tg.Namespace).Update(ctx(t), hr, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	w, err = r.Weights(ctx(t), tg)
+	require.NoError(t, err)
+	assert.Equal(t, canary.CanaryWeight(20), w, "not a mirrored step")
+	w, err = r.ReconcileWeights(ctx(t), tg)
+	require.NoError(t, err)
+	assert.Equal(t, canary.CanaryWeight(20), w)
 	assert.Empty(t, getRoute(t, cs, tg).Spec.Rules[0].Filters)
 }
 
