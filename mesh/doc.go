@@ -34,8 +34,9 @@
 // weighted route, mirror {host: "<apex>-canary"} (with the destination port when the router
 // has one) and mirrorPercentage {value: <Mirror>} unless every request is copied. HTTPRoute: on
 // the weighted rule, a RequestMirror filter to the "<apex>-canary" Service at the service port,
-// with percent unless every request is copied (Gateway API v1.2's field, standard since; an
-// older CRD prunes it, and the mirror then copies every request). Weights reads the mirror
+// with percent unless every request is copied (a field of the standard channel's CRDs of the
+// Gateway API release tested, v1.4; a CRD without it prunes it, and the mirror then copies
+// every request, and Reconcile rewrites the route each time). Weights reads the mirror
 // back; a step stays one JSON patch (the mirror set, or added and removed in the same patch so
 // the removal applies whether it is there or not). Reconcile keeps a mirror to the canary only
 // for a target that mirrors, and puts its share right; any other mirror is drift it removes.

@@ -525,8 +525,8 @@ func routeSpec(t canary.Target, parents []gwv1.ParentReference, hosts []gwv1.Hos
 }
 
 // mirrorFilters are the weighted rule's filters during a mirrored step, as Flagger writes them:
-// a RequestMirror to the canary Service, with the share of requests (percent, Gateway API
-// v1.2's field, in the standard channel since) unless it is all of them.
+// a RequestMirror to the canary Service, with the share of requests (percent, in the
+// standard channel's CRDs of the Gateway API release tested, v1.4) unless it is all of them.
 func mirrorFilters(t canary.Target, port int32) []gwv1.HTTPRouteFilter {
 	m := &gwv1.HTTPRequestMirrorFilter{BackendRef: gwv1.BackendObjectReference{
 		Group: ptrTo(gwv1.Group("")), Kind: ptrTo(gwv1.Kind("Service")),

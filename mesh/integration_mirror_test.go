@@ -106,8 +106,8 @@ func TestIntegrationIstioMirror(t *testing.T) {
 }
 
 // A mirrored step on Gateway API's standard CRDs (their CEL rules included), under the
-// router's RBAC: the RequestMirror filter with percent is accepted (the standard channel has
-// had percent since v1.2), the step and the one after it are one patch each, the weights read
+// router's RBAC: the RequestMirror filter with percent is accepted (the standard channel's
+// CRDs of v1.4 have it), the step and the one after it are one patch each, the weights read
 // back say whether the route mirrors, and Reconcile finds the stored route, defaults included,
 // equal to its own, so it only reads.
 func TestIntegrationHTTPRouteMirror(t *testing.T) {
