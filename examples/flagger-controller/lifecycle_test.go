@@ -335,10 +335,10 @@ func TestControllerDeletionOfACanaryRefusedMidRelease(t *testing.T) {
 	b.setImage("broken", "broken:2")
 	b.poll("mid-release", func() bool { return slices.Contains(rec.weights("broken", mark), 20) })
 
-	b.apply(strings.Replace(canaryYAML("broken", slow), "service: {port: 8080}", "service: {port: 8080, delegation: true}", 1))
+	b.apply(strings.Replace(canaryYAML("broken", slow), "service: {port: 8080}", "service: {port: 8080, backends: [backend.test]}", 1))
 	b.poll("a Warning: not driven", func() bool {
 		for _, m := range b.warnings("broken") {
-			if strings.Contains(m, "spec.service.delegation") {
+			if strings.Contains(m, "spec.service.backends") {
 				return true
 			}
 		}
