@@ -80,7 +80,10 @@
 // CauseNothingToRelease, ...), the same Cause the RollingBack and Failed events carry.
 //
 // Objects the adapters create in Kubernetes carry LabelManagedBy=ManagedBy, and adapters
-// change only objects that do.
+// change only objects that do. Metadata is a user's labels and annotations for them (Flagger's
+// spec.service.apex, primary and canary), checked as the API server checks them
+// (Metadata.Problems, without the adapters' own keys) and written with ApplyMetadata, which
+// removes what it wrote earlier and is no longer wanted and never touches other writers' keys.
 //
 // The engine keeps what it knows in memory and reads state back (Store.Load, Router.Weights)
 // only when a Run starts. One analysis step costs one Workload.Observe (served from a cache by

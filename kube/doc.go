@@ -23,6 +23,10 @@
 //   - Services podinfo (apex) and podinfo-primary selecting the primary's pods, podinfo-canary
 //     selecting the target's, on WorkloadOptions.Port and, with WorkloadOptions.PortDiscovery
 //     (Flagger's service.portDiscovery), every port of the target's containers as well;
+//     headless with WorkloadOptions.Headless, with WorkloadOptions.TrafficDistribution, and
+//     labelled and annotated with WorkloadOptions.ApexMetadata, PrimaryMetadata and
+//     CanaryMetadata (Flagger's service.apex, primary and canary) besides canarykit's own
+//     keys (see "The Services' metadata");
 //   - with WorkloadOptions.Autoscaler, a copy "<hpa>-primary" of the target's
 //     HorizontalPodAutoscaler scaling the primary, re-synced at every promotion;
 //   - the Lease podinfo-canarykit, holding the driver's claim, the status and control requests
@@ -73,6 +77,29 @@
 // primary and canary Services, the primary Deployment, its autoscaler and the primary config
 // copies, each only if canarykit manages it for this target and Canary (RestoreTarget refuses a
 // primary made for another Canary).
+//
+// # The Services' metadata
+//
+// WorkloadOptions.ApexMetadata, PrimaryMetadata and CanaryMetadata (Flagger's service.apex,
+// primary and canary) are written on the Services at their creation and at every Bootstrap
+// (and Promote, with PortDiscovery) with canary.ApplyMetadata: their keys are set, and the keys
+// an earlier write set from them (recorded in the annotation canary.AnnotationMetadata) that
+// they no longer have are removed. Keys canarykit never wrote are left alone — Flagger removes
+// every key its Canary does not name, canarykit only its own — and a key listed in
+// WorkloadOptions.UnmanagedMetadata (Flagger's service.unmanagedMetadata) that the Service has
+// keeps its value, whoever set it, and is never removed. canarykit's own keys win: the
+// managed-by label and canarykit.dev/ keys cannot be given, and the label naming the Service
+// under the target's selector label key (app=podinfo-primary) stays canarykit's, as it stays
+// Flagger's. An adopted apex Service gets the apex metadata too (Flagger writes metadata only on
+// the Services it created), and HandBackApex removes it with canarykit's own keys.
+//
+// WorkloadOptions.Headless makes all three Services headless (clusterIP None) when they are
+// created, as Flagger does. An existing Service's clusterIP cannot change, and Flagger leaves
+// it as it is; canarykit refuses instead, before Bootstrap writes anything, a Service whose
+// headlessness is not the options' (a permanent error naming service.headless: delete the
+// Service to have it made again, or set the option back). WorkloadOptions.TrafficDistribution
+// is set on created Services, and corrected on existing ones (Flagger sets it on creation
+// only); "" leaves an existing Service's as it is.
 //
 // # GitOps writers
 //

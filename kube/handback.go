@@ -61,7 +61,7 @@ func replicasOf(d *appsv1.Deployment) int32 {
 }
 
 // HandBackApex points the apex Service at the target's own pods and removes canarykit's label
-// and target annotation from it, so it is the user's again (a later Canary adopts it as it
+// and annotations from it, and the labels and annotations ApexMetadata set, so it is the user's again (a later Canary adopts it as it
 // adopts any unlabelled apex). An apex Service that does not exist, or that canarykit does not
 // manage for this target, is left alone.
 func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
@@ -93,6 +93,8 @@ func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
 	delete(u.Labels, canary.LabelManagedBy)
 	delete(u.Annotations, AnnotationTarget)
 	delete(u.Annotations, AnnotationCanary)
+	// the Canary's apex labels and annotations go with it (others' and unmanaged keys stay)
+	u.Labels, u.Annotations, _ = canary.ApplyMetadata(u.Labels, u.Annotations, canary.Metadata{}, w.opts.UnmanagedMetadata)
 	u.OwnerReferences = withoutOwner(u.OwnerReferences, d.Name)
 	if _, err := w.c.client.CoreV1().Services(t.Namespace).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("hand back service %s/%s: %w", t.Namespace, name, err)

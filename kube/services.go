@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
@@ -17,7 +18,10 @@ import (
 // syncService makes the ClusterIP service name select pods labelled key=selects on the
 // options' port (and, with PortDiscovery, the ports of d's containers: see servicePorts),
 // creating it or correcting a drifted port list and, unless keepSelector, a
-// drifted selector. The apex service's selector belongs to the router once the service
+// drifted selector, and writing the options' metadata and trafficDistribution on it (see
+// "The Services' metadata" in the package documentation; a created Service is headless with
+// Headless, an existing one whose headlessness differs is refused by checkService). The apex
+// service's selector belongs to the router once the service
 // exists (a mesh-less router switches it between primary and canary), unless the options say
 // ApexSelectsPrimary.
 //
@@ -38,11 +42,26 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 		return err
 	}
 	selector := map[string]string{key: selects}
+	meta := w.serviceMetadata(name, key)
 	cur, err := nc.service(ns, name)
 	if apierrors.IsNotFound(err) {
-		svc := &corev1.Service{
-			ObjectMeta: w.managedMeta(d, name, map[string]string{key: name}),
-			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selector, Ports: ports},
+		labels, annotations, _ := canary.ApplyMetadata(nil, nil, meta, w.opts.UnmanagedMetadata)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[key] = name
+		om := w.managedMeta(d, name, labels)
+		for k, v := range annotations {
+			if _, own := om.Annotations[k]; !own {
+				om.Annotations[k] = v
+			}
+		}
+		svc := &corev1.Service{ObjectMeta: om, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selector, Ports: ports}}
+		if w.opts.Headless {
+			svc.Spec.ClusterIP = corev1.ClusterIPNone
+		}
+		if v := w.opts.TrafficDistribution; v != "" {
+			svc.Spec.TrafficDistribution = &v
 		}
 		_, err = w.c.client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
 		if err == nil {
@@ -69,11 +88,17 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	if keepSelector {
 		selector = cur.Spec.Selector
 	}
-	if !adopt && !unclaimed(cur) && equality.Semantic.DeepEqual(cur.Spec.Selector, selector) &&
-		samePorts(cur.Spec.Ports, ports) {
+	labels, annotations, metaChanged := canary.ApplyMetadata(cur.Labels, cur.Annotations, meta, w.opts.UnmanagedMetadata)
+	distribution := cur.Spec.TrafficDistribution
+	if v := w.opts.TrafficDistribution; v != "" && (distribution == nil || *distribution != v) {
+		distribution = &v
+	}
+	if !adopt && !unclaimed(cur) && !metaChanged && equality.Semantic.DeepEqual(cur.Spec.Selector, selector) &&
+		samePorts(cur.Spec.Ports, ports) && distribution == cur.Spec.TrafficDistribution {
 		return nil
 	}
 	u := cur.DeepCopy()
+	u.Labels, u.Annotations = labels, annotations
 	if adopt {
 		if u.Labels == nil {
 			u.Labels = map[string]string{}
@@ -84,6 +109,7 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	u.Annotations[AnnotationTarget] = d.Name
 	u.Spec.Selector = selector
 	u.Spec.Ports = ports
+	u.Spec.TrafficDistribution = distribution
 	if _, err := w.c.client.CoreV1().Services(ns).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("update service %s/%s: %w", ns, name, err)
 	}
@@ -91,13 +117,56 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	return nil
 }
 
+// serviceMetadata is the Metadata of the Service name (apex, primary or canary) without the
+// label key the Services are named under (the target's selector label key): that label is
+// canarykit's, as it is Flagger's.
+func (w *Workload) serviceMetadata(name, key string) canary.Metadata {
+	t := w.opts.Target
+	var m canary.Metadata
+	switch name {
+	case t.ApexService():
+		m = w.opts.ApexMetadata
+	case t.PrimaryService():
+		m = w.opts.PrimaryMetadata
+	case t.CanaryService():
+		m = w.opts.CanaryMetadata
+	}
+	if _, clash := m.Labels[key]; clash {
+		m.Labels = maps.Clone(m.Labels)
+		delete(m.Labels, key)
+	}
+	return m
+}
+
+// checkHeadless refuses an existing Service whose headlessness is not the options': its
+// clusterIP cannot change, and a Service quietly left as it is would not be what the
+// Canary asks for.
+func (w *Workload) checkHeadless(svc *corev1.Service) error {
+	headless := svc.Spec.ClusterIP == corev1.ClusterIPNone
+	if headless == w.opts.Headless {
+		return nil
+	}
+	if w.opts.Headless {
+		return canary.Permanent(fmt.Errorf("service.headless: service %s/%s exists with clusterIP %q (type %s), and a Service's clusterIP cannot change: "+
+			"delete it to have it made headless, or set headless to false", svc.Namespace, svc.Name, svc.Spec.ClusterIP, svc.Spec.Type))
+	}
+	return canary.Permanent(fmt.Errorf("service.headless: service %s/%s exists headless (clusterIP None), and a Service's clusterIP cannot change: "+
+		"delete it to have it made with a cluster IP, or set headless to true", svc.Namespace, svc.Name))
+}
+
 // checkService refuses a Service of the target's names that is not the Workload's to write,
 // and reports whether it is an apex Service to adopt.
 func (w *Workload) checkService(cur *corev1.Service, d *appsv1.Deployment) (adopt bool, err error) {
 	if cur.Name == w.opts.Target.ApexService() && unlabelled(cur) && !flaggerControlled(cur) {
-		return true, adoptable(cur, d)
+		if err := adoptable(cur, d); err != nil {
+			return true, err
+		}
+		return true, w.checkHeadless(cur)
 	}
-	return false, w.checkOwned(cur, "service", d)
+	if err := w.checkOwned(cur, "service", d); err != nil {
+		return false, err
+	}
+	return false, w.checkHeadless(cur)
 }
 
 // flaggerControlled reports whether obj's controller is a Flagger Canary: not a Service the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +63,28 @@ type WorkloadOptions struct {
 	// the mesh are never left on a side with no pods. Leave it off with a router that switches
 	// the apex selector (mesh.Kubernetes).
 	ApexSelectsPrimary bool
+	// ApexMetadata, PrimaryMetadata and CanaryMetadata are labels and annotations for the
+	// apex, primary and canary Services (Flagger's service.apex, primary and canary), written
+	// with canary.ApplyMetadata: set at creation and at every sync, and a key removed from
+	// them is removed from the Service at its next sync; keys others set are left alone.
+	// canarykit's own keys win: the managed-by label, the app label naming the Service (the
+	// target's selector label key, as Flagger sets it) and the canarykit.dev/ annotations
+	// (canary.Metadata refuses the managed-by label and canarykit.dev/ keys).
+	ApexMetadata, PrimaryMetadata, CanaryMetadata canary.Metadata
+	// UnmanagedMetadata lists label and annotation keys others write on the Services (Flagger's
+	// service.unmanagedMetadata): a Service that has one keeps its value, even when the
+	// Metadata above sets it, and it is never removed.
+	UnmanagedMetadata canary.MetadataKeys
+	// Headless makes the three Services headless (clusterIP None), as Flagger's
+	// service.headless does. A Service's clusterIP cannot change: an existing Service that is
+	// not headless while Headless is set, or headless while it is not, is a permanent error
+	// naming service.headless (delete the Service, or change the option back).
+	Headless bool
+	// TrafficDistribution is the Services' spec.trafficDistribution (Flagger's
+	// service.trafficDistribution), one of canary.TrafficDistributions. Set at
+	// creation, and an existing Service's corrected at every sync; "" leaves the field as it
+	// is.
+	TrafficDistribution string
 }
 
 // Workload drives an apps/v1 Deployment target and its primary for a canary.Rollout: it creates
@@ -124,6 +148,13 @@ func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 		case *v < 1 || *v > 100:
 			errs = append(errs, fmt.Errorf("%s: must be 1..100, got %d", name, *v))
 		}
+	}
+	for _, p := range slices.Concat(opts.ApexMetadata.Problems("service.apex"), opts.PrimaryMetadata.Problems("service.primary"),
+		opts.CanaryMetadata.Problems("service.canary"), opts.UnmanagedMetadata.Problems("service.unmanagedMetadata")) {
+		errs = append(errs, p)
+	}
+	if v := opts.TrafficDistribution; v != "" && !slices.Contains(canary.TrafficDistributions, v) {
+		errs = append(errs, fmt.Errorf("service.trafficDistribution: must be one of %s, got %q", strings.Join(canary.TrafficDistributions, ", "), v))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("kube: invalid workload options: %w", err)

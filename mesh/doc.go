@@ -84,6 +84,16 @@
 // removes. SetWeights' patch touches only the first HTTP route's two weights, which is the
 // weighted route with or without match conditions, and for a target that mirrors its mirror.
 //
+// # Route metadata and timeouts
+//
+// HTTPRoute.WithMetadata and Istio.WithMetadata write labels and annotations (a Flagger
+// Canary's spec.service.apex) on the HTTPRoute or the VirtualService (not the
+// DestinationRules), as Flagger does: with canary.ApplyMetadata, so a key dropped from them is
+// removed at the next Reconcile and keys other controllers set are kept. The TrafficSplit and
+// the NGINX canary Ingress get none, as in Flagger. HTTPRoute.WithBackendTimeout writes
+// timeouts.backendRequest (a Gateway API Duration) on every rule of the route, as Flagger
+// writes a Canary's spec.service.backendTimeout; SetWeights' patch leaves it as it is.
+//
 // # Weights read back
 //
 // Weights are relative in SMI and Gateway API. Weights reads the primary's and the canary's

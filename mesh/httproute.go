@@ -72,6 +72,9 @@ type HTTPRoute struct {
 	services corev1client.ServicesGetter
 	own      owners
 	log      logr.Logger
+
+	meta           canary.Metadata // the route's labels and annotations (WithMetadata)
+	backendTimeout gwv1.Duration   // the rules' timeouts.backendRequest (WithBackendTimeout); "": none
 }
 
 var _ canary.WeightsReconciler = (*HTTPRoute)(nil)
@@ -203,6 +206,51 @@ func (r *HTTPRoute) WithHostnames(hosts ...string) (*HTTPRoute, error) {
 	return &c, nil
 }
 
+// WithMetadata returns a copy of r that writes m's labels and annotations on its routes, as
+// Flagger writes a Canary's spec.service.apex there (see the package documentation: keys
+// removed from m are removed, others' are kept). m is checked (canary.Metadata.Problems) and
+// copied.
+func (r *HTTPRoute) WithMetadata(m canary.Metadata) (*HTTPRoute, error) {
+	m, err := validMetadata(m)
+	if err != nil {
+		return nil, err
+	}
+	c := *r
+	c.meta = m
+	return &c, nil
+}
+
+// WithBackendTimeout returns a copy of r whose route rules carry timeouts.backendRequest d (a
+// Gateway API Duration such as 2s or 1m30s; "": none), as Flagger writes a Canary's
+// spec.service.backendTimeout: the longest a gateway waits for one request to a backend.
+func (r *HTTPRoute) WithBackendTimeout(d string) (*HTTPRoute, error) {
+	if d != "" {
+		if why := canary.GatewayDurationProblem(d); why != "" {
+			return nil, fmt.Errorf("mesh: invalid HTTPRoute backend timeout: %s", why)
+		}
+	}
+	c := *r
+	c.backendTimeout = gwv1.Duration(d)
+	return &c, nil
+}
+
+// Metadata returns a copy of the labels and annotations the router writes on its routes.
+func (r *HTTPRoute) Metadata() canary.Metadata { return copyMetadata(r.meta) }
+
+// BackendTimeout returns the rules' timeouts.backendRequest ("": none).
+func (r *HTTPRoute) BackendTimeout() string { return string(r.backendTimeout) }
+
+// withTimeouts gives spec's rules the router's backend timeout, if it has one.
+func (r *HTTPRoute) withTimeouts(spec gwv1.HTTPRouteSpec) gwv1.HTTPRouteSpec {
+	if r.backendTimeout == "" {
+		return spec
+	}
+	for i := range spec.Rules {
+		spec.Rules[i].Timeouts = &gwv1.HTTPRouteTimeouts{BackendRequest: ptrTo(r.backendTimeout)}
+	}
+	return spec
+}
+
 func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRoute], error) {
 	if r.pinned != "" {
 		return r.pinned, r.versions[r.pinned], nil
@@ -298,11 +346,12 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 	if w == nil {
 		w = &keep
 	}
-	want := routeSpec(t, r.parents, r.hosts, port, *w)
-	if sameShape(cur.Spec, want) && keep == *w && claimed(&cur.ObjectMeta, t) {
+	want := r.withTimeouts(routeSpec(t, r.parents, r.hosts, port, *w))
+	if sameShape(cur.Spec, want) && keep == *w && claimed(&cur.ObjectMeta, t) && !metadataDrift(&cur.ObjectMeta, r.meta) {
 		return false, nil
 	}
 	cur.Spec = want
+	applyMetadata(&cur.ObjectMeta, r.meta)
 	r.own.claim(&cur.ObjectMeta, t)
 	if _, err := c.update(ctx, t.Namespace, cur); err != nil {
 		return false, r.apiError(err, "update", t)
@@ -448,8 +497,9 @@ func ptrValue[T any](p *T, def T) T {
 func (r *HTTPRoute) create(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], port int32, w canary.Weights) error {
 	route := &gwv1.HTTPRoute{
 		ObjectMeta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace},
-		Spec:       routeSpec(t, r.parents, r.hosts, port, w),
+		Spec:       r.withTimeouts(routeSpec(t, r.parents, r.hosts, port, w)),
 	}
+	applyMetadata(&route.ObjectMeta, r.meta)
 	if err := r.own.stamp(ctx, t, &route.ObjectMeta); err != nil {
 		return err
 	}

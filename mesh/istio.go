@@ -65,6 +65,8 @@ type Istio struct {
 	port   uint32 // the destinations' port (WithDestinationPort); 0: none
 	own    owners
 	log    logr.Logger
+
+	meta canary.Metadata // the VirtualService's labels and annotations (WithMetadata)
 }
 
 var _ canary.WeightsReconciler = (*Istio)(nil)
@@ -126,6 +128,24 @@ func (r *Istio) WithDestinationPort(port int32) (*Istio, error) {
 	c.port = uint32(port)
 	return &c, nil
 }
+
+// WithMetadata returns a router that shares r's clients and service and writes m's labels
+// and annotations on the VirtualService (not the DestinationRules), as Flagger writes a
+// Canary's spec.service.apex there (see the package documentation: keys removed from m are
+// removed, others' are kept). m is checked (canary.Metadata.Problems) and copied.
+func (r *Istio) WithMetadata(m canary.Metadata) (*Istio, error) {
+	m, err := validMetadata(m)
+	if err != nil {
+		return nil, err
+	}
+	c := *r
+	c.meta = m
+	return &c, nil
+}
+
+// Metadata returns a copy of the labels and annotations the router writes on the
+// VirtualService.
+func (r *Istio) Metadata() canary.Metadata { return copyMetadata(r.meta) }
 
 // DestinationPort returns the port the VirtualService's destinations name (0: none).
 func (r *Istio) DestinationPort() int32 { return int32(r.port) }
@@ -306,7 +326,7 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 		w = &keep
 	}
 	want := r.vsSpec(t, *w)
-	if !broken && sameIstioSpec(cur, want) && keep == *w && claimed(objectMeta(cur), t) {
+	if !broken && sameIstioSpec(cur, want) && keep == *w && claimed(objectMeta(cur), t) && !metadataDrift(objectMeta(cur), r.meta) {
 		return keep, nil
 	}
 	if err := r.update(ctx, t, vs, cur, want); err != nil {
@@ -414,6 +434,9 @@ func (r *Istio) createVirtualService(ctx context.Context, t canary.Target, vs is
 // create creates the object name of api's kind with spec, labelled as the router's for t.
 func (r *Istio) create(ctx context.Context, t canary.Target, api istioAPI, name string, spec any) error {
 	meta := metav1.ObjectMeta{Name: name, Namespace: t.Namespace}
+	if api.kind == "VirtualService" {
+		applyMetadata(&meta, r.meta)
+	}
 	if err := r.own.stamp(ctx, t, &meta); err != nil {
 		return err
 	}
@@ -439,6 +462,12 @@ func (r *Istio) update(ctx context.Context, t canary.Target, api istioAPI, cur *
 	}
 	obj := cur.DeepCopy()
 	obj.Object["spec"] = m
+	if api.kind == "VirtualService" {
+		meta := metav1.ObjectMeta{Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
+		applyMetadata(&meta, r.meta)
+		obj.SetLabels(meta.Labels)
+		obj.SetAnnotations(meta.Annotations)
+	}
 	annotations := obj.GetAnnotations()
 	if annotations == nil {
 		annotations = map[string]string{}

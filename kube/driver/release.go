@@ -212,7 +212,9 @@ func workloadOptions(c *flagger.Canary, ownerReferences bool) kube.WorkloadOptio
 	w := c.Workload
 	o := kube.WorkloadOptions{Target: c.Target, Port: w.Port, PortName: w.PortName, AppProtocol: w.AppProtocol, PortDiscovery: w.PortDiscovery,
 		Autoscaler: w.Autoscaler, PrimaryMinReplicas: w.PrimaryMinReplicas, PrimaryMaxReplicas: w.PrimaryMaxReplicas,
-		OwnerReferences: ownerReferences, PrimaryReadyThreshold: w.PrimaryReadyThreshold, CanaryReadyThreshold: w.CanaryReadyThreshold}
+		OwnerReferences: ownerReferences, PrimaryReadyThreshold: w.PrimaryReadyThreshold, CanaryReadyThreshold: w.CanaryReadyThreshold,
+		ApexMetadata: w.ApexMetadata, PrimaryMetadata: w.PrimaryMetadata, CanaryMetadata: w.CanaryMetadata,
+		UnmanagedMetadata: w.UnmanagedMetadata, Headless: w.Headless, TrafficDistribution: w.TrafficDistribution}
 	if w.TargetPort != "" {
 		o.TargetPort = intstr.Parse(w.TargetPort)
 	}

@@ -101,6 +101,10 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.hosts: only the Istio router (the VirtualService's hosts) or an HTTPRoute (its hostnames) uses them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
+	if c.BackendTimeout != "" && choice.Kind != flagger.RouterHTTPRoute {
+		return nil, fmt.Errorf("spec.service.backendTimeout: only a Gateway API router (HTTPRoute) writes it; spec.provider %q routes with %s",
+			choice.Provider, choice.Kind)
+	}
 	base, err := rs.shared(choice)
 	if err != nil {
 		field := "spec.provider"
@@ -113,6 +117,9 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		r, err := ir.WithService(svc)
 		if err != nil {
 			return nil, fmt.Errorf("spec.service: %w", err)
+		}
+		if r, err = r.WithMetadata(c.Workload.ApexMetadata); err != nil {
+			return nil, fmt.Errorf("spec.service.apex: %w", err)
 		}
 		if c.Workload.PortDiscovery && (c.Service.Delegation || len(c.Service.Gateways) > 0 && c.Service.Gateways[0] != "mesh") {
 			// Flagger tells the gateways (or a delegate's root) which port of the multi-port
@@ -137,6 +144,12 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 	}
 	if r, err = r.WithHostnames(svc.Hosts...); err != nil {
 		return nil, fmt.Errorf("spec.service.hosts: %w", err)
+	}
+	if r, err = r.WithMetadata(c.Workload.ApexMetadata); err != nil {
+		return nil, fmt.Errorf("spec.service.apex: %w", err)
+	}
+	if r, err = r.WithBackendTimeout(c.BackendTimeout); err != nil {
+		return nil, fmt.Errorf("spec.service.backendTimeout: %w", err)
 	}
 	return r, nil
 }

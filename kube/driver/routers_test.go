@@ -189,3 +189,35 @@ func TestRouterRefusesMirrorItCannotDo(t *testing.T) {
 	_, err := i.routers.forCanary(mirrored(flagger.Router{}))
 	require.NoError(t, err, "the default router mirrors")
 }
+
+// spec.service.apex goes on the route object of the routers Flagger writes it on (Istio's
+// VirtualService, Gateway API's HTTPRoute) and spec.service.backendTimeout on the HTTPRoute;
+// backendTimeout with a router that writes no HTTPRoute is refused, naming the field (the
+// loader refuses it with a provider; this is the driver's default router).
+func TestRoutersCarryApexMetadataAndBackendTimeout(t *testing.T) {
+	d := offline(t, Options{})
+	apex := canary.Metadata{Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"external-dns.alpha.kubernetes.io/hostname": "podinfo.example.com"}}
+
+	c := testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1"}, flagger.ParentRef{Name: "public"})
+	c.Workload.ApexMetadata, c.BackendTimeout = apex, "2s"
+	r, err := d.routers.forCanary(c)
+	require.NoError(t, err)
+	require.IsType(t, &mesh.HTTPRoute{}, r)
+	assert.Equal(t, apex, r.(*mesh.HTTPRoute).Metadata())
+	assert.Equal(t, "2s", r.(*mesh.HTTPRoute).BackendTimeout())
+
+	c = testCanary(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"})
+	c.Workload.ApexMetadata = apex
+	r, err = d.routers.forCanary(c)
+	require.NoError(t, err)
+	require.IsType(t, &mesh.Istio{}, r)
+	assert.Equal(t, apex, r.(*mesh.Istio).Metadata())
+
+	for _, def := range []flagger.RouterKind{flagger.RouterSMI, flagger.RouterIstio, flagger.RouterKubernetes} {
+		d := offline(t, Options{DefaultRouter: flagger.Router{Kind: def}})
+		c := testCanary(flagger.Router{})
+		c.BackendTimeout = "2s"
+		_, err := d.routers.forCanary(c)
+		assert.ErrorContains(t, err, "spec.service.backendTimeout: only a Gateway API router (HTTPRoute) writes it", def)
+	}
+}

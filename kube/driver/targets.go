@@ -49,9 +49,11 @@ func suspend(r *canary.Rollout, on bool) {
 
 // Bound reports whether two versions of a Canary drive the same thing the same way: the same
 // target and Services, router, gateway parents, routing service (hosts, Istio gateways and
-// Istio fields: trafficPolicy, match, rewrite, timeout, retries, corsPolicy, headers) and
-// workload settings (what the Target's router and workload are built from). Only their analysis may
-// differ: a Target takes such an edit with Update; any other edit needs a new Target.
+// Istio fields: trafficPolicy, match, rewrite, timeout, retries, corsPolicy, headers), the
+// HTTPRoute's backendTimeout and workload settings, the Services' metadata, headless and
+// trafficDistribution among them (what the Target's router and workload are built from).
+// Only their analysis may differ: a Target takes such an edit with Update; any other edit
+// needs a new Target.
 func Bound(a, b *flagger.Canary) bool {
 	return binding(a) == binding(b)
 }
@@ -63,7 +65,8 @@ func binding(c *flagger.Canary) string {
 		Router      flagger.Router
 		GatewayRefs []flagger.ParentRef
 		Service     istioapi.Service
-	}{c.Target, c.Workload, c.Router, c.GatewayRefs, c.Service})
+		Timeout     string
+	}{c.Target, c.Workload, c.Router, c.GatewayRefs, c.Service, c.BackendTimeout})
 	return string(b)
 }
 

@@ -29,9 +29,18 @@ func TestBound(t *testing.T) {
 		"port":      func(c *flagger.Canary) { c.Workload.Port = 8080 },
 		// the Workload is built with it
 		"portDiscovery": func(c *flagger.Canary) { c.Workload.PortDiscovery = true },
-		"autoscaler":    func(c *flagger.Canary) { c.Workload.Autoscaler = "podinfo" },
-		"provider":      func(c *flagger.Canary) { c.Router = flagger.Router{Kind: flagger.RouterKubernetes} },
-		"gateways":      func(c *flagger.Canary) { c.GatewayRefs = []flagger.ParentRef{{Name: "public"}} },
+		"apex metadata": func(c *flagger.Canary) {
+			c.Workload.ApexMetadata = canary.Metadata{Annotations: map[string]string{"a": "b"}}
+		},
+		"unmanaged metadata": func(c *flagger.Canary) {
+			c.Workload.UnmanagedMetadata = canary.MetadataKeys{Labels: []string{"a"}}
+		},
+		"headless":            func(c *flagger.Canary) { c.Workload.Headless = true },
+		"trafficDistribution": func(c *flagger.Canary) { c.Workload.TrafficDistribution = "PreferClose" },
+		"backendTimeout":      func(c *flagger.Canary) { c.BackendTimeout = "2s" },
+		"autoscaler":          func(c *flagger.Canary) { c.Workload.Autoscaler = "podinfo" },
+		"provider":            func(c *flagger.Canary) { c.Router = flagger.Router{Kind: flagger.RouterKubernetes} },
+		"gateways":            func(c *flagger.Canary) { c.GatewayRefs = []flagger.ParentRef{{Name: "public"}} },
 		// the Istio router is built with them: an edit needs a new Target
 		"istio hosts":    func(c *flagger.Canary) { c.Service.Hosts = []string{"app.example.com"} },
 		"istio gateways": func(c *flagger.Canary) { c.Service.Gateways = []string{"istio-system/public"} },
@@ -131,6 +140,24 @@ func TestTargetsGiveWayToTheCanaryTheObjectsWereMadeFor(t *testing.T) {
 	_, _, err = ts.Apply(ctx, "test/second", second)
 	require.NoError(t, err, "the target is free")
 	assert.Equal(t, []string{"test/second"}, ts.Keys())
+}
+
+// spec.service's metadata, unmanagedMetadata, headless and trafficDistribution reach the
+// Workload the driver builds.
+func TestWorkloadOptionsCarryTheServicesShape(t *testing.T) {
+	c := testCanary(flagger.Router{})
+	c.Workload.ApexMetadata = canary.Metadata{Labels: map[string]string{"a": "1"}}
+	c.Workload.PrimaryMetadata = canary.Metadata{Labels: map[string]string{"p": "1"}}
+	c.Workload.CanaryMetadata = canary.Metadata{Annotations: map[string]string{"c": "1"}}
+	c.Workload.UnmanagedMetadata = canary.MetadataKeys{Annotations: []string{"x"}}
+	c.Workload.Headless, c.Workload.TrafficDistribution = true, "PreferClose"
+	o := workloadOptions(c, false)
+	assert.Equal(t, c.Workload.ApexMetadata, o.ApexMetadata)
+	assert.Equal(t, c.Workload.PrimaryMetadata, o.PrimaryMetadata)
+	assert.Equal(t, c.Workload.CanaryMetadata, o.CanaryMetadata)
+	assert.Equal(t, c.Workload.UnmanagedMetadata, o.UnmanagedMetadata)
+	assert.True(t, o.Headless)
+	assert.Equal(t, "PreferClose", o.TrafficDistribution)
 }
 
 // spec.service.portDiscovery reaches the Workload the driver builds.

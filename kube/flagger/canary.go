@@ -36,6 +36,10 @@ type Canary struct {
 	// binds to, the HTTP routes' match, rewrite, timeout, retries, corsPolicy and headers, and
 	// the DestinationRules' trafficPolicy, as Flagger's Istio router writes them.
 	Service istioapi.Service
+	// BackendTimeout is spec.service.backendTimeout, a Gateway API Duration: the HTTPRoute
+	// rules' timeouts.backendRequest (provider gatewayapi, or linkerd with gatewayRefs; other
+	// providers are refused, as Flagger ignores it for them).
+	BackendTimeout string
 	// MetricsServer is spec.metricsServer (empty: the driver's Prometheus).
 	MetricsServer string
 	// TemplateRefs are the metrics that name a Flagger MetricTemplate; their queries are empty
@@ -81,6 +85,19 @@ type Workload struct {
 	// PortDiscovery is spec.service.portDiscovery: the Services also carry the ports of the
 	// target's containers (kube.WorkloadOptions.PortDiscovery).
 	PortDiscovery bool
+	// ApexMetadata, PrimaryMetadata and CanaryMetadata are spec.service.apex, primary and
+	// canary: labels and annotations of the apex, primary and canary Services
+	// (kube.WorkloadOptions.ApexMetadata, ...); the apex's also go on the VirtualService
+	// (istio) or HTTPRoute (Gateway API), where Flagger writes them (not on an SMI
+	// TrafficSplit, nor on the NGINX canary Ingress, where Flagger writes none).
+	ApexMetadata, PrimaryMetadata, CanaryMetadata canary.Metadata
+	// UnmanagedMetadata is spec.service.unmanagedMetadata: label and annotation keys others
+	// write on the Services, kept as they are (kube.WorkloadOptions.UnmanagedMetadata).
+	UnmanagedMetadata canary.MetadataKeys
+	// Headless and TrafficDistribution are spec.service.headless (the Services without a
+	// cluster IP) and trafficDistribution (kube.WorkloadOptions.Headless, TrafficDistribution).
+	Headless            bool
+	TrafficDistribution string
 	// Autoscaler is spec.autoscalerRef.name (an autoscaling/v2 HorizontalPodAutoscaler), if any.
 	Autoscaler string
 	// PrimaryMinReplicas and PrimaryMaxReplicas are spec.autoscalerRef.primaryScalerReplicas.
@@ -184,6 +201,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if why == "" {
 		checkIstio(d, spec, m)
 		checkMirror(d, key, m)
+		checkBackendTimeout(d, spec, m)
 	}
 	if len(d.problems) == 0 {
 		// the engine's checks, at the manifest's paths
@@ -242,9 +260,9 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	m.Workload.PortDiscovery = svc.bool("portDiscovery")
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
 	decodeIstioService(d, svc, m)
+	decodeServiceObjects(d, svc, m)
 	svc.ignore("meshName") // Linkerd needs none
-	svc.unsupported("headless", "backendTimeout", "unmanagedMetadata", "mirror", "apex", "primary", "canary", "backends",
-		"trafficDistribution")
+	svc.unsupported("mirror", "backends")
 	svc.done()
 }
 

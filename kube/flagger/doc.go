@@ -112,7 +112,8 @@
 // (which Istio would refuse); retries: {} turns retries off (attempts 0), as Flagger writes
 // it. What Flagger's Istio router writes and canarykit's does not is
 // refused by path: spec.service mirror, spec.analysis
-// sessionAffinity, and appProtocol tcp (canarykit writes HTTP routes only).
+// sessionAffinity, and appProtocol tcp (canarykit writes HTTP routes only). So is
+// spec.service.backends (App Mesh's).
 //
 // # Traffic mirroring
 //
@@ -135,6 +136,26 @@
 // are refused then, naming the container port. With provider istio and gateways other than
 // "mesh" first, or with spec.service.delegation, the VirtualService's destinations name
 // service.port, as Flagger's do (mesh.Istio.WithDestinationPort).
+//
+// spec.service.apex, primary and canary (Flagger's CustomMetadata: labels and annotations)
+// are Workload.ApexMetadata, PrimaryMetadata and CanaryMetadata (canary.Metadata): the labels
+// and annotations of the apex, primary and canary Services, and the apex's also of the route
+// object where Flagger writes them (the Istio VirtualService, not its DestinationRules; the
+// Gateway API HTTPRoute; none on an SMI TrafficSplit or the NGINX canary Ingress, as in
+// Flagger). spec.service.unmanagedMetadata (lists of label and annotation keys) is
+// Workload.UnmanagedMetadata: keys others write on the Services, whose values are kept. They
+// are checked as the API server checks an object's metadata, at their paths
+// (spec.service.apex.labels["bad key"]): label keys and annotation keys are qualified names,
+// label values at most 63 characters of alphanumerics, '-', '_' and '.'; at most 64 entries
+// each, 64 KiB of annotations each; canarykit's own keys (the app.kubernetes.io/managed-by
+// label, any key under canarykit.dev/) are refused. spec.service.headless and
+// trafficDistribution (PreferClose, PreferSameZone or PreferSameNode, as kube-apiserver v1.34
+// accepts) are Workload.Headless and TrafficDistribution (kube.WorkloadOptions has the rules:
+// a change of headless on existing Services is refused, their clusterIP cannot change).
+// spec.service.backendTimeout (a Gateway API Duration, e.g. 2s) is Canary.BackendTimeout, the
+// HTTPRoute rules' timeouts.backendRequest; with a provider that writes no HTTPRoute it is
+// refused at its path, as Flagger ignores it there (without spec.provider, a Note: the
+// driver's default router must be an HTTPRoute).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

@@ -48,7 +48,6 @@ func TestIstioSeed003ABTesting(t *testing.T) {
 func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 	for field, service := range map[string]string{
 		"spec.service.mirror": "mirror: [{destination: {host: x}}]",
-		"spec.service.apex":   "apex: {labels: {a: b}}",
 	} {
 		_, err := flagger.LoadCanary(canaryWith("istio", service))
 		assert.Equal(t, []string{field + ": not supported by canarykit yet"}, problems(t, err), service)
