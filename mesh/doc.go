@@ -90,9 +90,10 @@
 // Canary's spec.service.apex) on the HTTPRoute or the VirtualService (not the
 // DestinationRules), as Flagger does: with canary.ApplyMetadata, so a key dropped from them is
 // removed at the next Reconcile and keys other controllers set are kept. The TrafficSplit and
-// the NGINX canary Ingress get none, as in Flagger. HTTPRoute.WithBackendTimeout writes
-// timeouts.backendRequest (a Gateway API Duration) on every rule of the route, as Flagger
-// writes a Canary's spec.service.backendTimeout; SetWeights' patch leaves it as it is.
+// the NGINX canary Ingress get none, as in Flagger. HTTPRoute.WithTimeouts writes
+// timeouts.request and backendRequest (Gateway API Durations, the backend's no longer than the
+// request's) on every rule of the route, as Flagger writes a Canary's spec.service.timeout and
+// backendTimeout; SetWeights' patch leaves them as they are.
 //
 // # Weights read back
 //

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -73,8 +74,8 @@ type HTTPRoute struct {
 	own      owners
 	log      logr.Logger
 
-	meta           canary.Metadata // the route's labels and annotations (WithMetadata)
-	backendTimeout gwv1.Duration   // the rules' timeouts.backendRequest (WithBackendTimeout); "": none
+	meta     canary.Metadata        // the route's labels and annotations (WithMetadata)
+	timeouts gwv1.HTTPRouteTimeouts // the rules' timeouts (WithTimeouts); none when empty
 }
 
 var _ canary.WeightsReconciler = (*HTTPRoute)(nil)
@@ -220,33 +221,58 @@ func (r *HTTPRoute) WithMetadata(m canary.Metadata) (*HTTPRoute, error) {
 	return &c, nil
 }
 
-// WithBackendTimeout returns a copy of r whose route rules carry timeouts.backendRequest d (a
-// Gateway API Duration such as 2s or 1m30s; "": none), as Flagger writes a Canary's
-// spec.service.backendTimeout: the longest a gateway waits for one request to a backend.
-func (r *HTTPRoute) WithBackendTimeout(d string) (*HTTPRoute, error) {
-	if d != "" {
-		if why := canary.GatewayDurationProblem(d); why != "" {
-			return nil, fmt.Errorf("mesh: invalid HTTPRoute backend timeout: %s", why)
+// WithTimeouts returns a copy of r whose route rules carry timeouts.request and
+// timeouts.backendRequest, as Flagger writes a Canary's spec.service.timeout and
+// backendTimeout: the longest a gateway takes to answer a request, and the longest it waits
+// for one request to a backend. Each is a Gateway API Duration (2s, 1m30s, 500ms) or "" for
+// none; backendRequest may not be longer than request (Gateway API's rule, which the API
+// server enforces).
+func (r *HTTPRoute) WithTimeouts(request, backendRequest string) (*HTTPRoute, error) {
+	var errs []error
+	var t gwv1.HTTPRouteTimeouts
+	for _, f := range []struct {
+		name, value string
+		to          **gwv1.Duration
+	}{{"request", request, &t.Request}, {"backendRequest", backendRequest, &t.BackendRequest}} {
+		if f.value == "" {
+			continue
+		}
+		if why := canary.GatewayDurationProblem(f.value); why != "" {
+			errs = append(errs, fmt.Errorf("%s: %s", f.name, why))
+			continue
+		}
+		*f.to = ptrTo(gwv1.Duration(f.value))
+	}
+	if len(errs) == 0 && t.Request != nil && t.BackendRequest != nil {
+		rq, _ := time.ParseDuration(request) // a Gateway API Duration is one of Go's
+		bk, _ := time.ParseDuration(backendRequest)
+		if rq != 0 && bk > rq {
+			errs = append(errs, fmt.Errorf("backendRequest %s is longer than request %s", backendRequest, request))
 		}
 	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("mesh: invalid HTTPRoute timeouts: %w", errors.Join(errs...))
+	}
 	c := *r
-	c.backendTimeout = gwv1.Duration(d)
+	c.timeouts = t
 	return &c, nil
 }
 
 // Metadata returns a copy of the labels and annotations the router writes on its routes.
 func (r *HTTPRoute) Metadata() canary.Metadata { return copyMetadata(r.meta) }
 
-// BackendTimeout returns the rules' timeouts.backendRequest ("": none).
-func (r *HTTPRoute) BackendTimeout() string { return string(r.backendTimeout) }
+// Timeouts returns the rules' timeouts.request and backendRequest ("": none).
+func (r *HTTPRoute) Timeouts() (request, backendRequest string) {
+	return string(ptrValue(r.timeouts.Request, "")), string(ptrValue(r.timeouts.BackendRequest, ""))
+}
 
-// withTimeouts gives spec's rules the router's backend timeout, if it has one.
+// withTimeouts gives spec's rules the router's timeouts, if it has any.
 func (r *HTTPRoute) withTimeouts(spec gwv1.HTTPRouteSpec) gwv1.HTTPRouteSpec {
-	if r.backendTimeout == "" {
+	if r.timeouts.Request == nil && r.timeouts.BackendRequest == nil {
 		return spec
 	}
 	for i := range spec.Rules {
-		spec.Rules[i].Timeouts = &gwv1.HTTPRouteTimeouts{BackendRequest: ptrTo(r.backendTimeout)}
+		spec.Rules[i].Timeouts = r.timeouts.DeepCopy()
 	}
 	return spec
 }

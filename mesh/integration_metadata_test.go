@@ -13,19 +13,19 @@ import (
 	"github.com/canarykit/canarykit/mesh"
 )
 
-// A Canary's spec.service.backendTimeout and apex metadata on an HTTPRoute, on a real API
-// server with Gateway API's standard CRDs (their schema and CEL rules): the route is accepted
-// with timeouts.backendRequest on both rules of an A/B route and the labels and annotations,
-// reads back as written (a second Reconcile only reads it), keeps them through weight
-// patches, and a backend timeout beyond the request timeout Gateway API allows is refused by
-// the CRD's own rule, which canarykit never writes (it writes no request timeout).
+// A Canary's spec.service.timeout, backendTimeout and apex metadata on an HTTPRoute, on a real
+// API server with Gateway API's standard CRDs (their schema and CEL rules): the route is
+// accepted with timeouts.request and backendRequest on both rules of an A/B route and the
+// labels and annotations, reads back as written (a second Reconcile only reads it) and keeps
+// them through weight patches; a backend timeout longer than the request timeout, which
+// WithTimeouts refuses, is refused by the CRD's own rule too.
 func TestIntegrationHTTPRouteBackendTimeoutAndMetadata(t *testing.T) {
 	b := newRouteBed(t)
 	md := canary.Metadata{Labels: map[string]string{"team": "a"},
 		Annotations: map[string]string{"external-dns.alpha.kubernetes.io/hostname": "podinfo.example.com"}}
 	r, err := b.router(t, mesh.HTTPRouteOptions{Port: 9898}).WithMetadata(md)
 	require.NoError(t, err)
-	r, err = r.WithBackendTimeout("1m30s")
+	r, err = r.WithTimeouts("2m", "1m30s")
 	require.NoError(t, err)
 	tg := b.target(t)
 	tg.Match = abMatch
@@ -39,7 +39,8 @@ func TestIntegrationHTTPRouteBackendTimeoutAndMetadata(t *testing.T) {
 		require.NotNil(t, rule.Timeouts, "rule %d", i)
 		require.NotNil(t, rule.Timeouts.BackendRequest, "rule %d", i)
 		assert.Equal(t, gwv1.Duration("1m30s"), *rule.Timeouts.BackendRequest, "rule %d", i)
-		assert.Nil(t, rule.Timeouts.Request, "rule %d", i)
+		require.NotNil(t, rule.Timeouts.Request, "rule %d", i)
+		assert.Equal(t, gwv1.Duration("2m"), *rule.Timeouts.Request, "rule %d", i)
 	}
 	assert.Equal(t, "a", hr.Labels["team"])
 	assert.Equal(t, "podinfo.example.com", hr.Annotations["external-dns.alpha.kubernetes.io/hostname"])
@@ -52,6 +53,8 @@ func TestIntegrationHTTPRouteBackendTimeoutAndMetadata(t *testing.T) {
 
 	// the CRD's rule, which the router's timeouts never break: a backend timeout longer than
 	// the request timeout is refused by the API server
+	_, err = r.WithTimeouts("10s", "1m30s")
+	require.Error(t, err)
 	hr.Spec.Rules[0].Timeouts.Request = ptr.To(gwv1.Duration("10s"))
 	_, err = b.gw.GatewayV1().HTTPRoutes(b.ns).Update(bg(t), hr, metav1.UpdateOptions{})
 	require.Error(t, err)

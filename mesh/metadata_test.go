@@ -23,8 +23,8 @@ func withoutOwn(m map[string]string) map[string]string {
 	return out
 }
 
-// The HTTPRoute carries the apex metadata and its rules timeouts.backendRequest, as Flagger's
-// Gateway API router writes a Canary's spec.service.apex and backendTimeout; a key removed
+// The HTTPRoute carries the apex metadata and its rules timeouts.request and backendRequest, as
+// Flagger's Gateway API router writes a Canary's spec.service.apex, timeout and backendTimeout; a key removed
 // from the metadata is removed at the next Reconcile, a key another controller set is kept.
 func TestHTTPRouteMetadataAndBackendTimeout(t *testing.T) {
 	tg := newTarget()
@@ -35,7 +35,7 @@ func TestHTTPRouteMetadataAndBackendTimeout(t *testing.T) {
 	md := canary.Metadata{Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"external-dns.alpha.kubernetes.io/hostname": "podinfo.example.com"}}
 	r, err := base.WithMetadata(md)
 	require.NoError(t, err)
-	r, err = r.WithBackendTimeout("2s")
+	r, err = r.WithTimeouts("5s", "2s")
 	require.NoError(t, err)
 	require.NoError(t, r.Reconcile(ctx(t), tg))
 
@@ -50,7 +50,8 @@ func TestHTTPRouteMetadataAndBackendTimeout(t *testing.T) {
 	require.Len(t, hr.Spec.Rules, 2, "A/B: the matched rule and the primary's")
 	for i, rule := range hr.Spec.Rules {
 		require.NotNil(t, rule.Timeouts, i)
-		assert.Equal(t, &gwv1.HTTPRouteTimeouts{BackendRequest: ptrTo(gwv1.Duration("2s"))}, rule.Timeouts, "rule %d, as Flagger writes both", i)
+		assert.Equal(t, &gwv1.HTTPRouteTimeouts{Request: ptrTo(gwv1.Duration("5s")), BackendRequest: ptrTo(gwv1.Duration("2s"))}, rule.Timeouts,
+			"rule %d, as Flagger writes both", i)
 	}
 	require.NoError(t, r.SetWeights(ctx(t), tg, canary.CanaryWeight(30)))
 	assert.Equal(t, hr.Spec.Rules[0].Timeouts, get().Spec.Rules[0].Timeouts, "a weight patch keeps them")
@@ -73,8 +74,14 @@ func TestHTTPRouteMetadataAndBackendTimeout(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, canary.CanaryWeight(30), w, "reshaped with its weights")
 
-	_, err = base.WithBackendTimeout("1.5s")
-	assert.ErrorContains(t, err, `"1.5s" is not a Gateway API duration`)
+	_, err = base.WithTimeouts("", "1.5s")
+	assert.ErrorContains(t, err, `backendRequest: "1.5s" is not a Gateway API duration`)
+	_, err = base.WithTimeouts("1s", "2s")
+	assert.ErrorContains(t, err, "backendRequest 2s is longer than request 1s")
+	r3, err := base.WithTimeouts("", "2s")
+	require.NoError(t, err)
+	request, backend := r3.Timeouts()
+	assert.Equal(t, []string{"", "2s"}, []string{request, backend})
 	_, err = base.WithMetadata(canary.Metadata{Labels: map[string]string{canary.LabelManagedBy: "x"}})
 	assert.ErrorContains(t, err, "app.kubernetes.io/managed-by is canarykit's own label")
 }

@@ -1,7 +1,7 @@
 // Package driver turns Flagger objects loaded by kube/flagger into releases running on a
 // cluster: the clients and informer caches (kube), the router the Canary's spec.provider
 // chooses (mesh: SMI TrafficSplit, Gateway API HTTPRoute with the Canary's gatewayRefs as
-// parents, its spec.service.apex metadata and backendTimeout, an Istio VirtualService and
+// parents, its spec.service.apex metadata, timeout and backendTimeout, an Istio VirtualService and
 // DestinationRules with the Canary's spec.service (hosts, gateways and Istio fields,
 // mesh.Istio.WithService; apex metadata on the VirtualService), the Kubernetes Service switch,
 // or the NGINX canary Ingress copied from the Canary's ingressRef), the Workload of the

@@ -47,10 +47,11 @@ func TestIstioFieldsNeedTheIstioRouter(t *testing.T) {
 	r, err := istio.routers.forCanary(c)
 	require.NoError(t, err)
 	assert.IsType(t, &mesh.Istio{}, r)
-	for _, o := range []Options{{}, {DefaultRouter: flagger.Router{Kind: flagger.RouterHTTPRoute}}} {
-		_, err = offline(t, o).routers.forCanary(c)
-		require.ErrorContains(t, err, `spec.service.trafficPolicy, timeout: only the Istio router writes them`)
-	}
+	_, err = offline(t, Options{}).routers.forCanary(c)
+	require.ErrorContains(t, err, `spec.service.trafficPolicy, timeout: only the Istio router writes them`)
+	// an HTTPRoute takes the timeout (its rules' timeouts.request, as Flagger writes it)
+	_, err = offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterHTTPRoute}}).routers.forCanary(c)
+	require.ErrorContains(t, err, `spec.service.trafficPolicy: only the Istio router writes them`)
 	c.Service.Retries = &istioapi.HTTPRetry{Attempts: -1}
 	_, err = istio.routers.forCanary(c)
 	require.ErrorContains(t, err, `spec.service: mesh: invalid Istio service: retries.attempts: must not be negative, got -1`)

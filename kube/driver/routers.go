@@ -3,6 +3,7 @@ package driver
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -87,7 +88,11 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.gateways: only the Istio router writes a VirtualService for them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
-	if fields := svc.IstioFields(); len(fields) > 0 && choice.Kind != flagger.RouterIstio {
+	fields := svc.IstioFields()
+	if choice.Kind == flagger.RouterHTTPRoute { // Flagger writes spec.service.timeout into the route's rules too
+		fields = slices.DeleteFunc(fields, func(f string) bool { return f == "timeout" })
+	}
+	if len(fields) > 0 && choice.Kind != flagger.RouterIstio {
 		return nil, fmt.Errorf("spec.service.%s: only the Istio router writes them into its VirtualService and DestinationRules; spec.provider %q routes with %s",
 			strings.Join(fields, ", "), choice.Provider, choice.Kind)
 	}
@@ -148,8 +153,12 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 	if r, err = r.WithMetadata(c.Workload.ApexMetadata); err != nil {
 		return nil, fmt.Errorf("spec.service.apex: %w", err)
 	}
-	if r, err = r.WithBackendTimeout(c.BackendTimeout); err != nil {
-		return nil, fmt.Errorf("spec.service.backendTimeout: %w", err)
+	var request string
+	if svc.Timeout != 0 {
+		request = svc.Timeout.String()
+	}
+	if r, err = r.WithTimeouts(request, c.BackendTimeout); err != nil {
+		return nil, fmt.Errorf("spec.service.timeout, backendTimeout: %w", err)
 	}
 	return r, nil
 }

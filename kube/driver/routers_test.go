@@ -9,6 +9,7 @@ import (
 	"github.com/canarykit/canarykit/canary/canarytest"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 	"github.com/canarykit/canarykit/metrics"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -191,7 +192,8 @@ func TestRouterRefusesMirrorItCannotDo(t *testing.T) {
 }
 
 // spec.service.apex goes on the route object of the routers Flagger writes it on (Istio's
-// VirtualService, Gateway API's HTTPRoute) and spec.service.backendTimeout on the HTTPRoute;
+// VirtualService, Gateway API's HTTPRoute) and spec.service.timeout and backendTimeout on the
+// HTTPRoute;
 // backendTimeout with a router that writes no HTTPRoute is refused, naming the field (the
 // loader refuses it with a provider; this is the driver's default router).
 func TestRoutersCarryApexMetadataAndBackendTimeout(t *testing.T) {
@@ -200,11 +202,14 @@ func TestRoutersCarryApexMetadataAndBackendTimeout(t *testing.T) {
 
 	c := testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1"}, flagger.ParentRef{Name: "public"})
 	c.Workload.ApexMetadata, c.BackendTimeout = apex, "2s"
+	c.Service.Timeout = istioapi.Duration(90 * time.Second)
 	r, err := d.routers.forCanary(c)
 	require.NoError(t, err)
 	require.IsType(t, &mesh.HTTPRoute{}, r)
 	assert.Equal(t, apex, r.(*mesh.HTTPRoute).Metadata())
-	assert.Equal(t, "2s", r.(*mesh.HTTPRoute).BackendTimeout())
+	request, backend := r.(*mesh.HTTPRoute).Timeouts()
+	assert.Equal(t, "90s", request, "spec.service.timeout, as Flagger writes it on an HTTPRoute")
+	assert.Equal(t, "2s", backend)
 
 	c = testCanary(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"})
 	c.Workload.ApexMetadata = apex

@@ -38,7 +38,8 @@ type Canary struct {
 	Service istioapi.Service
 	// BackendTimeout is spec.service.backendTimeout, a Gateway API Duration: the HTTPRoute
 	// rules' timeouts.backendRequest (provider gatewayapi, or linkerd with gatewayRefs; other
-	// providers are refused, as Flagger ignores it for them).
+	// providers are refused, as Flagger ignores it for them). With an HTTPRoute,
+	// Service.Timeout (spec.service.timeout) is the rules' timeouts.request.
 	BackendTimeout string
 	// MetricsServer is spec.metricsServer (empty: the driver's Prometheus).
 	MetricsServer string
@@ -201,7 +202,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if why == "" {
 		checkIstio(d, spec, m)
 		checkMirror(d, key, m)
-		checkBackendTimeout(d, spec, m)
+		checkGatewayTimeouts(d, spec, m)
 	}
 	if len(d.problems) == 0 {
 		// the engine's checks, at the manifest's paths

@@ -110,7 +110,8 @@
 // lacks) is an error at its path, e.g. spec.service.retries.perTryTimeout; lists and mappings
 // hold at most 64 entries. null is absent, and so is an empty trafficPolicy or rewrite
 // (which Istio would refuse); retries: {} turns retries off (attempts 0), as Flagger writes
-// it. What Flagger's Istio router writes and canarykit's does not is
+// it. With a Gateway API HTTPRoute, timeout is accepted too (see backendTimeout below); the
+// other Istio fields stay Istio's. What Flagger's Istio router writes and canarykit's does not is
 // refused by path: spec.service mirror, spec.analysis
 // sessionAffinity, and appProtocol tcp (canarykit writes HTTP routes only). So is
 // spec.service.backends (App Mesh's).
@@ -155,7 +156,10 @@
 // spec.service.backendTimeout (a Gateway API Duration, e.g. 2s) is Canary.BackendTimeout, the
 // HTTPRoute rules' timeouts.backendRequest; with a provider that writes no HTTPRoute it is
 // refused at its path, as Flagger ignores it there (without spec.provider, a Note: the
-// driver's default router must be an HTTPRoute).
+// driver's default router must be an HTTPRoute). With an HTTPRoute, spec.service.timeout (read
+// as the Istio field, Canary.Service.Timeout) is the rules' timeouts.request, as Flagger
+// writes it: it must be a Gateway API Duration when written in its largest whole unit (1.5s
+// is 1500ms), and backendTimeout may not exceed it (Gateway API's rule).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

@@ -383,6 +383,9 @@ func checkIstio(d *decoder, spec *object, m *Canary) {
 			d.fail(spec.at("service.gateways"), "only provider istio writes a VirtualService for them (spec.provider is %s)", shown(m.Router.Provider))
 		}
 		for _, f := range s.IstioFields() {
+			if f == "timeout" && m.Router.Kind == RouterHTTPRoute {
+				continue // the HTTPRoute rules' timeouts.request, as Flagger writes it (checkGatewayTimeouts)
+			}
 			d.fail(spec.at("service."+f), "only provider istio writes it, into the VirtualService or DestinationRules (spec.provider is %s)", shown(m.Router.Provider))
 		}
 		return

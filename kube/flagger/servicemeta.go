@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 )
@@ -98,12 +99,27 @@ func metadataKeyList(o *object, key string) []string {
 	return out
 }
 
-// checkBackendTimeout refuses spec.service.backendTimeout for a provider whose router is not a
-// Gateway API HTTPRoute: Flagger writes it into HTTPRoute rules only and ignores it elsewhere.
-// Without spec.provider the driver's default router decides (a Note says so).
-func checkBackendTimeout(d *decoder, spec *object, m *Canary) {
+// checkGatewayTimeouts refuses spec.service.backendTimeout for a provider whose router is not
+// a Gateway API HTTPRoute: Flagger writes it into HTTPRoute rules only and ignores it
+// elsewhere. Without spec.provider the driver's default router decides (a Note says so). With
+// an HTTPRoute, spec.service.timeout is the rules' timeouts.request, as Flagger writes it: a
+// Gateway API Duration, which backendTimeout may not exceed (Gateway API's rule).
+func checkGatewayTimeouts(d *decoder, spec *object, m *Canary) {
 	switch {
-	case m.BackendTimeout == "" || m.Router.Kind == RouterHTTPRoute:
+	case m.Router.Kind == RouterHTTPRoute:
+		request := m.Service.Timeout
+		if request == 0 {
+			return
+		}
+		if why := canary.GatewayDurationProblem(request.String()); why != "" {
+			d.fail(spec.at("service.timeout"), "%s", why)
+			return
+		}
+		if backend, err := time.ParseDuration(m.BackendTimeout); err == nil && backend > time.Duration(request) {
+			d.fail(spec.at("service.backendTimeout"), "%s is longer than spec.service.timeout %s: Gateway API refuses a backend request timeout longer than the request timeout",
+				m.BackendTimeout, request)
+		}
+	case m.BackendTimeout == "":
 	case m.Router.Kind == RouterDefault:
 		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.backendTimeout is for the driver's default router, which must write a Gateway API HTTPRoute")
 	default:

@@ -128,3 +128,27 @@ func TestBackendTimeoutIsGatewayAPIs(t *testing.T) {
 		assert.Contains(t, got[0], "is not a Gateway API duration", v)
 	}
 }
+
+// spec.service.timeout with a Gateway API HTTPRoute is the rules' timeouts.request, as
+// Flagger writes it beside backendTimeout (Flagger's docs give both): a Gateway API Duration,
+// which backendTimeout may not exceed. With a router that is neither Istio's nor an HTTPRoute
+// it stays refused.
+func TestTimeoutWithGatewayAPI(t *testing.T) {
+	m, err := flagger.LoadCanary(canaryWith("gatewayapi:v1", "timeout: 5s, backendTimeout: 2s"))
+	require.NoError(t, err)
+	assert.Equal(t, "5s", m.Service.Timeout.String())
+	assert.Equal(t, "2s", m.BackendTimeout)
+	m, err = flagger.LoadCanary(canaryWith("gatewayapi:v1", "timeout: 1.5s"))
+	require.NoError(t, err)
+	assert.Equal(t, "1500ms", m.Service.Timeout.String(), "written as a Gateway API Duration")
+
+	_, err = flagger.LoadCanary(canaryWith("gatewayapi:v1", "timeout: 1s, backendTimeout: 2s"))
+	assert.Equal(t, []string{"spec.service.backendTimeout: 2s is longer than spec.service.timeout 1s: Gateway API refuses a backend request timeout longer than the request timeout"},
+		problems(t, err))
+	_, err = flagger.LoadCanary(canaryWith("gatewayapi:v1", "timeout: 100000h"))
+	got := problems(t, err)
+	require.Len(t, got, 1)
+	assert.Contains(t, got[0], `spec.service.timeout: "100000h" is not a Gateway API duration`)
+	_, err = flagger.LoadCanary(canaryWith("linkerd", "timeout: 5s"))
+	assert.Equal(t, []string{`spec.service.timeout: only provider istio writes it, into the VirtualService or DestinationRules (spec.provider is "linkerd")`}, problems(t, err))
+}
