@@ -18,7 +18,7 @@ import (
 // validMetadata checks m (canary.Metadata.Problems) and returns a copy of it.
 func validMetadata(m canary.Metadata) (canary.Metadata, error) {
 	if problems := m.Problems(""); len(problems) > 0 {
-		return canary.Metadata{}, fmt.Errorf("mesh: invalid route metadata: %w", &canary.ValidationError{Subject: "route metadata", Problems: problems})
+		return canary.Metadata{}, fmt.Errorf("mesh: %w", &canary.ValidationError{Subject: "route metadata", Problems: problems})
 	}
 	return copyMetadata(m), nil
 }
