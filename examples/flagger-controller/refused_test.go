@@ -39,7 +39,7 @@ func TestControllerSelfMetricsCountCanariesItDoesNotDrive(t *testing.T) {
 	b.poll("the second Canary of web counted", func() bool { return total() == 3 })
 	require.Equal(t, 1.0, status("web"), "web's status is its driven Canary's")
 
-	unsupported := strings.Replace(canaryYAML("odd", steps20), "port: 8080", "port: 8080, delegation: true", 1)
+	unsupported := strings.Replace(canaryYAML("odd", steps20), "port: 8080", "port: 8080, backends: [backend.test]", 1)
 	b.apply(unsupported)
 	b.poll("the Canary with an unsupported field counted, Failed", func() bool { return total() == 4 && status("odd") == 2 })
 
