@@ -133,7 +133,7 @@ func qualifiedNameProblem(s string) string {
 		name, prefix = prefix, ""
 	}
 	switch {
-	case hasPrefix && !isDNSSubdomain(prefix):
+	case hasPrefix && !IsDNSSubdomain(prefix):
 		return fmt.Sprintf("%q: the prefix before '/' must be a lowercase DNS subdomain of at most 253 characters", cut(s))
 	case name == "":
 		return fmt.Sprintf("%q: the name must not be empty", cut(s))
@@ -167,24 +167,6 @@ func isQualifiedPart(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
 			return false
-		}
-	}
-	return true
-}
-
-// isDNSSubdomain reports whether s is a lowercase RFC 1123 subdomain of at most 253 characters.
-func isDNSSubdomain(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			if c := label[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-				return false
-			}
 		}
 	}
 	return true

@@ -261,6 +261,33 @@ func (o *object) ints(key string) []int {
 	return out
 }
 
+// boundedStrs reads a list of at most max strings.
+func boundedStrs(o *object, key string, max int) []string {
+	v, ok := o.get(key)
+	if !ok {
+		return nil
+	}
+	items, isList := v.([]any)
+	switch {
+	case !isList:
+		o.d.fail(o.at(key), "must be a list of strings")
+		return nil
+	case len(items) > max:
+		o.d.fail(o.at(key), "at most %d, got %d", max, len(items))
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for i, it := range items {
+		s, isStr := it.(string)
+		if !isStr {
+			o.d.fail(fmt.Sprintf("%s[%d]", o.at(key), i), "must be a string")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 func (o *object) list(key string) []*object {
 	v, ok := o.get(key)
 	if !ok {

@@ -2,6 +2,8 @@ package flagger
 
 import (
 	"fmt"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // GatewayGroup is the Gateway API group, a ParentRef's default Group.
@@ -71,7 +73,7 @@ func decodeGatewayRefs(d *decoder, svc *object, namespace string) []ParentRef {
 		default:
 			d.fail(o.at("kind"), "must be Gateway (north-south) or Service (GAMMA, east-west), got %s", shown(p.Kind))
 		}
-		if p.SectionName != "" && !isDNSSubdomain(p.SectionName) {
+		if p.SectionName != "" && !canary.IsDNSSubdomain(p.SectionName) {
 			d.fail(o.at("sectionName"), "%s is not a valid section name (lowercase RFC 1123)", shown(p.SectionName))
 		}
 		if o.has("port") {

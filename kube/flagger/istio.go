@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
@@ -19,7 +20,7 @@ func decodeIstioService(d *decoder, svc *object, m *Canary) {
 	before := len(d.problems)
 	s := &m.Service
 	s.Hosts = strList(d, svc, "hosts", func(s string) string {
-		if s == "*" || isDNSSubdomain(strings.TrimPrefix(s, "*.")) {
+		if s == "*" || canary.IsDNSSubdomain(strings.TrimPrefix(s, "*.")) {
 			return ""
 		}
 		return "a DNS name (lowercase RFC 1123), optionally after \"*.\", or \"*\""
@@ -29,7 +30,7 @@ func decodeIstioService(d *decoder, svc *object, m *Canary) {
 		if !qualified {
 			name = ns
 		}
-		if (qualified && !isDNSLabel(ns)) || !isDNSSubdomain(name) {
+		if (qualified && !canary.IsDNSLabel(ns)) || !canary.IsDNSSubdomain(name) {
 			return "mesh, or a Gateway as <name> or <namespace>/<name> (lowercase RFC 1123)"
 		}
 		return ""
@@ -104,31 +105,7 @@ func boundedKeys(o *object) []string {
 }
 
 // strs reads a list of at most istioapi.MaxItems strings.
-func strs(o *object, key string) []string {
-	v, ok := o.get(key)
-	if !ok {
-		return nil
-	}
-	items, isList := v.([]any)
-	switch {
-	case !isList:
-		o.d.fail(o.at(key), "must be a list of strings")
-		return nil
-	case len(items) > istioapi.MaxItems:
-		o.d.fail(o.at(key), "at most %d, got %d", istioapi.MaxItems, len(items))
-		return nil
-	}
-	out := make([]string, 0, len(items))
-	for i, it := range items {
-		s, isStr := it.(string)
-		if !isStr {
-			o.d.fail(fmt.Sprintf("%s[%d]", o.at(key), i), "must be a string")
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
+func strs(o *object, key string) []string { return boundedStrs(o, key, istioapi.MaxItems) }
 
 // boundedStrMap reads a mapping of strings of at most istioapi.MaxItems entries.
 func boundedStrMap(o *object, key string) map[string]string {

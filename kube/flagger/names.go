@@ -2,7 +2,8 @@ package flagger
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // name reads an object name (a lowercase RFC 1123 subdomain) at key, reporting a malformed
@@ -12,7 +13,7 @@ func (o *object) name(key string, required bool) string {
 	switch {
 	case s == "" && required:
 		o.d.fail(o.at(key), "required")
-	case s != "" && !isDNSSubdomain(s):
+	case s != "" && !canary.IsDNSSubdomain(s):
 		o.d.fail(o.at(key), "%s is not a valid Kubernetes name (lowercase RFC 1123)", shown(s))
 	}
 	return s
@@ -25,7 +26,7 @@ func (o *object) namespace(key, def string) string {
 	switch {
 	case s == "":
 		return def
-	case !isDNSLabel(s):
+	case !canary.IsDNSLabel(s):
 		o.d.fail(o.at(key), "%s is not a valid namespace (lowercase RFC 1123 label)", shown(s))
 	}
 	return s
@@ -41,34 +42,6 @@ func (o *object) strOr(key, def string) string {
 	return o.str(key)
 }
 
-// isDNSLabel tells whether s is a lowercase RFC 1123 label (a namespace): at most 63
-// characters of a-z, 0-9 and '-', starting and ending with a letter or digit.
-func isDNSLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// isDNSSubdomain tells whether s is a lowercase RFC 1123 subdomain (an object name): at most
-// 253 characters, labels separated by dots.
-func isDNSSubdomain(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if !isDNSLabel(label) {
-			return false
-		}
-	}
-	return true
-}
-
 // checkServiceNames reports a target name or service name that cannot name the Services
 // canarykit creates: the apex (spec.service.name, or the target's name without it) and its
 // "-primary" and "-canary" Services, which must be DNS-1035 labels of at most 63 characters,
@@ -76,7 +49,7 @@ func isDNSSubdomain(s string) bool {
 func checkServiceNames(d *decoder, spec *object, m *Canary) {
 	const primary = "-primary"
 	target, service := m.Target.Name, m.Target.Service
-	if target != "" && isDNSSubdomain(target) && len(target+primary) > 63 {
+	if target != "" && canary.IsDNSSubdomain(target) && len(target+primary) > 63 {
 		d.fail(spec.at("targetRef.name"), "%s is too long: %s must fit in 63 characters", shown(target), shown(target+primary))
 		target = "" // reported
 	}
@@ -89,7 +62,7 @@ func checkServiceNames(d *decoder, spec *object, m *Canary) {
 		if !isServiceName(service) || len(service+primary) > 63 {
 			d.fail(spec.at("service.name"), "%s %s", shown(service), why(service))
 		}
-	case target != "" && isDNSSubdomain(target) && !isServiceName(target):
+	case target != "" && canary.IsDNSSubdomain(target) && !isServiceName(target):
 		d.fail(spec.at("targetRef.name"), "%s names the apex Service when spec.service.name is not set, and %s; set spec.service.name",
 			shown(target), why(target))
 	}
@@ -97,4 +70,4 @@ func checkServiceNames(d *decoder, spec *object, m *Canary) {
 
 // isServiceName tells whether s is a DNS-1035 label (a Service name): a lowercase RFC 1123
 // label that starts with a letter.
-func isServiceName(s string) bool { return isDNSLabel(s) && s[0] >= 'a' && s[0] <= 'z' }
+func isServiceName(s string) bool { return canary.IsDNSLabel(s) && s[0] >= 'a' && s[0] <= 'z' }

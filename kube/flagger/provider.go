@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // RouterKind is the kind of route object a Canary's traffic is shifted with, chosen from
@@ -114,7 +116,7 @@ func parseProvider(provider string, gatewayRefs bool) (Router, string) {
 // word writes a value read from a manifest as it is when it is a plain lowercase word (a type
 // name such as datadog), else as shown does.
 func word(s string) string {
-	if isDNSLabel(s) {
+	if canary.IsDNSLabel(s) {
 		return s
 	}
 	return shown(s)

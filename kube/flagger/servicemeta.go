@@ -1,7 +1,6 @@
 package flagger
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +22,7 @@ func decodeServiceObjects(d *decoder, svc *object, m *Canary) {
 	w.CanaryMetadata = decodeCustomMetadata(d, svc, "canary")
 	if svc.has("unmanagedMetadata") {
 		u := svc.obj("unmanagedMetadata")
-		keys := canary.MetadataKeys{Labels: metadataKeyList(u, "labels"), Annotations: metadataKeyList(u, "annotations")}
+		keys := canary.MetadataKeys{Labels: boundedStrs(u, "labels", canary.MaxMetadataEntries), Annotations: boundedStrs(u, "annotations", canary.MaxMetadataEntries)}
 		u.done()
 		for _, p := range keys.Problems(u.path) {
 			d.fail(p.Field, "%s", p.Message)
@@ -70,33 +69,6 @@ func metadataMap(o *object, key string) map[string]string {
 		return nil
 	}
 	return o.strMap(key)
-}
-
-// metadataKeyList reads a list of at most canary.MaxMetadataEntries strings.
-func metadataKeyList(o *object, key string) []string {
-	v, ok := o.get(key)
-	if !ok {
-		return nil
-	}
-	items, isList := v.([]any)
-	switch {
-	case !isList:
-		o.d.fail(o.at(key), "must be a list of strings")
-		return nil
-	case len(items) > canary.MaxMetadataEntries:
-		o.d.fail(o.at(key), "at most %d keys, got %d", canary.MaxMetadataEntries, len(items))
-		return nil
-	}
-	out := make([]string, 0, len(items))
-	for i, it := range items {
-		s, isStr := it.(string)
-		if !isStr {
-			o.d.fail(fmt.Sprintf("%s[%d]", o.at(key), i), "must be a string")
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
 }
 
 // checkGatewayTimeouts refuses spec.service.backendTimeout for a provider whose router is not

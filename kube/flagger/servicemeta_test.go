@@ -91,7 +91,7 @@ func TestServiceObjectFieldsRefusedByPath(t *testing.T) {
 		keys = append(keys, fmt.Sprintf("k%d", i))
 	}
 	_, err := flagger.LoadCanary(canaryWith("linkerd", "apex: {annotations: {"+strings.Join(many, ", ")+"}}, unmanagedMetadata: {labels: ["+strings.Join(keys, ", ")+"]}"))
-	assert.Equal(t, []string{"spec.service.apex.annotations: at most 64 entries, got 65", "spec.service.unmanagedMetadata.labels: at most 64 keys, got 65"}, problems(t, err))
+	assert.Equal(t, []string{"spec.service.apex.annotations: at most 64 entries, got 65", "spec.service.unmanagedMetadata.labels: at most 64, got 65"}, problems(t, err))
 	_, err = flagger.LoadCanary(canaryWith("linkerd", fmt.Sprintf("apex: {annotations: {a: %q}}", strings.Repeat("x", canary.MaxMetadataAnnotationBytes))))
 	assert.Equal(t, []string{"spec.service.apex.annotations: at most 65536 bytes of keys and values, got 65537"}, problems(t, err))
 }

@@ -1,0 +1,31 @@
+package canary
+
+import "strings"
+
+// IsDNSLabel reports whether s is a lowercase RFC 1123 label (a namespace, a Service's name):
+// at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit.
+func IsDNSLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// IsDNSSubdomain reports whether s is a lowercase RFC 1123 subdomain (an object name, a label
+// key's prefix): at most 253 characters, labels separated by dots.
+func IsDNSSubdomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if !IsDNSLabel(label) {
+			return false
+		}
+	}
+	return true
+}
