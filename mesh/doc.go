@@ -38,8 +38,10 @@
 // Gateway API release tested, v1.4; a CRD without it prunes it, and the mirror then copies
 // every request, and Reconcile rewrites the route each time). Weights reads the mirror
 // back; a step stays one JSON patch (the mirror set, or added and removed in the same patch so
-// the removal applies whether it is there or not). Reconcile keeps a mirror to the canary only
-// for a target that mirrors, and puts its share right; any other mirror is drift it removes.
+// the removal applies whether it is there or not); unmirrored weights remove it for any target
+// without match conditions, one with no Target.Mirror too (a retirement's switch to the
+// primary). Reconcile keeps a mirror to the canary only for a target that mirrors, and puts its
+// share right; any other mirror is drift it removes.
 // TrafficSplit, Kubernetes and NGINX refuse a target that mirrors, and mirrored weights, with
 // canary.ErrMirrorUnsupported.
 //

@@ -409,9 +409,11 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		patchOp{Op: "replace", Path: rule + "0/weight", Value: w.Primary},
 		patchOp{Op: "replace", Path: rule + "1/weight", Value: w.Canary},
 	)
-	if t.Mirror > 0 && len(t.Match) == 0 {
+	if len(t.Match) == 0 {
 		// the rule's filters, which only a mirror uses: set, or removed (the add makes the
-		// remove apply whether they are there or not, so the patch stays one request)
+		// remove apply whether they are there or not, so the patch stays one request), even
+		// for a target that does not mirror (one whose Canary stopped mirroring, or a
+		// retirement's), so no mirror outlives the step that set it
 		const filters = "/spec/rules/0/filters"
 		if w.Mirrored {
 			port, perr := r.portFor(ctx, t) // a read of the apex Service only without Port

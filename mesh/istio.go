@@ -168,9 +168,9 @@ func (r *Istio) vsSpec(t canary.Target, w canary.Weights) virtualServiceSpec {
 }
 
 // mirrorPatch is the part of SetWeights' JSON patch that puts the weighted route's mirror in
-// w's state for t, a target that mirrors: set (with its share when not all requests), or
-// removed. An add before each remove makes the remove apply whether the field is there or not,
-// so the patch stays one request.
+// w's state for t: set (with t's share when not all requests), or removed. An add before
+// each remove makes the remove apply whether the field is there or not, so the patch stays
+// one request.
 func (r *Istio) mirrorPatch(t canary.Target, w canary.Weights) []patchOp {
 	const mirror, percentage = "/spec/http/0/mirror", "/spec/http/0/mirrorPercentage"
 	drop := func(path string) []patchOp {
@@ -361,7 +361,10 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		patchOp{Op: "add", Path: route + "0/weight", Value: w.Primary},
 		patchOp{Op: "add", Path: route + "1/weight", Value: w.Canary},
 	)
-	if t.Mirror > 0 && len(t.Match) == 0 {
+	if len(t.Match) == 0 {
+		// the weighted route's mirror is canarykit's alone: unmirrored weights remove it even
+		// for a target that does not mirror (one whose Canary stopped mirroring, or a
+		// retirement's), so no mirror outlives the step that set it
 		ops = append(ops, r.mirrorPatch(t, w)...)
 	}
 	_, err = vs.res.Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(ops...), metav1.PatchOptions{})

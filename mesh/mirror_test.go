@@ -346,3 +346,49 @@ func TestMirroredWeightsNeedAMirroringTarget(t *testing.T) {
 		})
 	}
 }
+
+// A route left mirroring is cleared by a switch to all-primary for the target as a Flagger
+// Canary names it, without the mirror share the Rollout fills in (Target.Mirror 0): what a
+// retirement (kube/driver leaveOnPrimary) or an edit that dropped analysis.mirror writes.
+func TestMirrorClearedForATargetThatDoesNotMirror(t *testing.T) {
+	t.Run("Istio", func(t *testing.T) {
+		tg := mirroredTarget(100)
+		plain := tg
+		plain.Mirror = 0
+		dyn := newIstioFake()
+		r, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
+		require.NoError(t, err)
+		require.NoError(t, r.Reconcile(ctx(t), tg))
+		require.NoError(t, r.SetWeights(ctx(t), tg, canary.MirrorToCanary()))
+		w, err := r.Weights(ctx(t), plain)
+		require.NoError(t, err)
+		assert.Equal(t, canary.MirrorToCanary(), w, "the read-back tells the truth")
+
+		require.NoError(t, r.SetWeights(ctx(t), plain, canary.AllPrimary()))
+		route := weightedRoute(t, getVS(t, dyn, "v1", plain))
+		assert.NotContains(t, route, "mirror")
+		assert.NotContains(t, route, "mirrorPercentage")
+		w, err = r.Weights(ctx(t), plain)
+		require.NoError(t, err)
+		assert.Equal(t, canary.AllPrimary(), w)
+	})
+	t.Run("HTTPRoute", func(t *testing.T) {
+		tg := mirroredTarget(100)
+		plain := tg
+		plain.Mirror = 0
+		cs := gatewayfake.NewSimpleClientset()
+		r, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 9898})
+		require.NoError(t, err)
+		require.NoError(t, r.Reconcile(ctx(t), tg))
+		require.NoError(t, r.SetWeights(ctx(t), tg, canary.MirrorToCanary()))
+		w, err := r.Weights(ctx(t), plain)
+		require.NoError(t, err)
+		assert.Equal(t, canary.MirrorToCanary(), w, "the read-back tells the truth")
+
+		require.NoError(t, r.SetWeights(ctx(t), plain, canary.AllPrimary()))
+		assert.Empty(t, getRoute(t, cs, plain).Spec.Rules[0].Filters)
+		w, err = r.Weights(ctx(t), plain)
+		require.NoError(t, err)
+		assert.Equal(t, canary.AllPrimary(), w)
+	})
+}
