@@ -260,3 +260,62 @@ func releaseMirrored(t *testing.T, env *testenv.Env, rk mirrorRoute, webhooks st
 		})
 	}
 }
+
+// TestRetireMidMirror retires a target whose release was stopped in its mirrored step, as the
+// controller does for a deleted Canary: the route sends everything to the primary and mirrors
+// nothing any more.
+func TestRetireMidMirror(t *testing.T) {
+	env := testenv.Shared(t)
+	for _, rk := range []mirrorRoute{
+		{"Istio", "istio", schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
+			testenv.IstioCRDs, istioRules, vsStepOf},
+		{"GatewayAPI", "gatewayapi:v1", schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"},
+			testenv.GatewayAPICRDs, []rbacv1.PolicyRule{{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"httproutes"},
+				Verbs: []string{"get", "create", "update", "patch"}}}, httpRouteStepOf},
+	} {
+		t.Run(rk.name, func(t *testing.T) {
+			testenv.InstallCRDs(t, env.Config(), rk.crds(t)...)
+			ctx, _, ns := bedNamespace(t, env)
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			defer cancel()
+			createPodinfo(ctx, t, env, ns)
+			user, cfg := env.NewUser(t)
+			env.Grant(t, user, ns, slices.Concat(embeddedRules(t, kube.RBAC()), rk.rules)...)
+			admin, err := dynamic.NewForConfig(env.Config())
+			require.NoError(t, err)
+			step := func() routeStep {
+				u, err := admin.Resource(rk.gvr).Namespace(ns).Get(ctx, "podinfo", metav1.GetOptions{})
+				if err != nil {
+					return routeStep{Canary: -1}
+				}
+				return rk.step(u)
+			}
+			poll := func(what string, cond func() bool) {
+				t.Helper()
+				require.NoError(t, wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 2*time.Minute, true,
+					func(context.Context) (bool, error) { return cond(), nil }), what)
+			}
+			d, err := New(Options{Config: cfg, Identity: "canarykit", Recheck: 50 * time.Millisecond, Logger: testr.New(t)})
+			require.NoError(t, err)
+			t.Cleanup(d.Close)
+			c := mirroredCanary(t, ns, rk.provider, "stepWeight: 20, maxWeight: 40, mirror: true")
+			c.Spec.Interval = 3 * time.Second // long enough to stop the driver in the mirrored step
+			tg, err := d.Target(c, nil)
+			require.NoError(t, err)
+			run, stop := context.WithCancel(ctx)
+			started := make(chan error, 1)
+			go func() { started <- tg.Start(run) }()
+			poll("initialized", func() bool { return tg.Last().Phase == canary.PhaseInitialized })
+			patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"podinfo:2"}]}}}}`)
+			_, err = env.Client().AppsV1().Deployments(ns).Patch(ctx, "podinfo", types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			require.NoError(t, err)
+			poll("mirrored", func() bool { s := step(); return s.Canary == 0 && s.Mirror != "" })
+			stop()
+			<-started
+			require.NotEmpty(t, step().Mirror, "stopped in the mirrored step")
+
+			require.NoError(t, d.Retire(ctx, mirroredCanary(t, ns, rk.provider, "stepWeight: 20, maxWeight: 40, mirror: true"), Retirement{}))
+			assert.Equal(t, routeStep{0, ""}, step(), "all traffic on the primary, no mirror")
+		})
+	}
+}
