@@ -71,7 +71,7 @@ type Controller struct {
 	ending   map[string]bool            // keys whose deletion is being handled
 	work     sync.WaitGroup             // deletions in flight
 	last     map[string]*flagger.Canary // key → the last Canary loaded, for deletions
-	moving   map[string]*canaryObject   // keys moving to another target → the latest version
+	moving   map[string]*canaryObject   // keys moving to another target → the latest version (nil: deleted meanwhile)
 	refused  map[string]canary.Target   // key → the Canary not driven, as given to Refuse
 }
 
@@ -239,6 +239,9 @@ func (c *Controller) move(ctx context.Context, key string, u *canaryObject, prev
 		latest := c.moving[key]
 		delete(c.moving, key)
 		c.mu.Unlock()
+		if latest == nil {
+			return nil // deleted during the move
+		}
 		c.serially(func() { c.sync(ctx, latest) })
 		return nil
 	})
@@ -309,6 +312,9 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 	c.mu.Lock()
 	cn := c.last[key]
 	_, moving := c.moving[key]
+	if moving {
+		c.moving[key] = nil // gone: the move retires the old target and starts no Target
+	}
 	handled := c.ending[key] || moving // the finalizer's or the move's work retires it
 	delete(c.last, key)
 	delete(c.warned, key)

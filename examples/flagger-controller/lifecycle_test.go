@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"slices"
@@ -456,4 +458,33 @@ func TestControllerRefusesASecondCanaryOfATarget(t *testing.T) {
 	p, err := b.env.Client().AppsV1().Deployments(b.ns).Get(context.Background(), "web-primary", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "web-b", p.Annotations[kube.AnnotationCanary], "the primary is web-b's")
+}
+
+// A Canary deleted while it moves to another targetRef drives neither target afterwards: the
+// move leaves the old one on its primary and starts no Target for the new one.
+func TestControllerDeletionDuringAMove(t *testing.T) {
+	b, _ := controllerBed(t)
+	b.app("from")
+	b.app("to")
+	manifest := func(target string) string {
+		return fmt.Sprintf(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: mover}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: %s}
+  service: {port: 8080}
+  analysis: {interval: 1s, threshold: 1, stepWeight: 10, maxWeight: 50}
+`, target)
+	}
+	b.apply(manifest("from"))
+	b.poll("from bootstrapped", func() bool { return b.status("mover").Phase == canary.PhaseInitialized })
+	b.apply(manifest("to"))
+	require.NoError(t, b.dyn.Resource(Canaries).Namespace(b.ns).Delete(context.Background(), "mover", metav1.DeleteOptions{}))
+	b.poll("from's lease released", func() bool { return b.holder("from") == "" })
+	b.poll("no lease held for to", func() bool { return b.holder("to") == "" })
+	// a Target started for the deleted Canary takes to's lease again at every attempt
+	for range 100 {
+		require.Empty(t, b.holder("to"), "no Target drives to for a Canary that is gone")
+		time.Sleep(30 * time.Millisecond)
+	}
 }
