@@ -334,18 +334,31 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 	if c.Forget != nil {
 		c.Forget(cn.Target)
 	}
-	uid := u.GetUID()
+	app := cn.Target.Namespace + "/" + cn.Target.Name
 	c.async(ctx, "retire "+key, func(ctx context.Context) error {
 		<-done // this replica's Target released the lease
 		return c.Driver.Retire(ctx, cn, driver.Retirement{Due: func(ctx context.Context) (bool, error) {
-			// not when the Canary was created again meanwhile: its Target drives the target
-			cur, err := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace()).Get(ctx, u.GetName(), metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return true, nil
-			}
-			return err == nil && cur.GetUID() == uid, err
+			return c.retireDue(ctx, u, app)
 		}})
 	})
+}
+
+// retireDue reports whether the target app of u, a deleted Canary, is still to be retired now
+// that its lease is held: not when u was created again (its Target drives the target), nor
+// when another Canary drives it now (one that waited for the target and took its lease first:
+// the retirement, waiting on the lease, would otherwise cut that Canary's release short).
+func (c *Controller) retireDue(ctx context.Context, u *canaryObject, app string) (bool, error) {
+	c.mu.Lock()
+	taken := len(c.byApp[app]) > 0
+	c.mu.Unlock()
+	if taken {
+		return false, nil
+	}
+	cur, err := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace()).Get(ctx, u.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	return err == nil && cur.GetUID() == u.GetUID(), err
 }
 
 // finalize handles the deletion of a Canary that holds the finalizer: the Target stops, the
