@@ -126,6 +126,8 @@ func TestScale(t *testing.T) {
 	require.NoError(t, err)
 	rss, err := ProcRSS(rel.pid())
 	require.NoError(t, err)
+	rssAnon, rssFile, err := ProcRSSSplit(rel.pid())
+	require.NoError(t, err)
 	throttled1, tokenWaits1, err := rel.throttled(context.Background())
 	require.NoError(t, err)
 	if *heapProfile != "" { // with every release done and before the Canaries are deleted
@@ -172,6 +174,7 @@ func TestScale(t *testing.T) {
 	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
 	r.logEvents(start)
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
+	t.Logf("resident at the window's end: %.0f MiB allocated (heap, stacks, runtime), %.0f MiB of mapped files (the binary's code and tables)", rssAnon, rssFile)
 	if *idle > 0 {
 		idleCPU := time.Duration(idleRate * float64(elapsed))
 		t.Logf("CPU per step less the idle rate (%s of the window's CPU at the idle rate): %.2f ms",

@@ -220,22 +220,54 @@ func parseStatCPU(stat string) (time.Duration, error) {
 
 // ProcRSS is process pid's VmRSS in MiB (/proc/<pid>/status).
 func ProcRSS(pid int) (float64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	m, err := procStatusKB(pid, "VmRSS")
 	if err != nil {
 		return 0, err
 	}
+	return m["VmRSS"] / 1024, nil
+}
+
+// ProcRSSSplit is process pid's resident set in MiB split as the kernel counts it: anon is
+// the memory the process allocated (for a Go program its heap, stacks and runtime
+// structures), file the pages of files it maps (its binary's code and tables, which every
+// process of the same binary shares and the kernel may drop and read again).
+func ProcRSSSplit(pid int) (anon, file float64, err error) {
+	m, err := procStatusKB(pid, "RssAnon", "RssFile")
+	if err != nil {
+		return 0, 0, err
+	}
+	return m["RssAnon"] / 1024, m["RssFile"] / 1024, nil
+}
+
+// procStatusKB reads the named kB fields of /proc/<pid>/status; each must be there.
+func procStatusKB(pid int, names ...string) (map[string]float64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			if err != nil {
-				return 0, fmt.Errorf("status VmRSS: %w", err)
-			}
-			return kb / 1024, nil
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || !slices.Contains(names, name) {
+			continue
+		}
+		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+		if err != nil {
+			return nil, fmt.Errorf("status %s: %w", name, err)
+		}
+		out[name] = kb
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return nil, fmt.Errorf("status: no %s", n)
 		}
 	}
-	return 0, fmt.Errorf("status: no VmRSS")
+	return out, nil
 }
 
 // ConnsTo counts process pid's established TCP (IPv4 and IPv6) connections whose remote port

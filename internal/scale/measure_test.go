@@ -69,6 +69,14 @@ func TestProcFiguresOfThisProcess(t *testing.T) {
 	rss, err := ProcRSS(os.Getpid())
 	require.NoError(t, err)
 	assert.Greater(t, rss, 1.0, "a Go test binary holds more than 1 MiB")
+	anon, file, err := ProcRSSSplit(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, anon, "a Go program's heap is anonymous memory")
+	assert.Positive(t, file, "its code is mapped from its binary")
+	// read a moment apart, the split adds up to about the total
+	assert.InDelta(t, rss, anon+file, rss/2)
+	_, _, err = ProcRSSSplit(-1)
+	assert.Error(t, err, "no such process")
 }
 
 func TestCountConnsMatchesEstablishedConnectionsOfTheProcess(t *testing.T) {
