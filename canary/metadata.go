@@ -236,35 +236,6 @@ func recordedKeys(s string) MetadataKeys {
 	return k
 }
 
-// GatewayDurationProblem says why s is not a Gateway API Duration (GEP-2257: one to four
-// groups of 1 to 5 digits and a unit h, m, s or ms, as in 1h30m or 500ms), or "".
-func GatewayDurationProblem(s string) string {
-	rest, groups := s, 0
-	for rest != "" {
-		n := 0
-		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			n++
-		}
-		if n == 0 || n > 5 {
-			break
-		}
-		rest = rest[n:]
-		switch {
-		case strings.HasPrefix(rest, "ms"):
-			rest = rest[2:]
-		case rest != "" && strings.ContainsRune("hms", rune(rest[0])):
-			rest = rest[1:]
-		default:
-			return fmt.Sprintf("%q is not a Gateway API duration (up to four groups of 1-5 digits and a unit h, m, s or ms, e.g. 1m30s or 500ms)", cut(s))
-		}
-		groups++
-	}
-	if s == "" || rest != "" || groups > 4 {
-		return fmt.Sprintf("%q is not a Gateway API duration (up to four groups of 1-5 digits and a unit h, m, s or ms, e.g. 1m30s or 500ms)", cut(s))
-	}
-	return ""
-}
-
 // TrafficDistributions are the values of a Service's spec.trafficDistribution that
 // kube-apiserver v1.34 accepts (Flagger's spec.service.trafficDistribution): PreferClose, and
 // PreferSameZone and PreferSameNode behind its PreferSameTrafficDistribution feature gate, on

@@ -97,13 +97,3 @@ func TestApplyMetadata(t *testing.T) {
 		assert.Equal(t, map[string]string{canary.AnnotationTarget: "podinfo"}, a, rec)
 	}
 }
-
-// Gateway API durations (GEP-2257), as the HTTPRoute CRD's pattern takes them.
-func TestGatewayDurationProblem(t *testing.T) {
-	for _, ok := range []string{"1s", "500ms", "1h30m", "1h2m3s4ms", "99999s", "0s"} {
-		assert.Empty(t, canary.GatewayDurationProblem(ok), ok)
-	}
-	for _, bad := range []string{"", "1", "1.5s", "100000s", "1h2m3s4ms5s", "-1s", "1us", "s", "1sm", " 1s", "1d"} {
-		assert.NotEmpty(t, canary.GatewayDurationProblem(bad), bad)
-	}
-}

@@ -20,13 +20,11 @@ import (
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 )
 
-// GatewayGroup is Gateway API's group; HTTPRouteCRD names its HTTPRoute CRD.
-const (
-	GatewayGroup = "gateway.networking.k8s.io"
-	HTTPRouteCRD = "httproutes." + GatewayGroup
-)
+// HTTPRouteCRD names Gateway API's HTTPRoute CRD.
+const HTTPRouteCRD = "httproutes." + gatewayapi.Group
 
 // HTTPRouteOptions configure an HTTPRoute router. Zero fields mean "default".
 type HTTPRouteOptions struct {
@@ -128,7 +126,7 @@ func NewHTTPRoute(o HTTPRouteOptions) (*HTTPRoute, error) {
 // or ".../v1beta1"), detecting it on first use when the router has Discovery.
 func (r *HTTPRoute) APIVersion(ctx context.Context) (string, error) {
 	v, _, err := r.client(ctx)
-	return GatewayGroup + "/" + v, err
+	return gatewayapi.Group + "/" + v, err
 }
 
 // WithParents returns a router that shares r's clients and discovery but gives the routes
@@ -155,7 +153,7 @@ func (r *HTTPRoute) WithParents(port int32, parents ...gwv1.ParentReference) (*H
 		}
 		p = *p.DeepCopy()
 		if p.Group == nil {
-			p.Group = ptrTo(gwv1.Group(GatewayGroup))
+			p.Group = ptrTo(gwv1.Group(gatewayapi.Group))
 		}
 		if p.Kind == nil {
 			p.Kind = ptrTo(gwv1.Kind("Gateway"))
@@ -235,7 +233,7 @@ func (r *HTTPRoute) WithTimeouts(request, backendRequest string) (*HTTPRoute, er
 		if f.value == "" {
 			continue
 		}
-		if why := canary.GatewayDurationProblem(f.value); why != "" {
+		if why := gatewayapi.DurationProblem(f.value); why != "" {
 			errs = append(errs, fmt.Errorf("%s: %s", f.name, why))
 			continue
 		}
@@ -282,7 +280,7 @@ func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRo
 	if r.served == nil {
 		return "v1", r.versions["v1"], nil
 	}
-	served, err := r.served.of(GatewayGroup)
+	served, err := r.served.of(gatewayapi.Group)
 	if err != nil {
 		return "", nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 )
 
 // A router WithParents attaches its targets' routes to the given Gateway and Service parents
@@ -32,7 +33,7 @@ func TestHTTPRouteWithParents(t *testing.T) {
 	hr, err := cs.GatewayV1().HTTPRoutes(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
 	wantGW := gw
-	wantGW.Group, wantGW.Kind = ptrTo(gwv1.Group(GatewayGroup)), ptrTo(gwv1.Kind("Gateway"))
+	wantGW.Group, wantGW.Kind = ptrTo(gwv1.Group(gatewayapi.Group)), ptrTo(gwv1.Kind("Gateway"))
 	assert.Equal(t, []gwv1.ParentReference{wantGW, svc}, hr.Spec.ParentRefs)
 	assert.Equal(t, gwv1.PortNumber(9898), *hr.Spec.Rules[0].BackendRefs[0].Port, "the backends use the target's port")
 	assert.Equal(t, canary.CanaryWeight(20), routeInspect(cs)(t, tg))
@@ -64,7 +65,7 @@ func TestHTTPRouteWithParents(t *testing.T) {
 // a parent the router did not set is someone else's business.
 func TestRouteRejectedByAGatewayParent(t *testing.T) {
 	tg := newTarget()
-	gw := gwv1.ParentReference{Group: ptrTo(gwv1.Group(GatewayGroup)), Kind: ptrTo(gwv1.Kind("Gateway")), Name: "public"}
+	gw := gwv1.ParentReference{Group: ptrTo(gwv1.Group(gatewayapi.Group)), Kind: ptrTo(gwv1.Kind("Gateway")), Name: "public"}
 	status := func(ref gwv1.ParentReference) *gwv1.HTTPRoute {
 		return &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace, Generation: 1},
 			Status: gwv1.HTTPRouteStatus{RouteStatus: gwv1.RouteStatus{Parents: []gwv1.RouteParentStatus{{
@@ -87,7 +88,7 @@ func TestHTTPRoutePinnedVersion(t *testing.T) {
 	require.NoError(t, err)
 	v, err := r.APIVersion(ctx(t))
 	require.NoError(t, err)
-	assert.Equal(t, GatewayGroup+"/v1beta1", v)
+	assert.Equal(t, gatewayapi.Group+"/v1beta1", v)
 	tg := newTarget()
 	require.NoError(t, r.Reconcile(ctx(t), tg))
 	_, err = cs.GatewayV1beta1().HTTPRoutes(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})

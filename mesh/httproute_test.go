@@ -12,6 +12,7 @@ import (
 	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/canarykit/canarykit/mesh/meshtest"
 )
 
@@ -113,7 +114,7 @@ func TestHTTPRouteNotOwned(t *testing.T) {
 
 func TestHTTPRouteMissingCRD(t *testing.T) {
 	cs := gatewayfake.NewSimpleClientset()
-	crdMissingReactor(&cs.Fake, GatewayGroup, "httproutes")
+	crdMissingReactor(&cs.Fake, gatewayapi.Group, "httproutes")
 	r, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 80})
 	require.NoError(t, err)
 	err = r.Reconcile(ctx(t), newTarget())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/canarykit/canarykit/mesh/meshtest"
 )
 
@@ -41,7 +42,7 @@ func TestIntegrationHTTPRouteParents(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, stored.Spec.ParentRefs, 2)
 	assert.Equal(t, gwv1.Kind("Gateway"), *stored.Spec.ParentRefs[0].Kind)
-	assert.Equal(t, gwv1.Group(mesh.GatewayGroup), *stored.Spec.ParentRefs[0].Group)
+	assert.Equal(t, gwv1.Group(gatewayapi.Group), *stored.Spec.ParentRefs[0].Group)
 	assert.Equal(t, gwv1.SectionName("web"), *stored.Spec.ParentRefs[0].SectionName)
 	assert.Equal(t, gwv1.ObjectName("podinfo-apex"), stored.Spec.ParentRefs[1].Name)
 	w, err := r.ReconcileWeights(bg(t), tg)

@@ -4,10 +4,8 @@ import (
 	"fmt"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 )
-
-// GatewayGroup is the Gateway API group, a ParentRef's default Group.
-const GatewayGroup = "gateway.networking.k8s.io"
 
 // maxGatewayRefs is Gateway API's limit on an HTTPRoute's parentRefs.
 const maxGatewayRefs = 32
@@ -55,7 +53,7 @@ func decodeGatewayRefs(d *decoder, svc *object, namespace string) []ParentRef {
 	for i, o := range items {
 		before := len(d.problems)
 		p := ParentRef{
-			Group:       o.strOr("group", GatewayGroup),
+			Group:       o.strOr("group", gatewayapi.Group),
 			Kind:        o.strOr("kind", "Gateway"),
 			Name:        o.name("name", true),
 			Namespace:   o.namespace("namespace", namespace),
@@ -63,8 +61,8 @@ func decodeGatewayRefs(d *decoder, svc *object, namespace string) []ParentRef {
 		}
 		switch p.Kind {
 		case "Gateway":
-			if p.Group != GatewayGroup {
-				d.fail(o.at("group"), "a Gateway is in group %s, got %s", GatewayGroup, shown(p.Group))
+			if p.Group != gatewayapi.Group {
+				d.fail(o.at("group"), "a Gateway is in group %s, got %s", gatewayapi.Group, shown(p.Group))
 			}
 		case "Service":
 			if p.Group != "" && p.Group != "core" {

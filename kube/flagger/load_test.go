@@ -9,6 +9,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
@@ -56,7 +57,7 @@ func TestLoadKubectlList(t *testing.T) {
 	m, err := objs.Canary("shop", "web")
 	require.NoError(t, err)
 	assert.Equal(t, flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1", Provider: "gatewayapi:v1"}, m.Router)
-	assert.Equal(t, []flagger.ParentRef{{Group: flagger.GatewayGroup, Kind: "Gateway", Name: "public", Namespace: "gateways", SectionName: "https"}},
+	assert.Equal(t, []flagger.ParentRef{{Group: gatewayapi.Group, Kind: "Gateway", Name: "public", Namespace: "gateways", SectionName: "https"}},
 		m.GatewayRefs)
 	require.NoError(t, m.Resolve(context.Background(), objs))
 	assert.Equal(t, "http://prometheus.monitoring:9090", m.TemplateRefs[0].Template.Provider.Address)

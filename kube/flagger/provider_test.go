@@ -7,6 +7,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -98,8 +99,8 @@ func TestGatewayRefs(t *testing.T) {
 	assert.Equal(t, []flagger.ParentRef{
 		{Group: "core", Kind: "Service", Name: "podinfo", Namespace: "test", Port: 9898},
 		{Group: "", Kind: "Service", Name: "podinfo", Namespace: "clients"},
-		{Group: flagger.GatewayGroup, Kind: "Gateway", Name: "public", Namespace: "gateways", SectionName: "https"},
-		{Group: flagger.GatewayGroup, Kind: "Gateway", Name: "internal", Namespace: "test", Port: 443},
+		{Group: gatewayapi.Group, Kind: "Gateway", Name: "public", Namespace: "gateways", SectionName: "https"},
+		{Group: gatewayapi.Group, Kind: "Gateway", Name: "internal", Namespace: "test", Port: 443},
 	}, m.GatewayRefs, "Gateway API's defaults: group gateway.networking.k8s.io, kind Gateway, the Canary's namespace")
 	assert.True(t, m.GatewayRefs[0].IsService())
 	assert.True(t, m.GatewayRefs[1].IsService())
@@ -110,7 +111,7 @@ func TestGatewayRefs(t *testing.T) {
 	// a null group is an absent one (the default), not the core group
 	m, err = flagger.LoadCanary(canaryWith("", "gatewayRefs: [{name: public, group: null, kind: null, namespace: null}]"))
 	require.NoError(t, err)
-	assert.Equal(t, []flagger.ParentRef{{Group: flagger.GatewayGroup, Kind: "Gateway", Name: "public", Namespace: "test"}}, m.GatewayRefs)
+	assert.Equal(t, []flagger.ParentRef{{Group: gatewayapi.Group, Kind: "Gateway", Name: "public", Namespace: "test"}}, m.GatewayRefs)
 
 	_, err = flagger.LoadCanary(canaryWith("gatewayapi:v1", `gatewayRefs: [
       {namespace: test},

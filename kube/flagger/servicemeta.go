@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 )
 
 // decodeServiceObjects reads spec.service's fields that shape the generated objects: the
@@ -38,7 +39,7 @@ func decodeServiceObjects(d *decoder, svc *object, m *Canary) {
 		w.TrafficDistribution = v
 	}
 	if v := svc.str("backendTimeout"); v != "" {
-		if why := canary.GatewayDurationProblem(v); why != "" {
+		if why := gatewayapi.DurationProblem(v); why != "" {
 			d.fail(svc.at("backendTimeout"), "%s", why)
 		}
 		m.BackendTimeout = v
@@ -83,7 +84,7 @@ func checkGatewayTimeouts(d *decoder, spec *object, m *Canary) {
 		if request == 0 {
 			return
 		}
-		if why := canary.GatewayDurationProblem(request.String()); why != "" {
+		if why := gatewayapi.DurationProblem(request.String()); why != "" {
 			d.fail(spec.at("service.timeout"), "%s", why)
 			return
 		}
