@@ -86,7 +86,7 @@
 // removes. SetWeights' patch touches only the first HTTP route's two weights, which is the
 // weighted route with or without match conditions, and for a target that mirrors its mirror.
 //
-// # Route metadata and timeouts
+// # Route metadata, timeouts and service fields
 //
 // HTTPRoute.WithMetadata and Istio.WithMetadata write labels and annotations (a Flagger
 // Canary's spec.service.apex) on the HTTPRoute or the VirtualService (not the
@@ -95,7 +95,15 @@
 // the NGINX canary Ingress get none, as in Flagger. HTTPRoute.WithTimeouts writes
 // timeouts.request and backendRequest (Gateway API Durations, the backend's no longer than the
 // request's) on every rule of the route, as Flagger writes a Canary's spec.service.timeout and
-// backendTimeout; SetWeights' patch leaves them as they are.
+// backendTimeout; SetWeights' patch leaves them as they are. HTTPRoute.WithService writes a
+// Canary's spec.service match, headers and rewrite (gatewayapi.Service) as Flagger's Gateway
+// API router does: every rule matches the service's matches (an A/B rule each analysis
+// condition merged into each of them: the service's match with the condition's headers) and
+// carries a RequestHeaderModifier, a ResponseHeaderModifier and a URLRewrite filter, before a
+// mirrored step's RequestMirror; SetWeights' patch sets the weighted rule's filters to the
+// service's and the mirror's, so a step keeps them. What Gateway API cannot express
+// (gatewayapi.Service.Problems) is refused when the router is made; a rule that would hold
+// more than 64 matches once the A/B conditions merge in, at Reconcile, before any write.
 //
 // # Weights read back
 //

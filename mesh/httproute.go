@@ -72,6 +72,7 @@ type HTTPRoute struct {
 
 	meta     canary.Metadata        // the route's labels and annotations (WithMetadata)
 	timeouts gwv1.HTTPRouteTimeouts // the rules' timeouts (WithTimeouts); none when empty
+	svc      routeService           // the rules' service matches and filters (WithService)
 }
 
 var _ canary.WeightsReconciler = (*HTTPRoute)(nil)
@@ -262,6 +263,12 @@ func (r *HTTPRoute) Timeouts() (request, backendRequest string) {
 	return string(ptrValue(r.timeouts.Request, "")), string(ptrValue(r.timeouts.BackendRequest, ""))
 }
 
+// spec is t's route spec routing w, with the router's timeouts and service (WithTimeouts,
+// WithService).
+func (r *HTTPRoute) spec(t canary.Target, port int32, w canary.Weights) (gwv1.HTTPRouteSpec, error) {
+	return r.withService(r.withTimeouts(routeSpec(t, r.parents, r.hosts, port, w)))
+}
+
 // withTimeouts gives spec's rules the router's timeouts, if it has any.
 func (r *HTTPRoute) withTimeouts(spec gwv1.HTTPRouteSpec) gwv1.HTTPRouteSpec {
 	if r.timeouts.Request == nil && r.timeouts.BackendRequest == nil {
@@ -368,7 +375,10 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 	if w == nil {
 		w = &keep
 	}
-	want := r.withTimeouts(routeSpec(t, r.parents, r.hosts, port, *w))
+	want, err := r.spec(t, port, *w)
+	if err != nil {
+		return false, err
+	}
 	if sameShape(cur.Spec, want) && keep == *w && claimed(&cur.ObjectMeta, t) && !metadataDrift(&cur.ObjectMeta, r.meta) {
 		return false, nil
 	}
@@ -406,17 +416,22 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		patchOp{Op: "replace", Path: rule + "1/weight", Value: w.Canary},
 	)
 	if len(t.Match) == 0 {
-		// the rule's filters, which only a mirror uses: set, or removed (the add makes the
-		// remove apply whether they are there or not, so the patch stays one request), even
-		// for a target that does not mirror (one whose Canary stopped mirroring, or a
-		// retirement's), so no mirror outlives the step that set it
+		// the rule's filters, the service's (WithService) and a mirror's: set, or removed
+		// when there are none (the add makes the remove apply whether they are there or not,
+		// so the patch stays one request), the mirror even for a target that does not
+		// mirror (one whose Canary stopped mirroring, or a retirement's), so no mirror
+		// outlives the step that set it
 		const filters = "/spec/rules/0/filters"
+		set := slices.Clone(r.svc.filters)
 		if w.Mirrored {
 			port, perr := r.portFor(ctx, t) // a read of the apex Service only without Port
 			if perr != nil {
 				return perr
 			}
-			ops = append(ops, patchOp{Op: "add", Path: filters, Value: mirrorFilters(t, port)})
+			set = append(set, mirrorFilters(t, port)...)
+		}
+		if len(set) > 0 {
+			ops = append(ops, patchOp{Op: "add", Path: filters, Value: set})
 		} else {
 			ops = append(ops, patchOp{Op: "add", Path: filters, Value: []any{}}, patchOp{Op: "remove", Path: filters})
 		}
@@ -519,10 +534,11 @@ func ptrValue[T any](p *T, def T) T {
 }
 
 func (r *HTTPRoute) create(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], port int32, w canary.Weights) error {
-	route := &gwv1.HTTPRoute{
-		ObjectMeta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace},
-		Spec:       r.withTimeouts(routeSpec(t, r.parents, r.hosts, port, w)),
+	spec, err := r.spec(t, port, w)
+	if err != nil {
+		return err
 	}
+	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace}, Spec: spec}
 	applyMetadata(&route.ObjectMeta, r.meta)
 	if err := r.own.stamp(ctx, t, &route.ObjectMeta); err != nil {
 		return err

@@ -89,8 +89,11 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 			choice.Provider, choice.Kind)
 	}
 	fields := svc.IstioFields()
-	if choice.Kind == flagger.RouterHTTPRoute { // Flagger writes spec.service.timeout into the route's rules too
-		fields = slices.DeleteFunc(fields, func(f string) bool { return f == "timeout" })
+	if choice.Kind == flagger.RouterHTTPRoute { // Flagger writes these into the route's rules too
+		fields = slices.DeleteFunc(fields, func(f string) bool { return slices.Contains(flagger.GatewayFields, f) })
+	} else if c.RewriteType != "" {
+		return nil, fmt.Errorf("spec.service.rewrite.type: only a Gateway API router (HTTPRoute) has a rewrite type; spec.provider %q routes with %s",
+			choice.Provider, choice.Kind)
 	}
 	if len(fields) > 0 && choice.Kind != flagger.RouterIstio {
 		return nil, fmt.Errorf("spec.service.%s: only the Istio router writes them into its VirtualService and DestinationRules; spec.provider %q routes with %s",
@@ -159,6 +162,9 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 	}
 	if r, err = r.WithTimeouts(request, c.BackendTimeout); err != nil {
 		return nil, fmt.Errorf("spec.service.timeout, backendTimeout: %w", err)
+	}
+	if r, err = r.WithService(c.GatewayService()); err != nil {
+		return nil, fmt.Errorf("spec.service: %w", err)
 	}
 	return r, nil
 }

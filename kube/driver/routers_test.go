@@ -9,6 +9,7 @@ import (
 	"github.com/canarykit/canarykit/canary/canarytest"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/canarykit/canarykit/mesh/istioapi"
 	"github.com/canarykit/canarykit/metrics"
 	"github.com/stretchr/testify/assert"
@@ -225,4 +226,31 @@ func TestRoutersCarryApexMetadataAndBackendTimeout(t *testing.T) {
 		_, err := d.routers.forCanary(c)
 		assert.ErrorContains(t, err, "spec.service.backendTimeout: only a Gateway API router (HTTPRoute) writes it", def)
 	}
+}
+
+// spec.service's match, headers and rewrite go on the HTTPRoute too, as Flagger writes them;
+// a rewrite type with a router that writes none, and what Gateway API cannot express with
+// the driver's default HTTPRoute, are refused naming the field (the loader refuses them with
+// a provider).
+func TestRoutersCarryTheGatewayService(t *testing.T) {
+	d := offline(t, Options{})
+	c := testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1"}, flagger.ParentRef{Name: "public"})
+	c.Service.Match = []istioapi.HTTPMatchRequest{{URI: &istioapi.StringMatch{Prefix: "/api"}}}
+	c.Service.Headers = &istioapi.Headers{Request: &istioapi.HeaderOperations{Set: map[string]string{"x-a": "1"}}}
+	c.Service.Rewrite, c.RewriteType = &istioapi.HTTPRewrite{URI: "/v2"}, gatewayapi.ReplacePrefixMatch
+	r, err := d.routers.forCanary(c)
+	require.NoError(t, err)
+	require.IsType(t, &mesh.HTTPRoute{}, r)
+	assert.Equal(t, c.GatewayService(), r.(*mesh.HTTPRoute).Service())
+
+	istio := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterIstio}})
+	c = testCanary(flagger.Router{})
+	c.Service.Rewrite, c.RewriteType = &istioapi.HTTPRewrite{URI: "/v2"}, gatewayapi.ReplaceFullPath
+	_, err = istio.routers.forCanary(c)
+	assert.ErrorContains(t, err, "spec.service.rewrite.type: only a Gateway API router (HTTPRoute) has a rewrite type")
+
+	c = testCanary(flagger.Router{}, flagger.ParentRef{Name: "public"}) // the default: an HTTPRoute for gatewayRefs
+	c.Service.Match = []istioapi.HTTPMatchRequest{{Authority: &istioapi.StringMatch{Exact: "a.example"}}}
+	_, err = d.routers.forCanary(c)
+	assert.ErrorContains(t, err, "spec.service: mesh: invalid HTTPRoute service: match[0].authority: Gateway API's HTTPRouteMatch has no authority")
 }

@@ -36,6 +36,10 @@ type Canary struct {
 	// binds to, the HTTP routes' match, rewrite, timeout, retries, corsPolicy and headers, and
 	// the DestinationRules' trafficPolicy, as Flagger's Istio router writes them.
 	Service istioapi.Service
+	// RewriteType is spec.service.rewrite.type, for a Gateway API HTTPRoute only (Flagger
+	// reads it there only): gatewayapi.ReplaceFullPath (the default, "") or
+	// ReplacePrefixMatch. See GatewayService.
+	RewriteType string
 	// BackendTimeout is spec.service.backendTimeout, a Gateway API Duration: the HTTPRoute
 	// rules' timeouts.backendRequest (provider gatewayapi, or linkerd with gatewayRefs; other
 	// providers are refused, as Flagger ignores it for them). With an HTTPRoute,

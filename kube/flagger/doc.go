@@ -110,8 +110,14 @@
 // lacks) is an error at its path, e.g. spec.service.retries.perTryTimeout; lists and mappings
 // hold at most 64 entries. null is absent, and so is an empty trafficPolicy or rewrite
 // (which Istio would refuse); retries: {} turns retries off (attempts 0), as Flagger writes
-// it. With a Gateway API HTTPRoute, timeout is accepted too (see backendTimeout below); the
-// other Istio fields stay Istio's. What Flagger's Istio router writes and canarykit's does not is
+// it. With a Gateway API HTTPRoute, timeout is accepted too (see backendTimeout below), and so
+// are match, headers and rewrite (with rewrite.type, ReplaceFullPath or ReplacePrefixMatch,
+// which only an HTTPRoute has: Canary.RewriteType), as Flagger's Gateway API router writes them:
+// the rules' matches and their header modifier and URL rewrite filters (Canary.GatewayService,
+// checked by gatewayapi.Service.Problems: an Istio match field an HTTPRouteMatch lacks, a path
+// Gateway API refuses, a header matched by presence only, more than 64 matches in a rule once
+// the A/B conditions merge in are errors at their paths); the other Istio fields stay Istio's.
+// What Flagger's Istio router writes and canarykit's does not is
 // refused by path: spec.service mirror, spec.analysis
 // sessionAffinity, and appProtocol tcp (canarykit writes HTTP routes only). So is
 // spec.service.backends (App Mesh's).

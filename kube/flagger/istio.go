@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
@@ -47,9 +48,7 @@ func decodeIstioService(d *decoder, svc *object, m *Canary) {
 	if present(svc, "rewrite") {
 		ro := svc.obj("rewrite")
 		s.Rewrite = &istioapi.HTTPRewrite{URI: ro.str("uri"), Authority: ro.str("authority")}
-		if v := ro.str("type"); v != "" {
-			d.fail(ro.at("type"), "Istio's rewrite has no type (Flagger reads it for Gateway API only); leave it out")
-		}
+		m.RewriteType = ro.str("type") // a Gateway API HTTPRoute's only (checkIstio)
 		ro.done()
 	}
 	s.Timeout = istioDuration(svc, "timeout")
@@ -335,6 +334,33 @@ func strList(d *decoder, o *object, key string, valid func(string) string) []str
 	return out
 }
 
+// GatewayFields are the Istio fields of spec.service (as istioapi.Service.IstioFields names
+// them) a Gateway API HTTPRoute carries too, as Flagger's Gateway API router writes them: the
+// rules' matches, header and rewrite filters, and timeouts.request.
+var GatewayFields = []string{"match", "headers", "rewrite", "timeout"}
+
+// GatewayService is what the Canary's HTTPRoute carries of spec.service besides its parents,
+// hostnames and timeouts: match, headers and rewrite (with its type).
+func (c *Canary) GatewayService() gatewayapi.Service {
+	return gatewayapi.Service{Match: c.Service.Match, Headers: c.Service.Headers, Rewrite: c.Service.Rewrite, RewriteType: c.RewriteType}
+}
+
+// checkGatewayService refuses what of spec.service's match, headers and rewrite a Gateway API
+// HTTPRoute cannot express (gatewayapi.Service.Problems), at their paths, and a rule that
+// would hold more matches than Gateway API allows once the A/B conditions merge in.
+func checkGatewayService(d *decoder, spec *object, m *Canary) {
+	for _, p := range m.GatewayService().Problems() {
+		d.fail(spec.path+".service."+p.Field, "%s", p.Message)
+	}
+	ab, svc := len(m.Spec.Match), len(m.Service.Match)
+	switch {
+	case ab > 0 && svc > 0 && ab*svc > gatewayapi.MaxMatches:
+		d.fail(spec.at("service.match"), "an HTTPRoute rule holds at most %d matches; the %d A/B conditions times these %d make %d", gatewayapi.MaxMatches, ab, svc, ab*svc)
+	case ab > 1 && m.RewriteType == gatewayapi.ReplacePrefixMatch && m.Service.Rewrite != nil && m.Service.Rewrite.URI != "":
+		d.fail(spec.at("service.rewrite.type"), "ReplacePrefixMatch needs a route rule with one path prefix match, and the A/B test's %d conditions make %d", ab, ab*max(svc, 1))
+	}
+}
+
 // checkIstio refuses what the Istio router would not honour: hosts, gateways and the Istio
 // fields without it (no VirtualService to hold them; hosts are also an HTTPRoute's hostnames,
 // as in Flagger) and, with it, a TCP service (Flagger routes those with TCP routes;
@@ -360,11 +386,20 @@ func checkIstio(d *decoder, spec *object, m *Canary) {
 			d.fail(spec.at("service.gateways"), "only provider istio writes a VirtualService for them (spec.provider is %s)", shown(m.Router.Provider))
 		}
 		for _, f := range s.IstioFields() {
-			if f == "timeout" && m.Router.Kind == RouterHTTPRoute {
-				continue // the HTTPRoute rules' timeouts.request, as Flagger writes it (checkGatewayTimeouts)
+			if m.Router.Kind == RouterHTTPRoute && slices.Contains(GatewayFields, f) {
+				continue // the HTTPRoute's too, as Flagger writes them (checkGatewayService, checkGatewayTimeouts)
 			}
 			d.fail(spec.at("service."+f), "only provider istio writes it, into the VirtualService or DestinationRules (spec.provider is %s)", shown(m.Router.Provider))
 		}
+		if m.Router.Kind == RouterHTTPRoute {
+			checkGatewayService(d, spec, m)
+			return
+		}
+	}
+	if m.RewriteType != "" {
+		d.fail(spec.at("service.rewrite.type"), "only a Gateway API HTTPRoute has a rewrite type (Flagger reads it there only); leave it out")
+	}
+	if m.Router.Kind != RouterIstio {
 		return
 	}
 	if strings.EqualFold(m.Workload.AppProtocol, "tcp") {

@@ -124,7 +124,7 @@ func TestIstioServiceErrorsNameTheirPath(t *testing.T) {
 		"match: [{port: 70000}]":                                      {"spec.service.match[0].port: must be 1..65535, got 70000"},
 		"match: [{port: -1}]":                                         {"spec.service.match[0].port: must be 0..4294967295, got -1"},
 		"match: {uri: {prefix: /}}":                                   {"spec.service.match: must be a list"},
-		"rewrite: {uri: /, type: ReplacePrefixMatch}":                 {"spec.service.rewrite.type: Istio's rewrite has no type (Flagger reads it for Gateway API only); leave it out"},
+		"rewrite: {uri: /, type: ReplacePrefixMatch}":                 {"spec.service.rewrite.type: only a Gateway API HTTPRoute has a rewrite type (Flagger reads it there only); leave it out"},
 		"rewrite: {authority: ''}":                                    {"spec.service.rewrite: must set uri or authority (Istio refuses an empty rewrite)"},
 		"corsPolicy: {maxAge: 1500ms}":                                {"spec.service.corsPolicy.maxAge: Istio takes whole seconds, got 1.5s"},
 		"corsPolicy: {allowMethods: GET}":                             {"spec.service.corsPolicy.allowMethods: must be a list of strings"},

@@ -41,8 +41,5 @@ func DurationProblem(s string) string {
 }
 
 func notDuration(s string) string {
-	if len(s) > maxShown {
-		s = s[:maxShown] + "…"
-	}
-	return fmt.Sprintf("%q is not a Gateway API duration (up to four groups of 1-5 digits and a unit h, m, s or ms, e.g. 1m30s or 500ms)", s)
+	return fmt.Sprintf("%s is not a Gateway API duration (up to four groups of 1-5 digits and a unit h, m, s or ms, e.g. 1m30s or 500ms)", quote(s))
 }

@@ -1,0 +1,169 @@
+package mesh
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
+	"github.com/canarykit/canarykit/mesh/istioapi"
+)
+
+// routeService is what WithService gives the router's rules: the service's matches and the
+// filters every rule carries.
+type routeService struct {
+	given   gatewayapi.Service // as WithService was given it
+	matches []gwv1.HTTPRouteMatch
+	filters []gwv1.HTTPRouteFilter
+}
+
+// Service returns what the router's rules carry of a Canary's spec.service (WithService).
+func (r *HTTPRoute) Service() gatewayapi.Service { return r.svc.given }
+
+// WithService returns a copy of r whose route rules carry s, as Flagger's Gateway API router
+// writes a Canary's spec.service match, headers and rewrite: every rule matches s.Match
+// (with A/B testing, each analysis match is merged into each of them: the service's match
+// with the analysis' headers in place of its own, as Flagger and the Istio router merge
+// them), and carries a
+// RequestHeaderModifier, a ResponseHeaderModifier and a URLRewrite filter, in that order,
+// before the mirror of a mirrored step. What Gateway API cannot express is refused
+// (gatewayapi.Service.Problems, istioapi's checks first), at paths relative to spec.service.
+// A zero s writes none of them.
+func (r *HTTPRoute) WithService(s gatewayapi.Service) (*HTTPRoute, error) {
+	probs := istioapi.Service{Match: s.Match, Headers: s.Headers, Rewrite: s.Rewrite}.Problems()
+	if len(probs) == 0 {
+		probs = s.Problems()
+	}
+	if len(probs) > 0 {
+		return nil, fmt.Errorf("mesh: %w", &canary.ValidationError{Subject: "HTTPRoute service", Problems: probs})
+	}
+	c := *r
+	c.svc = routeService{given: s}
+	for _, m := range s.Match {
+		c.svc.matches = append(c.svc.matches, serviceMatch(m))
+	}
+	if h := s.Headers; h != nil {
+		if h.Request != nil {
+			c.svc.filters = append(c.svc.filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: headerFilter(h.Request)})
+		}
+		if h.Response != nil {
+			c.svc.filters = append(c.svc.filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: headerFilter(h.Response)})
+		}
+	}
+	if rw := s.Rewrite; rw != nil {
+		f := &gwv1.HTTPURLRewriteFilter{}
+		if rw.Authority != "" {
+			f.Hostname = ptrTo(gwv1.PreciseHostname(rw.Authority))
+		}
+		if rw.URI != "" {
+			f.Path = &gwv1.HTTPPathModifier{Type: gwv1.FullPathHTTPPathModifier, ReplaceFullPath: ptrTo(rw.URI)}
+			if s.RewriteType == gatewayapi.ReplacePrefixMatch {
+				f.Path = &gwv1.HTTPPathModifier{Type: gwv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: ptrTo(rw.URI)}
+			}
+		}
+		c.svc.filters = append(c.svc.filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterURLRewrite, URLRewrite: f})
+	}
+	return &c, nil
+}
+
+// serviceMatch is an Istio match request as an HTTPRouteMatch, every field the API server
+// would default set (the path defaults to the prefix "/"); headers and query parameters are
+// sorted by name, so the route compares equal from one call to the next. A prefix match on a
+// header or query parameter, which Gateway API lacks, is an anchored regular expression of
+// the escaped literal, as for A/B match conditions.
+func serviceMatch(m istioapi.HTTPMatchRequest) gwv1.HTTPRouteMatch {
+	out := gwv1.HTTPRouteMatch{Path: pathPrefix("/")}
+	if u := m.URI; u != nil {
+		switch {
+		case u.Exact != "":
+			out.Path = &gwv1.HTTPPathMatch{Type: ptrTo(gwv1.PathMatchExact), Value: ptrTo(u.Exact)}
+		case u.Prefix != "":
+			out.Path = pathPrefix(u.Prefix)
+		case u.Regex != "":
+			out.Path = &gwv1.HTTPPathMatch{Type: ptrTo(gwv1.PathMatchRegularExpression), Value: ptrTo(u.Regex)}
+		}
+	}
+	if m.Method != nil {
+		out.Method = ptrTo(gwv1.HTTPMethod(m.Method.Exact))
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
+		typ, v := valueMatch(m.Headers[name])
+		out.Headers = append(out.Headers, gwv1.HTTPHeaderMatch{Name: gwv1.HTTPHeaderName(name), Type: ptrTo(gwv1.HeaderMatchType(typ)), Value: v})
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.QueryParams)) {
+		typ, v := valueMatch(m.QueryParams[name])
+		out.QueryParams = append(out.QueryParams, gwv1.HTTPQueryParamMatch{Name: gwv1.HTTPHeaderName(name), Type: ptrTo(gwv1.QueryParamMatchType(typ)), Value: v})
+	}
+	return out
+}
+
+// valueMatch is a header or query parameter match's type ("Exact" or "RegularExpression",
+// the same words for both) and value.
+func valueMatch(sm istioapi.StringMatch) (string, string) {
+	if sm.Exact != "" {
+		return string(gwv1.HeaderMatchExact), sm.Exact
+	}
+	return string(gwv1.HeaderMatchRegularExpression), headerRegex(canary.StringMatch{Prefix: sm.Prefix, Regex: sm.Regex})
+}
+
+// headerFilter is a header modifier for Istio's header operations, names sorted (Flagger
+// sorts them too) so the route compares equal from one call to the next.
+func headerFilter(ops *istioapi.HeaderOperations) *gwv1.HTTPHeaderFilter {
+	f := &gwv1.HTTPHeaderFilter{}
+	for _, n := range slices.Sorted(maps.Keys(ops.Set)) {
+		f.Set = append(f.Set, gwv1.HTTPHeader{Name: gwv1.HTTPHeaderName(n), Value: ops.Set[n]})
+	}
+	for _, n := range slices.Sorted(maps.Keys(ops.Add)) {
+		f.Add = append(f.Add, gwv1.HTTPHeader{Name: gwv1.HTTPHeaderName(n), Value: ops.Add[n]})
+	}
+	f.Remove = slices.Clone(ops.Remove)
+	return f
+}
+
+// withService gives spec's rules the router's service matches and filters: each rule's
+// matches merged into the service's, and the service's filters before the rule's own. A
+// rule would hold more matches than Gateway API allows when the A/B match conditions times
+// the service's exceed gatewayapi.MaxMatches: a permanent error.
+func (r *HTTPRoute) withService(spec gwv1.HTTPRouteSpec) (gwv1.HTTPRouteSpec, error) {
+	if len(r.svc.matches) == 0 && len(r.svc.filters) == 0 {
+		return spec, nil
+	}
+	for i := range spec.Rules {
+		rule := &spec.Rules[i]
+		if len(r.svc.matches) > 0 {
+			if n := len(rule.Matches) * len(r.svc.matches); n > gatewayapi.MaxMatches {
+				return spec, canary.Permanent(fmt.Errorf("mesh: an HTTPRoute rule may hold %d matches, and %d A/B match conditions times the service's %d make %d",
+					gatewayapi.MaxMatches, len(rule.Matches), len(r.svc.matches), n))
+			}
+			rule.Matches = mergeRouteMatches(rule.Matches, r.svc.matches)
+		}
+		filters := make([]gwv1.HTTPRouteFilter, 0, len(r.svc.filters)+len(rule.Filters))
+		for _, f := range r.svc.filters {
+			filters = append(filters, *f.DeepCopy())
+		}
+		rule.Filters = append(filters, rule.Filters...)
+	}
+	return spec, nil
+}
+
+// mergeRouteMatches merges each of a rule's matches into each of the service's (the rule's
+// outer), as Flagger does and the Istio router's mergeMatches: the service's match with its
+// headers replaced by the rule's, if the rule's has any (an A/B condition: a request must be
+// one the service routes and one the A/B test selects). A rule's match of every request (the
+// path prefix "/" and nothing else) leaves the service's as they are.
+func mergeRouteMatches(rule, svc []gwv1.HTTPRouteMatch) []gwv1.HTTPRouteMatch {
+	out := make([]gwv1.HTTPRouteMatch, 0, len(rule)*len(svc))
+	for _, a := range rule {
+		for _, s := range svc {
+			m := *s.DeepCopy()
+			if len(a.Headers) > 0 {
+				m.Headers = slices.Clone(a.Headers)
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
