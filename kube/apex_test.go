@@ -42,7 +42,7 @@ func TestBootstrapAdoptsAnUnlabelledApexService(t *testing.T) {
 	apex, err := client.CoreV1().Services("ns").Get(ctx, "podinfo", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"team": "a", canary.LabelManagedBy: canary.ManagedBy}, apex.Labels)
-	assert.Equal(t, map[string]string{"note": "git", AnnotationTarget: "podinfo", AnnotationCanary: "podinfo"}, apex.Annotations)
+	assert.Equal(t, map[string]string{"note": "git", AnnotationTarget: "podinfo", AnnotationCanary: "podinfo", AnnotationAdopted: "true"}, apex.Annotations)
 	assert.Equal(t, map[string]string{"app": "podinfo-primary"}, apex.Spec.Selector, "adoption sets the selector even when the router owns it afterwards")
 	require.Len(t, apex.Spec.Ports, 1)
 	assert.Equal(t, int32(9898), apex.Spec.Ports[0].Port)

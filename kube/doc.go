@@ -56,14 +56,15 @@
 // target is not released again. A target that is itself one of canarykit's objects (another target's primary) is refused by
 // every call. One exception, as in Flagger: an apex Service of the target's service name
 // without any app.kubernetes.io/managed-by label (one a user keeps in Git) is adopted if it
-// selects the target's pods (or the primary's) — it gets the label and the annotations, the
-// primary's selector and canarykit's ports; its other labels and annotations are kept and no
-// owner reference is added. An unlabelled Service without a selector or selecting other pods
-// serves something else and is refused, naming its selector; so are an apex Service another
-// tool labels as its own and any other object (the primary Deployment included). Owner
-// references (deleting the target deletes them) are opt-in, WorkloadOptions.OwnerReferences:
-// the primary and the apex Service serve production traffic, and recreating the target
-// (kubectl replace --force) must not take them down. The Lease has no owner.
+// selects the target's pods (or the primary's) — it gets the label and the annotations
+// (AnnotationAdopted among them, marking it the user's), the primary's selector and canarykit's
+// ports; its other labels and annotations stay as they are and no owner reference is added.
+// An unlabelled Service without a selector or selecting other pods serves something else and
+// is refused, naming its selector; so are an apex Service another tool labels as its own and
+// any other object (the primary Deployment included). Owner references (deleting the target
+// deletes them) are opt-in, WorkloadOptions.OwnerReferences: the primary and the apex Service
+// serve production traffic, and recreating the target (kubectl replace --force) must not take
+// them down. The Lease has no owner.
 //
 // Bootstrap also refuses, before its first write, a target whose Services cannot be named as
 // it says (DNS-1035 labels: the apex, service.name or else the target's name, and its
@@ -73,10 +74,11 @@
 // Handing a target back (what Flagger's spec.revertOnDeletion does when its Canary is
 // deleted; kube/driver's Retire runs it): Workload.RestoreTarget scales the target up to the
 // primary's replicas, Workload.HandBackApex points the apex Service at the target's pods and
-// drops canarykit's label and annotations from it, and Workload.RemoveGenerated deletes the
-// primary and canary Services, the primary Deployment, its autoscaler and the primary config
-// copies, each only if canarykit manages it for this target and Canary (RestoreTarget refuses a
-// primary made for another Canary).
+// drops canarykit's label and annotations from it (and, from an apex canarykit created, the
+// apex metadata; an adopted one keeps the user's labels and annotations as they are), and
+// Workload.RemoveGenerated deletes the primary and canary Services, the primary Deployment,
+// its autoscaler and the primary config copies, each only if canarykit manages it for this
+// target and Canary (RestoreTarget refuses a primary made for another Canary).
 //
 // # The Services' metadata
 //
@@ -90,8 +92,14 @@
 // keeps its value, whoever set it, and is never removed. canarykit's own keys win: the
 // managed-by label and canarykit.dev/ keys cannot be given, and the label naming the Service
 // under the target's selector label key (app=podinfo-primary) stays canarykit's, as it stays
-// Flagger's. An adopted apex Service gets the apex metadata too (Flagger writes metadata only on
-// the Services it created), and HandBackApex removes it with canarykit's own keys.
+// Flagger's. An adopted apex Service (the user's, marked AnnotationAdopted) gets no apex
+// metadata, as Flagger writes metadata only on the Services it created: its labels and
+// annotations stay as the user has them, none is set or removed, at any sync or at
+// HandBackApex, and the Workload's log says once that ApexMetadata is not written there. An
+// apex adopted by an earlier canarykit, which wrote the apex metadata on it unmarked, is told
+// from a created one by its age (older than the primary Deployment, and without the target's
+// or a Flagger Canary's owner reference): it is marked at its next sync and its
+// canary.AnnotationMetadata record dropped, the keys it lists left with their values.
 //
 // WorkloadOptions.Headless makes all three Services headless (clusterIP None) when they are
 // created, as Flagger does. An existing Service's clusterIP cannot change, and Flagger leaves

@@ -41,7 +41,8 @@ func TestApexServiceKeptInGitIsAdopted(t *testing.T) {
 	apex, err := b.admin.CoreV1().Services(b.ns).Get(ctx, "podinfo", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"team": "a", canary.LabelManagedBy: canary.ManagedBy}, apex.Labels)
-	assert.Equal(t, map[string]string{"git.example/path": "apps/podinfo.yaml", kube.AnnotationTarget: "podinfo", kube.AnnotationCanary: "podinfo"}, apex.Annotations)
+	assert.Equal(t, map[string]string{"git.example/path": "apps/podinfo.yaml", kube.AnnotationTarget: "podinfo", kube.AnnotationCanary: "podinfo",
+		kube.AnnotationAdopted: "true"}, apex.Annotations)
 	assert.Equal(t, map[string]string{"app": "podinfo-primary"}, apex.Spec.Selector)
 	require.Len(t, apex.Spec.Ports, 1)
 	assert.Equal(t, int32(9898), apex.Spec.Ports[0].Port)

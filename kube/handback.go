@@ -61,9 +61,11 @@ func replicasOf(d *appsv1.Deployment) int32 {
 }
 
 // HandBackApex points the apex Service at the target's own pods and removes canarykit's label
-// and annotations from it, and the labels and annotations ApexMetadata set, so it is the user's again (a later Canary adopts it as it
-// adopts any unlabelled apex). An apex Service that does not exist, or that canarykit does not
-// manage for this target, is left alone.
+// and annotations from it, so it is the user's again (a later Canary adopts it as it adopts any
+// unlabelled apex). An apex Service canarykit created also loses the labels and annotations
+// ApexMetadata set, and the target's owner reference; one it adopted (see AnnotationAdopted)
+// keeps every other label and annotation as it is, the user's. An apex Service that does not
+// exist, or that canarykit does not manage for this target, is left alone.
 func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
@@ -88,14 +90,22 @@ func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
 		w.log.Info("apex service not managed by canarykit for the target; left alone", "service", name, "reason", err.Error())
 		return nil
 	}
+	adopted := w.adoptedApex(nc, cur, d)
 	u := cur.DeepCopy()
 	u.Spec.Selector = map[string]string{key: value}
 	delete(u.Labels, canary.LabelManagedBy)
 	delete(u.Annotations, AnnotationTarget)
 	delete(u.Annotations, AnnotationCanary)
-	// the Canary's apex labels and annotations go with it (others' and unmanaged keys stay)
-	u.Labels, u.Annotations, _ = canary.ApplyMetadata(u.Labels, u.Annotations, canary.Metadata{}, w.opts.UnmanagedMetadata)
-	u.OwnerReferences = withoutOwner(u.OwnerReferences, d.Name)
+	delete(u.Annotations, AnnotationAdopted)
+	if adopted {
+		// the user's labels and annotations stay as they are; a record an earlier canarykit
+		// wrote goes, not the keys it lists (which of them were the user's is not known)
+		delete(u.Annotations, canary.AnnotationMetadata)
+	} else {
+		// the Canary's apex labels and annotations go with it (others' and unmanaged keys stay)
+		u.Labels, u.Annotations, _ = canary.ApplyMetadata(u.Labels, u.Annotations, canary.Metadata{}, w.opts.UnmanagedMetadata)
+		u.OwnerReferences = withoutOwner(u.OwnerReferences, d.Name)
+	}
 	if _, err := w.c.client.CoreV1().Services(t.Namespace).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("hand back service %s/%s: %w", t.Namespace, name, err)
 	}

@@ -85,3 +85,48 @@ func TestServiceMetadataHeadlessAndTrafficDistributionOnARealCluster(t *testing.
 	assert.ErrorContains(t, err, "service.headless: service "+b.ns+"/")
 	assert.Equal(t, rv, get("podinfo-primary").ResourceVersion, "refused before any write")
 }
+
+// The apex Service a user made is adopted as Flagger adopts it, on a real API server: the
+// Canary's spec.service.apex labels and annotations are not written on it, so the user's
+// team: a stays when the Canary asks team: b; dropping keys from the Canary and handing the
+// target back leave every label and annotation of the user's as they were.
+func TestAdoptedApexServiceKeepsTheUsersMetadataOnARealCluster(t *testing.T) {
+	b := newBed(t)
+	b.createTarget(t, "podinfo:1")
+	ctx := context.Background()
+	userLabels := map[string]string{"team": "a"}
+	userAnnotations := map[string]string{"team": "a", "git.example/path": "apps/podinfo.yaml"}
+	user := gitService(userLabels)
+	user.Annotations = userAnnotations
+	_, err := b.admin.CoreV1().Services(b.ns).Create(ctx, user, metav1.CreateOptions{})
+	require.NoError(t, err)
+	get := func() *corev1.Service {
+		svc, err := b.admin.CoreV1().Services(b.ns).Get(ctx, "podinfo", metav1.GetOptions{})
+		require.NoError(t, err)
+		return svc
+	}
+
+	apex := canary.Metadata{Labels: map[string]string{"team": "b", "tier": "web"},
+		Annotations: map[string]string{"team": "b", "external-dns.alpha.kubernetes.io/hostname": "podinfo.example.com"}}
+	require.NoError(t, b.bootstrap(t, kube.WorkloadOptions{ApexMetadata: apex}))
+	svc := get()
+	assert.Equal(t, map[string]string{"team": "a", canary.LabelManagedBy: canary.ManagedBy}, svc.Labels)
+	assert.Equal(t, map[string]string{"team": "a", "git.example/path": "apps/podinfo.yaml", kube.AnnotationTarget: "podinfo",
+		kube.AnnotationCanary: "podinfo", kube.AnnotationAdopted: "true"}, svc.Annotations)
+	assert.Equal(t, map[string]string{"app": "podinfo-primary"}, svc.Spec.Selector)
+
+	// the Canary drops team and the hostname
+	require.NoError(t, b.bootstrap(t, kube.WorkloadOptions{ApexMetadata: canary.Metadata{Labels: map[string]string{"tier": "web"}}}))
+	svc = get()
+	assert.Equal(t, "a", svc.Labels["team"])
+	assert.Equal(t, "a", svc.Annotations["team"])
+
+	opts := kube.WorkloadOptions{Target: b.target, Port: 9898, ApexMetadata: apex}
+	w, err := b.cluster(t).Workload(opts)
+	require.NoError(t, err)
+	require.NoError(t, w.HandBackApex(ctx, b.target))
+	svc = get()
+	assert.Equal(t, userLabels, svc.Labels, "handed back as the user had it")
+	assert.Equal(t, userAnnotations, svc.Annotations, "handed back as the user had it")
+	assert.Equal(t, map[string]string{"app": "podinfo"}, svc.Spec.Selector)
+}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"maps"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -241,4 +245,162 @@ func TestServiceOptionsAreValidated(t *testing.T) {
 	assert.ErrorContains(t, err, "service.canary.annotations.canarykit.dev/target: keys under canarykit.dev/ are canarykit's own")
 	assert.ErrorContains(t, err, "service.unmanagedMetadata.labels[0]: app.kubernetes.io/managed-by is canarykit's own label")
 	assert.ErrorContains(t, err, `service.trafficDistribution: must be one of PreferClose, PreferSameZone, PreferSameNode, got "Nearby"`)
+}
+
+// userApex is the apex Service a user made (kept in Git), selecting the target's pods, with
+// their own labels and annotations.
+func userApex(labels, annotations map[string]string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns", Labels: labels, Annotations: annotations},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "podinfo"}, Ports: []corev1.ServicePort{{Name: "web", Port: 80}}}}
+}
+
+// logLines is a logger that keeps the messages it is given.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lines = append(l.lines, args)
+	}, funcr.Options{})
+}
+
+// matching returns the lines that contain every one of subs.
+func (l *logLines) matching(subs ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		all := true
+		for _, s := range subs {
+			all = all && strings.Contains(line, s)
+		}
+		if all {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// An apex Service the user made is adopted as Flagger adopts it: the Canary's apex labels and
+// annotations are not written on it (Flagger writes them only on the Services it creates), so
+// a key the user has keeps their value, and no key is added, recorded or removed, at any
+// Bootstrap or at the hand-back, which leaves the user's labels and annotations exactly as
+// they were. The Workload's log says once that spec.service.apex is not written there. The
+// primary and canary Services, canarykit's own, still get theirs.
+func TestAdoptedApexKeepsTheUsersLabelsAndAnnotations(t *testing.T) {
+	userLabels := map[string]string{"team": "a", "app": "podinfo"}
+	userAnnotations := map[string]string{"team": "a", "note": "git"}
+	labels := map[string]string{"app": "podinfo"}
+	client := fake.NewClientset(
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}}},
+		userApex(maps.Clone(userLabels), maps.Clone(userAnnotations)))
+	var logs logLines
+	c, err := New(Options{Client: client, Logger: logs.logger()})
+	require.NoError(t, err)
+	defer c.Close()
+	tg := canary.Target{Namespace: "ns", Name: "podinfo"}
+	apexMD := canary.Metadata{Labels: map[string]string{"team": "b", "tier": "web"},
+		Annotations: map[string]string{"team": "b", "external-dns.alpha.kubernetes.io/hostname": "podinfo.example.com"}}
+	opts := WorkloadOptions{Target: tg, Port: 9898, ApexMetadata: apexMD, PrimaryMetadata: canary.Metadata{Labels: map[string]string{"tier": "stable"}}}
+	w, err := c.Workload(opts)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, w.Bootstrap(ctx, tg))
+	require.NoError(t, w.Bootstrap(ctx, tg))
+
+	apex := getService(t, client, "podinfo")
+	assert.Equal(t, map[string]string{"team": "a", "app": "podinfo", canary.LabelManagedBy: canary.ManagedBy}, apex.Labels)
+	assert.Equal(t, map[string]string{"team": "a", "note": "git", AnnotationTarget: "podinfo", AnnotationCanary: "podinfo", AnnotationAdopted: "true"},
+		apex.Annotations, "nothing of the Canary's, no record")
+	assert.Equal(t, map[string]string{"app": "podinfo-primary"}, apex.Spec.Selector, "adopted: selector and ports are canarykit's")
+	assert.Equal(t, "stable", getService(t, client, "podinfo-primary").Labels["tier"], "created Services get their metadata")
+	notes := logs.matching("spec.service.apex", "ns/podinfo")
+	assert.Len(t, notes, 1, "said once: %v", logs.lines)
+
+	// the Canary drops a key the user has too: the user's stays
+	require.NoError(t, bootstrapWith(t, client, WorkloadOptions{ApexMetadata: canary.Metadata{Labels: map[string]string{"tier": "web"}}}))
+	apex = getService(t, client, "podinfo")
+	assert.Equal(t, "a", apex.Labels["team"])
+	assert.Equal(t, "a", apex.Annotations["team"])
+
+	require.NoError(t, w.HandBackApex(ctx, tg))
+	apex = getService(t, client, "podinfo")
+	assert.Equal(t, userLabels, apex.Labels, "handed back as the user had it")
+	assert.Equal(t, userAnnotations, apex.Annotations, "handed back as the user had it")
+	assert.Equal(t, map[string]string{"app": "podinfo"}, apex.Spec.Selector)
+}
+
+// An apex adopted by an earlier canarykit, which wrote the Canary's apex metadata on it and
+// recorded the keys (canary.AnnotationMetadata) without marking the adoption, is told from a
+// created one by being older than the primary Deployment: its next Bootstrap marks it and
+// drops the record, and neither a key dropped from the Canary nor the hand-back removes a key
+// the record lists (which of them were the user's is not known). An apex made with the
+// primary (or after it) is canarykit's: the record's keys go as before.
+func TestApexAdoptedByAnEarlierCanarykitKeepsItsKeys(t *testing.T) {
+	md := canary.Metadata{Labels: map[string]string{"team": "b"}, Annotations: map[string]string{"team": "b", "dns": "podinfo.example.com"}}
+	// legacy makes the state an earlier canarykit left: the apex written with md and the
+	// record, created at apexAge and the primary at primaryAge
+	legacy := func(t *testing.T, apexAge, primaryAge time.Time) *fake.Clientset {
+		client := metaBed(t)
+		require.NoError(t, bootstrapWith(t, client, WorkloadOptions{ApexMetadata: md}))
+		ctx := context.Background()
+		apex := getService(t, client, "podinfo")
+		require.Contains(t, apex.Annotations, canary.AnnotationMetadata)
+		apex.Labels["mine"], apex.Annotations["note"] = "x", "git" // the user's, never recorded
+		apex.CreationTimestamp = metav1.NewTime(apexAge)
+		_, err := client.CoreV1().Services("ns").Update(ctx, apex, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		p, err := client.AppsV1().Deployments("ns").Get(ctx, "podinfo-primary", metav1.GetOptions{})
+		require.NoError(t, err)
+		p.CreationTimestamp = metav1.NewTime(primaryAge)
+		_, err = client.AppsV1().Deployments("ns").Update(ctx, p, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		return client
+	}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+
+	client := legacy(t, t0, t0.Add(time.Minute))
+	require.NoError(t, bootstrapWith(t, client, WorkloadOptions{ApexMetadata: canary.Metadata{Labels: map[string]string{"tier": "web"}}}))
+	apex := getService(t, client, "podinfo")
+	assert.Equal(t, map[string]string{"app": "podinfo", "mine": "x", "team": "b", canary.LabelManagedBy: canary.ManagedBy}, apex.Labels,
+		"nothing set, nothing removed")
+	assert.Equal(t, map[string]string{"team": "b", "dns": "podinfo.example.com", "note": "git",
+		AnnotationTarget: "podinfo", AnnotationCanary: "podinfo", AnnotationAdopted: "true"}, apex.Annotations, "marked, the record dropped")
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer c.Close()
+	tg := canary.Target{Namespace: "ns", Name: "podinfo"}
+	w, err := c.Workload(WorkloadOptions{Target: tg, Port: 9898})
+	require.NoError(t, err)
+	require.NoError(t, w.HandBackApex(context.Background(), tg))
+	apex = getService(t, client, "podinfo")
+	assert.Equal(t, map[string]string{"app": "podinfo", "mine": "x", "team": "b"}, apex.Labels)
+	assert.Equal(t, map[string]string{"team": "b", "dns": "podinfo.example.com", "note": "git"}, apex.Annotations)
+
+	// handed back straight from the earlier canarykit's state: the same
+	client = legacy(t, t0, t0.Add(time.Minute))
+	c2, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer c2.Close()
+	w, err = c2.Workload(WorkloadOptions{Target: tg, Port: 9898})
+	require.NoError(t, err)
+	require.NoError(t, w.HandBackApex(context.Background(), tg))
+	apex = getService(t, client, "podinfo")
+	assert.Equal(t, map[string]string{"app": "podinfo", "mine": "x", "team": "b"}, apex.Labels)
+	assert.Equal(t, map[string]string{"team": "b", "dns": "podinfo.example.com", "note": "git"}, apex.Annotations)
+
+	// made in the same second as the primary: canarykit's, its recorded keys follow the Canary
+	client = legacy(t, t0, t0)
+	require.NoError(t, bootstrapWith(t, client, WorkloadOptions{ApexMetadata: canary.Metadata{Labels: map[string]string{"tier": "web"}}}))
+	apex = getService(t, client, "podinfo")
+	assert.Equal(t, map[string]string{"app": "podinfo", "mine": "x", "tier": "web", canary.LabelManagedBy: canary.ManagedBy}, apex.Labels)
+	assert.NotContains(t, apex.Annotations, "team")
+	assert.NotContains(t, apex.Annotations, AnnotationAdopted)
 }

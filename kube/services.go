@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
@@ -27,10 +28,13 @@ import (
 //
 // The apex Service (and only it, by the target's service name) is adopted when it exists
 // without the managed-by label, as Flagger does with a Service a user keeps in Git, provided
-// it selects the target's pods (or the primary's): it gets the label and the target and Canary
-// annotations (no owner reference: its source is the user's), its selector is pointed at the
-// primary and its ports replaced; its other labels and annotations are kept. An unlabelled
-// Service without a selector, or selecting other pods, serves something else and is refused
+// it selects the target's pods (or the primary's): it gets the label and the target, Canary and
+// AnnotationAdopted annotations (no owner reference: its source is the user's), its selector
+// is pointed at the primary and its ports replaced; its other labels and annotations are the
+// user's, kept as they are at this and every later sync: the options' apex metadata is not
+// written on it (as Flagger writes metadata only on the Services it creates), and the
+// Workload's log says so once when the options have some. An unlabelled Service without a
+// selector, or selecting other pods, serves something else and is refused
 // (see adoptable), and so is one Flagger generated for another Canary, and any other Service
 // of these names that canarykit did not create for this target and Canary (but those Flagger
 // generated for this Canary: see takeover.go). A Service made meanwhile (the create finds it)
@@ -88,7 +92,15 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	if keepSelector {
 		selector = cur.Spec.Selector
 	}
-	labels, annotations, metaChanged := canary.ApplyMetadata(cur.Labels, cur.Annotations, meta, w.opts.UnmanagedMetadata)
+	var labels, annotations map[string]string
+	var metaChanged bool
+	if adopt || w.adoptedApex(nc, cur, d) {
+		// the user's Service: its labels and annotations stay as they are (see AnnotationAdopted)
+		labels, annotations, metaChanged = adoptedMetadata(cur)
+		w.noteAdoptedApex(cur)
+	} else {
+		labels, annotations, metaChanged = canary.ApplyMetadata(cur.Labels, cur.Annotations, meta, w.opts.UnmanagedMetadata)
+	}
 	distribution := cur.Spec.TrafficDistribution
 	if v := w.opts.TrafficDistribution; v != "" && (distribution == nil || *distribution != v) {
 		distribution = &v
@@ -115,6 +127,72 @@ func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deplo
 	}
 	w.log.Info("updated service", "name", name, "selector", selects, "adopted", adopt)
 	return nil
+}
+
+// AnnotationAdopted marks an apex Service that canarykit adopted (one the user made, kept in
+// Git: see syncService) rather than created. Its labels and annotations are the user's, as
+// Flagger leaves them on a Service it did not create: WorkloadOptions.ApexMetadata is not
+// written on it, no key is removed from it, and HandBackApex removes only canarykit's own keys.
+const AnnotationAdopted = "canarykit.dev/adopted"
+
+// adoptedApex reports whether svc, a Service checkService accepted without adopting it now, is
+// the apex Service canarykit adopted earlier: it carries AnnotationAdopted or, adopted before
+// adoptions were marked, it has canarykit's label and no owner reference of the target or of a
+// Flagger Canary (a created Service may have one, an adopted one has none) and it is older
+// than the primary Deployment (Bootstrap creates the primary before the Services it creates).
+// An unmarked apex made in the same second as the primary counts as created.
+func (w *Workload) adoptedApex(nc *nsCache, svc *corev1.Service, d *appsv1.Deployment) bool {
+	if svc.Name != w.opts.Target.ApexService() {
+		return false
+	}
+	if svc.Annotations[AnnotationAdopted] != "" {
+		return true
+	}
+	if svc.Labels[canary.LabelManagedBy] != canary.ManagedBy || flaggerControlled(svc) {
+		return false
+	}
+	for _, o := range svc.OwnerReferences {
+		if o.Kind == "Deployment" && o.Name == d.Name {
+			return false
+		}
+	}
+	p, err := nc.deployment(svc.Namespace, w.opts.Target.PrimaryName())
+	return err == nil && svc.CreationTimestamp.Before(&p.CreationTimestamp)
+}
+
+// adoptedMetadata returns the labels and annotations of svc, an adopted apex Service, as
+// syncService writes them: the user's as they are, with AnnotationAdopted, and without the
+// canary.AnnotationMetadata record an earlier canarykit may have written there (its keys stay
+// with their values: which of them were the user's is not known). changed reports whether they
+// differ from svc's.
+func adoptedMetadata(svc *corev1.Service) (labels, annotations map[string]string, changed bool) {
+	labels, annotations = maps.Clone(svc.Labels), maps.Clone(svc.Annotations)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	delete(annotations, canary.AnnotationMetadata)
+	annotations[AnnotationAdopted] = "true"
+	return labels, annotations, !maps.Equal(svc.Annotations, annotations)
+}
+
+// noteAdoptedApex says once, in the Workload's log, that the Canary's apex metadata is not
+// written on the adopted apex Service svc.
+func (w *Workload) noteAdoptedApex(svc *corev1.Service) {
+	m := w.opts.ApexMetadata
+	if m.IsZero() {
+		return
+	}
+	w.mu.Lock()
+	noted := w.apexNoted
+	w.apexNoted = true
+	w.mu.Unlock()
+	if noted {
+		return
+	}
+	w.log.Info("spec.service.apex labels and annotations are not written on Service "+svc.Namespace+"/"+svc.Name+
+		": it is the user's own Service, which canarykit adopted, and its labels and annotations stay as they are "+
+		"(Flagger writes them only on Services it creates); set them on the Service itself",
+		"service", svc.Namespace+"/"+svc.Name, "labels", slices.Sorted(maps.Keys(m.Labels)), "annotations", slices.Sorted(maps.Keys(m.Annotations)))
 }
 
 // serviceMetadata is the Metadata of the Service name (apex, primary or canary) without the

@@ -67,6 +67,8 @@ type WorkloadOptions struct {
 	// apex, primary and canary Services (Flagger's service.apex, primary and canary), written
 	// with canary.ApplyMetadata: set at creation and at every sync, and a key removed from
 	// them is removed from the Service at its next sync; keys others set are left alone.
+	// ApexMetadata is not written on an apex Service canarykit adopted (the user's: see
+	// AnnotationAdopted), as Flagger writes metadata only on the Services it creates.
 	// canarykit's own keys win: the managed-by label, the app label naming the Service (the
 	// target's selector label key, as Flagger sets it) and the canarykit.dev/ annotations
 	// (canary.Metadata refuses the managed-by label and canarykit.dev/ keys).
@@ -110,6 +112,8 @@ type Workload struct {
 	// generations written by this Workload: readiness waits until the cache has seen them,
 	// so a read right after a write never reports the previous rollout as ready.
 	canaryGen, primaryGen int64
+
+	apexNoted bool // noteAdoptedApex said its note
 
 	memo        revisionMemo // the last revision and config checksums
 	primaryName string       // opts.Target.PrimaryName(), read on every Observe

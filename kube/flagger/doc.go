@@ -146,7 +146,9 @@
 //
 // spec.service.apex, primary and canary (Flagger's CustomMetadata: labels and annotations)
 // are Workload.ApexMetadata, PrimaryMetadata and CanaryMetadata (canary.Metadata): the labels
-// and annotations of the apex, primary and canary Services, and the apex's also of the route
+// and annotations of the apex, primary and canary Services (not of an apex Service the user
+// made, which canarykit adopts and leaves the user's labels and annotations on, as Flagger
+// does: kube.AnnotationAdopted), and the apex's also of the route
 // object where Flagger writes them (the Istio VirtualService, not its DestinationRules; the
 // Gateway API HTTPRoute; none on an SMI TrafficSplit or the NGINX canary Ingress, as in
 // Flagger). spec.service.unmanagedMetadata (lists of label and annotation keys) is
