@@ -116,3 +116,50 @@ func TestIstioVirtualServiceMetadata(t *testing.T) {
 	assert.Equal(t, map[string]string{"external-dns.alpha.kubernetes.io/target": "lb2.example.com"}, withoutOwn(vs.GetAnnotations()))
 	assert.Equal(t, canary.CanaryWeight(10), vsInspect(dyn, "v1")(t, tg), "reshaped with its weights")
 }
+
+// The apex metadata never removes a key from a route canarykit did not create: a user's
+// HTTPRoute of the apex's name (no managed-by label) is refused and left as it is, even when
+// it carries a canarykit.dev/metadata record (a manifest copied from a cluster); the routes
+// Flagger generated for the target's Canary, which canarykit takes over, keep the keys Flagger
+// wrote from the Canary's metadata (no record lists them), and get the Canary's.
+func TestRouteMetadataRemovesNoKeyOfARouteCanarykitDidNotCreate(t *testing.T) {
+	tg := newTarget()
+	md := canary.Metadata{Labels: map[string]string{"tier": "web"}}
+	theirs := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: tg.ApexService(), Namespace: tg.Namespace,
+		Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"team": "a", canary.AnnotationMetadata: `{"labels":["team"],"annotations":["team"]}`}}}
+	cs := gatewayfake.NewSimpleClientset(theirs.DeepCopy())
+	base, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 80})
+	require.NoError(t, err)
+	r, err := base.WithMetadata(md)
+	require.NoError(t, err)
+	assert.ErrorIs(t, r.Reconcile(ctx(t), tg), ErrNotOwned)
+	got, err := cs.GatewayV1().HTTPRoutes(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, theirs.ObjectMeta, got.ObjectMeta, "left as it is")
+
+	tg.Canary, tg.CanaryUID = tg.Name, "uid-1"
+	_, route, vs := flaggerRoutes(t, tg, flaggerRef(tg.Name, "uid-1"))
+	route.Labels, route.Annotations = map[string]string{"team": "a"}, map[string]string{"team": "a"}
+	vs.SetLabels(map[string]string{"team": "a"})
+	vs.SetAnnotations(map[string]string{"team": "a"})
+	cs = gatewayfake.NewSimpleClientset(route)
+	base, err = NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 80})
+	require.NoError(t, err)
+	r, err = base.WithMetadata(md)
+	require.NoError(t, err)
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	got, err = cs.GatewayV1().HTTPRoutes(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"team": "a", "tier": "web"}, withoutOwn(got.Labels))
+	assert.Equal(t, map[string]string{"team": "a"}, withoutOwn(got.Annotations))
+
+	dyn := newIstioFake(vs)
+	ibase, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
+	require.NoError(t, err)
+	ir, err := ibase.WithMetadata(md)
+	require.NoError(t, err)
+	require.NoError(t, ir.Reconcile(ctx(t), tg))
+	u := getVS(t, dyn, "v1", tg)
+	assert.Equal(t, map[string]string{"team": "a", "tier": "web"}, withoutOwn(u.GetLabels()))
+	assert.Equal(t, map[string]string{"team": "a"}, withoutOwn(u.GetAnnotations()))
+}
