@@ -41,8 +41,10 @@ const (
 // has them. Keys it did not set are never removed.
 const AnnotationMetadata = "canarykit.dev/metadata"
 
-// reservedPrefix is the prefix of the keys the adapters write for themselves.
-const reservedPrefix = "canarykit.dev/"
+// ReservedPrefix is the prefix of the keys the adapters write for themselves (annotations
+// such as AnnotationMetadata): a Metadata may not set them, and a target handed back loses
+// them all.
+const ReservedPrefix = "canarykit.dev/"
 
 // Problems reports what Kubernetes would refuse in m, and what is beyond the bounds or
 // reserved, each at its path under path ("spec.service.apex": spec.service.apex.labels.team),
@@ -118,8 +120,8 @@ func keyProblem(key string, annotation bool) string {
 	switch {
 	case key == LabelManagedBy && !annotation:
 		return fmt.Sprintf("%s is canarykit's own label (it marks the objects canarykit manages)", LabelManagedBy)
-	case strings.HasPrefix(strings.ToLower(key), reservedPrefix):
-		return fmt.Sprintf("keys under %s are canarykit's own (they record what it manages)", reservedPrefix)
+	case strings.HasPrefix(strings.ToLower(key), ReservedPrefix):
+		return fmt.Sprintf("keys under %s are canarykit's own (they record what it manages)", ReservedPrefix)
 	}
 	return ""
 }

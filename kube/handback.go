@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
@@ -106,6 +107,10 @@ func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
 		u.Labels, u.Annotations, _ = canary.ApplyMetadata(u.Labels, u.Annotations, canary.Metadata{}, w.opts.UnmanagedMetadata)
 		u.OwnerReferences = withoutOwner(u.OwnerReferences, d.Name)
 	}
+	// and every other key of canarykit's, such as the Kubernetes router's record of the
+	// Deployment it routes to
+	maps.DeleteFunc(u.Annotations, func(k, _ string) bool { return strings.HasPrefix(k, canary.ReservedPrefix) })
+	maps.DeleteFunc(u.Labels, func(k, _ string) bool { return strings.HasPrefix(k, canary.ReservedPrefix) })
 	if _, err := w.c.client.CoreV1().Services(t.Namespace).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("hand back service %s/%s: %w", t.Namespace, name, err)
 	}

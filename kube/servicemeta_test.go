@@ -330,6 +330,10 @@ func TestAdoptedApexKeepsTheUsersLabelsAndAnnotations(t *testing.T) {
 	assert.Equal(t, "a", apex.Labels["team"])
 	assert.Equal(t, "a", apex.Annotations["team"])
 
+	// the Kubernetes router's record of where it routes (blue/green without a mesh) goes too
+	apex.Annotations["canarykit.dev/routed-to"] = "podinfo-primary"
+	_, err = client.CoreV1().Services("ns").Update(ctx, apex, metav1.UpdateOptions{})
+	require.NoError(t, err)
 	require.NoError(t, w.HandBackApex(ctx, tg))
 	apex = getService(t, client, "podinfo")
 	assert.Equal(t, userLabels, apex.Labels, "handed back as the user had it")
