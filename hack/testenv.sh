@@ -232,6 +232,14 @@ fetch_istio_api() {
 	log "Istio CRDs:              istio.io/api@$version in the module cache"
 }
 
+# KEDA's ScaledObject CRD is read from this module at test time (internal/testenv/keda.go).
+fetch_keda() {
+	local version
+	version="$(sed -n 's/^const KEDAVersion = "\(.*\)"$/\1/p' "$root/internal/testenv/keda.go")"
+	(cd "$root" && go mod download "github.com/kedacore/keda/v2@$version")
+	log "KEDA CRDs:               github.com/kedacore/keda/v2@$version in the module cache"
+}
+
 # --plan prints where each Kubernetes binary would come from, and does nothing.
 plan_only=""
 if [ "${1:-}" = "--plan" ]; then
@@ -246,6 +254,7 @@ build_kubernetes
 fetch_gateway_api
 fetch_istio_api
 fetch_flagger
+fetch_keda
 log "etcd:                    $(command -v etcd || echo /usr/bin/etcd) ($(etcd --version 2>/dev/null | head -1))"
 log "prometheus:              $(command -v prometheus || echo /usr/bin/prometheus)"
 log "ready in $((SECONDS - start)) s"

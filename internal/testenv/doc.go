@@ -76,7 +76,9 @@
 // VirtualService, DestinationRule and Gateway CRDs of istio.io/api IstioAPIVersion
 // (IstioCRDServing narrows their served versions). FlaggerCRDs(t) reads Flagger's own CRDs
 // (Canary with its status subresource and printer columns, MetricTemplate, AlertProvider) of
-// FlaggerVersion from the module cache; CanaryCRD(t) is its Canary CRD. CRDs are cluster-wide and stay
+// FlaggerVersion from the module cache; CanaryCRD(t) is its Canary CRD. ScaledObjectCRD(t) reads
+// KEDA's ScaledObject CRD (keda.sh/v1alpha1) of github.com/kedacore/keda/v2 KEDAVersion from the
+// module cache (no KEDA operator runs: ScaledObjects are only stored). CRDs are cluster-wide and stay
 // installed: tests that need different served versions of one CRD run one after the other.
 //
 // # Prometheus and the Linkerd-shaped exporter
