@@ -15,6 +15,8 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -28,6 +30,11 @@ import (
 type Options struct {
 	// Client talks to the API server. Required.
 	Client kubernetes.Interface
+	// Dynamic reads and writes KEDA ScaledObjects (WorkloadOptions.AutoscalerKind
+	// ScaledObject): needed only by targets that have one.
+	Dynamic dynamic.Interface
+	// WatchDynamic lists and watches ScaledObjects for their caches. Default: Dynamic.
+	WatchDynamic dynamic.Interface
 	// WatchClient lists and watches for the informer caches and the Lease watch (Controls).
 	// Default: Client. client-go sends all the requests of clients with the same TLS
 	// settings over one HTTP/2 connection; a WatchClient over a connection of its own keeps
@@ -61,6 +68,8 @@ const DefaultMaxBootstraps = 16
 type Cluster struct {
 	client      kubernetes.Interface
 	watch       kubernetes.Interface // the informers' and the Lease watch's (Options.WatchClient)
+	dynamic     dynamic.Interface    // ScaledObjects' (Options.Dynamic); nil: none
+	watchDyn    dynamic.Interface    // their informers' (Options.WatchDynamic)
 	resync      time.Duration
 	log         logr.Logger
 	clock       clock.PassiveClock
@@ -86,7 +95,9 @@ type nsCache struct {
 	configMaps  corelisters.ConfigMapLister
 	secrets     corelisters.SecretLister
 	hpas        autoscalinglisters.HorizontalPodAutoscalerLister // nil until a target has an autoscaler
-	synced      []cache.InformerSynced
+	// scaledObjects are KEDA's ScaledObjects (unstructured), nil until a target has one
+	scaledObjects cache.GenericNamespaceLister
+	synced        []cache.InformerSynced
 
 	mu        sync.Mutex
 	watchErrs map[string]string // resource → last list/watch error
@@ -111,7 +122,10 @@ func New(opts Options) (*Cluster, error) {
 	if opts.WatchClient == nil {
 		opts.WatchClient = opts.Client
 	}
-	c := &Cluster{client: opts.Client, watch: opts.WatchClient, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
+	if opts.WatchDynamic == nil {
+		opts.WatchDynamic = opts.Dynamic
+	}
+	c := &Cluster{client: opts.Client, watch: opts.WatchClient, dynamic: opts.Dynamic, watchDyn: opts.WatchDynamic, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
 		caches: map[string]*nsCache{}, controls: map[string]*controlWatch{}, stop: make(chan struct{})}
 	if opts.MaxBootstraps == 0 {
 		opts.MaxBootstraps = DefaultMaxBootstraps
@@ -212,10 +226,34 @@ func (c *Cluster) Close() {
 	c.running.Wait()
 }
 
-// namespace returns ns's caches (with the autoscaler informer when withHPA), starting them and
-// waiting for their first sync, for at most the Cluster's SyncTimeout: an identity that may not
-// list or watch one of them gets an error naming it, not a silent wait.
-func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCache, error) {
+// scalerCache says which autoscalers' cache a target needs besides the namespace's others.
+type scalerCache int
+
+const (
+	noScalers   scalerCache = iota
+	hpaScalers              // HorizontalPodAutoscalers
+	kedaScalers             // KEDA ScaledObjects
+)
+
+// namespace returns ns's caches (with the autoscalers' informer scalers names), starting them
+// and waiting for their first sync, for at most the Cluster's SyncTimeout: an identity that may
+// not list or watch one of them gets an error naming it, not a silent wait. The ScaledObjects'
+// informer starts after one list has shown that the cluster serves them (see
+// probeScaledObjects).
+func (c *Cluster) namespace(ctx context.Context, ns string, scalers scalerCache) (*nsCache, error) {
+	withHPA := scalers == hpaScalers
+	withKEDA := scalers == kedaScalers
+	if withKEDA {
+		c.mu.Lock()
+		nc := c.caches[ns]
+		started := nc != nil && nc.scaledObjects != nil
+		c.mu.Unlock()
+		if !started {
+			if err := c.probeScaledObjects(ctx, ns); err != nil {
+				return nil, err
+			}
+		}
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -243,13 +281,25 @@ func (c *Cluster) namespace(ctx context.Context, ns string, withHPA bool) (*nsCa
 		nc.watch("secrets", f.Core().V1().Secrets().Informer())
 		c.caches[ns] = nc
 	}
-	if ok && (!withHPA || nc.hpas != nil) && nc.allSynced() {
+	if ok && (!withHPA || nc.hpas != nil) && (!withKEDA || nc.scaledObjects != nil) && nc.allSynced() {
 		c.mu.Unlock() // the common case, on every read: started and synced
 		return nc, nil
 	}
 	if withHPA && nc.hpas == nil {
 		nc.hpas = nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister()
 		nc.watch("horizontalpodautoscalers", nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer())
+	}
+	if withKEDA && nc.scaledObjects == nil {
+		inf := dynamicinformer.NewFilteredDynamicInformer(c.watchDyn, scaledObjectsGVR, ns, c.resync,
+			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil)
+		_ = inf.Informer().SetTransform(trimCached)
+		nc.watch("scaledobjects.keda.sh", inf.Informer())
+		nc.scaledObjects = inf.Lister().ByNamespace(ns)
+		c.running.Add(1)
+		go func() {
+			defer c.running.Done()
+			inf.Informer().Run(c.stop)
+		}()
 	}
 	nc.factory.Start(c.stop) // starts the informers not started yet
 	synced := append([]cache.InformerSynced(nil), nc.synced...)

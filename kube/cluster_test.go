@@ -32,7 +32,7 @@ func TestCachesDropManagedFields(t *testing.T) {
 	c, err := New(Options{Client: client})
 	require.NoError(t, err)
 	defer c.Close()
-	nc, err := c.namespace(context.Background(), "ns", false)
+	nc, err := c.namespace(context.Background(), "ns", noScalers)
 	require.NoError(t, err)
 
 	d, err := nc.deployment("ns", "podinfo")
@@ -72,7 +72,7 @@ func TestCachesDropUnreadData(t *testing.T) {
 	c, err := New(Options{Client: client})
 	require.NoError(t, err)
 	defer c.Close()
-	nc, err := c.namespace(context.Background(), "ns", true)
+	nc, err := c.namespace(context.Background(), "ns", hpaScalers)
 	require.NoError(t, err)
 
 	for name, kept := range map[string]bool{"opaque": true, "tls": true, "opted-out": false, "token": false, "registry": false, "release-record": false} {
@@ -107,13 +107,13 @@ func TestOnDeploymentHearsTheCachesDeployments(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := t.Context()
-	_, err = c.namespace(ctx, "early", false)
+	_, err = c.namespace(ctx, "early", noScalers)
 	require.NoError(t, err)
 
 	first, second := make(chan string, 10), make(chan string, 10)
 	removeFirst := c.OnDeployment(func(ns, name string) { first <- ns + "/" + name })
 	defer c.OnDeployment(func(ns, name string) { second <- ns + "/" + name })()
-	_, err = c.namespace(ctx, "late", false)
+	_, err = c.namespace(ctx, "late", noScalers)
 	require.NoError(t, err)
 
 	create := func(ns, name string) {
@@ -170,7 +170,7 @@ func TestWatchClientCarriesTheWatches(t *testing.T) {
 	c, err := New(Options{Client: client, WatchClient: watch})
 	require.NoError(t, err)
 	defer c.Close()
-	nc, err := c.namespace(context.Background(), "ns", true) // with the autoscalers' cache
+	nc, err := c.namespace(context.Background(), "ns", hpaScalers) // with the autoscalers' cache
 	require.NoError(t, err)
 	_, err = nc.deployment("ns", "podinfo")
 	require.NoError(t, err, "the cache was filled from the watch client")

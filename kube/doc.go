@@ -28,7 +28,12 @@
 //     CanaryMetadata (Flagger's service.apex, primary and canary) besides canarykit's own
 //     keys (see "The Services' metadata");
 //   - with WorkloadOptions.Autoscaler, a copy "<hpa>-primary" of the target's
-//     HorizontalPodAutoscaler scaling the primary, re-synced at every promotion;
+//     HorizontalPodAutoscaler scaling the primary, re-synced at every promotion; or, with
+//     WorkloadOptions.AutoscalerKind KindScaledObject, a copy "<name>-primary" of the target's
+//     KEDA ScaledObject (keda.sh/v1alpha1, through Options.Dynamic) scaling the primary, its
+//     triggers' queries rewritten for the primary or replaced by
+//     WorkloadOptions.PrimaryScalerQueries, re-synced at every promotion (see "KEDA
+//     ScaledObjects");
 //   - the Lease podinfo-canarykit, holding the driver's claim, the status and control requests
 //     from other processes (RequestControl).
 //
@@ -72,13 +77,37 @@
 // their fields already.
 //
 // Handing a target back (what Flagger's spec.revertOnDeletion does when its Canary is
-// deleted; kube/driver's Retire runs it): Workload.RestoreTarget scales the target up to the
-// primary's replicas, Workload.HandBackApex points the apex Service at the target's pods and
-// drops canarykit's label and annotations from it (and, from an apex canarykit created, the
-// apex metadata; an adopted one keeps the user's labels and annotations as they are), and
-// Workload.RemoveGenerated deletes the primary and canary Services, the primary Deployment,
-// its autoscaler and the primary config copies, each only if canarykit manages it for this
-// target and Canary (RestoreTarget refuses a primary made for another Canary).
+// deleted; kube/driver's Retire runs it): Workload.RestoreTarget resumes the target's KEDA
+// ScaledObject, if any, and scales the target up to the primary's replicas,
+// Workload.HandBackApex points the apex Service at the target's pods and drops canarykit's
+// label and annotations from it (and, from an apex canarykit created, the apex metadata; an
+// adopted one keeps the user's labels and annotations as they are), and
+// Workload.RemoveGenerated deletes the primary and canary Services, the primary Deployment, its
+// autoscaler (HPA or ScaledObject) and the primary config copies, each only if canarykit
+// manages it for this target and Canary (RestoreTarget refuses a primary made for another
+// Canary).
+//
+// # KEDA ScaledObjects
+//
+// A target scaled by KEDA (WorkloadOptions.AutoscalerKind KindScaledObject, Flagger's
+// autoscalerRef kind ScaledObject) is driven as Flagger drives it. The primary's ScaledObject
+// "<name>-primary" is the target's spec with scaleTargetRef naming "<target>-primary",
+// minReplicaCount and maxReplicaCount from PrimaryMinReplicas and PrimaryMaxReplicas if set,
+// advanced.horizontalPodAutoscalerConfig.name "<its name>-primary" when the target's names
+// one (else KEDA names the primary's HPA "keda-hpa-<name>-primary"), and each trigger's
+// metadata.query replaced by PrimaryScalerQueries (by trigger name) or, without them,
+// rewritten with "<target>-canary" and "<target>" made "<target>-primary"
+// (kedaapi.PrimaryQuery); it carries the target's labels and annotations but KEDA's pause
+// annotations. Bootstrap creates it, Promote brings it level. The target's own ScaledObject is
+// the user's: canarykit only patches the annotation autoscaling.keda.sh/paused-replicas on
+// it, "0" in ScaleDown before the target is scaled to zero (KEDA would scale the canary back
+// up), removed in ScaleUp before the canary is scaled up and in RestoreTarget. Bootstrap
+// refuses, before its first write, a target ScaledObject that is missing, that scales another
+// workload, or that has no trigger of a name PrimaryScalerQueries gives; a cluster that does
+// not serve scaledobjects.keda.sh/v1alpha1 is a permanent error naming spec.autoscalerRef (one
+// list per namespace finds out before the ScaledObjects' cache starts). ScaledObjects are read
+// from a cache per namespace (started by the first such target) and written unstructured:
+// canarykit does not import KEDA.
 //
 // # The Services' metadata
 //
@@ -159,7 +188,7 @@
 // # Cost
 //
 // Everything read on a tick comes from shared informer caches (deployments, services,
-// configmaps, secrets, autoscalers of the target's namespace), which keep objects without
+// configmaps, secrets, autoscalers and KEDA ScaledObjects of the target's namespace), which keep objects without
 // their managedFields, and ConfigMaps and Secrets that config tracking leaves out (opted out,
 // or a Secret type it does not track) without their data, and autoscalers without their status. A target's revision is encoded again
 // only when its Deployment's generation or a tracked config changes. A weight step costs the engine one status write (the Lease update,
@@ -206,7 +235,8 @@
 // (rbac-flagger.yaml) adds reading MetricTemplates, AlertProviders and their Secrets, and
 // reading Canaries and writing their status (kube/driver's Options.CanaryStatus). RBAC() has
 // no delete verb: RevertRBAC() (rbac-revert.yaml) adds delete on what handing a target back
-// removes (kube/driver's Retire with Revert: the primary Deployment, its autoscaler, config
+// removes (kube/driver's Retire with Revert: the primary Deployment, its autoscaler (HPA or
+// ScaledObject), config
 // copies, the primary and canary Services, the Lease), to be bound only where targets may be
 // reverted; the route objects' delete rules are the router's (mesh).
 package kube

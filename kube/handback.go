@@ -20,12 +20,20 @@ import (
 
 // RestoreTarget scales the target back up to serve on its own: to the primary's replicas when
 // the primary exists (Flagger's finalizer does the same), else by ScaleUp's rule. It returns
-// the replicas asked for. A primary canarykit made for another Canary of the target is refused
-// (a permanent error): the target is that Canary's.
+// the replicas asked for. A target ScaledObject is resumed first (the pause annotation
+// removed), as Flagger's finalizer does. A primary canarykit made for another Canary of the
+// target is refused (a permanent error): the target is that Canary's.
 func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, error) {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
 		return 0, err
+	}
+	if w.keda() {
+		// as Flagger's finalizer: resumed, so the target is not held at zero by KEDA (a
+		// ScaledObject deleted meanwhile has nothing to resume)
+		if err := w.resumeScaledObject(ctx, nc, true); err != nil {
+			return 0, err
+		}
 	}
 	p, err := nc.deployment(t.Namespace, t.PrimaryName())
 	switch {
@@ -129,7 +137,8 @@ func withoutOwner(refs []metav1.OwnerReference, deployment string) []metav1.Owne
 }
 
 // RemoveGenerated deletes what canarykit created for the target besides the route objects:
-// the primary and canary Services, the primary Deployment, the primary's autoscaler and the
+// the primary and canary Services, the primary Deployment, the primary's autoscaler (HPA or
+// ScaledObject) and the
 // primary copies of tracked configs. Only objects canarykit manages for this target are
 // deleted (each delete is conditioned on the object's UID); absent ones are skipped.
 func (w *Workload) RemoveGenerated(ctx context.Context, t canary.Target) error {
@@ -167,7 +176,13 @@ func (w *Workload) RemoveGenerated(ctx context.Context, t canary.Target) error {
 	del("deployment", t.PrimaryName(), primary, err, func(o metav1.DeleteOptions) error {
 		return w.c.client.AppsV1().Deployments(ns).Delete(ctx, t.PrimaryName(), o)
 	})
-	if w.opts.Autoscaler != "" {
+	if w.keda() {
+		name := w.opts.Autoscaler + "-primary"
+		so, err := nc.scaledObject(name)
+		del("scaledobject", name, so, err, func(o metav1.DeleteOptions) error {
+			return w.c.dynamic.Resource(scaledObjectsGVR).Namespace(ns).Delete(ctx, name, o)
+		})
+	} else if w.opts.Autoscaler != "" {
 		name := w.opts.Autoscaler + "-primary"
 		h, err := nc.hpa(ns, name)
 		del("horizontalpodautoscaler", name, h, err, func(o metav1.DeleteOptions) error {

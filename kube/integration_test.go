@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -56,10 +57,15 @@ func newBed(t *testing.T) *bed {
 		target:  canary.Target{Namespace: ns, Name: "podinfo"}}
 }
 
-// cluster is a Cluster over the bed's client, closed when the test ends.
-func (b *bed) cluster(t *testing.T) *kube.Cluster {
+// cluster is a Cluster over the bed's client (and dyn, if set, for KEDA ScaledObjects), closed
+// when the test ends.
+func (b *bed) cluster(t *testing.T, dyn ...dynamic.Interface) *kube.Cluster {
 	t.Helper()
-	c, err := kube.New(kube.Options{Client: b.client})
+	opts := kube.Options{Client: b.client}
+	if len(dyn) > 0 {
+		opts.Dynamic = dyn[0]
+	}
+	c, err := kube.New(opts)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	return c
@@ -137,6 +143,7 @@ type driverOptions struct {
 	gates      *canarytest.Gates
 	then       func(canary.Event)
 	workload   func(*kube.WorkloadOptions)
+	dynamic    dynamic.Interface // the Cluster's Options.Dynamic
 }
 
 func testSpec() canary.Spec {
@@ -152,7 +159,7 @@ func testSpec() canary.Spec {
 
 func (b *bed) driver(t *testing.T, o driverOptions) *driver {
 	t.Helper()
-	cluster := b.cluster(t)
+	cluster := b.cluster(t, o.dynamic)
 	wo := kube.WorkloadOptions{Target: b.target, Port: 9898, Autoscaler: o.autoscaler}
 	if o.workload != nil {
 		o.workload(&wo)

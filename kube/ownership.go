@@ -121,16 +121,19 @@ func unclaimed(obj metav1.Object) bool { return obj.GetAnnotations()[AnnotationC
 // claim records the Workload's target and Canary on m (a copy about to be written), with the
 // managed-by label: what an object of an earlier canarykit lacks (the Canary), or one Flagger
 // made (all three). Owner references are kept.
-func (w *Workload) claim(m *metav1.ObjectMeta) {
-	if m.Labels == nil {
-		m.Labels = map[string]string{}
+func (w *Workload) claim(m metav1.Object) {
+	labels, annotations := m.GetLabels(), m.GetAnnotations()
+	if labels == nil {
+		labels = map[string]string{}
 	}
-	m.Labels[canary.LabelManagedBy] = canary.ManagedBy
-	if m.Annotations == nil {
-		m.Annotations = map[string]string{}
+	labels[canary.LabelManagedBy] = canary.ManagedBy
+	if annotations == nil {
+		annotations = map[string]string{}
 	}
-	m.Annotations[AnnotationTarget] = w.opts.Target.Name
-	m.Annotations[AnnotationCanary] = w.canaryName()
+	annotations[AnnotationTarget] = w.opts.Target.Name
+	annotations[AnnotationCanary] = w.canaryName()
+	m.SetLabels(labels)
+	m.SetAnnotations(annotations)
 }
 
 // generatedTarget refuses a target Deployment that canarykit made itself (another target's

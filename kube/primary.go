@@ -111,6 +111,9 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	if err := w.syncServices(ctx, nc, d, key, value); err != nil {
 		return err
 	}
+	if w.keda() {
+		return w.syncScaledObject(ctx, nc, d, false)
+	}
 	if w.opts.Autoscaler != "" {
 		return w.syncAutoscaler(ctx, nc, d, false)
 	}
@@ -139,7 +142,8 @@ func (w *Workload) syncServices(ctx context.Context, nc *nsCache, d *appsv1.Depl
 // preflight refuses, before Bootstrap writes anything, what it would refuse on its way (so a
 // refusal leaves nothing behind, races aside): a config copy, primary, Service or primary
 // autoscaler of the target's names that is not the Workload's, an apex Service it may not
-// adopt, or container ports PortDiscovery cannot put on the Services. Objects missing from
+// adopt, container ports PortDiscovery cannot put on the Services, or a target ScaledObject
+// that is missing or cannot be copied for the primary (see primaryScaledObjectSpec). Objects missing from
 // the caches are left to the writes that create them.
 func (w *Workload) preflight(nc *nsCache, d *appsv1.Deployment, t canary.Target, tracked []trackedConfig) error {
 	ns := t.Namespace
@@ -174,6 +178,9 @@ func (w *Workload) preflight(nc *nsCache, d *appsv1.Deployment, t canary.Target,
 				return err
 			}
 		}
+	}
+	if w.keda() {
+		return w.preflightScaledObject(nc, d)
 	}
 	if w.opts.Autoscaler != "" {
 		if h, err := nc.hpa(ns, w.opts.Autoscaler+"-primary"); err == nil {
@@ -325,6 +332,9 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 		if err := w.syncServices(ctx, nc, d, key, value); err != nil {
 			return err
 		}
+	}
+	if w.keda() {
+		return w.syncScaledObject(ctx, nc, d, true)
 	}
 	if w.opts.Autoscaler != "" {
 		return w.syncAutoscaler(ctx, nc, d, true)

@@ -64,5 +64,5 @@ func TestRevertRoleOnlyDeletesWhatTheWorkloadRoleManages(t *testing.T) {
 	}
 	slices.Sort(deleted)
 	assert.Equal(t, []string{"/configmaps", "/secrets", "/services", "apps/deployments",
-		"autoscaling/horizontalpodautoscalers", "coordination.k8s.io/leases"}, deleted)
+		"autoscaling/horizontalpodautoscalers", "coordination.k8s.io/leases", "keda.sh/scaledobjects"}, deleted)
 }

@@ -3,6 +3,7 @@ package kube
 import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // trimCached is the caches' transform: it drops what no reader of a cached object uses, before
@@ -15,7 +16,8 @@ import (
 // only metadata. A Secret's type cannot change, and a config that opts back in arrives as an
 // update, which is transformed again, with its data. An autoscaler's status is dropped too:
 // only its spec is read (the primary's copy, the target's minimum replicas), and the updates of
-// a primary's autoscaler leave the status, a subresource, as the API server has it.
+// a primary's autoscaler leave the status, a subresource, as the API server has it. So is a
+// KEDA ScaledObject's (a subresource too, in KEDA's CRD).
 func trimCached(obj any) (any, error) {
 	obj, err := stripManagedFields(obj)
 	if err != nil {
@@ -32,6 +34,8 @@ func trimCached(obj any) (any, error) {
 		}
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
+	case *unstructured.Unstructured: // a KEDA ScaledObject: its spec and metadata are read
+		delete(o.Object, "status")
 	}
 	return obj, nil
 }

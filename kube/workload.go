@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/kedaapi"
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -39,12 +42,29 @@ type WorkloadOptions struct {
 	// clash with one another or with Port or PortName, are a permanent error naming them; so
 	// are more than MaxDiscoveredPorts.
 	PortDiscovery bool
-	// Autoscaler names the target's HorizontalPodAutoscaler (autoscaling/v2), if it has one;
-	// the primary gets a copy, "<name>-primary", re-synced at every promotion.
+	// Autoscaler names the target's autoscaler, if it has one: a HorizontalPodAutoscaler
+	// (autoscaling/v2), or with AutoscalerKind KindScaledObject a KEDA ScaledObject. The
+	// primary gets a copy, "<name>-primary", re-synced at every promotion.
 	Autoscaler string
+	// AutoscalerKind is Autoscaler's kind: KindHorizontalPodAutoscaler ("" means it too) or
+	// KindScaledObject (keda.sh/v1alpha1, read and written through Options.Dynamic, which it
+	// needs). A ScaledObject's copy scales the primary with its triggers' queries rewritten
+	// (see PrimaryScalerQueries), and the target's own ScaledObject is paused at zero
+	// replicas (KEDA's autoscaling.keda.sh/paused-replicas: "0") while the target is scaled to
+	// zero (ScaleDown), and resumed when it is scaled up (ScaleUp, RestoreTarget), as Flagger
+	// does. A cluster that does not serve ScaledObjects is a permanent error naming
+	// spec.autoscalerRef.
+	AutoscalerKind string
 	// PrimaryMinReplicas and PrimaryMaxReplicas, if set, override the replica bounds of the
-	// primary's autoscaler copy (Flagger's autoscalerRef.primaryScalerReplicas).
+	// primary's autoscaler copy (Flagger's autoscalerRef.primaryScalerReplicas): an HPA's
+	// minReplicas and maxReplicas, a ScaledObject's minReplicaCount and maxReplicaCount.
 	PrimaryMinReplicas, PrimaryMaxReplicas int32
+	// PrimaryScalerQueries, with a ScaledObject, are by trigger name the queries of the
+	// primary copy's triggers (Flagger's autoscalerRef.primaryScalerQueries); a name the
+	// ScaledObject has no trigger of is a permanent error. Without them, each trigger's query
+	// is the target's with "<target>-canary" and "<target>" made "<target>-primary"
+	// (kedaapi.PrimaryQuery), as Flagger does. Bounded by kedaapi.QueriesProblems.
+	PrimaryScalerQueries map[string]string
 	// OwnerReferences makes the target Deployment the owner of everything created for it, so
 	// deleting the target deletes them. Off by default: the primary Deployment and the apex
 	// Service serve production traffic, and recreating the target (kubectl replace --force, some
@@ -145,6 +165,28 @@ func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 	if opts.Autoscaler == "" && (opts.PrimaryMinReplicas != 0 || opts.PrimaryMaxReplicas != 0) {
 		errs = append(errs, errors.New("autoscalerRef.primaryScalerReplicas: needs an autoscalerRef"))
 	}
+	switch opts.AutoscalerKind {
+	case "", KindHorizontalPodAutoscaler:
+		if len(opts.PrimaryScalerQueries) > 0 {
+			errs = append(errs, errors.New("autoscalerRef.primaryScalerQueries: needs a ScaledObject (AutoscalerKind)"))
+		}
+	case KindScaledObject:
+		if opts.Autoscaler == "" {
+			errs = append(errs, errors.New("autoscalerRef.kind: ScaledObject needs a name (Autoscaler)"))
+		}
+		if c.dynamic == nil {
+			errs = append(errs, errors.New("autoscalerRef.kind: ScaledObject needs kube.Options.Dynamic"))
+		}
+		for _, p := range kedaapi.QueriesProblems(opts.PrimaryScalerQueries) {
+			field := "autoscalerRef.primaryScalerQueries"
+			if p.Key != "" {
+				field = canary.FieldPath(field, p.Key)
+			}
+			errs = append(errs, fmt.Errorf("%s: %s", field, p.Message))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("autoscalerRef.kind: must be %s or %s, got %q", KindHorizontalPodAutoscaler, KindScaledObject, opts.AutoscalerKind))
+	}
 	for name, v := range map[string]*int{"analysis.primaryReadyThreshold": &opts.PrimaryReadyThreshold, "analysis.canaryReadyThreshold": &opts.CanaryReadyThreshold} {
 		switch {
 		case *v == 0:
@@ -200,7 +242,14 @@ func (w *Workload) lookup(ctx context.Context, t canary.Target) (*nsCache, *apps
 	if err := w.check(t); err != nil {
 		return nil, nil, err
 	}
-	nc, err := w.c.namespace(ctx, t.Namespace, w.opts.Autoscaler != "")
+	scalers := noScalers
+	switch {
+	case w.keda():
+		scalers = kedaScalers
+	case w.opts.Autoscaler != "":
+		scalers = hpaScalers
+	}
+	nc, err := w.c.namespace(ctx, t.Namespace, scalers)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -291,17 +340,33 @@ func readiness(d *appsv1.Deployment, minGeneration int64, now time.Time, thresho
 }
 
 // ScaleUp scales the target from zero: to its own replicas if someone set them, else the
-// autoscaler's minimum, else the primary's replicas, else 1 (Flagger's rule).
+// autoscaler's minimum (an HPA's minReplicas, a ScaledObject's minReplicaCount), else the
+// primary's replicas, else 1 (Flagger's rule). A target ScaledObject is resumed first.
 func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
 		return err
 	}
 	if d.Spec.Replicas != nil && *d.Spec.Replicas > 0 {
+		if w.keda() { // scaled up before its ScaledObject was resumed (an interrupted call)
+			return w.resumeScaledObject(ctx, nc, false)
+		}
 		return nil // already running (scaled by its owner, or by an earlier call)
 	}
 	n := int32(1)
-	if w.opts.Autoscaler != "" {
+	if w.keda() {
+		so, err := w.targetScaledObject(nc)
+		if err != nil {
+			return err
+		}
+		// resumed first, as Flagger does: paused at zero, KEDA would scale the target back down
+		if err := w.resumeScaledObject(ctx, nc, false); err != nil {
+			return err
+		}
+		if m, ok, _ := unstructured.NestedInt64(so.Object, "spec", "minReplicaCount"); ok && m > 1 && m <= math.MaxInt32 {
+			n = int32(m)
+		}
+	} else if w.opts.Autoscaler != "" {
 		if h, err := nc.hpa(t.Namespace, w.opts.Autoscaler); err == nil && h.Spec.MinReplicas != nil && *h.Spec.MinReplicas > 1 {
 			n = *h.Spec.MinReplicas
 		}
@@ -312,7 +377,8 @@ func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
 }
 
 // ScaleDown scales the target to zero. With ApexSelectsPrimary it first points a drifted apex
-// Service back at the primary: the target it may select is about to have no pods.
+// Service back at the primary: the target it may select is about to have no pods. A target
+// ScaledObject is paused at zero replicas first (and whenever it is found resumed).
 func (w *Workload) ScaleDown(ctx context.Context, t canary.Target) error {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
@@ -324,6 +390,11 @@ func (w *Workload) ScaleDown(ctx context.Context, t canary.Target) error {
 			return err
 		}
 		if err := w.syncService(ctx, nc, d, t.ApexService(), key, value+"-primary", false); err != nil {
+			return err
+		}
+	}
+	if w.keda() { // paused first, as Flagger does: KEDA would scale the target back up
+		if err := w.pauseScaledObject(ctx, nc); err != nil {
 			return err
 		}
 	}
