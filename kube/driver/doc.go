@@ -92,8 +92,9 @@
 //
 // The clients do not share one connection, as client-go's clients of the same TLS settings
 // otherwise do (one HTTP/2 connection for all their requests): the watches (the informer
-// caches, the Lease watch) have one of their own, and so does each client of custom resources
-// (each router's, the Canary status'); Events, Deployments, Services and Leases share another.
+// caches, KEDA ScaledObjects' included, the Lease watch) have one of their own, and so does
+// each client of custom resources (each router's, the Canary status', the dynamic client that
+// also writes ScaledObjects); Events, Deployments, Services and Leases share another.
 // A step's route write then does not wait behind the rest on a busy machine (see the README's
 // performance section). Each pool is made once per driver (four, and one per router kind and
 // version), its transport built as client-go builds one but kept out of client-go's

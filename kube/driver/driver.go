@@ -208,6 +208,11 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return fail(err)
 	}
+	// KEDA ScaledObjects' watches (targets whose autoscalerRef is one) on the same connection
+	watchDyn, err := dynamic.NewForConfigAndClient(customConfig(watchConfig), hc)
+	if err != nil {
+		return fail(err)
+	}
 	hooks, err := webhook.New(webhook.Options{Transport: opts.HookTransport, Logger: opts.Logger})
 	if err != nil {
 		return fail(err)
@@ -228,7 +233,7 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return fail(err)
 	}
-	cluster, err := kube.New(kube.Options{Client: client, WatchClient: watch, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
+	cluster, err := kube.New(kube.Options{Client: client, WatchClient: watch, Dynamic: dyn, WatchDynamic: watchDyn, Logger: opts.Logger, Clock: opts.Clock, MaxBootstraps: opts.MaxBootstraps})
 	if err != nil {
 		return fail(err)
 	}

@@ -211,7 +211,7 @@ func (r *Release) run(ctx context.Context) (canary.Result, error) {
 func workloadOptions(c *flagger.Canary, ownerReferences bool) kube.WorkloadOptions {
 	w := c.Workload
 	o := kube.WorkloadOptions{Target: c.Target, Port: w.Port, PortName: w.PortName, AppProtocol: w.AppProtocol, PortDiscovery: w.PortDiscovery,
-		Autoscaler: w.Autoscaler, PrimaryMinReplicas: w.PrimaryMinReplicas, PrimaryMaxReplicas: w.PrimaryMaxReplicas,
+		Autoscaler: w.Autoscaler, AutoscalerKind: w.AutoscalerKind, PrimaryScalerQueries: w.PrimaryScalerQueries, PrimaryMinReplicas: w.PrimaryMinReplicas, PrimaryMaxReplicas: w.PrimaryMaxReplicas,
 		OwnerReferences: ownerReferences, PrimaryReadyThreshold: w.PrimaryReadyThreshold, CanaryReadyThreshold: w.CanaryReadyThreshold,
 		ApexMetadata: w.ApexMetadata, PrimaryMetadata: w.PrimaryMetadata, CanaryMetadata: w.CanaryMetadata,
 		UnmanagedMetadata: w.UnmanagedMetadata, Headless: w.Headless, TrafficDistribution: w.TrafficDistribution}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/kedaapi"
 	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
@@ -103,8 +104,16 @@ type Workload struct {
 	// cluster IP) and trafficDistribution (kube.WorkloadOptions.Headless, TrafficDistribution).
 	Headless            bool
 	TrafficDistribution string
-	// Autoscaler is spec.autoscalerRef.name (an autoscaling/v2 HorizontalPodAutoscaler), if any.
+	// Autoscaler is spec.autoscalerRef.name, if any: an autoscaling/v2 HorizontalPodAutoscaler,
+	// or with AutoscalerKind "ScaledObject" a KEDA ScaledObject (keda.sh/v1alpha1).
 	Autoscaler string
+	// AutoscalerKind is kedaapi.Kind ("ScaledObject") for a KEDA ScaledObject, "" for a
+	// HorizontalPodAutoscaler (kube.WorkloadOptions.AutoscalerKind).
+	AutoscalerKind string
+	// PrimaryScalerQueries is spec.autoscalerRef.primaryScalerQueries: by trigger name, the
+	// query of the primary's ScaledObject's trigger (kube.WorkloadOptions.PrimaryScalerQueries).
+	// Only with a ScaledObject; bounded by kedaapi.QueriesProblems.
+	PrimaryScalerQueries map[string]string
 	// PrimaryMinReplicas and PrimaryMaxReplicas are spec.autoscalerRef.primaryScalerReplicas.
 	PrimaryMinReplicas, PrimaryMaxReplicas int32
 	// PrimaryReadyThreshold and CanaryReadyThreshold are the analysis' percentages of updated
@@ -234,11 +243,19 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 }
 
 func decodeAutoscaler(d *decoder, as *object, m *Canary) {
-	if k := as.str("kind"); k != "HorizontalPodAutoscaler" {
-		d.fail(as.at("kind"), "canarykit supports HorizontalPodAutoscaler; got %s", shown(k))
-	}
-	if v := as.str("apiVersion"); v != "autoscaling/v2" {
-		m.Notes = append(m.Notes, fmt.Sprintf("spec.autoscalerRef.apiVersion %s is read as autoscaling/v2", shown(v)))
+	kind, apiVersion := as.str("kind"), as.str("apiVersion")
+	switch kind {
+	case "HorizontalPodAutoscaler":
+		if apiVersion != "autoscaling/v2" {
+			m.Notes = append(m.Notes, fmt.Sprintf("spec.autoscalerRef.apiVersion %s is read as autoscaling/v2", shown(apiVersion)))
+		}
+	case kedaapi.Kind:
+		m.Workload.AutoscalerKind = kedaapi.Kind
+		if apiVersion != kedaapi.APIVersion {
+			d.fail(as.at("apiVersion"), "a KEDA ScaledObject must be %s, got %s", kedaapi.APIVersion, shown(apiVersion))
+		}
+	default:
+		d.fail(as.at("kind"), "canarykit supports HorizontalPodAutoscaler and ScaledObject (KEDA); got %s", shown(kind))
 	}
 	m.Workload.Autoscaler = as.name("name", true)
 	if as.has("primaryScalerReplicas") {
@@ -249,7 +266,25 @@ func decodeAutoscaler(d *decoder, as *object, m *Canary) {
 		}
 		psr.done()
 	}
-	as.unsupported("primaryScalerQueries")
+	if as.has("primaryScalerQueries") {
+		path := as.at("primaryScalerQueries")
+		queries := as.strMap("primaryScalerQueries")
+		switch {
+		case len(queries) == 0:
+			// {} asks for what omitting it does
+		case kind != kedaapi.Kind:
+			d.fail(path, "applies to a ScaledObject (KEDA) only: a HorizontalPodAutoscaler has no queries (Flagger ignores it)")
+		default:
+			for _, p := range kedaapi.QueriesProblems(queries) {
+				at := path
+				if p.Key != "" {
+					at = canary.FieldPath(path, p.Key)
+				}
+				d.fail(at, "%s", p.Message)
+			}
+			m.Workload.PrimaryScalerQueries = queries
+		}
+	}
 	as.done()
 }
 

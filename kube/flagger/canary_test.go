@@ -312,7 +312,7 @@ spec:
 `))
 	assert.ElementsMatch(t, []string{
 		"spec.autoscalerRef.name: required",
-		"spec.autoscalerRef.primaryScalerQueries: not supported by canarykit yet",
+		"spec.autoscalerRef.primaryScalerQueries: applies to a ScaledObject (KEDA) only: a HorizontalPodAutoscaler has no queries (Flagger ignores it)",
 		"spec.progressDeadlineSeconds: must be at least 1, got 0 (omit it for the default, 600)",
 		"spec.service.port: required: the port of the Services canarykit creates for the target",
 		"spec.analysis.sessionAffinity: not supported by canarykit yet",

@@ -47,6 +47,20 @@
 // cut short (a plain lowercase word as it is), and a mapping key that is not a plain word is
 // quoted in the field path (spec.analysis.match[0].headers["x y"]).
 //
+// # spec.autoscalerRef
+//
+// kind HorizontalPodAutoscaler (any apiVersion is read as autoscaling/v2, with a Note) or
+// ScaledObject (KEDA; apiVersion must be keda.sh/v1alpha1): Workload.Autoscaler,
+// AutoscalerKind, PrimaryMinReplicas and PrimaryMaxReplicas (primaryScalerReplicas), and for
+// a ScaledObject PrimaryScalerQueries (primaryScalerQueries: by trigger name, the primary's
+// queries). Refused by path: another kind, another apiVersion of a ScaledObject,
+// primaryScalerQueries with a HorizontalPodAutoscaler (Flagger ignores them there), a query
+// that is not a string (a number or boolean would lose the text written), empty or longer
+// than kedaapi.MaxQueryBytes, a trigger name longer than kedaapi.MaxTriggerNameBytes, more
+// than kedaapi.MaxQueries queries. A trigger name the ScaledObject does not have is found
+// at run time (kube's Bootstrap refuses it before its first write), as is a missing
+// ScaledObject or a cluster without KEDA's CRD.
+//
 // # canarykit's annotations
 //
 // A Canary stays a valid Flagger object; what Flagger's schema has no field for is read from
