@@ -365,7 +365,8 @@ func (u *run) routeAllPrimary(ctx context.Context) error {
 	if len(u.res.Weights) > 0 || !u.reconciled || u.weights != AllPrimary() {
 		return u.setWeights(ctx, AllPrimary())
 	}
-	return wrapOp("set weights", u.r.router.SetWeights(ctx, u.r.target, AllPrimary()))
+	u.affinityFor(AllPrimary()) // at weight 0 it expires the release's cookie and makes none
+	return wrapOp("set weights", u.r.router.SetWeights(ctx, u.routeTarget(), AllPrimary()))
 }
 
 // rollback routes all traffic to the primary, scales the canary to zero and fails the release.

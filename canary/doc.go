@@ -29,6 +29,15 @@
 //     traffic mirroring and route all traffic to canary"). Rollback, restart and promotion
 //     route without a mirror; a resumed release reads the mirror back from the route. A router
 //     that cannot mirror ends Run with ErrMirrorUnsupported;
+//   - with SessionAffinity, a client that reached the canary stays on it: the release's
+//     cookie ("<name>=<random>", from crypto/rand) is made with its first weighted step and
+//     saved in the Status (SessionAffinityCookie) before any route carries it; routers get it,
+//     with the settings, in Target.Affinity at every call, so a resumed release keeps it. When
+//     the canary is back at weight 0 (promotion, rollback, restart) the cookie becomes
+//     PreviousSessionAffinityCookie, which routes at weight 0 expire; with PrimaryCookieName
+//     the primary's cookie (PrimarySessionAffinityCookie) lives one Interval. A cookie read
+//     from the status that is not one the Rollout makes is dropped. A router that cannot keep
+//     sessions on the canary ends Run with ErrSessionAffinityUnsupported;
 //   - each analysis tick runs the rollout hooks and every metric check; a failure counts a
 //     failed check and holds the weight; Threshold failed checks roll back;
 //   - a check whose provider could not be reached (an error wrapping ErrUnavailable) measured

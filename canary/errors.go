@@ -26,6 +26,9 @@ var (
 	ErrMatchUnsupported = errors.New("route cannot match requests")
 	// ErrMirrorUnsupported: the route kind cannot mirror requests to the canary (Spec.Mirror).
 	ErrMirrorUnsupported = errors.New("route cannot mirror requests")
+	// ErrSessionAffinityUnsupported: the route kind cannot keep sessions on the canary with a
+	// cookie (Spec.SessionAffinity).
+	ErrSessionAffinityUnsupported = errors.New("route cannot keep sessions on the canary")
 	// ErrRevisionChanged: the target moved to another revision than the one analysed.
 	ErrRevisionChanged = errors.New("target revision changed")
 	// ErrAlreadyRunning: Run was called while another Run of the same Rollout is in progress.

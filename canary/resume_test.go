@@ -59,7 +59,14 @@ func resumeScenarios() []resumeScenario {
 		s.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"x-user": {Exact: "insider"}}}}
 		return s
 	}
+	affinity := func() canary.Spec {
+		s := withGate()
+		s.SessionAffinity = &canary.SessionAffinity{CookieName: "canary", PrimaryCookieName: "primary"}
+		return s
+	}
 	return []resumeScenario{
+		{"session affinity promotion", affinity, func(env *canarytest.Env) { env.Gates.Set("promote", canarytest.OpenAfter(2)) }, canary.PhaseSucceeded, 0},
+		{"session affinity rollback", affinity, func(*canarytest.Env) {}, canary.PhaseFailed, 90},
 		{"weighted promotion", seedSpec, func(*canarytest.Env) {}, canary.PhaseSucceeded, 0},
 		{"weighted rollback", seedSpec, func(*canarytest.Env) {}, canary.PhaseFailed, 90},
 		{"gated promotion with gradual shift back", withGate, func(env *canarytest.Env) {
@@ -145,6 +152,20 @@ func resumeAfterCrashAtEveryCall(t *testing.T, sc resumeScenario) {
 						assert.LessOrEqual(t, n, allowed, "crashed before %s: weight %d analysed %d times", crashedAt, w, n)
 					}
 					assert.False(t, env.Store.Current(env.Target).RollingBack)
+					if sc.spec().SessionAffinity != nil {
+						// one cookie for the release, whatever the crash: the one the route
+						// carried is the one the status keeps as the previous cookie
+						cookies := map[string]bool{}
+						for _, a := range env.Router.Affinities(env.Target) {
+							if a.Cookie != "" {
+								cookies[a.Cookie] = true
+							}
+						}
+						st := env.Store.Current(env.Target)
+						assert.Len(t, cookies, 1, "crashed before %s: cookies routed %v", crashedAt, cookies)
+						assert.True(t, cookies[st.PreviousSessionAffinityCookie], "crashed before %s", crashedAt)
+						assert.Empty(t, st.SessionAffinityCookie, "crashed before %s", crashedAt)
+					}
 				})
 			}
 		}

@@ -170,7 +170,7 @@ func (u *run) op(err error) string {
 // fatal reports whether err ends Run instead of being retried at the next tick.
 func fatal(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || IsPermanent(err) || errors.Is(err, ErrConflict) ||
-		errors.Is(err, ErrMatchUnsupported) || errors.Is(err, ErrMirrorUnsupported) || errors.Is(err, ErrInvalidWeights) ||
+		errors.Is(err, ErrMatchUnsupported) || errors.Is(err, ErrMirrorUnsupported) || errors.Is(err, ErrSessionAffinityUnsupported) || errors.Is(err, ErrInvalidWeights) ||
 		errors.Is(err, ErrInvalidSpec)
 }
 
@@ -268,20 +268,23 @@ func (u *run) reconcile(ctx context.Context) error {
 	var w Weights
 	if wr, ok := u.r.router.(WeightsReconciler); ok {
 		var err error
-		if w, err = wr.ReconcileWeights(ctx, u.r.target); err != nil {
+		if w, err = wr.ReconcileWeights(ctx, u.routeTarget()); err != nil {
 			return wrapOp("reconcile route", err)
 		}
 	} else {
-		if err := u.r.router.Reconcile(ctx, u.r.target); err != nil {
+		if err := u.r.router.Reconcile(ctx, u.routeTarget()); err != nil {
 			return wrapOp("reconcile route", err)
 		}
 		var err error
-		if w, err = u.r.router.Weights(ctx, u.r.target); err != nil {
+		if w, err = u.r.router.Weights(ctx, u.routeTarget()); err != nil {
 			return wrapOp("read weights", err)
 		}
 	}
 	u.weights = w
 	u.reconciled = true
+	if err := u.affinityOfRoute(ctx, w); err != nil {
+		return err
+	}
 	if !u.st.Phase.InRelease() {
 		return nil
 	}
@@ -349,7 +352,7 @@ func (u *run) initialize(ctx context.Context) (next, error) {
 		return waitTick, nil
 	}
 	u.notReadySince = time.Time{}
-	if err := u.r.router.Reconcile(ctx, u.r.target); err != nil {
+	if err := u.r.router.Reconcile(ctx, u.routeTarget()); err != nil {
 		return waitTick, wrapOp("reconcile route", err)
 	}
 	if err := u.setWeights(ctx, AllPrimary()); err != nil {
@@ -363,7 +366,9 @@ func (u *run) initialize(ctx context.Context) (next, error) {
 	if promoted == "" {
 		promoted = ws.Revision
 	}
-	u.st = Status{Phase: PhaseInitialized, LastAppliedSpec: promoted, LastPromotedSpec: promoted, Version: u.st.Version}
+	u.st = Status{Phase: PhaseInitialized, LastAppliedSpec: promoted, LastPromotedSpec: promoted, Version: u.st.Version,
+		SessionAffinityCookie: u.st.SessionAffinityCookie, PreviousSessionAffinityCookie: u.st.PreviousSessionAffinityCookie,
+		PrimarySessionAffinityCookie: u.st.PrimarySessionAffinityCookie}
 	if err := u.save(ctx, "initialization done"); err != nil {
 		return waitTick, err
 	}
@@ -440,7 +445,10 @@ func (u *run) detect(ctx context.Context) (next, error) {
 		return waitTick, wrapOp("scale up canary", err)
 	}
 	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec,
-		StartedAt: u.st.StartedAt, Version: u.st.Version} // StartedAt: replaced at the first step
+		StartedAt: u.st.StartedAt, Version: u.st.Version, // StartedAt: replaced at the first step
+		// the cookies outlive a release: the last one's is expired until the next has weight
+		SessionAffinityCookie: u.st.SessionAffinityCookie, PreviousSessionAffinityCookie: u.st.PreviousSessionAffinityCookie,
+		PrimarySessionAffinityCookie: u.st.PrimarySessionAffinityCookie}
 	u.notReadySince = u.r.clock.Now()
 	if err := u.save(ctx, "new revision detected"); err != nil {
 		return waitTick, err
@@ -491,12 +499,20 @@ func (u *run) flush(ctx context.Context) error {
 	return nil
 }
 
-// setWeights routes w unless the route is known to have it already, and records the step.
+// setWeights routes w unless the route is known to have it already (and the session
+// affinity's cookies are unchanged), and records the step. A cookie made for the step is saved
+// before the route carries it, so a resumed release keeps it.
 func (u *run) setWeights(ctx context.Context, w Weights) error {
-	if u.reconciled && w == u.weights {
+	before := u.cookies()
+	if u.affinityFor(w) {
+		if err := u.flush(ctx); err != nil {
+			return err
+		}
+	}
+	if u.reconciled && w == u.weights && u.cookies() == before {
 		return nil
 	}
-	if err := u.r.router.SetWeights(ctx, u.r.target, w); err != nil {
+	if err := u.r.router.SetWeights(ctx, u.routeTarget(), w); err != nil {
 		return wrapOp("set weights", err)
 	}
 	if w.Canary != u.weights.Canary {

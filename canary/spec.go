@@ -41,6 +41,10 @@ type Spec struct {
 	// MirrorWeight is the share of requests mirrored, in percent, 0..100; 0: every request.
 	// Only with Mirror.
 	MirrorWeight int
+	// SessionAffinity keeps clients that reached the canary on it with a cookie, as Flagger's
+	// analysis.sessionAffinity does; nil: none. Not with A/B testing (Match). The router must
+	// support it (ErrSessionAffinityUnsupported otherwise).
+	SessionAffinity *SessionAffinity
 	// Metrics are checked at every analysis tick.
 	Metrics []Metric
 	// Webhooks are the release's hooks and gates.
@@ -136,6 +140,13 @@ func (s Spec) withDefaults() Spec {
 	}
 	s.Webhooks = hs
 	s.Match = cloneMatches(s.Match)
+	if s.SessionAffinity != nil {
+		a := *s.SessionAffinity
+		if a.MaxAge == 0 {
+			a.MaxAge = DefaultCookieMaxAge
+		}
+		s.SessionAffinity = &a
+	}
 	return s
 }
 

@@ -39,6 +39,11 @@ type Target struct {
 	// Spec.Mirror and Spec.MirrorWeight (100 when MirrorWeight is 0: every request, as in
 	// Flagger); leave it 0 in Config.Target.
 	Mirror int
+	// Affinity is the session affinity routers write (Spec.SessionAffinity, with the release's
+	// cookies from the Status); nil: none. A router that cannot keep sessions on the canary
+	// refuses a target with it (ErrSessionAffinityUnsupported). The Rollout fills it before
+	// every call of a MeshRouter; leave it nil in Config.Target.
+	Affinity *Affinity
 }
 
 // String returns "<canary name>.<namespace>", the form Flagger's events use.
@@ -205,6 +210,13 @@ type Status struct {
 	LastTransitionTime time.Time `json:"lastTransitionTime,omitempty"`
 	// Message says why the last transition happened.
 	Message string `json:"message,omitempty"`
+	// SessionAffinityCookie is the release's canary cookie ("<name>=<value>") while the
+	// canary has weight (Spec.SessionAffinity); PrimarySessionAffinityCookie the primary's;
+	// PreviousSessionAffinityCookie the last release's, which the route expires at weight 0.
+	// Flagger's status fields of the same names.
+	SessionAffinityCookie         string `json:"sessionAffinityCookie,omitempty"`
+	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
+	PrimarySessionAffinityCookie  string `json:"primarySessionAffinityCookie,omitempty"`
 	// Version is the StatusStore's optimistic-concurrency token; it is not part of the state.
 	Version string `json:"-"`
 }

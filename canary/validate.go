@@ -129,6 +129,12 @@ func (s Spec) validate(p *problems) {
 	case s.MirrorWeight != 0 && !s.Mirror:
 		p.add(a+"mirrorWeight", "only with analysis.mirror: true")
 	}
+	if s.SessionAffinity != nil {
+		s.SessionAffinity.validate(p, a+"sessionAffinity.")
+		if len(s.Match) > 0 {
+			p.add(a+"sessionAffinity", "not with A/B testing (analysis.match): matching requests go to the canary already")
+		}
+	}
 	s.validateMetrics(p)
 	s.validateWebhooks(p)
 }
@@ -374,6 +380,9 @@ func validateTarget(p *problems, t Target) {
 	if t.Mirror != 0 {
 		p.add("target.mirror", "set analysis.mirror instead; the Rollout fills the target's mirror from the spec")
 	}
+	if t.Affinity != nil {
+		p.add("target.affinity", "set analysis.sessionAffinity instead; the Rollout fills the target's affinity from the spec")
+	}
 }
 
 // validateConfig checks the wiring: every interface the spec needs is present.
@@ -413,6 +422,9 @@ func validateConfig(p *problems, c *Config) {
 	}
 	if sr, ok := c.Router.(SwitchingRouter); ok && sr.SwitchesOnly() && c.Spec.Mirror {
 		p.add("analysis.mirror", "config.Router switches all traffic at once and cannot copy requests to the canary (%v)", ErrMirrorUnsupported)
+	}
+	if sr, ok := c.Router.(SwitchingRouter); ok && sr.SwitchesOnly() && c.Spec.SessionAffinity != nil {
+		p.add("analysis.sessionAffinity", "config.Router switches all traffic at once and cannot keep sessions on the canary (%v)", ErrSessionAffinityUnsupported)
 	}
 	validateSplit(p, c)
 	if len(c.Spec.Webhooks) > 0 && c.Webhooks == nil {

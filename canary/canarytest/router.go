@@ -18,12 +18,16 @@ type Router struct {
 	// NoMirror makes Reconcile refuse targets that mirror (Target.Mirror), and SetWeights
 	// mirrored weights, like a route kind that cannot mirror requests (an SMI TrafficSplit).
 	NoMirror bool
+	// NoSessionAffinity makes Reconcile and SetWeights refuse targets with session affinity
+	// (Target.Affinity), like a route kind that cannot keep sessions on the canary.
+	NoSessionAffinity bool
 	// Calls counts Reconcile, SetWeights and Weights calls.
 	Calls Calls
 
-	mu      sync.Mutex
-	routes  map[string]canary.Weights
-	history map[string][]canary.Weights
+	mu       sync.Mutex
+	routes   map[string]canary.Weights
+	history  map[string][]canary.Weights
+	affinity map[string][]*canary.Affinity
 }
 
 var _ canary.MeshRouter = (*Router)(nil)
@@ -40,6 +44,9 @@ func (r *Router) Reconcile(ctx context.Context, t canary.Target) error {
 	}
 	if r.NoMirror && t.Mirror > 0 {
 		return fmt.Errorf("canarytest router: %w", canary.ErrMirrorUnsupported)
+	}
+	if r.NoSessionAffinity && t.Affinity != nil {
+		return fmt.Errorf("canarytest router: %w", canary.ErrSessionAffinityUnsupported)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -61,8 +68,19 @@ func (r *Router) SetWeights(ctx context.Context, t canary.Target, w canary.Weigh
 	if r.NoMirror && w.Mirrored {
 		return fmt.Errorf("canarytest router: %w", canary.ErrMirrorUnsupported)
 	}
+	if r.NoSessionAffinity && t.Affinity != nil {
+		return fmt.Errorf("canarytest router: %w", canary.ErrSessionAffinityUnsupported)
+	}
 	if err := w.ValidateFor(t); err != nil {
 		return err
+	}
+	var a *canary.Affinity
+	if t.Affinity != nil {
+		if err := t.Affinity.Validate(); err != nil {
+			return err
+		}
+		c := *t.Affinity
+		a = &c
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -71,7 +89,19 @@ func (r *Router) SetWeights(ctx context.Context, t canary.Target, w canary.Weigh
 	}
 	r.routes[key(t)] = w
 	r.history[key(t)] = append(r.history[key(t)], w)
+	if r.affinity == nil {
+		r.affinity = map[string][]*canary.Affinity{}
+	}
+	r.affinity[key(t)] = append(r.affinity[key(t)], a)
 	return nil
+}
+
+// Affinities returns the session affinity (Target.Affinity, nil: none) of every SetWeights
+// that History records, in the same order.
+func (r *Router) Affinities(t canary.Target) []*canary.Affinity {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.affinity[key(t)])
 }
 
 // Weights returns the route's weights.
