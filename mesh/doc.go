@@ -45,6 +45,32 @@
 // TrafficSplit, Kubernetes and NGINX refuse a target that mirrors, and mirrored weights, with
 // canary.ErrMirrorUnsupported.
 //
+// # Session affinity
+//
+// Session affinity (canary.Spec.SessionAffinity; the router gets the settings and the
+// release's cookies in canary.Target.Affinity, and never makes a cookie up) is written as
+// Flagger writes it. With canary weight and the release's cookie: first a route (Istio) or rule
+// (HTTPRoute) for requests whose Cookie header matches the regular expression
+// ".*<name>.*<value>.*" (canary.CookieRegex: name and value escaped) with all weight on the
+// canary; with a primary cookie, then one for it with all weight on the primary; last the
+// weighted route, whose canary destination (Istio: headers.response.add; HTTPRoute: a
+// backendRef ResponseHeaderModifier filter) adds "Set-Cookie: <cookie>; Max-Age=<maxAge>" with
+// the cookie's attributes, and whose primary destination adds the primary cookie's (Max-Age the
+// analysis interval). At weight 0 after a release, a route or rule for the cookie to expire
+// (canary.Affinity.Expiring) with the weighted route's destinations, weights and mirror adds
+// "Set-Cookie: <cookie>; Max-Age=-1" to responses, before the weighted route; with no cookie to
+// expire the weighted route stands alone. Istio's cookie routes keep the service's match
+// conditions (their headers replaced by the cookie's, as Flagger merges them), rewrite,
+// timeout, retries, CORS policy and headers, HTTPRoute's cookie rules the rules' timeouts. The
+// weights read back are the last route's (or rule's) with both destinations: the weighted one.
+// A step stays one JSON patch: for a target with session affinity it writes the HTTP routes
+// (the rules) whole, checked for ownership in the same request. Reconcile puts cookie routes
+// that drifted (another cookie, a changed match) back in shape, and removes them from the route
+// of a target without session affinity. Settings and cookies are checked before any request
+// (canary.Affinity.Validate: errors wrap canary.ErrInvalidSpec); session affinity with A/B
+// match conditions is refused. TrafficSplit, Kubernetes and NGINX refuse a target with session
+// affinity with canary.ErrSessionAffinityUnsupported.
+//
 // # TrafficSplit versions
 //
 // Unless TrafficSplitOptions.Version pins one, the router asks API discovery once which
@@ -84,7 +110,8 @@
 // target's service does not configure (retries or a traffic policy someone added, a mirror
 // other than a mirrored step's, a fault) and other values of those it does are drift it
 // removes. SetWeights' patch touches only the first HTTP route's two weights, which is the
-// weighted route with or without match conditions, and for a target that mirrors its mirror.
+// weighted route with or without match conditions, and for a target that mirrors its mirror
+// (with session affinity it writes the HTTP routes whole, see Session affinity).
 //
 // # Route metadata, timeouts and service fields
 //

@@ -317,7 +317,7 @@ func (r *HTTPRoute) ReconcileWeights(ctx context.Context, t canary.Target) (cana
 }
 
 func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus bool) (canary.Weights, error) {
-	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t)); err != nil {
 		return canary.Weights{}, err
 	}
 	_, c, err := r.client(ctx)
@@ -394,14 +394,17 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 
 // SetWeights routes w with one request: a JSON patch of the first rule's two backend weights,
 // which the API server applies only if the route is still labelled as managed by the router
-// for t and the rule still lists primary then canary (checked in the same request). Otherwise
+// for t and the rule still lists primary then canary (checked in the same request). For a
+// target with session affinity (Target.Affinity) the patch writes the rules whole (the cookie
+// rules before the weighted one, see the package documentation), still one request checked
+// for ownership. Otherwise
 // the router reads the route and, if it is its own for t, puts it back in shape with w; a
 // deleted route is created again with w.
 func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
 	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
-	if err := validTarget(t); err != nil {
+	if err := errors.Join(validTarget(t), validAffinity(t)); err != nil {
 		return err
 	}
 	_, c, err := r.client(ctx)
@@ -415,7 +418,19 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		patchOp{Op: "replace", Path: rule + "0/weight", Value: w.Primary},
 		patchOp{Op: "replace", Path: rule + "1/weight", Value: w.Canary},
 	)
-	if len(t.Match) == 0 {
+	if t.Affinity != nil {
+		// session affinity's rules come and go with the weights and the cookies: the rules are
+		// written whole, in the same single request
+		port, perr := r.portFor(ctx, t) // a read of the apex Service only without Port
+		if perr != nil {
+			return perr
+		}
+		spec, serr := r.spec(t, port, w)
+		if serr != nil {
+			return serr
+		}
+		ops = append(r.own.testOwner(t), patchOp{Op: "add", Path: "/spec/rules", Value: spec.Rules})
+	} else if len(t.Match) == 0 {
 		// the rule's filters, the service's (WithService) and a mirror's: set, or removed
 		// when there are none (the add makes the remove apply whether they are there or not,
 		// so the patch stays one request), the mirror even for a target that does not

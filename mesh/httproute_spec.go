@@ -43,6 +43,9 @@ func routeSpec(t canary.Target, parents []gwv1.ParentReference, hosts []gwv1.Hos
 		Rules:           []gwv1.HTTPRouteRule{weighted},
 	}
 	if len(t.Match) == 0 {
+		if t.Affinity != nil {
+			spec.Rules = routeAffinityRules(t, w, weighted, backend)
+		}
 		return spec
 	}
 	spec.Rules[0].Matches = routeMatches(t.Match)
@@ -132,10 +135,12 @@ func sameShape(cur, want gwv1.HTTPRouteSpec) bool {
 	return apiequality.Semantic.DeepEqual(strip(cur), strip(want))
 }
 
-// routeWeights finds the first rule with backendRefs to both primary and canary and returns
-// their shares in percent.
+// routeWeights finds the last rule with backendRefs to both primary and canary and returns
+// their shares in percent: the weighted rule, which session affinity's rules precede (with A/B
+// match conditions the rule after it sends to the primary alone).
 func routeWeights(route *gwv1.HTTPRoute, t canary.Target) (canary.Weights, error) {
-	for _, rule := range route.Spec.Rules {
+	for i := len(route.Spec.Rules) - 1; i >= 0; i-- {
+		rule := route.Spec.Rules[i]
 		var primary, canaryW *big.Int
 		for _, b := range rule.BackendRefs {
 			weight := int64(1)

@@ -244,7 +244,7 @@ func (r *Istio) Reconcile(ctx context.Context, t canary.Target) error {
 // ReconcileWeights is Reconcile returning the VirtualService's weights as it found (or made)
 // them: adopting a route costs one read of it, not two (canary.WeightsReconciler).
 func (r *Istio) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
-	if err := errors.Join(validTarget(t), validMatches(t.Match)); err != nil {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t)); err != nil {
 		return canary.Weights{}, err
 	}
 	if err := validMatchSize(t, r.svc); err != nil {
@@ -339,14 +339,16 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 // SetWeights routes w with one request: a JSON patch of the first HTTP route's two
 // destination weights, which the API server applies only if the VirtualService is still
 // labelled as managed by the router for t and the route still lists primary then canary
-// (checked in the same request). Otherwise the router reads the VirtualService and, if it is
-// its own for t, puts it back in shape with w; a deleted one is created again with w (and its DestinationRules
-// with it, if they went too).
+// (checked in the same request). For a target with session affinity (Target.Affinity) the
+// patch writes the HTTP routes whole (the cookie routes before the weighted one, see the
+// package documentation), still one request checked for ownership. Otherwise the router reads
+// the VirtualService and, if it is its own for t, puts it back in shape with w; a deleted one
+// is created again with w (and its DestinationRules with it, if they went too).
 func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
 	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
-	if err := validTarget(t); err != nil {
+	if err := errors.Join(validTarget(t), validAffinity(t)); err != nil {
 		return err
 	}
 	vs, err := r.api(ctx, "VirtualService", t.Namespace)
@@ -361,7 +363,11 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		patchOp{Op: "add", Path: route + "0/weight", Value: w.Primary},
 		patchOp{Op: "add", Path: route + "1/weight", Value: w.Canary},
 	)
-	if len(t.Match) == 0 {
+	if t.Affinity != nil {
+		// session affinity's routes come and go with the weights and the cookies: the HTTP
+		// routes are written whole, in the same single request
+		ops = append(r.own.testOwner(t), patchOp{Op: "add", Path: "/spec/http", Value: r.vsSpec(t, w).HTTP})
+	} else if len(t.Match) == 0 {
 		// the weighted route's mirror is canarykit's alone: unmirrored weights remove it even
 		// for a target that does not mirror (one whose Canary stopped mirroring, or a
 		// retirement's), so no mirror outlives the step that set it

@@ -77,6 +77,8 @@ func (r storedRoute) mirrored(t canary.Target) bool {
 type istioDestination struct {
 	Destination istioHost `json:"destination"`
 	Weight      *int32    `json:"weight,omitempty"`
+	// Headers are the destination's header operations: the Set-Cookie of session affinity.
+	Headers *istioapi.Headers `json:"headers,omitempty"`
 }
 
 type istioHost struct {
@@ -223,6 +225,9 @@ func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) vir
 		if w.Mirrored {
 			spec.HTTP[0].Mirror, spec.HTTP[0].MirrorPercentage = istioMirror(t)
 		}
+		if t.Affinity != nil {
+			spec.HTTP = istioAffinityRoutes(t, svc, w, spec.HTTP[0])
+		}
 		return spec
 	}
 	spec.HTTP = []istioRoute{
@@ -313,11 +318,13 @@ func istioMatches(ms []canary.Match) []istioapi.HTTPMatchRequest {
 	return out
 }
 
-// virtualServiceWeights finds the first HTTP route with destinations to both the primary and
-// the canary and returns their shares in percent. An unweighted destination weighs 0, as Istio
-// reads it in a route of several.
+// virtualServiceWeights finds the last HTTP route with destinations to both the primary and
+// the canary and returns their shares in percent: the weighted route, which session affinity's
+// routes precede (with A/B match conditions the route after it sends to the primary alone). An
+// unweighted destination weighs 0, as Istio reads it in a route of several.
 func virtualServiceWeights(spec storedRoutes, t canary.Target) (canary.Weights, error) {
-	for _, r := range spec.HTTP {
+	for i := len(spec.HTTP) - 1; i >= 0; i-- {
+		r := spec.HTTP[i]
 		var primary, canaryW *big.Int
 		for _, d := range r.Route {
 			weight := int64(0) // Istio's own clients leave a zero weight out

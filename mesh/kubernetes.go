@@ -72,7 +72,7 @@ const RoutedToAnnotation = "canarykit.dev/routed-to"
 // the router has not adopted yet (no RoutedToAnnotation) is pointed at the primary. An apex
 // recording another target is refused (see apexOwned).
 func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
-	if err := errors.Join(validTarget(t), noMirror("the Kubernetes router", t, canary.Weights{})); err != nil {
+	if err := errors.Join(validTarget(t), noMirror("the Kubernetes router", t, canary.Weights{}), noAffinity("the Kubernetes router", t)); err != nil {
 		return err
 	}
 	if len(t.Match) > 0 {
@@ -103,7 +103,7 @@ func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
 // (ErrNotOwned) and left as it is; one recording no target, by a merge patch of the selector
 // and RoutedToAnnotation.
 func (r *Kubernetes) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
-	if err := errors.Join(w.Validate(), noMirror("the Kubernetes router", t, w)); err != nil {
+	if err := errors.Join(w.Validate(), noMirror("the Kubernetes router", t, w), noAffinity("the Kubernetes router", t)); err != nil {
 		return err
 	}
 	if w != canary.AllPrimary() && w != canary.AllCanary() {

@@ -185,7 +185,7 @@ func routesTo(ing *networkingv1.Ingress, service string) bool {
 
 // validate checks t and that its match conditions are ones ingress-nginx can express.
 func (r *NGINX) validate(t canary.Target) error {
-	if err := errors.Join(validTarget(t), validMatches(t.Match), noMirror("an ingress-nginx canary Ingress", t, canary.Weights{})); err != nil {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), noMirror("an ingress-nginx canary Ingress", t, canary.Weights{}), noAffinity("an ingress-nginx canary Ingress", t)); err != nil {
 		return err
 	}
 	_, err := nginxMatch(t.Match)
@@ -367,7 +367,7 @@ func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.
 // primary: any canary weight above 0 sends matching requests to the canary (as Flagger does),
 // and Weights then reads back 100.
 func (r *NGINX) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
-	if err := errors.Join(w.Validate(), noMirror("an ingress-nginx canary Ingress", t, w)); err != nil {
+	if err := errors.Join(w.Validate(), noMirror("an ingress-nginx canary Ingress", t, w), noAffinity("an ingress-nginx canary Ingress", t)); err != nil {
 		return err
 	}
 	if err := r.validate(t); err != nil {

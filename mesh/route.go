@@ -311,6 +311,32 @@ func noMirror(kind string, t canary.Target, w canary.Weights) error {
 		canary.ErrMirrorUnsupported, kind))
 }
 
+// noAffinity refuses, for a route kind that cannot keep sessions on the canary, a target with
+// session affinity (Target.Affinity): an error wrapping canary.ErrSessionAffinityUnsupported.
+func noAffinity(kind string, t canary.Target) error {
+	if t.Affinity == nil {
+		return nil
+	}
+	return canary.Permanent(fmt.Errorf("%w: %s cannot route by cookie nor set one; session affinity needs the Istio or the Gateway API (HTTPRoute) router",
+		canary.ErrSessionAffinityUnsupported, kind))
+}
+
+// validAffinity checks t's session affinity before a router writes it: its settings and
+// cookies (canary.Affinity.Validate), and no A/B match conditions beside it. A problem is
+// permanent.
+func validAffinity(t canary.Target) error {
+	if t.Affinity == nil {
+		return nil
+	}
+	if len(t.Match) > 0 {
+		return canary.Permanent(fmt.Errorf("mesh: %w: target %s has session affinity and A/B match conditions", canary.ErrInvalidSpec, t))
+	}
+	if err := t.Affinity.Validate(); err != nil {
+		return canary.Permanent(fmt.Errorf("mesh: target %s: %w", t, err))
+	}
+	return nil
+}
+
 func ptrTo[T any](v T) *T { return &v }
 
 // headerRegex is a header condition as a regular expression that means the same whether the

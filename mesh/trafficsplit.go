@@ -207,7 +207,7 @@ func (r *TrafficSplit) ReconcileWeights(ctx context.Context, t canary.Target) (c
 // reconcile reconciles t's TrafficSplit and returns its weights and its generation as it left
 // it; with weights, weights that cannot be read are an error, as they are for Weights.
 func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights bool) (canary.Weights, int64, error) {
-	if err := errors.Join(validTarget(t), validMatches(t.Match), noMirror("an SMI TrafficSplit", t, canary.Weights{})); err != nil {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), noMirror("an SMI TrafficSplit", t, canary.Weights{}), noAffinity("an SMI TrafficSplit", t)); err != nil {
 		return canary.Weights{}, 0, err
 	}
 	p, err := r.plan(ctx, len(t.Match) > 0)
@@ -298,7 +298,7 @@ func (r *TrafficSplit) SetWeights(ctx context.Context, t canary.Target, w canary
 // generation is still gen, and a patch the server rejects is ErrRouteChanged without a read.
 // It returns the generation the TrafficSplit has after the write.
 func (r *TrafficSplit) setWeights(ctx context.Context, t canary.Target, w canary.Weights, gen int64) (int64, error) {
-	if err := errors.Join(w.Validate(), noMirror("an SMI TrafficSplit", t, w)); err != nil {
+	if err := errors.Join(w.Validate(), noMirror("an SMI TrafficSplit", t, w), noAffinity("an SMI TrafficSplit", t)); err != nil {
 		return 0, err
 	}
 	if err := validTarget(t); err != nil {
