@@ -154,10 +154,10 @@ func TestCanaryctlOnARealCluster(t *testing.T) {
 	assert.Contains(t, out, "no driver holds the lease")
 
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	require.NoError(t, os.WriteFile(bad, []byte("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: x, namespace: y}\nspec:\n  targetRef: {kind: Deployment, name: x}\n  service: {port: 80}\n  analysis: {stepWeight: 0, sessionAffinity: {cookieName: x}}\n"), 0o600))
+	require.NoError(t, os.WriteFile(bad, []byte("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: x, namespace: y}\nspec:\n  targetRef: {kind: Deployment, name: x}\n  service: {port: 80}\n  analysis: {stepWeight: 0, sessionAffinity: {cookieName: x, cookiename: y}}\n"), 0o600))
 	code, out = cmd("run", "-f", bad)
 	assert.Equal(t, exitError, code)
-	assert.Contains(t, out, "spec.analysis.sessionAffinity: not supported by canarykit yet")
+	assert.Contains(t, out, "spec.analysis.sessionAffinity.cookiename: unknown field")
 	// a templateRef that neither the files nor the cluster hold: a clear error before anything
 	// in the cluster is touched
 	templated := filepath.Join(t.TempDir(), "templated.yaml")

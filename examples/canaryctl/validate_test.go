@@ -134,7 +134,7 @@ spec:
   provider: appmesh
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
   service: {port: 9898}
-  analysis: {interval: 1m, stepWeight: 10, maxWeight: 50, sessionAffinity: {cookieName: x}}
+  analysis: {interval: 1m, stepWeight: 10, maxWeight: 50, sessionAffinity: {cookieName: x, cookiename: y}}
 `)
 	objects := writeFile(t, "objects.yaml", "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: ops}\n"+
 		"spec: {provider: {type: datadog}, query: x}\n---\nkind: Service\n")
@@ -142,7 +142,7 @@ spec:
 	assert.Equal(t, exitRolledBack, code, stderr)
 	// each problem by file and field, in order (the messages are kube/flagger's)
 	want := []string{
-		canaryFile + ": spec.analysis.sessionAffinity: ",
+		canaryFile + ": spec.analysis.sessionAffinity.cookiename: ",
 		canaryFile + ": spec.provider: ",
 		objects + ": document 1: spec.provider.type: ",
 		objects + ": document 1: spec.provider.address: ",

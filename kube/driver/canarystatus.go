@@ -24,7 +24,9 @@ const conflictRetries = 5
 
 // CanaryStore is the canary.StatusStore of a target driven from a Flagger Canary object: the
 // status Flagger keeps (phase, canaryWeight, failedChecks, iterations, lastAppliedSpec,
-// lastPromotedSpec, trackedConfigs, lastTransitionTime and the Promoted condition) is written
+// lastPromotedSpec, trackedConfigs, lastTransitionTime, the session affinity cookies
+// sessionAffinityCookie, previousSessionAffinityCookie and primarySessionAffinityCookie, and
+// the Promoted condition) is written
 // to the Canary's status subresource, one request per step. Flagger's schema prunes what it does
 // not declare, so the little canarykit keeps besides (when the analysis started, a pause, a
 // rollback under way and its cause) is a condition of its own, ConditionAnalysis, written in

@@ -55,6 +55,8 @@ type flaggerStatus struct {
 	LastTransitionTime time.Time
 	TrackedConfigs     map[string]string
 	Conditions         []flaggerCondition
+	// the session affinity cookies, "<name>=<value>" (the engine drops any it would not make)
+	SessionAffinityCookie, PreviousSessionAffinityCookie, PrimarySessionAffinityCookie string
 }
 
 // flaggerCondition is one of .status.conditions (Flagger's CanaryCondition).
@@ -171,7 +173,9 @@ func (f flaggerStatus) analysis(st *canary.Status) (found bool, err error) {
 
 func (f flaggerStatus) canaryStatus() canary.Status {
 	return canary.Status{Phase: f.Phase, CanaryWeight: f.CanaryWeight, FailedChecks: f.FailedChecks, Iterations: f.Iterations,
-		LastAppliedSpec: f.LastAppliedSpec, LastPromotedSpec: f.LastPromotedSpec, LastTransitionTime: f.LastTransitionTime}
+		LastAppliedSpec: f.LastAppliedSpec, LastPromotedSpec: f.LastPromotedSpec, LastTransitionTime: f.LastTransitionTime,
+		SessionAffinityCookie: f.SessionAffinityCookie, PreviousSessionAffinityCookie: f.PreviousSessionAffinityCookie,
+		PrimarySessionAffinityCookie: f.PrimarySessionAffinityCookie}
 }
 
 // decodeStatus reads obj's .status; errors name the field.
@@ -248,6 +252,12 @@ func decodeStatusValue(raw any) (flaggerStatus, error) {
 	}
 	if f.LastPromotedSpec, err = str("lastPromotedSpec"); err != nil {
 		return f, err
+	}
+	for field, to := range map[string]*string{"sessionAffinityCookie": &f.SessionAffinityCookie,
+		"previousSessionAffinityCookie": &f.PreviousSessionAffinityCookie, "primarySessionAffinityCookie": &f.PrimarySessionAffinityCookie} {
+		if *to, err = str(field); err != nil {
+			return f, err
+		}
 	}
 	ltt, err := str("lastTransitionTime")
 	if err != nil {
@@ -406,8 +416,8 @@ func conditions(old []flaggerCondition, st canary.Status, now time.Time) []flagg
 	return out
 }
 
-// setStatus writes st into obj's .status, keeping the fields the store does not manage (the
-// session affinity cookies, other conditions). tracked, when not nil, replaces trackedConfigs.
+// setStatus writes st into obj's .status, keeping the fields the store does not manage (other
+// conditions, fields of later Flagger versions). tracked, when not nil, replaces trackedConfigs.
 func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, now time.Time) error {
 	old, err := decodeStatus(obj)
 	if err != nil {
@@ -423,6 +433,9 @@ func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, 
 	m["iterations"] = int64(st.Iterations)
 	setString(m, "lastAppliedSpec", st.LastAppliedSpec)
 	setString(m, "lastPromotedSpec", st.LastPromotedSpec)
+	setString(m, "sessionAffinityCookie", st.SessionAffinityCookie)
+	setString(m, "previousSessionAffinityCookie", st.PreviousSessionAffinityCookie)
+	setString(m, "primarySessionAffinityCookie", st.PrimarySessionAffinityCookie)
 	if !st.LastTransitionTime.IsZero() {
 		m["lastTransitionTime"] = st.LastTransitionTime.UTC().Format(time.RFC3339)
 	}
@@ -467,7 +480,8 @@ func sameStatus(a, b any) bool {
 	}
 	return x.Phase == y.Phase && x.CanaryWeight == y.CanaryWeight && x.FailedChecks == y.FailedChecks &&
 		x.Iterations == y.Iterations && x.LastAppliedSpec == y.LastAppliedSpec && x.LastPromotedSpec == y.LastPromotedSpec &&
-		x.LastTransitionTime.Equal(y.LastTransitionTime)
+		x.LastTransitionTime.Equal(y.LastTransitionTime) && x.SessionAffinityCookie == y.SessionAffinityCookie &&
+		x.PreviousSessionAffinityCookie == y.PreviousSessionAffinityCookie && x.PrimarySessionAffinityCookie == y.PrimarySessionAffinityCookie
 }
 
 func sameAnalysis(a, b analysisState) bool {

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,7 +161,7 @@ func TestPromotedConditionPerPhase(t *testing.T) {
 // status keeps its transition time; others are replaced. Conditions of other types stay.
 func TestConditionTimes(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	obj := map[string]any{"status": map[string]any{"sessionAffinityCookie": "abc",
+	obj := map[string]any{"status": map[string]any{"someoneElses": "abc",
 		"conditions": []any{map[string]any{"type": "Custom", "status": "True", "reason": "Mine"}}}}
 	at := func(d time.Duration, st canary.Status) flaggerCondition {
 		t.Helper()
@@ -186,7 +187,7 @@ func TestConditionTimes(t *testing.T) {
 	assert.Equal(t, [2]string{ts(3 * time.Minute), ts(3 * time.Minute)}, [2]string{c.LastUpdateTime, c.LastTransitionTime})
 
 	st := obj["status"].(map[string]any)
-	assert.Equal(t, "abc", st["sessionAffinityCookie"], "fields the store does not manage are kept")
+	assert.Equal(t, "abc", st["someoneElses"], "fields the store does not manage are kept")
 	conds := st["conditions"].([]any)
 	assert.Equal(t, "Custom", conds[0].(map[string]any)["type"], "other conditions are kept")
 }
@@ -548,4 +549,34 @@ func TestAnalysisCondition(t *testing.T) {
 	assert.Equal(t, "Paused", later[i].Reason)
 	assert.Equal(t, "2026-01-02T03:04:05Z", later[i].LastTransitionTime, "the status stood (True)")
 	assert.Equal(t, "2026-01-02T03:05:05Z", later[i].LastUpdateTime)
+}
+
+// The session affinity cookies are Flagger's status fields of the same names: written with
+// the status, read back, removed when empty, bounded like every string read.
+func TestCanaryStatusSessionAffinityCookies(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	obj := map[string]any{}
+	st := canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 10, SessionAffinityCookie: "canary=ABC",
+		PreviousSessionAffinityCookie: "canary=OLD", PrimarySessionAffinityCookie: "primary=DEF"}
+	require.NoError(t, setStatus(obj, st, nil, t0))
+	m := obj["status"].(map[string]any)
+	assert.Equal(t, "canary=ABC", m["sessionAffinityCookie"])
+	assert.Equal(t, "canary=OLD", m["previousSessionAffinityCookie"])
+	assert.Equal(t, "primary=DEF", m["primarySessionAffinityCookie"])
+	fs, err := decodeStatus(obj)
+	require.NoError(t, err)
+	got := fs.canaryStatus()
+	assert.Equal(t, [3]string{"canary=ABC", "canary=OLD", "primary=DEF"},
+		[3]string{got.SessionAffinityCookie, got.PreviousSessionAffinityCookie, got.PrimarySessionAffinityCookie})
+
+	before := map[string]any{"status": maps.Clone(m)}
+	st.PreviousSessionAffinityCookie, st.SessionAffinityCookie = st.SessionAffinityCookie, ""
+	require.NoError(t, setStatus(obj, st, nil, t0))
+	assert.NotContains(t, obj["status"], "sessionAffinityCookie", "an empty cookie is removed")
+	assert.False(t, sameStatus(before["status"], obj["status"]), "a cookie moved is a change of status")
+
+	_, err = decodeStatusValue(map[string]any{"sessionAffinityCookie": strings.Repeat("x", maxStatusString+1)})
+	require.ErrorContains(t, err, ".status.sessionAffinityCookie: longer than")
+	_, err = decodeStatusValue(map[string]any{"previousSessionAffinityCookie": 5})
+	require.ErrorContains(t, err, ".status.previousSessionAffinityCookie: not a string")
 }

@@ -125,7 +125,7 @@ func httpStore(t *testing.T, h *httpCanary) (*CanaryStore, canary.Target, *clock
 // (its spec, metadata and the status fields the store does not manage) but its managed fields.
 func TestCanaryStoreRequests(t *testing.T) {
 	h := newHTTPCanary(t)
-	h.obj["status"].(map[string]any)["sessionAffinityCookie"] = "podinfo-cookie" // not the store's
+	h.obj["status"].(map[string]any)["sessionAffinityCookie"] = "podinfo-cookie" // read, and written back as read
 	s, target, _ := httpStore(t, h)
 	ctx := context.Background()
 	st, err := s.Load(ctx, target)
@@ -160,7 +160,7 @@ func TestCanaryStoreRequests(t *testing.T) {
 		assert.Equal(t, "6a3c1d2e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", meta["uid"])
 		assert.Contains(t, meta["annotations"], "kubectl.kubernetes.io/last-applied-configuration")
 		status := r.body["status"].(map[string]any)
-		assert.Equal(t, "podinfo-cookie", status["sessionAffinityCookie"], "a field the store does not manage")
+		assert.Equal(t, "podinfo-cookie", status["sessionAffinityCookie"], "the cookie as loaded")
 		assert.Equal(t, map[string]any{"configmap/podinfo-config": "0123456789abcdef"}, status["trackedConfigs"])
 	}
 	assert.Equal(t, "1234", reqs[1].body["metadata"].(map[string]any)["resourceVersion"])

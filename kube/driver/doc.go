@@ -40,7 +40,9 @@
 // A release's status is kept in the target's Lease annotation, or, with Options.CanaryStatus,
 // on the Canary object through its status subresource as Flagger keeps it (phase, canaryWeight,
 // failedChecks, iterations, lastAppliedSpec, lastPromotedSpec, trackedConfigs,
-// lastTransitionTime and the Promoted condition, plus kstatus' Reconciling and Stalled
+// lastTransitionTime, the session affinity cookies (sessionAffinityCookie,
+// previousSessionAffinityCookie, primarySessionAffinityCookie) and the Promoted condition, plus
+// kstatus' Reconciling and Stalled
 // conditions, and canarykit's own canarykit.dev/Analysis condition for what Flagger's schema has
 // no field for: the analysis' start, a pause, a rollback under way), one request per save:
 // `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the release, and a
@@ -108,7 +110,8 @@
 //
 // A Canary canarykit cannot drive (spec.provider appmesh, say; or spec.analysis.mirror with a
 // router that cannot copy requests to the canary, such as the default router of a Canary
-// without spec.provider when it is not Istio's or an HTTPRoute: canary.ErrMirrorUnsupported)
+// without spec.provider when it is not Istio's or an HTTPRoute: canary.ErrMirrorUnsupported;
+// or spec.analysis.sessionAffinity with such a router: canary.ErrSessionAffinityUnsupported)
 // is an error naming the field before anything in the cluster is touched.
 //
 //	d, err := driver.New(driver.Options{Config: cfg, Prometheus: "http://prometheus.linkerd-viz:9090"})

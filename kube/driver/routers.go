@@ -105,6 +105,10 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.analysis.mirror: only the Istio and Gateway API (HTTPRoute) routers copy requests to the canary; spec.provider %q routes with %s: %w",
 			choice.Provider, choice.Kind, canary.ErrMirrorUnsupported)
 	}
+	if c.Spec.SessionAffinity != nil && choice.Kind != flagger.RouterIstio && choice.Kind != flagger.RouterHTTPRoute {
+		return nil, fmt.Errorf("spec.analysis.sessionAffinity: only the Istio and Gateway API (HTTPRoute) routers route by cookie and set one; spec.provider %q routes with %s: %w",
+			choice.Provider, choice.Kind, canary.ErrSessionAffinityUnsupported)
+	}
 	if len(svc.Hosts) > 0 && choice.Kind != flagger.RouterIstio && choice.Kind != flagger.RouterHTTPRoute {
 		return nil, fmt.Errorf("spec.service.hosts: only the Istio router (the VirtualService's hosts) or an HTTPRoute (its hostnames) uses them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)

@@ -192,6 +192,39 @@ func TestRouterRefusesMirrorItCannotDo(t *testing.T) {
 	require.NoError(t, err, "the default router mirrors")
 }
 
+// A Canary with session affinity is refused, before any request, when the router chosen for
+// it cannot route by cookie: its provider's, or the Driver's default for one without.
+func TestRouterRefusesSessionAffinityItCannotDo(t *testing.T) {
+	ctx := context.Background()
+	sticky := func(r flagger.Router, gateways ...flagger.ParentRef) *flagger.Canary {
+		c := testCanary(r, gateways...)
+		c.Spec.SessionAffinity = &canary.SessionAffinity{CookieName: "flagger-cookie"}
+		return c
+	}
+	d := offline(t, Options{})
+	for _, c := range []*flagger.Canary{
+		sticky(flagger.Router{}),
+		sticky(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}),
+		sticky(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"}),
+		sticky(flagger.Router{Kind: flagger.RouterKubernetes, Provider: "kubernetes"}),
+	} {
+		_, err := d.Release(ctx, c, nil)
+		require.ErrorIs(t, err, canary.ErrSessionAffinityUnsupported, c.Router.Provider)
+		require.ErrorContains(t, err, "canary test/podinfo: spec.analysis.sessionAffinity: only the Istio and Gateway API (HTTPRoute) routers route by cookie")
+	}
+	for name, c := range map[string]*flagger.Canary{
+		"istio":                 sticky(flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}),
+		"gatewayapi:v1":         sticky(flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1", Provider: "gatewayapi:v1"}),
+		"no provider, gateways": sticky(flagger.Router{}, flagger.ParentRef{Name: "public"}),
+	} {
+		_, err := d.routers.forCanary(c)
+		require.NoError(t, err, name)
+	}
+	i := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterIstio}})
+	_, err := i.routers.forCanary(sticky(flagger.Router{}))
+	require.NoError(t, err, "the default router keeps sessions")
+}
+
 // spec.service.apex goes on the route object of the routers Flagger writes it on (Istio's
 // VirtualService, Gateway API's HTTPRoute) and spec.service.timeout and backendTimeout on the
 // HTTPRoute;

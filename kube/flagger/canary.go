@@ -215,6 +215,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if why == "" {
 		checkIstio(d, spec, m)
 		checkMirror(d, key, m)
+		checkSessionAffinity(d, key, m)
 		checkGatewayTimeouts(d, spec, m)
 	}
 	if len(d.problems) == 0 {
@@ -393,6 +394,6 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 		}
 	}
 	decodeMirror(a, s)
-	a.unsupported("sessionAffinity")
+	decodeSessionAffinity(a, s)
 	a.done()
 }

@@ -129,7 +129,6 @@ spec:
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
 		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
 		"spec.analysis.alerts[0].providerRef.name: required",
-		"spec.analysis.sessionAffinity: not supported by canarykit yet",
 		`spec.ingressRef.name: "Podinfo" is not a valid Kubernetes name (lowercase RFC 1123)`,
 		"spec.analisys: unknown field (not a Flagger Canary field canarykit knows)",
 	}, got)
@@ -315,7 +314,6 @@ spec:
 		"spec.autoscalerRef.primaryScalerQueries: applies to a ScaledObject (KEDA) only: a HorizontalPodAutoscaler has no queries (Flagger ignores it)",
 		"spec.progressDeadlineSeconds: must be at least 1, got 0 (omit it for the default, 600)",
 		"spec.service.port: required: the port of the Services canarykit creates for the target",
-		"spec.analysis.sessionAffinity: not supported by canarykit yet",
 	}, problems(t, err))
 }
 

@@ -39,7 +39,7 @@
 //
 // Every problem is reported at once, each with its document (in a stream of several) and field
 // path, and nothing is dropped: a field canarykit does not support yet
-// (spec.analysis.sessionAffinity, spec.service.mirror),
+// (spec.service.mirror, spec.upstreamRef, spec.routeRef),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
 // than prometheus, an AlertProvider type canarykit cannot notify. Errors are
 // *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
@@ -131,9 +131,8 @@
 // checked by gatewayapi.Service.Problems: an Istio match field an HTTPRouteMatch lacks, a path
 // Gateway API refuses, a header matched by presence only, more than 64 matches in a rule once
 // the A/B conditions merge in are errors at their paths); the other Istio fields stay Istio's.
-// What Flagger's Istio router writes and canarykit's does not is
-// refused by path: spec.service mirror, spec.analysis
-// sessionAffinity, and appProtocol tcp (canarykit writes HTTP routes only). So is
+// What Flagger's Istio router writes and canarykit's does not is refused by path: spec.service
+// mirror, and appProtocol tcp (canarykit writes HTTP routes only). So is
 // spec.service.backends (App Mesh's).
 //
 // # Traffic mirroring
@@ -148,6 +147,23 @@
 // that cannot). mirrorWeight is 0..100 (0: every request). Where Flagger ignores them,
 // canarykit does too, with a Note: mirrorWeight without mirror: true, and mirror with A/B
 // testing (match), which Flagger never mirrors.
+//
+// # Session affinity
+//
+// spec.analysis.sessionAffinity is canary.Spec.SessionAffinity, field for field: cookieName,
+// primaryCookieName, maxAge (seconds; 0 or absent: a day, Flagger's 86400), domain, httpOnly,
+// partitioned, path, sameSite and secure; null is none. Providers istio and
+// gatewayapi:<version> write Flagger's cookie routes (see mesh's package documentation);
+// linkerd (SMI), smi:<version>, nginx and kubernetes cannot route by cookie, and
+// sessionAffinity with them is refused at spec.analysis.sessionAffinity (without
+// spec.provider, the driver refuses a default router that cannot). Every value is held to
+// what a cookie and a Set-Cookie header can carry, by path: cookie names are RFC 6265 tokens
+// of at most 128 bytes, primaryCookieName differs from cookieName (as Flagger's controller
+// requires), domain and path hold at most 256 bytes and no ";", ",", space, quote, backslash,
+// control or non-ASCII character, sameSite is Strict, Lax or None, maxAge is 0..34560000 (400
+// days). As in Flagger, it is ignored with A/B testing (match), with a Note. The release's
+// cookies are kept in the Canary's status fields sessionAffinityCookie,
+// previousSessionAffinityCookie and primarySessionAffinityCookie (kube/driver's CanaryStore).
 //
 // spec.service.portDiscovery is Workload.PortDiscovery: the apex, primary and canary Services
 // also carry the ports of the target's containers, as Flagger adds them

@@ -44,7 +44,7 @@ func TestIstioSeed003ABTesting(t *testing.T) {
 }
 
 // What Flagger's Istio router writes and canarykit's does not (a service's mirror filters,
-// session affinity, ...) is refused by path, never dropped.
+// source labels, ...) is refused by path, never dropped.
 func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 	for field, service := range map[string]string{
 		"spec.service.mirror": "mirror: [{destination: {host: x}}]",
@@ -53,7 +53,6 @@ func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 		assert.Equal(t, []string{field + ": not supported by canarykit yet"}, problems(t, err), service)
 	}
 	for field, analysis := range map[string]string{
-		"spec.analysis.sessionAffinity":       "sessionAffinity: {cookieName: flagger-cookie}",
 		"spec.analysis.match[0].sourceLabels": "match: [{sourceLabels: {app: frontend}, headers: {x-canary: {exact: insider}}}]",
 		"spec.analysis.match[0].uri":          "match: [{uri: {prefix: /api}, headers: {x-canary: {exact: insider}}}]",
 	} {
