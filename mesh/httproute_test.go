@@ -39,10 +39,11 @@ func TestHTTPRouteConformanceOnFakes(t *testing.T) {
 			require.NoError(t, err)
 			return r
 		},
-		NewTarget: func(*testing.T) canary.Target { return newTarget() },
-		Inspect:   routeInspect(cs),
-		Match:     abMatch,
-		Mirror:    true,
+		NewTarget:       func(*testing.T) canary.Target { return newTarget() },
+		Inspect:         routeInspect(cs),
+		Match:           abMatch,
+		Mirror:          true,
+		SessionAffinity: true,
 	})
 }
 

@@ -74,11 +74,12 @@ func TestIntegrationHTTPRoute(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			meshtest.Run(t, meshtest.Harness{
-				NewRouter: func(t *testing.T) canary.MeshRouter { return b.router(t, o) },
-				NewTarget: b.target,
-				Inspect:   b.inspect,
-				Match:     abMatch,
-				Mirror:    true,
+				NewRouter:       func(t *testing.T) canary.MeshRouter { return b.router(t, o) },
+				NewTarget:       b.target,
+				Inspect:         b.inspect,
+				Match:           abMatch,
+				Mirror:          true,
+				SessionAffinity: true,
 			})
 		})
 	}

@@ -98,11 +98,12 @@ func TestIntegrationIstio(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			meshtest.Run(t, meshtest.Harness{
-				NewRouter: func(t *testing.T) canary.MeshRouter { return b.router(t, o) },
-				NewTarget: b.target,
-				Inspect:   b.inspect("v1"), // one stored object, served at every version
-				Match:     abMatch,
-				Mirror:    true,
+				NewRouter:       func(t *testing.T) canary.MeshRouter { return b.router(t, o) },
+				NewTarget:       b.target,
+				Inspect:         b.inspect("v1"), // one stored object, served at every version
+				Match:           abMatch,
+				Mirror:          true,
+				SessionAffinity: true,
 			})
 		})
 	}

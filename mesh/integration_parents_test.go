@@ -28,11 +28,12 @@ func TestIntegrationHTTPRouteParents(t *testing.T) {
 	r, err := base.WithParents(9898, parents...)
 	require.NoError(t, err)
 	meshtest.Run(t, meshtest.Harness{
-		NewRouter: func(*testing.T) canary.MeshRouter { return r },
-		NewTarget: b.target,
-		Inspect:   b.inspect,
-		Match:     abMatch,
-		Mirror:    true,
+		NewRouter:       func(*testing.T) canary.MeshRouter { return r },
+		NewTarget:       b.target,
+		Inspect:         b.inspect,
+		Match:           abMatch,
+		Mirror:          true,
+		SessionAffinity: true,
 	})
 
 	tg := b.target(t)

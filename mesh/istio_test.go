@@ -71,10 +71,11 @@ func TestIstioConformanceOnFakes(t *testing.T) {
 					require.NoError(t, err)
 					return r
 				},
-				NewTarget: func(*testing.T) canary.Target { return newTarget() },
-				Inspect:   vsInspect(dyn, v),
-				Match:     abMatch,
-				Mirror:    true,
+				NewTarget:       func(*testing.T) canary.Target { return newTarget() },
+				Inspect:         vsInspect(dyn, v),
+				Match:           abMatch,
+				Mirror:          true,
+				SessionAffinity: true,
 			})
 		})
 	}

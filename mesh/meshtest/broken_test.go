@@ -90,7 +90,7 @@ func TestBrokenRouter(t *testing.T) {
 		}
 	})
 	h.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "1"}}}}
-	h.Mirror = true
+	h.Mirror, h.SessionAffinity = true, true
 	meshtest.Run(t, h)
 }
 

@@ -10,7 +10,10 @@
 // interfere, that match conditions round-trip or are refused with
 // canary.ErrMatchUnsupported, and that a mirrored step (canary.Weights.Mirrored) round-trips
 // and is left by the next step, or a target that mirrors is refused with
-// canary.ErrMirrorUnsupported (Harness.Mirror says which).
+// canary.ErrMirrorUnsupported (Harness.Mirror says which), and that a step with a session
+// affinity cookie (canary.Target.Affinity) round-trips and the step back to the primary that
+// expires it reads all on the primary, or a target with session affinity is refused with
+// canary.ErrSessionAffinityUnsupported (Harness.SessionAffinity says which).
 //
 //	func TestConformance(t *testing.T) {
 //		meshtest.Run(t, meshtest.Harness{

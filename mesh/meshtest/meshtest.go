@@ -45,6 +45,14 @@ type Harness struct {
 	// expects Reconcile to refuse a target that mirrors with an error wrapping
 	// canary.ErrMirrorUnsupported.
 	Mirror bool
+	// SessionAffinity says the router keeps sessions on the canary with a cookie
+	// (canary.Target.Affinity): the suite routes weights with a release's cookie, then all
+	// traffic to the primary expiring it, and reads them back through the router and a new
+	// instance of it (Inspect only at weight 0: with a cookie route before the weighted one, the
+	// route's first rule is not the weighted split). When false, the suite expects Reconcile to
+	// refuse a target with session affinity with an error wrapping
+	// canary.ErrSessionAffinityUnsupported.
+	SessionAffinity bool
 	// Timeout bounds each router call. Default 30s.
 	Timeout time.Duration
 }
@@ -79,7 +87,12 @@ var probeMatch = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canar
 //   - Mirror: a mirrored step reads back mirrored, through the router and a new instance of
 //     it, and is kept by Reconcile; the steps after it (a weight, or all traffic to the
 //     primary) read back without the mirror. Or, without h.Mirror, the refusal with
-//     canary.ErrMirrorUnsupported.
+//     canary.ErrMirrorUnsupported;
+//   - SessionAffinity: a step with a release's cookie reads back, through the router and a new
+//     instance of it, and is kept by Reconcile; the step back to the primary that expires the
+//     cookie reads back all on the primary, and so does the route of the target once it has no
+//     session affinity. Or, without h.SessionAffinity, the refusal with
+//     canary.ErrSessionAffinityUnsupported.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	require.NotNil(t, h.NewRouter, "Harness.NewRouter")
@@ -116,6 +129,13 @@ func Run(t *testing.T, h Harness) {
 			return
 		}
 		s.mirror(t)
+	})
+	t.Run("SessionAffinity", func(t *testing.T) {
+		if !h.SessionAffinity {
+			s.affinityRefused(t)
+			return
+		}
+		s.sessionAffinity(t)
 	})
 }
 
@@ -319,4 +339,50 @@ func (s *suite) matchRefused(t *testing.T) {
 	r, target := s.h.NewRouter(t), s.target(t, probeMatch)
 	err := r.Reconcile(s.ctx(t), target)
 	assert.ErrorIs(t, err, canary.ErrMatchUnsupported, "Reconcile of a target with match conditions")
+}
+
+// withAffinity is target with session affinity (a primary cookie too) and the given cookies.
+func withAffinity(target canary.Target, cookie, previous string) canary.Target {
+	target.Affinity = &canary.Affinity{
+		SessionAffinity: canary.SessionAffinity{CookieName: "meshtest-canary", PrimaryCookieName: "meshtest-primary", SameSite: "Lax"},
+		PrimaryMaxAge:   time.Minute, Cookie: cookie, PrimaryCookie: "meshtest-primary=PRIMARY", PreviousCookie: previous,
+	}
+	return target
+}
+
+func (s *suite) sessionAffinity(t *testing.T) {
+	const cookie = "meshtest-canary=RELEASE"
+	r, base := s.h.NewRouter(t), s.target(t, nil)
+	target := withAffinity(base, "", "")
+	require.NoError(t, r.Reconcile(s.ctx(t), target), "Reconcile")
+	s.expect(t, r, target, canary.AllPrimary(), "new route")
+
+	target = withAffinity(base, cookie, "")
+	w := s.mid(0)
+	if w.Canary == 0 {
+		w = canary.AllCanary()
+	}
+	require.NoError(t, r.SetWeights(s.ctx(t), target, w), "SetWeights(%s) with a cookie", w)
+	expectRouter := func(r canary.MeshRouter, want canary.Weights, msg string) {
+		t.Helper()
+		got, err := r.Weights(s.ctx(t), target)
+		require.NoError(t, err, "%s: Weights", msg)
+		assert.Equal(t, want, got, "%s: Weights", msg)
+	}
+	expectRouter(r, w, "a step with the release's cookie")
+	second := s.h.NewRouter(t)
+	require.NoError(t, second.Reconcile(s.ctx(t), target), "Reconcile by a new router instance")
+	expectRouter(second, w, "a new router instance reads the step; Reconcile keeps it")
+
+	target = withAffinity(base, "", cookie)
+	require.NoError(t, second.SetWeights(s.ctx(t), target, canary.AllPrimary()), "SetWeights(all primary) expiring the cookie")
+	s.expect(t, r, target, canary.AllPrimary(), "the step back to the primary")
+	require.NoError(t, r.Reconcile(s.ctx(t), base), "Reconcile of the target without session affinity")
+	s.expect(t, r, base, canary.AllPrimary(), "the target without session affinity")
+}
+
+func (s *suite) affinityRefused(t *testing.T) {
+	r, target := s.h.NewRouter(t), withAffinity(s.target(t, nil), "", "")
+	err := r.Reconcile(s.ctx(t), target)
+	assert.ErrorIs(t, err, canary.ErrSessionAffinityUnsupported, "Reconcile of a target with session affinity")
 }

@@ -29,14 +29,14 @@ func memHarness(store *canarytest.Router, newRouter func() canary.MeshRouter) me
 	}
 }
 
-// The suite passes against the simulation kit's in-memory router, with and without match and
-// mirror support.
+// The suite passes against the simulation kit's in-memory router, with and without match,
+// mirror and session affinity support.
 func TestRunOnCanarytestRouter(t *testing.T) {
 	for _, noMatch := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NoMatch=%v", noMatch), func(t *testing.T) {
-			router := &canarytest.Router{NoMatch: noMatch, NoMirror: noMatch}
+			router := &canarytest.Router{NoMatch: noMatch, NoMirror: noMatch, NoSessionAffinity: noMatch}
 			h := memHarness(router, func() canary.MeshRouter { return router })
-			h.Mirror = !noMatch
+			h.Mirror, h.SessionAffinity = !noMatch, !noMatch
 			if !noMatch {
 				h.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"cookie": {Regex: "^(.*?;)?(type=insider)(;.*)?$"}}}}
 			}
@@ -47,7 +47,7 @@ func TestRunOnCanarytestRouter(t *testing.T) {
 
 // A blue/green-only spread runs too.
 func TestRunAllOrNothing(t *testing.T) {
-	router := &canarytest.Router{NoMatch: true, NoMirror: true}
+	router := &canarytest.Router{NoMatch: true, NoMirror: true, NoSessionAffinity: true}
 	h := memHarness(router, func() canary.MeshRouter { return router })
 	h.Weights = []canary.Weights{canary.AllPrimary(), canary.AllCanary()}
 	meshtest.Run(t, h)
