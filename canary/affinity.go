@@ -163,6 +163,9 @@ func (a *Affinity) Validate() error {
 	}
 	var p problems
 	a.SessionAffinity.validate(&p, "sessionAffinity.")
+	if a.PrimaryMaxAge < 0 || a.PrimaryMaxAge > maxCookieMaxAge {
+		p.add("affinity.primaryMaxAge", "must be 0..%d seconds, got %s", int64(maxCookieMaxAge/time.Second), a.PrimaryMaxAge)
+	}
 	if len(p) > 0 {
 		return p.err()
 	}

@@ -197,6 +197,7 @@ func TestIstioSessionAffinityRefusesBadCookies(t *testing.T) {
 		"regex in the value":   func(a *canary.Affinity) { a.Cookie = "canary=.*" },
 		"domain with ;":        func(a *canary.Affinity) { a.Domain = "x; Secure" },
 		"bad name":             func(a *canary.Affinity) { a.CookieName = "a b" },
+		"negative primary age": func(a *canary.Affinity) { a.PrimaryMaxAge = -time.Second },
 	} {
 		t.Run(name, func(t *testing.T) {
 			tg := affinityTarget(false, "canary=ABC", "")
