@@ -223,10 +223,11 @@ func TestHTTPRouteWithServiceRewriteAndRefusals(t *testing.T) {
 func TestHTTPRouteWithServiceConformance(t *testing.T) {
 	cs := gatewayfake.NewSimpleClientset()
 	meshtest.Run(t, meshtest.Harness{
-		NewRouter: func(t *testing.T) canary.MeshRouter { return serviceRouter(t, cs, gatewayService) },
-		NewTarget: func(*testing.T) canary.Target { return newTarget() },
-		Inspect:   routeInspect(cs),
-		Match:     abMatch,
-		Mirror:    true,
+		NewRouter:       func(t *testing.T) canary.MeshRouter { return serviceRouter(t, cs, gatewayService) },
+		NewTarget:       func(*testing.T) canary.Target { return newTarget() },
+		Inspect:         routeInspect(cs),
+		Match:           abMatch,
+		Mirror:          true,
+		SessionAffinity: true,
 	})
 }

@@ -106,11 +106,12 @@ func TestIntegrationHTTPRouteService(t *testing.T) {
 
 	t.Run("Conformance", func(t *testing.T) {
 		meshtest.Run(t, meshtest.Harness{
-			NewRouter: func(t *testing.T) canary.MeshRouter { return router(t, "", svc) },
-			NewTarget: b.target,
-			Inspect:   b.inspect,
-			Match:     abMatch,
-			Mirror:    true,
+			NewRouter:       func(t *testing.T) canary.MeshRouter { return router(t, "", svc) },
+			NewTarget:       b.target,
+			Inspect:         b.inspect,
+			Match:           abMatch,
+			Mirror:          true,
+			SessionAffinity: true,
 		})
 	})
 }
