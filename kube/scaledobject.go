@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/apierr"
 	"github.com/canarykit/canarykit/kube/kedaapi"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -45,25 +46,6 @@ func (w *Workload) keda() bool {
 	return w.opts.Autoscaler != "" && w.opts.AutoscalerKind == KindScaledObject
 }
 
-// crdMissing reports whether err says the API server does not serve the resource at all
-// ("the server could not find the requested resource"), as opposed to an object not existing.
-func crdMissing(err error) bool {
-	if !apierrors.IsNotFound(err) {
-		return false
-	}
-	var st apierrors.APIStatus
-	if errors.As(err, &st) {
-		if d := st.Status().Details; d != nil {
-			for _, c := range d.Causes {
-				if c.Type == metav1.CauseTypeUnexpectedServerResponse {
-					return true
-				}
-			}
-		}
-	}
-	return strings.Contains(err.Error(), "could not find the requested resource")
-}
-
 // probeScaledObjects lists at most one ScaledObject of ns: a cluster without KEDA's CRD is a
 // permanent error naming spec.autoscalerRef, not a cache that never syncs.
 func (c *Cluster) probeScaledObjects(ctx context.Context, ns string) error {
@@ -72,7 +54,7 @@ func (c *Cluster) probeScaledObjects(ctx context.Context, ns string) error {
 	}
 	_, err := c.dynamic.Resource(scaledObjectsGVR).Namespace(ns).List(ctx, metav1.ListOptions{Limit: 1})
 	switch {
-	case crdMissing(err):
+	case apierr.ResourceMissing(err):
 		return canary.Permanent(fmt.Errorf("spec.autoscalerRef: kind ScaledObject, but the cluster does not serve %s.%s/%s: install KEDA (its ScaledObject CRD) or use a HorizontalPodAutoscaler",
 			kedaapi.Resource, kedaapi.Group, kedaapi.Version))
 	case err != nil:

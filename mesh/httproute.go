@@ -20,6 +20,7 @@ import (
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/apierr"
 	"github.com/canarykit/canarykit/mesh/gatewayapi"
 )
 
@@ -581,7 +582,7 @@ func (r *HTTPRoute) portFor(ctx context.Context, t canary.Target) (int32, error)
 }
 
 func (r *HTTPRoute) apiError(err error, verb string, t canary.Target) error {
-	if crdMissing(err) {
+	if apierr.ResourceMissing(err) {
 		return crdError(HTTPRouteCRD+" is not served by the API server", "install Gateway API's standard CRDs (Linkerd ≥ 2.14 routes with them)")
 	}
 	if apierrors.IsAlreadyExists(err) {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/apierr"
 	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
@@ -494,7 +495,7 @@ func (r *Istio) update(ctx context.Context, t canary.Target, api istioAPI, cur *
 }
 
 func (r *Istio) apiError(err error, verb, kind, namespace, name string) error {
-	if crdMissing(err) {
+	if apierr.ResourceMissing(err) {
 		crd := VirtualServiceCRD
 		if kind == "DestinationRule" {
 			crd = DestinationRuleCRD

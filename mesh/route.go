@@ -15,6 +15,7 @@ import (
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/apierr"
 )
 
 // Sentinel errors; test with errors.Is. All are returned marked with canary.Permanent, so a
@@ -193,28 +194,8 @@ func escapePointer(s string) string {
 	return pointerEscaper.Replace(s)
 }
 
-// crdMissing reports whether err says the API server does not serve the resource at all, as
-// opposed to the object not existing: "the server could not find the requested resource"
-// (what Linkerd ≥ 2.12 without the linkerd-smi extension answers for TrafficSplits).
-func crdMissing(err error) bool {
-	if !apierrors.IsNotFound(err) {
-		return false
-	}
-	var st apierrors.APIStatus
-	if errors.As(err, &st) {
-		if d := st.Status().Details; d != nil {
-			for _, c := range d.Causes {
-				if c.Type == metav1.CauseTypeUnexpectedServerResponse {
-					return true
-				}
-			}
-		}
-	}
-	return strings.Contains(err.Error(), "could not find the requested resource")
-}
-
 // objectMissing reports whether err says the object does not exist (its kind is served).
-func objectMissing(err error) bool { return apierrors.IsNotFound(err) && !crdMissing(err) }
+func objectMissing(err error) bool { return apierrors.IsNotFound(err) && !apierr.ResourceMissing(err) }
 
 // patchRejected reports whether a JSON patch failed to apply, e.g. a test operation failed.
 func patchRejected(err error) bool {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/apierr"
 )
 
 // SMI API groups and the names of the CRDs serving them.
@@ -470,7 +471,7 @@ func (r *TrafficSplit) reconcileGroup(ctx context.Context, t canary.Target, c ve
 }
 
 func (r *TrafficSplit) groupError(err error, verb string, t canary.Target) error {
-	if crdMissing(err) {
+	if apierr.ResourceMissing(err) {
 		return crdError(HTTPRouteGroupCRD+" is not served by the API server", "A/B routing with TrafficSplit needs the SMI HTTPRouteGroup CRD")
 	}
 	return classify(err, fmt.Sprintf("%s HTTPRouteGroup %s/%s", verb, t.Namespace, t.ApexService()))
@@ -478,7 +479,7 @@ func (r *TrafficSplit) groupError(err error, verb string, t canary.Target) error
 
 // apiError names the CRD when the server does not serve TrafficSplit, and classifies the rest.
 func (r *TrafficSplit) apiError(err error, op string, t canary.Target) error {
-	if crdMissing(err) {
+	if apierr.ResourceMissing(err) {
 		return crdError(TrafficSplitCRD+" is not served by the API server at the version used", linkerdSMIHint)
 	}
 	if apierrors.IsAlreadyExists(err) {
