@@ -127,7 +127,8 @@
 // API router does: every rule matches the service's matches (an A/B rule each analysis
 // condition merged into each of them: the service's match with the condition's headers) and
 // carries a RequestHeaderModifier, a ResponseHeaderModifier and a URLRewrite filter, before a
-// mirrored step's RequestMirror; SetWeights' patch sets the weighted rule's filters to the
+// mirrored step's RequestMirror (session affinity's expiring Set-Cookie joins the
+// ResponseHeaderModifier: Gateway API allows one of each in a rule); SetWeights' patch sets the weighted rule's filters to the
 // service's and the mirror's, so a step keeps them. What Gateway API cannot express
 // (gatewayapi.Service.Problems) is refused when the router is made; a rule that would hold
 // more than 64 matches once the A/B conditions merge in, at Reconcile, before any write.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -24,14 +25,14 @@ type routeService struct {
 func (r *HTTPRoute) Service() gatewayapi.Service { return r.svc.given }
 
 // WithService returns a copy of r whose route rules carry s, as Flagger's Gateway API router
-// writes a Canary's spec.service match, headers and rewrite: every rule matches s.Match
-// (with A/B testing, each analysis match is merged into each of them: the service's match
-// with the analysis' headers in place of its own, as Flagger and the Istio router merge
-// them), and carries a
-// RequestHeaderModifier, a ResponseHeaderModifier and a URLRewrite filter, in that order,
-// before the mirror of a mirrored step. What Gateway API cannot express is refused
-// (gatewayapi.Service.Problems, istioapi's checks first), at paths relative to spec.service.
-// A zero s writes none of them.
+// writes a Canary's spec.service match, headers and rewrite: every rule matches s.Match (with
+// A/B testing, each analysis match is merged into each of them: the service's match with the
+// analysis' headers in place of its own, as Flagger and the Istio router merge them), and
+// carries a RequestHeaderModifier, a ResponseHeaderModifier and a URLRewrite filter, in that
+// order, before the mirror of a mirrored step (a rule's own header modifier, session
+// affinity's expiring Set-Cookie, is merged into the service's: see withFilters). What Gateway
+// API cannot express is refused (gatewayapi.Service.Problems, istioapi's checks first), at
+// paths relative to spec.service. A zero s writes none of them.
 func (r *HTTPRoute) WithService(s gatewayapi.Service) (*HTTPRoute, error) {
 	probs := istioapi.Service{Match: s.Match, Headers: s.Headers, Rewrite: s.Rewrite}.Problems()
 	if len(probs) == 0 {
@@ -140,13 +141,55 @@ func (r *HTTPRoute) withService(spec gwv1.HTTPRouteSpec) (gwv1.HTTPRouteSpec, er
 			}
 			rule.Matches = mergeRouteMatches(rule.Matches, r.svc.matches)
 		}
-		filters := make([]gwv1.HTTPRouteFilter, 0, len(r.svc.filters)+len(rule.Filters))
-		for _, f := range r.svc.filters {
-			filters = append(filters, *f.DeepCopy())
-		}
-		rule.Filters = append(filters, rule.Filters...)
+		rule.Filters = withFilters(r.svc.filters, rule.Filters)
 	}
 	return spec, nil
+}
+
+// withFilters is the service's filters followed by a rule's own, where a header modifier of
+// the rule's (session affinity's Set-Cookie on its expiry rule) is merged into the service's
+// of the same type: Gateway API allows one of each type in a rule. The rule's headers win
+// where both name one.
+func withFilters(svc, own []gwv1.HTTPRouteFilter) []gwv1.HTTPRouteFilter {
+	own = slices.Clone(own)
+	out := make([]gwv1.HTTPRouteFilter, 0, len(svc)+len(own))
+	for _, f := range svc {
+		f = *f.DeepCopy()
+		i := slices.IndexFunc(own, func(o gwv1.HTTPRouteFilter) bool { return o.Type == f.Type })
+		switch {
+		case i < 0:
+		case f.Type == gwv1.HTTPRouteFilterRequestHeaderModifier:
+			f.RequestHeaderModifier = mergeHeaderFilter(f.RequestHeaderModifier, own[i].RequestHeaderModifier)
+			own = slices.Delete(own, i, i+1)
+		case f.Type == gwv1.HTTPRouteFilterResponseHeaderModifier:
+			f.ResponseHeaderModifier = mergeHeaderFilter(f.ResponseHeaderModifier, own[i].ResponseHeaderModifier)
+			own = slices.Delete(own, i, i+1)
+		}
+		out = append(out, f)
+	}
+	return append(out, own...)
+}
+
+// mergeHeaderFilter is svc's header operations with rule's: set and add hold svc's headers
+// rule's lacks (names compared case-insensitively, as HTTP's are), then rule's; remove holds
+// both's names once.
+func mergeHeaderFilter(svc, rule *gwv1.HTTPHeaderFilter) *gwv1.HTTPHeaderFilter {
+	if rule == nil {
+		return svc
+	}
+	merge := func(a, b []gwv1.HTTPHeader) []gwv1.HTTPHeader {
+		out := slices.DeleteFunc(slices.Clone(a), func(h gwv1.HTTPHeader) bool {
+			return slices.ContainsFunc(b, func(o gwv1.HTTPHeader) bool { return strings.EqualFold(string(o.Name), string(h.Name)) })
+		})
+		return append(out, b...)
+	}
+	out := &gwv1.HTTPHeaderFilter{Set: merge(svc.Set, rule.Set), Add: merge(svc.Add, rule.Add), Remove: slices.Clone(svc.Remove)}
+	for _, n := range rule.Remove {
+		if !slices.ContainsFunc(out.Remove, func(o string) bool { return strings.EqualFold(o, n) }) {
+			out.Remove = append(out.Remove, n)
+		}
+	}
+	return out
 }
 
 // mergeRouteMatches merges each of a rule's matches into each of the service's (the rule's

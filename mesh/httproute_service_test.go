@@ -231,3 +231,40 @@ func TestHTTPRouteWithServiceConformance(t *testing.T) {
 		SessionAffinity: true,
 	})
 }
+
+// At weight 0 with a cookie to expire, session affinity's expiry rule carries its expiring
+// Set-Cookie; with the service's response headers too, both are in the rule's one
+// ResponseHeaderModifier (Gateway API refuses a header modifier repeated in a rule), with
+// the service's request header modifier and rewrite as on every rule.
+func TestHTTPRouteWithServiceMergesAffinitysHeaderFilter(t *testing.T) {
+	cs := gatewayfake.NewSimpleClientset()
+	r := serviceRouter(t, cs, gatewayService)
+	tg := affinityTarget(false, "", "canary=ABC")
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	require.NoError(t, r.SetWeights(ctx(t), tg, canary.AllPrimary()))
+	hr := getRoute(t, cs, tg)
+	require.Len(t, hr.Spec.Rules, 2, "the expiry rule, then the weighted rule")
+	for i, rule := range hr.Spec.Rules {
+		types := map[gwv1.HTTPRouteFilterType]int{}
+		for _, f := range rule.Filters {
+			types[f.Type]++
+		}
+		assert.Equal(t, map[gwv1.HTTPRouteFilterType]int{gwv1.HTTPRouteFilterRequestHeaderModifier: 1, gwv1.HTTPRouteFilterResponseHeaderModifier: 1,
+			gwv1.HTTPRouteFilterURLRewrite: 1}, types, "rule %d: one filter of each type", i)
+	}
+	expiry := hr.Spec.Rules[0].Filters[1].ResponseHeaderModifier
+	assert.Equal(t, []gwv1.HTTPHeader{{Name: "x-served-by", Value: "podinfo"}}, expiry.Set)
+	assert.Equal(t, []gwv1.HTTPHeader{{Name: "Set-Cookie", Value: "canary=ABC; Max-Age=-1"}}, expiry.Add)
+	assert.Equal(t, wantServiceFilters, hr.Spec.Rules[1].Filters, "the weighted rule")
+
+	// the rule's header wins where both name one; removals are listed once
+	merged := withFilters([]gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gwv1.HTTPHeaderFilter{
+		Set: []gwv1.HTTPHeader{{Name: "x-a", Value: "svc"}, {Name: "x-b", Value: "svc"}}, Remove: []string{"x-c"}}}},
+		[]gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gwv1.HTTPHeaderFilter{
+			Set: []gwv1.HTTPHeader{{Name: "X-A", Value: "rule"}}, Remove: []string{"X-C", "x-d"}}}, {Type: gwv1.HTTPRouteFilterRequestMirror}})
+	assert.Equal(t, []gwv1.HTTPRouteFilter{
+		{Type: gwv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gwv1.HTTPHeaderFilter{
+			Set: []gwv1.HTTPHeader{{Name: "x-b", Value: "svc"}, {Name: "X-A", Value: "rule"}}, Remove: []string{"x-c", "x-d"}}},
+		{Type: gwv1.HTTPRouteFilterRequestMirror},
+	}, merged)
+}

@@ -1,6 +1,9 @@
 package mesh_test
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
@@ -14,8 +17,10 @@ import (
 	"github.com/canarykit/canarykit/mesh"
 )
 
-// Before any route CRD is installed (this test runs first in the binary), every router says
-// which CRD is missing, from discovery and from the server's 404 alike, as a permanent error.
+// Before any route CRD is installed (this test runs first in the binary: go test runs a
+// package's tests file by file in name order, and every other file of bed tests that installs
+// CRDs must sort after this one, integration_crd_test.go), every router says which CRD is
+// missing, from discovery and from the server's 404 alike, as a permanent error.
 func TestIntegrationMissingCRDs(t *testing.T) {
 	b := newBed(t, append(splitRBAC, httpRouteRBAC...)...)
 	b.served(t, mesh.SplitGroup)
@@ -59,4 +64,23 @@ func TestIntegrationMissingCRDs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The bed tests that install CRDs are in files that sort after integration_crd_test.go, so
+// TestIntegrationMissingCRDs runs before any of them.
+func TestNoCRDsInstalledBeforeTheMissingCRDsTest(t *testing.T) {
+	files, err := filepath.Glob("*_test.go")
+	require.NoError(t, err)
+	installs := regexp.MustCompile(`\b(InstallCRDs|newRouteBed)\(`) // newRouteBed installs Gateway API's
+	checked := 0
+	for _, f := range files {
+		if f >= "integration_crd_test.go" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		checked++
+		assert.False(t, installs.Match(b), "%s installs CRDs and sorts before integration_crd_test.go: rename it to sort after", f)
+	}
+	assert.Positive(t, checked, "files sorting before integration_crd_test.go were read")
 }
