@@ -113,6 +113,15 @@
 // weighted route with or without match conditions, and for a target that mirrors its mirror
 // (with session affinity it writes the HTTP routes whole, see Session affinity).
 //
+// A TCP service (istioapi.Service.TCP, a Canary's spec.service.appProtocol tcp) gets, as
+// Flagger writes it, one TCP route instead of HTTP routes: the weighted destinations, matching
+// the ports of the service's match conditions; SetWeights patches that route's two weights,
+// in one request. What only HTTP routes do is refused before any request: A/B match
+// conditions (canary.ErrMatchUnsupported: Flagger's A/B test would send every request to
+// the canary), mirroring (canary.ErrMirrorUnsupported), session affinity
+// (canary.ErrSessionAffinityUnsupported), and the service's HTTP fields (Validate). A route
+// of the other kind (the service changed protocol) is rewritten, all traffic on the primary.
+//
 // # Route metadata, timeouts and service fields
 //
 // HTTPRoute.WithMetadata and Istio.WithMetadata write labels and annotations (a Flagger

@@ -58,9 +58,15 @@ func (b *istioBed) vs(t *testing.T, version string, tg canary.Target) *unstructu
 
 // inspect reads the first HTTP route's destination weights by host, at version.
 func (b *istioBed) inspect(version string) func(t *testing.T, tg canary.Target) canary.Weights {
+	return b.inspectRoutes(version, "http")
+}
+
+// inspectRoutes reads the destination weights by host of the first route of kind ("http" or
+// "tcp"), at version.
+func (b *istioBed) inspectRoutes(version, kind string) func(t *testing.T, tg canary.Target) canary.Weights {
 	return func(t *testing.T, tg canary.Target) canary.Weights {
 		t.Helper()
-		http, _, err := unstructured.NestedSlice(b.vs(t, version, tg).Object, "spec", "http")
+		http, _, err := unstructured.NestedSlice(b.vs(t, version, tg).Object, "spec", kind)
 		require.NoError(t, err)
 		require.NotEmpty(t, http)
 		route, ok := http[0].(map[string]any)
@@ -276,6 +282,38 @@ func TestIntegrationIstio(t *testing.T) {
 		got, err := r.Weights(bg(t), tg)
 		require.NoError(t, err)
 		assert.Equal(t, canary.CanaryWeight(35), got)
+	})
+
+	// A TCP service (a Canary's spec.service.appProtocol tcp): the CRDs take the TCP route,
+	// the conformance suite passes through it, a step is one patch of its weights, and
+	// Reconcile finds the stored objects equal to its own.
+	t.Run("TCP", func(t *testing.T) {
+		svc := istioapi.Service{TCP: true, Match: []istioapi.HTTPMatchRequest{{Port: 9898}},
+			TrafficPolicy: &istioapi.TrafficPolicy{TLS: &istioapi.ClientTLSSettings{Mode: "ISTIO_MUTUAL"},
+				ConnectionPool: &istioapi.ConnectionPoolSettings{TCP: &istioapi.TCPSettings{MaxConnections: 100, ConnectTimeout: istioapi.Duration(30 * time.Millisecond)}}}}
+		router := func(t *testing.T, o mesh.IstioOptions) *mesh.Istio {
+			r, err := b.router(t, o).WithService(svc)
+			require.NoError(t, err)
+			return r
+		}
+		meshtest.Run(t, meshtest.Harness{
+			NewRouter: func(t *testing.T) canary.MeshRouter { return router(t, mesh.IstioOptions{}) },
+			NewTarget: b.target,
+			Inspect:   b.inspectRoutes("v1", "tcp"),
+		})
+		r, tg := router(t, mesh.IstioOptions{Version: "v1beta1"}), b.target(t)
+		require.NoError(t, r.Reconcile(bg(t), tg))
+		counts := b.audit(t, func() { require.NoError(t, r.SetWeights(bg(t), tg, canary.CanaryWeight(30))) })
+		assert.Equal(t, testenv.AuditCounts{{User: b.user, Verb: "patch", Resource: "virtualservices"}: 1}, counts, "a step is one patch")
+		spec := b.vs(t, "v1", tg).Object["spec"].(map[string]any)
+		assert.NotContains(t, spec, "http")
+		assert.Equal(t, []any{map[string]any{"port": int64(9898)}}, spec["tcp"].([]any)[0].(map[string]any)["match"])
+		assert.Equal(t, canary.CanaryWeight(30), b.inspectRoutes("v1", "tcp")(t, tg))
+		counts = b.audit(t, func() { require.NoError(t, r.Reconcile(bg(t), tg)) })
+		assert.Equal(t, testenv.AuditCounts{
+			{User: b.user, Verb: "get", Resource: "virtualservices"}:  1,
+			{User: b.user, Verb: "get", Resource: "destinationrules"}: 2,
+		}, counts, "the stored objects equal the router's: Reconcile only reads them")
 	})
 
 	t.Run("ServedAlone", func(t *testing.T) {

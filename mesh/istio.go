@@ -57,7 +57,8 @@ type IstioOptions struct {
 // holds them (merged with the service's) and the weighted destinations, and a second route
 // sends every other request the service matches to the primary. Each of the primary and
 // canary Services gets a DestinationRule of its name whose host is the Service, with the
-// service's traffic policy. Safe for concurrent use.
+// service's traffic policy. A TCP service (istioapi.Service.TCP) has one TCP route with the
+// weighted destinations instead of HTTP routes. Safe for concurrent use.
 type Istio struct {
 	dyn    dynamic.Interface
 	served *servedVersions
@@ -164,6 +165,11 @@ func (r *Istio) vsSpec(t canary.Target, w canary.Weights) virtualServiceSpec {
 				m.Port = &istioPort{Number: r.port}
 			}
 		}
+		for i := range spec.TCP {
+			for j := range spec.TCP[i].Route {
+				spec.TCP[i].Route[j].Destination.Port = &istioPort{Number: r.port}
+			}
+		}
 	}
 	return spec
 }
@@ -245,7 +251,7 @@ func (r *Istio) Reconcile(ctx context.Context, t canary.Target) error {
 // ReconcileWeights is Reconcile returning the VirtualService's weights as it found (or made)
 // them: adopting a route costs one read of it, not two (canary.WeightsReconciler).
 func (r *Istio) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
-	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t)); err != nil {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.validTCP(t, canary.Weights{})); err != nil {
 		return canary.Weights{}, err
 	}
 	if err := validMatchSize(t, r.svc); err != nil {
@@ -314,7 +320,7 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 	var spec storedRoutes
 	keep, err := canary.Weights{}, decodeSpec(cur, &spec)
 	if err == nil {
-		keep, err = virtualServiceWeights(spec, t)
+		keep, err = virtualServiceWeights(spec.weighted(r.svc), t)
 	}
 	broken := err != nil // no weights to keep: the route is rewritten all on the primary
 	if broken {
@@ -337,8 +343,8 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 	return *w, nil
 }
 
-// SetWeights routes w with one request: a JSON patch of the first HTTP route's two
-// destination weights, which the API server applies only if the VirtualService is still
+// SetWeights routes w with one request: a JSON patch of the first HTTP route's (a TCP
+// service's TCP route's) two destination weights, which the API server applies only if the VirtualService is still
 // labelled as managed by the router for t and the route still lists primary then canary
 // (checked in the same request). For a target with session affinity (Target.Affinity) the
 // patch writes the HTTP routes whole (the cookie routes before the weighted one, see the
@@ -349,14 +355,17 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
-	if err := errors.Join(validTarget(t), validAffinity(t)); err != nil {
+	if err := errors.Join(validTarget(t), validAffinity(t), r.validTCP(t, w)); err != nil {
 		return err
 	}
 	vs, err := r.api(ctx, "VirtualService", t.Namespace)
 	if err != nil {
 		return err
 	}
-	const route = "/spec/http/0/route/"
+	route := "/spec/http/0/route/"
+	if r.svc.TCP {
+		route = "/spec/tcp/0/route/"
+	}
 	ops := append(r.own.testOwner(t),
 		patchOp{Op: "test", Path: route + "0/destination/host", Value: t.PrimaryService()},
 		patchOp{Op: "test", Path: route + "1/destination/host", Value: t.CanaryService()},
@@ -368,7 +377,7 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		// session affinity's routes come and go with the weights and the cookies: the HTTP
 		// routes are written whole, in the same single request
 		ops = append(r.own.testOwner(t), patchOp{Op: "add", Path: "/spec/http", Value: r.vsSpec(t, w).HTTP})
-	} else if len(t.Match) == 0 {
+	} else if len(t.Match) == 0 && !r.svc.TCP {
 		// the weighted route's mirror is canarykit's alone: unmirrored weights remove it even
 		// for a target that does not mirror (one whose Canary stopped mirroring, or a
 		// retirement's), so no mirror outlives the step that set it
@@ -426,11 +435,27 @@ func (r *Istio) Weights(ctx context.Context, t canary.Target) (canary.Weights, e
 	if err := decodeSpec(cur, &spec); err != nil {
 		return canary.Weights{}, fmt.Errorf("VirtualService %s/%s: %w", t.Namespace, t.ApexService(), err)
 	}
-	w, err := virtualServiceWeights(spec, t)
+	w, err := virtualServiceWeights(spec.weighted(r.svc), t)
 	if err != nil {
 		return canary.Weights{}, fmt.Errorf("VirtualService %s/%s: %w", t.Namespace, t.ApexService(), err)
 	}
 	return w, nil
+}
+
+// validTCP refuses, for a TCP service (istioapi.Service.TCP), what only HTTP routes do: A/B
+// match conditions (canary.ErrMatchUnsupported), mirroring (canary.ErrMirrorUnsupported) and
+// session affinity (canary.ErrSessionAffinityUnsupported). Flagger ignores them for a TCP
+// service; its A/B test would then send all traffic to the canary.
+func (r *Istio) validTCP(t canary.Target, w canary.Weights) error {
+	if !r.svc.TCP {
+		return nil
+	}
+	const kind = "Istio's TCP route (a service with appProtocol tcp)"
+	var err error
+	if len(t.Match) > 0 {
+		err = canary.Permanent(fmt.Errorf("%w: %s matches ports only, not requests; A/B testing needs an HTTP service", canary.ErrMatchUnsupported, kind))
+	}
+	return errors.Join(err, noMirror(kind, t, w), noAffinity(kind, t))
 }
 
 func (r *Istio) createVirtualService(ctx context.Context, t canary.Target, vs istioAPI, w canary.Weights) error {

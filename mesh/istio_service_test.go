@@ -57,7 +57,13 @@ func dest(host string, weight int64) map[string]any {
 
 func istioWithService(t *testing.T, dyn dynamic.Interface, svc istioapi.Service) *Istio {
 	t.Helper()
-	base, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
+	return istioServiceAt(t, dyn, svc, "v1")
+}
+
+// istioServiceAt is an Istio router writing svc at version ("v1" or "v1beta1").
+func istioServiceAt(t *testing.T, dyn dynamic.Interface, svc istioapi.Service, version string) *Istio {
+	t.Helper()
+	base, err := NewIstio(IstioOptions{Client: dyn, Version: version})
 	require.NoError(t, err)
 	r, err := base.WithService(svc)
 	require.NoError(t, err)

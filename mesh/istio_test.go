@@ -171,17 +171,17 @@ func TestIstioReadsAbsentWeightsAsIstioDoes(t *testing.T) {
 		{Destination: istioHost{Host: tg.PrimaryService()}, Weight: ptrTo(int32(100))},
 		{Destination: istioHost{Host: tg.CanaryService()}}, // Istio's clients omit a zero weight
 	}}}}
-	w, err := virtualServiceWeights(spec, tg)
+	w, err := virtualServiceWeights(spec.HTTP, tg)
 	require.NoError(t, err)
 	assert.Equal(t, canary.AllPrimary(), w)
 
 	spec.HTTP[0].Route[0].Weight = nil
-	_, err = virtualServiceWeights(spec, tg)
+	_, err = virtualServiceWeights(spec.HTTP, tg)
 	assert.Error(t, err, "two destinations without weight route nothing")
 
-	_, err = virtualServiceWeights(storedRoutes{HTTP: []storedRoute{{Route: []istioDestination{
-		{Destination: istioHost{Host: tg.PrimaryService()}}}}}}, tg)
-	assert.ErrorContains(t, err, "no http route with destinations")
+	_, err = virtualServiceWeights([]storedRoute{{Route: []istioDestination{
+		{Destination: istioHost{Host: tg.PrimaryService()}}}}}, tg)
+	assert.ErrorContains(t, err, "no route with destinations")
 }
 
 func TestIstioSetWeightsIsOneRequestAndHeals(t *testing.T) {

@@ -22,9 +22,22 @@ import (
 
 // virtualServiceSpec is a VirtualService's spec as the router writes it.
 type virtualServiceSpec struct {
-	Hosts    []string     `json:"hosts,omitempty"`
-	Gateways []string     `json:"gateways,omitempty"`
-	HTTP     []istioRoute `json:"http,omitempty"`
+	Hosts    []string        `json:"hosts,omitempty"`
+	Gateways []string        `json:"gateways,omitempty"`
+	HTTP     []istioRoute    `json:"http,omitempty"`
+	TCP      []istioTCPRoute `json:"tcp,omitempty"`
+}
+
+// istioTCPRoute is a VirtualService's TCP route, for a TCP service (istioapi.Service.TCP): the
+// weighted destinations, and the ports of the service's match conditions.
+type istioTCPRoute struct {
+	Match []istioL4Match     `json:"match,omitempty"`
+	Route []istioDestination `json:"route,omitempty"`
+}
+
+// istioL4Match is the part of Istio's L4MatchAttributes the router writes: the port.
+type istioL4Match struct {
+	Port uint32 `json:"port,omitempty"`
 }
 
 // istioRoute is one of a VirtualService's HTTP routes.
@@ -47,10 +60,20 @@ type istioPercent struct {
 	Value float64 `json:"value"`
 }
 
-// storedRoutes is what the router reads of a stored VirtualService: its HTTP routes'
+// storedRoutes is what the router reads of a stored VirtualService: its HTTP and TCP routes'
 // destinations (the weights). Other fields, whatever their shape, are left to sameIstioSpec.
 type storedRoutes struct {
 	HTTP []storedRoute `json:"http,omitempty"`
+	TCP  []storedRoute `json:"tcp,omitempty"`
+}
+
+// weighted is the list of routes that holds svc's weighted route: the TCP routes of a TCP
+// service, the HTTP routes otherwise.
+func (s storedRoutes) weighted(svc istioapi.Service) []storedRoute {
+	if svc.TCP {
+		return s.TCP
+	}
+	return s.HTTP
 }
 
 type storedRoute struct {
@@ -179,16 +202,19 @@ func sameIstioSpec(cur *unstructured.Unstructured, want any) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-// stripWeights deletes spec.http[*].route[*].weight from a canonical spec.
+// stripWeights deletes spec.http[*].route[*].weight and spec.tcp[*].route[*].weight from a
+// canonical spec.
 func stripWeights(spec any) {
 	m, _ := spec.(map[string]any)
-	routes, _ := m["http"].([]any)
-	for _, r := range routes {
-		rm, _ := r.(map[string]any)
-		dests, _ := rm["route"].([]any)
-		for _, d := range dests {
-			if dm, ok := d.(map[string]any); ok {
-				delete(dm, "weight")
+	for _, kind := range []string{"http", "tcp"} {
+		routes, _ := m[kind].([]any)
+		for _, r := range routes {
+			rm, _ := r.(map[string]any)
+			dests, _ := rm["route"].([]any)
+			for _, d := range dests {
+				if dm, ok := d.(map[string]any); ok {
+					delete(dm, "weight")
+				}
 			}
 		}
 	}
@@ -200,7 +226,9 @@ func stripWeights(spec any) {
 // route with svc's match conditions and the weighted destinations; with A/B match conditions
 // the canary's route matches each of them merged with each of svc's (mergeMatches), and a
 // second route sends what svc matches to the primary. Every route carries svc's rewrite,
-// timeout, retries, CORS policy and header operations.
+// timeout, retries, CORS policy and header operations. A TCP service (svc.TCP) has one TCP
+// route instead, matching the ports of svc's match conditions, with the weighted
+// destinations.
 func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) virtualServiceSpec {
 	hosts := slices.Clone(svc.Hosts)
 	if !slices.Contains(hosts, t.ApexService()) && !slices.Contains(hosts, "*") {
@@ -220,6 +248,14 @@ func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) vir
 	primary := istioDestination{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(w.Primary))}
 	canaryDest := istioDestination{Destination: istioHost{Host: t.CanaryService()}, Weight: ptrTo(int32(w.Canary))}
 	spec := virtualServiceSpec{Hosts: hosts, Gateways: gateways}
+	if svc.TCP {
+		tcp := istioTCPRoute{Route: []istioDestination{primary, canaryDest}}
+		for _, m := range svc.Match {
+			tcp.Match = append(tcp.Match, istioL4Match{Port: m.Port})
+		}
+		spec.TCP = []istioTCPRoute{tcp}
+		return spec
+	}
 	if len(t.Match) == 0 {
 		spec.HTTP = []istioRoute{route(svc.Match, primary, canaryDest)}
 		if w.Mirrored {
@@ -318,13 +354,14 @@ func istioMatches(ms []canary.Match) []istioapi.HTTPMatchRequest {
 	return out
 }
 
-// virtualServiceWeights finds the last HTTP route with destinations to both the primary and
-// the canary and returns their shares in percent: the weighted route, which session affinity's
-// routes precede (with A/B match conditions the route after it sends to the primary alone). An
-// unweighted destination weighs 0, as Istio reads it in a route of several.
-func virtualServiceWeights(spec storedRoutes, t canary.Target) (canary.Weights, error) {
-	for i := len(spec.HTTP) - 1; i >= 0; i-- {
-		r := spec.HTTP[i]
+// virtualServiceWeights finds the last of routes (a VirtualService's HTTP or TCP routes) with
+// destinations to both the primary and the canary and returns their shares in percent: the
+// weighted route, which session affinity's routes precede (with A/B match conditions the
+// route after it sends to the primary alone). An unweighted destination weighs 0, as Istio
+// reads it in a route of several.
+func virtualServiceWeights(routes []storedRoute, t canary.Target) (canary.Weights, error) {
+	for i := len(routes) - 1; i >= 0; i-- {
+		r := routes[i]
 		var primary, canaryW *big.Int
 		for _, d := range r.Route {
 			weight := int64(0) // Istio's own clients leave a zero weight out
@@ -345,5 +382,5 @@ func virtualServiceWeights(spec storedRoutes, t canary.Target) (canary.Weights, 
 			return w, err
 		}
 	}
-	return canary.Weights{}, fmt.Errorf("no http route with destinations %s and %s", t.PrimaryService(), t.CanaryService())
+	return canary.Weights{}, fmt.Errorf("no route with destinations %s and %s", t.PrimaryService(), t.CanaryService())
 }

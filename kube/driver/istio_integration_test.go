@@ -86,10 +86,37 @@ spec:
 	return c
 }
 
-// vsCanaryWeight is the canary destination's weight in the first HTTP route, and whether the
-// route has match conditions; -1 without a canary destination.
+// tcpCanary is a Canary of a TCP service (appProtocol tcp) with provider istio, its port
+// matched and a traffic policy, for podinfo in ns, weighted, with a 400 ms interval.
+func tcpCanary(t *testing.T, ns string) *flagger.Canary {
+	c, err := flagger.LoadCanary([]byte(fmt.Sprintf(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: %s}
+spec:
+  provider: istio
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service:
+    port: 9898
+    appProtocol: tcp
+    hosts: [app.example.com]
+    gateways: [istio-system/public-gateway]
+    match: [{port: 9898}]
+    trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+  analysis: {interval: 1s, threshold: 10, stepWeight: 20, maxWeight: 60}
+`, ns)))
+	require.NoError(t, err)
+	c.Spec.Interval = 400 * time.Millisecond
+	return c
+}
+
+// vsCanaryWeight is the canary destination's weight in the first HTTP route (the TCP route of
+// a VirtualService without HTTP routes), and whether the route has match conditions; -1
+// without a canary destination.
 func vsCanaryWeight(u *unstructured.Unstructured) (int64, bool) {
 	http, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+	if len(http) == 0 {
+		http, _, _ = unstructured.NestedSlice(u.Object, "spec", "tcp")
+	}
 	if len(http) == 0 {
 		return -1, false
 	}
@@ -109,8 +136,9 @@ func vsCanaryWeight(u *unstructured.Unstructured) (int64, bool) {
 // TestIstioRelease drives seed 003's frontend release through Istio on the real API server,
 // under exactly kube.RBAC(), kube.RevertRBAC() (the revert at the end) and the Istio router's
 // rules: A/B testing with Istio's CRDs as
-// shipped (v1 used), and a weighted release with only v1beta1 served. A watcher records every
-// canary weight the VirtualService held.
+// shipped (v1 used), a weighted release with only v1beta1 served, and a weighted release of a
+// TCP service (its VirtualService's TCP route). A watcher records every canary weight the
+// VirtualService held.
 func TestIstioRelease(t *testing.T) {
 	env := testenv.Shared(t)
 	crds := testenv.IstioCRDs(t)
@@ -122,10 +150,12 @@ func TestIstioRelease(t *testing.T) {
 		name    string
 		served  string // "": as shipped
 		ab      bool
+		tcp     bool
 		weights []int64 // the canary weights the route holds, in order (repeats folded)
 	}{
-		{"ABTesting", "", true, []int64{0, 100, 0}},
-		{"WeightedV1beta1Only", "v1beta1", false, []int64{0, 20, 40, 60, 0}},
+		{"ABTesting", "", true, false, []int64{0, 100, 0}},
+		{"TCP", "", false, true, []int64{0, 20, 40, 60, 0}},
+		{"WeightedV1beta1Only", "v1beta1", false, false, []int64{0, 20, 40, 60, 0}}, // last: it changes the CRDs
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			version := "v1"
@@ -149,6 +179,9 @@ func TestIstioRelease(t *testing.T) {
 			require.NoError(t, err)
 			defer d.Close()
 			c := istioCanary(t, ns, tc.ab)
+			if tc.tcp {
+				c = tcpCanary(t, ns)
+			}
 			tg, err := d.Target(c, nil)
 			require.NoError(t, err)
 			started := make(chan error, 1)
@@ -211,7 +244,18 @@ func TestIstioRelease(t *testing.T) {
 			gateways, _, _ := unstructured.NestedStringSlice(cur.Object, "spec", "gateways")
 			assert.Equal(t, []string{"istio-system/public-gateway"}, gateways)
 			http, _, _ := unstructured.NestedSlice(cur.Object, "spec", "http")
-			require.NotEmpty(t, http)
+			if tc.tcp {
+				assert.Empty(t, http, "a TCP service has no HTTP route")
+				tcp, _, _ := unstructured.NestedSlice(cur.Object, "spec", "tcp")
+				require.Len(t, tcp, 1)
+				assert.Equal(t, []any{map[string]any{"port": int64(9898)}}, tcp[0].(map[string]any)["match"])
+				svc, err := env.Client().CoreV1().Services(ns).Get(context.Background(), "podinfo", metav1.GetOptions{})
+				require.NoError(t, err)
+				require.NotNil(t, svc.Spec.Ports[0].AppProtocol)
+				assert.Equal(t, "tcp", *svc.Spec.Ports[0].AppProtocol, "the apex Service's port says tcp")
+			} else {
+				require.NotEmpty(t, http)
+			}
 			for i, r := range http {
 				route := r.(map[string]any)
 				assert.Equal(t, "30s", route["timeout"], "http[%d]", i)

@@ -213,7 +213,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.gatewayRefs choose a Gateway API HTTPRoute (its served version)")
 	}
 	if why == "" {
-		checkIstio(d, spec, m)
+		checkIstio(d, spec, key, m)
 		checkMirror(d, key, m)
 		checkSessionAffinity(d, key, m)
 		checkGatewayTimeouts(d, spec, m)

@@ -131,9 +131,15 @@
 // checked by gatewayapi.Service.Problems: an Istio match field an HTTPRouteMatch lacks, a path
 // Gateway API refuses, a header matched by presence only, more than 64 matches in a rule once
 // the A/B conditions merge in are errors at their paths); the other Istio fields stay Istio's.
-// What Flagger's Istio router writes and canarykit's does not is refused by path: spec.service
-// mirror, and appProtocol tcp (canarykit writes HTTP routes only). So is
-// spec.service.backends (App Mesh's).
+// spec.service.appProtocol tcp (any case, as Flagger reads it) with provider istio (or none:
+// the driver's default router may be Istio's) has the VirtualService route with one TCP route
+// (Canary.Service.TCP), matching the ports of spec.service.match, as Flagger's does; what a
+// TCP route cannot carry, which Flagger drops, is refused by path: spec.service's rewrite,
+// timeout, retries, corsPolicy and headers, a match condition other than port (and a match
+// without one), spec.analysis.match (Flagger would send every request to the canary),
+// mirror and sessionAffinity. Other providers do not read it, as in Flagger (the Services'
+// port carries it). What Flagger's Istio router writes and canarykit's does not is refused by
+// path: spec.service.mirror. So is spec.service.backends (App Mesh's).
 //
 // # Traffic mirroring
 //

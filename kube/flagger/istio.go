@@ -230,6 +230,11 @@ func decodeTrafficPolicy(o *object) *istioapi.TrafficPolicy {
 	if o.has("connectionPool") {
 		co := o.obj("connectionPool")
 		p.ConnectionPool = &istioapi.ConnectionPoolSettings{}
+		if co.has("tcp") {
+			to := co.obj("tcp")
+			p.ConnectionPool.TCP = &istioapi.TCPSettings{MaxConnections: int32(to.int("maxConnections")), ConnectTimeout: istioDuration(to, "connectTimeout")}
+			to.done()
+		}
 		if co.has("http") {
 			ho := co.obj("http")
 			p.ConnectionPool.HTTP = &istioapi.HTTPSettings{H2UpgradePolicy: ho.str("h2UpgradePolicy"),
@@ -363,9 +368,12 @@ func checkGatewayService(d *decoder, spec *object, m *Canary) {
 
 // checkIstio refuses what the Istio router would not honour: hosts, gateways and the Istio
 // fields without it (no VirtualService to hold them; hosts are also an HTTPRoute's hostnames,
-// as in Flagger) and, with it, a TCP service (Flagger routes those with TCP routes;
-// canarykit's VirtualService has HTTP routes only).
-func checkIstio(d *decoder, spec *object, m *Canary) {
+// as in Flagger) and, with it (or the driver's default router, which may be Istio's), has a
+// TCP service routed with a TCP route (checkTCP).
+func checkIstio(d *decoder, spec *object, key string, m *Canary) {
+	if (m.Router.Kind == RouterIstio || m.Router.Kind == RouterDefault) && strings.EqualFold(m.Workload.AppProtocol, "tcp") {
+		checkTCP(d, spec, key, m)
+	}
 	s := m.Service
 	if m.Router.Kind == RouterDefault && (len(s.Hosts) > 0 || len(s.Gateways) > 0 || len(s.IstioFields()) > 0) {
 		// the driver's default router decides, as Flagger's -mesh-provider (istio by default)
@@ -399,10 +407,30 @@ func checkIstio(d *decoder, spec *object, m *Canary) {
 	if m.RewriteType != "" {
 		d.fail(spec.at("service.rewrite.type"), "only a Gateway API HTTPRoute has a rewrite type (Flagger reads it there only); leave it out")
 	}
-	if m.Router.Kind != RouterIstio {
-		return
+}
+
+// checkTCP has the Istio router route a TCP service (spec.service.appProtocol tcp, any case,
+// as Flagger reads it) with a TCP route, and refuses by path what a TCP route cannot carry:
+// spec.service's HTTP fields (istioapi.Service.Problems), A/B testing, mirroring and session
+// affinity. Flagger drops them for a TCP service, and its A/B test would send every request
+// to the canary.
+func checkTCP(d *decoder, spec *object, key string, m *Canary) {
+	http := m.Service.Problems()
+	m.Service.TCP = true
+	for _, p := range m.Service.Problems() {
+		if !slices.Contains(http, p) { // the others are reported already
+			d.fail(spec.at("service")+"."+p.Field, "%s", p.Message)
+		}
 	}
-	if strings.EqualFold(m.Workload.AppProtocol, "tcp") {
-		d.fail(spec.at("service.appProtocol"), "canarykit's Istio router writes HTTP routes only; a TCP service is not supported yet")
+	path, s := "spec."+key+".", m.Spec
+	const why = "spec.service.appProtocol is tcp: Istio routes the service with a TCP route, which %s"
+	if len(s.Match) > 0 {
+		d.fail(path+"match", why, "matches ports, not requests (A/B testing needs an HTTP service)")
+	}
+	if s.Mirror {
+		d.fail(path+"mirror", why, "cannot copy requests")
+	}
+	if s.SessionAffinity != nil {
+		d.fail(path+"sessionAffinity", why, "cannot route by cookie nor set one")
 	}
 }

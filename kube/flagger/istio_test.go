@@ -62,9 +62,6 @@ func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 		require.NotEmpty(t, got, analysis)
 		assert.Contains(t, got[0], field+": not supported by canarykit yet", analysis)
 	}
-	_, err := flagger.LoadCanary(canaryWith("istio", "appProtocol: tcp"))
-	assert.Equal(t, []string{"spec.service.appProtocol: canarykit's Istio router writes HTTP routes only; a TCP service is not supported yet"},
-		problems(t, err))
 }
 
 func TestIstioHostsAndGatewaysAreChecked(t *testing.T) {

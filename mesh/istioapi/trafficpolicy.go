@@ -24,6 +24,13 @@ func (c *checker) trafficPolicy(field string, p TrafficPolicy) {
 	if lb := p.LoadBalancer; lb != nil {
 		c.loadBalancer(field+".loadBalancer", *lb)
 	}
+	if cp := p.ConnectionPool; cp != nil && cp.TCP != nil {
+		at := field + ".connectionPool.tcp"
+		if cp.TCP.MaxConnections < 0 {
+			c.add(at+".maxConnections", "must not be negative, got %d", cp.TCP.MaxConnections)
+		}
+		c.duration(at+".connectTimeout", cp.TCP.ConnectTimeout, time.Millisecond)
+	}
 	if cp := p.ConnectionPool; cp != nil && cp.HTTP != nil {
 		h, at := cp.HTTP, field+".connectionPool.http"
 		c.enum(at+".h2UpgradePolicy", h.H2UpgradePolicy, H2UpgradePolicies)

@@ -33,6 +33,12 @@ type Service struct {
 	Retries    *HTTPRetry
 	CorsPolicy *CorsPolicy
 	Headers    *Headers
+	// TCP routes the service's traffic with one TCP route instead of HTTP routes, as Flagger
+	// does for a Canary whose spec.service.appProtocol is "tcp": the weighted destinations,
+	// matching the ports of Match (a TCP route matches by port only). The HTTP routes' fields
+	// (Rewrite, Timeout, Retries, CorsPolicy, Headers, and Match conditions other than port)
+	// are refused with it, where Flagger drops them.
+	TCP bool
 }
 
 // IstioFields names the fields s sets besides hosts and gateways, as a Flagger Canary's
@@ -74,6 +80,24 @@ type HTTPMatchRequest struct {
 	WithoutHeaders  map[string]StringMatch `json:"withoutHeaders,omitempty"`
 	SourceLabels    map[string]string      `json:"sourceLabels,omitempty"`
 	SourceNamespace string                 `json:"sourceNamespace,omitempty"`
+}
+
+// SetFields names the conditions m sets, as a Flagger Canary names them (name, uri, scheme,
+// method, authority, headers, port, queryParams, ignoreUriCase, withoutHeaders, sourceLabels,
+// sourceNamespace), in that order.
+func (m HTTPMatchRequest) SetFields() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"name", m.Name != ""}, {"uri", m.URI != nil}, {"scheme", m.Scheme != nil}, {"method", m.Method != nil}, {"authority", m.Authority != nil},
+		{"headers", len(m.Headers) > 0}, {"port", m.Port != 0}, {"queryParams", len(m.QueryParams) > 0}, {"ignoreUriCase", m.IgnoreURICase},
+		{"withoutHeaders", len(m.WithoutHeaders) > 0}, {"sourceLabels", len(m.SourceLabels) > 0}, {"sourceNamespace", m.SourceNamespace != ""}} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // HTTPRewrite rewrites the path (or the matched prefix) and the authority.
@@ -172,7 +196,15 @@ type LocalityFailover struct {
 
 // ConnectionPoolSettings are the upstream HTTP connection pool's limits.
 type ConnectionPoolSettings struct {
+	TCP  *TCPSettings  `json:"tcp,omitempty"`
 	HTTP *HTTPSettings `json:"http,omitempty"`
+}
+
+// TCPSettings limit TCP connections to the destination (the fields of Flagger's Canary
+// schema).
+type TCPSettings struct {
+	MaxConnections int32    `json:"maxConnections,omitempty"`
+	ConnectTimeout Duration `json:"connectTimeout,omitempty"`
 }
 
 // HTTPSettings limit HTTP connections and requests to the destination.

@@ -70,7 +70,34 @@ func (s Service) Problems() []canary.FieldError {
 		c.headerOps("headers.request", h.Request)
 		c.headerOps("headers.response", h.Response)
 	}
+	if s.TCP {
+		c.tcp(s)
+	}
 	return c.problems
+}
+
+// tcp refuses what a TCP route cannot carry: the HTTP routes' fields, and match conditions
+// on anything but the port (Istio's L4 match of a TCP route has no HTTP attributes; Flagger
+// writes the port only and drops the rest).
+func (c *checker) tcp(s Service) {
+	const why = "a TCP service (appProtocol tcp) is routed by a TCP route, which has no %s; remove it"
+	for _, f := range []named[bool]{{"rewrite", s.Rewrite != nil}, {"timeout", s.Timeout != 0}, {"retries", s.Retries != nil},
+		{"corsPolicy", s.CorsPolicy != nil}, {"headers", s.Headers != nil}} {
+		if f.v {
+			c.add(f.key, why, f.key)
+		}
+	}
+	for i, m := range s.Match {
+		at := fmt.Sprintf("match[%d]", i)
+		if m.Port == 0 {
+			c.add(at+".port", "required for a TCP service: a TCP route matches by port only")
+		}
+		for _, f := range m.SetFields() {
+			if f != "port" {
+				c.add(at+"."+f, "a TCP route matches by port only; remove it")
+			}
+		}
+	}
 }
 
 type checker struct{ problems []canary.FieldError }

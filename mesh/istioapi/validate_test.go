@@ -30,7 +30,7 @@ func full() istioapi.Service {
 				LocalityLbSetting:  &istioapi.LocalityLbSetting{Enabled: &on, Distribute: []istioapi.LocalityDistribute{{From: "eu/*", To: map[string]uint32{"eu/*": 80, "us/*": 20}}}},
 				WarmupDurationSecs: ms(30 * time.Second),
 			},
-			ConnectionPool: &istioapi.ConnectionPoolSettings{HTTP: &istioapi.HTTPSettings{H2UpgradePolicy: "UPGRADE", HTTP1MaxPendingRequests: 100,
+			ConnectionPool: &istioapi.ConnectionPoolSettings{TCP: &istioapi.TCPSettings{MaxConnections: 100, ConnectTimeout: ms(30 * time.Millisecond)}, HTTP: &istioapi.HTTPSettings{H2UpgradePolicy: "UPGRADE", HTTP1MaxPendingRequests: 100,
 				HTTP2MaxRequests: 1000, MaxRequestsPerConnection: 10, MaxRetries: 3, IdleTimeout: ms(time.Minute)}},
 			OutlierDetection: &istioapi.OutlierDetection{Consecutive5xxErrors: u32(0), ConsecutiveGatewayErrors: u32(5),
 				Interval: ms(10 * time.Second), BaseEjectionTime: ms(30 * time.Second), MaxEjectionPercent: 50, MinHealthPercent: 10},
@@ -151,7 +151,10 @@ func TestInvalidServices(t *testing.T) {
 		"percentages and counts": {func(s *istioapi.Service) {
 			s.TrafficPolicy.OutlierDetection.MaxEjectionPercent = 101
 			s.TrafficPolicy.ConnectionPool.HTTP.MaxRetries = -1
+			s.TrafficPolicy.ConnectionPool.TCP = &istioapi.TCPSettings{MaxConnections: -1, ConnectTimeout: ms(time.Microsecond)}
 		}, []string{
+			"trafficPolicy.connectionPool.tcp.maxConnections: must not be negative, got -1",
+			"trafficPolicy.connectionPool.tcp.connectTimeout: must be at least 1ms, got 1µs",
 			"trafficPolicy.connectionPool.http.maxRetries: must not be negative, got -1",
 			"trafficPolicy.outlierDetection.maxEjectionPercent: must be 0..100 (percent), got 101",
 		}},
@@ -236,4 +239,37 @@ func TestRegexSizeBound(t *testing.T) {
 	}, got)
 	s = istioapi.Service{Match: []istioapi.HTTPMatchRequest{{URI: &istioapi.StringMatch{Regex: `^(.*?;)?(type=insider)(;.*)?$|[a-z]{1,64}\.example\.com`}}}}
 	assert.NoError(t, s.Validate())
+}
+
+// A TCP service keeps what a TCP route can carry (the ports of its match conditions, its
+// hosts, gateways and traffic policy) and refuses, by path, the HTTP routes' fields, which
+// Flagger drops for a TCP service.
+func TestTCPServiceRefusesHTTPFields(t *testing.T) {
+	tcp := istioapi.Service{TCP: true, Hosts: []string{"db.example.com"}, TrafficPolicy: full().TrafficPolicy,
+		Match: []istioapi.HTTPMatchRequest{{Port: 5432}, {Port: 6432}}}
+	assert.NoError(t, tcp.Validate())
+
+	all := full()
+	all.TCP = true
+	var fields []string
+	for _, p := range all.Problems() {
+		fields = append(fields, p.Field)
+		assert.Contains(t, p.Message, "TCP")
+	}
+	assert.Equal(t, []string{"rewrite", "timeout", "retries", "corsPolicy", "headers",
+		"match[0].name", "match[0].uri", "match[0].method", "match[0].headers", "match[0].queryParams", "match[0].ignoreUriCase", "match[0].withoutHeaders"}, fields)
+
+	noPort := istioapi.Service{TCP: true, Match: []istioapi.HTTPMatchRequest{{SourceNamespace: "front"}}}
+	err := noPort.Validate()
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "match[0].port: required for a TCP service")
+	assert.ErrorContains(t, err, "match[0].sourceNamespace: a TCP route matches by port only")
+}
+
+func TestMatchSetFields(t *testing.T) {
+	assert.Empty(t, istioapi.HTTPMatchRequest{}.SetFields())
+	assert.Equal(t, []string{"name", "uri", "method", "headers", "port", "queryParams", "ignoreUriCase", "withoutHeaders"}, full().Match[0].SetFields())
+	assert.Equal(t, []string{"scheme", "authority", "sourceLabels", "sourceNamespace"}, istioapi.HTTPMatchRequest{
+		Scheme: &istioapi.StringMatch{Exact: "https"}, Authority: &istioapi.StringMatch{Exact: "a"},
+		SourceLabels: map[string]string{"app": "front"}, SourceNamespace: "front"}.SetFields())
 }
