@@ -132,15 +132,26 @@
 // timeouts.request and backendRequest (Gateway API Durations, the backend's no longer than the
 // request's) on every rule of the route, as Flagger writes a Canary's spec.service.timeout and
 // backendTimeout; SetWeights' patch leaves them as they are. HTTPRoute.WithService writes a
-// Canary's spec.service match, headers and rewrite (gatewayapi.Service) as Flagger's Gateway
-// API router does: every rule matches the service's matches (an A/B rule each analysis
-// condition merged into each of them: the service's match with the condition's headers) and
-// carries a RequestHeaderModifier, a ResponseHeaderModifier and a URLRewrite filter, before a
-// mirrored step's RequestMirror (session affinity's expiring Set-Cookie joins the
-// ResponseHeaderModifier: Gateway API allows one of each in a rule); SetWeights' patch sets the weighted rule's filters to the
-// service's and the mirror's, so a step keeps them. What Gateway API cannot express
-// (gatewayapi.Service.Problems) is refused when the router is made; a rule that would hold
-// more than 64 matches once the A/B conditions merge in, at Reconcile, before any write.
+// Canary's spec.service match, headers, rewrite, mirror and corsPolicy (gatewayapi.Service) as
+// Flagger's Gateway API router does: every rule matches the service's matches (an A/B rule
+// each analysis condition merged into each of them: the service's match with the condition's
+// headers) and carries a RequestHeaderModifier, a ResponseHeaderModifier, a URLRewrite
+// filter, a RequestMirror filter per mirror entry (every request copied to that Service) and
+// a CORS filter, in that order, before a mirrored step's RequestMirror to the canary (session
+// affinity's expiring Set-Cookie joins the ResponseHeaderModifier: Gateway API allows one of
+// each in a rule; it allows any number of RequestMirror filters, within a rule's 16 filters,
+// so a Canary's mirrors are at most gatewayapi.MaxMirrors); SetWeights' patch sets the
+// weighted rule's filters whole, the service's and the step's mirror, so a step keeps them and
+// stays one request. Only a mirror to the canary Service in the route's namespace reads back
+// as a mirrored step. The CORS filter is in Gateway API's experimental channel only: the
+// standard channel's HTTPRoute CRD (v1.4 included) refuses a route with it, and the router's
+// error (permanent) says to install the experimental channel's CRD or leave corsPolicy out; the
+// test bed proves both channels. What Gateway API cannot express
+// (gatewayapi.Service.Problems) is refused when the router is made; a mirror to the target's
+// own apex, primary or canary Service (gatewayapi.Service.MirrorConflicts: its copies would
+// loop through the route, double the primary's requests or feed the canary whatever its
+// weight) and a rule that would hold more than 64 matches once the A/B conditions merge in, at
+// Reconcile or SetWeights, before any request.
 //
 // # Weights read back
 //

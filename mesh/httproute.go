@@ -267,7 +267,7 @@ func (r *HTTPRoute) Timeouts() (request, backendRequest string) {
 // spec is t's route spec routing w, with the router's timeouts and service (WithTimeouts,
 // WithService).
 func (r *HTTPRoute) spec(t canary.Target, port int32, w canary.Weights) (gwv1.HTTPRouteSpec, error) {
-	return r.withService(r.withTimeouts(routeSpec(t, r.parents, r.hosts, port, w)))
+	return r.withService(t, r.withTimeouts(routeSpec(t, r.parents, r.hosts, port, w)))
 }
 
 // withTimeouts gives spec's rules the router's timeouts, if it has any.
@@ -318,7 +318,7 @@ func (r *HTTPRoute) ReconcileWeights(ctx context.Context, t canary.Target) (cana
 }
 
 func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus bool) (canary.Weights, error) {
-	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t)); err != nil {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.mirrorConflicts(t)); err != nil {
 		return canary.Weights{}, err
 	}
 	_, c, err := r.client(ctx)
@@ -405,7 +405,7 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
-	if err := errors.Join(validTarget(t), validAffinity(t)); err != nil {
+	if err := errors.Join(validTarget(t), validAffinity(t), r.mirrorConflicts(t)); err != nil {
 		return err
 	}
 	_, c, err := r.client(ctx)
@@ -432,7 +432,8 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		}
 		ops = append(r.own.testOwner(t), patchOp{Op: "add", Path: "/spec/rules", Value: spec.Rules})
 	} else if len(t.Match) == 0 {
-		// the rule's filters, the service's (WithService) and a mirror's: set, or removed
+		// the rule's filters, the service's (WithService: its mirrors and CORS filter too)
+		// and a mirrored step's mirror: set, or removed
 		// when there are none (the add makes the remove apply whether they are there or not,
 		// so the patch stays one request), the mirror even for a target that does not
 		// mirror (one whose Canary stopped mirroring, or a retirement's), so no mirror
@@ -587,6 +588,11 @@ func (r *HTTPRoute) apiError(err error, verb string, t canary.Target) error {
 	}
 	if apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("%s HTTPRoute %s/%s: created concurrently, adopting at the next attempt: %w", verb, t.Namespace, t.ApexService(), err)
+	}
+	if apierrors.IsInvalid(err) && r.svc.given.CORS != nil && strings.Contains(err.Error(), `"`+string(gwv1.HTTPRouteFilterCORS)+`"`) {
+		// the standard channel's filter types lack CORS
+		return canary.Permanent(fmt.Errorf("%s HTTPRoute %s/%s: the HTTPRoute CRD refuses the CORS filter (a Canary's spec.service.corsPolicy): "+
+			"Gateway API's standard channel has none, install the experimental channel's HTTPRoute CRD or leave corsPolicy out: %w", verb, t.Namespace, t.ApexService(), err))
 	}
 	return classify(err, fmt.Sprintf("%s HTTPRoute %s/%s", verb, t.Namespace, t.ApexService()))
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -25,16 +26,20 @@ type routeService struct {
 func (r *HTTPRoute) Service() gatewayapi.Service { return r.svc.given }
 
 // WithService returns a copy of r whose route rules carry s, as Flagger's Gateway API router
-// writes a Canary's spec.service match, headers and rewrite: every rule matches s.Match (with
-// A/B testing, each analysis match is merged into each of them: the service's match with the
-// analysis' headers in place of its own, as Flagger and the Istio router merge them), and
-// carries a RequestHeaderModifier, a ResponseHeaderModifier and a URLRewrite filter, in that
+// writes a Canary's spec.service match, headers, rewrite, mirror and corsPolicy: every rule
+// matches s.Match (with A/B testing, each analysis match is merged into each of them: the
+// service's match with the analysis' headers in place of its own, as Flagger and the Istio
+// router merge them), and carries a RequestHeaderModifier, a ResponseHeaderModifier, a
+// URLRewrite filter, a RequestMirror filter per s.Mirror entry and a CORS filter, in that
 // order, before the mirror of a mirrored step (a rule's own header modifier, session
 // affinity's expiring Set-Cookie, is merged into the service's: see withFilters). What Gateway
 // API cannot express is refused (gatewayapi.Service.Problems, istioapi's checks first), at
-// paths relative to spec.service. A zero s writes none of them.
+// paths relative to spec.service; a mirror to a target's own Services
+// (gatewayapi.Service.MirrorConflicts) is refused when the route is written, as a permanent
+// error. A zero s writes none of them. The CORS filter needs Gateway API's experimental
+// channel: the standard channel's CRD refuses the route (see the package documentation).
 func (r *HTTPRoute) WithService(s gatewayapi.Service) (*HTTPRoute, error) {
-	probs := istioapi.Service{Match: s.Match, Headers: s.Headers, Rewrite: s.Rewrite}.Problems()
+	probs := istioapi.Service{Match: s.Match, Headers: s.Headers, Rewrite: s.Rewrite, CorsPolicy: s.CORS}.Problems()
 	if len(probs) == 0 {
 		probs = s.Problems()
 	}
@@ -67,7 +72,57 @@ func (r *HTTPRoute) WithService(s gatewayapi.Service) (*HTTPRoute, error) {
 		}
 		c.svc.filters = append(c.svc.filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterURLRewrite, URLRewrite: f})
 	}
+	for _, m := range s.Mirror {
+		c.svc.filters = append(c.svc.filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterRequestMirror, RequestMirror: serviceMirror(m)})
+	}
+	if s.CORS != nil {
+		c.svc.filters = append(c.svc.filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterCORS, CORS: corsFilter(s.CORS)})
+	}
+	c.svc.given.Mirror = slices.Clone(s.Mirror)
 	return &c, nil
+}
+
+// serviceMirror is a RequestMirror filter's configuration for a spec.service.mirror entry,
+// with the group and kind the API server would default set, every request copied (Flagger's
+// Canary has no share for these mirrors).
+func serviceMirror(m gatewayapi.Mirror) *gwv1.HTTPRequestMirrorFilter {
+	ref := gwv1.BackendObjectReference{Group: ptrTo(gwv1.Group("")), Kind: ptrTo(gwv1.Kind("Service")),
+		Name: gwv1.ObjectName(m.Name), Port: ptrTo(gwv1.PortNumber(m.Port))}
+	if m.Namespace != "" {
+		ref.Namespace = ptrTo(gwv1.Namespace(m.Namespace))
+	}
+	return &gwv1.HTTPRequestMirrorFilter{BackendRef: ref}
+}
+
+// corsMaxAge is the CORS filter's maxAge when the policy has none: the API server's default
+// (Gateway API's, 5 seconds), written so the stored route compares equal.
+const corsMaxAge = 5
+
+// corsFilter is Gateway API's CORS filter for an Istio CORS policy, as Flagger maps it: the
+// origins (gatewayapi.CORSOrigins: allowOrigin's, then allowOrigins' exact ones), methods,
+// allowed and exposed headers as listed, maxAge in whole seconds, allowCredentials when true.
+func corsFilter(p *istioapi.CorsPolicy) *gwv1.HTTPCORSFilter {
+	f := &gwv1.HTTPCORSFilter{MaxAge: corsMaxAge}
+	origins, _ := gatewayapi.CORSOrigins(p)
+	for _, o := range origins {
+		f.AllowOrigins = append(f.AllowOrigins, gwv1.CORSOrigin(o))
+	}
+	for _, m := range p.AllowMethods {
+		f.AllowMethods = append(f.AllowMethods, gwv1.HTTPMethodWithWildcard(m))
+	}
+	for _, h := range p.AllowHeaders {
+		f.AllowHeaders = append(f.AllowHeaders, gwv1.HTTPHeaderName(h))
+	}
+	for _, h := range p.ExposeHeaders {
+		f.ExposeHeaders = append(f.ExposeHeaders, gwv1.HTTPHeaderName(h))
+	}
+	if s := time.Duration(p.MaxAge) / time.Second; s > 0 {
+		f.MaxAge = int32(s) // at most math.MaxInt32 (gatewayapi.Service.Problems)
+	}
+	if p.AllowCredentials {
+		f.AllowCredentials = ptrTo(true)
+	}
+	return f
 }
 
 // serviceMatch is an Istio match request as an HTTPRouteMatch, every field the API server
@@ -124,13 +179,17 @@ func headerFilter(ops *istioapi.HeaderOperations) *gwv1.HTTPHeaderFilter {
 	return f
 }
 
-// withService gives spec's rules the router's service matches and filters: each rule's
+// withService gives spec's rules, t's, the router's service matches and filters: each rule's
 // matches merged into the service's, and the service's filters before the rule's own. A
 // rule would hold more matches than Gateway API allows when the A/B match conditions times
-// the service's exceed gatewayapi.MaxMatches: a permanent error.
-func (r *HTTPRoute) withService(spec gwv1.HTTPRouteSpec) (gwv1.HTTPRouteSpec, error) {
+// the service's exceed gatewayapi.MaxMatches, and a service mirror may name one of t's
+// Services (mirrorConflicts): permanent errors.
+func (r *HTTPRoute) withService(t canary.Target, spec gwv1.HTTPRouteSpec) (gwv1.HTTPRouteSpec, error) {
 	if len(r.svc.matches) == 0 && len(r.svc.filters) == 0 {
 		return spec, nil
+	}
+	if err := r.mirrorConflicts(t); err != nil {
+		return spec, err
 	}
 	for i := range spec.Rules {
 		rule := &spec.Rules[i]
@@ -144,6 +203,16 @@ func (r *HTTPRoute) withService(spec gwv1.HTTPRouteSpec) (gwv1.HTTPRouteSpec, er
 		rule.Filters = withFilters(r.svc.filters, rule.Filters)
 	}
 	return spec, nil
+}
+
+// mirrorConflicts refuses, as a permanent error, a service mirror to t's apex, primary or
+// canary Service (gatewayapi.Service.MirrorConflicts).
+func (r *HTTPRoute) mirrorConflicts(t canary.Target) error {
+	probs := r.svc.given.MirrorConflicts(t.Namespace, t.ApexService(), t.PrimaryService(), t.CanaryService())
+	if len(probs) == 0 {
+		return nil
+	}
+	return canary.Permanent(fmt.Errorf("mesh: %w", &canary.ValidationError{Subject: "HTTPRoute service of " + t.String(), Problems: probs}))
 }
 
 // withFilters is the service's filters followed by a rule's own, where a header modifier of

@@ -71,12 +71,14 @@ func mirrorFilters(t canary.Target, port int32) []gwv1.HTTPRouteFilter {
 }
 
 // routeMirrored reports whether a rule copies requests to the canary: a RequestMirror filter
-// to the canary Service that mirrors more than none of them.
+// to the canary Service, in the route's namespace, that mirrors more than none of them (a
+// Canary's spec.service.mirror entries, which WithService writes too, mirror elsewhere).
 func routeMirrored(rule gwv1.HTTPRouteRule, t canary.Target) bool {
 	for _, f := range rule.Filters {
 		m := f.RequestMirror
 		if f.Type != gwv1.HTTPRouteFilterRequestMirror || m == nil || string(m.BackendRef.Name) != t.CanaryService() ||
-			ptrValue(m.BackendRef.Kind, "Service") != "Service" || ptrValue(m.BackendRef.Group, "") != "" {
+			ptrValue(m.BackendRef.Kind, "Service") != "Service" || ptrValue(m.BackendRef.Group, "") != "" ||
+			string(ptrValue(m.BackendRef.Namespace, gwv1.Namespace(t.Namespace))) != t.Namespace {
 			continue
 		}
 		switch {

@@ -56,7 +56,12 @@ type bed struct {
 }
 
 func newBed(t *testing.T, rules ...rbacv1.PolicyRule) *bed {
-	env := testenv.Shared(t)
+	return newBedOn(t, testenv.Shared(t), rules...)
+}
+
+// newBedOn is newBed on env, a bed of the test's own (testenv.Start) where the shared one
+// would not do.
+func newBedOn(t *testing.T, env *testenv.Env, rules ...rbacv1.PolicyRule) *bed {
 	b := &bed{env: env, ns: env.Namespace(t), admin: env.Config(), kube: env.Client()}
 	var err error
 	b.dyn, err = dynamic.NewForConfig(b.admin)

@@ -37,6 +37,19 @@ type routeBed struct {
 func newRouteBed(t *testing.T) *routeBed {
 	b := &routeBed{bed: newBed(t, httpRouteRBAC...)}
 	testenv.InstallCRDs(t, b.admin, testenv.GatewayAPICRDs(t)...)
+	return b.withClient(t)
+}
+
+// newExperimentalRouteBed is a routeBed on a bed of the test's own, with Gateway API's
+// experimental-channel CRDs (the shared bed's tests expect the standard channel's).
+func newExperimentalRouteBed(t *testing.T) *routeBed {
+	crds := testenv.GatewayAPIExperimentalCRDs(t)
+	b := &routeBed{bed: newBedOn(t, testenv.Start(t, testenv.Options{Audit: true, WithoutControllerManager: true}), httpRouteRBAC...)}
+	testenv.InstallCRDs(t, b.admin, crds...)
+	return b.withClient(t)
+}
+
+func (b *routeBed) withClient(t *testing.T) *routeBed {
 	var err error
 	b.gw, err = gatewayclient.NewForConfig(b.cfg)
 	require.NoError(t, err)

@@ -18,7 +18,16 @@ import (
 // the module cache.
 const GatewayAPIVersion = "v1.4.1"
 
-var gatewayAPI = &moduleCRDs{what: "Gateway API CRDs", module: "sigs.k8s.io/gateway-api", version: GatewayAPIVersion, load: loadGatewayAPICRDs}
+var (
+	gatewayAPI = &moduleCRDs{what: "Gateway API CRDs", module: "sigs.k8s.io/gateway-api", version: GatewayAPIVersion,
+		load: func(dir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+			return loadGatewayAPICRDs(dir, "standard")
+		}}
+	gatewayAPIExperimental = &moduleCRDs{what: "Gateway API experimental CRDs", module: "sigs.k8s.io/gateway-api", version: GatewayAPIVersion,
+		load: func(dir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+			return loadGatewayAPICRDs(dir, "experimental")
+		}}
+)
 
 // GatewayAPICRDs returns the standard-channel Gateway API CRDs (GatewayClass, Gateway,
 // HTTPRoute, GRPCRoute, ReferenceGrant, BackendTLSPolicy), read from config/crd/standard of
@@ -29,13 +38,23 @@ func GatewayAPICRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
 	return gatewayAPI.get(t)
 }
 
-func loadGatewayAPICRDs(dir string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "config", "crd", "standard", "*.yaml"))
+// GatewayAPIExperimentalCRDs returns the experimental-channel Gateway API CRDs of the same
+// release, read from config/crd/experimental: the same names as the standard channel's (and
+// a few x-k8s.io ones), with the fields and filters still experimental (an HTTPRoute's CORS
+// filter among them). Install them only on a bed of their own (Start): the shared bed's tests
+// expect the standard channel.
+func GatewayAPIExperimentalCRDs(t testing.TB) []*apiextensionsv1.CustomResourceDefinition {
+	return gatewayAPIExperimental.get(t)
+}
+
+// loadGatewayAPICRDs reads the CRDs of one channel ("standard" or "experimental").
+func loadGatewayAPICRDs(dir, channel string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "config", "crd", channel, "*.yaml"))
 	if err != nil {
 		return nil, err
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no CRDs in %s/config/crd/standard", dir)
+		return nil, fmt.Errorf("no CRDs in %s/config/crd/%s", dir, channel)
 	}
 	sort.Strings(files)
 	var crds []*apiextensionsv1.CustomResourceDefinition

@@ -41,17 +41,23 @@ var Methods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIO
 //   - Headers: a RequestHeaderModifier and a ResponseHeaderModifier filter on each rule;
 //   - Rewrite: a URLRewrite filter on each rule, its uri the path (RewriteType
 //     ReplaceFullPath, the default) or the matched prefix's replacement (ReplacePrefixMatch),
-//     its authority the Host.
+//     its authority the Host;
+//   - Mirror: a RequestMirror filter on each rule per entry (spec.service.mirror, Flagger's
+//     Gateway API type), copying every request to that Service;
+//   - CORS: a CORS filter on each rule (spec.service.corsPolicy): Gateway API's experimental
+//     channel has it, its standard channel (up to v1.4 at least) refuses it.
 type Service struct {
 	Match       []istioapi.HTTPMatchRequest
 	Headers     *istioapi.Headers
 	Rewrite     *istioapi.HTTPRewrite
 	RewriteType string
+	Mirror      []Mirror
+	CORS        *istioapi.CorsPolicy
 }
 
 // IsZero reports whether s sets nothing.
 func (s Service) IsZero() bool {
-	return len(s.Match) == 0 && s.Headers == nil && s.Rewrite == nil && s.RewriteType == ""
+	return len(s.Match) == 0 && s.Headers == nil && s.Rewrite == nil && s.RewriteType == "" && len(s.Mirror) == 0 && s.CORS == nil
 }
 
 // Problems is what Gateway API cannot express of s, or its HTTPRoute CRD refuses, at paths
@@ -59,10 +65,14 @@ func (s Service) IsZero() bool {
 // HTTPRouteMatch lacks (scheme, authority, port, ignoreUriCase, withoutHeaders, sourceLabels,
 // sourceNamespace), a path that is not an absolute path of the characters Gateway API allows,
 // a method match that is not one exact method, a presence-only header or query parameter
-// match, a list over the CRD's bounds, a rewrite authority that is not a hostname, and
-// ReplacePrefixMatch with other than one path prefix match. It assumes s passed Istio's checks
-// (istioapi.Service.Problems): header names, RE2 regular expressions and string bounds are
-// those checks'.
+// match, a list over the CRD's bounds, a rewrite authority that is not a hostname,
+// ReplacePrefixMatch with other than one path prefix match, a mirror that is not a core
+// Service with a name and port (or is listed twice, or beyond MaxMirrors), and a CORS policy a
+// CORS filter cannot carry (an allowOrigins prefix or regular expression, an origin that is
+// not scheme://host[:port] or a lone '*', an entry listed twice). It assumes s passed Istio's
+// checks (istioapi.Service.Problems, the CORS policy included): header names, methods, RE2
+// regular expressions and string bounds are those checks'. MirrorConflicts checks the mirrors
+// against a target's Services.
 func (s Service) Problems() []canary.FieldError {
 	c := &checker{}
 	if len(s.Match) > MaxMatches {
@@ -76,6 +86,8 @@ func (s Service) Problems() []canary.FieldError {
 		c.headerOps("headers.response", h.Response)
 	}
 	c.rewrite(s)
+	c.mirrors(s.Mirror)
+	c.cors(s.CORS)
 	return c.problems
 }
 

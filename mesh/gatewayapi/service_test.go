@@ -1,8 +1,11 @@
 package gatewayapi_test
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -90,4 +93,67 @@ func TestServiceProblems(t *testing.T) {
 			assert.Contains(t, strings.Join(got, "\n"), c.want)
 		}
 	}
+}
+
+// Mirrors to core Services and CORS policies a CORS filter carries pass; the rest is named at
+// its path.
+func TestServiceMirrorAndCORSProblems(t *testing.T) {
+	ok := gatewayapi.Service{
+		Mirror: []gatewayapi.Mirror{{Name: "shadow", Port: 80}, {Kind: "Service", Name: "shadow", Namespace: "audit", Port: 80}, {Name: "shadow", Port: 81}},
+		CORS: &istioapi.CorsPolicy{AllowOrigin: []string{"https://a.example", "http://*.b.example:8080"}, AllowOrigins: []istioapi.StringMatch{{Exact: "spiffe://c"}},
+			AllowMethods: []string{"GET"}, AllowHeaders: []string{"x-a"}, ExposeHeaders: []string{"x-b"}, MaxAge: istioapi.Duration(time.Hour), AllowCredentials: true},
+	}
+	assert.Empty(t, fields(ok))
+	assert.False(t, ok.IsZero())
+	assert.Empty(t, fields(gatewayapi.Service{CORS: &istioapi.CorsPolicy{AllowOrigin: []string{"*"}}}))
+	origins, paths := gatewayapi.CORSOrigins(ok.CORS)
+	assert.Equal(t, []string{"https://a.example", "http://*.b.example:8080", "spiffe://c"}, origins)
+	assert.Equal(t, []string{"corsPolicy.allowOrigin[0]", "corsPolicy.allowOrigin[1]", "corsPolicy.allowOrigins[0].exact"}, paths)
+
+	many := make([]gatewayapi.Mirror, gatewayapi.MaxMirrors+1)
+	for i := range many {
+		many[i] = gatewayapi.Mirror{Name: fmt.Sprintf("m%d", i), Port: 80}
+	}
+	origins = nil
+	for i := range 65 {
+		origins = append(origins, fmt.Sprintf("https://o%d.example", i))
+	}
+	for _, c := range []struct {
+		s    gatewayapi.Service
+		want string
+	}{
+		{gatewayapi.Service{Mirror: many}, "mirror: at most 11 for an HTTPRoute rule"},
+		{gatewayapi.Service{Mirror: []gatewayapi.Mirror{{Group: "x.io", Name: "s", Port: 1}}}, "mirror[0].backendRef.group:"},
+		{gatewayapi.Service{Mirror: []gatewayapi.Mirror{{Kind: "Backend", Name: "s", Port: 1}}}, "mirror[0].backendRef.kind:"},
+		{gatewayapi.Service{Mirror: []gatewayapi.Mirror{{Name: "1s", Port: 1}}}, `mirror[0].backendRef.name: "1s" is not a Service name`},
+		{gatewayapi.Service{Mirror: []gatewayapi.Mirror{{Name: "", Port: 1}}}, "mirror[0].backendRef.name:"},
+		{gatewayapi.Service{Mirror: []gatewayapi.Mirror{{Name: "s", Namespace: "A", Port: 1}}}, "mirror[0].backendRef.namespace:"},
+		{gatewayapi.Service{Mirror: []gatewayapi.Mirror{{Name: "s"}}}, "mirror[0].backendRef.port: a Service backend needs its port"},
+		{gatewayapi.Service{Mirror: []gatewayapi.Mirror{{Name: "s", Port: 1}, {Name: "s", Port: 1}}}, "mirror[1].backendRef: \"s\" port 1 is listed twice"},
+		{gatewayapi.Service{CORS: &istioapi.CorsPolicy{AllowOrigins: []istioapi.StringMatch{{Prefix: "https://"}}}}, "corsPolicy.allowOrigins[0]: Gateway API's CORS filter takes origins"},
+		{gatewayapi.Service{CORS: &istioapi.CorsPolicy{AllowOrigin: []string{"a.example"}}}, `corsPolicy.allowOrigin[0]: "a.example" is not an origin`},
+		{gatewayapi.Service{CORS: &istioapi.CorsPolicy{AllowOrigin: []string{"https://a.example/"}}}, `corsPolicy.allowOrigin[0]: "https://a.example/" is not an origin`},
+		{gatewayapi.Service{CORS: &istioapi.CorsPolicy{AllowOrigin: []string{"https://" + strings.Repeat("a", 250)}}}, "corsPolicy.allowOrigin[0]: at most 253 bytes"},
+		{gatewayapi.Service{CORS: &istioapi.CorsPolicy{AllowOrigin: []string{"https://a.b", "*"}}}, "corsPolicy.allowOrigin[1]: '*' allows every origin"},
+		{gatewayapi.Service{CORS: &istioapi.CorsPolicy{AllowOrigin: origins}}, "corsPolicy: a Gateway API CORS filter lists at most 64 origins"},
+		{gatewayapi.Service{CORS: &istioapi.CorsPolicy{AllowHeaders: []string{"x-a", "X-a"}}}, `corsPolicy.allowHeaders[1]: "X-a" is listed twice`},
+		{gatewayapi.Service{CORS: &istioapi.CorsPolicy{MaxAge: istioapi.Duration(math.MaxInt32+1) * istioapi.Duration(time.Second)}}, "corsPolicy.maxAge: at most 2147483647 seconds"},
+	} {
+		got := fields(c.s)
+		if assert.NotEmpty(t, got, c.want) {
+			assert.Contains(t, strings.Join(got, "\n"), c.want)
+		}
+	}
+}
+
+// A mirror to one of the target's Services, in the route's namespace, conflicts; the same
+// name in another namespace does not.
+func TestServiceMirrorConflicts(t *testing.T) {
+	s := gatewayapi.Service{Mirror: []gatewayapi.Mirror{{Name: "shadow", Port: 80}, {Name: "podinfo-canary", Port: 80}, {Name: "podinfo", Namespace: "test", Port: 80},
+		{Name: "podinfo-primary", Namespace: "other", Port: 80}}}
+	var got []string
+	for _, p := range s.MirrorConflicts("test", "podinfo", "podinfo-primary", "podinfo-canary") {
+		got = append(got, p.Field)
+	}
+	assert.Equal(t, []string{"mirror[1].backendRef.name", "mirror[2].backendRef.name"}, got)
 }
