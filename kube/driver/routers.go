@@ -113,6 +113,10 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.hosts: only the Istio router (the VirtualService's hosts) or an HTTPRoute (its hostnames) uses them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
+	if len(c.ServiceMirror) > 0 && choice.Kind != flagger.RouterHTTPRoute {
+		return nil, fmt.Errorf("spec.service.mirror: only a Gateway API router (HTTPRoute) writes its RequestMirror filters; spec.provider %q routes with %s",
+			choice.Provider, choice.Kind)
+	}
 	if c.BackendTimeout != "" && choice.Kind != flagger.RouterHTTPRoute {
 		return nil, fmt.Errorf("spec.service.backendTimeout: only a Gateway API router (HTTPRoute) writes it; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)

@@ -271,6 +271,8 @@ func TestRoutersCarryTheGatewayService(t *testing.T) {
 	c.Service.Match = []istioapi.HTTPMatchRequest{{URI: &istioapi.StringMatch{Prefix: "/api"}}}
 	c.Service.Headers = &istioapi.Headers{Request: &istioapi.HeaderOperations{Set: map[string]string{"x-a": "1"}}}
 	c.Service.Rewrite, c.RewriteType = &istioapi.HTTPRewrite{URI: "/v2"}, gatewayapi.ReplacePrefixMatch
+	c.ServiceMirror = []gatewayapi.Mirror{{Name: "shadow", Port: 8080}}
+	c.Service.CorsPolicy = &istioapi.CorsPolicy{AllowOrigin: []string{"https://example.com"}}
 	r, err := d.routers.forCanary(c)
 	require.NoError(t, err)
 	require.IsType(t, &mesh.HTTPRoute{}, r)
@@ -286,4 +288,20 @@ func TestRoutersCarryTheGatewayService(t *testing.T) {
 	c.Service.Match = []istioapi.HTTPMatchRequest{{Authority: &istioapi.StringMatch{Exact: "a.example"}}}
 	_, err = d.routers.forCanary(c)
 	assert.ErrorContains(t, err, "spec.service: mesh: invalid HTTPRoute service: match[0].authority: Gateway API's HTTPRouteMatch has no authority")
+
+	// spec.service.mirror without provider: the default router must write an HTTPRoute
+	c = testCanary(flagger.Router{})
+	c.ServiceMirror = []gatewayapi.Mirror{{Name: "shadow", Port: 8080}}
+	_, err = d.routers.forCanary(c)
+	assert.ErrorContains(t, err, `spec.service.mirror: only a Gateway API router (HTTPRoute) writes its RequestMirror filters; spec.provider "" routes with`)
+	_, err = istio.routers.forCanary(c)
+	assert.ErrorContains(t, err, "spec.service.mirror: only a Gateway API router (HTTPRoute) writes its RequestMirror filters")
+	c = testCanary(flagger.Router{})
+	c.Service.CorsPolicy = &istioapi.CorsPolicy{AllowOrigin: []string{"https://example.com"}}
+	_, err = d.routers.forCanary(c)
+	assert.ErrorContains(t, err, "spec.service.corsPolicy: only the Istio router writes them", "the default router is SMI's")
+	c = testCanary(flagger.Router{}, flagger.ParentRef{Name: "public"})
+	c.Service.CorsPolicy = &istioapi.CorsPolicy{AllowOrigin: []string{"example.com"}}
+	_, err = d.routers.forCanary(c)
+	assert.ErrorContains(t, err, `spec.service: mesh: invalid HTTPRoute service: corsPolicy.allowOrigin[0]: "example.com" is not an origin`)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/kedaapi"
+	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
@@ -41,6 +42,10 @@ type Canary struct {
 	// reads it there only): gatewayapi.ReplaceFullPath (the default, "") or
 	// ReplacePrefixMatch. See GatewayService.
 	RewriteType string
+	// ServiceMirror is spec.service.mirror, for a Gateway API HTTPRoute only (Flagger's
+	// Gateway API routers write it, its other routers ignore it; canarykit refuses it with
+	// them): the Services each route rule copies every request to. See GatewayService.
+	ServiceMirror []gatewayapi.Mirror
 	// BackendTimeout is spec.service.backendTimeout, a Gateway API Duration: the HTTPRoute
 	// rules' timeouts.backendRequest (provider gatewayapi, or linkerd with gatewayRefs; other
 	// providers are refused, as Flagger ignores it for them). With an HTTPRoute,
@@ -303,7 +308,8 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	decodeIstioService(d, svc, m)
 	decodeServiceObjects(d, svc, m)
 	svc.ignore("meshName") // Linkerd needs none
-	svc.unsupported("mirror", "backends")
+	m.ServiceMirror = decodeServiceMirror(svc)
+	svc.unsupported("backends")
 	svc.done()
 }
 

@@ -130,7 +130,21 @@
 // the rules' matches and their header modifier and URL rewrite filters (Canary.GatewayService,
 // checked by gatewayapi.Service.Problems: an Istio match field an HTTPRouteMatch lacks, a path
 // Gateway API refuses, a header matched by presence only, more than 64 matches in a rule once
-// the A/B conditions merge in are errors at their paths); the other Istio fields stay Istio's.
+// the A/B conditions merge in are errors at their paths); so is corsPolicy, the rules' CORS
+// filter (which Gateway API's experimental channel has, its standard channel does not: with
+// the standard CRDs the API server refuses the route, and the driver's release fails saying
+// so), mapped as Flagger maps it, the exact allowOrigins entries too (Flagger drops them; a
+// prefix or regex entry is an error, and so is an origin that is not scheme://host[:port] or
+// a lone '*', an entry listed twice, a maxAge over 2^31-1 seconds). spec.service.mirror
+// (Canary.ServiceMirror, Flagger's list of Gateway API RequestMirror filters, each a
+// backendRef) is an HTTPRoute's only: a RequestMirror filter on each rule per entry, beside
+// spec.analysis.mirror's step mirror; at most gatewayapi.MaxMirrors (11) entries, each a core
+// Service (group "", kind Service) with a name and a port, none twice, none the target's apex,
+// primary or canary Service in its namespace; a namespace other than the Canary's is
+// allowed, as in Flagger, and needs a ReferenceGrant there; percent and fraction, which
+// Flagger's Canary CRD lacks (its API server drops them), are errors. Other providers refuse
+// mirror (Flagger ignores it there; without spec.provider, a Note, and the driver refuses a
+// default router that is not an HTTPRoute). The other Istio fields stay Istio's.
 // spec.service.appProtocol tcp (any case, as Flagger reads it) with provider istio (or none:
 // the driver's default router may be Istio's) has the VirtualService route with one TCP route
 // (Canary.Service.TCP), matching the ports of spec.service.match, as Flagger's does; what a
@@ -138,8 +152,7 @@
 // timeout, retries, corsPolicy and headers, a match condition other than port (and a match
 // without one), spec.analysis.match (Flagger would send every request to the canary),
 // mirror and sessionAffinity. Other providers do not read it, as in Flagger (the Services'
-// port carries it). What Flagger's Istio router writes and canarykit's does not is refused by
-// path: spec.service.mirror. So is spec.service.backends (App Mesh's).
+// port carries it). spec.service.backends (App Mesh's) is refused by path.
 //
 // # Traffic mirroring
 //

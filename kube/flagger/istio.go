@@ -341,20 +341,58 @@ func strList(d *decoder, o *object, key string, valid func(string) string) []str
 
 // GatewayFields are the Istio fields of spec.service (as istioapi.Service.IstioFields names
 // them) a Gateway API HTTPRoute carries too, as Flagger's Gateway API router writes them: the
-// rules' matches, header and rewrite filters, and timeouts.request.
-var GatewayFields = []string{"match", "headers", "rewrite", "timeout"}
+// rules' matches, header, rewrite and CORS filters, and timeouts.request.
+var GatewayFields = []string{"match", "headers", "rewrite", "timeout", "corsPolicy"}
 
 // GatewayService is what the Canary's HTTPRoute carries of spec.service besides its parents,
-// hostnames and timeouts: match, headers and rewrite (with its type).
+// hostnames and timeouts: match, headers, rewrite (with its type), mirror and corsPolicy.
 func (c *Canary) GatewayService() gatewayapi.Service {
-	return gatewayapi.Service{Match: c.Service.Match, Headers: c.Service.Headers, Rewrite: c.Service.Rewrite, RewriteType: c.RewriteType}
+	return gatewayapi.Service{Match: c.Service.Match, Headers: c.Service.Headers, Rewrite: c.Service.Rewrite, RewriteType: c.RewriteType,
+		Mirror: c.ServiceMirror, CORS: c.Service.CorsPolicy}
 }
 
-// checkGatewayService refuses what of spec.service's match, headers and rewrite a Gateway API
-// HTTPRoute cannot express (gatewayapi.Service.Problems), at their paths, and a rule that
-// would hold more matches than Gateway API allows once the A/B conditions merge in.
+// decodeServiceMirror reads spec.service.mirror, Flagger's list of Gateway API
+// RequestMirror filters: each a backendRef (group, kind, namespace, name, port). Flagger's
+// Canary CRD has no percent or fraction for them (its API server drops them): they are
+// refused, not read as a share canarykit would not give.
+// Entries that do not decode are reported, and none is kept (their checks would report them
+// twice).
+func decodeServiceMirror(svc *object) []gatewayapi.Mirror {
+	before := len(svc.d.problems)
+	var out []gatewayapi.Mirror
+	for _, mo := range boundedList(svc, "mirror") {
+		for _, k := range []string{"percent", "fraction"} {
+			if mo.has(k) {
+				mo.ignore(k)
+				mo.d.fail(mo.at(k), "Flagger's Canary has no share for spec.service.mirror (its API server drops %s): each entry copies every request; leave it out", k)
+			}
+		}
+		if !mo.has("backendRef") {
+			mo.d.fail(mo.at("backendRef"), "required: the Service to copy requests to")
+		}
+		bo := mo.obj("backendRef")
+		mr := gatewayapi.Mirror{Group: bo.str("group"), Kind: bo.str("kind"), Namespace: bo.str("namespace"), Name: bo.str("name")}
+		if bo.has("port") {
+			mr.Port = bo.port("port")
+		}
+		bo.done()
+		mo.done()
+		out = append(out, mr)
+	}
+	if len(svc.d.problems) > before {
+		return nil
+	}
+	return out
+}
+
+// checkGatewayService refuses what of spec.service's match, headers, rewrite, mirror and
+// corsPolicy a Gateway API HTTPRoute cannot express (gatewayapi.Service.Problems), at their
+// paths, a mirror to the target's own Services (gatewayapi.Service.MirrorConflicts), and a
+// rule that would hold more matches than Gateway API allows once the A/B conditions merge in.
 func checkGatewayService(d *decoder, spec *object, m *Canary) {
-	for _, p := range m.GatewayService().Problems() {
+	gs := m.GatewayService()
+	t := m.Target
+	for _, p := range append(gs.Problems(), gs.MirrorConflicts(t.Namespace, t.ApexService(), t.PrimaryService(), t.CanaryService())...) {
 		d.fail(spec.path+".service."+p.Field, "%s", p.Message)
 	}
 	ab, svc := len(m.Spec.Match), len(m.Service.Match)
@@ -375,6 +413,9 @@ func checkIstio(d *decoder, spec *object, key string, m *Canary) {
 		checkTCP(d, spec, key, m)
 	}
 	s := m.Service
+	if m.Router.Kind == RouterDefault && len(m.ServiceMirror) > 0 {
+		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.mirror is for the driver's default router, which must write a Gateway API HTTPRoute")
+	}
 	if m.Router.Kind == RouterDefault && (len(s.Hosts) > 0 || len(s.Gateways) > 0 || len(s.IstioFields()) > 0) {
 		// the driver's default router decides, as Flagger's -mesh-provider (istio by default)
 		// does: the driver refuses them unless it is Istio's (or, for hosts, an HTTPRoute)
@@ -393,6 +434,9 @@ func checkIstio(d *decoder, spec *object, key string, m *Canary) {
 		if len(s.Gateways) > 0 {
 			d.fail(spec.at("service.gateways"), "only provider istio writes a VirtualService for them (spec.provider is %s)", shown(m.Router.Provider))
 		}
+		if len(m.ServiceMirror) > 0 && m.Router.Kind != RouterHTTPRoute && m.Router.Kind != RouterDefault {
+			d.fail(spec.at("service.mirror"), "only a Gateway API HTTPRoute carries it (provider gatewayapi:<version>, or linkerd with gatewayRefs), as in Flagger, whose other routers ignore it (spec.provider is %s)", shown(m.Router.Provider))
+		}
 		for _, f := range s.IstioFields() {
 			if m.Router.Kind == RouterHTTPRoute && slices.Contains(GatewayFields, f) {
 				continue // the HTTPRoute's too, as Flagger writes them (checkGatewayService, checkGatewayTimeouts)
@@ -406,6 +450,9 @@ func checkIstio(d *decoder, spec *object, key string, m *Canary) {
 	}
 	if m.RewriteType != "" {
 		d.fail(spec.at("service.rewrite.type"), "only a Gateway API HTTPRoute has a rewrite type (Flagger reads it there only); leave it out")
+	}
+	if len(m.ServiceMirror) > 0 && m.Router.Kind == RouterIstio {
+		d.fail(spec.at("service.mirror"), "only a Gateway API HTTPRoute carries it (provider gatewayapi:<version>, or linkerd with gatewayRefs), as in Flagger, whose Istio router ignores it; spec.analysis.mirror copies requests to the canary")
 	}
 }
 

@@ -43,15 +43,13 @@ func TestIstioSeed003ABTesting(t *testing.T) {
 	}, m.Spec.Match)
 }
 
-// What Flagger's Istio router writes and canarykit's does not (a service's mirror filters,
-// source labels, ...) is refused by path, never dropped.
+// What Flagger's Istio router ignores or canarykit's does not write (a service's mirror
+// filters, which only Flagger's Gateway API routers write; source labels, ...) is refused by
+// path, never dropped.
 func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
-	for field, service := range map[string]string{
-		"spec.service.mirror": "mirror: [{destination: {host: x}}]",
-	} {
-		_, err := flagger.LoadCanary(canaryWith("istio", service))
-		assert.Equal(t, []string{field + ": not supported by canarykit yet"}, problems(t, err), service)
-	}
+	_, err := flagger.LoadCanary(canaryWith("istio", "mirror: [{backendRef: {name: shadow, port: 80}}]"))
+	assert.Equal(t, []string{"spec.service.mirror: only a Gateway API HTTPRoute carries it (provider gatewayapi:<version>, or linkerd with gatewayRefs), " +
+		"as in Flagger, whose Istio router ignores it; spec.analysis.mirror copies requests to the canary"}, problems(t, err))
 	for field, analysis := range map[string]string{
 		"spec.analysis.match[0].sourceLabels": "match: [{sourceLabels: {app: frontend}, headers: {x-canary: {exact: insider}}}]",
 		"spec.analysis.match[0].uri":          "match: [{uri: {prefix: /api}, headers: {x-canary: {exact: insider}}}]",
