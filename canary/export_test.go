@@ -2,3 +2,6 @@ package canary
 
 // NextOnGrid exposes nextOnGrid to the package's external tests.
 var NextOnGrid = nextOnGrid
+
+// CloneMatches exposes cloneMatches to the package's external tests.
+var CloneMatches = cloneMatches

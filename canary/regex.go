@@ -20,18 +20,6 @@ const (
 // maxRegexErrLen bounds the parser's message quoted in CheckRegex's error.
 const maxRegexErrLen = 160
 
-// Bounds on a Spec's A/B match conditions (Spec.Match).
-const (
-	// MaxMatches bounds the match conditions of an analysis.
-	MaxMatches = 64
-	// MaxMatchHeaders bounds the header conditions of one match.
-	MaxMatchHeaders = 64
-	// MaxHeaderNameLen bounds a header's name in a match condition.
-	MaxHeaderNameLen = 253
-	// MaxMatchValueLen bounds an exact, prefix or suffix value in a match condition.
-	MaxMatchValueLen = 1024
-)
-
 // CheckRegex reports why expr is not a bounded RE2 regular expression, or nil: it must parse
 // as regexp.Compile parses it, be valid UTF-8, hold at most MaxRegexLen bytes and compile to at
 // most MaxRegexInsts instructions.

@@ -40,7 +40,7 @@ func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
 		{"match with bad conditions", func(s *canary.Spec) {
 			s.StepWeight, s.MaxWeight, s.Iterations = 0, 0, 3
 			s.Match = []canary.Match{{}, {Headers: map[string]canary.StringMatch{"a": {Exact: "x", Regex: "y"}, "b": {Regex: "(["}}}}
-		}, []string{"analysis.match[0].headers: must have at least one header condition",
+		}, []string{"analysis.match[0]: must set at least one condition: headers, uri, method, queryParams, authority, scheme, port, withoutHeaders, sourceLabels or sourceNamespace",
 			"analysis.match[1].headers.a: must set exactly one of exact, prefix, suffix, regex (got 2)",
 			"analysis.match[1].headers.b.regex: not an RE2 regular expression: error parsing regexp: missing closing ]: `[`"}},
 		{"too many match conditions", func(s *canary.Spec) {

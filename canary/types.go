@@ -142,20 +142,6 @@ func (w Weights) String() string {
 	return fmt.Sprintf("primary=%d canary=%d", w.Primary, w.Canary)
 }
 
-// Match is one A/B condition (Flagger's analysis.match entry): a request matches when every
-// header condition holds. Conditions of different Match entries are alternatives.
-type Match struct {
-	Headers map[string]StringMatch `json:"headers,omitempty"`
-}
-
-// StringMatch matches a header value; exactly one field is set.
-type StringMatch struct {
-	Exact  string `json:"exact,omitempty"`
-	Prefix string `json:"prefix,omitempty"`
-	Suffix string `json:"suffix,omitempty"`
-	Regex  string `json:"regex,omitempty"`
-}
-
 // Phase is a rollout phase, named as Flagger names it.
 type Phase string
 
@@ -252,17 +238,3 @@ type Result struct {
 
 // Duration is how long Run took, in the Rollout's clock.
 func (r Result) Duration() time.Duration { return r.Finished.Sub(r.Started) }
-
-func cloneMatches(in []Match) []Match {
-	if in == nil {
-		return nil
-	}
-	out := make([]Match, len(in))
-	for i, m := range in {
-		out[i].Headers = make(map[string]StringMatch, len(m.Headers))
-		for k, v := range m.Headers {
-			out[i].Headers[k] = v
-		}
-	}
-	return out
-}

@@ -178,67 +178,6 @@ func (s Spec) validateWeights(p *problems) {
 	}
 }
 
-// ValidateMatches checks A/B match conditions as Validate checks a Spec's analysis.match, each
-// problem at its path from "match" (match[0].headers["x-user"].regex): for MeshRouters, which
-// take them from a Target whoever built it. The error is a *ValidationError about "match".
-func ValidateMatches(ms []Match) error {
-	var p problems
-	validateMatches(&p, "match", ms)
-	if err := p.err(); err != nil {
-		err.(*ValidationError).Subject = "match"
-		return err
-	}
-	return nil
-}
-
-func validateMatches(p *problems, field string, ms []Match) {
-	if len(ms) > MaxMatches {
-		p.add(field, "at most %d match conditions, got %d", MaxMatches, len(ms))
-	}
-	for i, m := range ms[:min(len(ms), MaxMatches)] {
-		validateMatch(p, fmt.Sprintf("%s[%d]", field, i), m)
-	}
-}
-
-func validateMatch(p *problems, field string, m Match) {
-	if len(m.Headers) == 0 {
-		p.add(field+".headers", "must have at least one header condition")
-	}
-	if len(m.Headers) > MaxMatchHeaders {
-		p.add(field+".headers", "at most %d header conditions, got %d", MaxMatchHeaders, len(m.Headers))
-		return
-	}
-	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
-		sm := m.Headers[name]
-		f := FieldPath(field+".headers", name)
-		switch {
-		case name == "":
-			p.add(f, "header name must not be empty")
-		case len(name) > MaxHeaderNameLen:
-			p.add(f, "header name: at most %d bytes, got %d", MaxHeaderNameLen, len(name))
-		}
-		for _, v := range []struct{ what, value string }{{"exact", sm.Exact}, {"prefix", sm.Prefix}, {"suffix", sm.Suffix}} {
-			if len(v.value) > MaxMatchValueLen {
-				p.add(f+"."+v.what, "at most %d bytes, got %d", MaxMatchValueLen, len(v.value))
-			}
-		}
-		set := 0
-		for _, v := range []string{sm.Exact, sm.Prefix, sm.Suffix, sm.Regex} {
-			if v != "" {
-				set++
-			}
-		}
-		if set != 1 {
-			p.add(f, "must set exactly one of exact, prefix, suffix, regex (got %d)", set)
-		}
-		if sm.Regex != "" {
-			if err := CheckRegex(sm.Regex); err != nil {
-				p.add(f+".regex", "%v", err)
-			}
-		}
-	}
-}
-
 func (s Spec) validateMetrics(p *problems) {
 	seen := map[string]bool{}
 	for i, m := range s.Metrics {

@@ -24,7 +24,11 @@
 //
 // A/B testing (canary.Spec.Match) needs a route that can match requests: HTTPRoute, Istio, NGINX, or
 // TrafficSplit v1alpha3/v1alpha4 with the SMI HTTPRouteGroup CRD. The other routers refuse a
-// target with match conditions with canary.ErrMatchUnsupported, which ends the Rollout.
+// target with match conditions with canary.ErrMatchUnsupported, which ends the Rollout. Istio
+// matches by every field of a canary.Match, HTTPRoute by headers, uri, method and
+// queryParams, NGINX and TrafficSplit by headers only; a router refuses a field it cannot
+// match by, wrapping canary.ErrMatchUnsupported and naming it (match[0].uri), before any
+// request (see Match conditions).
 //
 // # Traffic mirroring
 //
@@ -134,8 +138,7 @@
 // backendTimeout; SetWeights' patch leaves them as they are. HTTPRoute.WithService writes a
 // Canary's spec.service match, headers, rewrite, mirror and corsPolicy (gatewayapi.Service) as
 // Flagger's Gateway API router does: every rule matches the service's matches (an A/B rule
-// each analysis condition merged into each of them: the service's match with the condition's
-// headers) and carries a RequestHeaderModifier, a ResponseHeaderModifier, a URLRewrite
+// each analysis condition merged into each of them, see Match conditions) and carries a RequestHeaderModifier, a ResponseHeaderModifier, a URLRewrite
 // filter, a RequestMirror filter per mirror entry (every request copied to that Service) and
 // a CORS filter, in that order, before a mirrored step's RequestMirror to the canary (session
 // affinity's expiring Set-Cookie joins the ResponseHeaderModifier: Gateway API allows one of
@@ -167,15 +170,39 @@
 // Header conditions (cookies are the "cookie" header, e.g. regex
 // "^(.*?;)?(type=insider)(;.*)?$" as in Flagger) translate as follows. HTTPRoute: exact →
 // Exact, regex → RegularExpression, and prefix/suffix, which Gateway API lacks, → a
-// RegularExpression of the escaped literal: "^p.*" and ".*s$". SMI HTTPRouteGroup header
-// values are regular expressions: exact "v" → "^v$", prefix and suffix as above. Istio:
-// exact, prefix and regex as they are, suffix → the regular expression above (Istio matches a
-// regex against the whole value). The anchored
-// forms mean the same whether the data plane matches the whole value or searches it. With
-// match conditions, HTTPRoute has two rules: the conditions with the weighted backends, then
-// everything else to the primary (Istio's VirtualService likewise has two HTTP routes);
-// TrafficSplit lists the HTTPRouteGroup in its matches, and
-// requests that do not match go to the apex service, which selects the primary.
+// RegularExpression of the escaped literal: "^p.*" and ".*s$" (canary.StringMatch.AsRegex).
+// SMI HTTPRouteGroup header values are regular expressions: exact "v" → "^v$", prefix and
+// suffix as above. Istio: exact, prefix and regex as they are, suffix → the regular expression
+// above (Istio matches a regex against the whole value). The anchored forms mean the same
+// whether the data plane matches the whole value or searches it. With match conditions,
+// HTTPRoute has two rules: the conditions with the weighted backends, then everything else to
+// the primary (Istio's VirtualService likewise has two HTTP routes); TrafficSplit lists the
+// HTTPRouteGroup in its matches, and requests that do not match go to the apex service, which
+// selects the primary.
+//
+// The other fields of a canary.Match (a Flagger analysis.match entry, an Istio
+// HTTPMatchRequest) are written as Flagger writes them. Istio writes them all
+// (istioapi.FromMatch: name, uri, scheme, method, authority, queryParams, port,
+// ignoreUriCase, withoutHeaders, sourceLabels, sourceNamespace; a suffix as the regular
+// expression). HTTPRoute writes uri as the path (exact → Exact, prefix → PathPrefix, regex
+// and suffix → RegularExpression), method as the method (one exact method of Gateway API's
+// nine), queryParams as headers are written (exact → Exact, else an anchored
+// RegularExpression), and refuses, wrapping canary.ErrMatchUnsupported, what an
+// HTTPRouteMatch lacks (authority, scheme, port, ignoreUriCase, withoutHeaders, sourceLabels,
+// sourceNamespace), a path the HTTPRoute CRD refuses (not absolute, "//", "/./", ...), another
+// method match, and more than 16 headers or query parameters in one match
+// (gatewayapi.Service.Problems); name, which matches nothing, is not written (as for the
+// service's matches). NGINX and TrafficSplit refuse any field but headers (canary.HeadersOnly).
+//
+// With a service's own matches (Istio.WithService, HTTPRoute.WithService: a Flagger Canary's
+// spec.service.match), each A/B condition merges into each service match
+// (istioapi.MergeMatches; the HTTPRoute's rules alike): a mapping the A/B condition sets
+// (headers, queryParams, withoutHeaders, sourceLabels) replaces the service match's, as
+// Flagger replaces headers and source labels (and Gateway API's query parameters); a
+// single-valued field it sets (uri, method, authority, ...) is added, where Flagger keeps the
+// service match's and drops the A/B condition's, and a field both set is refused at
+// Reconcile, before any request (istioapi.MergeProblems, canary.ErrInvalidSpec). The primary's
+// route matches the service's matches.
 //
 // # NGINX ingress
 //

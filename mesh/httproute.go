@@ -267,6 +267,9 @@ func (r *HTTPRoute) Timeouts() (request, backendRequest string) {
 // spec is t's route spec routing w, with the router's timeouts and service (WithTimeouts,
 // WithService).
 func (r *HTTPRoute) spec(t canary.Target, port int32, w canary.Weights) (gwv1.HTTPRouteSpec, error) {
+	if err := r.validABMatches(t); err != nil {
+		return gwv1.HTTPRouteSpec{}, err
+	}
 	return r.withService(t, r.withTimeouts(routeSpec(t, r.parents, r.hosts, port, w)))
 }
 
@@ -319,6 +322,9 @@ func (r *HTTPRoute) ReconcileWeights(ctx context.Context, t canary.Target) (cana
 
 func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus bool) (canary.Weights, error) {
 	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.mirrorConflicts(t)); err != nil {
+		return canary.Weights{}, err
+	}
+	if err := r.validABMatches(t); err != nil {
 		return canary.Weights{}, err
 	}
 	_, c, err := r.client(ctx)
@@ -406,6 +412,9 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 		return err
 	}
 	if err := errors.Join(validTarget(t), validAffinity(t), r.mirrorConflicts(t)); err != nil {
+		return err
+	}
+	if err := r.validABMatches(t); err != nil {
 		return err
 	}
 	_, c, err := r.client(ctx)

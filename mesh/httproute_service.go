@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/canarykit/canarykit/canary"
@@ -162,7 +163,7 @@ func valueMatch(sm istioapi.StringMatch) (string, string) {
 	if sm.Exact != "" {
 		return string(gwv1.HeaderMatchExact), sm.Exact
 	}
-	return string(gwv1.HeaderMatchRegularExpression), headerRegex(canary.StringMatch{Prefix: sm.Prefix, Regex: sm.Regex})
+	return string(gwv1.HeaderMatchRegularExpression), canary.StringMatch{Prefix: sm.Prefix, Regex: sm.Regex}.AsRegex()
 }
 
 // headerFilter is a header modifier for Istio's header operations, names sorted (Flagger
@@ -177,6 +178,26 @@ func headerFilter(ops *istioapi.HeaderOperations) *gwv1.HTTPHeaderFilter {
 	}
 	f.Remove = slices.Clone(ops.Remove)
 	return f
+}
+
+// validABMatches refuses t's A/B match conditions where an HTTPRouteMatch cannot hold them
+// (gatewayapi.Service.Problems of them in Istio's terms: an Istio-only field, a path Gateway
+// API refuses, a method that is not one exact method, more headers or query parameters than a
+// match holds), wrapping canary.ErrMatchUnsupported, or where they cannot merge into the
+// service's matches (istioapi.MergeProblems); each problem at its path from "match". The
+// error is permanent.
+func (r *HTTPRoute) validABMatches(t canary.Target) error {
+	if len(t.Match) == 0 {
+		return nil
+	}
+	ab := istioapi.FromMatches(t.Match)
+	if p := (gatewayapi.Service{Match: ab}).Problems(); len(p) > 0 {
+		return canary.Permanent(fmt.Errorf("mesh: %w: %w", canary.ErrMatchUnsupported, &canary.ValidationError{Subject: "HTTPRoute match", Problems: p}))
+	}
+	if p := istioapi.MergeProblems(ab, r.svc.given.Match); len(p) > 0 {
+		return canary.Permanent(fmt.Errorf("mesh: %w", &canary.ValidationError{Subject: "match", Problems: p}))
+	}
+	return nil
 }
 
 // withService gives spec's rules, t's, the router's service matches and filters: each rule's
@@ -262,17 +283,30 @@ func mergeHeaderFilter(svc, rule *gwv1.HTTPHeaderFilter) *gwv1.HTTPHeaderFilter 
 }
 
 // mergeRouteMatches merges each of a rule's matches into each of the service's (the rule's
-// outer), as Flagger does and the Istio router's mergeMatches: the service's match with its
-// headers replaced by the rule's, if the rule's has any (an A/B condition: a request must be
-// one the service routes and one the A/B test selects). A rule's match of every request (the
-// path prefix "/" and nothing else) leaves the service's as they are.
+// outer), as istioapi.MergeMatches merges the Istio router's: the service's match with the
+// rule's in it (an A/B condition: a request must be one the service routes and one the A/B
+// test selects). The rule's headers and query parameters, if it has any, replace the
+// service's, as Flagger merges them; its path (other than the prefix "/", every path) and
+// method are added (the router refuses beforehand an A/B condition that sets one the service's
+// sets too: istioapi.MergeProblems). A rule's match of every request (the path prefix "/" and
+// nothing else) leaves the service's as they are.
 func mergeRouteMatches(rule, svc []gwv1.HTTPRouteMatch) []gwv1.HTTPRouteMatch {
 	out := make([]gwv1.HTTPRouteMatch, 0, len(rule)*len(svc))
+	all := pathPrefix("/")
 	for _, a := range rule {
 		for _, s := range svc {
 			m := *s.DeepCopy()
 			if len(a.Headers) > 0 {
 				m.Headers = slices.Clone(a.Headers)
+			}
+			if len(a.QueryParams) > 0 {
+				m.QueryParams = slices.Clone(a.QueryParams)
+			}
+			if a.Path != nil && !apiequality.Semantic.DeepEqual(a.Path, all) {
+				m.Path = a.Path.DeepCopy()
+			}
+			if a.Method != nil {
+				m.Method = ptrTo(*a.Method)
 			}
 			out = append(out, m)
 		}

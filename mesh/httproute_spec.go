@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"strings"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
 // The HTTPRoute's spec as the router writes it (routeSpec) and reads it back (routeWeights).
@@ -98,23 +98,16 @@ func apexParent(t canary.Target, port int32) gwv1.ParentReference {
 		Name: gwv1.ObjectName(t.ApexService()), Port: ptrTo(gwv1.PortNumber(port))}
 }
 
-// routeMatches translates match conditions: exact and regex map to Gateway API's Exact and
-// RegularExpression header matches; prefix and suffix, which Gateway API lacks, become
-// anchored regular expressions of the escaped literal (see headerRegex). Headers are sorted by
-// name so the route compares equal from one call to the next.
+// routeMatches translates A/B match conditions as the service's (serviceMatch), from Istio's
+// terms (istioapi.FromMatches): uri → the path (exact, prefix; suffix and regex as a
+// RegularExpression), method → the method, headers and query parameters exact → Exact and
+// prefix, suffix and regex → a RegularExpression (prefix and suffix, which Gateway API lacks,
+// as anchored regular expressions of the escaped literal: canary.StringMatch.AsRegex). What an
+// HTTPRouteMatch lacks was refused before (abProblems).
 func routeMatches(ms []canary.Match) []gwv1.HTTPRouteMatch {
 	var out []gwv1.HTTPRouteMatch
-	for _, m := range ms {
-		rm := gwv1.HTTPRouteMatch{Path: pathPrefix("/")}
-		for name, sm := range m.Headers {
-			hm := gwv1.HTTPHeaderMatch{Name: gwv1.HTTPHeaderName(name), Type: ptrTo(gwv1.HeaderMatchExact), Value: sm.Exact}
-			if sm.Exact == "" {
-				hm.Type, hm.Value = ptrTo(gwv1.HeaderMatchRegularExpression), headerRegex(sm)
-			}
-			rm.Headers = append(rm.Headers, hm)
-		}
-		slices.SortFunc(rm.Headers, func(a, b gwv1.HTTPHeaderMatch) int { return strings.Compare(string(a.Name), string(b.Name)) })
-		out = append(out, rm)
+	for _, m := range istioapi.FromMatches(ms) {
+		out = append(out, serviceMatch(m))
 	}
 	return out
 }

@@ -254,7 +254,7 @@ func (r *Istio) ReconcileWeights(ctx context.Context, t canary.Target) (canary.W
 	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.validTCP(t, canary.Weights{})); err != nil {
 		return canary.Weights{}, err
 	}
-	if err := validMatchSize(t, r.svc); err != nil {
+	if err := validABMatches(t, r.svc); err != nil {
 		return canary.Weights{}, err
 	}
 	if err := r.reconcileRules(ctx, t); err != nil {
@@ -389,7 +389,7 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		return nil
 	case objectMissing(err):
 		r.log.Info("VirtualService missing; creating it again", "target", t.String())
-		if err := validMatchSize(t, r.svc); err != nil {
+		if err := validABMatches(t, r.svc); err != nil {
 			return err
 		}
 		if err := r.reconcileRules(ctx, t); err != nil {
@@ -399,7 +399,7 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 	case !patchRejected(err):
 		return r.apiError(err, "patch", vs.kind, t.Namespace, t.ApexService())
 	}
-	if err := validMatchSize(t, r.svc); err != nil {
+	if err := validABMatches(t, r.svc); err != nil {
 		return err
 	}
 	cur, err := vs.res.Get(ctx, t.ApexService(), metav1.GetOptions{})

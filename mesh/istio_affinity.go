@@ -32,7 +32,7 @@ func istioAffinityRoutes(t canary.Target, svc istioapi.Service, w canary.Weights
 	}
 	sticky := func(cookie string, dests ...istioDestination) istioRoute {
 		r := weighted // a mirrored step mirrors the cookie's requests too
-		r.Match = mergeMatches([]istioapi.HTTPMatchRequest{{Headers: map[string]istioapi.StringMatch{
+		r.Match = istioapi.MergeMatches([]istioapi.HTTPMatchRequest{{Headers: map[string]istioapi.StringMatch{
 			cookieHeader: {Regex: canary.CookieRegex(cookie)}}}}, svc.Match)
 		r.Route = dests
 		return r

@@ -3,7 +3,6 @@ package mesh
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math/big"
 	"reflect"
 	"slices"
@@ -224,7 +223,7 @@ func stripWeights(spec any) {
 // apex service added unless listed or "*"), the gateways ("mesh" when none is given), none
 // of either for a delegate (svc.Delegation), one
 // route with svc's match conditions and the weighted destinations; with A/B match conditions
-// the canary's route matches each of them merged with each of svc's (mergeMatches), and a
+// the canary's route matches each of them merged with each of svc's (istioapi.MergeMatches), and a
 // second route sends what svc matches to the primary. Every route carries svc's rewrite,
 // timeout, retries, CORS policy and header operations. A TCP service (svc.TCP) has one TCP
 // route instead, matching the ports of svc's match conditions, with the weighted
@@ -267,7 +266,7 @@ func virtualService(t canary.Target, svc istioapi.Service, w canary.Weights) vir
 		return spec
 	}
 	spec.HTTP = []istioRoute{
-		route(mergeMatches(istioMatches(t.Match), svc.Match), primary, canaryDest),
+		route(istioapi.MergeMatches(istioapi.FromMatches(t.Match), svc.Match), primary, canaryDest),
 		route(svc.Match, istioDestination{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(100))}),
 	}
 	return spec
@@ -290,9 +289,14 @@ func istioMirror(t canary.Target) (*istioHost, *istioPercent) {
 // API server stores no object over 1.5 MiB (etcd's default request size) anyway.
 const maxMatchBytes = 1 << 20
 
-// validMatchSize refuses t's match conditions with svc's when the VirtualService would hold
-// more than maxMatchBytes of them, reckoned without building them.
-func validMatchSize(t canary.Target, svc istioapi.Service) error {
+// validABMatches refuses t's match conditions with svc's when they cannot merge
+// (istioapi.MergeProblems, a permanent *canary.ValidationError about "match") or the
+// VirtualService would hold more than maxMatchBytes of them, reckoned without building them.
+func validABMatches(t canary.Target, svc istioapi.Service) error {
+	ab := istioapi.FromMatches(t.Match)
+	if p := istioapi.MergeProblems(ab, svc.Match); len(p) > 0 {
+		return canary.Permanent(fmt.Errorf("mesh: %w", &canary.ValidationError{Subject: "match", Problems: p}))
+	}
 	size := func(ms []istioapi.HTTPMatchRequest) int {
 		n := 0
 		for _, m := range ms {
@@ -301,57 +305,16 @@ func validMatchSize(t canary.Target, svc istioapi.Service) error {
 		}
 		return n
 	}
-	ab, service := size(istioMatches(t.Match)), size(svc.Match)
-	total := ab + service // the canary's route and the primary's
+	abSize, service := size(ab), size(svc.Match)
+	total := abSize + service // the canary's route and the primary's
 	if len(t.Match) > 0 && len(svc.Match) > 0 {
-		total = len(t.Match)*service + len(svc.Match)*ab + service
+		total = len(t.Match)*service + len(svc.Match)*abSize + service
 	}
 	if total > maxMatchBytes {
 		return canary.Permanent(fmt.Errorf("mesh: the VirtualService's match conditions (each of the %d A/B matches within each of the %d service matches) would take %d bytes, more than %d",
 			len(t.Match), len(svc.Match), total, maxMatchBytes))
 	}
 	return nil
-}
-
-// mergeMatches is the canary route's match conditions, as Flagger merges them: with no
-// service conditions the A/B ones; otherwise, for each A/B condition and each service
-// condition, the service condition with its headers replaced by the A/B condition's (a
-// request must be one the service routes and one the A/B test selects).
-func mergeMatches(ab, service []istioapi.HTTPMatchRequest) []istioapi.HTTPMatchRequest {
-	if len(service) == 0 {
-		return ab
-	}
-	out := make([]istioapi.HTTPMatchRequest, 0, len(ab)*len(service))
-	for _, a := range ab {
-		for _, s := range service {
-			s.Headers = a.Headers // s is a copy; its maps are only read
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// istioMatches translates A/B match conditions: exact, prefix and regex map to Istio's own;
-// suffix, which Istio lacks, becomes the regular expression ".*<escaped suffix>$" (Istio
-// matches regular expressions against the whole value, which the anchors make explicit).
-func istioMatches(ms []canary.Match) []istioapi.HTTPMatchRequest {
-	out := make([]istioapi.HTTPMatchRequest, 0, len(ms))
-	for _, m := range ms {
-		im := istioapi.HTTPMatchRequest{Headers: make(map[string]istioapi.StringMatch, len(m.Headers))}
-		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
-			sm := m.Headers[name]
-			switch {
-			case sm.Exact != "":
-				im.Headers[name] = istioapi.StringMatch{Exact: sm.Exact}
-			case sm.Prefix != "":
-				im.Headers[name] = istioapi.StringMatch{Prefix: sm.Prefix}
-			default:
-				im.Headers[name] = istioapi.StringMatch{Regex: headerRegex(sm)}
-			}
-		}
-		out = append(out, im)
-	}
-	return out
 }
 
 // virtualServiceWeights finds the last of routes (a VirtualService's HTTP or TCP routes) with

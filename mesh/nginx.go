@@ -249,8 +249,12 @@ type abRoute struct{ header, value, pattern, cookie string }
 // (canary-by-header with -value for exact, -pattern for prefix, suffix and regex) and one
 // cookie (canary-by-cookie: a "cookie" condition's exact value is the cookie's name, and
 // requests whose cookie of that name is "always" match, as Flagger writes it). Each match
-// entry holds one condition. Anything else wraps canary.ErrMatchUnsupported.
+// entry holds one condition, and no other field than headers (canary.HeadersOnly). Anything
+// else wraps canary.ErrMatchUnsupported.
 func nginxMatch(ms []canary.Match) (abRoute, error) {
+	if err := canary.HeadersOnly("an ingress-nginx canary Ingress", ms); err != nil {
+		return abRoute{}, canary.Permanent(err)
+	}
 	var ab abRoute
 	var errs []string
 	for i, m := range ms {
@@ -274,7 +278,7 @@ func nginxMatch(ms []canary.Match) (abRoute, error) {
 			case sm.Exact != "":
 				ab.header, ab.value = name, sm.Exact
 			default:
-				ab.header, ab.pattern = name, headerRegex(sm)
+				ab.header, ab.pattern = name, sm.AsRegex()
 			}
 		}
 	}

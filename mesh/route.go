@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"regexp"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -319,22 +318,6 @@ func validAffinity(t canary.Target) error {
 }
 
 func ptrTo[T any](v T) *T { return &v }
-
-// headerRegex is a header condition as a regular expression that means the same whether the
-// data plane requires the whole value to match (Envoy) or searches it (Rust's and Go's
-// regex): exact "v" → ^v$, prefix "p" → ^p.*, suffix "s" → .*s$ (literals escaped with
-// regexp.QuoteMeta), regex as given.
-func headerRegex(m canary.StringMatch) string {
-	switch {
-	case m.Exact != "":
-		return "^" + regexp.QuoteMeta(m.Exact) + "$"
-	case m.Prefix != "":
-		return "^" + regexp.QuoteMeta(m.Prefix) + ".*"
-	case m.Suffix != "":
-		return ".*" + regexp.QuoteMeta(m.Suffix) + "$"
-	}
-	return m.Regex
-}
 
 // validMatches checks match conditions as a Rollout's spec validation does (canary.ValidateMatches),
 // for routers used without one; a problem is permanent.

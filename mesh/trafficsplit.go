@@ -211,6 +211,9 @@ func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights b
 	if err := errors.Join(validTarget(t), validMatches(t.Match), noMirror("an SMI TrafficSplit", t, canary.Weights{}), noAffinity("an SMI TrafficSplit", t)); err != nil {
 		return canary.Weights{}, 0, err
 	}
+	if err := canary.HeadersOnly("an SMI HTTPRouteGroup", t.Match); err != nil {
+		return canary.Weights{}, 0, canary.Permanent(err)
+	}
 	p, err := r.plan(ctx, len(t.Match) > 0)
 	if err != nil {
 		return canary.Weights{}, 0, err
@@ -437,7 +440,7 @@ func (r *TrafficSplit) reconcileGroup(ctx context.Context, t canary.Target, c ve
 	for i, m := range t.Match {
 		gm := groupMatch{name: "canary-match-" + strconv.Itoa(i), headers: map[string]string{}}
 		for name, sm := range m.Headers {
-			gm.headers[name] = headerRegex(sm)
+			gm.headers[name] = sm.AsRegex()
 		}
 		want.matches = append(want.matches, gm)
 	}

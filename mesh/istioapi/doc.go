@@ -14,6 +14,11 @@
 // bounds (MaxItems per list or mapping, MaxNameLen, MaxValueLen, canary.MaxRegexInsts for what a
 // regular expression compiles to).
 //
+// FromMatch writes an A/B condition (canary.Match, a Flagger Canary's analysis.match entry) as
+// an HTTPMatchRequest; MergeMatches merges A/B conditions into a service's (the canary's
+// route), and MergeProblems names, by path, what cannot merge (a single-valued field both
+// set), for kube/flagger's loader and mesh's Istio and HTTPRoute routers alike.
+//
 // The package has no client and imports neither client-go nor net/http: a program that only
 // loads manifests stays small.
 package istioapi
