@@ -238,6 +238,9 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 			d.fail(spec.path, "%v", err)
 		}
 	}
+	if len(d.problems) == 0 && why == "" {
+		checkMatch(d, key, m)
+	}
 	if m.Router.Kind == RouterNGINX {
 		checkNGINX(d, spec, key, m)
 	}
@@ -326,17 +329,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	s.StepWeightPromotion = a.int("stepWeightPromotion")
 	s.Iterations = a.int("iterations")
 	for _, mo := range a.list("match") {
-		mt := canary.Match{Headers: map[string]canary.StringMatch{}}
-		hs := mo.obj("headers")
-		for _, name := range hs.keys() {
-			h := hs.obj(name)
-			mt.Headers[name] = canary.StringMatch{Exact: h.str("exact"), Prefix: h.str("prefix"), Suffix: h.str("suffix"), Regex: h.str("regex")}
-			h.done()
-		}
-		hs.done()
-		mo.unsupported("uri", "method", "queryParams", "sourceLabels", "authority", "scheme", "ignoreUriCase", "withoutHeaders", "port", "name")
-		mo.done()
-		s.Match = append(s.Match, mt)
+		s.Match = append(s.Match, decodeMatch(mo))
 	}
 	for _, mo := range a.list("metrics") {
 		// Flagger queries Prometheus with the whitespace collapsed; a query written over many

@@ -111,7 +111,7 @@ spec:
         thresholdRange: {max: 500}
         colour: blue
     match:
-      - uri: {prefix: /api}
+      - gateways: [mesh]
         headers: {x-canary: {exact: "yes"}}
   analisys: {}
 `))
@@ -125,7 +125,7 @@ spec:
 	assert.ElementsMatch(t, []string{
 		`spec.targetRef.kind: canarykit drives Deployments; got "DaemonSet"`,
 		`spec.analysis.interval: must be a duration like 30s or 1m, got "1 minute"`,
-		"spec.analysis.match[0].uri: not supported by canarykit yet",
+		"spec.analysis.match[0].gateways: not supported by canarykit yet",
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
 		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
 		"spec.analysis.alerts[0].providerRef.name: required",

@@ -115,8 +115,8 @@
 // gateways (given beside it, they are refused), for a root VirtualService to delegate to. So
 // are, as Flagger's Istio router writes them, spec.service.match, rewrite (uri, authority),
 // timeout, retries, corsPolicy and headers, on the VirtualService's
-// HTTP routes (with an A/B analysis the canary's route matches each analysis match's headers
-// within each service match; the primary's route the service matches), and
+// HTTP routes (with an A/B analysis the canary's route matches each analysis match within
+// each service match, see A/B testing; the primary's route the service matches), and
 // spec.service.trafficPolicy, on both DestinationRules. They decode into mesh/istioapi's
 // types (Canary.Service): an unknown field, a wrong type or a value Istio would refuse (a
 // duration under 1ms, an unknown load balancer or TLS mode, a regular expression that is not
@@ -153,6 +153,34 @@
 // without one), spec.analysis.match (Flagger would send every request to the canary),
 // mirror and sessionAffinity. Other providers do not read it, as in Flagger (the Services'
 // port carries it). spec.service.backends (App Mesh's) is refused by path.
+//
+// # A/B testing
+//
+// spec.analysis.match entries (Istio HTTPMatchRequests in Flagger's schema) are canary.Match,
+// field for field: headers, uri, method and queryParams (StringMatches: exact, prefix, suffix
+// or regex), and name, authority, scheme, port, ignoreUriCase, withoutHeaders, sourceLabels
+// and sourceNamespace; gateways is refused by path, as in spec.service.match. The engine's
+// checks come first, at the manifest's paths (canary.ValidateMatches: exactly one of exact,
+// prefix, suffix and regex, RE2 regular expressions within canary.MaxRegexLen and
+// MaxRegexInsts, at most 64 entries per mapping and 64 matches, port 1..65535, ignoreUriCase
+// only with a uri exact or prefix, sourceNamespace a namespace name, at least one condition).
+// Then what the provider's route cannot match by is an error at
+// spec.analysis.match[i].<field>, before anything is written: provider istio takes every
+// field; gatewayapi:<version> (and linkerd with gatewayRefs) takes headers, uri (the path:
+// absolute, without "//", "/./" and the like, as the HTTPRoute CRD takes it), method (one
+// exact method of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH) and
+// queryParams, at most 16 headers and 16 query parameters per match, and refuses authority,
+// scheme, port, ignoreUriCase, withoutHeaders, sourceLabels and sourceNamespace
+// (gatewayapi.Service.Problems; name, which matches nothing, is not written); nginx, linkerd
+// (SMI) and smi:<version> match headers only (nginx: one header and one cookie, see above);
+// kubernetes takes no match at all. With spec.service.match (istio, gatewayapi), each analysis
+// match merges into each service match (istioapi.MergeMatches): the analysis match's headers,
+// queryParams, withoutHeaders and sourceLabels replace the service match's, as Flagger replaces
+// headers and source labels; its uri, method and other single-valued fields are added where
+// Flagger drops them, and one the service match sets too is an error at the analysis match's
+// field (istioapi.MergeProblems). Without spec.provider, a match by other fields than headers
+// gets a Note: the driver's default router refuses what it cannot match by when the release
+// starts. mirror and sessionAffinity are ignored with A/B testing, as below.
 //
 // # Traffic mirroring
 //

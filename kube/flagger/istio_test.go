@@ -43,23 +43,12 @@ func TestIstioSeed003ABTesting(t *testing.T) {
 	}, m.Spec.Match)
 }
 
-// What Flagger's Istio router ignores or canarykit's does not write (a service's mirror
-// filters, which only Flagger's Gateway API routers write; source labels, ...) is refused by
-// path, never dropped.
+// What Flagger's Istio router ignores (a service's mirror filters, which only Flagger's
+// Gateway API routers write) is refused by path, never dropped.
 func TestIstioRefusesWhatItDoesNotHonour(t *testing.T) {
 	_, err := flagger.LoadCanary(canaryWith("istio", "mirror: [{backendRef: {name: shadow, port: 80}}]"))
 	assert.Equal(t, []string{"spec.service.mirror: only a Gateway API HTTPRoute carries it (provider gatewayapi:<version>, or linkerd with gatewayRefs), " +
 		"as in Flagger, whose Istio router ignores it; spec.analysis.mirror copies requests to the canary"}, problems(t, err))
-	for field, analysis := range map[string]string{
-		"spec.analysis.match[0].sourceLabels": "match: [{sourceLabels: {app: frontend}, headers: {x-canary: {exact: insider}}}]",
-		"spec.analysis.match[0].uri":          "match: [{uri: {prefix: /api}, headers: {x-canary: {exact: insider}}}]",
-	} {
-		data := strings.Replace(string(canaryWith("istio", "")), "{interval: 30s, iterations: 5}", "{interval: 30s, iterations: 5, "+analysis+"}", 1)
-		_, err := flagger.LoadCanary([]byte(data))
-		got := problems(t, err)
-		require.NotEmpty(t, got, analysis)
-		assert.Contains(t, got[0], field+": not supported by canarykit yet", analysis)
-	}
 }
 
 func TestIstioHostsAndGatewaysAreChecked(t *testing.T) {
