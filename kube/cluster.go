@@ -14,7 +14,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -95,6 +97,7 @@ type nsCache struct {
 	configMaps  corelisters.ConfigMapLister
 	secrets     corelisters.SecretLister
 	hpas        autoscalinglisters.HorizontalPodAutoscalerLister // nil until a target has an autoscaler
+	daemonSets  appslisters.DaemonSetLister                      // nil until a target is a DaemonSet
 	// scaledObjects are KEDA's ScaledObjects (unstructured), nil until a target has one
 	scaledObjects cache.GenericNamespaceLister
 	synced        []cache.InformerSynced
@@ -161,7 +164,9 @@ type deploymentHandler struct {
 
 // OnDeployment calls fn with the namespace and name of every Deployment added or updated in
 // a namespace whose caches run (they start with the first target of the namespace, and a
-// namespace started later is included), until remove is called. The calls come from the
+// namespace started later is included), and of every DaemonSet added or updated in a
+// namespace whose DaemonSets are cached (from its first DaemonSet target), until remove is
+// called. The calls come from the
 // caches' own watches, one goroutine per namespace: fn must not block. It makes no request.
 // fn may call back into the Cluster (remove included: no lock is held while it runs); a call
 // already under way when remove is called may still end after remove returns, and none starts
@@ -189,19 +194,25 @@ func (c *Cluster) OnDeployment(fn func(namespace, name string)) (remove func()) 
 	}
 }
 
-// deploymentChanged gives a Deployment event of the caches to the OnDeployment functions.
+// deploymentChanged gives a Deployment or DaemonSet event of the caches to the OnDeployment
+// functions.
 func (c *Cluster) deploymentChanged(obj any) {
 	list := c.onDeploy.Load()
 	if list == nil {
 		return
 	}
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok {
+	var m *metav1.ObjectMeta
+	switch d := obj.(type) {
+	case *appsv1.Deployment:
+		m = &d.ObjectMeta
+	case *appsv1.DaemonSet:
+		m = &d.ObjectMeta
+	default:
 		return
 	}
 	for _, h := range *list {
 		if !h.removed.Load() {
-			h.fn(d.Namespace, d.Name)
+			h.fn(m.Namespace, m.Name)
 		}
 	}
 }
@@ -226,23 +237,25 @@ func (c *Cluster) Close() {
 	c.running.Wait()
 }
 
-// scalerCache says which autoscalers' cache a target needs besides the namespace's others.
-type scalerCache int
+// extraCaches says which caches a target needs besides the namespace's others (a set of bits).
+type extraCaches int
 
 const (
-	noScalers   scalerCache = iota
-	hpaScalers              // HorizontalPodAutoscalers
-	kedaScalers             // KEDA ScaledObjects
+	noExtras    extraCaches = 0
+	hpaScalers  extraCaches = 1 << iota // HorizontalPodAutoscalers
+	kedaScalers                         // KEDA ScaledObjects
+	daemonSets                          // DaemonSets (targets of that kind and their primaries)
 )
 
-// namespace returns ns's caches (with the autoscalers' informer scalers names), starting them
+// namespace returns ns's caches (with the informers extras names), starting them
 // and waiting for their first sync, for at most the Cluster's SyncTimeout: an identity that may
 // not list or watch one of them gets an error naming it, not a silent wait. The ScaledObjects'
 // informer starts after one list has shown that the cluster serves them (see
 // probeScaledObjects).
-func (c *Cluster) namespace(ctx context.Context, ns string, scalers scalerCache) (*nsCache, error) {
-	withHPA := scalers == hpaScalers
-	withKEDA := scalers == kedaScalers
+func (c *Cluster) namespace(ctx context.Context, ns string, extras extraCaches) (*nsCache, error) {
+	withHPA := extras&hpaScalers != 0
+	withKEDA := extras&kedaScalers != 0
+	withDS := extras&daemonSets != 0
 	if withKEDA {
 		c.mu.Lock()
 		nc := c.caches[ns]
@@ -281,13 +294,22 @@ func (c *Cluster) namespace(ctx context.Context, ns string, scalers scalerCache)
 		nc.watch("secrets", f.Core().V1().Secrets().Informer())
 		c.caches[ns] = nc
 	}
-	if ok && (!withHPA || nc.hpas != nil) && (!withKEDA || nc.scaledObjects != nil) && nc.allSynced() {
+	if ok && (!withHPA || nc.hpas != nil) && (!withKEDA || nc.scaledObjects != nil) && (!withDS || nc.daemonSets != nil) && nc.allSynced() {
 		c.mu.Unlock() // the common case, on every read: started and synced
 		return nc, nil
 	}
 	if withHPA && nc.hpas == nil {
 		nc.hpas = nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister()
 		nc.watch("horizontalpodautoscalers", nc.factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer())
+	}
+	if withDS && nc.daemonSets == nil {
+		inf := nc.factory.Apps().V1().DaemonSets()
+		nc.daemonSets = inf.Lister()
+		nc.watch("daemonsets", inf.Informer())
+		_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.deploymentChanged,
+			UpdateFunc: func(_, obj any) { c.deploymentChanged(obj) },
+		})
 	}
 	if withKEDA && nc.scaledObjects == nil {
 		inf := dynamicinformer.NewFilteredDynamicInformer(c.watchDyn, scaledObjectsGVR, ns, c.resync,
@@ -377,6 +399,15 @@ func waitSynced(ctx context.Context, stop <-chan struct{}, synced ...cache.Infor
 // Cached reads.
 func (nc *nsCache) deployment(ns, name string) (*appsv1.Deployment, error) {
 	return nc.deployments.Deployments(ns).Get(name)
+}
+
+// daemonSet reads a DaemonSet; the namespace's DaemonSets are cached only once one of its
+// targets is a DaemonSet (a NotFound error until then).
+func (nc *nsCache) daemonSet(ns, name string) (*appsv1.DaemonSet, error) {
+	if nc.daemonSets == nil {
+		return nil, apierrors.NewNotFound(appsv1.Resource("daemonsets"), name)
+	}
+	return nc.daemonSets.DaemonSets(ns).Get(name)
 }
 
 func (nc *nsCache) service(ns, name string) (*corev1.Service, error) {

@@ -32,7 +32,7 @@ func TestCachesDropManagedFields(t *testing.T) {
 	c, err := New(Options{Client: client})
 	require.NoError(t, err)
 	defer c.Close()
-	nc, err := c.namespace(context.Background(), "ns", noScalers)
+	nc, err := c.namespace(context.Background(), "ns", noExtras)
 	require.NoError(t, err)
 
 	d, err := nc.deployment("ns", "podinfo")
@@ -107,13 +107,13 @@ func TestOnDeploymentHearsTheCachesDeployments(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := t.Context()
-	_, err = c.namespace(ctx, "early", noScalers)
+	_, err = c.namespace(ctx, "early", noExtras)
 	require.NoError(t, err)
 
 	first, second := make(chan string, 10), make(chan string, 10)
 	removeFirst := c.OnDeployment(func(ns, name string) { first <- ns + "/" + name })
 	defer c.OnDeployment(func(ns, name string) { second <- ns + "/" + name })()
-	_, err = c.namespace(ctx, "late", noScalers)
+	_, err = c.namespace(ctx, "late", noExtras)
 	require.NoError(t, err)
 
 	create := func(ns, name string) {
@@ -138,6 +138,33 @@ func TestOnDeploymentHearsTheCachesDeployments(t *testing.T) {
 	create("late", "c")
 	assert.Equal(t, "late/c", <-second)
 	assert.Empty(t, first, "a removed function is not called (it would have been before the second)")
+}
+
+// DaemonSets are watched only in a namespace one of whose targets is a DaemonSet: there,
+// OnDeployment's functions hear them too (a DaemonSet change starts a release as a
+// Deployment's does).
+func TestOnDeploymentHearsDaemonSetsWhereTargetsAreDaemonSets(t *testing.T) {
+	client := fake.NewClientset()
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := t.Context()
+	plain, err := c.namespace(ctx, "plain", noExtras)
+	require.NoError(t, err)
+	assert.Nil(t, plain.daemonSets, "no DaemonSet cache without a DaemonSet target")
+	_, err = c.namespace(ctx, "nodes", daemonSets)
+	require.NoError(t, err)
+	heard := make(chan string, 10)
+	defer c.OnDeployment(func(ns, name string) { heard <- ns + "/" + name })()
+
+	for _, ns := range []string{"plain", "nodes"} {
+		_, err := client.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: ns}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, "nodes/agent", <-heard)
+	_, err = client.AppsV1().Deployments("plain").Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "last", Namespace: "plain"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "plain/last", <-heard, "the DaemonSet of a namespace without DaemonSet targets is not heard")
 }
 
 // A function removed while an event is being given out (here by the function called before

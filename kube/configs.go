@@ -285,7 +285,7 @@ func (w *Workload) TrackedConfigs(ctx context.Context, t canary.Target) (map[str
 	if err != nil {
 		return nil, err
 	}
-	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec, &w.memo)
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Template.Spec, &w.memo)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,5 @@
-// Package kube connects canarykit's engine to a Kubernetes cluster: apps/v1 Deployment targets
-// (canary.Workload), the rollout status with a one-driver-per-target lock
+// Package kube connects canarykit's engine to a Kubernetes cluster: apps/v1 Deployment and
+// DaemonSet targets (canary.Workload; see "DaemonSet targets"), the rollout status with a one-driver-per-target lock
 // (canary.StatusStore), and Kubernetes Events for every decision (on the target Deployment, or
 // with Events.ForObject on another object: a Flagger Canary, as Flagger records them).
 //
@@ -108,6 +108,38 @@
 // list per namespace finds out before the ScaledObjects' cache starts). ScaledObjects are read
 // from a cache per namespace (started by the first such target) and written unstructured:
 // canarykit does not import KEDA.
+//
+// # DaemonSet targets
+//
+// With WorkloadOptions.Kind KindDaemonSet (Flagger's targetRef kind DaemonSet) the target is an
+// apps/v1 DaemonSet, driven by the same code as a Deployment through one abstraction of the
+// kind (kinds.go): the primary is a DaemonSet "<target>-primary" selecting the primary label
+// value, with the target's pod template (labels and config references renamed as for a
+// Deployment), update strategy, minReadySeconds and revision history limit, and the target's
+// labels; Promote copies them again. A DaemonSet has no replicas: it is scaled to zero by the
+// node selector ScaleToZeroNodeSelector (flagger.app/scale-to-zero: "true", Flagger's own key,
+// one merge patch of the pod template) and scaled up by removing it (a merge patch setting it
+// to null; RestoreTarget, at hand-back, removes it too, so no scale-down key is left on a
+// handed-back target). Writing Flagger's key, not one of canarykit's, keeps a Canary movable
+// between the two: a DaemonSet Flagger scaled down is seen scaled down (and its revision the
+// same) when canarykit takes its Canary over, and one canarykit scaled down is scaled up by
+// Flagger's ScaleUp if the Canary goes back to Flagger. The key is no part of the target's
+// revision, nor of the primary's template (neither Flagger's nor canarykit's primary has it).
+// Readiness follows the daemonset controller's status, as Flagger's does: observedGeneration,
+// updatedNumberScheduled against desiredNumberScheduled, and numberAvailable against the ready
+// threshold's share of desiredNumberScheduled (a DaemonSet with no node to run on is ready);
+// a DaemonSet has no progress deadline condition, so a rollout that never finishes is timed
+// out by the analysis' own progress deadline. A DaemonSet target has no autoscaler
+// (WorkloadOptions.Autoscaler is refused with it). Bootstrap refuses, before its first write, a
+// DaemonSet the primary cannot run beside: update strategy OnDelete (the canary's pods would
+// never be replaced) and host ports (a container's hostPort, or any container port with
+// hostNetwork: the primary's pod and the canary's run on the same nodes). The target's selector
+// follows the Deployment's rule (one of app, name, app.kubernetes.io/name in matchLabels).
+// DaemonSets are cached only in the namespaces one of whose targets is a DaemonSet (the cache
+// starts with the first of them), so Deployment targets cost no DaemonSet watch; there,
+// Cluster.OnDeployment also gives out the DaemonSets' events (a DaemonSet change kicks its
+// target as a Deployment's does), and Events.For records on the DaemonSet when no Deployment
+// has the target's name.
 //
 // # The Services' metadata
 //
@@ -235,7 +267,7 @@
 // (rbac-flagger.yaml) adds reading MetricTemplates, AlertProviders and their Secrets, and
 // reading Canaries and writing their status (kube/driver's Options.CanaryStatus). RBAC() has
 // no delete verb: RevertRBAC() (rbac-revert.yaml) adds delete on what handing a target back
-// removes (kube/driver's Retire with Revert: the primary Deployment, its autoscaler (HPA or
+// removes (kube/driver's Retire with Revert: the primary Deployment or DaemonSet, its autoscaler (HPA or
 // ScaledObject), config
 // copies, the primary and canary Services, the Lease), to be bound only where targets may be
 // reverted; the route objects' delete rules are the router's (mesh).

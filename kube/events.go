@@ -231,15 +231,19 @@ func (e *Events) stamp() int64 {
 	}
 }
 
-// involved refers to the target Deployment, with its UID when the cache has it.
+// involved refers to the target, with its UID when the cache has it: the Deployment, or the
+// DaemonSet of that name when the namespace's DaemonSets are cached (it has a DaemonSet
+// target) and no Deployment has the name.
 func (e *Events) involved(t canary.Target) corev1.ObjectReference {
-	ref := corev1.ObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Namespace: t.Namespace, Name: t.Name}
+	ref := corev1.ObjectReference{APIVersion: "apps/v1", Kind: KindDeployment, Namespace: t.Namespace, Name: t.Name}
 	e.c.mu.Lock()
 	nc := e.c.caches[t.Namespace]
 	e.c.mu.Unlock()
 	if nc != nil {
 		if d, err := nc.deployment(t.Namespace, t.Name); err == nil {
 			ref.UID = d.UID
+		} else if ds, err := nc.daemonSet(t.Namespace, t.Name); err == nil {
+			ref.Kind, ref.UID = KindDaemonSet, ds.UID
 		}
 	}
 	return ref

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -22,7 +21,8 @@ import (
 // the primary exists (Flagger's finalizer does the same), else by ScaleUp's rule. It returns
 // the replicas asked for. A target ScaledObject is resumed first (the pause annotation
 // removed), as Flagger's finalizer does. A primary canarykit made for another Canary of the
-// target is refused (a permanent error): the target is that Canary's.
+// target is refused (a permanent error): the target is that Canary's. A DaemonSet target
+// loses its ScaleToZeroNodeSelector (it returns 1: a DaemonSet has no replicas).
 func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, error) {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
@@ -35,7 +35,7 @@ func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, e
 			return 0, err
 		}
 	}
-	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
 	switch {
 	case apierrors.IsNotFound(err):
 		if err := w.ScaleUp(ctx, t); err != nil {
@@ -45,28 +45,29 @@ func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, e
 		if err != nil {
 			return 0, err
 		}
-		return replicasOf(d), nil
+		return w.replicasOf(d), nil
 	case err != nil:
 		return 0, err
 	}
-	if err := w.checkOwned(p, "deployment", d); err != nil {
+	if err := w.checkOwned(p, w.kind.resource(), d); err != nil {
 		return 0, err // another Canary's primary: the target is not this Canary's to hand back
 	}
-	n := replicasOf(p)
+	n := w.replicasOf(p)
 	if n < 1 {
 		n = 1
 	}
-	if replicasOf(d) == n {
+	if w.replicasOf(d) == n {
 		return n, nil
 	}
 	return n, w.scale(ctx, n)
 }
 
-func replicasOf(d *appsv1.Deployment) int32 {
-	if d.Spec.Replicas == nil {
+func (w *Workload) replicasOf(d app) int32 {
+	r := w.kind.replicas(d)
+	if r == nil {
 		return 1
 	}
-	return *d.Spec.Replicas
+	return *r
 }
 
 // HandBackApex points the apex Service at the target's own pods and removes canarykit's label
@@ -113,7 +114,7 @@ func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
 	} else {
 		// the Canary's apex labels and annotations go with it (others' and unmanaged keys stay)
 		u.Labels, u.Annotations, _ = canary.ApplyMetadata(u.Labels, u.Annotations, canary.Metadata{}, w.opts.UnmanagedMetadata)
-		u.OwnerReferences = withoutOwner(u.OwnerReferences, d.Name)
+		u.OwnerReferences = withoutOwner(u.OwnerReferences, d.Kind, d.Name)
 	}
 	// and every other key of canarykit's, such as the Kubernetes router's record of the
 	// Deployment it routes to
@@ -126,10 +127,10 @@ func (w *Workload) HandBackApex(ctx context.Context, t canary.Target) error {
 	return nil
 }
 
-func withoutOwner(refs []metav1.OwnerReference, deployment string) []metav1.OwnerReference {
+func withoutOwner(refs []metav1.OwnerReference, kind, name string) []metav1.OwnerReference {
 	out := refs[:0:0]
 	for _, r := range refs {
-		if r.Kind != "Deployment" || r.Name != deployment {
+		if r.Kind != kind || r.Name != name {
 			out = append(out, r)
 		}
 	}
@@ -172,9 +173,9 @@ func (w *Workload) RemoveGenerated(ctx context.Context, t canary.Target) error {
 		svc, err := nc.service(ns, name)
 		del("service", name, svc, err, func(o metav1.DeleteOptions) error { return core.Services(ns).Delete(ctx, name, o) })
 	}
-	primary, err := nc.deployment(ns, t.PrimaryName())
-	del("deployment", t.PrimaryName(), primary, err, func(o metav1.DeleteOptions) error {
-		return w.c.client.AppsV1().Deployments(ns).Delete(ctx, t.PrimaryName(), o)
+	primary, err := w.kind.cached(nc, ns, t.PrimaryName())
+	del(w.kind.resource(), t.PrimaryName(), primary, err, func(o metav1.DeleteOptions) error {
+		return w.kind.remove(ctx, w.c.client, ns, t.PrimaryName(), o)
 	})
 	if w.keda() {
 		name := w.opts.Autoscaler + "-primary"

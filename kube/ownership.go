@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -31,15 +30,15 @@ const AnnotationCanary = "canarykit.dev/canary"
 
 // ownerRef makes the target Deployment the owner of what canarykit creates for it (with
 // WorkloadOptions.OwnerReferences), so deleting the target deletes them.
-func ownerRef(d *appsv1.Deployment) metav1.OwnerReference {
-	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}
+func ownerRef(d app) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: d.Kind, Name: d.Name, UID: d.UID, Controller: ptr.To(true)}
 }
 
 // canaryName is the name the Workload's objects record in AnnotationCanary.
 func (w *Workload) canaryName() string { return w.opts.Target.CanaryName() }
 
 // managedMeta returns metadata for an object canarykit manages for target d.
-func (w *Workload) managedMeta(d *appsv1.Deployment, name string, labels map[string]string) metav1.ObjectMeta {
+func (w *Workload) managedMeta(d app, name string, labels map[string]string) metav1.ObjectMeta {
 	l := copyStringMap(labels)
 	if l == nil {
 		l = map[string]string{}
@@ -55,7 +54,7 @@ func (w *Workload) managedMeta(d *appsv1.Deployment, name string, labels map[str
 
 // madeForTarget reports whether obj carries canarykit's label and names target d, by
 // annotation or owner reference.
-func madeForTarget(obj metav1.Object, d *appsv1.Deployment) bool {
+func madeForTarget(obj metav1.Object, d app) bool {
 	if obj.GetLabels()[canary.LabelManagedBy] != canary.ManagedBy {
 		return false
 	}
@@ -63,7 +62,7 @@ func madeForTarget(obj metav1.Object, d *appsv1.Deployment) bool {
 		return true
 	}
 	for _, o := range obj.GetOwnerReferences() {
-		if o.Kind == "Deployment" && o.Name == d.Name {
+		if o.Kind == d.Kind && o.Name == d.Name {
 			return true
 		}
 	}
@@ -76,7 +75,7 @@ func madeForTarget(obj metav1.Object, d *appsv1.Deployment) bool {
 // canarykit) is the target's, so the Workload's: unclaimed reports it, and Bootstrap claims it.
 // So is one Flagger generated for the Workload's Canary (its controller owner reference is
 // that Canary, by name and, when the Target records it, UID): see takeover.go.
-func (w *Workload) checkOwned(obj metav1.Object, kind string, d *appsv1.Deployment) error {
+func (w *Workload) checkOwned(obj metav1.Object, kind string, d app) error {
 	if w.flaggerOwned(obj) {
 		return nil // Flagger's for this Canary: see takeover.go
 	}
@@ -139,14 +138,14 @@ func (w *Workload) claim(m metav1.Object) {
 // generatedTarget refuses a target Deployment that canarykit made itself (another target's
 // primary): releasing it would rewrite and scale down a Deployment serving production traffic
 // for another Canary.
-func generatedTarget(d *appsv1.Deployment) error {
+func generatedTarget(d app) error {
 	if d.Labels[canary.LabelManagedBy] != canary.ManagedBy {
 		return nil
 	}
 	made := d.Annotations[AnnotationTarget]
 	if made == "" {
 		for _, o := range d.OwnerReferences {
-			if o.Kind == "Deployment" {
+			if o.Kind == d.Kind {
 				made = o.Name
 			}
 		}
@@ -158,14 +157,14 @@ func generatedTarget(d *appsv1.Deployment) error {
 	if d.Name == made+"-primary" {
 		what = "the primary canarykit made for target " + made
 	}
-	return canary.Permanent(fmt.Errorf("deployment %s/%s is %s; a target (targetRef.name) must be the user's own Deployment", d.Namespace, d.Name, what))
+	return canary.Permanent(fmt.Errorf("%s %s/%s is %s; a target (targetRef.name) must be the user's own %s", d.resource(), d.Namespace, d.Name, what, d.Kind))
 }
 
 // adoptable refuses to adopt an unlabelled apex Service that serves something other than the
 // target: one without a selector (its endpoints are kept by hand or by another controller, or
 // it is an ExternalName), or whose selector picks pods other than the target's or its
 // primary's. Adopting it would send its clients to the target.
-func adoptable(svc *corev1.Service, d *appsv1.Deployment) error {
+func adoptable(svc *corev1.Service, d app) error {
 	key, value, err := selectorLabel(d)
 	if err != nil {
 		return err
@@ -177,12 +176,12 @@ func adoptable(svc *corev1.Service, d *appsv1.Deployment) error {
 			svc.Namespace, svc.Name, d.Name))
 	}
 	pods := labels.Set{}
-	if d.Spec.Selector != nil {
-		for k, v := range d.Spec.Selector.MatchLabels {
+	if d.Selector != nil {
+		for k, v := range d.Selector.MatchLabels {
 			pods[k] = v
 		}
 	}
-	for k, v := range d.Spec.Template.Labels {
+	for k, v := range d.Template.Labels {
 		pods[k] = v
 	}
 	selects := func(app string) bool {

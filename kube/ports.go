@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -37,7 +36,7 @@ var discoverySidecars = []string{"istio-proxy", "envoy"}
 // the main port sends to (TargetPort's number, or its name) is left out. A port that is not
 // valid in a Service, or clashes with another by name or number, is an error naming it; the
 // same name and number declared twice is one port.
-func servicePorts(o *WorkloadOptions, d *appsv1.Deployment) ([]corev1.ServicePort, error) {
+func servicePorts(o *WorkloadOptions, d app) ([]corev1.ServicePort, error) {
 	main := corev1.ServicePort{Name: o.PortName, Protocol: corev1.ProtocolTCP, Port: o.Port, TargetPort: o.TargetPort}
 	if o.AppProtocol != "" {
 		main.AppProtocol = &o.AppProtocol
@@ -52,7 +51,7 @@ func servicePorts(o *WorkloadOptions, d *appsv1.Deployment) ([]corev1.ServicePor
 	}
 	fields := map[string]string{} // service port name → the field it was discovered at
 	seen := 0                     // container ports to discover, bounded (so are the problems)
-	for ci, c := range d.Spec.Template.Spec.Containers {
+	for ci, c := range d.Template.Spec.Containers {
 		if slices.Contains(discoverySidecars, c.Name) {
 			continue
 		}
@@ -109,7 +108,7 @@ func servicePorts(o *WorkloadOptions, d *appsv1.Deployment) ([]corev1.ServicePor
 
 // discoveryError is the permanent error refusing d's ports: the Services cannot carry them
 // until a new revision of the target fixes them.
-func discoveryError(d *appsv1.Deployment, problems []canary.FieldError) error {
+func discoveryError(d app, problems []canary.FieldError) error {
 	return canary.Permanent(&canary.ValidationError{
 		Subject:  fmt.Sprintf("deployment %s/%s for service.portDiscovery", d.Namespace, d.Name),
 		Problems: problems,

@@ -47,20 +47,20 @@ func TestServicePortsDiscoversTheContainersPorts(t *testing.T) {
 	o := discoveryOptions()
 	main := corev1.ServicePort{Name: "http", Protocol: corev1.ProtocolTCP, Port: 9898, TargetPort: intstr.FromInt32(9898)}
 
-	got, err := servicePorts(o, d)
+	got, err := servicePorts(o, deploymentApp(d))
 	require.NoError(t, err)
 	assert.Equal(t, []corev1.ServicePort{main, tcp("dns", 5353), tcp("tcp-app-2", 8080), tcp("grpc", 9000), tcp("http-metrics", 9797)}, got)
 
 	o.PortDiscovery = false
-	got, err = servicePorts(o, d)
+	got, err = servicePorts(o, deploymentApp(d))
 	require.NoError(t, err)
 	assert.Equal(t, []corev1.ServicePort{main}, got)
 
 	// a named targetPort leaves out the container port of that name, not the one of Port's number
 	o = discoveryOptions()
 	o.Port, o.TargetPort, o.AppProtocol = 80, intstr.FromString("web"), "http"
-	got, err = servicePorts(o, withContainers(containerPorts("app",
-		corev1.ContainerPort{Name: "web", ContainerPort: 9898}, corev1.ContainerPort{Name: "admin", ContainerPort: 9090})))
+	got, err = servicePorts(o, deploymentApp(withContainers(containerPorts("app",
+		corev1.ContainerPort{Name: "web", ContainerPort: 9898}, corev1.ContainerPort{Name: "admin", ContainerPort: 9090}))))
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	assert.Equal(t, "http", *got[0].AppProtocol)
@@ -86,7 +86,7 @@ func TestServicePortsRefusesWhatAServiceCannotCarry(t *testing.T) {
 	o := discoveryOptions()
 	o.TargetPort = intstr.FromInt32(9000) // port 9898 is then the main port's only
 	d.Spec.Template.Spec.Containers[0].Ports = append(d.Spec.Template.Spec.Containers[0].Ports, corev1.ContainerPort{Name: "other", ContainerPort: 9898})
-	_, err := servicePorts(o, d)
+	_, err := servicePorts(o, deploymentApp(d))
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, canary.ErrInvalidSpec), "%v", err)
 	assert.True(t, canary.IsPermanent(err), "permanent: %v", err)
@@ -109,9 +109,9 @@ func TestServicePortsRefusesWhatAServiceCannotCarry(t *testing.T) {
 	for i := range MaxDiscoveredPorts + 1 {
 		many = append(many, corev1.ContainerPort{ContainerPort: int32(10000 + i)})
 	}
-	_, err = servicePorts(discoveryOptions(), withContainers(containerPorts("app", many...)))
+	_, err = servicePorts(discoveryOptions(), deploymentApp(withContainers(containerPorts("app", many...))))
 	require.ErrorContains(t, err, fmt.Sprintf("spec.template.spec.containers[0].ports[%d]: more than %d ports to discover", MaxDiscoveredPorts, MaxDiscoveredPorts))
-	got, err := servicePorts(discoveryOptions(), withContainers(containerPorts("app", many[:MaxDiscoveredPorts]...)))
+	got, err := servicePorts(discoveryOptions(), deploymentApp(withContainers(containerPorts("app", many[:MaxDiscoveredPorts]...))))
 	require.NoError(t, err)
 	assert.Len(t, got, MaxDiscoveredPorts+1, "the main port and as many as allowed")
 }
@@ -145,7 +145,7 @@ func TestServicePortsBoundsTheProblems(t *testing.T) {
 	for range 10 * MaxDiscoveredPorts {
 		bad = append(bad, corev1.ContainerPort{ContainerPort: 70000})
 	}
-	_, err := servicePorts(discoveryOptions(), withContainers(containerPorts("app", bad...)))
+	_, err := servicePorts(discoveryOptions(), deploymentApp(withContainers(containerPorts("app", bad...))))
 	var ve *canary.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Len(t, ve.Problems, MaxDiscoveredPorts+1)

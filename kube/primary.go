@@ -6,13 +6,10 @@ import (
 	"fmt"
 
 	"github.com/canarykit/canarykit/canary"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 )
 
 // selectorLabels are the label keys whose value names an app, in Flagger's order of preference.
@@ -20,26 +17,26 @@ var selectorLabels = []string{"app", "name", "app.kubernetes.io/name"}
 
 // selectorLabel returns the target's app label key and value: the first of app, name,
 // app.kubernetes.io/name in its selector.
-func selectorLabel(d *appsv1.Deployment) (string, string, error) {
-	if d.Spec.Selector != nil {
+func selectorLabel(d app) (string, string, error) {
+	if d.Selector != nil {
 		for _, k := range selectorLabels {
-			if v, ok := d.Spec.Selector.MatchLabels[k]; ok && v != "" {
+			if v, ok := d.Selector.MatchLabels[k]; ok && v != "" {
 				return k, v, nil
 			}
 		}
 	}
 	return "", "", canary.Permanent(fmt.Errorf(
-		"deployment %s/%s: its selector has none of the labels app, name, app.kubernetes.io/name", d.Namespace, d.Name))
+		"%s %s/%s: its selector has none of the labels app, name, app.kubernetes.io/name", d.resource(), d.Namespace, d.Name))
 }
 
-// AnnotationRevision on the primary Deployment is the revision it was created or promoted with.
+// AnnotationRevision on the primary (Deployment or DaemonSet) is the revision it was created or promoted with.
 const AnnotationRevision = "canarykit.dev/revision"
 
 // template is the target as Bootstrap and Promote need it: its app label and the configs its
 // pod template references.
 type template struct {
 	nc         *nsCache
-	d          *appsv1.Deployment
+	d          app
 	key, value string
 	tracked    []trackedConfig
 }
@@ -49,11 +46,14 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 	if err != nil {
 		return template{}, err
 	}
+	if err := copyable(d); err != nil {
+		return template{}, err
+	}
 	key, value, err := selectorLabel(d)
 	if err != nil {
 		return template{}, err
 	}
-	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec, &w.memo)
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Template.Spec, &w.memo)
 	return template{nc: nc, d: d, key: key, value: value, tracked: tracked}, err
 }
 
@@ -87,15 +87,15 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	if err := w.syncConfigs(ctx, nc, d, tracked, false); err != nil {
 		return err
 	}
-	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
 	if apierrors.IsNotFound(err) {
 		p, err = w.createPrimary(ctx, d, key, value, tracked)
 	}
 	switch {
 	case err != nil:
 		return err
-	case p != nil:
-		if err := w.checkOwned(p, "deployment", d); err != nil {
+	case p.found():
+		if err := w.checkOwned(p, w.kind.resource(), d); err != nil {
 			return err
 		}
 		if unclaimed(p) {
@@ -122,7 +122,7 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 
 // syncServices creates or corrects the apex, primary and canary Services of d (see
 // syncService); the apex's selector is the router's unless ApexSelectsPrimary.
-func (w *Workload) syncServices(ctx context.Context, nc *nsCache, d *appsv1.Deployment, key, value string) error {
+func (w *Workload) syncServices(ctx context.Context, nc *nsCache, d app, key, value string) error {
 	t := w.opts.Target
 	for _, s := range []struct {
 		name, selects string
@@ -145,7 +145,7 @@ func (w *Workload) syncServices(ctx context.Context, nc *nsCache, d *appsv1.Depl
 // adopt, container ports PortDiscovery cannot put on the Services, or a target ScaledObject
 // that is missing or cannot be copied for the primary (see primaryScaledObjectSpec). Objects missing from
 // the caches are left to the writes that create them.
-func (w *Workload) preflight(nc *nsCache, d *appsv1.Deployment, t canary.Target, tracked []trackedConfig) error {
+func (w *Workload) preflight(nc *nsCache, d app, t canary.Target, tracked []trackedConfig) error {
 	ns := t.Namespace
 	if _, err := servicePorts(&w.opts, d); err != nil {
 		return err
@@ -167,8 +167,8 @@ func (w *Workload) preflight(nc *nsCache, d *appsv1.Deployment, t canary.Target,
 			}
 		}
 	}
-	if p, err := nc.deployment(ns, t.PrimaryName()); err == nil {
-		if err := w.checkOwned(p, "deployment", d); err != nil {
+	if p, err := w.kind.cached(nc, ns, t.PrimaryName()); err == nil {
+		if err := w.checkOwned(p, w.kind.resource(), d); err != nil {
 			return err
 		}
 	}
@@ -190,60 +190,60 @@ func (w *Workload) preflight(nc *nsCache, d *appsv1.Deployment, t canary.Target,
 	return nil
 }
 
-// primarySpec is the primary's DeploymentSpec for the target d: d's template with the primary
-// label value and config references, and d's rollout settings.
-func (w *Workload) primarySpec(d *appsv1.Deployment, key, value string, tracked []trackedConfig) appsv1.DeploymentSpec {
-	tmpl := d.Spec.Template.DeepCopy()
+// primaryTemplate is the primary's pod template for the target d: d's template with the
+// primary label value and config references, without ScaleToZeroNodeSelector.
+func (w *Workload) primaryTemplate(d app, key, value string, tracked []trackedConfig) *corev1.PodTemplateSpec {
+	tmpl := d.Template.DeepCopy()
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
 	}
 	tmpl.Labels[key] = value + "-primary"
 	rewriteConfigRefs(&tmpl.Spec, tracked)
-	return appsv1.DeploymentSpec{
-		Replicas:                d.Spec.Replicas,
-		Selector:                &metav1.LabelSelector{MatchLabels: map[string]string{key: value + "-primary"}},
-		Template:                *tmpl,
-		Strategy:                d.Spec.Strategy,
-		MinReadySeconds:         d.Spec.MinReadySeconds,
-		RevisionHistoryLimit:    d.Spec.RevisionHistoryLimit,
-		ProgressDeadlineSeconds: d.Spec.ProgressDeadlineSeconds,
+	if d.Kind == KindDaemonSet {
+		delete(tmpl.Spec.NodeSelector, ScaleToZeroNodeSelector)
+		if len(tmpl.Spec.NodeSelector) == 0 {
+			tmpl.Spec.NodeSelector = nil
+		}
 	}
+	return tmpl
 }
 
-// createPrimary creates the primary Deployment. One created meanwhile (by another Bootstrap of
-// this Canary or of another one) is returned for the caller to check; nil when created.
-func (w *Workload) createPrimary(ctx context.Context, d *appsv1.Deployment, key, value string, tracked []trackedConfig) (*appsv1.Deployment, error) {
+// createPrimary creates the primary: the target's kind, selecting the primary label value, with
+// primaryTemplate and the target's rollout settings (a Deployment's replicas, at least 1). One
+// created meanwhile (by another Bootstrap of this Canary or of another one) is returned for
+// the caller to check; none when created.
+func (w *Workload) createPrimary(ctx context.Context, d app, key, value string, tracked []trackedConfig) (app, error) {
 	labels := copyStringMap(d.Labels)
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	labels[key] = value + "-primary"
-	p := &appsv1.Deployment{ObjectMeta: w.managedMeta(d, d.Name+"-primary", labels), Spec: w.primarySpec(d, key, value, tracked)}
-	p.Annotations[AnnotationRevision] = w.memo.revisionOf(d, tracked)
-	if p.Spec.Replicas == nil || *p.Spec.Replicas == 0 {
-		p.Spec.Replicas = ptr.To(int32(1))
-	}
-	created, err := w.c.client.AppsV1().Deployments(d.Namespace).Create(ctx, p, metav1.CreateOptions{})
+	meta := w.managedMeta(d, d.Name+"-primary", labels)
+	meta.Annotations[AnnotationRevision] = w.memo.revisionOf(d, tracked)
+	p := w.kind.newPrimary(d, meta, &metav1.LabelSelector{MatchLabels: map[string]string{key: value + "-primary"}},
+		w.primaryTemplate(d, key, value, tracked))
+	res := w.kind.resource()
+	created, err := w.kind.create(ctx, w.c.client, p)
 	if apierrors.IsAlreadyExists(err) {
-		cur, err := w.c.client.AppsV1().Deployments(d.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		cur, err := w.kind.fetch(ctx, w.c.client, d.Namespace, p.Name)
 		if err != nil {
-			return nil, fmt.Errorf("get deployment %s/%s: %w", d.Namespace, p.Name, err)
+			return app{}, fmt.Errorf("get %s %s/%s: %w", res, d.Namespace, p.Name, err)
 		}
 		return cur, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create deployment %s/%s: %w", d.Namespace, p.Name, err)
+		return app{}, fmt.Errorf("create %s %s/%s: %w", res, d.Namespace, p.Name, err)
 	}
 	w.setPrimaryGen(created.Generation)
-	w.log.Info("created primary deployment", "name", p.Name)
-	return nil, nil
+	w.log.Info("created primary "+res, "name", p.Name)
+	return app{}, nil
 }
 
 // claimPrimary records the Workload's target and Canary (and the managed-by label) on a
 // primary an earlier canarykit or Flagger made, and rev, if set, as its revision, on the
 // version read (a conflict is retried by the caller, and finds the claim of a Canary that
 // came first).
-func (w *Workload) claimPrimary(ctx context.Context, p *appsv1.Deployment, rev string) error {
+func (w *Workload) claimPrimary(ctx context.Context, p app, rev string) error {
 	annotations := map[string]string{AnnotationTarget: w.opts.Target.Name, AnnotationCanary: w.canaryName()}
 	if rev != "" {
 		annotations[AnnotationRevision] = rev
@@ -254,10 +254,10 @@ func (w *Workload) claimPrimary(ctx context.Context, p *appsv1.Deployment, rev s
 	if err != nil {
 		return err
 	}
-	if _, err := w.c.client.AppsV1().Deployments(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("record canary %s on deployment %s/%s: %w", w.canaryName(), p.Namespace, p.Name, err)
+	if _, err := w.kind.patch(ctx, w.c.client, p.Namespace, p.Name, patch); err != nil {
+		return fmt.Errorf("record canary %s on %s %s/%s: %w", w.canaryName(), w.kind.resource(), p.Namespace, p.Name, err)
 	}
-	w.log.Info("recorded the canary on the primary deployment", "name", p.Name)
+	w.log.Info("recorded the canary on the primary "+w.kind.resource(), "name", p.Name)
 	return nil
 }
 
@@ -285,34 +285,27 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 	if err := w.syncConfigs(ctx, nc, d, tracked, true); err != nil {
 		return err
 	}
-	want := w.primarySpec(d, key, value, tracked)
+	tmpl := w.primaryTemplate(d, key, value, tracked)
 	rev := analysed
-	p, err := nc.deployment(t.Namespace, t.PrimaryName())
+	res := w.kind.resource()
+	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
 	if err != nil {
-		return fmt.Errorf("get primary deployment %s/%s: %w", t.Namespace, t.PrimaryName(), err)
+		return fmt.Errorf("get primary %s %s/%s: %w", res, t.Namespace, t.PrimaryName(), err)
 	}
-	if err := w.checkOwned(p, "deployment", d); err != nil {
+	if err := w.checkOwned(p, res, d); err != nil {
 		return err
 	}
 	err = retryOnConflict(func() error {
-		if promoted(p, want, w.opts.Autoscaler != "") && p.Annotations[AnnotationRevision] == rev && !unclaimed(p) {
+		u, same := w.kind.promotion(p, d, tmpl, w.opts.Autoscaler != "")
+		if same && p.Annotations[AnnotationRevision] == rev && !unclaimed(p) {
 			return nil
 		}
-		u := p.DeepCopy()
-		w.claim(&u.ObjectMeta)
+		w.claim(u.ObjectMeta)
 		u.Annotations[AnnotationRevision] = rev
-		u.Spec.Template = want.Template
-		u.Spec.Strategy = want.Strategy
-		u.Spec.MinReadySeconds = want.MinReadySeconds
-		u.Spec.RevisionHistoryLimit = want.RevisionHistoryLimit
-		u.Spec.ProgressDeadlineSeconds = want.ProgressDeadlineSeconds
-		if w.opts.Autoscaler == "" && want.Replicas != nil && *want.Replicas > 0 {
-			u.Spec.Replicas = want.Replicas
-		}
-		updated, err := w.c.client.AppsV1().Deployments(t.Namespace).Update(ctx, u, metav1.UpdateOptions{})
+		updated, err := w.kind.update(ctx, w.c.client, u)
 		if apierrors.IsConflict(err) {
-			if fresh, gerr := w.c.client.AppsV1().Deployments(t.Namespace).Get(ctx, t.PrimaryName(), metav1.GetOptions{}); gerr == nil {
-				if oerr := w.checkOwned(fresh, "deployment", d); oerr != nil {
+			if fresh, gerr := w.kind.fetch(ctx, w.c.client, t.Namespace, t.PrimaryName()); gerr == nil {
+				if oerr := w.checkOwned(fresh, res, d); oerr != nil {
 					return oerr
 				}
 				p = fresh
@@ -326,7 +319,7 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("update primary deployment %s/%s: %w", t.Namespace, t.PrimaryName(), err)
+		return fmt.Errorf("update primary %s %s/%s: %w", res, t.Namespace, t.PrimaryName(), err)
 	}
 	if w.opts.PortDiscovery { // the Services carry the promoted revision's ports
 		if err := w.syncServices(ctx, nc, d, key, value); err != nil {
@@ -342,24 +335,10 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 	return nil
 }
 
-// promoted reports whether p already runs want.
-func promoted(p *appsv1.Deployment, want appsv1.DeploymentSpec, hasAutoscaler bool) bool {
-	s := p.Spec
-	same := equality.Semantic.DeepEqual(s.Template, want.Template) &&
-		equality.Semantic.DeepEqual(s.Strategy, want.Strategy) &&
-		s.MinReadySeconds == want.MinReadySeconds &&
-		equality.Semantic.DeepEqual(s.RevisionHistoryLimit, want.RevisionHistoryLimit) &&
-		equality.Semantic.DeepEqual(s.ProgressDeadlineSeconds, want.ProgressDeadlineSeconds)
-	if !hasAutoscaler && want.Replicas != nil && *want.Replicas > 0 {
-		same = same && s.Replicas != nil && *s.Replicas == *want.Replicas
-	}
-	return same
-}
-
 // syncConfigs creates the primary copies of tracked configs, records the Workload's Canary on
 // copies an earlier canarykit made, and with update, brings existing copies level with the
 // originals.
-func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d *appsv1.Deployment, tracked []trackedConfig, update bool) error {
+func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked []trackedConfig, update bool) error {
 	ns := d.Namespace
 	for _, tc := range tracked {
 		name := primaryConfigName(tc.ref.name)

@@ -63,6 +63,6 @@ func TestRevertRoleOnlyDeletesWhatTheWorkloadRoleManages(t *testing.T) {
 		}
 	}
 	slices.Sort(deleted)
-	assert.Equal(t, []string{"/configmaps", "/secrets", "/services", "apps/deployments",
+	assert.Equal(t, []string{"/configmaps", "/secrets", "/services", "apps/daemonsets", "apps/deployments",
 		"autoscaling/horizontalpodautoscalers", "coordination.k8s.io/leases", "keda.sh/scaledobjects"}, deleted)
 }

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"sync"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -31,16 +30,16 @@ type templateKey struct {
 	template   *corev1.PodTemplateSpec
 }
 
-func keyOf(d *appsv1.Deployment) templateKey {
+func keyOf(d app) templateKey {
 	if d.UID != "" && d.Generation > 0 {
 		return templateKey{uid: d.UID, generation: d.Generation}
 	}
-	return templateKey{template: &d.Spec.Template}
+	return templateKey{template: d.Template}
 }
 
-// revisionOf is revision(&d.Spec.Template, tracked), computed again only when d's template or a
+// revisionOf is revision(d.revisionTemplate(), tracked), computed again only when d's template or a
 // tracked config's checksum changed since the last call.
-func (m *revisionMemo) revisionOf(d *appsv1.Deployment, tracked []trackedConfig) string {
+func (m *revisionMemo) revisionOf(d app, tracked []trackedConfig) string {
 	configs := make([]string, len(tracked))
 	for i, tc := range tracked {
 		configs[i] = tc.ref.String() + "=" + tc.checksum
@@ -51,7 +50,7 @@ func (m *revisionMemo) revisionOf(d *appsv1.Deployment, tracked []trackedConfig)
 	if m.revision != "" && m.template == key && slices.Equal(m.configs, configs) {
 		return m.revision
 	}
-	m.template, m.configs, m.revision = key, configs, revisionOfParts(&d.Spec.Template, configs)
+	m.template, m.configs, m.revision = key, configs, revisionOfParts(d.revisionTemplate(), configs)
 	return m.revision
 }
 

@@ -25,7 +25,7 @@ func TestRevisionMemoFollowsTemplateAndTrackedConfigs(t *testing.T) {
 	memoized := func(d *appsv1.Deployment) string {
 		tr, err := nc.trackedConfigs("ns", &d.Spec.Template.Spec, memo)
 		require.NoError(t, err)
-		return memo.revisionOf(d, tr)
+		return memo.revisionOf(deploymentApp(d), tr)
 	}
 	plain := func(d *appsv1.Deployment) string {
 		tr, err := nc.trackedConfigs("ns", &d.Spec.Template.Spec, nil)

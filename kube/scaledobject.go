@@ -12,7 +12,6 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/internal/apierr"
 	"github.com/canarykit/canarykit/kube/kedaapi"
-	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,7 +94,7 @@ func (w *Workload) targetScaledObject(nc *nsCache) (*unstructured.Unstructured, 
 // trigger name) or, without them, rewritten by kedaapi.PrimaryQuery, as Flagger does. A
 // ScaledObject that does not scale the target, or PrimaryScalerQueries naming a trigger it
 // does not have, is a permanent error.
-func (w *Workload) primaryScaledObjectSpec(src *unstructured.Unstructured, d *appsv1.Deployment) (map[string]any, error) {
+func (w *Workload) primaryScaledObjectSpec(src *unstructured.Unstructured, d app) (map[string]any, error) {
 	ref := fmt.Sprintf("scaledobject %s/%s (autoscalerRef)", src.GetNamespace(), src.GetName())
 	spec, ok := src.Object["spec"].(map[string]any)
 	if !ok {
@@ -183,7 +182,7 @@ func runtimeDeepCopy(m map[string]any) map[string]any {
 // primaryScaledObjectMeta is the metadata of a created primary ScaledObject: the Workload's
 // managed metadata with src's labels and annotations, but for KEDA's pause annotations (the
 // primary serves production traffic and must scale) and the last applied configuration.
-func (w *Workload) primaryScaledObjectMeta(src *unstructured.Unstructured, d *appsv1.Deployment, name string) metav1.ObjectMeta {
+func (w *Workload) primaryScaledObjectMeta(src *unstructured.Unstructured, d app, name string) metav1.ObjectMeta {
 	m := w.managedMeta(d, name, src.GetLabels())
 	for k, v := range src.GetAnnotations() {
 		switch k {
@@ -202,7 +201,7 @@ func (w *Workload) primaryScaledObjectMeta(src *unstructured.Unstructured, d *ap
 // syncScaledObject makes "<name>-primary" a copy of the target's ScaledObject that scales the
 // primary (see primaryScaledObjectSpec); with update, an existing copy is brought level (at
 // promotion). A copy an earlier canarykit made gets the Workload's Canary recorded.
-func (w *Workload) syncScaledObject(ctx context.Context, nc *nsCache, d *appsv1.Deployment, update bool) error {
+func (w *Workload) syncScaledObject(ctx context.Context, nc *nsCache, d app, update bool) error {
 	ns := d.Namespace
 	src, err := w.targetScaledObject(nc)
 	if err != nil {
@@ -259,7 +258,7 @@ func (w *Workload) syncScaledObject(ctx context.Context, nc *nsCache, d *appsv1.
 // preflightScaledObject refuses, before Bootstrap writes anything, a target ScaledObject that
 // is missing or cannot be copied (see primaryScaledObjectSpec), and a primary copy that is not
 // the Workload's.
-func (w *Workload) preflightScaledObject(nc *nsCache, d *appsv1.Deployment) error {
+func (w *Workload) preflightScaledObject(nc *nsCache, d app) error {
 	src, err := w.targetScaledObject(nc)
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -39,7 +38,7 @@ import (
 // of these names that canarykit did not create for this target and Canary (but those Flagger
 // generated for this Canary: see takeover.go). A Service made meanwhile (the create finds it)
 // is checked as one found in the cache.
-func (w *Workload) syncService(ctx context.Context, nc *nsCache, d *appsv1.Deployment, name, key, selects string, keepSelector bool) error {
+func (w *Workload) syncService(ctx context.Context, nc *nsCache, d app, name, key, selects string, keepSelector bool) error {
 	ns := d.Namespace
 	ports, err := servicePorts(&w.opts, d)
 	if err != nil {
@@ -141,7 +140,7 @@ const AnnotationAdopted = "canarykit.dev/adopted"
 // Flagger Canary (a created Service may have one, an adopted one has none) and it is older
 // than the primary Deployment (Bootstrap creates the primary before the Services it creates).
 // An unmarked apex made in the same second as the primary counts as created.
-func (w *Workload) adoptedApex(nc *nsCache, svc *corev1.Service, d *appsv1.Deployment) bool {
+func (w *Workload) adoptedApex(nc *nsCache, svc *corev1.Service, d app) bool {
 	if svc.Name != w.opts.Target.ApexService() {
 		return false
 	}
@@ -152,11 +151,11 @@ func (w *Workload) adoptedApex(nc *nsCache, svc *corev1.Service, d *appsv1.Deplo
 		return false
 	}
 	for _, o := range svc.OwnerReferences {
-		if o.Kind == "Deployment" && o.Name == d.Name {
+		if o.Kind == d.Kind && o.Name == d.Name {
 			return false
 		}
 	}
-	p, err := nc.deployment(svc.Namespace, w.opts.Target.PrimaryName())
+	p, err := w.kind.cached(nc, svc.Namespace, w.opts.Target.PrimaryName())
 	return err == nil && svc.CreationTimestamp.Before(&p.CreationTimestamp)
 }
 
@@ -234,7 +233,7 @@ func (w *Workload) checkHeadless(svc *corev1.Service) error {
 
 // checkService refuses a Service of the target's names that is not the Workload's to write,
 // and reports whether it is an apex Service to adopt.
-func (w *Workload) checkService(cur *corev1.Service, d *appsv1.Deployment) (adopt bool, err error) {
+func (w *Workload) checkService(cur *corev1.Service, d app) (adopt bool, err error) {
 	if cur.Name == w.opts.Target.ApexService() && unlabelled(cur) && !flaggerControlled(cur) {
 		if err := adoptable(cur, d); err != nil {
 			return true, err
@@ -265,7 +264,7 @@ func unlabelled(obj metav1.Object) bool {
 // syncAutoscaler makes "<autoscaler>-primary" a copy of the target's autoscaler that scales the
 // primary, with the options' replica bounds if set; with update, an existing copy is brought
 // level (at promotion). A copy an earlier canarykit made gets the Workload's Canary recorded.
-func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d *appsv1.Deployment, update bool) error {
+func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d app, update bool) error {
 	ns, name := d.Namespace, w.opts.Autoscaler
 	src, err := nc.hpa(ns, name)
 	if apierrors.IsNotFound(err) {

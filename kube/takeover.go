@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,11 +41,11 @@ func (w *Workload) flaggerOwned(obj metav1.Object) bool {
 // a primary Flagger made for the Workload's Canary, or one claimed a moment ago that the cache
 // shows unchanged — the target's revision rev if p runs the target's pod template and
 // configuration, else "". A primary that is not the Workload's (checkOwned) runs none.
-func (w *Workload) primaryRevision(nc *nsCache, p, d *appsv1.Deployment, tracked []trackedConfig, rev string) string {
+func (w *Workload) primaryRevision(nc *nsCache, p, d app, tracked []trackedConfig, rev string) string {
 	if r := p.Annotations[AnnotationRevision]; r != "" {
 		return r
 	}
-	if w.checkOwned(p, "deployment", d) != nil {
+	if w.checkOwned(p, w.kind.resource(), d) != nil {
 		return ""
 	}
 	key, value, err := selectorLabel(d)
@@ -61,10 +60,10 @@ func (w *Workload) primaryRevision(nc *nsCache, p, d *appsv1.Deployment, tracked
 // differently (its flagger-id annotation, Flux's keys left out, the primary suffix in
 // anti-affinity and topology spread selectors), and each tracked config's primary copy holds
 // the original's data.
-func (w *Workload) runsTarget(nc *nsCache, p, d *appsv1.Deployment, key, value string, tracked []trackedConfig) bool {
-	want := w.primarySpec(d, key, value, tracked).Template
+func (w *Workload) runsTarget(nc *nsCache, p, d app, key, value string, tracked []trackedConfig) bool {
+	want := w.primaryTemplate(d, key, value, tracked)
 	flaggerSelectors(&want.Spec, d.Name)
-	got := p.Spec.Template.DeepCopy()
+	got := p.Template.DeepCopy()
 	delete(got.Annotations, flaggerIDAnnotation)
 	for _, m := range []map[string]string{got.Labels, got.Annotations, want.Labels, want.Annotations} {
 		for k := range m {
@@ -73,7 +72,7 @@ func (w *Workload) runsTarget(nc *nsCache, p, d *appsv1.Deployment, key, value s
 			}
 		}
 	}
-	if !equality.Semantic.DeepEqual(got, &want) {
+	if !equality.Semantic.DeepEqual(got, want) {
 		return false
 	}
 	for _, tc := range tracked {

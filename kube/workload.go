@@ -16,16 +16,17 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // WorkloadOptions describes one target: Flagger's targetRef, service and autoscalerRef.
 type WorkloadOptions struct {
-	// Target is the Deployment to release. Required.
+	// Target is the Deployment or DaemonSet to release. Required.
 	Target canary.Target
+	// Kind is the target's kind: KindDeployment (the default, "") or KindDaemonSet (see
+	// "DaemonSet targets" in the package documentation). A DaemonSet has no autoscaler.
+	Kind string
 	// Port is the port of the ClusterIP services (Flagger's service.port). Required.
 	Port int32
 	// TargetPort is the container port or name the services send to. Default: Port.
@@ -109,8 +110,8 @@ type WorkloadOptions struct {
 	TrafficDistribution string
 }
 
-// Workload drives an apps/v1 Deployment target and its primary for a canary.Rollout: it creates
-// the primary Deployment, copies of the referenced ConfigMaps and Secrets, the apex, primary and
+// Workload drives an apps/v1 Deployment (or DaemonSet: WorkloadOptions.Kind) target and its
+// primary for a canary.Rollout: it creates the primary of the target's kind, copies of the referenced ConfigMaps and Secrets, the apex, primary and
 // canary Services, and the primary's autoscaler; it detects revisions and readiness from the
 // informer caches and promotes by copying the target's spec to the primary.
 //
@@ -137,6 +138,7 @@ type Workload struct {
 
 	memo        revisionMemo // the last revision and config checksums
 	primaryName string       // opts.Target.PrimaryName(), read on every Observe
+	kind        workloadKind // opts.Kind's
 }
 
 var _ canary.Workload = (*Workload)(nil)
@@ -164,6 +166,17 @@ func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 	}
 	if opts.Autoscaler == "" && (opts.PrimaryMinReplicas != 0 || opts.PrimaryMaxReplicas != 0) {
 		errs = append(errs, errors.New("autoscalerRef.primaryScalerReplicas: needs an autoscalerRef"))
+	}
+	switch opts.Kind {
+	case "":
+		opts.Kind = KindDeployment
+	case KindDeployment:
+	case KindDaemonSet:
+		if opts.Autoscaler != "" || opts.AutoscalerKind != "" {
+			errs = append(errs, errors.New("autoscalerRef: a DaemonSet runs one pod per node and has no autoscaler"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("targetRef.kind: must be %s or %s, got %q", KindDeployment, KindDaemonSet, opts.Kind))
 	}
 	switch opts.AutoscalerKind {
 	case "", KindHorizontalPodAutoscaler:
@@ -205,7 +218,7 @@ func (c *Cluster) Workload(opts WorkloadOptions) (*Workload, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("kube: invalid workload options: %w", err)
 	}
-	return &Workload{c: c, opts: opts, log: c.log.WithValues("target", t.String()), primaryName: t.PrimaryName()}, nil
+	return &Workload{c: c, opts: opts, log: c.log.WithValues("target", t.String()), primaryName: t.PrimaryName(), kind: kindOf(opts.Kind)}, nil
 }
 
 // check refuses a target other than the Workload's.
@@ -216,42 +229,45 @@ func (w *Workload) check(t canary.Target) error {
 	return nil
 }
 
-// target returns the target Deployment from the cache, confirming a cache miss with the API
-// server (a target created a moment ago). A Deployment canarykit made (another target's
-// primary) is refused: see generatedTarget.
-func (w *Workload) target(ctx context.Context, nc *nsCache) (*appsv1.Deployment, error) {
+// target returns the target (a Deployment or DaemonSet) from the cache, confirming a cache
+// miss with the API server (a target created a moment ago). A target canarykit made (another
+// target's primary) is refused: see generatedTarget.
+func (w *Workload) target(ctx context.Context, nc *nsCache) (app, error) {
 	t := w.opts.Target
-	d, err := nc.deployment(t.Namespace, t.Name)
+	d, err := w.kind.cached(nc, t.Namespace, t.Name)
 	if err != nil && apierrors.IsNotFound(err) { // IsNotFound allocates, even for nil
-		d, err = w.c.client.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		d, err = w.kind.fetch(ctx, w.c.client, t.Namespace, t.Name)
 		if apierrors.IsNotFound(err) {
-			return nil, canary.Permanent(fmt.Errorf("target deployment %s/%s not found", t.Namespace, t.Name))
+			return app{}, canary.Permanent(fmt.Errorf("target %s %s/%s not found", w.kind.resource(), t.Namespace, t.Name))
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get target deployment %s/%s: %w", t.Namespace, t.Name, err)
+		return app{}, fmt.Errorf("get target %s %s/%s: %w", w.kind.resource(), t.Namespace, t.Name, err)
 	}
 	if err := generatedTarget(d); err != nil {
-		return nil, err
+		return app{}, err
 	}
 	return d, nil
 }
 
-// lookup checks t and returns its namespace's caches and the target Deployment.
-func (w *Workload) lookup(ctx context.Context, t canary.Target) (*nsCache, *appsv1.Deployment, error) {
+// lookup checks t and returns its namespace's caches and the target.
+func (w *Workload) lookup(ctx context.Context, t canary.Target) (*nsCache, app, error) {
 	if err := w.check(t); err != nil {
-		return nil, nil, err
+		return nil, app{}, err
 	}
-	scalers := noScalers
+	extras := noExtras
 	switch {
 	case w.keda():
-		scalers = kedaScalers
+		extras = kedaScalers
 	case w.opts.Autoscaler != "":
-		scalers = hpaScalers
+		extras = hpaScalers
 	}
-	nc, err := w.c.namespace(ctx, t.Namespace, scalers)
+	if w.opts.Kind == KindDaemonSet {
+		extras |= daemonSets
+	}
+	nc, err := w.c.namespace(ctx, t.Namespace, extras)
 	if err != nil {
-		return nil, nil, err
+		return nil, app{}, err
 	}
 	d, err := w.target(ctx, nc)
 	return nc, d, err
@@ -264,7 +280,7 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	if err != nil {
 		return canary.WorkloadState{}, err
 	}
-	tracked, err := nc.trackedConfigs(t.Namespace, &d.Spec.Template.Spec, &w.memo)
+	tracked, err := nc.trackedConfigs(t.Namespace, &d.Template.Spec, &w.memo)
 	if err != nil {
 		return canary.WorkloadState{}, err
 	}
@@ -272,14 +288,14 @@ func (w *Workload) Observe(ctx context.Context, t canary.Target) (canary.Workloa
 	canaryGen, primaryGen := w.canaryGen, w.primaryGen
 	w.mu.Unlock()
 	now := w.c.clock.Now()
-	st := canary.WorkloadState{Revision: w.memo.revisionOf(d, tracked), Canary: readiness(d, canaryGen, now, w.opts.CanaryReadyThreshold)}
-	p, err := nc.deployment(t.Namespace, w.primaryName)
+	st := canary.WorkloadState{Revision: w.memo.revisionOf(d, tracked), Canary: w.kind.readiness(d, canaryGen, now, w.opts.CanaryReadyThreshold)}
+	p, err := w.kind.cached(nc, t.Namespace, w.primaryName)
 	switch {
 	case err == nil:
-		st.Primary = readiness(p, primaryGen, now, w.opts.PrimaryReadyThreshold)
+		st.Primary = w.kind.readiness(p, primaryGen, now, w.opts.PrimaryReadyThreshold)
 		st.PrimaryRevision = w.primaryRevision(nc, p, d, tracked, st.Revision)
 	case apierrors.IsNotFound(err):
-		st.Primary = canary.Readiness{Message: fmt.Sprintf("deployment %q does not exist", t.PrimaryName())}
+		st.Primary = canary.Readiness{Message: fmt.Sprintf("%s %q does not exist", w.kind.resource(), t.PrimaryName())}
 	default:
 		return canary.WorkloadState{}, err
 	}
@@ -341,13 +357,14 @@ func readiness(d *appsv1.Deployment, minGeneration int64, now time.Time, thresho
 
 // ScaleUp scales the target from zero: to its own replicas if someone set them, else the
 // autoscaler's minimum (an HPA's minReplicas, a ScaledObject's minReplicaCount), else the
-// primary's replicas, else 1 (Flagger's rule). A target ScaledObject is resumed first.
+// primary's replicas, else 1 (Flagger's rule). A target ScaledObject is resumed first. A
+// DaemonSet target loses its ScaleToZeroNodeSelector.
 func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
 		return err
 	}
-	if d.Spec.Replicas != nil && *d.Spec.Replicas > 0 {
+	if r := w.kind.replicas(d); r != nil && *r > 0 {
 		if w.keda() { // scaled up before its ScaledObject was resumed (an interrupted call)
 			return w.resumeScaledObject(ctx, nc, false)
 		}
@@ -370,15 +387,18 @@ func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
 		if h, err := nc.hpa(t.Namespace, w.opts.Autoscaler); err == nil && h.Spec.MinReplicas != nil && *h.Spec.MinReplicas > 1 {
 			n = *h.Spec.MinReplicas
 		}
-	} else if p, err := nc.deployment(t.Namespace, t.PrimaryName()); err == nil && p.Spec.Replicas != nil && *p.Spec.Replicas > 0 {
-		n = *p.Spec.Replicas
+	} else if p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName()); err == nil {
+		if r := w.kind.replicas(p); r != nil && *r > 0 {
+			n = *r
+		}
 	}
 	return w.scale(ctx, n)
 }
 
-// ScaleDown scales the target to zero. With ApexSelectsPrimary it first points a drifted apex
-// Service back at the primary: the target it may select is about to have no pods. A target
-// ScaledObject is paused at zero replicas first (and whenever it is found resumed).
+// ScaleDown scales the target to zero (a DaemonSet with ScaleToZeroNodeSelector). With
+// ApexSelectsPrimary it first points a drifted apex Service back at the primary: the target it
+// may select is about to have no pods. A target ScaledObject is paused at zero replicas first
+// (and whenever it is found resumed).
 func (w *Workload) ScaleDown(ctx context.Context, t canary.Target) error {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
@@ -398,7 +418,7 @@ func (w *Workload) ScaleDown(ctx context.Context, t canary.Target) error {
 			return err
 		}
 	}
-	if d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
+	if r := w.kind.replicas(d); r != nil && *r == 0 {
 		return nil
 	}
 	return w.scale(ctx, 0)
@@ -406,10 +426,9 @@ func (w *Workload) ScaleDown(ctx context.Context, t canary.Target) error {
 
 func (w *Workload) scale(ctx context.Context, n int32) error {
 	t := w.opts.Target
-	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n)
-	d, err := w.c.client.AppsV1().Deployments(t.Namespace).Patch(ctx, t.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	d, err := w.kind.patch(ctx, w.c.client, t.Namespace, t.Name, w.kind.scalePatch(n))
 	if err != nil {
-		return fmt.Errorf("scale deployment %s/%s to %d: %w", t.Namespace, t.Name, n, err)
+		return fmt.Errorf("scale %s %s/%s to %d: %w", w.kind.resource(), t.Namespace, t.Name, n, err)
 	}
 	w.mu.Lock()
 	w.canaryGen = d.Generation

@@ -64,38 +64,38 @@ func TestReadiness(t *testing.T) {
 func TestSelectorLabelAndOwnership(t *testing.T) {
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns", UID: "u1"},
 		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "web", "app": "podinfo"}}}}
-	k, v, err := selectorLabel(d)
+	k, v, err := selectorLabel(deploymentApp(d))
 	require.NoError(t, err)
 	assert.Equal(t, "app", k)
 	assert.Equal(t, "podinfo", v)
 	d.Spec.Selector.MatchLabels = map[string]string{"tier": "web"}
-	_, _, err = selectorLabel(d)
+	_, _, err = selectorLabel(deploymentApp(d))
 	require.ErrorContains(t, err, "none of the labels app, name, app.kubernetes.io/name")
 
 	w := &Workload{opts: WorkloadOptions{Target: canary.Target{Namespace: "ns", Name: "podinfo"}}}
-	mine := &corev1.Service{ObjectMeta: w.managedMeta(d, "podinfo", nil)}
-	require.NoError(t, w.checkOwned(mine, "service", d))
+	mine := &corev1.Service{ObjectMeta: w.managedMeta(deploymentApp(d), "podinfo", nil)}
+	require.NoError(t, w.checkOwned(mine, "service", deploymentApp(d)))
 	assert.Equal(t, map[string]string{AnnotationTarget: "podinfo", AnnotationCanary: "podinfo"}, mine.Annotations)
 	assert.Empty(t, mine.OwnerReferences, "no cascading deletion unless asked")
 	w.opts.OwnerReferences = true
-	owned := &corev1.Service{ObjectMeta: w.managedMeta(d, "podinfo", nil)}
+	owned := &corev1.Service{ObjectMeta: w.managedMeta(deploymentApp(d), "podinfo", nil)}
 	require.Len(t, owned.OwnerReferences, 1)
 	assert.Equal(t, "podinfo", owned.OwnerReferences[0].Name)
 	other := *d
 	other.Name = "checkout"
-	require.ErrorContains(t, w.checkOwned(mine, "service", &other), "made for podinfo", "another target's object is not adopted")
+	require.ErrorContains(t, w.checkOwned(mine, "service", deploymentApp(&other)), "made for podinfo", "another target's object is not adopted")
 	theirs := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"}}
-	require.ErrorContains(t, w.checkOwned(theirs, "service", d), "service ns/podinfo exists and is not managed by canarykit")
+	require.ErrorContains(t, w.checkOwned(theirs, "service", deploymentApp(d)), "service ns/podinfo exists and is not managed by canarykit")
 
 	// another Canary of the same target: its objects are not this one's
 	second := &Workload{opts: WorkloadOptions{Target: canary.Target{Namespace: "ns", Name: "podinfo", Canary: "podinfo-b"}}}
-	err = second.checkOwned(mine, "service", d)
+	err = second.checkOwned(mine, "service", deploymentApp(d))
 	require.ErrorContains(t, err, "service ns/podinfo was made by canarykit for Canary podinfo of target podinfo, not for Canary podinfo-b")
 	assert.True(t, canary.IsPermanent(err))
 	// an earlier canarykit's object, without the Canary record, is the target's
 	legacy := mine.DeepCopy()
 	delete(legacy.Annotations, AnnotationCanary)
-	require.NoError(t, second.checkOwned(legacy, "service", d))
+	require.NoError(t, second.checkOwned(legacy, "service", deploymentApp(d)))
 	assert.True(t, unclaimed(legacy))
 }
 
