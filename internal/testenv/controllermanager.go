@@ -12,13 +12,14 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// Controllers returns what kube-controller-manager runs in the bed: enough for Deployments to
-// roll out and report availability and progress, HPAs to be reconciled, owners to cascade and
+// Controllers returns what kube-controller-manager runs in the bed: enough for Deployments and
+// DaemonSets (on the Node objects a test creates) to roll out and report availability and progress, HPAs to be reconciled, owners to cascade and
 // namespaces to be deleted. (No scheduler, kubelet or node lifecycle: see Kubelet.)
 func Controllers() []string {
 	return []string{
 		"deployment",
 		"replicaset",
+		"daemonset",
 		"horizontalpodautoscaling",
 		"garbagecollector",
 		"namespace",

@@ -46,7 +46,10 @@
 // Ready at once (ReadyNow), after a delay (ReadyAfter), never (NeverReady), crash-looping
 // (CrashLoop) or for only the first N pods (Behavior.ReadyPods), and the real ReplicaSet and
 // Deployment controllers compute availability, rollout status and ProgressDeadlineExceeded from
-// it (see kube/kubetest for what they read). The names here (Behavior, ReadyNow, ...) are the
+// it (see kube/kubetest for what they read); so does the DaemonSet controller, for the Node
+// objects a test creates (untainted: the API server's admission taints a new Node not-ready,
+// and no node lifecycle controller lifts it), whose pods name their node by node affinity and
+// stay unbound. The names here (Behavior, ReadyNow, ...) are the
 // kit's. Note that the Deployment controller keeps condition times in whole seconds, so a
 // progressDeadlineSeconds of 1 may expire in well under a second.
 //
