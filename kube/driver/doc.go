@@ -20,7 +20,8 @@
 //   - Target and Target.Start: a target's releases for as long as ctx lives, for an operator.
 //     Start holds the lease, applies control requests, delivers alerts and releases every new
 //     revision; Kick it from an informer's events (Driver.OnDeployment gives the events of the
-//     Deployments in the caches the targets read). It has the shape of a controller-runtime
+//     Deployments in the caches the targets read, and of the DaemonSets where a target is a
+//     DaemonSet). It has the shape of a controller-runtime
 //     Runnable. Between releases it reads only its caches, and its lease is renewed
 //     with the Driver's holder lease of the namespace (kube.Holders: one write per half
 //     lease duration for all the namespace's targets, idle or releasing). With Options.CanaryStatus, the releases after the first of one hold of the

@@ -277,9 +277,10 @@ func (d *Driver) EventsDropped() int64 { return d.events.Dropped() }
 // Client returns the Driver's Kubernetes client.
 func (d *Driver) Client() kubernetes.Interface { return d.client }
 
-// OnDeployment calls fn with the namespace and name of every Deployment added or updated in
-// the namespaces of the Driver's targets, from the informer caches the targets read (no watch
-// or decoding of its own), until remove is called: a controller kicks its Targets with it.
+// OnDeployment calls fn with the namespace and name of every Deployment (and, where a target
+// is a DaemonSet, every DaemonSet) added or updated in the namespaces of the Driver's targets,
+// from the informer caches the targets read (no watch or decoding of its own), until remove is
+// called: a controller kicks its Targets with it.
 // fn must not block. See kube.Cluster.OnDeployment.
 func (d *Driver) OnDeployment(fn func(namespace, name string)) (remove func()) {
 	return d.cluster.OnDeployment(fn)

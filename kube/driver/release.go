@@ -210,7 +210,7 @@ func (r *Release) run(ctx context.Context) (canary.Result, error) {
 // workloadOptions are the kube options for a Canary's target.
 func workloadOptions(c *flagger.Canary, ownerReferences bool) kube.WorkloadOptions {
 	w := c.Workload
-	o := kube.WorkloadOptions{Target: c.Target, Port: w.Port, PortName: w.PortName, AppProtocol: w.AppProtocol, PortDiscovery: w.PortDiscovery,
+	o := kube.WorkloadOptions{Target: c.Target, Kind: w.Kind, Port: w.Port, PortName: w.PortName, AppProtocol: w.AppProtocol, PortDiscovery: w.PortDiscovery,
 		Autoscaler: w.Autoscaler, AutoscalerKind: w.AutoscalerKind, PrimaryScalerQueries: w.PrimaryScalerQueries, PrimaryMinReplicas: w.PrimaryMinReplicas, PrimaryMaxReplicas: w.PrimaryMaxReplicas,
 		OwnerReferences: ownerReferences, PrimaryReadyThreshold: w.PrimaryReadyThreshold, CanaryReadyThreshold: w.CanaryReadyThreshold,
 		ApexMetadata: w.ApexMetadata, PrimaryMetadata: w.PrimaryMetadata, CanaryMetadata: w.CanaryMetadata,

@@ -84,9 +84,12 @@ const FlaggerMinInterval = 10 * time.Second
 // key is "namespace/name".
 func (m *Canary) key() string { return m.Namespace + "/" + m.Name }
 
-// Workload is how a Canary's target Deployment is driven: the services' ports, the
+// Workload is how a Canary's target is driven: its kind, the services' ports, the
 // autoscaler and the readiness thresholds (the driver turns it into kube.WorkloadOptions).
 type Workload struct {
+	// Kind is spec.targetRef.kind: "" for a Deployment, or "DaemonSet" (kube.KindDaemonSet;
+	// kube.WorkloadOptions.Kind). A DaemonSet has no autoscalerRef.
+	Kind string
 	// Port is spec.service.port.
 	Port int32
 	// TargetPort is spec.service.targetPort: a port number or name; "" means Port.
@@ -171,8 +174,12 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 
 	spec := doc.obj("spec")
 	ref := spec.obj("targetRef")
-	if k := ref.str("kind"); k != "Deployment" {
-		d.fail(ref.at("kind"), "canarykit drives Deployments; got %s", shown(k))
+	switch k := ref.str("kind"); k {
+	case "Deployment":
+	case "DaemonSet": // kube.KindDaemonSet (kube is not imported: see deps_test.go)
+		m.Workload.Kind = k
+	default:
+		d.fail(ref.at("kind"), "canarykit drives Deployments and DaemonSets; got %s", shown(k))
 	}
 	if v := ref.str("apiVersion"); v != "" && v != "apps/v1" {
 		d.fail(ref.at("apiVersion"), "must be apps/v1, got %s", shown(v))
@@ -183,7 +190,12 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	}
 	ref.done()
 	if spec.has("autoscalerRef") {
-		decodeAutoscaler(d, spec.obj("autoscalerRef"), m)
+		if m.Workload.Kind == "DaemonSet" {
+			d.fail(spec.at("autoscalerRef"), "a DaemonSet runs one pod per node and has no autoscaler; remove autoscalerRef")
+			spec.ignore("autoscalerRef") // refused as a whole, its fields unread
+		} else {
+			decodeAutoscaler(d, spec.obj("autoscalerRef"), m)
+		}
 	}
 	m.Spec.ProgressDeadline = spec.seconds("progressDeadlineSeconds")
 	if m.Spec.ProgressDeadline == 0 && spec.has("progressDeadlineSeconds") {

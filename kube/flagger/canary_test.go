@@ -93,7 +93,7 @@ apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {name: podinfo, namespace: test}
 spec:
-  targetRef: {apiVersion: apps/v1, kind: DaemonSet, name: podinfo}
+  targetRef: {apiVersion: apps/v1, kind: StatefulSet, name: podinfo}
   ingressRef: {name: Podinfo}
   service: {port: 9898, gateways: [public], portDiscovery: true}
   analysis:
@@ -123,7 +123,7 @@ spec:
 		got = append(got, p.Error())
 	}
 	assert.ElementsMatch(t, []string{
-		`spec.targetRef.kind: canarykit drives Deployments; got "DaemonSet"`,
+		`spec.targetRef.kind: canarykit drives Deployments and DaemonSets; got "StatefulSet"`,
 		`spec.analysis.interval: must be a duration like 30s or 1m, got "1 minute"`,
 		"spec.analysis.match[0].gateways: not supported by canarykit yet",
 		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
@@ -362,4 +362,44 @@ func TestCanaryUID(t *testing.T) {
 	assert.Empty(t, c.Target.CanaryUID)
 	_, err = flagger.CanaryFromObject(obj(int64(5)))
 	assert.ErrorContains(t, err, "metadata.uid: must be a string")
+}
+
+// A DaemonSet target loads with its kind for the Workload; an autoscalerRef beside it is
+// refused at its path, as is a targetRef apiVersion other than apps/v1.
+func TestLoadDaemonSetTarget(t *testing.T) {
+	m, err := flagger.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: node-agent, namespace: test}
+spec:
+  provider: kubernetes
+  targetRef: {apiVersion: apps/v1, kind: DaemonSet, name: node-agent}
+  service: {port: 9898}
+  analysis: {interval: 1m, threshold: 2, iterations: 3}
+`))
+	require.NoError(t, err)
+	assert.Equal(t, "DaemonSet", m.Workload.Kind)
+	assert.Equal(t, canary.Target{Namespace: "test", Name: "node-agent"}, m.Target)
+
+	_, err = flagger.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: node-agent, namespace: test}
+spec:
+  provider: kubernetes
+  targetRef: {apiVersion: apps/v1beta2, kind: DaemonSet, name: node-agent}
+  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: node-agent}
+  service: {port: 9898}
+  analysis: {interval: 1m, threshold: 2, iterations: 3}
+`))
+	var ve *canary.ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	var got []string
+	for _, p := range ve.Problems {
+		got = append(got, p.Error())
+	}
+	assert.ElementsMatch(t, []string{
+		`spec.targetRef.apiVersion: must be apps/v1, got "apps/v1beta2"`,
+		"spec.autoscalerRef: a DaemonSet runs one pod per node and has no autoscaler; remove autoscalerRef",
+	}, got)
 }

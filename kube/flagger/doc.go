@@ -1,6 +1,7 @@
 // Package flagger reads Flagger's API objects (flagger.app) in canarykit's terms: a Canary
 // becomes the release's canary.Target, its canary.Spec, the Workload options of its
-// Deployment and the Router its spec.provider chooses; MetricTemplates and AlertProviders
+// Deployment or DaemonSet (spec.targetRef.kind; a DaemonSet with spec.autoscalerRef is refused
+// there) and the Router its spec.provider chooses; MetricTemplates and AlertProviders
 // are the objects a Canary's metrics and alerts refer to. It has no cluster client and imports
 // neither client-go nor net/http, so a program that only loads and simulates stays small;
 // kube/driver reads the same objects from a cluster and runs the release.
