@@ -49,7 +49,7 @@ func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, e
 	case err != nil:
 		return 0, err
 	}
-	if err := w.checkOwned(p, w.kind.resource(), d); err != nil {
+	if err := w.checkOwned(p.ObjectMeta, w.kind.resource(), d); err != nil {
 		return 0, err // another Canary's primary: the target is not this Canary's to hand back
 	}
 	n := w.replicasOf(p)
@@ -174,7 +174,7 @@ func (w *Workload) RemoveGenerated(ctx context.Context, t canary.Target) error {
 		del("service", name, svc, err, func(o metav1.DeleteOptions) error { return core.Services(ns).Delete(ctx, name, o) })
 	}
 	primary, err := w.kind.cached(nc, ns, t.PrimaryName())
-	del(w.kind.resource(), t.PrimaryName(), primary, err, func(o metav1.DeleteOptions) error {
+	del(w.kind.resource(), t.PrimaryName(), primary.ObjectMeta, err, func(o metav1.DeleteOptions) error {
 		return w.kind.remove(ctx, w.c.client, ns, t.PrimaryName(), o)
 	})
 	if w.keda() {

@@ -95,10 +95,10 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	case err != nil:
 		return err
 	case p.found():
-		if err := w.checkOwned(p, w.kind.resource(), d); err != nil {
+		if err := w.checkOwned(p.ObjectMeta, w.kind.resource(), d); err != nil {
 			return err
 		}
-		if unclaimed(p) {
+		if unclaimed(p.ObjectMeta) {
 			var rev string
 			if p.Annotations[AnnotationRevision] == "" { // Flagger's: record what it runs, if the target's
 				rev = w.primaryRevision(nc, p, d, tracked, w.memo.revisionOf(d, tracked))
@@ -168,7 +168,7 @@ func (w *Workload) preflight(nc *nsCache, d app, t canary.Target, tracked []trac
 		}
 	}
 	if p, err := w.kind.cached(nc, ns, t.PrimaryName()); err == nil {
-		if err := w.checkOwned(p, w.kind.resource(), d); err != nil {
+		if err := w.checkOwned(p.ObjectMeta, w.kind.resource(), d); err != nil {
 			return err
 		}
 	}
@@ -292,12 +292,12 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 	if err != nil {
 		return fmt.Errorf("get primary %s %s/%s: %w", res, t.Namespace, t.PrimaryName(), err)
 	}
-	if err := w.checkOwned(p, res, d); err != nil {
+	if err := w.checkOwned(p.ObjectMeta, res, d); err != nil {
 		return err
 	}
 	err = retryOnConflict(func() error {
 		u, same := w.kind.promotion(p, d, tmpl, w.opts.Autoscaler != "")
-		if same && p.Annotations[AnnotationRevision] == rev && !unclaimed(p) {
+		if same && p.Annotations[AnnotationRevision] == rev && !unclaimed(p.ObjectMeta) {
 			return nil
 		}
 		w.claim(u.ObjectMeta)
@@ -305,7 +305,7 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 		updated, err := w.kind.update(ctx, w.c.client, u)
 		if apierrors.IsConflict(err) {
 			if fresh, gerr := w.kind.fetch(ctx, w.c.client, t.Namespace, t.PrimaryName()); gerr == nil {
-				if oerr := w.checkOwned(fresh, res, d); oerr != nil {
+				if oerr := w.checkOwned(fresh.ObjectMeta, res, d); oerr != nil {
 					return oerr
 				}
 				p = fresh

@@ -45,7 +45,7 @@ func (w *Workload) primaryRevision(nc *nsCache, p, d app, tracked []trackedConfi
 	if r := p.Annotations[AnnotationRevision]; r != "" {
 		return r
 	}
-	if w.checkOwned(p, w.kind.resource(), d) != nil {
+	if w.checkOwned(p.ObjectMeta, w.kind.resource(), d) != nil {
 		return ""
 	}
 	key, value, err := selectorLabel(d)
