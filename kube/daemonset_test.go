@@ -206,3 +206,20 @@ func TestDaemonSetReadiness(t *testing.T) {
 		})
 	}
 }
+
+// Events of a DaemonSet target are recorded on the DaemonSet (the namespace's DaemonSets are
+// cached once a target is one), a Deployment's on the Deployment.
+func TestEventsOfADaemonSetTargetAreOnTheDaemonSet(t *testing.T) {
+	client := fake.NewClientset(agentDaemonSet("agent:1"), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "web", UID: "dep-uid"}})
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.namespace(t.Context(), "test", daemonSets)
+	require.NoError(t, err)
+	e := c.Events(EventsOptions{})
+	defer e.Shutdown()
+	ref := e.involved(canary.Target{Namespace: "test", Name: "agent"})
+	assert.Equal(t, corev1.ObjectReference{APIVersion: "apps/v1", Kind: KindDaemonSet, Namespace: "test", Name: "agent", UID: "ds-uid"}, ref)
+	ref = e.involved(canary.Target{Namespace: "test", Name: "web"})
+	assert.Equal(t, corev1.ObjectReference{APIVersion: "apps/v1", Kind: KindDeployment, Namespace: "test", Name: "web", UID: "dep-uid"}, ref)
+}
