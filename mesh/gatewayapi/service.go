@@ -97,14 +97,14 @@ func (c *checker) add(field, format string, args ...any) {
 	c.problems = append(c.problems, canary.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
+// routeMatchFields are the fields of an Istio match an HTTPRouteMatch has (name is only a
+// label, which an HTTPRoute rule does not carry).
+var routeMatchFields = []string{"name", "uri", "method", "headers", "queryParams"}
+
 func (c *checker) match(field string, m istioapi.HTTPMatchRequest) {
-	for _, f := range []struct {
-		key string
-		set bool
-	}{{"scheme", m.Scheme != nil}, {"authority", m.Authority != nil}, {"port", m.Port != 0}, {"ignoreUriCase", m.IgnoreURICase},
-		{"withoutHeaders", len(m.WithoutHeaders) > 0}, {"sourceLabels", len(m.SourceLabels) > 0}, {"sourceNamespace", m.SourceNamespace != ""}} {
-		if f.set {
-			c.add(field+"."+f.key, "Gateway API's HTTPRouteMatch has no %s (an HTTPRoute matches the path, method, headers and query parameters)", f.key)
+	for _, f := range m.Fields() {
+		if !slices.Contains(routeMatchFields, f) {
+			c.add(field+"."+f, "Gateway API's HTTPRouteMatch has no %s (an HTTPRoute matches the path, method, headers and query parameters)", f)
 		}
 	}
 	if u := m.URI; u != nil {

@@ -82,10 +82,10 @@ type HTTPMatchRequest struct {
 	SourceNamespace string                 `json:"sourceNamespace,omitempty"`
 }
 
-// SetFields names the conditions m sets, as a Flagger Canary names them (name, uri, scheme,
+// Fields names the conditions m sets, as a Flagger Canary names them (name, uri, scheme,
 // method, authority, headers, port, queryParams, ignoreUriCase, withoutHeaders, sourceLabels,
-// sourceNamespace), in that order.
-func (m HTTPMatchRequest) SetFields() []string {
+// sourceNamespace), in that order (canary.Match.Fields is the engine's match's).
+func (m HTTPMatchRequest) Fields() []string {
 	var out []string
 	for _, f := range []struct {
 		name string

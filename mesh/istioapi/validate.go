@@ -92,7 +92,7 @@ func (c *checker) tcp(s Service) {
 		if m.Port == 0 {
 			c.add(at+".port", "required for a TCP service: a TCP route matches by port only")
 		}
-		for _, f := range m.SetFields() {
+		for _, f := range m.Fields() {
 			if f != "port" {
 				c.add(at+"."+f, "a TCP route matches by port only; remove it")
 			}

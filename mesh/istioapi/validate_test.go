@@ -266,10 +266,10 @@ func TestTCPServiceRefusesHTTPFields(t *testing.T) {
 	assert.ErrorContains(t, err, "match[0].sourceNamespace: a TCP route matches by port only")
 }
 
-func TestMatchSetFields(t *testing.T) {
-	assert.Empty(t, istioapi.HTTPMatchRequest{}.SetFields())
-	assert.Equal(t, []string{"name", "uri", "method", "headers", "port", "queryParams", "ignoreUriCase", "withoutHeaders"}, full().Match[0].SetFields())
+func TestMatchFields(t *testing.T) {
+	assert.Empty(t, istioapi.HTTPMatchRequest{}.Fields())
+	assert.Equal(t, []string{"name", "uri", "method", "headers", "port", "queryParams", "ignoreUriCase", "withoutHeaders"}, full().Match[0].Fields())
 	assert.Equal(t, []string{"scheme", "authority", "sourceLabels", "sourceNamespace"}, istioapi.HTTPMatchRequest{
 		Scheme: &istioapi.StringMatch{Exact: "https"}, Authority: &istioapi.StringMatch{Exact: "a"},
-		SourceLabels: map[string]string{"app": "front"}, SourceNamespace: "front"}.SetFields())
+		SourceLabels: map[string]string{"app": "front"}, SourceNamespace: "front"}.Fields())
 }
