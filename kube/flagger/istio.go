@@ -144,23 +144,25 @@ func stringMatch(o *object) istioapi.StringMatch {
 	return m
 }
 
-func optStringMatch(o *object, key string) *istioapi.StringMatch {
+// optMatch reads key of o with read (a StringMatch of either kind), nil when absent.
+func optMatch[T any](o *object, key string, read func(*object) T) *T {
 	if !o.has(key) {
 		return nil
 	}
-	m := stringMatch(o.obj(key))
+	m := read(o.obj(key))
 	return &m
 }
 
-// matchMap reads a mapping of names to StringMatches (headers, queryParams, withoutHeaders).
-func matchMap(o *object, key string) map[string]istioapi.StringMatch {
+// matchesByName reads a mapping of names to StringMatches (headers, queryParams,
+// withoutHeaders) with read, of at most istioapi.MaxItems (canary.MaxMatchHeaders) entries.
+func matchesByName[T any](o *object, key string, read func(*object) T) map[string]T {
 	if !o.has(key) {
 		return nil
 	}
 	mo := o.obj(key)
-	out := map[string]istioapi.StringMatch{}
+	out := map[string]T{}
 	for _, name := range boundedKeys(mo) {
-		out[name] = stringMatch(mo.obj(name))
+		out[name] = read(mo.obj(name))
 	}
 	mo.done()
 	return out
@@ -168,10 +170,10 @@ func matchMap(o *object, key string) map[string]istioapi.StringMatch {
 
 func decodeHTTPMatch(mo *object) istioapi.HTTPMatchRequest {
 	m := istioapi.HTTPMatchRequest{
-		Name: mo.str("name"), URI: optStringMatch(mo, "uri"), Scheme: optStringMatch(mo, "scheme"),
-		Method: optStringMatch(mo, "method"), Authority: optStringMatch(mo, "authority"),
-		Headers: matchMap(mo, "headers"), Port: uint32Field(mo, "port"), QueryParams: matchMap(mo, "queryParams"),
-		IgnoreURICase: mo.bool("ignoreUriCase"), WithoutHeaders: matchMap(mo, "withoutHeaders"),
+		Name: mo.str("name"), URI: optMatch(mo, "uri", stringMatch), Scheme: optMatch(mo, "scheme", stringMatch),
+		Method: optMatch(mo, "method", stringMatch), Authority: optMatch(mo, "authority", stringMatch),
+		Headers: matchesByName(mo, "headers", stringMatch), Port: uint32Field(mo, "port"), QueryParams: matchesByName(mo, "queryParams", stringMatch),
+		IgnoreURICase: mo.bool("ignoreUriCase"), WithoutHeaders: matchesByName(mo, "withoutHeaders", stringMatch),
 		SourceLabels: boundedStrMap(mo, "sourceLabels"), SourceNamespace: mo.str("sourceNamespace"),
 	}
 	mo.unsupported("gateways")

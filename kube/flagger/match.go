@@ -15,10 +15,10 @@ import (
 // (canary.Spec.Validate) and checkMatch what the provider's route can hold.
 func decodeMatch(mo *object) canary.Match {
 	m := canary.Match{
-		Headers: abMatchMap(mo, "headers"), URI: optABStringMatch(mo, "uri"), Method: optABStringMatch(mo, "method"),
-		QueryParams: abMatchMap(mo, "queryParams"), Name: mo.str("name"), Authority: optABStringMatch(mo, "authority"),
-		Scheme: optABStringMatch(mo, "scheme"), Port: uint32Field(mo, "port"), IgnoreURICase: mo.bool("ignoreUriCase"),
-		WithoutHeaders: abMatchMap(mo, "withoutHeaders"), SourceLabels: boundedStrMap(mo, "sourceLabels"),
+		Headers: matchesByName(mo, "headers", abStringMatch), URI: optMatch(mo, "uri", abStringMatch), Method: optMatch(mo, "method", abStringMatch),
+		QueryParams: matchesByName(mo, "queryParams", abStringMatch), Name: mo.str("name"), Authority: optMatch(mo, "authority", abStringMatch),
+		Scheme: optMatch(mo, "scheme", abStringMatch), Port: uint32Field(mo, "port"), IgnoreURICase: mo.bool("ignoreUriCase"),
+		WithoutHeaders: matchesByName(mo, "withoutHeaders", abStringMatch), SourceLabels: boundedStrMap(mo, "sourceLabels"),
 		SourceNamespace: mo.str("sourceNamespace"),
 	}
 	mo.unsupported("gateways")
@@ -32,29 +32,6 @@ func abStringMatch(o *object) canary.StringMatch {
 	m := canary.StringMatch{Exact: o.str("exact"), Prefix: o.str("prefix"), Suffix: o.str("suffix"), Regex: o.str("regex")}
 	o.done()
 	return m
-}
-
-func optABStringMatch(o *object, key string) *canary.StringMatch {
-	if !o.has(key) {
-		return nil
-	}
-	m := abStringMatch(o.obj(key))
-	return &m
-}
-
-// abMatchMap reads a mapping of names to StringMatches (headers, queryParams, withoutHeaders)
-// of at most istioapi.MaxItems (canary.MaxMatchHeaders) entries.
-func abMatchMap(o *object, key string) map[string]canary.StringMatch {
-	if !o.has(key) {
-		return nil
-	}
-	mo := o.obj(key)
-	out := map[string]canary.StringMatch{}
-	for _, name := range boundedKeys(mo) {
-		out[name] = abStringMatch(mo.obj(name))
-	}
-	mo.done()
-	return out
 }
 
 // checkMatch refuses, at spec.<analysis>.match[i].<field>, what of the analysis' match
