@@ -23,15 +23,10 @@ func tcpService() istioapi.Service {
 
 // tcpInspect reads the weights of the first TCP route's destinations by host.
 func tcpInspect(dyn *fakedynamic.FakeDynamicClient, version string) func(t *testing.T, tg canary.Target) canary.Weights {
-	return func(t *testing.T, tg canary.Target) canary.Weights {
-		t.Helper()
-		spec, _, err := unstructured.NestedMap(getVS(t, dyn, version, tg).Object, "spec")
-		require.NoError(t, err)
-		return vsRouteWeights(t, spec, "tcp", tg)
-	}
+	return vsRoutesInspect(dyn, version, "tcp")
 }
 
-// routeWeights reads the weights of spec's first route of kind ("http" or "tcp") by host,
+// vsRouteWeights reads the weights of spec's first route of kind ("http" or "tcp") by host,
 // and checks that the VirtualService has no route of the other kind.
 func vsRouteWeights(t *testing.T, spec map[string]any, kind string, tg canary.Target) canary.Weights {
 	t.Helper()

@@ -44,20 +44,17 @@ func getVS(t *testing.T, dyn *fakedynamic.FakeDynamicClient, version string, tg 
 
 // vsInspect reads the weights of the first HTTP route's destinations by host.
 func vsInspect(dyn *fakedynamic.FakeDynamicClient, version string) func(t *testing.T, tg canary.Target) canary.Weights {
+	return vsRoutesInspect(dyn, version, "http")
+}
+
+// vsRoutesInspect reads the weights of the first route's destinations by host, of kind
+// ("http" or "tcp"), and checks that the VirtualService has no route of the other kind.
+func vsRoutesInspect(dyn *fakedynamic.FakeDynamicClient, version, kind string) func(t *testing.T, tg canary.Target) canary.Weights {
 	return func(t *testing.T, tg canary.Target) canary.Weights {
 		t.Helper()
-		http, _, err := unstructured.NestedSlice(getVS(t, dyn, version, tg).Object, "spec", "http")
+		spec, _, err := unstructured.NestedMap(getVS(t, dyn, version, tg).Object, "spec")
 		require.NoError(t, err)
-		require.NotEmpty(t, http)
-		dests, _, err := unstructured.NestedSlice(http[0].(map[string]any), "route")
-		require.NoError(t, err)
-		by := map[string]int{}
-		for _, d := range dests {
-			host, _, _ := unstructured.NestedString(d.(map[string]any), "destination", "host")
-			w, _, _ := unstructured.NestedInt64(d.(map[string]any), "weight")
-			by[host] = int(w)
-		}
-		return canary.Weights{Primary: by[tg.PrimaryService()], Canary: by[tg.CanaryService()]}
+		return vsRouteWeights(t, spec, kind, tg)
 	}
 }
 
