@@ -14,6 +14,7 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/canarykit/canarykit/mesh/istioapi"
+	"github.com/canarykit/canarykit/mesh/meshtest"
 )
 
 // everyIstioField is an A/B condition with every field of an Istio HTTPMatchRequest that a
@@ -229,5 +230,42 @@ func TestHeadersOnlyRoutersRefuseOtherMatchFields(t *testing.T) {
 		assert.ErrorContains(t, err, "match[0].uri: an SMI HTTPRouteGroup matches headers only")
 		assert.Empty(t, cs.Actions())
 		assert.Empty(t, specs.Actions())
+	})
+}
+
+// The conformance suite passes with A/B conditions beyond headers: every Istio field on the
+// VirtualService, and a path, a method and query parameters on the HTTPRoute.
+func TestConformanceWithMatchFieldsOnFakes(t *testing.T) {
+	routeFields := []canary.Match{{URI: &canary.StringMatch{Prefix: "/api"}, Method: &canary.StringMatch{Exact: "POST"},
+		QueryParams: map[string]canary.StringMatch{"beta": {Exact: "1"}, "tier": {Prefix: "gold"}}}}
+	t.Run("Istio", func(t *testing.T) {
+		dyn := newIstioFake()
+		meshtest.Run(t, meshtest.Harness{
+			NewRouter: func(t *testing.T) canary.MeshRouter {
+				r, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
+				require.NoError(t, err)
+				return r
+			},
+			NewTarget:       func(*testing.T) canary.Target { return newTarget() },
+			Inspect:         vsInspect(dyn, "v1"),
+			Match:           append([]canary.Match{everyIstioField()}, routeFields...),
+			Mirror:          true,
+			SessionAffinity: true,
+		})
+	})
+	t.Run("HTTPRoute", func(t *testing.T) {
+		cs := gatewayfake.NewSimpleClientset()
+		meshtest.Run(t, meshtest.Harness{
+			NewRouter: func(t *testing.T) canary.MeshRouter {
+				r, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 9898})
+				require.NoError(t, err)
+				return r
+			},
+			NewTarget:       func(*testing.T) canary.Target { return newTarget() },
+			Inspect:         routeInspect(cs),
+			Match:           routeFields,
+			Mirror:          true,
+			SessionAffinity: true,
+		})
 	})
 }
