@@ -20,8 +20,8 @@ var (
 	// ErrUnexpectedResult: a query returned a range vector (matrix), a string or a native
 	// histogram where a number was expected.
 	ErrUnexpectedResult = errors.New("unexpected query result")
-	// ErrUnavailable: Prometheus could not be reached, did not answer in time or answered with
-	// a server error, on every attempt within the query's time budget: nothing was measured.
+	// ErrUnavailable: the metrics server (Prometheus, Datadog) could not be reached, did not
+	// answer in time or answered with a server error, on every attempt within the query's time budget: nothing was measured.
 	// errors.Is(err, canary.ErrUnavailable) holds too, so a Rollout holds the step rather than
 	// counting a failed check (see canary.ErrUnavailable).
 	ErrUnavailable error = unavailable{}
@@ -33,10 +33,11 @@ var (
 	ErrInconclusive = errors.New("inconclusive")
 )
 
-// QueryError is the error a Prometheus query fails with: the query as sent, Prometheus' own
-// error type and message when it answered, and how many requests were made.
+// QueryError is the error a query fails with: the query as sent, the server's own error type
+// and message when it answered (Prometheus' type; client_error or server_error with
+// Datadog's text), and how many requests were made.
 type QueryError struct {
-	// Query is the resolved query, as sent to Prometheus.
+	// Query is the resolved query, as sent to the server.
 	Query string
 	// Type is Prometheus' error type (bad_data, execution, timeout, server_error, ...), or ""
 	// when the failure was not an error answer from Prometheus (no data, a connection error).
@@ -78,6 +79,7 @@ func (unavailable) Is(target error) bool { return target == canary.ErrUnavailabl
 // unavailableError says which server could not be reached (or failed) and why; it wraps
 // ErrUnavailable, the last cause and, when the time budget ran out, the context's error.
 type unavailableError struct {
+	server  string // "Prometheus", "Datadog"
 	address string
 	cause   error
 	gaveUp  error
@@ -86,10 +88,11 @@ type unavailableError struct {
 func (e *unavailableError) Error() string {
 	var b strings.Builder
 	var apiErr *v1.Error
-	if errors.As(e.cause, &apiErr) {
-		fmt.Fprintf(&b, "Prometheus at %s failed: %v", e.address, e.cause)
+	var status *statusError
+	if errors.As(e.cause, &apiErr) || errors.As(e.cause, &status) {
+		fmt.Fprintf(&b, "%s at %s failed: %v", e.server, e.address, e.cause)
 	} else {
-		fmt.Fprintf(&b, "could not reach Prometheus at %s: %v", e.address, e.cause)
+		fmt.Fprintf(&b, "could not reach %s at %s: %v", e.server, e.address, e.cause)
 	}
 	if e.gaveUp != nil {
 		fmt.Fprintf(&b, " (gave up: %v)", e.gaveUp)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -93,15 +92,10 @@ func SecretCredentials(data map[string][]byte) (Credentials, error) {
 // canary.MetricProvider. Transient failures are retried with exponential backoff within the
 // query's context; bad queries fail at once with Prometheus' own error. Safe for concurrent use.
 type Prometheus struct {
-	address      string
-	redacted     string // address without a password, for messages
-	endpoint     *instantEndpoint
-	rq           rangeQuerier
-	timeout      time.Duration
-	retryTimeout time.Duration
-	log          logr.Logger
-	// newBackOff returns the retry schedule of one query (replaced by tests).
-	newBackOff func() backoff.BackOff
+	address  string
+	endpoint *instantEndpoint
+	rq       rangeQuerier
+	retrier
 }
 
 var _ canary.MetricProvider = (*Prometheus)(nil)
@@ -127,26 +121,13 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 		return nil, fmt.Errorf("prometheus client: %w", err)
 	}
 	p := &Prometheus{
-		address:      opts.Address,
-		redacted:     redactURL(opts.Address),
-		rq:           v1.NewAPI(client),
-		timeout:      opts.Timeout,
-		retryTimeout: opts.RetryTimeout,
-		log:          opts.Logger,
-	}
-	if p.timeout == 0 {
-		p.timeout = DefaultQueryTimeout
+		address: opts.Address,
+		rq:      v1.NewAPI(client),
+		retrier: newRetrier("Prometheus", opts.Address, opts.Timeout, opts.RetryTimeout, opts.Logger),
 	}
 	if p.endpoint, err = newInstantEndpoint(opts.Address, httpClient, p.timeout.String()); err != nil {
 		return nil, fmt.Errorf("prometheus client: %w", err)
 	}
-	if p.retryTimeout == 0 {
-		p.retryTimeout = DefaultRetryTimeout
-	}
-	if p.log.GetSink() == nil {
-		p.log = logr.Discard()
-	}
-	p.newBackOff = p.defaultBackOff
 	return p, nil
 }
 
