@@ -1,4 +1,5 @@
-// Package metrics gives the canary engine its metric checks: a Prometheus provider, Flagger's
+// Package metrics gives the canary engine its metric checks: a Prometheus provider, a Datadog
+// provider for Flagger's datadog MetricTemplates, Flagger's
 // built-in Linkerd queries, a statistical judge that compares the canary with its primary at
 // each tick, and a sequential test of the error rate across the whole release.
 //
@@ -56,6 +57,28 @@
 // wrap ErrMultipleSeries and name the first label sets; a range vector or a string wraps
 // ErrUnexpectedResult. Runs of whitespace outside string literals are folded before sending,
 // as Flagger does, so multi-line templates read well in events and Prometheus' query log.
+//
+// # Datadog
+//
+// Datadog implements canary.MetricProvider for Flagger's MetricTemplates of type datadog: a GET
+// of Datadog's v1 query API (/api/v1/query) with the query as written, from = now − Window and
+// to = now (Unix seconds; Window is ten times the metric's interval, as Flagger: DatadogWindow),
+// and the DD-API-KEY and DD-APPLICATION-KEY headers (the secret's datadog_api_key and
+// datadog_application_key), sent only to the configured server's scheme and host. It shares
+// the Prometheus provider's machinery: the Pool's connections, bounded bodies and error text,
+// the same retries and classification (5xx, 408, 429 and connection errors retried within the
+// query's context, then ErrUnavailable; other answers fail at once with Datadog's
+// {"errors": [...]} text as a client_error, and an answer whose status is "error" as type
+// "error"), and *QueryError.
+//
+// The value is the most recent non-null point of the query's single series. Flagger returns
+// the first point of the first series instead (the oldest of its ten-interval window, on the
+// grounds that the newest bucket may be incomplete); a query that needs a settled value should
+// say so itself (a rollup, or .fill). Several series wrap ErrMultipleSeries (Flagger takes the
+// first); no series, or only null points, wrap canary.ErrNoData. Datadog's own availability
+// check (Flagger's IsOnline, /api/v1/validate) is not made: a bad key fails the first query
+// with Datadog's 403. The tests use an httptest server that speaks the v1 query API; no real
+// Datadog is contacted.
 //
 // # Flagger's checks
 //

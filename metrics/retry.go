@@ -210,7 +210,7 @@ func transport(err error) bool {
 func permanent(err error) bool {
 	var status *statusError
 	if errors.As(err, &status) {
-		return status.code/100 == 4 && status.code != http.StatusRequestTimeout && status.code != http.StatusTooManyRequests
+		return status.refused || status.code/100 != 5 && status.code != http.StatusRequestTimeout && status.code != http.StatusTooManyRequests
 	}
 	var apiErr *v1.Error
 	if errors.As(err, &apiErr) {
@@ -232,23 +232,32 @@ func permanent(err error) bool {
 }
 
 // statusError is an error answer of a server whose API has no typed errors (Datadog): its
-// HTTP status and its error text, bounded. permanent classifies it by status.
+// HTTP status and its error text, bounded. permanent classifies it by status; refused is an
+// answer that refused the query whatever its status (Datadog's status "error").
 type statusError struct {
-	code int
-	msg  string
+	code    int
+	msg     string
+	refused bool
 }
 
 func (e *statusError) Error() string {
+	if e.refused {
+		return "error: " + e.msg
+	}
 	if e.msg == "" {
 		return fmt.Sprintf("%s: %d", e.kind(), e.code)
 	}
 	return fmt.Sprintf("%s: %d: %s", e.kind(), e.code, e.msg)
 }
 
-// kind is the error's type in the words of Prometheus' client: client_error or server_error.
+// kind is the error's type: "error" for a refusal, else in the words of Prometheus' client:
+// client_error or server_error.
 func (e *statusError) kind() string {
-	if e.code/100 == 4 {
-		return string(v1.ErrClient)
+	if e.refused {
+		return "error"
 	}
-	return string(v1.ErrServer)
+	if e.code/100 == 5 {
+		return string(v1.ErrServer)
+	}
+	return string(v1.ErrClient)
 }
