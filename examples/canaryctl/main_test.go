@@ -186,10 +186,10 @@ spec:
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, out, "spec.analysis.metrics[0].templateRef: not found: MetricTemplate ops/errors is not among the 1 given; MetricTemplate ops/errors is not in the cluster")
 	assert.Equal(t, "podinfo:2", primaryImage(t, env, ns), "nothing was released: the primary still runs the last promoted image")
-	require.NoError(t, os.WriteFile(templates, []byte("apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: ops}\nspec: {provider: {type: datadog}, query: x}\n"), 0o600))
+	require.NoError(t, os.WriteFile(templates, []byte("apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: ops}\nspec: {provider: {type: cloudwatch}, query: x}\n"), 0o600))
 	code, out = cmd("run", "-f", templated, "-t", templates, "--router", "kubernetes")
 	assert.Equal(t, exitError, code)
-	assert.Contains(t, out, "spec.provider.type: datadog is not supported by canarykit yet")
+	assert.Contains(t, out, "spec.provider.type: cloudwatch is not supported by canarykit yet")
 
 	code, out = cmd("frobnicate")
 	assert.Equal(t, exitError, code)

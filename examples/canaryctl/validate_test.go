@@ -137,7 +137,7 @@ spec:
   analysis: {interval: 1m, stepWeight: 10, maxWeight: 50, sessionAffinity: {cookieName: x, cookiename: y}}
 `)
 	objects := writeFile(t, "objects.yaml", "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: ops}\n"+
-		"spec: {provider: {type: datadog}, query: x}\n---\nkind: Service\n")
+		"spec: {provider: {type: cloudwatch}, query: x}\n---\nkind: Service\n")
 	code, stdout, stderr := canaryctl(t, "validate", "-f", canaryFile, "-t", objects)
 	assert.Equal(t, exitRolledBack, code, stderr)
 	// each problem by file and field, in order (the messages are kube/flagger's)
@@ -155,7 +155,7 @@ spec:
 		assert.True(t, strings.HasPrefix(out[i], w), "line %d: want %q..., got %q", i, w, out[i])
 	}
 	assert.Contains(t, out[1], "appmesh")
-	assert.Contains(t, out[2], "datadog")
+	assert.Contains(t, out[2], "cloudwatch")
 
 	// an object given twice, and a manifest fine on its own: its references are not checked
 	templates := writeFile(t, "templates.yaml", errorsTemplate)

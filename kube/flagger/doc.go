@@ -31,6 +31,13 @@
 // (spec.ingressRef's name, else the target's name, as in Flagger), {{ interval }} and
 // {{ variables.<key> }} (templateVariables).
 //
+// A MetricTemplate's provider is prometheus (or a server with its API) or datadog. A datadog
+// template needs spec.provider.secretRef (a Secret with datadog_api_key and
+// datadog_application_key, read by the driver); its address defaults to Datadog's
+// (https://api.datadoghq.com), as in Flagger; spec.provider.headers, which Flagger ignores for
+// datadog, is refused at its path; its query is used as written (a Prometheus template's is
+// compacted, canary.CompactQuery).
+//
 // One annotation of the Canary is read: canarykit.dev/split-check (AnnotationSplitCheck:
 // warn, hold, fail or off) sets canary.Spec.SplitCheck, what a weighted release does when
 // the canary gets far less traffic than its weight; any other value is refused at
@@ -42,7 +49,7 @@
 // path, and nothing is dropped: a field canarykit does not support yet
 // (spec.service.mirror, spec.upstreamRef, spec.routeRef),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
-// than prometheus, an AlertProvider type canarykit cannot notify. Errors are
+// than prometheus and datadog, an AlertProvider type canarykit cannot notify. Errors are
 // *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
 // names before they reach a lookup; text read from a manifest appears in messages quoted and
 // cut short (a plain lowercase word as it is), and a mapping key that is not a plain word is

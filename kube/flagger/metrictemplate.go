@@ -18,19 +18,35 @@ type MetricTemplate struct {
 }
 
 // MetricTemplateProvider is a MetricTemplate's spec.provider. canarykit queries Prometheus (and
-// servers that speak its API, such as Thanos or Mimir); other provider types are refused by path.
+// servers that speak its API, such as Thanos or Mimir) and Datadog; other provider types are
+// refused by path.
 type MetricTemplateProvider struct {
-	// Type is "prometheus".
+	// Type is "prometheus" or "datadog" (MetricProviderTypes).
 	Type string
-	// Address is the Prometheus API's base URL. Required.
+	// Address is the API's base URL: required for prometheus; for datadog, empty means
+	// Datadog's default (metrics.DefaultDatadogAddress), as in Flagger.
 	Address string
-	// SecretRef names a Secret in the template's namespace holding the credentials: key
-	// "token" (a bearer token), or "username" and "password" (basic auth), as Flagger reads it.
+	// SecretRef names a Secret in the template's namespace holding the credentials, as Flagger
+	// reads it: for prometheus, key "token" (a bearer token), or "username" and "password"
+	// (basic auth); for datadog (where it is required), keys "datadog_api_key" and
+	// "datadog_application_key".
 	SecretRef string
 	// InsecureSkipVerify disables the server certificate check.
 	InsecureSkipVerify bool
-	// Headers are sent with every query.
+	// Headers are sent with every query (prometheus only: Flagger ignores them for datadog,
+	// so canarykit refuses them).
 	Headers map[string][]string
+}
+
+// Metric provider types canarykit queries.
+const (
+	MetricProviderPrometheus = "prometheus"
+	MetricProviderDatadog    = "datadog"
+)
+
+// MetricProviderTypes lists the MetricTemplate provider types canarykit queries.
+func MetricProviderTypes() []string {
+	return []string{MetricProviderPrometheus, MetricProviderDatadog}
 }
 
 // Key is "namespace/name".
@@ -61,14 +77,15 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 	}
 	p := spec.obj("provider")
 	t.Provider = MetricTemplateProvider{Type: p.str("type"), Address: p.httpURL("address"), InsecureSkipVerify: p.bool("insecureSkipVerify")}
+	datadog := t.Provider.Type == MetricProviderDatadog
 	switch t.Provider.Type {
-	case "prometheus":
+	case MetricProviderPrometheus, MetricProviderDatadog:
 	case "":
-		d.fail(p.at("type"), "required: prometheus")
+		d.fail(p.at("type"), "required: prometheus or datadog")
 	default:
-		d.fail(p.at("type"), "%s is not supported by canarykit yet (prometheus, or a server with its API)", word(t.Provider.Type))
+		d.fail(p.at("type"), "%s is not supported by canarykit yet (prometheus, or a server with its API; datadog)", word(t.Provider.Type))
 	}
-	if t.Provider.Address == "" {
+	if t.Provider.Address == "" && !datadog {
 		d.fail(p.at("address"), "required: the Prometheus API's base URL")
 	}
 	if p.has("secretRef") {
@@ -77,9 +94,16 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 			d.fail(ref.at("name"), "required")
 		}
 		ref.done()
+	} else if datadog {
+		d.fail(p.at("secretRef"), "required for datadog: a Secret with the keys datadog_api_key and datadog_application_key")
 	}
 	if p.has("headers") {
-		t.Provider.Headers = p.headers("headers")
+		if datadog {
+			p.get("headers")
+			d.fail(p.at("headers"), "not supported for datadog (Flagger does not send them); the keys come from secretRef")
+		} else {
+			t.Provider.Headers = p.headers("headers")
+		}
 	}
 	p.unsupported("region")
 	p.done()

@@ -57,7 +57,7 @@ apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {name: dd, namespace: ops}
 spec:
-  provider: {type: datadog, address: "prom:9090", region: eu-west-1}
+  provider: {type: cloudwatch, address: "prom:9090", region: eu-west-1}
   query: ""
   colour: blue
 ---
@@ -76,8 +76,8 @@ spec:
   query: z
 `))
 	assert.ElementsMatch(t, []string{
-		`document 2: spec.provider.type: "Prom\nINFO ok" is not supported by canarykit yet (prometheus, or a server with its API)`,
-		`document 3: spec.provider.type: datadog is not supported by canarykit yet (prometheus, or a server with its API)`,
+		`document 2: spec.provider.type: "Prom\nINFO ok" is not supported by canarykit yet (prometheus, or a server with its API; datadog)`,
+		`document 3: spec.provider.type: cloudwatch is not supported by canarykit yet (prometheus, or a server with its API; datadog)`,
 		`document 3: spec.provider.address: must be an absolute http(s) URL, got "prom:9090"`,
 		"document 3: spec.provider.region: not supported by canarykit yet",
 		"document 3: spec.query: required",
@@ -109,7 +109,7 @@ spec:
 	assert.ElementsMatch(t, []string{
 		`apiVersion: must be flagger.app/v1beta1, got "flagger.app/v1alpha1"`,
 		"metadata.namespace: required: a Canary refers to it by namespace (or its own)",
-		"spec.provider.type: required: prometheus",
+		"spec.provider.type: required: prometheus or datadog",
 		"spec.provider.address: required: the Prometheus API's base URL",
 		"spec.provider.secretRef.name: required",
 	}, problems(t, err))
@@ -452,4 +452,61 @@ func TestAlertProviderFormats(t *testing.T) {
 		assert.Equal(t, format, flagger.AlertProvider{Type: typ}.Format(), typ)
 	}
 	assert.Empty(t, flagger.AlertProvider{Type: "opsgenie"}.Format())
+}
+
+// A datadog MetricTemplate loads with Flagger's defaults; what Flagger would ignore or
+// cannot query without is refused by path.
+func TestDatadogMetricTemplate(t *testing.T) {
+	objs, err := flagger.LoadObjects([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: latency, namespace: ops}
+spec:
+  provider:
+    type: datadog
+    secretRef: {name: datadog}
+  query: |
+    avg:trace.http.request.duration{service:{{ target }}}
+    .rollup(avg, 60)
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: eu, namespace: ops}
+spec:
+  provider: {type: datadog, address: "https://api.datadoghq.eu", secretRef: {name: dd-eu}, insecureSkipVerify: true}
+  query: avg:x{*}
+`))
+	require.NoError(t, err)
+	assert.Equal(t, flagger.MetricTemplateProvider{Type: "datadog", SecretRef: "datadog"}, objs.MetricTemplates[0].Provider,
+		"no address: Datadog's default, chosen by the driver")
+	assert.Equal(t, flagger.MetricTemplateProvider{Type: "datadog", Address: "https://api.datadoghq.eu", SecretRef: "dd-eu",
+		InsecureSkipVerify: true}, objs.MetricTemplates[1].Provider)
+
+	_, err = flagger.LoadObjects([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: latency, namespace: ops}
+spec:
+  provider: {type: datadog, address: "api.datadoghq.com", headers: {DD-API-KEY: [k]}}
+  query: avg:x{*}
+`))
+	assert.ElementsMatch(t, []string{
+		`spec.provider.address: must be an absolute http(s) URL, got "api.datadoghq.com"`,
+		"spec.provider.secretRef: required for datadog: a Secret with the keys datadog_api_key and datadog_application_key",
+		"spec.provider.headers: not supported for datadog (Flagger does not send them); the keys come from secretRef",
+	}, problems(t, err))
+}
+
+// A Datadog template's query is used as written: PromQL's compaction (comments start at #)
+// is not Datadog's language.
+func TestDatadogTemplateQueryAsWritten(t *testing.T) {
+	m := load(t, "canary-003-ab-testing.yaml")
+	query := "avg:requests{service:{{ target }},tag:#a}\n  .as_count()"
+	src := &flagger.Objects{MetricTemplates: []flagger.MetricTemplate{
+		{Name: "error-rate", Namespace: "istio-system", Query: query, Provider: flagger.MetricTemplateProvider{Type: "datadog", SecretRef: "dd"}},
+		{Name: "latency", Namespace: "istio-system", Query: "a  #b\n  c", Provider: flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://p:9090"}},
+	}}
+	require.NoError(t, m.Resolve(context.Background(), src))
+	assert.Equal(t, query, m.Spec.Metrics[0].Query)
+	assert.Equal(t, "a c", m.Spec.Metrics[1].Query)
 }

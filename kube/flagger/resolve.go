@@ -9,8 +9,8 @@ import (
 
 // Resolve looks up every templateRef and alert providerRef of the manifest in src, again
 // each time (objects in the cluster may have changed): a templated metric gets the template's
-// query (compacted: canary.CompactQuery), and each reference its object, for the wiring to
-// build the template's metrics provider and the alert's notifier. Every problem is reported by
+// query (compacted, canary.CompactQuery, but a Datadog template's, sent as written), and each
+// reference its object, for the wiring to build the template's metrics provider and the alert's notifier. Every problem is reported by
 // the reference's path (a template whose query does not render with the Canary's variables
 // too), and on error the manifest is left as it was. Nothing in the cluster is touched besides
 // src's reads. Errors wrap canary.ErrInvalidSpec.
@@ -35,7 +35,10 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 			continue
 		}
 		met := metrics[ref.Metric]
-		met.Query = canary.CompactQuery(t.Query)
+		met.Query = t.Query
+		if t.Provider.Type != MetricProviderDatadog { // PromQL's lexical structure; Datadog's as written
+			met.Query = canary.CompactQuery(t.Query)
+		}
 		if _, err := canary.RenderQuery(met.Query, canary.VarsFor(m.Target, met)); err != nil {
 			d.fail(ref.Path, "MetricTemplate %s spec.query: %v", t.Key(), err)
 			continue
