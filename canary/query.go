@@ -29,17 +29,13 @@ type QueryVars struct {
 
 // VarsFor returns the variables of metric m for target t.
 func VarsFor(t Target, m Metric) QueryVars {
-	interval := m.Interval
-	if interval == 0 {
-		interval = DefaultMetricInterval
-	}
 	return QueryVars{
 		Name:      t.CanaryName(),
 		Namespace: t.Namespace,
 		Target:    t.Name,
 		Service:   t.ApexService(),
 		Ingress:   t.IngressName(),
-		Interval:  PromDuration(interval),
+		Interval:  PromDuration(m.EffectiveInterval()),
 		Variables: m.Variables,
 	}
 }

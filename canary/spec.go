@@ -122,9 +122,7 @@ func (s Spec) withDefaults() Spec {
 	}
 	ms := make([]Metric, len(s.Metrics))
 	for i, m := range s.Metrics {
-		if m.Interval == 0 {
-			m.Interval = DefaultMetricInterval
-		}
+		m.Interval = m.EffectiveInterval()
 		ms[i] = m
 	}
 	s.Metrics = ms
@@ -207,6 +205,15 @@ type Metric struct {
 	// anything: it never counts as a failed check, never holds a step and never passes one. A
 	// way to trial a new query on live releases before trusting it.
 	DryRun bool
+}
+
+// EffectiveInterval is the metric's look-back window: Interval, or DefaultMetricInterval when
+// it is unset (the {{ interval }} a query gets).
+func (m Metric) EffectiveInterval() time.Duration {
+	if m.Interval == 0 {
+		return DefaultMetricInterval
+	}
+	return m.Interval
 }
 
 // NoDataPolicy is what a check without data does to the analysis.
