@@ -8,11 +8,14 @@
 // target with the Services' metadata, headless and trafficDistribution,
 // Flagger's built-in checks of the data plane (metrics.Istio for provider istio,
 // metrics.NGINX for nginx, metrics.Linkerd otherwise), Prometheus per metric (a MetricTemplate's own
-// server and credentials), webhooks, alerts (webhook/notify), Kubernetes Events and the
+// server and credentials; a datadog MetricTemplate's metrics.Datadog, with its Secret's
+// datadog_api_key and datadog_application_key and Flagger's window of ten of the metric's
+// intervals, canary.Metric.EffectiveInterval), webhooks, alerts (webhook/notify), Kubernetes Events and the
 // target's Lease. canaryctl, the operator example and the end-to-end tests are built on it.
 //
 // A Driver is shared by every target of a process: routers are built once per kind and
-// version, Prometheus clients once per server and credentials. There are two ways to run:
+// version, Prometheus clients once per server and credentials, Datadog clients once per
+// server, keys and window. There are two ways to run:
 //
 //   - Release and Release.Run: one release of the target's current revision, for a CLI or a
 //     CI job. Run holds the target's lease, applies control requests (kube.RequestControl),

@@ -133,7 +133,7 @@ type Driver struct {
 	limiter *clientLimiter // the clients' rate limit; nil: the embedder's, or none
 
 	mu    sync.Mutex
-	proms map[string]canary.MetricProvider // by promKey
+	proms map[string]canary.MetricProvider // metric providers by promKey or datadogKey
 }
 
 // New checks opts and connects the clients; it makes no API request (caches start with the

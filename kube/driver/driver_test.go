@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
@@ -45,7 +46,7 @@ func TestTemplateProviderUsesTheSecretAndHeaders(t *testing.T) {
 	}
 
 	for _, secret := range []string{"token", "basic", ""} {
-		p, err := s.templateProvider(ctx, tpl(secret))
+		p, err := s.templateProvider(ctx, tpl(secret), time.Minute)
 		require.NoError(t, err, secret)
 		v, err := p.Query(ctx, "x")
 		require.NoError(t, err)
@@ -59,9 +60,9 @@ func TestTemplateProviderUsesTheSecretAndHeaders(t *testing.T) {
 		assert.Equal(t, "tenant-a", h.Get("X-Scope-OrgID"))
 	}
 
-	_, err := s.templateProvider(ctx, tpl("empty"))
+	_, err := s.templateProvider(ctx, tpl("empty"), time.Minute)
 	require.ErrorContains(t, err, `MetricTemplate ops/errors: secret ops/empty: secret has neither "token" nor "username" and "password"`)
-	_, err = s.templateProvider(ctx, tpl("missing"))
+	_, err = s.templateProvider(ctx, tpl("missing"), time.Minute)
 	require.ErrorContains(t, err, "MetricTemplate ops/errors: spec.provider.secretRef:")
 	assert.Contains(t, err.Error(), `"missing" not found`)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/flagger"
@@ -54,7 +55,7 @@ func (d *Driver) templated(ctx context.Context, c *flagger.Canary) (canary.Spec,
 	spec := c.Spec
 	spec.Metrics = slices.Clone(c.Spec.Metrics)
 	for _, ref := range c.TemplateRefs {
-		p, err := d.templateProvider(ctx, ref.Template)
+		p, err := d.templateProvider(ctx, ref.Template, spec.Metrics[ref.Metric].EffectiveInterval())
 		if err != nil {
 			return canary.Spec{}, nil, fmt.Errorf("%s: %w", ref.Path, err)
 		}
@@ -103,29 +104,95 @@ func (d *Driver) checkers(c *flagger.Canary, provider canary.MetricProvider) (ma
 	return map[string]canary.Checker{c.Spec.Metrics[sc.Metric].Name: s}, nil
 }
 
-// templateProvider is the Prometheus client of a MetricTemplate's provider, with the
-// credentials of its secretRef read as Flagger reads them (at every release: they may have
-// been rotated).
-func (d *Driver) templateProvider(ctx context.Context, t *flagger.MetricTemplate) (canary.MetricProvider, error) {
+// templateProvider is the metrics provider of a MetricTemplate's provider, for a metric of
+// the given interval, with the credentials of its secretRef read as Flagger reads them (at
+// every release: they may have been rotated).
+func (d *Driver) templateProvider(ctx context.Context, t *flagger.MetricTemplate, interval time.Duration) (canary.MetricProvider, error) {
 	if t == nil {
 		return nil, fmt.Errorf("%w: template not resolved", flagger.ErrNotFound)
 	}
-	o := metrics.PrometheusOptions{Address: t.Provider.Address, Headers: http.Header(t.Provider.Headers),
-		InsecureSkipVerify: t.Provider.InsecureSkipVerify}
+	var data map[string][]byte
 	if t.Provider.SecretRef != "" {
-		data, err := secretData(ctx, d.client, "MetricTemplate", t.Namespace, t.Name, "spec.provider.secretRef", t.Provider.SecretRef)
-		if err != nil {
+		var err error
+		if data, err = secretData(ctx, d.client, "MetricTemplate", t.Namespace, t.Name, "spec.provider.secretRef", t.Provider.SecretRef); err != nil {
 			return nil, err
 		}
-		if o.Credentials, err = metrics.SecretCredentials(data); err != nil {
-			return nil, fmt.Errorf("MetricTemplate %s: secret %s/%s: %w", t.Key(), t.Namespace, t.Provider.SecretRef, err)
-		}
 	}
-	p, err := d.prometheus(o)
+	var p canary.MetricProvider
+	var err error
+	switch t.Provider.Type {
+	case flagger.MetricProviderDatadog:
+		p, err = d.datadogProvider(t, data, interval)
+	default:
+		p, err = d.prometheusProvider(t, data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("MetricTemplate %s: %w", t.Key(), err)
 	}
 	return p, nil
+}
+
+// prometheusProvider is the Prometheus client of a template of type prometheus.
+func (d *Driver) prometheusProvider(t *flagger.MetricTemplate, secret map[string][]byte) (canary.MetricProvider, error) {
+	o := metrics.PrometheusOptions{Address: t.Provider.Address, Headers: http.Header(t.Provider.Headers),
+		InsecureSkipVerify: t.Provider.InsecureSkipVerify}
+	if secret != nil {
+		var err error
+		if o.Credentials, err = metrics.SecretCredentials(secret); err != nil {
+			return nil, fmt.Errorf("secret %s/%s: %w", t.Namespace, t.Provider.SecretRef, err)
+		}
+	}
+	return d.prometheus(o)
+}
+
+// The keys of a datadog MetricTemplate's Secret, as Flagger reads them.
+const (
+	datadogAPIKey         = "datadog_api_key"
+	datadogApplicationKey = "datadog_application_key"
+)
+
+// datadogProvider is the Datadog client of a template of type datadog for a metric of the
+// given interval (Flagger queries ten of them), built once per server, keys, window and TLS
+// setting.
+func (d *Driver) datadogProvider(t *flagger.MetricTemplate, secret map[string][]byte, interval time.Duration) (canary.MetricProvider, error) {
+	o := metrics.DatadogOptions{Address: t.Provider.Address, Window: metrics.DatadogWindow(interval),
+		InsecureSkipVerify: t.Provider.InsecureSkipVerify, Clock: d.opts.Clock}
+	for _, k := range []struct {
+		key string
+		to  *string
+	}{{datadogAPIKey, &o.APIKey}, {datadogApplicationKey, &o.ApplicationKey}} {
+		v, ok := secret[k.key]
+		if !ok || len(v) == 0 {
+			return nil, fmt.Errorf("secret %s/%s (spec.provider.secretRef): no key %q (datadog needs %s and %s)",
+				t.Namespace, t.Provider.SecretRef, k.key, datadogAPIKey, datadogApplicationKey)
+		}
+		*k.to = string(v)
+	}
+	key := datadogKey(o)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.proms[key]; ok {
+		return p, nil
+	}
+	o.Logger = d.opts.Logger
+	p, err := metrics.NewDatadog(o)
+	if err != nil {
+		return nil, err
+	}
+	d.proms[key] = p
+	return p, nil
+}
+
+// datadogKey identifies the settings that make two Datadog clients different; the keys enter
+// hashed.
+func datadogKey(o metrics.DatadogOptions) string {
+	b, _ := json.Marshal(struct {
+		Kind, Address, APIKey, ApplicationKey string
+		Window                                time.Duration
+		Insecure                              bool
+	}{"datadog", o.Address, o.APIKey, o.ApplicationKey, o.Window, o.InsecureSkipVerify})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // alerts builds the notifications of the Canary's alerts: one route per alert, to its
