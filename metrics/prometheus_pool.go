@@ -51,11 +51,12 @@ type PoolOptions struct {
 	MaxServers int
 }
 
-// Pool shares HTTP transports among Prometheus providers: every provider built with the same
+// Pool shares HTTP transports among metrics providers (Prometheus, Datadog): every provider
+// built with the same
 // Pool for the same server (scheme, host and TLS settings) sends its requests over one
 // transport with bounded connections, while credentials and headers stay per provider. A
 // process (an operator with one provider per target) creates one Pool and passes it in
-// PrometheusOptions.Pool. Safe for concurrent use.
+// PrometheusOptions.Pool (DatadogOptions.Pool). Safe for concurrent use.
 type Pool struct {
 	opts PoolOptions
 
