@@ -3,7 +3,6 @@ package metrics
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -144,21 +143,7 @@ func (o *DatadogOptions) validate() error {
 	} else if o.Window > 0 && o.Window < time.Second {
 		add("Window: must be at least 1s (Datadog's resolution), got %s", o.Window)
 	}
-	if len(o.CA) > 0 && !x509.NewCertPool().AppendCertsFromPEM(o.CA) {
-		add("CA: no PEM certificate found")
-	}
-	if o.Transport != nil && (len(o.CA) > 0 || o.InsecureSkipVerify) {
-		add("Transport: cannot be combined with CA or InsecureSkipVerify; configure TLS on the transport")
-	}
-	if o.Transport != nil && o.Pool != nil {
-		add("Transport: cannot be combined with Pool; set one of them")
-	}
-	if o.Timeout < 0 {
-		add("Timeout: must not be negative, got %s", o.Timeout)
-	}
-	if o.RetryTimeout < 0 {
-		add("RetryTimeout: must not be negative, got %s", o.RetryTimeout)
-	}
+	problems = append(problems, connectionProblems(o.CA, o.InsecureSkipVerify, o.Transport, o.Pool, o.Timeout, o.RetryTimeout)...)
 	if len(problems) == 0 {
 		return nil
 	}

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -161,21 +160,7 @@ func (o *PrometheusOptions) validate() error {
 	if (c != Credentials{}) && o.Headers.Get("Authorization") != "" {
 		add("Headers: an Authorization header conflicts with Credentials; set one of them")
 	}
-	if len(o.CA) > 0 && !x509.NewCertPool().AppendCertsFromPEM(o.CA) {
-		add("CA: no PEM certificate found")
-	}
-	if o.Transport != nil && (len(o.CA) > 0 || o.InsecureSkipVerify) {
-		add("Transport: cannot be combined with CA or InsecureSkipVerify; configure TLS on the transport")
-	}
-	if o.Transport != nil && o.Pool != nil {
-		add("Transport: cannot be combined with Pool; set one of them")
-	}
-	if o.Timeout < 0 {
-		add("Timeout: must not be negative, got %s", o.Timeout)
-	}
-	if o.RetryTimeout < 0 {
-		add("RetryTimeout: must not be negative, got %s", o.RetryTimeout)
-	}
+	problems = append(problems, connectionProblems(o.CA, o.InsecureSkipVerify, o.Transport, o.Pool, o.Timeout, o.RetryTimeout)...)
 	if len(problems) == 0 {
 		return nil
 	}

@@ -261,3 +261,27 @@ func (e *statusError) kind() string {
 	}
 	return string(v1.ErrClient)
 }
+
+// connectionProblems are the problems of the options every provider shares: how it reaches its
+// server (CA, InsecureSkipVerify, Transport, Pool) and its time budget (Timeout,
+// RetryTimeout).
+func connectionProblems(ca []byte, insecure bool, transport http.RoundTripper, pool *Pool, timeout, retryTimeout time.Duration) []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if len(ca) > 0 && !x509.NewCertPool().AppendCertsFromPEM(ca) {
+		add("CA: no PEM certificate found")
+	}
+	if transport != nil && (len(ca) > 0 || insecure) {
+		add("Transport: cannot be combined with CA or InsecureSkipVerify; configure TLS on the transport")
+	}
+	if transport != nil && pool != nil {
+		add("Transport: cannot be combined with Pool; set one of them")
+	}
+	if timeout < 0 {
+		add("Timeout: must not be negative, got %s", timeout)
+	}
+	if retryTimeout < 0 {
+		add("RetryTimeout: must not be negative, got %s", retryTimeout)
+	}
+	return problems
+}
