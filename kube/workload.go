@@ -111,9 +111,10 @@ type WorkloadOptions struct {
 }
 
 // Workload drives an apps/v1 Deployment (or DaemonSet: WorkloadOptions.Kind) target and its
-// primary for a canary.Rollout: it creates the primary of the target's kind, copies of the referenced ConfigMaps and Secrets, the apex, primary and
-// canary Services, and the primary's autoscaler; it detects revisions and readiness from the
-// informer caches and promotes by copying the target's spec to the primary.
+// primary for a canary.Rollout: it creates the primary of the target's kind, copies of the
+// referenced ConfigMaps and Secrets, the apex, primary and canary Services, and the primary's
+// autoscaler; it detects revisions and readiness from the informer caches and promotes by
+// copying the target's spec to the primary.
 //
 // Reads are served from the Cluster's caches: Observe makes no API request, and neither do
 // Bootstrap, ScaleDown or Promote when there is nothing to change. Writes use optimistic
