@@ -13,7 +13,6 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/canarykit/canarykit/mesh/istioapi"
-	"github.com/canarykit/canarykit/mesh/meshtest"
 )
 
 // mirrorCORSService is gatewayService with a Canary's spec.service mirror (one Service in the
@@ -124,19 +123,6 @@ func TestHTTPRouteServiceMirrorOfTheTargetsServices(t *testing.T) {
 	}
 	_, err = cs.GatewayV1().HTTPRoutes(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
-}
-
-// A router with service mirrors and CORS passes the conformance suite.
-func TestHTTPRouteWithServiceMirrorAndCORSConformance(t *testing.T) {
-	cs := gatewayfake.NewSimpleClientset()
-	meshtest.Run(t, meshtest.Harness{
-		NewRouter:       func(t *testing.T) canary.MeshRouter { return serviceRouter(t, cs, mirrorCORSService) },
-		NewTarget:       func(*testing.T) canary.Target { return newTarget() },
-		Inspect:         routeInspect(cs),
-		Match:           abMatch,
-		Mirror:          true,
-		SessionAffinity: true,
-	})
 }
 
 // What a RequestMirror or CORS filter cannot carry is refused by WithService, at its path.

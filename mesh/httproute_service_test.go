@@ -12,7 +12,6 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/mesh/gatewayapi"
 	"github.com/canarykit/canarykit/mesh/istioapi"
-	"github.com/canarykit/canarykit/mesh/meshtest"
 )
 
 // gatewayService is a Canary's spec.service match, headers and rewrite as a Flagger Gateway
@@ -217,19 +216,6 @@ func TestHTTPRouteWithServiceRewriteAndRefusals(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want)
 	}
 	assert.Len(t, cs.Actions(), before, "the refusals make no request")
-}
-
-// A router with service fields passes the conformance suite.
-func TestHTTPRouteWithServiceConformance(t *testing.T) {
-	cs := gatewayfake.NewSimpleClientset()
-	meshtest.Run(t, meshtest.Harness{
-		NewRouter:       func(t *testing.T) canary.MeshRouter { return serviceRouter(t, cs, gatewayService) },
-		NewTarget:       func(*testing.T) canary.Target { return newTarget() },
-		Inspect:         routeInspect(cs),
-		Match:           abMatch,
-		Mirror:          true,
-		SessionAffinity: true,
-	})
 }
 
 // At weight 0 with a cookie to expire, session affinity's expiry rule carries its expiring

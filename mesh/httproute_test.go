@@ -31,20 +31,32 @@ func routeInspect(cs *gatewayfake.Clientset) func(t *testing.T, tg canary.Target
 	}
 }
 
+// The HTTPRoute router passes the conformance suite on a fake clientset: without service
+// fields, with a Canary's spec.service match, headers and rewrite, with its mirrors and CORS
+// policy, and with A/B conditions beyond headers (a path, a method, query parameters).
 func TestHTTPRouteConformanceOnFakes(t *testing.T) {
-	cs := gatewayfake.NewSimpleClientset()
-	meshtest.Run(t, meshtest.Harness{
-		NewRouter: func(t *testing.T) canary.MeshRouter {
-			r, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 9898})
-			require.NoError(t, err)
-			return r
-		},
-		NewTarget:       func(*testing.T) canary.Target { return newTarget() },
-		Inspect:         routeInspect(cs),
-		Match:           abMatch,
-		Mirror:          true,
-		SessionAffinity: true,
-	})
+	for _, c := range []struct {
+		name  string
+		svc   gatewayapi.Service
+		match []canary.Match
+	}{
+		{"Plain", gatewayapi.Service{}, abMatch},
+		{"ServiceFields", gatewayService, abMatch},
+		{"ServiceMirrorAndCORS", mirrorCORSService, abMatch},
+		{"MatchFields", gatewayapi.Service{}, routeMatchFields},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cs := gatewayfake.NewSimpleClientset()
+			meshtest.Run(t, meshtest.Harness{
+				NewRouter:       func(t *testing.T) canary.MeshRouter { return serviceRouter(t, cs, c.svc) },
+				NewTarget:       func(*testing.T) canary.Target { return newTarget() },
+				Inspect:         routeInspect(cs),
+				Match:           c.match,
+				Mirror:          true,
+				SessionAffinity: true,
+			})
+		})
+	}
 }
 
 func TestHTTPRouteShape(t *testing.T) {
