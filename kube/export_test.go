@@ -1,5 +1,7 @@
 package kube
 
+import coordinationv1 "k8s.io/api/coordination/v1"
+
 // Halt stops the renewals of every holder lease without giving them up and without telling
 // the leases they vouch for, as in a process that froze or died.
 func (hs *Holders) Halt() {
@@ -16,3 +18,10 @@ func (hs *Holders) Halt() {
 
 // ClaimUntil exposes claimUntil.
 var ClaimUntil = claimUntil
+
+// HeldObject is the Lease object l keeps between its writes.
+func HeldObject(l *Lease) *coordinationv1.Lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.obj
+}

@@ -299,8 +299,18 @@ func (l *Lease) tryAcquire(ctx context.Context, h *holder) (err error) {
 }
 
 func (l *Lease) took(obj *coordinationv1.Lease, vouch *holder, now time.Time) {
-	l.obj, l.held, l.lastWrite, l.vouch, l.acquired = obj, true, now, vouch, obj.Spec.AcquireTime
+	l.obj, l.held, l.lastWrite, l.vouch, l.acquired = kept(obj), true, now, vouch, obj.Spec.AcquireTime
 	l.log.Info("lease acquired", "identity", l.opts.Identity, "vouched", vouch != nil)
+}
+
+// kept is obj as a Lease keeps it between writes: without its managedFields, which no reader
+// of the lease uses (an update that carries none leaves the API server's as they are). At
+// 1,000 targets they were a third of the memory the held leases took.
+func kept(obj *coordinationv1.Lease) *coordinationv1.Lease {
+	if obj != nil {
+		obj.ManagedFields = nil
+	}
+	return obj
 }
 
 // expiry is when a claim lapses: its renewal time plus its duration.
@@ -346,7 +356,7 @@ func (l *Lease) giveUp(ctx context.Context) error {
 		if apierrors.IsConflict(err) {
 			fresh, gerr := l.leases().Get(ctx, l.name, metav1.GetOptions{})
 			if gerr == nil {
-				l.obj = fresh
+				l.obj = kept(fresh)
 			}
 			if apierrors.IsNotFound(gerr) {
 				return gerr // deleted (an update of a deleted object is a conflict on its UID)
@@ -354,7 +364,7 @@ func (l *Lease) giveUp(ctx context.Context) error {
 			return err
 		}
 		if err == nil {
-			l.obj = updated
+			l.obj = kept(updated)
 		}
 		return err
 	})
@@ -490,7 +500,7 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 				return nil, fmt.Errorf("%w: lease %s was claimed again under %q", ErrLeaseLost, l.name, l.opts.Identity)
 			}
 			statusChanged := fresh.Annotations[AnnotationStatusVersion] != l.obj.Annotations[AnnotationStatusVersion]
-			l.obj = fresh
+			l.obj = kept(fresh)
 			if req, labelled := requested(fresh); !labelled {
 				// left by a canaryctl older than the label: the shared watch does not see it
 				if c, _, ok := l.take(req); ok {
@@ -505,7 +515,7 @@ func (l *Lease) write(ctx context.Context, edit func(*coordinationv1.Lease), now
 		if err != nil {
 			return nil, fmt.Errorf("update lease %s: %w", l.name, err)
 		}
-		l.obj, l.lastWrite = updated, now
+		l.obj, l.lastWrite = kept(updated), now
 		return updated, nil
 	}
 }

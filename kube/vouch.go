@@ -104,7 +104,7 @@ func (l *Lease) giveUpVouched(h *holder) {
 		l.mu.Lock()
 		cur, err := l.leases().Get(ctx, l.name, metav1.GetOptions{})
 		if err == nil {
-			l.obj = cur
+			l.obj = kept(cur)
 			err = l.giveUp(ctx)
 		}
 		l.mu.Unlock()

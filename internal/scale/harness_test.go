@@ -200,7 +200,9 @@ func TestScale(t *testing.T) {
 	if *heapProfile != "" {
 		stats, err := memStats(*heapProfile + ".txt")
 		require.NoError(t, err)
-		t.Logf("heap profile at the end of the window: go tool pprof -sample_index=inuse_space -top %s (%s)", *heapProfile, stats)
+		n, err := goroutines(*heapProfile + ".goroutines.txt")
+		require.NoError(t, err)
+		t.Logf("heap profile at the end of the window: go tool pprof -sample_index=inuse_space -top %s (%s, %d goroutines: %s)", *heapProfile, stats, n, *heapProfile+".goroutines.txt")
 	}
 	// what finished rollouts cost while they wait for the next revision, after the window's
 	// figures (its requests are those up to now since the mark)

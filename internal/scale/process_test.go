@@ -86,8 +86,9 @@ func (p *subprocess) profileWindow(dir string, seconds int, stop <-chan struct{}
 }
 
 // heapProfile writes the process' heap profile, taken after a garbage collection, to path
-// (its directory is created), and the same profile as text, which ends with the runtime's
-// memory statistics, to path + ".txt".
+// (its directory is created), the same profile as text, which ends with the runtime's
+// memory statistics, to path + ".txt", and its goroutines, grouped by stack, to path +
+// ".goroutines.txt".
 func (p *subprocess) heapProfile(path string) error {
 	if p.pprof == "" {
 		return fmt.Errorf("the tool serves no /debug/pprof")
@@ -98,7 +99,25 @@ func (p *subprocess) heapProfile(path string) error {
 	if err := fetchTo(p.pprof+"/debug/pprof/heap?gc=1", path); err != nil {
 		return err
 	}
-	return fetchTo(p.pprof+"/debug/pprof/heap?debug=1", path+".txt")
+	if err := fetchTo(p.pprof+"/debug/pprof/heap?debug=1", path+".txt"); err != nil {
+		return err
+	}
+	return fetchTo(p.pprof+"/debug/pprof/goroutine?debug=1", path+".goroutines.txt")
+}
+
+// goroutines reads the number of goroutines from the first line of a goroutine profile's text
+// ("goroutine profile: total N").
+func goroutines(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	var n int
+	if _, err := fmt.Sscanf(first, "goroutine profile: total %d", &n); err != nil {
+		return 0, fmt.Errorf("%s: %q: %w", path, first, err)
+	}
+	return n, nil
 }
 
 // memStats are the lines of a heap profile's text (heapProfile's path + ".txt") that say
