@@ -25,3 +25,6 @@ func HeldObject(l *Lease) *coordinationv1.Lease {
 	defer l.mu.Unlock()
 	return l.obj
 }
+
+// Parked reports whether l's renewals wait without a goroutine.
+func Parked(l *Lease) bool { return l.parked.Load() != nil }

@@ -138,7 +138,8 @@ type holder struct {
 	stop  context.CancelFunc // cancels ctx
 	ready chan struct{}      // closed once the claim is made (err nil) or failed (err set)
 	err   error
-	lost  chan struct{} // closed when the claim is lost
+	lost  context.Context // done when the claim is lost (a context: a parked lease waits on it without a goroutine)
+	lose  context.CancelFunc
 	wake  chan struct{} // the Lease watch saw the holder lease deleted or taken: renew at once
 	done  chan struct{} // closed when the renewals have ended and the claim is given up
 
@@ -205,8 +206,9 @@ func (hs *Holders) join(ctx context.Context, ns string) (*holder, error) {
 		}
 		if !ok {
 			hctx, stop := context.WithCancel(context.Background())
+			lost, lose := context.WithCancel(context.Background())
 			h = &holder{hs: hs, ns: ns, log: hs.log.WithValues("namespace", ns), ctx: hctx, stop: stop, members: 1,
-				ready: make(chan struct{}), lost: make(chan struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
+				ready: make(chan struct{}), lost: lost, lose: lose, wake: make(chan struct{}, 1), done: make(chan struct{})}
 			hs.byNS[ns] = h
 			go h.run()
 		}
@@ -484,7 +486,7 @@ func (h *holder) fail(err error) {
 	h.mu.Lock()
 	h.lostErr = err
 	h.mu.Unlock()
-	close(h.lost)
+	h.lose()
 	h.log.Error(err, "holder lease lost; the target leases it vouched for renew themselves")
 }
 

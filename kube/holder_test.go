@@ -489,3 +489,38 @@ func TestPanicInHeldFnGivesTheClaimUp(t *testing.T) {
 	assert.Nil(t, cur.Spec.HolderIdentity, "the claim is given up")
 	assert.Empty(t, hs.Namespaces(), "no holder lease is kept for it")
 }
+
+// A vouched claim with nothing to do parks its renewals: no goroutine waits for them, and the
+// wake-ups they would have waited for resume them. The renewal due every half of
+// VouchedLeaseDuration is written, and the loop parks again; the end of the hold ends it.
+func TestIdleVouchedClaimParksItsRenewals(t *testing.T) {
+	const d = 50 * time.Minute // the holder lease: renewed every 25 minutes
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clk := clocktesting.NewFakeClock(t0)
+	client := fake.NewClientset()
+	_, l := vouchedFake(t, client, d, clk)
+	_, cancel, done := holdInBackground(l)
+	eventually(t, func() bool { return kube.Parked(l) }, "a vouched claim with nothing to do waits in a goroutine")
+
+	renewals := func() int {
+		n := 0
+		for _, a := range client.Actions() {
+			if u, ok := a.(k8stesting.UpdateAction); ok && u.GetObject().(*coordinationv1.Lease).Name == l.Name() {
+				n++
+			}
+		}
+		return n
+	}
+	before := renewals()
+	clk.Step(kube.VouchedLeaseDuration / 2)
+	eventually(t, func() bool { return renewals() == before+1 }, "the vouched renewal was not written")
+	eventually(t, func() bool { return kube.Parked(l) }, "the renewals did not park again")
+	cur, err := client.CoordinationV1().Leases("ns").Get(context.Background(), l.Name(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(kube.VouchedLeaseDuration/2), cur.Spec.RenewTime.Time)
+	assert.NotEmpty(t, cur.Annotations[kube.AnnotationHolder], "still vouched for")
+
+	cancel()
+	require.NoError(t, returned(t, done, "a parked hold did not end with its context"))
+	assert.False(t, kube.Parked(l))
+}

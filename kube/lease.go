@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
@@ -94,14 +95,15 @@ type Lease struct {
 	obj       *coordinationv1.Lease // as last read or written
 	held      bool
 	lastWrite time.Time
-	acquired  *metav1.MicroTime // the AcquireTime of this driver's claim
-	vouch     *holder           // the holder lease vouching for the claim; nil: it renews itself
-	givingUp  bool              // a vouched claim whose release failed is being given up (giveUpVouched)
-	tried     time.Time         // the AcquireTime of the last claim written, answered or not
-	handled   string            // the last Control request applied; cleared by the next write
-	apply     func(Control)     // set while registered for control requests (Cluster.Controls)
-	queued    []Control         // requests found while writing, applied once l.mu is released
-	clear     chan struct{}     // nudge: a Control request to clear, or the claim found lost
+	acquired  *metav1.MicroTime       // the AcquireTime of this driver's claim
+	vouch     *holder                 // the holder lease vouching for the claim; nil: it renews itself
+	givingUp  bool                    // a vouched claim whose release failed is being given up (giveUpVouched)
+	tried     time.Time               // the AcquireTime of the last claim written, answered or not
+	handled   string                  // the last Control request applied; cleared by the next write
+	apply     func(Control)           // set while registered for control requests (Cluster.Controls)
+	queued    []Control               // requests found while writing, applied once l.mu is released
+	clear     chan struct{}           // nudge: a Control request to clear, or the claim found lost
+	parked    atomic.Pointer[parking] // the renewals, while they wait without a goroutine
 
 	// the Lease watch's copies of the lease, waiting for l.mu (see fromWatch)
 	inboxMu  sync.Mutex
@@ -408,10 +410,7 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 	}
 	hctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		l.renewLoop(hctx, cancel)
-	}()
+	go l.renewals(hctx, cancel, done, false)
 	panicked, err := callHeld(hctx, fn)
 	cause := context.Cause(hctx)
 	cancel(nil)

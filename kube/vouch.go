@@ -115,7 +115,7 @@ func (l *Lease) giveUpVouched(h *holder) {
 		l.log.Error(err, "release failed; retrying", "in", every)
 		t := l.opts.Clock.NewTimer(every)
 		select {
-		case <-h.lost:
+		case <-h.lost.Done():
 			t.Stop()
 			return
 		case <-t.C():

@@ -40,9 +40,11 @@ const conflictRetries = 5
 // health checks): Reconciling=True while a release is under way and Stalled=True after a
 // rollback; neither is present otherwise.
 //
-// The store keeps the Canary as the API server sent it, decoding only its resourceVersion
-// and status; a save sends it back (without managedFields, which the API server then keeps)
-// with the new status.
+// Between requests the store keeps only what a status update carries: the Canary's name,
+// namespace, uid and resourceVersion, and its status as the API server sent it (with the
+// fields the store does not manage, sent back as they were). The API server takes nothing
+// else from an update of the status subresource: the spec and the rest of the metadata stay
+// as stored.
 //
 // Status.Version is the Canary's resourceVersion. A write that conflicts because the Canary was
 // edited (its spec, labels...) is made again on the fresh object; a conflict over the status
@@ -123,7 +125,7 @@ func (s *CanaryStore) peek(ctx context.Context) (canary.Status, error) {
 // may continue a release the Lease store kept, and for one written by a driver that kept
 // canarykit's part in the lease.
 func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
-	fs, err := decodeStatusValue(s.obj.status)
+	fs, err := s.obj.decoded()
 	if err != nil {
 		return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
 	}
@@ -186,7 +188,7 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved at version %q, stored version is %q",
 			canary.ErrConflict, s.Name(), st.Version, cur)
 	}
-	old, err := decodeStatusValue(s.obj.status)
+	old, err := s.obj.decoded()
 	if err != nil {
 		old = flaggerStatus{} // written over with a valid status
 	}
@@ -199,7 +201,11 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 	}
 	now := s.clock.Now()
 	for attempt := 0; ; attempt++ {
-		u := map[string]any{"status": s.obj.statusCopy()}
+		value, err := s.obj.statusValue()
+		if err != nil {
+			value = nil // written over with a valid status, as an unreadable one is
+		}
+		u := map[string]any{"status": value}
 		if err := setStatus(u, st, tracked, now); err != nil {
 			return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
 		}
@@ -231,7 +237,7 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 		if gerr != nil {
 			return canary.Status{}, gerr
 		}
-		if !sameStatus(fresh.status, s.obj.status) {
+		if !sameState(fresh, s.obj) {
 			s.obj = fresh
 			return canary.Status{}, fmt.Errorf("%w: the status of canary %s was changed by another writer", canary.ErrConflict, s.Name())
 		}

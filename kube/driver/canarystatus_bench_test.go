@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -101,4 +102,32 @@ func benchStore(b *testing.B, cfg *rest.Config, t canary.Target, lease *kube.Lea
 		b.Fatal(err)
 	}
 	return newCanaryStore(restCanaries{client: client, namespace: t.Namespace}, "podinfo", t, lease, nil, clk)
+}
+
+// BenchmarkCanaryStoreFootprint is what a CanaryStore keeps of its Canary between requests
+// (testdata/canary-object.json as the API server answers a status write), per target: the
+// heap that 1,000 of them hold after a collection.
+func BenchmarkCanaryStoreFootprint(b *testing.B) {
+	const targets = 1000
+	raw, err := os.ReadFile("testdata/canary-object.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var perTarget float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		kept := make([]*canaryState, targets)
+		for i := range kept {
+			if kept[i], err = parseCanary(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perTarget = float64(after.HeapAlloc-before.HeapAlloc) / targets
+		runtime.KeepAlive(kept)
+	}
+	b.ReportMetric(perTarget, "B/target")
 }

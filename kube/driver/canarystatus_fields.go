@@ -464,14 +464,16 @@ func setString(m map[string]any, k, v string) {
 	m[k] = v
 }
 
-// sameStatus reports whether two versions of a Canary carry the same status fields a
-// CanaryStore writes.
-func sameStatus(a, b any) bool {
-	x, errA := decodeStatusValue(a)
-	y, errB := decodeStatusValue(b)
-	if errA != nil || errB != nil {
-		return false
-	}
+// sameState reports whether two versions of a Canary, as a CanaryStore keeps them, carry the
+// same status fields the store writes.
+func sameState(a, b *canaryState) bool {
+	x, errA := a.decoded()
+	y, errB := b.decoded()
+	return errA == nil && errB == nil && sameFields(x, y)
+}
+
+// sameFields reports whether two decoded statuses carry the same fields a CanaryStore writes.
+func sameFields(x, y flaggerStatus) bool {
 	var ax, ay canary.Status
 	fx, errA := x.analysis(&ax)
 	fy, errB := y.analysis(&ay)

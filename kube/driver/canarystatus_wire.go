@@ -9,7 +9,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -77,58 +76,81 @@ func (d dynCanaries) putStatus(ctx context.Context, _ string, body []byte) ([]by
 	return updated.MarshalJSON()
 }
 
-// canaryWire is a Canary as read from the API server: what a status update sends back
-// (apiVersion, kind, metadata, spec) kept as it came, the status to decode.
+// canaryWire is what a status update sends besides the status: the Canary's identity and the
+// resourceVersion it was read at. The API server takes nothing else from an update of the
+// status subresource (it keeps the stored object's spec and metadata), so the store keeps
+// nothing else of the Canary between requests.
 type canaryWire struct {
-	APIVersion string                     `json:"apiVersion"`
-	Kind       string                     `json:"kind"`
-	Metadata   map[string]json.RawMessage `json:"metadata"`
-	Spec       json.RawMessage            `json:"spec,omitempty"`
-	Status     json.RawMessage            `json:"status,omitempty"`
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Metadata   canaryMeta `json:"metadata"`
 }
 
-// canaryState is a Canary as a CanaryStore keeps it between requests: its resourceVersion,
-// its status decoded (JSON values: maps, lists, strings, int64, float64, bools) and the
-// rest to send back with a new status. The metadata's managedFields are left out: the API
-// server keeps the live object's when an update carries none.
+// canaryMeta is the part of a Canary's metadata a status update carries: its name and
+// namespace, its uid (an object created again under the name is not written to) and the
+// resourceVersion the write is conditional on.
+type canaryMeta struct {
+	Name            string `json:"name"`
+	Namespace       string `json:"namespace,omitempty"`
+	UID             string `json:"uid,omitempty"`
+	ResourceVersion string `json:"resourceVersion"`
+}
+
+// canaryRead is a Canary as read from the API server: the status apart, the spec and the rest
+// of the metadata skipped.
+type canaryRead struct {
+	canaryWire
+	Status json.RawMessage `json:"status,omitempty"`
+}
+
+// canaryState is a Canary as a CanaryStore keeps it between requests: what a status update
+// sends besides the status, the status as the API server sent it, and what the store reads of
+// it. The status is kept as bytes, not as the JSON values (maps, lists) a save edits: at 1,000
+// targets those took 5 MB of the live heap.
 type canaryState struct {
 	version string
-	wire    canaryWire // Status unset
-	status  any        // .status; nil when absent
+	wire    canaryWire
+	status  json.RawMessage // .status; nil when absent
+	fields  flaggerStatus   // what the store reads of .status (decodeStatusValue)
+	bad     error           // why .status could not be read, if it could not
 }
 
-// parseCanary decodes a Canary's JSON; errors name the field.
+// parseCanary decodes a Canary's JSON; errors name the field. A status that is JSON but not
+// one the store can read is kept, with the reason (canaryState.decoded).
 func parseCanary(raw []byte) (*canaryState, error) {
-	var w canaryWire
-	if err := json.Unmarshal(raw, &w); err != nil {
+	var r canaryRead
+	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("decoding the object: %w", err)
 	}
-	o := &canaryState{}
-	if v, ok := w.Metadata["resourceVersion"]; ok {
-		if err := json.Unmarshal(v, &o.version); err != nil {
-			return nil, fmt.Errorf(".metadata.resourceVersion: %w", err)
-		}
-	}
-	if o.version == "" {
+	if r.Metadata.ResourceVersion == "" {
 		return nil, errors.New(".metadata.resourceVersion: missing")
 	}
-	delete(w.Metadata, "managedFields")
-	if len(w.Status) > 0 && string(w.Status) != "null" {
-		if err := utiljson.Unmarshal(w.Status, &o.status); err != nil {
-			return nil, fmt.Errorf(".status: %w", err)
-		}
+	o := &canaryState{version: r.Metadata.ResourceVersion, wire: r.canaryWire}
+	if len(r.Status) > 0 && string(r.Status) != "null" {
+		o.status = r.Status
 	}
-	w.Status = nil
-	o.wire = w
+	value, err := o.statusValue()
+	if err != nil {
+		return nil, err
+	}
+	o.fields, o.bad = decodeStatusValue(value)
 	return o, nil
 }
 
-// statusCopy is a deep copy of o's status, for a change that must leave o as it is.
-func (o *canaryState) statusCopy() any {
+// decoded is what the store reads of o's status, or why it cannot be read.
+func (o *canaryState) decoded() (flaggerStatus, error) { return o.fields, o.bad }
+
+// statusValue is o's status as JSON values (nil when it has none): a new value at each call,
+// for a change that must leave o as it is.
+func (o *canaryState) statusValue() (any, error) {
 	if o.status == nil {
-		return nil
+		return nil, nil
 	}
-	return runtime.DeepCopyJSONValue(o.status)
+	var v any
+	if err := utiljson.Unmarshal(o.status, &v); err != nil {
+		return nil, fmt.Errorf(".status: %w", err)
+	}
+	return v, nil
 }
 
 // body is the status update of o with status in place of its own.
