@@ -241,6 +241,9 @@
 // carries the same token, is held and has not expired.
 // So the renewals of a thousand targets, idle or releasing, are one write per namespace every
 // half duration, and a process that dies frees all its targets when its holder lease expires.
+// Until then a vouched claim's renewals wait without a goroutine of their own: they resume on
+// the half hour, a Control request to clear, a write that found the claim lost, the end of the
+// hold or the loss of the holder lease, whichever comes first.
 // A restart under the same identity draws a new token, so it does not inherit the old claims.
 // A holder lease lost (not renewed within three quarters of its duration, so while it still
 // stands for the others; renewed only after it expired; taken; deleted) makes each lease it

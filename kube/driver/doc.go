@@ -48,7 +48,9 @@
 // previousSessionAffinityCookie, primarySessionAffinityCookie) and the Promoted condition, plus
 // kstatus' Reconciling and Stalled
 // conditions, and canarykit's own canarykit.dev/Analysis condition for what Flagger's schema has
-// no field for: the analysis' start, a pause, a rollback under way), one request per save:
+// no field for: the analysis' start, a pause, a rollback under way), one request per save
+// (carrying only the Canary's name, namespace, uid and resourceVersion besides the status: the
+// API server takes nothing else from a status update):
 // `kubectl get canaries` and `kubectl wait --for=condition=promoted` follow the release, and a
 // new process resumes it from there (see CanaryStore). The Lease stays the lock.
 //
