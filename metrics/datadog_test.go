@@ -186,6 +186,8 @@ func TestDatadogUnreachable(t *testing.T) {
 	_, err := d.Query(context.Background(), "avg:x{*}")
 	assert.ErrorIs(t, err, canary.ErrUnavailable)
 	assert.Contains(t, err.Error(), "could not reach Datadog at "+addr)
+	assert.NotContains(t, ErrUnavailable.Error(), "prometheus", "the sentinel names no one provider")
+	assert.Equal(t, "metrics server unavailable", ErrUnavailable.Error())
 }
 
 // A redirect to another server does not carry the keys; the query still runs there.

@@ -73,7 +73,7 @@ func (e noDataError) Is(target error) bool { return target == canary.ErrNoData }
 // unavailable is ErrUnavailable: it matches canary.ErrUnavailable as well.
 type unavailable struct{}
 
-func (unavailable) Error() string        { return "prometheus unavailable" }
+func (unavailable) Error() string        { return "metrics server unavailable" }
 func (unavailable) Is(target error) bool { return target == canary.ErrUnavailable }
 
 // unavailableError says which server could not be reached (or failed) and why; it wraps
