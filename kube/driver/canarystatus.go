@@ -141,7 +141,7 @@ func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 		}
 		// else a Canary never driven, or created again: what the lease holds belongs to
 		// another object's release
-		st.Version = s.obj.version
+		st.Version = s.obj.version()
 		return st, nil
 	}
 	st = fs.canaryStatus()
@@ -160,7 +160,7 @@ func (s *CanaryStore) status(ctx context.Context) (canary.Status, error) {
 			st.Message = ls.Message
 		}
 	}
-	st.Version = s.obj.version
+	st.Version = s.obj.version()
 	return st, nil
 }
 
@@ -184,7 +184,7 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 	if s.obj == nil {
 		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved before it was loaded", canary.ErrConflict, s.Name())
 	}
-	if cur := s.obj.version; st.Version != cur {
+	if cur := s.obj.version(); st.Version != cur {
 		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved at version %q, stored version is %q",
 			canary.ErrConflict, s.Name(), st.Version, cur)
 	}
@@ -221,7 +221,7 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 				return canary.Status{}, fmt.Errorf("update status of canary %s: the answer: %w", s.Name(), perr)
 			}
 			s.obj = updated
-			st.Version = updated.version
+			st.Version = updated.version()
 			if s.leaseStatus && s.lease.ClearStatus(ctx, t) == nil {
 				// what the lease held is on the Canary now: cleared there, it cannot come
 				// back should the Analysis condition be dropped (Flagger's own status

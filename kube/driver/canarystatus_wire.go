@@ -108,11 +108,10 @@ type canaryRead struct {
 // it. The status is kept as bytes, not as the JSON values (maps, lists) a save edits: at 1,000
 // targets those took 5 MB of the live heap.
 type canaryState struct {
-	version string
-	wire    canaryWire
-	status  json.RawMessage // .status; nil when absent
-	fields  flaggerStatus   // what the store reads of .status (decodeStatusValue)
-	bad     error           // why .status could not be read, if it could not
+	wire   canaryWire
+	status json.RawMessage // .status; nil when absent
+	fields flaggerStatus   // what the store reads of .status (decodeStatusValue)
+	bad    error           // why .status could not be read, if it could not
 }
 
 // parseCanary decodes a Canary's JSON; errors name the field. A status that is JSON but not
@@ -125,7 +124,7 @@ func parseCanary(raw []byte) (*canaryState, error) {
 	if r.Metadata.ResourceVersion == "" {
 		return nil, errors.New(".metadata.resourceVersion: missing")
 	}
-	o := &canaryState{version: r.Metadata.ResourceVersion, wire: r.canaryWire}
+	o := &canaryState{wire: r.canaryWire}
 	if len(r.Status) > 0 && string(r.Status) != "null" {
 		o.status = r.Status
 	}
@@ -136,6 +135,9 @@ func parseCanary(raw []byte) (*canaryState, error) {
 	o.fields, o.bad = decodeStatusValue(value)
 	return o, nil
 }
+
+// version is the Canary's resourceVersion as read.
+func (o *canaryState) version() string { return o.wire.Metadata.ResourceVersion }
 
 // decoded is what the store reads of o's status, or why it cannot be read.
 func (o *canaryState) decoded() (flaggerStatus, error) { return o.fields, o.bad }
