@@ -524,3 +524,55 @@ func TestIdleVouchedClaimParksItsRenewals(t *testing.T) {
 	require.NoError(t, returned(t, done, "a parked hold did not end with its context"))
 	assert.False(t, kube.Parked(l))
 }
+
+// A parked renewal woken when there is nothing to do parks again: a status save moved the
+// renewal time on, so the wake-up set for the old one finds the next renewal still ahead (it
+// used to wait for it in a goroutine, half an hour).
+func TestParkedRenewalsWokenEarlyParkAgain(t *testing.T) {
+	const d = 50 * time.Minute
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clk := clocktesting.NewFakeClock(t0)
+	client := fake.NewClientset()
+	_, l := vouchedFake(t, client, d, clk)
+	ctx, cancel, done := holdInBackground(l)
+	eventually(t, func() bool { return kube.Parked(l) }, "not parked")
+	clk.Step(10 * time.Minute)
+	_, err := l.Save(ctx, canary.Target{Namespace: "ns", Name: "podinfo"}, canary.Status{Phase: canary.PhaseProgressing})
+	require.NoError(t, err)
+	clk.Step(20 * time.Minute) // the wake-up set for t0+30m; the next renewal is due at t0+40m
+	eventually(t, func() bool { return kube.Parked(l) && clk.HasWaiters() }, "woken early, the renewals wait in a goroutine")
+	cur, err := client.CoordinationV1().Leases("ns").Get(ctx, l.Name(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(10*time.Minute), cur.Spec.RenewTime.Time, "no renewal before it is due")
+	cancel()
+	require.NoError(t, returned(t, done, "the hold did not end"))
+}
+
+// A save that finds the claim taken while the renewals are parked nudges them, and they end
+// the hold at once with ErrLeaseLost (not at the next renewal, half an hour later).
+func TestParkedRenewalsEndTheHoldWhenASaveFindsTheClaimLost(t *testing.T) {
+	const d = 50 * time.Minute
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	client := fake.NewClientset()
+	_, l := vouchedFake(t, client, d, clk)
+	ctx, cancel, done := holdInBackground(l)
+	defer cancel()
+	eventually(t, func() bool { return kube.Parked(l) }, "not parked")
+	leases := client.CoordinationV1().Leases("ns")
+	cur, err := leases.Get(ctx, l.Name(), metav1.GetOptions{})
+	require.NoError(t, err)
+	cur.Spec.HolderIdentity = ptr.To("another-driver")
+	_, err = leases.Update(ctx, cur, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	// the API server refuses a write at the resourceVersion the driver last saw (the fake
+	// clientset does not compare versions)
+	client.PrependReactor("update", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if u := a.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease); u.Name == l.Name() {
+			return true, nil, apierrors.NewConflict(coordinationv1.Resource("leases"), u.Name, errors.New("the object has been modified"))
+		}
+		return false, nil, nil
+	})
+	_, err = l.Save(ctx, canary.Target{Namespace: "ns", Name: "podinfo"}, canary.Status{Phase: canary.PhaseProgressing})
+	require.ErrorIs(t, err, kube.ErrLeaseLost)
+	require.ErrorIs(t, returned(t, done, "a parked hold went on after its claim was found lost"), kube.ErrLeaseLost)
+}

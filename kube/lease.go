@@ -410,7 +410,7 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 	}
 	hctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
-	go l.renewals(hctx, cancel, done, false)
+	go l.renewals(hctx, cancel, done)
 	panicked, err := callHeld(hctx, fn)
 	cause := context.Cause(hctx)
 	cancel(nil)

@@ -46,14 +46,17 @@ func retryPeriod(d time.Duration) time.Duration { return max(d/16, 500*time.Mill
 // A vouched claim with nothing to do until its next renewal parks instead of waiting in a
 // goroutine (park): renewLoop returns true, and the loop resumes in a new goroutine at the
 // first of the wake-ups it would have waited for. An idle target then costs no goroutine of
-// its own for its lease (at 1,000 targets, 1,000 goroutines and 8 MB of their stacks).
-// resumed says the loop was resumed from a park: it waits once for what woke it before it
-// parks again.
-func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc, resume func(), resumed bool) (parked bool) {
+// its own for its lease (at 1,000 targets, 1,000 goroutines and 8 MB of their stacks). A
+// wake-up that finds nothing to do (the renewal time moved on by a write meanwhile) parks
+// again.
+func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc, resume func()) (parked bool) {
 	d := l.opts.Duration
 	retry := time.Duration(0)
 	var lastErr error
 	for {
+		if ctx.Err() != nil { // the hold ended
+			return false
+		}
 		l.mu.Lock()
 		if !l.held { // a status save found the claim lost (or deleted)
 			l.mu.Unlock()
@@ -73,10 +76,9 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc, res
 			wait = min(retry, l.lastWrite.Add(renewDeadline(d)).Sub(now))
 		}
 		l.mu.Unlock()
-		if vouch != nil && retry == 0 && !resumed && l.park(ctx, wait, vouch.lost, resume) {
+		if vouch != nil && retry == 0 && !l.due(ctx, wait, vouch.lost) && l.park(ctx, wait, vouch.lost, resume) {
 			return true
 		}
-		resumed = false
 		fired, stop := timerFor(l.opts.Clock, wait)
 		var unvouched <-chan struct{}
 		if vouch != nil {
@@ -134,11 +136,33 @@ func (l *Lease) renewLoop(ctx context.Context, lost context.CancelCauseFunc, res
 
 // renewals runs renewLoop until the hold ends or the claim is lost, then closes done; when the
 // loop parks, the goroutine that resumes it does.
-func (l *Lease) renewals(ctx context.Context, lost context.CancelCauseFunc, done chan struct{}, resumed bool) {
-	if l.renewLoop(ctx, lost, func() { l.renewals(ctx, lost, done, true) }, resumed) {
+func (l *Lease) renewals(ctx context.Context, lost context.CancelCauseFunc, done chan struct{}) {
+	if l.renewLoop(ctx, lost, func() { l.renewals(ctx, lost, done) }) {
 		return
 	}
 	close(done)
+}
+
+// due reports whether one of renewLoop's wake-ups is there already: the renewal time
+// reached, the hold ended, the holder lease lost, a nudge. The loop does not park then.
+func (l *Lease) due(ctx context.Context, wait time.Duration, unvouched context.Context) bool {
+	return wait <= 0 || ctx.Err() != nil || unvouched.Err() != nil || l.nudged()
+}
+
+// nudged reports whether a nudge is waiting on l.clear, leaving it there. It receives from the
+// channel, not len(l.clear): a receive is ordered with the nudge's send, so a nudge made
+// while the loop parks is seen either here or by nudge's look at l.parked.
+func (l *Lease) nudged() bool {
+	select {
+	case <-l.clear:
+		select {
+		case l.clear <- struct{}{}:
+		default:
+		}
+		return true
+	default:
+		return false
+	}
 }
 
 // nudge wakes the renewals at once: a Control request applied is to be cleared, or a write
@@ -167,16 +191,16 @@ type parking struct {
 // the Lease's clock cannot call a function later (clock.WithDelayedExecution).
 func (l *Lease) park(ctx context.Context, wait time.Duration, unvouched context.Context, resume func()) bool {
 	clk, ok := l.opts.Clock.(clock.WithDelayedExecution)
-	if !ok || wait <= 0 {
+	if !ok {
 		return false
 	}
 	p := &parking{l: l, resume: resume}
 	p.mu.Lock()
-	l.parked.Store(p) // before any wake-up can clear it
 	t := clk.AfterFunc(wait, p.wake)
 	p.stops = []func() bool{t.Stop, context.AfterFunc(ctx, p.wake), context.AfterFunc(unvouched, p.wake)}
+	l.parked.Store(p) // once the timer is set (what a test sees parked has it); a wake-up clears it after this
 	p.mu.Unlock()
-	if len(l.clear) > 0 { // nudged before it parked
+	if l.nudged() { // nudged while it parked, before nudge could see l.parked
 		p.wake()
 	}
 	return true
