@@ -490,17 +490,26 @@ func TestPanicInHeldFnGivesTheClaimUp(t *testing.T) {
 	assert.Empty(t, hs.Namespaces(), "no holder lease is kept for it")
 }
 
+// parkedHold holds a vouched lease on fakes from t0 (its holder lease renewed every 25
+// minutes, so the fake clock may move half of VouchedLeaseDuration at once) until cancel, and
+// returns once the lease's renewals have parked; done receives what Hold returned.
+func parkedHold(t *testing.T) (t0 time.Time, clk *clocktesting.FakeClock, client *fake.Clientset, l *kube.Lease,
+	ctx context.Context, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clk = clocktesting.NewFakeClock(t0)
+	client = fake.NewClientset()
+	_, l = vouchedFake(t, client, 50*time.Minute, clk)
+	ctx, cancel, done = holdInBackground(l)
+	eventually(t, func() bool { return kube.Parked(l) }, "a vouched claim with nothing to do waits in a goroutine")
+	return t0, clk, client, l, ctx, cancel, done
+}
+
 // A vouched claim with nothing to do parks its renewals: no goroutine waits for them, and the
 // wake-ups they would have waited for resume them. The renewal due every half of
 // VouchedLeaseDuration is written, and the loop parks again; the end of the hold ends it.
 func TestIdleVouchedClaimParksItsRenewals(t *testing.T) {
-	const d = 50 * time.Minute // the holder lease: renewed every 25 minutes
-	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	clk := clocktesting.NewFakeClock(t0)
-	client := fake.NewClientset()
-	_, l := vouchedFake(t, client, d, clk)
-	_, cancel, done := holdInBackground(l)
-	eventually(t, func() bool { return kube.Parked(l) }, "a vouched claim with nothing to do waits in a goroutine")
+	t0, clk, client, l, _, cancel, done := parkedHold(t)
 
 	renewals := func() int {
 		n := 0
@@ -529,13 +538,7 @@ func TestIdleVouchedClaimParksItsRenewals(t *testing.T) {
 // renewal time on, so the wake-up set for the old one finds the next renewal still ahead (it
 // used to wait for it in a goroutine, half an hour).
 func TestParkedRenewalsWokenEarlyParkAgain(t *testing.T) {
-	const d = 50 * time.Minute
-	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	clk := clocktesting.NewFakeClock(t0)
-	client := fake.NewClientset()
-	_, l := vouchedFake(t, client, d, clk)
-	ctx, cancel, done := holdInBackground(l)
-	eventually(t, func() bool { return kube.Parked(l) }, "not parked")
+	t0, clk, client, l, ctx, cancel, done := parkedHold(t)
 	clk.Step(10 * time.Minute)
 	_, err := l.Save(ctx, canary.Target{Namespace: "ns", Name: "podinfo"}, canary.Status{Phase: canary.PhaseProgressing})
 	require.NoError(t, err)
@@ -551,13 +554,8 @@ func TestParkedRenewalsWokenEarlyParkAgain(t *testing.T) {
 // A save that finds the claim taken while the renewals are parked nudges them, and they end
 // the hold at once with ErrLeaseLost (not at the next renewal, half an hour later).
 func TestParkedRenewalsEndTheHoldWhenASaveFindsTheClaimLost(t *testing.T) {
-	const d = 50 * time.Minute
-	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
-	client := fake.NewClientset()
-	_, l := vouchedFake(t, client, d, clk)
-	ctx, cancel, done := holdInBackground(l)
+	_, _, client, l, ctx, cancel, done := parkedHold(t)
 	defer cancel()
-	eventually(t, func() bool { return kube.Parked(l) }, "not parked")
 	leases := client.CoordinationV1().Leases("ns")
 	cur, err := leases.Get(ctx, l.Name(), metav1.GetOptions{})
 	require.NoError(t, err)
