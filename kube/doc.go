@@ -249,7 +249,8 @@
 // stands for the others; renewed only after it expired; taken; deleted) makes each lease it
 // vouched for renew itself at once, and a failure of that write, or a conflict with another
 // driver's claim, is ErrLeaseLost; the lost holder lease is left to expire. Any claim not
-// renewed within three quarters of its duration counts as lost, and Hold cancels its fn.
+// renewed within three quarters of its duration counts as lost, and Hold cancels its fn
+// (Begin's Claim, its Context).
 // A vouched target Lease is written only every half hour (and by its status saves): one
 // registered with Cluster.Controls, as kube/driver registers its Targets' and Releases', is
 // guarded by that watch, which finds it deleted or taken at once; one that is not finds out

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/park"
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -95,15 +96,15 @@ type Lease struct {
 	obj       *coordinationv1.Lease // as last read or written
 	held      bool
 	lastWrite time.Time
-	acquired  *metav1.MicroTime       // the AcquireTime of this driver's claim
-	vouch     *holder                 // the holder lease vouching for the claim; nil: it renews itself
-	givingUp  bool                    // a vouched claim whose release failed is being given up (giveUpVouched)
-	tried     time.Time               // the AcquireTime of the last claim written, answered or not
-	handled   string                  // the last Control request applied; cleared by the next write
-	apply     func(Control)           // set while registered for control requests (Cluster.Controls)
-	queued    []Control               // requests found while writing, applied once l.mu is released
-	clear     chan struct{}           // nudge: a Control request to clear, or the claim found lost
-	parked    atomic.Pointer[parking] // the renewals, while they wait without a goroutine
+	acquired  *metav1.MicroTime            // the AcquireTime of this driver's claim
+	vouch     *holder                      // the holder lease vouching for the claim; nil: it renews itself
+	givingUp  bool                         // a vouched claim whose release failed is being given up (giveUpVouched)
+	tried     time.Time                    // the AcquireTime of the last claim written, answered or not
+	handled   string                       // the last Control request applied; cleared by the next write
+	apply     func(Control)                // set while registered for control requests (Cluster.Controls)
+	queued    []Control                    // requests found while writing, applied once l.mu is released
+	clear     chan struct{}                // nudge: a Control request to clear, or the claim found lost
+	parked    atomic.Pointer[park.Parking] // the renewals, while they wait without a goroutine
 
 	// the Lease watch's copies of the lease, waiting for l.mu (see fromWatch)
 	inboxMu  sync.Mutex
@@ -386,14 +387,43 @@ func (l *Lease) giveUp(ctx context.Context) error {
 // with it (if no holder lease can be claimed, the error is logged and the lease renews
 // itself); a vouched claim that cannot be given up when fn returns is given up again, every
 // eighth of the duration, until that succeeds or the holder lease is lost: it must not stay
-// vouched for while the process lives.
+// vouched for while the process lives. Hold is Begin, fn and the Claim's End.
 func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error {
+	c, err := l.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	panicked, err := callHeld(c.Context(), fn)
+	err = c.End(err)
+	if panicked != nil {
+		panic(panicked) // the claim is given up first
+	}
+	return err
+}
+
+// Claim is one hold of a Lease begun by Begin and not yet ended: the lease is renewed until
+// End. A caller that waits between pieces of work without a goroutine (a parked loop) holds
+// the lease this way, where Hold would keep its goroutine for the whole hold.
+type Claim struct {
+	l      *Lease
+	parent context.Context
+	h      *holder
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{} // closed when the renewals have ended
+	ended  atomic.Bool
+}
+
+// Begin acquires the lease as Hold does and starts renewing it. The Claim's Context is
+// cancelled when ctx ends or the lease is lost; End must be called in either case, once the
+// work under the claim has stopped.
+func (l *Lease) Begin(ctx context.Context) (*Claim, error) {
 	var h *holder
 	if hs := l.opts.Holders; hs != nil {
 		var err error
 		if h, err = hs.join(ctx, l.opts.Target.Namespace); err != nil {
 			if ctx.Err() != nil {
-				return err
+				return nil, err
 			}
 			l.log.Error(err, "no holder lease; the lease renews itself")
 		}
@@ -406,23 +436,37 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 				h.hs.leave(h)
 			}
 		}
+		return nil, err
+	}
+	c := &Claim{l: l, parent: ctx, h: h, done: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	go l.renewals(c.ctx, c.cancel, c.done)
+	return c, nil
+}
+
+// Context is cancelled when the claim ends: its Begin's context ended, the lease was lost
+// (context.Cause is then an ErrLeaseLost) or End was called.
+func (c *Claim) Context() context.Context { return c.ctx }
+
+// End stops the renewals and releases the lease, and returns err (what the work under the
+// claim ended with), joined to an ErrLeaseLost if the lease was lost meanwhile. A second End
+// returns err as it is.
+func (c *Claim) End(err error) error {
+	if !c.ended.CompareAndSwap(false, true) {
 		return err
 	}
-	hctx, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	go l.renewals(hctx, cancel, done)
-	panicked, err := callHeld(hctx, fn)
-	cause := context.Cause(hctx)
-	cancel(nil)
-	<-done
+	l, h := c.l, c.h
+	cause := context.Cause(c.ctx)
+	c.cancel(nil)
+	<-c.done
 	l.mu.Lock()
 	if !l.held && !errors.Is(cause, ErrLeaseLost) {
-		// a write of fn's (Save) found the claim lost, and fn returned before the renewals
-		// ended the hold
+		// a write of the work's (Save) found the claim lost, and the work ended before the
+		// renewals ended the hold
 		cause = fmt.Errorf("%w: lease %s is no longer held by %q", ErrLeaseLost, l.name, l.opts.Identity)
 	}
 	l.mu.Unlock()
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(c.parent), 10*time.Second)
 	rerr := l.Release(rctx)
 	rcancel()
 	switch {
@@ -438,9 +482,6 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 		if h != nil {
 			h.hs.leave(h)
 		}
-	}
-	if panicked != nil {
-		panic(panicked) // the claim is given up first
 	}
 	if errors.Is(cause, ErrLeaseLost) {
 		return errors.Join(cause, err)

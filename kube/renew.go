@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/canarykit/canarykit/internal/park"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/utils/clock"
 )
@@ -173,55 +172,32 @@ func (l *Lease) nudge() {
 	default:
 	}
 	if p := l.parked.Load(); p != nil {
-		p.wake()
+		p.Wake()
 	}
-}
-
-// parking is a parked renewal loop: the first of its wake-ups resumes it in a new goroutine.
-type parking struct {
-	l      *Lease
-	resume func()
-	woken  atomic.Bool
-	mu     sync.Mutex    // held while the wake-ups are registered
-	stops  []func() bool // unregister them
 }
 
 // park registers the wake-ups renewLoop would wait for (wait, the end of ctx, the loss of the
 // holder lease, a nudge) and reports true; its goroutine may end then. It reports false when
 // the Lease's clock cannot call a function later (clock.WithDelayedExecution).
 func (l *Lease) park(ctx context.Context, wait time.Duration, unvouched context.Context, resume func()) bool {
-	clk, ok := l.opts.Clock.(clock.WithDelayedExecution)
+	clk, ok := park.Clock(l.opts.Clock)
 	if !ok {
 		return false
 	}
-	p := &parking{l: l, resume: resume}
-	p.mu.Lock()
-	t := clk.AfterFunc(wait, p.wake)
-	p.stops = []func() bool{t.Stop, context.AfterFunc(ctx, p.wake), context.AfterFunc(unvouched, p.wake)}
+	var p *park.Parking
+	p = park.New(func() {
+		l.parked.CompareAndSwap(p, nil)
+		resume()
+	})
+	p.After(clk, wait)
+	p.Context(ctx)
+	p.Context(unvouched)
 	l.parked.Store(p) // once the timer is set (what a test sees parked has it); a wake-up clears it after this
-	p.mu.Unlock()
+	p.Parked()
 	if l.nudged() { // nudged while it parked, before nudge could see l.parked
-		p.wake()
+		p.Wake()
 	}
 	return true
-}
-
-// wake resumes the parked loop, once. It may be called with the Lease's mu held, and by a
-// fake clock with its own lock held: it takes neither.
-func (p *parking) wake() {
-	if !p.woken.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		p.mu.Lock() // the registrations are made
-		stops := p.stops
-		p.mu.Unlock()
-		for _, stop := range stops {
-			stop()
-		}
-		p.l.parked.CompareAndSwap(p, nil)
-		p.resume()
-	}()
 }
 
 // renew writes a new renewal time if nothing was written for period, or at once with force;

@@ -27,7 +27,10 @@
 //     DaemonSet). It has the shape of a controller-runtime
 //     Runnable. Between releases it reads only its caches, and its lease is renewed
 //     with the Driver's holder lease of the namespace (kube.Holders: one write per half
-//     lease duration for all the namespace's targets, idle or releasing). With Options.CanaryStatus, the releases after the first of one hold of the
+//     lease duration for all the namespace's targets, idle or releasing); it waits for the
+//     next kick, control request or recheck without a goroutine of its own (the lease held
+//     with kube.Lease.Begin, the loop resumed by the first of them), so a Targets set of
+//     1,000 idle targets holds no goroutine per target. With Options.CanaryStatus, the releases after the first of one hold of the
 //     lease take the status from what the store last wrote, without reading the Canary; with
 //     a router that writes conditionally on the route's generation (mesh.GenerationRouter:
 //     the SMI TrafficSplit) they take the route from their last write, without reading it,

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/park"
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/go-logr/logr"
@@ -42,6 +43,8 @@ type Target struct {
 	// objects were made for when they refuse this Target's Canary (kube.CanaryConflictError)
 	conflict func(canaryName string)
 	checks   atomic.Int64 // idle checks made, for tests
+	claims   atomic.Int64 // claims of the lease tried, for tests
+	parked   atomic.Pointer[parking]
 	controls atomic.Int64 // control requests received, for tests
 
 	mu      sync.Mutex
@@ -73,6 +76,21 @@ func (t *Target) Kick() {
 	case t.kick <- struct{}{}:
 	default:
 	}
+	if pk := t.parked.Load(); pk != nil && pk.kicks {
+		pk.p.Wake()
+	}
+}
+
+// kicked takes a waiting kick, and reports whether there was one. It receives, not
+// len(t.kick): a receive is ordered with Kick's send, so a kick made while the loop parks is
+// seen either here or by Kick's look at t.parked.
+func (t *Target) kicked() bool {
+	select {
+	case <-t.kick:
+		return true
+	default:
+		return false
+	}
 }
 
 // Last returns the result of the Target's last release run (zero before the first).
@@ -86,62 +104,205 @@ func (t *Target) Last() canary.Result {
 // for the lease while another driver holds it. A release that stops on an error is logged,
 // and resumed after Options.Recheck. Start runs once
 // per Target.
+//
+// Between releases the Target waits without a goroutine of its own (with a clock that can
+// call a function later, as the real one can): Start's goroutine, the caller's, only waits
+// for the end. Targets starts its Targets without one.
 func (t *Target) Start(ctx context.Context) error {
+	done := make(chan struct{})
+	if err := t.start(ctx, func() { close(done) }); err != nil {
+		return err
+	}
+	<-done
+	return nil
+}
+
+// start is Start without the wait: finished is called once the Target has stopped and
+// released its lease.
+func (t *Target) start(ctx context.Context, finished func()) error {
 	if !t.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("%w: target %s already started", canary.ErrAlreadyRunning, t.target)
 	}
 	interval := t.c.Load().Spec.Interval
 	t.d.rate.add(interval, 1)
-	defer t.d.rate.add(interval, -1)
+	l := &loop{t: t, ctx: ctx, finished: func() {
+		t.d.rate.add(interval, -1)
+		finished()
+	}}
+	go l.run()
+	return nil
+}
+
+// loop is a started Target's state between the pieces of its work, each run by the
+// goroutine that resumed it (run): claiming the lease, a pass (a release when one is due),
+// waiting for the next kick, control request or recheck, waiting out the recheck after an
+// error.
+type loop struct {
+	t        *Target
+	ctx      context.Context
+	finished func()
+	claim    *kube.Claim // the lease's hold, nil when not held
+	stop     func()      // ends the claim's registration for control requests
+	first    bool        // the hold has made no pass yet
+	held     bool        // a release of this hold ended: the store's copy is current
+}
+
+// parking is a Target's parked wait; kicks says a Kick wakes it (the wait between passes).
+type parking struct {
+	p     *park.Parking
+	kicks bool
+}
+
+// run goes on from where the loop stands until it parks or finishes: while the lease is
+// held, a pass and a wait for the next; without it, a claim, or after an error the recheck's
+// wait first.
+func (l *loop) run() {
 	for {
-		err := t.lease.Hold(ctx, t.drive)
-		if ctx.Err() != nil {
-			return nil
+		if l.claim == nil {
+			if l.ctx.Err() != nil {
+				l.finished()
+				return
+			}
+			if err := l.begin(); err != nil {
+				if l.stopped(err) {
+					return
+				}
+				continue
+			}
 		}
-		if conflict := (*kube.CanaryConflictError)(nil); t.conflict != nil && errors.As(err, &conflict) {
-			t.conflict(conflict.Canary)
+		ctx := l.claim.Context()
+		if ctx.Err() == nil {
+			err := l.pass(ctx)
+			if err == nil {
+				if l.wait(ctx, true) {
+					return
+				}
+				if ctx.Err() == nil {
+					continue
+				}
+			}
+			if l.stopped(l.end(err)) {
+				return
+			}
+			continue
 		}
-		t.log.Error(err, "driving stopped; resuming after the recheck interval", "recheck", t.d.opts.Recheck)
-		timer := t.d.opts.Clock.NewTimer(t.d.opts.Recheck)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-timer.C():
+		if l.stopped(l.end(nil)) {
+			return
 		}
 	}
 }
 
-// drive runs while the lease is held, registered for its control requests on the Driver's
-// shared watch: a release whenever one is due, then an idle wait for a kick, a control request
-// or the recheck.
-func (t *Target) drive(ctx context.Context) error {
-	stop, err := t.d.cluster.Controls(ctx, t.lease, t.control)
+// begin claims the lease (waiting while another driver holds it) and registers for its
+// control requests on the Driver's shared watch.
+func (l *loop) begin() error {
+	t := l.t
+	t.claims.Add(1)
+	c, err := t.lease.Begin(l.ctx)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	first, held := true, false // held: a release of this hold ended; the store's copy is current
-	for {
-		if t.c.Load().Suspend { // spec.suspend: no release starts; Update kicks when it is cleared
-			first = false
-		} else if first || t.due(ctx) {
-			first = false
-			if err := t.release(ctx, held); err != nil {
-				return err
-			}
-			held = true
-		}
-		timer := t.d.opts.Clock.NewTimer(t.d.opts.Recheck)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-t.kick:
-			timer.Stop()
-		case <-timer.C():
-		}
+	stop, err := t.d.cluster.Controls(c.Context(), t.lease, t.control)
+	if err != nil {
+		return c.End(err)
 	}
+	l.claim, l.stop, l.first, l.held = c, stop, true, false
+	return nil
+}
+
+// end ends the hold: no more control requests, the lease released. It returns err, joined to
+// an ErrLeaseLost if the lease was lost meanwhile.
+func (l *loop) end(err error) error {
+	l.stop()
+	err = l.claim.End(err)
+	l.claim, l.stop = nil, nil
+	return err
+}
+
+// stopped handles the end of a hold, or a claim that failed, with err: once the Target's
+// context has ended it finishes; otherwise it logs err and waits out the recheck. It reports
+// whether run is to return (finished, or parked).
+func (l *loop) stopped(err error) bool {
+	t := l.t
+	if l.ctx.Err() != nil {
+		l.finished()
+		return true
+	}
+	if conflict := (*kube.CanaryConflictError)(nil); t.conflict != nil && errors.As(err, &conflict) {
+		t.conflict(conflict.Canary)
+	}
+	t.log.Error(err, "driving stopped; resuming after the recheck interval", "recheck", t.d.opts.Recheck)
+	if l.wait(l.ctx, false) {
+		return true
+	}
+	if l.ctx.Err() != nil {
+		l.finished()
+		return true
+	}
+	return false
+}
+
+// pass releases what is due, if anything: a release at the hold's first pass, then whenever
+// due finds one needed; none while the Canary is suspended (Update kicks when it is
+// cleared). A panic gives the claim up first and goes on: the goroutine has no caller.
+func (l *loop) pass(ctx context.Context) error {
+	t := l.t
+	defer func() {
+		if p := recover(); p != nil {
+			l.stop()
+			_ = l.claim.End(nil)
+			panic(p)
+		}
+	}()
+	if t.c.Load().Suspend {
+		l.first = false
+		return nil
+	}
+	if l.first || t.due(ctx) {
+		l.first = false
+		if err := t.release(ctx, l.held); err != nil {
+			return err
+		}
+		l.held = true
+	}
+	return nil
+}
+
+// wait waits for the end of ctx or the recheck, and with kicks for a Kick (a control request
+// kicks too). It parks when the Driver's clock can call a function later, and reports true
+// then: run resumes in the goroutine of the first wake-up. Otherwise it waits here and reports
+// false.
+func (l *loop) wait(ctx context.Context, kicks bool) bool {
+	t := l.t
+	if clk, ok := park.Clock(t.d.opts.Clock); ok {
+		pk := &parking{kicks: kicks}
+		pk.p = park.New(func() {
+			t.parked.CompareAndSwap(pk, nil)
+			if kicks {
+				t.kicked() // this wake-up's kick, if it was one: the pass sees what it was for
+			}
+			l.run()
+		})
+		pk.p.After(clk, t.d.opts.Recheck)
+		pk.p.Context(ctx)
+		t.parked.Store(pk)
+		pk.p.Parked()
+		if kicks && t.kicked() { // kicked while it parked, before Kick could see t.parked
+			pk.p.Wake()
+		}
+		return true
+	}
+	var kick <-chan struct{}
+	if kicks {
+		kick = t.kick
+	}
+	timer := t.d.opts.Clock.NewTimer(t.d.opts.Recheck)
+	select {
+	case <-ctx.Done():
+	case <-kick:
+	case <-timer.C():
+	}
+	timer.Stop()
+	return false
 }
 
 // release builds a Release (the Canary's references resolved again) and runs it; held says a

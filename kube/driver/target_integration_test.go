@@ -24,7 +24,7 @@ import (
 // An idle Target costs its share of its holder lease's renewals only: its own lease is not
 // renewed, vouched for by the driver's holder lease of the namespace, and however often it is kicked or
 // rechecks, it finds out from its caches and the held lease that there is no new revision,
-// and reads no route, Deployment or Lease. A new revision is still released, and a control
+// and reads no route, Deployment or Lease; it waits parked, without a goroutine. A new revision is still released, and a control
 // request sent while it is idle is applied to the next release.
 func TestTargetIdleCostsOnlyRenewals(t *testing.T) {
 	env := testenv.Shared(t)
@@ -87,6 +87,8 @@ func TestTargetIdleCostsOnlyRenewals(t *testing.T) {
 		assert.Equal(t, "update leases", k.Verb+" "+k.Resource, "an idle target only renews its holder lease")
 	}
 	assert.Equal(t, canary.PhaseInitialized, tg.Last().Phase, "no release ran while idle")
+	// between the kicks and rechecks it waits without a goroutine of its own
+	poll("parked, waiting for a kick", func() bool { pk := tg.parked.Load(); return pk != nil && pk.kicks && !pk.p.Woken() })
 
 	// a control request while idle is kept for the next release: paused, the analysis waits
 	require.NoError(t, kube.RequestControl(ctx, env.Client(), c.Target, kube.ControlPause))

@@ -282,14 +282,25 @@ func (ts *Targets) Apply(ctx context.Context, key string, c *flagger.Canary) (Ap
 	ts.by[key] = r
 	ts.all.Add(1)
 	ts.mu.Unlock()
-	go func() {
-		defer ts.all.Done()
-		defer close(r.done)
-		if prev != nil {
-			<-prev.done // the old Target releases the lease first
+	// the Target waits without a goroutine between releases; release errors are its own to log
+	// and retry
+	finished := func() {
+		close(r.done)
+		ts.all.Done()
+	}
+	start := func() {
+		if err := tg.start(tctx, finished); err != nil { // a new Target: it starts
+			finished()
 		}
-		_ = tg.Start(tctx) // nil when tctx ends; release errors are the Target's to log and retry
-	}()
+	}
+	if prev == nil {
+		start()
+	} else {
+		go func() {
+			<-prev.done // the old Target releases the lease first
+			start()
+		}()
+	}
 	if prev == nil {
 		return Started, nil, nil
 	}

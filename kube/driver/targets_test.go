@@ -2,6 +2,8 @@ package driver
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,8 @@ import (
 	"github.com/canarykit/canarykit/mesh/istioapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // An edit of the analysis keeps a Canary bound to its Target; an edit of what the Target drives
@@ -221,4 +225,50 @@ func TestTargetsForgetAStoppedWaitingKey(t *testing.T) {
 	<-done
 	// the waiting keys are requeued in order: test/second would come first
 	assert.Equal(t, "test/third", <-requeued, "the key still waiting, alone")
+}
+
+// A Target that cannot claim its lease (no API server here) tries again after each Recheck
+// and waits meanwhile without a goroutine of its own, unmoved by kicks; Start returns once its
+// context ends during such a wait.
+func TestTargetWaitsParkedBetweenClaims(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	d := offline(t, Options{Clock: clk, Recheck: time.Minute})
+	tg, err := d.Target(testCanary(flagger.Router{Kind: flagger.RouterKubernetes}), nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- tg.Start(ctx) }()
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		require.NoError(t, wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, time.Minute, true,
+			func(context.Context) (bool, error) { return cond(), nil }), what)
+	}
+	parked := func(claims int64) func() bool {
+		return func() bool { return tg.claims.Load() == claims && tg.parked.Load() != nil }
+	}
+	until("parked after the first claim failed", parked(1))
+	until("no goroutine runs the Target's loop", func() bool { return loopGoroutines() == 0 })
+
+	pk := tg.parked.Load()
+	tg.Kick()
+	assert.False(t, pk.p.Woken(), "a kick does not cut the recheck short after an error")
+
+	clk.Step(time.Minute)
+	until("claimed again after the recheck, and parked", parked(2))
+	cancel()
+	require.NoError(t, <-started)
+	assert.Equal(t, int64(2), tg.claims.Load())
+}
+
+// loopGoroutines counts the goroutines running a Target's loop.
+func loopGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "driver.(*loop)")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }

@@ -1,0 +1,80 @@
+// Package park is a wait that holds no goroutine: a loop with nothing to do until one of
+// several things happens (a timer, the end of a context, a nudge of its own) registers them as
+// its wake-ups and lets its goroutine end; the first of them resumes the loop in a new
+// goroutine. At 1,000 idle targets that is 1,000 goroutines and about 8 MB of their stacks
+// less for each loop that parks.
+//
+// The wake-ups run their function from wherever they fire: a fake clock's AfterFunc under
+// the clock's own lock, context.AfterFunc from the goroutine that cancels. Wake therefore
+// takes no lock that a caller may hold, and does the resuming in a goroutine of its own.
+package park
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// A Parking is one parked wait. Make it with New, register its wake-ups with After and
+// Context, then call Parked; the first wake-up (or Wake) unregisters them all and calls
+// resume in a new goroutine, once.
+type Parking struct {
+	resume func()
+	woken  atomic.Bool
+	mu     sync.Mutex    // held from New until Parked: the registrations are being made
+	stops  []func() bool // unregister the wake-ups
+}
+
+// Clock is clk's AfterFunc, when it has one (clock.RealClock and the fake clocks of
+// k8s.io/utils/clock/testing do); a loop whose clock has none waits in its goroutine.
+func Clock(clk clock.Clock) (clock.WithDelayedExecution, bool) {
+	c, ok := clk.(clock.WithDelayedExecution)
+	return c, ok
+}
+
+// New returns a Parking that resumes with resume, its wake-ups being registered.
+func New(resume func()) *Parking {
+	p := &Parking{resume: resume}
+	p.mu.Lock()
+	return p
+}
+
+// After wakes p once d has passed on clk (at once if d is not positive).
+func (p *Parking) After(clk clock.WithDelayedExecution, d time.Duration) {
+	if d <= 0 { // due now, whatever the clock (a fake one fires only when moved)
+		p.Wake()
+		return
+	}
+	t := clk.AfterFunc(d, p.Wake)
+	p.stops = append(p.stops, t.Stop)
+}
+
+// Context wakes p when ctx ends (at once if it has).
+func (p *Parking) Context(ctx context.Context) {
+	p.stops = append(p.stops, context.AfterFunc(ctx, p.Wake))
+}
+
+// Parked ends the registrations: a wake-up that fired meanwhile resumes the loop now.
+func (p *Parking) Parked() { p.mu.Unlock() }
+
+// Wake resumes the loop, once, whoever calls it: it takes no lock and returns at once.
+func (p *Parking) Wake() {
+	if !p.woken.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		p.mu.Lock() // the registrations are made
+		stops := p.stops
+		p.mu.Unlock()
+		for _, stop := range stops {
+			stop()
+		}
+		p.resume()
+	}()
+}
+
+// Woken reports whether a wake-up has come.
+func (p *Parking) Woken() bool { return p.woken.Load() }
