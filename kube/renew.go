@@ -193,10 +193,13 @@ func (l *Lease) park(ctx context.Context, wait time.Duration, unvouched context.
 	p.Context(ctx)
 	p.Context(unvouched)
 	l.parked.Store(p) // once the timer is set (what a test sees parked has it); a wake-up clears it after this
-	p.Parked()
-	if l.nudged() { // nudged while it parked, before nudge could see l.parked
+	// nudged before nudge could see l.parked: looked at while the wake-ups are being
+	// registered, when no loop resumed from it can be looking for a nudge too (a look after
+	// Parked, which takes the nudge and puts it back, could hide it from that loop)
+	if l.nudged() {
 		p.Wake()
 	}
+	p.Parked() // nothing is touched after this: the loop may run elsewhere already
 	return true
 }
 

@@ -57,7 +57,10 @@ func (p *Parking) Context(ctx context.Context) {
 	p.stops = append(p.stops, context.AfterFunc(ctx, p.Wake))
 }
 
-// Parked ends the registrations: a wake-up that fired meanwhile resumes the loop now.
+// Parked ends the registrations: a wake-up that fired meanwhile resumes the loop now. It is
+// the parking goroutine's last touch of the loop: from here the loop may run in another
+// goroutine and park again, so a signal of the loop's own that arrived before the wake-up
+// could see the parking (a kick, a nudge) is looked for before Parked, not after.
 func (p *Parking) Parked() { p.mu.Unlock() }
 
 // Wake resumes the loop, once, whoever calls it: it takes no lock and returns at once.

@@ -285,10 +285,13 @@ func (l *loop) wait(ctx context.Context, kicks bool) bool {
 		pk.p.After(clk, t.d.opts.Recheck)
 		pk.p.Context(ctx)
 		t.parked.Store(pk)
-		pk.p.Parked()
-		if kicks && t.kicked() { // kicked while it parked, before Kick could see t.parked
+		// kicked before Kick could see t.parked: looked at while the wake-ups are being
+		// registered, when no loop resumed from it can be parking again (a look after Parked
+		// could take that loop's kick)
+		if kicks && t.kicked() {
 			pk.p.Wake()
 		}
+		pk.p.Parked() // nothing is touched after this: the loop may run elsewhere already
 		return true
 	}
 	var kick <-chan struct{}

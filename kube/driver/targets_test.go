@@ -4,15 +4,20 @@ import (
 	"context"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh/istioapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -270,5 +275,78 @@ func loopGoroutines() int {
 			return strings.Count(string(buf[:n]), "driver.(*loop)")
 		}
 		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// parkClock is a fake clock that counts a Target's parks (its AfterFunc for the recheck: each
+// follows a pass).
+type parkClock struct {
+	*clocktesting.FakeClock
+	recheck time.Duration
+	parks   atomic.Int32
+}
+
+func (c *parkClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	if d == c.recheck {
+		c.parks.Add(1)
+	}
+	return c.FakeClock.AfterFunc(d, f)
+}
+
+// Kicks from several goroutines and the recheck's timer moved, all racing the Target's parks:
+// every kick is followed by a pass (the loop parks again after the last one), and the end of
+// the context finishes the Target once. The Target is suspended (its passes make no request)
+// and claims its lease and watches its control requests on a fake clientset.
+func TestTargetKicksRacingItsParks(t *testing.T) {
+	const recheck = time.Minute
+	for range 20 {
+		clk := &parkClock{FakeClock: clocktesting.NewFakeClock(time.Now()), recheck: recheck}
+		d := offline(t, Options{Clock: clk, Recheck: recheck})
+		c := testCanary(flagger.Router{Kind: flagger.RouterKubernetes})
+		c.Suspend = true
+		tg, err := d.Target(c, nil)
+		require.NoError(t, err)
+		client := fake.NewClientset()
+		cluster, err := kube.New(kube.Options{Client: client})
+		require.NoError(t, err)
+		d.cluster = cluster
+		tg.lease, err = kube.NewLease(kube.LeaseOptions{Client: client, Target: c.Target, Identity: "a",
+			Duration: 15 * time.Second, Clock: clocktesting.NewFakeClock(time.Now())})
+		require.NoError(t, err)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		started := make(chan error, 1)
+		go func() { started <- tg.Start(ctx) }()
+		require.Eventually(t, func() bool { return clk.parks.Load() >= 1 }, time.Minute, time.Millisecond, "parked after its first pass")
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if i == 0 {
+						clk.Step(time.Second)
+					} else {
+						tg.Kick()
+					}
+				}
+			}()
+		}
+		time.Sleep(10 * time.Millisecond) // the storm's length: any will do
+		close(stop)
+		wg.Wait()
+		n := clk.parks.Load()
+		tg.Kick()
+		require.Eventually(t, func() bool { return clk.parks.Load() > n }, time.Minute, time.Millisecond, "a pass after the last kick")
+		cancel()
+		require.NoError(t, <-started)
+		assert.Nil(t, tg.parked.Load(), "finished, not parked")
+		cluster.Close()
 	}
 }
