@@ -2,7 +2,9 @@ package park
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,3 +106,79 @@ func (withoutAfterFunc) After(time.Duration) <-chan time.Time { return nil }
 func (withoutAfterFunc) NewTimer(time.Duration) clock.Timer   { return nil }
 func (withoutAfterFunc) Sleep(time.Duration)                  {}
 func (withoutAfterFunc) Tick(time.Duration) <-chan time.Time  { return nil }
+
+// processCPU is the process's user and system CPU so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// idleLoops runs 1,000 loops that each wake every 10 ms and go back to waiting (idle
+// Targets rechecking) until b.N wake-ups in all, and reports the process's CPU per wake-up.
+// start starts one loop: it calls woken at each wake-up, and waits again while woken reports
+// true.
+func idleLoops(b *testing.B, start func(ctx context.Context, woken func() bool)) {
+	const loops = 1000
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	done := make(chan struct{})
+	var once sync.Once
+	woken := func() bool {
+		if left.Add(-1) <= 0 {
+			once.Do(func() { close(done) })
+		}
+		return ctx.Err() == nil
+	}
+	b.ResetTimer()
+	cpu := processCPU(b)
+	for range loops {
+		start(ctx, woken)
+	}
+	<-done
+	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/wake")
+}
+
+// BenchmarkIdleParked: 1,000 parked loops woken by their timers (the real clock's AfterFunc).
+func BenchmarkIdleParked(b *testing.B) {
+	clk, _ := Clock(clock.RealClock{})
+	idleLoops(b, func(ctx context.Context, woken func() bool) {
+		var park func()
+		park = func() {
+			p := New(func() {
+				if woken() {
+					park()
+				}
+			})
+			p.After(clk, 10*time.Millisecond)
+			p.Context(ctx)
+			p.Parked()
+		}
+		park()
+	})
+}
+
+// BenchmarkIdleWaiting: the same loops each waiting in a goroutine of its own on a timer and a
+// select.
+func BenchmarkIdleWaiting(b *testing.B) {
+	clk := clock.RealClock{}
+	idleLoops(b, func(ctx context.Context, woken func() bool) {
+		go func() {
+			for {
+				t := clk.NewTimer(10 * time.Millisecond)
+				select {
+				case <-ctx.Done():
+				case <-t.C():
+				}
+				t.Stop()
+				if !woken() {
+					return
+				}
+			}
+		}()
+	})
+}
