@@ -16,8 +16,8 @@ import (
 
 // Target drives one target for as long as its Start runs: it holds the target's lease, applies
 // control requests, delivers alerts, and releases every new revision. Between releases it costs
-// nothing of its own (its lease is renewed with the Driver's holder lease of the namespace,
-// kube.Holders): whether a new revision exists is read from the informer caches
+// nothing of its own, not even a goroutine (it waits parked; its lease is renewed with the
+// Driver's holder lease of the namespace, kube.Holders): whether a new revision exists is read from the informer caches
 // (the target's Deployment and the configuration it refers to) and the status the held lease
 // already has (with Options.CanaryStatus: the Canary's status as last read or written), so an
 // idle target makes no other API request. A release after the first of one hold of the lease
@@ -42,10 +42,10 @@ type Target struct {
 	// conflict, if set (by Targets, before Start), is told the name of the Canary the target's
 	// objects were made for when they refuse this Target's Canary (kube.CanaryConflictError)
 	conflict func(canaryName string)
-	checks   atomic.Int64 // idle checks made, for tests
-	claims   atomic.Int64 // claims of the lease tried, for tests
-	parked   atomic.Pointer[parking]
-	controls atomic.Int64 // control requests received, for tests
+	checks   atomic.Int64            // idle checks made, for tests
+	claims   atomic.Int64            // claims of the lease tried, for tests
+	parked   atomic.Pointer[parking] // the loop's wait while it waits parked (Kick wakes it)
+	controls atomic.Int64            // control requests received, for tests
 
 	mu      sync.Mutex
 	running *canary.Rollout // the Rollout being run, if any
