@@ -24,7 +24,7 @@ const (
 	ReasonRestarted    Reason = "Restarted"    // new revision during analysis
 	ReasonResumed      Reason = "Resumed"      // a Rollout picked up a saved release
 	ReasonWaiting      Reason = "Waiting"      // a confirm gate is closed
-	ReasonNotReady     Reason = "NotReady"     // canary or primary not ready yet
+	ReasonNotReady     Reason = "NotReady"     // canary or primary not ready yet (a Warning, as Flagger's)
 	ReasonStarted      Reason = "Started"      // "Starting canary analysis for podinfo.test"
 	ReasonHookPassed   Reason = "HookPassed"   // a hook answered yes
 	ReasonHookFailed   Reason = "HookFailed"   // a pre-rollout/rollout/post-rollout hook failed

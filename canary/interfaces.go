@@ -43,6 +43,21 @@ type WeightsReconciler interface {
 	ReconcileWeights(ctx context.Context, t Target) (Weights, error)
 }
 
+// RoutePreflighter is an optional MeshRouter extension for routers whose route objects the
+// cluster may refuse for what the target asks of them (a field the route's CRD does not
+// have, a validating webhook's rule): PreflightRoute asks the cluster whether it would accept
+// the route Reconcile would create for t, writing nothing (a server-side dry run). A Rollout
+// calls it once, before the Bootstrap of a target that was never initialized, so that such a
+// refusal stops the release before the workload is touched. It returns what Reconcile would
+// return before writing (the route's own problems, a route kind the cluster does not serve)
+// and the cluster's refusal of the route, as Reconcile would (permanent when Reconcile's
+// would be); an answer that says nothing of the route's content (the route exists already,
+// the dry run is not served, the request did not get through) is nil, and Reconcile finds out.
+type RoutePreflighter interface {
+	MeshRouter
+	PreflightRoute(ctx context.Context, t Target) error
+}
+
 // MetricProvider runs a query against a metrics backend and returns one value.
 //
 // Query blocks for at most its context's deadline. An empty result or NaN is reported as an

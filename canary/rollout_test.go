@@ -175,6 +175,11 @@ func TestCanaryReadiness(t *testing.T) {
 		requirePromoted(t, env, res, "v1")
 		assert.Zero(t, res.FailedChecks)
 		assert.Equal(t, 1, env.Events.Count(canary.ReasonNotReady))
+		for _, e := range env.Events.Events() {
+			if e.Reason == canary.ReasonNotReady { // as Flagger records a canary not ready yet
+				assert.Equal(t, canary.EventWarning, e.Type, e.Message)
+			}
+		}
 	})
 	t.Run("never ready rolls back after the progress deadline", func(t *testing.T) {
 		env := healthyEnv()

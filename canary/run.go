@@ -24,6 +24,7 @@ type run struct {
 	res     Result
 
 	bootstrapped bool // Workload.Bootstrap succeeded in this Run
+	preflighted  bool // RoutePreflighter.PreflightRoute passed in this Run
 	reconciled   bool // Router.Reconcile succeeded (and weights were read) in this Run
 	dirty        bool // st has changes the store has not accepted yet
 
@@ -234,6 +235,13 @@ func (u *run) tick(ctx context.Context) (next, error) {
 		}
 	}
 	if !u.bootstrapped {
+		if p, ok := u.r.router.(RoutePreflighter); ok && u.st.Phase == "" && !u.preflighted {
+			// a target never initialized: a route the cluster refuses stops it untouched
+			if err := p.PreflightRoute(ctx, u.routeTarget()); err != nil {
+				return waitTick, wrapOp("reconcile route", err)
+			}
+			u.preflighted = true
+		}
 		if err := u.r.workload.Bootstrap(ctx, u.r.target); err != nil {
 			return waitTick, wrapOp("bootstrap", err)
 		}
@@ -470,14 +478,15 @@ func (u *run) deadlinePassed(rd Readiness) bool {
 	return now.Sub(u.notReadySince) >= u.r.spec.ProgressDeadline
 }
 
-// waitEvent emits a NotReady event once per distinct message.
+// waitEvent emits a NotReady event once per distinct message: a Warning, as Flagger records
+// a canary or primary not ready yet (Flagger records it at every tick of the wait).
 func (u *run) waitEvent(what string, rd Readiness) {
 	msg := fmt.Sprintf("%s not ready: %s", what, rd.Message)
 	if msg == u.lastWait {
 		return
 	}
 	u.lastWait = msg
-	u.emit(EventNormal, ReasonNotReady, fmt.Sprintf("Waiting for %s %s", u.r.target, msg))
+	u.emit(EventWarning, ReasonNotReady, fmt.Sprintf("Waiting for %s %s", u.r.target, msg))
 }
 
 // save stores the status with msg as its message. On failure the change stays pending and is

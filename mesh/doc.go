@@ -149,7 +149,12 @@
 // as a mirrored step. The CORS filter is in Gateway API's experimental channel only: the
 // standard channel's HTTPRoute CRD (v1.4 included) refuses a route with it, and the router's
 // error (permanent) says to install the experimental channel's CRD or leave corsPolicy out; the
-// test bed proves both channels. What Gateway API cannot express
+// test bed proves both channels. HTTPRoute is a canary.RoutePreflighter: PreflightRoute asks
+// the API server, in a dry run that stores nothing, whether it would create the route
+// Reconcile would make, so that a Rollout stops a target never initialized on that refusal
+// before its workload's Bootstrap (only a 422 Invalid answer refuses; an admission webhook
+// that serves no dry run, or a route already there, leaves the verdict to Reconcile). What
+// Gateway API cannot express
 // (gatewayapi.Service.Problems) is refused when the router is made; a mirror to the target's
 // own apex, primary or canary Service (gatewayapi.Service.MirrorConflicts: its copies would
 // loop through the route, double the primary's requests or feed the canary whatever its

@@ -303,6 +303,8 @@ func (r *HTTPRoute) client(_ context.Context) (string, versionClient[gwv1.HTTPRo
 	return v, r.versions[v], nil
 }
 
+var _ canary.RoutePreflighter = (*HTTPRoute)(nil)
+
 // Reconcile creates t's HTTPRoute at 100 % primary, or adopts the one the router created
 // earlier for t: it fixes its parent, rules and backends if they drifted, keeping the weights.
 // A route of the same name managed by someone else, or made for another target, is left alone
@@ -320,11 +322,16 @@ func (r *HTTPRoute) ReconcileWeights(ctx context.Context, t canary.Target) (cana
 	return r.reconcile(ctx, t, true)
 }
 
-func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus bool) (canary.Weights, error) {
+// valid reports what the router refuses in t before any request.
+func (r *HTTPRoute) valid(t canary.Target) error {
 	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.mirrorConflicts(t)); err != nil {
-		return canary.Weights{}, err
+		return err
 	}
-	if err := r.validABMatches(t); err != nil {
+	return r.validABMatches(t)
+}
+
+func (r *HTTPRoute) reconcile(ctx context.Context, t canary.Target, checkStatus bool) (canary.Weights, error) {
+	if err := r.valid(t); err != nil {
 		return canary.Weights{}, err
 	}
 	_, c, err := r.client(ctx)
@@ -513,19 +520,64 @@ func (r *HTTPRoute) Weights(ctx context.Context, t canary.Target) (canary.Weight
 }
 
 func (r *HTTPRoute) create(ctx context.Context, t canary.Target, c versionClient[gwv1.HTTPRoute], port int32, w canary.Weights) error {
-	spec, err := r.spec(t, port, w)
+	route, err := r.newRoute(ctx, t, port, w)
 	if err != nil {
-		return err
-	}
-	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace}, Spec: spec}
-	applyMetadata(&route.ObjectMeta, r.meta)
-	if err := r.own.stamp(ctx, t, &route.ObjectMeta); err != nil {
 		return err
 	}
 	if _, err := c.create(ctx, t.Namespace, route); err != nil {
 		return r.apiError(err, "create", t)
 	}
 	r.log.Info("HTTPRoute created", "target", t.String(), "weights", w.String())
+	return nil
+}
+
+// newRoute is t's HTTPRoute as the router creates it, routing w.
+func (r *HTTPRoute) newRoute(ctx context.Context, t canary.Target, port int32, w canary.Weights) (*gwv1.HTTPRoute, error) {
+	spec, err := r.spec(t, port, w)
+	if err != nil {
+		return nil, err
+	}
+	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace}, Spec: spec}
+	applyMetadata(&route.ObjectMeta, r.meta)
+	if err := r.own.stamp(ctx, t, &route.ObjectMeta); err != nil {
+		return nil, err
+	}
+	return route, nil
+}
+
+// preflightPort is the port a preflight's route names when the router has no Port and the
+// apex Service, whose first port Reconcile takes, is not there yet (the workload's Bootstrap
+// creates it): the CRD and admission check the rest of the route alike for any port.
+const preflightPort = 80
+
+// PreflightRoute asks the API server, in a dry run, whether it would accept t's HTTPRoute as
+// Reconcile creates it (canary.RoutePreflighter): a route the CRD refuses, such as a CORS
+// filter (spec.service.corsPolicy) on Gateway API's standard channel, is refused before the
+// target's workload is touched, with Reconcile's error. It refuses what Reconcile refuses
+// before any request too. The API server's refusal of the route (422 Invalid) is returned;
+// any other answer (the route exists, an admission webhook that serves no dry run, a server
+// not reached) leaves the verdict to Reconcile. One request; it writes nothing.
+func (r *HTTPRoute) PreflightRoute(ctx context.Context, t canary.Target) error {
+	if err := r.valid(t); err != nil {
+		return err
+	}
+	_, c, err := r.client(ctx)
+	if err != nil {
+		return err
+	}
+	port := r.port
+	if port == 0 {
+		port = preflightPort
+	}
+	route, err := r.newRoute(ctx, t, port, canary.AllPrimary())
+	if err != nil {
+		return err
+	}
+	if err := c.createDryRun(ctx, t.Namespace, route); apierrors.IsInvalid(err) {
+		return r.apiError(err, "create", t)
+	} else if err != nil {
+		r.log.V(1).Info("HTTPRoute preflight inconclusive; Reconcile will tell", "target", t.String(), "error", err.Error())
+	}
 	return nil
 }
 

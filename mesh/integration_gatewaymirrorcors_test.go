@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -88,11 +89,17 @@ func TestIntegrationHTTPRouteServiceMirrorStandardChannel(t *testing.T) {
 		s.CORS = corsPolicy
 		r, err := b.router(t, mesh.HTTPRouteOptions{Port: 9898}).WithService(s)
 		require.NoError(t, err)
-		err = r.Reconcile(bg(t), b.target(t))
-		require.Error(t, err)
-		assert.True(t, canary.IsPermanent(err), "%v", err)
-		assert.Contains(t, err.Error(), "the HTTPRoute CRD refuses the CORS filter (a Canary's spec.service.corsPolicy): Gateway API's standard channel has none")
-		assert.Contains(t, err.Error(), `Unsupported value: "CORS"`, "the API server's own words")
+		tg := b.target(t)
+		// the preflight (a dry run) is refused alike, and stores nothing
+		for _, call := range []func() error{func() error { return r.PreflightRoute(bg(t), tg) }, func() error { return r.Reconcile(bg(t), tg) }} {
+			err = call()
+			require.Error(t, err)
+			assert.True(t, canary.IsPermanent(err), "%v", err)
+			assert.Contains(t, err.Error(), "the HTTPRoute CRD refuses the CORS filter (a Canary's spec.service.corsPolicy): Gateway API's standard channel has none")
+			assert.Contains(t, err.Error(), `Unsupported value: "CORS"`, "the API server's own words")
+			_, err = b.gw.GatewayV1().HTTPRoutes(b.ns).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
+			assert.True(t, apierrors.IsNotFound(err), "no route: %v", err)
+		}
 	})
 }
 
@@ -114,6 +121,9 @@ func TestIntegrationHTTPRouteServiceCORSExperimentalChannel(t *testing.T) {
 		r, err := b.router(t, mesh.HTTPRouteOptions{Port: 9898}).WithService(s)
 		require.NoError(t, err)
 		tg := b.target(t)
+		require.NoError(t, r.PreflightRoute(bg(t), tg), "the experimental channel's CRD accepts the route")
+		_, err = b.gw.GatewayV1().HTTPRoutes(b.ns).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
+		require.True(t, apierrors.IsNotFound(err), "the preflight stores nothing: %v", err)
 		require.NoError(t, r.Reconcile(bg(t), tg))
 		hr, err := b.gw.GatewayV1().HTTPRoutes(b.ns).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
 		require.NoError(t, err)

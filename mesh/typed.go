@@ -24,6 +24,9 @@ type typedAPI[T any] interface {
 type versionClient[N any] interface {
 	get(ctx context.Context, namespace, name string) (*N, error)
 	create(ctx context.Context, namespace string, obj *N) (*N, error)
+	// createDryRun asks the API server whether it would create obj (validation and
+	// admission), storing nothing: a server-side dry run.
+	createDryRun(ctx context.Context, namespace string, obj *N) error
 	update(ctx context.Context, namespace string, obj *N) (*N, error)
 	// patch applies an RFC 6902 JSON patch and returns the object as written.
 	patch(ctx context.Context, namespace, name string, data []byte) (*N, error)
@@ -53,6 +56,11 @@ func (c typedClient[T, N]) create(ctx context.Context, namespace string, obj *N)
 		return nil, err
 	}
 	return c.to(o), nil
+}
+
+func (c typedClient[T, N]) createDryRun(ctx context.Context, namespace string, obj *N) error {
+	_, err := c.api(namespace).Create(ctx, c.from(obj), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	return err
 }
 
 func (c typedClient[T, N]) update(ctx context.Context, namespace string, obj *N) (*N, error) {

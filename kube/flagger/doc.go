@@ -141,7 +141,8 @@
 // the A/B conditions merge in are errors at their paths); so is corsPolicy, the rules' CORS
 // filter (which Gateway API's experimental channel has, its standard channel does not: with
 // the standard CRDs the API server refuses the route, and the driver's release fails saying
-// so), mapped as Flagger maps it, the exact allowOrigins entries too (Flagger drops them; a
+// so before anything is made for the target: the route's dry run comes before the primary
+// and the Services), mapped as Flagger maps it, the exact allowOrigins entries too (Flagger drops them; a
 // prefix or regex entry is an error, and so is an origin that is not scheme://host[:port] or
 // a lone '*', an entry listed twice, a maxAge over 2^31-1 seconds). spec.service.mirror
 // (Canary.ServiceMirror, Flagger's list of Gateway API RequestMirror filters, each a
