@@ -9,6 +9,10 @@
 // The harness is a benchmark, not a test: it lives behind the build tag "scale" and runs with
 // `make bench-scale N=…` (canarykit) and `make bench-compare N=…` (canarykit, then Flagger).
 // The figures are defined in measure.go; the package's plain tests check those definitions.
+// Besides the line, a run logs what explains it: the requests by kind, those of each
+// release's steady weight steps per tick (TickRequests, the per-step count the README gives
+// for Flagger), the lateness by step and split at the step's queries, and the tool's Events
+// by kind with their delay from recording to creation (EventDelays).
 // -window-cpuprofile=DIR fetches the controller's CPU profile over the window from its
 // --pprof-addr in consecutive 5 s slices (DIR/cpu-NNN.pb.gz; go tool pprof -top DIR/*.pb.gz
 // merges them). -heapprofile=FILE fetches its heap profile (after a garbage collection) from

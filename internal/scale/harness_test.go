@@ -19,6 +19,7 @@ import (
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/internal/testenv/linkerdexp"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -141,12 +142,23 @@ func TestScale(t *testing.T) {
 	writes := map[string][]time.Time{}
 	calls, steps := 0, 0
 	byKind := map[string]int{} // by requestKind
+	targets := map[string]bool{}
+	for _, n := range names(*rollouts) {
+		targets[n] = true
+	}
+	var reqs []Request
+	untargeted := 0
 	for _, e := range events {
 		if !rel.mine(e) || e.Verb == "watch" {
 			continue
 		}
 		calls++
-		byKind[requestKind(e.Verb, e.Resource, e.Subresource)]++
+		kind := requestKind(e.Verb, e.Resource, e.Subresource)
+		byKind[kind]++
+		reqs = append(reqs, Request{Received: e.Received, Target: TargetOf(e.Resource, e.Name, targets), Kind: kind})
+		if reqs[len(reqs)-1].Target == "" {
+			untargeted++
+		}
 		if e.Resource == "trafficsplits" && (e.Verb == "update" || e.Verb == "patch") {
 			steps++
 			writes[e.Name] = append(writes[e.Name], e.Received)
@@ -172,6 +184,15 @@ func TestScale(t *testing.T) {
 	t.Logf("Prometheus' time on each query (execTotalTime), seconds: p50=%.3f p90=%.3f p99=%.3f max=%.3f of %d",
 		Percentile(exec, 50).Seconds(), Percentile(exec, 90).Seconds(), Percentile(exec, 99).Seconds(), Percentile(exec, 100).Seconds(), len(exec))
 	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
+	tickKinds, ticks := TickRequests(reqs, writes, interval)
+	tickCalls := 0
+	for _, n := range tickKinds {
+		tickCalls += n
+	}
+	if ticks > 0 {
+		t.Logf("requests per steady weight step (each release's steps 2 to %d, half an interval either side, by target; %d requests made for no target in the window): %.2f over %d ticks: %s",
+			WeightSteps, untargeted, float64(tickCalls)/float64(ticks), ticks, breakdown(tickKinds, ticks))
+	}
 	r.logEvents(start)
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
 	t.Logf("resident at the window's end: %.0f MiB allocated (heap, stacks, runtime), %.0f MiB of mapped files (the binary's code and tables)", rssAnon, rssFile)
@@ -411,6 +432,7 @@ func (r *run) logEvents(since time.Time) {
 		return
 	}
 	kinds := map[string]int{}
+	var mine []corev1.Event
 	for _, e := range list.Items {
 		last := e.LastTimestamp.Time
 		if last.IsZero() {
@@ -422,6 +444,11 @@ func (r *run) logEvents(since time.Time) {
 		}
 		msg := strings.ReplaceAll(e.Message, e.InvolvedObject.Name, "<target>")
 		kinds[e.Type+" "+e.Reason+": "+digits.ReplaceAllString(msg, "#")] += int(max(e.Count, 1))
+		mine = append(mine, e)
 	}
 	r.t.Logf("events since the new images by kind: %s", breakdown(kinds, 0))
+	if ds := EventDelays(mine); len(ds) > 0 {
+		r.t.Logf("events since the new images, from their recording to their creation (whole seconds): p50=%.0f p90=%.0f p99=%.0f max=%.0f of %d",
+			Percentile(ds, 50).Seconds(), Percentile(ds, 90).Seconds(), Percentile(ds, 99).Seconds(), Percentile(ds, 100).Seconds(), len(ds))
+	}
 }

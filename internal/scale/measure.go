@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Figures is one run's result. Each figure is measured over the window that starts when the
@@ -383,4 +384,84 @@ func ThrottledRequests(metrics io.Reader) (int64, error) {
 		}
 	}
 	return n, nil
+}
+
+// Request is one of the tool's requests in the window, as TickRequests counts them.
+type Request struct {
+	Received time.Time
+	Target   string // TargetOf its object; "" for none
+	Kind     string // "verb resource[/subresource]"
+}
+
+// objectSuffixes are what the tools add to a target's name to name the objects made for it:
+// the primary workload, Services, HPA and configs, the canary Service, canarykit's Lease.
+var objectSuffixes = []string{"-primary", "-canary", "-canarykit"}
+
+// TargetOf names the target of targets that a request's object was made for: the target's
+// own objects (its Deployment, Canary, route, HPA and apex Service are named after it), the
+// objects named after it with one of objectSuffixes, and the Events on any of those (client-go
+// names an Event "<object>.<hex>"). It returns "" for a request that names no target's object:
+// a list, a holder lease, an object of the bed's.
+func TargetOf(resource, name string, targets map[string]bool) string {
+	if resource == "events" {
+		if i := strings.LastIndexByte(name, '.'); i > 0 {
+			name = name[:i]
+		}
+	}
+	if targets[name] {
+		return name
+	}
+	for _, s := range objectSuffixes {
+		if base, ok := strings.CutSuffix(name, s); ok && targets[base] {
+			return base
+		}
+	}
+	return ""
+}
+
+// TickRequests counts what each target's requests were during its release's steady weight
+// steps, the ticks that do nothing but step (the README counts Flagger's 19 requests per
+// analysis step on such ticks): from half an interval before its second route write to half
+// an interval after its WeightSteps-th, which leaves out the release's start (the new
+// revision, the canary's scale-up, the analysis' start with the first step) and its
+// promotion. writes are each target's route write times, in any order; a target with fewer
+// than WeightSteps of them is left out. It returns the requests in those spans by kind and
+// the ticks the spans cover (a span's length in intervals, rounded, plus one: a step held
+// for a tick counts as a tick).
+func TickRequests(reqs []Request, writes map[string][]time.Time, interval time.Duration) (byKind map[string]int, ticks int) {
+	type span struct{ from, to time.Time }
+	spans := map[string]span{}
+	for name, ts := range writes {
+		if len(ts) < WeightSteps {
+			continue
+		}
+		ts = slices.SortedFunc(slices.Values(ts), func(a, b time.Time) int { return a.Compare(b) })
+		first, last := ts[1], ts[WeightSteps-1]
+		spans[name] = span{first.Add(-interval / 2), last.Add(interval / 2)}
+		ticks += int(math.Round(float64(last.Sub(first))/float64(interval))) + 1
+	}
+	byKind = map[string]int{}
+	for _, r := range reqs {
+		s, ok := spans[r.Target]
+		if ok && !r.Received.Before(s.from) && r.Received.Before(s.to) {
+			byKind[r.Kind]++
+		}
+	}
+	return byKind, ticks
+}
+
+// EventDelays returns how long each Event written once (count 1) took from its recording to
+// its creation on the API server: its creationTimestamp (the API server's) minus its
+// firstTimestamp (the recorder's, when the tool recorded it). Both are whole seconds, so each
+// delay is within a second of the truth. Events without a firstTimestamp, and the counted
+// ones (their creation was the first of them), are left out.
+func EventDelays(events []corev1.Event) []time.Duration {
+	var out []time.Duration
+	for _, e := range events {
+		if e.FirstTimestamp.IsZero() || e.Count > 1 {
+			continue
+		}
+		out = append(out, e.CreationTimestamp.Sub(e.FirstTimestamp.Time))
+	}
+	return out
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestLatenessCountsTheWeightStepsAfterTheFirst(t *testing.T) {
@@ -174,4 +176,72 @@ func TestLatenessSplitCutsAtTheFirstQuery(t *testing.T) {
 		"from the last to the route write: p50=0.25 p90=0.40 p99=0.40 max=0.40; "+
 		"the latest 1 (lateness from 0.50): before 0.25, between 0.00, after 0.25 (medians)", sum)
 	assert.Equal(t, "no step ran a query", SplitSummary(nil))
+}
+
+func TestTargetOfNamesTheTargetAnObjectWasMadeFor(t *testing.T) {
+	targets := map[string]bool{"app-0001": true, "app-0002": true}
+	for _, c := range []struct{ resource, name, want string }{
+		{"deployments", "app-0001", "app-0001"},
+		{"deployments", "app-0001-primary", "app-0001"},
+		{"services", "app-0002-canary", "app-0002"},
+		{"leases", "app-0002-canarykit", "app-0002"},
+		{"canaries", "app-0001", "app-0001"},
+		{"events", "app-0001.18a2b3c4d5e6f708", "app-0001"},
+		{"events", "app-0001-primary.18a2b3c4d5e6f708", "app-0001"},
+		{"deployments", "app-0003", ""},                  // not a target
+		{"leases", "canarykit-holder-1f2e", ""},          // a holder lease
+		{"deployments", "", ""},                          // a list
+		{"events", "app-0001", "app-0001"},               // an Event named without a suffix
+		{"services", "app-0001-primary-canary", ""},      // one suffix only
+		{"deployments", "app-0001.18a2b3c4d5e6f708", ""}, // a dot names an Event only
+	} {
+		assert.Equal(t, c.want, TargetOf(c.resource, c.name, targets), "%s %s", c.resource, c.name)
+	}
+}
+
+func TestTickRequestsCountTheSteadyWeightSteps(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	// a: weight steps at 10, 20, 30, 40, 50 s, the promotion at 70 s; b: its step at 40 s held
+	// a tick (no write), so its span covers 5 ticks; c: a release cut short
+	writes := map[string][]time.Time{
+		"a": {at(70), at(10), at(20), at(30), at(40), at(50)},
+		"b": {at(12), at(22), at(32), at(52), at(62), at(82)},
+		"c": {at(10), at(20.2), at(30)},
+	}
+	req := func(s float64, target, kind string) Request {
+		return Request{Received: at(s), Target: target, Kind: kind}
+	}
+	reqs := []Request{
+		req(0, "a", "create events"), req(0.1, "a", "update deployments"), // the release's start
+		req(10, "a", "patch trafficsplits"), req(10.1, "a", "create events"), // the first step
+		req(15.1, "a", "get canaries"), // the first span's edge: in it
+		req(20, "a", "patch trafficsplits"), req(20.05, "a", "update canaries/status"), req(20.1, "a", "create events"),
+		req(50, "a", "patch trafficsplits"), req(54.9, "a", "update canaries/status"),
+		req(55, "a", "create events"),                                           // the last span's edge: out of it
+		req(60, "a", "update deployments"), req(70, "a", "patch trafficsplits"), // the promotion
+		req(42, "b", "update canaries/status"), // the held tick
+		req(22, "b", "patch trafficsplits"), req(52, "b", "patch trafficsplits"),
+		req(20, "c", "patch trafficsplits"), // too few steps to count
+		req(20, "", "update leases"),        // no target
+	}
+	byKind, ticks := TickRequests(reqs, writes, 10*time.Second)
+	assert.Equal(t, 4+5, ticks)
+	assert.Equal(t, map[string]int{"get canaries": 1, "patch trafficsplits": 4, "update canaries/status": 3, "create events": 1}, byKind)
+}
+
+func TestEventDelaysAreFromRecordingToCreation(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) metav1.Time { return metav1.NewTime(t0.Add(time.Duration(s) * time.Second)) }
+	event := func(first, created metav1.Time, count int32) corev1.Event {
+		return corev1.Event{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: created}, FirstTimestamp: first, Count: count}
+	}
+	got := EventDelays([]corev1.Event{
+		event(at(10), at(10), 1),
+		event(at(10), at(38), 1),
+		event(at(20), at(21), 0),        // no count: written once
+		event(at(10), at(90), 3),        // counted: left out
+		event(metav1.Time{}, at(90), 1), // no first timestamp: left out
+	})
+	assert.Equal(t, []time.Duration{0, 28 * time.Second, time.Second}, got)
 }

@@ -168,6 +168,11 @@ func (e *Env) readAudit(from, to int64) (AuditEvents, error) {
 			if l.ResponseStatus != nil && events[i].Code == 0 {
 				events[i].Code = l.ResponseStatus.Code
 			}
+			if r := l.ObjectRef; r != nil && events[i].Name == "" {
+				// a create's object has its name in the body, which the API server has read
+				// only by the later stages
+				events[i].Name = r.Name
+			}
 			if l.Stage == "ResponseComplete" || l.Stage == "Panic" {
 				events[i].Complete = true
 			}

@@ -109,3 +109,22 @@ func TestAuditEventsTellOpenWatchesFromEndedOnes(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{"a": false, "b": true, "c": true}, complete)
 }
+
+// A create names its object in the body: the API server records the name from the stages
+// after RequestReceived.
+func TestAuditEventsNameTheObjectACreateMade(t *testing.T) {
+	log := t.TempDir() + "/audit.log"
+	lines := []string{
+		`{"auditID":"a","stage":"RequestReceived","verb":"create","objectRef":{"resource":"events","namespace":"ns"},"requestReceivedTimestamp":"2026-01-01T00:00:00Z"}`,
+		`{"auditID":"b","stage":"RequestReceived","verb":"get","objectRef":{"resource":"pods","namespace":"ns","name":"p"},"requestReceivedTimestamp":"2026-01-01T00:00:01Z"}`,
+		`{"auditID":"a","stage":"ResponseComplete","objectRef":{"resource":"events","namespace":"ns","name":"podinfo.18a2b3c4d5e6f708"},"responseStatus":{"code":201}}`,
+		`{"auditID":"b","stage":"ResponseComplete","objectRef":{"resource":"pods","namespace":"ns","name":"q"},"responseStatus":{"code":200}}`,
+	}
+	require.NoError(t, os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	e := &Env{auditLog: log}
+	events, err := e.readAudit(0, -1)
+	require.NoError(t, err)
+	require.Len(t, events, 2)
+	assert.Equal(t, "podinfo.18a2b3c4d5e6f708", events[0].Name)
+	assert.Equal(t, "p", events[1].Name, "a name the request gave stays")
+}

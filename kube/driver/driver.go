@@ -105,6 +105,9 @@ type Options struct {
 	// (canary.Config.Stagger): targets released at once (a base image shared by all of them)
 	// tick spread over the interval instead of together.
 	Unstaggered bool
+	// Events is how the targets' Kubernetes Events are written: their writers, queues, retries
+	// and source (kube.EventsOptions; its defaults when zero).
+	Events kube.EventsOptions
 	// Logger receives every package's logs. Default: discard.
 	Logger logr.Logger
 	// Clock drives the analyses and the rechecks. Default: the real clock.
@@ -242,7 +245,7 @@ func New(opts Options) (*Driver, error) {
 		objects = ClusterObjects(dyn)
 	}
 	d := &Driver{opts: opts, config: cfg, conns: conns, client: client, cluster: cluster, holders: holders, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
-		events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
+		events: cluster.Events(opts.Events), proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
 	d.routers = newRouters(d)
 	return d, nil
 }
