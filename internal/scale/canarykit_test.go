@@ -51,6 +51,10 @@ func (r *run) canarykit() *subprocess {
 		args = append(args, "--kube-api-qps", strconv.FormatFloat(float64(q), 'f', -1, 32), "--kube-api-burst", strconv.Itoa(burst))
 		limit = fmt.Sprintf("fixed: QPS %g, burst %d", q, burst)
 	}
+	if *http1 {
+		args = append(args, "--http1-requests")
+		limit += "; requests over HTTP/1.1"
+	}
 	p := &subprocess{agent: "flagger-controller/", metrics: "http://" + metrics + "/metrics"}
 	if *cpuProfile != "" || *heapProfile != "" {
 		addr := "127.0.0.1:" + strconv.Itoa(r.freePort())

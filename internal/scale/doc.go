@@ -11,8 +11,11 @@
 // The figures are defined in measure.go; the package's plain tests check those definitions.
 // Besides the line, a run logs what explains it: the requests by kind, those of each
 // release's steady weight steps per tick (TickRequests, the per-step count the README gives
-// for Flagger), the lateness by step and split at the step's queries, and the tool's Events
-// by kind with their delay from recording to creation (EventDelays).
+// for Flagger), the lateness by step and split at the step's queries, the route writes' time
+// in the API server and the lateness counted to their answers, the most connections to the
+// API server open at once, and the tool's Events by kind with their delay from recording to
+// creation (EventDelays). -http1-requests starts the controller with --http1-requests (its
+// requests over HTTP/1.1, driver.Options.HTTP1Requests).
 // -window-cpuprofile=DIR fetches the controller's CPU profile over the window from its
 // --pprof-addr in consecutive 5 s slices (DIR/cpu-NNN.pb.gz; go tool pprof -top DIR/*.pb.gz
 // merges them). -heapprofile=FILE fetches its heap profile (after a garbage collection) from

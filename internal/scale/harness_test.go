@@ -34,6 +34,7 @@ var (
 	heapProfile = flag.String("heapprofile", "", "canarykit: fetch the controller's heap profile at the end of the window into this file")
 	qps         = flag.Float64("qps", 0, "canarykit: a fixed client QPS for the controller, burst twice that (0: the controller's default, which follows the running Canaries)")
 	defaultQPS  = flag.Bool("default-qps", false, "canarykit: a fixed client limit for the controller at the driver's floor (DefaultQPS, DefaultBurst)")
+	http1       = flag.Bool("http1-requests", false, "canarykit: the controller's requests over HTTP/1.1 (--http1-requests, driver.Options.HTTP1Requests)")
 	idle        = flag.Duration("idle", 30*time.Second, "how long to measure the tool's CPU and requests with every target initialized, before the window (0: not at all)")
 )
 
@@ -90,6 +91,10 @@ func TestScale(t *testing.T) {
 	require.NoError(t, err)
 	promPort, err := strconv.Atoi(u.Port())
 	require.NoError(t, err)
+	u, err = url.Parse(env.Config().Host)
+	require.NoError(t, err)
+	apiPort, err := strconv.Atoi(u.Port())
+	require.NoError(t, err)
 
 	mark, qmark := env.AuditMark(t), prom.QueryMark(t)
 	start := time.Now()
@@ -117,10 +122,16 @@ func TestScale(t *testing.T) {
 			return err
 		})
 	})
-	conns := 0
+	conns, apiConns, apiSeen := 0, 0, map[string]bool{}
 	r.waitPhase("Succeeded", func() {
-		if n, err := ConnsTo(rel.pid(), promPort); err == nil {
-			conns = max(conns, n)
+		if c, err := ConnsTo(rel.pid(), promPort); err == nil {
+			conns = max(conns, len(c))
+		}
+		if c, err := ConnsTo(rel.pid(), apiPort); err == nil {
+			apiConns = max(apiConns, len(c))
+			for _, inode := range c {
+				apiSeen[inode] = true
+			}
 		}
 	})
 	cpu1, err := ProcCPU(rel.pid())
@@ -139,7 +150,8 @@ func TestScale(t *testing.T) {
 	require.NoError(t, <-profiled, "the window's CPU profile")
 
 	events := env.AuditSince(t, mark)
-	writes := map[string][]time.Time{}
+	writes, completed := map[string][]time.Time{}, map[string][]time.Time{}
+	var inServer []time.Duration // each route write's time in the API server
 	calls, steps := 0, 0
 	byKind := map[string]int{} // by requestKind
 	targets := map[string]bool{}
@@ -162,6 +174,10 @@ func TestScale(t *testing.T) {
 		if e.Resource == "trafficsplits" && (e.Verb == "update" || e.Verb == "patch") {
 			steps++
 			writes[e.Name] = append(writes[e.Name], e.Received)
+			if e.Complete {
+				completed[e.Name] = append(completed[e.Name], e.Completed)
+				inServer = append(inServer, e.Completed.Sub(e.Received))
+			}
 		}
 	}
 	open := 0
@@ -181,6 +197,9 @@ func TestScale(t *testing.T) {
 	t.Logf("lateness in seconds by weight step: %s", LatenessByStep(writes, interval))
 	queries, exec := r.queriesByTarget(qmark)
 	t.Logf("lateness in seconds, split where the step's first query reached Prometheus: %s", SplitSummary(LatenessSplit(writes, queries, interval)))
+	t.Logf("route writes in the API server (received to answered), seconds: p50=%.3f p90=%.3f p99=%.3f max=%.3f of %d; p99 lateness counted to the answers: %.2f",
+		Percentile(inServer, 50).Seconds(), Percentile(inServer, 90).Seconds(), Percentile(inServer, 99).Seconds(), Percentile(inServer, 100).Seconds(), len(inServer),
+		Percentile(Lateness(completed, interval), 99).Seconds())
 	t.Logf("Prometheus' time on each query (execTotalTime), seconds: p50=%.3f p90=%.3f p99=%.3f max=%.3f of %d",
 		Percentile(exec, 50).Seconds(), Percentile(exec, 90).Seconds(), Percentile(exec, 99).Seconds(), Percentile(exec, 100).Seconds(), len(exec))
 	t.Logf("requests in the window by kind: %s", breakdown(byKind, steps))
@@ -194,6 +213,7 @@ func TestScale(t *testing.T) {
 			WeightSteps, untargeted, float64(tickCalls)/float64(ticks), ticks, breakdown(tickKinds, ticks))
 	}
 	r.logEvents(start)
+	t.Logf("connections to the API server: at most %d open at once, %d seen in the window (looked at with each poll of the Canaries)", apiConns, len(apiSeen))
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
 	t.Logf("resident at the window's end: %.0f MiB allocated (heap, stacks, runtime), %.0f MiB of mapped files (the binary's code and tables)", rssAnon, rssFile)
 	if *idle > 0 {

@@ -271,13 +271,13 @@ func procStatusKB(pid int, names ...string) (map[string]float64, error) {
 	return out, nil
 }
 
-// ConnsTo counts process pid's established TCP (IPv4 and IPv6) connections whose remote port
-// is port.
-func ConnsTo(pid, port int) (int, error) {
+// ConnsTo returns process pid's established TCP (IPv4 and IPv6) connections whose remote port
+// is port, each by its socket's inode.
+func ConnsTo(pid, port int) ([]string, error) {
 	inodes := map[string]bool{}
 	fds, err := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	for _, fd := range fds {
 		link, err := os.Readlink(fd)
@@ -288,24 +288,24 @@ func ConnsTo(pid, port int) (int, error) {
 			inodes[strings.TrimSuffix(inode, "]")] = true
 		}
 	}
-	n := 0
+	var conns []string
 	for _, table := range []string{"tcp", "tcp6"} {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
 		if err != nil {
 			continue
 		}
-		n += countConns(string(data), port, inodes)
+		conns = append(conns, connsIn(string(data), port, inodes)...)
 	}
-	return n, nil
+	return conns, nil
 }
 
 // tcpEstablished is the st column of an established connection in /proc/net/tcp.
 const tcpEstablished = "01"
 
-// countConns counts the lines of a /proc/net/tcp table that are established connections to
-// remote port port whose inode is in inodes.
-func countConns(table string, port int, inodes map[string]bool) int {
-	n := 0
+// connsIn returns the inodes of the lines of a /proc/net/tcp table that are established
+// connections to remote port port whose inode is in inodes.
+func connsIn(table string, port int, inodes map[string]bool) []string {
+	var conns []string
 	for _, line := range strings.Split(table, "\n")[1:] {
 		f := strings.Fields(line)
 		if len(f) < 10 || f[3] != tcpEstablished || !inodes[f[9]] {
@@ -317,10 +317,10 @@ func countConns(table string, port int, inodes map[string]bool) int {
 		}
 		p, err := strconv.ParseInt(hexPort, 16, 32)
 		if err == nil && int(p) == port {
-			n++
+			conns = append(conns, f[9])
 		}
 	}
-	return n
+	return conns
 }
 
 // RateLimiterMetric is the histogram of client-go's rate-limiter wait that

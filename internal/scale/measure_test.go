@@ -92,9 +92,9 @@ func TestCountConnsMatchesEstablishedConnectionsOfTheProcess(t *testing.T) {
 	mine := map[string]bool{"111": true, "333": true, "444": true, "555": true}
 	// 111: ours, established, to 0x2382 (9090); 222: not ours; 333: TIME_WAIT; 444: 9090 is
 	// its local port; 555: another port
-	assert.Equal(t, 1, countConns(table, 9090, mine))
-	assert.Equal(t, 1, countConns(table, 8080, mine))
-	assert.Equal(t, 0, countConns(table, 9091, mine))
+	assert.Equal(t, []string{"111"}, connsIn(table, 9090, mine))
+	assert.Equal(t, []string{"555"}, connsIn(table, 8080, mine))
+	assert.Empty(t, connsIn(table, 9091, mine))
 }
 
 func TestThrottledRequestsCountsTheWaitsAboveTheFirstBucket(t *testing.T) {

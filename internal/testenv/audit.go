@@ -43,6 +43,9 @@ type AuditEvent struct {
 	// code once its response starts, and is complete only when it ends.
 	Complete bool
 	Received time.Time
+	// Completed is when the API server had sent the answer (the ResponseComplete stage's
+	// timestamp); zero while the request has not completed.
+	Completed time.Time
 }
 
 // auditLine is the part of an audit.k8s.io/v1 Event the bed reads.
@@ -66,6 +69,7 @@ type auditLine struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
 	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time `json:"stageTimestamp"`
 }
 
 func (l auditLine) isMark() bool {
@@ -174,7 +178,7 @@ func (e *Env) readAudit(from, to int64) (AuditEvents, error) {
 				events[i].Name = r.Name
 			}
 			if l.Stage == "ResponseComplete" || l.Stage == "Panic" {
-				events[i].Complete = true
+				events[i].Complete, events[i].Completed = true, l.StageTimestamp
 			}
 			return true
 		}

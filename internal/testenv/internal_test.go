@@ -85,7 +85,8 @@ func TestParseQueryLog(t *testing.T) {
 	assert.Zero(t, got[1].Exec)
 }
 
-// A watch has a response code once its response starts and is complete only when it ends.
+// A watch has a response code once its response starts and is complete only when it ends; a
+// request completed has the time of its answer.
 func TestAuditEventsTellOpenWatchesFromEndedOnes(t *testing.T) {
 	log := t.TempDir() + "/audit.log"
 	lines := []string{
@@ -94,8 +95,8 @@ func TestAuditEventsTellOpenWatchesFromEndedOnes(t *testing.T) {
 		`{"auditID":"c","stage":"RequestReceived","verb":"get","requestReceivedTimestamp":"2026-01-01T00:00:02Z"}`,
 		`{"auditID":"a","stage":"ResponseStarted","responseStatus":{"code":200}}`,
 		`{"auditID":"b","stage":"ResponseStarted","responseStatus":{"code":200}}`,
-		`{"auditID":"c","stage":"ResponseComplete","responseStatus":{"code":404}}`,
-		`{"auditID":"b","stage":"ResponseComplete","responseStatus":{"code":200}}`,
+		`{"auditID":"c","stage":"ResponseComplete","responseStatus":{"code":404},"stageTimestamp":"2026-01-01T00:00:02.5Z"}`,
+		`{"auditID":"b","stage":"ResponseComplete","responseStatus":{"code":200},"stageTimestamp":"2026-01-01T00:00:09Z"}`,
 	}
 	require.NoError(t, os.WriteFile(log, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
 	e := &Env{auditLog: log}
@@ -108,6 +109,9 @@ func TestAuditEventsTellOpenWatchesFromEndedOnes(t *testing.T) {
 		assert.NotZero(t, ev.Code, ev.AuditID)
 	}
 	assert.Equal(t, map[string]bool{"a": false, "b": true, "c": true}, complete)
+	assert.Zero(t, events[0].Completed, "an open watch")
+	assert.Equal(t, 8*time.Second, events[1].Completed.Sub(events[1].Received), "a watch's life")
+	assert.Equal(t, 500*time.Millisecond, events[2].Completed.Sub(events[2].Received), "a request's time in the API server")
 }
 
 // A create names its object in the body: the API server records the name from the stages

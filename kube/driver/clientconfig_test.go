@@ -202,7 +202,6 @@ func TestClientCertificateFileRotated(t *testing.T) {
 	ca := testcerts.NewCA(t)
 	var mu sync.Mutex
 	var names []string
-	conns := 0
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		names = append(names, r.TLS.PeerCertificates[0].Subject.CommonName)
@@ -213,13 +212,7 @@ func TestClientCertificateFileRotated(t *testing.T) {
 	}))
 	srv.EnableHTTP2 = true
 	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			mu.Lock()
-			conns++
-			mu.Unlock()
-		}
-	}
+	conns := countConnections(srv)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
@@ -242,7 +235,7 @@ func TestClientCertificateFileRotated(t *testing.T) {
 	state := func() ([]string, int) {
 		mu.Lock()
 		defer mu.Unlock()
-		return slices.Clone(names), conns
+		return slices.Clone(names), conns()
 	}
 	for range 3 {
 		get()
@@ -278,7 +271,7 @@ func TestClientsOnTheirConnections(t *testing.T) {
 	require.True(t, apierrors.IsNotFound(err), "%v", err)
 	_, err = d.dyn.Resource(CanaryGVR).Namespace("ns").Get(ctx, "podinfo", metav1.GetOptions{})
 	require.True(t, apierrors.IsNotFound(err), "%v", err)
-	hc, err := d.conns.open(d.config)
+	hc, err := d.conns.open(d.config, requestPool)
 	require.NoError(t, err)
 	split, err := newSplitClients(d.config, hc, d.client.Discovery())
 	require.NoError(t, err)
@@ -303,7 +296,7 @@ func TestCustomResourceClientsSpeakJSON(t *testing.T) {
 		ContentConfig: rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf}}})
 	require.NoError(t, err)
 	defer d.Close()
-	hc, err := d.conns.open(d.config)
+	hc, err := d.conns.open(d.config, requestPool)
 	require.NoError(t, err)
 	split, err := newSplitClients(d.config, hc, d.client.Discovery())
 	require.NoError(t, err)

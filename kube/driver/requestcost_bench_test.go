@@ -24,11 +24,14 @@ import (
 
 // BenchmarkRequestCPU measures what one API request costs the client's process in CPU (user
 // and system time, so the bed's own load does not count), made one after another on the test
-// bed: an Event's creation and a TrafficSplit's weight patch, each through client-go as the
-// driver makes it and through a bare http.Client on the same TLS settings and credentials (the
-// body encoded with encoding/json, the answer read and, for the patch, only its generation
-// decoded), and a bare GET of the TrafficSplit, the least a request does. The difference is client-go's own share of the per-step cost the scale harness
-// reports; the bare figure is about the least a request over TLS and HTTP/2 costs here.
+// bed: an Event's creation and a TrafficSplit's weight patch, each through client-go on a pool
+// of the driver's, over HTTP/2 (the driver's default, as client-go's own transports) and over
+// HTTP/1.1 (Options.HTTP1Requests), and through a bare http.Client on client-go's transport
+// (HTTP/2) with the same TLS settings and credentials (the body encoded with encoding/json, the
+// answer read and, for the patch, only its generation decoded), and a bare GET of the
+// TrafficSplit, the least a request does. The difference between client-go and bare is
+// client-go's own share of the per-step cost the scale harness reports; the bare figure is
+// about the least a request over TLS and HTTP/2 costs here.
 //
 //	make bench PKGS=./kube/driver/ (or: go test -run '^$' -bench RequestCPU ./kube/driver/)
 func BenchmarkRequestCPU(b *testing.B) {
@@ -48,19 +51,33 @@ func BenchmarkRequestCPU(b *testing.B) {
 	}
 	base := cfg.Host
 
-	b.Run("event/client-go", func(b *testing.B) {
-		cs, err := kubernetes.NewForConfig(builtinConfig(cfg))
-		if err != nil {
-			b.Fatal(err)
-		}
-		i := 0
-		measureCPU(b, func() {
-			i++
-			if _, err := cs.CoreV1().Events(ns).Create(ctx, benchEvent(ns, "cg", i), metav1.CreateOptions{}); err != nil {
+	// the driver's pools of requests: HTTP/2 by default, HTTP/1.1 with Options.HTTP1Requests
+	protocols := []struct {
+		name  string
+		conns *connections
+	}{{"http2", &connections{}}, {"http1.1", &connections{http1: true}}}
+	for _, p := range protocols {
+		defer p.conns.closeIdle()
+	}
+	for _, p := range protocols {
+		b.Run("event/client-go-"+p.name, func(b *testing.B) {
+			hc, err := p.conns.open(builtinConfig(cfg), requestPool)
+			if err != nil {
 				b.Fatal(err)
 			}
+			cs, err := kubernetes.NewForConfigAndClient(builtinConfig(cfg), hc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			measureCPU(b, func() {
+				i++
+				if _, err := cs.CoreV1().Events(ns).Create(ctx, benchEvent(ns, "cg-"+p.name, i), metav1.CreateOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			})
 		})
-	})
+	}
 	b.Run("event/http", func(b *testing.B) {
 		url := base + "/api/v1/namespaces/" + ns + "/events"
 		i := 0
@@ -77,7 +94,7 @@ func BenchmarkRequestCPU(b *testing.B) {
 	})
 
 	gvr := schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha2", Resource: "trafficsplits"}
-	dyn, err := dynamic.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfig(customConfig(cfg))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,15 +120,25 @@ func BenchmarkRequestCPU(b *testing.B) {
 		}
 		return p
 	}
-	b.Run("trafficsplit/client-go", func(b *testing.B) {
-		i := 0
-		measureCPU(b, func() {
-			i++
-			if _, err := dyn.Resource(gvr).Namespace(ns).Patch(ctx, "podinfo", types.MergePatchType, patch(i), metav1.PatchOptions{}); err != nil {
+	for _, p := range protocols {
+		b.Run("trafficsplit/client-go-"+p.name, func(b *testing.B) {
+			hc, err := p.conns.open(customConfig(cfg), requestPool)
+			if err != nil {
 				b.Fatal(err)
 			}
+			dyn, err := dynamic.NewForConfigAndClient(customConfig(cfg), hc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			measureCPU(b, func() {
+				i++
+				if _, err := dyn.Resource(gvr).Namespace(ns).Patch(ctx, "podinfo", types.MergePatchType, patch(i), metav1.PatchOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			})
 		})
-	})
+	}
 	url := base + "/apis/split.smi-spec.io/v1alpha2/namespaces/" + ns + "/trafficsplits/podinfo"
 	b.Run("trafficsplit-get/http", func(b *testing.B) {
 		measureCPU(b, func() {

@@ -271,10 +271,12 @@ func TestTargetReleaseAfterRouteEdit(t *testing.T) {
 }
 
 // transportLog records which of client-go's transports (a *http.Transport: its own
-// connections) carried each request: "watch", or the resource written.
+// connections) carried each request, "watch" or the resource written, and the protocols of
+// their answers.
 type transportLog struct {
-	mu   sync.Mutex
-	uses map[string]map[string]int // transport → what → requests
+	mu     sync.Mutex
+	uses   map[string]map[string]int  // transport → what → requests
+	protos map[string]map[string]bool // what → the protocols of its answers
 }
 
 func (l *transportLog) wrap(base http.RoundTripper) http.RoundTripper {
@@ -287,15 +289,22 @@ func (l *transportLog) wrap(base http.RoundTripper) http.RoundTripper {
 		case r.Method != http.MethodGet:
 			what = writtenResource(r.URL.Path)
 		}
+		resp, err := base.RoundTrip(r)
 		if what != "" {
 			l.mu.Lock()
 			if l.uses[id] == nil {
 				l.uses[id] = map[string]int{}
 			}
 			l.uses[id][what]++
+			if err == nil {
+				if l.protos[what] == nil {
+					l.protos[what] = map[string]bool{}
+				}
+				l.protos[what][resp.Proto] = true
+			}
 			l.mu.Unlock()
 		}
-		return base.RoundTrip(r)
+		return resp, err
 	})
 }
 
@@ -332,16 +341,17 @@ func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f
 
 // The driver's watches (the informer caches, the Lease watch), its route writes and its Canary
 // status writes each go over connections of their own: no transport that carries one of them
-// carries anything else of a target's start.
+// carries anything else of a target's start. With Options.HTTP1Requests the writes speak
+// HTTP/1.1 with the API server and the watches HTTP/2.
 func TestStepWritesAndWatchesHaveConnectionsOfTheirOwn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testBound)
 	defer cancel()
 	b := newStatusBed(ctx, t)
 	c := applyCanary(ctx, t, b.env, canaryYAML(b.ns, "1s", b.ltURL))
 	_, cfg := driverUser(t, b.env, b.ns)
-	log := &transportLog{uses: map[string]map[string]int{}}
+	log := &transportLog{uses: map[string]map[string]int{}, protos: map[string]map[string]bool{}}
 	cfg.WrapTransport = log.wrap
-	d, err := New(Options{Config: cfg, Identity: "driver-a", CanaryStatus: true, Logger: testr.New(t)})
+	d, err := New(Options{Config: cfg, Identity: "driver-a", CanaryStatus: true, HTTP1Requests: true, Logger: testr.New(t)})
 	require.NoError(t, err)
 	defer d.Close()
 	rel, err := d.Release(ctx, c, nil)
@@ -360,5 +370,10 @@ func TestStepWritesAndWatchesHaveConnectionsOfTheirOwn(t *testing.T) {
 		for _, id := range ids {
 			assert.Len(t, log.uses[id], 1, "the transport of %s carried %v", what, log.uses[id])
 		}
+	}
+	t.Logf("protocols: %v", log.protos)
+	assert.Equal(t, map[string]bool{"HTTP/2.0": true}, log.protos["watch"], "the watches' protocol")
+	for _, what := range []string{"deployments", "services", "trafficsplits", "canaries/status"} {
+		assert.Equal(t, map[string]bool{"HTTP/1.1": true}, log.protos[what], "the protocol of the writes of %s", what)
 	}
 }

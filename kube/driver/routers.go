@@ -229,7 +229,7 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 	)
 	switch r.Kind {
 	case flagger.RouterSMI, flagger.RouterHTTPRoute, flagger.RouterIstio:
-		if hc, err = d.conns.open(d.config); err != nil {
+		if hc, err = d.conns.open(d.config, requestPool); err != nil {
 			return nil, err
 		}
 	}
