@@ -49,8 +49,7 @@
 // and the requests that waited for it (canarykit_client_throttled_requests_total), and the
 // targets' Events the driver could not write (canarykit_events_dropped_total). The watch
 // client has its own small limit. --http1-requests sends the driver's requests over HTTP/1.1
-// (driver.Options.HTTP1Requests): less CPU per request, more step lateness at a thousand
-// Canaries.
+// (driver.Options.HTTP1Requests): less CPU per request, up to 100 connections per pool.
 //
 // --metrics-addr serves Flagger's self-metrics, the Go and process metrics and
 // rest_client_rate_limiter_duration_seconds (how long the clients' requests waited for their

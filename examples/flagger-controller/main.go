@@ -73,7 +73,7 @@ type Options struct {
 	// Recheck is how often idle targets look at their caches for a new revision.
 	Recheck time.Duration
 	// HTTP1Requests sends the driver's requests over HTTP/1.1 (driver.Options.HTTP1Requests):
-	// less CPU per request, more lateness at a thousand Canaries.
+	// less CPU per request, up to 100 connections per pool.
 	HTTP1Requests bool
 	// MetricsAddr, if set, is where /metrics is served (e.g. ":8080").
 	MetricsAddr string
@@ -103,7 +103,7 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "address of the /metrics endpoint (empty: none)")
 	qps := flag.Float64("kube-api-qps", 0, "requests per second of the driver's client: 0 follows the running Canaries (driver.RateLimit, at least 50), a value is a fixed limit, below 0 none")
 	burst := flag.Int("kube-api-burst", 0, "burst of the driver's client: 0 follows the running Canaries (or, with --kube-api-qps, driver.RateLimit's), a value is a fixed burst")
-	flag.BoolVar(&o.HTTP1Requests, "http1-requests", false, "send the driver's requests over HTTP/1.1 (its watches stay on HTTP/2): less CPU per request, more step lateness at a thousand Canaries")
+	flag.BoolVar(&o.HTTP1Requests, "http1-requests", false, "send the driver's requests over HTTP/1.1, up to 100 connections per pool (its watches stay on HTTP/2): less CPU per request")
 	pprofAddr := flag.String("pprof-addr", "", "address of net/http/pprof's /debug/pprof/ on a listener of its own (empty: none)")
 	flag.Parse()
 	o.Logger = logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil))

@@ -91,12 +91,13 @@ const (
 // that died without a word for as long as TCP retransmits.
 const userTimeout = 30 * time.Second
 
-// connsPerHost is how many idle connections a pool keeps to the API server, as client-go's
-// transports do, and how many a pool of HTTP/1.1 opens at most: a request finding them all
-// busy waits for the first one free. Without that bound the start of 1,000 releases opened
-// 871 connections at once on the test bed (1,156 in the window, each a TLS handshake for both
-// ends, most closed again), and the steps' p99 lateness rose to 4.4 s.
-const connsPerHost = 25
+// connsPerHost is how many connections a pool of HTTP/1.1 opens at most, and keeps when idle:
+// a request finding them all busy waits for the first one free. Without that bound the start
+// of 1,000 releases opened 871 connections at once on the test bed (1,156 in the window, each
+// a TLS handshake for both ends, most closed again) and the steps' p99 lateness rose to 4.4 s;
+// with 25 (client-go's idle connections per host) the route writes queued for a connection
+// (2.0 to 5.2 s); with 100, at most 259 were open at once and the lateness was as over HTTP/2.
+const connsPerHost = 100
 
 // open returns a new pool's http.Client for clients of cfg (whose rate limiter, credentials,
 // wrappers and user agent, by default client-go's, it keeps), for requests or for watches.

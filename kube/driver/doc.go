@@ -115,8 +115,8 @@
 // when it changed. Close waits for the informers to end and closes the idle connections. The
 // connections of the driver's own dialer give up on data left unacknowledged for 30 s
 // (TCP_USER_TIMEOUT, on Linux). Options.HTTP1Requests puts the requests (not the watches) on
-// HTTP/1.1, up to 25 connections a pool: less CPU per request, longer queues at a thousand
-// targets (see the README). The watches' client has no overall timeout (Config.Timeout would
+// HTTP/1.1, up to 100 connections a pool: less CPU per request, more connections (see the
+// README). The watches' client has no overall timeout (Config.Timeout would
 // cut each watch short); the clients of custom resources speak JSON whatever
 // Config.ContentType says. A Config with its own Transport keeps it (its clients share its
 // connections, which the driver leaves open).

@@ -106,14 +106,13 @@ type Options struct {
 	// tick spread over the interval instead of together.
 	Unstaggered bool
 	// HTTP1Requests sends the driver's requests over HTTP/1.1, one at a time on each of up to
-	// 25 connections per pool, instead of HTTP/2 (client-go's choice, one connection for all
-	// of a pool's requests); the watches keep HTTP/2. A request costs the process about a fifth
-	// less CPU, but a pool's requests then queue behind its 25 connections: at 1,000 targets on
-	// the test bed the steps' p99 lateness rose to 2.0–5.2 s in three runs (0.97 s over HTTP/2
-	// in the run between them) while the CPU per step stayed within the runs' spread (4.9–5.6
-	// ms against 4.6; the README's performance section). For a few hundred targets at most. A
-	// Config whose TLSClientConfig.NextProtos is set keeps its protocols for everything, and one
-	// without TLS (http://) speaks HTTP/1.1 whatever this says, 25 connections a pool too.
+	// 100 connections per pool, instead of HTTP/2 (client-go's choice, one connection for all
+	// of a pool's requests); the watches keep HTTP/2. One request after another, a request
+	// costs the process about a fifth less CPU; at 1,000 targets on the test bed the saving
+	// was within the runs' spread, with up to 259 connections open (the README's performance
+	// section). A Config whose TLSClientConfig.NextProtos is set keeps its protocols for
+	// everything, and one without TLS (http://) speaks HTTP/1.1 whatever this says, 100
+	// connections a pool too.
 	HTTP1Requests bool
 	// Events is how the targets' Kubernetes Events are written: their writers, queues, retries
 	// and source (kube.EventsOptions; its defaults when zero).
