@@ -554,11 +554,12 @@ func (u *run) emitEvent(e Event) {
 	}
 	e.Iteration = u.st.Iterations
 	e.FailedChecks = u.st.FailedChecks
-	log := u.r.log.WithValues("reason", e.Reason, "phase", e.Phase, "canaryWeight", e.Weights.Canary)
+	// one call, not WithValues and Info: a logger derived per event cost a fifth of the
+	// events' CPU at 1,000 targets
 	if e.Type == EventWarning {
-		log.Info(e.Message, "warning", true)
+		u.r.log.Info(e.Message, "reason", e.Reason, "phase", e.Phase, "canaryWeight", e.Weights.Canary, "warning", true)
 	} else {
-		log.Info(e.Message)
+		u.r.log.Info(e.Message, "reason", e.Reason, "phase", e.Phase, "canaryWeight", e.Weights.Canary)
 	}
 	if u.r.onEvent != nil {
 		u.r.onEvent(e)

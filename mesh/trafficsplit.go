@@ -320,10 +320,10 @@ func (r *TrafficSplit) setWeights(ctx context.Context, t canary.Target, w canary
 		{"service": t.CanaryService(), "weight": p.write.weightValue(w.Canary)},
 		{"service": t.PrimaryService(), "weight": p.write.weightValue(w.Primary)},
 	}}
-	got, err := p.write.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(append(ops, backends)...))
+	after, err := p.write.patchGeneration(ctx, t.Namespace, t.ApexService(), marshalPatch(append(ops, backends)...))
 	switch {
 	case err == nil:
-		return got.meta.Generation, nil
+		return after, nil
 	case objectMissing(err):
 		r.log.Info("TrafficSplit missing; creating it again", "target", t.String())
 		return r.create(ctx, t, p, w)
@@ -371,12 +371,12 @@ func (r *TrafficSplit) claimSplit(ctx context.Context, t canary.Target, p smiPla
 	if len(ops) == 0 {
 		via = p.read
 	}
-	got, err := via.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(append(claim, ops...)...))
+	gen, err := via.patchGeneration(ctx, t.Namespace, t.ApexService(), marshalPatch(append(claim, ops...)...))
 	if err != nil {
 		return 0, r.apiError(err, "claim TrafficSplit", t)
 	}
 	r.log.Info("TrafficSplit claimed for the target", "target", t.String())
-	return got.meta.Generation, nil
+	return gen, nil
 }
 
 // Weights reads t's TrafficSplit and returns the canary's and the primary's share of their

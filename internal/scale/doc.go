@@ -15,7 +15,10 @@
 // in the API server and the lateness counted to their answers, the most connections to the
 // API server open at once, and the tool's Events by kind with their delay from recording to
 // creation (EventDelays). -http1-requests starts the controller with --http1-requests (its
-// requests over HTTP/1.1, driver.Options.HTTP1Requests).
+// requests over HTTP/1.1, driver.Options.HTTP1Requests). -tool-env=NAME=VALUE,… adds
+// variables to the measured tool's environment (GOMAXPROCS=2: the Go runtime's settings
+// without a rebuild), and the run logs the tool's GOMAXPROCS from its /metrics
+// (GoMaxProcs).
 // -window-cpuprofile=DIR fetches the controller's CPU profile over the window from its
 // --pprof-addr in consecutive 5 s slices (DIR/cpu-NNN.pb.gz; go tool pprof -top DIR/*.pb.gz
 // merges them). -heapprofile=FILE fetches its heap profile (after a garbage collection) from

@@ -3,6 +3,7 @@
 package scale
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -35,6 +36,7 @@ var (
 	qps         = flag.Float64("qps", 0, "canarykit: a fixed client QPS for the controller, burst twice that (0: the controller's default, which follows the running Canaries)")
 	defaultQPS  = flag.Bool("default-qps", false, "canarykit: a fixed client limit for the controller at the driver's floor (DefaultQPS, DefaultBurst)")
 	http1       = flag.Bool("http1-requests", false, "canarykit: the controller's requests over HTTP/1.1 (--http1-requests, driver.Options.HTTP1Requests)")
+	toolEnv     = flag.String("tool-env", "", "variables added to the measured tool's environment, comma-separated NAME=VALUE (GOMAXPROCS=1,GOGC=200): the Go runtime's settings measured without a rebuild")
 	idle        = flag.Duration("idle", 30*time.Second, "how long to measure the tool's CPU and requests with every target initialized, before the window (0: not at all)")
 )
 
@@ -225,6 +227,11 @@ func TestScale(t *testing.T) {
 		// throttled= is the rate limiter's latency over 1 ms, which on saturated cores includes
 		// waiting to be scheduled; the driver's own count is of the waits its limiter imposed
 		t.Logf("requests that waited for a token of the driver's rate limiter (%s): %d", TokenWaitsMetric, tokenWaits1-tokenWaits0)
+	}
+	if body, err := rel.scrape(context.Background()); err == nil && body != nil {
+		if procs, err := GoMaxProcs(bytes.NewReader(body)); err == nil && procs > 0 {
+			t.Logf("the tool's GOMAXPROCS (%s): %d", GoMaxProcsMetric, procs)
+		}
 	}
 	if *tool == "canarykit" {
 		// a claim lost stops its release ("lease lost; stopping", "holder lease lost; ...")

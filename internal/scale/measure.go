@@ -338,17 +338,34 @@ const TokenWaitsMetric = "canarykit_client_throttled_requests_total"
 
 // TokenWaits reads a /metrics answer (Prometheus text format) for TokenWaitsMetric; -1 when the
 // answer has none (Flagger).
-func TokenWaits(metrics io.Reader) (int64, error) {
+func TokenWaits(metrics io.Reader) (int64, error) { return oneSample(metrics, TokenWaitsMetric) }
+
+// GoMaxProcsMetric is the Go runtime's GOMAXPROCS as client_golang's Go collector serves it.
+const GoMaxProcsMetric = "go_sched_gomaxprocs_threads"
+
+// GoMaxProcs reads a /metrics answer (Prometheus text format) for GoMaxProcsMetric; -1 when
+// the answer has none.
+func GoMaxProcs(metrics io.Reader) (int64, error) { return oneSample(metrics, GoMaxProcsMetric) }
+
+// oneSample reads a /metrics answer for the value of name, a counter or a gauge of one
+// sample; -1 when the answer has no such metric.
+func oneSample(metrics io.Reader, name string) (int64, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(metrics)
 	if err != nil {
 		return 0, fmt.Errorf("metrics: %w", err)
 	}
-	f, ok := families[TokenWaitsMetric]
-	if !ok || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetCounter() == nil {
+	f, ok := families[name]
+	if !ok || len(f.GetMetric()) != 1 {
 		return -1, nil
 	}
-	return int64(f.GetMetric()[0].GetCounter().GetValue()), nil
+	switch m := f.GetMetric()[0]; {
+	case m.GetCounter() != nil:
+		return int64(m.GetCounter().GetValue()), nil
+	case m.GetGauge() != nil:
+		return int64(m.GetGauge().GetValue()), nil
+	}
+	return -1, nil
 }
 
 // ThrottledRequests reads a /metrics answer (Prometheus text format) and counts the requests
@@ -464,4 +481,21 @@ func EventDelays(events []corev1.Event) []time.Duration {
 		out = append(out, e.CreationTimestamp.Sub(e.FirstTimestamp.Time))
 	}
 	return out
+}
+
+// parseToolEnv splits -tool-env's comma-separated NAME=VALUE list, refusing an entry
+// without a name or without "=".
+func parseToolEnv(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for entry := range strings.SplitSeq(s, ",") {
+		name, _, ok := strings.Cut(entry, "=")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("%q: want NAME=VALUE", entry)
+		}
+		out = append(out, entry)
+	}
+	return out, nil
 }

@@ -245,3 +245,26 @@ func TestEventDelaysAreFromRecordingToCreation(t *testing.T) {
 	})
 	assert.Equal(t, []time.Duration{0, 28 * time.Second, time.Second}, got)
 }
+
+func TestParseToolEnvSplitsAndRefuses(t *testing.T) {
+	got, err := parseToolEnv("GOMAXPROCS=1,GOGC=200,GODEBUG=a=1")
+	require.NoError(t, err)
+	require.Equal(t, []string{"GOMAXPROCS=1", "GOGC=200", "GODEBUG=a=1"}, got)
+	got, err = parseToolEnv("")
+	require.NoError(t, err)
+	require.Empty(t, got)
+	for _, bad := range []string{"GOGC", "=1", "GOGC=1,", "A B=1"} {
+		_, err := parseToolEnv(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestGoMaxProcsReadsTheGoCollectorsGauge(t *testing.T) {
+	n, err := GoMaxProcs(strings.NewReader("# HELP go_sched_gomaxprocs_threads The current runtime.GOMAXPROCS setting.\n" +
+		"# TYPE go_sched_gomaxprocs_threads gauge\ngo_sched_gomaxprocs_threads 1\n"))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	n, err = GoMaxProcs(strings.NewReader("# TYPE go_goroutines gauge\ngo_goroutines 42\n"))
+	require.NoError(t, err)
+	require.EqualValues(t, -1, n)
+}

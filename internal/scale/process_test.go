@@ -36,30 +36,35 @@ func (p *subprocess) mine(e testenv.AuditEvent) bool { return strings.HasPrefix(
 // throttled is ThrottledRequests and TokenWaits of the process' /metrics so far; -1 when it
 // serves none.
 func (p *subprocess) throttled(ctx context.Context) (throttled, tokenWaits int64, err error) {
-	if p.metrics == "" {
-		return -1, -1, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metrics, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("%s: %s", p.metrics, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return 0, 0, err
+	body, err := p.scrape(ctx)
+	if err != nil || body == nil {
+		return -1, -1, err
 	}
 	if throttled, err = ThrottledRequests(bytes.NewReader(body)); err != nil {
 		return 0, 0, err
 	}
 	tokenWaits, err = TokenWaits(bytes.NewReader(body))
 	return throttled, tokenWaits, err
+}
+
+// scrape returns the process' /metrics answer; nil when it serves none.
+func (p *subprocess) scrape(ctx context.Context) ([]byte, error) {
+	if p.metrics == "" {
+		return nil, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metrics, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", p.metrics, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 }
 
 // profileWindow fetches consecutive CPU profiles of seconds each from the process'
@@ -161,13 +166,20 @@ func fetchTo(url, path string) error {
 	return f.Close()
 }
 
-// start runs bin with args, its output in a log file of the run's temporary directory
-// (printed if the run fails; its path is returned), and kills it when the run ends.
+// start runs bin with args and the variables of -tool-env, its output in a log file of
+// the run's temporary directory (printed if the run fails; its path is returned), and kills
+// it when the run ends.
 func (r *run) start(name, bin string, args ...string) (*exec.Cmd, string) {
+	extra, err := parseToolEnv(*toolEnv)
+	require.NoError(r.t, err, "-tool-env")
 	logPath := filepath.Join(r.t.TempDir(), name+".log")
 	log, err := os.Create(logPath)
 	require.NoError(r.t, err)
 	cmd := exec.Command(bin, args...)
+	if len(extra) > 0 {
+		cmd.Env = append(os.Environ(), extra...)
+		r.t.Logf("%s: environment %s", name, strings.Join(extra, " "))
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(r.t, cmd.Start())
 	r.t.Cleanup(func() {

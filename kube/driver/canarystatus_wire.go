@@ -45,12 +45,22 @@ type restCanaries struct {
 }
 
 func (r restCanaries) get(ctx context.Context, name string) ([]byte, error) {
-	return r.client.Get().Namespace(r.namespace).Resource(CanaryGVR.Resource).Name(name).Do(ctx).Raw()
+	return resultBody(r.client.Get().Namespace(r.namespace).Resource(CanaryGVR.Resource).Name(name).Do(ctx))
 }
 
-func (r restCanaries) putStatus(ctx context.Context, name string, body []byte) ([]byte, error) {
-	return r.client.Put().Namespace(r.namespace).Resource(CanaryGVR.Resource).Name(name).SubResource("status").
-		SetHeader("Content-Type", jsonType).Body(body).Do(ctx).Raw()
+func (r restCanaries) putStatus(ctx context.Context, name string, status []byte) ([]byte, error) {
+	return resultBody(r.client.Put().Namespace(r.namespace).Resource(CanaryGVR.Resource).Name(name).SubResource("status").
+		SetHeader("Content-Type", jsonType).Body(status).Do(ctx))
+}
+
+// resultBody is res's body, or the API server's Status as an error: Raw alone returns an
+// error made from the status code, without the Status's message and causes (the field a
+// rejected status names).
+func resultBody(res rest.Result) ([]byte, error) {
+	if err := res.Error(); err != nil {
+		return nil, err
+	}
+	return res.Raw()
 }
 
 // dynCanaries is canaryAPI over a dynamic client (LoadCanaryStatus's reads).

@@ -32,6 +32,8 @@ type httpCanary struct {
 	obj      map[string]any
 	rv       int
 	requests []httpRequest
+	// invalid, if set, is the message of a 422 Invalid Status answering every status update
+	invalid string
 }
 
 type httpRequest struct {
@@ -79,6 +81,10 @@ func (h *httpCanary) RoundTrip(req *http.Request) (*http.Response, error) {
 	const object = "/apis/flagger.app/v1beta1/namespaces/ns/canaries/podinfo"
 	switch {
 	case req.Method == http.MethodGet && r.path == object:
+	case req.Method == http.MethodPut && r.path == object+"/status" && h.invalid != "":
+		return h.answer(req, http.StatusUnprocessableEntity, map[string]any{"apiVersion": "v1", "kind": "Status", "status": "Failure",
+			"reason": "Invalid", "code": 422, "message": h.invalid, "details": map[string]any{"name": "podinfo", "group": "flagger.app",
+				"kind": "Canary", "causes": []any{map[string]any{"reason": "FieldValueNotSupported", "field": "status.phase"}}}})
 	case req.Method == http.MethodPut && r.path == object+"/status":
 		meta, _ := r.body["metadata"].(map[string]any)
 		if meta["resourceVersion"] != h.meta()["resourceVersion"] {
@@ -202,6 +208,30 @@ func TestCanaryStoreConflictAnswers(t *testing.T) {
 	st.CanaryWeight = 30
 	_, err = s.Save(ctx, target, st)
 	require.ErrorIs(t, err, canary.ErrConflict)
+}
+
+// A status update the API server rejects is its Status: the message naming the field, the
+// causes, IsInvalid; not an error made from the status code alone.
+func TestCanaryStoreInvalidAnswer(t *testing.T) {
+	h := newHTTPCanary(t)
+	s, target, _ := httpStore(t, h)
+	ctx := context.Background()
+	st, err := s.Load(ctx, target)
+	require.NoError(t, err)
+	const msg = `Canary.flagger.app "podinfo" is invalid: status.phase: Unsupported value: "Nope"`
+	h.mu.Lock()
+	h.invalid = msg
+	h.mu.Unlock()
+	st.CanaryWeight = 20
+	_, err = s.Save(ctx, target, st)
+	require.Error(t, err)
+	assert.True(t, apierrors.IsInvalid(err), "%v", err)
+	assert.Contains(t, err.Error(), msg)
+	var status apierrors.APIStatus
+	require.ErrorAs(t, err, &status)
+	require.NotNil(t, status.Status().Details)
+	require.Len(t, status.Status().Details.Causes, 1)
+	assert.Equal(t, "status.phase", status.Status().Details.Causes[0].Field)
 }
 
 // What cannot be read from the API server's answer is an error naming the field.

@@ -116,7 +116,9 @@
 // connections of the driver's own dialer give up on data left unacknowledged for 30 s
 // (TCP_USER_TIMEOUT, on Linux). Options.HTTP1Requests puts the requests (not the watches) on
 // HTTP/1.1, up to 100 connections a pool: less CPU per request, more connections (see the
-// README). The watches' client has no overall timeout (Config.Timeout would
+// README). The driver leaves the Go runtime's settings to its process; one that does little
+// besides driving targets spends less CPU with GOMAXPROCS=1 (the example controller's
+// default, see its --gomaxprocs). The watches' client has no overall timeout (Config.Timeout would
 // cut each watch short); the clients of custom resources speak JSON whatever
 // Config.ContentType says. A Config with its own Transport keeps it (its clients share its
 // connections, which the driver leaves open).
