@@ -102,11 +102,13 @@ func NewHTTPRoute(o HTTPRouteOptions) (*HTTPRoute, error) {
 				api:  func(ns string) typedAPI[*gwv1.HTTPRoute] { return o.Client.GatewayV1().HTTPRoutes(ns) },
 				to:   func(o *gwv1.HTTPRoute) *gwv1.HTTPRoute { return o },
 				from: func(o *gwv1.HTTPRoute) *gwv1.HTTPRoute { return o },
+				rest: restOf(o.Client.GatewayV1()), resource: "httproutes",
 			},
 			"v1beta1": typedClient[*gwv1beta1.HTTPRoute, gwv1.HTTPRoute]{
 				api:  func(ns string) typedAPI[*gwv1beta1.HTTPRoute] { return o.Client.GatewayV1beta1().HTTPRoutes(ns) },
 				to:   func(o *gwv1beta1.HTTPRoute) *gwv1.HTTPRoute { return (*gwv1.HTTPRoute)(o) },
 				from: func(o *gwv1.HTTPRoute) *gwv1beta1.HTTPRoute { return (*gwv1beta1.HTTPRoute)(o) },
+				rest: restOf(o.Client.GatewayV1beta1()), resource: "httproutes",
 			},
 		},
 		pinned:   o.Version,
@@ -467,7 +469,7 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 			ops = append(ops, patchOp{Op: "add", Path: filters, Value: []any{}}, patchOp{Op: "remove", Path: filters})
 		}
 	}
-	_, err = c.patch(ctx, t.Namespace, t.ApexService(), marshalPatch(ops...))
+	_, err = c.patchGeneration(ctx, t.Namespace, t.ApexService(), marshalPatch(ops...))
 	switch {
 	case err == nil:
 		return nil

@@ -1,10 +1,6 @@
 package mesh
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-
 	specsv1alpha3 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/specs/v1alpha3"
 	specsv1alpha4 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/specs/v1alpha4"
 	splitv1alpha1 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha1"
@@ -16,8 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 )
 
 // split is a TrafficSplit in a version-neutral form; v1alpha1's quantity weights hold every
@@ -40,48 +34,6 @@ type splitVersion struct {
 	name string
 	// matches tells whether the version routes by HTTPRouteGroup (v1alpha3 and later).
 	matches bool
-	// rest is the version's REST client (nil in a clientset without one, such as client-go's
-	// generated fakes): patchGeneration's way.
-	rest rest.Interface
-}
-
-// patchGeneration applies an RFC 6902 JSON patch and returns the TrafficSplit's generation
-// after it. Through the version's REST client only the answer's generation is decoded: the
-// whole TrafficSplit, decoded by the typed client, took three fifths of a weight patch's
-// CPU at 1,000 targets. Errors are the API server's, as the typed client returns them.
-func (v splitVersion) patchGeneration(ctx context.Context, namespace, name string, data []byte) (int64, error) {
-	if v.rest == nil {
-		got, err := v.patch(ctx, namespace, name, data)
-		if err != nil {
-			return 0, err
-		}
-		return got.meta.Generation, nil
-	}
-	res := v.rest.Patch(types.JSONPatchType).Namespace(namespace).Resource("trafficsplits").Name(name).
-		Body(data).Do(ctx)
-	if err := res.Error(); err != nil { // the API server's Status, as a typed client's Into returns it
-		return 0, err
-	}
-	raw, _ := res.Raw()
-	var answer struct {
-		Metadata struct {
-			Generation int64 `json:"generation"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(raw, &answer); err != nil {
-		return 0, fmt.Errorf("the API server's answer to the patch of TrafficSplit %s/%s: %w", namespace, name, err)
-	}
-	return answer.Metadata.Generation, nil
-}
-
-// restOf returns c's REST client, nil for a client without one: the generated fakes return
-// a nil *rest.RESTClient.
-func restOf(c interface{ RESTClient() rest.Interface }) rest.Interface {
-	rc := c.RESTClient()
-	if p, ok := rc.(*rest.RESTClient); ok && p == nil {
-		return nil
-	}
-	return rc
 }
 
 // weightValue is a weight as the version's JSON holds it: a quantity string for v1alpha1, an
@@ -121,7 +73,8 @@ func toIntBackends[B ~intBackend](in []splitBackend) []B {
 
 func splitVersions(cs splitclient.Interface) map[string]splitVersion {
 	return map[string]splitVersion{
-		"v1alpha1": {name: "v1alpha1", rest: restOf(cs.SplitV1alpha1()), versionClient: typedClient[*splitv1alpha1.TrafficSplit, split]{
+		"v1alpha1": {name: "v1alpha1", versionClient: typedClient[*splitv1alpha1.TrafficSplit, split]{
+			rest: restOf(cs.SplitV1alpha1()), resource: "trafficsplits",
 			api: func(ns string) typedAPI[*splitv1alpha1.TrafficSplit] { return cs.SplitV1alpha1().TrafficSplits(ns) },
 			to: func(o *splitv1alpha1.TrafficSplit) *split {
 				s := &split{meta: o.ObjectMeta, service: o.Spec.Service}
@@ -142,7 +95,8 @@ func splitVersions(cs splitclient.Interface) map[string]splitVersion {
 				return o
 			},
 		}},
-		"v1alpha2": {name: "v1alpha2", rest: restOf(cs.SplitV1alpha2()), versionClient: typedClient[*splitv1alpha2.TrafficSplit, split]{
+		"v1alpha2": {name: "v1alpha2", versionClient: typedClient[*splitv1alpha2.TrafficSplit, split]{
+			rest: restOf(cs.SplitV1alpha2()), resource: "trafficsplits",
 			api: func(ns string) typedAPI[*splitv1alpha2.TrafficSplit] { return cs.SplitV1alpha2().TrafficSplits(ns) },
 			to: func(o *splitv1alpha2.TrafficSplit) *split {
 				return &split{meta: o.ObjectMeta, service: o.Spec.Service, backends: fromIntBackends(o.Spec.Backends)}
@@ -152,7 +106,8 @@ func splitVersions(cs splitclient.Interface) map[string]splitVersion {
 					Service: s.service, Backends: toIntBackends[splitv1alpha2.TrafficSplitBackend](s.backends)}}
 			},
 		}},
-		"v1alpha3": {name: "v1alpha3", rest: restOf(cs.SplitV1alpha3()), matches: true, versionClient: typedClient[*splitv1alpha3.TrafficSplit, split]{
+		"v1alpha3": {name: "v1alpha3", matches: true, versionClient: typedClient[*splitv1alpha3.TrafficSplit, split]{
+			rest: restOf(cs.SplitV1alpha3()), resource: "trafficsplits",
 			api: func(ns string) typedAPI[*splitv1alpha3.TrafficSplit] { return cs.SplitV1alpha3().TrafficSplits(ns) },
 			to: func(o *splitv1alpha3.TrafficSplit) *split {
 				return &split{meta: o.ObjectMeta, service: o.Spec.Service, backends: fromIntBackends(o.Spec.Backends), matches: o.Spec.Matches}
@@ -162,7 +117,8 @@ func splitVersions(cs splitclient.Interface) map[string]splitVersion {
 					Service: s.service, Backends: toIntBackends[splitv1alpha3.TrafficSplitBackend](s.backends), Matches: s.matches}}
 			},
 		}},
-		"v1alpha4": {name: "v1alpha4", rest: restOf(cs.SplitV1alpha4()), matches: true, versionClient: typedClient[*splitv1alpha4.TrafficSplit, split]{
+		"v1alpha4": {name: "v1alpha4", matches: true, versionClient: typedClient[*splitv1alpha4.TrafficSplit, split]{
+			rest: restOf(cs.SplitV1alpha4()), resource: "trafficsplits",
 			api: func(ns string) typedAPI[*splitv1alpha4.TrafficSplit] { return cs.SplitV1alpha4().TrafficSplits(ns) },
 			to: func(o *splitv1alpha4.TrafficSplit) *split {
 				return &split{meta: o.ObjectMeta, service: o.Spec.Service, backends: fromIntBackends(o.Spec.Backends), matches: o.Spec.Matches}

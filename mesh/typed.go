@@ -2,12 +2,16 @@ package mesh
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 )
 
 // typedAPI is the part of a generated typed client (any API version of any kind) a router uses.
@@ -30,6 +34,8 @@ type versionClient[N any] interface {
 	update(ctx context.Context, namespace string, obj *N) (*N, error)
 	// patch applies an RFC 6902 JSON patch and returns the object as written.
 	patch(ctx context.Context, namespace, name string, data []byte) (*N, error)
+	// patchGeneration is patch, returning only the object's generation after it.
+	patchGeneration(ctx context.Context, namespace, name string, data []byte) (int64, error)
 	// delete removes the object if its resourceVersion is still rv (nothing changed it since
 	// it was read).
 	delete(ctx context.Context, namespace, name, rv string) error
@@ -40,6 +46,11 @@ type typedClient[T, N any] struct {
 	api  func(namespace string) typedAPI[T]
 	to   func(T) *N
 	from func(*N) T
+	// rest is the version's REST client, nil in a clientset without one (client-go's
+	// generated fakes, see restOf), and resource the kind's resource name: patchGeneration's
+	// way.
+	rest     rest.Interface
+	resource string
 }
 
 func (c typedClient[T, N]) get(ctx context.Context, namespace, name string) (*N, error) {
@@ -78,6 +89,48 @@ func (c typedClient[T, N]) patch(ctx context.Context, namespace, name string, da
 		return nil, err
 	}
 	return c.to(o), nil
+}
+
+// patchGeneration applies an RFC 6902 JSON patch and returns the object's generation after
+// it. Through the version's REST client only the answer's generation is decoded: the whole
+// object, decoded by the typed client, took three fifths of a TrafficSplit weight patch's CPU
+// at 1,000 targets. Errors are the API server's, as the typed client returns them.
+func (c typedClient[T, N]) patchGeneration(ctx context.Context, namespace, name string, data []byte) (int64, error) {
+	if c.rest == nil {
+		o, err := c.api(namespace).Patch(ctx, name, types.JSONPatchType, data, metav1.PatchOptions{})
+		if err != nil {
+			return 0, err
+		}
+		m, err := meta.Accessor(o)
+		if err != nil {
+			return 0, err
+		}
+		return m.GetGeneration(), nil
+	}
+	res := c.rest.Patch(types.JSONPatchType).Namespace(namespace).Resource(c.resource).Name(name).Body(data).Do(ctx)
+	if err := res.Error(); err != nil { // the API server's Status, as a typed client's Into returns it
+		return 0, err
+	}
+	raw, _ := res.Raw()
+	var answer struct {
+		Metadata struct {
+			Generation int64 `json:"generation"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return 0, fmt.Errorf("the API server's answer to the patch of %s %s/%s: %w", c.resource, namespace, name, err)
+	}
+	return answer.Metadata.Generation, nil
+}
+
+// restOf returns c's REST client, nil for a client without one: the generated fakes return
+// a nil *rest.RESTClient.
+func restOf(c interface{ RESTClient() rest.Interface }) rest.Interface {
+	rc := c.RESTClient()
+	if p, ok := rc.(*rest.RESTClient); ok && p == nil {
+		return nil
+	}
+	return rc
 }
 
 func (c typedClient[T, N]) delete(ctx context.Context, namespace, name, rv string) error {

@@ -8,10 +8,16 @@ import (
 	"sync"
 	"testing"
 
+	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
+	splitv1alpha4 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha4"
 	splitclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned"
 	splitfake "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/split/clientset/versioned/fake"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 )
 
 // A weight patch through a real clientset is a JSON patch of the TrafficSplit at the version's
@@ -37,7 +43,7 @@ func TestPatchGenerationReadsTheAnswersGeneration(t *testing.T) {
 	cs, err := splitclient.NewForConfig(&rest.Config{Host: srv.URL})
 	require.NoError(t, err)
 	v := splitVersions(cs)["v1alpha2"]
-	require.NotNil(t, v.rest)
+	require.NotNil(t, v.versionClient.(typedClient[*splitv1alpha2.TrafficSplit, split]).rest)
 
 	patch := `[{"op":"test","path":"/metadata/generation","value":6}]`
 	gen, err := v.patchGeneration(context.Background(), "test", "podinfo", []byte(patch))
@@ -68,12 +74,25 @@ func TestPatchGenerationReadsTheAnswersGeneration(t *testing.T) {
 	status, answer = http.StatusOK, `{"metadata":{"generation":"seven"}}`
 	mu.Unlock()
 	_, err = v.patchGeneration(context.Background(), "test", "podinfo", []byte(patch))
-	require.ErrorContains(t, err, "TrafficSplit test/podinfo")
+	require.ErrorContains(t, err, "trafficsplits test/podinfo")
 }
 
-// The generated fakes have no REST client: their patches go through the typed client.
-func TestPatchGenerationWithoutARESTClient(t *testing.T) {
-	for name, v := range splitVersions(splitfake.NewSimpleClientset()) {
-		require.Nil(t, v.rest, name)
-	}
+// The routers' versions take their REST clients from a real clientset; the generated fakes have
+// none, and their patches go through the typed client.
+func TestPatchGenerationsWay(t *testing.T) {
+	cfg := &rest.Config{Host: "http://127.0.0.1:1"}
+	cs, err := splitclient.NewForConfig(cfg)
+	require.NoError(t, err)
+	gw, err := gatewayclient.NewForConfig(cfg)
+	require.NoError(t, err)
+	real, err := NewHTTPRoute(HTTPRouteOptions{Client: gw, Version: "v1", Port: 9898})
+	require.NoError(t, err)
+	fake, err := NewHTTPRoute(HTTPRouteOptions{Client: gatewayfake.NewSimpleClientset(), Version: "v1", Port: 9898})
+	require.NoError(t, err)
+	require.NotNil(t, real.versions["v1"].(typedClient[*gwv1.HTTPRoute, gwv1.HTTPRoute]).rest)
+	require.Equal(t, "httproutes", real.versions["v1"].(typedClient[*gwv1.HTTPRoute, gwv1.HTTPRoute]).resource)
+	require.NotNil(t, real.versions["v1beta1"].(typedClient[*gwv1beta1.HTTPRoute, gwv1.HTTPRoute]).rest)
+	require.Nil(t, fake.versions["v1"].(typedClient[*gwv1.HTTPRoute, gwv1.HTTPRoute]).rest)
+	require.NotNil(t, splitVersions(cs)["v1alpha4"].versionClient.(typedClient[*splitv1alpha4.TrafficSplit, split]).rest)
+	require.Nil(t, splitVersions(splitfake.NewSimpleClientset())["v1alpha2"].versionClient.(typedClient[*splitv1alpha2.TrafficSplit, split]).rest)
 }
