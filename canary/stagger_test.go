@@ -2,6 +2,7 @@ package canary_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -101,4 +102,34 @@ func TestStaggeredTicksFollowTheTargetsGrid(t *testing.T) {
 	assert.Equal(t, phase(starts[0]), phase(again[0]), "the same target, the same grid")
 	_, other := staggeredStarts(t, canary.Target{Namespace: "test", Name: "backend"}, spec)
 	assert.NotEqual(t, phase(starts[0]), phase(other[0]), "another target, another grid")
+}
+
+// A staggered grid's offset is a whole number of GridSlots when the interval holds two or
+// more: at 1,000 targets and 10 s every slot of the interval is used, by several targets each
+// (the process wakes once for all of a slot's ticks), and none by more than four times its
+// share. An interval shorter than two slots keeps the hash's offset as it is.
+func TestGridOffsetsShareSlots(t *testing.T) {
+	const iv = 10 * time.Second
+	slots := map[time.Duration]int{}
+	for i := range 1000 {
+		off := canary.GridOffset(canary.Target{Namespace: "bench", Name: fmt.Sprintf("podinfo-%d", i)}, iv)
+		require.True(t, off >= 0 && off < iv, "offset %s outside the interval", off)
+		require.Zero(t, off%canary.GridSlot, "offset %s is not on a slot", off)
+		slots[off]++
+	}
+	assert.Len(t, slots, int(iv/canary.GridSlot), "every slot used")
+	for off, n := range slots {
+		assert.LessOrEqual(t, n, 4*1000/len(slots), "slot at %s", off)
+	}
+
+	short := canary.GridSlot + canary.GridSlot/2
+	var unrounded int
+	for i := range 100 {
+		off := canary.GridOffset(canary.Target{Namespace: "bench", Name: fmt.Sprintf("podinfo-%d", i)}, short)
+		require.True(t, off >= 0 && off < short, "offset %s outside the interval %s", off, short)
+		if off%canary.GridSlot != 0 {
+			unrounded++
+		}
+	}
+	assert.Equal(t, 100, unrounded, "offsets within an interval shorter than two slots")
 }

@@ -102,6 +102,8 @@ func TestScale(t *testing.T) {
 	start := time.Now()
 	cpu0, err := ProcCPU(rel.pid())
 	require.NoError(t, err)
+	sleeps0, err := ProcSleeps(rel.pid())
+	require.NoError(t, err)
 	throttled0, tokenWaits0, err := rel.throttled(context.Background())
 	require.NoError(t, err)
 	stopProfile, profiled := make(chan struct{}), make(chan error, 1)
@@ -137,6 +139,8 @@ func TestScale(t *testing.T) {
 		}
 	})
 	cpu1, err := ProcCPU(rel.pid())
+	require.NoError(t, err)
+	sleeps1, err := ProcSleeps(rel.pid())
 	require.NoError(t, err)
 	rss, err := ProcRSS(rel.pid())
 	require.NoError(t, err)
@@ -217,6 +221,8 @@ func TestScale(t *testing.T) {
 	r.logEvents(start)
 	t.Logf("connections to the API server: at most %d open at once, %d seen in the window (looked at with each poll of the Canaries)", apiConns, len(apiSeen))
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
+	t.Logf("the tool's threads went to sleep %d times in the window (voluntary context switches, each followed by a wake-up): %.1f per step",
+		sleeps1-sleeps0, float64(sleeps1-sleeps0)/float64(steps))
 	t.Logf("resident at the window's end: %.0f MiB allocated (heap, stacks, runtime), %.0f MiB of mapped files (the binary's code and tables)", rssAnon, rssFile)
 	if *idle > 0 {
 		idleCPU := time.Duration(idleRate * float64(elapsed))
@@ -269,9 +275,13 @@ func (r *run) idleCost(rel *subprocess, d time.Duration, state string) float64 {
 	mark := r.env.AuditMark(t)
 	cpu0, err := ProcCPU(rel.pid())
 	require.NoError(t, err)
+	sleeps0, err := ProcSleeps(rel.pid())
+	require.NoError(t, err)
 	start := time.Now()
 	time.Sleep(d)
 	cpu1, err := ProcCPU(rel.pid())
+	require.NoError(t, err)
+	sleeps1, err := ProcSleeps(rel.pid())
 	require.NoError(t, err)
 	elapsed := time.Since(start)
 	byKind, calls := map[string]int{}, 0
@@ -283,8 +293,9 @@ func (r *run) idleCost(rel *subprocess, d time.Duration, state string) float64 {
 	}
 	rate := (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	perTarget := rate * interval.Seconds() / float64(*rollouts) * 1000
-	t.Logf("idle, %s, over %s: CPU %s (%.1f %% of a core, %.3f ms per target and interval), %d requests (%s)",
-		state, elapsed.Round(time.Second), (cpu1 - cpu0).Round(time.Millisecond), 100*rate, perTarget, calls, breakdown(byKind, 0))
+	t.Logf("idle, %s, over %s: CPU %s (%.1f %% of a core, %.3f ms per target and interval), %d requests (%s), %.0f sleeps of the tool's threads a second",
+		state, elapsed.Round(time.Second), (cpu1 - cpu0).Round(time.Millisecond), 100*rate, perTarget, calls, breakdown(byKind, 0),
+		float64(sleeps1-sleeps0)/elapsed.Seconds())
 	return rate
 }
 

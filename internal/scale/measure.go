@@ -219,6 +219,44 @@ func parseStatCPU(stat string) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
+// ProcSleeps is how many times process pid's threads have gone to sleep waiting for something
+// (a timer, a socket, another thread): the sum of their voluntary context switches
+// (/proc/<pid>/task/*/status), each followed by a wake-up. A thread that has ended no longer
+// counts; a Go program keeps its threads.
+func ProcSleeps(pid int) (int64, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	if len(tasks) == 0 {
+		return 0, fmt.Errorf("process %d: no threads", pid)
+	}
+	var sum int64
+	for _, path := range tasks {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // a thread that ended meanwhile
+		}
+		n, err := voluntarySwitches(string(data))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", path, err)
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// voluntarySwitches reads voluntary_ctxt_switches from the text of a /proc status file.
+func voluntarySwitches(status string) (int64, error) {
+	for line := range strings.Lines(status) {
+		name, rest, ok := strings.Cut(line, ":")
+		if ok && name == "voluntary_ctxt_switches" {
+			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no voluntary_ctxt_switches")
+}
+
 // ProcRSS is process pid's VmRSS in MiB (/proc/<pid>/status).
 func ProcRSS(pid int) (float64, error) {
 	m, err := procStatusKB(pid, "VmRSS")

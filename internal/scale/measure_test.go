@@ -79,6 +79,26 @@ func TestProcFiguresOfThisProcess(t *testing.T) {
 	assert.InDelta(t, rss, anon+file, rss/2)
 	_, _, err = ProcRSSSplit(-1)
 	assert.Error(t, err, "no such process")
+
+	sleeps0, err := ProcSleeps(os.Getpid())
+	require.NoError(t, err)
+	for range 20 {
+		time.Sleep(time.Millisecond) // each a sleep of some thread of this process
+	}
+	sleeps1, err := ProcSleeps(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, sleeps1-sleeps0, int64(20), "20 sleeps of 1 ms")
+	_, err = ProcSleeps(-1)
+	assert.Error(t, err, "no such process")
+}
+
+func TestVoluntarySwitches(t *testing.T) {
+	status := "Name:\tcontroller\nThreads:\t5\nvoluntary_ctxt_switches:\t12345\nnonvoluntary_ctxt_switches:\t67\n"
+	n, err := voluntarySwitches(status)
+	require.NoError(t, err)
+	assert.Equal(t, int64(12345), n)
+	_, err = voluntarySwitches("Name:\tcontroller\nnonvoluntary_ctxt_switches:\t67\n")
+	assert.Error(t, err, "the nonvoluntary count is not the voluntary one")
 }
 
 func TestCountConnsMatchesEstablishedConnectionsOfTheProcess(t *testing.T) {

@@ -30,7 +30,8 @@
 //     lease duration for all the namespace's targets, idle or releasing); it waits for the
 //     next kick, control request or recheck without a goroutine of its own (the lease held
 //     with kube.Lease.Begin, the loop resumed by the first of them), so a Targets set of
-//     1,000 idle targets holds no goroutine per target. With Options.CanaryStatus, the releases after the first of one hold of the
+//     1,000 idle targets holds no goroutine per target; the rechecks fall on whole tenths of
+//     Options.Recheck (at most a second), so that they wake the process together. With Options.CanaryStatus, the releases after the first of one hold of the
 //     lease take the status from what the store last wrote, without reading the Canary; with
 //     a router that writes conditionally on the route's generation (mesh.GenerationRouter:
 //     the SMI TrafficSplit) they take the route from their last write, without reading it,

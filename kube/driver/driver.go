@@ -79,7 +79,9 @@ type Options struct {
 	// failing. Targets always wait.
 	WaitForLease bool
 	// Recheck is how often an idle Target looks at its caches for a new revision besides its
-	// Kicks; it makes no API request. Default DefaultRecheck.
+	// Kicks; it makes no API request. Each recheck waits on to the next whole tenth of Recheck
+	// (at most a second) on the wall clock, so that the rechecks of many targets wake the
+	// process together. Default DefaultRecheck.
 	Recheck time.Duration
 	// MaxBootstraps is how many targets create their primary, Services and configs at once;
 	// the others wait their turn. Default kube.DefaultMaxBootstraps; below 0, no limit (see

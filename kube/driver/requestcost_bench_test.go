@@ -70,7 +70,7 @@ func BenchmarkRequestCPU(b *testing.B) {
 				b.Fatal(err)
 			}
 			i := 0
-			measureCPU(b, func() {
+			measureCPU(b, 1, func() {
 				i++
 				if _, err := cs.CoreV1().Events(ns).Create(ctx, benchEvent(ns, "cg-"+p.name, i), metav1.CreateOptions{}); err != nil {
 					b.Fatal(err)
@@ -81,7 +81,7 @@ func BenchmarkRequestCPU(b *testing.B) {
 	b.Run("event/http", func(b *testing.B) {
 		url := base + "/api/v1/namespaces/" + ns + "/events"
 		i := 0
-		measureCPU(b, func() {
+		measureCPU(b, 1, func() {
 			i++
 			body, err := json.Marshal(benchEvent(ns, "http", i))
 			if err != nil {
@@ -131,7 +131,7 @@ func BenchmarkRequestCPU(b *testing.B) {
 				b.Fatal(err)
 			}
 			i := 0
-			measureCPU(b, func() {
+			measureCPU(b, 1, func() {
 				i++
 				if _, err := dyn.Resource(gvr).Namespace(ns).Patch(ctx, "podinfo", types.MergePatchType, patch(i), metav1.PatchOptions{}); err != nil {
 					b.Fatal(err)
@@ -141,7 +141,7 @@ func BenchmarkRequestCPU(b *testing.B) {
 	}
 	url := base + "/apis/split.smi-spec.io/v1alpha2/namespaces/" + ns + "/trafficsplits/podinfo"
 	b.Run("trafficsplit-get/http", func(b *testing.B) {
-		measureCPU(b, func() {
+		measureCPU(b, 1, func() {
 			if code := benchDo(ctx, b, bare, http.MethodGet, url, "", nil, nil); code != http.StatusOK {
 				b.Fatalf("get trafficsplit: status %d", code)
 			}
@@ -149,7 +149,7 @@ func BenchmarkRequestCPU(b *testing.B) {
 	})
 	b.Run("trafficsplit/http", func(b *testing.B) {
 		i := 0
-		measureCPU(b, func() {
+		measureCPU(b, 1, func() {
 			i++
 			var answer struct {
 				Metadata struct {
@@ -166,10 +166,11 @@ func BenchmarkRequestCPU(b *testing.B) {
 	})
 }
 
-// measureCPU runs op b.N times and reports the process's CPU time per op, less what the
-// process spends meanwhile without it (the bed's log readers, the runtime's timers: measured
-// over half a second before, about 30 µs a millisecond on a busy machine).
-func measureCPU(b *testing.B, op func()) {
+// measureCPU runs op (requestsPerOp requests) b.N times and reports the process's CPU time per
+// request, less what the process spends meanwhile without it (the bed's log readers, the
+// runtime's timers: measured over half a second before, about 30 µs a millisecond on a busy
+// machine).
+func measureCPU(b *testing.B, requestsPerOp int, op func()) {
 	b.ReportAllocs()
 	op() // connections made and warmed outside the measure
 	idle0, wall0 := processCPU(b), time.Now()
@@ -181,7 +182,7 @@ func measureCPU(b *testing.B, op func()) {
 		op()
 	}
 	own := float64(processCPU(b)-cpu0) - background*float64(time.Since(start))
-	b.ReportMetric(own/1e3/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(own/1e3/float64(b.N*requestsPerOp), "cpu-µs/request")
 	b.ReportMetric(background*1e3, "idle-cpu-µs/ms")
 }
 
@@ -230,4 +231,57 @@ func benchDo(ctx context.Context, b *testing.B, c *http.Client, method, url, con
 		}
 	}
 	return resp.StatusCode
+}
+
+// BenchmarkRequestCPUTogether measures what an Event's creation costs the client's process in
+// CPU when the process sleeps between requests, as a controller does between its targets'
+// ticks: a pause of 10 ms, then a group of requests made at once (one goroutine each, through
+// client-go on one of the driver's HTTP/2 pools), then the next pause. A group of one is a
+// process woken for every request; a group of 25 is 25 targets ticking together. The figure is
+// per request, the pauses' own idle cost taken off. On a virtual machine whose system calls and
+// wake-ups are dear, a request that wakes the process costs several times one that finds it
+// awake; that is why canary.Config.Stagger puts targets on shared slots of the interval.
+//
+//	go test -run '^$' -bench RequestCPUTogether ./kube/driver/
+func BenchmarkRequestCPUTogether(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs the test bed")
+	}
+	env := testenv.Shared(b)
+	ns := env.Namespace(b)
+	cfg := rest.CopyConfig(env.Config())
+	cfg.QPS, cfg.Burst = -1, 0
+	ctx := b.Context()
+	conns := &connections{}
+	defer conns.closeIdle()
+	hc, err := conns.open(builtinConfig(cfg), requestPool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfigAndClient(builtinConfig(cfg), hc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, group := range []int{1, 5, 25} {
+		b.Run(fmt.Sprintf("group-%d", group), func(b *testing.B) {
+			kind := fmt.Sprintf("together-%d", group)
+			i := 0
+			errs := make(chan error, group)
+			measureCPU(b, group, func() {
+				time.Sleep(10 * time.Millisecond)
+				for range group {
+					i++
+					go func(i int) {
+						_, err := cs.CoreV1().Events(ns).Create(ctx, benchEvent(ns, kind, i), metav1.CreateOptions{})
+						errs <- err
+					}(i)
+				}
+				for range group {
+					if err := <-errs; err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }

@@ -259,7 +259,7 @@ func TestTargetWaitsParkedBetweenClaims(t *testing.T) {
 	tg.Kick()
 	assert.False(t, pk.p.Woken(), "a kick does not cut the recheck short after an error")
 
-	clk.Step(time.Minute)
+	clk.Step(time.Minute + time.Second) // the recheck, on to its slot
 	until("claimed again after the recheck, and parked", parked(2))
 	cancel()
 	require.NoError(t, <-started)
@@ -287,7 +287,7 @@ type parkClock struct {
 }
 
 func (c *parkClock) AfterFunc(d time.Duration, f func()) clock.Timer {
-	if d == c.recheck {
+	if d >= c.recheck && d < c.recheck+time.Second { // the recheck, on to its slot
 		c.parks.Add(1)
 	}
 	return c.FakeClock.AfterFunc(d, f)
@@ -349,4 +349,32 @@ func TestTargetKicksRacingItsParks(t *testing.T) {
 		assert.Nil(t, tg.parked.Load(), "finished, not parked")
 		cluster.Close()
 	}
+}
+
+// An idle Target's recheck waits Options.Recheck and on to the next whole tenth of it (at most
+// a second) on the wall clock: targets parked within the same slot wake at the same instant.
+func TestRecheckFallsOnASharedSlot(t *testing.T) {
+	base := time.Date(2026, 12, 3, 5, 0, 0, 0, time.UTC) // on every slot
+	for _, tc := range []struct {
+		recheck, slot time.Duration
+	}{
+		{10 * time.Second, time.Second},
+		{time.Hour, time.Second},
+		{50 * time.Millisecond, 5 * time.Millisecond},
+	} {
+		assert.Equal(t, tc.recheck, recheckIn(base, tc.recheck), "due on a slot: %s", tc.recheck)
+		var at []time.Time
+		for _, parked := range []time.Duration{1, tc.slot / 3, tc.slot - 1} {
+			now := base.Add(parked)
+			d := recheckIn(now, tc.recheck)
+			assert.True(t, d >= tc.recheck && d < tc.recheck+tc.slot, "recheck %s parked at +%s: waits %s", tc.recheck, parked, d)
+			at = append(at, now.Add(d))
+		}
+		for _, when := range at {
+			assert.True(t, base.Add(tc.recheck+tc.slot).Equal(when), "recheck %s: due at %s", tc.recheck, when)
+		}
+	}
+	before := time.Unix(0, 0).Add(-21500 * time.Millisecond) // due before the epoch too
+	assert.Equal(t, 10*time.Second+500*time.Millisecond, recheckIn(before, 10*time.Second))
+	assert.Equal(t, 5*time.Nanosecond, recheckIn(base.Add(3), 5*time.Nanosecond), "too short for a slot")
 }
