@@ -302,8 +302,9 @@ func gridOffset(target Target, interval time.Duration) time.Duration {
 // 2-core virtual machine the scale harness runs on, a wake-up of an idle process costs more
 // CPU than the request it makes (BenchmarkRequestCPUTogether, kube/driver): at 1,000 targets
 // (about 25 a slot at an interval of 10 s) ticks in slots of 250 ms took a step's CPU from
-// 4.2-4.4 ms to 3.4-3.6 ms, the lateness within the runs' spread (slots of 1 s: 3.7 ms, and a
-// tail of 1.3 s in the API server for the route writes of 100 targets at once).
+// 4.2-4.4 ms to 3.4-3.6 ms in three runs of four, the lateness within the runs' spread (slots
+// of 1 s: 3.7 ms, and a tail of 1.3 s in the API server for the route writes of 100 targets
+// at once).
 const GridSlot = 250 * time.Millisecond
 
 // nextOnGrid is the first time of the grid (offset plus whole intervals from the Unix epoch)

@@ -14,8 +14,9 @@
 // for Flagger), the lateness by step and split at the step's queries, the route writes' time
 // in the API server and the lateness counted to their answers, the most connections to the
 // API server open at once, the tool's Events by kind with their delay from recording to
-// creation (EventDelays), and how often the tool's threads went to sleep (ProcSleeps: their
-// voluntary context switches, each followed by a wake-up) per step and, idle, per second. -http1-requests starts the controller with --http1-requests (its
+// creation (EventDelays), and how often the tool's threads went to sleep (ProcThreads: their
+// voluntary context switches, each followed by a wake-up) per step, with the shares of the
+// sleeps and of the CPU of the threads that slept most (ThreadsSummary), and, idle, per second. -http1-requests starts the controller with --http1-requests (its
 // requests over HTTP/1.1, driver.Options.HTTP1Requests). -tool-env=NAME=VALUE,… adds
 // variables to the measured tool's environment (GOMAXPROCS=2: the Go runtime's settings
 // without a rebuild), and the run logs the tool's GOMAXPROCS from its /metrics

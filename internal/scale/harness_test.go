@@ -102,7 +102,7 @@ func TestScale(t *testing.T) {
 	start := time.Now()
 	cpu0, err := ProcCPU(rel.pid())
 	require.NoError(t, err)
-	sleeps0, err := ProcSleeps(rel.pid())
+	threads0, err := ProcThreads(rel.pid())
 	require.NoError(t, err)
 	throttled0, tokenWaits0, err := rel.throttled(context.Background())
 	require.NoError(t, err)
@@ -140,7 +140,7 @@ func TestScale(t *testing.T) {
 	})
 	cpu1, err := ProcCPU(rel.pid())
 	require.NoError(t, err)
-	sleeps1, err := ProcSleeps(rel.pid())
+	threads1, err := ProcThreads(rel.pid())
 	require.NoError(t, err)
 	rss, err := ProcRSS(rel.pid())
 	require.NoError(t, err)
@@ -221,8 +221,13 @@ func TestScale(t *testing.T) {
 	r.logEvents(start)
 	t.Logf("connections to the API server: at most %d open at once, %d seen in the window (looked at with each poll of the Canaries)", apiConns, len(apiSeen))
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
-	t.Logf("the tool's threads went to sleep %d times in the window (voluntary context switches, each followed by a wake-up): %.1f per step",
-		sleeps1-sleeps0, float64(sleeps1-sleeps0)/float64(steps))
+	threads := ThreadsBetween(threads0, threads1)
+	var sleeps int64
+	for _, th := range threads {
+		sleeps += th.Sleeps
+	}
+	t.Logf("the tool's threads went to sleep %d times in the window (voluntary context switches, each followed by a wake-up): %.1f per step; %s",
+		sleeps, float64(sleeps)/float64(steps), ThreadsSummary(threads, 4))
 	t.Logf("resident at the window's end: %.0f MiB allocated (heap, stacks, runtime), %.0f MiB of mapped files (the binary's code and tables)", rssAnon, rssFile)
 	if *idle > 0 {
 		idleCPU := time.Duration(idleRate * float64(elapsed))

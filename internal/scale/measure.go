@@ -219,31 +219,101 @@ func parseStatCPU(stat string) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
-// ProcSleeps is how many times process pid's threads have gone to sleep waiting for something
-// (a timer, a socket, another thread): the sum of their voluntary context switches
-// (/proc/<pid>/task/*/status), each followed by a wake-up. A thread that has ended no longer
-// counts; a Go program keeps its threads.
+// Thread is one thread of a process: its id, how many times it has gone to sleep waiting
+// for something (a timer, a socket, another thread: its voluntary context switches, each
+// followed by a wake-up) and the CPU time it has used.
+type Thread struct {
+	TID    int
+	Sleeps int64
+	CPU    time.Duration
+}
+
+// ProcThreads reads every thread of process pid (/proc/<pid>/task/<tid>/status and stat). A
+// thread that ends while they are read is left out; a Go program keeps its threads.
+func ProcThreads(pid int) ([]Thread, error) {
+	dirs, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil {
+		return nil, err
+	}
+	var out []Thread
+	for _, dir := range dirs {
+		tid, err := strconv.Atoi(filepath.Base(dir))
+		if err != nil {
+			continue
+		}
+		status, err1 := os.ReadFile(filepath.Join(dir, "status"))
+		stat, err2 := os.ReadFile(filepath.Join(dir, "stat"))
+		if err1 != nil || err2 != nil {
+			continue // a thread that ended meanwhile
+		}
+		sleeps, err := voluntarySwitches(string(status))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
+		cpu, err := parseStatCPU(string(stat))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
+		out = append(out, Thread{TID: tid, Sleeps: sleeps, CPU: cpu})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("process %d: no threads", pid)
+	}
+	return out, nil
+}
+
+// ProcSleeps is how many times process pid's threads have gone to sleep: the sum of
+// ProcThreads' Sleeps.
 func ProcSleeps(pid int) (int64, error) {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	threads, err := ProcThreads(pid)
 	if err != nil {
 		return 0, err
 	}
-	if len(tasks) == 0 {
-		return 0, fmt.Errorf("process %d: no threads", pid)
-	}
 	var sum int64
-	for _, path := range tasks {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue // a thread that ended meanwhile
-		}
-		n, err := voluntarySwitches(string(data))
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", path, err)
-		}
-		sum += n
+	for _, t := range threads {
+		sum += t.Sleeps
 	}
 	return sum, nil
+}
+
+// ThreadsBetween is what each thread of after did since before (a thread new since before
+// counts from zero), the busiest sleeper first.
+func ThreadsBetween(before, after []Thread) []Thread {
+	was := map[int]Thread{}
+	for _, t := range before {
+		was[t.TID] = t
+	}
+	out := make([]Thread, 0, len(after))
+	for _, t := range after {
+		b := was[t.TID]
+		out = append(out, Thread{TID: t.TID, Sleeps: t.Sleeps - b.Sleeps, CPU: t.CPU - b.CPU})
+	}
+	slices.SortFunc(out, func(a, b Thread) int { return cmp.Compare(b.Sleeps, a.Sleeps) })
+	return out
+}
+
+// ThreadsSummary words the first n of threads (ThreadsBetween's order): each one's share of
+// all the sleeps and of all the CPU.
+func ThreadsSummary(threads []Thread, n int) string {
+	var sleeps int64
+	var cpu time.Duration
+	for _, t := range threads {
+		sleeps += t.Sleeps
+		cpu += t.CPU
+	}
+	parts := make([]string, 0, n)
+	for _, t := range threads[:min(n, len(threads))] {
+		parts = append(parts, fmt.Sprintf("%.0f %% of the sleeps and %.0f %% of the CPU", share(float64(t.Sleeps), float64(sleeps)), share(float64(t.CPU), float64(cpu))))
+	}
+	return fmt.Sprintf("%d threads; the most sleeping: %s", len(threads), strings.Join(parts, "; "))
+}
+
+// share is part of whole in percent, 0 for an empty whole.
+func share(part, whole float64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return 100 * part / whole
 }
 
 // voluntarySwitches reads voluntary_ctxt_switches from the text of a /proc status file.

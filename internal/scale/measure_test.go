@@ -92,6 +92,21 @@ func TestProcFiguresOfThisProcess(t *testing.T) {
 	assert.Error(t, err, "no such process")
 }
 
+func TestThreadsBetween(t *testing.T) {
+	before := []Thread{{TID: 1, Sleeps: 100, CPU: time.Second}, {TID: 2, Sleeps: 50, CPU: 0}}
+	after := []Thread{{TID: 1, Sleeps: 130, CPU: 4 * time.Second}, {TID: 2, Sleeps: 110}, {TID: 3, Sleeps: 10, CPU: time.Second}}
+	got := ThreadsBetween(before, after)
+	assert.Equal(t, []Thread{{TID: 2, Sleeps: 60}, {TID: 1, Sleeps: 30, CPU: 3 * time.Second}, {TID: 3, Sleeps: 10, CPU: time.Second}}, got,
+		"the busiest sleeper first; a new thread from zero")
+	assert.Equal(t, "3 threads; the most sleeping: 60 % of the sleeps and 0 % of the CPU; 30 % of the sleeps and 75 % of the CPU",
+		ThreadsSummary(got, 2))
+	assert.Equal(t, "0 threads; the most sleeping: ", ThreadsSummary(nil, 4))
+
+	threads, err := ProcThreads(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, len(threads), 2, "a Go test binary runs several threads")
+}
+
 func TestVoluntarySwitches(t *testing.T) {
 	status := "Name:\tcontroller\nThreads:\t5\nvoluntary_ctxt_switches:\t12345\nnonvoluntary_ctxt_switches:\t67\n"
 	n, err := voluntarySwitches(status)
