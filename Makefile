@@ -37,7 +37,7 @@ bench:
 
 # The scale harness (internal/scale, build tag "scale"): N targets released at once on the test
 # bed by examples/flagger-controller run as its own process; prints one "scale tool=… rollouts=N …"
-# line (figures defined in internal/scale/measure.go; -v: go test shows a passing test's output).
+# line (figures defined in internal/scale/measure.go, read from /proc by proc.go; -v: go test shows a passing test's output).
 # SCALEFLAGS adds harness flags, e.g. SCALEFLAGS='-window-cpuprofile=/tmp/cpu -qps=400' (the
 # window's CPU profile in 5 s slices: go tool pprof -top /tmp/cpu/*.pb.gz; -heapprofile=FILE: the
 # controller's heap profile once every release has succeeded).

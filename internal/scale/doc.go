@@ -8,7 +8,8 @@
 //
 // The harness is a benchmark, not a test: it lives behind the build tag "scale" and runs with
 // `make bench-scale N=…` (canarykit) and `make bench-compare N=…` (canarykit, then Flagger).
-// The figures are defined in measure.go; the package's plain tests check those definitions.
+// The figures are defined in measure.go (what they read of the tool's /proc in proc.go); the
+// package's plain tests check those definitions.
 // Besides the line, a run logs what explains it: the requests by kind, those of each
 // release's steady weight steps per tick (TickRequests, the per-step count the README gives
 // for Flagger), the lateness by step and split at the step's queries, the route writes' time

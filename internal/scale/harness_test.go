@@ -222,10 +222,7 @@ func TestScale(t *testing.T) {
 	t.Logf("connections to the API server: at most %d open at once, %d seen in the window (looked at with each poll of the Canaries)", apiConns, len(apiSeen))
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
 	threads := ThreadsBetween(threads0, threads1)
-	var sleeps int64
-	for _, th := range threads {
-		sleeps += th.Sleeps
-	}
+	sleeps := TotalSleeps(threads)
 	t.Logf("the tool's threads went to sleep %d times in the window (voluntary context switches, each followed by a wake-up): %.1f per step; %s",
 		sleeps, float64(sleeps)/float64(steps), ThreadsSummary(threads, 4))
 	t.Logf("resident at the window's end: %.0f MiB allocated (heap, stacks, runtime), %.0f MiB of mapped files (the binary's code and tables)", rssAnon, rssFile)
