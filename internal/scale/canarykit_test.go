@@ -30,7 +30,7 @@ func (r *run) buildController(dir string) string {
 // bed's Prometheus, /metrics on a loopback port (the client's rate-limiter wait is read
 // there), the driver's client limit as the controller sets it by default (it follows the
 // running Canaries: driver.RateLimit of them) unless -qps or -default-qps fix one,
-// /debug/pprof when -window-cpuprofile or -heapprofile.
+// /debug/pprof when -window-cpuprofile, -window-trace or -heapprofile.
 func (r *run) canarykit() *subprocess {
 	dir := r.t.TempDir()
 	bin := r.buildController(dir)
@@ -56,7 +56,7 @@ func (r *run) canarykit() *subprocess {
 		limit += "; requests over HTTP/1.1"
 	}
 	p := &subprocess{agent: "flagger-controller/", metrics: "http://" + metrics + "/metrics"}
-	if *cpuProfile != "" || *heapProfile != "" {
+	if *cpuProfile != "" || *windowTrace != "" || *heapProfile != "" {
 		addr := "127.0.0.1:" + strconv.Itoa(r.freePort())
 		args = append(args, "--pprof-addr", addr)
 		p.pprof = "http://" + addr

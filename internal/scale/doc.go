@@ -17,11 +17,15 @@
 // API server open at once, the tool's Events by kind with their delay from recording to
 // creation (EventDelays), and how often the tool's threads went to sleep (ProcThreads: their
 // voluntary context switches, each followed by a wake-up) per step, with the shares of the
-// sleeps and of the CPU of the threads that slept most (ThreadsSummary), and, idle, per second. -http1-requests starts the controller with --http1-requests (its
-// requests over HTTP/1.1, driver.Options.HTTP1Requests). -tool-env=NAME=VALUE,… adds
+// sleeps and of the CPU of the threads that slept most, each named by its thread ID less the
+// pid (ThreadsSummary; pid+1 is a Go program's runtime monitor, sysmon), and, idle, per
+// second. -http1-requests starts the controller with --http1-requests (its requests over
+// HTTP/1.1, driver.Options.HTTP1Requests). -tool-env=NAME=VALUE,… adds
 // variables to the measured tool's environment (GOMAXPROCS=2: the Go runtime's settings
 // without a rebuild), and the run logs the tool's GOMAXPROCS from its /metrics
 // (GoMaxProcs).
+// -window-trace=FILE fetches an execution trace of the controller, 10 s from 20 s into the
+// window, from the same listener (go tool trace FILE; its cost counts in the window's CPU).
 // -window-cpuprofile=DIR fetches the controller's CPU profile over the window from its
 // --pprof-addr in consecutive 5 s slices (DIR/cpu-NNN.pb.gz; go tool pprof -top DIR/*.pb.gz
 // merges them). -heapprofile=FILE fetches its heap profile (after a garbage collection) from

@@ -32,6 +32,7 @@ var (
 	rollouts    = flag.Int("rollouts", 20, "targets released at once")
 	tool        = flag.String("tool", "canarykit", "who releases: canarykit or flagger")
 	cpuProfile  = flag.String("window-cpuprofile", "", "canarykit: fetch the controller's CPU profile of the window into this directory, in 5 s slices")
+	windowTrace = flag.String("window-trace", "", "canarykit: fetch an execution trace of the controller, traceSeconds long from traceAfter into the window, into this file (its overhead counts in the window's CPU)")
 	heapProfile = flag.String("heapprofile", "", "canarykit: fetch the controller's heap profile at the end of the window into this file")
 	qps         = flag.Float64("qps", 0, "canarykit: a fixed client QPS for the controller, burst twice that (0: the controller's default, which follows the running Canaries)")
 	defaultQPS  = flag.Bool("default-qps", false, "canarykit: a fixed client limit for the controller at the driver's floor (DefaultQPS, DefaultBurst)")
@@ -115,6 +116,12 @@ func TestScale(t *testing.T) {
 	} else {
 		profiled <- nil
 	}
+	traced := make(chan error, 1)
+	if *windowTrace != "" {
+		go func() { traced <- rel.traceWindow(*windowTrace, traceAfter, traceSeconds, stopProfile) }()
+	} else {
+		traced <- nil
+	}
 	r.forEach(func(name string) error {
 		return retry.RetryOnConflict(retry.DefaultRetry, func() error { // the tool writes the Deployments too
 			d, err := env.Client().AppsV1().Deployments(r.ns).Get(context.Background(), name, metav1.GetOptions{})
@@ -154,6 +161,7 @@ func TestScale(t *testing.T) {
 	elapsed := time.Since(start)
 	stop()
 	require.NoError(t, <-profiled, "the window's CPU profile")
+	require.NoError(t, <-traced, "the window's execution trace")
 
 	events := env.AuditSince(t, mark)
 	writes, completed := map[string][]time.Time{}, map[string][]time.Time{}
@@ -224,7 +232,7 @@ func TestScale(t *testing.T) {
 	threads := ThreadsBetween(threads0, threads1)
 	sleeps := TotalSleeps(threads)
 	t.Logf("the tool's threads went to sleep %d times in the window (voluntary context switches, each followed by a wake-up): %.1f per step; %s",
-		sleeps, float64(sleeps)/float64(steps), ThreadsSummary(threads, 4))
+		sleeps, float64(sleeps)/float64(steps), ThreadsSummary(threads, rel.pid(), 4))
 	t.Logf("resident at the window's end: %.0f MiB allocated (heap, stacks, runtime), %.0f MiB of mapped files (the binary's code and tables)", rssAnon, rssFile)
 	if *idle > 0 {
 		idleCPU := time.Duration(idleRate * float64(elapsed))
@@ -252,6 +260,9 @@ func TestScale(t *testing.T) {
 	}
 	if *cpuProfile != "" {
 		t.Logf("CPU profile of the window: go tool pprof -top %s", filepath.Join(*cpuProfile, "*.pb.gz"))
+	}
+	if *windowTrace != "" {
+		t.Logf("execution trace of %d s from %s into the window: go tool trace %s (go tool trace -d=parsed %s lists its events)", traceSeconds, traceAfter, *windowTrace, *windowTrace)
 	}
 	if *heapProfile != "" {
 		stats, err := memStats(*heapProfile + ".txt")
@@ -330,6 +341,13 @@ func (r *run) queriesByTarget(mark testenv.QueryMark) (map[string][]time.Time, [
 
 // profileSlice is the length of each CPU profile -window-cpuprofile fetches (seconds).
 const profileSlice = 5
+
+// traceAfter and traceSeconds place the execution trace -window-trace fetches: from 20 s into
+// the window (every target stepping) for 10 s (one interval: every target's tick once).
+const (
+	traceAfter   = 20 * time.Second
+	traceSeconds = 10
+)
 
 // targets creates N podinfo targets app-NNNN (testenv.CreatePodinfo: one replica, an HPA of 1 to 2),
 // synthetic Linkerd traffic for each (all successes, 2–20 ms) and a Canary for each.

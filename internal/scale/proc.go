@@ -126,9 +126,13 @@ func ThreadsBetween(before, after []Thread) []Thread {
 	return out
 }
 
-// ThreadsSummary words the first n of threads (ThreadsBetween's order): each one's share of
-// all the sleeps and of all the CPU.
-func ThreadsSummary(threads []Thread, n int) string {
+// ThreadsSummary words the first n of threads (ThreadsBetween's order) of process pid: each
+// one's share of all the sleeps and of all the CPU, and its thread ID less pid. In a Go
+// program, pid+1 is the runtime's monitor (sysmon, the first thread the runtime starts): while
+// the program runs Go code it polls every 20 µs at first, the back-off restarting whenever
+// the program comes out of a system call after all its Ps were idle, so it sleeps far more
+// often than the threads running Go code.
+func ThreadsSummary(threads []Thread, pid, n int) string {
 	sleeps := TotalSleeps(threads)
 	var cpu time.Duration
 	for _, t := range threads {
@@ -136,7 +140,7 @@ func ThreadsSummary(threads []Thread, n int) string {
 	}
 	parts := make([]string, 0, n)
 	for _, t := range threads[:min(n, len(threads))] {
-		parts = append(parts, fmt.Sprintf("%.0f %% of the sleeps and %.0f %% of the CPU", share(float64(t.Sleeps), float64(sleeps)), share(float64(t.CPU), float64(cpu))))
+		parts = append(parts, fmt.Sprintf("pid+%d %.0f %% of the sleeps and %.0f %% of the CPU", t.TID-pid, share(float64(t.Sleeps), float64(sleeps)), share(float64(t.CPU), float64(cpu))))
 	}
 	return fmt.Sprintf("%d threads; the most sleeping: %s", len(threads), strings.Join(parts, "; "))
 }

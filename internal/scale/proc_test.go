@@ -53,9 +53,9 @@ func TestThreadsBetween(t *testing.T) {
 	got := ThreadsBetween(before, after)
 	assert.Equal(t, []Thread{{TID: 2, Sleeps: 60}, {TID: 1, Sleeps: 30, CPU: 3 * time.Second}, {TID: 3, Sleeps: 10, CPU: time.Second}}, got,
 		"the busiest sleeper first; a new thread from zero")
-	assert.Equal(t, "3 threads; the most sleeping: 60 % of the sleeps and 0 % of the CPU; 30 % of the sleeps and 75 % of the CPU",
-		ThreadsSummary(got, 2))
-	assert.Equal(t, "0 threads; the most sleeping: ", ThreadsSummary(nil, 4))
+	assert.Equal(t, "3 threads; the most sleeping: pid+1 60 % of the sleeps and 0 % of the CPU; pid+0 30 % of the sleeps and 75 % of the CPU",
+		ThreadsSummary(got, 1, 2))
+	assert.Equal(t, "0 threads; the most sleeping: ", ThreadsSummary(nil, 1, 4))
 
 	threads, err := ProcThreads(os.Getpid())
 	require.NoError(t, err)

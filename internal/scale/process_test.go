@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/stretchr/testify/require"
@@ -88,6 +89,23 @@ func (p *subprocess) profileWindow(dir string, seconds int, stop <-chan struct{}
 			return err
 		}
 	}
+}
+
+// traceWindow waits for after (or until stop is closed: then it fetches nothing) and
+// fetches an execution trace of seconds from the process' /debug/pprof into path.
+func (p *subprocess) traceWindow(path string, after time.Duration, seconds int, stop <-chan struct{}) error {
+	if p.pprof == "" {
+		return fmt.Errorf("the tool serves no /debug/pprof")
+	}
+	select {
+	case <-stop:
+		return nil
+	case <-time.After(after):
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return fetchTo(fmt.Sprintf("%s/debug/pprof/trace?seconds=%d", p.pprof, seconds), path)
 }
 
 // heapProfile writes the process' heap profile, taken after a garbage collection, to path
