@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,18 +19,37 @@ const (
 	verdictFail
 )
 
-// runChecks runs every metric check (all of them, so every result is reported) and combines
-// their verdicts under each metric's no-data policy. A check whose provider was unavailable
-// holds the step until providers have been unavailable for the progress deadline (counted
-// from the first of consecutive ticks with an unavailable check); from then on it fails.
+// runChecks runs every metric check (all of them, so every result is reported; each in a
+// goroutine of its own when there are several, so that a tick takes its slowest query's time
+// rather than the sum of them) and combines their verdicts, in the Spec's order, under each
+// metric's no-data policy. A check whose provider was unavailable holds the step until
+// providers have been unavailable for the progress deadline (counted from the first of
+// consecutive ticks with an unavailable check); from then on it fails.
 func (u *run) runChecks(ctx context.Context) ([]CheckResult, verdict) {
-	results := make([]CheckResult, 0, len(u.r.checks))
+	results := make([]CheckResult, len(u.r.checks))
+	if len(u.r.checks) == 1 {
+		results[0] = u.runCheck(ctx, u.r.checks[0])
+	} else {
+		var wg sync.WaitGroup
+		panics := make([]any, len(u.r.checks))
+		for i, c := range u.r.checks {
+			wg.Go(func() {
+				defer func() { panics[i] = recover() }()
+				results[i] = u.runCheck(ctx, c)
+			})
+		}
+		wg.Wait()
+		for _, p := range panics {
+			if p != nil {
+				panic(p) // a Checker's panic goes up Run's goroutine, as it would without the goroutines
+			}
+		}
+	}
 	out := verdictPass
 	unavailable := false
-	for _, c := range u.r.checks {
-		res := u.runCheck(ctx, c)
+	for i, c := range u.r.checks {
+		res := &results[i]
 		res.DryRun = c.metric.DryRun
-		results = append(results, res)
 		switch {
 		case res.DryRun: // reported below, never counted
 		case res.Passed(c.metric.OnNoData):

@@ -62,7 +62,7 @@ type RoutePreflighter interface {
 //
 // Query blocks for at most its context's deadline. An empty result or NaN is reported as an
 // error wrapping ErrNoData; transient failures may be retried inside Query within ctx. Safe for
-// concurrent use.
+// concurrent use: the checks of one tick run concurrently.
 //
 // Errors never stop Run: an error wrapping ErrNoData makes the check's verdict NoData (handled by
 // the metric's OnNoData policy), any other error makes it Error, a failed check. A permanent
@@ -130,6 +130,9 @@ type Hook struct {
 //
 // Errors never stop Run: as for a MetricProvider, an error wrapping ErrNoData gives the verdict
 // NoData and any other error, permanent (see Permanent) or not, the verdict Error.
+//
+// The checks of one tick run concurrently, each metric's in a goroutine of its own: a Checker
+// bound to several metrics, or sharing state with another, must be safe for concurrent use.
 type Checker interface {
 	Check(ctx context.Context, req CheckRequest) (CheckResult, error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,10 +24,18 @@ type resumeScenario struct {
 }
 
 // tickCounter drives request-success-rate and counts the analysis ticks at each route weight
-// (every tick queries it once).
+// (every tick queries it once). Its lock: the query runs beside the tick's other checks.
 type tickCounter struct {
+	mu         sync.Mutex
 	perWeight  map[int]int
 	lastWeight int
+}
+
+// last returns the weight of the latest tick counted.
+func (tc *tickCounter) last() int {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.lastWeight
 }
 
 func countTicks(env *canarytest.Env, successRate float64) *tickCounter {
@@ -35,6 +44,8 @@ func countTicks(env *canarytest.Env, successRate float64) *tickCounter {
 	}
 	tc := &tickCounter{perWeight: map[int]int{}, lastWeight: -1}
 	env.Metrics.Set("request-success-rate", func(s canarytest.Sample) float64 {
+		tc.mu.Lock()
+		defer tc.mu.Unlock()
 		tc.perWeight[s.Weight]++
 		tc.lastWeight = s.Weight
 		return successRate
@@ -116,16 +127,18 @@ func resumeAfterCrashAtEveryCall(t *testing.T, sc resumeScenario) {
 					r := bootstrapped(t, env, sc.spec(), "v1")
 					ctx, cancel := context.WithCancel(context.Background())
 					defer cancel()
-					n, crashedAt, interrupted := 0, "", -1
+					n, crashedAt := 0, ""
 					env.OnCall(func(call string) {
 						if n++; n == k {
 							crashedAt = call
-							interrupted = ticks.lastWeight
 							cancel()
 						}
 					})
 					_, err := r.Run(ctx)
 					require.ErrorIs(t, err, context.Canceled, "crash at %s", crashedAt)
+					// the weight of the tick the crash interrupted, if it counted one: a query
+					// of the tick that ran beside the one that crashed may have
+					interrupted := ticks.last()
 					env.OnCall(func(string) {})
 
 					// a new process: a new Rollout over the same state

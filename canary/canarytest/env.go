@@ -1,6 +1,8 @@
 package canarytest
 
 import (
+	"sync"
+
 	"github.com/canarykit/canarykit/canary"
 )
 
@@ -99,10 +101,16 @@ func (e *Env) ResetCalls() {
 }
 
 // OnCall sets f as every double's Calls.OnCall hook, receiving "Double.Method". Set it before
-// the Rollout runs.
+// the Rollout runs. f is called with one lock held across the doubles: the checks of one
+// analysis tick query concurrently, and f sees their calls one at a time, in the order they
+// reach the doubles.
 func (e *Env) OnCall(f func(call string)) {
+	var mu sync.Mutex
 	for name, c := range e.doubles() {
-		name := name
-		c.OnCall = func(method string) { f(name + "." + method) }
+		c.OnCall = func(method string) {
+			mu.Lock()
+			defer mu.Unlock()
+			f(name + "." + method)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package canarytest
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -20,7 +21,8 @@ type Sample struct {
 	Elapsed time.Duration
 	// Call counts the queries of this signal, from 1.
 	Call int
-	// Rand is the Metrics' seeded source, for noise.
+	// Rand is the query's own seeded source, for noise: a query's values do not depend on
+	// the order in which it and other queries were asked.
 	Rand *rand.Rand
 }
 
@@ -35,7 +37,7 @@ type Metrics struct {
 	Clock clock.PassiveClock
 	// Weight reports the canary weight for Sample.Weight; nil leaves it zero.
 	Weight func() int
-	// Seed seeds Sample.Rand; the same seed replays the same noise.
+	// Seed seeds Sample.Rand, with the query; the same seed replays the same noise.
 	Seed uint64
 	// Calls counts Query calls (under "Query").
 	Calls Calls
@@ -43,7 +45,7 @@ type Metrics struct {
 	mu      sync.Mutex
 	signals map[string]Signal
 	calls   map[string]int
-	rnd     *rand.Rand
+	rnds    map[string]*rand.Rand
 	start   time.Time
 }
 
@@ -71,14 +73,20 @@ func (m *Metrics) Query(ctx context.Context, query string) (float64, error) {
 		return 0, fmt.Errorf("canarytest metrics: no signal for query %q", query)
 	}
 	if m.calls == nil {
-		m.calls = map[string]int{}
-		m.rnd = rand.New(rand.NewPCG(m.Seed, m.Seed^0x9e3779b97f4a7c15))
+		m.calls, m.rnds = map[string]int{}, map[string]*rand.Rand{}
 		if m.Clock != nil {
 			m.start = m.Clock.Now()
 		}
 	}
+	rnd := m.rnds[query]
+	if rnd == nil {
+		h := fnv.New64a()
+		h.Write([]byte(query))
+		rnd = rand.New(rand.NewPCG(m.Seed, m.Seed^0x9e3779b97f4a7c15^h.Sum64()))
+		m.rnds[query] = rnd
+	}
 	m.calls[query]++
-	smp := Sample{Call: m.calls[query], Rand: m.rnd}
+	smp := Sample{Call: m.calls[query], Rand: rnd}
 	if m.Clock != nil {
 		smp.Elapsed = m.Clock.Since(m.start)
 	}

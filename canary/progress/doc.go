@@ -4,11 +4,11 @@
 // Line formats one event as a line, like one of `kubectl describe canary`, with a weight bar when
 // traffic moves and the verdict of each check in words, not only in colour:
 //
-//	00:01:00  Normal   Advance podinfo.test canary weight 10  [##..................]  ✔ request-success-rate 99.95 >= 99  ✔ request-duration 130.71 <= 500
-//	00:07:00  Warning  Halt podinfo.test advancement request-success-rate 90.69 < 99  ✔ request-duration 111.88 <= 500
+//	00:01:00  Normal   Advance podinfo.test canary weight 10  [##..................]  ✔ request-success-rate 99.89 >= 99  ✔ request-duration 133.87 <= 500
+//	00:07:00  Warning  Halt podinfo.test advancement request-success-rate 89.84 < 99  ✔ request-duration 130.26 <= 500
 //	00:07:30  Warning  Halt advancement no values found for metric request-duration probably podinfo.test is not receiving traffic: query ... (holding)  ✔ request-success-rate 99.90 >= 99
 //
-// A failed check reads "✘ request-success-rate 90.69 (want >= 99)", a check without data
+// A failed check reads "✘ request-success-rate 89.84 (want >= 99)", a check without data
 // "? request-duration no data", an undecided one "? judge inconclusive"; a dry-run metric's
 // result (canary.Metric.DryRun) ends in "(dry-run)": "✘ error-budget-v2 9.43 (want <= 1)
 // (dry-run)", reported, never counted. A Halted or NoData
