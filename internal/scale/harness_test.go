@@ -105,6 +105,8 @@ func TestScale(t *testing.T) {
 	require.NoError(t, err)
 	threads0, err := ProcThreads(rel.pid())
 	require.NoError(t, err)
+	machine0, err := MachineCPU()
+	require.NoError(t, err)
 	throttled0, tokenWaits0, err := rel.throttled(context.Background())
 	require.NoError(t, err)
 	stopProfile, profiled := make(chan struct{}), make(chan error, 1)
@@ -148,6 +150,8 @@ func TestScale(t *testing.T) {
 	cpu1, err := ProcCPU(rel.pid())
 	require.NoError(t, err)
 	threads1, err := ProcThreads(rel.pid())
+	require.NoError(t, err)
+	machine1, err := MachineCPU()
 	require.NoError(t, err)
 	rss, err := ProcRSS(rel.pid())
 	require.NoError(t, err)
@@ -229,10 +233,12 @@ func TestScale(t *testing.T) {
 	r.logEvents(start)
 	t.Logf("connections to the API server: at most %d open at once, %d seen in the window (looked at with each poll of the Canaries)", apiConns, len(apiSeen))
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
+	t.Logf("the machine over the window (every process on it, the tool's %.2f cores included): %s",
+		float64(cpu1-cpu0)/float64(elapsed), MachineBetween(machine0, machine1, elapsed))
 	threads := ThreadsBetween(threads0, threads1)
 	sleeps := TotalSleeps(threads)
 	t.Logf("the tool's threads went to sleep %d times in the window (voluntary context switches, each followed by a wake-up): %.1f per step; %s",
-		sleeps, float64(sleeps)/float64(steps), ThreadsSummary(threads, rel.pid(), 4))
+		sleeps, float64(sleeps)/float64(steps), ThreadsSummary(threads, 4))
 	t.Logf("resident at the window's end: %.0f MiB allocated (heap, stacks, runtime), %.0f MiB of mapped files (the binary's code and tables)", rssAnon, rssFile)
 	if *idle > 0 {
 		idleCPU := time.Duration(idleRate * float64(elapsed))

@@ -1,7 +1,7 @@
 package scale
 
 // The figures the harness reads from /proc about the measured tool: its CPU time, threads and
-// their sleeps, resident set and TCP connections.
+// their sleeps, resident set and TCP connections; and the whole machine's CPU (MachineCPU).
 
 import (
 	"bufio"
@@ -46,6 +46,54 @@ func parseStatCPU(stat string) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// Machine is the whole machine's CPU time since boot, summed over its cores (/proc/stat's
+// "cpu" line): busy (user, nice, system, irq, softirq), idle (idle and iowait) and stolen
+// by the hypervisor for other guests (steal).
+type Machine struct {
+	Busy, Idle, Steal time.Duration
+}
+
+// MachineCPU reads the machine's CPU time from /proc/stat.
+func MachineCPU() (Machine, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return Machine{}, err
+	}
+	return parseMachineCPU(string(data))
+}
+
+// parseMachineCPU reads the first line of /proc/stat, "cpu user nice system idle iowait irq
+// softirq steal …", in clock ticks.
+func parseMachineCPU(stat string) (Machine, error) {
+	line, _, _ := strings.Cut(stat, "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return Machine{}, fmt.Errorf("/proc/stat: first line %q: want \"cpu\" and 8 times", line)
+	}
+	var t [8]int64
+	for i := range t {
+		n, err := strconv.ParseInt(fields[i+1], 10, 64)
+		if err != nil {
+			return Machine{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		t[i] = n
+	}
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+	return Machine{Busy: tick(t[0] + t[1] + t[2] + t[5] + t[6]), Idle: tick(t[3] + t[4]), Steal: tick(t[7])}, nil
+}
+
+// MachineBetween is what the machine did from before to after, worded: how many cores were
+// busy on average over elapsed, how many stood idle, and how many the hypervisor took.
+func MachineBetween(before, after Machine, elapsed time.Duration) string {
+	cores := func(d time.Duration) float64 {
+		if elapsed <= 0 {
+			return 0
+		}
+		return float64(d) / float64(elapsed)
+	}
+	return fmt.Sprintf("%.2f cores busy, %.2f idle, %.2f stolen", cores(after.Busy-before.Busy), cores(after.Idle-before.Idle), cores(after.Steal-before.Steal))
 }
 
 // Thread is one thread of a process: its id, how many times it has gone to sleep waiting
@@ -126,21 +174,26 @@ func ThreadsBetween(before, after []Thread) []Thread {
 	return out
 }
 
-// ThreadsSummary words the first n of threads (ThreadsBetween's order) of process pid: each
-// one's share of all the sleeps and of all the CPU, and its thread ID less pid. In a Go
-// program, pid+1 is the runtime's monitor (sysmon, the first thread the runtime starts): while
-// the program runs Go code it polls every 20 µs at first, the back-off restarting whenever
-// the program comes out of a system call after all its Ps were idle, so it sleeps far more
-// often than the threads running Go code.
-func ThreadsSummary(threads []Thread, pid, n int) string {
+// ThreadsSummary words the first n of threads (ThreadsBetween's order): each one's share of
+// all the sleeps and of all the CPU, and its place in the order the threads started ("#1" is
+// the process's first thread; thread IDs grow as threads start, though not by one when other
+// processes start threads meanwhile). In a Go program #2 is the runtime's monitor (sysmon, the
+// first thread the runtime starts): while the program runs Go code it looks at the processors
+// every 20 µs at first, the pause starting over whenever a system call wakes it after all the
+// processors were idle, so it sleeps far more often than the threads running Go code.
+func ThreadsSummary(threads []Thread, n int) string {
 	sleeps := TotalSleeps(threads)
 	var cpu time.Duration
+	tids := make([]int, 0, len(threads))
 	for _, t := range threads {
 		cpu += t.CPU
+		tids = append(tids, t.TID)
 	}
+	slices.Sort(tids)
 	parts := make([]string, 0, n)
 	for _, t := range threads[:min(n, len(threads))] {
-		parts = append(parts, fmt.Sprintf("pid+%d %.0f %% of the sleeps and %.0f %% of the CPU", t.TID-pid, share(float64(t.Sleeps), float64(sleeps)), share(float64(t.CPU), float64(cpu))))
+		place, _ := slices.BinarySearch(tids, t.TID)
+		parts = append(parts, fmt.Sprintf("#%d %.0f %% of the sleeps and %.0f %% of the CPU", place+1, share(float64(t.Sleeps), float64(sleeps)), share(float64(t.CPU), float64(cpu))))
 	}
 	return fmt.Sprintf("%d threads; the most sleeping: %s", len(threads), strings.Join(parts, "; "))
 }

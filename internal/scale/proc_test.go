@@ -53,9 +53,12 @@ func TestThreadsBetween(t *testing.T) {
 	got := ThreadsBetween(before, after)
 	assert.Equal(t, []Thread{{TID: 2, Sleeps: 60}, {TID: 1, Sleeps: 30, CPU: 3 * time.Second}, {TID: 3, Sleeps: 10, CPU: time.Second}}, got,
 		"the busiest sleeper first; a new thread from zero")
-	assert.Equal(t, "3 threads; the most sleeping: pid+1 60 % of the sleeps and 0 % of the CPU; pid+0 30 % of the sleeps and 75 % of the CPU",
-		ThreadsSummary(got, 1, 2))
-	assert.Equal(t, "0 threads; the most sleeping: ", ThreadsSummary(nil, 1, 4))
+	assert.Equal(t, "3 threads; the most sleeping: #2 60 % of the sleeps and 0 % of the CPU; #1 30 % of the sleeps and 75 % of the CPU",
+		ThreadsSummary(got, 2))
+	assert.Equal(t, "0 threads; the most sleeping: ", ThreadsSummary(nil, 4))
+	gaps := []Thread{{TID: 900, Sleeps: 5}, {TID: 100, Sleeps: 1}, {TID: 140, Sleeps: 9}}
+	assert.Equal(t, "3 threads; the most sleeping: #3 33 % of the sleeps and 0 % of the CPU", ThreadsSummary(gaps, 1),
+		"placed by the order the threads started, whatever IDs other processes took between them")
 
 	threads, err := ProcThreads(os.Getpid())
 	require.NoError(t, err)
@@ -85,4 +88,22 @@ func TestCountConnsMatchesEstablishedConnectionsOfTheProcess(t *testing.T) {
 	assert.Equal(t, []string{"111"}, connsIn(table, 9090, mine))
 	assert.Equal(t, []string{"555"}, connsIn(table, 8080, mine))
 	assert.Empty(t, connsIn(table, 9091, mine))
+}
+
+func TestMachineCPU(t *testing.T) {
+	m, err := parseMachineCPU("cpu  400 10 100 2000 50 5 20 30 0 0\ncpu0 200 5 50 1000 25 2 10 15 0 0\nintr 1\n")
+	require.NoError(t, err)
+	assert.Equal(t, Machine{Busy: 5350 * time.Millisecond, Idle: 20500 * time.Millisecond, Steal: 300 * time.Millisecond}, m,
+		"busy: user, nice, system, irq and softirq; idle: idle and iowait")
+	_, err = parseMachineCPU("cpu0 200 5 50 1000 25 2 10 15\n")
+	assert.Error(t, err, "the first line is the machine's sum")
+	_, err = parseMachineCPU("cpu  400 10 100\n")
+	assert.Error(t, err, "too few times")
+
+	later := Machine{Busy: m.Busy + 3*time.Second, Idle: m.Idle + time.Second, Steal: m.Steal}
+	assert.Equal(t, "1.50 cores busy, 0.50 idle, 0.00 stolen", MachineBetween(m, later, 2*time.Second))
+
+	now, err := MachineCPU()
+	require.NoError(t, err)
+	assert.Positive(t, now.Busy+now.Idle, "this machine has run since boot")
 }
