@@ -107,6 +107,8 @@ func TestScale(t *testing.T) {
 	require.NoError(t, err)
 	machine0, err := MachineCPU()
 	require.NoError(t, err)
+	commands0, err := CommandsCPU()
+	require.NoError(t, err)
 	throttled0, tokenWaits0, err := rel.throttled(context.Background())
 	require.NoError(t, err)
 	stopProfile, profiled := make(chan struct{}), make(chan error, 1)
@@ -152,6 +154,8 @@ func TestScale(t *testing.T) {
 	threads1, err := ProcThreads(rel.pid())
 	require.NoError(t, err)
 	machine1, err := MachineCPU()
+	require.NoError(t, err)
+	commands1, err := CommandsCPU()
 	require.NoError(t, err)
 	rss, err := ProcRSS(rel.pid())
 	require.NoError(t, err)
@@ -235,6 +239,7 @@ func TestScale(t *testing.T) {
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
 	t.Logf("the machine over the window (every process on it, the tool's %.2f cores included): %s",
 		float64(cpu1-cpu0)/float64(elapsed), MachineBetween(machine0, machine1, elapsed))
+	t.Logf("cores by command over the window, the busiest: %s", CommandsBetween(commands0, commands1, elapsed, 6))
 	threads := ThreadsBetween(threads0, threads1)
 	sleeps := TotalSleeps(threads)
 	t.Logf("the tool's threads went to sleep %d times in the window (voluntary context switches, each followed by a wake-up): %.1f per step; %s",

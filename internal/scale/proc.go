@@ -1,7 +1,8 @@
 package scale
 
 // The figures the harness reads from /proc about the measured tool: its CPU time, threads and
-// their sleeps, resident set and TCP connections; and the whole machine's CPU (MachineCPU).
+// their sleeps, resident set and TCP connections; and the whole machine's CPU (MachineCPU), by
+// command (CommandsCPU).
 
 import (
 	"bufio"
@@ -94,6 +95,61 @@ func MachineBetween(before, after Machine, elapsed time.Duration) string {
 		return float64(d) / float64(elapsed)
 	}
 	return fmt.Sprintf("%.2f cores busy, %.2f idle, %.2f stolen", cores(after.Busy-before.Busy), cores(after.Idle-before.Idle), cores(after.Steal-before.Steal))
+}
+
+// CommandsCPU sums the CPU time every process on the machine has used by its command name
+// (/proc/<pid>/stat's comm, at most 15 characters): the bed's servers, the tool, the harness.
+// A process that ends while they are read is left out.
+func CommandsCPU() (map[string]time.Duration, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Duration{}
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // ended meanwhile
+		}
+		stat := string(data)
+		open, end := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		cpu, err := parseStatCPU(stat)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out[stat[open+1:end]] += cpu
+	}
+	return out, nil
+}
+
+// CommandsBetween words the n commands that used most CPU from before to after (CommandsCPU),
+// each as cores over elapsed.
+func CommandsBetween(before, after map[string]time.Duration, elapsed time.Duration, n int) string {
+	type use struct {
+		name string
+		cpu  time.Duration
+	}
+	var uses []use
+	for name, cpu := range after {
+		if d := cpu - before[name]; d > 0 {
+			uses = append(uses, use{name, d})
+		}
+	}
+	slices.SortFunc(uses, func(a, b use) int {
+		return cmp.Or(cmp.Compare(b.cpu, a.cpu), cmp.Compare(a.name, b.name))
+	})
+	parts := make([]string, 0, n)
+	for _, u := range uses[:min(n, len(uses))] {
+		cores := 0.0
+		if elapsed > 0 {
+			cores = float64(u.cpu) / float64(elapsed)
+		}
+		parts = append(parts, fmt.Sprintf("%s %.2f", u.name, cores))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Thread is one thread of a process: its id, how many times it has gone to sleep waiting

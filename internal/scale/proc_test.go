@@ -2,6 +2,7 @@ package scale
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +107,21 @@ func TestMachineCPU(t *testing.T) {
 	now, err := MachineCPU()
 	require.NoError(t, err)
 	assert.Positive(t, now.Busy+now.Idle, "this machine has run since boot")
+}
+
+func TestCommandsCPU(t *testing.T) {
+	before := map[string]time.Duration{"kube-apiserver": 10 * time.Second, "etcd": 4 * time.Second, "prometheus": time.Second}
+	after := map[string]time.Duration{"kube-apiserver": 16 * time.Second, "etcd": 6 * time.Second, "prometheus": time.Second,
+		"flagger-control": 2 * time.Second}
+	assert.Equal(t, "kube-apiserver 1.50, etcd 0.50, flagger-control 0.50", CommandsBetween(before, after, 4*time.Second, 5),
+		"the busiest first, a command started meanwhile from zero, an idle one left out")
+	assert.Equal(t, "kube-apiserver 1.50", CommandsBetween(before, after, 4*time.Second, 1))
+
+	now, err := CommandsCPU()
+	require.NoError(t, err)
+	self, err := ProcCPU(os.Getpid())
+	require.NoError(t, err)
+	comm, err := os.ReadFile("/proc/self/comm")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, now[strings.TrimSpace(string(comm))], self, "this test's own process is counted under its command")
 }
