@@ -19,9 +19,11 @@
 // voluntary context switches, each followed by a wake-up) per step, with the shares of the
 // sleeps and of the CPU of the threads that slept most, each named by its place in the order
 // the threads started (ThreadsSummary; #2 is a Go program's runtime monitor, sysmon), and,
-// idle, per second; and the whole machine's cores busy, idle and stolen by the hypervisor over the
-// window (MachineCPU), the bed's servers and the tool together. -http1-requests starts the controller with --http1-requests (its requests over
-// HTTP/1.1, driver.Options.HTTP1Requests). -tool-env=NAME=VALUE,… adds
+// idle, per second; and the whole machine's cores busy, idle and stolen by the hypervisor
+// over the window (MachineCPU), the bed's servers and the tool together, with the busiest
+// commands' cores (CommandsCPU). -http1-requests starts the controller with
+// --http1-requests (its requests over HTTP/1.1, driver.Options.HTTP1Requests).
+// -tool-env=NAME=VALUE,… adds
 // variables to the measured tool's environment (GOMAXPROCS=2: the Go runtime's settings
 // without a rebuild), and the run logs the tool's GOMAXPROCS from its /metrics
 // (GoMaxProcs).
