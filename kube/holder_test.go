@@ -349,6 +349,25 @@ func holdInBackground(l *kube.Lease) (ctx context.Context, cancel context.Cancel
 	return ctx, cancel, out
 }
 
+// advanceUntil sets clk to from and polls cond every 50 ms like eventually, moving the fake
+// clock on by 10 ms at each poll that finds cond false, never past limit. A goroutine that read
+// the clock just before the test set it to from, and then started a timer, started it from the
+// old time and would wait for a time the clock never reaches if it stayed at from; the small
+// steps let such a timer fire, while limit keeps the clock short of what cond must precede.
+func advanceUntil(t *testing.T, clk *clocktesting.FakeClock, from, limit time.Time, cond func() bool, msg string) {
+	t.Helper()
+	clk.SetTime(from)
+	eventually(t, func() bool {
+		if cond() {
+			return true
+		}
+		if next := clk.Now().Add(10 * time.Millisecond); !next.After(limit) {
+			clk.SetTime(next)
+		}
+		return false
+	}, msg)
+}
+
 // returned waits for what a Hold running in the background returned (see eventually).
 func returned(t *testing.T, done <-chan error, msg string) error {
 	t.Helper()
@@ -394,16 +413,18 @@ func TestOverdueHolderLeaseLetsItsTargetsClaimThemselvesInTime(t *testing.T) {
 	down.Store(true)
 	clk.SetTime(t0.Add(d / 2)) // the holder lease's renewal is due, and fails
 	eventually(t, func() bool { return failed.Load() > 0 }, "no renewal of the holder lease")
-	clk.SetTime(t0.Add(d * 3 / 4)) // its renewal deadline; the clock stays here
 	var cur *coordinationv1.Lease
-	eventually(t, func() bool {
-		var err error
-		cur, err = leases.Get(ctx, l.Name(), metav1.GetOptions{})
-		require.NoError(t, err)
-		return cur.Annotations[kube.AnnotationHolder] == ""
+	var getErr error
+	// from its renewal deadline on, the clock short of the holder lease's expiry
+	advanceUntil(t, clk, t0.Add(d*3/4), t0.Add(d-time.Millisecond), func() bool {
+		cur, getErr = leases.Get(ctx, l.Name(), metav1.GetOptions{})
+		return getErr != nil || cur.Annotations[kube.AnnotationHolder] == ""
 	}, "the target lease still counts on its overdue holder lease")
+	require.NoError(t, getErr)
 	assert.Equal(t, "one", ptr.Deref(cur.Spec.HolderIdentity, ""))
-	assert.Equal(t, t0.Add(d*3/4), cur.Spec.RenewTime.Time, "written while the holder lease still stood (until %s)", t0.Add(d))
+	renewed := cur.Spec.RenewTime.Time
+	assert.False(t, renewed.Before(t0.Add(d*3/4)), "written at the holder lease's renewal deadline (%s) or after: %s", t0.Add(d*3/4), renewed)
+	assert.True(t, renewed.Before(t0.Add(d)), "written while the holder lease still stood (until %s): %s", t0.Add(d), renewed)
 
 	clk.SetTime(t0.Add(d + time.Millisecond)) // the holder lease has expired
 	other, err := kube.NewLease(kube.LeaseOptions{Client: client, Target: target, Identity: "two", Duration: d, Clock: clk})
@@ -428,8 +449,16 @@ func TestClaimNotRenewedByItsDeadlineIsLost(t *testing.T) {
 	down.Store(true)
 	clk.SetTime(t0.Add(d / 2))
 	eventually(t, func() bool { return failed.Load() > 0 }, "no renewal")
-	clk.SetTime(t0.Add(d * 3 / 4)) // the renewal deadline; the clock stays here, before the claim's expiry
-	herr := returned(t, done, "the hold goes on past its renewal deadline")
+	var herr error
+	// from the renewal deadline on, the clock short of the claim's expiry
+	advanceUntil(t, clk, t0.Add(d*3/4), t0.Add(d-time.Millisecond), func() bool {
+		select {
+		case herr = <-done:
+			return true
+		default:
+			return false
+		}
+	}, "the hold goes on past its renewal deadline")
 	require.ErrorIs(t, herr, kube.ErrLeaseLost)
 	assert.ErrorContains(t, herr, "etcd leader changed", "the last failure is said")
 }
