@@ -238,7 +238,7 @@ func TestScale(t *testing.T) {
 	t.Logf("connections to the API server: at most %d open at once, %d seen in the window (looked at with each poll of the Canaries)", apiConns, len(apiSeen))
 	t.Logf("window %s, %d steps, %d requests, CPU %s", elapsed.Round(time.Second), steps, calls, cpu1-cpu0)
 	t.Logf("the machine over the window (every process on it, the tool's %.2f cores included): %s",
-		float64(cpu1-cpu0)/float64(elapsed), MachineBetween(machine0, machine1, elapsed))
+		cores(cpu1-cpu0, elapsed), MachineBetween(machine0, machine1, elapsed))
 	t.Logf("cores by command over the window, the busiest: %s", CommandsBetween(commands0, commands1, elapsed, 6))
 	threads := ThreadsBetween(threads0, threads1)
 	sleeps := TotalSleeps(threads)

@@ -88,13 +88,16 @@ func parseMachineCPU(stat string) (Machine, error) {
 // MachineBetween is what the machine did from before to after, worded: how many cores were
 // busy on average over elapsed, how many stood idle, and how many the hypervisor took.
 func MachineBetween(before, after Machine, elapsed time.Duration) string {
-	cores := func(d time.Duration) float64 {
-		if elapsed <= 0 {
-			return 0
-		}
-		return float64(d) / float64(elapsed)
+	return fmt.Sprintf("%.2f cores busy, %.2f idle, %.2f stolen", cores(after.Busy-before.Busy, elapsed),
+		cores(after.Idle-before.Idle, elapsed), cores(after.Steal-before.Steal, elapsed))
+}
+
+// cores is CPU time cpu as cores kept busy on average over elapsed (0 for no time).
+func cores(cpu, elapsed time.Duration) float64 {
+	if elapsed <= 0 {
+		return 0
 	}
-	return fmt.Sprintf("%.2f cores busy, %.2f idle, %.2f stolen", cores(after.Busy-before.Busy), cores(after.Idle-before.Idle), cores(after.Steal-before.Steal))
+	return float64(cpu) / float64(elapsed)
 }
 
 // CommandsCPU sums the CPU time every process on the machine has used by its command name
@@ -143,11 +146,7 @@ func CommandsBetween(before, after map[string]time.Duration, elapsed time.Durati
 	})
 	parts := make([]string, 0, n)
 	for _, u := range uses[:min(n, len(uses))] {
-		cores := 0.0
-		if elapsed > 0 {
-			cores = float64(u.cpu) / float64(elapsed)
-		}
-		parts = append(parts, fmt.Sprintf("%s %.2f", u.name, cores))
+		parts = append(parts, fmt.Sprintf("%s %.2f", u.name, cores(u.cpu, elapsed)))
 	}
 	return strings.Join(parts, ", ")
 }
