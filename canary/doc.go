@@ -3,9 +3,10 @@
 // goes through a small interface the caller supplies:
 //
 //   - Workload: the target and its primary (kube.Workload for Deployments);
-//   - MeshRouter: the traffic split (mesh routers for SMI TrafficSplit and Gateway API HTTPRoute;
-//     a RoutePreflighter's route is checked by a dry run before a new target's Bootstrap, so
-//     a route the cluster refuses stops it before anything is written);
+//   - MeshRouter: the traffic split (mesh's routers for SMI TrafficSplit, Gateway API
+//     HTTPRoute, Istio and ingress-nginx; a RoutePreflighter's route is checked by a dry run
+//     before a new target's Bootstrap, so a route the cluster refuses stops it before anything
+//     is written);
 //   - MetricProvider: metric queries (metrics.Prometheus), with Builtins for Flagger's
 //     built-in checks and Checkers for checks computed in code (metrics' statistical judge);
 //   - Gate: webhooks and gates (webhook's HTTP client speaks Flagger's payload);

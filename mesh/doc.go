@@ -149,17 +149,30 @@
 // as a mirrored step. The CORS filter is in Gateway API's experimental channel only: the
 // standard channel's HTTPRoute CRD (v1.4 included) refuses a route with it, and the router's
 // error (permanent) says to install the experimental channel's CRD or leave corsPolicy out; the
-// test bed proves both channels. HTTPRoute is a canary.RoutePreflighter: PreflightRoute asks
-// the API server, in a dry run that stores nothing, whether it would create the route
-// Reconcile would make, so that a Rollout stops a target never initialized on that refusal
-// before its workload's Bootstrap (only a 422 Invalid answer refuses; an admission webhook
-// that serves no dry run, or a route already there, leaves the verdict to Reconcile). What
-// Gateway API cannot express
+// test bed proves both channels, and the refusal comes before the target's workload is
+// touched (see Before a target's first release). What Gateway API cannot express
 // (gatewayapi.Service.Problems) is refused when the router is made; a mirror to the target's
 // own apex, primary or canary Service (gatewayapi.Service.MirrorConflicts: its copies would
 // loop through the route, double the primary's requests or feed the canary whatever its
 // weight) and a rule that would hold more than 64 matches once the A/B conditions merge in, at
 // Reconcile or SetWeights, before any request.
+//
+// # Before a target's first release
+//
+// HTTPRoute, TrafficSplit, Istio and NGINX are canary.RoutePreflighters: before the Bootstrap
+// of a target never initialized, a Rollout calls PreflightRoute, which refuses what Reconcile
+// would refuse before writing (a target or match conditions the router cannot route, a route
+// CRD the API server does not serve, for NGINX a user's Ingress that is missing, is itself a
+// canary Ingress or routes nothing to the apex Service) and then asks the API server, in dry
+// runs that store nothing, whether it would create each object Reconcile would make (the
+// HTTPRoute; the TrafficSplit and an A/B target's HTTPRouteGroup; the two DestinationRules
+// and the VirtualService; the canary Ingress). So a route that a CRD's validation rules, a
+// ValidatingAdmissionPolicy or a validating webhook refuses stops the release before the
+// primary and the Services are made, with the error Reconcile would return. Only a 422
+// Invalid answer refuses; any other (the object exists already, an admission webhook that
+// serves no dry run, a Forbidden that may be RBAC's, a server not reached) leaves the verdict
+// to Reconcile. It costs one request (HTTPRoute, TrafficSplit), two (NGINX, which reads the
+// user's Ingress; TrafficSplit with match conditions) or three (Istio), once per target.
 //
 // # Weights read back
 //

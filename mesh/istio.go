@@ -251,10 +251,7 @@ func (r *Istio) Reconcile(ctx context.Context, t canary.Target) error {
 // ReconcileWeights is Reconcile returning the VirtualService's weights as it found (or made)
 // them: adopting a route costs one read of it, not two (canary.WeightsReconciler).
 func (r *Istio) ReconcileWeights(ctx context.Context, t canary.Target) (canary.Weights, error) {
-	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.validTCP(t, canary.Weights{})); err != nil {
-		return canary.Weights{}, err
-	}
-	if err := validABMatches(t, r.svc); err != nil {
+	if err := r.valid(t); err != nil {
 		return canary.Weights{}, err
 	}
 	if err := r.reconcileRules(ctx, t); err != nil {
@@ -281,6 +278,19 @@ func (r *Istio) ReconcileWeights(ctx context.Context, t canary.Target) (canary.W
 	return w, nil
 }
 
+// valid is what Reconcile refuses of t before any request.
+func (r *Istio) valid(t canary.Target) error {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.validTCP(t, canary.Weights{})); err != nil {
+		return err
+	}
+	return validABMatches(t, r.svc)
+}
+
+// ruleSpec is the spec of the DestinationRule of the Service name (t's primary or canary).
+func (r *Istio) ruleSpec(name string) destinationRuleSpec {
+	return destinationRuleSpec{Host: name, TrafficPolicy: r.svc.TrafficPolicy}
+}
+
 // reconcileRules creates or fixes the primary's and the canary's DestinationRules.
 func (r *Istio) reconcileRules(ctx context.Context, t canary.Target) error {
 	dr, err := r.api(ctx, "DestinationRule", t.Namespace)
@@ -288,7 +298,7 @@ func (r *Istio) reconcileRules(ctx context.Context, t canary.Target) error {
 		return err
 	}
 	for _, name := range []string{t.PrimaryService(), t.CanaryService()} {
-		want := destinationRuleSpec{Host: name, TrafficPolicy: r.svc.TrafficPolicy}
+		want := r.ruleSpec(name)
 		cur, err := dr.res.Get(ctx, name, metav1.GetOptions{})
 		if objectMissing(err) {
 			if err := r.create(ctx, t, dr, name, want); err != nil {
@@ -466,18 +476,27 @@ func (r *Istio) createVirtualService(ctx context.Context, t canary.Target, vs is
 	return nil
 }
 
-// create creates the object name of api's kind with spec, labelled as the router's for t.
-func (r *Istio) create(ctx context.Context, t canary.Target, api istioAPI, name string, spec any) error {
+// object is the object name of api's kind with spec, labelled as the router's for t.
+func (r *Istio) object(ctx context.Context, t canary.Target, api istioAPI, name string, spec any) (*unstructured.Unstructured, error) {
 	meta := metav1.ObjectMeta{Name: name, Namespace: t.Namespace}
 	if api.kind == "VirtualService" {
 		applyMetadata(&meta, r.meta)
 	}
 	if err := r.own.stamp(ctx, t, &meta); err != nil {
-		return err
+		return nil, err
 	}
 	obj, err := toUnstructured(istioObject{APIVersion: IstioGroup + "/" + api.version, Kind: api.kind, Metadata: meta, Spec: spec})
 	if err != nil {
-		return canary.Permanent(fmt.Errorf("encode %s %s/%s: %w", api.kind, t.Namespace, name, err))
+		return nil, canary.Permanent(fmt.Errorf("encode %s %s/%s: %w", api.kind, t.Namespace, name, err))
+	}
+	return obj, nil
+}
+
+// create creates the object name of api's kind with spec, labelled as the router's for t.
+func (r *Istio) create(ctx context.Context, t canary.Target, api istioAPI, name string, spec any) error {
+	obj, err := r.object(ctx, t, api, name, spec)
+	if err != nil {
+		return err
 	}
 	if _, err := api.res.Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 		return r.apiError(err, "create", api.kind, t.Namespace, name)

@@ -310,12 +310,21 @@ func (r *NGINX) state(t canary.Target, w canary.Weights) map[string]string {
 	return s
 }
 
-func (r *NGINX) create(ctx context.Context, t canary.Target, w canary.Weights) error {
+// newIngress is t's canary Ingress routing w, stamped as the router's for t.
+func (r *NGINX) newIngress(ctx context.Context, t canary.Target, w canary.Weights) (*networkingv1.Ingress, error) {
 	ing, err := r.desired(ctx, t, w)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.own.stamp(ctx, t, &ing.ObjectMeta); err != nil {
+		return nil, err
+	}
+	return ing, nil
+}
+
+func (r *NGINX) create(ctx context.Context, t canary.Target, w canary.Weights) error {
+	ing, err := r.newIngress(ctx, t, w)
+	if err != nil {
 		return err
 	}
 	if _, err := r.client.Ingresses(t.Namespace).Create(ctx, ing, metav1.CreateOptions{}); err != nil {

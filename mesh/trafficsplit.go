@@ -208,11 +208,8 @@ func (r *TrafficSplit) ReconcileWeights(ctx context.Context, t canary.Target) (c
 // reconcile reconciles t's TrafficSplit and returns its weights and its generation as it left
 // it; with weights, weights that cannot be read are an error, as they are for Weights.
 func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights bool) (canary.Weights, int64, error) {
-	if err := errors.Join(validTarget(t), validMatches(t.Match), noMirror("an SMI TrafficSplit", t, canary.Weights{}), noAffinity("an SMI TrafficSplit", t)); err != nil {
+	if err := r.valid(t); err != nil {
 		return canary.Weights{}, 0, err
-	}
-	if err := canary.HeadersOnly("an SMI HTTPRouteGroup", t.Match); err != nil {
-		return canary.Weights{}, 0, canary.Permanent(err)
 	}
 	p, err := r.plan(ctx, len(t.Match) > 0)
 	if err != nil {
@@ -262,6 +259,17 @@ func (r *TrafficSplit) reconcile(ctx context.Context, t canary.Target, weights b
 		return w, updated.meta.Generation, r.deleteGroup(ctx, t)
 	}
 	return w, updated.meta.Generation, nil
+}
+
+// valid is what Reconcile refuses of t before any request.
+func (r *TrafficSplit) valid(t canary.Target) error {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), noMirror("an SMI TrafficSplit", t, canary.Weights{}), noAffinity("an SMI TrafficSplit", t)); err != nil {
+		return err
+	}
+	if err := canary.HeadersOnly("an SMI HTTPRouteGroup", t.Match); err != nil {
+		return canary.Permanent(err)
+	}
+	return nil
 }
 
 // deleteGroup deletes t's HTTPRouteGroup, if the router made it, once the TrafficSplit no
@@ -420,10 +428,19 @@ func (r *TrafficSplit) desired(t canary.Target, w canary.Weights) *split {
 	return s
 }
 
-// create creates t's TrafficSplit routing w and returns its generation.
-func (r *TrafficSplit) create(ctx context.Context, t canary.Target, p smiPlan, w canary.Weights) (int64, error) {
+// newSplit is t's TrafficSplit routing w, stamped as the router's for t.
+func (r *TrafficSplit) newSplit(ctx context.Context, t canary.Target, w canary.Weights) (*split, error) {
 	s := r.desired(t, w)
 	if err := r.own.stamp(ctx, t, &s.meta); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// create creates t's TrafficSplit routing w and returns its generation.
+func (r *TrafficSplit) create(ctx context.Context, t canary.Target, p smiPlan, w canary.Weights) (int64, error) {
+	s, err := r.newSplit(ctx, t, w)
+	if err != nil {
 		return 0, err
 	}
 	made, err := p.write.create(ctx, t.Namespace, s)
@@ -434,16 +451,22 @@ func (r *TrafficSplit) create(ctx context.Context, t canary.Target, p smiPlan, w
 	return made.meta.Generation, nil
 }
 
-// reconcileGroup creates or updates the HTTPRouteGroup with t's match conditions.
-func (r *TrafficSplit) reconcileGroup(ctx context.Context, t canary.Target, c versionClient[routeGroup]) error {
-	want := &routeGroup{meta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace}}
+// group is the HTTPRouteGroup with t's match conditions.
+func (r *TrafficSplit) group(t canary.Target) *routeGroup {
+	g := &routeGroup{meta: metav1.ObjectMeta{Name: t.ApexService(), Namespace: t.Namespace}}
 	for i, m := range t.Match {
 		gm := groupMatch{name: "canary-match-" + strconv.Itoa(i), headers: map[string]string{}}
 		for name, sm := range m.Headers {
 			gm.headers[name] = sm.AsRegex()
 		}
-		want.matches = append(want.matches, gm)
+		g.matches = append(g.matches, gm)
 	}
+	return g
+}
+
+// reconcileGroup creates or updates the HTTPRouteGroup with t's match conditions.
+func (r *TrafficSplit) reconcileGroup(ctx context.Context, t canary.Target, c versionClient[routeGroup]) error {
+	want := r.group(t)
 	cur, err := c.get(ctx, t.Namespace, t.ApexService())
 	if objectMissing(err) {
 		if err := r.own.stamp(ctx, t, &want.meta); err != nil {

@@ -57,6 +57,16 @@ func newHeldRoute(r canary.MeshRouter, log logr.Logger) canary.MeshRouter {
 	return r
 }
 
+// PreflightRoute is the wrapped router's (canary.RoutePreflighter), nil when it has none: the
+// Rollout sees the wrapper, and a route the cluster refuses must still stop a new target
+// before its workload is touched.
+func (h *heldRoute) PreflightRoute(ctx context.Context, t canary.Target) error {
+	if p, ok := h.GenerationRouter.(canary.RoutePreflighter); ok {
+		return p.PreflightRoute(ctx, t)
+	}
+	return nil
+}
+
 // forRelease sets whether the next release may adopt the route from memory: held says a
 // release of the same hold of the lease ended without error before it. A new hold forgets.
 func forRelease(r canary.MeshRouter, held bool) canary.MeshRouter {
