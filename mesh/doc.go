@@ -168,11 +168,13 @@
 // HTTPRoute; the TrafficSplit and an A/B target's HTTPRouteGroup; the two DestinationRules
 // and the VirtualService; the canary Ingress). So a route that a CRD's validation rules, a
 // ValidatingAdmissionPolicy or a validating webhook refuses stops the release before the
-// primary and the Services are made, with the error Reconcile would return. Only a 422
-// Invalid answer refuses; any other (the object exists already, an admission webhook that
-// serves no dry run, a Forbidden that may be RBAC's, a server not reached) leaves the verdict
-// to Reconcile. It costs one request (HTTPRoute, TrafficSplit), two (NGINX, which reads the
-// user's Ingress; TrafficSplit with match conditions) or three (Istio), once per target.
+// primary and the Services are made, with the error Reconcile would return. An object of
+// that name there already is read, and refused as Reconcile would refuse it if it is not the
+// router's for the target (ErrNotOwned: see Ownership). Only those answers refuse; any other
+// (an admission webhook that serves no dry run, a Forbidden that may be RBAC's, a server not
+// reached) leaves the verdict to Reconcile. It costs one request (HTTPRoute, TrafficSplit),
+// two (NGINX, which reads the user's Ingress; TrafficSplit with match conditions) or three
+// (Istio), once per target, and one more read per object there already.
 //
 // # Weights read back
 //

@@ -5,8 +5,11 @@ import (
 	"errors"
 
 	"github.com/go-logr/logr"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/canarykit/canarykit/canary"
 )
@@ -30,18 +33,34 @@ const preflightPort = 80
 // dryRunVerdict is a preflight's verdict on the answer to one dry-run creation: the API
 // server's refusal of the object (422 Invalid: its CRD's schema or validation rules, a
 // ValidatingAdmissionPolicy, a webhook answering with that code) is refusal(err), the error
-// Reconcile's creation would return; any other answer (the object exists, an admission webhook
-// that serves no dry run, a server not reached, a Forbidden that may be RBAC's) says nothing
-// of the object's content and leaves the verdict to Reconcile.
-func dryRunVerdict(log logr.Logger, kind string, t canary.Target, err error, refusal func(error) error) error {
-	if err == nil {
+// Reconcile's creation would return. An object of that name already there is owned(), the
+// check Reconcile makes before adopting it: someone else's is refused (ErrNotOwned) before
+// the workload is touched. Any other answer (an admission webhook that serves no dry run, a
+// server not reached, a Forbidden that may be RBAC's) says nothing of the object's content and
+// leaves the verdict to Reconcile.
+func dryRunVerdict(log logr.Logger, kind string, t canary.Target, err error, refusal func(error) error, owned func() error) error {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if apierrors.IsInvalid(err) {
+	case apierrors.IsInvalid(err):
 		return refusal(err)
+	case apierrors.IsAlreadyExists(err):
+		return owned()
 	}
 	log.V(1).Info(kind+" preflight inconclusive; Reconcile will tell", "target", t.String(), "error", err.Error())
 	return nil
+}
+
+// ownedIfRead is an owned() of dryRunVerdict: check's verdict on the object get reads, or nil
+// when it cannot be read (Reconcile reads it again).
+func ownedIfRead[T any](get func() (T, error), check func(T) error) func() error {
+	return func() error {
+		cur, err := get()
+		if err != nil {
+			return nil
+		}
+		return check(cur)
+	}
 }
 
 // dryRun are the create options of a preflight: validation and admission, nothing stored.
@@ -52,8 +71,9 @@ var dryRun = metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 // filter (spec.service.corsPolicy) on Gateway API's standard channel, is refused before the
 // target's workload is touched, with Reconcile's error. It refuses what Reconcile refuses
 // before any request too. The API server's refusal of the route (422 Invalid) is returned;
-// any other answer (the route exists, an admission webhook that serves no dry run, a server
-// not reached) leaves the verdict to Reconcile. One request; it writes nothing.
+// a route there already is refused if it is not the router's for t (ErrNotOwned, one more
+// request); any other answer leaves the verdict to Reconcile (see dryRunVerdict). One request;
+// it writes nothing.
 func (r *HTTPRoute) PreflightRoute(ctx context.Context, t canary.Target) error {
 	if err := r.valid(t); err != nil {
 		return err
@@ -72,7 +92,8 @@ func (r *HTTPRoute) PreflightRoute(ctx context.Context, t canary.Target) error {
 	}
 	return dryRunVerdict(r.log, "HTTPRoute", t, c.createDryRun(ctx, t.Namespace, route), func(err error) error {
 		return r.apiError(err, "create", t)
-	})
+	}, ownedIfRead(func() (*gwv1.HTTPRoute, error) { return c.get(ctx, t.Namespace, t.ApexService()) },
+		func(cur *gwv1.HTTPRoute) error { return r.own.check("HTTPRoute", &cur.ObjectMeta, t) }))
 }
 
 // PreflightRoute asks the API server, in a dry run, whether it would accept t's TrafficSplit,
@@ -80,9 +101,10 @@ func (r *HTTPRoute) PreflightRoute(ctx context.Context, t canary.Target) error {
 // (canary.RoutePreflighter). What Reconcile refuses before any request is refused here too,
 // with the same error: a target the router cannot route, a TrafficSplit (or HTTPRouteGroup)
 // CRD the API server does not serve, match conditions its served version cannot express.
-// The API server's refusal of an object (422 Invalid) is Reconcile's error for it; any other
-// answer leaves the verdict to Reconcile. One request, two with match conditions; it writes
-// nothing.
+// The API server's refusal of an object (422 Invalid) is Reconcile's error for it, and one
+// there already that is not the router's for t is refused (ErrNotOwned); any other answer
+// leaves the verdict to Reconcile (see dryRunVerdict). One request, two with match
+// conditions; it writes nothing.
 func (r *TrafficSplit) PreflightRoute(ctx context.Context, t canary.Target) error {
 	if err := r.valid(t); err != nil {
 		return err
@@ -98,7 +120,8 @@ func (r *TrafficSplit) PreflightRoute(ctx context.Context, t canary.Target) erro
 		}
 		err := dryRunVerdict(r.log, "HTTPRouteGroup", t, p.group.createDryRun(ctx, t.Namespace, g), func(err error) error {
 			return r.groupError(err, "create", t)
-		})
+		}, ownedIfRead(func() (*routeGroup, error) { return p.group.get(ctx, t.Namespace, t.ApexService()) },
+			func(cur *routeGroup) error { return r.own.check("HTTPRouteGroup", &cur.meta, t) }))
 		if err != nil {
 			return err
 		}
@@ -109,7 +132,8 @@ func (r *TrafficSplit) PreflightRoute(ctx context.Context, t canary.Target) erro
 	}
 	return dryRunVerdict(r.log, "TrafficSplit", t, p.write.createDryRun(ctx, t.Namespace, s), func(err error) error {
 		return r.apiError(err, "create TrafficSplit", t)
-	})
+	}, ownedIfRead(func() (*split, error) { return p.read.get(ctx, t.Namespace, t.ApexService()) },
+		func(cur *split) error { return r.own.check("TrafficSplit", &cur.meta, t) }))
 }
 
 // PreflightRoute asks the API server, in a dry run, whether it would accept t's two
@@ -118,8 +142,9 @@ func (r *TrafficSplit) PreflightRoute(ctx context.Context, t canary.Target) erro
 // may refuse what the router's own checks let through. What Reconcile refuses before any
 // request is refused here too, with the same error (a target or match the router cannot
 // route, Istio's networking CRDs not served). The API server's refusal of an object (422
-// Invalid) is Reconcile's error for it; any other answer leaves the verdict to Reconcile.
-// Three requests; it writes nothing.
+// Invalid) is Reconcile's error for it, and one there already that is not the router's for t
+// is refused (ErrNotOwned); any other answer leaves the verdict to Reconcile (see
+// dryRunVerdict). Three requests; it writes nothing.
 func (r *Istio) PreflightRoute(ctx context.Context, t canary.Target) error {
 	if err := r.valid(t); err != nil {
 		return err
@@ -150,7 +175,8 @@ func (r *Istio) PreflightRoute(ctx context.Context, t canary.Target) error {
 		_, err = o.api.res.Create(ctx, obj, dryRun)
 		errs = append(errs, dryRunVerdict(r.log, o.api.kind, t, err, func(err error) error {
 			return r.apiError(err, "create", o.api.kind, t.Namespace, o.name)
-		}))
+		}, ownedIfRead(func() (*unstructured.Unstructured, error) { return o.api.res.Get(ctx, o.name, metav1.GetOptions{}) },
+			func(cur *unstructured.Unstructured) error { return r.own.check(o.api.kind, objectMeta(cur), t) })))
 	}
 	return errors.Join(errs...)
 }
@@ -162,8 +188,9 @@ func (r *Istio) PreflightRoute(ctx context.Context, t canary.Target) error {
 // returned here too, with the same error: match conditions ingress-nginx cannot express, a
 // user's Ingress that is missing, that is itself a canary Ingress or that routes nothing to
 // the apex Service. The API server's refusal of the canary Ingress (422 Invalid) is
-// Reconcile's error for it; any other answer leaves the verdict to Reconcile. Two requests;
-// it writes nothing.
+// Reconcile's error for it, and one there already that is not the router's for t is refused
+// (ErrNotOwned, or another target's canary Ingress); any other answer leaves the verdict to
+// Reconcile (see dryRunVerdict). Two requests; it writes nothing.
 func (r *NGINX) PreflightRoute(ctx context.Context, t canary.Target) error {
 	if err := r.validate(t); err != nil {
 		return err
@@ -173,5 +200,8 @@ func (r *NGINX) PreflightRoute(ctx context.Context, t canary.Target) error {
 		return err
 	}
 	_, err = r.client.Ingresses(t.Namespace).Create(ctx, ing, dryRun)
-	return dryRunVerdict(r.log, "Ingress", t, err, func(err error) error { return r.apiError(err, "create", ing.Name, t) })
+	return dryRunVerdict(r.log, "Ingress", t, err, func(err error) error { return r.apiError(err, "create", ing.Name, t) },
+		ownedIfRead(func() (*networkingv1.Ingress, error) {
+			return r.client.Ingresses(t.Namespace).Get(ctx, ing.Name, metav1.GetOptions{})
+		}, func(cur *networkingv1.Ingress) error { return r.check(cur, t) }))
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	specsv1alpha4 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/specs/v1alpha4"
+	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 	splitv1alpha4 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha4"
 	specsclient "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned"
 	specsfake "github.com/servicemeshinterface/smi-sdk-go/pkg/gen/client/specs/clientset/versioned/fake"
@@ -339,7 +340,7 @@ func TestNGINXPreflightIsADryRunOfTheCanaryIngress(t *testing.T) {
 			} else {
 				require.NoError(t, err)
 			}
-			assert.Equal(t, []string{"get", "create"}, verbs(&cs.Fake, 0), "the user's Ingress read, the canary Ingress dry-run")
+			assert.Equal(t, []string{"get", "create"}, verbs(&cs.Fake, 0)[:2], "the user's Ingress read, the canary Ingress dry-run")
 			require.Len(t, *seen, 1)
 			requireDryRuns(t, *seen)
 			ing := (*seen)[0].GetObject().(*networkingv1.Ingress)
@@ -425,4 +426,61 @@ func TestCreateDryRunAsksTheServerForOne(t *testing.T) {
 	defer mu.Unlock()
 	assert.ElementsMatch(t, want, seen)
 	assert.Len(t, seen, 6, "four TrafficSplit versions, two HTTPRouteGroup versions")
+}
+
+// A route object of the router's name there already is read when the dry run says so: one
+// someone else manages is refused as Reconcile refuses it (ErrNotOwned), before the target's
+// workload is touched; one the router made for the target passes.
+func TestPreflightRefusesARouteObjectSomeoneElseOwns(t *testing.T) {
+	foreign := func(tg canary.Target, name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: tg.Namespace, Labels: map[string]string{canary.LabelManagedBy: "argocd"}}
+	}
+	ours := func(tg canary.Target, name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: tg.Namespace, Labels: map[string]string{canary.LabelManagedBy: "canarykit"},
+			Annotations: map[string]string{canary.AnnotationTarget: tg.Name}}
+	}
+	for _, c := range []struct {
+		router string
+		// preflight runs the router's preflight for tg with an object of meta in its fake
+		preflight func(t *testing.T, tg canary.Target, meta func(canary.Target, string) metav1.ObjectMeta) error
+		kind      string
+	}{
+		{"HTTPRoute", func(t *testing.T, tg canary.Target, meta func(canary.Target, string) metav1.ObjectMeta) error {
+			cs := gatewayfake.NewSimpleClientset(&gwv1.HTTPRoute{ObjectMeta: meta(tg, tg.ApexService())})
+			return serviceRouter(t, cs, gatewayService).PreflightRoute(ctx(t), tg)
+		}, "HTTPRoute"},
+		{"TrafficSplit", func(t *testing.T, tg canary.Target, meta func(canary.Target, string) metav1.ObjectMeta) error {
+			cs := splitfake.NewSimpleClientset(&splitv1alpha2.TrafficSplit{ObjectMeta: meta(tg, tg.ApexService())})
+			r, err := NewTrafficSplit(TrafficSplitOptions{Client: cs, Version: "v1alpha2"})
+			require.NoError(t, err)
+			return r.PreflightRoute(ctx(t), tg)
+		}, "TrafficSplit"},
+		{"Istio", func(t *testing.T, tg canary.Target, meta func(canary.Target, string) metav1.ObjectMeta) error {
+			vs := &unstructured.Unstructured{Object: map[string]any{"apiVersion": IstioGroup + "/v1", "kind": "VirtualService"}}
+			m := meta(tg, tg.ApexService())
+			vs.SetName(m.Name)
+			vs.SetNamespace(m.Namespace)
+			vs.SetLabels(m.Labels)
+			vs.SetAnnotations(m.Annotations)
+			r, err := NewIstio(IstioOptions{Client: newIstioFake(vs), Discovery: discoveryServing(IstioGroup + "/v1")})
+			require.NoError(t, err)
+			return r.PreflightRoute(ctx(t), tg)
+		}, "VirtualService"},
+		{"NGINX", func(t *testing.T, tg canary.Target, meta func(canary.Target, string) metav1.ObjectMeta) error {
+			canaryIngress := userIngress(tg)
+			canaryIngress.ObjectMeta = meta(tg, CanaryIngressName(tg))
+			cs := fake.NewClientset(userIngress(tg), canaryIngress)
+			return newNGINX(t, NGINXOptions{Client: cs.NetworkingV1()}).PreflightRoute(ctx(t), tg)
+		}, "Ingress"},
+	} {
+		t.Run(c.router, func(t *testing.T) {
+			tg := newTarget()
+			err := c.preflight(t, tg, foreign)
+			require.ErrorIs(t, err, ErrNotOwned)
+			requirePermanent(t, err)
+			assert.ErrorContains(t, err, c.kind+" "+tg.Namespace+"/")
+			assert.ErrorContains(t, err, canary.LabelManagedBy+"=argocd")
+			require.NoError(t, c.preflight(t, newTarget(), ours), "the router's own object for the target")
+		})
+	}
 }

@@ -244,3 +244,35 @@ func refusedUntouched(ctx context.Context, t *testing.T, env *testenv.Env, cr *f
 	}
 	return d
 }
+
+// A Canary whose route object is there already and managed by someone else (a TrafficSplit a
+// GitOps tool applied) fails before anything is made for its target, and the object is left
+// as it was: the preflight's dry run finds it and reads it, as Reconcile would.
+func TestRouteSomeoneElseOwnsRefusedBeforeTheWorkloadIsTouched(t *testing.T) {
+	env := testenv.Shared(t)
+	ctx, _, ns := bedNamespace(t, env, testenv.TrafficSplitCRD())
+	createPodinfo(ctx, t, env, ns)
+	dyn, err := dynamic.NewForConfig(env.Config())
+	require.NoError(t, err)
+	gvr := schema.GroupVersionResource{Group: "split.smi-spec.io", Version: "v1alpha2", Resource: "trafficsplits"}
+	theirs, err := dyn.Resource(gvr).Namespace(ns).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
+		"metadata": map[string]any{"name": "podinfo", "labels": map[string]any{"app.kubernetes.io/managed-by": "argocd"}},
+		"spec":     map[string]any{"service": "podinfo", "backends": []any{map[string]any{"service": "podinfo-v2", "weight": int64(100)}}},
+	}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	cr, err := flagger.LoadCanary(fmt.Appendf(nil, `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: %s}
+spec:
+  provider: linkerd
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis: {interval: 1s, threshold: 2, stepWeight: 50, maxWeight: 50}
+`, ns))
+	require.NoError(t, err)
+	refusedUntouched(ctx, t, env, cr, "TrafficSplit "+ns+"/podinfo has app.kubernetes.io/managed-by=argocd, not app.kubernetes.io/managed-by=canarykit")
+	now, err := dyn.Resource(gvr).Namespace(ns).Get(ctx, "podinfo", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, theirs.GetResourceVersion(), now.GetResourceVersion(), "left as it was")
+}
