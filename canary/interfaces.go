@@ -49,10 +49,11 @@ type WeightsReconciler interface {
 // the route Reconcile would create for t, writing nothing (a server-side dry run). A Rollout
 // calls it once, before the Bootstrap of a target that was never initialized, so that such a
 // refusal stops the release before the workload is touched. It returns what Reconcile would
-// return before writing (the route's own problems, a route kind the cluster does not serve)
-// and the cluster's refusal of the route, as Reconcile would (permanent when Reconcile's
-// would be); an answer that says nothing of the route's content (the route exists already,
-// the dry run is not served, the request did not get through) is nil, and Reconcile finds out.
+// return before writing (the route's own problems, a route kind the cluster does not serve, a
+// route object of its name that someone else manages) and the cluster's refusal of the route,
+// as Reconcile would (permanent when Reconcile's would be); an answer that says nothing of the
+// route's content (the dry run is not served, the request did not get through) is nil, and
+// Reconcile finds out. A router that wraps another forwards it.
 type RoutePreflighter interface {
 	MeshRouter
 	PreflightRoute(ctx context.Context, t Target) error
