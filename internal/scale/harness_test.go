@@ -182,7 +182,11 @@ func TestScale(t *testing.T) {
 	}
 	var reqs []Request
 	untargeted := 0
+	byClient := map[string]int{} // every client's requests, watches excluded
 	for _, e := range events {
+		if e.Verb != "watch" {
+			byClient[clientOf(e, rel)]++
+		}
 		if !rel.mine(e) || e.Verb == "watch" {
 			continue
 		}
@@ -240,6 +244,7 @@ func TestScale(t *testing.T) {
 	t.Logf("the machine over the window (every process on it, the tool's %.2f cores included): %s",
 		cores(cpu1-cpu0, elapsed), MachineBetween(machine0, machine1, elapsed))
 	t.Logf("cores by command over the window, the busiest: %s", CommandsBetween(commands0, commands1, elapsed, 6))
+	t.Logf("the API server's requests in the window by client (watches excluded): %s", ClientRates(byClient, elapsed))
 	threads := ThreadsBetween(threads0, threads1)
 	sleeps := TotalSleeps(threads)
 	t.Logf("the tool's threads went to sleep %d times in the window (voluntary context switches, each followed by a wake-up): %.1f per step; %s",
@@ -467,6 +472,23 @@ func (r *run) waitPhase(phase string, each ...func()) {
 }
 
 // breakdown lists the kinds by count, most first, each with its count per step when steps > 0.
+// clientOf names the client that made an audited request: the tool (by its user agent), the
+// bed's kube-controller-manager or kubelet stand-in (by their users), the harness itself (the
+// bed's admin otherwise), or the request's user.
+func clientOf(e testenv.AuditEvent, tool *subprocess) string {
+	switch {
+	case tool.mine(e):
+		return "the tool"
+	case e.User == testenv.ControllerManagerUser:
+		return "kube-controller-manager"
+	case e.User == testenv.KubeletUser:
+		return "the kubelet stand-in"
+	case e.User == testenv.AdminUser:
+		return "the harness"
+	}
+	return e.User
+}
+
 func breakdown(byKind map[string]int, steps int) string {
 	kinds := make([]string, 0, len(byKind))
 	for k := range byKind {

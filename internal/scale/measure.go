@@ -359,3 +359,21 @@ func parseToolEnv(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// ClientRates is the API server's requests in a window of elapsed by the client that made
+// them, most first, each as its count and its rate: "the tool 29954 (121.3/s), ...", so that
+// the tool's share of the server's load shows beside the bed's own clients'.
+func ClientRates(counts map[string]int, elapsed time.Duration) string {
+	clients := make([]string, 0, len(counts))
+	for c := range counts {
+		clients = append(clients, c)
+	}
+	slices.SortFunc(clients, func(a, b string) int {
+		return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b))
+	})
+	parts := make([]string, len(clients))
+	for i, c := range clients {
+		parts[i] = fmt.Sprintf("%s %d (%.1f/s)", c, counts[c], float64(counts[c])/elapsed.Seconds())
+	}
+	return strings.Join(parts, ", ")
+}

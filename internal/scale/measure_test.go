@@ -224,3 +224,9 @@ func TestGoMaxProcsReadsTheGoCollectorsGauge(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, -1, n)
 }
+
+func TestClientRatesListsTheBusiestFirstWithTheirRates(t *testing.T) {
+	got := ClientRates(map[string]int{"the tool": 300, "kube-controller-manager": 1200, "the harness": 300}, time.Minute)
+	assert.Equal(t, "kube-controller-manager 1200 (20.0/s), the harness 300 (5.0/s), the tool 300 (5.0/s)", got)
+	assert.Empty(t, ClientRates(nil, time.Minute))
+}
