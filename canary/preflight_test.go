@@ -42,7 +42,8 @@ func preflightEnv(t *testing.T, refuse error) (*canarytest.Env, *preflightRouter
 }
 
 // A route the cluster refuses stops a target that was never initialized before its workload
-// or its route is touched: the refusal is the Run's error, permanent as the router said.
+// or its route is touched: the refusal is the Run's error, permanent as the router said, and
+// its last Event, a Warning.
 func TestRouteRefusedInPreflightTouchesNothing(t *testing.T) {
 	refused := canary.Permanent(errors.New("the HTTPRoute CRD refuses the CORS filter (a Canary's spec.service.corsPolicy)"))
 	env, router, r := preflightEnv(t, refused)
@@ -53,6 +54,13 @@ func TestRouteRefusedInPreflightTouchesNothing(t *testing.T) {
 	assert.Equal(t, int32(1), router.preflights.Load())
 	assert.Zero(t, env.Calls()["Workload.Bootstrap"], "the workload is not touched")
 	assert.Zero(t, env.Calls()["Router.Reconcile"]+env.Calls()["Router.SetWeights"], "nor the route")
+	events := env.Events.Events()
+	if assert.NotEmpty(t, events) {
+		last := events[len(events)-1]
+		assert.Equal(t, canary.EventWarning, last.Type)
+		assert.Equal(t, canary.ReasonError, last.Reason)
+		assert.Contains(t, last.Message, "spec.service.corsPolicy", "the refusal recorded where kubectl describe shows it")
+	}
 	if got := router.last.Load(); assert.NotNil(t, got) {
 		assert.Equal(t, "podinfo", got.Name)
 		assert.NotEmpty(t, got.Match, "the preflight sees the route Reconcile would make: the A/B match included")

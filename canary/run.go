@@ -48,8 +48,11 @@ type run struct {
 // release, Run bootstraps the target if needed and returns at once (Result.Released false).
 //
 // Run blocks until the release ends, ctx ends, or a permanent error occurs. Transient adapter
-// errors are reported as Error events and retried at the next tick. On error the Result holds
-// the phase reached; the saved status stays consistent, and a later Run continues from it.
+// errors are reported as Error events and retried at the next tick; a permanent error is
+// reported as an Error event too (a Warning, as Flagger records a router's or a workload's
+// error on the Canary) before Run returns it, unless ctx ended or another driver saved first
+// (ErrConflict). On error the Result holds the phase reached; the saved status stays
+// consistent, and a later Run continues from it.
 func (r *Rollout) Run(ctx context.Context) (Result, error) {
 	if !r.running.CompareAndSwap(false, true) {
 		return Result{Target: r.target}, ErrAlreadyRunning
@@ -105,6 +108,11 @@ func (u *run) loop(ctx context.Context) error {
 		if err != nil {
 			if fatal(ctx, err) {
 				u.safeRoute(ctx, err)
+				if ctx.Err() == nil && !errors.Is(err, ErrConflict) {
+					// what stopped it, where `kubectl describe` shows it (Flagger records a
+					// router's or a workload's error so), not only in the caller's error
+					u.emit(EventWarning, ReasonError, err.Error())
+				}
 				return u.fail(u.op(err), err)
 			}
 			u.emit(EventWarning, ReasonError, err.Error())

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -223,8 +224,9 @@ func TestNGINXIngressWithoutTheApexRefusedBeforeTheWorkloadIsTouched(t *testing.
 }
 
 // refusedUntouched runs a release of cr, the Canary of Deployment podinfo, through a new
-// driver, and checks that it failed for good with an error that says want, with nothing
-// made for its target: no primary, no Services. It returns the driver.
+// driver, and checks that it failed for good with an error that says want, recorded as a
+// Warning Event, with nothing made for its target: no primary, no Services. It returns the
+// driver.
 func refusedUntouched(ctx context.Context, t *testing.T, env *testenv.Env, cr *flagger.Canary, want string) *Driver {
 	t.Helper()
 	d, err := New(Options{Config: env.Config(), Identity: "canarykit", Logger: testr.New(t)})
@@ -242,6 +244,15 @@ func refusedUntouched(ctx context.Context, t *testing.T, env *testenv.Env, cr *f
 		_, err := env.Client().CoreV1().Services(cr.Namespace).Get(ctx, name, metav1.GetOptions{})
 		assert.True(t, apierrors.IsNotFound(err), "Service %s: %v", name, err)
 	}
+	assert.NoError(t, wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		list, err := env.Client().CoreV1().Events(cr.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(list.Items, func(e corev1.Event) bool {
+			return e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, want)
+		}), nil
+	}), "a Warning Event that says %q", want)
 	return d
 }
 
