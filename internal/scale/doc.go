@@ -21,7 +21,8 @@
 // the threads started (ThreadsSummary; #2 is a Go program's runtime monitor, sysmon), and,
 // idle, per second; and the whole machine's cores busy, idle and stolen by the hypervisor
 // over the window (MachineCPU), the bed's servers and the tool together, with the busiest
-// commands' cores (CommandsCPU). -http1-requests starts the controller with
+// commands' cores (CommandsCPU), and the API server's requests by client, the tool's beside
+// kube-controller-manager's and the harness's (ClientRates). -http1-requests starts the controller with
 // --http1-requests (its requests over HTTP/1.1, driver.Options.HTTP1Requests).
 // -tool-env=NAME=VALUE,… adds
 // variables to the measured tool's environment (GOMAXPROCS=2: the Go runtime's settings
