@@ -73,7 +73,8 @@ func TestPermanentStopsBackoffRetries(t *testing.T) {
 }
 
 // A permanent adapter error, marked either way, stops Run and routes all traffic back to the
-// primary; a transient one is retried at the next tick and the release goes on.
+// primary, in one Warning event that names it; a transient one is retried at the next tick and
+// the release goes on.
 func TestPermanentErrorRoutesTrafficToThePrimary(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -107,6 +108,13 @@ func TestPermanentErrorRoutesTrafficToThePrimary(t *testing.T) {
 			w, _ := env.Router.Current(env.Target)
 			assert.Equal(t, canary.AllPrimary(), w)
 			assert.Equal(t, canary.PhaseProgressing, res.Phase, "the status stays where the analysis stopped")
+			events := env.Events.Events()
+			last := events[len(events)-1]
+			assert.Equal(t, canary.EventWarning, last.Type)
+			assert.Equal(t, canary.ReasonError, last.Reason)
+			assert.Contains(t, last.Message, "Routing all traffic to the primary of podinfo.test: the analysis stopped")
+			assert.Contains(t, last.Message, errRouteOwned.Error())
+			assert.NotContains(t, events[len(events)-2].Message, errRouteOwned.Error(), "the cause said once, with the way back to the primary")
 		})
 	}
 }

@@ -51,7 +51,8 @@ type run struct {
 // errors are reported as Error events and retried at the next tick; a permanent error is
 // reported as an Error event too (a Warning, as Flagger records a router's or a workload's
 // error on the Canary) before Run returns it, unless ctx ended or another driver saved first
-// (ErrConflict). On error the Result holds the phase reached; the saved status stays
+// (ErrConflict): one event, the error's, or, when it stopped an analysis in flight, the one
+// that says all traffic went back to the primary because of it. On error the Result holds the phase reached; the saved status stays
 // consistent, and a later Run continues from it.
 func (r *Rollout) Run(ctx context.Context) (Result, error) {
 	if !r.running.CompareAndSwap(false, true) {
@@ -107,8 +108,7 @@ func (u *run) loop(ctx context.Context) error {
 		n, err := u.tick(ctx)
 		if err != nil {
 			if fatal(ctx, err) {
-				u.safeRoute(ctx, err)
-				if ctx.Err() == nil && !errors.Is(err, ErrConflict) {
+				if !u.safeRoute(ctx, err) && ctx.Err() == nil && !errors.Is(err, ErrConflict) {
 					// what stopped it, where `kubectl describe` shows it (Flagger records a
 					// router's or a workload's error so), not only in the caller's error
 					u.emit(EventWarning, ReasonError, err.Error())
@@ -136,20 +136,22 @@ func (u *run) loop(ctx context.Context) error {
 // release then), so the route does not keep sending traffic to a canary nobody watches. The
 // status is left as it is; a later Run resumes from the route. Before the release's first route
 // write the route is known only from its adoption, which may be the router's memory of its last
-// write (see routeAllPrimary): the write is made then even if that says all-primary.
-func (u *run) safeRoute(ctx context.Context, cause error) {
+// write (see routeAllPrimary): the write is made then even if that says all-primary. It
+// reports whether it routed so, and said so in an Error event that names the cause.
+func (u *run) safeRoute(ctx context.Context, cause error) bool {
 	if ctx.Err() != nil || errors.Is(cause, ErrConflict) || !u.reconciled ||
 		(u.weights == AllPrimary() && len(u.res.Weights) > 0) ||
 		(u.st.Phase != PhaseProgressing && u.st.Phase != PhaseWaitingPromotion) {
-		return
+		return false
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := u.routeAllPrimary(sctx); err != nil {
 		u.r.log.Error(err, "could not route all traffic to the primary after a permanent error", "cause", cause.Error())
-		return
+		return false
 	}
 	u.emit(EventWarning, ReasonError, fmt.Sprintf("Routing all traffic to the primary of %s: the analysis stopped: %v", u.r.target, cause))
+	return true
 }
 
 // opError names the operation an adapter error came from.
