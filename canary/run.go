@@ -52,8 +52,8 @@ type run struct {
 // reported as an Error event too (a Warning, as Flagger records a router's or a workload's
 // error on the Canary) before Run returns it, unless ctx ended or another driver saved first
 // (ErrConflict): one event, the error's, or, when it stopped an analysis in flight, the one
-// that says all traffic went back to the primary because of it. On error the Result holds the phase reached; the saved status stays
-// consistent, and a later Run continues from it.
+// that says all traffic went back to the primary because of it. On error the Result holds the
+// phase reached; the saved status stays consistent, and a later Run continues from it.
 func (r *Rollout) Run(ctx context.Context) (Result, error) {
 	if !r.running.CompareAndSwap(false, true) {
 		return Result{Target: r.target}, ErrAlreadyRunning

@@ -471,7 +471,6 @@ func (r *run) waitPhase(phase string, each ...func()) {
 	}
 }
 
-// breakdown lists the kinds by count, most first, each with its count per step when steps > 0.
 // clientOf names the client that made an audited request: the tool (by its user agent), the
 // bed's kube-controller-manager or kubelet stand-in (by their users), the harness itself (the
 // bed's admin otherwise), or the request's user.
@@ -489,6 +488,7 @@ func clientOf(e testenv.AuditEvent, tool *subprocess) string {
 	return e.User
 }
 
+// breakdown lists the kinds by count, most first, each with its count per step when steps > 0.
 func breakdown(byKind map[string]int, steps int) string {
 	kinds := make([]string, 0, len(byKind))
 	for k := range byKind {
