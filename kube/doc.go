@@ -7,7 +7,7 @@
 //	defer cluster.Close()
 //	workload, _ := cluster.Workload(kube.WorkloadOptions{Target: target, Port: 9898, Autoscaler: "podinfo"})
 //	lease, _ := kube.NewLease(kube.LeaseOptions{Client: client, Target: target, Identity: podName})
-//	events := cluster.Events(kube.EventsOptions{})
+//	events, _ := cluster.Events(kube.EventsOptions{})
 //	defer events.Shutdown()
 //	r, _ := canary.New(canary.Config{Target: target, Spec: spec, Workload: workload, Store: lease,
 //		OnEvent: events.For(target), Router: router, Metrics: prom, Builtins: metrics.Linkerd()})

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
@@ -43,6 +44,47 @@ type EventsOptions struct {
 	Retry time.Duration
 	// Grace is how long Shutdown keeps writing the queued Events. Default 5s.
 	Grace time.Duration
+	// Record is which events are written: RecordAll (the default, "" too), RecordWarnings or
+	// RecordNone. The events not written still reach everything else that receives them (the
+	// Rollout's OnEvent: event webhooks, alerts, logs, self-metrics).
+	Record EventRecord
+}
+
+// EventRecord says which of the releases' events become Kubernetes Events.
+type EventRecord string
+
+// The events recorded.
+const (
+	// RecordAll writes every event, as Flagger records them: a release of five weight steps
+	// writes about ten (the new revision, the analysis' start, each step, the promotion), one
+	// API request each, more than its route and status writes together.
+	RecordAll EventRecord = "all"
+	// RecordWarnings writes the Warning events only: what went wrong or holds a release (a
+	// workload not ready, a check halting a step, a hook failing, a rollback, an error). A
+	// release that goes well writes none; the Canary's status says where it stands.
+	RecordWarnings EventRecord = "warnings"
+	// RecordNone writes no Event at all.
+	RecordNone EventRecord = "none"
+)
+
+// writes reports whether r records an event of type typ (Normal or Warning).
+func (r EventRecord) writes(typ string) bool {
+	switch r {
+	case RecordNone:
+		return false
+	case RecordWarnings:
+		return typ == corev1.EventTypeWarning
+	}
+	return true
+}
+
+// ParseEventRecord reads s as an EventRecord: "all", "warnings" or "none" ("" is "all").
+func ParseEventRecord(s string) (EventRecord, error) {
+	switch r := EventRecord(s); r {
+	case "", RecordAll, RecordWarnings, RecordNone:
+		return r, nil
+	}
+	return "", fmt.Errorf("events to record %q: want %q, %q or %q", s, RecordAll, RecordWarnings, RecordNone)
 }
 
 // eventTries bounds the writes of one Event; eventMaxRetry its longest wait between two.
@@ -72,6 +114,10 @@ const (
 // queue of its own; what does not fit is dropped and counted, never silently (client-go's own
 // recorder holds 1,000 events and drops the rest unseen, which a thousand targets stepping
 // together overflow: about 2,000, its incoming queue and its writer's, each of 1,000).
+//
+// EventsOptions.Record leaves out the Normal events (RecordWarnings) or every event
+// (RecordNone): a release's Events are most of its API requests, where what users need from
+// them is in the Canary's status and the Warnings.
 type Events struct {
 	c       *Cluster
 	opts    EventsOptions
@@ -98,8 +144,12 @@ type eventWriter struct {
 	queue chan *corev1.Event
 }
 
-// Events starts the event writers. Call Shutdown when done.
-func (c *Cluster) Events(opts EventsOptions) *Events {
+// Events starts the event writers. Call Shutdown when done. It fails only on an unknown
+// opts.Record.
+func (c *Cluster) Events(opts EventsOptions) (*Events, error) {
+	if _, err := ParseEventRecord(string(opts.Record)); err != nil {
+		return nil, fmt.Errorf("EventsOptions.Record: %w", err)
+	}
 	if opts.Component == "" {
 		opts.Component = "canarykit"
 	}
@@ -130,7 +180,7 @@ func (c *Cluster) Events(opts EventsOptions) *Events {
 		e.wg.Add(1)
 		go e.run(w)
 	}
-	return e
+	return e, nil
 }
 
 // For returns the handler for t's events, for canary.Config.OnEvent: each is recorded on the
@@ -158,6 +208,9 @@ func (e *Events) handler(t canary.Target, involved func() corev1.ObjectReference
 		typ := corev1.EventTypeNormal
 		if ev.Type == canary.EventWarning {
 			typ = corev1.EventTypeWarning
+		}
+		if !e.opts.Record.writes(typ) {
+			return
 		}
 		r := reason
 		if r == "" {

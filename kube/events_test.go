@@ -301,7 +301,8 @@ func (a *eventAPI) events(t *testing.T, opts EventsOptions) *Events {
 	}}})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	e := c.Events(opts)
+	e, err := c.Events(opts)
+	require.NoError(t, err)
 	t.Cleanup(e.Shutdown)
 	return e
 }
@@ -343,4 +344,44 @@ func (e eventClient) Create(ctx context.Context, ev *corev1.Event, opts metav1.C
 	e.api.got = append(e.api.got, ev.DeepCopy())
 	e.api.mu.Unlock()
 	return e.EventInterface.Create(ctx, ev, opts)
+}
+
+// EventsOptions.Record leaves out the Normal events, or all of them; an unknown value is
+// refused by name.
+func TestEventsRecordOnlyWhatRecordSays(t *testing.T) {
+	held := advanced(20)
+	held.Type, held.Reason, held.Message = canary.EventWarning, canary.ReasonNotReady, "Halt advancement podinfo-primary.test waiting for rollout to finish"
+	for _, tc := range []struct {
+		record EventRecord
+		want   []string // the written Events' types
+	}{
+		{"", []string{corev1.EventTypeNormal, corev1.EventTypeWarning, corev1.EventTypeNormal}},
+		{RecordAll, []string{corev1.EventTypeNormal, corev1.EventTypeWarning, corev1.EventTypeNormal}},
+		{RecordWarnings, []string{corev1.EventTypeWarning}},
+		{RecordNone, nil},
+	} {
+		t.Run(string(tc.record), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				api := newEventAPI()
+				api.open()
+				events := api.events(t, EventsOptions{Record: tc.record})
+				h := events.For(canary.Target{Namespace: "test", Name: "podinfo"})
+				h(advanced(10))
+				h(held)
+				h(advanced(30))
+				synctest.Wait()
+				var types []string
+				for _, ev := range api.written() {
+					types = append(types, ev.Type)
+				}
+				assert.Equal(t, tc.want, types)
+				assert.Zero(t, events.Dropped(), "what is left out is not dropped")
+			})
+		})
+	}
+	c, err := New(Options{Client: fake.NewClientset()})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Events(EventsOptions{Record: "normal"})
+	require.ErrorContains(t, err, `EventsOptions.Record: events to record "normal": want "all", "warnings" or "none"`)
 }

@@ -171,7 +171,8 @@ func (b *bed) driver(t *testing.T, o driverOptions) *driver {
 	}
 	lease, err := kube.NewLease(kube.LeaseOptions{Client: b.client, Target: b.target, Identity: o.identity})
 	require.NoError(t, err)
-	events := cluster.Events(kube.EventsOptions{})
+	events, err := cluster.Events(kube.EventsOptions{})
+	require.NoError(t, err)
 	t.Cleanup(events.Shutdown)
 	if o.metrics == nil {
 		o.metrics = &canarytest.Metrics{}

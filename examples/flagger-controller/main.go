@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
@@ -76,6 +77,10 @@ type Options struct {
 	// HTTP1Requests sends the driver's requests over HTTP/1.1 (driver.Options.HTTP1Requests):
 	// less CPU per request, up to 100 connections per pool.
 	HTTP1Requests bool
+	// Events is which Events are written on the Canaries: kube.RecordAll (the default, as
+	// Flagger records them), kube.RecordWarnings or kube.RecordNone. The releases' and the
+	// controller's own (Terminating, a Canary refused) alike.
+	Events kube.EventRecord
 	// MetricsAddr, if set, is where /metrics is served (e.g. ":8080").
 	MetricsAddr string
 	// Registry is where the controller's metrics are registered and served from. Default: a
@@ -105,6 +110,7 @@ func main() {
 	qps := flag.Float64("kube-api-qps", 0, "requests per second of the driver's client: 0 follows the running Canaries (driver.RateLimit, at least 50), a value is a fixed limit, below 0 none")
 	burst := flag.Int("kube-api-burst", 0, "burst of the driver's client: 0 follows the running Canaries (or, with --kube-api-qps, driver.RateLimit's), a value is a fixed burst")
 	flag.BoolVar(&o.HTTP1Requests, "http1-requests", false, "send the driver's requests over HTTP/1.1, up to 100 connections per pool (its watches stay on HTTP/2): less CPU per request")
+	events := flag.String("events", string(kube.RecordAll), "which Events are written on the Canaries: all (as Flagger writes them), warnings (what goes wrong or holds a release: a release that goes well writes none) or none")
 	pprofAddr := flag.String("pprof-addr", "", "address of net/http/pprof's /debug/pprof/ on a listener of its own (empty: none)")
 	procs := flag.Int("gomaxprocs", DefaultMaxProcs, "threads running Go code at once (runtime.GOMAXPROCS); 0: Go's default (the CPUs, or the container's CPU limit). A GOMAXPROCS variable is kept unless this flag is given")
 	flag.Parse()
@@ -117,6 +123,10 @@ func main() {
 	}
 	if n > 0 {
 		runtime.GOMAXPROCS(n)
+	}
+	if o.Events, err = kube.ParseEventRecord(*events); err != nil {
+		fmt.Fprintln(os.Stderr, "flagger-controller: --events:", err)
+		os.Exit(2)
 	}
 	o.Logger = logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil))
 	if *pprofAddr != "" {
@@ -189,7 +199,8 @@ func Run(ctx context.Context, o Options) error {
 	log := o.Logger.WithValues("identity", o.Identity)
 	d, err := driver.New(driver.Options{Config: o.Config, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(o.Router)},
 		Prometheus: o.Prometheus, Identity: o.Identity, LeaseDuration: o.LeaseDuration, Recheck: o.Recheck,
-		NGINXAnnotationPrefix: o.IngressAnnotationsPrefix, HookTransport: o.HookTransport, HTTP1Requests: o.HTTP1Requests, CanaryStatus: true, Logger: log})
+		NGINXAnnotationPrefix: o.IngressAnnotationsPrefix, HookTransport: o.HookTransport, HTTP1Requests: o.HTTP1Requests, CanaryStatus: true,
+		Events: kube.EventsOptions{Record: o.Events}, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -208,9 +219,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	events := record.NewBroadcaster()
-	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	defer events.Shutdown()
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
 	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -251,7 +262,7 @@ func Run(ctx context.Context, o Options) error {
 		defer stopMetrics()
 	}
 	c := &Controller{Driver: d, Canaries: canaries, Dynamic: dyn, Namespace: o.Namespace, Log: log,
-		Recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canarykit-flagger-controller"}),
+		Recorder: recording(o.Events, broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canarykit-flagger-controller"})),
 		OnEvent:  onEvent, Forget: self.Forget, Refuse: self.Refuse, Restore: self.Restore, Adjust: o.Adjust}
 	log.Info("watching Canaries", "namespace", o.Namespace)
 	return c.Run(ctx)

@@ -55,6 +55,10 @@ func (r *run) canarykit() *subprocess {
 		args = append(args, "--http1-requests")
 		limit += "; requests over HTTP/1.1"
 	}
+	if *events != "" {
+		args = append(args, "--events", *events)
+		limit += "; Events: " + *events
+	}
 	p := &subprocess{agent: "flagger-controller/", metrics: "http://" + metrics + "/metrics"}
 	if *cpuProfile != "" || *windowTrace != "" || *heapProfile != "" {
 		addr := "127.0.0.1:" + strconv.Itoa(r.freePort())

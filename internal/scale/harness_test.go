@@ -37,6 +37,7 @@ var (
 	qps         = flag.Float64("qps", 0, "canarykit: a fixed client QPS for the controller, burst twice that (0: the controller's default, which follows the running Canaries)")
 	defaultQPS  = flag.Bool("default-qps", false, "canarykit: a fixed client limit for the controller at the driver's floor (DefaultQPS, DefaultBurst)")
 	http1       = flag.Bool("http1-requests", false, "canarykit: the controller's requests over HTTP/1.1 (--http1-requests, driver.Options.HTTP1Requests)")
+	events      = flag.String("events", "", "canarykit: which Events the controller writes (--events: all, warnings or none; default all, as Flagger)")
 	toolEnv     = flag.String("tool-env", "", "variables added to the measured tool's environment, comma-separated NAME=VALUE (GOMAXPROCS=1,GOGC=200): the Go runtime's settings measured without a rebuild")
 	idle        = flag.Duration("idle", 30*time.Second, "how long to measure the tool's CPU and requests with every target initialized, before the window (0: not at all)")
 )

@@ -173,6 +173,9 @@ func New(opts Options) (*Driver, error) {
 	if k := opts.DefaultRouter.Kind; k != flagger.RouterDefault && !knownKind(k) {
 		errs = append(errs, fmt.Errorf("Options.DefaultRouter: kind %q is not one canarykit drives", k))
 	}
+	if _, err := kube.ParseEventRecord(string(opts.Events.Record)); err != nil {
+		errs = append(errs, fmt.Errorf("Options.Events.Record: %w", err))
+	}
 	if p := opts.NGINXAnnotationPrefix; p != "" && len(validation.IsDNS1123Subdomain(p)) > 0 {
 		errs = append(errs, fmt.Errorf("Options.NGINXAnnotationPrefix %q is not a DNS subdomain", p))
 	}
@@ -255,8 +258,13 @@ func New(opts Options) (*Driver, error) {
 	if objects == nil {
 		objects = ClusterObjects(dyn)
 	}
+	events, err := cluster.Events(opts.Events)
+	if err != nil {
+		cluster.Close()
+		return fail(err)
+	}
 	d := &Driver{opts: opts, config: cfg, conns: conns, client: client, cluster: cluster, holders: holders, hooks: hooks, objects: objects, dyn: dyn, canaries: canaries,
-		events: cluster.Events(opts.Events), proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
+		events: events, proms: map[string]canary.MetricProvider{}, rate: rate, limiter: limiter}
 	d.routers = newRouters(d)
 	return d, nil
 }

@@ -29,8 +29,10 @@ func releaseEvents(t *testing.T, canaryStatus bool) ([]canary.Event, []corev1.Ev
 	cluster, err := kube.New(kube.Options{Client: client, Clock: env.Clock})
 	require.NoError(t, err)
 	t.Cleanup(cluster.Close)
+	events, err := cluster.Events(kube.EventsOptions{})
+	require.NoError(t, err)
 	d := &Driver{opts: Options{CanaryStatus: canaryStatus, Router: env.Router, Metrics: env.Metrics, Logger: logr.Discard(), Clock: env.Clock},
-		client: client, cluster: cluster, events: cluster.Events(kube.EventsOptions{}), proms: map[string]canary.MetricProvider{}}
+		client: client, cluster: cluster, events: events, proms: map[string]canary.MetricProvider{}}
 	d.routers = newRouters(d)
 	c := &flagger.Canary{Name: "podinfo", Namespace: "test", UID: "8d1b6f0e-canary", Target: env.Target,
 		Spec: canary.Spec{Interval: 30 * time.Second, Threshold: 2, StepWeight: 10,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
+	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/mesh"
 	"github.com/canarykit/canarykit/mesh/gatewayapi"
@@ -112,6 +113,8 @@ func TestRouterRefusals(t *testing.T) {
 	}
 	_, err = New(Options{Config: &rest.Config{}, NGINXAnnotationPrefix: "Ingress Prefix"})
 	require.ErrorContains(t, err, `Options.NGINXAnnotationPrefix "Ingress Prefix" is not a DNS subdomain`)
+	_, err = New(Options{Config: &rest.Config{}, Events: kube.EventsOptions{Record: "Warning"}})
+	require.ErrorContains(t, err, `Options.Events.Record: events to record "Warning": want "all", "warnings" or "none"`)
 	_, err = New(Options{})
 	require.ErrorContains(t, err, "Options.Config is required")
 }
