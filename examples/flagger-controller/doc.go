@@ -50,6 +50,10 @@
 // targets' Events the driver could not write (canarykit_events_dropped_total). The watch
 // client has its own small limit. --http1-requests sends the driver's requests over HTTP/1.1
 // (driver.Options.HTTP1Requests): less CPU per request, up to 100 connections per pool.
+// --events says which Events are written on the Canaries: all (the default, as Flagger writes
+// them), warnings (what goes wrong or holds a release; a release that goes well writes none)
+// or none (kube.EventsOptions.Record); the releases' events still reach the self-metrics, the
+// alerts and the event webhooks.
 // --gomaxprocs (1 by default) is how many threads run the controller's Go code at once: its
 // work is waiting on the API server and Prometheus, and a second thread cost more CPU in the
 // Go scheduler's hand-offs than it gave back (a third more per step at 1,000 Canaries on two

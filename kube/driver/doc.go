@@ -67,7 +67,8 @@
 // involvedObject.kind=Canary finds them. Either way the Event's action is the engine's reason,
 // and similar events are combined by it (from the tenth of one kind with distinct messages in
 // ten minutes), not by the reason they share: a release's Events are written whole. The source
-// stays canarykit's.
+// stays canarykit's. Options.Events.Record writes only the Warnings, or none (they are most of
+// a release's API requests); the events still reach the release's alerts, hooks and OnEvent.
 // LoadCanaryStatus reads that status from outside the driver (a status command).
 //
 // A controller keeps one Target per object in a Targets set: Apply starts a key's Target,
