@@ -194,6 +194,10 @@ type Metric struct {
 	// {{ target }}, {{ service }}, {{ interval }}, {{ variables.<key> }}.
 	Query string
 	// Variables fill {{ variables.<key> }} (Flagger's templateVariables); a missing key is an error.
+	// A value holds no quote, backslash or control character (Validate): a template keeps it
+	// in a string of the query, which it must not end. Flagger pastes them as they are, so
+	// that a Canary's author could add any query to a shared MetricTemplate's and run it with
+	// the template's provider and credentials.
 	Variables map[string]string
 	// OnNoData says what an empty or NaN result does. Default NoDataFail (Flagger's behaviour).
 	OnNoData NoDataPolicy

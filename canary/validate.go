@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FieldError is one problem with one field, named by its path in Flagger's manifest terms
@@ -141,6 +143,9 @@ func (s Spec) validate(p *problems) {
 
 func (s Spec) validateWeights(p *problems) {
 	const a = "analysis."
+	if s.SkipAnalysis && s.StepWeight == 0 && len(s.StepWeights) == 0 && s.Iterations == 0 {
+		return // promoted as soon as it is ready: no steps (Flagger's skipAnalysis reads none)
+	}
 	if s.Iterations > 0 {
 		if s.StepWeight != 0 {
 			p.add(a+"stepWeight", "not used with analysis.iterations (blue/green or A/B testing); set one of them")
@@ -216,7 +221,22 @@ func (s Spec) validateMetrics(p *problems) {
 		if !m.OnNoData.valid() {
 			p.add(f+".onNoData", "must be one of fail, hold, ignore; got %q", m.OnNoData)
 		}
+		for _, k := range slices.Sorted(maps.Keys(m.Variables)) {
+			v := m.Variables[k]
+			if i := strings.IndexFunc(v, endsLiteral); i >= 0 {
+				r, _ := utf8.DecodeRuneInString(v[i:])
+				p.add(fmt.Sprintf("%s.templateVariables[%q]", f, k),
+					"must not hold quotes, backslashes or control characters (a query template keeps it in a string it could end): %q at byte %d", r, i)
+			}
+		}
 	}
+}
+
+// endsLiteral reports whether r may end, or escape from, a string literal of a query
+// language (PromQL, Datadog's, NRQL, InfluxQL, Graphite's): a quote of any kind, a backslash,
+// a control character (a newline ends a PromQL string).
+func endsLiteral(r rune) bool {
+	return r == '"' || r == '\'' || r == '`' || r == '\\' || unicode.IsControl(r)
 }
 
 func (s Spec) validateWebhooks(p *problems) {

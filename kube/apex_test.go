@@ -61,8 +61,9 @@ func TestBootstrapRefusesAnApexServiceOfAnotherManager(t *testing.T) {
 
 // An unlabelled Service named as the apex is adopted only when it selects the target's pods
 // (or the primary's, as a copy in Git written for canarykit does): one without a selector, or
-// selecting another app's pods, serves something else, and taking it over would send its
-// clients to the target. It is refused, naming the Service and its selector, and left as it is.
+// selecting another app's pods, or selecting by a label the target's pods share with other
+// workloads' (tier: web), serves something else, and taking it over would send its clients to
+// the target. It is refused, naming the Service and its selector, and left as it is.
 func TestApexAdoptionNeedsTheTargetsPods(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -77,6 +78,8 @@ func TestApexAdoptionNeedsTheTargetsPods(t *testing.T) {
 		{"another app", map[string]string{"app": "postgres"}, "",
 			"service ns/podinfo selects app=postgres, not the pods of target podinfo (app=podinfo) or of its primary"},
 		{"a label the target lacks", map[string]string{"app": "podinfo", "tier": "db"}, "", "selects app=podinfo,tier=db, not the pods"},
+		{"only a label other workloads share", map[string]string{"tier": "web"}, "",
+			"service ns/podinfo selects tier=web, not the pods of target podinfo (app=podinfo) or of its primary"},
 		{"no selector", nil, "", "service ns/podinfo exists without a selector (its endpoints are not the pods of target podinfo)"},
 		{"external name", nil, corev1.ServiceTypeExternalName, "exists without a selector"},
 	} {

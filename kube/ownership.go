@@ -163,7 +163,8 @@ func generatedTarget(d app) error {
 // adoptable refuses to adopt an unlabelled apex Service that serves something other than the
 // target: one without a selector (its endpoints are kept by hand or by another controller, or
 // it is an ExternalName), or whose selector picks pods other than the target's or its
-// primary's. Adopting it would send its clients to the target.
+// primary's (it must pick them by the target's selector label, and by labels they carry).
+// Adopting it would send its clients to the target.
 func adoptable(svc *corev1.Service, d app) error {
 	key, value, err := selectorLabel(d)
 	if err != nil {
@@ -184,7 +185,12 @@ func adoptable(svc *corev1.Service, d app) error {
 	for k, v := range d.Template.Labels {
 		pods[k] = v
 	}
+	// by the target's selector label among others: a selector of labels its pods share with
+	// other workloads' (tier: web) serves those too
 	selects := func(app string) bool {
+		if _, ok := sel[key]; !ok {
+			return false
+		}
 		for k, v := range sel {
 			if want, ok := pods[k]; !ok || (k == key && v != app) || (k != key && v != want) {
 				return false

@@ -3,6 +3,7 @@ package flagger
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -211,6 +212,9 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if legacy && spec.has("canaryAnalysis") {
 		key = "canaryAnalysis"
 	}
+	if !spec.has(key) {
+		d.fail(spec.at(key), "required, as in Flagger's schema (with skipAnalysis: true, an empty one)")
+	}
 	decodeAnalysis(d, spec.obj(key), m, legacy)
 	decodeAnnotations(d, annotations, meta.at("annotations"), m)
 	if spec.has("ingressRef") {
@@ -281,9 +285,15 @@ func decodeAutoscaler(d *decoder, as *object, m *Canary) {
 	m.Workload.Autoscaler = as.name("name", true)
 	if as.has("primaryScalerReplicas") {
 		psr := as.obj("primaryScalerReplicas")
-		m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas = int32(psr.int("minReplicas")), int32(psr.int("maxReplicas"))
-		if mn, mx := m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas; mn < 0 || mx < 0 || (mx > 0 && mn > mx) {
-			d.fail(psr.path, "want 0 <= minReplicas <= maxReplicas, got %d and %d", mn, mx)
+		// at least 1 each, as Flagger's schema says (0 here would mean "not set")
+		if psr.has("minReplicas") {
+			m.Workload.PrimaryMinReplicas = int32(psr.intIn("minReplicas", 1, math.MaxInt32))
+		}
+		if psr.has("maxReplicas") {
+			m.Workload.PrimaryMaxReplicas = int32(psr.intIn("maxReplicas", 1, math.MaxInt32))
+		}
+		if mn, mx := m.Workload.PrimaryMinReplicas, m.Workload.PrimaryMaxReplicas; mn > 0 && mx > 0 && mn > mx {
+			d.fail(psr.path, "want minReplicas <= maxReplicas, got %d and %d", mn, mx)
 		}
 		psr.done()
 	}
@@ -361,16 +371,20 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 		}
 		if mo.has("threshold") {
 			v := mo.float("threshold")
-			if !legacy {
+			switch {
+			case !legacy:
 				d.fail(mo.at("threshold"), "scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1")
-			}
-			// v1alpha3: a minimum for the success rate, a maximum for durations and custom queries
-			if met.Name == "request-success-rate" {
-				met.ThresholdRange = canary.AtLeast(v)
-			} else {
+			case mo.has("thresholdRange"):
+				// Flagger checks the range when there is one, and the scalar only without
+				m.Notes = append(m.Notes, fmt.Sprintf("%s: legacy threshold %v not used: thresholdRange %s is set", mo.path, v, met.ThresholdRange))
+			default:
+				// v1alpha3: a minimum for the success rate, a maximum for durations and custom queries
 				met.ThresholdRange = canary.AtMost(v)
+				if met.Name == "request-success-rate" {
+					met.ThresholdRange = canary.AtLeast(v)
+				}
+				m.Notes = append(m.Notes, fmt.Sprintf("%s: legacy threshold %v read as thresholdRange %s", mo.path, v, met.ThresholdRange))
 			}
-			m.Notes = append(m.Notes, fmt.Sprintf("%s: legacy threshold %v read as thresholdRange %s", mo.path, v, met.ThresholdRange))
 		}
 		if mo.has("templateVariables") {
 			met.Variables = mo.strMap("templateVariables")
@@ -390,7 +404,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	}
 	for _, wo := range a.list("webhooks") {
 		s.Webhooks = append(s.Webhooks, canary.Webhook{
-			Name: wo.str("name"), Type: canary.HookType(wo.str("type")), URL: wo.httpURL("url"), Timeout: wo.duration("timeout"),
+			Name: wo.str("name"), Type: canary.HookType(wo.str("type")), URL: wo.httpURL("url"), Timeout: hookTimeout(wo),
 			Retries: wo.int("retries"), Metadata: wo.strMap("metadata"), MuteAlert: wo.bool("muteAlert"),
 			DisableTLS: wo.bool("disableTLS"),
 		})
@@ -407,4 +421,16 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	decodeMirror(a, s)
 	decodeSessionAffinity(a, s)
 	a.done()
+}
+
+// hookTimeout reads a webhook's timeout. Flagger reads 0s as no timeout at all, where
+// canarykit's 0 is the default (10s): refused, as a hook that may never answer holds its
+// release for good.
+func hookTimeout(wo *object) time.Duration {
+	t := wo.duration("timeout")
+	v, _ := wo.get("timeout")
+	if s, _ := v.(string); t == 0 && s != "" {
+		wo.d.fail(wo.at("timeout"), "must be positive, got %s (Flagger waits for ever; omit it for the default, 10s)", s)
+	}
+	return t
 }

@@ -78,6 +78,13 @@ func TestLoadSeedManifests(t *testing.T) {
 	assert.Contains(t, legacy.Notes, "spec.canaryAnalysis.metrics[0]: legacy threshold 99 read as thresholdRange >= 99")
 	assert.Contains(t, legacy.Notes, "spec.canaryAnalysis.metrics[1]: legacy threshold 500 read as thresholdRange <= 500")
 
+	// with a thresholdRange as well, Flagger checks the range and not the scalar
+	both, err := flagger.LoadCanary([]byte(strings.Replace(string(readTestdata(t, "canary-004-v1alpha3-canaryAnalysis.yaml")),
+		"threshold: 99", "threshold: 99\n      thresholdRange: {min: 50}", 1)))
+	require.NoError(t, err)
+	assert.Equal(t, canary.AtLeast(50), both.Spec.Metrics[0].ThresholdRange)
+	assert.Contains(t, both.Notes, "spec.canaryAnalysis.metrics[0]: legacy threshold 99 not used: thresholdRange >= 50 is set")
+
 	ab := load(t, "canary-003-ab-testing.yaml")
 	assert.Equal(t, canary.StrategyABTesting, ab.Spec.Strategy())
 	assert.Equal(t, 12, ab.Spec.Iterations)
@@ -402,4 +409,43 @@ spec:
 		`spec.targetRef.apiVersion: must be apps/v1, got "apps/v1beta2"`,
 		"spec.autoscalerRef: a DaemonSet runs one pod per node and has no autoscaler; remove autoscalerRef",
 	}, got)
+}
+
+// skipAnalysis: true promotes a ready canary at once, as Flagger does, whatever its analysis
+// lacks; a Canary without an analysis is refused by name, as Flagger's schema refuses it.
+func TestSkipAnalysisNeedsNoSteps(t *testing.T) {
+	const head = `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+`
+	m, err := flagger.LoadCanary([]byte(head + "  skipAnalysis: true\n  analysis: {interval: 1m}\n"))
+	require.NoError(t, err)
+	assert.True(t, m.Spec.SkipAnalysis)
+
+	_, err = flagger.LoadCanary([]byte(head + "  analysis: {interval: 1m}\n"))
+	assert.ErrorContains(t, err, "spec.analysis.stepWeight: must be 1..100, got 0", "without skipAnalysis the steps are needed")
+
+	_, err = flagger.LoadCanary([]byte(head + "  skipAnalysis: true\n"))
+	assert.ErrorContains(t, err, "spec.analysis: required, as in Flagger's schema (with skipAnalysis: true, an empty one)")
+}
+
+// The nodes of every document of a stream come out of one budget: each document's tree is kept
+// until the stream is read, so a budget per document let a small stream of alias bombs take
+// gigabytes.
+func TestLoadObjectsBoundsTheWholeStream(t *testing.T) {
+	// about 38,500 nodes a document once its aliases are expanded: under the budget alone,
+	// over it three together
+	doc := "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+	for _, key := range []string{"d1", "d2", "d3"} {
+		doc += key + ": [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+	}
+	_, err := flagger.LoadObjects([]byte(doc))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "YAML nodes", "one document is within the budget")
+	_, err = flagger.LoadObjects([]byte(strings.Repeat("---\n"+doc, 3)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "document 3: not valid YAML: more than 100000 YAML nodes")
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
@@ -172,8 +173,11 @@ func (o *object) portOrName(key string) string {
 		return ""
 	}
 	if s, isStr := v.(string); isStr {
-		if !portName.MatchString(s) || len(s) > 15 {
-			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name (at most 15 lowercase letters, digits and '-'), got %q", s)
+		if n, err := strconv.ParseUint(s, 10, 16); err == nil && n > 0 {
+			return strconv.FormatUint(n, 10) // a quoted number
+		}
+		if !portName.MatchString(s) || len(s) > 15 || !strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz") {
+			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name (at most 15 lowercase letters, digits and '-', a letter among them), got %q", s)
 		}
 		return s
 	}

@@ -61,10 +61,11 @@ func load(data []byte, subject string, kinds ...string) (*Objects, error) {
 	return l.out, nil
 }
 
-// readDocuments splits a YAML stream into its documents, each decoded; an empty document (a
-// comment, a leading "---") is not counted.
+// readDocuments splits a YAML stream into its documents, each decoded, their nodes within one
+// budget (maxYAMLNodes); an empty document (a comment, a leading "---") is not counted.
 func readDocuments(data []byte) ([]any, *canary.FieldError) {
 	var docs []any
+	budget := maxYAMLNodes // for the whole stream
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for {
 		doc, err := r.Read()
@@ -73,7 +74,7 @@ func readDocuments(data []byte) ([]any, *canary.FieldError) {
 		}
 		var root any
 		if err == nil {
-			root, err = parseYAML(doc)
+			root, err = parseYAMLWithin(doc, &budget)
 		}
 		if err != nil {
 			return nil, &canary.FieldError{Field: fmt.Sprintf("document %d", len(docs)+1), Message: "not valid YAML: " + err.Error()}

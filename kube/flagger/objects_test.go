@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/canarykit/canarykit/canary"
@@ -439,7 +440,27 @@ spec:
   service: {port: 9898}
   analysis: {interval: 30s, stepWeight: 10}
 `))
-	assert.Equal(t, []string{"spec.autoscalerRef.primaryScalerReplicas: want 0 <= minReplicas <= maxReplicas, got 6 and 5"}, problems(t, err))
+	assert.Equal(t, []string{"spec.autoscalerRef.primaryScalerReplicas: want minReplicas <= maxReplicas, got 6 and 5"}, problems(t, err))
+
+	// 0 is below Flagger's schema's minimum, and was read as "not set": the primary's
+	// autoscaler kept the target's bounds
+	for _, bounds := range []string{"{minReplicas: 0, maxReplicas: 5}", "{minReplicas: 2, maxReplicas: 0}"} {
+		_, err = flagger.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  autoscalerRef: {apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: podinfo, primaryScalerReplicas: ` + bounds + `}
+  service: {port: 9898}
+  analysis: {interval: 30s, stepWeight: 10}
+`))
+		field := "minReplicas"
+		if strings.Contains(bounds, "maxReplicas: 0") {
+			field = "maxReplicas"
+		}
+		assert.Equal(t, []string{"spec.autoscalerRef.primaryScalerReplicas." + field + ": must be 1..2147483647, got 0"}, problems(t, err))
+	}
 
 }
 

@@ -11,7 +11,8 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 )
 
-// Limits on a manifest's YAML tree, so that anchors and aliases cannot expand it without bound.
+// Limits on a manifest's YAML tree, so that anchors and aliases cannot expand it without bound:
+// the nodes of one document, or of all the documents of a stream together.
 const maxYAMLNodes = 100_000
 
 // parseYAML reads exactly one YAML document into a generic tree: mappings as map[string]any,
@@ -20,6 +21,13 @@ const maxYAMLNodes = 100_000
 // range), other numbers as float64. A key given twice in one mapping is an error naming it and
 // its path, and so is a second document. An empty input yields a nil tree.
 func parseYAML(data []byte) (any, error) {
+	budget := maxYAMLNodes
+	return parseYAMLWithin(data, &budget)
+}
+
+// parseYAMLWithin is parseYAML taking its nodes from budget, which the documents of one
+// stream share: each document's tree is kept until the stream is read.
+func parseYAMLWithin(data []byte, budget *int) (any, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -36,8 +44,7 @@ func parseYAML(data []byte) (any, error) {
 	default:
 		return nil, fmt.Errorf("line %d: a second YAML document; give one object per manifest", extra.Line)
 	}
-	budget := maxYAMLNodes
-	return convertNode(&doc, "", &budget)
+	return convertNode(&doc, "", budget)
 }
 
 func convertNode(n *yaml.Node, path string, budget *int) (any, error) {
