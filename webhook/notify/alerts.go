@@ -63,7 +63,7 @@ func (a *alerter) alert(e canary.Event) (Notification, bool) {
 		return n, false
 	case canary.ReasonWaiting:
 		key := e.Hook + "/" + string(e.Phase)
-		if a.muted(e.Hook) || key == a.waiting {
+		if a.muted(e.Hook, gateOf(e.Phase)) || key == a.waiting {
 			return n, false
 		}
 		a.waiting = key
@@ -105,14 +105,26 @@ func (a *alerter) alert(e canary.Event) (Notification, bool) {
 	return n, true
 }
 
-// muted reports whether the named Spec webhook has MuteAlert set.
-func (a *alerter) muted(hook string) bool {
+// muted reports whether the Spec webhook of that name and type has MuteAlert set (two hooks
+// of different types may share a name).
+func (a *alerter) muted(hook string, typ canary.HookType) bool {
 	for _, h := range a.spec.Webhooks {
-		if h.Name == hook && h.MuteAlert {
+		if h.Name == hook && h.Type == typ && h.MuteAlert {
 			return true
 		}
 	}
 	return false
+}
+
+// gateOf is the type of the gate a Waiting event in phase waits on.
+func gateOf(phase canary.Phase) canary.HookType {
+	switch phase {
+	case canary.PhaseWaiting:
+		return canary.HookConfirmRollout
+	case canary.PhaseWaitingPromotion:
+		return canary.HookConfirmPromotion
+	}
+	return canary.HookConfirmTrafficIncrease
 }
 
 func (a *alerter) withCluster(fs []Field) []Field {

@@ -68,7 +68,9 @@ func ev(reason canary.Reason, phase canary.Phase, msg string) canary.Event {
 
 func TestFlaggerAlertPoints(t *testing.T) {
 	spec := canary.Spec{StepWeight: 10, MaxWeight: 50, Threshold: 5,
-		Webhooks: []canary.Webhook{{Name: "quiet-gate", Type: canary.HookConfirmPromotion, MuteAlert: true}}}
+		Webhooks: []canary.Webhook{{Name: "quiet-gate", Type: canary.HookConfirmPromotion, MuteAlert: true},
+			{Name: "traffic", Type: canary.HookConfirmRollout, MuteAlert: true}, // another gate of the name: not muted with it
+			{Name: "traffic", Type: canary.HookConfirmTrafficIncrease}}}
 	c := alertsOf(t, notify.Config{Cluster: "prod-eu"}, spec,
 		ev(canary.ReasonInitializing, canary.PhaseInitializing, "Initializing podinfo.test"),
 		ev(canary.ReasonInitialized, canary.PhaseInitialized, "Initialization done! podinfo.test"),
