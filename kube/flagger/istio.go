@@ -54,8 +54,10 @@ func decodeIstioService(d *decoder, svc *object, m *Canary) {
 	s.Timeout = istioDuration(svc, "timeout")
 	if svc.has("retries") {
 		ro := svc.obj("retries")
+		// Flagger's schema has these three only (retryRemoteLocalities is Istio's, not
+		// Flagger's: its API server prunes it, so it is refused as unknown)
 		s.Retries = &istioapi.HTTPRetry{Attempts: int32(ro.int("attempts")), PerTryTimeout: istioDuration(ro, "perTryTimeout"),
-			RetryOn: ro.str("retryOn"), RetryRemoteLocalities: ro.bool("retryRemoteLocalities")}
+			RetryOn: ro.str("retryOn")}
 		ro.done()
 	}
 	if svc.has("corsPolicy") {

@@ -46,7 +46,7 @@ func TestIstioServiceDecodesEveryField(t *testing.T) {
         headers: {x-tier: {exact: gold}, x-present: {}}, port: 9898, queryParams: {debug: {exact: "1"}}, ignoreUriCase: true,
         withoutHeaders: {x-bot: {prefix: "y"}}, sourceLabels: {app: web}, sourceNamespace: front}],
       rewrite: {uri: /v2, authority: api.internal},
-      retries: {attempts: 2, perTryTimeout: 500ms, retryOn: "5xx,503", retryRemoteLocalities: true},
+      retries: {attempts: 2, perTryTimeout: 500ms, retryOn: "5xx,503"},
       corsPolicy: {allowOrigins: [{exact: "https://example.com"}, {regex: "https://.*[.]example[.]org"}], allowMethods: [GET, POST],
         allowHeaders: [x-a], exposeHeaders: [x-b], maxAge: 1h, allowCredentials: true},
       headers: {request: {set: {x-a: "1"}, add: {x-b: "2"}, remove: [x-c]}, response: {remove: [server]}},
@@ -68,7 +68,7 @@ func TestIstioServiceDecodesEveryField(t *testing.T) {
 			QueryParams: map[string]istioapi.StringMatch{"debug": {Exact: "1"}}, IgnoreURICase: true,
 			WithoutHeaders: map[string]istioapi.StringMatch{"x-bot": {Prefix: "y"}}, SourceLabels: map[string]string{"app": "web"}, SourceNamespace: "front"}},
 		Rewrite: &istioapi.HTTPRewrite{URI: "/v2", Authority: "api.internal"},
-		Retries: &istioapi.HTTPRetry{Attempts: 2, PerTryTimeout: dur(500 * time.Millisecond), RetryOn: "5xx,503", RetryRemoteLocalities: true},
+		Retries: &istioapi.HTTPRetry{Attempts: 2, PerTryTimeout: dur(500 * time.Millisecond), RetryOn: "5xx,503"},
 		CorsPolicy: &istioapi.CorsPolicy{AllowOrigins: []istioapi.StringMatch{{Exact: "https://example.com"}, {Regex: "https://.*[.]example[.]org"}},
 			AllowMethods: []string{"GET", "POST"}, AllowHeaders: []string{"x-a"}, ExposeHeaders: []string{"x-b"}, MaxAge: dur(time.Hour), AllowCredentials: true},
 		Headers: &istioapi.Headers{Request: &istioapi.HeaderOperations{Set: map[string]string{"x-a": "1"}, Add: map[string]string{"x-b": "2"}, Remove: []string{"x-c"}},
@@ -108,13 +108,14 @@ func TestIstioCookieTTLZeroIsASessionCookie(t *testing.T) {
 // Unknown fields, wrong types and values Istio refuses are errors at their full paths.
 func TestIstioServiceErrorsNameTheirPath(t *testing.T) {
 	for service, want := range map[string][]string{
-		"timeout: 30":                                   {"spec.service.timeout: must be a string"},
-		"timeout: soon":                                 {`spec.service.timeout: must be a duration like 1s, 500ms or 24h, got "soon"`},
-		"timeout: -1s":                                  {`spec.service.timeout: must not be negative, got "-1s"`},
-		"timeout: 0s":                                   nil, // zero: absent
-		"timeout: 1.5ms":                                {"spec.service.timeout: Istio takes whole milliseconds, got 1.5ms"},
-		"retries: {attempts: x}":                        {"spec.service.retries.attempts: must be a whole number, got x"},
-		"retries: {attempts: 1, perTry: 1s}":            {"spec.service.retries.perTry: unknown field (not a Flagger Canary field canarykit knows)"},
+		"timeout: 30":                        {"spec.service.timeout: must be a string"},
+		"timeout: soon":                      {`spec.service.timeout: must be a duration like 1s, 500ms or 24h, got "soon"`},
+		"timeout: -1s":                       {`spec.service.timeout: must not be negative, got "-1s"`},
+		"timeout: 0s":                        nil, // zero: absent
+		"timeout: 1.5ms":                     {"spec.service.timeout: Istio takes whole milliseconds, got 1.5ms"},
+		"retries: {attempts: x}":             {"spec.service.retries.attempts: must be a whole number, got x"},
+		"retries: {attempts: 1, perTry: 1s}": {"spec.service.retries.perTry: unknown field (not a Flagger Canary field canarykit knows)"},
+		"retries: {attempts: 1, retryRemoteLocalities: true}": {"spec.service.retries.retryRemoteLocalities: unknown field (not a Flagger Canary field canarykit knows)"},
 		"retries: [3]":                                  {"spec.service.retries: must be a mapping"},
 		"retries: {retryOn: often}":                     {`spec.service.retries.retryOn: "often" is neither a retry condition (5xx, gateway-error, reset, reset-before-request, connect-failure, envoy-ratelimited, retriable-4xx, refused-stream, retriable-status-codes, retriable-headers, http3-post-connect-failure, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) nor an HTTP status code`},
 		"match: [{uri: {suffix: .js}}]":                 {"spec.service.match[0].uri.suffix: Istio's StringMatch has no suffix (the API server would drop it); use regex"},
