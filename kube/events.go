@@ -57,7 +57,7 @@ type EventRecord string
 const (
 	// RecordAll writes every event, as Flagger records them: a release of five weight steps
 	// writes about ten (the new revision, the analysis' start, each step, the promotion), one
-	// API request each, more than its route and status writes together.
+	// API request each: more than a third of its writes.
 	RecordAll EventRecord = "all"
 	// RecordWarnings writes the Warning events only: what went wrong or holds a release (a
 	// workload not ready, a check halting a step, a hook failing, a rollback, an error). A
