@@ -37,6 +37,12 @@
 //   - the Lease podinfo-canarykit, holding the driver's claim, the status and control requests
 //     from other processes (RequestControl).
 //
+// The primary and the copies carry their originals' labels but a GitOps tool's marks of its
+// own objects (Flux's *.toolkit.fluxcd.io/*, Argo CD's app.kubernetes.io/instance and
+// argocd.argoproj.io/*): with them, the tool would prune the copies as objects missing from
+// its source. A ConfigMap's copy is never immutable, so that it follows its original at the
+// next promotion when an immutable original is made again with new data.
+//
 // Each carries the label app.kubernetes.io/managed-by=canarykit (canary.LabelManagedBy and
 // canary.ManagedBy, shared by every package of this module), the annotation
 // canarykit.dev/target naming the target and the annotation canarykit.dev/canary naming the

@@ -213,10 +213,7 @@ func (w *Workload) primaryTemplate(d app, key, value string, tracked []trackedCo
 // created meanwhile (by another Bootstrap of this Canary or of another one) is returned for
 // the caller to check; none when created.
 func (w *Workload) createPrimary(ctx context.Context, d app, key, value string, tracked []trackedConfig) (app, error) {
-	labels := copyStringMap(d.Labels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
+	labels := copiedLabels(d.Labels)
 	labels[key] = value + "-primary"
 	meta := w.managedMeta(d, d.Name+"-primary", labels)
 	meta.Annotations[AnnotationRevision] = w.memo.revisionOf(d, tracked)
@@ -344,8 +341,10 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked 
 		name := primaryConfigName(tc.ref.name)
 		switch {
 		case tc.configMap != nil:
-			want := &corev1.ConfigMap{ObjectMeta: w.managedMeta(d, name, tc.configMap.Labels),
-				Data: tc.configMap.Data, BinaryData: tc.configMap.BinaryData, Immutable: tc.configMap.Immutable}
+			// never immutable, whatever the original: an immutable original is replaced by
+			// deleting it and creating it again, and its copy must follow at the promotion
+			want := &corev1.ConfigMap{ObjectMeta: w.managedMeta(d, name, copiedLabels(tc.configMap.Labels)),
+				Data: tc.configMap.Data, BinaryData: tc.configMap.BinaryData}
 			api := w.c.client.CoreV1().ConfigMaps(ns)
 			cur, err := nc.configMaps.ConfigMaps(ns).Get(name)
 			if apierrors.IsNotFound(err) {
@@ -358,7 +357,14 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked 
 			}
 			stale := err == nil && cur != nil && update &&
 				(!equality.Semantic.DeepEqual(cur.Data, want.Data) || !equality.Semantic.DeepEqual(cur.BinaryData, want.BinaryData))
-			if err == nil && cur != nil && (stale || unclaimed(cur)) {
+			switch {
+			case stale && cur.Immutable != nil && *cur.Immutable:
+				// an immutable copy (as copies were made before) is made again, if unchanged since read
+				err = api.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &cur.UID, ResourceVersion: &cur.ResourceVersion}})
+				if err == nil {
+					_, err = api.Create(ctx, want, metav1.CreateOptions{})
+				}
+			case err == nil && cur != nil && (stale || unclaimed(cur)):
 				u := cur.DeepCopy()
 				w.claim(&u.ObjectMeta)
 				if stale {
@@ -370,7 +376,7 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked 
 				return fmt.Errorf("sync configmap %s/%s: %w", ns, name, err)
 			}
 		case tc.secret != nil:
-			want := &corev1.Secret{ObjectMeta: w.managedMeta(d, name, tc.secret.Labels), Data: tc.secret.Data, Type: tc.secret.Type}
+			want := &corev1.Secret{ObjectMeta: w.managedMeta(d, name, copiedLabels(tc.secret.Labels)), Data: tc.secret.Data, Type: tc.secret.Type}
 			api := w.c.client.CoreV1().Secrets(ns)
 			cur, err := nc.secrets.Secrets(ns).Get(name)
 			if apierrors.IsNotFound(err) {

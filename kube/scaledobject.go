@@ -183,7 +183,7 @@ func runtimeDeepCopy(m map[string]any) map[string]any {
 // managed metadata with src's labels and annotations, but for KEDA's pause annotations (the
 // primary serves production traffic and must scale) and the last applied configuration.
 func (w *Workload) primaryScaledObjectMeta(src *unstructured.Unstructured, d app, name string) metav1.ObjectMeta {
-	m := w.managedMeta(d, name, src.GetLabels())
+	m := w.managedMeta(d, name, copiedLabels(src.GetLabels()))
 	for k, v := range src.GetAnnotations() {
 		switch k {
 		case kedaapi.PausedReplicasAnnotation, kedaapi.PausedAnnotation, "kubectl.kubernetes.io/last-applied-configuration",

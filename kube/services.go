@@ -285,7 +285,7 @@ func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d app, updat
 	api := w.c.client.AutoscalingV2().HorizontalPodAutoscalers(ns)
 	cur, err := nc.hpa(ns, pname)
 	if apierrors.IsNotFound(err) {
-		h := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: w.managedMeta(d, pname, src.Labels), Spec: spec}
+		h := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: w.managedMeta(d, pname, copiedLabels(src.Labels)), Spec: spec}
 		_, err = api.Create(ctx, h, metav1.CreateOptions{})
 		if err == nil {
 			w.log.Info("created primary autoscaler", "name", pname)

@@ -37,6 +37,7 @@ func TestTemplateProviderUsesTheSecretAndHeaders(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "token", Namespace: "ops"}, Data: map[string][]byte{"token": []byte("s3cret")}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "basic", Namespace: "ops"}, Data: map[string][]byte{"username": []byte("u"), "password": []byte("p")}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "empty", Namespace: "ops"}, Data: map[string][]byte{"user": []byte("u")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "nothing", Namespace: "ops"}},
 	)
 	s := testDriver(client)
 	ctx := context.Background()
@@ -62,6 +63,9 @@ func TestTemplateProviderUsesTheSecretAndHeaders(t *testing.T) {
 
 	_, err := s.templateProvider(ctx, tpl("empty"), time.Minute)
 	require.ErrorContains(t, err, `MetricTemplate ops/errors: secret ops/empty: secret has neither "token" nor "username" and "password"`)
+	// a Secret without data has no credentials either: refused, not queried without them
+	_, err = s.templateProvider(ctx, tpl("nothing"), time.Minute)
+	require.ErrorContains(t, err, `MetricTemplate ops/errors: secret ops/nothing: secret has neither "token" nor "username" and "password"`)
 	_, err = s.templateProvider(ctx, tpl("missing"), time.Minute)
 	require.ErrorContains(t, err, "MetricTemplate ops/errors: spec.provider.secretRef:")
 	assert.Contains(t, err.Error(), `"missing" not found`)
@@ -135,6 +139,13 @@ func TestAlertProviderNotifiers(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: "discord", SecretRef: "token-only"})
 	require.ErrorContains(t, err, `AlertProvider flagger/x: neither spec.address nor the "address" key of its secretRef gives the webhook URL`)
+	// the token goes only to the address beside it in its Secret, never to one the
+	// AlertProvider's author chose: Flagger sends nothing without the Secret's address
+	for _, typ := range []string{"slack", "discord"} {
+		_, err = s.notifier(ctx, flagger.AlertProvider{Name: "x", Namespace: "flagger", Type: typ, SecretRef: "token-only",
+			Channel: "general", Address: hooks.URL + "/collect"})
+		require.ErrorContains(t, err, `AlertProvider flagger/x: spec.secretRef: secret flagger/token-only holds a token but no "address": its token goes only to the address beside it, not to spec.address`)
+	}
 }
 
 // A templated metric's provider that cannot be built is reported at the Canary's field.

@@ -74,7 +74,11 @@ func secretData(ctx context.Context, client kubernetes.Interface, kind, namespac
 }
 
 // withSecret returns the provider with its secretRef applied (Address, Proxy) and the token
-// the Secret holds, if any. Without a secretRef it returns p unchanged.
+// the Secret holds, if any. Without a secretRef it returns p unchanged. A token goes only to
+// the address kept beside it in the Secret (or, for a Slack token without one, to Slack's own
+// API): a Secret with a token but no address is refused while spec.address is set, where
+// Flagger sends nothing, so that whoever writes the AlertProvider cannot send a Secret's token
+// where they like.
 func withSecret(ctx context.Context, client kubernetes.Interface, p flagger.AlertProvider) (flagger.AlertProvider, string, error) {
 	if p.SecretRef == "" {
 		return p, "", nil
@@ -85,6 +89,9 @@ func withSecret(ctx context.Context, client kubernetes.Interface, p flagger.Aler
 	}
 	if v, ok := data["address"]; ok {
 		p.Address = string(v)
+	} else if _, token := data["token"]; token && p.Address != "" {
+		return p, "", fmt.Errorf(`AlertProvider %s: spec.secretRef: secret %s/%s holds a token but no "address": its token goes only to the address beside it, not to spec.address`,
+			p.Key(), p.Namespace, p.SecretRef)
 	}
 	if v, ok := data["proxy"]; ok {
 		p.Proxy = string(v)

@@ -136,7 +136,7 @@ func (d *Driver) templateProvider(ctx context.Context, t *flagger.MetricTemplate
 func (d *Driver) prometheusProvider(t *flagger.MetricTemplate, secret map[string][]byte) (canary.MetricProvider, error) {
 	o := metrics.PrometheusOptions{Address: t.Provider.Address, Headers: http.Header(t.Provider.Headers),
 		InsecureSkipVerify: t.Provider.InsecureSkipVerify}
-	if secret != nil {
+	if t.Provider.SecretRef != "" { // an empty Secret too: its credentials are missing, not none
 		var err error
 		if o.Credentials, err = metrics.SecretCredentials(secret); err != nil {
 			return nil, fmt.Errorf("secret %s/%s: %w", t.Namespace, t.Provider.SecretRef, err)
