@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -38,7 +39,14 @@ type Kubernetes struct {
 
 	mu        sync.Mutex
 	selectors map[string]selectorPair // by namespace/apex: read at Reconcile, static afterwards
-	recorded  map[string]bool         // by namespace/apex: the apex recorded the target when last read
+	seen      map[string]apexSeen     // by namespace/apex: the apex as last read or written
+}
+
+// apexSeen is what the router knows of an apex from its last read or write of it.
+type apexSeen struct {
+	recorded bool // it recorded the target
+	version  string
+	selector map[string]string
 }
 
 type selectorPair struct{ primary, canary map[string]string }
@@ -56,7 +64,7 @@ func NewKubernetes(o KubernetesOptions) (*Kubernetes, error) {
 	if o.Client == nil {
 		return nil, errors.New("mesh: invalid KubernetesOptions: Client is required")
 	}
-	r := &Kubernetes{services: o.Client, log: o.Logger, selectors: map[string]selectorPair{}, recorded: map[string]bool{}}
+	r := &Kubernetes{services: o.Client, log: o.Logger, selectors: map[string]selectorPair{}, seen: map[string]apexSeen{}}
 	if r.log.GetSink() == nil {
 		r.log = logr.Discard()
 	}
@@ -94,14 +102,15 @@ func (r *Kubernetes) Reconcile(ctx context.Context, t canary.Target) error {
 		return nil
 	}
 	r.log.Info("pointing the apex service at the primary", "target", t.String(), "selector", sel.primary)
-	return r.switchTo(ctx, t, sel, canary.AllPrimary(), apex.Spec.Selector)
+	return r.switchTo(ctx, t, sel, canary.AllPrimary(), r.lastSeen(t))
 }
 
 // SetWeights switches the apex selector with one request for 100/0 or 0/100; other weights are
 // refused. An apex that recorded the target when Reconcile or Weights last read it is switched
 // by a JSON patch that tests the record first, so an apex another target took since is refused
-// (ErrNotOwned) and left as it is; one recording no target, by a merge patch of the selector
-// and RoutedToAnnotation.
+// (ErrNotOwned) and left as it is. Otherwise the apex is read first (one recording another
+// target is refused) and switched by a merge patch of the selector and RoutedToAnnotation at
+// the resourceVersion read, so that a change since (another target taking it) fails the write.
 func (r *Kubernetes) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
 	if err := errors.Join(w.Validate(), noMirror("the Kubernetes router", t, w), noAffinity("the Kubernetes router", t)); err != nil {
 		return err
@@ -117,40 +126,93 @@ func (r *Kubernetes) SetWeights(ctx context.Context, t canary.Target, w canary.W
 	if err != nil {
 		return err
 	}
-	key := t.Namespace + "/" + t.ApexService()
-	r.mu.Lock()
-	recorded := r.recorded[key]
-	r.mu.Unlock()
-	if !recorded {
-		return r.switchTo(ctx, t, sel, w, nil)
+	for retried := false; ; {
+		seen, ok := r.lastSeenOK(t)
+		if !ok {
+			if err := r.read(ctx, t); err != nil {
+				return err
+			}
+			continue
+		}
+		if seen.recorded {
+			return r.switchGuarded(ctx, t, sel, w)
+		}
+		err := r.switchTo(ctx, t, sel, w, seen)
+		if apierrors.IsConflict(err) && !retried {
+			// changed since it was seen: seen again (another target's is refused)
+			retried = true
+			r.forget(t)
+			continue
+		}
+		return err
 	}
+}
+
+// switchGuarded switches an apex that recorded the target when last seen by a JSON patch that
+// tests the record first; when the test fails, the apex is read again (another target's is
+// refused) and switched at the version read.
+func (r *Kubernetes) switchGuarded(ctx context.Context, t canary.Target, sel selectorPair, w canary.Weights) error {
 	to, side := sel.side(w)
-	_, err = r.services.Services(t.Namespace).Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(
+	out, err := r.services.Services(t.Namespace).Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(
 		patchOp{Op: "test", Path: "/metadata/annotations/" + escapePointer(canary.AnnotationTarget), Value: t.Name},
 		patchOp{Op: "add", Path: "/metadata/annotations/" + escapePointer(RoutedToAnnotation), Value: side},
 		patchOp{Op: "add", Path: "/spec/selector", Value: to},
 	), metav1.PatchOptions{})
-	if err == nil || !patchRejected(err) {
+	if err == nil {
+		r.see(out, t)
+		return nil
+	}
+	if !patchRejected(err) {
 		return classify(err, fmt.Sprintf("switch apex service %s/%s to the %s", t.Namespace, t.ApexService(), side))
 	}
+	if err := r.read(ctx, t); err != nil {
+		return err
+	}
+	return r.switchTo(ctx, t, sel, w, r.lastSeen(t))
+}
+
+// read reads the apex: one recording another target is refused (owned).
+func (r *Kubernetes) read(ctx context.Context, t canary.Target) error {
 	apex, err := r.services.Services(t.Namespace).Get(ctx, t.ApexService(), metav1.GetOptions{})
 	if err != nil {
 		return classify(err, fmt.Sprintf("get apex service %s/%s", t.Namespace, t.ApexService()))
 	}
-	if err := r.owned(apex, t); err != nil {
-		return err
-	}
-	return r.switchTo(ctx, t, sel, w, apex.Spec.Selector)
+	return r.owned(apex, t)
 }
 
-// owned refuses an apex recording another target (apexOwned) and remembers whether it records t.
+func (r *Kubernetes) lastSeenOK(t canary.Target) (apexSeen, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.seen[t.Namespace+"/"+t.ApexService()]
+	return s, ok
+}
+
+func (r *Kubernetes) lastSeen(t canary.Target) apexSeen {
+	s, _ := r.lastSeenOK(t)
+	return s
+}
+
+func (r *Kubernetes) forget(t canary.Target) {
+	r.mu.Lock()
+	delete(r.seen, t.Namespace+"/"+t.ApexService())
+	r.mu.Unlock()
+}
+
+// see remembers apex as read or written for t.
+func (r *Kubernetes) see(apex *corev1.Service, t canary.Target) {
+	r.mu.Lock()
+	r.seen[t.Namespace+"/"+t.ApexService()] = apexSeen{recorded: apex.Annotations[canary.AnnotationTarget] == t.Name,
+		version: apex.ResourceVersion, selector: apex.Spec.Selector}
+	r.mu.Unlock()
+}
+
+// owned refuses an apex recording another target (apexOwned) and remembers it (see).
 func (r *Kubernetes) owned(apex *corev1.Service, t canary.Target) error {
 	if err := apexOwned(apex, t); err != nil {
+		r.forget(t)
 		return err
 	}
-	r.mu.Lock()
-	r.recorded[t.Namespace+"/"+t.ApexService()] = apex.Annotations[canary.AnnotationTarget] == t.Name
-	r.mu.Unlock()
+	r.see(apex, t)
 	return nil
 }
 
@@ -179,16 +241,17 @@ func (r *Kubernetes) Weights(ctx context.Context, t canary.Target) (canary.Weigh
 }
 
 // switchTo points the apex at the primary (w 100/0) or the canary (0/100): a merge patch that
-// sets the selector's keys, removes the keys of the other side (and of current, the apex's
-// selector when known) it does not have, and records the side.
-func (r *Kubernetes) switchTo(ctx context.Context, t canary.Target, sel selectorPair, w canary.Weights, current map[string]string) error {
+// sets the selector's keys, removes the keys of the other side and of the apex's selector as
+// seen it does not have, and records the side; it applies to the apex as seen (its
+// resourceVersion) or fails with a conflict.
+func (r *Kubernetes) switchTo(ctx context.Context, t canary.Target, sel selectorPair, w canary.Weights, apex apexSeen) error {
 	to, side := sel.side(w)
 	other := sel.primary
 	if side == "primary" {
 		other = sel.canary
 	}
 	selector := map[string]any{}
-	for _, m := range []map[string]string{other, current} {
+	for _, m := range []map[string]string{other, apex.selector} {
 		for k := range m {
 			selector[k] = nil
 		}
@@ -196,15 +259,20 @@ func (r *Kubernetes) switchTo(ctx context.Context, t canary.Target, sel selector
 	for k, v := range to {
 		selector[k] = v
 	}
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{RoutedToAnnotation: side}},
-		"spec":     map[string]any{"selector": selector},
-	})
+	meta := map[string]any{"annotations": map[string]string{RoutedToAnnotation: side}}
+	if apex.version != "" {
+		meta["resourceVersion"] = apex.version
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta, "spec": map[string]any{"selector": selector}})
 	if err != nil {
 		return err
 	}
-	_, err = r.services.Services(t.Namespace).Patch(ctx, t.ApexService(), types.MergePatchType, patch, metav1.PatchOptions{})
-	return classify(err, fmt.Sprintf("switch apex service %s/%s to the %s", t.Namespace, t.ApexService(), side))
+	out, err := r.services.Services(t.Namespace).Patch(ctx, t.ApexService(), types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return classify(err, fmt.Sprintf("switch apex service %s/%s to the %s", t.Namespace, t.ApexService(), side))
+	}
+	r.see(out, t)
+	return nil
 }
 
 func (r *Kubernetes) cachedSelectors(ctx context.Context, t canary.Target) (selectorPair, error) {

@@ -1,13 +1,20 @@
 package mesh
 
 import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/mesh/meshtest"
@@ -118,4 +125,76 @@ func TestKubernetesMisconfiguredServices(t *testing.T) {
 
 	_, err = NewKubernetes(KubernetesOptions{})
 	assert.ErrorContains(t, err, "Client is required")
+}
+
+// versionedServices makes kube's Services keep resourceVersions as the API server's do where
+// the router's writes need them: each create and update sets a new one, and a merge patch
+// naming another than the stored one fails with a conflict (client-go's fake does neither).
+func versionedServices(kube *kubefake.Clientset) {
+	var version atomic.Int64
+	version.Store(100)
+	bump := func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if u, ok := a.(clienttesting.UpdateAction); ok {
+			u.GetObject().(*corev1.Service).ResourceVersion = strconv.FormatInt(version.Add(1), 10)
+		}
+		return false, nil, nil
+	}
+	kube.PrependReactor("update", "services", bump)
+	kube.PrependReactor("create", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		a.(clienttesting.CreateAction).GetObject().(*corev1.Service).ResourceVersion = strconv.FormatInt(version.Add(1), 10)
+		return false, nil, nil
+	})
+	kube.PrependReactor("patch", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		p := a.(clienttesting.PatchAction)
+		cur, err := kube.Tracker().Get(corev1.SchemeGroupVersion.WithResource("services"), p.GetNamespace(), p.GetName())
+		if err != nil {
+			return false, nil, nil
+		}
+		var body struct {
+			Metadata struct {
+				ResourceVersion string `json:"resourceVersion"`
+			} `json:"metadata"`
+		}
+		_ = json.Unmarshal(p.GetPatch(), &body)
+		if rv := body.Metadata.ResourceVersion; rv != "" && rv != cur.(*corev1.Service).ResourceVersion {
+			return true, nil, apierrors.NewConflict(corev1.Resource("services"), p.GetName(), errors.New("the object has been modified"))
+		}
+		return false, nil, nil
+	})
+}
+
+// An apex another target took since the router last saw it, or one the router never read (a
+// new process resuming a release), is never switched: the router reads it first, or writes at
+// the version it saw, and refuses it (ErrNotOwned), leaving it as it is.
+func TestKubernetesNeverSwitchesAnotherTargetsApex(t *testing.T) {
+	take := func(t *testing.T, kube *kubefake.Clientset, tg canary.Target) {
+		apex, err := kube.CoreV1().Services(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+		require.NoError(t, err)
+		apex.Annotations = map[string]string{canary.AnnotationTarget: "other"}
+		apex.Spec.Selector = map[string]string{"app": "other-primary"}
+		_, err = kube.CoreV1().Services(tg.Namespace).Update(ctx(t), apex, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	for name, before := range map[string]func(t *testing.T, kube *kubefake.Clientset, r *Kubernetes, tg canary.Target){
+		"never read": func(t *testing.T, kube *kubefake.Clientset, _ *Kubernetes, tg canary.Target) { take(t, kube, tg) },
+		"taken after Reconcile read it": func(t *testing.T, kube *kubefake.Clientset, r *Kubernetes, tg canary.Target) {
+			require.NoError(t, r.Reconcile(ctx(t), tg))
+			take(t, kube, tg)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			kube := kubefake.NewSimpleClientset()
+			versionedServices(kube)
+			tg := newTarget()
+			services(t, kube, tg)
+			r, err := NewKubernetes(KubernetesOptions{Client: kube.CoreV1()})
+			require.NoError(t, err)
+			before(t, kube, r, tg)
+			err = r.SetWeights(ctx(t), tg, canary.AllCanary())
+			require.ErrorIs(t, err, ErrNotOwned)
+			after, err := kube.CoreV1().Services(tg.Namespace).Get(ctx(t), tg.ApexService(), metav1.GetOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{"app": "other-primary"}, after.Spec.Selector, "the other target's apex is left as it is")
+		})
+	}
 }
