@@ -203,3 +203,28 @@ func TestIntegrationKubernetes(t *testing.T) {
 		Weights: []canary.Weights{canary.AllPrimary(), canary.AllCanary(), canary.AllPrimary()},
 	})
 }
+
+// On a real API server, an apex another target took after the router read it is not switched:
+// the router's write names the version it read, the API server refuses it as a conflict, and
+// the router, reading the apex again, refuses it (ErrNotOwned) and leaves it as it is.
+func TestIntegrationKubernetesNeverSwitchesAnotherTargetsApex(t *testing.T) {
+	b := newBed(t, kubernetesRBAC...)
+	kube, err := newKube(b.cfg)
+	require.NoError(t, err)
+	tg := b.target(t)
+	r, err := mesh.NewKubernetes(mesh.KubernetesOptions{Client: kube.CoreV1()})
+	require.NoError(t, err)
+	require.NoError(t, r.Reconcile(bg(t), tg), "an apex recording no target is adopted")
+
+	apex, err := b.kube.CoreV1().Services(b.ns).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	apex.Annotations = map[string]string{canary.AnnotationTarget: "other"}
+	apex.Spec.Selector = map[string]string{"app": "other-primary"}
+	_, err = b.kube.CoreV1().Services(b.ns).Update(bg(t), apex, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	require.ErrorIs(t, r.SetWeights(bg(t), tg, canary.AllCanary()), mesh.ErrNotOwned)
+	after, err := b.kube.CoreV1().Services(b.ns).Get(bg(t), tg.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"app": "other-primary"}, after.Spec.Selector, "the other target's apex is left as it is")
+}
