@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -80,7 +81,58 @@ func CheckQuery(text string) error {
 	return err
 }
 
+// parseQuery is parseText, remembered: a release checks and renders each of its query
+// templates several times when its Rollout is made, and a controller's targets mostly share a
+// few MetricTemplates and built-ins, so most calls find the text parsed. The template returned
+// is shared: a caller that changes it (Funcs) changes a Clone.
 func parseQuery(name, text string) (*template.Template, error) {
+	if len(text) > maxParsedText {
+		return parseText(name, text)
+	}
+	k := parsedKey{name, text}
+	parsed.Lock()
+	r, ok := parsed.m[k]
+	parsed.Unlock()
+	if ok {
+		return r.t, r.err
+	}
+	t, err := parseText(name, text)
+	parsed.Lock()
+	defer parsed.Unlock()
+	if parsed.m == nil || len(parsed.m) >= maxParsedEntries || parsed.bytes+len(text) > maxParsedBytes {
+		parsed.m, parsed.bytes = make(map[parsedKey]parsedQuery), 0 // started again: the bound is all it needs
+	}
+	if _, ok := parsed.m[k]; !ok {
+		parsed.m[k] = parsedQuery{t, err}
+		parsed.bytes += len(name) + len(text)
+	}
+	return t, err
+}
+
+// Bounds on what parseQuery keeps: templates are untrusted, so the texts remembered are short
+// and few (a MetricTemplate's query is typically under a kilobyte).
+const (
+	maxParsedText    = 8 << 10
+	maxParsedEntries = 512
+	maxParsedBytes   = 512 << 10
+)
+
+type parsedKey struct{ name, text string }
+
+type parsedQuery struct {
+	t   *template.Template
+	err error
+}
+
+// parsed is parseQuery's memory, emptied when it reaches a bound.
+var parsed struct {
+	sync.Mutex
+	m     map[parsedKey]parsedQuery
+	bytes int
+}
+
+// parseText parses a query template and checks it (see MaxQueryLength).
+func parseText(name, text string) (*template.Template, error) {
 	if len(text) > MaxQueryLength {
 		return nil, fmt.Errorf("query template is %d bytes, more than %d", len(text), MaxQueryLength)
 	}
@@ -229,6 +281,9 @@ func RenderQuery(text string, vars QueryVars) (string, error) {
 	}
 	if err != nil {
 		return "", err
+	}
+	if t, err = t.Clone(); err != nil { // parseQuery's template is shared
+		return "", fmt.Errorf("render query template: %w", err)
 	}
 	w := &limitWriter{max: MaxQueryLength}
 	if err := t.Funcs(vars.funcs()).Execute(w, nil); err != nil {

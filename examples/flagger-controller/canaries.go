@@ -18,16 +18,32 @@ import (
 )
 
 // canaryObject is a Canary as the controller's informer decodes and caches it: the metadata
-// typed, the spec kept as the JSON it came in (decoded by kube/flagger only when a Target is
-// started or updated from it), and of the status only what the self-metrics show. The echo of
-// every status write the driver makes costs one decoding of the object into these fields, not
-// a tree of maps.
+// typed but for its managedFields (skipped: no handler reads them, and they are a large share
+// of the object), the spec kept as the JSON it came in (decoded by kube/flagger only when a
+// Target is started or updated from it), and of the status only what the self-metrics show.
+// The echo of every status write the driver makes costs one decoding of the object into these
+// fields, not a tree of maps.
 type canaryObject struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              json.RawMessage `json:"spec,omitempty"`
-	Status            statusFields    `json:"status"`
+	metav1.TypeMeta `json:",inline"`
+	canaryMeta      `json:"metadata,omitempty"`
+	Spec            json.RawMessage `json:"spec,omitempty"`
+	Status          statusFields    `json:"status"`
 }
+
+// canaryMeta is a Canary's metadata without its managedFields: the field of that name here
+// hides ObjectMeta's from the JSON decoder, which skips the value instead of decoding each
+// entry (its time, its field set) to have it dropped.
+type canaryMeta struct {
+	metav1.ObjectMeta
+	ManagedFields skipped `json:"managedFields,omitempty"`
+}
+
+// skipped is a JSON value read past and never kept; it encodes as null.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
+func (skipped) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
 
 // statusFields is what the self-metrics show of a Canary's status (savedStatus); ok is false
 // when the status is absent or not one.
@@ -116,20 +132,7 @@ func canaryInformer(client rest.Interface, namespace string) (cache.SharedIndexI
 				VersionedParams(&opts, metav1.ParameterCodec).Watch(ctx)
 		},
 	}
-	inf := cache.NewSharedIndexInformer(lw, &canaryObject{}, 0, cache.Indexers{})
-	if err := inf.SetTransform(trimCanary); err != nil {
-		return nil, err
-	}
-	return inf, nil
-}
-
-// trimCanary is the Canary informer's transform: the managedFields go (no handler reads
-// them, and they are a large share of the object).
-func trimCanary(obj any) (any, error) {
-	if o, ok := obj.(*canaryObject); ok {
-		o.ManagedFields = nil
-	}
-	return obj, nil
+	return cache.NewSharedIndexInformer(lw, &canaryObject{}, 0, cache.Indexers{}), nil
 }
 
 // statusOnly reports whether two versions of a Canary differ at most in their status,
@@ -140,7 +143,7 @@ func statusOnly(a, b *canaryObject) bool {
 	}
 	ma, mb := a.ObjectMeta, b.ObjectMeta // shallow copies, to blank the fields not compared
 	ma.ResourceVersion, mb.ResourceVersion = "", ""
-	ma.ManagedFields, mb.ManagedFields = nil, nil
+	ma.ManagedFields, mb.ManagedFields = nil, nil // set by no decoding, but compared without
 	return reflect.DeepEqual(ma, mb)
 }
 

@@ -21,8 +21,9 @@
 // template and configuration is taken as running its revision: the unchanged target is not
 // released again, the next change is.
 //
-// The Canary informer decodes each Canary once, into its typed metadata, its spec as the JSON
-// it came in and the three fields of its status the self-metrics show (CanaryClient): the echo
+// The Canary informer decodes each Canary once, into its typed metadata (its managedFields
+// skipped), its spec as the JSON it came in and the three fields of its status the
+// self-metrics show (CanaryClient): the echo
 // of every status write the driver makes is told from an edit without decoding the spec, and
 // the spec is decoded by kube/flagger only when a Target starts or changes. The Targets are
 // kicked by their Deployment's events from the driver's own informer caches
@@ -62,7 +63,9 @@
 // --metrics-addr serves Flagger's self-metrics, the Go and process metrics and
 // rest_client_rate_limiter_duration_seconds (how long the clients' requests waited for their
 // rate limit, by verb); --pprof-addr serves net/http/pprof's /debug/pprof/ on a listener of its
-// own (off by default). internal/scale measures this controller, run as its own process.
+// own (off by default). Log lines go to stderr gathered, at most --log-flush-frequency (1s)
+// after they are logged, a Warning or an Error at once with everything before it (0: every
+// line at once). internal/scale measures this controller, run as its own process.
 //
 // rbac.yaml beside this file holds the permissions it needs; the README shows how to run it
 // in and out of the cluster.

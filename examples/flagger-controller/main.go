@@ -111,6 +111,7 @@ func main() {
 	burst := flag.Int("kube-api-burst", 0, "burst of the driver's client: 0 follows the running Canaries (or, with --kube-api-qps, driver.RateLimit's), a value is a fixed burst")
 	flag.BoolVar(&o.HTTP1Requests, "http1-requests", false, "send the driver's requests over HTTP/1.1, up to 100 connections per pool (its watches stay on HTTP/2): less CPU per request")
 	events := flag.String("events", string(kube.RecordAll), "which Events are written on the Canaries: all (as Flagger writes them), warnings (what goes wrong or holds a release: a release that goes well writes none) or none")
+	logFlush := flag.Duration("log-flush-frequency", DefaultLogFlush, "longest a log line waits in memory before it is written; Warnings and Errors are written at once (0: every line at once)")
 	pprofAddr := flag.String("pprof-addr", "", "address of net/http/pprof's /debug/pprof/ on a listener of its own (empty: none)")
 	procs := flag.Int("gomaxprocs", DefaultMaxProcs, "threads running Go code at once (runtime.GOMAXPROCS); 0: Go's default (the CPUs, or the container's CPU limit). A GOMAXPROCS variable is kept unless this flag is given")
 	flag.Parse()
@@ -128,12 +129,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "flagger-controller: --events:", err)
 		os.Exit(2)
 	}
-	o.Logger = logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, nil))
+	if *logFlush < 0 {
+		fmt.Fprintf(os.Stderr, "flagger-controller: --log-flush-frequency=%v: want 0 (every line at once) or more\n", *logFlush)
+		os.Exit(2)
+	}
+	logs := newLogBuffer(os.Stderr, *logFlush)
+	// fail writes what the log holds, then err, and exits (deferred calls do not run)
+	fail := func(code int, err error) {
+		logs.Close()
+		fmt.Fprintln(os.Stderr, "flagger-controller:", err)
+		os.Exit(code)
+	}
+	defer logs.Close()
+	o.Logger = logr.FromSlogHandler(flushingHandler{slog.NewTextHandler(logs, nil), logs})
 	if *pprofAddr != "" {
 		stopPprof, err := servePprof(*pprofAddr, o.Logger)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "flagger-controller:", err)
-			os.Exit(2)
+			fail(2, err)
 		}
 		defer stopPprof()
 	}
@@ -144,16 +156,15 @@ func main() {
 		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "flagger-controller:", err)
-		os.Exit(2)
+		fail(2, err)
 	}
 	cfg.QPS, cfg.Burst, cfg.RateLimiter = float32(*qps), *burst, nil
 	o.Config = cfg
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "flagger-controller:", err)
-		os.Exit(1)
+		stop()
+		fail(1, err)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // lease first: retiring then would cut that Canary's release short).
 func TestRetireDue(t *testing.T) {
 	ctx := context.Background()
-	gone := &canaryObject{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "a", UID: types.UID("uid-a")}}
+	gone := &canaryObject{canaryMeta: canaryMeta{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "a", UID: types.UID("uid-a")}}}
 	again := &unstructured.Unstructured{}
 	again.SetAPIVersion("flagger.app/v1beta1")
 	again.SetKind("Canary")

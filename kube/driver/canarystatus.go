@@ -188,6 +188,7 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 		return canary.Status{}, fmt.Errorf("%w: status of canary %s saved at version %q, stored version is %q",
 			canary.ErrConflict, s.Name(), st.Version, cur)
 	}
+	first, ferr := s.obj.edit() // the status to change on the first attempt
 	old, err := s.obj.decoded()
 	if err != nil {
 		old = flaggerStatus{} // written over with a valid status
@@ -201,7 +202,10 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 	}
 	now := s.clock.Now()
 	for attempt := 0; ; attempt++ {
-		value, err := s.obj.statusValue()
+		value, err := first, ferr
+		if attempt > 0 {
+			value, err = s.obj.edit()
+		}
 		if err != nil {
 			value = nil // written over with a valid status, as an unreadable one is
 		}

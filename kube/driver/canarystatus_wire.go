@@ -120,6 +120,7 @@ type canaryRead struct {
 type canaryState struct {
 	wire   canaryWire
 	status json.RawMessage // .status; nil when absent
+	read   bool            // fields and bad are set: .status is decoded when first read
 	fields flaggerStatus   // what the store reads of .status (decodeStatusValue)
 	bad    error           // why .status could not be read, if it could not
 }
@@ -136,13 +137,8 @@ func parseCanary(raw []byte) (*canaryState, error) {
 	}
 	o := &canaryState{wire: r.canaryWire}
 	if len(r.Status) > 0 && string(r.Status) != "null" {
-		o.status = r.Status
+		o.status = r.Status // valid JSON (Unmarshal checked it): decoded when first read
 	}
-	value, err := o.statusValue()
-	if err != nil {
-		return nil, err
-	}
-	o.fields, o.bad = decodeStatusValue(value)
 	return o, nil
 }
 
@@ -150,7 +146,28 @@ func parseCanary(raw []byte) (*canaryState, error) {
 func (o *canaryState) version() string { return o.wire.Metadata.ResourceVersion }
 
 // decoded is what the store reads of o's status, or why it cannot be read.
-func (o *canaryState) decoded() (flaggerStatus, error) { return o.fields, o.bad }
+func (o *canaryState) decoded() (flaggerStatus, error) {
+	if !o.read {
+		_, _ = o.edit()
+	}
+	return o.fields, o.bad
+}
+
+// edit is o's status as JSON values, a new value a save may change, with what decoded reads
+// taken from the same decoding the first time: a save decodes the status of the answer to
+// the save before it once, not once to read it and once to change it.
+func (o *canaryState) edit() (any, error) {
+	value, err := o.statusValue()
+	if !o.read {
+		o.read = true
+		if err != nil {
+			o.bad = err
+		} else {
+			o.fields, o.bad = decodeStatusValue(value) // copies what it keeps
+		}
+	}
+	return value, err
+}
 
 // statusValue is o's status as JSON values (nil when it has none): a new value at each call,
 // for a change that must leave o as it is.
