@@ -418,7 +418,7 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
-	if err := errors.Join(validTarget(t), validAffinity(t), r.mirrorConflicts(t)); err != nil {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.mirrorConflicts(t)); err != nil {
 		return err
 	}
 	if err := r.validABMatches(t); err != nil {

@@ -365,7 +365,7 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 	if err := w.ValidateFor(t); err != nil {
 		return err
 	}
-	if err := errors.Join(validTarget(t), validAffinity(t), r.validTCP(t, w)); err != nil {
+	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.validTCP(t, w)); err != nil {
 		return err
 	}
 	vs, err := r.api(ctx, "VirtualService", t.Namespace)
