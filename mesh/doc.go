@@ -41,8 +41,9 @@
 // with percent unless every request is copied (a field of the standard channel's CRDs of the
 // Gateway API release tested, v1.4; a CRD without it prunes it, and the mirror then copies
 // every request, and Reconcile rewrites the route each time). Weights reads the mirror
-// back; a step stays one JSON patch (the mirror set, or added and removed in the same patch so
-// the removal applies whether it is there or not); unmirrored weights remove it for any target
+// back; a step stays one JSON patch (Istio: the HTTP routes written whole, with or without
+// the mirror; HTTPRoute: the mirror set, or added and removed in the same patch so the removal
+// applies whether it is there or not); unmirrored weights remove it for any target
 // without match conditions, one with no Target.Mirror too (a retirement's switch to the
 // primary). Reconcile keeps a mirror to the canary only for a target that mirrors, and puts its
 // share right; any other mirror is drift it removes.
@@ -113,9 +114,11 @@
 // reads three objects (the VirtualService and both DestinationRules); fields of theirs the
 // target's service does not configure (retries or a traffic policy someone added, a mirror
 // other than a mirrored step's, a fault) and other values of those it does are drift it
-// removes. SetWeights' patch touches only the first HTTP route's two weights, which is the
-// weighted route with or without match conditions, and for a target that mirrors its mirror
-// (with session affinity it writes the HTTP routes whole, see Session affinity).
+// removes. SetWeights' patch writes the HTTP routes whole for a target without A/B match
+// conditions (the weighted route with its mirror, or with session affinity the cookie routes
+// too, see Session affinity), so a cookie route left first by a release with session
+// affinity cannot take the weights meant for the weighted route; with A/B match conditions it
+// touches only the first HTTP route's two weights, the weighted route's.
 //
 // A TCP service (istioapi.Service.TCP, a Canary's spec.service.appProtocol tcp) gets, as
 // Flagger writes it, one TCP route instead of HTTP routes: the weighted destinations, matching

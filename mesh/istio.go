@@ -174,29 +174,6 @@ func (r *Istio) vsSpec(t canary.Target, w canary.Weights) virtualServiceSpec {
 	return spec
 }
 
-// mirrorPatch is the part of SetWeights' JSON patch that puts the weighted route's mirror in
-// w's state for t: set (with t's share when not all requests), or removed. An add before
-// each remove makes the remove apply whether the field is there or not, so the patch stays
-// one request.
-func (r *Istio) mirrorPatch(t canary.Target, w canary.Weights) []patchOp {
-	const mirror, percentage = "/spec/http/0/mirror", "/spec/http/0/mirrorPercentage"
-	drop := func(path string) []patchOp {
-		return []patchOp{{Op: "add", Path: path, Value: map[string]any{}}, {Op: "remove", Path: path}}
-	}
-	if !w.Mirrored {
-		return append(drop(mirror), drop(percentage)...)
-	}
-	host, pct := istioMirror(t)
-	if r.port != 0 {
-		host.Port = &istioPort{Number: r.port}
-	}
-	ops := []patchOp{{Op: "add", Path: mirror, Value: host}}
-	if pct == nil {
-		return append(ops, drop(percentage)...)
-	}
-	return append(ops, patchOp{Op: "add", Path: percentage, Value: pct})
-}
-
 // APIVersion returns the networking.istio.io version the router uses ("networking.istio.io/v1"
 // or ".../v1beta1"), detecting it on first use.
 func (r *Istio) APIVersion(ctx context.Context) (string, error) {
@@ -353,12 +330,12 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 	return *w, nil
 }
 
-// SetWeights routes w with one request: a JSON patch of the first HTTP route's (a TCP
-// service's TCP route's) two destination weights, which the API server applies only if the VirtualService is still
-// labelled as managed by the router for t and the route still lists primary then canary
-// (checked in the same request). For a target with session affinity (Target.Affinity) the
-// patch writes the HTTP routes whole (the cookie routes before the weighted one, see the
-// package documentation), still one request checked for ownership. Otherwise the router reads
+// SetWeights routes w with one request: a JSON patch, which the API server applies only if the
+// VirtualService is still labelled as managed by the router for t and its first route still
+// lists primary then canary (checked in the same request), of the HTTP routes whole for a
+// target without A/B match conditions (with session affinity the cookie routes before the
+// weighted one, see the package documentation), else of the first HTTP route's (a TCP
+// service's TCP route's) two destination weights. Otherwise the router reads
 // the VirtualService and, if it is its own for t, puts it back in shape with w; a deleted one
 // is created again with w (and its DestinationRules with it, if they went too).
 func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
@@ -379,19 +356,22 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 	ops := append(r.own.testOwner(t),
 		patchOp{Op: "test", Path: route + "0/destination/host", Value: t.PrimaryService()},
 		patchOp{Op: "test", Path: route + "1/destination/host", Value: t.CanaryService()},
-		// add, not replace: Istio's own clients leave a zero weight out
-		patchOp{Op: "add", Path: route + "0/weight", Value: w.Primary},
-		patchOp{Op: "add", Path: route + "1/weight", Value: w.Canary},
 	)
-	if t.Affinity != nil {
-		// session affinity's routes come and go with the weights and the cookies: the HTTP
-		// routes are written whole, in the same single request
-		ops = append(r.own.testOwner(t), patchOp{Op: "add", Path: "/spec/http", Value: r.vsSpec(t, w).HTTP})
-	} else if len(t.Match) == 0 && !r.svc.TCP {
-		// the weighted route's mirror is canarykit's alone: unmirrored weights remove it even
-		// for a target that does not mirror (one whose Canary stopped mirroring, or a
-		// retirement's), so no mirror outlives the step that set it
-		ops = append(ops, r.mirrorPatch(t, w)...)
+	if len(t.Match) == 0 && !r.svc.TCP {
+		// the HTTP routes are written whole, in the same single request: session affinity's
+		// routes come and go with the weights and the cookies, and a target without it (one
+		// whose Canary dropped it, or a retirement's, which knows no cookie) must not leave a
+		// cookie route first, whose weights a patch of the first route would set while the
+		// weighted route after it kept its own; the weighted route's mirror is canarykit's
+		// alone: unmirrored weights remove it even for a target that does not mirror, so no
+		// mirror outlives the step that set it
+		ops = append(ops, patchOp{Op: "add", Path: "/spec/http", Value: r.vsSpec(t, w).HTTP})
+	} else {
+		ops = append(ops,
+			// add, not replace: Istio's own clients leave a zero weight out
+			patchOp{Op: "add", Path: route + "0/weight", Value: w.Primary},
+			patchOp{Op: "add", Path: route + "1/weight", Value: w.Canary},
+		)
 	}
 	_, err = vs.res.Patch(ctx, t.ApexService(), types.JSONPatchType, marshalPatch(ops...), metav1.PatchOptions{})
 	switch {

@@ -40,3 +40,42 @@ func TestRedteamHTTPRouteSetWeightsValidatesMatch(t *testing.T) {
 	assert.True(t, errors.Is(err, canary.ErrInvalidSpec), "got %v", err)
 	assert.Empty(t, cs.Actions(), "no request")
 }
+
+// stickyAt30 is a target with session affinity whose release has 30 % on the canary, and the
+// same target without session affinity: what kube/driver's Retire hands the router (the
+// Canary's target, which knows no cookie) when a Canary is deleted mid-release.
+func stickyAt30() (sticky, plain canary.Target) {
+	sticky = affinityTarget(false, "canary=ABC", "")
+	plain = sticky
+	plain.Affinity = nil
+	return sticky, plain
+}
+
+// All traffic to the primary, written for a target without session affinity, reaches the
+// primary even when the VirtualService still has the cookie route a release with session
+// affinity put before the weighted route: before, the patch set the cookie route's weights
+// (the first route's) and the weighted route kept 30 % on the canary.
+func TestRedteamIstioAllPrimaryOverCookieRoute(t *testing.T) {
+	sticky, plain := stickyAt30()
+	dyn := newIstioFake()
+	r, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
+	require.NoError(t, err)
+	require.NoError(t, r.Reconcile(ctx(t), sticky))
+	require.NoError(t, r.SetWeights(ctx(t), sticky, canary.CanaryWeight(30)))
+	w, err := r.Weights(ctx(t), plain)
+	require.NoError(t, err)
+	require.Equal(t, canary.CanaryWeight(30), w)
+
+	require.NoError(t, r.SetWeights(ctx(t), plain, canary.AllPrimary()))
+	w, err = r.Weights(ctx(t), plain)
+	require.NoError(t, err)
+	assert.Equal(t, canary.AllPrimary(), w)
+	for i, route := range istioHTTP(t, getVS(t, dyn, "v1", plain)) {
+		for _, d := range route.(map[string]any)["route"].([]any) {
+			dest := d.(map[string]any)
+			if dest["destination"].(map[string]any)["host"] == plain.CanaryService() {
+				assert.EqualValues(t, 0, dest["weight"], "route %d sends to the canary", i)
+			}
+		}
+	}
+}
