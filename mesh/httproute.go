@@ -408,7 +408,8 @@ func (r *HTTPRoute) reshape(ctx context.Context, t canary.Target, c versionClien
 
 // SetWeights routes w with one request: a JSON patch of the first rule's two backend weights,
 // which the API server applies only if the route is still labelled as managed by the router
-// for t and the rule still lists primary then canary (checked in the same request). For a
+// for t and the rule still lists primary then canary and has the weighted rule's matches (not
+// a cookie rule's: checked in the same request). For a
 // target with session affinity (Target.Affinity) the patch writes the rules whole (the cookie
 // rules before the weighted one, see the package documentation), still one request checked
 // for ownership. Otherwise
@@ -447,7 +448,18 @@ func (r *HTTPRoute) SetWeights(ctx context.Context, t canary.Target, w canary.We
 			return serr
 		}
 		ops = append(r.own.testOwner(t), patchOp{Op: "add", Path: "/spec/rules", Value: spec.Rules})
-	} else if len(t.Match) == 0 {
+	} else {
+		// the first rule must be the weighted one, not a cookie rule left by session affinity
+		// (a target whose Canary dropped it, or a retirement's, which knows no cookie): its
+		// weights would be set while the weighted rule after it kept its own. Its matches,
+		// which the API server always stores, say which it is (the port makes no match).
+		spec, serr := r.spec(t, r.port, w)
+		if serr != nil {
+			return serr
+		}
+		ops = append(ops, patchOp{Op: "test", Path: "/spec/rules/0/matches", Value: spec.Rules[0].Matches})
+	}
+	if t.Affinity == nil && len(t.Match) == 0 {
 		// the rule's filters, the service's (WithService: its mirrors and CORS filter too)
 		// and a mirrored step's mirror: set, or removed
 		// when there are none (the add makes the remove apply whether they are there or not,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
 	"github.com/canarykit/canarykit/canary"
@@ -75,6 +76,33 @@ func TestRedteamIstioAllPrimaryOverCookieRoute(t *testing.T) {
 			dest := d.(map[string]any)
 			if dest["destination"].(map[string]any)["host"] == plain.CanaryService() {
 				assert.EqualValues(t, 0, dest["weight"], "route %d sends to the canary", i)
+			}
+		}
+	}
+}
+
+// The same for the HTTPRoute router: the cookie rule first, the weighted rule after it.
+func TestRedteamHTTPRouteAllPrimaryOverCookieRule(t *testing.T) {
+	sticky, plain := stickyAt30()
+	cs := gatewayfake.NewSimpleClientset()
+	r, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 80})
+	require.NoError(t, err)
+	require.NoError(t, r.Reconcile(ctx(t), sticky))
+	require.NoError(t, r.SetWeights(ctx(t), sticky, canary.CanaryWeight(30)))
+	w, err := r.Weights(ctx(t), plain)
+	require.NoError(t, err)
+	require.Equal(t, canary.CanaryWeight(30), w)
+
+	require.NoError(t, r.SetWeights(ctx(t), plain, canary.AllPrimary()))
+	w, err = r.Weights(ctx(t), plain)
+	require.NoError(t, err)
+	assert.Equal(t, canary.AllPrimary(), w)
+	hr, err := cs.GatewayV1().HTTPRoutes(plain.Namespace).Get(ctx(t), plain.ApexService(), metav1.GetOptions{})
+	require.NoError(t, err)
+	for i, rule := range hr.Spec.Rules {
+		for _, b := range rule.BackendRefs {
+			if string(b.Name) == plain.CanaryService() {
+				assert.EqualValues(t, 0, *b.Weight, "rule %d sends to the canary", i)
 			}
 		}
 	}
