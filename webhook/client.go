@@ -164,7 +164,8 @@ type Result struct {
 // the whole call. A status outside 200–202 or a transport failure yields an *Error.
 func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Result, error) {
 	var res Result
-	where := hook.URL
+	// until the URL parses, the message shows it without anything that may be a credential
+	where := canary.RedactURL(hook.URL)
 	fail := func(err error) error {
 		e := &Error{Hook: hook.Name, Type: hook.Type, URL: where, Attempts: res.Attempts, Err: err}
 		if errors.Is(err, ErrStatus) {
