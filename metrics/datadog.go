@@ -125,7 +125,7 @@ func (o *DatadogOptions) validate() error {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if u, err := url.Parse(o.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("Address: must be an absolute http(s) URL, got %q", o.Address)
+		add("Address: must be an absolute http(s) URL, got %q", canary.RedactURL(o.Address))
 	}
 	if o.APIKey == "" {
 		add("APIKey: required")

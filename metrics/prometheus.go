@@ -148,7 +148,7 @@ func (o *PrometheusOptions) validate() error {
 	if o.Address == "" {
 		add("Address: required")
 	} else if u, err := url.Parse(o.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("Address: must be an absolute http(s) URL, got %q", o.Address)
+		add("Address: must be an absolute http(s) URL, got %q", canary.RedactURL(o.Address))
 	}
 	c := o.Credentials
 	if c.BearerToken != "" && (c.Username != "" || c.Password != "") {
