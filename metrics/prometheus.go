@@ -133,11 +133,15 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 // Address returns the server's base URL.
 func (p *Prometheus) Address() string { return p.address }
 
-// redactURL hides a password in a URL's user information.
+// redactURL hides a password in a URL's user information and its query values (tokens, for
+// some gateways).
 func redactURL(address string) string {
 	u, err := url.Parse(address)
 	if err != nil {
-		return address
+		return canary.RedactURL(address)
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "redacted", false
 	}
 	return u.Redacted()
 }

@@ -1,7 +1,11 @@
 package metrics
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,4 +29,28 @@ func TestRedteamInvalidAddressKeepsCredentialsOut(t *testing.T) {
 			assert.NotContains(t, err.Error(), "s3cret")
 		})
 	}
+}
+
+// The providers keep an address's query parameters (some gateways take a token there), so a
+// server that cannot be reached must not have them quoted in the error, nor in the retry
+// log: neither in the address the message names nor in the transport error's URL.
+func TestRedteamUnreachableServerKeepsQueryTokensOut(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = c.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	addr := srv.URL + "/?token=s3cret"
+
+	p := newTestProm(t, addr, PrometheusOptions{RetryTimeout: 200 * time.Millisecond})
+	_, err := p.Query(context.Background(), "up")
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.NotContains(t, err.Error(), "s3cret")
+
+	d, err := NewDatadog(DatadogOptions{Address: addr, APIKey: "a", ApplicationKey: "b", RetryTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	_, err = d.Query(context.Background(), "avg:requests{*}")
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.NotContains(t, err.Error(), "s3cret")
 }

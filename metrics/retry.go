@@ -170,6 +170,12 @@ func queryError(q string, err error) *QueryError {
 	qe := &QueryError{Query: q, Err: err}
 	var apiErr *v1.Error
 	var status *statusError
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		// net/http's transport errors quote the request's URL, with the address's query
+		// values (and, for a GET, the query as parameters)
+		urlErr.URL = redactURL(urlErr.URL)
+	}
 	switch {
 	case errors.As(err, &apiErr):
 		qe.Type = string(apiErr.Type)
