@@ -231,9 +231,10 @@ func (d *Driver) notifier(ctx context.Context, p flagger.AlertProvider) (notify.
 	}
 	client := http.DefaultClient
 	if p.Proxy != "" {
+		// url.Parse's error would quote the URL whole, the proxy's password included
 		u, err := url.Parse(p.Proxy)
-		if err != nil {
-			return nil, fmt.Errorf("AlertProvider %s: proxy: %w", p.Key(), err)
+		if err != nil || !slices.Contains([]string{"http", "https", "socks5"}, u.Scheme) || u.Host == "" {
+			return nil, fmt.Errorf("AlertProvider %s: proxy: must be an absolute http(s) or socks5 URL, got %q", p.Key(), canary.RedactURL(p.Proxy))
 		}
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.Proxy = http.ProxyURL(u)
