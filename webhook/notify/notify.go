@@ -98,6 +98,9 @@ var _ Notifier = NotifierFunc(nil)
 var (
 	// ErrStatus: the destination answered with a status outside 2xx.
 	ErrStatus = errors.New("unexpected status")
+	// ErrRefused: the destination answered 2xx but said it did not post the message (Slack's
+	// Web API: {"ok": false, "error": ...}).
+	ErrRefused = errors.New("message refused")
 	// ErrInvalidConfig: a constructor refused its configuration.
 	ErrInvalidConfig = errors.New("invalid notifier config")
 	// ErrRunning: Run was called while the Dispatcher already runs.

@@ -21,6 +21,9 @@ type poster struct {
 	header http.Header
 	// sign, if set, adds headers computed from the body.
 	sign func(h http.Header, body []byte)
+	// refused, if set, reads a 2xx answer's body excerpt and returns why the service refused
+	// the message, when it says so in a successful answer.
+	refused func(excerpt string) (string, bool)
 }
 
 // newPoster validates the destination URL. Webhook URLs of chat services are secrets, so
@@ -65,6 +68,11 @@ func (p poster) post(ctx context.Context, payload any) error {
 	if status < 200 || status > 299 {
 		return fmt.Errorf("%s notification to %s: %w %d %s: %s", p.kind, p.where, ErrStatus, status,
 			http.StatusText(status), httpx.Quote(excerpt))
+	}
+	if p.refused != nil {
+		if why, ok := p.refused(excerpt); ok {
+			return fmt.Errorf("%s notification to %s: %w: error %q", p.kind, p.where, ErrRefused, why)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -49,6 +50,7 @@ var _ Notifier = (*Slack)(nil)
 func NewSlack(cfg SlackConfig) (*Slack, error) {
 	var p problems
 	s := &Slack{cfg: cfg, p: newPoster("slack", cfg.URL, cfg.Client, false, &p)}
+	s.p.refused = slackRefusal
 	if cfg.IconEmoji != "" && cfg.IconURL != "" {
 		p.add("IconEmoji and IconURL: set one of them")
 	}
@@ -166,4 +168,32 @@ func contextLine(n Notification) string {
 		parts = append(parts, string(n.Event.Reason))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// slackRefusal reads the start of a 2xx answer: Slack's Web API (chat.postMessage) answers
+// 200 with {"ok": false, "error": "<code>"} to a message it did not post; incoming webhooks
+// answer "ok". The excerpt may be cut: the members before the cut are read.
+func slackRefusal(excerpt string) (string, bool) {
+	dec := json.NewDecoder(strings.NewReader(excerpt))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	refused, why := false, ""
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			break
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			break
+		}
+		switch t {
+		case "ok":
+			refused = string(v) == "false"
+		case "error":
+			_ = json.Unmarshal(v, &why)
+		}
+	}
+	return truncate(why, 200), refused
 }
