@@ -256,6 +256,9 @@ func decodeResult(data []byte) (model.Value, error) {
 		}
 		return &s, nil
 	case model.ValVector:
+		if err := checkSamples(d.Result); err != nil {
+			return nil, err
+		}
 		var v model.Vector
 		if err := json.Unmarshal(d.Result, &v); err != nil {
 			return nil, err
@@ -269,4 +272,18 @@ func decodeResult(data []byte) (model.Value, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("unexpected value type %q", d.Type)
+}
+
+// checkSamples refuses the vector samples model.Sample would decode as a nil sample: null.
+func checkSamples(result []byte) error {
+	var samples []*struct{}
+	if err := json.Unmarshal(result, &samples); err != nil {
+		return err
+	}
+	for i, s := range samples {
+		if s == nil {
+			return fmt.Errorf("sample %d is null", i)
+		}
+	}
+	return nil
 }

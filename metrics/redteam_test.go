@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // An address the providers refuse must not be quoted whole in the error (it reaches Canary
@@ -53,4 +55,53 @@ func TestRedteamUnreachableServerKeepsQueryTokensOut(t *testing.T) {
 	_, err = d.Query(context.Background(), "avg:requests{*}")
 	require.ErrorIs(t, err, ErrUnavailable)
 	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+// catch runs f and turns a panic into a test failure, so every case is reported.
+func catch(t *testing.T, f func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("panic: %v", r)
+		}
+	}()
+	f()
+}
+
+// An answer whose samples are null (Prometheus never sends one; anything at its address
+// may) fails the query: it must not crash the process that runs every release.
+func TestRedteamNullSamplesDoNotPanic(t *testing.T) {
+	ctx := context.Background()
+	for _, body := range []string{
+		`{"status":"success","data":{"resultType":"vector","result":[null]}}`,
+		`{"status":"success","data":{"resultType":"vector","result":[null,null]}}`,
+	} {
+		t.Run(body, func(t *testing.T) {
+			p := newTestProm(t, newPromFake(t, always(200, body)).URL, PrometheusOptions{})
+			catch(t, func() {
+				_, err := p.Query(ctx, "up")
+				assert.ErrorIs(t, err, ErrUnexpectedResult)
+			})
+			s, err := NewPrometheusSamples(p, PrometheusSamplesOptions{})
+			require.NoError(t, err)
+			catch(t, func() {
+				_, err := s.Samples(ctx, SampleRequest{Metric: "m", CanaryQuery: "up", BaselineQuery: "up"})
+				assert.ErrorIs(t, err, ErrUnexpectedResult)
+			})
+		})
+	}
+	matrix := `{"status":"success","data":{"resultType":"matrix","result":[null]}}`
+	p := newTestProm(t, newPromFake(t, always(200, matrix)).URL, PrometheusOptions{})
+	s, err := NewPrometheusSamples(p, PrometheusSamplesOptions{Step: time.Minute})
+	require.NoError(t, err)
+	catch(t, func() {
+		_, err := s.Samples(ctx, SampleRequest{Metric: "m", CanaryQuery: "up", BaselineQuery: "up"})
+		assert.ErrorIs(t, err, ErrUnexpectedResult)
+	})
+	c, err := NewPrometheusCounts(p, PrometheusCountsOptions{})
+	require.NoError(t, err)
+	catch(t, func() {
+		_, err := c.Counts(ctx, CountRequest{Target: canary.Target{Namespace: "test", Name: "podinfo"}})
+		assert.ErrorIs(t, err, ErrUnexpectedResult)
+	})
 }

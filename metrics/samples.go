@@ -175,6 +175,9 @@ func allValues(v model.Value) ([]float64, error) {
 		}
 	case model.Matrix:
 		for _, ss := range r {
+			if ss == nil {
+				return nil, fmt.Errorf("%w: a null series", ErrUnexpectedResult)
+			}
 			if len(ss.Histograms) > 0 {
 				return nil, fmt.Errorf("%w: native histogram samples; use histogram_quantile or histogram_count", ErrUnexpectedResult)
 			}

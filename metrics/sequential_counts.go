@@ -213,6 +213,9 @@ func (c *PrometheusCounts) rangeSums(ctx context.Context, q string, r v1.Range) 
 	}
 	out := map[int64]float64{}
 	for _, ss := range m {
+		if ss == nil {
+			return nil, &QueryError{Query: q, Err: fmt.Errorf("%w: a null series", ErrUnexpectedResult)}
+		}
 		if len(ss.Histograms) > 0 {
 			return nil, &QueryError{Query: q, Err: fmt.Errorf("%w: native histogram samples", ErrUnexpectedResult)}
 		}
