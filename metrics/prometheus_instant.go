@@ -274,15 +274,26 @@ func decodeResult(data []byte) (model.Value, error) {
 	return nil, fmt.Errorf("unexpected value type %q", d.Type)
 }
 
-// checkSamples refuses the vector samples model.Sample would decode as a nil sample: null.
+// checkSamples refuses the vector samples model.Sample would decode as a nil sample or as the
+// value 0: null, or with neither a value pair [time, "value"] nor a histogram. Keys match as
+// model.Sample's do (encoding/json, ignoring case).
 func checkSamples(result []byte) error {
-	var samples []*struct{}
+	var samples []*struct {
+		Value, Histogram json.RawMessage
+	}
 	if err := json.Unmarshal(result, &samples); err != nil {
 		return err
 	}
 	for i, s := range samples {
 		if s == nil {
 			return fmt.Errorf("sample %d is null", i)
+		}
+		if len(s.Histogram) > 0 && string(s.Histogram) != "null" {
+			continue
+		}
+		var pair []json.RawMessage
+		if json.Unmarshal(s.Value, &pair) != nil || len(pair) != 2 {
+			return fmt.Errorf("sample %d has no value [time, \"value\"]", i)
 		}
 	}
 	return nil

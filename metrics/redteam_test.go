@@ -105,3 +105,27 @@ func TestRedteamNullSamplesDoNotPanic(t *testing.T) {
 		assert.ErrorIs(t, err, ErrUnexpectedResult)
 	})
 }
+
+// A vector sample without a value pair [time, "value"] is not a measurement of 0: read as 0,
+// it would pass a check such as an error rate of at most 1%.
+func TestRedteamSampleWithoutValueIsNotZero(t *testing.T) {
+	for _, sample := range []string{
+		`{}`,
+		`{"metric":{"pod":"a"}}`,
+		`{"metric":{},"value":null}`,
+		`{"metric":{},"value":[]}`,
+		`{"metric":{},"value":[1767225600]}`,
+		`{"metric":{},"histogram":null}`,
+	} {
+		t.Run(sample, func(t *testing.T) {
+			body := `{"status":"success","data":{"resultType":"vector","result":[` + sample + `]}}`
+			p := newTestProm(t, newPromFake(t, always(200, body)).URL, PrometheusOptions{})
+			v, err := p.Query(context.Background(), "sum(rate(errors[1m]))")
+			assert.ErrorIs(t, err, ErrUnexpectedResult, "value %v", v)
+			s, err := NewPrometheusSamples(p, PrometheusSamplesOptions{})
+			require.NoError(t, err)
+			_, err = s.Samples(context.Background(), SampleRequest{Metric: "m", CanaryQuery: "up", BaselineQuery: "up"})
+			assert.ErrorIs(t, err, ErrUnexpectedResult)
+		})
+	}
+}
