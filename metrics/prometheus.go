@@ -121,7 +121,7 @@ func NewPrometheus(opts PrometheusOptions) (*Prometheus, error) {
 	}
 	p := &Prometheus{
 		address: opts.Address,
-		rq:      v1.NewAPI(client),
+		rq:      v1.NewAPI(pointChecked{client}),
 		retrier: newRetrier("Prometheus", opts.Address, opts.Timeout, opts.RetryTimeout, opts.Logger),
 	}
 	if p.endpoint, err = newInstantEndpoint(opts.Address, httpClient, p.timeout.String()); err != nil {

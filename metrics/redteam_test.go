@@ -129,3 +129,30 @@ func TestRedteamSampleWithoutValueIsNotZero(t *testing.T) {
 		})
 	}
 }
+
+// A range answer's point without its value ([t], [], null, or a value that is not Prometheus'
+// quoted number) is not a measurement of 0 either: the samples and the counts refuse it.
+func TestRedteamRangePointWithoutValueIsNotZero(t *testing.T) {
+	ctx := context.Background()
+	for _, point := range []string{`[1767225600]`, `[]`, `null`, `[1767225600,0.5]`, `[1767225600,"1",3]`, `{}`} {
+		t.Run(point, func(t *testing.T) {
+			body := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1767225540,"1"],` + point + `]}]}}`
+			p := newTestProm(t, newPromFake(t, always(200, body)).URL, PrometheusOptions{})
+			s, err := NewPrometheusSamples(p, PrometheusSamplesOptions{Step: time.Minute})
+			require.NoError(t, err)
+			got, err := s.Samples(ctx, SampleRequest{Metric: "m", CanaryQuery: "up", BaselineQuery: "up"})
+			assert.ErrorIs(t, err, ErrUnexpectedResult, "samples %v", got)
+			c, err := NewPrometheusCounts(p, PrometheusCountsOptions{})
+			require.NoError(t, err)
+			counts, err := c.Counts(ctx, CountRequest{Target: canary.Target{Namespace: "test", Name: "podinfo"}})
+			assert.ErrorIs(t, err, ErrUnexpectedResult, "counts %v", counts)
+		})
+	}
+	good := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1767225540,"1"],[1767225600, "0"]]}]}}`
+	p := newTestProm(t, newPromFake(t, always(200, good)).URL, PrometheusOptions{})
+	s, err := NewPrometheusSamples(p, PrometheusSamplesOptions{Step: time.Minute})
+	require.NoError(t, err)
+	got, err := s.Samples(ctx, SampleRequest{Metric: "m", CanaryQuery: "up", BaselineQuery: "up"})
+	require.NoError(t, err)
+	assert.Equal(t, []float64{1, 0}, got.Canary)
+}
