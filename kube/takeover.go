@@ -42,11 +42,11 @@ func (w *Workload) flaggerOwned(obj metav1.Object) bool {
 // shows unchanged — the target's revision rev if p runs the target's pod template and
 // configuration, else "". A primary that is not the Workload's (checkOwned) runs none.
 func (w *Workload) primaryRevision(nc *nsCache, p, d app, tracked []trackedConfig, rev string) string {
+	if w.checkOwned(p.ObjectMeta, w.kind.resource(), d) != nil {
+		return "" // another Canary's primary, even with the revision it recorded
+	}
 	if r := p.Annotations[AnnotationRevision]; r != "" {
 		return r
-	}
-	if w.checkOwned(p.ObjectMeta, w.kind.resource(), d) != nil {
-		return ""
 	}
 	key, value, err := selectorLabel(d)
 	if err != nil || !w.runsTarget(nc, p, d, key, value, tracked) {

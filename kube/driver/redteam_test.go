@@ -10,6 +10,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/canarytest"
+	"github.com/canarykit/canarykit/internal/testenv"
+	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
 )
 
@@ -25,4 +29,38 @@ func TestRedteamBadSecretProxyKeepsItsPasswordOut(t *testing.T) {
 	_, err := s.notifier(context.Background(), flagger.AlertProvider{Name: "on-call", Namespace: "flagger", Type: "slack", SecretRef: "slack"})
 	require.ErrorContains(t, err, "AlertProvider flagger/on-call: proxy")
 	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+// A second Canary of a target (its Bootstrap refused: the target's objects are the first
+// Canary's) deleted without revertOnDeletion must leave the first Canary's release alone: its
+// route stays where it is and its target keeps its replicas.
+func TestRedteamRetireOfARefusedCanaryLeavesTheOthersTargetAlone(t *testing.T) {
+	ctx := context.Background()
+	dep := testenv.PodinfoDeployment("podinfo", "podinfo:1", 3)
+	dep.Namespace = "test"
+	client := fake.NewClientset(dep)
+	workloadFor := func(tg canary.Target) *kube.Workload {
+		c, err := kube.New(kube.Options{Client: client})
+		require.NoError(t, err)
+		t.Cleanup(c.Close)
+		w, err := c.Workload(kube.WorkloadOptions{Target: tg, Port: 9898})
+		require.NoError(t, err)
+		return w
+	}
+	first := canary.Target{Namespace: "test", Name: "podinfo"}
+	require.NoError(t, workloadFor(first).Bootstrap(ctx, first))
+	router := &canarytest.Router{}
+	router.Set(first, canary.CanaryWeight(30)) // the first Canary's release, under way
+
+	second := canary.Target{Namespace: "test", Name: "podinfo", Canary: "podinfo-b", Service: "podinfo-b"}
+	w := workloadFor(second)
+	require.ErrorContains(t, w.Bootstrap(ctx, second), "not for Canary podinfo-b")
+	require.NoError(t, leaveOnPrimary(ctx, second, router, w))
+
+	got, err := router.Current(first)
+	require.NoError(t, err)
+	assert.Equal(t, canary.CanaryWeight(30), got, "the first Canary's route is not reset")
+	d, err := client.AppsV1().Deployments("test").Get(ctx, "podinfo", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(3), *d.Spec.Replicas, "the first Canary's target is not scaled down")
 }
