@@ -61,7 +61,9 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 // the primary Deployment (from the target's current spec), primary copies of tracked configs,
 // the apex, primary and canary Services, and the primary autoscaler. Existing objects are not
 // changed, except Services whose selector or ports drifted (the apex's selector only with
-// ApexSelectsPrimary) and objects of an earlier canarykit, which get the Canary recorded. An
+// ApexSelectsPrimary), config copies when the primary is made (brought level with their
+// originals, which the new primary runs) and objects of an earlier canarykit, which get the
+// Canary recorded. An
 // apex Service without the managed-by label (one a user keeps in Git) is adopted if it selects
 // the target's pods: see syncService. Before its first write it refuses Service names the API
 // server would refuse, and everything it would refuse on its way (see preflight). At most Options.MaxBootstraps targets of the Cluster write
@@ -84,10 +86,12 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	if err := w.preflight(nc, d, t, tracked); err != nil {
 		return err
 	}
-	if err := w.syncConfigs(ctx, nc, d, tracked, false); err != nil {
+	// a primary about to be made runs the target's configuration (its recorded revision says
+	// so): copies left by an earlier primary are brought level first
+	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
+	if err := w.syncConfigs(ctx, nc, d, tracked, apierrors.IsNotFound(err)); err != nil {
 		return err
 	}
-	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
 	if apierrors.IsNotFound(err) {
 		p, err = w.createPrimary(ctx, d, key, value, tracked)
 	}
@@ -333,8 +337,8 @@ func (w *Workload) Promote(ctx context.Context, t canary.Target, analysed string
 }
 
 // syncConfigs creates the primary copies of tracked configs, records the Workload's Canary on
-// copies an earlier canarykit made, and with update, brings existing copies level with the
-// originals.
+// copies an earlier canarykit made, and with update (at promotion, and at a Bootstrap that
+// makes the primary), brings existing copies level with the originals.
 func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked []trackedConfig, update bool) error {
 	ns := d.Namespace
 	for _, tc := range tracked {
