@@ -62,6 +62,25 @@ func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, e
 	return n, w.scale(ctx, n)
 }
 
+// HasPrimary reports, from the caches, whether the target has its primary and it is the
+// Workload's (made for its target and Canary, or by Flagger for its Canary): whether the target
+// was bootstrapped, whatever revision its primary records (a primary Flagger made records none
+// until canarykit promotes it). A primary made for another Canary of the target counts as none.
+func (w *Workload) HasPrimary(ctx context.Context, t canary.Target) (bool, error) {
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return false, err
+	}
+	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return w.checkOwned(p.ObjectMeta, w.kind.resource(), d) == nil, nil
+}
+
 func (w *Workload) replicasOf(d app) int32 {
 	r := w.kind.replicas(d)
 	if r == nil {

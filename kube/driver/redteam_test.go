@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/canary/canarytest"
@@ -63,4 +64,40 @@ func TestRedteamRetireOfARefusedCanaryLeavesTheOthersTargetAlone(t *testing.T) {
 	d, err := client.AppsV1().Deployments("test").Get(ctx, "podinfo", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, int32(3), *d.Spec.Replicas, "the first Canary's target is not scaled down")
+}
+
+// A Canary taken over from Flagger in the middle of a release of a changed target (its
+// primary, Flagger's, records no canarykit revision until the promotion) deleted without
+// revertOnDeletion: the traffic goes back to the primary and the target is scaled to zero, as
+// for any bootstrapped target, instead of staying split to the canary with no driver left.
+func TestRedteamRetireOfATakenOverReleaseLeavesTrafficOnThePrimary(t *testing.T) {
+	ctx := context.Background()
+	dep := testenv.PodinfoDeployment("podinfo", "podinfo:2", 2)
+	dep.Namespace = "test"
+	primaryLabels := map[string]string{"app": "podinfo-primary"}
+	primary := testenv.PodinfoDeployment("podinfo-primary", "podinfo:1", 2)
+	primary.Namespace = "test"
+	primary.Labels = primaryLabels
+	primary.Spec.Selector.MatchLabels = primaryLabels
+	primary.Spec.Template.Labels = primaryLabels
+	primary.OwnerReferences = []metav1.OwnerReference{{APIVersion: "flagger.app/v1beta1", Kind: "Canary", Name: "podinfo",
+		UID: "uid-1", Controller: ptr.To(true)}}
+	client := fake.NewClientset(dep, primary)
+	c, err := kube.New(kube.Options{Client: client})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	target := canary.Target{Namespace: "test", Name: "podinfo", CanaryUID: "uid-1"}
+	w, err := c.Workload(kube.WorkloadOptions{Target: target, Port: 9898})
+	require.NoError(t, err)
+	require.NoError(t, w.Bootstrap(ctx, target))
+	router := &canarytest.Router{}
+	router.Set(target, canary.CanaryWeight(40)) // the release under way
+
+	require.NoError(t, leaveOnPrimary(ctx, target, router, w))
+	got, err := router.Current(target)
+	require.NoError(t, err)
+	assert.Equal(t, canary.AllPrimary(), got, "the traffic is left on the primary")
+	d, err := client.AppsV1().Deployments("test").Get(ctx, "podinfo", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int32(0), *d.Spec.Replicas, "the target is scaled to zero, as after a rollback")
 }

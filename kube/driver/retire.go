@@ -79,16 +79,16 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 }
 
 // leaveOnPrimary routes everything to the primary and scales the target to zero. A target
-// never bootstrapped (no primary) is left as it is.
+// never bootstrapped (no primary, or only another Canary's) is left as it is.
 func leaveOnPrimary(ctx context.Context, t canary.Target, router canary.MeshRouter, workload *kube.Workload) error {
-	ws, err := workload.Observe(ctx, t)
+	bootstrapped, err := workload.HasPrimary(ctx, t)
 	if err != nil {
 		if canary.IsPermanent(err) {
 			return nil // the target is gone: nothing to scale, nothing routed to it
 		}
 		return err
 	}
-	if ws.PrimaryRevision == "" {
+	if !bootstrapped {
 		return nil
 	}
 	w, err := router.Weights(ctx, t)
