@@ -123,8 +123,13 @@ func (u *run) restart(ctx context.Context, rev string) (next, error) {
 	return waitTick, nil
 }
 
-// failCheck counts a failed check and saves it; the next tick tries again.
+// failCheck counts a failed check and saves it; the next tick tries again. A hook or check
+// cut short because Run's context ended measured nothing: it is not counted (whatever the
+// store does with a cancelled context), and Run ends with the context's error.
 func (u *run) failCheck(ctx context.Context, why, msg, hook string, checks []CheckResult) (next, error) {
+	if err := ctx.Err(); err != nil {
+		return waitTick, err
+	}
 	u.st.FailedChecks++
 	if err := u.save(ctx, why); err != nil {
 		return waitTick, err
