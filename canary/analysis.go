@@ -114,7 +114,11 @@ func (u *run) restart(ctx context.Context, rev string) (next, error) {
 		return waitTick, err
 	}
 	u.st = Status{Phase: PhaseProgressing, LastAppliedSpec: rev, LastPromotedSpec: u.st.LastPromotedSpec,
-		StartedAt: u.st.StartedAt, Version: u.st.Version} // StartedAt: replaced at the first step
+		StartedAt: u.st.StartedAt, Version: u.st.Version, // StartedAt: replaced at the first step
+		// the route at weight 0 made the restarted release's cookie the previous one, which
+		// routes at weight 0 keep expiring; the primary's cookie outlives the restart
+		SessionAffinityCookie: u.st.SessionAffinityCookie, PreviousSessionAffinityCookie: u.st.PreviousSessionAffinityCookie,
+		PrimarySessionAffinityCookie: u.st.PrimarySessionAffinityCookie}
 	u.res.Revision = rev
 	u.notReadySince = u.r.clock.Now()
 	if err := u.save(ctx, "new revision during analysis"); err != nil {

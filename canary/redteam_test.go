@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/canarytest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -54,4 +55,45 @@ func TestRedteamCancelledQueryIsNoFailedCheck(t *testing.T) {
 	res = run(t, r)
 	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
 	require.Equal(t, "v1", env.Workload.PrimaryRevision())
+}
+
+// TestRedteamRestartKeepsSessionCookies: a new revision during the analysis restarts it; as in
+// Flagger (whose restart resets only phase, weight, iterations and failed checks), the status
+// keeps the primary's cookie and holds the restarted release's canary cookie as the previous
+// one, which routes at weight 0 expire. The restart used to drop both.
+func TestRedteamRestartKeepsSessionCookies(t *testing.T) {
+	env := healthyEnv()
+	changed := false
+	env.Metrics.Set("request-success-rate", func(s canarytest.Sample) float64 {
+		if s.Weight == 25 && !changed {
+			changed = true
+			env.Workload.SetRevision("v2") // a new revision while v1 is analysed at 25%
+		}
+		return 99.9
+	})
+	r := bootstrapped(t, env, affinitySpec(), "v1")
+	res := run(t, r)
+	requirePromoted(t, env, res, "v2")
+
+	aff := env.Router.Affinities(env.Target)
+	require.GreaterOrEqual(t, len(aff), 2)
+	first := cookieOf(t, "canary", aff[1].Cookie)
+	primary := cookieOf(t, "primary", aff[1].PrimaryCookie)
+
+	var restarted *canary.Status
+	for _, st := range env.Store.Saved() {
+		if st.LastAppliedSpec == "v2" && st.Phase == canary.PhaseProgressing {
+			restarted = &st
+			break
+		}
+	}
+	require.NotNil(t, restarted, "the restart is saved")
+	require.Empty(t, restarted.SessionAffinityCookie)
+	require.Equal(t, first, restarted.PreviousSessionAffinityCookie, "the restarted release's cookie is the previous one")
+	require.Equal(t, primary, restarted.PrimarySessionAffinityCookie, "the primary cookie outlives the restart")
+	for _, a := range aff[1:] {
+		if a.PrimaryCookie != "" {
+			require.Equal(t, primary, a.PrimaryCookie, "one primary cookie across the restart")
+		}
+	}
 }
