@@ -160,7 +160,10 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 		// as in Flagger, no confirm-traffic-increase gate is asked while the route mirrors: the
 		// one asked before the mirrored step stands for the step that ends it
 		if !u.weights.Mirrored {
-			if open, name := u.gatesOpen(ctx, HookConfirmTrafficIncrease, "Confirm-traffic-increase"); !open {
+			if open, name, err := u.gatesOpen(ctx, HookConfirmTrafficIncrease, "Confirm-traffic-increase"); !open {
+				if err != nil {
+					return waitTick, err
+				}
 				u.emitEvent(Event{Type: EventWarning, Reason: ReasonWaiting, Hook: name, Checks: checks,
 					Message: fmt.Sprintf("Halt %s advancement waiting for traffic increase approval %s", t, name)})
 				return waitTick, nil
@@ -218,7 +221,10 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 func (u *run) promote(ctx context.Context, manual bool, checks []CheckResult) (next, error) {
 	t := u.r.target
 	if !manual {
-		if open, name := u.gatesOpen(ctx, HookConfirmPromotion, "Confirm-promotion"); !open {
+		if open, name, err := u.gatesOpen(ctx, HookConfirmPromotion, "Confirm-promotion"); !open {
+			if err != nil {
+				return waitTick, err
+			}
 			if u.st.Phase != PhaseWaitingPromotion {
 				u.st.Phase = PhaseWaitingPromotion
 				if err := u.save(ctx, "waiting for promotion approval "+name); err != nil {

@@ -48,23 +48,28 @@ func (u *run) askGate(ctx context.Context, bh boundHook, phase Phase, ev *Event)
 }
 
 // gatesOpen asks the confirm gates of typ in order; the first closed one keeps the release
-// waiting (no failed check) and is named in the result.
-func (u *run) gatesOpen(ctx context.Context, typ HookType, label string) (bool, string) {
+// waiting (no failed check) and is named in the result. A gate cut short by the end of Run's
+// context closes nothing: the context's error is returned, and the caller saves nothing.
+func (u *run) gatesOpen(ctx context.Context, typ HookType, label string) (bool, string, error) {
 	phase := u.st.Phase
 	if typ != HookConfirmRollout {
 		phase = PhaseProgressing // what Flagger sends for in-analysis gates
 	}
 	for _, bh := range u.r.hooks[typ] {
 		ok, err := u.callHook(ctx, bh, phase, nil)
+		if !ok && ctx.Err() != nil {
+			// cut short by the end of Run: the gate said nothing, so nothing waits on it
+			return false, bh.hook.Name, ctx.Err()
+		}
 		if err != nil {
 			u.r.log.Info("gate closed by error", "hook", bh.hook.Name, "type", typ, "error", err.Error())
 		}
 		if !ok {
-			return false, bh.hook.Name
+			return false, bh.hook.Name, nil
 		}
 		u.emitHook(EventNormal, ReasonHookPassed, bh.hook.Name, fmt.Sprintf("%s check %s passed", label, bh.hook.Name))
 	}
-	return true, ""
+	return true, "", nil
 }
 
 // runHooks runs the pre-rollout or rollout hooks in order and stops at the first failure.

@@ -97,3 +97,50 @@ func TestRedteamRestartKeepsSessionCookies(t *testing.T) {
 		}
 	}
 }
+
+// TestRedteamCancelledGateIsNoWait: a confirm gate asked when Run's context ends has said
+// nothing. With the default MemoryStore the interrupted tick must neither save Waiting (or
+// WaitingPromotion) nor say it waits for approval; the next Run asks the gate again.
+func TestRedteamCancelledGateIsNoWait(t *testing.T) {
+	for _, tc := range []struct {
+		typ  canary.HookType
+		wait canary.Phase
+	}{
+		{canary.HookConfirmRollout, canary.PhaseWaiting},
+		{canary.HookConfirmPromotion, canary.PhaseWaitingPromotion},
+	} {
+		t.Run(string(tc.typ), func(t *testing.T) {
+			env := healthyEnv()
+			spec := seedSpec()
+			spec.Webhooks = []canary.Webhook{{Name: "approve", Type: tc.typ, URL: "http://gate.test/"}}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			env.Gates.Set("approve", func(int, canary.GateRequest) (bool, error) {
+				cancel() // the process is being stopped while the gate is asked
+				return false, context.Canceled
+			})
+			cfg := env.Config(spec)
+			store := canary.NewMemoryStore()
+			cfg.Store = store
+			r, err := canary.New(cfg)
+			require.NoError(t, err)
+			res := run(t, r)
+			require.Equal(t, canary.PhaseInitialized, res.Phase)
+			env.Workload.SetRevision("v1")
+
+			_, err = r.Run(ctx)
+			require.ErrorIs(t, err, context.Canceled)
+			st, err := store.Load(context.Background(), env.Target)
+			require.NoError(t, err)
+			require.NotEqual(t, tc.wait, st.Phase, "a gate cut short is no closed gate")
+			for _, e := range env.Events.Events() {
+				require.NotEqual(t, canary.ReasonWaiting, e.Reason, "no waiting event for a gate cut short: %s", e.Message)
+			}
+
+			env.Gates.Set("approve", canarytest.Open())
+			res = run(t, r)
+			require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
+			require.Equal(t, "v1", env.Workload.PrimaryRevision())
+		})
+	}
+}

@@ -448,7 +448,10 @@ func (u *run) detect(ctx context.Context) (next, error) {
 		// during Waiting, Promote approves the rollout; the analysis still runs
 		u.r.ctl.take(true, false)
 	} else {
-		if open, name := u.gatesOpen(ctx, HookConfirmRollout, "Confirm-rollout"); !open {
+		if open, name, err := u.gatesOpen(ctx, HookConfirmRollout, "Confirm-rollout"); !open {
+			if err != nil {
+				return waitTick, err
+			}
 			if u.st.Phase != PhaseWaiting {
 				u.st.Phase = PhaseWaiting
 				if err := u.save(ctx, "waiting for approval "+name); err != nil {
