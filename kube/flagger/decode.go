@@ -190,11 +190,13 @@ var portName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 // minManifestInterval is the shortest analysis or metric interval a manifest may give.
 const minManifestInterval = time.Second
 
-// interval reads a duration of at least minManifestInterval.
+// interval reads a duration of at least minManifestInterval. A zero one ("0s") is refused
+// too, not read as absent: only an empty string or null asks for the default.
 func (o *object) interval(key string) time.Duration {
+	before := len(o.d.problems)
 	d := o.duration(key)
-	if d != 0 && d < minManifestInterval {
-		o.d.fail(o.at(key), "must be at least %s, got %s", minManifestInterval, d)
+	if s, _ := o.m[key].(string); s != "" && len(o.d.problems) == before && d < minManifestInterval {
+		o.d.fail(o.at(key), "must be at least %s, got %s (omit it for the default)", minManifestInterval, d)
 	}
 	return d
 }

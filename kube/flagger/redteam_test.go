@@ -1,0 +1,73 @@
+package flagger_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube/flagger"
+)
+
+// redteamCanary is a valid Canary; each case below replaces one of its lines.
+const redteamCanary = `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  metricsServer: http://prometheus.monitoring:9090
+  service:
+    port: 9898
+    portName: http
+    meshName: mesh
+  analysis:
+    interval: 30s
+    threshold: 5
+    maxWeight: 50
+    stepWeight: 5
+    metrics:
+      - name: request-success-rate
+        thresholdRange: {min: 99}
+        interval: 1m
+`
+
+func redteamEdit(t *testing.T, old, new string) []byte {
+	t.Helper()
+	require.Contains(t, redteamCanary, old)
+	return []byte(strings.Replace(redteamCanary, old, new, 1))
+}
+
+// redteamRefused loads data and requires an invalid-spec error naming field with want.
+func redteamRefused(t *testing.T, data []byte, field, want string) {
+	t.Helper()
+	_, err := flagger.LoadObjects(data)
+	require.Error(t, err, "must be refused at %s", field)
+	require.True(t, errors.Is(err, canary.ErrInvalidSpec), "%v", err)
+	assert.Contains(t, err.Error(), field+": "+want)
+}
+
+func TestRedteamBaseLoads(t *testing.T) {
+	m, err := flagger.LoadCanary([]byte(redteamCanary))
+	require.NoError(t, err)
+	assert.Equal(t, "http://prometheus.monitoring:9090", m.MetricsServer)
+	assert.Equal(t, "http", m.Workload.PortName)
+}
+
+// A zero interval ("0s", "0m") was read as an absent one: the analysis ran every 60s (Flagger
+// runs it every 10s) and the metric's range was 1m (Flagger queries [0s], which Prometheus
+// refuses). Both are refused at their paths.
+func TestRedteamZeroIntervalRefused(t *testing.T) {
+	for _, zero := range []string{"0s", "0m", "00s", "0h0m0s"} {
+		t.Run(zero, func(t *testing.T) {
+			redteamRefused(t, redteamEdit(t, "interval: 30s", "interval: "+zero), "spec.analysis.interval", "must be at least 1s")
+			redteamRefused(t, redteamEdit(t, "interval: 1m", "interval: "+zero), "spec.analysis.metrics[0].interval", "must be at least 1s")
+		})
+	}
+	// an empty string is still the default, as in Flagger
+	m, err := flagger.LoadCanary(redteamEdit(t, "interval: 30s", `interval: ""`))
+	require.NoError(t, err)
+	assert.Zero(t, m.Spec.Interval)
+}
