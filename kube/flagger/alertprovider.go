@@ -116,9 +116,7 @@ func decodeAlertProvider(d *decoder, doc *object) AlertProvider {
 	p.Address, p.Proxy = spec.httpURL("address"), spec.httpURL("proxy", true)
 	if spec.has("secretRef") {
 		ref := spec.obj("secretRef")
-		if p.SecretRef = ref.str("name"); p.SecretRef == "" {
-			d.fail(ref.at("name"), "required")
-		}
+		p.SecretRef = ref.name("name", true) // a Secret's name, checked before its lookup
 		ref.done()
 	} else if p.Address == "" {
 		d.fail(spec.at("address"), "required: the webhook URL (or a secretRef whose \"address\" key holds it)")

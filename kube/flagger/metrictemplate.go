@@ -90,9 +90,7 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 	}
 	if p.has("secretRef") {
 		ref := p.obj("secretRef")
-		if t.Provider.SecretRef = ref.str("name"); t.Provider.SecretRef == "" {
-			d.fail(ref.at("name"), "required")
-		}
+		t.Provider.SecretRef = ref.name("name", true) // a Secret's name, checked before its lookup
 		ref.done()
 	} else if datadog {
 		d.fail(p.at("secretRef"), "required for datadog: a Secret with the keys datadog_api_key and datadog_application_key")

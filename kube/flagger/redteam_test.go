@@ -71,3 +71,34 @@ func TestRedteamZeroIntervalRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, m.Spec.Interval)
 }
+
+// A secretRef's name reached the driver's Secret lookup unchecked.
+func TestRedteamSecretRefNameChecked(t *testing.T) {
+	for _, bad := range []string{"../etc", "Bad Name", "a/b"} {
+		t.Run(bad, func(t *testing.T) {
+			redteamRefused(t, []byte(`apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: t, namespace: test}
+spec:
+  provider: {type: prometheus, address: "http://prometheus:9090", secretRef: {name: "`+bad+`"}}
+  query: up
+`), "spec.provider.secretRef.name", "")
+			redteamRefused(t, []byte(`apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: a, namespace: test}
+spec:
+  type: slack
+  secretRef: {name: "`+bad+`"}
+`), "spec.secretRef.name", "")
+		})
+	}
+	objs, err := flagger.LoadObjects([]byte(`apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: t, namespace: test}
+spec:
+  provider: {type: prometheus, address: "http://prometheus:9090", secretRef: {name: prom-auth.v1}}
+  query: up
+`))
+	require.NoError(t, err)
+	assert.Equal(t, "prom-auth.v1", objs.MetricTemplates[0].Provider.SecretRef)
+}
