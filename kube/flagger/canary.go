@@ -326,8 +326,13 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	}
 	m.Workload.Port = svc.port("port")
 	m.Workload.TargetPort = svc.portOrName("targetPort")
-	m.Workload.PortName = svc.str("portName")
-	m.Workload.AppProtocol = svc.str("appProtocol")
+	// both go into the Services as written: checked as the API server checks them
+	if m.Workload.PortName = svc.str("portName"); m.Workload.PortName != "" && !isPortName(m.Workload.PortName) {
+		d.fail(svc.at("portName"), "must be a port name (at most 15 lowercase letters, digits and '-', a letter among them, no \"--\"), got %s", shown(m.Workload.PortName))
+	}
+	if m.Workload.AppProtocol = svc.str("appProtocol"); m.Workload.AppProtocol != "" && !isQualifiedName(m.Workload.AppProtocol) {
+		d.fail(svc.at("appProtocol"), "must be a Kubernetes qualified name (an optional lowercase DNS prefix and '/', then at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit), got %s", shown(m.Workload.AppProtocol))
+	}
 	m.Workload.PortDiscovery = svc.bool("portDiscovery")
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
 	decodeIstioService(d, svc, m)

@@ -176,8 +176,8 @@ func (o *object) portOrName(key string) string {
 		if n, err := strconv.ParseUint(s, 10, 16); err == nil && n > 0 {
 			return strconv.FormatUint(n, 10) // a quoted number
 		}
-		if !portName.MatchString(s) || len(s) > 15 || !strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz") {
-			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name (at most 15 lowercase letters, digits and '-', a letter among them), got %q", s)
+		if !isPortName(s) {
+			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name (at most 15 lowercase letters, digits and '-', a letter among them, no \"--\"), got %q", s)
 		}
 		return s
 	}
@@ -186,6 +186,26 @@ func (o *object) portOrName(key string) string {
 
 // portName is an IANA service name, as Kubernetes names container ports.
 var portName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// isPortName tells whether s is a port name Kubernetes takes (IANA_SVC_NAME): at most 15
+// lowercase letters, digits and '-', a letter among them, no '-' first, last or twice in a row.
+func isPortName(s string) bool {
+	return portName.MatchString(s) && len(s) <= 15 && !strings.Contains(s, "--") &&
+		strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz")
+}
+
+// isQualifiedName tells whether s is a Kubernetes qualified name (what a Service port's
+// appProtocol must be): an optional lowercase DNS subdomain and '/', then at most 63
+// alphanumerics, '-', '_' and '.', starting and ending with an alphanumeric.
+func isQualifiedName(s string) bool {
+	prefix, name, hasPrefix := strings.Cut(s, "/")
+	if !hasPrefix {
+		prefix, name = "", s
+	}
+	return (!hasPrefix || canary.IsDNSSubdomain(prefix)) && len(name) <= 63 && qualifiedPart.MatchString(name)
+}
+
+var qualifiedPart = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
 
 // minManifestInterval is the shortest analysis or metric interval a manifest may give.
 const minManifestInterval = time.Second

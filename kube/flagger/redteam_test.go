@@ -102,3 +102,29 @@ spec:
 	require.NoError(t, err)
 	assert.Equal(t, "prom-auth.v1", objs.MetricTemplates[0].Provider.SecretRef)
 }
+
+// spec.service.portName and appProtocol went into the Services unchecked, so the API server
+// refused them after the primary Deployment was written; a targetPort name with "--" too.
+func TestRedteamServicePortFieldsChecked(t *testing.T) {
+	cases := []struct{ old, new, field string }{
+		{"portName: http", "portName: HTTP", "spec.service.portName"},
+		{"portName: http", `portName: "http web"`, "spec.service.portName"},
+		{"portName: http", "portName: http-", "spec.service.portName"},
+		{"portName: http", "portName: h--p", "spec.service.portName"},
+		{"portName: http", "portName: '8080'", "spec.service.portName"},
+		{"portName: http", "portName: http-much-too-long", "spec.service.portName"},
+		{"portName: http", `appProtocol: "a b"`, "spec.service.appProtocol"},
+		{"portName: http", `appProtocol: "-http"`, "spec.service.appProtocol"},
+		{"portName: http", `appProtocol: "Example.com/x"`, "spec.service.appProtocol"},
+		{"portName: http", "targetPort: h--p", "spec.service.targetPort"},
+	}
+	for _, c := range cases {
+		t.Run(c.new, func(t *testing.T) {
+			redteamRefused(t, redteamEdit(t, c.old, c.new), c.field, "")
+		})
+	}
+	for _, ok := range []string{"portName: grpc-web", "appProtocol: kubernetes.io/h2c", "appProtocol: TCP", "appProtocol: http"} {
+		_, err := flagger.LoadCanary(redteamEdit(t, "portName: http", ok))
+		assert.NoError(t, err, ok)
+	}
+}
