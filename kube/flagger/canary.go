@@ -337,7 +337,7 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
 	decodeIstioService(d, svc, m)
 	decodeServiceObjects(d, svc, m)
-	svc.ignore("meshName") // Linkerd needs none
+	svc.str("meshName") // App Mesh's: Linkerd needs none, but it is a string
 	m.ServiceMirror = decodeServiceMirror(svc)
 	svc.unsupported("backends")
 	svc.done()

@@ -128,3 +128,9 @@ func TestRedteamServicePortFieldsChecked(t *testing.T) {
 		assert.NoError(t, err, ok)
 	}
 }
+
+// spec.service.meshName was skipped without reading it: a number passed.
+func TestRedteamMeshNameTyped(t *testing.T) {
+	redteamRefused(t, redteamEdit(t, "meshName: mesh", "meshName: 5"), "spec.service.meshName", "must be a string")
+	redteamRefused(t, redteamEdit(t, "meshName: mesh", "meshName: [a]"), "spec.service.meshName", "must be a string")
+}
