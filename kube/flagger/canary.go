@@ -204,7 +204,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		d.fail(spec.at("progressDeadlineSeconds"), "must be at least 1, got 0 (omit it for the default, 600)")
 	}
 	m.Spec.SkipAnalysis = spec.bool("skipAnalysis")
-	m.MetricsServer = spec.str("metricsServer")
+	m.MetricsServer = spec.httpURL("metricsServer")
 	provider := spec.str("provider")
 	decodeService(d, spec.obj("service"), m)
 	checkServiceNames(d, spec, m)

@@ -134,3 +134,13 @@ func TestRedteamMeshNameTyped(t *testing.T) {
 	redteamRefused(t, redteamEdit(t, "meshName: mesh", "meshName: 5"), "spec.service.meshName", "must be a string")
 	redteamRefused(t, redteamEdit(t, "meshName: mesh", "meshName: [a]"), "spec.service.meshName", "must be a string")
 }
+
+// spec.metricsServer was taken as any string; a MetricTemplate's address is checked.
+func TestRedteamMetricsServerChecked(t *testing.T) {
+	for _, bad := range []string{"prometheus:9090", "not a url", "ftp://prometheus:9090"} {
+		redteamRefused(t, redteamEdit(t, "metricsServer: http://prometheus.monitoring:9090", `metricsServer: "`+bad+`"`),
+			"spec.metricsServer", "must be an absolute http(s) URL")
+	}
+	redteamRefused(t, redteamEdit(t, "metricsServer: http://prometheus.monitoring:9090", "metricsServer: 9090"),
+		"spec.metricsServer", "must be a string")
+}
