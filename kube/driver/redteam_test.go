@@ -2,13 +2,19 @@ package driver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/canarykit/canarykit/canary"
@@ -100,4 +106,36 @@ func TestRedteamRetireOfATakenOverReleaseLeavesTrafficOnThePrimary(t *testing.T)
 	d, err := client.AppsV1().Deployments("test").Get(ctx, "podinfo", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, int32(0), *d.Spec.Replicas, "the target is scaled to zero, as after a rollback")
+}
+
+// The namespace of a deleted Canary is being deleted (or is gone): the namespace controller
+// deleted the target's Lease with the rest, and the API server refuses to create a new one
+// there. Retire must find nothing left to retire, instead of failing for ever: the controller
+// retries a failed Retire until it succeeds, and a Canary holding the finalizer keeps its
+// namespace Terminating until then.
+func TestRedteamRetireInADeletedNamespaceEnds(t *testing.T) {
+	terminating := apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, "x",
+		errors.New("unable to create new content in namespace ns because it is being terminated"))
+	terminating.ErrStatus.Details.Causes = append(terminating.ErrStatus.Details.Causes,
+		metav1.StatusCause{Type: corev1.NamespaceTerminatingCause, Message: "namespace ns is being terminated", Field: "metadata.namespace"})
+	gone := apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "ns")
+	for name, refusal := range map[string]error{"terminating": terminating, "gone": gone} {
+		for _, revert := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/revert=%v", name, revert), func(t *testing.T) {
+				bed := newRetireBed(t, nil)
+				cs := bed.d.client.(*fake.Clientset)
+				cs.PrependReactor("create", "leases", func(clienttesting.Action) (bool, runtime.Object, error) {
+					return true, nil, refusal
+				})
+				cluster, err := kube.New(kube.Options{Client: cs, Dynamic: bed.dyn})
+				require.NoError(t, err)
+				t.Cleanup(cluster.Close)
+				bed.d.cluster = cluster
+				bed.d.opts.Router = &canarytest.Router{}
+				c := smiCanary("podinfo", "podinfo")
+				c.RevertOnDeletion, c.Workload.Port = revert, 9898
+				assert.NoError(t, bed.d.Retire(context.Background(), c, Retirement{Revert: revert}))
+			})
+		}
+	}
 }

@@ -2,12 +2,14 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube"
 	"github.com/canarykit/canarykit/kube/flagger"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -45,7 +47,9 @@ type RouteRemover interface {
 
 // Retire ends the canary delivery of c's target, holding its lease (it waits while another
 // driver holds it; a Target of the same process must have stopped). Every step is
-// idempotent: a Retire interrupted half-way is finished by running it again.
+// idempotent: a Retire interrupted half-way is finished by running it again. A target whose
+// namespace is being deleted, or is gone, has nothing left to retire: the API server refuses
+// the writes there (the Lease's first), and its objects go with the namespace.
 func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) error {
 	if r.Due != nil {
 		// asked before the lease too: a process that finds the work done does not wait for
@@ -71,11 +75,32 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 		}
 		return leaveOnPrimary(ctx, c.Target, router, workload)
 	})
+	if namespaceEnding(err, c.Target.Namespace) {
+		log.Info("canary delivery ended: the namespace is being deleted")
+		return nil
+	}
 	if err != nil {
 		return canaryError(c, err)
 	}
 	log.Info("canary delivery ended")
 	return nil
+}
+
+// namespaceEnding reports whether err is the API server's refusal of a write in namespace ns
+// because ns is being deleted (the cause NamespaceTerminating) or no longer exists.
+func namespaceEnding(err error, ns string) bool {
+	if err == nil {
+		return false
+	}
+	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		return true
+	}
+	var status apierrors.APIStatus
+	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	d := status.Status().Details
+	return d != nil && d.Group == "" && d.Kind == "namespaces" && d.Name == ns
 }
 
 // leaveOnPrimary routes everything to the primary and scales the target to zero. A target
