@@ -320,3 +320,60 @@ func TestFailedRouterKeepsNoConnection(t *testing.T) {
 	}
 	assert.Equal(t, before, d.conns.pools())
 }
+
+// A burst of requests on a pool with no connection yet (every target starting at once) opens
+// one connection, not one per request: the first request goes alone, and the HTTP/2
+// connection it made carries the others once it has had its answer. A request waiting its turn
+// ends with its context.
+func TestFirstRequestsOfAPoolShareOneConnection(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+	}))
+	srv.EnableHTTP2 = true
+	conns := countConnections(srv)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	cfg := &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}, QPS: -1}
+	cs := &connections{}
+	defer cs.closeIdle()
+	for _, pool := range []bool{requestPool, watchPool} {
+		hc, err := cs.open(cfg, pool)
+		require.NoError(t, err)
+		before := conns()
+		const n = 64
+		codes := make([]int, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				resp, err := hc.Get(srv.URL + "/api/v1/namespaces/ns/services/podinfo")
+				if errs[i] = err; err == nil {
+					codes[i] = resp.StatusCode
+					_ = resp.Body.Close()
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range n {
+			require.NoError(t, errs[i])
+			require.Equal(t, http.StatusNotFound, codes[i])
+		}
+		assert.Equal(t, 1, conns()-before, "one connection for the burst (watches pool: %v)", pool)
+	}
+
+	f := &firstConn{next: http.DefaultTransport, busy: make(chan struct{})} // a first request in flight
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	_, err = f.RoundTrip(req)
+	require.ErrorIs(t, err, context.Canceled, "a request waiting its turn ends with its context")
+}

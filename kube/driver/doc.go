@@ -114,7 +114,11 @@
 // process-wide transport cache, so a process that makes and closes drivers keeps nothing of
 // them; a client certificate named by file is read again for each new connection and at most
 // once a minute before a request, and the connections made with the one before are closed
-// when it changed. Close waits for the informers to end and closes the idle connections. The
+// when it changed. A pool that may speak HTTP/2 sends its first request alone, the others
+// waiting for its answer, so that a burst on a pool with no connection yet (every target
+// starting at once) opens one connection rather than a TLS handshake per request (net/http
+// learns a server speaks HTTP/2 only once a handshake is done). Close waits for the informers
+// to end and closes the idle connections. The
 // connections of the driver's own dialer give up on data left unacknowledged for 30 s
 // (TCP_USER_TIMEOUT, on Linux). Options.HTTP1Requests puts the requests (not the watches) on
 // HTTP/1.1, up to 100 connections a pool: less CPU per request, more connections (see the
