@@ -19,8 +19,6 @@ func TestRedteamCancelledQueryIsNoFailedCheck(t *testing.T) {
 	spec := seedSpec()
 	spec.Threshold = 1
 	cfg := env.Config(spec)
-	store := canary.NewMemoryStore()
-	cfg.Store = store
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
@@ -37,24 +35,34 @@ func TestRedteamCancelledQueryIsNoFailedCheck(t *testing.T) {
 		}
 		return env.Metrics.Query(context.Background(), q)
 	})
-	r, err := canary.New(cfg)
-	require.NoError(t, err)
-	res := run(t, r)
-	require.Equal(t, canary.PhaseInitialized, res.Phase)
-	env.Workload.SetRevision("v1")
-
-	_, err = r.Run(ctx)
-	require.ErrorIs(t, err, context.Canceled)
-	st, err := store.Load(context.Background(), env.Target)
-	require.NoError(t, err)
+	r, st := stoppedMidRelease(t, env, cfg, ctx)
 	require.Zero(t, st.FailedChecks, "a query cut short by the end of Run is no failed check")
 	for _, e := range env.Events.Events() {
 		require.NotEqual(t, canary.ReasonHalted, e.Reason, "no Halted event for a cancelled query: %s", e.Message)
 	}
 
-	res = run(t, r)
+	res := run(t, r)
 	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
 	require.Equal(t, "v1", env.Workload.PrimaryRevision())
+}
+
+// stoppedMidRelease makes a Rollout of cfg over a MemoryStore (which saves whatever the
+// context), initializes it, releases v1 with ctx, which ends during the release, and returns
+// the Rollout and what the store holds then.
+func stoppedMidRelease(t *testing.T, env *canarytest.Env, cfg canary.Config, ctx context.Context) (*canary.Rollout, canary.Status) {
+	t.Helper()
+	store := canary.NewMemoryStore()
+	cfg.Store = store
+	r, err := canary.New(cfg)
+	require.NoError(t, err)
+	res := run(t, r)
+	require.Equal(t, canary.PhaseInitialized, res.Phase)
+	env.Workload.SetRevision("v1")
+	_, err = r.Run(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	st, err := store.Load(context.Background(), env.Target)
+	require.NoError(t, err)
+	return r, st
 }
 
 // TestRedteamRestartKeepsSessionCookies: a new revision during the analysis restarts it; as in
@@ -119,26 +127,14 @@ func TestRedteamCancelledGateIsNoWait(t *testing.T) {
 				cancel() // the process is being stopped while the gate is asked
 				return false, context.Canceled
 			})
-			cfg := env.Config(spec)
-			store := canary.NewMemoryStore()
-			cfg.Store = store
-			r, err := canary.New(cfg)
-			require.NoError(t, err)
-			res := run(t, r)
-			require.Equal(t, canary.PhaseInitialized, res.Phase)
-			env.Workload.SetRevision("v1")
-
-			_, err = r.Run(ctx)
-			require.ErrorIs(t, err, context.Canceled)
-			st, err := store.Load(context.Background(), env.Target)
-			require.NoError(t, err)
+			r, st := stoppedMidRelease(t, env, env.Config(spec), ctx)
 			require.NotEqual(t, tc.wait, st.Phase, "a gate cut short is no closed gate")
 			for _, e := range env.Events.Events() {
 				require.NotEqual(t, canary.ReasonWaiting, e.Reason, "no waiting event for a gate cut short: %s", e.Message)
 			}
 
 			env.Gates.Set("approve", canarytest.Open())
-			res = run(t, r)
+			res := run(t, r)
 			require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
 			require.Equal(t, "v1", env.Workload.PrimaryRevision())
 		})

@@ -52,15 +52,10 @@ func stickyAt30() (sticky, plain canary.Target) {
 	return sticky, plain
 }
 
-// All traffic to the primary, written for a target without session affinity, reaches the
-// primary even when the VirtualService still has the cookie route a release with session
-// affinity put before the weighted route: before, the patch set the cookie route's weights
-// (the first route's) and the weighted route kept 30 % on the canary.
-func TestRedteamIstioAllPrimaryOverCookieRoute(t *testing.T) {
-	sticky, plain := stickyAt30()
-	dyn := newIstioFake()
-	r, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
-	require.NoError(t, err)
+// allPrimaryOverCookie routes 30 % to sticky's canary through r, then all traffic to the
+// primary for plain (sticky without session affinity), and checks the weights r reads back.
+func allPrimaryOverCookie(t *testing.T, r canary.MeshRouter, sticky, plain canary.Target) {
+	t.Helper()
 	require.NoError(t, r.Reconcile(ctx(t), sticky))
 	require.NoError(t, r.SetWeights(ctx(t), sticky, canary.CanaryWeight(30)))
 	w, err := r.Weights(ctx(t), plain)
@@ -71,6 +66,18 @@ func TestRedteamIstioAllPrimaryOverCookieRoute(t *testing.T) {
 	w, err = r.Weights(ctx(t), plain)
 	require.NoError(t, err)
 	assert.Equal(t, canary.AllPrimary(), w)
+}
+
+// All traffic to the primary, written for a target without session affinity, reaches the
+// primary even when the VirtualService still has the cookie route a release with session
+// affinity put before the weighted route: before, the patch set the cookie route's weights
+// (the first route's) and the weighted route kept 30 % on the canary.
+func TestRedteamIstioAllPrimaryOverCookieRoute(t *testing.T) {
+	sticky, plain := stickyAt30()
+	dyn := newIstioFake()
+	r, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
+	require.NoError(t, err)
+	allPrimaryOverCookie(t, r, sticky, plain)
 	for i, route := range istioHTTP(t, getVS(t, dyn, "v1", plain)) {
 		for _, d := range route.(map[string]any)["route"].([]any) {
 			dest := d.(map[string]any)
@@ -87,16 +94,7 @@ func TestRedteamHTTPRouteAllPrimaryOverCookieRule(t *testing.T) {
 	cs := gatewayfake.NewSimpleClientset()
 	r, err := NewHTTPRoute(HTTPRouteOptions{Client: cs, Port: 80})
 	require.NoError(t, err)
-	require.NoError(t, r.Reconcile(ctx(t), sticky))
-	require.NoError(t, r.SetWeights(ctx(t), sticky, canary.CanaryWeight(30)))
-	w, err := r.Weights(ctx(t), plain)
-	require.NoError(t, err)
-	require.Equal(t, canary.CanaryWeight(30), w)
-
-	require.NoError(t, r.SetWeights(ctx(t), plain, canary.AllPrimary()))
-	w, err = r.Weights(ctx(t), plain)
-	require.NoError(t, err)
-	assert.Equal(t, canary.AllPrimary(), w)
+	allPrimaryOverCookie(t, r, sticky, plain)
 	hr, err := cs.GatewayV1().HTTPRoutes(plain.Namespace).Get(ctx(t), plain.ApexService(), metav1.GetOptions{})
 	require.NoError(t, err)
 	for i, rule := range hr.Spec.Rules {
