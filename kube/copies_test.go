@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/testenv"
 )
 
 // A GitOps tool knows its objects by labels the target and its ConfigMap carry (Argo CD's
@@ -110,4 +111,49 @@ func TestPromotionFollowsAnImmutableConfigMap(t *testing.T) {
 			assert.Equal(t, canary.ManagedBy, cp.Labels[canary.LabelManagedBy])
 		})
 	}
+}
+
+// A Secret's type cannot change (the API server refuses it, as refuseSecretRetyping does
+// here): an original made again with another type (Opaque to kubernetes.io/tls) has its copy
+// made again too at the promotion, with the new type and data, where an update would keep
+// the old type or fail at every promotion.
+func TestPromotionFollowsASecretOfAnotherType(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.PodinfoDeployment("podinfo", "podinfo:1", 1)
+	d.Namespace = "test"
+	d.Spec.Template.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{
+		{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "podinfo-cert"}}}}
+	orig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-cert", Namespace: "test"},
+		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"k": []byte("v")}}
+	client := fake.NewClientset(d, orig)
+	client.PrependReactor("update", "secrets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		u := a.(k8stesting.UpdateAction).GetObject().(*corev1.Secret)
+		cur, err := client.Tracker().Get(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, u.Namespace, u.Name)
+		if err == nil && secretType(cur.(*corev1.Secret).Type) != secretType(u.Type) {
+			return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, u.Name,
+				field.ErrorList{field.Invalid(field.NewPath("type"), u.Type, "field is immutable")})
+		}
+		return false, nil, nil
+	})
+	target := canary.Target{Namespace: "test", Name: "podinfo"}
+	require.NoError(t, workloadOn(t, client, target).Bootstrap(ctx, target))
+	cp, err := client.CoreV1().Secrets("test").Get(ctx, "podinfo-cert-primary", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, corev1.SecretTypeOpaque, cp.Type)
+
+	require.NoError(t, client.CoreV1().Secrets("test").Delete(ctx, "podinfo-cert", metav1.DeleteOptions{}))
+	tlsData := map[string][]byte{corev1.TLSCertKey: []byte("cert"), corev1.TLSPrivateKeyKey: []byte("key")}
+	_, err = client.CoreV1().Secrets("test").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-cert", Namespace: "test"},
+		Type: corev1.SecretTypeTLS, Data: tlsData}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	w := workloadOn(t, client, target)
+	st, err := w.Observe(ctx, target)
+	require.NoError(t, err)
+	require.NotEqual(t, st.PrimaryRevision, st.Revision, "a new release")
+	require.NoError(t, w.Promote(ctx, target, st.Revision))
+	cp, err = client.CoreV1().Secrets("test").Get(ctx, "podinfo-cert-primary", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, corev1.SecretTypeTLS, cp.Type)
+	assert.Equal(t, tlsData, cp.Data)
+	assert.Equal(t, canary.ManagedBy, cp.Labels[canary.LabelManagedBy])
 }

@@ -41,7 +41,9 @@
 // own objects (Flux's *.toolkit.fluxcd.io/*, Argo CD's app.kubernetes.io/instance and
 // argocd.argoproj.io/*): with them, the tool would prune the copies as objects missing from
 // its source. A ConfigMap's copy is never immutable, so that it follows its original at the
-// next promotion when an immutable original is made again with new data.
+// next promotion when an immutable original is made again with new data; a Secret's copy
+// whose original was made again with another type (Opaque to kubernetes.io/tls, say), which
+// no update can change, is made again at the promotion too.
 //
 // Each carries the label app.kubernetes.io/managed-by=canarykit (canary.LabelManagedBy and
 // canary.ManagedBy, shared by every package of this module), the annotation

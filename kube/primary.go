@@ -391,8 +391,17 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked 
 			if err == nil && cur != nil {
 				err = w.checkOwned(cur, "secret", d)
 			}
+			retyped := err == nil && cur != nil && update && secretType(cur.Type) != secretType(want.Type)
 			stale := err == nil && cur != nil && update && !equality.Semantic.DeepEqual(cur.Data, want.Data)
-			if err == nil && cur != nil && (stale || unclaimed(cur)) {
+			switch {
+			case retyped || stale && cur.Immutable != nil && *cur.Immutable:
+				// a Secret's type (and an immutable one's data) changes only by making it again,
+				// as its original was: the copy is, if unchanged since read
+				err = api.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &cur.UID, ResourceVersion: &cur.ResourceVersion}})
+				if err == nil {
+					_, err = api.Create(ctx, want, metav1.CreateOptions{})
+				}
+			case err == nil && cur != nil && (stale || unclaimed(cur)):
 				u := cur.DeepCopy()
 				w.claim(&u.ObjectMeta)
 				if stale {
@@ -406,4 +415,12 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked 
 		}
 	}
 	return nil
+}
+
+// secretType is t as the API server stores it: an empty type is Opaque.
+func secretType(t corev1.SecretType) corev1.SecretType {
+	if t == "" {
+		return corev1.SecretTypeOpaque
+	}
+	return t
 }
