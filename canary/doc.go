@@ -25,7 +25,8 @@
 //   - the strategy follows the Spec: weighted canary (StepWeight/StepWeights up to MaxWeight),
 //     A/B testing (Iterations with Match) or blue/green (Iterations alone). A Match is a
 //     Flagger analysis.match entry (an Istio HTTPMatchRequest): headers, uri, method and
-//     queryParams, and Istio's other fields; ValidateMatches bounds them, and a router that
+//     queryParams, and Istio's other fields; ValidateMatches bounds them (a header's name an
+//     HTTP token, a query parameter's without separators), and a router that
 //     cannot match by a field ends Run with ErrMatchUnsupported naming it (match[0].uri);
 //   - with Mirror, requests are copied to the canary (Weights.Mirrored, Target.Mirror percent
 //     of them) before it gets any: a weighted canary takes one mirrored step at weight 0,
