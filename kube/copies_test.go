@@ -73,6 +73,17 @@ func refuseImmutableChanges(client *fake.Clientset) {
 	})
 }
 
+// promoteNewRevision observes target, requires a new revision (its originals changed since
+// the primary's) and promotes it, as a release's end does.
+func promoteNewRevision(t *testing.T, client *fake.Clientset, target canary.Target) {
+	t.Helper()
+	w := workloadOn(t, client, target)
+	st, err := w.Observe(context.Background(), target)
+	require.NoError(t, err)
+	require.NotEqual(t, st.PrimaryRevision, st.Revision, "a new release")
+	require.NoError(t, w.Promote(context.Background(), target, st.Revision))
+}
+
 // An immutable ConfigMap changes only by being deleted and made again with new data. Its copy
 // is never immutable, so the promotion brings it level; a copy made immutable (as copies were
 // made before) is made again.
@@ -100,11 +111,7 @@ func TestPromotionFollowsAnImmutableConfigMap(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Name: "podinfo-config", Namespace: "test"},
 				Data:       map[string]string{"k": "v2"}, Immutable: ptr.To(true)}, metav1.CreateOptions{})
 			require.NoError(t, err)
-			w := workloadOn(t, client, target)
-			st, err := w.Observe(ctx, target)
-			require.NoError(t, err)
-			require.NotEqual(t, st.PrimaryRevision, st.Revision, "a new release")
-			require.NoError(t, w.Promote(ctx, target, st.Revision))
+			promoteNewRevision(t, client, target)
 			cp, err = client.CoreV1().ConfigMaps("test").Get(ctx, "podinfo-config-primary", metav1.GetOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, map[string]string{"k": "v2"}, cp.Data)
@@ -146,11 +153,7 @@ func TestPromotionFollowsASecretOfAnotherType(t *testing.T) {
 	_, err = client.CoreV1().Secrets("test").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-cert", Namespace: "test"},
 		Type: corev1.SecretTypeTLS, Data: tlsData}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	w := workloadOn(t, client, target)
-	st, err := w.Observe(ctx, target)
-	require.NoError(t, err)
-	require.NotEqual(t, st.PrimaryRevision, st.Revision, "a new release")
-	require.NoError(t, w.Promote(ctx, target, st.Revision))
+	promoteNewRevision(t, client, target)
 	cp, err = client.CoreV1().Secrets("test").Get(ctx, "podinfo-cert-primary", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, corev1.SecretTypeTLS, cp.Type)
