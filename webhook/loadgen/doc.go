@@ -13,4 +13,14 @@
 // when at least MinRequests completed and more than MaxErrorRatio of them failed (a transport
 // error or a 5xx answer, Linkerd's notion of a failure), it answers false with an error that
 // says how many failed and why, a failed check for the Rollout.
+//
+// # Redirects
+//
+// The URL, the Header (an Authorization, a cookie, an API key) and the user and password in
+// the URL belong to the URL's host, and whatever answers there may be hostile. A request
+// follows a redirect only to the URL's own scheme, host and port, with every header, and
+// MaxRedirects (10) times at most. A redirect to another scheme, host or port, or past the
+// tenth, is not followed: nothing is sent there, and the redirect's 3xx is the request's
+// answer (not a failure: the canary answered), counted in Stats.Unfollowed. This holds for a
+// Config.Client too, of which the Generator uses a copy with its own CheckRedirect.
 package loadgen

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,6 +30,9 @@ const (
 	DefaultMinRequests    = 20
 	// MaxRate bounds Rate.
 	MaxRate = 10000
+	// MaxRedirects is how many redirects to the URL's own scheme, host and port a request
+	// follows: as many as hey (Go's default client) follows.
+	MaxRedirects = 10
 )
 
 // Sentinel errors; test with errors.Is.
@@ -63,7 +67,8 @@ type Config struct {
 	MaxErrorRatio float64
 	// MinRequests is the fewest completed requests MaxErrorRatio judges. Default 20.
 	MinRequests int
-	// Client sends the requests. Default: a client of its own.
+	// Client sends the requests. Default: a client of its own. The Generator uses a copy whose
+	// CheckRedirect is its own (see the package doc: redirects).
 	Client *http.Client
 	// Logger receives runs starting and ending. Default: discard.
 	Logger logr.Logger
@@ -77,6 +82,9 @@ type Stats struct {
 	// Requests counts completed requests; Errors those that failed.
 	Requests uint64
 	Errors   uint64
+	// Unfollowed counts the answers that were redirects the Generator did not follow (to
+	// another scheme, host or port, or past MaxRedirects): their 3xx is the request's answer.
+	Unfollowed uint64
 	// LastError describes the last failure.
 	LastError string
 }
@@ -87,7 +95,7 @@ type Generator struct {
 	where string
 	every time.Duration // between requests
 
-	requests, errs atomic.Uint64
+	requests, errs, unfollowed atomic.Uint64
 
 	mu        sync.Mutex
 	runs      int
@@ -157,7 +165,36 @@ func New(cfg Config) (*Generator, error) {
 	}
 	cfg.Header = cfg.Header.Clone()
 	cfg.Body = bytes.Clone(cfg.Body)
-	return &Generator{cfg: cfg, where: httpx.SafeURL(u), every: time.Duration(float64(time.Second) / cfg.Rate)}, nil
+	g := &Generator{cfg: cfg, where: httpx.SafeURL(u), every: time.Duration(float64(time.Second) / cfg.Rate)}
+	// a copy: the caller's client keeps its own redirect policy
+	c := *cfg.Client
+	c.CheckRedirect = g.checkRedirect
+	g.cfg.Client = &c
+	return g, nil
+}
+
+// checkRedirect follows a redirect only to the scheme, host and port of the request's URL,
+// MaxRedirects times at most. Go's default policy carries every header to the new location
+// but Authorization and cookies, and those too to the same host name on another port or to a
+// subdomain; a redirect elsewhere would also point the load at a host the Config does not
+// name. A redirect not followed is no failure: its 3xx is the answer, as for
+// `hey -disable-redirects` or curl without -L.
+func (g *Generator) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > MaxRedirects || origin(req.URL) != origin(via[0].URL) {
+		g.unfollowed.Add(1)
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
+// origin is u's scheme, host name (in lower case) and port, the scheme's default port if u
+// names none.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // Hooks returns the generator as a pre-rollout and a rollout hook named name, for
@@ -312,5 +349,6 @@ func (g *Generator) Stop() {
 func (g *Generator) Stats() Stats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return Stats{Runs: g.runs, Running: g.running, Requests: g.requests.Load(), Errors: g.errs.Load(), LastError: g.lastError}
+	return Stats{Runs: g.runs, Running: g.running, Requests: g.requests.Load(), Errors: g.errs.Load(),
+		Unfollowed: g.unfollowed.Load(), LastError: g.lastError}
 }
