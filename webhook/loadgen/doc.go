@@ -12,7 +12,8 @@
 // With MaxErrorRatio set, a call also judges the requests completed since the previous call:
 // when at least MinRequests completed and more than MaxErrorRatio of them failed (a transport
 // error or a 5xx answer, Linkerd's notion of a failure), it answers false with an error that
-// says how many failed and why, a failed check for the Rollout.
+// says how many failed and why (the last failure's description, cut to 512 bytes: it quotes
+// the answer, such as a Location header that does not parse), a failed check for the Rollout.
 //
 // # Redirects
 //

@@ -309,7 +309,11 @@ func (g *Generator) one(ctx context.Context) {
 	g.requests.Add(1)
 }
 
+// fail counts a failed request. why comes from the answer as much as from the Generator (a
+// Location header or a status line quoted in a transport error runs to megabytes): it is cut to
+// httpx.ExcerptLimit bytes, for Stats and the error Allow returns.
 func (g *Generator) fail(why string) {
+	why = httpx.Excerpt([]byte(why), 0)
 	g.mu.Lock()
 	g.lastError = why
 	g.mu.Unlock()
