@@ -56,4 +56,13 @@
 // embeds stay within Discord's 6,000 characters. Deliveries follow redirects only to the same
 // scheme and host, and errors name a webhook by its host only: its path (Slack, Discord) or
 // query (Google Chat's key and token) is a credential.
+//
+// # Refusals
+//
+// A delivery fails on a status outside 2xx (ErrStatus), and on a 2xx answer that says the
+// message was not posted (ErrRefused): Slack's Web API {"ok": false, "error": …}, and a Teams
+// connector's "Webhook message delivery failed with error: …" text (HTTP 200 by Microsoft's
+// design). Rocket.Chat ({"success": false, …}), Discord and Google Chat refuse with a 4xx
+// status; a Teams Workflows webhook answers 202 before its flow runs. The answer is read up to
+// 512 bytes, and up to 64 KiB more is drained.
 package notify

@@ -99,7 +99,8 @@ var (
 	// ErrStatus: the destination answered with a status outside 2xx.
 	ErrStatus = errors.New("unexpected status")
 	// ErrRefused: the destination answered 2xx but said it did not post the message (Slack's
-	// Web API: {"ok": false, "error": ...}).
+	// Web API: {"ok": false, "error": ...}; a Teams connector: the text "Webhook message
+	// delivery failed with error: ...").
 	ErrRefused = errors.New("message refused")
 	// ErrInvalidConfig: a constructor refused its configuration.
 	ErrInvalidConfig = errors.New("invalid notifier config")

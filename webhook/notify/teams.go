@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // TeamsFormat is the message format a Teams endpoint accepts.
@@ -42,6 +43,7 @@ var _ Notifier = (*Teams)(nil)
 func NewTeams(cfg TeamsConfig) (*Teams, error) {
 	var p problems
 	t := &Teams{format: cfg.Format, p: newPoster("msteams", cfg.URL, cfg.Client, false, &p)}
+	t.p.refused = teamsRefusal
 	if t.format == "" {
 		t.format = TeamsAdaptiveCard
 	}
@@ -161,4 +163,20 @@ func messageCard(n Notification) legacyCard {
 		Summary:  fmt.Sprintf("%s: %s", n.Title(), n.Message),
 		Sections: []messageSection{{ActivityTitle: n.Message, ActivitySubtitle: n.Title(), Facts: facts}},
 	}
+}
+
+// teamsFailed starts the text an Office 365 connector (a legacy Teams Incoming Webhook)
+// answers with HTTP 200 to a message Teams did not take: "Webhook message delivery failed
+// with error: Microsoft Teams endpoint returned HTTP error 413 with ContextId …" (400, 403 and
+// 429 likewise). Microsoft keeps the 200 by design (MicrosoftDocs/msteams-docs#1810, #4145).
+const teamsFailed = "webhook message delivery failed"
+
+// teamsRefusal reads the start of a 2xx answer: a connector answers "1" to a message it
+// posted and the teamsFailed text to one it did not. A Workflows webhook answers 202 without
+// a body, whatever its flow does later: nothing in its answer is a refusal.
+func teamsRefusal(excerpt string) (string, bool) {
+	if len(excerpt) < len(teamsFailed) || !strings.EqualFold(excerpt[:len(teamsFailed)], teamsFailed) {
+		return "", false
+	}
+	return truncate(excerpt, 200), true
 }
