@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,7 +49,9 @@ var (
 type Config struct {
 	// URL receives the load, e.g. "http://podinfo-canary.test:9898/". Required.
 	URL string
-	// Method, Header and Body make the request. Default GET without a body.
+	// Method, Header and Body make the request. Default GET without a body. The method and
+	// the header names must be HTTP tokens, and the header values hold no control character but
+	// a tab (no CR or LF).
 	Method string
 	Header http.Header
 	Body   []byte
@@ -131,6 +135,21 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.MaxErrorRatio < 0 || cfg.MaxErrorRatio > 1 || math.IsNaN(cfg.MaxErrorRatio) {
 		p = append(p, fmt.Sprintf("MaxErrorRatio: must be 0..1, got %v", cfg.MaxErrorRatio))
 	}
+	if cfg.Method != "" && !isToken(cfg.Method) {
+		p = append(p, fmt.Sprintf("Method: must be an HTTP token, got %q", cfg.Method))
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Header)) {
+		if !isToken(k) {
+			p = append(p, fmt.Sprintf("Header: name %q is not an HTTP token", k))
+			continue
+		}
+		for i, v := range cfg.Header[k] {
+			if !isFieldValue(v) {
+				// the value itself is not quoted: it may be a credential
+				p = append(p, fmt.Sprintf("Header[%q][%d]: the value holds a control character", k, i))
+			}
+		}
+	}
 	if len(p) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(p, "; "))
 	}
@@ -171,6 +190,28 @@ func New(cfg Config) (*Generator, error) {
 	c.CheckRedirect = g.checkRedirect
 	g.cfg.Client = &c
 	return g, nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2), as a method and a
+// header name must be.
+func isToken(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isFieldValue reports whether s may be a header value: no control character but a tab (a
+// CR or LF would end the header).
+func isFieldValue(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // checkRedirect follows a redirect only to the scheme, host and port of the request's URL,
