@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Bounds on a Spec's A/B match conditions (Spec.Match).
@@ -192,30 +194,13 @@ func validateMatchMap(p *problems, field, what string, m map[string]StringMatch)
 			p.add(f, "%s name must not be empty", what)
 		case len(name) > MaxHeaderNameLen:
 			p.add(f, "%s name: at most %d bytes, got %d", what, MaxHeaderNameLen, len(name))
-		case what == "header" && !isToken(name):
+		case what == "header" && !httpguts.ValidHeaderFieldName(name):
 			p.add(f, "%q is not a header name (letters, digits and !#$%%&'*+-.^_`|~, an RFC 9110 token)", cut(name))
 		case what != "header" && strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune("&=#?", r) }):
 			p.add(f, "%q is not a %s name (no space, control character, '&', '=', '#' or '?')", cut(name), what)
 		}
 		validateStringMatch(p, f, m[name])
 	}
-}
-
-// isToken reports whether s is an RFC 9110 token, what an HTTP header's name is and what the
-// routes take for one (Gateway API's HTTPHeaderName, an ingress-nginx canary-by-header): no
-// space, no control byte, no separator such as ':' or '"' that would end the name where a
-// data plane reads it.
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return s != ""
 }
 
 func validateStringMatch(p *problems, f string, sm StringMatch) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/webhook/internal/httpx"
@@ -135,16 +136,16 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.MaxErrorRatio < 0 || cfg.MaxErrorRatio > 1 || math.IsNaN(cfg.MaxErrorRatio) {
 		p = append(p, fmt.Sprintf("MaxErrorRatio: must be 0..1, got %v", cfg.MaxErrorRatio))
 	}
-	if cfg.Method != "" && !isToken(cfg.Method) {
+	if cfg.Method != "" && !httpguts.ValidHeaderFieldName(cfg.Method) {
 		p = append(p, fmt.Sprintf("Method: must be an HTTP token, got %q", cfg.Method))
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Header)) {
-		if !isToken(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			p = append(p, fmt.Sprintf("Header: name %q is not an HTTP token", k))
 			continue
 		}
 		for i, v := range cfg.Header[k] {
-			if !isFieldValue(v) {
+			if !httpguts.ValidHeaderFieldValue(v) {
 				// the value itself is not quoted: it may be a credential
 				p = append(p, fmt.Sprintf("Header[%q][%d]: the value holds a control character", k, i))
 			}
@@ -190,28 +191,6 @@ func New(cfg Config) (*Generator, error) {
 	c.CheckRedirect = g.checkRedirect
 	g.cfg.Client = &c
 	return g, nil
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2), as a method and a
-// header name must be.
-func isToken(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// isFieldValue reports whether s may be a header value: no control character but a tab (a
-// CR or LF would end the header).
-func isFieldValue(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // checkRedirect follows a redirect only to the scheme, host and port of the request's URL,
