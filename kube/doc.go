@@ -43,7 +43,9 @@
 // its source. A ConfigMap's copy is never immutable, so that it follows its original at the
 // next promotion when an immutable original is made again with new data; a Secret's copy
 // whose original was made again with another type (Opaque to kubernetes.io/tls, say), which
-// no update can change, is made again at the promotion too.
+// no update can change, is made again at the promotion too: deleted (UID and
+// resourceVersion preconditions) and created, which needs delete on secrets (RevertRBAC
+// grants it, RBAC does not; without it the promotion fails and its error names the verb).
 //
 // Each carries the label app.kubernetes.io/managed-by=canarykit (canary.LabelManagedBy and
 // canary.ManagedBy, shared by every package of this module), the annotation

@@ -368,6 +368,7 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked 
 				if err == nil {
 					_, err = api.Create(ctx, want, metav1.CreateOptions{})
 				}
+				err = remakeRefused(err, "configmaps", "the copy is immutable and its data is not the original's")
 			case err == nil && cur != nil && (stale || unclaimed(cur)):
 				u := cur.DeepCopy()
 				w.claim(&u.ObjectMeta)
@@ -401,6 +402,11 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked 
 				if err == nil {
 					_, err = api.Create(ctx, want, metav1.CreateOptions{})
 				}
+				why := "the copy is immutable and its data is not the original's"
+				if retyped {
+					why = fmt.Sprintf("the original's type is %s, the copy's %s, and a type changes only by making the Secret again", secretType(want.Type), secretType(cur.Type))
+				}
+				err = remakeRefused(err, "secrets", why)
 			case err == nil && cur != nil && (stale || unclaimed(cur)):
 				u := cur.DeepCopy()
 				w.claim(&u.ObjectMeta)
@@ -415,6 +421,16 @@ func (w *Workload) syncConfigs(ctx context.Context, nc *nsCache, d app, tracked 
 		}
 	}
 	return nil
+}
+
+// remakeRefused explains err, a copy's deletion and creation again, when the API server refused
+// the deletion for want of the delete verb on resource: kube.RBAC() has none, and the copy
+// cannot follow its original without it.
+func remakeRefused(err error, resource, why string) error {
+	if !apierrors.IsForbidden(err) {
+		return err
+	}
+	return fmt.Errorf("%s, so the copy must be deleted and made again, which needs delete on %s (kube.RevertRBAC() grants it, kube.RBAC() does not): %w", why, resource, err)
 }
 
 // secretType is t as the API server stores it: an empty type is Opaque.
