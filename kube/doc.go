@@ -28,11 +28,11 @@
 //     CanaryMetadata (Flagger's service.apex, primary and canary) besides canarykit's own
 //     keys (see "The Services' metadata");
 //   - with WorkloadOptions.Autoscaler, a copy "<hpa>-primary" of the target's
-//     HorizontalPodAutoscaler scaling the primary, re-synced at every promotion; or, with
-//     WorkloadOptions.AutoscalerKind KindScaledObject, a copy "<name>-primary" of the target's
-//     KEDA ScaledObject (keda.sh/v1alpha1, through Options.Dynamic) scaling the primary, its
-//     triggers' queries rewritten for the primary or replaced by
-//     WorkloadOptions.PrimaryScalerQueries, re-synced at every promotion (see "KEDA
+//     HorizontalPodAutoscaler scaling the primary, re-synced when the primary is made and
+//     at every promotion; or, with WorkloadOptions.AutoscalerKind KindScaledObject, a copy
+//     "<name>-primary" of the target's KEDA ScaledObject (keda.sh/v1alpha1, through
+//     Options.Dynamic) scaling the primary, its triggers' queries rewritten for the primary
+//     or replaced by WorkloadOptions.PrimaryScalerQueries, re-synced likewise (see "KEDA
 //     ScaledObjects");
 //   - the Lease podinfo-canarykit, holding the driver's claim, the status and control requests
 //     from other processes (RequestControl).
@@ -108,7 +108,8 @@
 // metadata.query replaced by PrimaryScalerQueries (by trigger name) or, without them,
 // rewritten with "<target>-canary" and "<target>" made "<target>-primary"
 // (kedaapi.PrimaryQuery); it carries the target's labels and annotations but KEDA's pause
-// annotations. Bootstrap creates it, Promote brings it level. The target's own ScaledObject is
+// annotations. Bootstrap creates it (and brings it level when it makes the primary), Promote
+// brings it level. The target's own ScaledObject is
 // the user's: canarykit only patches the annotation autoscaling.keda.sh/paused-replicas on
 // it, "0" in ScaleDown before the target is scaled to zero (KEDA would scale the canary back
 // up), removed in ScaleUp before the canary is scaled up and in RestoreTarget. Bootstrap

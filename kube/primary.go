@@ -61,9 +61,9 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 // the primary Deployment (from the target's current spec), primary copies of tracked configs,
 // the apex, primary and canary Services, and the primary autoscaler. Existing objects are not
 // changed, except Services whose selector or ports drifted (the apex's selector only with
-// ApexSelectsPrimary), config copies when the primary is made (brought level with their
-// originals, which the new primary runs) and objects of an earlier canarykit, which get the
-// Canary recorded. An
+// ApexSelectsPrimary), config copies and the primary autoscaler when the primary is made
+// (brought level with their originals, which the new primary runs and scales by) and objects
+// of an earlier canarykit, which get the Canary recorded. An
 // apex Service without the managed-by label (one a user keeps in Git) is adopted if it selects
 // the target's pods: see syncService. Before its first write it refuses Service names the API
 // server would refuse, and everything it would refuse on its way (see preflight). At most Options.MaxBootstraps targets of the Cluster write
@@ -89,10 +89,11 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	// a primary about to be made runs the target's configuration (its recorded revision says
 	// so): copies left by an earlier primary are brought level first
 	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
-	if err := w.syncConfigs(ctx, nc, d, tracked, apierrors.IsNotFound(err)); err != nil {
+	made := apierrors.IsNotFound(err)
+	if err := w.syncConfigs(ctx, nc, d, tracked, made); err != nil {
 		return err
 	}
-	if apierrors.IsNotFound(err) {
+	if made {
 		p, err = w.createPrimary(ctx, d, key, value, tracked)
 	}
 	switch {
@@ -115,11 +116,13 @@ func (w *Workload) Bootstrap(ctx context.Context, t canary.Target) error {
 	if err := w.syncServices(ctx, nc, d, key, value); err != nil {
 		return err
 	}
+	// the primary about to run gets the target's autoscaling too: a copy left by an earlier
+	// primary (or made for another spec of the target's autoscaler) is brought level
 	if w.keda() {
-		return w.syncScaledObject(ctx, nc, d, false)
+		return w.syncScaledObject(ctx, nc, d, made)
 	}
 	if w.opts.Autoscaler != "" {
-		return w.syncAutoscaler(ctx, nc, d, false)
+		return w.syncAutoscaler(ctx, nc, d, made)
 	}
 	return nil
 }

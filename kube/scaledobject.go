@@ -200,7 +200,7 @@ func (w *Workload) primaryScaledObjectMeta(src *unstructured.Unstructured, d app
 
 // syncScaledObject makes "<name>-primary" a copy of the target's ScaledObject that scales the
 // primary (see primaryScaledObjectSpec); with update, an existing copy is brought level (at
-// promotion). A copy an earlier canarykit made gets the Workload's Canary recorded.
+// promotion, and at a Bootstrap that makes the primary). A copy an earlier canarykit made gets the Workload's Canary recorded.
 func (w *Workload) syncScaledObject(ctx context.Context, nc *nsCache, d app, update bool) error {
 	ns := d.Namespace
 	src, err := w.targetScaledObject(nc)

@@ -263,7 +263,7 @@ func unlabelled(obj metav1.Object) bool {
 
 // syncAutoscaler makes "<autoscaler>-primary" a copy of the target's autoscaler that scales the
 // primary, with the options' replica bounds if set; with update, an existing copy is brought
-// level (at promotion). A copy an earlier canarykit made gets the Workload's Canary recorded.
+// level (at promotion, and at a Bootstrap that makes the primary). A copy an earlier canarykit made gets the Workload's Canary recorded.
 func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d app, update bool) error {
 	ns, name := d.Namespace, w.opts.Autoscaler
 	src, err := nc.hpa(ns, name)
