@@ -56,6 +56,7 @@ type CanaryStore struct {
 	lease   *kube.Lease
 	tracked func(context.Context, canary.Target) (map[string]string, error)
 	clock   clock.Clock
+	kind    string // the target's kind (spec.targetRef.kind), which condition messages name; "" is Deployment
 
 	mu  sync.Mutex
 	obj *canaryState // the Canary as last read or written; nil before
@@ -210,6 +211,9 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 			value = nil // written over with a valid status, as an unreadable one is
 		}
 		u := map[string]any{"status": value}
+		if s.kind != "" {
+			u["spec"] = map[string]any{"targetRef": map[string]any{"kind": s.kind}}
+		}
 		if err := setStatus(u, st, tracked, now); err != nil {
 			return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
 		}

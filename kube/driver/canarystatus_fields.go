@@ -346,13 +346,14 @@ func truncate(s string) string {
 }
 
 // promotedCondition is Flagger's Promoted condition for a phase: status, reason (the phase)
-// and message as Flagger writes them for a Deployment target.
-func promotedCondition(p canary.Phase) (status, message string) {
+// and message as Flagger writes them, naming the target's kind (spec.targetRef.kind:
+// Deployment or DaemonSet) where Flagger's messages do.
+func promotedCondition(p canary.Phase, kind string) (status, message string) {
 	switch p {
 	case canary.PhaseInitializing:
-		return "Unknown", "New Deployment detected, starting initialization."
+		return "Unknown", "New " + kind + " detected, starting initialization."
 	case canary.PhaseInitialized:
-		return "True", "Deployment initialization completed."
+		return "True", kind + " initialization completed."
 	case canary.PhaseWaiting, canary.PhaseWaitingPromotion:
 		return "Unknown", "Waiting for approval."
 	case canary.PhaseProgressing:
@@ -364,16 +365,30 @@ func promotedCondition(p canary.Phase) (status, message string) {
 	case canary.PhaseSucceeded:
 		return "True", "Canary analysis completed successfully, promotion finished."
 	case canary.PhaseFailed:
-		return "False", "Canary analysis failed, Deployment scaled to zero."
+		return "False", failedMessage(kind)
 	}
-	return "Unknown", "New Deployment detected, starting initialization."
+	return "Unknown", "New " + kind + " detected, starting initialization."
+}
+
+// failedMessage is Flagger's message for a failed analysis, naming the target's kind.
+func failedMessage(kind string) string { return "Canary analysis failed, " + kind + " scaled to zero." }
+
+// targetKind is the kind of the target obj (a Canary as a map) names in spec.targetRef.kind:
+// Deployment when it names none.
+func targetKind(obj map[string]any) string {
+	spec, _ := obj["spec"].(map[string]any)
+	ref, _ := spec["targetRef"].(map[string]any)
+	if k, _ := ref["kind"].(string); k != "" {
+		return k
+	}
+	return "Deployment"
 }
 
 // conditions returns old's conditions with Promoted, Reconciling, Stalled and Analysis set
 // for st, as Flagger does for Promoted: a condition whose status and reason (and, for
 // Analysis, message) are unchanged is kept as it is; one whose status is unchanged keeps its
-// lastTransitionTime.
-func conditions(old []flaggerCondition, st canary.Status, now time.Time) []flaggerCondition {
+// lastTransitionTime. kind is the target's kind, which some messages name.
+func conditions(old []flaggerCondition, st canary.Status, kind string, now time.Time) []flaggerCondition {
 	ts := now.UTC().Format(time.RFC3339)
 	var out []flaggerCondition
 	prev := map[string]flaggerCondition{}
@@ -396,7 +411,7 @@ func conditions(old []flaggerCondition, st canary.Status, now time.Time) []flagg
 		}
 		out = append(out, c)
 	}
-	status, message := promotedCondition(st.Phase)
+	status, message := promotedCondition(st.Phase, kind)
 	set(ConditionPromoted, status, string(st.Phase), message)
 	switch {
 	case st.RollingBack:
@@ -405,7 +420,7 @@ func conditions(old []flaggerCondition, st canary.Status, now time.Time) []flagg
 		set(ConditionReconciling, "True", string(st.Phase), message)
 	}
 	if st.Phase == canary.PhaseFailed && !st.RollingBack {
-		msg := "Canary analysis failed, Deployment scaled to zero."
+		msg := failedMessage(kind)
 		if st.Message != "" {
 			msg += " " + st.Message
 		}
@@ -418,6 +433,8 @@ func conditions(old []flaggerCondition, st canary.Status, now time.Time) []flagg
 
 // setStatus writes st into obj's .status, keeping the fields the store does not manage (other
 // conditions, fields of later Flagger versions). tracked, when not nil, replaces trackedConfigs.
+// obj is the Canary as a map: the conditions' messages name the kind of its
+// spec.targetRef.kind, as Flagger's do (Deployment when obj has none).
 func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, now time.Time) error {
 	old, err := decodeStatus(obj)
 	if err != nil {
@@ -446,7 +463,7 @@ func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, 
 		}
 		m["trackedConfigs"] = tm
 	}
-	conds := conditions(old.Conditions, st, now)
+	conds := conditions(old.Conditions, st, targetKind(obj), now)
 	list := make([]any, 0, len(conds))
 	for _, c := range conds {
 		list = append(list, conditionValue(c))

@@ -542,8 +542,8 @@ func TestAnalysisCondition(t *testing.T) {
 	require.ErrorContains(t, err, ".status.conditions[1]: a second canarykit.dev/Analysis condition (the first is [0])")
 
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	first := conditions(nil, canary.Status{Phase: canary.PhaseProgressing, StartedAt: started}, now)
-	later := conditions(first, canary.Status{Phase: canary.PhaseProgressing, StartedAt: started, Paused: true}, now.Add(time.Minute))
+	first := conditions(nil, canary.Status{Phase: canary.PhaseProgressing, StartedAt: started}, "Deployment", now)
+	later := conditions(first, canary.Status{Phase: canary.PhaseProgressing, StartedAt: started, Paused: true}, "Deployment", now.Add(time.Minute))
 	i := slices.IndexFunc(later, func(c flaggerCondition) bool { return c.Type == ConditionAnalysis })
 	require.GreaterOrEqual(t, i, 0)
 	assert.Equal(t, "Paused", later[i].Reason)

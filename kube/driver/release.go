@@ -57,7 +57,9 @@ func (d *Driver) store(c *flagger.Canary, workload *kube.Workload, lease *kube.L
 	if !d.opts.CanaryStatus {
 		return lease
 	}
-	return newCanaryStore(restCanaries{client: d.canaries, namespace: c.Namespace}, c.Name, c.Target, lease, workload.TrackedConfigs, d.opts.Clock)
+	s := newCanaryStore(restCanaries{client: d.canaries, namespace: c.Namespace}, c.Name, c.Target, lease, workload.TrackedConfigs, d.opts.Clock)
+	s.kind = c.Workload.Kind
+	return s
 }
 
 // CanaryEventReason is the reason of every Event the driver records on a Canary object
