@@ -95,7 +95,9 @@
 // Workload.RemoveGenerated deletes the primary and canary Services, the primary Deployment, its
 // autoscaler (HPA or ScaledObject) and the primary config copies, each only if canarykit
 // manages it for this target and Canary (RestoreTarget refuses a primary made for another
-// Canary).
+// Canary); while an apex Service that is not canarykit's (a GitOps tool's copy from Git, put
+// back over canarykit's) selects the primary's pods, it deletes nothing and returns an error
+// naming the Service, which would be left without endpoints.
 //
 // # KEDA ScaledObjects
 //

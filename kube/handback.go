@@ -160,10 +160,17 @@ func withoutOwner(refs []metav1.OwnerReference, kind, name string) []metav1.Owne
 // the primary and canary Services, the primary Deployment, the primary's autoscaler (HPA or
 // ScaledObject) and the
 // primary copies of tracked configs. Only objects canarykit manages for this target are
-// deleted (each delete is conditioned on the object's UID); absent ones are skipped.
+// deleted (each delete is conditioned on the object's UID); absent ones are skipped. While an
+// apex Service that is not canarykit's (HandBackApex leaves it alone: say, the copy a GitOps
+// tool keeps in Git, put back over the one canarykit managed) selects the primary's pods, it
+// deletes nothing and returns an error naming the Service: deleting the primary would leave
+// the Service without endpoints.
 func (w *Workload) RemoveGenerated(ctx context.Context, t canary.Target) error {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
+		return err
+	}
+	if err := w.apexLeavesPrimary(nc, d, t); err != nil {
 		return err
 	}
 	ns := t.Namespace
@@ -232,6 +239,34 @@ func (w *Workload) RemoveGenerated(ctx context.Context, t canary.Target) error {
 		return fmt.Errorf("remove generated objects of %s: %s", t, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// apexLeavesPrimary refuses the removal of the target's primary while an apex Service that
+// is not canarykit's for the target (HandBackApex leaves it alone) routes to its pods: its
+// selector, not empty, picks the pods of the primary's template. Only a primary
+// RemoveGenerated would delete (the Workload's) counts; an apex Service of canarykit's is
+// HandBackApex's to point at the target.
+func (w *Workload) apexLeavesPrimary(nc *nsCache, d app, t canary.Target) error {
+	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
+	if err != nil || w.checkOwned(p.ObjectMeta, w.kind.resource(), d) != nil || p.Template == nil {
+		return nil // no primary of the Workload's to delete (a read error is the deletes' to report)
+	}
+	name := t.ApexService()
+	svc, err := nc.service(t.Namespace, name)
+	if err != nil || len(svc.Spec.Selector) == 0 || w.checkOwned(svc, "service", d) == nil {
+		return nil
+	}
+	sel := labels.Set(svc.Spec.Selector)
+	if !labels.SelectorFromSet(sel).Matches(labels.Set(p.Template.Labels)) {
+		return nil
+	}
+	key, value, err := selectorLabel(d)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("service %s/%s selects the pods of the primary %s %s (%s) and is not managed by canarykit "+
+		"(a copy kept in Git, say): the primary is kept until the Service's selector is pointed at the target's pods (%s=%s) "+
+		"or the Service is deleted", t.Namespace, name, w.kind.resource(), t.PrimaryName(), sel, key, value)
 }
 
 // isPrimaryCopy reports whether a config is the primary copy canarykit made for target.

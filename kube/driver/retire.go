@@ -22,7 +22,10 @@ type Retirement struct {
 	// up to the primary's replicas, the apex Service selecting the target's pods once they are
 	// ready, the route objects made for the target removed, the primary Deployment, its
 	// autoscaler, config copies and the primary and canary Services deleted, and the target's
-	// Lease (its saved status) deleted. Without Revert the traffic is left on the primary: the
+	// Lease (its saved status) deleted; while an apex Service that is not canarykit's (a GitOps
+	// tool's copy from Git) selects the primary's pods, Retire fails with an error naming it and
+	// keeps the primary, its autoscaler, config copies, Services and the Lease (see
+	// kube.Workload.RemoveGenerated). Without Revert the traffic is left on the primary: the
 	// route sends everything to it and the target is scaled to zero, as after a rollback; the
 	// Lease keeps the status. Revert needs delete permissions kube.RBAC() lacks:
 	// kube.RevertRBAC() and the router's delete rule.
