@@ -88,7 +88,11 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.gateways: only the Istio router writes a VirtualService for them; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
-	fields := svc.IstioFields()
+	fields := c.IstioFields()
+	if c.RequestTimeoutOff && choice.Kind == flagger.RouterIstio {
+		return nil, fmt.Errorf("spec.service.timeout: must be at least 1ms, got 0s: Istio refuses a zero route timeout; leave it out for none (spec.provider %q routes with %s)",
+			choice.Provider, choice.Kind)
+	}
 	if choice.Kind == flagger.RouterHTTPRoute { // Flagger writes these into the route's rules too
 		fields = slices.DeleteFunc(fields, func(f string) bool { return slices.Contains(flagger.GatewayFields, f) })
 	} else if c.RewriteType != "" {
@@ -165,8 +169,11 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.apex: %w", err)
 	}
 	var request string
-	if svc.Timeout != 0 {
+	switch {
+	case svc.Timeout != 0:
 		request = svc.Timeout.String()
+	case c.RequestTimeoutOff:
+		request = "0s" // Gateway API's "no request timeout"
 	}
 	if r, err = r.WithTimeouts(request, c.BackendTimeout); err != nil {
 		return nil, fmt.Errorf("spec.service.timeout, backendTimeout: %w", err)

@@ -66,7 +66,8 @@ func binding(c *flagger.Canary) string {
 		GatewayRefs []flagger.ParentRef
 		Service     istioapi.Service
 		Timeout     string
-	}{c.Target, c.Workload, c.Router, c.GatewayRefs, c.Service, c.BackendTimeout})
+		TimeoutOff  bool
+	}{c.Target, c.Workload, c.Router, c.GatewayRefs, c.Service, c.BackendTimeout, c.RequestTimeoutOff})
 	return string(b)
 }
 

@@ -52,6 +52,12 @@ type Canary struct {
 	// providers are refused, as Flagger ignores it for them). With an HTTPRoute,
 	// Service.Timeout (spec.service.timeout) is the rules' timeouts.request.
 	BackendTimeout string
+	// RequestTimeoutOff is spec.service.timeout given as zero (0s), which Service.Timeout,
+	// where 0 is absent, cannot say. With a Gateway API HTTPRoute the rules' timeouts.request
+	// is then 0s, Gateway API's way of turning the request timeout off (absent, the gateway's
+	// default applies); every other provider refuses it at spec.service.timeout (Istio
+	// refuses a route timeout under 1ms, the others carry no timeout).
+	RequestTimeoutOff bool
 	// MetricsServer is spec.metricsServer (empty: the driver's Prometheus).
 	MetricsServer string
 	// TemplateRefs are the metrics that name a Flagger MetricTemplate; their queries are empty

@@ -253,7 +253,11 @@
 // driver's default router must be an HTTPRoute). With an HTTPRoute, spec.service.timeout (read
 // as the Istio field, Canary.Service.Timeout) is the rules' timeouts.request, as Flagger
 // writes it: it must be a Gateway API Duration when written in its largest whole unit (1.5s
-// is 1500ms), and backendTimeout may not exceed it (Gateway API's rule).
+// is 1500ms), and backendTimeout may not exceed it (Gateway API's rule). timeout: 0s is not
+// dropped as absent: an HTTPRoute's rules get timeouts.request 0s, which turns the request
+// timeout off (Canary.RequestTimeoutOff; backendTimeout is then unbounded by it), and with
+// provider istio it is refused at its path, as Istio refuses a route timeout under 1ms (an
+// Istio route has none unless given one).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

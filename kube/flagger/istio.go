@@ -52,6 +52,10 @@ func decodeIstioService(d *decoder, svc *object, m *Canary) {
 		ro.done()
 	}
 	s.Timeout = istioDuration(svc, "timeout")
+	if v, given := svc.m["timeout"].(string); given && s.Timeout == 0 {
+		_, err := istioapi.ParseDuration(v)
+		m.RequestTimeoutOff = err == nil // 0s: an HTTPRoute's "no timeout" (checkIstio)
+	}
 	if svc.has("retries") {
 		ro := svc.obj("retries")
 		// Flagger's schema has these three only (retryRemoteLocalities is Istio's, not
@@ -417,10 +421,14 @@ func checkIstio(d *decoder, spec *object, key string, m *Canary) {
 		checkTCP(d, spec, key, m)
 	}
 	s := m.Service
+	fields := m.IstioFields()
+	if m.Router.Kind == RouterIstio && m.RequestTimeoutOff {
+		d.fail(spec.at("service.timeout"), "must be at least 1ms, got 0s: Istio refuses a zero route timeout; leave it out for none (an Istio route has no timeout unless given one)")
+	}
 	if m.Router.Kind == RouterDefault && len(m.ServiceMirror) > 0 {
 		m.Notes = append(m.Notes, "spec.provider is not set: spec.service.mirror is for the driver's default router, which must write a Gateway API HTTPRoute")
 	}
-	if m.Router.Kind == RouterDefault && (len(s.Hosts) > 0 || len(s.Gateways) > 0 || len(s.IstioFields()) > 0) {
+	if m.Router.Kind == RouterDefault && (len(s.Hosts) > 0 || len(s.Gateways) > 0 || len(fields) > 0) {
 		// the driver's default router decides, as Flagger's -mesh-provider (istio by default)
 		// does: the driver refuses them unless it is Istio's (or, for hosts, an HTTPRoute)
 		m.Notes = append(m.Notes, "spec.provider is not set: spec.service's hosts, gateways and Istio fields are for the driver's default router, which must be istio (hosts: or a Gateway API HTTPRoute)")
@@ -441,7 +449,7 @@ func checkIstio(d *decoder, spec *object, key string, m *Canary) {
 		if len(m.ServiceMirror) > 0 && m.Router.Kind != RouterHTTPRoute && m.Router.Kind != RouterDefault {
 			d.fail(spec.at("service.mirror"), "only a Gateway API HTTPRoute carries it (provider gatewayapi:<version>, or linkerd with gatewayRefs), as in Flagger, whose other routers ignore it (spec.provider is %s)", shown(m.Router.Provider))
 		}
-		for _, f := range s.IstioFields() {
+		for _, f := range fields {
 			if m.Router.Kind == RouterHTTPRoute && slices.Contains(GatewayFields, f) {
 				continue // the HTTPRoute's too, as Flagger writes them (checkGatewayService, checkGatewayTimeouts)
 			}
@@ -458,6 +466,16 @@ func checkIstio(d *decoder, spec *object, key string, m *Canary) {
 	if len(m.ServiceMirror) > 0 && m.Router.Kind == RouterIstio {
 		d.fail(spec.at("service.mirror"), "only a Gateway API HTTPRoute carries it (provider gatewayapi:<version>, or linkerd with gatewayRefs), as in Flagger, whose Istio router ignores it; spec.analysis.mirror copies requests to the canary")
 	}
+}
+
+// IstioFields names the Istio fields spec.service gives, as istioapi.Service.IstioFields
+// does, timeout included when it is 0s (RequestTimeoutOff).
+func (c *Canary) IstioFields() []string {
+	fields := c.Service.IstioFields()
+	if c.RequestTimeoutOff {
+		fields = append(fields, "timeout")
+	}
+	return fields
 }
 
 // checkTCP has the Istio router route a TCP service (spec.service.appProtocol tcp, any case,

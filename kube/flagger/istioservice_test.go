@@ -111,7 +111,7 @@ func TestIstioServiceErrorsNameTheirPath(t *testing.T) {
 		"timeout: 30":                        {"spec.service.timeout: must be a string"},
 		"timeout: soon":                      {`spec.service.timeout: must be a duration like 1s, 500ms or 24h, got "soon"`},
 		"timeout: -1s":                       {`spec.service.timeout: must not be negative, got "-1s"`},
-		"timeout: 0s":                        nil, // zero: absent
+		"timeout: 0s":                        {"spec.service.timeout: must be at least 1ms, got 0s: Istio refuses a zero route timeout; leave it out for none (an Istio route has no timeout unless given one)"},
 		"timeout: 1.5ms":                     {"spec.service.timeout: Istio takes whole milliseconds, got 1.5ms"},
 		"retries: {attempts: x}":             {"spec.service.retries.attempts: must be a whole number, got x"},
 		"retries: {attempts: 1, perTry: 1s}": {"spec.service.retries.perTry: unknown field (not a Flagger Canary field canarykit knows)"},
