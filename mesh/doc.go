@@ -118,7 +118,12 @@
 // conditions (the weighted route with its mirror, or with session affinity the cookie routes
 // too, see Session affinity), so a cookie route left first by a release with session
 // affinity cannot take the weights meant for the weighted route; with A/B match conditions it
-// touches only the first HTTP route's two weights, the weighted route's.
+// touches only the first HTTP route's two weights, the weighted route's, and tests in the same
+// request that the second route is the A/B target's route to the primary (its one destination,
+// weight 100), so that bodies stay small however many match conditions there are. Routes in
+// another layout (an earlier release's cookie routes first) fail that test, and SetWeights
+// then reads the VirtualService and writes its routes whole: all on the primary means every
+// route.
 //
 // A TCP service (istioapi.Service.TCP, a Canary's spec.service.appProtocol tcp) gets, as
 // Flagger writes it, one TCP route instead of HTTP routes: the weighted destinations, matching

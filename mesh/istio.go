@@ -335,7 +335,9 @@ func (r *Istio) reshape(ctx context.Context, t canary.Target, vs istioAPI, cur *
 // lists primary then canary (checked in the same request), of the HTTP routes whole for a
 // target without A/B match conditions (with session affinity the cookie routes before the
 // weighted one, see the package documentation), else of the first HTTP route's (a TCP
-// service's TCP route's) two destination weights. Otherwise the router reads
+// service's TCP route's) two destination weights, for an A/B target only if its second HTTP
+// route is the A/B target's route to the primary (also checked in the same request: a cookie
+// route an earlier release left first fails it). Otherwise the router reads
 // the VirtualService and, if it is its own for t, puts it back in shape with w; a deleted one
 // is created again with w (and its DestinationRules with it, if they went too).
 func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weights) error {
@@ -367,6 +369,13 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		// mirror outlives the step that set it
 		ops = append(ops, patchOp{Op: "add", Path: "/spec/http", Value: r.vsSpec(t, w).HTTP})
 	} else {
+		if !r.svc.TCP {
+			// the first route is the A/B route only if the second is the A/B target's route to
+			// the primary: an earlier release with session affinity left its cookie route
+			// first, whose weights a patch of the first route would set while the weighted
+			// route after it kept its own (the routes are then put in shape whole, below)
+			ops = append(ops, patchOp{Op: "test", Path: "/spec/http/1/route", Value: r.abPrimaryRoute(t)})
+		}
 		ops = append(ops,
 			// add, not replace: Istio's own clients leave a zero weight out
 			patchOp{Op: "add", Path: route + "0/weight", Value: w.Primary},
@@ -401,6 +410,16 @@ func (r *Istio) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 	}
 	_, err = r.reshape(ctx, t, vs, cur, &w)
 	return err
+}
+
+// abPrimaryRoute is the destinations of the route that follows the A/B route of a target with
+// match conditions (virtualService): all on the primary, at the router's destination port.
+func (r *Istio) abPrimaryRoute(t canary.Target) []istioDestination {
+	d := istioDestination{Destination: istioHost{Host: t.PrimaryService()}, Weight: ptrTo(int32(100))}
+	if r.port != 0 {
+		d.Destination.Port = &istioPort{Number: r.port}
+	}
+	return []istioDestination{d}
 }
 
 // Weights reads t's VirtualService and returns the primary's and the canary's share of the
