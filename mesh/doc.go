@@ -317,7 +317,7 @@
 // The TrafficSplit router is also a GenerationRouter: ReconcileGeneration returns the route's
 // metadata.generation with its weights, and SetWeightsAt makes the weight patch test that
 // generation too (ErrRouteChanged when the spec was edited since, nothing written; a 422 that
-// names invalid fields, such as an admission policy's refusal, is returned as it is). A caller
+// names invalid fields, or any refusal by admission control, is returned as it is). A caller
 // that alone writes the route, holding the target's lease, can so keep the route's state from
 // its own writes and skip the read when the next Run starts (kube/driver's Target does).
 // Routes of two objects (a TrafficSplit with its HTTPRouteGroup) have no single generation and
@@ -327,8 +327,13 @@
 // adoption and routes by annotations (which do not move the generation), and the Kubernetes
 // router's state is the apex Service's selector.
 // Errors the engine must not retry (missing CRD, someone else's object, a rejected route,
-// forbidden, invalid) are marked with canary.Permanent (canary.IsPermanent reports them);
-// conflicts, timeouts and server errors are not, and the Rollout retries them at the next tick.
+// forbidden, invalid, a write refused by admission control: an admission webhook's "denied
+// the request" or a ValidatingAdmissionPolicy's, whatever its code, which the same write would
+// meet at every tick) are marked with canary.Permanent (canary.IsPermanent reports them): the
+// Rollout ends the release and routes all traffic back to the primary (a write the policy
+// refuses too is reported). A webhook's bare 422 is not taken for a failed JSON patch test.
+// Conflicts, timeouts and server errors are not permanent, and the Rollout retries them at the
+// next tick.
 //
 // Istio and NGINX have Remove, which deletes the route objects they made for a target (the
 // VirtualService and the two DestinationRules; the canary Ingress), only those labelled as

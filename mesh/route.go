@@ -198,6 +198,9 @@ func objectMissing(err error) bool { return apierrors.IsNotFound(err) && !apierr
 
 // patchRejected reports whether a JSON patch failed to apply, e.g. a test operation failed.
 func patchRejected(err error) bool {
+	if admissionDenied(err) {
+		return false // the patch applied; the object it made was refused
+	}
 	var st apierrors.APIStatus
 	if errors.As(err, &st) && st.Status().Code == http.StatusUnprocessableEntity {
 		return true
@@ -212,6 +215,9 @@ func patchRejected(err error) bool {
 // that fails validation or an admission policy is a 422 naming the object and its invalid
 // fields, which says nothing about the values tested.
 func testFailed(err error) bool {
+	if admissionDenied(err) {
+		return false // a webhook's 422 is as bare, and says nothing about the values tested
+	}
 	var st apierrors.APIStatus
 	if errors.As(err, &st) && st.Status().Code == http.StatusUnprocessableEntity {
 		d := st.Status().Details
@@ -222,12 +228,31 @@ func testFailed(err error) bool {
 	return strings.Contains(msg, "testing value") || strings.Contains(msg, "test operation does not apply")
 }
 
+// admissionDenied reports whether the API server refused a write because admission control
+// did: a validating admission webhook (the server's message "admission webhook \"<name>\"
+// denied the request: ...", with the webhook's code, 400 or more, often 422 without details)
+// or a ValidatingAdmissionPolicy ("... denied request: ..."). The same write meets the same
+// refusal at every attempt, until the policy or the object changes.
+func admissionDenied(err error) bool {
+	var st apierrors.APIStatus
+	if err == nil || !errors.As(err, &st) || st.Status().Code < http.StatusBadRequest {
+		return false
+	}
+	msg := st.Status().Message
+	return strings.Contains(msg, "admission webhook") && strings.Contains(msg, "denied the request") ||
+		strings.Contains(msg, "ValidatingAdmissionPolicy") && strings.Contains(msg, "denied request")
+}
+
 // classify wraps err with what failed, marking what retrying cannot fix as permanent: requests
-// the server refused (forbidden, unauthorized, invalid, bad request, method not supported).
-// Conflicts, timeouts, throttling and server errors stay transient.
+// the server refused (forbidden, unauthorized, invalid, bad request, method not supported, or
+// refused by admission control, whatever the code). Conflicts, timeouts, throttling and server
+// errors stay transient.
 func classify(err error, what string) error {
 	if err == nil {
 		return nil
+	}
+	if admissionDenied(err) {
+		return canary.Permanent(fmt.Errorf("%s: refused by admission control, which refuses the same write at every attempt: %w", what, err))
 	}
 	err = fmt.Errorf("%s: %w", what, err)
 	switch {
