@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // Bounds on a Spec's A/B match conditions (Spec.Match).
@@ -194,7 +192,7 @@ func validateMatchMap(p *problems, field, what string, m map[string]StringMatch)
 			p.add(f, "%s name must not be empty", what)
 		case len(name) > MaxHeaderNameLen:
 			p.add(f, "%s name: at most %d bytes, got %d", what, MaxHeaderNameLen, len(name))
-		case what == "header" && !httpguts.ValidHeaderFieldName(name):
+		case what == "header" && !IsHeaderName(name):
 			p.add(f, "%q is not a header name (letters, digits and !#$%%&'*+-.^_`|~, an RFC 9110 token)", cut(name))
 		case what != "header" && strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune("&=#?", r) }):
 			p.add(f, "%q is not a %s name (no space, control character, '&', '=', '#' or '?')", cut(name), what)

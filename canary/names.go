@@ -29,3 +29,19 @@ func IsDNSSubdomain(s string) bool {
 	}
 	return true
 }
+
+// IsHeaderName reports whether s is an HTTP header's name: an RFC 9110 token, 1 or more of
+// letters, digits and !#$%&'*+-.^_`|~ (no space, control byte or separator such as ':' or '"'
+// that would end the name where a data plane reads it). A method is a token too.
+func IsHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
+}

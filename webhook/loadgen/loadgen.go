@@ -136,11 +136,11 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.MaxErrorRatio < 0 || cfg.MaxErrorRatio > 1 || math.IsNaN(cfg.MaxErrorRatio) {
 		p = append(p, fmt.Sprintf("MaxErrorRatio: must be 0..1, got %v", cfg.MaxErrorRatio))
 	}
-	if cfg.Method != "" && !httpguts.ValidHeaderFieldName(cfg.Method) {
+	if cfg.Method != "" && !canary.IsHeaderName(cfg.Method) {
 		p = append(p, fmt.Sprintf("Method: must be an HTTP token, got %q", cfg.Method))
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Header)) {
-		if !httpguts.ValidHeaderFieldName(k) {
+		if !canary.IsHeaderName(k) {
 			p = append(p, fmt.Sprintf("Header: name %q is not an HTTP token", k))
 			continue
 		}
