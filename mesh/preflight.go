@@ -32,8 +32,9 @@ const preflightPort = 80
 
 // dryRunVerdict is a preflight's verdict on the answer to one dry-run creation: the API
 // server's refusal of the object (422 Invalid: its CRD's schema or validation rules, a
-// ValidatingAdmissionPolicy, a webhook answering with that code) is refusal(err), the error
-// Reconcile's creation would return. An object of that name already there is owned(), the
+// ValidatingAdmissionPolicy; or an admission webhook's "denied the request", whatever its
+// code, 400 when the webhook gives none) is refusal(err), the error Reconcile's creation would
+// return. An object of that name already there is owned(), the
 // check Reconcile makes before adopting it: someone else's is refused (ErrNotOwned) before
 // the workload is touched. Any other answer (an admission webhook that serves no dry run, a
 // server not reached, a Forbidden that may be RBAC's) says nothing of the object's content and
@@ -42,7 +43,7 @@ func dryRunVerdict(log logr.Logger, kind string, t canary.Target, err error, ref
 	switch {
 	case err == nil:
 		return nil
-	case apierrors.IsInvalid(err):
+	case apierrors.IsInvalid(err), admissionDenied(err):
 		return refusal(err)
 	case apierrors.IsAlreadyExists(err):
 		return owned()

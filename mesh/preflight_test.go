@@ -57,6 +57,7 @@ func TestHTTPRoutePreflightIsOneDryRunCreate(t *testing.T) {
 		"no dry run":      {apierrors.NewBadRequest(`admission webhook "audit.example.com" does not support dry run`), ""},
 		"unreachable":     {errors.New("connection refused"), ""},
 		"webhook refuses": {apierrors.NewForbidden(schema.GroupResource{Resource: "httproutes"}, "podinfo", errors.New("policy")), ""},
+		"webhook denies":  {webhookDenial(http.StatusBadRequest), "refused by admission control"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cs := gatewayfake.NewSimpleClientset()
@@ -114,8 +115,15 @@ func answerCreates(f *clienttesting.Fake, resource string, err error) *[]clientt
 	return &seen
 }
 
+// teamDenial is an admission webhook's denial, as the API server words it, with code.
+func teamDenial(code int32) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: code,
+		Message: `admission webhook "team-label.example.com" denied the request: every route names its team`}}
+}
+
 // dryRunAnswers are the answers a preflight's dry-run creation of an object of gk may get, and
-// whether each refuses the route: only the API server's refusal of the object does.
+// whether each refuses the route: only the API server's refusal of the object (422 Invalid, or
+// an admission webhook's denial whatever its code) does.
 func dryRunAnswers(gk schema.GroupKind) map[string]struct {
 	err     error
 	refuses bool
@@ -132,6 +140,9 @@ func dryRunAnswers(gk schema.GroupKind) map[string]struct {
 		"no dry run":      {apierrors.NewBadRequest(`admission webhook "audit.example.com" does not support dry run`), false},
 		"unreachable":     {errors.New("connection refused"), false},
 		"webhook refuses": {apierrors.NewForbidden(gr, "podinfo", errors.New("policy")), false},
+		// a webhook's denial, as the API server words it, with the webhook's code or 400
+		"webhook denies, 400": {teamDenial(http.StatusBadRequest), true},
+		"webhook denies, 403": {teamDenial(http.StatusForbidden), true},
 	}
 }
 
