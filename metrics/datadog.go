@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/http/httpguts"
 	"k8s.io/utils/clock"
 
 	"github.com/canarykit/canarykit/canary"
@@ -134,8 +135,8 @@ func (o *DatadogOptions) validate() error {
 		add("ApplicationKey: required")
 	}
 	for _, k := range []struct{ name, key string }{{"APIKey", o.APIKey}, {"ApplicationKey", o.ApplicationKey}} {
-		if strings.ContainsAny(k.key, "\r\n\x00") {
-			add("%s: must not contain line breaks or NUL", k.name)
+		if !httpguts.ValidHeaderFieldValue(k.key) {
+			add("%s: must not contain line breaks or other control characters (a key file's trailing newline?)", k.name)
 		}
 	}
 	if o.Window < 0 {

@@ -3,14 +3,17 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/canarykit/canarykit/canary"
 )
@@ -34,7 +37,8 @@ type PrometheusOptions struct {
 	// receive them. See SecretCredentials.
 	Credentials Credentials
 	// Headers are added to every request to Address's scheme and host, as Credentials
-	// (Flagger's provider.headers).
+	// (Flagger's provider.headers). Names must be HTTP tokens and values free of line breaks
+	// and other control characters, as net/http sends them; so must a BearerToken.
 	Headers http.Header
 	// CA is a PEM bundle of certificate authorities to trust instead of the system pool.
 	CA []byte
@@ -164,9 +168,34 @@ func (o *PrometheusOptions) validate() error {
 	if (c != Credentials{}) && o.Headers.Get("Authorization") != "" {
 		add("Headers: an Authorization header conflicts with Credentials; set one of them")
 	}
+	if c.BearerToken != "" && !httpguts.ValidHeaderFieldValue(c.BearerToken) {
+		// not quoted: it is a credential (a Secret's token file often ends with a newline)
+		add("Credentials.BearerToken: holds a line break or another control character, which no request can carry (a token file's trailing newline?)")
+	}
+	problems = append(problems, headerProblems(o.Headers)...)
 	problems = append(problems, connectionProblems(o.CA, o.InsecureSkipVerify, o.Transport, o.Pool, o.Timeout, o.RetryTimeout)...)
 	if len(problems) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: prometheus: %s", ErrInvalidOptions, strings.Join(problems, "; "))
+}
+
+// headerProblems are the headers no request can carry: net/http refuses to send a name that
+// is not an HTTP token or a value with a line break or another control character, and each
+// query would then fail as if the server could not be reached. Values are not quoted: they
+// may be credentials.
+func headerProblems(h http.Header) []string {
+	var problems []string
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		if !canary.IsHeaderName(k) {
+			problems = append(problems, fmt.Sprintf("Headers: name %q is not an HTTP token", k))
+			continue
+		}
+		for i, v := range h[k] {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				problems = append(problems, fmt.Sprintf("Headers[%q][%d]: the value holds a line break or another control character", k, i))
+			}
+		}
+	}
+	return problems
 }
