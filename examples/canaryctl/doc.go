@@ -26,6 +26,12 @@
 // Lease or, for a release driven with its status on the Canary object (the Flagger-compatible
 // controller), from the Canary named by the manifest (with NAMESPACE/NAME: the Canary NAME).
 //
+// What the manifests, the cluster and the metrics servers wrote is printed with its control
+// characters (escape sequences, carriage returns, line breaks), bidirectional overrides and
+// bytes that are not UTF-8 escaped as Go writes them (\x1b, \r, \n), so that it can neither
+// steer the terminal nor forge lines (run's live progress lines are made safe by
+// canary/progress).
+//
 // Flags may come before or after NAMESPACE/NAME. -h or --help prints the usage and exits 0.
 // --request-timeout (default 30s) bounds the wait for each answer of the API server, so that a
 // server that accepts connections and never answers is an error, not a hang; watches are not

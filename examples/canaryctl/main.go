@@ -176,7 +176,7 @@ type cli struct {
 }
 
 func (c *cli) fail(err error) int {
-	fmt.Fprintln(c.stderr, "canaryctl:", err)
+	fmt.Fprintln(c.stderr, "canaryctl:", printable(err.Error()))
 	return exitError
 }
 

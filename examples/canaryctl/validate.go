@@ -42,15 +42,15 @@ func (c *cli) validate(ctx context.Context, o *options, args []string) int {
 	}
 	switch {
 	case m != nil && given != nil:
-		r.check(ctx, o.file, m, given)
+		r.check(ctx, printable(o.file), m, given)
 	case m != nil:
-		fmt.Fprintf(c.stdout, "%s: references and analysis not checked: the -t files have problems\n", o.file)
+		fmt.Fprintf(c.stdout, "%s: references and analysis not checked: the -t files have problems\n", printable(o.file))
 	}
 	if r.problems > 0 {
-		fmt.Fprintf(c.stdout, "canaryctl: %s: %d %s: it would not run\n", o.file, r.problems, plural(r.problems, "problem", "problems"))
+		fmt.Fprintf(c.stdout, "canaryctl: %s: %d %s: it would not run\n", printable(o.file), r.problems, plural(r.problems, "problem", "problems"))
 		return exitRolledBack
 	}
-	fmt.Fprintf(c.stdout, "canaryctl: %s: Canary %s/%s would run (%s strategy", o.file, m.Namespace, m.Name, m.Spec.Strategy())
+	fmt.Fprintf(c.stdout, "canaryctl: %s: Canary %s/%s would run (%s strategy", printable(o.file), m.Namespace, m.Name, m.Spec.Strategy())
 	if r.fromCluster > 0 {
 		fmt.Fprintf(c.stdout, "; %d %s from the cluster at run time", r.fromCluster, plural(r.fromCluster, "object", "objects"))
 	}
@@ -70,12 +70,12 @@ func (r *report) problem(file string, err error) {
 	var verr *canary.ValidationError
 	if !errors.As(err, &verr) {
 		r.problems++
-		fmt.Fprintf(r.w, "%s: %v\n", file, err) // e.g. not YAML, or an object given twice
+		fmt.Fprintf(r.w, "%s: %s\n", printable(file), printable(err.Error())) // e.g. not YAML, or an object given twice
 		return
 	}
 	for _, p := range verr.Problems {
 		r.problems++
-		fmt.Fprintf(r.w, "%s: %s: %s\n", file, manifestPath(p.Field), p.Message)
+		fmt.Fprintf(r.w, "%s: %s: %s\n", printable(file), printable(manifestPath(p.Field)), printable(p.Message))
 	}
 }
 
@@ -100,7 +100,7 @@ func (r *report) loadCanary(file string, data []byte) *flagger.Canary {
 		return nil
 	}
 	for _, n := range m.Notes {
-		fmt.Fprintf(r.w, "%s: note: %s\n", file, n)
+		fmt.Fprintf(r.w, "%s: note: %s\n", printable(file), printable(n))
 	}
 	return m
 }
@@ -119,7 +119,7 @@ func (r *report) loadObjects(file string, data []byte, given *flagger.Objects) *
 	return given
 }
 
-// check resolves the references the -t files hold, lists those they do not, and builds the
+// check resolves the references the -t files hold (file is the manifest's name as printed), lists those they do not, and builds the
 // Rollout as run would (canary.New, with stand-ins for the cluster: it touches nothing), so
 // that what run would refuse before touching the cluster is reported here.
 func (r *report) check(ctx context.Context, file string, m *flagger.Canary, given *flagger.Objects) {
