@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -154,8 +155,9 @@ func (o *DatadogOptions) validate() error {
 // Query runs query over the window ending now and returns the most recent non-null point of
 // its one series. No series, or only null points, is an error wrapping canary.ErrNoData;
 // several series wrap ErrMultipleSeries; an answer that does not decode wraps
-// ErrUnexpectedResult; Datadog's refusal (a 4xx other than 408 and 429, or an answer whose
-// status is "error") fails at once with Datadog's text. The query is sent as written. Every
+// ErrUnexpectedResult, and so does a successful answer with neither "status": "ok" nor
+// "series"; Datadog's refusal (a 4xx other than 408 and 429, or an answer whose status is
+// "error" or that carries {"errors": [...]}) fails at once with Datadog's text. The query is sent as written. Every
 // error is a *QueryError.
 func (d *Datadog) Query(ctx context.Context, query string) (float64, error) {
 	to := d.clock.Now()
@@ -183,8 +185,10 @@ func (d *Datadog) Query(ctx context.Context, query string) (float64, error) {
 
 // datadogAnswer is the part of Datadog's query answer the provider reads.
 type datadogAnswer struct {
-	Status string          `json:"status"`
-	Error  string          `json:"error"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	// Errors is the shape of Datadog's error answers, {"errors": [...]}.
+	Errors []string        `json:"errors"`
 	Series []datadogSeries `json:"series"`
 }
 
@@ -220,9 +224,18 @@ func (d *Datadog) get(ctx context.Context, target string) ([]datadogSeries, erro
 		// Not Datadog's answer (a proxy's page): ErrUnexpectedResult (queryError).
 		return nil, fmt.Errorf("not Datadog's query answer: %s", boundText(err.Error()))
 	}
-	if a.Status == "error" || a.Error != "" {
+	switch {
+	case len(a.Errors) > 0:
+		// Datadog's error answer with a successful status (a proxy's, or an API's that
+		// answers 200): the query was refused, whatever the series say.
+		return nil, &statusError{code: res.StatusCode, msg: boundText(strings.Join(a.Errors, "; ")), refused: true}
+	case a.Status == "error" || a.Error != "":
 		// Datadog refused the query in a successful answer.
 		return nil, &statusError{code: res.StatusCode, msg: boundText(a.Error), refused: true}
+	case a.Series == nil && a.Status != "ok":
+		// {} or null, or another API's JSON: no answer of the query API, so no "no data"
+		// either (ErrUnexpectedResult, queryError).
+		return nil, errors.New(`not Datadog's query answer: neither "status": "ok" nor "series"`)
 	}
 	return a.Series, nil
 }

@@ -68,8 +68,10 @@
 // the Prometheus provider's machinery: the Pool's connections, bounded bodies and error text,
 // the same retries and classification (5xx, 408, 429 and connection errors retried within the
 // query's context, then ErrUnavailable; other answers fail at once with Datadog's
-// {"errors": [...]} text as a client_error, and an answer whose status is "error" as type
-// "error"), and *QueryError.
+// {"errors": [...]} text as a client_error, and a successful answer whose status is "error",
+// or that carries {"errors": [...]}, as type "error"; a successful answer with neither
+// "status": "ok" nor "series", such as {}, wraps ErrUnexpectedResult, not canary.ErrNoData),
+// and *QueryError.
 //
 // The value is the most recent non-null point of the query's single series. Flagger returns
 // the first point of the first series instead (the oldest of its ten-interval window, on the
