@@ -36,7 +36,8 @@
 // datadog_application_key, read by the driver); its address defaults to Datadog's
 // (https://api.datadoghq.com), as in Flagger; spec.provider.headers, which Flagger ignores for
 // datadog, is refused at its path; its query is used as written (a Prometheus template's is
-// compacted, canary.CompactQuery).
+// compacted, canary.CompactQuery). A prometheus template's header names must be HTTP tokens
+// and its values free of line breaks and other control characters, as net/http sends them.
 //
 // One annotation of the Canary is read: canarykit.dev/split-check (AnnotationSplitCheck:
 // warn, hold, fail or off) sets canary.Spec.SplitCheck, what a weighted release does when

@@ -155,6 +155,7 @@ spec:
 `))
 	assert.ElementsMatch(t, []string{
 		"metadata.namespace: required: a Canary refers to it by namespace (or its own)",
+		`spec.provider.headers["X-Org\r\nEvil"]: "X-Org\r\nEvil" is not an HTTP header name (a token: letters, digits and !#$%&'*+-.^_` + "`" + `|~)`,
 		`spec.provider.headers["X-Org\r\nEvil"][0]: must be a string`,
 	}, problems(t, err))
 }

@@ -34,7 +34,7 @@ type MetricTemplateProvider struct {
 	// InsecureSkipVerify disables the server certificate check.
 	InsecureSkipVerify bool
 	// Headers are sent with every query (prometheus only: Flagger ignores them for datadog,
-	// so canarykit refuses them).
+	// so canarykit refuses them). Names are HTTP tokens, values free of control characters.
 	Headers map[string][]string
 }
 
@@ -120,20 +120,39 @@ func (o *object) headers(key string) map[string][]string {
 	}
 	out := make(map[string][]string, len(m))
 	for name, val := range m {
+		at := canary.FieldPath(o.at(key), name)
+		if !canary.IsHeaderName(name) {
+			// net/http sends no request with it: every query would fail as unreachable
+			o.d.fail(at, "%s is not an HTTP header name (a token: letters, digits and !#$%%&'*+-.^_`|~)", shown(name))
+		}
 		switch x := val.(type) {
 		case string:
 			out[name] = []string{x}
+			checkHeaderValue(o.d, at, x)
 		case []any:
 			for i, it := range x {
 				s, ok := it.(string)
 				if !ok {
-					o.d.fail(fmt.Sprintf("%s[%d]", canary.FieldPath(o.at(key), name), i), "must be a string")
+					o.d.fail(fmt.Sprintf("%s[%d]", at, i), "must be a string")
 				}
+				checkHeaderValue(o.d, fmt.Sprintf("%s[%d]", at, i), s)
 				out[name] = append(out[name], s)
 			}
 		default:
-			o.d.fail(canary.FieldPath(o.at(key), name), "must be a list of strings")
+			o.d.fail(at, "must be a list of strings")
 		}
 	}
 	return out
+}
+
+// checkHeaderValue reports a header value no request can carry: one with a line break or
+// another control character (a tab excepted), as net/http refuses it. The value is not quoted:
+// it may be a credential.
+func checkHeaderValue(d *decoder, at, v string) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			d.fail(at, "holds a line break or another control character at byte %d, which no request can carry", i)
+			return
+		}
+	}
 }
