@@ -45,3 +45,15 @@ func IsHeaderName(s string) bool {
 	}
 	return s != ""
 }
+
+// IsHeaderValue reports whether s may be sent as an HTTP header's value: no line break, no
+// other control character but a tab (net/http refuses to send any other, and a CR or LF would
+// end the header). A credential read from a file with a trailing newline is not one.
+func IsHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/net/http/httpguts"
 	"k8s.io/utils/clock"
 
 	"github.com/canarykit/canarykit/canary"
@@ -136,7 +135,7 @@ func (o *DatadogOptions) validate() error {
 		add("ApplicationKey: required")
 	}
 	for _, k := range []struct{ name, key string }{{"APIKey", o.APIKey}, {"ApplicationKey", o.ApplicationKey}} {
-		if !httpguts.ValidHeaderFieldValue(k.key) {
+		if !canary.IsHeaderValue(k.key) {
 			add("%s: must not contain line breaks or other control characters (a key file's trailing newline?)", k.name)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/canarykit/canarykit/canary"
 )
@@ -168,7 +167,7 @@ func (o *PrometheusOptions) validate() error {
 	if (c != Credentials{}) && o.Headers.Get("Authorization") != "" {
 		add("Headers: an Authorization header conflicts with Credentials; set one of them")
 	}
-	if c.BearerToken != "" && !httpguts.ValidHeaderFieldValue(c.BearerToken) {
+	if c.BearerToken != "" && !canary.IsHeaderValue(c.BearerToken) {
 		// not quoted: it is a credential (a Secret's token file often ends with a newline)
 		add("Credentials.BearerToken: holds a line break or another control character, which no request can carry (a token file's trailing newline?)")
 	}
@@ -192,7 +191,7 @@ func headerProblems(h http.Header) []string {
 			continue
 		}
 		for i, v := range h[k] {
-			if !httpguts.ValidHeaderFieldValue(v) {
+			if !canary.IsHeaderValue(v) {
 				problems = append(problems, fmt.Sprintf("Headers[%q][%d]: the value holds a line break or another control character", k, i))
 			}
 		}

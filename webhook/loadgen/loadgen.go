@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/webhook/internal/httpx"
@@ -145,7 +144,7 @@ func New(cfg Config) (*Generator, error) {
 			continue
 		}
 		for i, v := range cfg.Header[k] {
-			if !httpguts.ValidHeaderFieldValue(v) {
+			if !canary.IsHeaderValue(v) {
 				// the value itself is not quoted: it may be a credential
 				p = append(p, fmt.Sprintf("Header[%q][%d]: the value holds a control character", k, i))
 			}
