@@ -36,7 +36,10 @@
 // datadog_application_key, read by the driver); its address defaults to Datadog's
 // (https://api.datadoghq.com), as in Flagger; spec.provider.headers, which Flagger ignores for
 // datadog, is refused at its path; its query is used as written (a Prometheus template's is
-// compacted, canary.CompactQuery). A prometheus template's header names must be HTTP tokens
+// compacted, canary.CompactQuery), and the templateVariables of a metric that refers to it
+// may hold only a Datadog tag's characters (letters, digits, '_', '-', '.', ':' and '/'):
+// Datadog's queries have no quoted strings, so a brace or a comma in a value would end its tag
+// and add to the query. A prometheus template's header names must be HTTP tokens
 // and its values free of line breaks and other control characters, as net/http sends them.
 //
 // One annotation of the Canary is read: canarykit.dev/split-check (AnnotationSplitCheck:

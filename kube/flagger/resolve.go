@@ -2,7 +2,10 @@ package flagger
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/canarykit/canarykit/canary"
 )
@@ -38,6 +41,11 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 		met.Query = t.Query
 		if t.Provider.Type != MetricProviderDatadog { // PromQL's lexical structure; Datadog's as written
 			met.Query = canary.CompactQuery(t.Query)
+		} else if bad := datadogVariables(strings.TrimSuffix(ref.Path, ".templateRef"), met.Variables); len(bad) > 0 {
+			for _, b := range bad {
+				d.fail(b[0], "%s", b[1])
+			}
+			continue
 		}
 		if _, err := canary.RenderQuery(met.Query, canary.VarsFor(m.Target, met)); err != nil {
 			d.fail(ref.Path, "MetricTemplate %s spec.query: %v", t.Key(), err)
@@ -85,4 +93,25 @@ func (m *Canary) Unresolved() []string {
 		}
 	}
 	return out
+}
+
+// datadogVariables are the problems, as (path, message), of a metric's templateVariables that a
+// Datadog template would take: Datadog's queries have no quoted strings, so a tag value is
+// written bare (kube_deployment:{{ variables.app }}), and a value with a brace, a comma, a space
+// or an operator would end the tag and add to the query (x} + sum:requests{kube_namespace:other
+// reads another namespace's series with the template's keys). A value is held to what a
+// Datadog tag may hold: letters, digits, '_', '-', '.', ':' and '/'.
+func datadogVariables(metric string, vars map[string]string) [][2]string {
+	var out [][2]string
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		if i := strings.IndexFunc(vars[k], notDatadogTag); i >= 0 {
+			out = append(out, [2]string{fmt.Sprintf("%s.templateVariables[%q]", metric, k),
+				fmt.Sprintf("a Datadog template writes it bare in its query, so it may hold only letters, digits, '_', '-', '.', ':' and '/' (a Datadog tag's characters): %q at byte %d", vars[k][i:i+1], i)})
+		}
+	}
+	return out
+}
+
+func notDatadogTag(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:/", r))
 }
