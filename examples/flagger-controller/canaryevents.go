@@ -11,12 +11,13 @@ func (c *Controller) restored(old, obj any) bool {
 	}
 	key := u.GetNamespace() + "/" + u.GetName()
 	c.mu.Lock()
-	cn := c.last[key]
+	l := c.last[key]
+	cn := l.cn
 	_, warned := c.warned[key]
 	_, moving := c.moving[key]
-	ending := c.ending[key]
+	ending := c.isEnding(key, u.GetUID())
 	c.mu.Unlock()
-	if cn == nil || warned || moving || ending || c.targets.Canary(key) == nil {
+	if cn == nil || l.uid != u.GetUID() || warned || moving || ending || c.targets.Canary(key) == nil {
 		return false
 	}
 	if u.Status.ok && c.Restore != nil {

@@ -66,13 +66,24 @@ type Controller struct {
 	// end of a move), so that a sync never runs beside another's, e.g. after its deletion
 	handling sync.Mutex
 	mu       sync.Mutex
-	warned   map[string]string          // key → the problem last reported (uid/generation/message)
-	byApp    map[string][]string        // target Deployment "ns/name" → Canary keys
-	ending   map[string]bool            // keys whose deletion is being handled
-	work     sync.WaitGroup             // deletions in flight
-	last     map[string]*flagger.Canary // key → the last Canary loaded, for deletions
-	moving   map[string]*canaryObject   // keys moving to another target → the latest version (nil: deleted meanwhile)
-	refused  map[string]canary.Target   // key → the Canary not driven, as given to Refuse
+	warned   map[string]string        // key → the problem last reported (uid/generation/message)
+	byApp    map[string][]string      // target Deployment "ns/name" → Canary keys
+	ending   map[string]types.UID     // key → the uid of the Canary whose deletion is being handled
+	work     sync.WaitGroup           // deletions in flight
+	last     map[string]loaded        // key → the last Canary loaded, for deletions
+	moving   map[string]*canaryObject // keys moving to another target → the latest version (nil: deleted meanwhile)
+	refused  map[string]canary.Target // key → the Canary not driven, as given to Refuse
+
+	// finalized, set by tests only, is called with the uid of a deleted Canary once its
+	// finalizer is removed, before the controller forgets it
+	finalized func(types.UID)
+}
+
+// loaded is the Canary last driven under a key, and the uid of its object: the work of one
+// object (its finalization, its deletion) never takes another's of the same name for its own.
+type loaded struct {
+	uid types.UID
+	cn  *flagger.Canary
 }
 
 // Run watches Canaries until ctx ends, then stops every Target (releasing their leases) and
@@ -84,9 +95,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.RetryAfter == 0 {
 		c.RetryAfter = 5 * time.Second
 	}
-	c.targets = c.Driver.Targets(c.OnEvent)
-	c.warned, c.byApp, c.ending, c.last = map[string]string{}, map[string][]string{}, map[string]bool{}, map[string]*flagger.Canary{}
-	c.moving, c.refused = map[string]*canaryObject{}, map[string]canary.Target{}
+	c.init()
 
 	canaries, err := canaryInformer(c.Canaries, c.Namespace)
 	if err != nil {
@@ -128,6 +137,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.targets.StopAll()
 	c.work.Wait()
 	return nil
+}
+
+// init makes the Controller's Targets and its maps.
+func (c *Controller) init() {
+	c.targets = c.Driver.Targets(c.OnEvent)
+	c.warned, c.byApp, c.ending, c.last = map[string]string{}, map[string][]string{}, map[string]types.UID{}, map[string]loaded{}
+	c.moving, c.refused = map[string]*canaryObject{}, map[string]canary.Target{}
 }
 
 // serially runs fn holding c.handling.
@@ -189,12 +205,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 		c.warn(u, "not driven: "+err.Error())
 		return
 	}
-	c.mu.Lock()
-	delete(c.warned, key)
-	delete(c.refused, key) // driven: its self-metrics follow it (OnEvent)
-	c.last[key] = cn
-	c.index(key, cn)
-	c.mu.Unlock()
+	c.driven(key, u, cn)
 	if applied != driver.Unchanged {
 		c.Log.Info("canary "+string(applied), "canary", key, "target", cn.Target.String())
 		for _, n := range cn.Notes { // conversions worth knowing, once per version driven
@@ -213,6 +224,16 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 			return c.Driver.Retire(ctx, moved, driver.Retirement{})
 		})
 	}
+}
+
+// driven records that key's Target drives cn, loaded from u.
+func (c *Controller) driven(key string, u *canaryObject, cn *flagger.Canary) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.warned, key)
+	delete(c.refused, key) // driven: its self-metrics follow it (OnEvent)
+	c.last[key] = loaded{uid: u.GetUID(), cn: cn}
+	c.index(key, cn)
 }
 
 // move handles a Canary whose targetRef changed: its Target stops, the old target is left on
@@ -308,15 +329,18 @@ func (c *Controller) deleted(ctx context.Context, obj any) {
 	if !ok {
 		return
 	}
-	key := u.GetNamespace() + "/" + u.GetName()
+	key, uid := u.GetNamespace()+"/"+u.GetName(), u.GetUID()
 	c.mu.Lock()
-	cn := c.last[key]
+	var cn *flagger.Canary
+	if l := c.last[key]; l.uid == uid {
+		cn = l.cn
+		delete(c.last, key)
+	}
 	_, moving := c.moving[key]
 	if moving {
 		c.moving[key] = nil // gone: the move retires the old target and starts no Target
 	}
-	handled := c.ending[key] || moving // the finalizer's or the move's work retires it
-	delete(c.last, key)
+	handled := c.isEnding(key, uid) || moving // the finalizer's or the move's work retires it
 	delete(c.warned, key)
 	c.index(key, nil)
 	shared := cn != nil && len(c.byApp[cn.Target.Namespace+"/"+cn.Target.Name]) > 0
@@ -366,13 +390,17 @@ func (c *Controller) retireDue(ctx context.Context, u *canaryObject, app string)
 // removed. Every replica does this; the target's Lease makes one of them do the work, and
 // the others find the finalizer gone.
 func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) {
+	ns, name, uid := u.GetNamespace(), u.GetName(), u.GetUID()
 	c.mu.Lock()
-	if c.ending[key] {
+	if c.isEnding(key, uid) {
 		c.mu.Unlock()
 		return
 	}
-	c.ending[key] = true
-	cn := c.last[key]
+	c.ending[key] = uid // a finalization of an earlier object of this name, still under way, ends aside
+	var cn *flagger.Canary
+	if l := c.last[key]; l.uid == uid {
+		cn = l.cn
+	}
 	c.index(key, nil)
 	c.mu.Unlock()
 	if loaded, err := loadCanary(u); err == nil {
@@ -386,7 +414,6 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 		c.Forget(cn.Target)
 	}
 	c.forgetRefused(key)
-	ns, name, uid := u.GetNamespace(), u.GetName(), u.GetUID()
 	// Flagger's Events on a Canary all have the reason Synced, the controller's as well
 	c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminating canary %s.%s", name, ns)
 	c.async(ctx, "finalize "+key, func(ctx context.Context) error {
@@ -408,12 +435,26 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 		if err := c.removeFinalizer(ctx, ns, name, uid); err != nil {
 			return err
 		}
+		if c.finalized != nil {
+			c.finalized(uid)
+		}
 		c.mu.Lock()
-		delete(c.ending, key)
-		delete(c.last, key)
+		if c.isEnding(key, uid) { // not another object's of this name, created since
+			delete(c.ending, key)
+		}
+		if c.last[key].uid == uid {
+			delete(c.last, key)
+		}
 		c.mu.Unlock()
 		return nil
 	})
+}
+
+// isEnding reports whether the deletion of the Canary of key and uid is being handled; c.mu
+// must be held.
+func (c *Controller) isEnding(key string, uid types.UID) bool {
+	e, ok := c.ending[key]
+	return ok && e == uid
 }
 
 // async runs fn in the background until it succeeds or ctx ends, retrying after RetryAfter.

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -94,6 +95,9 @@ type Options struct {
 	// Adjust, if set, edits every Canary after it is loaded, before it is driven.
 	Adjust func(*flagger.Canary)
 	Logger logr.Logger
+
+	// finalized, set by tests only, is the Controller's hook of that name
+	finalized func(types.UID)
 }
 
 func main() {
@@ -274,7 +278,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	c := &Controller{Driver: d, Canaries: canaries, Dynamic: dyn, Namespace: o.Namespace, Log: log,
 		Recorder: recording(o.Events, broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "canarykit-flagger-controller"})),
-		OnEvent:  onEvent, Forget: self.Forget, Refuse: self.Refuse, Restore: self.Restore, Adjust: o.Adjust}
+		OnEvent:  onEvent, Forget: self.Forget, Refuse: self.Refuse, Restore: self.Restore, Adjust: o.Adjust,
+		finalized: o.finalized}
 	log.Info("watching Canaries", "namespace", o.Namespace)
 	return c.Run(ctx)
 }
