@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -181,9 +182,7 @@ func (c *Controller) sync(ctx context.Context, obj any) {
 	if c.Adjust != nil {
 		c.Adjust(cn)
 	}
-	if cn.RevertOnDeletion && !slices.Contains(u.GetFinalizers(), Finalizer) {
-		c.async(ctx, "add the finalizer to "+key, func(ctx context.Context) error { return c.addFinalizer(ctx, u) })
-	}
+	c.finalizer(ctx, key, u, cn)
 	c.mu.Lock()
 	if _, moving := c.moving[key]; moving {
 		c.moving[key] = u // applied once the move is done
@@ -491,6 +490,47 @@ func (c *Controller) async(ctx context.Context, what string, fn func(context.Con
 			}
 		}
 	}()
+}
+
+// finalizer puts the finalizer on u, a Canary not being deleted, when cn, loaded from it,
+// asks for spec.revertOnDeletion, and removes it when cn does not, as Flagger does for a Canary
+// that opts out: the finalizer would otherwise keep such a Canary (and its namespace) from
+// being deleted without the controller, for nothing.
+func (c *Controller) finalizer(ctx context.Context, key string, u *canaryObject, cn *flagger.Canary) {
+	has := slices.Contains(u.GetFinalizers(), Finalizer)
+	switch {
+	case cn.RevertOnDeletion && !has:
+		c.async(ctx, "add the finalizer to "+key, func(ctx context.Context) error { return c.addFinalizer(ctx, u) })
+	case !cn.RevertOnDeletion && has:
+		c.async(ctx, "remove the finalizer from "+key, func(ctx context.Context) error { return c.optOut(ctx, u) })
+	}
+}
+
+// optOut removes the finalizer from the Canary of u's uid, unless it is being deleted (its
+// deletion is finalize's), asks for spec.revertOnDeletion again, lacks it, or is gone.
+func (c *Controller) optOut(ctx context.Context, u *canaryObject) error {
+	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
+	for {
+		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		revert, _, _ := unstructured.NestedBool(cur.Object, "spec", "revertOnDeletion")
+		if cur.GetUID() != u.GetUID() || cur.GetDeletionTimestamp() != nil || revert || !slices.Contains(cur.GetFinalizers(), Finalizer) {
+			return nil
+		}
+		cur.SetFinalizers(slices.DeleteFunc(cur.GetFinalizers(), func(f string) bool { return f == Finalizer }))
+		_, err = res.Update(ctx, cur, metav1.UpdateOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+	}
 }
 
 // addFinalizer puts the finalizer on the Canary of u's uid, unless it has it, is being

@@ -34,8 +34,8 @@
 // the Target (a Canary moved to another Deployment leaves the old one on its primary).
 // Deleting a Canary stops its Target and leaves the traffic on the primary (route all to the
 // primary, target scaled to zero), releasing the Lease. With spec.revertOnDeletion the
-// controller puts Flagger's finalizer (finalizer.flagger.app) on the Canary and, on
-// deletion, hands the target back: scaled up, the apex Service selecting its pods, the route
+// controller puts Flagger's finalizer (finalizer.flagger.app) on the Canary (and removes it
+// from a Canary edited without, as Flagger does) and, on deletion, hands the target back: scaled up, the apex Service selecting its pods, the route
 // objects, the primary and the generated Services removed; then it removes the finalizer. A
 // Canary refused because another Canary drives its target leaves that target alone.
 //
