@@ -262,7 +262,11 @@ func (c *Controller) move(ctx context.Context, key string, u *canaryObject, prev
 		if latest == nil {
 			return nil // deleted during the move
 		}
-		c.serially(func() { c.sync(ctx, latest) })
+		// the status latest holds, if any, is the old target's release, cleared above: the
+		// new target's self-metrics do not start from it
+		fresh := *latest
+		fresh.Status = statusFields{}
+		c.serially(func() { c.sync(ctx, &fresh) })
 		return nil
 	})
 }
