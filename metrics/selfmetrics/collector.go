@@ -520,12 +520,17 @@ func (c *Collector) declare(ck key, dc declared) {
 // flagger_canary_total and, unless another Canary declares the target, every series of the
 // target, and stops its callbacks from recording: a late event of a Rollout still running
 // does not bring them back. Flagger keeps a deleted Canary's series until it restarts;
-// canarykit drops them at once. Forgetting what the Collector does not know does nothing.
+// canarykit drops them at once. Forgetting what the Collector does not know does nothing. A
+// target name that cannot be a label value is taken as unknown, as Refuse takes it.
 func (c *Collector) Forget(t canary.Target) {
+	target := t.Name
+	if !labelOK(target) {
+		target = ""
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ck := key{namespace: t.Namespace, name: t.CanaryName()}
-	if dc, ok := c.canaries[ck]; ok && dc.target == t.Name {
+	if dc, ok := c.canaries[ck]; ok && dc.target == target {
 		delete(c.canaries, ck)
 		if c.perNS[ck.namespace]--; c.perNS[ck.namespace] <= 0 {
 			delete(c.perNS, ck.namespace)
