@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/driver"
@@ -628,8 +629,13 @@ func targetName(spec json.RawMessage) string {
 	return name
 }
 
+// MaxWarning bounds the problem a Canary not driven is told of, in bytes (as Kubernetes bounds
+// an events.k8s.io Event's note).
+const MaxWarning = 1024
+
 // warn records a Warning Event on the Canary, once per problem and version of its spec.
 func (c *Controller) warn(u *canaryObject, msg string) {
+	msg = shortened(msg, MaxWarning)
 	key := u.GetNamespace() + "/" + u.GetName()
 	seen := fmt.Sprintf("%s/%d/%s", u.GetUID(), u.GetGeneration(), msg)
 	c.mu.Lock()
@@ -640,6 +646,19 @@ func (c *Controller) warn(u *canaryObject, msg string) {
 	if !dup {
 		c.Recorder.Event(canaryRef(u), corev1.EventTypeWarning, driver.CanaryEventReason, msg)
 	}
+}
+
+// shortened is s cut to at most n bytes on a rune boundary, ending in "…" when cut.
+func shortened(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	n -= len(ellipsis)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + ellipsis
 }
 
 // canaryRef is the Event's involved object: the Canary.

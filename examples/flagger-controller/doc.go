@@ -10,7 +10,8 @@
 // AlertProviders from the cluster at each release start (driver.ClusterObjects), and records
 // the release's Events on the Canary as Flagger does (reason Synced, Flagger's messages), so
 // `kubectl describe canary podinfo` shows the release. A Canary that does not load, or that
-// canarykit cannot drive, gets a Warning Event naming the field and is not driven; the
+// canarykit cannot drive, gets a Warning Event naming the field (the problem cut to
+// MaxWarning bytes) and is not driven; the
 // self-metrics count it in flagger_canary_total, as Flagger counts every Canary, and give its
 // target's flagger_canary_status 2 (Failed) until it is fixed or deleted (selfmetrics' Refuse).
 //
