@@ -425,13 +425,18 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 		if cn != nil {
 			revert := cn.RevertOnDeletion
 			app := cn.Target.Namespace + "/" + cn.Target.Name
+			retired := false // the last answer of Due: true when this replica did the work
 			err := c.Driver.Retire(ctx, cn, driver.Retirement{Revert: revert, Due: func(ctx context.Context) (bool, error) {
-				return c.finalizeDue(ctx, u, app)
+				due, err := c.finalizeDue(ctx, u, app)
+				retired = due && err == nil
+				return due, err
 			}})
 			if err != nil {
 				return err
 			}
-			c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminated canary %s.%s", name, ns)
+			if retired { // not when another replica did it, or another Canary has the target
+				c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminated canary %s.%s", name, ns)
+			}
 		}
 		if err := c.removeFinalizer(ctx, ns, name, uid); err != nil {
 			return err
