@@ -24,5 +24,6 @@
 //
 // Everything an event carries that came from a manifest or a provider (names, messages,
 // queries, errors) is cut to a bounded length and stripped of control characters before it is
-// printed, so it cannot move the cursor or recolour a terminal.
+// printed, so it cannot move the cursor or recolour a terminal. Printable escapes such text
+// whole instead, as Go writes it in a string literal, for a command that prints it as it is.
 package progress

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -212,6 +213,39 @@ func clean(s string, n int) string {
 	return b.String()
 }
 
+// Printable returns s with what a terminal would act on, instead of showing, escaped as Go
+// writes it in a string literal: control characters but the tab (escape sequences, carriage
+// returns, line breaks: one message stays one line), bidirectional overrides, and bytes that
+// are not UTF-8 (\xff). Unlike a Line's quotes it keeps s whole and loses nothing: for what a
+// command prints from manifests, the cluster and servers' answers, all of which anyone with
+// access to them may have written.
+func Printable(s string) string {
+	escaped := func(r rune) bool { return r != '\t' && unsafeRune(r) }
+	i := strings.IndexFunc(s, escaped)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:i])
+	for _, r := range s[i:] {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case escaped(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// unsafeRune reports whether a terminal may act on r rather than show it: a control
+// character, a bidirectional control, or an invalid byte (utf8.RuneError).
 func unsafeRune(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError
 }

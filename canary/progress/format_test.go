@@ -109,3 +109,18 @@ func TestBarAndElapsed(t *testing.T) {
 	assert.Equal(t, "[##########..........]", progress.Bar(50))
 	assert.Equal(t, "26:03:04", progress.Elapsed(26*time.Hour+3*time.Minute+4*time.Second))
 }
+
+// Printable escapes what a terminal acts on, as Go writes it, and keeps the rest whole.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain: rev-1 (a\tb) é ✓": "plain: rev-1 (a\tb) é ✓",
+		"\x1b]0;title\a\x1b[2J":   `\x1b]0;title\a\x1b[2J`,
+		"one\r\ntwo":              `one\r\ntwo`,
+		"\u009b31m C1 CSI":        `\u009b31m C1 CSI`,
+		"abc\u202edcba":           `abc\u202edcba`,
+		"bad \xff byte":           `bad \xff byte`,
+		"del\x7f":                 `del\x7f`,
+	} {
+		assert.Equal(t, want, progress.Printable(in), "%q", in)
+	}
+}

@@ -151,29 +151,29 @@ func (c *cli) run(ctx context.Context, o *options, args []string) int {
 		resources = flagger.Sources{given, driver.ClusterObjects(dyn)}
 	}
 	for _, n := range m.Notes {
-		fmt.Fprintln(c.stdout, "note:", printable(n))
+		fmt.Fprintln(c.stdout, "note:", progress.Printable(n))
 	}
 	res, err := c.release(ctx, m, o.verbose, driver.Options{Config: cfg, DefaultRouter: flagger.Router{Kind: flagger.RouterKind(o.router)}, Prometheus: o.prometheus, Identity: o.identity,
 		WaitForLease: o.wait, Objects: resources})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(c.stdout, "canaryctl: stopped at phase %s; run again to resume\n", printable(string(res.Phase)))
+			fmt.Fprintf(c.stdout, "canaryctl: stopped at phase %s; run again to resume\n", progress.Printable(string(res.Phase)))
 		}
 		return c.fail(err)
 	}
 	switch {
 	case !res.Released && res.Phase == canary.PhaseFailed:
 		// a CI job that retries must not report a rolled-back revision as a success
-		fmt.Fprintf(c.stdout, "canaryctl: %s revision %s was rolled back; push a new revision to release again\n", m.Target, printable(res.Revision))
+		fmt.Fprintf(c.stdout, "canaryctl: %s revision %s was rolled back; push a new revision to release again\n", m.Target, progress.Printable(res.Revision))
 		return exitRolledBack
 	case !res.Released:
-		fmt.Fprintf(c.stdout, "canaryctl: %s is at revision %s: nothing to release\n", m.Target, printable(res.Revision))
+		fmt.Fprintf(c.stdout, "canaryctl: %s is at revision %s: nothing to release\n", m.Target, progress.Printable(res.Revision))
 		return exitPromoted
 	case res.Phase == canary.PhaseSucceeded:
-		fmt.Fprintf(c.stdout, "canaryctl: %s promoted in %s: %s\n", m.Target, res.Duration().Round(time.Second), printable(res.Reason))
+		fmt.Fprintf(c.stdout, "canaryctl: %s promoted in %s: %s\n", m.Target, res.Duration().Round(time.Second), progress.Printable(res.Reason))
 		return exitPromoted
 	}
-	fmt.Fprintf(c.stdout, "canaryctl: %s rolled back after %s: %s\n", m.Target, res.Duration().Round(time.Second), printable(res.Reason))
+	fmt.Fprintf(c.stdout, "canaryctl: %s rolled back after %s: %s\n", m.Target, res.Duration().Round(time.Second), progress.Printable(res.Reason))
 	return exitRolledBack
 }
 
@@ -239,10 +239,10 @@ func (c *cli) status(ctx context.Context, o *options, args []string) int {
 		return c.fail(err)
 	}
 	fmt.Fprintf(c.stdout, "%s\n  phase:          %s\n  canary weight:  %d %s\n  iterations:     %d\n  failed checks:  %d\n  revision:       %s (promoted: %s)\n  last change:    %s, %s\n",
-		t, printable(string(st.Phase)), st.CanaryWeight, progress.Bar(st.CanaryWeight), st.Iterations, st.FailedChecks,
-		printable(st.LastAppliedSpec), printable(st.LastPromotedSpec), st.LastTransitionTime.Format(time.RFC3339), printable(st.Message))
+		t, progress.Printable(string(st.Phase)), st.CanaryWeight, progress.Bar(st.CanaryWeight), st.Iterations, st.FailedChecks,
+		progress.Printable(st.LastAppliedSpec), progress.Printable(st.LastPromotedSpec), st.LastTransitionTime.Format(time.RFC3339), progress.Printable(st.Message))
 	if holder != "" {
-		fmt.Fprintf(c.stdout, "  driven by:      %s (until %s)\n", printable(holder), until.Format(time.RFC3339))
+		fmt.Fprintf(c.stdout, "  driven by:      %s (until %s)\n", progress.Printable(holder), until.Format(time.RFC3339))
 	} else {
 		fmt.Fprintln(c.stdout, "  driven by:      nobody")
 	}

@@ -29,8 +29,8 @@
 // What the manifests, the cluster and the metrics servers wrote is printed with its control
 // characters (escape sequences, carriage returns, line breaks), bidirectional overrides and
 // bytes that are not UTF-8 escaped as Go writes them (\x1b, \r, \n), so that it can neither
-// steer the terminal nor forge lines (run's live progress lines are made safe by
-// canary/progress).
+// steer the terminal nor forge lines (progress.Printable; run's live progress lines are made
+// safe by canary/progress too).
 //
 // Flags may come before or after NAMESPACE/NAME. -h or --help prints the usage and exits 0.
 // --request-timeout (default 30s) bounds the wait for each answer of the API server, so that a

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/progress"
 	"k8s.io/client-go/rest"
 )
 
@@ -176,7 +177,7 @@ type cli struct {
 }
 
 func (c *cli) fail(err error) int {
-	fmt.Fprintln(c.stderr, "canaryctl:", printable(err.Error()))
+	fmt.Fprintln(c.stderr, "canaryctl:", progress.Printable(err.Error()))
 	return exitError
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/canary/progress"
 )
 
 // assertNoTerminalControl fails when out holds a byte a terminal acts on (other than the line
@@ -17,21 +19,7 @@ func assertNoTerminalControl(t *testing.T, out string) {
 	t.Helper()
 	for _, line := range strings.SplitAfter(out, "\n") {
 		line = strings.TrimSuffix(line, "\n")
-		assert.Equal(t, line, printable(line), "printed as is: %q", line)
-	}
-}
-
-func TestPrintable(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain: rev-1 (a\tb) é ✓": "plain: rev-1 (a\tb) é ✓",
-		"\x1b]0;title\a\x1b[2J":   `\x1b]0;title\a\x1b[2J`,
-		"one\r\ntwo":              `one\r\ntwo`,
-		"\u009b31m C1 CSI":        `\u009b31m C1 CSI`,
-		"abc\u202edcba":           `abc\u202edcba`,
-		"bad \xff byte":           `bad \xff byte`,
-		"del\x7f":                 `del\x7f`,
-	} {
-		assert.Equal(t, want, printable(in), "%q", in)
+		assert.Equal(t, line, progress.Printable(line), "printed as is: %q", line)
 	}
 }
 

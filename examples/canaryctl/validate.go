@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/canary/progress"
 	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/canarykit/canarykit/metrics"
 )
@@ -42,15 +43,15 @@ func (c *cli) validate(ctx context.Context, o *options, args []string) int {
 	}
 	switch {
 	case m != nil && given != nil:
-		r.check(ctx, printable(o.file), m, given)
+		r.check(ctx, progress.Printable(o.file), m, given)
 	case m != nil:
-		fmt.Fprintf(c.stdout, "%s: references and analysis not checked: the -t files have problems\n", printable(o.file))
+		fmt.Fprintf(c.stdout, "%s: references and analysis not checked: the -t files have problems\n", progress.Printable(o.file))
 	}
 	if r.problems > 0 {
-		fmt.Fprintf(c.stdout, "canaryctl: %s: %d %s: it would not run\n", printable(o.file), r.problems, plural(r.problems, "problem", "problems"))
+		fmt.Fprintf(c.stdout, "canaryctl: %s: %d %s: it would not run\n", progress.Printable(o.file), r.problems, plural(r.problems, "problem", "problems"))
 		return exitRolledBack
 	}
-	fmt.Fprintf(c.stdout, "canaryctl: %s: Canary %s/%s would run (%s strategy", printable(o.file), m.Namespace, m.Name, m.Spec.Strategy())
+	fmt.Fprintf(c.stdout, "canaryctl: %s: Canary %s/%s would run (%s strategy", progress.Printable(o.file), m.Namespace, m.Name, m.Spec.Strategy())
 	if r.fromCluster > 0 {
 		fmt.Fprintf(c.stdout, "; %d %s from the cluster at run time", r.fromCluster, plural(r.fromCluster, "object", "objects"))
 	}
@@ -70,12 +71,12 @@ func (r *report) problem(file string, err error) {
 	var verr *canary.ValidationError
 	if !errors.As(err, &verr) {
 		r.problems++
-		fmt.Fprintf(r.w, "%s: %s\n", printable(file), printable(err.Error())) // e.g. not YAML, or an object given twice
+		fmt.Fprintf(r.w, "%s: %s\n", progress.Printable(file), progress.Printable(err.Error())) // e.g. not YAML, or an object given twice
 		return
 	}
 	for _, p := range verr.Problems {
 		r.problems++
-		fmt.Fprintf(r.w, "%s: %s: %s\n", printable(file), printable(manifestPath(p.Field)), printable(p.Message))
+		fmt.Fprintf(r.w, "%s: %s: %s\n", progress.Printable(file), progress.Printable(manifestPath(p.Field)), progress.Printable(p.Message))
 	}
 }
 
@@ -100,7 +101,7 @@ func (r *report) loadCanary(file string, data []byte) *flagger.Canary {
 		return nil
 	}
 	for _, n := range m.Notes {
-		fmt.Fprintf(r.w, "%s: note: %s\n", printable(file), printable(n))
+		fmt.Fprintf(r.w, "%s: note: %s\n", progress.Printable(file), progress.Printable(n))
 	}
 	return m
 }
