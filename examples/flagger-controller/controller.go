@@ -390,8 +390,8 @@ func (c *Controller) retireDue(ctx context.Context, u *canaryObject, app string)
 }
 
 // finalize handles the deletion of a Canary that holds the finalizer: the Target stops, the
-// target is handed back (spec.revertOnDeletion) or left on the primary, unless another Canary
-// drives it (finalizeDue), and the finalizer is removed. Every replica does this; the target's Lease makes one of them do the work, and
+// target is handed back (spec.revertOnDeletion) or left on the primary, and the finalizer is
+// removed. Every replica does this; the target's Lease makes one of them do the work, and
 // the others find the finalizer gone.
 func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) {
 	ns, name, uid := u.GetNamespace(), u.GetName(), u.GetUID()
@@ -424,17 +424,16 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 		<-done
 		if cn != nil {
 			revert := cn.RevertOnDeletion
-			app := cn.Target.Namespace + "/" + cn.Target.Name
 			retired := false // the last answer of Due: true when this replica did the work
 			err := c.Driver.Retire(ctx, cn, driver.Retirement{Revert: revert, Due: func(ctx context.Context) (bool, error) {
-				due, err := c.finalizeDue(ctx, u, app)
+				due, err := c.finalizeDue(ctx, u)
 				retired = due && err == nil
 				return due, err
 			}})
 			if err != nil {
 				return err
 			}
-			if retired { // not when another replica did it, or another Canary has the target
+			if retired { // not when another replica did it
 				c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminated canary %s.%s", name, ns)
 			}
 		}
@@ -464,17 +463,9 @@ func (c *Controller) isEnding(key string, uid types.UID) bool {
 }
 
 // finalizeDue reports whether the target app of u, a Canary being deleted with the finalizer,
-// is still to be retired: while u exists with the finalizer, unless another Canary drives the
-// target. A Canary refused because the target was another's never drove it: retiring it would
-// wait for that Canary's lease (u kept Terminating for as long as that Canary drives the
-// target) and then hand back, or leave on its primary, a target it never had.
-func (c *Controller) finalizeDue(ctx context.Context, u *canaryObject, app string) (bool, error) {
-	c.mu.Lock()
-	taken := len(c.byApp[app]) > 0
-	c.mu.Unlock()
-	if taken {
-		return false, nil
-	}
+// is still to be retired: while u exists with the finalizer (not removed by another replica
+// that did the work, not created again under its name).
+func (c *Controller) finalizeDue(ctx context.Context, u *canaryObject) (bool, error) {
 	cur, err := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace()).Get(ctx, u.GetName(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return false, nil

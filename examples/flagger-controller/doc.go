@@ -37,8 +37,7 @@
 // primary, target scaled to zero), releasing the Lease. With spec.revertOnDeletion the
 // controller puts Flagger's finalizer (finalizer.flagger.app) on the Canary (and removes it
 // from a Canary edited without, as Flagger does) and, on deletion, hands the target back: scaled up, the apex Service selecting its pods, the route
-// objects, the primary and the generated Services removed; then it removes the finalizer. A
-// Canary refused because another Canary drives its target leaves that target alone.
+// objects, the primary and the generated Services removed; then it removes the finalizer.
 //
 // Replicas share the work with no leader: every replica runs the informers and a Target per
 // Canary, and the target's Lease lets one replica at a time drive it. When a replica dies,
