@@ -103,7 +103,7 @@ func (s Spec) validate(p *problems) {
 		p.add(a+"threshold", "must be at least 1, got %d", s.Threshold)
 	}
 	if !s.SplitCheck.valid() {
-		p.add("splitCheck", "must be one of warn, hold, fail, off (default hold), got %q", s.SplitCheck)
+		p.add("splitCheck", "must be one of warn, hold, fail, off (default hold), got %q", cut(string(s.SplitCheck)))
 	}
 	if s.ProgressDeadline < 0 {
 		p.add("progressDeadlineSeconds", "must be positive, got %s", s.ProgressDeadline)
@@ -191,7 +191,7 @@ func (s Spec) validateMetrics(p *problems) {
 		case m.Name == "":
 			p.add(f+".name", "required")
 		case seen[m.Name]:
-			p.add(f+".name", "duplicate metric %q", m.Name)
+			p.add(f+".name", "duplicate metric %q", cut(m.Name))
 		}
 		seen[m.Name] = true
 		switch {
@@ -219,7 +219,7 @@ func (s Spec) validateMetrics(p *problems) {
 			}
 		}
 		if !m.OnNoData.valid() {
-			p.add(f+".onNoData", "must be one of fail, hold, ignore; got %q", m.OnNoData)
+			p.add(f+".onNoData", "must be one of fail, hold, ignore; got %q", cut(string(m.OnNoData)))
 		}
 		for _, k := range slices.Sorted(maps.Keys(m.Variables)) {
 			v := m.Variables[k]
@@ -258,12 +258,12 @@ func (s Spec) validateWebhooks(p *problems) {
 		case h.Name == "":
 			p.add(f+".name", "required")
 		case seen[k]:
-			p.add(f+".name", "duplicate %s webhook %q", typ, h.Name)
+			p.add(f+".name", "duplicate %s webhook %q", typ, cut(h.Name))
 		default:
 			seen[k] = true
 		}
 		if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.add(f+".url", "must be an absolute http(s) URL, got %q", RedactURL(h.URL))
+			p.add(f+".url", "must be an absolute http(s) URL, got %q", cut(RedactURL(h.URL)))
 		}
 		if h.Timeout < 0 {
 			p.add(f+".timeout", "must be positive, got %s", h.Timeout)
@@ -308,7 +308,7 @@ func validateTarget(p *problems, t Target) {
 		case f.v == "":
 			p.add(f.name, "required")
 		case len(f.v) > 253 || !dns1123.MatchString(f.v):
-			p.add(f.name, "%q is not a valid Kubernetes name (lowercase RFC 1123)", f.v)
+			p.add(f.name, "%q is not a valid Kubernetes name (lowercase RFC 1123)", cut(f.v))
 		}
 	}
 	// "-primary" and "-canary" are appended to the names: keep them within a DNS label.
@@ -316,7 +316,7 @@ func validateTarget(p *problems, t Target) {
 		p.add("targetRef.name", "%q is too long: %q must fit in 63 characters", t.Name, t.PrimaryName())
 	}
 	if t.Canary != "" && (len(t.Canary) > 253 || !dns1123.MatchString(t.Canary)) {
-		p.add("metadata.name", "%q is not a valid Kubernetes name (lowercase RFC 1123)", t.Canary)
+		p.add("metadata.name", "%q is not a valid Kubernetes name (lowercase RFC 1123)", cut(t.Canary))
 	}
 	// the apex Service is named service.name, or after the target without it; it and its
 	// "-primary" and "-canary" Services must have Service names (DNS-1035 labels)
@@ -331,7 +331,7 @@ func validateTarget(p *problems, t Target) {
 		}
 	}
 	if t.Ingress != "" && (!dns1123.MatchString(t.Ingress) || len(t.Ingress+"-canary") > 253) {
-		p.add("ingressRef.name", "%q is not a valid Ingress name (lowercase RFC 1123, at most 246 characters)", t.Ingress)
+		p.add("ingressRef.name", "%q is not a valid Ingress name (lowercase RFC 1123, at most 246 characters)", cut(t.Ingress))
 	}
 	if len(t.Match) > 0 {
 		p.add("target.match", "set analysis.match instead; the Rollout fills the target's match from the spec")
@@ -359,7 +359,7 @@ func validateConfig(p *problems, c *Config) {
 		if query == "" && !isChecker {
 			b, ok := c.Builtins[m.Name]
 			if !ok {
-				p.add(f+".query", "required: %q is not a built-in check (config.Builtins) or a checker (config.Checkers)", m.Name)
+				p.add(f+".query", "required: %q is not a built-in check (config.Builtins) or a checker (config.Checkers)", cut(m.Name))
 				continue
 			}
 			if _, err := parseQuery(m.Name, b); err != nil {

@@ -82,14 +82,14 @@ func decodeAlerts(d *decoder, a *object, m *Canary) {
 			d.fail(ao.at("name"), "required")
 		}
 		if slices.ContainsFunc(m.Alerts, func(o AlertRef) bool { return o.Name == ref.Name && ref.Name != "" }) {
-			d.fail(ao.at("name"), "duplicate alert %q", ref.Name)
+			d.fail(ao.at("name"), "duplicate alert %s", shown(ref.Name))
 		}
 		switch ref.Severity {
 		case "":
 			ref.Severity = "info"
 		case "info", "warn", "error":
 		default:
-			d.fail(ao.at("severity"), "must be one of info, warn, error; got %q", ref.Severity)
+			d.fail(ao.at("severity"), "must be one of info, warn, error; got %s", shown(ref.Severity))
 		}
 		pr := ao.obj("providerRef")
 		ref.Path = pr.path

@@ -145,7 +145,7 @@ func (o *object) intIn(key string, lo, hi int64) int64 {
 	n, exact := exactInt(v)
 	switch {
 	case !exact:
-		o.d.fail(o.at(key), "must be a whole number, got %v", v)
+		o.d.fail(o.at(key), "must be a whole number, got %s", shownValue(v))
 		return 0
 	case n < lo || n > hi:
 		o.d.fail(o.at(key), "must be %d..%d, got %d", lo, hi, n)
@@ -177,7 +177,7 @@ func (o *object) portOrName(key string) string {
 			return strconv.FormatUint(n, 10) // a quoted number
 		}
 		if !isPortName(s) {
-			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name (at most 15 lowercase letters, digits and '-', a letter among them, no \"--\"), got %q", s)
+			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name (at most 15 lowercase letters, digits and '-', a letter among them, no \"--\"), got %s", shown(s))
 		}
 		return s
 	}
@@ -233,7 +233,7 @@ func (o *object) httpURL(key string, socks ...bool) string {
 		schemes, want = append(schemes, "socks5"), "http(s) or socks5"
 	}
 	if u, err := url.Parse(s); err != nil || !slices.Contains(schemes, u.Scheme) || u.Host == "" {
-		o.d.fail(o.at(key), "must be an absolute %s URL, got %q", want, canary.RedactURL(s))
+		o.d.fail(o.at(key), "must be an absolute %s URL, got %s", want, shown(canary.RedactURL(s)))
 	}
 	return s
 }
@@ -258,9 +258,9 @@ func (o *object) duration(key string) time.Duration {
 	dur, err := time.ParseDuration(s)
 	switch {
 	case err != nil:
-		o.d.fail(o.at(key), "must be a duration like 30s or 1m, got %q", s)
+		o.d.fail(o.at(key), "must be a duration like 30s or 1m, got %s", shown(s))
 	case dur < 0:
-		o.d.fail(o.at(key), "must not be negative, got %s", s)
+		o.d.fail(o.at(key), "must not be negative, got %s", dur)
 	}
 	return dur
 }

@@ -113,7 +113,7 @@ func TestIstioServiceErrorsNameTheirPath(t *testing.T) {
 		"timeout: -1s":                       {`spec.service.timeout: must not be negative, got "-1s"`},
 		"timeout: 0s":                        {"spec.service.timeout: must be at least 1ms, got 0s: Istio refuses a zero route timeout; leave it out for none (an Istio route has no timeout unless given one)"},
 		"timeout: 1.5ms":                     {"spec.service.timeout: Istio takes whole milliseconds, got 1.5ms"},
-		"retries: {attempts: x}":             {"spec.service.retries.attempts: must be a whole number, got x"},
+		"retries: {attempts: x}":             {`spec.service.retries.attempts: must be a whole number, got "x"`},
 		"retries: {attempts: 1, perTry: 1s}": {"spec.service.retries.perTry: unknown field (not a Flagger Canary field canarykit knows)"},
 		"retries: {attempts: 1, retryRemoteLocalities: true}": {"spec.service.retries.retryRemoteLocalities: unknown field (not a Flagger Canary field canarykit knows)"},
 		"retries: [3]":                                  {"spec.service.retries: must be a mapping"},

@@ -123,6 +123,20 @@ func word(s string) string {
 }
 
 // shown quotes a value read from a manifest for a message, cut to 64 bytes.
+// shownValue is v for a message: a string as shown quotes it, anything else (a number, a
+// list, a mapping of a manifest) as %v writes it, cut to the same length.
+func shownValue(v any) string {
+	if s, ok := v.(string); ok {
+		return shown(s)
+	}
+	const limit = 64
+	s := fmt.Sprint(v)
+	if len(s) > limit {
+		return s[:limit] + "…"
+	}
+	return s
+}
+
 func shown(s string) string {
 	const limit = 64
 	if len(s) > limit {

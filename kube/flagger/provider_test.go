@@ -135,7 +135,7 @@ func TestGatewayRefs(t *testing.T) {
 		`spec.service.gatewayRefs[4].sectionName: "a b" is not a valid section name (lowercase RFC 1123)`,
 		"spec.service.gatewayRefs[4].port: must be 1..65535, got 70000",
 		"spec.service.gatewayRefs[5].port: must be a whole number, got 98.5",
-		"spec.service.gatewayRefs[6].port: must be a whole number, got http",
+		`spec.service.gatewayRefs[6].port: must be a whole number, got "http"`,
 		"spec.service.gatewayRefs[8]: the same parent as gatewayRefs[7] (Gateway gateways/public:https)",
 		"spec.service.gatewayRefs[9].hostname: unknown field (not a Flagger Canary field canarykit knows)",
 	}, problems(t, err))

@@ -119,13 +119,13 @@ func convertScalar(n *yaml.Node) (any, error) {
 		}
 		f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %q is not a number", n.Line, n.Value)
+			return nil, fmt.Errorf("line %d: %s is not a number", n.Line, shown(n.Value))
 		}
 		return f, nil
 	case "!!float":
 		var f float64
 		if err := n.Decode(&f); err != nil {
-			return nil, fmt.Errorf("line %d: %q is not a number", n.Line, n.Value)
+			return nil, fmt.Errorf("line %d: %s is not a number", n.Line, shown(n.Value))
 		}
 		return f, nil
 	}
