@@ -274,24 +274,10 @@ func (c *Controller) move(ctx context.Context, key string, u *canaryObject, prev
 
 // clearStatus empties the status of the Canary of u's uid, if it still exists.
 func (c *Controller) clearStatus(ctx context.Context, u *canaryObject) error {
-	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
-	for {
-		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if cur.GetUID() != u.GetUID() {
-			return nil
-		}
+	return c.editCanary(ctx, u.GetNamespace(), u.GetName(), u.GetUID(), true, func(cur *unstructured.Unstructured) bool {
 		cur.Object["status"] = map[string]any{}
-		_, err = res.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-	}
+		return true
+	})
 }
 
 // index records which Canary key targets which Deployment; c.mu must be held.
@@ -510,55 +496,43 @@ func (c *Controller) finalizer(ctx context.Context, key string, u *canaryObject,
 // optOut removes the finalizer from the Canary of u's uid, unless it is being deleted (its
 // deletion is finalize's), asks for spec.revertOnDeletion again, lacks it, or is gone.
 func (c *Controller) optOut(ctx context.Context, u *canaryObject) error {
-	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
-	for {
-		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return c.editCanary(ctx, u.GetNamespace(), u.GetName(), u.GetUID(), false, func(cur *unstructured.Unstructured) bool {
 		revert, _, _ := unstructured.NestedBool(cur.Object, "spec", "revertOnDeletion")
-		if cur.GetUID() != u.GetUID() || cur.GetDeletionTimestamp() != nil || revert || !slices.Contains(cur.GetFinalizers(), Finalizer) {
-			return nil
+		if cur.GetDeletionTimestamp() != nil || revert || !slices.Contains(cur.GetFinalizers(), Finalizer) {
+			return false
 		}
 		cur.SetFinalizers(slices.DeleteFunc(cur.GetFinalizers(), func(f string) bool { return f == Finalizer }))
-		_, err = res.Update(ctx, cur, metav1.UpdateOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-	}
+		return true
+	})
 }
 
 // addFinalizer puts the finalizer on the Canary of u's uid, unless it has it, is being
 // deleted or is gone.
 func (c *Controller) addFinalizer(ctx context.Context, u *canaryObject) error {
-	res := c.Dynamic.Resource(Canaries).Namespace(u.GetNamespace())
-	for {
-		cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if cur.GetUID() != u.GetUID() || cur.GetDeletionTimestamp() != nil || slices.Contains(cur.GetFinalizers(), Finalizer) {
-			return nil
+	return c.editCanary(ctx, u.GetNamespace(), u.GetName(), u.GetUID(), false, func(cur *unstructured.Unstructured) bool {
+		if cur.GetDeletionTimestamp() != nil || slices.Contains(cur.GetFinalizers(), Finalizer) {
+			return false
 		}
 		cur.SetFinalizers(append(cur.GetFinalizers(), Finalizer))
-		_, err = res.Update(ctx, cur, metav1.UpdateOptions{})
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-	}
+		return true
+	})
 }
 
 // removeFinalizer removes the finalizer from the Canary of that uid, if it still has it.
 func (c *Controller) removeFinalizer(ctx context.Context, ns, name string, uid types.UID) error {
+	return c.editCanary(ctx, ns, name, uid, false, func(cur *unstructured.Unstructured) bool {
+		if !slices.Contains(cur.GetFinalizers(), Finalizer) {
+			return false
+		}
+		cur.SetFinalizers(slices.DeleteFunc(cur.GetFinalizers(), func(f string) bool { return f == Finalizer }))
+		return true
+	})
+}
+
+// editCanary changes the Canary ns/name of uid with edit, which returns false to leave it as
+// it is, through its status subresource with status. A conflict reads it again; a Canary gone,
+// or created again under its name (another uid), is left alone.
+func (c *Controller) editCanary(ctx context.Context, ns, name string, uid types.UID, status bool, edit func(*unstructured.Unstructured) bool) error {
 	res := c.Dynamic.Resource(Canaries).Namespace(ns)
 	for {
 		cur, err := res.Get(ctx, name, metav1.GetOptions{})
@@ -568,15 +542,18 @@ func (c *Controller) removeFinalizer(ctx context.Context, ns, name string, uid t
 		if err != nil {
 			return err
 		}
-		if cur.GetUID() != uid || !slices.Contains(cur.GetFinalizers(), Finalizer) {
+		if cur.GetUID() != uid || !edit(cur) {
 			return nil
 		}
-		cur.SetFinalizers(slices.DeleteFunc(cur.GetFinalizers(), func(f string) bool { return f == Finalizer }))
-		_, err = res.Update(ctx, cur, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			continue
+		if status {
+			_, err = res.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		} else {
+			_, err = res.Update(ctx, cur, metav1.UpdateOptions{})
 		}
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsConflict(err):
+			continue
+		case apierrors.IsNotFound(err):
 			return nil
 		}
 		return err

@@ -460,25 +460,27 @@ func TestControllerRefusesASecondCanaryOfATarget(t *testing.T) {
 	assert.Equal(t, "web-b", p.Annotations[kube.AnnotationCanary], "the primary is web-b's")
 }
 
+// mover is the Canary "mover" of the Deployment target, stepping by 10 up to maxWeight.
+func mover(target string, maxWeight int) string {
+	return fmt.Sprintf(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: mover}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: %s}
+  service: {port: 8080}
+  analysis: {interval: 1s, threshold: 1, stepWeight: 10, maxWeight: %d}
+`, target, maxWeight)
+}
+
 // A Canary deleted while it moves to another targetRef drives neither target afterwards: the
 // move leaves the old one on its primary and starts no Target for the new one.
 func TestControllerDeletionDuringAMove(t *testing.T) {
 	b, _ := controllerBed(t)
 	b.app("from")
 	b.app("to")
-	manifest := func(target string) string {
-		return fmt.Sprintf(`apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: mover}
-spec:
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: %s}
-  service: {port: 8080}
-  analysis: {interval: 1s, threshold: 1, stepWeight: 10, maxWeight: 50}
-`, target)
-	}
-	b.apply(manifest("from"))
+	b.apply(mover("from", 50))
 	b.poll("from bootstrapped", func() bool { return b.status("mover").Phase == canary.PhaseInitialized })
-	b.apply(manifest("to"))
+	b.apply(mover("to", 50))
 	require.NoError(t, b.dyn.Resource(Canaries).Namespace(b.ns).Delete(context.Background(), "mover", metav1.DeleteOptions{}))
 	b.poll("from's lease released", func() bool { return b.holder("from") == "" })
 	b.poll("no lease held for to", func() bool { return b.holder("to") == "" })

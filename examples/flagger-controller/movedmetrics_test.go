@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 
@@ -21,25 +20,15 @@ func TestControllerSelfMetricsOfAMovedCanaryStartAfresh(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	rec := &recorder{}
 	b.start("controller-1", Options{Registry: reg, OnEvent: rec.add})
-	manifest := func(target string) string {
-		return fmt.Sprintf(`apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: mover}
-spec:
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: %s}
-  service: {port: 8080}
-  analysis: {interval: 1s, threshold: 1, stepWeight: 10, maxWeight: 90}
-`, target)
-	}
 	b.app("one")
-	b.apply(manifest("one"))
+	b.apply(mover("one", 90))
 	b.poll("one bootstrapped", func() bool { return b.status("mover").Phase == canary.PhaseInitialized })
 	mark := rec.mark()
 	b.setImage("one", "one:2")
 	b.poll("one mid-release", func() bool { return slices.Contains(rec.weights("one", mark), 20) })
 	b.poll("one's metrics show its release", func() bool { return gauge(t, reg, "flagger_canary_status", "one") == 0 })
 
-	b.apply(manifest("missing"))
+	b.apply(mover("missing", 90))
 	b.poll("the status cleared and the Canary counted for its new target", func() bool {
 		return b.status("mover").Phase == "" && gaugeWith(t, reg, "flagger_canary_total", "namespace", b.ns) == 1
 	})
