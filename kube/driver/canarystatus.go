@@ -211,10 +211,7 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 			value = nil // written over with a valid status, as an unreadable one is
 		}
 		u := map[string]any{"status": value}
-		if s.kind != "" {
-			u["spec"] = map[string]any{"targetRef": map[string]any{"kind": s.kind}}
-		}
-		if err := setStatus(u, st, tracked, now); err != nil {
+		if err := setStatus(u, st, tracked, s.kind, now); err != nil {
 			return canary.Status{}, fmt.Errorf("canary %s: %w", s.Name(), err)
 		}
 		body, err := s.obj.body(u["status"])

@@ -373,17 +373,6 @@ func promotedCondition(p canary.Phase, kind string) (status, message string) {
 // failedMessage is Flagger's message for a failed analysis, naming the target's kind.
 func failedMessage(kind string) string { return "Canary analysis failed, " + kind + " scaled to zero." }
 
-// targetKind is the kind of the target obj (a Canary as a map) names in spec.targetRef.kind:
-// Deployment when it names none.
-func targetKind(obj map[string]any) string {
-	spec, _ := obj["spec"].(map[string]any)
-	ref, _ := spec["targetRef"].(map[string]any)
-	if k, _ := ref["kind"].(string); k != "" {
-		return k
-	}
-	return "Deployment"
-}
-
 // conditions returns old's conditions with Promoted, Reconciling, Stalled and Analysis set
 // for st, as Flagger does for Promoted: a condition whose status and reason (and, for
 // Analysis, message) are unchanged is kept as it is; one whose status is unchanged keeps its
@@ -433,9 +422,9 @@ func conditions(old []flaggerCondition, st canary.Status, kind string, now time.
 
 // setStatus writes st into obj's .status, keeping the fields the store does not manage (other
 // conditions, fields of later Flagger versions). tracked, when not nil, replaces trackedConfigs.
-// obj is the Canary as a map: the conditions' messages name the kind of its
-// spec.targetRef.kind, as Flagger's do (Deployment when obj has none).
-func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, now time.Time) error {
+// kind is the target's kind (spec.targetRef.kind), which the conditions' messages name as
+// Flagger's do; "" is Deployment.
+func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, kind string, now time.Time) error {
 	old, err := decodeStatus(obj)
 	if err != nil {
 		old = flaggerStatus{}
@@ -463,7 +452,10 @@ func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, 
 		}
 		m["trackedConfigs"] = tm
 	}
-	conds := conditions(old.Conditions, st, targetKind(obj), now)
+	if kind == "" {
+		kind = "Deployment"
+	}
+	conds := conditions(old.Conditions, st, kind, now)
 	list := make([]any, 0, len(conds))
 	for _, c := range conds {
 		list = append(list, conditionValue(c))

@@ -137,7 +137,7 @@ func TestPromotedConditionPerPhase(t *testing.T) {
 	for _, c := range cases {
 		t.Run(string(c.phase), func(t *testing.T) {
 			obj := map[string]any{}
-			require.NoError(t, setStatus(obj, canary.Status{Phase: c.phase, CanaryWeight: 10, LastTransitionTime: now}, nil, now))
+			require.NoError(t, setStatus(obj, canary.Status{Phase: c.phase, CanaryWeight: 10, LastTransitionTime: now}, nil, "", now))
 			fs, err := decodeStatus(obj)
 			require.NoError(t, err)
 			assert.Equal(t, c.phase, fs.Phase)
@@ -165,7 +165,7 @@ func TestConditionTimes(t *testing.T) {
 		"conditions": []any{map[string]any{"type": "Custom", "status": "True", "reason": "Mine"}}}}
 	at := func(d time.Duration, st canary.Status) flaggerCondition {
 		t.Helper()
-		require.NoError(t, setStatus(obj, st, nil, t0.Add(d)))
+		require.NoError(t, setStatus(obj, st, nil, "", t0.Add(d)))
 		fs, err := decodeStatus(obj)
 		require.NoError(t, err)
 		for _, c := range fs.Conditions {
@@ -558,7 +558,7 @@ func TestCanaryStatusSessionAffinityCookies(t *testing.T) {
 	obj := map[string]any{}
 	st := canary.Status{Phase: canary.PhaseProgressing, CanaryWeight: 10, SessionAffinityCookie: "canary=ABC",
 		PreviousSessionAffinityCookie: "canary=OLD", PrimarySessionAffinityCookie: "primary=DEF"}
-	require.NoError(t, setStatus(obj, st, nil, t0))
+	require.NoError(t, setStatus(obj, st, nil, "", t0))
 	m := obj["status"].(map[string]any)
 	assert.Equal(t, "canary=ABC", m["sessionAffinityCookie"])
 	assert.Equal(t, "canary=OLD", m["previousSessionAffinityCookie"])
@@ -571,7 +571,7 @@ func TestCanaryStatusSessionAffinityCookies(t *testing.T) {
 
 	before := map[string]any{"status": maps.Clone(m)}
 	st.PreviousSessionAffinityCookie, st.SessionAffinityCookie = st.SessionAffinityCookie, ""
-	require.NoError(t, setStatus(obj, st, nil, t0))
+	require.NoError(t, setStatus(obj, st, nil, "", t0))
 	assert.NotContains(t, obj["status"], "sessionAffinityCookie", "an empty cookie is removed")
 	was, err := decodeStatus(before)
 	require.NoError(t, err)
