@@ -69,11 +69,13 @@ spec:
 }
 
 // denyCreates makes the API server refuse every creation of resource (group/version) in ns
-// with message, as a cluster's admission policy would (a ValidatingAdmissionPolicy bound to
-// ns alone), and waits until it does: a dry-run creation of probe, an object of that kind
-// valid by its schema, is refused. The returned func lifts the policy and waits until the
-// probe is accepted again; the test's end lifts it too.
-func denyCreates(ctx context.Context, t *testing.T, env *testenv.Env, ns string, gvr schema.GroupVersionResource, probe map[string]any, message string) (lift func()) {
+// with message (and every operation of also, such as an update), as a cluster's admission
+// policy would (a ValidatingAdmissionPolicy bound to ns alone), and waits until it does: a
+// dry-run creation of probe, an object of that kind valid by its schema, is refused. The
+// returned func lifts the policy and waits until the probe is accepted again; the test's end
+// lifts it too.
+func denyCreates(ctx context.Context, t *testing.T, env *testenv.Env, ns string, gvr schema.GroupVersionResource, probe map[string]any, message string,
+	also ...admissionv1.OperationType) (lift func()) {
 	t.Helper()
 	adm := env.Client().AdmissionregistrationV1()
 	name := "deny-" + gvr.Resource + "-" + ns
@@ -82,7 +84,7 @@ func denyCreates(ctx context.Context, t *testing.T, env *testenv.Env, ns string,
 		Spec: admissionv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionv1.Fail),
 			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
-				RuleWithOperations: admissionv1.RuleWithOperations{Operations: []admissionv1.OperationType{admissionv1.Create},
+				RuleWithOperations: admissionv1.RuleWithOperations{Operations: append([]admissionv1.OperationType{admissionv1.Create}, also...),
 					Rule: admissionv1.Rule{APIGroups: []string{gvr.Group}, APIVersions: []string{"*"}, Resources: []string{gvr.Resource}}}}}},
 			Validations: []admissionv1.Validation{{Expression: "false", Message: message}},
 		},
