@@ -148,6 +148,17 @@ func (f CheckerFunc) Check(ctx context.Context, req CheckRequest) (CheckResult, 
 
 var _ Checker = CheckerFunc(nil)
 
+// MetricValidator is an optional Checker extension for checkers that honour only some of a
+// metric's settings. New calls ValidateMetric for every metric bound to the checker and reports
+// each problem it returns at the metric's path (analysis.metrics[i]), so that a setting the
+// checker would ignore (a thresholdRange.max it has no use for, a query it never runs) is
+// refused before anything runs instead of silently read some other way. A problem's Field is
+// relative to the metric ("thresholdRange.max"). A checker that wraps another forwards it.
+type MetricValidator interface {
+	Checker
+	ValidateMetric(m Metric) []FieldError
+}
+
 // CheckRequest gives a Checker the context of the tick.
 type CheckRequest struct {
 	Metric       Metric

@@ -354,7 +354,12 @@ func validateConfig(p *problems, c *Config) {
 	}
 	for i, m := range c.Spec.Metrics {
 		f := fmt.Sprintf("analysis.metrics[%d]", i)
-		_, isChecker := c.Checkers[m.Name]
+		ch, isChecker := c.Checkers[m.Name]
+		if mv, ok := ch.(MetricValidator); ok {
+			for _, fe := range mv.ValidateMetric(m) {
+				p.add(f+"."+fe.Field, "%s", fe.Message)
+			}
+		}
 		query := m.Query
 		if query == "" && !isChecker {
 			b, ok := c.Builtins[m.Name]

@@ -130,7 +130,10 @@
 // A group's score is Pass / (Pass + High + Low) × 100; the score weighs the groups
 // (GroupWeights, Kayenta's semantics) over those with data. A Critical metric that is High or
 // Low scores 0. The outcome is Pass at PassScore (default 95; a Spec metric's
-// thresholdRange.min overrides it), Marginal at MarginalScore (default 75), Fail below. The
+// thresholdRange.min, 0 to 100, overrides it), Marginal at MarginalScore (default 75), Fail
+// below. A Spec metric bound to the judge (or to Sequential) has no thresholdRange.max, query
+// or provider of its own (Sequential no thresholdRange at all): both implement
+// canary.MetricValidator, and canary.New refuses such a setting at the metric's path. The
 // check result has the score as its value, the pass score as its threshold, every rendered
 // query, and a message with each metric's classification and evidence:
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,7 +132,7 @@ type Judge struct {
 	log      logr.Logger
 }
 
-var _ canary.Checker = (*Judge)(nil)
+var _ canary.MetricValidator = (*Judge)(nil)
 
 // NewJudge validates opts, reporting every problem at once, and returns a Judge.
 func NewJudge(opts JudgeOptions) (*Judge, error) {
@@ -322,6 +323,35 @@ func (j *Judge) Check(ctx context.Context, req canary.CheckRequest) (canary.Chec
 		return canary.CheckResult{}, err
 	}
 	return rep.checkResult(req.Metric.Name, j.threshold(req.Metric)), nil
+}
+
+// ValidateMetric refuses the settings of a metric bound to the judge that the judge would not
+// honour: a thresholdRange.max (a score passes at or above a bound, thresholdRange.min), a
+// thresholdRange.min outside the scores' 0 to 100, and a query or provider of the metric's own
+// (the judge runs its JudgeMetrics' queries through its Source). canary.New reports them at the
+// metric's path.
+func (j *Judge) ValidateMetric(m canary.Metric) []canary.FieldError {
+	var out []canary.FieldError
+	if m.ThresholdRange.Max != nil {
+		out = append(out, canary.FieldError{Field: "thresholdRange.max", Message: "the statistical judge passes a score at or above a bound: set thresholdRange.min (0 to 100), not max"})
+	}
+	if v := m.ThresholdRange.Min; v != nil && !(*v >= 0 && *v <= 100) {
+		out = append(out, canary.FieldError{Field: "thresholdRange.min", Message: "must be a score from 0 to 100, got " + strconv.FormatFloat(*v, 'g', -1, 64)})
+	}
+	return append(out, ownQueryProblems("the statistical judge", m)...)
+}
+
+// ownQueryProblems refuses a query or provider on a metric bound to a checker that fetches its
+// data through a source of its own.
+func ownQueryProblems(checker string, m canary.Metric) []canary.FieldError {
+	var out []canary.FieldError
+	if m.Query != "" {
+		out = append(out, canary.FieldError{Field: "query", Message: checker + " runs the queries of its own source and would never run this one: remove it"})
+	}
+	if m.Provider != nil {
+		out = append(out, canary.FieldError{Field: "provider", Message: checker + " fetches through its own source and would never query this provider: remove it"})
+	}
+	return out
 }
 
 func (j *Judge) threshold(m canary.Metric) canary.Range {

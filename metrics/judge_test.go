@@ -202,3 +202,50 @@ func releaseV2(ctx context.Context, r *canary.Rollout, env *canarytest.Env) (can
 	env.Workload.SetRevision("v2")
 	return r.Run(ctx)
 }
+
+// A metric bound to the judge or the sequential test is refused at its path for a setting the
+// checker would not honour: before, the judge read a thresholdRange.max as if nothing were set
+// (passing at its default score), and a query or provider of the metric was never run.
+func TestCheckersRefuseMetricSettingsTheyWouldIgnore(t *testing.T) {
+	j, err := NewJudge(JudgeOptions{Source: &fixedSamples{}, Metrics: []JudgeMetric{{Name: "error-ratio"}}})
+	require.NoError(t, err)
+	sq, err := NewSequential(SequentialOptions{Source: CountsFunc(func(context.Context, CountRequest) ([]StepCounts, error) { return nil, nil })})
+	require.NoError(t, err)
+	lo, hi := 0.0, 100.0
+	for _, tc := range []struct {
+		name   string
+		metric canary.Metric
+		want   []string // "" for a metric the checker honours whole
+	}{
+		{"judge, min", canary.Metric{Name: "judge", ThresholdRange: canary.AtLeast(90)}, nil},
+		{"judge, min at both ends", canary.Metric{Name: "judge", ThresholdRange: canary.Range{Min: &lo}}, nil},
+		{"judge, min 100", canary.Metric{Name: "judge", ThresholdRange: canary.Range{Min: &hi}}, nil},
+		{"judge, max", canary.Metric{Name: "judge", ThresholdRange: canary.AtMost(90)},
+			[]string{"analysis.metrics[0].thresholdRange.max: the statistical judge passes a score at or above a bound: set thresholdRange.min (0 to 100), not max"}},
+		{"judge, min past the scores", canary.Metric{Name: "judge", ThresholdRange: canary.AtLeast(101)},
+			[]string{"analysis.metrics[0].thresholdRange.min: must be a score from 0 to 100, got 101"}},
+		{"judge, query and provider", canary.Metric{Name: "judge", Query: "up", Provider: canary.MetricProviderFunc(nil)},
+			[]string{"analysis.metrics[0].query: the statistical judge runs the queries of its own source", "analysis.metrics[0].provider: the statistical judge fetches through its own source"}},
+		{"sequential", canary.Metric{Name: "sequential", OnNoData: canary.NoDataHold}, nil},
+		{"sequential, threshold", canary.Metric{Name: "sequential", ThresholdRange: canary.AtMost(1)},
+			[]string{"analysis.metrics[0].thresholdRange: the sequential test decides by its Regression and Tolerance"}},
+		{"sequential, query", canary.Metric{Name: "sequential", Query: "up"},
+			[]string{"analysis.metrics[0].query: the sequential test runs the queries of its own source"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := canarytest.NewEnv(canary.Target{Namespace: "test", Name: "podinfo"})
+			cfg := env.Config(canary.Spec{Interval: time.Minute, StepWeight: 10, MaxWeight: 50, Threshold: 2, Metrics: []canary.Metric{tc.metric}})
+			cfg.Checkers = map[string]canary.Checker{"judge": j, "sequential": sq}
+			_, err := canary.New(cfg)
+			if tc.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, canary.ErrInvalidSpec)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.Empty(t, env.Calls(), "nothing is touched")
+		})
+	}
+}

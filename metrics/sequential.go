@@ -85,7 +85,7 @@ type Sequential struct {
 	log        logr.Logger
 }
 
-var _ canary.Checker = (*Sequential)(nil)
+var _ canary.MetricValidator = (*Sequential)(nil)
 
 // NewSequential validates opts, reporting every problem at once, and returns a Sequential.
 func NewSequential(opts SequentialOptions) (*Sequential, error) {
@@ -180,6 +180,18 @@ func (r SequentialReport) Ratio() float64 {
 		return math.NaN()
 	}
 	return (r.Canary.Errors / r.Canary.Requests) / (r.Primary.Errors / r.Primary.Requests)
+}
+
+// ValidateMetric refuses the settings of a metric bound to the test that it would not honour: a
+// thresholdRange (the test decides by Regression and Tolerance, not by a bound on a value), and
+// a query or provider of the metric's own (the counts come from its CountSource). canary.New
+// reports them at the metric's path.
+func (s *Sequential) ValidateMetric(m canary.Metric) []canary.FieldError {
+	var out []canary.FieldError
+	if !m.ThresholdRange.IsZero() {
+		out = append(out, canary.FieldError{Field: "thresholdRange", Message: "the sequential test decides by its Regression and Tolerance, not by a bound on a value: remove it"})
+	}
+	return append(out, ownQueryProblems("the sequential test", m)...)
 }
 
 // Check runs the test over the release so far. The value is the observed error-rate ratio,
