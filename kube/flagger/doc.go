@@ -261,7 +261,10 @@
 // dropped as absent: an HTTPRoute's rules get timeouts.request 0s, which turns the request
 // timeout off (Canary.RequestTimeoutOff; backendTimeout is then unbounded by it), and with
 // provider istio it is refused at its path, as Istio refuses a route timeout under 1ms (an
-// Istio route has none unless given one).
+// Istio route has none unless given one). Every other Istio duration given as 0s
+// (retries.perTryTimeout, corsPolicy.maxAge, the traffic policy's timeouts, warm-up and
+// outlier detection) is refused at its path, as Istio refuses it, where it would vanish as
+// absent; a consistent-hash cookie's ttl: 0s is kept (a session cookie).
 //
 // spec.service.gatewayRefs are the HTTPRoute's parents, as Gateway API's ParentReference:
 // Gateways (north-south, the default kind, group gateway.networking.k8s.io) or Services

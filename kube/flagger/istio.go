@@ -51,11 +51,9 @@ func decodeIstioService(d *decoder, svc *object, m *Canary) {
 		m.RewriteType = ro.str("type") // a Gateway API HTTPRoute's only (checkIstio)
 		ro.done()
 	}
-	s.Timeout = istioDuration(svc, "timeout")
-	if v, given := svc.m["timeout"].(string); given && s.Timeout == 0 {
-		_, err := istioapi.ParseDuration(v)
-		m.RequestTimeoutOff = err == nil // 0s: an HTTPRoute's "no timeout" (checkIstio)
-	}
+	var given bool
+	s.Timeout, given = istioDurationGiven(svc, "timeout")
+	m.RequestTimeoutOff = given && s.Timeout == 0 // 0s: an HTTPRoute's "no timeout" (checkIstio)
 	if svc.has("retries") {
 		ro := svc.obj("retries")
 		// Flagger's schema has these three only (retryRemoteLocalities is Istio's, not
@@ -122,20 +120,35 @@ func boundedStrMap(o *object, key string) map[string]string {
 	return o.strMap(key)
 }
 
-// istioDuration reads a duration in Go's syntax, as Istio reads it ("1s", "500ms", "24h").
+// istioDuration reads a duration in Go's syntax, as Istio reads it ("1s", "500ms", "24h"); a
+// 0s given is refused at its path.
 func istioDuration(o *object, key string) istioapi.Duration {
+	v, given := istioDurationGiven(o, key)
+	if given && v == 0 {
+		// the zero value is also the field's absence (omitempty): written as given it would
+		// vanish, and the route or policy would take a default the Canary did not ask for
+		o.d.fail(o.at(key), "must not be 0s: Istio refuses a zero duration here (as a Gateway API HTTPRoute refuses a zero CORS maxAge); leave it out for the default")
+	}
+	return v
+}
+
+// istioDurationGiven reads a duration and reports whether one was given and read: for the
+// fields whose 0s means something of its own (a route's "no timeout", a session cookie's ttl).
+func istioDurationGiven(o *object, key string) (istioapi.Duration, bool) {
 	s := o.str(key)
 	if s == "" {
-		return 0
+		return 0, false
 	}
 	v, err := istioapi.ParseDuration(s)
 	switch {
 	case err != nil:
 		o.d.fail(o.at(key), "%v", err)
+		return 0, false
 	case v < 0:
 		o.d.fail(o.at(key), "must not be negative, got %s", shown(s))
+		return 0, false
 	}
-	return v
+	return v, true
 }
 
 func uint32Field(o *object, key string) uint32 { return uint32(o.intIn(key, 0, math.MaxUint32)) }
@@ -221,7 +234,7 @@ func decodeTrafficPolicy(o *object) *istioapi.TrafficPolicy {
 				co := ho.obj("httpCookie")
 				h.HTTPCookie = &istioapi.HTTPCookie{Name: co.str("name"), Path: co.str("path")}
 				if present(co, "ttl") { // ttl: 0s is a session cookie; without a ttl, none is set
-					ttl := istioDuration(co, "ttl")
+					ttl, _ := istioDurationGiven(co, "ttl") // 0s is meaningful
 					h.HTTPCookie.TTL = &ttl
 				}
 				co.done()
