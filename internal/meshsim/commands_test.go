@@ -63,6 +63,22 @@ func TestParseHeyOptions(t *testing.T) {
 	assert.Equal(t, "Basic dTpw", cfg.Header.Get("Authorization"))
 	assert.Equal(t, 3*time.Second, cfg.RequestTimeout)
 
+	assert.False(t, cfg.NoRedirects)
+	assert.Empty(t, cfg.Header.Values("Host"))
+
+	// -host is the requests' Host and -disable-redirects follows none (both refused or ignored
+	// before); loadgen bounds -c
+	cfg, err = ParseHey(`hey -z 1m -c 2 -host podinfo.example -disable-redirects http://podinfo.test:9898/`)
+	require.NoError(t, err)
+	assert.Equal(t, "podinfo.example", cfg.Header.Get("Host"))
+	assert.True(t, cfg.NoRedirects)
+	_, err = loadgen.New(cfg)
+	require.NoError(t, err)
+	cfg, err = ParseHey(`hey -z 1m -c 100000000 http://podinfo.test:9898/`)
+	require.NoError(t, err)
+	_, err = loadgen.New(cfg)
+	require.ErrorIs(t, err, loadgen.ErrInvalidConfig)
+
 	for _, bad := range []string{"curl x", "hey", "hey -z 1m", "hey -o csv http://x/", "hey -n 1 -c 2 http://x/", "hey -H nocolon http://x/", "hey a b"} {
 		_, err := ParseHey(bad)
 		assert.Error(t, err, bad)

@@ -116,8 +116,9 @@ const heyNoDuration = 10 * time.Minute
 // as possible, i.e. loadgen.MaxRate), so Rate = q × c; -z duration, or else -n requests in
 // all (200, rounded down to a multiple of -c as hey does; bounded by 10 minutes); -m method;
 // -d body; -H header (repeatable), -A accept, -T content type (text/html), -a user:password;
-// -t request timeout in seconds (20). -h2, -disable-compression, -disable-keepalive,
-// -disable-redirects and -cpus are accepted and ignored; -D, -x and -o are not supported.
+// -t request timeout in seconds (20); -host the requests' Host; -disable-redirects follows no
+// redirect. -h2, -disable-compression, -disable-keepalive and -cpus are accepted and ignored;
+// -D, -x and -o are not supported.
 func ParseHey(cmdline string) (loadgen.Config, error) {
 	args, err := splitWords(cmdline)
 	if err != nil {
@@ -150,7 +151,9 @@ func parseHeyArgs(args []string) (loadgen.Config, error) {
 	timeout := fs.Int("t", 20, "")
 	var headers headerFlags
 	fs.Var(&headers, "H", "")
-	for _, name := range []string{"h2", "disable-compression", "disable-keepalive", "disable-redirects"} {
+	host := fs.String("host", "", "")
+	noRedirects := fs.Bool("disable-redirects", false, "")
+	for _, name := range []string{"h2", "disable-compression", "disable-keepalive"} {
 		fs.Bool(name, false, "")
 	}
 	fs.Int("cpus", 0, "")
@@ -166,7 +169,7 @@ func parseHeyArgs(args []string) (loadgen.Config, error) {
 	cfg := loadgen.Config{
 		URL: fs.Arg(0), Method: strings.ToUpper(*method), Concurrency: *c,
 		Rate: math.Min(*q*float64(*c), loadgen.MaxRate), Header: http.Header{},
-		RequestTimeout: time.Duration(*timeout) * time.Second,
+		RequestTimeout: time.Duration(*timeout) * time.Second, NoRedirects: *noRedirects,
 	}
 	if *q == 0 {
 		cfg.Rate = loadgen.MaxRate
@@ -201,6 +204,9 @@ func parseHeyArgs(args []string) (loadgen.Config, error) {
 			return loadgen.Config{}, fmt.Errorf("hey: -H %q: want \"Name: value\"", h)
 		}
 		cfg.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if *host != "" {
+		cfg.Header.Set("Host", *host) // the requests' Host (loadgen.Config.Header)
 	}
 	return cfg, nil
 }

@@ -23,5 +23,11 @@
 // MaxRedirects (10) times at most. A redirect to another scheme, host or port, or past the
 // tenth, is not followed: nothing is sent there, and the redirect's 3xx is the request's
 // answer (not a failure: the canary answered), counted in Stats.Unfollowed. This holds for a
-// Config.Client too, of which the Generator uses a copy with its own CheckRedirect.
+// Config.Client too, of which the Generator uses a copy with its own CheckRedirect. With
+// NoRedirects (hey's -disable-redirects) none is followed.
+//
+// A Host entry of the Header is the requests' Host (hey's -host): Go's client would otherwise
+// drop it. It must be one host name or address with an optional port; the connections still go
+// to the URL's host, and redirects are judged by the URL's origin. Concurrency is at most
+// MaxConcurrency (1,000) workers.
 package loadgen

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -32,6 +33,8 @@ const (
 	DefaultMinRequests    = 20
 	// MaxRate bounds Rate.
 	MaxRate = 10000
+	// MaxConcurrency bounds Concurrency: each worker is a goroutine and may hold a connection.
+	MaxConcurrency = 1000
 	// MaxRedirects is how many redirects to the URL's own scheme, host and port a request
 	// follows: as many as hey (Go's default client) follows.
 	MaxRedirects = 10
@@ -51,14 +54,17 @@ type Config struct {
 	URL string
 	// Method, Header and Body make the request. Default GET without a body. The method and
 	// the header names must be HTTP tokens, and the header values hold no control character but
-	// a tab (no CR or LF).
+	// a tab (no CR or LF). A Host entry (one value, a host name or address with an optional
+	// port) is the requests' Host, as hey's -host sets it; the connection still goes to URL's
+	// host, and redirects are followed by URL's origin, not the Host's.
 	Method string
 	Header http.Header
 	Body   []byte
 	// Rate is the number of requests per second of all workers together. Default 20. (hey's
 	// -q is per worker: `-q 10 -c 2` is Rate 20, Concurrency 2.)
 	Rate float64
-	// Concurrency is the number of workers, hence the most requests in flight. Default 2.
+	// Concurrency is the number of workers, hence the most requests in flight. Default 2, at
+	// most MaxConcurrency.
 	Concurrency int
 	// Duration bounds a run. Default 1m.
 	Duration time.Duration
@@ -71,6 +77,9 @@ type Config struct {
 	MaxErrorRatio float64
 	// MinRequests is the fewest completed requests MaxErrorRatio judges. Default 20.
 	MinRequests int
+	// NoRedirects follows no redirect at all (hey's -disable-redirects): every 3xx is the
+	// answer, counted in Stats.Unfollowed.
+	NoRedirects bool
 	// Client sends the requests. Default: a client of its own. The Generator uses a copy whose
 	// CheckRedirect is its own (see the package doc: redirects).
 	Client *http.Client
@@ -97,6 +106,7 @@ type Stats struct {
 type Generator struct {
 	cfg   Config
 	where string
+	host  string        // the requests' Host, from Config.Header; "" for URL's
 	every time.Duration // between requests
 
 	requests, errs, unfollowed atomic.Uint64
@@ -132,6 +142,9 @@ func New(cfg Config) (*Generator, error) {
 			p = append(p, f.name+": must not be negative")
 		}
 	}
+	if cfg.Concurrency > MaxConcurrency {
+		p = append(p, fmt.Sprintf("Concurrency: must be at most %d, got %d", MaxConcurrency, cfg.Concurrency))
+	}
 	if cfg.MaxErrorRatio < 0 || cfg.MaxErrorRatio > 1 || math.IsNaN(cfg.MaxErrorRatio) {
 		p = append(p, fmt.Sprintf("MaxErrorRatio: must be 0..1, got %v", cfg.MaxErrorRatio))
 	}
@@ -147,6 +160,11 @@ func New(cfg Config) (*Generator, error) {
 			if !canary.IsHeaderValue(v) {
 				// the value itself is not quoted: it may be a credential
 				p = append(p, fmt.Sprintf("Header[%q][%d]: the value holds a control character", k, i))
+			}
+		}
+		if http.CanonicalHeaderKey(k) == "Host" {
+			if hs := cfg.Header[k]; len(hs) != 1 || !validHost(hs[0]) {
+				p = append(p, fmt.Sprintf("Header[%q]: want one host name or address, with an optional port", k))
 			}
 		}
 	}
@@ -182,9 +200,15 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = logr.Discard()
 	}
-	cfg.Header = cfg.Header.Clone()
-	cfg.Body = bytes.Clone(cfg.Body)
 	g := &Generator{cfg: cfg, where: httpx.SafeURL(u), every: time.Duration(float64(time.Second) / cfg.Rate)}
+	g.cfg.Header, g.cfg.Body = http.Header{}, bytes.Clone(cfg.Body)
+	for k, vs := range cfg.Header {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			g.host = vs[0] // Go sends req.Host, never a Host entry of the header
+			continue
+		}
+		g.cfg.Header[k] = slices.Clone(vs)
+	}
 	// a copy: the caller's client keeps its own redirect policy
 	c := *cfg.Client
 	c.CheckRedirect = g.checkRedirect
@@ -199,7 +223,7 @@ func New(cfg Config) (*Generator, error) {
 // name. A redirect not followed is no failure: its 3xx is the answer, as for
 // `hey -disable-redirects` or curl without -L.
 func (g *Generator) checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) > MaxRedirects || origin(req.URL) != origin(via[0].URL) {
+	if g.cfg.NoRedirects || len(via) > MaxRedirects || origin(req.URL) != origin(via[0].URL) {
 		g.unfollowed.Add(1)
 		return http.ErrUseLastResponse
 	}
@@ -307,6 +331,9 @@ func (g *Generator) one(ctx context.Context) {
 	for k, vs := range g.cfg.Header {
 		req.Header[k] = append([]string(nil), vs...)
 	}
+	if g.host != "" {
+		req.Host = g.host
+	}
 	resp, err := g.cfg.Client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -374,4 +401,33 @@ func (g *Generator) Stats() Stats {
 	defer g.mu.Unlock()
 	return Stats{Runs: g.runs, Running: g.running, Requests: g.requests.Load(), Errors: g.errs.Load(),
 		Unfollowed: g.unfollowed.Load(), LastError: g.lastError}
+}
+
+// validHost reports whether h is a host name, an IPv4 address or a bracketed IPv6 address,
+// with an optional port: what a Host header may carry (RFC 9110 section 7.2), no user
+// information, path or space.
+func validHost(h string) bool {
+	if h == "" || len(h) > 261 {
+		return false
+	}
+	host, port := h, ""
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		host, port = h[:i], h[i+1:]
+		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") {
+		ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+		return strings.HasSuffix(host, "]") && err == nil && ip.Is6()
+	}
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, c := range []byte(host) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

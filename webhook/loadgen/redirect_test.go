@@ -125,3 +125,20 @@ func TestRedirectLoopIsBounded(t *testing.T) {
 	assert.Equal(t, int32(1+loadgen.MaxRedirects), asked.Load())
 	assert.Equal(t, loadgen.Stats{Runs: 1, Requests: 1, Unfollowed: 1}, g.Stats())
 }
+
+// NoRedirects (hey's -disable-redirects) follows none, even on the URL's own origin: the 3xx
+// is the answer.
+func TestNoRedirectsFollowsNone(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Redirect(w, r, "/again", http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	g := newGen(t, loadgen.Config{URL: srv.URL + "/", MaxRequests: 2, NoRedirects: true})
+	_, err := allow(t, g)
+	require.NoError(t, err)
+	require.NoError(t, g.Wait(t.Context()))
+	assert.Equal(t, int32(2), asked.Load())
+	assert.Equal(t, loadgen.Stats{Runs: 1, Requests: 2, Unfollowed: 2}, g.Stats())
+}

@@ -2,6 +2,8 @@ package loadgen_test
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,4 +36,39 @@ func TestNewRefusesMethodsAndHeadersNoRequestCanCarry(t *testing.T) {
 	_, err = loadgen.New(loadgen.Config{URL: "http://podinfo-canary.test:9898/", Method: "PURGE",
 		Header: http.Header{"X-Api-Key": {"s3cret"}}})
 	require.NoError(t, err, "any token is a method")
+}
+
+// A Host entry of Config.Header is the requests' Host (hey's -host): before, Go's client
+// dropped it without a word (it sends req.Host, never the header's entry) and the load reached
+// the URL's virtual host instead. The connection still goes to the URL's address.
+func TestHostHeaderIsTheRequestsHost(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		got.Store(r.Host + " " + r.Header.Get("X-A"))
+	}))
+	t.Cleanup(srv.Close)
+	for _, host := range []string{"podinfo.example", "podinfo.example:8080", "10.0.0.1", "[::1]:9898"} {
+		g := newGen(t, loadgen.Config{URL: srv.URL + "/", Header: http.Header{"host": {host}, "X-A": {"1"}}, MaxRequests: 1})
+		_, err := allow(t, g)
+		require.NoError(t, err)
+		wait(t, g)
+		assert.Equal(t, host+" 1", got.Load(), host)
+		assert.Equal(t, loadgen.Stats{Runs: 1, Requests: 1}, g.Stats())
+	}
+	for _, bad := range [][]string{{"a.example", "b.example"}, {""}, {"a.example/admin"}, {"user@a.example"}, {"a.example:port"},
+		{"a example"}, {"[::1"}, {"[10.0.0.1]"}, {"a.example:123456"}} {
+		_, err := loadgen.New(loadgen.Config{URL: srv.URL + "/", Header: http.Header{"Host": bad}})
+		require.ErrorIs(t, err, loadgen.ErrInvalidConfig, "%q", bad)
+		assert.ErrorContains(t, err, `Header["Host"]: want one host name or address, with an optional port`, "%q", bad)
+	}
+}
+
+// Concurrency is bounded: each worker is a goroutine holding a connection, and a hey command's
+// -c 100000000 would have started as many.
+func TestNewBoundsConcurrency(t *testing.T) {
+	_, err := loadgen.New(loadgen.Config{URL: "http://podinfo-canary.test:9898/", Concurrency: loadgen.MaxConcurrency + 1})
+	require.ErrorIs(t, err, loadgen.ErrInvalidConfig)
+	assert.ErrorContains(t, err, "Concurrency: must be at most 1000, got 1001")
+	_, err = loadgen.New(loadgen.Config{URL: "http://podinfo-canary.test:9898/", Concurrency: loadgen.MaxConcurrency})
+	require.NoError(t, err)
 }
