@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // Metadata is labels and annotations for an object the adapters generate for a target
@@ -175,12 +177,7 @@ func isQualifiedPart(s string) bool {
 }
 
 // cut shortens s for a message.
-func cut(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}
+func cut(s string) string { return textcut.Bytes(s, 80) }
 
 // ApplyMetadata returns an object's labels and annotations with want written on them: want's
 // keys set, and the keys an earlier ApplyMetadata set (AnnotationMetadata) that want no longer

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp/syntax"
 	"unicode/utf8"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // Bounds on a regular expression from a manifest (a match condition's regex): its text, and
@@ -33,13 +35,7 @@ func CheckRegex(expr string) error {
 	re, err := syntax.Parse(expr, syntax.Perl) // as regexp.Compile parses
 	if err != nil {
 		msg := err.Error() // it quotes the expression's faulty part: cut short
-		if len(msg) > maxRegexErrLen {
-			cut := maxRegexErrLen
-			for cut > 0 && !utf8.RuneStart(msg[cut]) {
-				cut--
-			}
-			msg = msg[:cut] + "…"
-		}
+		msg = textcut.Bytes(msg, maxRegexErrLen)
 		return fmt.Errorf("not an RE2 regular expression: %s", msg)
 	}
 	if regexInsts(re) > MaxRegexInsts {

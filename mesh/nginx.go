@@ -19,6 +19,7 @@ import (
 	networkingv1client "k8s.io/client-go/kubernetes/typed/networking/v1"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // NGINXAnnotationPrefix is ingress-nginx's default annotation prefix.
@@ -474,13 +475,7 @@ func (r *NGINX) weights(ing *networkingv1.Ingress, t canary.Target) (canary.Weig
 
 // quoteCut quotes an annotation's value for a message, cut to 64 bytes: annotations are
 // anyone's to write.
-func quoteCut(s string) string {
-	const limit = 64
-	if len(s) > limit {
-		return strconv.Quote(s[:limit]) + "…"
-	}
-	return strconv.Quote(s)
-}
+func quoteCut(s string) string { return textcut.Quote(s, 64) }
 
 func (r *NGINX) apiError(err error, verb, name string, t canary.Target) error {
 	if apierrors.IsAlreadyExists(err) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // The signature scheme (beyond Flagger, which does not sign): with a signing key, every
@@ -155,7 +157,7 @@ func verify(keys [][]byte, h http.Header, body []byte, now time.Time, tolerance 
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: malformed %s %q", ErrSignature, TimestampHeader, truncateRunes(tsText, 32))
+		return fmt.Errorf("%w: malformed %s %q", ErrSignature, TimestampHeader, textcut.Runes(tsText, 32))
 	}
 	hexSig, ok := strings.CutPrefix(sigText, SignaturePrefix)
 	if !ok {
@@ -174,13 +176,4 @@ func verify(keys [][]byte, h http.Header, body []byte, now time.Time, tolerance 
 		}
 	}
 	return fmt.Errorf("%w: signature does not match the body", ErrSignature)
-}
-
-// truncateRunes cuts s to at most n runes for a message, marking the cut.
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // Bounds on what a line quotes from an event: names, messages and queries come from manifests
@@ -165,7 +166,7 @@ func details(e canary.Event) []string {
 
 // query cleans a resolved query, keeping its line breaks as indented lines.
 func query(q string) string {
-	lines := strings.Split(truncate(q, maxQuery), "\n")
+	lines := strings.Split(textcut.Runes(q, maxQuery), "\n")
 	for i, l := range lines {
 		lines[i] = clean(strings.TrimRight(l, "\r"), maxQuery)
 	}
@@ -188,7 +189,7 @@ func Elapsed(d time.Duration) string {
 // control characters (escape sequences among them) and bidirectional overrides become U+FFFD,
 // invalid UTF-8 too, and s is cut to n runes.
 func clean(s string, n int) string {
-	s = truncate(s, n)
+	s = textcut.Runes(s, n)
 	ok := true
 	for _, r := range s {
 		if unsafeRune(r) {
@@ -248,20 +249,4 @@ func Printable(s string) string {
 // character, a bidirectional control, or an invalid byte (utf8.RuneError).
 func unsafeRune(r rune) bool {
 	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError
-}
-
-// truncate cuts s to n runes, marking the cut with an ellipsis.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i, count := 0, 0
-	for j := range s {
-		if count == n-1 {
-			i = j
-			break
-		}
-		count++
-	}
-	return s[:i] + "…"
 }

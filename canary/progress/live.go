@@ -9,8 +9,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/canarykit/canarykit/canary"
 	"golang.org/x/term"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // Terminal says whether a Live redraws its status lines in place.
@@ -290,7 +292,7 @@ func (l *Live) render(spans []span) string {
 		text := s.text
 		n := utf8.RuneCountInString(text)
 		if n > room {
-			text = truncate(text, room)
+			text = textcut.Runes(text, room)
 			n = room
 		}
 		if s.sgr != "" && !l.opts.NoColor && text != "" {

@@ -8,11 +8,7 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
 
-	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube/driver"
-	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +17,11 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/textcut"
+	"github.com/canarykit/canarykit/kube/driver"
+	"github.com/canarykit/canarykit/kube/flagger"
 )
 
 // Finalizer is the finalizer Flagger puts on Canaries with spec.revertOnDeletion; this
@@ -374,7 +375,7 @@ const MaxWarning = 1024
 
 // warn records a Warning Event on the Canary, once per problem and version of its spec.
 func (c *Controller) warn(u *canaryObject, msg string) {
-	msg = shortened(msg, MaxWarning)
+	msg = textcut.Within(msg, MaxWarning)
 	key := u.GetNamespace() + "/" + u.GetName()
 	seen := fmt.Sprintf("%s/%d/%s", u.GetUID(), u.GetGeneration(), msg)
 	c.mu.Lock()
@@ -385,19 +386,6 @@ func (c *Controller) warn(u *canaryObject, msg string) {
 	if !dup {
 		c.Recorder.Event(canaryRef(u), corev1.EventTypeWarning, driver.CanaryEventReason, msg)
 	}
-}
-
-// shortened is s cut to at most n bytes on a rune boundary, ending in "…" when cut.
-func shortened(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ellipsis = "…"
-	n -= len(ellipsis)
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + ellipsis
 }
 
 // canaryRef is the Event's involved object: the Canary.

@@ -7,11 +7,13 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/canarykit/canarykit/internal/textcut"
+	"github.com/canarykit/canarykit/kube/driver"
 )
 
 // The Warning Event and the log line of a Canary not driven carry at most MaxWarning bytes of
@@ -37,6 +39,6 @@ func TestWarningOfACanaryNotDrivenIsBounded(t *testing.T) {
 	assert.Contains(t, logged[0], "spec.analysis.interval")
 	assert.Less(t, len(logged[0]), 2*MaxWarning, "the log line")
 
-	cut := shortened(strings.Repeat("é", MaxWarning), MaxWarning)
+	cut := textcut.Within(strings.Repeat("é", MaxWarning), MaxWarning)
 	assert.True(t, utf8.ValidString(cut) && strings.HasSuffix(cut, "…") && len(cut) <= MaxWarning, "cut on a rune boundary: %q", cut[len(cut)-8:])
 }

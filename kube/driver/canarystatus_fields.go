@@ -8,10 +8,11 @@ import (
 	"math"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	sigsjson "sigs.k8s.io/json"
 
 	"github.com/canarykit/canarykit/canary"
-	sigsjson "sigs.k8s.io/json"
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // The condition types a CanaryStore writes: Flagger's Promoted, kstatus' Reconciling and
@@ -85,24 +86,13 @@ func analysisOf(st canary.Status) analysisState {
 		a.StartedAt = &t
 	}
 	if st.RollingBack {
-		a.Message = cut(strings.ToValidUTF8(st.Message, "\uFFFD"), maxStatusString)
+		a.Message = textcut.Prefix(strings.ToValidUTF8(st.Message, "\uFFFD"), maxStatusString)
 	}
 	return a
 }
 
 // validYear reports whether t's year can be written in RFC 3339 (JSON fails otherwise).
 func validYear(t time.Time) bool { return t.Year() >= 1 && t.Year() <= 9999 }
-
-// cut shortens s to at most n bytes, on a rune boundary.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 // analysisCondition is ConditionAnalysis for st: status, reason and message.
 func analysisCondition(st canary.Status) (status, reason, message string) {
@@ -153,7 +143,7 @@ func (f flaggerStatus) analysis(st *canary.Status) (found bool, err error) {
 		return true, fmt.Errorf("%s: %w", field, err)
 	}
 	if a.Cause != "" && !a.Cause.Valid() {
-		return true, fmt.Errorf("%s: cause %q is not one of canarykit's", field, truncate(string(a.Cause)))
+		return true, fmt.Errorf("%s: cause %q is not one of canarykit's", field, textcut.Bytes(string(a.Cause), 64))
 	}
 	if len(a.Message) > maxStatusString {
 		return true, fmt.Errorf("%s: the rollback's message is longer than %d bytes", field, maxStatusString)
@@ -277,7 +267,7 @@ func decodeStatusValue(raw any) (flaggerStatus, error) {
 		for k, x := range tm {
 			s, ok := x.(string)
 			if !ok || len(k) > maxStatusString || len(s) > maxStatusString {
-				return f, fmt.Errorf(".status.trackedConfigs[%q]: not a string of at most %d bytes", truncate(k), maxStatusString)
+				return f, fmt.Errorf(".status.trackedConfigs[%q]: not a string of at most %d bytes", textcut.Bytes(k, 64), maxStatusString)
 			}
 			f.TrackedConfigs[k] = s
 		}
@@ -335,14 +325,6 @@ func conditionValue(c flaggerCondition) map[string]any {
 	setString(m, "lastUpdateTime", c.LastUpdateTime)
 	setString(m, "lastTransitionTime", c.LastTransitionTime)
 	return m
-}
-
-// truncate shortens an untrusted key for an error message.
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
 
 // promotedCondition is Flagger's Promoted condition for a phase: status, reason (the phase)

@@ -56,3 +56,27 @@ func containsOne(lines []string, s string) bool {
 	}
 	return false
 }
+
+// A value cut for a problem is cut between characters: before, a name of two-byte letters cut
+// at an odd byte showed a broken character as an escape (`"éé…\xc3"…`) in the loader's and the
+// Spec's problems.
+func TestProblemsCutValuesBetweenCharacters(t *testing.T) {
+	name := "a" + strings.Repeat("é", 200)
+	for field, doc := range map[string]string{
+		"spec.service.targetPort": "  service: {port: 9898, targetPort: " + name + "}\n",
+		"duplicate metric": "  service: {port: 9898}\n  analysis:\n    interval: 1m\n    threshold: 1\n    maxWeight: 50\n    stepWeight: 10\n" +
+			"    metrics:\n      - {name: " + name + ", thresholdRange: {min: 99}, query: up}\n      - {name: " + name + ", thresholdRange: {min: 99}, query: up}\n",
+	} {
+		_, err := flagger.LoadCanary([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+` + doc))
+		require.Error(t, err, field)
+		assert.Contains(t, err.Error(), field)
+		assert.NotContains(t, err.Error(), `\x`, "a character cut in two")
+		assert.Contains(t, err.Error(), `"aéé`, "the value is quoted as it reads")
+	}
+}

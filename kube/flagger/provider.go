@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // RouterKind is the kind of route object a Canary's traffic is shifted with, chosen from
@@ -122,25 +123,17 @@ func word(s string) string {
 	return shown(s)
 }
 
-// shown quotes a value read from a manifest for a message, cut to 64 bytes.
 // shownValue is v for a message: a string as shown quotes it, anything else (a number, a
 // list, a mapping of a manifest) as %v writes it, cut to the same length.
 func shownValue(v any) string {
 	if s, ok := v.(string); ok {
 		return shown(s)
 	}
-	const limit = 64
-	s := fmt.Sprint(v)
-	if len(s) > limit {
-		return s[:limit] + "…"
-	}
-	return s
+	return textcut.Bytes(fmt.Sprint(v), shownLimit)
 }
 
-func shown(s string) string {
-	const limit = 64
-	if len(s) > limit {
-		return fmt.Sprintf("%q…", s[:limit])
-	}
-	return fmt.Sprintf("%q", s)
-}
+// shown quotes a value read from a manifest for a message, cut to 64 bytes.
+func shown(s string) string { return textcut.Quote(s, shownLimit) }
+
+// shownLimit is how many bytes of a manifest's value a message quotes.
+const shownLimit = 64

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/textcut"
 	"github.com/canarykit/canarykit/mesh/istioapi"
 )
 
@@ -228,9 +229,4 @@ func (c *checker) rewrite(s Service) {
 }
 
 // quote quotes a value for a message, cut short.
-func quote(s string) string {
-	if len(s) > maxShown {
-		return fmt.Sprintf("%q…", s[:maxShown])
-	}
-	return fmt.Sprintf("%q", s)
-}
+func quote(s string) string { return textcut.Quote(s, maxShown) }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // Service is what a target's Istio route objects carry besides their names and weights: a
@@ -283,10 +285,4 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // cut shortens s for a message.
-func cut(s string) string {
-	const limit = 64
-	if len(s) > limit {
-		return s[:limit] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
-}
+func cut(s string) string { return strings.ToValidUTF8(textcut.Bytes(s, 64), "?") }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // Discord's limits (Execute Webhook and Embed reference).
@@ -93,8 +95,8 @@ type discordFooter struct {
 func (d *Discord) payload(n Notification) discordMessage {
 	color, _ := strconv.ParseInt(strings.TrimPrefix(severityColor[n.Severity], "#"), 16, 32)
 	e := discordEmbed{
-		Title:       truncate(n.Title(), discordTitle),
-		Description: truncate(n.Message, discordDescription),
+		Title:       textcut.Runes(n.Title(), discordTitle),
+		Description: textcut.Runes(n.Message, discordDescription),
 		Color:       int(color),
 		Footer:      &discordFooter{Text: contextLine(n)},
 	}
@@ -109,7 +111,7 @@ func (d *Discord) payload(n Notification) discordMessage {
 		if value == "" {
 			value = "-"
 		}
-		e.Fields = append(e.Fields, discordField{Name: truncate(name, discordFieldName), Value: truncate(value, discordFieldValue), Inline: true})
+		e.Fields = append(e.Fields, discordField{Name: textcut.Runes(name, discordFieldName), Value: textcut.Runes(value, discordFieldValue), Inline: true})
 	}
 	fitEmbed(&e)
 	return discordMessage{Username: d.cfg.Username, AvatarURL: d.cfg.AvatarURL, Embeds: []discordEmbed{e}}
@@ -134,9 +136,9 @@ func fitEmbed(e *discordEmbed) {
 		e.Fields = e.Fields[:len(e.Fields)-1]
 	}
 	if over := total() - discordEmbedTotal; over > 0 {
-		e.Description = truncate(e.Description, max(1, n(e.Description)-over))
+		e.Description = textcut.Runes(e.Description, max(1, n(e.Description)-over))
 	}
 	if over := total() - discordEmbedTotal; over > 0 {
-		e.Footer.Text = truncate(e.Footer.Text, max(1, n(e.Footer.Text)-over))
+		e.Footer.Text = textcut.Runes(e.Footer.Text, max(1, n(e.Footer.Text)-over))
 	}
 }

@@ -3,6 +3,8 @@ package notify
 import (
 	"encoding/json"
 	"slices"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // Payload bounds per service, in bytes of JSON. Teams documents 28 KB per message and Google
@@ -45,18 +47,18 @@ func fits(p any, limit int) bool {
 
 // capTexts returns n with its free texts cut to at most max runes each (the message to 4×).
 func capTexts(n Notification, max int) Notification {
-	n.Message = truncate(n.Message, 4*max)
+	n.Message = textcut.Runes(n.Message, 4*max)
 	n.Fields = slices.Clone(n.Fields)
 	for i := range n.Fields {
-		n.Fields[i].Name = truncate(n.Fields[i].Name, max)
-		n.Fields[i].Value = truncate(n.Fields[i].Value, max)
+		n.Fields[i].Name = textcut.Runes(n.Fields[i].Name, max)
+		n.Fields[i].Value = textcut.Runes(n.Fields[i].Value, max)
 	}
-	n.Event.Message = truncate(n.Event.Message, 4*max)
-	n.Event.Hook = truncate(n.Event.Hook, max)
+	n.Event.Message = textcut.Runes(n.Event.Message, 4*max)
+	n.Event.Hook = textcut.Runes(n.Event.Hook, max)
 	n.Event.Checks = slices.Clone(n.Event.Checks)
 	for i := range n.Event.Checks {
 		c := &n.Event.Checks[i]
-		c.Name, c.Query, c.Message = truncate(c.Name, max), truncate(c.Query, max), truncate(c.Message, max)
+		c.Name, c.Query, c.Message = textcut.Runes(c.Name, max), textcut.Runes(c.Query, max), textcut.Runes(c.Message, max)
 	}
 	return n
 }

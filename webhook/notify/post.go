@@ -88,12 +88,3 @@ func (p problems) err(kind string) error {
 	}
 	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, kind, strings.Join(p, "; "))
 }
-
-// truncate cuts s to at most n runes, marking the cut.
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // Severity colours, Slack's good/warning/danger palette.
@@ -109,12 +111,12 @@ type slackField struct {
 }
 
 func (s *Slack) payload(n Notification) slackMessage {
-	fallback := truncate(escape(n.Title()+": "+n.Message), slackSectionText)
-	blocks := []slackBlock{{Type: "section", Text: mrkdwn(truncate("*"+escape(n.Title())+"*\n"+escape(n.Message), slackSectionText))}}
+	fallback := textcut.Runes(escape(n.Title()+": "+n.Message), slackSectionText)
+	blocks := []slackBlock{{Type: "section", Text: mrkdwn(textcut.Runes("*"+escape(n.Title())+"*\n"+escape(n.Message), slackSectionText))}}
 	for start := 0; start < len(n.Fields); start += slackFields {
 		var fs []slackText
 		for _, f := range n.Fields[start:min(start+slackFields, len(n.Fields))] {
-			fs = append(fs, *mrkdwn(truncate("*"+escape(f.Name)+"*\n"+escape(f.Value), slackFieldText)))
+			fs = append(fs, *mrkdwn(textcut.Runes("*"+escape(f.Name)+"*\n"+escape(f.Value), slackFieldText)))
 		}
 		blocks = append(blocks, slackBlock{Type: "section", Fields: fs})
 	}
@@ -195,5 +197,5 @@ func slackRefusal(excerpt string) (string, bool) {
 			_ = json.Unmarshal(v, &why)
 		}
 	}
-	return truncate(why, 200), refused
+	return textcut.Runes(why, 200), refused
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // TeamsFormat is the message format a Teams endpoint accepts.
@@ -178,5 +180,5 @@ func teamsRefusal(excerpt string) (string, bool) {
 	if len(excerpt) < len(teamsFailed) || !strings.EqualFold(excerpt[:len(teamsFailed)], teamsFailed) {
 		return "", false
 	}
-	return truncate(excerpt, 200), true
+	return textcut.Runes(excerpt, 200), true
 }

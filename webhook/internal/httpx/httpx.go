@@ -10,7 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/canarykit/canarykit/internal/textcut"
 )
 
 // ExcerptLimit is how many bytes of a response body an error message quotes.
@@ -42,11 +43,7 @@ func Excerpt(b []byte, more int) string {
 	if len(s) <= ExcerptLimit && more == 0 {
 		return s
 	}
-	cut := min(len(s), ExcerptLimit)
-	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "… (truncated)"
+	return textcut.Prefix(s, ExcerptLimit) + textcut.Ellipsis + " (truncated)"
 }
 
 // Quote quotes an excerpt for a one-line message, or says the body was empty.
