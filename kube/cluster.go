@@ -66,7 +66,8 @@ const DefaultMaxBootstraps = 16
 // Cluster holds what every target in a cluster shares: the client and, per namespace, the
 // informer caches that serve the reads made on every tick (deployments, services, configmaps,
 // secrets, autoscalers), and the watch of control requests (Controls). Caches for a namespace
-// start on first use and stop with Close.
+// start on first use and stop with Close, or when the last Retain of their namespace is
+// released.
 type Cluster struct {
 	client      kubernetes.Interface
 	watch       kubernetes.Interface // the informers' and the Lease watch's (Options.WatchClient)
@@ -84,13 +85,17 @@ type Cluster struct {
 	mu       sync.Mutex
 	caches   map[string]*nsCache
 	controls map[string]*controlWatch // per namespace, see Controls
+	retained map[string]int           // Retain's count per namespace
 	stop     chan struct{}
 	closed   bool
-	running  sync.WaitGroup // the Lease watches' informers (the caches' are their factories')
+	// running counts the Lease watches' and ScaledObjects' informers and the shutdowns of
+	// released namespaces' factories (the caches' informers are their factories')
+	running sync.WaitGroup
 }
 
 // nsCache is one namespace's informers and listers.
 type nsCache struct {
+	stop        chan struct{} // closed when the namespace is released, or by Close
 	factory     informers.SharedInformerFactory
 	deployments appslisters.DeploymentLister
 	services    corelisters.ServiceLister
@@ -129,7 +134,7 @@ func New(opts Options) (*Cluster, error) {
 		opts.WatchDynamic = opts.Dynamic
 	}
 	c := &Cluster{client: opts.Client, watch: opts.WatchClient, dynamic: opts.Dynamic, watchDyn: opts.WatchDynamic, resync: opts.Resync, log: log, clock: clk, syncTimeout: opts.SyncTimeout,
-		caches: map[string]*nsCache{}, controls: map[string]*controlWatch{}, stop: make(chan struct{})}
+		caches: map[string]*nsCache{}, controls: map[string]*controlWatch{}, retained: map[string]int{}, stop: make(chan struct{})}
 	if opts.MaxBootstraps == 0 {
 		opts.MaxBootstraps = DefaultMaxBootstraps
 	}
@@ -225,6 +230,12 @@ func (c *Cluster) Close() {
 	if !c.closed {
 		c.closed = true
 		close(c.stop)
+		for _, nc := range c.caches {
+			close(nc.stop)
+		}
+		for _, cw := range c.controls {
+			close(cw.stop)
+		}
 	}
 	factories := make([]informers.SharedInformerFactory, 0, len(c.caches))
 	for _, nc := range c.caches {
@@ -277,6 +288,7 @@ func (c *Cluster) namespace(ctx context.Context, ns string, extras extraCaches) 
 		f := informers.NewSharedInformerFactoryWithOptions(c.watch, c.resync, informers.WithNamespace(ns),
 			informers.WithTransform(trimCached))
 		nc = &nsCache{
+			stop:        make(chan struct{}),
 			factory:     f,
 			deployments: f.Apps().V1().Deployments().Lister(),
 			services:    f.Core().V1().Services().Lister(),
@@ -320,17 +332,20 @@ func (c *Cluster) namespace(ctx context.Context, ns string, extras extraCaches) 
 		c.running.Add(1)
 		go func() {
 			defer c.running.Done()
-			inf.Informer().Run(c.stop)
+			inf.Informer().Run(nc.stop)
 		}()
 	}
-	nc.factory.Start(c.stop) // starts the informers not started yet
+	nc.factory.Start(nc.stop) // starts the informers not started yet
 	synced := append([]cache.InformerSynced(nil), nc.synced...)
 	c.mu.Unlock()
 	sctx, cancel := context.WithTimeout(ctx, c.syncTimeout)
 	defer cancel()
-	if !waitSynced(sctx, c.stop, synced...) {
+	if !waitSynced(sctx, nc.stop, synced...) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if isClosed(nc.stop) {
+			return nil, fmt.Errorf("kube: caches of namespace %s stopped before they synced (namespace released, or cluster closed)", ns)
 		}
 		return nil, fmt.Errorf("kube: caches of namespace %s did not sync within %s%s", ns, c.syncTimeout, nc.errors())
 	}

@@ -19,6 +19,7 @@ import (
 // requests and finds a held one taken or deleted.
 type controlWatch struct {
 	inf    cache.SharedIndexInformer
+	stop   chan struct{} // closed when the namespace is released, or by Close
 	errs   *nsCache // records the watch's list/watch failures, for the sync error
 	mu     sync.Mutex
 	leases map[string][]*Lease // lease name → the leases registered for its requests
@@ -29,6 +30,9 @@ type controlWatch struct {
 	// holders counts the registered leases by their Holders: the holder leases of the
 	// namespace are handed to each, which finds its own deleted or taken
 	holders map[*Holders]int
+	// retired is set when the namespace's last Retain is released and no lease is registered:
+	// the watch is stopping, and a registration must start another
+	retired bool
 }
 
 // Controls registers l for the Control requests made on its target (RequestControl): apply is
@@ -56,7 +60,8 @@ type controlWatch struct {
 // Options.SyncTimeout (an identity that may not list or watch leases gets an error saying so).
 // The returned stop ends the registration, once a request being applied is done: nothing is
 // applied after it returns. Requests are applied one at a time; apply must not call stop, nor
-// write the lease (Save) itself. The watch itself runs until Close.
+// write the lease (Save) itself. The watch itself runs until Close, or until the last Retain
+// of the namespace is released while no lease is registered.
 func (c *Cluster) Controls(ctx context.Context, l *Lease, apply func(Control)) (stop func(), err error) {
 	if apply == nil {
 		return nil, fmt.Errorf("kube: Controls of lease %s: apply is nil", l.name)
@@ -77,12 +82,19 @@ func (c *Cluster) Controls(ctx context.Context, l *Lease, apply func(Control)) (
 		l.applyMu.Unlock()
 	}
 	ns := l.opts.Target.Namespace
-	cw, err := c.controlWatch(ctx, ns)
-	if err != nil {
-		unset()
-		return nil, err
+	var cw *controlWatch
+	for {
+		cw, err = c.controlWatch(ctx, ns)
+		if err != nil {
+			unset()
+			return nil, err
+		}
+		cw.mu.Lock()
+		if !cw.retired {
+			break
+		}
+		cw.mu.Unlock() // released since controlWatch returned it: the next call starts another
 	}
-	cw.mu.Lock()
 	cw.leases[l.name] = append(cw.leases[l.name], l)
 	if hs := l.opts.Holders; hs != nil {
 		cw.holders[hs]++
@@ -126,7 +138,7 @@ func (c *Cluster) controlWatch(ctx context.Context, ns string) (*controlWatch, e
 	if !ok {
 		inf := coordinationinformers.NewFilteredLeaseInformer(c.watch, ns, c.resync, cache.Indexers{},
 			func(o *metav1.ListOptions) { o.LabelSelector = canary.LabelManagedBy + "=" + canary.ManagedBy })
-		cw = &controlWatch{inf: inf, errs: &nsCache{watchErrs: map[string]string{}},
+		cw = &controlWatch{inf: inf, stop: make(chan struct{}), errs: &nsCache{watchErrs: map[string]string{}},
 			leases: map[string][]*Lease{}, seen: map[string]string{}, holders: map[*Holders]int{}}
 		cw.errs.watch("leases", inf)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -135,14 +147,17 @@ func (c *Cluster) controlWatch(ctx context.Context, ns string) (*controlWatch, e
 			DeleteFunc: cw.forget,
 		})
 		c.controls[ns] = cw
-		c.running.Go(func() { inf.Run(c.stop) })
+		c.running.Go(func() { inf.Run(cw.stop) })
 	}
 	c.mu.Unlock()
 	sctx, cancel := context.WithTimeout(ctx, c.syncTimeout)
 	defer cancel()
-	if !waitSynced(sctx, c.stop, cw.inf.HasSynced) {
+	if !waitSynced(sctx, cw.stop, cw.inf.HasSynced) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if isClosed(cw.stop) {
+			return nil, fmt.Errorf("kube: the watch of control requests in namespace %s stopped before it synced (namespace released, or cluster closed)", ns)
 		}
 		return nil, fmt.Errorf("kube: the watch of control requests in namespace %s did not sync within %s%s", ns, c.syncTimeout, cw.errs.errors())
 	}

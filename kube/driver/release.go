@@ -184,6 +184,7 @@ func (r *Release) Run(ctx context.Context) (canary.Result, error) {
 	defer r.running.Store(false)
 	r.rate.add(r.Canary.Spec.Interval, 1)
 	defer r.rate.add(r.Canary.Spec.Interval, -1)
+	defer r.cluster.Retain(r.Canary.Target.Namespace)() // the namespace's caches and watches, while it runs
 	var res canary.Result
 	err := r.Lease.Hold(ctx, func(ctx context.Context) error {
 		stop, err := r.cluster.Controls(ctx, r.Lease, func(c kube.Control) { _ = c.Apply(r.Rollout) })

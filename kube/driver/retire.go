@@ -65,6 +65,7 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 	if err != nil {
 		return err
 	}
+	defer d.cluster.Retain(c.Target.Namespace)() // the namespace's caches and watches, while it runs
 	log := d.opts.Logger.WithValues("target", c.Target.String(), "revert", r.Revert)
 	err = lease.Hold(ctx, func(ctx context.Context) error {
 		if r.Due != nil {

@@ -126,8 +126,10 @@ func (t *Target) start(ctx context.Context, finished func()) error {
 	}
 	interval := t.c.Load().Spec.Interval
 	t.d.rate.add(interval, 1)
+	release := t.d.cluster.Retain(t.target.Namespace) // the namespace's caches and watches, while it runs
 	l := &loop{t: t, ctx: ctx, finished: func() {
 		t.d.rate.add(interval, -1)
+		release()
 		finished()
 	}}
 	go l.run()

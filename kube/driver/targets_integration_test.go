@@ -74,3 +74,50 @@ func TestTargetsGiveATargetToOneCanary(t *testing.T) {
 	assert.Equal(t, "first", p.Annotations[kube.AnnotationCanary])
 	assert.Equal(t, "podinfo:2", p.Spec.Template.Spec.Containers[0].Image)
 }
+
+// A Target holds its namespace's caches and watches while it runs and lets them go when it
+// stops: before, every namespace that ever had a target kept its informers' watches until
+// Driver.Close, so a controller whose targets' namespaces come and go (preview environments)
+// held more of them with each. Driven again, the namespace's caches start again.
+func TestStoppedTargetsReleaseTheirNamespacesWatches(t *testing.T) {
+	b, ctx, _ := newControlBed(t)
+	c := b.target(ctx, t, "podinfo")
+	from := b.env.AuditMark(t)
+	ts := b.d.Targets(nil)
+	defer ts.StopAll()
+	key := b.ns + "/podinfo"
+	_, _, err := ts.Apply(ctx, key, c)
+	require.NoError(t, err)
+	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
+	assert.Equal(t, []string{b.ns}, b.d.cluster.Namespaces())
+	watched := map[string]bool{}
+	for _, w := range b.env.AuditSince(t, from).ForUser(b.user).Watches() {
+		if w.Namespace == b.ns {
+			watched[w.Resource] = true
+		}
+	}
+	for _, r := range []string{"deployments", "services", "configmaps", "secrets", "leases"} {
+		assert.True(t, watched[r], "the namespace's %s are watched while the Target runs", r)
+	}
+
+	ts.Stop(key)
+	poll(ctx, t, "the namespace released", func() bool { return len(b.d.cluster.Namespaces()) == 0 })
+	var open []string
+	poll(ctx, t, "every watch of the namespace ended", func() bool {
+		open = nil
+		for _, w := range b.env.AuditSince(t, from).ForUser(b.user).Watches() {
+			if w.Namespace == b.ns && !w.Complete {
+				open = append(open, w.Resource)
+			}
+		}
+		return len(open) == 0
+	})
+
+	_, _, err = ts.Apply(ctx, key, c)
+	require.NoError(t, err)
+	b.setImage(ctx, t, "podinfo", "podinfo:2")
+	poll(ctx, t, "the new revision released by the Target driven again", func() bool {
+		return b.status(ctx, t, c.Target).Phase == canary.PhaseSucceeded
+	})
+	assert.Equal(t, []string{b.ns}, b.d.cluster.Namespaces())
+}
