@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -79,6 +80,29 @@ func (w *Workload) HasPrimary(ctx context.Context, t canary.Target) (bool, error
 		return false, err
 	}
 	return w.checkOwned(p.ObjectMeta, w.kind.resource(), d) == nil, nil
+}
+
+// OtherCanary returns, from the caches, the Canary the target's primary was made for when that
+// is another Canary of the target than the Workload's (CanaryConflictError's Canary): the
+// target is that Canary's, and nothing of it is this one's to retire. It is "" when the
+// primary is the Workload's, Flagger's for its Canary, records no Canary, or does not exist.
+func (w *Workload) OtherCanary(ctx context.Context, t canary.Target) (string, error) {
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	var conflict *CanaryConflictError
+	if errors.As(w.checkOwned(p.ObjectMeta, w.kind.resource(), d), &conflict) {
+		return conflict.Canary, nil
+	}
+	return "", nil
 }
 
 func (w *Workload) replicasOf(d app) int32 {

@@ -50,7 +50,10 @@ type RouteRemover interface {
 
 // Retire ends the canary delivery of c's target, holding its lease (it waits while another
 // driver holds it; a Target of the same process must have stopped). Every step is
-// idempotent: a Retire interrupted half-way is finished by running it again. A target whose
+// idempotent: a Retire interrupted half-way is finished by running it again. A Canary refused
+// because the target's objects were made for another Canary of it (kube.CanaryConflictError)
+// has nothing to retire: Retire returns at once, without waiting for the lease that Canary's
+// driver holds. A target whose
 // namespace is being deleted, or is gone, has nothing left to retire: the API server refuses
 // the writes there (the Lease's first), and its objects go with the namespace.
 func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) error {
@@ -67,6 +70,12 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 	}
 	defer d.cluster.Retain(c.Target.Namespace)() // the namespace's caches and watches, while it runs
 	log := d.opts.Logger.WithValues("target", c.Target.String(), "revert", r.Revert)
+	if other, err := workload.OtherCanary(ctx, c.Target); err == nil && other != "" {
+		// c was refused (a target has one Canary): it made nothing, and the lease is the other
+		// Canary's to hold for as long as that one runs
+		log.Info("nothing to retire: the target's objects are another Canary's", "other", other)
+		return nil
+	}
 	err = lease.Hold(ctx, func(ctx context.Context) error {
 		if r.Due != nil {
 			due, err := r.Due(ctx)

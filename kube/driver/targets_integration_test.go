@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -120,4 +121,30 @@ func TestStoppedTargetsReleaseTheirNamespacesWatches(t *testing.T) {
 		return b.status(ctx, t, c.Target).Phase == canary.PhaseSucceeded
 	})
 	assert.Equal(t, []string{b.ns}, b.d.cluster.Namespaces())
+}
+
+// The retirement of a Canary refused for another Canary's target (kube.CanaryConflictError)
+// returns at once, touching nothing: before, it waited for the target's lease, which the first
+// Canary's Target holds for as long as it runs, so the refused Canary's deletion (with
+// spec.revertOnDeletion's finalizer) stayed Terminating until the first Canary went too.
+func TestRetireOfARefusedCanaryDoesNotWaitForTheLease(t *testing.T) {
+	b, ctx, _ := newControlBed(t)
+	c := b.target(ctx, t, "podinfo")
+	first, second := *c, *c
+	first.Name, first.Target.Canary = "first", "first"
+	second.Name, second.Target.Canary = "second", "second"
+	ts := b.d.Targets(nil)
+	defer ts.StopAll()
+	_, _, err := ts.Apply(ctx, b.ns+"/first", &first)
+	require.NoError(t, err)
+	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
+
+	rctx, cancel := context.WithTimeout(ctx, time.Minute) // a guard against the old wait, not a timing claim
+	defer cancel()
+	require.NoError(t, b.d.Retire(rctx, &second, Retirement{Revert: true}))
+	p, err := b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
+	require.NoError(t, err, "the first Canary's primary is kept")
+	assert.Equal(t, "first", p.Annotations[kube.AnnotationCanary])
+	assert.Equal(t, canary.PhaseInitialized, b.status(ctx, t, c.Target).Phase)
+	assert.Equal(t, []string{b.ns + "/first"}, ts.Keys())
 }
