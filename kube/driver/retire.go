@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/canarykit/canarykit/canary"
@@ -30,8 +31,10 @@ type Retirement struct {
 	// Lease keeps the status. Revert needs delete permissions kube.RBAC() lacks:
 	// kube.RevertRBAC() and the router's delete rule.
 	Revert bool
-	// Due, if set, is asked before the lease is taken and again once it is held; false skips
-	// the work (another process has done it, or the Canary was created again meanwhile).
+	// Due, if set, is asked before the lease is taken, every Options.Recheck while Retire
+	// waits for it (another driver holds it), and once it is held; false skips the work
+	// (another process has done it, the Canary was created again, or another Canary took the
+	// target meanwhile), and ends the wait.
 	Due func(ctx context.Context) (bool, error)
 }
 
@@ -76,7 +79,14 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 		log.Info("nothing to retire: the target's objects are another Canary's", "other", other)
 		return nil
 	}
-	err = lease.Hold(ctx, func(ctx context.Context) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopAsking := d.askDue(wctx, r.Due, cancel)
+	err = lease.Hold(wctx, func(ctx context.Context) error {
+		stopAsking()
+		if errors.Is(context.Cause(wctx), errNotDue) {
+			return nil
+		}
 		if r.Due != nil {
 			due, err := r.Due(ctx)
 			if err != nil || !due {
@@ -88,6 +98,11 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 		}
 		return leaveOnPrimary(ctx, c.Target, router, workload)
 	})
+	stopAsking()
+	if errors.Is(context.Cause(wctx), errNotDue) {
+		log.Info("nothing to retire any more: found while waiting for the lease")
+		return nil
+	}
 	if namespaceEnding(err, c.Target.Namespace) {
 		log.Info("canary delivery ended: the namespace is being deleted")
 		return nil
@@ -97,6 +112,46 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 	}
 	log.Info("canary delivery ended")
 	return nil
+}
+
+// errNotDue cancels a retirement's wait for the lease: Retirement.Due said false meanwhile.
+var errNotDue = errors.New("retirement no longer due")
+
+// askDue asks due again every Options.Recheck while a retirement waits for the lease, and
+// cancels the wait with errNotDue once it says false: the lease may be held for long by a
+// driver that took the target meanwhile (another Canary of it), whose hold the retirement
+// must not wait out. The returned stop ends the asking and waits for an answer being made,
+// so that nothing is cancelled once the lease is held; it may be called more than once. A
+// nil due is never asked.
+func (d *Driver) askDue(ctx context.Context, due func(context.Context) (bool, error), cancel context.CancelCauseFunc) (stop func()) {
+	if due == nil {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			t := d.opts.Clock.NewTimer(d.opts.Recheck)
+			select {
+			case <-quit:
+				t.Stop()
+				return
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C():
+			}
+			if ok, err := due(ctx); err == nil && !ok {
+				cancel(errNotDue)
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}
 }
 
 // namespaceEnding reports whether err is the API server's refusal of a write in namespace ns

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,4 +148,28 @@ func TestRetireOfARefusedCanaryDoesNotWaitForTheLease(t *testing.T) {
 	assert.Equal(t, "first", p.Annotations[kube.AnnotationCanary])
 	assert.Equal(t, canary.PhaseInitialized, b.status(ctx, t, c.Target).Phase)
 	assert.Equal(t, []string{b.ns + "/first"}, ts.Keys())
+}
+
+// A retirement waiting for the target's lease asks Retirement.Due again every recheck and
+// gives up once it says false: before, Due was asked before the lease and once it was held
+// only, so a retirement whose target another driver took meanwhile (a Canary that waited for
+// the target) waited out that driver's whole hold.
+func TestRetireWaitingForTheLeaseStopsWhenNoLongerDue(t *testing.T) {
+	b, ctx, _ := newControlBed(t)
+	c := b.target(ctx, t, "podinfo")
+	ts := b.d.Targets(nil)
+	defer ts.StopAll()
+	_, _, err := ts.Apply(ctx, b.ns+"/podinfo", c)
+	require.NoError(t, err)
+	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
+
+	var asked atomic.Int32
+	due := func(context.Context) (bool, error) { return asked.Add(1) <= 2, nil } // due twice, then no longer
+	rctx, cancel := context.WithTimeout(ctx, time.Minute) // a guard against the old wait, not a timing claim
+	defer cancel()
+	require.NoError(t, b.d.Retire(rctx, c, Retirement{Revert: true, Due: due}))
+	assert.GreaterOrEqual(t, asked.Load(), int32(3), "asked again while waiting")
+	_, err = b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
+	require.NoError(t, err, "nothing retired")
+	assert.Equal(t, canary.PhaseInitialized, b.status(ctx, t, c.Target).Phase)
 }
