@@ -20,7 +20,7 @@ import (
 type controlWatch struct {
 	inf    cache.SharedIndexInformer
 	stop   chan struct{} // closed when the namespace is released, or by Close
-	errs   *nsCache // records the watch's list/watch failures, for the sync error
+	errs   *nsCache      // records the watch's list/watch failures, for the sync error
 	mu     sync.Mutex
 	leases map[string][]*Lease // lease name → the leases registered for its requests
 	// seen is, per lease name, the resourceVersion of the last object the handler was given:

@@ -164,7 +164,8 @@ func TestRetireWaitingForTheLeaseStopsWhenNoLongerDue(t *testing.T) {
 	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
 
 	var asked atomic.Int32
-	due := func(context.Context) (bool, error) { return asked.Add(1) <= 2, nil } // due twice, then no longer
+	// due before the lease and at the first ask while waiting for it, then no longer
+	due := func(context.Context) (bool, error) { return asked.Add(1) <= 2, nil }
 	rctx, cancel := context.WithTimeout(ctx, time.Minute) // a guard against the old wait, not a timing claim
 	defer cancel()
 	require.NoError(t, b.d.Retire(rctx, c, Retirement{Revert: true, Due: due}))
