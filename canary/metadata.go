@@ -21,6 +21,25 @@ type Metadata struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// Writable is m without the keys a Metadata may not hold (see Problems): canarykit's own, and
+// those Kubernetes refuses. An adapter that copies the labels and annotations of a user's
+// object onto one it generates (a canary Ingress from the user's Ingress) writes them with
+// ApplyMetadata through it, so that a key the user removes is removed from the copy too.
+func (m Metadata) Writable() Metadata {
+	out := Metadata{Labels: map[string]string{}, Annotations: map[string]string{}}
+	for k, v := range m.Labels {
+		if keyProblem(k, false) == "" && labelValueProblem(v) == "" {
+			out.Labels[k] = v
+		}
+	}
+	for k, v := range m.Annotations {
+		if keyProblem(k, true) == "" {
+			out.Annotations[k] = v
+		}
+	}
+	return out
+}
+
 // IsZero reports whether m has no label and no annotation.
 func (m Metadata) IsZero() bool { return len(m.Labels) == 0 && len(m.Annotations) == 0 }
 

@@ -97,3 +97,16 @@ func TestApplyMetadata(t *testing.T) {
 		assert.Equal(t, map[string]string{canary.AnnotationTarget: "podinfo"}, a, rec)
 	}
 }
+
+// Writable keeps what ApplyMetadata may write for a user: canarykit's own keys and keys
+// Kubernetes refuses are left out.
+func TestMetadataWritable(t *testing.T) {
+	m := canary.Metadata{
+		Labels: map[string]string{"team": "web", canary.LabelManagedBy: "Helm", "bad key": "x", "long": strings.Repeat("v", 64)},
+		Annotations: map[string]string{"nginx.ingress.kubernetes.io/auth-url": "https://a.example/", canary.AnnotationTarget: "podinfo",
+			"CanaryKit.dev/x": "y", "example.com/ok": ""},
+	}
+	assert.Equal(t, canary.Metadata{Labels: map[string]string{"team": "web"},
+		Annotations: map[string]string{"nginx.ingress.kubernetes.io/auth-url": "https://a.example/", "example.com/ok": ""}}, m.Writable())
+	assert.Empty(t, m.Writable().Problems("x"))
+}

@@ -255,8 +255,11 @@
 // entry holds one condition, a "cookie" condition's exact value names the cookie (as in
 // Flagger), and anything else is refused with canary.ErrMatchUnsupported. After promotion or
 // rollback the canary Ingress stays, at canary-weight "0", as Flagger leaves it. Reconcile
-// (two GETs) brings the copy back in line with the user's Ingress, keeping the weights; weights
-// are read back from canary-weight (out of canary-weight-total when someone set it).
+// (two GETs) brings the copy back in line with the user's Ingress, keeping the weights: the
+// labels and annotations it copied are recorded (canary.ApplyMetadata's canarykit.dev/metadata),
+// so one the user removes is removed from the copy, and those others wrote on the canary
+// Ingress itself are kept. Weights are read back from canary-weight (out of
+// canary-weight-total when someone set it).
 //
 // # Ownership
 //

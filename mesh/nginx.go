@@ -193,14 +193,16 @@ func (r *NGINX) validate(t canary.Target) error {
 	return err
 }
 
-// desired builds t's canary Ingress from the user's Ingress, routing w.
-func (r *NGINX) desired(ctx context.Context, t canary.Target, w canary.Weights) (*networkingv1.Ingress, error) {
+// desired builds t's canary Ingress from the user's Ingress, routing w, and returns with it
+// what it copied of the user's Ingress's labels and annotations (canary.ApplyMetadata records
+// them, so that what the user removes is removed from the canary Ingress at its next reshape).
+func (r *NGINX) desired(ctx context.Context, t canary.Target, w canary.Weights) (*networkingv1.Ingress, canary.Metadata, error) {
 	apex, err := r.client.Ingresses(t.Namespace).Get(ctx, t.IngressName(), metav1.GetOptions{})
 	if err != nil {
-		return nil, r.apiError(err, "get", t.IngressName(), t)
+		return nil, canary.Metadata{}, r.apiError(err, "get", t.IngressName(), t)
 	}
 	if apex.Annotations[r.key(nginxCanary)] == "true" {
-		return nil, canary.Permanent(fmt.Errorf("Ingress %s/%s is itself a canary Ingress (%s: \"true\"); name the Ingress that routes to service %s",
+		return nil, canary.Metadata{}, canary.Permanent(fmt.Errorf("Ingress %s/%s is itself a canary Ingress (%s: \"true\"); name the Ingress that routes to service %s",
 			t.Namespace, apex.Name, r.key(nginxCanary), t.ApexService()))
 	}
 	spec := *apex.Spec.DeepCopy()
@@ -216,21 +218,26 @@ func (r *NGINX) desired(ctx context.Context, t canary.Target, w canary.Weights) 
 		}
 	}
 	if !found {
-		return nil, canary.Permanent(fmt.Errorf("Ingress %s/%s has no backend for service %s: the canary Ingress would route nothing to %s",
+		return nil, canary.Metadata{}, canary.Permanent(fmt.Errorf("Ingress %s/%s has no backend for service %s: the canary Ingress would route nothing to %s",
 			t.Namespace, apex.Name, t.ApexService(), t.CanaryService()))
 	}
-	ing := &networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Name: CanaryIngressName(t), Namespace: t.Namespace,
-			Labels: maps.Clone(apex.Labels), Annotations: map[string]string{}},
-		Spec: spec,
-	}
+	copied := canary.Metadata{Labels: apex.Labels, Annotations: map[string]string{}}
 	for k, v := range apex.Annotations {
-		if !strings.HasPrefix(k, r.key(nginxCanary)) && k != lastAppliedConfiguration && k != canary.AnnotationTarget {
-			ing.Annotations[k] = v
+		if !strings.HasPrefix(k, r.key(nginxCanary)) && k != lastAppliedConfiguration {
+			copied.Annotations[k] = v
 		}
 	}
+	copied = copied.Writable()
+	labels, annotations, _ := canary.ApplyMetadata(nil, nil, copied, canary.MetadataKeys{})
+	ing := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: CanaryIngressName(t), Namespace: t.Namespace, Labels: labels, Annotations: annotations},
+		Spec:       spec,
+	}
+	if ing.Annotations == nil {
+		ing.Annotations = map[string]string{}
+	}
 	maps.Copy(ing.Annotations, r.state(t, w))
-	return ing, nil
+	return ing, copied, nil
 }
 
 // retarget points b at the canary Service if it names the apex Service, and reports whether it
@@ -313,7 +320,7 @@ func (r *NGINX) state(t canary.Target, w canary.Weights) map[string]string {
 
 // newIngress is t's canary Ingress routing w, stamped as the router's for t.
 func (r *NGINX) newIngress(ctx context.Context, t canary.Target, w canary.Weights) (*networkingv1.Ingress, error) {
-	ing, err := r.desired(ctx, t, w)
+	ing, _, err := r.desired(ctx, t, w)
 	if err != nil {
 		return nil, err
 	}
@@ -336,28 +343,26 @@ func (r *NGINX) create(ctx context.Context, t canary.Target, w canary.Weights) e
 }
 
 // reshape updates cur to the user's Ingress and t's shape routing w, recording t as its
-// target, unless it has it. Labels and annotations others added to the canary Ingress are kept;
-// owner references too.
+// target, unless it has it. The labels and annotations copied from the user's Ingress follow
+// it (one the user removed is removed, canary.ApplyMetadata's record); those others added to
+// the canary Ingress are kept, owner references too.
 func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.Ingress, w canary.Weights) error {
-	want, err := r.desired(ctx, t, w)
+	want, copied, err := r.desired(ctx, t, w)
 	if err != nil {
 		return err
 	}
 	next := cur.DeepCopy()
+	annotations := maps.Clone(cur.Annotations)
+	maps.DeleteFunc(annotations, func(k, _ string) bool { return strings.HasPrefix(k, r.key(nginxCanary)) }) // the state is want's
+	next.Labels, next.Annotations, _ = canary.ApplyMetadata(cur.Labels, annotations, copied, canary.MetadataKeys{})
 	if next.Labels == nil {
 		next.Labels = map[string]string{}
 	}
 	if next.Annotations == nil {
 		next.Annotations = map[string]string{}
 	}
-	maps.Copy(next.Labels, want.Labels)
 	next.Labels[canary.LabelManagedBy] = r.own.managedBy
-	for k := range next.Annotations {
-		if strings.HasPrefix(k, r.key(nginxCanary)) {
-			delete(next.Annotations, k) // the state is want's
-		}
-	}
-	maps.Copy(next.Annotations, want.Annotations)
+	maps.Copy(next.Annotations, r.state(t, w))
 	r.own.claim(&next.ObjectMeta, t)
 	next.Spec = want.Spec
 	if apiequality.Semantic.DeepEqual(cur.Spec, next.Spec) && maps.Equal(cur.Labels, next.Labels) && maps.Equal(cur.Annotations, next.Annotations) {

@@ -121,6 +121,9 @@ func TestNGINXCanaryIngressShape(t *testing.T) {
 		ann + "configuration-snippet": user.Annotations[ann+"configuration-snippet"],
 		ann + "canary":                "true",
 		ann + "canary-weight":         "25",
+		// what was copied from the user's Ingress, removed from the canary Ingress once the
+		// user removes it
+		canary.AnnotationMetadata: `{"labels":["app"],"annotations":["kubernetes.io/ingress.class","` + ann + `configuration-snippet"]}`,
 	}, got.Annotations)
 	want := user.Spec.DeepCopy()
 	want.Rules[0].HTTP.Paths[0].Backend.Service.Name = tg.CanaryService()
@@ -395,4 +398,40 @@ func TestNGINXReconcileFollowsTheMatch(t *testing.T) {
 		assert.NotContains(t, a, ann+k)
 	}
 	assert.Equal(t, "true", a[ann+"canary"])
+}
+
+// A label or annotation the user removes from their Ingress is removed from the canary
+// Ingress at its next reshape; what others wrote on the canary Ingress itself is kept. Before,
+// everything once copied stayed for the canary Ingress's life (an auth or rate-limit
+// annotation the user took off went on applying to the canary's share of the traffic).
+func TestNGINXReshapeFollowsTheUsersIngress(t *testing.T) {
+	tg := newTarget()
+	tg.Ingress = "public"
+	cs := fake.NewClientset(userIngress(tg))
+	r := newNGINX(t, NGINXOptions{Client: cs.NetworkingV1()})
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	ings := cs.NetworkingV1().Ingresses(tg.Namespace)
+
+	canaryIng, err := ings.Get(ctx(t), "public-canary", metav1.GetOptions{})
+	require.NoError(t, err)
+	canaryIng.Annotations["example.com/audited"] = "yes" // another tool's, on the canary Ingress
+	_, err = ings.Update(ctx(t), canaryIng, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	user, err := ings.Get(ctx(t), "public", metav1.GetOptions{})
+	require.NoError(t, err)
+	delete(user.Annotations, ann+"configuration-snippet")
+	user.Annotations[ann+"auth-url"] = "https://auth.example.com/"
+	user.Labels = map[string]string{"team": "web"}
+	_, err = ings.Update(ctx(t), user, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	got, err := ings.Get(ctx(t), "public-canary", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.NotContains(t, got.Annotations, ann+"configuration-snippet", "removed from the user's Ingress")
+	assert.Equal(t, "https://auth.example.com/", got.Annotations[ann+"auth-url"])
+	assert.Equal(t, "yes", got.Annotations["example.com/audited"], "another's annotation on the canary Ingress is kept")
+	assert.Equal(t, map[string]string{"team": "web", canary.LabelManagedBy: canary.ManagedBy}, got.Labels)
+	assert.Equal(t, "true", got.Annotations[ann+"canary"])
+	assert.Equal(t, tg.Name, got.Annotations[canary.AnnotationTarget])
 }
