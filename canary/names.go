@@ -1,6 +1,11 @@
 package canary
 
-import "strings"
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
 
 // IsDNSLabel reports whether s is a lowercase RFC 1123 label (a namespace, a Service's name):
 // at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit.
@@ -44,6 +49,27 @@ func IsHeaderName(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// HeaderProblems reports, in name order, the headers of h (an http.Header) that no request can
+// carry, at field ("Headers": `Headers: name "a b" is not an HTTP token`,
+// `Headers["X-Api-Key"][1]: the value holds …`): net/http refuses to send them, so each request
+// would fail as if the server could not be reached. Values are never quoted: they may be
+// credentials.
+func HeaderProblems(field string, h map[string][]string) []FieldError {
+	var out []FieldError
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		if !IsHeaderName(k) {
+			out = append(out, FieldError{Field: field, Message: fmt.Sprintf("name %q is not an HTTP token", cut(k))})
+			continue
+		}
+		for i, v := range h[k] {
+			if !IsHeaderValue(v) {
+				out = append(out, FieldError{Field: fmt.Sprintf("%s[%q][%d]", field, k, i), Message: "the value holds a line break or another control character"})
+			}
+		}
+	}
+	return out
 }
 
 // IsHeaderValue reports whether s may be sent as an HTTP header's value: no line break, no

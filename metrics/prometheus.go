@@ -3,10 +3,8 @@ package metrics
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -171,30 +169,12 @@ func (o *PrometheusOptions) validate() error {
 		// not quoted: it is a credential (a Secret's token file often ends with a newline)
 		add("Credentials.BearerToken: holds a line break or another control character, which no request can carry (a token file's trailing newline?)")
 	}
-	problems = append(problems, headerProblems(o.Headers)...)
+	for _, fe := range canary.HeaderProblems("Headers", o.Headers) {
+		problems = append(problems, fe.Error()) // values are not quoted: they may be credentials
+	}
 	problems = append(problems, connectionProblems(o.CA, o.InsecureSkipVerify, o.Transport, o.Pool, o.Timeout, o.RetryTimeout)...)
 	if len(problems) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: prometheus: %s", ErrInvalidOptions, strings.Join(problems, "; "))
-}
-
-// headerProblems are the headers no request can carry: net/http refuses to send a name that
-// is not an HTTP token or a value with a line break or another control character, and each
-// query would then fail as if the server could not be reached. Values are not quoted: they
-// may be credentials.
-func headerProblems(h http.Header) []string {
-	var problems []string
-	for _, k := range slices.Sorted(maps.Keys(h)) {
-		if !canary.IsHeaderName(k) {
-			problems = append(problems, fmt.Sprintf("Headers: name %q is not an HTTP token", k))
-			continue
-		}
-		for i, v := range h[k] {
-			if !canary.IsHeaderValue(v) {
-				problems = append(problems, fmt.Sprintf("Headers[%q][%d]: the value holds a line break or another control character", k, i))
-			}
-		}
-	}
-	return problems
 }

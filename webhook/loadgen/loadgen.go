@@ -151,17 +151,10 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.Method != "" && !canary.IsHeaderName(cfg.Method) {
 		p = append(p, fmt.Sprintf("Method: must be an HTTP token, got %q", cfg.Method))
 	}
+	for _, fe := range canary.HeaderProblems("Header", cfg.Header) {
+		p = append(p, fe.Error())
+	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Header)) {
-		if !canary.IsHeaderName(k) {
-			p = append(p, fmt.Sprintf("Header: name %q is not an HTTP token", k))
-			continue
-		}
-		for i, v := range cfg.Header[k] {
-			if !canary.IsHeaderValue(v) {
-				// the value itself is not quoted: it may be a credential
-				p = append(p, fmt.Sprintf("Header[%q][%d]: the value holds a control character", k, i))
-			}
-		}
 		if http.CanonicalHeaderKey(k) == "Host" {
 			if hs := cfg.Header[k]; len(hs) != 1 || !validHost(hs[0]) {
 				p = append(p, fmt.Sprintf("Header[%q]: want one host name or address, with an optional port", k))
