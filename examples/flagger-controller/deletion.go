@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"slices"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -114,18 +115,25 @@ func (c *Controller) finalize(ctx context.Context, key string, u *canaryObject) 
 		c.Forget(cn.Target)
 	}
 	c.forgetRefused(key)
-	// Flagger's Events on a Canary all have the reason Synced, the controller's as well
-	c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminating canary %s.%s", name, ns)
+	// Flagger's Events on a Canary all have the reason Synced, the controller's as well;
+	// Terminating and Terminated are recorded by the replica that does the work only
+	var once sync.Once // once across the retries of the work
+	terminating := func() {
+		once.Do(func() {
+			c.Recorder.Eventf(canaryRef(u), corev1.EventTypeNormal, driver.CanaryEventReason, "Terminating canary %s.%s", name, ns)
+		})
+	}
+	if cn == nil {
+		terminating() // nothing to retire: this replica is as good as any
+	}
 	c.async(ctx, "finalize "+key, func(ctx context.Context) error {
 		<-done
 		if cn != nil {
 			revert := cn.RevertOnDeletion
-			retired := false // the last answer of Due: true when this replica did the work
-			err := c.Driver.Retire(ctx, cn, driver.Retirement{Revert: revert, Due: func(ctx context.Context) (bool, error) {
-				due, err := c.finalizeDue(ctx, u)
-				retired = due && err == nil
-				return due, err
-			}})
+			retired := false // true when this replica did the work
+			err := c.Driver.Retire(ctx, cn, driver.Retirement{Revert: revert,
+				Due:     func(ctx context.Context) (bool, error) { return c.finalizeDue(ctx, u) },
+				Started: func() { retired = true; terminating() }})
 			if err != nil {
 				return err
 			}

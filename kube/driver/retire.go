@@ -36,6 +36,10 @@ type Retirement struct {
 	// (another process has done it, the Canary was created again, or another Canary took the
 	// target meanwhile), and ends the wait.
 	Due func(ctx context.Context) (bool, error)
+	// Started, if set, is called once the lease is held and Due said true, before the work:
+	// of the processes retiring a target at once, only the one that does the work calls it
+	// (a controller's "Terminating canary" Event, recorded once).
+	Started func()
 }
 
 // ReadyPoll is how often Retire with Revert looks at its caches for the target to be ready
@@ -92,6 +96,9 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 			if err != nil || !due {
 				return err
 			}
+		}
+		if r.Started != nil {
+			r.Started()
 		}
 		if r.Revert {
 			return d.revert(ctx, c, router, workload, lease)
