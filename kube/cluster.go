@@ -58,7 +58,15 @@ type Options struct {
 	// IP) is offered them again at every retry. Default DefaultMaxBootstraps; below 0, no
 	// limit.
 	MaxBootstraps int
+	// ReleaseDelay is how long a namespace's caches and watch of control requests outlive its
+	// last retention (Retain): a retention taken again meanwhile (the next Release of a CLI
+	// run, a Target replaced, a retirement after its Target) keeps them, where stopping at
+	// once would list the namespace again. Default DefaultReleaseDelay; below 0, at once.
+	ReleaseDelay time.Duration
 }
+
+// DefaultReleaseDelay is Options.ReleaseDelay's default.
+const DefaultReleaseDelay = time.Minute
 
 // DefaultMaxBootstraps is Options.MaxBootstraps' default.
 const DefaultMaxBootstraps = 16
@@ -91,6 +99,10 @@ type Cluster struct {
 	// running counts the Lease watches' and ScaledObjects' informers and the shutdowns of
 	// released namespaces' factories (the caches' informers are their factories')
 	running sync.WaitGroup
+	// releaseDelay is Options.ReleaseDelay; releasing holds, per namespace released and not
+	// yet stopped, the timer that stops it
+	releaseDelay time.Duration
+	releasing    map[string]*time.Timer
 }
 
 // nsCache is one namespace's informers and listers.
@@ -137,6 +149,10 @@ func New(opts Options) (*Cluster, error) {
 		caches: map[string]*nsCache{}, controls: map[string]*controlWatch{}, retained: map[string]int{}, stop: make(chan struct{})}
 	if opts.MaxBootstraps == 0 {
 		opts.MaxBootstraps = DefaultMaxBootstraps
+	}
+	c.releaseDelay, c.releasing = opts.ReleaseDelay, map[string]*time.Timer{}
+	if c.releaseDelay == 0 {
+		c.releaseDelay = DefaultReleaseDelay
 	}
 	if opts.MaxBootstraps > 0 {
 		c.bootstraps = make(chan struct{}, opts.MaxBootstraps)
@@ -230,6 +246,9 @@ func (c *Cluster) Close() {
 	if !c.closed {
 		c.closed = true
 		close(c.stop)
+		for _, t := range c.releasing {
+			t.Stop()
+		}
 		for _, nc := range c.caches {
 			close(nc.stop)
 		}

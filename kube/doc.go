@@ -230,8 +230,8 @@
 // permissions are granted per namespace (RoleBindings of RBAC()), and the watches number one per
 // namespace and resource whatever the number of targets. They are the namespaces driven now:
 // Cluster.Retain keeps a namespace's caches and watches for a caller (kube/driver's Targets,
-// Releases and retirements retain theirs while they run), and with the last retention released
-// its informers stop and their watches end; a namespace used without Retain keeps them until
+// Releases and retirements retain theirs while they run), and a minute after the last
+// retention is released (Options.ReleaseDelay) its informers stop and their watches end; a namespace used without Retain keeps them until
 // Close.
 //
 // # Cost

@@ -4,12 +4,14 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Retain keeps ns's informer caches and its watch of control requests (Controls) for the
 // caller, who calls release once it no longer reads the namespace: a driver's Target for as
 // long as it runs, a release or a retirement for theirs. When the last retention of a
-// namespace is released, its informers stop and their watches end (the watch of control
+// namespace is released and Options.ReleaseDelay (a minute) passes without another, its
+// informers stop and their watches end (the watch of control
 // requests too, once no lease is registered with it), and what they cached is freed; the next
 // use starts them again. So a process that drives targets in namespaces that come and go
 // (preview environments) holds watches only for the namespaces it drives now. A namespace
@@ -17,12 +19,17 @@ import (
 func (c *Cluster) Retain(ns string) (release func()) {
 	c.mu.Lock()
 	c.retained[ns]++
+	if t := c.releasing[ns]; t != nil {
+		t.Stop() // retained again before its release was due
+		delete(c.releasing, ns)
+	}
 	c.mu.Unlock()
 	var once sync.Once
 	return func() { once.Do(func() { c.release(ns) }) }
 }
 
-// release ends one retention of ns, and stops its caches and watch with the last one.
+// release ends one retention of ns; with the last one, its caches and watch stop after the
+// release delay, unless it is retained again meanwhile.
 func (c *Cluster) release(ns string) {
 	c.mu.Lock()
 	if c.retained[ns]--; c.retained[ns] > 0 {
@@ -34,6 +41,34 @@ func (c *Cluster) release(ns string) {
 		c.mu.Unlock()
 		return
 	}
+	if c.releaseDelay > 0 {
+		if t := c.releasing[ns]; t != nil {
+			t.Stop()
+		}
+		var t *time.Timer
+		t = time.AfterFunc(c.releaseDelay, func() {
+			c.mu.Lock()
+			if c.releasing[ns] != t { // retained again, or closed
+				c.mu.Unlock()
+				return
+			}
+			delete(c.releasing, ns)
+			c.stopNamespace(ns)
+		})
+		c.releasing[ns] = t
+		c.mu.Unlock()
+		return
+	}
+	c.stopNamespace(ns)
+}
+
+// stopNamespace stops ns's caches and its watch of control requests (unless a lease is
+// registered with it); c.mu is held, and released.
+func (c *Cluster) stopNamespace(ns string) {
+	if c.closed || c.retained[ns] > 0 {
+		c.mu.Unlock()
+		return
+	}
 	nc := c.caches[ns]
 	delete(c.caches, ns)
 	cw := c.controls[ns]
@@ -42,13 +77,19 @@ func (c *Cluster) release(ns string) {
 	} else {
 		delete(c.controls, ns)
 	}
-	c.mu.Unlock()
 	if nc != nil {
 		close(nc.stop)
-		c.running.Go(nc.factory.Shutdown) // waits for the informers: not under c.mu
+		c.running.Add(1) // under c.mu, while not closed: Close's Wait sees it
+	}
+	c.mu.Unlock()
+	if nc != nil {
+		go func() { // waits for the informers: not under c.mu
+			defer c.running.Done()
+			nc.factory.Shutdown()
+		}()
 	}
 	if cw != nil {
-		close(cw.stop)
+		close(cw.stop) // its informer's Run ends; Close waits for it (c.running)
 	}
 	c.log.V(1).Info("namespace released: its caches and watches stopped", "namespace", ns)
 }

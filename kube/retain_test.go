@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -13,7 +14,7 @@ import (
 // released, and start again at the next use; a lease still registered keeps the watch.
 func TestRetainReleasesANamespaceWithItsLastRetention(t *testing.T) {
 	ctx := context.Background()
-	c, err := New(Options{Client: fake.NewClientset()})
+	c, err := New(Options{Client: fake.NewClientset(), ReleaseDelay: -1}) // at once
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -56,4 +57,26 @@ func TestRetainReleasesANamespaceWithItsLastRetention(t *testing.T) {
 
 	c.Close()
 	assert.True(t, isClosed(cw2.stop))
+}
+
+// With a release delay, a namespace retained again before it is due keeps its caches (no new
+// list of its objects), and one that is not stops once it is due.
+func TestReleaseDelayKeepsANamespaceRetainedAgain(t *testing.T) {
+	ctx := context.Background()
+	c, err := New(Options{Client: fake.NewClientset(), ReleaseDelay: 50 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	release := c.Retain("ns")
+	nc, err := c.namespace(ctx, "ns", noExtras)
+	require.NoError(t, err)
+	release()
+	release = c.Retain("ns") // before the delay has passed
+	time.Sleep(100 * time.Millisecond)
+	again, err := c.namespace(ctx, "ns", noExtras)
+	require.NoError(t, err)
+	assert.Same(t, nc, again, "kept: retained again before its release was due")
+	assert.False(t, isClosed(nc.stop))
+	release()
+	require.Eventually(t, func() bool { return isClosed(nc.stop) }, time.Minute, 10*time.Millisecond, "stopped once due")
+	assert.Empty(t, c.Namespaces())
 }

@@ -41,8 +41,8 @@
 // Control requests reach Releases and Targets through the Driver's one watch per namespace
 // of canarykit's Leases (kube.Cluster.Controls): however many targets a namespace holds, the
 // Driver keeps one Lease watch there. A namespace's caches and watches run while a Target,
-// Release or retirement of it does (kube.Cluster.Retain): once the last of them stops, its
-// watches end, so namespaces that come and go (preview environments) leave none behind. An idle target's Lease, vouched for by the holder lease,
+// Release or retirement of it does (kube.Cluster.Retain): a minute after the last of them
+// stops, its watches end, so namespaces that come and go (preview environments) leave none behind. An idle target's Lease, vouched for by the holder lease,
 // is not written, so it receives nothing; the same watch ends a target's hold at once when its
 // Lease is deleted or taken, and finds the Driver's holder lease deleted or taken (its targets
 // then write their own claims at once).
