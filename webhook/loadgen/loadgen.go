@@ -154,12 +154,18 @@ func New(cfg Config) (*Generator, error) {
 	for _, fe := range canary.HeaderProblems("Header", cfg.Header) {
 		p = append(p, fe.Error())
 	}
+	var hostKeys []string // the keys that name the Host: "Host", "host", …
 	for _, k := range slices.Sorted(maps.Keys(cfg.Header)) {
 		if http.CanonicalHeaderKey(k) == "Host" {
+			hostKeys = append(hostKeys, fmt.Sprintf("%q", k))
 			if hs := cfg.Header[k]; len(hs) != 1 || !validHost(hs[0]) {
 				p = append(p, fmt.Sprintf("Header[%q]: want one host name or address, with an optional port", k))
 			}
 		}
+	}
+	if len(hostKeys) > 1 {
+		// each holds one value, and which one is the Host would depend on the map's order
+		p = append(p, fmt.Sprintf("Header: %s are one header, the requests' Host: give it once", strings.Join(hostKeys, " and ")))
 	}
 	if len(p) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, strings.Join(p, "; "))

@@ -72,3 +72,14 @@ func TestNewBoundsConcurrency(t *testing.T) {
 	_, err = loadgen.New(loadgen.Config{URL: "http://podinfo-canary.test:9898/", Concurrency: loadgen.MaxConcurrency})
 	require.NoError(t, err)
 }
+
+// A Host given under two names that are the one header (http.Header's keys are not always
+// canonical: "host" and "Host") is refused as two values are: each entry held one value and
+// passed, and the requests' Host was whichever of the two the map gave last.
+func TestNewRefusesAHostGivenTwice(t *testing.T) {
+	_, err := loadgen.New(loadgen.Config{URL: "http://podinfo-canary.test:9898/",
+		Header: http.Header{"host": {"a.example"}, "Host": {"b.example"}}})
+	require.ErrorIs(t, err, loadgen.ErrInvalidConfig)
+	assert.ErrorContains(t, err, `Header: "Host" and "host" are one header, the requests' Host: give it once`)
+	assert.NotContains(t, err.Error(), "a.example")
+}
