@@ -25,6 +25,8 @@ type Metadata struct {
 // those Kubernetes refuses. An adapter that copies the labels and annotations of a user's
 // object onto one it generates (a canary Ingress from the user's Ingress) writes them with
 // ApplyMetadata through it, so that a key the user removes is removed from the copy too.
+// The number of entries is not bounded as Problems bounds a spec's: the copy has as many as
+// m, and ApplyMetadata reads its record of them back whatever their number.
 func (m Metadata) Writable() Metadata {
 	out := Metadata{Labels: map[string]string{}, Annotations: map[string]string{}}
 	for k, v := range m.Labels {
@@ -244,15 +246,31 @@ func applyKeys(m map[string]string, prev []string, want map[string]string, unman
 }
 
 // recordedKeys reads AnnotationMetadata. The record is on an object others may edit: one that
-// does not parse, or lists more keys than Metadata may hold, or a key of canarykit's own, is
-// read as none (nothing is removed on its word).
+// does not parse, or lists a key that is no label or annotation key, or a key of canarykit's
+// own, is read as none (nothing is removed on its word). It is not held to the bounds of a
+// Metadata (64 entries): a Writable copy of a user's object has as many keys as the object,
+// and what ApplyMetadata records it must read back. maxRecord bounds it.
 func recordedKeys(s string) MetadataKeys {
 	var k MetadataKeys
-	if s == "" || len(s) > 2*MaxMetadataEntries*320 || json.Unmarshal([]byte(s), &k) != nil || len(k.Problems("")) > 0 {
+	if s == "" || len(s) > maxRecord || json.Unmarshal([]byte(s), &k) != nil {
 		return MetadataKeys{}
+	}
+	for _, l := range []struct {
+		keys       []string
+		annotation bool
+	}{{k.Labels, false}, {k.Annotations, true}} {
+		for _, key := range l.keys {
+			if keyProblem(key, l.annotation) != "" {
+				return MetadataKeys{}
+			}
+		}
 	}
 	return k
 }
+
+// maxRecord is the longest AnnotationMetadata read: Kubernetes' bound on all of an object's
+// annotations together (256 KiB), so that every record an object can carry is read.
+const maxRecord = 256 << 10
 
 // TrafficDistributions are the values of a Service's spec.trafficDistribution that
 // kube-apiserver v1.34 accepts (Flagger's spec.service.trafficDistribution): PreferClose, and

@@ -110,3 +110,23 @@ func TestMetadataWritable(t *testing.T) {
 		Annotations: map[string]string{"nginx.ingress.kubernetes.io/auth-url": "https://a.example/", "example.com/ok": ""}}, m.Writable())
 	assert.Empty(t, m.Writable().Problems("x"))
 }
+
+// ApplyMetadata reads back the record it wrote however many keys it lists: a Writable copy of
+// a user's object is not bounded as a spec's Metadata is, and a record of more than 64 keys
+// was read as none, so nothing it listed was ever removed.
+func TestApplyMetadataReadsBackARecordOfManyKeys(t *testing.T) {
+	want := canary.Metadata{Labels: map[string]string{}, Annotations: map[string]string{}}
+	for i := range 100 {
+		want.Labels[fmt.Sprintf("l%03d", i)] = "x"
+		want.Annotations[fmt.Sprintf("example.com/a%03d", i)] = "x"
+	}
+	labels, annotations, _ := canary.ApplyMetadata(nil, nil, want.Writable(), canary.MetadataKeys{})
+	delete(want.Labels, "l000")
+	delete(want.Annotations, "example.com/a000")
+	labels, annotations, changed := canary.ApplyMetadata(labels, annotations, want, canary.MetadataKeys{})
+	assert.True(t, changed)
+	assert.NotContains(t, labels, "l000")
+	assert.NotContains(t, annotations, "example.com/a000")
+	assert.Len(t, labels, 99)
+	assert.Len(t, annotations, 100, "99 and the record")
+}

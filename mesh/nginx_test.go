@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -434,4 +435,40 @@ func TestNGINXReshapeFollowsTheUsersIngress(t *testing.T) {
 	assert.Equal(t, map[string]string{"team": "web", canary.LabelManagedBy: canary.ManagedBy}, got.Labels)
 	assert.Equal(t, "true", got.Annotations[ann+"canary"])
 	assert.Equal(t, tg.Name, got.Annotations[canary.AnnotationTarget])
+}
+
+// The copy follows the user's Ingress however many labels and annotations it has: a
+// Kubernetes object may hold more than a canary.Metadata of a spec (64 of each), and the
+// record of what was copied listed them all but was read back as none, so an annotation the
+// user removed stayed on the canary Ingress.
+func TestNGINXReshapeFollowsAUsersIngressOfManyAnnotations(t *testing.T) {
+	tg := newTarget()
+	tg.Ingress = "public"
+	user := userIngress(tg)
+	for i := range 80 {
+		user.Annotations[fmt.Sprintf("example.com/a%02d", i)] = "x"
+		user.Labels[fmt.Sprintf("l%02d", i)] = "x"
+	}
+	cs := fake.NewClientset(user)
+	r := newNGINX(t, NGINXOptions{Client: cs.NetworkingV1()})
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	ings := cs.NetworkingV1().Ingresses(tg.Namespace)
+	got, err := ings.Get(ctx(t), "public-canary", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "x", got.Annotations["example.com/a00"])
+	require.Equal(t, "x", got.Labels["l00"])
+
+	user, err = ings.Get(ctx(t), "public", metav1.GetOptions{})
+	require.NoError(t, err)
+	delete(user.Annotations, "example.com/a00")
+	delete(user.Labels, "l00")
+	_, err = ings.Update(ctx(t), user, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	require.NoError(t, r.Reconcile(ctx(t), tg))
+	got, err = ings.Get(ctx(t), "public-canary", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.NotContains(t, got.Annotations, "example.com/a00", "removed from the user's Ingress")
+	assert.NotContains(t, got.Labels, "l00", "removed from the user's Ingress")
+	assert.Equal(t, "x", got.Annotations["example.com/a01"])
 }
