@@ -34,19 +34,27 @@ func Bytes(s string, n int) string {
 }
 
 // Within is s when it has at most n bytes; otherwise its Prefix and Ellipsis in n bytes in
-// all (for a field whose size is bounded, such as an Event's message).
+// all (for a field whose size is bounded, such as an Event's message), or its Prefix alone
+// when n has no room for Ellipsis.
 func Within(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	if n < len(Ellipsis) {
+		return Prefix(s, n)
 	}
 	return Prefix(s, n-len(Ellipsis)) + Ellipsis
 }
 
 // Runes is s when it has at most n runes; otherwise its first n-1 runes and Ellipsis, n runes
-// in all (for limits counted in characters: a chat service's, a terminal's columns).
+// in all (for limits counted in characters: a chat service's, a terminal's columns), and ""
+// when n is 0 or less.
 func Runes(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
+	}
+	if n <= 0 {
+		return ""
 	}
 	count := 0
 	for i := range s {

@@ -34,3 +34,19 @@ func TestQuote(t *testing.T) {
 	assert.Equal(t, `"ab"…`, Quote("abé", 3), "never inside a rune")
 	assert.Equal(t, `"abé"`, Quote("abé", 4))
 }
+
+// A bound with no room for Ellipsis still bounds: Runes with n 0 (or less) returned s whole,
+// and Within with n under Ellipsis's 3 bytes returned more than n bytes.
+func TestCutsToBoundsTooSmallForTheMark(t *testing.T) {
+	s := "abcdef"
+	for n := -1; n <= 0; n++ {
+		assert.Equal(t, "", Runes(s, n), n)
+	}
+	assert.Equal(t, "…", Runes(s, 1))
+	for n := -1; n < len(Ellipsis); n++ {
+		assert.LessOrEqual(t, len(Within(s, n)), max(n, 0), n)
+	}
+	assert.Equal(t, "ab", Within(s, 2))
+	assert.Equal(t, "…", Within(s, 3))
+	assert.Equal(t, "", Within("é", 1), "never inside a rune")
+}
