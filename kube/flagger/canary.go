@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -410,6 +411,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 			ref.done()
 			m.TemplateRefs = append(m.TemplateRefs, r)
 		}
+		checkBuiltinName(mo, met)
 		mo.done()
 		s.Metrics = append(s.Metrics, met)
 	}
@@ -432,6 +434,26 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 	decodeMirror(a, s)
 	decodeSessionAffinity(a, s)
 	a.done()
+}
+
+// builtinChecks are the names of Flagger's built-in checks: a metric so named runs the check
+// of the Canary's provider in Flagger, whatever else it gives.
+var builtinChecks = []string{"request-success-rate", "request-duration"}
+
+// checkBuiltinName refuses a query or a templateRef on a metric named after a built-in
+// check. Flagger runs the built-in check of such a metric as well as its query or template,
+// each against the metric's range, where canarykit would run the query or template alone: a
+// check of the manifest would be lost.
+func checkBuiltinName(mo *object, met canary.Metric) {
+	if !slices.Contains(builtinChecks, met.Name) {
+		return
+	}
+	if met.Query != "" {
+		mo.d.fail(mo.at("query"), "%s names Flagger's built-in check, which Flagger runs as well as this query, both against the range; rename the metric to run the query alone, or remove the query for the built-in check", met.Name)
+	}
+	if mo.has("templateRef") {
+		mo.d.fail(mo.at("templateRef"), "%s names Flagger's built-in check, which Flagger runs as well as this template's query, both against the range; rename the metric to run the template alone, or remove the templateRef for the built-in check", met.Name)
+	}
 }
 
 // hookTimeout reads a webhook's timeout. Flagger reads 0s as no timeout at all, where

@@ -29,7 +29,9 @@
 // the suffix), reported at the field that names them. Metric queries and MetricTemplates may use Flagger's template
 // variables: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }}
 // (spec.ingressRef's name, else the target's name, as in Flagger), {{ interval }} and
-// {{ variables.<key> }} (templateVariables).
+// {{ variables.<key> }} (templateVariables). A metric named after one of Flagger's built-in
+// checks (request-success-rate, request-duration) is that check: a query or templateRef beside
+// the name is refused at its path, since Flagger would run the built-in check as well as it.
 //
 // A MetricTemplate's provider is prometheus (or a server with its API) or datadog. A datadog
 // template needs spec.provider.secretRef (a Secret with datadog_api_key and
