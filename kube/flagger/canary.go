@@ -306,10 +306,15 @@ func decodeAutoscaler(d *decoder, as *object, m *Canary) {
 	}
 	if as.has("primaryScalerQueries") {
 		path := as.at("primaryScalerQueries")
+		given, isMap := as.m["primaryScalerQueries"].(map[string]any)
 		queries := as.strMap("primaryScalerQueries")
 		switch {
+		case isMap && len(given) == 0 && kind == kedaapi.Kind:
+			// Flagger rewrites the primary's queries only when the field is absent (null): an
+			// empty mapping leaves each trigger with the target's query
+			d.fail(path, "empty: Flagger then keeps the target's queries on the primary's triggers unchanged, which scale the primary on the canary's load; leave it out to have them rewritten for the primary, or give each trigger's query")
 		case len(queries) == 0:
-			// {} asks for what omitting it does
+			// a HorizontalPodAutoscaler has no queries: {} asks for none
 		case kind != kedaapi.Kind:
 			d.fail(path, "applies to a ScaledObject (KEDA) only: a HorizontalPodAutoscaler has no queries (Flagger ignores it)")
 		default:

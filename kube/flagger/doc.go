@@ -65,15 +65,17 @@
 //
 // kind HorizontalPodAutoscaler (any apiVersion is read as autoscaling/v2, with a Note) or
 // ScaledObject (KEDA; apiVersion must be keda.sh/v1alpha1): Workload.Autoscaler,
-// AutoscalerKind, PrimaryMinReplicas and PrimaryMaxReplicas (primaryScalerReplicas), and for
-// a ScaledObject PrimaryScalerQueries (primaryScalerQueries: by trigger name, the primary's
+// AutoscalerKind, PrimaryMinReplicas and PrimaryMaxReplicas (primaryScalerReplicas), and for a
+// ScaledObject PrimaryScalerQueries (primaryScalerQueries: by trigger name, the primary's
 // queries). Refused by path: another kind, another apiVersion of a ScaledObject,
-// primaryScalerQueries with a HorizontalPodAutoscaler (Flagger ignores them there), a query
-// that is not a string (a number or boolean would lose the text written), empty or longer
-// than kedaapi.MaxQueryBytes, a trigger name longer than kedaapi.MaxTriggerNameBytes, more
-// than kedaapi.MaxQueries queries. A trigger name the ScaledObject does not have is found
-// at run time (kube's Bootstrap refuses it before its first write), as is a missing
-// ScaledObject or a cluster without KEDA's CRD.
+// primaryScalerQueries with a HorizontalPodAutoscaler (Flagger ignores them there), an empty
+// primaryScalerQueries with a ScaledObject (null is absent, and the primary's queries are
+// rewritten from the target's; given empty, Flagger rewrites none, and the primary would scale
+// on the canary's load), a query that is not a string (a number or boolean would lose the text
+// written), empty or longer than kedaapi.MaxQueryBytes, a trigger name longer than
+// kedaapi.MaxTriggerNameBytes, more than kedaapi.MaxQueries queries. A trigger name the
+// ScaledObject does not have is found at run time (kube's Bootstrap refuses it before its first
+// write), as is a missing ScaledObject or a cluster without KEDA's CRD.
 //
 // # canarykit's annotations
 //

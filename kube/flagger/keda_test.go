@@ -42,10 +42,14 @@ func TestLoadScaledObjectAutoscaler(t *testing.T) {
 		PrimaryScalerQueries: map[string]string{"rps": `sum(rate(http_requests_total{app="podinfo-primary"}[2m]))`, "lag": "10"}}, c.Workload)
 	assert.Empty(t, c.Notes)
 
-	c, err = flagger.LoadCanary(kedaCanary(`{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: podinfo, primaryScalerQueries: {}}`))
+	c, err = flagger.LoadCanary(kedaCanary(`{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: podinfo, primaryScalerQueries: null}`))
 	require.NoError(t, err)
 	assert.Equal(t, flagger.Workload{Port: 9898, Autoscaler: "podinfo", AutoscalerKind: "ScaledObject"}, c.Workload,
 		"no queries: the primary's are rewritten from the target's, as Flagger does")
+
+	c, err = flagger.LoadCanary(kedaCanary(`{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo, primaryScalerQueries: {}}`))
+	require.NoError(t, err)
+	assert.Equal(t, flagger.Workload{Port: 9898, Autoscaler: "podinfo"}, c.Workload, "an HPA has no queries: {} asks for none")
 
 	c, err = flagger.LoadCanary(kedaCanary(`{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo}`))
 	require.NoError(t, err)
@@ -76,6 +80,11 @@ func TestLoadScaledObjectRefused(t *testing.T) {
 			[]string{fmt.Sprintf("spec.autoscalerRef.primaryScalerQueries.rps: the query is at most 16384 bytes, got %d", 16<<10+1)}},
 		{"long name", `{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: podinfo, primaryScalerQueries: {` + strings.Repeat("n", 254) + `: q}}`,
 			[]string{canary.FieldPath("spec.autoscalerRef.primaryScalerQueries", strings.Repeat("n", 254)) + ": a trigger name is at most 253 bytes, got 254"}},
+		// Flagger rewrites the primary's queries only when the mapping is absent (nil): given
+		// empty, it leaves every trigger's query as the target's, and the primary would scale
+		// on the canary's load
+		{"empty", `{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: podinfo, primaryScalerQueries: {}}`,
+			[]string{"spec.autoscalerRef.primaryScalerQueries: empty: Flagger then keeps the target's queries on the primary's triggers unchanged, which scale the primary on the canary's load; leave it out to have them rewritten for the primary, or give each trigger's query"}},
 		{"hpa", `{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: podinfo, primaryScalerQueries: {rps: q}}`,
 			[]string{"spec.autoscalerRef.primaryScalerQueries: applies to a ScaledObject (KEDA) only: a HorizontalPodAutoscaler has no queries (Flagger ignores it)"}},
 		{"unknown field", `{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: podinfo, primaryScalerQuery: {rps: q}}`,
