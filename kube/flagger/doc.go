@@ -36,8 +36,9 @@
 // A MetricTemplate's provider is prometheus (or a server with its API) or datadog. A datadog
 // template needs spec.provider.secretRef (a Secret with datadog_api_key and
 // datadog_application_key, read by the driver); its address defaults to Datadog's
-// (https://api.datadoghq.com), as in Flagger; spec.provider.headers, which Flagger ignores for
-// datadog, is refused at its path; its query is used as written (a Prometheus template's is
+// (https://api.datadoghq.com), as in Flagger; spec.provider.headers and insecureSkipVerify:
+// true, which Flagger ignores for datadog (it sends no headers and checks the certificate), are
+// refused at their paths; its query is used as written (a Prometheus template's is
 // compacted, canary.CompactQuery), and the templateVariables of a metric that refers to it
 // may hold only a Datadog tag's characters (letters, digits, '_', '-', '.', ':' and '/'):
 // Datadog's queries have no quoted strings, so a brace or a comma in a value would end its tag

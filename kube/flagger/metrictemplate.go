@@ -31,7 +31,8 @@ type MetricTemplateProvider struct {
 	// (basic auth); for datadog (where it is required), keys "datadog_api_key" and
 	// "datadog_application_key".
 	SecretRef string
-	// InsecureSkipVerify disables the server certificate check.
+	// InsecureSkipVerify disables the server certificate check (prometheus only: Flagger's
+	// Datadog client checks the certificate whatever it says, so canarykit refuses it there).
 	InsecureSkipVerify bool
 	// Headers are sent with every query (prometheus only: Flagger ignores them for datadog,
 	// so canarykit refuses them). Names are HTTP tokens, values free of control characters.
@@ -102,6 +103,11 @@ func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 		} else {
 			t.Provider.Headers = p.headers("headers")
 		}
+	}
+	if datadog && t.Provider.InsecureSkipVerify {
+		// Flagger's Datadog client is net/http's default: it checks the certificate
+		d.fail(p.at("insecureSkipVerify"), "not supported for datadog (Flagger verifies Datadog's certificate whatever it says); leave it out")
+		t.Provider.InsecureSkipVerify = false
 	}
 	p.unsupported("region")
 	p.done()

@@ -494,14 +494,14 @@ apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {name: eu, namespace: ops}
 spec:
-  provider: {type: datadog, address: "https://api.datadoghq.eu", secretRef: {name: dd-eu}, insecureSkipVerify: true}
+  provider: {type: datadog, address: "https://api.datadoghq.eu", secretRef: {name: dd-eu}, insecureSkipVerify: false}
   query: avg:x{*}
 `))
 	require.NoError(t, err)
 	assert.Equal(t, flagger.MetricTemplateProvider{Type: "datadog", SecretRef: "datadog"}, objs.MetricTemplates[0].Provider,
 		"no address: Datadog's default, chosen by the driver")
-	assert.Equal(t, flagger.MetricTemplateProvider{Type: "datadog", Address: "https://api.datadoghq.eu", SecretRef: "dd-eu",
-		InsecureSkipVerify: true}, objs.MetricTemplates[1].Provider)
+	assert.Equal(t, flagger.MetricTemplateProvider{Type: "datadog", Address: "https://api.datadoghq.eu", SecretRef: "dd-eu"},
+		objs.MetricTemplates[1].Provider)
 
 	_, err = flagger.LoadObjects([]byte(`
 apiVersion: flagger.app/v1beta1
@@ -515,6 +515,23 @@ spec:
 		`spec.provider.address: must be an absolute http(s) URL, got "api.datadoghq.com"`,
 		"spec.provider.secretRef: required for datadog: a Secret with the keys datadog_api_key and datadog_application_key",
 		"spec.provider.headers: not supported for datadog (Flagger does not send them); the keys come from secretRef",
+	}, problems(t, err))
+}
+
+// Flagger's Datadog provider verifies the server's certificate whatever insecureSkipVerify
+// says (only its Prometheus provider reads it): canarykit skipped the check where Flagger
+// makes it, so insecureSkipVerify: true with datadog is refused at its path.
+func TestDatadogMetricTemplateRefusesInsecureSkipVerify(t *testing.T) {
+	_, err := flagger.LoadObjects([]byte(`
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: eu, namespace: ops}
+spec:
+  provider: {type: datadog, address: "https://api.datadoghq.eu", secretRef: {name: dd-eu}, insecureSkipVerify: true}
+  query: avg:x{*}
+`))
+	assert.Equal(t, []string{
+		"spec.provider.insecureSkipVerify: not supported for datadog (Flagger verifies Datadog's certificate whatever it says); leave it out",
 	}, problems(t, err))
 }
 
