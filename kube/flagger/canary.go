@@ -349,7 +349,10 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	m.GatewayRefs = decodeGatewayRefs(d, svc, m.Namespace)
 	decodeIstioService(d, svc, m)
 	decodeServiceObjects(d, svc, m)
-	svc.str("meshName") // App Mesh's: Linkerd needs none, but it is a string
+	if svc.str("meshName") != "" {
+		// App Mesh's, read by Flagger's appmesh router only (canarykit refuses that provider)
+		d.fail(svc.at("meshName"), "App Mesh's mesh name: canarykit drives no App Mesh, and Flagger's other providers ignore it; leave it out")
+	}
 	m.ServiceMirror = decodeServiceMirror(svc)
 	svc.unsupported("backends")
 	svc.done()

@@ -170,7 +170,7 @@
 // timeout, retries, corsPolicy and headers, a match condition other than port (and a match
 // without one), spec.analysis.match (Flagger would send every request to the canary),
 // mirror and sessionAffinity. Other providers do not read it, as in Flagger (the Services'
-// port carries it). spec.service.backends (App Mesh's) is refused by path.
+// port carries it). spec.service.backends and meshName (App Mesh's) are refused by path.
 //
 // # A/B testing
 //

@@ -176,3 +176,17 @@ func TestKubernetesProviderIsBlueGreen(t *testing.T) {
 		assert.Equal(t, []string{want}, problems(t, err), analysis)
 	}
 }
+
+// spec.service.meshName names App Mesh's mesh: Flagger reads it with provider appmesh only,
+// which canarykit refuses, and ignores it with every other provider. A mesh name given with
+// another provider was read and dropped; it is refused at its path, as spec.service.backends
+// is. An empty one asks for nothing.
+func TestMeshNameRefused(t *testing.T) {
+	const want = "spec.service.meshName: App Mesh's mesh name: canarykit drives no App Mesh, and Flagger's other providers ignore it; leave it out"
+	for _, provider := range []string{"", "linkerd", "istio", "gatewayapi:v1"} {
+		_, err := flagger.LoadCanary(canaryWith(provider, "meshName: global"))
+		assert.Equal(t, []string{want}, problems(t, err), provider)
+	}
+	_, err := flagger.LoadCanary(canaryWith("linkerd", `meshName: ""`))
+	assert.NoError(t, err)
+}

@@ -22,7 +22,7 @@ spec:
   service:
     port: 9898
     portName: http
-    meshName: mesh
+    meshName: ""
   analysis:
     interval: 30s
     threshold: 5
@@ -131,8 +131,8 @@ func TestRedteamServicePortFieldsChecked(t *testing.T) {
 
 // spec.service.meshName was skipped without reading it: a number passed.
 func TestRedteamMeshNameTyped(t *testing.T) {
-	redteamRefused(t, redteamEdit(t, "meshName: mesh", "meshName: 5"), "spec.service.meshName", "must be a string")
-	redteamRefused(t, redteamEdit(t, "meshName: mesh", "meshName: [a]"), "spec.service.meshName", "must be a string")
+	redteamRefused(t, redteamEdit(t, `meshName: ""`, "meshName: 5"), "spec.service.meshName", "must be a string")
+	redteamRefused(t, redteamEdit(t, `meshName: ""`, "meshName: [a]"), "spec.service.meshName", "must be a string")
 }
 
 // spec.metricsServer was taken as any string; a MetricTemplate's address is checked.
