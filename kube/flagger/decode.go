@@ -166,7 +166,8 @@ func (o *object) port(key string) int32 {
 }
 
 // portOrName reads a port number (1..65535) or an IANA service name (what a Service's
-// targetPort may name), as a string.
+// targetPort may name), as a string. As in an int-or-string, a quoted value is a name: a
+// quoted number is refused, since no port name is digits alone.
 func (o *object) portOrName(key string) string {
 	v, ok := o.get(key)
 	if !ok {
@@ -174,7 +175,8 @@ func (o *object) portOrName(key string) string {
 	}
 	if s, isStr := v.(string); isStr {
 		if n, err := strconv.ParseUint(s, 10, 16); err == nil && n > 0 {
-			return strconv.FormatUint(n, 10) // a quoted number
+			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name, got %s: quoted, it is a port name in Flagger's schema (an int-or-string), and a port name needs a letter; write the number unquoted", shown(s))
+			return ""
 		}
 		if !isPortName(s) {
 			o.d.fail(o.at(key), "must be a port number 1..65535 or a port name (at most 15 lowercase letters, digits and '-', a letter among them, no \"--\"), got %s", shown(s))

@@ -190,3 +190,18 @@ func TestMeshNameRefused(t *testing.T) {
 	_, err := flagger.LoadCanary(canaryWith("linkerd", `meshName: ""`))
 	assert.NoError(t, err)
 }
+
+// spec.service.targetPort is an int-or-string in Flagger's schema: quoted, "9898" is a port
+// name, which Flagger writes into the Services as one and Kubernetes refuses (a port name has
+// a letter), so the Canary never starts. canarykit read it as the number 9898; it is refused
+// at its path, and the unquoted number and a real name load as before.
+func TestQuotedTargetPortIsAName(t *testing.T) {
+	_, err := flagger.LoadCanary(canaryWith("linkerd", `targetPort: "9898"`))
+	assert.Equal(t, []string{`spec.service.targetPort: must be a port number 1..65535 or a port name, got "9898": quoted, it is a port name in Flagger's schema (an int-or-string), and a port name needs a letter; write the number unquoted`},
+		problems(t, err))
+	for service, want := range map[string]string{"targetPort: 9898": "9898", "targetPort: http-api": "http-api"} {
+		m, err := flagger.LoadCanary(canaryWith("linkerd", service))
+		require.NoError(t, err, service)
+		assert.Equal(t, want, m.Workload.TargetPort, service)
+	}
+}
