@@ -41,3 +41,26 @@ func TestBuiltinCheckNameWithAQueryOrTemplateIsRefused(t *testing.T) {
 	assert.Len(t, m.Spec.Metrics, 4)
 	assert.Empty(t, m.Spec.Metrics[0].Query, "the built-in check")
 }
+
+// Flagger's built-in checks run Flagger's own queries, which use no template variables:
+// templateVariables on a metric that is a built-in check were read and never used. They are
+// refused at their path; an empty mapping asks for nothing.
+func TestBuiltinCheckTemplateVariablesRefused(t *testing.T) {
+	_, err := flagger.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    metrics:
+    - name: request-success-rate
+      thresholdRange: {min: 99}
+      templateVariables: {route: checkout}
+`))
+	assert.Equal(t, []string{
+		"spec.analysis.metrics[0].templateVariables: request-success-rate is Flagger's built-in check, whose query uses no template variables; leave them out, or give the metric another name and a query or templateRef that uses them",
+	}, problems(t, err))
+
+	_, err = flagger.LoadCanary(podinfoCanary(`
+    stepWeight: 10
+    metrics:
+    - {name: request-duration, thresholdRange: {max: 500}, templateVariables: {}}
+`))
+	assert.NoError(t, err)
+}

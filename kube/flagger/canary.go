@@ -451,10 +451,14 @@ var builtinChecks = []string{"request-success-rate", "request-duration"}
 // checkBuiltinName refuses a query or a templateRef on a metric named after a built-in
 // check. Flagger runs the built-in check of such a metric as well as its query or template,
 // each against the metric's range, where canarykit would run the query or template alone: a
-// check of the manifest would be lost.
+// check of the manifest would be lost. templateVariables are refused there too: the built-in
+// checks' queries use none.
 func checkBuiltinName(mo *object, met canary.Metric) {
 	if !slices.Contains(builtinChecks, met.Name) {
 		return
+	}
+	if len(met.Variables) > 0 {
+		mo.d.fail(mo.at("templateVariables"), "%s is Flagger's built-in check, whose query uses no template variables; leave them out, or give the metric another name and a query or templateRef that uses them", met.Name)
 	}
 	if met.Query != "" {
 		mo.d.fail(mo.at("query"), "%s names Flagger's built-in check, which Flagger runs as well as this query, both against the range; rename the metric to run the query alone, or remove the query for the built-in check", met.Name)

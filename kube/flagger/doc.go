@@ -31,7 +31,8 @@
 // (spec.ingressRef's name, else the target's name, as in Flagger), {{ interval }} and
 // {{ variables.<key> }} (templateVariables). A metric named after one of Flagger's built-in
 // checks (request-success-rate, request-duration) is that check: a query or templateRef beside
-// the name is refused at its path, since Flagger would run the built-in check as well as it.
+// the name is refused at its path, since Flagger would run the built-in check as well as it,
+// and so are templateVariables, which the built-in checks' queries do not use.
 //
 // A MetricTemplate's provider is prometheus (or a server with its API) or datadog. A datadog
 // template needs spec.provider.secretRef (a Secret with datadog_api_key and
