@@ -200,6 +200,11 @@ func isQualifiedPart(s string) bool {
 // cut shortens s for a message.
 func cut(s string) string { return textcut.Bytes(s, 80) }
 
+// CutText is s when it has at most n bytes; otherwise as much of it as fits in n bytes with an
+// ellipsis, cut between characters: what a message that carries untrusted text (an Event's, a
+// log line's, bounded in size) keeps of it.
+func CutText(s string, n int) string { return textcut.Within(s, n) }
+
 // ApplyMetadata returns an object's labels and annotations with want written on them: want's
 // keys set, and the keys an earlier ApplyMetadata set (AnnotationMetadata) that want no longer
 // has removed, except those in unmanaged; a key in unmanaged that the object has keeps its

@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/internal/textcut"
 	"github.com/canarykit/canarykit/kube/driver"
 	"github.com/canarykit/canarykit/kube/flagger"
 )
@@ -375,7 +374,7 @@ const MaxWarning = 1024
 
 // warn records a Warning Event on the Canary, once per problem and version of its spec.
 func (c *Controller) warn(u *canaryObject, msg string) {
-	msg = textcut.Within(msg, MaxWarning)
+	msg = canary.CutText(msg, MaxWarning)
 	key := u.GetNamespace() + "/" + u.GetName()
 	seen := fmt.Sprintf("%s/%d/%s", u.GetUID(), u.GetGeneration(), msg)
 	c.mu.Lock()

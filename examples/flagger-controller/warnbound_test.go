@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/canarykit/canarykit/internal/textcut"
+	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube/driver"
 )
 
@@ -39,6 +39,6 @@ func TestWarningOfACanaryNotDrivenIsBounded(t *testing.T) {
 	assert.Contains(t, logged[0], "spec.analysis.interval")
 	assert.Less(t, len(logged[0]), 2*MaxWarning, "the log line")
 
-	cut := textcut.Within(strings.Repeat("é", MaxWarning), MaxWarning)
+	cut := canary.CutText(strings.Repeat("é", MaxWarning), MaxWarning)
 	assert.True(t, utf8.ValidString(cut) && strings.HasSuffix(cut, "…") && len(cut) <= MaxWarning, "cut on a rune boundary: %q", cut[len(cut)-8:])
 }
