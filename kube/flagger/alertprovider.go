@@ -1,6 +1,7 @@
 package flagger
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 )
@@ -44,8 +45,11 @@ type AlertProvider struct {
 	// Type is one of AlertProviderTypes(): slack, msteams, discord, gchat (Google Chat),
 	// rocket (Rocket.Chat, which takes Slack's format).
 	Type string
-	// Channel and Username override the webhook's defaults where the service honours them
-	// (Google Chat's webhooks, like Flagger's gchat, use neither).
+	// Channel and Username go with every alert of the types whose payload carries them, as
+	// in Flagger: both for slack and rocket, Username for discord (a Discord webhook posts to
+	// its own channel). Loading fills in Flagger's defaults, DefaultAlertChannel and
+	// DefaultAlertUsername, where the manifest gives none; msteams and gchat alerts carry
+	// neither, and loading refuses them there.
 	Channel, Username string
 	// Address is the webhook URL. Required unless SecretRef holds it.
 	Address string
@@ -101,6 +105,38 @@ func decodeAlerts(d *decoder, a *object, m *Canary) {
 	}
 }
 
+// Flagger's channel and username for the alerts of an AlertProvider that gives none.
+const (
+	DefaultAlertChannel  = "general"
+	DefaultAlertUsername = "flagger"
+)
+
+// alertIdentity gives p Flagger's channel and username where its type's payload carries them
+// and the manifest gives none, and refuses them where the type's alerts carry none: Flagger's
+// msteams and gchat alerts have neither, and a Discord webhook posts to its own channel.
+func alertIdentity(d *decoder, spec *object, p *AlertProvider) {
+	switch p.Format() {
+	case AlertFormatSlack:
+		p.Channel = cmp.Or(p.Channel, DefaultAlertChannel)
+		p.Username = cmp.Or(p.Username, DefaultAlertUsername)
+	case AlertFormatDiscord:
+		if p.Channel != "" {
+			d.fail(spec.at("channel"), "discord does not use it: a Discord webhook posts to its own channel, whatever Flagger sends; leave it out")
+			p.Channel = ""
+		}
+		p.Username = cmp.Or(p.Username, DefaultAlertUsername)
+	case AlertFormatTeams, AlertFormatGoogleChat:
+		if p.Channel != "" {
+			d.fail(spec.at("channel"), "%s does not use it: Flagger's %s alerts carry no channel (the webhook posts to its own); leave it out", p.Type, p.Type)
+			p.Channel = ""
+		}
+		if p.Username != "" {
+			d.fail(spec.at("username"), "%s does not use it: Flagger's %s alerts carry no username; leave it out", p.Type, p.Type)
+			p.Username = ""
+		}
+	}
+}
+
 func decodeAlertProvider(d *decoder, doc *object) AlertProvider {
 	var p AlertProvider
 	p.Namespace, p.Name = decodeHeader(d, doc, "AlertProvider")
@@ -113,6 +149,7 @@ func decodeAlertProvider(d *decoder, doc *object) AlertProvider {
 		d.fail(spec.at("type"), "%s is not supported by canarykit yet (%v)", word(p.Type), alertProviderTypes)
 	}
 	p.Channel, p.Username = spec.str("channel"), spec.str("username")
+	alertIdentity(d, spec, &p)
 	p.Address, p.Proxy = spec.httpURL("address"), spec.httpURL("proxy", true)
 	if spec.has("secretRef") {
 		ref := spec.obj("secretRef")

@@ -46,6 +46,11 @@
 // and add to the query. A prometheus template's header names must be HTTP tokens
 // and its values free of line breaks and other control characters, as net/http sends them.
 //
+// An AlertProvider's channel and username go with its alerts where Flagger's carry them, with
+// Flagger's defaults (DefaultAlertChannel, DefaultAlertUsername): both for slack and rocket,
+// the username for discord; given where Flagger's alerts carry none (msteams, gchat; a
+// channel for discord, whose webhooks post to their own), they are refused at their paths.
+//
 // One annotation of the Canary is read: canarykit.dev/split-check (AnnotationSplitCheck:
 // warn, hold, fail or off) sets canary.Spec.SplitCheck, what a weighted release does when
 // the canary gets far less traffic than its weight; any other value is refused at
