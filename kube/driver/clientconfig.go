@@ -50,7 +50,7 @@ func customConfig(cfg *rest.Config) *rest.Config {
 // 1,000 targets on two saturated cores, with every client on the one connection, a step's
 // route write reached the API server up to 1.6 s (p99) after the step's last query reached
 // Prometheus; with those on connections of their own, 0.8 to 1.0 s (the split the scale
-// harness logs; see the README). The rate limiter is cfg's: one budget still.
+// harness logs; see PERFORMANCE.md). The rate limiter is cfg's: one budget still.
 //
 // Each pool's transport is built here as client-go builds one (TLS settings, dialer, proxy,
 // HTTP/2 with its health check, then the credentials', user agent's and embedder's wrappers

@@ -110,8 +110,8 @@
 // caches, KEDA ScaledObjects' included, the Lease watch) have one of their own, and so does
 // each client of custom resources (each router's, the Canary status', the dynamic client that
 // also writes ScaledObjects); Events, Deployments, Services and Leases share another.
-// A step's route write then does not wait behind the rest on a busy machine (see the README's
-// performance section). Each pool is made once per driver (four, and one per router kind and
+// A step's route write then does not wait behind the rest on a busy machine (PERFORMANCE.md, "What
+// the driver does at scale"). Each pool is made once per driver (four, and one per router kind and
 // version), its transport built as client-go builds one but kept out of client-go's
 // process-wide transport cache, so a process that makes and closes drivers keeps nothing of
 // them; a client certificate named by file is read again for each new connection and at most
@@ -123,8 +123,8 @@
 // to end and closes the idle connections. The
 // connections of the driver's own dialer give up on data left unacknowledged for 30 s
 // (TCP_USER_TIMEOUT, on Linux). Options.HTTP1Requests puts the requests (not the watches) on
-// HTTP/1.1, up to 100 connections a pool: less CPU per request, more connections (see the
-// README). The driver leaves the Go runtime's settings to its process; one that does little
+// HTTP/1.1, up to 100 connections a pool: less CPU per request, more connections (see
+// PERFORMANCE.md). The driver leaves the Go runtime's settings to its process; one that does little
 // besides driving targets spends less CPU with GOMAXPROCS=1 (the example controller's
 // default, see its --gomaxprocs). The watches' client has no overall timeout (Config.Timeout would
 // cut each watch short); the clients of custom resources speak JSON whatever

@@ -111,8 +111,8 @@ type Options struct {
 	// 100 connections per pool, instead of HTTP/2 (client-go's choice, one connection for all
 	// of a pool's requests); the watches keep HTTP/2. One request after another, a request
 	// costs the process about a fifth less CPU; at 1,000 targets on the test bed the saving
-	// was within the runs' spread, with up to 259 connections open (the README's performance
-	// section). A Config whose TLSClientConfig.NextProtos is set keeps its protocols for
+	// was within the runs' spread, with up to 259 connections open (PERFORMANCE.md, "The
+	// driver's connections"). A Config whose TLSClientConfig.NextProtos is set keeps its protocols for
 	// everything, and one without TLS (http://) speaks HTTP/1.1 whatever this says, 100
 	// connections a pool too.
 	HTTP1Requests bool
