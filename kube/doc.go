@@ -231,8 +231,8 @@
 // namespace and resource whatever the number of targets. They are the namespaces driven now:
 // Cluster.Retain keeps a namespace's caches and watches for a caller (kube/driver's Targets,
 // Releases and retirements retain theirs while they run), and a minute after the last
-// retention is released (Options.ReleaseDelay) its informers stop and their watches end; a namespace used without Retain keeps them until
-// Close.
+// retention is released (Options.ReleaseDelay) its informers stop and their watches end; a
+// namespace only ever used without Retain keeps them until Close (see Cluster.Retain).
 //
 // # Cost
 //

@@ -15,7 +15,10 @@ import (
 // requests too, once no lease is registered with it), and what they cached is freed; the next
 // use starts them again. So a process that drives targets in namespaces that come and go
 // (preview environments) holds watches only for the namespaces it drives now. A namespace
-// used without Retain keeps its caches until Close. release may be called more than once.
+// only ever used without Retain keeps its caches until Close; one that another caller
+// retained stops with that caller's last release, and a read after that starts its caches
+// again (so a caller that reads a namespace over time should retain it, or reads may wait
+// for a new sync). release may be called more than once.
 func (c *Cluster) Retain(ns string) (release func()) {
 	c.mu.Lock()
 	c.retained[ns]++
