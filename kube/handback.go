@@ -68,18 +68,25 @@ func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, e
 // was bootstrapped, whatever revision its primary records (a primary Flagger made records none
 // until canarykit promotes it). A primary made for another Canary of the target counts as none.
 func (w *Workload) HasPrimary(ctx context.Context, t canary.Target) (bool, error) {
+	found, owned, err := w.primaryOwned(ctx, t)
+	return found && owned == nil, err
+}
+
+// primaryOwned looks the target's primary up in the caches: found is false when it does not
+// exist, and owned is why it is not the Workload's (nil when it is).
+func (w *Workload) primaryOwned(ctx context.Context, t canary.Target) (found bool, owned, err error) {
 	nc, d, err := w.lookup(ctx, t)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
 	switch {
 	case apierrors.IsNotFound(err):
-		return false, nil
+		return false, nil, nil
 	case err != nil:
-		return false, err
+		return false, nil, err
 	}
-	return w.checkOwned(p.ObjectMeta, w.kind.resource(), d) == nil, nil
+	return true, w.checkOwned(p.ObjectMeta, w.kind.resource(), d), nil
 }
 
 // OtherCanary returns, from the caches, the Canary the target's primary was made for when that
@@ -87,22 +94,12 @@ func (w *Workload) HasPrimary(ctx context.Context, t canary.Target) (bool, error
 // target is that Canary's, and nothing of it is this one's to retire. It is "" when the
 // primary is the Workload's, Flagger's for its Canary, records no Canary, or does not exist.
 func (w *Workload) OtherCanary(ctx context.Context, t canary.Target) (string, error) {
-	nc, d, err := w.lookup(ctx, t)
-	if err != nil {
-		return "", err
-	}
-	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
-	switch {
-	case apierrors.IsNotFound(err):
-		return "", nil
-	case err != nil:
-		return "", err
-	}
+	_, owned, err := w.primaryOwned(ctx, t)
 	var conflict *CanaryConflictError
-	if errors.As(w.checkOwned(p.ObjectMeta, w.kind.resource(), d), &conflict) {
-		return conflict.Canary, nil
+	if err != nil || !errors.As(owned, &conflict) {
+		return "", err
 	}
-	return "", nil
+	return conflict.Canary, nil
 }
 
 func (w *Workload) replicasOf(d app) int32 {
