@@ -8,6 +8,7 @@ import (
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,10 +39,8 @@ func TestTargetsGiveATargetToOneCanary(t *testing.T) {
 
 	ts := b.d.Targets(nil)
 	ts.Requeue = func(key string) { requeued <- key }
-	_, _, err := ts.Apply(ctx, k1, &first)
-	require.NoError(t, err)
-	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
-	_, _, err = ts.Apply(ctx, k2, &second)
+	b.drive(ctx, t, ts, k1, &first)
+	_, _, err := ts.Apply(ctx, k2, &second)
 	require.ErrorIs(t, err, ErrTargetTaken)
 	assert.ErrorContains(t, err, "spec.targetRef: the target Deployment has another Canary: Deployment "+b.ns+"/podinfo is the target of "+k1)
 	assert.Equal(t, []string{k1}, ts.Keys(), "nothing runs for the second Canary")
@@ -88,9 +87,7 @@ func TestStoppedTargetsReleaseTheirNamespacesWatches(t *testing.T) {
 	ts := b.d.Targets(nil)
 	defer ts.StopAll()
 	key := b.ns + "/podinfo"
-	_, _, err := ts.Apply(ctx, key, c)
-	require.NoError(t, err)
-	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
+	b.drive(ctx, t, ts, key, c)
 	assert.Equal(t, []string{b.ns}, b.d.cluster.Namespaces())
 	watched := map[string]bool{}
 	for _, w := range b.env.AuditSince(t, from).ForUser(b.user).Watches() {
@@ -115,7 +112,7 @@ func TestStoppedTargetsReleaseTheirNamespacesWatches(t *testing.T) {
 		return len(open) == 0
 	})
 
-	_, _, err = ts.Apply(ctx, key, c)
+	_, _, err := ts.Apply(ctx, key, c)
 	require.NoError(t, err)
 	b.setImage(ctx, t, "podinfo", "podinfo:2")
 	poll(ctx, t, "the new revision released by the Target driven again", func() bool {
@@ -136,9 +133,7 @@ func TestRetireOfARefusedCanaryDoesNotWaitForTheLease(t *testing.T) {
 	second.Name, second.Target.Canary = "second", "second"
 	ts := b.d.Targets(nil)
 	defer ts.StopAll()
-	_, _, err := ts.Apply(ctx, b.ns+"/first", &first)
-	require.NoError(t, err)
-	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
+	b.drive(ctx, t, ts, b.ns+"/first", &first)
 
 	rctx, cancel := context.WithTimeout(ctx, time.Minute) // a guard against the old wait, not a timing claim
 	defer cancel()
@@ -159,9 +154,7 @@ func TestRetireWaitingForTheLeaseStopsWhenNoLongerDue(t *testing.T) {
 	c := b.target(ctx, t, "podinfo")
 	ts := b.d.Targets(nil)
 	defer ts.StopAll()
-	_, _, err := ts.Apply(ctx, b.ns+"/podinfo", c)
-	require.NoError(t, err)
-	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
+	b.drive(ctx, t, ts, b.ns+"/podinfo", c)
 
 	var asked atomic.Int32
 	// due before the lease and at the first ask while waiting for it, then no longer
@@ -170,7 +163,15 @@ func TestRetireWaitingForTheLeaseStopsWhenNoLongerDue(t *testing.T) {
 	defer cancel()
 	require.NoError(t, b.d.Retire(rctx, c, Retirement{Revert: true, Due: due}))
 	assert.GreaterOrEqual(t, asked.Load(), int32(3), "asked again while waiting")
-	_, err = b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
+	_, err := b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, "podinfo-primary", metav1.GetOptions{})
 	require.NoError(t, err, "nothing retired")
 	assert.Equal(t, canary.PhaseInitialized, b.status(ctx, t, c.Target).Phase)
+}
+
+// drive applies c to ts under key and waits until its target is initialized.
+func (b *controlBed) drive(ctx context.Context, t *testing.T, ts *Targets, key string, c *flagger.Canary) {
+	t.Helper()
+	_, _, err := ts.Apply(ctx, key, c)
+	require.NoError(t, err)
+	poll(ctx, t, "initialized", func() bool { return b.status(ctx, t, c.Target).Phase == canary.PhaseInitialized })
 }
