@@ -282,3 +282,13 @@ const maxRecord = 256 << 10
 // PreferSameZone and PreferSameNode behind its PreferSameTrafficDistribution feature gate, on
 // by default from v1.34.
 var TrafficDistributions = []string{"PreferClose", "PreferSameZone", "PreferSameNode"}
+
+// GitOpsMark reports whether key (a label's or an annotation's) is one of a GitOps tool's
+// marks of its own objects: Flux's *.toolkit.fluxcd.io/*, Argo CD's tracking label
+// app.kubernetes.io/instance and its argocd.argoproj.io/* keys. A copy canarykit generates
+// from a user's object (a primary, a config copy, a canary Ingress) leaves them out: the tool
+// would take the copy for an object of its source, find it missing there and prune it, with
+// the traffic it serves.
+func GitOpsMark(key string) bool {
+	return strings.Contains(key, "toolkit.fluxcd.io") || key == "app.kubernetes.io/instance" || strings.HasPrefix(key, "argocd.argoproj.io/")
+}

@@ -38,15 +38,14 @@ func ownerRef(d app) metav1.OwnerReference {
 func (w *Workload) canaryName() string { return w.opts.Target.CanaryName() }
 
 // copiedLabels are the labels of a user's object (the target, a tracked config, an autoscaler)
-// its generated copy carries: all but a GitOps tool's marks of its own objects (Flux's
-// *.toolkit.fluxcd.io/*, Argo CD's tracking label app.kubernetes.io/instance and its
-// argocd.argoproj.io/* keys). A copy that carried them would be taken for an object of the
-// tool's source, missing from it, and pruned: the primary deleted under its traffic. Flagger
-// copies no label by default and never a toolkit.fluxcd.io one. Never nil.
+// its generated copy carries: all but a GitOps tool's marks of its own objects
+// (canary.GitOpsMark). A copy that carried them would be taken for an object of the tool's
+// source, missing from it, and pruned: the primary deleted under its traffic. Flagger copies
+// no label by default and never a toolkit.fluxcd.io one. Never nil.
 func copiedLabels(src map[string]string) map[string]string {
 	out := make(map[string]string, len(src))
 	for k, v := range src {
-		if strings.Contains(k, "toolkit.fluxcd.io") || k == "app.kubernetes.io/instance" || strings.HasPrefix(k, "argocd.argoproj.io/") {
+		if canary.GitOpsMark(k) {
 			continue
 		}
 		out[k] = v

@@ -238,7 +238,10 @@
 // (canary.Target.IngressName: a Flagger Canary's spec.ingressRef) is read, never written; the
 // router keeps a copy named "<ingress>-canary" whose backends naming the apex Service (rules'
 // paths and the default backend) name "<apex>-canary" instead, with the user's labels and
-// annotations (not kubectl's last-applied-configuration, nor canary annotations) and
+// annotations (not kubectl's last-applied-configuration, nor canary annotations, nor a GitOps
+// tool's marks of its own objects: Flux's *.toolkit.fluxcd.io/*, Argo CD's
+// app.kubernetes.io/instance and argocd.argoproj.io/*, with which the tool would prune the
+// copy as an object missing from its source) and
 // ingress-nginx's canary annotations (prefix NGINXOptions.AnnotationPrefix, default
 // nginx.ingress.kubernetes.io):
 //

@@ -221,9 +221,14 @@ func (r *NGINX) desired(ctx context.Context, t canary.Target, w canary.Weights) 
 		return nil, canary.Metadata{}, canary.Permanent(fmt.Errorf("Ingress %s/%s has no backend for service %s: the canary Ingress would route nothing to %s",
 			t.Namespace, apex.Name, t.ApexService(), t.CanaryService()))
 	}
-	copied := canary.Metadata{Labels: apex.Labels, Annotations: map[string]string{}}
+	copied := canary.Metadata{Labels: map[string]string{}, Annotations: map[string]string{}}
+	for k, v := range apex.Labels {
+		if !canary.GitOpsMark(k) {
+			copied.Labels[k] = v
+		}
+	}
 	for k, v := range apex.Annotations {
-		if !strings.HasPrefix(k, r.key(nginxCanary)) && k != lastAppliedConfiguration {
+		if !strings.HasPrefix(k, r.key(nginxCanary)) && k != lastAppliedConfiguration && !canary.GitOpsMark(k) {
 			copied.Annotations[k] = v
 		}
 	}
