@@ -201,9 +201,13 @@ func (r *NGINX) desired(ctx context.Context, t canary.Target, w canary.Weights) 
 	if err != nil {
 		return nil, canary.Metadata{}, r.apiError(err, "get", t.IngressName(), t)
 	}
-	if apex.Annotations[r.key(nginxCanary)] == "true" {
-		return nil, canary.Metadata{}, canary.Permanent(fmt.Errorf("Ingress %s/%s is itself a canary Ingress (%s: \"true\"); name the Ingress that routes to service %s",
-			t.Namespace, apex.Name, r.key(nginxCanary), t.ApexService()))
+	if v, ok := apex.Annotations[r.key(nginxCanary)]; ok {
+		// ingress-nginx reads the annotation as Go's ParseBool does: "True" and "1" mark a
+		// canary Ingress as "true" does
+		if on, err := strconv.ParseBool(v); err == nil && on {
+			return nil, canary.Metadata{}, canary.Permanent(fmt.Errorf("Ingress %s/%s is itself a canary Ingress (%s: %s); name the Ingress that routes to service %s",
+				t.Namespace, apex.Name, r.key(nginxCanary), quoteCut(v), t.ApexService()))
+		}
 	}
 	spec := *apex.Spec.DeepCopy()
 	found := retarget(spec.DefaultBackend, t)

@@ -377,6 +377,8 @@ func TestNGINXPreflightRefusesWhatReconcileRefuses(t *testing.T) {
 	}{
 		"no apex backend": {func(ing *networkingv1.Ingress) { ing.Spec.Rules[0].HTTP.Paths = ing.Spec.Rules[0].HTTP.Paths[1:] }, nil, true, "has no backend for service"},
 		"a canary":        {func(ing *networkingv1.Ingress) { ing.Annotations[ann+"canary"] = "true" }, nil, true, "is itself a canary Ingress"},
+		"a canary, True":  {func(ing *networkingv1.Ingress) { ing.Annotations[ann+"canary"] = "True" }, nil, true, `is itself a canary Ingress (nginx.ingress.kubernetes.io/canary: "True")`},
+		"a canary, 1":     {func(ing *networkingv1.Ingress) { ing.Annotations[ann+"canary"] = "1" }, nil, true, "is itself a canary Ingress"},
 		"missing":         {nil, nil, false, "get Ingress test/"},
 		"match":           {func(*networkingv1.Ingress) {}, []canary.Match{{Headers: map[string]canary.StringMatch{"x-a": {Exact: "1"}, "x-b": {Exact: "2"}}}}, true, "ingress-nginx"},
 	} {
