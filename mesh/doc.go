@@ -97,7 +97,11 @@
 // list it or "*"; gateways: the ones given, else "mesh"; neither for a delegate VirtualService,
 // istioapi.Service.Delegation, which a root VirtualService delegates to) and DestinationRules
 // "<apex>-primary" and "<apex>-canary" whose host is that Service, with the service's traffic
-// policy if any.
+// policy if any. On a VirtualService bound to the mesh, where every sidecar routes by its hosts,
+// a host naming another Service of the cluster ("*", another short name, another
+// name.namespace.svc name, a wildcard over the cluster's names) is refused before anything is
+// written (istioapi.Service.HostConflicts): it would take that Service's traffic to the
+// target's pods. Flagger writes them; Istio itself refuses only "*" there.
 // Every HTTP route carries the service's rewrite, timeout, retries, CORS policy and header
 // operations; the weighted route matches the service's match conditions, or with A/B match
 // conditions each of them with its headers replaced by each A/B condition's (Flagger's merge),

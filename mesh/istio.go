@@ -260,6 +260,9 @@ func (r *Istio) valid(t canary.Target) error {
 	if err := errors.Join(validTarget(t), validMatches(t.Match), validAffinity(t), r.validTCP(t, canary.Weights{})); err != nil {
 		return err
 	}
+	if p := r.svc.HostConflicts(t.Namespace, t.ApexService()); len(p) > 0 {
+		return canary.Permanent(fmt.Errorf("mesh: %w", &canary.ValidationError{Subject: "Istio service of " + t.String(), Problems: p}))
+	}
 	return validABMatches(t, r.svc)
 }
 

@@ -272,3 +272,25 @@ func TestIstioServiceMatchProductIsBounded(t *testing.T) {
 	tg.Match = tg.Match[:2]
 	require.NoError(t, r.Reconcile(ctx(t), tg))
 }
+
+// The router refuses a service whose hosts would take other Services' traffic on the mesh
+// (istioapi.Service.HostConflicts) before it writes anything, for the target it is given: an
+// embedder's service is checked as a manifest's is.
+func TestIstioRefusesMeshHostsBeyondTheTarget(t *testing.T) {
+	tg := newTarget()
+	dyn := newIstioFake()
+	base, err := NewIstio(IstioOptions{Client: dyn, Version: "v1"})
+	require.NoError(t, err)
+	r, err := base.WithService(istioapi.Service{Hosts: []string{"payments"}})
+	require.NoError(t, err, "a short name is valid on its own; it conflicts only with another target's apex")
+	err = r.Reconcile(ctx(t), tg)
+	require.ErrorIs(t, err, canary.ErrInvalidSpec)
+	assert.True(t, canary.IsPermanent(err))
+	assert.ErrorContains(t, err, `hosts[0]: "payments" is the short name of Service test/payments, not of the apex Service `+tg.ApexService())
+	for _, a := range dyn.Actions() {
+		assert.NotEqual(t, "create", a.GetVerb(), "nothing written")
+	}
+	own, err := base.WithService(istioapi.Service{Hosts: []string{tg.ApexService()}})
+	require.NoError(t, err)
+	require.NoError(t, own.Reconcile(ctx(t), tg), "the target's own name")
+}

@@ -142,8 +142,9 @@ func TestIstioDefaultHostsAndGateways(t *testing.T) {
 	http, _, _ := unstructured.NestedSlice(vs.Object, "spec", "http")
 	assert.Len(t, http, 1, "without match conditions, one weighted route")
 
-	// "*" stands for the apex service, as in Flagger
-	wild, err := r.WithService(istioapi.Service{Hosts: []string{"*"}, Gateways: []string{"mesh", "public"}})
+	// "*" stands for the apex service, as in Flagger (on gateways only: Istio refuses it on
+	// the mesh's, TestIstioMeshHostsStayWithinTheTarget)
+	wild, err := r.WithService(istioapi.Service{Hosts: []string{"*"}, Gateways: []string{"public"}})
 	require.NoError(t, err)
 	tg2 := newTarget()
 	require.NoError(t, wild.Reconcile(ctx(t), tg2))

@@ -134,7 +134,10 @@
 //
 // spec.service.hosts (DNS names, "*." wildcards, "*") and spec.service.gateways ("mesh",
 // <name> or <namespace>/<name>) are the VirtualService's, for provider istio only; at most 64
-// each, none twice. spec.service.delegation: true makes it a delegate, without hosts or
+// each, none twice. On the mesh (no gateways, or "mesh" among them), a host naming another
+// Service of the cluster, or "*" (which Istio refuses there), is refused at its path
+// (istioapi.Service.HostConflicts): the VirtualService would take that Service's traffic; Flagger
+// writes it. spec.service.delegation: true makes it a delegate, without hosts or
 // gateways (given beside it, they are refused), for a root VirtualService to delegate to. So
 // are, as Flagger's Istio router writes them, spec.service.match, rewrite (uri, authority),
 // timeout, retries, corsPolicy and headers, on the VirtualService's

@@ -473,6 +473,11 @@ func checkIstio(d *decoder, spec *object, key string, m *Canary) {
 			return
 		}
 	}
+	if m.Router.Kind == RouterIstio {
+		for _, p := range s.HostConflicts(m.Target.Namespace, m.Target.ApexService()) {
+			d.fail(spec.path+".service."+p.Field, "%s", p.Message)
+		}
+	}
 	if m.RewriteType != "" {
 		d.fail(spec.at("service.rewrite.type"), "only a Gateway API HTTPRoute has a rewrite type (Flagger reads it there only); leave it out")
 	}

@@ -15,11 +15,15 @@ import (
 
 func TestIstioProviderWithHostsAndGateways(t *testing.T) {
 	m, err := flagger.LoadCanary(canaryWith("istio", `hosts: [app.example.com, "*.example.org", "*"],
-      gateways: [istio-system/public-gateway, mesh, public-gateway.istio-system.svc.cluster.local]`))
+      gateways: [istio-system/public-gateway, public-gateway.istio-system.svc.cluster.local]`))
 	require.NoError(t, err)
 	assert.Equal(t, flagger.Router{Kind: flagger.RouterIstio, Provider: "istio"}, m.Router)
 	assert.Equal(t, []string{"app.example.com", "*.example.org", "*"}, m.Service.Hosts)
-	assert.Equal(t, []string{"istio-system/public-gateway", "mesh", "public-gateway.istio-system.svc.cluster.local"}, m.Service.Gateways)
+	assert.Equal(t, []string{"istio-system/public-gateway", "public-gateway.istio-system.svc.cluster.local"}, m.Service.Gateways)
+
+	m, err = flagger.LoadCanary(canaryWith("istio", `hosts: [app.example.com, podinfo, podinfo.test.svc.cluster.local], gateways: [mesh, public]`))
+	require.NoError(t, err, "the apex Service's own names on the mesh")
+	assert.Equal(t, []string{"app.example.com", "podinfo", "podinfo.test.svc.cluster.local"}, m.Service.Hosts)
 
 	m, err = flagger.LoadCanary(canaryWith("istio", ""))
 	require.NoError(t, err)
@@ -126,4 +130,21 @@ func TestPortDiscovery(t *testing.T) {
 
 	_, err = flagger.LoadCanary(canaryWith("linkerd", "portDiscovery: 1"))
 	assert.Equal(t, []string{"spec.service.portDiscovery: must be true or false"}, problems(t, err))
+}
+
+// A tenant's Canary must not take other Services' traffic: on the mesh, its VirtualService's
+// hosts are the target's own names or names outside the cluster, each other one refused at
+// its path before anything is written ("*" is refused by Istio there too).
+func TestIstioMeshHostsStayWithinTheTarget(t *testing.T) {
+	_, err := flagger.LoadCanary(canaryWith("istio", `hosts: [app.example.com, "*", frontend, "backend.prod.svc.cluster.local", "*.svc.cluster.local"]`))
+	require.Error(t, err)
+	got := problems(t, err)
+	assert.Len(t, got, 4)
+	assert.Contains(t, got[0], `spec.service.hosts[1]: "*" on a VirtualService bound to the mesh gateway`)
+	assert.Contains(t, got[1], `spec.service.hosts[2]: "frontend" is the short name of Service test/frontend, not of the apex Service podinfo`)
+	assert.Contains(t, got[2], `spec.service.hosts[3]: "backend.prod.svc.cluster.local" names Service prod/backend, not the apex Service test/podinfo`)
+	assert.Contains(t, got[3], `spec.service.hosts[4]: "*.svc.cluster.local" covers the cluster's Services`)
+
+	_, err = flagger.LoadCanary(canaryWith("istio", `hosts: ["*", frontend], gateways: [istio-system/public]`))
+	require.NoError(t, err, "a gateway's hosts are what it serves")
 }

@@ -19,6 +19,10 @@
 // route), and MergeProblems names, by path, what cannot merge (a single-valued field both
 // set), for kube/flagger's loader and mesh's Istio and HTTPRoute routers alike.
 //
+// HostConflicts names, by path, the hosts that would take other Services' traffic on the
+// mesh (a short name or name.namespace.svc name of another Service, "*", a wildcard over the
+// cluster's names): both the loader and the Istio router refuse them for a target.
+//
 // The package has no client and imports neither client-go nor net/http: a program that only
 // loads manifests stays small.
 package istioapi
