@@ -75,7 +75,7 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 	// a release's first tick, unless the route already mirrors to the canary: its mirrored
 	// step is analysed like any other (Flagger's analysis skip condition)
 	if u.st.CanaryWeight == 0 && u.st.Iterations == 0 && !(u.r.spec.Mirror && u.weights.Mirrored) {
-		u.emit(EventNormal, ReasonStarted, fmt.Sprintf("Starting canary analysis for %s", t))
+		u.emit(EventNormal, ReasonStarted, fmt.Sprintf("Starting canary analysis for %s", t.workload()))
 		if ok, name, herr := u.runHooks(ctx, HookPreRollout); !ok {
 			return u.failCheck(ctx, "pre-rollout check "+name+" failed", fmt.Sprintf("Halt %s advancement pre-rollout check %s failed %v", t, name, herr), name, nil)
 		}
@@ -109,7 +109,7 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 
 // restart routes all traffic back to the primary and starts the analysis over for rev.
 func (u *run) restart(ctx context.Context, rev string) (next, error) {
-	u.emit(EventNormal, ReasonRestarted, fmt.Sprintf("New revision detected! Restarting analysis for %s", u.r.target))
+	u.emit(EventNormal, ReasonRestarted, fmt.Sprintf("New revision detected! Restarting analysis for %s", u.r.target.workload()))
 	if err := u.setWeights(ctx, AllPrimary()); err != nil {
 		return waitTick, err
 	}
@@ -251,7 +251,7 @@ func (u *run) promote(ctx context.Context, manual bool, checks []CheckResult) (n
 		}
 	}
 	u.emitEvent(Event{Type: EventNormal, Reason: ReasonPromoting, Checks: checks,
-		Message: fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace)})
+		Message: fmt.Sprintf("Copying %s template spec to %s.%s", t.workload(), t.PrimaryName(), t.Namespace)})
 	if err := u.r.workload.Promote(ctx, t, u.st.LastAppliedSpec); err != nil {
 		return waitTick, wrapOp("promote", err) // a revision changed meanwhile restarts at the next tick
 	}
@@ -326,7 +326,7 @@ func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
 		return waitTick, err
 	}
 	u.emitEvent(Event{Type: EventWarning, Reason: ReasonFailed, Cause: CausePromotionFailed,
-		Message: fmt.Sprintf("Promotion of %s failed, primary not ready: %s", t, why)})
+		Message: fmt.Sprintf("Promotion of %s failed, primary not ready: %s", t.workload(), why)})
 	u.res.Reason = reason
 	u.res.Cause = CausePromotionFailed
 	u.postRollout(ctx)
@@ -335,7 +335,7 @@ func (u *run) promotionFailed(ctx context.Context, why string) (next, error) {
 
 // finalise scales the canary to zero and marks the release Succeeded.
 func (u *run) finalise(ctx context.Context) (next, error) {
-	return u.succeed(ctx, CausePromoted, "promotion completed", fmt.Sprintf("Promotion completed! Scaling down %s", u.r.target))
+	return u.succeed(ctx, CausePromoted, "promotion completed", fmt.Sprintf("Promotion completed! Scaling down %s", u.r.target.workload()))
 }
 
 // promoteSkipped promotes without analysis (skipAnalysis): traffic stays on the primary.
@@ -344,11 +344,11 @@ func (u *run) promoteSkipped(ctx context.Context) (next, error) {
 	if err := u.setWeights(ctx, AllPrimary()); err != nil {
 		return waitTick, err
 	}
-	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t, t.PrimaryName(), t.Namespace))
+	u.emit(EventNormal, ReasonPromoting, fmt.Sprintf("Copying %s template spec to %s.%s", t.workload(), t.PrimaryName(), t.Namespace))
 	if err := u.r.workload.Promote(ctx, t, u.st.LastAppliedSpec); err != nil {
 		return waitTick, wrapOp("promote", err)
 	}
-	return u.succeed(ctx, CauseAnalysisSkipped, "promotion completed, analysis skipped", fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t))
+	return u.succeed(ctx, CauseAnalysisSkipped, "promotion completed, analysis skipped", fmt.Sprintf("Promotion completed! Canary analysis was skipped for %s", t.workload()))
 }
 
 // succeed scales the canary to zero and ends the release Succeeded: the applied revision is

@@ -164,7 +164,7 @@ func (u *run) haltMessage(c CheckResult) string {
 	case VerdictInconclusive:
 		return fmt.Sprintf("Halt %s advancement %s", t, c.Message)
 	case VerdictNoData:
-		msg := fmt.Sprintf("Halt advancement no values found for metric %s probably %s is not receiving traffic", c.Name, t)
+		msg := fmt.Sprintf("Halt advancement no values found for metric %s probably %s is not receiving traffic", c.Name, t.workload())
 		if c.Query != "" {
 			msg += ": query " + c.Query
 		}

@@ -474,7 +474,7 @@ func (u *run) detect(ctx context.Context) (next, error) {
 	if err := u.save(ctx, "new revision detected"); err != nil {
 		return waitTick, err
 	}
-	u.emit(EventNormal, ReasonNewRevision, fmt.Sprintf("New revision detected! Scaling up %s", u.r.target))
+	u.emit(EventNormal, ReasonNewRevision, fmt.Sprintf("New revision detected! Scaling up %s", u.r.target.workload()))
 	return waitTick, nil
 }
 

@@ -49,6 +49,11 @@ type Target struct {
 // String returns "<canary name>.<namespace>", the form Flagger's events use.
 func (t Target) String() string { return t.CanaryName() + "." + t.Namespace }
 
+// workload returns "<target name>.<namespace>": the form Flagger's events use where they name
+// the target workload (spec.targetRef.name) rather than the Canary: the start of a release or
+// of its analysis, the copy to the primary, the promotion's end and a metric without data.
+func (t Target) workload() string { return t.Name + "." + t.Namespace }
+
 // CanaryName returns the release's name: Canary, or Name.
 func (t Target) CanaryName() string {
 	if t.Canary != "" {
