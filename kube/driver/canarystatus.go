@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/clock"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
 )
 
 // CanaryGVR is the resource of Flagger's Canary objects, whose status subresource a Driver
@@ -248,6 +249,34 @@ func (s *CanaryStore) Save(ctx context.Context, t canary.Target, st canary.Statu
 		}
 		s.obj = fresh // the spec or metadata changed: written again on the fresh object
 	}
+}
+
+// PhaseTerminating is the phase a CanaryStore writes on a Canary deleted with
+// spec.revertOnDeletion while its target is handed back, as Flagger does.
+const PhaseTerminating canary.Phase = "Terminating"
+
+// terminating writes PhaseTerminating on the Canary (one read, one write; none when it is
+// Terminating already) as Flagger's finalizer does: canaryWeight and iterations 0, the rest
+// kept, the Promoted condition Unknown with reason Terminating. A Canary already gone is left
+// alone. It requires holding the lease.
+func (s *CanaryStore) terminating(ctx context.Context) error {
+	st, err := s.Load(ctx, s.target)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Phase == PhaseTerminating {
+		return nil
+	}
+	st.Phase, st.CanaryWeight, st.Iterations = PhaseTerminating, 0, 0
+	st.Paused, st.RollingBack = false, false
+	st.LastTransitionTime = s.clock.Now()
+	if _, err := s.Save(ctx, s.target, st); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 // get reads the Canary.

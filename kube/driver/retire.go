@@ -7,14 +7,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/kube"
-	"github.com/canarykit/canarykit/kube/flagger"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/kube"
+	"github.com/canarykit/canarykit/kube/flagger"
 )
 
 // Retirement says how Retire ends the canary delivery of a target.
@@ -29,7 +30,8 @@ type Retirement struct {
 	// kube.Workload.RemoveGenerated). Without Revert the traffic is left on the primary: the
 	// route sends everything to it and the target is scaled to zero, as after a rollback; the
 	// Lease keeps the status. Revert needs delete permissions kube.RBAC() lacks:
-	// kube.RevertRBAC() and the router's delete rule.
+	// kube.RevertRBAC() and the router's delete rule. With Options.CanaryStatus the Canary's
+	// phase is Terminating meanwhile, as Flagger's finalizer sets it.
 	Revert bool
 	// Due, if set, is asked before the lease is taken, every Options.Recheck while Retire
 	// waits for it (another driver holds it), and once it is held; false skips the work
@@ -101,6 +103,9 @@ func (d *Driver) Retire(ctx context.Context, c *flagger.Canary, r Retirement) er
 			r.Started()
 		}
 		if r.Revert {
+			if err := d.markTerminating(ctx, c, workload, lease); err != nil {
+				return err
+			}
 			return d.revert(ctx, c, router, workload, lease)
 		}
 		return leaveOnPrimary(ctx, c.Target, router, workload)
@@ -201,6 +206,23 @@ func leaveOnPrimary(ctx context.Context, t canary.Target, router canary.MeshRout
 		}
 	}
 	return workload.ScaleDown(ctx, t)
+}
+
+// markTerminating writes phase Terminating on c's status with Options.CanaryStatus, as
+// Flagger's finalizer does before it hands the target back: `kubectl get canary` shows the
+// Canary Terminating while it is reverted. The lease is held.
+func (d *Driver) markTerminating(ctx context.Context, c *flagger.Canary, workload *kube.Workload, lease *kube.Lease) error {
+	if !d.opts.CanaryStatus {
+		return nil
+	}
+	s, ok := d.store(c, workload, lease).(*CanaryStore)
+	if !ok {
+		return nil
+	}
+	if err := s.terminating(ctx); err != nil {
+		return fmt.Errorf("set phase %s: %w", PhaseTerminating, err)
+	}
+	return nil
 }
 
 // revert hands the target back (see Retirement.Revert).
