@@ -216,7 +216,11 @@ func (d *Driver) alerts(ctx context.Context, c *flagger.Canary) (*notify.Dispatc
 		}
 		routes = append(routes, notify.Route{Name: a.Name, Notifier: n, MinSeverity: sev})
 	}
-	return notify.New(notify.Config{Routes: routes, Logger: d.opts.Logger.WithName("alerts")})
+	kind := c.Workload.Kind
+	if kind == "" {
+		kind = "Deployment"
+	}
+	return notify.New(notify.Config{Routes: routes, Kind: kind, Logger: d.opts.Logger.WithName("alerts")})
 }
 
 // slackPostMessage is where a Slack AlertProvider with a token and no address posts, as in

@@ -14,7 +14,8 @@ import (
 // alerter turns one Rollout's events into notifications at the points where Flagger alerts,
 // with Flagger's severities:
 //
-//	Initialized          info   "New workload detected, initialization completed." (+ spec fields)
+//	Initialized          info   "New Deployment detected, initialization completed." (+ spec fields;
+//	                            "workload" when Config.Kind is not set)
 //	NewRevision          info   "New revision detected, progressing canary analysis." (+ spec fields)
 //	Restarted            info   "New revision detected during the analysis, restarting it."
 //	Waiting              warn   "Canary is waiting for approval." (confirm-rollout),
@@ -33,14 +34,15 @@ import (
 type alerter struct {
 	spec    canary.Spec
 	cluster string
+	kind    string // the target's kind, "" when unknown
 
 	mu          sync.Mutex
 	rollingBack bool   // a RollingBack alert was sent for the current release
 	waiting     string // the closed gate last announced
 }
 
-func newAlerter(spec canary.Spec, cluster string) *alerter {
-	return &alerter{spec: spec, cluster: cluster}
+func newAlerter(spec canary.Spec, cluster, kind string) *alerter {
+	return &alerter{spec: spec, cluster: cluster, kind: kind}
 }
 
 func (a *alerter) alert(e canary.Event) (Notification, bool) {
@@ -49,7 +51,11 @@ func (a *alerter) alert(e canary.Event) (Notification, bool) {
 	n := Notification{Target: e.Target, Event: e, Severity: SeverityInfo}
 	switch e.Reason {
 	case canary.ReasonInitialized:
-		n.Message = "New workload detected, initialization completed."
+		kind := a.kind
+		if kind == "" {
+			kind = "workload"
+		}
+		n.Message = "New " + kind + " detected, initialization completed."
 		n.Fields = a.specFields(e.Target)
 	case canary.ReasonNewRevision:
 		a.rollingBack, a.waiting = false, ""
@@ -134,7 +140,9 @@ func (a *alerter) withCluster(fs []Field) []Field {
 	return append([]Field{{Name: "Cluster", Value: a.cluster}}, fs...)
 }
 
-// specFields are the release settings Flagger shows when a release starts.
+// specFields are the release settings Flagger shows when a release starts. Target names the
+// target workload, "<kind>/<name>.<namespace>" as Flagger's does (the kind left out when
+// unknown), not the Canary.
 func (a *alerter) specFields(t canary.Target) []Field {
 	s := a.spec
 	threshold := s.Threshold
@@ -146,11 +154,20 @@ func (a *alerter) specFields(t canary.Target) []Field {
 		deadline = canary.DefaultProgressDeadline
 	}
 	return []Field{
-		{Name: "Target", Value: t.String()},
+		{Name: "Target", Value: a.target(t)},
 		{Name: "Failed checks threshold", Value: strconv.Itoa(threshold)},
 		{Name: "Progress deadline", Value: fmt.Sprintf("%.0fs", deadline.Seconds())},
 		{Name: "Traffic routing", Value: routing(s)},
 	}
+}
+
+// target is the Target field's value for t.
+func (a *alerter) target(t canary.Target) string {
+	v := t.Name + "." + t.Namespace
+	if a.kind != "" {
+		v = a.kind + "/" + v
+	}
+	return v
 }
 
 func routing(s canary.Spec) string {

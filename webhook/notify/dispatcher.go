@@ -39,6 +39,11 @@ type Config struct {
 	// Cluster, if set, is added to every notification as the field "Cluster" (Flagger's
 	// -cluster-name).
 	Cluster string
+	// Kind, if set, is the kind of the target workload (spec.targetRef.kind: Deployment,
+	// DaemonSet) that Flagger's alerts name: "New Deployment detected, initialization
+	// completed." and the field Target "Deployment/podinfo.test". Empty: "New workload
+	// detected, ..." and "podinfo.test".
+	Kind string
 	// Classify, if set, replaces Flagger's alert points: it decides which events become
 	// notifications and at which severity, and the event's message is the text. EveryEvent
 	// notifies everything.
@@ -69,6 +74,7 @@ type Dispatcher struct {
 	queue    chan item
 	timeout  time.Duration
 	cluster  string
+	kind     string
 	classify func(canary.Event) (Severity, bool)
 	log      logr.Logger
 
@@ -110,7 +116,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err := p.err("dispatcher"); err != nil {
 		return nil, err
 	}
-	d := &Dispatcher{routes: routes, timeout: cfg.Timeout, cluster: cfg.Cluster, classify: cfg.Classify, log: cfg.Logger}
+	d := &Dispatcher{routes: routes, timeout: cfg.Timeout, cluster: cfg.Cluster, kind: cfg.Kind, classify: cfg.Classify, log: cfg.Logger}
 	size := cfg.QueueSize
 	if size == 0 {
 		size = DefaultQueueSize
@@ -140,7 +146,7 @@ func (d *Dispatcher) OnEvent(spec canary.Spec) func(canary.Event) {
 			}
 		}
 	}
-	a := newAlerter(spec, d.cluster)
+	a := newAlerter(spec, d.cluster, d.kind)
 	return func(e canary.Event) {
 		if n, ok := a.alert(e); ok {
 			d.Send(n)
