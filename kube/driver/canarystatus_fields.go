@@ -418,7 +418,7 @@ func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, 
 	m["phase"] = string(st.Phase)
 	m["canaryWeight"] = int64(st.CanaryWeight)
 	m["failedChecks"] = int64(st.FailedChecks)
-	m["iterations"] = int64(st.Iterations)
+	m["iterations"] = int64(iterationsOf(st))
 	setString(m, "lastAppliedSpec", st.LastAppliedSpec)
 	setString(m, "lastPromotedSpec", st.LastPromotedSpec)
 	setString(m, "sessionAffinityCookie", st.SessionAffinityCookie)
@@ -445,6 +445,16 @@ func setStatus(obj map[string]any, st canary.Status, tracked map[string]string, 
 	m["conditions"] = list
 	obj["status"] = m
 	return nil
+}
+
+// iterationsOf is .status.iterations for st: the iterations of the analysis under way, 0 once
+// it is over (Finalising, Succeeded, Failed), as Flagger writes them.
+func iterationsOf(st canary.Status) int {
+	switch st.Phase {
+	case canary.PhaseFinalising, canary.PhaseSucceeded, canary.PhaseFailed:
+		return 0
+	}
+	return st.Iterations
 }
 
 func setString(m map[string]any, k, v string) {
