@@ -255,7 +255,9 @@ func (d *Driver) notifier(ctx context.Context, p flagger.AlertProvider) (notify.
 	}
 	switch p.Format() {
 	case flagger.AlertFormatSlack:
-		return notify.NewSlack(notify.SlackConfig{URL: p.Address, Token: token, Channel: p.Channel, Username: p.Username, Client: client})
+		// Rocket.Chat renders Slack's attachments, not Block Kit
+		return notify.NewSlack(notify.SlackConfig{URL: p.Address, Token: token, Channel: p.Channel, Username: p.Username,
+			Attachments: p.Type == "rocket", Client: client})
 	case flagger.AlertFormatTeams:
 		return notify.NewTeams(notify.TeamsConfig{URL: p.Address, Client: client})
 	case flagger.AlertFormatDiscord:

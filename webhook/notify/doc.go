@@ -29,7 +29,9 @@
 //
 //	Slack     text (the notification fallback) + one attachment coloured by severity holding
 //	          Block Kit blocks: a mrkdwn section (title, message), sections of up to 10 fields,
-//	          a context line. Channel/username/icon overrides as Slack documents them.
+//	          a context line. Channel/username/icon overrides as Slack documents them. With
+//	          SlackConfig.Attachments (Rocket.Chat), Flagger's one attachment: author, text,
+//	          fields.
 //	Teams     {"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive",
 //	          "content":{AdaptiveCard 1.4: Container(title, message), FactSet(fields), TextBlock}}]},
 //	          the shape a Teams Workflows webhook accepts (Microsoft's replacement for Office 365

@@ -34,6 +34,10 @@ type SlackConfig struct {
 	Username  string
 	IconEmoji string
 	IconURL   string
+	// Attachments posts one legacy attachment (author, text, fields: Flagger's format) in
+	// place of Block Kit blocks, for Slack-compatible services that render no blocks, such as
+	// Rocket.Chat (an AlertProvider of type rocket): they would show only the fallback text.
+	Attachments bool
 	// Client sends the requests. Default http.DefaultClient.
 	Client *http.Client
 }
@@ -67,6 +71,13 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 
 // Notify posts n.
 func (s *Slack) Notify(ctx context.Context, n Notification) error {
+	if s.cfg.Attachments {
+		return s.p.post(ctx, fit(n, SlackPayloadLimit, func(n Notification) slackMessage {
+			m := legacySlack(n, s.cfg.Username, s.cfg.IconURL)
+			m.Channel, m.IconEmoji = s.cfg.Channel, s.cfg.IconEmoji
+			return m
+		}))
+	}
 	return s.p.post(ctx, fit(n, SlackPayloadLimit, s.payload))
 }
 
@@ -129,7 +140,8 @@ func (s *Slack) payload(n Notification) slackMessage {
 }
 
 // legacySlack is the message in Slack's legacy attachment format (Flagger's), for
-// Slack-compatible endpoints that do not render Block Kit, such as Discord's /slack.
+// Slack-compatible endpoints that do not render Block Kit, such as Discord's /slack and
+// Rocket.Chat.
 func legacySlack(n Notification, username, iconURL string) slackMessage {
 	fs := make([]slackField, len(n.Fields))
 	for i, f := range n.Fields {
