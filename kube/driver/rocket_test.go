@@ -21,9 +21,13 @@ import (
 // Kit: an AlertProvider of type rocket gets Flagger's attachment, with its channel and
 // username, so that the message and its fields show.
 func TestRocketAlertIsAnAttachment(t *testing.T) {
-	var body []byte
+	bodies := make(chan []byte, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ = io.ReadAll(r.Body)
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case bodies <- b:
+		default: // one alert expected; another is not kept
+		}
 	}))
 	t.Cleanup(srv.Close)
 	s := testDriver(fake.NewClientset())
@@ -34,6 +38,7 @@ func TestRocketAlertIsAnAttachment(t *testing.T) {
 	n := notify.Notification{Severity: notify.SeverityError, Target: canary.Target{Namespace: "test", Name: "podinfo"},
 		Message: "Failed checks threshold reached 5", Fields: []notify.Field{{Name: "Canary weight", Value: "20"}}}
 	require.NoError(t, nt.Notify(ctx, n))
+	body := <-bodies
 
 	var m struct {
 		Channel, Username string
