@@ -128,8 +128,8 @@
 // with a provider that writes no HTTPRoute (kubernetes, smi), and kubernetes with an analysis
 // that is not blue/green. With nginx, spec.ingressRef (a networking.k8s.io/v1 Ingress in the
 // Canary's namespace) is required, and an A/B test may match one header (exact, prefix,
-// suffix or regex) and one cookie by name (cookie: exact: <name>), each in its own match
-// entry: anything else is an error at the match's path, as ingress-nginx could not route it.
+// suffix or regex) and one cookie by name (cookie: exact: <name>, under the key cookie,
+// lowercase, as Flagger reads it), each in its own match entry: anything else is an error at the match's path, as ingress-nginx could not route it.
 // An embedder may still drive a loaded Canary through another router.
 //
 // spec.service.hosts (DNS names, "*." wildcards, "*") and spec.service.gateways ("mesh",

@@ -28,7 +28,8 @@ func decodeIngressRef(d *decoder, ref *object) string {
 
 // checkNGINX reports what provider nginx needs and cannot do: spec.ingressRef is required, and
 // ingress-nginx matches one header (canary-by-header, with an exact value or a pattern) and one
-// cookie by name (canary-by-cookie), each its own match entry.
+// cookie by name (canary-by-cookie, under the key cookie, lowercase, as Flagger reads it),
+// each its own match entry.
 func checkNGINX(d *decoder, spec *object, key string, m *Canary) {
 	if m.Target.Ingress == "" {
 		d.fail(spec.at("ingressRef"), "required with provider nginx: the Ingress in front of service %s, which canarykit copies to <name>-canary",
@@ -44,7 +45,11 @@ func checkNGINX(d *decoder, spec *object, key string, m *Canary) {
 		for _, name := range slices.Sorted(maps.Keys(mt.Headers)) {
 			hp, sm := canary.FieldPath(path+".headers", name), mt.Headers[name]
 			switch {
-			case strings.EqualFold(name, "cookie"):
+			case name != "cookie" && strings.EqualFold(name, "cookie"):
+				// Flagger's NGINX router reads a cookie under "cookie" alone; any other
+				// spelling is a header condition on the whole Cookie header there
+				d.fail(hp, "provider nginx matches a cookie under the key cookie, lowercase, as Flagger reads it: under %s Flagger matches the whole Cookie header (canary-by-header); write cookie", shown(name))
+			case name == "cookie":
 				switch {
 				case sm.Exact == "":
 					d.fail(hp, "provider nginx matches a cookie by name: write exact: <cookie name> (requests whose cookie of that name is \"always\" go to the canary)")

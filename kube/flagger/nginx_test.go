@@ -93,8 +93,23 @@ func TestNGINXMatchRefused(t *testing.T) {
 		"spec.analysis.match[0].headers: provider nginx matches one header or one cookie per match entry, got 2 conditions",
 		`spec.analysis.match[2].headers.x-other: provider nginx matches one header; "x-canary" is matched already`,
 		`spec.analysis.match[3].headers.cookie: provider nginx matches a cookie by name: write exact: <cookie name> (requests whose cookie of that name is "always" go to the canary)`,
-		`spec.analysis.match[5].headers.Cookie: provider nginx matches one cookie; "canary" is matched already`,
+		`spec.analysis.match[5].headers.Cookie: provider nginx matches a cookie under the key cookie, lowercase, as Flagger reads it: under "Cookie" Flagger matches the whole Cookie header (canary-by-header); write cookie`,
 	}, problems(t, err))
+}
+
+// Flagger's NGINX router reads a cookie condition under the key "cookie" alone: under
+// "Cookie" (or any other spelling) it writes canary-by-header with the whole Cookie header's
+// value. Such a key is refused at its path, not read as a cookie's name.
+func TestNGINXCookieKeyIsLowercase(t *testing.T) {
+	for _, key := range []string{"Cookie", "COOKIE"} {
+		_, err := flagger.LoadCanary(nginxCanary(publicIngress, `
+    iterations: 10
+    match:
+      - headers: {`+key+`: {exact: beta}}
+`))
+		assert.Equal(t, []string{`spec.analysis.match[0].headers.` + key + `: provider nginx matches a cookie under the key cookie, lowercase, as Flagger reads it: under "` + key + `" Flagger matches the whole Cookie header (canary-by-header); write cookie`},
+			problems(t, err))
+	}
 }
 
 // A MetricTemplate's {{ ingress }} is the ingressRef's name once resolved.
