@@ -2,6 +2,7 @@ package flagger
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"slices"
 )
@@ -68,7 +69,9 @@ func (p AlertProvider) Key() string { return p.Namespace + "/" + p.Name }
 type AlertRef struct {
 	// Name identifies the alert.
 	Name string
-	// Severity is info (everything, the default), warn (warnings and errors) or error.
+	// Severity is info (everything, the default, as Flagger's documentation has it: Flagger
+	// v1.44 itself sends an alert without a severity nothing, and loading notes it), warn
+	// (warnings and errors) or error.
 	Severity string
 	// ProviderName and ProviderNamespace name the AlertProvider (namespace defaults to the
 	// Canary's, as in Flagger).
@@ -90,7 +93,10 @@ func decodeAlerts(d *decoder, a *object, m *Canary) {
 		}
 		switch ref.Severity {
 		case "":
+			// Flagger's documentation says info; its code matches the empty severity against
+			// each alert's and sends none (pkg/controller/events.go)
 			ref.Severity = "info"
+			m.Notes = append(m.Notes, fmt.Sprintf("%s is not set: canarykit sends this alert every event from info on, as Flagger's documentation says; Flagger v1.44 sends it none (set severity: info to have both agree)", ao.at("severity")))
 		case "info", "warn", "error":
 		default:
 			d.fail(ao.at("severity"), "must be one of info, warn, error; got %s", shown(ref.Severity))

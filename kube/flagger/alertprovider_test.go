@@ -1,11 +1,13 @@
 package flagger_test
 
 import (
+	"strings"
 	"testing"
 
-	"github.com/canarykit/canarykit/kube/flagger"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/canarykit/canarykit/kube/flagger"
 )
 
 // alertProvider is an AlertProvider ops/p whose spec is the given flow mapping's contents.
@@ -57,5 +59,21 @@ func TestAlertProviderChannelAndUsernameRefusedWhereUnused(t *testing.T) {
 	} {
 		_, err := flagger.LoadObjects(alertProvider(spec))
 		assert.ElementsMatch(t, want, problems(t, err), spec)
+	}
+}
+
+// Flagger's documentation gives an alert without a severity info (every alert); Flagger
+// v1.44's code sends it none (it compares the empty severity with each alert's). canarykit
+// keeps the documented default, and says so in a Note at the alert's path; a severity given
+// is read as it is, without a Note.
+func TestAlertWithoutSeverityIsNoted(t *testing.T) {
+	m, err := flagger.LoadCanary([]byte(strings.Replace(string(canaryWith("linkerd", "")), "{interval: 30s, iterations: 5}",
+		"{interval: 30s, iterations: 5, alerts: [{name: on-call, providerRef: {name: slack}}, {name: dev, severity: warn, providerRef: {name: slack}}]}", 1)))
+	require.NoError(t, err)
+	assert.Equal(t, "info", m.Alerts[0].Severity)
+	assert.Equal(t, "warn", m.Alerts[1].Severity)
+	assert.Contains(t, m.Notes, "spec.analysis.alerts[0].severity is not set: canarykit sends this alert every event from info on, as Flagger's documentation says; Flagger v1.44 sends it none (set severity: info to have both agree)")
+	for _, n := range m.Notes {
+		assert.NotContains(t, n, "alerts[1]")
 	}
 }
