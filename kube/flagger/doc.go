@@ -107,7 +107,8 @@
 //
 // # spec.provider and the router
 //
-// As in Flagger, spec.provider chooses the route object:
+// As in Flagger, spec.provider chooses the route object (but for linkerd with gatewayRefs,
+// where Flagger's linkerd router ignores them and writes a TrafficSplit):
 //
 //	linkerd                  SMI TrafficSplit (served version discovered), or a Gateway API
 //	                         HTTPRoute when spec.service.gatewayRefs are given (Linkerd >= 2.14)
