@@ -7,10 +7,11 @@ import (
 	"maps"
 	"strings"
 
-	"github.com/canarykit/canarykit/canary"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // The hand-back of a target, in the order a controller runs it when a Flagger Canary with
@@ -91,15 +92,44 @@ func (w *Workload) primaryOwned(ctx context.Context, t canary.Target) (found boo
 
 // OtherCanary returns, from the caches, the Canary the target's primary was made for when that
 // is another Canary of the target than the Workload's (CanaryConflictError's Canary): the
-// target is that Canary's, and nothing of it is this one's to retire. It is "" when the
-// primary is the Workload's, Flagger's for its Canary, records no Canary, or does not exist.
+// target is that Canary's, and nothing of it is this one's to retire. Without a primary, the
+// apex Service tells: one canarykit made for the target's name and another Canary (the primary
+// and Services of a Deployment target, when the Workload's target is a DaemonSet of the same
+// name: the Services, route objects and Lease are named after the target's name alone) names
+// that Canary. It is "" when the primary is the Workload's, Flagger's for its Canary, records
+// no Canary, or when neither it nor such an apex Service exists.
 func (w *Workload) OtherCanary(ctx context.Context, t canary.Target) (string, error) {
-	_, owned, err := w.primaryOwned(ctx, t)
-	var conflict *CanaryConflictError
-	if err != nil || !errors.As(owned, &conflict) {
+	found, owned, err := w.primaryOwned(ctx, t)
+	if err != nil {
 		return "", err
 	}
+	if !found {
+		if owned, err = w.apexOwned(ctx, t); err != nil {
+			return "", err
+		}
+	}
+	var conflict *CanaryConflictError
+	if !errors.As(owned, &conflict) {
+		return "", nil
+	}
 	return conflict.Canary, nil
+}
+
+// apexOwned is why the target's apex Service, from the caches, is not the Workload's (nil when
+// it is, or when it does not exist).
+func (w *Workload) apexOwned(ctx context.Context, t canary.Target) (owned, err error) {
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := nc.service(t.Namespace, t.ApexService())
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return w.checkOwned(svc, "service", d), nil
 }
 
 func (w *Workload) replicasOf(d app) int32 {
