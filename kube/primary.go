@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
-	"github.com/canarykit/canarykit/canary"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // selectorLabels are the label keys whose value names an app, in Flagger's order of preference.
@@ -27,6 +30,21 @@ func selectorLabel(d app) (string, string, error) {
 	}
 	return "", "", canary.Permanent(fmt.Errorf(
 		"%s %s/%s: its selector has none of the labels app, name, app.kubernetes.io/name", d.resource(), d.Namespace, d.Name))
+}
+
+// primaryLabel refuses a target whose app label value cannot name the primary's pods:
+// "<value>-primary" must be a label value (at most 63 characters), or the API server refuses
+// the primary once the config copies are written.
+func primaryLabel(d app, key, value string) error {
+	msgs := validation.IsValidLabelValue(value + "-primary")
+	if len(msgs) == 0 {
+		return nil
+	}
+	return canary.Permanent(&canary.ValidationError{
+		Subject: fmt.Sprintf("%s %s/%s as a canary target", d.resource(), d.Namespace, d.Name),
+		Problems: []canary.FieldError{{Field: "spec.selector.matchLabels." + key,
+			Message: fmt.Sprintf("%q cannot label the primary's pods: %q is not a label value: %s",
+				value, value+"-primary", strings.Join(msgs, "; "))}}})
 }
 
 // AnnotationRevision on the primary (Deployment or DaemonSet) is the revision it was created or promoted with.
@@ -51,6 +69,9 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 	}
 	key, value, err := selectorLabel(d)
 	if err != nil {
+		return template{}, err
+	}
+	if err := primaryLabel(d, key, value); err != nil {
 		return template{}, err
 	}
 	tracked, err := nc.trackedConfigs(t.Namespace, &d.Template.Spec, &w.memo)
