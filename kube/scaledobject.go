@@ -9,9 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/internal/apierr"
-	"github.com/canarykit/canarykit/kube/kedaapi"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/internal/apierr"
+	"github.com/canarykit/canarykit/kube/kedaapi"
 )
 
 // KEDA ScaledObjects (WorkloadOptions.AutoscalerKind ScaledObject), as Flagger drives them: the
@@ -100,13 +101,11 @@ func (w *Workload) primaryScaledObjectSpec(src *unstructured.Unstructured, d app
 	if !ok {
 		return nil, canary.Permanent(fmt.Errorf("%s has no spec", ref))
 	}
+	if err := scalesTarget(src, d.Name); err != nil {
+		return nil, err
+	}
 	spec = runtimeDeepCopy(spec)
 	target, _ := spec["scaleTargetRef"].(map[string]any)
-	name, _, _ := unstructured.NestedString(spec, "scaleTargetRef", "name")
-	kind, _, _ := unstructured.NestedString(spec, "scaleTargetRef", "kind")
-	if target == nil || name != d.Name || (kind != "" && kind != "Deployment") {
-		return nil, canary.Permanent(fmt.Errorf("%s scales %s %q, not the target Deployment %q", ref, orDefault(kind, "Deployment"), name, d.Name))
-	}
 	target["name"] = d.Name + "-primary"
 	if n := w.opts.PrimaryMinReplicas; n > 0 {
 		spec["minReplicaCount"] = int64(n)
@@ -165,6 +164,20 @@ func (w *Workload) primaryScaledObjectSpec(src *unstructured.Unstructured, d app
 			ref, strings.Join(missing, ", "), names))
 	}
 	return spec, nil
+}
+
+// scalesTarget refuses a ScaledObject (autoscalerRef) that does not scale the target
+// Deployment named target: another app's, which canarykit must neither copy nor pause or
+// resume.
+func scalesTarget(so *unstructured.Unstructured, target string) error {
+	ref, _, _ := unstructured.NestedMap(so.Object, "spec", "scaleTargetRef")
+	name, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "name")
+	kind, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "kind")
+	if ref == nil || name != target || (kind != "" && kind != "Deployment") {
+		return canary.Permanent(fmt.Errorf("scaledobject %s/%s (autoscalerRef) scales %s %q, not the target Deployment %q",
+			so.GetNamespace(), so.GetName(), orDefault(kind, "Deployment"), name, target))
+	}
+	return nil
 }
 
 func orDefault(s, def string) string {
@@ -276,7 +289,8 @@ func (w *Workload) preflightScaledObject(nc *nsCache, d app) error {
 // (kedaapi.PausedReplicasAnnotation "0"), as Flagger does before scaling the canary to zero:
 // KEDA would otherwise scale it back up. Nothing is written when it is paused already. A
 // ScaledObject deleted since Bootstrap has nothing to pause: the target is scaled down all
-// the same (a rollback is not held up by it).
+// the same (a rollback is not held up by it). One that does not scale the target (another
+// app's) is left alone, and refused.
 func (w *Workload) pauseScaledObject(ctx context.Context, nc *nsCache) error {
 	so, err := w.targetScaledObject(nc)
 	if err != nil {
@@ -284,6 +298,9 @@ func (w *Workload) pauseScaledObject(ctx context.Context, nc *nsCache) error {
 			w.log.Info("target's scaledobject not found: nothing to pause", "name", w.opts.Autoscaler)
 			return nil
 		}
+		return err
+	}
+	if err := scalesTarget(so, w.opts.Target.Name); err != nil {
 		return err
 	}
 	if so.GetAnnotations()[kedaapi.PausedReplicasAnnotation] == "0" {
@@ -294,11 +311,20 @@ func (w *Workload) pauseScaledObject(ctx context.Context, nc *nsCache) error {
 
 // resumeScaledObject removes kedaapi.PausedReplicasAnnotation from the target's ScaledObject,
 // as Flagger does before scaling the canary up and when the target is handed back. Nothing is
-// written when it is not paused; a missing ScaledObject is an error unless missingOK.
+// written when it is not paused; a missing ScaledObject, or one that does not scale the
+// target (another app's, left alone), is an error unless missingOK.
 func (w *Workload) resumeScaledObject(ctx context.Context, nc *nsCache, missingOK bool) error {
 	so, err := w.targetScaledObject(nc)
 	if err != nil {
 		if missingOK && canary.IsPermanent(err) {
+			return nil
+		}
+		return err
+	}
+	if err := scalesTarget(so, w.opts.Target.Name); err != nil {
+		if missingOK {
+			// another app's: the target has none of its own to resume
+			w.log.Info("autoscalerRef does not scale the target: not resumed", "name", so.GetName(), "reason", err.Error())
 			return nil
 		}
 		return err
