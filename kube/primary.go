@@ -75,7 +75,30 @@ func (w *Workload) lookupTemplate(ctx context.Context, t canary.Target) (templat
 		return template{}, err
 	}
 	tracked, err := nc.trackedConfigs(t.Namespace, &d.Template.Spec, &w.memo)
-	return template{nc: nc, d: d, key: key, value: value, tracked: tracked}, err
+	if err != nil {
+		return template{}, err
+	}
+	if err := copyNames(d, tracked); err != nil {
+		return template{}, err
+	}
+	return template{nc: nc, d: d, key: key, value: value, tracked: tracked}, nil
+}
+
+// copyNames refuses tracked configs whose primary copy cannot be named: "<name>-primary" must
+// be an object name (at most 253 characters), or the API server refuses the copy once others
+// are written.
+func copyNames(d app, tracked []trackedConfig) error {
+	for _, tc := range tracked {
+		if tc.configMap == nil && tc.secret == nil {
+			continue
+		}
+		name := primaryConfigName(tc.ref.name)
+		if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+			return canary.Permanent(fmt.Errorf("%s %s/%s references %s, whose primary copy cannot be named %q: %s",
+				d.resource(), d.Namespace, d.Name, tc.ref, name, strings.Join(msgs, "; ")))
+		}
+	}
+	return nil
 }
 
 // Bootstrap creates what the target needs, or adopts what canarykit created for it earlier:
