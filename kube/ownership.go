@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/canarykit/canarykit/canary"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // Ownership: every object a Workload creates is labelled app.kubernetes.io/managed-by=canarykit
@@ -152,9 +153,15 @@ func (w *Workload) claim(m metav1.Object) {
 }
 
 // generatedTarget refuses a target Deployment that canarykit made itself (another target's
-// primary): releasing it would rewrite and scale down a Deployment serving production traffic
+// primary), or that Flagger made (its controller is a Flagger Canary): releasing it would rewrite and scale down a Deployment serving production traffic
 // for another Canary.
 func generatedTarget(d app) error {
+	if ref := metav1.GetControllerOfNoCopy(d.ObjectMeta); flaggerControlled(d.ObjectMeta) {
+		// Flagger's primary of another Canary (one canarykit has not taken over yet): a
+		// target is never controlled by a Canary
+		return canary.Permanent(fmt.Errorf("%s %s/%s is an object Flagger made for Canary %s (its controller); a target (targetRef.name) must be the user's own %s",
+			d.resource(), d.Namespace, d.Name, ref.Name, d.Kind))
+	}
 	if d.Labels[canary.LabelManagedBy] != canary.ManagedBy {
 		return nil
 	}
