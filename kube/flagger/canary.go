@@ -290,6 +290,10 @@ func decodeAutoscaler(d *decoder, as *object, m *Canary) {
 		d.fail(as.at("kind"), "canarykit supports HorizontalPodAutoscaler and ScaledObject (KEDA); got %s", shown(kind))
 	}
 	m.Workload.Autoscaler = as.name("name", true)
+	if name := m.Workload.Autoscaler; canary.IsDNSSubdomain(name) && len(name+"-primary") > 253 {
+		// the primary's autoscaler is "<name>-primary", an object name
+		d.fail(as.at("name"), "%s is too long: the primary's autoscaler %s must fit in 253 characters", shown(name), shown(name+"-primary"))
+	}
 	if as.has("primaryScalerReplicas") {
 		psr := as.obj("primaryScalerReplicas")
 		// at least 1 each, as Flagger's schema says (0 here would mean "not set")
