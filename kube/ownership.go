@@ -153,8 +153,8 @@ func (w *Workload) claim(m metav1.Object) {
 }
 
 // generatedTarget refuses a target Deployment that canarykit made itself (another target's
-// primary), or that Flagger made (its controller is a Flagger Canary): releasing it would rewrite and scale down a Deployment serving production traffic
-// for another Canary.
+// primary), or that Flagger made (its controller is a Flagger Canary): releasing it would
+// rewrite and scale down a Deployment serving production traffic for another Canary.
 func generatedTarget(d app) error {
 	if ref := metav1.GetControllerOfNoCopy(d.ObjectMeta); flaggerControlled(d.ObjectMeta) {
 		// Flagger's primary of another Canary (one canarykit has not taken over yet): a
