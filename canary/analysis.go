@@ -232,6 +232,9 @@ func (u *run) promote(ctx context.Context, manual bool, checks []CheckResult) (n
 				}
 				u.emitEvent(Event{Type: EventWarning, Reason: ReasonWaiting, Hook: name, Checks: checks,
 					Message: fmt.Sprintf("Halt %s advancement waiting for promotion approval %s", t, name)})
+			} else {
+				u.emitEvent(Event{Type: EventNormal, Reason: ReasonAnalysed, Hook: name, Checks: checks,
+					Message: fmt.Sprintf("Analysis of %s passed, waiting for promotion approval %s", t, name)})
 			}
 			return waitTick, nil
 		}

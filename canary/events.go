@@ -41,6 +41,11 @@ const (
 	ReasonUnpaused     Reason = "Unpaused"
 	ReasonError        Reason = "Error"  // an adapter failed; the tick is retried
 	ReasonDryRun       Reason = "DryRun" // a dry-run metric did not pass; nothing was counted
+	// ReasonAnalysed: an analysis tick that passed and changed nothing, the release waiting
+	// for promotion approval (WaitingPromotion after its first tick). Its Checks are the tick's
+	// results, for self-metrics. Flagger records nothing then: it is not for Kubernetes Events,
+	// event hooks or alerts, and kube.Events and the Rollout's event hooks leave it out.
+	ReasonAnalysed Reason = "Analysed"
 	// ReasonTrafficNotSplit: the canary gets far less traffic than its weight (see SplitQueries).
 	ReasonTrafficNotSplit Reason = "TrafficNotSplit"
 )

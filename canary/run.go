@@ -571,13 +571,15 @@ func (u *run) emitEvent(e Event) {
 	// events' CPU at 1,000 targets
 	if e.Type == EventWarning {
 		u.r.log.Info(e.Message, "reason", e.Reason, "phase", e.Phase, "canaryWeight", e.Weights.Canary, "warning", true)
+	} else if e.Reason == ReasonAnalysed {
+		u.r.log.V(1).Info(e.Message, "reason", e.Reason, "phase", e.Phase, "canaryWeight", e.Weights.Canary)
 	} else {
 		u.r.log.Info(e.Message, "reason", e.Reason, "phase", e.Phase, "canaryWeight", e.Weights.Canary)
 	}
 	if u.r.onEvent != nil {
 		u.r.onEvent(e)
 	}
-	if u.hookQ != nil {
+	if u.hookQ != nil && e.Reason != ReasonAnalysed { // Flagger sends no event then
 		select {
 		case u.hookQ <- e:
 		default:

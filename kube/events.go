@@ -10,13 +10,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/canarykit/canarykit/canary"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/tools/record/util"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // EventsOptions configures Events. Zero fields mean "default".
@@ -117,7 +118,8 @@ const (
 //
 // EventsOptions.Record leaves out the Normal events (RecordWarnings) or every event
 // (RecordNone): a release's Events are most of its API requests, where what users need from
-// them is in the Canary's status and the Warnings.
+// them is in the Canary's status and the Warnings. An Analysed event (an analysis tick that changed nothing while
+// the release waits for promotion approval) is never written, as Flagger writes none then.
 type Events struct {
 	c       *Cluster
 	opts    EventsOptions
@@ -205,6 +207,9 @@ func (e *Events) handler(t canary.Target, involved func() corev1.ObjectReference
 	_, _ = h.Write([]byte(t.Namespace + "/" + t.Name))
 	w := e.writers[h.Sum32()%uint32(len(e.writers))]
 	return func(ev canary.Event) {
+		if ev.Reason == canary.ReasonAnalysed {
+			return // a tick that changed nothing: Flagger records no Event
+		}
 		typ := corev1.EventTypeNormal
 		if ev.Type == canary.EventWarning {
 			typ = corev1.EventTypeWarning

@@ -4,8 +4,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/canarykit/canarykit/canary"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/canarykit/canarykit/canary"
 )
 
 // Label values of Flagger's success and failure counters.
@@ -71,14 +72,15 @@ var causeLabels = [...]string{string(canary.CauseThreshold), string(canary.Cause
 	string(canary.CauseProgressDeadline), string(canary.CauseReverted), string(canary.CausePromotionFailed), "other"}
 
 // analysisDecision reports whether e ends an analysis tick's work: the step advanced, was
-// halted or held, waits at a gate, or the promotion starts. Flagger times these ticks.
+// halted or held, waits at a gate (a tick waiting for promotion approval too), or the
+// promotion starts. Flagger times these ticks.
 func analysisDecision(e canary.Event) bool {
 	if e.Phase != canary.PhaseProgressing && e.Phase != canary.PhaseWaitingPromotion {
 		return false
 	}
 	switch e.Reason {
 	case canary.ReasonAdvanced, canary.ReasonHalted, canary.ReasonNoData, canary.ReasonUnavailable,
-		canary.ReasonWaiting, canary.ReasonPromoting:
+		canary.ReasonWaiting, canary.ReasonPromoting, canary.ReasonAnalysed:
 		return true
 	}
 	return false

@@ -207,10 +207,13 @@ func capitalize(s string) string {
 	return string(unicode.ToUpper(r)) + s[size:]
 }
 
-// EveryEvent is a Config.Classify that notifies every event: Warning events as warn (error
-// for RollingBack and Failed), Normal ones as info.
+// EveryEvent is a Config.Classify that notifies every event but the ticks that changed
+// nothing (Analysed): Warning events as warn (error for RollingBack and Failed), Normal ones
+// as info.
 func EveryEvent(e canary.Event) (Severity, bool) {
 	switch {
+	case e.Reason == canary.ReasonAnalysed:
+		return SeverityInfo, false // a tick that changed nothing, every interval
 	case e.Reason == canary.ReasonRollingBack || e.Reason == canary.ReasonFailed:
 		return SeverityError, true
 	case e.Type == canary.EventWarning:

@@ -52,3 +52,11 @@ func TestAlertsNameTheTargetWorkload(t *testing.T) {
 		}
 	}
 }
+
+// A tick that changed nothing (Analysed, every interval while a release waits for promotion
+// approval) is no alert, even with EveryEvent.
+func TestAnalysedTicksAreNoAlerts(t *testing.T) {
+	analysed := ev(canary.ReasonAnalysed, canary.PhaseWaitingPromotion, "Analysis of podinfo.test passed, waiting for promotion approval gate")
+	assert.Empty(t, alertsOf(t, notify.Config{}, canary.Spec{}, analysed).all())
+	assert.Empty(t, alertsOf(t, notify.Config{Classify: notify.EveryEvent}, canary.Spec{}, analysed).all())
+}
