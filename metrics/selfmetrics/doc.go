@@ -36,8 +36,9 @@
 //   - flagger_canary_weight{workload,namespace} gauge: the route's weights, one series for
 //     "<name>-primary" and one for "<name>" (the canary), from every event that carries them.
 //   - flagger_canary_duration_seconds{name,namespace} histogram (Prometheus' default buckets):
-//     per analysis tick (one that advanced, halted, held, waited at a gate or started the
-//     promotion), the time from the tick's start to that decision.
+//     per analysis tick (one that advanced, halted, held, waited at a gate, was analysed while
+//     waiting for promotion approval, canary.ReasonAnalysed, or started the promotion), the
+//     time from the tick's start to that decision.
 //   - flagger_canary_metric_analysis{name,namespace,metric} gauge: each metric's last value, set
 //     whenever a check measured one (verdict Pass, Fail or Inconclusive). Flagger's built-in
 //     request-duration (a metric of that name without a query) is a p99 in milliseconds in the
