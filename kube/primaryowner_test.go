@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/canarykit/canarykit/canary"
 	"github.com/stretchr/testify/assert"
@@ -24,8 +25,15 @@ func TestHasPrimaryAndOtherCanaryReadThePrimarysOwner(t *testing.T) {
 	assert.Empty(t, other)
 
 	require.NoError(t, w.Bootstrap(ctx, tg))
-	has, err = w.HasPrimary(ctx, tg)
-	require.NoError(t, err)
+	// the caches see the created primary once its watch event arrives; the bound is a guard
+	// against a hang, not a timing claim
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		has, err = w.HasPrimary(ctx, tg)
+		require.NoError(t, err)
+		if has || time.Now().After(end) {
+			break
+		}
+	}
 	assert.True(t, has, "the bootstrapped primary is the Workload's")
 	other, err = w.OtherCanary(ctx, tg)
 	require.NoError(t, err)
