@@ -40,9 +40,15 @@ func (c *collector) lines() []string {
 	return out
 }
 
-// alertsOf feeds events to a Dispatcher's OnEvent handler for spec and returns what it
-// delivered.
+// alertsOf feeds events of podinfo to a Dispatcher's OnEvent handler for spec and returns
+// what it delivered.
 func alertsOf(t *testing.T, cfg notify.Config, spec canary.Spec, events ...canary.Event) *collector {
+	t.Helper()
+	return alertsFor(t, cfg, spec, podinfo, events...)
+}
+
+// alertsFor is alertsOf for events of target.
+func alertsFor(t *testing.T, cfg notify.Config, spec canary.Spec, target canary.Target, events ...canary.Event) *collector {
 	t.Helper()
 	c := &collector{}
 	cfg.Routes = []notify.Route{{Notifier: c}}
@@ -53,7 +59,7 @@ func alertsOf(t *testing.T, cfg notify.Config, spec canary.Spec, events ...canar
 	go func() { done <- d.Run(ctx) }()
 	h := d.OnEvent(spec)
 	for _, e := range events {
-		e.Target = podinfo
+		e.Target = target
 		h(e)
 	}
 	require.NoError(t, d.Flush(ctx))

@@ -1,7 +1,6 @@
 package notify_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,27 +9,6 @@ import (
 	"github.com/canarykit/canarykit/canary"
 	"github.com/canarykit/canarykit/webhook/notify"
 )
-
-// alertsFor is alertsOf for events of target.
-func alertsFor(t *testing.T, cfg notify.Config, target canary.Target, events ...canary.Event) *collector {
-	t.Helper()
-	c := &collector{}
-	cfg.Routes = []notify.Route{{Notifier: c}}
-	d, err := notify.New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	h := d.OnEvent(canary.Spec{StepWeight: 10, MaxWeight: 50})
-	for _, e := range events {
-		e.Target = target
-		h(e)
-	}
-	require.NoError(t, d.Flush(ctx))
-	cancel()
-	require.NoError(t, <-done)
-	return c
-}
 
 // As Flagger's alerts: the field Target names the target workload ("<kind>/<name>.<namespace>",
 // spec.targetRef), not the Canary, and the initialization alert names the kind.
@@ -43,7 +21,7 @@ func TestAlertsNameTheTargetWorkload(t *testing.T) {
 		{"DaemonSet", "DaemonSet/podinfo.test", "New DaemonSet detected, initialization completed."},
 		{"", "podinfo.test", "New workload detected, initialization completed."},
 	} {
-		got := alertsFor(t, notify.Config{Kind: tc.kind}, target, events...).all()
+		got := alertsFor(t, notify.Config{Kind: tc.kind}, canary.Spec{StepWeight: 10, MaxWeight: 50}, target, events...).all()
 		require.Len(t, got, 2)
 		assert.Equal(t, tc.initialized, got[0].Message)
 		for _, n := range got {
