@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -120,4 +121,27 @@ spec:
 	f := newKEDAFixture(t, nil, unstructuredYAML(t, flaggerScaledObject), staleCopy)
 	require.NoError(t, f.w.Bootstrap(context.Background(), f.t))
 	assert.Equal(t, want, f.get(t, "podinfo-primary").Object["spec"], "the copy Bootstrap makes when there is none")
+}
+
+// An autoscalerRef naming another app's HorizontalPodAutoscaler is refused, naming it and
+// what it scales, before the primary's copy is made: its bounds and metrics are not the
+// target's.
+func TestBootstrapRefusesAnAutoscalerOfAnotherApp(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.PodinfoDeployment("podinfo", "podinfo:1", 2)
+	d.Namespace = "test"
+	hpa := testenv.CPUAutoscaler("payments", 2, 4)
+	hpa.Namespace = "test"
+	client := fake.NewClientset(d, hpa)
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	tg := canary.Target{Namespace: "test", Name: "podinfo"}
+	w, err := c.Workload(WorkloadOptions{Target: tg, Port: 9898, Autoscaler: "payments"})
+	require.NoError(t, err)
+	err = w.Bootstrap(ctx, tg)
+	require.ErrorContains(t, err, `autoscaler test/payments (autoscalerRef) scales Deployment "payments", not the target Deployment "podinfo"`)
+	assert.True(t, canary.IsPermanent(err))
+	_, err = client.AutoscalingV2().HorizontalPodAutoscalers("test").Get(ctx, "payments-primary", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "no copy made: %v", err)
 }
