@@ -216,11 +216,7 @@ func (d *Driver) alerts(ctx context.Context, c *flagger.Canary) (*notify.Dispatc
 		}
 		routes = append(routes, notify.Route{Name: a.Name, Notifier: n, MinSeverity: sev})
 	}
-	kind := c.Workload.Kind
-	if kind == "" {
-		kind = "Deployment"
-	}
-	return notify.New(notify.Config{Routes: routes, Kind: kind, Logger: d.opts.Logger.WithName("alerts")})
+	return notify.New(notify.Config{Routes: routes, Kind: kindOf(c), Logger: d.opts.Logger.WithName("alerts")})
 }
 
 // slackPostMessage is where a Slack AlertProvider with a token and no address posts, as in

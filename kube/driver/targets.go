@@ -117,6 +117,26 @@ type runningTarget struct {
 // deployment is the "namespace/name" of c's target Deployment.
 func deployment(c *flagger.Canary) string { return c.Target.Namespace + "/" + c.Target.Name }
 
+// targetTaken is ErrTargetTaken for c, whose target app is the target of other's Canary (key
+// k). Targets of two kinds count as one when they share a name: the Services, route objects
+// and Lease are named after it.
+func targetTaken(c, other *flagger.Canary, app, k string) error {
+	kind, otherKind := kindOf(c), kindOf(other)
+	if kind == otherKind {
+		return fmt.Errorf("spec.targetRef: %w: %s %s is the target of %s (a %s has one Canary)", ErrTargetTaken, kind, app, k, kind)
+	}
+	return fmt.Errorf("spec.targetRef: %w: %s %s is the target of %s, and this %s of the same name would share its Services, routes and Lease (named after the target); name one of them apart",
+		ErrTargetTaken, otherKind, app, k, kind)
+}
+
+// kindOf is c's target kind, Deployment when unset.
+func kindOf(c *flagger.Canary) string {
+	if c.Workload.Kind == "" {
+		return "Deployment"
+	}
+	return c.Workload.Kind
+}
+
 func (r *runningTarget) onEvent(e canary.Event) {
 	if h := r.handler.Load(); h != nil && *h != nil {
 		(*h)(e)
@@ -142,7 +162,7 @@ func (ts *Targets) claim(key string, c *flagger.Canary) error {
 		}
 		if by := r.refused.Load(); by == nil || *by != c.Target.CanaryName() {
 			ts.wait(app, key, c.Target.CanaryName())
-			return fmt.Errorf("spec.targetRef: %w: Deployment %s is the target of %s (a Deployment has one Canary)", ErrTargetTaken, app, k)
+			return targetTaken(c, r.canary, app, k)
 		}
 		delete(ts.by, k) // it gives way to the Canary the target's objects were made for
 		r.cancel()

@@ -378,3 +378,20 @@ func TestRecheckFallsOnASharedSlot(t *testing.T) {
 	assert.Equal(t, 10*time.Second+500*time.Millisecond, recheckIn(before, 10*time.Second))
 	assert.Equal(t, 5*time.Nanosecond, recheckIn(base.Add(3), 5*time.Nanosecond), "too short for a slot")
 }
+
+// A DaemonSet named like another Canary's target Deployment is that target to Targets (its
+// Services, routes and Lease would be named alike): refused, the message naming both kinds.
+func TestTargetsRefuseATargetOfAnotherKindOfTheSameName(t *testing.T) {
+	ts := offline(t, Options{Recheck: time.Hour}).Targets(nil)
+	defer ts.StopAll()
+	first, second := testCanary(flagger.Router{Kind: flagger.RouterKubernetes}), testCanary(flagger.Router{Kind: flagger.RouterKubernetes})
+	first.Name, first.Target.Canary = "first", "first"
+	second.Name, second.Target.Canary = "second", "second"
+	second.Workload.Kind = "DaemonSet"
+	ctx := context.Background()
+	_, _, err := ts.Apply(ctx, "test/first", first)
+	require.NoError(t, err)
+	_, _, err = ts.Apply(ctx, "test/second", second)
+	require.ErrorIs(t, err, ErrTargetTaken)
+	assert.ErrorContains(t, err, "Deployment test/podinfo is the target of test/first, and this DaemonSet of the same name would share its Services, routes and Lease")
+}
