@@ -69,17 +69,17 @@ func (w *Workload) RestoreTarget(ctx context.Context, t canary.Target) (int32, e
 // was bootstrapped, whatever revision its primary records (a primary Flagger made records none
 // until canarykit promotes it). A primary made for another Canary of the target counts as none.
 func (w *Workload) HasPrimary(ctx context.Context, t canary.Target) (bool, error) {
-	found, owned, err := w.primaryOwned(ctx, t)
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return false, err
+	}
+	found, owned, err := w.primaryOwned(nc, d, t)
 	return found && owned == nil, err
 }
 
-// primaryOwned looks the target's primary up in the caches: found is false when it does not
-// exist, and owned is why it is not the Workload's (nil when it is).
-func (w *Workload) primaryOwned(ctx context.Context, t canary.Target) (found bool, owned, err error) {
-	nc, d, err := w.lookup(ctx, t)
-	if err != nil {
-		return false, nil, err
-	}
+// primaryOwned looks the target's primary up in nc: found is false when it does not exist,
+// and owned is why it is not the Workload's for target d (nil when it is).
+func (w *Workload) primaryOwned(nc *nsCache, d app, t canary.Target) (found bool, owned, err error) {
 	p, err := w.kind.cached(nc, t.Namespace, t.PrimaryName())
 	switch {
 	case apierrors.IsNotFound(err):
@@ -99,12 +99,16 @@ func (w *Workload) primaryOwned(ctx context.Context, t canary.Target) (found boo
 // that Canary. It is "" when the primary is the Workload's, Flagger's for its Canary, records
 // no Canary, or when neither it nor such an apex Service exists.
 func (w *Workload) OtherCanary(ctx context.Context, t canary.Target) (string, error) {
-	found, owned, err := w.primaryOwned(ctx, t)
+	nc, d, err := w.lookup(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	found, owned, err := w.primaryOwned(nc, d, t)
 	if err != nil {
 		return "", err
 	}
 	if !found {
-		if owned, err = w.apexOwned(ctx, t); err != nil {
+		if owned, err = w.apexOwned(nc, d, t); err != nil {
 			return "", err
 		}
 	}
@@ -115,13 +119,9 @@ func (w *Workload) OtherCanary(ctx context.Context, t canary.Target) (string, er
 	return conflict.Canary, nil
 }
 
-// apexOwned is why the target's apex Service, from the caches, is not the Workload's (nil when
-// it is, or when it does not exist).
-func (w *Workload) apexOwned(ctx context.Context, t canary.Target) (owned, err error) {
-	nc, d, err := w.lookup(ctx, t)
-	if err != nil {
-		return nil, err
-	}
+// apexOwned is why the target's apex Service, in nc, is not the Workload's for target d (nil
+// when it is, or when it does not exist).
+func (w *Workload) apexOwned(nc *nsCache, d app, t canary.Target) (owned, err error) {
 	svc, err := nc.service(t.Namespace, t.ApexService())
 	switch {
 	case apierrors.IsNotFound(err):

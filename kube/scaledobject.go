@@ -170,14 +170,19 @@ func (w *Workload) primaryScaledObjectSpec(src *unstructured.Unstructured, d app
 // Deployment named target: another app's, which canarykit must neither copy nor pause or
 // resume.
 func scalesTarget(so *unstructured.Unstructured, target string) error {
-	ref, _, _ := unstructured.NestedMap(so.Object, "spec", "scaleTargetRef")
 	name, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "name")
 	kind, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "kind")
-	if ref == nil || name != target || (kind != "" && kind != "Deployment") {
-		return canary.Permanent(fmt.Errorf("scaledobject %s/%s (autoscalerRef) scales %s %q, not the target Deployment %q",
-			so.GetNamespace(), so.GetName(), orDefault(kind, "Deployment"), name, target))
+	return autoscalerScales("scaledobject", so.GetNamespace(), so.GetName(), kind, name, target)
+}
+
+// autoscalerScales refuses the autoscaler what ns/name (autoscalerRef) unless its scale
+// target (refKind, "" for Deployment, and refName) is the target Deployment named target.
+func autoscalerScales(what, ns, name, refKind, refName, target string) error {
+	if refName == target && (refKind == "" || refKind == "Deployment") {
+		return nil
 	}
-	return nil
+	return canary.Permanent(fmt.Errorf("%s %s/%s (autoscalerRef) scales %s %q, not the target Deployment %q",
+		what, ns, name, orDefault(refKind, "Deployment"), refName, target))
 }
 
 func orDefault(s, def string) string {

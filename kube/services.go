@@ -273,10 +273,9 @@ func (w *Workload) syncAutoscaler(ctx context.Context, nc *nsCache, d app, updat
 	if err != nil {
 		return err
 	}
-	if ref := src.Spec.ScaleTargetRef; ref.Name != d.Name || (ref.Kind != "" && ref.Kind != "Deployment") {
-		// another app's autoscaler: its bounds and metrics are not the target's to copy
-		return canary.Permanent(fmt.Errorf("autoscaler %s/%s (autoscalerRef) scales %s %q, not the target Deployment %q",
-			ns, name, orDefault(ref.Kind, "Deployment"), ref.Name, d.Name))
+	// another app's autoscaler: its bounds and metrics are not the target's to copy
+	if err := autoscalerScales("autoscaler", ns, name, src.Spec.ScaleTargetRef.Kind, src.Spec.ScaleTargetRef.Name, d.Name); err != nil {
+		return err
 	}
 	spec := *src.Spec.DeepCopy()
 	spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name + "-primary"}
