@@ -7,6 +7,13 @@
 // The wake-ups run their function from wherever they fire: a fake clock's AfterFunc under
 // the clock's own lock, context.AfterFunc from the goroutine that cancels. Wake therefore
 // takes no lock that a caller may hold, and does the resuming in a goroutine of its own.
+//
+// That goroutine is one of a few kept between wake-ups (at most maxIdleResumers wait, each for
+// resumerLinger): a loop's tick goes deep (JSON encoding, the HTTP client), and a new goroutine
+// would grow its stack from the runtime's smallest to that depth, copying it at each doubling,
+// on every tick of every loop. A kept goroutine keeps its grown stack until the collector
+// shrinks it. The loops do not see the difference: each resume runs once, after its
+// registrations are stopped, as before.
 package park
 
 import (
@@ -68,7 +75,7 @@ func (p *Parking) Wake() {
 	if !p.woken.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
+	resumeElsewhere(func() {
 		p.mu.Lock() // the registrations are made
 		stops := p.stops
 		p.mu.Unlock()
@@ -76,7 +83,56 @@ func (p *Parking) Wake() {
 			stop()
 		}
 		p.resume()
-	}()
+	})
+}
+
+const (
+	// maxIdleResumers is how many goroutines that resumed a loop wait for the next wake-up.
+	maxIdleResumers = 8
+	// resumerLinger is how long one of them waits before it ends.
+	resumerLinger = 5 * time.Second
+)
+
+// resumers hands a wake-up's work to a goroutine waiting for one.
+var resumers = struct {
+	handoff chan func() // unbuffered: a send succeeds only into a waiting resumer
+	idle    atomic.Int32
+}{handoff: make(chan func())}
+
+// resumeElsewhere runs f in another goroutine: a waiting resumer, or a new one.
+func resumeElsewhere(f func()) {
+	select {
+	case resumers.handoff <- f:
+	default:
+		go resumer(f)
+	}
+}
+
+// resumer runs f, then waits for the next work while fewer than maxIdleResumers wait, for at
+// most resumerLinger.
+func resumer(f func()) {
+	var linger *time.Timer
+	for {
+		f()
+		f = nil // keep nothing of the work done alive while waiting
+		if resumers.idle.Add(1) > maxIdleResumers {
+			resumers.idle.Add(-1)
+			return
+		}
+		if linger == nil {
+			linger = time.NewTimer(resumerLinger)
+		} else {
+			linger.Reset(resumerLinger)
+		}
+		select {
+		case f = <-resumers.handoff:
+			resumers.idle.Add(-1)
+			linger.Stop()
+		case <-linger.C:
+			resumers.idle.Add(-1)
+			return
+		}
+	}
 }
 
 // Woken reports whether a wake-up has come.
