@@ -43,7 +43,7 @@ func retryPeriod(d time.Duration) time.Duration { return max(d/16, 500*time.Mill
 // of the duration, and by the renewal deadline.
 //
 // A vouched claim with nothing to do until its next renewal parks instead of waiting in a
-// goroutine (park): renewLoop returns true, and the loop resumes in a new goroutine at the
+// goroutine (park): renewLoop returns true, and the loop resumes in another goroutine at the
 // first of the wake-ups it would have waited for. An idle target then costs no goroutine of
 // its own for its lease (at 1,000 targets, 1,000 goroutines and 8 MB of their stacks). A
 // wake-up that finds nothing to do (the renewal time moved on by a write meanwhile) parks

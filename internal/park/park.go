@@ -27,7 +27,7 @@ import (
 
 // A Parking is one parked wait. Make it with New, register its wake-ups with After and
 // Context, then call Parked; the first wake-up (or Wake) unregisters them all and calls
-// resume in a new goroutine, once.
+// resume in another goroutine (a kept resumer's or a new one), once.
 type Parking struct {
 	resume func()
 	woken  atomic.Bool
