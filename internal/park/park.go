@@ -1,6 +1,6 @@
 // Package park is a wait that holds no goroutine: a loop with nothing to do until one of
 // several things happens (a timer, the end of a context, a nudge of its own) registers them as
-// its wake-ups and lets its goroutine end; the first of them resumes the loop in a new
+// its wake-ups and lets its goroutine end; the first of them resumes the loop in another
 // goroutine. At 1,000 idle targets that is 1,000 goroutines and about 8 MB of their stacks
 // less for each loop that parks.
 //
