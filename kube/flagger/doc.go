@@ -60,7 +60,7 @@
 //
 // Every problem is reported at once, each with its document (in a stream of several) and field
 // path, and nothing is dropped: a field canarykit does not support yet
-// (spec.service.mirror, spec.upstreamRef, spec.routeRef),
+// (spec.upstreamRef, spec.routeRef, spec.service.backends),
 // an unknown field, a mistyped value, an object given twice, a MetricTemplate provider other
 // than prometheus and datadog, an AlertProvider type canarykit cannot notify. Errors are
 // *canary.ValidationError and wrap canary.ErrInvalidSpec. Names are checked as Kubernetes
