@@ -97,7 +97,7 @@ func newDescs() descs {
 			"Checks of dry-run metrics (reported, never counted against the release) run in analysis ticks, by verdict",
 			[]string{"name", "namespace", "metric", "verdict"}, nil),
 		causes: desc("canarykit_canary_failure_causes_total",
-			"Failed releases by cause (threshold, hook, abort, deadline, reverted, promotion-failed)",
+			"Failed releases by cause (threshold, hook, abort, deadline, reverted, promotion-failed, split, other)",
 			[]string{"name", "namespace", "cause"}, nil),
 		release: desc("canarykit_canary_release_duration_seconds",
 			"Seconds from a new revision detected to its release's end (Succeeded or Failed)",

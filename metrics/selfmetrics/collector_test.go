@@ -400,3 +400,20 @@ func TestATargetNamedLikeAnotherTargetsPrimary(t *testing.T) {
 	assert.False(t, ok, "forgotten with podinfo's primary")
 	assert.Equal(t, 80.0, mustValue(t, reg, "flagger_canary_weight", lbl("workload", "podinfo-primary-primary")))
 }
+
+// Every cause of failure the engine gives is counted under its own value of the cause label;
+// other is for a cause the Collector does not know.
+func TestEveryFailureCauseHasItsLabel(t *testing.T) {
+	failures := []canary.Cause{canary.CauseThreshold, canary.CauseRollbackHook, canary.CauseAborted,
+		canary.CauseProgressDeadline, canary.CauseReverted, canary.CausePromotionFailed, canary.CauseSplitNotFollowed}
+	c := selfmetrics.New(selfmetrics.Options{})
+	reg := registry(t, c)
+	on := c.For(podinfo, spec())
+	for _, cause := range append(failures, canary.Cause("unheard-of")) {
+		on(canary.Event{Target: podinfo, Reason: canary.ReasonFailed, Phase: canary.PhaseFailed, Cause: cause, Time: time.Now()})
+	}
+	for _, cause := range failures {
+		assert.Equal(t, 1.0, mustValue(t, reg, "canarykit_canary_failure_causes_total", lbl("cause", string(cause))), cause)
+	}
+	assert.Equal(t, 1.0, mustValue(t, reg, "canarykit_canary_failure_causes_total", lbl("cause", "other")))
+}

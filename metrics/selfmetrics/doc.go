@@ -64,8 +64,8 @@
 //   - canarykit_canary_dry_run_checks_total{name,namespace,metric,verdict} counter: the checks
 //     of dry-run metrics, by the same verdicts (reported, never counted as failed checks).
 //   - canarykit_canary_failure_causes_total{name,namespace,cause} counter: failed releases by
-//     cause (threshold, hook, abort, deadline, reverted, promotion-failed), other for any other
-//     (canary.CauseSplitNotFollowed among them).
+//     cause (threshold, hook, abort, deadline, reverted, promotion-failed, split: the traffic
+//     did not follow the weights), other for any other.
 //   - canarykit_canary_release_duration_seconds{name,namespace,phase} histogram (ReleaseBuckets):
 //     from a new revision detected (or restarted) to the release's end, by phase Succeeded or
 //     Failed; a release whose start the Collector did not see (resumed by a new process) is not

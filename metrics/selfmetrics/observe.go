@@ -69,7 +69,8 @@ func labelIndex(labels []string, v string) int {
 // causeLabels are the cause label's values: the engine's causes of failure, and other for
 // any other.
 var causeLabels = [...]string{string(canary.CauseThreshold), string(canary.CauseRollbackHook), string(canary.CauseAborted),
-	string(canary.CauseProgressDeadline), string(canary.CauseReverted), string(canary.CausePromotionFailed), "other"}
+	string(canary.CauseProgressDeadline), string(canary.CauseReverted), string(canary.CausePromotionFailed),
+	string(canary.CauseSplitNotFollowed), "other"}
 
 // analysisDecision reports whether e ends an analysis tick's work: the step advanced, was
 // halted or held, waits at a gate (a tick waiting for promotion approval too), or the
