@@ -417,6 +417,7 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 			ref := mo.obj("templateRef")
 			// the namespace defaults to the Canary's, as in Flagger
 			r := MetricTemplateRef{Metric: len(s.Metrics), Name: ref.name("name", true), Namespace: ref.namespace("namespace", m.Namespace), Path: ref.path}
+			r.CanaryNamespace = ref.str("namespace") == "" // the Canary's, wherever it is placed
 			if met.Query != "" {
 				d.fail(mo.at("templateRef"), "set query or templateRef, not both")
 			}

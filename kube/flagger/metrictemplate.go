@@ -58,12 +58,26 @@ func (t MetricTemplate) Key() string { return t.Namespace + "/" + t.Name }
 type MetricTemplateRef struct {
 	// Metric is the index of the metric in Spec.Metrics.
 	Metric int
-	// Name and Namespace of the template (Namespace defaults to the Canary's, as in Flagger).
+	// Name and Namespace of the template (Namespace defaults to the Canary's, as in Flagger:
+	// see CanaryNamespace).
 	Name, Namespace string
+	// CanaryNamespace: the manifest gave no templateRef.namespace, so the template is in the
+	// Canary's namespace wherever the Canary is: Resolve sets Namespace to Canary.Namespace
+	// as it is then (a Canary loaded without metadata.namespace and placed afterwards finds
+	// its templates where it is placed, as Flagger reads the reference at every analysis).
+	CanaryNamespace bool
 	// Template is the resolved template; nil until Resolve.
 	Template *MetricTemplate
 	// Path is the manifest field, e.g. spec.analysis.metrics[0].templateRef.
 	Path string
+}
+
+// namespaceIn is the template's namespace for the Canary m (see CanaryNamespace).
+func (r MetricTemplateRef) namespaceIn(m *Canary) string {
+	if r.CanaryNamespace {
+		return m.Namespace
+	}
+	return r.Namespace
 }
 
 func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {

@@ -231,7 +231,7 @@ func TestTemplateRefProblems(t *testing.T) {
         thresholdRange: {max: 1}
 `))
 	require.NoError(t, err)
-	assert.Equal(t, []flagger.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "test", Path: "spec.analysis.metrics[0].templateRef"}}, m.TemplateRefs,
+	assert.Equal(t, []flagger.MetricTemplateRef{{Metric: 0, Name: "errors", Namespace: "test", CanaryNamespace: true, Path: "spec.analysis.metrics[0].templateRef"}}, m.TemplateRefs,
 		"the Canary's namespace, as in Flagger")
 	err = m.Resolve(context.Background(), nil)
 	assert.Equal(t, []string{"spec.analysis.metrics[0].templateRef: MetricTemplate test/errors: no source (give the Flagger objects as files, or read them from the cluster)"},

@@ -24,6 +24,7 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 	metrics := slices.Clone(m.Spec.Metrics)
 	for i := range refs {
 		ref := &refs[i]
+		ref.Namespace = ref.namespaceIn(m)
 		switch {
 		case ref.Metric < 0 || ref.Metric >= len(metrics):
 			d.fail(ref.Path, "refers to metric %d; the spec has %d", ref.Metric, len(metrics))
@@ -84,7 +85,7 @@ func (m *Canary) Unresolved() []string {
 	var out []string
 	for _, r := range m.TemplateRefs {
 		if r.Template == nil {
-			out = append(out, "MetricTemplate "+r.Namespace+"/"+r.Name)
+			out = append(out, "MetricTemplate "+r.namespaceIn(m)+"/"+r.Name)
 		}
 	}
 	for _, a := range m.Alerts {
