@@ -138,7 +138,7 @@ type Workload struct {
 }
 
 // LoadCanary converts one Flagger Canary (flagger.app/v1beta1 with `analysis`, or the legacy
-// v1alpha3 with `canaryAnalysis` and scalar metric thresholds) into a Canary: a YAML
+// v1alpha3 with `canaryAnalysis`; scalar metric thresholds in either) into a Canary: a YAML
 // document, or a List holding it. Anything else in the data is an error (LoadObjects reads a
 // Canary with the objects it refers to). Fields canarykit does not support are reported by
 // path, every one of them, never dropped. The target's names and the spec are validated as
@@ -222,7 +222,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	if !spec.has(key) {
 		d.fail(spec.at(key), "required, as in Flagger's schema (with skipAnalysis: true, an empty one)")
 	}
-	decodeAnalysis(d, spec.obj(key), m, legacy)
+	decodeAnalysis(d, spec.obj(key), m)
 	decodeAnnotations(d, annotations, meta.at("annotations"), m)
 	if spec.has("ingressRef") {
 		m.Target.Ingress = decodeIngressRef(d, spec.obj("ingressRef"))
@@ -362,7 +362,7 @@ func decodeService(d *decoder, svc *object, m *Canary) {
 	svc.done()
 }
 
-func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
+func decodeAnalysis(d *decoder, a *object, m *Canary) {
 	s := &m.Spec
 	s.Interval = a.interval("interval")
 	if s.Interval > 0 && s.Interval < FlaggerMinInterval {
@@ -395,9 +395,9 @@ func decodeAnalysis(d *decoder, a *object, m *Canary, legacy bool) {
 		}
 		if mo.has("threshold") {
 			v := mo.float("threshold")
+			// deprecated, but kept by flagger.app/v1beta1 (CanaryMetric.Threshold) and written
+			// by Flagger's own podinfo chart: read as in v1alpha3
 			switch {
-			case !legacy:
-				d.fail(mo.at("threshold"), "scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1")
 			case mo.has("thresholdRange"):
 				// Flagger checks the range when there is one, and the scalar only without
 				m.Notes = append(m.Notes, fmt.Sprintf("%s: legacy threshold %v not used: thresholdRange %s is set", mo.path, v, met.ThresholdRange))

@@ -133,7 +133,6 @@ spec:
 		`spec.targetRef.kind: canarykit drives Deployments and DaemonSets; got "StatefulSet"`,
 		`spec.analysis.interval: must be a duration like 30s or 1m, got "1 minute"`,
 		"spec.analysis.match[0].gateways: not supported by canarykit yet",
-		"spec.analysis.metrics[0].threshold: scalar threshold is the legacy v1alpha3 form; use thresholdRange with apiVersion flagger.app/v1beta1",
 		"spec.analysis.metrics[1].colour: unknown field (not a Flagger Canary field canarykit knows)",
 		"spec.analysis.alerts[0].providerRef.name: required",
 		`spec.ingressRef.name: "Podinfo" is not a valid Kubernetes name (lowercase RFC 1123)`,

@@ -21,7 +21,9 @@
 // alertprovider.go.
 //
 // A Canary is flagger.app/v1beta1 with spec.analysis, or the legacy v1alpha3 with
-// spec.canaryAnalysis and scalar metric thresholds (read as ranges, with a Note). The spec is
+// spec.canaryAnalysis. A metric's scalar threshold, deprecated but kept by v1beta1 (Flagger's
+// podinfo chart writes it), is read as Flagger checks it, with a Note: a minimum of
+// request-success-rate, a maximum of any other metric, and not used beside a thresholdRange. The spec is
 // validated as canary.New validates it, each problem at its manifest path
 // (spec.analysis.stepWeight), and so are the names of the Services canarykit creates: the apex
 // (spec.service.name, else spec.targetRef.name) and its "-primary" and "-canary" Services must
