@@ -275,8 +275,9 @@ func decodeResult(data []byte) (model.Value, error) {
 }
 
 // checkSamples refuses the vector samples model.Sample would decode as a nil sample or as the
-// value 0: null, or with neither a value pair [time, "value"] nor a histogram. Keys match as
-// model.Sample's do (encoding/json, ignoring case).
+// value 0: null, or with neither a value pair [time, "value"] nor a histogram; a pair whose
+// value is null ([time, null]) is one (client_golang leaves its value 0), as it is in a range
+// answer (checkRangePoints). Keys match as model.Sample's do (encoding/json, ignoring case).
 func checkSamples(result []byte) error {
 	var samples []*struct {
 		Value, Histogram json.RawMessage
@@ -292,7 +293,7 @@ func checkSamples(result []byte) error {
 			continue
 		}
 		var pair []json.RawMessage
-		if json.Unmarshal(s.Value, &pair) != nil || len(pair) != 2 {
+		if json.Unmarshal(s.Value, &pair) != nil || len(pair) != 2 || !bytes.HasPrefix(bytes.TrimSpace(pair[1]), []byte{'"'}) {
 			return fmt.Errorf("sample %d has no value [time, \"value\"]", i)
 		}
 	}

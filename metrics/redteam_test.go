@@ -115,6 +115,8 @@ func TestRedteamSampleWithoutValueIsNotZero(t *testing.T) {
 		`{"metric":{},"value":null}`,
 		`{"metric":{},"value":[]}`,
 		`{"metric":{},"value":[1767225600]}`,
+		`{"metric":{},"value":[1767225600,null]}`, // client_golang leaves the value 0
+		`{"metric":{},"value":[1767225600,0.5]}`,
 		`{"metric":{},"histogram":null}`,
 	} {
 		t.Run(sample, func(t *testing.T) {
@@ -134,7 +136,7 @@ func TestRedteamSampleWithoutValueIsNotZero(t *testing.T) {
 // quoted number) is not a measurement of 0 either: the samples and the counts refuse it.
 func TestRedteamRangePointWithoutValueIsNotZero(t *testing.T) {
 	ctx := context.Background()
-	for _, point := range []string{`[1767225600]`, `[]`, `null`, `[1767225600,0.5]`, `[1767225600,"1",3]`, `{}`} {
+	for _, point := range []string{`[1767225600]`, `[]`, `null`, `[1767225600,null]`, `[1767225600,0.5]`, `[1767225600,"1",3]`, `{}`} {
 		t.Run(point, func(t *testing.T) {
 			body := `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1767225540,"1"],` + point + `]}]}}`
 			p := newTestProm(t, newPromFake(t, always(200, body)).URL, PrometheusOptions{})
