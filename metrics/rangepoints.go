@@ -28,21 +28,36 @@ func (c pointChecked) Do(ctx context.Context, req *http.Request) (*http.Response
 }
 
 // checkRangePoints refuses a matrix answer any of whose points is not a [time, "value"] pair
-// (a float point: native histogram points are refused by allValues). An answer it cannot
-// read is client_golang's to report.
+// (a float point: native histogram points are refused by allValues), and a vector answer
+// (which Prometheus never gives a range query, but whatever answers at its address may) with
+// a sample checkSamples refuses. An answer it cannot read is client_golang's to report.
 func checkRangePoints(body []byte) error {
 	var answer struct {
 		Data struct {
-			ResultType string `json:"resultType"`
-			Result     []*struct {
-				Values []json.RawMessage `json:"values"`
-			} `json:"result"`
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
 		} `json:"data"`
 	}
-	if json.Unmarshal(body, &answer) != nil || answer.Data.ResultType != "matrix" {
+	if json.Unmarshal(body, &answer) != nil {
 		return nil
 	}
-	for i, series := range answer.Data.Result {
+	var matrix []*struct {
+		Values []json.RawMessage `json:"values"`
+	}
+	switch answer.Data.ResultType {
+	case "vector":
+		if err := checkSamples(answer.Data.Result); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnexpectedResult, err)
+		}
+		return nil
+	case "matrix":
+		if json.Unmarshal(answer.Data.Result, &matrix) != nil {
+			return nil
+		}
+	default:
+		return nil
+	}
+	for i, series := range matrix {
 		if series == nil {
 			continue // allValues refuses a null series
 		}

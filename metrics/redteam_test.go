@@ -128,6 +128,11 @@ func TestRedteamSampleWithoutValueIsNotZero(t *testing.T) {
 			require.NoError(t, err)
 			_, err = s.Samples(context.Background(), SampleRequest{Metric: "m", CanaryQuery: "up", BaselineQuery: "up"})
 			assert.ErrorIs(t, err, ErrUnexpectedResult)
+			// the same vector answering a range query (a server that is not Prometheus)
+			s, err = NewPrometheusSamples(p, PrometheusSamplesOptions{Step: time.Minute})
+			require.NoError(t, err)
+			got, err := s.Samples(context.Background(), SampleRequest{Metric: "m", CanaryQuery: "up", BaselineQuery: "up"})
+			assert.ErrorIs(t, err, ErrUnexpectedResult, "samples %v", got)
 		})
 	}
 }
