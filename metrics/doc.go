@@ -98,7 +98,10 @@
 // NGINX() does the same with Flagger's NGINX ingress queries over ingress-nginx's
 // nginx_ingress_controller_requests and nginx_ingress_controller_response_duration_seconds
 // (the mean, in milliseconds, as Flagger computes it), for Canaries with provider nginx;
-// {{ ingress }} is the Canary's ingressRef name.
+// {{ ingress }} is the Canary's ingressRef name. Kubernetes() does the same with the queries
+// Flagger runs for provider kubernetes outside a Linkerd mesh, over the app's own
+// http_request_duration_seconds (its pods by kubernetes_namespace and kubernetes_pod_name; the
+// p99 in milliseconds).
 //
 // # Does the split reach the traffic?
 //

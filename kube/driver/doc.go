@@ -7,7 +7,8 @@
 // or the NGINX canary Ingress copied from the Canary's ingressRef), the Workload of the
 // target with the Services' metadata, headless and trafficDistribution,
 // Flagger's built-in checks of the data plane (metrics.Istio for provider istio,
-// metrics.NGINX for nginx, metrics.Linkerd otherwise), Prometheus per metric (a MetricTemplate's own
+// metrics.NGINX for nginx, metrics.Kubernetes for kubernetes when Options.DefaultRouter is not
+// Linkerd's, as Flagger's with another mesh provider, metrics.Linkerd otherwise), Prometheus per metric (a MetricTemplate's own
 // server and credentials; a datadog MetricTemplate's metrics.Datadog, with its Secret's
 // datadog_api_key and datadog_application_key and Flagger's window of ten of the metric's
 // intervals, canary.Metric.EffectiveInterval), webhooks, alerts (webhook/notify), Kubernetes Events and the

@@ -26,16 +26,29 @@ func knownKind(k flagger.RouterKind) bool {
 	return false
 }
 
-// builtinChecks are the queries of Flagger's built-in checks for a router kind: Istio's for
-// istio, NGINX's for nginx, Linkerd's otherwise.
-func builtinChecks(k flagger.RouterKind) map[string]string {
+// builtinChecks are the queries of Flagger's built-in checks for a router kind, given the
+// Driver's default router (def, the mesh its Canaries are in): Istio's for istio, NGINX's for
+// nginx, the app's own HTTP metrics for kubernetes outside a Linkerd mesh (Flagger's with a
+// mesh provider other than Linkerd's), Linkerd's otherwise (Flagger, in a Linkerd mesh,
+// queries Linkerd's proxies for provider kubernetes too).
+func builtinChecks(k, def flagger.RouterKind) map[string]string {
 	switch k {
 	case flagger.RouterNGINX:
 		return metrics.NGINX()
 	case flagger.RouterIstio:
 		return metrics.Istio()
+	case flagger.RouterKubernetes:
+		if !linkerdMesh(def) {
+			return metrics.Kubernetes()
+		}
 	}
 	return metrics.Linkerd()
+}
+
+// linkerdMesh reports whether a Driver whose default router is of kind def routes through
+// Linkerd: its SMI TrafficSplit or Gateway API HTTPRoute (the default).
+func linkerdMesh(def flagger.RouterKind) bool {
+	return def == flagger.RouterDefault || def == flagger.RouterSMI || def == flagger.RouterHTTPRoute
 }
 
 // routers builds routers on first use and shares them: one per kind and pinned version. Per
@@ -186,7 +199,7 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 
 // builtins returns Flagger's built-in checks for the data plane c is routed through.
 func (rs *routers) builtins(c *flagger.Canary) map[string]string {
-	return builtinChecks(rs.choice(c).Kind)
+	return builtinChecks(rs.choice(c).Kind, rs.d.opts.DefaultRouter.Kind)
 }
 
 // parentRef is a Gateway API parent reference for one of a Canary's gatewayRefs; empty fields

@@ -119,14 +119,27 @@ func TestRouterRefusals(t *testing.T) {
 	require.ErrorContains(t, err, "Options.Config is required")
 }
 
-// A Canary routed by NGINX gets Flagger's NGINX built-in checks, any other Linkerd's.
+// A Canary routed by NGINX gets Flagger's NGINX built-in checks; one of provider kubernetes
+// the app's own metrics' outside a Linkerd mesh; any other Linkerd's.
 func TestBuiltinChecksPerRouter(t *testing.T) {
 	d := offline(t, Options{})
-	assert.Equal(t, metrics.NGINX(), builtinChecks(d.routers.choice(testCanary(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"})).Kind))
-	assert.Equal(t, metrics.Linkerd(), builtinChecks(d.routers.choice(testCanary(flagger.Router{})).Kind))
+	assert.Equal(t, metrics.NGINX(), d.routers.builtins(testCanary(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"})))
+	assert.Equal(t, metrics.Linkerd(), d.routers.builtins(testCanary(flagger.Router{})))
 	n := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterNGINX}})
-	assert.Equal(t, metrics.NGINX(), builtinChecks(n.routers.choice(testCanary(flagger.Router{})).Kind), "the Driver's default router")
-	assert.Equal(t, metrics.Linkerd(), builtinChecks(n.routers.choice(testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"})).Kind))
+	assert.Equal(t, metrics.NGINX(), n.routers.builtins(testCanary(flagger.Router{})), "the Driver's default router")
+	assert.Equal(t, metrics.Linkerd(), n.routers.builtins(testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"})))
+
+	kubernetes := flagger.Router{Kind: flagger.RouterKubernetes, Provider: "kubernetes"}
+	for _, def := range []flagger.RouterKind{flagger.RouterDefault, flagger.RouterSMI, flagger.RouterHTTPRoute} {
+		l := offline(t, Options{DefaultRouter: flagger.Router{Kind: def}})
+		assert.Equal(t, metrics.Linkerd(), l.routers.builtins(testCanary(kubernetes)), "provider kubernetes in a Linkerd mesh (default router %q)", def)
+	}
+	for _, def := range []flagger.RouterKind{flagger.RouterKubernetes, flagger.RouterIstio, flagger.RouterNGINX} {
+		k := offline(t, Options{DefaultRouter: flagger.Router{Kind: def}})
+		assert.Equal(t, metrics.Kubernetes(), k.routers.builtins(testCanary(kubernetes)), "provider kubernetes beside default router %q", def)
+	}
+	k := offline(t, Options{DefaultRouter: kubernetes})
+	assert.Equal(t, metrics.Kubernetes(), k.routers.builtins(testCanary(flagger.Router{})), "no provider, the Driver's default kubernetes")
 	_, err := n.routers.shared(flagger.Router{Kind: flagger.RouterNGINX, APIVersion: "v1", Provider: "nginx"})
 	require.ErrorContains(t, err, `the nginx router has no version, got "v1"`)
 }
