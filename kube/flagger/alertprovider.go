@@ -74,12 +74,24 @@ type AlertRef struct {
 	// (warnings and errors) or error.
 	Severity string
 	// ProviderName and ProviderNamespace name the AlertProvider (namespace defaults to the
-	// Canary's, as in Flagger).
+	// Canary's, as in Flagger: see CanaryNamespace).
 	ProviderName, ProviderNamespace string
+	// CanaryNamespace: the manifest gave no providerRef.namespace, so the AlertProvider is in
+	// the Canary's namespace wherever the Canary is: Resolve sets ProviderNamespace to
+	// Canary.Namespace as it is then, as MetricTemplateRef.CanaryNamespace does.
+	CanaryNamespace bool
 	// Provider is the resolved provider; nil until Canary.Resolve.
 	Provider *AlertProvider
 	// Path is the manifest field, e.g. spec.analysis.alerts[0].providerRef.
 	Path string
+}
+
+// providerNamespaceIn is the AlertProvider's namespace for the Canary m (see CanaryNamespace).
+func (a AlertRef) providerNamespaceIn(m *Canary) string {
+	if a.CanaryNamespace {
+		return m.Namespace
+	}
+	return a.ProviderNamespace
 }
 
 func decodeAlerts(d *decoder, a *object, m *Canary) {
@@ -105,6 +117,7 @@ func decodeAlerts(d *decoder, a *object, m *Canary) {
 		ref.Path = pr.path
 		// the namespace defaults to the Canary's, as in Flagger
 		ref.ProviderName, ref.ProviderNamespace = pr.name("name", true), pr.namespace("namespace", m.Namespace)
+		ref.CanaryNamespace = pr.str("namespace") == "" // the Canary's, wherever it is placed
 		pr.done()
 		ao.done()
 		m.Alerts = append(m.Alerts, ref)

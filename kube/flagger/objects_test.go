@@ -266,7 +266,7 @@ func TestAlerts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []flagger.AlertRef{
 		{Name: "on-call Slack", Severity: "error", ProviderName: "on-call", ProviderNamespace: "flagger", Path: "spec.analysis.alerts[0].providerRef"},
-		{Name: "dev team Discord", Severity: "info", ProviderName: "dev-discord", ProviderNamespace: "test", Path: "spec.analysis.alerts[1].providerRef"},
+		{Name: "dev team Discord", Severity: "info", ProviderName: "dev-discord", ProviderNamespace: "test", CanaryNamespace: true, Path: "spec.analysis.alerts[1].providerRef"},
 	}, m.Alerts, "severity info and the Canary's namespace by default, as in Flagger")
 
 	rs, err := flagger.LoadObjects([]byte(`

@@ -57,6 +57,7 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 	alerts := slices.Clone(m.Alerts)
 	for i := range alerts {
 		a := &alerts[i]
+		a.ProviderNamespace = a.providerNamespaceIn(m)
 		if src == nil {
 			d.fail(a.Path, noSource, "AlertProvider", a.ProviderNamespace, a.ProviderName)
 			continue
@@ -90,7 +91,7 @@ func (m *Canary) Unresolved() []string {
 	}
 	for _, a := range m.Alerts {
 		if a.Provider == nil {
-			out = append(out, "AlertProvider "+a.ProviderNamespace+"/"+a.ProviderName)
+			out = append(out, "AlertProvider "+a.providerNamespaceIn(m)+"/"+a.ProviderName)
 		}
 	}
 	return out

@@ -48,3 +48,37 @@ spec:
 	err = m.Resolve(context.Background(), src)
 	assert.ErrorContains(t, err, "MetricTemplate ops/errors is not among the 2 given")
 }
+
+// An alert's providerRef without a namespace likewise means the Canary's namespace when the
+// AlertProvider is looked up.
+func TestProviderRefNamespaceIsTheCanarysWhenResolved(t *testing.T) {
+	m, err := flagger.LoadCanary([]byte(`apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis:
+    interval: 30s
+    stepWeight: 10
+    alerts:
+      - {name: team, severity: info, providerRef: {name: on-call}}
+      - {name: ops, severity: error, providerRef: {name: pager, namespace: ops}}
+`))
+	require.NoError(t, err)
+	m.Namespace, m.Target.Namespace = "test", "test" // placed, as examples/embed does
+	src := &flagger.Objects{AlertProviders: []flagger.AlertProvider{
+		{Name: "on-call", Namespace: "test", Type: "slack", Address: "https://hooks.slack.com/services/x", Channel: "c", Username: "u"},
+		{Name: "pager", Namespace: "ops", Type: "slack", Address: "https://hooks.slack.com/services/y", Channel: "c", Username: "u"},
+	}}
+	require.NoError(t, m.Resolve(context.Background(), src))
+	require.Len(t, m.Alerts, 2)
+	assert.Equal(t, "test", m.Alerts[0].ProviderNamespace, "the Canary's namespace at resolution")
+	assert.Equal(t, "test/on-call", m.Alerts[0].Provider.Key())
+	assert.Equal(t, "ops", m.Alerts[1].ProviderNamespace, "a namespace written in the manifest is kept")
+	assert.Empty(t, m.Unresolved())
+
+	m.Namespace, m.Target.Namespace = "ops", "ops"
+	err = m.Resolve(context.Background(), src)
+	assert.ErrorContains(t, err, "AlertProvider ops/on-call is not among the 2 given")
+}
