@@ -30,7 +30,7 @@ var (
 type Error struct {
 	Hook string
 	Type canary.HookType
-	// URL is the hook's URL without password or query values.
+	// URL is the hook's URL without user information or query values.
 	URL string
 	// StatusCode is the last response's status, 0 when no response arrived.
 	StatusCode int

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,5 +31,28 @@ func TestRedteamInvalidHookURLKeepsCredentialsOut(t *testing.T) {
 			require.ErrorAs(t, err, &werr)
 			assert.NotContains(t, werr.URL, "s3cret")
 		})
+	}
+}
+
+// A user name in a hook URL is often the credential itself ("https://<token>@host/", basic
+// auth with the token as user): it must stay out of the error, hence out of the events, as
+// canary.RedactURL keeps it out of validation messages.
+func TestRedteamUserNameInHookURLStaysOutOfErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens: the call fails to connect
+	c := newClient(t, fastRetries)
+	for _, raw := range []string{
+		"http://s3cret@" + addr + "/gate/check",
+		"http://s3cret:@" + addr + "/gate/check",
+		"http://s3cret:pass@" + addr + "/gate/check",
+	} {
+		_, err := c.Post(context.Background(), canary.Webhook{Name: "gate", Type: canary.HookConfirmRollout, URL: raw}, webhook.Payload{})
+		var werr *webhook.Error
+		require.ErrorAs(t, err, &werr)
+		assert.NotContains(t, err.Error(), "s3cret")
+		assert.NotContains(t, werr.URL, "s3cret")
+		assert.Contains(t, werr.URL, addr+"/gate/check", "the rest of the URL is shown")
 	}
 }

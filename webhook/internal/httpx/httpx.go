@@ -54,12 +54,13 @@ func Quote(excerpt string) string {
 	return "body " + strconv.Quote(excerpt)
 }
 
-// SafeURL returns u without its password and query values, for messages and logs: query
-// strings often carry tokens.
+// SafeURL returns u without its user information and query values, for messages and logs:
+// both often carry credentials (a token is often the user name itself, "https://<token>@host/").
+// User information is shown as "redacted@", as canary.RedactURL shows it.
 func SafeURL(u *url.URL) string {
 	c := *u
 	if c.User != nil {
-		c.User = url.User(c.User.Username())
+		c.User = url.User("redacted")
 	}
 	if c.RawQuery != "" {
 		c.RawQuery = "…"

@@ -23,6 +23,8 @@ func TestReadExcerpt(t *testing.T) {
 
 func TestSafeURL(t *testing.T) {
 	u, _ := url.Parse("https://user:pass@hooks.example/services/T0/B0/xyz?token=abc#frag")
-	assert.Equal(t, "https://user@hooks.example/services/T0/B0/xyz?…", SafeURL(u))
+	assert.Equal(t, "https://redacted@hooks.example/services/T0/B0/xyz?…", SafeURL(u))
+	u, _ = url.Parse("https://s3cret@hooks.example/x") // a token as the user name
+	assert.Equal(t, "https://redacted@hooks.example/x", SafeURL(u))
 	assert.Equal(t, "https://hooks.example/…", HostOnly(u))
 }
