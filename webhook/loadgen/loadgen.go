@@ -199,7 +199,7 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.Logger.GetSink() == nil {
 		cfg.Logger = logr.Discard()
 	}
-	g := &Generator{cfg: cfg, where: httpx.SafeURL(u), every: time.Duration(float64(time.Second) / cfg.Rate)}
+	g := &Generator{cfg: cfg, where: httpx.SafeURL(u), every: interval(cfg.Rate)}
 	g.cfg.Header, g.cfg.Body = http.Header{}, bytes.Clone(cfg.Body)
 	for k, vs := range cfg.Header {
 		if http.CanonicalHeaderKey(k) == "Host" {
@@ -400,6 +400,19 @@ func (g *Generator) Stats() Stats {
 	defer g.mu.Unlock()
 	return Stats{Runs: g.runs, Running: g.running, Requests: g.requests.Load(), Errors: g.errs.Load(),
 		Unfollowed: g.unfollowed.Load(), LastError: g.lastError}
+}
+
+// maxInterval bounds the interval between requests: about 146 years, longer than any run.
+const maxInterval = time.Duration(1 << 62)
+
+// interval is the time between requests at rate (positive) per second. A rate so low that the
+// interval would overflow a Duration (below about one request in 292 years), which converts to
+// a negative one and makes time.NewTicker panic, gets maxInterval: one request per run.
+func interval(rate float64) time.Duration {
+	if d := float64(time.Second) / rate; d < float64(maxInterval) {
+		return max(time.Duration(d), 1)
+	}
+	return maxInterval
 }
 
 // validHost reports whether h is a host name, an IPv4 address or a bracketed IPv6 address,
