@@ -77,6 +77,9 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 	if u.st.CanaryWeight == 0 && u.st.Iterations == 0 && !(u.r.spec.Mirror && u.weights.Mirrored) {
 		u.emit(EventNormal, ReasonStarted, fmt.Sprintf("Starting canary analysis for %s", t.workload()))
 		if ok, name, herr := u.runHooks(ctx, HookPreRollout); !ok {
+			if cutByAbort(herr) {
+				return tickNow, nil // the next tick rolls back: no failed check
+			}
 			return u.failCheck(ctx, "pre-rollout check "+name+" failed", fmt.Sprintf("Halt %s advancement pre-rollout check %s failed %v", t, name, herr), name, nil)
 		}
 		if u.st.FailedChecks == 0 || u.st.StartedAt.IsZero() {
@@ -86,6 +89,9 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 		}
 	} else {
 		if ok, name, herr := u.runHooks(ctx, HookRollout); !ok {
+			if cutByAbort(herr) {
+				return tickNow, nil // the next tick rolls back: no failed check
+			}
 			return u.failCheck(ctx, "external check "+name+" failed", fmt.Sprintf("Halt %s advancement external check %s failed %v", t, name, herr), name, nil)
 		}
 		var v verdict
@@ -161,6 +167,9 @@ func (u *run) advance(ctx context.Context, checks []CheckResult) (next, error) {
 		// one asked before the mirrored step stands for the step that ends it
 		if !u.weights.Mirrored {
 			if open, name, err := u.gatesOpen(ctx, HookConfirmTrafficIncrease, "Confirm-traffic-increase"); !open {
+				if cutByAbort(err) {
+					return tickNow, nil // the next tick rolls back: nothing waits on the gate
+				}
 				if err != nil {
 					return waitTick, err
 				}
@@ -222,6 +231,9 @@ func (u *run) promote(ctx context.Context, manual bool, checks []CheckResult) (n
 	t := u.r.target
 	if !manual {
 		if open, name, err := u.gatesOpen(ctx, HookConfirmPromotion, "Confirm-promotion"); !open {
+			if cutByAbort(err) {
+				return tickNow, nil // the next tick rolls back: nothing waits on the gate
+			}
 			if err != nil {
 				return waitTick, err
 			}

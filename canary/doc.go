@@ -130,5 +130,6 @@
 // bounds, an interval of at least MinInterval (a metric's of at least MinMetricInterval), at
 // most MaxHookRetries retries per webhook, and query templates that do not loop or call other
 // templates (CheckQuery), within MaxQueryLength before and after rendering. Abort cuts short a
-// hook call in progress, whatever its retries.
+// hook call in progress, whatever its retries; a call so cut short said nothing (no failed
+// check, no closed gate), and the release is rolled back for the abort.
 package canary

@@ -13,7 +13,9 @@ const maxRetryPause = 10 * time.Second
 // callHook asks one hook's gate. As in Flagger, Timeout bounds each attempt and Retries adds
 // attempts: the whole call is bounded by every attempt's timeout plus a pause of up to
 // maxRetryPause between attempts. Abort cuts short every call but a post-rollout hook's (the
-// release is already decided then): its retries do not delay the rollback.
+// release is already decided then): its retries do not delay the rollback. A call Abort cut
+// short answers no with errAbortRequested: the hook said nothing, so its caller neither counts
+// a failed check nor waits on a gate, and leaves the abort to the next tick.
 func (u *run) callHook(ctx context.Context, bh boundHook, phase Phase, ev *Event) (bool, error) {
 	n := time.Duration(min(max(bh.hook.Retries, 0), MaxHookRetries))
 	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook)*(n+1)+maxRetryPause*n)
@@ -29,13 +31,20 @@ func (u *run) callHook(ctx context.Context, bh boundHook, phase Phase, ev *Event
 			case <-ctx.Done():
 			}
 		}()
-		return u.askGate(ctx, bh, phase, ev)
+		ok, err := u.askGate(ctx, bh, phase, ev)
+		if !ok && errors.Is(context.Cause(ctx), errAbortRequested) {
+			return false, errAbortRequested
+		}
+		return ok, err
 	}
 	return u.askGate(ctx, bh, phase, ev)
 }
 
-// errAbortRequested cancels a hook call when Abort is called.
+// errAbortRequested cancels a hook call when Abort is called, and is what the call answers then.
 var errAbortRequested = errors.New("abort requested")
+
+// cutByAbort reports whether a hook call's no came from Abort cutting it short.
+func cutByAbort(err error) bool { return errors.Is(err, errAbortRequested) }
 
 func (u *run) askGate(ctx context.Context, bh boundHook, phase Phase, ev *Event) (bool, error) {
 	return bh.gate.Allow(ctx, GateRequest{
@@ -49,7 +58,8 @@ func (u *run) askGate(ctx context.Context, bh boundHook, phase Phase, ev *Event)
 
 // gatesOpen asks the confirm gates of typ in order; the first closed one keeps the release
 // waiting (no failed check) and is named in the result. A gate cut short by the end of Run's
-// context closes nothing: the context's error is returned, and the caller saves nothing.
+// context or by Abort closes nothing: the context's error or errAbortRequested is returned, and
+// the caller saves nothing.
 func (u *run) gatesOpen(ctx context.Context, typ HookType, label string) (bool, string, error) {
 	phase := u.st.Phase
 	if typ != HookConfirmRollout {
@@ -60,6 +70,10 @@ func (u *run) gatesOpen(ctx context.Context, typ HookType, label string) (bool, 
 		if !ok && ctx.Err() != nil {
 			// cut short by the end of Run: the gate said nothing, so nothing waits on it
 			return false, bh.hook.Name, ctx.Err()
+		}
+		if !ok && cutByAbort(err) {
+			// cut short by Abort: likewise; the caller leaves the abort to the next tick
+			return false, bh.hook.Name, err
 		}
 		if err != nil {
 			u.r.log.Info("gate closed by error", "hook", bh.hook.Name, "type", typ, "error", err.Error())
@@ -72,7 +86,8 @@ func (u *run) gatesOpen(ctx context.Context, typ HookType, label string) (bool, 
 	return true, "", nil
 }
 
-// runHooks runs the pre-rollout or rollout hooks in order and stops at the first failure.
+// runHooks runs the pre-rollout or rollout hooks in order and stops at the first failure (or
+// the first call Abort cut short: errAbortRequested, no failure).
 func (u *run) runHooks(ctx context.Context, typ HookType) (bool, string, error) {
 	for _, bh := range u.r.hooks[typ] {
 		ok, err := u.callHook(ctx, bh, PhaseProgressing, nil)
@@ -90,9 +105,13 @@ func (u *run) runHooks(ctx context.Context, typ HookType) (bool, string, error) 
 }
 
 // rollbackRequested asks the rollback hooks; the first that answers yes names the rollback.
+// After an Abort the rest are not asked: the abort rolls the release back anyway.
 func (u *run) rollbackRequested(ctx context.Context) (string, bool) {
 	for _, bh := range u.r.hooks[HookRollback] {
 		yes, err := u.callHook(ctx, bh, u.st.Phase, nil)
+		if cutByAbort(err) {
+			return "", false
+		}
 		if err != nil {
 			u.r.log.V(1).Info("rollback hook not signalling a rollback", "hook", bh.hook.Name, "error", err.Error())
 		}

@@ -53,3 +53,56 @@ func TestAbortCutsShortAHookCall(t *testing.T) {
 		assert.Equal(t, canary.PhaseFailed, res.Phase)
 	})
 }
+
+// A hook or gate that Abort cuts short said nothing: the release is rolled back for the abort,
+// without a failed check counted for the hook, a "Halt ... failed context canceled" event, or
+// a closed gate's Waiting event (and its "waiting for approval" alert) first.
+func TestAbortCutHookIsNeitherAFailedCheckNorAClosedGate(t *testing.T) {
+	for _, typ := range []canary.HookType{canary.HookConfirmRollout, canary.HookPreRollout, canary.HookRollout,
+		canary.HookConfirmTrafficIncrease, canary.HookConfirmPromotion} {
+		t.Run(string(typ), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				env := healthyEnv()
+				spec := seedSpec()
+				spec.Webhooks = []canary.Webhook{{Name: "slow", Type: typ, URL: "http://h/"}}
+				started := make(chan struct{}, 1)
+				cfg := env.Config(spec)
+				cfg.Webhooks = canary.GateFunc(func(ctx context.Context, req canary.GateRequest) (bool, error) {
+					if req.Hook.Type != typ {
+						return true, nil
+					}
+					select {
+					case started <- struct{}{}:
+					default:
+					}
+					<-ctx.Done()
+					return false, ctx.Err()
+				})
+				r, err := canary.New(cfg)
+				require.NoError(t, err)
+				run(t, r) // initialized at v0
+				env.Workload.SetRevision("v1")
+				done := make(chan canary.Result, 1)
+				go func() {
+					res, err := r.Run(context.Background())
+					assert.NoError(t, err)
+					done <- res
+				}()
+				<-started
+				r.Abort()
+				res := <-done
+				assert.Equal(t, canary.PhaseFailed, res.Phase)
+				assert.Equal(t, canary.CauseAborted, res.Cause)
+				for _, e := range env.Events.Events() {
+					assert.NotEqual(t, canary.ReasonHalted, e.Reason, e.Message)
+					assert.NotEqual(t, canary.ReasonWaiting, e.Reason, e.Message)
+				}
+				for _, s := range env.Store.Saved() {
+					assert.Zero(t, s.FailedChecks, "saved %s: %s", s.Phase, s.Message)
+					assert.NotContains(t, []canary.Phase{canary.PhaseWaiting, canary.PhaseWaitingPromotion}, s.Phase, s.Message)
+				}
+				requireOrder(t, env.Events.Messages(), "Rolling back podinfo.test aborted", "Canary failed! Scaling down podinfo.test")
+			})
+		})
+	}
+}

@@ -449,6 +449,11 @@ func (u *run) detect(ctx context.Context) (next, error) {
 		u.r.ctl.take(true, false)
 	} else {
 		if open, name, err := u.gatesOpen(ctx, HookConfirmRollout, "Confirm-rollout"); !open {
+			if cutByAbort(err) {
+				// what the next tick would do once the closed gate had made the release wait
+				u.r.ctl.take(false, true)
+				return u.rollback(ctx, CauseAborted, "", "aborted")
+			}
 			if err != nil {
 				return waitTick, err
 			}
