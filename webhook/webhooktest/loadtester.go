@@ -33,9 +33,10 @@ var blockingTypes = map[string]bool{"bash": true, "helm": true, "helmv3": true, 
 // LoadTester answers hook calls the way flagger-loadtester does, keeping its gates in memory
 // (like the loadtester, which loses them on restart):
 //
-//	POST /                 metadata.cmd required; type bash|helm|helmv3|kubectl: blocking,
-//	                       200 when Run succeeds (output when metadata returnCmdOutput=true),
-//	                       500 with the error otherwise; type cmd (default): 202, recorded
+//	POST /                 type bash|helm|helmv3|kubectl: blocking, metadata.cmd as given
+//	                       ("" when absent), 200 when Run succeeds (output when metadata
+//	                       returnCmdOutput=true), 500 with the error otherwise; type cmd
+//	                       (default): metadata.cmd required (else 400), 202, recorded
 //	/gate/approve          200            /gate/halt      403
 //	/gate/check            200 if the gate of name.namespace is open, else 403
 //	/gate/open|close       202, opens or closes it
@@ -116,8 +117,10 @@ func (lt *LoadTester) task(p webhook.Payload) (int, string) {
 	if typ != "cmd" && !blockingTypes[typ] {
 		return http.StatusBadRequest, "unknown task type " + typ
 	}
+	// a background task needs its cmd; a blocking one runs it as given, "" when absent (the
+	// loadtester runs `bash -c ""` then, which succeeds)
 	cmd, ok := p.Metadata["cmd"]
-	if !ok {
+	if !ok && !blockingTypes[typ] {
 		return http.StatusBadRequest, "cmd not found in metadata"
 	}
 	c := Command{Payload: p, Type: typ, Cmd: cmd, Blocking: blockingTypes[typ]}

@@ -40,20 +40,23 @@ func TestLoadTesterTasks(t *testing.T) {
 	}{
 		{"not JSON", `{`, 400, ""},
 		{"no metadata", `{` + podinfo + `}`, 400, "metadata not found in payload"},
-		{"no cmd", `{` + podinfo + `,"metadata":{"type":"bash"}}`, 400, "cmd not found in metadata"},
+		{"no cmd", `{` + podinfo + `,"metadata":{"type":"cmd"}}`, 400, "cmd not found in metadata"},
+		{"no cmd, the default type", `{` + podinfo + `,"metadata":{"logCmdOutput":"true"}}`, 400, "cmd not found in metadata"},
 		{"unknown type", `{` + podinfo + `,"metadata":{"type":"gatling","cmd":"x"}}`, 400, "unknown task type gatling"},
 		{"async by default", `{` + podinfo + `,"metadata":{"cmd":"hey -z 2m"}}`, 202, ""},
 		{"bash blocks", `{` + podinfo + `,"metadata":{"type":"bash","cmd":"curl token"}}`, 200, ""},
 		{"bash returns output", `{` + podinfo + `,"metadata":{"type":"bash","cmd":"curl token","returnCmdOutput":"true"}}`, 200, "token: abc"},
 		{"bash fails", `{` + podinfo + `,"metadata":{"type":"bash","cmd":"fail"}}`, 500, "exit status 1"},
 		{"kubectl blocks", `{` + podinfo + `,"metadata":{"type":"kubectl","cmd":"kubectl get pods"}}`, 200, ""},
+		// the loadtester runs a blocking type's cmd as given, "" when absent (bash -c "")
+		{"bash without cmd runs the empty command", `{` + podinfo + `,"metadata":{"type":"bash"}}`, 200, ""},
 	} {
 		status, answer := post(t, lt, "/", tc.body)
 		assert.Equal(t, tc.status, status, tc.name)
 		assert.Equal(t, tc.answer, answer, tc.name)
 	}
 	cmds := lt.Commands()
-	require.Len(t, cmds, 5, "only valid tasks are recorded")
+	require.Len(t, cmds, 6, "only valid tasks are recorded")
 	assert.Equal(t, webhooktest.Command{
 		Payload: webhook.Payload{Name: "podinfo", Namespace: "test", Phase: "Progressing", Checksum: "v1",
 			Metadata: map[string]string{"cmd": "hey -z 2m"}},
@@ -61,7 +64,12 @@ func TestLoadTesterTasks(t *testing.T) {
 	}, cmds[0])
 	assert.Equal(t, "podinfo.test", cmds[0].Canary())
 	assert.True(t, cmds[1].Blocking)
-	assert.Len(t, lt.Requests(), 9)
+	assert.Equal(t, webhooktest.Command{
+		Payload: webhook.Payload{Name: "podinfo", Namespace: "test", Phase: "Progressing", Checksum: "v1",
+			Metadata: map[string]string{"type": "bash"}},
+		Type: "bash", Cmd: "", Blocking: true,
+	}, cmds[5])
+	assert.Len(t, lt.Requests(), 11)
 }
 
 func TestLoadTesterGates(t *testing.T) {
