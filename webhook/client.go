@@ -56,8 +56,9 @@ type Options struct {
 // status 200–202 whose body arrives whole, each attempt (body included) bounded by the hook's
 // Timeout (default 10s), up to the hook's Retries more attempts (at most
 // canary.MaxHookRetries) on connection errors, 429 and 5xx (4xx, TLS verification failures
-// and redirects to another host are final: a redirect is followed only to the same scheme and
-// host, since it would re-send the body and its signature). As a canary.Gate
+// and redirects to another host are final: a redirect is followed only to the same scheme,
+// host and port, or from http up to https on the same host, since it would re-send the body
+// and its signature). As a canary.Gate
 // (Config.Webhooks) it answers true exactly when the call succeeded: open (confirm-*), passed
 // (pre-rollout, rollout, post-rollout, event), or "roll back now" (rollback). Safe for
 // concurrent use.

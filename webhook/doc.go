@@ -25,8 +25,10 @@
 // whole call by it. A hook's Retries allow that many more attempts on connection errors,
 // timeouts, 429 and 5xx, with exponential backoff (cenkalti/backoff), at most
 // canary.MaxHookRetries; other 4xx answers and certificate failures are final. A redirect is
-// followed only to the same scheme and host: a 307 or 308 re-sends the body and its signature,
-// which must not reach a host the hook's URL does not name (ErrRedirect, final). A failure is an *Error naming the hook and URL, with the
+// followed only to the same scheme, host and port, or from http up to https on the same host
+// (an ingress that enforces TLS): a 307 or 308 re-sends the body and its signature, which
+// must not reach a host the hook's URL does not name, nor go out in clear text after TLS
+// (ErrRedirect, final). A failure is an *Error naming the hook and URL, with the
 // status and up to 512 bytes of the response body: the text the Rollout puts in its events.
 //
 // TLSOptions add a CA bundle, a client certificate or insecureSkipVerify for https hooks.

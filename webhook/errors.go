@@ -20,8 +20,9 @@ var (
 	ErrInvalidOptions = errors.New("invalid webhook options")
 	// ErrSignature: a request's signature is missing, malformed, expired or wrong.
 	ErrSignature = errors.New("invalid webhook signature")
-	// ErrRedirect: the hook redirected to another host or scheme; the client does not follow,
-	// so neither the payload nor its signature reach a host the hook's URL does not name.
+	// ErrRedirect: the hook redirected to another host or port, or from https down to http;
+	// the client does not follow, so neither the payload nor its signature reach a host the
+	// hook's URL does not name.
 	ErrRedirect = httpx.ErrRedirectRefused
 )
 

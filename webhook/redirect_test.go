@@ -85,3 +85,62 @@ func TestRetriesAreBounded(t *testing.T) {
 	require.ErrorIs(t, err, webhook.ErrStatus)
 	assert.Equal(t, int32(canary.MaxHookRetries+1), asked.Load())
 }
+
+// roundTripFunc answers requests without a network.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func answer(r *http.Request, status int, h http.Header) *http.Response {
+	if h == nil {
+		h = http.Header{}
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader("")), Request: r}
+}
+
+// A hook URL on http whose host redirects to itself on https (an ingress that enforces TLS:
+// Flagger follows it) is followed: the body and its signature go to the very host the URL
+// names, over TLS. A default port written out is the same origin as none. A redirect to https
+// on another port, or from https down to http, is still refused.
+func TestRedirectToTheSameOriginIsFollowed(t *testing.T) {
+	for _, tc := range []struct {
+		url, location string
+		followed      bool
+	}{
+		{"http://hooks.example/gate", "https://hooks.example/gate", true},
+		{"http://hooks.example:80/gate", "https://hooks.example/gate", true},
+		{"http://hooks.example/gate", "https://HOOKS.example:443/gate", true},
+		{"http://hooks.example:80/gate", "http://hooks.example/new", true},
+		{"https://hooks.example/gate", "https://hooks.example:443/new", true},
+		{"http://hooks.example/gate", "https://hooks.example:8443/gate", false},
+		{"http://hooks.example:8080/gate", "https://hooks.example/gate", false},
+		{"https://hooks.example/gate", "http://hooks.example/gate", false},
+		{"http://hooks.example/gate", "https://other.example/gate", false},
+	} {
+		t.Run(tc.url+" to "+tc.location, func(t *testing.T) {
+			var reached atomic.Value
+			opts := fastRetries
+			opts.SigningKey = []byte(strings.Repeat("k", webhook.MinKeyLength))
+			opts.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.URL.String() == tc.url {
+					return answer(r, http.StatusPermanentRedirect, http.Header{"Location": {tc.location}}), nil
+				}
+				b, _ := io.ReadAll(r.Body)
+				reached.Store(r.URL.String() + " " + string(b) + " " + r.Header.Get(webhook.SignatureHeader))
+				return answer(r, http.StatusOK, nil), nil
+			})
+			ok, err := newClient(t, opts).Allow(context.Background(), gateReq("gate", canary.HookConfirmPromotion, tc.url))
+			if !tc.followed {
+				require.ErrorIs(t, err, webhook.ErrRedirect)
+				assert.False(t, ok)
+				assert.Nil(t, reached.Load(), "nothing reaches the other origin")
+				return
+			}
+			require.NoError(t, err)
+			assert.True(t, ok)
+			got, _ := reached.Load().(string)
+			assert.Contains(t, got, `"name":"podinfo"`)
+			assert.Contains(t, got, webhook.SignaturePrefix)
+		})
+	}
+}

@@ -56,7 +56,7 @@
 // SlackPayloadLimit, DiscordPayloadLimit, JSONPayloadLimit) by cutting the message, field
 // values and check texts, then dropping fields and checks, each cut marked "…". Discord
 // embeds stay within Discord's 6,000 characters. Deliveries follow redirects only to the same
-// scheme and host, and errors name a webhook by its host only: its path (Slack, Discord) or
+// scheme, host and port (or from http up to https on the same host), and errors name a webhook by its host only: its path (Slack, Discord) or
 // query (Google Chat's key and token) is a credential.
 //
 // # Refusals

@@ -18,7 +18,7 @@ type GoogleChatConfig struct {
 	// URL is a space's incoming webhook URL
 	// (https://chat.googleapis.com/v1/spaces/<space>/messages?key=<key>&token=<token>). Its
 	// query holds the webhook's credentials: messages show only its host, and a redirect to
-	// another host or scheme is refused. Required.
+	// another host, or from https down to http, is refused. Required.
 	URL string
 	// Client sends the requests. Default http.DefaultClient.
 	Client *http.Client

@@ -84,25 +84,59 @@ func NewTransport() *http.Transport {
 	return &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 }
 
-// ErrRedirectRefused: a redirect to another host (or scheme) was not followed.
+// ErrRedirectRefused: a redirect to another host or port (or from https down to http) was not
+// followed.
 var ErrRedirectRefused = errors.New("redirect to another host refused")
 
 // maxRedirects is how many same-host redirects a request follows.
 const maxRedirects = 5
 
 // SameHostRedirects is an http.Client CheckRedirect that follows a redirect only to the same
-// scheme and host: a 307 or 308 re-sends the body and every header, signatures included, and
-// must not carry them to a host the caller did not choose. The refused location is named by its
-// host only.
+// scheme, host and port (a port left out is the scheme's default), or from http to https on the
+// same host and the default ports (an ingress that enforces TLS, which Flagger follows): a 307
+// or 308 re-sends the body and every header, signatures included, and must not carry them to a
+// host the caller did not choose, nor from https down to http. The refused location is named
+// by its host only.
 func SameHostRedirects(req *http.Request, via []*http.Request) error {
-	first := via[0].URL
-	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+	if !sameOrigin(via[0].URL, req.URL) {
 		return fmt.Errorf("%w: %s", ErrRedirectRefused, HostOnly(req.URL))
 	}
 	if len(via) > maxRedirects {
 		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
 	return nil
+}
+
+// sameOrigin reports whether a redirect from from to to stays with the host from names: the
+// same host name and port with the same scheme, or the upgrade from http on port 80 to https
+// on port 443.
+func sameOrigin(from, to *url.URL) bool {
+	if !strings.EqualFold(from.Hostname(), to.Hostname()) {
+		return false
+	}
+	fs, ts := strings.ToLower(from.Scheme), strings.ToLower(to.Scheme)
+	fp, tp := portOf(from, fs), portOf(to, ts)
+	switch {
+	case fs == ts:
+		return fp == tp
+	case fs == "http" && ts == "https":
+		return fp == "80" && tp == "443"
+	}
+	return false
+}
+
+// portOf is u's port, or the default port of scheme when u names none.
+func portOf(u *url.URL, scheme string) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch scheme {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
 }
 
 // PostJSON POSTs body as JSON with header h (Content-Type is set) and returns the status and
