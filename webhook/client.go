@@ -41,7 +41,8 @@ type Options struct {
 	// Header is added to every request (e.g. Authorization for a receiver behind a gateway).
 	Header http.Header
 	// RetryInitialInterval is the first wait before a retry; waits grow exponentially with
-	// jitter up to RetryMaxInterval. Defaults 1s and 10s.
+	// jitter up to RetryMaxInterval. Defaults 1s and 10s. A 429 or 503 answer's Retry-After
+	// lengthens the next wait to what it asks, up to RetryMaxInterval.
 	RetryInitialInterval time.Duration
 	RetryMaxInterval     time.Duration
 	// UserAgent names the client. Default "canarykit-webhook".
@@ -55,8 +56,8 @@ type Options struct {
 // Client runs hooks over HTTP the way Flagger does: POST the Payload as JSON, success is a
 // status 200–202 whose body arrives whole, each attempt (body included) bounded by the hook's
 // Timeout (default 10s), up to the hook's Retries more attempts (at most
-// canary.MaxHookRetries) on connection errors, 429 and 5xx (4xx, TLS verification failures
-// and redirects to another host are final: a redirect is followed only to the same scheme,
+// canary.MaxHookRetries) on connection errors, 429 and 5xx but 501 (other 4xx, 501, TLS
+// verification failures, redirect loops and redirects to another host are final: a redirect is followed only to the same scheme,
 // host and port, or from http up to https on the same host, since it would re-send the body
 // and its signature). As a canary.Gate
 // (Config.Webhooks) it answers true exactly when the call succeeded: open (confirm-*), passed
@@ -189,9 +190,12 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 	}
 
 	var last error
+	b := &hintedBackOff{ExponentialBackOff: backoff.NewExponentialBackOff(), max: c.maxInterval}
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = c.initial, c.maxInterval, 0
 	op := func() error {
 		res.Attempts++
-		res.StatusCode, res.Body, last = c.attempt(ctx, u.String(), body, timeout, hook.DisableTLS)
+		var h http.Header
+		res.StatusCode, res.Body, h, last = c.attempt(ctx, u.String(), body, timeout, hook.DisableTLS)
 		switch {
 		case last != nil:
 			if ctx.Err() != nil || !retriable(last) {
@@ -202,13 +206,16 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 			return nil
 		}
 		last = ErrStatus
-		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500 {
+		// as go-retryablehttp (Flagger's client) has it: 429 and 5xx may go away, but not 501
+		if res.StatusCode == http.StatusTooManyRequests || (res.StatusCode >= 500 && res.StatusCode != http.StatusNotImplemented) {
+			if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
+				// as go-retryablehttp (Flagger's client) does: wait as long as the receiver asks
+				b.hint, _ = httpx.RetryAfter(h, c.clock.Now())
+			}
 			return last
 		}
 		return canary.Permanent(last)
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = c.initial, c.maxInterval, 0
 	retries := uint64(min(max(hook.Retries, 0), canary.MaxHookRetries))
 	notify := func(err error, wait time.Duration) {
 		c.log.V(1).Info("webhook attempt failed; retrying", "hook", hook.Name, "url", where,
@@ -221,9 +228,26 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 	return res, fail(last)
 }
 
-// attempt makes one request; it returns the status and a body excerpt, or a transport error.
-// With insecure (the hook's disableTLS), the server's certificate is not verified.
-func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout time.Duration, insecure bool) (int, string, error) {
+// hintedBackOff is an exponential backoff whose next pause is at least hint (a Retry-After),
+// bounded by max.
+type hintedBackOff struct {
+	*backoff.ExponentialBackOff
+	hint, max time.Duration
+}
+
+func (b *hintedBackOff) NextBackOff() time.Duration {
+	d := b.ExponentialBackOff.NextBackOff()
+	if d != backoff.Stop && b.hint > d {
+		d = min(b.hint, max(b.max, d))
+	}
+	b.hint = 0
+	return d
+}
+
+// attempt makes one request; it returns the status, a body excerpt and the header, or a
+// transport error. With insecure (the hook's disableTLS), the server's certificate is not
+// verified.
+func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout time.Duration, insecure bool) (int, string, http.Header, error) {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	h := c.header.Clone()
@@ -238,15 +262,15 @@ func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout tim
 	if insecure {
 		hc = c.insecure
 	}
-	status, excerpt, err := httpx.PostJSON(actx, hc, u, h, body)
+	r, err := httpx.Post(actx, hc, u, h, body)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no response within the hook timeout %s: %w", timeout, err)
 	}
-	return status, excerpt, err
+	return r.StatusCode, r.Excerpt, r.Header, err
 }
 
 // retriable reports whether a transport error may go away on its own: not a certificate the
-// client refuses, nor a redirect it refuses.
+// client refuses, nor a redirect it refuses or a redirect loop.
 func retriable(err error) bool {
 	var (
 		verr *tls.CertificateVerificationError
@@ -255,7 +279,7 @@ func retriable(err error) bool {
 		cerr x509.CertificateInvalidError
 	)
 	return !errors.As(err, &verr) && !errors.As(err, &uerr) && !errors.As(err, &herr) && !errors.As(err, &cerr) &&
-		!errors.Is(err, ErrRedirect)
+		!errors.Is(err, ErrRedirect) && !errors.Is(err, httpx.ErrTooManyRedirects)
 }
 
 func hookURL(raw string) (*url.URL, error) {

@@ -122,6 +122,7 @@ func TestRetriesOn5xxAnd429Only(t *testing.T) {
 		{"5xx exhausts retries", []int{503}, 2, false, 3},
 		{"429 is retried", []int{429, 202}, 1, true, 2},
 		{"4xx is final", []int{404, 200}, 3, false, 1},
+		{"501 is final, as go-retryablehttp has it", []int{501, 200}, 3, false, 1},
 		{"no retries by default", []int{503, 200}, 0, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,13 +23,15 @@
 //
 // Each attempt is bounded by the hook's Timeout (default 10s); the Rollout also bounds the
 // whole call by it. A hook's Retries allow that many more attempts on connection errors,
-// timeouts, 429 and 5xx, with exponential backoff (cenkalti/backoff), at most
-// canary.MaxHookRetries; other 4xx answers and certificate failures are final. A redirect is
-// followed only to the same scheme, host and port, or from http up to https on the same host
-// (an ingress that enforces TLS): a 307 or 308 re-sends the body and its signature, which
-// must not reach a host the hook's URL does not name, nor go out in clear text after TLS
-// (ErrRedirect, final). A failure is an *Error naming the hook and URL, with the
-// status and up to 512 bytes of the response body: the text the Rollout puts in its events.
+// timeouts, 429 and 5xx but 501, with exponential backoff (cenkalti/backoff), at most
+// canary.MaxHookRetries; a 429 or 503 with Retry-After waits as long as it asks, as Flagger's
+// client does, up to Options.RetryMaxInterval. Other 4xx answers, 501, certificate failures
+// and redirect loops are final. A redirect is followed only to the same scheme, host and
+// port, or from http up to https on the same host (an ingress that enforces TLS): a 307 or
+// 308 re-sends the body and its signature, which must not reach a host the hook's URL does
+// not name, nor go out in clear text after TLS (ErrRedirect, final). A failure is an *Error
+// naming the hook and URL, with the status and up to 512 bytes of the response body: the
+// text the Rollout puts in its events.
 //
 // TLSOptions add a CA bundle, a client certificate or insecureSkipVerify for https hooks.
 //

@@ -144,3 +144,23 @@ func TestRedirectToTheSameOriginIsFollowed(t *testing.T) {
 		})
 	}
 }
+
+// A redirect loop on the same host ends after a bounded number of redirects, and is final: a
+// retry would loop again (go-retryablehttp does not retry it either).
+func TestRedirectLoopIsFinal(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Redirect(w, r, "/again", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	req := gateReq("gate", canary.HookConfirmPromotion, srv.URL+"/gate")
+	req.Hook.Retries = 3
+	ok, err := newClient(t, fastRetries).Allow(context.Background(), req)
+	assert.False(t, ok)
+	var werr *webhook.Error
+	require.ErrorAs(t, err, &werr)
+	assert.Equal(t, 1, werr.Attempts)
+	assert.Contains(t, err.Error(), "redirects")
+	assert.LessOrEqual(t, asked.Load(), int32(10))
+}

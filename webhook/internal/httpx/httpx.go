@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/canarykit/canarykit/internal/textcut"
 )
@@ -91,6 +92,10 @@ var ErrRedirectRefused = errors.New("redirect to another host refused")
 // maxRedirects is how many same-host redirects a request follows.
 const maxRedirects = 5
 
+// ErrTooManyRedirects: a request was redirected more than maxRedirects times (a loop, most
+// likely).
+var ErrTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
+
 // SameHostRedirects is an http.Client CheckRedirect that follows a redirect only to the same
 // scheme, host and port (a port left out is the scheme's default), or from http to https on the
 // same host and the default ports (an ingress that enforces TLS, which Flagger follows): a 307
@@ -102,7 +107,7 @@ func SameHostRedirects(req *http.Request, via []*http.Request) error {
 		return fmt.Errorf("%w: %s", ErrRedirectRefused, HostOnly(req.URL))
 	}
 	if len(via) > maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		return ErrTooManyRedirects
 	}
 	return nil
 }
@@ -144,9 +149,24 @@ func portOf(u *url.URL, scheme string) string {
 // message repeats the URL (and the secrets some URLs hold). A body that does not arrive whole
 // (cut short, or stalled until ctx ends) is an error, whatever the status said.
 func PostJSON(ctx context.Context, c *http.Client, u string, h http.Header, body []byte) (int, string, error) {
+	r, err := Post(ctx, c, u, h, body)
+	return r.StatusCode, r.Excerpt, err
+}
+
+// Response is what Post returns of an answer.
+type Response struct {
+	StatusCode int
+	// Excerpt is the body's excerpt (see Excerpt).
+	Excerpt string
+	// Header is the answer's header.
+	Header http.Header
+}
+
+// Post is PostJSON that also returns the answer's header.
+func Post(ctx context.Context, c *http.Client, u string, h http.Header, body []byte) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return Response{}, err
 	}
 	for k, vs := range h {
 		req.Header[k] = append([]string(nil), vs...)
@@ -158,13 +178,30 @@ func PostJSON(ctx context.Context, c *http.Client, u string, h http.Header, body
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return 0, "", err
+		return Response{}, err
 	}
 	defer resp.Body.Close()
 	excerpt, err := readExcerpt(resp.Body)
 	if err != nil {
 		// the answer did not arrive whole (cut short, or stalled past ctx): not an answer
-		return 0, "", fmt.Errorf("reading the response body (status %d): %w", resp.StatusCode, err)
+		return Response{}, fmt.Errorf("reading the response body (status %d): %w", resp.StatusCode, err)
 	}
-	return resp.StatusCode, excerpt, nil
+	return Response{StatusCode: resp.StatusCode, Excerpt: excerpt, Header: resp.Header}, nil
+}
+
+// RetryAfter reads a Retry-After header (RFC 9110 section 10.2.3: a number of seconds, or an
+// HTTP date, taken relative to now) as a wait; false when there is none, or it does not parse,
+// or asks for no wait.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second, secs > 0
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now), true
+	}
+	return 0, false
 }
