@@ -63,6 +63,9 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 	if name, yes := u.rollbackRequested(ctx); yes {
 		return u.rollback(ctx, CauseRollbackHook, name, "manual webhook invoked "+name)
 	}
+	if u.r.ctl.get().abort {
+		return tickNow, nil // Abort came while the rollback hooks were asked: the next tick rolls back
+	}
 	if u.st.FailedChecks >= u.r.spec.Threshold {
 		return u.rollback(ctx, CauseThreshold, "", fmt.Sprintf("failed checks threshold reached %d", u.st.FailedChecks))
 	}

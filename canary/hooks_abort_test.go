@@ -106,3 +106,41 @@ func TestAbortCutHookIsNeitherAFailedCheckNorAClosedGate(t *testing.T) {
 		})
 	}
 }
+
+// An Abort that cuts short a rollback hook rolls the release back before anything else moves:
+// no step is taken at the weight the analysis would have reached without it.
+func TestAbortDuringARollbackHookTakesNoStep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := healthyEnv()
+		spec := seedSpec()
+		spec.Webhooks = []canary.Webhook{{Name: "rollback-gate", Type: canary.HookRollback, URL: "http://h/"}}
+		started := make(chan struct{}, 1)
+		cfg := env.Config(spec)
+		cfg.Webhooks = canary.GateFunc(func(ctx context.Context, req canary.GateRequest) (bool, error) {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			<-ctx.Done()
+			return false, ctx.Err()
+		})
+		r, err := canary.New(cfg)
+		require.NoError(t, err)
+		run(t, r) // initialized at v0
+		env.Workload.SetRevision("v1")
+		done := make(chan canary.Result, 1)
+		go func() {
+			res, err := r.Run(context.Background())
+			assert.NoError(t, err)
+			done <- res
+		}()
+		<-started
+		r.Abort()
+		res := <-done
+		assert.Equal(t, canary.CauseAborted, res.Cause)
+		for _, w := range env.Router.History(env.Target) {
+			assert.Zero(t, w.Canary, "no step after the abort: %+v", w)
+		}
+		assert.False(t, has(env.Events.Messages(), "Advance podinfo.test canary weight 5"))
+	})
+}

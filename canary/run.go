@@ -443,6 +443,10 @@ func (u *run) detect(ctx context.Context) (next, error) {
 		if name, yes := u.rollbackRequested(ctx); yes {
 			return u.rollback(ctx, CauseRollbackHook, name, "manual webhook invoked "+name)
 		}
+		if u.r.ctl.get().abort { // it came while the rollback hooks were asked
+			u.r.ctl.take(false, true)
+			return u.rollback(ctx, CauseAborted, "", "aborted")
+		}
 	}
 	if ctl.promote {
 		// during Waiting, Promote approves the rollout; the analysis still runs
