@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -17,8 +18,7 @@ const maxRetryPause = 10 * time.Second
 // short answers no with errAbortRequested: the hook said nothing, so its caller neither counts
 // a failed check nor waits on a gate, and leaves the abort to the next tick.
 func (u *run) callHook(ctx context.Context, bh boundHook, phase Phase, ev *Event) (bool, error) {
-	n := time.Duration(min(max(bh.hook.Retries, 0), MaxHookRetries))
-	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook)*(n+1)+maxRetryPause*n)
+	ctx, cancel := context.WithTimeout(ctx, hookBudget(bh.hook))
 	defer cancel()
 	if bh.hook.Type != HookPostRollout {
 		ctx, cancelOnAbort := context.WithCancelCause(ctx)
@@ -38,6 +38,18 @@ func (u *run) callHook(ctx context.Context, bh boundHook, phase Phase, ev *Event
 		return ok, err
 	}
 	return u.askGate(ctx, bh, phase, ev)
+}
+
+// hookBudget bounds a whole hook call: every attempt's timeout plus a pause of up to
+// maxRetryPause between attempts. It saturates at the longest Duration rather than overflow
+// into a deadline already past (a timeout of years, with retries, is valid in Flagger's CRD).
+func hookBudget(h Webhook) time.Duration {
+	n := int64(min(max(h.Retries, 0), MaxHookRetries))
+	per := hookTimeout(h)
+	if per > (math.MaxInt64-maxRetryPause*time.Duration(n))/time.Duration(n+1) {
+		return math.MaxInt64
+	}
+	return per*time.Duration(n+1) + maxRetryPause*time.Duration(n)
 }
 
 // errAbortRequested cancels a hook call when Abort is called, and is what the call answers then.
@@ -164,8 +176,7 @@ func (u *run) deliverEventHooks(ctx context.Context) {
 }
 
 func (u *run) callEventHook(ctx context.Context, bh boundHook, e Event) (bool, error) {
-	n := time.Duration(min(max(bh.hook.Retries, 0), MaxHookRetries))
-	ctx, cancel := context.WithTimeout(ctx, hookTimeout(bh.hook)*(n+1)+maxRetryPause*n)
+	ctx, cancel := context.WithTimeout(ctx, hookBudget(bh.hook))
 	defer cancel()
 	return bh.gate.Allow(ctx, GateRequest{Hook: bh.hook, Target: u.r.target, Phase: e.Phase, Checksum: e.Revision, Event: &e})
 }

@@ -144,3 +144,27 @@ func TestAbortDuringARollbackHookTakesNoStep(t *testing.T) {
 		assert.False(t, has(env.Events.Messages(), "Advance podinfo.test canary weight 5"))
 	})
 }
+
+// A hook's budget (every attempt's timeout plus the pauses between them) saturates instead of
+// overflowing: a timeout of 150,000h with 20 retries (valid in Flagger's CRD as "9000000m")
+// gives the call all the time there is, not a deadline already past that fails every call.
+func TestAHugeHookBudgetDoesNotOverflow(t *testing.T) {
+	env := healthyEnv()
+	spec := seedSpec()
+	spec.Webhooks = []canary.Webhook{{Name: "patient", Type: canary.HookPreRollout, URL: "http://h/",
+		Timeout: 150000 * time.Hour, Retries: canary.MaxHookRetries}}
+	cfg := env.Config(spec)
+	var expired []bool
+	cfg.Webhooks = canary.GateFunc(func(ctx context.Context, req canary.GateRequest) (bool, error) {
+		expired = append(expired, ctx.Err() != nil)
+		return ctx.Err() == nil, ctx.Err()
+	})
+	r, err := canary.New(cfg)
+	require.NoError(t, err)
+	run(t, r) // initialized at v0
+	env.Workload.SetRevision("v1")
+	res := run(t, r)
+	assert.Equal(t, canary.PhaseSucceeded, res.Phase)
+	require.NotEmpty(t, expired)
+	assert.NotContains(t, expired, true, "the hook was asked with its deadline already past")
+}
