@@ -1,20 +1,15 @@
 package metrics_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/canarykit/canarykit/metrics"
 )
 
@@ -60,27 +55,7 @@ func TestPrometheusKubernetesBuiltinChecks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short, which starts no server")
 	}
-	srv := httptest.NewServer(&appExporter{})
-	defer srv.Close()
-	prom := testenv.StartPrometheus(t, strings.TrimPrefix(srv.URL, "http://"))
-	p := newProvider(t, metrics.PrometheusOptions{Address: prom.URL})
-	target := canary.Target{Namespace: "test", Name: "podinfo"}
-	query := func(name string) (float64, error) {
-		q, err := canary.RenderQuery(metrics.Kubernetes()[name], canary.VarsFor(target, canary.Metric{Interval: 10 * time.Second}))
-		require.NoError(t, err)
-		return p.Query(context.Background(), q)
-	}
-	var success, duration float64
-	waitFor(t, "the success rate", func() error {
-		var err error
-		success, err = query(metrics.RequestSuccessRate)
-		return err
-	})
+	success, duration := builtinValues(t, &appExporter{}, metrics.Kubernetes(), canary.Target{Namespace: "test", Name: "podinfo"})
 	assert.InDelta(t, 95, success, 0.01, "the canary's pods only")
-	waitFor(t, "the request duration", func() error {
-		var err error
-		duration, err = query(metrics.RequestDuration)
-		return err
-	})
 	assert.InDelta(t, 49.75, duration, 0.01, "milliseconds: the p99 within the canary's (25 ms, 50 ms] bucket")
 }

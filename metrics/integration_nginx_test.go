@@ -52,27 +52,34 @@ func TestPrometheusNGINXBuiltinChecks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short, which starts no server")
 	}
-	srv := httptest.NewServer(&nginxExporter{})
-	defer srv.Close()
+	success, duration := builtinValues(t, &nginxExporter{}, metrics.NGINX(),
+		canary.Target{Namespace: "test", Name: "podinfo", Ingress: "podinfo-public"})
+	assert.InDelta(t, 95, success, 0.01, "the canary's requests on podinfo-public only")
+	assert.InDelta(t, 120, duration, 0.01, "milliseconds, the canary's mean")
+}
+
+// builtinValues starts a real Prometheus scraping exporter and returns what the success rate
+// and duration queries of builtins give for target, once the series are there.
+func builtinValues(t *testing.T, exporter http.Handler, builtins map[string]string, target canary.Target) (success, duration float64) {
+	t.Helper()
+	srv := httptest.NewServer(exporter)
+	t.Cleanup(srv.Close)
 	prom := testenv.StartPrometheus(t, strings.TrimPrefix(srv.URL, "http://"))
 	p := newProvider(t, metrics.PrometheusOptions{Address: prom.URL})
-	target := canary.Target{Namespace: "test", Name: "podinfo", Ingress: "podinfo-public"}
 	query := func(name string) (float64, error) {
-		q, err := canary.RenderQuery(metrics.NGINX()[name], canary.VarsFor(target, canary.Metric{Interval: 10 * time.Second}))
+		q, err := canary.RenderQuery(builtins[name], canary.VarsFor(target, canary.Metric{Interval: 10 * time.Second}))
 		require.NoError(t, err)
 		return p.Query(context.Background(), q)
 	}
-	var success, duration float64
-	waitFor(t, "the NGINX success rate", func() error {
+	waitFor(t, "the success rate", func() error {
 		var err error
 		success, err = query(metrics.RequestSuccessRate)
 		return err
 	})
-	assert.InDelta(t, 95, success, 0.01, "the canary's requests on podinfo-public only")
-	waitFor(t, "the NGINX request duration", func() error {
+	waitFor(t, "the request duration", func() error {
 		var err error
 		duration, err = query(metrics.RequestDuration)
 		return err
 	})
-	assert.InDelta(t, 120, duration, 0.01, "milliseconds, the canary's mean")
+	return success, duration
 }
