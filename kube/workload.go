@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -134,6 +135,7 @@ type Workload struct {
 	// generations written by this Workload: readiness waits until the cache has seen them,
 	// so a read right after a write never reports the previous rollout as ready.
 	canaryGen, primaryGen int64
+	canaryUID             types.UID // the target object canaryGen is a generation of
 
 	apexNoted bool // noteAdoptedApex said its note
 
@@ -365,7 +367,13 @@ func (w *Workload) ScaleUp(ctx context.Context, t canary.Target) error {
 	if err != nil {
 		return err
 	}
-	if r := w.kind.replicas(d); r != nil && *r > 0 {
+	w.mu.Lock()
+	// the generation this Workload's last scale of the target made: a cache older than that
+	// write may still show the replicas from before a scale-down (a new revision pushed just
+	// before it), which is not "already running"
+	stale := d.UID == w.canaryUID && d.Generation < w.canaryGen
+	w.mu.Unlock()
+	if r := w.kind.replicas(d); r != nil && *r > 0 && !stale {
 		if w.keda() { // scaled up before its ScaledObject was resumed (an interrupted call)
 			return w.resumeScaledObject(ctx, nc, false)
 		}
@@ -432,7 +440,7 @@ func (w *Workload) scale(ctx context.Context, n int32) error {
 		return fmt.Errorf("scale %s %s/%s to %d: %w", w.kind.resource(), t.Namespace, t.Name, n, err)
 	}
 	w.mu.Lock()
-	w.canaryGen = d.Generation
+	w.canaryGen, w.canaryUID = d.Generation, d.UID
 	w.mu.Unlock()
 	w.log.V(1).Info("scaled target", "replicas", n)
 	return nil
