@@ -24,8 +24,7 @@ func (u *run) analyse(ctx context.Context) (next, error) {
 	}
 	ctl := u.r.ctl.get()
 	if ctl.abort {
-		u.r.ctl.take(false, true)
-		return u.rollback(ctx, CauseAborted, "", "aborted")
+		return u.abortNow(ctx)
 	}
 	if ctl.paused {
 		if !u.st.Paused { // saved, so a driver that restarts stays paused

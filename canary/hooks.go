@@ -55,6 +55,12 @@ func hookBudget(h Webhook) time.Duration {
 // errAbortRequested cancels a hook call when Abort is called, and is what the call answers then.
 var errAbortRequested = errors.New("abort requested")
 
+// abortNow takes the pending Abort and rolls the release back for it.
+func (u *run) abortNow(ctx context.Context) (next, error) {
+	u.r.ctl.take(false, true)
+	return u.rollback(ctx, CauseAborted, "", "aborted")
+}
+
 // cutByAbort reports whether a hook call's no came from Abort cutting it short.
 func cutByAbort(err error) bool { return errors.Is(err, errAbortRequested) }
 

@@ -437,15 +437,13 @@ func (u *run) detect(ctx context.Context) (next, error) {
 	ctl := u.r.ctl.get()
 	if u.st.Phase == PhaseWaiting {
 		if ctl.abort {
-			u.r.ctl.take(false, true)
-			return u.rollback(ctx, CauseAborted, "", "aborted")
+			return u.abortNow(ctx)
 		}
 		if name, yes := u.rollbackRequested(ctx); yes {
 			return u.rollback(ctx, CauseRollbackHook, name, "manual webhook invoked "+name)
 		}
 		if u.r.ctl.get().abort { // it came while the rollback hooks were asked
-			u.r.ctl.take(false, true)
-			return u.rollback(ctx, CauseAborted, "", "aborted")
+			return u.abortNow(ctx)
 		}
 	}
 	if ctl.promote {
@@ -455,8 +453,7 @@ func (u *run) detect(ctx context.Context) (next, error) {
 		if open, name, err := u.gatesOpen(ctx, HookConfirmRollout, "Confirm-rollout"); !open {
 			if cutByAbort(err) {
 				// what the next tick would do once the closed gate had made the release wait
-				u.r.ctl.take(false, true)
-				return u.rollback(ctx, CauseAborted, "", "aborted")
+				return u.abortNow(ctx)
 			}
 			if err != nil {
 				return waitTick, err
