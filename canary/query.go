@@ -26,6 +26,11 @@ type QueryVars struct {
 	Ingress   string
 	Interval  string
 	Variables map[string]string
+
+	// marking says the value of Variables[marked] is rendered between marks
+	// (PromQLVariableProblems).
+	marking bool
+	marked  string
 }
 
 // VarsFor returns the variables of metric m for target t.
@@ -45,7 +50,7 @@ func VarsFor(t Target, m Metric) QueryVars {
 var placeholderFuncs = (&QueryVars{}).funcs()
 
 func (v *QueryVars) funcs() template.FuncMap {
-	return template.FuncMap{
+	fm := template.FuncMap{
 		"name":      func() string { return v.Name },
 		"namespace": func() string { return v.Namespace },
 		"target":    func() string { return v.Target },
@@ -54,6 +59,10 @@ func (v *QueryVars) funcs() template.FuncMap {
 		"interval":  func() string { return v.Interval },
 		"variables": func() map[string]string { return v.Variables },
 	}
+	if v.marking {
+		v.markedFuncs(fm)
+	}
+	return fm
 }
 
 // Bounds on query templates. A template comes from a manifest, so it is untrusted: it may use

@@ -17,11 +17,12 @@ import (
 // Prometheus template, where the quotes around it hold it.
 func TestDatadogTemplateVariablesAreTagValues(t *testing.T) {
 	const injection = "web} + sum:requests.errors{kube_namespace:payments"
-	resolve := func(provider, value string) error {
+	const bare = `sum:requests.errors{kube_namespace:{{ namespace }},service:{{ variables.service }}}.as_count()`
+	resolveQuery := func(provider, query, value string) error {
 		m := load(t, "canary-003-ab-testing.yaml")
 		m.Spec.Metrics[0].Variables = map[string]string{"service": value}
 		src := &flagger.Objects{MetricTemplates: []flagger.MetricTemplate{
-			{Name: "error-rate", Namespace: "istio-system", Query: `sum:requests.errors{kube_namespace:{{ namespace }},service:{{ variables.service }}}.as_count()`,
+			{Name: "error-rate", Namespace: "istio-system", Query: query,
 				Provider: flagger.MetricTemplateProvider{Type: provider, SecretRef: "dd", Address: "http://p:9090"}},
 			{Name: "latency", Namespace: "istio-system", Query: "a", Provider: flagger.MetricTemplateProvider{Type: "prometheus", Address: "http://p:9090"}},
 		}}
@@ -31,6 +32,7 @@ func TestDatadogTemplateVariablesAreTagValues(t *testing.T) {
 		}
 		return err
 	}
+	resolve := func(provider, value string) error { return resolveQuery(provider, bare, value) }
 	err := resolve("datadog", injection)
 	require.Error(t, err)
 	assert.Equal(t, []string{`spec.analysis.metrics[0].templateVariables["service"]: a Datadog template writes it bare in its query, ` +
@@ -41,6 +43,10 @@ func TestDatadogTemplateVariablesAreTagValues(t *testing.T) {
 	for _, v := range []string{"web", "web-api_v2", "team:payments/web", "v1.2.3"} {
 		assert.NoError(t, resolve("datadog", v), "%q", v)
 	}
-	// PromQL keeps the value in a string literal, whose ends are refused on their own
-	assert.NoError(t, resolve("prometheus", "web} + sum:requests.errors{kube_namespace:payments"))
+	// a PromQL template that keeps the value in a string literal holds it there, whose ends
+	// are refused on their own; one that writes it bare is held to a plain token
+	assert.NoError(t, resolveQuery("prometheus", `sum(rate(errors{service="{{ variables.service }}"}[1m]))`, injection))
+	err = resolve("prometheus", injection)
+	require.Error(t, err)
+	assert.Contains(t, problems(t, err)[0], "outside a PromQL string")
 }

@@ -45,7 +45,12 @@
 // compacted, canary.CompactQuery), and the templateVariables of a metric that refers to it
 // may hold only a Datadog tag's characters (letters, digits, '_', '-', '.', ':' and '/'):
 // Datadog's queries have no quoted strings, so a brace or a comma in a value would end its tag
-// and add to the query. A prometheus template's header names must be HTTP tokens
+// and add to the query. A prometheus template keeps a templateVariables value where it writes
+// it: inside a PromQL string a value cannot end it (no quotes, backslashes or control
+// characters, for every template), and outside one it may be one plain token only (letters,
+// digits, '_', ':' and '.': "5m", "0.99"), else it is refused at its templateVariables path,
+// canary.PromQLVariableProblems; a value in a string may still widen a regular expression the
+// template matches it with (=~), as in Flagger. A prometheus template's header names must be HTTP tokens
 // and its values free of line breaks and other control characters, as net/http sends them.
 //
 // An AlertProvider's channel and username go with its alerts where Flagger's carry them, with

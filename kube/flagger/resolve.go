@@ -48,8 +48,20 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 			}
 			continue
 		}
-		if _, err := canary.RenderQuery(met.Query, canary.VarsFor(m.Target, met)); err != nil {
+		var bad []canary.VariableProblem
+		if t.Provider.Type == MetricProviderDatadog {
+			_, err = canary.RenderQuery(met.Query, canary.VarsFor(m.Target, met))
+		} else {
+			bad, err = canary.PromQLVariableProblems(met.Query, canary.VarsFor(m.Target, met))
+		}
+		if err != nil {
 			d.fail(ref.Path, "MetricTemplate %s spec.query: %v", t.Key(), err)
+			continue
+		}
+		for _, b := range bad {
+			d.fail(fmt.Sprintf("%s.templateVariables[%q]", strings.TrimSuffix(ref.Path, ".templateRef"), b.Key), "MetricTemplate %s: %s", t.Key(), b.Problem)
+		}
+		if len(bad) > 0 {
 			continue
 		}
 		ref.Template, metrics[ref.Metric] = t, met
