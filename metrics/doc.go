@@ -89,7 +89,10 @@
 // (istio_requests_total and istio_request_duration_milliseconds_bucket, reporter
 // "destination"), for targets routed through Istio. Wire it as canary.Config.Builtins and a Flagger Canary's analysis converts
 // as is: a metric named without a query uses the built-in, with thresholdRange min (success
-// rate, percent) or max (p99, milliseconds). Custom queries are Go templates with Flagger's
+// rate, percent) or max (p99, milliseconds). Flagger reads request-duration in whole
+// milliseconds, its value and bounds truncated (a p99 of 500.7 passes a max of 500):
+// WholeMilliseconds(provider) as that metric's Provider reads it so, as the kube driver wires
+// it. Custom queries are Go templates with Flagger's
 // variables — {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ interval }},
 // {{ variables.key }} — rendered by the engine once, at canary.New, where a missing key is an
 // error. The engine builds each check's CheckResult (resolved query, value, threshold,

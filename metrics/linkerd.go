@@ -1,5 +1,12 @@
 package metrics
 
+import (
+	"context"
+	"math"
+
+	"github.com/canarykit/canarykit/canary"
+)
+
 // Names of Flagger's built-in checks.
 const (
 	// RequestSuccessRate is the percentage of inbound requests to the canary that did not fail;
@@ -54,4 +61,23 @@ func LinkerdJudgeMetrics() []JudgeMetric {
 			Direction: DirectionIncrease,
 		},
 	}
+}
+
+// WholeMilliseconds returns a MetricProvider whose values are p's truncated toward zero, as
+// Flagger reads its built-in request-duration check: a time.Duration of whole milliseconds
+// (a p99 of 500.7 ms passes a thresholdRange.max of 500 there). The kube driver wires it for a
+// Canary's request-duration metric without a query or template; an embedder wiring Builtins
+// by hand does the same for a check read as Flagger reads it. Errors pass as p returns them.
+func WholeMilliseconds(p canary.MetricProvider) canary.MetricProvider { return &wholeMilliseconds{p} }
+
+// wholeMilliseconds is WholeMilliseconds' provider (a pointer: comparable, as a Spec's
+// providers are).
+type wholeMilliseconds struct{ p canary.MetricProvider }
+
+func (w *wholeMilliseconds) Query(ctx context.Context, query string) (float64, error) {
+	v, err := w.p.Query(ctx, query)
+	if err != nil {
+		return v, err
+	}
+	return math.Trunc(v), nil // NaN (no data) stays NaN
 }

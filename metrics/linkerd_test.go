@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +96,19 @@ func TestLinkerdJudgeMetrics(t *testing.T) {
 	assert.Equal(t, `100 - sum(rate(response_total{namespace="test",deployment=~"podinfo",classification!="failure",direction="inbound"}[30s]))`+
 		` / sum(rate(response_total{namespace="test",deployment=~"podinfo",direction="inbound"}[30s])) * 100`, sr.CanaryQuery)
 	assert.Contains(t, sr.BaselineQuery, `deployment=~"podinfo-primary"`)
+}
+
+// WholeMilliseconds truncates toward zero as Flagger's time.Duration of milliseconds does; an
+// error passes as it is.
+func TestWholeMilliseconds(t *testing.T) {
+	for _, tc := range []struct{ in, want float64 }{{500.7, 500}, {500, 500}, {0.4, 0}, {1e9 + 0.5, 1e9}} {
+		v, err := WholeMilliseconds(canary.MetricProviderFunc(func(context.Context, string) (float64, error) { return tc.in, nil })).Query(context.Background(), "q")
+		if err != nil || v != tc.want {
+			t.Errorf("%v: got %v, %v; want %v", tc.in, v, err, tc.want)
+		}
+	}
+	boom := errors.New("boom")
+	if _, err := WholeMilliseconds(canary.MetricProviderFunc(func(context.Context, string) (float64, error) { return 1.5, boom })).Query(context.Background(), "q"); !errors.Is(err, boom) {
+		t.Errorf("error %v, want boom", err)
+	}
 }

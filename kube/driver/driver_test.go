@@ -191,3 +191,26 @@ func TestOptionsMetricsReplacesPrometheus(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 42.0, v)
 }
+
+// The built-in request-duration check (no query, no template) reads the Canary's provider in
+// whole milliseconds, as Flagger does: a p99 of 500.7 passes a max of 500. Other metrics read
+// it as it answers.
+func TestBuiltinRequestDurationReadsWholeMilliseconds(t *testing.T) {
+	c := &flagger.Canary{Spec: canary.Spec{Metrics: []canary.Metric{
+		{Name: "request-duration", ThresholdRange: canary.AtMost(500)},
+		{Name: "latency", Query: "x", ThresholdRange: canary.AtMost(500)},
+	}}}
+	s := testDriver(fake.NewClientset())
+	s.opts.Metrics = canary.MetricProviderFunc(func(context.Context, string) (float64, error) { return 500.7, nil })
+	spec, p, err := s.templated(context.Background(), c)
+	require.NoError(t, err)
+	require.NotNil(t, spec.Metrics[0].Provider)
+	v, err := spec.Metrics[0].Provider.Query(context.Background(), "q")
+	require.NoError(t, err)
+	assert.Equal(t, 500.0, v)
+	assert.Nil(t, spec.Metrics[1].Provider, "the Canary's provider")
+	v, err = p.Query(context.Background(), "x")
+	require.NoError(t, err)
+	assert.Equal(t, 500.7, v)
+	assert.Nil(t, c.Spec.Metrics[0].Provider, "the Canary's spec is left as it was")
+}

@@ -50,7 +50,8 @@ func promKey(o metrics.PrometheusOptions) string {
 }
 
 // templated returns the Canary's spec with each templated metric bound to its template's own
-// Prometheus, and the others to the Canary's (nil when no metric needs it).
+// Prometheus, and the others to the Canary's (nil when no metric needs it); the built-in
+// request-duration check reads it in whole milliseconds (metrics.WholeMilliseconds).
 func (d *Driver) templated(ctx context.Context, c *flagger.Canary) (canary.Spec, canary.MetricProvider, error) {
 	spec := c.Spec
 	spec.Metrics = slices.Clone(c.Spec.Metrics)
@@ -64,19 +65,26 @@ func (d *Driver) templated(ctx context.Context, c *flagger.Canary) (canary.Spec,
 	if !slices.ContainsFunc(spec.Metrics, func(m canary.Metric) bool { return m.Provider == nil }) {
 		return spec, nil, nil
 	}
-	if d.opts.Metrics != nil {
-		return spec, d.opts.Metrics, nil
+	p := d.opts.Metrics
+	if p == nil {
+		addr, field := d.opts.Prometheus, "Options.Prometheus"
+		if c.MetricsServer != "" {
+			addr, field = c.MetricsServer, "spec.metricsServer"
+		}
+		if addr == "" {
+			return canary.Spec{}, nil, fmt.Errorf("spec.analysis.metrics: a Prometheus address is required (spec.metricsServer or Options.Prometheus)")
+		}
+		prom, err := d.prometheus(metrics.PrometheusOptions{Address: addr})
+		if err != nil {
+			return canary.Spec{}, nil, fmt.Errorf("%s: %w", field, err)
+		}
+		p = prom
 	}
-	addr, field := d.opts.Prometheus, "Options.Prometheus"
-	if c.MetricsServer != "" {
-		addr, field = c.MetricsServer, "spec.metricsServer"
-	}
-	if addr == "" {
-		return canary.Spec{}, nil, fmt.Errorf("spec.analysis.metrics: a Prometheus address is required (spec.metricsServer or Options.Prometheus)")
-	}
-	p, err := d.prometheus(metrics.PrometheusOptions{Address: addr})
-	if err != nil {
-		return canary.Spec{}, nil, fmt.Errorf("%s: %w", field, err)
+	for i, m := range spec.Metrics {
+		if m.Provider == nil && m.Query == "" && m.Name == metrics.RequestDuration {
+			// Flagger's built-in check, read in whole milliseconds as Flagger reads it
+			spec.Metrics[i].Provider = metrics.WholeMilliseconds(p)
+		}
 	}
 	return spec, p, nil
 }

@@ -410,6 +410,9 @@ func decodeAnalysis(d *decoder, a *object, m *Canary) {
 				m.Notes = append(m.Notes, fmt.Sprintf("%s: legacy threshold %v read as thresholdRange %s", mo.path, v, met.ThresholdRange))
 			}
 		}
+		if met.Name == "request-duration" {
+			wholeMilliseconds(m, mo.path, &met.ThresholdRange)
+		}
 		if mo.has("templateVariables") {
 			met.Variables = mo.strMap("templateVariables")
 		}
@@ -447,6 +450,18 @@ func decodeAnalysis(d *decoder, a *object, m *Canary) {
 	decodeMirror(a, s)
 	decodeSessionAffinity(a, s)
 	a.done()
+}
+
+// wholeMilliseconds truncates the bounds of Flagger's built-in request-duration check toward
+// zero, as Flagger compares them (a time.Duration of whole milliseconds; the value is read so
+// too, metrics.WholeMilliseconds), with a Note when a bound changes.
+func wholeMilliseconds(m *Canary, path string, r *canary.Range) {
+	for _, b := range []*float64{r.Min, r.Max} {
+		if b != nil && !math.IsInf(*b, 0) && !math.IsNaN(*b) && math.Trunc(*b) != *b {
+			m.Notes = append(m.Notes, fmt.Sprintf("%s: request-duration bound %v read as %v: Flagger compares whole milliseconds", path, *b, math.Trunc(*b)))
+			*b = math.Trunc(*b)
+		}
+	}
 }
 
 // builtinChecks are the names of Flagger's built-in checks: a metric so named runs the check
