@@ -141,7 +141,8 @@ func (u *run) rollbackRequested(ctx context.Context) (string, bool) {
 	return "", false
 }
 
-// postRollout runs the post-rollout hooks with the final phase; failures are reported only.
+// postRollout runs the post-rollout hooks with the final phase, in order, until one fails, as
+// Flagger does; a failure is reported only.
 func (u *run) postRollout(ctx context.Context) {
 	for _, bh := range u.r.hooks[HookPostRollout] {
 		ok, err := u.callHook(ctx, bh, u.st.Phase, nil)
@@ -153,6 +154,7 @@ func (u *run) postRollout(ctx context.Context) {
 				err = fmt.Errorf("hook answered no")
 			}
 			u.emitHook(EventWarning, ReasonHookFailed, bh.hook.Name, fmt.Sprintf("Post-rollout hook %s failed %v", bh.hook.Name, err))
+			return
 		}
 	}
 }

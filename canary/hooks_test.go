@@ -13,10 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// hook is a webhook of the given name and type on the test's gate server.
+func hook(name string, typ canary.HookType) canary.Webhook {
+	return canary.Webhook{Name: name, Type: typ, URL: "http://gate.test/" + name}
+}
+
 func TestHooks(t *testing.T) {
-	hook := func(name string, typ canary.HookType) canary.Webhook {
-		return canary.Webhook{Name: name, Type: typ, URL: "http://gate.test/" + name}
-	}
 	cases := []struct {
 		name   string
 		hook   canary.Webhook
@@ -182,4 +184,25 @@ func TestEventHooksDoNotHoldTheRelease(t *testing.T) {
 		requirePromoted(t, env, o.res, "v1")
 		assert.Greater(t, env.Gates.CallsOf("audit"), asked+1, "the queued events reach the hook once it answers")
 	})
+}
+
+// Post-rollout hooks run in order until one fails, as Flagger's: the ones after it are not
+// called, and the release's phase stands.
+func TestPostRolloutHooksStopAtTheFirstFailure(t *testing.T) {
+	env := healthyEnv()
+	spec := seedSpec()
+	spec.Webhooks = []canary.Webhook{hook("first", canary.HookPostRollout), hook("second", canary.HookPostRollout), hook("third", canary.HookPostRollout)}
+	env.Gates.Set("first", canarytest.Open())
+	env.Gates.Set("second", canarytest.Fail(errors.New("503")))
+	env.Gates.Set("third", canarytest.Open())
+	r := bootstrapped(t, env, spec, "v1")
+	res := run(t, r)
+	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
+	var called []string
+	for _, req := range env.Gates.Requests() {
+		called = append(called, req.Hook.Name)
+	}
+	assert.Equal(t, []string{"first", "second"}, called)
+	requireOrder(t, env.Events.Messages(), "Post-rollout check first passed", "Post-rollout hook second failed 503")
+	assert.False(t, has(env.Events.Messages(), "Post-rollout check third passed"))
 }
