@@ -86,14 +86,6 @@ type AlertRef struct {
 	Path string
 }
 
-// providerNamespaceIn is the AlertProvider's namespace for the Canary m (see CanaryNamespace).
-func (a AlertRef) providerNamespaceIn(m *Canary) string {
-	if a.CanaryNamespace {
-		return m.Namespace
-	}
-	return a.ProviderNamespace
-}
-
 func decodeAlerts(d *decoder, a *object, m *Canary) {
 	for _, ao := range a.list("alerts") {
 		ref := AlertRef{Name: ao.str("name"), Severity: ao.str("severity")}

@@ -72,14 +72,6 @@ type MetricTemplateRef struct {
 	Path string
 }
 
-// namespaceIn is the template's namespace for the Canary m (see CanaryNamespace).
-func (r MetricTemplateRef) namespaceIn(m *Canary) string {
-	if r.CanaryNamespace {
-		return m.Namespace
-	}
-	return r.Namespace
-}
-
 func decodeMetricTemplate(d *decoder, doc *object) MetricTemplate {
 	var t MetricTemplate
 	t.Namespace, t.Name = decodeHeader(d, doc, "MetricTemplate")

@@ -24,7 +24,7 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 	metrics := slices.Clone(m.Spec.Metrics)
 	for i := range refs {
 		ref := &refs[i]
-		ref.Namespace = ref.namespaceIn(m)
+		ref.Namespace = refNamespace(m, ref.CanaryNamespace, ref.Namespace)
 		switch {
 		case ref.Metric < 0 || ref.Metric >= len(metrics):
 			d.fail(ref.Path, "refers to metric %d; the spec has %d", ref.Metric, len(metrics))
@@ -69,7 +69,7 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 	alerts := slices.Clone(m.Alerts)
 	for i := range alerts {
 		a := &alerts[i]
-		a.ProviderNamespace = a.providerNamespaceIn(m)
+		a.ProviderNamespace = refNamespace(m, a.CanaryNamespace, a.ProviderNamespace)
 		if src == nil {
 			d.fail(a.Path, noSource, "AlertProvider", a.ProviderNamespace, a.ProviderName)
 			continue
@@ -98,12 +98,12 @@ func (m *Canary) Unresolved() []string {
 	var out []string
 	for _, r := range m.TemplateRefs {
 		if r.Template == nil {
-			out = append(out, "MetricTemplate "+r.namespaceIn(m)+"/"+r.Name)
+			out = append(out, "MetricTemplate "+refNamespace(m, r.CanaryNamespace, r.Namespace)+"/"+r.Name)
 		}
 	}
 	for _, a := range m.Alerts {
 		if a.Provider == nil {
-			out = append(out, "AlertProvider "+a.providerNamespaceIn(m)+"/"+a.ProviderName)
+			out = append(out, "AlertProvider "+refNamespace(m, a.CanaryNamespace, a.ProviderNamespace)+"/"+a.ProviderName)
 		}
 	}
 	return out
@@ -128,4 +128,14 @@ func datadogVariables(metric string, vars map[string]string) [][2]string {
 
 func notDatadogTag(r rune) bool {
 	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:/", r))
+}
+
+// refNamespace is the namespace of an object a Canary refers to: the Canary's, wherever it is
+// now, when the manifest gave none (canaryNamespace: MetricTemplateRef.CanaryNamespace,
+// AlertRef.CanaryNamespace), else the one given.
+func refNamespace(m *Canary, canaryNamespace bool, given string) string {
+	if canaryNamespace {
+		return m.Namespace
+	}
+	return given
 }
