@@ -270,9 +270,11 @@ func TestPostRolloutHook(t *testing.T) {
 	w := newWorld()
 	ok := &webhooktest.Receiver{}
 	failing := &webhooktest.Receiver{Respond: func(int, webhooktest.Request) (int, string) { return 500, "smoke test failed" }}
+	after := &webhooktest.Receiver{}
 	res := w.release(t, seedSpec(
-		canary.Webhook{Name: "smoke", Type: canary.HookPostRollout, URL: failing.Start(t)},
 		canary.Webhook{Name: "done", Type: canary.HookPostRollout, URL: ok.Start(t), Metadata: map[string]string{"k": "v"}},
+		canary.Webhook{Name: "smoke", Type: canary.HookPostRollout, URL: failing.Start(t)},
+		canary.Webhook{Name: "after", Type: canary.HookPostRollout, URL: after.Start(t)},
 	))
 
 	assert.Equal(t, canary.PhaseSucceeded, res.Phase, "a failing post-rollout hook is reported only")
@@ -284,6 +286,7 @@ func TestPostRolloutHook(t *testing.T) {
 	require.Len(t, failed, 1)
 	assert.Contains(t, failed[0].Message, `Post-rollout hook smoke failed webhook "smoke" (post-rollout)`)
 	assert.Contains(t, failed[0].Message, `status 500 Internal Server Error: body "smoke test failed"`)
+	assert.Empty(t, after.Requests(), "the hooks after a failing one are not called, as in Flagger")
 }
 
 func TestEventHookGetsEveryEvent(t *testing.T) {
