@@ -38,8 +38,14 @@ type Options struct {
 	Transport http.RoundTripper
 	// SigningKey, when set, signs every request body (see Sign); at least MinKeyLength bytes.
 	SigningKey []byte
-	// Header is added to every request (e.g. Authorization for a receiver behind a gateway).
+	// Header is added to the requests to HeaderHosts (e.g. Authorization for a receiver behind
+	// a gateway).
 	Header http.Header
+	// HeaderHosts are the hosts Header goes to, each as a hook URL writes its host: a name or
+	// address ("gate.example.com": any port) or with its port ("gate.example.com:8443": that
+	// port only), matched without regard to case. Required with Header: a Canary's author
+	// writes its hook URLs, and a credential in Header must not go to every one of them.
+	HeaderHosts []string
 	// RetryInitialInterval is the first wait before a retry; waits grow exponentially with
 	// jitter up to RetryMaxInterval. Defaults 1s and 10s. A 429 or 503 answer's Retry-After
 	// lengthens the next wait to what it asks, up to RetryMaxInterval.
@@ -68,6 +74,7 @@ type Client struct {
 	insecure    *http.Client // for hooks with DisableTLS
 	key         []byte
 	header      http.Header
+	headerHosts []hostPort
 	initial     time.Duration
 	maxInterval time.Duration
 	userAgent   string
@@ -90,6 +97,18 @@ func New(opts Options) (*Client, error) {
 	if n := len(opts.SigningKey); n > 0 && n < MinKeyLength {
 		p.add("SigningKey: must be at least %d bytes, got %d", MinKeyLength, n)
 	}
+	if len(opts.Header) > 0 && len(opts.HeaderHosts) == 0 {
+		p.add("HeaderHosts: required with Header (the hosts it goes to): a Canary's author writes the hook URLs, and Header would go to every one")
+	}
+	var headerHosts []hostPort
+	for i, h := range opts.HeaderHosts {
+		u, err := url.Parse("http://" + h)
+		if err != nil || h == "" || u.Host != h || u.User != nil || u.Hostname() == "" || strings.HasSuffix(h, ":") {
+			p.add("HeaderHosts[%d]: %q is not a host or host:port", i, h)
+			continue
+		}
+		headerHosts = append(headerHosts, hostPort{strings.ToLower(u.Hostname()), u.Port()})
+	}
 	if opts.RetryInitialInterval < 0 {
 		p.add("RetryInitialInterval: must not be negative, got %s", opts.RetryInitialInterval)
 	}
@@ -102,6 +121,7 @@ func New(opts Options) (*Client, error) {
 	c := &Client{
 		key:         bytes.Clone(opts.SigningKey),
 		header:      opts.Header.Clone(),
+		headerHosts: headerHosts,
 		initial:     opts.RetryInitialInterval,
 		maxInterval: opts.RetryMaxInterval,
 		userAgent:   opts.UserAgent,
@@ -195,7 +215,7 @@ func (c *Client) Post(ctx context.Context, hook canary.Webhook, p Payload) (Resu
 	op := func() error {
 		res.Attempts++
 		var h http.Header
-		res.StatusCode, res.Body, h, last = c.attempt(ctx, u.String(), body, timeout, hook.DisableTLS)
+		res.StatusCode, res.Body, h, last = c.attempt(ctx, u, body, timeout, hook.DisableTLS)
 		switch {
 		case last != nil:
 			if ctx.Err() != nil || !retriable(last) {
@@ -247,12 +267,12 @@ func (b *hintedBackOff) NextBackOff() time.Duration {
 // attempt makes one request; it returns the status, a body excerpt and the header, or a
 // transport error. With insecure (the hook's disableTLS), the server's certificate is not
 // verified.
-func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout time.Duration, insecure bool) (int, string, http.Header, error) {
+func (c *Client) attempt(ctx context.Context, u *url.URL, body []byte, timeout time.Duration, insecure bool) (int, string, http.Header, error) {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	h := c.header.Clone()
-	if h == nil {
-		h = http.Header{}
+	h := http.Header{}
+	if c.headerFor(u) {
+		h = c.header.Clone()
 	}
 	h.Set("User-Agent", c.userAgent)
 	if len(c.key) > 0 {
@@ -262,7 +282,7 @@ func (c *Client) attempt(ctx context.Context, u string, body []byte, timeout tim
 	if insecure {
 		hc = c.insecure
 	}
-	r, err := httpx.Post(actx, hc, u, h, body)
+	r, err := httpx.Post(actx, hc, u.String(), h, body)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no response within the hook timeout %s: %w", timeout, err)
 	}
@@ -281,6 +301,24 @@ func retriable(err error) bool {
 	return !errors.As(err, &verr) && !errors.As(err, &uerr) && !errors.As(err, &herr) && !errors.As(err, &cerr) &&
 		!errors.Is(err, ErrRedirect) && !errors.Is(err, httpx.ErrTooManyRedirects)
 }
+
+// headerFor reports whether Options.Header goes to u: its host is one of HeaderHosts.
+func (c *Client) headerFor(u *url.URL) bool {
+	name, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	for _, h := range c.headerHosts {
+		if h.name == name && (h.port == "" || h.port == port) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPort is one of Options.HeaderHosts: a lowercase host name or address, and a port or ""
+// for any.
+type hostPort struct{ name, port string }
 
 func hookURL(raw string) (*url.URL, error) {
 	if raw == "" {

@@ -68,7 +68,7 @@ func TestAllowMapsStatusLikeFlagger(t *testing.T) {
 func TestRequestIsAJSONPost(t *testing.T) {
 	rc := &webhooktest.Receiver{}
 	url := rc.Start(t)
-	c := newClient(t, webhook.Options{Header: http.Header{"Authorization": {"Bearer t0ken"}}, UserAgent: "ci/1"})
+	c := newClient(t, webhook.Options{Header: http.Header{"Authorization": {"Bearer t0ken"}}, HeaderHosts: []string{strings.TrimPrefix(url, "http://")}, UserAgent: "ci/1"})
 	req := gateReq("load-test", canary.HookRollout, url+"/hooks?x=1")
 	req.Hook.Metadata = map[string]string{"cmd": "hey"}
 	ok, err := c.Allow(context.Background(), req)
@@ -237,4 +237,48 @@ func TestPostReturnsTheResponse(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Approved", res.Body)
 	assert.False(t, errors.Is(err, webhook.ErrStatus))
+}
+
+// Options.Header goes only to HeaderHosts: a Canary's author writes the hook URLs, so a
+// credential in it must not reach a host of theirs. A host without a port matches every port
+// (a URL without one has its scheme's); a host with one, that port only.
+func TestHeaderGoesOnlyToHeaderHosts(t *testing.T) {
+	gate := &webhooktest.Receiver{}
+	gateURL := gate.Start(t)
+	other := &webhooktest.Receiver{}
+	otherURL := strings.Replace(other.Start(t), "127.0.0.1", "localhost", 1)
+	_, gatePort, _ := net.SplitHostPort(strings.TrimPrefix(gateURL, "http://"))
+	for _, tc := range []struct {
+		hosts         []string
+		gate, toOther bool
+	}{
+		{hosts: []string{"127.0.0.1"}, gate: true},
+		{hosts: []string{"127.0.0.1:" + gatePort}, gate: true},
+		{hosts: []string{"127.0.0.1:1"}},
+		{hosts: []string{"LOCALHOST"}, toOther: true},
+		{hosts: []string{"gate.example.com", "127.0.0.1"}, gate: true},
+	} {
+		c := newClient(t, webhook.Options{Header: http.Header{"Authorization": {"Bearer t0ken"}}, HeaderHosts: tc.hosts})
+		for _, u := range []string{gateURL, otherURL} {
+			ok, err := c.Allow(context.Background(), gateReq("gate", canary.HookPreRollout, u+"/hook"))
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		g, o := gate.Requests(), other.Requests()
+		assert.Equal(t, tc.gate, g[len(g)-1].Header.Get("Authorization") != "", "%v to %s", tc.hosts, gateURL)
+		assert.Equal(t, tc.toOther, o[len(o)-1].Header.Get("Authorization") != "", "%v to %s", tc.hosts, otherURL)
+	}
+}
+
+// A Header without HeaderHosts, or a host that is not one, is refused when the Client is made.
+func TestHeaderHostsAreRequiredAndChecked(t *testing.T) {
+	_, err := webhook.New(webhook.Options{Header: http.Header{"Authorization": {"Bearer t0ken"}}})
+	require.ErrorIs(t, err, webhook.ErrInvalidOptions)
+	assert.ErrorContains(t, err, "HeaderHosts: required with Header")
+	for _, h := range []string{"", "http://gate", "gate/path", "user@gate", "gate:", ":80"} {
+		_, err := webhook.New(webhook.Options{Header: http.Header{"X": {"y"}}, HeaderHosts: []string{h}})
+		assert.ErrorContains(t, err, "HeaderHosts[0]", "%q", h)
+	}
+	_, err = webhook.New(webhook.Options{Header: http.Header{"X": {"y"}}, HeaderHosts: []string{"gate.example.com:8443", "[::1]", "10.0.0.1:80"}})
+	assert.NoError(t, err)
 }

@@ -34,6 +34,9 @@
 // text the Rollout puts in its events.
 //
 // TLSOptions add a CA bundle, a client certificate or insecureSkipVerify for https hooks.
+// Options.Header (an Authorization for a gateway, say) goes only to Options.HeaderHosts, which
+// it requires: the hook URLs come from manifests, and a credential must not reach a host a
+// Canary's author chose.
 //
 // # Signatures
 //
