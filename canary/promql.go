@@ -94,80 +94,72 @@ func (v *QueryVars) markedFuncs(fm template.FuncMap) {
 }
 
 // promqlPlacement lexes a rendered query whose marked value stands between marks and says
-// what is wrong with where it lands ("" if nothing): PromQL's strings, between double quotes,
-// single quotes or backticks (with backslash escapes but between backticks), and its comments
-// (# to the end of the line).
+// what is wrong with where it lands ("" if nothing).
 func promqlPlacement(q string) string {
-	var quote byte // the open string's delimiter, or 0
-	escaped, comment := false, false
+	var lx promqlLexer
 	for i := 0; i < len(q); i++ {
-		c := q[i]
-		if c == markOpen[0] {
-			end := strings.IndexByte(q[i+1:], markClose[0])
-			if end < 0 {
-				return "the rendered query cuts it short" // a width or precision of printf
-			}
-			val := q[i+1 : i+1+end]
-			if p := lexValue(val, quote, escaped, comment); p != "" {
-				return p
-			}
-			i += 1 + end
+		if q[i] != markOpen[0] {
+			lx.step(q[i])
 			continue
 		}
-		switch {
-		case comment:
-			comment = c != '\n'
-		case quote != 0:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\' && quote != '`':
-				escaped = true
-			case c == quote:
-				quote = 0
-			}
-		case c == '#':
-			comment = true
-		case c == '"' || c == '\'' || c == '`':
-			quote = c
+		end := strings.IndexByte(q[i+1:], markClose[0])
+		if end < 0 {
+			return "the rendered query cuts it short" // a width or precision of printf
 		}
+		if p := lx.value(q[i+1 : i+1+end]); p != "" {
+			return p
+		}
+		i += 1 + end
 	}
 	return ""
 }
 
-// lexValue checks a marked value lexed from the state before it: its characters inside a
-// string or a comment stay there, those outside are plain, and it ends in the state it began
-// in.
-func lexValue(val string, quote byte, escaped, comment bool) string {
-	if comment {
-		return "" // no control character in it: the comment ends after it
+// promqlLexer follows PromQL's strings, between double quotes, single quotes or backticks
+// (with backslash escapes but between backticks), and its comments (# to the end of the line).
+type promqlLexer struct {
+	quote            byte // the open string's delimiter, or 0
+	escaped, comment bool
+}
+
+// step reads c.
+func (lx *promqlLexer) step(c byte) {
+	switch {
+	case lx.comment:
+		lx.comment = c != '\n'
+	case lx.quote != 0:
+		switch {
+		case lx.escaped:
+			lx.escaped = false
+		case c == '\\' && lx.quote != '`':
+			lx.escaped = true
+		case c == lx.quote:
+			lx.quote = 0
+		}
+	case c == '#':
+		lx.comment = true
+	case isQuote(c):
+		lx.quote = c
 	}
-	q0 := quote
+}
+
+// value reads a marked value and says what is wrong with it: its characters inside a string
+// or a comment stay there, those outside are plain, and it ends in the string it began in.
+func (lx *promqlLexer) value(val string) string {
+	q0 := lx.quote
 	for i := 0; i < len(val); i++ {
 		c := val[i]
-		if quote != 0 {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\' && quote != '`':
-				escaped = true
-			case c == quote:
-				quote = 0
-			}
-			continue
-		}
-		switch {
-		case c == '"' || c == '\'' || c == '`':
-			quote = c
-		case !isPlain(c):
+		if !lx.comment && lx.quote == 0 && !isPlain(c) && !isQuote(c) { // a quote here is the template's format's
 			return fmt.Sprintf("the template writes it outside a PromQL string, where it may be one plain token only (letters, digits, '_', ':' and '.'): %q at byte %d", c, i)
 		}
+		lx.step(c)
 	}
-	if quote != q0 {
+	if lx.quote != q0 {
 		return "the template writes it where it opens or closes a PromQL string"
 	}
 	return ""
 }
+
+func isQuote(c byte) bool { return c == '"' || c == '\'' || c == '`' }
 
 func isPlain(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '.'

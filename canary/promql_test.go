@@ -50,6 +50,8 @@ func TestPromQLVariableProblems(t *testing.T) {
 			vars: map[string]string{"v": "n a"}},
 		{name: "in a comment", query: "x # {{ variables.v }}\n+ 1",
 			vars: map[string]string{"v": "a ) b"}},
+		{name: "a comment opened outside", query: "sum(rate(x[{{ variables.w }}]))",
+			vars: map[string]string{"w": "5m#"}, bad: []string{"w"}, want: `'#' at byte 2`},
 		{name: "after a string the template closes", query: `x{a="b"} {{ variables.v }}`,
 			vars: map[string]string{"v": "or y"}, bad: []string{"v"}, want: `' ' at byte 2`},
 	} {
