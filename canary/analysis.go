@@ -263,7 +263,8 @@ func (u *run) promote(ctx context.Context, manual bool, checks []CheckResult) (n
 			}
 			u.st.CanaryWeight = 100
 			u.st.Iterations++
-			u.st.Phase = PhaseProgressing
+			// the phase stays as it was, WaitingPromotion after a closed gate, as Flagger
+			// changes only the iterations with the switch
 			return waitTick, u.save(ctx, "all traffic on the canary")
 		}
 	}

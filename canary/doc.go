@@ -58,9 +58,11 @@
 //     the share and the likely causes, and Spec.SplitCheck applies: hold (the default: no
 //     advance until the traffic follows), warn, fail (roll back) or off;
 //   - confirm-rollout, confirm-traffic-increase and confirm-promotion gates wait without
-//     failing; a rollback hook answering yes rolls back; pre-rollout hooks run once before the
-//     first step, post-rollout hooks after the end (in order, until one fails, as Flagger
-//     runs them), event hooks on every event;
+//     failing (a blue/green release that waited in WaitingPromotion stays in it while all
+//     traffic goes to the canary, as in Flagger, until it is Promoting); a rollback hook
+//     answering yes rolls back; pre-rollout hooks run once before the first step,
+//     post-rollout hooks after the end (in order, until one fails, as Flagger runs them),
+//     event hooks on every event;
 //   - a canary that is not ready is waited for up to ProgressDeadline (or fails at once when the
 //     Workload reports it failed); a new revision during the analysis restarts it; a revert to
 //     the promoted revision abandons it; SkipAnalysis promotes a ready canary at once;
