@@ -197,7 +197,8 @@ func decodeStatusValue(raw any) (flaggerStatus, error) {
 		}
 		return s, nil
 	}
-	count := func(field string, limit int) (int, error) {
+	// count reads a whole number in floor..limit; one below 0 is read as 0
+	count := func(field string, floor, limit int) (int, error) {
 		v, ok := m[field]
 		if !ok || v == nil {
 			return 0, nil
@@ -217,10 +218,10 @@ func decodeStatusValue(raw any) (flaggerStatus, error) {
 		default:
 			return 0, fmt.Errorf(".status.%s: not a number", field)
 		}
-		if n != math.Trunc(n) || n < 0 || n > float64(limit) {
-			return 0, fmt.Errorf(".status.%s: %v is not a whole number in 0..%d", field, v, limit)
+		if n != math.Trunc(n) || n < float64(floor) || n > float64(limit) {
+			return 0, fmt.Errorf(".status.%s: %v is not a whole number in %d..%d", field, v, floor, limit)
 		}
-		return int(n), nil
+		return max(int(n), 0), nil
 	}
 	var err error
 	var phase string
@@ -228,13 +229,15 @@ func decodeStatusValue(raw any) (flaggerStatus, error) {
 		return f, err
 	}
 	f.Phase = canary.Phase(phase)
-	if f.CanaryWeight, err = count("canaryWeight", 100); err != nil {
+	if f.CanaryWeight, err = count("canaryWeight", 0, 100); err != nil {
 		return f, err
 	}
-	if f.FailedChecks, err = count("failedChecks", maxStatusCount); err != nil {
+	if f.FailedChecks, err = count("failedChecks", 0, maxStatusCount); err != nil {
 		return f, err
 	}
-	if f.Iterations, err = count("iterations", maxStatusCount); err != nil {
+	// Flagger writes analysis.iterations-1 when a release turns WaitingPromotion: -1 for a
+	// weighted canary, whose iterations are 0
+	if f.Iterations, err = count("iterations", -1, maxStatusCount); err != nil {
 		return f, err
 	}
 	if f.LastAppliedSpec, err = str("lastAppliedSpec"); err != nil {
