@@ -63,3 +63,77 @@ func FuzzCompactQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPromQLVariableProblems: a value PromQLVariableProblems lets through adds nothing to the
+// query's structure: outside strings and comments, the query rendered with it has the same
+// characters that are not letters, digits, '_', ':' or '.' as with the plain value "x" (the
+// templates' conditions do not look at the value, so both take the same branches).
+func FuzzPromQLVariableProblems(f *testing.F) {
+	templates := []string{
+		`sum(rate(x{app="{{ variables.k }}"}[{{ variables.k }}])) > {{ variables.k }}`,
+		`x{a='{{ variables.k }}'} or y{b=~"{{ variables.k }}.*"}`,
+		`x{app={{ printf "%q" variables.k }}} + {{ printf "%s" variables.k }}`,
+		`x + {{ variables.k | urlquery }} + {{ html variables.k }} + "{{ js variables.k }}"`,
+		"x # {{ variables.k }}\n+ `{{ variables.k }}` + {{ print variables.k }}",
+		`x{a="\{{ variables.k }}"} offset {{ variables.k }}`,
+	}
+	for i, v := range []string{"5m", "a b", `") or vector(1) #`, "1m]) or vector(1)", "é", "x\ny", "-1", "#"} {
+		f.Add(uint8(i), v)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, v string) {
+		text := canary.CompactQuery(templates[int(which)%len(templates)])
+		vars := func(v string) canary.QueryVars { return canary.QueryVars{Variables: map[string]string{"k": v}} }
+		if strings.ContainsFunc(v, endsLiteral) {
+			return // refused by Spec.Validate before any template sees it
+		}
+		bad, err := canary.PromQLVariableProblems(text, vars(v))
+		if err != nil || len(bad) > 0 {
+			return
+		}
+		got, err := canary.RenderQuery(text, vars(v))
+		if !assert.NoError(t, err) {
+			return
+		}
+		plain, err := canary.RenderQuery(text, vars("x"))
+		if !assert.NoError(t, err) {
+			return
+		}
+		assert.Equal(t, structure(plain), structure(got), "%q renders %q", v, got)
+	})
+}
+
+// endsLiteral is what Spec.Validate refuses in a variable's value: a quote, a backslash, a
+// control character.
+func endsLiteral(r rune) bool { return strings.ContainsRune("\"'`\\", r) || unicode.IsControl(r) }
+
+// structure is what of q stands outside PromQL's strings and comments and is not a letter,
+// digit, '_', ':' or '.': its operators, brackets, spaces and the quotes that open strings.
+func structure(q string) string {
+	var b strings.Builder
+	var quote rune
+	escaped, comment := false, false
+	for _, r := range q {
+		switch {
+		case comment:
+			comment = r != '\n'
+		case quote != 0:
+			switch {
+			case escaped:
+				escaped = false
+			case r == '\\' && quote != '`':
+				escaped = true
+			case r == quote:
+				quote = 0
+				b.WriteRune(r)
+			}
+		case r == '#':
+			comment = true
+		case r == '"' || r == '\'' || r == '`':
+			quote = r
+			b.WriteRune(r)
+		case !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == ':' || r == '.'):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -143,7 +143,8 @@ func (lx *promqlLexer) step(c byte) {
 }
 
 // value reads a marked value and says what is wrong with it: its characters inside a string
-// or a comment stay there, those outside are plain, and it ends in the string it began in.
+// or a comment stay there, those outside are plain, and it ends in the string it began in,
+// with no escape pending (an empty value after the template's backslash would leave one).
 func (lx *promqlLexer) value(val string) string {
 	q0 := lx.quote
 	for i := 0; i < len(val); i++ {
@@ -153,8 +154,11 @@ func (lx *promqlLexer) value(val string) string {
 		}
 		lx.step(c)
 	}
-	if lx.quote != q0 {
+	switch {
+	case lx.quote != q0:
 		return "the template writes it where it opens or closes a PromQL string"
+	case lx.escaped:
+		return "the template writes it after a backslash, which escapes what follows it when it is empty"
 	}
 	return ""
 }

@@ -48,6 +48,8 @@ func TestPromQLVariableProblems(t *testing.T) {
 			vars: map[string]string{"": "1 or y"}, bad: []string{""}},
 		{name: "the template's escape before it", query: `x{a="\{{ variables.v }}"}`,
 			vars: map[string]string{"v": "n a"}},
+		{name: "empty after the template's escape", query: `x{a="\{{ variables.v }}"} + y{b="c"}`,
+			vars: map[string]string{"v": ""}, bad: []string{"v"}, want: "after a backslash"},
 		{name: "in a comment", query: "x # {{ variables.v }}\n+ 1",
 			vars: map[string]string{"v": "a ) b"}},
 		{name: "a comment opened outside", query: "sum(rate(x[{{ variables.w }}]))",

@@ -20,6 +20,7 @@ GO="${GO:-go}"
 targets=(
   "./canary FuzzRenderQuery"
   "./canary FuzzCompactQuery"
+  "./canary FuzzPromQLVariableProblems"
   "./kube/flagger FuzzLoadCanary"
   "./kube/flagger FuzzLoadObjects"
   "./webhook FuzzVerify"
