@@ -225,7 +225,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	decodeAnalysis(d, spec.obj(key), m)
 	decodeAnnotations(d, annotations, meta.at("annotations"), m)
 	if spec.has("ingressRef") {
-		m.Target.Ingress = decodeIngressRef(d, spec.obj("ingressRef"))
+		m.Target.Ingress = decodeIngressRef(d, spec.obj("ingressRef"), m)
 	}
 	m.RevertOnDeletion = spec.bool("revertOnDeletion")
 	m.Suspend = spec.bool("suspend")

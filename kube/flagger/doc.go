@@ -135,7 +135,9 @@
 // osm, knative), an unknown Gateway API or SMI version, or an unknown name. So is gatewayRefs
 // with a provider that writes no HTTPRoute (kubernetes, smi), and kubernetes with an analysis
 // that is not blue/green. With nginx, spec.ingressRef (a networking.k8s.io/v1 Ingress in the
-// Canary's namespace) is required, and an A/B test may match one header (exact, prefix,
+// Canary's namespace; apiVersion networking.k8s.io/v1beta1 or extensions/v1beta1, which
+// Flagger's tutorial wrote before, is read as v1 with a Note, as Flagger reads the reference
+// by name alone) is required, and an A/B test may match one header (exact, prefix,
 // suffix or regex) and one cookie by name (cookie: exact: <name>, under the key cookie,
 // lowercase, as Flagger reads it), each in its own match entry: anything else is an error at the match's path, as ingress-nginx could not route it.
 // An embedder may still drive a loaded Canary through another router.

@@ -9,11 +9,19 @@ import (
 	"github.com/canarykit/canarykit/canary"
 )
 
+// ingressVersions are the apiVersions Ingresses were served at before networking.k8s.io/v1:
+// Flagger reads an ingressRef by name alone, so a Canary naming one of them (as Flagger's
+// NGINX tutorial did before May 2021) gets the same Ingress, as v1.
+var ingressVersions = []string{"networking.k8s.io/v1beta1", "extensions/v1beta1"}
+
 // decodeIngressRef reads spec.ingressRef: a networking.k8s.io/v1 Ingress in the Canary's
-// namespace, by name.
-func decodeIngressRef(d *decoder, ref *object) string {
-	if v := ref.str("apiVersion"); v != "" && v != "networking.k8s.io/v1" {
-		d.fail(ref.at("apiVersion"), "must be networking.k8s.io/v1, got %s", shown(v))
+// namespace, by name; an earlier Ingress apiVersion is read as v1, with a Note.
+func decodeIngressRef(d *decoder, ref *object, m *Canary) string {
+	switch v := ref.str("apiVersion"); {
+	case slices.Contains(ingressVersions, v):
+		m.Notes = append(m.Notes, fmt.Sprintf("spec.ingressRef.apiVersion %s is read as networking.k8s.io/v1", shown(v)))
+	case v != "" && v != "networking.k8s.io/v1":
+		d.fail(ref.at("apiVersion"), "must be networking.k8s.io/v1 (or the earlier %s, read as v1), got %s", strings.Join(ingressVersions, " or "), shown(v))
 	}
 	if k := ref.str("kind"); k != "" && k != "Ingress" {
 		d.fail(ref.at("kind"), "must be Ingress, got %s", shown(k))

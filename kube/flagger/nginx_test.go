@@ -68,9 +68,9 @@ func TestIngressRef(t *testing.T) {
 	assert.Equal(t, []string{"spec.ingressRef: required with provider nginx: the Ingress in front of service podinfo, which canarykit copies to <name>-canary"},
 		problems(t, err))
 
-	_, err = flagger.LoadCanary(nginxCanary("  ingressRef: {apiVersion: extensions/v1beta1, kind: Route, name: Public, port: 80}", "\n    stepWeight: 10"))
+	_, err = flagger.LoadCanary(nginxCanary("  ingressRef: {apiVersion: networking.k8s.io/v2, kind: Route, name: Public, port: 80}", "\n    stepWeight: 10"))
 	assert.ElementsMatch(t, []string{
-		`spec.ingressRef.apiVersion: must be networking.k8s.io/v1, got "extensions/v1beta1"`,
+		`spec.ingressRef.apiVersion: must be networking.k8s.io/v1 (or the earlier networking.k8s.io/v1beta1 or extensions/v1beta1, read as v1), got "networking.k8s.io/v2"`,
 		`spec.ingressRef.kind: must be Ingress, got "Route"`,
 		`spec.ingressRef.name: "Public" is not a valid Kubernetes name (lowercase RFC 1123)`,
 		"spec.ingressRef.port: unknown field (not a Flagger Canary field canarykit knows)",
@@ -127,4 +127,20 @@ func TestTemplateIngressIsTheIngressRef(t *testing.T) {
 	q, err := canary.RenderQuery(m.Spec.Metrics[0].Query, canary.VarsFor(m.Target, m.Spec.Metrics[0]))
 	require.NoError(t, err)
 	assert.Equal(t, `sum(rate(nginx_ingress_controller_requests{namespace="test", ingress="podinfo-public", status=~"5.*"}[1m]))`, q)
+}
+
+// Flagger reads spec.ingressRef's name alone and gets the Ingress as networking.k8s.io/v1
+// whatever apiVersion the reference gives; its schema leaves apiVersion free. Canaries
+// written from its NGINX tutorial before May 2021 name networking.k8s.io/v1beta1 (before
+// that, extensions/v1beta1): the same Ingress, read as v1 here too, with a Note.
+func TestIngressRefOfAnEarlierIngressVersion(t *testing.T) {
+	for _, v := range []string{"networking.k8s.io/v1beta1", "extensions/v1beta1"} {
+		m, err := flagger.LoadCanary(nginxCanary("  ingressRef: {apiVersion: "+v+", kind: Ingress, name: podinfo-public}", "\n    stepWeight: 10"))
+		require.NoError(t, err, v)
+		assert.Equal(t, "podinfo-public", m.Target.Ingress, v)
+		assert.Contains(t, m.Notes, `spec.ingressRef.apiVersion "`+v+`" is read as networking.k8s.io/v1`, v)
+	}
+	m, err := flagger.LoadCanary(nginxCanary(publicIngress, "\n    stepWeight: 10"))
+	require.NoError(t, err)
+	assert.Empty(t, m.Notes, "networking.k8s.io/v1 needs no note")
 }
