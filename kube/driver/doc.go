@@ -135,8 +135,9 @@
 // A Canary canarykit cannot drive (spec.provider appmesh, say; or spec.analysis.mirror with a
 // router that cannot copy requests to the canary, such as the default router of a Canary
 // without spec.provider when it is not Istio's or an HTTPRoute: canary.ErrMirrorUnsupported;
-// or spec.analysis.sessionAffinity with such a router: canary.ErrSessionAffinityUnsupported)
-// is an error naming the field before anything in the cluster is touched.
+// or spec.analysis.sessionAffinity with such a router: canary.ErrSessionAffinityUnsupported;
+// or no spec.ingressRef when NGINX routes it, the default router included, as Flagger refuses
+// it) is an error naming the field before anything in the cluster is touched.
 //
 //	d, err := driver.New(driver.Options{Config: cfg, Prometheus: "http://prometheus.linkerd-viz:9090"})
 //	if err != nil {

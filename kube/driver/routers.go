@@ -138,6 +138,13 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.backendTimeout: only a Gateway API router (HTTPRoute) writes it; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
+	if choice.Kind == flagger.RouterNGINX && c.Target.Ingress == "" {
+		// the loader asks for it with provider nginx; a Canary without provider routed by
+		// the Driver's default does not name the Ingress either, and Flagger refuses it then
+		// rather than copy the Ingress named after the target
+		return nil, fmt.Errorf("spec.ingressRef: required with NGINX ingress routing: the Ingress in front of service %s, copied to <name>-canary (spec.provider %q routes with %s)",
+			c.Target.ApexService(), choice.Provider, choice.Kind)
+	}
 	base, err := rs.shared(choice)
 	if err != nil {
 		field := "spec.provider"

@@ -49,7 +49,7 @@ func TestRouterPerCanary(t *testing.T) {
 		"smi:v1alpha2":          {testCanary(flagger.Router{Kind: flagger.RouterSMI, APIVersion: "v1alpha2", Provider: "smi:v1alpha2"}), &mesh.TrafficSplit{}},
 		"gatewayapi:v1beta1":    {testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, APIVersion: "v1beta1", Provider: "gatewayapi:v1beta1"}), &mesh.HTTPRoute{}},
 		"kubernetes":            {testCanary(flagger.Router{Kind: flagger.RouterKubernetes, Provider: "kubernetes"}), &mesh.Kubernetes{}},
-		"nginx":                 {testCanary(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"}), &mesh.NGINX{}},
+		"nginx":                 {withIngress(testCanary(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"})), &mesh.NGINX{}},
 	} {
 		r, err := d.routers.forCanary(c.canary)
 		require.NoError(t, err, name)
@@ -80,6 +80,35 @@ func TestRouterPerCanary(t *testing.T) {
 	r, err = e.routers.forCanary(testCanary(flagger.Router{Kind: flagger.RouterHTTPRoute, Provider: "gatewayapi:v1"}, gw))
 	require.NoError(t, err)
 	assert.Same(t, own, r)
+}
+
+// withIngress gives c spec.ingressRef: podinfo-public.
+func withIngress(c *flagger.Canary) *flagger.Canary {
+	c.Target.Ingress = "podinfo-public"
+	return c
+}
+
+// A Canary routed by NGINX without spec.ingressRef is refused at that field, before any
+// request, also when NGINX is the Driver's default router and the loader, seeing no
+// provider, did not ask for it: Flagger's ingress router refuses it ("ingress selector is
+// empty") rather than take the Ingress named after the target.
+func TestNGINXNeedsAnIngressRef(t *testing.T) {
+	ctx := context.Background()
+	n := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterNGINX}})
+	for name, c := range map[string]*flagger.Canary{
+		"no provider, default nginx": testCanary(flagger.Router{}),
+		"nginx":                      testCanary(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"}),
+	} {
+		_, err := n.Release(ctx, c, nil)
+		require.ErrorContains(t, err, "canary test/podinfo: spec.ingressRef: required with NGINX ingress routing", name)
+		_, err = n.Target(c, nil)
+		require.ErrorContains(t, err, "spec.ingressRef: required with NGINX ingress routing", name)
+	}
+	r, err := n.routers.forCanary(withIngress(testCanary(flagger.Router{})))
+	require.NoError(t, err)
+	assert.IsType(t, &mesh.NGINX{}, r)
+	_, err = n.routers.forCanary(testCanary(flagger.Router{Kind: flagger.RouterSMI, Provider: "linkerd"}))
+	require.NoError(t, err, "other routers need no ingressRef")
 }
 
 // A Canary canarykit cannot route is refused by field, before any request: a provider it does
