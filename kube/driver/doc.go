@@ -136,8 +136,10 @@
 // router that cannot copy requests to the canary, such as the default router of a Canary
 // without spec.provider when it is not Istio's or an HTTPRoute: canary.ErrMirrorUnsupported;
 // or spec.analysis.sessionAffinity with such a router: canary.ErrSessionAffinityUnsupported;
-// or no spec.ingressRef when NGINX routes it, the default router included, as Flagger refuses
-// it) is an error naming the field before anything in the cluster is touched.
+// or, when NGINX routes it, the default router included, what provider nginx needs and it does
+// not give, flagger.Canary.CheckNGINX: a spec.ingressRef, as Flagger refuses it without, and
+// match conditions ingress-nginx can route, a cookie under the key cookie alone, as Flagger
+// reads it) is an error naming the field before anything in the cluster is touched.
 //
 //	d, err := driver.New(driver.Options{Config: cfg, Prometheus: "http://prometheus.linkerd-viz:9090"})
 //	if err != nil {

@@ -138,12 +138,13 @@ func (rs *routers) forCanary(c *flagger.Canary) (canary.MeshRouter, error) {
 		return nil, fmt.Errorf("spec.service.backendTimeout: only a Gateway API router (HTTPRoute) writes it; spec.provider %q routes with %s",
 			choice.Provider, choice.Kind)
 	}
-	if choice.Kind == flagger.RouterNGINX && c.Target.Ingress == "" {
-		// the loader asks for it with provider nginx; a Canary without provider routed by
-		// the Driver's default does not name the Ingress either, and Flagger refuses it then
-		// rather than copy the Ingress named after the target
-		return nil, fmt.Errorf("spec.ingressRef: required with NGINX ingress routing: the Ingress in front of service %s, copied to <name>-canary (spec.provider %q routes with %s)",
-			c.Target.ApexService(), choice.Provider, choice.Kind)
+	if choice.Kind == flagger.RouterNGINX {
+		// loading checks it for provider nginx; a Canary routed by the Driver's default says
+		// nothing of NGINX, and Flagger refuses it then too (no ingressRef: "ingress selector
+		// is empty"; a cookie under another spelling than cookie: a header match there)
+		if err := c.CheckNGINX(); err != nil {
+			return nil, err
+		}
 	}
 	base, err := rs.shared(choice)
 	if err != nil {

@@ -100,9 +100,9 @@ func TestNGINXNeedsAnIngressRef(t *testing.T) {
 		"nginx":                      testCanary(flagger.Router{Kind: flagger.RouterNGINX, Provider: "nginx"}),
 	} {
 		_, err := n.Release(ctx, c, nil)
-		require.ErrorContains(t, err, "canary test/podinfo: spec.ingressRef: required with NGINX ingress routing", name)
+		require.ErrorContains(t, err, "canary test/podinfo: invalid rollout: spec.ingressRef: required with NGINX routing", name)
 		_, err = n.Target(c, nil)
-		require.ErrorContains(t, err, "spec.ingressRef: required with NGINX ingress routing", name)
+		require.ErrorContains(t, err, "spec.ingressRef: required with NGINX routing", name)
 	}
 	r, err := n.routers.forCanary(withIngress(testCanary(flagger.Router{})))
 	require.NoError(t, err)
@@ -349,4 +349,30 @@ func TestRoutersCarryTheGatewayService(t *testing.T) {
 	c.Service.CorsPolicy = &istioapi.CorsPolicy{AllowOrigin: []string{"example.com"}}
 	_, err = d.routers.forCanary(c)
 	assert.ErrorContains(t, err, `spec.service: mesh: invalid HTTPRoute service: corsPolicy.allowOrigin[0]: "example.com" is not an origin`)
+}
+
+// A Canary without spec.provider routed by the Driver's default NGINX router is held to what
+// loading asks of provider nginx: a cookie condition under a key spelled other than "cookie"
+// is refused at its path (Flagger's NGINX router matches the whole Cookie header under such a
+// key, where the router would match a cookie by name), and so are two headers in one entry.
+func TestNGINXDefaultRouterChecksTheMatchAsProviderNGINX(t *testing.T) {
+	ctx := context.Background()
+	n := offline(t, Options{DefaultRouter: flagger.Router{Kind: flagger.RouterNGINX}})
+	ab := func(headers ...string) *flagger.Canary {
+		c := withIngress(testCanary(flagger.Router{}))
+		m := canary.Match{Headers: map[string]canary.StringMatch{}}
+		for _, h := range headers {
+			m.Headers[h] = canary.StringMatch{Exact: "beta"}
+		}
+		c.Spec.Match = []canary.Match{{Headers: map[string]canary.StringMatch{"x-canary": {Exact: "insider"}}}, m}
+		return c
+	}
+	for _, key := range []string{"Cookie", "COOKIE"} {
+		_, err := n.Release(ctx, ab(key), nil)
+		require.ErrorContains(t, err, "spec.analysis.match[1].headers."+key+": provider nginx matches a cookie under the key cookie, lowercase", key)
+	}
+	_, err := n.Release(ctx, ab("x-a", "x-b"), nil)
+	require.ErrorContains(t, err, "spec.analysis.match[1].headers: provider nginx matches one header or one cookie per match entry, got 2 conditions")
+	_, err = n.routers.forCanary(ab("cookie"))
+	require.NoError(t, err)
 }

@@ -82,6 +82,10 @@ type Canary struct {
 	// Notes are conversions worth knowing (e.g. a deprecated autoscaler apiVersion read as
 	// autoscaling/v2, legacy scalar thresholds turned into ranges).
 	Notes []string
+
+	// legacyAnalysis: the manifest's analysis is spec.canaryAnalysis (v1alpha3), for the
+	// paths CheckNGINX reports.
+	legacyAnalysis bool
 }
 
 // FlaggerMinInterval is the shortest analysis interval Flagger runs: it raises a shorter
@@ -217,7 +221,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 	checkServiceNames(d, spec, m)
 	key := "analysis"
 	if legacy && spec.has("canaryAnalysis") {
-		key = "canaryAnalysis"
+		key, m.legacyAnalysis = "canaryAnalysis", true
 	}
 	if !spec.has(key) {
 		d.fail(spec.at(key), "required, as in Flagger's schema (with skipAnalysis: true, an empty one)")
@@ -265,7 +269,7 @@ func decodeCanary(d *decoder, doc *object) *Canary {
 		checkMatch(d, key, m)
 	}
 	if m.Router.Kind == RouterNGINX {
-		checkNGINX(d, spec, key, m)
+		checkNGINX(d, key, m)
 	}
 	if len(d.problems) == 0 && m.Router.Kind == RouterKubernetes &&
 		(m.Spec.Strategy() != canary.StrategyBlueGreen || m.Spec.StepWeightPromotion != 0) {

@@ -140,6 +140,8 @@
 // by name alone) is required, and an A/B test may match one header (exact, prefix,
 // suffix or regex) and one cookie by name (cookie: exact: <name>, under the key cookie,
 // lowercase, as Flagger reads it), each in its own match entry: anything else is an error at the match's path, as ingress-nginx could not route it.
+// Canary.CheckNGINX asks the same of a Canary NGINX routes without spec.provider saying so
+// (the driver's default router).
 // An embedder may still drive a loaded Canary through another router.
 //
 // spec.service.hosts (DNS names, "*." wildcards, "*") and spec.service.gateways ("mesh",

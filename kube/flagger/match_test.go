@@ -70,7 +70,7 @@ func TestMatchFieldsRefusedByProvider(t *testing.T) {
 		// headers only
 		{"nginx", "", "[{headers: {x: {exact: y}}, uri: {prefix: /a}}]", []string{
 			`spec.analysis.match[0].uri: provider "nginx" matches headers only (ingress-nginx's canary-by-header and canary-by-cookie); uri needs provider istio or gatewayapi:<version>`,
-			"spec.ingressRef: required with provider nginx: the Ingress in front of service podinfo, which canarykit copies to <name>-canary",
+			"spec.ingressRef: required with NGINX routing (provider nginx, or the driver's default router): the Ingress in front of service podinfo, which canarykit copies to <name>-canary",
 		}},
 		{"smi:v1alpha3", "", "[{headers: {x: {exact: y}}, port: 80}]", []string{
 			`spec.analysis.match[0].port: provider "smi:v1alpha3" matches headers only (an SMI HTTPRouteGroup as canarykit writes it); port needs provider istio`,

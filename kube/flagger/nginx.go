@@ -34,13 +34,27 @@ func decodeIngressRef(d *decoder, ref *object, m *Canary) string {
 	return name
 }
 
-// checkNGINX reports what provider nginx needs and cannot do: spec.ingressRef is required, and
+// CheckNGINX reports what NGINX ingress routing needs of the Canary and it does not give, as
+// loading does for spec.provider nginx: for a Canary the driver routes by NGINX without its
+// saying so (the driver's default router), and one built by hand. Errors wrap
+// canary.ErrInvalidSpec and name the field.
+func (m *Canary) CheckNGINX() error {
+	d := &decoder{}
+	key := "analysis"
+	if m.legacyAnalysis {
+		key = "canaryAnalysis"
+	}
+	checkNGINX(d, key, m)
+	return d.err()
+}
+
+// checkNGINX reports what NGINX routing needs and cannot do: spec.ingressRef is required, and
 // ingress-nginx matches one header (canary-by-header, with an exact value or a pattern) and one
 // cookie by name (canary-by-cookie, under the key cookie, lowercase, as Flagger reads it),
 // each its own match entry.
-func checkNGINX(d *decoder, spec *object, key string, m *Canary) {
+func checkNGINX(d *decoder, key string, m *Canary) {
 	if m.Target.Ingress == "" {
-		d.fail(spec.at("ingressRef"), "required with provider nginx: the Ingress in front of service %s, which canarykit copies to <name>-canary",
+		d.fail("spec.ingressRef", "required with NGINX routing (provider nginx, or the driver's default router): the Ingress in front of service %s, which canarykit copies to <name>-canary",
 			m.Target.ApexService())
 	}
 	var header, cookie string

@@ -65,7 +65,7 @@ func TestIngressRef(t *testing.T) {
 	assert.Empty(t, m.Target.Ingress)
 
 	_, err = flagger.LoadCanary(nginxCanary("", "\n    stepWeight: 10"))
-	assert.Equal(t, []string{"spec.ingressRef: required with provider nginx: the Ingress in front of service podinfo, which canarykit copies to <name>-canary"},
+	assert.Equal(t, []string{"spec.ingressRef: required with NGINX routing (provider nginx, or the driver's default router): the Ingress in front of service podinfo, which canarykit copies to <name>-canary"},
 		problems(t, err))
 
 	_, err = flagger.LoadCanary(nginxCanary("  ingressRef: {apiVersion: networking.k8s.io/v2, kind: Route, name: Public, port: 80}", "\n    stepWeight: 10"))
