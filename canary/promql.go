@@ -25,13 +25,14 @@ type VariableProblem struct {
 // it. Inside a string literal a value cannot end the string (Spec.Validate refuses quotes,
 // backslashes and control characters in every value); outside one, it must be a single plain
 // token, "5m", "0.99" or "http_requests_total": letters, digits, '_', ':' and '.' (no sign: a
-// value "-1" after "sum(x)" would subtract). A value the template formats itself, printf "%q" say, is judged by what the
-// template writes: quotes the format adds are the template's. A value used only in a
-// condition or compared is not written, and is not a problem. Keys are reported in order; a
-// template that does not render with vars is an error (RenderQuery's).
+// value "-1" after "sum(x)" would subtract). A value the template formats itself, printf "%q"
+// say, is judged by what the template writes: quotes the format adds are the template's. A
+// value used only in a condition or compared is not written, and is not a problem. Keys are
+// reported in order; a template that does not render with vars is an error (RenderQuery's),
+// and so is one holding U+0001 or U+0002, the marks this check puts around a value.
 func PromQLVariableProblems(text string, vars QueryVars) ([]VariableProblem, error) {
 	if strings.ContainsAny(text, valueMarks) {
-		return nil, errors.New("query template holds a control character other than tab and newline")
+		return nil, errors.New("query template holds the control character U+0001 or U+0002")
 	}
 	if _, err := RenderQuery(text, vars); err != nil {
 		return nil, err

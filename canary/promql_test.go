@@ -82,7 +82,7 @@ func TestPromQLVariableProblems(t *testing.T) {
 }
 
 func TestPromQLVariableProblemsErrors(t *testing.T) {
-	if _, err := PromQLVariableProblems("x\x01{{ variables.v }}\x02", QueryVars{Variables: map[string]string{"v": "1"}}); err == nil || !strings.Contains(err.Error(), "control character") {
+	if _, err := PromQLVariableProblems("x\x01{{ variables.v }}\x02", QueryVars{Variables: map[string]string{"v": "1"}}); err == nil || !strings.Contains(err.Error(), "U+0001 or U+0002") {
 		t.Errorf("a template holding a mark: %v", err)
 	}
 	if _, err := PromQLVariableProblems(`x + {{ variables.missing }}`, QueryVars{Variables: map[string]string{"v": "1"}}); err == nil {
