@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -65,9 +66,14 @@ func TestLinkerdQueriesRender(t *testing.T) {
 // a Flagger Canary (metrics named, no query) sends the rendered queries to the provider.
 func TestLinkerdBuiltinsDriveARollout(t *testing.T) {
 	env := canarytest.NewEnv(canary.Target{})
-	var queries []string
+	var (
+		mu      sync.Mutex // the engine runs a step's checks side by side
+		queries []string
+	)
 	provider := canary.MetricProviderFunc(func(_ context.Context, q string) (float64, error) {
+		mu.Lock()
 		queries = append(queries, q)
+		mu.Unlock()
 		if strings.HasPrefix(q, "histogram_quantile") {
 			return 120, nil
 		}
