@@ -24,6 +24,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 )
@@ -118,6 +119,10 @@ type nsCache struct {
 	// scaledObjects are KEDA's ScaledObjects (unstructured), nil until a target has one
 	scaledObjects cache.GenericNamespaceLister
 	synced        []cache.InformerSynced
+	// ingresses are the NGINX router's (CachedIngress), nil until it asks; no read waits for
+	// their sync, so they are not in synced
+	ingresses       networkinglisters.IngressLister
+	ingressesSynced cache.InformerSynced
 
 	mu        sync.Mutex
 	watchErrs map[string]string // resource → last list/watch error
@@ -391,9 +396,16 @@ func (nc *nsCache) allSynced() bool {
 	return true
 }
 
-// watch registers an informer's sync and records its list/watch failures.
+// watch registers an informer's sync, which every read of the namespace waits for, and records
+// its list/watch failures.
 func (nc *nsCache) watch(resource string, inf cache.SharedIndexInformer) {
 	nc.synced = append(nc.synced, inf.HasSynced)
+	nc.recordErrors(resource, inf)
+}
+
+// recordErrors records an informer's list/watch failures, which a sync that does not come
+// reports.
+func (nc *nsCache) recordErrors(resource string, inf cache.SharedIndexInformer) {
 	_ = inf.SetWatchErrorHandler(func(r *cache.Reflector, err error) {
 		nc.mu.Lock()
 		nc.watchErrs[resource] = err.Error()

@@ -3,6 +3,7 @@ package kube
 import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -17,7 +18,8 @@ import (
 // update, which is transformed again, with its data. An autoscaler's status is dropped too:
 // only its spec is read (the primary's copy, the target's minimum replicas), and the updates of
 // a primary's autoscaler leave the status, a subresource, as the API server has it. So is a
-// KEDA ScaledObject's (a subresource too, in KEDA's CRD).
+// KEDA ScaledObject's (a subresource too, in KEDA's CRD), and an Ingress's (the NGINX router
+// copies only its spec, labels and annotations).
 func trimCached(obj any) (any, error) {
 	obj, err := stripManagedFields(obj)
 	if err != nil {
@@ -34,6 +36,8 @@ func trimCached(obj any) (any, error) {
 		}
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		o.Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
+	case *networkingv1.Ingress: // the NGINX router copies its spec and metadata
+		o.Status = networkingv1.IngressStatus{}
 	case *unstructured.Unstructured: // a KEDA ScaledObject: its spec and metadata are read
 		delete(o.Object, "status")
 	}

@@ -266,7 +266,12 @@
 // labels and annotations it copied are recorded (canary.ApplyMetadata's canarykit.dev/metadata),
 // so one the user removes is removed from the copy, and those others wrote on the canary
 // Ingress itself are kept. Weights are read back from canary-weight (out of
-// canary-weight-total when someone set it).
+// canary-weight-total when someone set it). Flagger also copies the user's Ingress on every
+// tick; given an IngressCache (NGINXOptions.Cache: a watch of the namespace's Ingresses, the
+// kube driver's kube.Cluster), SetWeights does too, from the cache: an edit of the user's
+// Ingress during a release (a host, a path, TLS, an annotation) reaches the canary Ingress at
+// the next step, and a step with nothing changed stays one patch. Without one, the copy
+// follows at Reconcile, a release's start.
 //
 // # Ownership
 //
@@ -334,7 +339,7 @@
 // are always read. The other routers do not implement it: an HTTPRoute's adoption also reads
 // the acceptance its controllers report in its status, Istio's route has DestinationRules
 // besides its VirtualService, the NGINX canary Ingress is copied from the apex Ingress at each
-// adoption and routes by annotations (which do not move the generation), and the Kubernetes
+// adoption (and at a step, from an IngressCache) and routes by annotations (which do not move the generation), and the Kubernetes
 // router's state is the apex Service's selector.
 // Errors the engine must not retry (missing CRD, someone else's object, a rejected route,
 // forbidden, invalid, a write refused by admission control: an admission webhook's "denied
@@ -362,7 +367,8 @@
 //	Kubernetes    "" services: get, patch
 //	Istio         networking.istio.io virtualservices: get, create, update, patch (delete: Remove)
 //	              networking.istio.io destinationrules: get, create, update (delete: Remove)
-//	NGINX         networking.k8s.io ingresses: get, create, update, patch (delete: Remove)
+//	NGINX         networking.k8s.io ingresses: get, create, update, patch (delete: Remove;
+//	              list, watch: for a kube.Cluster as NGINXOptions.Cache, the kube driver's)
 //	DeploymentOwner  apps deployments: get
 //
 // The delete rules are needed only to hand a target back (kube/driver's Retire with Revert,

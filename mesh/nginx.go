@@ -55,6 +55,22 @@ type NGINXOptions struct {
 	Owner OwnerFunc
 	// Logger receives a line per canary Ingress created or reshaped. Default: discard.
 	Logger logr.Logger
+	// Cache, if set, holds the Ingresses as a watch of their namespace sees them (the kube
+	// driver gives its kube.Cluster). SetWeights then compares the canary Ingress with the
+	// user's there and, when the user's Ingress changed (its rules, TLS, backends, labels or
+	// annotations), reshapes the canary Ingress to it with the new weights, as Flagger copies
+	// the user's Ingress on every tick; with nothing changed it still makes one request.
+	// Without a Cache the canary Ingress follows the user's at Reconcile only (a release's
+	// start).
+	Cache IngressCache
+}
+
+// IngressCache reads Ingresses from a cache, making no request. CachedIngress returns the
+// Ingress namespace/name, nil if the cache has none of that name, and synced false while the
+// cache cannot answer (not synced yet, or not allowed to list and watch Ingresses). The
+// objects are the cache's: not to be changed.
+type IngressCache interface {
+	CachedIngress(namespace, name string) (ing *networkingv1.Ingress, synced bool)
 }
 
 // NGINX routes through ingress-nginx's canary Ingresses, as Flagger does: it copies the
@@ -68,6 +84,7 @@ type NGINXOptions struct {
 // use.
 type NGINX struct {
 	client networkingv1client.IngressesGetter
+	cache  IngressCache // nil: none
 	prefix string
 	own    owners
 	log    logr.Logger
@@ -91,7 +108,7 @@ func NewNGINX(o NGINXOptions) (*NGINX, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("mesh: invalid NGINXOptions: %w", errors.Join(errs...))
 	}
-	r := &NGINX{client: o.Client, prefix: prefix, own: newOwners(o.ManagedBy, o.Owner), log: o.Logger}
+	r := &NGINX{client: o.Client, cache: o.Cache, prefix: prefix, own: newOwners(o.ManagedBy, o.Owner), log: o.Logger}
 	if r.log.GetSink() == nil {
 		r.log = logr.Discard()
 	}
@@ -201,6 +218,11 @@ func (r *NGINX) desired(ctx context.Context, t canary.Target, w canary.Weights) 
 	if err != nil {
 		return nil, canary.Metadata{}, r.apiError(err, "get", t.IngressName(), t)
 	}
+	return r.desiredFrom(t, apex, w)
+}
+
+// desiredFrom is desired with the user's Ingress apex already read.
+func (r *NGINX) desiredFrom(t canary.Target, apex *networkingv1.Ingress, w canary.Weights) (*networkingv1.Ingress, canary.Metadata, error) {
 	if v, ok := apex.Annotations[r.key(nginxCanary)]; ok {
 		// ingress-nginx reads the annotation as Go's ParseBool does: "True" and "1" mark a
 		// canary Ingress as "true" does
@@ -360,6 +382,20 @@ func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.
 	if err != nil {
 		return err
 	}
+	next := r.next(t, cur, want, copied, w)
+	if apiequality.Semantic.DeepEqual(cur.Spec, next.Spec) && maps.Equal(cur.Labels, next.Labels) && maps.Equal(cur.Annotations, next.Annotations) {
+		return nil
+	}
+	if _, err := r.client.Ingresses(t.Namespace).Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+		return r.apiError(err, "update", next.Name, t)
+	}
+	r.log.Info("canary Ingress reshaped", "target", t.String(), "ingress", next.Name, "weights", w.String())
+	return nil
+}
+
+// next is cur reshaped to want (desired's, with what it copied of the user's Ingress) routing
+// w, recorded as t's.
+func (r *NGINX) next(t canary.Target, cur, want *networkingv1.Ingress, copied canary.Metadata, w canary.Weights) *networkingv1.Ingress {
 	next := cur.DeepCopy()
 	annotations := maps.Clone(cur.Annotations)
 	maps.DeleteFunc(annotations, func(k, _ string) bool { return strings.HasPrefix(k, r.key(nginxCanary)) }) // the state is want's
@@ -374,14 +410,37 @@ func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.
 	maps.Copy(next.Annotations, r.state(t, w))
 	r.own.claim(&next.ObjectMeta, t)
 	next.Spec = want.Spec
-	if apiequality.Semantic.DeepEqual(cur.Spec, next.Spec) && maps.Equal(cur.Labels, next.Labels) && maps.Equal(cur.Annotations, next.Annotations) {
-		return nil
+	return next
+}
+
+// userChanged reports whether the cache shows t's canary Ingress behind the user's: reshaped
+// to it, the canary Ingress would change more than its canary annotations (the weights and
+// A/B state SetWeights writes anyway). It is false whenever the cache cannot tell (not synced,
+// either Ingress missing, a canary Ingress not the router's for t, a user's Ingress the router
+// refuses: a release's Reconcile reports those), so a step then makes its one request as
+// without a cache.
+func (r *NGINX) userChanged(t canary.Target, w canary.Weights) bool {
+	user, ok := r.cache.CachedIngress(t.Namespace, t.IngressName())
+	if !ok || user == nil {
+		return false
 	}
-	if _, err := r.client.Ingresses(t.Namespace).Update(ctx, next, metav1.UpdateOptions{}); err != nil {
-		return r.apiError(err, "update", next.Name, t)
+	cur, ok := r.cache.CachedIngress(t.Namespace, CanaryIngressName(t))
+	if !ok || cur == nil || r.check(cur, t) != nil {
+		return false
 	}
-	r.log.Info("canary Ingress reshaped", "target", t.String(), "ingress", next.Name, "weights", w.String())
-	return nil
+	want, copied, err := r.desiredFrom(t, user, w)
+	if err != nil {
+		r.log.Info("the user's Ingress changed into one the canary Ingress cannot follow; kept as it is", "target", t.String(), "ingress", user.Name, "error", err.Error())
+		return false
+	}
+	next := r.next(t, cur, want, copied, w)
+	unstated := func(a map[string]string) map[string]string {
+		out := maps.Clone(a)
+		maps.DeleteFunc(out, func(k, _ string) bool { return strings.HasPrefix(k, r.key(nginxCanary)) })
+		return out
+	}
+	return !apiequality.Semantic.DeepEqual(cur.Spec, next.Spec) || !maps.Equal(cur.Labels, next.Labels) ||
+		!maps.Equal(unstated(cur.Annotations), unstated(next.Annotations))
 }
 
 // SetWeights routes w with one request: a JSON patch of the canary Ingress's annotations,
@@ -389,7 +448,9 @@ func (r *NGINX) reshape(ctx context.Context, t canary.Target, cur *networkingv1.
 // for t (checked in the same request). A/B annotations that w does not call for are removed (each
 // as an add then a remove, which applies whether or not it is there). If the patch cannot
 // apply, the router reads the canary Ingress and, if it is its own for t, reshapes it with w; a
-// deleted canary Ingress is created again with w.
+// deleted canary Ingress is created again with w. With a Cache that shows the user's Ingress
+// changed since the canary Ingress was copied from it, SetWeights reads the canary Ingress and
+// reshapes it to the user's with w instead (two reads and an update, as Reconcile).
 //
 // For an A/B target, ingress-nginx sends a matching request all to the canary or all to the
 // primary: any canary weight above 0 sends matching requests to the canary (as Flagger does),
@@ -401,6 +462,18 @@ func (r *NGINX) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 	if err := r.validate(t); err != nil {
 		return err
 	}
+	name := CanaryIngressName(t)
+	if r.cache != nil && r.userChanged(t, w) {
+		cur, err := r.client.Ingresses(t.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return r.apiError(err, "get", name, t)
+		}
+		if err := r.check(cur, t); err != nil {
+			return err
+		}
+		r.log.Info("the user's Ingress changed; reshaping the canary Ingress to it", "target", t.String(), "ingress", t.IngressName())
+		return r.reshape(ctx, t, cur, w)
+	}
 	state := r.state(t, w)
 	ops := r.own.testOwner(t)
 	for _, k := range append([]string{nginxCanary, nginxWeight, nginxWeightTotal}, nginxMatchKeys...) {
@@ -411,7 +484,6 @@ func (r *NGINX) SetWeights(ctx context.Context, t canary.Target, w canary.Weight
 		}
 		ops = append(ops, patchOp{Op: "add", Path: path, Value: ""}, patchOp{Op: "remove", Path: path})
 	}
-	name := CanaryIngressName(t)
 	_, err := r.client.Ingresses(t.Namespace).Patch(ctx, name, types.JSONPatchType, marshalPatch(ops...), metav1.PatchOptions{})
 	switch {
 	case err == nil:

@@ -27,8 +27,8 @@ var routerRules = []rbacv1.PolicyRule{
 	// Istio
 	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices"}, Verbs: []string{"get", "create", "update", "patch", "delete"}},
 	{APIGroups: []string{"networking.istio.io"}, Resources: []string{"destinationrules"}, Verbs: []string{"get", "create", "update", "delete"}},
-	// NGINX
-	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"get", "create", "update", "patch", "delete"}},
+	// NGINX, with list and watch for its cache of the namespace's Ingresses (the driver's)
+	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
 }
 
 // finalizerRule is the controller's own: Flagger's finalizer added to and removed from the

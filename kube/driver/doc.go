@@ -4,7 +4,8 @@
 // parents, its spec.service.apex metadata, timeout and backendTimeout, an Istio VirtualService and
 // DestinationRules with the Canary's spec.service (hosts, gateways and Istio fields,
 // mesh.Istio.WithService; apex metadata on the VirtualService), the Kubernetes Service switch,
-// or the NGINX canary Ingress copied from the Canary's ingressRef), the Workload of the
+// or the NGINX canary Ingress copied from the Canary's ingressRef, and again at a step when
+// the cache of the namespace's Ingresses, kube.Cluster.CachedIngress, shows it edited), the Workload of the
 // target with the Services' metadata, headless and trafficDistribution,
 // Flagger's built-in checks of the data plane (metrics.Istio for provider istio,
 // metrics.NGINX for nginx, metrics.Kubernetes for kubernetes when Options.DefaultRouter is not

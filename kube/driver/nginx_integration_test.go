@@ -28,7 +28,7 @@ import (
 
 // nginxRBAC is the rule the README adds to kube.RBAC() for provider nginx.
 var nginxRBAC = rbacv1.PolicyRule{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"},
-	Verbs: []string{"get", "create", "update", "patch", "delete"}}
+	Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}
 
 // nginxManifest is a Canary with provider nginx for podinfo behind Ingress podinfo-public.
 func nginxManifest(ns, analysis string) []byte {
@@ -218,6 +218,63 @@ func TestNGINXReleases(t *testing.T) {
 	after, err := env.Client().NetworkingV1().Ingresses(ns).Get(ctx, "podinfo-public", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, user.ResourceVersion, after.ResourceVersion, "the user's Ingress is never written")
+
+	// The user adds a host to the Ingress after the release's first step: the canary Ingress
+	// follows it at a later step, from the driver's watch of the namespace's Ingresses (Flagger
+	// copies the Ingress on every tick); before, it followed at the next release only.
+	t.Run("FollowsTheUsersIngress", func(t *testing.T) {
+		from, mark := len(log.snapshot()), env.AuditMark(t)
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			dep.Spec.Template.Spec.Containers[0].Image = "podinfo:5"
+			_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
+			return err
+		}))
+		c, err := flagger.LoadCanary(nginxManifest(ns, "\n    maxWeight: 50\n    stepWeight: 10"))
+		require.NoError(t, err)
+		rel, err := d.Release(ctx, c, nil)
+		require.NoError(t, err)
+		type outcome struct {
+			res canary.Result
+			err error
+		}
+		done := make(chan outcome, 1)
+		go func() { res, err := rel.Run(ctx); done <- outcome{res, err} }()
+		seen(from, "canary-weight=10")
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			ing, err := env.Client().NetworkingV1().Ingresses(ns).Get(ctx, "podinfo-public", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			rule := ing.Spec.Rules[0].DeepCopy()
+			rule.Host = "new.example.com"
+			ing.Spec.Rules = append(ing.Spec.Rules, *rule)
+			ing.Labels = map[string]string{"tier": "edge"}
+			_, err = env.Client().NetworkingV1().Ingresses(ns).Update(ctx, ing, metav1.UpdateOptions{})
+			return err
+		}))
+		out := <-done
+		require.NoError(t, out.err)
+		assert.Equal(t, canary.PhaseSucceeded, out.res.Phase, out.res.Reason)
+		assert.Equal(t, []int{10, 20, 30, 40, 50, 0}, out.res.Weights)
+		got, err := env.Client().NetworkingV1().Ingresses(ns).Get(ctx, "podinfo-public-canary", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.Len(t, got.Spec.Rules, 2)
+		assert.Equal(t, "new.example.com", got.Spec.Rules[1].Host)
+		assert.Equal(t, "podinfo-canary", got.Spec.Rules[1].HTTP.Paths[0].Backend.Service.Name, "the new host routes to the canary")
+		assert.Equal(t, "edge", got.Labels["tier"])
+		assert.Equal(t, atRest, log.snapshot()[len(log.snapshot())-1])
+		counts := env.AuditSince(t, mark).ForUser(name).Calls().Counts()
+		t.Logf("requests of the release:\n%s", counts)
+		assert.Equal(t, 1, counts[testenv.AuditKey{User: name, Verb: "update", Resource: "ingresses"}], "reshaped once")
+		assert.Equal(t, 4, counts[testenv.AuditKey{User: name, Verb: "get", Resource: "ingresses"}], "read at the start and at the reshape")
+		assert.Equal(t, len(out.res.Weights)-1, counts[testenv.AuditKey{User: name, Verb: "patch", Resource: "ingresses"}], "every other step one patch")
+		user, err = env.Client().NetworkingV1().Ingresses(ns).Get(ctx, "podinfo-public", metav1.GetOptions{})
+		require.NoError(t, err)
+	})
 
 	// spec.revertOnDeletion: the canary Ingress goes, the user's stays as it is
 	c, err := flagger.LoadCanary(nginxManifest(ns, "\n    maxWeight: 50\n    stepWeight: 25"))

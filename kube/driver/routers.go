@@ -297,7 +297,7 @@ func (rs *routers) shared(r flagger.Router) (canary.MeshRouter, error) {
 			return nil, fmt.Errorf("the nginx router has no version, got %q", r.APIVersion)
 		}
 		router, err = mesh.NewNGINX(mesh.NGINXOptions{Client: d.client.NetworkingV1(), AnnotationPrefix: d.opts.NGINXAnnotationPrefix,
-			Owner: owner, Logger: log})
+			Owner: owner, Logger: log, Cache: d.cluster})
 	default:
 		return nil, fmt.Errorf("canarykit cannot drive provider %q", r.Provider)
 	}
