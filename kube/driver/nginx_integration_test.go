@@ -140,18 +140,22 @@ func TestNGINXReleases(t *testing.T) {
 	defer d.Close()
 	log := recordIngress(t, env, ns, "podinfo-public-canary")
 
+	setImage := func(image string) {
+		t.Helper()
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			dep.Spec.Template.Spec.Containers[0].Image = image
+			_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
+			return err
+		}))
+	}
 	release := func(image, analysis string) canary.Result {
 		t.Helper()
 		if image != "" {
-			require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				dep.Spec.Template.Spec.Containers[0].Image = image
-				_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
-				return err
-			}))
+			setImage(image)
 		}
 		c, err := flagger.LoadCanary(nginxManifest(ns, analysis))
 		require.NoError(t, err)
@@ -224,15 +228,7 @@ func TestNGINXReleases(t *testing.T) {
 	// copies the Ingress on every tick); before, it followed at the next release only.
 	t.Run("FollowsTheUsersIngress", func(t *testing.T) {
 		from, mark := len(log.snapshot()), env.AuditMark(t)
-		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			dep.Spec.Template.Spec.Containers[0].Image = "podinfo:5"
-			_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
-			return err
-		}))
+		setImage("podinfo:5")
 		c, err := flagger.LoadCanary(nginxManifest(ns, "\n    maxWeight: 50\n    stepWeight: 10"))
 		require.NoError(t, err)
 		rel, err := d.Release(ctx, c, nil)
