@@ -38,11 +38,11 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 			d.fail(ref.Path, "%v", err)
 			continue
 		}
-		met := metrics[ref.Metric]
+		met, metricPath := metrics[ref.Metric], strings.TrimSuffix(ref.Path, ".templateRef")
 		met.Query = t.Query
 		if t.Provider.Type != MetricProviderDatadog { // PromQL's lexical structure; Datadog's as written
 			met.Query = canary.CompactQuery(t.Query)
-		} else if bad := datadogVariables(strings.TrimSuffix(ref.Path, ".templateRef"), met.Variables); len(bad) > 0 {
+		} else if bad := datadogVariables(metricPath, met.Variables); len(bad) > 0 {
 			for _, b := range bad {
 				d.fail(b[0], "%s", b[1])
 			}
@@ -59,7 +59,7 @@ func (m *Canary) Resolve(ctx context.Context, src Source) error {
 			continue
 		}
 		for _, b := range bad {
-			d.fail(fmt.Sprintf("%s.templateVariables[%q]", strings.TrimSuffix(ref.Path, ".templateRef"), b.Key), "MetricTemplate %s: %s", t.Key(), b.Problem)
+			d.fail(fmt.Sprintf("%s.templateVariables[%q]", metricPath, b.Key), "MetricTemplate %s: %s", t.Key(), b.Problem)
 		}
 		if len(bad) > 0 {
 			continue
