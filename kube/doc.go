@@ -237,7 +237,8 @@
 // # Cost
 //
 // Everything read on a tick comes from shared informer caches (deployments, services,
-// configmaps, secrets, autoscalers and KEDA ScaledObjects of the target's namespace), which keep objects without
+// configmaps, secrets, autoscalers and KEDA ScaledObjects of the target's namespace, and for the
+// NGINX router its Ingresses, Cluster.CachedIngress), which keep objects without
 // their managedFields, and ConfigMaps and Secrets that config tracking leaves out (opted out,
 // or a Secret type it does not track) without their data, and autoscalers without their status. A target's revision is encoded again
 // only when its Deployment's generation or a tracked config changes. A weight step costs the engine one status write (the Lease update,
