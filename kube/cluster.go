@@ -74,9 +74,9 @@ const DefaultMaxBootstraps = 16
 
 // Cluster holds what every target in a cluster shares: the client and, per namespace, the
 // informer caches that serve the reads made on every tick (deployments, services, configmaps,
-// secrets, autoscalers; Ingresses for the NGINX router, CachedIngress), and the watch of control requests (Controls). Caches for a namespace
-// start on first use and stop with Close, or when the last Retain of their namespace is
-// released.
+// secrets, autoscalers; Ingresses for the NGINX router, CachedIngress), and the watch of
+// control requests (Controls). Caches for a namespace start on first use and stop with Close,
+// or when the last Retain of their namespace is released.
 type Cluster struct {
 	client      kubernetes.Interface
 	watch       kubernetes.Interface // the informers' and the Lease watch's (Options.WatchClient)
