@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -98,15 +97,7 @@ func restartMidRelease(t *testing.T, env *testenv.Env, leaseDuration time.Durati
 	}
 	poll("initialized", func() bool { return status().Phase == canary.PhaseInitialized })
 
-	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
-		_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
-		return err
-	}))
+	setImage(ctx, t, env, ns, "podinfo", "podinfo:2")
 	for _, tg := range targets {
 		tg.Kick()
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/retry"
 )
 
 // controlBed is a namespace of podinfo-like targets, SMI-routed, and a driver identity bound to
@@ -53,15 +52,7 @@ func (b *controlBed) target(ctx context.Context, t *testing.T, name string) *fla
 
 func (b *controlBed) setImage(ctx context.Context, t *testing.T, name, image string) {
 	t.Helper()
-	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		dep, err := b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		dep.Spec.Template.Spec.Containers[0].Image = image
-		_, err = b.env.Client().AppsV1().Deployments(b.ns).Update(ctx, dep, metav1.UpdateOptions{})
-		return err
-	}))
+	setImage(ctx, t, b.env, b.ns, name, image)
 }
 
 func (b *controlBed) status(ctx context.Context, t *testing.T, target canary.Target) canary.Status {

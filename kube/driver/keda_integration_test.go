@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/util/retry"
 )
 
 // kedaManifest is a Canary of podinfo whose autoscalerRef is the KEDA ScaledObject podinfo,
@@ -114,15 +113,7 @@ func TestKEDAScaledObjectReleaseAndRevert(t *testing.T) {
 	assert.Equal(t, int64(2), minCount)
 	assert.Equal(t, "0", pausedAt(), "paused with the canary at zero")
 
-	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
-		_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
-		return err
-	}))
+	setImage(ctx, t, env, ns, "podinfo", "podinfo:2")
 	res = release()
 	require.Equal(t, canary.PhaseSucceeded, res.Phase, res.Reason)
 	assert.Equal(t, "0", pausedAt(), "paused again once the release is over")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"k8s.io/client-go/util/retry"
+
 	"github.com/canarykit/canarykit/internal/testenv"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -51,4 +53,18 @@ func createTarget(ctx context.Context, t *testing.T, env *testenv.Env, ns, name 
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "podinfo:1"}}}}},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
+}
+
+// setImage gives Deployment name in ns a new revision: its first container's image.
+func setImage(ctx context.Context, t *testing.T, env *testenv.Env, ns, name, image string) {
+	t.Helper()
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		dep.Spec.Template.Spec.Containers[0].Image = image
+		_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
+		return err
+	}))
 }

@@ -140,22 +140,10 @@ func TestNGINXReleases(t *testing.T) {
 	defer d.Close()
 	log := recordIngress(t, env, ns, "podinfo-public-canary")
 
-	setImage := func(image string) {
-		t.Helper()
-		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			dep.Spec.Template.Spec.Containers[0].Image = image
-			_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
-			return err
-		}))
-	}
 	release := func(image, analysis string) canary.Result {
 		t.Helper()
 		if image != "" {
-			setImage(image)
+			setImage(ctx, t, env, ns, "podinfo", image)
 		}
 		c, err := flagger.LoadCanary(nginxManifest(ns, analysis))
 		require.NoError(t, err)
@@ -228,7 +216,7 @@ func TestNGINXReleases(t *testing.T) {
 	// copies the Ingress on every tick); before, it followed at the next release only.
 	t.Run("FollowsTheUsersIngress", func(t *testing.T) {
 		from, mark := len(log.snapshot()), env.AuditMark(t)
-		setImage("podinfo:5")
+		setImage(ctx, t, env, ns, "podinfo", "podinfo:5")
 		c, err := flagger.LoadCanary(nginxManifest(ns, "\n    maxWeight: 50\n    stepWeight: 10"))
 		require.NoError(t, err)
 		rel, err := d.Release(ctx, c, nil)

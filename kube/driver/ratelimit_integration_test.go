@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/retry"
 )
 
 // A driver with no limit in its Config, 60 Targets started at once and then given a new
@@ -68,15 +67,7 @@ func TestAdaptiveRateLimitDoesNotThrottleSixtyTargets(t *testing.T) {
 	all("every target initialized", canary.PhaseInitialized)
 	initialized := d.Throttled()
 	for i := range n { // every target's new revision at once
-		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, fmt.Sprintf("podinfo-%d", i), metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
-			_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
-			return err
-		}))
+		setImage(ctx, t, env, ns, fmt.Sprintf("podinfo-%d", i), "podinfo:2")
 	}
 	all("every release succeeded", canary.PhaseSucceeded)
 

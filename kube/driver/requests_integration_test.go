@@ -91,15 +91,7 @@ func (b *releaseBed) release(ctx context.Context, t *testing.T, image string) (t
 	b.mu.Lock()
 	b.events = nil
 	b.mu.Unlock()
-	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		dep, err := b.env.Client().AppsV1().Deployments(b.ns).Get(ctx, "podinfo", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		dep.Spec.Template.Spec.Containers[0].Image = image
-		_, err = b.env.Client().AppsV1().Deployments(b.ns).Update(ctx, dep, metav1.UpdateOptions{})
-		return err
-	}))
+	setImage(ctx, t, b.env, b.ns, "podinfo", image)
 	prev := b.tg.Last()
 	b.tg.Kick()
 	b.poll(ctx, t, "released", func() bool {

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -92,15 +91,7 @@ func TestTargetIdleCostsOnlyRenewals(t *testing.T) {
 
 	// a control request while idle is kept for the next release: paused, the analysis waits
 	require.NoError(t, kube.RequestControl(ctx, env.Client(), c.Target, kube.ControlPause))
-	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		dep, err := env.Client().AppsV1().Deployments(ns).Get(ctx, "podinfo", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		dep.Spec.Template.Spec.Containers[0].Image = "podinfo:2"
-		_, err = env.Client().AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
-		return err
-	}))
+	setImage(ctx, t, env, ns, "podinfo", "podinfo:2")
 	tg.Kick()
 	status := func() canary.Status {
 		l, err := kube.NewLease(kube.LeaseOptions{Client: env.Client(), Target: c.Target})
