@@ -41,10 +41,13 @@ bench:
 # SCALEFLAGS adds harness flags, e.g. SCALEFLAGS='-window-cpuprofile=/tmp/cpu -qps=400' (the
 # window's CPU profile in 5 s slices: go tool pprof -top /tmp/cpu/*.pb.gz; -heapprofile=FILE: the
 # controller's heap profile once every release has succeeded).
+# TOOL=floor runs internal/scale/floor instead: a step's least work on net/http alone, the
+# lower bound of cpu_ms_per_step and req_per_step on the machine.
 N ?= 20
+TOOL ?= canarykit
 SCALEFLAGS ?=
 bench-scale: testenv
-	$(GO) test -tags scale -count=1 -timeout 0 -v -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=canarykit $(SCALEFLAGS)
+	$(GO) test -tags scale -count=1 -timeout 0 -v -run '^TestScale$$' ./internal/scale -args -rollouts=$(N) -tool=$(TOOL) $(SCALEFLAGS)
 
 # The same run for canarykit, then for Flagger (built from its Go module by hack/flagger.sh).
 bench-compare: testenv

@@ -1,13 +1,15 @@
 // Package scale is the scale harness: N podinfo-like Deployments with HPAs released at once
 // on the test bed (internal/testenv), by canarykit's Flagger-compatible Canary controller
-// (examples/flagger-controller, built by the harness) or by Flagger built from its Go module,
-// each run as its own process, measured from the outside the same way for both, and summed up
-// in one line:
+// (examples/flagger-controller, built by the harness), by Flagger built from its Go module, or
+// by the floor (internal/scale/floor, -tool=floor: a step's least work written on net/http
+// alone, the lower bound of a step's CPU and requests on the machine), each run as its own
+// process, measured from the outside the same way for all, and summed up in one line:
 //
 //	scale tool=canarykit rollouts=N p99_lateness_s=… cpu_ms_per_step=… rss_mib=… req_per_step=… watches=… prom_conns=… throttled=…
 //
 // The harness is a benchmark, not a test: it lives behind the build tag "scale" and runs with
-// `make bench-scale N=…` (canarykit) and `make bench-compare N=…` (canarykit, then Flagger).
+// `make bench-scale N=…` (canarykit; TOOL=floor for the floor) and `make bench-compare N=…`
+// (canarykit, then Flagger).
 // The figures are defined in measure.go (what they read of the tool's /proc in proc.go); the
 // package's plain tests check those definitions.
 // Besides the line, a run logs what explains it: the requests by kind, those of each

@@ -30,7 +30,7 @@ import (
 
 var (
 	rollouts    = flag.Int("rollouts", 20, "targets released at once")
-	tool        = flag.String("tool", "canarykit", "who releases: canarykit or flagger")
+	tool        = flag.String("tool", "canarykit", "who releases: canarykit, flagger, or floor (internal/scale/floor: a step's least work on net/http alone)")
 	cpuProfile  = flag.String("window-cpuprofile", "", "canarykit: fetch the controller's CPU profile of the window into this directory, in 5 s slices")
 	windowTrace = flag.String("window-trace", "", "canarykit: fetch an execution trace of the controller, traceSeconds long from traceAfter into the window, into this file (its overhead counts in the window's CPU)")
 	heapProfile = flag.String("heapprofile", "", "canarykit: fetch the controller's heap profile at the end of the window into this file")
@@ -85,8 +85,10 @@ func TestScale(t *testing.T) {
 		rel = r.canarykit()
 	case "flagger":
 		rel = r.flagger()
+	case "floor":
+		rel = r.floor()
 	default:
-		t.Fatalf("-tool %q: canarykit or flagger", *tool)
+		t.Fatalf("-tool %q: canarykit, flagger or floor", *tool)
 	}
 	r.waitPhase("Initialized")
 	idleRate := r.idleCost(rel, *idle, "every target initialized")

@@ -188,8 +188,14 @@ func fetchTo(url, path string) error {
 // the run's temporary directory (printed if the run fails; its path is returned), and kills
 // it when the run ends.
 func (r *run) start(name, bin string, args ...string) (*exec.Cmd, string) {
+	return r.startEnv(name, bin, nil, args...)
+}
+
+// startEnv is start with env added to the process' environment before -tool-env's variables.
+func (r *run) startEnv(name, bin string, env []string, args ...string) (*exec.Cmd, string) {
 	extra, err := parseToolEnv(*toolEnv)
 	require.NoError(r.t, err, "-tool-env")
+	extra = append(env, extra...)
 	logPath := filepath.Join(r.t.TempDir(), name+".log")
 	log, err := os.Create(logPath)
 	require.NoError(r.t, err)
