@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-logr/logr"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -53,7 +54,8 @@ type NGINXOptions struct {
 	// Owner gives the canary Ingresses the router creates an owner reference (e.g.
 	// DeploymentOwner). Default: none.
 	Owner OwnerFunc
-	// Logger receives a line per canary Ingress created or reshaped. Default: discard.
+	// Logger receives a line per canary Ingress created or reshaped, and one per edit of the
+	// user's Ingress that the canary Ingress cannot follow (with a Cache). Default: discard.
 	Logger logr.Logger
 	// Cache, if set, holds the Ingresses as a watch of their namespace sees them (the kube
 	// driver gives its kube.Cluster). SetWeights then compares the canary Ingress with the
@@ -88,7 +90,16 @@ type NGINX struct {
 	prefix string
 	own    owners
 	log    logr.Logger
+
+	mu sync.Mutex
+	// refused holds, by target, the resourceVersion of the user's Ingress last logged as one
+	// the canary Ingress cannot follow, so that a step logs a refusal once per edit, not once
+	// per step; emptied when it reaches maxRefused targets.
+	refused map[string]string
 }
+
+// maxRefused bounds NGINX.refused.
+const maxRefused = 4096
 
 var _ canary.WeightsReconciler = (*NGINX)(nil)
 
@@ -429,6 +440,9 @@ func (r *NGINX) userChanged(t canary.Target, w canary.Weights) bool {
 		return false
 	}
 	want, copied, err := r.desiredFrom(t, user, w)
+	if r.refusedBefore(t, user, err) {
+		return false
+	}
 	if err != nil {
 		r.log.Info("the user's Ingress changed into one the canary Ingress cannot follow; kept as it is", "target", t.String(), "ingress", user.Name, "error", err.Error())
 		return false
@@ -441,6 +455,26 @@ func (r *NGINX) userChanged(t canary.Target, w canary.Weights) bool {
 	}
 	return !apiequality.Semantic.DeepEqual(cur.Spec, next.Spec) || !maps.Equal(cur.Labels, next.Labels) ||
 		!maps.Equal(unstated(cur.Annotations), unstated(next.Annotations))
+}
+
+// refusedBefore records whether the canary Ingress can follow user (err is why it cannot) and
+// reports whether that refusal of this version of user was recorded before.
+func (r *NGINX) refusedBefore(t canary.Target, user *networkingv1.Ingress, err error) bool {
+	key := t.String()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.refused, key)
+		return false
+	}
+	if v, ok := r.refused[key]; ok && v == user.ResourceVersion {
+		return true
+	}
+	if r.refused == nil || len(r.refused) >= maxRefused {
+		r.refused = map[string]string{}
+	}
+	r.refused[key] = user.ResourceVersion
+	return false
 }
 
 // SetWeights routes w with one request: a JSON patch of the canary Ingress's annotations,

@@ -1,9 +1,11 @@
 package mesh
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -62,19 +64,33 @@ func TestNGINXFollowsTheUsersIngressWithACache(t *testing.T) {
 	user, err := cs.NetworkingV1().Ingresses(tg.Namespace).Create(ctx(t), userIngress(tg), metav1.CreateOptions{})
 	require.NoError(t, err)
 	cache := &trackerCache{cs: cs, synced: true}
-	r := newNGINX(t, NGINXOptions{Client: cs.NetworkingV1(), Cache: cache})
+	var logged []string
+	logger := funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{})
+	r := newNGINX(t, NGINXOptions{Client: cs.NetworkingV1(), Cache: cache, Logger: logger})
 	require.NoError(t, r.Reconcile(ctx(t), tg))
 	canaryName := CanaryIngressName(tg)
+	refusals := func() int {
+		n := 0
+		for _, l := range logged {
+			if strings.Contains(l, "cannot follow") {
+				n++
+			}
+		}
+		return n
+	}
 	get := func() *networkingv1.Ingress {
 		t.Helper()
 		ing, err := fakeIngresses(cs)(tg.Namespace, canaryName)
 		require.NoError(t, err)
 		return ing
 	}
+	edits := 0
 	edit := func(f func(*networkingv1.Ingress)) {
 		t.Helper()
 		next := user.DeepCopy()
 		f(next)
+		edits++ // a new resourceVersion, as the API server gives each write (the fake keeps it as sent)
+		next.ResourceVersion = "edit-" + strconv.Itoa(edits)
 		user, err = cs.NetworkingV1().Ingresses(tg.Namespace).Update(ctx(t), next, metav1.UpdateOptions{})
 		require.NoError(t, err)
 	}
@@ -114,7 +130,9 @@ func TestNGINXFollowsTheUsersIngressWithACache(t *testing.T) {
 	assert.Equal(t, "50", get().Annotations[ann+"canary-weight"])
 
 	// an edit the canary Ingress cannot follow (no backend left for the apex Service) keeps it
-	// as it is: the step is taken with its one patch, and the next Reconcile reports the Ingress
+	// as it is: the step is taken with its one patch, and the next Reconcile reports the Ingress;
+	// the refusal is logged once for that edit, not at every step
+	assert.Zero(t, refusals())
 	edit(func(ing *networkingv1.Ingress) {
 		for i := range ing.Spec.Rules {
 			for j := range ing.Spec.Rules[i].HTTP.Paths {
@@ -124,6 +142,12 @@ func TestNGINXFollowsTheUsersIngressWithACache(t *testing.T) {
 	})
 	assert.Equal(t, []string{"patch " + canaryName}, step(60))
 	assert.Equal(t, tg.CanaryService(), get().Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name)
+	assert.Equal(t, []string{"patch " + canaryName}, step(60))
+	assert.Equal(t, 1, refusals(), "one refusal logged for one edit, over two steps")
+	edit(func(ing *networkingv1.Ingress) { ing.Labels["tier"] = "core" }) // another edit, still refused
+	step(60)
+	step(60)
+	assert.Equal(t, 2, refusals(), "each refused edit logged once")
 	assert.ErrorContains(t, r.Reconcile(ctx(t), tg), "has no backend for service "+tg.ApexService())
 
 	// a cache that cannot answer (not synced, no list/watch) costs nothing: one patch
