@@ -10,8 +10,8 @@ import (
 // which follows the user's Ingress with it). The watch starts with the first call for a
 // namespace whose caches run (a target's: it does not start them), and stops with them;
 // until it has synced, and for good if the identity may not list and watch Ingresses, synced
-// is false. It makes no request and never waits: the other caches of the namespace do not
-// wait for it either.
+// is false (client-go logs the refused lists). It makes no request and never waits: the other
+// caches of the namespace do not wait for it either, nor name its failures when they time out.
 func (c *Cluster) CachedIngress(namespace, name string) (ing *networkingv1.Ingress, synced bool) {
 	c.mu.Lock()
 	nc := c.caches[namespace]
@@ -21,8 +21,9 @@ func (c *Cluster) CachedIngress(namespace, name string) (ing *networkingv1.Ingre
 	}
 	if nc.ingresses == nil {
 		inf := nc.factory.Networking().V1().Ingresses()
+		// its list/watch failures are client-go's to log: no read waits for this cache, so a
+		// sync timeout of the namespace's caches does not name them
 		nc.ingresses, nc.ingressesSynced = inf.Lister(), inf.Informer().HasSynced
-		nc.recordErrors("ingresses.networking.k8s.io", inf.Informer())
 		nc.factory.Start(nc.stop)
 	}
 	lister, hasSynced := nc.ingresses, nc.ingressesSynced

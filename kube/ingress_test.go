@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,9 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // CachedIngress answers from a watch of the namespace's Ingresses, started by its first call in
@@ -58,4 +63,31 @@ func TestCachedIngress(t *testing.T) {
 		got, _ = c.CachedIngress("ns", "public")
 		return got != nil && got.Labels["v"] == "2", nil
 	}), "the edit reaches the cache")
+}
+
+// An identity that may not list Ingresses leaves CachedIngress unsynced, and the refusal is
+// not one of the failures the namespace's caches report when their sync times out: no read
+// waits for the Ingresses.
+func TestCachedIngressRefusedIsNotANamespaceSyncError(t *testing.T) {
+	client := fake.NewClientset(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "ns"}})
+	var lists atomic.Int32
+	client.PrependReactor("list", "ingresses", func(k8stesting.Action) (bool, runtime.Object, error) {
+		lists.Add(1)
+		return true, nil, apierrors.NewForbidden(networkingv1.Resource("ingresses"), "", errors.New("no list"))
+	})
+	c, err := New(Options{Client: client})
+	require.NoError(t, err)
+	defer c.Close()
+	nc, err := c.namespace(context.Background(), "ns", noExtras)
+	require.NoError(t, err)
+
+	_, synced := c.CachedIngress("ns", "public")
+	assert.False(t, synced)
+	// the reflector reports a failed list to its error handler before it lists again
+	require.NoError(t, wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return lists.Load() >= 2, nil
+	}))
+	_, synced = c.CachedIngress("ns", "public")
+	assert.False(t, synced, "never synced")
+	assert.NotContains(t, nc.errors(), "ingresses")
 }
