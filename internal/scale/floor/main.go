@@ -25,7 +25,8 @@
 //
 // Each request's user agent starts with "canarykit-floor/", which the harness counts by.
 // Errors are logged to stderr, the first 20 in full and then every 1000th; --pprof-addr serves
-// /debug/pprof for the harness's profiles.
+// /debug/pprof for the harness's profiles. Its Go code runs on one thread (--gomaxprocs, as the
+// controller's by default; a GOMAXPROCS variable is kept unless the flag is given).
 package main
 
 import (
@@ -71,13 +72,15 @@ func main() {
 	namespace := flag.String("namespace", "", "the Canaries' namespace")
 	prom := flag.String("prometheus", "", "the Prometheus server's address")
 	interval := flag.Duration("interval", 10*time.Second, "the time between a release's ticks")
-	procs := flag.Int("gomaxprocs", 1, "runtime.GOMAXPROCS (1: as canarykit's controller by default; 0 keeps Go's default)")
+	procs := flag.Int("gomaxprocs", 1, "runtime.GOMAXPROCS (1: as canarykit's controller by default; 0 keeps Go's default); a GOMAXPROCS variable is kept unless this flag is given")
 	pprofAddr := flag.String("pprof-addr", "", "serve /debug/pprof on this address")
 	flag.Parse()
 	if *namespace == "" || *prom == "" {
 		log.Fatal("--namespace and --prometheus are required")
 	}
-	if *procs > 0 {
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "gomaxprocs" })
+	if *procs > 0 && (explicit || os.Getenv("GOMAXPROCS") == "") {
 		runtime.GOMAXPROCS(*procs)
 	}
 	if *pprofAddr != "" {
