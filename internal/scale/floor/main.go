@@ -51,10 +51,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/canarykit/canarykit/canary"
-	"github.com/canarykit/canarykit/metrics"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/canarykit/canarykit/canary"
+	"github.com/canarykit/canarykit/metrics"
 )
 
 // agent is the start of every request's user agent.
