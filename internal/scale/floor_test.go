@@ -16,11 +16,10 @@ const floorPackage = "github.com/canarykit/canarykit/internal/scale/floor"
 
 // floor starts internal/scale/floor on the namespace, as its own process: the bed's
 // Prometheus, one thread running Go code (as the controller by default), its goroutines'
-// stacks never shrunk (GODEBUG=gcshrinkstackoff=1), /debug/pprof when
-// -window-cpuprofile, -window-trace or -heapprofile. It serves no rate-limiter metric
-// (throttled n/a) and has no client limit.
+// stacks never shrunk (GODEBUG=gcshrinkstackoff=1), a release's ten Events with -events=all
+// (none by default or with -events=none), /debug/pprof when -window-cpuprofile, -window-trace
+// or -heapprofile. It serves no rate-limiter metric (throttled n/a) and has no client limit.
 func (r *run) floor() *subprocess {
-	require.Empty(r.t, *events, "-events: the controller's flag (the floor writes no Event)")
 	require.Zero(r.t, *qps, "-qps: the controller's flag (the floor has no client limit)")
 	require.False(r.t, *defaultQPS, "-default-qps: the controller's flag (the floor has no client limit)")
 	require.False(r.t, *http1, "-http1-requests: the controller's flag")
@@ -32,6 +31,14 @@ func (r *run) floor() *subprocess {
 	require.NoError(r.t, writeKubeconfig(kubeconfig, r.env))
 	args := []string{"--kubeconfig", kubeconfig, "--namespace", r.ns, "--prometheus", r.prom.URL,
 		"--interval", interval.String()}
+	switch *events {
+	case "", "none":
+	case "all":
+		args = append(args, "--events")
+		r.t.Logf("floor: with a release's ten Events")
+	default:
+		r.t.Fatalf("-events=%s: the floor writes all of Flagger's Events or none", *events)
+	}
 	p := &subprocess{agent: "canarykit-floor/"}
 	if *cpuProfile != "" || *windowTrace != "" || *heapProfile != "" {
 		addr := "127.0.0.1:" + strconv.Itoa(r.freePort())

@@ -19,6 +19,13 @@
 // the objects). The outcome of a query is not acted on: the release goes on whatever the value,
 // as the bed's traffic passes every check.
 //
+// With --events it also writes the Events Flagger records on a release's Canary, ten a
+// release, each created by the release's goroutine after the step's writes: "New revision
+// detected!" and "Starting canary analysis" at the start, "Advance … canary weight N" at each
+// weight, and "Copying … template spec", "Routing all traffic to primary" and "Promotion
+// completed!" with the promotion (reason Synced, type Normal, as client-go's recorder writes a
+// new Event).
+//
 // Its Prometheus answers come uncompressed, as canarykit's provider asks for them; the harness
 // starts it with GODEBUG=gcshrinkstackoff=1, so that a release's goroutine, waiting between
 // ticks, keeps the stack its requests grew.
@@ -75,6 +82,7 @@ func main() {
 	interval := flag.Duration("interval", 10*time.Second, "the time between a release's ticks")
 	procs := flag.Int("gomaxprocs", 1, "runtime.GOMAXPROCS (1: as canarykit's controller by default; 0 keeps Go's default); a GOMAXPROCS variable is kept unless this flag is given")
 	pprofAddr := flag.String("pprof-addr", "", "serve /debug/pprof on this address")
+	events := flag.Bool("events", false, "write the ten Events Flagger records on a release's Canary")
 	flag.Parse()
 	if *namespace == "" || *prom == "" {
 		log.Fatal("--namespace and --prometheus are required")
@@ -91,6 +99,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	f.events = *events
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := f.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -107,6 +116,8 @@ type floor struct {
 	promURL  string
 	ns       string
 	interval time.Duration
+	events   bool               // write a release's Events
+	ended    func(*target)      // called as a release returns (tests); nil: nothing
 	targets  map[string]*target // by name; set before the watches start, read-only after
 	errs     atomic.Int64
 }
@@ -221,8 +232,13 @@ func (f *floor) initialize(ctx context.Context, t *target) {
 
 // release runs t's release: Progressing, a weight step each interval, the promotion.
 func (f *floor) release(ctx context.Context, t *target) {
+	if f.ended != nil {
+		defer f.ended(t)
+	}
 	start := time.Now()
 	f.status(ctx, t, "Progressing", 0)
+	f.event(ctx, t, fmt.Sprintf("New revision detected! Scaling up %s.%s", t.name, f.ns))
+	f.event(ctx, t, fmt.Sprintf("Starting canary analysis for %s.%s", t.name, f.ns))
 	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
@@ -235,12 +251,35 @@ func (f *floor) release(ctx context.Context, t *target) {
 		if w := tick * stepWeight; w <= maxWeight {
 			f.route(ctx, t, w)
 			f.status(ctx, t, "Progressing", w)
+			f.event(ctx, t, fmt.Sprintf("Advance %s.%s canary weight %d", t.name, f.ns, w))
 			continue
 		}
 		f.status(ctx, t, "Promoting", 0)
+		f.event(ctx, t, fmt.Sprintf("Copying %s.%s template spec to %s-primary.%s", t.name, f.ns, t.name, f.ns))
 		f.route(ctx, t, 0)
+		f.event(ctx, t, "Routing all traffic to primary")
 		f.status(ctx, t, "Succeeded", 0)
+		f.event(ctx, t, fmt.Sprintf("Promotion completed! Scaling down %s.%s", t.name, f.ns))
 		return
+	}
+}
+
+// event creates a Normal Event with message on t's Canary, when the floor writes Events.
+func (f *floor) event(ctx context.Context, t *target, message string) {
+	if !f.events {
+		return
+	}
+	now := time.Now()
+	stamp := now.UTC().Format(time.RFC3339)
+	ev := map[string]any{
+		"apiVersion": "v1", "kind": "Event",
+		"metadata":       map[string]any{"name": fmt.Sprintf("%s.%x", t.name, now.UnixNano()), "namespace": f.ns},
+		"involvedObject": map[string]any{"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": t.name, "namespace": f.ns},
+		"reason":         "Synced", "type": "Normal", "message": message, "count": 1,
+		"firstTimestamp": stamp, "lastTimestamp": stamp, "source": map[string]any{"component": "canarykit-floor"},
+	}
+	if err := f.write(ctx, http.MethodPost, "/api/v1/namespaces/"+url.PathEscape(f.ns)+"/events", "application/json", ev); err != nil {
+		f.fail("event on %s: %v", t.name, err)
 	}
 }
 

@@ -24,8 +24,8 @@ type fakeServer struct {
 	weights []int    // the TrafficSplit's canary weights written
 	queries []string
 	agents  map[string]bool
-	created string // the TrafficSplit created
-	done    chan struct{}
+	created string   // the TrafficSplit created
+	events  []string // the Events created: "reason type involved object: message"
 }
 
 func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,6 +60,21 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.(http.Flusher).Flush()
 		}
 		<-r.Context().Done()
+	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/namespaces/ns/events":
+		var e struct {
+			Metadata       struct{ Name, Namespace string }
+			InvolvedObject struct{ Kind, Name, Namespace string } `json:"involvedObject"`
+			Reason, Type   string
+			Message        string
+		}
+		if err := json.Unmarshal(body, &e); err != nil || e.Metadata.Name == "" || e.Metadata.Namespace != "ns" || e.InvolvedObject.Namespace != "ns" {
+			http.Error(w, "bad Event "+string(body), http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.events = append(s.events, fmt.Sprintf("%s %s %s %s: %s", e.Reason, e.Type, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message))
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
 	case r.Method == http.MethodPost && r.URL.Path == "/apis/split.smi-spec.io/v1alpha2/namespaces/ns/trafficsplits":
 		s.mu.Lock()
 		s.created = string(body)
@@ -98,34 +113,39 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.phases = append(s.phases, fmt.Sprintf("%s %d", p.Status.Phase, p.Status.CanaryWeight))
 		s.mu.Unlock()
 		fmt.Fprint(w, `{}`)
-		if p.Status.Phase == "Succeeded" {
-			close(s.done)
-		}
 	default:
 		http.Error(w, "unexpected "+r.Method+" "+r.URL.String(), http.StatusNotFound)
 	}
 }
 
-func TestAReleaseMakesTheStepsFlaggersUsersSee(t *testing.T) {
-	s := &fakeServer{agents: map[string]bool{}, done: make(chan struct{})}
+// release runs the floor against a fake API server and Prometheus until its one release has
+// ended, and returns what the server was sent.
+func release(t *testing.T, events bool) *fakeServer {
+	t.Helper()
+	s := &fakeServer{agents: map[string]bool{}}
 	srv := httptest.NewServer(s)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	ended := make(chan struct{})
 	f := &floor{api: srv.URL, kube: srv.Client(), prom: srv.Client(), promURL: srv.URL + "/api/v1/query", ns: "ns",
-		interval: time.Millisecond}
+		interval: time.Millisecond, events: events, ended: func(*target) { close(ended) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- f.run(ctx) }()
 	select {
-	case <-s.done:
+	case <-ended:
 	case err := <-ran:
-		t.Fatalf("the floor ended before the release succeeded: %v", err)
+		t.Fatalf("the floor ended before the release: %v", err)
 	}
 	assert.Zero(t, f.errs.Load(), "errors") // before the end, whose cut requests may fail
 	cancel()
 	require.ErrorIs(t, <-ran, context.Canceled)
-
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	t.Cleanup(s.mu.Unlock)
+	return s
+}
+
+func TestAReleaseMakesTheStepsFlaggersUsersSee(t *testing.T) {
+	s := release(t, false)
 	assert.Contains(t, s.created, `"service":"app"`)
 	assert.Contains(t, s.created, `{"service":"app-canary","weight":0}`)
 	assert.Equal(t, []int{10, 20, 30, 40, 50, 0}, s.weights, "one release, once, though the generation passed twice")
@@ -137,4 +157,24 @@ func TestAReleaseMakesTheStepsFlaggersUsersSee(t *testing.T) {
 		assert.Contains(t, q, `[1m]`)
 	}
 	assert.Equal(t, map[string]bool{agent: true}, s.agents, "every request's user agent")
+	assert.Empty(t, s.events, "no Event without --events")
+}
+
+// With --events a release also writes the ten Events Flagger records on its Canary.
+func TestAReleaseWritesFlaggersEvents(t *testing.T) {
+	s := release(t, true)
+	const c = "Synced Normal Canary app: "
+	assert.Equal(t, []string{
+		c + "New revision detected! Scaling up app.ns",
+		c + "Starting canary analysis for app.ns",
+		c + "Advance app.ns canary weight 10",
+		c + "Advance app.ns canary weight 20",
+		c + "Advance app.ns canary weight 30",
+		c + "Advance app.ns canary weight 40",
+		c + "Advance app.ns canary weight 50",
+		c + "Copying app.ns template spec to app-primary.ns",
+		c + "Routing all traffic to primary",
+		c + "Promotion completed! Scaling down app.ns",
+	}, s.events)
+	assert.Equal(t, []int{10, 20, 30, 40, 50, 0}, s.weights)
 }
