@@ -397,15 +397,9 @@ func (nc *nsCache) allSynced() bool {
 }
 
 // watch registers an informer's sync, which every read of the namespace waits for, and records
-// its list/watch failures.
+// its list/watch failures, which a sync that does not come reports.
 func (nc *nsCache) watch(resource string, inf cache.SharedIndexInformer) {
 	nc.synced = append(nc.synced, inf.HasSynced)
-	nc.recordErrors(resource, inf)
-}
-
-// recordErrors records an informer's list/watch failures, which a sync that does not come
-// reports.
-func (nc *nsCache) recordErrors(resource string, inf cache.SharedIndexInformer) {
 	_ = inf.SetWatchErrorHandler(func(r *cache.Reflector, err error) {
 		nc.mu.Lock()
 		nc.watchErrs[resource] = err.Error()
